@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages oclip's build, tests, sanitizer run and fuzz targets need.
+# Idempotent: packages already present are skipped, and apt is not touched when nothing is missing.
+# Each package and why it is here is listed in README.md ("Dependencies").
+set -euo pipefail
+PKGS=(
+    build-essential   # gcc, make, libc headers
+    pkg-config        # finds the libraries below
+    libcjson-dev      # JSON: safetensors headers, shard indexes, configs
+    clang             # libFuzzer targets (make fuzz)
+    libclang-rt-14-dev  # libFuzzer / sanitizer runtimes for clang
+    python3           # standard-library-only test helpers (no pip packages)
+)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#PKGS[@]} packages present"
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,194 @@
+/*
+ * internal.h — declarations shared between liboclip's source files. Not installed.
+ *
+ * Prefixes: oc_ (core helpers), oc_zip_ (zip directory), oc_pk_ (pickle VM),
+ * oc_st_ (safetensors), oc_torch_ (PyTorch containers).
+ */
+#ifndef OCLIP_INTERNAL_H
+#define OCLIP_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oclip.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define OC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define OC_PRINTF(f, a)
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors (error.c)
+ *
+ * oc_err_set writes the innermost cause and returns `code`, so readers can write
+ *     return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s': ...", name);
+ * oc_err_wrap prefixes outer context ("loading 'x.bin': ") on the way up and returns err->code.
+ * oc_err_hint appends "\nhint: ..." once. All accept err == NULL.
+ */
+oclip_status oc_err_set(oclip_error *err, oclip_status code, const char *fmt, ...) OC_PRINTF(3, 4);
+oclip_status oc_err_wrap(oclip_error *err, const char *fmt, ...) OC_PRINTF(2, 3);
+void oc_err_hint(oclip_error *err, const char *fmt, ...) OC_PRINTF(2, 3);
+void oc_err_clear(oclip_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Overflow-checked arithmetic (true on overflow, as the GCC builtins)
+ */
+static inline bool oc_mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *r) {
+    return __builtin_mul_overflow(a, b, r);
+}
+static inline bool oc_add_overflow_u64(uint64_t a, uint64_t b, uint64_t *r) {
+    return __builtin_add_overflow(a, b, r);
+}
+
+/* Little-endian loads from unaligned bytes. */
+static inline uint16_t oc_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t oc_rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t oc_rd64(const uint8_t *p) {
+    return (uint64_t)oc_rd32(p) | ((uint64_t)oc_rd32(p + 4) << 32);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Arena (arena.c): many small allocations freed together. Blocks are 16-byte aligned.
+ * Allocation fails (NULL) past `limit` bytes in total (0 = no limit), so hostile inputs cannot
+ * make the reader take unbounded memory.
+ */
+typedef struct oc_arena_block oc_arena_block;
+typedef struct {
+    oc_arena_block *head;
+    uint64_t used;  /* bytes handed out, all blocks */
+    uint64_t limit; /* 0 = unlimited */
+} oc_arena;
+
+void *oc_arena_alloc(oc_arena *a, size_t n);            /* zeroed */
+char *oc_arena_strndup(oc_arena *a, const char *s, size_t n);
+char *oc_arena_printf(oc_arena *a, const char *fmt, ...) OC_PRINTF(2, 3);
+void oc_arena_free(oc_arena *a);
+
+/* Growable array helper: ensures cap >= need for an array of `elem` bytes; false on failure. */
+bool oc_grow(void **ptr, size_t *cap, size_t need, size_t elem);
+
+/* ---------------------------------------------------------------------------------------------
+ * Read-only file mapping (map.c)
+ */
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    void *addr; /* what to munmap; NULL for empty files or memory the caller owns */
+    size_t map_size;
+} oc_map;
+
+oclip_status oc_map_file(const char *path, oc_map *m, oclip_error *err);
+void oc_unmap(oc_map *m);
+
+/* ---------------------------------------------------------------------------------------------
+ * JSON (util.c): cJSON_ParseWithLengthOpts behind a mutex, because cJSON records parse failures
+ * in a process-global variable; this keeps concurrent opens of bad files race-free.
+ */
+struct cJSON;
+struct cJSON *oc_json_parse(const char *p, size_t n, const char **end);
+
+/* ---------------------------------------------------------------------------------------------
+ * dtype helpers (dtype.c)
+ */
+/* Parses a safetensors dtype string ("F32"...); false when unknown. */
+bool oc_dtype_from_name(const char *s, size_t n, oclip_dtype *out);
+
+/* Element count of a shape, overflow-checked (also against `limit` bytes for elemsize). */
+bool oc_shape_numel(const int64_t *shape, int ndim, uint64_t *numel);
+
+/* ---------------------------------------------------------------------------------------------
+ * Checkpoint under construction (checkpoint.c). Readers add tensors and entries; oc_ck_finish
+ * unwraps names, builds the index and judges the layout.
+ */
+struct oclip_checkpoint {
+    oclip_container container;
+    oclip_layout layout;
+    oclip_limits limits;
+    const char *name; /* for messages: the path or the caller's name */
+
+    oc_map *maps; /* files this checkpoint keeps mapped (several for shards) */
+    size_t n_maps, cap_maps;
+
+    oclip_tensor *tensors;
+    size_t n_tensors, cap_tensors;
+    uint32_t *index; /* open-addressing hash of tensor names -> index+1 (0 = empty) */
+    size_t index_cap;
+
+    const char **entry_keys, **entry_values;
+    size_t n_entries, cap_entries;
+
+    int is_training;
+    const char *prefix_stripped;
+
+    oc_arena arena;      /* names, strings, small objects */
+    void **owned;        /* materialised tensor copies (malloc'd) */
+    size_t n_owned, cap_owned;
+};
+
+oclip_checkpoint *oc_ck_new(const char *name, const oclip_limits *limits);
+
+/*
+ * Appends a tensor. `name` is copied. `data` must stay valid for the checkpoint's life (a
+ * mapping the checkpoint holds, or memory passed to oc_ck_own). Validates the dtype, rank and
+ * that numel * elemsize does not overflow; the caller has already checked that `nbytes` lie
+ * inside the file.
+ */
+oclip_status oc_ck_add_tensor(oclip_checkpoint *ck, const char *name, size_t name_len,
+                              oclip_dtype dtype, int ndim, const int64_t *shape,
+                              const void *data, int copied, oclip_error *err);
+
+/* Hands a malloc'd buffer to the checkpoint, which frees it in oclip_checkpoint_free. */
+bool oc_ck_own(oclip_checkpoint *ck, void *buf);
+
+/* Records a (key, value) entry; both are copied. */
+oclip_status oc_ck_add_entry(oclip_checkpoint *ck, const char *key, const char *value,
+                             oclip_error *err);
+
+/* Keeps a mapping alive for the checkpoint's life (takes ownership). */
+bool oc_ck_keep_map(oclip_checkpoint *ck, const oc_map *m);
+
+/*
+ * Called by the front end once every tensor is in: strips a common "module." / "_orig_mod."
+ * prefix, builds the name index (refusing duplicate names) and judges the layout.
+ */
+oclip_status oc_ck_finish(oclip_checkpoint *ck, oclip_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * File recognition (sniff.c)
+ */
+typedef enum {
+    OC_KIND_UNKNOWN = 0,
+    OC_KIND_ZIP,
+    OC_KIND_TORCH_LEGACY,
+    OC_KIND_SAFETENSORS,
+    OC_KIND_JSON,
+    OC_KIND_OTHER /* recognised, but not a checkpoint: `what` says what it looks like */
+} oc_kind;
+
+/* Looks at the first bytes. For OC_KIND_OTHER/UNKNOWN, *what is a phrase such as
+ * "an HTML page (a failed download?)"; *hint may be NULL or a sentence for the user. */
+oc_kind oc_sniff(const uint8_t *p, size_t n, const char **what, const char **hint);
+
+/* ---------------------------------------------------------------------------------------------
+ * Readers. Each appends tensors/entries to ck and sets ck->container. `base/size` is the whole
+ * file; the mapping outlives the checkpoint (the caller registers it with oc_ck_keep_map).
+ * Messages do not repeat the file name: the front end wraps them with it.
+ */
+oclip_status oc_st_read(oclip_checkpoint *ck, const uint8_t *base, size_t size,
+                        oclip_error *err);
+/* `path` is a model.safetensors.index.json; shards are mapped from its folder. */
+oclip_status oc_st_read_index(oclip_checkpoint *ck, const char *path, oclip_error *err);
+
+/* torch zip (state dict, training checkpoint or TorchScript archive). */
+oclip_status oc_torch_read_zip(oclip_checkpoint *ck, const uint8_t *base, size_t size,
+                               oclip_error *err);
+/* torch legacy (pickle magic, protocol, sys-info, object, storage keys, raw storages). */
+oclip_status oc_torch_read_legacy(oclip_checkpoint *ck, const uint8_t *base, size_t size,
+                                  oclip_error *err);
+
+#endif /* OCLIP_INTERNAL_H */

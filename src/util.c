@@ -1,0 +1,265 @@
+/*
+ * util.c — errors, arena, growable arrays, file mapping, dtypes.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* =============================================================================================
+ * Errors
+ */
+const char *oclip_status_str(oclip_status s) {
+    switch (s) {
+    case OCLIP_OK: return "ok";
+    case OCLIP_E_IO: return "i/o error";
+    case OCLIP_E_FORMAT: return "format error";
+    case OCLIP_E_UNSUPPORTED: return "unsupported";
+    case OCLIP_E_UNSAFE: return "refused as unsafe";
+    case OCLIP_E_NOMEM: return "out of memory or over a limit";
+    case OCLIP_E_ARG: return "invalid argument";
+    case OCLIP_E_NOTFOUND: return "not found";
+    }
+    return "unknown status";
+}
+
+void oc_err_clear(oclip_error *err) {
+    if (!err) return;
+    err->code = OCLIP_OK;
+    err->msg[0] = '\0';
+}
+
+oclip_status oc_err_set(oclip_error *err, oclip_status code, const char *fmt, ...) {
+    if (!err) return code;
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+oclip_status oc_err_wrap(oclip_error *err, const char *fmt, ...) {
+    if (!err) return OCLIP_E_FORMAT; /* callers only wrap after a failure */
+    char prefix[OCLIP_ERROR_MSG_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    if (n < 0) return err->code;
+    /* "prefix: msg", truncated to the buffer */
+    size_t cap = sizeof err->msg - 1, plen = strlen(prefix), mlen = strlen(err->msg);
+    if (plen > cap - 2) plen = cap - 2;
+    if (mlen > cap - plen - 2) mlen = cap - plen - 2;
+    memmove(err->msg + plen + 2, err->msg, mlen);
+    memcpy(err->msg, prefix, plen);
+    err->msg[plen] = ':';
+    err->msg[plen + 1] = ' ';
+    err->msg[plen + 2 + mlen] = '\0';
+    return err->code;
+}
+
+void oc_err_hint(oclip_error *err, const char *fmt, ...) {
+    if (!err || strstr(err->msg, "\nhint: ")) return;
+    size_t len = strlen(err->msg);
+    if (len + 8 >= sizeof err->msg) return;
+    memcpy(err->msg + len, "\nhint: ", 8);
+    len += 7;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg + len, sizeof err->msg - len, fmt, ap);
+    va_end(ap);
+}
+
+/* =============================================================================================
+ * Arena: a list of blocks, each at least 64 KiB, carved with 16-byte alignment.
+ */
+struct oc_arena_block {
+    oc_arena_block *next;
+    size_t size, used;
+    _Alignas(16) unsigned char data[];
+};
+
+void *oc_arena_alloc(oc_arena *a, size_t n) {
+    size_t need = (n + 15) & ~(size_t)15;
+    if (need < n) return NULL;
+    if (a->limit && (need > a->limit || a->used > a->limit - need)) return NULL;
+    oc_arena_block *b = a->head;
+    if (!b || b->size - b->used < need) {
+        size_t bsize = need > 65536 ? need : 65536;
+        if (bsize > SIZE_MAX - sizeof *b) return NULL;
+        b = malloc(sizeof *b + bsize);
+        if (!b) return NULL;
+        b->next = a->head;
+        b->size = bsize;
+        b->used = 0;
+        a->head = b;
+    }
+    void *p = b->data + b->used;
+    b->used += need;
+    a->used += need;
+    memset(p, 0, n);
+    return p;
+}
+
+char *oc_arena_strndup(oc_arena *a, const char *s, size_t n) {
+    if (n == SIZE_MAX) return NULL;
+    char *p = oc_arena_alloc(a, n + 1);
+    if (!p) return NULL;
+    if (n) memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *oc_arena_printf(oc_arena *a, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return NULL;
+    char *p = oc_arena_alloc(a, (size_t)n + 1);
+    if (!p) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+void oc_arena_free(oc_arena *a) {
+    oc_arena_block *b = a->head;
+    while (b) {
+        oc_arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+    a->used = 0;
+}
+
+bool oc_grow(void **ptr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return true;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2) return false;
+        ncap *= 2;
+    }
+    if (elem && ncap > SIZE_MAX / elem) return false;
+    void *p = realloc(*ptr, ncap * elem);
+    if (!p) return false;
+    *ptr = p;
+    *cap = ncap;
+    return true;
+}
+
+/* =============================================================================================
+ * File mapping. Empty files map to a zero-length view with no mapping.
+ */
+oclip_status oc_map_file(const char *path, oc_map *m, oclip_error *err) {
+    memset(m, 0, sizeof *m);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return oc_err_set(err, OCLIP_E_IO, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return oc_err_set(err, OCLIP_E_IO, "cannot stat: %s", strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return oc_err_set(err, OCLIP_E_IO, "is a directory");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return oc_err_set(err, OCLIP_E_IO, "not a regular file");
+    }
+    if (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
+        close(fd);
+        return oc_err_set(err, OCLIP_E_IO, "file too large for this machine");
+    }
+    size_t size = (size_t)st.st_size;
+    if (size == 0) {
+        close(fd);
+        static const uint8_t empty[1];
+        m->data = empty;
+        return OCLIP_OK;
+    }
+    void *addr = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (addr == MAP_FAILED) return oc_err_set(err, OCLIP_E_IO, "cannot map: %s", strerror(e));
+    m->addr = addr;
+    m->map_size = size;
+    m->data = addr;
+    m->size = size;
+    return OCLIP_OK;
+}
+
+void oc_unmap(oc_map *m) {
+    if (m->addr) munmap(m->addr, m->map_size);
+    memset(m, 0, sizeof *m);
+}
+
+/* =============================================================================================
+ * dtypes
+ */
+static const struct {
+    const char *name;
+    size_t size;
+} dtype_info[OCLIP_DTYPE_COUNT] = {
+    [OCLIP_DTYPE_F32] = {"F32", 4},         [OCLIP_DTYPE_F16] = {"F16", 2},
+    [OCLIP_DTYPE_BF16] = {"BF16", 2},       [OCLIP_DTYPE_F64] = {"F64", 8},
+    [OCLIP_DTYPE_I64] = {"I64", 8},         [OCLIP_DTYPE_I32] = {"I32", 4},
+    [OCLIP_DTYPE_I16] = {"I16", 2},         [OCLIP_DTYPE_I8] = {"I8", 1},
+    [OCLIP_DTYPE_U8] = {"U8", 1},           [OCLIP_DTYPE_U16] = {"U16", 2},
+    [OCLIP_DTYPE_U32] = {"U32", 4},         [OCLIP_DTYPE_U64] = {"U64", 8},
+    [OCLIP_DTYPE_BOOL] = {"BOOL", 1},       [OCLIP_DTYPE_F8_E4M3] = {"F8_E4M3", 1},
+    [OCLIP_DTYPE_F8_E5M2] = {"F8_E5M2", 1}, [OCLIP_DTYPE_C64] = {"C64", 8},
+    [OCLIP_DTYPE_C128] = {"C128", 16},
+};
+
+const char *oclip_dtype_name(oclip_dtype dt) {
+    return (unsigned)dt < OCLIP_DTYPE_COUNT ? dtype_info[dt].name : "?";
+}
+
+size_t oclip_dtype_size(oclip_dtype dt) {
+    return (unsigned)dt < OCLIP_DTYPE_COUNT ? dtype_info[dt].size : 0;
+}
+
+bool oc_dtype_from_name(const char *s, size_t n, oclip_dtype *out) {
+    for (int i = 0; i < OCLIP_DTYPE_COUNT; i++) {
+        if (strlen(dtype_info[i].name) == n && memcmp(dtype_info[i].name, s, n) == 0) {
+            *out = (oclip_dtype)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool oc_shape_numel(const int64_t *shape, int ndim, uint64_t *numel) {
+    uint64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || oc_mul_overflow_u64(n, (uint64_t)shape[i], &n)) return false;
+    }
+    *numel = n;
+    return true;
+}
+
+/* =============================================================================================
+ * JSON
+ */
+struct cJSON *oc_json_parse(const char *p, size_t n, const char **end) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    cJSON *root = cJSON_ParseWithLengthOpts(p, n, end, 0);
+    pthread_mutex_unlock(&lock);
+    return root;
+}

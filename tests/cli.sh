@@ -1,0 +1,111 @@
+#!/bin/sh
+# cli.sh — the oclip program as a user runs it: exit codes, --help, inspect (text and --json),
+# --dump, error messages. Needs only POSIX sh and python3's standard library (json).
+set -u
+OCLIP=${OCLIP_BIN:-build/oclip}
+R=tests/fixtures/readers
+fail=0
+pass=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "cli.sh: FAIL: $*" >&2; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# expect CODE CMD...: runs CMD, checks its exit status
+expect() {
+    want=$1; shift
+    "$@" >"$tmp/out" 2>"$tmp/err"; got=$?
+    if [ "$got" -eq "$want" ]; then ok; else bad "exit $got (want $want): $*"; cat "$tmp/err" >&2; fi
+}
+contains() { if grep -q -- "$2" "$1"; then ok; else bad "'$2' not in $1: $(head -c 300 "$1")"; fi; }
+
+# usage errors exit 2, help exits 0
+expect 2 "$OCLIP"
+expect 2 "$OCLIP" frobnicate
+contains "$tmp/err" "unknown command"
+expect 0 "$OCLIP" --help
+expect 0 "$OCLIP" inspect --help
+contains "$tmp/out" "usage: oclip inspect"
+expect 2 "$OCLIP" inspect
+expect 2 "$OCLIP" inspect --bogus "$R/oc_zip_f32.bin"
+expect 2 "$OCLIP" inspect --dump visual.proj "$R/oc_zip_f32.bin"
+expect 0 "$OCLIP" info
+
+# inspect, text
+expect 0 "$OCLIP" inspect "$R/train_module.pt"
+contains "$tmp/out" "container:     torch-zip"
+contains "$tmp/out" "training checkpoint"
+contains "$tmp/out" "'module.' stripped"
+contains "$tmp/out" "epoch"
+
+# inspect --json: one object with the documented fields, per fixture in the manifest
+for f in oc_zip_f32.bin oc_legacy.bin scripted.pt openai_like.pt oc_bf16.safetensors \
+         hf_sharded/model.safetensors.index.json train_orig_mod.pt; do
+    expect 0 "$OCLIP" inspect --json --tensors "$R/$f"
+    python3 - "$tmp/out" "$R/manifest.json" "$f" <<'PY' || bad "json for $f"
+import json, sys
+out = json.load(open(sys.argv[1]))
+man = {m["path"]: m for m in json.load(open(sys.argv[2]))["files"]}[sys.argv[3]]
+for k in ("path", "container", "layout", "wrapper", "prefix_stripped", "tensors",
+          "parameters", "dtypes", "architecture"):
+    assert k in out, k
+assert out["container"] == man["container"], out["container"]
+assert out["layout"] == man["layout"], out["layout"]
+assert out["wrapper"] == man["wrapper"]
+assert out["prefix_stripped"] == man["prefix_stripped"]
+assert out["tensors"] == len(man["tensors"])
+params = 0
+dtypes = {}
+for t in man["tensors"]:
+    n = 1
+    for d in t["shape"]:
+        n *= d
+    params += n
+    dtypes[t["dtype"]] = dtypes.get(t["dtype"], 0) + 1
+assert out["parameters"] == params, (out["parameters"], params)
+assert out["dtypes"] == dtypes, (out["dtypes"], dtypes)
+got = {t["name"]: (t["dtype"], t["shape"]) for t in out["tensor_list"]}
+assert got == {t["name"]: (t["dtype"], t["shape"]) for t in man["tensors"]}
+PY
+    ok
+done
+
+# --dump writes a valid .npy with PyTorch's bytes (F32 as is, BF16 widened exactly to F32)
+expect 0 "$OCLIP" inspect --dump visual.proj -o "$tmp/p.npy" "$R/oc_zip_f32.bin"
+expect 0 "$OCLIP" inspect --dump visual.proj -o "$tmp/b.npy" "$R/oc_bf16.safetensors"
+python3 - "$tmp/p.npy" "$tmp/b.npy" "$R/manifest.json" <<'PY' || bad "npy dump"
+import hashlib, json, struct, sys
+def load(path):
+    b = open(path, "rb").read()
+    assert b[:8] == b"\x93NUMPY\x01\x00"
+    hl = struct.unpack("<H", b[8:10])[0]
+    assert (10 + hl) % 64 == 0
+    header = eval(b[10:10 + hl].decode("latin1"))
+    return header, b[10 + hl:]
+man = {m["path"]: m for m in json.load(open(sys.argv[3]))["files"]}
+h, data = load(sys.argv[1])
+assert h == {"descr": "<f4", "fortran_order": False, "shape": (32, 16)}, h
+exp = {t["name"]: t for t in man["oc_zip_f32.bin"]["tensors"]}["visual.proj"]
+assert hashlib.sha256(data).hexdigest() == exp["sha256"]
+h, data = load(sys.argv[2])
+assert h["descr"] == "<f4" and h["shape"] == (32, 16)
+bf = b"".join(data[i + 2:i + 4] for i in range(0, len(data), 4))
+assert all(data[i:i + 2] == b"\0\0" for i in range(0, len(data), 4))
+exp = {t["name"]: t for t in man["oc_bf16.safetensors"]["tensors"]}["visual.proj"]
+assert hashlib.sha256(bf).hexdigest() == exp["sha256"]
+PY
+ok
+expect 1 "$OCLIP" inspect --dump no.such.tensor -o "$tmp/x.npy" "$R/oc_zip_f32.bin"
+contains "$tmp/err" "no tensor named 'no.such.tensor'"
+
+# failures exit 1 with "oclip: ..." and a hint where one helps
+expect 1 "$OCLIP" inspect tests/fixtures/notckpt/page.html
+contains "$tmp/err" "^oclip: loading 'tests/fixtures/notckpt/page.html': not a checkpoint: an HTML"
+contains "$tmp/err" "^hint: "
+expect 1 "$OCLIP" inspect tests/fixtures/hostile/os_system.pt
+contains "$tmp/err" "GLOBAL 'os.system' is not allowed"
+expect 1 "$OCLIP" inspect /nonexistent/file.bin
+contains "$tmp/err" "No such file"
+
+echo "cli.sh: $pass passed, $fail failed" >&2
+[ "$fail" -eq 0 ]

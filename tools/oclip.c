@@ -1,0 +1,294 @@
+/*
+ * oclip.c — the command-line program. The only code that prints or exits.
+ *
+ * Exit codes: 0 success; 1 the work failed (bad file, mismatch ...); 2 usage error.
+ * Errors: "oclip: <what>: <why>" on stderr, then "hint: ..." where one helps.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "npy.h"
+#include "oclip.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+/* Prints an oclip_error: its first line after "oclip: ", continuation lines as they are. */
+static void print_error(const oclip_error *err) {
+    fprintf(stderr, "oclip: %s\n", err->msg[0] ? err->msg : oclip_status_str(err->code));
+}
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg) {
+    fprintf(stderr, "oclip%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nhint: run 'oclip %s%s--help'\n", cmd ? cmd : "", cmd ? " " : "");
+    return EXIT_USAGE;
+}
+
+/* =============================================================================================
+ * inspect
+ */
+static const char inspect_help[] =
+    "usage: oclip inspect PATH [--json] [--tensors] [--dump NAME -o OUT.npy]\n"
+    "\n"
+    "Reads a checkpoint and reports what it is, without converting any weights:\n"
+    "container, key layout, training-checkpoint wrapper, stripped prefix, tensor and\n"
+    "parameter counts, dtypes, and the entries the file stores besides the tensors.\n"
+    "\n"
+    "PATH   a .bin/.pt/.pth (torch.save or TorchScript), .safetensors, or a\n"
+    "       model.safetensors.index.json for sharded weights\n"
+    "\n"
+    "  --json           print one JSON object (fields documented in README.md)\n"
+    "  --tensors        also list every tensor (name, dtype, shape)\n"
+    "  --dump NAME      write tensor NAME to the .npy file given by -o\n"
+    "                   (BF16 is written as float32, exactly; F8 cannot be dumped)\n"
+    "  -o, --output F   output file for --dump\n"
+    "  -h, --help       this help\n";
+
+static void fmt_thousands(uint64_t v, char *buf, size_t size) {
+    char raw[32];
+    snprintf(raw, sizeof raw, "%llu", (unsigned long long)v);
+    size_t n = strlen(raw), k = 0;
+    for (size_t i = 0; i < n && k + 2 < size; i++) {
+        if (i && (n - i) % 3 == 0) buf[k++] = ',';
+        buf[k++] = raw[i];
+    }
+    buf[k] = '\0';
+}
+
+static void fmt_shape(const oclip_tensor *t, char *buf, size_t size) {
+    int k = snprintf(buf, size, "[");
+    for (int i = 0; i < t->ndim && k > 0 && (size_t)k < size; i++)
+        k += snprintf(buf + k, size - (size_t)k, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+    if (k > 0 && (size_t)k < size) snprintf(buf + k, size - (size_t)k, "]");
+}
+
+static cJSON *json_shape(const oclip_tensor *t) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < t->ndim; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber((double)t->shape[i]));
+    return a;
+}
+
+typedef struct {
+    uint64_t params;
+    uint64_t by_dtype[OCLIP_DTYPE_COUNT];
+} stats;
+
+static stats compute_stats(const oclip_checkpoint *ck) {
+    stats s = {0};
+    for (size_t i = 0; i < oclip_checkpoint_n_tensors(ck); i++) {
+        const oclip_tensor *t = oclip_checkpoint_tensor(ck, i);
+        s.params += t->numel;
+        s.by_dtype[t->dtype]++;
+    }
+    return s;
+}
+
+static int inspect_json(const char *path, const oclip_checkpoint *ck, int list) {
+    stats s = compute_stats(ck);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", path);
+    cJSON_AddStringToObject(o, "container", oclip_container_name(oclip_checkpoint_container(ck)));
+    cJSON_AddStringToObject(o, "layout", oclip_layout_name(oclip_checkpoint_layout(ck)));
+    if (oclip_checkpoint_is_training(ck))
+        cJSON_AddStringToObject(o, "wrapper", "training-checkpoint");
+    else
+        cJSON_AddNullToObject(o, "wrapper");
+    const char *pre = oclip_checkpoint_prefix_stripped(ck);
+    if (pre) cJSON_AddStringToObject(o, "prefix_stripped", pre);
+    else cJSON_AddNullToObject(o, "prefix_stripped");
+    cJSON_AddNumberToObject(o, "tensors", (double)oclip_checkpoint_n_tensors(ck));
+    cJSON_AddNumberToObject(o, "parameters", (double)s.params);
+    cJSON *dt = cJSON_AddObjectToObject(o, "dtypes");
+    for (int d = 0; d < OCLIP_DTYPE_COUNT; d++)
+        if (s.by_dtype[d])
+            cJSON_AddNumberToObject(dt, oclip_dtype_name((oclip_dtype)d), (double)s.by_dtype[d]);
+    cJSON *en = cJSON_AddObjectToObject(o, "entries");
+    const char *k, *v;
+    for (size_t i = 0; oclip_checkpoint_entry(ck, i, &k, &v); i++)
+        cJSON_AddStringToObject(en, k, v);
+    cJSON_AddNullToObject(o, "architecture"); /* filled once architecture inference lands */
+    if (list) {
+        cJSON *arr = cJSON_AddArrayToObject(o, "tensor_list");
+        for (size_t i = 0; i < oclip_checkpoint_n_tensors(ck); i++) {
+            const oclip_tensor *t = oclip_checkpoint_tensor(ck, i);
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", t->name);
+            cJSON_AddStringToObject(e, "dtype", oclip_dtype_name(t->dtype));
+            cJSON_AddItemToObject(e, "shape", json_shape(t));
+            cJSON_AddItemToArray(arr, e);
+        }
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text) {
+        fprintf(stderr, "oclip: inspect: out of memory\n");
+        return EXIT_FAIL;
+    }
+    puts(text);
+    cJSON_free(text);
+    return 0;
+}
+
+static int inspect_text(const char *path, const oclip_checkpoint *ck, int list) {
+    stats s = compute_stats(ck);
+    char buf[64];
+    printf("path:          %s\n", path);
+    printf("container:     %s\n", oclip_container_name(oclip_checkpoint_container(ck)));
+    printf("layout:        %s\n", oclip_layout_name(oclip_checkpoint_layout(ck)));
+    if (oclip_checkpoint_is_training(ck))
+        printf("wrapper:       training checkpoint (its state_dict is used)\n");
+    if (oclip_checkpoint_prefix_stripped(ck))
+        printf("prefix:        '%s' stripped from every name\n",
+               oclip_checkpoint_prefix_stripped(ck));
+    printf("tensors:       %zu\n", oclip_checkpoint_n_tensors(ck));
+    fmt_thousands(s.params, buf, sizeof buf);
+    printf("parameters:    %s\n", buf);
+    printf("dtypes:       ");
+    for (int d = 0; d < OCLIP_DTYPE_COUNT; d++)
+        if (s.by_dtype[d])
+            printf(" %s %llu", oclip_dtype_name((oclip_dtype)d), (unsigned long long)s.by_dtype[d]);
+    printf("\n");
+    const char *k, *v;
+    for (size_t i = 0; oclip_checkpoint_entry(ck, i, &k, &v); i++)
+        printf("%s %-13s %s\n", i ? "              " : "entries:     ", k, v);
+    printf("architecture:  not inferred (this build reads containers only)\n");
+    if (list) {
+        for (size_t i = 0; i < oclip_checkpoint_n_tensors(ck); i++) {
+            const oclip_tensor *t = oclip_checkpoint_tensor(ck, i);
+            char shape[160];
+            fmt_shape(t, shape, sizeof shape);
+            printf("  %-60s %-5s %s\n", t->name, oclip_dtype_name(t->dtype), shape);
+        }
+    }
+    return 0;
+}
+
+/* bf16 -> f32 is exact: the bf16 bits are the high half of the f32 bits. */
+static int dump_tensor(const oclip_checkpoint *ck, const char *name, const char *out) {
+    const oclip_tensor *t = oclip_checkpoint_find(ck, name);
+    if (!t) {
+        fprintf(stderr, "oclip: inspect: no tensor named '%s'\n", name);
+        fprintf(stderr, "hint: 'oclip inspect --tensors PATH' lists the names\n");
+        return EXIT_FAIL;
+    }
+    static const char *const descr[OCLIP_DTYPE_COUNT] = {
+        [OCLIP_DTYPE_F32] = "<f4", [OCLIP_DTYPE_F16] = "<f2", [OCLIP_DTYPE_BF16] = "<f4",
+        [OCLIP_DTYPE_F64] = "<f8", [OCLIP_DTYPE_I64] = "<i8", [OCLIP_DTYPE_I32] = "<i4",
+        [OCLIP_DTYPE_I16] = "<i2", [OCLIP_DTYPE_I8] = "|i1",  [OCLIP_DTYPE_U8] = "|u1",
+        [OCLIP_DTYPE_U16] = "<u2", [OCLIP_DTYPE_U32] = "<u4", [OCLIP_DTYPE_U64] = "<u8",
+        [OCLIP_DTYPE_BOOL] = "|b1", [OCLIP_DTYPE_C64] = "<c8", [OCLIP_DTYPE_C128] = "<c16",
+    };
+    if (!descr[t->dtype]) {
+        fprintf(stderr, "oclip: inspect: tensor '%s' is %s, which .npy cannot hold\n", name,
+                oclip_dtype_name(t->dtype));
+        return EXIT_FAIL;
+    }
+    FILE *f = fopen(out, "wb");
+    if (!f) {
+        fprintf(stderr, "oclip: inspect: cannot create '%s': %s\n", out, strerror(errno));
+        return EXIT_FAIL;
+    }
+    int bad = npy_write_header(f, descr[t->dtype], t->ndim, t->shape) != 0;
+    if (!bad && t->dtype == OCLIP_DTYPE_BF16) {
+        const uint8_t *p = t->data;
+        for (uint64_t i = 0; i < t->numel && !bad; i++) {
+            uint8_t b[4] = {0, 0, p[2 * i], p[2 * i + 1]};
+            bad = fwrite(b, 1, 4, f) != 4;
+        }
+    } else if (!bad && t->nbytes) {
+        bad = fwrite(t->data, 1, t->nbytes, f) != t->nbytes;
+    }
+    if (fclose(f) != 0) bad = 1;
+    if (bad) {
+        fprintf(stderr, "oclip: inspect: writing '%s' failed: %s\n", out, strerror(errno));
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+static int cmd_inspect(int argc, char **argv) {
+    const char *path = NULL, *dump = NULL, *out = NULL;
+    int json = 0, list = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(inspect_help, stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--tensors")) {
+            list = 1;
+        } else if (!strcmp(a, "--dump") || !strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (i + 1 >= argc) return usage_error("inspect", "%s needs a value", a);
+            if (!strcmp(a, "--dump")) dump = argv[++i];
+            else out = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("inspect", "unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return usage_error("inspect", "unexpected argument '%s'", a);
+        }
+    }
+    if (!path) return usage_error("inspect", "%s", "missing PATH");
+    if ((dump != NULL) != (out != NULL))
+        return usage_error("inspect", "%s", "--dump NAME and -o OUT.npy go together");
+    oclip_error err;
+    oclip_checkpoint *ck = NULL;
+    if (oclip_checkpoint_open(path, NULL, &ck, &err) != OCLIP_OK) {
+        print_error(&err);
+        return EXIT_FAIL;
+    }
+    int rc = dump ? dump_tensor(ck, dump, out)
+                  : json ? inspect_json(path, ck, list) : inspect_text(path, ck, list);
+    oclip_checkpoint_free(ck);
+    if (fflush(stdout) != 0) rc = EXIT_FAIL;
+    return rc;
+}
+
+/* =============================================================================================
+ * info, help, dispatch
+ */
+static int cmd_info(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        puts("usage: oclip info\n\nPrints the version and build configuration.");
+        return 0;
+    }
+    printf("oclip %s\n", OCLIP_VERSION_STRING);
+    printf("readers: torch-zip torch-legacy torchscript safetensors safetensors-sharded\n");
+    printf("compiler: %s\n", __VERSION__);
+    return 0;
+}
+
+static const char main_help[] =
+    "usage: oclip COMMAND [ARGS]\n"
+    "\n"
+    "OpenCLIP checkpoints without Python.\n"
+    "\n"
+    "commands:\n"
+    "  inspect PATH    what a checkpoint file is: container, layout, tensors, dtypes\n"
+    "  info            version and build configuration\n"
+    "\n"
+    "'oclip COMMAND --help' describes a command.\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(main_help, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        fputs(main_help, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) return cmd_info(1, argv);
+    if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    return usage_error(NULL, "unknown command '%s'", cmd);
+}

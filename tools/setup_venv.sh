@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Creates the developer Python environment (fixture generator, benchmark anchors) in .venv/.
+# Not needed by `make test` or CI. Versions are pinned so fixtures are reproducible.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${OCLIP_VENV:-.venv}
+PY=${PYTHON:-python3}
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip==24.3.1
+"$VENV/bin/python" -m pip install -q \
+    torch==2.9.1 torchvision==0.24.1 \
+    open_clip_torch==3.3.0 \
+    transformers==4.57.6 \
+    safetensors==0.7.0 \
+    numpy==2.3.5 \
+    pillow==12.0.0 \
+    onnxruntime==1.23.2 \
+    ftfy==6.3.1 regex==2025.11.3
+"$VENV/bin/python" -c "import torch, open_clip; print('torch', torch.__version__, 'open_clip', open_clip.__version__)"
