@@ -199,6 +199,289 @@ size_t oclip_checkpoint_n_entries(const oclip_checkpoint *ck);
 int oclip_checkpoint_entry(const oclip_checkpoint *ck, size_t i, const char **key,
                            const char **value);
 
+
+/* ---------------------------------------------------------------------------------------------
+ * Model configs (OpenCLIP model-config JSON, openclip-spec.md §4), with OpenCLIP's defaults.
+ *
+ * Strings are fixed-size and NUL-terminated. Fields that OpenCLIP leaves unset (None) are
+ * marked with a has_* flag. `family` says which tower types the config needs; oclip computes
+ * only OCLIP_FAMILY_NATIVE (native ViT + native text), the others are recognised and refused.
+ */
+typedef enum {
+    OCLIP_FAMILY_NATIVE = 0,  /* native ViT + native CLIP text: what oclip runs */
+    OCLIP_FAMILY_RESNET,      /* ModifiedResNet image tower (RN50 ...) */
+    OCLIP_FAMILY_TIMM,        /* timm image tower (ConvNeXt, EVA, SigLIP ViTs ...) */
+    OCLIP_FAMILY_HF_TEXT,     /* Hugging Face text tower (xlm-roberta, mt5, ...) */
+    OCLIP_FAMILY_CUSTOM_TEXT, /* CustomTextCLIP with native towers (text.* keys) */
+    OCLIP_FAMILY_COCA,        /* multimodal_cfg: CoCa */
+    OCLIP_FAMILY_OTHER        /* anything else unusual (custom blocks, attentional pool, ...) */
+} oclip_family;
+
+/* "native", "ModifiedResNet", "timm", "hf-text", "custom-text", "CoCa", "other" */
+const char *oclip_family_name(oclip_family f);
+
+typedef struct {
+    int image_size[2];      /* [h, w]; default 224 */
+    int patch_size;         /* default 16 */
+    int width;              /* default 768 */
+    int layers;             /* default 12; 0 when `layers` is a ResNet tuple */
+    int resnet_layers[4];   /* ModifiedResNet block counts, when layers is a list */
+    int head_width;         /* default 64 */
+    double mlp_ratio;       /* default 4.0; MLP hidden = (int)(width * mlp_ratio) */
+    int has_ls;             /* ls_init_value set -> LayerScale (ls_1/ls_2.gamma keys) */
+    double ls_init_value;
+    int no_ln_pre;
+    int final_ln_after_pool;
+    int attentional_pool;
+    char pool_type[16];     /* "tok" | "avg" | "none" */
+    char pos_embed_type[16];/* "learnable" | "sin_cos_2d" */
+    double ln_eps;          /* norm_kwargs.eps, default 1e-5 */
+    char act_approximate[16]; /* act_kwargs.approximate: "" (exact) or "tanh" */
+    char timm_model_name[96]; /* "" unless a timm tower */
+    int custom_block;       /* block_type "custom" or any qk_norm/scale_* flag */
+} oclip_vision_cfg;
+
+typedef struct {
+    int context_length;     /* default 77 */
+    int vocab_size;         /* default 49408 */
+    int width;              /* default 512 */
+    int heads;              /* default 8 */
+    int layers;             /* default 12 */
+    double mlp_ratio;       /* default 4.0 */
+    int has_ls;
+    double ls_init_value;
+    int embed_cls;
+    int pad_id;             /* default 0 */
+    int eos_id;             /* default 2 */
+    int no_causal_mask;
+    char pool_type[16];     /* "argmax" (default) | "eos" | "first" | "last" | "none" */
+    int proj_bias;          /* text_projection is a Linear (weight [E,W] + bias [E]) */
+    char proj_type[16];     /* "linear" (default) | "none" */
+    double ln_eps;          /* default 1e-5 */
+    char act_approximate[16];
+    char hf_model_name[96];     /* "" unless an HF text tower */
+    char hf_tokenizer_name[96]; /* "" means OpenCLIP's SimpleTokenizer */
+    int custom_block;
+} oclip_text_cfg;
+
+typedef struct {
+    char name[64];          /* built-in name, or "" */
+    int embed_dim;
+    int quick_gelu;         /* default 0 (exact GELU) */
+    int has_logit_bias;     /* init_logit_bias set (SigLIP) -> a logit_bias tensor exists */
+    double init_logit_bias;
+    int nonscalar_logit_scale; /* logit_scale shape [1] instead of [] */
+    int custom_text;
+    int multimodal;         /* multimodal_cfg present (CoCa) */
+    oclip_family family;
+    oclip_vision_cfg vision;
+    oclip_text_cfg text;
+    /* keys the parser did not know, comma-separated ("vision_cfg.foo, bar"); "" if none.
+     * OpenCLIP ignores some of them; oclip reports them so nothing is dropped silently. */
+    char unknown_keys[512];
+} oclip_model_config;
+
+/* Preprocessing config (open_clip_config.json "preprocess_cfg" / pretrained tag). */
+typedef struct {
+    int size[2];            /* [h, w]; 0 = the model's image_size */
+    double mean[3], std[3]; /* default OpenAI constants */
+    char interpolation[16]; /* "bicubic" (default) | "bilinear" */
+    char resize_mode[16];   /* "shortest" (default) | "longest" | "squash" */
+    int fill_color;         /* default 0 */
+} oclip_preprocess_cfg;
+
+/* Parses an OpenCLIP model-config JSON object (a model_configs/ file, or the "model_cfg" of an
+ * open_clip_config.json). Missing keys take OpenCLIP's defaults. */
+oclip_status oclip_config_parse(const char *json, size_t len, oclip_model_config *out,
+                                oclip_error *err);
+
+/* Parses an open_clip_config.json: model_cfg into *model and preprocess_cfg into *pre (either
+ * may be NULL). A file without "model_cfg" is an error. */
+oclip_status oclip_config_parse_open_clip(const char *json, size_t len, oclip_model_config *model,
+                                          oclip_preprocess_cfg *pre, oclip_error *err);
+
+/* Converts a transformers CLIPModel config.json (text_config / vision_config / projection_dim,
+ * with transformers' defaults for absent keys) into the equivalent OpenCLIP config:
+ * hidden_act "quick_gelu" -> quick_gelu, head_width = hidden_size / num_attention_heads,
+ * mlp_ratio = intermediate_size / hidden_size, layer_norm_eps -> ln_eps. */
+oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_config *out,
+                                  oclip_error *err);
+
+/* OpenAI's preprocessing defaults (224, OpenAI mean/std, bicubic, shortest). */
+void oclip_preprocess_cfg_default(oclip_preprocess_cfg *pre);
+
+/* The built-in OpenCLIP configs (shipped with oclip, from OpenCLIP's model_configs/).
+ * Names as OpenCLIP spells them; '/' in a name is treated as '-'. */
+size_t oclip_config_builtin_count(void);
+const char *oclip_config_builtin_name(size_t i); /* NULL when out of range */
+oclip_status oclip_config_builtin(const char *name, oclip_model_config *out, oclip_error *err);
+
+/* A pretrained tag of OpenCLIP's table (v3.3.0), e.g. ("ViT-B-32", "laion2b_s34b_b79k"). */
+typedef struct {
+    char arch[64], tag[64];
+    char hf_hub[160];       /* "org/repo/" or "org/repo/file", "" if none */
+    char url[256];          /* "" if none */
+    int quick_gelu;         /* -1 unknown/unset, 0 no, 1 trained with QuickGELU */
+    oclip_preprocess_cfg preprocess;
+} oclip_pretrained;
+
+/* Looks up ARCH + TAG (tags are matched lowercase with '-' as '_', as OpenCLIP does). */
+oclip_status oclip_pretrained_lookup(const char *arch, const char *tag, oclip_pretrained *out,
+                                     oclip_error *err);
+size_t oclip_pretrained_count(void);
+/* The i-th (arch, tag) pair in table order; 0 when out of range. */
+int oclip_pretrained_at(size_t i, const char **arch, const char **tag);
+
+
+/* ---------------------------------------------------------------------------------------------
+ * Architecture validation (oclip check)
+ *
+ * oclip_check maps a checkpoint's keys onto OpenCLIP's native `CLIP` layout (HF transformers
+ * CLIPModel: q/k/v fused in q|k|v order, projections transposed; OpenAI JIT archives: root
+ * scalars dropped; harmless buffers such as position_ids / attn_mask dropped with a note), picks
+ * the architecture (the config given, else inferred from tensor shapes and matched to a built-in
+ * config), and compares every key, shape and dtype with what that architecture expects. All
+ * problems are collected into one report; nothing stops at the first one.
+ */
+typedef enum {
+    OCLIP_ISSUE_MISSING = 0, /* expected key absent */
+    OCLIP_ISSUE_UNEXPECTED,  /* key the architecture does not have */
+    OCLIP_ISSUE_SHAPE,       /* present with another shape */
+    OCLIP_ISSUE_DTYPE,       /* a dtype oclip cannot use for this tensor */
+    OCLIP_ISSUE_NONFINITE    /* NaN/Inf values (only with scan) */
+} oclip_issue_kind;
+
+typedef struct {
+    oclip_issue_kind kind;
+    const char *key;        /* OpenCLIP name (after mapping) */
+    const char *source_key; /* name in the file, when mapping renamed it; else == key */
+    int expected_ndim, found_ndim; /* -1 when not applicable */
+    int64_t expected[OCLIP_MAX_DIMS], found[OCLIP_MAX_DIMS];
+    const char *detail;     /* e.g. the dtype, or "3 NaN, 0 Inf" */
+} oclip_issue;
+
+typedef struct {
+    const oclip_model_config *config; /* use this architecture; NULL = infer from the tensors */
+    const char *config_source;        /* how it was chosen, for messages ("--arch", ...) */
+    int scan;                         /* also look for NaN/Inf in every float tensor */
+} oclip_check_options;
+
+typedef struct oclip_report oclip_report;
+
+/*
+ * Validates `ck` against an architecture. Returns OCLIP_OK when the check ran (whether or not it
+ * found problems: see oclip_report_ok); an error status only when it could not run (e.g. the
+ * config's family is not supported, or memory). *out is then a report to free.
+ */
+oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *opt,
+                         oclip_report **out, oclip_error *err);
+void oclip_report_free(oclip_report *r);
+
+int oclip_report_ok(const oclip_report *r);             /* 1 when no issue was found */
+size_t oclip_report_n_issues(const oclip_report *r);
+const oclip_issue *oclip_report_issue(const oclip_report *r, size_t i);
+/* Notes and hints in order of importance ("HF-transformers layout: mapped automatically (78
+ * tensors)", "shapes fit ViT-B-16 (patch 16, 197 positions), not ViT-B-32", ...). */
+size_t oclip_report_n_notes(const oclip_report *r);
+const char *oclip_report_note(const oclip_report *r, size_t i);
+/* The architecture compared against, and where it came from ("--arch", "inferred", ...). */
+const oclip_model_config *oclip_report_config(const oclip_report *r);
+const char *oclip_report_config_source(const oclip_report *r);
+/* The built-in config whose expected state dict the tensors fit exactly, or NULL. */
+const char *oclip_report_match(const oclip_report *r);
+/* "OpenCLIP state dict" view: the checkpoint after mapping (OpenCLIP names, fused q/k/v ...);
+ * valid until the report is freed. */
+const oclip_checkpoint *oclip_report_mapped(const oclip_report *r);
+
+/*
+ * Infers an architecture from tensor shapes alone (any layout): widths, layers, patch and image
+ * size, embed_dim, context length, vocab, MLP ratio, LayerScale, heads (width / 64, OpenCLIP's
+ * head_width default, unless a matching built-in config says otherwise). When a built-in native
+ * config expects exactly these keys and shapes, *out is that config (with name set); several
+ * match when they differ only in what weights cannot show (QuickGELU): the one without
+ * "-quickgelu" is returned and *ambiguous_quick_gelu set.
+ */
+oclip_status oclip_infer_config(const oclip_checkpoint *ck, oclip_model_config *out,
+                                int *ambiguous_quick_gelu, oclip_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Writing and converting checkpoints (oclip convert)
+ *
+ * Every file is written atomically: into a temporary file in the destination folder, flushed to
+ * disk (fsync), then renamed over the destination. On failure no output file is created or
+ * changed (the temporaries are removed).
+ */
+
+/*
+ * Casts n float elements (F32, F16, BF16, F64, any direction) from src to dst, giving the bytes
+ * PyTorch gives for tensor.float() / .half() / .bfloat16() on an x86 CPU: round to nearest,
+ * ties to even; F16 overflow becomes +-inf; subnormals are kept; NaN stays NaN (F16: quiet,
+ * sign and top payload bits kept; BF16: 0xffff, as torch's vectorised kernels write). Widening
+ * is exact. src and dst need no alignment; they may overlap only when from == to.
+ * OCLIP_E_UNSUPPORTED for a non-float dtype.
+ */
+oclip_status oclip_dtype_cast(void *dst, oclip_dtype to, const void *src, oclip_dtype from,
+                              size_t n, oclip_error *err);
+
+/* `cast` value of oclip_save_safetensors: keep every tensor's dtype. */
+#define OCLIP_DTYPE_KEEP OCLIP_DTYPE_COUNT
+
+/*
+ * Writes tensors of `ck` as a safetensors file at `path` (atomically, see above).
+ *   names      the tensors to write (n_names of them), or NULL for all of them;
+ *              OCLIP_E_NOTFOUND when one does not exist, OCLIP_E_ARG for a duplicate.
+ *   cast       OCLIP_DTYPE_KEEP, or F32 / F16 / BF16: float tensors are converted to it
+ *              (oclip_dtype_cast); other tensors keep their dtype.
+ *   metadata   n_metadata (key, value) pairs as 2 * n_metadata strings, written as the header's
+ *              "__metadata__" object (transformers writes {"format": "pt"}); NULL when none.
+ * The file is laid out as safetensors' own writer does it (entries by descending dtype
+ * alignment, then by name; header padded with spaces to a multiple of 8; data packed), so the
+ * same tensors give the same bytes as safetensors.torch.save_file.
+ */
+oclip_status oclip_save_safetensors(const oclip_checkpoint *ck, const char *path,
+                                    const char *const *names, size_t n_names, oclip_dtype cast,
+                                    const char *const *metadata, size_t n_metadata,
+                                    oclip_error *err);
+
+typedef enum {
+    OCLIP_FORMAT_OPEN_CLIP = 0, /* OpenCLIP state dict (open_clip_model.safetensors) */
+    OCLIP_FORMAT_HF             /* transformers CLIPModel folder (model.safetensors + config.json) */
+} oclip_format;
+
+/* Zero-initialised (or NULL) options mean: OpenCLIP format, every dtype kept, OpenAI
+ * preprocessing, no progress reports. */
+typedef struct {
+    oclip_format to;
+    int cast;                               /* 1: convert float tensors to `dtype` */
+    oclip_dtype dtype;                      /* F32, F16 or BF16 (with cast = 1) */
+    const oclip_preprocess_cfg *preprocess; /* written to open_clip_config.json; NULL = OpenAI's */
+    /* called from the writing thread after each chunk of tensor data: bytes done of total */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
+} oclip_convert_options;
+
+/*
+ * Writes the checkpoint a check report describes in another format. The report must be OK
+ * (oclip_report_ok; OCLIP_E_FORMAT otherwise); its mapped tensors (oclip_report_mapped: OpenCLIP
+ * names, whatever the source layout) and its architecture (oclip_report_config) are used.
+ *
+ * OCLIP_FORMAT_OPEN_CLIP: exactly the keys of OpenCLIP's state dict for the architecture
+ *   (logit_scale as [] or, with nonscalar_logit_scale, [1]). When `out` is an existing folder or
+ *   ends with '/', writes out/open_clip_model.safetensors and out/open_clip_config.json
+ *   ({"model_cfg": the architecture as an OpenCLIP model config, "preprocess_cfg": ...}; the
+ *   folder is created if needed); otherwise `out` is the .safetensors file to write.
+ * OCLIP_FORMAT_HF: `out` is a folder (created if needed) that receives model.safetensors
+ *   (transformers CLIPModel keys: q/k/v split from in_proj, projections transposed, metadata
+ *   {"format": "pt"}), config.json (CLIPConfig) and open_clip_config.json (the exact OpenCLIP
+ *   architecture, which config.json cannot always carry: head_width, mlp_ratio ...). Refused
+ *   with OCLIP_E_UNSUPPORTED, every reason listed, when CLIPModel cannot express the
+ *   architecture (LayerScale, no ln_pre, pooling other than the class / EOT token, projection
+ *   bias, logit_bias, non-square images, heads that do not divide the width ...).
+ * All files appear together at the end (see above); nothing is written on failure.
+ */
+oclip_status oclip_convert(const oclip_report *r, const char *out,
+                           const oclip_convert_options *opt, oclip_error *err);
+
 #ifdef __cplusplus
 }
 #endif

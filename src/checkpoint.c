@@ -264,6 +264,7 @@ void oclip_checkpoint_free(oclip_checkpoint *ck) {
     free(ck->entry_keys);
     free(ck->entry_values);
     oc_arena_free(&ck->arena);
+    oclip_checkpoint_free(ck->parent);
     free(ck);
 }
 

@@ -125,6 +125,8 @@ struct oclip_checkpoint {
     int is_training;
     const char *prefix_stripped;
 
+    oclip_checkpoint *parent; /* a mapped view owns the checkpoint it points into */
+
     oc_arena arena;      /* names, strings, small objects */
     void **owned;        /* materialised tensor copies (malloc'd) */
     size_t n_owned, cap_owned;

@@ -34,8 +34,6 @@ enum {
     OP_BINGET = 'h', OP_LONG_BINGET = 'j'
 };
 
-/* Memo indexes beyond this are refused (torch numbers them densely from 0). */
-#define MEMO_MAX (1u << 26)
 #define GLOBAL_NAME_MAX 256
 
 oc_pk_value *oc_pk_new(oc_pk *vm, oc_pk_type type) {
@@ -249,6 +247,15 @@ other:;
 /* =============================================================================================
  * The machine
  */
+
+/* The memo is a hash table keyed by index (Python's is a dict): picklers number entries
+ * 0, 1, 2, ... but optimisers and hand-made pickles may not, and a sparse index must not make
+ * the table huge. It never holds more entries than PUT opcodes were executed. */
+typedef struct {
+    uint32_t idx;
+    oc_pk_value *v; /* NULL = empty slot */
+} memo_slot;
+
 typedef struct {
     oc_pk *vm;
     const uint8_t *p;
@@ -257,8 +264,8 @@ typedef struct {
     size_t sp, stack_cap;
     size_t *marks;
     size_t n_marks, marks_cap;
-    oc_pk_value **memo;
-    size_t memo_cap;
+    memo_slot *memo;
+    size_t memo_cap, memo_n;
     oclip_error *err;
 } machine;
 
@@ -621,25 +628,40 @@ static oclip_status op_build(machine *m) {
     }
 }
 
-static oclip_status memo_put(machine *m, uint64_t idx) {
+static memo_slot *memo_find(machine *m, uint32_t idx) {
+    size_t mask = m->memo_cap - 1;
+    for (size_t i = (idx * 2654435761u) & mask;; i = (i + 1) & mask)
+        if (!m->memo[i].v || m->memo[i].idx == idx) return &m->memo[i];
+}
+
+static oclip_status memo_put(machine *m, uint32_t idx) {
     if (m->sp == 0) return FAIL(OCLIP_E_FORMAT, "memo put with an empty stack", m->op_pos);
-    if (idx >= MEMO_MAX) return FAIL(OCLIP_E_FORMAT, "memo index %llu too large", m->op_pos,
-                                     (unsigned long long)idx);
-    if (idx >= m->memo_cap) {
-        size_t old = m->memo_cap;
-        if (!oc_grow((void **)&m->memo, &m->memo_cap, (size_t)idx + 1, sizeof *m->memo))
+    if ((m->memo_n + 1) * 2 > m->memo_cap) {
+        size_t ncap = m->memo_cap ? m->memo_cap * 2 : 256;
+        memo_slot *old = m->memo;
+        size_t ocap = m->memo_cap;
+        m->memo = calloc(ncap, sizeof *m->memo);
+        if (!m->memo) {
+            m->memo = old;
             return nomem(m);
-        memset(m->memo + old, 0, (m->memo_cap - old) * sizeof *m->memo);
+        }
+        m->memo_cap = ncap;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].v) *memo_find(m, old[i].idx) = old[i];
+        free(old);
     }
-    m->memo[idx] = m->stack[m->sp - 1];
+    memo_slot *sl = memo_find(m, idx);
+    if (!sl->v) m->memo_n++;
+    sl->idx = idx;
+    sl->v = m->stack[m->sp - 1];
     return OCLIP_OK;
 }
 
-static oclip_status memo_get(machine *m, uint64_t idx) {
-    if (idx >= m->memo_cap || !m->memo[idx])
-        return FAIL(OCLIP_E_FORMAT, "memo index %llu was never stored", m->op_pos,
-                    (unsigned long long)idx);
-    return push(m, m->memo[idx]);
+static oclip_status memo_get(machine *m, uint32_t idx) {
+    memo_slot *sl = m->memo_cap ? memo_find(m, idx) : NULL;
+    if (!sl || !sl->v)
+        return FAIL(OCLIP_E_FORMAT, "memo index %u was never stored", m->op_pos, idx);
+    return push(m, sl->v);
 }
 
 static oclip_status new_str(machine *m, oc_pk_type type, size_t len) {
@@ -672,6 +694,7 @@ static oclip_status step(machine *m, bool *stop) {
         return OCLIP_OK;
     case OP_STOP:
         if (m->sp == 0) return FAIL(OCLIP_E_FORMAT, "STOP with an empty stack", m->op_pos);
+        if (m->n_marks) return FAIL(OCLIP_E_FORMAT, "STOP with an unclosed MARK", m->op_pos);
         *stop = true;
         return OCLIP_OK;
     case OP_MARK:

@@ -84,8 +84,9 @@ static size_t utf8_len(const uint8_t *s, size_t n) {
  * returns C strings: "a\u0000b" would silently become the name "a" (or a shard file name
  * cut short). Returns NULL when the text is clean, else a reason, with *at the byte offset.
  */
-static const char *json_prescan(const uint8_t *s, size_t n, size_t *at) {
+static const char *json_prescan(const uint8_t *s, size_t n, size_t *at, size_t *float_at) {
     bool in_str = false;
+    *float_at = SIZE_MAX;
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
         *at = i;
@@ -100,6 +101,11 @@ static const char *json_prescan(const uint8_t *s, size_t n, size_t *at) {
             if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return "a control byte";
         } else if (c == '"') {
             in_str = !in_str;
+        } else if (!in_str && (c == '.' || ((c == 'e' || c == 'E') && i > 0 && s[i - 1] >= '0' &&
+                                            s[i - 1] <= '9'))) {
+            /* cJSON turns 16.0 into the double 16; safetensors (serde, u64) refuses it. Noted
+             * here, reported after the per-key checks (which name the key when they fail). */
+            if (*float_at == SIZE_MAX) *float_at = i;
         } else if (c == '\\' && in_str && i + 1 < n) {
             if (s[i + 1] == 'u' && n - i >= 6 && memcmp(s + i + 2, "0000", 4) == 0)
                 return "a \\u0000 escape (NUL) inside a string";
@@ -131,10 +137,10 @@ static const char *json_kind(const cJSON *v) {
  * messages ("safetensors header"). On success *out owns the tree.
  */
 static oclip_status parse_json_object(const uint8_t *p, size_t n, const char *what, cJSON **out,
-                                      oclip_error *err) {
+                                      size_t *float_at, oclip_error *err) {
     *out = NULL;
     size_t at = 0;
-    const char *bad = json_prescan(p, n, &at);
+    const char *bad = json_prescan(p, n, &at, float_at);
     if (bad) return oc_err_set(err, OCLIP_E_FORMAT, "%s: %s at byte %zu", what, bad, at);
     const char *end = NULL;
     cJSON *root = oc_json_parse((const char *)p, n, &end);
@@ -462,7 +468,9 @@ static oclip_status read_file(oclip_checkpoint *ck, const uint8_t *base, size_t 
     cJSON *root = NULL;
     st_entry *ents = NULL;
     st_entry **order = NULL;
-    oclip_status st = parse_json_object(hdr, (size_t)hlen, "safetensors header", &root, err);
+    size_t float_at;
+    oclip_status st = parse_json_object(hdr, (size_t)hlen, "safetensors header", &root, &float_at,
+                                        err);
     if (st) return st;
 
     /* 3. Count the tensors (every member but __metadata__) and cap them before allocating. */
@@ -518,6 +526,11 @@ static oclip_status read_file(oclip_checkpoint *ck, const uint8_t *base, size_t 
     /* 6. The entries must tile the data buffer with no gap, overlap or trailing bytes. */
     if (n > 1) qsort(order, n, sizeof *order, cmp_entry_offset);
     if ((st = check_coverage(order, n, data_len, err))) goto out;
+    if (float_at != SIZE_MAX) {
+        st = oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: a non-integer number at byte "
+                        "%zu (these headers hold integers only)", float_at);
+        goto out;
+    }
 
     /* 7. Add the tensors in header order, pointing into the mapping (zero-copy). */
     for (i = 0; i < n; i++) {
@@ -637,7 +650,8 @@ oclip_status oc_st_read_index(oclip_checkpoint *ck, const char *path, oclip_erro
                           "(at most %zu)", im.size, ST_MAX_INDEX_BYTES);
     }
     cJSON *root = NULL;
-    st = parse_json_object(im.data, im.size, "shard index", &root, err);
+    size_t float_at; /* shard indexes may hold other numbers (total_size is an integer) */
+    st = parse_json_object(im.data, im.size, "shard index", &root, &float_at, err);
     oc_unmap(&im);
     if (st) return st;
 

@@ -81,8 +81,7 @@ typedef struct {
     const oc_zip *zip;
     const char *prefix; /* "<prefix>/" */
     size_t prefix_len;
-    /* legacy */
-    bool legacy;
+    uint64_t walk_visits; /* TorchScript module-tree walk budget */
 } reader;
 
 /* Common part of the persistent id: ('storage', StorageType, key, location, numel[, view]). */
@@ -247,8 +246,15 @@ static oclip_status add_tensor(reader *r, const char *name, size_t name_len, oc_
     if (contiguous && !swap)
         return oc_ck_add_tensor(r->ck, name, name_len, t->u.tensor.dtype, nd, t->u.tensor.shape,
                                 src, 0, err);
-    /* materialise: gather element by element in C order (only views and big-endian files) */
-    uint64_t nbytes = numel * es; /* <= storage bytes: cannot overflow */
+    /* materialise: gather element by element in C order (only views and big-endian files).
+     * A stride-0 (broadcast) view can describe far more elements than its storage holds:
+     * refuse expansions beyond 16x the storage (plus 64 MiB) rather than allocate them. */
+    uint64_t nbytes;
+    if (oc_mul_overflow_u64(numel, es, &nbytes) || nbytes > 16 * s_bytes + (64u << 20))
+        return oc_err_set(err, OCLIP_E_FORMAT,
+                          "tensor '%.*s': a view of %llu elements over a storage of %llu bytes "
+                          "(broadcast strides?)", (int)name_len, name, (unsigned long long)numel,
+                          (unsigned long long)s_bytes);
     uint8_t *dst = malloc(nbytes ? nbytes : 1);
     if (!dst || !oc_ck_own(r->ck, dst)) {
         free(dst);
@@ -332,6 +338,12 @@ static oclip_status walk_module(reader *r, oc_pk_value *obj, char *path, size_t 
     if (depth > r->ck->limits.max_depth)
         return oc_err_set(err, OCLIP_E_FORMAT, "module tree deeper than %u (a cycle?)",
                           r->ck->limits.max_depth);
+    /* a submodule shared by several parents is walked once per path (as state_dict() lists
+     * it); bound the total so a DAG of shared modules cannot take exponential time */
+    if (++r->walk_visits > r->ck->limits.max_tensors)
+        return oc_err_set(err, OCLIP_E_FORMAT,
+                          "module tree has more than %llu module paths (shared submodules?)",
+                          (unsigned long long)r->ck->limits.max_tensors);
     oc_pk_value *attrs = obj->u.obj.attrs;
     if (!attrs) return OCLIP_OK;
     for (size_t i = 0; i < attrs->u.dict.n; i++) {
@@ -395,6 +407,12 @@ static oclip_status read_zip(reader *r, oc_zip *zip, oc_arena *arena, const uint
     find_record(r, "constants.pkl", &consts);
     find_record(r, "byteorder", &order);
     if (!pkl) {
+        const oc_zip_entry *ver;
+        find_record(r, "version", &ver);
+        if (ver || consts)
+            return oc_err_set(err, OCLIP_E_FORMAT,
+                              "a PyTorch archive without %sdata.pkl (truncated or damaged)",
+                              r->prefix);
         oc_err_set(err, OCLIP_E_UNSUPPORTED, "a zip archive without %sdata.pkl", r->prefix);
         oc_err_hint(err, "not a PyTorch checkpoint (a NumPy .npz, or another zip file?)");
         return OCLIP_E_UNSUPPORTED;

@@ -8,6 +8,7 @@ legacy format's memory-address storage keys are rewritten to fixed values, see _
 Usage (from the repository root, after tools/setup_venv.sh has created .venv/):
 
     .venv/bin/python tools/gen_fixtures.py readers     # checkpoint-reader fixtures (below)
+    .venv/bin/python tools/gen_fixtures.py arch        # architecture/config fixtures (below)
     .venv/bin/python tools/gen_fixtures.py all         # every subcommand
 
 Subcommands are registered in SUBCOMMANDS at the bottom; add new ones there (engine, tokenizer, ...).
@@ -30,6 +31,29 @@ Subcommands are registered in SUBCOMMANDS at the bottom; add new ones there (eng
                             expected error class ("unsafe", "format", "unsupported", "any-error").
   tests/fixtures/notckpt/   files that are not checkpoints (HTML 404 page, git-lfs pointer, gzip,
                             empty, ONNX, GGUF, plain pickle, .npy, .npz, JSON).
+
+`arch` writes tests/fixtures/arch/
+  configs_resolved.json     every model_configs/*.json (OCLIP_MODEL_CONFIGS, default
+                            /work/shared/data/model_configs) resolved as OpenCLIP 3.3.0 does: top-level
+                            defaults (quick_gelu, init_logit_bias, nonscalar_logit_scale, effective
+                            custom_text, multimodal, model class) and dataclasses.asdict of
+                            CLIPVisionCfg/CLIPTextCfg; configs this version cannot build carry "error",
+                            "unknown_keys" and "raw".
+  expected_state_dicts.json {name: [[key, shape, dtype], ...]} in state_dict order for the 32 native
+                            configs of spec §4.4 and the 6 CLIPA ones, from open_clip.create_model(name)
+                            built on the meta device (ViT-B-32: 302 entries).
+  tiny/<variant>/           b32like, quickgelu, alt (LayerScale in vision as ViT-M-16-alt, vision
+                            mlp_ratio 2), res40 (40px, grid 5, widths 48/32, ctx 10, embed 24): an
+                            OpenCLIP HF-hub-style directory (open_clip_config.json,
+                            open_clip_model.safetensors, open_clip_pytorch_model.bin), a training
+                            checkpoint epoch_2.pt (`module.` keys), hf/ (a transformers CLIPModel built
+                            from the spec §1.7 mapping and checked to reproduce encode_image/encode_text;
+                            not for alt) and openai.pt (OpenAI-style TorchScript; b32like, quickgelu).
+                            expected.json: config, quick_gelu and tensor tables of every file.
+  mismatch/                 checkpoints derived from b32like with keys dropped, transposed, retyped or
+                            reshaped, and an HF copy with the old position_ids buffers; manifest.json
+                            lists each file's missing/unexpected/shape/dtype differences and what
+                            open_clip.load_checkpoint does with it.
 
 The library versions used are printed and recorded in each manifest.
 """
@@ -846,6 +870,605 @@ def verify_readers():
 
 
 # ================================================================================================
+# arch: resolved configs, expected state dicts, tiny variants in OpenCLIP/HF/OpenAI layouts, mismatches
+# ================================================================================================
+
+# The 181 model_configs JSONs (OpenCLIP 3.3.0's 144 plus those only on OpenCLIP main).
+MODEL_CONFIG_DIR = os.environ.get("OCLIP_MODEL_CONFIGS", "/work/shared/data/model_configs")
+
+# spec §4.4: native ViT + native text + SimpleTokenizer
+ARCH_NATIVE = [
+    "ViT-B-32", "ViT-B-32-quickgelu", "ViT-B-32-256", "ViT-B-32-plus-256", "ViT-B-16", "ViT-B-16-quickgelu",
+    "ViT-B-16-plus", "ViT-B-16-plus-240", "ViT-L-14", "ViT-L-14-quickgelu", "ViT-L-14-280", "ViT-L-14-336",
+    "ViT-L-14-336-quickgelu", "ViT-L-16", "ViT-L-16-320", "ViT-H-14", "ViT-H-14-quickgelu", "ViT-H-14-378",
+    "ViT-H-14-378-quickgelu", "ViT-H-16", "ViT-g-14", "ViT-bigG-14", "ViT-bigG-14-quickgelu", "ViT-e-14",
+    "ViT-M-16", "ViT-M-16-alt", "ViT-M-32", "ViT-M-32-alt", "ViT-S-16", "ViT-S-16-alt", "ViT-S-32",
+    "ViT-S-32-alt",
+]
+# CLIPA: native ViT (no ln_pre, avg pool, LN after pool) + native bidirectional text; the BERT tokenizer is
+# only needed by get_tokenizer, so the model itself builds offline as a plain CLIP.
+ARCH_CLIPA = ["ViT-L-14-CLIPA", "ViT-L-14-CLIPA-336", "ViT-H-14-CLIPA", "ViT-H-14-CLIPA-336",
+              "ViT-bigG-14-CLIPA", "ViT-bigG-14-CLIPA-336"]
+
+OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
+OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
+
+# Tiny variants: model_cfg exactly as written to open_clip_config.json, and the randomize_ seed.
+_TINY_TEXT = {"context_length": 8, "vocab_size": 64, "width": 32, "heads": 2, "layers": 2}
+_TINY_VIS = {"image_size": 32, "patch_size": 8, "width": 32, "layers": 2, "head_width": 16}
+ARCH_VARIANTS = collections.OrderedDict([
+    ("b32like", (10, {"embed_dim": 16, "vision_cfg": dict(_TINY_VIS), "text_cfg": dict(_TINY_TEXT)})),
+    ("quickgelu", (11, {"embed_dim": 16, "quick_gelu": True, "vision_cfg": dict(_TINY_VIS),
+                        "text_cfg": dict(_TINY_TEXT)})),
+    # ViT-M-16-alt (the only -alt config with LayerScale) sets ls_init_value in vision_cfg only; mirror that.
+    ("alt", (12, {"embed_dim": 16, "vision_cfg": dict(_TINY_VIS, ls_init_value=1e-4, mlp_ratio=2.0),
+                  "text_cfg": dict(_TINY_TEXT)})),
+    ("res40", (13, {"embed_dim": 24,
+                    "vision_cfg": {"image_size": 40, "patch_size": 8, "width": 48, "layers": 2, "head_width": 24},
+                    "text_cfg": {"context_length": 10, "vocab_size": 64, "width": 32, "heads": 4, "layers": 2}})),
+])
+ARCH_HF = ("b32like", "quickgelu", "res40")      # LayerScale (alt) has no HF CLIPModel equivalent
+ARCH_OPENAI = ("b32like", "quickgelu")
+
+
+def _jsonable(x):
+    """Tuples -> lists, recursively; refuse anything json.dump would not write as plain JSON."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float):
+        assert math.isfinite(x), x
+        return x
+    if x is None or isinstance(x, (bool, int, str)):
+        return x
+    raise TypeError("not JSON-serialisable: %r" % (x,))
+
+
+def _resolve_config(raw):
+    """A model_configs JSON resolved as OpenCLIP 3.3.0 create_model would see it (spec §4.1-4.3)."""
+    import dataclasses
+    from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+
+    known_top = {"embed_dim", "vision_cfg", "text_cfg", "quick_gelu", "init_logit_scale", "init_logit_bias",
+                 "nonscalar_logit_scale", "custom_text", "multimodal_cfg"}
+    errors, unknown, towers = [], [], {}
+    missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if k not in raw]
+    if missing:
+        errors.append("missing %s: OpenCLIP 3.3.0 _rescan_model_configs registers only configs with "
+                      "embed_dim, vision_cfg and text_cfg" % ", ".join(missing))
+    extra = [k for k in raw if k not in known_top]
+    if extra:
+        unknown += extra
+        errors.append("unexpected top-level keys %s: the model class __init__ raises TypeError" % extra)
+    for key, cls, label in (("vision_cfg", CLIPVisionCfg, "vision"), ("text_cfg", CLIPTextCfg, "text")):
+        if key not in raw:
+            continue
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown += [key + "." + k for k in raw[key] if k not in fields]
+        try:
+            towers[label] = _jsonable(dataclasses.asdict(cls(**raw[key])))
+        except Exception as e:
+            errors.append("%s: %s" % (key, e))
+    out = {}
+    if errors:
+        out["error"] = "; ".join(errors)
+        out["unknown_keys"] = unknown
+        out["raw"] = _jsonable(raw)
+    else:
+        text_cfg = raw["text_cfg"]
+        custom = bool(raw.get("custom_text", False)) or "hf_model_name" in text_cfg  # factory.py
+        out["embed_dim"] = raw["embed_dim"]
+        out["quick_gelu"] = bool(raw.get("quick_gelu", False))
+        if "init_logit_scale" in raw:
+            out["init_logit_scale"] = raw["init_logit_scale"]
+        out["init_logit_bias"] = raw.get("init_logit_bias", None)
+        out["nonscalar_logit_scale"] = bool(raw.get("nonscalar_logit_scale", False))
+        out["custom_text"] = custom
+        out["custom_text_raw"] = bool(raw.get("custom_text", False))
+        out["multimodal"] = "multimodal_cfg" in raw
+        out["model_class"] = ("CoCa" if "multimodal_cfg" in raw else "CustomTextCLIP") if custom else "CLIP"
+        out["vision"] = towers["vision"]
+        out["text"] = towers["text"]
+    out["raw_top_keys"] = list(raw)
+    return out
+
+
+def _write_rows_json(path, obj):
+    """{name: [row, ...]} with one compact row per line (the usual indent=1 would be ~10 lines a row)."""
+    lines = ["{"]
+    items = list(obj.items())
+    for i, (name, rows) in enumerate(items):
+        lines.append(" %s: [" % json.dumps(name))
+        for j, r in enumerate(rows):
+            lines.append("  " + json.dumps(r, separators=(",", ":")) + ("," if j + 1 < len(rows) else ""))
+        lines.append(" ]" + ("," if i + 1 < len(items) else ""))
+    lines.append("}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _meta_state_dict(name):
+    """open_clip.create_model(name) built on the meta device: names, shapes, dtypes, no memory."""
+    import logging
+    import open_clip
+    logging.getLogger().setLevel(logging.ERROR)  # "No pretrained weights loaded" warnings
+    with torch.device("meta"):
+        model = open_clip.create_model(name, device="meta")
+    sd = model.state_dict()
+    assert all(t.device.type == "meta" for t in sd.values()), name
+    return type(model).__name__, sd
+
+
+def _arch_model(variant):
+    """The tiny variant as open_clip.model.CLIP(**model_cfg), seeded random fp32 weights."""
+    from open_clip.model import CLIP
+    seed, cfg = ARCH_VARIANTS[variant]
+    torch.manual_seed(seed)
+    model = CLIP(**copy.deepcopy(cfg))
+    randomize_(model, seed)
+    return model.eval()
+
+
+def _arch_inputs(cfg, seed, n_img=3):
+    """Random image batch, and token rows (ids 1..V-2, EOT = V-1 as the row maximum at positions 1, 3,
+    ctx-1, ctx//2; zeros after EOT as SimpleTokenizer pads)."""
+    g = torch.Generator().manual_seed(seed)
+    s = cfg["vision_cfg"]["image_size"]
+    img = torch.randn(n_img, 3, s, s, generator=g)
+    ctx, vocab = cfg["text_cfg"]["context_length"], cfg["text_cfg"]["vocab_size"]
+    rows = []
+    for eot in (1, 3, ctx - 1, ctx // 2):
+        r = torch.zeros(ctx, dtype=torch.long)
+        r[:eot] = torch.randint(1, vocab - 1, (eot,), generator=g)
+        r[eot] = vocab - 1
+        rows.append(r)
+    return img, torch.stack(rows)
+
+
+def _hf_config(cfg):
+    """transformers CLIPConfig equivalent to an OpenCLIP native model_cfg (spec §1.7)."""
+    from transformers import CLIPConfig
+    v, t = cfg["vision_cfg"], cfg["text_cfg"]
+    act = "quick_gelu" if cfg.get("quick_gelu", False) else "gelu"
+    E = cfg["embed_dim"]
+    return CLIPConfig(
+        text_config=dict(vocab_size=t["vocab_size"], hidden_size=t["width"],
+                         intermediate_size=int(t["width"] * t.get("mlp_ratio", 4.0)),
+                         num_hidden_layers=t["layers"], num_attention_heads=t["heads"],
+                         max_position_embeddings=t["context_length"], hidden_act=act, layer_norm_eps=1e-5,
+                         projection_dim=E, pad_token_id=0, bos_token_id=t["vocab_size"] - 2,
+                         eos_token_id=t["vocab_size"] - 1),
+        vision_config=dict(hidden_size=v["width"], intermediate_size=int(v["width"] * v.get("mlp_ratio", 4.0)),
+                           num_hidden_layers=v["layers"], num_attention_heads=v["width"] // v.get("head_width", 64),
+                           image_size=v["image_size"], patch_size=v["patch_size"], hidden_act=act,
+                           layer_norm_eps=1e-5, projection_dim=E),
+        projection_dim=E,
+    )
+
+
+def _oc_to_hf(sd, cfg):
+    """OpenCLIP CLIP state dict -> transformers CLIPModel state dict (spec §1.7), written here from the
+    table, not taken from any converter."""
+    out = collections.OrderedDict()
+
+    def blocks(src, dst, n):
+        for L in range(n):
+            s, d = "%s.%d." % (src, L), "%s.%d." % (dst, L)
+            qkv_w = sd[s + "attn.in_proj_weight"].chunk(3, 0)  # rows q | k | v
+            qkv_b = sd[s + "attn.in_proj_bias"].chunk(3, 0)
+            for i, nm in enumerate(("q_proj", "k_proj", "v_proj")):
+                out[d + "self_attn.%s.weight" % nm] = qkv_w[i].clone()
+                out[d + "self_attn.%s.bias" % nm] = qkv_b[i].clone()
+            for a, b in (("self_attn.out_proj", "attn.out_proj"), ("layer_norm1", "ln_1"),
+                         ("mlp.fc1", "mlp.c_fc"), ("mlp.fc2", "mlp.c_proj"), ("layer_norm2", "ln_2")):
+                out[d + a + ".weight"] = sd[s + b + ".weight"]
+                out[d + a + ".bias"] = sd[s + b + ".bias"]
+
+    out["text_model.embeddings.token_embedding.weight"] = sd["token_embedding.weight"]
+    out["text_model.embeddings.position_embedding.weight"] = sd["positional_embedding"]
+    blocks("transformer.resblocks", "text_model.encoder.layers", cfg["text_cfg"]["layers"])
+    out["text_model.final_layer_norm.weight"] = sd["ln_final.weight"]
+    out["text_model.final_layer_norm.bias"] = sd["ln_final.bias"]
+    out["vision_model.embeddings.class_embedding"] = sd["visual.class_embedding"]
+    out["vision_model.embeddings.patch_embedding.weight"] = sd["visual.conv1.weight"]
+    out["vision_model.embeddings.position_embedding.weight"] = sd["visual.positional_embedding"]
+    out["vision_model.pre_layrnorm.weight"] = sd["visual.ln_pre.weight"]
+    out["vision_model.pre_layrnorm.bias"] = sd["visual.ln_pre.bias"]
+    blocks("visual.transformer.resblocks", "vision_model.encoder.layers", cfg["vision_cfg"]["layers"])
+    out["vision_model.post_layernorm.weight"] = sd["visual.ln_post.weight"]
+    out["vision_model.post_layernorm.bias"] = sd["visual.ln_post.bias"]
+    out["visual_projection.weight"] = sd["visual.proj"].t().contiguous()
+    out["text_projection.weight"] = sd["text_projection"].t().contiguous()
+    out["logit_scale"] = sd["logit_scale"]
+    return out
+
+
+def _hf_to_oc(hf):
+    """Inverse of _oc_to_hf by key pattern; keys it does not know (position_ids) pass through unchanged."""
+    import re
+    out = collections.OrderedDict()
+    fixed = {
+        "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+        "text_model.embeddings.position_embedding.weight": "positional_embedding",
+        "text_model.final_layer_norm.weight": "ln_final.weight", "text_model.final_layer_norm.bias": "ln_final.bias",
+        "vision_model.embeddings.class_embedding": "visual.class_embedding",
+        "vision_model.embeddings.patch_embedding.weight": "visual.conv1.weight",
+        "vision_model.embeddings.position_embedding.weight": "visual.positional_embedding",
+        "vision_model.pre_layrnorm.weight": "visual.ln_pre.weight", "vision_model.pre_layrnorm.bias": "visual.ln_pre.bias",
+        "vision_model.post_layernorm.weight": "visual.ln_post.weight",
+        "vision_model.post_layernorm.bias": "visual.ln_post.bias", "logit_scale": "logit_scale",
+    }
+    sub = {"self_attn.out_proj": "attn.out_proj", "layer_norm1": "ln_1", "mlp.fc1": "mlp.c_fc",
+           "mlp.fc2": "mlp.c_proj", "layer_norm2": "ln_2"}
+    for k, v in hf.items():
+        m = re.match(r"(text|vision)_model\.encoder\.layers\.(\d+)\.(.+)\.(weight|bias)$", k)
+        if k in fixed:
+            out[fixed[k]] = v
+        elif k in ("visual_projection.weight", "text_projection.weight"):
+            out["visual.proj" if k.startswith("visual") else "text_projection"] = v.t().contiguous()
+        elif m:
+            base = ("visual.transformer.resblocks.%s." if m.group(1) == "vision" else "transformer.resblocks.%s.") \
+                % m.group(2)
+            if m.group(3) == "self_attn.q_proj":
+                out[base + "attn.in_proj_" + m.group(4)] = torch.cat(
+                    [hf[k], hf[k.replace("q_proj", "k_proj")], hf[k.replace("q_proj", "v_proj")]], 0)
+            elif m.group(3) in ("self_attn.k_proj", "self_attn.v_proj"):
+                pass
+            else:
+                out[base + sub[m.group(3)] + "." + m.group(4)] = v
+        else:
+            out[k] = v
+    return out
+
+
+def _jit_strip_debug(src, dst):
+    """Copy a torch.jit.save archive without its *.debug_pkl records (they hold the Python call stacks
+    of the trace: absolute paths into the venv and line numbers of this script), re-written by torch's
+    own PyTorchFileWriter so alignment, version and serialization_id stay torch's."""
+    z = zipfile.ZipFile(src)
+    names = [i.filename for i in z.infolist()]
+    prefix = names[0].split("/", 1)[0] + "/"
+    version = None
+    w = torch._C.PyTorchFileWriter(dst)
+    for n in names:
+        rec = n[len(prefix):]
+        if rec in ("version", ".data/version"):
+            version = int(z.read(n))
+            continue
+        if rec.endswith(".debug_pkl") or rec in ("byteorder", ".data/serialization_id"):
+            continue
+        data = z.read(n)
+        w.write_record(rec, data, len(data))
+    w.set_min_version(version)
+    w.write_end_of_file()
+    del w
+    z.close()
+
+
+def _arch_openai_worker(variant, path):
+    """Runs in a fresh interpreter (a subprocess) so TorchScript's ___torch_mangle_N class numbers do not depend
+    on what the parent traced before. Builds the OpenAI-style archive exactly as readers' openai_like.pt:
+    causal mask as a plain attribute (becomes a trace constant), int64 scalar root buffers
+    input_resolution/context_length/vocab_size, OpenAI convert_weights fp16 cast after tracing."""
+    seed, cfg = ARCH_VARIANTS[variant]
+    model = _arch_model(variant)
+    img, txt = _arch_inputs(cfg, seed + 100, n_img=1)
+    txt = txt[:1]
+    mask = model.attn_mask
+    del model._buffers["attn_mask"]
+    model.attn_mask = mask
+    del model.context_length, model.vocab_size
+    model.register_buffer("input_resolution", torch.tensor(cfg["vision_cfg"]["image_size"]))
+    model.register_buffer("context_length", torch.tensor(cfg["text_cfg"]["context_length"]))
+    model.register_buffer("vocab_size", torch.tensor(cfg["text_cfg"]["vocab_size"]))
+    traced = torch.jit.trace_module(model, {"forward": (img, txt), "encode_image": (img,), "encode_text": (txt,)},
+                                    check_trace=False, _store_inputs=False)
+    _openai_convert_weights_(model)
+    half = {n for n, t in model.state_dict().items() if t.dtype == torch.float16}
+    for n, t in traced.state_dict().items():
+        if n in half and t.dtype != torch.float16:
+            raise RuntimeError("traced module did not pick up the fp16 cast of " + n)
+    tmp = path + ".tmp"
+    torch.jit.save(traced, tmp)
+    _jit_strip_debug(tmp, path)
+    os.remove(tmp)
+
+
+def _sd_compare(expected, found):
+    """missing / unexpected / shape / dtype differences of `found` relative to `expected` (name->tensor)."""
+    common = [k for k in expected if k in found]
+    return {
+        "missing": [k for k in expected if k not in found],
+        "unexpected": [k for k in found if k not in expected],
+        "shape_mismatch": [{"key": k, "expected": list(expected[k].shape), "found": list(found[k].shape)}
+                           for k in common if expected[k].shape != found[k].shape],
+        "dtype_mismatch": [{"key": k, "expected": ST_DTYPE[expected[k].dtype], "found": ST_DTYPE[found[k].dtype]}
+                           for k in common if expected[k].dtype != found[k].dtype],
+    }
+
+
+def _max_diff(a, b):
+    return float((a.detach() - b.detach()).abs().max())
+
+
+def gen_arch(vers):
+    import glob
+    import open_clip
+    import safetensors.torch as st
+    from transformers import CLIPModel
+
+    out = os.path.join(FIX, "arch")
+    fresh_dir(out)
+
+    # ---- 1. every model_configs JSON resolved through OpenCLIP 3.3.0's dataclasses ----
+    files = sorted(glob.glob(os.path.join(MODEL_CONFIG_DIR, "*.json")))
+    if not files:
+        raise SystemExit("no model configs under %s (set OCLIP_MODEL_CONFIGS)" % MODEL_CONFIG_DIR)
+    bundled = os.path.join(os.path.dirname(open_clip.__file__), "model_configs")
+    configs, failed = collections.OrderedDict(), []
+    for path in files:
+        name = os.path.splitext(os.path.basename(path))[0]
+        raw = json.load(open(path))
+        r = _resolve_config(raw)
+        bpath = os.path.join(bundled, name + ".json")
+        r["in_open_clip_3_3_0"] = os.path.isfile(bpath)
+        if r["in_open_clip_3_3_0"] and json.load(open(bpath)) != raw:
+            raise RuntimeError(name + ": differs from the config bundled with open_clip")
+        configs[name] = r
+        if "error" in r:
+            failed.append(name)
+    write_json(os.path.join(out, "configs_resolved.json"), {
+        "generator": "tools/gen_fixtures.py arch", "versions": vers,
+        "note": "every model_configs/*.json; vision/text = dataclasses.asdict(CLIPVisionCfg/CLIPTextCfg(**cfg)) "
+                "of open_clip %s; custom_text is the effective value (forced by text_cfg.hf_model_name); "
+                "entries with 'error' do not resolve in this version" % open_clip.__version__,
+        "configs": configs})
+    print("arch: %d configs resolved, %d fail in open_clip %s: %s"
+          % (len(configs), len(failed), open_clip.__version__, ", ".join(failed)))
+
+    # ---- 2. exact state dicts of the native configs, built on the meta device ----
+    expected_sd = collections.OrderedDict()
+    for name in ARCH_NATIVE + [n for n in ARCH_CLIPA if n in configs]:
+        cls, sd = _meta_state_dict(name)
+        assert cls == "CLIP", (name, cls)
+        expected_sd[name] = [[k, list(v.shape), ST_DTYPE[v.dtype]] for k, v in sd.items()]
+    assert len(expected_sd["ViT-B-32"]) == 302, len(expected_sd["ViT-B-32"])
+    for name in ("ViT-B-32", "ViT-M-16-alt"):  # the meta build equals a real one
+        torch.manual_seed(0)
+        real = open_clip.create_model(name).state_dict()
+        assert [[k, list(v.shape), ST_DTYPE[v.dtype]] for k, v in real.items()] == expected_sd[name], name
+        del real
+    _write_rows_json(os.path.join(out, "expected_state_dicts.json"), expected_sd)
+    print("arch: expected_state_dicts.json: %d models (%s)"
+          % (len(expected_sd), ", ".join("%s %d" % (k, len(v)) for k, v in expected_sd.items()
+                                         if k in ("ViT-B-32", "ViT-M-16-alt", "ViT-e-14", "ViT-H-14-CLIPA"))))
+
+    # ---- 3. tiny variants ----
+    state = {}
+    for variant, (seed, cfg) in ARCH_VARIANTS.items():
+        d = os.path.join(out, "tiny", variant)
+        os.makedirs(d)
+        model = _arch_model(variant)
+        sd = model.state_dict()
+        state[variant] = sd
+        write_json(os.path.join(d, "open_clip_config.json"), {
+            "model_cfg": cfg,
+            "preprocess_cfg": {"mean": OPENAI_MEAN, "std": OPENAI_STD, "interpolation": "bicubic",
+                               "resize_mode": "shortest"}})
+        st.save_file(dict(sd), os.path.join(d, "open_clip_model.safetensors"))
+        torch_save(sd, os.path.join(d, "open_clip_pytorch_model.bin"))
+        torch_save({"epoch": 2, "name": variant,
+                    "state_dict": collections.OrderedDict(("module." + k, v) for k, v in sd.items())},
+                   os.path.join(d, "epoch_2.pt"))
+        info = {"generator": "tools/gen_fixtures.py arch", "versions": vers, "variant": variant, "seed": seed,
+                "config": cfg, "quick_gelu": bool(cfg.get("quick_gelu", False)),
+                "files": ["open_clip_config.json", "open_clip_model.safetensors", "open_clip_pytorch_model.bin",
+                          "epoch_2.pt"],
+                "note": "tensors: model.state_dict() of open_clip.model.CLIP(**config), identical in "
+                        "open_clip_model.safetensors, open_clip_pytorch_model.bin and epoch_2.pt (under "
+                        "'state_dict', keys prefixed 'module.').",
+                "tensors": tensor_table(sd)}
+
+        if variant in ARCH_HF:
+            hf = CLIPModel(_hf_config(cfg)).eval()
+            hf.load_state_dict(_oc_to_hf(sd, cfg), strict=True)
+            img, txt = _arch_inputs(cfg, seed + 100)
+            with torch.no_grad():
+                di = _max_diff(hf.get_image_features(pixel_values=img), model.encode_image(img))
+                dt = _max_diff(hf.get_text_features(input_ids=txt), model.encode_text(txt))
+            print("arch: tiny/%s HF vs OpenCLIP max abs diff: image %.3g, text %.3g" % (variant, di, dt))
+            if not (di < 1e-5 and dt < 1e-5):
+                raise RuntimeError("HF copy of %s does not reproduce OpenCLIP (%g, %g)" % (variant, di, dt))
+            hf.save_pretrained(os.path.join(d, "hf"))
+            back = _hf_to_oc(st.load_file(os.path.join(d, "hf", "model.safetensors")))
+            assert set(back) == set(sd) and all(torch.equal(back[k], v) for k, v in sd.items()), variant
+            info["files"] += ["hf/config.json", "hf/model.safetensors"]
+            info["hf_check"] = {"image_max_abs_diff": di, "text_max_abs_diff": dt,
+                                "how": "transformers get_image_features/get_text_features vs open_clip "
+                                       "encode_image/encode_text on %d random images and token rows with "
+                                       "EOT=%d at positions %s" % (
+                                           img.shape[0], cfg["text_cfg"]["vocab_size"] - 1,
+                                           [int(r.argmax()) for r in txt])}
+            info["hf_tensors"] = tensor_table(st.load_file(os.path.join(d, "hf", "model.safetensors")))
+
+        if variant in ARCH_OPENAI:
+            # a fresh interpreter, so ___torch_mangle_N numbering does not depend on earlier traces
+            import subprocess
+            subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import gen_fixtures; "
+                            "gen_fixtures._arch_openai_worker(sys.argv[2], sys.argv[3])",
+                            os.path.dirname(os.path.abspath(__file__)), variant, os.path.join(d, "openai.pt")],
+                           check=True)
+            info["files"].append("openai.pt")
+            info["openai_tensors"] = tensor_table(_scripted_state(os.path.join(d, "openai.pt")))
+            info["openai_note"] = ("TorchScript archive as OpenAI's: root int64 scalar buffers input_resolution/"
+                                   "context_length/vocab_size, convert_weights fp16 (LayerNorm, embeddings, "
+                                   "class/positional embeddings, logit_scale fp32), *.debug_pkl records "
+                                   "removed. open_clip.load_openai_model cannot build it: "
+                                   "build_model_from_openai_state_dict infers heads = width // 64, which is 0 "
+                                   "for these widths (ValueError); it would also force quick_gelu=True.")
+        write_json(os.path.join(d, "expected.json"), info)
+
+    # ---- 4. deliberate mismatches against b32like ----
+    md = os.path.join(out, "mismatch")
+    os.makedirs(md)
+    sd = state["b32like"]
+    cases = collections.OrderedDict()
+
+    def case(name, what, tensors, loadable=False):
+        st.save_file(dict(tensors), os.path.join(md, name))
+        cases[name] = (what, tensors, loadable)
+
+    case("vision_only.safetensors", "only visual.* keys, plus logit_scale",
+         collections.OrderedDict((k, v) for k, v in sd.items() if k.startswith("visual.") or k == "logit_scale"))
+    case("text_only.safetensors", "every key except visual.*",
+         collections.OrderedDict((k, v) for k, v in sd.items() if not k.startswith("visual.")))
+    case("missing_layer.safetensors", "layer 1 dropped from both towers (visual.transformer.resblocks.1.*, "
+         "transformer.resblocks.1.*)",
+         collections.OrderedDict((k, v) for k, v in sd.items()
+                                 if not k.startswith(("visual.transformer.resblocks.1.", "transformer.resblocks.1."))))
+    case("transposed_proj.safetensors", "visual.proj stored transposed",
+         collections.OrderedDict((k, v.t().contiguous() if k == "visual.proj" else v) for k, v in sd.items()))
+    case("int_weight.safetensors", "visual.conv1.weight cast to int64 (values *1000, truncated)",
+         collections.OrderedDict(((k, (v * 1000).to(torch.int64)) if k == "visual.conv1.weight" else (k, v))
+                                 for k, v in sd.items()))
+    case("logit_scale_1d.safetensors", "logit_scale reshaped to [1]; valid: OpenCLIP load_checkpoint reshapes it "
+         "to the model's rank", collections.OrderedDict((k, v.reshape(1) if k == "logit_scale" else v)
+                                                        for k, v in sd.items()), loadable=True)
+    case("no_logit_scale.safetensors", "logit_scale missing",
+         collections.OrderedDict((k, v) for k, v in sd.items() if k != "logit_scale"))
+
+    # HF copy with the position_ids buffers older transformers (< ~4.31) saved
+    hfd = os.path.join(md, "hf_position_ids")
+    os.makedirs(hfd)
+    shutil.copyfile(os.path.join(out, "tiny", "b32like", "hf", "config.json"), os.path.join(hfd, "config.json"))
+    hf_sd = st.load_file(os.path.join(out, "tiny", "b32like", "hf", "model.safetensors"))
+    cfg = ARCH_VARIANTS["b32like"][1]
+    grid = cfg["vision_cfg"]["image_size"] // cfg["vision_cfg"]["patch_size"]
+    hf_pos = dict(hf_sd)
+    hf_pos["text_model.embeddings.position_ids"] = torch.arange(cfg["text_cfg"]["context_length"]).unsqueeze(0)
+    hf_pos["vision_model.embeddings.position_ids"] = torch.arange(grid * grid + 1).unsqueeze(0)
+    st.save_file(hf_pos, os.path.join(hfd, "model.safetensors"), metadata={"format": "pt"})
+    hf2 = CLIPModel.from_pretrained(hfd).eval()
+    img, txt = _arch_inputs(cfg, 999)
+    with torch.no_grad():
+        ref = _arch_model("b32like")
+        dpos = max(_max_diff(hf2.get_image_features(pixel_values=img), ref.encode_image(img)),
+                   _max_diff(hf2.get_text_features(input_ids=txt), ref.encode_text(txt)))
+    assert dpos < 1e-5, dpos
+
+    entries = []
+    for name, (what, tensors, loadable) in cases.items():
+        e = {"path": "mismatch/" + name, "layout": "open_clip", "what": what,
+             "reference": "tiny/b32like open_clip state dict", "expect_loadable": loadable}
+        e.update(_sd_compare(sd, tensors))
+        model = _arch_model("b32like")
+        try:
+            open_clip.load_checkpoint(model, os.path.join(md, name), strict=True)
+            e["open_clip_load_checkpoint"] = "ok"
+        except Exception as ex:
+            e["open_clip_load_checkpoint"] = "%s: %s" % (
+                type(ex).__name__, " ".join(x.strip() for x in str(ex).strip().splitlines())[:400])
+        entries.append(e)
+    e = {"path": "mismatch/hf_position_ids/model.safetensors", "layout": "hf",
+         "what": "tiny/b32like/hf plus text_model.embeddings.position_ids [1,%d] and "
+                 "vision_model.embeddings.position_ids [1,%d] (int64), as transformers < ~4.31 saved them; "
+                 "valid: drop them (spec §1.7)" % (cfg["text_cfg"]["context_length"], grid * grid + 1),
+         "reference": "tiny/b32like/hf/model.safetensors", "expect_loadable": True}
+    e.update(_sd_compare(hf_sd, hf_pos))
+    e["after_hf_to_open_clip_mapping"] = _sd_compare(sd, _hf_to_oc(hf_pos))
+    e["transformers_from_pretrained"] = "ok, max abs diff vs OpenCLIP %.3g" % dpos
+    entries.append(e)
+    write_json(os.path.join(md, "manifest.json"), {
+        "generator": "tools/gen_fixtures.py arch", "versions": vers,
+        "note": "each file derived from tiny/b32like. missing/unexpected/shape_mismatch/dtype_mismatch: the file's "
+                "tensors compared with the reference state dict (the expected report entries). "
+                "open_clip_load_checkpoint: what open_clip.load_checkpoint(CLIP(**b32like config), file, "
+                "strict=True) did (it reshapes logit_scale; torch load_state_dict casts dtypes silently). "
+                "expect_loadable: the file is a valid checkpoint after OpenCLIP's (or, for HF, the §1.7) fixups.",
+        "files": entries})
+    for x in entries:
+        print("arch: %s: open_clip.load_checkpoint -> %s" % (x["path"], x.get("open_clip_load_checkpoint", "n/a (HF)")[:150]))
+
+    verify_arch()
+
+
+def verify_arch():
+    """Reload every arch fixture with torch/safetensors/open_clip/transformers and compare."""
+    import open_clip
+    import safetensors.torch as st
+    from transformers import CLIPModel
+
+    out = os.path.join(FIX, "arch")
+    n = 0
+    for variant, (seed, cfg) in ARCH_VARIANTS.items():
+        d = os.path.join(out, "tiny", variant)
+        info = json.load(open(os.path.join(d, "expected.json")))
+        want = info["tensors"]
+        loaded = {
+            "open_clip_model.safetensors": st.load_file(os.path.join(d, "open_clip_model.safetensors")),
+            "open_clip_pytorch_model.bin": torch.load(os.path.join(d, "open_clip_pytorch_model.bin"),
+                                                      weights_only=True),
+        }
+        ck = torch.load(os.path.join(d, "epoch_2.pt"), weights_only=True)
+        assert ck["epoch"] == 2 and ck["name"] == variant and set(ck) == {"epoch", "name", "state_dict"}
+        loaded["epoch_2.pt"] = collections.OrderedDict((k[len("module."):], v) for k, v in ck["state_dict"].items())
+        for fn, sd in loaded.items():
+            got = tensor_table(sd)
+            if fn.endswith(".safetensors"):  # safetensors stores keys sorted; compare as sets
+                got = sorted(got, key=lambda e: e["name"])
+                assert got == sorted(want, key=lambda e: e["name"]), (variant, fn)
+            else:
+                assert got == want, (variant, fn)
+            n += 1
+        # the directory is a valid OpenCLIP local-dir model, and the training checkpoint loads into it
+        ref = _arch_model(variant)
+        m = open_clip.create_model("local-dir:" + d)
+        m2 = open_clip.model.CLIP(**copy.deepcopy(cfg))
+        open_clip.load_checkpoint(m2, os.path.join(d, "epoch_2.pt"))
+        for mm in (m, m2):
+            for k, v in ref.state_dict().items():
+                assert torch.equal(mm.state_dict()[k], v), (variant, k)
+        if "hf_tensors" in info:
+            hf = CLIPModel.from_pretrained(os.path.join(d, "hf")).eval()
+            img, txt = _arch_inputs(cfg, seed + 7)
+            with torch.no_grad():
+                assert _max_diff(hf.get_image_features(pixel_values=img), ref.encode_image(img)) < 1e-5
+                assert _max_diff(hf.get_text_features(input_ids=txt), ref.encode_text(txt)) < 1e-5
+            n += 1
+        if "openai_tensors" in info:
+            path = os.path.join(d, "openai.pt")
+            js = _scripted_state(path)
+            assert tensor_table(js) == info["openai_tensors"], variant
+            assert not any(x.endswith(".debug_pkl") for x in zipfile.ZipFile(path).namelist())
+            assert [k for k, v in js.items() if v.ndim == 0 and v.dtype == torch.int64] == \
+                ["input_resolution", "context_length", "vocab_size"]
+            # open_clip.load_openai_model cannot build these: it infers heads = width // 64 (= 0 here).
+            # Load what build_model_from_openai_state_dict would: drop the root scalars, upcast, strict.
+            oai = open_clip.model.CLIP(**dict(copy.deepcopy(cfg), quick_gelu=True))
+            oai.load_state_dict({k: v.float() for k, v in js.items()
+                                 if k not in ("input_resolution", "context_length", "vocab_size")}, strict=True)
+            osd = oai.state_dict()
+            assert list(osd) == list(ref.state_dict()), variant
+            for k, v in ref.state_dict().items():
+                w = v.half().float() if js[k].dtype == torch.float16 else v
+                assert torch.equal(osd[k], w), (variant, k)
+            n += 1
+    man = json.load(open(os.path.join(out, "mismatch", "manifest.json")))
+    for e in man["files"]:
+        sd = st.load_file(os.path.join(out, e["path"]))
+        ref = (st.load_file(os.path.join(out, "tiny", "b32like", "hf", "model.safetensors")) if e["layout"] == "hf"
+               else _arch_model("b32like").state_dict())
+        c = _sd_compare(ref, sd)
+        assert all(c[k] == e[k] for k in c), e["path"]
+        n += 1
+    exp = json.load(open(os.path.join(out, "expected_state_dicts.json")))
+    assert len(exp["ViT-B-32"]) == 302
+    print("verify: %d arch fixtures match (tensor tables; open_clip local-dir and load_checkpoint; "
+          "OpenAI archive weights; transformers outputs)" % n)
+
+
+# ================================================================================================
 # full: full-size random-weight ViT-B-32 in the main containers (not committed; make test-full)
 # ================================================================================================
 
@@ -885,6 +1508,7 @@ def gen_full(vers, out="build/full"):
 
 SUBCOMMANDS = {
     "readers": gen_readers,
+    "arch": gen_arch,
     "full": gen_full,
 }
 # large outputs under build/, not committed: run by name only, never by "all"

@@ -8,26 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cJSON.h>
 
+#include "cli.h"
 #include "npy.h"
 #include "oclip.h"
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
-
-/* Prints an oclip_error: its first line after "oclip: ", continuation lines as they are. */
-static void print_error(const oclip_error *err) {
-    fprintf(stderr, "oclip: %s\n", err->msg[0] ? err->msg : oclip_status_str(err->code));
-}
-
-static int usage_error(const char *cmd, const char *fmt, const char *arg) {
-    fprintf(stderr, "oclip%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nhint: run 'oclip %s%s--help'\n", cmd ? cmd : "", cmd ? " " : "");
-    return EXIT_USAGE;
-}
 
 /* =============================================================================================
  * inspect
@@ -252,6 +240,229 @@ static int cmd_inspect(int argc, char **argv) {
     return rc;
 }
 
+
+/* =============================================================================================
+ * check
+ */
+static const char check_help[] =
+    "usage: oclip check PATH [--arch NAME | --config FILE.json] [--quick-gelu|--no-quick-gelu]\n"
+    "                   [--scan] [--json]\n"
+    "\n"
+    "Validates that a checkpoint loads into an OpenCLIP architecture: every expected key\n"
+    "present with the expected shape and a usable dtype, nothing unexpected. Known layouts\n"
+    "(HF transformers CLIPModel, OpenAI JIT archives, training checkpoints) are mapped onto\n"
+    "OpenCLIP's keys first. Exit 0 with one OK line, or 1 with the full report.\n"
+    "\n"
+    "PATH   a checkpoint file, a model.safetensors.index.json, or a folder holding one\n"
+    "\n"
+    "The architecture comes from --arch / --config, else from open_clip_config.json (or an\n"
+    "HF config.json) in the folder of PATH, else it is inferred from the tensor shapes.\n"
+    "\n"
+    "  --arch NAME        a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...)\n"
+    "  --config FILE      an OpenCLIP model config or open_clip_config.json\n"
+    "  --quick-gelu, --no-quick-gelu   override the activation\n"
+    "  --scan             also look for NaN/Inf values\n"
+    "  --json             print the report as one JSON object\n"
+    "  -h, --help         this help\n";
+
+static void fmt_dims(int ndim, const int64_t *d, char *buf, size_t size) {
+    int k = snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && k > 0 && (size_t)k < size; i++)
+        k += snprintf(buf + k, size - (size_t)k, "%s%lld", i ? ", " : "", (long long)d[i]);
+    if (k > 0 && (size_t)k < size) snprintf(buf + k, size - (size_t)k, "]");
+}
+
+static const char *issue_kind_name(oclip_issue_kind k) {
+    switch (k) {
+    case OCLIP_ISSUE_MISSING: return "missing";
+    case OCLIP_ISSUE_UNEXPECTED: return "unexpected";
+    case OCLIP_ISSUE_SHAPE: return "shape";
+    case OCLIP_ISSUE_DTYPE: return "dtype";
+    case OCLIP_ISSUE_NONFINITE: return "nonfinite";
+    }
+    return "?";
+}
+
+/* "ViT-B-32", or "the architecture from <source>" when the config has no name */
+static const char *arch_label(const oclip_report *r, char *buf, size_t size) {
+    const oclip_model_config *c = oclip_report_config(r);
+    if (c->name[0]) return c->name;
+    if (!strcmp(oclip_report_config_source(r), "inferred"))
+        snprintf(buf, size, "the architecture inferred from its tensor shapes");
+    else
+        snprintf(buf, size, "the architecture from %s", oclip_report_config_source(r));
+    return buf;
+}
+
+static int check_json(const char *path, const oclip_checkpoint *ck, const oclip_report *r) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", path);
+    cJSON_AddBoolToObject(o, "ok", oclip_report_ok(r));
+    cJSON_AddStringToObject(o, "layout", oclip_layout_name(oclip_checkpoint_layout(ck)));
+    const oclip_model_config *c = oclip_report_config(r);
+    if (c->name[0]) cJSON_AddStringToObject(o, "architecture", c->name);
+    else cJSON_AddNullToObject(o, "architecture");
+    cJSON_AddStringToObject(o, "source", oclip_report_config_source(r));
+    cJSON_AddBoolToObject(o, "quick_gelu", c->quick_gelu);
+    if (oclip_report_match(r)) cJSON_AddStringToObject(o, "fits", oclip_report_match(r));
+    else cJSON_AddNullToObject(o, "fits");
+    cJSON *issues = cJSON_AddArrayToObject(o, "issues");
+    for (size_t i = 0; i < oclip_report_n_issues(r); i++) {
+        const oclip_issue *is = oclip_report_issue(r, i);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "kind", issue_kind_name(is->kind));
+        cJSON_AddStringToObject(e, "key", is->key);
+        if (is->expected_ndim >= 0) {
+            cJSON *a = cJSON_AddArrayToObject(e, "expected");
+            for (int d = 0; d < is->expected_ndim; d++)
+                cJSON_AddItemToArray(a, cJSON_CreateNumber((double)is->expected[d]));
+        }
+        if (is->found_ndim >= 0) {
+            cJSON *a = cJSON_AddArrayToObject(e, "found");
+            for (int d = 0; d < is->found_ndim; d++)
+                cJSON_AddItemToArray(a, cJSON_CreateNumber((double)is->found[d]));
+        }
+        if (is->detail[0]) cJSON_AddStringToObject(e, "detail", is->detail);
+        cJSON_AddItemToArray(issues, e);
+    }
+    cJSON *notes = cJSON_AddArrayToObject(o, "notes");
+    for (size_t i = 0; i < oclip_report_n_notes(r); i++)
+        cJSON_AddItemToArray(notes, cJSON_CreateString(oclip_report_note(r, i)));
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text) return EXIT_FAIL;
+    puts(text);
+    cJSON_free(text);
+    return oclip_report_ok(r) ? 0 : EXIT_FAIL;
+}
+
+static int check_text(const char *path, const oclip_checkpoint *ck, const oclip_report *r) {
+    size_t counts[5] = {0};
+    char label[900];
+    for (size_t i = 0; i < oclip_report_n_issues(r); i++) counts[oclip_report_issue(r, i)->kind]++;
+    if (oclip_report_ok(r)) {
+        const oclip_model_config *c = oclip_report_config(r);
+        printf("OK: %s loads into %s (%s layout, %zu tensors, %s%s%s)\n", path,
+               arch_label(r, label, sizeof label), oclip_layout_name(oclip_checkpoint_layout(ck)),
+               oclip_checkpoint_n_tensors(oclip_report_mapped(r)),
+               c->quick_gelu ? "QuickGELU" : "GELU", c->name[0] ? "; from " : "",
+               c->name[0] ? oclip_report_config_source(r) : "");
+        for (size_t i = 0; i < oclip_report_n_notes(r); i++)
+            fprintf(stderr, "note: %s\n", oclip_report_note(r, i));
+        return 0;
+    }
+    printf("%s does not load into %s\n", path, arch_label(r, label, sizeof label));
+    static const char *const titles[5] = {"missing keys", "unexpected keys", "shape mismatches",
+                                          "unusable dtypes", "non-finite values"};
+    for (int k = 0; k < 5; k++) {
+        if (!counts[k]) continue;
+        printf("%s (%zu):\n", titles[k], counts[k]);
+        for (size_t i = 0; i < oclip_report_n_issues(r); i++) {
+            const oclip_issue *is = oclip_report_issue(r, i);
+            if ((int)is->kind != k) continue;
+            char e[160], f[160];
+            fmt_dims(is->expected_ndim, is->expected, e, sizeof e);
+            fmt_dims(is->found_ndim, is->found, f, sizeof f);
+            if (is->kind == OCLIP_ISSUE_SHAPE) printf("  %s: expected %s, found %s\n", is->key, e, f);
+            else if (is->kind == OCLIP_ISSUE_MISSING) printf("  %s %s\n", is->key, e);
+            else if (is->kind == OCLIP_ISSUE_UNEXPECTED) printf("  %s %s\n", is->key, f);
+            else printf("  %s: %s\n", is->key, is->detail);
+        }
+    }
+    for (size_t i = 0; i < oclip_report_n_notes(r); i++) {
+        const char *n = oclip_report_note(r, i);
+        printf("%s%s\n", strncmp(n, "hint: ", 6) ? "note: " : "", n);
+    }
+    fprintf(stderr, "oclip: check: '%s' does not load into %s: %zu missing, %zu unexpected, "
+                    "%zu shape, %zu dtype, %zu non-finite\n", path, arch_label(r, label, sizeof label), counts[0], counts[1],
+            counts[2], counts[3], counts[4]);
+    return EXIT_FAIL;
+}
+
+static int cmd_check(int argc, char **argv) {
+    const char *path = NULL, *arch = NULL, *config = NULL;
+    int json = 0, scan = 0, quick = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(check_help, stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--scan")) {
+            scan = 1;
+        } else if (!strcmp(a, "--quick-gelu")) {
+            quick = 1;
+        } else if (!strcmp(a, "--no-quick-gelu")) {
+            quick = 0;
+        } else if (!strcmp(a, "--arch") || !strcmp(a, "--config")) {
+            if (i + 1 >= argc) return usage_error("check", "%s needs a value", a);
+            if (!strcmp(a, "--arch")) arch = argv[++i];
+            else config = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("check", "unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return usage_error("check", "unexpected argument '%s'", a);
+        }
+    }
+    if (!path) return usage_error("check", "%s", "missing PATH");
+    if (arch && config) return usage_error("check", "%s", "--arch and --config exclude each other");
+    char picked[700];
+    if (is_dir(path)) {
+        if (!pick_in_dir(path, picked, sizeof picked)) {
+            fprintf(stderr, "oclip: check: no checkpoint in folder '%s'\n", path);
+            fprintf(stderr, "hint: expected open_clip_model.safetensors, open_clip_pytorch_model.bin, "
+                            "model.safetensors or pytorch_model.bin\n");
+            return EXIT_FAIL;
+        }
+        path = picked;
+    }
+    oclip_error err;
+    oclip_checkpoint *ck = NULL;
+    if (oclip_checkpoint_open(path, NULL, &ck, &err) != OCLIP_OK) {
+        print_error(&err);
+        return EXIT_FAIL;
+    }
+    arch_choice ac;
+    int rc = choose_arch(arch, config, path, ck, &ac);
+    if (rc) {
+        oclip_checkpoint_free(ck);
+        return rc;
+    }
+    oclip_check_options opt = {0};
+    oclip_model_config inferred;
+    if (!ac.have && quick >= 0) {
+        /* an override needs a config to apply to: infer one first */
+        if (oclip_infer_config(ck, &inferred, NULL, &err) == OCLIP_OK) {
+            ac.cfg = inferred;
+            snprintf(ac.source, sizeof ac.source, "inferred");
+            ac.have = 1;
+        }
+    }
+    if (ac.have) {
+        if (quick >= 0) {
+            ac.cfg.quick_gelu = quick;
+            strncat(ac.source, quick ? " + --quick-gelu" : " + --no-quick-gelu",
+                    sizeof ac.source - strlen(ac.source) - 1);
+        }
+        opt.config = &ac.cfg;
+        opt.config_source = ac.source;
+    }
+    opt.scan = scan;
+    oclip_report *r = NULL;
+    if (oclip_check(ck, &opt, &r, &err) != OCLIP_OK) {
+        fprintf(stderr, "oclip: check: '%s': %s\n", path, err.msg);
+        oclip_checkpoint_free(ck);
+        return EXIT_FAIL;
+    }
+    rc = json ? check_json(path, ck, r) : check_text(path, ck, r);
+    oclip_report_free(r);
+    oclip_checkpoint_free(ck);
+    return rc;
+}
+
 /* =============================================================================================
  * info, help, dispatch
  */
@@ -273,6 +484,7 @@ static const char main_help[] =
     "\n"
     "commands:\n"
     "  inspect PATH    what a checkpoint file is: container, layout, tensors, dtypes\n"
+    "  check PATH      does it load into an OpenCLIP architecture? the full report if not\n"
     "  info            version and build configuration\n"
     "\n"
     "'oclip COMMAND --help' describes a command.\n";
@@ -290,5 +502,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "--version")) return cmd_info(1, argv);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check")) return cmd_check(argc - 1, argv + 1);
     return usage_error(NULL, "unknown command '%s'", cmd);
 }

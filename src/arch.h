@@ -1,0 +1,44 @@
+/*
+ * arch.h — what an OpenCLIP architecture's state dict holds (arch.c), and how a checkpoint's
+ * keys are mapped onto OpenCLIP's names (layout.c). Internal.
+ */
+#ifndef OCLIP_ARCH_H
+#define OCLIP_ARCH_H
+
+#include "internal.h"
+
+/* One expected state-dict entry. */
+typedef struct {
+    const char *name;
+    int ndim;
+    int64_t shape[4];
+} oc_expect;
+
+/*
+ * The exact state dict (keys, shapes, in OpenCLIP's order) of a native `CLIP` built from cfg.
+ * Names live in `a`. Fails with OCLIP_E_UNSUPPORTED for families other than native.
+ */
+oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
+                              size_t *n, oclip_error *err);
+
+/* Reason a config cannot be computed by oclip, or NULL when it can. */
+const char *oc_arch_unsupported(const oclip_model_config *cfg);
+
+/*
+ * Maps `src` onto OpenCLIP native names as a new checkpoint (zero-copy where a tensor is only
+ * renamed; fused q/k/v and transposed projections are materialised). Notes for the user are
+ * appended to *notes (an arena-allocated array of strings, grown as needed). `src` must outlive
+ * the result.
+ */
+typedef struct {
+    const char **items;
+    size_t n, cap;
+    oc_arena *arena;
+} oc_notes;
+
+void oc_note(oc_notes *nt, const char *fmt, ...) OC_PRINTF(2, 3);
+
+oclip_status oc_layout_map(const oclip_checkpoint *src, oclip_checkpoint **out, oc_notes *notes,
+                           oclip_error *err);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * cli.c — helpers shared by the oclip program's subcommands: error printing, small files,
+ * folders, and where a checkpoint's architecture comes from.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+/* Prints an oclip_error: its first line after "oclip: ", continuation lines as they are. */
+void print_error(const oclip_error *err) {
+    fprintf(stderr, "oclip: %s\n", err->msg[0] ? err->msg : oclip_status_str(err->code));
+}
+
+int usage_error(const char *cmd, const char *fmt, const char *arg) {
+    fprintf(stderr, "oclip%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nhint: run 'oclip %s%s--help'\n", cmd ? cmd : "", cmd ? " " : "");
+    return EXIT_USAGE;
+}
+
+char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = (n + 4096 + 1) * 2;
+            if (cap > (64u << 20)) break; /* configs are small */
+            char *p = realloc(buf, cap);
+            if (!p) break;
+            buf = p;
+        }
+        size_t k = fread(buf + n, 1, 4096, f);
+        n += k;
+        if (k < 4096) {
+            fclose(f);
+            buf[n] = '\0';
+            *len = n;
+            return buf;
+        }
+    }
+    fclose(f);
+    free(buf);
+    return NULL;
+}
+
+int is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The folder part of PATH as given (not resolving symlinks: the HF cache links blobs). */
+void dir_of(const char *path, char *out, size_t size) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(out, size, ".");
+    else if (slash == path) snprintf(out, size, "/");
+    else snprintf(out, size, "%.*s", (int)(slash - path), path);
+}
+
+/* A folder: the checkpoint OpenCLIP's local-dir loader would pick (spec §1.1). */
+int pick_in_dir(const char *dir, char *out, size_t size) {
+    static const char *const names[] = {
+        "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
+        "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth", "model.safetensors",
+        "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.pth", "model.pth"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(out, size, "%s/%s", dir, names[i]);
+        if (is_file(out)) return 1;
+    }
+    return 0;
+}
+
+
+/* --arch / --config / config files beside the checkpoint. Returns 0, or an exit code. */
+int choose_arch(const char *arch, const char *config_path, const char *ckpt_path,
+                       const oclip_checkpoint *ck, arch_choice *out) {
+    oclip_error err;
+    memset(out, 0, sizeof *out);
+    if (arch) {
+        if (oclip_config_builtin(arch, &out->cfg, &err) != OCLIP_OK) {
+            print_error(&err);
+            return EXIT_FAIL;
+        }
+        snprintf(out->source, sizeof out->source, "--arch %s", arch);
+        out->have = 1;
+        return 0;
+    }
+    char dir[512], path[700];
+    const char *file = config_path;
+    int hf = 0;
+    if (!file) {
+        dir_of(ckpt_path, dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/open_clip_config.json", dir);
+        if (is_file(path)) {
+            file = path;
+        } else if (oclip_checkpoint_layout(ck) == OCLIP_LAYOUT_HF) {
+            snprintf(path, sizeof path, "%s/config.json", dir);
+            if (is_file(path)) file = path, hf = 1;
+        }
+    }
+    if (!file) return 0;
+    size_t len;
+    char *text = slurp(file, &len);
+    if (!text) {
+        fprintf(stderr, "oclip: cannot read '%s': %s\n", file, strerror(errno));
+        return EXIT_FAIL;
+    }
+    oclip_status st;
+    if (hf) st = oclip_config_from_hf(text, len, &out->cfg, &err);
+    else if (strstr(text, "\"model_cfg\""))
+        st = oclip_config_parse_open_clip(text, len, &out->cfg, NULL, &err);
+    else st = oclip_config_parse(text, len, &out->cfg, &err);
+    free(text);
+    if (st != OCLIP_OK) {
+        fprintf(stderr, "oclip: config '%s': %s\n", file, err.msg);
+        return EXIT_FAIL;
+    }
+    snprintf(out->source, sizeof out->source, "%s", file);
+    out->have = 1;
+    return 0;
+}
+

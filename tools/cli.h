@@ -1,0 +1,36 @@
+/* cli.h — helpers shared by the oclip program's subcommands (cli.c). */
+#ifndef OCLIP_CLI_H
+#define OCLIP_CLI_H
+#include <stddef.h>
+
+#include "oclip.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+/* "oclip: <message>" on stderr (the message may hold a "\nhint: ..." line). */
+void print_error(const oclip_error *err);
+/* "oclip CMD: <fmt with arg>" and a hint to run --help; returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, const char *arg);
+/* A whole small file (at most 64 MiB), NUL-terminated; NULL on failure (errno set). */
+char *slurp(const char *path, size_t *len);
+int is_dir(const char *path);
+int is_file(const char *path);
+/* The folder part of PATH as given, not resolving symlinks (the HF cache links blobs). */
+void dir_of(const char *path, char *out, size_t size);
+/* The checkpoint in a folder that OpenCLIP's local-dir loader would pick; 0 if none. */
+int pick_in_dir(const char *dir, char *out, size_t size);
+
+typedef struct {
+    oclip_model_config cfg;
+    char source[800];
+    int have;
+} arch_choice;
+
+/* The architecture from --arch NAME, --config FILE, or open_clip_config.json / HF config.json
+ * beside the checkpoint; out->have = 0 when none of them applies. Returns 0 or an exit code
+ * (after printing the error). */
+int choose_arch(const char *arch, const char *config_path, const char *ckpt_path,
+                const oclip_checkpoint *ck, arch_choice *out);
+int cmd_convert(int argc, char **argv); /* cmd_convert.c */
+#endif
