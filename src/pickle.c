@@ -760,7 +760,8 @@ static oclip_status step(machine *m, bool *stop) {
     case OP_TUPLE: {
         size_t base = 0;
         if ((st = pop_mark(m, &base))) return st;
-        oc_pk_value *t = new_seq(m, OC_PK_TUPLE, m->stack + base, m->sp - base);
+        oc_pk_value *t = new_seq(m, OC_PK_TUPLE, m->sp > base ? m->stack + base : NULL,
+                                 m->sp - base);
         m->sp = base;
         return push(m, t);
     }

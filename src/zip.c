@@ -135,10 +135,11 @@ oclip_status oc_zip_open(oc_zip *z, const uint8_t *b, size_t size, oclip_error *
                 for (int k = 0; k < 3; k++) {
                     if (*fields[k] != 0xFFFFFFFFu) continue;
                     if (fend - f < 8) {
+                        oc_err_set(err, OCLIP_E_FORMAT,
+                                   "zip: entry '%.*s': short zip64 extra field", (int)nl,
+                                   (const char *)p + 46);
                         oc_zip_close(z);
-                        return oc_err_set(err, OCLIP_E_FORMAT,
-                                          "zip: entry '%.*s': short zip64 extra field", (int)nl,
-                                          e->name);
+                        return OCLIP_E_FORMAT;
                     }
                     *fields[k] = oc_rd64(f);
                     f += 8;
