@@ -416,8 +416,9 @@ oclip_status oclip_infer_config(const oclip_checkpoint *ck, oclip_model_config *
  * Casts n float elements (F32, F16, BF16, F64, any direction) from src to dst, giving the bytes
  * PyTorch gives for tensor.float() / .half() / .bfloat16() on an x86 CPU: round to nearest,
  * ties to even; F16 overflow becomes +-inf; subnormals are kept; NaN stays NaN (F16: quiet,
- * sign and top payload bits kept; BF16: 0xffff, as torch's vectorised kernels write). Widening
- * is exact. src and dst need no alignment; they may overlap only when from == to.
+ * sign and top payload bits kept; BF16: 0xffff from F32, as torch's vectorised kernel writes,
+ * 0x7fc0 from F16/F64, as its element-wise path writes). Widening is exact.
+ * src and dst need no alignment; they may overlap only when from == to.
  * OCLIP_E_UNSUPPORTED for a non-float dtype.
  */
 oclip_status oclip_dtype_cast(void *dst, oclip_dtype to, const void *src, oclip_dtype from,

@@ -192,7 +192,9 @@ static bool shapes_to_config(const oclip_checkpoint *ck, oclip_model_config *c, 
     }
     v->image_size[0] = v->image_size[1] = (int)(g * v->patch_size);
     v->layers = count_blocks(ck, "visual.transformer.");
-    v->head_width = 64;
+    /* heads cannot be seen in weights: OpenCLIP's head_width 64 where the width allows it,
+     * else one head (narrow test models) */
+    v->head_width = v->width % 64 == 0 ? 64 : v->width;
     v->mlp_ratio = mlp_ratio_of(ck, "visual.transformer.", v->width);
     v->has_ls = has_ls(ck, "visual.transformer.");
     v->ls_init_value = v->has_ls ? 1e-5 : 0;
@@ -206,7 +208,7 @@ static bool shapes_to_config(const oclip_checkpoint *ck, oclip_model_config *c, 
     t->width = (int)tok->shape[1];
     t->context_length = (int)tpos->shape[0];
     t->layers = count_blocks(ck, "transformer.");
-    t->heads = t->width / 64 > 0 ? t->width / 64 : 1;
+    t->heads = t->width % 64 == 0 ? t->width / 64 : 1;
     t->mlp_ratio = mlp_ratio_of(ck, "transformer.", t->width);
     t->has_ls = has_ls(ck, "transformer.");
     t->ls_init_value = t->has_ls ? 1e-5 : 0;

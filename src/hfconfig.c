@@ -34,6 +34,14 @@ static double get_num(const cJSON *o, const char *key, double def) {
     return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 1 ? v->valuedouble : def;
 }
 
+/* OpenCLIP sizes the MLP as (int)(width * mlp_ratio); choose the ratio so that this gives back
+ * intermediate_size exactly (inter / hidden can round just below it, e.g. 1952 / 224). */
+static double mlp_ratio_for(int hidden, int inter) {
+    double r = (double)inter / hidden;
+    while ((long long)(hidden * r) < inter) r = nextafter(r, 2.0 * r + 1.0);
+    return r;
+}
+
 oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_config *out,
                                   oclip_error *err) {
     oc_err_clear(err);
@@ -94,7 +102,7 @@ oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_conf
     v->width = v_hidden;
     v->layers = v_layers;
     v->head_width = v_hidden / v_heads;
-    v->mlp_ratio = (double)v_inter / v_hidden;
+    v->mlp_ratio = mlp_ratio_for(v_hidden, v_inter);
     snprintf(v->pool_type, sizeof v->pool_type, "tok");
     snprintf(v->pos_embed_type, sizeof v->pos_embed_type, "learnable");
     v->ln_eps = get_num(vc, "layer_norm_eps", 1e-5);
@@ -104,7 +112,7 @@ oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_conf
     t->width = t_hidden;
     t->heads = t_heads;
     t->layers = t_layers;
-    t->mlp_ratio = (double)t_inter / t_hidden;
+    t->mlp_ratio = mlp_ratio_for(t_hidden, t_inter);
     t->eos_id = 2;
     snprintf(t->pool_type, sizeof t->pool_type, "argmax");
     snprintf(t->proj_type, sizeof t->proj_type, "linear");

@@ -107,5 +107,40 @@ contains "$tmp/err" "GLOBAL 'os.system' is not allowed"
 expect 1 "$OCLIP" inspect /nonexistent/file.bin
 contains "$tmp/err" "No such file"
 
+# check: OK lines, reports, hints, exit codes
+A=tests/fixtures/arch
+expect 0 "$OCLIP" check --help
+contains "$tmp/out" "usage: oclip check"
+expect 0 "$OCLIP" check "$A/tiny/b32like/hf"
+contains "$tmp/out" "^OK: $A/tiny/b32like/hf/model.safetensors loads into the architecture from $A/tiny/b32like/hf/config.json (hf layout, 62 tensors, GELU)"
+contains "$tmp/err" "HF-transformers layout: mapped automatically (78 tensors"
+expect 0 "$OCLIP" check "$A/tiny/quickgelu/openai.pt"
+contains "$tmp/out" "(openai layout, 62 tensors, QuickGELU)"
+expect 0 "$OCLIP" check "$A/tiny/b32like/epoch_2.pt"
+contains "$tmp/err" "training checkpoint (epoch 2): using its state_dict"
+expect 1 "$OCLIP" check "$A/mismatch/missing_layer.safetensors" --config "$A/tiny/b32like/open_clip_config.json"
+contains "$tmp/out" "^missing keys (24):"
+contains "$tmp/out" "  transformer.resblocks.1.mlp.c_proj.bias \[32\]"
+contains "$tmp/err" "24 missing, 0 unexpected"
+expect 1 "$OCLIP" check "$A/mismatch/transposed_proj.safetensors" --config "$A/tiny/b32like/open_clip_config.json"
+contains "$tmp/out" "visual.proj: expected \[32, 16\], found \[16, 32\]"
+expect 1 "$OCLIP" check "$A/mismatch/vision_only.safetensors" --config "$A/tiny/b32like/open_clip_config.json"
+contains "$tmp/out" "hint: no text tower in this file: vision-only checkpoint"
+expect 1 "$OCLIP" check "$A/mismatch/int_weight.safetensors" --config "$A/tiny/b32like/open_clip_config.json" --json
+python3 - "$tmp/out" <<'PY' || bad "check --json"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["ok"] is False
+assert o["issues"] == [{"kind": "dtype", "key": "visual.conv1.weight", "detail": "I64"}], o["issues"]
+PY
+ok
+expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch ViT-B-32
+contains "$tmp/out" "positional_embedding: expected \[77, 512\], found \[8, 32\]"
+expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch ViT-Q-99
+contains "$tmp/err" "ViT-Q-99"
+expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch RN50
+contains "$tmp/err" "not supported yet: ModifiedResNet"
+expect 2 "$OCLIP" check "$A/tiny/b32like/hf" --arch ViT-B-32 --config x.json
+
 echo "cli.sh: $pass passed, $fail failed" >&2
 [ "$fail" -eq 0 ]

@@ -15,4 +15,5 @@ make -s build/tests/test_readers build/oclip
 /usr/bin/time -f "inspect open_clip_pytorch_model.bin: %e s, peak RSS %M KiB" \
     ./build/oclip inspect --json build/full/open_clip_pytorch_model.bin >/dev/null
 ls -l build/full/open_clip_pytorch_model.bin | awk '{printf "file size: %d KiB\n", $5/1024}'
+"$PY" tests/convert_full.py  # oclip convert outputs loaded by OpenCLIP / transformers
 echo "test-full: passed"

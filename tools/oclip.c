@@ -485,6 +485,7 @@ static const char main_help[] =
     "commands:\n"
     "  inspect PATH    what a checkpoint file is: container, layout, tensors, dtypes\n"
     "  check PATH      does it load into an OpenCLIP architecture? the full report if not\n"
+    "  convert IN OUT  write safetensors in OpenCLIP or HF-transformers layout (f32/f16/bf16)\n"
     "  info            version and build configuration\n"
     "\n"
     "'oclip COMMAND --help' describes a command.\n";
@@ -503,5 +504,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "check")) return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     return usage_error(NULL, "unknown command '%s'", cmd);
 }

@@ -1,0 +1,227 @@
+/*
+ * cmd_convert.c — `oclip convert IN OUT`: any checkpoint `oclip check` accepts, validated the
+ * same way, written as an OpenCLIP safetensors state dict or a transformers CLIPModel folder.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "oclip.h"
+
+static const char convert_help[] =
+    "usage: oclip convert IN OUT [--to open_clip|hf] [--dtype f32|f16|bf16]\n"
+    "                     [--arch NAME | --config FILE.json] [--quick-gelu|--no-quick-gelu]\n"
+    "\n"
+    "Writes a checkpoint in another format, after the same validation as 'oclip check'\n"
+    "(nothing is written when the checkpoint does not fit its architecture). Files are\n"
+    "written to a temporary name and renamed at the end: never a partial output.\n"
+    "\n"
+    "IN     a checkpoint file, a model.safetensors.index.json, or a folder holding one\n"
+    "       (OpenCLIP, HF transformers, OpenAI archive, training checkpoint ...)\n"
+    "OUT    --to open_clip: a .safetensors file; or a folder (existing, or a name ending\n"
+    "       in '/') that receives open_clip_model.safetensors + open_clip_config.json\n"
+    "       --to hf: a folder that receives model.safetensors, config.json (transformers\n"
+    "       CLIPModel) and open_clip_config.json\n"
+    "\n"
+    "The architecture comes from --arch / --config, else from open_clip_config.json (or an\n"
+    "HF config.json) in the folder of IN, else it is inferred from the tensor shapes.\n"
+    "preprocess_cfg comes from that open_clip_config.json, else OpenAI's defaults.\n"
+    "\n"
+    "  --to FORMAT        open_clip (default): OpenCLIP's state dict, exactly its keys\n"
+    "                     hf: transformers CLIPModel (q/k/v split, projections transposed);\n"
+    "                     refused for architectures CLIPModel cannot express (LayerScale ...)\n"
+    "  --dtype D          cast float tensors to f32, f16 or bf16 (rounding as PyTorch's\n"
+    "                     .float()/.half()/.bfloat16()); default: keep each tensor's dtype\n"
+    "  --arch NAME        a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...)\n"
+    "  --config FILE      an OpenCLIP model config or open_clip_config.json\n"
+    "  --quick-gelu, --no-quick-gelu   override the activation\n"
+    "  -h, --help         this help\n";
+
+static void progress_bar(void *user, uint64_t done, uint64_t total) {
+    int *last = user;
+    int pct = total ? (int)(done * 100 / total) : 100;
+    if (pct == *last) return;
+    *last = pct;
+    int w = pct / 4;
+    fprintf(stderr, "\rwriting [%.*s%*s] %3d%%", w, "#########################", 25 - w, "", pct);
+    if (pct == 100) fputc('\n', stderr);
+}
+
+/* preprocess_cfg of an open_clip_config.json; 0 when there is none (or it does not parse). */
+static int read_preprocess(const char *path, oclip_preprocess_cfg *pre) {
+    if (!path || !is_file(path)) return 0;
+    size_t len;
+    char *text = slurp(path, &len);
+    if (!text) return 0;
+    int ok = strstr(text, "\"model_cfg\"") &&
+             oclip_config_parse_open_clip(text, len, NULL, pre, NULL) == OCLIP_OK;
+    free(text);
+    return ok;
+}
+
+int cmd_convert(int argc, char **argv) {
+    const char *in = NULL, *out = NULL, *arch = NULL, *config = NULL, *to = "open_clip";
+    const char *dtype = NULL;
+    int quick = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(convert_help, stdout);
+            return 0;
+        } else if (!strcmp(a, "--quick-gelu")) {
+            quick = 1;
+        } else if (!strcmp(a, "--no-quick-gelu")) {
+            quick = 0;
+        } else if (!strcmp(a, "--arch") || !strcmp(a, "--config") || !strcmp(a, "--to") ||
+                   !strcmp(a, "--dtype")) {
+            if (i + 1 >= argc) return usage_error("convert", "%s needs a value", a);
+            const char *v = argv[++i];
+            if (!strcmp(a, "--arch")) arch = v;
+            else if (!strcmp(a, "--config")) config = v;
+            else if (!strcmp(a, "--to")) to = v;
+            else dtype = v;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("convert", "unknown option '%s'", a);
+        } else if (!in) {
+            in = a;
+        } else if (!out) {
+            out = a;
+        } else {
+            return usage_error("convert", "unexpected argument '%s'", a);
+        }
+    }
+    if (!in) return usage_error("convert", "%s", "missing IN and OUT");
+    if (!out) return usage_error("convert", "%s", "missing OUT");
+    if (arch && config)
+        return usage_error("convert", "%s", "--arch and --config exclude each other");
+    oclip_convert_options copt = {0};
+    if (!strcmp(to, "open_clip")) copt.to = OCLIP_FORMAT_OPEN_CLIP;
+    else if (!strcmp(to, "hf")) copt.to = OCLIP_FORMAT_HF;
+    else return usage_error("convert", "--to '%s': expected open_clip or hf", to);
+    if (dtype) {
+        copt.cast = 1;
+        if (!strcmp(dtype, "f32") || !strcmp(dtype, "float32")) copt.dtype = OCLIP_DTYPE_F32;
+        else if (!strcmp(dtype, "f16") || !strcmp(dtype, "float16")) copt.dtype = OCLIP_DTYPE_F16;
+        else if (!strcmp(dtype, "bf16") || !strcmp(dtype, "bfloat16"))
+            copt.dtype = OCLIP_DTYPE_BF16;
+        else return usage_error("convert", "--dtype '%s': expected f32, f16 or bf16", dtype);
+    }
+
+    char picked[700];
+    if (is_dir(in)) {
+        if (!pick_in_dir(in, picked, sizeof picked)) {
+            fprintf(stderr, "oclip: convert: no checkpoint in folder '%s'\n", in);
+            fprintf(stderr, "hint: expected open_clip_model.safetensors, "
+                            "open_clip_pytorch_model.bin, model.safetensors or "
+                            "pytorch_model.bin\n");
+            return EXIT_FAIL;
+        }
+        in = picked;
+    }
+    oclip_error err;
+    oclip_checkpoint *ck = NULL;
+    if (oclip_checkpoint_open(in, NULL, &ck, &err) != OCLIP_OK) {
+        print_error(&err);
+        return EXIT_FAIL;
+    }
+    arch_choice ac;
+    int rc = choose_arch(arch, config, in, ck, &ac);
+    if (rc) {
+        oclip_checkpoint_free(ck);
+        return rc;
+    }
+    if (!ac.have && quick >= 0) {
+        /* an override needs a config to apply to: infer one first */
+        oclip_model_config inferred;
+        if (oclip_infer_config(ck, &inferred, NULL, &err) == OCLIP_OK) {
+            ac.cfg = inferred;
+            snprintf(ac.source, sizeof ac.source, "inferred");
+            ac.have = 1;
+        }
+    }
+    oclip_check_options opt = {0};
+    if (ac.have) {
+        if (quick >= 0) {
+            ac.cfg.quick_gelu = quick;
+            strncat(ac.source, quick ? " + --quick-gelu" : " + --no-quick-gelu",
+                    sizeof ac.source - strlen(ac.source) - 1);
+        }
+        opt.config = &ac.cfg;
+        opt.config_source = ac.source;
+    }
+    oclip_report *r = NULL;
+    if (oclip_check(ck, &opt, &r, &err) != OCLIP_OK) {
+        fprintf(stderr, "oclip: convert: '%s': %s\n", in, err.msg);
+        oclip_checkpoint_free(ck);
+        return EXIT_FAIL;
+    }
+    const oclip_model_config *cfg = oclip_report_config(r);
+    const char *label = cfg->name[0] ? cfg->name : "its architecture";
+    if (!oclip_report_ok(r)) {
+        size_t counts[5] = {0};
+        for (size_t i = 0; i < oclip_report_n_issues(r); i++)
+            counts[oclip_report_issue(r, i)->kind]++;
+        size_t n = oclip_report_n_issues(r);
+        fprintf(stderr, "oclip: convert: '%s' does not fit %s (architecture: %s): %zu issue%s "
+                        "(%zu missing, %zu unexpected, %zu shape, %zu dtype); nothing written\n",
+                in, label, oclip_report_config_source(r), n, n == 1 ? "" : "s", counts[0],
+                counts[1], counts[2], counts[3]);
+        fprintf(stderr, "hint: run 'oclip check %s%s%s%s%s' for the full report\n", in,
+                arch ? " --arch " : config ? " --config " : "", arch ? arch : config ? config : "",
+                quick == 1 ? " --quick-gelu" : "", quick == 0 ? " --no-quick-gelu" : "");
+        oclip_report_free(r);
+        oclip_checkpoint_free(ck);
+        return EXIT_FAIL;
+    }
+
+    /* preprocess_cfg: --config FILE when it is an open_clip_config.json, else the one beside IN */
+    oclip_preprocess_cfg pre;
+    char dir[512], beside[700];
+    dir_of(in, dir, sizeof dir);
+    snprintf(beside, sizeof beside, "%s/open_clip_config.json", dir);
+    if (read_preprocess(config, &pre) || read_preprocess(beside, &pre)) copt.preprocess = &pre;
+
+    int last = -1;
+    if (isatty(2)) {
+        copt.progress = progress_bar;
+        copt.progress_user = &last;
+    }
+    oclip_status st = oclip_convert(r, out, &copt, &err);
+    if (st != OCLIP_OK) {
+        if (last >= 0 && last < 100) fputc('\n', stderr);
+        print_error(&err);
+    } else {
+        size_t olen = strlen(out);
+        int folder = copt.to == OCLIP_FORMAT_HF || is_dir(out) || out[olen - 1] == '/';
+        const char *sep = out[olen - 1] == '/' ? "" : "/";
+        const char *cast = !copt.cast                          ? ""
+                           : copt.dtype == OCLIP_DTYPE_F16  ? ", cast to F16"
+                           : copt.dtype == OCLIP_DTYPE_BF16 ? ", cast to BF16"
+                                                            : ", cast to F32";
+        const char *src = oclip_report_config_source(r);
+        int inferred = !strncmp(src, "inferred", 8);
+        printf("wrote %s%s%s (%s%s; from the %s layout; architecture %s%s%s%s%s)\n", out,
+               folder ? sep : "",
+               folder ? (copt.to == OCLIP_FORMAT_HF
+                             ? "{model.safetensors,config.json,open_clip_config.json}"
+                             : "{open_clip_model.safetensors,open_clip_config.json}")
+                      : "",
+               copt.to == OCLIP_FORMAT_HF ? "transformers CLIPModel" : "OpenCLIP state dict",
+               cast, oclip_layout_name(oclip_checkpoint_layout(ck)), cfg->name,
+               cfg->name[0] ? " " : "", inferred ? "" : "from ", src,
+               cfg->quick_gelu ? ", QuickGELU" : "");
+        if (inferred && !cfg->name[0])
+            fprintf(stderr, "note: the architecture was inferred from tensor shapes and matches no "
+                            "built-in config; heads and the activation cannot be seen in weights: "
+                            "check them in the written config, or pass --arch / --config\n");
+        for (size_t i = 0; i < oclip_report_n_notes(r); i++)
+            fprintf(stderr, "note: %s\n", oclip_report_note(r, i));
+    }
+    oclip_report_free(r);
+    oclip_checkpoint_free(ck);
+    if (fflush(stdout) != 0) return EXIT_FAIL;
+    return st == OCLIP_OK ? 0 : EXIT_FAIL;
+}
