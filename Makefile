@@ -80,7 +80,7 @@ install: all ## install the library, header, pkg-config file and program under P
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/oclip.pc
 
 deps: ## install the Debian packages the build needs (idempotent)
-	@sh scripts/deps.sh
+	@bash scripts/deps.sh
 
 clean:
 	rm -rf build build-asan build-fuzz
