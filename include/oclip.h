@@ -364,6 +364,8 @@ typedef struct {
     const oclip_model_config *config; /* use this architecture; NULL = infer from the tensors */
     const char *config_source;        /* how it was chosen, for messages ("--arch", ...) */
     int scan;                         /* also look for NaN/Inf in every float tensor */
+    const char *tag;                  /* pretrained tag of config->name (e.g. "openai"), or NULL:
+                                         its QuickGELU setting is compared with the config's */
 } oclip_check_options;
 
 typedef struct oclip_report oclip_report;

@@ -128,6 +128,20 @@ static void hint_architecture(oclip_report *r) {
     }
 }
 
+/* A config without a name (from open_clip_config.json, an HF config.json, or inferred) whose
+ * expected state dict is exactly a built-in one's takes that name: the -quickgelu twin when
+ * the config runs QuickGELU and such a twin exists. */
+static void name_config(oclip_report *r) {
+    if (r->config.name[0] || !r->match || r->n_issues) return;
+    oclip_model_config twin;
+    char name[80];
+    snprintf(name, sizeof name, "%s-quickgelu", r->match);
+    if (r->config.quick_gelu && oclip_config_builtin(name, &twin, NULL) == OCLIP_OK)
+        snprintf(r->config.name, sizeof r->config.name, "%.63s", name);
+    else if (!r->config.quick_gelu)
+        snprintf(r->config.name, sizeof r->config.name, "%s", r->match);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The check
  */
@@ -242,6 +256,17 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
             r->config.quick_gelu = 1;
         }
     }
+    if (opt->tag && r->config.name[0]) {
+        oclip_pretrained pt;
+        if ((st = oclip_pretrained_lookup(r->config.name, opt->tag, &pt, err))) goto fail;
+        if (pt.quick_gelu == 1 && !r->config.quick_gelu)
+            oc_note(&r->notes, "hint: tag '%s' was trained with QuickGELU: use %s-quickgelu (or "
+                               "--quick-gelu); OpenCLIP would run exact GELU here and only warn",
+                    pt.tag, r->config.name);
+        else if (pt.quick_gelu == 0 && r->config.quick_gelu)
+            oc_note(&r->notes, "hint: tag '%s' was trained with exact GELU, but this config uses "
+                               "QuickGELU", pt.tag);
+    }
     const char *why = oc_arch_unsupported(&r->config);
     if (why) {
         st = oc_err_set(err, OCLIP_E_UNSUPPORTED, "architecture %s: not supported yet: %s",
@@ -260,6 +285,7 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
         if (oclip_infer_config(r->mapped, &inf, &amb, NULL) == OCLIP_OK && inf.name[0])
             r->match = oc_arena_strndup(&r->arena, inf.name, strlen(inf.name));
     }
+    name_config(r);
     if (r->n_issues) hint_architecture(r);
     *out = r;
     return OCLIP_OK;

@@ -140,6 +140,10 @@ expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch ViT
 contains "$tmp/err" "ViT-Q-99"
 expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch RN50
 contains "$tmp/err" "not supported yet: ModifiedResNet"
+expect 0 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --config "$A/tiny/b32like/open_clip_config.json"
+expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch ViT-B-32:no_such_tag
+contains "$tmp/err" "has no pretrained tag 'no_such_tag'"
+contains "$tmp/err" "^hint: valid tags for ViT-B-32: openai, "
 expect 2 "$OCLIP" check "$A/tiny/b32like/hf" --arch ViT-B-32 --config x.json
 
 echo "cli.sh: $pass passed, $fail failed" >&2

@@ -58,6 +58,12 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
+static bool has_note(const oclip_report *r, const char *needle) {
+    for (size_t i = 0; i < oclip_report_n_notes(r); i++)
+        if (strstr(oclip_report_note(r, i), needle)) return true;
+    return false;
+}
+
 /* 1 + 2: expected state dicts and inference, for every native config OpenCLIP built */
 static void test_expected_and_inference(void) {
     cJSON *all = load_json(ARCH "/expected_state_dicts.json");
@@ -141,6 +147,18 @@ static void test_expected_and_inference(void) {
         hinted |= strstr(oclip_report_note(r, i), "QuickGELU cannot be seen in weights") != NULL;
     CHECK(hinted);
     oclip_report_free(r);
+    /* a pretrained tag trained with QuickGELU, checked with the plain config: the hint */
+    oclip_model_config b16cfg;
+    CHECK(oclip_config_builtin("ViT-B-16", &b16cfg, NULL) == OCLIP_OK);
+    oclip_check_options tagged = {.config = &b16cfg, .config_source = "--arch", .tag = "openai"};
+    CHECK(oclip_check(b16, &tagged, &r, NULL) == OCLIP_OK);
+    CHECK(oclip_report_ok(r));
+    CHECK(has_note(r, "hint: tag 'openai' was trained with QuickGELU: use ViT-B-16-quickgelu"));
+    oclip_report_free(r);
+    tagged.tag = "laion2b_s34b_b88k"; /* exact GELU: no hint */
+    CHECK(oclip_check(b16, &tagged, &r, NULL) == OCLIP_OK);
+    CHECK(oclip_report_n_notes(r) == 0);
+    oclip_report_free(r);
     oclip_checkpoint_free(b16);
     cJSON_Delete(all);
 }
@@ -170,12 +188,6 @@ static void compare_tensors(const oclip_checkpoint *m, const cJSON *tensors, con
     }
     CHECKF(n == oclip_checkpoint_n_tensors(m), "%s: %zu mapped tensors, %zu compared", what,
            oclip_checkpoint_n_tensors(m), n);
-}
-
-static bool has_note(const oclip_report *r, const char *needle) {
-    for (size_t i = 0; i < oclip_report_n_notes(r); i++)
-        if (strstr(oclip_report_note(r, i), needle)) return true;
-    return false;
 }
 
 static void test_tiny_layouts(void) {

@@ -87,9 +87,21 @@ int choose_arch(const char *arch, const char *config_path, const char *ckpt_path
     oclip_error err;
     memset(out, 0, sizeof *out);
     if (arch) {
-        if (oclip_config_builtin(arch, &out->cfg, &err) != OCLIP_OK) {
+        /* NAME or NAME:TAG (a pretrained tag, whose QuickGELU setting the check compares) */
+        char name[128];
+        const char *colon = strchr(arch, ':');
+        snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - arch) : (int)strlen(arch), arch);
+        if (oclip_config_builtin(name, &out->cfg, &err) != OCLIP_OK) {
             print_error(&err);
             return EXIT_FAIL;
+        }
+        if (colon) {
+            oclip_pretrained pt;
+            if (oclip_pretrained_lookup(name, colon + 1, &pt, &err) != OCLIP_OK) {
+                print_error(&err);
+                return EXIT_FAIL;
+            }
+            snprintf(out->tag, sizeof out->tag, "%s", pt.tag);
         }
         snprintf(out->source, sizeof out->source, "--arch %s", arch);
         out->have = 1;

@@ -24,6 +24,7 @@ int pick_in_dir(const char *dir, char *out, size_t size);
 typedef struct {
     oclip_model_config cfg;
     char source[800];
+    char tag[64]; /* pretrained tag given as --arch NAME:TAG, else "" */
     int have;
 } arch_choice;
 

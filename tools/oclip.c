@@ -245,7 +245,7 @@ static int cmd_inspect(int argc, char **argv) {
  * check
  */
 static const char check_help[] =
-    "usage: oclip check PATH [--arch NAME | --config FILE.json] [--quick-gelu|--no-quick-gelu]\n"
+    "usage: oclip check PATH [--arch NAME[:TAG] | --config FILE.json] [--quick-gelu|--no-quick-gelu]\n"
     "                   [--scan] [--json]\n"
     "\n"
     "Validates that a checkpoint loads into an OpenCLIP architecture: every expected key\n"
@@ -258,7 +258,8 @@ static const char check_help[] =
     "The architecture comes from --arch / --config, else from open_clip_config.json (or an\n"
     "HF config.json) in the folder of PATH, else it is inferred from the tensor shapes.\n"
     "\n"
-    "  --arch NAME        a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...)\n"
+    "  --arch NAME[:TAG]  a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...);\n"
+    "                     with a pretrained TAG, its QuickGELU setting is checked too\n"
     "  --config FILE      an OpenCLIP model config or open_clip_config.json\n"
     "  --quick-gelu, --no-quick-gelu   override the activation\n"
     "  --scan             also look for NaN/Inf values\n"
@@ -345,10 +346,15 @@ static int check_text(const char *path, const oclip_checkpoint *ck, const oclip_
         printf("OK: %s loads into %s (%s layout, %zu tensors, %s%s%s)\n", path,
                arch_label(r, label, sizeof label), oclip_layout_name(oclip_checkpoint_layout(ck)),
                oclip_checkpoint_n_tensors(oclip_report_mapped(r)),
-               c->quick_gelu ? "QuickGELU" : "GELU", c->name[0] ? "; from " : "",
-               c->name[0] ? oclip_report_config_source(r) : "");
-        for (size_t i = 0; i < oclip_report_n_notes(r); i++)
-            fprintf(stderr, "note: %s\n", oclip_report_note(r, i));
+               c->quick_gelu ? "QuickGELU" : "GELU",
+               !c->name[0] ? "" : !strcmp(oclip_report_config_source(r), "inferred")
+                                      ? "; inferred from the tensor shapes" : "; from ",
+               c->name[0] && strcmp(oclip_report_config_source(r), "inferred")
+                   ? oclip_report_config_source(r) : "");
+        for (size_t i = 0; i < oclip_report_n_notes(r); i++) {
+            const char *n = oclip_report_note(r, i);
+            fprintf(stderr, "%s%s\n", strncmp(n, "hint: ", 6) ? "note: " : "", n);
+        }
         return 0;
     }
     printf("%s does not load into %s\n", path, arch_label(r, label, sizeof label));
@@ -451,6 +457,7 @@ static int cmd_check(int argc, char **argv) {
         opt.config_source = ac.source;
     }
     opt.scan = scan;
+    opt.tag = ac.tag[0] ? ac.tag : NULL;
     oclip_report *r = NULL;
     if (oclip_check(ck, &opt, &r, &err) != OCLIP_OK) {
         fprintf(stderr, "oclip: check: '%s': %s\n", path, err.msg);
