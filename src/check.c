@@ -256,6 +256,8 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
             r->config.quick_gelu = 1;
         }
     }
+    if (r->config.unknown_keys[0])
+        oc_note(&r->notes, "the config has keys oclip does not use: %s", r->config.unknown_keys);
     if (opt->tag && r->config.name[0]) {
         oclip_pretrained pt;
         if ((st = oclip_pretrained_lookup(r->config.name, opt->tag, &pt, err))) goto fail;
@@ -269,8 +271,10 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
     }
     const char *why = oc_arch_unsupported(&r->config);
     if (why) {
-        st = oc_err_set(err, OCLIP_E_UNSUPPORTED, "architecture %s: not supported yet: %s",
-                        r->config.name[0] ? r->config.name : "(from the config)", why);
+        st = oc_err_set(err, OCLIP_E_UNSUPPORTED, "architecture %s: not supported yet: %s%s%s",
+                        r->config.name[0] ? r->config.name : "(from the config)", why,
+                        r->config.unknown_keys[0] ? "; keys oclip does not know: " : "",
+                        r->config.unknown_keys);
         goto fail;
     }
 

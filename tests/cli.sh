@@ -144,6 +144,9 @@ expect 0 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --config "
 expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch ViT-B-32:no_such_tag
 contains "$tmp/err" "has no pretrained tag 'no_such_tag'"
 contains "$tmp/err" "^hint: valid tags for ViT-B-32: openai, "
+printf '%s' '{"embed_dim":16,"foo":1,"vision_cfg":{"image_size":32,"patch_size":8,"width":32,"layers":2,"head_width":16,"bar":2},"text_cfg":{"context_length":8,"vocab_size":64,"width":32,"heads":2,"layers":2}}' > "$tmp/unknown.json"
+expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --config "$tmp/unknown.json"
+contains "$tmp/err" "keys oclip does not know: foo, vision_cfg.bar"
 expect 2 "$OCLIP" check "$A/tiny/b32like/hf" --arch ViT-B-32 --config x.json
 
 echo "cli.sh: $pass passed, $fail failed" >&2
