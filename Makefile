@@ -6,8 +6,9 @@ CLANG    ?= clang
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?=
-CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags libcjson)
-LIBS     := $(shell pkg-config --libs libcjson) -lpthread -lm
+PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4
+CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS))
+LIBS     := $(shell pkg-config --libs $(PKGS)) -lgif -lpthread -lm
 BASE     := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(OPT) $(WARN)
 
 B        ?= build

@@ -7,6 +7,12 @@ PKGS=(
     build-essential   # gcc, make, libc headers
     pkg-config        # finds the libraries below
     libcjson-dev      # JSON: safetensors headers, shard indexes, configs
+    libutf8proc-dev   # Unicode categories, case mapping, NFC for the tokenizer
+    libjpeg62-turbo-dev # JPEG decoding as Pillow does it (libjpeg-turbo)
+    libpng-dev        # PNG decoding
+    libwebp-dev       # WebP decoding
+    libgif-dev        # GIF decoding (first frame)
+    libtiff-dev       # TIFF decoding
     clang             # libFuzzer targets (make fuzz)
     libclang-rt-14-dev  # libFuzzer / sanitizer runtimes for clang
     python3           # standard-library-only test helpers (no pip packages)
