@@ -46,7 +46,7 @@ $(B)/tests/%: tests/%.c tests/test.h $(wildcard tests/*.h) $(B)/liboclip.a
 
 test: $(TESTS) $(B)/oclip ## run the test suite (no Python packages needed)
 	@set -e; for t in $(TESTS); do echo "== $$t"; OCLIP_BIN=$(B)/oclip $$t; done
-	@OCLIP_BIN=$(B)/oclip sh tests/cli.sh
+	@set -e; for c in tests/cli*.sh; do OCLIP_BIN=$(B)/oclip sh $$c; done
 	@echo "all tests passed"
 
 test-asan: ## the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
