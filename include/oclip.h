@@ -307,6 +307,13 @@ oclip_status oclip_config_parse_open_clip(const char *json, size_t len, oclip_mo
 oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_config *out,
                                   oclip_error *err);
 
+/* The config as OpenCLIP model-config JSON (geometry always, options where they differ from
+ * OpenCLIP's defaults; what open_clip_config.json's "model_cfg" holds). A NUL-terminated string
+ * to release with oclip_free; NULL when out of memory. */
+char *oclip_config_to_json(const oclip_model_config *cfg);
+/* Releases memory the library returned (NULL is fine). */
+void oclip_free(void *p);
+
 /* OpenAI's preprocessing defaults (224, OpenAI mean/std, bicubic, shortest). */
 void oclip_preprocess_cfg_default(oclip_preprocess_cfg *pre);
 

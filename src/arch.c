@@ -171,6 +171,10 @@ static bool shapes_to_config(const oclip_checkpoint *ck, oclip_model_config *c, 
     const oclip_tensor *tok = find(ck, "token_embedding.weight", 2);
     const oclip_tensor *tpos = find(ck, "positional_embedding", 2);
     const oclip_tensor *tproj = find(ck, "text_projection", 2);
+    if (!conv && !vpos && !tok && !tpos) {
+        *why = "no OpenCLIP image or text tower in this file";
+        return false;
+    }
     if (!conv || !vpos) {
         *why = conv || vpos ? "the image tower is incomplete"
                             : "no image tower in this file (text-only checkpoint?)";

@@ -477,6 +477,16 @@ static cJSON *model_cfg_json(const oclip_model_config *c) {
     return m;
 }
 
+char *oclip_config_to_json(const oclip_model_config *cfg) {
+    if (!cfg) return NULL;
+    cJSON *m = model_cfg_json(cfg);
+    char *text = m ? cJSON_PrintUnformatted(m) : NULL;
+    cJSON_Delete(m);
+    return text;
+}
+
+void oclip_free(void *p) { cJSON_free(p); }
+
 /* open_clip_config.json as push_to_hf_hub writes it. The preprocess size is left out: OpenCLIP
  * always takes it from the vision tower's image_size. */
 static char *open_clip_config_text(const oclip_model_config *c, const oclip_preprocess_cfg *pre) {

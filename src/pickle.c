@@ -192,6 +192,12 @@ static bool classify_global(const char *mod, const char *name, bool torchscript,
         *kind = OC_G_BYTEARRAY;
         return true;
     }
+    /* torch.UntypedStorage pickles under its defining module (_rebuild_tensor_v3 files) */
+    if (eq(mod, "torch.storage") && eq(name, "UntypedStorage")) {
+        *kind = OC_G_STORAGE_TYPE;
+        *dtype = OCLIP_DTYPE_U8;
+        return true;
+    }
     if (eq(mod, "torch")) {
         for (size_t i = 0; i < sizeof storage_types / sizeof *storage_types; i++)
             if (eq(name, storage_types[i].name)) {

@@ -40,7 +40,7 @@ contains "$tmp/out" "epoch"
 
 # inspect --json: one object with the documented fields, per fixture in the manifest
 for f in oc_zip_f32.bin oc_legacy.bin scripted.pt openai_like.pt oc_bf16.safetensors \
-         hf_sharded/model.safetensors.index.json train_orig_mod.pt; do
+         hf_sharded/model.safetensors.index.json train_orig_mod.pt newdtypes.bin; do
     expect 0 "$OCLIP" inspect --json --tensors "$R/$f"
     python3 - "$tmp/out" "$R/manifest.json" "$f" <<'PY' || bad "json for $f"
 import json, sys
@@ -66,6 +66,15 @@ assert out["parameters"] == params, (out["parameters"], params)
 assert out["dtypes"] == dtypes, (out["dtypes"], dtypes)
 got = {t["name"]: (t["dtype"], t["shape"]) for t in out["tensor_list"]}
 assert got == {t["name"]: (t["dtype"], t["shape"]) for t in man["tensors"]}
+arch = out["architecture"]
+if man["layout"] == "unknown":
+    assert arch is None and out["architecture_note"], out
+else:
+    assert arch["fits"] is True, arch
+    # HF files take their architecture from the config.json beside them
+    assert arch["source"] == ("inferred" if man["layout"] != "hf" else
+                              "tests/fixtures/readers/" + sys.argv[3].rsplit("/", 1)[0] + "/config.json"), arch
+    assert arch["config"]["embed_dim"] == 16 and arch["config"]["vision_cfg"]["patch_size"] == 8
 PY
     ok
 done

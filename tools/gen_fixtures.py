@@ -118,7 +118,9 @@ def write_json(path, obj):
 ST_DTYPE = {
     torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
     torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
-    torch.uint8: "U8", torch.bool: "BOOL",
+    torch.uint8: "U8", torch.bool: "BOOL", torch.uint16: "U16", torch.uint32: "U32",
+    torch.uint64: "U64", torch.float8_e4m3fn: "F8_E4M3", torch.float8_e5m2: "F8_E5M2",
+    torch.complex64: "C64", torch.complex128: "C128",
 }
 
 
@@ -127,6 +129,8 @@ def tensor_bytes(t):
     t = t.detach().cpu().contiguous()
     if t.dtype == torch.bfloat16:
         t = t.view(torch.int16)
+    elif t.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):  # numpy has no float8 either
+        t = t.view(torch.uint8)
     a = t.numpy()
     if a.dtype.byteorder == ">":
         a = a.byteswap().view(a.dtype.newbyteorder("<"))
@@ -449,6 +453,20 @@ def gen_readers(vers):
     add("views.bin", "torch-zip", "unknown", views)
     torch_save(views, p("views_legacy.bin"), legacy=True)
     add("views_legacy.bin", "torch-legacy", "unknown", views)
+
+    # 9b. dtypes without a typed storage class: torch writes _rebuild_tensor_v3 with a
+    # torch.storage.UntypedStorage (byte) storage and an explicit dtype global
+    newdt = {
+        "f8_e4m3": torch.tensor([1.0, -2.0, 0.5, 448.0]).to(torch.float8_e4m3fn),
+        "f8_e5m2": torch.tensor([1.0, 3.0, -0.25]).to(torch.float8_e5m2),
+        "u16": torch.tensor([[1, 2, 65535]], dtype=torch.int32).to(torch.uint16),
+        "u32": torch.tensor([7, 4000000000], dtype=torch.int64).to(torch.uint32),
+        "u64": torch.tensor([9], dtype=torch.int64).to(torch.uint64),
+        "c64": torch.tensor([1 + 2j, -3j], dtype=torch.complex64),
+        "u16_view": torch.tensor([[1, 2], [3, 4]], dtype=torch.int32).to(torch.uint16).t(),
+    }
+    torch_save(newdt, p("newdtypes.bin"))
+    add("newdtypes.bin", "torch-zip", "unknown", newdt)
 
     # 10. TorchScript archive of the open_clip model
     img, txt = tiny_inputs(0)

@@ -25,7 +25,8 @@ static const char inspect_help[] =
     "\n"
     "Reads a checkpoint and reports what it is, without converting any weights:\n"
     "container, key layout, training-checkpoint wrapper, stripped prefix, tensor and\n"
-    "parameter counts, dtypes, and the entries the file stores besides the tensors.\n"
+    "parameter counts, dtypes, the entries the file stores besides the tensors, and its\n"
+    "architecture (from open_clip_config.json / config.json beside it, else inferred).\n"
     "\n"
     "PATH   a .bin/.pt/.pth (torch.save or TorchScript), .safetensors, or a\n"
     "       model.safetensors.index.json for sharded weights\n"
@@ -77,7 +78,29 @@ static stats compute_stats(const oclip_checkpoint *ck) {
     return s;
 }
 
-static int inspect_json(const char *path, const oclip_checkpoint *ck, int list) {
+/* The architecture of an inspected checkpoint: from open_clip_config.json / HF config.json
+ * beside it, else inferred from the shapes; validated with oclip_check. *r is NULL (and
+ * why[] says why) when none could be determined. */
+typedef struct {
+    oclip_report *r;
+    char why[OCLIP_ERROR_MSG_SIZE];
+} inspect_arch;
+
+static void find_arch(const char *path, const oclip_checkpoint *ck, inspect_arch *ia) {
+    ia->r = NULL;
+    ia->why[0] = '\0';
+    arch_choice ac;
+    if (choose_arch(NULL, NULL, path, ck, &ac) != 0) ac.have = 0; /* unreadable config: infer */
+    oclip_check_options opt = {.config = ac.have ? &ac.cfg : NULL, .config_source = ac.source};
+    oclip_error err;
+    if (oclip_check(ck, &opt, &ia->r, &err) != OCLIP_OK) {
+        snprintf(ia->why, sizeof ia->why, "%s", err.msg);
+        ia->r = NULL;
+    }
+}
+
+static int inspect_json(const char *path, const oclip_checkpoint *ck, int list,
+                        const inspect_arch *ia) {
     stats s = compute_stats(ck);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "path", path);
@@ -100,7 +123,26 @@ static int inspect_json(const char *path, const oclip_checkpoint *ck, int list) 
     const char *k, *v;
     for (size_t i = 0; oclip_checkpoint_entry(ck, i, &k, &v); i++)
         cJSON_AddStringToObject(en, k, v);
-    cJSON_AddNullToObject(o, "architecture"); /* filled once architecture inference lands */
+    if (ia->r) {
+        const oclip_model_config *c = oclip_report_config(ia->r);
+        cJSON *a = cJSON_AddObjectToObject(o, "architecture");
+        if (c->name[0]) cJSON_AddStringToObject(a, "name", c->name);
+        else cJSON_AddNullToObject(a, "name");
+        cJSON_AddStringToObject(a, "source", oclip_report_config_source(ia->r));
+        cJSON_AddBoolToObject(a, "fits", oclip_report_ok(ia->r));
+        cJSON_AddNumberToObject(a, "issues", (double)oclip_report_n_issues(ia->r));
+        char *cfg = oclip_config_to_json(c);
+        cJSON *cj = cfg ? cJSON_Parse(cfg) : NULL;
+        oclip_free(cfg);
+        if (cj) cJSON_AddItemToObject(a, "config", cj);
+        else cJSON_AddNullToObject(a, "config");
+        cJSON *notes = cJSON_AddArrayToObject(a, "notes");
+        for (size_t i = 0; i < oclip_report_n_notes(ia->r); i++)
+            cJSON_AddItemToArray(notes, cJSON_CreateString(oclip_report_note(ia->r, i)));
+    } else {
+        cJSON_AddNullToObject(o, "architecture");
+        cJSON_AddStringToObject(o, "architecture_note", ia->why);
+    }
     if (list) {
         cJSON *arr = cJSON_AddArrayToObject(o, "tensor_list");
         for (size_t i = 0; i < oclip_checkpoint_n_tensors(ck); i++) {
@@ -123,7 +165,8 @@ static int inspect_json(const char *path, const oclip_checkpoint *ck, int list) 
     return 0;
 }
 
-static int inspect_text(const char *path, const oclip_checkpoint *ck, int list) {
+static int inspect_text(const char *path, const oclip_checkpoint *ck, int list,
+                        const inspect_arch *ia) {
     stats s = compute_stats(ck);
     char buf[64];
     printf("path:          %s\n", path);
@@ -145,7 +188,19 @@ static int inspect_text(const char *path, const oclip_checkpoint *ck, int list) 
     const char *k, *v;
     for (size_t i = 0; oclip_checkpoint_entry(ck, i, &k, &v); i++)
         printf("%s %-13s %s\n", i ? "              " : "entries:     ", k, v);
-    printf("architecture:  not inferred (this build reads containers only)\n");
+    if (ia->r) {
+        const oclip_model_config *c = oclip_report_config(ia->r);
+        const char *src = oclip_report_config_source(ia->r);
+        printf("architecture:  %s (%s%s; %s)\n", c->name[0] ? c->name : "no built-in name",
+               strcmp(src, "inferred") ? "from " : "inferred from the tensor shapes",
+               strcmp(src, "inferred") ? src : "",
+               oclip_report_ok(ia->r) ? "the tensors fit it"
+                                      : "the tensors do not fit it: run 'oclip check'");
+        for (size_t i = 0; i < oclip_report_n_notes(ia->r); i++)
+            printf("               %s\n", oclip_report_note(ia->r, i));
+    } else {
+        printf("architecture:  unknown (%s)\n", ia->why);
+    }
     if (list) {
         for (size_t i = 0; i < oclip_checkpoint_n_tensors(ck); i++) {
             const oclip_tensor *t = oclip_checkpoint_tensor(ck, i);
@@ -233,8 +288,15 @@ static int cmd_inspect(int argc, char **argv) {
         print_error(&err);
         return EXIT_FAIL;
     }
-    int rc = dump ? dump_tensor(ck, dump, out)
-                  : json ? inspect_json(path, ck, list) : inspect_text(path, ck, list);
+    int rc;
+    if (dump) {
+        rc = dump_tensor(ck, dump, out);
+    } else {
+        inspect_arch ia;
+        find_arch(path, ck, &ia);
+        rc = json ? inspect_json(path, ck, list, &ia) : inspect_text(path, ck, list, &ia);
+        oclip_report_free(ia.r);
+    }
     oclip_checkpoint_free(ck);
     if (fflush(stdout) != 0) rc = EXIT_FAIL;
     return rc;
