@@ -74,6 +74,7 @@ import shutil
 import struct
 import sys
 import zipfile
+import zlib
 
 import numpy as np
 import torch
@@ -454,6 +455,12 @@ def gen_readers(vers):
     torch_save(views, p("views_legacy.bin"), legacy=True)
     add("views_legacy.bin", "torch-legacy", "unknown", views)
 
+    # 9a. every zip field in its zip64 form (as for checkpoints beyond 4 GiB, e.g. ViT-bigG)
+    zip64_rewrite(p("oc_zip_f32.bin"), p("oc_zip64.bin"))
+    z64 = torch.load(p("oc_zip64.bin"), map_location="cpu", weights_only=True)
+    assert all(torch.equal(z64[k], v) for k, v in sd.items()) and len(z64) == len(sd)
+    add("oc_zip64.bin", "torch-zip", "open_clip", sd)
+
     # 9b. dtypes without a typed storage class: torch writes _rebuild_tensor_v3 with a
     # torch.storage.UntypedStorage (byte) storage and an explicit dtype global
     newdt = {
@@ -599,6 +606,41 @@ def torch_zip(path, pkl, records=None, compress_pkl=False, version=b"3\n"):
         for k, v in (records or {}).items():
             put("data/" + k, v)
         put("version", version)
+
+
+def zip64_rewrite(src, dst):
+    """Rewrite a torch zip so that every central-directory entry carries its sizes and local
+    header offset in a zip64 extended-information extra field (the 32-bit fields saturated to
+    0xFFFFFFFF), as writers do for entries or offsets beyond 4 GiB, and end with a zip64 EOCD
+    record + locator. Entry data stay stored and 64-byte aligned. torch.load must still read it."""
+    import struct
+    zin = zipfile.ZipFile(src)
+    out = bytearray()
+    central = bytearray()
+    for zi in zin.infolist():
+        data = zin.read(zi.filename)
+        name = zi.filename.encode()
+        crc = zlib.crc32(data) & 0xFFFFFFFF
+        # local header: zip64 extra with both sizes, padded (torch's 'FB' field) to align data
+        z64 = struct.pack("<HHQQ", 1, 16, len(data), len(data))
+        off = len(out)
+        pad = (-(off + 30 + len(name) + len(z64) + 4)) % 64
+        fb = struct.pack("<HH", 0x4246, pad) + b"Z" * pad
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 0x21, crc, 0xFFFFFFFF,
+                           0xFFFFFFFF, len(name), len(z64) + len(fb)) + name + z64 + fb + data
+        cz64 = struct.pack("<HHQQQ", 1, 24, len(data), len(data), off)
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0x21, crc,
+                               0xFFFFFFFF, 0xFFFFFFFF, len(name), len(cz64), 0, 0, 0, 0,
+                               0xFFFFFFFF) + name + cz64
+    cd_off = len(out)
+    out += central
+    z64_off = len(out)
+    n = len(zin.infolist())
+    out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, n, n, len(central), cd_off)
+    out += struct.pack("<IIQI", 0x07064B50, 0, z64_off, 1)
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    with open(dst, "wb") as f:
+        f.write(out)
 
 
 def st_raw(path, header, data, hlen=None):
