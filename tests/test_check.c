@@ -342,10 +342,51 @@ static void test_unsupported(void) {
     oclip_checkpoint_free(ck);
 }
 
+/* --scan: a NaN and an Inf planted in the weights are reported, and only with scan */
+static void test_scan(void) {
+    size_t size;
+    unsigned char *buf = read_file(ARCH "/tiny/b32like/open_clip_model.safetensors", &size);
+    CHECK(buf != NULL);
+    if (!buf) return;
+    oclip_checkpoint *ck = NULL;
+    CHECK(oclip_checkpoint_open_memory(buf, size, "scan", NULL, &ck, NULL) == OCLIP_OK);
+    const oclip_tensor *proj = oclip_checkpoint_find(ck, "visual.proj");
+    const oclip_tensor *ln = oclip_checkpoint_find(ck, "ln_final.bias");
+    size_t at_proj = (size_t)((const unsigned char *)proj->data - buf);
+    size_t at_ln = (size_t)((const unsigned char *)ln->data - buf);
+    oclip_checkpoint_free(ck);
+    static const unsigned char nan[4] = {0x00, 0x00, 0xc0, 0x7f}, inf[4] = {0x00, 0x00, 0x80, 0xff};
+    memcpy(buf + at_proj + 4, nan, 4);
+    memcpy(buf + at_ln, inf, 4);
+    memcpy(buf + at_ln + 8, nan, 4);
+    CHECK(oclip_checkpoint_open_memory(buf, size, "scan", NULL, &ck, NULL) == OCLIP_OK);
+    for (int scan = 0; scan <= 1; scan++) {
+        oclip_check_options opt = {.scan = scan};
+        oclip_report *r = NULL;
+        CHECK(oclip_check(ck, &opt, &r, NULL) == OCLIP_OK);
+        if (!r) continue;
+        if (!scan) {
+            CHECK(oclip_report_ok(r));
+        } else {
+            CHECK(oclip_report_n_issues(r) == 2);
+            for (size_t i = 0; i < oclip_report_n_issues(r); i++) {
+                const oclip_issue *is = oclip_report_issue(r, i);
+                CHECK(is->kind == OCLIP_ISSUE_NONFINITE);
+                if (!strcmp(is->key, "visual.proj")) CHECK(!strcmp(is->detail, "1 NaN, 0 Inf"));
+                else CHECK(!strcmp(is->key, "ln_final.bias") && !strcmp(is->detail, "1 NaN, 1 Inf"));
+            }
+        }
+        oclip_report_free(r);
+    }
+    oclip_checkpoint_free(ck);
+    free(buf);
+}
+
 int main(void) {
     test_expected_and_inference();
     test_tiny_layouts();
     test_mismatches();
     test_unsupported();
+    test_scan();
     return TEST_REPORT("test_check");
 }
