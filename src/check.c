@@ -241,7 +241,13 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
     /* 3. the architecture */
     if (opt->config) {
         r->config = *opt->config;
-        r->config_source = opt->config_source ? opt->config_source : "given";
+        /* copied: the caller's string may not outlive the report */
+        const char *src = opt->config_source ? opt->config_source : "given";
+        r->config_source = oc_arena_strndup(&r->arena, src, strlen(src));
+        if (!r->config_source) {
+            st = oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+            goto fail;
+        }
     } else {
         int amb = 0;
         if ((st = oclip_infer_config(r->mapped, &r->config, &amb, err))) goto fail;
