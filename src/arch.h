@@ -41,4 +41,21 @@ void oc_note(oc_notes *nt, const char *fmt, ...) OC_PRINTF(2, 3);
 oclip_status oc_layout_map(const oclip_checkpoint *src, oclip_checkpoint **out, oc_notes *notes,
                            oclip_error *err);
 
+/* HF transformers CLIPModel <-> OpenCLIP names (layout.c), used in both directions. */
+typedef struct {
+    const char *hf, *oc;
+} oc_name_pair;
+
+/* per encoder layer: suffix after "<tower>.encoder.layers.<L>." <-> after "...resblocks.<L>." */
+extern const oc_name_pair oc_hf_layer_names[];
+extern const size_t oc_hf_layer_names_n;
+/* whole-model renames, in CLIPModel's state_dict order: text embeddings (2), text final norm (2),
+ * vision embeddings and pre-norm (5), vision post-norm (2), logit_scale, logit_bias */
+extern const oc_name_pair oc_hf_names[];
+extern const size_t oc_hf_names_n;
+
+/* A 2-D tensor [r, c] as its transpose [c, r], in a new buffer `dst` owns. */
+oclip_status oc_add_transposed(oclip_checkpoint *dst, const char *name, const oclip_tensor *t,
+                               oclip_error *err);
+
 #endif

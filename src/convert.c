@@ -637,9 +637,6 @@ static void hf_reasons(const oclip_model_config *c, char *buf, size_t cap) {
 #undef WHY
 }
 
-typedef struct {
-    const char *hf, *oc;
-} name_pair;
 
 static oclip_status find_src(const oclip_checkpoint *src, const char *name,
                              const oclip_tensor **t, oclip_error *err) {
@@ -650,7 +647,7 @@ static oclip_status find_src(const oclip_checkpoint *src, const char *name,
 
 /* Renamed tensors (views of the source's bytes). */
 static oclip_status copy_pairs(const oclip_checkpoint *src, oclip_checkpoint *dst,
-                               const name_pair *p, size_t n, oclip_error *err) {
+                               const oc_name_pair *p, size_t n, oclip_error *err) {
     for (size_t i = 0; i < n; i++) {
         const oclip_tensor *t;
         oclip_status st = find_src(src, p[i].oc, &t, err);
@@ -663,18 +660,6 @@ static oclip_status copy_pairs(const oclip_checkpoint *src, oclip_checkpoint *ds
 /* One encoder layer: q/k/v as row blocks of in_proj (views), the rest renamed. */
 static oclip_status hf_layer(const oclip_checkpoint *src, oclip_checkpoint *dst, const char *hp,
                              const char *op, int L, oclip_error *err) {
-    static const name_pair layer_map[] = {
-        {"self_attn.out_proj.weight", "attn.out_proj.weight"},
-        {"self_attn.out_proj.bias", "attn.out_proj.bias"},
-        {"layer_norm1.weight", "ln_1.weight"},
-        {"layer_norm1.bias", "ln_1.bias"},
-        {"mlp.fc1.weight", "mlp.c_fc.weight"},
-        {"mlp.fc1.bias", "mlp.c_fc.bias"},
-        {"mlp.fc2.weight", "mlp.c_proj.weight"},
-        {"mlp.fc2.bias", "mlp.c_proj.bias"},
-        {"layer_norm2.weight", "ln_2.weight"},
-        {"layer_norm2.bias", "ln_2.bias"},
-    };
     /* CLIPAttention registers k_proj, v_proj, q_proj in this order; in_proj rows are q | k | v */
     static const char *const kvq[3] = {"k_proj", "v_proj", "q_proj"};
     static const int row_block[3] = {1, 2, 0};
@@ -694,57 +679,21 @@ static oclip_status hf_layer(const oclip_checkpoint *src, oclip_checkpoint *dst,
                           (const uint8_t *)t->data + part * (uint64_t)row_block[j], err);
         }
     }
-    for (size_t k = 0; k < sizeof layer_map / sizeof *layer_map && !st; k++) {
+    for (size_t k = 0; k < oc_hf_layer_names_n && !st; k++) {
         const oclip_tensor *t;
-        snprintf(oc, sizeof oc, "%s.resblocks.%d.%s", op, L, layer_map[k].oc);
+        snprintf(oc, sizeof oc, "%s.resblocks.%d.%s", op, L, oc_hf_layer_names[k].oc);
         if ((st = find_src(src, oc, &t, err))) break;
-        snprintf(hf, sizeof hf, "%s.encoder.layers.%d.%s", hp, L, layer_map[k].hf);
+        snprintf(hf, sizeof hf, "%s.encoder.layers.%d.%s", hp, L, oc_hf_layer_names[k].hf);
         st = add_view(dst, hf, t, t->ndim, t->shape, t->data, err);
     }
     return st;
 }
 
-/* A [r, c] matrix as its transpose [c, r] (a new buffer the checkpoint owns). */
-static oclip_status add_transposed(oclip_checkpoint *dst, const char *name, const oclip_tensor *t,
-                                   oclip_error *err) {
-    size_t es = oclip_dtype_size(t->dtype);
-    int64_t r = t->shape[0], c = t->shape[1];
-    uint8_t *buf = malloc(t->nbytes ? (size_t)t->nbytes : 1);
-    if (!buf || !oc_ck_own(dst, buf)) {
-        free(buf);
-        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    }
-    const uint8_t *s = t->data;
-    for (int64_t i = 0; i < r; i++)
-        for (int64_t j = 0; j < c; j++)
-            memcpy(buf + ((size_t)j * (size_t)r + (size_t)i) * es,
-                   s + ((size_t)i * (size_t)c + (size_t)j) * es, es);
-    int64_t shape[2] = {c, r};
-    return add_view(dst, name, t, 2, shape, buf, err);
-}
-
 /* transformers CLIPModel, in its state_dict order. */
 static oclip_status build_hf(const oclip_checkpoint *src, const oclip_model_config *c,
                              oclip_checkpoint *dst, oclip_error *err) {
-    static const name_pair text_head[] = {
-        {"text_model.embeddings.token_embedding.weight", "token_embedding.weight"},
-        {"text_model.embeddings.position_embedding.weight", "positional_embedding"},
-    };
-    static const name_pair text_tail[] = {
-        {"text_model.final_layer_norm.weight", "ln_final.weight"},
-        {"text_model.final_layer_norm.bias", "ln_final.bias"},
-    };
-    static const name_pair vision_head[] = {
-        {"vision_model.embeddings.class_embedding", "visual.class_embedding"},
-        {"vision_model.embeddings.patch_embedding.weight", "visual.conv1.weight"},
-        {"vision_model.embeddings.position_embedding.weight", "visual.positional_embedding"},
-        {"vision_model.pre_layrnorm.weight", "visual.ln_pre.weight"},
-        {"vision_model.pre_layrnorm.bias", "visual.ln_pre.bias"},
-    };
-    static const name_pair vision_tail[] = {
-        {"vision_model.post_layernorm.weight", "visual.ln_post.weight"},
-        {"vision_model.post_layernorm.bias", "visual.ln_post.bias"},
-    };
+    const oc_name_pair *text_head = oc_hf_names, *text_tail = oc_hf_names + 2;
+    const oc_name_pair *vision_head = oc_hf_names + 4, *vision_tail = oc_hf_names + 9;
     oclip_status st = copy_pairs(src, dst, text_head, 2, err);
     for (int L = 0; L < c->text.layers && !st; L++)
         st = hf_layer(src, dst, "text_model", "transformer", L, err);
@@ -756,9 +705,9 @@ static oclip_status build_hf(const oclip_checkpoint *src, const oclip_model_conf
     /* projections: OpenCLIP computes x @ proj with proj [W, E]; a Linear stores weight [E, W] */
     const oclip_tensor *t;
     if (!st && !(st = find_src(src, "visual.proj", &t, err)))
-        st = add_transposed(dst, "visual_projection.weight", t, err);
+        st = oc_add_transposed(dst, "visual_projection.weight", t, err);
     if (!st && !(st = find_src(src, "text_projection", &t, err)))
-        st = add_transposed(dst, "text_projection.weight", t, err);
+        st = oc_add_transposed(dst, "text_projection.weight", t, err);
     if (!st && !(st = find_src(src, "logit_scale", &t, err)))
         st = add_view(dst, "logit_scale", t, 0, t->shape, t->data, err);
     return st;

@@ -45,9 +45,8 @@ static oclip_status copy_as(oclip_checkpoint *dst, const char *name, const oclip
                             t->copied, err);
 }
 
-/* A 2-D tensor transposed into a new buffer. */
-static oclip_status add_transposed(oclip_checkpoint *dst, const char *name, const oclip_tensor *t,
-                                   oclip_error *err) {
+oclip_status oc_add_transposed(oclip_checkpoint *dst, const char *name, const oclip_tensor *t,
+                               oclip_error *err) {
     size_t es = oclip_dtype_size(t->dtype);
     int64_t r = t->shape[0], c = t->shape[1];
     uint8_t *buf = malloc(t->nbytes ? t->nbytes : 1);
@@ -89,12 +88,7 @@ static oclip_status add_fused(oclip_checkpoint *dst, const char *name, const ocl
 /* ---------------------------------------------------------------------------------------------
  * HF transformers CLIPModel
  */
-typedef struct {
-    const char *hf, *oc;
-} rename_rule;
-
-/* per-layer suffixes (after "<tower>.encoder.layers.<L>.") */
-static const rename_rule hf_layer_rules[] = {
+const oc_name_pair oc_hf_layer_names[] = {
     {"self_attn.out_proj.weight", "attn.out_proj.weight"},
     {"self_attn.out_proj.bias", "attn.out_proj.bias"},
     {"layer_norm1.weight", "ln_1.weight"},
@@ -106,8 +100,9 @@ static const rename_rule hf_layer_rules[] = {
     {"layer_norm2.weight", "ln_2.weight"},
     {"layer_norm2.bias", "ln_2.bias"},
 };
+const size_t oc_hf_layer_names_n = sizeof oc_hf_layer_names / sizeof *oc_hf_layer_names;
 
-static const rename_rule hf_rules[] = {
+const oc_name_pair oc_hf_names[] = {
     {"text_model.embeddings.token_embedding.weight", "token_embedding.weight"},
     {"text_model.embeddings.position_embedding.weight", "positional_embedding"},
     {"text_model.final_layer_norm.weight", "ln_final.weight"},
@@ -122,6 +117,7 @@ static const rename_rule hf_rules[] = {
     {"logit_scale", "logit_scale"},
     {"logit_bias", "logit_bias"},
 };
+const size_t oc_hf_names_n = sizeof oc_hf_names / sizeof *oc_hf_names;
 
 /* Parses "<tower>.encoder.layers.<L>.<rest>"; returns rest or NULL. */
 static const char *hf_layer(const char *name, const char *tower, int *layer) {
@@ -154,10 +150,10 @@ static oclip_status map_hf(const oclip_checkpoint *src, oclip_checkpoint *dst, o
         }
         if ((rest = hf_layer(t->name, tower, &L))) {
             bool done = false;
-            for (size_t r = 0; r < sizeof hf_layer_rules / sizeof *hf_layer_rules; r++)
-                if (!strcmp(rest, hf_layer_rules[r].hf)) {
+            for (size_t r = 0; r < oc_hf_layer_names_n; r++)
+                if (!strcmp(rest, oc_hf_layer_names[r].hf)) {
                     snprintf(name, sizeof name, "%s.resblocks.%d.%s", octower, L,
-                             hf_layer_rules[r].oc);
+                             oc_hf_layer_names[r].oc);
                     st = copy_as(dst, name, t, err);
                     done = true;
                 }
@@ -201,14 +197,15 @@ static oclip_status map_hf(const oclip_checkpoint *src, oclip_checkpoint *dst, o
                 st = copy_as(dst, t->name, t, err);
                 continue;
             }
-            st = add_transposed(dst, t->name[0] == 't' ? "text_projection" : "visual.proj", t, err);
+            st = oc_add_transposed(dst, t->name[0] == 't' ? "text_projection" : "visual.proj", t,
+                                   err);
             mapped++;
             continue;
         }
         bool done = false;
-        for (size_t r = 0; r < sizeof hf_rules / sizeof *hf_rules && !done; r++)
-            if (!strcmp(t->name, hf_rules[r].hf)) {
-                st = copy_as(dst, hf_rules[r].oc, t, err);
+        for (size_t r = 0; r < oc_hf_names_n && !done; r++)
+            if (!strcmp(t->name, oc_hf_names[r].hf)) {
+                st = copy_as(dst, oc_hf_names[r].oc, t, err);
                 done = true;
                 mapped++;
             }

@@ -142,3 +142,53 @@ int choose_arch(const char *arch, const char *config_path, const char *ckpt_path
     return 0;
 }
 
+
+int open_checked(const char *cmd, const char *path, const char *arch, const char *config,
+                 int quick, int scan, char *resolved, size_t resolved_size,
+                 oclip_checkpoint **ck_out, oclip_report **r_out) {
+    *ck_out = NULL;
+    *r_out = NULL;
+    snprintf(resolved, resolved_size, "%s", path);
+    if (is_dir(path) && !pick_in_dir(path, resolved, resolved_size)) {
+        fprintf(stderr, "oclip: %s: no checkpoint in folder '%s'\n", cmd, path);
+        fprintf(stderr, "hint: expected open_clip_model.safetensors, open_clip_pytorch_model.bin, "
+                        "model.safetensors or pytorch_model.bin\n");
+        return EXIT_FAIL;
+    }
+    oclip_error err;
+    oclip_checkpoint *ck = NULL;
+    if (oclip_checkpoint_open(resolved, NULL, &ck, &err) != OCLIP_OK) {
+        print_error(&err);
+        return EXIT_FAIL;
+    }
+    arch_choice ac;
+    int rc = choose_arch(arch, config, resolved, ck, &ac);
+    if (rc) {
+        oclip_checkpoint_free(ck);
+        return rc;
+    }
+    if (!ac.have && quick >= 0) {
+        /* an override needs a config to apply to: infer one first */
+        if (oclip_infer_config(ck, &ac.cfg, NULL, &err) == OCLIP_OK) {
+            snprintf(ac.source, sizeof ac.source, "inferred");
+            ac.have = 1;
+        }
+    }
+    oclip_check_options opt = {.scan = scan, .tag = ac.tag[0] ? ac.tag : NULL};
+    if (ac.have) {
+        if (quick >= 0) {
+            ac.cfg.quick_gelu = quick;
+            strncat(ac.source, quick ? " + --quick-gelu" : " + --no-quick-gelu",
+                    sizeof ac.source - strlen(ac.source) - 1);
+        }
+        opt.config = &ac.cfg;
+        opt.config_source = ac.source;
+    }
+    if (oclip_check(ck, &opt, r_out, &err) != OCLIP_OK) {
+        fprintf(stderr, "oclip: %s: '%s': %s\n", cmd, resolved, err.msg);
+        oclip_checkpoint_free(ck);
+        return EXIT_FAIL;
+    }
+    *ck_out = ck;
+    return 0;
+}

@@ -33,5 +33,13 @@ typedef struct {
  * (after printing the error). */
 int choose_arch(const char *arch, const char *config_path, const char *ckpt_path,
                 const oclip_checkpoint *ck, arch_choice *out);
+
+/* What `oclip check` does before it reports, shared by the subcommands that take a checkpoint:
+ * PATH (a file, an index.json or a folder, resolved into `resolved`), its architecture
+ * (choose_arch, else inferred; quick = -1 keep, 0/1 override QuickGELU) and oclip_check.
+ * Returns 0 with *ck and *r set (free both), or an exit code after printing the error. */
+int open_checked(const char *cmd, const char *path, const char *arch, const char *config,
+                 int quick, int scan, char *resolved, size_t resolved_size,
+                 oclip_checkpoint **ck, oclip_report **r);
 int cmd_convert(int argc, char **argv); /* cmd_convert.c */
 #endif

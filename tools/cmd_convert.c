@@ -111,53 +111,11 @@ int cmd_convert(int argc, char **argv) {
     }
 
     char picked[700];
-    if (is_dir(in)) {
-        if (!pick_in_dir(in, picked, sizeof picked)) {
-            fprintf(stderr, "oclip: convert: no checkpoint in folder '%s'\n", in);
-            fprintf(stderr, "hint: expected open_clip_model.safetensors, "
-                            "open_clip_pytorch_model.bin, model.safetensors or "
-                            "pytorch_model.bin\n");
-            return EXIT_FAIL;
-        }
-        in = picked;
-    }
-    oclip_error err;
-    oclip_checkpoint *ck = NULL;
-    if (oclip_checkpoint_open(in, NULL, &ck, &err) != OCLIP_OK) {
-        print_error(&err);
-        return EXIT_FAIL;
-    }
-    arch_choice ac;
-    int rc = choose_arch(arch, config, in, ck, &ac);
-    if (rc) {
-        oclip_checkpoint_free(ck);
-        return rc;
-    }
-    if (!ac.have && quick >= 0) {
-        /* an override needs a config to apply to: infer one first */
-        oclip_model_config inferred;
-        if (oclip_infer_config(ck, &inferred, NULL, &err) == OCLIP_OK) {
-            ac.cfg = inferred;
-            snprintf(ac.source, sizeof ac.source, "inferred");
-            ac.have = 1;
-        }
-    }
-    oclip_check_options opt = {0};
-    if (ac.have) {
-        if (quick >= 0) {
-            ac.cfg.quick_gelu = quick;
-            strncat(ac.source, quick ? " + --quick-gelu" : " + --no-quick-gelu",
-                    sizeof ac.source - strlen(ac.source) - 1);
-        }
-        opt.config = &ac.cfg;
-        opt.config_source = ac.source;
-    }
-    oclip_report *r = NULL;
-    if (oclip_check(ck, &opt, &r, &err) != OCLIP_OK) {
-        fprintf(stderr, "oclip: convert: '%s': %s\n", in, err.msg);
-        oclip_checkpoint_free(ck);
-        return EXIT_FAIL;
-    }
+    oclip_checkpoint *ck;
+    oclip_report *r;
+    int rc = open_checked("convert", in, arch, config, quick, 0, picked, sizeof picked, &ck, &r);
+    if (rc) return rc;
+    in = picked;
     const oclip_model_config *cfg = oclip_report_config(r);
     const char *label = cfg->name[0] ? cfg->name : "its architecture";
     if (!oclip_report_ok(r)) {
@@ -189,6 +147,7 @@ int cmd_convert(int argc, char **argv) {
         copt.progress = progress_bar;
         copt.progress_user = &last;
     }
+    oclip_error err;
     oclip_status st = oclip_convert(r, out, &copt, &err);
     if (st != OCLIP_OK) {
         if (last >= 0 && last < 100) fputc('\n', stderr);

@@ -478,54 +478,11 @@ static int cmd_check(int argc, char **argv) {
     if (!path) return usage_error("check", "%s", "missing PATH");
     if (arch && config) return usage_error("check", "%s", "--arch and --config exclude each other");
     char picked[700];
-    if (is_dir(path)) {
-        if (!pick_in_dir(path, picked, sizeof picked)) {
-            fprintf(stderr, "oclip: check: no checkpoint in folder '%s'\n", path);
-            fprintf(stderr, "hint: expected open_clip_model.safetensors, open_clip_pytorch_model.bin, "
-                            "model.safetensors or pytorch_model.bin\n");
-            return EXIT_FAIL;
-        }
-        path = picked;
-    }
-    oclip_error err;
-    oclip_checkpoint *ck = NULL;
-    if (oclip_checkpoint_open(path, NULL, &ck, &err) != OCLIP_OK) {
-        print_error(&err);
-        return EXIT_FAIL;
-    }
-    arch_choice ac;
-    int rc = choose_arch(arch, config, path, ck, &ac);
-    if (rc) {
-        oclip_checkpoint_free(ck);
-        return rc;
-    }
-    oclip_check_options opt = {0};
-    oclip_model_config inferred;
-    if (!ac.have && quick >= 0) {
-        /* an override needs a config to apply to: infer one first */
-        if (oclip_infer_config(ck, &inferred, NULL, &err) == OCLIP_OK) {
-            ac.cfg = inferred;
-            snprintf(ac.source, sizeof ac.source, "inferred");
-            ac.have = 1;
-        }
-    }
-    if (ac.have) {
-        if (quick >= 0) {
-            ac.cfg.quick_gelu = quick;
-            strncat(ac.source, quick ? " + --quick-gelu" : " + --no-quick-gelu",
-                    sizeof ac.source - strlen(ac.source) - 1);
-        }
-        opt.config = &ac.cfg;
-        opt.config_source = ac.source;
-    }
-    opt.scan = scan;
-    opt.tag = ac.tag[0] ? ac.tag : NULL;
-    oclip_report *r = NULL;
-    if (oclip_check(ck, &opt, &r, &err) != OCLIP_OK) {
-        fprintf(stderr, "oclip: check: '%s': %s\n", path, err.msg);
-        oclip_checkpoint_free(ck);
-        return EXIT_FAIL;
-    }
+    oclip_checkpoint *ck;
+    oclip_report *r;
+    int rc = open_checked("check", path, arch, config, quick, scan, picked, sizeof picked, &ck, &r);
+    if (rc) return rc;
+    path = picked;
     rc = json ? check_json(path, ck, r) : check_text(path, ck, r);
     oclip_report_free(r);
     oclip_checkpoint_free(ck);
