@@ -4,6 +4,7 @@
  * does, §1.4, generalised), matched against the built-in configs.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,36 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
+/* The native built-in configs with their expected state dicts, built once per process
+ * (pthread_once) and read-only afterwards, so that inference costs a few comparisons rather than
+ * parsing 181 configs. Never freed (like the pretrained-tag table in config.c). */
+typedef struct {
+    oclip_model_config cfg;
+    oc_expect *e;
+    size_t n;
+} native_entry;
+
+static struct {
+    native_entry *v;
+    size_t n;
+    oc_arena arena;
+} natives;
+static pthread_once_t natives_once = PTHREAD_ONCE_INIT;
+
+static void natives_init(void) {
+    size_t count = oclip_config_builtin_count();
+    natives.v = calloc(count ? count : 1, sizeof *natives.v);
+    if (!natives.v) return;
+    for (size_t i = 0; i < count; i++) {
+        native_entry *ne = &natives.v[natives.n];
+        if (oclip_config_builtin(oclip_config_builtin_name(i), &ne->cfg, NULL) != OCLIP_OK ||
+            ne->cfg.family != OCLIP_FAMILY_NATIVE ||
+            oc_arch_expected(&ne->cfg, &natives.arena, &ne->e, &ne->n, NULL) != OCLIP_OK)
+            continue;
+        natives.n++;
+    }
+}
+
 oclip_status oclip_infer_config(const oclip_checkpoint *ck, oclip_model_config *out,
                                 int *ambiguous_quick_gelu, oclip_error *err) {
     oc_err_clear(err);
@@ -270,30 +301,24 @@ oclip_status oclip_infer_config(const oclip_checkpoint *ck, oclip_model_config *
     const char *why = NULL;
     if (!shapes_to_config(ck, out, &why))
         return oc_err_set(err, OCLIP_E_FORMAT, "cannot infer the architecture: %s", why);
+    pthread_once(&natives_once, natives_init);
     /* a built-in config that expects exactly these tensors */
-    oc_arena a = {0};
     int found = 0, quick_variants = 0;
-    oclip_model_config best, cand;
-    for (size_t i = 0; i < oclip_config_builtin_count(); i++) {
-        const char *name = oclip_config_builtin_name(i);
-        if (oclip_config_builtin(name, &cand, NULL) != OCLIP_OK) continue;
-        if (cand.family != OCLIP_FAMILY_NATIVE) continue;
-        oc_expect *e;
-        size_t n;
-        if (oc_arch_expected(&cand, &a, &e, &n, NULL) != OCLIP_OK) continue;
-        if (!fits_exactly(ck, e, n)) continue;
+    const oclip_model_config *best = NULL;
+    for (size_t i = 0; i < natives.n; i++) {
+        const native_entry *ne = &natives.v[i];
+        if (!fits_exactly(ck, ne->e, ne->n)) continue;
         /* prefer the plain config over its -quickgelu twin, and the first one found else */
-        if (!found || (ends_with(best.name, "-quickgelu") && !ends_with(name, "-quickgelu")))
-            best = cand;
-        quick_variants += cand.quick_gelu != 0;
+        if (!best || (ends_with(best->name, "-quickgelu") && !ends_with(ne->cfg.name, "-quickgelu")))
+            best = &ne->cfg;
+        quick_variants += ne->cfg.quick_gelu != 0;
         found++;
     }
-    oc_arena_free(&a);
-    if (found) {
-        *out = best;
+    if (best) {
+        *out = *best;
         if (ambiguous_quick_gelu) *ambiguous_quick_gelu = quick_variants > 0 && quick_variants < found;
     } else {
-        snprintf(out->name, sizeof out->name, "%s", "");
+        out->name[0] = '\0';
     }
     return OCLIP_OK;
 }
