@@ -25,7 +25,7 @@ all: lib cli ## build liboclip.a, liboclip.so and the oclip program
 lib: $(B)/liboclip.a $(B)/liboclip.so
 cli: $(B)/oclip
 
-$(B)/obj/%.o: src/%.c src/internal.h include/oclip.h
+$(B)/obj/%.o: src/%.c $(wildcard src/*.h) include/oclip.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
 

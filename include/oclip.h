@@ -492,6 +492,223 @@ typedef struct {
 oclip_status oclip_convert(const oclip_report *r, const char *out,
                            const oclip_convert_options *opt, oclip_error *err);
 
+/* ---------------------------------------------------------------------------------------------
+ * Inference: models, image and text embeddings, logits (docs/ENGINE.md)
+ *
+ *     oclip_model *m = NULL;
+ *     if (oclip_model_load("ViT-B-32-dir/", NULL, &m, &err) != OCLIP_OK) ...
+ *     float *emb = malloc(n * oclip_model_embed_dim(m) * sizeof(float));
+ *     oclip_encode_image(m, pixels, n, emb, 1, &err);   // pixels [n, 3, H, W], preprocessed
+ *     oclip_model_free(m);
+ *
+ * The native ViT image tower and native text tower of OpenCLIP's `CLIP` (openclip-spec.md §5),
+ * computed in fp32 from the weights as stored (F32, F16 or BF16 read straight from the mapped
+ * file). Results are bit-identical for any thread count. A model handle is read-only: several
+ * threads may encode with one handle at once (each call takes its own scratch memory).
+ */
+typedef struct oclip_model oclip_model;
+
+typedef enum {
+    OCLIP_QUICK_GELU_AUTO = 0, /* as the architecture says */
+    OCLIP_QUICK_GELU_ON,       /* force QuickGELU (weights trained with it: OpenAI's ...) */
+    OCLIP_QUICK_GELU_OFF       /* force exact GELU */
+} oclip_quick_gelu;
+
+/* Zero-initialised (or NULL) options: all cores, architecture from the files or inferred. */
+typedef struct {
+    int threads;                      /* worker threads per call; 0 = all online cores */
+    const oclip_model_config *config; /* architecture override (--arch / --config); NULL: the
+                                         open_clip_config.json (or HF config.json) beside the
+                                         checkpoint, else inferred from the tensor shapes */
+    const char *config_source;        /* how config was chosen, for messages; may be NULL */
+    oclip_quick_gelu quick_gelu;
+} oclip_model_options;
+
+/*
+ * Loads a model. `spec` is
+ *   - a checkpoint file (.bin/.pt/.pth/.safetensors) or a model.safetensors.index.json; an
+ *     open_clip_config.json (or, for HF-transformers files, a config.json) in the folder of the
+ *     path as given supplies the architecture;
+ *   - a folder: the file OpenCLIP's local-dir loader picks (open_clip_model.safetensors,
+ *     open_clip_pytorch_model.bin, model.safetensors, ... in that order), config beside it.
+ * `hf-hub:ORG/NAME`, `ARCH:TAG` and the embedded default model (NULL or "") are answered with
+ * OCLIP_E_UNSUPPORTED for now. The weights are validated as oclip_check does; a checkpoint that
+ * does not fit its architecture is refused (OCLIP_E_FORMAT) with the first problems and a hint to
+ * run `oclip check`. Architectures or options the engine does not compute (other families,
+ * attentional pooling, pool type 'none', custom blocks ...) are refused (OCLIP_E_UNSUPPORTED),
+ * never approximated.
+ */
+oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
+                              oclip_model **out, oclip_error *err);
+
+/* The checkpoint OpenCLIP's local-dir loader picks in folder `dir` (the order above): returns 1
+ * with its path in out[size], or 0 when the folder holds none of those files. */
+int oclip_checkpoint_in_dir(const char *dir, char *out, size_t size);
+void oclip_model_free(oclip_model *m);
+
+int oclip_model_embed_dim(const oclip_model *m);      /* E: floats per embedding */
+void oclip_model_image_size(const oclip_model *m, int *h, int *w); /* pixels input H, W */
+int oclip_model_context_length(const oclip_model *m); /* tokens per text (77 for CLIP BPE) */
+float oclip_model_logit_scale(const oclip_model *m);  /* stored (log) value; scale = exp() */
+float oclip_model_logit_bias(const oclip_model *m);   /* 0 when the model has none */
+int oclip_model_threads(const oclip_model *m);
+const oclip_model_config *oclip_model_config_of(const oclip_model *m); /* resolved config */
+/* One line: the checkpoint used and where the architecture came from. */
+const char *oclip_model_source(const oclip_model *m);
+
+/*
+ * Image embeddings from preprocessed pixels: `pixels` float32 [n, 3, H, W] (C order, H x W =
+ * oclip_model_image_size), `out` [n, E]. normalize = 1 divides each row by its L2 norm
+ * (F.normalize), as OpenCLIP's encode_image(normalize=True).
+ */
+oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_t n, float *out,
+                                int normalize, oclip_error *err);
+
+/*
+ * Text embeddings from token ids: `tokens` int64 [n, context_length] as OpenCLIP's tokenizer
+ * returns them (EOT = the largest id, zero padding), `out` [n, E]. Ids outside the vocabulary
+ * are refused (OCLIP_E_ARG).
+ */
+oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
+                               int normalize, oclip_error *err);
+
+/*
+ * Logits as OpenCLIP's get_logits: out [n_img, n_txt] = exp(logit_scale) * cos(img_i, txt_j)
+ * (+ logit_bias when the model has one). The embeddings need not be normalized.
+ */
+oclip_status oclip_logits(const oclip_model *m, const float *img_emb, size_t n_img,
+                          const float *txt_emb, size_t n_txt, float *out, oclip_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Images and preprocessing (image.c, preprocess.c)
+ *
+ * Decoding follows Pillow (PIL.Image.open) so that oclip sees the same pixels and the same image
+ * *mode* as OpenCLIP: the mode decides how the image is resized (palette and bilevel images with
+ * NEAREST, RGBA/LA premultiplied around the resize) before the conversion to RGB. Formats: PNG,
+ * JPEG, BMP, PPM/PGM/PBM, GIF (first frame), WebP, TIFF. No EXIF rotation unless asked for.
+ *
+ *     oclip_image *img = NULL;
+ *     oclip_preprocess_cfg cfg;
+ *     oclip_preprocess_cfg_default(&cfg);                       // 224, OpenAI mean/std, bicubic
+ *     float *px = malloc(sizeof(float) * 3 * cfg.size[0] * cfg.size[1]);
+ *     if (oclip_image_load("cat.jpg", NULL, &img, &err) != OCLIP_OK ||
+ *         oclip_preprocess(img, &cfg, px, &err) != OCLIP_OK) ...  // px: [3, h, w] float32
+ *     oclip_image_free(img);
+ */
+typedef enum {
+    OCLIP_IMAGE_1 = 0, /* bilevel; one byte per pixel, 0 or 255 (as Pillow stores mode "1") */
+    OCLIP_IMAGE_L,     /* 8-bit gray */
+    OCLIP_IMAGE_P,     /* 8-bit index into palette[] */
+    OCLIP_IMAGE_I16,   /* 16-bit gray, host-endian uint16 (Pillow "I;16"; 16-bit gray PNG) */
+    OCLIP_IMAGE_LA,    /* gray, alpha */
+    OCLIP_IMAGE_RGB,
+    OCLIP_IMAGE_RGBA,  /* straight (not premultiplied) alpha */
+    OCLIP_IMAGE_CMYK,  /* as Pillow holds it (Adobe JPEGs: inverted on decode, like Pillow) */
+    OCLIP_IMAGE_I16B   /* 16-bit gray stored big-endian (Pillow "I;16B"; big-endian 16-bit TIFF),
+                        * kept apart because Pillow resizes it differently from "I;16" */
+} oclip_image_mode;
+
+typedef struct {
+    uint32_t width, height;
+    oclip_image_mode mode;
+    uint32_t channels;         /* bytes per pixel: 1 (1, L, P), 2 (LA, I16, I16B), 3 (RGB), 4 */
+    uint8_t *pixels;           /* height rows of width * channels bytes, top row first */
+    uint8_t palette[256 * 3];  /* mode P: RGB entries; entries a file leaves unset are black,
+                                * as in Pillow */
+    const char *format;        /* "png", "jpeg", "bmp", "ppm", "gif", "webp", "tiff", "raw" */
+} oclip_image;
+
+/* Limits and choices for decoding. Zero fields take the defaults. */
+typedef struct {
+    uint64_t max_pixels; /* refuse larger images (decompression bombs); default 178,956,970 =
+                          * 2 * Pillow's MAX_IMAGE_PIXELS, where Pillow raises an error too */
+    int exif_transpose;  /* 1: apply a JPEG's EXIF orientation (ImageOps.exif_transpose);
+                          * default 0, as OpenCLIP, which applies none */
+} oclip_image_options;
+
+/*
+ * Decodes an image from memory (`name` is used in messages only; may be NULL) or from a file.
+ * The format is recognised from the bytes. `opt` may be NULL. Corrupt or truncated data gives
+ * OCLIP_E_FORMAT, an unsupported variant OCLIP_E_UNSUPPORTED, a too large image OCLIP_E_NOMEM;
+ * messages name the file. On success *out is owned by the caller (oclip_image_free).
+ * Thread-safe; the decoders' own error and warning output is captured, never printed.
+ */
+oclip_status oclip_image_decode(const void *data, size_t size, const char *name,
+                                const oclip_image_options *opt, oclip_image **out,
+                                oclip_error *err);
+oclip_status oclip_image_load(const char *path, const oclip_image_options *opt,
+                              oclip_image **out, oclip_error *err);
+/* A zero-filled image (black palette), for callers with their own pixels. No pixel limit. */
+oclip_status oclip_image_new(uint32_t width, uint32_t height, oclip_image_mode mode,
+                             oclip_image **out, oclip_error *err);
+void oclip_image_free(oclip_image *img);
+/* "1", "L", "P", "I;16", "LA", "RGB", "RGBA", "CMYK", "I;16B" (Pillow's names). */
+const char *oclip_image_mode_name(oclip_image_mode m);
+
+/*
+ * OpenCLIP's inference transform (open_clip.image_transform(is_train=False); openclip-spec.md
+ * §8), bit-exact with Pillow 12 / torchvision 0.24: resize by cfg->resize_mode and
+ * cfg->interpolation in the image's own mode, center crop (or pad with fill_color), convert to
+ * RGB, then ToTensor and Normalize in float32. cfg->size = [h, w] must be set (both > 0).
+ * oclip_preprocess writes out[3 * h * w] (CHW, channel-major);
+ * oclip_preprocess_u8 writes the RGB image ToTensor receives, out[h * w * 3] (HWC).
+ * A side that OpenCLIP would resize to 0 pixels is refused (OCLIP_E_ARG), as torchvision does.
+ * Thread-safe; the image is not modified.
+ */
+oclip_status oclip_preprocess(const oclip_image *img, const oclip_preprocess_cfg *cfg, float *out,
+                              oclip_error *err);
+oclip_status oclip_preprocess_u8(const oclip_image *img, const oclip_preprocess_cfg *cfg,
+                                 uint8_t *out, oclip_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tokenizer: OpenCLIP's SimpleTokenizer (what open_clip.get_tokenizer returns for every model
+ * with the native text tower; openclip-spec.md §7), id for id, with the vocabulary built in.
+ *
+ *     int64_t row[OCLIP_CONTEXT_LENGTH];
+ *     if (oclip_tokenize("a photo of a cat.", 17, OCLIP_CLEAN_LOWER, row,
+ *                        OCLIP_CONTEXT_LENGTH, &err) != OCLIP_OK) ...
+ *     // row = {49406, 320, 1125, 539, 320, 2368, 269, 49407, 0, ...}
+ *
+ * Text is UTF-8; ill-formed bytes are read as U+FFFD, one per maximal ill-formed subpart, as
+ * Python's bytes.decode('utf-8', errors='replace') does. NUL bytes are text (ftfy drops them).
+ * The cleaning is ftfy.fix_text (without its mojibake repair, fix_encoding: see
+ * docs/TOKENIZER.md), html.unescape twice, whitespace collapsing and Python's lowercasing.
+ * All functions are thread-safe; the vocabulary is built on first use (or by
+ * oclip_tokenizer_init) and shared read-only.
+ */
+#define OCLIP_SOT_ID 49406        /* <start_of_text> */
+#define OCLIP_EOT_ID 49407        /* <end_of_text> */
+#define OCLIP_VOCAB_SIZE 49408
+#define OCLIP_CONTEXT_LENGTH 77   /* OpenCLIP's default context length */
+
+typedef enum {
+    OCLIP_CLEAN_LOWER = 0,    /* clean='lower' (default): basic clean, whitespace, lowercase */
+    OCLIP_CLEAN_WHITESPACE,   /* clean='whitespace': the same without lowercasing */
+    OCLIP_CLEAN_CANONICALIZE  /* clean='canonicalize': also '_' -> ' ', ASCII punctuation dropped */
+} oclip_clean;
+
+/* Builds the vocabulary now (it is otherwise built by the first call; ~1 ms). Optional. */
+oclip_status oclip_tokenizer_init(oclip_error *err);
+
+/*
+ * OpenCLIP's tokenizer(texts, context_length) for one text: writes row[context_length] =
+ * [SOT] + ids + [EOT], cut to context_length with EOT forced into the last slot when too long,
+ * padded with 0. context_length >= 1 (OCLIP_E_ARG otherwise).
+ */
+oclip_status oclip_tokenize(const char *text, size_t len, oclip_clean clean, int64_t *row,
+                            size_t context_length, oclip_error *err);
+
+/* SimpleTokenizer.encode(text): the BPE ids without SOT/EOT and without any length limit.
+ * Writes the first min(*n_ids, max_ids) ids; *n_ids is the full count (pass max_ids = 0 and
+ * ids = NULL to ask for it). */
+oclip_status oclip_tokenize_ids(const char *text, size_t len, oclip_clean clean, int32_t *ids,
+                                size_t max_ids, size_t *n_ids, oclip_error *err);
+
+/* The cleaned text the BPE sees (tokenizer.py clean_fn(text)), as UTF-8: writes at most
+ * cap - 1 bytes and a NUL; *out_len is the full length in bytes. */
+oclip_status oclip_tokenize_clean(const char *text, size_t len, oclip_clean clean, char *out,
+                                  size_t cap, size_t *out_len, oclip_error *err);
+
 #ifdef __cplusplus
 }
 #endif

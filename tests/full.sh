@@ -16,4 +16,5 @@ make -s build/tests/test_readers build/oclip
     ./build/oclip inspect --json build/full/open_clip_pytorch_model.bin >/dev/null
 ls -l build/full/open_clip_pytorch_model.bin | awk '{printf "file size: %d KiB\n", $5/1024}'
 "$PY" tests/convert_full.py  # oclip convert outputs loaded by OpenCLIP / transformers
+"$PY" tests/engine_full.py   # full-size ViT-B-32 / ViT-B-16 embeddings vs OpenCLIP
 echo "test-full: passed"

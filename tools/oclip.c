@@ -512,6 +512,10 @@ static const char main_help[] =
     "  inspect PATH    what a checkpoint file is: container, layout, tensors, dtypes\n"
     "  check PATH      does it load into an OpenCLIP architecture? the full report if not\n"
     "  convert IN OUT  write safetensors in OpenCLIP or HF-transformers layout (f32/f16/bf16)\n"
+    "  preprocess      images -> float32 [N,3,H,W] .npy, bit-identical to OpenCLIP\n"
+    "  embed-image     image embeddings (.npy) from preprocessed pixels (--pixels X.npy)\n"
+    "  embed-text      text embeddings (.npy) from token ids (--tokens X.npy)\n"
+    "  similarity      the logits matrix of images x texts\n"
     "  info            version and build configuration\n"
     "\n"
     "'oclip COMMAND --help' describes a command.\n";
@@ -531,5 +535,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "check")) return cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "preprocess")) return cmd_preprocess(argc - 1, argv + 1);
+    if (!strcmp(cmd, "embed-image")) return cmd_embed_image(argc - 1, argv + 1);
+    if (!strcmp(cmd, "embed-text")) return cmd_embed_text(argc - 1, argv + 1);
+    if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);
     return usage_error(NULL, "unknown command '%s'", cmd);
 }

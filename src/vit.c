@@ -1,0 +1,206 @@
+/*
+ * vit.c — the transformer blocks both towers share (ResidualAttentionBlock, spec §5.1) and the
+ * native ViT image tower (VisionTransformer.forward, spec §5.2).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+/* Images per forward chunk: bounds the activation memory (ViT-B-16: 197 tokens x 3072 MLP
+ * floats x 8 images = 19 MB) without changing any result (images never interact). */
+#define VIT_CHUNK 8
+
+/* =============================================================================================
+ * Multi-head attention core: softmax(q k^T / sqrt(hd) + mask) v per (sequence, head).
+ * One work item = one (sequence, head) pair; it owns that head's columns of `o`.
+ */
+
+typedef struct {
+    const float *qkv; /* [N, T, 3D]: q | k | v, head h at columns [h*hd, (h+1)*hd) of each */
+    float *o;         /* [N, T, D] */
+    size_t T, D, H;
+    int causal;
+} att_ctx;
+
+static void att_range(void *p, size_t i0, size_t i1) {
+    const att_ctx *c = p;
+    size_t T = c->T, D = c->D, hd = D / c->H;
+    float scale = 1.0f / sqrtf((float)hd);
+    float s[OC_MAX_TOKENS];
+    for (size_t it = i0; it < i1; it++) {
+        size_t n = it / c->H, h = it % c->H;
+        const float *base = c->qkv + n * T * 3 * D;
+        for (size_t i = 0; i < T; i++) {
+            const float *q = base + i * 3 * D + h * hd;
+            /* causal: key j > query i is masked (-inf, probability 0): skip it */
+            size_t nk = c->causal ? i + 1 : T;
+            float mx = -INFINITY;
+            for (size_t j = 0; j < nk; j++) {
+                const float *k = base + j * 3 * D + D + h * hd;
+                float d = 0;
+                for (size_t e = 0; e < hd; e++) d += q[e] * k[e];
+                s[j] = d * scale;
+                if (s[j] > mx) mx = s[j];
+            }
+            float sum = 0;
+            for (size_t j = 0; j < nk; j++) {
+                s[j] = expf(s[j] - mx);
+                sum += s[j];
+            }
+            float inv = 1.0f / sum;
+            float *o = c->o + (n * T + i) * D + h * hd;
+            for (size_t e = 0; e < hd; e++) o[e] = 0;
+            for (size_t j = 0; j < nk; j++) {
+                const float *v = base + j * 3 * D + 2 * D + h * hd;
+                float pj = s[j] * inv;
+                for (size_t e = 0; e < hd; e++) o[e] += pj * v[e];
+            }
+        }
+    }
+}
+
+/* x += gamma * y (LayerScale), or x += y */
+static void residual_add(float *x, const float *y, size_t rows, size_t D, const float *gamma) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < D; i++)
+            x[r * D + i] += gamma ? gamma[i] * y[r * D + i] : y[r * D + i];
+}
+
+oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int nth,
+                          float *block0, float *last, oclip_error *err) {
+    size_t D = (size_t)tw->D, M = (size_t)tw->M, rows = N * T;
+    if (T > OC_MAX_TOKENS)
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "%zu tokens: at most %d supported", T,
+                          OC_MAX_TOKENS);
+    /* scratch: h [rows, D], qkv [rows, 3D], o [rows, D], f [rows, M] */
+    uint64_t per_row = 5 * (uint64_t)D + M, total;
+    if (oc_mul_overflow_u64(per_row, rows, &total) || total > SIZE_MAX / sizeof(float))
+        return oc_err_set(err, OCLIP_E_NOMEM, "activations too large");
+    float *buf = malloc((size_t)total * sizeof(float));
+    if (!buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (activations, %llu bytes)",
+                                (unsigned long long)total * sizeof(float));
+    float *h = buf, *qkv = h + rows * D, *o = qkv + rows * 3 * D, *f = o + rows * D;
+    for (int l = 0; l < tw->layers; l++) {
+        const oc_block *b = &tw->blocks[l];
+        /* x = x + ls_1(MHA(ln_1(x))) */
+        oc_layernorm(x, h, rows, D, b->ln1_w, b->ln1_b, tw->eps);
+        oc_gemm(h, rows, &b->in_w, b->in_b, qkv, nth);
+        att_ctx ac = {qkv, o, T, D, (size_t)tw->H, tw->causal};
+        oc_parallel(nth, N * (size_t)tw->H, att_range, &ac);
+        oc_gemm(o, rows, &b->out_w, b->out_b, h, nth);
+        residual_add(x, h, rows, D, b->ls1);
+        /* x = x + ls_2(c_proj(act(c_fc(ln_2(x))))) */
+        oc_layernorm(x, h, rows, D, b->ln2_w, b->ln2_b, tw->eps);
+        oc_gemm(h, rows, &b->fc_w, b->fc_b, f, nth);
+        oc_activate(f, rows * M, tw->act, nth);
+        oc_gemm(f, rows, &b->proj_w, b->proj_b, h, nth);
+        residual_add(x, h, rows, D, b->ls2);
+        if (l == 0 && block0) memcpy(block0, x, rows * D * sizeof(float));
+    }
+    if (last) memcpy(last, x, rows * D * sizeof(float));
+    free(buf);
+    return OCLIP_OK;
+}
+
+/* =============================================================================================
+ * VisionTransformer.forward for one chunk of images
+ */
+static oclip_status vit_chunk(const oclip_model *m, const float *pixels, size_t n, float *out,
+                              const oc_stages *st, size_t first, float *patches, float *x,
+                              float *pooled, oclip_error *err) {
+    const oc_vision *v = &m->vis;
+    size_t D = (size_t)v->tw.D, P = (size_t)v->P, gh = (size_t)v->gh, gw = (size_t)v->gw;
+    size_t G = gh * gw, T = G + 1, H = (size_t)v->img_h, W = (size_t)v->img_w;
+    size_t KP = 3 * P * P;
+    int nth = m->threads;
+
+    /* 1. patch embedding: conv1 (kernel = stride = P, no bias) as a GEMM over patches flattened
+     *    in (c, ky, kx) order, patches row-major (y outer); pixels past the last full patch are
+     *    ignored, as a strided convolution does */
+    for (size_t b = 0; b < n; b++)
+        for (size_t py = 0; py < gh; py++)
+            for (size_t px = 0; px < gw; px++) {
+                float *row = patches + ((b * G) + py * gw + px) * KP;
+                for (size_t c = 0; c < 3; c++)
+                    for (size_t ky = 0; ky < P; ky++)
+                        memcpy(row + (c * P + ky) * P,
+                               pixels + ((b * 3 + c) * H + py * P + ky) * W + px * P,
+                               P * sizeof(float));
+            }
+    float *pe = x + n * T * D - n * G * D; /* the tail of x: freed up as tokens are built */
+    oc_gemm(patches, n * G, &v->conv, NULL, pe, nth);
+    if (st && st->embed) memcpy(st->embed + first * G * D, pe, n * G * D * sizeof(float));
+
+    /* 2-3. class token first, then the patches; plus positions. Built front to back: token
+     *      (b, t) lands at or before the patch row it reads from, so in-place is safe. */
+    for (size_t b = 0; b < n; b++) {
+        float *xb = x + b * T * D;
+        for (size_t t = 0; t < T; t++) {
+            const float *src = t == 0 ? v->cls : pe + (b * G + t - 1) * D;
+            const float *pos = v->pos + t * D;
+            for (size_t i = 0; i < D; i++) xb[t * D + i] = src[i] + pos[i];
+        }
+    }
+    /* 5. ln_pre unless no_ln_pre */
+    if (v->ln_pre_w) oc_layernorm(x, x, n * T, D, v->ln_pre_w, v->ln_pre_b, v->tw.eps);
+
+    /* 6. the blocks */
+    oclip_status s = oc_tower_run(&v->tw, x, n, T, nth,
+                                  st && st->block0 ? st->block0 + first * T * D : NULL,
+                                  st && st->last ? st->last + first * T * D : NULL, err);
+    if (s) return s;
+
+    /* 7. pool. ln_post then pool == pool then ln_post for the class token (LayerNorm is per
+     *    token); for 'avg' the order matters and final_ln_after_pool decides it. */
+    for (size_t b = 0; b < n; b++) {
+        float *xb = x + b * T * D, *pb = pooled + b * D;
+        if (v->tok_pool) {
+            memcpy(pb, xb, D * sizeof(float));
+            oc_layernorm(pb, pb, 1, D, v->ln_post_w, v->ln_post_b, v->tw.eps);
+            continue;
+        }
+        if (!v->final_ln_after_pool)
+            oc_layernorm(xb + D, xb + D, G, D, v->ln_post_w, v->ln_post_b, v->tw.eps);
+        for (size_t i = 0; i < D; i++) {
+            float sum = 0;
+            for (size_t t = 1; t < T; t++) sum += xb[t * D + i];
+            pb[i] = sum / (float)G;
+        }
+        if (v->final_ln_after_pool)
+            oc_layernorm(pb, pb, 1, D, v->ln_post_w, v->ln_post_b, v->tw.eps);
+    }
+    if (st && st->pooled) memcpy(st->pooled + first * D, pooled, n * D * sizeof(float));
+
+    /* 8. pooled @ visual.proj ([D, E], no bias) */
+    oc_gemm(pooled, n, &v->proj, NULL, out, nth);
+    return OCLIP_OK;
+}
+
+oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                            const oc_stages *st, oclip_error *err) {
+    const oc_vision *v = &m->vis;
+    size_t D = (size_t)v->tw.D, P = (size_t)v->P;
+    size_t G = (size_t)v->gh * (size_t)v->gw, T = G + 1;
+    size_t chunk = n < VIT_CHUNK ? n : VIT_CHUNK;
+    /* patches [chunk*G, 3PP], x [chunk, T, D], pooled [chunk, D]; sizes come from a validated
+     * config (small), the product is still checked */
+    uint64_t a, b, c, total;
+    if (oc_mul_overflow_u64(chunk * G, 3 * P * P, &a) || oc_mul_overflow_u64(chunk * T, D, &b) ||
+        oc_mul_overflow_u64(chunk, D, &c) || oc_add_overflow_u64(a, b, &total) ||
+        oc_add_overflow_u64(total, c, &total) || total > SIZE_MAX / sizeof(float))
+        return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
+    float *buf = malloc((size_t)(total ? total : 1) * sizeof(float));
+    if (!buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (image activations)");
+    float *patches = buf, *x = buf + a, *pooled = x + b;
+    size_t img = 3 * (size_t)v->img_h * (size_t)v->img_w;
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < n && !s; i += chunk) {
+        size_t k = n - i < chunk ? n - i : chunk;
+        s = vit_chunk(m, pixels + i * img, k, out + i * (size_t)m->E, st, i, patches, x, pooled,
+                      err);
+    }
+    free(buf);
+    return s;
+}

@@ -1,0 +1,162 @@
+#!/bin/sh
+# cli_embed.sh — `oclip embed-image`, `embed-text`, `similarity` as a user runs them, against the
+# OpenCLIP outputs in tests/fixtures/engine (see tools/fixtures_engine.py): values, thread- and
+# batch-size independence (same bytes), .npy input validation, exit codes and messages.
+# Needs only POSIX sh and python3's standard library.
+set -u
+OCLIP=${OCLIP_BIN:-build/oclip}
+E=tests/fixtures/engine
+fail=0
+pass=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "cli_embed.sh: FAIL: $*" >&2; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+expect() {
+    want=$1; shift
+    "$@" >"$tmp/out" 2>"$tmp/err"; got=$?
+    if [ "$got" -eq "$want" ]; then ok
+    else bad "exit $got (want $want): $*"; cat "$tmp/err" >&2; fi
+}
+contains() { if grep -q -- "$2" "$1"; then ok; else bad "'$2' not in $1: $(head -c 300 "$1")"; fi; }
+same() { if cmp -s "$1" "$2"; then ok; else bad "$1 and $2 differ"; fi; }
+# close GOT.npy WANT.npy: float32 arrays of one shape, max-abs <= 1e-4 and cosine >= 0.99999
+close() {
+    python3 - "$1" "$2" <<'PY' || bad "close $1 $2"
+import ast, math, struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    assert b[:6] == b"\x93NUMPY", p
+    n = struct.unpack("<H", b[8:10])[0]
+    h = ast.literal_eval(b[10:10 + n].decode())
+    assert h["descr"] == "<f4" and not h["fortran_order"], h
+    data = b[10 + n:]
+    return h["shape"], struct.unpack("<%df" % (len(data) // 4), data)
+(sa, a), (sb, b) = load(sys.argv[1]), load(sys.argv[2])
+assert sa == sb, (sa, sb)
+mx = max(abs(x - y) for x, y in zip(a, b))
+cos = sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+assert mx <= 1e-4 and cos >= 0.99999, (mx, cos)
+PY
+    ok
+}
+
+if ! "$OCLIP" embed-image --help >/dev/null 2>&1; then
+    echo "cli_embed.sh: skipped: $OCLIP has no embed-image command yet"
+    exit 0
+fi
+
+expect 0 "$OCLIP" embed-image --help
+contains "$tmp/out" "usage: oclip embed-image"
+contains "$tmp/out" "IMAGE files\\|image files: needs the preprocessing stage"
+expect 0 "$OCLIP" embed-text --help
+expect 0 "$OCLIP" similarity --help
+
+# every variant in f32, one in bf16 (test_engine covers all nine in the library; this keeps the
+# script fast under the sanitizers)
+for vd in gelu/f32 quickgelu_ls/f32 clipa_like/f32 quickgelu_ls/bf16; do
+    M=$E/$vd
+    for t in pixels tokens img_norm txt_norm img_proj txt_proj logits; do
+        "$OCLIP" inspect --dump $t -o "$tmp/$t.npy" "$M/expected.safetensors" || bad "dump $t"
+    done
+    expect 0 "$OCLIP" embed-image -m "$M" --pixels "$tmp/pixels.npy" -o "$tmp/img.npy" --threads 1
+    close "$tmp/img.npy" "$tmp/img_norm.npy"
+    expect 0 "$OCLIP" embed-text -m "$M" --tokens "$tmp/tokens.npy" -o "$tmp/txt.npy" --threads 1
+    close "$tmp/txt.npy" "$tmp/txt_norm.npy"
+    expect 0 "$OCLIP" embed-text -m "$M/open_clip_model.safetensors" --tokens "$tmp/tokens.npy" \
+        -o "$tmp/txt_raw.npy" --no-normalize
+    close "$tmp/txt_raw.npy" "$tmp/txt_proj.npy"
+    expect 0 "$OCLIP" similarity -m "$M" --pixels "$tmp/pixels.npy" --tokens "$tmp/tokens.npy" \
+        -o "$tmp/lg.npy"
+    close "$tmp/lg.npy" "$tmp/logits.npy"
+    # same bytes for any thread count and batch size
+    expect 0 "$OCLIP" embed-image -m "$M" --pixels "$tmp/pixels.npy" -o "$tmp/img2.npy" --threads 2
+    same "$tmp/img.npy" "$tmp/img2.npy"
+    expect 0 "$OCLIP" embed-image -m "$M" --pixels "$tmp/pixels.npy" -o "$tmp/img3.npy" \
+        --threads 3 --batch-size 1
+    same "$tmp/img.npy" "$tmp/img3.npy"
+    expect 0 "$OCLIP" embed-text -m "$M" --tokens "$tmp/tokens.npy" -o "$tmp/txt2.npy" \
+        --threads 2 --batch-size 3
+    same "$tmp/txt.npy" "$tmp/txt2.npy"
+done
+
+# similarity printed: one row per image, or JSON
+M=$E/gelu/f32
+"$OCLIP" inspect --dump pixels -o "$tmp/pixels.npy" "$M/expected.safetensors"
+"$OCLIP" inspect --dump tokens -o "$tmp/tokens.npy" "$M/expected.safetensors"
+"$OCLIP" inspect --dump logits -o "$tmp/logits.npy" "$M/expected.safetensors"
+expect 0 "$OCLIP" similarity -m "$M" --pixels "$tmp/pixels.npy" --tokens "$tmp/tokens.npy" --json
+python3 - "$tmp/out" "$tmp/logits.npy" <<'PY' || bad "similarity --json"
+import ast, json, struct, sys
+got = json.load(open(sys.argv[1]))["logits"]
+b = open(sys.argv[2], "rb").read()
+n = struct.unpack("<H", b[8:10])[0]
+shape = ast.literal_eval(b[10:10 + n].decode())["shape"]
+want = struct.unpack("<%df" % (shape[0] * shape[1]), b[10 + n:])
+assert [len(got), len(got[0])] == list(shape)
+rows, cols = shape
+assert max(abs(got[i][j] - want[i * cols + j]) for i in range(rows) for j in range(cols)) <= 1e-4
+PY
+expect 0 "$OCLIP" similarity -m "$M" --pixels "$tmp/pixels.npy" --tokens "$tmp/tokens.npy"
+[ "$(wc -l <"$tmp/out")" -eq 3 ] && ok || bad "similarity: expected 3 rows"
+# --config / --quick-gelu are accepted; QuickGELU changes the numbers of a GELU model
+expect 0 "$OCLIP" embed-image -m "$M/open_clip_model.safetensors" \
+    --config "$M/open_clip_config.json" \
+    --pixels "$tmp/pixels.npy" -o "$tmp/a.npy"
+expect 0 "$OCLIP" embed-image -m "$M" --quick-gelu --pixels "$tmp/pixels.npy" -o "$tmp/b.npy"
+if cmp -s "$tmp/a.npy" "$tmp/b.npy"; then bad "--quick-gelu changed nothing"; else ok; fi
+
+# usage errors (2) and failures (1)
+expect 2 "$OCLIP" embed-image -m "$M" -o "$tmp/x.npy"
+contains "$tmp/err" "missing --pixels"
+expect 2 "$OCLIP" embed-image -m "$M" photo.jpg -o "$tmp/x.npy"
+contains "$tmp/err" "preprocessing"
+expect 2 "$OCLIP" embed-text --tokens "$tmp/tokens.npy" -o "$tmp/x.npy"
+expect 2 "$OCLIP" embed-text -m "$M" --tokens "$tmp/tokens.npy" -o "$tmp/x.npy" --threads 0
+expect 2 "$OCLIP" similarity -m "$M" --pixels "$tmp/pixels.npy"
+expect 1 "$OCLIP" embed-image -m "$M" --pixels "$tmp/tokens.npy" -o "$tmp/x.npy"
+contains "$tmp/err" "dtype is '<i8', expected '<f4'"
+"$OCLIP" inspect --dump pixels -o "$tmp/p48.npy" "$E/clipa_like/f32/expected.safetensors"
+expect 1 "$OCLIP" embed-image -m "$M" --pixels "$tmp/p48.npy" -o "$tmp/x.npy"
+contains "$tmp/err" "shape must be \[N, 3, 32, 32\]"
+head -c 100 "$tmp/pixels.npy" >"$tmp/trunc.npy"
+expect 1 "$OCLIP" embed-image -m "$M" --pixels "$tmp/trunc.npy" -o "$tmp/x.npy"
+contains "$tmp/err" "truncated"
+expect 1 "$OCLIP" embed-image -m "$M" --pixels "$M/open_clip_config.json" -o "$tmp/x.npy"
+contains "$tmp/err" "not a .npy file"
+# hand-made .npy files the strict reader refuses, each with its reason
+python3 - "$tmp" <<'PY'
+import struct, sys
+def npy(name, header, data, version=(1, 0)):
+    h = header.encode()
+    h += b" " * ((64 - (10 + len(h) + 1) % 64) % 64) + b"\n"
+    size = struct.pack("<H", len(h)) if version[0] == 1 else struct.pack("<I", len(h))
+    open(sys.argv[1] + "/" + name, "wb").write(b"\x93NUMPY" + bytes(version) + size + h + data)
+d = struct.pack("<%df" % (3 * 32 * 32), *([0.5] * (3 * 32 * 32)))
+npy("fortran.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 3, 32, 32), }", d)
+npy("bigend.npy", "{'descr': '>f4', 'fortran_order': False, 'shape': (1, 3, 32, 32), }", d)
+npy("f8.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 3, 32, 32), }", d + d)
+npy("extra.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 32, 32), 'x': 1, }", d)
+npy("trailing.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 32, 32), }", d + b"xx")
+npy("v3.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 32, 32), }", d, (3, 0))
+npy("v2.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 32, 32), }", d, (2, 0))
+npy("huge.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 3, 32, 32), }", d)
+PY
+for case in "fortran:Fortran-order" "bigend:dtype is '>f4'" "f8:dtype is '<f8'" \
+            "extra:bad .npy header" "trailing:bytes after" "v3:version 3.0" "huge:truncated"; do
+    expect 1 "$OCLIP" embed-image -m "$M" --pixels "$tmp/${case%%:*}.npy" -o "$tmp/x.npy"
+    contains "$tmp/err" "${case#*:}"
+done
+expect 0 "$OCLIP" embed-image -m "$M" --pixels "$tmp/v2.npy" -o "$tmp/v2out.npy"
+expect 1 "$OCLIP" embed-image -m hf-hub:laion/CLIP-ViT-B-32 --pixels "$tmp/pixels.npy" \
+    -o "$tmp/x.npy"
+contains "$tmp/err" "not supported yet"
+expect 1 "$OCLIP" embed-image -m tests/fixtures/arch/mismatch/missing_layer.safetensors \
+    --config tests/fixtures/arch/tiny/b32like/open_clip_config.json --pixels "$tmp/pixels.npy" \
+    -o "$tmp/x.npy"
+contains "$tmp/err" "hint: run 'oclip check"
+[ ! -e "$tmp/x.npy" ] && ok || bad "an output file was left behind by a failure"
+
+echo "cli_embed.sh: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

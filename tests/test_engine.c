@@ -1,0 +1,379 @@
+/*
+ * test_engine.c — the inference engine against OpenCLIP (fixtures by
+ * `tools/gen_fixtures.py engine`, see tools/fixtures_engine.py):
+ *   - per-stage activations (patch embedding, after block 0, after the last block, pooled,
+ *     projected) and final embeddings / logits of three tiny models (exact GELU; QuickGELU +
+ *     LayerScale + eos pool; CLIPA-like avg pool + LN after pool + no ln_pre + tanh GELU +
+ *     bidirectional text + projection bias + logit_bias), stored as F32, F16 and BF16, vs OpenCLIP
+ *     fp32 on the same (upcast) weights: max-abs <= 1e-4 and cosine >= 0.99999;
+ *   - text computed up to the last EOT equals the full-context computation;
+ *   - the same bytes for 1, 2 and 3 threads (whole models, and the GEMM on odd shapes);
+ *   - the GEMM over F32/F16/BF16 weights in both storage orders against a double reference;
+ *   - refusals: hf-hub / ARCH:TAG / default specs, weights that do not fit, options the engine
+ *     does not compute, token ids outside the vocabulary;
+ *   - the same weights in other layouts (HF transformers folder, training checkpoint, torch zip)
+ *     give the same bytes; one handle shared by three calling threads gives the same bytes.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "test.h"
+
+#define FIX "tests/fixtures/engine"
+#define TOL 1e-4
+#define MIN_COS 0.99999
+
+static const char *const variants[] = {"gelu", "quickgelu_ls", "clipa_like"};
+static const char *const dtypes[] = {"f32", "f16", "bf16"};
+
+/* worst numbers over everything compared, for the summary line */
+static double worst_abs, worst_cos = 1.0;
+
+/* A float tensor of the expected file, copied to an aligned buffer (numel in *n). */
+static float *expect_f32(const oclip_checkpoint *ck, const char *name, size_t *n) {
+    const oclip_tensor *t = oclip_checkpoint_find(ck, name);
+    CHECKF(t && t->dtype == OCLIP_DTYPE_F32, "expected tensor %s", name);
+    if (!t) return NULL;
+    float *p = malloc(t->nbytes ? t->nbytes : 1);
+    memcpy(p, t->data, t->nbytes);
+    if (n) *n = (size_t)t->numel;
+    return p;
+}
+
+/* max |a-b| and cosine of the flattened arrays, checked against the tolerances */
+static void compare(const char *what, const char *tag, const float *got, const float *want,
+                    size_t n, double *abs_out, double *cos_out) {
+    double mx = 0, dot = 0, na = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= mx)) mx = d; /* NaN propagates */
+        dot += (double)got[i] * want[i];
+        na += (double)got[i] * got[i];
+        nb += (double)want[i] * want[i];
+    }
+    double cos = na > 0 && nb > 0 ? dot / sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
+    CHECKF(mx <= TOL, "%s %s: max-abs %.3g > %g", tag, what, mx, TOL);
+    CHECKF(cos >= MIN_COS, "%s %s: cosine %.9f < %g", tag, what, cos, MIN_COS);
+    if (!(mx <= worst_abs)) worst_abs = mx;
+    if (cos < worst_cos) worst_cos = cos;
+    if (abs_out && mx > *abs_out) *abs_out = mx;
+    if (cos_out && cos < *cos_out) *cos_out = cos;
+}
+
+static oclip_model *load(const char *dir, int threads) {
+    oclip_model_options o = {.threads = threads};
+    oclip_model *m = NULL;
+    oclip_error err;
+    CHECKF(oclip_model_load(dir, &o, &m, &err) == OCLIP_OK, "%s: %s", dir, err.msg);
+    return m;
+}
+
+/* One variant in one dtype: stages, embeddings, logits, truncation, thread counts. */
+static void test_variant(const char *variant, const char *dtype) {
+    char dir[256], path[300], tag[64];
+    snprintf(dir, sizeof dir, FIX "/%s/%s", variant, dtype);
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    snprintf(tag, sizeof tag, "%s/%s", variant, dtype);
+    oclip_checkpoint *ex = NULL;
+    oclip_error err;
+    CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s: %s", path, err.msg);
+    oclip_model *m = load(dir, 1);
+    if (!ex || !m) {
+        oclip_checkpoint_free(ex);
+        oclip_model_free(m);
+        return;
+    }
+    const oclip_tensor *pt = oclip_checkpoint_find(ex, "pixels");
+    const oclip_tensor *tt = oclip_checkpoint_find(ex, "tokens");
+    size_t n_img = (size_t)pt->shape[0], n_txt = (size_t)tt->shape[0], E = (size_t)m->E;
+    float *pixels = expect_f32(ex, "pixels", NULL);
+    int64_t *tokens = malloc(tt->nbytes);
+    memcpy(tokens, tt->data, tt->nbytes);
+    double abs_s = 0, cos_s = 1, abs_e = 0, cos_e = 1; /* stages, final embeddings+logits */
+
+    /* stages of both towers, one buffer per stage sized as OpenCLIP's tensor */
+    static const char *const img_st[] = {"img_embed", "img_block0", "img_last", "img_pooled"};
+    static const char *const txt_st[] = {"txt_embed", "txt_block0", "txt_last", "txt_pooled"};
+    for (int tower = 0; tower < 2; tower++) {
+        const char *const *names = tower ? txt_st : img_st;
+        float *want[4], *got[4];
+        size_t cnt[4];
+        for (int s = 0; s < 4; s++) {
+            want[s] = expect_f32(ex, names[s], &cnt[s]);
+            got[s] = calloc(cnt[s], sizeof(float));
+        }
+        oc_stages st = {got[0], got[1], got[2], got[3]};
+        size_t n = tower ? n_txt : n_img;
+        float *out = malloc(n * E * sizeof(float));
+        oclip_status s = tower ? oc_text_forward(m, tokens, n, out, &st, 1, &err)
+                               : oc_vit_forward(m, pixels, n, out, &st, &err);
+        CHECKF(s == OCLIP_OK, "%s forward: %s", tag, err.msg);
+        for (int k = 0; k < 4; k++) compare(names[k], tag, got[k], want[k], cnt[k], &abs_s, &cos_s);
+        float *proj = expect_f32(ex, tower ? "txt_proj" : "img_proj", NULL);
+        compare(tower ? "txt_proj" : "img_proj", tag, out, proj, n * E, &abs_e, &cos_e);
+        if (tower) {
+            /* up to the last EOT vs the full context: the same terms, float rounding apart */
+            float *trunc = malloc(n * E * sizeof(float));
+            CHECK(oc_text_forward(m, tokens, n, trunc, NULL, 0, &err) == OCLIP_OK);
+            double d = 0;
+            for (size_t i = 0; i < n * E; i++) d = fmax(d, fabs((double)trunc[i] - out[i]));
+            CHECKF(d <= 1e-5, "%s: truncated text differs from the full one by %.3g", tag, d);
+            /* with these kernels it is exact: masked keys are skipped, not added as exp(-inf) */
+            CHECKF(d == 0, "%s: truncated text not bit-identical (%.3g)", tag, d);
+            free(trunc);
+        }
+        free(proj);
+        free(out);
+        for (int k = 0; k < 4; k++) {
+            free(want[k]);
+            free(got[k]);
+        }
+    }
+
+    /* public API: normalized embeddings and logits */
+    float *img = malloc(n_img * E * sizeof(float)), *txt = malloc(n_txt * E * sizeof(float));
+    float *lg = malloc(n_img * n_txt * sizeof(float));
+    CHECK(oclip_encode_image(m, pixels, n_img, img, 1, &err) == OCLIP_OK);
+    CHECK(oclip_encode_text(m, tokens, n_txt, txt, 1, &err) == OCLIP_OK);
+    CHECK(oclip_logits(m, img, n_img, txt, n_txt, lg, &err) == OCLIP_OK);
+    float *w_img = expect_f32(ex, "img_norm", NULL), *w_txt = expect_f32(ex, "txt_norm", NULL);
+    float *w_lg = expect_f32(ex, "logits", NULL);
+    compare("img_norm", tag, img, w_img, n_img * E, &abs_e, &cos_e);
+    compare("txt_norm", tag, txt, w_txt, n_txt * E, &abs_e, &cos_e);
+    compare("logits", tag, lg, w_lg, n_img * n_txt, &abs_e, &cos_e);
+
+    /* 2 and 3 threads: the same bytes */
+    for (int th = 2; th <= 3; th++) {
+        oclip_model *mt = load(dir, th);
+        float *i2 = malloc(n_img * E * sizeof(float)), *t2 = malloc(n_txt * E * sizeof(float));
+        CHECK(mt && oclip_encode_image(mt, pixels, n_img, i2, 1, &err) == OCLIP_OK);
+        CHECK(mt && oclip_encode_text(mt, tokens, n_txt, t2, 1, &err) == OCLIP_OK);
+        CHECKF(!memcmp(i2, img, n_img * E * sizeof(float)), "%s: image bytes differ with %d "
+               "threads", tag, th);
+        CHECKF(!memcmp(t2, txt, n_txt * E * sizeof(float)), "%s: text bytes differ with %d "
+               "threads", tag, th);
+        free(i2);
+        free(t2);
+        oclip_model_free(mt);
+    }
+    fprintf(stderr, "  %-18s stages max-abs %.2e 1-cos %.1e | embeddings+logits max-abs %.2e "
+            "1-cos %.1e\n", tag, abs_s, 1 - cos_s, abs_e, 1 - cos_e);
+
+    /* a token id outside the vocabulary is an argument error, not a read past the table */
+    tokens[1] = 1 << 20;
+    CHECK(oclip_encode_text(m, tokens, 1, txt, 0, &err) == OCLIP_E_ARG);
+    CHECK(strstr(err.msg, "outside the vocabulary") != NULL);
+    CHECK(oclip_encode_image(m, NULL, 0, NULL, 1, &err) == OCLIP_OK); /* empty batch */
+
+    free(img), free(txt), free(lg), free(w_img), free(w_txt), free(w_lg);
+    free(pixels);
+    free(tokens);
+    oclip_model_free(m);
+    oclip_checkpoint_free(ex);
+}
+
+/* a fixed LCG: values in [-0.5, 0.5) */
+static float lcg(unsigned *r) {
+    *r = *r * 1103515245u + 12345u;
+    return (float)(*r >> 8) / 16777216.0f - 0.5f;
+}
+
+/* GEMM on odd shapes, weights F32/F16/BF16 in both storage orders, vs a double reference
+ * over the same (rounded) weights; and the same bytes for 1, 2, 3 threads. */
+static void test_gemm(void) {
+    static const size_t shapes[][3] = {{1, 1, 1}, {5, 17, 3}, {7, 33, 300}, {13, 70, 515}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        size_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+        float *X = malloc(M * K * sizeof(float)), *Wf = malloc(N * K * sizeof(float));
+        float *b = malloc(N * sizeof(float)), *Y[3];
+        uint8_t *Ws = malloc(N * K * 4);
+        unsigned r = 12345;
+        for (size_t i = 0; i < M * K; i++) X[i] = lcg(&r);
+        for (size_t i = 0; i < N * K; i++) Wf[i] = lcg(&r);
+        for (size_t i = 0; i < N; i++) b[i] = (float)i * 0.01f;
+        static const oclip_dtype dts[] = {OCLIP_DTYPE_F32, OCLIP_DTYPE_F16, OCLIP_DTYPE_BF16};
+        for (int di = 0; di < 3; di++)
+            for (int kn = 0; kn < 2; kn++) {
+                /* stored layout: [N, K] or [K, N] */
+                float *Wl = malloc(N * K * sizeof(float)), *Wr = malloc(N * K * sizeof(float));
+                for (size_t n = 0; n < N; n++)
+                    for (size_t k = 0; k < K; k++) Wl[kn ? k * N + n : n * K + k] = Wf[n * K + k];
+                oclip_dtype_cast(Ws, dts[di], Wl, OCLIP_DTYPE_F32, N * K, NULL);
+                oc_load_f32(Wr, Ws, dts[di], 0, N * K); /* rounded weights, stored layout */
+                oc_weight w = {Ws, dts[di], N, K, kn};
+                for (int th = 0; th < 3; th++) {
+                    Y[th] = malloc(M * N * sizeof(float));
+                    oc_gemm(X, M, &w, b, Y[th], th + 1);
+                }
+                double md = 0;
+                for (size_t m = 0; m < M; m++)
+                    for (size_t n = 0; n < N; n++) {
+                        double ref = b[n];
+                        for (size_t k = 0; k < K; k++)
+                            ref += (double)X[m * K + k] * Wr[kn ? k * N + n : n * K + k];
+                        md = fmax(md, fabs(ref - Y[0][m * N + n]));
+                    }
+                CHECKF(md <= 1e-5 * (double)K, "gemm %zux%zux%zu %s kn=%d: max diff %.3g", M, N,
+                       K, oclip_dtype_name(dts[di]), kn, md);
+                CHECK(!memcmp(Y[0], Y[1], M * N * sizeof(float)));
+                CHECK(!memcmp(Y[0], Y[2], M * N * sizeof(float)));
+                for (int th = 0; th < 3; th++) free(Y[th]);
+                free(Wl);
+                free(Wr);
+            }
+        free(X), free(Wf), free(b), free(Ws);
+    }
+}
+
+/* The GEMM's fast widening equals the reference conversion bit for bit, for every value. */
+static void test_widening(void) {
+    static const oclip_dtype dts[] = {OCLIP_DTYPE_F16, OCLIP_DTYPE_BF16};
+    uint8_t src[2 * 65536];
+    for (uint32_t i = 0; i < 65536; i++) {
+        src[2 * i] = (uint8_t)i;
+        src[2 * i + 1] = (uint8_t)(i >> 8);
+    }
+    float *a = malloc(65536 * sizeof(float)), *b = malloc(65536 * sizeof(float));
+    for (int d = 0; d < 2; d++) {
+        oc_load_f32(a, src, dts[d], 0, 65536);
+        CHECK(oclip_dtype_cast(b, OCLIP_DTYPE_F32, src, dts[d], 65536, NULL) == OCLIP_OK);
+        CHECKF(!memcmp(a, b, 65536 * sizeof(float)), "%s widening differs",
+               oclip_dtype_name(dts[d]));
+        oc_load_f32(a, src + 2, dts[d], 5, 3); /* `first` counts elements: values 6, 7, 8 */
+        CHECK(!memcmp(a, b + 6, 3 * sizeof(float)));
+    }
+    free(a);
+    free(b);
+}
+
+static void test_refusals(void) {
+    oclip_model *m = NULL;
+    oclip_error err;
+    CHECK(oclip_model_load("hf-hub:laion/CLIP-ViT-B-32", NULL, &m, &err) == OCLIP_E_UNSUPPORTED);
+    CHECK(strstr(err.msg, "hf-hub") != NULL && m == NULL);
+    CHECK(oclip_model_load("ViT-B-32:laion2b_s34b_b79k", NULL, &m, &err) == OCLIP_E_UNSUPPORTED);
+    CHECK(strstr(err.msg, "ARCH:TAG") != NULL);
+    CHECK(oclip_model_load(NULL, NULL, &m, &err) == OCLIP_E_UNSUPPORTED);
+    CHECK(oclip_model_load("tests/fixtures/engine", NULL, &m, &err) == OCLIP_E_NOTFOUND);
+    CHECK(oclip_model_load("no/such/file.bin", NULL, &m, &err) == OCLIP_E_IO);
+
+    /* weights that do not fit the architecture: refused with the first issues + hint */
+    oclip_model_config cfg;
+    size_t len;
+    FILE *f = fopen("tests/fixtures/arch/tiny/b32like/open_clip_config.json", "rb");
+    char text[8192];
+    len = f ? fread(text, 1, sizeof text, f) : 0;
+    if (f) fclose(f);
+    CHECK(oclip_config_parse_open_clip(text, len, &cfg, NULL, &err) == OCLIP_OK);
+    oclip_model_options o = {.config = &cfg, .config_source = "test"};
+    CHECK(oclip_model_load("tests/fixtures/arch/mismatch/missing_layer.safetensors", &o, &m,
+                           &err) == OCLIP_E_FORMAT);
+    CHECKF(strstr(err.msg, "missing") && strstr(err.msg, "hint: run 'oclip check"), "%s",
+           err.msg);
+
+    /* options the engine does not compute are refused, never approximated */
+    oclip_model_config c2 = cfg;
+    snprintf(c2.vision.pool_type, sizeof c2.vision.pool_type, "none");
+    o.config = &c2;
+    CHECK(oclip_model_load("tests/fixtures/arch/tiny/b32like", &o, &m, &err) ==
+          OCLIP_E_UNSUPPORTED);
+    CHECKF(strstr(err.msg, "pool_type") != NULL, "%s", err.msg);
+    c2 = cfg;
+    c2.family = OCLIP_FAMILY_TIMM;
+    CHECK(oclip_model_load("tests/fixtures/arch/tiny/b32like", &o, &m, &err) ==
+          OCLIP_E_UNSUPPORTED);
+
+    /* the architecture from open_clip_config.json beside a file; --quick-gelu override */
+    o = (oclip_model_options){.quick_gelu = OCLIP_QUICK_GELU_ON};
+    CHECKF(oclip_model_load(FIX "/gelu/f32/open_clip_model.safetensors", &o, &m, &err) ==
+           OCLIP_OK, "%s", err.msg);
+    CHECK(m && oclip_model_config_of(m)->quick_gelu == 1 && oclip_model_embed_dim(m) == 16);
+    CHECK(m && oclip_model_context_length(m) == 8);
+    int h = 0, w = 0;
+    if (m) oclip_model_image_size(m, &h, &w);
+    CHECK(h == 32 && w == 32);
+    oclip_model_free(m);
+    m = NULL;
+}
+
+/* The same weights in other layouts give the same bytes: an HF-transformers folder (config.json,
+ * q/k/v fused by the mapping), a training checkpoint with `module.` keys beside the
+ * open_clip_config.json, and an OpenCLIP zip. */
+static void test_layouts(void) {
+    static const char *const specs[] = {
+        "tests/fixtures/arch/tiny/b32like", "tests/fixtures/arch/tiny/b32like/hf",
+        "tests/fixtures/arch/tiny/b32like/epoch_2.pt",
+        "tests/fixtures/arch/tiny/b32like/open_clip_pytorch_model.bin"};
+    float px[2 * 3 * 32 * 32], ref_i[2 * 16], ref_t[2 * 16], img[2 * 16], txt[2 * 16];
+    int64_t tok[2 * 8] = {5, 9, 63, 0, 0, 0, 0, 0, 7, 3, 2, 8, 1, 4, 6, 63};
+    for (size_t i = 0; i < sizeof px / sizeof *px; i++) px[i] = (float)(i % 97) / 50.0f - 1.0f;
+    for (size_t s = 0; s < sizeof specs / sizeof *specs; s++) {
+        oclip_model *m = load(specs[s], 2);
+        oclip_error err;
+        if (!m) continue;
+        float *oi = s ? img : ref_i, *ot = s ? txt : ref_t;
+        CHECK(oclip_encode_image(m, px, 2, oi, 1, &err) == OCLIP_OK);
+        CHECK(oclip_encode_text(m, tok, 2, ot, 1, &err) == OCLIP_OK);
+        if (s) {
+            CHECKF(!memcmp(img, ref_i, sizeof img), "%s: image embeddings differ", specs[s]);
+            CHECKF(!memcmp(txt, ref_t, sizeof txt), "%s: text embeddings differ", specs[s]);
+        }
+        oclip_model_free(m);
+    }
+}
+
+/* One read-only handle, several callers at once (each with its own threads): same bytes. */
+typedef struct {
+    const oclip_model *m;
+    const float *px;
+    float out[3 * 16];
+    oclip_status st;
+} caller;
+
+static void *call_encode(void *p) {
+    caller *c = p;
+    for (int r = 0; r < 3 && c->st == OCLIP_OK; r++)
+        c->st = oclip_encode_image(c->m, c->px, 3, c->out, 1, NULL);
+    return NULL;
+}
+
+static void test_shared_handle(void) {
+    oclip_model *m = load(FIX "/gelu/bf16", 2);
+    oclip_checkpoint *ex = NULL;
+    const char *path = FIX "/gelu/bf16/expected.safetensors";
+    CHECK(oclip_checkpoint_open(path, NULL, &ex, NULL) == OCLIP_OK);
+    if (!m || !ex) goto done;
+    float *px = expect_f32(ex, "pixels", NULL), ref[3 * 16];
+    CHECK(oclip_encode_image(m, px, 3, ref, 1, NULL) == OCLIP_OK);
+    caller c[3];
+    pthread_t tid[3];
+    for (int i = 0; i < 3; i++) {
+        c[i] = (caller){.m = m, .px = px, .st = OCLIP_OK};
+        CHECK(pthread_create(&tid[i], NULL, call_encode, &c[i]) == 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(tid[i], NULL);
+        CHECK(c[i].st == OCLIP_OK && !memcmp(c[i].out, ref, sizeof ref));
+    }
+    free(px);
+done:
+    oclip_checkpoint_free(ex);
+    oclip_model_free(m);
+}
+
+int main(void) {
+    test_gemm();
+    test_widening();
+    test_refusals();
+    test_layouts();
+    test_shared_handle();
+    for (size_t v = 0; v < sizeof variants / sizeof *variants; v++)
+        for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++)
+            test_variant(variants[v], dtypes[d]);
+    fprintf(stderr, "  worst over all: max-abs %.2e, 1-cosine %.1e (tolerances %g, %g)\n",
+            worst_abs, 1 - worst_cos, TOL, 1 - MIN_COS);
+    return TEST_REPORT("test_engine");
+}
