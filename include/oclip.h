@@ -544,6 +544,13 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
 /* The checkpoint OpenCLIP's local-dir loader picks in folder `dir` (the order above): returns 1
  * with its path in out[size], or 0 when the folder holds none of those files. */
 int oclip_checkpoint_in_dir(const char *dir, char *out, size_t size);
+
+/* The architecture stated beside checkpoint `path` (the folder of the path as given, not of a
+ * symlink's target, as in the HF cache): open_clip_config.json, else an HF config.json when `ck`
+ * is in HF layout. *found = 0 (and OCLIP_OK) when there is none; the file used goes to source. */
+oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
+                                oclip_model_config *cfg, char *source, size_t ssize, int *found,
+                                oclip_error *err);
 void oclip_model_free(oclip_model *m);
 
 int oclip_model_embed_dim(const oclip_model *m);      /* E: floats per embedding */

@@ -42,11 +42,9 @@ static void dir_of(const char *path, char *out, size_t size) {
     else snprintf(out, size, "%.*s", (int)(slash - path), path);
 }
 
-/* open_clip_config.json beside the checkpoint, else config.json for an HF-layout file.
- * *found = 0 when there is none. */
-static oclip_status config_beside(const char *path, const oclip_checkpoint *ck,
-                                  oclip_model_config *cfg, char *source, size_t ssize,
-                                  int *found, oclip_error *err) {
+oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
+                                oclip_model_config *cfg, char *source, size_t ssize, int *found,
+                                oclip_error *err) {
     char dir[1024], file[1100];
     *found = 0;
     dir_of(path, dir, sizeof dir);
@@ -335,7 +333,8 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
         snprintf(source, sizeof source, "%s", opt->config_source ? opt->config_source : "given");
         have = 1;
     } else {
-        if ((s = config_beside(path, m->ck, &cfg, source, sizeof source, &have, err))) goto fail;
+        if ((s = oclip_config_beside(path, m->ck, &cfg, source, sizeof source, &have, err)))
+            goto fail;
     }
     if (!have && opt->quick_gelu != OCLIP_QUICK_GELU_AUTO) {
         /* an override needs a config to apply to: infer it first */

@@ -67,20 +67,6 @@ void dir_of(const char *path, char *out, size_t size) {
     else snprintf(out, size, "%.*s", (int)(slash - path), path);
 }
 
-/* A folder: the checkpoint OpenCLIP's local-dir loader would pick (spec §1.1). */
-int pick_in_dir(const char *dir, char *out, size_t size) {
-    static const char *const names[] = {
-        "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
-        "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth", "model.safetensors",
-        "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.pth", "model.pth"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        snprintf(out, size, "%s/%s", dir, names[i]);
-        if (is_file(out)) return 1;
-    }
-    return 0;
-}
-
-
 /* --arch / --config / config files beside the checkpoint. Returns 0, or an exit code. */
 int choose_arch(const char *arch, const char *config_path, const char *ckpt_path,
                        const oclip_checkpoint *ck, arch_choice *out) {
@@ -107,41 +93,35 @@ int choose_arch(const char *arch, const char *config_path, const char *ckpt_path
         out->have = 1;
         return 0;
     }
-    char dir[512], path[700];
-    const char *file = config_path;
-    int hf = 0;
-    if (!file) {
-        dir_of(ckpt_path, dir, sizeof dir);
-        snprintf(path, sizeof path, "%s/open_clip_config.json", dir);
-        if (is_file(path)) {
-            file = path;
-        } else if (oclip_checkpoint_layout(ck) == OCLIP_LAYOUT_HF) {
-            snprintf(path, sizeof path, "%s/config.json", dir);
-            if (is_file(path)) file = path, hf = 1;
+    if (!config_path) {
+        int found = 0;
+        if (oclip_config_beside(ckpt_path, ck, &out->cfg, out->source, sizeof out->source, &found,
+                                &err) != OCLIP_OK) {
+            print_error(&err);
+            return EXIT_FAIL;
         }
+        out->have = found;
+        return 0;
     }
-    if (!file) return 0;
+    /* --config: an OpenCLIP model config or an open_clip_config.json */
     size_t len;
-    char *text = slurp(file, &len);
+    char *text = slurp(config_path, &len);
     if (!text) {
-        fprintf(stderr, "oclip: cannot read '%s': %s\n", file, strerror(errno));
+        fprintf(stderr, "oclip: cannot read '%s': %s\n", config_path, strerror(errno));
         return EXIT_FAIL;
     }
-    oclip_status st;
-    if (hf) st = oclip_config_from_hf(text, len, &out->cfg, &err);
-    else if (strstr(text, "\"model_cfg\""))
-        st = oclip_config_parse_open_clip(text, len, &out->cfg, NULL, &err);
-    else st = oclip_config_parse(text, len, &out->cfg, &err);
+    oclip_status st = strstr(text, "\"model_cfg\"")
+                          ? oclip_config_parse_open_clip(text, len, &out->cfg, NULL, &err)
+                          : oclip_config_parse(text, len, &out->cfg, &err);
     free(text);
     if (st != OCLIP_OK) {
-        fprintf(stderr, "oclip: config '%s': %s\n", file, err.msg);
+        fprintf(stderr, "oclip: config '%s': %s\n", config_path, err.msg);
         return EXIT_FAIL;
     }
-    snprintf(out->source, sizeof out->source, "%s", file);
+    snprintf(out->source, sizeof out->source, "%s", config_path);
     out->have = 1;
     return 0;
 }
-
 
 int open_checked(const char *cmd, const char *path, const char *arch, const char *config,
                  int quick, int scan, char *resolved, size_t resolved_size,
@@ -149,7 +129,7 @@ int open_checked(const char *cmd, const char *path, const char *arch, const char
     *ck_out = NULL;
     *r_out = NULL;
     snprintf(resolved, resolved_size, "%s", path);
-    if (is_dir(path) && !pick_in_dir(path, resolved, resolved_size)) {
+    if (is_dir(path) && !oclip_checkpoint_in_dir(path, resolved, resolved_size)) {
         fprintf(stderr, "oclip: %s: no checkpoint in folder '%s'\n", cmd, path);
         fprintf(stderr, "hint: expected open_clip_model.safetensors, open_clip_pytorch_model.bin, "
                         "model.safetensors or pytorch_model.bin\n");

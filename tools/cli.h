@@ -18,8 +18,6 @@ int is_dir(const char *path);
 int is_file(const char *path);
 /* The folder part of PATH as given, not resolving symlinks (the HF cache links blobs). */
 void dir_of(const char *path, char *out, size_t size);
-/* The checkpoint in a folder that OpenCLIP's local-dir loader would pick; 0 if none. */
-int pick_in_dir(const char *dir, char *out, size_t size);
 
 typedef struct {
     oclip_model_config cfg;
