@@ -31,7 +31,7 @@ static const uint32_t sha256_k[64] = {
 
 #define SHA_ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
-static void sha256_block(sha256_ctx *c, const uint8_t *p) {
+static inline void sha256_block(sha256_ctx *c, const uint8_t *p) {
     uint32_t w[64], s[8];
     for (int i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
@@ -54,7 +54,7 @@ static void sha256_block(sha256_ctx *c, const uint8_t *p) {
     for (int i = 0; i < 8; i++) c->h[i] += s[i];
 }
 
-static void sha256_init(sha256_ctx *c) {
+static inline void sha256_init(sha256_ctx *c) {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     memcpy(c->h, h0, sizeof h0);
@@ -62,7 +62,7 @@ static void sha256_init(sha256_ctx *c) {
     c->n = 0;
 }
 
-static void sha256_update(sha256_ctx *c, const void *data, size_t n) {
+static inline void sha256_update(sha256_ctx *c, const void *data, size_t n) {
     const uint8_t *p = data;
     c->len += n;
     while (n) {
@@ -79,7 +79,7 @@ static void sha256_update(sha256_ctx *c, const void *data, size_t n) {
 }
 
 /* Writes 64 lowercase hex digits and a NUL to hex[65]. */
-static void sha256_hex(const void *data, size_t n, char hex[65]) {
+static inline void sha256_hex(const void *data, size_t n, char hex[65]) {
     sha256_ctx c;
     sha256_init(&c);
     sha256_update(&c, data, n);
@@ -93,7 +93,7 @@ static void sha256_hex(const void *data, size_t n, char hex[65]) {
 }
 
 /* Reads a whole file into a malloc'd buffer (NUL-terminated for text use); NULL on failure. */
-static unsigned char *read_file(const char *path, size_t *size) {
+static inline unsigned char *read_file(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     unsigned char *buf = NULL;
