@@ -547,10 +547,11 @@ int oclip_checkpoint_in_dir(const char *dir, char *out, size_t size);
 
 /* The architecture stated beside checkpoint `path` (the folder of the path as given, not of a
  * symlink's target, as in the HF cache): open_clip_config.json, else an HF config.json when `ck`
- * is in HF layout. *found = 0 (and OCLIP_OK) when there is none; the file used goes to source. */
+ * is in HF layout. *found = 0 (and OCLIP_OK) when there is none; the file used goes to source.
+ * `pre` (may be NULL) receives open_clip_config.json's preprocess_cfg, else OpenAI's defaults. */
 oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
-                                oclip_model_config *cfg, char *source, size_t ssize, int *found,
-                                oclip_error *err);
+                                oclip_model_config *cfg, oclip_preprocess_cfg *pre, char *source,
+                                size_t ssize, int *found, oclip_error *err);
 void oclip_model_free(oclip_model *m);
 
 int oclip_model_embed_dim(const oclip_model *m);      /* E: floats per embedding */
@@ -571,6 +572,15 @@ const char *oclip_model_source(const oclip_model *m);
 oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_t n, float *out,
                                 int normalize, oclip_error *err);
 
+/* How the model preprocesses images: open_clip_config.json's preprocess_cfg beside the
+ * checkpoint, else OpenAI's defaults; size = the model's image_size. */
+const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m);
+
+/* Image embeddings from image files (any format oclip_image_load reads), each preprocessed
+ * with oclip_model_preprocess(m) exactly as OpenCLIP would: out [n, E]. Errors name the file. */
+oclip_status oclip_encode_image_files(const oclip_model *m, const char *const *paths, size_t n,
+                                      float *out, int normalize, oclip_error *err);
+
 /*
  * Text embeddings from token ids: `tokens` int64 [n, context_length] as OpenCLIP's tokenizer
  * returns them (EOT = the largest id, zero padding), `out` [n, E]. Ids outside the vocabulary
@@ -578,6 +588,14 @@ oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_
  */
 oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                                int normalize, oclip_error *err);
+
+/* Text embeddings from UTF-8 strings, tokenized with OpenCLIP's SimpleTokenizer (oclip_tokenize,
+ * the model's context length, clean='lower'): out [n, E]. lens[i] is the byte length of
+ * texts[i] (NUL bytes are text), or lens = NULL for NUL-terminated strings. Models whose config
+ * names a Hugging Face tokenizer are refused (OCLIP_E_UNSUPPORTED): tokenize those yourself. */
+oclip_status oclip_encode_text_strings(const oclip_model *m, const char *const *texts,
+                                       const size_t *lens, size_t n, float *out, int normalize,
+                                       oclip_error *err);
 
 /*
  * Logits as OpenCLIP's get_logits: out [n_img, n_txt] = exp(logit_scale) * cos(img_i, txt_j)
@@ -678,8 +696,9 @@ oclip_status oclip_preprocess_u8(const oclip_image *img, const oclip_preprocess_
  *
  * Text is UTF-8; ill-formed bytes are read as U+FFFD, one per maximal ill-formed subpart, as
  * Python's bytes.decode('utf-8', errors='replace') does. NUL bytes are text (ftfy drops them).
- * The cleaning is ftfy.fix_text (without its mojibake repair, fix_encoding: see
- * docs/TOKENIZER.md), html.unescape twice, whitespace collapsing and Python's lowercasing.
+ * The cleaning is ftfy 6.3's fix_text (mojibake repair included), html.unescape twice,
+ * whitespace collapsing and Python's lowercasing; docs/TOKENIZER.md lists the measured
+ * differences (characters assigned after Unicode 15.0, bounded work on pathological input).
  * All functions are thread-safe; the vocabulary is built on first use (or by
  * oclip_tokenizer_init) and shared read-only.
  */

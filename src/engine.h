@@ -106,6 +106,7 @@ struct oclip_model {
     oclip_checkpoint *ck;
     oclip_report *report; /* owns the mapped (OpenCLIP-named) view the weights point into */
     oclip_model_config cfg;
+    oclip_preprocess_cfg pre; /* how images are preprocessed for this model (size = image_size) */
     char source[2600];    /* what was loaded and where the architecture came from */
     int threads;
     int E;

@@ -43,10 +43,11 @@ static void dir_of(const char *path, char *out, size_t size) {
 }
 
 oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
-                                oclip_model_config *cfg, char *source, size_t ssize, int *found,
-                                oclip_error *err) {
+                                oclip_model_config *cfg, oclip_preprocess_cfg *pre, char *source,
+                                size_t ssize, int *found, oclip_error *err) {
     char dir[1024], file[1100];
     *found = 0;
+    if (pre) oclip_preprocess_cfg_default(pre);
     dir_of(path, dir, sizeof dir);
     int hf = 0;
     snprintf(file, sizeof file, "%s/open_clip_config.json", dir);
@@ -61,7 +62,7 @@ oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
     if (s) return oc_err_wrap(err, "config '%s'", file);
     const char *text = (const char *)map.data;
     if (hf) s = oclip_config_from_hf(text, map.size, cfg, err);
-    else s = oclip_config_parse_open_clip(text, map.size, cfg, NULL, err);
+    else s = oclip_config_parse_open_clip(text, map.size, cfg, pre, err);
     oc_unmap(&map);
     if (s) return oc_err_wrap(err, "config '%s'", file);
     snprintf(source, ssize, "%s", file);
@@ -331,9 +332,11 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     if (opt->config) {
         cfg = *opt->config;
         snprintf(source, sizeof source, "%s", opt->config_source ? opt->config_source : "given");
+        oclip_preprocess_cfg_default(&m->pre);
         have = 1;
     } else {
-        if ((s = oclip_config_beside(path, m->ck, &cfg, source, sizeof source, &have, err)))
+        if ((s = oclip_config_beside(path, m->ck, &cfg, &m->pre, source, sizeof source, &have,
+                                     err)))
             goto fail;
     }
     if (!have && opt->quick_gelu != OCLIP_QUICK_GELU_AUTO) {
@@ -353,6 +356,9 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
         goto fail;
     }
     m->cfg = *oclip_report_config(m->report);
+    /* OpenCLIP always preprocesses to the vision tower's image_size */
+    m->pre.size[0] = m->cfg.vision.image_size[0];
+    m->pre.size[1] = m->cfg.vision.image_size[1];
     const char *why = unsupported_option(&m->cfg);
     if (why) {
         s = oc_err_set(err, OCLIP_E_UNSUPPORTED, "architecture %s: not supported: %s%s%s",
@@ -415,6 +421,37 @@ oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_
     return OCLIP_OK;
 }
 
+const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m) { return &m->pre; }
+
+/* Images are decoded and preprocessed a few at a time, so memory stays bounded for long lists;
+ * the batch size does not change any result (each image is encoded independently). */
+#define FILE_BATCH 8
+
+oclip_status oclip_encode_image_files(const oclip_model *m, const char *const *paths, size_t n,
+                                      float *out, int normalize, oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n && (!paths || !out)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image_files: NULL argument");
+    size_t px = (size_t)3 * (size_t)m->pre.size[0] * (size_t)m->pre.size[1];
+    float *buf = malloc(FILE_BATCH * px * sizeof *buf);
+    if (!buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
+        size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
+        for (size_t j = 0; j < k && !s; j++) {
+            oclip_image *img = NULL;
+            s = oclip_image_load(paths[i + j], NULL, &img, err);
+            if (!s) s = oclip_preprocess(img, &m->pre, buf + j * px, err);
+            oclip_image_free(img);
+            if (s && !strstr(err ? err->msg : "", paths[i + j]))
+                oc_err_wrap(err, "image '%s'", paths[i + j]);
+        }
+        if (!s) s = oclip_encode_image(m, buf, k, out + i * (size_t)m->E, normalize, err);
+    }
+    free(buf);
+    return s;
+}
+
 oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                                int normalize, oclip_error *err) {
     oc_err_clear(err);
@@ -424,6 +461,37 @@ oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size
     if (s) return oc_err_wrap(err, "encoding %zu text%s", n, n == 1 ? "" : "s");
     if (normalize) normalize_rows(out, n, (size_t)m->E);
     return OCLIP_OK;
+}
+
+oclip_status oclip_encode_text_strings(const oclip_model *m, const char *const *texts,
+                                       const size_t *lens, size_t n, float *out, int normalize,
+                                       oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n && (!texts || !out)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_text_strings: NULL argument");
+    if (m->cfg.text.hf_tokenizer_name[0]) {
+        oc_err_set(err, OCLIP_E_UNSUPPORTED, "this model's tokenizer is the Hugging Face '%s', "
+                   "not OpenCLIP's SimpleTokenizer", m->cfg.text.hf_tokenizer_name);
+        oc_err_hint(err, "tokenize with that tokenizer and pass the ids (oclip_encode_text, "
+                         "--tokens X.npy)");
+        return OCLIP_E_UNSUPPORTED;
+    }
+    size_t ctx = (size_t)m->cfg.text.context_length;
+    int64_t *rows = malloc(FILE_BATCH * ctx * sizeof *rows);
+    if (!rows) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
+        size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
+        for (size_t j = 0; j < k && !s; j++) {
+            const char *t = texts[i + j];
+            s = oclip_tokenize(t, lens ? lens[i + j] : strlen(t), OCLIP_CLEAN_LOWER,
+                               rows + j * ctx, ctx, err);
+            if (s) oc_err_wrap(err, "text %zu", i + j + 1);
+        }
+        if (!s) s = oclip_encode_text(m, rows, k, out + i * (size_t)m->E, normalize, err);
+    }
+    free(rows);
+    return s;
 }
 
 oclip_status oclip_logits(const oclip_model *m, const float *img_emb, size_t n_img,

@@ -95,7 +95,7 @@ int choose_arch(const char *arch, const char *config_path, const char *ckpt_path
     }
     if (!config_path) {
         int found = 0;
-        if (oclip_config_beside(ckpt_path, ck, &out->cfg, out->source, sizeof out->source, &found,
+        if (oclip_config_beside(ckpt_path, ck, &out->cfg, NULL, out->source, sizeof out->source, &found,
                                 &err) != OCLIP_OK) {
             print_error(&err);
             return EXIT_FAIL;

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Generates src/builtin_data.c from data/: OpenCLIP's model configs and pretrained-tag table as C
-string data, so that liboclip needs no data files at run time.
+string data, the tokenizer's BPE merges as token-id pairs, and the HTML entity tables of Python's
+`html` module (and ftfy's variant of them), so that liboclip needs no data files at run time.
 
     python3 tools/embed_data.py            # rewrites src/builtin_data.c
     python3 tools/embed_data.py --check    # exits 1 if src/builtin_data.c is out of date
@@ -13,6 +14,9 @@ PIECE_BYTES bytes: ISO C only promises string literals of 4095 bytes, and gcc -W
 about longer ones. src/config.c joins the pieces before parsing.
 """
 import argparse
+import gzip
+import html
+import html.entities
 import json
 import os
 import sys
@@ -21,6 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join("data", "model_configs")
 PRETRAINED = os.path.join("data", "pretrained_tags_v3.3.0.json")
 OUT = os.path.join("src", "builtin_data.c")
+BPE = os.path.join("data", "bpe_simple_vocab_16e6.txt.gz")
+N_MERGES = 49152 - 256 - 2  # OpenCLIP reads lines 1..48894 of the merges file (spec section 7.1)
 
 PIECE_BYTES = 2000  # bytes of JSON text per string literal (well under C's 4095)
 LINE_BYTES = 90     # bytes of JSON text per source line
@@ -100,6 +106,168 @@ def load_pretrained():
     return minify(table), len(table), n
 
 
+def c_bytes(b):
+    """A C string-literal body for arbitrary bytes (UTF-8 text): printable ASCII as is, the rest
+    as 3-digit octal escapes, '?' escaped against trigraphs."""
+    out = []
+    for o in b:
+        ch = chr(o)
+        if ch in '\\"?':
+            out.append("\\" + ch)
+        elif 0x20 <= o < 0x7F:
+            out.append(ch)
+        else:
+            out.append("\\%03o" % o)
+    return "".join(out)
+
+
+def bytes_to_unicode():
+    """OpenCLIP tokenizer.py: byte -> the character that stands for it in the vocab."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + \
+        list(range(0xAE, 0x100))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def load_merges():
+    """The 48,894 merges as (left id, right id) pairs in the vocab OpenCLIP builds; the merged
+    token of merge i has id 512 + i (checked: no two merges give the same string)."""
+    with gzip.open(os.path.join(ROOT, BPE)) as f:
+        lines = f.read().decode("utf-8").split("\n")
+    merges = [tuple(m.split()) for m in lines[1:N_MERGES + 1]]
+    vocab = list(bytes_to_unicode().values())
+    vocab = vocab + [v + "</w>" for v in vocab]
+    vocab += ["".join(m) for m in merges]
+    encoder = {t: i for i, t in enumerate(vocab)}
+    pairs = []
+    for i, m in enumerate(merges):
+        if len(m) != 2 or encoder["".join(m)] != 512 + i:
+            raise SystemExit("merge %d: unexpected form %r" % (i, m))
+        pairs.append((encoder[m[0]], encoder[m[1]]))
+    return pairs
+
+
+def ftfy_entities():
+    """ftfy 6.3 chardata._build_html_entities: '&name;' for every HTML5 name with a semicolon,
+    plus the all-uppercase spelling of all-lowercase names when html.unescape leaves that
+    spelling alone (mapped to the uppercased value). Keys here omit the '&'."""
+    ent = {}
+    for name, char in html.entities.html5.items():
+        if name.endswith(";"):
+            ent[name] = char
+            if name == name.lower():
+                up = name.upper()
+                if html.unescape("&" + up) == "&" + up:
+                    ent[up] = char.upper()
+    return ent
+
+
+def emit_entities(L, ident, table):
+    """struct oc_entity IDENT[] = {{"name", "utf-8 value"}, ...}, sorted by the bytes of name."""
+    L.append("const struct oc_entity %s[] = {" % ident)
+    for name in sorted(table, key=lambda k: k.encode("utf-8")):
+        L.append('    {"%s", "%s"},' % (c_bytes(name.encode("utf-8")),
+                                         c_bytes(table[name].encode("utf-8"))))
+    L.append("};")
+    L.append("const size_t %s_n = %d;" % (ident, len(table)))
+
+
+
+# ftfy 6.3 chardata.CHARMAP_ENCODINGS, in the order ftfy tries them. "sloppy-X" is ftfy's variant
+# of codec X: bytes X leaves undefined decode as Latin-1, and byte 0x1A stands for U+FFFD.
+FTFY_ENCODINGS = ["latin-1", "sloppy-windows-1252", "sloppy-windows-1251", "sloppy-windows-1250",
+                  "sloppy-windows-1253", "sloppy-windows-1254", "sloppy-windows-1257", "iso-8859-2",
+                  "macroman", "cp437"]
+
+
+def charmap(name):
+    """The 256 characters bytes 0..255 decode to, with Python's codecs (ftfy bad_codecs/sloppy.py
+    for the sloppy ones)."""
+    allb = bytes(range(256))
+    if not name.startswith("sloppy-"):
+        return allb.decode(name)
+    chars = list(allb.decode("latin-1"))
+    for i, ch in enumerate(allb.decode(name[len("sloppy-"):], errors="replace")):
+        if ch != "\ufffd":
+            chars[i] = ch
+    chars[0x1A] = "\ufffd"
+    return "".join(chars)
+
+
+def ftfy_charmaps(L):
+    L.append("")
+    L.append("/* Decoding tables of the single-byte encodings ftfy's mojibake repair tries, in its")
+    L.append(" * order: %s. */" % ", ".join(FTFY_ENCODINGS))
+    L.append("const unsigned short oc_ftfy_charmaps[%d][256] = {" % len(FTFY_ENCODINGS))
+    for name in FTFY_ENCODINGS:
+        m = charmap(name)
+        if len(m) != 256 or any(ord(c) > 0xFFFF for c in m):
+            raise SystemExit("%s: unexpected decoding table" % name)
+        L.append("    /* %s */ {" % name)
+        for k in range(0, 256, 12):
+            L.append("        " + " ".join("0x%04X," % ord(c) for c in m[k:k + 12]))
+        L.append("    },")
+    L.append("};")
+
+
+def tokenizer_data(L):
+    pairs = load_merges()
+    L.append("")
+    L.append("/* ---------------------------------------------------------------------------------")
+    L.append(" * Tokenizer data (src/tokenizer.c, src/ftfy.c). */")
+    L.append("struct oc_entity {")
+    L.append("    const char *name;  /* without the leading '&' */")
+    L.append("    const char *value; /* UTF-8 */")
+    L.append("};")
+    L.append("extern const unsigned short oc_bpe_merges[];")
+    L.append("extern const size_t oc_bpe_n_merges;")
+    L.append("extern const struct oc_entity oc_html5_entities[], oc_ftfy_entities[];")
+    L.append("extern const size_t oc_html5_entities_n, oc_ftfy_entities_n;")
+    L.append("extern const unsigned oc_html_charref_remap[][2], oc_html_invalid_codepoints[];")
+    L.append("extern const size_t oc_html_charref_remap_n, oc_html_invalid_codepoints_n;")
+    L.append("")
+    L.append("/* %s: merge i joins token ids (left, right) = oc_bpe_merges[2i], [2i+1] into token"
+             % BPE)
+    L.append(" * 512 + i, in rank order (OpenCLIP reads the first %d merge lines). */" % N_MERGES)
+    L.append("const unsigned short oc_bpe_merges[] = {")
+    flat = [x for p in pairs for x in p]
+    for k in range(0, len(flat), 16):
+        L.append("    " + ",".join(str(x) for x in flat[k:k + 16]) + ",")
+    L.append("};")
+    L.append("const size_t oc_bpe_n_merges = %d;" % len(pairs))
+    L.append("")
+    L.append("/* Python %d.%d html.entities.html5 (names with and without ';'). */"
+             % sys.version_info[:2])
+    emit_entities(L, "oc_html5_entities", html.entities.html5)
+    L.append("")
+    L.append("/* ftfy 6.3 chardata.HTML_ENTITIES (see ftfy_entities in tools/embed_data.py). */")
+    emit_entities(L, "oc_ftfy_entities", ftfy_entities())
+    L.append("")
+    L.append("/* Python html._invalid_charrefs: numeric references replaced (Windows-1252 for")
+    L.append(" * 0x80-0x9F, as HTML5 does), and html._invalid_codepoints: references that")
+    L.append(" * vanish. */")
+    remap = sorted(html._invalid_charrefs.items())
+    L.append("const unsigned oc_html_charref_remap[][2] = {")
+    for k in range(0, len(remap), 6):
+        L.append("    " + " ".join("{0x%X, 0x%X}," % (n, ord(c)) for n, c in remap[k:k + 6]))
+    L.append("};")
+    L.append("const size_t oc_html_charref_remap_n = %d;" % len(remap))
+    inv = sorted(html._invalid_codepoints)
+    L.append("const unsigned oc_html_invalid_codepoints[] = {")
+    for k in range(0, len(inv), 10):
+        L.append("    " + " ".join("0x%X," % n for n in inv[k:k + 10]))
+    L.append("};")
+    L.append("const size_t oc_html_invalid_codepoints_n = %d;" % len(inv))
+    L.append("extern const unsigned short oc_ftfy_charmaps[%d][256];" % len(FTFY_ENCODINGS))
+    ftfy_charmaps(L)
+
+
 def generate():
     configs = load_configs()
     pre_text, n_arch, n_tags = load_pretrained()
@@ -113,6 +281,8 @@ def generate():
     L.append(" * %d names, %d tags); see data/PROVENANCE.md (MIT license). To regenerate after changing"
              % (n_arch, n_tags))
     L.append(" * data/, run from the repository root:  python3 tools/embed_data.py")
+    L.append(" * Also: the BPE merges of %s as id pairs, and the HTML entity tables" % BPE)
+    L.append(" * of Python's html module (and ftfy's) for the tokenizer.")
     L.append(" *")
     L.append(" * Each JSON text is minified and split into string-literal pieces of at most %d bytes"
              % PIECE_BYTES)
@@ -152,6 +322,7 @@ def generate():
     body[0] = "const char *const oc_pretrained_json[] = {"
     L.extend(body)
     L.append("const size_t oc_pretrained_json_len = %d;" % len(pre_text))
+    tokenizer_data(L)
     return "\n".join(L) + "\n"
 
 

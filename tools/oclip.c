@@ -512,6 +512,7 @@ static const char main_help[] =
     "  inspect PATH    what a checkpoint file is: container, layout, tensors, dtypes\n"
     "  check PATH      does it load into an OpenCLIP architecture? the full report if not\n"
     "  convert IN OUT  write safetensors in OpenCLIP or HF-transformers layout (f32/f16/bf16)\n"
+    "  tokenize TEXT   OpenCLIP token ids for prompts (JSON lines or -o .npy)\n"
     "  preprocess      images -> float32 [N,3,H,W] .npy, bit-identical to OpenCLIP\n"
     "  embed-image     image embeddings (.npy) from preprocessed pixels (--pixels X.npy)\n"
     "  embed-text      text embeddings (.npy) from token ids (--tokens X.npy)\n"
@@ -536,6 +537,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "check")) return cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "preprocess")) return cmd_preprocess(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "embed-image")) return cmd_embed_image(argc - 1, argv + 1);
     if (!strcmp(cmd, "embed-text")) return cmd_embed_text(argc - 1, argv + 1);
     if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);

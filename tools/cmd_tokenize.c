@@ -1,0 +1,268 @@
+/*
+ * cmd_tokenize.c — `oclip tokenize`: OpenCLIP token ids for prompts, as JSON lines or .npy.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "npy.h"
+#include "oclip.h"
+
+static const char tokenize_help[] =
+    "usage: oclip tokenize [--context-length N] [--clean MODE] [-f FILE]... [TEXT]...\n"
+    "                      [-o OUT.npy]\n"
+    "\n"
+    "Token ids exactly as OpenCLIP's tokenizer gives them (open_clip.get_tokenizer for\n"
+    "ViT-B-32 and every other model with the native text tower): one row of N ids per\n"
+    "prompt, <start_of_text> ... <end_of_text> then 0-padding; a prompt that is too long is\n"
+    "cut and ends with <end_of_text>.\n"
+    "\n"
+    "Prompts come from -f files and TEXT arguments, in the order given. A file holds one\n"
+    "prompt per line (UTF-8; a line ends at \\n, a trailing \\r is dropped, every other\n"
+    "character, U+2028 included, belongs to the prompt; an empty line is an empty prompt).\n"
+    "'-f -' reads standard input. Bytes that are not UTF-8 are read as U+FFFD.\n"
+    "\n"
+    "  -n, --context-length N  ids per row (default 77)\n"
+    "  --clean MODE            lower (default), whitespace or canonicalize: OpenCLIP's\n"
+    "                          SimpleTokenizer(clean=...) modes\n"
+    "  -f, --file FILE         read prompts from FILE, one per line\n"
+    "  -o, --output OUT.npy    write int64 [prompts, N] as .npy instead of printing\n"
+    "  -h, --help              this help\n"
+    "\n"
+    "Without -o, each row is printed as one JSON array per line.\n";
+
+/* A prompt: bytes inside a file buffer or an argument (not NUL-terminated). */
+typedef struct {
+    const char *s;
+    size_t len;
+} prompt;
+
+typedef struct {
+    prompt *p;
+    size_t n, cap;
+    char **bufs; /* file contents to free */
+    size_t n_bufs;
+} prompt_list;
+
+static int add_prompt(prompt_list *l, const char *s, size_t len) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        prompt *p = cap > SIZE_MAX / sizeof *p ? NULL : realloc(l->p, cap * sizeof *p);
+        if (!p) return -1;
+        l->p = p;
+        l->cap = cap;
+    }
+    l->p[l->n].s = s;
+    l->p[l->n].len = len;
+    l->n++;
+    return 0;
+}
+
+/* The whole of f; NULL with errno set on failure. */
+static char *read_stream(FILE *f, size_t *len) {
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (cap - n < 65536) {
+            if (cap > SIZE_MAX / 2 - 65536) {
+                free(buf);
+                errno = ENOMEM;
+                return NULL;
+            }
+            size_t ncap = cap * 2 + 65536;
+            char *p = realloc(buf, ncap);
+            if (!p) {
+                free(buf);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = p;
+            cap = ncap;
+        }
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
+        if (k == 0) break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+/* Lines of a prompt file: split at '\n', one trailing '\r' dropped; a final line without '\n'
+ * counts, an empty remainder after the last '\n' does not. */
+static int add_file(prompt_list *l, const char *path) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "oclip: tokenize: cannot open '%s': %s\n", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    size_t len = 0;
+    char *buf = read_stream(f, &len);
+    int e = errno;
+    if (f != stdin) fclose(f);
+    if (!buf) {
+        fprintf(stderr, "oclip: tokenize: cannot read '%s': %s\n", path, strerror(e));
+        return EXIT_FAIL;
+    }
+    char **b = realloc(l->bufs, (l->n_bufs + 1) * sizeof *b);
+    if (!b) {
+        free(buf);
+        fprintf(stderr, "oclip: tokenize: out of memory\n");
+        return EXIT_FAIL;
+    }
+    l->bufs = b;
+    l->bufs[l->n_bufs++] = buf;
+    size_t start = 0;
+    while (start < len) {
+        const char *nl = memchr(buf + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - buf) : len;
+        size_t n = end - start;
+        if (n && buf[start + n - 1] == '\r') n--;
+        if (add_prompt(l, buf + start, n)) {
+            fprintf(stderr, "oclip: tokenize: out of memory\n");
+            return EXIT_FAIL;
+        }
+        start = end + 1;
+    }
+    return 0;
+}
+
+static void free_prompts(prompt_list *l) {
+    for (size_t i = 0; i < l->n_bufs; i++) free(l->bufs[i]);
+    free(l->bufs);
+    free(l->p);
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    size_t ctx = OCLIP_CONTEXT_LENGTH;
+    oclip_clean clean = OCLIP_CLEAN_LOWER;
+    const char *out_path = NULL;
+    prompt_list l = {0};
+    int rc = 0, only_texts = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_texts && a[0] == '-' && a[1]) {
+            if (!strcmp(a, "--")) {
+                only_texts = 1;
+            } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+                fputs(tokenize_help, stdout);
+                free_prompts(&l);
+                return 0;
+            } else if (!strcmp(a, "-n") || !strcmp(a, "--context-length") || !strcmp(a, "-f") ||
+                       !strcmp(a, "--file") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
+                       !strcmp(a, "--clean")) {
+                if (i + 1 >= argc) {
+                    rc = usage_error("tokenize", "%s needs a value", a);
+                    goto done;
+                }
+                const char *v = argv[++i];
+                if (a[1] == 'n' || !strcmp(a, "--context-length")) {
+                    char *end;
+                    errno = 0;
+                    long long n = strtoll(v, &end, 10);
+                    if (errno || end == v || *end || n < 1 || n > 65536) {
+                        rc = usage_error("tokenize", "--context-length must be 1..65536, not '%s'",
+                                         v);
+                        goto done;
+                    }
+                    ctx = (size_t)n;
+                } else if (a[1] == 'f' || !strcmp(a, "--file")) {
+                    if ((rc = add_file(&l, v))) goto done;
+                } else if (a[1] == 'o' || !strcmp(a, "--output")) {
+                    out_path = v;
+                } else if (!strcmp(v, "lower")) {
+                    clean = OCLIP_CLEAN_LOWER;
+                } else if (!strcmp(v, "whitespace")) {
+                    clean = OCLIP_CLEAN_WHITESPACE;
+                } else if (!strcmp(v, "canonicalize")) {
+                    clean = OCLIP_CLEAN_CANONICALIZE;
+                } else {
+                    rc = usage_error("tokenize",
+                                     "--clean must be lower, whitespace or canonicalize, not '%s'",
+                                     v);
+                    goto done;
+                }
+                continue;
+            } else {
+                rc = usage_error("tokenize", "unknown option '%s'", a);
+                goto done;
+            }
+            continue;
+        }
+        if (add_prompt(&l, a, strlen(a))) {
+            fprintf(stderr, "oclip: tokenize: out of memory\n");
+            rc = EXIT_FAIL;
+            goto done;
+        }
+    }
+    if (!l.n && !l.n_bufs) {
+        rc = usage_error("tokenize", "%s", "no text: give TEXT arguments or -f FILE");
+        goto done;
+    }
+
+    int64_t *row = malloc(ctx * sizeof *row);
+    unsigned char *le = malloc(ctx * 8);
+    if (!row || !le) {
+        free(row);
+        free(le);
+        fprintf(stderr, "oclip: tokenize: out of memory\n");
+        rc = EXIT_FAIL;
+        goto done;
+    }
+    FILE *out = stdout;
+    if (out_path) {
+        out = fopen(out_path, "wb");
+        if (!out) {
+            fprintf(stderr, "oclip: tokenize: cannot create '%s': %s\n", out_path,
+                    strerror(errno));
+            free(row);
+            free(le);
+            rc = EXIT_FAIL;
+            goto done;
+        }
+        int64_t shape[2] = {(int64_t)l.n, (int64_t)ctx};
+        if (npy_write_header(out, "<i8", 2, shape)) rc = EXIT_FAIL;
+    }
+    oclip_error err;
+    for (size_t i = 0; i < l.n && !rc; i++) {
+        if (oclip_tokenize(l.p[i].s, l.p[i].len, clean, row, ctx, &err) != OCLIP_OK) {
+            fprintf(stderr, "oclip: tokenize: prompt %zu: %s\n", i + 1, err.msg);
+            rc = EXIT_FAIL;
+            break;
+        }
+        if (out_path) {
+            /* .npy is little-endian: bytes in that order whatever the host's, one write a row */
+            for (size_t k = 0; k < ctx; k++) {
+                uint64_t v = (uint64_t)row[k];
+                for (int b = 0; b < 8; b++) le[8 * k + (size_t)b] = (unsigned char)(v >> (8 * b));
+            }
+            if (fwrite(le, 8, ctx, out) != ctx) rc = EXIT_FAIL;
+        } else {
+            putchar('[');
+            for (size_t k = 0; k < ctx; k++) printf(k ? ",%lld" : "%lld", (long long)row[k]);
+            putchar(']');
+            putchar('\n');
+        }
+    }
+    if (out_path) {
+        if (fclose(out) != 0 && !rc) rc = EXIT_FAIL;
+        if (rc) {
+            fprintf(stderr, "oclip: tokenize: '%s' not written\n", out_path);
+            remove(out_path);
+        }
+    } else if (fflush(stdout) != 0) {
+        rc = EXIT_FAIL;
+    }
+    free(row);
+    free(le);
+done:
+    free_prompts(&l);
+    return rc;
+}
