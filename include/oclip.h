@@ -525,14 +525,21 @@ typedef struct {
 } oclip_model_options;
 
 /*
- * Loads a model. `spec` is
+ * Loads a model. `spec` is resolved by oclip_spec_resolve (see "Model specs" below; offline,
+ * its errors are returned as they are):
  *   - a checkpoint file (.bin/.pt/.pth/.safetensors) or a model.safetensors.index.json; an
  *     open_clip_config.json (or, for HF-transformers files, a config.json) in the folder of the
  *     path as given supplies the architecture;
  *   - a folder: the file OpenCLIP's local-dir loader picks (open_clip_model.safetensors,
- *     open_clip_pytorch_model.bin, model.safetensors, ... in that order), config beside it.
- * `hf-hub:ORG/NAME`, `ARCH:TAG` and the embedded default model (NULL or "") are answered with
- * OCLIP_E_UNSUPPORTED for now. The weights are validated as oclip_check does; a checkpoint that
+ *     open_clip_pytorch_model.bin, model.safetensors, ... in that order), config beside it;
+ *   - hf-hub:ORG/NAME[@REVISION] in the local Hugging Face cache (open_clip_config.json of the
+ *     snapshot);
+ *   - ARCH:TAG: the built-in config ARCH, the tag's preprocessing, its weights from the cache
+ *     (the tag is passed to oclip_check, and oclip_model_source notes a QuickGELU mismatch);
+ *   - NULL or "": the embedded default model, OCLIP_E_UNSUPPORTED for now.
+ * Architecture: opt->config, else what the spec names, else inferred from the tensor shapes.
+ * Preprocessing (oclip_model_preprocess): the spec's, else OpenAI's defaults; the size is always
+ * the architecture's image_size. The weights are validated as oclip_check does; a checkpoint that
  * does not fit its architecture is refused (OCLIP_E_FORMAT) with the first problems and a hint to
  * run `oclip check`. Architectures or options the engine does not compute (other families,
  * attentional pooling, pool type 'none', custom blocks ...) are refused (OCLIP_E_UNSUPPORTED),
@@ -734,6 +741,84 @@ oclip_status oclip_tokenize_ids(const char *text, size_t len, oclip_clean clean,
  * cap - 1 bytes and a NUL; *out_len is the full length in bytes. */
 oclip_status oclip_tokenize_clean(const char *text, size_t len, oclip_clean clean, char *out,
                                   size_t cap, size_t *out_len, oclip_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Model specs (spec.c): what `-m SPEC` names, resolved to files on this machine. Offline: nothing
+ * is downloaded; a file that is not here is OCLIP_E_NOTFOUND, with the folder looked at and a
+ * hint to run `oclip pull`.
+ *
+ *   PATH          a checkpoint file or a model.safetensors.index.json: itself; the architecture and
+ *                 preprocessing from the open_clip_config.json beside it (oclip_config_beside)
+ *   DIR           the checkpoint oclip_checkpoint_in_dir picks; open_clip_config.json beside it
+ *   hf-hub:ORG/NAME[@REVISION]
+ *                 the Hugging Face cache: $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE, else
+ *                 $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+ *                 ~/.cache/huggingface/hub (as huggingface_hub). The snapshot is
+ *                 models--ORG--NAME/snapshots/<hash>/, where <hash> is read from refs/<REVISION>
+ *                 (default "main") or is REVISION itself. It must hold open_clip_config.json
+ *                 (model_cfg + preprocess_cfg, as OpenCLIP's hf-hub: requires); the weights are
+ *                 open_clip_model.safetensors, else open_clip_pytorch_model.bin. Paths go through
+ *                 the snapshot folder (never a blob's name). ORG, NAME and REVISION may hold
+ *                 letters, digits, '-', '_' and '.' only (no "..", no leading '.').
+ *   ARCH:TAG      OpenCLIP's pretrained table (oclip_pretrained_lookup; the tag is normalised):
+ *                 the architecture is the built-in config ARCH as given (so ViT-B-32:openai runs
+ *                 exact GELU, as OpenCLIP 3.3 does: the tag's own setting is in tag_quick_gelu),
+ *                 the preprocessing the tag's, the weights the tag's hf_hub file at refs/main
+ *                 in the cache ("org/repo/" -> open_clip_model.safetensors, else
+ *                 open_clip_pytorch_model.bin; "org/repo/x.bin" -> x.safetensors, else x.bin),
+ *                 else the file named by the tag's url in ~/.cache/clip (OpenCLIP's download
+ *                 folder for URLs).
+ *   NULL or ""    the embedded default model: OCLIP_E_UNSUPPORTED in this version.
+ * A spec that is neither an existing path nor one of the forms above gives OCLIP_E_IO.
+ * Nothing is opened but small JSON files: the checkpoint itself is not read or validated.
+ */
+typedef enum {
+    OCLIP_SPEC_FILE = 0,   /* a checkpoint file or shard index */
+    OCLIP_SPEC_DIR,        /* a folder */
+    OCLIP_SPEC_HF_HUB,     /* hf-hub:ORG/NAME[@REVISION] */
+    OCLIP_SPEC_PRETRAINED  /* ARCH:TAG */
+} oclip_spec_kind;
+
+#define OCLIP_SPEC_PATH_SIZE 4096
+
+/* oclip_spec_resolve flags */
+#define OCLIP_SPEC_CONFIG_ONLY 1u /* architecture and preprocessing only: weights that cannot be
+                                     found are no error (path = ""); for `oclip preprocess` */
+
+typedef struct {
+    oclip_spec_kind kind;
+    char path[OCLIP_SPEC_PATH_SIZE];  /* the checkpoint; "" only with OCLIP_SPEC_CONFIG_ONLY */
+    int has_config;                   /* 1: an architecture was found (config, config_source) */
+    oclip_model_config config;
+    char config_source[OCLIP_SPEC_PATH_SIZE]; /* the open_clip_config.json read, or
+                                         "built-in config ARCH (pretrained ARCH:TAG)" */
+    oclip_preprocess_cfg preprocess;  /* open_clip_config.json's preprocess_cfg or the tag's
+                                         (size = the config's image_size); OpenAI's defaults
+                                         when has_config = 0 */
+    char tag[64];                     /* ARCH:TAG: the normalised tag (for oclip_check's
+                                         options.tag); "" otherwise */
+    int tag_quick_gelu;               /* ARCH:TAG: the tag's quick_gelu (-1 unset, 0, 1);
+                                         compare with config.quick_gelu to warn; else -1 */
+    char desc[1024];                  /* one line for people: what SPEC resolved to, from where
+                                         (cut short if the paths are very long) */
+} oclip_spec;
+
+/*
+ * Resolves SPEC (the forms above) to files. flags: 0 or OCLIP_SPEC_CONFIG_ONLY. On success *out
+ * is filled; on failure its contents are unspecified. For files and folders only an
+ * open_clip_config.json counts here: oclip_model_load also reads an HF config.json beside an
+ * HF-layout checkpoint once the file is open. Errors: OCLIP_E_NOTFOUND (not in the cache, no
+ * such tag: the message names the folder looked at, or lists the valid tags),
+ * OCLIP_E_ARG (a malformed hf-hub: name, a path too long), OCLIP_E_IO (no such file),
+ * OCLIP_E_UNSUPPORTED (NULL or ""), OCLIP_E_FORMAT (a config file that does not parse).
+ * Reads the environment (getenv); no other state.
+ */
+oclip_status oclip_spec_resolve(const char *spec, unsigned flags, oclip_spec *out,
+                                oclip_error *err);
+
+/* The Hugging Face hub cache folder the rules above give, in out[size]: OCLIP_OK, or
+ * OCLIP_E_NOTFOUND when no variable says where (no HOME) or OCLIP_E_ARG when it is too long. */
+oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err);
 
 #ifdef __cplusplus
 }

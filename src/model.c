@@ -28,31 +28,36 @@ int oclip_checkpoint_in_dir(const char *dir, char *out, size_t size) {
         "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth", "model.safetensors",
         "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.pth", "model.pth"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        snprintf(out, size, "%s/%s", dir, names[i]);
-        if (path_is(out, 0)) return 1;
+        int n = snprintf(out, size, "%s/%s", dir, names[i]);
+        if (n >= 0 && (size_t)n < size && path_is(out, 0)) return 1; /* never a cut-off path */
     }
+    if (size) out[0] = '\0';
     return 0;
 }
 
 /* The folder of PATH as given (no symlink resolution: the HF cache links blobs elsewhere). */
-static void dir_of(const char *path, char *out, size_t size) {
+static bool dir_of(const char *path, char *out, size_t size) {
     const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(out, size, ".");
-    else if (slash == path) snprintf(out, size, "/");
-    else snprintf(out, size, "%.*s", (int)(slash - path), path);
+    int n;
+    if (!slash) n = snprintf(out, size, ".");
+    else if (slash == path) n = snprintf(out, size, "/");
+    else n = snprintf(out, size, "%.*s", (int)(slash - path), path);
+    return n >= 0 && (size_t)n < size;
 }
 
 oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
                                 oclip_model_config *cfg, oclip_preprocess_cfg *pre, char *source,
                                 size_t ssize, int *found, oclip_error *err) {
-    char dir[1024], file[1100];
+    char dir[OCLIP_SPEC_PATH_SIZE], file[OCLIP_SPEC_PATH_SIZE + 32];
     *found = 0;
     if (pre) oclip_preprocess_cfg_default(pre);
-    dir_of(path, dir, sizeof dir);
+    if (!dir_of(path, dir, sizeof dir))
+        return oc_err_set(err, OCLIP_E_ARG, "'%.200s...': path too long", path);
     int hf = 0;
     snprintf(file, sizeof file, "%s/open_clip_config.json", dir);
     if (!path_is(file, 0)) {
-        if (oclip_checkpoint_layout(ck) != OCLIP_LAYOUT_HF) return OCLIP_OK;
+        /* ck = NULL: open_clip_config.json only (the spec resolver, before the file is open) */
+        if (!ck || oclip_checkpoint_layout(ck) != OCLIP_LAYOUT_HF) return OCLIP_OK;
         snprintf(file, sizeof file, "%s/config.json", dir);
         if (!path_is(file, 0)) return OCLIP_OK;
         hf = 1;
@@ -292,50 +297,40 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     *out = NULL;
     oclip_model_options defaults = {0};
     if (!opt) opt = &defaults;
-    if (!spec || !spec[0]) {
-        oc_err_set(err, OCLIP_E_UNSUPPORTED, "no model given: the embedded default model is not "
-                   "part of this version");
-        oc_err_hint(err, "pass -m with a checkpoint file or folder");
-        return OCLIP_E_UNSUPPORTED;
+    /* the files: spec.c (file, folder, hf-hub:, ARCH:TAG); its messages name the spec */
+    oclip_spec *sp = malloc(sizeof *sp);
+    if (!sp) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status s = oclip_spec_resolve(spec, 0, sp, err);
+    if (s) {
+        free(sp);
+        return s;
     }
-    if (!strncmp(spec, "hf-hub:", 7)) {
-        oc_err_set(err, OCLIP_E_UNSUPPORTED, "'%s': hf-hub: specs are not supported yet", spec);
-        oc_err_hint(err, "pass the snapshot folder inside the Hugging Face cache instead");
-        return OCLIP_E_UNSUPPORTED;
-    }
-    char path[1100];
-    if (path_is(spec, 1)) {
-        if (!oclip_checkpoint_in_dir(spec, path, sizeof path)) {
-            oc_err_set(err, OCLIP_E_NOTFOUND, "no checkpoint in folder '%s'", spec);
-            oc_err_hint(err, "expected open_clip_model.safetensors, open_clip_pytorch_model.bin, "
-                        "model.safetensors or pytorch_model.bin");
-            return OCLIP_E_NOTFOUND;
-        }
-    } else if (!path_is(spec, 0) && strchr(spec, ':') && !strchr(spec, '/')) {
-        oc_err_set(err, OCLIP_E_UNSUPPORTED, "'%s': pretrained names (ARCH:TAG) are not "
-                   "supported yet", spec);
-        oc_err_hint(err, "pass the checkpoint file or folder");
-        return OCLIP_E_UNSUPPORTED;
-    } else {
-        snprintf(path, sizeof path, "%s", spec);
-    }
-
+    const char *path = sp->path;
     oclip_model *m = calloc(1, sizeof *m);
-    if (!m) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    oclip_status s = oclip_checkpoint_open(path, NULL, &m->ck, err);
-    if (s) goto fail;
+    if (!m) {
+        free(sp);
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    }
+    if ((s = oclip_checkpoint_open(path, NULL, &m->ck, err))) goto fail;
 
-    /* the architecture: given, beside the file, or inferred by the check */
+    /* the architecture: given, else what the spec names (open_clip_config.json beside the file
+     * or in the hf-hub snapshot, the built-in ARCH of ARCH:TAG), else an HF config.json beside
+     * an HF-layout file, else inferred by the check. Preprocessing: the spec's. */
     oclip_model_config cfg;
-    char source[1200] = "inferred";
+    char source[OCLIP_SPEC_PATH_SIZE + 64] = "inferred";
     int have = 0;
+    m->pre = sp->preprocess;
     if (opt->config) {
         cfg = *opt->config;
         snprintf(source, sizeof source, "%s", opt->config_source ? opt->config_source : "given");
-        oclip_preprocess_cfg_default(&m->pre);
         have = 1;
-    } else {
-        if ((s = oclip_config_beside(path, m->ck, &cfg, &m->pre, source, sizeof source, &have,
+    } else if (sp->has_config) {
+        cfg = sp->config;
+        snprintf(source, sizeof source, "%s", sp->config_source);
+        have = 1;
+    } else if (sp->kind == OCLIP_SPEC_FILE || sp->kind == OCLIP_SPEC_DIR) {
+        oclip_preprocess_cfg pre;
+        if ((s = oclip_config_beside(path, m->ck, &cfg, &pre, source, sizeof source, &have,
                                      err)))
             goto fail;
     }
@@ -349,7 +344,15 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
         strncat(source, cfg.quick_gelu ? " + QuickGELU" : " + exact GELU",
                 sizeof source - strlen(source) - 1);
     }
-    oclip_check_options copt = {.config = have ? &cfg : NULL, .config_source = source};
+    /* ARCH:TAG: the check compares the tag's QuickGELU with the config's (a note with a hint),
+     * when the tag belongs to the architecture used */
+    oclip_pretrained pt;
+    const char *tag = sp->tag[0] && have && cfg.name[0] &&
+                              oclip_pretrained_lookup(cfg.name, sp->tag, &pt, NULL) == OCLIP_OK
+                          ? sp->tag
+                          : NULL;
+    oclip_check_options copt = {.config = have ? &cfg : NULL, .config_source = source,
+                                .tag = tag};
     if ((s = oclip_check(m->ck, &copt, &m->report, err))) goto fail;
     if (!oclip_report_ok(m->report)) {
         s = refuse_report(m->report, path, err);
@@ -368,15 +371,25 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     }
     m->threads = opt->threads > 0 ? opt->threads : oc_cpu_count();
     if ((s = bind(m, oclip_report_mapped(m->report), err))) goto fail;
-    snprintf(m->source, sizeof m->source, "%s (%s, %s%s)", path,
+    char gelu_note[400] = ""; /* ARCH:TAG whose tag disagrees with the activation used */
+    if (sp->tag_quick_gelu == 1 && !m->cfg.quick_gelu)
+        snprintf(gelu_note, sizeof gelu_note, "; note: tag '%s' was trained with QuickGELU, this "
+                 "runs exact GELU as OpenCLIP 3.3 does (use %s-quickgelu:%s or --quick-gelu)",
+                 sp->tag, sp->config.name, sp->tag);
+    else if (sp->tag_quick_gelu == 0 && m->cfg.quick_gelu)
+        snprintf(gelu_note, sizeof gelu_note, "; note: tag '%s' was trained with exact GELU, "
+                 "this runs QuickGELU", sp->tag);
+    snprintf(m->source, sizeof m->source, "%.1000s (%s, %s%.1000s%s)", path,
              m->cfg.name[0] ? m->cfg.name : "unnamed architecture",
              strcmp(oclip_report_config_source(m->report), "inferred") ? "from "
                                                                        : "inferred from shapes",
              strcmp(oclip_report_config_source(m->report), "inferred")
-                 ? oclip_report_config_source(m->report) : "");
+                 ? oclip_report_config_source(m->report) : "", gelu_note);
+    free(sp);
     *out = m;
     return OCLIP_OK;
 fail:
+    free(sp);
     oclip_model_free(m);
     return oc_err_wrap(err, "loading model '%s'", spec);
 }
@@ -474,6 +487,12 @@ oclip_status oclip_encode_text_strings(const oclip_model *m, const char *const *
                    "not OpenCLIP's SimpleTokenizer", m->cfg.text.hf_tokenizer_name);
         oc_err_hint(err, "tokenize with that tokenizer and pass the ids (oclip_encode_text, "
                          "--tokens X.npy)");
+        return OCLIP_E_UNSUPPORTED;
+    }
+    if (m->cfg.text.vocab_size != OCLIP_VOCAB_SIZE) {
+        oc_err_set(err, OCLIP_E_UNSUPPORTED, "this model has a vocabulary of %d ids, not the %d "
+                   "of OpenCLIP's tokenizer", m->cfg.text.vocab_size, OCLIP_VOCAB_SIZE);
+        oc_err_hint(err, "pass token ids from this model's own tokenizer (--tokens X.npy)");
         return OCLIP_E_UNSUPPORTED;
     }
     size_t ctx = (size_t)m->cfg.text.context_length;

@@ -49,7 +49,7 @@ fi
 
 expect 0 "$OCLIP" embed-image --help
 contains "$tmp/out" "usage: oclip embed-image"
-contains "$tmp/out" "IMAGE files\\|image files: needs the preprocessing stage"
+contains "$tmp/out" "IMAGE\.\.\.  *image files"
 expect 0 "$OCLIP" embed-text --help
 expect 0 "$OCLIP" similarity --help
 
@@ -109,9 +109,12 @@ if cmp -s "$tmp/a.npy" "$tmp/b.npy"; then bad "--quick-gelu changed nothing"; el
 
 # usage errors (2) and failures (1)
 expect 2 "$OCLIP" embed-image -m "$M" -o "$tmp/x.npy"
-contains "$tmp/err" "missing --pixels"
-expect 2 "$OCLIP" embed-image -m "$M" photo.jpg -o "$tmp/x.npy"
-contains "$tmp/err" "preprocessing"
+contains "$tmp/err" "no images: give IMAGE files or --pixels"
+expect 1 "$OCLIP" embed-image -m "$M" photo.jpg -o "$tmp/x.npy"
+contains "$tmp/err" "image 'photo.jpg': cannot open"
+expect 2 "$OCLIP" embed-image -m "$M" photo.jpg --pixels "$tmp/pixels.npy" -o "$tmp/x.npy"
+expect 2 "$OCLIP" embed-text -m "$M" -o "$tmp/x.npy"
+contains "$tmp/err" "no text"
 expect 2 "$OCLIP" embed-text --tokens "$tmp/tokens.npy" -o "$tmp/x.npy"
 expect 2 "$OCLIP" embed-text -m "$M" --tokens "$tmp/tokens.npy" -o "$tmp/x.npy" --threads 0
 expect 2 "$OCLIP" similarity -m "$M" --pixels "$tmp/pixels.npy"
@@ -149,14 +152,40 @@ for case in "fortran:Fortran-order" "bigend:dtype is '>f4'" "f8:dtype is '<f8'" 
     contains "$tmp/err" "${case#*:}"
 done
 expect 0 "$OCLIP" embed-image -m "$M" --pixels "$tmp/v2.npy" -o "$tmp/v2out.npy"
-expect 1 "$OCLIP" embed-image -m hf-hub:laion/CLIP-ViT-B-32 --pixels "$tmp/pixels.npy" \
-    -o "$tmp/x.npy"
-contains "$tmp/err" "not supported yet"
+HF_HUB_CACHE="$tmp/nocache" expect 1 "$OCLIP" embed-image -m hf-hub:laion/CLIP-ViT-B-32 \
+    --pixels "$tmp/pixels.npy" -o "$tmp/x.npy"
+contains "$tmp/err" "oclip pull"
 expect 1 "$OCLIP" embed-image -m tests/fixtures/arch/mismatch/missing_layer.safetensors \
     --config tests/fixtures/arch/tiny/b32like/open_clip_config.json --pixels "$tmp/pixels.npy" \
     -o "$tmp/x.npy"
 contains "$tmp/err" "hint: run 'oclip check"
 [ ! -e "$tmp/x.npy" ] && ok || bad "an output file was left behind by a failure"
+
+# image files and prompts: the same bytes as 'oclip preprocess' / 'oclip tokenize' followed by
+# --pixels / --tokens (each stage is bit-exact with OpenCLIP in its own tests; test_e2e compares
+# the whole pipeline with OpenCLIP). The e2e model has the real 49408-id vocabulary.
+M2=tests/fixtures/e2e
+I=tests/fixtures/preprocess/img
+expect 0 "$OCLIP" preprocess -m "$M2" "$I/p_601x589.png" "$I/jpg_420.jpg" -o "$tmp/pp.npy"
+expect 0 "$OCLIP" embed-image -m "$M2" --pixels "$tmp/pp.npy" -o "$tmp/e1.npy"
+expect 0 "$OCLIP" embed-image -m "$M2" "$I/p_601x589.png" "$I/jpg_420.jpg" -o "$tmp/e2.npy"
+if cmp -s "$tmp/e1.npy" "$tmp/e2.npy"; then ok; else bad "image files != preprocess + --pixels"; fi
+printf 'a photo of a cat\r\nthe dog\n' > "$tmp/prompts.txt"
+expect 0 "$OCLIP" tokenize -n 16 -f "$tmp/prompts.txt" -o "$tmp/tk.npy"
+expect 0 "$OCLIP" embed-text -m "$M2" --tokens "$tmp/tk.npy" -o "$tmp/t1.npy"
+expect 0 "$OCLIP" embed-text -m "$M2" -f "$tmp/prompts.txt" -o "$tmp/t2.npy"
+if cmp -s "$tmp/t1.npy" "$tmp/t2.npy"; then ok; else bad "prompts != tokenize + --tokens"; fi
+expect 0 "$OCLIP" embed-text -m "$M2" "a photo of a cat" "the dog" -o "$tmp/t3.npy"
+if cmp -s "$tmp/t1.npy" "$tmp/t3.npy"; then ok; else bad "TEXT args != -f FILE"; fi
+expect 0 "$OCLIP" similarity -m "$M2" --pixels "$tmp/pp.npy" --tokens "$tmp/tk.npy" -o "$tmp/l1.npy"
+expect 0 "$OCLIP" similarity -m "$M2" --images "$I/p_601x589.png" "$I/jpg_420.jpg" \
+    --texts "a photo of a cat" "the dog" -o "$tmp/l2.npy"
+if cmp -s "$tmp/l1.npy" "$tmp/l2.npy"; then ok; else bad "similarity files != arrays"; fi
+expect 0 "$OCLIP" similarity -m "$M2" --images "$I/jpg_420.jpg" -f "$tmp/prompts.txt" --json
+contains "$tmp/out" '^{"logits": \[\[[-0-9.e]*, [-0-9.e]*\]\]}$'
+expect 1 "$OCLIP" embed-text -m "$M" "a cat" -o "$tmp/x.npy"
+contains "$tmp/err" "vocabulary of 64 ids, not the 49408 of OpenCLIP's tokenizer"
+expect 2 "$OCLIP" similarity -m "$M" --images --texts a
 
 echo "cli_embed.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -252,10 +252,12 @@ static void test_widening(void) {
 static void test_refusals(void) {
     oclip_model *m = NULL;
     oclip_error err;
-    CHECK(oclip_model_load("hf-hub:laion/CLIP-ViT-B-32", NULL, &m, &err) == OCLIP_E_UNSUPPORTED);
-    CHECK(strstr(err.msg, "hf-hub") != NULL && m == NULL);
-    CHECK(oclip_model_load("ViT-B-32:laion2b_s34b_b79k", NULL, &m, &err) == OCLIP_E_UNSUPPORTED);
-    CHECK(strstr(err.msg, "ARCH:TAG") != NULL);
+    /* specs resolved in the Hugging Face cache: absent there -> NOT_FOUND, naming `oclip pull` */
+    setenv("HF_HUB_CACHE", "/nonexistent-oclip-cache", 1);
+    CHECK(oclip_model_load("hf-hub:laion/CLIP-ViT-B-32", NULL, &m, &err) == OCLIP_E_NOTFOUND);
+    CHECK(strstr(err.msg, "oclip pull hf-hub:laion/CLIP-ViT-B-32") != NULL && m == NULL);
+    CHECK(oclip_model_load("ViT-B-32:laion2b_s34b_b79k", NULL, &m, &err) == OCLIP_E_NOTFOUND);
+    CHECK(strstr(err.msg, "oclip pull ViT-B-32:laion2b_s34b_b79k") != NULL);
     CHECK(oclip_model_load(NULL, NULL, &m, &err) == OCLIP_E_UNSUPPORTED);
     CHECK(oclip_model_load("tests/fixtures/engine", NULL, &m, &err) == OCLIP_E_NOTFOUND);
     CHECK(oclip_model_load("no/such/file.bin", NULL, &m, &err) == OCLIP_E_IO);

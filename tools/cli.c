@@ -3,6 +3,7 @@
  * folders, and where a checkpoint's architecture comes from.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,3 +173,100 @@ int open_checked(const char *cmd, const char *path, const char *arch, const char
     *ck_out = ck;
     return 0;
 }
+
+/* =============================================================================================
+ * Prompts
+ */
+int prompt_add(prompt_list *l, const char *s, size_t len) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        prompt *p = cap > SIZE_MAX / sizeof *p ? NULL : realloc(l->p, cap * sizeof *p);
+        if (!p) return -1;
+        l->p = p;
+        l->cap = cap;
+    }
+    l->p[l->n].s = s;
+    l->p[l->n].len = len;
+    l->n++;
+    return 0;
+}
+
+/* The whole of f; NULL with errno set on failure. */
+static char *read_stream(FILE *f, size_t *len) {
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (cap - n < 65536) {
+            if (cap > SIZE_MAX / 2 - 65536) {
+                free(buf);
+                errno = ENOMEM;
+                return NULL;
+            }
+            size_t ncap = cap * 2 + 65536;
+            char *p = realloc(buf, ncap);
+            if (!p) {
+                free(buf);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = p;
+            cap = ncap;
+        }
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
+        if (k == 0) break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+/* Lines of a prompt file: split at '\n', one trailing '\r' dropped; a final line without '\n'
+ * counts, an empty remainder after the last '\n' does not. */
+int prompt_add_file(prompt_list *l, const char *cmd, const char *path) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "oclip: %s: cannot open '%s': %s\n", cmd, path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    size_t len = 0;
+    char *buf = read_stream(f, &len);
+    int e = errno;
+    if (f != stdin) fclose(f);
+    if (!buf) {
+        fprintf(stderr, "oclip: %s: cannot read '%s': %s\n", cmd, path, strerror(e));
+        return EXIT_FAIL;
+    }
+    char **b = realloc(l->bufs, (l->n_bufs + 1) * sizeof *b);
+    if (!b) {
+        free(buf);
+        fprintf(stderr, "oclip: %s: out of memory\n", cmd);
+        return EXIT_FAIL;
+    }
+    l->bufs = b;
+    l->bufs[l->n_bufs++] = buf;
+    size_t start = 0;
+    while (start < len) {
+        const char *nl = memchr(buf + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - buf) : len;
+        size_t n = end - start;
+        if (n && buf[start + n - 1] == '\r') n--;
+        if (prompt_add(l, buf + start, n)) {
+            fprintf(stderr, "oclip: %s: out of memory\n", cmd);
+            return EXIT_FAIL;
+        }
+        start = end + 1;
+    }
+    return 0;
+}
+
+void prompt_list_free(prompt_list *l) {
+    for (size_t i = 0; i < l->n_bufs; i++) free(l->bufs[i]);
+    free(l->bufs);
+    free(l->p);
+}
+

@@ -46,4 +46,24 @@ int cmd_embed_image(int argc, char **argv);
 int cmd_embed_text(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv); /* cmd_preprocess.c */
+/* A prompt: bytes inside a file buffer or an argument (not NUL-terminated). */
+typedef struct {
+    const char *s;
+    size_t len;
+} prompt;
+
+typedef struct {
+    prompt *p;
+    size_t n, cap;
+    char **bufs; /* file contents to free */
+    size_t n_bufs;
+} prompt_list;
+
+/* Appends a prompt (not copied); -1 when out of memory. */
+int prompt_add(prompt_list *l, const char *s, size_t len);
+/* Appends the lines of a prompt file ('-' = stdin): one prompt per line, lines end at '\n', one
+ * trailing '\r' dropped, a final line without '\n' counts. Returns 0 or an exit code after
+ * printing "oclip: CMD: ...". */
+int prompt_add_file(prompt_list *l, const char *cmd, const char *path);
+void prompt_list_free(prompt_list *l);
 #endif

@@ -1,8 +1,8 @@
 /*
  * cmd_embed.c — `oclip embed-image`, `oclip embed-text`, `oclip similarity`: embeddings and the
- * logits matrix from preprocessed pixels (--pixels X.npy, float32 [N, 3, H, W]) and token ids
- * (--tokens X.npy, int64 [N, ctx]). IMAGE / TEXT arguments arrive with the preprocessing and
- * tokenizer stages.
+ * logits matrix from image files and prompts (preprocessed and tokenized exactly as OpenCLIP
+ * does), or from preprocessed pixels (--pixels X.npy, float32 [N, 3, H, W]) and token ids
+ * (--tokens X.npy, int64 [N, ctx]).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,9 +15,12 @@
 
 #define MODEL_OPTIONS                                                                            \
     "model selection:\n"                                                                         \
-    "  -m, --model SPEC   a checkpoint file, model.safetensors.index.json, or a folder holding\n"  \
-    "                     one; open_clip_config.json (or an HF config.json) beside it gives\n"    \
-    "                     the architecture, else it is inferred from the tensor shapes\n"      \
+    "  -m, --model SPEC   a checkpoint file (.bin/.pt/.pth/.safetensors, an .index.json) or a\n" \
+    "                     folder holding one: open_clip_config.json (or an HF config.json)\n"   \
+    "                     beside it gives the architecture, else it is inferred from shapes;\n" \
+    "                     hf-hub:ORG/NAME[@REV] from the Hugging Face cache ($HF_HUB_CACHE,\n"  \
+    "                     $HF_HOME/hub, ~/.cache/huggingface/hub); or ARCH:TAG, a pretrained\n" \
+    "                     name such as ViT-B-32:laion2b_s34b_b79k (weights from the cache)\n"  \
     "  --arch NAME        a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...)\n"        \
     "  --config FILE      an OpenCLIP model config or open_clip_config.json\n"                    \
     "  --quick-gelu, --no-quick-gelu   override the activation\n"                              \
@@ -26,40 +29,47 @@
     "  -h, --help         this help\n"
 
 static const char embed_image_help[] =
-    "usage: oclip embed-image -m SPEC --pixels X.npy -o OUT.npy [--no-normalize] [options]\n"
+    "usage: oclip embed-image -m SPEC (IMAGE... | --pixels X.npy) -o OUT.npy [--no-normalize]\n"
+    "                         [options]\n"
     "\n"
     "Image embeddings, float32 [N, E], L2-normalized unless --no-normalize, as OpenCLIP's\n"
-    "model.encode_image(pixels, normalize=True).\n"
+    "model.encode_image(preprocess(image), normalize=True).\n"
     "\n"
-    "  --pixels X.npy     preprocessed images, float32 [N, 3, H, W] (H x W = the model's size)\n"
-    "  IMAGE...           image files: needs the preprocessing stage (not in this version)\n"
+    "  IMAGE...           image files (PNG, JPEG, BMP, PPM, GIF, WebP, TIFF), preprocessed\n"
+    "                     as the model's OpenCLIP transform does (see 'oclip preprocess')\n"
+    "  --pixels X.npy     or preprocessed images, float32 [N, 3, H, W] (H x W = model size)\n"
     "  -o, --output F     output .npy\n"
     "  --no-normalize     raw projected features\n"
     "\n" MODEL_OPTIONS;
 
 static const char embed_text_help[] =
-    "usage: oclip embed-text -m SPEC --tokens X.npy -o OUT.npy [--no-normalize] [options]\n"
+    "usage: oclip embed-text -m SPEC (TEXT... | -f FILE | --tokens X.npy) -o OUT.npy\n"
+    "                        [--no-normalize] [options]\n"
     "\n"
     "Text embeddings, float32 [N, E], L2-normalized unless --no-normalize, as OpenCLIP's\n"
-    "model.encode_text(tokens, normalize=True).\n"
+    "model.encode_text(tokenizer(texts), normalize=True).\n"
     "\n"
-    "  --tokens X.npy     token ids, int64 [N, context_length], as OpenCLIP's tokenizer gives\n"
-    "  TEXT... / -f FILE  prompts: needs the tokenizer stage (not in this version)\n"
+    "  TEXT...            prompts, tokenized as OpenCLIP does (see 'oclip tokenize')\n"
+    "  -f, --file FILE    prompts from FILE, one per line ('-' = standard input)\n"
+    "  --tokens X.npy     or token ids, int64 [N, context_length]\n"
     "  -o, --output F     output .npy\n"
     "  --no-normalize     raw projected features\n"
     "\n" MODEL_OPTIONS;
 
 static const char similarity_help[] =
-    "usage: oclip similarity -m SPEC --pixels X.npy --tokens Y.npy [--json | -o OUT.npy]\n"
+    "usage: oclip similarity -m SPEC (--images IMAGE... | --pixels X.npy)\n"
+    "                        (--texts TEXT... | -f FILE | --tokens Y.npy) [--json | -o OUT.npy]\n"
     "                        [options]\n"
     "\n"
     "The logits matrix [N_images, N_texts] = exp(logit_scale) * cosine (+ logit_bias), as\n"
     "OpenCLIP's model.get_logits(images, texts)[0]. Printed one row per image (or as JSON, or\n"
     "written to a .npy file with -o).\n"
     "\n"
+    "  --images IMAGE...  image files (the arguments up to the next option)\n"
+    "  --texts TEXT...    prompts (the arguments up to the next option)\n"
+    "  -f, --file FILE    prompts from FILE, one per line\n"
     "  --pixels X.npy     preprocessed images, float32 [N, 3, H, W]\n"
     "  --tokens Y.npy     token ids, int64 [M, context_length]\n"
-    "  --images/--texts   image files and prompts: need the preprocessing and tokenizer stages\n"
     "  --json             print {\"logits\": [[...], ...]}\n"
     "  -o, --output F     write float32 [N, M] to a .npy file instead of printing\n"
     "\n" MODEL_OPTIONS;
@@ -67,7 +77,14 @@ static const char similarity_help[] =
 typedef struct {
     const char *cmd, *model, *arch, *config, *pixels, *tokens, *output;
     int quick, threads, batch, normalize, json;
+    prompt_list images, texts; /* file names and prompts */
+    int image_args, text_args; /* positional arguments are images / texts */
 } embed_args;
+
+static int oom(const char *cmd) {
+    fprintf(stderr, "oclip: %s: out of memory\n", cmd);
+    return EXIT_FAIL;
+}
 
 static int parse_int(const char *cmd, const char *opt, const char *v, int *out) {
     char *end;
@@ -110,16 +127,27 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
             int rc = parse_int(a->cmd, o, argv[++i], !strcmp(o, "--threads") ? &a->threads
                                                                              : &a->batch);
             if (rc) return rc;
-        } else if (!strcmp(o, "--images") || !strcmp(o, "--texts") || !strcmp(o, "-f")) {
-            return usage_error(a->cmd, "%s: image files and prompts need the preprocessing and "
-                               "tokenizer stages, not in this version; use --pixels / --tokens",
-                               o);
+        } else if (!strcmp(o, "--images") || !strcmp(o, "--texts")) {
+            /* the arguments up to the next option ("-" alone is an argument) */
+            prompt_list *l = o[2] == 'i' ? &a->images : &a->texts;
+            int n = 0;
+            while (i + 1 < argc && !(argv[i + 1][0] == '-' && argv[i + 1][1])) {
+                if (prompt_add(l, argv[i + 1], strlen(argv[i + 1]))) return oom(a->cmd);
+                i++, n++;
+            }
+            if (!n) return usage_error(a->cmd, "%s needs at least one value", o);
+        } else if (!strcmp(o, "-f") || !strcmp(o, "--file")) {
+            if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
+            int rc = prompt_add_file(&a->texts, a->cmd, argv[++i]);
+            if (rc) return rc;
         } else if (o[0] == '-' && o[1]) {
             return usage_error(a->cmd, "unknown option '%s'", o);
+        } else if (a->image_args) {
+            if (prompt_add(&a->images, o, strlen(o))) return oom(a->cmd);
+        } else if (a->text_args) {
+            if (prompt_add(&a->texts, o, strlen(o))) return oom(a->cmd);
         } else {
-            return usage_error(a->cmd, "'%s': IMAGE / TEXT arguments need the preprocessing and "
-                               "tokenizer stages, not in this version; use --pixels / --tokens",
-                               o);
+            return usage_error(a->cmd, "unexpected argument '%s' (use --images / --texts)", o);
         }
         if (slot) {
             if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
@@ -150,6 +178,14 @@ static int load_model(const embed_args *a, oclip_model **m) {
         print_error(&err);
         return EXIT_FAIL;
     }
+    /* ARCH:TAG with a tag trained with QuickGELU on a GELU config: OpenCLIP 3.3 runs exact
+     * GELU and only warns; so do we */
+    oclip_spec sp;
+    if (oclip_spec_resolve(a->model, OCLIP_SPEC_CONFIG_ONLY, &sp, NULL) == OCLIP_OK &&
+        sp.tag_quick_gelu == 1 && !oclip_model_config_of(*m)->quick_gelu)
+        fprintf(stderr, "oclip: warning: tag '%s' was trained with QuickGELU; running exact GELU "
+                        "as OpenCLIP does (use %s-quickgelu:%s or --quick-gelu)\n", sp.tag,
+                oclip_model_config_of(*m)->name, sp.tag);
     return 0;
 }
 
@@ -230,39 +266,83 @@ static int write_npy(const char *cmd, const char *path, const float *x, size_t r
     return 0;
 }
 
-/* embed-image and embed-text */
-static int cmd_embed(int argc, char **argv, int image) {
-    embed_args a = {.cmd = image ? "embed-image" : "embed-text", .normalize = 1};
-    int rc = parse(argc, argv, image ? embed_image_help : embed_text_help, &a);
-    if (rc >= 0) return rc;
-    if (image ? !a.pixels : !a.tokens)
-        return usage_error(a.cmd, "%s",
-                           image ? "missing --pixels X.npy" : "missing --tokens X.npy");
-    if (image ? a.tokens != NULL : a.pixels != NULL)
-        return usage_error(a.cmd, "%s", image ? "--tokens belongs to embed-text"
-                                               : "--pixels belongs to embed-image");
-    if (!a.output) return usage_error(a.cmd, "%s", "missing -o OUT.npy");
-    if (a.json) return usage_error(a.cmd, "%s", "--json is for similarity");
-    oclip_model *m = NULL;
-    if ((rc = load_model(&a, &m))) return rc;
-    npy_array in;
-    rc = image ? read_pixels(a.cmd, a.pixels, m, &in) : read_tokens(a.cmd, a.tokens, m, &in);
-    if (rc) {
-        oclip_model_free(m);
+/* Embeddings of the images (files, or --pixels) or texts (prompts, or --tokens) into a new
+ * buffer *out [*n, E]. Returns 0 or an exit code after printing. */
+static int embed_inputs(const embed_args *a, const oclip_model *m, int image, float **out,
+                        size_t *n) {
+    const prompt_list *l = image ? &a->images : &a->texts;
+    const char *npy = image ? a->pixels : a->tokens;
+    *out = NULL;
+    if (npy && l->n)
+        return usage_error(a->cmd, "%s", image ? "give image files or --pixels, not both"
+                                               : "give prompts or --tokens, not both");
+    if (!npy && !l->n)
+        return usage_error(a->cmd, "%s", image ? "no images: give IMAGE files or --pixels X.npy"
+                                               : "no text: give TEXT, -f FILE or --tokens X.npy");
+    size_t E = (size_t)oclip_model_embed_dim(m);
+    if (npy) {
+        npy_array in;
+        int rc = image ? read_pixels(a->cmd, npy, m, &in) : read_tokens(a->cmd, npy, m, &in);
+        if (rc) return rc;
+        *n = (size_t)in.shape[0];
+        *out = malloc((*n ? *n : 1) * E * sizeof(float));
+        rc = *out ? embed(a, m, image, in.data, *n, *out) : oom(a->cmd);
+        npy_free(&in);
         return rc;
     }
-    size_t n = (size_t)in.shape[0], E = (size_t)oclip_model_embed_dim(m);
-    float *out = malloc((n ? n : 1) * E * sizeof(float));
-    if (!out) {
-        fprintf(stderr, "oclip: %s: out of memory\n", a.cmd);
-        rc = EXIT_FAIL;
+    *n = l->n;
+    const char **items = malloc(l->n * sizeof *items);
+    size_t *lens = malloc(l->n * sizeof *lens);
+    *out = malloc(l->n * E * sizeof(float));
+    int rc = 0;
+    if (!items || !lens || !*out) {
+        rc = oom(a->cmd);
     } else {
-        rc = embed(&a, m, image, in.data, n, out);
-        if (!rc) rc = write_npy(a.cmd, a.output, out, n, E);
+        for (size_t i = 0; i < l->n; i++) items[i] = l->p[i].s, lens[i] = l->p[i].len;
+        oclip_error err;
+        oclip_status s = image ? oclip_encode_image_files(m, items, l->n, *out, a->normalize, &err)
+                               : oclip_encode_text_strings(m, items, lens, l->n, *out,
+                                                           a->normalize, &err);
+        if (s != OCLIP_OK) {
+            fprintf(stderr, "oclip: %s: %s\n", a->cmd, err.msg);
+            rc = EXIT_FAIL;
+        }
     }
+    free(items);
+    free(lens);
+    return rc;
+}
+
+static void free_args(embed_args *a) {
+    prompt_list_free(&a->images);
+    prompt_list_free(&a->texts);
+}
+
+/* embed-image and embed-text */
+static int cmd_embed(int argc, char **argv, int image) {
+    embed_args a = {.cmd = image ? "embed-image" : "embed-text", .normalize = 1,
+                    .image_args = image, .text_args = !image};
+    int rc = parse(argc, argv, image ? embed_image_help : embed_text_help, &a);
+    if (rc >= 0) goto done;
+    rc = 0;
+    if (image ? (a.tokens != NULL || a.texts.n) : (a.pixels != NULL || a.images.n)) {
+        rc = usage_error(a.cmd, "%s", image ? "texts belong to embed-text"
+                                            : "images belong to embed-image");
+        goto done;
+    }
+    if (!a.output) rc = usage_error(a.cmd, "%s", "missing -o OUT.npy");
+    else if (a.json) rc = usage_error(a.cmd, "%s", "--json is for similarity");
+    if (rc) goto done;
+    oclip_model *m = NULL;
+    if ((rc = load_model(&a, &m))) goto done;
+    float *out = NULL;
+    size_t n = 0;
+    rc = embed_inputs(&a, m, image, &out, &n);
+    if (!rc) rc = write_npy(a.cmd, a.output, out, n, (size_t)oclip_model_embed_dim(m));
     free(out);
-    npy_free(&in);
     oclip_model_free(m);
+done:
+    free_args(&a);
     return rc;
 }
 
@@ -272,27 +352,21 @@ int cmd_embed_text(int argc, char **argv) { return cmd_embed(argc, argv, 0); }
 int cmd_similarity(int argc, char **argv) {
     embed_args a = {.cmd = "similarity", .normalize = 1};
     int rc = parse(argc, argv, similarity_help, &a);
-    if (rc >= 0) return rc;
-    if (!a.pixels || !a.tokens)
-        return usage_error(a.cmd, "%s", "needs --pixels X.npy and --tokens Y.npy");
+    if (rc >= 0) {
+        free_args(&a);
+        return rc;
+    }
     oclip_model *m = NULL;
-    if ((rc = load_model(&a, &m))) return rc;
-    npy_array px = {0}, tk = {0};
     float *img = NULL, *txt = NULL, *lg = NULL;
-    if ((rc = read_pixels(a.cmd, a.pixels, m, &px)) || (rc = read_tokens(a.cmd, a.tokens, m, &tk)))
+    size_t ni = 0, nt = 0;
+    if ((rc = load_model(&a, &m)) || (rc = embed_inputs(&a, m, 1, &img, &ni)) ||
+        (rc = embed_inputs(&a, m, 0, &txt, &nt)))
         goto done;
-    size_t ni = (size_t)px.shape[0], nt = (size_t)tk.shape[0];
-    size_t E = (size_t)oclip_model_embed_dim(m);
-    img = malloc((ni ? ni : 1) * E * sizeof(float));
-    txt = malloc((nt ? nt : 1) * E * sizeof(float));
     lg = malloc((ni && nt ? ni * nt : 1) * sizeof(float));
-    if (!img || !txt || !lg) {
-        fprintf(stderr, "oclip: %s: out of memory\n", a.cmd);
-        rc = EXIT_FAIL;
+    if (!lg) {
+        rc = oom(a.cmd);
         goto done;
     }
-    if ((rc = embed(&a, m, 1, px.data, ni, img)) || (rc = embed(&a, m, 0, tk.data, nt, txt)))
-        goto done;
     oclip_error err;
     if (oclip_logits(m, img, ni, txt, nt, lg, &err) != OCLIP_OK) {
         fprintf(stderr, "oclip: %s: %s\n", a.cmd, err.msg);
@@ -317,8 +391,7 @@ done:
     free(img);
     free(txt);
     free(lg);
-    npy_free(&px);
-    npy_free(&tk);
     oclip_model_free(m);
+    free_args(&a);
     return rc;
 }

@@ -66,100 +66,55 @@ static int from_open_clip_config(const char *file, oclip_preprocess_cfg *pre) {
     return 0;
 }
 
-/* The snapshot folder of hf-hub:ORG/NAME[@REV] in the local Hugging Face cache. */
-static int hf_snapshot(const char *spec, char *out, size_t size) {
-    char repo[300], rev[128] = "main", root[512], ref[1000];
-    const char *at = strchr(spec, '@');
-    size_t k = 0, n = at ? (size_t)(at - spec) : strlen(spec);
-    for (size_t i = 0; i < n && k + 3 < sizeof repo; i++) { /* ORG/NAME -> ORG--NAME */
-        if (spec[i] == '/') repo[k++] = '-';
-        repo[k++] = spec[i] == '/' ? '-' : spec[i];
-    }
-    repo[k] = '\0';
-    if (at) snprintf(rev, sizeof rev, "%s", at + 1);
-    const char *cache = getenv("HF_HUB_CACHE"), *home = getenv("HF_HOME");
-    if (cache && *cache) snprintf(root, sizeof root, "%s", cache);
-    else if (home && *home) snprintf(root, sizeof root, "%s/hub", home);
-    else
-        snprintf(root, sizeof root, "%s/.cache/huggingface/hub",
-                 getenv("HOME") ? getenv("HOME") : ".");
-    /* a branch or tag name resolves through refs/; otherwise REV is the commit itself */
-    snprintf(ref, sizeof ref, "%s/models--%s/refs/%s", root, repo, rev);
-    size_t len;
-    char *hash = is_file(ref) ? slurp(ref, &len) : NULL;
-    if (hash) hash[strcspn(hash, "\r\n")] = '\0';
-    snprintf(out, size, "%s/models--%s/snapshots/%s", root, repo, hash ? hash : rev);
-    free(hash);
-    return is_dir(out);
-}
-
-/* Fills *pre from -m SPEC (see the help); OpenAI's defaults without one. 0 or an exit code. */
+/* Fills *pre from -m SPEC (see the help); OpenAI's defaults without one. 0 or an exit code.
+ * Files, folders, hf-hub: and ARCH:TAG resolve through the library (oclip_spec_resolve, which
+ * knows the Hugging Face cache); only the architecture and preprocessing are needed, so weights
+ * missing from the cache are fine. An open_clip_config.json itself and a bare ARCH are handled
+ * here. */
 static int resolve_model(const char *spec, oclip_preprocess_cfg *pre) {
     oclip_preprocess_cfg_default(pre);
     if (!spec) return 0;
     oclip_error err;
-    char path[1200];
-    if (!strncmp(spec, "hf-hub:", 7)) {
-        char snap[1000];
-        if (!hf_snapshot(spec + 7, snap, sizeof snap)) {
-            fprintf(stderr, "oclip: '%s': not in the Hugging Face cache (%s)\n", spec, snap);
-            fprintf(stderr, "hint: run 'oclip pull %s' first\n", spec);
+    size_t n = strlen(spec);
+    int file = is_file(spec), dir = is_dir(spec);
+    if (file && n > 5 && !strcmp(spec + n - 5, ".json") &&
+        !(n >= 11 && !strcmp(spec + n - 11, ".index.json")))
+        return from_open_clip_config(spec, pre);
+    if (!file && !dir && strncmp(spec, "hf-hub:", 7) && !strchr(spec, ':')) {
+        /* ARCH: OpenCLIP's default PreprocessCfg at the built-in config's image size */
+        oclip_model_config mc;
+        if (oclip_config_builtin(spec, &mc, &err) != OCLIP_OK) {
+            fprintf(stderr, "oclip: -m '%s': not a file, folder, hf-hub: spec or known "
+                            "architecture: %s\n", spec, err.msg);
             return EXIT_FAIL;
         }
-        snprintf(path, sizeof path, "%s/open_clip_config.json", snap);
-        return from_open_clip_config(path, pre);
-    }
-    if (is_dir(spec)) {
-        snprintf(path, sizeof path, "%s/open_clip_config.json", spec);
-        if (!is_file(path)) {
-            fprintf(stderr, "oclip: '%s': no open_clip_config.json in this folder\n", spec);
-            fprintf(stderr, "hint: give the settings with --image-size/--mean/--std/...\n");
-            return EXIT_FAIL;
-        }
-        return from_open_clip_config(path, pre);
-    }
-    if (is_file(spec)) {
-        size_t n = strlen(spec);
-        if (n > 5 && !strcmp(spec + n - 5, ".json")) return from_open_clip_config(spec, pre);
-        char dir[1000];
-        dir_of(spec, dir, sizeof dir);
-        snprintf(path, sizeof path, "%s/open_clip_config.json", dir);
-        if (!is_file(path)) {
-            fprintf(stderr, "oclip: '%s': no open_clip_config.json beside the checkpoint, so "
-                            "its preprocessing is unknown\n", spec);
-            fprintf(stderr, "hint: use -m ARCH:TAG, or give --image-size/--mean/--std/...\n");
-            return EXIT_FAIL;
-        }
-        return from_open_clip_config(path, pre);
-    }
-    /* ARCH or ARCH:TAG */
-    char arch[128];
-    const char *colon = strchr(spec, ':');
-    snprintf(arch, sizeof arch, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
-    oclip_model_config mc;
-    if (oclip_config_builtin(arch, &mc, &err) != OCLIP_OK) {
-        fprintf(stderr, "oclip: -m '%s': not a file, folder, hf-hub: spec or known "
-                        "architecture: %s\n", spec, err.msg);
-        return EXIT_FAIL;
-    }
-    if (colon) {
-        oclip_pretrained pt;
-        if (oclip_pretrained_lookup(arch, colon + 1, &pt, &err) != OCLIP_OK) {
-            print_error(&err);
-            return EXIT_FAIL;
-        }
-        *pre = pt.preprocess;
-    }
-    if (pre->size[0] <= 0 || pre->size[1] <= 0) { /* the architecture's image_size */
         pre->size[0] = mc.vision.image_size[0];
         pre->size[1] = mc.vision.image_size[1];
+        return 0;
     }
-    if (!colon) { /* no tag: OpenCLIP's default PreprocessCfg at the model's image size */
-        int h = mc.vision.image_size[0], w = mc.vision.image_size[1];
-        oclip_preprocess_cfg_default(pre);
-        pre->size[0] = h, pre->size[1] = w;
+    oclip_spec *sp = malloc(sizeof *sp);
+    if (!sp) {
+        fprintf(stderr, "oclip: out of memory\n");
+        return EXIT_FAIL;
     }
-    return 0;
+    int rc = 0;
+    if (oclip_spec_resolve(spec, OCLIP_SPEC_CONFIG_ONLY, sp, &err) != OCLIP_OK) {
+        print_error(&err);
+        rc = EXIT_FAIL;
+    } else if (!sp->has_config && sp->kind == OCLIP_SPEC_DIR) {
+        fprintf(stderr, "oclip: '%s': no open_clip_config.json in this folder\n", spec);
+        fprintf(stderr, "hint: give the settings with --image-size/--mean/--std/...\n");
+        rc = EXIT_FAIL;
+    } else if (!sp->has_config) {
+        fprintf(stderr, "oclip: '%s': no open_clip_config.json beside the checkpoint, so "
+                        "its preprocessing is unknown\n", spec);
+        fprintf(stderr, "hint: use -m ARCH:TAG, or give --image-size/--mean/--std/...\n");
+        rc = EXIT_FAIL;
+    } else {
+        *pre = sp->preprocess;
+    }
+    free(sp);
+    return rc;
 }
 
 /* "a,b,c" or "a" -> three doubles; 0 on success. */

@@ -34,112 +34,6 @@ static const char tokenize_help[] =
     "\n"
     "Without -o, each row is printed as one JSON array per line.\n";
 
-/* A prompt: bytes inside a file buffer or an argument (not NUL-terminated). */
-typedef struct {
-    const char *s;
-    size_t len;
-} prompt;
-
-typedef struct {
-    prompt *p;
-    size_t n, cap;
-    char **bufs; /* file contents to free */
-    size_t n_bufs;
-} prompt_list;
-
-static int add_prompt(prompt_list *l, const char *s, size_t len) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        prompt *p = cap > SIZE_MAX / sizeof *p ? NULL : realloc(l->p, cap * sizeof *p);
-        if (!p) return -1;
-        l->p = p;
-        l->cap = cap;
-    }
-    l->p[l->n].s = s;
-    l->p[l->n].len = len;
-    l->n++;
-    return 0;
-}
-
-/* The whole of f; NULL with errno set on failure. */
-static char *read_stream(FILE *f, size_t *len) {
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 65536) {
-            if (cap > SIZE_MAX / 2 - 65536) {
-                free(buf);
-                errno = ENOMEM;
-                return NULL;
-            }
-            size_t ncap = cap * 2 + 65536;
-            char *p = realloc(buf, ncap);
-            if (!p) {
-                free(buf);
-                errno = ENOMEM;
-                return NULL;
-            }
-            buf = p;
-            cap = ncap;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
-    }
-    if (ferror(f)) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
-/* Lines of a prompt file: split at '\n', one trailing '\r' dropped; a final line without '\n'
- * counts, an empty remainder after the last '\n' does not. */
-static int add_file(prompt_list *l, const char *path) {
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) {
-        fprintf(stderr, "oclip: tokenize: cannot open '%s': %s\n", path, strerror(errno));
-        return EXIT_FAIL;
-    }
-    size_t len = 0;
-    char *buf = read_stream(f, &len);
-    int e = errno;
-    if (f != stdin) fclose(f);
-    if (!buf) {
-        fprintf(stderr, "oclip: tokenize: cannot read '%s': %s\n", path, strerror(e));
-        return EXIT_FAIL;
-    }
-    char **b = realloc(l->bufs, (l->n_bufs + 1) * sizeof *b);
-    if (!b) {
-        free(buf);
-        fprintf(stderr, "oclip: tokenize: out of memory\n");
-        return EXIT_FAIL;
-    }
-    l->bufs = b;
-    l->bufs[l->n_bufs++] = buf;
-    size_t start = 0;
-    while (start < len) {
-        const char *nl = memchr(buf + start, '\n', len - start);
-        size_t end = nl ? (size_t)(nl - buf) : len;
-        size_t n = end - start;
-        if (n && buf[start + n - 1] == '\r') n--;
-        if (add_prompt(l, buf + start, n)) {
-            fprintf(stderr, "oclip: tokenize: out of memory\n");
-            return EXIT_FAIL;
-        }
-        start = end + 1;
-    }
-    return 0;
-}
-
-static void free_prompts(prompt_list *l) {
-    for (size_t i = 0; i < l->n_bufs; i++) free(l->bufs[i]);
-    free(l->bufs);
-    free(l->p);
-}
-
 int cmd_tokenize(int argc, char **argv) {
     size_t ctx = OCLIP_CONTEXT_LENGTH;
     oclip_clean clean = OCLIP_CLEAN_LOWER;
@@ -153,7 +47,7 @@ int cmd_tokenize(int argc, char **argv) {
                 only_texts = 1;
             } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
                 fputs(tokenize_help, stdout);
-                free_prompts(&l);
+                prompt_list_free(&l);
                 return 0;
             } else if (!strcmp(a, "-n") || !strcmp(a, "--context-length") || !strcmp(a, "-f") ||
                        !strcmp(a, "--file") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
@@ -174,7 +68,7 @@ int cmd_tokenize(int argc, char **argv) {
                     }
                     ctx = (size_t)n;
                 } else if (a[1] == 'f' || !strcmp(a, "--file")) {
-                    if ((rc = add_file(&l, v))) goto done;
+                    if ((rc = prompt_add_file(&l, "tokenize", v))) goto done;
                 } else if (a[1] == 'o' || !strcmp(a, "--output")) {
                     out_path = v;
                 } else if (!strcmp(v, "lower")) {
@@ -196,7 +90,7 @@ int cmd_tokenize(int argc, char **argv) {
             }
             continue;
         }
-        if (add_prompt(&l, a, strlen(a))) {
+        if (prompt_add(&l, a, strlen(a))) {
             fprintf(stderr, "oclip: tokenize: out of memory\n");
             rc = EXIT_FAIL;
             goto done;
@@ -263,6 +157,6 @@ int cmd_tokenize(int argc, char **argv) {
     free(row);
     free(le);
 done:
-    free_prompts(&l);
+    prompt_list_free(&l);
     return rc;
 }

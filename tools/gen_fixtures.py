@@ -1573,7 +1573,7 @@ SUBCOMMANDS = {
 }
 # Subcommands in their own modules beside this script (tools/fixtures_<name>.py, each with a
 # generate(vers) function), so that independent fixture sets can be developed side by side.
-for _name in ("tokenizer", "preprocess", "engine"):
+for _name in ("tokenizer", "preprocess", "engine", "e2e"):
     if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures_%s.py" % _name)):
         SUBCOMMANDS[_name] = (lambda mod: lambda vers: __import__(mod).generate(vers))("fixtures_" + _name)
 # large outputs under build/, not committed: run by name only, never by "all"

@@ -1,0 +1,100 @@
+/*
+ * test_e2e.c — the whole pipeline against OpenCLIP (fixtures by tools/gen_fixtures.py e2e):
+ * image files decoded and preprocessed, prompts tokenized, both towers, logits — compared with
+ * what OpenCLIP 3.3.0 computed from the same files, prompts and weights (max-abs <= 1e-4,
+ * cosine >= 0.99999), plus the token ids exactly.
+ */
+#include <cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oclip.h"
+#include "test.h"
+#include "util.h"
+
+#define DIR "tests/fixtures/e2e"
+
+/* max |a - b| and the cosine of two rows of n floats against expected JSON numbers */
+static void compare_row(const float *got, const cJSON *exp, int n, const char *what, int row) {
+    double dot = 0, na = 0, nb = 0, maxabs = 0;
+    for (int i = 0; i < n; i++) {
+        double e = cJSON_GetArrayItem(exp, i)->valuedouble, g = got[i];
+        maxabs = fmax(maxabs, fabs(e - g));
+        dot += e * g, na += g * g, nb += e * e;
+    }
+    double cos = dot / (sqrt(na) * sqrt(nb) + 1e-30);
+    CHECKF(maxabs <= 1e-4 && cos >= 0.99999, "%s %d: max-abs %.3g, cosine %.9f", what, row,
+           maxabs, cos);
+}
+
+int main(void) {
+    size_t len;
+    char *text = (char *)read_file(DIR "/expected.json", &len);
+    CHECKF(text != NULL, "cannot read " DIR "/expected.json");
+    if (!text) return TEST_REPORT("test_e2e");
+    cJSON *exp = cJSON_Parse(text);
+    free(text);
+    const cJSON *images = cJSON_GetObjectItemCaseSensitive(exp, "images");
+    const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(exp, "prompts");
+    size_t ni = (size_t)cJSON_GetArraySize(images), nt = (size_t)cJSON_GetArraySize(prompts);
+
+    oclip_error err;
+    oclip_model *m = NULL;
+    CHECKF(oclip_model_load(DIR, NULL, &m, &err) == OCLIP_OK, "%s", err.msg);
+    if (!m) return TEST_REPORT("test_e2e");
+    int E = oclip_model_embed_dim(m), ctx = oclip_model_context_length(m);
+
+    /* token ids: exactly OpenCLIP's */
+    const char **p = malloc(nt * sizeof *p);
+    for (size_t j = 0; j < nt; j++) p[j] = cJSON_GetArrayItem(prompts, (int)j)->valuestring;
+    int64_t *row = malloc((size_t)ctx * sizeof *row);
+    for (size_t j = 0; j < nt; j++) {
+        CHECK(oclip_tokenize(p[j], strlen(p[j]), OCLIP_CLEAN_LOWER, row, (size_t)ctx, &err) ==
+              OCLIP_OK);
+        const cJSON *want = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(exp, "tokens"),
+                                               (int)j);
+        int same = 1;
+        for (int k = 0; k < ctx; k++)
+            same &= row[k] == (int64_t)cJSON_GetArrayItem(want, k)->valuedouble;
+        CHECKF(same, "prompt %zu: token ids differ from OpenCLIP's", j);
+    }
+
+    /* embeddings from files and strings */
+    const char **paths = malloc(ni * sizeof *paths);
+    for (size_t i = 0; i < ni; i++) paths[i] = cJSON_GetArrayItem(images, (int)i)->valuestring;
+    float *img = malloc(ni * (size_t)E * sizeof *img), *txt = malloc(nt * (size_t)E * sizeof *txt);
+    float *lg = malloc(ni * nt * sizeof *lg);
+    CHECKF(oclip_encode_image_files(m, paths, ni, img, 1, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(oclip_encode_text_strings(m, p, NULL, nt, txt, 1, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(oclip_logits(m, img, ni, txt, nt, lg, &err) == OCLIP_OK);
+    const cJSON *ie = cJSON_GetObjectItemCaseSensitive(exp, "image_embeddings");
+    const cJSON *te = cJSON_GetObjectItemCaseSensitive(exp, "text_embeddings");
+    const cJSON *le = cJSON_GetObjectItemCaseSensitive(exp, "logits");
+    for (size_t i = 0; i < ni; i++)
+        compare_row(img + i * (size_t)E, cJSON_GetArrayItem(ie, (int)i), E, "image", (int)i);
+    for (size_t j = 0; j < nt; j++)
+        compare_row(txt + j * (size_t)E, cJSON_GetArrayItem(te, (int)j), E, "text", (int)j);
+    /* logits are ~100 x cosine: compare with a relative bound of the same 1e-4 order */
+    for (size_t i = 0; i < ni; i++)
+        for (size_t j = 0; j < nt; j++) {
+            double e = cJSON_GetArrayItem(cJSON_GetArrayItem(le, (int)i), (int)j)->valuedouble;
+            CHECKF(fabs(e - lg[i * nt + j]) <= 1e-4 * fmax(1.0, fabs(e)), "logit %zu,%zu: %g vs %g",
+                   i, j, lg[i * nt + j], e);
+        }
+
+    /* a missing file is named in the error */
+    const char *bad[] = {"tests/fixtures/e2e/no-such-image.png"};
+    CHECK(oclip_encode_image_files(m, bad, 1, img, 1, &err) == OCLIP_E_IO);
+    CHECK(strstr(err.msg, "no-such-image.png") != NULL);
+
+    free(p);
+    free(row);
+    free(paths);
+    free(img);
+    free(txt);
+    free(lg);
+    oclip_model_free(m);
+    cJSON_Delete(exp);
+    return TEST_REPORT("test_e2e");
+}

@@ -1,0 +1,537 @@
+/*
+ * test_spec.c — model spec resolution (oclip_spec_resolve) and oclip_model_load on every form,
+ * against fake Hugging Face caches built under a temporary folder (HF_HUB_CACHE / HF_HOME / HOME
+ * set here, so the user's real cache is never read):
+ *   - hf-hub:ORG/NAME: path through snapshots/<hash>/ (the files are symlinks into blobs/),
+ *     architecture and preprocessing from the snapshot's open_clip_config.json, safetensors
+ *     before .bin, @REVISION as a ref name and as a commit hash;
+ *   - missing repo / revision / config / weights: OCLIP_E_NOTFOUND naming the folder and
+ *     `oclip pull`; OCLIP_SPEC_CONFIG_ONLY tolerates missing weights;
+ *   - hostile names and refs refused; the cache folder from each environment variable;
+ *   - ARCH:TAG: built-in architecture, the tag's preprocessing and QuickGELU flag, the tag's
+ *     hf_hub repo (default file, explicit file + .safetensors sibling), the URL file in
+ *     ~/.cache/clip, tag normalisation, unknown tags listing the valid ones;
+ *   - files and folders; NULL / "" / bare architecture names;
+ *   - oclip_model_load("hf-hub:...") gives the same bytes as loading the folder, and
+ *     oclip_model_load("ViT-B-32:TAG") on a tiny file refuses the shape mismatch clearly.
+ * Run from the repository root (the fixtures are under tests/fixtures).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "oclip.h"
+#include "test.h"
+#include "util.h"
+
+#define TINY "tests/fixtures/arch/tiny/b32like"
+#define HASH1 "0123456789abcdef0123456789abcdef01234567"
+#define HASH2 "fedcba9876543210fedcba9876543210fedcba98"
+
+static char tmp[512];  /* the temporary folder */
+static char tiny[PATH_MAX]; /* absolute path of the tiny fixture folder */
+static oclip_spec sp;   /* large: static */
+
+/* ---------------------------------------------------------------------------------------------
+ * Building fake caches
+ */
+static void mkdirs(const char *path) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    mkdir(p, 0755);
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    CHECKF(f != NULL, "cannot write %s", path);
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+static void copy_file(const char *from, const char *to) {
+    size_t n = 0;
+    unsigned char *d = read_file(from, &n);
+    CHECKF(d != NULL, "cannot read %s", from);
+    FILE *f = fopen(to, "wb");
+    CHECKF(f != NULL, "cannot write %s", to);
+    if (d && f) fwrite(d, 1, n, f);
+    if (f) fclose(f);
+    free(d);
+}
+
+/* A preprocess_cfg unlike OpenAI's defaults, to see that it is the one used. */
+static const char *const custom_config =
+    "{\"model_cfg\": {\"embed_dim\": 16,\n"
+    "  \"vision_cfg\": {\"image_size\": 32, \"patch_size\": 8, \"width\": 32, \"layers\": 2,\n"
+    "                 \"head_width\": 16},\n"
+    "  \"text_cfg\": {\"context_length\": 8, \"vocab_size\": 64, \"width\": 32, \"heads\": 2,\n"
+    "               \"layers\": 2}},\n"
+    " \"preprocess_cfg\": {\"mean\": [0.5, 0.25, 0.125], \"std\": [0.5, 0.5, 0.5],\n"
+    "                    \"interpolation\": \"bilinear\", \"resize_mode\": \"squash\"}}\n";
+
+/*
+ * models--ORG--NAME in cache `root`: for each of files[] (a fixture file name, or
+ * "open_clip_config.json=custom" for the custom config) a blob and a snapshot link
+ * snapshots/<hash>/<name> -> ../../blobs/<blob>; refs/<ref> = hash when ref != NULL.
+ * `as` renames the files in the snapshot (NULL: same names).
+ */
+static void add_snapshot(const char *root, const char *org, const char *name, const char *hash,
+                         const char *ref, const char *const *files, const char *const *as,
+                         size_t n) {
+    char repo[1024], p[2400], link[2400], target[600];
+    snprintf(repo, sizeof repo, "%s/models--%s--%s", root, org, name);
+    snprintf(p, sizeof p, "%s/blobs", repo);
+    mkdirs(p);
+    snprintf(p, sizeof p, "%s/snapshots/%s", repo, hash);
+    mkdirs(p);
+    snprintf(p, sizeof p, "%s/refs", repo);
+    mkdirs(p);
+    for (size_t i = 0; i < n; i++) {
+        const char *dst = as && as[i] ? as[i] : files[i];
+        /* blob names are content hashes in a real cache; any unique name will do here */
+        snprintf(target, sizeof target, "%s-%s-%zu", hash, dst, i);
+        snprintf(p, sizeof p, "%s/blobs/%s", repo, target);
+        if (!strcmp(files[i], "custom")) {
+            write_text(p, custom_config);
+        } else {
+            char from[PATH_MAX + 100];
+            snprintf(from, sizeof from, "%s/%s", tiny, files[i]);
+            copy_file(from, p);
+        }
+        snprintf(link, sizeof link, "%s/snapshots/%s/%s", repo, hash, dst);
+        snprintf(p, sizeof p, "../../blobs/%s", target);
+        CHECKF(symlink(p, link) == 0, "symlink %s: %s", link, strerror(errno));
+    }
+    if (ref) {
+        snprintf(p, sizeof p, "%s/refs/%s", repo, ref);
+        write_text(p, hash); /* huggingface_hub writes the hash without a newline */
+    }
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* Clears every variable that says where the caches are, then sets HF_HUB_CACHE. */
+static void use_cache(const char *root) {
+    unsetenv("HUGGINGFACE_HUB_CACHE");
+    unsetenv("HF_HOME");
+    unsetenv("XDG_CACHE_HOME");
+    setenv("HF_HUB_CACHE", root, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Tests
+ */
+static void test_cache_dir(void) {
+    char out[OCLIP_SPEC_PATH_SIZE], want[1024];
+    oclip_error err;
+    const char *home = getenv("HOME");
+    char saved_home[1024];
+    snprintf(saved_home, sizeof saved_home, "%s", home ? home : "");
+
+    unsetenv("HF_HUB_CACHE");
+    unsetenv("HUGGINGFACE_HUB_CACHE");
+    unsetenv("HF_HOME");
+    unsetenv("XDG_CACHE_HOME");
+    setenv("HOME", "/h", 1);
+    CHECK(oclip_hf_cache_dir(out, sizeof out, &err) == OCLIP_OK &&
+          !strcmp(out, "/h/.cache/huggingface/hub"));
+    setenv("XDG_CACHE_HOME", "/xdg", 1);
+    CHECK(oclip_hf_cache_dir(out, sizeof out, &err) == OCLIP_OK &&
+          !strcmp(out, "/xdg/huggingface/hub"));
+    setenv("HF_HOME", "~/hfh", 1); /* expanduser, as huggingface_hub */
+    CHECK(oclip_hf_cache_dir(out, sizeof out, &err) == OCLIP_OK && !strcmp(out, "/h/hfh/hub"));
+    setenv("HUGGINGFACE_HUB_CACHE", "/legacy", 1);
+    CHECK(oclip_hf_cache_dir(out, sizeof out, &err) == OCLIP_OK && !strcmp(out, "/legacy"));
+    setenv("HF_HUB_CACHE", "/direct", 1);
+    CHECK(oclip_hf_cache_dir(out, sizeof out, &err) == OCLIP_OK && !strcmp(out, "/direct"));
+    setenv("HF_HUB_CACHE", "", 1); /* empty counts as unset */
+    CHECK(oclip_hf_cache_dir(out, sizeof out, &err) == OCLIP_OK && !strcmp(out, "/legacy"));
+    CHECK(oclip_hf_cache_dir(out, 5, &err) == OCLIP_E_ARG); /* too small: refused, not cut */
+    unsetenv("HF_HUB_CACHE");
+    unsetenv("HUGGINGFACE_HUB_CACHE");
+    unsetenv("HF_HOME");
+    unsetenv("XDG_CACHE_HOME");
+    unsetenv("HOME");
+    CHECK(oclip_hf_cache_dir(out, sizeof out, &err) == OCLIP_E_NOTFOUND &&
+          strstr(err.msg, "HF_HUB_CACHE"));
+    setenv("HOME", saved_home, 1);
+
+    /* HF_HOME/hub is where hf-hub: looks when HF_HUB_CACHE is unset */
+    snprintf(want, sizeof want, "%s/hfhome/hub", tmp);
+    static const char *const files[] = {"custom", "open_clip_model.safetensors"};
+    static const char *const as[] = {"open_clip_config.json", NULL};
+    add_snapshot(want, "viahome", "m", HASH1, "main", files, as, 2);
+    snprintf(want, sizeof want, "%s/hfhome", tmp);
+    setenv("HF_HOME", want, 1);
+    CHECKF(oclip_spec_resolve("hf-hub:viahome/m", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
+    snprintf(want, sizeof want, "%s/hfhome/hub/models--viahome--m/snapshots/" HASH1
+             "/open_clip_model.safetensors", tmp);
+    CHECKF(!strcmp(sp.path, want), "%s", sp.path);
+    unsetenv("HF_HOME");
+}
+
+static void test_hf_hub(const char *root) {
+    oclip_error err;
+    char want[2048];
+    use_cache(root);
+
+    /* main: config + both weight files (safetensors wins) */
+    static const char *const f1[] = {"custom", "open_clip_model.safetensors",
+                                     "open_clip_pytorch_model.bin", "expected.json"};
+    static const char *const a1[] = {"open_clip_config.json", NULL, NULL, "README.md"};
+    add_snapshot(root, "org", "name", HASH1, "main", f1, a1, 4);
+    /* v1 (a tag) -> HASH2: config + .bin only */
+    static const char *const f2[] = {"custom", "open_clip_pytorch_model.bin"};
+    static const char *const a2[] = {"open_clip_config.json", NULL};
+    add_snapshot(root, "org", "name", HASH2, "v1", f2, a2, 2);
+
+    CHECKF(oclip_spec_resolve("hf-hub:org/name", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
+    snprintf(want, sizeof want, "%s/models--org--name/snapshots/" HASH1
+             "/open_clip_model.safetensors", root);
+    CHECK(sp.kind == OCLIP_SPEC_HF_HUB);
+    CHECKF(!strcmp(sp.path, want), "path %s", sp.path); /* through the snapshot, not the blob */
+    CHECK(sp.has_config && sp.config.embed_dim == 16 && sp.config.vision.image_size[0] == 32);
+    snprintf(want, sizeof want, "%s/models--org--name/snapshots/" HASH1 "/open_clip_config.json",
+             root);
+    CHECKF(!strcmp(sp.config_source, want), "%s", sp.config_source);
+    CHECK(sp.preprocess.mean[0] == 0.5 && sp.preprocess.mean[2] == 0.125 &&
+          sp.preprocess.std[1] == 0.5 && !strcmp(sp.preprocess.interpolation, "bilinear") &&
+          !strcmp(sp.preprocess.resize_mode, "squash"));
+    CHECK(sp.preprocess.size[0] == 32 && sp.preprocess.size[1] == 32);
+    CHECK(sp.tag[0] == '\0' && sp.tag_quick_gelu == -1);
+    CHECK(strstr(sp.desc, "hf-hub:org/name") && strstr(sp.desc, sp.path));
+
+    /* @REVISION: a ref name, the same commit given directly, and @main */
+    snprintf(want, sizeof want, "%s/models--org--name/snapshots/" HASH2
+             "/open_clip_pytorch_model.bin", root);
+    CHECKF(oclip_spec_resolve("hf-hub:org/name@v1", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(!strcmp(sp.path, want), "path %s", sp.path); /* no safetensors there: the .bin */
+    CHECKF(oclip_spec_resolve("hf-hub:org/name@" HASH2, 0, &sp, &err) == OCLIP_OK, "%s",
+           err.msg);
+    CHECKF(!strcmp(sp.path, want), "path %s", sp.path);
+    CHECK(oclip_spec_resolve("hf-hub:org/name@main", 0, &sp, &err) == OCLIP_OK &&
+          strstr(sp.path, HASH1 "/open_clip_model.safetensors"));
+    /* a ref file with a trailing newline is read all the same */
+    snprintf(want, sizeof want, "%s/models--org--name/refs/nl", root);
+    write_text(want, HASH2 "\n");
+    CHECK(oclip_spec_resolve("hf-hub:org/name@nl", 0, &sp, &err) == OCLIP_OK &&
+          strstr(sp.path, HASH2));
+
+    /* missing: repo, revision, commit */
+    CHECK(oclip_spec_resolve("hf-hub:org/missing", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    snprintf(want, sizeof want, "%s/models--org--missing", root);
+    CHECKF(strstr(err.msg, want) && strstr(err.msg, "oclip pull hf-hub:org/missing"), "%s",
+           err.msg);
+    CHECK(oclip_spec_resolve("hf-hub:org/name@v9", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECKF(strstr(err.msg, "v9") && strstr(err.msg, "models--org--name") &&
+           strstr(err.msg, "oclip pull"), "%s", err.msg);
+    snprintf(want, sizeof want, "%s/models--org--name/refs/gone", root);
+    write_text(want, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    CHECK(oclip_spec_resolve("hf-hub:org/name@gone", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECKF(strstr(err.msg, "snapshots/aaaaaaaa"), "%s", err.msg);
+
+    /* a snapshot with the config but no weights; and one without the config */
+    static const char *const f3[] = {"custom"};
+    static const char *const a3[] = {"open_clip_config.json"};
+    add_snapshot(root, "org", "noweights", HASH1, "main", f3, a3, 1);
+    CHECK(oclip_spec_resolve("hf-hub:org/noweights", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    snprintf(want, sizeof want, "%s/models--org--noweights/snapshots/" HASH1, root);
+    CHECKF(strstr(err.msg, want) && strstr(err.msg, "open_clip_model.safetensors") &&
+           strstr(err.msg, "oclip pull hf-hub:org/noweights"), "%s", err.msg);
+    CHECKF(oclip_spec_resolve("hf-hub:org/noweights", OCLIP_SPEC_CONFIG_ONLY, &sp, &err) ==
+           OCLIP_OK, "%s", err.msg);
+    CHECK(sp.path[0] == '\0' && sp.has_config && sp.preprocess.mean[0] == 0.5);
+    static const char *const f4[] = {"open_clip_model.safetensors"};
+    add_snapshot(root, "org", "noconfig", HASH1, "main", f4, NULL, 1);
+    CHECK(oclip_spec_resolve("hf-hub:org/noconfig", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECKF(strstr(err.msg, "open_clip_config.json") && strstr(err.msg, "models--org--noconfig"),
+           "%s", err.msg);
+    /* a link whose blob is gone (an interrupted download) counts as missing */
+    static const char *const f5[] = {"custom", "open_clip_model.safetensors"};
+    static const char *const a5[] = {"open_clip_config.json", NULL};
+    add_snapshot(root, "org", "dangling", HASH1, "main", f5, a5, 2);
+    snprintf(want, sizeof want, "%s/models--org--dangling/blobs/" HASH1
+             "-open_clip_model.safetensors-1", root);
+    CHECK(unlink(want) == 0);
+    CHECK(oclip_spec_resolve("hf-hub:org/dangling", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+
+    /* hostile names: never become paths */
+    static const char *const bad[] = {
+        "hf-hub:", "hf-hub:../x", "hf-hub:x/..", "hf-hub:a/b/c", "hf-hub:org/na me",
+        "hf-hub:org/", "hf-hub:/name", "hf-hub:org", "hf-hub:./x", "hf-hub:.hidden/x",
+        "hf-hub:org/name@", "hf-hub:org/name@../../x", "hf-hub:org/name@a/b", "hf-hub:org/a..b",
+        "hf-hub:org/name@..", "hf-hub:org\\x/y", "hf-hub:org/n%2f", "hf-hub:org/n\xc3\xa9",
+        "hf-hub:org/name@v1@v2", "hf-hub:o:rg/name"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        oclip_status s = oclip_spec_resolve(bad[i], 0, &sp, &err);
+        CHECKF(s == OCLIP_E_ARG && strstr(err.msg, "not a valid hf-hub"), "%s: %d %s", bad[i],
+               (int)s, err.msg);
+    }
+    char longname[300];
+    memset(longname, 'a', sizeof longname);
+    memcpy(longname, "hf-hub:o/", 9);
+    longname[sizeof longname - 1] = '\0';
+    CHECK(oclip_spec_resolve(longname, 0, &sp, &err) == OCLIP_E_ARG);
+    /* a refs/ file that points outside the snapshots folder */
+    snprintf(want, sizeof want, "%s/models--org--name/refs/evil", root);
+    write_text(want, "../../../../etc");
+    CHECK(oclip_spec_resolve("hf-hub:org/name@evil", 0, &sp, &err) == OCLIP_E_FORMAT);
+}
+
+static void test_pretrained(const char *root) {
+    oclip_error err;
+    char want[2048];
+    use_cache(root);
+
+    /* not cached yet: NOT_FOUND naming the repo folder, and `oclip pull ARCH:TAG` */
+    CHECK(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    snprintf(want, sizeof want, "%s/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K", root);
+    CHECKF(strstr(err.msg, want) && strstr(err.msg, "oclip pull ViT-B-32:laion2b_s34b_b79k") &&
+           strstr(err.msg, "open_clip_model.safetensors"), "%s", err.msg);
+    /* the architecture and preprocessing are known without the weights */
+    CHECKF(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", OCLIP_SPEC_CONFIG_ONLY, &sp, &err) ==
+           OCLIP_OK, "%s", err.msg);
+    CHECK(sp.kind == OCLIP_SPEC_PRETRAINED && sp.path[0] == '\0' && sp.has_config &&
+          !strcmp(sp.config.name, "ViT-B-32") && sp.config.embed_dim == 512 &&
+          sp.preprocess.size[0] == 224);
+
+    /* the tiny model under the tag's repo (resolution does not look at shapes) */
+    static const char *const f[] = {"open_clip_pytorch_model.bin", "open_clip_model.safetensors",
+                                    "open_clip_config.json"};
+    add_snapshot(root, "laion", "CLIP-ViT-B-32-laion2B-s34B-b79K", HASH1, "main", f, NULL, 3);
+    CHECKF(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", 0, &sp, &err) == OCLIP_OK, "%s",
+           err.msg);
+    snprintf(want, sizeof want, "%s/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/snapshots/"
+             HASH1 "/open_clip_model.safetensors", root);
+    CHECKF(!strcmp(sp.path, want), "%s", sp.path);
+    /* ARCH:TAG takes the built-in config, not the repo's open_clip_config.json */
+    CHECK(sp.has_config && !strcmp(sp.config.name, "ViT-B-32") && sp.config.embed_dim == 512);
+    CHECKF(strstr(sp.config_source, "built-in") && strstr(sp.config_source, "ViT-B-32"), "%s",
+           sp.config_source);
+    CHECK(!strcmp(sp.tag, "laion2b_s34b_b79k") && sp.tag_quick_gelu != 1);
+    CHECK(sp.preprocess.size[0] == 224 && !strcmp(sp.preprocess.interpolation, "bicubic"));
+    /* tag normalisation: lowercase, '-' -> '_' */
+    CHECKF(oclip_spec_resolve("ViT-B-32:LAION2B-S34B-B79K", 0, &sp, &err) == OCLIP_OK, "%s",
+           err.msg);
+    CHECK(!strcmp(sp.path, want) && !strcmp(sp.tag, "laion2b_s34b_b79k"));
+    /* the model loader refuses the shapes, clearly */
+    oclip_model *m = NULL;
+    CHECK(oclip_model_load("ViT-B-32:laion2b_s34b_b79k", NULL, &m, &err) == OCLIP_E_FORMAT &&
+          m == NULL);
+    CHECKF(strstr(err.msg, "does not fit architecture ViT-B-32") &&
+           strstr(err.msg, "hint: run 'oclip check"), "%s", err.msg);
+
+    /* unknown tag / architecture */
+    CHECK(oclip_spec_resolve("ViT-B-32:nope", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECKF(strstr(err.msg, "nope") && strstr(err.msg, "laion2b_s34b_b79k") &&
+           strstr(err.msg, "openai"), "%s", err.msg);
+    CHECK(oclip_spec_resolve("NoSuchArch:openai", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+
+    /* openai: trained with QuickGELU, ViT-B-32 runs exact GELU (OpenCLIP 3.3); -quickgelu alias */
+    CHECK(oclip_spec_resolve("ViT-B-32:openai", OCLIP_SPEC_CONFIG_ONLY, &sp, &err) == OCLIP_OK);
+    CHECK(sp.tag_quick_gelu == 1 && sp.config.quick_gelu == 0 && strstr(sp.desc, "QuickGELU"));
+    CHECK(oclip_spec_resolve("ViT-B-32-quickgelu:openai", OCLIP_SPEC_CONFIG_ONLY, &sp, &err) ==
+          OCLIP_OK);
+    CHECK(sp.tag_quick_gelu == 1 && sp.config.quick_gelu == 1 &&
+          !strcmp(sp.config.name, "ViT-B-32-quickgelu"));
+    /* openai has a url too: OpenCLIP's URL download folder ~/.cache/clip is the fallback */
+    CHECK(oclip_spec_resolve("ViT-B-32:openai", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECKF(strstr(err.msg, "models--timm--vit_base_patch32_clip_224.openai") &&
+           strstr(err.msg, ".cache/clip/ViT-B-32.pt"), "%s", err.msg);
+    char home[1024], saved_home[1024];
+    snprintf(saved_home, sizeof saved_home, "%s", getenv("HOME") ? getenv("HOME") : "");
+    snprintf(home, sizeof home, "%s/home", tmp);
+    snprintf(want, sizeof want, "%s/.cache/clip", home);
+    mkdirs(want);
+    snprintf(want, sizeof want, "%s/.cache/clip/ViT-B-32.pt", home);
+    char from[PATH_MAX + 100];
+    snprintf(from, sizeof from, "%s/openai.pt", tiny);
+    copy_file(from, want);
+    setenv("HOME", home, 1);
+    CHECKF(oclip_spec_resolve("ViT-B-32:openai", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(!strcmp(sp.path, want));
+    /* ... but the HF cache comes first, as OpenCLIP prefers hf_hub */
+    static const char *const fo[] = {"open_clip_model.safetensors"};
+    add_snapshot(root, "timm", "vit_base_patch32_clip_224.openai", HASH2, "main", fo, NULL, 1);
+    CHECK(oclip_spec_resolve("ViT-B-32:openai", 0, &sp, &err) == OCLIP_OK &&
+          strstr(sp.path, "models--timm--vit_base_patch32_clip_224.openai/snapshots/" HASH2));
+    setenv("HOME", saved_home, 1);
+
+    /* the QuickGELU note in the model's source line (architecture overridden to fit the tiny
+     * weights; an override without a name means no tag check) */
+    oclip_model_config cfg;
+    size_t len = 0;
+    unsigned char *text = read_file(TINY "/open_clip_config.json", &len);
+    CHECK(text && oclip_config_parse_open_clip((const char *)text, len, &cfg, NULL, &err) ==
+                      OCLIP_OK);
+    free(text);
+    oclip_model_options o = {.config = &cfg, .config_source = "test"};
+    CHECKF(oclip_model_load("ViT-B-32:openai", &o, &m, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(m && strstr(oclip_model_source(m), "trained with QuickGELU") &&
+           strstr(oclip_model_source(m), "snapshots/" HASH2), "%s",
+           m ? oclip_model_source(m) : "");
+    /* the tag's preprocessing (OpenAI's), at the architecture's image size */
+    CHECK(m && oclip_model_preprocess(m)->size[0] == 32 &&
+          !strcmp(oclip_model_preprocess(m)->resize_mode, "shortest"));
+    oclip_model_free(m);
+    m = NULL;
+    o.quick_gelu = OCLIP_QUICK_GELU_ON;
+    CHECKF(oclip_model_load("ViT-B-32:openai", &o, &m, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(m && !strstr(oclip_model_source(m), "note:"));
+    oclip_model_free(m);
+
+    /* an explicit hf_hub file: "org/repo/pytorch_model.bin", its .safetensors sibling first */
+    static const char *const fv[] = {"open_clip_pytorch_model.bin"};
+    static const char *const av[] = {"pytorch_model.bin"};
+    add_snapshot(root, "jienengchen", "ViTamin-S", HASH1, "main", fv, av, 1);
+    CHECKF(oclip_spec_resolve("ViTamin-S:datacomp1b", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(ends_with(sp.path, "models--jienengchen--ViTamin-S/snapshots/" HASH1
+                              "/pytorch_model.bin"), "%s", sp.path);
+    static const char *const fs[] = {"open_clip_model.safetensors"};
+    static const char *const as[] = {"pytorch_model.safetensors"};
+    add_snapshot(root, "jienengchen", "ViTamin-S", HASH1, "main", fs, as, 1);
+    CHECK(oclip_spec_resolve("ViTamin-S:datacomp1b", 0, &sp, &err) == OCLIP_OK &&
+          ends_with(sp.path, HASH1 "/pytorch_model.safetensors"));
+    CHECK(oclip_spec_resolve("ViTamin-S:nope", 0, &sp, &err) == OCLIP_E_NOTFOUND &&
+          strstr(err.msg, "datacomp1b"));
+}
+
+static void test_paths(void) {
+    oclip_error err;
+    CHECKF(oclip_spec_resolve(TINY, 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(sp.kind == OCLIP_SPEC_DIR && !strcmp(sp.path, TINY "/open_clip_model.safetensors"));
+    CHECK(sp.has_config && !strcmp(sp.config_source, TINY "/open_clip_config.json") &&
+          sp.preprocess.size[0] == 32);
+    CHECK(oclip_spec_resolve(TINY "/", 0, &sp, &err) == OCLIP_OK &&
+          !strcmp(sp.path, TINY "/open_clip_model.safetensors"));
+    CHECK(oclip_spec_resolve(TINY "/epoch_2.pt", 0, &sp, &err) == OCLIP_OK);
+    CHECK(sp.kind == OCLIP_SPEC_FILE && !strcmp(sp.path, TINY "/epoch_2.pt") && sp.has_config);
+    /* an HF config.json is not read here (oclip_model_load does, once the file is open) */
+    CHECK(oclip_spec_resolve(TINY "/hf/model.safetensors", 0, &sp, &err) == OCLIP_OK);
+    CHECK(sp.kind == OCLIP_SPEC_FILE && !sp.has_config && sp.preprocess.size[0] == 224);
+    CHECK(oclip_spec_resolve(TINY "/hf", 0, &sp, &err) == OCLIP_OK &&
+          !strcmp(sp.path, TINY "/hf/model.safetensors"));
+    /* a folder with no checkpoint */
+    CHECK(oclip_spec_resolve("tests/fixtures", 0, &sp, &err) == OCLIP_E_NOTFOUND &&
+          strstr(err.msg, "no checkpoint in folder"));
+    CHECK(oclip_spec_resolve("tests/fixtures", OCLIP_SPEC_CONFIG_ONLY, &sp, &err) == OCLIP_OK &&
+          sp.kind == OCLIP_SPEC_DIR && sp.path[0] == '\0' && !sp.has_config);
+    /* nothing there */
+    CHECK(oclip_spec_resolve("no/such/file.bin", 0, &sp, &err) == OCLIP_E_IO &&
+          strstr(err.msg, "no/such/file.bin"));
+    CHECK(oclip_spec_resolve("ViT-B-32", 0, &sp, &err) == OCLIP_E_IO &&
+          strstr(err.msg, "ViT-B-32:TAG"));
+    CHECK(oclip_spec_resolve("/dev/null", 0, &sp, &err) == OCLIP_E_IO);
+    CHECK(oclip_spec_resolve("dir/with:colon.bin", 0, &sp, &err) == OCLIP_E_IO);
+    /* the embedded default model */
+    CHECK(oclip_spec_resolve(NULL, 0, &sp, &err) == OCLIP_E_UNSUPPORTED &&
+          strstr(err.msg, "embedded default model"));
+    CHECK(oclip_spec_resolve("", 0, &sp, &err) == OCLIP_E_UNSUPPORTED);
+    CHECK(oclip_spec_resolve("x", 0, NULL, &err) == OCLIP_E_ARG);
+    CHECK(oclip_spec_resolve(TINY, 0, &sp, NULL) == OCLIP_OK); /* err may be NULL */
+    CHECK(oclip_spec_resolve("hf-hub:../x", 0, &sp, NULL) == OCLIP_E_ARG);
+    /* a path longer than the buffers: refused, never cut */
+    char big[OCLIP_SPEC_PATH_SIZE + 20];
+    memset(big, 'a', sizeof big);
+    big[sizeof big - 1] = '\0';
+    CHECK(oclip_spec_resolve(big, 0, &sp, &err) != OCLIP_OK);
+}
+
+/* The same model through hf-hub: and through its folder: the same bytes. */
+static void test_load_same(const char *root) {
+    oclip_error err;
+    use_cache(root);
+    static const char *const f[] = {"open_clip_config.json", "open_clip_model.safetensors"};
+    add_snapshot(root, "tiny", "b32like", HASH1, "main", f, NULL, 2);
+    oclip_model *a = NULL, *b = NULL;
+    CHECKF(oclip_model_load("hf-hub:tiny/b32like", NULL, &a, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(oclip_model_load(TINY, NULL, &b, &err) == OCLIP_OK, "%s", err.msg);
+    if (!a || !b) {
+        oclip_model_free(a);
+        oclip_model_free(b);
+        return;
+    }
+    CHECKF(strstr(oclip_model_source(a), "snapshots/" HASH1 "/open_clip_model.safetensors") &&
+           strstr(oclip_model_source(a), "snapshots/" HASH1 "/open_clip_config.json"), "%s",
+           oclip_model_source(a));
+    int E = oclip_model_embed_dim(a), h, w;
+    CHECK(E == oclip_model_embed_dim(b) && E == 16);
+    oclip_model_image_size(a, &h, &w);
+    size_t npx = (size_t)2 * 3 * (size_t)h * (size_t)w;
+    float *px = malloc(npx * sizeof *px), *ea = malloc(4 * (size_t)E * sizeof(float));
+    float *eb = malloc(4 * (size_t)E * sizeof(float));
+    uint32_t s = 12345;
+    for (size_t i = 0; i < npx; i++) {
+        s = s * 1664525u + 1013904223u;
+        px[i] = (float)(s >> 8) / (float)(1u << 24) * 4.0f - 2.0f;
+    }
+    CHECK(oclip_encode_image(a, px, 2, ea, 1, &err) == OCLIP_OK);
+    CHECK(oclip_encode_image(b, px, 2, eb, 1, &err) == OCLIP_OK);
+    CHECK(!memcmp(ea, eb, 2 * (size_t)E * sizeof(float)));
+    int64_t tok[2 * 8] = {62, 5, 9, 63, 0, 0, 0, 0, 62, 1, 2, 3, 4, 5, 6, 63};
+    CHECK(oclip_encode_text(a, tok, 2, ea, 1, &err) == OCLIP_OK);
+    CHECK(oclip_encode_text(b, tok, 2, eb, 1, &err) == OCLIP_OK);
+    CHECK(!memcmp(ea, eb, 2 * (size_t)E * sizeof(float)));
+    CHECK(!memcmp(oclip_model_preprocess(a), oclip_model_preprocess(b),
+                  sizeof(oclip_preprocess_cfg)));
+    free(px);
+    free(ea);
+    free(eb);
+    oclip_model_free(a);
+    oclip_model_free(b);
+
+    /* hf-hub: with the custom config: its preprocessing reaches the model */
+    CHECKF(oclip_model_load("hf-hub:org/name", NULL, &a, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(a && !strcmp(oclip_model_preprocess(a)->resize_mode, "squash") &&
+          oclip_model_preprocess(a)->mean[0] == 0.5);
+    oclip_model_free(a);
+    /* and the cache misses come back from the loader unchanged */
+    CHECK(oclip_model_load("hf-hub:org/missing", NULL, &a, &err) == OCLIP_E_NOTFOUND &&
+          strstr(err.msg, "oclip pull") && a == NULL);
+}
+
+/* rm -rf of the temporary folder (only what this test made: plain files, links, folders). */
+static void remove_tree(const char *path) {
+    char cmd[700];
+    if (strncmp(path, "/tmp/oclip_spec_", 16) != 0) return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", path);
+}
+
+int main(void) {
+    snprintf(tmp, sizeof tmp, "/tmp/oclip_spec_XXXXXX");
+    if (!mkdtemp(tmp)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    if (!getcwd(tiny, sizeof tiny - sizeof TINY - 1)) {
+        perror("getcwd");
+        return 1;
+    }
+    strcat(tiny, "/" TINY);
+    char root[600];
+    snprintf(root, sizeof root, "%s/hub", tmp);
+    mkdirs(root);
+
+    test_cache_dir();
+    test_hf_hub(root);
+    test_pretrained(root);
+    test_paths();
+    test_load_same(root);
+
+    remove_tree(tmp);
+    return TEST_REPORT("test_spec");
+}
