@@ -1,23 +1,9 @@
 #!/bin/sh
 # cli.sh — the oclip program as a user runs it: exit codes, --help, inspect (text and --json),
 # --dump, error messages. Needs only POSIX sh and python3's standard library (json).
-set -u
-OCLIP=${OCLIP_BIN:-build/oclip}
+NAME=cli.sh
+. tests/lib_cli.sh
 R=tests/fixtures/readers
-fail=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "cli.sh: FAIL: $*" >&2; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-# expect CODE CMD...: runs CMD, checks its exit status
-expect() {
-    want=$1; shift
-    "$@" >"$tmp/out" 2>"$tmp/err"; got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "exit $got (want $want): $*"; cat "$tmp/err" >&2; fi
-}
-contains() { if grep -q -- "$2" "$1"; then ok; else bad "'$2' not in $1: $(head -c 300 "$1")"; fi; }
 
 # usage errors exit 2, help exits 0
 expect 2 "$OCLIP"

@@ -3,24 +3,9 @@
 # OpenCLIP outputs in tests/fixtures/engine (see tools/fixtures_engine.py): values, thread- and
 # batch-size independence (same bytes), .npy input validation, exit codes and messages.
 # Needs only POSIX sh and python3's standard library.
-set -u
-OCLIP=${OCLIP_BIN:-build/oclip}
+NAME=cli_embed.sh
+. tests/lib_cli.sh
 E=tests/fixtures/engine
-fail=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "cli_embed.sh: FAIL: $*" >&2; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-expect() {
-    want=$1; shift
-    "$@" >"$tmp/out" 2>"$tmp/err"; got=$?
-    if [ "$got" -eq "$want" ]; then ok
-    else bad "exit $got (want $want): $*"; cat "$tmp/err" >&2; fi
-}
-contains() { if grep -q -- "$2" "$1"; then ok; else bad "'$2' not in $1: $(head -c 300 "$1")"; fi; }
-same() { if cmp -s "$1" "$2"; then ok; else bad "$1 and $2 differ"; fi; }
 # close GOT.npy WANT.npy: float32 arrays of one shape, max-abs <= 1e-4 and cosine >= 0.99999
 close() {
     python3 - "$1" "$2" <<'PY' || bad "close $1 $2"
@@ -41,11 +26,6 @@ assert mx <= 1e-4 and cos >= 0.99999, (mx, cos)
 PY
     ok
 }
-
-if ! "$OCLIP" embed-image --help >/dev/null 2>&1; then
-    echo "cli_embed.sh: skipped: $OCLIP has no embed-image command yet"
-    exit 0
-fi
 
 expect 0 "$OCLIP" embed-image --help
 contains "$tmp/out" "usage: oclip embed-image"

@@ -3,22 +3,9 @@
 # flags, standard input, all-or-nothing output. The float32 bytes are compared with the sha256
 # OpenCLIP's own transform gave (tests/fixtures/preprocess/manifest.json). POSIX sh, sha256sum
 # and python3's standard library (json).
-set -u
-OCLIP=${OCLIP_BIN:-build/oclip}
+NAME=cli_preprocess.sh
+. tests/lib_cli.sh
 F=tests/fixtures/preprocess
-fail=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "cli_preprocess.sh: FAIL: $*" >&2; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-expect() {
-    want=$1; shift
-    "$@" >"$tmp/out" 2>"$tmp/err"; got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "exit $got (want $want): $*"; cat "$tmp/err" >&2; fi
-}
-contains() { if grep -q -- "$2" "$1"; then ok; else bad "'$2' not in $1: $(head -c 300 "$1")"; fi; }
 
 # sha256 of image I (0-based) of an .npy holding N images of 3 x H x W float32
 npy_sha() { # FILE I N H W

@@ -3,30 +3,9 @@
 # output, prompt files (\n ends a line, a trailing \r is dropped, U+2028 stays in the prompt,
 # invalid UTF-8 reads as U+FFFD), context lengths, clean modes. Expected ids come from the
 # tokenizer fixtures (OpenCLIP's output). Needs POSIX sh and python3's standard library.
-set -u
-OCLIP=${OCLIP_BIN:-build/oclip}
+NAME=cli_tokenize.sh
+. tests/lib_cli.sh
 F=tests/fixtures/tokenizer
-fail=0
-pass=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "cli_tokenize.sh: FAIL: $*" >&2; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-expect() {
-    want=$1; shift
-    "$@" >"$tmp/out" 2>"$tmp/err"; got=$?
-    if [ "$got" -eq "$want" ]; then ok
-    else bad "exit $got (want $want): $*"; cat "$tmp/err" >&2; fi
-}
-contains() { if grep -q -- "$2" "$1"; then ok; else bad "'$2' not in $1: $(head -c 300 "$1")"; fi; }
-
-# Until tools/oclip.c dispatches "tokenize" the command does not exist: say so and stop.
-"$OCLIP" tokenize --help >/dev/null 2>"$tmp/err"
-if grep -q "unknown command 'tokenize'" "$tmp/err"; then
-    echo "cli_tokenize.sh: SKIPPED: this oclip has no 'tokenize' command (dispatch not added)" >&2
-    exit 0
-fi
 
 # usage
 expect 0 "$OCLIP" tokenize --help
