@@ -3,9 +3,12 @@
 #
 # For each target fuzz_<t> in build-fuzz/: fills fuzz/corpus-<t>/ with seeds from the fixtures
 # (readers/** for checkpoint and zip, the data.pkl records for pickle, the .safetensors files for
-# safetensors, hostile/* for all), runs the target for SECONDS seconds, and prints one summary
-# line. Crash, leak, timeout and OOM inputs, and the full log, go to fuzz/corpus-<t>.out/ (ignored
-# by git, like the corpora). Exits 1 when any target found something.
+# safetensors, hostile/* for those four; the preprocess/** images for image, prompts picked from
+# tokenizer/*.json* for tokenizer, data/model_configs/*.json and the tiny models'
+# open_clip_config.json and hf/config.json for config), runs the target for SECONDS seconds, and
+# prints one summary line (FUZZ_TARGETS="image config" runs a subset). Crash, leak, timeout and
+# OOM inputs, and the full log, go to fuzz/corpus-<t>.out/ (ignored by git, like the corpora).
+# Exits 1 when any target found something.
 set -u
 
 secs=${1:-60}
@@ -46,13 +49,87 @@ seed_pickle() {
     done
 }
 
+# image seeds: byte 0 selects the preprocess options (fuzz_image.c), the rest is the file. The
+# decoder fixtures get four selectors (8/64 square, 32x17 and 17x8; shortest, longest, squash,
+# EXIF transpose; bicubic and bilinear), the reference decodes (PNG) one.
+seed_image() {
+    dir=$1
+    shift
+    for f in "$@"; do
+        name=$(printf '%s' "$f" | sed 's|^tests/fixtures/||; s|/|_|g')
+        case $f in
+        */preprocess/img/*) sels='000 056 323 145' ;;
+        *) sels='000' ;;
+        esac
+        for s in $sels; do
+            { printf "\\$s"; cat "$f"; } > "$dir/s${s}_$name"
+        done
+    done
+}
+
+# tokenizer seeds: single prompts (at most 4095 bytes each) taken evenly from every category of
+# cases.jsonl (the "b" cases as their raw bytes), from mojibake.jsonl and context.json, each
+# behind a selector byte (fuzz_tokenizer.c) that cycles through the clean modes, context
+# lengths and id-buffer sizes. Needs python3; without it the lines themselves are the seeds.
+seed_tokenizer() {
+    dir=$1
+    tk=$fx/tokenizer
+    if command -v python3 >/dev/null 2>&1; then
+        python3 - "$tk" "$dir" <<'PY'
+import json, os, sys
+tk, out = sys.argv[1], sys.argv[2]
+per_cat, texts = {}, []
+with open(os.path.join(tk, "cases.jsonl"), encoding="utf-8") as f:
+    for line in f:
+        d = json.loads(line)
+        t = bytes.fromhex(d["b"]) if "b" in d else d["t"].encode("utf-8", "surrogatepass")
+        per_cat.setdefault(d["c"], []).append(t)
+for cat in sorted(per_cat):
+    v = per_cat[cat]
+    k = min(len(v), 30)
+    texts += [v[i * len(v) // k] for i in range(k)]
+with open(os.path.join(tk, "mojibake.jsonl"), encoding="utf-8") as f:
+    rows = [json.loads(l) for l in f if l.strip()]
+for d in rows[:: max(1, len(rows) // 30)]:
+    texts.append(d["t"].encode("utf-8", "surrogatepass"))
+with open(os.path.join(tk, "context.json"), encoding="utf-8") as f:
+    rows = json.load(f)["rows"]
+for d in rows[:: max(1, len(rows) // 10)]:
+    texts.append(d["t"].encode("utf-8", "surrogatepass"))
+seen = set()
+for i, t in enumerate(texts):
+    t = t[:4095]
+    if t in seen:
+        continue
+    seen.add(t)
+    sel = (i * 37) % 128
+    with open(os.path.join(out, "t%04d" % i), "wb") as g:
+        g.write(bytes([sel]) + t)
+PY
+    else
+        i=0
+        for f in "$tk"/cases.jsonl "$tk"/mojibake.jsonl; do
+            head -n 200 "$f" | while IFS= read -r line; do
+                i=$((i + 1))
+                { printf '\000'; printf '%s' "$line" | head -c 4095; } > "$dir/l${i}_$(basename "$f")"
+            done
+        done
+    fi
+}
+
 readers=$(find "$fx/readers" -type f ! -name '*.json' | sort)
 hostile=$(find "$fx/hostile" -type f ! -name 'manifest.json' | sort)
 notckpt=$(find "$fx/notckpt" -type f | sort)
 sts=$(find "$fx/readers" "$fx/hostile" -type f -name '*.safetensors' | sort)
+images=$(find "$fx/preprocess" -type f \( -name '*.png' -o -name '*.jpg' -o -name '*.bmp' \
+    -o -name '*.gif' -o -name '*.webp' -o -name '*.tif' -o -name '*.pbm' -o -name '*.pgm' \
+    -o -name '*.ppm' \) | sort)
+configs=$(find data/model_configs -maxdepth 1 -type f -name '*.json' | sort)
+configs="$configs $(find "$fx/arch/tiny" -type f \( -path '*/tiny/*/open_clip_config.json' \
+    -o -path '*/tiny/*/hf/config.json' \) | sort)"
 
 status=0
-for t in checkpoint zip pickle safetensors; do
+for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors image tokenizer config}; do
     exe=$bin/fuzz_$t
     if [ ! -x "$exe" ]; then
         echo "fuzz_$t: MISSING ($exe not built; run make fuzz-build)"
@@ -68,10 +145,16 @@ for t in checkpoint zip pickle safetensors; do
     zip) for f in $readers $hostile; do seed "$f" "$corpus"; done ;;
     pickle) seed_pickle "$corpus" $readers $hostile ;;
     safetensors) for f in $sts $hostile; do seed "$f" "$corpus"; done ;;
+    image) seed_image "$corpus" $images ;;
+    tokenizer) seed_tokenizer "$corpus" ;;
+    config) for f in $configs; do seed "$f" "$corpus"; done ;;
     esac
+    # the tokenizer explores breadth on short prompts
+    maxlen=1048576
+    [ "$t" = tokenizer ] && maxlen=4096
     log=$out/log.txt
     start=$(date +%s)
-    "$exe" -max_total_time="$secs" -max_len=1048576 -rss_limit_mb=2048 -timeout=10 \
+    "$exe" -max_total_time="$secs" -max_len="$maxlen" -rss_limit_mb=2048 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="$out/" "$corpus" > "$log" 2>&1
     rc=$?
     took=$(( $(date +%s) - start ))

@@ -456,6 +456,7 @@ static const char *const inert_false_keys[] = {
 
 static bool list_has(const char *list, const char *key) {
     size_t n = strlen(key);
+    if (n == 0) return false; /* "" matches everywhere (and strstr would never move on) */
     for (const char *p = list; (p = strstr(p, key)) != NULL; p += n) {
         bool starts = p == list || (p >= list + 2 && p[-2] == ',' && p[-1] == ' ');
         if (starts && (p[n] == '\0' || p[n] == ',')) return true;

@@ -85,6 +85,13 @@ oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_conf
                         patch, image);
         goto done;
     }
+    /* transformers' CLIPAttention refuses a hidden size its head count does not divide */
+    if (v_hidden % v_heads || t_hidden % t_heads) {
+        st = oc_err_set(err, OCLIP_E_FORMAT,
+                        "HF config.json: hidden_size %d / %d heads (vision) or %d / %d heads "
+                        "(text) does not divide", v_hidden, v_heads, t_hidden, t_heads);
+        goto done;
+    }
     const char *t_act = get_str(tc, "hidden_act", "quick_gelu");
     const char *v_act = get_str(vc, "hidden_act", "quick_gelu");
     if (strcmp(t_act, v_act) != 0 || (strcmp(t_act, "quick_gelu") && strcmp(t_act, "gelu"))) {
@@ -117,6 +124,16 @@ oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_conf
     snprintf(t->pool_type, sizeof t->pool_type, "argmax");
     snprintf(t->proj_type, sizeof t->proj_type, "linear");
     t->ln_eps = get_num(tc, "layer_norm_eps", 1e-5);
+    /* the same limits and consistency checks as an OpenCLIP config: the result must be a config
+     * oclip_config_parse accepts (and convert can write back) */
+    char *json_text = oclip_config_to_json(out);
+    oclip_model_config check;
+    if (!json_text) {
+        st = oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    } else if ((st = oclip_config_parse(json_text, strlen(json_text), &check, err)) != OCLIP_OK) {
+        oc_err_wrap(err, "HF config.json as an OpenCLIP config");
+    }
+    oclip_free(json_text);
 done:
     cJSON_Delete(root);
     return st;

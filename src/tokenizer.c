@@ -122,6 +122,7 @@ size_t oc_utf8_next(const uint8_t *s, size_t n, uint32_t *c, bool *valid) {
 }
 
 bool oc_utf8_decode(const uint8_t *s, size_t n, oc_text *out) {
+    if (n == 0) return true; /* nothing to add (and out->p may still be NULL) */
     if (!oc_text_reserve(out, n)) return false; /* never more code points than bytes */
     uint32_t *o = out->p + out->n;
     for (size_t i = 0; i < n;) {
@@ -618,14 +619,18 @@ oclip_status oclip_tokenize_clean(const char *text, size_t len, oclip_clean clea
     oc_text t = {0};
     oclip_status st = cleaned(text, len, clean, &t, err);
     if (st != OCLIP_OK) return st;
-    size_t n = 0;
+    /* n: the full length; w: what fits, whole characters only, so out stays valid UTF-8 */
+    size_t n = 0, w = 0;
     for (size_t i = 0; i < t.n; i++) {
         uint8_t b[4];
         size_t k = oc_utf8_put(t.p[i], b);
-        if (n + k < cap) memcpy(out + n, b, k);
+        if (w == n && n + k < cap) {
+            memcpy(out + w, b, k);
+            w += k;
+        }
         n += k;
     }
-    if (cap) out[n < cap ? n : cap - 1] = '\0';
+    if (cap) out[w] = '\0';
     *out_len = n;
     oc_text_free(&t);
     return OCLIP_OK;

@@ -1,0 +1,120 @@
+/*
+ * fuzz_image.c — libFuzzer target for the image decoders and the preprocessing transform.
+ *
+ * Input: byte 0 selects the options, the rest is the image file. oclip_image_decode runs with
+ * max_pixels = 1 << 22 (so that a small input cannot ask for a huge canvas and time out). When
+ * it decodes, every pixel byte is read (a short pixel buffer is caught by AddressSanitizer), and
+ * oclip_preprocess and oclip_preprocess_u8 run into exactly sized buffers.
+ *
+ * Selector byte s:
+ *   bits 0-1  h = SIDES[s & 3]
+ *   bit  2    non-square: w = SIDES[(s >> 3) & 3] (else w = h)
+ *   bits 5-6  0 shortest, 1 longest, 2 squash, 3 shortest with EXIF transpose on decode
+ *   bit  7    bilinear (else bicubic)
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oclip.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_MAX_PIXELS (1u << 22)
+
+static const int SIDES[4] = {8, 17, 32, 64};
+
+static uint32_t mode_channels(oclip_image_mode m) {
+    switch (m) {
+    case OCLIP_IMAGE_1:
+    case OCLIP_IMAGE_L:
+    case OCLIP_IMAGE_P: return 1;
+    case OCLIP_IMAGE_I16:
+    case OCLIP_IMAGE_I16B:
+    case OCLIP_IMAGE_LA: return 2;
+    case OCLIP_IMAGE_RGB: return 3;
+    case OCLIP_IMAGE_RGBA:
+    case OCLIP_IMAGE_CMYK: return 4;
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    uint8_t s = data[0];
+    size_t n = size - 1;
+    /* copy, so that ASan sees exactly where the file ends */
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) abort();
+    if (n) memcpy(buf, data + 1, n);
+
+    oclip_image_options opt = {0};
+    opt.max_pixels = FUZZ_MAX_PIXELS;
+    opt.exif_transpose = ((s >> 5) & 3) == 3;
+    oclip_image *img = (oclip_image *)1;
+    oclip_error err;
+    oclip_status st = oclip_image_decode(buf, n, "fuzz.img", &opt, &img, &err);
+    free(buf);
+    if (st != OCLIP_OK) {
+        /* a failure must say so, and leave nothing behind */
+        if (img != NULL || err.code != st || err.msg[0] == '\0') abort();
+        return 0;
+    }
+    if (!img || !img->pixels || img->width == 0 || img->height == 0 || !img->format) abort();
+    if ((uint64_t)img->width * img->height > FUZZ_MAX_PIXELS) abort();
+    if (img->channels != mode_channels(img->mode)) abort();
+    (void)oclip_image_mode_name(img->mode);
+
+    volatile uint8_t sink = 0;
+    size_t nbytes = (size_t)img->width * img->height * img->channels;
+    uint8_t acc = 0;
+    for (size_t i = 0; i < nbytes; i++) acc = (uint8_t)(acc + img->pixels[i]);
+    if (img->mode == OCLIP_IMAGE_1)
+        for (size_t i = 0; i < nbytes; i++)
+            if (img->pixels[i] != 0 && img->pixels[i] != 255) abort();
+    sink = (uint8_t)(sink + acc);
+
+    oclip_preprocess_cfg cfg;
+    oclip_preprocess_cfg_default(&cfg);
+    cfg.size[0] = SIDES[s & 3];
+    cfg.size[1] = (s & 4) ? SIDES[(s >> 3) & 3] : cfg.size[0];
+    static const char *const MODES[4] = {"shortest", "longest", "squash", "shortest"};
+    strcpy(cfg.resize_mode, MODES[(s >> 5) & 3]);
+    strcpy(cfg.interpolation, (s & 0x80) ? "bilinear" : "bicubic");
+    cfg.fill_color = (s & 0x10) ? 255 : 0;
+
+    size_t px = (size_t)cfg.size[0] * (size_t)cfg.size[1] * 3;
+    float *f = malloc(px * sizeof *f);
+    uint8_t *u = malloc(px);
+    if (!f || !u) abort();
+    oclip_status st1 = oclip_preprocess(img, &cfg, f, &err);
+    if (st1 != OCLIP_OK) {
+        if (err.code != st1 || err.msg[0] == '\0') abort();
+    } else {
+        float sum = 0.0f;
+        for (size_t i = 0; i < px; i++) {
+            if (!isfinite(f[i])) abort();
+            sum += f[i];
+        }
+        sink = (uint8_t)(sink + (sum > 0.0f));
+    }
+    oclip_status st2 = oclip_preprocess_u8(img, &cfg, u, &err);
+    if (st2 != st1) abort(); /* same transform, same verdict */
+    if (st2 != OCLIP_OK) {
+        if (err.code != st2 || err.msg[0] == '\0') abort();
+    } else {
+        /* oclip_preprocess is ToTensor + Normalize of the u8 image, in CHW order */
+        size_t hw = (size_t)cfg.size[0] * (size_t)cfg.size[1];
+        for (size_t i = 0; i < hw; i++)
+            for (int c = 0; c < 3; c++) {
+                float want = (float)(((double)u[i * 3 + c] / 255.0 - cfg.mean[c]) / cfg.std[c]);
+                if (fabsf(f[(size_t)c * hw + i] - want) > 1e-3f) abort();
+            }
+    }
+    (void)sink;
+    free(f);
+    free(u);
+    oclip_image_free(img);
+    return 0;
+}
