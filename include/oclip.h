@@ -820,6 +820,24 @@ oclip_status oclip_spec_resolve(const char *spec, unsigned flags, oclip_spec *ou
  * OCLIP_E_NOTFOUND when no variable says where (no HOME) or OCLIP_E_ARG when it is too long. */
 oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err);
 
+/* ---------------------------------------------------------------------------------------------
+ * Zero-shot classification (OpenCLIP's build_zero_shot_classifier; openclip-spec.md §9)
+ */
+/* OpenCLIP's templates: set "imagenet" (80, OPENAI_IMAGENET_TEMPLATES) or "simple" (7); each holds
+ * one "{}" for the label. Returns the count (0 for an unknown set); the strings are static. */
+size_t oclip_zero_shot_templates(const char *set, const char *const **templates);
+/* The 1000 ImageNet class names OpenCLIP uses, in class-index order (static strings). */
+size_t oclip_imagenet_classnames(const char *const **names);
+/* Class embeddings weights[n_labels, E]: for each label every template formatted with it
+ * ("{}" -> label), encoded with normalize=True, averaged and renormalized, as OpenCLIP does. */
+oclip_status oclip_zero_shot_classifier(const oclip_model *m, const char *const *labels,
+                                        size_t n_labels, const char *const *templates,
+                                        size_t n_templates, float *weights, oclip_error *err);
+/* probs[n_img, n_labels] = softmax over labels of exp(logit_scale) * cos(image, class). */
+oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, size_t n_img,
+                                   const float *weights, size_t n_labels, float *probs,
+                                   oclip_error *err);
+
 #ifdef __cplusplus
 }
 #endif

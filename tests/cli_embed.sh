@@ -167,5 +167,51 @@ expect 1 "$OCLIP" embed-text -m "$M" "a cat" -o "$tmp/x.npy"
 contains "$tmp/err" "vocabulary of 64 ids, not the 49408 of OpenCLIP's tokenizer"
 expect 2 "$OCLIP" similarity -m "$M" --images --texts a
 
+# classify: the probabilities OpenCLIP's zero-shot classifier gives (tests/fixtures/e2e)
+expect 0 "$OCLIP" classify --help
+contains "$tmp/out" "usage: oclip classify"
+IMGS=$(python3 -c "import json; print(' '.join(json.load(open('$M2/expected.json'))['images']))")
+LABELS=$(python3 -c "import json; print(','.join(json.load(open('$M2/expected.json'))['zero_shot']['labels']))")
+# shellcheck disable=SC2086
+expect 0 "$OCLIP" classify -m "$M2" $IMGS --labels "$LABELS" --templates simple --json
+python3 - "$tmp/out" "$M2/expected.json" <<'PY' || bad "classify probabilities"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+exp = json.load(open(sys.argv[2]))
+zs = exp["zero_shot"]
+assert [r["image"] for r in rows] == exp["images"]
+for r, want in zip(rows, zs["probs"]):
+    got = {p["label"]: p["prob"] for p in r["predictions"]}
+    assert len(got) == len(zs["labels"])
+    for label, pw in zip(zs["labels"], want):
+        assert abs(got[label] - pw) <= 1e-4, (label, got[label], pw)
+    probs = [p["prob"] for p in r["predictions"]]
+    assert probs == sorted(probs, reverse=True)
+PY
+ok
+printf 'itap of a {}.\na bad photo of the {}.\na origami {}.\na photo of the large {}.\na {} in a video game.\nart of the {}.\na photo of the small {}.\n' > "$tmp/tpl.txt"
+printf 'cat\ndog\nred square\ncaf\303\251\n' > "$tmp/labels.txt"
+# shellcheck disable=SC2086
+expect 0 "$OCLIP" classify -m "$M2" $IMGS --labels-file "$tmp/labels.txt" --templates "$tmp/tpl.txt" --json
+python3 - "$tmp/out" "$M2/expected.json" <<'PY' || bad "classify with template and label files"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+zs = json.load(open(sys.argv[2]))["zero_shot"]
+for r, want in zip(rows, zs["probs"]):
+    got = {p["label"]: p["prob"] for p in r["predictions"]}
+    assert all(abs(got[l] - w) <= 1e-4 for l, w in zip(zs["labels"], want))
+PY
+ok
+expect 0 "$OCLIP" classify -m "$M2" "$I/jpg_420.jpg" --labels "cat,dog" --top 1 --templates none
+contains "$tmp/out" "^  *[0-9.]*%  [a-z]*$"
+expect 2 "$OCLIP" classify -m "$M2" "$I/jpg_420.jpg"
+contains "$tmp/err" "give the class names"
+expect 2 "$OCLIP" classify -m "$M2" "$I/jpg_420.jpg" --labels "cat,,dog"
+contains "$tmp/err" "an empty label"
+printf 'a photo\n' > "$tmp/bad_tpl.txt"
+expect 1 "$OCLIP" classify -m "$M2" "$I/jpg_420.jpg" --labels "cat" --templates "$tmp/bad_tpl.txt"
+contains "$tmp/err" "no {} for the label"
+expect 2 "$OCLIP" classify -m "$M2" --labels "cat"
+
 echo "cli_embed.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

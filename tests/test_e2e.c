@@ -83,6 +83,35 @@ int main(void) {
                    i, j, lg[i * nt + j], e);
         }
 
+    /* zero-shot: OpenCLIP's classifier (simple templates) and probabilities */
+    const cJSON *zs = cJSON_GetObjectItemCaseSensitive(exp, "zero_shot");
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(zs, "labels");
+    size_t nl = (size_t)cJSON_GetArraySize(labels);
+    const char **lab = malloc(nl * sizeof *lab);
+    for (size_t c = 0; c < nl; c++) lab[c] = cJSON_GetArrayItem(labels, (int)c)->valuestring;
+    const char *const *tpl;
+    size_t ntpl = oclip_zero_shot_templates("simple", &tpl);
+    CHECK(ntpl == 7 && oclip_zero_shot_templates("imagenet", &tpl) == 80);
+    ntpl = oclip_zero_shot_templates("simple", &tpl);
+    const char *const *classes;
+    CHECK(oclip_imagenet_classnames(&classes) == 1000 && !strcmp(classes[0], "tench"));
+    float *w = malloc(nl * (size_t)E * sizeof *w), *pr = malloc(ni * nl * sizeof *pr);
+    CHECKF(oclip_zero_shot_classifier(m, lab, nl, tpl, ntpl, w, &err) == OCLIP_OK, "%s", err.msg);
+    const cJSON *cw = cJSON_GetObjectItemCaseSensitive(zs, "classifier");
+    for (size_t c = 0; c < nl; c++)
+        compare_row(w + c * (size_t)E, cJSON_GetArrayItem(cw, (int)c), E, "class", (int)c);
+    CHECK(oclip_zero_shot_probs(m, img, ni, w, nl, pr, &err) == OCLIP_OK);
+    const cJSON *pe = cJSON_GetObjectItemCaseSensitive(zs, "probs");
+    for (size_t i = 0; i < ni; i++)
+        for (size_t c = 0; c < nl; c++) {
+            double e = cJSON_GetArrayItem(cJSON_GetArrayItem(pe, (int)i), (int)c)->valuedouble;
+            CHECKF(fabs(e - pr[i * nl + c]) <= 1e-4, "prob %zu,%zu: %g vs %g", i, c,
+                   pr[i * nl + c], e);
+        }
+    free(lab);
+    free(w);
+    free(pr);
+
     /* a missing file is named in the error */
     const char *bad[] = {"tests/fixtures/e2e/no-such-image.png"};
     CHECK(oclip_encode_image_files(m, bad, 1, img, 1, &err) == OCLIP_E_IO);

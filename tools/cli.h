@@ -40,6 +40,7 @@ int open_checked(const char *cmd, const char *path, const char *arch, const char
                  int quick, int scan, char *resolved, size_t resolved_size,
                  oclip_checkpoint **ck, oclip_report **r);
 int cmd_convert(int argc, char **argv); /* cmd_convert.c */
+int cmd_classify(int argc, char **argv); /* cmd_embed.c */
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 /* cmd_embed.c: embed-image, embed-text, similarity */
 int cmd_embed_image(int argc, char **argv);

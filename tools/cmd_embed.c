@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "cli.h"
 #include "npy.h"
 #include "npy_read.h"
@@ -79,6 +81,8 @@ typedef struct {
     int quick, threads, batch, normalize, json;
     prompt_list images, texts; /* file names and prompts */
     int image_args, text_args; /* positional arguments are images / texts */
+    const char *labels, *labels_file, *templates; /* classify */
+    int top;
 } embed_args;
 
 static int oom(const char *cmd) {
@@ -122,6 +126,15 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
             slot = &a->tokens;
         } else if (!strcmp(o, "-o") || !strcmp(o, "--output")) {
             slot = &a->output;
+        } else if (!strcmp(a->cmd, "classify") &&
+                   (!strcmp(o, "--labels") || !strcmp(o, "--labels-file") ||
+                    !strcmp(o, "--templates"))) {
+            slot = !strcmp(o, "--labels") ? &a->labels
+                   : !strcmp(o, "--labels-file") ? &a->labels_file : &a->templates;
+        } else if (!strcmp(a->cmd, "classify") && !strcmp(o, "--top")) {
+            if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
+            int rc = parse_int(a->cmd, o, argv[++i], &a->top);
+            if (rc) return rc;
         } else if (!strcmp(o, "--threads") || !strcmp(o, "--batch-size")) {
             if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
             int rc = parse_int(a->cmd, o, argv[++i], !strcmp(o, "--threads") ? &a->threads
@@ -391,6 +404,200 @@ done:
     free(img);
     free(txt);
     free(lg);
+    oclip_model_free(m);
+    free_args(&a);
+    return rc;
+}
+
+/* =============================================================================================
+ * classify
+ */
+static const char classify_help[] =
+    "usage: oclip classify -m SPEC IMAGE... (--labels \"a,b,c\" | --labels-file F)\n"
+    "                      [--templates imagenet|simple|none|FILE] [--top K] [--json]\n"
+    "\n"
+    "Zero-shot classification as OpenCLIP does it: each label is put into every template,\n"
+    "the template embeddings are normalized, averaged and renormalized into one class\n"
+    "embedding; each image's probabilities are softmax(exp(logit_scale) * cosine).\n"
+    "\n"
+    "  IMAGE...              image files (see 'oclip preprocess')\n"
+    "  --labels \"a,b,c\"     the class names, comma-separated\n"
+    "  --labels-file F       the class names, one per line\n"
+    "  --templates T         imagenet: OpenCLIP's 80 ImageNet templates (default); simple: its\n"
+    "                        7; none: the label alone; or a file with one template per line,\n"
+    "                        each with {} where the label goes\n"
+    "  --top K               only the K most probable labels (default: all)\n"
+    "  --json                one JSON object per image and line:\n"
+    "                        {\"image\": PATH, \"predictions\": [{\"label\": L, \"prob\": P}, ...]}\n"
+    "\n"
+    "example:\n"
+    "  oclip classify -m open_clip_model.safetensors cat.jpg --labels \"cat,dog,car\"\n"
+    "\n" MODEL_OPTIONS;
+
+/* NUL-terminated copies of a prompt list's items (labels and templates from files) */
+static char **copy_items(const prompt_list *l) {
+    char **v = calloc(l->n ? l->n : 1, sizeof *v);
+    for (size_t i = 0; v && i < l->n; i++) {
+        v[i] = malloc(l->p[i].len + 1);
+        if (!v[i]) return v; /* caller frees; checked below */
+        memcpy(v[i], l->p[i].s, l->p[i].len);
+        v[i][l->p[i].len] = '\0';
+    }
+    return v;
+}
+
+static void free_items(char **v, size_t n) {
+    for (size_t i = 0; v && i < n; i++) free(v[i]);
+    free(v);
+}
+
+/* --labels "a, b,c": split at commas, surrounding spaces trimmed */
+static int split_labels(const char *cmd, const char *s, prompt_list *l) {
+    for (const char *p = s;;) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *b = p, *e = end;
+        while (b < e && (*b == ' ' || *b == '\t')) b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
+        if (b == e) return usage_error(cmd, "%s", "--labels: an empty label");
+        if (prompt_add(l, b, (size_t)(e - b))) return oom(cmd);
+        if (!comma) return 0;
+        p = comma + 1;
+    }
+}
+
+typedef struct {
+    float prob;
+    size_t label;
+} ranked;
+
+static int by_prob(const void *x, const void *y) {
+    const ranked *a = x, *b = y;
+    return a->prob < b->prob ? 1 : a->prob > b->prob ? -1 : (a->label > b->label) - (a->label < b->label);
+}
+
+int cmd_classify(int argc, char **argv) {
+    embed_args a = {.cmd = "classify", .normalize = 1, .image_args = 1};
+    prompt_list labels = {0}, tpl_list = {0};
+    char **lab = NULL, **tpl_own = NULL;
+    float *img = NULL, *w = NULL, *pr = NULL;
+    ranked *rk = NULL;
+    oclip_model *m = NULL;
+    int rc = parse(argc, argv, classify_help, &a);
+    if (rc >= 0) goto done;
+    rc = 0;
+    if (!a.images.n) {
+        rc = usage_error(a.cmd, "%s", "no images: give IMAGE files");
+        goto done;
+    }
+    if (!a.labels == !a.labels_file) {
+        rc = usage_error(a.cmd, "%s", "give the class names with --labels or --labels-file");
+        goto done;
+    }
+    if (a.labels && (rc = split_labels(a.cmd, a.labels, &labels))) goto done;
+    if (a.labels_file && (rc = prompt_add_file(&labels, a.cmd, a.labels_file))) goto done;
+    if (!labels.n) {
+        rc = usage_error(a.cmd, "%s", "the label list is empty");
+        goto done;
+    }
+    /* templates */
+    const char *const *tpl;
+    static const char *const none[] = {"{}"};
+    const char *set = a.templates ? a.templates : "imagenet";
+    size_t ntpl = oclip_zero_shot_templates(set, &tpl);
+    if (!ntpl && !strcmp(set, "none")) {
+        tpl = none;
+        ntpl = 1;
+    } else if (!ntpl) {
+        if ((rc = prompt_add_file(&tpl_list, a.cmd, set))) goto done;
+        if (!(tpl_own = copy_items(&tpl_list))) {
+            rc = oom(a.cmd);
+            goto done;
+        }
+        for (size_t i = 0; i < tpl_list.n; i++) {
+            if (!tpl_own[i]) {
+                rc = oom(a.cmd);
+                goto done;
+            }
+            if (!strstr(tpl_own[i], "{}")) {
+                fprintf(stderr, "oclip: classify: template file '%s', line %zu: no {} for the "
+                                "label\n", set, i + 1);
+                rc = EXIT_FAIL;
+                goto done;
+            }
+        }
+        tpl = (const char *const *)tpl_own;
+        ntpl = tpl_list.n;
+        if (!ntpl) {
+            rc = usage_error(a.cmd, "%s", "--templates: the template file is empty");
+            goto done;
+        }
+    }
+    if (!(lab = copy_items(&labels))) {
+        rc = oom(a.cmd);
+        goto done;
+    }
+    for (size_t i = 0; i < labels.n; i++)
+        if (!lab[i]) {
+            rc = oom(a.cmd);
+            goto done;
+        }
+    if ((rc = load_model(&a, &m))) goto done;
+    size_t ni = 0, nl = labels.n, E = (size_t)oclip_model_embed_dim(m);
+    if ((rc = embed_inputs(&a, m, 1, &img, &ni))) goto done;
+    w = malloc(nl * E * sizeof *w);
+    pr = malloc(ni * nl * sizeof *pr);
+    rk = malloc(nl * sizeof *rk);
+    if (!w || !pr || !rk) {
+        rc = oom(a.cmd);
+        goto done;
+    }
+    oclip_error err;
+    if (oclip_zero_shot_classifier(m, (const char *const *)lab, nl, tpl, ntpl, w, &err) ||
+        oclip_zero_shot_probs(m, img, ni, w, nl, pr, &err)) {
+        fprintf(stderr, "oclip: classify: %s\n", err.msg);
+        rc = EXIT_FAIL;
+        goto done;
+    }
+    size_t top = a.top && (size_t)a.top < nl ? (size_t)a.top : nl;
+    for (size_t i = 0; i < ni; i++) {
+        for (size_t c = 0; c < nl; c++) rk[c] = (ranked){pr[i * nl + c], c};
+        qsort(rk, nl, sizeof *rk, by_prob);
+        const char *path = a.images.p[i].s;
+        if (a.json) {
+            cJSON *o = cJSON_CreateObject(), *ps = NULL;
+            cJSON_AddStringToObject(o, "image", path);
+            ps = cJSON_AddArrayToObject(o, "predictions");
+            for (size_t k = 0; k < top; k++) {
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "label", lab[rk[k].label]);
+                cJSON_AddNumberToObject(e, "prob", rk[k].prob);
+                cJSON_AddItemToArray(ps, e);
+            }
+            char *t = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            if (!t) {
+                rc = oom(a.cmd);
+                goto done;
+            }
+            puts(t);
+            cJSON_free(t);
+        } else {
+            printf("%s\n", path);
+            for (size_t k = 0; k < top; k++)
+                printf("  %6.2f%%  %s\n", 100.0 * rk[k].prob, lab[rk[k].label]);
+        }
+    }
+    if (fflush(stdout) != 0) rc = EXIT_FAIL;
+done:
+    free(img);
+    free(w);
+    free(pr);
+    free(rk);
+    free_items(lab, labels.n);
+    free_items(tpl_own, tpl_list.n);
+    prompt_list_free(&labels);
+    prompt_list_free(&tpl_list);
     oclip_model_free(m);
     free_args(&a);
     return rc;

@@ -24,6 +24,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join("data", "model_configs")
 PRETRAINED = os.path.join("data", "pretrained_tags_v3.3.0.json")
+ZERO_SHOT = os.path.join("data", "zero_shot_metadata.json")
 OUT = os.path.join("src", "builtin_data.c")
 BPE = os.path.join("data", "bpe_simple_vocab_16e6.txt.gz")
 N_MERGES = 49152 - 256 - 2  # OpenCLIP reads lines 1..48894 of the merges file (spec section 7.1)
@@ -302,6 +303,8 @@ def generate():
     L.append("extern const size_t oc_builtin_configs_n;")
     L.append("extern const char *const oc_pretrained_json[];")
     L.append("extern const size_t oc_pretrained_json_len;")
+    L.append("extern const char *const oc_zero_shot_json[];")
+    L.append("extern const size_t oc_zero_shot_json_len;")
     L.append("")
     for i, (name, text) in enumerate(configs):
         L.append("/* %s */" % name)
@@ -322,6 +325,16 @@ def generate():
     body[0] = "const char *const oc_pretrained_json[] = {"
     L.extend(body)
     L.append("const size_t oc_pretrained_json_len = %d;" % len(pre_text))
+    L.append("")
+    L.append("/* data/zero_shot_metadata.json: OPENAI_IMAGENET_TEMPLATES (80), SIMPLE_IMAGENET_TEMPLATES (7),")
+    L.append(" * IMAGENET_CLASSNAMES (1000), from OpenCLIP's zero_shot_metadata.py. */")
+    with open(os.path.join(ROOT, ZERO_SHOT), encoding="utf-8") as f:
+        zs_text = minify(json.load(f))
+    body = []
+    emit_pieces(body, "oc_zero_shot_json_", zs_text)
+    body[0] = "const char *const oc_zero_shot_json[] = {"
+    L.extend(body)
+    L.append("const size_t oc_zero_shot_json_len = %d;" % len(zs_text.encode("utf-8")))
     tokenizer_data(L)
     return "\n".join(L) + "\n"
 

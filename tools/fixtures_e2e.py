@@ -10,7 +10,9 @@ writes tests/fixtures/e2e/:
   expected.json                the image files and prompts, and what OpenCLIP 3.3.0 computes in
                                fp32 on the stored weights upcast: image_transform(...) of each
                                file, tokenizer(prompts, context_length) and encode_image /
-                               encode_text (normalize=True), and get_logits(...)[0]
+                               encode_text (normalize=True), get_logits(...)[0], and zero-shot:
+                               build_zero_shot_classifier(LABELS, simple templates) and
+                               softmax(logit_scale.exp() * image @ classifier)
 The images are files the `preprocess` fixtures already hold (tests/fixtures/preprocess/img).
 """
 
@@ -32,6 +34,7 @@ CONFIG = {"embed_dim": 8,
                          "head_width": 8},
           "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 8, "heads": 2,
                        "layers": 1}}
+LABELS = ["cat", "dog", "red square", "caf\u00e9"]
 PREPROCESS = {"mean": [0.48145466, 0.4578275, 0.40821073],
               "std": [0.26862954, 0.26130258, 0.27577711],
               "interpolation": "bicubic", "resize_mode": "shortest"}
@@ -62,10 +65,22 @@ def generate(vers):
         img = model.encode_image(pixels, normalize=True)
         txt = model.encode_text(tokens, normalize=True)
         logits = model.get_logits(pixels, tokens)[0]
+        # zero-shot: OpenCLIP's classifier from the "simple" templates of zero_shot_metadata
+        import json as _json
+        with open(os.path.join(gf.ROOT, "data", "zero_shot_metadata.json")) as f:
+            simple = _json.load(f)["SIMPLE_IMAGENET_TEMPLATES"]
+        ctx = CONFIG["text_cfg"]["context_length"]
+        clf = open_clip.build_zero_shot_classifier(
+            model, tokenizer=lambda t: open_clip.tokenizer.tokenize(t, context_length=ctx),
+            classnames=LABELS, templates=simple, num_classes_per_batch=2, device="cpu",
+            use_tqdm=False)
+        probs = (model.logit_scale.exp() * img @ clf).softmax(dim=-1)
     gf.write_json(os.path.join(OUT, "expected.json"), {
         "generator": "tools/gen_fixtures.py e2e", "versions": vers,
         "images": IMAGES, "prompts": PROMPTS,
         "tokens": tokens.tolist(),
         "image_embeddings": img.tolist(), "text_embeddings": txt.tolist(),
-        "logits": logits.tolist()})
+        "logits": logits.tolist(),
+        "zero_shot": {"labels": LABELS, "templates": "simple",
+                      "classifier": clf.T.tolist(), "probs": probs.tolist()}})
     print("e2e: %d images, %d prompts -> %s" % (len(IMAGES), len(PROMPTS), OUT))

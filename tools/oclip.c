@@ -517,6 +517,7 @@ static const char main_help[] =
     "  embed-image     image embeddings (.npy) from preprocessed pixels (--pixels X.npy)\n"
     "  embed-text      text embeddings (.npy) from token ids (--tokens X.npy)\n"
     "  similarity      the logits matrix of images x texts\n"
+    "  classify        zero-shot classification of images over labels\n"
     "  info            version and build configuration\n"
     "\n"
     "'oclip COMMAND --help' describes a command.\n";
@@ -541,5 +542,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "embed-image")) return cmd_embed_image(argc - 1, argv + 1);
     if (!strcmp(cmd, "embed-text")) return cmd_embed_text(argc - 1, argv + 1);
     if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);
+    if (!strcmp(cmd, "classify")) return cmd_classify(argc - 1, argv + 1);
     return usage_error(NULL, "unknown command '%s'", cmd);
 }

@@ -1,0 +1,176 @@
+/*
+ * zeroshot.c — zero-shot classification as OpenCLIP builds it (openclip-spec.md §9,
+ * zero_shot_classifier.py): for each label, every template formatted with the label, tokenized,
+ * encoded with normalize=True, averaged, and the mean divided by its L2 norm; then probabilities
+ * = softmax(exp(logit_scale) * cos(image, class)) (product.md §4).
+ * The templates and ImageNet class names are OpenCLIP's zero_shot_metadata.py, embedded by
+ * tools/embed_data.py and parsed once (pthread_once), read-only afterwards.
+ */
+#include <cJSON.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+extern const char *const oc_zero_shot_json[];
+extern const size_t oc_zero_shot_json_len;
+
+static struct {
+    const char **imagenet, **simple, **classnames;
+    size_t n_imagenet, n_simple, n_classnames;
+    cJSON *root; /* owns the strings */
+} zs;
+static pthread_once_t zs_once = PTHREAD_ONCE_INIT;
+
+static const char **string_array(const cJSON *a, size_t *n) {
+    *n = 0;
+    int k = cJSON_GetArraySize(a);
+    const char **v = k > 0 ? calloc((size_t)k, sizeof *v) : NULL;
+    if (!v) return NULL;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) if (cJSON_IsString(it)) v[(*n)++] = it->valuestring;
+    return v;
+}
+
+static void zs_init(void) {
+    char *text = malloc(oc_zero_shot_json_len + 1);
+    if (!text) return;
+    size_t at = 0;
+    for (size_t i = 0; oc_zero_shot_json[i]; i++) {
+        size_t n = strlen(oc_zero_shot_json[i]);
+        if (n > oc_zero_shot_json_len - at) break;
+        memcpy(text + at, oc_zero_shot_json[i], n);
+        at += n;
+    }
+    zs.root = oc_json_parse(text, at, NULL);
+    free(text);
+    zs.imagenet = string_array(cJSON_GetObjectItemCaseSensitive(zs.root, "OPENAI_IMAGENET_TEMPLATES"),
+                               &zs.n_imagenet);
+    zs.simple = string_array(cJSON_GetObjectItemCaseSensitive(zs.root, "SIMPLE_IMAGENET_TEMPLATES"),
+                             &zs.n_simple);
+    zs.classnames = string_array(cJSON_GetObjectItemCaseSensitive(zs.root, "IMAGENET_CLASSNAMES"),
+                                 &zs.n_classnames);
+}
+
+size_t oclip_zero_shot_templates(const char *set, const char *const **templates) {
+    pthread_once(&zs_once, zs_init);
+    if (set && !strcmp(set, "imagenet") && zs.imagenet) {
+        *templates = zs.imagenet;
+        return zs.n_imagenet;
+    }
+    if (set && !strcmp(set, "simple") && zs.simple) {
+        *templates = zs.simple;
+        return zs.n_simple;
+    }
+    return 0;
+}
+
+size_t oclip_imagenet_classnames(const char *const **names) {
+    pthread_once(&zs_once, zs_init);
+    *names = zs.classnames;
+    return zs.classnames ? zs.n_classnames : 0;
+}
+
+/* template.format(label): every "{}" replaced by the label ("{{" / "}}" are literal braces, as in
+ * Python's str.format; other fields are refused). */
+static oclip_status format_template(const char *tpl, const char *label, char **out,
+                                    oclip_error *err) {
+    size_t tl = strlen(tpl), ll = strlen(label), n = 0, holes = 0;
+    for (size_t i = 0; i < tl; i++)
+        if (tpl[i] == '{' && tpl[i + 1] == '}') holes++, i++;
+    if (holes > (SIZE_MAX - tl - 1) / (ll ? ll : 1))
+        return oc_err_set(err, OCLIP_E_ARG, "template too long");
+    char *s = malloc(tl + holes * ll + 1);
+    if (!s) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < tl; i++) {
+        if (tpl[i] == '{' && tpl[i + 1] == '}') {
+            memcpy(s + n, label, ll);
+            n += ll;
+            i++;
+        } else if ((tpl[i] == '{' && tpl[i + 1] == '{') || (tpl[i] == '}' && tpl[i + 1] == '}')) {
+            s[n++] = tpl[i++];
+        } else if (tpl[i] == '{' || tpl[i] == '}') {
+            free(s);
+            return oc_err_set(err, OCLIP_E_ARG,
+                              "template '%.200s': only {} placeholders are allowed", tpl);
+        } else {
+            s[n++] = tpl[i];
+        }
+    }
+    s[n] = '\0';
+    *out = s;
+    return OCLIP_OK;
+}
+
+oclip_status oclip_zero_shot_classifier(const oclip_model *m, const char *const *labels,
+                                        size_t n_labels, const char *const *templates,
+                                        size_t n_templates, float *weights, oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n_labels && (!labels || !weights)) || (n_templates && !templates))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_zero_shot_classifier: NULL argument");
+    if (n_templates == 0) return oc_err_set(err, OCLIP_E_ARG, "no templates");
+    size_t E = (size_t)oclip_model_embed_dim(m);
+    char **texts = calloc(n_templates, sizeof *texts);
+    float *emb = malloc(n_templates * E * sizeof *emb);
+    oclip_status st = texts && emb ? OCLIP_OK : oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    for (size_t c = 0; c < n_labels && !st; c++) {
+        for (size_t t = 0; t < n_templates && !st; t++) {
+            free(texts[t]);
+            texts[t] = NULL;
+            st = format_template(templates[t], labels[c], &texts[t], err);
+        }
+        if (!st)
+            st = oclip_encode_text_strings(m, (const char *const *)texts, NULL, n_templates, emb,
+                                           1, err);
+        if (st) {
+            oc_err_wrap(err, "label '%.200s'", labels[c]);
+            break;
+        }
+        /* mean over the templates, then x / ||x|| (OpenCLIP: class_embedding.norm(), no eps) */
+        float *w = weights + c * E;
+        double norm = 0;
+        for (size_t e = 0; e < E; e++) {
+            float sum = 0; /* float32 like torch's mean */
+            for (size_t t = 0; t < n_templates; t++) sum += emb[t * E + e];
+            w[e] = sum / (float)n_templates;
+            norm += (double)w[e] * w[e];
+        }
+        float inv = (float)(1.0 / sqrt(norm));
+        for (size_t e = 0; e < E; e++) w[e] *= inv;
+    }
+    if (texts)
+        for (size_t t = 0; t < n_templates; t++) free(texts[t]);
+    free(texts);
+    free(emb);
+    return st;
+}
+
+oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, size_t n_img,
+                                   const float *weights, size_t n_labels, float *probs,
+                                   oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n_img && n_labels && (!img_emb || !weights || !probs)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_zero_shot_probs: NULL argument");
+    size_t E = (size_t)oclip_model_embed_dim(m);
+    double scale = exp((double)oclip_model_logit_scale(m));
+    for (size_t i = 0; i < n_img; i++) {
+        const float *x = img_emb + i * E;
+        double xn = 0;
+        for (size_t e = 0; e < E; e++) xn += (double)x[e] * x[e];
+        xn = sqrt(xn) > 1e-12 ? sqrt(xn) : 1e-12; /* F.normalize's eps */
+        float *p = probs + i * n_labels;
+        double mx = -INFINITY, total = 0;
+        for (size_t c = 0; c < n_labels; c++) {
+            double dot = 0;
+            for (size_t e = 0; e < E; e++) dot += (double)x[e] * weights[c * E + e];
+            double logit = scale * dot / xn;
+            p[c] = (float)logit;
+            if (logit > mx) mx = logit;
+        }
+        for (size_t c = 0; c < n_labels; c++) total += exp((double)p[c] - mx);
+        for (size_t c = 0; c < n_labels; c++) p[c] = (float)(exp((double)p[c] - mx) / total);
+    }
+    return OCLIP_OK;
+}
