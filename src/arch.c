@@ -88,6 +88,9 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
                               size_t *n, oclip_error *err) {
     const char *why = oc_arch_unsupported(cfg);
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
+    if (cfg->vision.patch_size <= 0 || cfg->vision.width <= 0 || cfg->text.width <= 0 ||
+        cfg->embed_dim <= 0)
+        return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
     const oclip_vision_cfg *v = &cfg->vision;
     const oclip_text_cfg *t = &cfg->text;
     elist l = {.a = a};
@@ -184,6 +187,12 @@ static bool shapes_to_config(const oclip_checkpoint *ck, oclip_model_config *c, 
     if (!tok || !tpos) {
         *why = tok || tpos ? "the text tower is incomplete"
                            : "no text tower in this file: vision-only checkpoint";
+        return false;
+    }
+    /* zero-sized dimensions describe no model (and would divide by zero below) */
+    if (conv->shape[0] <= 0 || conv->shape[3] <= 0 || conv->shape[2] != conv->shape[3] ||
+        tok->shape[0] <= 0 || tok->shape[1] <= 0 || tpos->shape[0] <= 0) {
+        *why = "a tower has zero-sized or non-square dimensions";
         return false;
     }
     oclip_vision_cfg *v = &c->vision;

@@ -291,10 +291,12 @@ static oclip_status read_bytes(oclip_checkpoint *ck, const uint8_t *base, size_t
         return OCLIP_E_UNSUPPORTED;
     case OC_KIND_OTHER:
     case OC_KIND_UNKNOWN:
-        oc_err_set(err, size == 0 ? OCLIP_E_FORMAT : OCLIP_E_UNSUPPORTED,
-                   "not a checkpoint: %s", what);
+    {
+        oclip_status code = size == 0 ? OCLIP_E_FORMAT : OCLIP_E_UNSUPPORTED;
+        oc_err_set(err, code, "not a checkpoint: %s", what);
         if (hint) oc_err_hint(err, "%s", hint);
-        return err ? err->code : OCLIP_E_UNSUPPORTED;
+        return code;
+    }
     }
     return oc_err_set(err, OCLIP_E_UNSUPPORTED, "unrecognised file");
 }

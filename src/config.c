@@ -1097,7 +1097,10 @@ oclip_status oclip_config_builtin(const char *name, oclip_model_config *out, ocl
         cJSON_Delete(root);
     }
     free(text);
-    if (st != OCLIP_OK) return oc_err_wrap(err, "built-in config '%s'", b->name);
+    if (st != OCLIP_OK) {
+        oc_err_wrap(err, "built-in config '%s'", b->name);
+        return st;
+    }
     set_str(m.name, sizeof m.name, b->name);
     *out = m;
     return OCLIP_OK;

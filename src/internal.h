@@ -25,11 +25,12 @@
  *
  * oc_err_set writes the innermost cause and returns `code`, so readers can write
  *     return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s': ...", name);
- * oc_err_wrap prefixes outer context ("loading 'x.bin': ") on the way up and returns err->code.
+ * oc_err_wrap prefixes outer context ("loading 'x.bin': ") on the way up; it returns nothing, so
+ * callers return their own status (err may be NULL, and then holds no code to return).
  * oc_err_hint appends "\nhint: ..." once. All accept err == NULL.
  */
 oclip_status oc_err_set(oclip_error *err, oclip_status code, const char *fmt, ...) OC_PRINTF(3, 4);
-oclip_status oc_err_wrap(oclip_error *err, const char *fmt, ...) OC_PRINTF(2, 3);
+void oc_err_wrap(oclip_error *err, const char *fmt, ...) OC_PRINTF(2, 3);
 void oc_err_hint(oclip_error *err, const char *fmt, ...) OC_PRINTF(2, 3);
 void oc_err_clear(oclip_error *err);
 

@@ -184,10 +184,16 @@ static oclip_status map_hf(const oclip_checkpoint *src, oclip_checkpoint *dst, o
             }
             if ((!strcmp(rest, "self_attn.k_proj.weight") || !strcmp(rest, "self_attn.v_proj.weight") ||
                  !strcmp(rest, "self_attn.k_proj.bias") || !strcmp(rest, "self_attn.v_proj.bias"))) {
-                char qn[384];
-                snprintf(qn, sizeof qn, "%s.encoder.layers.%d.self_attn.q_proj.%s", tower, L,
-                         strrchr(rest, '.') + 1);
-                if (oclip_checkpoint_find(src, qn)) continue; /* fused with q */
+                /* fused with q only when q, k and v are all there; else left as unexpected */
+                char qkv[3][384];
+                static const char *const parts[3] = {"q_proj", "k_proj", "v_proj"};
+                int all = 1;
+                for (int x = 0; x < 3; x++) {
+                    snprintf(qkv[x], sizeof qkv[x], "%s.encoder.layers.%d.self_attn.%s.%s", tower,
+                             L, parts[x], strrchr(rest, '.') + 1);
+                    all &= oclip_checkpoint_find(src, qkv[x]) != NULL;
+                }
+                if (all) continue;
             }
             st = copy_as(dst, t->name, t, err); /* unknown: reported as unexpected */
             continue;

@@ -64,12 +64,18 @@ oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
     }
     oc_map map;
     oclip_status s = oc_map_file(file, &map, err);
-    if (s) return oc_err_wrap(err, "config '%s'", file);
+    if (s) {
+        oc_err_wrap(err, "config '%s'", file);
+        return s;
+    }
     const char *text = (const char *)map.data;
     if (hf) s = oclip_config_from_hf(text, map.size, cfg, err);
     else s = oclip_config_parse_open_clip(text, map.size, cfg, pre, err);
     oc_unmap(&map);
-    if (s) return oc_err_wrap(err, "config '%s'", file);
+    if (s) {
+        oc_err_wrap(err, "config '%s'", file);
+        return s;
+    }
     snprintf(source, ssize, "%s", file);
     *found = 1;
     return OCLIP_OK;
@@ -81,6 +87,10 @@ oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
 static const char *unsupported_option(const oclip_model_config *c) {
     const oclip_vision_cfg *v = &c->vision;
     const oclip_text_cfg *t = &c->text;
+    if (v->width <= 0 || t->width <= 0 || c->embed_dim <= 0 || t->context_length <= 0 ||
+        (int64_t)(v->width * v->mlp_ratio) <= 0 || (int64_t)(t->width * t->mlp_ratio) <= 0 ||
+        t->layers < 0 || v->layers < 0)
+        return "zero-sized dimensions (width, embed_dim, context length or MLP width)";
     if (v->attentional_pool) return "vision attentional_pool (CoCa-style attentional pooler)";
     if (v->custom_block || t->custom_block)
         return "custom transformer blocks (block_type 'custom', qk_norm, scale_* options)";
@@ -145,7 +155,8 @@ static oc_weight weight(binder *b, const char *fmt, int layer, int kn) {
     oc_weight w = {0};
     const oclip_tensor *t = tensor(b, fmt, layer);
     if (!t) return w;
-    size_t rows = (size_t)t->shape[0], cols = (size_t)(t->numel / (uint64_t)t->shape[0]);
+    size_t rows = (size_t)t->shape[0];
+    size_t cols = rows ? (size_t)(t->numel / (uint64_t)rows) : 0;
     w.data = t->data;
     w.dtype = t->dtype;
     w.kn = kn;
@@ -391,7 +402,8 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
 fail:
     free(sp);
     oclip_model_free(m);
-    return oc_err_wrap(err, "loading model '%s'", spec);
+    oc_err_wrap(err, "loading model '%s'", spec);
+    return s;
 }
 
 /* =============================================================================================
@@ -429,7 +441,10 @@ oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_
     if (!m || (n && (!pixels || !out)))
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image: NULL argument");
     oclip_status s = oc_vit_forward(m, pixels, n, out, NULL, err);
-    if (s) return oc_err_wrap(err, "encoding %zu image%s", n, n == 1 ? "" : "s");
+    if (s) {
+        oc_err_wrap(err, "encoding %zu image%s", n, n == 1 ? "" : "s");
+        return s;
+    }
     if (normalize) normalize_rows(out, n, (size_t)m->E);
     return OCLIP_OK;
 }
@@ -471,7 +486,10 @@ oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size
     if (!m || (n && (!tokens || !out)))
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_text: NULL argument");
     oclip_status s = oc_text_forward(m, tokens, n, out, NULL, 0, err);
-    if (s) return oc_err_wrap(err, "encoding %zu text%s", n, n == 1 ? "" : "s");
+    if (s) {
+        oc_err_wrap(err, "encoding %zu text%s", n, n == 1 ? "" : "s");
+        return s;
+    }
     if (normalize) normalize_rows(out, n, (size_t)m->E);
     return OCLIP_OK;
 }
@@ -525,8 +543,8 @@ oclip_status oclip_logits(const oclip_model *m, const float *img_emb, size_t n_i
     float *a = malloc((size_t)(total ? total : 1) * sizeof(float));
     if (!a) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     float *b = a + n_img * E;
-    memcpy(a, img_emb, n_img * E * sizeof(float));
-    memcpy(b, txt_emb, n_txt * E * sizeof(float));
+    if (n_img) memcpy(a, img_emb, n_img * E * sizeof(float));
+    if (n_txt) memcpy(b, txt_emb, n_txt * E * sizeof(float));
     normalize_rows(a, n_img, E);
     normalize_rows(b, n_txt, E);
     float scale = expf(m->logit_scale);

@@ -835,8 +835,10 @@ static oclip_status step(machine *m, bool *stop) {
         oc_pk_value *pid = m->stack[--m->sp], *v = NULL;
         if (!m->vm->persistent_load)
             return FAIL(OCLIP_E_FORMAT, "persistent id outside a container", m->op_pos);
-        if ((st = m->vm->persistent_load(m->vm->ctx, m->vm, pid, &v, m->err)))
-            return oc_err_wrap(m->err, "pickle opcode at offset %zu", m->op_pos);
+        if ((st = m->vm->persistent_load(m->vm->ctx, m->vm, pid, &v, m->err))) {
+            oc_err_wrap(m->err, "pickle opcode at offset %zu", m->op_pos);
+            return st;
+        }
         return push(m, v);
     }
     case OP_BINPUT:

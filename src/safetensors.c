@@ -616,7 +616,10 @@ static oclip_status read_shard(oclip_checkpoint *ck, const char *dir, size_t dir
     oc_map m;
     oclip_status st = oc_map_file(path, &m, err);
     free(path);
-    if (st) return oc_err_wrap(err, "shard '%s'", shard);
+    if (st) {
+        oc_err_wrap(err, "shard '%s'", shard);
+        return st;
+    }
     /* Registered before reading: the tensors will point into it, and ck unmaps it on free. */
     if (!oc_ck_keep_map(ck, &m)) {
         oc_unmap(&m);
@@ -625,12 +628,16 @@ static oclip_status read_shard(oclip_checkpoint *ck, const char *dir, size_t dir
     /* A torch zip shard (pytorch_model-00001-of-00002.bin behind a .bin.index.json) is a valid
      * checkpoint we do not read this way: say so rather than "bad header length". */
     if (m.size >= 4 && memcmp(m.data, "PK\x03\x04", 4) == 0) {
-        oc_err_set(err, OCLIP_E_UNSUPPORTED, "a PyTorch zip file; only safetensors shards are "
-                   "read");
-        return oc_err_wrap(err, "shard '%s'", shard);
+        st = oc_err_set(err, OCLIP_E_UNSUPPORTED, "a PyTorch zip file; only safetensors shards "
+                        "are read");
+        oc_err_wrap(err, "shard '%s'", shard);
+        return st;
     }
     st = read_file(ck, m.data, m.size, mode, err);
-    if (st) return oc_err_wrap(err, "shard '%s'", shard);
+    if (st) {
+        oc_err_wrap(err, "shard '%s'", shard);
+        return st;
+    }
     return OCLIP_OK;
 }
 

@@ -138,6 +138,7 @@ static bool read_ref(const char *file, char *out, size_t size) {
 static oclip_status hf_snapshot(const char *org, const char *name, const char *rev,
                                 char *repo_dir, char *snap, oclip_error *err) {
     char root[PSIZE], file[PSIZE], hash[160];
+    repo_dir[0] = snap[0] = '\0'; /* callers may print them after a failure */
     oclip_status s = oclip_hf_cache_dir(root, sizeof root, err);
     if (s) return s;
     if (!fmt(repo_dir, PSIZE, "%s/models--%s--%s", root, org, name))
@@ -183,7 +184,10 @@ static oclip_status read_open_clip_config(const char *file, oclip_spec *out, ocl
                                          &out->preprocess, err);
         oc_unmap(&map);
     }
-    if (s) return oc_err_wrap(err, "config '%.400s'", file);
+    if (s) {
+        oc_err_wrap(err, "config '%.400s'", file);
+        return s;
+    }
     if (!fmt(out->config_source, sizeof out->config_source, "%s", file))
         return too_long(err, file);
     out->has_config = 1;
@@ -273,7 +277,7 @@ static oclip_status pretrained_hf(const oclip_pretrained *pt, char *path, char *
     names[n++] = file;
     oclip_error e2;
     oclip_status s = hf_snapshot(org, name, "main", repo_dir, snap, &e2);
-    if (s && s != OCLIP_E_NOTFOUND) {
+    if (s && (s != OCLIP_E_NOTFOUND || !repo_dir[0])) { /* no cache folder at all: say why */
         if (err) *err = e2;
         return s;
     }
@@ -296,8 +300,10 @@ static oclip_status resolve_pretrained(const char *spec, const char *colon, unsi
     oclip_status s = oclip_pretrained_lookup(arch, colon + 1, &pt, err);
     if (s) return s; /* names the tags there are */
     /* OpenCLIP 3.3: the architecture is the built-in config named, whatever the tag says */
-    if ((s = oclip_config_builtin(pt.arch, &out->config, err)))
-        return oc_err_wrap(err, "pretrained %s:%s", pt.arch, pt.tag);
+    if ((s = oclip_config_builtin(pt.arch, &out->config, err))) {
+        oc_err_wrap(err, "pretrained %s:%s", pt.arch, pt.tag);
+        return s;
+    }
     out->has_config = 1;
     snprintf(out->config_source, sizeof out->config_source,
              "built-in config %s (pretrained %s:%s)", pt.arch, pt.arch, pt.tag);

@@ -433,8 +433,10 @@ static oclip_status read_zip(reader *r, oc_zip *zip, oc_arena *arena, const uint
     r->vm.persistent_load = zip_persistent_load;
     r->ck->container = consts ? OCLIP_CONTAINER_TORCHSCRIPT : OCLIP_CONTAINER_TORCH_ZIP;
     oc_pk_value *root;
-    if ((st = oc_pk_run(&r->vm, p, (size_t)n, &root, NULL, err)))
-        return oc_err_wrap(err, "%sdata.pkl", r->prefix);
+    if ((st = oc_pk_run(&r->vm, p, (size_t)n, &root, NULL, err))) {
+        oc_err_wrap(err, "%sdata.pkl", r->prefix);
+        return st;
+    }
     if (!consts) return extract_root(r, root, err);
 
     /* TorchScript: the root module object */
@@ -475,30 +477,40 @@ static oclip_status read_legacy(reader *r, const uint8_t *base, size_t size, ocl
     r->vm.persistent_load = legacy_persistent_load;
     r->ck->container = OCLIP_CONTAINER_TORCH_LEGACY;
     /* 1. magic number, 2. protocol version, 3. sys info */
-    if ((st = oc_pk_run(&r->vm, base, size, &v, &used, err)))
-        return oc_err_wrap(err, "legacy magic number");
+    if ((st = oc_pk_run(&r->vm, base, size, &v, &used, err))) {
+        oc_err_wrap(err, "legacy magic number");
+        return st;
+    }
     if (v->type != OC_PK_BIGINT || v->u.str.n != 10 || memcmp(v->u.str.s, legacy_magic, 10))
         return oc_err_set(err, OCLIP_E_FORMAT, "legacy torch file: wrong magic number");
     pos += used;
-    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &v, &used, err)))
-        return oc_err_wrap(err, "legacy protocol version");
+    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &v, &used, err))) {
+        oc_err_wrap(err, "legacy protocol version");
+        return st;
+    }
     if (v->type != OC_PK_INT || v->u.i != 1001)
         return oc_err_set(err, OCLIP_E_UNSUPPORTED, "legacy torch file: protocol version is not 1001");
     pos += used;
-    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &v, &used, err)))
-        return oc_err_wrap(err, "legacy sys info");
+    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &v, &used, err))) {
+        oc_err_wrap(err, "legacy sys info");
+        return st;
+    }
     oc_pk_value *le = oc_pk_dict_get(v, "little_endian");
     if (!le || le->type != OC_PK_BOOL)
         return oc_err_set(err, OCLIP_E_FORMAT, "legacy torch file: sys info lacks little_endian");
     r->big_endian = !le->u.b;
     pos += used;
     /* 4. the object */
-    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &root, &used, err)))
-        return oc_err_wrap(err, "legacy object pickle");
+    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &root, &used, err))) {
+        oc_err_wrap(err, "legacy object pickle");
+        return st;
+    }
     pos += used;
     /* 5. storage keys, then each storage's int64 element count and bytes, in that order */
-    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &keys, &used, err)))
-        return oc_err_wrap(err, "legacy storage key list");
+    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &keys, &used, err))) {
+        oc_err_wrap(err, "legacy storage key list");
+        return st;
+    }
     pos += used;
     if (keys->type != OC_PK_LIST)
         return oc_err_set(err, OCLIP_E_FORMAT, "legacy storage key list is a %s",

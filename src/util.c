@@ -48,14 +48,14 @@ oclip_status oc_err_set(oclip_error *err, oclip_status code, const char *fmt, ..
     return code;
 }
 
-oclip_status oc_err_wrap(oclip_error *err, const char *fmt, ...) {
-    if (!err) return OCLIP_E_FORMAT; /* callers only wrap after a failure */
+void oc_err_wrap(oclip_error *err, const char *fmt, ...) {
+    if (!err) return;
     char prefix[OCLIP_ERROR_MSG_SIZE];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    if (n < 0) return err->code;
+    if (n < 0) return;
     /* "prefix: msg", truncated to the buffer */
     size_t cap = sizeof err->msg - 1, plen = strlen(prefix), mlen = strlen(err->msg);
     if (plen > cap - 2) plen = cap - 2;
@@ -65,7 +65,6 @@ oclip_status oc_err_wrap(oclip_error *err, const char *fmt, ...) {
     err->msg[plen] = ':';
     err->msg[plen + 1] = ' ';
     err->msg[plen + 2 + mlen] = '\0';
-    return err->code;
 }
 
 void oc_err_hint(oclip_error *err, const char *fmt, ...) {

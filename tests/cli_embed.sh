@@ -212,6 +212,9 @@ printf 'a photo\n' > "$tmp/bad_tpl.txt"
 expect 1 "$OCLIP" classify -m "$M2" "$I/jpg_420.jpg" --labels "cat" --templates "$tmp/bad_tpl.txt"
 contains "$tmp/err" "no {} for the label"
 expect 2 "$OCLIP" classify -m "$M2" --labels "cat"
+printf 'cat\n\ndog\n' > "$tmp/blank_labels.txt"
+expect 2 "$OCLIP" classify -m "$M2" "$I/jpg_420.jpg" --labels-file "$tmp/blank_labels.txt"
+contains "$tmp/err" "label 2 is empty"
 
 echo "cli_embed.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

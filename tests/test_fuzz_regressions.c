@@ -5,10 +5,12 @@
  *   config-hf-*                  HF config.json values OpenCLIP configs cannot hold: refused
  *   tokenizer-empty-text         "" tokenizes to SOT EOT 0... (no NULL+0 under UBSan)
  *   tokenizer-clean-short-buffer a short output buffer holds whole UTF-8 characters only
- * An alarm turns a hang into a failure.
+ * and what a review found: zero-sized dimensions (a division by zero), statuses lost when err is
+ * NULL, NULL embeddings with a zero count. An alarm turns a hang into a failure.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +32,73 @@ static void on_alarm(int sig) {
     static const char msg[] = "test_fuzz_regressions: timed out (a hang is back)\n";
     (void)!write(2, msg, sizeof msg - 1);
     _exit(1);
+}
+
+/* A safetensors file in memory: F32 tensors with the given shapes, data zero. */
+static unsigned char *safetensors(const char *const *names, const int (*shapes)[4],
+                                  const int *ndims, size_t n, size_t *size) {
+    char header[2048];
+    size_t hl = 0, off = 0;
+    hl += (size_t)snprintf(header + hl, sizeof header - hl, "{");
+    for (size_t i = 0; i < n; i++) {
+        size_t numel = 1;
+        hl += (size_t)snprintf(header + hl, sizeof header - hl, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[",
+                               i ? "," : "", names[i]);
+        for (int d = 0; d < ndims[i]; d++) {
+            numel *= (size_t)shapes[i][d];
+            hl += (size_t)snprintf(header + hl, sizeof header - hl, "%s%d", d ? "," : "",
+                                   shapes[i][d]);
+        }
+        hl += (size_t)snprintf(header + hl, sizeof header - hl, "],\"data_offsets\":[%zu,%zu]}",
+                               off, off + numel * 4);
+        off += numel * 4;
+    }
+    hl += (size_t)snprintf(header + hl, sizeof header - hl, "}");
+    while (hl % 8) header[hl++] = ' ';
+    *size = 8 + hl + off;
+    unsigned char *b = calloc(1, *size);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, header, hl);
+    return b;
+}
+
+static void review_findings(void) {
+    /* visual.conv1.weight [8, 3, 0, 0]: inference and the check refuse, no SIGFPE */
+    static const char *const names[] = {"visual.conv1.weight", "visual.positional_embedding",
+                                        "token_embedding.weight", "positional_embedding"};
+    static const int shapes[][4] = {{8, 3, 0, 0}, {5, 8}, {64, 8}, {8, 8}};
+    static const int ndims[] = {4, 2, 2, 2};
+    size_t size;
+    unsigned char *b = safetensors(names, shapes, ndims, 4, &size);
+    oclip_checkpoint *ck = NULL;
+    oclip_error err;
+    CHECK(oclip_checkpoint_open_memory(b, size, "zero", NULL, &ck, &err) == OCLIP_OK);
+    if (ck) {
+        oclip_model_config cfg;
+        CHECK(oclip_infer_config(ck, &cfg, NULL, &err) != OCLIP_OK);
+        oclip_report *r = NULL;
+        CHECK(oclip_check(ck, NULL, &r, &err) != OCLIP_OK && r == NULL);
+        oclip_checkpoint_free(ck);
+    }
+    free(b);
+
+    /* the status survives a NULL err: an unsupported family stays UNSUPPORTED */
+    oclip_model_config rn;
+    CHECK(oclip_config_builtin("RN50", &rn, NULL) == OCLIP_OK);
+    oclip_model_options opt = {.config = &rn};
+    oclip_model *m = NULL;
+    CHECK(oclip_model_load("tests/fixtures/arch/tiny/b32like", &opt, &m, NULL) ==
+          OCLIP_E_UNSUPPORTED);
+    CHECK(oclip_checkpoint_open("tests/fixtures/notckpt/empty.bin", NULL, &ck, NULL) ==
+          OCLIP_E_FORMAT);
+
+    /* logits with no images: no memcpy from NULL */
+    CHECK(oclip_model_load("tests/fixtures/e2e", NULL, &m, &err) == OCLIP_OK);
+    if (m) {
+        float t[8] = {1}, out[1];
+        CHECK(oclip_logits(m, NULL, 0, t, 1, out, &err) == OCLIP_OK);
+        oclip_model_free(m);
+    }
 }
 
 int main(void) {
@@ -79,5 +148,6 @@ int main(void) {
     CHECK(oclip_tokenize_clean(text, strlen(text), OCLIP_CLEAN_LOWER, out, sizeof out, &len,
                                &err) == OCLIP_OK);
     CHECK(len == 16 && strlen(out) == 13 && memcmp(out, text, 13) == 0);
+    review_findings();
     return TEST_REPORT("test_fuzz_regressions");
 }

@@ -31,9 +31,15 @@ char *slurp(const char *path, size_t *len) {
     for (;;) {
         if (n + 4096 + 1 > cap) {
             cap = (n + 4096 + 1) * 2;
-            if (cap > (64u << 20)) break; /* configs are small */
+            if (cap > (64u << 20)) { /* configs are small */
+                errno = EFBIG;
+                break;
+            }
             char *p = realloc(buf, cap);
-            if (!p) break;
+            if (!p) {
+                errno = ENOMEM;
+                break;
+            }
             buf = p;
         }
         size_t k = fread(buf + n, 1, 4096, f);
@@ -129,7 +135,10 @@ int open_checked(const char *cmd, const char *path, const char *arch, const char
                  oclip_checkpoint **ck_out, oclip_report **r_out) {
     *ck_out = NULL;
     *r_out = NULL;
-    snprintf(resolved, resolved_size, "%s", path);
+    if ((size_t)snprintf(resolved, resolved_size, "%s", path) >= resolved_size) {
+        fprintf(stderr, "oclip: %s: path too long: '%.200s...'\n", cmd, path);
+        return EXIT_FAIL;
+    }
     if (is_dir(path) && !oclip_checkpoint_in_dir(path, resolved, resolved_size)) {
         fprintf(stderr, "oclip: %s: no checkpoint in folder '%s'\n", cmd, path);
         fprintf(stderr, "hint: expected open_clip_model.safetensors, open_clip_pytorch_model.bin, "

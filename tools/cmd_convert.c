@@ -137,7 +137,7 @@ int cmd_convert(int argc, char **argv) {
 
     /* preprocess_cfg: --config FILE when it is an open_clip_config.json, else the one beside IN */
     oclip_preprocess_cfg pre;
-    char dir[512], beside[700];
+    char dir[700], beside[760];
     dir_of(in, dir, sizeof dir);
     snprintf(beside, sizeof beside, "%s/open_clip_config.json", dir);
     if (read_preprocess(config, &pre) || read_preprocess(beside, &pre)) copt.preprocess = &pre;

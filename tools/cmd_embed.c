@@ -496,6 +496,13 @@ int cmd_classify(int argc, char **argv) {
     }
     if (a.labels && (rc = split_labels(a.cmd, a.labels, &labels))) goto done;
     if (a.labels_file && (rc = prompt_add_file(&labels, a.cmd, a.labels_file))) goto done;
+    for (size_t i = 0; i < labels.n; i++)
+        if (labels.p[i].len == 0) {
+            fprintf(stderr, "oclip: classify: label %zu is empty%s%s\n", i + 1,
+                    a.labels_file ? " in " : "", a.labels_file ? a.labels_file : "");
+            rc = EXIT_USAGE;
+            goto done;
+        }
     if (!labels.n) {
         rc = usage_error(a.cmd, "%s", "the label list is empty");
         goto done;
