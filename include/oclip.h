@@ -587,6 +587,11 @@ const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m);
  * with oclip_model_preprocess(m) exactly as OpenCLIP would: out [n, E]. Errors name the file. */
 oclip_status oclip_encode_image_files(const oclip_model *m, const char *const *paths, size_t n,
                                       float *out, int normalize, oclip_error *err);
+/* The same from decoded images (oclip_image_load / oclip_image_decode), e.g. images a caller got
+ * from memory or standard input: out [n, E]. */
+struct oclip_image; /* see "Images and preprocessing" below */
+oclip_status oclip_encode_images(const oclip_model *m, const struct oclip_image *const *images,
+                                 size_t n, float *out, int normalize, oclip_error *err);
 
 /*
  * Text embeddings from token ids: `tokens` int64 [n, context_length] as OpenCLIP's tokenizer
@@ -640,7 +645,7 @@ typedef enum {
                         * kept apart because Pillow resizes it differently from "I;16" */
 } oclip_image_mode;
 
-typedef struct {
+typedef struct oclip_image {
     uint32_t width, height;
     oclip_image_mode mode;
     uint32_t channels;         /* bytes per pixel: 1 (1, L, P), 2 (LA, I16, I16B), 3 (RGB), 4 */

@@ -455,28 +455,50 @@ const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m) { retur
  * the batch size does not change any result (each image is encoded independently). */
 #define FILE_BATCH 8
 
-oclip_status oclip_encode_image_files(const oclip_model *m, const char *const *paths, size_t n,
-                                      float *out, int normalize, oclip_error *err) {
+oclip_status oclip_encode_images(const oclip_model *m, const oclip_image *const *images,
+                                 size_t n, float *out, int normalize, oclip_error *err) {
     oc_err_clear(err);
-    if (!m || (n && (!paths || !out)))
-        return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image_files: NULL argument");
+    if (!m || (n && (!images || !out)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_images: NULL argument");
     size_t px = (size_t)3 * (size_t)m->pre.size[0] * (size_t)m->pre.size[1];
     float *buf = malloc(FILE_BATCH * px * sizeof *buf);
     if (!buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     oclip_status s = OCLIP_OK;
     for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
         size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
-        for (size_t j = 0; j < k && !s; j++) {
-            oclip_image *img = NULL;
-            s = oclip_image_load(paths[i + j], NULL, &img, err);
-            if (!s) s = oclip_preprocess(img, &m->pre, buf + j * px, err);
-            oclip_image_free(img);
-            if (s && !strstr(err ? err->msg : "", paths[i + j]))
-                oc_err_wrap(err, "image '%s'", paths[i + j]);
-        }
+        for (size_t j = 0; j < k && !s; j++)
+            if ((s = oclip_preprocess(images[i + j], &m->pre, buf + j * px, err)))
+                oc_err_wrap(err, "image %zu", i + j + 1);
         if (!s) s = oclip_encode_image(m, buf, k, out + i * (size_t)m->E, normalize, err);
     }
     free(buf);
+    return s;
+}
+
+oclip_status oclip_encode_image_files(const oclip_model *m, const char *const *paths, size_t n,
+                                      float *out, int normalize, oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n && (!paths || !out)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image_files: NULL argument");
+    oclip_image *img[FILE_BATCH] = {0};
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
+        size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
+        for (size_t j = 0; j < k && !s; j++) {
+            s = oclip_image_load(paths[i + j], NULL, &img[j], err);
+            if (s && !strstr(err ? err->msg : "", paths[i + j]))
+                oc_err_wrap(err, "image '%s'", paths[i + j]);
+        }
+        if (!s) {
+            s = oclip_encode_images(m, (const oclip_image *const *)img, k,
+                                    out + i * (size_t)m->E, normalize, err);
+            if (s) oc_err_wrap(err, "images from '%s'", paths[i]);
+        }
+        for (size_t j = 0; j < k; j++) {
+            oclip_image_free(img[j]);
+            img[j] = NULL;
+        }
+    }
     return s;
 }
 

@@ -150,6 +150,9 @@ expect 0 "$OCLIP" preprocess -m "$M2" "$I/p_601x589.png" "$I/jpg_420.jpg" -o "$t
 expect 0 "$OCLIP" embed-image -m "$M2" --pixels "$tmp/pp.npy" -o "$tmp/e1.npy"
 expect 0 "$OCLIP" embed-image -m "$M2" "$I/p_601x589.png" "$I/jpg_420.jpg" -o "$tmp/e2.npy"
 if cmp -s "$tmp/e1.npy" "$tmp/e2.npy"; then ok; else bad "image files != preprocess + --pixels"; fi
+"$OCLIP" embed-image -m "$M2" "$I/p_601x589.png" - -o "$tmp/e3.npy" <"$I/jpg_420.jpg" 2>"$tmp/err"
+same "$tmp/e2.npy" "$tmp/e3.npy"
+expect 2 "$OCLIP" embed-image -m "$M2" - - -o "$tmp/x.npy"
 printf 'a photo of a cat\r\nthe dog\n' > "$tmp/prompts.txt"
 expect 0 "$OCLIP" tokenize -n 16 -f "$tmp/prompts.txt" -o "$tmp/tk.npy"
 expect 0 "$OCLIP" embed-text -m "$M2" --tokens "$tmp/tk.npy" -o "$tmp/t1.npy"

@@ -201,7 +201,7 @@ int prompt_add(prompt_list *l, const char *s, size_t len) {
 }
 
 /* The whole of f; NULL with errno set on failure. */
-static char *read_stream(FILE *f, size_t *len) {
+char *read_stream(FILE *f, size_t *len) {
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {

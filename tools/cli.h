@@ -2,6 +2,7 @@
 #ifndef OCLIP_CLI_H
 #define OCLIP_CLI_H
 #include <stddef.h>
+#include <stdio.h>
 
 #include "oclip.h"
 
@@ -59,6 +60,9 @@ typedef struct {
     char **bufs; /* file contents to free */
     size_t n_bufs;
 } prompt_list;
+
+/* The whole of stream f in a malloc'd buffer; NULL with errno set on failure. */
+char *read_stream(FILE *f, size_t *len);
 
 /* Appends a prompt (not copied); -1 when out of memory. */
 int prompt_add(prompt_list *l, const char *s, size_t len);

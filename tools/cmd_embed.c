@@ -37,8 +37,8 @@ static const char embed_image_help[] =
     "Image embeddings, float32 [N, E], L2-normalized unless --no-normalize, as OpenCLIP's\n"
     "model.encode_image(preprocess(image), normalize=True).\n"
     "\n"
-    "  IMAGE...           image files (PNG, JPEG, BMP, PPM, GIF, WebP, TIFF), preprocessed\n"
-    "                     as the model's OpenCLIP transform does (see 'oclip preprocess')\n"
+    "  IMAGE...           image files (PNG, JPEG, BMP, PPM, GIF, WebP, TIFF; '-' = standard\n"
+    "                     input), preprocessed as the model's OpenCLIP transform does\n"
     "  --pixels X.npy     or preprocessed images, float32 [N, 3, H, W] (H x W = model size)\n"
     "  -o, --output F     output .npy\n"
     "  --no-normalize     raw projected features\n"
@@ -279,6 +279,45 @@ static int write_npy(const char *cmd, const char *path, const float *x, size_t r
     return 0;
 }
 
+/* Image files, one of them '-' (standard input): decoded here and encoded together. */
+static int embed_image_stream(const embed_args *a, const oclip_model *m, const prompt_list *l,
+                              float **out) {
+    size_t E = (size_t)oclip_model_embed_dim(m);
+    oclip_image **img = calloc(l->n, sizeof *img);
+    *out = malloc(l->n * E * sizeof(float));
+    int rc = img && *out ? 0 : oom(a->cmd);
+    oclip_error err;
+    for (size_t i = 0; i < l->n && !rc; i++) {
+        oclip_status s;
+        if (!strcmp(l->p[i].s, "-")) {
+            size_t len = 0;
+            char *data = read_stream(stdin, &len);
+            if (!data) {
+                fprintf(stderr, "oclip: %s: cannot read standard input: %s\n", a->cmd,
+                        strerror(errno));
+                rc = EXIT_FAIL;
+                break;
+            }
+            s = oclip_image_decode(data, len, "<stdin>", NULL, &img[i], &err);
+            free(data);
+        } else {
+            s = oclip_image_load(l->p[i].s, NULL, &img[i], &err);
+        }
+        if (s != OCLIP_OK) {
+            fprintf(stderr, "oclip: %s: %s\n", a->cmd, err.msg);
+            rc = EXIT_FAIL;
+        }
+    }
+    if (!rc && oclip_encode_images(m, (const struct oclip_image *const *)img, l->n, *out,
+                                   a->normalize, &err) != OCLIP_OK) {
+        fprintf(stderr, "oclip: %s: %s\n", a->cmd, err.msg);
+        rc = EXIT_FAIL;
+    }
+    for (size_t i = 0; img && i < l->n; i++) oclip_image_free(img[i]);
+    free(img);
+    return rc;
+}
+
 /* Embeddings of the images (files, or --pixels) or texts (prompts, or --tokens) into a new
  * buffer *out [*n, E]. Returns 0 or an exit code after printing. */
 static int embed_inputs(const embed_args *a, const oclip_model *m, int image, float **out,
@@ -304,6 +343,13 @@ static int embed_inputs(const embed_args *a, const oclip_model *m, int image, fl
         return rc;
     }
     *n = l->n;
+    if (image) {
+        /* '-' is standard input (once): decode the images here, then oclip_encode_images */
+        size_t n_stdin = 0;
+        for (size_t i = 0; i < l->n; i++) n_stdin += !strcmp(l->p[i].s, "-");
+        if (n_stdin > 1) return usage_error(a->cmd, "%s", "'-' (standard input) can be given once");
+        if (n_stdin) return embed_image_stream(a, m, l, out);
+    }
     const char **items = malloc(l->n * sizeof *items);
     size_t *lens = malloc(l->n * sizeof *lens);
     *out = malloc(l->n * E * sizeof(float));

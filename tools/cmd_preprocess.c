@@ -151,29 +151,6 @@ static int parse_size(const char *s, int size[2]) {
 }
 
 /* The whole of standard input (at most 1 GiB). */
-static unsigned char *read_stdin(size_t *len) {
-    size_t n = 0, cap = 0;
-    unsigned char *buf = NULL;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1 << 16;
-            if (cap > (1u << 30)) break;
-            unsigned char *p = realloc(buf, cap);
-            if (!p) break;
-            buf = p;
-        }
-        size_t k = fread(buf + n, 1, cap - n, stdin);
-        n += k;
-        if (k == 0) {
-            if (ferror(stdin)) break;
-            *len = n;
-            return buf ? buf : malloc(1);
-        }
-    }
-    free(buf);
-    return NULL;
-}
-
 /* float32 to little-endian bytes in place (a no-op on little-endian hosts). */
 static void to_le(float *f, size_t n) {
     const uint16_t one = 1;
@@ -307,7 +284,7 @@ int cmd_preprocess(int argc, char **argv) {
         oclip_status st;
         if (!strcmp(images[i], "-")) {
             size_t len = 0;
-            unsigned char *data = read_stdin(&len);
+            unsigned char *data = (unsigned char *)read_stream(stdin, &len);
             if (!data) {
                 fprintf(stderr, "oclip: <stdin>: cannot read standard input\n");
                 free(px);
