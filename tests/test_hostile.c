@@ -809,8 +809,8 @@ static void test_stride0_small(void) {
 }
 
 /* LONG_BINPUT at memo index 2^26 - 1: a 10-byte pickle must not make the reader allocate a
- * memo table of 2^26 pointers (512 MiB). torch numbers memo slots densely from 0, so no index
- * can exceed the number of opcodes in the pickle. */
+ * memo table of 2^26 pointers (512 MiB). The memo is a hash table holding one entry per PUT
+ * executed, so a sparse index costs one slot. */
 static void case_memo_huge(const void *arg) {
     (void)arg;
     buf p = {0};
