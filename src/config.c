@@ -978,23 +978,6 @@ const char *oclip_config_builtin_name(size_t i) {
     return i < oc_builtin_configs_n ? oc_builtin_configs[i].name : NULL;
 }
 
-/* The pieces joined into one malloc'd, NUL-terminated text (NULL when out of memory). */
-static char *join_pieces(const char *const *pieces, size_t len) {
-    char *s = malloc(len + 1);
-    if (!s) return NULL;
-    size_t at = 0;
-    for (size_t i = 0; pieces[i]; i++) {
-        size_t n = strlen(pieces[i]);
-        if (n > len - at) { /* cannot happen with generated data */
-            free(s);
-            return NULL;
-        }
-        memcpy(s + at, pieces[i], n);
-        at += n;
-    }
-    s[at] = '\0';
-    return s;
-}
 
 /* Case-insensitive Levenshtein distance of two short strings (each capped at 127 bytes). */
 static size_t edit_distance(const char *a, const char *b) {
@@ -1087,7 +1070,7 @@ oclip_status oclip_config_builtin(const char *name, oclip_model_config *out, ocl
                         near, oc_builtin_configs_n);
         return OCLIP_E_NOTFOUND;
     }
-    char *text = join_pieces(b->json, b->len);
+    char *text = oc_join_pieces(b->json, b->len);
     if (!text) return oc_err_set(err, OCLIP_E_NOMEM, "built-in config '%s': out of memory", b->name);
     cJSON *root;
     oclip_status st = parse_json_object(text, b->len, "built-in config", &root, err);
@@ -1152,7 +1135,7 @@ static oclip_status table_entry(const char *arch, const cJSON *tag, oclip_pretra
 
 static void table_init(void) {
     table.status = OCLIP_E_NOMEM;
-    char *text = join_pieces(oc_pretrained_json, oc_pretrained_json_len);
+    char *text = oc_join_pieces(oc_pretrained_json, oc_pretrained_json_len);
     if (!text) return;
     cJSON *root = oc_json_parse(text, oc_pretrained_json_len, NULL);
     free(text);

@@ -70,6 +70,10 @@ char *oc_arena_strndup(oc_arena *a, const char *s, size_t n);
 char *oc_arena_printf(oc_arena *a, const char *fmt, ...) OC_PRINTF(2, 3);
 void oc_arena_free(oc_arena *a);
 
+/* Embedded text split into NULL-terminated pieces (builtin_data.c), joined into one malloc'd
+ * NUL-terminated string of `len` bytes; NULL when out of memory or the pieces are longer. */
+char *oc_join_pieces(const char *const *pieces, size_t len);
+
 /* Growable array helper: ensures cap >= need for an array of `elem` bytes; false on failure. */
 bool oc_grow(void **ptr, size_t *cap, size_t need, size_t elem);
 

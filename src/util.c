@@ -262,3 +262,23 @@ struct cJSON *oc_json_parse(const char *p, size_t n, const char **end) {
     pthread_mutex_unlock(&lock);
     return root;
 }
+
+/* =============================================================================================
+ * Generated data (builtin_data.c) comes as string pieces under the compilers' literal limits
+ */
+char *oc_join_pieces(const char *const *pieces, size_t len) {
+    char *s = malloc(len + 1);
+    if (!s) return NULL;
+    size_t at = 0;
+    for (size_t i = 0; pieces[i]; i++) {
+        size_t n = strlen(pieces[i]);
+        if (n > len - at) { /* cannot happen with generated data */
+            free(s);
+            return NULL;
+        }
+        memcpy(s + at, pieces[i], n);
+        at += n;
+    }
+    s[at] = '\0';
+    return s;
+}

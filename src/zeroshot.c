@@ -35,16 +35,9 @@ static const char **string_array(const cJSON *a, size_t *n) {
 }
 
 static void zs_init(void) {
-    char *text = malloc(oc_zero_shot_json_len + 1);
+    char *text = oc_join_pieces(oc_zero_shot_json, oc_zero_shot_json_len);
     if (!text) return;
-    size_t at = 0;
-    for (size_t i = 0; oc_zero_shot_json[i]; i++) {
-        size_t n = strlen(oc_zero_shot_json[i]);
-        if (n > oc_zero_shot_json_len - at) break;
-        memcpy(text + at, oc_zero_shot_json[i], n);
-        at += n;
-    }
-    zs.root = oc_json_parse(text, at, NULL);
+    zs.root = oc_json_parse(text, strlen(text), NULL);
     free(text);
     zs.imagenet = string_array(cJSON_GetObjectItemCaseSensitive(zs.root, "OPENAI_IMAGENET_TEMPLATES"),
                                &zs.n_imagenet);

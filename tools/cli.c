@@ -26,34 +26,16 @@ int usage_error(const char *cmd, const char *fmt, const char *arg) {
 char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = (n + 4096 + 1) * 2;
-            if (cap > (64u << 20)) { /* configs are small */
-                errno = EFBIG;
-                break;
-            }
-            char *p = realloc(buf, cap);
-            if (!p) {
-                errno = ENOMEM;
-                break;
-            }
-            buf = p;
-        }
-        size_t k = fread(buf + n, 1, 4096, f);
-        n += k;
-        if (k < 4096) {
-            fclose(f);
-            buf[n] = '\0';
-            *len = n;
-            return buf;
-        }
-    }
+    char *buf = read_stream(f, len);
+    int e = errno;
     fclose(f);
-    free(buf);
-    return NULL;
+    if (buf && *len > (64u << 20)) { /* configs are small */
+        free(buf);
+        buf = NULL;
+        e = EFBIG;
+    }
+    errno = e;
+    return buf;
 }
 
 int is_dir(const char *path) {
@@ -230,6 +212,7 @@ char *read_stream(FILE *f, size_t *len) {
         errno = EIO;
         return NULL;
     }
+    buf[n] = '\0'; /* room is left: the loop keeps cap - n >= 65536 */
     *len = n;
     return buf;
 }

@@ -61,7 +61,7 @@ typedef struct {
     size_t n_bufs;
 } prompt_list;
 
-/* The whole of stream f in a malloc'd buffer; NULL with errno set on failure. */
+/* The whole of stream f in a malloc'd, NUL-terminated buffer; NULL with errno set on failure. */
 char *read_stream(FILE *f, size_t *len);
 
 /* Appends a prompt (not copied); -1 when out of memory. */
