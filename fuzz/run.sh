@@ -1,12 +1,20 @@
 #!/bin/sh
 # fuzz/run.sh SECONDS — seeds and runs the libFuzzer targets (built by `make fuzz-build`).
 #
-# For each target fuzz_<t> in build-fuzz/: fills fuzz/corpus-<t>/ with seeds from the fixtures
+# For each target fuzz_<t> in build-fuzz/: fills fuzz/corpus-<t>/ with the committed corpus
+# tests/fuzz/<t>/ (inputs earlier campaigns found interesting, minimised) and seeds from the fixtures
 # (readers/** for checkpoint and zip, the data.pkl records for pickle, the .safetensors files for
 # safetensors, hostile/* for those four; the preprocess/** images for image, prompts picked from
 # tokenizer/*.json* for tokenizer, data/model_configs/*.json and the tiny models'
-# open_clip_config.json and hf/config.json for config), runs the target for SECONDS seconds, and
-# prints one summary line (FUZZ_TARGETS="image config" runs a subset). Crash, leak, timeout and
+# open_clip_config.json and hf/config.json for config; the shard indexes for index), runs the
+# target for SECONDS seconds, and prints one summary line (FUZZ_TARGETS="image config" runs a
+# subset).
+#
+# FUZZ_MERGE=1 fuzz/run.sh: instead of fuzzing, minimises tests/fuzz/<t>/ + fuzz/corpus-<t>/ into a
+# new tests/fuzz/<t>/ (libFuzzer -merge=1: the smallest set of inputs with the same coverage),
+# leaving out inputs over FUZZ_MERGE_MAX_LEN bytes (default 65536), then the largest inputs until
+# the target's folder holds at most FUZZ_MERGE_BUDGET_KB KiB (default 350), so that all the
+# committed corpora together stay under 3 MB. Crash, leak, timeout and
 # OOM inputs, and the full log, go to fuzz/corpus-<t>.out/ (ignored by git, like the corpora).
 # Exits 1 when any target found something.
 set -u
@@ -128,8 +136,41 @@ configs=$(find data/model_configs -maxdepth 1 -type f -name '*.json' | sort)
 configs="$configs $(find "$fx/arch/tiny" -type f \( -path '*/tiny/*/open_clip_config.json' \
     -o -path '*/tiny/*/hf/config.json' \) | sort)"
 
+indexes=$(find "$fx" -type f -name '*.index.json' | sort)
+
+if [ "${FUZZ_MERGE:-0}" = 1 ]; then
+    status=0
+    for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer config}; do
+        exe=$bin/fuzz_$t
+        [ -x "$exe" ] || { echo "fuzz_$t: MISSING"; status=1; continue; }
+        new=tests/fuzz/$t.new
+        rm -rf "$new"
+        mkdir -p "$new" "tests/fuzz/$t" "fuzz/corpus-$t"
+        maxlen=${FUZZ_MERGE_MAX_LEN:-65536}
+        if "$exe" -merge=1 -max_len="$maxlen" -rss_limit_mb=2048 -timeout=10 "$new" "tests/fuzz/$t" \
+            "fuzz/corpus-$t" > "fuzz/corpus-$t.merge.log" 2>&1; then
+            # largest first out, until the budget holds
+            budget=$(( ${FUZZ_MERGE_BUDGET_KB:-350} * 1024 ))
+            total=0
+            for f in $(ls -Sr "$new"); do
+                sz=$(wc -c < "$new/$f")
+                if [ $((total + sz)) -le "$budget" ]; then total=$((total + sz)); else rm -f "$new/$f"; fi
+            done
+            rm -rf "tests/fuzz/$t"
+            mv "$new" "tests/fuzz/$t"
+            echo "fuzz_$t: merged into tests/fuzz/$t: $(ls "tests/fuzz/$t" | wc -l) inputs," \
+                "$(du -sk "tests/fuzz/$t" | cut -f1) KiB"
+        else
+            echo "fuzz_$t: merge FAILED (fuzz/corpus-$t.merge.log)"
+            rm -rf "$new"
+            status=1
+        fi
+    done
+    exit $status
+fi
+
 status=0
-for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors image tokenizer config}; do
+for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer config}; do
     exe=$bin/fuzz_$t
     if [ ! -x "$exe" ]; then
         echo "fuzz_$t: MISSING ($exe not built; run make fuzz-build)"
@@ -148,7 +189,12 @@ for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors image tokenizer confi
     image) seed_image "$corpus" $images ;;
     tokenizer) seed_tokenizer "$corpus" ;;
     config) for f in $configs; do seed "$f" "$corpus"; done ;;
+    index) for f in $indexes; do seed "$f" "$corpus"; done ;;
     esac
+    # the committed corpus (tests/fuzz/<t>/, file names are content hashes)
+    if [ -d "tests/fuzz/$t" ]; then
+        for f in "tests/fuzz/$t"/*; do [ -f "$f" ] && cp "$f" "$corpus/"; done
+    fi
     # the tokenizer explores breadth on short prompts
     maxlen=1048576
     [ "$t" = tokenizer ] && maxlen=4096

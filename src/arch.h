@@ -34,6 +34,7 @@ typedef struct {
     const char **items;
     size_t n, cap;
     oc_arena *arena;
+    bool oom; /* a note could not be stored (out of memory): the caller reports OCLIP_E_NOMEM */
 } oc_notes;
 
 void oc_note(oc_notes *nt, const char *fmt, ...) OC_PRINTF(2, 3);

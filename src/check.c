@@ -117,7 +117,10 @@ static void hint_architecture(oclip_report *r) {
     if (!has_text || !has_visual) return;
     oclip_model_config inf;
     int amb = 0;
-    if (oclip_infer_config(m, &inf, &amb, NULL) != OCLIP_OK) return;
+    oclip_error ierr;
+    oclip_status st = oclip_infer_config(m, &inf, &amb, &ierr);
+    if (st == OCLIP_E_NOMEM) r->notes.oom = true; /* the hint would be missing */
+    if (st != OCLIP_OK) return;
     if (inf.name[0] && strcmp(inf.name, r->config.name) != 0) {
         int gh = inf.vision.image_size[0] / inf.vision.patch_size;
         oc_note(&r->notes, "hint: shapes fit %s (patch %d, %d positions, %d px)%s%s: use --arch %s",
@@ -136,7 +139,10 @@ static void name_config(oclip_report *r) {
     oclip_model_config twin;
     char name[80];
     snprintf(name, sizeof name, "%s-quickgelu", r->match);
-    if (r->config.quick_gelu && oclip_config_builtin(name, &twin, NULL) == OCLIP_OK)
+    oclip_error berr;
+    oclip_status st = r->config.quick_gelu ? oclip_config_builtin(name, &twin, &berr) : OCLIP_OK;
+    if (st == OCLIP_E_NOMEM) r->notes.oom = true; /* the name would depend on memory */
+    if (r->config.quick_gelu && st == OCLIP_OK)
         snprintf(r->config.name, sizeof r->config.name, "%.63s", name);
     else if (!r->config.quick_gelu)
         snprintf(r->config.name, sizeof r->config.name, "%s", r->match);
@@ -292,11 +298,23 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
     {
         oclip_model_config inf;
         int amb;
-        if (oclip_infer_config(r->mapped, &inf, &amb, NULL) == OCLIP_OK && inf.name[0])
+        oclip_error ierr;
+        st = oclip_infer_config(r->mapped, &inf, &amb, &ierr);
+        if (st == OCLIP_E_NOMEM) {
+            if (err) *err = ierr;
+            goto fail;
+        }
+        if (st == OCLIP_OK && inf.name[0]) {
             r->match = oc_arena_strndup(&r->arena, inf.name, strlen(inf.name));
+            if (!r->match) r->notes.oom = true;
+        }
     }
     name_config(r);
     if (r->n_issues) hint_architecture(r);
+    if (r->notes.oom) { /* a note or name could not be stored: no report with parts missing */
+        st = oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+        goto fail;
+    }
     *out = r;
     return OCLIP_OK;
 fail:

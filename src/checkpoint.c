@@ -57,7 +57,7 @@ oclip_status oc_ck_add_tensor(oclip_checkpoint *ck, const char *name, size_t nam
                               oclip_dtype dtype, int ndim, const int64_t *shape,
                               const void *data, int copied, oclip_error *err) {
     if (ck->n_tensors >= ck->limits.max_tensors)
-        return oc_err_set(err, OCLIP_E_NOMEM, "more than %llu tensors",
+        return oc_err_set(err, OCLIP_E_NOMEM, "more than %llu tensors (limit max_tensors)",
                           (unsigned long long)ck->limits.max_tensors);
     if (name_len == 0) return oc_err_set(err, OCLIP_E_FORMAT, "a tensor has an empty name");
     if (memchr(name, '\0', name_len))

@@ -1074,6 +1074,9 @@ oclip_status oclip_config_builtin(const char *name, oclip_model_config *out, ocl
     if (!text) return oc_err_set(err, OCLIP_E_NOMEM, "built-in config '%s': out of memory", b->name);
     cJSON *root;
     oclip_status st = parse_json_object(text, b->len, "built-in config", &root, err);
+    /* the embedded JSON is generated and tested: cJSON fails on it only when out of memory
+     * (which it does not tell apart from a syntax error) */
+    if (st == OCLIP_E_FORMAT) st = oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     oclip_model_config m;
     if (st == OCLIP_OK) {
         st = model_from_json(root, "", &m, err);

@@ -274,8 +274,7 @@ static oclip_status st_header(const st_entry *e, size_t n, const char *const *me
     for (size_t i = 0; ok && i < n; i++) {
         cJSON *o = cJSON_CreateObject(), *shape = cJSON_CreateArray(),
               *offs = cJSON_CreateArray();
-        ok = jput(root, e[i].t->name, o);
-        ok = jput(o, "dtype", cJSON_CreateString(oclip_dtype_name(e[i].dt))) && ok;
+        ok = jput(o, "dtype", cJSON_CreateString(oclip_dtype_name(e[i].dt)));
         for (int d = 0; d < e[i].t->ndim && shape; d++)
             ok = jput(shape, NULL, cJSON_CreateNumber((double)e[i].t->shape[d])) && ok;
         ok = jput(o, "shape", shape) && ok;
@@ -283,6 +282,8 @@ static oclip_status st_header(const st_entry *e, size_t n, const char *const *me
         off += e[i].nbytes;
         ok = jput(offs, NULL, cJSON_CreateNumber((double)off)) && ok;
         ok = jput(o, "data_offsets", offs) && ok;
+        /* attached last: jput frees what it cannot attach, so nothing is added after that */
+        ok = jput(root, e[i].t->name, o) && ok;
     }
     char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
@@ -431,12 +432,16 @@ static cJSON *model_cfg_json(const oclip_model_config *c) {
     const oclip_vision_cfg *v = &c->vision;
     const oclip_text_cfg *t = &c->text;
     cJSON *m = cJSON_CreateObject(), *vc = cJSON_CreateObject(), *tc = cJSON_CreateObject();
+    if (!m || !vc || !tc) {
+        cJSON_Delete(m);
+        cJSON_Delete(vc);
+        cJSON_Delete(tc);
+        return NULL;
+    }
     bool ok = jnum(m, "embed_dim", c->embed_dim);
     if (c->quick_gelu) ok = jbool(m, "quick_gelu", 1) && ok;
     if (c->has_logit_bias) ok = jnum(m, "init_logit_bias", c->init_logit_bias) && ok;
     if (c->nonscalar_logit_scale) ok = jbool(m, "nonscalar_logit_scale", 1) && ok;
-    ok = jput(m, "vision_cfg", vc) && ok;
-    ok = jput(m, "text_cfg", tc) && ok;
 
     ok = jsize(vc, "image_size", v->image_size) && ok;
     ok = jnum(vc, "layers", v->layers) && ok;
@@ -470,6 +475,9 @@ static cJSON *model_cfg_json(const oclip_model_config *c) {
         ok = jstr(tc, "proj_type", t->proj_type) && ok;
     if (t->hf_tokenizer_name[0]) ok = jstr(tc, "hf_tokenizer_name", t->hf_tokenizer_name) && ok;
     ok = jkwargs(tc, t->ln_eps, t->act_approximate) && ok;
+    /* attached last: jput frees what it cannot attach, so nothing is filled after a failure */
+    ok = jput(m, "vision_cfg", vc) && ok;
+    ok = jput(m, "text_cfg", tc) && ok;
     if (!ok) {
         cJSON_Delete(m);
         return NULL;
@@ -496,13 +504,14 @@ static char *open_clip_config_text(const oclip_model_config *c, const oclip_prep
         pre = &def;
     }
     cJSON *root = cJSON_CreateObject(), *pc = cJSON_CreateObject();
-    bool ok = jput(root, "model_cfg", model_cfg_json(c));
-    ok = jput(root, "preprocess_cfg", pc) && ok;
-    ok = jput(pc, "mean", cJSON_CreateDoubleArray(pre->mean, 3)) && ok;
+    bool ok = jput(pc, "mean", cJSON_CreateDoubleArray(pre->mean, 3));
     ok = jput(pc, "std", cJSON_CreateDoubleArray(pre->std, 3)) && ok;
     ok = jstr(pc, "interpolation", pre->interpolation[0] ? pre->interpolation : "bicubic") && ok;
     ok = jstr(pc, "resize_mode", pre->resize_mode[0] ? pre->resize_mode : "shortest") && ok;
     if (pre->fill_color) ok = jnum(pc, "fill_color", pre->fill_color) && ok;
+    /* pc attached after it is filled (jput frees what it cannot attach) */
+    ok = jput(root, "model_cfg", model_cfg_json(c)) && ok;
+    ok = jput(root, "preprocess_cfg", pc) && ok;
     char *text = ok ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     return text;
@@ -523,21 +532,10 @@ static char *hf_config_text(const oclip_model_config *c, oclip_dtype dtype) {
     const oclip_text_cfg *t = &c->text;
     const char *act = c->quick_gelu ? "quick_gelu" : "gelu";
     cJSON *root = cJSON_CreateObject(), *tc = cJSON_CreateObject(), *vc = cJSON_CreateObject();
-    cJSON *arch = cJSON_CreateArray();
-    bool ok = jput(root, "architectures", arch) &&
-              jput(arch, NULL, cJSON_CreateString("CLIPModel"));
-    ok = jstr(root, "model_type", "clip") && ok;
-    ok = jnum(root, "projection_dim", c->embed_dim) && ok;
-    ok = jnum(root, "logit_scale_init_value", 2.6592) && ok; /* ln(1/0.07), transformers' default */
-    ok = jnum(root, "initializer_factor", 1.0) && ok;
-    ok = jput(root, "text_config", tc) && ok;
-    ok = jput(root, "vision_config", vc) && ok;
-    ok = jstr(root, "torch_dtype", torch_dtype_name(dtype)) && ok;
-
     /* CLIP BPE: bos 49406, eos 49407 = vocab - 1 (HF then pools at the first EOT, which is
      * OpenCLIP's argmax pooling); other vocabularies keep EOT as the last id the same way. */
     int V = t->vocab_size;
-    ok = jstr(tc, "model_type", "clip_text_model") && ok;
+    bool ok = jstr(tc, "model_type", "clip_text_model");
     ok = jnum(tc, "hidden_size", t->width) && ok;
     ok = jnum(tc, "intermediate_size", (int)(t->width * t->mlp_ratio)) && ok;
     ok = jnum(tc, "num_hidden_layers", t->layers) && ok;
@@ -562,6 +560,18 @@ static char *hf_config_text(const oclip_model_config *c, oclip_dtype dtype) {
     ok = jstr(vc, "hidden_act", act) && ok;
     ok = jnum(vc, "layer_norm_eps", v->ln_eps) && ok;
     ok = jnum(vc, "projection_dim", c->embed_dim) && ok;
+    cJSON *arch = cJSON_CreateArray();
+    /* tc and vc are filled before they are attached (jput frees what it cannot attach) */
+    ok = jput(root, "architectures", arch) && jput(arch, NULL, cJSON_CreateString("CLIPModel")) &&
+         ok;
+    ok = jstr(root, "model_type", "clip") && ok;
+    ok = jnum(root, "projection_dim", c->embed_dim) && ok;
+    ok = jnum(root, "logit_scale_init_value", 2.6592) && ok; /* ln(1/0.07), transformers' default */
+    ok = jnum(root, "initializer_factor", 1.0) && ok;
+    ok = jput(root, "text_config", tc) && ok;
+    ok = jput(root, "vision_config", vc) && ok;
+    ok = jstr(root, "torch_dtype", torch_dtype_name(dtype)) && ok;
+
     char *text = ok ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     return text;

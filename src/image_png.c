@@ -58,6 +58,9 @@ oclip_status oc_img_png(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_i
         oclip_image_free(im);
         png_destroy_read_struct(&png, &info, NULL);
         if (src.fail != OCLIP_OK) return src.fail; /* err already says why */
+        /* libpng's own allocation failures ("Out of memory", "Insufficient memory ...") */
+        if (strstr(src.msg, "ut of memory") || strstr(src.msg, "nsufficient memory"))
+            return oc_err_set(err, OCLIP_E_NOMEM, "PNG: %s", src.msg);
         return oc_err_set(err, OCLIP_E_FORMAT, "PNG: %s", src.msg[0] ? src.msg : "corrupt");
     }
     png_set_read_fn(png, &src, png_read_fn);
@@ -111,7 +114,10 @@ oclip_status oc_img_png(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_i
         }
     }
     rows = malloc((size_t)h * sizeof *rows);
-    if (!rows) png_error(png, "out of memory");
+    if (!rows) {
+        src.fail = oc_err_set(err, OCLIP_E_NOMEM, "PNG: out of memory");
+        png_longjmp(png, 1);
+    }
     for (png_uint_32 y = 0; y < h; y++) rows[y] = im->pixels + (size_t)y * w * im->channels;
     /* png_read_end is not called: like Pillow, data after the last pixel row (a missing IEND,
      * trailing chunks) does not matter */

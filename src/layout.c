@@ -26,13 +26,17 @@ void oc_note(oc_notes *nt, const char *fmt, ...) {
     if (nt->n == nt->cap) {
         size_t cap = nt->cap ? nt->cap * 2 : 16;
         const char **items = oc_arena_alloc(nt->arena, cap * sizeof *items);
-        if (!items) return;
+        if (!items) {
+            nt->oom = true;
+            return;
+        }
         if (nt->n) memcpy(items, nt->items, nt->n * sizeof *items);
         nt->items = items;
         nt->cap = cap;
     }
     const char *s = oc_arena_strndup(nt->arena, buf, strlen(buf));
     if (s) nt->items[nt->n++] = s;
+    else nt->oom = true;
 }
 
 static bool starts(const char *s, const char *prefix) {

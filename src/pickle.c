@@ -293,6 +293,11 @@ static oclip_status need(machine *m, size_t k) {
 
 static oclip_status push(machine *m, oc_pk_value *v) {
     if (!v) return nomem(m);
+    /* memo GETs push without creating objects: the stack has its own cap (the object limit) */
+    if (m->sp >= m->vm->max_nodes)
+        return oc_err_set(m->err, OCLIP_E_NOMEM, "pickle opcode at offset %zu: the stack holds "
+                          "more than %llu values (limit max_pickle_nodes)", m->op_pos,
+                          (unsigned long long)m->vm->max_nodes);
     if (!oc_grow((void **)&m->stack, &m->stack_cap, m->sp + 1, sizeof *m->stack)) return nomem(m);
     m->stack[m->sp++] = v;
     return OCLIP_OK;
@@ -657,6 +662,10 @@ static oclip_status memo_put(machine *m, uint32_t idx) {
         free(old);
     }
     memo_slot *sl = memo_find(m, idx);
+    if (!sl->v && m->memo_n >= m->vm->max_nodes)
+        return oc_err_set(m->err, OCLIP_E_NOMEM, "pickle opcode at offset %zu: the memo holds "
+                          "more than %llu entries (limit max_pickle_nodes)", m->op_pos,
+                          (unsigned long long)m->vm->max_nodes);
     if (!sl->v) m->memo_n++;
     sl->idx = idx;
     sl->v = m->stack[m->sp - 1];

@@ -588,8 +588,18 @@ static bool encode_clean(const oc_text *t, id_list *out) {
 /* =============================================================================================
  * Public API
  */
+/* Longer texts are refused before any work: time and memory grow with the text (ftfy, BPE,
+ * the id list of oclip_tokenize_ids), and no CLIP prompt comes near it. A build-time constant
+ * (docs/SECURITY.md, "Limits"). */
+#ifndef OC_MAX_TEXT_BYTES
+#define OC_MAX_TEXT_BYTES ((size_t)16 << 20)
+#endif
+
 static oclip_status check_args(const char *text, size_t len, oclip_clean clean, oclip_error *err) {
     if (!text && len) return oc_err_set(err, OCLIP_E_ARG, "tokenize: NULL text");
+    if (len > OC_MAX_TEXT_BYTES)
+        return oc_err_set(err, OCLIP_E_NOMEM, "tokenize: a text of %zu bytes is longer than the "
+                          "limit of %zu bytes", len, (size_t)OC_MAX_TEXT_BYTES);
     if ((unsigned)clean > OCLIP_CLEAN_CANONICALIZE)
         return oc_err_set(err, OCLIP_E_ARG, "tokenize: unknown clean mode %d", (int)clean);
     return vocab_ready(err);

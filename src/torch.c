@@ -336,13 +336,14 @@ static oclip_status extract_root(reader *r, oc_pk_value *root, oclip_error *err)
 static oclip_status walk_module(reader *r, oc_pk_value *obj, char *path, size_t len,
                                 size_t cap, uint32_t depth, oclip_error *err) {
     if (depth > r->ck->limits.max_depth)
-        return oc_err_set(err, OCLIP_E_FORMAT, "module tree deeper than %u (a cycle?)",
+        return oc_err_set(err, OCLIP_E_FORMAT, "module tree deeper than %u (limit max_depth; a cycle?)",
                           r->ck->limits.max_depth);
     /* a submodule shared by several parents is walked once per path (as state_dict() lists
      * it); bound the total so a DAG of shared modules cannot take exponential time */
     if (++r->walk_visits > r->ck->limits.max_tensors)
         return oc_err_set(err, OCLIP_E_FORMAT,
-                          "module tree has more than %llu module paths (shared submodules?)",
+                          "module tree has more than %llu module paths (limit max_tensors; shared "
+                          "submodules?)",
                           (unsigned long long)r->ck->limits.max_tensors);
     oc_pk_value *attrs = obj->u.obj.attrs;
     if (!attrs) return OCLIP_OK;

@@ -953,6 +953,210 @@ static void case_regression(const void *arg) {
 }
 
 /* =============================================================================================
+ * 5. Every resource limit (docs/SECURITY.md, "Limits"): set low, each refuses with its message
+ */
+
+/* Opens z with `lim` and expects a refusal with status `want` whose message holds `needle`. */
+static void limit_expect_(const buf *z, const char *name, const oclip_limits *lim,
+                          oclip_status want, const char *needle, const char *what, int line) {
+    oclip_checkpoint *ck = NULL;
+    oclip_error err;
+    oclip_status st = oclip_checkpoint_open_memory(z->p, z->n, name, lim, &ck, &err);
+    CHECKF(st == want && ck == NULL, "line %d (%s): status %s, expected %s; msg: %s", line, what,
+           oclip_status_str(st), oclip_status_str(want), err.msg);
+    CHECKF(st == OCLIP_OK || strstr(err.msg, needle), "line %d (%s): message lacks '%s': %s",
+           line, what, needle, err.msg);
+    oclip_checkpoint_free(ck);
+}
+#define limit_expect(z, name, lim, want, needle, what) \
+    limit_expect_(z, name, lim, want, needle, what, __LINE__)
+
+/* A state dict of n one-element tensors over one shared storage. */
+static buf n_tensor_zip(int n) {
+    buf p = {0};
+    pk_proto(&p);
+    pk_op(&p, EMPTY_DICT);
+    pk_op(&p, MARK);
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "t%d", i);
+        pk_str(&p, name);
+        pk_tensor1(&p, 4, 1);
+    }
+    pk_op(&p, SETITEMS);
+    pk_op(&p, STOP);
+    buf z = torch_zip(&p, four_floats, sizeof four_floats, 0);
+    free(p.p);
+    return z;
+}
+
+/* A safetensors file of n F32 scalars (header padded with spaces to `pad` bytes if larger). */
+static buf n_tensor_safetensors(int n, size_t pad) {
+    buf h = {0}, f = {0};
+    b_str(&h, "{");
+    for (int i = 0; i < n; i++) {
+        char e[128];
+        snprintf(e, sizeof e, "%s\"t%d\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[%d,%d]}",
+                 i ? "," : "", i, 4 * i, 4 * i + 4);
+        b_str(&h, e);
+    }
+    b_str(&h, "}");
+    while (h.n < pad) b_str(&h, " ");
+    uint64_t len = h.n;
+    for (int i = 0; i < 8; i++) b_u8(&f, (unsigned)(len >> (8 * i)) & 0xff);
+    b_put(&f, h.p, h.n);
+    for (int i = 0; i < n; i++) b_put(&f, four_floats, 4);
+    free(h.p);
+    return f;
+}
+
+static void test_limits(void) {
+    /* tensors per checkpoint: torch zip and safetensors */
+    oclip_limits lim = {.max_tensors = 2};
+    buf z = n_tensor_zip(3);
+    limit_expect(&z, "three.pt", &lim, OCLIP_E_NOMEM, "limit", "3 tensors, max_tensors 2");
+    lim.max_tensors = 3;
+    oclip_checkpoint *ck = NULL;
+    CHECK(oclip_checkpoint_open_memory(z.p, z.n, "three.pt", &lim, &ck, NULL) == OCLIP_OK);
+    oclip_checkpoint_free(ck);
+    free(z.p);
+    lim = (oclip_limits){.max_tensors = 2};
+    buf st = n_tensor_safetensors(3, 0);
+    limit_expect(&st, "three.safetensors", &lim, OCLIP_E_NOMEM, "limit",
+                 "safetensors: 3 tensors, max_tensors 2");
+    /* safetensors header bytes */
+    lim = (oclip_limits){.max_header_bytes = 64};
+    limit_expect(&st, "three.safetensors", &lim, OCLIP_E_NOMEM, "limit",
+                 "safetensors header over max_header_bytes");
+    lim.max_header_bytes = 4096;
+    ck = NULL;
+    CHECK(oclip_checkpoint_open_memory(st.p, st.n, "three.safetensors", &lim, &ck, NULL) ==
+          OCLIP_OK);
+    oclip_checkpoint_free(ck);
+    free(st.p);
+
+    /* pickle objects */
+    lim = (oclip_limits){.max_pickle_nodes = 5};
+    z = n_tensor_zip(3);
+    limit_expect(&z, "three.pt", &lim, OCLIP_E_NOMEM, "object limit",
+                 "pickle objects over max_pickle_nodes");
+    free(z.p);
+
+    /* the pickle stack: memo GETs push without creating objects */
+    buf p = {0};
+    pk_proto(&p);
+    pk_op(&p, EMPTY_DICT);
+    pk_put(&p, 0);
+    for (int i = 0; i < 100; i++) pk_get(&p, 0);
+    pk_op(&p, STOP);
+    z = torch_zip(&p, NULL, 0, 0);
+    free(p.p);
+    lim = (oclip_limits){.max_pickle_nodes = 50};
+    limit_expect(&z, "stack.pt", &lim, OCLIP_E_NOMEM, "the stack holds more than 50 values",
+                 "pickle stack over max_pickle_nodes");
+    free(z.p);
+
+    /* the pickle memo */
+    p = (buf){0};
+    pk_proto(&p);
+    pk_op(&p, EMPTY_DICT);
+    for (uint32_t i = 0; i < 100; i++) pk_put(&p, i);
+    pk_op(&p, STOP);
+    z = torch_zip(&p, NULL, 0, 0);
+    free(p.p);
+    limit_expect(&z, "memo.pt", &lim, OCLIP_E_NOMEM, "the memo holds more than 50 entries",
+                 "pickle memo over max_pickle_nodes");
+    free(z.p);
+
+    /* MARKs */
+    p = (buf){0};
+    pk_proto(&p);
+    for (int i = 0; i < 100; i++) pk_op(&p, MARK);
+    pk_op(&p, STOP);
+    z = torch_zip(&p, NULL, 0, 0);
+    free(p.p);
+    limit_expect(&z, "marks.pt", &lim, OCLIP_E_NOMEM, "limit", "MARKs over max_pickle_nodes");
+    free(z.p);
+
+    /* nesting: a TorchScript module tree 20 deep, max_depth 5 */
+    p = (buf){0};
+    pk_proto(&p);
+    ts_module(&p, "Leaf");
+    pk_put(&p, 0);
+    for (uint32_t i = 1; i <= 20; i++) {
+        ts_module(&p, "M");
+        pk_op(&p, EMPTY_DICT);
+        pk_str(&p, "a");
+        pk_get(&p, i - 1);
+        pk_op(&p, SETITEM);
+        pk_op(&p, BUILD);
+        pk_put(&p, i);
+    }
+    pk_op(&p, STOP);
+    z = torch_zip(&p, NULL, 0, 1);
+    free(p.p);
+    lim = (oclip_limits){.max_depth = 5};
+    limit_expect(&z, "deep.pt", &lim, OCLIP_E_FORMAT, "deeper than 5 (limit max_depth",
+                 "TorchScript module depth over max_depth");
+    free(z.p);
+
+    /* image pixels (oclip_image_options.max_pixels) */
+    size_t n = 0;
+    uint8_t *png = read_file("tests/fixtures/preprocess/img/p_601x589.png", &n);
+    CHECK(png != NULL);
+    if (png) {
+        oclip_image_options io = {.max_pixels = 601 * 589 - 1};
+        oclip_image *img = NULL;
+        oclip_error err;
+        oclip_status s = oclip_image_decode(png, n, "big.png", &io, &img, &err);
+        CHECKF(s == OCLIP_E_NOMEM && !img && strstr(err.msg, "pixel"), "max_pixels: %s: %s",
+               oclip_status_str(s), err.msg);
+        io.max_pixels = 601 * 589;
+        s = oclip_image_decode(png, n, "big.png", &io, &img, &err);
+        CHECKF(s == OCLIP_OK, "max_pixels at the size: %s", err.msg);
+        oclip_image_free(img);
+        free(png);
+    }
+
+    /* text length: the tokenizer refuses more than 16 MiB before any work */
+    size_t big = ((size_t)16 << 20) + 1;
+    char *text = malloc(big);
+    CHECK(text != NULL);
+    if (text) {
+        memset(text, 'a', big);
+        int64_t row[OCLIP_CONTEXT_LENGTH];
+        oclip_error err;
+        double t0 = now_s();
+        oclip_status s = oclip_tokenize(text, big, OCLIP_CLEAN_LOWER, row, OCLIP_CONTEXT_LENGTH,
+                                        &err);
+        CHECKF(s == OCLIP_E_NOMEM && strstr(err.msg, "longer than the limit of 16777216 bytes"),
+               "16 MiB + 1 text: %s: %s", oclip_status_str(s), err.msg);
+        size_t nid = 0;
+        s = oclip_tokenize_ids(text, big, OCLIP_CLEAN_LOWER, NULL, 0, &nid, &err);
+        CHECKF(s == OCLIP_E_NOMEM, "16 MiB + 1 text (ids): %s", oclip_status_str(s));
+        CHECKF(now_s() - t0 < 1.0, "the text limit is checked before any work");
+        free(text);
+    }
+
+    /* JSON nesting in configs (cJSON's limit, 1000 levels) */
+    size_t depth = 1100;
+    char *json = malloc(2 * depth + 64);
+    if (json) {
+        size_t k = 0;
+        k += (size_t)sprintf(json, "{\"model_cfg\":");
+        for (size_t i = 0; i < depth; i++) json[k++] = '[';
+        for (size_t i = 0; i < depth; i++) json[k++] = ']';
+        json[k++] = '}';
+        oclip_model_config cfg;
+        oclip_error err;
+        oclip_status s = oclip_config_parse_open_clip(json, k, &cfg, NULL, &err);
+        CHECKF(s == OCLIP_E_FORMAT, "1100 nested arrays in open_clip_config.json: %s: %s",
+               oclip_status_str(s), err.msg);
+        free(json);
+    }
+}
+
+/* =============================================================================================
  */
 int main(void) {
     setvbuf(stderr, NULL, _IONBF, 0);
@@ -973,5 +1177,6 @@ int main(void) {
     guarded("TorchScript shared-module DAG", case_ts_dag, NULL, 10);
     for (size_t i = 0; i < sizeof regressions / sizeof *regressions; i++)
         guarded(regressions[i].what, case_regression, &regressions[i], 10);
+    test_limits();
     return TEST_REPORT("test_hostile");
 }
