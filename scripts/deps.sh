@@ -13,8 +13,10 @@ PKGS=(
     libwebp-dev       # WebP decoding
     libgif-dev        # GIF decoding (first frame)
     libtiff-dev       # TIFF decoding
+    libcurl4-openssl-dev # HTTP(S) downloads from the Hugging Face hub (oclip pull)
     clang             # libFuzzer targets (make fuzz)
     libclang-rt-14-dev  # libFuzzer / sanitizer runtimes for clang
+    libopenblas-dev   # make bench: the GEMM micro-benchmark's reference (cblas_sgemm); not linked by the library
     python3           # standard-library-only test helpers (no pip packages)
 )
 missing=()

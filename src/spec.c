@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hub.h"
 #include "internal.h"
 
 #define PSIZE OCLIP_SPEC_PATH_SIZE
@@ -54,7 +55,7 @@ static oclip_status too_long(oclip_error *err, const char *what) {
 
 /* A name that becomes one path component: letters, digits, '-', '_', '.'; 1..max bytes; no
  * "..", no leading '.' (so never "." or ".."). */
-static bool name_ok(const char *s, size_t n, size_t max) {
+bool oc_spec_name_ok(const char *s, size_t n, size_t max) {
     if (n == 0 || n > max || s[0] == '.') return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -64,6 +65,7 @@ static bool name_ok(const char *s, size_t n, size_t max) {
     }
     return true;
 }
+#define name_ok oc_spec_name_ok
 
 /* "~/x" -> "$HOME/x" (Python's expanduser on the variables huggingface_hub reads). */
 static bool expand_home(const char *v, const char *suffix, char *out, size_t size) {
@@ -108,9 +110,10 @@ oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err) {
 
 /* The hint for anything missing from a cache. `what` is the spec to pull, `repo` "ORG/NAME". */
 static oclip_status missing(oclip_error *err, const char *what, const char *repo) {
-    oc_err_hint(err, "`oclip pull %.300s` fetches the files into this cache (downloads are not "
-                "supported yet in this version; `huggingface-cli download %.200s` fills the "
-                "same cache)", what, repo);
+    oc_err_hint(err, "`oclip pull %.300s` fetches the files into this cache (as does "
+                "`hf download %.200s`)%s", what, repo,
+                oc_env_true("HF_HUB_OFFLINE") ? "; HF_HUB_OFFLINE is set: unset it to download"
+                                              : "");
     return OCLIP_E_NOTFOUND;
 }
 
@@ -194,6 +197,29 @@ static oclip_status read_open_clip_config(const char *file, oclip_spec *out, ocl
     return OCLIP_OK;
 }
 
+/* An HF-transformers snapshot: the architecture from its config.json (oclip_config_from_hf),
+ * OpenAI's preprocessing (what CLIPImageProcessor uses for CLIP). */
+static oclip_status read_hf_config(const char *spec, const char *file, oclip_spec *out,
+                                   oclip_error *err) {
+    oc_map map;
+    oclip_status s = oc_map_file(file, &map, err);
+    if (!s) {
+        s = oclip_config_from_hf((const char *)map.data, map.size, &out->config, err);
+        oc_unmap(&map);
+    }
+    if (s) {
+        oc_err_wrap(err, "config '%.400s'", file);
+        return s;
+    }
+    if (!fmt(out->config_source, sizeof out->config_source, "%s", file))
+        return too_long(err, file);
+    out->has_config = 1;
+    cut(out->desc, sizeof out->desc, "%s -> %s (HF-transformers repo: architecture from "
+        "config.json, OpenAI preprocessing)", spec,
+        out->path[0] ? out->path : "no weights in the cache");
+    return OCLIP_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The forms
  */
@@ -227,16 +253,28 @@ static oclip_status resolve_hf_hub(const char *spec, unsigned flags, oclip_spec 
     /* OpenCLIP's hf-hub: needs open_clip_config.json for the architecture */
     if (!fmt(file, sizeof file, "%s/open_clip_config.json", snap)) return too_long(err, snap);
     if (path_kind(file) != 1) {
+        /* an HF-transformers CLIPModel repo (what `oclip pull` takes when a repo has no
+         * OpenCLIP files): its config.json and model.safetensors / pytorch_model.bin */
+        static const char *const hf[] = {"model.safetensors", "pytorch_model.bin"};
+        char cfg[PSIZE];
+        if (fmt(cfg, sizeof cfg, "%s/config.json", snap) && path_kind(cfg) == 1 &&
+            (first_file(snap, hf, 2, out->path) || (flags & OCLIP_SPEC_CONFIG_ONLY)))
+            return read_hf_config(spec, cfg, out, err);
+        out->path[0] = '\0';
         oc_err_set(err, OCLIP_E_NOTFOUND, "%s: no open_clip_config.json in snapshot '%s' "
-                   "(OpenCLIP's hf-hub: needs it for the architecture)", spec, snap);
-        oc_err_hint(err, "for a transformers CLIP repo, pass the snapshot folder itself: -m %s",
-                    snap);
-        return OCLIP_E_NOTFOUND;
+                   "(OpenCLIP's hf-hub: needs it for the architecture), and no HF-transformers "
+                   "config.json with model.safetensors or pytorch_model.bin", spec, snap);
+        char pull[320];
+        snprintf(pull, sizeof pull, "hf-hub:%s", repo);
+        return missing(err, pull, repo);
     }
     if ((s = read_open_clip_config(file, out, err))) return s;
     static const char *const weights[] = {"open_clip_model.safetensors",
                                           "open_clip_pytorch_model.bin"};
-    if (!first_file(snap, weights, 2, out->path) && !(flags & OCLIP_SPEC_CONFIG_ONLY)) {
+    /* a repo without OpenCLIP weights: its HF-transformers ones, which `oclip pull` took */
+    static const char *const hf[] = {"model.safetensors", "pytorch_model.bin"};
+    if (!first_file(snap, weights, 2, out->path) && !first_file(snap, hf, 2, out->path) &&
+        !(flags & OCLIP_SPEC_CONFIG_ONLY)) {
         oc_err_set(err, OCLIP_E_NOTFOUND, "%s: neither open_clip_model.safetensors nor "
                    "open_clip_pytorch_model.bin in snapshot '%s'", spec, snap);
         char pull[320];
@@ -283,11 +321,63 @@ static oclip_status pretrained_hf(const oclip_pretrained *pt, char *path, char *
     }
     if (!s && first_file(snap, names, n, path)) {
         *found = 1;
+        snprintf(where, wsize, "%s", snap);
         return OCLIP_OK;
     }
     path[0] = '\0';
     snprintf(where, wsize, "%s%s%s in '%s'", names[0], n > 1 ? " or " : "", n > 1 ? names[1] : "",
              s ? repo_dir : snap);
+    return OCLIP_OK;
+}
+
+/* The settings that decide which tensors a model has and their shapes. */
+static bool same_shapes(const oclip_model_config *a, const oclip_model_config *b) {
+    const oclip_vision_cfg *va = &a->vision, *vb = &b->vision;
+    const oclip_text_cfg *ta = &a->text, *tb = &b->text;
+    return a->family == b->family && a->embed_dim == b->embed_dim &&
+           a->has_logit_bias == b->has_logit_bias && a->custom_text == b->custom_text &&
+           va->image_size[0] == vb->image_size[0] && va->image_size[1] == vb->image_size[1] &&
+           va->patch_size == vb->patch_size && va->width == vb->width &&
+           va->layers == vb->layers && va->head_width == vb->head_width &&
+           va->mlp_ratio == vb->mlp_ratio && va->has_ls == vb->has_ls &&
+           va->no_ln_pre == vb->no_ln_pre && va->attentional_pool == vb->attentional_pool &&
+           !strcmp(va->pool_type, vb->pool_type) &&
+           !memcmp(va->resnet_layers, vb->resnet_layers, sizeof va->resnet_layers) &&
+           !strcmp(va->timm_model_name, vb->timm_model_name) &&
+           ta->context_length == tb->context_length && ta->vocab_size == tb->vocab_size &&
+           ta->width == tb->width && ta->heads == tb->heads && ta->layers == tb->layers &&
+           ta->mlp_ratio == tb->mlp_ratio && ta->has_ls == tb->has_ls &&
+           ta->embed_cls == tb->embed_cls && ta->proj_bias == tb->proj_bias &&
+           !strcmp(ta->proj_type, tb->proj_type) &&
+           !strcmp(ta->hf_model_name, tb->hf_model_name);
+}
+
+/* ARCH:TAG found in snapshot `snap`: OpenCLIP 3.3 builds the built-in ARCH whatever the repo
+ * holds, and that stays the rule when the snapshot's open_clip_config.json agrees with it on
+ * every tensor shape (its activation and other options are then ignored, as OpenCLIP ignores
+ * them). When the repo's config describes other tensors (other widths, layers, sizes: weights
+ * the built-in config cannot load, which OpenCLIP refuses), the repo's config is used instead
+ * and config_source says so. */
+static oclip_status repo_architecture(const oclip_pretrained *pt, const char *snap,
+                                      oclip_spec *out, oclip_error *err) {
+    char file[PSIZE];
+    if (!fmt(file, sizeof file, "%s/open_clip_config.json", snap) || path_kind(file) != 1)
+        return OCLIP_OK;
+    oc_map map;
+    oclip_model_config repo;
+    oclip_status s = oc_map_file(file, &map, err);
+    if (!s) {
+        s = oclip_config_parse_open_clip((const char *)map.data, map.size, &repo, NULL, err);
+        oc_unmap(&map);
+    }
+    if (s) {
+        oc_err_wrap(err, "pretrained %s:%s: config '%.400s'", pt->arch, pt->tag, file);
+        return s;
+    }
+    if (same_shapes(&repo, &out->config)) return OCLIP_OK;
+    out->config = repo;
+    cut(out->config_source, sizeof out->config_source, "%s (the repository's architecture: its "
+        "tensors differ from the built-in %s's)", file, pt->arch);
     return OCLIP_OK;
 }
 
@@ -316,6 +406,7 @@ static oclip_status resolve_pretrained(const char *spec, const char *colon, unsi
     if (pt.hf_hub[0] && (s = pretrained_hf(&pt, out->path, where_hf, sizeof where_hf, &found,
                                            err)))
         return s;
+    if (found && (s = repo_architecture(&pt, where_hf, out, err))) return s;
     if (!found && pt.url[0]) {
         /* download_pretrained_from_url: ~/.cache/clip/<basename of the url> */
         const char *base = strrchr(pt.url, '/'), *home = getenv("HOME");
@@ -340,8 +431,10 @@ static oclip_status resolve_pretrained(const char *spec, const char *colon, unsi
         snprintf(pull, sizeof pull, "%s:%s", pt.arch, pt.tag);
         return missing(err, pull, repo);
     }
-    cut(out->desc, sizeof out->desc, "%s -> %s (built-in architecture %s, preprocessing of "
-             "tag %s%s)", spec, out->path[0] ? out->path : "no weights in the cache", pt.arch,
+    bool builtin = !strncmp(out->config_source, "built-in", 8);
+    cut(out->desc, sizeof out->desc, "%s -> %s (%s architecture %s, preprocessing of "
+             "tag %s%s)", spec, out->path[0] ? out->path : "no weights in the cache",
+             builtin ? "built-in" : "the repository's", builtin ? pt.arch : out->config_source,
              pt.tag, pt.quick_gelu == 1 && !out->config.quick_gelu
                          ? "; the tag was trained with QuickGELU, the architecture runs exact "
                            "GELU as OpenCLIP does"
@@ -397,9 +490,9 @@ oclip_status oclip_spec_resolve(const char *spec, unsigned flags, oclip_spec *ou
     out->tag_quick_gelu = -1;
     oclip_preprocess_cfg_default(&out->preprocess);
     if (!spec || !spec[0]) {
-        oc_err_set(err, OCLIP_E_UNSUPPORTED, "no model given: the embedded default model is not "
-                   "part of this version");
-        oc_err_hint(err, "pass -m with a checkpoint file or folder, hf-hub:ORG/NAME or ARCH:TAG");
+        oc_err_set(err, OCLIP_E_UNSUPPORTED, "no model given: the embedded default model has no "
+                   "file to resolve (oclip_model_load with a NULL spec loads it)");
+        oc_err_hint(err, "pass a checkpoint file or folder, hf-hub:ORG/NAME or ARCH:TAG");
         return OCLIP_E_UNSUPPORTED;
     }
     if (!strncmp(spec, "hf-hub:", 7)) {

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hub.h"
 #include "oclip.h"
 #include "test.h"
 #include "util.h"
@@ -308,16 +309,16 @@ static void test_pretrained(const char *root) {
           !strcmp(sp.config.name, "ViT-B-32") && sp.config.embed_dim == 512 &&
           sp.preprocess.size[0] == 224);
 
-    /* the tiny model under the tag's repo (resolution does not look at shapes) */
-    static const char *const f[] = {"open_clip_pytorch_model.bin", "open_clip_model.safetensors",
-                                    "open_clip_config.json"};
-    add_snapshot(root, "laion", "CLIP-ViT-B-32-laion2B-s34B-b79K", HASH1, "main", f, NULL, 3);
+    /* the tiny model under the tag's repo, without its open_clip_config.json (resolution does
+     * not look at shapes) */
+    static const char *const f[] = {"open_clip_pytorch_model.bin", "open_clip_model.safetensors"};
+    add_snapshot(root, "laion", "CLIP-ViT-B-32-laion2B-s34B-b79K", HASH1, "main", f, NULL, 2);
     CHECKF(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", 0, &sp, &err) == OCLIP_OK, "%s",
            err.msg);
     snprintf(want, sizeof want, "%s/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/snapshots/"
              HASH1 "/open_clip_model.safetensors", root);
     CHECKF(!strcmp(sp.path, want), "%s", sp.path);
-    /* ARCH:TAG takes the built-in config, not the repo's open_clip_config.json */
+    /* ARCH:TAG takes the built-in config */
     CHECK(sp.has_config && !strcmp(sp.config.name, "ViT-B-32") && sp.config.embed_dim == 512);
     CHECKF(strstr(sp.config_source, "built-in") && strstr(sp.config_source, "ViT-B-32"), "%s",
            sp.config_source);
@@ -333,6 +334,45 @@ static void test_pretrained(const char *root) {
           m == NULL);
     CHECKF(strstr(err.msg, "does not fit architecture ViT-B-32") &&
            strstr(err.msg, "hint: run 'oclip check"), "%s", err.msg);
+    /* with the repo's open_clip_config.json describing other tensors, that config is used (and
+     * named), and the model loads; the tag's preprocessing stays */
+    static const char *const fc[] = {"open_clip_config.json"};
+    add_snapshot(root, "laion", "CLIP-ViT-B-32-laion2B-s34B-b79K", HASH1, "main", fc, NULL, 1);
+    CHECKF(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", 0, &sp, &err) == OCLIP_OK, "%s",
+           err.msg);
+    CHECKF(sp.config.embed_dim == 16 && strstr(sp.config_source, "snapshots/" HASH1
+           "/open_clip_config.json (the repository's architecture") &&
+           strstr(sp.desc, "the repository's architecture"), "%s | %s", sp.config_source,
+           sp.desc);
+    CHECK(!strcmp(sp.tag, "laion2b_s34b_b79k") && !strcmp(sp.preprocess.resize_mode, "shortest"));
+    CHECKF(oclip_model_load("ViT-B-32:laion2b_s34b_b79k", NULL, &m, &err) == OCLIP_OK, "%s",
+           err.msg);
+    CHECK(m && oclip_model_embed_dim(m) == 16);
+    oclip_model_free(m);
+    m = NULL;
+    /* a repo config with the built-in's shapes (QuickGELU set here) leaves the built-in */
+    add_snapshot(root, "laion", "CLIP-ViT-B-32-laion2B-s34B-b79K", HASH2, NULL, fc, NULL, 0);
+    {
+        char cfgp[2400];
+        snprintf(cfgp, sizeof cfgp, "%s/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/"
+                 "snapshots/" HASH2 "/open_clip_config.json", root);
+        write_text(cfgp, "{\"model_cfg\": {\"embed_dim\": 512, \"quick_gelu\": true, "
+                   "\"vision_cfg\": {\"image_size\": 224, \"layers\": 12, \"width\": 768, "
+                   "\"patch_size\": 32}, \"text_cfg\": {\"context_length\": 77, "
+                   "\"vocab_size\": 49408, \"width\": 512, \"heads\": 8, \"layers\": 12}}}");
+        snprintf(cfgp, sizeof cfgp, "%s/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/"
+                 "snapshots/" HASH2 "/open_clip_model.safetensors", root);
+        char from[PATH_MAX + 100];
+        snprintf(from, sizeof from, "%s/open_clip_model.safetensors", tiny);
+        copy_file(from, cfgp);
+        snprintf(cfgp, sizeof cfgp, "%s/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/refs/"
+                 "main", root);
+        write_text(cfgp, HASH2);
+    }
+    CHECKF(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", 0, &sp, &err) == OCLIP_OK, "%s",
+           err.msg);
+    CHECKF(sp.config.embed_dim == 512 && !sp.config.quick_gelu &&
+           strstr(sp.config_source, "built-in"), "%s", sp.config_source);
 
     /* unknown tag / architecture */
     CHECK(oclip_spec_resolve("ViT-B-32:nope", 0, &sp, &err) == OCLIP_E_NOTFOUND);
@@ -503,6 +543,129 @@ static void test_load_same(const char *root) {
           strstr(err.msg, "oclip pull") && a == NULL);
 }
 
+/* hub.c internals: the streaming SHA-256 against tests/util.h's one-shot one (written
+ * separately), over lengths around the block and padding edges, fed in uneven pieces; the ETag
+ * normalisation huggingface_hub does; the offline switch. */
+static void test_hub_internals(void) {
+    static unsigned char data[70000];
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < sizeof data; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        data[i] = (unsigned char)x;
+    }
+    static const size_t lens[] = {0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, 70000};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        char want[65], got[65];
+        sha256_hex(data, lens[k], want);
+        oc_sha256 c;
+        oc_sha256_init(&c);
+        for (size_t at = 0, step = 1; at < lens[k]; at += step, step = step * 3 + 1)
+            oc_sha256_update(&c, data + at, at + step <= lens[k] ? step : lens[k] - at);
+        oc_sha256_hex(&c, got);
+        CHECKF(!strcmp(want, got), "sha256 of %zu bytes: %s vs %s", lens[k], got, want);
+    }
+    char e[200];
+    CHECK(oc_hub_etag("\"abc123\"", e, sizeof e) && !strcmp(e, "abc123"));
+    CHECK(oc_hub_etag("W/\"abc-1_2\"", e, sizeof e) && !strcmp(e, "abc-1_2"));
+    CHECK(oc_hub_etag(" deadbeef ", e, sizeof e) && !strcmp(e, "deadbeef"));
+    CHECK(!oc_hub_etag("\"\"", e, sizeof e) && !oc_hub_etag("\"../x\"", e, sizeof e) &&
+          !oc_hub_etag("\"a/b\"", e, sizeof e) && !oc_hub_etag("\"a b\"", e, sizeof e) &&
+          !oc_hub_etag("\".x\"", e, sizeof e));
+    CHECK(!oc_hub_etag("\"abcdefgh\"", e, 5));
+    CHECK(oc_hub_is_sha256("6a170e0cfbefce11524662119dad7327c2dcdd204900209ccfa24f7d41069164") &&
+          !oc_hub_is_sha256("6A170e0cfbefce11524662119dad7327c2dcdd204900209ccfa24f7d41069164") &&
+          !oc_hub_is_sha256("abc"));
+    setenv("HF_HUB_OFFLINE", "yes", 1);
+    CHECK(oclip_hub_offline() == 1);
+    setenv("HF_HUB_OFFLINE", "0", 1);
+    CHECK(oclip_hub_offline() == 0);
+    unsetenv("HF_HUB_OFFLINE");
+    CHECK(oclip_hub_offline() == 0);
+}
+
+/* An HF-transformers-only snapshot (what `oclip pull` takes when a repo has no OpenCLIP files)
+ * resolves through its config.json and loads as the same folder does; oclip_pull without the
+ * network: offline answers and errors, arguments refused, an unreachable hub. */
+static void test_hub_offline(const char *root) {
+    oclip_error err;
+    use_cache(root);
+    static const char *const f[] = {"hf/config.json", "hf/model.safetensors"};
+    static const char *const as[] = {"config.json", "model.safetensors"};
+    add_snapshot(root, "org", "hfonly", HASH1, "main", f, as, 2);
+    CHECKF(oclip_spec_resolve("hf-hub:org/hfonly", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(ends_with(sp.path, "snapshots/" HASH1 "/model.safetensors") && sp.has_config &&
+           ends_with(sp.config_source, "snapshots/" HASH1 "/config.json") &&
+           strstr(sp.desc, "HF-transformers"), "%s | %s", sp.path, sp.config_source);
+    oclip_model *a = NULL, *b = NULL;
+    CHECKF(oclip_model_load("hf-hub:org/hfonly", NULL, &a, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(oclip_model_load(TINY "/hf", NULL, &b, &err) == OCLIP_OK, "%s", err.msg);
+    if (a && b) {
+        int64_t tok[8] = {62, 5, 9, 63, 0, 0, 0, 0};
+        float ea[64], eb[64];
+        CHECK(oclip_model_embed_dim(a) == oclip_model_embed_dim(b) &&
+              oclip_model_embed_dim(a) <= 64);
+        CHECK(oclip_encode_text(a, tok, 1, ea, 1, &err) == OCLIP_OK);
+        CHECK(oclip_encode_text(b, tok, 1, eb, 1, &err) == OCLIP_OK);
+        CHECK(!memcmp(ea, eb, (size_t)oclip_model_embed_dim(a) * sizeof(float)));
+    }
+    oclip_model_free(a);
+    oclip_model_free(b);
+    /* open_clip_config.json with only HF-transformers weights: those, under OpenCLIP's config */
+    static const char *const fm[] = {"open_clip_config.json", "hf/model.safetensors"};
+    static const char *const am[] = {"open_clip_config.json", "model.safetensors"};
+    add_snapshot(root, "org", "mixed", HASH1, "main", fm, am, 2);
+    CHECKF(oclip_spec_resolve("hf-hub:org/mixed", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(ends_with(sp.path, "/model.safetensors") &&
+          ends_with(sp.config_source, "/open_clip_config.json"));
+    CHECKF(oclip_model_load("hf-hub:org/mixed", NULL, &a, &err) == OCLIP_OK, "%s", err.msg);
+    oclip_model_free(a);
+    a = NULL;
+    /* a snapshot with neither config */
+    static const char *const fw[] = {"hf/model.safetensors"};
+    static const char *const aw[] = {"model.safetensors"};
+    add_snapshot(root, "org", "bare", HASH1, "main", fw, aw, 1);
+    CHECK(oclip_spec_resolve("hf-hub:org/bare", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECKF(strstr(err.msg, "no open_clip_config.json") && strstr(err.msg, "config.json") &&
+           strstr(err.msg, "oclip pull hf-hub:org/bare"), "%s", err.msg);
+
+    static oclip_pull_result res;
+    oclip_pull_options off = {.offline = 1};
+    CHECKF(oclip_pull("hf-hub:org/hfonly", &off, &res, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(res.offline == 1 && ends_with(res.path, "/model.safetensors") && res.downloaded == 0);
+    CHECK(oclip_pull("hf-hub:org/absent", &off, &res, &err) == OCLIP_E_NOTFOUND);
+    CHECKF(strstr(err.msg, "offline (--offline)") &&
+           strstr(err.msg, "oclip pull hf-hub:org/absent"), "%s", err.msg);
+    setenv("HF_HUB_OFFLINE", "1", 1);
+    CHECK(oclip_pull("ViT-B-16:openai", NULL, &res, &err) == OCLIP_E_NOTFOUND);
+    CHECKF(strstr(err.msg, "HF_HUB_OFFLINE is set") &&
+           strstr(err.msg, "oclip pull ViT-B-16:openai") &&
+           strstr(err.msg, "open_clip_model.safetensors"), "%s", err.msg);
+    unsetenv("HF_HUB_OFFLINE");
+    /* what cannot be pulled */
+    CHECK(oclip_pull(TINY, NULL, &res, &err) == OCLIP_E_ARG && strstr(err.msg, "nothing to "));
+    CHECK(oclip_pull("ViT-B-32", NULL, &res, &err) == OCLIP_E_ARG &&
+          strstr(err.msg, "add a pretrained tag"));
+    CHECK(oclip_pull("ViT-B-32:nope", NULL, &res, &err) == OCLIP_E_NOTFOUND &&
+          strstr(err.msg, "laion2b_s34b_b79k"));
+    CHECK(oclip_pull("hf-hub:a/../b", NULL, &res, &err) == OCLIP_E_ARG);
+    CHECK(oclip_pull("hf-hub:org/x@a", &(oclip_pull_options){.revision = "b"}, &res, &err) ==
+          OCLIP_E_ARG);
+    CHECK(oclip_pull(NULL, NULL, &res, &err) == OCLIP_E_ARG);
+    oclip_pull_options bad_ep = {.endpoint = "ftp://x"};
+    CHECK(oclip_pull("hf-hub:org/absent", &bad_ep, &res, &err) == OCLIP_E_ARG);
+    oclip_pull_options bad_tok = {.token = "a\r\nX-Evil: 1"};
+    CHECK(oclip_pull("hf-hub:org/absent", &bad_tok, &res, &err) == OCLIP_E_ARG &&
+          strstr(err.msg, "control characters"));
+    /* nothing listens on port 9: a clear network error, or the cache when it has the files */
+    oclip_pull_options dead = {.endpoint = "http://127.0.0.1:9"};
+    CHECK(oclip_pull("hf-hub:org/absent", &dead, &res, &err) == OCLIP_E_IO);
+    CHECKF(strstr(err.msg, "cannot reach 'http://127.0.0.1:9/org/absent/resolve/main/") &&
+           strstr(err.msg, "HF_HUB_OFFLINE=1"), "%s", err.msg);
+    CHECKF(oclip_pull("hf-hub:org/hfonly", &dead, &res, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(res.offline == 1 && strstr(res.note, "could not be reached") &&
+          ends_with(res.path, "/model.safetensors"));
+}
+
 /* rm -rf of the temporary folder (only what this test made: plain files, links, folders). */
 static void remove_tree(const char *path) {
     char cmd[700];
@@ -531,6 +694,8 @@ int main(void) {
     test_pretrained(root);
     test_paths();
     test_load_same(root);
+    test_hub_internals();
+    test_hub_offline(root);
 
     remove_tree(tmp);
     return TEST_REPORT("test_spec");

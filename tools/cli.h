@@ -48,6 +48,11 @@ int cmd_embed_image(int argc, char **argv);
 int cmd_embed_text(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv); /* cmd_preprocess.c */
+/* cmd_pull.c: `oclip pull`, and the automatic pull to call before oclip_model_load /
+ * oclip_spec_resolve: downloads an hf-hub: or ARCH:TAG spec that is not in the cache unless
+ * offline (argument or HF_HUB_OFFLINE=1); 0, or EXIT_FAIL after printing the error. */
+int cmd_pull(int argc, char **argv);
+int cli_pull_if_needed(const char *spec, int offline);
 /* A prompt: bytes inside a file buffer or an argument (not NUL-terminated). */
 typedef struct {
     const char *s;
