@@ -198,4 +198,12 @@ oclip_status oc_torch_read_zip(oclip_checkpoint *ck, const uint8_t *base, size_t
 oclip_status oc_torch_read_legacy(oclip_checkpoint *ck, const uint8_t *base, size_t size,
                                   oclip_error *err);
 
+/* ---------------------------------------------------------------------------------------------
+ * The embedded default model (default_model.c): its open_clip_model.safetensors and
+ * open_clip_config.json (NUL-terminated) in the library's read-only data. false when this build
+ * has none (non-ELF targets).
+ */
+bool oc_default_model(const void **weights, size_t *weights_size, const char **config,
+                      size_t *config_size);
+
 #endif /* OCLIP_INTERNAL_H */

@@ -22,7 +22,10 @@ static struct {
     size_t n_imagenet, n_simple, n_classnames;
     cJSON *root; /* owns the strings */
 } zs;
-static pthread_once_t zs_once = PTHREAD_ONCE_INIT;
+/* Parsed on first use under a mutex; a parse that ran out of memory is undone and tried again
+ * by the next call, so one failure does not lose the templates for the whole process. */
+static pthread_mutex_t zs_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool zs_ready;
 
 static const char **string_array(const cJSON *a, size_t *n) {
     *n = 0;
@@ -35,9 +38,13 @@ static const char **string_array(const cJSON *a, size_t *n) {
 }
 
 static void zs_init(void) {
+    pthread_mutex_lock(&zs_lock);
+    if (zs_ready) {
+        pthread_mutex_unlock(&zs_lock);
+        return;
+    }
     char *text = oc_join_pieces(oc_zero_shot_json, oc_zero_shot_json_len);
-    if (!text) return;
-    zs.root = oc_json_parse(text, strlen(text), NULL);
+    zs.root = text ? oc_json_parse(text, strlen(text), NULL) : NULL;
     free(text);
     zs.imagenet = string_array(cJSON_GetObjectItemCaseSensitive(zs.root, "OPENAI_IMAGENET_TEMPLATES"),
                                &zs.n_imagenet);
@@ -45,10 +52,19 @@ static void zs_init(void) {
                              &zs.n_simple);
     zs.classnames = string_array(cJSON_GetObjectItemCaseSensitive(zs.root, "IMAGENET_CLASSNAMES"),
                                  &zs.n_classnames);
+    zs_ready = zs.imagenet && zs.simple && zs.classnames;
+    if (!zs_ready) {
+        free(zs.imagenet);
+        free(zs.simple);
+        free(zs.classnames);
+        cJSON_Delete(zs.root);
+        memset(&zs, 0, sizeof zs);
+    }
+    pthread_mutex_unlock(&zs_lock);
 }
 
 size_t oclip_zero_shot_templates(const char *set, const char *const **templates) {
-    pthread_once(&zs_once, zs_init);
+    zs_init();
     if (set && !strcmp(set, "imagenet") && zs.imagenet) {
         *templates = zs.imagenet;
         return zs.n_imagenet;
@@ -61,7 +77,7 @@ size_t oclip_zero_shot_templates(const char *set, const char *const **templates)
 }
 
 size_t oclip_imagenet_classnames(const char *const **names) {
-    pthread_once(&zs_once, zs_init);
+    zs_init();
     *names = zs.classnames;
     return zs.classnames ? zs.n_classnames : 0;
 }

@@ -95,7 +95,11 @@ contains "$tmp/err" "image 'photo.jpg': cannot open"
 expect 2 "$OCLIP" embed-image -m "$M" photo.jpg --pixels "$tmp/pixels.npy" -o "$tmp/x.npy"
 expect 2 "$OCLIP" embed-text -m "$M" -o "$tmp/x.npy"
 contains "$tmp/err" "no text"
-expect 2 "$OCLIP" embed-text --tokens "$tmp/tokens.npy" -o "$tmp/x.npy"
+# no -m: the embedded default model, whose context length is not the tiny model's
+expect 1 "$OCLIP" embed-text --tokens "$tmp/tokens.npy" -o "$tmp/x.npy"
+contains "$tmp/err" "the model's context length"
+expect 2 "$OCLIP" embed-text --arch ViT-B-32 --tokens "$tmp/tokens.npy" -o "$tmp/x.npy"
+contains "$tmp/err" "apply to a checkpoint given with -m"
 expect 2 "$OCLIP" embed-text -m "$M" --tokens "$tmp/tokens.npy" -o "$tmp/x.npy" --threads 0
 expect 2 "$OCLIP" similarity -m "$M" --pixels "$tmp/pixels.npy"
 expect 1 "$OCLIP" embed-image -m "$M" --pixels "$tmp/tokens.npy" -o "$tmp/x.npy"
@@ -192,6 +196,34 @@ for r, want in zip(rows, zs["probs"]):
     assert probs == sorted(probs, reverse=True)
 PY
 ok
+# the class-embedding cache: a second run reads it (same bytes out), a damaged file is ignored,
+# a changed one is used (proof that it is read), --no-cache neither reads nor writes it
+cp "$tmp/out" "$tmp/cls1.json"
+n_cache=$(ls "$OCLIP_CACHE_DIR/classifiers" | wc -l)
+[ "$n_cache" -eq 1 ] && ok || bad "one cache file expected, found $n_cache"
+cfile=$(ls "$OCLIP_CACHE_DIR"/classifiers/*.bin | head -1)
+# shellcheck disable=SC2086
+expect 0 "$OCLIP" classify -m "$M2" $IMGS --labels "$LABELS" --templates simple --json
+same "$tmp/out" "$tmp/cls1.json"
+cp "$cfile" "$tmp/cache_good.bin"
+python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[-64:]=bytes(64); open(p,'wb').write(b)" "$cfile"
+# shellcheck disable=SC2086
+expect 0 "$OCLIP" classify -m "$M2" $IMGS --labels "$LABELS" --templates simple --json
+cmp -s "$tmp/out" "$tmp/cls1.json" && bad "a changed cache file was not read" || ok
+# shellcheck disable=SC2086
+expect 0 "$OCLIP" classify -m "$M2" $IMGS --labels "$LABELS" --templates simple --json --no-cache
+same "$tmp/out" "$tmp/cls1.json"
+head -c 100 "$tmp/cache_good.bin" > "$cfile"
+# shellcheck disable=SC2086
+expect 0 "$OCLIP" classify -m "$M2" $IMGS --labels "$LABELS" --templates simple --json
+same "$tmp/out" "$tmp/cls1.json"
+same "$cfile" "$tmp/cache_good.bin"
+[ ! -s "$tmp/err" ] && ok || bad "classify wrote to stderr without a terminal: $(cat "$tmp/err")"
+# the progress bars (forced on: stderr is no terminal here): images, then the classes
+# shellcheck disable=SC2086
+OCLIP_PROGRESS=always expect 0 "$OCLIP" classify -m "$M2" $IMGS --labels "$LABELS,x,y" --templates simple --json --batch-size 1
+contains "$tmp/err" "^images \[.*100% [0-9]*/[0-9]* .*items/s"
+contains "$tmp/err" "classes \[#*\] 100% "
 printf 'itap of a {}.\na bad photo of the {}.\na origami {}.\na photo of the large {}.\na {} in a video game.\nart of the {}.\na photo of the small {}.\n' > "$tmp/tpl.txt"
 printf 'cat\ndog\nred square\ncaf\303\251\n' > "$tmp/labels.txt"
 # shellcheck disable=SC2086

@@ -12,6 +12,9 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "$NAME: FAIL: $*" >&2; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# classify's class-embedding cache: a fresh one per script, never the user's
+OCLIP_CACHE_DIR="$tmp/cache"
+export OCLIP_CACHE_DIR
 
 expect() {
     want=$1; shift

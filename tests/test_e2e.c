@@ -117,6 +117,36 @@ int main(void) {
     CHECK(oclip_encode_image_files(m, bad, 1, img, 1, &err) == OCLIP_E_IO);
     CHECK(strstr(err.msg, "no-such-image.png") != NULL);
 
+    /* the fingerprint (class-embedding cache key): the same weights give the same one whether
+     * loaded through the folder or the file; another model gives another one */
+    char fp1[33], fp2[33], fp3[33];
+    CHECK(oclip_model_fingerprint(m, fp1, &err) == OCLIP_OK && strlen(fp1) == 32);
+    oclip_model *m2 = NULL, *d = NULL;
+    CHECKF(oclip_model_load(DIR "/open_clip_model.safetensors", NULL, &m2, &err) == OCLIP_OK,
+           "%s", err.msg);
+    CHECK(m2 && oclip_model_fingerprint(m2, fp2, &err) == OCLIP_OK && !strcmp(fp1, fp2));
+    oclip_model_options q = {.quick_gelu = OCLIP_QUICK_GELU_ON};
+    oclip_model_free(m2);
+    m2 = NULL;
+    CHECKF(oclip_model_load(DIR, &q, &m2, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(m2 && oclip_model_fingerprint(m2, fp2, &err) == OCLIP_OK && strcmp(fp1, fp2));
+    oclip_model_free(m2);
+
+    /* the embedded default model: NULL or "" loads it, with its own config and preprocessing */
+    CHECKF(oclip_model_load(NULL, NULL, &d, &err) == OCLIP_OK, "%s", err.msg);
+    if (d) {
+        int h, w2;
+        oclip_model_image_size(d, &h, &w2);
+        CHECK(h > 0 && h == w2 && oclip_model_embed_dim(d) > 0);
+        CHECK(strstr(oclip_model_source(d), "default model") != NULL);
+        CHECK(oclip_model_fingerprint(d, fp3, &err) == OCLIP_OK && strcmp(fp1, fp3));
+        oclip_model_free(d);
+    }
+    d = NULL;
+    CHECKF(oclip_model_load("", NULL, &d, &err) == OCLIP_OK, "%s", err.msg);
+    oclip_model_free(d);
+    CHECK(oclip_model_fingerprint(NULL, fp3, &err) == OCLIP_E_ARG);
+
     free(p);
     free(row);
     free(paths);

@@ -38,7 +38,12 @@ static const char convert_help[] =
     "  --arch NAME        a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...)\n"
     "  --config FILE      an OpenCLIP model config or open_clip_config.json\n"
     "  --quick-gelu, --no-quick-gelu   override the activation\n"
-    "  -h, --help         this help\n";
+    "  -h, --help         this help\n"
+    "\n"
+    "examples:\n"
+    "  oclip convert open_clip_pytorch_model.bin model.safetensors\n"
+    "  oclip convert pytorch_model.bin out/model.safetensors --to open_clip   # HF -> OpenCLIP\n"
+    "  oclip convert model.safetensors hf/model.safetensors --to hf --dtype f16\n";
 
 static void progress_bar(void *user, uint64_t done, uint64_t total) {
     int *last = user;

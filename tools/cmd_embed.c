@@ -14,10 +14,14 @@
 #include "cli.h"
 #include "npy.h"
 #include "npy_read.h"
+#include "progress.h"
+#include "clscache.h"
 
 #define MODEL_OPTIONS                                                                            \
     "model selection:\n"                                                                         \
-    "  -m, --model SPEC   a checkpoint file (.bin/.pt/.pth/.safetensors, an .index.json) or a\n" \
+    "  -m, --model SPEC   default: the small demo model embedded in oclip (models/default:\n" \
+    "                     shapes and colours, not a real CLIP). Else a checkpoint file\n"    \
+    "                     (.bin/.pt/.pth/.safetensors, an .index.json) or a\n"              \
     "                     folder holding one: open_clip_config.json (or an HF config.json)\n"   \
     "                     beside it gives the architecture, else it is inferred from shapes;\n" \
     "                     hf-hub:ORG/NAME[@REV] from the Hugging Face cache ($HF_HUB_CACHE,\n"  \
@@ -31,7 +35,7 @@
     "  -h, --help         this help\n"
 
 static const char embed_image_help[] =
-    "usage: oclip embed-image -m SPEC (IMAGE... | --pixels X.npy) -o OUT.npy [--no-normalize]\n"
+    "usage: oclip embed-image [-m SPEC] (IMAGE... | --pixels X.npy) -o OUT.npy [--no-normalize]\n"
     "                         [options]\n"
     "\n"
     "Image embeddings, float32 [N, E], L2-normalized unless --no-normalize, as OpenCLIP's\n"
@@ -42,10 +46,15 @@ static const char embed_image_help[] =
     "  --pixels X.npy     or preprocessed images, float32 [N, 3, H, W] (H x W = model size)\n"
     "  -o, --output F     output .npy\n"
     "  --no-normalize     raw projected features\n"
+    "\n"
+    "examples:\n"
+    "  oclip embed-image cat.jpg dog.png -o emb.npy          # the embedded demo model\n"
+    "  oclip embed-image -m ViT-B-32:laion2b_s34b_b79k photos/*.jpg -o emb.npy\n"
+    "  oclip embed-image -m ./my-model/ --pixels pixels.npy -o emb.npy\n"
     "\n" MODEL_OPTIONS;
 
 static const char embed_text_help[] =
-    "usage: oclip embed-text -m SPEC (TEXT... | -f FILE | --tokens X.npy) -o OUT.npy\n"
+    "usage: oclip embed-text [-m SPEC] (TEXT... | -f FILE | --tokens X.npy) -o OUT.npy\n"
     "                        [--no-normalize] [options]\n"
     "\n"
     "Text embeddings, float32 [N, E], L2-normalized unless --no-normalize, as OpenCLIP's\n"
@@ -56,10 +65,14 @@ static const char embed_text_help[] =
     "  --tokens X.npy     or token ids, int64 [N, context_length]\n"
     "  -o, --output F     output .npy\n"
     "  --no-normalize     raw projected features\n"
+    "\n"
+    "examples:\n"
+    "  oclip embed-text \"a photo of a cat\" \"a dog\" -o emb.npy\n"
+    "  oclip embed-text -m hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K -f prompts.txt -o t.npy\n"
     "\n" MODEL_OPTIONS;
 
 static const char similarity_help[] =
-    "usage: oclip similarity -m SPEC (--images IMAGE... | --pixels X.npy)\n"
+    "usage: oclip similarity [-m SPEC] (--images IMAGE... | --pixels X.npy)\n"
     "                        (--texts TEXT... | -f FILE | --tokens Y.npy) [--json | -o OUT.npy]\n"
     "                        [options]\n"
     "\n"
@@ -74,6 +87,10 @@ static const char similarity_help[] =
     "  --tokens Y.npy     token ids, int64 [M, context_length]\n"
     "  --json             print {\"logits\": [[...], ...]}\n"
     "  -o, --output F     write float32 [N, M] to a .npy file instead of printing\n"
+    "\n"
+    "examples:\n"
+    "  oclip similarity --images cat.jpg dog.png --texts \"a cat\" \"a dog\"\n"
+    "  oclip similarity -m model.safetensors --images a.jpg --texts \"x\" \"y\" --json\n"
     "\n" MODEL_OPTIONS;
 
 typedef struct {
@@ -82,7 +99,7 @@ typedef struct {
     prompt_list images, texts; /* file names and prompts */
     int image_args, text_args; /* positional arguments are images / texts */
     const char *labels, *labels_file, *templates; /* classify */
-    int top;
+    int top, no_cache;
 } embed_args;
 
 static int oom(const char *cmd) {
@@ -131,6 +148,8 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
                     !strcmp(o, "--templates"))) {
             slot = !strcmp(o, "--labels") ? &a->labels
                    : !strcmp(o, "--labels-file") ? &a->labels_file : &a->templates;
+        } else if (!strcmp(a->cmd, "classify") && !strcmp(o, "--no-cache")) {
+            a->no_cache = 1;
         } else if (!strcmp(a->cmd, "classify") && !strcmp(o, "--top")) {
             if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
             int rc = parse_int(a->cmd, o, argv[++i], &a->top);
@@ -167,19 +186,21 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
             *slot = argv[++i];
         }
     }
-    if (!a->model) return usage_error(a->cmd, "%s", "missing -m SPEC (the embedded default model "
-                                                    "is not part of this version)");
+    if (!a->model && (a->arch || a->config))
+        return usage_error(a->cmd, "%s", "--arch and --config apply to a checkpoint given with -m");
     if (a->arch && a->config)
         return usage_error(a->cmd, "%s", "--arch and --config exclude each other");
     return -1;
 }
 
 static int load_model(const embed_args *a, oclip_model **m) {
+    /* hf-hub: / ARCH:TAG not in the cache: download it first (unless HF_HUB_OFFLINE=1) */
+    int rc = cli_pull_if_needed(a->model, 0);
+    if (rc) return rc;
     arch_choice ac = {0};
     if (a->arch || a->config) {
         /* with --arch / --config choose_arch reads no checkpoint */
-        int rc = choose_arch(a->arch, a->config, a->model, NULL, &ac);
-        if (rc) return rc;
+        if ((rc = choose_arch(a->arch, a->config, a->model, NULL, &ac))) return rc;
     }
     oclip_model_options opt = {.threads = a->threads, .quick_gelu = (oclip_quick_gelu)a->quick};
     if (ac.have) {
@@ -194,7 +215,7 @@ static int load_model(const embed_args *a, oclip_model **m) {
     /* ARCH:TAG with a tag trained with QuickGELU on a GELU config: OpenCLIP 3.3 runs exact
      * GELU and only warns; so do we */
     oclip_spec sp;
-    if (oclip_spec_resolve(a->model, OCLIP_SPEC_CONFIG_ONLY, &sp, NULL) == OCLIP_OK &&
+    if (a->model && oclip_spec_resolve(a->model, OCLIP_SPEC_CONFIG_ONLY, &sp, NULL) == OCLIP_OK &&
         sp.tag_quick_gelu == 1 && !oclip_model_config_of(*m)->quick_gelu)
         fprintf(stderr, "oclip: warning: tag '%s' was trained with QuickGELU; running exact GELU "
                         "as OpenCLIP does (use %s-quickgelu:%s or --quick-gelu)\n", sp.tag,
@@ -358,14 +379,25 @@ static int embed_inputs(const embed_args *a, const oclip_model *m, int image, fl
         rc = oom(a->cmd);
     } else {
         for (size_t i = 0; i < l->n; i++) items[i] = l->p[i].s, lens[i] = l->p[i].len;
+        /* batch by batch (the results do not depend on the batch), with a progress bar */
+        size_t batch = (size_t)(a->batch ? a->batch : 32);
+        cli_progress pg;
+        cli_progress_start(&pg, image ? "images" : "texts", l->n, 0);
         oclip_error err;
-        oclip_status s = image ? oclip_encode_image_files(m, items, l->n, *out, a->normalize, &err)
-                               : oclip_encode_text_strings(m, items, lens, l->n, *out,
-                                                           a->normalize, &err);
-        if (s != OCLIP_OK) {
-            fprintf(stderr, "oclip: %s: %s\n", a->cmd, err.msg);
-            rc = EXIT_FAIL;
+        for (size_t i = 0; i < l->n && !rc; i += batch) {
+            size_t k = l->n - i < batch ? l->n - i : batch;
+            oclip_status s =
+                image ? oclip_encode_image_files(m, items + i, k, *out + i * E, a->normalize, &err)
+                      : oclip_encode_text_strings(m, items + i, lens + i, k, *out + i * E,
+                                                  a->normalize, &err);
+            if (s != OCLIP_OK) {
+                fprintf(stderr, "%soclip: %s: %s\n", pg.drawn && pg.tty ? "\n" : "", a->cmd,
+                        err.msg);
+                rc = EXIT_FAIL;
+            }
+            cli_progress_update(&pg, i + k);
         }
+        if (!rc) cli_progress_end(&pg);
     }
     free(items);
     free(lens);
@@ -459,7 +491,7 @@ done:
  * classify
  */
 static const char classify_help[] =
-    "usage: oclip classify -m SPEC IMAGE... (--labels \"a,b,c\" | --labels-file F)\n"
+    "usage: oclip classify [-m SPEC] IMAGE... (--labels \"a,b,c\" | --labels-file F)\n"
     "                      [--templates imagenet|simple|none|FILE] [--top K] [--json]\n"
     "\n"
     "Zero-shot classification as OpenCLIP does it: each label is put into every template,\n"
@@ -475,9 +507,15 @@ static const char classify_help[] =
     "  --top K               only the K most probable labels (default: all)\n"
     "  --json                one JSON object per image and line:\n"
     "                        {\"image\": PATH, \"predictions\": [{\"label\": L, \"prob\": P}, ...]}\n"
+    "  --no-cache            neither read nor write the class-embedding cache (class embeddings\n"
+    "                        are kept per model, labels and templates in $OCLIP_CACHE_DIR, else\n"
+    "                        $XDG_CACHE_HOME/oclip, else ~/.cache/oclip, so that repeated runs\n"
+    "                        skip the text tower)\n"
     "\n"
-    "example:\n"
-    "  oclip classify -m open_clip_model.safetensors cat.jpg --labels \"cat,dog,car\"\n"
+    "examples:\n"
+    "  oclip classify examples/*.png --labels-file examples/labels.txt   # demo model\n"
+    "  oclip classify -m ViT-B-32:laion2b_s34b_b79k cat.jpg --labels \"cat,dog,car\"\n"
+    "  oclip classify -m ./model/ photos/*.jpg --labels-file classes.txt --top 5 --json\n"
     "\n" MODEL_OPTIONS;
 
 /* NUL-terminated copies of a prompt list's items (labels and templates from files) */
@@ -520,6 +558,41 @@ typedef struct {
 static int by_prob(const void *x, const void *y) {
     const ranked *a = x, *b = y;
     return a->prob < b->prob ? 1 : a->prob > b->prob ? -1 : (a->label > b->label) - (a->label < b->label);
+}
+
+/* The zero-shot classifier w [nl, E]: from the class-embedding cache when it holds these
+ * (model, labels, templates), else computed a few labels at a time (each class embedding is
+ * computed on its own, so chunks change nothing) with a progress bar, then stored. */
+static int build_classifier(const embed_args *a, const oclip_model *m, const char *const *lab,
+                            size_t nl, const char *const *tpl, size_t ntpl, float *w) {
+    size_t E = (size_t)oclip_model_embed_dim(m);
+    char fp[33];
+    clscache cc = {0};
+    int cached = 0;
+    oclip_error err;
+    if (!a->no_cache && oclip_model_fingerprint(m, fp, &err) == OCLIP_OK &&
+        clscache_init(&cc, fp, E, lab, nl, tpl, ntpl) == 0)
+        cached = clscache_load(&cc, w, nl, E);
+    if (cached) {
+        clscache_free(&cc);
+        return 0;
+    }
+    cli_progress pg;
+    cli_progress_start(&pg, "classes", nl, 0);
+    size_t step = ntpl >= 64 ? 1 : 64 / ntpl;
+    for (size_t c = 0; c < nl; c += step) {
+        size_t k = nl - c < step ? nl - c : step;
+        if (oclip_zero_shot_classifier(m, lab + c, k, tpl, ntpl, w + c * E, &err)) {
+            fprintf(stderr, "%soclip: classify: %s\n", pg.drawn && pg.tty ? "\n" : "", err.msg);
+            clscache_free(&cc);
+            return EXIT_FAIL;
+        }
+        cli_progress_update(&pg, c + k);
+    }
+    cli_progress_end(&pg);
+    if (!a->no_cache) clscache_store(&cc, w, nl, E);
+    clscache_free(&cc);
+    return 0;
 }
 
 int cmd_classify(int argc, char **argv) {
@@ -605,9 +678,9 @@ int cmd_classify(int argc, char **argv) {
         rc = oom(a.cmd);
         goto done;
     }
+    if ((rc = build_classifier(&a, m, (const char *const *)lab, nl, tpl, ntpl, w))) goto done;
     oclip_error err;
-    if (oclip_zero_shot_classifier(m, (const char *const *)lab, nl, tpl, ntpl, w, &err) ||
-        oclip_zero_shot_probs(m, img, ni, w, nl, pr, &err)) {
+    if (oclip_zero_shot_probs(m, img, ni, w, nl, pr, &err)) {
         fprintf(stderr, "oclip: classify: %s\n", err.msg);
         rc = EXIT_FAIL;
         goto done;

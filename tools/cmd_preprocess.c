@@ -41,7 +41,12 @@ static const char preprocess_help[] =
     "  --exif-transpose     apply a JPEG's EXIF orientation (OpenCLIP does not)\n"
     "  --max-pixels N       refuse larger images (default 178956970, Pillow's limit)\n"
     "  -o, --output F       the .npy file to write (written whole or not at all)\n"
-    "  -h, --help           this help\n";
+    "  -h, --help           this help\n"
+    "\n"
+    "examples:\n"
+    "  oclip preprocess cat.jpg dog.png -o pixels.npy                 # OpenAI defaults, 224\n"
+    "  oclip preprocess -m ViT-B-32:laion2b_s34b_b79k cat.jpg -o x.npy # the tag's settings\n"
+    "  oclip preprocess --image-size 384 --resize-mode squash a.jpg -o x.npy\n";
 
 /* --------------------------------------------------------------------------------------------
  * Where the preprocessing settings come from

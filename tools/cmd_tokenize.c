@@ -32,7 +32,12 @@ static const char tokenize_help[] =
     "  -o, --output OUT.npy    write int64 [prompts, N] as .npy instead of printing\n"
     "  -h, --help              this help\n"
     "\n"
-    "Without -o, each row is printed as one JSON array per line.\n";
+    "Without -o, each row is printed as one JSON array per line.\n"
+    "\n"
+    "examples:\n"
+    "  oclip tokenize \"a photo of a cat\"\n"
+    "  oclip tokenize -f prompts.txt -o tokens.npy\n"
+    "  oclip tokenize --context-length 64 --clean whitespace \"Hello  World\"\n";
 
 int cmd_tokenize(int argc, char **argv) {
     size_t ctx = OCLIP_CONTEXT_LENGTH;

@@ -36,7 +36,12 @@ static const char inspect_help[] =
     "  --dump NAME      write tensor NAME to the .npy file given by -o\n"
     "                   (BF16 is written as float32, exactly; F8 cannot be dumped)\n"
     "  -o, --output F   output file for --dump\n"
-    "  -h, --help       this help\n";
+    "  -h, --help       this help\n"
+    "\n"
+    "examples:\n"
+    "  oclip inspect open_clip_pytorch_model.bin\n"
+    "  oclip inspect --json --tensors model.safetensors\n"
+    "  oclip inspect model.safetensors --dump visual.proj -o proj.npy\n";
 
 static void fmt_thousands(uint64_t v, char *buf, size_t size) {
     char raw[32];
@@ -326,7 +331,13 @@ static const char check_help[] =
     "  --quick-gelu, --no-quick-gelu   override the activation\n"
     "  --scan             also look for NaN/Inf values\n"
     "  --json             print the report as one JSON object\n"
-    "  -h, --help         this help\n";
+    "  -h, --help         this help\n"
+    "\n"
+    "examples:\n"
+    "  oclip check open_clip_pytorch_model.bin              # architecture inferred\n"
+    "  oclip check epoch_32.pt --arch ViT-B-32               # a training checkpoint\n"
+    "  oclip check model.bin --arch ViT-B-16:openai          # the tag checks QuickGELU\n"
+    "  oclip check ~/Downloads/clip-vit-base-patch32/        # an HF-transformers folder\n";
 
 static void fmt_dims(int ndim, const int64_t *d, char *buf, size_t size) {
     int k = snprintf(buf, size, "[");
@@ -492,14 +503,48 @@ static int cmd_check(int argc, char **argv) {
 /* =============================================================================================
  * info, help, dispatch
  */
+static const char info_help[] =
+    "usage: oclip info\n"
+    "\n"
+    "Prints the version and what this build and machine use: readers, image formats, CPU\n"
+    "kernels and threads, the embedded default model, and the cache folders.\n"
+    "\n"
+    "examples:\n"
+    "  oclip info\n"
+    "  OCLIP_SIMD=scalar oclip info    # check which kernels an override selects\n";
+
 static int cmd_info(int argc, char **argv) {
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        puts("usage: oclip info\n\nPrints the version and build configuration.");
+        fputs(info_help, stdout);
         return 0;
     }
+    if (argc > 1) return usage_error("info", "unexpected argument '%s'", argv[1]);
     printf("oclip %s\n", OCLIP_VERSION_STRING);
-    printf("readers: torch-zip torch-legacy torchscript safetensors safetensors-sharded\n");
-    printf("compiler: %s\n", __VERSION__);
+    if (!strcmp(argv[0], "--version")) return 0;
+    printf("readers:       torch-zip torch-legacy torchscript safetensors safetensors-sharded\n");
+    printf("images:        PNG JPEG BMP PPM/PGM/PBM GIF WebP TIFF\n");
+    oclip_model *m = NULL;
+    oclip_error err;
+    oclip_model_options mo = {.threads = 0};
+    if (oclip_model_load(NULL, &mo, &m, &err) == OCLIP_OK) {
+        int h, w;
+        oclip_model_image_size(m, &h, &w);
+        printf("threads:       %d (all cores; --threads N changes it)\n", oclip_model_threads(m));
+        printf("default model: embedded, %dx%d images, %d-d embeddings (models/default)\n", h, w,
+               oclip_model_embed_dim(m));
+        oclip_model_free(m);
+    } else {
+        printf("default model: none (%s)\n", err.msg);
+    }
+    char hf[OCLIP_SPEC_PATH_SIZE];
+    if (oclip_hf_cache_dir(hf, sizeof hf, &err) == OCLIP_OK) printf("HF cache:      %s\n", hf);
+    else printf("HF cache:      none (%s)\n", err.msg);
+    const char *d = getenv("OCLIP_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (d && d[0]) printf("class cache:   %s/classifiers\n", d);
+    else if (x && x[0] == '/') printf("class cache:   %s/oclip/classifiers\n", x);
+    else if (home && home[0]) printf("class cache:   %s/.cache/oclip/classifiers\n", home);
+    printf("compiler:      %s\n", __VERSION__);
     return 0;
 }
 
@@ -518,6 +563,7 @@ static const char main_help[] =
     "  embed-text      text embeddings (.npy) from token ids (--tokens X.npy)\n"
     "  similarity      the logits matrix of images x texts\n"
     "  classify        zero-shot classification of images over labels\n"
+    "  pull SPEC       download ARCH:TAG or hf-hub:ORG/NAME into the Hugging Face cache\n"
     "  info            version and build configuration\n"
     "\n"
     "'oclip COMMAND --help' describes a command.\n";
@@ -532,7 +578,7 @@ int main(int argc, char **argv) {
         fputs(main_help, stdout);
         return 0;
     }
-    if (!strcmp(cmd, "--version")) return cmd_info(1, argv);
+    if (!strcmp(cmd, "--version")) return cmd_info(1, argv + 1);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "check")) return cmd_check(argc - 1, argv + 1);
@@ -543,5 +589,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "embed-text")) return cmd_embed_text(argc - 1, argv + 1);
     if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return cmd_classify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "pull")) return cmd_pull(argc - 1, argv + 1);
     return usage_error(NULL, "unknown command '%s'", cmd);
 }

@@ -17,5 +17,6 @@ fi
     numpy==2.3.5 \
     pillow==12.0.0 \
     onnxruntime==1.23.2 \
+    onnx==1.23.2 \
     ftfy==6.3.1 regex==2025.11.3
 "$VENV/bin/python" -c "import torch, open_clip; print('torch', torch.__version__, 'open_clip', open_clip.__version__)"

@@ -1,0 +1,70 @@
+#!/bin/sh
+# cli_default.sh — the default model (models/default, trained by tools/train_default.py) as a user
+# runs it: `oclip classify` on the held-out images of tests/fixtures/default must give OpenCLIP's
+# top-1 for every image and its probabilities within 1e-4 (expected.json, written by
+# tools/eval_default.py from OpenCLIP 3.3.0), and the shipped examples/*.png must be classified
+# as what their file names say. Needs only POSIX sh and python3's standard library.
+NAME=cli_default.sh
+. tests/lib_cli.sh
+M=models/default
+F=tests/fixtures/default
+
+# held-out images: every image against OpenCLIP (the file list comes from expected.json)
+python3 -c 'import json,sys; print("\n".join(i["file"] for i in json.load(open(sys.argv[1]))["images"]))' \
+    "$F/expected.json" >"$tmp/files" || bad "read $F/expected.json"
+# shellcheck disable=SC2046
+expect 0 "$OCLIP" classify -m "$M" $(cat "$tmp/files") --labels-file examples/labels.txt --json
+cp "$tmp/out" "$tmp/heldout.jsonl"
+python3 - "$F/expected.json" "$tmp/heldout.jsonl" <<'PY' && ok || bad "held-out images differ from OpenCLIP"
+import json, sys
+exp = json.load(open(sys.argv[1]))
+rows = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+labels = exp["labels"]
+assert len(rows) == len(exp["images"]) >= 100, (len(rows), len(exp["images"]))
+worst, wrong = 0.0, []
+for want, got in zip(exp["images"], rows):
+    assert got["image"] == want["file"], (got["image"], want["file"])
+    p = {q["label"]: q["prob"] for q in got["predictions"]}
+    assert sorted(p) == sorted(labels), p
+    probs = [p[l] for l in labels]
+    top = max(range(len(labels)), key=lambda i: probs[i])
+    if top != want["top1"]:
+        wrong.append(want["file"])
+    worst = max(worst, max(abs(a - b) for a, b in zip(probs, want["probs"])))
+if wrong or worst > 1e-4:
+    sys.exit("top-1 differs on %d images %s; max |dp| %.3g" % (len(wrong), wrong[:5], worst))
+PY
+
+# the examples: each file is named COLOUR_SHAPE.png and must come out as SHAPE
+ls examples/*.png >"$tmp/ex" || bad "no examples/*.png"
+[ "$(wc -l <"$tmp/ex")" -ge 6 ] && ok || bad "fewer than 6 examples"
+# shellcheck disable=SC2046
+expect 0 "$OCLIP" classify -m "$M" $(cat "$tmp/ex") --labels-file examples/labels.txt --json --top 1
+python3 - "$tmp/out" <<'PY' && ok || bad "an example is misclassified"
+import json, os, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(rows) >= 6
+bad = [(r["image"], r["predictions"][0]["label"]) for r in rows
+       if os.path.basename(r["image"])[:-4].split("_", 1)[1] != r["predictions"][0]["label"]]
+if bad:
+    sys.exit("misclassified: %s" % bad)
+PY
+cp "$tmp/out" "$tmp/ex_m.jsonl"
+
+# without -m: the embedded copy of models/default, the same bytes out (the README's first command),
+# also from another working directory
+# shellcheck disable=SC2046
+expect 0 "$OCLIP" classify $(cat "$tmp/ex") --labels-file examples/labels.txt --json --top 1
+same "$tmp/out" "$tmp/ex_m.jsonl"
+here=$(pwd)
+case "$OCLIP" in /*) bin=$OCLIP ;; *) bin=$here/$OCLIP ;; esac
+(cd "$tmp" && "$bin" classify "$here/examples/red_circle.png" --labels-file "$here/examples/labels.txt" \
+    --top 1) >"$tmp/o2" 2>&1 || bad "classify without -m from another directory"
+contains "$tmp/o2" "%  circle$"
+
+# the folder loads as it is shipped: F16 weights, its own config
+expect 0 "$OCLIP" check "$M"
+contains "$tmp/out" "^OK:"
+
+echo "cli_default.sh: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
