@@ -6,7 +6,7 @@ CLANG    ?= clang
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?=
-PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4
+PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4 libcurl
 CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS))
 LIBS     := $(shell pkg-config --libs $(PKGS)) -lgif -lpthread -lm
 BASE     := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(OPT) $(WARN)
@@ -18,7 +18,7 @@ TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 FUZZERS  := $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz_*.c))
 VERSION  := $(shell sed -n 's/^\#define OCLIP_VERSION_STRING "\(.*\)"/\1/p' include/oclip.h)
 
-.PHONY: all lib cli test test-asan test-full fuzz fuzz-build bench install deps clean help
+.PHONY: all lib cli test test-asan test-tsan test-valgrind test-full fuzz fuzz-build bench bench-build install deps clean help
 
 all: lib cli ## build liboclip.a, liboclip.so and the oclip program
 
@@ -28,6 +28,12 @@ cli: $(B)/oclip
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) include/oclip.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+# default_model.c embeds these two files (.incbin): rebuild it when they change
+DEFAULT_MODEL ?= models/default
+$(B)/obj/default_model.o: $(DEFAULT_MODEL)/open_clip_model.safetensors \
+                          $(DEFAULT_MODEL)/open_clip_config.json
+$(B)/obj/default_model.o: CPPFLAGS += -DOC_DEFAULT_MODEL_DIR='"$(DEFAULT_MODEL)"'
 
 $(B)/liboclip.a: $(OBJS)
 	@rm -f $@
@@ -42,7 +48,12 @@ $(B)/oclip: $(CLI_SRCS) $(wildcard tools/*.h) $(B)/liboclip.a
 
 $(B)/tests/%: tests/%.c tests/test.h $(wildcard tests/*.h) $(B)/liboclip.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< $(B)/liboclip.a $(LIBS)
+	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< $(B)/liboclip.a $(LIBS) $(LDFLAGS_EXTRA)
+
+# fault injection (tests/test_faults.c): liboclip's allocation and I/O calls go through its wrappers
+$(B)/tests/test_faults: LDFLAGS_EXTRA = \
+    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=open,--wrap=fstat \
+    -Wl,--wrap=mmap,--wrap=fopen,--wrap=fread,--wrap=fdopen
 
 test: $(TESTS) $(B)/oclip ## run the test suite (no Python packages needed)
 	@set -e; for t in $(TESTS); do echo "== $$t"; OCLIP_BIN=$(B)/oclip $$t; done
@@ -51,6 +62,25 @@ test: $(TESTS) $(B)/oclip ## run the test suite (no Python packages needed)
 
 test-asan: ## the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
+
+# ThreadSanitizer: the threaded forward pass (test_engine: 1-3 threads and one handle shared by
+# three callers; test_e2e) and the CLI's --threads 2/3 runs (tests/cli_embed.sh): ~1 min, in CI.
+# TSAN_TESTS="test_engine test_e2e test_tokenizer test_preprocess test_config" adds the
+# first-use initialisers raced from several threads (~5 min on 2 cores).
+TSAN_TESTS ?= test_engine test_e2e
+test-tsan: ## the threaded tests under ThreadSanitizer (build-tsan)
+	$(MAKE) B=build-tsan OPT="-O1 -g -fsanitize=thread" $(TSAN_TESTS:%=build-tsan/tests/%) build-tsan/oclip
+	@set -e; for t in $(TSAN_TESTS); do echo "== tsan $$t"; \
+	    TSAN_OPTIONS="halt_on_error=1 $${TSAN_OPTIONS:-}" OCLIP_BIN=build-tsan/oclip build-tsan/tests/$$t; done
+	@TSAN_OPTIONS="halt_on_error=1 exitcode=66 $${TSAN_OPTIONS:-}" OCLIP_BIN=build-tsan/oclip sh tests/cli_embed.sh
+	@echo "tsan: all passed"
+
+# valgrind memcheck over the CLI tests (slow: not in CI); tests/valgrind_wrap.sh exits 99 on errors
+test-valgrind: ## the CLI tests with oclip under valgrind (build-valgrind)
+	$(MAKE) B=build-valgrind OPT="-O1 -g" build-valgrind/oclip
+	@set -e; for c in tests/cli*.sh; do echo "== valgrind $$c"; \
+	    OCLIP_REAL=build-valgrind/oclip OCLIP_BIN=tests/valgrind_wrap.sh sh $$c; done
+	@echo "valgrind: all passed"
 
 test-full: all ## larger checks against OpenCLIP; needs the venv (tools/setup_venv.sh)
 	@sh tests/full.sh
@@ -65,8 +95,14 @@ FUZZ_SECONDS ?= 60
 fuzz: $(FUZZERS) ## build the libFuzzer targets and run each for FUZZ_SECONDS
 	@sh fuzz/run.sh $(FUZZ_SECONDS)
 
-bench: all ## oclip vs PyTorch on the same files, same run (needs the venv)
-	@sh bench/run
+bench: all bench-build ## oclip vs PyTorch/ONNX Runtime/OpenBLAS, same run (needs the venv)
+	@OCLIP_BUILD=$(B) sh bench/run
+
+bench-build: $(B)/oclip_bench $(B)/peak ## the benchmark harnesses (bench/; needs libopenblas-dev)
+$(B)/oclip_bench: bench/oclip_bench.c $(wildcard src/*.h) include/oclip.h $(B)/liboclip.a
+	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -o $@ $< $(B)/liboclip.a -lopenblas $(LIBS)
+$(B)/peak: bench/peak.c
+	$(CC) $(BASE) $(CFLAGS) -o $@ $< -lpthread
 
 install: all ## install the library, header, pkg-config file and program under PREFIX
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
@@ -84,7 +120,7 @@ deps: ## install the Debian packages the build needs (idempotent)
 	@bash scripts/deps.sh
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-valgrind build-fuzz
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'

@@ -522,6 +522,13 @@ typedef struct {
                                          checkpoint, else inferred from the tensor shapes */
     const char *config_source;        /* how config was chosen, for messages; may be NULL */
     oclip_quick_gelu quick_gelu;
+    oclip_dtype weight_dtype;         /* OCLIP_DTYPE_F32 (0): the weights as stored, exact fp32
+                                         arithmetic. OCLIP_DTYPE_BF16 / OCLIP_DTYPE_F16: the GEMM
+                                         weights rounded to that type at load (half the memory
+                                         traffic); BF16 on a CPU with AVX512-BF16 also rounds
+                                         the GEMM inputs to BF16 and uses its dot products
+                                         (faster, cosine to fp32 >= 0.9999; docs/ENGINE.md).
+                                         Only on the SIMD kernel paths (oclip_simd_name()) */
 } oclip_model_options;
 
 /*
@@ -536,7 +543,8 @@ typedef struct {
  *     snapshot);
  *   - ARCH:TAG: the built-in config ARCH, the tag's preprocessing, its weights from the cache
  *     (the tag is passed to oclip_check, and oclip_model_source notes a QuickGELU mismatch);
- *   - NULL or "": the embedded default model, OCLIP_E_UNSUPPORTED for now.
+ *   - NULL or "": the default model embedded in the library (models/default: a small CLIP
+ *     trained with OpenCLIP on generated shapes; see its README) -- a demo, not a real CLIP.
  * Architecture: opt->config, else what the spec names, else inferred from the tensor shapes.
  * Preprocessing (oclip_model_preprocess): the spec's, else OpenAI's defaults; the size is always
  * the architecture's image_size. The weights are validated as oclip_check does; a checkpoint that
@@ -570,6 +578,10 @@ int oclip_model_threads(const oclip_model *m);
 const oclip_model_config *oclip_model_config_of(const oclip_model *m); /* resolved config */
 /* One line: the checkpoint used and where the architecture came from. */
 const char *oclip_model_source(const oclip_model *m);
+/* 32 hex digits identifying the model's weights and architecture, for caches of derived data
+ * (the CLI's class-embedding cache): the same for the same weights wherever the file lives,
+ * different after any retraining (it hashes the config and a sample of every tensor's bytes). */
+oclip_status oclip_model_fingerprint(const oclip_model *m, char out[33], oclip_error *err);
 
 /*
  * Image embeddings from preprocessed pixels: `pixels` float32 [n, 3, H, W] (C order, H x W =
@@ -749,8 +761,8 @@ oclip_status oclip_tokenize_clean(const char *text, size_t len, oclip_clean clea
 
 /* ---------------------------------------------------------------------------------------------
  * Model specs (spec.c): what `-m SPEC` names, resolved to files on this machine. Offline: nothing
- * is downloaded; a file that is not here is OCLIP_E_NOTFOUND, with the folder looked at and a
- * hint to run `oclip pull`.
+ * is downloaded (oclip_pull, below, does that); a file that is not here is OCLIP_E_NOTFOUND, with
+ * the folder looked at and a hint to run `oclip pull`.
  *
  *   PATH          a checkpoint file or a model.safetensors.index.json: itself; the architecture and
  *                 preprocessing from the open_clip_config.json beside it (oclip_config_beside)
@@ -760,20 +772,27 @@ oclip_status oclip_tokenize_clean(const char *text, size_t len, oclip_clean clea
  *                 $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
  *                 ~/.cache/huggingface/hub (as huggingface_hub). The snapshot is
  *                 models--ORG--NAME/snapshots/<hash>/, where <hash> is read from refs/<REVISION>
- *                 (default "main") or is REVISION itself. It must hold open_clip_config.json
+ *                 (default "main") or is REVISION itself. It holds open_clip_config.json
  *                 (model_cfg + preprocess_cfg, as OpenCLIP's hf-hub: requires); the weights are
- *                 open_clip_model.safetensors, else open_clip_pytorch_model.bin. Paths go through
+ *                 open_clip_model.safetensors, else open_clip_pytorch_model.bin. A snapshot
+ *                 without open_clip_config.json but with an HF-transformers config.json and
+ *                 model.safetensors (else pytorch_model.bin), what oclip_pull takes from a repo
+ *                 with nothing else, gives that config (oclip_config_from_hf) and OpenAI's
+ *                 preprocessing. Paths go through
  *                 the snapshot folder (never a blob's name). ORG, NAME and REVISION may hold
  *                 letters, digits, '-', '_' and '.' only (no "..", no leading '.').
  *   ARCH:TAG      OpenCLIP's pretrained table (oclip_pretrained_lookup; the tag is normalised):
  *                 the architecture is the built-in config ARCH as given (so ViT-B-32:openai runs
- *                 exact GELU, as OpenCLIP 3.3 does: the tag's own setting is in tag_quick_gelu),
+ *                 exact GELU, as OpenCLIP 3.3 does: the tag's own setting is in tag_quick_gelu)
+ *                 unless the snapshot's open_clip_config.json describes other tensor shapes
+ *                 (weights ARCH cannot load): then that config (config_source names it),
  *                 the preprocessing the tag's, the weights the tag's hf_hub file at refs/main
  *                 in the cache ("org/repo/" -> open_clip_model.safetensors, else
  *                 open_clip_pytorch_model.bin; "org/repo/x.bin" -> x.safetensors, else x.bin),
  *                 else the file named by the tag's url in ~/.cache/clip (OpenCLIP's download
  *                 folder for URLs).
- *   NULL or ""    the embedded default model: OCLIP_E_UNSUPPORTED in this version.
+ *   NULL or ""    the embedded default model: it has no path, so oclip_spec_resolve refuses
+ *                 it (OCLIP_E_UNSUPPORTED); oclip_model_load loads it.
  * A spec that is neither an existing path nor one of the forms above gives OCLIP_E_IO.
  * Nothing is opened but small JSON files: the checkpoint itself is not read or validated.
  */
@@ -842,6 +861,64 @@ oclip_status oclip_zero_shot_classifier(const oclip_model *m, const char *const 
 oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, size_t n_img,
                                    const float *weights, size_t n_labels, float *probs,
                                    oclip_error *err);
+
+/* ---- CPU kernels ---- */
+/* The kernel path the engine uses in this process: "avx512", "avx2" or "scalar". Chosen on
+ * first use: the environment variable OCLIP_SIMD (scalar|avx2|avx512) when this CPU and OS
+ * support that path, else the best supported one. */
+const char *oclip_simd_name(void);
+
+/* ---- Downloads (hub.c) ---- */
+/*
+ * oclip_pull downloads what a spec needs into the caches oclip_spec_resolve reads, with libcurl
+ * (docs/HUB.md: the hub's HTTP conventions, the cache layout, the environment):
+ *   hf-hub:ORG/NAME[@REV]  open_clip_config.json, then open_clip_model.safetensors, else
+ *                          open_clip_pytorch_model.bin; a repo with neither gives the
+ *                          HF-transformers model.safetensors (else pytorch_model.bin) and
+ *                          config.json (result.hf_only = 1, result.note says so).
+ *   ARCH:TAG               the tag's hf_hub file at "main" (its .safetensors sibling first) and
+ *                          the repo's open_clip_config.json when it has one; a tag with only a
+ *                          url (or whose repo is gone) downloads the url to ~/.cache/clip/.
+ * Files go to the Hugging Face cache exactly as huggingface_hub lays it out (blobs/<etag>,
+ * snapshots/<commit>/<file> relative symlinks, refs/<revision>), through
+ * blobs/<etag>.incomplete, resumed with a Range request, verified (the SHA-256 the hub reports
+ * for LFS files, else the size), fsynced and renamed: no partial file ever has the final name.
+ * A per-blob flock (.locks/, the lock huggingface_hub takes) serialises concurrent pulls.
+ * Already cached files are not downloaded again (one HEAD request each). Offline (opt.offline
+ * or HF_HUB_OFFLINE=1) nothing touches the network: the spec is resolved in the cache, or the
+ * error names the missing file and the `oclip pull` command. When the hub cannot be reached,
+ * the cache answers if it can (result.offline = 1).
+ * Errors: OCLIP_E_ARG (not a pullable spec), OCLIP_E_NOTFOUND (no such tag, repo, revision or
+ * file: the message lists what the repo has), OCLIP_E_IO (network, HTTP 401/403 with a hint
+ * about HF_TOKEN, disk), OCLIP_E_FORMAT (SHA-256 or size mismatch: the partial file is deleted;
+ * a malformed answer). Thread-safe; reads the environment.
+ */
+typedef struct {
+    int offline;          /* 1: never use the network (HF_HUB_OFFLINE=1 does the same) */
+    const char *endpoint; /* NULL: $HF_ENDPOINT, else https://huggingface.co */
+    const char *token;    /* NULL: $HF_TOKEN, else the token file `hf auth login` writes */
+    const char *revision; /* NULL: the spec's @REVISION, else "main" */
+    /* called as bytes arrive (total 0 = unknown) and once more when a file is complete */
+    void (*progress)(void *user, const char *file, uint64_t done, uint64_t total);
+    void *user;
+} oclip_pull_options;
+
+typedef struct {
+    char path[OCLIP_SPEC_PATH_SIZE];   /* the weights (through the snapshot folder) */
+    char config[OCLIP_SPEC_PATH_SIZE]; /* open_clip_config.json (or config.json) fetched; "" */
+    char commit[64];                   /* the snapshot's commit; "" for a url file */
+    int files;                         /* files looked at */
+    int downloaded;                    /* files downloaded now (0: all were in the cache) */
+    uint64_t bytes;                    /* bytes transferred now */
+    int hf_only;                       /* only HF-transformers weights: those were taken */
+    int offline;                       /* answered from the cache without the network */
+    char note[512];                    /* "" or one line for people (hf_only, offline) */
+} oclip_pull_result;
+
+oclip_status oclip_pull(const char *spec, const oclip_pull_options *opt, oclip_pull_result *res,
+                        oclip_error *err);
+/* 1 when HF_HUB_OFFLINE holds a true value ("1", "ON", "YES", "TRUE"), as huggingface_hub. */
+int oclip_hub_offline(void);
 
 #ifdef __cplusplus
 }

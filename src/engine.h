@@ -12,22 +12,38 @@
 
 #include "internal.h"
 
-/* Longest sequence a tower runs: one row of attention scores lives on the stack (16 KiB).
- * ViT-H-14-378 has 730 image tokens; the load refuses configs beyond this. */
+/* Longest sequence a tower runs (bounds the attention scratch: a [head width, T] copy of K and
+ * four rows of scores per thread). ViT-H-14-378 has 730 image tokens; the load refuses configs
+ * beyond this. */
 #define OC_MAX_TOKENS 4096
 
 /* ---------------------------------------------------------------------------------------------
  * Threads (pool.c)
  *
- * oc_parallel runs fn(ctx, i0, i1) over [0, n) split into `nth` contiguous ranges, one per
- * thread (the caller's thread takes the first). Each range is the same whatever else runs, and
- * every kernel computes each output element inside one range with a fixed reduction order, so
- * results are bit-identical for any thread count. Falls back to running on the caller's thread
- * when a thread cannot be created (the result is the same, only slower).
+ * oc_parallel runs fn(ctx, i0, i1, t) over [0, n) split into `nth` contiguous ranges, range t on
+ * one thread (the caller's thread takes range 0; t is also a scratch slot index: no two ranges
+ * with the same t ever run at once). Each range is the same whatever else runs, and every kernel
+ * computes each output element inside one range with a fixed reduction order, so results are
+ * bit-identical for any thread count. The threads are a persistent process-wide pool (created on
+ * first use, woken per region); a region runs on the caller's thread alone when the pool is busy
+ * with another caller's region or threads cannot be created (the result is the same, only
+ * slower).
  */
-typedef void (*oc_range_fn)(void *ctx, size_t i0, size_t i1);
+typedef void (*oc_range_fn)(void *ctx, size_t i0, size_t i1, int t);
 void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx);
 int oc_cpu_count(void);
+#define OC_MAX_THREADS 256
+
+/* ---------------------------------------------------------------------------------------------
+ * CPU kernel paths (cpu.c). The path is chosen once per process: OCLIP_SIMD=scalar|avx2|avx512
+ * if set and supported, else the best the CPU and OS support. oc_simd_set (tests) switches it.
+ */
+typedef enum { OC_SIMD_SCALAR = 0, OC_SIMD_AVX2 = 1, OC_SIMD_AVX512 = 2, OC_SIMD_COUNT } oc_simd;
+oc_simd oc_simd_get(void);
+int oc_simd_supported(oc_simd s); /* CPU and OS: 1 / 0 */
+int oc_simd_set(oc_simd s);       /* 0 (and no change) when unsupported */
+const char *oc_simd_name(oc_simd s);
+int oc_cpu_has_avx512bf16(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Weights as stored (kernels.c): a 2-D view into the mapped checkpoint, F32/F16/BF16,
@@ -38,23 +54,77 @@ typedef struct {
     oclip_dtype dtype;
     size_t n, k;  /* output features, input features */
     int kn;       /* 0: stored [n, k] (nn.Linear.weight); 1: stored [k, n] (visual.proj, ...) */
+    /* Packed copy for the SIMD paths (oc_weight_pack), or NULL: panels of OC_PANEL output
+     * columns, k-major: element (n, k) at packed[(n / 32) * K * 32 + k * 32 + n % 32], zero past
+     * N; in pdtype (F32, F16 or BF16: the stored type, or the type cast to at load). pairs: BF16
+     * for the AVX512-BF16 kernel, k in pairs: (n, k) at [(n / 32) * Kp * 32 + (k / 2) * 64 +
+     * (n % 32) * 2 + k % 2], Kp = K rounded up to even (zero-padded). */
+    void *packed;
+    oclip_dtype pdtype;
+    int pairs;
 } oc_weight;
+#define OC_PANEL 32
 
 /* dst[0..count) = elements [first, first + count) of a float tensor, as fp32. */
 void oc_load_f32(float *dst, const uint8_t *data, oclip_dtype dt, size_t first, size_t count);
 
 /* Y[m, :] = X[m, :] . W^T + bias for m in [0, M): X [M, K], Y [M, N], bias [N] or NULL.
- * Each Y element is summed over k in increasing order (one float accumulator), whatever the
- * blocking or thread split. Needs no heap memory. */
+ * Each Y element is summed over k in increasing order (one float accumulator; fused
+ * multiply-adds on the SIMD paths), whatever the blocking, the rows computed with it or the
+ * thread split; the bias is added last. Needs no heap memory. */
 void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y, int nth);
 
+/* The packed copy of w for the SIMD paths: in the stored type (to = OCLIP_DTYPE_F32), or rounded
+ * to F16 / BF16 (nearest even, as oclip_dtype_cast), BF16 in k pairs when `pairs`.
+ * OCLIP_E_NOMEM on failure. oc_weight_unpack frees it (NULL-safe). */
+oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth, oclip_error *err);
+void oc_weight_unpack(oc_weight *w);
+
 /* LayerNorm over rows of width D: y = (x - mean) / sqrt(var + eps) * w + b (biased variance).
- * x and y may alias. */
+ * x and y may alias. Rows are split over nth threads. */
 void oc_layernorm(const float *x, float *y, size_t rows, size_t D, const float *w,
-                  const float *b, float eps);
+                  const float *b, float eps, int nth);
 
 typedef enum { OC_ACT_GELU = 0, OC_ACT_GELU_TANH, OC_ACT_QUICK_GELU } oc_act;
 void oc_activate(float *x, size_t n, oc_act act, int nth);
+
+/* Multi-head attention core over qkv [N, T, 3D] (q | k | v, head h at columns [h*hd, (h+1)*hd)
+ * of each): o [N, T, D] = softmax(q k^T / sqrt(hd)) v per (sequence, head), keys j > query i
+ * skipped when causal (so row i depends only on keys <= i: computing T' < T positions gives the
+ * same bytes for them). One work item = one (sequence, head). OCLIP_E_NOMEM if the scratch
+ * (a [hd, T] copy of K and a few rows of scores per thread) cannot be allocated. */
+oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t D, size_t H,
+                          int causal, int nth, oclip_error *err);
+
+/* The kernels of one path (kernels.c: scalar; kernels_avx2.c, kernels_avx512.c). Element-wise
+ * and row functions work on [i0, i1) so any split gives the same bytes. */
+typedef struct {
+    /* panels [p0, p1) of Y = X W^T + bias, all M rows (the SIMD paths; NULL for scalar) */
+    void (*gemm)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                 size_t p0, size_t p1);
+    /* the same over BF16 weights in k pairs with X rounded to BF16 (AVX512-BF16 dot products);
+     * NULL if not compiled in; call only on a CPU with AVX512-BF16 */
+    void (*gemm_bf16)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                     size_t p0, size_t p1);
+    void (*layernorm)(const float *x, float *y, size_t r0, size_t r1, size_t D, const float *w,
+                      const float *b, float eps);
+    void (*act)(float *x, size_t i0, size_t i1, oc_act act);
+    void (*erf)(float *y, const float *x, size_t n); /* vector erf (tests) */
+    void (*exp)(float *y, const float *x, size_t n); /* vector exp (tests) */
+    /* one item range of oc_attention; scratch: oc_attention_scratch(T, hd) floats */
+    void (*attention)(const float *qkv, float *o, size_t T, size_t D, size_t H, int causal,
+                      size_t i0, size_t i1, float *scratch);
+} oc_kernels;
+const oc_kernels *oc_kernels_for(oc_simd s); /* NULL when the path is not compiled in */
+/* Depth block of the SIMD GEMM, and the fp32 [kb, OC_PANEL] block of panel p at depth k0 packed
+ * from the weights as stored (the SIMD paths' fallback for weights without a packed copy). */
+#define OC_GEMM_KB 256
+void oc_pack_block(const oc_weight *W, size_t p, size_t k0, size_t kb, float *buf);
+size_t oc_attention_scratch(size_t T, size_t hd);
+/* the paths' kernel tables (NULL pointers on a build without x86 SIMD) */
+extern const oc_kernels oc_kernels_scalar;
+const oc_kernels *oc_kernels_avx2(void);
+const oc_kernels *oc_kernels_avx512(void);
 
 /* ---------------------------------------------------------------------------------------------
  * The model (model.c)
@@ -139,5 +209,12 @@ oclip_status oc_text_forward(const oclip_model *m, const int64_t *tokens, size_t
  * the activations after the first and the last block into block0 / last when non-NULL. */
 oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int nth,
                           float *block0, float *last, oclip_error *err);
+
+/* The packed copies of every GEMM weight of both towers (vit.c), when the kernel path in use at
+ * load is a SIMD one: in the stored type (to = F32) or cast to F16 / BF16 (BF16 in k pairs when
+ * the CPU has AVX512-BF16 and the path is avx512: computed natively); freed by oc_model_unpack
+ * (safe on a partly packed or bound model). */
+oclip_status oc_model_pack(oclip_model *m, oclip_dtype to, oclip_error *err);
+void oc_model_unpack(oclip_model *m);
 
 #endif

@@ -1,8 +1,11 @@
 /*
- * kernels.c — the scalar fp32 reference kernels: GEMM over weights as stored, LayerNorm,
- * activations. Plain C that the compiler may vectorise across output columns (which does not
- * change any element's arithmetic); no -ffast-math, no FMA contraction (-std=c11 turns it off),
- * so every element's value is fixed by the code below and independent of the thread count.
+ * kernels.c — the scalar fp32 reference kernels (GEMM over weights as stored, LayerNorm,
+ * activations, attention), the packed weight copies the SIMD paths read, and the entry points
+ * that dispatch to the path in use (cpu.c; SIMD kernels in kernels_avx2.c / kernels_avx512.c,
+ * written once in kernels_simd.h). The scalar code is plain C that the compiler may vectorise
+ * across output columns (which does not change any element's arithmetic); no -ffast-math, no FMA
+ * contraction (-std=c11 turns it off), so every element's value is fixed by the code below and
+ * independent of the thread count.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -120,7 +123,8 @@ static void micro(const float *X, size_t K, size_t m, size_t R, size_t k0, size_
     for (size_t r = 0; r < R; r++) memcpy(&Y[(m + r) * N + n0], acc[r], nb * sizeof(float));
 }
 
-static void gemm_range(void *p, size_t p0, size_t p1) {
+static void gemm_range(void *p, size_t p0, size_t p1, int t) {
+    (void)t;
     const gemm_ctx *c = p;
     const oc_weight *W = c->W;
     size_t N = W->n, K = W->k;
@@ -143,19 +147,153 @@ static void gemm_range(void *p, size_t p0, size_t p1) {
     }
 }
 
-void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y, int nth) {
+/* Scalar reference GEMM. */
+static void gemm_scalar(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                        int nth) {
     gemm_ctx c = {X, M, W, bias, Y};
     size_t panels = (W->n + GEMM_NB - 1) / GEMM_NB;
     oc_parallel(nth, panels, gemm_range, &c);
 }
 
 /* =============================================================================================
+ * Packed weights for the SIMD paths: panels of OC_PANEL (32) output columns, k-major, so a
+ * micro-kernel reads row k of a panel as two (AVX-512) or four (AVX2) contiguous vectors.
+ */
+void oc_pack_block(const oc_weight *W, size_t p, size_t k0, size_t kb, float *buf) {
+    size_t N = W->n, K = W->k, n0 = p * OC_PANEL, es = oclip_dtype_size(W->dtype);
+    size_t nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
+    if (nb < OC_PANEL)
+        for (size_t kk = 0; kk < kb; kk++)
+            memset(buf + kk * OC_PANEL + nb, 0, (OC_PANEL - nb) * sizeof(float));
+    if (W->kn) {
+        for (size_t kk = 0; kk < kb; kk++)
+            oc_load_f32(buf + kk * OC_PANEL, W->data + ((k0 + kk) * N + n0) * es, W->dtype, 0, nb);
+        return;
+    }
+    float row[OC_GEMM_KB];
+    for (size_t j = 0; j < nb; j++) {
+        oc_load_f32(row, W->data + ((n0 + j) * K + k0) * es, W->dtype, 0, kb);
+        for (size_t kk = 0; kk < kb; kk++) buf[kk * OC_PANEL + j] = row[kk];
+    }
+}
+
+typedef struct {
+    const oc_weight *W;
+    uint8_t *out;
+} pack_ctx;
+
+static void pack_range(void *p, size_t p0, size_t p1, int t) {
+    (void)t;
+    const pack_ctx *c = p;
+    const oc_weight *W = c->W;
+    size_t K = W->k, ps = oclip_dtype_size(W->pdtype);
+    float buf[OC_GEMM_KB * OC_PANEL]; /* 32 KiB: no allocation, so no panel can be left out */
+    for (size_t pi = p0; pi < p1; pi++)
+        for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
+            size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
+            uint8_t *dst = c->out + (pi * K + k0) * OC_PANEL * ps;
+            if (W->pdtype == W->dtype && W->dtype != OCLIP_DTYPE_F32) {
+                /* F16 / BF16 kept as stored: the 16-bit values are moved, not converted */
+                size_t n0 = pi * OC_PANEL, nb = W->n - n0 < OC_PANEL ? W->n - n0 : OC_PANEL;
+                memset(dst, 0, kb * OC_PANEL * 2);
+                for (size_t j = 0; j < nb; j++)
+                    for (size_t kk = 0; kk < kb; kk++) {
+                        size_t e = W->kn ? (k0 + kk) * W->n + n0 + j : (n0 + j) * K + k0 + kk;
+                        memcpy(dst + (kk * OC_PANEL + j) * 2, W->data + 2 * e, 2);
+                    }
+                continue;
+            }
+            oc_pack_block(W, pi, k0, kb, buf); /* widened exactly */
+            if (W->pdtype == OCLIP_DTYPE_F32) {
+                memcpy(dst, buf, kb * OC_PANEL * sizeof(float));
+            } else if (!W->pairs) {
+                oclip_dtype_cast(dst, W->pdtype, buf, OCLIP_DTYPE_F32, kb * OC_PANEL, NULL);
+            } else {
+                /* k pairs: [kk / 2][j][kk % 2]; K odd leaves the last pair's second value 0 */
+                uint8_t *pd = c->out + (pi * (K + (K & 1)) + k0) * OC_PANEL * 2;
+                uint16_t h[OC_PANEL];
+                memset(pd, 0, ((kb + 1) / 2) * 2 * OC_PANEL * 2);
+                for (size_t kk = 0; kk < kb; kk++) {
+                    oclip_dtype_cast(h, OCLIP_DTYPE_BF16, buf + kk * OC_PANEL, OCLIP_DTYPE_F32,
+                                     OC_PANEL, NULL);
+                    for (size_t j = 0; j < OC_PANEL; j++)
+                        memcpy(pd + (((kk / 2) * OC_PANEL + j) * 2 + kk % 2) * 2, &h[j], 2);
+                }
+            }
+        }
+}
+
+oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth,
+                            oclip_error *err) {
+    oc_weight_unpack(w);
+    if (!w->data || w->n == 0 || w->k == 0) return OCLIP_OK;
+    if (w->dtype != OCLIP_DTYPE_F32 && w->dtype != OCLIP_DTYPE_F16 &&
+        w->dtype != OCLIP_DTYPE_BF16)
+        return OCLIP_OK; /* the GEMM packs other types on the fly */
+    oclip_dtype pdt = to == OCLIP_DTYPE_F16 || to == OCLIP_DTYPE_BF16 ? to : w->dtype;
+    pairs = pairs && pdt == OCLIP_DTYPE_BF16;
+    size_t panels = (w->n + OC_PANEL - 1) / OC_PANEL;
+    uint64_t bytes;
+    if (oc_mul_overflow_u64((uint64_t)panels * OC_PANEL, w->k + (pairs ? w->k & 1 : 0), &bytes) ||
+        oc_mul_overflow_u64(bytes, oclip_dtype_size(pdt), &bytes) || bytes > SIZE_MAX / 2)
+        return oc_err_set(err, OCLIP_E_NOMEM, "packed weights too large");
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, (size_t)bytes))
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (packed weights, %llu bytes)",
+                          (unsigned long long)bytes);
+    w->pdtype = pdt;
+    w->pairs = pairs;
+    pack_ctx c = {w, mem};
+    oc_parallel(nth, panels, pack_range, &c);
+    w->packed = mem;
+    return OCLIP_OK;
+}
+
+void oc_weight_unpack(oc_weight *w) {
+    free(w->packed);
+    w->packed = NULL;
+    w->pairs = 0;
+}
+
+/* =============================================================================================
+ * GEMM dispatch
+ */
+typedef struct {
+    const float *X;
+    size_t M;
+    const oc_weight *W;
+    const float *bias;
+    float *Y;
+    const oc_kernels *k;
+} simd_gemm_ctx;
+
+static void simd_gemm_range(void *p, size_t p0, size_t p1, int t) {
+    (void)t;
+    const simd_gemm_ctx *c = p;
+    if (c->W->pairs && c->k->gemm_bf16 && oc_cpu_has_avx512bf16())
+        c->k->gemm_bf16(c->X, c->M, c->W, c->bias, c->Y, p0, p1);
+    else
+        c->k->gemm(c->X, c->M, c->W, c->bias, c->Y, p0, p1); /* pairs: widened exactly */
+}
+
+void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y, int nth) {
+    if (M == 0 || W->n == 0) return;
+    const oc_kernels *k = oc_kernels_for(oc_simd_get());
+    if (!k || !k->gemm || W->k == 0) {
+        gemm_scalar(X, M, W, bias, Y, nth);
+        return;
+    }
+    simd_gemm_ctx c = {X, M, W, bias, Y, k};
+    oc_parallel(nth, (W->n + OC_PANEL - 1) / OC_PANEL, simd_gemm_range, &c);
+}
+
+/* =============================================================================================
  * LayerNorm (biased variance, as torch). Mean and variance are accumulated in double: closer to
  * the exact value than any float order, and each row is one thread's, so still deterministic.
  */
-void oc_layernorm(const float *x, float *y, size_t rows, size_t D, const float *w,
-                  const float *b, float eps) {
-    for (size_t r = 0; r < rows; r++) {
+static void layernorm_scalar(const float *x, float *y, size_t r0, size_t r1, size_t D,
+                             const float *w, const float *b, float eps) {
+    for (size_t r = r0; r < r1; r++) {
         const float *xr = x + r * D;
         float *yr = y + r * D;
         double s = 0, ss = 0;
@@ -171,19 +309,34 @@ void oc_layernorm(const float *x, float *y, size_t rows, size_t D, const float *
     }
 }
 
+typedef struct {
+    const float *x;
+    float *y;
+    size_t D;
+    const float *w, *b;
+    float eps;
+    const oc_kernels *k;
+} ln_ctx;
+
+static void ln_range(void *p, size_t r0, size_t r1, int t) {
+    (void)t;
+    const ln_ctx *c = p;
+    c->k->layernorm(c->x, c->y, r0, r1, c->D, c->w, c->b, c->eps);
+}
+
+void oc_layernorm(const float *x, float *y, size_t rows, size_t D, const float *w,
+                  const float *b, float eps, int nth) {
+    ln_ctx c = {x, y, D, w, b, eps, oc_kernels_for(oc_simd_get())};
+    if (rows * D < 32768) nth = 1; /* a region would cost more than it saves */
+    oc_parallel(nth, rows, ln_range, &c);
+}
+
 /* =============================================================================================
  * Activations: exact GELU 0.5 x (1 + erf(x / sqrt 2)) (nn.GELU()), its tanh form
  * (act_kwargs approximate='tanh'), and QuickGELU x * sigmoid(1.702 x) (OpenAI's models).
  */
-typedef struct {
-    float *x;
-    oc_act act;
-} act_ctx;
-
-static void act_range(void *p, size_t i0, size_t i1) {
-    const act_ctx *c = p;
-    float *x = c->x;
-    switch (c->act) {
+static void act_scalar(float *x, size_t i0, size_t i1, oc_act act) {
+    switch (act) {
     case OC_ACT_GELU:
         for (size_t i = i0; i < i1; i++)
             x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
@@ -200,8 +353,110 @@ static void act_range(void *p, size_t i0, size_t i1) {
     }
 }
 
+static void erf_scalar(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = erff(x[i]);
+}
+
+static void exp_scalar(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
+typedef struct {
+    float *x;
+    oc_act act;
+    const oc_kernels *k;
+} act_ctx;
+
+static void act_range(void *p, size_t i0, size_t i1, int t) {
+    (void)t;
+    const act_ctx *c = p;
+    c->k->act(c->x, i0, i1, c->act);
+}
+
 /* Element-wise, so any split gives the same bytes. */
 void oc_activate(float *x, size_t n, oc_act act, int nth) {
-    act_ctx c = {x, act};
+    act_ctx c = {x, act, oc_kernels_for(oc_simd_get())};
+    if (n < 16384) nth = 1;
     oc_parallel(nth, n, act_range, &c);
 }
+
+/* =============================================================================================
+ * Attention: softmax(q k^T / sqrt(hd) + mask) v per (sequence, head); one work item = one
+ * (sequence, head) pair, which owns that head's columns of `o`.
+ */
+size_t oc_attention_scratch(size_t T, size_t hd) {
+    size_t Tp = (T + 15) / 16 * 16;
+    return hd * Tp + 4 * Tp + 16; /* K^T [hd, Tp], 4 rows of scores, alignment slack */
+}
+
+/* The reference: one query row at a time, dot products in increasing e, softmax in float. */
+static void attention_scalar(const float *qkv, float *o, size_t T, size_t D, size_t H,
+                             int causal, size_t i0, size_t i1, float *s) {
+    size_t hd = D / H;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (size_t it = i0; it < i1; it++) {
+        size_t n = it / H, h = it % H;
+        const float *base = qkv + n * T * 3 * D;
+        for (size_t i = 0; i < T; i++) {
+            const float *q = base + i * 3 * D + h * hd;
+            /* causal: key j > query i is masked (-inf, probability 0): skip it */
+            size_t nk = causal ? i + 1 : T;
+            float mx = -INFINITY;
+            for (size_t j = 0; j < nk; j++) {
+                const float *k = base + j * 3 * D + D + h * hd;
+                float d = 0;
+                for (size_t e = 0; e < hd; e++) d += q[e] * k[e];
+                s[j] = d * scale;
+                if (s[j] > mx) mx = s[j];
+            }
+            float sum = 0;
+            for (size_t j = 0; j < nk; j++) {
+                s[j] = expf(s[j] - mx);
+                sum += s[j];
+            }
+            float inv = 1.0f / sum;
+            float *op = o + (n * T + i) * D + h * hd;
+            for (size_t e = 0; e < hd; e++) op[e] = 0;
+            for (size_t j = 0; j < nk; j++) {
+                const float *v = base + j * 3 * D + 2 * D + h * hd;
+                float pj = s[j] * inv;
+                for (size_t e = 0; e < hd; e++) op[e] += pj * v[e];
+            }
+        }
+    }
+}
+
+typedef struct {
+    const float *qkv;
+    float *o;
+    size_t T, D, H;
+    int causal;
+    float *scratch;
+    size_t per;
+    const oc_kernels *k;
+} att_ctx;
+
+static void att_range(void *p, size_t i0, size_t i1, int t) {
+    const att_ctx *c = p;
+    c->k->attention(c->qkv, c->o, c->T, c->D, c->H, c->causal, i0, i1,
+                    c->scratch + (size_t)t * c->per);
+}
+
+oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t D, size_t H,
+                          int causal, int nth, oclip_error *err) {
+    size_t items = N * H;
+    if (!items || !T) return OCLIP_OK;
+    if (nth < 1) nth = 1;
+    if (nth > OC_MAX_THREADS) nth = OC_MAX_THREADS;
+    if ((size_t)nth > items) nth = (int)items;
+    size_t per = oc_attention_scratch(T, D / H);
+    float *scratch = malloc((size_t)nth * per * sizeof(float));
+    if (!scratch) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (attention scratch)");
+    att_ctx c = {qkv, o, T, D, H, causal, scratch, per, oc_kernels_for(oc_simd_get())};
+    oc_parallel(nth, items, att_range, &c);
+    free(scratch);
+    return OCLIP_OK;
+}
+
+const oc_kernels oc_kernels_scalar = {NULL, NULL, layernorm_scalar, act_scalar, erf_scalar,
+                                      exp_scalar, attention_scalar};

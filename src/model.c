@@ -13,6 +13,8 @@
 
 #include "engine.h"
 
+#define OC_DEFAULT_MODEL_NAME "default model"
+
 /* =============================================================================================
  * Spec resolution
  */
@@ -214,7 +216,8 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     m->E = c->embed_dim;
 
     /* image tower */
-    if (bind_tower(&b, &v->tw, "visual.transformer.", c, 1)) return b.st;
+    oclip_status ts; /* bind_tower's own failure (no memory for the blocks) is not in b.st */
+    if ((ts = bind_tower(&b, &v->tw, "visual.transformer.", c, 1))) return ts;
     v->P = c->vision.patch_size;
     v->img_h = c->vision.image_size[0];
     v->img_w = c->vision.image_size[1];
@@ -234,7 +237,7 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     v->proj = weight(&b, "visual.proj", 0, 1);
 
     /* text tower */
-    if (bind_tower(&b, &t->tw, "transformer.", c, 0)) return b.st;
+    if ((ts = bind_tower(&b, &t->tw, "transformer.", c, 0))) return ts;
     t->ctx = c->text.context_length;
     t->vocab = c->text.vocab_size;
     t->eos_id = c->text.eos_id;
@@ -293,8 +296,34 @@ static oclip_status refuse_report(const oclip_report *r, const char *path, oclip
     return OCLIP_E_FORMAT;
 }
 
+/* The embedded default model as a resolved spec: its own open_clip_config.json is the
+ * architecture and preprocessing. */
+static oclip_status default_spec(oclip_spec *sp, oclip_error *err) {
+    const void *w;
+    const char *json;
+    size_t wsize, jsize;
+    memset(sp, 0, sizeof *sp);
+    if (!oc_default_model(&w, &wsize, &json, &jsize))
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED,
+                          "this build of oclip has no embedded default model (non-ELF target); "
+                          "give a model spec");
+    oclip_status s = oclip_config_parse_open_clip(json, jsize, &sp->config, &sp->preprocess, err);
+    if (s) {
+        oc_err_wrap(err, "embedded default model: open_clip_config.json");
+        return s;
+    }
+    sp->kind = OCLIP_SPEC_FILE;
+    sp->has_config = 1;
+    sp->tag_quick_gelu = -1;
+    snprintf(sp->path, sizeof sp->path, "%s", OC_DEFAULT_MODEL_NAME);
+    snprintf(sp->config_source, sizeof sp->config_source, "its open_clip_config.json");
+    snprintf(sp->desc, sizeof sp->desc, "the default model embedded in oclip (models/default)");
+    return OCLIP_OK;
+}
+
 void oclip_model_free(oclip_model *m) {
     if (!m) return;
+    oc_model_unpack(m);
     oclip_report_free(m->report);
     oclip_checkpoint_free(m->ck);
     oc_arena_free(&m->arena);
@@ -308,10 +337,12 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     *out = NULL;
     oclip_model_options defaults = {0};
     if (!opt) opt = &defaults;
-    /* the files: spec.c (file, folder, hf-hub:, ARCH:TAG); its messages name the spec */
+    /* the files: spec.c (file, folder, hf-hub:, ARCH:TAG; its messages name the spec), or the
+     * embedded default model */
+    int builtin = !spec || !spec[0];
     oclip_spec *sp = malloc(sizeof *sp);
     if (!sp) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    oclip_status s = oclip_spec_resolve(spec, 0, sp, err);
+    oclip_status s = builtin ? default_spec(sp, err) : oclip_spec_resolve(spec, 0, sp, err);
     if (s) {
         free(sp);
         return s;
@@ -322,7 +353,16 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
         free(sp);
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     }
-    if ((s = oclip_checkpoint_open(path, NULL, &m->ck, err))) goto fail;
+    if (builtin) {
+        const void *w;
+        const char *json;
+        size_t wsize, jsize;
+        oc_default_model(&w, &wsize, &json, &jsize);
+        s = oclip_checkpoint_open_memory(w, wsize, path, NULL, &m->ck, err);
+    } else {
+        s = oclip_checkpoint_open(path, NULL, &m->ck, err);
+    }
+    if (s) goto fail;
 
     /* the architecture: given, else what the spec names (open_clip_config.json beside the file
      * or in the hf-hub snapshot, the built-in ARCH of ARCH:TAG), else an HF config.json beside
@@ -382,6 +422,7 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     }
     m->threads = opt->threads > 0 ? opt->threads : oc_cpu_count();
     if ((s = bind(m, oclip_report_mapped(m->report), err))) goto fail;
+    if ((s = oc_model_pack(m, opt->weight_dtype, err))) goto fail; /* SIMD weight panels */
     char gelu_note[400] = ""; /* ARCH:TAG whose tag disagrees with the activation used */
     if (sp->tag_quick_gelu == 1 && !m->cfg.quick_gelu)
         snprintf(gelu_note, sizeof gelu_note, "; note: tag '%s' was trained with QuickGELU, this "
@@ -402,7 +443,7 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
 fail:
     free(sp);
     oclip_model_free(m);
-    oc_err_wrap(err, "loading model '%s'", spec);
+    oc_err_wrap(err, "loading model '%s'", builtin ? "(default)" : spec);
     return s;
 }
 

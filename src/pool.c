@@ -1,29 +1,91 @@
 /*
- * pool.c — the engine's threads. A parallel region splits [0, n) into `nth` contiguous ranges
- * and runs one per thread; threads are created per region and joined at its end, so a model
- * handle carries no thread state and can be shared by callers on several threads at once.
- * (A region costs tens of microseconds; a ViT-B-32 forward has about a hundred of them.)
+ * pool.c — the engine's threads: one persistent process-wide pool. Workers are created on first
+ * use (as many as the widest region asked for so far, at most OC_MAX_THREADS - 1), each woken
+ * per region through its own slot: it spins briefly on the slot's sequence number, then sleeps on
+ * a condition variable. The caller runs range 0 itself, then waits for the others.
+ *
+ * Concurrency: one region at a time uses the pool. A caller that finds the pool busy (another
+ * thread's region, or a region started from inside a range) runs all of its ranges on its own
+ * thread, one after the other: the same ranges, so the same bytes, without waiting. Several
+ * threads may therefore encode with one model (or several) at once; only one of them gets the
+ * pool's help at any moment.
  *
  * Determinism: the ranges depend only on (n, nth), and kernels never reduce across ranges, so
  * the bytes of every result are the same for any thread count (style.md §3).
+ *
+ * The workers are joined when the library is unloaded or the process exits (a destructor); a
+ * forked child starts with no workers and creates its own.
  */
 #include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "engine.h"
 
-#define OC_MAX_THREADS 256
+#define SPIN 4000 /* polls (each a pause) before a worker sleeps: tens of microseconds */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 typedef struct {
+    _Alignas(64) unsigned seq; /* bumped by the caller per job (atomic) */
+    unsigned done;             /* = seq when the job is finished (atomic) */
     oc_range_fn fn;
     void *ctx;
     size_t i0, i1;
-} job;
+    int t;
+} slot;
 
-static void *run_job(void *p) {
-    job *j = p;
-    j->fn(j->ctx, j->i0, j->i1);
-    return NULL;
+static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER;  /* held while a region uses the pool */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;  /* sleepers / wake */
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static int sleepers, stop, nworkers;
+static pid_t owner;
+static pthread_t tid[OC_MAX_THREADS];
+static slot slots[OC_MAX_THREADS];
+
+static void *worker(void *p) {
+    slot *s = p;
+    unsigned seen = 0; /* grow() zeroes seq before creating the thread */
+    for (;;) {
+        unsigned q = 0;
+        for (int i = 0; i < SPIN; i++) {
+            q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+            if (q != seen || __atomic_load_n(&stop, __ATOMIC_RELAXED)) break;
+            cpu_relax();
+        }
+        if (q == seen) {
+            pthread_mutex_lock(&lock);
+            __atomic_add_fetch(&sleepers, 1, __ATOMIC_SEQ_CST);
+            while ((q = __atomic_load_n(&s->seq, __ATOMIC_SEQ_CST)) == seen &&
+                   !__atomic_load_n(&stop, __ATOMIC_SEQ_CST))
+                pthread_cond_wait(&wake, &lock);
+            __atomic_sub_fetch(&sleepers, 1, __ATOMIC_SEQ_CST);
+            pthread_mutex_unlock(&lock);
+            q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        }
+        if (q == seen) return NULL; /* stop */
+        seen = q;
+        s->fn(s->ctx, s->i0, s->i1, s->t);
+        __atomic_store_n(&s->done, q, __ATOMIC_RELEASE);
+    }
+}
+
+__attribute__((destructor)) static void pool_shutdown(void) {
+    if (owner != getpid() || !nworkers) return;
+    pthread_mutex_lock(&busy); /* no region in flight */
+    pthread_mutex_lock(&lock);
+    __atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    for (int i = 1; i <= nworkers; i++) pthread_join(tid[i], NULL);
+    nworkers = 0;
+    __atomic_store_n(&stop, 0, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&busy);
 }
 
 int oc_cpu_count(void) {
@@ -31,27 +93,57 @@ int oc_cpu_count(void) {
     return n < 1 ? 1 : n > OC_MAX_THREADS ? OC_MAX_THREADS : (int)n;
 }
 
+/* Workers 1 .. want-1 exist (or as many as could be created); called holding `busy`. */
+static void grow(int want) {
+    if (owner != getpid()) { /* first use, or a forked child: the parent's workers are gone */
+        owner = getpid();
+        nworkers = 0;
+        sleepers = 0;
+        pthread_mutex_init(&lock, NULL);
+        pthread_cond_init(&wake, NULL);
+    }
+    while (nworkers + 1 < want) {
+        int i = nworkers + 1;
+        slots[i].seq = slots[i].done = 0;
+        if (pthread_create(&tid[i], NULL, worker, &slots[i]) != 0) break;
+        nworkers = i;
+    }
+}
+
 void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx) {
     if (n == 0) return;
     if (nth > OC_MAX_THREADS) nth = OC_MAX_THREADS;
     if (nth < 1 || (size_t)nth > n) nth = nth < 1 ? 1 : (int)n;
-    if (nth == 1) {
-        fn(ctx, 0, n);
+    /* range t = [t*n/nth, (t+1)*n/nth): as even as integer division allows */
+#define LO(t) (n * (size_t)(t) / (size_t)nth)
+    if (nth == 1 || pthread_mutex_trylock(&busy) != 0) {
+        for (int t = 0; t < nth; t++) fn(ctx, LO(t), LO(t + 1), t);
         return;
     }
-    job jobs[OC_MAX_THREADS];
-    pthread_t tid[OC_MAX_THREADS];
-    bool started[OC_MAX_THREADS];
-    /* range t = [t*n/nth, (t+1)*n/nth): as even as integer division allows */
-    for (int t = 0; t < nth; t++) {
-        jobs[t] = (job){fn, ctx, n * (size_t)t / (size_t)nth, n * (size_t)(t + 1) / (size_t)nth};
-        started[t] = false;
+    grow(nth);
+    int used = nth - 1 < nworkers ? nth - 1 : nworkers;
+    for (int t = 1; t <= used; t++) {
+        slot *s = &slots[t];
+        s->fn = fn;
+        s->ctx = ctx;
+        s->i0 = LO(t);
+        s->i1 = LO(t + 1);
+        s->t = t;
+        __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_SEQ_CST);
     }
-    for (int t = 1; t < nth; t++)
-        started[t] = pthread_create(&tid[t], NULL, run_job, &jobs[t]) == 0;
-    run_job(&jobs[0]);
-    for (int t = 1; t < nth; t++) {
-        if (started[t]) pthread_join(tid[t], NULL);
-        else run_job(&jobs[t]); /* no thread: same range, same bytes, on this thread */
+    if (__atomic_load_n(&sleepers, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&lock);
+        pthread_cond_broadcast(&wake);
+        pthread_mutex_unlock(&lock);
     }
+    fn(ctx, LO(0), LO(1), 0);
+    for (int t = used + 1; t < nth; t++) fn(ctx, LO(t), LO(t + 1), t); /* no worker for it */
+    for (int t = 1; t <= used; t++) {
+        unsigned want = slots[t].seq;
+        for (int i = 0; __atomic_load_n(&slots[t].done, __ATOMIC_ACQUIRE) != want; i++)
+            if (i < SPIN) cpu_relax();
+            else sched_yield();
+    }
+#undef LO
+    pthread_mutex_unlock(&busy);
 }

@@ -102,7 +102,7 @@ oclip_status oc_text_forward(const oclip_model *m, const int64_t *tokens, size_t
         for (size_t b = 0; b < k; b++) {
             float *pb = pooled + b * D;
             memcpy(pb, x + (b * T + pos[b]) * D, D * sizeof(float));
-            oc_layernorm(pb, pb, 1, D, t->ln_w, t->ln_b, t->tw.eps);
+            oc_layernorm(pb, pb, 1, D, t->ln_w, t->ln_b, t->tw.eps, 1);
         }
         if (st && st->pooled) memcpy(st->pooled + i0 * D, pooled, k * D * sizeof(float));
         /* 6. projection: x @ text_projection, nn.Linear (proj_bias), or none (E == D) */

@@ -12,55 +12,6 @@
  * floats x 8 images = 19 MB) without changing any result (images never interact). */
 #define VIT_CHUNK 8
 
-/* =============================================================================================
- * Multi-head attention core: softmax(q k^T / sqrt(hd) + mask) v per (sequence, head).
- * One work item = one (sequence, head) pair; it owns that head's columns of `o`.
- */
-
-typedef struct {
-    const float *qkv; /* [N, T, 3D]: q | k | v, head h at columns [h*hd, (h+1)*hd) of each */
-    float *o;         /* [N, T, D] */
-    size_t T, D, H;
-    int causal;
-} att_ctx;
-
-static void att_range(void *p, size_t i0, size_t i1) {
-    const att_ctx *c = p;
-    size_t T = c->T, D = c->D, hd = D / c->H;
-    float scale = 1.0f / sqrtf((float)hd);
-    float s[OC_MAX_TOKENS];
-    for (size_t it = i0; it < i1; it++) {
-        size_t n = it / c->H, h = it % c->H;
-        const float *base = c->qkv + n * T * 3 * D;
-        for (size_t i = 0; i < T; i++) {
-            const float *q = base + i * 3 * D + h * hd;
-            /* causal: key j > query i is masked (-inf, probability 0): skip it */
-            size_t nk = c->causal ? i + 1 : T;
-            float mx = -INFINITY;
-            for (size_t j = 0; j < nk; j++) {
-                const float *k = base + j * 3 * D + D + h * hd;
-                float d = 0;
-                for (size_t e = 0; e < hd; e++) d += q[e] * k[e];
-                s[j] = d * scale;
-                if (s[j] > mx) mx = s[j];
-            }
-            float sum = 0;
-            for (size_t j = 0; j < nk; j++) {
-                s[j] = expf(s[j] - mx);
-                sum += s[j];
-            }
-            float inv = 1.0f / sum;
-            float *o = c->o + (n * T + i) * D + h * hd;
-            for (size_t e = 0; e < hd; e++) o[e] = 0;
-            for (size_t j = 0; j < nk; j++) {
-                const float *v = base + j * 3 * D + 2 * D + h * hd;
-                float pj = s[j] * inv;
-                for (size_t e = 0; e < hd; e++) o[e] += pj * v[e];
-            }
-        }
-    }
-}
-
 /* x += gamma * y (LayerScale), or x += y */
 static void residual_add(float *x, const float *y, size_t rows, size_t D, const float *gamma) {
     for (size_t r = 0; r < rows; r++)
@@ -74,6 +25,7 @@ oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int 
     if (T > OC_MAX_TOKENS)
         return oc_err_set(err, OCLIP_E_UNSUPPORTED, "%zu tokens: at most %d supported", T,
                           OC_MAX_TOKENS);
+    oclip_status s = OCLIP_OK;
     /* scratch: h [rows, D], qkv [rows, 3D], o [rows, D], f [rows, M] */
     uint64_t per_row = 5 * (uint64_t)D + M, total;
     if (oc_mul_overflow_u64(per_row, rows, &total) || total > SIZE_MAX / sizeof(float))
@@ -85,23 +37,22 @@ oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int 
     for (int l = 0; l < tw->layers; l++) {
         const oc_block *b = &tw->blocks[l];
         /* x = x + ls_1(MHA(ln_1(x))) */
-        oc_layernorm(x, h, rows, D, b->ln1_w, b->ln1_b, tw->eps);
+        oc_layernorm(x, h, rows, D, b->ln1_w, b->ln1_b, tw->eps, nth);
         oc_gemm(h, rows, &b->in_w, b->in_b, qkv, nth);
-        att_ctx ac = {qkv, o, T, D, (size_t)tw->H, tw->causal};
-        oc_parallel(nth, N * (size_t)tw->H, att_range, &ac);
+        if ((s = oc_attention(qkv, o, N, T, D, (size_t)tw->H, tw->causal, nth, err))) break;
         oc_gemm(o, rows, &b->out_w, b->out_b, h, nth);
         residual_add(x, h, rows, D, b->ls1);
         /* x = x + ls_2(c_proj(act(c_fc(ln_2(x))))) */
-        oc_layernorm(x, h, rows, D, b->ln2_w, b->ln2_b, tw->eps);
+        oc_layernorm(x, h, rows, D, b->ln2_w, b->ln2_b, tw->eps, nth);
         oc_gemm(h, rows, &b->fc_w, b->fc_b, f, nth);
         oc_activate(f, rows * M, tw->act, nth);
         oc_gemm(f, rows, &b->proj_w, b->proj_b, h, nth);
         residual_add(x, h, rows, D, b->ls2);
         if (l == 0 && block0) memcpy(block0, x, rows * D * sizeof(float));
     }
-    if (last) memcpy(last, x, rows * D * sizeof(float));
+    if (last && !s) memcpy(last, x, rows * D * sizeof(float));
     free(buf);
-    return OCLIP_OK;
+    return s;
 }
 
 /* =============================================================================================
@@ -144,7 +95,7 @@ static oclip_status vit_chunk(const oclip_model *m, const float *pixels, size_t 
         }
     }
     /* 5. ln_pre unless no_ln_pre */
-    if (v->ln_pre_w) oc_layernorm(x, x, n * T, D, v->ln_pre_w, v->ln_pre_b, v->tw.eps);
+    if (v->ln_pre_w) oc_layernorm(x, x, n * T, D, v->ln_pre_w, v->ln_pre_b, v->tw.eps, nth);
 
     /* 6. the blocks */
     oclip_status s = oc_tower_run(&v->tw, x, n, T, nth,
@@ -158,18 +109,18 @@ static oclip_status vit_chunk(const oclip_model *m, const float *pixels, size_t 
         float *xb = x + b * T * D, *pb = pooled + b * D;
         if (v->tok_pool) {
             memcpy(pb, xb, D * sizeof(float));
-            oc_layernorm(pb, pb, 1, D, v->ln_post_w, v->ln_post_b, v->tw.eps);
+            oc_layernorm(pb, pb, 1, D, v->ln_post_w, v->ln_post_b, v->tw.eps, 1);
             continue;
         }
         if (!v->final_ln_after_pool)
-            oc_layernorm(xb + D, xb + D, G, D, v->ln_post_w, v->ln_post_b, v->tw.eps);
+            oc_layernorm(xb + D, xb + D, G, D, v->ln_post_w, v->ln_post_b, v->tw.eps, nth);
         for (size_t i = 0; i < D; i++) {
             float sum = 0;
             for (size_t t = 1; t < T; t++) sum += xb[t * D + i];
             pb[i] = sum / (float)G;
         }
         if (v->final_ln_after_pool)
-            oc_layernorm(pb, pb, 1, D, v->ln_post_w, v->ln_post_b, v->tw.eps);
+            oc_layernorm(pb, pb, 1, D, v->ln_post_w, v->ln_post_b, v->tw.eps, 1);
     }
     if (st && st->pooled) memcpy(st->pooled + first * D, pooled, n * D * sizeof(float));
 
@@ -203,4 +154,57 @@ oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n,
     }
     free(buf);
     return s;
+}
+
+/* =============================================================================================
+ * Packed weights (the SIMD paths' GEMM operands), made once at load
+ */
+static oc_weight **model_weights(oclip_model *m, size_t *n) {
+    oc_tower *tw[2] = {&m->vis.tw, &m->txt.tw};
+    size_t cnt = 3, k = 0;
+    for (int t = 0; t < 2; t++) cnt += 4 * (size_t)(tw[t]->blocks ? tw[t]->layers : 0);
+    oc_weight **w = malloc(cnt * sizeof *w);
+    if (!w) return NULL;
+    for (int t = 0; t < 2; t++)
+        for (int l = 0; tw[t]->blocks && l < tw[t]->layers; l++) {
+            oc_block *b = &tw[t]->blocks[l];
+            w[k++] = &b->in_w, w[k++] = &b->out_w, w[k++] = &b->fc_w, w[k++] = &b->proj_w;
+        }
+    w[k++] = &m->vis.conv, w[k++] = &m->vis.proj, w[k++] = &m->txt.proj;
+    *n = k;
+    return w;
+}
+
+oclip_status oc_model_pack(oclip_model *m, oclip_dtype to, oclip_error *err) {
+    if (oc_simd_get() == OC_SIMD_SCALAR) return OCLIP_OK; /* the scalar path reads them as stored */
+    size_t n;
+    oc_weight **w = model_weights(m, &n);
+    if (!w) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    int pairs = to == OCLIP_DTYPE_BF16 && oc_simd_get() == OC_SIMD_AVX512 &&
+                oc_cpu_has_avx512bf16();
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < n && !s; i++) s = oc_weight_pack(w[i], to, pairs, m->threads, err);
+    free(w);
+    if (s) oc_model_unpack(m);
+    return s;
+}
+
+void oc_model_unpack(oclip_model *m) {
+    size_t n;
+    oc_weight **w = model_weights(m, &n);
+    if (w) {
+        for (size_t i = 0; i < n; i++) oc_weight_unpack(w[i]);
+        free(w);
+        return;
+    }
+    /* no memory for the list: walk the same weights directly */
+    oc_tower *tw[2] = {&m->vis.tw, &m->txt.tw};
+    for (int t = 0; t < 2; t++)
+        for (int l = 0; tw[t]->blocks && l < tw[t]->layers; l++) {
+            oc_block *b = &tw[t]->blocks[l];
+            oc_weight_unpack(&b->in_w), oc_weight_unpack(&b->out_w);
+            oc_weight_unpack(&b->fc_w), oc_weight_unpack(&b->proj_w);
+        }
+    oc_weight_unpack(&m->vis.conv), oc_weight_unpack(&m->vis.proj);
+    oc_weight_unpack(&m->txt.proj);
 }

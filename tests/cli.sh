@@ -16,6 +16,13 @@ expect 2 "$OCLIP" inspect
 expect 2 "$OCLIP" inspect --bogus "$R/oc_zip_f32.bin"
 expect 2 "$OCLIP" inspect --dump visual.proj "$R/oc_zip_f32.bin"
 expect 0 "$OCLIP" info
+contains "$tmp/out" "^kernels: *\(avx512\|avx2\|scalar\)"
+contains "$tmp/out" "^default model: embedded, 64x64 images"
+OCLIP_SIMD=scalar expect 0 "$OCLIP" info
+contains "$tmp/out" "^kernels: *scalar (OCLIP_SIMD=scalar)"
+expect 2 "$OCLIP" info extra
+expect 0 "$OCLIP" --version
+contains "$tmp/out" "^oclip [0-9]"
 
 # inspect, text
 expect 0 "$OCLIP" inspect "$R/train_module.pt"

@@ -523,6 +523,9 @@ static int cmd_info(int argc, char **argv) {
     if (!strcmp(argv[0], "--version")) return 0;
     printf("readers:       torch-zip torch-legacy torchscript safetensors safetensors-sharded\n");
     printf("images:        PNG JPEG BMP PPM/PGM/PBM GIF WebP TIFF\n");
+    const char *env = getenv("OCLIP_SIMD");
+    printf("kernels:       %s%s%s%s\n", oclip_simd_name(), env && env[0] ? " (OCLIP_SIMD=" : "",
+           env && env[0] ? env : "", env && env[0] ? ")" : "");
     oclip_model *m = NULL;
     oclip_error err;
     oclip_model_options mo = {.threads = 0};

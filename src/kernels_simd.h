@@ -1,0 +1,393 @@
+/*
+ * kernels_simd.h — the SIMD kernels, written once over a small vector vocabulary and compiled
+ * twice: by kernels_avx512.c (VW = 16 lanes, __m512) and kernels_avx2.c (VW = 8, __m256), each of
+ * which defines the primitives below and FN(name) before including this file. Not a header in
+ * the usual sense: include it only from those two files.
+ *
+ * Primitives: vf (vector of VW floats), vload / vstore (unaligned), vloadn / vstoren (first n
+ * lanes, n <= VW; the others read as 0 / not written), vloadn_fill, vkeepn (lanes >= n set to
+ * 0), vset1, vzero, vadd, vsub, vmul, vdiv, vmax, vmin, vfma(a, b, c) = a * b + c rounded once,
+ * vabs, vcopysign, vround (to nearest even), vpow2i (2^n for integral n in [-126, 127]),
+ * vsel_gt(a, b, x, y) = a > b ? y : x per lane, vhsum / vhmax (a fixed tree), cvt_f16 / cvt_bf16
+ * (VW 16-bit values to floats), and for LayerNorm vectors of doubles: vd, VDW, vd_lo / vd_hi
+ * (the low / high half of a vf widened), vd_add, vd_sub, vd_fma, vd_set1, vd_zero, vd_hsum.
+ *
+ * Determinism: every output element is computed by one fixed sequence of operations that depends
+ * only on its own inputs (lanes never mix, except in the fixed reduction trees of softmax and
+ * LayerNorm, whose shape depends only on the row length), so results are independent of the
+ * thread split and of which other rows or columns are computed alongside.
+ */
+#include <math.h>
+#include <string.h>
+
+/* =============================================================================================
+ * exp and erf
+ *
+ * exp: Cody-Waite reduction x = n ln2 + r (ln2 in two parts), e^r by the degree-7 polynomial of
+ * Cephes' expf, times 2^n; within 2 ulp of expf over the normal range (test_kernels). Results
+ * below FLT_MIN are flushed to 0, above FLT_MAX are +inf; NaN propagates.
+ *
+ * erf: Norbert Juffa's faithfully rounded erff (the polynomial for |x| <= 0.927734375 and
+ * 1 - exp(poly) above it; https://stackoverflow.com/a/35148199), both branches evaluated and
+ * blended; within a few ulp of erff with this exp (test_kernels).
+ */
+static inline vf FN(exp_v)(vf x) {
+    const vf hi = vset1(88.37f), lo = vset1(-87.3365478515625f);
+    vf xc = vmin(hi, vmax(lo, x)); /* x second: a NaN passes through */
+    vf n = vround(vmul(xc, vset1(1.44269504088896341f)));
+    vf r = vfma(n, vset1(-0.693359375f), xc);
+    r = vfma(n, vset1(2.12194440e-4f), r);
+    vf z = vmul(r, r);
+    vf p = vset1(1.9875691500e-4f);
+    p = vfma(p, r, vset1(1.3981999507e-3f));
+    p = vfma(p, r, vset1(8.3334519073e-3f));
+    p = vfma(p, r, vset1(4.1665795894e-2f));
+    p = vfma(p, r, vset1(1.6666665459e-1f));
+    p = vfma(p, r, vset1(5.0000001201e-1f));
+    p = vfma(p, z, vadd(r, vset1(1.0f)));
+    vf y = vmul(p, vpow2i(n));
+    y = vsel_gt(x, vset1(88.7228394f), y, vset1(INFINITY));
+    y = vsel_gt(lo, x, y, vzero());
+    return y;
+}
+
+static inline vf FN(erf_v)(vf a) {
+    vf t = vabs(a), s = vmul(a, a);
+    /* |a| > 0.927734375 */
+    vf r = vfma(vset1(-1.72853470e-5f), t, vset1(3.83197126e-4f));
+    vf u = vfma(vset1(-3.88396438e-3f), t, vset1(2.42546219e-2f));
+    r = vfma(r, s, u);
+    r = vfma(r, t, vset1(-1.06777877e-1f));
+    r = vfma(r, t, vset1(-6.34846687e-1f));
+    r = vfma(r, t, vset1(-1.28717512e-1f));
+    r = vfma(r, t, vsub(vzero(), t));
+    r = vcopysign(vsub(vset1(1.0f), FN(exp_v)(r)), a);
+    /* |a| <= 0.927734375 */
+    vf q = vset1(-5.96761703e-4f);
+    q = vfma(q, s, vset1(4.99119423e-3f));
+    q = vfma(q, s, vset1(-2.67681349e-2f));
+    q = vfma(q, s, vset1(1.12819925e-1f));
+    q = vfma(q, s, vset1(-3.76125336e-1f));
+    q = vfma(q, s, vset1(1.28379166e-1f));
+    q = vfma(q, a, a);
+    return vsel_gt(t, vset1(0.927734375f), q, r);
+}
+
+static void FN(erf)(float *y, const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + VW <= n; i += VW) vstore(y + i, FN(erf_v)(vload(x + i)));
+    if (i < n) vstoren(y + i, FN(erf_v)(vloadn(x + i, n - i)), n - i);
+}
+
+static void FN(exp)(float *y, const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + VW <= n; i += VW) vstore(y + i, FN(exp_v)(vload(x + i)));
+    if (i < n) vstoren(y + i, FN(exp_v)(vloadn(x + i, n - i)), n - i);
+}
+
+/* =============================================================================================
+ * Activations. GELU = 0.5 x (1 + erf(x / sqrt 2)); the tanh form as x * sigmoid(2y) with
+ * y = sqrt(2/pi) (x + 0.044715 x^3), which is 0.5 x (1 + tanh y) without cancellation;
+ * QuickGELU = x / (1 + exp(-1.702 x)).
+ */
+static inline vf FN(gelu_v)(vf x) {
+    vf e = FN(erf_v)(vmul(x, vset1(0.70710678118654752f)));
+    return vmul(vmul(vset1(0.5f), x), vadd(vset1(1.0f), e));
+}
+
+static inline vf FN(gelu_tanh_v)(vf x) {
+    vf x3 = vmul(vmul(x, x), x);
+    vf y = vmul(vset1(0.79788456080286536f), vfma(vset1(0.044715f), x3, x));
+    return vdiv(x, vadd(vset1(1.0f), FN(exp_v)(vmul(vset1(-2.0f), y))));
+}
+
+static inline vf FN(quick_gelu_v)(vf x) {
+    return vdiv(x, vadd(vset1(1.0f), FN(exp_v)(vmul(vset1(-1.702f), x))));
+}
+
+#define ACT_LOOP(F)                                                                              \
+    do {                                                                                         \
+        size_t i = i0;                                                                           \
+        for (; i + VW <= i1; i += VW) vstore(x + i, F(vload(x + i)));                            \
+        if (i < i1) vstoren(x + i, F(vloadn(x + i, i1 - i)), i1 - i);                            \
+    } while (0)
+
+static void FN(act)(float *x, size_t i0, size_t i1, oc_act act) {
+    switch (act) {
+    case OC_ACT_GELU: ACT_LOOP(FN(gelu_v)); break;
+    case OC_ACT_GELU_TANH: ACT_LOOP(FN(gelu_tanh_v)); break;
+    case OC_ACT_QUICK_GELU: ACT_LOOP(FN(quick_gelu_v)); break;
+    }
+}
+#undef ACT_LOOP
+
+/* =============================================================================================
+ * LayerNorm: mean and variance accumulated in double (two vector accumulators per pass, a fixed
+ * tree, the tail in order), normalisation in float.
+ */
+static void FN(layernorm)(const float *x, float *y, size_t r0, size_t r1, size_t D,
+                          const float *w, const float *b, float eps) {
+    for (size_t r = r0; r < r1; r++) {
+        const float *xr = x + r * D;
+        float *yr = y + r * D;
+        vd s0 = vd_zero(), s1 = vd_zero();
+        size_t i = 0;
+        for (; i + VW <= D; i += VW) {
+            vf v = vload(xr + i);
+            s0 = vd_add(s0, vd_lo(v));
+            s1 = vd_add(s1, vd_hi(v));
+        }
+        double s = vd_hsum(vd_add(s0, s1));
+        for (size_t j = i; j < D; j++) s += xr[j];
+        double mean = s / (double)D;
+        vd m = vd_set1(mean);
+        s0 = vd_zero(), s1 = vd_zero();
+        for (i = 0; i + VW <= D; i += VW) {
+            vf v = vload(xr + i);
+            vd d0 = vd_sub(vd_lo(v), m), d1 = vd_sub(vd_hi(v), m);
+            s0 = vd_fma(d0, d0, s0);
+            s1 = vd_fma(d1, d1, s1);
+        }
+        double ss = vd_hsum(vd_add(s0, s1));
+        for (size_t j = i; j < D; j++) {
+            double d = xr[j] - mean;
+            ss += d * d;
+        }
+        vf rstd = vset1((float)(1.0 / sqrt(ss / (double)D + (double)eps)));
+        vf meanf = vset1((float)mean);
+        for (i = 0; i + VW <= D; i += VW)
+            vstore(yr + i, vfma(vmul(vsub(vload(xr + i), meanf), rstd), vload(w + i),
+                                vload(b + i)));
+        if (i < D) {
+            size_t k = D - i;
+            vstoren(yr + i, vfma(vmul(vsub(vloadn(xr + i, k), meanf), rstd), vloadn(w + i, k),
+                                 vloadn(b + i, k)), k);
+        }
+    }
+}
+
+/* =============================================================================================
+ * GEMM: Y [M, N] = X [M, K] . W^T + bias over panels [p0, p1) of OC_PANEL columns.
+ *
+ * For each panel and depth block of OC_GEMM_KB, the weights are an fp32 [kb, 32] block: read in
+ * place from the packed copy (F32), converted from it into an L1-resident buffer (F16 / BF16:
+ * exact), or packed on the fly from the weights as stored (no packed copy). Rows are taken in
+ * blocks whose part of X fits in L2 (all rows at batch 1), each cut into tiles of at most MR (as
+ * even as possible); the micro-kernel holds an MR x (2 VW) block of
+ * accumulators in registers (AVX-512: 12 x 32 = 24 zmm; AVX2: 6 x 16 = 12 ymm, the panel in two
+ * halves) and does acc += x[m][k] * w[k][:] with one fused multiply-add per element per k.
+ * Partial sums are kept in Y between depth blocks (stored and reloaded as float: the same value),
+ * so each element is one FMA chain over k = 0 .. K-1 in order, then + bias: its value does not
+ * depend on M, the tile it falls in, the blocking or the thread split.
+ */
+#define NV 2                       /* vectors per tile row */
+#define HALVES (OC_PANEL / (NV * VW))
+
+static inline __attribute__((always_inline)) void
+FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, float *y,
+          size_t ldy, int first, const float *bias, size_t cols, const float *pf) {
+    vf acc[MR][NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            size_t c = cols > (size_t)v * VW ? cols - (size_t)v * VW : 0;
+            acc[r][v] = first ? vzero() : vloadn(y + (size_t)r * ldy + (size_t)v * VW, c);
+        }
+    for (size_t k = 0; k < kb; k++) {
+        const float *wk = w + k * OC_PANEL;
+        if (pf) { /* the next weight block, while this one is computed */
+            _mm_prefetch((const char *)(pf + k * OC_PANEL), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + k * OC_PANEL + 16), _MM_HINT_T0);
+        }
+        vf w0 = vload(wk), w1 = vload(wk + VW);
+#pragma GCC unroll 16
+        for (int r = 0; r < mr; r++) {
+            vf xb = vset1(x[(size_t)r * ldx + k]);
+            acc[r][0] = vfma(xb, w0, acc[r][0]);
+            acc[r][1] = vfma(xb, w1, acc[r][1]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        size_t c = cols > (size_t)v * VW ? cols - (size_t)v * VW : 0;
+        if (!c) break;
+        vf bv = bias ? vloadn(bias + (size_t)v * VW, c) : vzero();
+#pragma GCC unroll 16
+        for (int r = 0; r < mr; r++) {
+            vf a = bias ? vadd(acc[r][v], bv) : acc[r][v];
+            if (c >= VW) vstore(y + (size_t)r * ldy + (size_t)v * VW, a);
+            else vstoren(y + (size_t)r * ldy + (size_t)v * VW, a, c);
+        }
+    }
+}
+
+static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, size_t kb,
+                          float *y, size_t ldy, int first, const float *bias, size_t cols,
+                          const float *pf) {
+    switch (mr) {
+#define C(R)                                                                                     \
+    case R: FN(micro)(R, x, ldx, w, kb, y, ldy, first, bias, cols, pf); break;
+    C(1) C(2) C(3) C(4) C(5) C(6)
+#if MR > 6
+    C(7) C(8) C(9) C(10) C(11) C(12)
+#endif
+#undef C
+    default: break;
+    }
+}
+
+/* Rows per block: a block of X (rows x K floats) stays in L2 (about 1 MiB) while every panel of
+ * the thread's range runs over it; weights are re-read once per row block. */
+#define GEMM_XBLOCK (1u << 20)
+
+static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                     size_t p0, size_t p1) {
+    size_t N = W->n, K = W->k;
+    _Alignas(64) float buf[OC_GEMM_KB * OC_PANEL];
+    size_t mc = GEMM_XBLOCK / (K * sizeof(float));
+    mc = mc < 4 * MR ? 4 * MR : mc / MR * MR;
+    size_t nblocks = (M + mc - 1) / mc; /* row blocks, as even as possible */
+    for (size_t rb = 0, r0 = 0; rb < nblocks; rb++) {
+        size_t rows = M / nblocks + (rb < M % nblocks);
+        const float *Xb = X + r0 * K;
+        float *Yb = Y + r0 * N;
+        size_t ntiles = (rows + MR - 1) / MR, base = rows / ntiles, extra = rows % ntiles;
+        for (size_t p = p0; p < p1; p++) {
+            size_t n0 = p * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
+            for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
+                size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
+                const float *wp = buf, *pf = NULL;
+                size_t off = (p * K + k0) * OC_PANEL;
+                if (!W->packed) oc_pack_block(W, p, k0, kb, buf);
+                else if (W->pdtype == OCLIP_DTYPE_F32) {
+                    wp = (const float *)W->packed + off;
+                    /* the packed panels are one stream in this loop's order: what follows this
+                     * block is the next block (or the next panel); none after the last panel */
+                    if (p + 1 < p1 || k0 + kb < K) pf = wp + kb * OC_PANEL;
+                } else if (W->pairs) { /* BF16 in k pairs (for the AVX512-BF16 kernel): widened */
+                    const uint16_t *src = (const uint16_t *)W->packed +
+                                          (p * (K + (K & 1)) + k0) * OC_PANEL;
+                    for (size_t kk = 0; kk < kb; kk++)
+                        for (size_t j = 0; j < OC_PANEL; j++) {
+                            uint32_t bits = (uint32_t)src[((kk / 2) * OC_PANEL + j) * 2 + kk % 2]
+                                            << 16;
+                            memcpy(&buf[kk * OC_PANEL + j], &bits, 4);
+                        }
+                } else if (W->pdtype == OCLIP_DTYPE_F16) {
+                    for (size_t i = 0; i < kb * OC_PANEL; i += VW)
+                        vstore(buf + i, cvt_f16((const uint16_t *)W->packed + off + i));
+                } else {
+                    for (size_t i = 0; i < kb * OC_PANEL; i += VW)
+                        vstore(buf + i, cvt_bf16((const uint16_t *)W->packed + off + i));
+                }
+                int first = k0 == 0;
+                const float *bb = k0 + kb >= K ? bias : NULL;
+                size_t m0 = 0;
+                for (size_t t = 0; t < ntiles; t++) {
+                    size_t mr = base + (t < extra);
+                    for (size_t h = 0; h < HALVES; h++) {
+                        size_t c0 = h * NV * VW;
+                        if (c0 >= nb) break;
+                        FN(micro_any)((int)mr, Xb + m0 * K + k0, K, wp + c0, kb,
+                                      Yb + m0 * N + n0 + c0, N, first, bb ? bb + n0 + c0 : NULL,
+                                      nb - c0, t == 0 && h == 0 ? pf : NULL);
+                    }
+                    m0 += mr;
+                }
+            }
+        }
+        r0 += rows;
+    }
+}
+
+/* =============================================================================================
+ * Attention for items [i0, i1) (item = sequence n, head h). Per item: K^T copied to scratch
+ * [hd, Tp] (zero past T); then query rows four at a time: scores s[r][j] = (sum_e q[e] k[j][e])
+ * * scale as one FMA chain per score over e in order (vectors over j), softmax over the row's
+ * keys j < nk (nk = i + 1 when causal, else T; lanes past nk masked; max exact, sum a fixed
+ * vector-lane order that depends only on nk), then o = sum_j p_j v_j as one FMA chain per output
+ * element over j in order (vectors over e). Only four rows of scores exist at a time.
+ */
+static void FN(attention)(const float *qkv, float *o, size_t T, size_t D, size_t H, int causal,
+                          size_t i0, size_t i1, float *scratch) {
+    size_t hd = D / H, Tp = (T + 15) / 16 * 16, ld = 3 * D;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *kt = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *sc = kt + hd * Tp;
+    for (size_t it = i0; it < i1; it++) {
+        size_t n = it / H, h = it % H;
+        const float *base = qkv + n * T * ld;
+        for (size_t j = 0; j < T; j++) {
+            const float *k = base + j * ld + D + h * hd;
+            for (size_t e = 0; e < hd; e++) kt[e * Tp + j] = k[e];
+        }
+        for (size_t e = 0; e < hd; e++)
+            for (size_t j = T; j < Tp; j++) kt[e * Tp + j] = 0;
+        for (size_t q0 = 0; q0 < T; q0 += 4) {
+            size_t nq = T - q0 < 4 ? T - q0 : 4;
+            size_t nkmax = causal ? q0 + nq : T;
+            const float *q[4];
+            for (size_t r = 0; r < 4; r++)
+                q[r] = base + (q0 + (r < nq ? r : 0)) * ld + h * hd;
+            for (size_t jb = 0; jb < nkmax; jb += VW) {
+                vf acc[4] = {vzero(), vzero(), vzero(), vzero()};
+                for (size_t e = 0; e < hd; e++) {
+                    vf kv = vload(kt + e * Tp + jb);
+#pragma GCC unroll 4
+                    for (int r = 0; r < 4; r++) acc[r] = vfma(vset1(q[r][e]), kv, acc[r]);
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++)
+                    vstore(sc + (size_t)r * Tp + jb, vmul(acc[r], vset1(scale)));
+            }
+            for (size_t r = 0; r < nq; r++) {
+                size_t i = q0 + r, nk = causal ? i + 1 : T;
+                float *s = sc + r * Tp;
+                vf mv = vset1(-INFINITY);
+                size_t j = 0;
+                for (; j + VW <= nk; j += VW) mv = vmax(mv, vload(s + j));
+                if (j < nk) mv = vmax(mv, vloadn_fill(s + j, nk - j, -INFINITY));
+                vf mx = vset1(vhmax(mv)), sv = vzero();
+                for (j = 0; j + VW <= nk; j += VW) {
+                    vf ev = FN(exp_v)(vsub(vload(s + j), mx));
+                    vstore(s + j, ev);
+                    sv = vadd(sv, ev);
+                }
+                if (j < nk) {
+                    vf ev = vkeepn(FN(exp_v)(vsub(vloadn(s + j, nk - j), mx)), nk - j);
+                    vstore(s + j, ev);
+                    sv = vadd(sv, ev);
+                }
+                float inv = 1.0f / vhsum(sv);
+                float *op = o + (n * T + i) * D + h * hd;
+                for (size_t e0 = 0; e0 < hd; e0 += 4 * VW) {
+                    size_t ne = hd - e0 < 4 * VW ? hd - e0 : 4 * VW;
+                    vf a[4] = {vzero(), vzero(), vzero(), vzero()};
+                    const float *v = base + 2 * D + h * hd + e0;
+                    if (ne == 4 * VW) {
+                        for (size_t jj = 0; jj < nk; jj++) {
+                            vf pj = vset1(s[jj] * inv);
+                            const float *vr = v + jj * ld;
+#pragma GCC unroll 4
+                            for (int c = 0; c < 4; c++) a[c] = vfma(pj, vload(vr + c * VW), a[c]);
+                        }
+                    } else {
+                        for (size_t jj = 0; jj < nk; jj++) {
+                            vf pj = vset1(s[jj] * inv);
+                            const float *vr = v + jj * ld;
+                            for (size_t c = 0; c * VW < ne; c++) {
+                                size_t cn = ne - c * VW < VW ? ne - c * VW : VW;
+                                a[c] = vfma(pj, vloadn(vr + c * VW, cn), a[c]);
+                            }
+                        }
+                    }
+                    for (size_t c = 0; c * VW < ne; c++) {
+                        size_t cn = ne - c * VW < VW ? ne - c * VW : VW;
+                        vstoren(op + e0 + c * VW, a[c], cn);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,317 @@
+/*
+ * test_kernels.c — the CPU kernel paths (scalar reference, AVX2, AVX-512: every one this CPU
+ * supports) against each other and against double-precision references:
+ *   - OCLIP_SIMD: an unknown value falls back to the best path; oclip_simd_name names the path;
+ *   - GEMM on odd shapes (M, N, K from 1 to 4001), weights F32/F16/BF16 stored [N, K] or [K, N],
+ *     with and without bias, packed at load or packed on the fly: vs a double GEMM over the same
+ *     (rounded) weights, vs the scalar path, the same bytes for 1, 2 and 3 threads, packed or
+ *     not, and for any subset of rows (batch split); weights cast to BF16 at load (the
+ *     AVX512-BF16 kernel where the CPU has it) vs double over the same rounded values;
+ *   - LayerNorm, GELU (erf and tanh forms), QuickGELU vs the scalar path; the vector erf and exp
+ *     vs libm's erff / expf over a dense grid (max error in ulp);
+ *   - attention (softmax included) vs the scalar path, thread counts, and causal rows computed
+ *     from a shorter sequence giving the same bytes.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "test.h"
+
+static unsigned rng = 12345;
+static float rnd(void) { /* [-1, 1) */
+    rng = rng * 1103515245u + 12345u;
+    return (float)(rng >> 8) / 8388608.0f - 1.0f;
+}
+
+static const char *path_name;
+
+/* ulp distance between two floats of the same sign region (as ordered integers) */
+static double ulps(float a, float b) {
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    if (ia < 0) ia = INT32_MIN - ia;
+    if (ib < 0) ib = INT32_MIN - ib;
+    return fabs((double)ia - (double)ib);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * GEMM
+ */
+static void gemm_case(size_t M, size_t N, size_t K, oclip_dtype dt, int kn, int use_bias) {
+    float *X = malloc((M * K + 1) * sizeof(float)), *Wf = malloc((N * K + 1) * sizeof(float));
+    float *Wr = malloc((N * K + 1) * sizeof(float)), *b = malloc(N * sizeof(float));
+    uint8_t *Ws = malloc(N * K * 4 + 1);
+    float *Y[3], *Yp = malloc(M * N * sizeof(float)), *Ys = malloc(M * N * sizeof(float));
+    for (size_t i = 0; i < M * K; i++) X[i] = rnd();
+    for (size_t i = 0; i < N * K; i++) Wf[i] = rnd();
+    for (size_t i = 0; i < N; i++) b[i] = rnd();
+    /* the stored layout, then the rounded values as the kernels see them */
+    float *Wl = malloc((N * K + 1) * sizeof(float));
+    for (size_t n = 0; n < N; n++)
+        for (size_t k = 0; k < K; k++) Wl[kn ? k * N + n : n * K + k] = Wf[n * K + k];
+    oclip_dtype_cast(Ws, dt, Wl, OCLIP_DTYPE_F32, N * K, NULL);
+    oc_load_f32(Wr, Ws, dt, 0, N * K);
+    oc_weight w = {Ws, dt, N, K, kn, NULL, OCLIP_DTYPE_F32, 0};
+    const float *bias = use_bias ? b : NULL;
+    for (int th = 0; th < 3; th++) {
+        Y[th] = malloc(M * N * sizeof(float));
+        oc_gemm(X, M, &w, bias, Y[th], th + 1);
+    }
+    char tag[160];
+    snprintf(tag, sizeof tag, "%s gemm M%zu N%zu K%zu %s kn=%d bias=%d", path_name, M, N, K,
+             oclip_dtype_name(dt), kn, use_bias);
+    /* vs double */
+    double md = 0;
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            double ref = use_bias ? b[n] : 0;
+            for (size_t k = 0; k < K; k++)
+                ref += (double)X[m * K + k] * Wr[kn ? k * N + n : n * K + k];
+            md = fmax(md, fabs(ref - Y[0][m * N + n]));
+        }
+    CHECKF(md <= 2e-7 * (double)K + 1e-6, "%s: max diff vs double %.3g", tag, md);
+    CHECKF(!memcmp(Y[0], Y[1], M * N * sizeof(float)) &&
+           !memcmp(Y[0], Y[2], M * N * sizeof(float)), "%s: bytes differ across threads", tag);
+    /* packed copy (F32 / F16 / BF16 kept as stored): the same bytes */
+    CHECK(oc_weight_pack(&w, OCLIP_DTYPE_F32, 0, 2, NULL) == OCLIP_OK);
+    oc_gemm(X, M, &w, bias, Yp, 2);
+    CHECKF(!memcmp(Y[0], Yp, M * N * sizeof(float)), "%s: packed differs from unpacked", tag);
+    /* any subset of rows: the same bytes (batch split) */
+    if (M > 2) {
+        size_t r0 = M / 3, r1 = M - 1;
+        oc_gemm(X + r0 * K, r1 - r0, &w, bias, Yp, 1);
+        CHECKF(!memcmp(Y[0] + r0 * N, Yp, (r1 - r0) * N * sizeof(float)), "%s: rows %zu..%zu "
+               "alone differ", tag, r0, r1);
+    }
+    oc_weight_unpack(&w);
+    /* weights cast to BF16 in k pairs: the AVX512-BF16 kernel (X rounded to BF16 too) where the
+     * path has it, else widened; vs double over the same rounded values, threads, row subsets */
+    if (dt == OCLIP_DTYPE_F32 && oc_simd_get() != OC_SIMD_SCALAR) { /* scalar: as stored */
+        const oc_kernels *kk = oc_kernels_for(oc_simd_get());
+        int native = kk && kk->gemm_bf16 && oc_cpu_has_avx512bf16();
+        float *Xb = malloc((M * K + 1) * sizeof(float)), *Wb = malloc((N * K + 1) * sizeof(float));
+        uint16_t *tmp = malloc((N * K + M * K + 1) * 2);
+        oclip_dtype_cast(tmp, OCLIP_DTYPE_BF16, Wr, OCLIP_DTYPE_F32, N * K, NULL);
+        oclip_dtype_cast(Wb, OCLIP_DTYPE_F32, tmp, OCLIP_DTYPE_BF16, N * K, NULL);
+        memcpy(Xb, X, M * K * sizeof(float));
+        if (native) {
+            oclip_dtype_cast(tmp, OCLIP_DTYPE_BF16, X, OCLIP_DTYPE_F32, M * K, NULL);
+            oclip_dtype_cast(Xb, OCLIP_DTYPE_F32, tmp, OCLIP_DTYPE_BF16, M * K, NULL);
+        }
+        CHECK(oc_weight_pack(&w, OCLIP_DTYPE_BF16, 1, 2, NULL) == OCLIP_OK && w.pairs);
+        oc_gemm(X, M, &w, bias, Yp, 1);
+        double mb = 0;
+        for (size_t m = 0; m < M; m++)
+            for (size_t n = 0; n < N; n++) {
+                double ref = use_bias ? b[n] : 0;
+                for (size_t k = 0; k < K; k++)
+                    ref += (double)Xb[m * K + k] * Wb[kn ? k * N + n : n * K + k];
+                mb = fmax(mb, fabs(ref - Yp[m * N + n]));
+            }
+        CHECKF(mb <= 2e-7 * (double)K + 1e-6, "%s: bf16%s max diff vs double %.3g", tag,
+               native ? " (native)" : " (widened)", mb);
+        oc_gemm(X, M, &w, bias, Ys, 3);
+        CHECKF(!memcmp(Ys, Yp, M * N * sizeof(float)), "%s: bf16 bytes differ across threads",
+               tag);
+        if (M > 2) {
+            size_t r0 = M / 3, r1 = M - 1;
+            oc_gemm(X + r0 * K, r1 - r0, &w, bias, Ys, 2);
+            CHECKF(!memcmp(Yp + r0 * N, Ys, (r1 - r0) * N * sizeof(float)), "%s: bf16 rows "
+                   "%zu..%zu alone differ", tag, r0, r1);
+        }
+        oc_weight_unpack(&w);
+        free(Xb), free(Wb), free(tmp);
+    }
+    /* vs the scalar path */
+    oc_simd cur = oc_simd_get();
+    oc_simd_set(OC_SIMD_SCALAR);
+    oc_gemm(X, M, &w, bias, Ys, 1);
+    oc_simd_set(cur);
+    double ms = 0;
+    for (size_t i = 0; i < M * N; i++) ms = fmax(ms, fabs((double)Ys[i] - Y[0][i]));
+    CHECKF(ms <= 4e-7 * (double)K + 1e-6, "%s: max diff vs scalar %.3g", tag, ms);
+    for (int th = 0; th < 3; th++) free(Y[th]);
+    free(X), free(Wf), free(Wr), free(Wl), free(b), free(Ws), free(Yp), free(Ys);
+}
+
+static void test_gemm(void) {
+    static const size_t shapes[][3] = {
+        {1, 1, 1},     {3, 7, 8},      {7, 17, 15},    {8, 33, 17},   {15, 64, 33},
+        {17, 100, 64}, {33, 31, 100},  {64, 32, 257},  {100, 3, 769}, {1, 257, 300},
+        {13, 769, 7},  {50, 96, 512},  {12, 65, 256},  {257, 40, 33}, {24, 2, 1},
+        {100, 40, 4001}, /* rows in two L2 blocks */
+    };
+    static const oclip_dtype dts[] = {OCLIP_DTYPE_F32, OCLIP_DTYPE_F16, OCLIP_DTYPE_BF16};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int d = 0; d < 3; d++)
+            for (int kn = 0; kn < 2; kn++)
+                for (int bias = 0; bias < 2; bias++)
+                    gemm_case(shapes[s][0], shapes[s][1], shapes[s][2], dts[d], kn, bias);
+    /* K = 0: Y = bias (or 0) */
+    float X[1] = {0}, b[3] = {1, 2, 3}, Y[6] = {9, 9, 9, 9, 9, 9};
+    uint8_t wdata[4] = {0};
+    oc_weight w = {wdata, OCLIP_DTYPE_F32, 3, 0, 0, NULL, OCLIP_DTYPE_F32, 0};
+    oc_gemm(X, 2, &w, b, Y, 2);
+    CHECK(Y[0] == 1 && Y[2] == 3 && Y[3] == 1 && Y[5] == 3);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * LayerNorm, activations, erf, exp
+ */
+static void test_rows(const oc_kernels *k) {
+    static const size_t Ds[] = {1, 7, 16, 33, 768, 1000};
+    for (size_t di = 0; di < sizeof Ds / sizeof *Ds; di++) {
+        size_t D = Ds[di], R = 5;
+        float *x = malloc(R * D * sizeof(float)), *w = malloc(D * sizeof(float));
+        float *bb = malloc(D * sizeof(float)), *y = malloc(R * D * sizeof(float));
+        float *ys = malloc(R * D * sizeof(float));
+        for (size_t i = 0; i < R * D; i++) x[i] = rnd() * 3 + 0.5f;
+        for (size_t i = 0; i < D; i++) w[i] = rnd(), bb[i] = rnd();
+        k->layernorm(x, y, 0, R, D, w, bb, 1e-5f);
+        oc_kernels_scalar.layernorm(x, ys, 0, R, D, w, bb, 1e-5f);
+        double md = 0;
+        for (size_t i = 0; i < R * D; i++) md = fmax(md, fabs((double)y[i] - ys[i]));
+        CHECKF(md <= 1e-5, "%s layernorm D=%zu: max diff %.3g", path_name, D, md);
+        k->layernorm(x, x, 0, R, D, w, bb, 1e-5f); /* in place */
+        CHECKF(!memcmp(x, y, R * D * sizeof(float)), "%s layernorm D=%zu in place", path_name, D);
+        free(x), free(w), free(bb), free(y), free(ys);
+    }
+    /* activations: a grid over [-12, 12] plus odd lengths (vector tails) */
+    size_t n = 24001;
+    float *x = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float));
+    float *s = malloc(n * sizeof(float));
+    static const char *const names[] = {"gelu", "gelu_tanh", "quick_gelu"};
+    for (int act = 0; act < 3; act++) {
+        for (size_t i = 0; i < n; i++) x[i] = -12.0f + 24.0f * (float)i / (float)(n - 1);
+        memcpy(a, x, n * sizeof(float));
+        memcpy(s, x, n * sizeof(float));
+        k->act(a, 0, n, (oc_act)act);
+        k->act(a, 0, 0, (oc_act)act);
+        oc_kernels_scalar.act(s, 0, n, (oc_act)act);
+        double md = 0;
+        for (size_t i = 0; i < n; i++)
+            md = fmax(md, fabs((double)a[i] - s[i]) / fmax(1.0, fabs((double)x[i])));
+        CHECKF(md <= 1e-6, "%s %s: max diff %.3g", path_name, names[act], md);
+        /* split in odd ranges: the same bytes */
+        memcpy(s, x, n * sizeof(float));
+        k->act(s, 0, 5, (oc_act)act);
+        k->act(s, 5, 1234, (oc_act)act);
+        k->act(s, 1234, n, (oc_act)act);
+        CHECKF(!memcmp(a, s, n * sizeof(float)), "%s %s: split ranges differ", path_name,
+               names[act]);
+    }
+    free(x), free(a), free(s);
+}
+
+static void test_erf_exp(const oc_kernels *k) {
+    /* every float in [-8, 8] with a step of 2^-12 plus small magnitudes */
+    size_t n = 0, cap = 200000;
+    float *x = malloc(cap * sizeof(float)), *y = malloc(cap * sizeof(float));
+    for (float v = -8.0f; v <= 8.0f && n < cap; v += 1.0f / 4096) x[n++] = v;
+    for (int e = -126; e < 0 && n + 2 < cap; e++) {
+        x[n++] = ldexpf(1.37f, e);
+        x[n++] = -ldexpf(1.91f, e);
+    }
+    k->erf(y, x, n);
+    double mu = 0;
+    for (size_t i = 0; i < n; i++) mu = fmax(mu, ulps(y[i], erff(x[i])));
+    CHECKF(mu <= 4, "%s erf: max error %.0f ulp (vs erff)", path_name, mu);
+    fprintf(stderr, "  %-7s erf max %.0f ulp vs erff", path_name, mu);
+    /* exp over the range where expf is normal, plus the edges */
+    n = 0;
+    for (float v = -87.3f; v <= 88.3f && n < cap; v += 1.0f / 1024) x[n++] = v;
+    k->exp(y, x, n);
+    mu = 0;
+    for (size_t i = 0; i < n; i++) mu = fmax(mu, ulps(y[i], expf(x[i])));
+    CHECKF(mu <= 2, "%s exp: max error %.0f ulp (vs expf)", path_name, mu);
+    fprintf(stderr, ", exp max %.0f ulp vs expf\n", mu);
+    /* below FLT_MIN: expf's subnormal or 0 (the vector exp flushes); overflow: inf */
+    float edge[6] = {-1000.0f, -88.0f, 89.0f, 1000.0f, NAN, 0.0f}, ey[6];
+    k->exp(ey, edge, 6);
+    CHECK(ey[0] == 0 && ey[1] >= 0 && ey[1] < 1.2e-38f && isinf(ey[2]) && isinf(ey[3]) && isnan(ey[4]) &&
+          ey[5] == 1.0f);
+    float ex[4] = {-30.0f, 30.0f, 0.0f, -0.0f}, ery[4];
+    k->erf(ery, ex, 4);
+    CHECK(ery[0] == -1.0f && ery[1] == 1.0f && ery[2] == 0.0f && ery[3] == 0.0f);
+    free(x), free(y);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Attention
+ */
+static void att_case(size_t N, size_t T, size_t D, size_t H, int causal) {
+    float *qkv = malloc(N * T * 3 * D * sizeof(float));
+    float *o[3], *os = malloc(N * T * D * sizeof(float));
+    for (size_t i = 0; i < N * T * 3 * D; i++) qkv[i] = rnd() * 2;
+    char tag[100];
+    snprintf(tag, sizeof tag, "%s attention N%zu T%zu D%zu H%zu causal=%d", path_name, N, T, D, H,
+             causal);
+    for (int th = 0; th < 3; th++) {
+        o[th] = malloc(N * T * D * sizeof(float));
+        CHECK(oc_attention(qkv, o[th], N, T, D, H, causal, th + 1, NULL) == OCLIP_OK);
+    }
+    CHECKF(!memcmp(o[0], o[1], N * T * D * sizeof(float)) &&
+           !memcmp(o[0], o[2], N * T * D * sizeof(float)), "%s: threads differ", tag);
+    oc_simd cur = oc_simd_get();
+    oc_simd_set(OC_SIMD_SCALAR);
+    CHECK(oc_attention(qkv, os, N, T, D, H, causal, 1, NULL) == OCLIP_OK);
+    oc_simd_set(cur);
+    double md = 0;
+    for (size_t i = 0; i < N * T * D; i++) md = fmax(md, fabs((double)o[0][i] - os[i]));
+    CHECKF(md <= 2e-6, "%s: max diff vs scalar %.3g", tag, md);
+    if (causal && T > 3) { /* the first T' rows from a sequence of T' tokens: the same bytes */
+        size_t Tt = T - 3;
+        float *q2 = malloc(N * Tt * 3 * D * sizeof(float)), *o2 = malloc(N * Tt * D * sizeof(float));
+        for (size_t n = 0; n < N; n++)
+            memcpy(q2 + n * Tt * 3 * D, qkv + n * T * 3 * D, Tt * 3 * D * sizeof(float));
+        CHECK(oc_attention(q2, o2, N, Tt, D, H, causal, 2, NULL) == OCLIP_OK);
+        int same = 1;
+        for (size_t n = 0; n < N; n++)
+            same &= !memcmp(o2 + n * Tt * D, o[0] + n * T * D, Tt * D * sizeof(float));
+        CHECKF(same, "%s: truncated sequence differs", tag);
+        free(q2), free(o2);
+    }
+    for (int th = 0; th < 3; th++) free(o[th]);
+    free(qkv), free(os);
+}
+
+static void test_attention(void) {
+    static const size_t cases[][4] = {{1, 1, 8, 1},  {2, 5, 12, 3},  {2, 17, 24, 3},
+                                      {1, 50, 128, 2}, {3, 33, 64, 1}, {1, 77, 96, 1},
+                                      {2, 20, 80, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int causal = 0; causal < 2; causal++)
+            att_case(cases[c][0], cases[c][1], cases[c][2], cases[c][3], causal);
+}
+
+int main(void) {
+    /* an unknown OCLIP_SIMD value: the best path, no failure */
+    setenv("OCLIP_SIMD", "no-such-path", 1);
+    oc_simd best = oc_simd_get();
+    for (int s = best + 1; s < OC_SIMD_COUNT; s++) CHECK(!oc_simd_supported((oc_simd)s));
+    CHECK(!strcmp(oclip_simd_name(), oc_simd_name(best)));
+    CHECK(!oc_simd_set((oc_simd)7) && oc_simd_get() == best);
+    for (int s = 0; s < OC_SIMD_COUNT; s++) {
+        if (!oc_simd_supported((oc_simd)s)) {
+            fprintf(stderr, "  %s: not supported here, skipped\n", oc_simd_name((oc_simd)s));
+            CHECK(!oc_simd_set((oc_simd)s));
+            continue;
+        }
+        CHECK(oc_simd_set((oc_simd)s) && oc_simd_get() == (oc_simd)s);
+        path_name = oc_simd_name((oc_simd)s);
+        CHECK(!strcmp(oclip_simd_name(), path_name));
+        const oc_kernels *k = oc_kernels_for((oc_simd)s);
+        CHECK(k != NULL);
+        if (!k) continue;
+        test_gemm();
+        test_rows(k);
+        test_erf_exp(k);
+        test_attention();
+    }
+    oc_simd_set(best);
+    return TEST_REPORT("test_kernels");
+}
