@@ -89,6 +89,10 @@ typedef struct {
 
 oclip_status oc_map_file(const char *path, oc_map *m, oclip_error *err);
 void oc_unmap(oc_map *m);
+/* Hands the pages wholly inside [p, p + n) back to the kernel (MADV_PAGEOUT, Linux 5.4+): a
+ * read-only file mapping's pages leave the resident set and are read from the file again if
+ * touched; anonymous memory is swapped at most. Contents never change; a no-op elsewhere. */
+void oc_release_pages(const void *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
  * JSON (util.c): cJSON_ParseWithLengthOpts behind a mutex, because cJSON records parse failures

@@ -2,6 +2,7 @@
  * util.c — errors, arena, growable arrays, file mapping, dtypes.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise */
 #include <cJSON.h>
 #include <errno.h>
 #include <pthread.h>
@@ -200,6 +201,18 @@ oclip_status oc_map_file(const char *path, oc_map *m, oclip_error *err) {
     m->data = addr;
     m->size = size;
     return OCLIP_OK;
+}
+
+void oc_release_pages(const void *p, size_t n) {
+#ifdef MADV_PAGEOUT
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!p || pg <= 0 || n < (size_t)pg) return;
+    uintptr_t mask = (uintptr_t)pg - 1;
+    uintptr_t a = ((uintptr_t)p + mask) & ~mask, b = ((uintptr_t)p + n) & ~mask;
+    if (b > a) (void)madvise((void *)a, b - a, MADV_PAGEOUT); /* a hint: failure changes nothing */
+#else
+    (void)p, (void)n;
+#endif
 }
 
 void oc_unmap(oc_map *m) {

@@ -183,7 +183,13 @@ oclip_status oc_model_pack(oclip_model *m, oclip_dtype to, oclip_error *err) {
     int pairs = to == OCLIP_DTYPE_BF16 && oc_simd_get() == OC_SIMD_AVX512 &&
                 oc_cpu_has_avx512bf16();
     oclip_status s = OCLIP_OK;
-    for (size_t i = 0; i < n && !s; i++) s = oc_weight_pack(w[i], to, pairs, m->threads, err);
+    for (size_t i = 0; i < n && !s; i++) {
+        s = oc_weight_pack(w[i], to, pairs, m->threads, err);
+        /* the GEMM reads the packed copy from now on: the stored weights' pages can leave the
+         * resident set, so peak memory stays near one copy of the weights, not two */
+        if (!s && w[i]->packed)
+            oc_release_pages(w[i]->data, w[i]->n * w[i]->k * oclip_dtype_size(w[i]->dtype));
+    }
     free(w);
     if (s) oc_model_unpack(m);
     return s;

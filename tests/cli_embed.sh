@@ -251,5 +251,16 @@ printf 'cat\n\ndog\n' > "$tmp/blank_labels.txt"
 expect 2 "$OCLIP" classify -m "$M2" "$I/jpg_420.jpg" --labels-file "$tmp/blank_labels.txt"
 contains "$tmp/err" "label 2 is empty"
 
+# --dtype: f32 is the default (same bytes); bf16 rounds the weights (other bytes, same shape)
+expect 0 "$OCLIP" embed-image -m "$M2" "$I/jpg_420.jpg" -o "$tmp/d0.npy"
+expect 0 "$OCLIP" embed-image -m "$M2" "$I/jpg_420.jpg" -o "$tmp/d32.npy" --dtype f32
+same "$tmp/d0.npy" "$tmp/d32.npy"
+expect 0 "$OCLIP" embed-image -m "$M2" "$I/jpg_420.jpg" -o "$tmp/d16.npy" --dtype bf16
+# (the scalar kernels compute the weights as stored: --dtype applies to the SIMD paths)
+if "$OCLIP" info | grep -q "^kernels: *scalar"; then ok
+elif cmp -s "$tmp/d0.npy" "$tmp/d16.npy"; then bad "--dtype bf16 changed nothing"; else ok; fi
+expect 2 "$OCLIP" embed-image -m "$M2" "$I/jpg_420.jpg" -o "$tmp/d.npy" --dtype f8
+contains "$tmp/err" "use f32, f16 or bf16"
+
 echo "cli_embed.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

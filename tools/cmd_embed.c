@@ -30,6 +30,9 @@
     "  --arch NAME        a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...)\n"        \
     "  --config FILE      an OpenCLIP model config or open_clip_config.json\n"                    \
     "  --quick-gelu, --no-quick-gelu   override the activation\n"                              \
+    "  --dtype T          f32 (default: weights as stored, fp32 arithmetic), f16 or bf16:\n"  \
+    "                     round the weights at load (bf16 uses AVX512-BF16 dot products where\n" \
+    "                     the CPU has them; cosine to f32 >= 0.9999; docs/ENGINE.md)\n"         \
     "  --threads N        worker threads (default: all cores; results do not depend on it)\n"    \
     "  --batch-size N     inputs per forward pass (default 32; results do not depend on it)\n"  \
     "  -h, --help         this help\n"
@@ -100,6 +103,7 @@ typedef struct {
     int image_args, text_args; /* positional arguments are images / texts */
     const char *labels, *labels_file, *templates; /* classify */
     int top, no_cache;
+    oclip_dtype weight_dtype; /* --dtype */
 } embed_args;
 
 static int oom(const char *cmd) {
@@ -154,6 +158,13 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
             if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
             int rc = parse_int(a->cmd, o, argv[++i], &a->top);
             if (rc) return rc;
+        } else if (!strcmp(o, "--dtype")) {
+            if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
+            const char *v = argv[++i];
+            if (!strcmp(v, "f32")) a->weight_dtype = OCLIP_DTYPE_F32;
+            else if (!strcmp(v, "f16")) a->weight_dtype = OCLIP_DTYPE_F16;
+            else if (!strcmp(v, "bf16")) a->weight_dtype = OCLIP_DTYPE_BF16;
+            else return usage_error(a->cmd, "--dtype '%s': use f32, f16 or bf16", v);
         } else if (!strcmp(o, "--threads") || !strcmp(o, "--batch-size")) {
             if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
             int rc = parse_int(a->cmd, o, argv[++i], !strcmp(o, "--threads") ? &a->threads
@@ -202,7 +213,8 @@ static int load_model(const embed_args *a, oclip_model **m) {
         /* with --arch / --config choose_arch reads no checkpoint */
         if ((rc = choose_arch(a->arch, a->config, a->model, NULL, &ac))) return rc;
     }
-    oclip_model_options opt = {.threads = a->threads, .quick_gelu = (oclip_quick_gelu)a->quick};
+    oclip_model_options opt = {.threads = a->threads, .quick_gelu = (oclip_quick_gelu)a->quick,
+                               .weight_dtype = a->weight_dtype};
     if (ac.have) {
         opt.config = &ac.cfg;
         opt.config_source = ac.source;
