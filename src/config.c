@@ -1245,13 +1245,17 @@ oclip_status oclip_pretrained_lookup(const char *arch, const char *tag, oclip_pr
         return OCLIP_E_NOTFOUND;
     }
     char tags[700];
-    size_t len = 0;
+    size_t len = 0, near = first, near_d = SIZE_MAX;
     tags[0] = '\0';
-    for (size_t i = first; i < first + count && len < sizeof tags; i++)
-        len += (size_t)snprintf(tags + len, sizeof tags - len, "%s%s", i == first ? "" : ", ",
-                                table.e[i].tag);
+    for (size_t i = first; i < first + count; i++) {
+        if (len < sizeof tags)
+            len += (size_t)snprintf(tags + len, sizeof tags - len, "%s%s", i == first ? "" : ", ",
+                                    table.e[i].tag);
+        size_t d = edit_distance(t, table.e[i].tag);
+        if (d < near_d) near_d = d, near = i;
+    }
     oc_err_set(err, OCLIP_E_NOTFOUND, "pretrained '%.100s:%.100s': '%s' has no pretrained tag '%s'",
                arch, tag, a, t);
-    oc_err_hint(err, "valid tags for %s: %s", a, tags);
+    oc_err_hint(err, "did you mean %s:%s? valid tags for %s: %s", a, table.e[near].tag, a, tags);
     return OCLIP_E_NOTFOUND;
 }

@@ -201,12 +201,23 @@ static int64_t file_size(const char *p) {
     return (int64_t)st.st_size;
 }
 
+/* A temporary name beside path, unique in this process too (pid and a counter), so threads
+ * pulling the same repository never share one. */
+static bool tmp_name(char *out, size_t size, const char *path) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static unsigned long counter;
+    pthread_mutex_lock(&lock);
+    unsigned long c = counter++;
+    pthread_mutex_unlock(&lock);
+    return fmt(out, size, "%s.tmp.%ld.%lu", path, (long)getpid(), c);
+}
+
 /* Writes text to path atomically (a temporary name in the same folder, fsync, rename). */
 static oclip_status write_atomic(const char *path, const char *text, oclip_error *err) {
     char tmp[PSIZE];
-    if (!fmt(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()))
+    if (!tmp_name(tmp, sizeof tmp, path))
         return oc_err_set(err, OCLIP_E_ARG, "'%.300s': path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0666);
     if (fd < 0) return oc_err_set(err, OCLIP_E_IO, "cannot write '%s': %s", tmp, strerror(errno));
     size_t n = strlen(text);
     bool ok = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
@@ -223,9 +234,8 @@ static oclip_status write_atomic(const char *path, const char *text, oclip_error
 static oclip_status link_snapshot(const char *link, const char *etag, oclip_error *err) {
     char target[300], tmp[PSIZE];
     snprintf(target, sizeof target, "../../blobs/%s", etag);
-    if (!fmt(tmp, sizeof tmp, "%s.tmp.%ld", link, (long)getpid()))
+    if (!tmp_name(tmp, sizeof tmp, link))
         return oc_err_set(err, OCLIP_E_ARG, "'%.300s': path too long", link);
-    unlink(tmp);
     if (symlink(target, tmp) != 0 || rename(tmp, link) != 0) {
         int e = errno;
         unlink(tmp);
@@ -626,7 +636,8 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *user) {
             if (dash) *dash = '\0';
             if (strncmp(tmp, "bytes ", 6) || !parse_u64(tmp + 6, &first) || first != d->start) {
                 snprintf(d->why, sizeof d->why, "the server answered a resume from byte %llu "
-                         "with Content-Range '%.60s'", (unsigned long long)d->start, d->m.range);
+                         "with Content-Range '%.60s'", (unsigned long long)d->start,
+                         header_safe(d->m.range) ? d->m.range : "(control characters)");
                 d->bad = 1;
                 return 0;
             }
@@ -825,7 +836,8 @@ static oclip_status cache_file(repo_ctx *r, const char *file, int *absent, char 
         return oc_err_set(err, OCLIP_E_FORMAT, "%s: the server sent no ETag (is %s a Hugging "
                           "Face hub?)", url, h->endpoint);
     if (!oc_hub_etag(ev, etag, sizeof etag))
-        return oc_err_set(err, OCLIP_E_FORMAT, "%s: unusable ETag '%.100s'", url, ev);
+        return oc_err_set(err, OCLIP_E_FORMAT, "%s: unusable ETag '%.100s'", url,
+                          header_safe(ev) ? ev : "(control characters)");
     if (!oc_hub_etag(m.commit, commit, sizeof commit) || strlen(commit) > 64)
         return oc_err_set(err, OCLIP_E_FORMAT, "%s: %s X-Repo-Commit header", url,
                           m.commit[0] ? "unusable" : "no");
@@ -985,26 +997,11 @@ static oclip_status pull_hf_hub(hub *h, const char *org, const char *name, const
 static oclip_status pull_tag_hf(hub *h, const oclip_pretrained *pt, oclip_pull_result *res,
                                 int *repo_missing, oclip_error *err) {
     *repo_missing = 0;
-    char org[128], name[128], file[256], alt[256];
-    const char *hh = pt->hf_hub, *s1 = strchr(hh, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-    if (!s1 || !s2 || !oc_spec_name_ok(hh, (size_t)(s1 - hh), 96) ||
-        !oc_spec_name_ok(s1 + 1, (size_t)(s2 - s1 - 1), 96) || strchr(s2 + 1, '/') ||
-        (s2[1] && !oc_spec_name_ok(s2 + 1, strlen(s2 + 1), 200)))
-        return oc_err_set(err, OCLIP_E_FORMAT, "pretrained %s:%s: unexpected hf_hub '%s'",
-                          pt->arch, pt->tag, hh);
-    snprintf(org, sizeof org, "%.*s", (int)(s1 - hh), hh);
-    snprintf(name, sizeof name, "%.*s", (int)(s2 - s1 - 1), s1 + 1);
-    snprintf(file, sizeof file, "%s", s2[1] ? s2 + 1 : "open_clip_pytorch_model.bin");
-    const char *names[2];
-    int n = 0;
-    size_t fl = strlen(file);
-    if (!strcmp(file, "open_clip_pytorch_model.bin")) {
-        names[n++] = "open_clip_model.safetensors";
-    } else if (fl > 4 && (!strcmp(file + fl - 4, ".bin") || !strcmp(file + fl - 4, ".pth"))) {
-        snprintf(alt, sizeof alt, "%.*s.safetensors", (int)(fl - 4), file);
-        names[n++] = alt;
-    }
-    names[n++] = file;
+    oc_tag_files tf;
+    oclip_status ts = oc_tag_hf_files(pt, &tf, err);
+    if (ts) return ts;
+    const char *org = tf.org, *name = tf.name, *const *names = tf.names;
+    int n = tf.n;
     repo_ctx r;
     oclip_status s = repo_init(&r, h, org, name, "main", res, err);
     if (s) return s;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "oclip.h"
+
 /* FIPS 180-4 SHA-256, streaming. */
 typedef struct {
     uint32_t h[8];
@@ -37,5 +39,17 @@ bool oc_env_true(const char *name);
 /* spec.c: a name that may become one path component (letters, digits, '-', '_', '.'; 1..max
  * bytes; no "..", no leading '.'). */
 bool oc_spec_name_ok(const char *s, size_t n, size_t max);
+
+/* spec.c: a pretrained tag's hf_hub ("org/repo/" or "org/repo/file"; the file is after the last
+ * '/') split into checked parts, with the files OpenCLIP tries in order (pretrained.py
+ * _get_safe_alternatives: the .safetensors sibling of a .bin/.pth first, then the file itself).
+ * OCLIP_E_FORMAT when hf_hub is malformed. */
+typedef struct {
+    char org[128], name[128], file[256], alt[256];
+    const char *names[2]; /* point into file / alt or at a constant */
+    int n;                /* 1 or 2 */
+} oc_tag_files;
+
+oclip_status oc_tag_hf_files(const oclip_pretrained *pt, oc_tag_files *t, oclip_error *err);
 
 #endif

@@ -192,8 +192,9 @@ static void pack_range(void *p, size_t p0, size_t p1, int t) {
         for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
             size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
             uint8_t *dst = c->out + (pi * K + k0) * OC_PANEL * ps;
-            if (W->pdtype == W->dtype && W->dtype != OCLIP_DTYPE_F32) {
-                /* F16 / BF16 kept as stored: the 16-bit values are moved, not converted */
+            if (W->pdtype == W->dtype && W->dtype != OCLIP_DTYPE_F32 && !W->pairs) {
+                /* F16 / BF16 kept as stored: the 16-bit values are moved, not converted (BF16
+                 * in k pairs for the AVX512-BF16 dot products goes through the general path) */
                 size_t n0 = pi * OC_PANEL, nb = W->n - n0 < OC_PANEL ? W->n - n0 : OC_PANEL;
                 memset(dst, 0, kb * OC_PANEL * 2);
                 for (size_t j = 0; j < nb; j++)

@@ -77,7 +77,9 @@ static void *worker(void *p) {
 
 __attribute__((destructor)) static void pool_shutdown(void) {
     if (owner != getpid() || !nworkers) return;
-    pthread_mutex_lock(&busy); /* no region in flight */
+    /* a region in flight on another thread at exit: leave the workers to die with the process
+     * rather than wait for it */
+    if (pthread_mutex_trylock(&busy) != 0) return;
     pthread_mutex_lock(&lock);
     __atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
     pthread_cond_broadcast(&wake);

@@ -287,32 +287,41 @@ static oclip_status resolve_hf_hub(const char *spec, unsigned flags, oclip_spec 
     return OCLIP_OK;
 }
 
-/* The tag's hf_hub file in the HF cache (refs/main), with OpenCLIP's safetensors preference.
- * *found = 0 when not cached; tried[] lists what was looked for (for the message). */
-static oclip_status pretrained_hf(const oclip_pretrained *pt, char *path, char *where,
-                                  size_t wsize, int *found, oclip_error *err) {
-    *found = 0;
-    /* "org/repo/" or "org/repo/file" (os.path.split: the file is after the last '/') */
+/* hub.h */
+oclip_status oc_tag_hf_files(const oclip_pretrained *pt, oc_tag_files *t, oclip_error *err) {
     const char *h = pt->hf_hub, *s1 = strchr(h, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
     if (!s1 || !s2 || strchr(s2 + 1, '/') || !name_ok(h, (size_t)(s1 - h), 96) ||
         !name_ok(s1 + 1, (size_t)(s2 - s1 - 1), 96) ||
         (s2[1] && !name_ok(s2 + 1, strlen(s2 + 1), 200)))
         return oc_err_set(err, OCLIP_E_FORMAT, "pretrained %s:%s: unexpected hf_hub '%s'",
                           pt->arch, pt->tag, h);
-    char org[128], name[128], file[256], alt[256], repo_dir[PSIZE], snap[PSIZE];
-    snprintf(org, sizeof org, "%.*s", (int)(s1 - h), h);
-    snprintf(name, sizeof name, "%.*s", (int)(s2 - s1 - 1), s1 + 1);
-    snprintf(file, sizeof file, "%s", s2[1] ? s2 + 1 : "open_clip_pytorch_model.bin");
-    /* pretrained.py _get_safe_alternatives */
-    const char *names[2];
-    size_t n = 0, fl = strlen(file);
-    if (!strcmp(file, "open_clip_pytorch_model.bin")) {
-        names[n++] = "open_clip_model.safetensors";
-    } else if (fl > 4 && (!strcmp(file + fl - 4, ".bin") || !strcmp(file + fl - 4, ".pth"))) {
-        snprintf(alt, sizeof alt, "%.*s.safetensors", (int)(fl - 4), file);
-        names[n++] = alt;
+    snprintf(t->org, sizeof t->org, "%.*s", (int)(s1 - h), h);
+    snprintf(t->name, sizeof t->name, "%.*s", (int)(s2 - s1 - 1), s1 + 1);
+    snprintf(t->file, sizeof t->file, "%s", s2[1] ? s2 + 1 : "open_clip_pytorch_model.bin");
+    size_t fl = strlen(t->file);
+    t->n = 0;
+    if (!strcmp(t->file, "open_clip_pytorch_model.bin")) {
+        t->names[t->n++] = "open_clip_model.safetensors";
+    } else if (fl > 4 &&
+               (!strcmp(t->file + fl - 4, ".bin") || !strcmp(t->file + fl - 4, ".pth"))) {
+        snprintf(t->alt, sizeof t->alt, "%.*s.safetensors", (int)(fl - 4), t->file);
+        t->names[t->n++] = t->alt;
     }
-    names[n++] = file;
+    t->names[t->n++] = t->file;
+    return OCLIP_OK;
+}
+
+/* The tag's hf_hub file in the HF cache (refs/main), with OpenCLIP's safetensors preference.
+ * *found = 0 when not cached; tried[] lists what was looked for (for the message). */
+static oclip_status pretrained_hf(const oclip_pretrained *pt, char *path, char *where,
+                                  size_t wsize, int *found, oclip_error *err) {
+    *found = 0;
+    oc_tag_files tf;
+    oclip_status ts = oc_tag_hf_files(pt, &tf, err);
+    if (ts) return ts;
+    char repo_dir[PSIZE], snap[PSIZE];
+    const char *org = tf.org, *name = tf.name, *const *names = tf.names;
+    size_t n = (size_t)tf.n;
     oclip_error e2;
     oclip_status s = hf_snapshot(org, name, "main", repo_dir, snap, &e2);
     if (s && (s != OCLIP_E_NOTFOUND || !repo_dir[0])) { /* no cache folder at all: say why */

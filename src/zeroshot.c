@@ -17,15 +17,17 @@
 extern const char *const oc_zero_shot_json[];
 extern const size_t oc_zero_shot_json_len;
 
-static struct {
+typedef struct {
     const char **imagenet, **simple, **classnames;
     size_t n_imagenet, n_simple, n_classnames;
     cJSON *root; /* owns the strings */
-} zs;
-/* Parsed on first use under a mutex; a parse that ran out of memory is undone and tried again
- * by the next call, so one failure does not lose the templates for the whole process. */
+} zs_lists;
+
+/* Parsed on first use under a mutex and published only when complete (read-only afterwards); a
+ * parse that ran out of memory is undone and tried again by the next call, so one failure does
+ * not lose the templates for the whole process. Callers get a copy taken under the lock. */
+static zs_lists zs;
 static pthread_mutex_t zs_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool zs_ready;
 
 static const char **string_array(const cJSON *a, size_t *n) {
     *n = 0;
@@ -37,49 +39,50 @@ static const char **string_array(const cJSON *a, size_t *n) {
     return v;
 }
 
-static void zs_init(void) {
+static zs_lists zs_get(void) {
     pthread_mutex_lock(&zs_lock);
-    if (zs_ready) {
-        pthread_mutex_unlock(&zs_lock);
-        return;
+    if (!zs.root) {
+        zs_lists t = {0};
+        char *text = oc_join_pieces(oc_zero_shot_json, oc_zero_shot_json_len);
+        t.root = text ? oc_json_parse(text, strlen(text), NULL) : NULL;
+        free(text);
+        t.imagenet = string_array(
+            cJSON_GetObjectItemCaseSensitive(t.root, "OPENAI_IMAGENET_TEMPLATES"), &t.n_imagenet);
+        t.simple = string_array(
+            cJSON_GetObjectItemCaseSensitive(t.root, "SIMPLE_IMAGENET_TEMPLATES"), &t.n_simple);
+        t.classnames = string_array(
+            cJSON_GetObjectItemCaseSensitive(t.root, "IMAGENET_CLASSNAMES"), &t.n_classnames);
+        if (t.root && t.imagenet && t.simple && t.classnames) {
+            zs = t;
+        } else {
+            free(t.imagenet);
+            free(t.simple);
+            free(t.classnames);
+            cJSON_Delete(t.root);
+        }
     }
-    char *text = oc_join_pieces(oc_zero_shot_json, oc_zero_shot_json_len);
-    zs.root = text ? oc_json_parse(text, strlen(text), NULL) : NULL;
-    free(text);
-    zs.imagenet = string_array(cJSON_GetObjectItemCaseSensitive(zs.root, "OPENAI_IMAGENET_TEMPLATES"),
-                               &zs.n_imagenet);
-    zs.simple = string_array(cJSON_GetObjectItemCaseSensitive(zs.root, "SIMPLE_IMAGENET_TEMPLATES"),
-                             &zs.n_simple);
-    zs.classnames = string_array(cJSON_GetObjectItemCaseSensitive(zs.root, "IMAGENET_CLASSNAMES"),
-                                 &zs.n_classnames);
-    zs_ready = zs.imagenet && zs.simple && zs.classnames;
-    if (!zs_ready) {
-        free(zs.imagenet);
-        free(zs.simple);
-        free(zs.classnames);
-        cJSON_Delete(zs.root);
-        memset(&zs, 0, sizeof zs);
-    }
+    zs_lists copy = zs;
     pthread_mutex_unlock(&zs_lock);
+    return copy;
 }
 
 size_t oclip_zero_shot_templates(const char *set, const char *const **templates) {
-    zs_init();
-    if (set && !strcmp(set, "imagenet") && zs.imagenet) {
-        *templates = zs.imagenet;
-        return zs.n_imagenet;
+    zs_lists z = zs_get();
+    if (set && !strcmp(set, "imagenet") && z.imagenet) {
+        *templates = z.imagenet;
+        return z.n_imagenet;
     }
-    if (set && !strcmp(set, "simple") && zs.simple) {
-        *templates = zs.simple;
-        return zs.n_simple;
+    if (set && !strcmp(set, "simple") && z.simple) {
+        *templates = z.simple;
+        return z.n_simple;
     }
     return 0;
 }
 
 size_t oclip_imagenet_classnames(const char *const **names) {
-    zs_init();
-    *names = zs.classnames;
-    return zs.classnames ? zs.n_classnames : 0;
+    zs_lists z = zs_get();
+    *names = z.classnames;
+    return z.classnames ? z.n_classnames : 0;
 }
 
 /* template.format(label): every "{}" replaced by the label ("{{" / "}}" are literal braces, as in

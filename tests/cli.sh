@@ -143,9 +143,17 @@ contains "$tmp/err" "ViT-Q-99"
 expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch RN50
 contains "$tmp/err" "not supported yet: ModifiedResNet"
 expect 0 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --config "$A/tiny/b32like/open_clip_config.json"
+# where the settings come from
+expect 0 "$OCLIP" check tests/fixtures/e2e
+contains "$tmp/out" "^activation:    exact GELU (from tests/fixtures/e2e/open_clip_config.json)"
+contains "$tmp/out" "^preprocess:    32x32, bicubic, resize shortest, mean (0.4815, 0.4578, 0.4082), .*(from tests/fixtures/e2e/open_clip_config.json)"
+expect 0 "$OCLIP" check "$A/tiny/quickgelu/open_clip_model.safetensors" --no-quick-gelu
+contains "$tmp/out" "^activation:    exact GELU (--no-quick-gelu)"
 expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch ViT-B-32:no_such_tag
 contains "$tmp/err" "has no pretrained tag 'no_such_tag'"
-contains "$tmp/err" "^hint: valid tags for ViT-B-32: openai, "
+contains "$tmp/err" "valid tags for ViT-B-32: openai, "
+expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch ViT-B-32:laion2b_s34b_b97k
+contains "$tmp/err" "^hint: did you mean ViT-B-32:laion2b_s34b_b79k? valid tags for ViT-B-32: "
 printf '%s' '{"embed_dim":16,"foo":1,"vision_cfg":{"image_size":32,"patch_size":8,"width":32,"layers":2,"head_width":16,"bar":2},"text_cfg":{"context_length":8,"vocab_size":64,"width":32,"heads":2,"layers":2}}' > "$tmp/unknown.json"
 expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --config "$tmp/unknown.json"
 contains "$tmp/err" "keys oclip does not know: foo, vision_cfg.bar"

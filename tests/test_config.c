@@ -440,9 +440,10 @@ static void test_pretrained_lookup(void) {
     CHECK(oclip_pretrained_lookup("ViT-H-14", "dfn5b", &p, &e) == OCLIP_OK);
     CHECK(!strcmp(p.preprocess.resize_mode, "squash"));
 
-    /* unknown tag: the valid ones are listed */
+    /* unknown tag: the closest one, then the valid ones */
     CHECK(oclip_pretrained_lookup("ViT-B-32", "laion5b", &p, &e) == OCLIP_E_NOTFOUND);
-    CHECKF(strstr(e.msg, "no pretrained tag 'laion5b'") && strstr(e.msg, "hint: valid tags") &&
+    CHECKF(strstr(e.msg, "no pretrained tag 'laion5b'") &&
+               strstr(e.msg, "hint: did you mean ViT-B-32:laion2b_e16? valid tags for ViT-B-32") &&
                strstr(e.msg, "laion2b_s34b_b79k") && strstr(e.msg, "metaclip_fullcc"),
            "%s", e.msg);
     /* a built-in architecture without tags */

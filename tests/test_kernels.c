@@ -88,9 +88,11 @@ static void gemm_case(size_t M, size_t N, size_t K, oclip_dtype dt, int kn, int 
                "alone differ", tag, r0, r1);
     }
     oc_weight_unpack(&w);
-    /* weights cast to BF16 in k pairs: the AVX512-BF16 kernel (X rounded to BF16 too) where the
-     * path has it, else widened; vs double over the same rounded values, threads, row subsets */
-    if (dt == OCLIP_DTYPE_F32 && oc_simd_get() != OC_SIMD_SCALAR) { /* scalar: as stored */
+    /* weights cast to BF16 in k pairs (from F32, or BF16 as stored): the AVX512-BF16 kernel (X
+     * rounded to BF16 too) where the path has it, else widened; vs double over the same rounded
+     * values, threads, row subsets */
+    if ((dt == OCLIP_DTYPE_F32 || dt == OCLIP_DTYPE_BF16) &&
+        oc_simd_get() != OC_SIMD_SCALAR) { /* scalar: as stored */
         const oc_kernels *kk = oc_kernels_for(oc_simd_get());
         int native = kk && kk->gemm_bf16 && oc_cpu_has_avx512bf16();
         float *Xb = malloc((M * K + 1) * sizeof(float)), *Wb = malloc((N * K + 1) * sizeof(float));

@@ -543,10 +543,20 @@ static void test_load_same(const char *root) {
           strstr(err.msg, "oclip pull") && a == NULL);
 }
 
-/* hub.c internals: the streaming SHA-256 against tests/util.h's one-shot one (written
- * separately), over lengths around the block and padding edges, fed in uneven pieces; the ETag
- * normalisation huggingface_hub does; the offline switch. */
+/* hub.c internals: the streaming SHA-256 on FIPS 180-4's examples, then fed in uneven pieces
+ * against one call, over lengths around the block and padding edges; the ETag normalisation
+ * huggingface_hub does; the offline switch. */
 static void test_hub_internals(void) {
+    static const char *const fips[][2] = {
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"}};
+    for (size_t k = 0; k < sizeof fips / sizeof *fips; k++) {
+        char got[65];
+        sha256_hex(fips[k][0], strlen(fips[k][0]), got);
+        CHECKF(!strcmp(got, fips[k][1]), "sha256('%s') = %s", fips[k][0], got);
+    }
     static unsigned char data[70000];
     uint32_t x = 2463534242u;
     for (size_t i = 0; i < sizeof data; i++) {

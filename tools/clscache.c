@@ -2,6 +2,7 @@
 #include "clscache.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +61,8 @@ int clscache_init(clscache *c, const char *fingerprint, size_t E, const char *co
                   size_t n_labels, const char *const *templates, size_t n_templates) {
     memset(c, 0, sizeof *c);
     size_t cap = 0;
-    char head[96];
-    snprintf(head, sizeof head, "oclip class embeddings 1\nmodel %s\nE %zu\nlabels %zu\n",
+    char head[256];
+    snprintf(head, sizeof head, "oclip class embeddings 1\nmodel %.150s\nE %zu\nlabels %zu\n",
              fingerprint, E, n_labels);
     if (append(&c->key, &c->key_len, &cap, head, strlen(head))) return -1;
     for (size_t i = 0; i < n_labels; i++)
@@ -105,9 +106,14 @@ int clscache_store(const clscache *c, const float *w, size_t n_labels, size_t E)
     if (!slash) return -1;
     *slash = '\0';
     if (mkdir_p(dir)) return -1;
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", c->path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return -1;
+    static unsigned counter;
+    snprintf(tmp, sizeof tmp, "%s.%ld.%u.tmp", c->path, (long)getpid(), counter++);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
     uint64_t hdr[3] = {c->key_len, n_labels, E};
     int bad = fwrite(MAGIC, 1, 8, f) != 8 || fwrite(hdr, sizeof hdr[0], 3, f) != 3 ||
               fwrite(c->key, 1, c->key_len, f) != c->key_len ||

@@ -1,7 +1,8 @@
 /*
  * clscache.h — the class-embedding cache of `oclip classify`: zero-shot classifier weights keyed
- * by (model fingerprint, labels, templates), so repeated runs skip the text tower. Files live in
- * $OCLIP_CACHE_DIR, else $XDG_CACHE_HOME/oclip, else ~/.cache/oclip, under classifiers/. Each
+ * by (model fingerprint + kernel path + --dtype, labels, templates), so repeated runs skip the
+ * text tower. Files live in $OCLIP_CACHE_DIR, else $XDG_CACHE_HOME/oclip, else ~/.cache/oclip,
+ * under classifiers/. Each
  * file stores its whole key and is used only when the key matches byte for byte; a damaged or
  * foreign file is ignored (and rewritten). Writes are atomic (temporary file + rename). The cache
  * is best effort: any failure just means the classifier is computed.

@@ -578,12 +578,15 @@ static int by_prob(const void *x, const void *y) {
 static int build_classifier(const embed_args *a, const oclip_model *m, const char *const *lab,
                             size_t nl, const char *const *tpl, size_t ntpl, float *w) {
     size_t E = (size_t)oclip_model_embed_dim(m);
-    char fp[33];
+    char fp[33], id[96];
     clscache cc = {0};
     int cached = 0;
     oclip_error err;
+    /* the kernels and --dtype change the bytes too: part of the key */
     if (!a->no_cache && oclip_model_fingerprint(m, fp, &err) == OCLIP_OK &&
-        clscache_init(&cc, fp, E, lab, nl, tpl, ntpl) == 0)
+        snprintf(id, sizeof id, "%s %s %s", fp, oclip_simd_name(),
+                 a->weight_dtype ? oclip_dtype_name(a->weight_dtype) : "stored") > 0 &&
+        clscache_init(&cc, id, E, lab, nl, tpl, ntpl) == 0)
         cached = clscache_load(&cc, w, nl, E);
     if (cached) {
         clscache_free(&cc);

@@ -98,7 +98,13 @@ static const char pull_help[] =
     "\n"
     "Environment: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN (gated or private\n"
     "repos), HF_HUB_OFFLINE, HF_HUB_CACHE, HF_HOME. Commands that take -m SPEC pull a missing\n"
-    "ARCH:TAG or hf-hub: spec by themselves unless HF_HUB_OFFLINE=1.\n";
+    "ARCH:TAG or hf-hub: spec by themselves unless HF_HUB_OFFLINE=1.\n"
+    "\n"
+    "examples:\n"
+    "  oclip pull ViT-B-32:laion2b_s34b_b79k\n"
+    "  oclip pull hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K@main\n"
+    "  HF_TOKEN=hf_... oclip pull hf-hub:ORG/GATED-MODEL\n"
+    "  oclip pull --offline ViT-L-14:openai     # is it cached? (exit 1 and the file if not)\n";
 
 int cmd_pull(int argc, char **argv) {
     const char *spec = NULL, *revision = NULL;

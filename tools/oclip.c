@@ -43,6 +43,42 @@ static const char inspect_help[] =
     "  oclip inspect --json --tensors model.safetensors\n"
     "  oclip inspect model.safetensors --dump visual.proj -o proj.npy\n";
 
+/* Where the settings a model runs with come from: the activation (the config, or an override)
+ * and the preprocessing (a pretrained tag, open_clip_config.json beside the file, else the
+ * defaults OpenCLIP uses). */
+static void print_settings(const char *path, const char *arch, int quick, const oclip_report *r) {
+    const oclip_model_config *c = oclip_report_config(r);
+    const char *src = oclip_report_config_source(r);
+    oclip_preprocess_cfg pre;
+    char pre_src[300];
+    oclip_pretrained pt;
+    const char *colon = arch ? strchr(arch, ':') : NULL;
+    oclip_spec *sp = malloc(sizeof *sp);
+    char name[128];
+    if (colon) snprintf(name, sizeof name, "%.*s", (int)(colon - arch), arch);
+    if (colon && oclip_pretrained_lookup(name, colon + 1, &pt, NULL) == OCLIP_OK) {
+        pre = pt.preprocess;
+        snprintf(pre_src, sizeof pre_src, "pretrained tag %s:%s", pt.arch, pt.tag);
+    } else if (!arch && sp && oclip_spec_resolve(path, OCLIP_SPEC_CONFIG_ONLY, sp, NULL) == OCLIP_OK &&
+               sp->has_config && strstr(sp->config_source, "open_clip_config.json")) {
+        pre = sp->preprocess;
+        snprintf(pre_src, sizeof pre_src, "%.280s", sp->config_source);
+    } else {
+        oclip_preprocess_cfg_default(&pre);
+        snprintf(pre_src, sizeof pre_src, "OpenCLIP's defaults: no tag or open_clip_config.json");
+    }
+    free(sp);
+    printf("activation:    %s (%s%s)\n", c->quick_gelu ? "QuickGELU" : "exact GELU",
+           quick >= 0 ? (quick ? "--quick-gelu" : "--no-quick-gelu")
+                      : !strcmp(src, "inferred") ? "inferred architecture: OpenCLIP's default"
+                                                 : "from ",
+           quick < 0 && strcmp(src, "inferred") ? src : "");
+    printf("preprocess:    %dx%d, %s, resize %s, mean (%.4g, %.4g, %.4g), std (%.4g, %.4g, %.4g) "
+           "(from %s)\n", c->vision.image_size[0], c->vision.image_size[1], pre.interpolation,
+           pre.resize_mode, pre.mean[0], pre.mean[1], pre.mean[2], pre.std[0], pre.std[1],
+           pre.std[2], pre_src);
+}
+
 static void fmt_thousands(uint64_t v, char *buf, size_t size) {
     char raw[32];
     snprintf(raw, sizeof raw, "%llu", (unsigned long long)v);
@@ -203,6 +239,7 @@ static int inspect_text(const char *path, const oclip_checkpoint *ck, int list,
                                       : "the tensors do not fit it: run 'oclip check'");
         for (size_t i = 0; i < oclip_report_n_notes(ia->r); i++)
             printf("               %s\n", oclip_report_note(ia->r, i));
+        print_settings(path, NULL, -1, ia->r);
     } else {
         printf("architecture:  unknown (%s)\n", ia->why);
     }
@@ -495,6 +532,7 @@ static int cmd_check(int argc, char **argv) {
     if (rc) return rc;
     path = picked;
     rc = json ? check_json(path, ck, r) : check_text(path, ck, r);
+    if (!json && rc == 0) print_settings(path, arch, quick, r);
     oclip_report_free(r);
     oclip_checkpoint_free(ck);
     return rc;
