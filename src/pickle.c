@@ -332,6 +332,7 @@ static oc_pk_value *new_seq(machine *m, oc_pk_type type, oc_pk_value **items, si
 
 /* Appends items to a LIST/SET, growing its arena array geometrically. */
 static oclip_status seq_extend(machine *m, oc_pk_value *l, oc_pk_value **items, size_t k) {
+    if (k == 0) return OCLIP_OK; /* APPENDS/ADDITEMS of nothing: an empty list has no array */
     if (l->u.seq.n + k > l->u.seq.cap) {
         size_t cap = l->u.seq.cap ? l->u.seq.cap : 8;
         while (cap < l->u.seq.n + k) cap *= 2;
