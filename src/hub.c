@@ -163,18 +163,10 @@ bool oc_hub_etag(const char *value, char *out, size_t size) {
     return true;
 }
 
-static bool OC_PRINTF(3, 4) fmt(char *out, size_t size, const char *f, ...) {
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(out, size, f, ap);
-    va_end(ap);
-    return n >= 0 && (size_t)n < size;
-}
-
 /* mkdir -p; false with errno set. */
 static bool mkdirs(const char *path) {
     char p[PSIZE];
-    if (!fmt(p, sizeof p, "%s", path)) {
+    if (!oc_fmt(p, sizeof p, "%s", path)) {
         errno = ENAMETOOLONG;
         return false;
     }
@@ -209,7 +201,7 @@ static bool tmp_name(char *out, size_t size, const char *path) {
     pthread_mutex_lock(&lock);
     unsigned long c = counter++;
     pthread_mutex_unlock(&lock);
-    return fmt(out, size, "%s.tmp.%ld.%lu", path, (long)getpid(), c);
+    return oc_fmt(out, size, "%s.tmp.%ld.%lu", path, (long)getpid(), c);
 }
 
 /* Writes text to path atomically (a temporary name in the same folder, fsync, rename). */
@@ -365,7 +357,7 @@ static oclip_status hub_open(hub *h, const oclip_pull_options *opt, oclip_error 
     const char *ep = opt->endpoint && opt->endpoint[0] ? opt->endpoint : getenv("HF_ENDPOINT");
     if (!ep || !ep[0]) ep = "https://huggingface.co";
     if ((strncmp(ep, "https://", 8) && strncmp(ep, "http://", 7)) || !header_safe(ep) ||
-        strchr(ep, ' ') || !fmt(h->endpoint, sizeof h->endpoint, "%s", ep))
+        strchr(ep, ' ') || !oc_fmt(h->endpoint, sizeof h->endpoint, "%s", ep))
         return oc_err_set(err, OCLIP_E_ARG, "hub endpoint '%.200s': not an http(s):// address",
                           ep);
     size_t n = strlen(h->endpoint);
@@ -450,7 +442,7 @@ static oclip_status head(hub *h, const char *url0, meta *m, oclip_error *err) {
         if (m->status >= 300 && m->status < 400 && m->location[0] == '/' &&
             m->location[1] != '/' && !m->linked_etag[0]) {
             char next[4096];
-            if (!fmt(next, sizeof next, "%s%s", h->origin, m->location) || !header_safe(next))
+            if (!oc_fmt(next, sizeof next, "%s%s", h->origin, m->location) || !header_safe(next))
                 return oc_err_set(err, OCLIP_E_FORMAT, "'%.300s': unusable redirect", url);
             snprintf(url, sizeof url, "%s", next);
             continue;
@@ -518,7 +510,7 @@ static void list_files(hub *h, const char *repo, const char *rev, char *out, siz
     char url[1200];
     meta m;
     membuf b;
-    if (!fmt(url, sizeof url, "%s/api/models/%s/revision/%s", h->endpoint, repo, rev) ||
+    if (!oc_fmt(url, sizeof url, "%s/api/models/%s/revision/%s", h->endpoint, repo, rev) ||
         get_mem(h, url, MAX_JSON, &m, &b, NULL) != OCLIP_OK)
         return;
     if (m.status == 200 && b.p) {
@@ -819,7 +811,7 @@ static oclip_status cache_file(repo_ctx *r, const char *file, int *absent, char 
     hub *h = r->h;
     if (absent) *absent = 0;
     char url[1400];
-    if (!fmt(url, sizeof url, "%s/%s/resolve/%s/%s", h->endpoint, r->repo, r->rev, file))
+    if (!oc_fmt(url, sizeof url, "%s/%s/resolve/%s/%s", h->endpoint, r->repo, r->rev, file))
         return oc_err_set(err, OCLIP_E_ARG, "URL too long");
     meta m;
     oclip_status s = head(h, url, &m, err);
@@ -853,12 +845,12 @@ static oclip_status cache_file(repo_ctx *r, const char *file, int *absent, char 
     const char *sha = m.linked_etag[0] && oc_hub_is_sha256(etag) ? etag : NULL;
 
     char blobs[PSIZE], snapdir[PSIZE], blob[PSIZE], part[PSIZE], lock[PSIZE];
-    if (!fmt(blobs, sizeof blobs, "%s/blobs", r->repo_dir) ||
-        !fmt(snapdir, sizeof snapdir, "%s/snapshots/%s", r->repo_dir, commit) ||
-        !fmt(blob, sizeof blob, "%s/%s", blobs, etag) ||
-        !fmt(part, sizeof part, "%s.incomplete", blob) ||
-        !fmt(lock, sizeof lock, "%s/%s.lock", r->locks, etag) ||
-        !fmt(out, PSIZE, "%s/%s", snapdir, file))
+    if (!oc_fmt(blobs, sizeof blobs, "%s/blobs", r->repo_dir) ||
+        !oc_fmt(snapdir, sizeof snapdir, "%s/snapshots/%s", r->repo_dir, commit) ||
+        !oc_fmt(blob, sizeof blob, "%s/%s", blobs, etag) ||
+        !oc_fmt(part, sizeof part, "%s.incomplete", blob) ||
+        !oc_fmt(lock, sizeof lock, "%s/%s.lock", r->locks, etag) ||
+        !oc_fmt(out, PSIZE, "%s/%s", snapdir, file))
         return oc_err_set(err, OCLIP_E_ARG, "cache path too long under '%.300s'", r->repo_dir);
     if (!mkdirs(blobs) || !mkdirs(snapdir) || !mkdirs(r->locks))
         return oc_err_set(err, OCLIP_E_IO, "cannot create folders in '%s': %s", r->repo_dir,
@@ -888,8 +880,8 @@ static oclip_status cache_file(repo_ctx *r, const char *file, int *absent, char 
     /* refs/<revision> -> commit, unless the revision is the commit */
     if (strcmp(r->rev, commit) != 0) {
         char refs[PSIZE], ref[PSIZE];
-        if (!fmt(refs, sizeof refs, "%s/refs", r->repo_dir) ||
-            !fmt(ref, sizeof ref, "%s/%s", refs, r->rev))
+        if (!oc_fmt(refs, sizeof refs, "%s/refs", r->repo_dir) ||
+            !oc_fmt(ref, sizeof ref, "%s/%s", refs, r->rev))
             return oc_err_set(err, OCLIP_E_ARG, "cache path too long");
         if (!mkdirs(refs))
             return oc_err_set(err, OCLIP_E_IO, "cannot create '%s': %s", refs, strerror(errno));
@@ -944,8 +936,8 @@ static oclip_status repo_init(repo_ctx *r, hub *h, const char *org, const char *
     if (s) return s;
     snprintf(r->repo, sizeof r->repo, "%s/%s", org, name);
     snprintf(r->rev, sizeof r->rev, "%s", rev);
-    if (!fmt(r->repo_dir, sizeof r->repo_dir, "%s/models--%s--%s", r->cache, org, name) ||
-        !fmt(r->locks, sizeof r->locks, "%s/.locks/models--%s--%s", r->cache, org, name))
+    if (!oc_fmt(r->repo_dir, sizeof r->repo_dir, "%s/models--%s--%s", r->cache, org, name) ||
+        !oc_fmt(r->locks, sizeof r->locks, "%s/.locks/models--%s--%s", r->cache, org, name))
         return oc_err_set(err, OCLIP_E_ARG, "cache path too long: '%.300s'", r->cache);
     return OCLIP_OK;
 }
@@ -1030,10 +1022,10 @@ static oclip_status pull_url(hub *h, const oclip_pretrained *pt, oclip_pull_resu
     if (!home || !home[0])
         return oc_err_set(err, OCLIP_E_NOTFOUND, "HOME is not set: no ~/.cache/clip");
     char dir[PSIZE], part[PSIZE], lock[PSIZE], sha[65] = "";
-    if (!fmt(dir, sizeof dir, "%s/.cache/clip", home) ||
-        !fmt(res->path, sizeof res->path, "%s/%s", dir, base) ||
-        !fmt(part, sizeof part, "%s.incomplete", res->path) ||
-        !fmt(lock, sizeof lock, "%s.lock", res->path))
+    if (!oc_fmt(dir, sizeof dir, "%s/.cache/clip", home) ||
+        !oc_fmt(res->path, sizeof res->path, "%s/%s", dir, base) ||
+        !oc_fmt(part, sizeof part, "%s.incomplete", res->path) ||
+        !oc_fmt(lock, sizeof lock, "%s.lock", res->path))
         return oc_err_set(err, OCLIP_E_ARG, "path too long under '%.300s'", home);
     if (base - pt->url > 66) { /* .../<sha256>/<file> */
         snprintf(sha, sizeof sha, "%.64s", base - 65);
@@ -1118,7 +1110,7 @@ oclip_status oclip_pull(const char *spec, const oclip_pull_options *opt, oclip_p
             return OCLIP_E_ARG;
         }
         char arch[128];
-        if (!fmt(arch, sizeof arch, "%.*s", (int)(colon - spec), spec))
+        if (!oc_fmt(arch, sizeof arch, "%.*s", (int)(colon - spec), spec))
             return oc_err_set(err, OCLIP_E_NOTFOUND, "'%.200s': no such architecture", spec);
         oclip_status s = oclip_pretrained_lookup(arch, colon + 1, &pt, err);
         if (s) return s; /* closest architectures / the valid tags */

@@ -33,6 +33,8 @@ oclip_status oc_err_set(oclip_error *err, oclip_status code, const char *fmt, ..
 void oc_err_wrap(oclip_error *err, const char *fmt, ...) OC_PRINTF(2, 3);
 void oc_err_hint(oclip_error *err, const char *fmt, ...) OC_PRINTF(2, 3);
 void oc_err_clear(oclip_error *err);
+/* snprintf into out[size]; false when the result did not fit (or on an encoding error). */
+bool oc_fmt(char *out, size_t size, const char *fmt, ...) OC_PRINTF(3, 4);
 
 /* ---------------------------------------------------------------------------------------------
  * Overflow-checked arithmetic (true on overflow, as the GCC builtins)

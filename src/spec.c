@@ -32,15 +32,6 @@ static int path_kind(const char *p) {
     return 0;
 }
 
-/* snprintf into out[size]; false when the result did not fit (or on an encoding error). */
-static bool OC_PRINTF(3, 4) fmt(char *out, size_t size, const char *f, ...) {
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(out, size, f, ap);
-    va_end(ap);
-    return n >= 0 && (size_t)n < size;
-}
-
 /* snprintf for text that may be cut short (descriptions, never paths). */
 static void OC_PRINTF(3, 4) cut(char *out, size_t size, const char *f, ...) {
     va_list ap;
@@ -71,8 +62,8 @@ bool oc_spec_name_ok(const char *s, size_t n, size_t max) {
 static bool expand_home(const char *v, const char *suffix, char *out, size_t size) {
     const char *home = getenv("HOME");
     if (v[0] == '~' && (v[1] == '/' || v[1] == '\0') && home && home[0])
-        return fmt(out, size, "%s%s%s", home, v + 1, suffix);
-    return fmt(out, size, "%s%s", v, suffix);
+        return oc_fmt(out, size, "%s%s%s", home, v + 1, suffix);
+    return oc_fmt(out, size, "%s%s", v, suffix);
 }
 
 oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err) {
@@ -104,7 +95,7 @@ oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err) {
         oc_err_hint(err, "set HF_HUB_CACHE to the cache folder");
         return OCLIP_E_NOTFOUND;
     }
-    if (!fmt(out, size, "%s/.cache/huggingface/hub", v)) return too_long(err, "HOME");
+    if (!oc_fmt(out, size, "%s/.cache/huggingface/hub", v)) return too_long(err, "HOME");
     return OCLIP_OK;
 }
 
@@ -144,20 +135,20 @@ static oclip_status hf_snapshot(const char *org, const char *name, const char *r
     repo_dir[0] = snap[0] = '\0'; /* callers may print them after a failure */
     oclip_status s = oclip_hf_cache_dir(root, sizeof root, err);
     if (s) return s;
-    if (!fmt(repo_dir, PSIZE, "%s/models--%s--%s", root, org, name))
+    if (!oc_fmt(repo_dir, PSIZE, "%s/models--%s--%s", root, org, name))
         return too_long(err, "Hugging Face cache folder");
     if (path_kind(repo_dir) != 2)
         return oc_err_set(err, OCLIP_E_NOTFOUND, "%s/%s is not in the Hugging Face cache (no "
                           "folder '%s')", org, name, repo_dir);
     /* a branch or tag name resolves through refs/; otherwise REVISION is the commit itself */
-    if (!fmt(file, sizeof file, "%s/refs/%s", repo_dir, rev)) return too_long(err, repo_dir);
+    if (!oc_fmt(file, sizeof file, "%s/refs/%s", repo_dir, rev)) return too_long(err, repo_dir);
     const char *commit = rev;
     if (path_kind(file) == 1) {
         if (!read_ref(file, hash, sizeof hash))
             return oc_err_set(err, OCLIP_E_FORMAT, "'%s': not a commit hash", file);
         commit = hash;
     }
-    if (!fmt(snap, PSIZE, "%s/snapshots/%s", repo_dir, commit)) return too_long(err, repo_dir);
+    if (!oc_fmt(snap, PSIZE, "%s/snapshots/%s", repo_dir, commit)) return too_long(err, repo_dir);
     if (path_kind(snap) != 2) {
         if (commit == rev)
             return oc_err_set(err, OCLIP_E_NOTFOUND, "%s/%s: revision '%s' is not in the "
@@ -173,7 +164,7 @@ static oclip_status hf_snapshot(const char *org, const char *name, const char *r
 /* The first of names[0..n) that is a file in `dir`: its path in out[PSIZE]; 0 when none is. */
 static int first_file(const char *dir, const char *const *names, size_t n, char *out) {
     for (size_t i = 0; i < n; i++)
-        if (fmt(out, PSIZE, "%s/%s", dir, names[i]) && path_kind(out) == 1) return 1;
+        if (oc_fmt(out, PSIZE, "%s/%s", dir, names[i]) && path_kind(out) == 1) return 1;
     out[0] = '\0';
     return 0;
 }
@@ -191,7 +182,7 @@ static oclip_status read_open_clip_config(const char *file, oclip_spec *out, ocl
         oc_err_wrap(err, "config '%.400s'", file);
         return s;
     }
-    if (!fmt(out->config_source, sizeof out->config_source, "%s", file))
+    if (!oc_fmt(out->config_source, sizeof out->config_source, "%s", file))
         return too_long(err, file);
     out->has_config = 1;
     return OCLIP_OK;
@@ -211,7 +202,7 @@ static oclip_status read_hf_config(const char *spec, const char *file, oclip_spe
         oc_err_wrap(err, "config '%.400s'", file);
         return s;
     }
-    if (!fmt(out->config_source, sizeof out->config_source, "%s", file))
+    if (!oc_fmt(out->config_source, sizeof out->config_source, "%s", file))
         return too_long(err, file);
     out->has_config = 1;
     cut(out->desc, sizeof out->desc, "%s -> %s (HF-transformers repo: architecture from "
@@ -251,13 +242,13 @@ static oclip_status resolve_hf_hub(const char *spec, unsigned flags, oclip_spec 
     }
     if (s) return s;
     /* OpenCLIP's hf-hub: needs open_clip_config.json for the architecture */
-    if (!fmt(file, sizeof file, "%s/open_clip_config.json", snap)) return too_long(err, snap);
+    if (!oc_fmt(file, sizeof file, "%s/open_clip_config.json", snap)) return too_long(err, snap);
     if (path_kind(file) != 1) {
         /* an HF-transformers CLIPModel repo (what `oclip pull` takes when a repo has no
          * OpenCLIP files): its config.json and model.safetensors / pytorch_model.bin */
         static const char *const hf[] = {"model.safetensors", "pytorch_model.bin"};
         char cfg[PSIZE];
-        if (fmt(cfg, sizeof cfg, "%s/config.json", snap) && path_kind(cfg) == 1 &&
+        if (oc_fmt(cfg, sizeof cfg, "%s/config.json", snap) && path_kind(cfg) == 1 &&
             (first_file(snap, hf, 2, out->path) || (flags & OCLIP_SPEC_CONFIG_ONLY)))
             return read_hf_config(spec, cfg, out, err);
         out->path[0] = '\0';
@@ -370,7 +361,7 @@ static bool same_shapes(const oclip_model_config *a, const oclip_model_config *b
 static oclip_status repo_architecture(const oclip_pretrained *pt, const char *snap,
                                       oclip_spec *out, oclip_error *err) {
     char file[PSIZE];
-    if (!fmt(file, sizeof file, "%s/open_clip_config.json", snap) || path_kind(file) != 1)
+    if (!oc_fmt(file, sizeof file, "%s/open_clip_config.json", snap) || path_kind(file) != 1)
         return OCLIP_OK;
     oc_map map;
     oclip_model_config repo;
@@ -393,7 +384,7 @@ static oclip_status repo_architecture(const oclip_pretrained *pt, const char *sn
 static oclip_status resolve_pretrained(const char *spec, const char *colon, unsigned flags,
                                        oclip_spec *out, oclip_error *err) {
     char arch[128];
-    if (!fmt(arch, sizeof arch, "%.*s", (int)(colon - spec), spec))
+    if (!oc_fmt(arch, sizeof arch, "%.*s", (int)(colon - spec), spec))
         return oc_err_set(err, OCLIP_E_NOTFOUND, "'%.200s': no such architecture", spec);
     oclip_pretrained pt;
     oclip_status s = oclip_pretrained_lookup(arch, colon + 1, &pt, err);
@@ -421,7 +412,7 @@ static oclip_status resolve_pretrained(const char *spec, const char *colon, unsi
         const char *base = strrchr(pt.url, '/'), *home = getenv("HOME");
         base = base ? base + 1 : pt.url;
         if (name_ok(base, strlen(base), 200) && home && home[0]) {
-            if (!fmt(out->path, PSIZE, "%s/.cache/clip/%s", home, base))
+            if (!oc_fmt(out->path, PSIZE, "%s/.cache/clip/%s", home, base))
                 return too_long(err, "~/.cache/clip");
             found = path_kind(out->path) == 1;
             snprintf(where_url, sizeof where_url, "%s%s", where_hf[0] ? ", nor " : "",
@@ -456,7 +447,7 @@ static oclip_status resolve_path(const char *spec, int kind, unsigned flags, ocl
     char dir[PSIZE], beside[PSIZE];
     if (kind == 2) {
         out->kind = OCLIP_SPEC_DIR;
-        if (!fmt(dir, sizeof dir, "%s", spec)) return too_long(err, spec);
+        if (!oc_fmt(dir, sizeof dir, "%s", spec)) return too_long(err, spec);
         size_t n = strlen(dir);
         while (n > 1 && dir[n - 1] == '/') dir[--n] = '\0'; /* "m/" -> "m" */
         if (!oclip_checkpoint_in_dir(dir, out->path, sizeof out->path)) {
@@ -469,11 +460,11 @@ static oclip_status resolve_path(const char *spec, int kind, unsigned flags, ocl
             }
         }
         /* open_clip_config.json beside the checkpoint = in the folder */
-        if (!fmt(beside, sizeof beside, "%s/open_clip_config.json", dir))
+        if (!oc_fmt(beside, sizeof beside, "%s/open_clip_config.json", dir))
             return too_long(err, spec);
     } else {
         out->kind = OCLIP_SPEC_FILE;
-        if (!fmt(out->path, sizeof out->path, "%s", spec)) return too_long(err, spec);
+        if (!oc_fmt(out->path, sizeof out->path, "%s", spec)) return too_long(err, spec);
         snprintf(beside, sizeof beside, "%s", spec);
     }
     int found = 0;
@@ -518,7 +509,7 @@ oclip_status oclip_spec_resolve(const char *spec, unsigned flags, oclip_spec *ou
         char arch[128];
         oclip_model_config tmp;
         bool plain = memchr(spec, '/', (size_t)(colon - spec)) == NULL;
-        if (plain || (fmt(arch, sizeof arch, "%.*s", (int)(colon - spec), spec) &&
+        if (plain || (oc_fmt(arch, sizeof arch, "%.*s", (int)(colon - spec), spec) &&
                       oclip_config_builtin(arch, &tmp, NULL) == OCLIP_OK)) {
             out->kind = OCLIP_SPEC_PRETRAINED;
             return resolve_pretrained(spec, colon, flags, out, err);

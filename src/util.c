@@ -33,6 +33,14 @@ const char *oclip_status_str(oclip_status s) {
     return "unknown status";
 }
 
+bool oc_fmt(char *out, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+    return n >= 0 && (size_t)n < size;
+}
+
 void oc_err_clear(oclip_error *err) {
     if (!err) return;
     err->code = OCLIP_OK;
