@@ -385,6 +385,10 @@ def main():
         if name == "ViT-B-32" and os.path.exists(os.path.join(BENCH, "ViT-B-32-bf16")):
             bf = Worker("oclip-bf16", [harness, "serve", "-m", os.path.join(BENCH, "ViT-B-32-bf16"),
                                        "--threads", str(N)])
+        q8 = None  # int8 weights (--dtype int8) on the same checkpoint
+        if name == "ViT-B-32":
+            q8 = Worker("oclip-int8", [harness, "serve", "-m", folder, "--threads", str(N),
+                                       "--dtype", "int8"])
         cases = [("image", b, "image %d" % b, b) for b in images]
         # ViT-B-16's text tower is ViT-B-32's (same text_cfg): text cases once, on ViT-B-32
         if name == "ViT-B-32":
@@ -393,6 +397,8 @@ def main():
                           classes * len(templates)))
         for kind, n, cmd, items in cases:
             use = ws + ([bf] if bf and kind == "image" and n == 1 else [])
+            use += [q8] if q8 and (kind == "image" and n in (1, 8) or kind == "text" and
+                                   n == max(texts)) else []
             t = interleaved(use, cmd, reps)
             row = {"model": name, "case": kind, "n": n, "items": items, "cmd": cmd, "runs": t,
                    "median_s": {k: med(v) for k, v in t.items()}}
@@ -404,10 +410,14 @@ def main():
                 "%s %.4f s" % kv for kv in row["median_s"].items())))
         for w in ws:
             raw["versions"].update(w.hello.get("versions", {}))
-        for w in ws + ([bf] if bf else []):
+        for w in ws + ([bf] if bf else []) + ([q8] if q8 else []):
             raw["rss"]["%s %s" % (name, w.label)] = {"peak_rss_kb": w.close(),
                                                      "load_s": w.hello.get("load_s")}
         raw["cold"][name] = cold_start(oclip, folder, name, N, reps, py)
+        if name == "ViT-B-32":  # reduced precision against fp32 on the same inputs
+            raw["accuracy"] = [json.loads(subprocess.run(
+                [harness, "accuracy", "-m", folder, "--threads", str(N), "--dtype", d],
+                capture_output=True, text=True, check=True).stdout) for d in ("bf16", "int8")]
         raw["weights_bytes_%s" % name] = os.path.getsize(
             os.path.join(folder, "open_clip_model.safetensors"))
 
@@ -516,6 +526,27 @@ def report(raw):
                       ratio(m["oclip-bf16"], m["PyTorch"]), ratio(m["oclip-bf16"], m["ORT"]), g,
                       "%.0f%%" % (100 * g / peak_g) if peak_g else "",
                       "met" if x >= 3 else "missed (%.2fx, needs %.2fx more)" % (x, 3 / x)))
+        if "oclip-int8" in m:
+            q = m["oclip-int8"]
+            g = "%.1f" % (r["gflop_per_item"] * r["items"] / q) if r["case"] == "image" else ""
+            print("| %s int8 weights | %s | %.2f | (fp32) %.2f | (fp32) %.2f | %s | %s | %s | | "
+                  "%.2fx oclip fp32 |" % (
+                      r["model"], case, q / r["items"] * 1e3, per["PyTorch"], per["ORT"],
+                      ratio(q, m["PyTorch"]), ratio(q, m["ORT"]), g, m["oclip"] / q))
+    if raw.get("accuracy"):
+        print()
+        print("Reduced precision against fp32 on the same weights and inputs (bench harness "
+              "`accuracy`: %d random images, the 1000 prompts \"a photo of a {class}.\"), cosine of "
+              "the normalized embeddings:" % raw["accuracy"][0]["images"])
+        print()
+        print("| model | weights | image cosine min | image cosine mean | text cosine min "
+              "| text cosine mean |")
+        print("|---|---|---|---|---|---|")
+        for a in raw["accuracy"]:
+            print("| %s | %s | %.6f | %.6f | %.6f | %.6f |" % (
+                os.path.basename(a["model"]), {"I8": "int8", "BF16": "bf16"}.get(a["dtype"],
+                                                                                 a["dtype"]),
+                a["image_cos_min"], a["image_cos_mean"], a["text_cos_min"], a["text_cos_mean"]))
     print()
     print("Cold start: fresh process, exec -> first image embedding written (one JPEG), median of "
           "%d; peak RSS of that process:" % reps)
@@ -555,14 +586,14 @@ def report(raw):
                                              g["openblas_core"], g["reps"]))
         print()
         print("| layer | M | K | N | oc_gemm fp32 GFLOP/s | OpenBLAS GFLOP/s | oc_gemm / OpenBLAS "
-              "| oc_gemm % of peak | oc_gemm BF16 weights GFLOP/s |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "| oc_gemm % of peak | oc_gemm BF16 weights GFLOP/s | oc_gemm_i8 GOP/s |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for s in g["shapes"]:
-            print("| %s | %d | %d | %d | %.1f | %.1f | %.2fx | %s | %.1f |" % (
+            print("| %s | %d | %d | %d | %.1f | %.1f | %.2fx | %s | %.1f | %.1f |" % (
                 s["what"], s["M"], s["K"], s["N"], s["oc_gemm_gflops"], s["openblas_gflops"],
                 s["oc_gemm_gflops"] / s["openblas_gflops"],
                 "%.0f%%" % (100 * s["oc_gemm_gflops"] / peak_g) if peak_g else "",
-                s["oc_gemm_bf16_gflops"]))
+                s["oc_gemm_bf16_gflops"], s.get("oc_gemm_i8_gops", float("nan"))))
 
 
 if __name__ == "__main__":

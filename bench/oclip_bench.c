@@ -8,14 +8,19 @@
  *       Texts: "a photo of a {class}." over the ImageNet class names through
  *       oclip_encode_text_strings. Classifier: oclip_zero_shot_classifier over the first C class
  *       names x the first T ImageNet templates (C = 0 skips it).
- *   oclip_bench serve -m DIR [--threads N]
+ *   oclip_bench serve -m DIR [--threads N] [--dtype f32|bf16|int8]
  *       loads DIR, prints {"load_s": ...}, then answers one command per stdin line with one JSON
  *       line: "image B", "text B", "classifier C T" (one timed run each: {"s": seconds}),
  *       "rss" ({"peak_rss_kb": ...}), "quit". For interleaved runs against other engines.
+ *   oclip_bench accuracy -m DIR --dtype bf16|int8 [--threads N] [--classes N]
+ *       the DIR model with --dtype against the same weights in fp32: cosine (min, mean) of the
+ *       normalized embeddings of N (default 32) of the random images above and of the 1000
+ *       prompts; one JSON line.
  *   oclip_bench gemm [--threads N] [--reps R]
  *       oc_gemm (the engine's internal GEMM, weights [N, K] packed as the model packs them:
- *       fp32, and BF16) against OpenBLAS cblas_sgemm (fp32) on ViT-B-32's shapes, interleaved,
- *       median GFLOP/s of each. OpenBLAS picks its kernel at start (OPENBLAS_CORETYPE).
+ *       fp32, and BF16) and oc_gemm_i8 (int8 weights; quantizing X included) against OpenBLAS
+ *       cblas_sgemm (fp32) on ViT-B-32's shapes, interleaved, median GFLOP/s (int8: GOP/s) of
+ *       each. OpenBLAS picks its kernel at start (OPENBLAS_CORETYPE).
  *
  * Exit status 0, or 1 with a message on stderr. Not a test: nothing here fails on a timing.
  */
@@ -166,11 +171,14 @@ static double run_classifier(bench_ctx *c, size_t classes, size_t templates) {
     return s == OCLIP_OK ? dt : die_err("oclip_zero_shot_classifier", &err);
 }
 
+static oclip_dtype g_dtype = OCLIP_DTYPE_F32; /* --dtype */
+
 static int ctx_open(bench_ctx *c, const char *dir, int threads, double *load_s) {
     memset(c, 0, sizeof *c);
     oclip_model_options opt;
     memset(&opt, 0, sizeof opt);
     opt.threads = threads;
+    opt.weight_dtype = g_dtype;
     oclip_error err;
     double t0 = now();
     if (oclip_model_load(dir, &opt, &c->m, &err) != OCLIP_OK)
@@ -305,6 +313,59 @@ static int cmd_serve(const char *dir, int threads) {
     return rc;
 }
 
+/* cosines of rows of a and b (normalized embeddings [n, E]): min and mean */
+static void cosines(const float *a, const float *b, size_t n, size_t E, double *mn, double *mean) {
+    *mn = 1, *mean = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = 0;
+        for (size_t e = 0; e < E; e++)
+            d += (double)a[i * E + e] * b[i * E + e];
+        *mn = d < *mn ? d : *mn;
+        *mean += d / (double)n;
+    }
+}
+
+/* accuracy: the --dtype model against the same weights in fp32 (weights as stored), on the
+ * timing cases' inputs: n random images and the 1000 prompts "a photo of a {class}." */
+static int cmd_accuracy(const char *dir, int threads, size_t n) {
+    oclip_dtype want = g_dtype;
+    bench_ctx c[2];
+    double load_s;
+    g_dtype = OCLIP_DTYPE_F32;
+    if (ctx_open(&c[0], dir, threads, &load_s) < 0)
+        return 1;
+    g_dtype = want;
+    if (ctx_open(&c[1], dir, threads, &load_s) < 0)
+        return 1;
+    ensure_pixels(&c[0], n);
+    size_t E = (size_t)oclip_model_embed_dim(c[0].m), nt = c[0].n_prompts;
+    float *img[2], *txt[2];
+    oclip_error err;
+    for (int i = 0; i < 2; i++) {
+        img[i] = xmalloc(n * E * sizeof(float));
+        txt[i] = xmalloc(nt * E * sizeof(float));
+        if (oclip_encode_image(c[i].m, c[0].pixels, n, img[i], 1, &err) != OCLIP_OK ||
+            oclip_encode_text_strings(c[i].m, c[0].prompts, NULL, nt, txt[i], 1, &err) !=
+                OCLIP_OK) {
+            die_err("encode", &err);
+            return 1;
+        }
+    }
+    double imn, imean, tmn, tmean;
+    cosines(img[0], img[1], n, E, &imn, &imean);
+    cosines(txt[0], txt[1], nt, E, &tmn, &tmean);
+    printf("{\"model\": \"%s\", \"dtype\": \"%s\", \"images\": %zu, \"texts\": %zu, "
+           "\"image_cos_min\": %.7f, \"image_cos_mean\": %.7f, \"text_cos_min\": %.7f, "
+           "\"text_cos_mean\": %.7f}\n",
+           dir, oclip_dtype_name(want), n, nt, imn, imean, tmn, tmean);
+    for (int i = 0; i < 2; i++) {
+        free(img[i]);
+        free(txt[i]);
+        ctx_close(&c[i]);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* GEMM: Y[M, N] = X[M, K] . W[N, K]^T, the engine's nn.Linear layout */
 
@@ -329,7 +390,7 @@ static int cmd_gemm(int threads, int reps) {
                 W[i] = 0.05f * frand();
             /* as the model does at load (oc_model_pack): packed copies for the SIMD paths, fp32
              * and BF16 (in k pairs on the AVX-512 path of a CPU with AVX512-BF16) */
-            oc_weight w, wb;
+            oc_weight w, wb, wq;
             memset(&w, 0, sizeof w);
             w.data = (const uint8_t *)W;
             w.dtype = OCLIP_DTYPE_F32;
@@ -337,11 +398,13 @@ static int cmd_gemm(int threads, int reps) {
             w.k = K;
             w.kn = 0;
             wb = w;
+            wq = w;
             oclip_error err;
             int simd = oc_simd_get() != OC_SIMD_SCALAR; /* the scalar path reads as stored */
             int pairs = oc_simd_get() == OC_SIMD_AVX512 && oc_cpu_has_avx512bf16();
-            if (simd && (oc_weight_pack(&w, OCLIP_DTYPE_F32, 0, nth, &err) != OCLIP_OK ||
-                         oc_weight_pack(&wb, OCLIP_DTYPE_BF16, pairs, nth, &err) != OCLIP_OK)) {
+            if ((simd && (oc_weight_pack(&w, OCLIP_DTYPE_F32, 0, nth, &err) != OCLIP_OK ||
+                          oc_weight_pack(&wb, OCLIP_DTYPE_BF16, pairs, nth, &err) != OCLIP_OK)) ||
+                oc_weight_pack(&wq, OCLIP_DTYPE_I8, 0, nth, &err) != OCLIP_OK) {
                 fprintf(stderr, "oclip_bench: oc_weight_pack: %s\n", err.msg);
                 return 1;
             }
@@ -363,6 +426,8 @@ static int cmd_gemm(int threads, int reps) {
             double *ta = xmalloc((size_t)reps * sizeof(double));
             double *tb = xmalloc((size_t)reps * sizeof(double));
             double *tc = xmalloc((size_t)reps * sizeof(double));
+            double *td = xmalloc((size_t)reps * sizeof(double));
+            void *qs = xmalloc(oc_gemm_i8_scratch(M, K)); /* quantizing X is part of the time */
             for (int r = 0; r < reps; r++) {
                 pause_s(0.15);
                 t0 = now();
@@ -380,21 +445,31 @@ static int cmd_gemm(int threads, int reps) {
                 for (int i = 0; i < inner; i++)
                     oc_gemm(X, M, &wb, NULL, Y1, nth);
                 tc[r] = (now() - t0) / inner;
+                pause_s(0.15);
+                t0 = now();
+                for (int i = 0; i < inner; i++)
+                    oc_gemm_i8(X, M, &wq, NULL, Y1, nth, qs);
+                td[r] = (now() - t0) / inner;
             }
-            double ma = median(ta, reps), mb = median(tb, reps), mc = median(tc, reps);
+            double ma = median(ta, reps), mb = median(tb, reps), mc = median(tc, reps),
+                   md = median(td, reps);
             printf("%s\n  {\"what\": \"%s\", \"M\": %zu, \"K\": %zu, \"N\": %zu, \"inner\": %d, "
                    "\"oc_gemm_s\": %.9f, \"openblas_s\": %.9f, \"oc_gemm_bf16_s\": %.9f, "
                    "\"oc_gemm_gflops\": %.2f, \"openblas_gflops\": %.2f, "
-                   "\"oc_gemm_bf16_gflops\": %.2f, \"max_abs_diff\": %.3g}",
+                   "\"oc_gemm_bf16_gflops\": %.2f, \"oc_gemm_i8_s\": %.9f, "
+                   "\"oc_gemm_i8_gops\": %.2f, \"max_abs_diff\": %.3g}",
                    first ? "" : ",", what[si], M, K, N, inner, ma, mb, mc, flop / ma * 1e-9,
-                   flop / mb * 1e-9, flop / mc * 1e-9, maxd);
+                   flop / mb * 1e-9, flop / mc * 1e-9, md, flop / md * 1e-9, maxd);
             fflush(stdout);
             first = 0;
             free(ta);
             free(tb);
             free(tc);
+            free(td);
+            free(qs);
             oc_weight_unpack(&w);
             oc_weight_unpack(&wb);
+            oc_weight_unpack(&wq);
             free(X);
             free(W);
             free(Y1);
@@ -411,7 +486,8 @@ static int usage(void) {
     fprintf(stderr,
             "usage: oclip_bench model -m DIR [--threads N] [--reps R] [--images 1,8,32]\n"
             "                         [--texts 1,32,1000] [--classes C] [--templates T]\n"
-            "       oclip_bench serve -m DIR [--threads N]\n"
+            "       oclip_bench serve -m DIR [--threads N] [--dtype f32|bf16|int8]\n"
+            "       oclip_bench accuracy -m DIR --dtype bf16|int8 [--threads N] [--classes N]\n"
             "       oclip_bench gemm [--threads N] [--reps R]\n");
     return 2;
 }
@@ -440,6 +516,12 @@ int main(int argc, char **argv) {
             classes = strtoul(v, NULL, 10);
         else if (!strcmp(a, "--templates"))
             templates = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--dtype") && !strcmp(v, "f32"))
+            g_dtype = OCLIP_DTYPE_F32;
+        else if (!strcmp(a, "--dtype") && !strcmp(v, "bf16"))
+            g_dtype = OCLIP_DTYPE_BF16;
+        else if (!strcmp(a, "--dtype") && !strcmp(v, "int8"))
+            g_dtype = OCLIP_DTYPE_I8;
         else
             return usage();
         i++;
@@ -454,5 +536,7 @@ int main(int argc, char **argv) {
         return cmd_model(dir, threads, reps, images, texts, classes, templates);
     if (!strcmp(mode, "serve"))
         return cmd_serve(dir, threads);
+    if (!strcmp(mode, "accuracy"))
+        return cmd_accuracy(dir, threads, classes ? classes : 32);
     return usage();
 }

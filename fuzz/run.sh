@@ -8,7 +8,7 @@
 # tokenizer/*.json* for tokenizer, data/model_configs/*.json and the tiny models'
 # open_clip_config.json and hf/config.json for config; the shard indexes for index), runs the
 # target for SECONDS seconds, and prints one summary line (FUZZ_TARGETS="image config" runs a
-# subset).
+# subset; FUZZ_RUNS=N also stops each target after N executions, whichever comes first).
 #
 # FUZZ_MERGE=1 fuzz/run.sh: instead of fuzzing, minimises tests/fuzz/<t>/ + fuzz/corpus-<t>/ into a
 # new tests/fuzz/<t>/ (libFuzzer -merge=1: the smallest set of inputs with the same coverage),
@@ -200,8 +200,8 @@ for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer
     [ "$t" = tokenizer ] && maxlen=4096
     log=$out/log.txt
     start=$(date +%s)
-    "$exe" -max_total_time="$secs" -max_len="$maxlen" -rss_limit_mb=2048 -timeout=10 \
-        -print_final_stats=1 -artifact_prefix="$out/" "$corpus" > "$log" 2>&1
+    "$exe" -max_total_time="$secs" -runs="${FUZZ_RUNS:--1}" -max_len="$maxlen" -rss_limit_mb=2048 \
+        -timeout=10 -print_final_stats=1 -artifact_prefix="$out/" "$corpus" > "$log" 2>&1
     rc=$?
     took=$(( $(date +%s) - start ))
     last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)

@@ -528,7 +528,13 @@ typedef struct {
                                          traffic); BF16 on a CPU with AVX512-BF16 also rounds
                                          the GEMM inputs to BF16 and uses its dot products
                                          (faster, cosine to fp32 >= 0.9999; docs/ENGINE.md).
-                                         Only on the SIMD kernel paths (oclip_simd_name()) */
+                                         Only on the SIMD kernel paths (oclip_simd_name()).
+                                         OCLIP_DTYPE_I8: the transformer blocks' weights
+                                         quantized to int8 per output channel and their inputs
+                                         per token (AVX512-VNNI dot products where present, an
+                                         exact integer reference elsewhere; the same results
+                                         on every path; accuracy in docs/ENGINE.md). Other
+                                         values: OCLIP_E_ARG */
 } oclip_model_options;
 
 /*

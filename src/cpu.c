@@ -19,7 +19,7 @@ static uint64_t xgetbv0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-/* bit 0: AVX2 path usable, bit 1: AVX-512 path usable, bit 2: AVX512-BF16 */
+/* bit 0: AVX2 path usable, bit 1: AVX-512 path usable, bit 2: AVX512-BF16, bit 3: AVX512-VNNI */
 static int detect(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -34,6 +34,7 @@ static int detect(void) {
     int r = avx2 && fma && f16c ? 1 : 0;
     if (r && f && dq && bw && vl && (xcr0 & 0xe0) == 0xe0) { /* opmask, ZMM_Hi256, Hi16_ZMM */
         r |= 2;
+        if ((c >> 11) & 1) r |= 8;
         unsigned a1, b1, c1, d1;
         __cpuid_count(7, 1, a1, b1, c1, d1);
         if ((a1 >> 5) & 1) r |= 4;
@@ -64,6 +65,7 @@ int oc_simd_supported(oc_simd s) {
 }
 
 int oc_cpu_has_avx512bf16(void) { return (feat() & 4) != 0 && oc_simd_supported(OC_SIMD_AVX512); }
+int oc_cpu_has_avx512vnni(void) { return (feat() & 8) != 0 && oc_simd_supported(OC_SIMD_AVX512); }
 
 const char *oc_simd_name(oc_simd s) {
     return s == OC_SIMD_AVX512 ? "avx512" : s == OC_SIMD_AVX2 ? "avx2" : "scalar";

@@ -44,6 +44,7 @@ int oc_simd_supported(oc_simd s); /* CPU and OS: 1 / 0 */
 int oc_simd_set(oc_simd s);       /* 0 (and no change) when unsupported */
 const char *oc_simd_name(oc_simd s);
 int oc_cpu_has_avx512bf16(void);
+int oc_cpu_has_avx512vnni(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Weights as stored (kernels.c): a 2-D view into the mapped checkpoint, F32/F16/BF16,
@@ -62,6 +63,13 @@ typedef struct {
     void *packed;
     oclip_dtype pdtype;
     int pairs;
+    /* pdtype I8 (oc_weight_pack with to = OCLIP_DTYPE_I8): per output column n a scale s[n] =
+     * max_k |W(n, k)| / 127 and q(n, k) = round(W(n, k) / s[n]) in [-127, 127], in k quads for
+     * the VNNI dot products: (n, k) at [(n / 32) * Kq * 32 + (k / 4) * 128 + (n % 32) * 4 + k % 4],
+     * Kq = K rounded up to a multiple of 4 (zero-padded); qscale[n] = s[n] and qsum[n] =
+     * sum_k q(n, k) (both [panels * 32], zero past N) live in the same allocation. */
+    const float *qscale;
+    const int32_t *qsum;
 } oc_weight;
 #define OC_PANEL 32
 
@@ -75,10 +83,25 @@ void oc_load_f32(float *dst, const uint8_t *data, oclip_dtype dt, size_t first, 
 void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y, int nth);
 
 /* The packed copy of w for the SIMD paths: in the stored type (to = OCLIP_DTYPE_F32), or rounded
- * to F16 / BF16 (nearest even, as oclip_dtype_cast), BF16 in k pairs when `pairs`.
+ * to F16 / BF16 (nearest even, as oclip_dtype_cast), BF16 in k pairs when `pairs`, or quantized
+ * to int8 per output column (to = OCLIP_DTYPE_I8, every path: oc_gemm_i8 reads it).
  * OCLIP_E_NOMEM on failure. oc_weight_unpack frees it (NULL-safe). */
 oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth, oclip_error *err);
 void oc_weight_unpack(oc_weight *w);
+
+/* Y = X . W^T + bias over int8 weights (W->pdtype I8), the activations quantized per row:
+ * s_x[m] = max_k |X[m, k]| / 127, qx = round(X / s_x) in [-127, 127] (nearest even; a row with
+ * a NaN or an infinity gives NaN outputs), then for each element the exact integer dot product
+ * d = sum_k qx[m, k] q(n, k) and Y[m, n] = (float)d * (s_x[m] * s[n]) + bias[n]. Integer sums
+ * are exact, so every path (reference or AVX512-VNNI) and thread count gives the same bytes.
+ * scratch: oc_gemm_i8_scratch(M, K) bytes (any alignment). */
+size_t oc_gemm_i8_scratch(size_t M, size_t K);
+void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                int nth, void *scratch);
+/* the reference kernel of oc_gemm_i8 for panels [p0, p1): xq [M, Kq] holds qx + 128 (bytes,
+ * zero-padded as 128), xs [M] the row scales */
+void oc_gemm_i8_ref(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                    const float *bias, float *Y, size_t p0, size_t p1);
 
 /* LayerNorm over rows of width D: y = (x - mean) / sqrt(var + eps) * w + b (biased variance).
  * x and y may alias. Rows are split over nth threads. */
@@ -106,6 +129,10 @@ typedef struct {
      * NULL if not compiled in; call only on a CPU with AVX512-BF16 */
     void (*gemm_bf16)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                      size_t p0, size_t p1);
+    /* panels [p0, p1) of oc_gemm_i8 with AVX512-VNNI dot products (the same bytes as
+     * oc_gemm_i8_ref); NULL if not compiled in; call only on a CPU with AVX512-VNNI */
+    void (*gemm_i8)(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                    const float *bias, float *Y, size_t p0, size_t p1);
     void (*layernorm)(const float *x, float *y, size_t r0, size_t r1, size_t D, const float *w,
                       const float *b, float eps);
     void (*act)(float *x, size_t i0, size_t i1, oc_act act);
@@ -212,8 +239,10 @@ oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int 
 
 /* The packed copies of every GEMM weight of both towers (vit.c), when the kernel path in use at
  * load is a SIMD one: in the stored type (to = F32) or cast to F16 / BF16 (BF16 in k pairs when
- * the CPU has AVX512-BF16 and the path is avx512: computed natively); freed by oc_model_unpack
- * (safe on a partly packed or bound model). */
+ * the CPU has AVX512-BF16 and the path is avx512: computed natively). to = I8: the transformer
+ * blocks' four Linear weights quantized to int8 on every path (oc_gemm_i8), the patch embedding
+ * and the projections as for F32. Freed by oc_model_unpack (safe on a partly packed or bound
+ * model). */
 oclip_status oc_model_pack(oclip_model *m, oclip_dtype to, oclip_error *err);
 void oc_model_unpack(oclip_model *m);
 

@@ -224,6 +224,62 @@ static void pack_range(void *p, size_t p0, size_t p1, int t) {
         }
 }
 
+/* v rounded to the nearest integer, ties to even, for |v| < 2^22 (adding and removing 1.5 * 2^23
+ * leaves no fraction bits; default rounding mode; no contraction under -std=c11). The compiler
+ * vectorises loops over it, where rintf would be a call. */
+static inline float round_even(float v) {
+    float r = v + 12582912.0f;
+    return r - 12582912.0f;
+}
+
+/* int8 panels (layout in engine.h): per column the largest |w| over all of K first, then the
+ * quantized values and their sums. */
+static void pack_range_i8(void *p, size_t p0, size_t p1, int t) {
+    (void)t;
+    const pack_ctx *c = p;
+    const oc_weight *W = c->W;
+    size_t K = W->k, Kq = (K + 3) & ~(size_t)3, panels = (W->n + OC_PANEL - 1) / OC_PANEL;
+    float *scale = (float *)(c->out + panels * OC_PANEL * Kq);
+    int32_t *sum = (int32_t *)(scale + panels * OC_PANEL);
+    float buf[OC_GEMM_KB * OC_PANEL];
+    for (size_t pi = p0; pi < p1; pi++) {
+        float amax[OC_PANEL] = {0}, inv[OC_PANEL];
+        int bad[OC_PANEL] = {0};
+        int32_t qs[OC_PANEL] = {0};
+        for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
+            size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
+            oc_pack_block(W, pi, k0, kb, buf);
+            for (size_t kk = 0; kk < kb; kk++)
+                for (size_t j = 0; j < OC_PANEL; j++) {
+                    float a = fabsf(buf[kk * OC_PANEL + j]);
+                    bad[j] |= !(a <= 3.4028234663852886e38f); /* NaN or infinity */
+                    amax[j] = a > amax[j] ? a : amax[j];
+                }
+        }
+        for (size_t j = 0; j < OC_PANEL; j++) {
+            scale[pi * OC_PANEL + j] = bad[j] ? NAN : amax[j] / 127.0f;
+            inv[j] = bad[j] || amax[j] == 0.0f ? 0.0f : 127.0f / amax[j];
+        }
+        int8_t *dst = (int8_t *)c->out + pi * OC_PANEL * Kq;
+        memset(dst, 0, OC_PANEL * Kq);
+        for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
+            size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
+            oc_pack_block(W, pi, k0, kb, buf);
+            for (size_t kk = 0; kk < kb; kk++) {
+                size_t k = k0 + kk;
+                for (size_t j = 0; j < OC_PANEL; j++) {
+                    float v = bad[j] ? 0.0f : round_even(buf[kk * OC_PANEL + j] * inv[j]);
+                    v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+                    int8_t q = (int8_t)v;
+                    dst[(k / 4) * 4 * OC_PANEL + j * 4 + k % 4] = q;
+                    qs[j] += q;
+                }
+            }
+        }
+        memcpy(sum + pi * OC_PANEL, qs, sizeof qs);
+    }
+}
+
 oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth,
                             oclip_error *err) {
     oc_weight_unpack(w);
@@ -231,6 +287,25 @@ oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth,
     if (w->dtype != OCLIP_DTYPE_F32 && w->dtype != OCLIP_DTYPE_F16 &&
         w->dtype != OCLIP_DTYPE_BF16)
         return OCLIP_OK; /* the GEMM packs other types on the fly */
+    if (to == OCLIP_DTYPE_I8) {
+        size_t panels = (w->n + OC_PANEL - 1) / OC_PANEL;
+        uint64_t kq = ((uint64_t)w->k + 3) & ~(uint64_t)3, bytes;
+        /* int8 panels, then a float scale and an int32 sum per column */
+        if (oc_mul_overflow_u64((uint64_t)panels * OC_PANEL, kq + 8, &bytes) || bytes > SIZE_MAX / 2)
+            return oc_err_set(err, OCLIP_E_NOMEM, "packed weights too large");
+        void *mem = NULL;
+        if (posix_memalign(&mem, 64, (size_t)bytes))
+            return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (int8 weights, %llu bytes)",
+                              (unsigned long long)bytes);
+        w->pdtype = OCLIP_DTYPE_I8;
+        w->pairs = 0;
+        pack_ctx c = {w, mem};
+        oc_parallel(nth, panels, pack_range_i8, &c);
+        w->packed = mem;
+        w->qscale = (const float *)((uint8_t *)mem + panels * OC_PANEL * kq);
+        w->qsum = (const int32_t *)(w->qscale + panels * OC_PANEL);
+        return OCLIP_OK;
+    }
     oclip_dtype pdt = to == OCLIP_DTYPE_F16 || to == OCLIP_DTYPE_BF16 ? to : w->dtype;
     pairs = pairs && pdt == OCLIP_DTYPE_BF16;
     size_t panels = (w->n + OC_PANEL - 1) / OC_PANEL;
@@ -254,6 +329,8 @@ void oc_weight_unpack(oc_weight *w) {
     free(w->packed);
     w->packed = NULL;
     w->pairs = 0;
+    w->qscale = NULL;
+    w->qsum = NULL;
 }
 
 /* =============================================================================================
@@ -286,6 +363,106 @@ void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, fl
     }
     simd_gemm_ctx c = {X, M, W, bias, Y, k};
     oc_parallel(nth, (W->n + OC_PANEL - 1) / OC_PANEL, simd_gemm_range, &c);
+}
+
+/* =============================================================================================
+ * Int8 GEMM (oc_gemm_i8): the rows of X quantized into scratch (bytes qx + 128, so that the
+ * VNNI dot product's unsigned operand is the activation; the 128 * sum_k q(n, k) it adds is
+ * taken off again), then integer dot products per panel.
+ */
+size_t oc_gemm_i8_scratch(size_t M, size_t K) {
+    return M * (((K + 3) & ~(size_t)3) + sizeof(float)) + sizeof(float);
+}
+
+typedef struct {
+    const float *X;
+    size_t K, Kq;
+    uint8_t *xq;
+    float *xs;
+} quant_ctx;
+
+static void quant_range(void *p, size_t r0, size_t r1, int t) {
+    (void)t;
+    const quant_ctx *c = p;
+    for (size_t m = r0; m < r1; m++) {
+        const float *x = c->X + m * c->K;
+        uint8_t *q = c->xq + m * c->Kq;
+        float amax = 0.0f;
+        int bad = 0;
+        for (size_t k = 0; k < c->K; k++) {
+            float a = fabsf(x[k]);
+            bad |= !(a <= 3.4028234663852886e38f); /* NaN or infinity */
+            amax = a > amax ? a : amax;
+        }
+        float inv = bad || amax == 0.0f ? 0.0f : 127.0f / amax;
+        for (size_t k = 0; k < c->K; k++) {
+            float v = bad ? 0.0f : round_even(x[k] * inv);
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            q[k] = (uint8_t)((int)v + 128);
+        }
+        for (size_t k = c->K; k < c->Kq; k++) q[k] = 128;
+        float sx = bad ? NAN : amax / 127.0f;
+        memcpy((uint8_t *)c->xs + m * sizeof(float), &sx, sizeof sx);
+    }
+}
+
+void oc_gemm_i8_ref(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                    const float *bias, float *Y, size_t p0, size_t p1) {
+    size_t N = W->n, K = W->k, Kq = (K + 3) & ~(size_t)3;
+    const int8_t *wq = W->packed;
+    for (size_t pi = p0; pi < p1; pi++) {
+        size_t n0 = pi * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
+        const int8_t *wp = wq + pi * OC_PANEL * Kq;
+        for (size_t m = 0; m < M; m++) {
+            const uint8_t *x = xq + m * Kq;
+            int32_t acc[OC_PANEL] = {0};
+            for (size_t k4 = 0; k4 < Kq; k4 += 4) {
+                const int8_t *w = wp + k4 * OC_PANEL;
+                for (size_t j = 0; j < OC_PANEL; j++)
+                    acc[j] += x[k4] * w[j * 4] + x[k4 + 1] * w[j * 4 + 1] +
+                              x[k4 + 2] * w[j * 4 + 2] + x[k4 + 3] * w[j * 4 + 3];
+            }
+            float sx;
+            memcpy(&sx, (const uint8_t *)xs + m * sizeof(float), sizeof sx);
+            for (size_t j = 0; j < nb; j++) {
+                float sc = W->qscale[n0 + j] * sx;
+                float y = (float)(acc[j] - 128 * W->qsum[n0 + j]) * sc;
+                if (bias) y = y + bias[n0 + j];
+                Y[m * N + n0 + j] = y;
+            }
+        }
+    }
+}
+
+typedef struct {
+    const uint8_t *xq;
+    const float *xs;
+    size_t M;
+    const oc_weight *W;
+    const float *bias;
+    float *Y;
+    int vnni;
+    const oc_kernels *k;
+} i8_ctx;
+
+static void i8_range(void *p, size_t p0, size_t p1, int t) {
+    (void)t;
+    const i8_ctx *c = p;
+    if (c->vnni)
+        c->k->gemm_i8(c->xq, c->xs, c->M, c->W, c->bias, c->Y, p0, p1);
+    else
+        oc_gemm_i8_ref(c->xq, c->xs, c->M, c->W, c->bias, c->Y, p0, p1);
+}
+
+void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                int nth, void *scratch) {
+    if (M == 0 || W->n == 0) return;
+    size_t K = W->k, Kq = (K + 3) & ~(size_t)3;
+    quant_ctx q = {X, K, Kq, scratch, (float *)((uint8_t *)scratch + M * Kq)};
+    oc_parallel(M * K < 32768 ? 1 : nth, M, quant_range, &q);
+    const oc_kernels *k = oc_kernels_for(oc_simd_get());
+    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, k && k->gemm_i8 && oc_cpu_has_avx512vnni(), k};
+    oc_parallel(nth, (W->n + OC_PANEL - 1) / OC_PANEL, i8_range, &c);
 }
 
 /* =============================================================================================
@@ -459,5 +636,5 @@ oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t
     return OCLIP_OK;
 }
 
-const oc_kernels oc_kernels_scalar = {NULL, NULL, layernorm_scalar, act_scalar, erf_scalar,
-                                      exp_scalar, attention_scalar};
+const oc_kernels oc_kernels_scalar = {NULL,       NULL,       NULL,      layernorm_scalar,
+                                      act_scalar, erf_scalar, exp_scalar, attention_scalar};

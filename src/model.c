@@ -337,6 +337,11 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     *out = NULL;
     oclip_model_options defaults = {0};
     if (!opt) opt = &defaults;
+    oclip_dtype wd = opt->weight_dtype;
+    if (wd != OCLIP_DTYPE_F32 && wd != OCLIP_DTYPE_F16 && wd != OCLIP_DTYPE_BF16 &&
+        wd != OCLIP_DTYPE_I8)
+        return oc_err_set(err, OCLIP_E_ARG, "weight_dtype %s: not one of F32, F16, BF16, I8",
+                          oclip_dtype_name(wd));
     /* the files: spec.c (file, folder, hf-hub:, ARCH:TAG; its messages name the spec), or the
      * embedded default model */
     int builtin = !spec || !spec[0];

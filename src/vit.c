@@ -19,6 +19,13 @@ static void residual_add(float *x, const float *y, size_t rows, size_t D, const 
             x[r * D + i] += gamma ? gamma[i] * y[r * D + i] : y[r * D + i];
 }
 
+/* A Linear layer: oc_gemm, or oc_gemm_i8 for weights quantized at load (qs: its scratch) */
+static void linear(const float *X, size_t rows, const oc_weight *W, const float *bias, float *Y,
+                   int nth, void *qs) {
+    if (W->pdtype == OCLIP_DTYPE_I8 && W->packed) oc_gemm_i8(X, rows, W, bias, Y, nth, qs);
+    else oc_gemm(X, rows, W, bias, Y, nth);
+}
+
 oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int nth,
                           float *block0, float *last, oclip_error *err) {
     size_t D = (size_t)tw->D, M = (size_t)tw->M, rows = N * T;
@@ -26,27 +33,33 @@ oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int 
         return oc_err_set(err, OCLIP_E_UNSUPPORTED, "%zu tokens: at most %d supported", T,
                           OC_MAX_TOKENS);
     oclip_status s = OCLIP_OK;
-    /* scratch: h [rows, D], qkv [rows, 3D], o [rows, D], f [rows, M] */
+    /* scratch: h [rows, D], qkv [rows, 3D], o [rows, D], f [rows, M], and for int8 weights the
+     * quantized rows of the widest GEMM input */
+    int q8 = 0;
+    for (int l = 0; l < tw->layers && !q8; l++) q8 = tw->blocks[l].in_w.pdtype == OCLIP_DTYPE_I8;
     uint64_t per_row = 5 * (uint64_t)D + M, total;
-    if (oc_mul_overflow_u64(per_row, rows, &total) || total > SIZE_MAX / sizeof(float))
+    size_t qbytes = q8 ? oc_gemm_i8_scratch(rows, D > M ? D : M) : 0;
+    if (oc_mul_overflow_u64(per_row, rows, &total) || total > SIZE_MAX / sizeof(float) / 2 ||
+        qbytes > SIZE_MAX / 2)
         return oc_err_set(err, OCLIP_E_NOMEM, "activations too large");
-    float *buf = malloc((size_t)total * sizeof(float));
+    float *buf = malloc((size_t)total * sizeof(float) + qbytes);
     if (!buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (activations, %llu bytes)",
-                                (unsigned long long)total * sizeof(float));
+                                (unsigned long long)(total * sizeof(float) + qbytes));
     float *h = buf, *qkv = h + rows * D, *o = qkv + rows * 3 * D, *f = o + rows * D;
+    void *qs = q8 ? buf + total : NULL;
     for (int l = 0; l < tw->layers; l++) {
         const oc_block *b = &tw->blocks[l];
         /* x = x + ls_1(MHA(ln_1(x))) */
         oc_layernorm(x, h, rows, D, b->ln1_w, b->ln1_b, tw->eps, nth);
-        oc_gemm(h, rows, &b->in_w, b->in_b, qkv, nth);
+        linear(h, rows, &b->in_w, b->in_b, qkv, nth, qs);
         if ((s = oc_attention(qkv, o, N, T, D, (size_t)tw->H, tw->causal, nth, err))) break;
-        oc_gemm(o, rows, &b->out_w, b->out_b, h, nth);
+        linear(o, rows, &b->out_w, b->out_b, h, nth, qs);
         residual_add(x, h, rows, D, b->ls1);
         /* x = x + ls_2(c_proj(act(c_fc(ln_2(x))))) */
         oc_layernorm(x, h, rows, D, b->ln2_w, b->ln2_b, tw->eps, nth);
-        oc_gemm(h, rows, &b->fc_w, b->fc_b, f, nth);
+        linear(h, rows, &b->fc_w, b->fc_b, f, nth, qs);
         oc_activate(f, rows * M, tw->act, nth);
-        oc_gemm(f, rows, &b->proj_w, b->proj_b, h, nth);
+        linear(f, rows, &b->proj_w, b->proj_b, h, nth, qs);
         residual_add(x, h, rows, D, b->ls2);
         if (l == 0 && block0) memcpy(block0, x, rows * D * sizeof(float));
     }
@@ -176,7 +189,8 @@ static oc_weight **model_weights(oclip_model *m, size_t *n) {
 }
 
 oclip_status oc_model_pack(oclip_model *m, oclip_dtype to, oclip_error *err) {
-    if (oc_simd_get() == OC_SIMD_SCALAR) return OCLIP_OK; /* the scalar path reads them as stored */
+    int simd = oc_simd_get() != OC_SIMD_SCALAR; /* the scalar path reads floats as stored */
+    if (!simd && to != OCLIP_DTYPE_I8) return OCLIP_OK;
     size_t n;
     oc_weight **w = model_weights(m, &n);
     if (!w) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
@@ -184,7 +198,11 @@ oclip_status oc_model_pack(oclip_model *m, oclip_dtype to, oclip_error *err) {
                 oc_cpu_has_avx512bf16();
     oclip_status s = OCLIP_OK;
     for (size_t i = 0; i < n && !s; i++) {
-        s = oc_weight_pack(w[i], to, pairs, m->threads, err);
+        /* int8: the blocks' weights (all but the last three: the patch embedding and the
+         * projections, which stay float as they are a small part of the work) */
+        oclip_dtype t = to == OCLIP_DTYPE_I8 && i + 3 >= n ? OCLIP_DTYPE_F32 : to;
+        if (!simd && t != OCLIP_DTYPE_I8) continue;
+        s = oc_weight_pack(w[i], t, pairs, m->threads, err);
         /* the GEMM reads the packed copy from now on: the stored weights' pages can leave the
          * resident set, so peak memory stays near one copy of the weights, not two */
         if (!s && w[i]->packed)

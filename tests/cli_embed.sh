@@ -260,7 +260,29 @@ expect 0 "$OCLIP" embed-image -m "$M2" "$I/jpg_420.jpg" -o "$tmp/d16.npy" --dtyp
 if "$OCLIP" info | grep -q "^kernels: *scalar"; then ok
 elif cmp -s "$tmp/d0.npy" "$tmp/d16.npy"; then bad "--dtype bf16 changed nothing"; else ok; fi
 expect 2 "$OCLIP" embed-image -m "$M2" "$I/jpg_420.jpg" -o "$tmp/d.npy" --dtype f8
-contains "$tmp/err" "use f32, f16 or bf16"
+contains "$tmp/err" "use f32, f16, bf16 or int8"
+# --dtype int8 (every kernel path): within cosine 0.999 of f32, the same bytes for 1 and 3 threads
+expect 0 "$OCLIP" embed-image -m "$M2" "$I/jpg_420.jpg" "$I/png_rgb8_filt.png" -o "$tmp/q1.npy" \
+    --dtype int8 --threads 1
+expect 0 "$OCLIP" embed-image -m "$M2" "$I/jpg_420.jpg" "$I/png_rgb8_filt.png" -o "$tmp/q3.npy" \
+    --dtype int8 --threads 3
+same "$tmp/q1.npy" "$tmp/q3.npy"
+expect 0 "$OCLIP" embed-image -m "$M2" "$I/jpg_420.jpg" "$I/png_rgb8_filt.png" -o "$tmp/f1.npy"
+python3 - "$tmp/q1.npy" "$tmp/f1.npy" <<'PY' && ok || bad "--dtype int8 vs f32"
+import ast, struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<H", b[8:10])[0]
+    h = ast.literal_eval(b[10:10 + n].decode())
+    d = struct.unpack("<%df" % (len(b[10 + n:]) // 4), b[10 + n:])
+    return h["shape"], d
+(sq, q), (sf, f) = load(sys.argv[1]), load(sys.argv[2])
+assert sq == sf and len(sq) == 2, (sq, sf)
+E = sq[1]
+for i in range(sq[0]):
+    cos = sum(q[i * E + e] * f[i * E + e] for e in range(E))  # both L2-normalized
+    assert 0.999 <= cos < 1.0, (i, cos)
+PY
 
 echo "cli_embed.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

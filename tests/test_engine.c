@@ -9,6 +9,8 @@
  *   - text computed up to the last EOT equals the full-context computation;
  *   - the same bytes for 1, 2 and 3 threads (whole models, and the GEMM on odd shapes);
  *   - the GEMM over F32/F16/BF16 weights in both storage orders against a double reference;
+ *   - int8 weights: embeddings within cosine 0.999 of OpenCLIP fp32, the same bytes for 1-3
+ *     threads; weight_dtype values the engine does not compute are refused;
  *   - refusals: hf-hub / ARCH:TAG / default specs, weights that do not fit, options the engine
  *     does not compute, token ids outside the vocabulary;
  *   - the same weights in other layouts (HF transformers folder, training checkpoint, torch zip)
@@ -177,6 +179,65 @@ static void test_variant(const char *variant, const char *dtype) {
     oclip_checkpoint_free(ex);
 }
 
+/* Int8 weights (weight_dtype I8) on one variant: every image and text embedding within cosine
+ * 0.999 of OpenCLIP's fp32 one (the int8 accuracy bound of docs/ENGINE.md, on models whose
+ * weights are random), the same bytes for 1-3 threads; other weight_dtype values refused. */
+static void test_int8(const char *variant) {
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, FIX "/%s/f32", variant);
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    oclip_checkpoint *ex = NULL;
+    oclip_error err;
+    CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s: %s", path, err.msg);
+    if (!ex) return;
+    const oclip_tensor *pt = oclip_checkpoint_find(ex, "pixels");
+    const oclip_tensor *tt = oclip_checkpoint_find(ex, "tokens");
+    size_t n_img = (size_t)pt->shape[0], n_txt = (size_t)tt->shape[0];
+    float *pixels = expect_f32(ex, "pixels", NULL);
+    float *w_img = expect_f32(ex, "img_norm", NULL), *w_txt = expect_f32(ex, "txt_norm", NULL);
+    int64_t *tokens = malloc(tt->nbytes);
+    memcpy(tokens, tt->data, tt->nbytes);
+    float *first[2] = {NULL, NULL};
+    double worst = 1;
+    for (int th = 1; th <= 3; th++) {
+        oclip_model_options o = {.threads = th, .weight_dtype = OCLIP_DTYPE_I8};
+        oclip_model *m = NULL;
+        CHECKF(oclip_model_load(dir, &o, &m, &err) == OCLIP_OK, "%s int8: %s", dir, err.msg);
+        if (!m) break;
+        size_t E = (size_t)m->E;
+        for (int tower = 0; tower < 2; tower++) {
+            size_t n = tower ? n_txt : n_img;
+            float *got = malloc(n * E * sizeof(float));
+            oclip_status st = tower ? oclip_encode_text(m, tokens, n, got, 1, &err)
+                                    : oclip_encode_image(m, pixels, n, got, 1, &err);
+            CHECKF(st == OCLIP_OK, "%s int8 encode: %s", variant, err.msg);
+            const float *want = tower ? w_txt : w_img;
+            for (size_t i = 0; i < n; i++) {
+                double d = 0;
+                for (size_t e = 0; e < E; e++) d += (double)got[i * E + e] * want[i * E + e];
+                worst = fmin(worst, d);
+            }
+            if (th == 1) {
+                first[tower] = got;
+                continue;
+            }
+            CHECKF(!memcmp(got, first[tower], n * E * sizeof(float)), "%s int8: %s bytes "
+                   "differ with %d threads", variant, tower ? "text" : "image", th);
+            free(got);
+        }
+        oclip_model_free(m);
+    }
+    CHECKF(worst >= 0.999, "%s int8: cosine to OpenCLIP fp32 %.6f < 0.999", variant, worst);
+    fprintf(stderr, "  %-18s int8 weights: worst cosine to OpenCLIP fp32 %.6f\n", variant, worst);
+    /* a weight_dtype the engine does not compute */
+    oclip_model_options bad = {.weight_dtype = OCLIP_DTYPE_I64};
+    oclip_model *m = (oclip_model *)1;
+    CHECK(oclip_model_load(dir, &bad, &m, &err) == OCLIP_E_ARG && m == NULL);
+    CHECK(strstr(err.msg, "weight_dtype I64") != NULL);
+    free(first[0]), free(first[1]), free(pixels), free(w_img), free(w_txt), free(tokens);
+    oclip_checkpoint_free(ex);
+}
+
 /* a fixed LCG: values in [-0.5, 0.5) */
 static float lcg(unsigned *r) {
     *r = *r * 1103515245u + 12345u;
@@ -205,7 +266,7 @@ static void test_gemm(void) {
                     for (size_t k = 0; k < K; k++) Wl[kn ? k * N + n : n * K + k] = Wf[n * K + k];
                 oclip_dtype_cast(Ws, dts[di], Wl, OCLIP_DTYPE_F32, N * K, NULL);
                 oc_load_f32(Wr, Ws, dts[di], 0, N * K); /* rounded weights, stored layout */
-                oc_weight w = {Ws, dts[di], N, K, kn, NULL, OCLIP_DTYPE_F32, 0};
+                oc_weight w = {Ws, dts[di], N, K, kn, NULL, OCLIP_DTYPE_F32, 0, NULL, NULL};
                 for (int th = 0; th < 3; th++) {
                     Y[th] = malloc(M * N * sizeof(float));
                     oc_gemm(X, M, &w, b, Y[th], th + 1);
@@ -387,6 +448,7 @@ int main(void) {
         for (size_t v = 0; v < sizeof variants / sizeof *variants; v++)
             for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++)
                 test_variant(variants[v], dtypes[d]);
+        for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) test_int8(variants[v]);
         fprintf(stderr, "  worst over all: max-abs %.2e, 1-cosine %.1e (tolerances %g, %g)\n",
                 worst_abs, 1 - worst_cos, TOL, 1 - MIN_COS);
     }

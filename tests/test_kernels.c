@@ -7,6 +7,9 @@
  *     (rounded) weights, vs the scalar path, the same bytes for 1, 2 and 3 threads, packed or
  *     not, and for any subset of rows (batch split); weights cast to BF16 at load (the
  *     AVX512-BF16 kernel where the CPU has it) vs double over the same rounded values;
+ *   - the int8 GEMM: the per-column weight quantization value by value, outputs equal to an
+ *     integer reference computed here from the test's own quantization of X (the VNNI kernel
+ *     where the CPU has it), threads, row subsets, zero and NaN rows, error vs float;
  *   - LayerNorm, GELU (erf and tanh forms), QuickGELU vs the scalar path; the vector erf and exp
  *     vs libm's erff / expf over a dense grid (max error in ulp);
  *   - attention (softmax included) vs the scalar path, thread counts, and causal rows computed
@@ -55,7 +58,7 @@ static void gemm_case(size_t M, size_t N, size_t K, oclip_dtype dt, int kn, int 
         for (size_t k = 0; k < K; k++) Wl[kn ? k * N + n : n * K + k] = Wf[n * K + k];
     oclip_dtype_cast(Ws, dt, Wl, OCLIP_DTYPE_F32, N * K, NULL);
     oc_load_f32(Wr, Ws, dt, 0, N * K);
-    oc_weight w = {Ws, dt, N, K, kn, NULL, OCLIP_DTYPE_F32, 0};
+    oc_weight w = {Ws, dt, N, K, kn, NULL, OCLIP_DTYPE_F32, 0, NULL, NULL};
     const float *bias = use_bias ? b : NULL;
     for (int th = 0; th < 3; th++) {
         Y[th] = malloc(M * N * sizeof(float));
@@ -156,7 +159,7 @@ static void test_gemm(void) {
     /* K = 0: Y = bias (or 0) */
     float X[1] = {0}, b[3] = {1, 2, 3}, Y[6] = {9, 9, 9, 9, 9, 9};
     uint8_t wdata[4] = {0};
-    oc_weight w = {wdata, OCLIP_DTYPE_F32, 3, 0, 0, NULL, OCLIP_DTYPE_F32, 0};
+    oc_weight w = {wdata, OCLIP_DTYPE_F32, 3, 0, 0, NULL, OCLIP_DTYPE_F32, 0, NULL, NULL};
     oc_gemm(X, 2, &w, b, Y, 2);
     CHECK(Y[0] == 1 && Y[2] == 3 && Y[3] == 1 && Y[5] == 3);
 }
@@ -164,6 +167,130 @@ static void test_gemm(void) {
 /* ---------------------------------------------------------------------------------------------
  * LayerNorm, activations, erf, exp
  */
+/* Int8 GEMM on one shape: the packed weights are the per-column quantization of the (rounded)
+ * weights, value by value; oc_gemm_i8 equals a computation from the test's own quantization of X
+ * bit for bit (integer sums are exact; the epilogue is fixed), on this path (the VNNI kernel
+ * where the CPU has it), for 1-3 threads and for a subset of rows; a row of zeros gives the bias,
+ * a row holding a NaN gives NaN, and the result stays near the float GEMM. */
+static void gemm_i8_case(size_t M, size_t N, size_t K, oclip_dtype dt, int kn, int use_bias) {
+    size_t Kq = (K + 3) & ~(size_t)3;
+    float *X = malloc(M * K * sizeof(float)), *Wl = malloc(N * K * sizeof(float));
+    float *Wr = malloc(N * K * sizeof(float)), *b = malloc(N * sizeof(float));
+    float *Y[3], *Ye = malloc(M * N * sizeof(float));
+    uint8_t *Ws = malloc(N * K * 4);
+    int32_t *qw = malloc(N * K * sizeof(int32_t)), *qx = malloc(K * sizeof(int32_t));
+    for (size_t i = 0; i < M * K; i++) X[i] = rnd() * 3.0f;
+    for (size_t i = 0; i < N * K; i++) Wl[i] = rnd() * (1.0f + (float)(i % 7));
+    for (size_t i = 0; i < N; i++) b[i] = rnd();
+    if (M > 1) memset(X, 0, K * sizeof(float)); /* row 0: zeros */
+    if (M > 2) X[(M - 1) * K + K / 2] = NAN;    /* last row: a NaN */
+    oclip_dtype_cast(Ws, dt, Wl, OCLIP_DTYPE_F32, N * K, NULL);
+    float *Wt = malloc(N * K * sizeof(float));
+    oc_load_f32(Wt, Ws, dt, 0, N * K);
+    for (size_t n = 0; n < N; n++) /* logical [N, K] */
+        for (size_t k = 0; k < K; k++) Wr[n * K + k] = Wt[kn ? k * N + n : n * K + k];
+    free(Wt);
+    char tag[160];
+    snprintf(tag, sizeof tag, "%s gemm_i8 M%zu N%zu K%zu %s kn=%d bias=%d", path_name, M, N, K,
+             oclip_dtype_name(dt), kn, use_bias);
+    oc_weight w = {Ws, dt, N, K, kn, NULL, OCLIP_DTYPE_F32, 0, NULL, NULL};
+    CHECKF(oc_weight_pack(&w, OCLIP_DTYPE_I8, 0, 2, NULL) == OCLIP_OK &&
+           w.pdtype == OCLIP_DTYPE_I8 && w.packed && w.qscale && w.qsum, "%s: pack", tag);
+    if (!w.packed) goto done;
+    /* the weights: scale = max |w| / 127 per column, q = w * (127 / max) to nearest, even */
+    size_t bad_q = 0, bad_s = 0;
+    for (size_t n = 0; n < N; n++) {
+        float amax = 0;
+        for (size_t k = 0; k < K; k++) amax = fmaxf(amax, fabsf(Wr[n * K + k]));
+        float inv = amax > 0 ? 127.0f / amax : 0.0f, sw = amax / 127.0f;
+        int32_t sum = 0;
+        for (size_t k = 0; k < K; k++) {
+            float v = nearbyintf(Wr[n * K + k] * inv);
+            int32_t q = (int32_t)fmaxf(-127.0f, fminf(127.0f, v));
+            qw[n * K + k] = q;
+            sum += q;
+            const int8_t *pk = (const int8_t *)w.packed;
+            bad_q += pk[(n / 32) * Kq * 32 + (k / 4) * 128 + (n % 32) * 4 + k % 4] != q;
+        }
+        bad_s += memcmp(&w.qscale[n], &sw, 4) != 0 || w.qsum[n] != sum;
+    }
+    CHECKF(!bad_q && !bad_s, "%s: %zu quantized weights and %zu scales/sums differ", tag, bad_q,
+           bad_s);
+    /* the expected output */
+    const float *bias = use_bias ? b : NULL;
+    double err2 = 0, ref2 = 0;
+    for (size_t m = 0; m < M; m++) {
+        const float *x = X + m * K;
+        float amax = 0;
+        int nan = 0;
+        for (size_t k = 0; k < K; k++) {
+            nan |= isnan(x[k]);
+            amax = fmaxf(amax, fabsf(x[k]));
+        }
+        float inv = amax > 0 ? 127.0f / amax : 0.0f, sx = nan ? NAN : amax / 127.0f;
+        for (size_t k = 0; k < K; k++)
+            qx[k] = nan ? 0 : (int32_t)fmaxf(-127.0f, fminf(127.0f, nearbyintf(x[k] * inv)));
+        for (size_t n = 0; n < N; n++) {
+            int64_t d = 0;
+            double ref = bias ? bias[n] : 0;
+            for (size_t k = 0; k < K; k++) {
+                d += (int64_t)qx[k] * qw[n * K + k];
+                ref += (double)x[k] * Wr[n * K + k];
+            }
+            float sc = w.qscale[n] * sx;
+            float y = (float)d * sc;
+            if (bias) y = y + bias[n];
+            Ye[m * N + n] = y;
+            if (!nan) {
+                err2 += (y - ref) * (y - ref);
+                ref2 += ref * ref;
+            }
+        }
+    }
+    void *qs = malloc(oc_gemm_i8_scratch(M, K));
+    for (int th = 0; th < 3; th++) {
+        Y[th] = malloc(M * N * sizeof(float));
+        oc_gemm_i8(X, M, &w, bias, Y[th], th + 1, qs);
+    }
+    size_t diff = 0;
+    for (size_t i = 0; i < M * N; i++)
+        diff += isnan(Ye[i]) ? !isnan(Y[0][i]) : memcmp(&Ye[i], &Y[0][i], 4) != 0;
+    CHECKF(!diff, "%s: %zu of %zu outputs differ from the integer reference", tag, diff, M * N);
+    CHECKF(!memcmp(Y[0], Y[1], M * N * sizeof(float)) &&
+           !memcmp(Y[0], Y[2], M * N * sizeof(float)), "%s: bytes differ across threads", tag);
+    if (M > 1)
+        for (size_t n = 0; n < N; n++)
+            CHECKF(Y[0][n] == (bias ? bias[n] : 0.0f), "%s: zero row, column %zu: %g", tag, n,
+                   Y[0][n]);
+    if (M > 3) { /* rows 1 .. M-2 alone: the same bytes */
+        oc_gemm_i8(X + K, M - 2, &w, bias, Y[1], 1, qs);
+        CHECKF(!memcmp(Y[0] + N, Y[1], (M - 2) * N * sizeof(float)), "%s: row subset differs",
+               tag);
+    }
+    /* near the float GEMM: relative RMS error of 8-bit rounding on both sides */
+    double rel = ref2 > 0 ? sqrt(err2 / ref2) : 0;
+    CHECKF(rel < 0.02, "%s: relative RMS error vs float %.4f", tag, rel);
+    for (int th = 0; th < 3; th++) free(Y[th]);
+    free(qs);
+done:
+    oc_weight_unpack(&w);
+    free(X), free(Wl), free(Wr), free(b), free(Ye), free(Ws), free(qw), free(qx);
+}
+
+static void test_gemm_i8(void) {
+    static const size_t shapes[][3] = {{1, 1, 1},    {2, 5, 3},     {3, 33, 5},  {13, 70, 7},
+                                       {25, 40, 130}, {50, 64, 771}, {7, 96, 768}};
+    static const oclip_dtype dts[] = {OCLIP_DTYPE_F32, OCLIP_DTYPE_F16, OCLIP_DTYPE_BF16};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int d = 0; d < 3; d++)
+            gemm_i8_case(shapes[s][0], shapes[s][1], shapes[s][2], dts[d], (int)(s + d) & 1,
+                         (int)(s + d + 1) & 1 || s == 0);
+    const oc_kernels *k = oc_kernels_for(oc_simd_get());
+    fprintf(stderr, "  %s: gemm_i8 %s\n", path_name,
+            k && k->gemm_i8 && oc_cpu_has_avx512vnni() ? "AVX512-VNNI kernel"
+                                                        : "integer reference kernel");
+}
+
 static void test_rows(const oc_kernels *k) {
     static const size_t Ds[] = {1, 7, 16, 33, 768, 1000};
     for (size_t di = 0; di < sizeof Ds / sizeof *Ds; di++) {
@@ -310,6 +437,7 @@ int main(void) {
         CHECK(k != NULL);
         if (!k) continue;
         test_gemm();
+        test_gemm_i8();
         test_rows(k);
         test_erf_exp(k);
         test_attention();

@@ -32,7 +32,9 @@
     "  --quick-gelu, --no-quick-gelu   override the activation\n"                              \
     "  --dtype T          f32 (default: weights as stored, fp32 arithmetic), f16 or bf16:\n"  \
     "                     round the weights at load (bf16 uses AVX512-BF16 dot products where\n" \
-    "                     the CPU has them; cosine to f32 >= 0.9999; docs/ENGINE.md)\n"         \
+    "                     the CPU has them; cosine to f32 >= 0.9999); int8: quantize the\n"     \
+    "                     transformer weights per channel, inputs per token (AVX512-VNNI;\n"   \
+    "                     accuracy deltas in docs/ENGINE.md)\n"                               \
     "  --threads N        worker threads (default: all cores; results do not depend on it)\n"    \
     "  --batch-size N     inputs per forward pass (default 32; results do not depend on it)\n"  \
     "  -h, --help         this help\n"
@@ -164,7 +166,8 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
             if (!strcmp(v, "f32")) a->weight_dtype = OCLIP_DTYPE_F32;
             else if (!strcmp(v, "f16")) a->weight_dtype = OCLIP_DTYPE_F16;
             else if (!strcmp(v, "bf16")) a->weight_dtype = OCLIP_DTYPE_BF16;
-            else return usage_error(a->cmd, "--dtype '%s': use f32, f16 or bf16", v);
+            else if (!strcmp(v, "int8")) a->weight_dtype = OCLIP_DTYPE_I8;
+            else return usage_error(a->cmd, "--dtype '%s': use f32, f16, bf16 or int8", v);
         } else if (!strcmp(o, "--threads") || !strcmp(o, "--batch-size")) {
             if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
             int rc = parse_int(a->cmd, o, argv[++i], !strcmp(o, "--threads") ? &a->threads
