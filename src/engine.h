@@ -133,6 +133,9 @@ typedef struct {
      * oc_gemm_i8_ref); NULL if not compiled in; call only on a CPU with AVX512-VNNI */
     void (*gemm_i8)(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
                     const float *bias, float *Y, size_t p0, size_t p1);
+    /* one row of oc_gemm_i8's activation quantization (the same bytes as the reference in
+     * kernels.c): q [Kq] = qx + 128 (128 past K), *sx = the row's scale; NULL: the reference */
+    void (*quant_i8)(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx);
     void (*layernorm)(const float *x, float *y, size_t r0, size_t r1, size_t D, const float *w,
                       const float *b, float eps);
     void (*act)(float *x, size_t i0, size_t i1, oc_act act);

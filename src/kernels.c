@@ -232,6 +232,13 @@ static inline float round_even(float v) {
     return r - 12582912.0f;
 }
 
+/* 127 / amax, the quantization multiplier: 0 for amax = 0, and at most FLT_MAX (an amax below
+ * 127 / FLT_MAX would make it infinite, and 0 * inf a NaN) */
+static inline float quant_inv(float amax) {
+    float inv = amax == 0.0f ? 0.0f : 127.0f / amax;
+    return inv <= 3.4028234663852886e38f ? inv : 3.4028234663852886e38f;
+}
+
 /* int8 panels (layout in engine.h): per column the largest |w| over all of K first, then the
  * quantized values and their sums. */
 static void pack_range_i8(void *p, size_t p0, size_t p1, int t) {
@@ -258,7 +265,7 @@ static void pack_range_i8(void *p, size_t p0, size_t p1, int t) {
         }
         for (size_t j = 0; j < OC_PANEL; j++) {
             scale[pi * OC_PANEL + j] = bad[j] ? NAN : amax[j] / 127.0f;
-            inv[j] = bad[j] || amax[j] == 0.0f ? 0.0f : 127.0f / amax[j];
+            inv[j] = bad[j] ? 0.0f : quant_inv(amax[j]);
         }
         int8_t *dst = (int8_t *)c->out + pi * OC_PANEL * Kq;
         memset(dst, 0, OC_PANEL * Kq);
@@ -374,36 +381,39 @@ size_t oc_gemm_i8_scratch(size_t M, size_t K) {
     return M * (((K + 3) & ~(size_t)3) + sizeof(float)) + sizeof(float);
 }
 
+/* the reference quantization of one row (oc_gemm_i8 in engine.h) */
+static void quant_row(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx) {
+    float amax = 0.0f;
+    int bad = 0;
+    for (size_t k = 0; k < K; k++) {
+        float a = fabsf(x[k]);
+        bad |= !(a <= 3.4028234663852886e38f); /* NaN or infinity */
+        amax = a > amax ? a : amax;
+    }
+    float inv = bad ? 0.0f : quant_inv(amax);
+    for (size_t k = 0; k < K; k++) {
+        float v = bad ? 0.0f : round_even(x[k] * inv);
+        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+        q[k] = (uint8_t)((int)v + 128);
+    }
+    for (size_t k = K; k < Kq; k++) q[k] = 128;
+    float s = bad ? NAN : amax / 127.0f;
+    memcpy(sx, &s, sizeof s);
+}
+
 typedef struct {
     const float *X;
     size_t K, Kq;
     uint8_t *xq;
     float *xs;
+    void (*quant)(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx);
 } quant_ctx;
 
 static void quant_range(void *p, size_t r0, size_t r1, int t) {
     (void)t;
     const quant_ctx *c = p;
-    for (size_t m = r0; m < r1; m++) {
-        const float *x = c->X + m * c->K;
-        uint8_t *q = c->xq + m * c->Kq;
-        float amax = 0.0f;
-        int bad = 0;
-        for (size_t k = 0; k < c->K; k++) {
-            float a = fabsf(x[k]);
-            bad |= !(a <= 3.4028234663852886e38f); /* NaN or infinity */
-            amax = a > amax ? a : amax;
-        }
-        float inv = bad || amax == 0.0f ? 0.0f : 127.0f / amax;
-        for (size_t k = 0; k < c->K; k++) {
-            float v = bad ? 0.0f : round_even(x[k] * inv);
-            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-            q[k] = (uint8_t)((int)v + 128);
-        }
-        for (size_t k = c->K; k < c->Kq; k++) q[k] = 128;
-        float sx = bad ? NAN : amax / 127.0f;
-        memcpy((uint8_t *)c->xs + m * sizeof(float), &sx, sizeof sx);
-    }
+    for (size_t m = r0; m < r1; m++)
+        c->quant(c->X + m * c->K, c->K, c->Kq, c->xq + m * c->Kq, c->xs + m);
 }
 
 void oc_gemm_i8_ref(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
@@ -458,9 +468,10 @@ void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias,
                 int nth, void *scratch) {
     if (M == 0 || W->n == 0) return;
     size_t K = W->k, Kq = (K + 3) & ~(size_t)3;
-    quant_ctx q = {X, K, Kq, scratch, (float *)((uint8_t *)scratch + M * Kq)};
-    oc_parallel(M * K < 32768 ? 1 : nth, M, quant_range, &q);
     const oc_kernels *k = oc_kernels_for(oc_simd_get());
+    quant_ctx q = {X, K, Kq, scratch, (float *)((uint8_t *)scratch + M * Kq),
+                   k && k->quant_i8 ? k->quant_i8 : quant_row};
+    oc_parallel(M * K < 32768 ? 1 : nth, M, quant_range, &q);
     i8_ctx c = {q.xq, q.xs, M, W, bias, Y, k && k->gemm_i8 && oc_cpu_has_avx512vnni(), k};
     oc_parallel(nth, (W->n + OC_PANEL - 1) / OC_PANEL, i8_range, &c);
 }
@@ -636,5 +647,6 @@ oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t
     return OCLIP_OK;
 }
 
-const oc_kernels oc_kernels_scalar = {NULL,       NULL,       NULL,      layernorm_scalar,
-                                      act_scalar, erf_scalar, exp_scalar, attention_scalar};
+const oc_kernels oc_kernels_scalar = {NULL,       NULL,       NULL,       NULL,
+                                      layernorm_scalar, act_scalar, erf_scalar,
+                                      exp_scalar, attention_scalar};

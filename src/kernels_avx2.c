@@ -99,7 +99,7 @@ static inline double vd_hsum(vd v) {
 #pragma GCC pop_options
 #endif
 
-static const oc_kernels avx2_table = {avx2_gemm, NULL, NULL, avx2_layernorm, avx2_act, avx2_erf,
+static const oc_kernels avx2_table = {avx2_gemm, NULL, NULL, NULL, avx2_layernorm, avx2_act, avx2_erf,
                                       avx2_exp, avx2_attention};
 const oc_kernels *oc_kernels_avx2(void) { return &avx2_table; }
 #else

@@ -94,6 +94,41 @@ static inline double vd_hsum(vd v) {
 
 #include "kernels_simd.h"
 
+/* One row of oc_gemm_i8's activation quantization, the reference's arithmetic (kernels.c): the
+ * largest |x| (exact), x * (127 / max) rounded to nearest even by vcvtps2dq (the reference adds
+ * and removes 1.5 * 2^23: the same integer), clamped, + 128, as bytes. */
+static void avx512_quant_i8(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx) {
+    const __m512 big = _mm512_set1_ps(3.4028234663852886e38f);
+    __m512 mx = _mm512_setzero_ps();
+    __mmask16 bad = 0;
+    size_t k = 0;
+    for (; k < K; k += 16) {
+        __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(mk(K - k), x + k));
+        bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ); /* NaN or infinity */
+        mx = _mm512_max_ps(mx, a);
+    }
+    float amax = _mm512_reduce_max_ps(mx);
+    if (bad) {
+        memset(q, 128, Kq);
+        float s = NAN;
+        memcpy(sx, &s, sizeof s);
+        return;
+    }
+    float iv = amax == 0.0f ? 0.0f : 127.0f / amax; /* kernels.c's quant_inv */
+    __m512 inv = _mm512_set1_ps(iv <= 3.4028234663852886e38f ? iv : 3.4028234663852886e38f);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    const __m512i off = _mm512_set1_epi32(128);
+    for (k = 0; k < K; k += 16) {
+        __mmask16 m = mk(K - k);
+        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), inv));
+        v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), off);
+        _mm512_mask_cvtepi32_storeu_epi8(q + k, m, v);
+    }
+    for (k = K; k < Kq; k++) q[k] = 128;
+    float s = amax / 127.0f;
+    memcpy(sx, &s, sizeof s);
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,avx512bf16"))), apply_to = function)
@@ -303,9 +338,9 @@ static void avx512vnni_gemm_i8(const uint8_t *xq, const float *xs, size_t M, con
 #pragma GCC pop_options
 #endif
 
-static const oc_kernels avx512_table = {avx512_gemm,       avx512bf16_gemm, avx512vnni_gemm_i8,
-                                        avx512_layernorm,  avx512_act,      avx512_erf,
-                                        avx512_exp,        avx512_attention};
+static const oc_kernels avx512_table = {avx512_gemm,      avx512bf16_gemm,  avx512vnni_gemm_i8,
+                                        avx512_quant_i8,  avx512_layernorm, avx512_act,
+                                        avx512_erf,       avx512_exp,       avx512_attention};
 const oc_kernels *oc_kernels_avx512(void) { return &avx512_table; }
 #else
 const oc_kernels *oc_kernels_avx512(void) { return NULL; }

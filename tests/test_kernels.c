@@ -15,6 +15,7 @@
  *   - attention (softmax included) vs the scalar path, thread counts, and causal rows computed
  *     from a shorter sequence giving the same bytes.
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -184,6 +185,10 @@ static void gemm_i8_case(size_t M, size_t N, size_t K, oclip_dtype dt, int kn, i
     for (size_t i = 0; i < N; i++) b[i] = rnd();
     if (M > 1) memset(X, 0, K * sizeof(float)); /* row 0: zeros */
     if (M > 2) X[(M - 1) * K + K / 2] = NAN;    /* last row: a NaN */
+    if (M > 3) /* row 1: subnormals, where 127 / max would overflow */
+        for (size_t k = 0; k < K; k++) X[K + k] = (float)(k % 3) * 1e-44f;
+    if (N > 2) /* column 1 of the weights: subnormals too */
+        for (size_t k = 0; k < K; k++) Wl[kn ? k * N + 1 : K + k] = (float)(k % 5) * -1e-44f;
     oclip_dtype_cast(Ws, dt, Wl, OCLIP_DTYPE_F32, N * K, NULL);
     float *Wt = malloc(N * K * sizeof(float));
     oc_load_f32(Wt, Ws, dt, 0, N * K);
@@ -202,7 +207,7 @@ static void gemm_i8_case(size_t M, size_t N, size_t K, oclip_dtype dt, int kn, i
     for (size_t n = 0; n < N; n++) {
         float amax = 0;
         for (size_t k = 0; k < K; k++) amax = fmaxf(amax, fabsf(Wr[n * K + k]));
-        float inv = amax > 0 ? 127.0f / amax : 0.0f, sw = amax / 127.0f;
+        float inv = amax > 0 ? fminf(127.0f / amax, FLT_MAX) : 0.0f, sw = amax / 127.0f;
         int32_t sum = 0;
         for (size_t k = 0; k < K; k++) {
             float v = nearbyintf(Wr[n * K + k] * inv);
@@ -227,7 +232,8 @@ static void gemm_i8_case(size_t M, size_t N, size_t K, oclip_dtype dt, int kn, i
             nan |= isnan(x[k]);
             amax = fmaxf(amax, fabsf(x[k]));
         }
-        float inv = amax > 0 ? 127.0f / amax : 0.0f, sx = nan ? NAN : amax / 127.0f;
+        float inv = amax > 0 ? fminf(127.0f / amax, FLT_MAX) : 0.0f;
+        float sx = nan ? NAN : amax / 127.0f;
         for (size_t k = 0; k < K; k++)
             qx[k] = nan ? 0 : (int32_t)fmaxf(-127.0f, fminf(127.0f, nearbyintf(x[k] * inv)));
         for (size_t n = 0; n < N; n++) {
