@@ -98,6 +98,9 @@ void oc_weight_unpack(oc_weight *w);
 size_t oc_gemm_i8_scratch(size_t M, size_t K);
 void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                 int nth, void *scratch);
+/* the int8 panel kernel oc_gemm_i8 uses on this CPU and path: "avx512-vnni", "avx2" or
+ * "reference" */
+const char *oc_gemm_i8_kernel(void);
 /* the reference kernel of oc_gemm_i8 for panels [p0, p1): xq [M, Kq] holds qx + 128 (bytes,
  * zero-padded as 128), xs [M] the row scales */
 void oc_gemm_i8_ref(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
@@ -129,8 +132,9 @@ typedef struct {
      * NULL if not compiled in; call only on a CPU with AVX512-BF16 */
     void (*gemm_bf16)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                      size_t p0, size_t p1);
-    /* panels [p0, p1) of oc_gemm_i8 with AVX512-VNNI dot products (the same bytes as
-     * oc_gemm_i8_ref); NULL if not compiled in; call only on a CPU with AVX512-VNNI */
+    /* panels [p0, p1) of oc_gemm_i8 (the same bytes as oc_gemm_i8_ref): the avx512 one uses
+     * AVX512-VNNI (call it only on a CPU that has it; oc_gemm_i8 runs the avx2 one elsewhere);
+     * NULL if not compiled in */
     void (*gemm_i8)(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
                     const float *bias, float *Y, size_t p0, size_t p1);
     /* one row of oc_gemm_i8's activation quantization (the same bytes as the reference in

@@ -444,6 +444,9 @@ void oc_gemm_i8_ref(const uint8_t *xq, const float *xs, size_t M, const oc_weigh
     }
 }
 
+typedef void (*i8_fn)(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                      const float *bias, float *Y, size_t p0, size_t p1);
+
 typedef struct {
     const uint8_t *xq;
     const float *xs;
@@ -451,17 +454,32 @@ typedef struct {
     const oc_weight *W;
     const float *bias;
     float *Y;
-    int vnni;
-    const oc_kernels *k;
+    i8_fn fn;
 } i8_ctx;
+
+/* The int8 panel kernel for the path in use: AVX512-VNNI on the avx512 path of a CPU that has
+ * it, else the AVX2 one on a SIMD path, else the reference (all give the same bytes). */
+static i8_fn i8_kernel(const char **name) {
+    oc_simd s = oc_simd_get();
+    const oc_kernels *k512 = oc_kernels_for(OC_SIMD_AVX512), *k2 = oc_kernels_for(OC_SIMD_AVX2);
+    const char *dummy;
+    if (!name) name = &dummy;
+    if (s == OC_SIMD_AVX512 && k512 && k512->gemm_i8 && oc_cpu_has_avx512vnni()) {
+        *name = "avx512-vnni";
+        return k512->gemm_i8;
+    }
+    if (s != OC_SIMD_SCALAR && k2 && k2->gemm_i8) {
+        *name = "avx2";
+        return k2->gemm_i8;
+    }
+    *name = "reference";
+    return oc_gemm_i8_ref;
+}
 
 static void i8_range(void *p, size_t p0, size_t p1, int t) {
     (void)t;
     const i8_ctx *c = p;
-    if (c->vnni)
-        c->k->gemm_i8(c->xq, c->xs, c->M, c->W, c->bias, c->Y, p0, p1);
-    else
-        oc_gemm_i8_ref(c->xq, c->xs, c->M, c->W, c->bias, c->Y, p0, p1);
+    c->fn(c->xq, c->xs, c->M, c->W, c->bias, c->Y, p0, p1);
 }
 
 void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
@@ -472,8 +490,14 @@ void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias,
     quant_ctx q = {X, K, Kq, scratch, (float *)((uint8_t *)scratch + M * Kq),
                    k && k->quant_i8 ? k->quant_i8 : quant_row};
     oc_parallel(M * K < 32768 ? 1 : nth, M, quant_range, &q);
-    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, k && k->gemm_i8 && oc_cpu_has_avx512vnni(), k};
+    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, i8_kernel(NULL)};
     oc_parallel(nth, (W->n + OC_PANEL - 1) / OC_PANEL, i8_range, &c);
+}
+
+const char *oc_gemm_i8_kernel(void) {
+    const char *name;
+    (void)i8_kernel(&name);
+    return name;
 }
 
 /* =============================================================================================

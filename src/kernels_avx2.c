@@ -93,14 +93,147 @@ static inline double vd_hsum(vd v) {
 
 #include "kernels_simd.h"
 
+/* =============================================================================================
+ * Int8 GEMM without VNNI (oc_gemm_i8's panels; also the avx512 path's on CPUs without
+ * AVX512-VNNI). A tile of 4 rows has its activation bytes (qx + 128) widened to 16-bit once,
+ * into a stack buffer, and then runs over every 8-column group of the thread's panels: a weight
+ * quad of 4 columns x 4 k (16 bytes) is sign-extended to 16-bit and multiplied by the row's
+ * activation quad (broadcast) with vpmaddwd, so each int32 lane holds the sum of two products
+ * and a column spans two lanes until the epilogue adds them (phaddd). Products and sums stay far
+ * inside int32 (255 * 127 * 2 per lane and step), so the sums are exact and the epilogue is the
+ * reference's: the same bytes.
+ */
+#define I8_MR 4
+#define I8_KMAX 1024 /* activation quads per depth block: the 16-bit tile is 32 KiB (stack) */
+
+static inline __attribute__((always_inline)) void
+i8_micro(const int mr, const int16_t *x, size_t ldx, const int8_t *w, size_t kq,
+         __m256i io[I8_MR][2]) {
+    __m256i acc[I8_MR][2]; /* in registers: the loops over r are unrolled for a constant mr */
+#pragma GCC unroll 4
+    for (int r = 0; r < mr; r++) acc[r][0] = io[r][0], acc[r][1] = io[r][1];
+    for (size_t k = 0; k < kq; k++) {
+        const int8_t *wk = w + k * 4 * OC_PANEL;
+        __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wk));
+        __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wk + 16)));
+#pragma GCC unroll 4
+        for (int r = 0; r < mr; r++) {
+            int64_t q4;
+            memcpy(&q4, x + (size_t)r * ldx + 4 * k, 8);
+            __m256i xv = _mm256_set1_epi64x(q4);
+            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(xv, w0));
+            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(xv, w1));
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < mr; r++) io[r][0] = acc[r][0], io[r][1] = acc[r][1];
+}
+
+static void avx2_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                         const float *bias, float *Y, size_t p0, size_t p1) {
+    size_t N = W->n, Kq = (W->k + 3) & ~(size_t)3, KQ = Kq / 4;
+    _Alignas(32) int16_t xt[I8_MR * 4 * I8_KMAX];
+    for (size_t m0 = 0; m0 < M; m0 += I8_MR) {
+        int mr = M - m0 < I8_MR ? (int)(M - m0) : I8_MR;
+        for (size_t p = p0; p < p1; p++) {
+            size_t n0 = p * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
+            const int8_t *wp = (const int8_t *)W->packed + p * OC_PANEL * Kq;
+            for (size_t c0 = 0; c0 < nb; c0 += 8) {
+                __m256i acc[I8_MR][2];
+                for (int r = 0; r < I8_MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+                for (size_t k0 = 0; k0 < KQ; k0 += I8_KMAX) {
+                    size_t kb = KQ - k0 < I8_KMAX ? KQ - k0 : I8_KMAX;
+                    if ((p == p0 && c0 == 0) || KQ > I8_KMAX) {
+                        /* widen this tile's activations: once per tile (K <= 4096), else per
+                         * depth block */
+                        for (int r = 0; r < mr; r++) {
+                            const uint8_t *src = xq + (m0 + (size_t)r) * Kq + 4 * k0;
+                            int16_t *dst = xt + (size_t)r * 4 * I8_KMAX;
+                            size_t i = 0;
+                            for (; i + 16 <= 4 * kb; i += 16)
+                                _mm256_storeu_si256((__m256i *)(dst + i), _mm256_cvtepu8_epi16(
+                                                        _mm_loadu_si128((const __m128i *)(src + i))));
+                            for (; i < 4 * kb; i++) dst[i] = src[i];
+                        }
+                    }
+                    const int8_t *w = wp + (k0 * OC_PANEL + c0) * 4;
+                    switch (mr) {
+                    case 1: i8_micro(1, xt, 4 * I8_KMAX, w, kb, acc); break;
+                    case 2: i8_micro(2, xt, 4 * I8_KMAX, w, kb, acc); break;
+                    case 3: i8_micro(3, xt, 4 * I8_KMAX, w, kb, acc); break;
+                    default: i8_micro(4, xt, 4 * I8_KMAX, w, kb, acc); break;
+                    }
+                }
+                /* lanes (2j, 2j + 1) of acc[g] hold column 4g + j: add the pairs, restore order */
+                size_t n = n0 + c0, c = nb - c0 < 8 ? nb - c0 : 8;
+                __m256i m = mk(c);
+                __m256 sw = _mm256_maskload_ps(W->qscale + n, m);
+                __m256i corr = _mm256_slli_epi32(_mm256_maskload_epi32(W->qsum + n, m), 7);
+                __m256 b = bias ? _mm256_maskload_ps(bias + n, m) : _mm256_setzero_ps();
+                for (int r = 0; r < mr; r++) {
+                    __m256i sum = _mm256_hadd_epi32(acc[r][0], acc[r][1]);
+                    sum = _mm256_permute4x64_epi64(sum, 0xD8);
+                    float sx;
+                    memcpy(&sx, xs + m0 + r, sizeof sx);
+                    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sum, corr)),
+                                             _mm256_mul_ps(sw, _mm256_set1_ps(sx)));
+                    if (bias) v = _mm256_add_ps(v, b);
+                    _mm256_maskstore_ps(Y + (m0 + (size_t)r) * N + n, m, v);
+                }
+            }
+        }
+    }
+}
+
+/* One row of oc_gemm_i8's activation quantization: the reference's arithmetic (kernels.c), as
+ * avx512_quant_i8 does it with 8 lanes. */
+static void avx2_quant_i8(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx) {
+    const __m256 big = _mm256_set1_ps(3.4028234663852886e38f);
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 mx = _mm256_setzero_ps();
+    int bad = 0;
+    size_t k = 0;
+    for (; k < K; k += 8) {
+        __m256 a = _mm256_and_ps(_mm256_maskload_ps(x + k, mk(K - k)), absmask);
+        bad |= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ)); /* NaN or infinity */
+        mx = _mm256_max_ps(mx, a);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    float amax = _mm_cvtss_f32(m4);
+    if (bad) {
+        memset(q, 128, Kq);
+        float s = NAN;
+        memcpy(sx, &s, sizeof s);
+        return;
+    }
+    float iv = amax == 0.0f ? 0.0f : 127.0f / amax; /* kernels.c's quant_inv */
+    __m256 inv = _mm256_set1_ps(iv <= 3.4028234663852886e38f ? iv : 3.4028234663852886e38f);
+    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+    const __m256i off = _mm256_set1_epi32(128);
+    for (k = 0; k < K; k += 8) {
+        __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_maskload_ps(x + k, mk(K - k)), inv));
+        v = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, lo), hi), off);
+        uint32_t b[8];
+        _mm256_storeu_si256((__m256i *)b, v);
+        size_t n = K - k < 8 ? K - k : 8;
+        for (size_t i = 0; i < n; i++) q[k + i] = (uint8_t)b[i];
+    }
+    for (k = K; k < Kq; k++) q[k] = 128;
+    float s = amax / 127.0f;
+    memcpy(sx, &s, sizeof s);
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
 #pragma GCC pop_options
 #endif
 
-static const oc_kernels avx2_table = {avx2_gemm, NULL, NULL, NULL, avx2_layernorm, avx2_act, avx2_erf,
-                                      avx2_exp, avx2_attention};
+static const oc_kernels avx2_table = {avx2_gemm,     NULL,           avx2_gemm_i8,
+                                      avx2_quant_i8, avx2_layernorm, avx2_act,
+                                      avx2_erf,      avx2_exp,   avx2_attention};
 const oc_kernels *oc_kernels_avx2(void) { return &avx2_table; }
 #else
 const oc_kernels *oc_kernels_avx2(void) { return NULL; }
