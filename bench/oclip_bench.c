@@ -388,7 +388,7 @@ static int cmd_gemm(int threads, int reps) {
                 X[i] = frand();
             for (size_t i = 0; i < N * K; i++)
                 W[i] = 0.05f * frand();
-            /* as the model does at load (oc_model_pack): packed copies for the SIMD paths, fp32
+            /* as the model does on first use (oc_model_prepare): packed copies for the SIMD paths, fp32
              * and BF16 (in k pairs on the AVX-512 path of a CPU with AVX512-BF16) */
             oc_weight w, wb, wq;
             memset(&w, 0, sizeof w);

@@ -10,6 +10,8 @@
 #ifndef OCLIP_ENGINE_H
 #define OCLIP_ENGINE_H
 
+#include <pthread.h>
+
 #include "internal.h"
 
 /* Longest sequence a tower runs (bounds the attention scratch: a [head width, T] copy of K and
@@ -218,6 +220,12 @@ struct oclip_model {
     oc_vision vis;
     oc_text txt;
     oc_arena arena;       /* fp32 copies of the small vectors (LayerNorm, biases, positions) */
+    /* each tower's GEMM weights are packed on its first use (oc_model_prepare), under pack_mu;
+     * packed[t] (0 image, 1 text) is set, with release order, once tower t is */
+    oclip_dtype weight_dtype;
+    pthread_mutex_t pack_mu;
+    int pack_mu_ok;
+    int packed[2];
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -244,13 +252,15 @@ oclip_status oc_text_forward(const oclip_model *m, const int64_t *tokens, size_t
 oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int nth,
                           float *block0, float *last, oclip_error *err);
 
-/* The packed copies of every GEMM weight of both towers (vit.c), when the kernel path in use at
- * load is a SIMD one: in the stored type (to = F32) or cast to F16 / BF16 (BF16 in k pairs when
- * the CPU has AVX512-BF16 and the path is avx512: computed natively). to = I8: the transformer
- * blocks' four Linear weights quantized to int8 on every path (oc_gemm_i8), the patch embedding
- * and the projections as for F32. Freed by oc_model_unpack (safe on a partly packed or bound
- * model). */
-oclip_status oc_model_pack(oclip_model *m, oclip_dtype to, oclip_error *err);
+/* The packed copies of one tower's GEMM weights (vit.c; tower 0 image, 1 text), made on the
+ * tower's first use so that a process that embeds only images never packs the text tower: when
+ * the kernel path in use is a SIMD one, in the stored type (m->weight_dtype F32) or cast to
+ * F16 / BF16 (BF16 in k pairs when the CPU has AVX512-BF16 and the path is avx512: computed
+ * natively); I8: the transformer blocks' four Linear weights quantized to int8 on every path
+ * (oc_gemm_i8), the patch embedding and the projections as for F32. Thread-safe; a failure
+ * (OCLIP_E_NOMEM) leaves the tower unpacked and the next call tries again. oc_model_unpack
+ * frees every packed copy (safe on a partly packed or bound model). */
+oclip_status oc_model_prepare(const oclip_model *m, int tower, oclip_error *err);
 void oc_model_unpack(oclip_model *m);
 
 #endif

@@ -95,6 +95,11 @@ void oc_unmap(oc_map *m);
  * read-only file mapping's pages leave the resident set and are read from the file again if
  * touched; anonymous memory is swapped at most. Contents never change; a no-op elsewhere. */
 void oc_release_pages(const void *p, size_t n);
+/* The same for tensor data of ck: when [p, p + n) lies inside one of the files ck maps (read-only,
+ * private, never written), MADV_DONTNEED, which only drops the page-table entries (cheaper than
+ * MADV_PAGEOUT; the pages stay in the page cache and a later touch maps them again, unchanged);
+ * anything else (a copy on the heap, memory the caller owns) goes to oc_release_pages. */
+void oc_release_tensor_pages(const oclip_checkpoint *ck, const void *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
  * JSON (util.c): cJSON_ParseWithLengthOpts behind a mutex, because cJSON records parse failures

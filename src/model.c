@@ -324,6 +324,7 @@ static oclip_status default_spec(oclip_spec *sp, oclip_error *err) {
 void oclip_model_free(oclip_model *m) {
     if (!m) return;
     oc_model_unpack(m);
+    if (m->pack_mu_ok) pthread_mutex_destroy(&m->pack_mu);
     oclip_report_free(m->report);
     oclip_checkpoint_free(m->ck);
     oc_arena_free(&m->arena);
@@ -354,10 +355,12 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     }
     const char *path = sp->path;
     oclip_model *m = calloc(1, sizeof *m);
-    if (!m) {
+    if (!m || pthread_mutex_init(&m->pack_mu, NULL) != 0) {
+        free(m);
         free(sp);
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     }
+    m->pack_mu_ok = 1;
     if (builtin) {
         const void *w;
         const char *json;
@@ -427,7 +430,7 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     }
     m->threads = opt->threads > 0 ? opt->threads : oc_cpu_count();
     if ((s = bind(m, oclip_report_mapped(m->report), err))) goto fail;
-    if ((s = oc_model_pack(m, opt->weight_dtype, err))) goto fail; /* SIMD weight panels */
+    m->weight_dtype = wd; /* each tower's weights are packed on its first use (vit.c) */
     char gelu_note[400] = ""; /* ARCH:TAG whose tag disagrees with the activation used */
     if (sp->tag_quick_gelu == 1 && !m->cfg.quick_gelu)
         snprintf(gelu_note, sizeof gelu_note, "; note: tag '%s' was trained with QuickGELU, this "

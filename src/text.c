@@ -45,6 +45,8 @@ oclip_status oc_text_forward(const oclip_model *m, const int64_t *tokens, size_t
             return oc_err_set(err, OCLIP_E_ARG, "text %zu, position %zu: token id %lld outside "
                               "the vocabulary [0, %d)", i / ctx, i % ctx, (long long)tokens[i],
                               t->vocab);
+    oclip_status ps = n ? oc_model_prepare(m, 1, err) : OCLIP_OK; /* packed on first use */
+    if (ps) return ps;
     int truncate = !full && t->tw.causal && t->pool != OC_POOL_LAST;
     size_t chunk = n < TXT_CHUNK ? n : TXT_CHUNK;
     uint64_t a, total;

@@ -223,6 +223,23 @@ void oc_release_pages(const void *p, size_t n) {
 #endif
 }
 
+void oc_release_tensor_pages(const oclip_checkpoint *ck, const void *p, size_t n) {
+#ifdef MADV_DONTNEED
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t s = (uintptr_t)p;
+    for (size_t i = 0; ck && p && pg > 0 && i < ck->n_maps; i++) {
+        const oc_map *m = &ck->maps[i];
+        uintptr_t a0 = (uintptr_t)m->addr;
+        if (!m->addr || s < a0 || s - a0 > m->map_size || n > m->map_size - (s - a0)) continue;
+        uintptr_t mask = (uintptr_t)pg - 1;
+        uintptr_t a = (s + mask) & ~mask, b = (s + n) & ~mask;
+        if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED); /* a hint, as above */
+        return;
+    }
+#endif
+    oc_release_pages(p, n);
+}
+
 void oc_unmap(oc_map *m) {
     if (m->addr) munmap(m->addr, m->map_size);
     memset(m, 0, sizeof *m);

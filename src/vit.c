@@ -144,6 +144,8 @@ static oclip_status vit_chunk(const oclip_model *m, const float *pixels, size_t 
 
 oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
                             const oc_stages *st, oclip_error *err) {
+    oclip_status ps = n ? oc_model_prepare(m, 0, err) : OCLIP_OK; /* packed on first use */
+    if (ps) return ps;
     const oc_vision *v = &m->vis;
     size_t D = (size_t)v->tw.D, P = (size_t)v->P;
     size_t G = (size_t)v->gh * (size_t)v->gw, T = G + 1;
@@ -170,65 +172,78 @@ oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n,
 }
 
 /* =============================================================================================
- * Packed weights (the SIMD paths' GEMM operands), made once at load
+ * Packed weights (the SIMD paths' GEMM operands), made once per tower, on its first use
  */
-static oc_weight **model_weights(oclip_model *m, size_t *n) {
-    oc_tower *tw[2] = {&m->vis.tw, &m->txt.tw};
-    size_t cnt = 3, k = 0;
-    for (int t = 0; t < 2; t++) cnt += 4 * (size_t)(tw[t]->blocks ? tw[t]->layers : 0);
+/* tower t's GEMM weights: the blocks' four Linear weights first, then the patch embedding and
+ * the projection (image) or the projection (text); *nblock = how many are block weights */
+static oc_weight **tower_weights(oclip_model *m, int t, size_t *n, size_t *nblock) {
+    oc_tower *tw = t ? &m->txt.tw : &m->vis.tw;
+    size_t cnt = 2 + 4 * (size_t)(tw->blocks ? tw->layers : 0), k = 0;
     oc_weight **w = malloc(cnt * sizeof *w);
     if (!w) return NULL;
-    for (int t = 0; t < 2; t++)
-        for (int l = 0; tw[t]->blocks && l < tw[t]->layers; l++) {
-            oc_block *b = &tw[t]->blocks[l];
-            w[k++] = &b->in_w, w[k++] = &b->out_w, w[k++] = &b->fc_w, w[k++] = &b->proj_w;
-        }
-    w[k++] = &m->vis.conv, w[k++] = &m->vis.proj, w[k++] = &m->txt.proj;
+    for (int l = 0; tw->blocks && l < tw->layers; l++) {
+        oc_block *b = &tw->blocks[l];
+        w[k++] = &b->in_w, w[k++] = &b->out_w, w[k++] = &b->fc_w, w[k++] = &b->proj_w;
+    }
+    *nblock = k;
+    if (t == 0) w[k++] = &m->vis.conv, w[k++] = &m->vis.proj;
+    else w[k++] = &m->txt.proj;
     *n = k;
     return w;
 }
 
-oclip_status oc_model_pack(oclip_model *m, oclip_dtype to, oclip_error *err) {
+static void unpack_tower(oclip_model *m, int t) {
+    oc_tower *tw = t ? &m->txt.tw : &m->vis.tw;
+    for (int l = 0; tw->blocks && l < tw->layers; l++) {
+        oc_block *b = &tw->blocks[l];
+        oc_weight_unpack(&b->in_w), oc_weight_unpack(&b->out_w);
+        oc_weight_unpack(&b->fc_w), oc_weight_unpack(&b->proj_w);
+    }
+    if (t == 0) oc_weight_unpack(&m->vis.conv), oc_weight_unpack(&m->vis.proj);
+    else oc_weight_unpack(&m->txt.proj);
+}
+
+static oclip_status pack_tower(oclip_model *m, int t, oclip_error *err) {
+    oclip_dtype to = m->weight_dtype;
     int simd = oc_simd_get() != OC_SIMD_SCALAR; /* the scalar path reads floats as stored */
     if (!simd && to != OCLIP_DTYPE_I8) return OCLIP_OK;
-    size_t n;
-    oc_weight **w = model_weights(m, &n);
+    size_t n, nblock;
+    oc_weight **w = tower_weights(m, t, &n, &nblock);
     if (!w) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     int pairs = to == OCLIP_DTYPE_BF16 && oc_simd_get() == OC_SIMD_AVX512 &&
                 oc_cpu_has_avx512bf16();
     oclip_status s = OCLIP_OK;
     for (size_t i = 0; i < n && !s; i++) {
-        /* int8: the blocks' weights (all but the last three: the patch embedding and the
-         * projections, which stay float as they are a small part of the work) */
-        oclip_dtype t = to == OCLIP_DTYPE_I8 && i + 3 >= n ? OCLIP_DTYPE_F32 : to;
-        if (!simd && t != OCLIP_DTYPE_I8) continue;
-        s = oc_weight_pack(w[i], t, pairs, m->threads, err);
+        /* int8: the blocks' weights only; the patch embedding and the projections, a small
+         * part of the work, stay float */
+        oclip_dtype d = to == OCLIP_DTYPE_I8 && i >= nblock ? OCLIP_DTYPE_F32 : to;
+        if (!simd && d != OCLIP_DTYPE_I8) continue;
+        s = oc_weight_pack(w[i], d, pairs, m->threads, err);
         /* the GEMM reads the packed copy from now on: the stored weights' pages can leave the
          * resident set, so peak memory stays near one copy of the weights, not two */
         if (!s && w[i]->packed)
-            oc_release_pages(w[i]->data, w[i]->n * w[i]->k * oclip_dtype_size(w[i]->dtype));
+            oc_release_tensor_pages(m->ck, w[i]->data,
+                                    w[i]->n * w[i]->k * oclip_dtype_size(w[i]->dtype));
     }
     free(w);
-    if (s) oc_model_unpack(m);
+    if (s) unpack_tower(m, t);
+    return s;
+}
+
+oclip_status oc_model_prepare(const oclip_model *cm, int tower, oclip_error *err) {
+    /* the packed copies are a cache of the weights: filled once, under the model's lock */
+    oclip_model *m = (oclip_model *)cm;
+    if (__atomic_load_n(&m->packed[tower], __ATOMIC_ACQUIRE)) return OCLIP_OK;
+    pthread_mutex_lock(&m->pack_mu);
+    oclip_status s = OCLIP_OK;
+    if (!m->packed[tower] && !(s = pack_tower(m, tower, err)))
+        __atomic_store_n(&m->packed[tower], 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&m->pack_mu);
     return s;
 }
 
 void oc_model_unpack(oclip_model *m) {
-    size_t n;
-    oc_weight **w = model_weights(m, &n);
-    if (w) {
-        for (size_t i = 0; i < n; i++) oc_weight_unpack(w[i]);
-        free(w);
-        return;
-    }
-    /* no memory for the list: walk the same weights directly */
-    oc_tower *tw[2] = {&m->vis.tw, &m->txt.tw};
-    for (int t = 0; t < 2; t++)
-        for (int l = 0; tw[t]->blocks && l < tw[t]->layers; l++) {
-            oc_block *b = &tw[t]->blocks[l];
-            oc_weight_unpack(&b->in_w), oc_weight_unpack(&b->out_w);
-            oc_weight_unpack(&b->fc_w), oc_weight_unpack(&b->proj_w);
-        }
-    oc_weight_unpack(&m->vis.conv), oc_weight_unpack(&m->vis.proj);
-    oc_weight_unpack(&m->txt.proj);
+    unpack_tower(m, 0);
+    unpack_tower(m, 1);
+    m->packed[0] = m->packed[1] = 0;
 }
