@@ -239,51 +239,55 @@ static inline float quant_inv(float amax) {
     return inv <= 3.4028234663852886e38f ? inv : 3.4028234663852886e38f;
 }
 
-/* int8 panels (layout in engine.h): per column the largest |w| over all of K first, then the
- * quantized values and their sums. */
+static void quant_row(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx);
+
+typedef struct {
+    const oc_weight *W;
+    uint8_t *out;
+    float *fbuf;   /* [threads][K]: a weight row as floats */
+    uint8_t *qbuf; /* [threads][Kq]: its bytes q + 128 */
+    void (*quant)(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx);
+} pack_i8_ctx;
+
+/* int8 panels (layout in engine.h): each output column's weights as a row of floats (read in
+ * place when stored F32 [N, K]), quantized exactly as oc_gemm_i8 quantizes its input rows (the
+ * same function: scale = max |w| / 127, nearest even, NaN scale and zeros for a row holding a
+ * NaN or an infinity), then spread into the k quads. */
 static void pack_range_i8(void *p, size_t p0, size_t p1, int t) {
-    (void)t;
-    const pack_ctx *c = p;
+    const pack_i8_ctx *c = p;
     const oc_weight *W = c->W;
-    size_t K = W->k, Kq = (K + 3) & ~(size_t)3, panels = (W->n + OC_PANEL - 1) / OC_PANEL;
+    size_t K = W->k, N = W->n, Kq = (K + 3) & ~(size_t)3, panels = (N + OC_PANEL - 1) / OC_PANEL;
     float *scale = (float *)(c->out + panels * OC_PANEL * Kq);
     int32_t *sum = (int32_t *)(scale + panels * OC_PANEL);
-    float buf[OC_GEMM_KB * OC_PANEL];
+    float *row = c->fbuf + (size_t)t * K;
+    uint8_t *q = c->qbuf + (size_t)t * Kq;
+    size_t es = oclip_dtype_size(W->dtype);
     for (size_t pi = p0; pi < p1; pi++) {
-        float amax[OC_PANEL] = {0}, inv[OC_PANEL];
-        int bad[OC_PANEL] = {0};
-        int32_t qs[OC_PANEL] = {0};
-        for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
-            size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
-            oc_pack_block(W, pi, k0, kb, buf);
-            for (size_t kk = 0; kk < kb; kk++)
-                for (size_t j = 0; j < OC_PANEL; j++) {
-                    float a = fabsf(buf[kk * OC_PANEL + j]);
-                    bad[j] |= !(a <= 3.4028234663852886e38f); /* NaN or infinity */
-                    amax[j] = a > amax[j] ? a : amax[j];
-                }
-        }
-        for (size_t j = 0; j < OC_PANEL; j++) {
-            scale[pi * OC_PANEL + j] = bad[j] ? NAN : amax[j] / 127.0f;
-            inv[j] = bad[j] ? 0.0f : quant_inv(amax[j]);
-        }
         int8_t *dst = (int8_t *)c->out + pi * OC_PANEL * Kq;
         memset(dst, 0, OC_PANEL * Kq);
-        for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
-            size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
-            oc_pack_block(W, pi, k0, kb, buf);
-            for (size_t kk = 0; kk < kb; kk++) {
-                size_t k = k0 + kk;
-                for (size_t j = 0; j < OC_PANEL; j++) {
-                    float v = bad[j] ? 0.0f : round_even(buf[kk * OC_PANEL + j] * inv[j]);
-                    v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-                    int8_t q = (int8_t)v;
-                    dst[(k / 4) * 4 * OC_PANEL + j * 4 + k % 4] = q;
-                    qs[j] += q;
-                }
+        for (size_t j = 0; j < OC_PANEL; j++) {
+            size_t n = pi * OC_PANEL + j;
+            if (n >= N) {
+                scale[n] = 0.0f, sum[n] = 0;
+                continue;
             }
+            const float *src = row;
+            if (!W->kn && W->dtype == OCLIP_DTYPE_F32 && ((uintptr_t)W->data & 3) == 0)
+                src = (const float *)(const void *)(W->data + n * K * 4);
+            else if (!W->kn)
+                oc_load_f32(row, W->data + n * K * es, W->dtype, 0, K);
+            else
+                for (size_t k = 0; k < K; k++) oc_load_f32(row + k, W->data + (k * N + n) * es,
+                                                           W->dtype, 0, 1);
+            c->quant(src, K, Kq, q, &scale[n]);
+            int32_t qs = 0;
+            for (size_t k = 0; k < K; k++) {
+                int8_t v = (int8_t)((int)q[k] - 128);
+                dst[(k / 4) * 4 * OC_PANEL + j * 4 + k % 4] = v;
+                qs += v;
+            }
+            sum[n] = qs;
         }
-        memcpy(sum + pi * OC_PANEL, qs, sizeof qs);
     }
 }
 
@@ -304,10 +308,22 @@ oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth,
         if (posix_memalign(&mem, 64, (size_t)bytes))
             return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (int8 weights, %llu bytes)",
                               (unsigned long long)bytes);
+        /* a row of floats and its bytes per thread */
+        if (nth < 1) nth = 1;
+        if (nth > OC_MAX_THREADS) nth = OC_MAX_THREADS;
+        size_t kq4 = (size_t)kq;
+        float *fbuf = malloc((size_t)nth * (w->k * sizeof(float) + kq4));
+        if (!fbuf) {
+            free(mem);
+            return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (int8 weights)");
+        }
+        const oc_kernels *k = oc_kernels_for(oc_simd_get());
         w->pdtype = OCLIP_DTYPE_I8;
         w->pairs = 0;
-        pack_ctx c = {w, mem};
+        pack_i8_ctx c = {w, mem, fbuf, (uint8_t *)(fbuf + (size_t)nth * w->k),
+                         k && k->quant_i8 ? k->quant_i8 : quant_row};
         oc_parallel(nth, panels, pack_range_i8, &c);
+        free(fbuf);
         w->packed = mem;
         w->qscale = (const float *)((uint8_t *)mem + panels * OC_PANEL * kq);
         w->qsum = (const int32_t *)(w->qscale + panels * OC_PANEL);
