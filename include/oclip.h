@@ -873,6 +873,12 @@ oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, s
  * first use: the environment variable OCLIP_SIMD (scalar|avx2|avx512) when this CPU and OS
  * support that path, else the best supported one. */
 const char *oclip_simd_name(void);
+/* What computes products with weights of a reduced type (oclip_model_options.weight_dtype) on
+ * this path: int8 "avx512-vnni", "avx2" or "reference" (an exact integer reference in C; all
+ * give the same bytes); bf16 "avx512-bf16" (native dot products) or "widened" (exact fp32
+ * arithmetic on the rounded weights); f16 "widened"; bf16 and f16 on the scalar path
+ * "as-stored" (the scalar path ignores them). NULL for other dtypes. */
+const char *oclip_dtype_kernel_name(oclip_dtype dt);
 
 /* ---- Downloads (hub.c) ---- */
 /*

@@ -95,3 +95,17 @@ const oc_kernels *oc_kernels_for(oc_simd s) {
 }
 
 const char *oclip_simd_name(void) { return oc_simd_name(oc_simd_get()); }
+
+const char *oclip_dtype_kernel_name(oclip_dtype dt) {
+    switch (dt) {
+    case OCLIP_DTYPE_I8: return oc_gemm_i8_kernel();
+    case OCLIP_DTYPE_BF16: {
+        const oc_kernels *k = oc_kernels_for(oc_simd_get());
+        if (oc_simd_get() == OC_SIMD_SCALAR) return "as-stored";
+        return oc_simd_get() == OC_SIMD_AVX512 && k && k->gemm_bf16 && oc_cpu_has_avx512bf16()
+                   ? "avx512-bf16" : "widened";
+    }
+    case OCLIP_DTYPE_F16: return oc_simd_get() == OC_SIMD_SCALAR ? "as-stored" : "widened";
+    default: return NULL;
+    }
+}

@@ -293,6 +293,10 @@ static void test_gemm_i8(void) {
                          (int)(s + d + 1) & 1 || s == 0);
     fprintf(stderr, "  %s: gemm_i8 kernel %s\n", path_name, oc_gemm_i8_kernel());
     CHECK(strcmp(oc_gemm_i8_kernel(), "reference") != 0 || oc_simd_get() == OC_SIMD_SCALAR);
+    CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_I8), oc_gemm_i8_kernel()));
+    CHECK(oclip_dtype_kernel_name(OCLIP_DTYPE_F32) == NULL);
+    CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_F16),
+                  oc_simd_get() == OC_SIMD_SCALAR ? "as-stored" : "widened"));
 }
 
 static void test_rows(const oc_kernels *k) {

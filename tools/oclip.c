@@ -564,6 +564,8 @@ static int cmd_info(int argc, char **argv) {
     const char *env = getenv("OCLIP_SIMD");
     printf("kernels:       %s%s%s%s\n", oclip_simd_name(), env && env[0] ? " (OCLIP_SIMD=" : "",
            env && env[0] ? env : "", env && env[0] ? ")" : "");
+    printf("--dtype:       bf16 %s, int8 %s\n", oclip_dtype_kernel_name(OCLIP_DTYPE_BF16),
+           oclip_dtype_kernel_name(OCLIP_DTYPE_I8));
     oclip_model *m = NULL;
     oclip_error err;
     oclip_model_options mo = {.threads = 0};
