@@ -357,8 +357,38 @@ void oc_weight_unpack(oc_weight *w) {
 }
 
 /* =============================================================================================
- * GEMM dispatch
+ * GEMM dispatch. The threads split the output per shape: by panels of 32 columns when there are
+ * at least 4 per thread (each thread streams its own part of the weights past all the rows),
+ * else also by row blocks of at least 24 rows (a wide machine on a narrow layer: ViT-B-32's
+ * 768-column layers have 24 panels for 16 threads). Item i is row block i / panels and panel
+ * i % panels; a thread's range of items is run as rectangles (a row block, a run of panels).
+ * Every kernel computes an element the same way whatever rows and panels it is given, so the
+ * split never changes a result.
  */
+typedef struct {
+    size_t panels, rblocks, M;
+} gemm_split;
+
+static gemm_split split_for(size_t M, size_t N, int nth) {
+    gemm_split g = {(N + OC_PANEL - 1) / OC_PANEL, 1, M};
+    if (nth > 1 && g.panels < 4 * (size_t)nth) {
+        size_t want = (4 * (size_t)nth + g.panels - 1) / g.panels, most = M / 24 ? M / 24 : 1;
+        g.rblocks = want < most ? want : most;
+    }
+    return g;
+}
+
+/* items [i0, i1) of g as rectangles: fn(ctx, rows [r0, r1), panels [p0, p1)) */
+static void split_run(const gemm_split *g, size_t i0, size_t i1, void *ctx,
+                      void (*fn)(void *ctx, size_t r0, size_t r1, size_t p0, size_t p1)) {
+    while (i0 < i1) {
+        size_t rb = i0 / g->panels, p0 = i0 % g->panels;
+        size_t p1 = i1 - i0 < g->panels - p0 ? p0 + (i1 - i0) : g->panels;
+        fn(ctx, g->M * rb / g->rblocks, g->M * (rb + 1) / g->rblocks, p0, p1);
+        i0 += p1 - p0;
+    }
+}
+
 typedef struct {
     const float *X;
     size_t M;
@@ -366,15 +396,23 @@ typedef struct {
     const float *bias;
     float *Y;
     const oc_kernels *k;
+    gemm_split g;
 } simd_gemm_ctx;
 
-static void simd_gemm_range(void *p, size_t p0, size_t p1, int t) {
-    (void)t;
+static void simd_gemm_rect(void *p, size_t r0, size_t r1, size_t p0, size_t p1) {
     const simd_gemm_ctx *c = p;
+    const float *X = c->X + r0 * c->W->k;
+    float *Y = c->Y + r0 * c->W->n;
     if (c->W->pairs && c->k->gemm_bf16 && oc_cpu_has_avx512bf16())
-        c->k->gemm_bf16(c->X, c->M, c->W, c->bias, c->Y, p0, p1);
+        c->k->gemm_bf16(X, r1 - r0, c->W, c->bias, Y, p0, p1);
     else
-        c->k->gemm(c->X, c->M, c->W, c->bias, c->Y, p0, p1); /* pairs: widened exactly */
+        c->k->gemm(X, r1 - r0, c->W, c->bias, Y, p0, p1); /* pairs: widened exactly */
+}
+
+static void simd_gemm_range(void *p, size_t i0, size_t i1, int t) {
+    (void)t;
+    simd_gemm_ctx *c = p;
+    split_run(&c->g, i0, i1, c, simd_gemm_rect);
 }
 
 void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y, int nth) {
@@ -384,8 +422,8 @@ void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, fl
         gemm_scalar(X, M, W, bias, Y, nth);
         return;
     }
-    simd_gemm_ctx c = {X, M, W, bias, Y, k};
-    oc_parallel(nth, (W->n + OC_PANEL - 1) / OC_PANEL, simd_gemm_range, &c);
+    simd_gemm_ctx c = {X, M, W, bias, Y, k, split_for(M, W->n, nth)};
+    oc_parallel(nth, c.g.panels * c.g.rblocks, simd_gemm_range, &c);
 }
 
 /* =============================================================================================
@@ -471,6 +509,7 @@ typedef struct {
     const float *bias;
     float *Y;
     i8_fn fn;
+    gemm_split g;
 } i8_ctx;
 
 /* The int8 panel kernel for the path in use: AVX512-VNNI on the avx512 path of a CPU that has
@@ -492,10 +531,16 @@ static i8_fn i8_kernel(const char **name) {
     return oc_gemm_i8_ref;
 }
 
-static void i8_range(void *p, size_t p0, size_t p1, int t) {
-    (void)t;
+static void i8_rect(void *p, size_t r0, size_t r1, size_t p0, size_t p1) {
     const i8_ctx *c = p;
-    c->fn(c->xq, c->xs, c->M, c->W, c->bias, c->Y, p0, p1);
+    size_t Kq = (c->W->k + 3) & ~(size_t)3;
+    c->fn(c->xq + r0 * Kq, c->xs + r0, r1 - r0, c->W, c->bias, c->Y + r0 * c->W->n, p0, p1);
+}
+
+static void i8_range(void *p, size_t i0, size_t i1, int t) {
+    (void)t;
+    i8_ctx *c = p;
+    split_run(&c->g, i0, i1, c, i8_rect);
 }
 
 void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
@@ -506,8 +551,8 @@ void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias,
     quant_ctx q = {X, K, Kq, scratch, (float *)((uint8_t *)scratch + M * Kq),
                    k && k->quant_i8 ? k->quant_i8 : quant_row};
     oc_parallel(M * K < 32768 ? 1 : nth, M, quant_range, &q);
-    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, i8_kernel(NULL)};
-    oc_parallel(nth, (W->n + OC_PANEL - 1) / OC_PANEL, i8_range, &c);
+    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, i8_kernel(NULL), split_for(M, W->n, nth)};
+    oc_parallel(nth, c.g.panels * c.g.rblocks, i8_range, &c);
 }
 
 const char *oc_gemm_i8_kernel(void) {
