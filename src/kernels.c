@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine.h"
 
@@ -291,6 +292,18 @@ static void pack_range_i8(void *p, size_t p0, size_t p1, int t) {
     }
 }
 
+/* Memory for a packed copy: 64-byte aligned; large ones 2 MiB aligned and marked for huge
+ * pages (Linux THP: one page fault, and one TLB entry, per 2 MiB instead of per 4 KiB). */
+static void *packed_alloc(size_t bytes) {
+    void *mem = NULL;
+    size_t align = bytes >= ((size_t)4 << 20) ? (size_t)2 << 20 : 64;
+    if (posix_memalign(&mem, align, bytes)) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align > 64) (void)madvise(mem, bytes, MADV_HUGEPAGE); /* a hint */
+#endif
+    return mem;
+}
+
 oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth,
                             oclip_error *err) {
     oc_weight_unpack(w);
@@ -304,8 +317,8 @@ oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth,
         /* int8 panels, then a float scale and an int32 sum per column */
         if (oc_mul_overflow_u64((uint64_t)panels * OC_PANEL, kq + 8, &bytes) || bytes > SIZE_MAX / 2)
             return oc_err_set(err, OCLIP_E_NOMEM, "packed weights too large");
-        void *mem = NULL;
-        if (posix_memalign(&mem, 64, (size_t)bytes))
+        void *mem = packed_alloc((size_t)bytes);
+        if (!mem)
             return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (int8 weights, %llu bytes)",
                               (unsigned long long)bytes);
         /* a row of floats and its bytes per thread */
@@ -336,8 +349,8 @@ oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth,
     if (oc_mul_overflow_u64((uint64_t)panels * OC_PANEL, w->k + (pairs ? w->k & 1 : 0), &bytes) ||
         oc_mul_overflow_u64(bytes, oclip_dtype_size(pdt), &bytes) || bytes > SIZE_MAX / 2)
         return oc_err_set(err, OCLIP_E_NOMEM, "packed weights too large");
-    void *mem = NULL;
-    if (posix_memalign(&mem, 64, (size_t)bytes))
+    void *mem = packed_alloc((size_t)bytes);
+    if (!mem)
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (packed weights, %llu bytes)",
                           (unsigned long long)bytes);
     w->pdtype = pdt;
