@@ -107,6 +107,10 @@ void oc_release_tensor_pages(const oclip_checkpoint *ck, const void *p, size_t n
  */
 struct cJSON;
 struct cJSON *oc_json_parse(const char *p, size_t n, const char **end);
+/* After oc_json_parse failed on [p, p + n): true when those bytes start with one strictly valid
+ * JSON value (RFC 8259) nested no deeper than cJSON allows, so that the failure can only have
+ * been cJSON running out of memory. Allocates nothing. */
+bool oc_json_failed_for_memory(const char *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
  * dtype helpers (dtype.c)

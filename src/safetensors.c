@@ -144,6 +144,8 @@ static oclip_status parse_json_object(const uint8_t *p, size_t n, const char *wh
     if (bad) return oc_err_set(err, OCLIP_E_FORMAT, "%s: %s at byte %zu", what, bad, at);
     const char *end = NULL;
     cJSON *root = oc_json_parse((const char *)p, n, &end);
+    if (!root && oc_json_failed_for_memory((const char *)p, n))
+        return oc_err_set(err, OCLIP_E_NOMEM, "%s: out of memory parsing its JSON", what);
     if (!root) {
         /* cJSON reports the failure position through return_parse_end; clamp it to be safe. */
         size_t pos = end ? (size_t)(end - (const char *)p) : 0;

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE /* madvise */
 #include <cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -299,6 +300,104 @@ struct cJSON *oc_json_parse(const char *p, size_t n, const char **end) {
     cJSON *root = cJSON_ParseWithLengthOpts(p, n, end, 0);
     pthread_mutex_unlock(&lock);
     return root;
+}
+
+/* A strict JSON syntax check without allocation: one value at the start of [p, p + n), leading
+ * whitespace allowed, containers nested at most CJSON_NESTING_LIMIT deep (cJSON's own limit; a
+ * deeper file fails in cJSON without any allocation failing). */
+#ifndef CJSON_NESTING_LIMIT
+#define CJSON_NESTING_LIMIT 1000
+#endif
+static size_t json_ws(const char *p, size_t n, size_t i) {
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++;
+    return i;
+}
+
+static size_t json_digits(const char *p, size_t n, size_t i) {
+    while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+    return i;
+}
+
+/* end of the scalar at i, or 0 when there is none (a scalar is never at offset 0 of its own
+ * end, so 0 cannot be a valid end) */
+static size_t json_scalar(const char *p, size_t n, size_t i) {
+    static const char *const words[] = {"true", "false", "null"};
+    for (int w = 0; w < 3; w++) {
+        size_t l = strlen(words[w]);
+        if (n - i >= l && !memcmp(p + i, words[w], l)) return i + l;
+    }
+    if (p[i] == '"') {
+        for (i++; i < n; i++) {
+            unsigned char c = (unsigned char)p[i];
+            if (c == '"') return i + 1;
+            if (c < 0x20) return 0;
+            if (c != '\\') continue;
+            if (++i >= n) return 0;
+            if (p[i] == 'u') {
+                for (int k = 0; k < 4; k++)
+                    if (++i >= n || !isxdigit((unsigned char)p[i])) return 0;
+            } else if (!strchr("\"\\/bfnrt", p[i]) || p[i] == '\0') {
+                return 0;
+            }
+        }
+        return 0;
+    }
+    size_t j = i;
+    if (j < n && p[j] == '-') j++;
+    if (j >= n || p[j] < '0' || p[j] > '9') return 0;
+    j = p[j] == '0' ? j + 1 : json_digits(p, n, j);
+    if (j < n && p[j] == '.') {
+        size_t k = json_digits(p, n, j + 1);
+        if (k == j + 1) return 0;
+        j = k;
+    }
+    if (j < n && (p[j] == 'e' || p[j] == 'E')) {
+        j++;
+        if (j < n && (p[j] == '+' || p[j] == '-')) j++;
+        size_t k = json_digits(p, n, j);
+        if (k == j) return 0;
+        j = k;
+    }
+    return j;
+}
+
+bool oc_json_failed_for_memory(const char *p, size_t n) {
+    unsigned char open[CJSON_NESTING_LIMIT]; /* the containers around i: '{' or '[' */
+    size_t depth = 0, i = json_ws(p, n, 0);
+    for (;;) {
+        /* a value at i */
+        if (i >= n) return false;
+        if (p[i] == '{' || p[i] == '[') {
+            if (depth >= CJSON_NESTING_LIMIT) return false;
+            open[depth++] = (unsigned char)p[i];
+            i = json_ws(p, n, i + 1);
+            if (i < n && p[i] == (open[depth - 1] == '{' ? '}' : ']')) {
+                depth--;
+                i++;
+                goto after_value;
+            }
+            if (open[depth - 1] == '{') goto key;
+            continue;
+        }
+        if (!(i = json_scalar(p, n, i))) return false;
+    after_value:
+        if (depth == 0) return true;
+        i = json_ws(p, n, i);
+        if (i >= n) return false;
+        if (p[i] == (open[depth - 1] == '{' ? '}' : ']')) {
+            depth--;
+            i++;
+            goto after_value;
+        }
+        if (p[i] != ',') return false;
+        i = json_ws(p, n, i + 1);
+        if (open[depth - 1] == '[') continue;
+    key:
+        if (i >= n || p[i] != '"' || !(i = json_scalar(p, n, i))) return false;
+        i = json_ws(p, n, i);
+        if (i >= n || p[i] != ':') return false;
+        i = json_ws(p, n, i + 1);
+    }
 }
 
 /* =============================================================================================

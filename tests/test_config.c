@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "oclip.h"
 #include "test.h"
 #include "util.h"
@@ -983,8 +984,42 @@ static void test_open_clip_config(void) {
     CHECK(oclip_config_parse_open_clip(NULL, 0, &m, &p, &e) == OCLIP_E_ARG);
 }
 
+/* oc_json_failed_for_memory: strictly valid JSON values (so that a cJSON failure on them can
+ * only be memory) and everything else, agreeing with cJSON on each case it parses; nesting at
+ * and past cJSON's limit. */
+static void test_json_validator(void) {
+    static const char *const valid[] = {
+        "{}", "[]", " {\"a\": 1}", "{\"a\":[1,2.5,-3e+2,true,false,null,\"x\\n\\u00e9\"]}",
+        "\"s\"", "0", "-0.0E1", "[[],{}]", "{\"a\":{\"b\":{}}} trailing", "[1] [2]",
+    };
+    static const char *const invalid[] = {
+        "", " ", "{", "[1,]", "{\"a\"}", "{\"a\":}", "{a:1}", "[01]", "[1.]", "[.5]", "[1e]",
+        "\"\\x\"", "\"abc", "[tru]", "{\"a\":1,}", "[\"\t\"]", "\"\\u12G4\"", "nul", "+1", "]",
+    };
+    for (size_t i = 0; i < sizeof valid / sizeof *valid; i++) {
+        CHECKF(oc_json_failed_for_memory(valid[i], strlen(valid[i])), "valid: %s", valid[i]);
+        cJSON *j = cJSON_ParseWithLengthOpts(valid[i], strlen(valid[i]), NULL, 0);
+        CHECKF(j != NULL, "cJSON rejects %s", valid[i]);
+        cJSON_Delete(j);
+    }
+    for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++)
+        CHECKF(!oc_json_failed_for_memory(invalid[i], strlen(invalid[i])), "invalid: %s",
+               invalid[i]);
+    /* nesting: cJSON's limit is the validator's */
+    char deep[2 * (CJSON_NESTING_LIMIT + 1) + 1];
+    for (int d = CJSON_NESTING_LIMIT; d <= CJSON_NESTING_LIMIT + 1; d++) {
+        memset(deep, '[', (size_t)d);
+        memset(deep + d, ']', (size_t)d);
+        cJSON *j = cJSON_ParseWithLengthOpts(deep, 2 * (size_t)d, NULL, 0);
+        CHECKF(oc_json_failed_for_memory(deep, 2 * (size_t)d) == (j != NULL),
+               "depth %d: validator and cJSON disagree", d);
+        cJSON_Delete(j);
+    }
+}
+
 int main(void) {
     (void)sha256_hex; /* tests/util.h is shared; this test only needs read_file */
+    test_json_validator();
     test_threads(); /* first: the pretrained table is built by whichever thread comes first */
     test_builtins_vs_openclip();
     test_families();

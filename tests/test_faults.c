@@ -8,8 +8,9 @@
  * libtiff, giflib, utf8proc) are not seen: --wrap only rewrites liboclip's own references.
  *
  * For each scenario (open every reader fixture kind, oclip_check, configs, model loads, image
- * decoding + preprocessing, the tokenizer, encoding images and text, the zero-shot classifier,
- * saving and converting), a clean run counts the calls of each kind; then the k-th call is made
+ * decoding + preprocessing, the tokenizer, encoding images and text, a fresh model's first
+ * encodes (which pack each tower, fp32 and int8: a failed packing must be retried by the same
+ * call made again), the zero-shot classifier, saving and converting), a clean run counts the calls of each kind; then the k-th call is made
  * to fail, for k = 1..N (when N > 200: every k up to 200, then a stride that gives about 200 more,
  * and the last one; each line of the report says which),
  * each run in a forked child with an alarm, and the test asserts:
@@ -479,6 +480,38 @@ static oclip_status sc_encode_text(oclip_error *err) {
     return s;
 }
 
+/* A fresh model's first encodes, which pack each tower (fp32 panels, and int8 quantization),
+ * then, when one failed, the same call again: it must succeed (the packing is retried) and give
+ * the clean run's bytes. */
+static oclip_status first_encodes(oclip_dtype wd, oclip_error *err) {
+    oclip_model_options opt = {.threads = 1, .weight_dtype = wd};
+    oclip_model *m = NULL;
+    oclip_status s = oclip_model_load(FX "e2e", &opt, &m, err);
+    if (s != OCLIP_OK) return s;
+    int E = oclip_model_embed_dim(m);
+    float img[2 * 1024], txt[N_TEXTS * 1024];
+    if (E > 1024) {
+        oclip_model_free(m);
+        return setup_fail(err);
+    }
+    for (int tower = 0; tower < 2 && s == OCLIP_OK; tower++) {
+        for (int attempt = 0; attempt < 2; attempt++) {
+            s = tower ? oclip_encode_text_strings(m, texts, NULL, N_TEXTS, txt, 1, err)
+                      : oclip_encode_image_files(m, image_files, 2, img, 1, err);
+            if (s == OCLIP_OK || err->msg[0] == '\0') break;
+        }
+    }
+    if (s == OCLIP_OK) {
+        dig(img, sizeof(float) * 2 * (size_t)E);
+        dig(txt, sizeof(float) * N_TEXTS * (size_t)E);
+    }
+    oclip_model_free(m);
+    return s;
+}
+
+static oclip_status sc_first_encode(oclip_error *err) { return first_encodes(OCLIP_DTYPE_F32, err); }
+static oclip_status sc_first_encode_i8(oclip_error *err) { return first_encodes(OCLIP_DTYPE_I8, err); }
+
 static oclip_status sc_zero_shot(oclip_error *err) {
     int E = oclip_model_embed_dim(g_model);
     const char *const labels[] = {"cat", "dog", "car"};
@@ -604,6 +637,8 @@ static const scenario scenarios[] = {
     {"tokenizer", sc_tokenizer, NULL, 1},
     {"encode-image", sc_encode_image, need_model, 0},
     {"encode-text", sc_encode_text, need_model, 1},
+    {"first-encode", sc_first_encode, NULL, 0},
+    {"first-encode-int8", sc_first_encode_i8, NULL, 0},
     {"zero-shot", sc_zero_shot, need_model, 1},
     {"convert", sc_convert, NULL, 0},
 };
