@@ -196,9 +196,11 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
         }
     for (size_t k = 0; k < kb; k++) {
         const float *wk = w + k * OC_PANEL;
-        if (pf) { /* the next weight block, while this one is computed */
-            _mm_prefetch((const char *)(pf + k * OC_PANEL), _MM_HINT_T0);
-            _mm_prefetch((const char *)(pf + k * OC_PANEL + 16), _MM_HINT_T0);
+        /* the next weight block, into L2, while this one is computed (T1 measured a few %
+         * faster than T0 at batch 1, where the weights stream from memory) */
+        if (pf) {
+            _mm_prefetch((const char *)(pf + k * OC_PANEL), _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf + k * OC_PANEL + 16), _MM_HINT_T1);
         }
         vf w0 = vload(wk), w1 = vload(wk + VW);
 #pragma GCC unroll 16
