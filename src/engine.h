@@ -11,6 +11,7 @@
 #define OCLIP_ENGINE_H
 
 #include <pthread.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -100,6 +101,19 @@ void oc_weight_unpack(oc_weight *w);
 size_t oc_gemm_i8_scratch(size_t M, size_t K);
 void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                 int nth, void *scratch);
+/* Shared by the row quantizers (kernels.c, kernels_avx2.c, kernels_avx512.c): 127 / amax, the
+ * multiplier, 0 for amax = 0 and at most FLT_MAX (an amax below 127 / FLT_MAX would make it
+ * infinite, and 0 * inf a NaN); and the row of a NaN or an infinity (q = 0, NaN scale). */
+static inline float oc_quant_inv(float amax) {
+    float inv = amax == 0.0f ? 0.0f : 127.0f / amax;
+    return inv <= 3.4028234663852886e38f ? inv : 3.4028234663852886e38f;
+}
+static inline void oc_quant_bad_row(uint8_t *q, size_t Kq, float *sx) {
+    float s = __builtin_nanf("");
+    memset(q, 128, Kq);
+    memcpy(sx, &s, sizeof s);
+}
+
 /* the int8 panel kernel oc_gemm_i8 uses on this CPU and path: "avx512-vnni", "avx2" or
  * "reference" */
 const char *oc_gemm_i8_kernel(void);

@@ -233,13 +233,6 @@ static inline float round_even(float v) {
     return r - 12582912.0f;
 }
 
-/* 127 / amax, the quantization multiplier: 0 for amax = 0, and at most FLT_MAX (an amax below
- * 127 / FLT_MAX would make it infinite, and 0 * inf a NaN) */
-static inline float quant_inv(float amax) {
-    float inv = amax == 0.0f ? 0.0f : 127.0f / amax;
-    return inv <= 3.4028234663852886e38f ? inv : 3.4028234663852886e38f;
-}
-
 static void quant_row(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx);
 
 typedef struct {
@@ -457,14 +450,18 @@ static void quant_row(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx
         bad |= !(a <= 3.4028234663852886e38f); /* NaN or infinity */
         amax = a > amax ? a : amax;
     }
-    float inv = bad ? 0.0f : quant_inv(amax);
+    if (bad) {
+        oc_quant_bad_row(q, Kq, sx);
+        return;
+    }
+    float inv = oc_quant_inv(amax);
     for (size_t k = 0; k < K; k++) {
-        float v = bad ? 0.0f : round_even(x[k] * inv);
+        float v = round_even(x[k] * inv);
         v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
         q[k] = (uint8_t)((int)v + 128);
     }
     for (size_t k = K; k < Kq; k++) q[k] = 128;
-    float s = bad ? NAN : amax / 127.0f;
+    float s = amax / 127.0f;
     memcpy(sx, &s, sizeof s);
 }
 

@@ -203,13 +203,10 @@ static void avx2_quant_i8(const float *x, size_t K, size_t Kq, uint8_t *q, float
     m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
     float amax = _mm_cvtss_f32(m4);
     if (bad) {
-        memset(q, 128, Kq);
-        float s = NAN;
-        memcpy(sx, &s, sizeof s);
+        oc_quant_bad_row(q, Kq, sx);
         return;
     }
-    float iv = amax == 0.0f ? 0.0f : 127.0f / amax; /* kernels.c's quant_inv */
-    __m256 inv = _mm256_set1_ps(iv <= 3.4028234663852886e38f ? iv : 3.4028234663852886e38f);
+    __m256 inv = _mm256_set1_ps(oc_quant_inv(amax));
     const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
     const __m256i off = _mm256_set1_epi32(128);
     for (k = 0; k < K; k += 8) {

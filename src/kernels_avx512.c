@@ -109,13 +109,10 @@ static void avx512_quant_i8(const float *x, size_t K, size_t Kq, uint8_t *q, flo
     }
     float amax = _mm512_reduce_max_ps(mx);
     if (bad) {
-        memset(q, 128, Kq);
-        float s = NAN;
-        memcpy(sx, &s, sizeof s);
+        oc_quant_bad_row(q, Kq, sx);
         return;
     }
-    float iv = amax == 0.0f ? 0.0f : 127.0f / amax; /* kernels.c's quant_inv */
-    __m512 inv = _mm512_set1_ps(iv <= 3.4028234663852886e38f ? iv : 3.4028234663852886e38f);
+    __m512 inv = _mm512_set1_ps(oc_quant_inv(amax));
     const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
     const __m512i off = _mm512_set1_epi32(128);
     for (k = 0; k < K; k += 16) {
