@@ -15,7 +15,12 @@ B        ?= build
 SRCS     := $(wildcard src/*.c)
 OBJS     := $(SRCS:src/%.c=$(B)/obj/%.o)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
-FUZZERS  := $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz_*.c))
+# fuzz targets: ASan + UBSan at -O1 by default; FUZZ_DIR=build-fuzz-ub FUZZ_SAN=undefined
+# FUZZ_OPT=-O2 builds the faster UBSan-only set for long campaigns (docs/SECURITY.md)
+FUZZ_DIR ?= build-fuzz
+FUZZ_SAN ?= address,undefined
+FUZZ_OPT ?= -O1
+FUZZERS  := $(patsubst fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard fuzz/fuzz_*.c))
 VERSION  := $(shell sed -n 's/^\#define OCLIP_VERSION_STRING "\(.*\)"/\1/p' include/oclip.h)
 
 .PHONY: all lib cli test test-asan test-tsan test-valgrind test-full fuzz fuzz-build bench bench-build install deps clean help
@@ -86,14 +91,14 @@ test-full: all ## larger checks against OpenCLIP; needs the venv (tools/setup_ve
 	@sh tests/full.sh
 
 fuzz-build: $(FUZZERS)
-build-fuzz/%: fuzz/%.c $(SRCS) src/internal.h include/oclip.h
-	@mkdir -p build-fuzz
-	$(CLANG) -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
+$(FUZZ_DIR)/%: fuzz/%.c $(SRCS) src/internal.h include/oclip.h
+	@mkdir -p $(FUZZ_DIR)
+	$(CLANG) -std=c11 -D_POSIX_C_SOURCE=200809L -g $(FUZZ_OPT) -fsanitize=fuzzer,$(FUZZ_SAN) \
 	    $(CPPFLAGS) -o $@ $< $(SRCS) $(LIBS)
 
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZERS) ## build the libFuzzer targets and run each for FUZZ_SECONDS
-	@sh fuzz/run.sh $(FUZZ_SECONDS)
+	@FUZZ_DIR=$(FUZZ_DIR) sh fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: all bench-build ## oclip vs PyTorch/ONNX Runtime/OpenBLAS, same run (needs the venv)
 	@OCLIP_BUILD=$(B) sh bench/run
@@ -120,7 +125,7 @@ deps: ## install the Debian packages the build needs (idempotent)
 	@bash scripts/deps.sh
 
 clean:
-	rm -rf build build-asan build-tsan build-valgrind build-fuzz
+	rm -rf build build-asan build-tsan build-valgrind build-fuzz build-fuzz-ub
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'

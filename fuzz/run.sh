@@ -1,14 +1,16 @@
 #!/bin/sh
 # fuzz/run.sh SECONDS — seeds and runs the libFuzzer targets (built by `make fuzz-build`).
 #
-# For each target fuzz_<t> in build-fuzz/: fills fuzz/corpus-<t>/ with the committed corpus
+# For each target fuzz_<t> in build-fuzz/ ($FUZZ_DIR): fills fuzz/corpus-<t>/ with the committed corpus
 # tests/fuzz/<t>/ (inputs earlier campaigns found interesting, minimised) and seeds from the fixtures
 # (readers/** for checkpoint and zip, the data.pkl records for pickle, the .safetensors files for
 # safetensors, hostile/* for those four; the preprocess/** images for image, prompts picked from
 # tokenizer/*.json* for tokenizer, data/model_configs/*.json and the tiny models'
 # open_clip_config.json and hf/config.json for config; the shard indexes for index), runs the
 # target for SECONDS seconds, and prints one summary line (FUZZ_TARGETS="image config" runs a
-# subset; FUZZ_RUNS=N also stops each target after N executions, whichever comes first).
+# subset; FUZZ_RUNS=N also stops each target after N executions, whichever comes first;
+# FUZZ_DIR=build-fuzz-ub runs the UBSan-only build of `make fuzz-build FUZZ_DIR=build-fuzz-ub
+# FUZZ_SAN=undefined FUZZ_OPT=-O2`, several times faster, for long campaigns).
 #
 # FUZZ_MERGE=1 fuzz/run.sh: instead of fuzzing, minimises tests/fuzz/<t>/ + fuzz/corpus-<t>/ into a
 # new tests/fuzz/<t>/ (libFuzzer -merge=1: the smallest set of inputs with the same coverage),
@@ -23,7 +25,7 @@ secs=${1:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 2
 fx=tests/fixtures
-bin=build-fuzz
+bin=${FUZZ_DIR:-build-fuzz}
 
 # UBSan findings count as crashes; leaks are checked at the end of each input.
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
