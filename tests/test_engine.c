@@ -410,7 +410,8 @@ static void test_layouts(void) {
     }
 }
 
-/* One read-only handle, several callers at once (each with its own threads): same bytes. */
+/* One read-only handle, several callers at once (each with its own threads): same bytes; also
+ * when they are the handle's first calls. */
 typedef struct {
     const oclip_model *m;
     const float *px;
@@ -443,6 +444,18 @@ static void test_shared_handle(void) {
         pthread_join(tid[i], NULL);
         CHECK(c[i].st == OCLIP_OK && !memcmp(c[i].out, ref, sizeof ref));
     }
+    /* a fresh handle whose first three calls race (the image tower is packed by one of them,
+     * under the model's lock, while the others wait) */
+    oclip_model *m2 = load(FIX "/gelu/bf16", 2);
+    for (int i = 0; m2 && i < 3; i++) {
+        c[i] = (caller){.m = m2, .px = px, .st = OCLIP_OK};
+        CHECK(pthread_create(&tid[i], NULL, call_encode, &c[i]) == 0);
+    }
+    for (int i = 0; m2 && i < 3; i++) {
+        pthread_join(tid[i], NULL);
+        CHECK(c[i].st == OCLIP_OK && !memcmp(c[i].out, ref, sizeof ref));
+    }
+    oclip_model_free(m2);
     free(px);
 done:
     oclip_checkpoint_free(ex);
