@@ -16,10 +16,12 @@ SRCS     := $(wildcard src/*.c)
 OBJS     := $(SRCS:src/%.c=$(B)/obj/%.o)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 # fuzz targets: ASan + UBSan at -O1 by default; FUZZ_DIR=build-fuzz-ub FUZZ_SAN=undefined
-# FUZZ_OPT=-O2 builds the faster UBSan-only set for long campaigns (docs/SECURITY.md)
+# FUZZ_OPT=-O2 FUZZ_EXTRA=-fno-sanitize-coverage=trace-cmp builds the faster UBSan-only set for
+# long campaigns (docs/SECURITY.md)
 FUZZ_DIR ?= build-fuzz
 FUZZ_SAN ?= address,undefined
 FUZZ_OPT ?= -O1
+FUZZ_EXTRA ?=
 FUZZERS  := $(patsubst fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard fuzz/fuzz_*.c))
 VERSION  := $(shell sed -n 's/^\#define OCLIP_VERSION_STRING "\(.*\)"/\1/p' include/oclip.h)
 
@@ -93,7 +95,7 @@ test-full: all ## larger checks against OpenCLIP; needs the venv (tools/setup_ve
 fuzz-build: $(FUZZERS)
 $(FUZZ_DIR)/%: fuzz/%.c $(SRCS) src/internal.h include/oclip.h
 	@mkdir -p $(FUZZ_DIR)
-	$(CLANG) -std=c11 -D_POSIX_C_SOURCE=200809L -g $(FUZZ_OPT) -fsanitize=fuzzer,$(FUZZ_SAN) \
+	$(CLANG) -std=c11 -D_POSIX_C_SOURCE=200809L -g $(FUZZ_OPT) -fsanitize=fuzzer,$(FUZZ_SAN) $(FUZZ_EXTRA) \
 	    $(CPPFLAGS) -o $@ $< $(SRCS) $(LIBS)
 
 FUZZ_SECONDS ?= 60

@@ -10,7 +10,8 @@
 # target for SECONDS seconds, and prints one summary line (FUZZ_TARGETS="image config" runs a
 # subset; FUZZ_RUNS=N also stops each target after N executions, whichever comes first;
 # FUZZ_DIR=build-fuzz-ub runs the UBSan-only build of `make fuzz-build FUZZ_DIR=build-fuzz-ub
-# FUZZ_SAN=undefined FUZZ_OPT=-O2`, several times faster, for long campaigns).
+# FUZZ_SAN=undefined FUZZ_OPT=-O2 FUZZ_EXTRA=-fno-sanitize-coverage=trace-cmp`, several times
+# faster, for long campaigns).
 #
 # FUZZ_MERGE=1 fuzz/run.sh: instead of fuzzing, minimises tests/fuzz/<t>/ + fuzz/corpus-<t>/ into a
 # new tests/fuzz/<t>/ (libFuzzer -merge=1: the smallest set of inputs with the same coverage),
