@@ -557,7 +557,10 @@ typedef struct {
  * does not fit its architecture is refused (OCLIP_E_FORMAT) with the first problems and a hint to
  * run `oclip check`. Architectures or options the engine does not compute (other families,
  * attentional pooling, pool type 'none', custom blocks ...) are refused (OCLIP_E_UNSUPPORTED),
- * never approximated.
+ * never approximated. The weights stay in the mapped file; each tower's GEMM weights are copied
+ * into the kernels' layout (and rounded or quantized for weight_dtype) by the first call that
+ * uses that tower, so that call takes longer (ViT-B-32 image tower: a few tenths of a second)
+ * and may fail with OCLIP_E_NOMEM (a later call tries again).
  */
 oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
                               oclip_model **out, oclip_error *err);
