@@ -82,11 +82,13 @@ test-tsan: ## the threaded tests under ThreadSanitizer (build-tsan)
 	@TSAN_OPTIONS="halt_on_error=1 exitcode=66 $${TSAN_OPTIONS:-}" OCLIP_BIN=build-tsan/oclip sh tests/cli_embed.sh
 	@echo "tsan: all passed"
 
-# valgrind memcheck over the CLI tests (slow: not in CI); tests/valgrind_wrap.sh exits 99 on errors
+# valgrind memcheck over the CLI tests (slow: not in CI); tests/valgrind_wrap.sh exits 99 on errors.
+# VALGRIND_SCRIPTS="tests/cli_pull.sh" runs a subset.
+VALGRIND_SCRIPTS ?= $(wildcard tests/cli*.sh)
 test-valgrind: ## the CLI tests with oclip under valgrind (build-valgrind)
 	$(MAKE) B=build-valgrind OPT="-O1 -g" build-valgrind/oclip
-	@set -e; for c in tests/cli*.sh; do echo "== valgrind $$c"; \
-	    OCLIP_REAL=build-valgrind/oclip OCLIP_BIN=tests/valgrind_wrap.sh sh $$c; done
+	@set -e; for c in $(VALGRIND_SCRIPTS); do echo "== valgrind $$c"; \
+	    OCLIP_REAL=$(CURDIR)/build-valgrind/oclip OCLIP_BIN=tests/valgrind_wrap.sh sh $$c; done
 	@echo "valgrind: all passed"
 
 test-full: all ## larger checks against OpenCLIP; needs the venv (tools/setup_venv.sh)
