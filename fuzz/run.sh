@@ -152,12 +152,20 @@ if [ "${FUZZ_MERGE:-0}" = 1 ]; then
         maxlen=${FUZZ_MERGE_MAX_LEN:-65536}
         if "$exe" -merge=1 -max_len="$maxlen" -rss_limit_mb=2048 -timeout=10 "$new" "tests/fuzz/$t" \
             "fuzz/corpus-$t" > "fuzz/corpus-$t.merge.log" 2>&1; then
-            # largest first out, until the budget holds
+            # the named regression inputs (regression-*) stay, under their names, whatever the
+            # merge kept: test_fuzz_regressions replays them by name
+            for f in "tests/fuzz/$t"/regression-*; do
+                [ -f "$f" ] && cp "$f" "$new/"
+            done
+            # largest first out, until the budget holds (never a regression input)
             budget=$(( ${FUZZ_MERGE_BUDGET_KB:-350} * 1024 ))
             total=0
-            for f in $(ls -Sr "$new"); do
+            for f in $(ls "$new" | grep '^regression-') $(ls -Sr "$new" | grep -v '^regression-'); do
                 sz=$(wc -c < "$new/$f")
-                if [ $((total + sz)) -le "$budget" ]; then total=$((total + sz)); else rm -f "$new/$f"; fi
+                case $f in
+                regression-*) total=$((total + sz)) ;;
+                *) if [ $((total + sz)) -le "$budget" ]; then total=$((total + sz)); else rm -f "$new/$f"; fi ;;
+                esac
             done
             rm -rf "tests/fuzz/$t"
             mv "$new" "tests/fuzz/$t"
