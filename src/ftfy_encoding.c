@@ -148,6 +148,8 @@ static int cmp_enc(const void *a, const void *b) {
     return x->byte < y->byte ? -1 : x->byte > y->byte; /* Python's charmap_build keeps ... */
 }
 
+static bool badness_index_init(void);
+
 static void init_tables(void) {
     /* expand "a-b" ranges as Python's re does inside a character class */
     size_t cap = 0;
@@ -185,7 +187,7 @@ static void init_tables(void) {
         }
         qsort(enc_tab[e], 256, sizeof **enc_tab, cmp_enc);
     }
-    init_ok = true;
+    init_ok = badness_index_init();
 }
 
 static uint32_t class_bits(uint32_t c) {
@@ -332,11 +334,73 @@ static bool cset_has(const cset *s, uint32_t c, uint32_t bits) {
     }
 }
 
+/* The alternatives whose first set can hold a character, an exact answer below U+0100 and a
+ * superset above (each candidate is then matched in full): is_bad tests one character against
+ * a few alternatives instead of forty, and looks its class bits up once. */
+#define N_BADNESS (sizeof badness / sizeof *badness)
+_Static_assert(N_BADNESS <= 64, "one bit per alternative");
+typedef struct {
+    uint32_t c;
+    uint64_t alts;
+} extra_first;
+static uint64_t first_low[256];           /* alternatives for each c < U+0100 */
+static uint64_t first_class[N_CLASSES];   /* ... whose first set holds a class */
+static uint64_t first_space, first_other; /* ... whose first set is \s; \w or a negation */
+static extra_first first_extra[96];       /* ... listing c >= U+0100: sorted by c */
+static size_t first_extra_n;
+
+static int cmp_extra_first(const void *a, const void *b) {
+    uint32_t x = ((const extra_first *)a)->c, y = ((const extra_first *)b)->c;
+    return x < y ? -1 : x > y;
+}
+
+static bool badness_index_init(void) {
+    for (size_t a = 0; a < N_BADNESS; a++) {
+        const cset *f = &badness[a].s[0];
+        uint64_t bit = (uint64_t)1 << a;
+        for (uint32_t c = 0; c < 256; c++)
+            if (cset_has(f, c, class_low[c])) first_low[c] |= bit;
+        for (int k = 0; k < N_CLASSES; k++)
+            if (f->bits & (1u << k)) first_class[k] |= bit;
+        if (f->generic == G_SPACE) first_space |= bit;
+        else if (f->generic == G_WORD || f->generic == G_NOT_AZAZ || f->generic == G_NOT_NL)
+            first_other |= bit;
+        for (const char32_t *e = f->extra; e && *e; e++) {
+            if (*e < 256) continue;
+            size_t j = 0;
+            while (j < first_extra_n && first_extra[j].c != *e) j++;
+            if (j == first_extra_n) {
+                if (j == sizeof first_extra / sizeof *first_extra) return false;
+                first_extra[first_extra_n++] = (extra_first){*e, 0};
+            }
+            first_extra[j].alts |= bit;
+        }
+    }
+    qsort(first_extra, first_extra_n, sizeof *first_extra, cmp_extra_first);
+    return true;
+}
+
+static uint64_t first_alts(uint32_t c) {
+    if (c < 256) return first_low[c];
+    uint64_t m = first_other | (oc_py_isspace(c) ? first_space : 0);
+    for (uint32_t bits = class_bits(c); bits; bits &= bits - 1)
+        m |= first_class[__builtin_ctz(bits)];
+    size_t lo = 0, hi = first_extra_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (first_extra[mid].c == c) return m | first_extra[mid].alts;
+        if (first_extra[mid].c < c) lo = mid + 1;
+        else hi = mid;
+    }
+    return m;
+}
+
 /* badness.is_bad: does BADNESS_RE match anywhere? */
 static bool is_bad(const uint32_t *s, size_t n) {
     static const cset any_but_nl = {0, 0, G_NOT_NL}, az_space = {0, U" ", G_AZAZ};
     for (size_t i = 0; i < n; i++) {
-        for (size_t a = 0; a < sizeof badness / sizeof *badness; a++) {
+        for (uint64_t cand = first_alts(s[i]); cand; cand &= cand - 1) {
+            size_t a = (size_t)__builtin_ctzll(cand);
             const alt *p = &badness[a];
             if ((p->anchored && i) || (size_t)p->len > n - i) continue;
             int k = 0;
