@@ -149,6 +149,7 @@ static int cmp_enc(const void *a, const void *b) {
 }
 
 static bool badness_index_init(void);
+static void byte_patterns_init(void);
 
 static void init_tables(void) {
     /* expand "a-b" ranges as Python's re does inside a character class */
@@ -187,6 +188,7 @@ static void init_tables(void) {
         }
         qsort(enc_tab[e], 256, sizeof **enc_tab, cmp_enc);
     }
+    byte_patterns_init();
     init_ok = badness_index_init();
 }
 
@@ -456,10 +458,18 @@ static bool bset_has(const bset *s, uint8_t v) {
     return false;
 }
 
-/* Length of the first alternative of `pats` matching at b[i], or 0. */
-static int bmatch(const bpat *pats, size_t np, const uint8_t *b, size_t n, size_t i) {
-    for (size_t a = 0; a < np; a++) {
-        const bpat *p = &pats[a];
+/* first[v]: the alternatives of a pattern list whose first set holds the byte v. */
+static void bpat_first(const bpat *pats, size_t np, uint16_t first[256]) {
+    for (size_t a = 0; a < np; a++)
+        for (int v = 0; v < 256; v++)
+            if (bset_has(&pats[a].e[0], (uint8_t)v)) first[v] |= (uint16_t)(1u << a);
+}
+
+/* Length of the first alternative of `pats` matching at b[i], or 0 (`first`: bpat_first). */
+static int bmatch(const bpat *pats, const uint16_t first[256], const uint8_t *b, size_t n,
+                  size_t i) {
+    for (unsigned cand = first[b[i]]; cand; cand &= cand - 1) {
+        const bpat *p = &pats[__builtin_ctz(cand)];
         if ((size_t)p->len > n - i) continue;
         int k = 0;
         while (k < p->len && bset_has(&p->e[k], b[i + k])) k++;
@@ -497,6 +507,14 @@ static const bpat lossy[] = {
     {4, {{{{0xF0, 0xF4}}, 1}, SUB_OR_CONT, SUB_OR_CONT, LOST}},
     {1, {R1(0x1A)}},
 };
+_Static_assert(sizeof altered_utf8 / sizeof *altered_utf8 <= 16 && sizeof lossy / sizeof *lossy <= 16,
+               "one bit per alternative");
+static uint16_t altered_first[256], lossy_first[256];
+
+static void byte_patterns_init(void) {
+    bpat_first(altered_utf8, sizeof altered_utf8 / sizeof *altered_utf8, altered_first);
+    bpat_first(lossy, sizeof lossy / sizeof *lossy, lossy_first);
+}
 
 /* fixes.restore_byte_a0: first A_GRAVE_WORD_RE (b"\xc3 (?! |quele|quela|quilo|s )" ->
  * b"\xc3\xa0 "), then every ALTERED_UTF8_RE match with its spaces made 0xA0. */
@@ -518,7 +536,7 @@ static bool restore_byte_a0(bytes *b) {
     }
     b->n = 0;
     for (size_t i = 0; i < t.n;) {
-        int k = bmatch(altered_utf8, sizeof altered_utf8 / sizeof *altered_utf8, t.p, t.n, i);
+        int k = bmatch(altered_utf8, altered_first, t.p, t.n, i);
         if (!k) k = 1;
         else
             for (int q = 0; q < k; q++)
@@ -538,7 +556,7 @@ fail:
 static bool replace_lossy(bytes *b) {
     bytes t = {0};
     for (size_t i = 0; i < b->n;) {
-        int k = bmatch(lossy, sizeof lossy / sizeof *lossy, b->p, b->n, i);
+        int k = bmatch(lossy, lossy_first, b->p, b->n, i);
         if (k) {
             if (!bytes_push(&t, 0xEF) || !bytes_push(&t, 0xBF) || !bytes_push(&t, 0xBD)) goto fail;
             i += (size_t)k;
@@ -700,8 +718,7 @@ static bool one_step(oc_text *t, int depth) {
         if (e != ENC_MACROMAN) {
             bool altered = false;
             for (size_t i = 0; i < b.n && !altered; i++)
-                altered = bmatch(altered_utf8, sizeof altered_utf8 / sizeof *altered_utf8, b.p,
-                                 b.n, i) != 0;
+                altered = bmatch(altered_utf8, altered_first, b.p, b.n, i) != 0;
             if (altered && !restore_byte_a0(&b)) goto done;
         }
         if (e >= ENC_SLOPPY_FIRST && e <= ENC_SLOPPY_LAST && !replace_lossy(&b)) goto done;
