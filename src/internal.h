@@ -100,6 +100,9 @@ void oc_release_pages(const void *p, size_t n);
  * MADV_PAGEOUT; the pages stay in the page cache and a later touch maps them again, unchanged);
  * anything else (a copy on the heap, memory the caller owns) goes to oc_release_pages. */
 void oc_release_tensor_pages(const oclip_checkpoint *ck, const void *p, size_t n);
+/* Asks for transparent huge pages (MADV_HUGEPAGE) over [p, p + n), which should start on a
+ * 2 MiB boundary: one page fault and one TLB entry per 2 MiB. A hint; a no-op elsewhere. */
+void oc_hint_huge_pages(void *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
  * JSON (util.c): cJSON_ParseWithLengthOpts behind a mutex, because cJSON records parse failures

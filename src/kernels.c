@@ -10,7 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "engine.h"
 
@@ -291,9 +290,7 @@ static void *packed_alloc(size_t bytes) {
     void *mem = NULL;
     size_t align = bytes >= ((size_t)4 << 20) ? (size_t)2 << 20 : 64;
     if (posix_memalign(&mem, align, bytes)) return NULL;
-#ifdef MADV_HUGEPAGE
-    if (align > 64) (void)madvise(mem, bytes, MADV_HUGEPAGE); /* a hint */
-#endif
+    if (align > 64) oc_hint_huge_pages(mem, bytes);
     return mem;
 }
 

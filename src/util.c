@@ -224,6 +224,14 @@ void oc_release_pages(const void *p, size_t n) {
 #endif
 }
 
+void oc_hint_huge_pages(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+    if (p && n) (void)madvise(p, n, MADV_HUGEPAGE); /* a hint, as above */
+#else
+    (void)p, (void)n;
+#endif
+}
+
 void oc_release_tensor_pages(const oclip_checkpoint *ck, const void *p, size_t n) {
 #ifdef MADV_DONTNEED
     long pg = sysconf(_SC_PAGESIZE);
