@@ -235,11 +235,12 @@ struct oclip_model {
     oc_text txt;
     oc_arena arena;       /* fp32 copies of the small vectors (LayerNorm, biases, positions) */
     /* each tower's GEMM weights are packed on its first use (oc_model_prepare), under pack_mu;
-     * packed[t] (0 image, 1 text) is set, with release order, once tower t is */
+     * packed[t] (0 image, 1 text) is set, with release order, once tower t is; used[t]: tower
+     * t ran; inplace[t]: calls reading its weights in place now */
     oclip_dtype weight_dtype;
     pthread_mutex_t pack_mu;
     int pack_mu_ok;
-    int packed[2];
+    int packed[2], used[2], inplace[2];
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -271,10 +272,20 @@ oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int 
  * the kernel path in use is a SIMD one, in the stored type (m->weight_dtype F32) or cast to
  * F16 / BF16 (BF16 in k pairs when the CPU has AVX512-BF16 and the path is avx512: computed
  * natively); I8: the transformer blocks' four Linear weights quantized to int8 on every path
- * (oc_gemm_i8), the patch embedding and the projections as for F32. Thread-safe; a failure
- * (OCLIP_E_NOMEM) leaves the tower unpacked and the next call tries again. oc_model_unpack
- * frees every packed copy (safe on a partly packed or bound model). */
-oclip_status oc_model_prepare(const oclip_model *m, int tower, oclip_error *err);
+ * (oc_gemm_i8), the patch embedding and the projections as for F32.
+ *
+ * Weights computed as stored (m->weight_dtype F32) are not packed by a tower's first call when
+ * it runs at most OC_INPLACE_ROWS GEMM rows (`rows`): that call reads them in place (*inplace =
+ * 1; the GEMM packs each block into a small buffer as it goes, the same values, so the same
+ * results), which spares a one-off embedding (the CLI's) the copy; the next call packs, once no
+ * call reads the weights in place. Every call with `n` > 0 calls oc_model_prepare first and
+ * oc_model_done(m, tower, *inplace) when done. Thread-safe; a failure (OCLIP_E_NOMEM) leaves the
+ * tower unpacked and the next call tries again. oc_model_unpack frees every packed copy (safe
+ * on a partly packed or bound model; no call may be running). */
+#define OC_INPLACE_ROWS 1024
+oclip_status oc_model_prepare(const oclip_model *m, int tower, size_t rows, int *inplace,
+                              oclip_error *err);
+void oc_model_done(const oclip_model *m, int tower, int inplace);
 void oc_model_unpack(oclip_model *m);
 
 #endif

@@ -35,18 +35,10 @@ static size_t pool_pos(const oc_text *t, const int64_t *row) {
     return 0;
 }
 
-oclip_status oc_text_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
-                             const oc_stages *st, int full, oclip_error *err) {
+static oclip_status text_forward(const oclip_model *m, const int64_t *tokens, size_t n,
+                                 float *out, const oc_stages *st, int full, oclip_error *err) {
     const oc_text *t = &m->txt;
     size_t D = (size_t)t->tw.D, ctx = (size_t)t->ctx, E = (size_t)m->E;
-    /* ids outside the vocabulary would index past token_embedding (torch raises IndexError) */
-    for (size_t i = 0; i < n * ctx; i++)
-        if (tokens[i] < 0 || tokens[i] >= t->vocab)
-            return oc_err_set(err, OCLIP_E_ARG, "text %zu, position %zu: token id %lld outside "
-                              "the vocabulary [0, %d)", i / ctx, i % ctx, (long long)tokens[i],
-                              t->vocab);
-    oclip_status ps = n ? oc_model_prepare(m, 1, err) : OCLIP_OK; /* packed on first use */
-    if (ps) return ps;
     int truncate = !full && t->tw.causal && t->pool != OC_POOL_LAST;
     size_t chunk = n < TXT_CHUNK ? n : TXT_CHUNK;
     uint64_t a, total;
@@ -112,5 +104,24 @@ oclip_status oc_text_forward(const oclip_model *m, const int64_t *tokens, size_t
         else memcpy(out + i0 * E, pooled, k * D * sizeof(float));
     }
     free(buf);
+    return s;
+}
+
+oclip_status oc_text_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
+                             const oc_stages *st, int full, oclip_error *err) {
+    const oc_text *t = &m->txt;
+    size_t ctx = (size_t)t->ctx;
+    /* ids outside the vocabulary would index past token_embedding (torch raises IndexError) */
+    for (size_t i = 0; i < n * ctx; i++)
+        if (tokens[i] < 0 || tokens[i] >= t->vocab)
+            return oc_err_set(err, OCLIP_E_ARG, "text %zu, position %zu: token id %lld outside "
+                              "the vocabulary [0, %d)", i / ctx, i % ctx, (long long)tokens[i],
+                              t->vocab);
+    if (!n) return OCLIP_OK;
+    int inplace;
+    oclip_status s = oc_model_prepare(m, 1, n * ctx, &inplace, err);
+    if (s) return s;
+    s = text_forward(m, tokens, n, out, st, full, err);
+    oc_model_done(m, 1, inplace);
     return s;
 }

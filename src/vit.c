@@ -142,10 +142,8 @@ static oclip_status vit_chunk(const oclip_model *m, const float *pixels, size_t 
     return OCLIP_OK;
 }
 
-oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
-                            const oc_stages *st, oclip_error *err) {
-    oclip_status ps = n ? oc_model_prepare(m, 0, err) : OCLIP_OK; /* packed on first use */
-    if (ps) return ps;
+static oclip_status vit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                                const oc_stages *st, oclip_error *err) {
     const oc_vision *v = &m->vis;
     size_t D = (size_t)v->tw.D, P = (size_t)v->P;
     size_t G = (size_t)v->gh * (size_t)v->gw, T = G + 1;
@@ -168,6 +166,18 @@ oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n,
                       err);
     }
     free(buf);
+    return s;
+}
+
+oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                            const oc_stages *st, oclip_error *err) {
+    if (!n) return OCLIP_OK;
+    int inplace;
+    size_t rows = n * ((size_t)m->vis.gh * (size_t)m->vis.gw + 1);
+    oclip_status s = oc_model_prepare(m, 0, rows, &inplace, err);
+    if (s) return s;
+    s = vit_forward(m, pixels, n, out, st, err);
+    oc_model_done(m, 0, inplace);
     return s;
 }
 
@@ -230,16 +240,36 @@ static oclip_status pack_tower(oclip_model *m, int t, oclip_error *err) {
     return s;
 }
 
-oclip_status oc_model_prepare(const oclip_model *cm, int tower, oclip_error *err) {
+oclip_status oc_model_prepare(const oclip_model *cm, int tower, size_t rows, int *inplace,
+                              oclip_error *err) {
     /* the packed copies are a cache of the weights: filled once, under the model's lock */
     oclip_model *m = (oclip_model *)cm;
+    *inplace = 0;
     if (__atomic_load_n(&m->packed[tower], __ATOMIC_ACQUIRE)) return OCLIP_OK;
     pthread_mutex_lock(&m->pack_mu);
     oclip_status s = OCLIP_OK;
-    if (!m->packed[tower] && !(s = pack_tower(m, tower, err)))
+    if (m->packed[tower]) {
+        /* packed meanwhile */
+    } else if (m->weight_dtype == OCLIP_DTYPE_F32 &&
+               ((!m->used[tower] && rows <= OC_INPLACE_ROWS) || m->inplace[tower] > 0)) {
+        /* weights computed as stored: the GEMM packs each block as it goes, the same values;
+         * packing waits until no call reads the weights in place */
+        m->inplace[tower]++;
+        *inplace = 1;
+    } else if (!(s = pack_tower(m, tower, err))) {
         __atomic_store_n(&m->packed[tower], 1, __ATOMIC_RELEASE);
+    }
+    m->used[tower] = 1;
     pthread_mutex_unlock(&m->pack_mu);
     return s;
+}
+
+void oc_model_done(const oclip_model *cm, int tower, int inplace) {
+    oclip_model *m = (oclip_model *)cm;
+    if (!inplace) return;
+    pthread_mutex_lock(&m->pack_mu);
+    m->inplace[tower]--;
+    pthread_mutex_unlock(&m->pack_mu);
 }
 
 void oc_model_unpack(oclip_model *m) {

@@ -410,6 +410,44 @@ static void test_layouts(void) {
     }
 }
 
+/* A tower's first small call reads fp32 / fp16 / bf16 weights in place (no packed copy); the
+ * second packs them; both give the bytes of a handle packed from its first call (over 1024 GEMM
+ * rows: packed at once). Not the int8 or cast copies, which change the values. */
+static void test_inplace_first_call(void) {
+    static const char *const dirs[] = {FIX "/gelu/f32", FIX "/gelu/bf16"};
+    int simd = oc_simd_get() != OC_SIMD_SCALAR;
+    for (size_t d = 0; d < sizeof dirs / sizeof *dirs; d++) {
+        oclip_model *big = load(dirs[d], 2), *m = load(dirs[d], 2);
+        if (!big || !m) goto next;
+        size_t T = (size_t)m->vis.gh * (size_t)m->vis.gw + 1, img = 3 * (size_t)m->vis.img_h *
+                                                                    (size_t)m->vis.img_w;
+        size_t n = OC_INPLACE_ROWS / T + 1, E = (size_t)m->E; /* just over the limit */
+        float *px = malloc(n * img * sizeof *px), *ref = malloc(n * E * sizeof *ref);
+        float *out = malloc(n * E * sizeof *out);
+        if (!px || !ref || !out) {
+            CHECK(0);
+            free(px), free(ref), free(out);
+            goto next;
+        }
+        for (size_t i = 0; i < n * img; i++) px[i] = (float)((i * 7919) % 255) / 64.0f - 2.0f;
+        CHECK(oclip_encode_image(big, px, n, ref, 1, NULL) == OCLIP_OK);
+        CHECKF(big->packed[0] == 1 && big->inplace[0] == 0, "%s: %zu images packed at once",
+               dirs[d], n);
+        CHECK(oclip_encode_image(m, px, 2, out, 1, NULL) == OCLIP_OK);
+        CHECKF(m->packed[0] == 0 && m->inplace[0] == 0 && !m->vis.tw.blocks[0].in_w.packed,
+               "%s: a first call of 2 images reads the weights in place", dirs[d]);
+        CHECKF(!memcmp(out, ref, 2 * E * sizeof *out), "%s: in place != packed", dirs[d]);
+        CHECK(oclip_encode_image(m, px, 3, out, 1, NULL) == OCLIP_OK);
+        CHECKF(m->packed[0] == 1 && (m->vis.tw.blocks[0].in_w.packed != NULL) == simd,
+               "%s: the second call packs", dirs[d]);
+        CHECKF(!memcmp(out, ref, 3 * E * sizeof *out), "%s: second call differs", dirs[d]);
+        free(px), free(ref), free(out);
+    next:
+        oclip_model_free(big);
+        oclip_model_free(m);
+    }
+}
+
 /* One read-only handle, several callers at once (each with its own threads): same bytes; also
  * when they are the handle's first calls. */
 typedef struct {
@@ -444,8 +482,9 @@ static void test_shared_handle(void) {
         pthread_join(tid[i], NULL);
         CHECK(c[i].st == OCLIP_OK && !memcmp(c[i].out, ref, sizeof ref));
     }
-    /* a fresh handle whose first three calls race (the image tower is packed by one of them,
-     * under the model's lock, while the others wait) */
+    /* a fresh handle whose first calls race: the first reads the weights in place, and so do
+     * those that start while one does; a call that finds none packs the tower, under the
+     * model's lock, while calls arriving meanwhile wait */
     oclip_model *m2 = load(FIX "/gelu/bf16", 2);
     for (int i = 0; m2 && i < 3; i++) {
         c[i] = (caller){.m = m2, .px = px, .st = OCLIP_OK};
@@ -454,6 +493,11 @@ static void test_shared_handle(void) {
     for (int i = 0; m2 && i < 3; i++) {
         pthread_join(tid[i], NULL);
         CHECK(c[i].st == OCLIP_OK && !memcmp(c[i].out, ref, sizeof ref));
+    }
+    if (m2) { /* none running now: this call packs (on the SIMD paths) */
+        CHECK(oclip_encode_image(m2, px, 3, c[0].out, 1, NULL) == OCLIP_OK &&
+              !memcmp(c[0].out, ref, sizeof ref));
+        CHECK(m2->packed[0] == 1 && m2->inplace[0] == 0);
     }
     oclip_model_free(m2);
     free(px);
@@ -474,6 +518,7 @@ int main(void) {
         test_refusals();
         test_layouts();
         test_shared_handle();
+        test_inplace_first_call();
         for (size_t v = 0; v < sizeof variants / sizeof *variants; v++)
             for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++)
                 test_variant(variants[v], dtypes[d]);

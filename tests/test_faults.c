@@ -480,31 +480,33 @@ static oclip_status sc_encode_text(oclip_error *err) {
     return s;
 }
 
-/* A fresh model's first encodes, which pack each tower (fp32 panels, and int8 quantization),
- * then, when one failed, the same call again: it must succeed (the packing is retried) and give
- * the clean run's bytes. */
+/* A fresh model's first two encodes of each tower, which pack it (int8 quantization: the first
+ * call; fp32 panels: the second, the first small call reads the weights in place), each, when
+ * it failed, made again: it must succeed (the packing is retried) and give the clean run's
+ * bytes. */
 static oclip_status first_encodes(oclip_dtype wd, oclip_error *err) {
     oclip_model_options opt = {.threads = 1, .weight_dtype = wd};
     oclip_model *m = NULL;
     oclip_status s = oclip_model_load(FX "e2e", &opt, &m, err);
     if (s != OCLIP_OK) return s;
     int E = oclip_model_embed_dim(m);
-    float img[2 * 1024], txt[N_TEXTS * 1024];
+    float img[2][2 * 1024], txt[2][N_TEXTS * 1024];
     if (E > 1024) {
         oclip_model_free(m);
         return setup_fail(err);
     }
-    for (int tower = 0; tower < 2 && s == OCLIP_OK; tower++) {
-        for (int attempt = 0; attempt < 2; attempt++) {
-            s = tower ? oclip_encode_text_strings(m, texts, NULL, N_TEXTS, txt, 1, err)
-                      : oclip_encode_image_files(m, image_files, 2, img, 1, err);
-            if (s == OCLIP_OK || err->msg[0] == '\0') break;
+    for (int tower = 0; tower < 2 && s == OCLIP_OK; tower++)
+        for (int call = 0; call < 2 && s == OCLIP_OK; call++)
+            for (int attempt = 0; attempt < 2; attempt++) {
+                s = tower ? oclip_encode_text_strings(m, texts, NULL, N_TEXTS, txt[call], 1, err)
+                          : oclip_encode_image_files(m, image_files, 2, img[call], 1, err);
+                if (s == OCLIP_OK || err->msg[0] == '\0') break;
+            }
+    if (s == OCLIP_OK)
+        for (int call = 0; call < 2; call++) {
+            dig(img[call], sizeof(float) * 2 * (size_t)E);
+            dig(txt[call], sizeof(float) * N_TEXTS * (size_t)E);
         }
-    }
-    if (s == OCLIP_OK) {
-        dig(img, sizeof(float) * 2 * (size_t)E);
-        dig(txt, sizeof(float) * N_TEXTS * (size_t)E);
-    }
     oclip_model_free(m);
     return s;
 }
