@@ -92,6 +92,59 @@ static inline double vd_hsum(vd v) {
     return _mm_cvtsd_f64(_mm_add_sd(b, _mm_unpackhi_pd(b, b)));
 }
 
+/* oc_pack_block for F32 weights stored [N, K] (read in place from the checkpoint: the GEMM's
+ * operand when the weights are not packed), by 16 x 16 transposes in registers instead of one
+ * float at a time; other layouts and types go to oc_pack_block. A copy: the same bytes. */
+static void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    /* now r[4g + e], 128-bit lane L: column 4L + e of rows 4g .. 4g + 3; gather the lanes so
+     * that r[c] holds column c of all 16 rows */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+
+static void avx512_pack_block(const oc_weight *W, size_t p, size_t k0, size_t kb, float *buf) {
+    if (W->dtype != OCLIP_DTYPE_F32 || W->kn) {
+        oc_pack_block(W, p, k0, kb, buf);
+        return;
+    }
+    size_t N = W->n, K = W->k, n0 = p * OC_PANEL;
+    size_t nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
+    const float *w = (const float *)(const void *)W->data + n0 * K + k0;
+    for (size_t j0 = 0; j0 < OC_PANEL; j0 += 16)
+        for (size_t kk = 0; kk < kb; kk += 16) {
+            size_t kn = kb - kk < 16 ? kb - kk : 16;
+            __mmask16 m = (__mmask16)(kn == 16 ? 0xffff : (1u << kn) - 1);
+            __m512 r[16];
+            for (size_t i = 0; i < 16; i++) /* rows past N: zero columns */
+                r[i] = j0 + i < nb ? _mm512_maskz_loadu_ps(m, w + (j0 + i) * K + kk)
+                                   : _mm512_setzero_ps();
+            transpose16(r);
+            for (size_t i = 0; i < kn; i++) _mm512_storeu_ps(buf + (kk + i) * OC_PANEL + j0, r[i]);
+        }
+}
+#define PACK_BLOCK avx512_pack_block
+
 #include "kernels_simd.h"
 
 /* One row of oc_gemm_i8's activation quantization, the reference's arithmetic (kernels.c): the

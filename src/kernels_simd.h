@@ -261,7 +261,7 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
                 size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
                 const float *wp = buf, *pf = NULL;
                 size_t off = (p * K + k0) * OC_PANEL;
-                if (!W->packed) oc_pack_block(W, p, k0, kb, buf);
+                if (!W->packed) PACK_BLOCK(W, p, k0, kb, buf);
                 else if (W->pdtype == OCLIP_DTYPE_F32) {
                     wp = (const float *)W->packed + off;
                     /* the packed panels are one stream in this loop's order: what follows this
