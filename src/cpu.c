@@ -5,6 +5,7 @@
  * OCLIP_SIMD=scalar|avx2|avx512 when set and supported here, else the best supported (an unknown
  * or unsupported value never fails, it falls back). oc_simd_set switches (tests).
  */
+#define _DEFAULT_SOURCE /* syscall() */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,21 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+/* AMX tiles need the kernel's permission for this process's tile data state (Linux 5.16+:
+ * arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); without it the first tile instruction
+ * faults. Asked once, from detect(). */
+static int amx_permitted(void) {
+#if defined(__linux__) && defined(__x86_64__) && defined(SYS_arch_prctl)
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
+}
 
 static uint64_t xgetbv0(void) {
     uint32_t lo, hi;
@@ -19,7 +35,8 @@ static uint64_t xgetbv0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-/* bit 0: AVX2 path usable, bit 1: AVX-512 path usable, bit 2: AVX512-BF16, bit 3: AVX512-VNNI */
+/* bit 0: AVX2 path usable, bit 1: AVX-512 path usable, bit 2: AVX512-BF16, bit 3: AVX512-VNNI,
+ * bit 4: AMX-BF16 usable (CPU, XCR0 tile state, the kernel's permission) */
 static int detect(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -38,6 +55,10 @@ static int detect(void) {
         unsigned a1, b1, c1, d1;
         __cpuid_count(7, 1, a1, b1, c1, d1);
         if ((a1 >> 5) & 1) r |= 4;
+        int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1;
+        if ((r & 4) && amx_bf16 && amx_tile && (xcr0 & 0x60000) == 0x60000 && oc_amx_compiled() &&
+            amx_permitted())
+            r |= 16;
     }
     return r;
 }
@@ -65,6 +86,23 @@ int oc_simd_supported(oc_simd s) {
 }
 
 int oc_cpu_has_avx512bf16(void) { return (feat() & 4) != 0 && oc_simd_supported(OC_SIMD_AVX512); }
+
+static int amx_on = -1; /* OCLIP_AMX=0 turns AMX off; oc_amx_set switches (tests) */
+
+int oc_amx_bf16(void) {
+    int on = __atomic_load_n(&amx_on, __ATOMIC_RELAXED);
+    if (on < 0) {
+        const char *env = getenv("OCLIP_AMX");
+        on = !(env && !strcmp(env, "0"));
+        __atomic_store_n(&amx_on, on, __ATOMIC_RELAXED);
+    }
+    return on && (feat() & 16) && oc_simd_get() == OC_SIMD_AVX512 && oc_cpu_has_avx512bf16();
+}
+
+int oc_amx_set(int on) {
+    __atomic_store_n(&amx_on, on ? 1 : 0, __ATOMIC_RELAXED);
+    return (feat() & 16) != 0;
+}
 int oc_cpu_has_avx512vnni(void) { return (feat() & 8) != 0 && oc_simd_supported(OC_SIMD_AVX512); }
 
 const char *oc_simd_name(oc_simd s) {
@@ -102,6 +140,7 @@ const char *oclip_dtype_kernel_name(oclip_dtype dt) {
     case OCLIP_DTYPE_BF16: {
         const oc_kernels *k = oc_kernels_for(oc_simd_get());
         if (oc_simd_get() == OC_SIMD_SCALAR) return "as-stored";
+        if (oc_amx_bf16()) return "amx-bf16";
         return oc_simd_get() == OC_SIMD_AVX512 && k && k->gemm_bf16 && oc_cpu_has_avx512bf16()
                    ? "avx512-bf16" : "widened";
     }

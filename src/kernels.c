@@ -406,7 +406,9 @@ static void simd_gemm_rect(void *p, size_t r0, size_t r1, size_t p0, size_t p1) 
     const simd_gemm_ctx *c = p;
     const float *X = c->X + r0 * c->W->k;
     float *Y = c->Y + r0 * c->W->n;
-    if (c->W->pairs && c->k->gemm_bf16 && oc_cpu_has_avx512bf16())
+    if (c->W->pairs && oc_amx_bf16())
+        oc_amx_gemm_bf16(X, r1 - r0, c->W, c->bias, Y, p0, p1);
+    else if (c->W->pairs && c->k->gemm_bf16 && oc_cpu_has_avx512bf16())
         c->k->gemm_bf16(X, r1 - r0, c->W, c->bias, Y, p0, p1);
     else
         c->k->gemm(X, r1 - r0, c->W, c->bias, Y, p0, p1); /* pairs: widened exactly */

@@ -445,6 +445,16 @@ int main(void) {
         CHECK(k != NULL);
         if (!k) continue;
         test_gemm();
+        /* BF16 k pairs go to AMX where this CPU has it: the AVX512-BF16 kernel then too */
+        if (s == OC_SIMD_AVX512 && oc_amx_bf16()) {
+            fprintf(stderr, "  avx512: bf16 gemm on AMX checked; again with AVX512-BF16\n");
+            oc_amx_set(0);
+            CHECK(!oc_amx_bf16() && !strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_BF16),
+                                            "avx512-bf16"));
+            test_gemm();
+            oc_amx_set(1);
+            CHECK(oc_amx_bf16() && !strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_BF16), "amx-bf16"));
+        }
         test_gemm_i8();
         test_rows(k);
         test_erf_exp(k);
