@@ -877,8 +877,9 @@ oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, s
  * support that path, else the best supported one. */
 const char *oclip_simd_name(void);
 /* What computes products with weights of a reduced type (oclip_model_options.weight_dtype) on
- * this path: int8 "avx512-vnni", "avx2" or "reference" (an exact integer reference in C; all
- * give the same bytes); bf16 "amx-bf16" (Intel AMX tile products, where the CPU has them and
+ * this path: int8 "amx-int8" (Intel AMX tiles, where the CPU has them and OCLIP_AMX is not
+ * "0"), "avx512-vnni", "avx2" or "reference" (an exact integer reference in C; all give the
+ * same bytes); bf16 "amx-bf16" (Intel AMX tile products, where the CPU has them and
  * OCLIP_AMX is not "0"), "avx512-bf16" (native dot products) or "widened" (exact fp32
  * arithmetic on the rounded weights); f16 "widened"; bf16 and f16 on the scalar path
  * "as-stored" (the scalar path ignores them). NULL for other dtypes. */

@@ -36,7 +36,7 @@ static uint64_t xgetbv0(void) {
 }
 
 /* bit 0: AVX2 path usable, bit 1: AVX-512 path usable, bit 2: AVX512-BF16, bit 3: AVX512-VNNI,
- * bit 4: AMX-BF16 usable (CPU, XCR0 tile state, the kernel's permission) */
+ * bit 4: AMX-BF16 usable (CPU, XCR0 tile state, the kernel's permission), bit 5: AMX-INT8 */
 static int detect(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -55,10 +55,12 @@ static int detect(void) {
         unsigned a1, b1, c1, d1;
         __cpuid_count(7, 1, a1, b1, c1, d1);
         if ((a1 >> 5) & 1) r |= 4;
-        int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1;
-        if ((r & 4) && amx_bf16 && amx_tile && (xcr0 & 0x60000) == 0x60000 && oc_amx_compiled() &&
-            amx_permitted())
-            r |= 16;
+        int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1;
+        if (amx_tile && (amx_bf16 || amx_int8) && (xcr0 & 0x60000) == 0x60000 &&
+            oc_amx_compiled() && amx_permitted()) {
+            if (amx_bf16 && (r & 4)) r |= 16;
+            if (amx_int8) r |= 32;
+        }
     }
     return r;
 }
@@ -99,9 +101,15 @@ int oc_amx_bf16(void) {
     return on && (feat() & 16) && oc_simd_get() == OC_SIMD_AVX512 && oc_cpu_has_avx512bf16();
 }
 
+int oc_amx_int8(void) {
+    (void)oc_amx_bf16(); /* reads OCLIP_AMX once */
+    return __atomic_load_n(&amx_on, __ATOMIC_RELAXED) == 1 && (feat() & 32) &&
+           oc_simd_get() == OC_SIMD_AVX512;
+}
+
 int oc_amx_set(int on) {
     __atomic_store_n(&amx_on, on ? 1 : 0, __ATOMIC_RELAXED);
-    return (feat() & 16) != 0;
+    return (feat() & 48) != 0;
 }
 int oc_cpu_has_avx512vnni(void) { return (feat() & 8) != 0 && oc_simd_supported(OC_SIMD_AVX512); }
 

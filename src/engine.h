@@ -48,11 +48,12 @@ int oc_simd_set(oc_simd s);       /* 0 (and no change) when unsupported */
 const char *oc_simd_name(oc_simd s);
 int oc_cpu_has_avx512bf16(void);
 int oc_cpu_has_avx512vnni(void);
-/* AMX-BF16 (kernels_amx.c): oc_amx_bf16() says whether BF16 k-pair weights go to the AMX kernel
+/* AMX (kernels_amx.c): oc_amx_bf16() says whether BF16 k-pair weights go to the AMX kernel
  * (the CPU has it, the kernel granted the tile state, the path is avx512, OCLIP_AMX is not "0");
  * oc_amx_set switches it (tests) and returns whether AMX is usable here at all. */
 int oc_amx_compiled(void);
 int oc_amx_bf16(void);
+int oc_amx_int8(void); /* the same for oc_gemm_i8 on AMX-INT8 */
 int oc_amx_set(int on);
 
 /* ---------------------------------------------------------------------------------------------
@@ -84,6 +85,9 @@ typedef struct {
 /* the AMX BF16 GEMM over panels [p0, p1) (kernels_amx.c; only where oc_amx_bf16()) */
 void oc_amx_gemm_bf16(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                       size_t p0, size_t p1);
+/* oc_gemm_i8's panels [p0, p1) on AMX-INT8 (only where oc_amx_int8()): the reference's bytes */
+void oc_amx_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                    const float *bias, float *Y, size_t p0, size_t p1);
 #define OC_PANEL 32
 
 /* dst[0..count) = elements [first, first + count) of a float tensor, as fp32. */

@@ -521,13 +521,18 @@ typedef struct {
     gemm_split g;
 } i8_ctx;
 
-/* The int8 panel kernel for the path in use: AVX512-VNNI on the avx512 path of a CPU that has
- * it, else the AVX2 one on a SIMD path, else the reference (all give the same bytes). */
+/* The int8 panel kernel for the path in use: AMX-INT8 or else AVX512-VNNI on the avx512 path of
+ * a CPU that has it, else the AVX2 one on a SIMD path, else the reference (all give the same
+ * bytes). */
 static i8_fn i8_kernel(const char **name) {
     oc_simd s = oc_simd_get();
     const oc_kernels *k512 = oc_kernels_for(OC_SIMD_AVX512), *k2 = oc_kernels_for(OC_SIMD_AVX2);
     const char *dummy;
     if (!name) name = &dummy;
+    if (oc_amx_int8()) {
+        *name = "amx-int8";
+        return oc_amx_gemm_i8;
+    }
     if (s == OC_SIMD_AVX512 && k512 && k512->gemm_i8 && oc_cpu_has_avx512vnni()) {
         *name = "avx512-vnni";
         return k512->gemm_i8;

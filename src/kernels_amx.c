@@ -1,7 +1,7 @@
 /*
- * kernels_amx.c — the BF16 GEMM on Intel AMX (AMX-TILE + AMX-BF16: Sapphire Rapids and later),
- * for weights cast to BF16 in k pairs (oc_weight.pairs, the layout the AVX512-BF16 kernel
- * reads). Compiled through a target pragma like the other kernel files; cpu.c selects it only
+ * kernels_amx.c — the BF16 and int8 GEMMs on Intel AMX (AMX-TILE, AMX-BF16, AMX-INT8: Sapphire
+ * Rapids and later): weights cast to BF16 in k pairs (oc_weight.pairs, the layout the
+ * AVX512-BF16 kernel reads), and int8 panels (oc_gemm_i8). Compiled through a target pragma like the other kernel files; cpu.c selects it only
  * where CPUID and XCR0 report AMX and the kernel granted this process the tile data state
  * (Linux arch_prctl ARCH_REQ_XCOMP_PERM).
  *
@@ -28,14 +28,15 @@
 #include <immintrin.h>
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("amx-tile,amx-bf16,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma")
+#pragma GCC target("amx-tile,amx-bf16,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma")
 #endif
 
 #define SB 64  /* rows per super-block (two 32-row blocks) */
 #define KC 256 /* depth per block (k values; 8 tiles of 32) */
+#define PF_AHEAD 2 /* k tiles */
 
 typedef struct {
     uint8_t palette, start_row, reserved[14];
@@ -147,9 +148,21 @@ void oc_amx_gemm_bf16(const float *X, size_t M, const oc_weight *W, const float 
                         load_acc(y, N, mr, nb, t);
                     }
                     const uint16_t *ar = a + rb * KC;
-                    for (size_t kt = 0; kt * 16 < kp; kt++) {
+                    size_t nkt = (kp + 15) / 16;
+                    for (size_t kt = 0; kt < nkt; kt++) {
                         const uint16_t *b = wp + kt * 16 * 2 * OC_PANEL;
                         size_t np = kp - kt * 16 < 16 ? kp - kt * 16 : 16;
+                        /* the weights stream from memory: the k tile PF_AHEAD on in this
+                         * loop's order (this panel, then the next one's block) into L1 */
+                        if (rb == 0) {
+                            const uint16_t *f = NULL;
+                            if (kt + PF_AHEAD < nkt && (kt + PF_AHEAD + 1) * 16 <= kp)
+                                f = b + PF_AHEAD * 16 * 2 * OC_PANEL;
+                            else if (p + 1 < p1 && kt + PF_AHEAD - nkt < nkt)
+                                f = wp + K2 * 2 * OC_PANEL + (kt + PF_AHEAD - nkt) * 16 * 2 * OC_PANEL;
+                            for (size_t l = 0; f && l < 16 * 2 * OC_PANEL; l += 32)
+                                _mm_prefetch((const char *)(f + l), _MM_HINT_T0);
+                        }
                         if (np < 16) { /* the last pairs: a zero-padded copy, never past K2 */
                             memcpy(btail, b, np * 2 * OC_PANEL * sizeof *b);
                             memset(btail + np * 2 * OC_PANEL, 0,
@@ -175,6 +188,120 @@ void oc_amx_gemm_bf16(const float *X, size_t M, const oc_weight *W, const float 
     _tile_release();
 }
 
+/* =============================================================================================
+ * Int8 (AMX-INT8): the panels of oc_gemm_i8 (activation rows of Kq bytes qx + 128, int8 weights
+ * in k quads: a panel half is 64 bytes of each 128-byte quad row, an AMX B tile as it is).
+ * TDPBUSD adds the 16 quad products of a 64-k tile into each int32 accumulator; the sums are
+ * exact, so the order of the tiles changes nothing: C0..C3 hold a 32-row x 32-column block
+ * over the whole depth, then the epilogue of the AVX512-VNNI kernel runs on them, operation
+ * for operation: the same bytes as oc_gemm_i8_ref. A block of fewer than 32 rows gets tiles of
+ * that many rows (the tile configuration is reloaded, which zeroes every tile, before the
+ * block); the depth past the last whole 64-k tile is read from zero-padded copies.
+ */
+static void config_i8(amx_config *cfg, size_t mr) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->palette = 1;
+    uint8_t r0 = (uint8_t)(mr < 16 ? mr : 16), r1 = (uint8_t)(mr > 16 ? mr - 16 : 1);
+    for (int i = 0; i < 8; i++) cfg->colsb[i] = 64;
+    cfg->rows[0] = cfg->rows[1] = cfg->rows[4] = r0; /* C0, C1, A0 */
+    cfg->rows[2] = cfg->rows[3] = cfg->rows[5] = r1; /* C2, C3, A1 */
+    cfg->rows[6] = cfg->rows[7] = 16;                /* B0, B1 */
+}
+
+void oc_amx_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                    const float *bias, float *Y, size_t p0, size_t p1) {
+    size_t N = W->n, Kq = (W->k + 3) & ~(size_t)3, full = Kq / 64, tail = Kq % 64;
+    _Alignas(64) uint8_t atail[32 * 64];
+    _Alignas(64) int8_t btail[16 * 4 * OC_PANEL];
+    _Alignas(64) int32_t t[4 * 256];
+    amx_config cfg;
+    size_t cfg_rows = 0;
+    for (size_t p = p0; p < p1; p++) {
+        size_t n0 = p * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
+        const int8_t *wp = (const int8_t *)W->packed + p * OC_PANEL * Kq;
+        if (tail) { /* the last quads of this panel, zero-padded to a whole tile */
+            memcpy(btail, wp + full * 64 * OC_PANEL, tail / 4 * 4 * OC_PANEL);
+            memset(btail + tail / 4 * 4 * OC_PANEL, 0, (16 - tail / 4) * 4 * OC_PANEL);
+        }
+        for (size_t m0 = 0; m0 < M; m0 += 32) {
+            size_t mr = M - m0 < 32 ? M - m0 : 32;
+            if (mr != cfg_rows) {
+                config_i8(&cfg, mr);
+                _tile_loadconfig(&cfg);
+                cfg_rows = mr;
+            }
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            const uint8_t *x = xq + m0 * Kq;
+            for (size_t kt = 0; kt < full; kt++) {
+                const int8_t *b = wp + kt * 64 * OC_PANEL;
+                _tile_loadd(4, x + kt * 64, Kq);
+                _tile_loadd(6, b, 4 * OC_PANEL);
+                _tile_loadd(7, b + 64, 4 * OC_PANEL);
+                _tile_dpbusd(0, 4, 6);
+                _tile_dpbusd(1, 4, 7);
+                if (mr > 16) {
+                    _tile_loadd(5, x + 16 * Kq + kt * 64, Kq);
+                    _tile_dpbusd(2, 5, 6);
+                    _tile_dpbusd(3, 5, 7);
+                }
+            }
+            if (tail) {
+                for (size_t r = 0; r < mr; r++) {
+                    memcpy(atail + r * 64, x + r * Kq + full * 64, tail);
+                    memset(atail + r * 64 + tail, 0, 64 - tail);
+                }
+                _tile_loadd(4, atail, 64);
+                _tile_loadd(6, btail, 4 * OC_PANEL);
+                _tile_loadd(7, btail + 64, 4 * OC_PANEL);
+                _tile_dpbusd(0, 4, 6);
+                _tile_dpbusd(1, 4, 7);
+                if (mr > 16) {
+                    _tile_loadd(5, atail + 16 * 64, 64);
+                    _tile_dpbusd(2, 5, 6);
+                    _tile_dpbusd(3, 5, 7);
+                }
+            }
+            _tile_stored(0, t, 64);
+            _tile_stored(1, t + 256, 64);
+            if (mr > 16) {
+                _tile_stored(2, t + 512, 64);
+                _tile_stored(3, t + 768, 64);
+            }
+            /* the AVX512-VNNI kernel's epilogue */
+            __mmask16 m0m = mk16(nb), m1m = mk16(nb > 16 ? nb - 16 : 0);
+            const float *ws = W->qscale + n0;
+            const int32_t *qs = W->qsum + n0;
+            __m512 s0 = _mm512_maskz_loadu_ps(m0m, ws), s1 = _mm512_maskz_loadu_ps(m1m, ws + 16);
+            __m512i c0 = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m0m, qs), 7);
+            __m512i c1 = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m1m, qs + 16), 7);
+            __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0m, bias + n0) : _mm512_setzero_ps();
+            __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1m, bias + n0 + 16) : _mm512_setzero_ps();
+            for (size_t r = 0; r < mr; r++) {
+                const int32_t *tr = t + (r / 16) * 512 + (r % 16) * 16;
+                float sx;
+                memcpy(&sx, xs + m0 + r, sizeof sx);
+                __m512 sv = _mm512_set1_ps(sx);
+                __m512 y0 = _mm512_mul_ps(
+                    _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(tr), c0)),
+                    _mm512_mul_ps(s0, sv));
+                __m512 y1 = _mm512_mul_ps(
+                    _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(tr + 256), c1)),
+                    _mm512_mul_ps(s1, sv));
+                if (bias) {
+                    y0 = _mm512_add_ps(y0, b0);
+                    y1 = _mm512_add_ps(y1, b1);
+                }
+                _mm512_mask_storeu_ps(Y + (m0 + r) * N + n0, m0m, y0);
+                _mm512_mask_storeu_ps(Y + (m0 + r) * N + n0 + 16, m1m, y1);
+            }
+        }
+    }
+    if (cfg_rows) _tile_release();
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -188,6 +315,11 @@ int oc_amx_compiled(void) { return 1; }
 void oc_amx_gemm_bf16(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                       size_t p0, size_t p1) {
     (void)X, (void)M, (void)W, (void)bias, (void)Y, (void)p0, (void)p1;
+}
+
+void oc_amx_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                    const float *bias, float *Y, size_t p0, size_t p1) {
+    (void)xq, (void)xs, (void)M, (void)W, (void)bias, (void)Y, (void)p0, (void)p1;
 }
 
 int oc_amx_compiled(void) { return 0; }

@@ -285,7 +285,7 @@ done:
 
 static void test_gemm_i8(void) {
     static const size_t shapes[][3] = {{1, 1, 1},    {2, 5, 3},     {3, 33, 5},  {13, 70, 7},
-                                       {25, 40, 130}, {50, 64, 771}, {7, 96, 768}};
+                                       {25, 40, 130}, {50, 64, 771}, {7, 96, 768}, {70, 33, 120}};
     static const oclip_dtype dts[] = {OCLIP_DTYPE_F32, OCLIP_DTYPE_F16, OCLIP_DTYPE_BF16};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
         for (int d = 0; d < 3; d++)
@@ -445,17 +445,24 @@ int main(void) {
         CHECK(k != NULL);
         if (!k) continue;
         test_gemm();
-        /* BF16 k pairs go to AMX where this CPU has it: the AVX512-BF16 kernel then too */
-        if (s == OC_SIMD_AVX512 && oc_amx_bf16()) {
-            fprintf(stderr, "  avx512: bf16 gemm on AMX checked; again with AVX512-BF16\n");
-            oc_amx_set(0);
-            CHECK(!oc_amx_bf16() && !strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_BF16),
-                                            "avx512-bf16"));
-            test_gemm();
-            oc_amx_set(1);
-            CHECK(oc_amx_bf16() && !strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_BF16), "amx-bf16"));
-        }
         test_gemm_i8();
+        /* BF16 k pairs and int8 panels go to AMX where this CPU has it: the AVX512-BF16 and
+         * AVX512-VNNI kernels then too */
+        if (s == OC_SIMD_AVX512 && (oc_amx_bf16() || oc_amx_int8())) {
+            fprintf(stderr, "  avx512: gemm on AMX (bf16 %d, int8 %d) checked; again without\n",
+                    oc_amx_bf16(), oc_amx_int8());
+            oc_amx_set(0);
+            CHECK(!oc_amx_bf16() && !oc_amx_int8());
+            CHECK(strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_BF16), "amx-bf16") &&
+                  strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_I8), "amx-int8"));
+            test_gemm();
+            test_gemm_i8();
+            oc_amx_set(1);
+            CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_BF16), oc_amx_bf16() ? "amx-bf16"
+                                                                                : "avx512-bf16"));
+            CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_I8), oc_amx_int8() ? "amx-int8"
+                                                                              : "avx512-vnni"));
+        }
         test_rows(k);
         test_erf_exp(k);
         test_attention();
