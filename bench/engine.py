@@ -399,7 +399,7 @@ def main():
         bf = None
         if name == "ViT-B-32" and os.path.exists(os.path.join(BENCH, "ViT-B-32-bf16")):
             bf = Worker("oclip-bf16", [harness, "serve", "-m", os.path.join(BENCH, "ViT-B-32-bf16"),
-                                       "--threads", str(N)])
+                                       "--threads", str(N), "--dtype", "bf16"])
         q8 = None  # int8 weights (--dtype int8) on the same checkpoint
         if name == "ViT-B-32":
             q8 = Worker("oclip-int8", [harness, "serve", "-m", folder, "--threads", str(N),
