@@ -507,7 +507,8 @@ static const bpat lossy[] = {
     {4, {{{{0xF0, 0xF4}}, 1}, SUB_OR_CONT, SUB_OR_CONT, LOST}},
     {1, {R1(0x1A)}},
 };
-_Static_assert(sizeof altered_utf8 / sizeof *altered_utf8 <= 16 && sizeof lossy / sizeof *lossy <= 16,
+_Static_assert(sizeof altered_utf8 / sizeof *altered_utf8 <= 16 &&
+                   sizeof lossy / sizeof *lossy <= 16,
                "one bit per alternative");
 static uint16_t altered_first[256], lossy_first[256];
 

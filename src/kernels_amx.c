@@ -1,9 +1,9 @@
 /*
  * kernels_amx.c — the BF16 and int8 GEMMs on Intel AMX (AMX-TILE, AMX-BF16, AMX-INT8: Sapphire
  * Rapids and later): weights cast to BF16 in k pairs (oc_weight.pairs, the layout the
- * AVX512-BF16 kernel reads), and int8 panels (oc_gemm_i8). Compiled through a target pragma like the other kernel files; cpu.c selects it only
- * where CPUID and XCR0 report AMX and the kernel granted this process the tile data state
- * (Linux arch_prctl ARCH_REQ_XCOMP_PERM).
+ * AVX512-BF16 kernel reads), and int8 panels (oc_gemm_i8). Compiled through a target pragma
+ * like the other kernel files; cpu.c selects them only where CPUID and XCR0 report AMX and the
+ * kernel granted this process the tile data state (Linux arch_prctl ARCH_REQ_XCOMP_PERM).
  *
  * Tiles (8 of 16 rows x 64 bytes): C0..C3 the fp32 accumulators of a 32 x 32 block of Y (rows
  * 0-15 / 16-31, columns 0-15 / 16-31 of a panel), A0, A1 the block's rows of X rounded to BF16
@@ -159,7 +159,7 @@ void oc_amx_gemm_bf16(const float *X, size_t M, const oc_weight *W, const float 
                             if (kt + PF_AHEAD < nkt && (kt + PF_AHEAD + 1) * 16 <= kp)
                                 f = b + PF_AHEAD * 16 * 2 * OC_PANEL;
                             else if (p + 1 < p1 && kt + PF_AHEAD - nkt < nkt)
-                                f = wp + K2 * 2 * OC_PANEL + (kt + PF_AHEAD - nkt) * 16 * 2 * OC_PANEL;
+                                f = wp + (K2 + (kt + PF_AHEAD - nkt) * 16) * 2 * OC_PANEL;
                             for (size_t l = 0; f && l < 16 * 2 * OC_PANEL; l += 32)
                                 _mm_prefetch((const char *)(f + l), _MM_HINT_T0);
                         }

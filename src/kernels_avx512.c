@@ -95,6 +95,11 @@ static inline double vd_hsum(vd v) {
 /* oc_pack_block for F32 weights stored [N, K] (read in place from the checkpoint: the GEMM's
  * operand when the weights are not packed), by 16 x 16 transposes in registers instead of one
  * float at a time; other layouts and types go to oc_pack_block. A copy: the same bytes. */
+static inline __m512 unpack_pd(__m512 a, __m512 b, int hi) {
+    __m512d x = _mm512_castps_pd(a), y = _mm512_castps_pd(b);
+    return _mm512_castpd_ps(hi ? _mm512_unpackhi_pd(x, y) : _mm512_unpacklo_pd(x, y));
+}
+
 static void transpose16(__m512 r[16]) {
     __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
@@ -102,10 +107,10 @@ static void transpose16(__m512 r[16]) {
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
     for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i] = unpack_pd(t[i], t[i + 2], 0);
+        r[i + 1] = unpack_pd(t[i], t[i + 2], 1);
+        r[i + 2] = unpack_pd(t[i + 1], t[i + 3], 0);
+        r[i + 3] = unpack_pd(t[i + 1], t[i + 3], 1);
     }
     /* now r[4g + e], 128-bit lane L: column 4L + e of rows 4g .. 4g + 3; gather the lanes so
      * that r[c] holds column c of all 16 rows */
