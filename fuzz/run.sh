@@ -13,6 +13,12 @@
 # FUZZ_SAN=undefined FUZZ_OPT=-O2 FUZZ_EXTRA=-fno-sanitize-coverage=trace-cmp`, several times
 # faster, for long campaigns).
 #
+# FUZZ_IDLE=1 runs the fuzzers under SCHED_IDLE (`chrt -i 0`, util-linux): they take only cycles
+# nothing else wants, so builds, tests and benchmarks beside a long campaign run at full speed.
+# (`nice` is not enough on Linux with autogroups: a fuzzer started from another session or with
+# setsid gets its own group and half the CPU whatever its nice value. Never suspend a fuzzer to
+# make room: its per-input timeout is wall-clock time.)
+#
 # FUZZ_MERGE=1 fuzz/run.sh: instead of fuzzing, minimises tests/fuzz/<t>/ + fuzz/corpus-<t>/ into a
 # new tests/fuzz/<t>/ (libFuzzer -merge=1: the smallest set of inputs with the same coverage),
 # leaving out inputs over FUZZ_MERGE_MAX_LEN bytes (default 65536), then the largest inputs until
@@ -211,7 +217,9 @@ for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer
     [ "$t" = tokenizer ] && maxlen=4096
     log=$out/log.txt
     start=$(date +%s)
-    "$exe" -max_total_time="$secs" -runs="${FUZZ_RUNS:--1}" -max_len="$maxlen" -rss_limit_mb=2048 \
+    idle=
+    [ "${FUZZ_IDLE:-0}" = 1 ] && command -v chrt >/dev/null 2>&1 && idle="chrt -i 0"
+    $idle "$exe" -max_total_time="$secs" -runs="${FUZZ_RUNS:--1}" -max_len="$maxlen" -rss_limit_mb=2048 \
         -timeout=10 -print_final_stats=1 -artifact_prefix="$out/" "$corpus" > "$log" 2>&1
     rc=$?
     took=$(( $(date +%s) - start ))
