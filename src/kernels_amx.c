@@ -237,6 +237,12 @@ void oc_amx_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weigh
             const uint8_t *x = xq + m0 * Kq;
             for (size_t kt = 0; kt < full; kt++) {
                 const int8_t *b = wp + kt * 64 * OC_PANEL;
+                /* the weights stream from memory: the k tile PF_AHEAD on (this panel, then the
+                 * next one, which follows it in memory) into L1, while the first block runs */
+                if (m0 == 0 && (kt + PF_AHEAD < full || p + 1 < p1))
+                    for (size_t l = 0; l < 64 * OC_PANEL; l += 64)
+                        _mm_prefetch((const char *)(b + PF_AHEAD * 64 * OC_PANEL + l),
+                                     _MM_HINT_T0);
                 _tile_loadd(4, x + kt * 64, Kq);
                 _tile_loadd(6, b, 4 * OC_PANEL);
                 _tile_loadd(7, b + 64, 4 * OC_PANEL);
