@@ -91,9 +91,8 @@ static inline double vd_hsum(vd v) {
     return _mm_cvtsd_f64(_mm_add_sd(b, _mm_unpackhi_pd(b, b)));
 }
 
-/* oc_pack_block for F32 weights stored [N, K] (read in place when not packed), by 8 x 8
- * transposes in registers; other layouts and types go to oc_pack_block. A copy: the same bytes. */
-static void transpose8(__m256 r[8]) {
+/* r[i] <- column i of the 8 x 8 block whose rows are r (kernels_simd.h's pack_block) */
+static void vtranspose(__m256 r[8]) {
     __m256 t[8];
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
@@ -112,27 +111,6 @@ static void transpose8(__m256 r[8]) {
     for (int i = 0; i < 8; i++) r[i] = t[i];
 }
 
-static void avx2_pack_block(const oc_weight *W, size_t p, size_t k0, size_t kb, float *buf) {
-    if (W->dtype != OCLIP_DTYPE_F32 || W->kn) {
-        oc_pack_block(W, p, k0, kb, buf);
-        return;
-    }
-    size_t N = W->n, K = W->k, n0 = p * OC_PANEL;
-    size_t nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
-    const float *w = (const float *)(const void *)W->data + n0 * K + k0;
-    for (size_t j0 = 0; j0 < OC_PANEL; j0 += 8)
-        for (size_t kk = 0; kk < kb; kk += 8) {
-            size_t kn = kb - kk < 8 ? kb - kk : 8;
-            __m256i m = mk(kn);
-            __m256 r[8];
-            for (size_t i = 0; i < 8; i++) /* rows past N: zero columns */
-                r[i] = j0 + i < nb ? _mm256_maskload_ps(w + (j0 + i) * K + kk, m)
-                                   : _mm256_setzero_ps();
-            transpose8(r);
-            for (size_t i = 0; i < kn; i++) _mm256_storeu_ps(buf + (kk + i) * OC_PANEL + j0, r[i]);
-        }
-}
-#define PACK_BLOCK avx2_pack_block
 
 #include "kernels_simd.h"
 

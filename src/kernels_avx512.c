@@ -92,15 +92,13 @@ static inline double vd_hsum(vd v) {
     return _mm_cvtsd_f64(_mm_add_sd(b, _mm_unpackhi_pd(b, b)));
 }
 
-/* oc_pack_block for F32 weights stored [N, K] (read in place from the checkpoint: the GEMM's
- * operand when the weights are not packed), by 16 x 16 transposes in registers instead of one
- * float at a time; other layouts and types go to oc_pack_block. A copy: the same bytes. */
+/* r[i] <- column i of the 16 x 16 block whose rows are r (kernels_simd.h's pack_block) */
 static inline __m512 unpack_pd(__m512 a, __m512 b, int hi) {
     __m512d x = _mm512_castps_pd(a), y = _mm512_castps_pd(b);
     return _mm512_castpd_ps(hi ? _mm512_unpackhi_pd(x, y) : _mm512_unpacklo_pd(x, y));
 }
 
-static void transpose16(__m512 r[16]) {
+static void vtranspose(__m512 r[16]) {
     __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
@@ -128,27 +126,6 @@ static void transpose16(__m512 r[16]) {
     }
 }
 
-static void avx512_pack_block(const oc_weight *W, size_t p, size_t k0, size_t kb, float *buf) {
-    if (W->dtype != OCLIP_DTYPE_F32 || W->kn) {
-        oc_pack_block(W, p, k0, kb, buf);
-        return;
-    }
-    size_t N = W->n, K = W->k, n0 = p * OC_PANEL;
-    size_t nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
-    const float *w = (const float *)(const void *)W->data + n0 * K + k0;
-    for (size_t j0 = 0; j0 < OC_PANEL; j0 += 16)
-        for (size_t kk = 0; kk < kb; kk += 16) {
-            size_t kn = kb - kk < 16 ? kb - kk : 16;
-            __mmask16 m = (__mmask16)(kn == 16 ? 0xffff : (1u << kn) - 1);
-            __m512 r[16];
-            for (size_t i = 0; i < 16; i++) /* rows past N: zero columns */
-                r[i] = j0 + i < nb ? _mm512_maskz_loadu_ps(m, w + (j0 + i) * K + kk)
-                                   : _mm512_setzero_ps();
-            transpose16(r);
-            for (size_t i = 0; i < kn; i++) _mm512_storeu_ps(buf + (kk + i) * OC_PANEL + j0, r[i]);
-        }
-}
-#define PACK_BLOCK avx512_pack_block
 
 #include "kernels_simd.h"
 

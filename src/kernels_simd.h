@@ -180,6 +180,29 @@ static void FN(layernorm)(const float *x, float *y, size_t r0, size_t r1, size_t
  * so each element is one FMA chain over k = 0 .. K-1 in order, then + bias: its value does not
  * depend on M, the tile it falls in, the blocking or the thread split.
  */
+/* oc_pack_block for F32 weights stored [N, K] (read in place from the checkpoint: the GEMM's
+ * operand when the weights are not packed), by VW x VW transposes in registers (vtranspose,
+ * from the ISA's file) instead of one float at a time; other layouts and types go to
+ * oc_pack_block. A copy: the same bytes. */
+static void FN(pack_block)(const oc_weight *W, size_t p, size_t k0, size_t kb, float *buf) {
+    if (W->dtype != OCLIP_DTYPE_F32 || W->kn) {
+        oc_pack_block(W, p, k0, kb, buf);
+        return;
+    }
+    size_t N = W->n, K = W->k, n0 = p * OC_PANEL;
+    size_t nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
+    const float *w = (const float *)(const void *)W->data + n0 * K + k0;
+    for (size_t j0 = 0; j0 < OC_PANEL; j0 += VW)
+        for (size_t kk = 0; kk < kb; kk += VW) {
+            size_t kn = kb - kk < VW ? kb - kk : VW;
+            vf r[VW];
+            for (size_t i = 0; i < VW; i++) /* rows past N: zero columns */
+                r[i] = j0 + i < nb ? vloadn(w + (j0 + i) * K + kk, kn) : vzero();
+            vtranspose(r);
+            for (size_t i = 0; i < kn; i++) vstore(buf + (kk + i) * OC_PANEL + j0, r[i]);
+        }
+}
+
 #define NV 2                       /* vectors per tile row */
 #define HALVES (OC_PANEL / (NV * VW))
 
@@ -261,7 +284,7 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
                 size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
                 const float *wp = buf, *pf = NULL;
                 size_t off = (p * K + k0) * OC_PANEL;
-                if (!W->packed) PACK_BLOCK(W, p, k0, kb, buf);
+                if (!W->packed) FN(pack_block)(W, p, k0, kb, buf);
                 else if (W->pdtype == OCLIP_DTYPE_F32) {
                     wp = (const float *)W->packed + off;
                     /* the packed panels are one stream in this loop's order: what follows this
