@@ -91,26 +91,25 @@ int oc_cpu_has_avx512bf16(void) { return (feat() & 4) != 0 && oc_simd_supported(
 
 static int amx_on = -1; /* OCLIP_AMX=0 turns AMX off; oc_amx_set switches (tests) */
 
-int oc_amx_bf16(void) {
+static int amx_enabled(void) {
     int on = __atomic_load_n(&amx_on, __ATOMIC_RELAXED);
     if (on < 0) {
         const char *env = getenv("OCLIP_AMX");
         on = !(env && !strcmp(env, "0"));
         __atomic_store_n(&amx_on, on, __ATOMIC_RELAXED);
     }
-    return on && (feat() & 16) && oc_simd_get() == OC_SIMD_AVX512 && oc_cpu_has_avx512bf16();
+    return on;
 }
 
-int oc_amx_int8(void) {
-    (void)oc_amx_bf16(); /* reads OCLIP_AMX once */
-    return __atomic_load_n(&amx_on, __ATOMIC_RELAXED) == 1 && (feat() & 32) &&
-           oc_simd_get() == OC_SIMD_AVX512;
-}
+/* bit 4 implies AVX512-BF16; both kernels also use AVX-512, hence the avx512 path */
+int oc_amx_bf16(void) { return amx_enabled() && (feat() & 16) && oc_simd_get() == OC_SIMD_AVX512; }
+int oc_amx_int8(void) { return amx_enabled() && (feat() & 32) && oc_simd_get() == OC_SIMD_AVX512; }
 
 int oc_amx_set(int on) {
     __atomic_store_n(&amx_on, on ? 1 : 0, __ATOMIC_RELAXED);
     return (feat() & 48) != 0;
 }
+
 int oc_cpu_has_avx512vnni(void) { return (feat() & 8) != 0 && oc_simd_supported(OC_SIMD_AVX512); }
 
 const char *oc_simd_name(oc_simd s) {
