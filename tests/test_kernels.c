@@ -13,13 +13,17 @@
  *   - LayerNorm, GELU (erf and tanh forms), QuickGELU vs the scalar path; the vector erf and exp
  *     vs libm's erff / expf over a dense grid (max error in ulp);
  *   - attention (softmax included) vs the scalar path, thread counts, and causal rows computed
- *     from a shorter sequence giving the same bytes.
+ *     from a shorter sequence giving the same bytes;
+ *   - the thread pool: every index in exactly one range, for any n and thread count; a caller
+ *     that waits past its spin (slow worker ranges: it sleeps until the last one wakes it), slow
+ *     caller ranges (the workers sleep), and a region started inside a range (run inline).
  */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine.h"
 #include "test.h"
@@ -425,6 +429,59 @@ static void test_attention(void) {
             att_case(cases[c][0], cases[c][1], cases[c][2], cases[c][3], causal);
 }
 
+/* ---- thread pool ---------------------------------------------------------------------------- */
+
+typedef struct {
+    unsigned char *hits; /* per index: ranges that covered it */
+    int slow;            /* 1: ranges t >= 1 sleep 2 ms; 2: range 0 does */
+    int nested;          /* each range also starts a region of its own */
+    int nested_ok;
+} pool_ctx;
+
+static void pool_inner(void *ctx, size_t i0, size_t i1, int t) {
+    (void)t;
+    int *count = ctx;
+    __atomic_add_fetch(count, (int)(i1 - i0), __ATOMIC_RELAXED);
+}
+
+static void pool_range(void *ctx, size_t i0, size_t i1, int t) {
+    pool_ctx *c = ctx;
+    if ((c->slow == 1 && t >= 1) || (c->slow == 2 && t == 0)) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    for (size_t i = i0; i < i1; i++) c->hits[i]++; /* ranges are disjoint: no race */
+    if (c->nested) {
+        int count = 0;
+        oc_parallel(3, 10, pool_inner, &count); /* the pool is busy: inline, all 10 */
+        if (count == 10) __atomic_add_fetch(&c->nested_ok, 1, __ATOMIC_RELAXED);
+    }
+}
+
+static void test_pool(void) {
+    static const size_t ns[] = {1, 2, 3, 7, 64, 1001};
+    unsigned char hits[1001];
+    for (int nth = 1; nth <= 4; nth++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+            for (int mode = 0; mode < 4; mode++) {
+                size_t n = ns[ni];
+                memset(hits, 0, n);
+                /* mode 0: no sleep; 1: workers slow (the caller sleeps); 2: the caller slow (the
+                 * workers sleep before the next region); 3: nested regions */
+                pool_ctx c = {hits, mode == 1 || mode == 2 ? mode : 0, mode == 3, 0};
+                oc_parallel(nth, n, pool_range, &c);
+                size_t bad = 0;
+                for (size_t i = 0; i < n; i++) bad += hits[i] != 1;
+                CHECKF(bad == 0, "pool: nth %d n %zu mode %d: %zu indices not covered once", nth,
+                       n, mode, bad);
+                if (mode == 3) {
+                    int ranges = nth < (int)n ? nth : (int)n;
+                    CHECKF(c.nested_ok == ranges, "pool: nested regions: %d of %d complete",
+                           c.nested_ok, ranges);
+                }
+            }
+}
+
 int main(void) {
     /* an unknown OCLIP_SIMD value: the best path, no failure */
     setenv("OCLIP_SIMD", "no-such-path", 1);
@@ -468,5 +525,6 @@ int main(void) {
         test_attention();
     }
     oc_simd_set(best);
+    test_pool();
     return TEST_REPORT("test_kernels");
 }
