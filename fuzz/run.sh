@@ -14,10 +14,14 @@
 # faster, for long campaigns).
 #
 # FUZZ_IDLE=1 runs the fuzzers under SCHED_IDLE (`chrt -i 0`, util-linux): they take only cycles
-# nothing else wants, so builds, tests and benchmarks beside a long campaign run at full speed.
-# (`nice` is not enough on Linux with autogroups: a fuzzer started from another session or with
-# setsid gets its own group and half the CPU whatever its nice value. Never suspend a fuzzer to
-# make room: its per-input timeout is wall-clock time.)
+# nothing else in the same session wants, so builds and tests beside a long campaign run at full
+# speed. Linux with autogroups orders tasks by policy and nice only inside a session: a fuzzer
+# started from another session or with setsid gets its own group and half the CPU whatever its
+# policy or nice value (`echo 19 > /proc/PID/autogroup` lowers that whole group). Benchmarks want
+# no fuzzer at all: even an idle-priority one evicts their caches and holds a core whenever their
+# threads sleep, and a thread pool that waits with sched_yield loses the core to it (oclip's did
+# until 2026-11-28). Never suspend a fuzzer to make room: its per-input timeout is wall-clock
+# time.
 #
 # FUZZ_MERGE=1 fuzz/run.sh: instead of fuzzing, minimises tests/fuzz/<t>/ + fuzz/corpus-<t>/ into a
 # new tests/fuzz/<t>/ (libFuzzer -merge=1: the smallest set of inputs with the same coverage),
