@@ -34,6 +34,12 @@
  */
 typedef void (*oc_range_fn)(void *ctx, size_t i0, size_t i1, int t);
 void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx);
+/* The same, but the ranges are chunks of `chunk` items (the last one shorter) that the threads
+ * take in turn as they finish the previous one, so a thread slowed by something else (another
+ * process on its core, a shared host) takes fewer of them. For kernels whose items are
+ * independent of which thread computes them (the GEMM's panels, attention's heads): the result
+ * is the same bytes as with oc_parallel. t is the thread's index, as above. */
+void oc_parallel_chunks(int nth, size_t n, size_t chunk, oc_range_fn fn, void *ctx);
 int oc_cpu_count(void);
 #define OC_MAX_THREADS 256
 

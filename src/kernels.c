@@ -364,9 +364,9 @@ void oc_weight_unpack(oc_weight *w) {
  * at least 4 per thread (each thread streams its own part of the weights past all the rows),
  * else also by row blocks of at least 24 rows (a wide machine on a narrow layer: ViT-B-32's
  * 768-column layers have 24 panels for 16 threads). Item i is row block i / panels and panel
- * i % panels; a thread's range of items is run as rectangles (a row block, a run of panels).
- * Every kernel computes an element the same way whatever rows and panels it is given, so the
- * split never changes a result.
+ * i % panels; the threads take the items in chunks (oc_parallel_chunks), each run as rectangles
+ * (a row block, a run of panels). Every kernel computes an element the same way whatever rows
+ * and panels it is given, so neither the split nor which thread takes a chunk changes a result.
  */
 typedef struct {
     size_t panels, rblocks, M;
@@ -379,6 +379,14 @@ static gemm_split split_for(size_t M, size_t N, int nth) {
         g.rblocks = want < most ? want : most;
     }
     return g;
+}
+
+/* Items per chunk of oc_parallel_chunks: about four chunks per thread, so that a thread slowed
+ * by something outside the process hands work to the others, while each chunk stays a long run
+ * of panels (the weight prefetch runs within a chunk). */
+static size_t gemm_chunk(size_t items, int nth) {
+    size_t per = items / ((size_t)(nth > 0 ? nth : 1) * 4);
+    return per ? per : 1;
 }
 
 /* items [i0, i1) of g as rectangles: fn(ctx, rows [r0, r1), panels [p0, p1)) */
@@ -428,7 +436,8 @@ void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, fl
         return;
     }
     simd_gemm_ctx c = {X, M, W, bias, Y, k, split_for(M, W->n, nth)};
-    oc_parallel(nth, c.g.panels * c.g.rblocks, simd_gemm_range, &c);
+    size_t items = c.g.panels * c.g.rblocks;
+    oc_parallel_chunks(nth, items, gemm_chunk(items, nth), simd_gemm_range, &c);
 }
 
 /* =============================================================================================
@@ -566,7 +575,8 @@ void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias,
                    k && k->quant_i8 ? k->quant_i8 : quant_row};
     oc_parallel(M * K < 32768 ? 1 : nth, M, quant_range, &q);
     i8_ctx c = {q.xq, q.xs, M, W, bias, Y, i8_kernel(NULL), split_for(M, W->n, nth)};
-    oc_parallel(nth, c.g.panels * c.g.rblocks, i8_range, &c);
+    size_t items = c.g.panels * c.g.rblocks;
+    oc_parallel_chunks(nth, items, gemm_chunk(items, nth), i8_range, &c);
 }
 
 const char *oc_gemm_i8_kernel(void) {
@@ -741,7 +751,7 @@ oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t
     float *scratch = malloc((size_t)nth * per * sizeof(float));
     if (!scratch) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (attention scratch)");
     att_ctx c = {qkv, o, T, D, H, causal, scratch, per, oc_kernels_for(oc_simd_get())};
-    oc_parallel(nth, items, att_range, &c);
+    oc_parallel_chunks(nth, items, 1, att_range, &c);
     free(scratch);
     return OCLIP_OK;
 }

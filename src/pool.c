@@ -172,3 +172,37 @@ void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx) {
 #undef LO
     pthread_mutex_unlock(&busy);
 }
+
+/* oc_parallel_chunks: one range per thread, each taking chunks from a shared counter */
+typedef struct {
+    size_t next; /* the first item not yet taken (atomic) */
+    size_t n, chunk;
+    oc_range_fn fn;
+    void *ctx;
+} chunks_ctx;
+
+static void chunks_range(void *p, size_t i0, size_t i1, int t) {
+    (void)i0;
+    (void)i1;
+    chunks_ctx *c = p;
+    for (;;) {
+        size_t a = __atomic_fetch_add(&c->next, c->chunk, __ATOMIC_RELAXED);
+        if (a >= c->n) break;
+        c->fn(c->ctx, a, c->n - a < c->chunk ? c->n : a + c->chunk, t);
+    }
+}
+
+void oc_parallel_chunks(int nth, size_t n, size_t chunk, oc_range_fn fn, void *ctx) {
+    if (n == 0) return;
+    if (chunk == 0) chunk = 1;
+    if (chunk > n) chunk = n;
+    size_t nchunks = (n + chunk - 1) / chunk;
+    if (nth < 1) nth = 1;
+    if ((size_t)nth > nchunks) nth = (int)nchunks;
+    if (nth == 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    chunks_ctx c = {0, n, chunk, fn, ctx};
+    oc_parallel(nth, (size_t)nth, chunks_range, &c);
+}

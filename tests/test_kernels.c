@@ -14,9 +14,10 @@
  *     vs libm's erff / expf over a dense grid (max error in ulp);
  *   - attention (softmax included) vs the scalar path, thread counts, and causal rows computed
  *     from a shorter sequence giving the same bytes;
- *   - the thread pool: every index in exactly one range, for any n and thread count; a caller
- *     that waits past its spin (slow worker ranges: it sleeps until the last one wakes it), slow
- *     caller ranges (the workers sleep), and a region started inside a range (run inline).
+ *   - the thread pool: every index in exactly one range (also when the threads take chunks in
+ *     turn), for any n and thread count; a caller that waits past its spin (slow worker ranges:
+ *     it sleeps until a finishing worker wakes it), slow caller ranges (the workers sleep), and
+ *     a region started inside a range (run inline).
  */
 #include <float.h>
 #include <math.h>
@@ -478,6 +479,17 @@ static void test_pool(void) {
                     int ranges = nth < (int)n ? nth : (int)n;
                     CHECKF(c.nested_ok == ranges, "pool: nested regions: %d of %d complete",
                            c.nested_ok, ranges);
+                }
+                /* chunks taken in turn: each index once, whatever the chunk size (0 = 1) */
+                static const size_t chunks[] = {0, 1, 3, 64, 5000};
+                for (size_t ci = 0; ci < sizeof chunks / sizeof *chunks; ci++) {
+                    memset(hits, 0, n);
+                    c.nested_ok = 0;
+                    oc_parallel_chunks(nth, n, chunks[ci], pool_range, &c);
+                    bad = 0;
+                    for (size_t i = 0; i < n; i++) bad += hits[i] != 1;
+                    CHECKF(bad == 0, "pool: chunks of %zu, nth %d n %zu mode %d: %zu indices not "
+                           "covered once", chunks[ci], nth, n, mode, bad);
                 }
             }
 }
