@@ -16,12 +16,21 @@
  * Nothing here prints: progress goes to the caller's callback, failures to oclip_error.
  * Every header value is hostile: lengths are bounded, names validated before they become file
  * names, sizes checked against what was announced.
+ *
+ * libcurl is loaded on the first download (dlopen of libcurl.so.4 or libcurl-gnutls.so.4, or
+ * what OCLIP_LIBCURL names), not linked: every other process (inspect, embed, tokenize, a
+ * library user that never downloads) starts without the thirty-odd libraries it brings (TLS,
+ * Kerberos, LDAP, SSH, IDN, ...), about 6 ms sooner, and none of their code is mapped into a
+ * process that parses hostile files.
  */
 #define _DEFAULT_SOURCE /* flock(), symlink() */
+#define CURL_DISABLE_TYPECHECK /* the calls below go through pointers */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,9 +323,94 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *user) {
     return n;
 }
 
+/* The libcurl functions used here, from dlopen("libcurl.so.4") on first use. */
+static struct curl_fns {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *c);
+    void (*easy_reset)(CURL *c);
+    CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
+    CURLcode (*easy_perform)(CURL *c);
+    CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
+    const char *(*easy_strerror)(CURLcode code);
+    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+    void (*slist_free_all)(struct curl_slist *l);
+} lc;
+#undef curl_easy_setopt /* curl.h's own macros for these two */
+#undef curl_easy_getinfo
+#define curl_global_init (*lc.global_init)
+#define curl_easy_init (*lc.easy_init)
+#define curl_easy_cleanup (*lc.easy_cleanup)
+#define curl_easy_reset (*lc.easy_reset)
+#define curl_easy_setopt (*lc.easy_setopt)
+#define curl_easy_perform (*lc.easy_perform)
+#define curl_easy_getinfo (*lc.easy_getinfo)
+#define curl_easy_strerror (*lc.easy_strerror)
+#define curl_slist_append (*lc.slist_append)
+#define curl_slist_free_all (*lc.slist_free_all)
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_status;
-static void curl_init(void) { curl_init_status = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static int curl_ready;             /* libcurl loaded and initialised */
+static char curl_init_msg[400];    /* why not */
+
+/* OCLIP_LIBCURL names the library to load (a path or a soname); else libcurl.so.4 (Debian's
+ * libcurl4, OpenSSL), then libcurl-gnutls.so.4 (libcurl3-gnutls). */
+static void curl_init(void) {
+    static const char *const names[] = {"libcurl.so.4", "libcurl-gnutls.so.4"};
+    const char *env = getenv("OCLIP_LIBCURL");
+    const char *so_name = env && env[0] ? env : names[0];
+    void *so = dlopen(so_name, RTLD_NOW | RTLD_LOCAL);
+    if (!so && !(env && env[0])) {
+        char first[200];
+        const char *why = dlerror();
+        snprintf(first, sizeof first, "%s", why ? why : "not found");
+        so_name = names[1];
+        if (!(so = dlopen(so_name, RTLD_NOW | RTLD_LOCAL))) {
+            snprintf(curl_init_msg, sizeof curl_init_msg,
+                     "downloading needs libcurl, which could not be loaded: %.180s; %s too "
+                     "(Debian: apt install libcurl4; OCLIP_LIBCURL names another)", first,
+                     so_name);
+            return;
+        }
+    }
+    if (!so) {
+        const char *why = dlerror();
+        snprintf(curl_init_msg, sizeof curl_init_msg,
+                 "downloading needs libcurl: OCLIP_LIBCURL=%.100s could not be loaded: %.200s",
+                 so_name, why ? why : "not found");
+        return;
+    }
+    static const struct {
+        size_t off;
+        const char *name;
+    } syms[] = {
+#define SYM(f, n) {offsetof(struct curl_fns, f), n}
+        SYM(global_init, "curl_global_init"),     SYM(easy_init, "curl_easy_init"),
+        SYM(easy_cleanup, "curl_easy_cleanup"),   SYM(easy_reset, "curl_easy_reset"),
+        SYM(easy_setopt, "curl_easy_setopt"),     SYM(easy_perform, "curl_easy_perform"),
+        SYM(easy_getinfo, "curl_easy_getinfo"),   SYM(easy_strerror, "curl_easy_strerror"),
+        SYM(slist_append, "curl_slist_append"),   SYM(slist_free_all, "curl_slist_free_all"),
+#undef SYM
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof *syms; i++) {
+        void *f = dlsym(so, syms[i].name);
+        if (!f) {
+            snprintf(curl_init_msg, sizeof curl_init_msg, "%s has no %s: not a libcurl 7 or 8",
+                     so_name, syms[i].name);
+            dlclose(so);
+            return;
+        }
+        /* POSIX guarantees a function's address survives the round trip through void * */
+        memcpy((char *)&lc + syms[i].off, &f, sizeof f);
+    }
+    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK) {
+        snprintf(curl_init_msg, sizeof curl_init_msg, "libcurl could not start: %s",
+                 curl_easy_strerror(rc));
+        return; /* the library stays loaded: global state may point into it */
+    }
+    curl_ready = 1;
+}
 
 /* A header value must not smuggle a second header line. */
 static bool header_safe(const char *s) {
@@ -367,9 +461,7 @@ static oclip_status hub_open(hub *h, const oclip_pull_options *opt, oclip_error 
              (int)(slash ? (size_t)(slash - h->endpoint) : n), h->endpoint);
 
     pthread_once(&curl_once, curl_init);
-    if (curl_init_status != CURLE_OK)
-        return oc_err_set(err, OCLIP_E_IO, "libcurl could not start: %s",
-                          curl_easy_strerror(curl_init_status));
+    if (!curl_ready) return oc_err_set(err, OCLIP_E_IO, "%s", curl_init_msg);
     if (!(h->c = curl_easy_init())) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
 
     char token[1100], auth[1200];

@@ -71,6 +71,20 @@ contains "$tmp/out" "usage: oclip pull SPEC"
 expect 2 "$OCLIP" pull
 expect 2 "$OCLIP" pull hf-hub:org/tiny --bogus
 
+# ---- libcurl is loaded on the first download: no download without it, with a reason; no
+# request reaches the server; the other commands never load it
+export HF_HUB_CACHE="$tmp/c0"
+mode normal
+OCLIP_LIBCURL=/nonexistent/libcurl.so.4 expect 1 "$OCLIP" pull hf-hub:org/tiny
+contains "$tmp/err" "downloading needs libcurl: OCLIP_LIBCURL=/nonexistent/libcurl.so.4 could not be loaded"
+OCLIP_LIBCURL=libm.so.6 expect 1 "$OCLIP" pull hf-hub:org/tiny
+contains "$tmp/err" "libm.so.6 has no curl_global_init"
+log_lacks "HEAD"
+if [ -e "$tmp/c0/models--org--tiny/blobs" ]; then bad "a cache entry without libcurl"; else ok; fi
+if command -v ldd >/dev/null 2>&1; then
+    if ldd "$OCLIP" | grep -q libcurl; then bad "oclip links libcurl"; else ok; fi
+fi
+
 # ---- first download: layout as huggingface_hub writes it
 export HF_HUB_CACHE="$tmp/c1"
 mode normal
