@@ -288,6 +288,10 @@ typedef struct {
     char interpolation[16]; /* "bicubic" (default) | "bilinear" */
     char resize_mode[16];   /* "shortest" (default) | "longest" | "squash" */
     int fill_color;         /* default 0 */
+    /* refuse an image whose resize target (before the crop) has more pixels than this: a thin
+     * image resized "shortest" grows by the square of the ratio (16384 x 1 to 224: 822 M
+     * pixels). 0 = 178,956,970, the decoder's default. Not from the config file. */
+    uint64_t max_pixels;
 } oclip_preprocess_cfg;
 
 /* Parses an OpenCLIP model-config JSON object (a model_configs/ file, or the "model_cfg" of an

@@ -487,7 +487,10 @@ oclip_status oclip_image_load(const char *path, const oclip_image_options *opt,
     *out = NULL;
     oc_map m;
     oclip_status st = oc_map_file(path, &m, err);
-    if (st != OCLIP_OK) return st;
+    if (st != OCLIP_OK) {
+        oc_err_wrap(err, "'%s'", path); /* as the decoder names it */
+        return st;
+    }
     st = oclip_image_decode(m.data, m.size, path, opt, out, err);
     oc_unmap(&m);
     return st;

@@ -395,9 +395,17 @@ oclip_status oclip_preprocess_u8(const oclip_image *img, const oclip_preprocess_
                           "preprocess: a %ldx%ld image resizes to %ldx%ld for size [%ld, %ld] "
                           "(OpenCLIP fails too: 'height and width must be > 0')",
                           w, h, rw, rh, th, tw);
-    if (rh > INT32_MAX / 4 || rw > INT32_MAX / 4 || (uint64_t)rh * (uint64_t)rw > (1ull << 32))
-        return oc_err_set(err, OCLIP_E_ARG, "preprocess: resize target %ldx%ld too large", rw,
-                          rh);
+    uint64_t maxp = cfg->max_pixels ? cfg->max_pixels : OC_IMG_DEFAULT_MAX_PIXELS;
+    if (rh > INT32_MAX / 4 || rw > INT32_MAX / 4 || (uint64_t)rh * (uint64_t)rw > maxp) {
+        oc_err_set(err, OCLIP_E_ARG,
+                   "preprocess: a %ldx%ld image resizes to %ldx%ld (%llu pixels) before the crop "
+                   "to [%ld, %ld], over the limit of %llu", w, h, rw, rh,
+                   (unsigned long long)((uint64_t)rh * (uint64_t)rw), th, tw,
+                   (unsigned long long)maxp);
+        oc_err_hint(err, "such a thin image is likely hostile; raise "
+                    "oclip_preprocess_cfg.max_pixels if it is genuine");
+        return OCLIP_E_ARG;
+    }
 
     /* 2. PIL Image.resize in the image's mode (a copy when the size is unchanged) */
     uint8_t *res = NULL, *work = NULL;

@@ -91,7 +91,7 @@ if cmp -s "$tmp/a.npy" "$tmp/b.npy"; then bad "--quick-gelu changed nothing"; el
 expect 2 "$OCLIP" embed-image -m "$M" -o "$tmp/x.npy"
 contains "$tmp/err" "no images: give IMAGE files or --pixels"
 expect 1 "$OCLIP" embed-image -m "$M" photo.jpg -o "$tmp/x.npy"
-contains "$tmp/err" "image 'photo.jpg': cannot open"
+contains "$tmp/err" "'photo.jpg': cannot open"
 expect 2 "$OCLIP" embed-image -m "$M" photo.jpg --pixels "$tmp/pixels.npy" -o "$tmp/x.npy"
 expect 2 "$OCLIP" embed-text -m "$M" -o "$tmp/x.npy"
 contains "$tmp/err" "no text"

@@ -100,6 +100,13 @@ contains "$tmp/err" "not an image"
 expect 1 "$OCLIP" preprocess --max-pixels 100 "$F/img/rgb_61x47.png" -o "$tmp/g.npy"
 contains "$tmp/err" "limit"
 expect 1 "$OCLIP" preprocess "$tmp/missing.png" -o "$tmp/g.npy"
+contains "$tmp/err" "missing.png"
+# a thin image: 40x1 decodes (40 pixels) but resizes to 8960x224 before the crop; --max-pixels
+# bounds that too
+{ printf 'P6\n40 1\n255\n'; head -c 120 /dev/zero; } >"$tmp/thin.ppm"
+expect 1 "$OCLIP" preprocess --max-pixels 5000 "$tmp/thin.ppm" -o "$tmp/g.npy"
+contains "$tmp/err" "resizes to 8960x224 (2007040 pixels) before the crop"
+expect 0 "$OCLIP" preprocess --max-pixels 2007040 "$tmp/thin.ppm" -o "$tmp/g.npy"
 
 echo "cli_preprocess.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

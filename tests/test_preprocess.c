@@ -331,6 +331,19 @@ static void test_limits_and_args(void) {
     oclip_preprocess_cfg_default(&cfg);
     snprintf(cfg.resize_mode, sizeof cfg.resize_mode, "crop");
     CHECK(oclip_preprocess(im, &cfg, f, &err) == OCLIP_E_ARG && strstr(err.msg, "crop"));
+    /* the resize target's pixel limit: 61x47 "shortest" to 224 resizes to 290x224 (torchvision:
+     * int(224 * 61 / 47)) = 64960 pixels before the crop */
+    oclip_preprocess_cfg_default(&cfg);
+    cfg.max_pixels = 64959;
+    CHECK(oclip_preprocess(im, &cfg, f, &err) == OCLIP_E_ARG);
+    CHECKF(strstr(err.msg, "resizes to 290x224 (64960 pixels)") &&
+               strstr(err.msg, "limit of 64959") && strstr(err.msg, "max_pixels"),
+           "%s", err.msg);
+    uint8_t *u = malloc(3 * 224 * 224);
+    CHECK(u && oclip_preprocess_u8(im, &cfg, u, &err) == OCLIP_E_ARG);
+    cfg.max_pixels = 64960;
+    CHECK(oclip_preprocess(im, &cfg, f, &err) == OCLIP_OK);
+    free(u);
     oclip_preprocess_cfg_default(&cfg);
     CHECK(oclip_preprocess(NULL, &cfg, f, &err) == OCLIP_E_ARG);
     CHECK(oclip_preprocess(im, &cfg, f, NULL) == OCLIP_OK);
@@ -340,7 +353,8 @@ static void test_limits_and_args(void) {
     CHECK(oclip_image_decode("<!DOCTYPE html>", 15, "x.jpg", NULL, &im, &err) ==
               OCLIP_E_UNSUPPORTED &&
           strstr(err.msg, "HTML") && strstr(err.msg, "x.jpg"));
-    CHECK(oclip_image_load(FIX "img/does-not-exist.png", NULL, &im, &err) == OCLIP_E_IO);
+    CHECK(oclip_image_load(FIX "img/does-not-exist.png", NULL, &im, &err) == OCLIP_E_IO &&
+          strstr(err.msg, "does-not-exist.png") && strstr(err.msg, "cannot open"));
     /* EXIF orientation 6 is ignored by default and applied on request */
     CHECK(oclip_image_load(FIX "img/jpg_exif_rot6.jpg", NULL, &im, &err) == OCLIP_OK &&
           im->width == 64 && im->height == 48);

@@ -39,7 +39,8 @@ static const char preprocess_help[] =
     "                       the long side, pad with --fill-color), squash (ignore aspect)\n"
     "  --fill-color N       padding value 0..255 for 'longest' (default 0)\n"
     "  --exif-transpose     apply a JPEG's EXIF orientation (OpenCLIP does not)\n"
-    "  --max-pixels N       refuse larger images (default 178956970, Pillow's limit)\n"
+    "  --max-pixels N       refuse larger images, and images whose resize target is larger\n"
+    "                       (default 178956970, Pillow's limit)\n"
     "  -o, --output F       the .npy file to write (written whole or not at all)\n"
     "  -h, --help           this help\n"
     "\n"
@@ -267,6 +268,7 @@ int cmd_preprocess(int argc, char **argv) {
             goto done;
         }
         opt.max_pixels = v;
+        cfg.max_pixels = v; /* the resize target too */
     }
     int n_stdin = 0;
     for (int i = 0; i < n_images; i++) n_stdin += !strcmp(images[i], "-");
