@@ -5,8 +5,7 @@
  * max_pixels = 1 << 22 (so that a small input cannot ask for a huge canvas and time out). When
  * it decodes, every pixel byte is read (a short pixel buffer is caught by AddressSanitizer), and
  * when the resize is small enough (below) oclip_preprocess_u8 runs into an exactly sized
- * buffer; so does oclip_preprocess, checked against it, for images up to 1 << 16 pixels.
- * The resize runs when its work, source pixels plus both passes' outputs, stays under 1 << 15
+ * buffer, and so does oclip_preprocess, checked against it. The resize runs when its work, source pixels plus both passes' outputs, stays under 1 << 15
  * pixels (a resize costs about 4 multiply-adds per source pixel and channel whatever its
  * target; without the bound, resizing took three quarters of the time, at 700-1000 inputs a
  * second, thin images that "shortest" scales up, 1 x 262144 to 8 x 2097152, the worst);
@@ -19,7 +18,6 @@
  *   bit  7    bilinear (else bicubic)
  */
 #include <math.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +27,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MAX_PIXELS (1u << 22)
-#define FUZZ_TWICE_PIXELS (1u << 16)
 #define FUZZ_RESIZE_WORK (1u << 15)
 
 static const int SIDES[4] = {8, 17, 32, 64};
@@ -108,13 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     float *f = malloc(px * sizeof *f);
     uint8_t *u = malloc(px);
     if (!f || !u) abort();
-    /* Past FUZZ_TWICE_PIXELS the float transform (the same resize as the u8 one) is left out:
-     * the u8 run still resizes the whole image. */
-    bool twice = (uint64_t)img->width * img->height <= FUZZ_TWICE_PIXELS;
-    oclip_status st1 = twice ? oclip_preprocess(img, &cfg, f, &err) : OCLIP_OK;
-    if (!twice) {
-        /* nothing to compare */
-    } else if (st1 != OCLIP_OK) {
+    oclip_status st1 = oclip_preprocess(img, &cfg, f, &err);
+    if (st1 != OCLIP_OK) {
         if (err.code != st1 || err.msg[0] == '\0') abort();
     } else {
         float sum = 0.0f;
@@ -125,10 +117,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sink = (uint8_t)(sink + (sum > 0.0f));
     }
     oclip_status st2 = oclip_preprocess_u8(img, &cfg, u, &err);
-    if (twice && st2 != st1) abort(); /* same transform, same verdict */
+    if (st2 != st1) abort(); /* same transform, same verdict */
     if (st2 != OCLIP_OK) {
         if (err.code != st2 || err.msg[0] == '\0') abort();
-    } else if (twice) {
+    } else {
         /* oclip_preprocess is ToTensor + Normalize of the u8 image, in CHW order */
         size_t hw = (size_t)cfg.size[0] * (size_t)cfg.size[1];
         for (size_t i = 0; i < hw; i++)
