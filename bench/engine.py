@@ -400,10 +400,12 @@ def main():
         if name == "ViT-B-32" and os.path.exists(os.path.join(BENCH, "ViT-B-32-bf16")):
             bf = Worker("oclip-bf16", [harness, "serve", "-m", os.path.join(BENCH, "ViT-B-32-bf16"),
                                        "--threads", str(N), "--dtype", "bf16"])
-        q8 = None  # int8 weights (--dtype int8) on the same checkpoint
+        q8 = h16 = None  # int8 and fp16 weights (--dtype int8 / f16) on the same checkpoint
         if name == "ViT-B-32":
             q8 = Worker("oclip-int8", [harness, "serve", "-m", folder, "--threads", str(N),
                                        "--dtype", "int8"])
+            h16 = Worker("oclip-f16", [harness, "serve", "-m", folder, "--threads", str(N),
+                                       "--dtype", "f16"])
         cases = [("image", b, "image %d" % b, b) for b in images]
         # ViT-B-16's text tower is ViT-B-32's (same text_cfg): text cases once, on ViT-B-32
         if name == "ViT-B-32":
@@ -414,6 +416,7 @@ def main():
             use = ws + ([bf] if bf and kind == "image" and n == 1 else [])
             use += [q8] if q8 and (kind == "image" and n in (1, 8) or kind == "text" and
                                    n == max(texts)) else []
+            use += [h16] if h16 and kind == "image" and n in (1, 8) else []
             t = interleaved(use, cmd, reps)
             row = {"model": name, "case": kind, "n": n, "items": items, "cmd": cmd, "runs": t,
                    "median_s": {k: med(v) for k, v in t.items()}}
@@ -425,14 +428,15 @@ def main():
                 "%s %.4f s" % kv for kv in row["median_s"].items())))
         for w in ws:
             raw["versions"].update(w.hello.get("versions", {}))
-        for w in ws + ([bf] if bf else []) + ([q8] if q8 else []):
+        for w in ws + [x for x in (bf, q8, h16) if x]:
             raw["rss"]["%s %s" % (name, w.label)] = {"peak_rss_kb": w.close(),
                                                      "load_s": w.hello.get("load_s")}
         raw["cold"][name] = cold_start(oclip, folder, name, N, reps, py)
         if name == "ViT-B-32":  # reduced precision against fp32 on the same inputs
             raw["accuracy"] = [json.loads(subprocess.run(
                 [harness, "accuracy", "-m", folder, "--threads", str(N), "--dtype", d],
-                capture_output=True, text=True, check=True).stdout) for d in ("bf16", "int8")]
+                capture_output=True, text=True, check=True).stdout)
+                for d in ("f16", "bf16", "int8")]
         raw["weights_bytes_%s" % name] = os.path.getsize(
             os.path.join(folder, "open_clip_model.safetensors"))
 
@@ -564,12 +568,14 @@ def report(raw):
                       ratio(m["oclip-bf16"], m["PyTorch"]), ratio(m["oclip-bf16"], m["ORT"]), g,
                       "%.0f%%" % (100 * g / peak_g) if peak_g else "",
                       "met" if x >= 3 else "missed (%.2fx, needs %.2fx more)" % (x, 3 / x)))
-        if "oclip-int8" in m:
-            q = m["oclip-int8"]
+        for label, what in (("oclip-f16", "FP16"), ("oclip-int8", "int8")):
+            if label not in m:
+                continue
+            q = m[label]
             g = "%.1f" % (r["gflop_per_item"] * r["items"] / q) if r["case"] == "image" else ""
-            print("| %s int8 weights | %s | %.2f | (fp32) %.2f | (fp32) %.2f | %s | %s | %s | | "
+            print("| %s %s weights | %s | %.2f | (fp32) %.2f | (fp32) %.2f | %s | %s | %s | | "
                   "%.2fx oclip fp32 |" % (
-                      r["model"], case, q / r["items"] * 1e3, per["PyTorch"], per["ORT"],
+                      r["model"], what, case, q / r["items"] * 1e3, per["PyTorch"], per["ORT"],
                       ratio(q, m["PyTorch"]), ratio(q, m["ORT"]), g, m["oclip"] / q))
     if raw.get("accuracy"):
         print()
@@ -581,9 +587,9 @@ def report(raw):
               "| text cosine mean |")
         print("|---|---|---|---|---|---|")
         for a in raw["accuracy"]:
+            dt = {"I8": "int8", "BF16": "bf16", "F16": "f16"}.get(a["dtype"], a["dtype"])
             print("| %s | %s | %.6f | %.6f | %.6f | %.6f |" % (
-                os.path.basename(a["model"]), {"I8": "int8", "BF16": "bf16"}.get(a["dtype"],
-                                                                                 a["dtype"]),
+                os.path.basename(a["model"]), dt,
                 a["image_cos_min"], a["image_cos_mean"], a["text_cos_min"], a["text_cos_mean"]))
     print()
     cold_table(raw)

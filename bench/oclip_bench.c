@@ -8,11 +8,11 @@
  *       Texts: "a photo of a {class}." over the ImageNet class names through
  *       oclip_encode_text_strings. Classifier: oclip_zero_shot_classifier over the first C class
  *       names x the first T ImageNet templates (C = 0 skips it).
- *   oclip_bench serve -m DIR [--threads N] [--dtype f32|bf16|int8]
+ *   oclip_bench serve -m DIR [--threads N] [--dtype f32|f16|bf16|int8]
  *       loads DIR, prints {"load_s": ...}, then answers one command per stdin line with one JSON
  *       line: "image B", "text B", "classifier C T" (one timed run each: {"s": seconds}),
  *       "rss" ({"peak_rss_kb": ...}), "quit". For interleaved runs against other engines.
- *   oclip_bench accuracy -m DIR --dtype bf16|int8 [--threads N] [--classes N]
+ *   oclip_bench accuracy -m DIR --dtype f16|bf16|int8 [--threads N] [--classes N]
  *       the DIR model with --dtype against the same weights in fp32: cosine (min, mean) of the
  *       normalized embeddings of N (default 32) of the random images above and of the 1000
  *       prompts; one JSON line.
@@ -486,8 +486,8 @@ static int usage(void) {
     fprintf(stderr,
             "usage: oclip_bench model -m DIR [--threads N] [--reps R] [--images 1,8,32]\n"
             "                         [--texts 1,32,1000] [--classes C] [--templates T]\n"
-            "       oclip_bench serve -m DIR [--threads N] [--dtype f32|bf16|int8]\n"
-            "       oclip_bench accuracy -m DIR --dtype bf16|int8 [--threads N] [--classes N]\n"
+            "       oclip_bench serve -m DIR [--threads N] [--dtype f32|f16|bf16|int8]\n"
+            "       oclip_bench accuracy -m DIR --dtype f16|bf16|int8 [--threads N] [--classes N]\n"
             "       oclip_bench gemm [--threads N] [--reps R]\n");
     return 2;
 }
@@ -518,6 +518,8 @@ int main(int argc, char **argv) {
             templates = strtoul(v, NULL, 10);
         else if (!strcmp(a, "--dtype") && !strcmp(v, "f32"))
             g_dtype = OCLIP_DTYPE_F32;
+        else if (!strcmp(a, "--dtype") && !strcmp(v, "f16"))
+            g_dtype = OCLIP_DTYPE_F16;
         else if (!strcmp(a, "--dtype") && !strcmp(v, "bf16"))
             g_dtype = OCLIP_DTYPE_BF16;
         else if (!strcmp(a, "--dtype") && !strcmp(v, "int8"))
