@@ -588,7 +588,7 @@ def report(raw):
         print("|---|---|---|---|---|---|")
         for a in raw["accuracy"]:
             dt = {"I8": "int8", "BF16": "bf16", "F16": "f16"}.get(a["dtype"], a["dtype"])
-            print("| %s | %s | %.6f | %.6f | %.6f | %.6f |" % (
+            print("| %s | %s | %.7f | %.7f | %.7f | %.7f |" % (
                 os.path.basename(a["model"]), dt,
                 a["image_cos_min"], a["image_cos_mean"], a["text_cos_min"], a["text_cos_mean"]))
     print()
