@@ -381,9 +381,10 @@ static gemm_split split_for(size_t M, size_t N, int nth) {
     return g;
 }
 
-/* Items per chunk of oc_parallel_chunks: about four chunks per thread, so that a thread slowed
- * by something outside the process hands work to the others, while each chunk stays a long run
- * of panels (the weight prefetch runs within a chunk). */
+/* The longest chunk of oc_parallel_chunks: a quarter of a thread's even share, so that a thread
+ * slowed by something outside the process hands work to the others, while the first chunks stay
+ * long runs of panels (the weight prefetch runs within a chunk); the chunks shrink toward the
+ * end (guided), so the last ones are single panels. */
 static size_t gemm_chunk(size_t items, int nth) {
     size_t per = items / ((size_t)(nth > 0 ? nth : 1) * 4);
     return per ? per : 1;

@@ -173,10 +173,13 @@ void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx) {
     pthread_mutex_unlock(&busy);
 }
 
-/* oc_parallel_chunks: one range per thread, each taking chunks from a shared counter */
+/* oc_parallel_chunks: one range per thread, each taking chunks from a shared counter. Guided:
+ * a chunk is a 1/(2 nth) share of the items left, at most `chunk` and at least one item, so the
+ * chunks are long at first (a GEMM's weight prefetch runs within one) and short at the end,
+ * where a thread that takes the last long chunk would keep the others waiting. */
 typedef struct {
     size_t next; /* the first item not yet taken (atomic) */
-    size_t n, chunk;
+    size_t n, chunk, share;
     oc_range_fn fn;
     void *ctx;
 } chunks_ctx;
@@ -185,10 +188,15 @@ static void chunks_range(void *p, size_t i0, size_t i1, int t) {
     (void)i0;
     (void)i1;
     chunks_ctx *c = p;
-    for (;;) {
-        size_t a = __atomic_fetch_add(&c->next, c->chunk, __ATOMIC_RELAXED);
-        if (a >= c->n) break;
-        c->fn(c->ctx, a, c->n - a < c->chunk ? c->n : a + c->chunk, t);
+    size_t a = __atomic_load_n(&c->next, __ATOMIC_RELAXED);
+    while (a < c->n) {
+        size_t take = (c->n - a) / c->share;
+        take = take > c->chunk ? c->chunk : take ? take : 1;
+        if (!__atomic_compare_exchange_n(&c->next, &a, a + take, 1, __ATOMIC_RELAXED,
+                                         __ATOMIC_RELAXED))
+            continue; /* a is the counter's value now */
+        c->fn(c->ctx, a, a + take, t);
+        a = __atomic_load_n(&c->next, __ATOMIC_RELAXED);
     }
 }
 
@@ -203,6 +211,6 @@ void oc_parallel_chunks(int nth, size_t n, size_t chunk, oc_range_fn fn, void *c
         fn(ctx, 0, n, 0);
         return;
     }
-    chunks_ctx c = {0, n, chunk, fn, ctx};
+    chunks_ctx c = {0, n, chunk, 2 * (size_t)nth, fn, ctx};
     oc_parallel(nth, (size_t)nth, chunks_range, &c);
 }

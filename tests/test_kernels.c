@@ -437,6 +437,7 @@ typedef struct {
     int slow;            /* 1: ranges t >= 1 sleep 2 ms; 2: range 0 does */
     int nested;          /* each range also starts a region of its own */
     int nested_ok;
+    size_t longest, shortest; /* the longest and shortest ranges seen (atomic) */
 } pool_ctx;
 
 static void pool_inner(void *ctx, size_t i0, size_t i1, int t) {
@@ -452,6 +453,14 @@ static void pool_range(void *ctx, size_t i0, size_t i1, int t) {
         nanosleep(&ts, NULL);
     }
     for (size_t i = i0; i < i1; i++) c->hits[i]++; /* ranges are disjoint: no race */
+    size_t len = i1 - i0, seen = __atomic_load_n(&c->longest, __ATOMIC_RELAXED);
+    while (len > seen && !__atomic_compare_exchange_n(&c->longest, &seen, len, 1,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+    seen = __atomic_load_n(&c->shortest, __ATOMIC_RELAXED);
+    while (len < seen && !__atomic_compare_exchange_n(&c->shortest, &seen, len, 1,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
     if (c->nested) {
         int count = 0;
         oc_parallel(3, 10, pool_inner, &count); /* the pool is busy: inline, all 10 */
@@ -469,7 +478,8 @@ static void test_pool(void) {
                 memset(hits, 0, n);
                 /* mode 0: no sleep; 1: workers slow (the caller sleeps); 2: the caller slow (the
                  * workers sleep before the next region); 3: nested regions */
-                pool_ctx c = {hits, mode == 1 || mode == 2 ? mode : 0, mode == 3, 0};
+                pool_ctx c = {hits, mode == 1 || mode == 2 ? mode : 0, mode == 3, 0, 0,
+                              SIZE_MAX};
                 oc_parallel(nth, n, pool_range, &c);
                 size_t bad = 0;
                 for (size_t i = 0; i < n; i++) bad += hits[i] != 1;
@@ -480,16 +490,25 @@ static void test_pool(void) {
                     CHECKF(c.nested_ok == ranges, "pool: nested regions: %d of %d complete",
                            c.nested_ok, ranges);
                 }
-                /* chunks taken in turn: each index once, whatever the chunk size (0 = 1) */
+                /* chunks taken in turn: each index once, whatever the chunk size (0 = 1); no
+                 * chunk longer than asked, and the last ones a single index (guided), whenever
+                 * more than one thread takes part */
                 static const size_t chunks[] = {0, 1, 3, 64, 5000};
                 for (size_t ci = 0; ci < sizeof chunks / sizeof *chunks; ci++) {
                     memset(hits, 0, n);
                     c.nested_ok = 0;
+                    c.longest = 0;
+                    c.shortest = SIZE_MAX;
                     oc_parallel_chunks(nth, n, chunks[ci], pool_range, &c);
                     bad = 0;
                     for (size_t i = 0; i < n; i++) bad += hits[i] != 1;
                     CHECKF(bad == 0, "pool: chunks of %zu, nth %d n %zu mode %d: %zu indices not "
                            "covered once", chunks[ci], nth, n, mode, bad);
+                    size_t most = chunks[ci] ? chunks[ci] : 1;
+                    int several = nth > 1 && n > most;
+                    CHECKF(!several || (c.longest <= most && c.shortest == 1),
+                           "pool: chunks of %zu, nth %d n %zu: ranges of %zu to %zu", chunks[ci],
+                           nth, n, c.shortest, c.longest);
                 }
             }
 }
