@@ -36,12 +36,13 @@ typedef void (*oc_range_fn)(void *ctx, size_t i0, size_t i1, int t);
 void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx);
 /* The same, but the ranges are chunks that the threads take in turn as they finish the
  * previous one, so a thread slowed by something else (another process on its core, a shared
- * host) takes fewer of them. Guided: each chunk is 1/(2 nth) of the items left, at most `chunk`
- * items and at least one, so the last chunks are single items and no thread finishes long
- * after the others. For kernels whose items are independent of which thread computes them (the
- * GEMM's panels, attention's heads): the result is the same bytes as with oc_parallel. t is the
- * thread's index, as above. */
-void oc_parallel_chunks(int nth, size_t n, size_t chunk, oc_range_fn fn, void *ctx);
+ * host) takes fewer of them. Guided: each chunk is 1/(2 nth) of the items left, at most `most`
+ * items and at least `least` (0 = 1; fewer only where fewer are left), so the last chunks are
+ * short and no thread finishes long after the others. For kernels whose items are independent
+ * of which thread computes them (the GEMM's panels, attention's heads): the result is the same
+ * bytes as with oc_parallel. t is the thread's index, as above. */
+void oc_parallel_chunks(int nth, size_t n, size_t most, size_t least, oc_range_fn fn,
+                        void *ctx);
 int oc_cpu_count(void);
 #define OC_MAX_THREADS 256
 

@@ -437,8 +437,9 @@ void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, fl
         return;
     }
     simd_gemm_ctx c = {X, M, W, bias, Y, k, split_for(M, W->n, nth)};
-    size_t items = c.g.panels * c.g.rblocks;
-    oc_parallel_chunks(nth, items, gemm_chunk(items, nth), simd_gemm_range, &c);
+    size_t items = c.g.panels * c.g.rblocks, most = gemm_chunk(items, nth);
+    /* the BF16 kernels round X anew for each chunk: no shorter chunks at the end for them */
+    oc_parallel_chunks(nth, items, most, W->pairs ? most : 1, simd_gemm_range, &c);
 }
 
 /* =============================================================================================
@@ -577,7 +578,7 @@ void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias,
     oc_parallel(M * K < 32768 ? 1 : nth, M, quant_range, &q);
     i8_ctx c = {q.xq, q.xs, M, W, bias, Y, i8_kernel(NULL), split_for(M, W->n, nth)};
     size_t items = c.g.panels * c.g.rblocks;
-    oc_parallel_chunks(nth, items, gemm_chunk(items, nth), i8_range, &c);
+    oc_parallel_chunks(nth, items, gemm_chunk(items, nth), 1, i8_range, &c);
 }
 
 const char *oc_gemm_i8_kernel(void) {
@@ -752,7 +753,7 @@ oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t
     float *scratch = malloc((size_t)nth * per * sizeof(float));
     if (!scratch) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (attention scratch)");
     att_ctx c = {qkv, o, T, D, H, causal, scratch, per, oc_kernels_for(oc_simd_get())};
-    oc_parallel_chunks(nth, items, 1, att_range, &c);
+    oc_parallel_chunks(nth, items, 1, 1, att_range, &c);
     free(scratch);
     return OCLIP_OK;
 }

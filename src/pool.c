@@ -174,12 +174,13 @@ void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx) {
 }
 
 /* oc_parallel_chunks: one range per thread, each taking chunks from a shared counter. Guided:
- * a chunk is a 1/(2 nth) share of the items left, at most `chunk` and at least one item, so the
- * chunks are long at first (a GEMM's weight prefetch runs within one) and short at the end,
- * where a thread that takes the last long chunk would keep the others waiting. */
+ * a chunk is a 1/(2 nth) share of the items left, between `least` and `most` items (fewer only
+ * where fewer are left), so the chunks are long at first (a GEMM's weight prefetch runs within
+ * one) and short at the end, where a thread that takes the last long chunk would keep the
+ * others waiting. */
 typedef struct {
     size_t next; /* the first item not yet taken (atomic) */
-    size_t n, chunk, share;
+    size_t n, most, least, share;
     oc_range_fn fn;
     void *ctx;
 } chunks_ctx;
@@ -191,7 +192,8 @@ static void chunks_range(void *p, size_t i0, size_t i1, int t) {
     size_t a = __atomic_load_n(&c->next, __ATOMIC_RELAXED);
     while (a < c->n) {
         size_t take = (c->n - a) / c->share;
-        take = take > c->chunk ? c->chunk : take ? take : 1;
+        take = take > c->most ? c->most : take < c->least ? c->least : take;
+        if (take > c->n - a) take = c->n - a;
         if (!__atomic_compare_exchange_n(&c->next, &a, a + take, 1, __ATOMIC_RELAXED,
                                          __ATOMIC_RELAXED))
             continue; /* a is the counter's value now */
@@ -200,17 +202,20 @@ static void chunks_range(void *p, size_t i0, size_t i1, int t) {
     }
 }
 
-void oc_parallel_chunks(int nth, size_t n, size_t chunk, oc_range_fn fn, void *ctx) {
+void oc_parallel_chunks(int nth, size_t n, size_t most, size_t least, oc_range_fn fn,
+                        void *ctx) {
     if (n == 0) return;
-    if (chunk == 0) chunk = 1;
-    if (chunk > n) chunk = n;
-    size_t nchunks = (n + chunk - 1) / chunk;
+    if (most == 0) most = 1;
+    if (most > n) most = n;
+    if (least == 0) least = 1;
+    if (least > most) least = most;
+    size_t nchunks = (n + most - 1) / most;
     if (nth < 1) nth = 1;
     if ((size_t)nth > nchunks) nth = (int)nchunks;
     if (nth == 1) {
         fn(ctx, 0, n, 0);
         return;
     }
-    chunks_ctx c = {0, n, chunk, 2 * (size_t)nth, fn, ctx};
+    chunks_ctx c = {0, n, most, least, 2 * (size_t)nth, fn, ctx};
     oc_parallel(nth, (size_t)nth, chunks_range, &c);
 }

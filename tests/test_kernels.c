@@ -438,6 +438,8 @@ typedef struct {
     int nested;          /* each range also starts a region of its own */
     int nested_ok;
     size_t longest, shortest; /* the longest and shortest ranges seen (atomic) */
+    size_t least;             /* ranges shorter than this are counted in below_least (atomic) */
+    int below_least;
 } pool_ctx;
 
 static void pool_inner(void *ctx, size_t i0, size_t i1, int t) {
@@ -457,6 +459,7 @@ static void pool_range(void *ctx, size_t i0, size_t i1, int t) {
     while (len > seen && !__atomic_compare_exchange_n(&c->longest, &seen, len, 1,
                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }
+    if (len < c->least) __atomic_add_fetch(&c->below_least, 1, __ATOMIC_RELAXED);
     seen = __atomic_load_n(&c->shortest, __ATOMIC_RELAXED);
     while (len < seen && !__atomic_compare_exchange_n(&c->shortest, &seen, len, 1,
                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
@@ -479,7 +482,7 @@ static void test_pool(void) {
                 /* mode 0: no sleep; 1: workers slow (the caller sleeps); 2: the caller slow (the
                  * workers sleep before the next region); 3: nested regions */
                 pool_ctx c = {hits, mode == 1 || mode == 2 ? mode : 0, mode == 3, 0, 0,
-                              SIZE_MAX};
+                              SIZE_MAX, 0, 0};
                 oc_parallel(nth, n, pool_range, &c);
                 size_t bad = 0;
                 for (size_t i = 0; i < n; i++) bad += hits[i] != 1;
@@ -490,25 +493,31 @@ static void test_pool(void) {
                     CHECKF(c.nested_ok == ranges, "pool: nested regions: %d of %d complete",
                            c.nested_ok, ranges);
                 }
-                /* chunks taken in turn: each index once, whatever the chunk size (0 = 1); no
-                 * chunk longer than asked, and the last ones a single index (guided), whenever
-                 * more than one thread takes part */
-                static const size_t chunks[] = {0, 1, 3, 64, 5000};
+                /* chunks taken in turn: each index once, whatever the sizes (0 = 1); no chunk
+                 * longer than `most`; shorter than `least` only for the last items (at most one
+                 * such chunk); with least 1 the last ones single items (guided), whenever more
+                 * than one thread takes part */
+                static const size_t chunks[][2] = {{0, 0}, {1, 1}, {3, 1}, {3, 3}, {64, 1},
+                                                   {64, 16}, {64, 64}, {5000, 1}};
                 for (size_t ci = 0; ci < sizeof chunks / sizeof *chunks; ci++) {
+                    size_t most = chunks[ci][0] ? chunks[ci][0] : 1, least = chunks[ci][1];
                     memset(hits, 0, n);
                     c.nested_ok = 0;
                     c.longest = 0;
                     c.shortest = SIZE_MAX;
-                    oc_parallel_chunks(nth, n, chunks[ci], pool_range, &c);
+                    c.least = least;
+                    c.below_least = 0;
+                    oc_parallel_chunks(nth, n, chunks[ci][0], least, pool_range, &c);
                     bad = 0;
                     for (size_t i = 0; i < n; i++) bad += hits[i] != 1;
-                    CHECKF(bad == 0, "pool: chunks of %zu, nth %d n %zu mode %d: %zu indices not "
-                           "covered once", chunks[ci], nth, n, mode, bad);
-                    size_t most = chunks[ci] ? chunks[ci] : 1;
+                    CHECKF(bad == 0, "pool: chunks of %zu-%zu, nth %d n %zu mode %d: %zu indices "
+                           "not covered once", least, most, nth, n, mode, bad);
                     int several = nth > 1 && n > most;
-                    CHECKF(!several || (c.longest <= most && c.shortest == 1),
-                           "pool: chunks of %zu, nth %d n %zu: ranges of %zu to %zu", chunks[ci],
-                           nth, n, c.shortest, c.longest);
+                    CHECKF(!several || (c.longest <= most && c.below_least <= 1 &&
+                                        (least > 1 || c.shortest == 1)),
+                           "pool: chunks of %zu-%zu, nth %d n %zu: ranges of %zu to %zu, %d "
+                           "under %zu", least, most, nth, n, c.shortest, c.longest,
+                           c.below_least, least);
                 }
             }
 }
