@@ -4,9 +4,9 @@
  * Input: byte 0 selects the options, the rest is the image file. oclip_image_decode runs with
  * max_pixels = 1 << 22 (so that a small input cannot ask for a huge canvas and time out). When
  * it decodes, every pixel byte is read (a short pixel buffer is caught by AddressSanitizer), and
- * when the resize is small enough (below) oclip_preprocess_u8 runs into an exactly sized
- * buffer, and so does oclip_preprocess, checked against it. The resize runs when its work, source pixels plus both passes' outputs, stays under 1 << 15
- * pixels (a resize costs about 4 multiply-adds per source pixel and channel whatever its
+ * when the resize is small enough oclip_preprocess_u8 runs into an exactly sized buffer, and
+ * so does oclip_preprocess, checked against it: when the resize's work, source pixels plus both
+ * passes' outputs, stays under 1 << 15 pixels (a resize costs about 4 multiply-adds per source pixel and channel whatever its
  * target; without the bound, resizing took three quarters of the time, at 700-1000 inputs a
  * second, thin images that "shortest" scales up, 1 x 262144 to 8 x 2097152, the worst);
  * ratios up to 1 : 450 stay in.

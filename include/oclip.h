@@ -290,7 +290,8 @@ typedef struct {
     int fill_color;         /* default 0 */
     /* refuse an image whose resize target (before the crop) has more pixels than this: a thin
      * image resized "shortest" grows by the square of the ratio (16384 x 1 to 224: 822 M
-     * pixels). 0 = 178,956,970, the decoder's default. Not from the config file. */
+     * pixels). 0 = 178,956,970, the decoder's default; at most 2^32 whatever is set. Not
+     * from the config file. */
     uint64_t max_pixels;
 } oclip_preprocess_cfg;
 

@@ -396,6 +396,7 @@ oclip_status oclip_preprocess_u8(const oclip_image *img, const oclip_preprocess_
                           "(OpenCLIP fails too: 'height and width must be > 0')",
                           w, h, rw, rh, th, tw);
     uint64_t maxp = cfg->max_pixels ? cfg->max_pixels : OC_IMG_DEFAULT_MAX_PIXELS;
+    if (maxp > (1ull << 32)) maxp = 1ull << 32; /* a larger one is not honoured */
     if (rh > INT32_MAX / 4 || rw > INT32_MAX / 4 || (uint64_t)rh * (uint64_t)rw > maxp) {
         oc_err_set(err, OCLIP_E_ARG,
                    "preprocess: a %ldx%ld image resizes to %ldx%ld (%llu pixels) before the crop "

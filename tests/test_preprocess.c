@@ -343,6 +343,30 @@ static void test_limits_and_args(void) {
     CHECK(u && oclip_preprocess_u8(im, &cfg, u, &err) == OCLIP_E_ARG);
     cfg.max_pixels = 64960;
     CHECK(oclip_preprocess(im, &cfg, f, &err) == OCLIP_OK);
+    /* a limit over 2^32 is capped there: an 8192 x 1 image "shortest" to 16384 would resize to
+     * 134217728 x 16384 (2.2e12 pixels; refused before any output is written) */
+    {
+        static uint8_t row[8192 * 3];
+        char hdr[32];
+        int hl = snprintf(hdr, sizeof hdr, "P6\n8192 1\n255\n");
+        uint8_t *ppm = malloc((size_t)hl + sizeof row);
+        oclip_image *thin = NULL;
+        CHECK(ppm != NULL);
+        if (ppm) {
+            memcpy(ppm, hdr, (size_t)hl);
+            memcpy(ppm + hl, row, sizeof row);
+            CHECK(oclip_image_decode(ppm, (size_t)hl + sizeof row, "thin.ppm", NULL, &thin,
+                                     &err) == OCLIP_OK);
+            oclip_preprocess_cfg_default(&cfg);
+            cfg.size[0] = cfg.size[1] = 16384;
+            cfg.max_pixels = UINT64_MAX;
+            CHECKF(thin && oclip_preprocess_u8(thin, &cfg, u, &err) == OCLIP_E_ARG &&
+                       strstr(err.msg, "limit of 4294967296"),
+                   "%s", err.msg);
+            oclip_image_free(thin);
+            free(ppm);
+        }
+    }
     free(u);
     oclip_preprocess_cfg_default(&cfg);
     CHECK(oclip_preprocess(NULL, &cfg, f, &err) == OCLIP_E_ARG);
