@@ -7,13 +7,14 @@ OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?=
 PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4
-# libcurl: its headers only; src/hub.c loads libcurl.so.4 on the first download (dlopen)
+# libcurl: its headers only; src/hub/hub.c loads libcurl.so.4 on the first download (dlopen)
 CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) libcurl)
 LIBS     := $(shell pkg-config --libs $(PKGS)) -lgif -ldl -lpthread -lm
 BASE     := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(OPT) $(WARN)
 
 B        ?= build
-SRCS     := $(wildcard src/*.c)
+SRCS     := $(wildcard src/*.c src/*/*.c)
+HDRS     := $(wildcard src/*.h src/*/*.h)
 OBJS     := $(SRCS:src/%.c=$(B)/obj/%.o)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 # fuzz targets: ASan + UBSan at -O1 by default; FUZZ_DIR=build-fuzz-ub FUZZ_SAN=undefined
@@ -33,15 +34,15 @@ all: lib cli ## build liboclip.a, liboclip.so and the oclip program
 lib: $(B)/liboclip.a $(B)/liboclip.so
 cli: $(B)/oclip
 
-$(B)/obj/%.o: src/%.c $(wildcard src/*.h) include/oclip.h
+$(B)/obj/%.o: src/%.c $(HDRS) include/oclip.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
 
 # default_model.c embeds these two files (.incbin): rebuild it when they change
 DEFAULT_MODEL ?= models/default
-$(B)/obj/default_model.o: $(DEFAULT_MODEL)/open_clip_model.safetensors \
+$(B)/obj/model/default_model.o: $(DEFAULT_MODEL)/open_clip_model.safetensors \
                           $(DEFAULT_MODEL)/open_clip_config.json
-$(B)/obj/default_model.o: CPPFLAGS += -DOC_DEFAULT_MODEL_DIR='"$(DEFAULT_MODEL)"'
+$(B)/obj/model/default_model.o: CPPFLAGS += -DOC_DEFAULT_MODEL_DIR='"$(DEFAULT_MODEL)"'
 
 $(B)/liboclip.a: $(OBJS)
 	@rm -f $@
@@ -50,9 +51,9 @@ $(B)/liboclip.a: $(OBJS)
 $(B)/liboclip.so: $(OBJS)
 	$(CC) -shared $(BASE) $(CFLAGS) -Wl,-soname,liboclip.so.0 -o $@ $^ $(LIBS)
 
-CLI_SRCS := $(wildcard tools/*.c)
-$(B)/oclip: $(CLI_SRCS) $(wildcard tools/*.h) $(B)/liboclip.a
-	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Itools -o $@ $(CLI_SRCS) $(B)/liboclip.a $(LIBS)
+CLI_SRCS := $(wildcard cli/*.c)
+$(B)/oclip: $(CLI_SRCS) $(wildcard cli/*.h) $(B)/liboclip.a
+	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Icli -o $@ $(CLI_SRCS) $(B)/liboclip.a $(LIBS)
 
 $(B)/tests/%: tests/%.c tests/test.h $(wildcard tests/*.h) $(B)/liboclip.a
 	@mkdir -p $(dir $@)
@@ -97,7 +98,7 @@ test-full: all ## larger checks against OpenCLIP; needs the venv (tools/setup_ve
 	@sh tests/full.sh
 
 fuzz-build: $(FUZZERS)
-$(FUZZ_DIR)/%: fuzz/%.c $(SRCS) src/internal.h include/oclip.h
+$(FUZZ_DIR)/%: fuzz/%.c $(SRCS) $(HDRS) include/oclip.h
 	@mkdir -p $(FUZZ_DIR)
 	$(CLANG) -std=c11 -D_POSIX_C_SOURCE=200809L -g $(FUZZ_OPT) -fsanitize=fuzzer,$(FUZZ_SAN) $(FUZZ_EXTRA) \
 	    $(CPPFLAGS) -o $@ $< $(SRCS) $(LIBS)
@@ -110,7 +111,7 @@ bench: all bench-build ## oclip vs PyTorch/ONNX Runtime/OpenBLAS, same run (need
 	@OCLIP_BUILD=$(B) sh bench/run
 
 bench-build: $(B)/oclip_bench $(B)/peak ## the benchmark harnesses (bench/; needs libopenblas-dev)
-$(B)/oclip_bench: bench/oclip_bench.c $(wildcard src/*.h) include/oclip.h $(B)/liboclip.a
+$(B)/oclip_bench: bench/oclip_bench.c $(HDRS) include/oclip.h $(B)/liboclip.a
 	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -o $@ $< $(B)/liboclip.a -lopenblas $(LIBS)
 $(B)/peak: bench/peak.c
 	$(CC) $(BASE) $(CFLAGS) -o $@ $< -lpthread

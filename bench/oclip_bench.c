@@ -34,7 +34,7 @@
 
 #include <cblas.h>
 
-#include "engine.h"
+#include "nn/engine.h"
 #include "oclip.h"
 
 /* OpenBLAS extensions (not in every cblas.h) */

@@ -22,7 +22,7 @@ same_as() { # FILE I N H W CASE
 }
 
 if ! "$OCLIP" preprocess --help >/dev/null 2>&1; then
-    echo "cli_preprocess.sh: FAIL: '$OCLIP' has no 'preprocess' command (tools/oclip.c must" \
+    echo "cli_preprocess.sh: FAIL: '$OCLIP' has no 'preprocess' command (cli/oclip.c must" \
          "dispatch it to cmd_preprocess)" >&2
     exit 1
 fi

@@ -260,9 +260,9 @@ expect 0 "$OCLIP" pull --quiet hf-hub:org/tiny
 HF_ENDPOINT=http://127.0.0.1:9 expect 0 "$OCLIP" pull hf-hub:org/tiny
 contains "$tmp/err" "could not be reached"
 
-# ---- the automatic pull of commands that take -m (once tools/cmd_embed.c calls
+# ---- the automatic pull of commands that take -m (once cli/cmd_embed.c calls
 # cli_pull_if_needed before loading the model)
-if grep -q cli_pull_if_needed tools/cmd_embed.c; then
+if grep -q cli_pull_if_needed cli/cmd_embed.c; then
     export HF_HUB_CACHE="$tmp/c7"
     mode normal
     expect 0 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny2 --pixels "$tmp/pixels.npy" \

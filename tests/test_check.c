@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
+#include "model/arch.h"
 #include "test.h"
 #include "util.h"
 

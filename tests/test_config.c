@@ -1,6 +1,6 @@
 /*
  * test_config.c — model configs, open_clip_config.json, the built-in configs and the pretrained
- * table (src/config.c).
+ * table (src/model/config.c).
  *
  *   1. Every built-in config against tests/fixtures/arch/configs_resolved.json, which
  *      tools/gen_fixtures.py (`arch`) wrote with OpenCLIP 3.3.0: every field oclip exposes equals
@@ -193,7 +193,7 @@ static bool one_of(const char *s, const char *const *set) {
     return false;
 }
 
-/* The options that make native towers OTHER (src/config.c), judged on OpenCLIP's values. */
+/* The options that make native towers OTHER (src/model/config.c), judged on OpenCLIP's values. */
 static bool options_other(const cJSON *vx, const cJSON *tx) {
     static const char *const vpools[] = {"tok", "avg", NULL};
     static const char *const pos[] = {"learnable", "sin_cos_2d", NULL};
@@ -863,7 +863,7 @@ static void config_text(const oclip_model_config *m, char *buf, size_t cap) {
 }
 
 /* data/model_configs/<name>.json, parsed as a model config and wrapped as the model_cfg of an
- * open_clip_config.json, gives what the built-in copy gives (so src/builtin_data.c is current). */
+ * open_clip_config.json, gives what the built-in copy gives (so src/model/builtin_data.c is current). */
 static void test_config_files(void) {
     size_t n = 0;
     for (size_t i = 0; i < oclip_config_builtin_count(); i++) {

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "nn/engine.h"
 #include "test.h"
 
 #define FIX "tests/fixtures/engine"

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "oclip.h"
-#include "pickle.h" /* the pickle VM, replayed as fuzz_pickle.c drives it */
+#include "io/pickle.h" /* the pickle VM, replayed as fuzz_pickle.c drives it */
 #include "test.h"
 #include "util.h"
 

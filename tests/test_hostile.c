@@ -901,7 +901,7 @@ typedef struct {
     int pickle; /* 1: the bytes are a data.pkl, opened inside a torch zip */
 } regression;
 
-/* fuzz_zip, heap-use-after-free in oc_zip_open (src/zip.c, zip64 extra-field branch): a central
+/* fuzz_zip, heap-use-after-free in oc_zip_open (src/io/zip.c, zip64 extra-field branch): a central
  * directory entry with a saturated (0xFFFFFFFF) size and a zip64 extra field (tag 1) too short
  * to hold it; the "short zip64 extra field" message read e->name after oc_zip_close had freed
  * z->entries. 270 bytes, minimised from fuzz/corpus-zip.out/crash-1255502e... */
@@ -925,7 +925,7 @@ static const uint8_t reg_zip64_short_extra[] = {
     0x02, 0x00, 0x02, 0x00, 0x85, 0x00, 0x00, 0x00, 0x89, 0x00, 0x00, 0x00, 0x00, 0x00,
 };
 
-/* fuzz_pickle, UBSan "applying zero offset to null pointer" at OP_TUPLE in src/pickle.c:
+/* fuzz_pickle, UBSan "applying zero offset to null pointer" at OP_TUPLE in src/io/pickle.c:
  * MARK + TUPLE before anything was pushed computes m->stack + 0 with m->stack == NULL. */
 static const uint8_t reg_tuple_empty_stack[] = {0x80, 0x02, '(', 't', '.'};
 

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine.h"
+#include "nn/engine.h"
 #include "test.h"
 
 static unsigned rng = 12345;

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hub.h"
+#include "hub/hub.h"
 #include "oclip.h"
 #include "test.h"
 #include "util.h"

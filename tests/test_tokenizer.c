@@ -24,7 +24,7 @@
 
 #include "oclip.h"
 #include "test.h"
-#include "tokenizer_int.h"
+#include "text/tokenizer_int.h"
 #include "util.h"
 
 #define DIR "tests/fixtures/tokenizer/"

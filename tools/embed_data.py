@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
-"""Generates src/builtin_data.c from data/: OpenCLIP's model configs and pretrained-tag table as C
+"""Generates src/model/builtin_data.c from data/: OpenCLIP's model configs and pretrained-tag table as C
 string data, the tokenizer's BPE merges as token-id pairs, and the HTML entity tables of Python's
 `html` module (and ftfy's variant of them), so that liboclip needs no data files at run time.
 
-    python3 tools/embed_data.py            # rewrites src/builtin_data.c
-    python3 tools/embed_data.py --check    # exits 1 if src/builtin_data.c is out of date
+    python3 tools/embed_data.py            # rewrites src/model/builtin_data.c
+    python3 tools/embed_data.py --check    # exits 1 if src/model/builtin_data.c is out of date
 
 Python standard library only. The output is deterministic (configs sorted by name, JSON minified
 with the key order of the source files), so regenerating unchanged data changes nothing.
 
 Each JSON text is emitted as a NULL-terminated array of string literals ("pieces"), each at most
 PIECE_BYTES bytes: ISO C only promises string literals of 4095 bytes, and gcc -Wpedantic warns
-about longer ones. src/config.c joins the pieces before parsing.
+about longer ones. src/model/config.c joins the pieces before parsing.
 """
 import argparse
 import gzip
@@ -221,7 +221,7 @@ def tokenizer_data(L):
     pairs = load_merges()
     L.append("")
     L.append("/* ---------------------------------------------------------------------------------")
-    L.append(" * Tokenizer data (src/tokenizer.c, src/ftfy.c). */")
+    L.append(" * Tokenizer data (src/text/tokenizer.c, src/text/ftfy.c). */")
     L.append("struct oc_entity {")
     L.append("    const char *name;  /* without the leading '&' */")
     L.append("    const char *value; /* UTF-8 */")
@@ -287,12 +287,12 @@ def generate():
     L.append(" *")
     L.append(" * Each JSON text is minified and split into string-literal pieces of at most %d bytes"
              % PIECE_BYTES)
-    L.append(" * (ISO C guarantees only 4095-byte literals); a NULL ends each piece list. src/config.c")
+    L.append(" * (ISO C guarantees only 4095-byte literals); a NULL ends each piece list. src/model/config.c")
     L.append(" * declares the same symbols and joins the pieces before parsing them.")
     L.append(" */")
     L.append("#include <stddef.h>")
     L.append("")
-    L.append("/* Must match the definition in src/config.c. */")
+    L.append("/* Must match the definition in src/model/config.c. */")
     L.append("struct oc_builtin_config {")
     L.append("    const char *name;         /* model_configs/<name>.json */")
     L.append("    const char *const *json;  /* minified JSON text in pieces, NULL-terminated */")

@@ -1,0 +1,258 @@
+/*
+ * kernels_avx2.c — the AVX2 path (AVX2 with FMA and F16C): the kernels of kernels_simd.h over
+ * 8-lane vectors. Compiled for those extensions through a target pragma (no per-file compiler
+ * flags); cpu.c only selects them on a CPU and OS that support them.
+ */
+#include <stdint.h>
+
+#include "nn/engine.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#endif
+
+#define VW 8
+#define MR 6
+#define FN(name) avx2_##name
+typedef __m256 vf;
+typedef __m256d vd;
+
+static const int32_t mask_tbl[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+static inline __m256i mk(size_t n) {
+    return _mm256_loadu_si256((const __m256i *)(mask_tbl + 8 - (n > 8 ? 8 : n)));
+}
+static inline vf vload(const float *p) { return _mm256_loadu_ps(p); }
+static inline void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
+static inline vf vloadn(const float *p, size_t n) { return _mm256_maskload_ps(p, mk(n)); }
+static inline vf vloadn_fill(const float *p, size_t n, float fill) {
+    __m256i m = mk(n);
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+static inline void vstoren(float *p, vf v, size_t n) { _mm256_maskstore_ps(p, mk(n), v); }
+static inline vf vkeepn(vf v, size_t n) { return _mm256_and_ps(v, _mm256_castsi256_ps(mk(n))); }
+static inline vf vset1(float f) { return _mm256_set1_ps(f); }
+static inline vf vzero(void) { return _mm256_setzero_ps(); }
+static inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf vsub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf vdiv(vf a, vf b) { return _mm256_div_ps(a, b); }
+static inline vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
+static inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf vabs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+static inline vf vcopysign(vf mag, vf sgn) {
+    __m256 sb = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sb, mag), _mm256_and_ps(sgn, sb));
+}
+static inline vf vround(vf a) {
+    return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+static inline vf vpow2i(vf n) {
+    __m256i i = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(i, 23));
+}
+static inline vf vsel_gt(vf a, vf b, vf x, vf y) {
+    return _mm256_blendv_ps(x, y, _mm256_cmp_ps(a, b, _CMP_GT_OQ));
+}
+static inline float vhsum(vf a) {
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_add_ss(b, _mm_shuffle_ps(b, b, 1));
+    return _mm_cvtss_f32(b);
+}
+static inline float vhmax(vf a) {
+    __m128 b = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    b = _mm_max_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_max_ss(b, _mm_shuffle_ps(b, b, 1));
+    return _mm_cvtss_f32(b);
+}
+static inline vf cvt_f16(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+static inline vf cvt_bf16(const uint16_t *p) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+static inline vd vd_lo(vf v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
+static inline vd vd_hi(vf v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
+static inline vd vd_add(vd a, vd b) { return _mm256_add_pd(a, b); }
+static inline vd vd_sub(vd a, vd b) { return _mm256_sub_pd(a, b); }
+static inline vd vd_fma(vd a, vd b, vd c) { return _mm256_fmadd_pd(a, b, c); }
+static inline vd vd_set1(double d) { return _mm256_set1_pd(d); }
+static inline vd vd_zero(void) { return _mm256_setzero_pd(); }
+static inline double vd_hsum(vd v) {
+    __m128d b = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(b, _mm_unpackhi_pd(b, b)));
+}
+
+/* r[i] <- column i of the 8 x 8 block whose rows are r (kernels_simd.h's pack_block) */
+static void vtranspose(__m256 r[8]) {
+    __m256 t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) { /* 128-bit lane L of r[4g + e]: column 4L + e, rows 4g.. */
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int e = 0; e < 4; e++) {
+        t[e] = _mm256_permute2f128_ps(r[e], r[e + 4], 0x20);
+        t[e + 4] = _mm256_permute2f128_ps(r[e], r[e + 4], 0x31);
+    }
+    for (int i = 0; i < 8; i++) r[i] = t[i];
+}
+
+
+#include "kernels/kernels_simd.h"
+
+/* =============================================================================================
+ * Int8 GEMM without VNNI (oc_gemm_i8's panels; also the avx512 path's on CPUs without
+ * AVX512-VNNI). A tile of 4 rows has its activation bytes (qx + 128) widened to 16-bit once,
+ * into a stack buffer, and then runs over every 8-column group of the thread's panels: a weight
+ * quad of 4 columns x 4 k (16 bytes) is sign-extended to 16-bit and multiplied by the row's
+ * activation quad (broadcast) with vpmaddwd, so each int32 lane holds the sum of two products
+ * and a column spans two lanes until the epilogue adds them (phaddd). Products and sums stay far
+ * inside int32 (255 * 127 * 2 per lane and step), so the sums are exact and the epilogue is the
+ * reference's: the same bytes.
+ */
+#define I8_MR 4
+#define I8_KMAX 1024 /* activation quads per depth block: the 16-bit tile is 32 KiB (stack) */
+
+static inline __attribute__((always_inline)) void
+i8_micro(const int mr, const int16_t *x, size_t ldx, const int8_t *w, size_t kq,
+         __m256i io[I8_MR][2]) {
+    __m256i acc[I8_MR][2]; /* in registers: the loops over r are unrolled for a constant mr */
+#pragma GCC unroll 4
+    for (int r = 0; r < mr; r++) acc[r][0] = io[r][0], acc[r][1] = io[r][1];
+    for (size_t k = 0; k < kq; k++) {
+        const int8_t *wk = w + k * 4 * OC_PANEL;
+        __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wk));
+        __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wk + 16)));
+#pragma GCC unroll 4
+        for (int r = 0; r < mr; r++) {
+            int64_t q4;
+            memcpy(&q4, x + (size_t)r * ldx + 4 * k, 8);
+            __m256i xv = _mm256_set1_epi64x(q4);
+            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(xv, w0));
+            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(xv, w1));
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < mr; r++) io[r][0] = acc[r][0], io[r][1] = acc[r][1];
+}
+
+static void avx2_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                         const float *bias, float *Y, size_t p0, size_t p1) {
+    size_t N = W->n, Kq = (W->k + 3) & ~(size_t)3, KQ = Kq / 4;
+    _Alignas(32) int16_t xt[I8_MR * 4 * I8_KMAX];
+    for (size_t m0 = 0; m0 < M; m0 += I8_MR) {
+        int mr = M - m0 < I8_MR ? (int)(M - m0) : I8_MR;
+        for (size_t p = p0; p < p1; p++) {
+            size_t n0 = p * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
+            const int8_t *wp = (const int8_t *)W->packed + p * OC_PANEL * Kq;
+            for (size_t c0 = 0; c0 < nb; c0 += 8) {
+                __m256i acc[I8_MR][2];
+                for (int r = 0; r < I8_MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+                for (size_t k0 = 0; k0 < KQ; k0 += I8_KMAX) {
+                    size_t kb = KQ - k0 < I8_KMAX ? KQ - k0 : I8_KMAX;
+                    if ((p == p0 && c0 == 0) || KQ > I8_KMAX) {
+                        /* widen this tile's activations: once per tile (K <= 4096), else per
+                         * depth block */
+                        for (int r = 0; r < mr; r++) {
+                            const uint8_t *src = xq + (m0 + (size_t)r) * Kq + 4 * k0;
+                            int16_t *dst = xt + (size_t)r * 4 * I8_KMAX;
+                            size_t i = 0;
+                            for (; i + 16 <= 4 * kb; i += 16)
+                                _mm256_storeu_si256((__m256i *)(dst + i), _mm256_cvtepu8_epi16(
+                                                        _mm_loadu_si128((const __m128i *)(src + i))));
+                            for (; i < 4 * kb; i++) dst[i] = src[i];
+                        }
+                    }
+                    const int8_t *w = wp + (k0 * OC_PANEL + c0) * 4;
+                    switch (mr) {
+                    case 1: i8_micro(1, xt, 4 * I8_KMAX, w, kb, acc); break;
+                    case 2: i8_micro(2, xt, 4 * I8_KMAX, w, kb, acc); break;
+                    case 3: i8_micro(3, xt, 4 * I8_KMAX, w, kb, acc); break;
+                    default: i8_micro(4, xt, 4 * I8_KMAX, w, kb, acc); break;
+                    }
+                }
+                /* lanes (2j, 2j + 1) of acc[g] hold column 4g + j: add the pairs, restore order */
+                size_t n = n0 + c0, c = nb - c0 < 8 ? nb - c0 : 8;
+                __m256i m = mk(c);
+                __m256 sw = _mm256_maskload_ps(W->qscale + n, m);
+                __m256i corr = _mm256_slli_epi32(_mm256_maskload_epi32(W->qsum + n, m), 7);
+                __m256 b = bias ? _mm256_maskload_ps(bias + n, m) : _mm256_setzero_ps();
+                for (int r = 0; r < mr; r++) {
+                    __m256i sum = _mm256_hadd_epi32(acc[r][0], acc[r][1]);
+                    sum = _mm256_permute4x64_epi64(sum, 0xD8);
+                    float sx;
+                    memcpy(&sx, xs + m0 + r, sizeof sx);
+                    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sum, corr)),
+                                             _mm256_mul_ps(sw, _mm256_set1_ps(sx)));
+                    if (bias) v = _mm256_add_ps(v, b);
+                    _mm256_maskstore_ps(Y + (m0 + (size_t)r) * N + n, m, v);
+                }
+            }
+        }
+    }
+}
+
+/* One row of oc_gemm_i8's activation quantization: the reference's arithmetic (kernels.c), as
+ * avx512_quant_i8 does it with 8 lanes. */
+static void avx2_quant_i8(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx) {
+    const __m256 big = _mm256_set1_ps(3.4028234663852886e38f);
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 mx = _mm256_setzero_ps();
+    int bad = 0;
+    size_t k = 0;
+    for (; k < K; k += 8) {
+        __m256 a = _mm256_and_ps(_mm256_maskload_ps(x + k, mk(K - k)), absmask);
+        bad |= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ)); /* NaN or infinity */
+        mx = _mm256_max_ps(mx, a);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    float amax = _mm_cvtss_f32(m4);
+    if (bad) {
+        oc_quant_bad_row(q, Kq, sx);
+        return;
+    }
+    __m256 inv = _mm256_set1_ps(oc_quant_inv(amax));
+    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+    const __m256i off = _mm256_set1_epi32(128);
+    for (k = 0; k < K; k += 8) {
+        __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_maskload_ps(x + k, mk(K - k)), inv));
+        v = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, lo), hi), off);
+        uint32_t b[8];
+        _mm256_storeu_si256((__m256i *)b, v);
+        size_t n = K - k < 8 ? K - k : 8;
+        for (size_t i = 0; i < n; i++) q[k + i] = (uint8_t)b[i];
+    }
+    for (k = K; k < Kq; k++) q[k] = 128;
+    float s = amax / 127.0f;
+    memcpy(sx, &s, sizeof s);
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+static const oc_kernels avx2_table = {avx2_gemm,     NULL,           avx2_gemm_i8,
+                                      avx2_quant_i8, avx2_layernorm, avx2_act,
+                                      avx2_erf,      avx2_exp,   avx2_attention};
+const oc_kernels *oc_kernels_avx2(void) { return &avx2_table; }
+#else
+const oc_kernels *oc_kernels_avx2(void) { return NULL; }
+#endif

@@ -1,0 +1,333 @@
+/*
+ * arch.c — the state dict a native OpenCLIP `CLIP` has (openclip-spec.md §5.5), and
+ * architecture inference from tensor shapes (as OpenCLIP's build_model_from_openai_state_dict
+ * does, §1.4, generalised), matched against the built-in configs.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/arch.h"
+
+const char *oc_arch_unsupported(const oclip_model_config *cfg) {
+    switch (cfg->family) {
+    case OCLIP_FAMILY_NATIVE: break;
+    case OCLIP_FAMILY_RESNET: return "ModifiedResNet image tower (RN50 family)";
+    case OCLIP_FAMILY_TIMM: return "timm image tower";
+    case OCLIP_FAMILY_HF_TEXT: return "Hugging Face text tower";
+    case OCLIP_FAMILY_CUSTOM_TEXT: return "CustomTextCLIP (text.* keys)";
+    case OCLIP_FAMILY_COCA: return "CoCa (multimodal decoder)";
+    case OCLIP_FAMILY_OTHER: return "native towers with options oclip does not implement";
+    }
+    return NULL;
+}
+
+/* =============================================================================================
+ * Expected state dict
+ */
+typedef struct {
+    oc_expect *v;
+    size_t n, cap;
+    oc_arena *a;
+    bool oom;
+} elist;
+
+static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                const char *fmt, ...) OC_PRINTF(7, 8);
+
+static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                const char *fmt, ...) {
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        oc_expect *v = oc_arena_alloc(l->a, cap * sizeof *v);
+        if (!v) {
+            l->oom = true;
+            return;
+        }
+        if (l->n) memcpy(v, l->v, l->n * sizeof *v);
+        l->v = v;
+        l->cap = cap;
+    }
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    oc_expect *e = &l->v[l->n++];
+    e->name = oc_arena_strndup(l->a, name, strlen(name));
+    if (!e->name) l->oom = true;
+    e->ndim = ndim;
+    int64_t d[4] = {d0, d1, d2, d3};
+    memcpy(e->shape, d, sizeof d);
+}
+
+/* ResidualAttentionBlock: ln_1, attn, ls_1, ln_2, mlp, ls_2 (module registration order). */
+static void put_blocks(elist *l, const char *prefix, int layers, int64_t w, int64_t mlp, bool ls) {
+    for (int i = 0; i < layers; i++) {
+        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_1.weight", prefix, i);
+        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_1.bias", prefix, i);
+        put(l, 2, 3 * w, w, 0, 0, "%sresblocks.%d.attn.in_proj_weight", prefix, i);
+        put(l, 1, 3 * w, 0, 0, 0, "%sresblocks.%d.attn.in_proj_bias", prefix, i);
+        put(l, 2, w, w, 0, 0, "%sresblocks.%d.attn.out_proj.weight", prefix, i);
+        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.attn.out_proj.bias", prefix, i);
+        if (ls) put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ls_1.gamma", prefix, i);
+        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_2.weight", prefix, i);
+        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_2.bias", prefix, i);
+        put(l, 2, mlp, w, 0, 0, "%sresblocks.%d.mlp.c_fc.weight", prefix, i);
+        put(l, 1, mlp, 0, 0, 0, "%sresblocks.%d.mlp.c_fc.bias", prefix, i);
+        put(l, 2, w, mlp, 0, 0, "%sresblocks.%d.mlp.c_proj.weight", prefix, i);
+        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.mlp.c_proj.bias", prefix, i);
+        if (ls) put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ls_2.gamma", prefix, i);
+    }
+}
+
+oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
+                              size_t *n, oclip_error *err) {
+    const char *why = oc_arch_unsupported(cfg);
+    if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
+    if (cfg->vision.patch_size <= 0 || cfg->vision.width <= 0 || cfg->text.width <= 0 ||
+        cfg->embed_dim <= 0)
+        return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
+    const oclip_vision_cfg *v = &cfg->vision;
+    const oclip_text_cfg *t = &cfg->text;
+    elist l = {.a = a};
+    int64_t E = cfg->embed_dim, Wv = v->width, Wt = t->width;
+    int64_t gh = v->image_size[0] / v->patch_size, gw = v->image_size[1] / v->patch_size;
+    int64_t mlp_v = (int64_t)(Wv * v->mlp_ratio), mlp_t = (int64_t)(Wt * t->mlp_ratio);
+    int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
+
+    /* CLIP's own parameters, then visual, transformer, token_embedding, ln_final */
+    put(&l, 2, t->context_length, Wt, 0, 0, "positional_embedding");
+    if (!strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0') {
+        if (t->proj_bias) {
+            put(&l, 2, E, Wt, 0, 0, "text_projection.weight");
+            put(&l, 1, E, 0, 0, 0, "text_projection.bias");
+        } else {
+            put(&l, 2, Wt, E, 0, 0, "text_projection");
+        }
+    }
+    put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
+    if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
+
+    put(&l, 1, Wv, 0, 0, 0, "visual.class_embedding");
+    put(&l, 2, gh * gw + 1, Wv, 0, 0, "visual.positional_embedding");
+    put(&l, 2, Wv, E, 0, 0, "visual.proj");
+    put(&l, 4, Wv, 3, v->patch_size, v->patch_size, "visual.conv1.weight");
+    if (!v->no_ln_pre) {
+        put(&l, 1, Wv, 0, 0, 0, "visual.ln_pre.weight");
+        put(&l, 1, Wv, 0, 0, 0, "visual.ln_pre.bias");
+    }
+    put_blocks(&l, "visual.transformer.", v->layers, Wv, mlp_v, v->has_ls);
+    put(&l, 1, Wv, 0, 0, 0, "visual.ln_post.weight");
+    put(&l, 1, Wv, 0, 0, 0, "visual.ln_post.bias");
+
+    put_blocks(&l, "transformer.", t->layers, Wt, mlp_t, t->has_ls);
+    put(&l, 2, t->vocab_size, Wt, 0, 0, "token_embedding.weight");
+    put(&l, 1, Wt, 0, 0, 0, "ln_final.weight");
+    put(&l, 1, Wt, 0, 0, 0, "ln_final.bias");
+    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    *out = l.v;
+    *n = l.n;
+    return OCLIP_OK;
+}
+
+/* =============================================================================================
+ * Inference from shapes
+ */
+static const oclip_tensor *find(const oclip_checkpoint *ck, const char *name, int ndim) {
+    const oclip_tensor *t = oclip_checkpoint_find(ck, name);
+    return t && t->ndim == ndim ? t : NULL;
+}
+
+/* Number of blocks: the largest i with `<prefix>resblocks.<i>.attn.in_proj_weight`, plus one. */
+static int count_blocks(const oclip_checkpoint *ck, const char *prefix) {
+    int n = 0;
+    char name[256];
+    for (;;) {
+        snprintf(name, sizeof name, "%sresblocks.%d.attn.in_proj_weight", prefix, n);
+        if (!oclip_checkpoint_find(ck, name) || n > 4096) return n;
+        n++;
+    }
+}
+
+static double mlp_ratio_of(const oclip_checkpoint *ck, const char *prefix, int64_t width) {
+    char name[256];
+    snprintf(name, sizeof name, "%sresblocks.0.mlp.c_fc.weight", prefix);
+    const oclip_tensor *t = find(ck, name, 2);
+    return t && width ? (double)t->shape[0] / (double)width : 4.0;
+}
+
+static bool has_ls(const oclip_checkpoint *ck, const char *prefix) {
+    char name[256];
+    snprintf(name, sizeof name, "%sresblocks.0.ls_1.gamma", prefix);
+    return oclip_checkpoint_find(ck, name) != NULL;
+}
+
+/* Fills the geometry the tensors show; false (with a reason) when a tower is absent. */
+static bool shapes_to_config(const oclip_checkpoint *ck, oclip_model_config *c, const char **why) {
+    memset(c, 0, sizeof *c);
+    const oclip_tensor *conv = find(ck, "visual.conv1.weight", 4);
+    const oclip_tensor *vpos = find(ck, "visual.positional_embedding", 2);
+    const oclip_tensor *vproj = find(ck, "visual.proj", 2);
+    const oclip_tensor *tok = find(ck, "token_embedding.weight", 2);
+    const oclip_tensor *tpos = find(ck, "positional_embedding", 2);
+    const oclip_tensor *tproj = find(ck, "text_projection", 2);
+    if (!conv && !vpos && !tok && !tpos) {
+        *why = "no OpenCLIP image or text tower in this file";
+        return false;
+    }
+    if (!conv || !vpos) {
+        *why = conv || vpos ? "the image tower is incomplete"
+                            : "no image tower in this file (text-only checkpoint?)";
+        return false;
+    }
+    if (!tok || !tpos) {
+        *why = tok || tpos ? "the text tower is incomplete"
+                           : "no text tower in this file: vision-only checkpoint";
+        return false;
+    }
+    /* zero-sized dimensions describe no model (and would divide by zero below) */
+    if (conv->shape[0] <= 0 || conv->shape[3] <= 0 || conv->shape[2] != conv->shape[3] ||
+        tok->shape[0] <= 0 || tok->shape[1] <= 0 || tpos->shape[0] <= 0) {
+        *why = "a tower has zero-sized or non-square dimensions";
+        return false;
+    }
+    oclip_vision_cfg *v = &c->vision;
+    v->width = (int)conv->shape[0];
+    v->patch_size = (int)conv->shape[3];
+    int64_t tokens = vpos->shape[0] - 1;
+    int64_t g = (int64_t)llround(sqrt((double)(tokens > 0 ? tokens : 0)));
+    if (g * g != tokens) {
+        *why = "visual.positional_embedding is not a square grid plus one class token";
+        return false;
+    }
+    v->image_size[0] = v->image_size[1] = (int)(g * v->patch_size);
+    v->layers = count_blocks(ck, "visual.transformer.");
+    /* heads cannot be seen in weights: OpenCLIP's head_width 64 where the width allows it,
+     * else one head (narrow test models) */
+    v->head_width = v->width % 64 == 0 ? 64 : v->width;
+    v->mlp_ratio = mlp_ratio_of(ck, "visual.transformer.", v->width);
+    v->has_ls = has_ls(ck, "visual.transformer.");
+    v->ls_init_value = v->has_ls ? 1e-5 : 0;
+    v->no_ln_pre = oclip_checkpoint_find(ck, "visual.ln_pre.weight") == NULL;
+    snprintf(v->pool_type, sizeof v->pool_type, "tok");
+    snprintf(v->pos_embed_type, sizeof v->pos_embed_type, "learnable");
+    v->ln_eps = 1e-5;
+
+    oclip_text_cfg *t = &c->text;
+    t->vocab_size = (int)tok->shape[0];
+    t->width = (int)tok->shape[1];
+    t->context_length = (int)tpos->shape[0];
+    t->layers = count_blocks(ck, "transformer.");
+    t->heads = t->width % 64 == 0 ? t->width / 64 : 1;
+    t->mlp_ratio = mlp_ratio_of(ck, "transformer.", t->width);
+    t->has_ls = has_ls(ck, "transformer.");
+    t->ls_init_value = t->has_ls ? 1e-5 : 0;
+    t->eos_id = 2;
+    snprintf(t->pool_type, sizeof t->pool_type, "argmax");
+    t->ln_eps = 1e-5;
+    if (tproj) {
+        snprintf(t->proj_type, sizeof t->proj_type, "linear");
+        c->embed_dim = (int)tproj->shape[1];
+    } else if (find(ck, "text_projection.weight", 2)) {
+        snprintf(t->proj_type, sizeof t->proj_type, "linear");
+        t->proj_bias = 1;
+        c->embed_dim = (int)oclip_checkpoint_find(ck, "text_projection.weight")->shape[0];
+    } else {
+        snprintf(t->proj_type, sizeof t->proj_type, "none");
+        c->embed_dim = vproj ? (int)vproj->shape[1] : t->width;
+    }
+    const oclip_tensor *ls = oclip_checkpoint_find(ck, "logit_scale");
+    c->nonscalar_logit_scale = ls && ls->ndim == 1;
+    c->has_logit_bias = oclip_checkpoint_find(ck, "logit_bias") != NULL;
+    c->init_logit_bias = c->has_logit_bias ? -10.0 : 0.0;
+    c->family = OCLIP_FAMILY_NATIVE;
+    return true;
+}
+
+/* Does the checkpoint hold exactly the expected keys with the expected shapes?
+ * logit_scale/logit_bias may be [] or [1] (OpenCLIP reshapes them on load). */
+static bool fits_exactly(const oclip_checkpoint *ck, const oc_expect *e, size_t n) {
+    if (oclip_checkpoint_n_tensors(ck) != n) return false;
+    for (size_t i = 0; i < n; i++) {
+        const oclip_tensor *t = oclip_checkpoint_find(ck, e[i].name);
+        if (!t) return false;
+        bool scalar_like = !strcmp(e[i].name, "logit_scale") || !strcmp(e[i].name, "logit_bias");
+        if (scalar_like) {
+            if (t->numel != 1) return false;
+            continue;
+        }
+        if (t->ndim != e[i].ndim) return false;
+        for (int d = 0; d < t->ndim; d++)
+            if (t->shape[d] != e[i].shape[d]) return false;
+    }
+    return true;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* The native built-in configs with their expected state dicts, built once per process
+ * (pthread_once) and read-only afterwards, so that inference costs a few comparisons rather than
+ * parsing 181 configs. Never freed (like the pretrained-tag table in config.c). */
+typedef struct {
+    oclip_model_config cfg;
+    oc_expect *e;
+    size_t n;
+} native_entry;
+
+static struct {
+    native_entry *v;
+    size_t n;
+    oc_arena arena;
+} natives;
+static pthread_once_t natives_once = PTHREAD_ONCE_INIT;
+
+static void natives_init(void) {
+    size_t count = oclip_config_builtin_count();
+    natives.v = calloc(count ? count : 1, sizeof *natives.v);
+    if (!natives.v) return;
+    for (size_t i = 0; i < count; i++) {
+        native_entry *ne = &natives.v[natives.n];
+        if (oclip_config_builtin(oclip_config_builtin_name(i), &ne->cfg, NULL) != OCLIP_OK ||
+            ne->cfg.family != OCLIP_FAMILY_NATIVE ||
+            oc_arch_expected(&ne->cfg, &natives.arena, &ne->e, &ne->n, NULL) != OCLIP_OK)
+            continue;
+        natives.n++;
+    }
+}
+
+oclip_status oclip_infer_config(const oclip_checkpoint *ck, oclip_model_config *out,
+                                int *ambiguous_quick_gelu, oclip_error *err) {
+    oc_err_clear(err);
+    if (!ck || !out) return oc_err_set(err, OCLIP_E_ARG, "oclip_infer_config: NULL argument");
+    if (ambiguous_quick_gelu) *ambiguous_quick_gelu = 0;
+    const char *why = NULL;
+    if (!shapes_to_config(ck, out, &why))
+        return oc_err_set(err, OCLIP_E_FORMAT, "cannot infer the architecture: %s", why);
+    pthread_once(&natives_once, natives_init);
+    /* a built-in config that expects exactly these tensors */
+    int found = 0, quick_variants = 0;
+    const oclip_model_config *best = NULL;
+    for (size_t i = 0; i < natives.n; i++) {
+        const native_entry *ne = &natives.v[i];
+        if (!fits_exactly(ck, ne->e, ne->n)) continue;
+        /* prefer the plain config over its -quickgelu twin, and the first one found else */
+        if (!best || (ends_with(best->name, "-quickgelu") && !ends_with(ne->cfg.name, "-quickgelu")))
+            best = &ne->cfg;
+        quick_variants += ne->cfg.quick_gelu != 0;
+        found++;
+    }
+    if (best) {
+        *out = *best;
+        if (ambiguous_quick_gelu) *ambiguous_quick_gelu = quick_variants > 0 && quick_variants < found;
+    } else {
+        out->name[0] = '\0';
+    }
+    return OCLIP_OK;
+}

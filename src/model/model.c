@@ -1,0 +1,630 @@
+/*
+ * model.c — loading a model for inference: resolving the spec to a checkpoint file and an
+ * architecture (spec §1.1 file order; open_clip_config.json / HF config.json beside the path as
+ * given), validating the weights with oclip_check, refusing what the engine does not compute,
+ * and pointing the towers at the weights in the mapped file. Also the public encode / logits
+ * entry points.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "nn/engine.h"
+
+#define OC_DEFAULT_MODEL_NAME "default model"
+
+/* =============================================================================================
+ * Spec resolution
+ */
+static bool path_is(const char *path, int dir) {
+    struct stat st;
+    return stat(path, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+}
+
+/* The checkpoint OpenCLIP's local-dir loader picks in a folder (spec §1.1). */
+int oclip_checkpoint_in_dir(const char *dir, char *out, size_t size) {
+    static const char *const names[] = {
+        "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
+        "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth", "model.safetensors",
+        "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.pth", "model.pth"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        int n = snprintf(out, size, "%s/%s", dir, names[i]);
+        if (n >= 0 && (size_t)n < size && path_is(out, 0)) return 1; /* never a cut-off path */
+    }
+    if (size) out[0] = '\0';
+    return 0;
+}
+
+/* The folder of PATH as given (no symlink resolution: the HF cache links blobs elsewhere). */
+static bool dir_of(const char *path, char *out, size_t size) {
+    const char *slash = strrchr(path, '/');
+    int n;
+    if (!slash) n = snprintf(out, size, ".");
+    else if (slash == path) n = snprintf(out, size, "/");
+    else n = snprintf(out, size, "%.*s", (int)(slash - path), path);
+    return n >= 0 && (size_t)n < size;
+}
+
+oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
+                                oclip_model_config *cfg, oclip_preprocess_cfg *pre, char *source,
+                                size_t ssize, int *found, oclip_error *err) {
+    char dir[OCLIP_SPEC_PATH_SIZE], file[OCLIP_SPEC_PATH_SIZE + 32];
+    *found = 0;
+    if (pre) oclip_preprocess_cfg_default(pre);
+    if (!dir_of(path, dir, sizeof dir))
+        return oc_err_set(err, OCLIP_E_ARG, "'%.200s...': path too long", path);
+    int hf = 0;
+    snprintf(file, sizeof file, "%s/open_clip_config.json", dir);
+    if (!path_is(file, 0)) {
+        /* ck = NULL: open_clip_config.json only (the spec resolver, before the file is open) */
+        if (!ck || oclip_checkpoint_layout(ck) != OCLIP_LAYOUT_HF) return OCLIP_OK;
+        snprintf(file, sizeof file, "%s/config.json", dir);
+        if (!path_is(file, 0)) return OCLIP_OK;
+        hf = 1;
+    }
+    oc_map map;
+    oclip_status s = oc_map_file(file, &map, err);
+    if (s) {
+        oc_err_wrap(err, "config '%s'", file);
+        return s;
+    }
+    const char *text = (const char *)map.data;
+    if (hf) s = oclip_config_from_hf(text, map.size, cfg, err);
+    else s = oclip_config_parse_open_clip(text, map.size, cfg, pre, err);
+    oc_unmap(&map);
+    if (s) {
+        oc_err_wrap(err, "config '%s'", file);
+        return s;
+    }
+    snprintf(source, ssize, "%s", file);
+    *found = 1;
+    return OCLIP_OK;
+}
+
+/* =============================================================================================
+ * What the engine computes
+ */
+static const char *unsupported_option(const oclip_model_config *c) {
+    const oclip_vision_cfg *v = &c->vision;
+    const oclip_text_cfg *t = &c->text;
+    if (v->width <= 0 || t->width <= 0 || c->embed_dim <= 0 || t->context_length <= 0 ||
+        (int64_t)(v->width * v->mlp_ratio) <= 0 || (int64_t)(t->width * t->mlp_ratio) <= 0 ||
+        t->layers < 0 || v->layers < 0)
+        return "zero-sized dimensions (width, embed_dim, context length or MLP width)";
+    if (v->attentional_pool) return "vision attentional_pool (CoCa-style attentional pooler)";
+    if (v->custom_block || t->custom_block)
+        return "custom transformer blocks (block_type 'custom', qk_norm, scale_* options)";
+    if (strcmp(v->pool_type, "tok") && strcmp(v->pool_type, "avg"))
+        return "vision pool_type other than 'tok' / 'avg' (no single embedding per image)";
+    if (strcmp(t->pool_type, "argmax") && strcmp(t->pool_type, "eos") &&
+        strcmp(t->pool_type, "first") && strcmp(t->pool_type, "last"))
+        return "text pool_type other than 'argmax' / 'eos' / 'first' / 'last'";
+    if (t->embed_cls) return "text embed_cls (CoCa)";
+    if (t->proj_type[0] && strcmp(t->proj_type, "linear") && strcmp(t->proj_type, "none"))
+        return "text proj_type other than 'linear' / 'none'";
+    if (v->act_approximate[0] && strcmp(v->act_approximate, "tanh"))
+        return "vision act_kwargs.approximate other than 'tanh'";
+    if (t->act_approximate[0] && strcmp(t->act_approximate, "tanh"))
+        return "text act_kwargs.approximate other than 'tanh'";
+    if (v->head_width <= 0 || v->width % v->head_width)
+        return "vision width not a multiple of head_width";
+    if (t->heads <= 0 || t->width % t->heads) return "text width not a multiple of heads";
+    if (v->patch_size <= 0 || v->image_size[0] < v->patch_size || v->image_size[1] < v->patch_size)
+        return "image smaller than one patch";
+    if ((int64_t)(v->image_size[0] / v->patch_size) * (v->image_size[1] / v->patch_size) + 1 >
+            OC_MAX_TOKENS || t->context_length > OC_MAX_TOKENS)
+        return "sequences longer than 4096 tokens";
+    if (c->unknown_keys[0]) return "config keys OpenCLIP 3.3 does not accept (see unknown keys)";
+    return NULL;
+}
+
+/* =============================================================================================
+ * Binding tensors
+ */
+typedef struct {
+    oclip_model *m;
+    const oclip_checkpoint *ck; /* the mapped view: OpenCLIP names, validated shapes/dtypes */
+    oclip_error *err;
+    oclip_status st;
+} binder;
+
+static const oclip_tensor *tensor(binder *b, const char *fmt, int layer) {
+    char name[256];
+    snprintf(name, sizeof name, fmt, layer);
+    const oclip_tensor *t = oclip_checkpoint_find(b->ck, name);
+    if (!t && !b->st) b->st = oc_err_set(b->err, OCLIP_E_FORMAT, "tensor '%s' missing", name);
+    return t;
+}
+
+/* An fp32 copy of a small tensor (LayerNorm, bias, positions): numel floats in the arena. */
+static float *vec(binder *b, const char *fmt, int layer) {
+    const oclip_tensor *t = tensor(b, fmt, layer);
+    if (!t) return NULL;
+    float *p = oc_arena_alloc(&b->m->arena, (size_t)t->numel * sizeof(float));
+    if (!p) {
+        if (!b->st) b->st = oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    oc_load_f32(p, t->data, t->dtype, 0, (size_t)t->numel);
+    return p;
+}
+
+/* A 2-D weight used in place: n outputs x k inputs, stored [n, k] (kn = 0) or [k, n]. 4-D conv1
+ * weights [D, 3, P, P] are a [D, 3*P*P] matrix in the same bytes. */
+static oc_weight weight(binder *b, const char *fmt, int layer, int kn) {
+    oc_weight w = {0};
+    const oclip_tensor *t = tensor(b, fmt, layer);
+    if (!t) return w;
+    size_t rows = (size_t)t->shape[0];
+    size_t cols = rows ? (size_t)(t->numel / (uint64_t)rows) : 0;
+    w.data = t->data;
+    w.dtype = t->dtype;
+    w.kn = kn;
+    w.n = kn ? cols : rows;
+    w.k = kn ? rows : cols;
+    return w;
+}
+
+static oclip_status bind_tower(binder *b, oc_tower *tw, const char *prefix,
+                               const oclip_model_config *c, int vision) {
+    const oclip_vision_cfg *v = &c->vision;
+    const oclip_text_cfg *t = &c->text;
+    tw->D = vision ? v->width : t->width;
+    tw->M = (int)((double)tw->D * (vision ? v->mlp_ratio : t->mlp_ratio)); /* int(): truncation */
+    tw->H = vision ? v->width / v->head_width : t->heads;
+    tw->layers = vision ? v->layers : t->layers;
+    tw->eps = (float)(vision ? v->ln_eps : t->ln_eps);
+    const char *approx = vision ? v->act_approximate : t->act_approximate;
+    tw->act = c->quick_gelu ? OC_ACT_QUICK_GELU : approx[0] ? OC_ACT_GELU_TANH : OC_ACT_GELU;
+    tw->causal = vision ? 0 : !t->no_causal_mask;
+    int ls = vision ? v->has_ls : t->has_ls;
+    tw->blocks = oc_arena_alloc(&b->m->arena, (size_t)(tw->layers > 0 ? tw->layers : 1) *
+                                                  sizeof *tw->blocks);
+    if (!tw->blocks) return oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
+    char f[160];
+#define NAME(leaf) (snprintf(f, sizeof f, "%sresblocks.%%d." leaf, prefix), f)
+    for (int l = 0; l < tw->layers; l++) {
+        oc_block *k = &tw->blocks[l];
+        k->ln1_w = vec(b, NAME("ln_1.weight"), l);
+        k->ln1_b = vec(b, NAME("ln_1.bias"), l);
+        k->ln2_w = vec(b, NAME("ln_2.weight"), l);
+        k->ln2_b = vec(b, NAME("ln_2.bias"), l);
+        k->in_w = weight(b, NAME("attn.in_proj_weight"), l, 0);
+        k->in_b = vec(b, NAME("attn.in_proj_bias"), l);
+        k->out_w = weight(b, NAME("attn.out_proj.weight"), l, 0);
+        k->out_b = vec(b, NAME("attn.out_proj.bias"), l);
+        k->fc_w = weight(b, NAME("mlp.c_fc.weight"), l, 0);
+        k->fc_b = vec(b, NAME("mlp.c_fc.bias"), l);
+        k->proj_w = weight(b, NAME("mlp.c_proj.weight"), l, 0);
+        k->proj_b = vec(b, NAME("mlp.c_proj.bias"), l);
+        if (ls) {
+            k->ls1 = vec(b, NAME("ls_1.gamma"), l);
+            k->ls2 = vec(b, NAME("ls_2.gamma"), l);
+        }
+    }
+#undef NAME
+    return b->st;
+}
+
+static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err) {
+    const oclip_model_config *c = &m->cfg;
+    binder b = {m, mapped, err, OCLIP_OK};
+    oc_vision *v = &m->vis;
+    oc_text *t = &m->txt;
+    m->E = c->embed_dim;
+
+    /* image tower */
+    oclip_status ts; /* bind_tower's own failure (no memory for the blocks) is not in b.st */
+    if ((ts = bind_tower(&b, &v->tw, "visual.transformer.", c, 1))) return ts;
+    v->P = c->vision.patch_size;
+    v->img_h = c->vision.image_size[0];
+    v->img_w = c->vision.image_size[1];
+    v->gh = v->img_h / v->P;
+    v->gw = v->img_w / v->P;
+    v->tok_pool = !strcmp(c->vision.pool_type, "tok");
+    v->final_ln_after_pool = c->vision.final_ln_after_pool;
+    v->conv = weight(&b, "visual.conv1.weight", 0, 0);
+    v->cls = vec(&b, "visual.class_embedding", 0);
+    v->pos = vec(&b, "visual.positional_embedding", 0);
+    if (!c->vision.no_ln_pre) {
+        v->ln_pre_w = vec(&b, "visual.ln_pre.weight", 0);
+        v->ln_pre_b = vec(&b, "visual.ln_pre.bias", 0);
+    }
+    v->ln_post_w = vec(&b, "visual.ln_post.weight", 0);
+    v->ln_post_b = vec(&b, "visual.ln_post.bias", 0);
+    v->proj = weight(&b, "visual.proj", 0, 1);
+
+    /* text tower */
+    if ((ts = bind_tower(&b, &t->tw, "transformer.", c, 0))) return ts;
+    t->ctx = c->text.context_length;
+    t->vocab = c->text.vocab_size;
+    t->eos_id = c->text.eos_id;
+    t->pool = !strcmp(c->text.pool_type, "eos")     ? OC_POOL_EOS
+              : !strcmp(c->text.pool_type, "first") ? OC_POOL_FIRST
+              : !strcmp(c->text.pool_type, "last")  ? OC_POOL_LAST
+                                                    : OC_POOL_ARGMAX;
+    const oclip_tensor *emb = tensor(&b, "token_embedding.weight", 0);
+    if (emb) {
+        t->tok_emb = emb->data;
+        t->tok_dtype = emb->dtype;
+    }
+    t->pos = vec(&b, "positional_embedding", 0);
+    t->ln_w = vec(&b, "ln_final.weight", 0);
+    t->ln_b = vec(&b, "ln_final.bias", 0);
+    t->has_proj = strcmp(c->text.proj_type, "none") != 0;
+    if (t->has_proj && c->text.proj_bias) {
+        t->proj = weight(&b, "text_projection.weight", 0, 0); /* nn.Linear [E, D] */
+        t->proj_b = vec(&b, "text_projection.bias", 0);
+    } else if (t->has_proj) {
+        t->proj = weight(&b, "text_projection", 0, 1); /* Parameter [D, E] */
+    } else if (c->text.width != c->embed_dim) {
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "text proj_type 'none' with width %d != "
+                          "embed_dim %d: the towers' embeddings cannot be compared",
+                          c->text.width, c->embed_dim);
+    }
+
+    /* logit_scale ([] or [1]) and optional logit_bias */
+    const oclip_tensor *ls = tensor(&b, "logit_scale", 0);
+    if (ls) oc_load_f32(&m->logit_scale, ls->data, ls->dtype, 0, 1);
+    const oclip_tensor *lb = oclip_checkpoint_find(mapped, "logit_bias");
+    if (lb) oc_load_f32(&m->logit_bias, lb->data, lb->dtype, 0, 1);
+    return b.st;
+}
+
+/* =============================================================================================
+ * Load
+ */
+static oclip_status refuse_report(const oclip_report *r, const char *path, oclip_error *err) {
+    char list[600] = "";
+    size_t n = oclip_report_n_issues(r), k = 0;
+    static const char *const kinds[] = {"missing", "unexpected", "shape", "dtype", "non-finite"};
+    for (size_t i = 0; i < n && i < 3; i++) {
+        const oclip_issue *is = oclip_report_issue(r, i);
+        int w = snprintf(list + k, sizeof list - k, "%s%s '%s'", i ? ", " : "",
+                         kinds[is->kind], is->key);
+        if (w < 0 || (size_t)w >= sizeof list - k) break;
+        k += (size_t)w;
+    }
+    const oclip_model_config *c = oclip_report_config(r);
+    oc_err_set(err, OCLIP_E_FORMAT, "'%s' does not fit %s%s (%s): %zu problem%s: %s%s", path,
+               c->name[0] ? "architecture " : "the architecture from ",
+               c->name[0] ? c->name : oclip_report_config_source(r),
+               oclip_report_config_source(r), n, n == 1 ? "" : "s", list, n > 3 ? ", ..." : "");
+    oc_err_hint(err, "run 'oclip check %s' for the full report", path);
+    return OCLIP_E_FORMAT;
+}
+
+/* The embedded default model as a resolved spec: its own open_clip_config.json is the
+ * architecture and preprocessing. */
+static oclip_status default_spec(oclip_spec *sp, oclip_error *err) {
+    const void *w;
+    const char *json;
+    size_t wsize, jsize;
+    memset(sp, 0, sizeof *sp);
+    if (!oc_default_model(&w, &wsize, &json, &jsize))
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED,
+                          "this build of oclip has no embedded default model (non-ELF target); "
+                          "give a model spec");
+    oclip_status s = oclip_config_parse_open_clip(json, jsize, &sp->config, &sp->preprocess, err);
+    if (s) {
+        oc_err_wrap(err, "embedded default model: open_clip_config.json");
+        return s;
+    }
+    sp->kind = OCLIP_SPEC_FILE;
+    sp->has_config = 1;
+    sp->tag_quick_gelu = -1;
+    snprintf(sp->path, sizeof sp->path, "%s", OC_DEFAULT_MODEL_NAME);
+    snprintf(sp->config_source, sizeof sp->config_source, "its open_clip_config.json");
+    snprintf(sp->desc, sizeof sp->desc, "the default model embedded in oclip (models/default)");
+    return OCLIP_OK;
+}
+
+void oclip_model_free(oclip_model *m) {
+    if (!m) return;
+    oc_model_unpack(m);
+    if (m->pack_mu_ok) pthread_mutex_destroy(&m->pack_mu);
+    oclip_report_free(m->report);
+    oclip_checkpoint_free(m->ck);
+    oc_arena_free(&m->arena);
+    free(m);
+}
+
+oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
+                              oclip_model **out, oclip_error *err) {
+    oc_err_clear(err);
+    if (!out) return oc_err_set(err, OCLIP_E_ARG, "oclip_model_load: NULL argument");
+    *out = NULL;
+    oclip_model_options defaults = {0};
+    if (!opt) opt = &defaults;
+    oclip_dtype wd = opt->weight_dtype;
+    if (wd != OCLIP_DTYPE_F32 && wd != OCLIP_DTYPE_F16 && wd != OCLIP_DTYPE_BF16 &&
+        wd != OCLIP_DTYPE_I8)
+        return oc_err_set(err, OCLIP_E_ARG, "weight_dtype %s: not one of F32, F16, BF16, I8",
+                          oclip_dtype_name(wd));
+    /* the files: spec.c (file, folder, hf-hub:, ARCH:TAG; its messages name the spec), or the
+     * embedded default model */
+    int builtin = !spec || !spec[0];
+    oclip_spec *sp = malloc(sizeof *sp);
+    if (!sp) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status s = builtin ? default_spec(sp, err) : oclip_spec_resolve(spec, 0, sp, err);
+    if (s) {
+        free(sp);
+        return s;
+    }
+    const char *path = sp->path;
+    oclip_model *m = calloc(1, sizeof *m);
+    if (!m || pthread_mutex_init(&m->pack_mu, NULL) != 0) {
+        free(m);
+        free(sp);
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    }
+    m->pack_mu_ok = 1;
+    if (builtin) {
+        const void *w;
+        const char *json;
+        size_t wsize, jsize;
+        oc_default_model(&w, &wsize, &json, &jsize);
+        s = oclip_checkpoint_open_memory(w, wsize, path, NULL, &m->ck, err);
+    } else {
+        s = oclip_checkpoint_open(path, NULL, &m->ck, err);
+    }
+    if (s) goto fail;
+
+    /* the architecture: given, else what the spec names (open_clip_config.json beside the file
+     * or in the hf-hub snapshot, the built-in ARCH of ARCH:TAG), else an HF config.json beside
+     * an HF-layout file, else inferred by the check. Preprocessing: the spec's. */
+    oclip_model_config cfg;
+    char source[OCLIP_SPEC_PATH_SIZE + 64] = "inferred";
+    int have = 0;
+    m->pre = sp->preprocess;
+    if (opt->config) {
+        cfg = *opt->config;
+        snprintf(source, sizeof source, "%s", opt->config_source ? opt->config_source : "given");
+        have = 1;
+    } else if (sp->has_config) {
+        cfg = sp->config;
+        snprintf(source, sizeof source, "%s", sp->config_source);
+        have = 1;
+    } else if (sp->kind == OCLIP_SPEC_FILE || sp->kind == OCLIP_SPEC_DIR) {
+        oclip_preprocess_cfg pre;
+        if ((s = oclip_config_beside(path, m->ck, &cfg, &pre, source, sizeof source, &have,
+                                     err)))
+            goto fail;
+    }
+    if (!have && opt->quick_gelu != OCLIP_QUICK_GELU_AUTO) {
+        /* an override needs a config to apply to: infer it first */
+        if ((s = oclip_infer_config(m->ck, &cfg, NULL, err))) goto fail;
+        have = 1;
+    }
+    if (have && opt->quick_gelu != OCLIP_QUICK_GELU_AUTO) {
+        cfg.quick_gelu = opt->quick_gelu == OCLIP_QUICK_GELU_ON;
+        strncat(source, cfg.quick_gelu ? " + QuickGELU" : " + exact GELU",
+                sizeof source - strlen(source) - 1);
+    }
+    /* ARCH:TAG: the check compares the tag's QuickGELU with the config's (a note with a hint),
+     * when the tag belongs to the architecture used */
+    oclip_pretrained pt;
+    const char *tag = sp->tag[0] && have && cfg.name[0] &&
+                              oclip_pretrained_lookup(cfg.name, sp->tag, &pt, NULL) == OCLIP_OK
+                          ? sp->tag
+                          : NULL;
+    oclip_check_options copt = {.config = have ? &cfg : NULL, .config_source = source,
+                                .tag = tag};
+    if ((s = oclip_check(m->ck, &copt, &m->report, err))) goto fail;
+    if (!oclip_report_ok(m->report)) {
+        s = refuse_report(m->report, path, err);
+        goto fail;
+    }
+    m->cfg = *oclip_report_config(m->report);
+    /* OpenCLIP always preprocesses to the vision tower's image_size */
+    m->pre.size[0] = m->cfg.vision.image_size[0];
+    m->pre.size[1] = m->cfg.vision.image_size[1];
+    const char *why = unsupported_option(&m->cfg);
+    if (why) {
+        s = oc_err_set(err, OCLIP_E_UNSUPPORTED, "architecture %s: not supported: %s%s%s",
+                       m->cfg.name[0] ? m->cfg.name : source, why,
+                       m->cfg.unknown_keys[0] ? ": " : "", m->cfg.unknown_keys);
+        goto fail;
+    }
+    m->threads = opt->threads > 0 ? opt->threads : oc_cpu_count();
+    if ((s = bind(m, oclip_report_mapped(m->report), err))) goto fail;
+    m->weight_dtype = wd; /* each tower's weights are packed on its first use (vit.c) */
+    char gelu_note[400] = ""; /* ARCH:TAG whose tag disagrees with the activation used */
+    if (sp->tag_quick_gelu == 1 && !m->cfg.quick_gelu)
+        snprintf(gelu_note, sizeof gelu_note, "; note: tag '%s' was trained with QuickGELU, this "
+                 "runs exact GELU as OpenCLIP 3.3 does (use %s-quickgelu:%s or --quick-gelu)",
+                 sp->tag, sp->config.name, sp->tag);
+    else if (sp->tag_quick_gelu == 0 && m->cfg.quick_gelu)
+        snprintf(gelu_note, sizeof gelu_note, "; note: tag '%s' was trained with exact GELU, "
+                 "this runs QuickGELU", sp->tag);
+    snprintf(m->source, sizeof m->source, "%.1000s (%s, %s%.1000s%s)", path,
+             m->cfg.name[0] ? m->cfg.name : "unnamed architecture",
+             strcmp(oclip_report_config_source(m->report), "inferred") ? "from "
+                                                                       : "inferred from shapes",
+             strcmp(oclip_report_config_source(m->report), "inferred")
+                 ? oclip_report_config_source(m->report) : "", gelu_note);
+    free(sp);
+    *out = m;
+    return OCLIP_OK;
+fail:
+    free(sp);
+    oclip_model_free(m);
+    oc_err_wrap(err, "loading model '%s'", builtin ? "(default)" : spec);
+    return s;
+}
+
+/* =============================================================================================
+ * Getters
+ */
+int oclip_model_embed_dim(const oclip_model *m) { return m->E; }
+void oclip_model_image_size(const oclip_model *m, int *h, int *w) {
+    if (h) *h = m->vis.img_h;
+    if (w) *w = m->vis.img_w;
+}
+int oclip_model_context_length(const oclip_model *m) { return m->txt.ctx; }
+float oclip_model_logit_scale(const oclip_model *m) { return m->logit_scale; }
+float oclip_model_logit_bias(const oclip_model *m) { return m->logit_bias; }
+int oclip_model_threads(const oclip_model *m) { return m->threads; }
+const oclip_model_config *oclip_model_config_of(const oclip_model *m) { return &m->cfg; }
+const char *oclip_model_source(const oclip_model *m) { return m->source; }
+
+/* =============================================================================================
+ * Encoding and logits
+ */
+/* F.normalize: x / max(||x||, 1e-12); the norm is summed in double (one row, one thread). */
+static void normalize_rows(float *x, size_t n, size_t E) {
+    for (size_t i = 0; i < n; i++) {
+        double ss = 0;
+        for (size_t e = 0; e < E; e++) ss += (double)x[i * E + e] * x[i * E + e];
+        double norm = sqrt(ss);
+        float inv = (float)(1.0 / (norm > 1e-12 ? norm : 1e-12));
+        for (size_t e = 0; e < E; e++) x[i * E + e] *= inv;
+    }
+}
+
+oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_t n, float *out,
+                                int normalize, oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n && (!pixels || !out)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image: NULL argument");
+    oclip_status s = oc_vit_forward(m, pixels, n, out, NULL, err);
+    if (s) {
+        oc_err_wrap(err, "encoding %zu image%s", n, n == 1 ? "" : "s");
+        return s;
+    }
+    if (normalize) normalize_rows(out, n, (size_t)m->E);
+    return OCLIP_OK;
+}
+
+const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m) { return &m->pre; }
+
+/* Images are decoded and preprocessed a few at a time, so memory stays bounded for long lists;
+ * the batch size does not change any result (each image is encoded independently). */
+#define FILE_BATCH 8
+
+oclip_status oclip_encode_images(const oclip_model *m, const oclip_image *const *images,
+                                 size_t n, float *out, int normalize, oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n && (!images || !out)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_images: NULL argument");
+    size_t px = (size_t)3 * (size_t)m->pre.size[0] * (size_t)m->pre.size[1];
+    float *buf = malloc(FILE_BATCH * px * sizeof *buf);
+    if (!buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
+        size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
+        for (size_t j = 0; j < k && !s; j++)
+            if ((s = oclip_preprocess(images[i + j], &m->pre, buf + j * px, err)))
+                oc_err_wrap(err, "image %zu", i + j + 1);
+        if (!s) s = oclip_encode_image(m, buf, k, out + i * (size_t)m->E, normalize, err);
+    }
+    free(buf);
+    return s;
+}
+
+oclip_status oclip_encode_image_files(const oclip_model *m, const char *const *paths, size_t n,
+                                      float *out, int normalize, oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n && (!paths || !out)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image_files: NULL argument");
+    oclip_image *img[FILE_BATCH] = {0};
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
+        size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
+        for (size_t j = 0; j < k && !s; j++) {
+            s = oclip_image_load(paths[i + j], NULL, &img[j], err);
+            if (s && !strstr(err ? err->msg : "", paths[i + j]))
+                oc_err_wrap(err, "image '%s'", paths[i + j]);
+        }
+        if (!s) {
+            s = oclip_encode_images(m, (const oclip_image *const *)img, k,
+                                    out + i * (size_t)m->E, normalize, err);
+            if (s) oc_err_wrap(err, "images from '%s'", paths[i]);
+        }
+        for (size_t j = 0; j < k; j++) {
+            oclip_image_free(img[j]);
+            img[j] = NULL;
+        }
+    }
+    return s;
+}
+
+oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
+                               int normalize, oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n && (!tokens || !out)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_text: NULL argument");
+    oclip_status s = oc_text_forward(m, tokens, n, out, NULL, 0, err);
+    if (s) {
+        oc_err_wrap(err, "encoding %zu text%s", n, n == 1 ? "" : "s");
+        return s;
+    }
+    if (normalize) normalize_rows(out, n, (size_t)m->E);
+    return OCLIP_OK;
+}
+
+oclip_status oclip_encode_text_strings(const oclip_model *m, const char *const *texts,
+                                       const size_t *lens, size_t n, float *out, int normalize,
+                                       oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n && (!texts || !out)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_text_strings: NULL argument");
+    if (m->cfg.text.hf_tokenizer_name[0]) {
+        oc_err_set(err, OCLIP_E_UNSUPPORTED, "this model's tokenizer is the Hugging Face '%s', "
+                   "not OpenCLIP's SimpleTokenizer", m->cfg.text.hf_tokenizer_name);
+        oc_err_hint(err, "tokenize with that tokenizer and pass the ids (oclip_encode_text, "
+                         "--tokens X.npy)");
+        return OCLIP_E_UNSUPPORTED;
+    }
+    if (m->cfg.text.vocab_size != OCLIP_VOCAB_SIZE) {
+        oc_err_set(err, OCLIP_E_UNSUPPORTED, "this model has a vocabulary of %d ids, not the %d "
+                   "of OpenCLIP's tokenizer", m->cfg.text.vocab_size, OCLIP_VOCAB_SIZE);
+        oc_err_hint(err, "pass token ids from this model's own tokenizer (--tokens X.npy)");
+        return OCLIP_E_UNSUPPORTED;
+    }
+    size_t ctx = (size_t)m->cfg.text.context_length;
+    int64_t *rows = malloc(FILE_BATCH * ctx * sizeof *rows);
+    if (!rows) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
+        size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
+        for (size_t j = 0; j < k && !s; j++) {
+            const char *t = texts[i + j];
+            s = oclip_tokenize(t, lens ? lens[i + j] : strlen(t), OCLIP_CLEAN_LOWER,
+                               rows + j * ctx, ctx, err);
+            if (s) oc_err_wrap(err, "text %zu", i + j + 1);
+        }
+        if (!s) s = oclip_encode_text(m, rows, k, out + i * (size_t)m->E, normalize, err);
+    }
+    free(rows);
+    return s;
+}
+
+oclip_status oclip_logits(const oclip_model *m, const float *img_emb, size_t n_img,
+                          const float *txt_emb, size_t n_txt, float *out, oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || (n_img && !img_emb) || (n_txt && !txt_emb) || (n_img && n_txt && !out))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_logits: NULL argument");
+    size_t E = (size_t)m->E;
+    uint64_t total;
+    if (oc_mul_overflow_u64(n_img + n_txt, E, &total) || total > SIZE_MAX / sizeof(float))
+        return oc_err_set(err, OCLIP_E_NOMEM, "too many embeddings");
+    float *a = malloc((size_t)(total ? total : 1) * sizeof(float));
+    if (!a) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    float *b = a + n_img * E;
+    if (n_img) memcpy(a, img_emb, n_img * E * sizeof(float));
+    if (n_txt) memcpy(b, txt_emb, n_txt * E * sizeof(float));
+    normalize_rows(a, n_img, E);
+    normalize_rows(b, n_txt, E);
+    float scale = expf(m->logit_scale);
+    for (size_t i = 0; i < n_img; i++)
+        for (size_t j = 0; j < n_txt; j++) {
+            float d = 0;
+            for (size_t e = 0; e < E; e++) d += a[i * E + e] * b[j * E + e];
+            out[i * n_txt + j] = scale * d + m->logit_bias;
+        }
+    free(a);
+    return OCLIP_OK;
+}
