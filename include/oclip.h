@@ -201,7 +201,7 @@ int oclip_checkpoint_entry(const oclip_checkpoint *ck, size_t i, const char **ke
 
 
 /* ---------------------------------------------------------------------------------------------
- * Model configs (OpenCLIP model-config JSON, openclip-spec.md §4), with OpenCLIP's defaults.
+ * Model configs (OpenCLIP model-config JSON, open_clip model.py CLIPVisionCfg/CLIPTextCfg), with OpenCLIP's defaults.
  *
  * Strings are fixed-size and NUL-terminated. Fields that OpenCLIP leaves unset (None) are
  * marked with a has_* flag. `family` says which tower types the config needs; oclip computes
@@ -506,7 +506,7 @@ oclip_status oclip_convert(const oclip_report *r, const char *out,
  *     oclip_encode_image(m, pixels, n, emb, 1, &err);   // pixels [n, 3, H, W], preprocessed
  *     oclip_model_free(m);
  *
- * The native ViT image tower and native text tower of OpenCLIP's `CLIP` (openclip-spec.md §5),
+ * The native ViT image tower and native text tower of OpenCLIP's `CLIP` (open_clip transformer.py, model.py),
  * computed in fp32 from the weights as stored (F32, F16 or BF16 read straight from the mapped
  * file). Results are bit-identical for any thread count. A model handle is read-only: several
  * threads may encode with one handle at once (each call takes its own scratch memory).
@@ -709,8 +709,7 @@ void oclip_image_free(oclip_image *img);
 const char *oclip_image_mode_name(oclip_image_mode m);
 
 /*
- * OpenCLIP's inference transform (open_clip.image_transform(is_train=False); openclip-spec.md
- * §8), bit-exact with Pillow 12 / torchvision 0.24: resize by cfg->resize_mode and
+ * OpenCLIP's inference transform (open_clip.image_transform(is_train=False), transform.py), bit-exact with Pillow 12 / torchvision 0.24: resize by cfg->resize_mode and
  * cfg->interpolation in the image's own mode, center crop (or pad with fill_color), convert to
  * RGB, then ToTensor and Normalize in float32. cfg->size = [h, w] must be set (both > 0).
  * oclip_preprocess writes out[3 * h * w] (CHW, channel-major);
@@ -725,7 +724,7 @@ oclip_status oclip_preprocess_u8(const oclip_image *img, const oclip_preprocess_
 
 /* ---------------------------------------------------------------------------------------------
  * Tokenizer: OpenCLIP's SimpleTokenizer (what open_clip.get_tokenizer returns for every model
- * with the native text tower; openclip-spec.md §7), id for id, with the vocabulary built in.
+ * with the native text tower; open_clip tokenizer.py), id for id, with the vocabulary built in.
  *
  *     int64_t row[OCLIP_CONTEXT_LENGTH];
  *     if (oclip_tokenize("a photo of a cat.", 17, OCLIP_CLEAN_LOWER, row,
@@ -859,7 +858,7 @@ oclip_status oclip_spec_resolve(const char *spec, unsigned flags, oclip_spec *ou
 oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err);
 
 /* ---------------------------------------------------------------------------------------------
- * Zero-shot classification (OpenCLIP's build_zero_shot_classifier; openclip-spec.md §9)
+ * Zero-shot classification (OpenCLIP's build_zero_shot_classifier, zero_shot_classifier.py)
  */
 /* OpenCLIP's templates: set "imagenet" (80, OPENAI_IMAGENET_TEMPLATES) or "simple" (7); each holds
  * one "{}" for the label. Returns the count (0 for an unknown set); the strings are static. */

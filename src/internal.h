@@ -21,7 +21,7 @@
 #endif
 
 /* ---------------------------------------------------------------------------------------------
- * Errors (error.c)
+ * Errors (util.c)
  *
  * oc_err_set writes the innermost cause and returns `code`, so readers can write
  *     return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s': ...", name);
@@ -56,7 +56,7 @@ static inline uint64_t oc_rd64(const uint8_t *p) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Arena (arena.c): many small allocations freed together. Blocks are 16-byte aligned.
+ * Arena (util.c): many small allocations freed together. Blocks are 16-byte aligned.
  * Allocation fails (NULL) past `limit` bytes in total (0 = no limit), so hostile inputs cannot
  * make the reader take unbounded memory.
  */
@@ -80,7 +80,7 @@ char *oc_join_pieces(const char *const *pieces, size_t len);
 bool oc_grow(void **ptr, size_t *cap, size_t need, size_t elem);
 
 /* ---------------------------------------------------------------------------------------------
- * Read-only file mapping (map.c)
+ * Read-only file mapping (util.c)
  */
 typedef struct {
     const uint8_t *data;
@@ -116,7 +116,7 @@ struct cJSON *oc_json_parse(const char *p, size_t n, const char **end);
 bool oc_json_failed_for_memory(const char *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
- * dtype helpers (dtype.c)
+ * dtype helpers (util.c)
  */
 /* Parses a safetensors dtype string ("F32"...); false when unknown. */
 bool oc_dtype_from_name(const char *s, size_t n, oclip_dtype *out);

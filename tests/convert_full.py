@@ -40,7 +40,7 @@ OCLIP = os.environ.get("OCLIP_BIN", os.path.join(ROOT, "build", "oclip"))
 TINY = os.path.join(ROOT, "tests", "fixtures", "arch", "tiny")
 FULL = os.path.join(ROOT, "build", "full")
 TOL = 1e-5       # tiny models (spec: the generator's own HF check uses 1e-5)
-TOL_FULL = 1e-4  # full-size ViT-B-32 (spec §6 embedding tolerance)
+TOL_FULL = 1e-4  # full-size ViT-B-32 (the project's embedding tolerance)
 
 failures = []
 stats = {"open_clip": 0, "hf": 0, "cast": 0, "refused": 0}

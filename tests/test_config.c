@@ -325,7 +325,7 @@ static void test_families(void) {
     CHECK(oclip_config_builtin("ViT-M-16-alt", &m, NULL) == OCLIP_OK);
     CHECK(m.vision.has_ls && m.vision.ls_init_value == 1e-4);
     CHECK(oclip_config_builtin("ViT-bigG-14", &m, NULL) == OCLIP_OK);
-    CHECK((int)(m.vision.width * m.vision.mlp_ratio) == 8192); /* spec §4.2 truncation */
+    CHECK((int)(m.vision.width * m.vision.mlp_ratio) == 8192); /* int(width * mlp_ratio) truncates, as open_clip transformer.py VisionTransformer */
     CHECK(oclip_config_builtin("ViT-B-16-SigLIP", &m, NULL) == OCLIP_OK);
     CHECK(m.has_logit_bias && m.init_logit_bias == -10 && m.custom_text);
     CHECK(m.text.ln_eps == 1e-6 && m.text.no_causal_mask && m.text.proj_bias);

@@ -40,14 +40,14 @@ Subcommands are registered in SUBCOMMANDS at the bottom; add new ones there (eng
                             CLIPVisionCfg/CLIPTextCfg; configs this version cannot build carry "error",
                             "unknown_keys" and "raw".
   expected_state_dicts.json {name: [[key, shape, dtype], ...]} in state_dict order for the 32 native
-                            configs of spec §4.4 and the 6 CLIPA ones, from open_clip.create_model(name)
+                            native ViT configs and the 6 CLIPA ones, from open_clip.create_model(name)
                             built on the meta device (ViT-B-32: 302 entries).
   tiny/<variant>/           b32like, quickgelu, alt (LayerScale in vision as ViT-M-16-alt, vision
                             mlp_ratio 2), res40 (40px, grid 5, widths 48/32, ctx 10, embed 24): an
                             OpenCLIP HF-hub-style directory (open_clip_config.json,
                             open_clip_model.safetensors, open_clip_pytorch_model.bin), a training
                             checkpoint epoch_2.pt (`module.` keys), hf/ (a transformers CLIPModel built
-                            from the spec §1.7 mapping and checked to reproduce encode_image/encode_text;
+                            from transformers' CLIP key mapping and checked to reproduce encode_image/encode_text;
                             not for alt) and openai.pt (OpenAI-style TorchScript; b32like, quickgelu).
                             expected.json: config, quick_gelu and tensor tables of every file.
   mismatch/                 checkpoints derived from b32like with keys dropped, transposed, retyped or
@@ -936,7 +936,7 @@ def verify_readers():
 # The 181 model_configs JSONs (OpenCLIP 3.3.0's 144 plus those only on OpenCLIP main).
 MODEL_CONFIG_DIR = os.environ.get("OCLIP_MODEL_CONFIGS", "/work/shared/data/model_configs")
 
-# spec §4.4: native ViT + native text + SimpleTokenizer
+# native ViT + native text + SimpleTokenizer
 ARCH_NATIVE = [
     "ViT-B-32", "ViT-B-32-quickgelu", "ViT-B-32-256", "ViT-B-32-plus-256", "ViT-B-16", "ViT-B-16-quickgelu",
     "ViT-B-16-plus", "ViT-B-16-plus-240", "ViT-L-14", "ViT-L-14-quickgelu", "ViT-L-14-280", "ViT-L-14-336",
@@ -986,7 +986,7 @@ def _jsonable(x):
 
 
 def _resolve_config(raw):
-    """A model_configs JSON resolved as OpenCLIP 3.3.0 create_model would see it (spec §4.1-4.3)."""
+    """A model_configs JSON resolved as OpenCLIP 3.3.0 create_model would see it (open_clip model.py CLIPVisionCfg / CLIPTextCfg)."""
     import dataclasses
     from open_clip.model import CLIPTextCfg, CLIPVisionCfg
 
@@ -1087,7 +1087,7 @@ def _arch_inputs(cfg, seed, n_img=3):
 
 
 def _hf_config(cfg):
-    """transformers CLIPConfig equivalent to an OpenCLIP native model_cfg (spec §1.7)."""
+    """transformers CLIPConfig equivalent to an OpenCLIP native model_cfg."""
     from transformers import CLIPConfig
     v, t = cfg["vision_cfg"], cfg["text_cfg"]
     act = "quick_gelu" if cfg.get("quick_gelu", False) else "gelu"
@@ -1108,7 +1108,7 @@ def _hf_config(cfg):
 
 
 def _oc_to_hf(sd, cfg):
-    """OpenCLIP CLIP state dict -> transformers CLIPModel state dict (spec §1.7), written here from the
+    """OpenCLIP CLIP state dict -> transformers CLIPModel state dict (transformers convert_clip_original_pytorch_to_hf.py), written here from the
     table, not taken from any converter."""
     out = collections.OrderedDict()
 
@@ -1433,7 +1433,7 @@ def gen_arch(vers):
     e = {"path": "mismatch/hf_position_ids/model.safetensors", "layout": "hf",
          "what": "tiny/b32like/hf plus text_model.embeddings.position_ids [1,%d] and "
                  "vision_model.embeddings.position_ids [1,%d] (int64), as transformers < ~4.31 saved them; "
-                 "valid: drop them (spec §1.7)" % (cfg["text_cfg"]["context_length"], grid * grid + 1),
+                 "valid: drop them" % (cfg["text_cfg"]["context_length"], grid * grid + 1),
          "reference": "tiny/b32like/hf/model.safetensors", "expect_loadable": True}
     e.update(_sd_compare(hf_sd, hf_pos))
     e["after_hf_to_open_clip_mapping"] = _sd_compare(sd, _hf_to_oc(hf_pos))
@@ -1445,7 +1445,7 @@ def gen_arch(vers):
                 "tensors compared with the reference state dict (the expected report entries). "
                 "open_clip_load_checkpoint: what open_clip.load_checkpoint(CLIP(**b32like config), file, "
                 "strict=True) did (it reshapes logit_scale; torch load_state_dict casts dtypes silently). "
-                "expect_loadable: the file is a valid checkpoint after OpenCLIP's (or, for HF, the §1.7) fixups.",
+                "expect_loadable: the file is a valid checkpoint after OpenCLIP's (or, for HF, the key mapping's) fixups.",
         "files": entries})
     for x in entries:
         print("arch: %s: open_clip.load_checkpoint -> %s" % (x["path"], x.get("open_clip_load_checkpoint", "n/a (HF)")[:150]))

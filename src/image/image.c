@@ -2,7 +2,7 @@
  * image.c — image decoding front end (format recognition, limits, ownership) and the two small
  * formats decoded by hand the way Pillow's plugins read them: BMP and PPM/PGM/PBM.
  *
- * Every decoder reproduces the *mode* PIL.Image.open gives a file (openclip-spec.md §8.1: the
+ * Every decoder reproduces the *mode* PIL.Image.open gives a file (open_clip transform.py image_transform; the
  * resize happens in that mode), not just its pixels: e.g. a BMP whose palette is the gray ramp is
  * "L" (resized bicubic), any other palette "P" (resized nearest).
  */

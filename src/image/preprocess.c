@@ -1,5 +1,5 @@
 /*
- * preprocess.c — OpenCLIP's inference transform, bit-exact (openclip-spec.md §8).
+ * preprocess.c — OpenCLIP's inference transform, bit-exact (open_clip transform.py image_transform).
  *
  * open_clip.image_transform(is_train=False) is, for a PIL image:
  *   resize (torchvision Resize / open_clip ResizeKeepRatio -> PIL Image.resize, in the image's

@@ -1,14 +1,14 @@
 /*
  * pickle.c — the pickle VM of pickle.h: builds values, never executes anything.
  *
- * Format summary (Python's pickle, protocol 2, as torch.save writes it; openclip-spec.md §2.2):
+ * Format summary (Python's pickle, protocol 2, as torch.save writes it; Lib/pickle.py):
  * a byte stream of opcodes for a stack machine. Values are pushed by literal opcodes
  * (BININT, BINUNICODE, EMPTY_DICT, ...); MARK remembers a stack position for TUPLE, SETITEMS,
  * APPENDS; BINPUT/BINGET copy values to/from a memo table; GLOBAL pushes a named callable and
  * REDUCE calls it with a tuple of arguments; BINPERSID asks the container for an external object
  * (a tensor storage); STOP ends the pickle with the top of the stack as the result.
  *
- * Safety (§2.3): the opcode set is exactly the table of §2.2 (anything else, including every
+ * Safety: the opcode set is exactly the table below (anything else, including every
  * protocol-4 opcode, is refused); GLOBAL resolves only names on torch's weights_only allow-list
  * and fails at once for anything else (os.system, builtins.eval, ... never get as far as a
  * REDUCE); REDUCE, BUILD, SETITEM(S), APPEND(S) check the types they act on. Every read is
@@ -97,7 +97,7 @@ void oc_pk_describe(const oc_pk_value *v, char *buf, size_t size) {
 }
 
 /* =============================================================================================
- * The allow-list (torch/_weights_only_unpickler.py, newest; spec §2.3)
+ * The allow-list (torch/_weights_only_unpickler.py, newest)
  */
 static const struct {
     const char *name;

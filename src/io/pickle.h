@@ -2,12 +2,12 @@
  * pickle.h — a pickle virtual machine that builds data, never runs code (pickle.c).
  *
  * It understands the protocol-2 opcode subset torch.save and torch.jit.save emit
- * (openclip-spec.md §2.2) and resolves GLOBALs against an allow-list equal to
- * torch.load(weights_only=True) (§2.3). Calls (REDUCE) are interpreted by oclip itself for the
+ * (Python's Lib/pickle.py, as torch.save writes it) and resolves GLOBALs against an allow-list equal to
+ * torch.load(weights_only=True) (torch/_weights_only_unpickler.py). Calls (REDUCE) are interpreted by oclip itself for the
  * handful of allowed callables (_rebuild_tensor_v2 builds a tensor *description*, OrderedDict
  * builds a dict, ...); nothing from the file is ever executed. In TorchScript mode,
  * `__torch__.*` classes are also accepted as inert attribute bags (NEWOBJ + BUILD), and
- * `torch.jit._pickle.*` helpers as identity/list builders (§2.6).
+ * `torch.jit._pickle.*` helpers as identity/list builders (torch/jit/_pickle.py).
  */
 #ifndef OCLIP_PICKLE_H
 #define OCLIP_PICKLE_H

@@ -1,7 +1,7 @@
 /*
  * safetensors.c — the safetensors reader (one file, or HF-style shards behind an index).
  *
- * File format (huggingface/safetensors, spec §3):
+ * File format (huggingface/safetensors src/tensor.rs):
  *
  *     offset 0      u64 N, little-endian: length of the header
  *     offset 8      N bytes of UTF-8 JSON, padded with trailing spaces so that N % 8 == 0

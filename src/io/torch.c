@@ -1,7 +1,7 @@
 /*
  * torch.c — PyTorch containers: the zip format of torch.save (since 1.6), TorchScript archives
  * (torch.jit.save, e.g. OpenAI's ViT-B-32.pt) and the legacy pre-1.6 stream
- * (openclip-spec.md §2).
+ * (torch/serialization.py _save, _load, _legacy_load; torch/jit/_serialization.py).
  *
  * zip:    <prefix>/data.pkl is a pickle of the saved object whose tensors reference storages by
  *         persistent id ('storage', <StorageType>, key, location, numel); the bytes of storage

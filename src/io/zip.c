@@ -1,5 +1,5 @@
 /*
- * zip.c — the zip container of torch.save (openclip-spec.md §2.1), read over memory.
+ * zip.c — the zip container of torch.save (torch/serialization.py, caffe2/serialize/inline_container.cc), read over memory.
  *
  * Layout, from the end of the file backwards:
  *   EOCD (PK\5\6, 22 bytes + comment): entry count, central-directory size and offset;

@@ -15,7 +15,7 @@
  * pool's help at any moment.
  *
  * Determinism: the ranges depend only on (n, nth), and kernels never reduce across ranges, so
- * the bytes of every result are the same for any thread count (style.md §3).
+ * the bytes of every result are the same for any thread count.
  *
  * The workers are joined when the library is unloaded or the process exits (a destructor); a
  * forked child starts with no workers and creates its own.

@@ -1,7 +1,7 @@
 /*
- * arch.c — the state dict a native OpenCLIP `CLIP` has (openclip-spec.md §5.5), and
+ * arch.c — the state dict a native OpenCLIP `CLIP` has (open_clip model.py CLIP), and
  * architecture inference from tensor shapes (as OpenCLIP's build_model_from_openai_state_dict
- * does, §1.4, generalised), matched against the built-in configs.
+ * does, generalised), matched against the built-in configs.
  */
 #include <math.h>
 #include <pthread.h>

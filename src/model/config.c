@@ -1,6 +1,6 @@
 /*
- * config.c — OpenCLIP model configs (openclip-spec.md §4), open_clip_config.json (§1.5), the
- * built-in configs and OpenCLIP 3.3.0's pretrained-tag table (§1.1).
+ * config.c — OpenCLIP model configs (open_clip model.py CLIPVisionCfg/CLIPTextCfg), open_clip_config.json (push_to_hf_hub.py), the
+ * built-in configs and OpenCLIP 3.3.0's pretrained-tag table (pretrained.py).
  *
  * A model config is the JSON object of one OpenCLIP `model_configs/<name>.json`:
  *     {"embed_dim": 512, "quick_gelu": false, ...,

@@ -2,14 +2,14 @@
  * convert.c — writing checkpoints: a safetensors writer, OpenCLIP / transformers configs as JSON,
  * and `oclip convert` (a checked checkpoint -> OpenCLIP state dict or transformers CLIPModel).
  *
- * safetensors layout written (openclip-spec.md §3), as safetensors' own Rust writer does it:
+ * safetensors layout written (safetensors src/tensor.rs), as safetensors' own Rust writer does it:
  *     u64 N | N bytes of JSON header, padded with spaces to N % 8 == 0 | data, tightly packed
  * with "__metadata__" first when given, then the tensors sorted by descending dtype rank (the
  * order of safetensors' Dtype enum: U64 > I64 > F64 > C64 > F32 > U32 > I32 > BF16 > F16 > U16 >
  * I16 > F8_E4M3 > F8_E5M2 > I8 > U8 > BOOL), then by name; data in the same order. The same
  * tensors therefore give the same bytes as safetensors.torch.save_file.
  *
- * OpenCLIP -> transformers CLIPModel (the reverse of spec §1.7), per layer L of each tower:
+ * OpenCLIP -> transformers CLIPModel (the reverse of transformers' convert_clip_original_pytorch_to_hf.py), per layer L of each tower:
  *     attn.in_proj_weight [3D, D] rows 0..D | D..2D | 2D..3D -> self_attn.q_proj | k_proj | v_proj
  *     attn.in_proj_bias   [3D] the same split
  *     attn.out_proj -> self_attn.out_proj, ln_1 -> layer_norm1, mlp.c_fc -> mlp.fc1,

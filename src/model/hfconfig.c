@@ -1,6 +1,6 @@
 /*
  * hfconfig.c — transformers `CLIPConfig` (config.json beside an HF checkpoint) to the OpenCLIP
- * config it is equivalent to (openclip-spec.md §1.7, "Config mapping"). Defaults are those of
+ * config it is equivalent to (transformers configuration_clip.py; convert_clip_original_pytorch_to_hf.py). Defaults are those of
  * transformers' CLIPTextConfig / CLIPVisionConfig / CLIPConfig.
  */
 #include <cJSON.h>

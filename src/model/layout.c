@@ -3,8 +3,8 @@
  *
  *   open_clip   as is; harmless non-persistent buffers (attn_mask) dropped with a note.
  *   openai      OpenAI JIT archives: drop the root scalars input_resolution, context_length,
- *               vocab_size (OpenCLIP's load_openai_model does the same, spec §1.4).
- *   hf          transformers CLIPModel (spec §1.7): per layer q_proj/k_proj/v_proj are
+ *               vocab_size (OpenCLIP's load_openai_model does the same in model.py build_model_from_openai_state_dict).
+ *   hf          transformers CLIPModel (transformers modeling_clip.py): per layer q_proj/k_proj/v_proj are
  *               concatenated row-wise in q|k|v order into attn.in_proj_weight/bias;
  *               text_projection.weight [E,W] and visual_projection.weight [E,W] are transposed
  *               into text_projection / visual.proj [W,E]; pre_layrnorm (sic) -> ln_pre;

@@ -1,6 +1,6 @@
 /*
  * model.c — loading a model for inference: resolving the spec to a checkpoint file and an
- * architecture (spec §1.1 file order; open_clip_config.json / HF config.json beside the path as
+ * architecture (OpenCLIP factory.py create_model / pretrained.py file order; open_clip_config.json / HF config.json beside the path as
  * given), validating the weights with oclip_check, refusing what the engine does not compute,
  * and pointing the towers at the weights in the mapped file. Also the public encode / logits
  * entry points.
@@ -23,7 +23,7 @@ static bool path_is(const char *path, int dir) {
     return stat(path, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
 }
 
-/* The checkpoint OpenCLIP's local-dir loader picks in a folder (spec §1.1). */
+/* The checkpoint OpenCLIP's local-dir loader picks in a folder (open_clip factory.py, `local-dir:` / pretrained.py file names). */
 int oclip_checkpoint_in_dir(const char *dir, char *out, size_t size) {
     static const char *const names[] = {
         "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",

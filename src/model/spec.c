@@ -1,7 +1,7 @@
 /*
  * spec.c — model specs (`-m SPEC`) resolved to files on this machine, offline: checkpoint files
  * and folders, hf-hub:ORG/NAME[@REVISION] in the local Hugging Face cache, and OpenCLIP
- * pretrained names ARCH:TAG (openclip-spec.md §1.1, §1.5). Nothing is downloaded; what is not
+ * pretrained names ARCH:TAG (open_clip pretrained.py, push_to_hf_hub.py). Nothing is downloaded; what is not
  * here is OCLIP_E_NOTFOUND with the folder looked at and a hint.
  *
  * Hugging Face cache layout (huggingface_hub file_download.py / constants.py):

@@ -1,5 +1,5 @@
 /*
- * text.c — the native text tower (CLIP.encode_text, spec §5.3).
+ * text.c — the native text tower (open_clip model.py CLIP.encode_text).
  *
  * Computing only up to the last EOT. Under the causal mask, position t attends to positions
  * <= t only, so the pooled row (the EOT for 'argmax'/'eos', position 0 for 'first') does not

@@ -1,6 +1,6 @@
 /*
- * vit.c — the transformer blocks both towers share (ResidualAttentionBlock, spec §5.1) and the
- * native ViT image tower (VisionTransformer.forward, spec §5.2).
+ * vit.c — the transformer blocks both towers share (open_clip transformer.py ResidualAttentionBlock) and the
+ * native ViT image tower (open_clip transformer.py VisionTransformer.forward).
  */
 #include <math.h>
 #include <stdlib.h>

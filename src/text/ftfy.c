@@ -1,6 +1,6 @@
 /*
  * ftfy.c — the text cleaning OpenCLIP runs before BPE: ftfy.fix_text (ftfy 6.3, default
- * configuration) and Python's html.unescape, on code-point arrays (openclip-spec.md §7.4).
+ * configuration) and Python's html.unescape, on code-point arrays (open_clip tokenizer.py basic_clean).
  *
  * ftfy.fix_text cuts the text after every '\n' (and every 1,000,000 code points) and fixes
  * each segment by running these steps until a whole pass changes nothing:

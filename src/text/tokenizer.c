@@ -1,5 +1,5 @@
 /*
- * tokenizer.c — OpenCLIP's SimpleTokenizer (open_clip/tokenizer.py, openclip-spec.md §7), id for
+ * tokenizer.c — OpenCLIP's SimpleTokenizer (open_clip/tokenizer.py), id for
  * id: cleaning, pre-tokenisation, byte-level BPE, special tokens, truncation and padding.
  *
  * Pipeline for one text (clean='lower', the default):
@@ -12,7 +12,7 @@
  *   5. Each piece as UTF-8 bytes, one symbol per byte, '</w>' on the last; BPE merges the
  *      adjacent pair of lowest rank (every occurrence, left to right) until none is known.
  *
- * Vocabulary ids (§7.1): 0..255 the byte symbols in bytes_to_unicode order, 256..511 the same
+ * Vocabulary ids (SimpleTokenizer.__init__): 0..255 the byte symbols in bytes_to_unicode order, 256..511 the same
  * with '</w>', 512 + i the result of merge i, 49406/49407 the special tokens. Only the merge
  * pairs are data (src/model/builtin_data.c, generated from data/bpe_simple_vocab_16e6.txt.gz); the
  * pair -> rank hash table is built once, on first use (pthread_once), and is read-only after.
