@@ -212,7 +212,7 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     const oclip_model_config *c = &m->cfg;
     binder b = {m, mapped, err, OCLIP_OK};
     oc_vision *v = &m->vis;
-    oc_text *t = &m->txt;
+    oc_txt_tower *t = &m->txt;
     m->E = c->embed_dim;
 
     /* image tower */
@@ -556,7 +556,7 @@ oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size
     oc_err_clear(err);
     if (!m || (n && (!tokens || !out)))
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_text: NULL argument");
-    oclip_status s = oc_text_forward(m, tokens, n, out, NULL, 0, err);
+    oclip_status s = oc_txt_forward(m, tokens, n, out, NULL, 0, err);
     if (s) {
         oc_err_wrap(err, "encoding %zu text%s", n, n == 1 ? "" : "s");
         return s;
