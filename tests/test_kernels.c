@@ -568,7 +568,8 @@ static void env_case(const char *simd, const char *amx) {
         const oc_kernels *seen[4] = {0};
         pthread_t tid[4];
         int started = 0;
-        for (int i = 0; i < 4; i++) started += pthread_create(&tid[i], NULL, first_use, &seen[i]) == 0;
+        for (int i = 0; i < 4; i++)
+            started += pthread_create(&tid[i], NULL, first_use, &seen[i]) == 0;
         for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
         CHECK(started == 4);
         const oc_kernels *k = oc_kernels_get();

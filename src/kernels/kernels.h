@@ -1,5 +1,5 @@
 /*
- * kernels.h — the CPU kernel layer, as the engine (src/nn/) and the model (src/model/) see it: the
+ * kernels.h — the CPU kernel layer as the engine (src/nn/) and the model (src/model/) see it: the
  * thread pool (pool.c), the CPU features and the one kernel dispatch table (cpu.c), weights as
  * stored and their packed copies, and the operations (kernels.c: GEMMs over fp32 / F16 / BF16 /
  * int8 weights, LayerNorm, activations, attention). Not installed. The ISA files' own interface

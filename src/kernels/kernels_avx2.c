@@ -61,7 +61,9 @@ static inline vf vpow2i(vf n) {
 static inline vf vsel_gt(vf a, vf b, vf x, vf y) {
     return _mm256_blendv_ps(x, y, _mm256_cmp_ps(a, b, _CMP_GT_OQ));
 }
-static inline int vany_nle(vf a, vf b) { return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_NLE_UQ)); }
+static inline int vany_nle(vf a, vf b) {
+    return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_NLE_UQ));
+}
 static inline float vhsum(vf a) {
     __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     b = _mm_add_ps(b, _mm_movehl_ps(b, b));

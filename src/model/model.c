@@ -430,7 +430,7 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     }
     m->threads = opt->threads > 0 ? opt->threads : oc_cpu_count();
     if ((s = bind(m, oclip_report_mapped(m->report), err))) goto fail;
-    m->weight_dtype = wd; /* each tower's weights are packed on its first use (vit.c) */
+    m->weight_dtype = wd; /* each tower's weights are packed on its first use (nn/tower.c) */
     char gelu_note[400] = ""; /* ARCH:TAG whose tag disagrees with the activation used */
     if (sp->tag_quick_gelu == 1 && !m->cfg.quick_gelu)
         snprintf(gelu_note, sizeof gelu_note, "; note: tag '%s' was trained with QuickGELU, this "
