@@ -20,17 +20,7 @@
 #include "hub/hub.h"
 #include "internal.h"
 
-#define PSIZE OCLIP_SPEC_PATH_SIZE
-
-/* 0: nothing there (or not stat-able), 1: a regular file (links followed), 2: a folder. */
-static int path_kind(const char *p) {
-    struct stat st;
-    if (stat(p, &st) != 0) return 0; /* errno says why */
-    if (S_ISREG(st.st_mode)) return 1;
-    if (S_ISDIR(st.st_mode)) return 2;
-    errno = 0; /* something else (a device, a FIFO) */
-    return 0;
-}
+#define PSIZE OC_PATH_SIZE
 
 /* snprintf for text that may be cut short (descriptions, never paths). */
 static void OC_PRINTF(3, 4) cut(char *out, size_t size, const char *f, ...) {
@@ -44,61 +34,6 @@ static oclip_status too_long(oclip_error *err, const char *what) {
     return oc_err_set(err, OCLIP_E_ARG, "%.200s: path longer than %d bytes", what, PSIZE - 1);
 }
 
-/* A name that becomes one path component: letters, digits, '-', '_', '.'; 1..max bytes; no
- * "..", no leading '.' (so never "." or ".."). */
-bool oc_spec_name_ok(const char *s, size_t n, size_t max) {
-    if (n == 0 || n > max || s[0] == '.') return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || c == '.';
-        if (!ok || (c == '.' && i + 1 < n && s[i + 1] == '.')) return false;
-    }
-    return true;
-}
-#define name_ok oc_spec_name_ok
-
-/* "~/x" -> "$HOME/x" (Python's expanduser on the variables huggingface_hub reads). */
-static bool expand_home(const char *v, const char *suffix, char *out, size_t size) {
-    const char *home = getenv("HOME");
-    if (v[0] == '~' && (v[1] == '/' || v[1] == '\0') && home && home[0])
-        return oc_fmt(out, size, "%s%s%s", home, v + 1, suffix);
-    return oc_fmt(out, size, "%s%s", v, suffix);
-}
-
-oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err) {
-    /* huggingface_hub constants.py: HF_HUB_CACHE, else the legacy HUGGINGFACE_HUB_CACHE, else
-     * HF_HOME/hub, where HF_HOME defaults to $XDG_CACHE_HOME/huggingface, else
-     * ~/.cache/huggingface. Empty variables count as unset. */
-    static const char *const direct[] = {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"};
-    for (size_t i = 0; i < 2; i++) {
-        const char *v = getenv(direct[i]);
-        if (v && v[0]) {
-            if (!expand_home(v, "", out, size)) return too_long(err, direct[i]);
-            return OCLIP_OK;
-        }
-    }
-    const char *v = getenv("HF_HOME");
-    if (v && v[0]) {
-        if (!expand_home(v, "/hub", out, size)) return too_long(err, "HF_HOME");
-        return OCLIP_OK;
-    }
-    v = getenv("XDG_CACHE_HOME");
-    if (v && v[0]) {
-        if (!expand_home(v, "/huggingface/hub", out, size)) return too_long(err, "XDG_CACHE_HOME");
-        return OCLIP_OK;
-    }
-    v = getenv("HOME");
-    if (!v || !v[0]) {
-        oc_err_set(err, OCLIP_E_NOTFOUND, "cannot tell where the Hugging Face cache is: none of "
-                   "HF_HUB_CACHE, HF_HOME, XDG_CACHE_HOME, HOME is set");
-        oc_err_hint(err, "set HF_HUB_CACHE to the cache folder");
-        return OCLIP_E_NOTFOUND;
-    }
-    if (!oc_fmt(out, size, "%s/.cache/huggingface/hub", v)) return too_long(err, "HOME");
-    return OCLIP_OK;
-}
-
 /* The hint for anything missing from a cache. `what` is the spec to pull, `repo` "ORG/NAME". */
 static oclip_status missing(oclip_error *err, const char *what, const char *repo) {
     oc_err_hint(err, "`oclip pull %.300s` fetches the files into this cache (as does "
@@ -106,67 +41,6 @@ static oclip_status missing(oclip_error *err, const char *what, const char *repo
                 oc_env_true("HF_HUB_OFFLINE") ? "; HF_HUB_OFFLINE is set: unset it to download"
                                               : "");
     return OCLIP_E_NOTFOUND;
-}
-
-/* Reads the commit hash a refs/ file holds into out[size]; false when it is no valid name. */
-static bool read_ref(const char *file, char *out, size_t size) {
-    FILE *f = fopen(file, "rb");
-    if (!f) return false;
-    char buf[256];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    n = strcspn(buf, "\r\n");
-    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t')) n--;
-    if (!name_ok(buf, n, 128) || n >= size) return false;
-    memcpy(out, buf, n);
-    out[n] = '\0';
-    return true;
-}
-
-/*
- * The snapshot folder of repo ORG/NAME at `rev` in the cache: snap[PSIZE] (and the repo folder
- * in repo_dir[PSIZE], for messages). OCLIP_E_NOTFOUND (message set, no hint) when the repo or
- * revision is not there.
- */
-static oclip_status hf_snapshot(const char *org, const char *name, const char *rev,
-                                char *repo_dir, char *snap, oclip_error *err) {
-    char root[PSIZE], file[PSIZE], hash[160];
-    repo_dir[0] = snap[0] = '\0'; /* callers may print them after a failure */
-    oclip_status s = oclip_hf_cache_dir(root, sizeof root, err);
-    if (s) return s;
-    if (!oc_fmt(repo_dir, PSIZE, "%s/models--%s--%s", root, org, name))
-        return too_long(err, "Hugging Face cache folder");
-    if (path_kind(repo_dir) != 2)
-        return oc_err_set(err, OCLIP_E_NOTFOUND, "%s/%s is not in the Hugging Face cache (no "
-                          "folder '%s')", org, name, repo_dir);
-    /* a branch or tag name resolves through refs/; otherwise REVISION is the commit itself */
-    if (!oc_fmt(file, sizeof file, "%s/refs/%s", repo_dir, rev)) return too_long(err, repo_dir);
-    const char *commit = rev;
-    if (path_kind(file) == 1) {
-        if (!read_ref(file, hash, sizeof hash))
-            return oc_err_set(err, OCLIP_E_FORMAT, "'%s': not a commit hash", file);
-        commit = hash;
-    }
-    if (!oc_fmt(snap, PSIZE, "%s/snapshots/%s", repo_dir, commit)) return too_long(err, repo_dir);
-    if (path_kind(snap) != 2) {
-        if (commit == rev)
-            return oc_err_set(err, OCLIP_E_NOTFOUND, "%s/%s: revision '%s' is not in the "
-                              "Hugging Face cache (no '%s/refs/%s', no folder '%s')", org, name,
-                              rev, repo_dir, rev, snap);
-        return oc_err_set(err, OCLIP_E_NOTFOUND, "%s/%s: refs/%s names commit %s, but its "
-                          "snapshot folder '%s' is not in the cache", org, name, rev, commit,
-                          snap);
-    }
-    return OCLIP_OK;
-}
-
-/* The first of names[0..n) that is a file in `dir`: its path in out[PSIZE]; 0 when none is. */
-static int first_file(const char *dir, const char *const *names, size_t n, char *out) {
-    for (size_t i = 0; i < n; i++)
-        if (oc_fmt(out, PSIZE, "%s/%s", dir, names[i]) && path_kind(out) == 1) return 1;
-    out[0] = '\0';
-    return 0;
 }
 
 /* Parses an open_clip_config.json into out->config / out->preprocess. */
@@ -219,9 +93,9 @@ static oclip_status resolve_hf_hub(const char *spec, unsigned flags, oclip_spec 
     const char *id = spec + 7, *slash = strchr(id, '/'), *at = strchr(id, '@');
     const char *end = at ? at : id + strlen(id);
     char org[128], name[128], rev[160] = "main";
-    if (!slash || slash > end || !name_ok(id, (size_t)(slash - id), 96) ||
-        !name_ok(slash + 1, (size_t)(end - slash - 1), 96) ||
-        (at && !name_ok(at + 1, strlen(at + 1), 128))) {
+    if (!slash || slash > end || !oc_hub_name_ok(id, (size_t)(slash - id), 96) ||
+        !oc_hub_name_ok(slash + 1, (size_t)(end - slash - 1), 96) ||
+        (at && !oc_hub_name_ok(at + 1, strlen(at + 1), 128))) {
         oc_err_set(err, OCLIP_E_ARG, "'%.300s': not a valid hf-hub:ORG/NAME[@REVISION]", spec);
         oc_err_hint(err, "ORG, NAME and REVISION may hold letters, digits, '-', '_' and '.' "
                          "(no '..', no leading '.'), e.g. hf-hub:laion/CLIP-ViT-B-32-laion2B-"
@@ -234,7 +108,7 @@ static oclip_status resolve_hf_hub(const char *spec, unsigned flags, oclip_spec 
     char repo[300], repo_dir[PSIZE], snap[PSIZE], file[PSIZE];
     snprintf(repo, sizeof repo, "%s/%s", org, name);
 
-    oclip_status s = hf_snapshot(org, name, rev, repo_dir, snap, err);
+    oclip_status s = oc_hub_snapshot(org, name, rev, repo_dir, snap, err);
     if (s == OCLIP_E_NOTFOUND) {
         char pull[320];
         snprintf(pull, sizeof pull, "hf-hub:%s", repo);
@@ -243,13 +117,13 @@ static oclip_status resolve_hf_hub(const char *spec, unsigned flags, oclip_spec 
     if (s) return s;
     /* OpenCLIP's hf-hub: needs open_clip_config.json for the architecture */
     if (!oc_fmt(file, sizeof file, "%s/open_clip_config.json", snap)) return too_long(err, snap);
-    if (path_kind(file) != 1) {
+    if (oc_path_kind(file) != 1) {
         /* an HF-transformers CLIPModel repo (what `oclip pull` takes when a repo has no
          * OpenCLIP files): its config.json and model.safetensors / pytorch_model.bin */
         static const char *const hf[] = {"model.safetensors", "pytorch_model.bin"};
         char cfg[PSIZE];
-        if (oc_fmt(cfg, sizeof cfg, "%s/config.json", snap) && path_kind(cfg) == 1 &&
-            (first_file(snap, hf, 2, out->path) || (flags & OCLIP_SPEC_CONFIG_ONLY)))
+        if (oc_fmt(cfg, sizeof cfg, "%s/config.json", snap) && oc_path_kind(cfg) == 1 &&
+            (oc_hub_first_file(snap, hf, 2, out->path) >= 0 || (flags & OCLIP_SPEC_CONFIG_ONLY)))
             return read_hf_config(spec, cfg, out, err);
         out->path[0] = '\0';
         oc_err_set(err, OCLIP_E_NOTFOUND, "%s: no open_clip_config.json in snapshot '%s' "
@@ -264,7 +138,8 @@ static oclip_status resolve_hf_hub(const char *spec, unsigned flags, oclip_spec 
                                           "open_clip_pytorch_model.bin"};
     /* a repo without OpenCLIP weights: its HF-transformers ones, which `oclip pull` took */
     static const char *const hf[] = {"model.safetensors", "pytorch_model.bin"};
-    if (!first_file(snap, weights, 2, out->path) && !first_file(snap, hf, 2, out->path) &&
+    if (oc_hub_first_file(snap, weights, 2, out->path) < 0 &&
+        oc_hub_first_file(snap, hf, 2, out->path) < 0 &&
         !(flags & OCLIP_SPEC_CONFIG_ONLY)) {
         oc_err_set(err, OCLIP_E_NOTFOUND, "%s: neither open_clip_model.safetensors nor "
                    "open_clip_pytorch_model.bin in snapshot '%s'", spec, snap);
@@ -278,48 +153,25 @@ static oclip_status resolve_hf_hub(const char *spec, unsigned flags, oclip_spec 
     return OCLIP_OK;
 }
 
-/* hub.h */
-oclip_status oc_tag_hf_files(const oclip_pretrained *pt, oc_tag_files *t, oclip_error *err) {
-    const char *h = pt->hf_hub, *s1 = strchr(h, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-    if (!s1 || !s2 || strchr(s2 + 1, '/') || !name_ok(h, (size_t)(s1 - h), 96) ||
-        !name_ok(s1 + 1, (size_t)(s2 - s1 - 1), 96) ||
-        (s2[1] && !name_ok(s2 + 1, strlen(s2 + 1), 200)))
-        return oc_err_set(err, OCLIP_E_FORMAT, "pretrained %s:%s: unexpected hf_hub '%s'",
-                          pt->arch, pt->tag, h);
-    snprintf(t->org, sizeof t->org, "%.*s", (int)(s1 - h), h);
-    snprintf(t->name, sizeof t->name, "%.*s", (int)(s2 - s1 - 1), s1 + 1);
-    snprintf(t->file, sizeof t->file, "%s", s2[1] ? s2 + 1 : "open_clip_pytorch_model.bin");
-    size_t fl = strlen(t->file);
-    t->n = 0;
-    if (!strcmp(t->file, "open_clip_pytorch_model.bin")) {
-        t->names[t->n++] = "open_clip_model.safetensors";
-    } else if (fl > 4 &&
-               (!strcmp(t->file + fl - 4, ".bin") || !strcmp(t->file + fl - 4, ".pth"))) {
-        snprintf(t->alt, sizeof t->alt, "%.*s.safetensors", (int)(fl - 4), t->file);
-        t->names[t->n++] = t->alt;
-    }
-    t->names[t->n++] = t->file;
-    return OCLIP_OK;
-}
-
 /* The tag's hf_hub file in the HF cache (refs/main), with OpenCLIP's safetensors preference.
  * *found = 0 when not cached; tried[] lists what was looked for (for the message). */
 static oclip_status pretrained_hf(const oclip_pretrained *pt, char *path, char *where,
                                   size_t wsize, int *found, oclip_error *err) {
     *found = 0;
-    oc_tag_files tf;
-    oclip_status ts = oc_tag_hf_files(pt, &tf, err);
-    if (ts) return ts;
+    oc_hub_tag_files tf;
+    if (!oc_hub_split_tag(pt->hf_hub, &tf))
+        return oc_err_set(err, OCLIP_E_FORMAT, "pretrained %s:%s: unexpected hf_hub '%s'",
+                          pt->arch, pt->tag, pt->hf_hub);
     char repo_dir[PSIZE], snap[PSIZE];
     const char *org = tf.org, *name = tf.name, *const *names = tf.names;
     size_t n = (size_t)tf.n;
     oclip_error e2;
-    oclip_status s = hf_snapshot(org, name, "main", repo_dir, snap, &e2);
+    oclip_status s = oc_hub_snapshot(org, name, "main", repo_dir, snap, &e2);
     if (s && (s != OCLIP_E_NOTFOUND || !repo_dir[0])) { /* no cache folder at all: say why */
         if (err) *err = e2;
         return s;
     }
-    if (!s && first_file(snap, names, n, path)) {
+    if (!s && oc_hub_first_file(snap, names, n, path) >= 0) {
         *found = 1;
         snprintf(where, wsize, "%s", snap);
         return OCLIP_OK;
@@ -361,7 +213,7 @@ static bool same_shapes(const oclip_model_config *a, const oclip_model_config *b
 static oclip_status repo_architecture(const oclip_pretrained *pt, const char *snap,
                                       oclip_spec *out, oclip_error *err) {
     char file[PSIZE];
-    if (!oc_fmt(file, sizeof file, "%s/open_clip_config.json", snap) || path_kind(file) != 1)
+    if (!oc_fmt(file, sizeof file, "%s/open_clip_config.json", snap) || oc_path_kind(file) != 1)
         return OCLIP_OK;
     oc_map map;
     oclip_model_config repo;
@@ -409,12 +261,8 @@ static oclip_status resolve_pretrained(const char *spec, const char *colon, unsi
     if (found && (s = repo_architecture(&pt, where_hf, out, err))) return s;
     if (!found && pt.url[0]) {
         /* download_pretrained_from_url: ~/.cache/clip/<basename of the url> */
-        const char *base = strrchr(pt.url, '/'), *home = getenv("HOME");
-        base = base ? base + 1 : pt.url;
-        if (name_ok(base, strlen(base), 200) && home && home[0]) {
-            if (!oc_fmt(out->path, PSIZE, "%s/.cache/clip/%s", home, base))
-                return too_long(err, "~/.cache/clip");
-            found = path_kind(out->path) == 1;
+        if (oc_hub_url_file(pt.url, out->path, PSIZE)) {
+            found = oc_path_kind(out->path) == 1;
             snprintf(where_url, sizeof where_url, "%s%s", where_hf[0] ? ", nor " : "",
                      out->path);
             if (!found) out->path[0] = '\0';
@@ -499,7 +347,7 @@ oclip_status oclip_spec_resolve(const char *spec, unsigned flags, oclip_spec *ou
         out->kind = OCLIP_SPEC_HF_HUB;
         return resolve_hf_hub(spec, flags, out, err);
     }
-    int kind = path_kind(spec);
+    int kind = oc_path_kind(spec);
     if (kind) return resolve_path(spec, kind, flags, out, err);
 
     /* ARCH:TAG — the architecture part is a model name (OpenCLIP turns '/' into '-') */
@@ -523,4 +371,147 @@ oclip_status oclip_spec_resolve(const char *spec, unsigned flags, oclip_spec *ou
         oc_err_hint(err, "'%.100s' is an architecture: name its weights with a pretrained tag "
                     "(%.100s:TAG) or give a checkpoint", spec, spec);
     return OCLIP_E_IO;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * oclip_pull: what a spec names, downloaded by the hub client (src/hub/hub.c), then resolved in
+ * the cache as oclip_spec_resolve does.
+ */
+oclip_status oclip_pull(const char *spec, const oclip_pull_options *opt, oclip_pull_result *res,
+                        oclip_error *err) {
+    oc_err_clear(err);
+    if (!spec || !res) return oc_err_set(err, OCLIP_E_ARG, "oclip_pull: NULL argument");
+    memset(res, 0, sizeof *res);
+    oclip_pull_options defaults = {0};
+    if (!opt) opt = &defaults;
+    int offline = opt->offline || oclip_hub_offline();
+
+    /* what the spec names */
+    char org[128] = "", name[128] = "", rev[160] = "main", resolved[800];
+    oclip_pretrained pt;
+    int is_hf = !strncmp(spec, "hf-hub:", 7);
+    if (is_hf) {
+        const char *id = spec + 7, *slash = strchr(id, '/'), *at = strchr(id, '@');
+        const char *end = at ? at : id + strlen(id);
+        if (!slash || slash > end || !oc_hub_name_ok(id, (size_t)(slash - id), 96) ||
+            !oc_hub_name_ok(slash + 1, (size_t)(end - slash - 1), 96) ||
+            (at && !oc_hub_name_ok(at + 1, strlen(at + 1), 128))) {
+            oc_err_set(err, OCLIP_E_ARG, "'%.300s': not a valid hf-hub:ORG/NAME[@REVISION]",
+                       spec);
+            oc_err_hint(err, "ORG, NAME and REVISION may hold letters, digits, '-', '_' and "
+                        "'.' (no '..', no leading '.')");
+            return OCLIP_E_ARG;
+        }
+        snprintf(org, sizeof org, "%.*s", (int)(slash - id), id);
+        snprintf(name, sizeof name, "%.*s", (int)(end - slash - 1), slash + 1);
+        if (at) snprintf(rev, sizeof rev, "%s", at + 1);
+        if (opt->revision && opt->revision[0]) {
+            if (at && strcmp(opt->revision, rev))
+                return oc_err_set(err, OCLIP_E_ARG, "'%.300s' names revision '%s', the options "
+                                  "'%.100s'", spec, rev, opt->revision);
+            if (!oc_hub_name_ok(opt->revision, strlen(opt->revision), 128))
+                return oc_err_set(err, OCLIP_E_ARG, "revision '%.100s': letters, digits, '-', "
+                                  "'_' and '.' only", opt->revision);
+            snprintf(rev, sizeof rev, "%s", opt->revision);
+        }
+        snprintf(resolved, sizeof resolved, "hf-hub:%s/%s@%s", org, name, rev);
+    } else {
+        const char *colon = strchr(spec, ':');
+        struct stat st;
+        if (!colon || colon == spec || stat(spec, &st) == 0) {
+            oc_err_set(err, OCLIP_E_ARG, "'%.300s': nothing to download: oclip pull takes "
+                       "hf-hub:ORG/NAME[@REVISION] or a pretrained name ARCH:TAG", spec);
+            if (colon == NULL) {
+                oclip_model_config tmp;
+                if (oclip_config_builtin(spec, &tmp, NULL) == OCLIP_OK)
+                    oc_err_hint(err, "'%.100s' is an architecture: add a pretrained tag, e.g. "
+                                "%.100s:TAG (oclip pull lists them when the tag is wrong)",
+                                spec, spec);
+            }
+            return OCLIP_E_ARG;
+        }
+        char arch[128];
+        if (!oc_fmt(arch, sizeof arch, "%.*s", (int)(colon - spec), spec))
+            return oc_err_set(err, OCLIP_E_NOTFOUND, "'%.200s': no such architecture", spec);
+        oclip_status s = oclip_pretrained_lookup(arch, colon + 1, &pt, err);
+        if (s) return s; /* closest architectures / the valid tags */
+        if (opt->revision && opt->revision[0] && strcmp(opt->revision, "main"))
+            return oc_err_set(err, OCLIP_E_ARG, "a pretrained name always uses the revision "
+                              "'main' of its repository (OpenCLIP's choice); for another "
+                              "revision use hf-hub:ORG/NAME@REVISION");
+        snprintf(resolved, sizeof resolved, "%s:%s", pt.arch, pt.tag);
+    }
+
+    oclip_spec *sp = malloc(sizeof *sp);
+    if (!sp) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status s;
+    if (offline) {
+        s = oclip_spec_resolve(resolved, 0, sp, err);
+        if (!s) {
+            snprintf(res->path, sizeof res->path, "%s", sp->path);
+            res->offline = 1;
+            snprintf(res->note, sizeof res->note, "offline: %.300s is in the cache", resolved);
+        } else {
+            oc_err_wrap(err, "offline (%s)", opt->offline ? "--offline" : "HF_HUB_OFFLINE is set");
+        }
+        free(sp);
+        return s;
+    }
+
+    oc_hub *h = NULL;
+    if ((s = oc_hub_open(opt, &h, err))) {
+        free(sp);
+        return s;
+    }
+    if (is_hf) {
+        s = oc_hub_pull_repo(h, org, name, rev, NULL, NULL, err);
+    } else {
+        char label[200];
+        snprintf(label, sizeof label, "%s:%s", pt.arch, pt.tag);
+        s = oc_hub_pull_tag(h, pt.hf_hub, pt.url, label, err);
+    }
+    const oc_hub_stats *st = oc_hub_stats_of(h);
+    res->files = st->files;
+    res->downloaded = st->downloaded;
+    res->bytes = st->bytes;
+    snprintf(res->commit, sizeof res->commit, "%s", st->commit);
+    bool net_down = oc_hub_unreachable(h);
+    oc_hub_close(h);
+    if (!s) {
+        /* what the cache now holds, resolved as every spec is */
+        s = oclip_spec_resolve(resolved, 0, sp, err);
+        if (!s) {
+            snprintf(res->path, sizeof res->path, "%s", sp->path);
+            if (sp->has_config && sp->kind == OCLIP_SPEC_HF_HUB)
+                snprintf(res->config, sizeof res->config, "%s", sp->config_source);
+            const char *base = strrchr(sp->path, '/');
+            base = base ? base + 1 : sp->path;
+            if (is_hf &&
+                (!strcmp(base, "model.safetensors") || !strcmp(base, "pytorch_model.bin"))) {
+                res->hf_only = 1;
+                snprintf(res->note, sizeof res->note, "%s/%s has no OpenCLIP weights "
+                         "(open_clip_model.safetensors, open_clip_pytorch_model.bin): took the "
+                         "HF-transformers %.40s and config.json; they are mapped onto OpenCLIP's "
+                         "keys when loaded", org, name, base);
+            }
+        }
+    } else if (net_down) {
+        /* no network: the cache answers if it can (as huggingface_hub does) */
+        oclip_error e2;
+        if (oclip_spec_resolve(resolved, 0, sp, &e2) == OCLIP_OK) {
+            memset(res, 0, sizeof *res);
+            snprintf(res->path, sizeof res->path, "%s", sp->path);
+            res->offline = 1;
+            snprintf(res->note, sizeof res->note, "the hub could not be reached (%.300s); "
+                     "using the cached files", err ? err->msg : "");
+            oc_err_clear(err);
+            s = OCLIP_OK;
+        } else if (err && !strstr(err->msg, "hint:")) {
+            oc_err_hint(err, "check the network (or HF_ENDPOINT); with the files in the cache, "
+                        "HF_HUB_OFFLINE=1 skips the network");
+        }
+    }
+    free(sp);
+    if (s) oc_err_wrap(err, "pulling %.300s", resolved);
+    return s;
 }
