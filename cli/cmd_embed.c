@@ -99,8 +99,9 @@ static const char similarity_help[] =
     "\n" MODEL_OPTIONS;
 
 typedef struct {
-    const char *cmd, *model, *arch, *config, *pixels, *tokens, *output;
-    int quick, threads, batch, normalize, json;
+    const char *cmd, *pixels, *tokens, *output;
+    cli_model model; /* -m, --arch, --config, --quick-gelu */
+    int threads, batch, normalize, json;
     prompt_list images, texts; /* file names and prompts */
     int image_args, text_args; /* positional arguments are images / texts */
     const char *labels, *labels_file, *templates; /* classify */
@@ -128,6 +129,9 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char **slot = NULL;
+        int took = cli_model_option(a->cmd, argc, argv, &i, 1, &a->model);
+        if (took < 0) return EXIT_USAGE;
+        if (took) continue;
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
             fputs(help, stdout);
             return 0;
@@ -135,14 +139,6 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
             a->normalize = 0;
         } else if (!strcmp(o, "--json")) {
             a->json = 1;
-        } else if (!strcmp(o, "--quick-gelu") || !strcmp(o, "--no-quick-gelu")) {
-            a->quick = !strcmp(o, "--quick-gelu") ? OCLIP_QUICK_GELU_ON : OCLIP_QUICK_GELU_OFF;
-        } else if (!strcmp(o, "-m") || !strcmp(o, "--model")) {
-            slot = &a->model;
-        } else if (!strcmp(o, "--arch")) {
-            slot = &a->arch;
-        } else if (!strcmp(o, "--config")) {
-            slot = &a->config;
         } else if (!strcmp(o, "--pixels")) {
             slot = &a->pixels;
         } else if (!strcmp(o, "--tokens")) {
@@ -200,41 +196,30 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
             *slot = argv[++i];
         }
     }
-    if (!a->model && (a->arch || a->config))
+    if (!a->model.spec && (a->model.arch || a->model.config))
         return usage_error(a->cmd, "%s", "--arch and --config apply to a checkpoint given with -m");
-    if (a->arch && a->config)
+    if (a->model.arch && a->model.config)
         return usage_error(a->cmd, "%s", "--arch and --config exclude each other");
     return -1;
 }
 
+/* The model -m names (downloaded when it is not in the cache, unless HF_HUB_OFFLINE=1), with
+ * the notes and warnings of where it came from. */
 static int load_model(const embed_args *a, oclip_model **m) {
-    /* hf-hub: / ARCH:TAG not in the cache: download it first (unless HF_HUB_OFFLINE=1) */
-    int rc = cli_pull_if_needed(a->model, 0);
-    if (rc) return rc;
-    arch_choice ac = {0};
-    if (a->arch || a->config) {
-        /* with --arch / --config choose_arch reads no checkpoint */
-        if ((rc = choose_arch(a->arch, a->config, a->model, NULL, &ac))) return rc;
-    }
-    oclip_model_options opt = {.threads = a->threads, .quick_gelu = (oclip_quick_gelu)a->quick,
-                               .weight_dtype = a->weight_dtype};
-    if (ac.have) {
-        opt.config = &ac.cfg;
-        opt.config_source = ac.source;
-    }
+    cli_download d;
+    oclip_pull_options po;
+    oclip_source_options so;
+    cli_source_options(&a->model, 0, OCLIP_FETCH_MISSING, &po, &d, &so);
+    oclip_model_options opt = {.threads = a->threads, .weight_dtype = a->weight_dtype,
+                               .source = &so};
     oclip_error err;
-    if (oclip_model_load(a->model, &opt, m, &err) != OCLIP_OK) {
+    oclip_status s = oclip_model_load(a->model.spec, &opt, m, &err);
+    cli_download_end(&d);
+    if (s != OCLIP_OK) {
         print_error(&err);
         return EXIT_FAIL;
     }
-    /* ARCH:TAG with a tag trained with QuickGELU on a GELU config: OpenCLIP 3.3 runs exact
-     * GELU and only warns; so do we */
-    oclip_spec sp;
-    if (a->model && oclip_spec_resolve(a->model, OCLIP_SPEC_CONFIG_ONLY, &sp, NULL) == OCLIP_OK &&
-        sp.tag_quick_gelu == 1 && !oclip_model_config_of(*m)->quick_gelu)
-        fprintf(stderr, "oclip: warning: tag '%s' was trained with QuickGELU; running exact GELU "
-                        "as OpenCLIP does (use %s-quickgelu:%s or --quick-gelu)\n", sp.tag,
-                oclip_model_config_of(*m)->name, sp.tag);
+    cli_print_source(oclip_model_source_of(*m));
     return 0;
 }
 

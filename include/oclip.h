@@ -328,12 +328,21 @@ size_t oclip_config_builtin_count(void);
 const char *oclip_config_builtin_name(size_t i); /* NULL when out of range */
 oclip_status oclip_config_builtin(const char *name, oclip_model_config *out, oclip_error *err);
 
+/* QuickGELU (x * sigmoid(1.702 x), the activation OpenAI trained with) or exact GELU: the one
+ * tri-state for every place that states or chooses it (options, pretrained tags). */
+typedef enum {
+    OCLIP_QUICK_GELU_UNSET = 0, /* options: as the architecture says; a tag: it does not say */
+    OCLIP_QUICK_GELU_ON,        /* QuickGELU */
+    OCLIP_QUICK_GELU_OFF        /* exact GELU */
+} oclip_quick_gelu;
+
 /* A pretrained tag of OpenCLIP's table (v3.3.0), e.g. ("ViT-B-32", "laion2b_s34b_b79k"). */
 typedef struct {
     char arch[64], tag[64];
     char hf_hub[160];       /* "org/repo/" or "org/repo/file", "" if none */
     char url[256];          /* "" if none */
-    int quick_gelu;         /* -1 unknown/unset, 0 no, 1 trained with QuickGELU */
+    oclip_quick_gelu quick_gelu; /* what the weights were trained with; UNSET where the table
+                                    does not say (OpenCLIP then runs the config's activation) */
     oclip_preprocess_cfg preprocess;
 } oclip_pretrained;
 
@@ -378,6 +387,8 @@ typedef struct {
     int scan;                         /* also look for NaN/Inf in every float tensor */
     const char *tag;                  /* pretrained tag of config->name (e.g. "openai"), or NULL:
                                          its QuickGELU setting is compared with the config's */
+    oclip_quick_gelu quick_gelu;      /* ON / OFF: the activation, whatever the config (given
+                                         or inferred) says; the report's config shows it */
 } oclip_check_options;
 
 typedef struct oclip_report oclip_report;
@@ -498,6 +509,226 @@ oclip_status oclip_convert(const oclip_report *r, const char *out,
                            const oclip_convert_options *opt, oclip_error *err);
 
 /* ---------------------------------------------------------------------------------------------
+ * Model sources: where a model comes from (source.c)
+ *
+ * oclip_source_resolve turns a model spec (what `-m SPEC` names) and the overrides into one
+ * description: the weights file, the architecture and the preprocessing with where each came
+ * from, the pretrained tag, notes and warnings. oclip_model_load is resolve -> open -> check ->
+ * bind, and every command of the oclip program reads its specs through the same function.
+ *
+ *     oclip_source *src = NULL;
+ *     oclip_source_options so;
+ *     oclip_source_options_default(&so);
+ *     so.weights_optional = 1;                       // preprocessing only: no weights needed
+ *     if (oclip_source_resolve("ViT-B-32:openai", &so, &src, &err) != OCLIP_OK) ...
+ *     const oclip_preprocess_cfg *pre = oclip_source_preprocess(src);
+ *     oclip_source_free(src);
+ *
+ * Specs:
+ *   NULL, "" or "default"
+ *                 the default model embedded in the library (models/default: a small CLIP
+ *                 trained with OpenCLIP on generated shapes; see its README) -- a demo, not a
+ *                 real CLIP. A file or folder named "default" is "./default".
+ *   PATH          a checkpoint file (.bin/.pt/.pth/.safetensors) or a
+ *                 model.safetensors.index.json
+ *   DIR           the checkpoint OpenCLIP's local-dir loader picks (open_clip factory.py,
+ *                 pretrained.py): open_clip_model.safetensors, open_clip_pytorch_model.safetensors,
+ *                 open_clip_pytorch_model.bin, open_clip_pytorch_model.pth, model.safetensors,
+ *                 model.safetensors.index.json, pytorch_model.bin, pytorch_model.pth, model.pth
+ *   hf-hub:ORG/NAME[@REVISION]
+ *                 the Hugging Face cache: $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE, else
+ *                 $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+ *                 ~/.cache/huggingface/hub (as huggingface_hub). The snapshot is
+ *                 models--ORG--NAME/snapshots/<hash>/, where <hash> is read from refs/<REVISION>
+ *                 (default "main") or is REVISION itself; paths go through the snapshot folder
+ *                 (never a blob's name). Weights: open_clip_model.safetensors, else
+ *                 open_clip_pytorch_model.bin, else (a repository with HF-transformers weights
+ *                 only) model.safetensors, else pytorch_model.bin. ORG, NAME and REVISION may
+ *                 hold letters, digits, '-', '_' and '.' only (no "..", no leading '.').
+ *   ARCH:TAG      OpenCLIP's pretrained table (oclip_pretrained_lookup; the tag is normalised):
+ *                 the weights are the tag's hf_hub file at refs/main in the cache
+ *                 ("org/repo/" -> open_clip_model.safetensors, else open_clip_pytorch_model.bin;
+ *                 "org/repo/x.bin" -> x.safetensors, else x.bin), else the file named by the
+ *                 tag's url in ~/.cache/clip (OpenCLIP's download folder for URLs).
+ *   ARCH, or a config file (an open_clip_config.json or an OpenCLIP model config)
+ *                 an architecture without weights: only with weights_optional (for
+ *                 preprocessing and tokenizing).
+ * A spec that is none of these is OCLIP_E_IO ("no such file or folder").
+ *
+ * The architecture is the first of:
+ *   1. the options: config (in memory), arch (built-in NAME, or NAME:TAG: also that tag's
+ *      preprocessing and QuickGELU statement), config_file;
+ *   2. what the spec names: the embedded model's own config; the open_clip_config.json beside
+ *      the checkpoint (in the folder of the path as given, not of a symlink's target) or in the
+ *      hf-hub snapshot (its HF-transformers config.json when the snapshot has only HF weights);
+ *      for ARCH:TAG the built-in ARCH as given (OpenCLIP 3.3's choice: ViT-B-32:openai runs
+ *      exact GELU, and a warning says that the tag was trained with QuickGELU), unless the
+ *      snapshot's open_clip_config.json describes other tensor shapes (weights ARCH cannot
+ *      load): then that config;
+ *   3. once the checkpoint is open (oclip_source_open): the config `oclip convert` writes into a
+ *      single safetensors file's __metadata__ ("open_clip_config", the open_clip_config.json
+ *      text), else an HF config.json beside an HF-layout checkpoint;
+ *   4. during the check (oclip_source_check): inferred from the tensor shapes
+ *      (oclip_infer_config). When no built-in config fits them, the attention heads, the
+ *      activation and the norm epsilon are guesses, and a warning says so.
+ * quick_gelu, when set, then overrides the activation. The preprocessing is the preprocess_cfg
+ * of the open_clip_config.json that gave the architecture (or of config_file), else the
+ * pretrained tag's, else OpenAI's defaults (OpenCLIP's, and what an HF-transformers config
+ * implies; oclip_source_preprocess_origin is "" when nothing stated it: an inferred
+ * architecture); its size is always the architecture's image_size.
+ *
+ * Downloads (fetch, below) go to the caches above exactly as huggingface_hub lays them out
+ * (blobs/<etag>, snapshots/<commit>/<file> relative symlinks, refs/<revision>), through
+ * blobs/<etag>.incomplete, resumed with a Range request, verified (the SHA-256 the hub reports
+ * for LFS files, else the size), fsynced and renamed: no partial file ever has the final name.
+ * A per-blob flock (.locks/, the lock huggingface_hub takes) serialises concurrent pulls;
+ * docs/HUB.md has the hub's HTTP conventions. A model family oclip does not run (ModifiedResNet,
+ * timm and Hugging Face towers, CoCa, ...) is refused before anything is downloaded
+ * (OCLIP_E_UNSUPPORTED, naming the family): for ARCH:TAG the built-in config says so offline,
+ * for hf-hub: the repository's open_clip_config.json, fetched first.
+ */
+typedef struct oclip_source oclip_source;
+
+typedef enum {
+    OCLIP_SOURCE_EMBEDDED = 0, /* the default model embedded in the library */
+    OCLIP_SOURCE_FILE,         /* a checkpoint file or shard index */
+    OCLIP_SOURCE_DIR,          /* a folder */
+    OCLIP_SOURCE_HF_HUB,       /* hf-hub:ORG/NAME[@REVISION] */
+    OCLIP_SOURCE_PRETRAINED,   /* ARCH:TAG */
+    OCLIP_SOURCE_ARCH,         /* a built-in architecture name, no weights */
+    OCLIP_SOURCE_CONFIG        /* a config file, no weights */
+} oclip_source_kind;
+
+/* When oclip_source_resolve may download (hf-hub: and ARCH:TAG; nothing else is downloaded). */
+typedef enum {
+    OCLIP_FETCH_NEVER = 0, /* the caches only; what is missing is OCLIP_E_NOTFOUND with the
+                              folder looked at and the `oclip pull` command that fetches it */
+    OCLIP_FETCH_MISSING,   /* download what the caches lack (HF_HUB_OFFLINE=1 forbids it) */
+    OCLIP_FETCH_ALWAYS     /* ask the hub about every file, download what changed (oclip_pull) */
+} oclip_fetch;
+
+/* Where and how to download (all optional). */
+typedef struct {
+    uint32_t struct_size; /* oclip_pull_options_default sets it (see "Options" at the top) */
+    int offline;          /* 1: never use the network, as HF_HUB_OFFLINE=1 */
+    const char *endpoint; /* NULL: $HF_ENDPOINT, else https://huggingface.co */
+    const char *token;    /* NULL: $HF_TOKEN, else the token file `hf auth login` writes */
+    const char *revision; /* NULL: the spec's @REVISION, else "main" (ARCH:TAG: "main" only) */
+    /* called as bytes arrive (total 0 = unknown) and once more when a file is complete */
+    void (*progress)(void *user, const char *file, uint64_t done, uint64_t total);
+    void *user;
+} oclip_pull_options;
+void oclip_pull_options_default(oclip_pull_options *o);
+
+typedef struct {
+    uint32_t struct_size;             /* oclip_source_options_default sets it */
+    const char *arch;                 /* a built-in architecture NAME, or NAME:TAG (the tag's
+                                         preprocessing and QuickGELU statement too); NULL */
+    const char *config_file;          /* an open_clip_config.json (architecture and
+                                         preprocessing) or an OpenCLIP model config; NULL */
+    const oclip_model_config *config; /* an architecture in memory; NULL */
+    const char *config_source;        /* how `config` was chosen, for messages; NULL: "given" */
+    oclip_quick_gelu quick_gelu;      /* ON / OFF override the activation */
+    int weights_optional;             /* 1: the architecture and preprocessing are enough:
+                                         missing weights are no error, and a bare ARCH or a
+                                         config file is a spec */
+    oclip_fetch fetch;                /* default OCLIP_FETCH_NEVER */
+    const oclip_pull_options *pull;   /* for downloads; NULL: the defaults */
+} oclip_source_options;
+void oclip_source_options_default(oclip_source_options *o);
+
+/*
+ * Resolves SPEC (the forms above; opt may be NULL) into *out, to free with oclip_source_free.
+ * Small JSON files are read; the checkpoint itself is not opened (oclip_source_open does that).
+ * Errors: OCLIP_E_IO (no such file), OCLIP_E_NOTFOUND (not in the cache: the message names the
+ * folder looked at and `oclip pull SPEC`; no such tag: it lists the valid ones), OCLIP_E_ARG (a
+ * malformed hf-hub: name, a path too long, a bare ARCH without weights_optional),
+ * OCLIP_E_FORMAT (a config file that does not parse), OCLIP_E_UNSUPPORTED (a model family oclip
+ * does not run, before downloading it); download errors as oclip_pull's. Reads the
+ * environment; thread-safe.
+ */
+oclip_status oclip_source_resolve(const char *spec, const oclip_source_options *opt,
+                                  oclip_source **out, oclip_error *err);
+void oclip_source_free(oclip_source *s);
+
+/*
+ * Downloads what SPEC (hf-hub:ORG/NAME[@REVISION] or ARCH:TAG) needs into the caches, asking
+ * the hub about every file (already cached files are not downloaded again: one HEAD request
+ * each), then resolves it as oclip_source_resolve does (*out). hf-hub: takes
+ * open_clip_config.json, then open_clip_model.safetensors, else open_clip_pytorch_model.bin; a
+ * repository with neither gives its HF-transformers model.safetensors (else pytorch_model.bin)
+ * and config.json (a note says so). ARCH:TAG takes the tag's hf_hub file at "main" (its
+ * .safetensors sibling first) and the repository's open_clip_config.json when it has one; a
+ * tag with only a url (or whose repository is gone) downloads the url to ~/.cache/clip/.
+ * Offline (opt->offline or HF_HUB_OFFLINE=1) nothing touches the network: the spec is resolved
+ * in the cache, or the error names the missing file and the `oclip pull` command. When the hub cannot be reached, the cache answers if it can (a note
+ * says so). Errors: OCLIP_E_ARG (not a pullable spec), OCLIP_E_NOTFOUND (no such tag, repo,
+ * revision or file: the message lists what the repo has), OCLIP_E_IO (network, HTTP 401/403
+ * with a hint about HF_TOKEN, disk), OCLIP_E_FORMAT (SHA-256 or size mismatch: the partial file
+ * is deleted; a malformed answer), OCLIP_E_UNSUPPORTED (see above). Thread-safe.
+ */
+oclip_status oclip_pull(const char *spec, const oclip_pull_options *opt, oclip_source **out,
+                        oclip_error *err);
+/* 1 when HF_HUB_OFFLINE holds a true value ("1", "ON", "YES", "TRUE"), as huggingface_hub. */
+int oclip_hub_offline(void);
+/* The Hugging Face hub cache folder the rules above give, in out[size]: OCLIP_OK, or
+ * OCLIP_E_NOTFOUND when no variable says where (no HOME) or OCLIP_E_ARG when it is too long. */
+oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err);
+
+/*
+ * Opens the checkpoint (the embedded one from the library's memory) and completes the
+ * architecture from it when nothing before did (step 3 above). The checkpoint belongs to the
+ * source (oclip_source_checkpoint). Nothing happens the second time. OCLIP_E_ARG when the
+ * source has no weights; the reader's errors, or a malformed metadata / config.json, otherwise.
+ */
+oclip_status oclip_source_open(oclip_source *s, oclip_error *err);
+/*
+ * Opens (if not yet) and validates the checkpoint against the source's architecture
+ * (oclip_check; inferred when there is none; quick_gelu applied); scan: also look for NaN/Inf.
+ * Afterwards the source's config is the report's (named, inferred or overridden) and its
+ * warnings say what was guessed. *out is a report to free; errors as oclip_check's.
+ */
+oclip_status oclip_source_check(oclip_source *s, int scan, oclip_report **out, oclip_error *err);
+
+oclip_source_kind oclip_source_kind_of(const oclip_source *s);
+/* The weights' file; "" when there is none (the embedded model; weights_optional without
+ * weights in the cache; a bare ARCH or config file). */
+const char *oclip_source_path(const oclip_source *s);
+/* The checkpoint oclip_source_open opened, or NULL. */
+const oclip_checkpoint *oclip_source_checkpoint(const oclip_source *s);
+/* The architecture, or NULL while it is not known (before steps 3-4 above). */
+const oclip_model_config *oclip_source_config(const oclip_source *s);
+/* Where it came from: a file's path, "built-in config ARCH (pretrained ARCH:TAG)", "checkpoint
+ * metadata (open_clip_config)", "inferred", ... with " + QuickGELU" / " + exact GELU" when
+ * overridden; "" while unknown. */
+const char *oclip_source_config_origin(const oclip_source *s);
+/* How images are preprocessed (size = the architecture's image_size, once known). Never NULL. */
+const oclip_preprocess_cfg *oclip_source_preprocess(const oclip_source *s);
+/* Where that came from; "" when nothing stated it (OpenAI's defaults). */
+const char *oclip_source_preprocess_origin(const oclip_source *s);
+/* ARCH:TAG (or arch NAME:TAG): the normalised tag and what it was trained with; "" / UNSET. */
+const char *oclip_source_tag(const oclip_source *s);
+oclip_quick_gelu oclip_source_tag_quick_gelu(const oclip_source *s);
+/* One line for people: what the spec resolved to and where everything came from. */
+const char *oclip_source_description(const oclip_source *s);
+/* Notes (what was done: "offline: ... is in the cache", an HF-transformers repository ...) and
+ * warnings (what may make the results differ from the model's own: a tag trained with another
+ * activation, a guessed architecture); NULL when i is out of range. */
+size_t oclip_source_n_notes(const oclip_source *s);
+const char *oclip_source_note(const oclip_source *s, size_t i);
+size_t oclip_source_n_warnings(const oclip_source *s);
+const char *oclip_source_warning(const oclip_source *s, size_t i);
+/* What the downloads of oclip_pull or OCLIP_FETCH_* did (all zero when there were none). */
+typedef struct {
+    int files;          /* files looked at on the hub */
+    int downloaded;     /* files downloaded now (0: all were in the cache) */
+    uint64_t bytes;     /* bytes transferred now */
+    int offline;        /* answered from the cache without the network */
+    const char *commit; /* the snapshot's commit; "" for a url file or without downloads */
+} oclip_fetch_info;
+const oclip_fetch_info *oclip_source_fetch_info(const oclip_source *s);
+
+/* ---------------------------------------------------------------------------------------------
  * Inference: models, image and text embeddings, logits (docs/ENGINE.md)
  *
  *     oclip_model *m = NULL;
@@ -513,19 +744,13 @@ oclip_status oclip_convert(const oclip_report *r, const char *out,
  */
 typedef struct oclip_model oclip_model;
 
-typedef enum {
-    OCLIP_QUICK_GELU_AUTO = 0, /* as the architecture says */
-    OCLIP_QUICK_GELU_ON,       /* force QuickGELU (weights trained with it: OpenAI's ...) */
-    OCLIP_QUICK_GELU_OFF       /* force exact GELU */
-} oclip_quick_gelu;
-
-/* Zero-initialised (or NULL) options: all cores, architecture from the files or inferred. */
+/* Zero-initialised (or NULL) options: all cores, the spec's architecture (or inferred), the
+ * weights as stored, nothing downloaded. */
 typedef struct {
     int threads;                      /* worker threads per call; 0 = all online cores */
-    const oclip_model_config *config; /* architecture override (--arch / --config); NULL: the
-                                         open_clip_config.json (or HF config.json) beside the
-                                         checkpoint, else inferred from the tensor shapes */
-    const char *config_source;        /* how config was chosen, for messages; may be NULL */
+    const oclip_model_config *config; /* the same as oclip_source_options.config /
+                                         .config_source / .quick_gelu: set here, they take */
+    const char *config_source;        /* precedence over `source`'s */
     oclip_quick_gelu quick_gelu;
     oclip_dtype weight_dtype;         /* OCLIP_DTYPE_F32 (0): the weights as stored, exact fp32
                                          arithmetic. OCLIP_DTYPE_BF16 / OCLIP_DTYPE_F16: the GEMM
@@ -540,47 +765,24 @@ typedef struct {
                                          exact integer reference elsewhere; the same results
                                          on every path; accuracy in docs/ENGINE.md). Other
                                          values: OCLIP_E_ARG */
+    const oclip_source_options *source; /* how `spec` is resolved (overrides, downloads); NULL:
+                                           the defaults (nothing downloaded) */
 } oclip_model_options;
 
 /*
- * Loads a model. `spec` is resolved by oclip_spec_resolve (see "Model specs" below; offline,
- * its errors are returned as they are):
- *   - a checkpoint file (.bin/.pt/.pth/.safetensors) or a model.safetensors.index.json; an
- *     open_clip_config.json (or, for HF-transformers files, a config.json) in the folder of the
- *     path as given supplies the architecture;
- *   - a folder: the file OpenCLIP's local-dir loader picks (open_clip_model.safetensors,
- *     open_clip_pytorch_model.bin, model.safetensors, ... in that order), config beside it;
- *   - hf-hub:ORG/NAME[@REVISION] in the local Hugging Face cache (open_clip_config.json of the
- *     snapshot);
- *   - ARCH:TAG: the built-in config ARCH, the tag's preprocessing, its weights from the cache
- *     (the tag is passed to oclip_check, and oclip_model_source notes a QuickGELU mismatch);
- *   - NULL or "": the default model embedded in the library (models/default: a small CLIP
- *     trained with OpenCLIP on generated shapes; see its README) -- a demo, not a real CLIP.
- * Architecture: opt->config, else what the spec names, else inferred from the tensor shapes.
- * Preprocessing (oclip_model_preprocess): the spec's, else OpenAI's defaults; the size is always
- * the architecture's image_size. The weights are validated as oclip_check does; a checkpoint that
- * does not fit its architecture is refused (OCLIP_E_FORMAT) with the first problems and a hint to
- * run `oclip check`. Architectures or options the engine does not compute (other families,
- * attentional pooling, pool type 'none', custom blocks ...) are refused (OCLIP_E_UNSUPPORTED),
- * never approximated. The weights stay in the mapped file; each tower's GEMM weights are copied
- * into the kernels' layout (and rounded or quantized for weight_dtype) by the first call that
- * uses that tower, so that call takes longer (ViT-B-32 image tower: a few tenths of a second)
- * and may fail with OCLIP_E_NOMEM (a later call tries again).
+ * Loads a model: oclip_source_resolve(spec) -> oclip_source_open -> oclip_source_check ->
+ * the towers bound to the weights in the mapped file. `spec`, the architecture and the
+ * preprocessing follow "Model sources" above; the source's errors are returned as they are.
+ * A checkpoint that does not fit its architecture is refused (OCLIP_E_FORMAT) with the first
+ * problems and a hint to run `oclip check`. Architectures or options the engine does not compute
+ * (other families, attentional pooling, pool type 'none', custom blocks ...) are refused
+ * (OCLIP_E_UNSUPPORTED), never approximated. The weights stay in the mapped file; each tower's
+ * GEMM weights are copied into the kernels' layout (and rounded or quantized for weight_dtype)
+ * by the first call that uses that tower, so that call takes longer (ViT-B-32 image tower: a
+ * few tenths of a second) and may fail with OCLIP_E_NOMEM (a later call tries again).
  */
 oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
                               oclip_model **out, oclip_error *err);
-
-/* The checkpoint OpenCLIP's local-dir loader picks in folder `dir` (the order above): returns 1
- * with its path in out[size], or 0 when the folder holds none of those files. */
-int oclip_checkpoint_in_dir(const char *dir, char *out, size_t size);
-
-/* The architecture stated beside checkpoint `path` (the folder of the path as given, not of a
- * symlink's target, as in the HF cache): open_clip_config.json, else an HF config.json when `ck`
- * is in HF layout. *found = 0 (and OCLIP_OK) when there is none; the file used goes to source.
- * `pre` (may be NULL) receives open_clip_config.json's preprocess_cfg, else OpenAI's defaults. */
-oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
-                                oclip_model_config *cfg, oclip_preprocess_cfg *pre, char *source,
-                                size_t ssize, int *found, oclip_error *err);
 void oclip_model_free(oclip_model *m);
 
 int oclip_model_embed_dim(const oclip_model *m);      /* E: floats per embedding */
@@ -590,8 +792,11 @@ float oclip_model_logit_scale(const oclip_model *m);  /* stored (log) value; sca
 float oclip_model_logit_bias(const oclip_model *m);   /* 0 when the model has none */
 int oclip_model_threads(const oclip_model *m);
 const oclip_model_config *oclip_model_config_of(const oclip_model *m); /* resolved config */
-/* One line: the checkpoint used and where the architecture came from. */
+/* One line: the checkpoint used and where the architecture came from, with the source's
+ * warnings (oclip_source_description and warnings of oclip_model_source_of(m)). */
 const char *oclip_model_source(const oclip_model *m);
+/* Where the model came from, as resolved (valid until oclip_model_free). */
+const oclip_source *oclip_model_source_of(const oclip_model *m);
 /* 32 hex digits identifying the model's weights and architecture, for caches of derived data
  * (the CLI's class-embedding cache): the same for the same weights wherever the file lives,
  * different after any retraining (it hashes the config and a sample of every tensor's bytes). */
@@ -605,8 +810,8 @@ oclip_status oclip_model_fingerprint(const oclip_model *m, char out[33], oclip_e
 oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_t n, float *out,
                                 int normalize, oclip_error *err);
 
-/* How the model preprocesses images: open_clip_config.json's preprocess_cfg beside the
- * checkpoint, else OpenAI's defaults; size = the model's image_size. */
+/* How the model preprocesses images (the source's preprocessing; size = the model's
+ * image_size). */
 const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m);
 
 /* Image embeddings from image files (any format oclip_image_load reads), each preprocessed
@@ -773,91 +978,6 @@ oclip_status oclip_tokenize_clean(const char *text, size_t len, oclip_clean clea
                                   size_t cap, size_t *out_len, oclip_error *err);
 
 /* ---------------------------------------------------------------------------------------------
- * Model specs (spec.c): what `-m SPEC` names, resolved to files on this machine. Offline: nothing
- * is downloaded (oclip_pull, below, does that); a file that is not here is OCLIP_E_NOTFOUND, with
- * the folder looked at and a hint to run `oclip pull`.
- *
- *   PATH          a checkpoint file or a model.safetensors.index.json: itself; the architecture and
- *                 preprocessing from the open_clip_config.json beside it (oclip_config_beside)
- *   DIR           the checkpoint oclip_checkpoint_in_dir picks; open_clip_config.json beside it
- *   hf-hub:ORG/NAME[@REVISION]
- *                 the Hugging Face cache: $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE, else
- *                 $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
- *                 ~/.cache/huggingface/hub (as huggingface_hub). The snapshot is
- *                 models--ORG--NAME/snapshots/<hash>/, where <hash> is read from refs/<REVISION>
- *                 (default "main") or is REVISION itself. It holds open_clip_config.json
- *                 (model_cfg + preprocess_cfg, as OpenCLIP's hf-hub: requires); the weights are
- *                 open_clip_model.safetensors, else open_clip_pytorch_model.bin. A snapshot
- *                 without open_clip_config.json but with an HF-transformers config.json and
- *                 model.safetensors (else pytorch_model.bin), what oclip_pull takes from a repo
- *                 with nothing else, gives that config (oclip_config_from_hf) and OpenAI's
- *                 preprocessing. Paths go through
- *                 the snapshot folder (never a blob's name). ORG, NAME and REVISION may hold
- *                 letters, digits, '-', '_' and '.' only (no "..", no leading '.').
- *   ARCH:TAG      OpenCLIP's pretrained table (oclip_pretrained_lookup; the tag is normalised):
- *                 the architecture is the built-in config ARCH as given (so ViT-B-32:openai runs
- *                 exact GELU, as OpenCLIP 3.3 does: the tag's own setting is in tag_quick_gelu)
- *                 unless the snapshot's open_clip_config.json describes other tensor shapes
- *                 (weights ARCH cannot load): then that config (config_source names it),
- *                 the preprocessing the tag's, the weights the tag's hf_hub file at refs/main
- *                 in the cache ("org/repo/" -> open_clip_model.safetensors, else
- *                 open_clip_pytorch_model.bin; "org/repo/x.bin" -> x.safetensors, else x.bin),
- *                 else the file named by the tag's url in ~/.cache/clip (OpenCLIP's download
- *                 folder for URLs).
- *   NULL or ""    the embedded default model: it has no path, so oclip_spec_resolve refuses
- *                 it (OCLIP_E_UNSUPPORTED); oclip_model_load loads it.
- * A spec that is neither an existing path nor one of the forms above gives OCLIP_E_IO.
- * Nothing is opened but small JSON files: the checkpoint itself is not read or validated.
- */
-typedef enum {
-    OCLIP_SPEC_FILE = 0,   /* a checkpoint file or shard index */
-    OCLIP_SPEC_DIR,        /* a folder */
-    OCLIP_SPEC_HF_HUB,     /* hf-hub:ORG/NAME[@REVISION] */
-    OCLIP_SPEC_PRETRAINED  /* ARCH:TAG */
-} oclip_spec_kind;
-
-#define OCLIP_SPEC_PATH_SIZE 4096
-
-/* oclip_spec_resolve flags */
-#define OCLIP_SPEC_CONFIG_ONLY 1u /* architecture and preprocessing only: weights that cannot be
-                                     found are no error (path = ""); for `oclip preprocess` */
-
-typedef struct {
-    oclip_spec_kind kind;
-    char path[OCLIP_SPEC_PATH_SIZE];  /* the checkpoint; "" only with OCLIP_SPEC_CONFIG_ONLY */
-    int has_config;                   /* 1: an architecture was found (config, config_source) */
-    oclip_model_config config;
-    char config_source[OCLIP_SPEC_PATH_SIZE]; /* the open_clip_config.json read, or
-                                         "built-in config ARCH (pretrained ARCH:TAG)" */
-    oclip_preprocess_cfg preprocess;  /* open_clip_config.json's preprocess_cfg or the tag's
-                                         (size = the config's image_size); OpenAI's defaults
-                                         when has_config = 0 */
-    char tag[64];                     /* ARCH:TAG: the normalised tag (for oclip_check's
-                                         options.tag); "" otherwise */
-    int tag_quick_gelu;               /* ARCH:TAG: the tag's quick_gelu (-1 unset, 0, 1);
-                                         compare with config.quick_gelu to warn; else -1 */
-    char desc[1024];                  /* one line for people: what SPEC resolved to, from where
-                                         (cut short if the paths are very long) */
-} oclip_spec;
-
-/*
- * Resolves SPEC (the forms above) to files. flags: 0 or OCLIP_SPEC_CONFIG_ONLY. On success *out
- * is filled; on failure its contents are unspecified. For files and folders only an
- * open_clip_config.json counts here: oclip_model_load also reads an HF config.json beside an
- * HF-layout checkpoint once the file is open. Errors: OCLIP_E_NOTFOUND (not in the cache, no
- * such tag: the message names the folder looked at, or lists the valid tags),
- * OCLIP_E_ARG (a malformed hf-hub: name, a path too long), OCLIP_E_IO (no such file),
- * OCLIP_E_UNSUPPORTED (NULL or ""), OCLIP_E_FORMAT (a config file that does not parse).
- * Reads the environment (getenv); no other state.
- */
-oclip_status oclip_spec_resolve(const char *spec, unsigned flags, oclip_spec *out,
-                                oclip_error *err);
-
-/* The Hugging Face hub cache folder the rules above give, in out[size]: OCLIP_OK, or
- * OCLIP_E_NOTFOUND when no variable says where (no HOME) or OCLIP_E_ARG when it is too long. */
-oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err);
-
-/* ---------------------------------------------------------------------------------------------
  * Zero-shot classification (OpenCLIP's build_zero_shot_classifier, zero_shot_classifier.py)
  */
 /* OpenCLIP's templates: set "imagenet" (80, OPENAI_IMAGENET_TEMPLATES) or "simple" (7); each holds
@@ -888,58 +1008,6 @@ const char *oclip_simd_name(void);
  * arithmetic on the rounded weights); f16 "widened"; bf16 and f16 on the scalar path
  * "as-stored" (the scalar path ignores them). NULL for other dtypes. */
 const char *oclip_dtype_kernel_name(oclip_dtype dt);
-
-/* ---- Downloads (hub.c) ---- */
-/*
- * oclip_pull downloads what a spec needs into the caches oclip_spec_resolve reads, with libcurl
- * (docs/HUB.md: the hub's HTTP conventions, the cache layout, the environment):
- *   hf-hub:ORG/NAME[@REV]  open_clip_config.json, then open_clip_model.safetensors, else
- *                          open_clip_pytorch_model.bin; a repo with neither gives the
- *                          HF-transformers model.safetensors (else pytorch_model.bin) and
- *                          config.json (result.hf_only = 1, result.note says so).
- *   ARCH:TAG               the tag's hf_hub file at "main" (its .safetensors sibling first) and
- *                          the repo's open_clip_config.json when it has one; a tag with only a
- *                          url (or whose repo is gone) downloads the url to ~/.cache/clip/.
- * Files go to the Hugging Face cache exactly as huggingface_hub lays it out (blobs/<etag>,
- * snapshots/<commit>/<file> relative symlinks, refs/<revision>), through
- * blobs/<etag>.incomplete, resumed with a Range request, verified (the SHA-256 the hub reports
- * for LFS files, else the size), fsynced and renamed: no partial file ever has the final name.
- * A per-blob flock (.locks/, the lock huggingface_hub takes) serialises concurrent pulls.
- * Already cached files are not downloaded again (one HEAD request each). Offline (opt.offline
- * or HF_HUB_OFFLINE=1) nothing touches the network: the spec is resolved in the cache, or the
- * error names the missing file and the `oclip pull` command. When the hub cannot be reached,
- * the cache answers if it can (result.offline = 1).
- * Errors: OCLIP_E_ARG (not a pullable spec), OCLIP_E_NOTFOUND (no such tag, repo, revision or
- * file: the message lists what the repo has), OCLIP_E_IO (network, HTTP 401/403 with a hint
- * about HF_TOKEN, disk), OCLIP_E_FORMAT (SHA-256 or size mismatch: the partial file is deleted;
- * a malformed answer). Thread-safe; reads the environment.
- */
-typedef struct {
-    int offline;          /* 1: never use the network (HF_HUB_OFFLINE=1 does the same) */
-    const char *endpoint; /* NULL: $HF_ENDPOINT, else https://huggingface.co */
-    const char *token;    /* NULL: $HF_TOKEN, else the token file `hf auth login` writes */
-    const char *revision; /* NULL: the spec's @REVISION, else "main" */
-    /* called as bytes arrive (total 0 = unknown) and once more when a file is complete */
-    void (*progress)(void *user, const char *file, uint64_t done, uint64_t total);
-    void *user;
-} oclip_pull_options;
-
-typedef struct {
-    char path[OCLIP_SPEC_PATH_SIZE];   /* the weights (through the snapshot folder) */
-    char config[OCLIP_SPEC_PATH_SIZE]; /* open_clip_config.json (or config.json) fetched; "" */
-    char commit[64];                   /* the snapshot's commit; "" for a url file */
-    int files;                         /* files looked at */
-    int downloaded;                    /* files downloaded now (0: all were in the cache) */
-    uint64_t bytes;                    /* bytes transferred now */
-    int hf_only;                       /* only HF-transformers weights: those were taken */
-    int offline;                       /* answered from the cache without the network */
-    char note[512];                    /* "" or one line for people (hf_only, offline) */
-} oclip_pull_result;
-
-oclip_status oclip_pull(const char *spec, const oclip_pull_options *opt, oclip_pull_result *res,
-                        oclip_error *err);
-/* 1 when HF_HUB_OFFLINE holds a true value ("1", "ON", "YES", "TRUE"), as huggingface_hub. */
-int oclip_hub_offline(void);
 
 #ifdef __cplusplus
 }

@@ -260,21 +260,18 @@ expect 0 "$OCLIP" pull --quiet hf-hub:org/tiny
 HF_ENDPOINT=http://127.0.0.1:9 expect 0 "$OCLIP" pull hf-hub:org/tiny
 contains "$tmp/err" "could not be reached"
 
-# ---- the automatic pull of commands that take -m (once cli/cmd_embed.c calls
-# cli_pull_if_needed before loading the model)
-if grep -q cli_pull_if_needed cli/cmd_embed.c; then
-    export HF_HUB_CACHE="$tmp/c7"
-    mode normal
-    expect 0 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny2 --pixels "$tmp/pixels.npy" \
-        -o "$tmp/img2.npy"
-    same "$tmp/img2.npy" "$tmp/want_img.npy"
-    log_has "^GET /cdn/$SHA_G"
-    contains "$tmp/err" "downloading it"
-    mode normal
-    HF_HUB_OFFLINE=1 expect 1 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny-bin \
-        --pixels "$tmp/pixels.npy" -o "$tmp/img3.npy"
-    log_lacks "resolve"
-fi
+# ---- the automatic pull of commands that take -m
+export HF_HUB_CACHE="$tmp/c7"
+mode normal
+expect 0 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny2 --pixels "$tmp/pixels.npy" \
+    -o "$tmp/img2.npy"
+same "$tmp/img2.npy" "$tmp/want_img.npy"
+log_has "^GET /cdn/$SHA_G"
+contains "$tmp/err" "downloading it"
+mode normal
+HF_HUB_OFFLINE=1 expect 1 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny-bin \
+    --pixels "$tmp/pixels.npy" -o "$tmp/img3.npy"
+log_lacks "resolve"
 
 # ---- a cache written by Python's huggingface_hub (tests/fixtures/hub/make_pycache.py) is read
 mode normal

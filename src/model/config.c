@@ -1089,7 +1089,8 @@ oclip_status oclip_config_builtin(const char *name, oclip_model_config *out, ocl
  *
  * A looked-up entry's preprocess.size is the architecture's image_size from its built-in config
  * (what OpenCLIP's create_model ends up using); mean/std/interpolation/resize_mode are the tag's,
- * fill_color 0; quick_gelu is -1 where the tag does not say (OpenCLIP then treats it as False).
+ * fill_color 0; quick_gelu is UNSET where the tag does not say (OpenCLIP then runs the config's
+ * activation).
  */
 static struct {
     oclip_pretrained *e; /* in table order */
@@ -1106,7 +1107,7 @@ static oclip_status table_entry(const char *arch, const cJSON *tag, oclip_pretra
     memset(e, 0, sizeof *e);
     oclip_preprocess_cfg_default(&e->preprocess);
     e->preprocess.size[0] = e->preprocess.size[1] = 0;
-    e->quick_gelu = -1;
+    e->quick_gelu = OCLIP_QUICK_GELU_UNSET;
     if (!cJSON_IsObject(tag) || strlen(arch) >= sizeof e->arch ||
         strlen(tag->string) >= sizeof e->tag)
         return OCLIP_E_FORMAT;
@@ -1118,7 +1119,11 @@ static oclip_status table_entry(const char *arch, const cJSON *tag, oclip_pretra
         if (!strcmp(it->string, "url")) st = get_str(&c, "url", it, true, e->url, sizeof e->url);
         else if (!strcmp(it->string, "hf_hub"))
             st = get_str(&c, "hf_hub", it, true, e->hf_hub, sizeof e->hf_hub);
-        else if (!strcmp(it->string, "quick_gelu")) st = get_bool(&c, "quick_gelu", it, &e->quick_gelu);
+        else if (!strcmp(it->string, "quick_gelu")) {
+            int q = 0;
+            st = get_bool(&c, "quick_gelu", it, &q);
+            e->quick_gelu = q ? OCLIP_QUICK_GELU_ON : OCLIP_QUICK_GELU_OFF;
+        }
         else if ((st = preprocess_member(&c, it->string, it->string, it, &e->preprocess, &known)) ==
                      OCLIP_OK && !known)
             st = OCLIP_E_FORMAT;
