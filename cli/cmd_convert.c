@@ -88,12 +88,12 @@ int cmd_convert(int argc, char **argv) {
     if (!out) return usage_error("convert", "%s", "missing OUT");
     if (m.arch && m.config)
         return usage_error("convert", "%s", "--arch and --config exclude each other");
-    oclip_convert_options copt = {0};
+    oclip_convert_options copt;
+    oclip_convert_options_default(&copt);
     if (!strcmp(to, "open_clip")) copt.to = OCLIP_FORMAT_OPEN_CLIP;
     else if (!strcmp(to, "hf")) copt.to = OCLIP_FORMAT_HF;
     else return usage_error("convert", "--to '%s': expected open_clip or hf", to);
     if (dtype) {
-        copt.cast = 1;
         if (!strcmp(dtype, "f32") || !strcmp(dtype, "float32")) copt.dtype = OCLIP_DTYPE_F32;
         else if (!strcmp(dtype, "f16") || !strcmp(dtype, "float16")) copt.dtype = OCLIP_DTYPE_F16;
         else if (!strcmp(dtype, "bf16") || !strcmp(dtype, "bfloat16"))
@@ -150,7 +150,7 @@ int cmd_convert(int argc, char **argv) {
         size_t olen = strlen(out);
         int folder = copt.to == OCLIP_FORMAT_HF || is_dir(out) || out[olen - 1] == '/';
         const char *sep = out[olen - 1] == '/' ? "" : "/";
-        const char *cast = !copt.cast                          ? ""
+        const char *cast = copt.dtype == OCLIP_DTYPE_KEEP      ? ""
                            : copt.dtype == OCLIP_DTYPE_F16  ? ", cast to F16"
                            : copt.dtype == OCLIP_DTYPE_BF16 ? ", cast to BF16"
                                                             : ", cast to F32";

@@ -210,7 +210,9 @@ int cmd_preprocess(int argc, char **argv) {
         }
         cfg.fill_color = (int)v;
     }
-    oclip_image_options opt = {0, exif};
+    oclip_image_options opt;
+    oclip_image_options_default(&opt);
+    opt.exif_transpose = exif;
     if (maxp_s) {
         char *end;
         unsigned long long v = strtoull(maxp_s, &end, 10);

@@ -53,7 +53,7 @@ static int file_exists(const char *p) {
 
 /* 1 when the two files hold the same bytes */
 static int same_file(const char *a, const char *b) {
-    size_t na, nb;
+    size_t na = 0, nb = 0;
     unsigned char *x = read_file(a, &na), *y = read_file(b, &nb);
     int same = x && y && na == nb && memcmp(x, y, na) == 0;
     free(x);
@@ -409,6 +409,42 @@ static void test_hf(const char *variant, const cJSON *exp, const oclip_model_con
         CHECKF(same_file(back, in), "%s: OpenCLIP -> HF -> OpenCLIP is not identical", variant);
 }
 
+/* The dtype of every written tensor, or -1 when they differ (or the file does not open). */
+static int written_dtype(const char *path) {
+    oclip_checkpoint *ck = open_ck(path);
+    int dt = ck && oclip_checkpoint_n_tensors(ck) ? (int)oclip_checkpoint_tensor(ck, 0)->dtype
+                                                  : -1;
+    for (size_t i = 0; ck && i < oclip_checkpoint_n_tensors(ck); i++)
+        if ((int)oclip_checkpoint_tensor(ck, i)->dtype != dt) dt = -1;
+    oclip_checkpoint_free(ck);
+    return dt;
+}
+
+/* One way to say "keep the dtype": OCLIP_DTYPE_KEEP, what oclip_convert_options_default sets;
+ * a zero-initialised struct (struct_size 0) reads its dtype 0 (F32) as KEEP too; F32 set after
+ * oclip_convert_options_default casts. `dir` holds F16 weights (test_folder). */
+static void test_dtype_options(const oclip_model_config *cfg, const char *dir) {
+    char in[600], out[512];
+    snprintf(in, sizeof in, "%sopen_clip_model.safetensors", dir);
+    snprintf(out, sizeof out, "%s/dtype.safetensors", tmpdir);
+    oclip_error err;
+    oclip_convert_options o;
+    oclip_convert_options_default(&o);
+    CHECK(o.struct_size == sizeof o && o.dtype == OCLIP_DTYPE_KEEP && o.to == OCLIP_FORMAT_OPEN_CLIP);
+    CHECK(convert_file(in, cfg, out, &o, &err) == OCLIP_OK &&
+          written_dtype(out) == OCLIP_DTYPE_F16);
+    o.dtype = OCLIP_DTYPE_F32;
+    CHECK(convert_file(in, cfg, out, &o, &err) == OCLIP_OK &&
+          written_dtype(out) == OCLIP_DTYPE_F32);
+    oclip_convert_options zero = {0};
+    CHECK(convert_file(in, cfg, out, &zero, &err) == OCLIP_OK &&
+          written_dtype(out) == OCLIP_DTYPE_F16);
+    CHECK(convert_file(in, cfg, out, NULL, &err) == OCLIP_OK &&
+          written_dtype(out) == OCLIP_DTYPE_F16);
+    oclip_convert_options odd = {.struct_size = 2};
+    CHECK(convert_file(in, cfg, out, &odd, &err) == OCLIP_E_ARG && strstr(err.msg, "struct_size"));
+}
+
 /* Folder output: open_clip_model.safetensors + open_clip_config.json; preprocess carried. */
 static void test_folder(const oclip_model_config *cfg) {
     char out[512], path[600];
@@ -417,7 +453,7 @@ static void test_folder(const oclip_model_config *cfg) {
     oclip_preprocess_cfg_default(&pre);
     pre.mean[0] = 0.5;
     snprintf(pre.resize_mode, sizeof pre.resize_mode, "squash");
-    oclip_convert_options opt = {.preprocess = &pre, .cast = 1, .dtype = OCLIP_DTYPE_F16};
+    oclip_convert_options opt = {.preprocess = &pre, .dtype = OCLIP_DTYPE_F16};
     oclip_error err;
     oclip_status st = convert_file(ARCH "/res40/epoch_2.pt", cfg, out, &opt, &err);
     CHECKF(st == OCLIP_OK, "folder: %s", err.msg);
@@ -443,6 +479,7 @@ static void test_folder(const oclip_model_config *cfg) {
         CHECK(got.unknown_keys[0] == '\0');
     }
     free(text);
+    test_dtype_options(cfg, out);
 }
 
 /* nonscalar_logit_scale: logit_scale written as [1] */
@@ -479,7 +516,7 @@ static void test_refusals(const oclip_model_config *cfg) {
     oclip_checkpoint_free(ck);
     ck = open_ck(ARCH "/b32like/open_clip_model.safetensors");
     if (ck && oclip_check(ck, &co, &r, &err) == OCLIP_OK) {
-        oclip_convert_options bad = {.cast = 1, .dtype = OCLIP_DTYPE_I8};
+        oclip_convert_options bad = {.dtype = OCLIP_DTYPE_I8};
         CHECK(oclip_convert(r, out, &bad, &err) == OCLIP_E_ARG);
         CHECK(oclip_convert(r, "", NULL, &err) == OCLIP_E_ARG);
         /* HF into an existing file */

@@ -576,8 +576,7 @@ static oclip_status sc_convert(oclip_error *err) {
         s = oclip_convert(r, out, &o, err);
     }
     if (s == OCLIP_OK) {
-        oclip_convert_options o = {.to = OCLIP_FORMAT_OPEN_CLIP, .cast = 1,
-                                   .dtype = OCLIP_DTYPE_BF16};
+        oclip_convert_options o = {.to = OCLIP_FORMAT_OPEN_CLIP, .dtype = OCLIP_DTYPE_BF16};
         snprintf(out, sizeof out, "%s/oc/", dir);
         s = oclip_convert(r, out, &o, err);
     }

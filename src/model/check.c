@@ -236,8 +236,13 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
     oc_err_clear(err);
     if (!ck || !out) return oc_err_set(err, OCLIP_E_ARG, "oclip_check: NULL argument");
     *out = NULL;
-    oclip_check_options defaults = {0};
+    oclip_check_options defaults;
+    oclip_check_options_default(&defaults);
     if (!opt) opt = &defaults;
+    if (!OC_OPTIONS_OK(opt))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_check_options: struct_size %u is not one this "
+                          "library knows (use oclip_check_options_default)",
+                          (unsigned)opt->struct_size);
     oclip_report *r = calloc(1, sizeof *r);
     if (!r) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     r->notes.arena = &r->arena;
@@ -287,7 +292,11 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
     }
     if (opt->quick_gelu != OCLIP_QUICK_GELU_UNSET) {
         /* the override, whatever the config given or inferred says */
-        r->config.quick_gelu = opt->quick_gelu == OCLIP_QUICK_GELU_ON;
+        int quick = opt->quick_gelu == OCLIP_QUICK_GELU_ON;
+        /* an inferred config is named after the built-in it fits (below), with the activation
+         * it now runs; a config given keeps the name it was given */
+        if (!opt->config && r->config.quick_gelu != quick) r->config.name[0] = '\0';
+        r->config.quick_gelu = quick;
         r->config_source = oc_arena_printf(&r->arena, "%s + %s", r->config_source,
                                            r->config.quick_gelu ? "QuickGELU" : "exact GELU");
         if (!r->config_source) {

@@ -1084,8 +1084,8 @@ oclip_status oclip_config_builtin(const char *name, oclip_model_config *out, ocl
 }
 
 /* =============================================================================================
- * Pretrained tags: the embedded table, parsed once (pthread_once) into `table`, the library's only
- * lazily built state; it is never freed and read-only once built.
+ * Pretrained tags: the embedded table, parsed once (pthread_once) into `table`; it is never freed
+ * and read-only once built.
  *
  * A looked-up entry's preprocess.size is the architecture's image_size from its built-in config
  * (what OpenCLIP's create_model ends up using); mean/std/interpolation/resize_mode are the tag's,

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "model/arch.h"
+#include "model/model.h"
 
 /* =============================================================================================
  * Small helpers
@@ -742,7 +743,9 @@ static oclip_status convert_files(const oclip_report *r, const char *out,
     const oclip_model_config *cfg = oclip_report_config(r);
     const oclip_checkpoint *src = oclip_report_mapped(r);
     bool hf = opt->to == OCLIP_FORMAT_HF;
-    oclip_dtype cast = opt->cast ? opt->dtype : OCLIP_DTYPE_KEEP;
+    /* a zero-initialised struct's dtype 0 (F32) means KEEP (include/oclip.h, Conventions) */
+    oclip_dtype cast = !opt->struct_size && opt->dtype == OCLIP_DTYPE_F32 ? OCLIP_DTYPE_KEEP
+                                                                           : opt->dtype;
     if (cast != OCLIP_DTYPE_KEEP && cast != OCLIP_DTYPE_F32 && cast != OCLIP_DTYPE_F16 &&
         cast != OCLIP_DTYPE_BF16)
         return oc_err_set(err, OCLIP_E_ARG, "cannot cast to %s (F32, F16 or BF16)",
@@ -818,8 +821,13 @@ oclip_status oclip_convert(const oclip_report *r, const char *out,
                            const oclip_convert_options *opt, oclip_error *err) {
     oc_err_clear(err);
     if (!r || !out || !out[0]) return oc_err_set(err, OCLIP_E_ARG, "oclip_convert: NULL argument");
-    oclip_convert_options defaults = {0};
+    oclip_convert_options defaults;
+    oclip_convert_options_default(&defaults);
     if (!opt) opt = &defaults;
+    if (!OC_OPTIONS_OK(opt))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_convert_options: struct_size %u is not one this "
+                          "library knows (use oclip_convert_options_default)",
+                          (unsigned)opt->struct_size);
     if (opt->to != OCLIP_FORMAT_OPEN_CLIP && opt->to != OCLIP_FORMAT_HF)
         return oc_err_set(err, OCLIP_E_ARG, "oclip_convert: unknown output format %d",
                           (int)opt->to);

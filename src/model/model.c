@@ -257,13 +257,19 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     oc_err_clear(err);
     if (!out) return oc_err_set(err, OCLIP_E_ARG, "oclip_model_load: NULL argument");
     *out = NULL;
-    oclip_model_options defaults = {0};
+    oclip_model_options defaults;
+    oclip_model_options_default(&defaults);
     if (!opt) opt = &defaults;
-    oclip_dtype wd = opt->weight_dtype;
+    if (!OC_OPTIONS_OK(opt))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_model_options: struct_size %u is not one this "
+                          "library knows (use oclip_model_options_default)",
+                          (unsigned)opt->struct_size);
+    /* KEEP and F32 are the same here: the weights as stored, fp32 arithmetic (vit.c: F32) */
+    oclip_dtype wd = opt->weight_dtype == OCLIP_DTYPE_KEEP ? OCLIP_DTYPE_F32 : opt->weight_dtype;
     if (wd != OCLIP_DTYPE_F32 && wd != OCLIP_DTYPE_F16 && wd != OCLIP_DTYPE_BF16 &&
         wd != OCLIP_DTYPE_I8)
-        return oc_err_set(err, OCLIP_E_ARG, "weight_dtype %s: not one of F32, F16, BF16, I8",
-                          oclip_dtype_name(wd));
+        return oc_err_set(err, OCLIP_E_ARG, "weight_dtype %s: not one of KEEP, F32, F16, BF16, "
+                          "I8", oclip_dtype_name(wd));
     oclip_model *m = calloc(1, sizeof *m);
     if (!m || pthread_mutex_init(&m->pack_mu, NULL) != 0) {
         free(m);

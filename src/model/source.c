@@ -840,16 +840,6 @@ void oclip_source_free(oclip_source *s) {
     free(s);
 }
 
-void oclip_source_options_default(oclip_source_options *o) {
-    memset(o, 0, sizeof *o);
-    o->struct_size = (uint32_t)sizeof *o;
-}
-
-void oclip_pull_options_default(oclip_pull_options *o) {
-    memset(o, 0, sizeof *o);
-    o->struct_size = (uint32_t)sizeof *o;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Opening and checking
  */
