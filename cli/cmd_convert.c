@@ -12,7 +12,7 @@
 #include "oclip.h"
 
 static const char convert_help[] =
-    "usage: oclip convert SPEC OUT [--to open_clip|hf] [--dtype f32|f16|bf16]\n"
+    "usage: oclip convert SPEC OUT [--to open_clip|hf] [--dtype f32|f16|bf16] [--no-metadata]\n"
     "                     [--arch NAME | --config FILE.json] [--quick-gelu|--no-quick-gelu]\n"
     "\n"
     "Writes a checkpoint in another format, after the same validation as 'oclip check'\n"
@@ -39,6 +39,8 @@ static const char convert_help[] =
     "                     refused for architectures CLIPModel cannot express (LayerScale ...)\n"
     "  --dtype D          cast float tensors to f32, f16 or bf16 (rounding as PyTorch's\n"
     "                     .float()/.half()/.bfloat16()); default: keep each tensor's dtype\n"
+    "  --no-metadata      a .safetensors OUT without the architecture in its metadata (the\n"
+    "                     bytes safetensors.torch.save_file writes for the tensors alone)\n"
     "  --arch NAME        a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...)\n"
     "  --config FILE      an OpenCLIP model config or open_clip_config.json\n"
     "  --quick-gelu, --no-quick-gelu   override the activation\n"
@@ -62,6 +64,7 @@ static void progress_bar(void *user, uint64_t done, uint64_t total) {
 int cmd_convert(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *to = "open_clip", *dtype = NULL;
     cli_model m = {0};
+    int no_metadata = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int took = cli_model_option("convert", argc, argv, &i, 0, &m);
@@ -70,6 +73,8 @@ int cmd_convert(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(convert_help, stdout);
             return 0;
+        } else if (!strcmp(a, "--no-metadata")) {
+            no_metadata = 1;
         } else if (!strcmp(a, "--to") || !strcmp(a, "--dtype")) {
             if (i + 1 >= argc) return usage_error("convert", "%s needs a value", a);
             if (!strcmp(a, "--to")) to = argv[++i];
@@ -90,6 +95,7 @@ int cmd_convert(int argc, char **argv) {
         return usage_error("convert", "%s", "--arch and --config exclude each other");
     oclip_convert_options copt;
     oclip_convert_options_default(&copt);
+    copt.no_metadata = no_metadata;
     if (!strcmp(to, "open_clip")) copt.to = OCLIP_FORMAT_OPEN_CLIP;
     else if (!strcmp(to, "hf")) copt.to = OCLIP_FORMAT_HF;
     else return usage_error("convert", "--to '%s': expected open_clip or hf", to);

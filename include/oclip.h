@@ -529,6 +529,8 @@ typedef struct {
     /* called from the writing thread after each chunk of tensor data: bytes done of total */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
+    int no_metadata;                        /* 1: a single OpenCLIP .safetensors file without
+                                               the "open_clip_config" metadata (below) */
 } oclip_convert_options;
 OCLIP_API void oclip_convert_options_default(oclip_convert_options *o);
 
@@ -541,7 +543,11 @@ OCLIP_API void oclip_convert_options_default(oclip_convert_options *o);
  *   (logit_scale as [] or, with nonscalar_logit_scale, [1]). When `out` is an existing folder or
  *   ends with '/', writes out/open_clip_model.safetensors and out/open_clip_config.json
  *   ({"model_cfg": the architecture as an OpenCLIP model config, "preprocess_cfg": ...}; the
- *   folder is created if needed); otherwise `out` is the .safetensors file to write.
+ *   folder is created if needed); otherwise `out` is the .safetensors file to write, and its
+ *   __metadata__ holds that open_clip_config.json text as "open_clip_config" (one line), so
+ *   that the file alone keeps its architecture and preprocessing (oclip_source_open reads it;
+ *   OpenCLIP and safetensors ignore it); no_metadata leaves it out (then the bytes are those
+ *   of safetensors.torch.save_file for the tensors alone).
  * OCLIP_FORMAT_HF: `out` is a folder (created if needed) that receives model.safetensors
  *   (transformers CLIPModel keys: q/k/v split from in_proj, projections transposed, metadata
  *   {"format": "pt"}), config.json (CLIPConfig) and open_clip_config.json (the exact OpenCLIP

@@ -517,6 +517,26 @@ static void test_paths(void) {
     CHECKF(oclip_source_open(sp, &err) == OCLIP_OK && oclip_source_checkpoint(sp) &&
            oclip_checkpoint_n_tensors(oclip_source_checkpoint(sp)) > 0, "%s", err.msg);
     CHECK(res("./default", 0, &err) == OCLIP_E_IO);
+    /* architectures without weights (weights_optional only): a bare ARCH, a config file */
+    CHECK(res("ViT-L-14-336", 1, &err) == OCLIP_OK && KIND == OCLIP_SOURCE_ARCH &&
+          PATH[0] == '\0' && CFG->vision.image_size[0] == 336 && PRE->size[0] == 336 &&
+          strstr(oclip_source_preprocess_origin(sp), "OpenCLIP's defaults"));
+    CHECK(res(TINY "/open_clip_config.json", 1, &err) == OCLIP_OK && KIND == OCLIP_SOURCE_CONFIG &&
+          CFG->embed_dim == 16 && !strcmp(oclip_source_preprocess_origin(sp),
+                                          TINY "/open_clip_config.json"));
+    CHECK(oclip_source_open(sp, &err) == OCLIP_E_ARG && strstr(err.msg, "no weights"));
+    CHECK(res(TINY "/open_clip_config.json", 0, &err) == OCLIP_E_ARG &&
+          strstr(err.msg, "config file, not weights"));
+    /* a checkpoint with no config anywhere: inferred by the check, and, as no built-in config
+     * fits the shapes, a warning that heads and activation are guesses */
+    CHECKF(res("tests/fixtures/readers/oc_zip_f32.bin", 0, &err) == OCLIP_OK, "%s", err.msg);
+    oclip_report *r = NULL;
+    CHECK(!HAS_CONFIG && oclip_source_n_warnings(sp) == 0);
+    CHECKF(oclip_source_check(sp, 0, &r, &err) == OCLIP_OK && oclip_report_ok(r), "%s", err.msg);
+    CHECKF(HAS_CONFIG && !strcmp(ORIGIN, "inferred") && oclip_source_n_warnings(sp) == 1 &&
+           strstr(oclip_source_warning(sp, 0), "guesses") &&
+           !strcmp(oclip_source_preprocess_origin(sp), ""), "%s", ORIGIN);
+    oclip_report_free(r);
     CHECK(oclip_source_resolve("x", NULL, NULL, &err) == OCLIP_E_ARG);
     CHECK(res(TINY, 0, NULL) == OCLIP_OK); /* err may be NULL */
     CHECK(res("hf-hub:../x", 0, NULL) == OCLIP_E_ARG);

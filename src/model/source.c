@@ -882,9 +882,9 @@ oclip_status oclip_source_open(oclip_source *s, oclip_error *err) {
         }
         s->has_config = true;
         snprintf(s->config_origin, sizeof s->config_origin,
-                 "checkpoint metadata (" META_KEY ")");
+                 "the checkpoint's " META_KEY " metadata");
         s->pre = pre;
-        snprintf(s->pre_origin, sizeof s->pre_origin, "checkpoint metadata (" META_KEY ")");
+        snprintf(s->pre_origin, sizeof s->pre_origin, "the checkpoint's " META_KEY " metadata");
         settle(s);
         return OCLIP_OK;
     }
