@@ -27,8 +27,13 @@ unset HF_HOME HF_TOKEN HUGGING_FACE_HUB_TOKEN HF_HUB_OFFLINE XDG_CACHE_HOME HF_T
 export HOME="$tmp/home" OCLIP_PROGRESS=0
 mkdir -p "$HOME" "$tmp/state"
 
+# an OpenCLIP repo of a family oclip does not run (a timm image tower), with weights
+python3 -c 'import json, sys; print(json.dumps({"model_cfg": json.load(open(sys.argv[1]))}))' \
+    data/model_configs/ViT-B-16-SigLIP.json >"$tmp/siglip_config.json"
 cat >"$tmp/repos.json" <<EOF
-{"org/tiny": {"files": {"open_clip_config.json": "$G/open_clip_config.json",
+{"org/siglip": {"files": {"open_clip_config.json": "$tmp/siglip_config.json",
+                          "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}},
+ "org/tiny": {"files": {"open_clip_config.json": "$G/open_clip_config.json",
                         "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}},
  "org/tiny2": {"files": {"open_clip_config.json": "$G/open_clip_config.json",
                          "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}},
@@ -272,6 +277,37 @@ mode normal
 HF_HUB_OFFLINE=1 expect 1 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny-bin \
     --pixels "$tmp/pixels.npy" -o "$tmp/img3.npy"
 log_lacks "resolve"
+
+# ---- a model family oclip does not run is refused before anything is downloaded: for ARCH:TAG
+# the built-in config says so offline (the hub sees no request at all), for hf-hub: the
+# repository's open_clip_config.json (fetched first; no weights)
+export HF_HUB_CACHE="$tmp/c10"
+for spec in RN50:openai ViT-B-16-SigLIP:webli EVA02-B-16:merged2b_s8b_b131k \
+    coca_ViT-B-32:laion2b_s13b_b90k; do
+    mode normal
+    expect 1 "$OCLIP" embed-image --threads 1 -m "$spec" --pixels "$tmp/pixels.npy" \
+        -o "$tmp/x.npy"
+    contains "$tmp/err" "^oclip: $spec: .*oclip does not run this model yet, so nothing was downloaded"
+    if [ -s "$tmp/state/log" ]; then bad "$spec: requests before the refusal: $(cat "$tmp/state/log")"
+    else ok; fi
+done
+contains "$tmp/err" "CoCa"
+expect 1 "$OCLIP" pull RN50:openai
+contains "$tmp/err" "ModifiedResNet image tower (RN50 family): oclip does not run this model yet"
+if [ -s "$tmp/state/log" ]; then bad "pull RN50:openai sent requests"; else ok; fi
+mode normal
+expect 1 "$OCLIP" classify -m hf-hub:org/siglip "$IMG" --labels a,b
+contains "$tmp/err" "hf-hub:org/siglip: timm image tower: oclip does not run this model yet"
+log_has "^HEAD /org/siglip/resolve/main/open_clip_config.json"
+log_lacks "open_clip_model.safetensors"
+log_lacks "^GET /cdn/"
+if [ -e "$tmp/c10/models--timm--resnet50_clip.openai" ]; then bad "a cache entry for RN50"; else ok; fi
+# the architecture the options give is what counts: ViT-B-32's built-in is run, so a tag of
+# that shape downloads as usual
+mode normal
+expect 0 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny --config "$G/open_clip_config.json" \
+    --pixels "$tmp/pixels.npy" -o "$tmp/x.npy"
+log_has "^GET /cdn/$SHA_G"
 
 # ---- a cache written by Python's huggingface_hub (tests/fixtures/hub/make_pycache.py) is read
 mode normal

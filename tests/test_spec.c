@@ -740,6 +740,25 @@ static void test_hub_offline(const char *root) {
     CHECK(oclip_pull("hf-hub:org/absent", &dead, &src, &err) == OCLIP_E_IO);
     CHECKF(strstr(err.msg, "cannot reach 'http://127.0.0.1:9/org/absent/resolve/main/") &&
            strstr(err.msg, "HF_HUB_OFFLINE=1"), "%s", err.msg);
+    /* a family oclip does not run is refused before any request (else: "cannot reach"), with
+     * its name; with the tag's architecture overridden by a native one it is not */
+    CHECK(oclip_pull("RN50:openai", &dead, &src, &err) == OCLIP_E_UNSUPPORTED && !src);
+    CHECKF(strstr(err.msg, "RN50:openai: ModifiedResNet image tower") &&
+           strstr(err.msg, "nothing was downloaded"), "%s", err.msg);
+    oclip_source_options so;
+    oclip_source_options_default(&so);
+    so.fetch = OCLIP_FETCH_MISSING;
+    so.pull = &dead;
+    CHECK(oclip_source_resolve("ViT-SO400M-14-SigLIP:webli", &so, &src, &err) ==
+              OCLIP_E_UNSUPPORTED && strstr(err.msg, "timm image tower"));
+    so.arch = "ViT-B-32";
+    CHECK(oclip_source_resolve("RN50:openai", &so, &src, &err) == OCLIP_E_IO &&
+          strstr(err.msg, "cannot reach"));
+    so.arch = NULL;
+    so.weights_optional = 1; /* nothing to download: the architecture is enough */
+    CHECKF(oclip_source_resolve("RN50:openai", &so, &src, &err) == OCLIP_OK, "%s", err.msg);
+    oclip_source_free(src);
+    src = NULL;
     CHECKF(oclip_pull("hf-hub:org/hfonly", &dead, &src, &err) == OCLIP_OK, "%s", err.msg);
     CHECK(src && oclip_source_fetch_info(src)->offline == 1 && oclip_source_n_notes(src) == 2 &&
           strstr(oclip_source_note(src, 1), "could not be reached") &&

@@ -729,6 +729,7 @@ static oclip_status find(oclip_source *s, const spec_parts *p, const oclip_sourc
     if (st && absent && o->fetch == OCLIP_FETCH_MISSING && online) {
         oc_err_clear(err);
         if ((st = fetch(s, p, arch, o->pull, &unreachable, err))) {
+            if (st == OCLIP_E_UNSUPPORTED) return st; /* refused: nothing was downloaded */
             oc_err_wrap(err, "%.300s is not in the cache, and downloading it failed", p->spec);
             if (unreachable)
                 oc_err_hint(err, "check the network (or HF_ENDPOINT); `oclip pull %.300s` "
