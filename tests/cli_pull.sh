@@ -147,6 +147,33 @@ log_has "^HEAD /laion/CLIP-ViT-B-32-laion2B-s34B-b79K/resolve/main/open_clip_mod
 HF_HUB_OFFLINE=1 expect 0 "$OCLIP" embed-image --threads 1 -m ViT-B-32:laion2b_s34b_b79k \
     --pixels "$tmp/pixels.npy" -o "$tmp/img_tag.npy"
 same "$tmp/img_tag.npy" "$tmp/want_img.npy"
+# every command takes the same specs: check, inspect, convert, preprocess and tokenize on the
+# cached tag (whose repository's config describes the tiny weights), offline
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" check ViT-B-32:laion2b_s34b_b79k
+contains "$tmp/out" "^OK: .*/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/snapshots/.*/open_clip_model.safetensors loads into"
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" inspect ViT-B-32:laion2b_s34b_b79k
+contains "$tmp/out" "^path: .*models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/snapshots/"
+contains "$tmp/out" "^architecture: .*the repository's architecture"
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" convert ViT-B-32:laion2b_s34b_b79k "$tmp/tag.safetensors"
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" embed-image --threads 1 -m "$tmp/tag.safetensors" \
+    --pixels "$tmp/pixels.npy" -o "$tmp/img_conv.npy"
+same "$tmp/img_conv.npy" "$tmp/want_img.npy"
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" preprocess -m ViT-B-32:laion2b_s34b_b79k "$IMG" -o "$tmp/pp.npy"
+HF_HUB_OFFLINE=1 expect 1 "$OCLIP" tokenize -m ViT-B-32:laion2b_s34b_b79k x
+contains "$tmp/err" "has a vocabulary of 64 ids, not the 49408 of OpenCLIP's tokenizer"
+HF_HUB_OFFLINE=1 expect 1 "$OCLIP" check ViT-B-16:laion2b_s34b_b88k
+contains "$tmp/err" "oclip pull ViT-B-16:laion2b_s34b_b88k"
+# and download what the cache lacks, as embed-image does
+export HF_HUB_CACHE="$tmp/c2b"
+mode normal
+expect 0 "$OCLIP" check hf-hub:org/tiny
+contains "$tmp/err" "hf-hub:org/tiny is not in the cache: downloading it"
+log_has "^GET /cdn/$SHA_G"
+mode normal
+expect 0 "$OCLIP" inspect --json hf-hub:org/tiny
+log_lacks "resolve"
+export HF_HUB_CACHE="$tmp/c2"
+
 # unknown tags and architectures: the valid tags / the closest names
 expect 1 "$OCLIP" pull ViT-B-32:laion2b
 contains "$tmp/err" "valid tags for ViT-B-32"

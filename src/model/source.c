@@ -180,8 +180,8 @@ static oclip_status use_config_file(oclip_source *out, const char *file, cfg_kin
     } else if (kind == CFG_HF) {
         /* what CLIPImageProcessor does for CLIP: OpenAI's constants */
         oclip_preprocess_cfg_default(&out->pre);
-        snprintf(out->pre_origin, sizeof out->pre_origin, "OpenAI's defaults (an "
-                 "HF-transformers config.json states none)");
+        snprintf(out->pre_origin, sizeof out->pre_origin, "OpenAI's defaults: an "
+                 "HF-transformers config.json states none");
     }
     return OCLIP_OK;
 }
