@@ -239,14 +239,11 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
     oclip_check_options defaults;
     oclip_check_options_default(&defaults);
     if (!opt) opt = &defaults;
-    if (!OC_OPTIONS_OK(opt))
-        return oc_err_set(err, OCLIP_E_ARG, "oclip_check_options: struct_size %u is not one this "
-                          "library knows (use oclip_check_options_default)",
-                          (unsigned)opt->struct_size);
+    oclip_status st = OC_OPTIONS_OK(opt, "oclip_check_options", err);
+    if (st) return st;
     oclip_report *r = calloc(1, sizeof *r);
     if (!r) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     r->notes.arena = &r->arena;
-    oclip_status st;
 
     /* 1. what the file is */
     if (ck->is_training) {

@@ -835,10 +835,8 @@ oclip_status oclip_convert(const oclip_report *r, const char *out,
     oclip_convert_options defaults;
     oclip_convert_options_default(&defaults);
     if (!opt) opt = &defaults;
-    if (!OC_OPTIONS_OK(opt))
-        return oc_err_set(err, OCLIP_E_ARG, "oclip_convert_options: struct_size %u is not one this "
-                          "library knows (use oclip_convert_options_default)",
-                          (unsigned)opt->struct_size);
+    oclip_status os = OC_OPTIONS_OK(opt, "oclip_convert_options", err);
+    if (os) return os;
     if (opt->to != OCLIP_FORMAT_OPEN_CLIP && opt->to != OCLIP_FORMAT_HF)
         return oc_err_set(err, OCLIP_E_ARG, "oclip_convert: unknown output format %d",
                           (int)opt->to);

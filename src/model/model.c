@@ -260,10 +260,8 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     oclip_model_options defaults;
     oclip_model_options_default(&defaults);
     if (!opt) opt = &defaults;
-    if (!OC_OPTIONS_OK(opt))
-        return oc_err_set(err, OCLIP_E_ARG, "oclip_model_options: struct_size %u is not one this "
-                          "library knows (use oclip_model_options_default)",
-                          (unsigned)opt->struct_size);
+    oclip_status os = OC_OPTIONS_OK(opt, "oclip_model_options", err);
+    if (os) return os;
     /* KEEP and F32 are the same here: the weights as stored, fp32 arithmetic (vit.c: F32) */
     oclip_dtype wd = opt->weight_dtype == OCLIP_DTYPE_KEEP ? OCLIP_DTYPE_F32 : opt->weight_dtype;
     if (wd != OCLIP_DTYPE_F32 && wd != OCLIP_DTYPE_F16 && wd != OCLIP_DTYPE_BF16 &&

@@ -753,10 +753,9 @@ static oclip_status resolve(const char *spec, const oclip_source_options *o, boo
     oclip_source_options defaults;
     oclip_source_options_default(&defaults);
     if (!o) o = &defaults;
-    if (!OC_OPTIONS_OK(o) || (o->pull && !OC_OPTIONS_OK(o->pull)))
-        return oc_err_set(err, OCLIP_E_ARG, "oclip_source_options: struct_size %u is not one "
-                          "this library knows (use oclip_source_options_default)",
-                          (unsigned)o->struct_size);
+    oclip_status st = OC_OPTIONS_OK(o, "oclip_source_options", err);
+    if (!st && o->pull) st = OC_OPTIONS_OK(o->pull, "oclip_pull_options", err);
+    if (st) return st;
     int n_arch = !!o->config + !!o->arch + !!o->config_file;
     if (n_arch > 1)
         return oc_err_set(err, OCLIP_E_ARG, "oclip_source_options: config, arch and "
@@ -766,7 +765,6 @@ static oclip_status resolve(const char *spec, const oclip_source_options *o, boo
                           "range");
     oclip_source *s = calloc(1, sizeof *s), *ov = NULL;
     spec_parts *p = malloc(sizeof *p);
-    oclip_status st;
     if (!s || !p) {
         st = oom(err);
         goto done;
