@@ -7,7 +7,7 @@ OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?=
 PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4
-# libcurl: its headers only; src/hub/hub.c loads libcurl.so.4 on the first download (dlopen)
+# libcurl: its headers only; src/hub/curl.c loads libcurl.so.4 on the first download (dlopen)
 CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) libcurl)
 LIBS     := $(shell pkg-config --libs $(PKGS)) -lgif -ldl -lpthread -lm
 BASE     := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(OPT) $(WARN)

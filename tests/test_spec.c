@@ -600,7 +600,7 @@ static void test_load_same(const char *root) {
           strstr(err.msg, "oclip pull") && a == NULL);
 }
 
-/* hub.c internals: the streaming SHA-256 on FIPS 180-4's examples, then fed in uneven pieces
+/* The hub layer's internals: the streaming SHA-256 on FIPS 180-4's examples, then fed in uneven pieces
  * against one call, over lengths around the block and padding edges; the ETag normalisation
  * huggingface_hub does; the offline switch. */
 static void test_hub_internals(void) {

@@ -669,8 +669,8 @@ static oclip_status options_architecture(oclip_source *out, const oclip_source_o
             snprintf(out->pre_origin, sizeof out->pre_origin, "pretrained tag %s:%s", pt.arch,
                      pt.tag);
         }
-        cut(out->config_origin, sizeof out->config_origin, "built-in config %s (arch %s)",
-            out->config.name, o->arch);
+        cut(out->config_origin, sizeof out->config_origin, "built-in config %s%s%s",
+            out->config.name, out->tag[0] ? " with tag " : "", out->tag);
     } else if (o->config_file) {
         oclip_status s = use_config_file(out, o->config_file, CFG_ANY, err);
         if (s) return s;
@@ -908,7 +908,10 @@ oclip_status oclip_source_check(oclip_source *s, int scan, oclip_report **out,
                               .config_source = s->config_origin,
                               .scan = scan,
                               .quick_gelu = s->quick_gelu};
-    if ((st = oclip_check(s->ck, &co, out, err))) return st;
+    if ((st = oclip_check(s->ck, &co, out, err))) {
+        oc_err_wrap(err, "'%.400s'", s->path[0] ? s->path : "default model");
+        return st;
+    }
     /* the architecture as checked: named after the built-in config it fits, inferred, or
      * with the activation overridden */
     bool inferred = !s->has_config;
