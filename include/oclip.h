@@ -602,10 +602,12 @@ OCLIP_API oclip_status oclip_convert(const oclip_report *r, const char *out,
  *                 ("org/repo/" -> open_clip_model.safetensors, else open_clip_pytorch_model.bin;
  *                 "org/repo/x.bin" -> x.safetensors, else x.bin), else the file named by the
  *                 tag's url in ~/.cache/clip (OpenCLIP's download folder for URLs).
- *   ARCH, or a config file (an open_clip_config.json or an OpenCLIP model config)
+ *   ARCH, or a config file (an open_clip_config.json, an OpenCLIP model config or an
+ *                 HF-transformers config.json; told by content, at most 16 MiB)
  *                 an architecture without weights: only with weights_optional (for
  *                 preprocessing and tokenizing).
- * A spec that is none of these is OCLIP_E_IO ("no such file or folder").
+ * A spec that is none of these is OCLIP_E_IO with the system's reason ("No such file or
+ * directory").
  *
  * The architecture is the first of:
  *   1. the options: config (in memory), arch (built-in NAME, or NAME:TAG: also that tag's

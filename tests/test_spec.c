@@ -525,6 +525,17 @@ static void test_paths(void) {
           CFG->embed_dim == 16 && !strcmp(oclip_source_preprocess_origin(sp),
                                           TINY "/open_clip_config.json"));
     CHECK(oclip_source_open(sp, &err) == OCLIP_E_ARG && strstr(err.msg, "no weights"));
+    CHECKF(res(TINY "/hf/config.json", 1, &err) == OCLIP_OK && KIND == OCLIP_SOURCE_CONFIG &&
+           CFG->embed_dim == 16 && strstr(oclip_source_preprocess_origin(sp), "HF-transformers"),
+           "%s", err.msg);
+    {   /* a "config" larger than any config: refused before it is parsed */
+        char big[600];
+        snprintf(big, sizeof big, "%s/big.json", tmp);
+        FILE *f = fopen(big, "wb");
+        CHECK(f && fseek(f, 17 << 20, SEEK_SET) == 0 && fputc('}', f) != EOF);
+        if (f) fclose(f);
+        CHECK(res(big, 1, &err) == OCLIP_E_FORMAT && strstr(err.msg, "more than a config holds"));
+    }
     CHECK(res(TINY "/open_clip_config.json", 0, &err) == OCLIP_E_ARG &&
           strstr(err.msg, "config file, not weights"));
     /* a checkpoint with no config anywhere: inferred by the check, and, as no built-in config

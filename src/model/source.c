@@ -28,6 +28,7 @@
 
 #define PSIZE OC_PATH_SIZE
 #define MAX_MESSAGES 8 /* notes, and warnings: a handful at most */
+#define MAX_CONFIG (16 << 20) /* config files are a few kB: refuse what cannot be one */
 
 struct oclip_source {
     oclip_source_kind kind;
@@ -125,18 +126,29 @@ static bool ends_with(const char *s, const char *suffix) {
  */
 typedef enum { CFG_OPEN_CLIP, CFG_HF, CFG_ANY } cfg_kind;
 
-/* Parses config text `what` (a file name or "checkpoint metadata ..." for messages). *has_pre
- * says whether the text held preprocessing (open_clip_config.json's preprocess_cfg). */
-static oclip_status parse_config(const char *text, size_t len, cfg_kind kind, const char *what,
+/* Parses config text `what` (a file name or "checkpoint metadata ..." for messages) of *kind;
+ * CFG_ANY is told by the content and *kind says what it was. *has_pre: the text held
+ * preprocessing (open_clip_config.json's preprocess_cfg). */
+static oclip_status parse_config(const char *text, size_t len, cfg_kind *kindp, const char *what,
                                  oclip_model_config *cfg, oclip_preprocess_cfg *pre,
                                  bool *has_pre, oclip_error *err) {
+    cfg_kind kind = *kindp;
     *has_pre = false;
+    if (len > MAX_CONFIG)
+        return oc_err_set(err, OCLIP_E_FORMAT, "config '%.400s': %zu bytes, more than a config "
+                          "holds (at most %d)", what, len, MAX_CONFIG);
     if (kind == CFG_ANY) {
-        /* an open_clip_config.json holds "model_cfg"; a model config is its content */
+        /* an open_clip_config.json holds "model_cfg"; a model config is its content; an HF
+         * config.json has text_config and vision_config */
         struct cJSON *root = oc_json_parse(text, len, NULL);
-        kind = root && cJSON_GetObjectItemCaseSensitive(root, "model_cfg") ? CFG_OPEN_CLIP
-                                                                            : CFG_ANY;
+        kind = !root ? CFG_ANY
+               : cJSON_GetObjectItemCaseSensitive(root, "model_cfg") ? CFG_OPEN_CLIP
+               : cJSON_GetObjectItemCaseSensitive(root, "text_config") &&
+                       cJSON_GetObjectItemCaseSensitive(root, "vision_config")
+                   ? CFG_HF
+                   : CFG_ANY;
         cJSON_Delete(root);
+        *kindp = kind;
     }
     oclip_status s;
     if (kind == CFG_OPEN_CLIP) {
@@ -151,7 +163,7 @@ static oclip_status parse_config(const char *text, size_t len, cfg_kind kind, co
     return s;
 }
 
-static oclip_status read_config(const char *file, cfg_kind kind, oclip_model_config *cfg,
+static oclip_status read_config(const char *file, cfg_kind *kind, oclip_model_config *cfg,
                                 oclip_preprocess_cfg *pre, bool *has_pre, oclip_error *err) {
     oc_map map;
     oclip_status s = oc_map_file(file, &map, err);
@@ -169,7 +181,7 @@ static oclip_status use_config_file(oclip_source *out, const char *file, cfg_kin
                                     oclip_error *err) {
     oclip_preprocess_cfg pre;
     bool has_pre;
-    oclip_status s = read_config(file, kind, &out->config, &pre, &has_pre, err);
+    oclip_status s = read_config(file, &kind, &out->config, &pre, &has_pre, err);
     if (s) return s;
     out->has_config = true;
     if (!oc_fmt(out->config_origin, sizeof out->config_origin, "%s", file))
@@ -208,7 +220,8 @@ static oclip_status locate_embedded(oclip_source *out, oclip_error *err) {
                           "this build of oclip has no embedded default model (non-ELF target); "
                           "give a model spec");
     bool has_pre;
-    oclip_status s = parse_config(json, jsize, CFG_OPEN_CLIP,
+    cfg_kind kind = CFG_OPEN_CLIP;
+    oclip_status s = parse_config(json, jsize, &kind,
                                   "embedded default model: open_clip_config.json", &out->config,
                                   &out->pre, &has_pre, err);
     if (s) return s;
@@ -342,7 +355,8 @@ static oclip_status repo_architecture(const oclip_pretrained *pt, const char *sn
     oclip_model_config repo;
     oclip_preprocess_cfg pre;
     bool has_pre;
-    oclip_status s = read_config(file, CFG_OPEN_CLIP, &repo, &pre, &has_pre, err);
+    cfg_kind kind = CFG_OPEN_CLIP;
+    oclip_status s = read_config(file, &kind, &repo, &pre, &has_pre, err);
     if (s) {
         oc_err_wrap(err, "pretrained %s:%s", pt->arch, pt->tag);
         return s;
@@ -601,7 +615,8 @@ static oclip_status check_repo_config(void *ctx, const char *path, bool hf, ocli
     oclip_model_config cfg;
     oclip_preprocess_cfg pre;
     bool has_pre;
-    oclip_status s = read_config(path, hf ? CFG_HF : CFG_OPEN_CLIP, &cfg, &pre, &has_pre, err);
+    cfg_kind kind = hf ? CFG_HF : CFG_OPEN_CLIP;
+    oclip_status s = read_config(path, &kind, &cfg, &pre, &has_pre, err);
     return s ? s : refuse_unsupported(&cfg, c->spec, err);
 }
 
@@ -874,7 +889,8 @@ oclip_status oclip_source_open(oclip_source *s, oclip_error *err) {
         if (strcmp(k, META_KEY)) continue;
         bool has_pre;
         oclip_preprocess_cfg pre;
-        if ((st = parse_config(v, strlen(v), CFG_OPEN_CLIP, "checkpoint metadata '" META_KEY "'",
+        cfg_kind kind = CFG_OPEN_CLIP;
+        if ((st = parse_config(v, strlen(v), &kind, "checkpoint metadata '" META_KEY "'",
                                &s->config, &pre, &has_pre, err))) {
             oc_err_wrap(err, "'%.400s'", s->path);
             return st;
