@@ -625,7 +625,6 @@ static const char main_help[] =
     "  pull SPEC       download ARCH:TAG or hf-hub:ORG/NAME into the Hugging Face cache\n"
     "  info            version and build configuration\n"
     "\n"
-    "\n"
     "SPEC (and -m SPEC) names a model the same way in every command: a checkpoint file or\n"
     "folder, hf-hub:ORG/NAME[@REV], ARCH:TAG (a pretrained name), or default (the small demo\n"
     "model embedded in oclip).\n"

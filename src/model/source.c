@@ -49,7 +49,7 @@ struct oclip_source {
     char commit[64];
     oclip_fetch_info fetch;
     oclip_checkpoint *ck;
-    bool completed;                /* oclip_source_open looked for the architecture */
+    bool completed;                /* oclip_source_open ran: the checkpoint is open */
     oc_arena arena;                /* messages */
 };
 
