@@ -7,7 +7,7 @@ OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?=
 PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4
-# libcurl: its headers only; src/hub/hub.c loads libcurl.so.4 on the first download (dlopen)
+# libcurl: its headers only; src/hub/curl.c loads libcurl.so.4 on the first download (dlopen)
 CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) libcurl)
 LIBS     := $(shell pkg-config --libs $(PKGS)) -lgif -ldl -lpthread -lm
 BASE     := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(OPT) $(WARN)
@@ -27,16 +27,17 @@ FUZZ_EXTRA ?=
 FUZZERS  := $(patsubst fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard fuzz/fuzz_*.c))
 VERSION  := $(shell sed -n 's/^\#define OCLIP_VERSION_STRING "\(.*\)"/\1/p' include/oclip.h)
 
-.PHONY: all lib cli test test-asan test-tsan test-valgrind test-full fuzz fuzz-build bench bench-build install deps clean help
+.PHONY: all lib cli check-abi test test-asan test-tsan test-valgrind test-full fuzz fuzz-build bench bench-build install deps clean help
 
 all: lib cli ## build liboclip.a, liboclip.so and the oclip program
 
 lib: $(B)/liboclip.a $(B)/liboclip.so
 cli: $(B)/oclip
 
+# liboclip exports only what include/oclip.h declares OCLIP_API (make check-abi)
 $(B)/obj/%.o: src/%.c $(HDRS) include/oclip.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+	$(CC) $(BASE) -fvisibility=hidden $(CFLAGS) $(CPPFLAGS) -c $< -o $@
 
 # default_model.c embeds these two files (.incbin): rebuild it when they change
 DEFAULT_MODEL ?= models/default
@@ -50,10 +51,27 @@ $(B)/liboclip.a: $(OBJS)
 
 $(B)/liboclip.so: $(OBJS)
 	$(CC) -shared $(BASE) $(CFLAGS) -Wl,-soname,liboclip.so.0 -o $@ $^ $(LIBS)
+	ln -sf liboclip.so $(B)/liboclip.so.0
 
 CLI_SRCS := $(wildcard cli/*.c)
 $(B)/oclip: $(CLI_SRCS) $(wildcard cli/*.h) $(B)/liboclip.a
 	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Icli -o $@ $(CLI_SRCS) $(B)/liboclip.a $(LIBS)
+
+# the same program linked against liboclip.so: it links only if the CLI calls nothing but the
+# public API
+$(B)/oclip-shared: $(CLI_SRCS) $(wildcard cli/*.h) $(B)/liboclip.so
+	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Icli -o $@ $(CLI_SRCS) $(B)/liboclip.so \
+	    -Wl,-rpath,'$$ORIGIN' $(LIBS)
+
+# the functions liboclip.so exports, against the committed list (include/oclip.symbols: one
+# name a line); a difference fails. After a deliberate change of the API:
+#   nm -D --defined-only build/liboclip.so | awk '{print $$3}' | sort > include/oclip.symbols
+check-abi: $(B)/liboclip.so $(B)/oclip-shared ## exported symbols = include/oclip.symbols; the CLI uses only them
+	@nm -D --defined-only $(B)/liboclip.so | awk '{print $$3}' | sort | \
+	    diff -u include/oclip.symbols - || \
+	    { echo "check-abi: liboclip.so exports other symbols than include/oclip.symbols" >&2; exit 1; }
+	@$(B)/oclip-shared --version >/dev/null
+	@echo "check-abi: $$(wc -l <include/oclip.symbols) symbols, as listed; oclip links against liboclip.so"
 
 $(B)/tests/%: tests/%.c tests/test.h $(wildcard tests/*.h) $(B)/liboclip.a
 	@mkdir -p $(dir $@)
@@ -64,7 +82,7 @@ $(B)/tests/test_faults: LDFLAGS_EXTRA = \
     -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=open,--wrap=fstat \
     -Wl,--wrap=mmap,--wrap=fopen,--wrap=fread,--wrap=fdopen
 
-test: $(TESTS) $(B)/oclip ## run the test suite (no Python packages needed)
+test: $(TESTS) $(B)/oclip check-abi ## run the test suite (no Python packages needed)
 	@set -e; for t in $(TESTS); do echo "== $$t"; OCLIP_BIN=$(B)/oclip $$t; done
 	@set -e; for c in tests/cli*.sh; do OCLIP_BIN=$(B)/oclip sh $$c; done
 	@echo "all tests passed"

@@ -1,6 +1,6 @@
 /*
- * cli.c — helpers shared by the oclip program's subcommands: error printing, small files,
- * folders, and where a checkpoint's architecture comes from.
+ * cli.c — helpers shared by the oclip program's subcommands: error printing, the model options
+ * every command takes (resolved by the library), download progress, prompt lists.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -23,146 +23,116 @@ int usage_error(const char *cmd, const char *fmt, const char *arg) {
     return EXIT_USAGE;
 }
 
-char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = read_stream(f, len);
-    int e = errno;
-    fclose(f);
-    if (buf && *len > (64u << 20)) { /* configs are small */
-        free(buf);
-        buf = NULL;
-        e = EFBIG;
-    }
-    errno = e;
-    return buf;
-}
-
 int is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int is_file(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+/* =============================================================================================
+ * Models
+ */
+int cli_model_option(const char *cmd, int argc, char **argv, int *i, int take_m, cli_model *m) {
+    const char *a = argv[*i];
+    const char **slot = NULL;
+    if (!strcmp(a, "--quick-gelu") || !strcmp(a, "--no-quick-gelu")) {
+        m->quick = a[2] == 'q' ? OCLIP_QUICK_GELU_ON : OCLIP_QUICK_GELU_OFF;
+        return 1;
+    }
+    if (!strcmp(a, "--arch")) slot = &m->arch;
+    else if (!strcmp(a, "--config")) slot = &m->config;
+    else if (take_m && (!strcmp(a, "-m") || !strcmp(a, "--model"))) slot = &m->spec;
+    else return 0;
+    if (*i + 1 >= argc) {
+        usage_error(cmd, "%s needs a value", a);
+        return -1;
+    }
+    *slot = argv[++*i];
+    return 1;
 }
 
-/* The folder part of PATH as given (not resolving symlinks: the HF cache links blobs). */
-void dir_of(const char *path, char *out, size_t size) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(out, size, ".");
-    else if (slash == path) snprintf(out, size, "/");
-    else snprintf(out, size, "%.*s", (int)(slash - path), path);
+void cli_download_init(cli_download *d, const char *announce_spec, int quiet) {
+    memset(d, 0, sizeof *d);
+    d->quiet = quiet;
+    if (announce_spec)
+        snprintf(d->announce, sizeof d->announce,
+                 "oclip: %.500s is not in the cache: downloading it", announce_spec);
 }
 
-/* --arch / --config / config files beside the checkpoint. Returns 0, or an exit code. */
-int choose_arch(const char *arch, const char *config_path, const char *ckpt_path,
-                       const oclip_checkpoint *ck, arch_choice *out) {
+void cli_download_progress(void *user, const char *file, uint64_t done, uint64_t total) {
+    cli_download *d = user;
+    if (d->announce[0]) {
+        fprintf(stderr, "%s\n", d->announce);
+        d->announce[0] = '\0';
+    }
+    if (d->quiet) return;
+    if (!d->on || strcmp(d->file, file)) {
+        if (d->on) cli_progress_end(&d->bar);
+        snprintf(d->file, sizeof d->file, "%s", file);
+        cli_progress_start(&d->bar, file, total, 1);
+        d->on = 1;
+    }
+    if (total && d->bar.total != total) d->bar.total = total; /* learnt after the start */
+    cli_progress_update(&d->bar, done);
+}
+
+void cli_download_end(cli_download *d) {
+    if (d->on) cli_progress_end(&d->bar);
+    d->on = 0;
+}
+
+void cli_source_options(const cli_model *m, int weights_optional, oclip_fetch fetch,
+                        oclip_pull_options *po, cli_download *d, oclip_source_options *so) {
+    oclip_pull_options_default(po);
+    cli_download_init(d, m->spec, 0);
+    po->progress = cli_download_progress;
+    po->user = d;
+    oclip_source_options_default(so);
+    so->arch = m->arch;
+    so->config_file = m->config;
+    so->quick_gelu = m->quick;
+    so->weights_optional = weights_optional;
+    so->fetch = fetch;
+    so->pull = po;
+}
+
+int cli_resolve(const cli_model *m, int weights_optional, oclip_fetch fetch, oclip_source **src) {
+    cli_download d;
+    oclip_pull_options po;
+    oclip_source_options so;
+    cli_source_options(m, weights_optional, fetch, &po, &d, &so);
     oclip_error err;
-    memset(out, 0, sizeof *out);
-    if (arch) {
-        /* NAME or NAME:TAG (a pretrained tag, whose QuickGELU setting the check compares) */
-        char name[128];
-        const char *colon = strchr(arch, ':');
-        snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - arch) : (int)strlen(arch), arch);
-        if (oclip_config_builtin(name, &out->cfg, &err) != OCLIP_OK) {
-            print_error(&err);
-            return EXIT_FAIL;
-        }
-        if (colon) {
-            oclip_pretrained pt;
-            if (oclip_pretrained_lookup(name, colon + 1, &pt, &err) != OCLIP_OK) {
-                print_error(&err);
-                return EXIT_FAIL;
-            }
-            snprintf(out->tag, sizeof out->tag, "%s", pt.tag);
-        }
-        snprintf(out->source, sizeof out->source, "--arch %s", arch);
-        out->have = 1;
-        return 0;
-    }
-    if (!config_path) {
-        int found = 0;
-        if (oclip_config_beside(ckpt_path, ck, &out->cfg, NULL, out->source, sizeof out->source, &found,
-                                &err) != OCLIP_OK) {
-            print_error(&err);
-            return EXIT_FAIL;
-        }
-        out->have = found;
-        return 0;
-    }
-    /* --config: an OpenCLIP model config or an open_clip_config.json */
-    size_t len;
-    char *text = slurp(config_path, &len);
-    if (!text) {
-        fprintf(stderr, "oclip: cannot read '%s': %s\n", config_path, strerror(errno));
-        return EXIT_FAIL;
-    }
-    oclip_status st = strstr(text, "\"model_cfg\"")
-                          ? oclip_config_parse_open_clip(text, len, &out->cfg, NULL, &err)
-                          : oclip_config_parse(text, len, &out->cfg, &err);
-    free(text);
-    if (st != OCLIP_OK) {
-        fprintf(stderr, "oclip: config '%s': %s\n", config_path, err.msg);
-        return EXIT_FAIL;
-    }
-    snprintf(out->source, sizeof out->source, "%s", config_path);
-    out->have = 1;
-    return 0;
-}
-
-int open_checked(const char *cmd, const char *path, const char *arch, const char *config,
-                 int quick, int scan, char *resolved, size_t resolved_size,
-                 oclip_checkpoint **ck_out, oclip_report **r_out) {
-    *ck_out = NULL;
-    *r_out = NULL;
-    if ((size_t)snprintf(resolved, resolved_size, "%s", path) >= resolved_size) {
-        fprintf(stderr, "oclip: %s: path too long: '%.200s...'\n", cmd, path);
-        return EXIT_FAIL;
-    }
-    if (is_dir(path) && !oclip_checkpoint_in_dir(path, resolved, resolved_size)) {
-        fprintf(stderr, "oclip: %s: no checkpoint in folder '%s'\n", cmd, path);
-        fprintf(stderr, "hint: expected open_clip_model.safetensors, open_clip_pytorch_model.bin, "
-                        "model.safetensors or pytorch_model.bin\n");
-        return EXIT_FAIL;
-    }
-    oclip_error err;
-    oclip_checkpoint *ck = NULL;
-    if (oclip_checkpoint_open(resolved, NULL, &ck, &err) != OCLIP_OK) {
+    oclip_status s = oclip_source_resolve(m->spec, &so, src, &err);
+    cli_download_end(&d);
+    if (s) {
         print_error(&err);
         return EXIT_FAIL;
     }
-    arch_choice ac;
-    int rc = choose_arch(arch, config, resolved, ck, &ac);
-    if (rc) {
-        oclip_checkpoint_free(ck);
-        return rc;
-    }
-    if (!ac.have && quick >= 0) {
-        /* an override needs a config to apply to: infer one first */
-        if (oclip_infer_config(ck, &ac.cfg, NULL, &err) == OCLIP_OK) {
-            snprintf(ac.source, sizeof ac.source, "inferred");
-            ac.have = 1;
-        }
-    }
-    oclip_check_options opt = {.scan = scan, .tag = ac.tag[0] ? ac.tag : NULL};
-    if (ac.have) {
-        if (quick >= 0) {
-            ac.cfg.quick_gelu = quick;
-            strncat(ac.source, quick ? " + --quick-gelu" : " + --no-quick-gelu",
-                    sizeof ac.source - strlen(ac.source) - 1);
-        }
-        opt.config = &ac.cfg;
-        opt.config_source = ac.source;
-    }
-    if (oclip_check(ck, &opt, r_out, &err) != OCLIP_OK) {
-        fprintf(stderr, "oclip: %s: '%s': %s\n", cmd, resolved, err.msg);
-        oclip_checkpoint_free(ck);
-        return EXIT_FAIL;
-    }
-    *ck_out = ck;
     return 0;
+}
+
+void cli_print_source(const oclip_source *src) {
+    for (size_t i = 0; i < oclip_source_n_notes(src); i++)
+        fprintf(stderr, "oclip: note: %s\n", oclip_source_note(src, i));
+    for (size_t i = 0; i < oclip_source_n_warnings(src); i++)
+        fprintf(stderr, "oclip: warning: %s\n", oclip_source_warning(src, i));
+}
+
+const oclip_model_config *cli_source_config(const char *cmd, oclip_source *src) {
+    oclip_error err;
+    if (!oclip_source_config(src) && oclip_source_path(src)[0]) {
+        /* a checkpoint without a config beside it: what it carries, else its shapes */
+        oclip_report *r = NULL;
+        if (oclip_source_check(src, 0, &r, &err) != OCLIP_OK) {
+            fprintf(stderr, "oclip: %s: %s\n", cmd, err.msg);
+            return NULL;
+        }
+        oclip_report_free(r);
+    }
+    if (!oclip_source_config(src))
+        fprintf(stderr, "oclip: %s: %s: no architecture: no open_clip_config.json and no "
+                "checkpoint\nhint: give the settings with options (see --help)\n", cmd,
+                oclip_source_description(src));
+    return oclip_source_config(src);
 }
 
 /* =============================================================================================

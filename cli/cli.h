@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "oclip.h"
+#include "progress.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -13,46 +14,61 @@
 void print_error(const oclip_error *err);
 /* "oclip CMD: <fmt with arg>" and a hint to run --help; returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, const char *arg);
-/* A whole small file (at most 64 MiB), NUL-terminated; NULL on failure (errno set). */
-char *slurp(const char *path, size_t *len);
 int is_dir(const char *path);
-int is_file(const char *path);
-/* The folder part of PATH as given, not resolving symlinks (the HF cache links blobs). */
-void dir_of(const char *path, char *out, size_t size);
 
+/* ---------------------------------------------------------------------------------------------
+ * Models: every command names one the same way (a SPEC: -m SPEC, or check/convert/inspect's
+ * argument) and resolves it through the library (oclip_source_resolve, oclip_model_load): the
+ * rules about specs, configs and overrides live there, not here.
+ */
 typedef struct {
-    oclip_model_config cfg;
-    char source[800];
-    char tag[64]; /* pretrained tag given as --arch NAME:TAG, else "" */
-    int have;
-} arch_choice;
+    const char *spec;       /* NULL: the default model */
+    const char *arch;       /* --arch NAME[:TAG] */
+    const char *config;     /* --config FILE */
+    oclip_quick_gelu quick; /* --quick-gelu / --no-quick-gelu */
+} cli_model;
 
-/* The architecture from --arch NAME, --config FILE, or open_clip_config.json / HF config.json
- * beside the checkpoint; out->have = 0 when none of them applies. Returns 0 or an exit code
- * (after printing the error). */
-int choose_arch(const char *arch, const char *config_path, const char *ckpt_path,
-                const oclip_checkpoint *ck, arch_choice *out);
+/* argv[*i] when it is --arch, --config, --quick-gelu or --no-quick-gelu (with -m/--model too
+ * when take_m): stored in *m (*i moved past a value) and 1; 0 when it is none of them; -1 after
+ * a usage error was printed (a missing value). */
+int cli_model_option(const char *cmd, int argc, char **argv, int *i, int take_m, cli_model *m);
 
-/* What `oclip check` does before it reports, shared by the subcommands that take a checkpoint:
- * PATH (a file, an index.json or a folder, resolved into `resolved`), its architecture
- * (choose_arch, else inferred; quick = -1 keep, 0/1 override QuickGELU) and oclip_check.
- * Returns 0 with *ck and *r set (free both), or an exit code after printing the error. */
-int open_checked(const char *cmd, const char *path, const char *arch, const char *config,
-                 int quick, int scan, char *resolved, size_t resolved_size,
-                 oclip_checkpoint **ck, oclip_report **r);
+/* What every download shows: a progress bar per file on stderr, and, for a download the
+ * command did not ask for (-m SPEC not in the cache), one line that says it happens. */
+typedef struct {
+    cli_progress bar;
+    char file[256];
+    int on;             /* a bar was started for `file` */
+    int quiet;          /* no bars */
+    char announce[600]; /* "oclip: SPEC is not in the cache: downloading it", once; or "" */
+} cli_download;
+/* announce_spec: the spec whose download the line announces, or NULL for none. */
+void cli_download_init(cli_download *d, const char *announce_spec, int quiet);
+void cli_download_progress(void *user, const char *file, uint64_t done, uint64_t total);
+void cli_download_end(cli_download *d);
+
+/* The source options of m: its overrides, downloads as `fetch` says (unless HF_HUB_OFFLINE=1)
+ * shown by d (cli_download_init'ed here, announcing m->spec). */
+void cli_source_options(const cli_model *m, int weights_optional, oclip_fetch fetch,
+                        oclip_pull_options *po, cli_download *d, oclip_source_options *so);
+/* oclip_source_resolve(m->spec) with those options; 0, or EXIT_FAIL after printing the error. */
+int cli_resolve(const cli_model *m, int weights_optional, oclip_fetch fetch, oclip_source **src);
+/* The source's notes and warnings, on stderr ("oclip: note: ...", "oclip: warning: ..."). */
+void cli_print_source(const oclip_source *src);
+/* The architecture of a source resolved with weights_optional (preprocess, tokenize): the
+ * spec's, else what the checkpoint says (opened and checked); NULL after printing the error. */
+const oclip_model_config *cli_source_config(const char *cmd, oclip_source *src);
+
 int cmd_convert(int argc, char **argv); /* cmd_convert.c */
-int cmd_classify(int argc, char **argv); /* cmd_embed.c */
+int cmd_classify(int argc, char **argv); /* cmd_classify.c */
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 /* cmd_embed.c: embed-image, embed-text, similarity */
 int cmd_embed_image(int argc, char **argv);
 int cmd_embed_text(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv); /* cmd_preprocess.c */
-/* cmd_pull.c: `oclip pull`, and the automatic pull to call before oclip_model_load /
- * oclip_spec_resolve: downloads an hf-hub: or ARCH:TAG spec that is not in the cache unless
- * offline (argument or HF_HUB_OFFLINE=1); 0, or EXIT_FAIL after printing the error. */
-int cmd_pull(int argc, char **argv);
-int cli_pull_if_needed(const char *spec, int offline);
+int cmd_pull(int argc, char **argv);       /* cmd_pull.c */
+
 /* A prompt: bytes inside a file buffer or an argument (not NUL-terminated). */
 typedef struct {
     const char *s;

@@ -1,6 +1,6 @@
 /*
- * cmd_convert.c — `oclip convert IN OUT`: any checkpoint `oclip check` accepts, validated the
- * same way, written as an OpenCLIP safetensors state dict or a transformers CLIPModel folder.
+ * cmd_convert.c — `oclip convert SPEC OUT`: any model `oclip check` accepts, validated the same
+ * way, written as an OpenCLIP safetensors state dict or a transformers CLIPModel folder.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,29 +12,35 @@
 #include "oclip.h"
 
 static const char convert_help[] =
-    "usage: oclip convert IN OUT [--to open_clip|hf] [--dtype f32|f16|bf16]\n"
+    "usage: oclip convert SPEC OUT [--to open_clip|hf] [--dtype f32|f16|bf16] [--no-metadata]\n"
     "                     [--arch NAME | --config FILE.json] [--quick-gelu|--no-quick-gelu]\n"
     "\n"
     "Writes a checkpoint in another format, after the same validation as 'oclip check'\n"
     "(nothing is written when the checkpoint does not fit its architecture). Files are\n"
     "written to a temporary name and renamed at the end: never a partial output.\n"
     "\n"
-    "IN     a checkpoint file, a model.safetensors.index.json, or a folder holding one\n"
-    "       (OpenCLIP, HF transformers, OpenAI archive, training checkpoint ...)\n"
-    "OUT    --to open_clip: a .safetensors file; or a folder (existing, or a name ending\n"
-    "       in '/') that receives open_clip_model.safetensors + open_clip_config.json\n"
+    "SPEC   a checkpoint file, a model.safetensors.index.json, or a folder holding one\n"
+    "       (OpenCLIP, HF transformers, OpenAI archive, training checkpoint ...),\n"
+    "       hf-hub:ORG/NAME[@REV], ARCH:TAG (downloaded when not in the cache), or default\n"
+    "OUT    --to open_clip: a .safetensors file, which keeps the architecture and\n"
+    "       preprocessing in its metadata (open_clip_config); or a folder (existing, or a\n"
+    "       name ending in '/') that receives open_clip_model.safetensors +\n"
+    "       open_clip_config.json\n"
     "       --to hf: a folder that receives model.safetensors, config.json (transformers\n"
     "       CLIPModel) and open_clip_config.json\n"
     "\n"
-    "The architecture comes from --arch / --config, else from open_clip_config.json (or an\n"
-    "HF config.json) in the folder of IN, else it is inferred from the tensor shapes.\n"
-    "preprocess_cfg comes from that open_clip_config.json, else OpenAI's defaults.\n"
+    "The architecture and preprocessing are the model's as 'oclip check' finds them: from\n"
+    "--arch / --config, else what SPEC names (open_clip_config.json or an HF config.json in\n"
+    "the folder of the file, the file's own metadata, a pretrained tag), else inferred from\n"
+    "the tensor shapes (a warning says what was guessed).\n"
     "\n"
     "  --to FORMAT        open_clip (default): OpenCLIP's state dict, exactly its keys\n"
     "                     hf: transformers CLIPModel (q/k/v split, projections transposed);\n"
     "                     refused for architectures CLIPModel cannot express (LayerScale ...)\n"
     "  --dtype D          cast float tensors to f32, f16 or bf16 (rounding as PyTorch's\n"
     "                     .float()/.half()/.bfloat16()); default: keep each tensor's dtype\n"
+    "  --no-metadata      a .safetensors OUT without the architecture in its metadata (the\n"
+    "                     bytes safetensors.torch.save_file writes for the tensors alone)\n"
     "  --arch NAME        a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...)\n"
     "  --config FILE      an OpenCLIP model config or open_clip_config.json\n"
     "  --quick-gelu, --no-quick-gelu   override the activation\n"
@@ -55,39 +61,24 @@ static void progress_bar(void *user, uint64_t done, uint64_t total) {
     if (pct == 100) fputc('\n', stderr);
 }
 
-/* preprocess_cfg of an open_clip_config.json; 0 when there is none (or it does not parse). */
-static int read_preprocess(const char *path, oclip_preprocess_cfg *pre) {
-    if (!path || !is_file(path)) return 0;
-    size_t len;
-    char *text = slurp(path, &len);
-    if (!text) return 0;
-    int ok = strstr(text, "\"model_cfg\"") &&
-             oclip_config_parse_open_clip(text, len, NULL, pre, NULL) == OCLIP_OK;
-    free(text);
-    return ok;
-}
-
 int cmd_convert(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *arch = NULL, *config = NULL, *to = "open_clip";
-    const char *dtype = NULL;
-    int quick = -1;
+    const char *in = NULL, *out = NULL, *to = "open_clip", *dtype = NULL;
+    cli_model m = {0};
+    int no_metadata = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int took = cli_model_option("convert", argc, argv, &i, 0, &m);
+        if (took < 0) return EXIT_USAGE;
+        if (took) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(convert_help, stdout);
             return 0;
-        } else if (!strcmp(a, "--quick-gelu")) {
-            quick = 1;
-        } else if (!strcmp(a, "--no-quick-gelu")) {
-            quick = 0;
-        } else if (!strcmp(a, "--arch") || !strcmp(a, "--config") || !strcmp(a, "--to") ||
-                   !strcmp(a, "--dtype")) {
+        } else if (!strcmp(a, "--no-metadata")) {
+            no_metadata = 1;
+        } else if (!strcmp(a, "--to") || !strcmp(a, "--dtype")) {
             if (i + 1 >= argc) return usage_error("convert", "%s needs a value", a);
-            const char *v = argv[++i];
-            if (!strcmp(a, "--arch")) arch = v;
-            else if (!strcmp(a, "--config")) config = v;
-            else if (!strcmp(a, "--to")) to = v;
-            else dtype = v;
+            if (!strcmp(a, "--to")) to = argv[++i];
+            else dtype = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             return usage_error("convert", "unknown option '%s'", a);
         } else if (!in) {
@@ -98,16 +89,17 @@ int cmd_convert(int argc, char **argv) {
             return usage_error("convert", "unexpected argument '%s'", a);
         }
     }
-    if (!in) return usage_error("convert", "%s", "missing IN and OUT");
+    if (!in) return usage_error("convert", "%s", "missing SPEC and OUT");
     if (!out) return usage_error("convert", "%s", "missing OUT");
-    if (arch && config)
+    if (m.arch && m.config)
         return usage_error("convert", "%s", "--arch and --config exclude each other");
-    oclip_convert_options copt = {0};
+    oclip_convert_options copt;
+    oclip_convert_options_default(&copt);
+    copt.no_metadata = no_metadata;
     if (!strcmp(to, "open_clip")) copt.to = OCLIP_FORMAT_OPEN_CLIP;
     else if (!strcmp(to, "hf")) copt.to = OCLIP_FORMAT_HF;
     else return usage_error("convert", "--to '%s': expected open_clip or hf", to);
     if (dtype) {
-        copt.cast = 1;
         if (!strcmp(dtype, "f32") || !strcmp(dtype, "float32")) copt.dtype = OCLIP_DTYPE_F32;
         else if (!strcmp(dtype, "f16") || !strcmp(dtype, "float16")) copt.dtype = OCLIP_DTYPE_F16;
         else if (!strcmp(dtype, "bf16") || !strcmp(dtype, "bfloat16"))
@@ -115,12 +107,19 @@ int cmd_convert(int argc, char **argv) {
         else return usage_error("convert", "--dtype '%s': expected f32, f16 or bf16", dtype);
     }
 
-    char picked[700];
-    oclip_checkpoint *ck;
-    oclip_report *r;
-    int rc = open_checked("convert", in, arch, config, quick, 0, picked, sizeof picked, &ck, &r);
+    m.spec = in;
+    oclip_source *src;
+    int rc = cli_resolve(&m, 0, OCLIP_FETCH_MISSING, &src);
     if (rc) return rc;
-    in = picked;
+    oclip_report *r = NULL;
+    oclip_error err;
+    if (oclip_source_check(src, 0, &r, &err) != OCLIP_OK) {
+        print_error(&err);
+        oclip_source_free(src);
+        return EXIT_FAIL;
+    }
+    const oclip_checkpoint *ck = oclip_source_checkpoint(src);
+    in = oclip_source_kind_of(src) == OCLIP_SOURCE_EMBEDDED ? "default" : oclip_source_path(src);
     const oclip_model_config *cfg = oclip_report_config(r);
     const char *label = cfg->name[0] ? cfg->name : "its architecture";
     if (!oclip_report_ok(r)) {
@@ -133,26 +132,22 @@ int cmd_convert(int argc, char **argv) {
                 in, label, oclip_report_config_source(r), n, n == 1 ? "" : "s", counts[0],
                 counts[1], counts[2], counts[3]);
         fprintf(stderr, "hint: run 'oclip check %s%s%s%s%s' for the full report\n", in,
-                arch ? " --arch " : config ? " --config " : "", arch ? arch : config ? config : "",
-                quick == 1 ? " --quick-gelu" : "", quick == 0 ? " --no-quick-gelu" : "");
+                m.arch ? " --arch " : m.config ? " --config " : "",
+                m.arch ? m.arch : m.config ? m.config : "",
+                m.quick == OCLIP_QUICK_GELU_ON ? " --quick-gelu" : "",
+                m.quick == OCLIP_QUICK_GELU_OFF ? " --no-quick-gelu" : "");
         oclip_report_free(r);
-        oclip_checkpoint_free(ck);
+        oclip_source_free(src);
         return EXIT_FAIL;
     }
-
-    /* preprocess_cfg: --config FILE when it is an open_clip_config.json, else the one beside IN */
-    oclip_preprocess_cfg pre;
-    char dir[700], beside[760];
-    dir_of(in, dir, sizeof dir);
-    snprintf(beside, sizeof beside, "%s/open_clip_config.json", dir);
-    if (read_preprocess(config, &pre) || read_preprocess(beside, &pre)) copt.preprocess = &pre;
+    /* the preprocessing the source states (else OpenAI's, the library's default) */
+    if (oclip_source_preprocess_origin(src)[0]) copt.preprocess = oclip_source_preprocess(src);
 
     int last = -1;
     if (isatty(2)) {
         copt.progress = progress_bar;
         copt.progress_user = &last;
     }
-    oclip_error err;
     oclip_status st = oclip_convert(r, out, &copt, &err);
     if (st != OCLIP_OK) {
         if (last >= 0 && last < 100) fputc('\n', stderr);
@@ -161,12 +156,12 @@ int cmd_convert(int argc, char **argv) {
         size_t olen = strlen(out);
         int folder = copt.to == OCLIP_FORMAT_HF || is_dir(out) || out[olen - 1] == '/';
         const char *sep = out[olen - 1] == '/' ? "" : "/";
-        const char *cast = !copt.cast                          ? ""
+        const char *cast = copt.dtype == OCLIP_DTYPE_KEEP      ? ""
                            : copt.dtype == OCLIP_DTYPE_F16  ? ", cast to F16"
                            : copt.dtype == OCLIP_DTYPE_BF16 ? ", cast to BF16"
                                                             : ", cast to F32";
-        const char *src = oclip_report_config_source(r);
-        int inferred = !strncmp(src, "inferred", 8);
+        const char *origin = oclip_report_config_source(r);
+        int inferred = !strncmp(origin, "inferred", 8);
         printf("wrote %s%s%s (%s%s; from the %s layout; architecture %s%s%s%s%s)\n", out,
                folder ? sep : "",
                folder ? (copt.to == OCLIP_FORMAT_HF
@@ -175,17 +170,14 @@ int cmd_convert(int argc, char **argv) {
                       : "",
                copt.to == OCLIP_FORMAT_HF ? "transformers CLIPModel" : "OpenCLIP state dict",
                cast, oclip_layout_name(oclip_checkpoint_layout(ck)), cfg->name,
-               cfg->name[0] ? " " : "", inferred ? "" : "from ", src,
+               cfg->name[0] ? " " : "", inferred ? "" : "from ", origin,
                cfg->quick_gelu ? ", QuickGELU" : "");
-        if (inferred && !cfg->name[0])
-            fprintf(stderr, "note: the architecture was inferred from tensor shapes and matches no "
-                            "built-in config; heads and the activation cannot be seen in weights: "
-                            "check them in the written config, or pass --arch / --config\n");
         for (size_t i = 0; i < oclip_report_n_notes(r); i++)
             fprintf(stderr, "note: %s\n", oclip_report_note(r, i));
+        cli_print_source(src);
     }
     oclip_report_free(r);
-    oclip_checkpoint_free(ck);
+    oclip_source_free(src);
     if (fflush(stdout) != 0) return EXIT_FAIL;
     return st == OCLIP_OK ? 0 : EXIT_FAIL;
 }

@@ -9,35 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
-
 #include "cli.h"
+#include "embed.h"
 #include "npy.h"
 #include "npy_read.h"
 #include "progress.h"
-#include "clscache.h"
-
-#define MODEL_OPTIONS                                                                            \
-    "model selection:\n"                                                                         \
-    "  -m, --model SPEC   default: the small demo model embedded in oclip (models/default:\n" \
-    "                     shapes and colours, not a real CLIP). Else a checkpoint file\n"    \
-    "                     (.bin/.pt/.pth/.safetensors, an .index.json) or a\n"              \
-    "                     folder holding one: open_clip_config.json (or an HF config.json)\n"   \
-    "                     beside it gives the architecture, else it is inferred from shapes;\n" \
-    "                     hf-hub:ORG/NAME[@REV] from the Hugging Face cache ($HF_HUB_CACHE,\n"  \
-    "                     $HF_HOME/hub, ~/.cache/huggingface/hub); or ARCH:TAG, a pretrained\n" \
-    "                     name such as ViT-B-32:laion2b_s34b_b79k (weights from the cache)\n"  \
-    "  --arch NAME        a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...)\n"        \
-    "  --config FILE      an OpenCLIP model config or open_clip_config.json\n"                    \
-    "  --quick-gelu, --no-quick-gelu   override the activation\n"                              \
-    "  --dtype T          f32 (default: weights as stored, fp32 arithmetic), f16 or bf16:\n"  \
-    "                     round the weights at load (bf16 uses AVX512-BF16 dot products where\n" \
-    "                     the CPU has them; cosine to f32 >= 0.9999); int8: quantize the\n"     \
-    "                     transformer weights per channel, inputs per token (AVX512-VNNI;\n"   \
-    "                     accuracy deltas in docs/ENGINE.md)\n"                               \
-    "  --threads N        worker threads (default: all cores; results do not depend on it)\n"    \
-    "  --batch-size N     inputs per forward pass (default 32; results do not depend on it)\n"  \
-    "  -h, --help         this help\n"
 
 static const char embed_image_help[] =
     "usage: oclip embed-image [-m SPEC] (IMAGE... | --pixels X.npy) -o OUT.npy [--no-normalize]\n"
@@ -98,17 +74,8 @@ static const char similarity_help[] =
     "  oclip similarity -m model.safetensors --images a.jpg --texts \"x\" \"y\" --json\n"
     "\n" MODEL_OPTIONS;
 
-typedef struct {
-    const char *cmd, *model, *arch, *config, *pixels, *tokens, *output;
-    int quick, threads, batch, normalize, json;
-    prompt_list images, texts; /* file names and prompts */
-    int image_args, text_args; /* positional arguments are images / texts */
-    const char *labels, *labels_file, *templates; /* classify */
-    int top, no_cache;
-    oclip_dtype weight_dtype; /* --dtype */
-} embed_args;
 
-static int oom(const char *cmd) {
+int embed_oom(const char *cmd) {
     fprintf(stderr, "oclip: %s: out of memory\n", cmd);
     return EXIT_FAIL;
 }
@@ -124,10 +91,13 @@ static int parse_int(const char *cmd, const char *opt, const char *v, int *out) 
 }
 
 /* Parses the shared options; returns -1 to go on, or an exit code (help: 0, usage: 2). */
-static int parse(int argc, char **argv, const char *help, embed_args *a) {
+int embed_parse(int argc, char **argv, const char *help, embed_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char **slot = NULL;
+        int took = cli_model_option(a->cmd, argc, argv, &i, 1, &a->model);
+        if (took < 0) return EXIT_USAGE;
+        if (took) continue;
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
             fputs(help, stdout);
             return 0;
@@ -135,14 +105,6 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
             a->normalize = 0;
         } else if (!strcmp(o, "--json")) {
             a->json = 1;
-        } else if (!strcmp(o, "--quick-gelu") || !strcmp(o, "--no-quick-gelu")) {
-            a->quick = !strcmp(o, "--quick-gelu") ? OCLIP_QUICK_GELU_ON : OCLIP_QUICK_GELU_OFF;
-        } else if (!strcmp(o, "-m") || !strcmp(o, "--model")) {
-            slot = &a->model;
-        } else if (!strcmp(o, "--arch")) {
-            slot = &a->arch;
-        } else if (!strcmp(o, "--config")) {
-            slot = &a->config;
         } else if (!strcmp(o, "--pixels")) {
             slot = &a->pixels;
         } else if (!strcmp(o, "--tokens")) {
@@ -178,7 +140,7 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
             prompt_list *l = o[2] == 'i' ? &a->images : &a->texts;
             int n = 0;
             while (i + 1 < argc && !(argv[i + 1][0] == '-' && argv[i + 1][1])) {
-                if (prompt_add(l, argv[i + 1], strlen(argv[i + 1]))) return oom(a->cmd);
+                if (prompt_add(l, argv[i + 1], strlen(argv[i + 1]))) return embed_oom(a->cmd);
                 i++, n++;
             }
             if (!n) return usage_error(a->cmd, "%s needs at least one value", o);
@@ -189,9 +151,9 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
         } else if (o[0] == '-' && o[1]) {
             return usage_error(a->cmd, "unknown option '%s'", o);
         } else if (a->image_args) {
-            if (prompt_add(&a->images, o, strlen(o))) return oom(a->cmd);
+            if (prompt_add(&a->images, o, strlen(o))) return embed_oom(a->cmd);
         } else if (a->text_args) {
-            if (prompt_add(&a->texts, o, strlen(o))) return oom(a->cmd);
+            if (prompt_add(&a->texts, o, strlen(o))) return embed_oom(a->cmd);
         } else {
             return usage_error(a->cmd, "unexpected argument '%s' (use --images / --texts)", o);
         }
@@ -200,41 +162,30 @@ static int parse(int argc, char **argv, const char *help, embed_args *a) {
             *slot = argv[++i];
         }
     }
-    if (!a->model && (a->arch || a->config))
+    if (!a->model.spec && (a->model.arch || a->model.config))
         return usage_error(a->cmd, "%s", "--arch and --config apply to a checkpoint given with -m");
-    if (a->arch && a->config)
+    if (a->model.arch && a->model.config)
         return usage_error(a->cmd, "%s", "--arch and --config exclude each other");
     return -1;
 }
 
-static int load_model(const embed_args *a, oclip_model **m) {
-    /* hf-hub: / ARCH:TAG not in the cache: download it first (unless HF_HUB_OFFLINE=1) */
-    int rc = cli_pull_if_needed(a->model, 0);
-    if (rc) return rc;
-    arch_choice ac = {0};
-    if (a->arch || a->config) {
-        /* with --arch / --config choose_arch reads no checkpoint */
-        if ((rc = choose_arch(a->arch, a->config, a->model, NULL, &ac))) return rc;
-    }
-    oclip_model_options opt = {.threads = a->threads, .quick_gelu = (oclip_quick_gelu)a->quick,
-                               .weight_dtype = a->weight_dtype};
-    if (ac.have) {
-        opt.config = &ac.cfg;
-        opt.config_source = ac.source;
-    }
+/* The model -m names (downloaded when it is not in the cache, unless HF_HUB_OFFLINE=1), with
+ * the notes and warnings of where it came from. */
+int embed_load_model(const embed_args *a, oclip_model **m) {
+    cli_download d;
+    oclip_pull_options po;
+    oclip_source_options so;
+    cli_source_options(&a->model, 0, OCLIP_FETCH_MISSING, &po, &d, &so);
+    oclip_model_options opt = {.threads = a->threads, .weight_dtype = a->weight_dtype,
+                               .source = &so};
     oclip_error err;
-    if (oclip_model_load(a->model, &opt, m, &err) != OCLIP_OK) {
+    oclip_status s = oclip_model_load(a->model.spec, &opt, m, &err);
+    cli_download_end(&d);
+    if (s != OCLIP_OK) {
         print_error(&err);
         return EXIT_FAIL;
     }
-    /* ARCH:TAG with a tag trained with QuickGELU on a GELU config: OpenCLIP 3.3 runs exact
-     * GELU and only warns; so do we */
-    oclip_spec sp;
-    if (a->model && oclip_spec_resolve(a->model, OCLIP_SPEC_CONFIG_ONLY, &sp, NULL) == OCLIP_OK &&
-        sp.tag_quick_gelu == 1 && !oclip_model_config_of(*m)->quick_gelu)
-        fprintf(stderr, "oclip: warning: tag '%s' was trained with QuickGELU; running exact GELU "
-                        "as OpenCLIP does (use %s-quickgelu:%s or --quick-gelu)\n", sp.tag,
-                oclip_model_config_of(*m)->name, sp.tag);
+    cli_print_source(oclip_model_source_of(*m));
     return 0;
 }
 
@@ -321,7 +272,7 @@ static int embed_image_stream(const embed_args *a, const oclip_model *m, const p
     size_t E = (size_t)oclip_model_embed_dim(m);
     oclip_image **img = calloc(l->n, sizeof *img);
     *out = malloc(l->n * E * sizeof(float));
-    int rc = img && *out ? 0 : oom(a->cmd);
+    int rc = img && *out ? 0 : embed_oom(a->cmd);
     oclip_error err;
     for (size_t i = 0; i < l->n && !rc; i++) {
         oclip_status s;
@@ -356,7 +307,7 @@ static int embed_image_stream(const embed_args *a, const oclip_model *m, const p
 
 /* Embeddings of the images (files, or --pixels) or texts (prompts, or --tokens) into a new
  * buffer *out [*n, E]. Returns 0 or an exit code after printing. */
-static int embed_inputs(const embed_args *a, const oclip_model *m, int image, float **out,
+int embed_inputs(const embed_args *a, const oclip_model *m, int image, float **out,
                         size_t *n) {
     const prompt_list *l = image ? &a->images : &a->texts;
     const char *npy = image ? a->pixels : a->tokens;
@@ -374,7 +325,7 @@ static int embed_inputs(const embed_args *a, const oclip_model *m, int image, fl
         if (rc) return rc;
         *n = (size_t)in.shape[0];
         *out = malloc((*n ? *n : 1) * E * sizeof(float));
-        rc = *out ? embed(a, m, image, in.data, *n, *out) : oom(a->cmd);
+        rc = *out ? embed(a, m, image, in.data, *n, *out) : embed_oom(a->cmd);
         npy_free(&in);
         return rc;
     }
@@ -391,7 +342,7 @@ static int embed_inputs(const embed_args *a, const oclip_model *m, int image, fl
     *out = malloc(l->n * E * sizeof(float));
     int rc = 0;
     if (!items || !lens || !*out) {
-        rc = oom(a->cmd);
+        rc = embed_oom(a->cmd);
     } else {
         for (size_t i = 0; i < l->n; i++) items[i] = l->p[i].s, lens[i] = l->p[i].len;
         /* batch by batch (the results do not depend on the batch), with a progress bar */
@@ -419,7 +370,7 @@ static int embed_inputs(const embed_args *a, const oclip_model *m, int image, fl
     return rc;
 }
 
-static void free_args(embed_args *a) {
+void embed_free_args(embed_args *a) {
     prompt_list_free(&a->images);
     prompt_list_free(&a->texts);
 }
@@ -428,7 +379,7 @@ static void free_args(embed_args *a) {
 static int cmd_embed(int argc, char **argv, int image) {
     embed_args a = {.cmd = image ? "embed-image" : "embed-text", .normalize = 1,
                     .image_args = image, .text_args = !image};
-    int rc = parse(argc, argv, image ? embed_image_help : embed_text_help, &a);
+    int rc = embed_parse(argc, argv, image ? embed_image_help : embed_text_help, &a);
     if (rc >= 0) goto done;
     rc = 0;
     if (image ? (a.tokens != NULL || a.texts.n) : (a.pixels != NULL || a.images.n)) {
@@ -440,7 +391,7 @@ static int cmd_embed(int argc, char **argv, int image) {
     else if (a.json) rc = usage_error(a.cmd, "%s", "--json is for similarity");
     if (rc) goto done;
     oclip_model *m = NULL;
-    if ((rc = load_model(&a, &m))) goto done;
+    if ((rc = embed_load_model(&a, &m))) goto done;
     float *out = NULL;
     size_t n = 0;
     rc = embed_inputs(&a, m, image, &out, &n);
@@ -448,7 +399,7 @@ static int cmd_embed(int argc, char **argv, int image) {
     free(out);
     oclip_model_free(m);
 done:
-    free_args(&a);
+    embed_free_args(&a);
     return rc;
 }
 
@@ -457,20 +408,20 @@ int cmd_embed_text(int argc, char **argv) { return cmd_embed(argc, argv, 0); }
 
 int cmd_similarity(int argc, char **argv) {
     embed_args a = {.cmd = "similarity", .normalize = 1};
-    int rc = parse(argc, argv, similarity_help, &a);
+    int rc = embed_parse(argc, argv, similarity_help, &a);
     if (rc >= 0) {
-        free_args(&a);
+        embed_free_args(&a);
         return rc;
     }
     oclip_model *m = NULL;
     float *img = NULL, *txt = NULL, *lg = NULL;
     size_t ni = 0, nt = 0;
-    if ((rc = load_model(&a, &m)) || (rc = embed_inputs(&a, m, 1, &img, &ni)) ||
+    if ((rc = embed_load_model(&a, &m)) || (rc = embed_inputs(&a, m, 1, &img, &ni)) ||
         (rc = embed_inputs(&a, m, 0, &txt, &nt)))
         goto done;
     lg = malloc((ni && nt ? ni * nt : 1) * sizeof(float));
     if (!lg) {
-        rc = oom(a.cmd);
+        rc = embed_oom(a.cmd);
         goto done;
     }
     oclip_error err;
@@ -498,251 +449,6 @@ done:
     free(txt);
     free(lg);
     oclip_model_free(m);
-    free_args(&a);
-    return rc;
-}
-
-/* =============================================================================================
- * classify
- */
-static const char classify_help[] =
-    "usage: oclip classify [-m SPEC] IMAGE... (--labels \"a,b,c\" | --labels-file F)\n"
-    "                      [--templates imagenet|simple|none|FILE] [--top K] [--json]\n"
-    "\n"
-    "Zero-shot classification as OpenCLIP does it: each label is put into every template,\n"
-    "the template embeddings are normalized, averaged and renormalized into one class\n"
-    "embedding; each image's probabilities are softmax(exp(logit_scale) * cosine).\n"
-    "\n"
-    "  IMAGE...              image files (see 'oclip preprocess')\n"
-    "  --labels \"a,b,c\"     the class names, comma-separated\n"
-    "  --labels-file F       the class names, one per line\n"
-    "  --templates T         imagenet: OpenCLIP's 80 ImageNet templates (default); simple: its\n"
-    "                        7; none: the label alone; or a file with one template per line,\n"
-    "                        each with {} where the label goes\n"
-    "  --top K               only the K most probable labels (default: all)\n"
-    "  --json                one JSON object per image and line:\n"
-    "                        {\"image\": PATH, \"predictions\": [{\"label\": L, \"prob\": P}, ...]}\n"
-    "  --no-cache            neither read nor write the class-embedding cache (class embeddings\n"
-    "                        are kept per model, labels and templates in $OCLIP_CACHE_DIR, else\n"
-    "                        $XDG_CACHE_HOME/oclip, else ~/.cache/oclip, so that repeated runs\n"
-    "                        skip the text tower)\n"
-    "\n"
-    "examples:\n"
-    "  oclip classify examples/*.png --labels-file examples/labels.txt   # demo model\n"
-    "  oclip classify -m ViT-B-32:laion2b_s34b_b79k cat.jpg --labels \"cat,dog,car\"\n"
-    "  oclip classify -m ./model/ photos/*.jpg --labels-file classes.txt --top 5 --json\n"
-    "\n" MODEL_OPTIONS;
-
-/* NUL-terminated copies of a prompt list's items (labels and templates from files) */
-static char **copy_items(const prompt_list *l) {
-    char **v = calloc(l->n ? l->n : 1, sizeof *v);
-    for (size_t i = 0; v && i < l->n; i++) {
-        v[i] = malloc(l->p[i].len + 1);
-        if (!v[i]) return v; /* caller frees; checked below */
-        memcpy(v[i], l->p[i].s, l->p[i].len);
-        v[i][l->p[i].len] = '\0';
-    }
-    return v;
-}
-
-static void free_items(char **v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) free(v[i]);
-    free(v);
-}
-
-/* --labels "a, b,c": split at commas, surrounding spaces trimmed */
-static int split_labels(const char *cmd, const char *s, prompt_list *l) {
-    for (const char *p = s;;) {
-        const char *comma = strchr(p, ',');
-        const char *end = comma ? comma : p + strlen(p);
-        const char *b = p, *e = end;
-        while (b < e && (*b == ' ' || *b == '\t')) b++;
-        while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
-        if (b == e) return usage_error(cmd, "%s", "--labels: an empty label");
-        if (prompt_add(l, b, (size_t)(e - b))) return oom(cmd);
-        if (!comma) return 0;
-        p = comma + 1;
-    }
-}
-
-typedef struct {
-    float prob;
-    size_t label;
-} ranked;
-
-static int by_prob(const void *x, const void *y) {
-    const ranked *a = x, *b = y;
-    return a->prob < b->prob ? 1 : a->prob > b->prob ? -1 : (a->label > b->label) - (a->label < b->label);
-}
-
-/* The zero-shot classifier w [nl, E]: from the class-embedding cache when it holds these
- * (model, labels, templates), else computed a few labels at a time (each class embedding is
- * computed on its own, so chunks change nothing) with a progress bar, then stored. */
-static int build_classifier(const embed_args *a, const oclip_model *m, const char *const *lab,
-                            size_t nl, const char *const *tpl, size_t ntpl, float *w) {
-    size_t E = (size_t)oclip_model_embed_dim(m);
-    char fp[33], id[96];
-    clscache cc = {0};
-    int cached = 0;
-    oclip_error err;
-    /* the kernels and --dtype change the bytes too: part of the key */
-    if (!a->no_cache && oclip_model_fingerprint(m, fp, &err) == OCLIP_OK &&
-        snprintf(id, sizeof id, "%s %s %s", fp, oclip_simd_name(),
-                 a->weight_dtype ? oclip_dtype_name(a->weight_dtype) : "stored") > 0 &&
-        clscache_init(&cc, id, E, lab, nl, tpl, ntpl) == 0)
-        cached = clscache_load(&cc, w, nl, E);
-    if (cached) {
-        clscache_free(&cc);
-        return 0;
-    }
-    cli_progress pg;
-    cli_progress_start(&pg, "classes", nl, 0);
-    size_t step = ntpl >= 64 ? 1 : 64 / ntpl;
-    for (size_t c = 0; c < nl; c += step) {
-        size_t k = nl - c < step ? nl - c : step;
-        if (oclip_zero_shot_classifier(m, lab + c, k, tpl, ntpl, w + c * E, &err)) {
-            fprintf(stderr, "%soclip: classify: %s\n", pg.drawn && pg.tty ? "\n" : "", err.msg);
-            clscache_free(&cc);
-            return EXIT_FAIL;
-        }
-        cli_progress_update(&pg, c + k);
-    }
-    cli_progress_end(&pg);
-    if (!a->no_cache) clscache_store(&cc, w, nl, E);
-    clscache_free(&cc);
-    return 0;
-}
-
-int cmd_classify(int argc, char **argv) {
-    embed_args a = {.cmd = "classify", .normalize = 1, .image_args = 1};
-    prompt_list labels = {0}, tpl_list = {0};
-    char **lab = NULL, **tpl_own = NULL;
-    float *img = NULL, *w = NULL, *pr = NULL;
-    ranked *rk = NULL;
-    oclip_model *m = NULL;
-    int rc = parse(argc, argv, classify_help, &a);
-    if (rc >= 0) goto done;
-    rc = 0;
-    if (!a.images.n) {
-        rc = usage_error(a.cmd, "%s", "no images: give IMAGE files");
-        goto done;
-    }
-    if (!a.labels == !a.labels_file) {
-        rc = usage_error(a.cmd, "%s", "give the class names with --labels or --labels-file");
-        goto done;
-    }
-    if (a.labels && (rc = split_labels(a.cmd, a.labels, &labels))) goto done;
-    if (a.labels_file && (rc = prompt_add_file(&labels, a.cmd, a.labels_file))) goto done;
-    for (size_t i = 0; i < labels.n; i++)
-        if (labels.p[i].len == 0) {
-            fprintf(stderr, "oclip: classify: label %zu is empty%s%s\n", i + 1,
-                    a.labels_file ? " in " : "", a.labels_file ? a.labels_file : "");
-            rc = EXIT_USAGE;
-            goto done;
-        }
-    if (!labels.n) {
-        rc = usage_error(a.cmd, "%s", "the label list is empty");
-        goto done;
-    }
-    /* templates */
-    const char *const *tpl;
-    static const char *const none[] = {"{}"};
-    const char *set = a.templates ? a.templates : "imagenet";
-    size_t ntpl = oclip_zero_shot_templates(set, &tpl);
-    if (!ntpl && !strcmp(set, "none")) {
-        tpl = none;
-        ntpl = 1;
-    } else if (!ntpl) {
-        if ((rc = prompt_add_file(&tpl_list, a.cmd, set))) goto done;
-        if (!(tpl_own = copy_items(&tpl_list))) {
-            rc = oom(a.cmd);
-            goto done;
-        }
-        for (size_t i = 0; i < tpl_list.n; i++) {
-            if (!tpl_own[i]) {
-                rc = oom(a.cmd);
-                goto done;
-            }
-            if (!strstr(tpl_own[i], "{}")) {
-                fprintf(stderr, "oclip: classify: template file '%s', line %zu: no {} for the "
-                                "label\n", set, i + 1);
-                rc = EXIT_FAIL;
-                goto done;
-            }
-        }
-        tpl = (const char *const *)tpl_own;
-        ntpl = tpl_list.n;
-        if (!ntpl) {
-            rc = usage_error(a.cmd, "%s", "--templates: the template file is empty");
-            goto done;
-        }
-    }
-    if (!(lab = copy_items(&labels))) {
-        rc = oom(a.cmd);
-        goto done;
-    }
-    for (size_t i = 0; i < labels.n; i++)
-        if (!lab[i]) {
-            rc = oom(a.cmd);
-            goto done;
-        }
-    if ((rc = load_model(&a, &m))) goto done;
-    size_t ni = 0, nl = labels.n, E = (size_t)oclip_model_embed_dim(m);
-    if ((rc = embed_inputs(&a, m, 1, &img, &ni))) goto done;
-    w = malloc(nl * E * sizeof *w);
-    pr = malloc(ni * nl * sizeof *pr);
-    rk = malloc(nl * sizeof *rk);
-    if (!w || !pr || !rk) {
-        rc = oom(a.cmd);
-        goto done;
-    }
-    if ((rc = build_classifier(&a, m, (const char *const *)lab, nl, tpl, ntpl, w))) goto done;
-    oclip_error err;
-    if (oclip_zero_shot_probs(m, img, ni, w, nl, pr, &err)) {
-        fprintf(stderr, "oclip: classify: %s\n", err.msg);
-        rc = EXIT_FAIL;
-        goto done;
-    }
-    size_t top = a.top && (size_t)a.top < nl ? (size_t)a.top : nl;
-    for (size_t i = 0; i < ni; i++) {
-        for (size_t c = 0; c < nl; c++) rk[c] = (ranked){pr[i * nl + c], c};
-        qsort(rk, nl, sizeof *rk, by_prob);
-        const char *path = a.images.p[i].s;
-        if (a.json) {
-            cJSON *o = cJSON_CreateObject(), *ps = NULL;
-            cJSON_AddStringToObject(o, "image", path);
-            ps = cJSON_AddArrayToObject(o, "predictions");
-            for (size_t k = 0; k < top; k++) {
-                cJSON *e = cJSON_CreateObject();
-                cJSON_AddStringToObject(e, "label", lab[rk[k].label]);
-                cJSON_AddNumberToObject(e, "prob", rk[k].prob);
-                cJSON_AddItemToArray(ps, e);
-            }
-            char *t = cJSON_PrintUnformatted(o);
-            cJSON_Delete(o);
-            if (!t) {
-                rc = oom(a.cmd);
-                goto done;
-            }
-            puts(t);
-            cJSON_free(t);
-        } else {
-            printf("%s\n", path);
-            for (size_t k = 0; k < top; k++)
-                printf("  %6.2f%%  %s\n", 100.0 * rk[k].prob, lab[rk[k].label]);
-        }
-    }
-    if (fflush(stdout) != 0) rc = EXIT_FAIL;
-done:
-    free(img);
-    free(w);
-    free(pr);
-    free(rk);
-    free_items(lab, labels.n);
-    free_items(tpl_own, tpl_list.n);
-    prompt_list_free(&labels);
-    prompt_list_free(&tpl_list);
-    oclip_model_free(m);
-    free_args(&a);
+    embed_free_args(&a);
     return rc;
 }

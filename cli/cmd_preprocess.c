@@ -29,8 +29,10 @@ static const char preprocess_help[] =
     "  -m, --model SPEC     ARCH:TAG (a pretrained tag, e.g. ViT-B-32:laion2b_s34b_b79k),\n"
     "                       ARCH (a built-in config: its image size, OpenAI defaults),\n"
     "                       an open_clip_config.json, a folder holding one, a checkpoint with\n"
-    "                       one beside it, or hf-hub:ORG/NAME[@REV] in the Hugging Face cache;\n"
-    "                       default: 224 px, OpenAI mean/std, bicubic, shortest\n"
+    "                       one beside it (or written by oclip convert), hf-hub:ORG/NAME[@REV]\n"
+    "                       in the Hugging Face cache, or default (the model embedded in\n"
+    "                       oclip: 64 px); without -m: 224 px, OpenAI mean/std, bicubic,\n"
+    "                       shortest\n"
     "  --image-size N|HxW   output size\n"
     "  --mean R,G,B         normalisation mean (one value: all channels)\n"
     "  --std R,G,B          normalisation std (one value: all channels)\n"
@@ -49,77 +51,27 @@ static const char preprocess_help[] =
     "  oclip preprocess -m ViT-B-32:laion2b_s34b_b79k cat.jpg -o x.npy # the tag's settings\n"
     "  oclip preprocess --image-size 384 --resize-mode squash a.jpg -o x.npy\n";
 
-/* --------------------------------------------------------------------------------------------
- * Where the preprocessing settings come from
- */
-
-/* Parses FILE as an open_clip_config.json into *pre. Returns 0 or an exit code. */
-static int from_open_clip_config(const char *file, oclip_preprocess_cfg *pre) {
-    size_t len;
-    char *text = slurp(file, &len);
-    if (!text) {
-        fprintf(stderr, "oclip: '%s': %s\n", file, strerror(errno ? errno : EIO));
-        return EXIT_FAIL;
-    }
-    oclip_error err;
-    oclip_model_config mc;
-    oclip_status st = oclip_config_parse_open_clip(text, len, &mc, pre, &err);
-    free(text);
-    if (st != OCLIP_OK) {
-        fprintf(stderr, "oclip: '%s': %s\n", file, err.msg);
-        return EXIT_FAIL;
-    }
-    return 0;
-}
-
-/* Fills *pre from -m SPEC (see the help); OpenAI's defaults without one. 0 or an exit code.
- * Files, folders, hf-hub: and ARCH:TAG resolve through the library (oclip_spec_resolve, which
- * knows the Hugging Face cache); only the architecture and preprocessing are needed, so weights
- * missing from the cache are fine. An open_clip_config.json itself and a bare ARCH are handled
- * here. */
+/* Fills *pre from -m SPEC, resolved as every command resolves a model (weights are not
+ * needed; nothing is downloaded); OpenAI's defaults without -m. 0 or an exit code. */
 static int resolve_model(const char *spec, oclip_preprocess_cfg *pre) {
     oclip_preprocess_cfg_default(pre);
     if (!spec) return 0;
-    oclip_error err;
-    size_t n = strlen(spec);
-    int file = is_file(spec), dir = is_dir(spec);
-    if (file && n > 5 && !strcmp(spec + n - 5, ".json") &&
-        !(n >= 11 && !strcmp(spec + n - 11, ".index.json")))
-        return from_open_clip_config(spec, pre);
-    if (!file && !dir && strncmp(spec, "hf-hub:", 7) && !strchr(spec, ':')) {
-        /* ARCH: OpenCLIP's default PreprocessCfg at the built-in config's image size */
-        oclip_model_config mc;
-        if (oclip_config_builtin(spec, &mc, &err) != OCLIP_OK) {
-            fprintf(stderr, "oclip: -m '%s': not a file, folder, hf-hub: spec or known "
-                            "architecture: %s\n", spec, err.msg);
-            return EXIT_FAIL;
-        }
-        pre->size[0] = mc.vision.image_size[0];
-        pre->size[1] = mc.vision.image_size[1];
-        return 0;
-    }
-    oclip_spec *sp = malloc(sizeof *sp);
-    if (!sp) {
-        fprintf(stderr, "oclip: out of memory\n");
-        return EXIT_FAIL;
-    }
-    int rc = 0;
-    if (oclip_spec_resolve(spec, OCLIP_SPEC_CONFIG_ONLY, sp, &err) != OCLIP_OK) {
-        print_error(&err);
+    cli_model m = {.spec = spec};
+    oclip_source *src;
+    int rc = cli_resolve(&m, 1, OCLIP_FETCH_NEVER, &src);
+    if (rc) return rc;
+    if (!cli_source_config("preprocess", src)) {
         rc = EXIT_FAIL;
-    } else if (!sp->has_config && sp->kind == OCLIP_SPEC_DIR) {
-        fprintf(stderr, "oclip: '%s': no open_clip_config.json in this folder\n", spec);
-        fprintf(stderr, "hint: give the settings with --image-size/--mean/--std/...\n");
-        rc = EXIT_FAIL;
-    } else if (!sp->has_config) {
-        fprintf(stderr, "oclip: '%s': no open_clip_config.json beside the checkpoint, so "
-                        "its preprocessing is unknown\n", spec);
+    } else if (!oclip_source_preprocess_origin(src)[0]) {
+        fprintf(stderr, "oclip: preprocess: '%s': nothing states how this model preprocesses "
+                        "images (no open_clip_config.json, pretrained tag or checkpoint "
+                        "metadata; architecture %s)\n", spec, oclip_source_config_origin(src));
         fprintf(stderr, "hint: use -m ARCH:TAG, or give --image-size/--mean/--std/...\n");
         rc = EXIT_FAIL;
     } else {
-        *pre = sp->preprocess;
+        *pre = *oclip_source_preprocess(src);
     }
-    free(sp);
+    oclip_source_free(src);
     return rc;
 }
 
@@ -258,7 +210,9 @@ int cmd_preprocess(int argc, char **argv) {
         }
         cfg.fill_color = (int)v;
     }
-    oclip_image_options opt = {0, exif};
+    oclip_image_options opt;
+    oclip_image_options_default(&opt);
+    opt.exif_transpose = exif;
     if (maxp_s) {
         char *end;
         unsigned long long v = strtoull(maxp_s, &end, 10);

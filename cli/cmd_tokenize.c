@@ -12,7 +12,7 @@
 #include "oclip.h"
 
 static const char tokenize_help[] =
-    "usage: oclip tokenize [--context-length N] [--clean MODE] [-f FILE]... [TEXT]...\n"
+    "usage: oclip tokenize [-m SPEC] [--context-length N] [--clean MODE] [-f FILE]... [TEXT]...\n"
     "                      [-o OUT.npy]\n"
     "\n"
     "Token ids exactly as OpenCLIP's tokenizer gives them (open_clip.get_tokenizer for\n"
@@ -25,7 +25,10 @@ static const char tokenize_help[] =
     "character, U+2028 included, belongs to the prompt; an empty line is an empty prompt).\n"
     "'-f -' reads standard input. Bytes that are not UTF-8 are read as U+FFFD.\n"
     "\n"
-    "  -n, --context-length N  ids per row (default 77)\n"
+    "  -m, --model SPEC        take the context length from this model (as every command\n"
+    "                          names one: default for the model embedded in oclip, a\n"
+    "                          checkpoint or folder, hf-hub:ORG/NAME, ARCH:TAG, ARCH)\n"
+    "  -n, --context-length N  ids per row (default: the model's, else 77)\n"
     "  --clean MODE            lower (default), whitespace or canonicalize: OpenCLIP's\n"
     "                          SimpleTokenizer(clean=...) modes\n"
     "  -f, --file FILE         read prompts from FILE, one per line\n"
@@ -39,8 +42,30 @@ static const char tokenize_help[] =
     "  oclip tokenize -f prompts.txt -o tokens.npy\n"
     "  oclip tokenize --context-length 64 --clean whitespace \"Hello  World\"\n";
 
+/* The context length of the model SPEC names, for OpenCLIP's SimpleTokenizer; 0 after printing
+ * why there is none. */
+static size_t model_context(const char *spec) {
+    cli_model m = {.spec = spec};
+    oclip_source *src;
+    if (cli_resolve(&m, 1, OCLIP_FETCH_NEVER, &src)) return 0;
+    const oclip_model_config *c = cli_source_config("tokenize", src);
+    size_t ctx = 0;
+    if (c && c->text.hf_tokenizer_name[0])
+        fprintf(stderr, "oclip: tokenize: '%s' uses the Hugging Face tokenizer '%s', not "
+                        "OpenCLIP's SimpleTokenizer\n", spec, c->text.hf_tokenizer_name);
+    else if (c && c->text.vocab_size != OCLIP_VOCAB_SIZE)
+        fprintf(stderr, "oclip: tokenize: '%s' has a vocabulary of %d ids, not the %d of "
+                        "OpenCLIP's tokenizer\n", spec, c->text.vocab_size, OCLIP_VOCAB_SIZE);
+    else if (c)
+        ctx = (size_t)c->text.context_length;
+    oclip_source_free(src);
+    return ctx;
+}
+
 int cmd_tokenize(int argc, char **argv) {
     size_t ctx = OCLIP_CONTEXT_LENGTH;
+    const char *model = NULL;
+    int ctx_given = 0;
     oclip_clean clean = OCLIP_CLEAN_LOWER;
     const char *out_path = NULL;
     prompt_list l = {0};
@@ -56,7 +81,7 @@ int cmd_tokenize(int argc, char **argv) {
                 return 0;
             } else if (!strcmp(a, "-n") || !strcmp(a, "--context-length") || !strcmp(a, "-f") ||
                        !strcmp(a, "--file") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
-                       !strcmp(a, "--clean")) {
+                       !strcmp(a, "--clean") || !strcmp(a, "-m") || !strcmp(a, "--model")) {
                 if (i + 1 >= argc) {
                     rc = usage_error("tokenize", "%s needs a value", a);
                     goto done;
@@ -72,6 +97,9 @@ int cmd_tokenize(int argc, char **argv) {
                         goto done;
                     }
                     ctx = (size_t)n;
+                    ctx_given = 1;
+                } else if (a[1] == 'm' || !strcmp(a, "--model")) {
+                    model = v;
                 } else if (a[1] == 'f' || !strcmp(a, "--file")) {
                     if ((rc = prompt_add_file(&l, "tokenize", v))) goto done;
                 } else if (a[1] == 'o' || !strcmp(a, "--output")) {
@@ -103,6 +131,10 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (!l.n && !l.n_bufs) {
         rc = usage_error("tokenize", "%s", "no text: give TEXT arguments or -f FILE");
+        goto done;
+    }
+    if (model && !ctx_given && !(ctx = model_context(model))) {
+        rc = EXIT_FAIL;
         goto done;
     }
 

@@ -21,15 +21,18 @@
  * inspect
  */
 static const char inspect_help[] =
-    "usage: oclip inspect PATH [--json] [--tensors] [--dump NAME -o OUT.npy]\n"
+    "usage: oclip inspect SPEC [--json] [--tensors] [--dump NAME -o OUT.npy]\n"
     "\n"
     "Reads a checkpoint and reports what it is, without converting any weights:\n"
     "container, key layout, training-checkpoint wrapper, stripped prefix, tensor and\n"
     "parameter counts, dtypes, the entries the file stores besides the tensors, and its\n"
-    "architecture (from open_clip_config.json / config.json beside it, else inferred).\n"
+    "architecture (from open_clip_config.json / config.json beside it, the file's own\n"
+    "metadata, else inferred), with a warning when it had to be guessed.\n"
     "\n"
-    "PATH   a .bin/.pt/.pth (torch.save or TorchScript), .safetensors, or a\n"
-    "       model.safetensors.index.json for sharded weights\n"
+    "SPEC   a .bin/.pt/.pth (torch.save or TorchScript), .safetensors, a\n"
+    "       model.safetensors.index.json for sharded weights, a folder holding one,\n"
+    "       hf-hub:ORG/NAME[@REV], ARCH:TAG (downloaded when not in the cache), or\n"
+    "       default (the model embedded in oclip)\n"
     "\n"
     "  --json           print one JSON object (fields documented in README.md)\n"
     "  --tensors        also list every tensor (name, dtype, shape)\n"
@@ -43,40 +46,30 @@ static const char inspect_help[] =
     "  oclip inspect --json --tensors model.safetensors\n"
     "  oclip inspect model.safetensors --dump visual.proj -o proj.npy\n";
 
-/* Where the settings a model runs with come from: the activation (the config, or an override)
- * and the preprocessing (a pretrained tag, open_clip_config.json beside the file, else the
- * defaults OpenCLIP uses). */
-static void print_settings(const char *path, const char *arch, int quick, const oclip_report *r) {
-    const oclip_model_config *c = oclip_report_config(r);
-    const char *src = oclip_report_config_source(r);
-    oclip_preprocess_cfg pre;
-    char pre_src[300];
-    oclip_pretrained pt;
-    const char *colon = arch ? strchr(arch, ':') : NULL;
-    oclip_spec *sp = malloc(sizeof *sp);
-    char name[128];
-    if (colon) snprintf(name, sizeof name, "%.*s", (int)(colon - arch), arch);
-    if (colon && oclip_pretrained_lookup(name, colon + 1, &pt, NULL) == OCLIP_OK) {
-        pre = pt.preprocess;
-        snprintf(pre_src, sizeof pre_src, "pretrained tag %s:%s", pt.arch, pt.tag);
-    } else if (!arch && sp && oclip_spec_resolve(path, OCLIP_SPEC_CONFIG_ONLY, sp, NULL) == OCLIP_OK &&
-               sp->has_config && strstr(sp->config_source, "open_clip_config.json")) {
-        pre = sp->preprocess;
-        snprintf(pre_src, sizeof pre_src, "%.280s", sp->config_source);
-    } else {
-        oclip_preprocess_cfg_default(&pre);
-        snprintf(pre_src, sizeof pre_src, "OpenCLIP's defaults: no tag or open_clip_config.json");
-    }
-    free(sp);
+/* Where the settings a model runs with come from (the source, checked): the activation (the
+ * config, or an override) and the preprocessing. */
+static void print_settings(const oclip_source *src, oclip_quick_gelu quick) {
+    const oclip_model_config *c = oclip_source_config(src);
+    const oclip_preprocess_cfg *pre = oclip_source_preprocess(src);
+    const char *origin = oclip_source_config_origin(src);
+    const char *pre_origin = oclip_source_preprocess_origin(src);
+    int inferred = !strncmp(origin, "inferred", 8);
     printf("activation:    %s (%s%s)\n", c->quick_gelu ? "QuickGELU" : "exact GELU",
-           quick >= 0 ? (quick ? "--quick-gelu" : "--no-quick-gelu")
-                      : !strcmp(src, "inferred") ? "inferred architecture: OpenCLIP's default"
-                                                 : "from ",
-           quick < 0 && strcmp(src, "inferred") ? src : "");
+           quick != OCLIP_QUICK_GELU_UNSET
+               ? (quick == OCLIP_QUICK_GELU_ON ? "--quick-gelu" : "--no-quick-gelu")
+           : inferred ? "inferred architecture: OpenCLIP's default"
+                      : "from ",
+           quick == OCLIP_QUICK_GELU_UNSET && !inferred ? origin : "");
     printf("preprocess:    %dx%d, %s, resize %s, mean (%.4g, %.4g, %.4g), std (%.4g, %.4g, %.4g) "
-           "(from %s)\n", c->vision.image_size[0], c->vision.image_size[1], pre.interpolation,
-           pre.resize_mode, pre.mean[0], pre.mean[1], pre.mean[2], pre.std[0], pre.std[1],
-           pre.std[2], pre_src);
+           "(from %s)\n", pre->size[0], pre->size[1], pre->interpolation, pre->resize_mode,
+           pre->mean[0], pre->mean[1], pre->mean[2], pre->std[0], pre->std[1], pre->std[2],
+           pre_origin[0] ? pre_origin : "OpenCLIP's defaults: no tag or open_clip_config.json");
+}
+
+/* What the report says of where its checkpoint came from: the file, or the embedded model. */
+static const char *source_label(const oclip_source *src) {
+    return oclip_source_kind_of(src) == OCLIP_SOURCE_EMBEDDED ? "default model (embedded)"
+                                                              : oclip_source_path(src);
 }
 
 static void fmt_thousands(uint64_t v, char *buf, size_t size) {
@@ -119,25 +112,29 @@ static stats compute_stats(const oclip_checkpoint *ck) {
     return s;
 }
 
-/* The architecture of an inspected checkpoint: from open_clip_config.json / HF config.json
- * beside it, else inferred from the shapes; validated with oclip_check. *r is NULL (and
- * why[] says why) when none could be determined. */
+/* The architecture of an inspected checkpoint (the source's, checked); *r is NULL (and why[]
+ * says why) when none could be determined. */
 typedef struct {
+    oclip_source *src;
     oclip_report *r;
     char why[OCLIP_ERROR_MSG_SIZE];
 } inspect_arch;
 
-static void find_arch(const char *path, const oclip_checkpoint *ck, inspect_arch *ia) {
+static void find_arch(inspect_arch *ia) {
     ia->r = NULL;
     ia->why[0] = '\0';
-    arch_choice ac;
-    if (choose_arch(NULL, NULL, path, ck, &ac) != 0) ac.have = 0; /* unreadable config: infer */
-    oclip_check_options opt = {.config = ac.have ? &ac.cfg : NULL, .config_source = ac.source};
     oclip_error err;
-    if (oclip_check(ck, &opt, &ia->r, &err) != OCLIP_OK) {
+    if (oclip_source_check(ia->src, 0, &ia->r, &err) != OCLIP_OK) {
         snprintf(ia->why, sizeof ia->why, "%s", err.msg);
         ia->r = NULL;
     }
+}
+
+static cJSON *json_warnings(const oclip_source *src) {
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < oclip_source_n_warnings(src); i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(oclip_source_warning(src, i)));
+    return a;
 }
 
 static int inspect_json(const char *path, const oclip_checkpoint *ck, int list,
@@ -180,6 +177,7 @@ static int inspect_json(const char *path, const oclip_checkpoint *ck, int list,
         cJSON *notes = cJSON_AddArrayToObject(a, "notes");
         for (size_t i = 0; i < oclip_report_n_notes(ia->r); i++)
             cJSON_AddItemToArray(notes, cJSON_CreateString(oclip_report_note(ia->r, i)));
+        cJSON_AddItemToObject(a, "warnings", json_warnings(ia->src));
     } else {
         cJSON_AddNullToObject(o, "architecture");
         cJSON_AddStringToObject(o, "architecture_note", ia->why);
@@ -239,7 +237,9 @@ static int inspect_text(const char *path, const oclip_checkpoint *ck, int list,
                                       : "the tensors do not fit it: run 'oclip check'");
         for (size_t i = 0; i < oclip_report_n_notes(ia->r); i++)
             printf("               %s\n", oclip_report_note(ia->r, i));
-        print_settings(path, NULL, -1, ia->r);
+        for (size_t i = 0; i < oclip_source_n_warnings(ia->src); i++)
+            printf("warning:       %s\n", oclip_source_warning(ia->src, i));
+        print_settings(ia->src, OCLIP_QUICK_GELU_UNSET);
     } else {
         printf("architecture:  unknown (%s)\n", ia->why);
     }
@@ -321,25 +321,29 @@ static int cmd_inspect(int argc, char **argv) {
             return usage_error("inspect", "unexpected argument '%s'", a);
         }
     }
-    if (!path) return usage_error("inspect", "%s", "missing PATH");
+    if (!path) return usage_error("inspect", "%s", "missing SPEC");
     if ((dump != NULL) != (out != NULL))
         return usage_error("inspect", "%s", "--dump NAME and -o OUT.npy go together");
+    inspect_arch ia = {0};
+    cli_model m = {.spec = path};
+    int rc = cli_resolve(&m, 0, OCLIP_FETCH_MISSING, &ia.src);
+    if (rc) return rc;
     oclip_error err;
-    oclip_checkpoint *ck = NULL;
-    if (oclip_checkpoint_open(path, NULL, &ck, &err) != OCLIP_OK) {
+    if (oclip_source_open(ia.src, &err) != OCLIP_OK) {
         print_error(&err);
+        oclip_source_free(ia.src);
         return EXIT_FAIL;
     }
-    int rc;
+    const oclip_checkpoint *ck = oclip_source_checkpoint(ia.src);
     if (dump) {
         rc = dump_tensor(ck, dump, out);
     } else {
-        inspect_arch ia;
-        find_arch(path, ck, &ia);
+        find_arch(&ia);
+        path = source_label(ia.src);
         rc = json ? inspect_json(path, ck, list, &ia) : inspect_text(path, ck, list, &ia);
         oclip_report_free(ia.r);
     }
-    oclip_checkpoint_free(ck);
+    oclip_source_free(ia.src);
     if (fflush(stdout) != 0) rc = EXIT_FAIL;
     return rc;
 }
@@ -349,7 +353,7 @@ static int cmd_inspect(int argc, char **argv) {
  * check
  */
 static const char check_help[] =
-    "usage: oclip check PATH [--arch NAME[:TAG] | --config FILE.json] [--quick-gelu|--no-quick-gelu]\n"
+    "usage: oclip check SPEC [--arch NAME[:TAG] | --config FILE.json] [--quick-gelu|--no-quick-gelu]\n"
     "                   [--scan] [--json]\n"
     "\n"
     "Validates that a checkpoint loads into an OpenCLIP architecture: every expected key\n"
@@ -357,10 +361,13 @@ static const char check_help[] =
     "(HF transformers CLIPModel, OpenAI JIT archives, training checkpoints) are mapped onto\n"
     "OpenCLIP's keys first. Exit 0 with one OK line, or 1 with the full report.\n"
     "\n"
-    "PATH   a checkpoint file, a model.safetensors.index.json, or a folder holding one\n"
+    "SPEC   a checkpoint file, a model.safetensors.index.json, a folder holding one,\n"
+    "       hf-hub:ORG/NAME[@REV], ARCH:TAG (downloaded when not in the cache), or default\n"
     "\n"
-    "The architecture comes from --arch / --config, else from open_clip_config.json (or an\n"
-    "HF config.json) in the folder of PATH, else it is inferred from the tensor shapes.\n"
+    "The architecture comes from --arch / --config, else from what SPEC names (an\n"
+    "open_clip_config.json or HF config.json in the folder of the file, the file's own\n"
+    "metadata, a pretrained tag's built-in config), else it is inferred from the tensor\n"
+    "shapes (with a warning when that is a guess).\n"
     "\n"
     "  --arch NAME[:TAG]  a built-in OpenCLIP config (ViT-B-32, ViT-B-16-quickgelu, ...);\n"
     "                     with a pretrained TAG, its QuickGELU setting is checked too\n"
@@ -405,7 +412,8 @@ static const char *arch_label(const oclip_report *r, char *buf, size_t size) {
     return buf;
 }
 
-static int check_json(const char *path, const oclip_checkpoint *ck, const oclip_report *r) {
+static int check_json(const char *path, const oclip_source *src, const oclip_checkpoint *ck,
+                      const oclip_report *r) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "path", path);
     cJSON_AddBoolToObject(o, "ok", oclip_report_ok(r));
@@ -439,6 +447,7 @@ static int check_json(const char *path, const oclip_checkpoint *ck, const oclip_
     cJSON *notes = cJSON_AddArrayToObject(o, "notes");
     for (size_t i = 0; i < oclip_report_n_notes(r); i++)
         cJSON_AddItemToArray(notes, cJSON_CreateString(oclip_report_note(r, i)));
+    cJSON_AddItemToObject(o, "warnings", json_warnings(src));
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!text) return EXIT_FAIL;
@@ -447,7 +456,8 @@ static int check_json(const char *path, const oclip_checkpoint *ck, const oclip_
     return oclip_report_ok(r) ? 0 : EXIT_FAIL;
 }
 
-static int check_text(const char *path, const oclip_checkpoint *ck, const oclip_report *r) {
+static int check_text(const char *path, const oclip_source *src, const oclip_checkpoint *ck,
+                      const oclip_report *r) {
     size_t counts[5] = {0};
     char label[900];
     for (size_t i = 0; i < oclip_report_n_issues(r); i++) counts[oclip_report_issue(r, i)->kind]++;
@@ -465,6 +475,8 @@ static int check_text(const char *path, const oclip_checkpoint *ck, const oclip_
             const char *n = oclip_report_note(r, i);
             fprintf(stderr, "%s%s\n", strncmp(n, "hint: ", 6) ? "note: " : "", n);
         }
+        for (size_t i = 0; i < oclip_source_n_warnings(src); i++)
+            fprintf(stderr, "warning: %s\n", oclip_source_warning(src, i));
         return 0;
     }
     printf("%s does not load into %s\n", path, arch_label(r, label, sizeof label));
@@ -496,10 +508,13 @@ static int check_text(const char *path, const oclip_checkpoint *ck, const oclip_
 }
 
 static int cmd_check(int argc, char **argv) {
-    const char *path = NULL, *arch = NULL, *config = NULL;
-    int json = 0, scan = 0, quick = -1;
+    cli_model m = {0};
+    int json = 0, scan = 0, have_spec = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int took = cli_model_option("check", argc, argv, &i, 0, &m);
+        if (took < 0) return EXIT_USAGE;
+        if (took) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(check_help, stdout);
             return 0;
@@ -507,34 +522,36 @@ static int cmd_check(int argc, char **argv) {
             json = 1;
         } else if (!strcmp(a, "--scan")) {
             scan = 1;
-        } else if (!strcmp(a, "--quick-gelu")) {
-            quick = 1;
-        } else if (!strcmp(a, "--no-quick-gelu")) {
-            quick = 0;
-        } else if (!strcmp(a, "--arch") || !strcmp(a, "--config")) {
-            if (i + 1 >= argc) return usage_error("check", "%s needs a value", a);
-            if (!strcmp(a, "--arch")) arch = argv[++i];
-            else config = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             return usage_error("check", "unknown option '%s'", a);
-        } else if (!path) {
-            path = a;
+        } else if (!have_spec) {
+            m.spec = a;
+            have_spec = 1;
         } else {
             return usage_error("check", "unexpected argument '%s'", a);
         }
     }
-    if (!path) return usage_error("check", "%s", "missing PATH");
-    if (arch && config) return usage_error("check", "%s", "--arch and --config exclude each other");
-    char picked[700];
-    oclip_checkpoint *ck;
-    oclip_report *r;
-    int rc = open_checked("check", path, arch, config, quick, scan, picked, sizeof picked, &ck, &r);
+    if (!have_spec) return usage_error("check", "%s", "missing SPEC");
+    if (m.arch && m.config)
+        return usage_error("check", "%s", "--arch and --config exclude each other");
+    oclip_source *src;
+    int rc = cli_resolve(&m, 0, OCLIP_FETCH_MISSING, &src);
     if (rc) return rc;
-    path = picked;
-    rc = json ? check_json(path, ck, r) : check_text(path, ck, r);
-    if (!json && rc == 0) print_settings(path, arch, quick, r);
+    oclip_report *r = NULL;
+    oclip_error err;
+    if (oclip_source_check(src, scan, &r, &err) != OCLIP_OK) {
+        print_error(&err);
+        oclip_source_free(src);
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < oclip_source_n_notes(src); i++)
+        fprintf(stderr, "note: %s\n", oclip_source_note(src, i));
+    const char *path = source_label(src);
+    const oclip_checkpoint *ck = oclip_source_checkpoint(src);
+    rc = json ? check_json(path, src, ck, r) : check_text(path, src, ck, r);
+    if (!json && rc == 0) print_settings(src, m.quick);
     oclip_report_free(r);
-    oclip_checkpoint_free(ck);
+    oclip_source_free(src);
     return rc;
 }
 
@@ -568,8 +585,7 @@ static int cmd_info(int argc, char **argv) {
            oclip_dtype_kernel_name(OCLIP_DTYPE_I8));
     oclip_model *m = NULL;
     oclip_error err;
-    oclip_model_options mo = {.threads = 0};
-    if (oclip_model_load(NULL, &mo, &m, &err) == OCLIP_OK) {
+    if (oclip_model_load(NULL, NULL, &m, &err) == OCLIP_OK) {
         int h, w;
         oclip_model_image_size(m, &h, &w);
         printf("threads:       %d (all cores; --threads N changes it)\n", oclip_model_threads(m));
@@ -579,7 +595,7 @@ static int cmd_info(int argc, char **argv) {
     } else {
         printf("default model: none (%s)\n", err.msg);
     }
-    char hf[OCLIP_SPEC_PATH_SIZE];
+    char hf[4096];
     if (oclip_hf_cache_dir(hf, sizeof hf, &err) == OCLIP_OK) printf("HF cache:      %s\n", hf);
     else printf("HF cache:      none (%s)\n", err.msg);
     const char *d = getenv("OCLIP_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME");
@@ -597,8 +613,8 @@ static const char main_help[] =
     "OpenCLIP checkpoints without Python.\n"
     "\n"
     "commands:\n"
-    "  inspect PATH    what a checkpoint file is: container, layout, tensors, dtypes\n"
-    "  check PATH      does it load into an OpenCLIP architecture? the full report if not\n"
+    "  inspect SPEC    what a checkpoint file is: container, layout, tensors, dtypes\n"
+    "  check SPEC      does it load into an OpenCLIP architecture? the full report if not\n"
     "  convert IN OUT  write safetensors in OpenCLIP or HF-transformers layout (f32/f16/bf16)\n"
     "  tokenize TEXT   OpenCLIP token ids for prompts (JSON lines or -o .npy)\n"
     "  preprocess      images -> float32 [N,3,H,W] .npy, bit-identical to OpenCLIP\n"
@@ -608,6 +624,10 @@ static const char main_help[] =
     "  classify        zero-shot classification of images over labels\n"
     "  pull SPEC       download ARCH:TAG or hf-hub:ORG/NAME into the Hugging Face cache\n"
     "  info            version and build configuration\n"
+    "\n"
+    "SPEC (and -m SPEC) names a model the same way in every command: a checkpoint file or\n"
+    "folder, hf-hub:ORG/NAME[@REV], ARCH:TAG (a pretrained name), or default (the small demo\n"
+    "model embedded in oclip).\n"
     "\n"
     "'oclip COMMAND --help' describes a command.\n";
 

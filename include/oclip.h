@@ -1,30 +1,60 @@
 /*
  * oclip.h — OpenCLIP in C. The one public header of liboclip.
  *
- * What is here so far: opening a checkpoint file in any container OpenCLIP users hold
- * (PyTorch zip `.bin/.pt/.pth`, the legacy pre-1.6 PyTorch format, TorchScript archives such as
- * OpenAI's `ViT-B-32.pt`, safetensors, sharded safetensors) as a read-only table of tensors,
- * without executing any pickle code and, where the layout allows, without copying weights.
+ * liboclip reads every OpenCLIP checkpoint form safely (PyTorch zip `.bin/.pt/.pth`, the legacy
+ * pre-1.6 PyTorch format, TorchScript archives such as OpenAI's `ViT-B-32.pt`, safetensors,
+ * sharded safetensors; no pickle code is executed), validates it against its architecture,
+ * converts it, and computes what OpenCLIP 3.3.0 computes: image and text embeddings, logits,
+ * zero-shot classification, with OpenCLIP's preprocessing and tokenizer. Sections, in order:
+ * errors, dtypes, tensors, checkpoints, model configs, validation (oclip check), conversion,
+ * model sources (where a model comes from: -m SPEC), inference, images, tokenizer, zero-shot.
  *
  * Usage:
  *
  *     oclip_error err;
- *     oclip_checkpoint *ck = NULL;
- *     if (oclip_checkpoint_open("open_clip_pytorch_model.bin", &ck, &err) != OCLIP_OK) {
- *         fprintf(stderr, "%s\n", err.msg);   // e.g. "'x.bin': tensor 'visual.proj': ..."
- *         return 1;
+ *     oclip_model *m = NULL;
+ *     if (oclip_model_load("ViT-B-32:laion2b_s34b_b79k", NULL, &m, &err) != OCLIP_OK) {
+ *         fprintf(stderr, "%s\n", err.msg);   // e.g. "pretrained ViT-B-32:...: weights not
+ *         return 1;                           //  in the cache ...\nhint: `oclip pull ...`"
  *     }
- *     const oclip_tensor *t = oclip_checkpoint_find(ck, "visual.proj");
- *     // t->dtype, t->ndim, t->shape[], t->data (C-contiguous, little-endian), t->nbytes
- *     oclip_checkpoint_free(ck);
+ *     const char *paths[] = {"cat.jpg"};
+ *     float emb[1024];                        // oclip_model_embed_dim(m) floats an image
+ *     oclip_encode_image_files(m, paths, 1, emb, 1, &err);
+ *     oclip_model_free(m);
+ *
+ *     oclip_checkpoint *ck = NULL;            // or just the tensors of a file
+ *     if (oclip_checkpoint_open("open_clip_pytorch_model.bin", NULL, &ck, &err) == OCLIP_OK) {
+ *         const oclip_tensor *t = oclip_checkpoint_find(ck, "visual.proj");
+ *         // t->dtype, t->ndim, t->shape[], t->data (C-contiguous, little-endian), t->nbytes
+ *         oclip_checkpoint_free(ck);
+ *     }
  *
  * Conventions (every function):
  *   - Fallible calls return an oclip_status and take a nullable `oclip_error *err` as the last
  *     argument; on failure err->msg holds the context chain (file -> record -> tensor -> reason)
  *     and, where one helps, a "hint: ..." sentence.
- *   - The library never prints, exits or aborts; it keeps no global mutable state.
- *   - Every *_free accepts NULL.
- *   - Objects are read-only after they are returned and may be shared between threads.
+ *   - The library never prints, exits or aborts. Every *_free accepts NULL.
+ *   - Options structs begin with `uint32_t struct_size` and come with a *_default() function
+ *     that fills in the defaults and sets struct_size to the size of the struct as the caller
+ *     compiled it; set fields after calling it. Fields are only ever appended: the library
+ *     reads a field only when the caller's struct_size covers it, so a program built against
+ *     this header keeps working with later versions of the library. A zero-initialised struct
+ *     (struct_size 0) is read as this version's layout with every field at its zero value,
+ *     which is the default for every field but the dtypes: there, 0 (OCLIP_DTYPE_F32) is read
+ *     as OCLIP_DTYPE_KEEP. A pointer to options may be NULL: the defaults.
+ *   - Thread safety: every function may be called from several threads at once. Objects are
+ *     read-only after they are returned and may be shared between threads, except
+ *     oclip_source, which oclip_source_open / oclip_source_check complete (one thread at a
+ *     time). An oclip_model is internally synchronised: any number of threads may encode with
+ *     one handle at once (each call takes its own scratch memory; a tower's weights are packed
+ *     by its first call under the handle's own lock).
+ *   - Process-wide state, none of it visible in results: each piece is built once, on first
+ *     use, thread-safely (pthread_once or a lock), and only read afterwards -- the CPU kernel
+ *     path (chosen from the CPU and OCLIP_SIMD), the worker thread pool (started by the first
+ *     multi-threaded call, kept for the process), the pretrained-tag table, the built-in
+ *     configs' expected state dicts, the tokenizer's vocabulary and ftfy's tables, the
+ *     zero-shot templates, and libcurl (loaded by the first download). The environment is
+ *     read (HF_*, OCLIP_*, HOME), never written.
  */
 #ifndef OCLIP_H
 #define OCLIP_H
@@ -34,6 +64,15 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* What liboclip exports: the functions declared with OCLIP_API, and nothing else (the library is
+ * built with -fvisibility=hidden; `make check-abi` compares the exported symbols with
+ * include/oclip.symbols). */
+#if defined(__GNUC__) || defined(__clang__)
+#define OCLIP_API __attribute__((visibility("default")))
+#else
+#define OCLIP_API
 #endif
 
 #define OCLIP_VERSION_MAJOR 0
@@ -63,7 +102,7 @@ typedef struct {
 } oclip_error;
 
 /* Short fixed description of a status code ("format error", ...). Never NULL. */
-const char *oclip_status_str(oclip_status s);
+OCLIP_API const char *oclip_status_str(oclip_status s);
 
 /* ---------------------------------------------------------------------------------------------
  * Data types. Names follow safetensors ("F32", "BF16", ...).
@@ -89,8 +128,8 @@ typedef enum {
     OCLIP_DTYPE_COUNT
 } oclip_dtype;
 
-const char *oclip_dtype_name(oclip_dtype dt); /* "F32"...; "?" for an invalid value */
-size_t oclip_dtype_size(oclip_dtype dt);      /* bytes per element; 0 for an invalid value */
+OCLIP_API const char *oclip_dtype_name(oclip_dtype dt); /* "F32"...; "?" for an invalid value */
+OCLIP_API size_t oclip_dtype_size(oclip_dtype dt);      /* bytes per element; 0 for an invalid value */
 
 /* ---------------------------------------------------------------------------------------------
  * Tensors
@@ -127,7 +166,7 @@ typedef enum {
 } oclip_container;
 
 /* "torch-zip", "torch-legacy", "torchscript", "safetensors", "safetensors-sharded" */
-const char *oclip_container_name(oclip_container c);
+OCLIP_API const char *oclip_container_name(oclip_container c);
 
 /* Key layout, judged from the tensor names (and the container for OpenAI archives). */
 typedef enum {
@@ -139,17 +178,19 @@ typedef enum {
 } oclip_layout;
 
 /* "unknown", "open_clip", "open_clip-custom-text", "hf", "openai" */
-const char *oclip_layout_name(oclip_layout l);
+OCLIP_API const char *oclip_layout_name(oclip_layout l);
 
 typedef struct oclip_checkpoint oclip_checkpoint;
 
 /* Limits applied while reading untrusted files. Zero fields take the defaults. */
 typedef struct {
+    uint32_t struct_size;      /* oclip_limits_default sets it (see Conventions, at the top) */
     uint64_t max_tensors;      /* default 1,000,000 */
     uint64_t max_pickle_nodes; /* objects a pickle may create; default 50,000,000 */
     uint32_t max_depth;        /* nesting of containers in a pickle / JSON; default 1000 */
     uint64_t max_header_bytes; /* safetensors JSON header; default 100,000,000 (as safetensors) */
 } oclip_limits;
+OCLIP_API void oclip_limits_default(oclip_limits *o);
 
 /*
  * Opens PATH and reads its tensor table. The container is recognised from the bytes, not the
@@ -159,7 +200,7 @@ typedef struct {
  * pointer, gzip data, ONNX, GGUF, ...) are refused with a message that says what they look like.
  * `limits` may be NULL. On success *out owns the mapping; free it with oclip_checkpoint_free.
  */
-oclip_status oclip_checkpoint_open(const char *path, const oclip_limits *limits,
+OCLIP_API oclip_status oclip_checkpoint_open(const char *path, const oclip_limits *limits,
                                    oclip_checkpoint **out, oclip_error *err);
 
 /*
@@ -167,25 +208,25 @@ oclip_status oclip_checkpoint_open(const char *path, const oclip_limits *limits,
  * checkpoint is freed. `name` is used in messages only (may be NULL). Sharded indexes cannot be
  * opened this way (their shards are separate files).
  */
-oclip_status oclip_checkpoint_open_memory(const void *data, size_t size, const char *name,
+OCLIP_API oclip_status oclip_checkpoint_open_memory(const void *data, size_t size, const char *name,
                                           const oclip_limits *limits, oclip_checkpoint **out,
                                           oclip_error *err);
 
-void oclip_checkpoint_free(oclip_checkpoint *ck);
+OCLIP_API void oclip_checkpoint_free(oclip_checkpoint *ck);
 
-oclip_container oclip_checkpoint_container(const oclip_checkpoint *ck);
-oclip_layout oclip_checkpoint_layout(const oclip_checkpoint *ck);
+OCLIP_API oclip_container oclip_checkpoint_container(const oclip_checkpoint *ck);
+OCLIP_API oclip_layout oclip_checkpoint_layout(const oclip_checkpoint *ck);
 
 /* Number of tensors and the i-th one, in file order (NULL when i is out of range). */
-size_t oclip_checkpoint_n_tensors(const oclip_checkpoint *ck);
-const oclip_tensor *oclip_checkpoint_tensor(const oclip_checkpoint *ck, size_t i);
+OCLIP_API size_t oclip_checkpoint_n_tensors(const oclip_checkpoint *ck);
+OCLIP_API const oclip_tensor *oclip_checkpoint_tensor(const oclip_checkpoint *ck, size_t i);
 /* The tensor named `name`, or NULL. O(1). */
-const oclip_tensor *oclip_checkpoint_find(const oclip_checkpoint *ck, const char *name);
+OCLIP_API const oclip_tensor *oclip_checkpoint_find(const oclip_checkpoint *ck, const char *name);
 
 /* 1 when the file was a training checkpoint whose "state_dict" entry was used. */
-int oclip_checkpoint_is_training(const oclip_checkpoint *ck);
+OCLIP_API int oclip_checkpoint_is_training(const oclip_checkpoint *ck);
 /* "module.", "_orig_mod." (or "module._orig_mod." ...) when a prefix was stripped, else NULL. */
-const char *oclip_checkpoint_prefix_stripped(const oclip_checkpoint *ck);
+OCLIP_API const char *oclip_checkpoint_prefix_stripped(const oclip_checkpoint *ck);
 
 /*
  * What the file said about itself, as (key, value) strings:
@@ -195,8 +236,8 @@ const char *oclip_checkpoint_prefix_stripped(const oclip_checkpoint *ck);
  *   - records of note ("byteorder", "version", "torchscript.root" ...).
  * Returns 0 and leaves the pointers untouched when i is out of range.
  */
-size_t oclip_checkpoint_n_entries(const oclip_checkpoint *ck);
-int oclip_checkpoint_entry(const oclip_checkpoint *ck, size_t i, const char **key,
+OCLIP_API size_t oclip_checkpoint_n_entries(const oclip_checkpoint *ck);
+OCLIP_API int oclip_checkpoint_entry(const oclip_checkpoint *ck, size_t i, const char **key,
                            const char **value);
 
 
@@ -218,7 +259,7 @@ typedef enum {
 } oclip_family;
 
 /* "native", "ModifiedResNet", "timm", "hf-text", "custom-text", "CoCa", "other" */
-const char *oclip_family_name(oclip_family f);
+OCLIP_API const char *oclip_family_name(oclip_family f);
 
 typedef struct {
     int image_size[2];      /* [h, w]; default 224 */
@@ -297,52 +338,61 @@ typedef struct {
 
 /* Parses an OpenCLIP model-config JSON object (a model_configs/ file, or the "model_cfg" of an
  * open_clip_config.json). Missing keys take OpenCLIP's defaults. */
-oclip_status oclip_config_parse(const char *json, size_t len, oclip_model_config *out,
+OCLIP_API oclip_status oclip_config_parse(const char *json, size_t len, oclip_model_config *out,
                                 oclip_error *err);
 
 /* Parses an open_clip_config.json: model_cfg into *model and preprocess_cfg into *pre (either
  * may be NULL). A file without "model_cfg" is an error. */
-oclip_status oclip_config_parse_open_clip(const char *json, size_t len, oclip_model_config *model,
+OCLIP_API oclip_status oclip_config_parse_open_clip(const char *json, size_t len, oclip_model_config *model,
                                           oclip_preprocess_cfg *pre, oclip_error *err);
 
 /* Converts a transformers CLIPModel config.json (text_config / vision_config / projection_dim,
  * with transformers' defaults for absent keys) into the equivalent OpenCLIP config:
  * hidden_act "quick_gelu" -> quick_gelu, head_width = hidden_size / num_attention_heads,
  * mlp_ratio = intermediate_size / hidden_size, layer_norm_eps -> ln_eps. */
-oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_config *out,
+OCLIP_API oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_config *out,
                                   oclip_error *err);
 
 /* The config as OpenCLIP model-config JSON (geometry always, options where they differ from
  * OpenCLIP's defaults; what open_clip_config.json's "model_cfg" holds). A NUL-terminated string
  * to release with oclip_free; NULL when out of memory. */
-char *oclip_config_to_json(const oclip_model_config *cfg);
+OCLIP_API char *oclip_config_to_json(const oclip_model_config *cfg);
 /* Releases memory the library returned (NULL is fine). */
-void oclip_free(void *p);
+OCLIP_API void oclip_free(void *p);
 
 /* OpenAI's preprocessing defaults (224, OpenAI mean/std, bicubic, shortest). */
-void oclip_preprocess_cfg_default(oclip_preprocess_cfg *pre);
+OCLIP_API void oclip_preprocess_cfg_default(oclip_preprocess_cfg *pre);
 
 /* The built-in OpenCLIP configs (shipped with oclip, from OpenCLIP's model_configs/).
  * Names as OpenCLIP spells them; '/' in a name is treated as '-'. */
-size_t oclip_config_builtin_count(void);
-const char *oclip_config_builtin_name(size_t i); /* NULL when out of range */
-oclip_status oclip_config_builtin(const char *name, oclip_model_config *out, oclip_error *err);
+OCLIP_API size_t oclip_config_builtin_count(void);
+OCLIP_API const char *oclip_config_builtin_name(size_t i); /* NULL when out of range */
+OCLIP_API oclip_status oclip_config_builtin(const char *name, oclip_model_config *out, oclip_error *err);
+
+/* QuickGELU (x * sigmoid(1.702 x), the activation OpenAI trained with) or exact GELU: the one
+ * tri-state for every place that states or chooses it (options, pretrained tags). */
+typedef enum {
+    OCLIP_QUICK_GELU_UNSET = 0, /* options: as the architecture says; a tag: it does not say */
+    OCLIP_QUICK_GELU_ON,        /* QuickGELU */
+    OCLIP_QUICK_GELU_OFF        /* exact GELU */
+} oclip_quick_gelu;
 
 /* A pretrained tag of OpenCLIP's table (v3.3.0), e.g. ("ViT-B-32", "laion2b_s34b_b79k"). */
 typedef struct {
     char arch[64], tag[64];
     char hf_hub[160];       /* "org/repo/" or "org/repo/file", "" if none */
     char url[256];          /* "" if none */
-    int quick_gelu;         /* -1 unknown/unset, 0 no, 1 trained with QuickGELU */
+    oclip_quick_gelu quick_gelu; /* what the weights were trained with; UNSET where the table
+                                    does not say (OpenCLIP then runs the config's activation) */
     oclip_preprocess_cfg preprocess;
 } oclip_pretrained;
 
 /* Looks up ARCH + TAG (tags are matched lowercase with '-' as '_', as OpenCLIP does). */
-oclip_status oclip_pretrained_lookup(const char *arch, const char *tag, oclip_pretrained *out,
+OCLIP_API oclip_status oclip_pretrained_lookup(const char *arch, const char *tag, oclip_pretrained *out,
                                      oclip_error *err);
-size_t oclip_pretrained_count(void);
+OCLIP_API size_t oclip_pretrained_count(void);
 /* The i-th (arch, tag) pair in table order; 0 when out of range. */
-int oclip_pretrained_at(size_t i, const char **arch, const char **tag);
+OCLIP_API int oclip_pretrained_at(size_t i, const char **arch, const char **tag);
 
 
 /* ---------------------------------------------------------------------------------------------
@@ -373,12 +423,16 @@ typedef struct {
 } oclip_issue;
 
 typedef struct {
+    uint32_t struct_size;             /* oclip_check_options_default sets it */
     const oclip_model_config *config; /* use this architecture; NULL = infer from the tensors */
     const char *config_source;        /* how it was chosen, for messages ("--arch", ...) */
     int scan;                         /* also look for NaN/Inf in every float tensor */
     const char *tag;                  /* pretrained tag of config->name (e.g. "openai"), or NULL:
                                          its QuickGELU setting is compared with the config's */
+    oclip_quick_gelu quick_gelu;      /* ON / OFF: the activation, whatever the config (given
+                                         or inferred) says; the report's config shows it */
 } oclip_check_options;
+OCLIP_API void oclip_check_options_default(oclip_check_options *o);
 
 typedef struct oclip_report oclip_report;
 
@@ -387,25 +441,25 @@ typedef struct oclip_report oclip_report;
  * found problems: see oclip_report_ok); an error status only when it could not run (e.g. the
  * config's family is not supported, or memory). *out is then a report to free.
  */
-oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *opt,
+OCLIP_API oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *opt,
                          oclip_report **out, oclip_error *err);
-void oclip_report_free(oclip_report *r);
+OCLIP_API void oclip_report_free(oclip_report *r);
 
-int oclip_report_ok(const oclip_report *r);             /* 1 when no issue was found */
-size_t oclip_report_n_issues(const oclip_report *r);
-const oclip_issue *oclip_report_issue(const oclip_report *r, size_t i);
+OCLIP_API int oclip_report_ok(const oclip_report *r);             /* 1 when no issue was found */
+OCLIP_API size_t oclip_report_n_issues(const oclip_report *r);
+OCLIP_API const oclip_issue *oclip_report_issue(const oclip_report *r, size_t i);
 /* Notes and hints in order of importance ("HF-transformers layout: mapped automatically (78
  * tensors)", "shapes fit ViT-B-16 (patch 16, 197 positions), not ViT-B-32", ...). */
-size_t oclip_report_n_notes(const oclip_report *r);
-const char *oclip_report_note(const oclip_report *r, size_t i);
+OCLIP_API size_t oclip_report_n_notes(const oclip_report *r);
+OCLIP_API const char *oclip_report_note(const oclip_report *r, size_t i);
 /* The architecture compared against, and where it came from ("--arch", "inferred", ...). */
-const oclip_model_config *oclip_report_config(const oclip_report *r);
-const char *oclip_report_config_source(const oclip_report *r);
+OCLIP_API const oclip_model_config *oclip_report_config(const oclip_report *r);
+OCLIP_API const char *oclip_report_config_source(const oclip_report *r);
 /* The built-in config whose expected state dict the tensors fit exactly, or NULL. */
-const char *oclip_report_match(const oclip_report *r);
+OCLIP_API const char *oclip_report_match(const oclip_report *r);
 /* "OpenCLIP state dict" view: the checkpoint after mapping (OpenCLIP names, fused q/k/v ...);
  * valid until the report is freed. */
-const oclip_checkpoint *oclip_report_mapped(const oclip_report *r);
+OCLIP_API const oclip_checkpoint *oclip_report_mapped(const oclip_report *r);
 
 /*
  * Infers an architecture from tensor shapes alone (any layout): widths, layers, patch and image
@@ -415,7 +469,7 @@ const oclip_checkpoint *oclip_report_mapped(const oclip_report *r);
  * match when they differ only in what weights cannot show (QuickGELU): the one without
  * "-quickgelu" is returned and *ambiguous_quick_gelu set.
  */
-oclip_status oclip_infer_config(const oclip_checkpoint *ck, oclip_model_config *out,
+OCLIP_API oclip_status oclip_infer_config(const oclip_checkpoint *ck, oclip_model_config *out,
                                 int *ambiguous_quick_gelu, oclip_error *err);
 
 /* ---------------------------------------------------------------------------------------------
@@ -435,10 +489,11 @@ oclip_status oclip_infer_config(const oclip_checkpoint *ck, oclip_model_config *
  * src and dst need no alignment; they may overlap only when from == to.
  * OCLIP_E_UNSUPPORTED for a non-float dtype.
  */
-oclip_status oclip_dtype_cast(void *dst, oclip_dtype to, const void *src, oclip_dtype from,
+OCLIP_API oclip_status oclip_dtype_cast(void *dst, oclip_dtype to, const void *src, oclip_dtype from,
                               size_t n, oclip_error *err);
 
-/* `cast` value of oclip_save_safetensors: keep every tensor's dtype. */
+/* "Keep each tensor's dtype": the one way to say so, wherever a dtype is asked for
+ * (oclip_save_safetensors' cast, oclip_convert_options.dtype, oclip_model_options.weight_dtype). */
 #define OCLIP_DTYPE_KEEP OCLIP_DTYPE_COUNT
 
 /*
@@ -453,7 +508,7 @@ oclip_status oclip_dtype_cast(void *dst, oclip_dtype to, const void *src, oclip_
  * alignment, then by name; header padded with spaces to a multiple of 8; data packed), so the
  * same tensors give the same bytes as safetensors.torch.save_file.
  */
-oclip_status oclip_save_safetensors(const oclip_checkpoint *ck, const char *path,
+OCLIP_API oclip_status oclip_save_safetensors(const oclip_checkpoint *ck, const char *path,
                                     const char *const *names, size_t n_names, oclip_dtype cast,
                                     const char *const *metadata, size_t n_metadata,
                                     oclip_error *err);
@@ -463,17 +518,21 @@ typedef enum {
     OCLIP_FORMAT_HF             /* transformers CLIPModel folder (model.safetensors + config.json) */
 } oclip_format;
 
-/* Zero-initialised (or NULL) options mean: OpenCLIP format, every dtype kept, OpenAI
- * preprocessing, no progress reports. */
+/* The defaults (oclip_convert_options_default, or NULL): OpenCLIP format, every dtype kept,
+ * OpenAI preprocessing, no progress reports. */
 typedef struct {
+    uint32_t struct_size;                   /* oclip_convert_options_default sets it */
     oclip_format to;
-    int cast;                               /* 1: convert float tensors to `dtype` */
-    oclip_dtype dtype;                      /* F32, F16 or BF16 (with cast = 1) */
+    oclip_dtype dtype;                      /* OCLIP_DTYPE_KEEP, or F32 / F16 / BF16: float
+                                               tensors are cast to it (oclip_dtype_cast) */
     const oclip_preprocess_cfg *preprocess; /* written to open_clip_config.json; NULL = OpenAI's */
     /* called from the writing thread after each chunk of tensor data: bytes done of total */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
+    int no_metadata;                        /* 1: a single OpenCLIP .safetensors file without
+                                               the "open_clip_config" metadata (below) */
 } oclip_convert_options;
+OCLIP_API void oclip_convert_options_default(oclip_convert_options *o);
 
 /*
  * Writes the checkpoint a check report describes in another format. The report must be OK
@@ -484,7 +543,11 @@ typedef struct {
  *   (logit_scale as [] or, with nonscalar_logit_scale, [1]). When `out` is an existing folder or
  *   ends with '/', writes out/open_clip_model.safetensors and out/open_clip_config.json
  *   ({"model_cfg": the architecture as an OpenCLIP model config, "preprocess_cfg": ...}; the
- *   folder is created if needed); otherwise `out` is the .safetensors file to write.
+ *   folder is created if needed); otherwise `out` is the .safetensors file to write, and its
+ *   __metadata__ holds that open_clip_config.json text as "open_clip_config" (one line), so
+ *   that the file alone keeps its architecture and preprocessing (oclip_source_open reads it;
+ *   OpenCLIP and safetensors ignore it); no_metadata leaves it out (then the bytes are those
+ *   of safetensors.torch.save_file for the tensors alone).
  * OCLIP_FORMAT_HF: `out` is a folder (created if needed) that receives model.safetensors
  *   (transformers CLIPModel keys: q/k/v split from in_proj, projections transposed, metadata
  *   {"format": "pt"}), config.json (CLIPConfig) and open_clip_config.json (the exact OpenCLIP
@@ -494,8 +557,230 @@ typedef struct {
  *   bias, logit_bias, non-square images, heads that do not divide the width ...).
  * All files appear together at the end (see above); nothing is written on failure.
  */
-oclip_status oclip_convert(const oclip_report *r, const char *out,
+OCLIP_API oclip_status oclip_convert(const oclip_report *r, const char *out,
                            const oclip_convert_options *opt, oclip_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Model sources: where a model comes from (source.c)
+ *
+ * oclip_source_resolve turns a model spec (what `-m SPEC` names) and the overrides into one
+ * description: the weights file, the architecture and the preprocessing with where each came
+ * from, the pretrained tag, notes and warnings. oclip_model_load is resolve -> open -> check ->
+ * bind, and every command of the oclip program reads its specs through the same function.
+ *
+ *     oclip_source *src = NULL;
+ *     oclip_source_options so;
+ *     oclip_source_options_default(&so);
+ *     so.weights_optional = 1;                       // preprocessing only: no weights needed
+ *     if (oclip_source_resolve("ViT-B-32:openai", &so, &src, &err) != OCLIP_OK) ...
+ *     const oclip_preprocess_cfg *pre = oclip_source_preprocess(src);
+ *     oclip_source_free(src);
+ *
+ * Specs:
+ *   NULL, "" or "default"
+ *                 the default model embedded in the library (models/default: a small CLIP
+ *                 trained with OpenCLIP on generated shapes; see its README) -- a demo, not a
+ *                 real CLIP. A file or folder named "default" is "./default".
+ *   PATH          a checkpoint file (.bin/.pt/.pth/.safetensors) or a
+ *                 model.safetensors.index.json
+ *   DIR           the checkpoint OpenCLIP's local-dir loader picks (open_clip factory.py,
+ *                 pretrained.py): open_clip_model.safetensors, open_clip_pytorch_model.safetensors,
+ *                 open_clip_pytorch_model.bin, open_clip_pytorch_model.pth, model.safetensors,
+ *                 model.safetensors.index.json, pytorch_model.bin, pytorch_model.pth, model.pth
+ *   hf-hub:ORG/NAME[@REVISION]
+ *                 the Hugging Face cache: $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE, else
+ *                 $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+ *                 ~/.cache/huggingface/hub (as huggingface_hub). The snapshot is
+ *                 models--ORG--NAME/snapshots/<hash>/, where <hash> is read from refs/<REVISION>
+ *                 (default "main") or is REVISION itself; paths go through the snapshot folder
+ *                 (never a blob's name). Weights: open_clip_model.safetensors, else
+ *                 open_clip_pytorch_model.bin, else (a repository with HF-transformers weights
+ *                 only) model.safetensors, else pytorch_model.bin. ORG, NAME and REVISION may
+ *                 hold letters, digits, '-', '_' and '.' only (no "..", no leading '.').
+ *   ARCH:TAG      OpenCLIP's pretrained table (oclip_pretrained_lookup; the tag is normalised):
+ *                 the weights are the tag's hf_hub file at refs/main in the cache
+ *                 ("org/repo/" -> open_clip_model.safetensors, else open_clip_pytorch_model.bin;
+ *                 "org/repo/x.bin" -> x.safetensors, else x.bin), else the file named by the
+ *                 tag's url in ~/.cache/clip (OpenCLIP's download folder for URLs).
+ *   ARCH, or a config file (an open_clip_config.json, an OpenCLIP model config or an
+ *                 HF-transformers config.json; told by content, at most 16 MiB)
+ *                 an architecture without weights: only with weights_optional (for
+ *                 preprocessing and tokenizing).
+ * A spec that is none of these is OCLIP_E_IO with the system's reason ("No such file or
+ * directory").
+ *
+ * The architecture is the first of:
+ *   1. the options: config (in memory), arch (built-in NAME, or NAME:TAG: also that tag's
+ *      preprocessing and QuickGELU statement), config_file;
+ *   2. what the spec names: the embedded model's own config; the open_clip_config.json beside
+ *      the checkpoint (in the folder of the path as given, not of a symlink's target) or in the
+ *      hf-hub snapshot (its HF-transformers config.json when the snapshot has only HF weights);
+ *      for ARCH:TAG the built-in ARCH as given (OpenCLIP 3.3's choice: ViT-B-32:openai runs
+ *      exact GELU, and a warning says that the tag was trained with QuickGELU), unless the
+ *      snapshot's open_clip_config.json describes other tensor shapes (weights ARCH cannot
+ *      load): then that config;
+ *   3. once the checkpoint is open (oclip_source_open): the config `oclip convert` writes into a
+ *      single safetensors file's __metadata__ ("open_clip_config", the open_clip_config.json
+ *      text), else an HF config.json beside an HF-layout checkpoint;
+ *   4. during the check (oclip_source_check): inferred from the tensor shapes
+ *      (oclip_infer_config). When no built-in config fits them, the attention heads, the
+ *      activation and the norm epsilon are guesses, and a warning says so.
+ * quick_gelu, when set, then overrides the activation. The preprocessing is the preprocess_cfg
+ * of the open_clip_config.json that gave the architecture (or of config_file), else the
+ * pretrained tag's, else OpenAI's defaults (OpenCLIP's, and what an HF-transformers config
+ * implies; oclip_source_preprocess_origin is "" when nothing stated it: an inferred
+ * architecture); its size is always the architecture's image_size.
+ *
+ * Downloads (fetch, below) go to the caches above exactly as huggingface_hub lays them out
+ * (blobs/<etag>, snapshots/<commit>/<file> relative symlinks, refs/<revision>), through
+ * blobs/<etag>.incomplete, resumed with a Range request, verified (the SHA-256 the hub reports
+ * for LFS files, else the size), fsynced and renamed: no partial file ever has the final name.
+ * A per-blob flock (.locks/, the lock huggingface_hub takes) serialises concurrent pulls;
+ * docs/HUB.md has the hub's HTTP conventions. A model family oclip does not run (ModifiedResNet,
+ * timm and Hugging Face towers, CoCa, ...) is refused before anything is downloaded
+ * (OCLIP_E_UNSUPPORTED, naming the family): for ARCH:TAG the built-in config says so offline,
+ * for hf-hub: the repository's open_clip_config.json, fetched first.
+ */
+typedef struct oclip_source oclip_source;
+
+typedef enum {
+    OCLIP_SOURCE_EMBEDDED = 0, /* the default model embedded in the library */
+    OCLIP_SOURCE_FILE,         /* a checkpoint file or shard index */
+    OCLIP_SOURCE_DIR,          /* a folder */
+    OCLIP_SOURCE_HF_HUB,       /* hf-hub:ORG/NAME[@REVISION] */
+    OCLIP_SOURCE_PRETRAINED,   /* ARCH:TAG */
+    OCLIP_SOURCE_ARCH,         /* a built-in architecture name, no weights */
+    OCLIP_SOURCE_CONFIG        /* a config file, no weights */
+} oclip_source_kind;
+
+/* When oclip_source_resolve may download (hf-hub: and ARCH:TAG; nothing else is downloaded). */
+typedef enum {
+    OCLIP_FETCH_NEVER = 0, /* the caches only; what is missing is OCLIP_E_NOTFOUND with the
+                              folder looked at and the `oclip pull` command that fetches it */
+    OCLIP_FETCH_MISSING,   /* download what the caches lack (HF_HUB_OFFLINE=1 forbids it) */
+    OCLIP_FETCH_ALWAYS     /* ask the hub about every file, download what changed (oclip_pull) */
+} oclip_fetch;
+
+/* Where and how to download (all optional). */
+typedef struct {
+    uint32_t struct_size; /* oclip_pull_options_default sets it */
+    int offline;          /* 1: never use the network, as HF_HUB_OFFLINE=1 */
+    const char *endpoint; /* NULL: $HF_ENDPOINT, else https://huggingface.co */
+    const char *token;    /* NULL: $HF_TOKEN, else the token file `hf auth login` writes */
+    const char *revision; /* NULL: the spec's @REVISION, else "main" (ARCH:TAG: "main" only) */
+    /* called as bytes arrive (total 0 = unknown) and once more when a file is complete */
+    void (*progress)(void *user, const char *file, uint64_t done, uint64_t total);
+    void *user;
+} oclip_pull_options;
+OCLIP_API void oclip_pull_options_default(oclip_pull_options *o);
+
+typedef struct {
+    uint32_t struct_size;             /* oclip_source_options_default sets it */
+    const char *arch;                 /* a built-in architecture NAME, or NAME:TAG (the tag's
+                                         preprocessing and QuickGELU statement too); NULL */
+    const char *config_file;          /* an open_clip_config.json (architecture and
+                                         preprocessing) or an OpenCLIP model config; NULL */
+    const oclip_model_config *config; /* an architecture in memory; NULL */
+    const char *config_source;        /* how `config` was chosen, for messages; NULL: "given" */
+    oclip_quick_gelu quick_gelu;      /* ON / OFF override the activation */
+    int weights_optional;             /* 1: the architecture and preprocessing are enough:
+                                         missing weights are no error, and a bare ARCH or a
+                                         config file is a spec */
+    oclip_fetch fetch;                /* default OCLIP_FETCH_NEVER */
+    const oclip_pull_options *pull;   /* for downloads; NULL: the defaults */
+} oclip_source_options;
+OCLIP_API void oclip_source_options_default(oclip_source_options *o);
+
+/*
+ * Resolves SPEC (the forms above; opt may be NULL) into *out, to free with oclip_source_free.
+ * Small JSON files are read; the checkpoint itself is not opened (oclip_source_open does that).
+ * Errors: OCLIP_E_IO (no such file), OCLIP_E_NOTFOUND (not in the cache: the message names the
+ * folder looked at and `oclip pull SPEC`; no such tag: it lists the valid ones), OCLIP_E_ARG (a
+ * malformed hf-hub: name, a path too long, a bare ARCH without weights_optional),
+ * OCLIP_E_FORMAT (a config file that does not parse), OCLIP_E_UNSUPPORTED (a model family oclip
+ * does not run, before downloading it); download errors as oclip_pull's. Reads the
+ * environment; thread-safe.
+ */
+OCLIP_API oclip_status oclip_source_resolve(const char *spec, const oclip_source_options *opt,
+                                  oclip_source **out, oclip_error *err);
+OCLIP_API void oclip_source_free(oclip_source *s);
+
+/*
+ * Downloads what SPEC (hf-hub:ORG/NAME[@REVISION] or ARCH:TAG) needs into the caches, asking
+ * the hub about every file (already cached files are not downloaded again: one HEAD request
+ * each), then resolves it as oclip_source_resolve does (*out). hf-hub: takes
+ * open_clip_config.json, then open_clip_model.safetensors, else open_clip_pytorch_model.bin; a
+ * repository with neither gives its HF-transformers model.safetensors (else pytorch_model.bin)
+ * and config.json (a note says so). ARCH:TAG takes the tag's hf_hub file at "main" (its
+ * .safetensors sibling first) and the repository's open_clip_config.json when it has one; a
+ * tag with only a url (or whose repository is gone) downloads the url to ~/.cache/clip/.
+ * Offline (opt->offline or HF_HUB_OFFLINE=1) nothing touches the network: the spec is resolved
+ * in the cache, or the error names the missing file and the `oclip pull` command. When the hub cannot be reached, the cache answers if it can (a note
+ * says so). Errors: OCLIP_E_ARG (not a pullable spec), OCLIP_E_NOTFOUND (no such tag, repo,
+ * revision or file: the message lists what the repo has), OCLIP_E_IO (network, HTTP 401/403
+ * with a hint about HF_TOKEN, disk), OCLIP_E_FORMAT (SHA-256 or size mismatch: the partial file
+ * is deleted; a malformed answer), OCLIP_E_UNSUPPORTED (see above). Thread-safe.
+ */
+OCLIP_API oclip_status oclip_pull(const char *spec, const oclip_pull_options *opt, oclip_source **out,
+                        oclip_error *err);
+/* 1 when HF_HUB_OFFLINE holds a true value ("1", "ON", "YES", "TRUE"), as huggingface_hub. */
+OCLIP_API int oclip_hub_offline(void);
+/* The Hugging Face hub cache folder the rules above give, in out[size]: OCLIP_OK, or
+ * OCLIP_E_NOTFOUND when no variable says where (no HOME) or OCLIP_E_ARG when it is too long. */
+OCLIP_API oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err);
+
+/*
+ * Opens the checkpoint (the embedded one from the library's memory) and completes the
+ * architecture from it when nothing before did (step 3 above). The checkpoint belongs to the
+ * source (oclip_source_checkpoint). Nothing happens the second time. OCLIP_E_ARG when the
+ * source has no weights; the reader's errors, or a malformed metadata / config.json, otherwise.
+ */
+OCLIP_API oclip_status oclip_source_open(oclip_source *s, oclip_error *err);
+/*
+ * Opens (if not yet) and validates the checkpoint against the source's architecture
+ * (oclip_check; inferred when there is none; quick_gelu applied); scan: also look for NaN/Inf.
+ * Afterwards the source's config is the report's (named, inferred or overridden) and its
+ * warnings say what was guessed. *out is a report to free; errors as oclip_check's.
+ */
+OCLIP_API oclip_status oclip_source_check(oclip_source *s, int scan, oclip_report **out, oclip_error *err);
+
+OCLIP_API oclip_source_kind oclip_source_kind_of(const oclip_source *s);
+/* The weights' file; "" when there is none (the embedded model; weights_optional without
+ * weights in the cache; a bare ARCH or config file). */
+OCLIP_API const char *oclip_source_path(const oclip_source *s);
+/* The checkpoint oclip_source_open opened, or NULL. */
+OCLIP_API const oclip_checkpoint *oclip_source_checkpoint(const oclip_source *s);
+/* The architecture, or NULL while it is not known (before steps 3-4 above). */
+OCLIP_API const oclip_model_config *oclip_source_config(const oclip_source *s);
+/* Where it came from: a file's path, "built-in config ARCH (pretrained ARCH:TAG)", "checkpoint
+ * metadata (open_clip_config)", "inferred", ... with " + QuickGELU" / " + exact GELU" when
+ * overridden; "" while unknown. */
+OCLIP_API const char *oclip_source_config_origin(const oclip_source *s);
+/* How images are preprocessed (size = the architecture's image_size, once known). Never NULL. */
+OCLIP_API const oclip_preprocess_cfg *oclip_source_preprocess(const oclip_source *s);
+/* Where that came from; "" when nothing stated it (OpenAI's defaults). */
+OCLIP_API const char *oclip_source_preprocess_origin(const oclip_source *s);
+/* ARCH:TAG (or arch NAME:TAG): the normalised tag and what it was trained with; "" / UNSET. */
+OCLIP_API const char *oclip_source_tag(const oclip_source *s);
+OCLIP_API oclip_quick_gelu oclip_source_tag_quick_gelu(const oclip_source *s);
+/* One line for people: what the spec resolved to and where everything came from. */
+OCLIP_API const char *oclip_source_description(const oclip_source *s);
+/* Notes (what was done: "offline: ... is in the cache", an HF-transformers repository ...) and
+ * warnings (what may make the results differ from the model's own: a tag trained with another
+ * activation, a guessed architecture); NULL when i is out of range. */
+OCLIP_API size_t oclip_source_n_notes(const oclip_source *s);
+OCLIP_API const char *oclip_source_note(const oclip_source *s, size_t i);
+OCLIP_API size_t oclip_source_n_warnings(const oclip_source *s);
+OCLIP_API const char *oclip_source_warning(const oclip_source *s, size_t i);
+/* What the downloads of oclip_pull or OCLIP_FETCH_* did (all zero when there were none). */
+typedef struct {
+    int files;          /* files looked at on the hub */
+    int downloaded;     /* files downloaded now (0: all were in the cache) */
+    uint64_t bytes;     /* bytes transferred now */
+    int offline;        /* answered from the cache without the network */
+    const char *commit; /* the snapshot's commit; "" for a url file or without downloads */
+} oclip_fetch_info;
+OCLIP_API const oclip_fetch_info *oclip_source_fetch_info(const oclip_source *s);
 
 /* ---------------------------------------------------------------------------------------------
  * Inference: models, image and text embeddings, logits (docs/ENGINE.md)
@@ -513,22 +798,18 @@ oclip_status oclip_convert(const oclip_report *r, const char *out,
  */
 typedef struct oclip_model oclip_model;
 
-typedef enum {
-    OCLIP_QUICK_GELU_AUTO = 0, /* as the architecture says */
-    OCLIP_QUICK_GELU_ON,       /* force QuickGELU (weights trained with it: OpenAI's ...) */
-    OCLIP_QUICK_GELU_OFF       /* force exact GELU */
-} oclip_quick_gelu;
-
-/* Zero-initialised (or NULL) options: all cores, architecture from the files or inferred. */
+/* The defaults (oclip_model_options_default, or NULL): all cores, the spec's architecture (or
+ * inferred), the weights as stored, nothing downloaded. */
 typedef struct {
+    uint32_t struct_size;             /* oclip_model_options_default sets it */
     int threads;                      /* worker threads per call; 0 = all online cores */
-    const oclip_model_config *config; /* architecture override (--arch / --config); NULL: the
-                                         open_clip_config.json (or HF config.json) beside the
-                                         checkpoint, else inferred from the tensor shapes */
-    const char *config_source;        /* how config was chosen, for messages; may be NULL */
+    const oclip_model_config *config; /* the same as oclip_source_options.config /
+                                         .config_source / .quick_gelu: set here, they take */
+    const char *config_source;        /* precedence over `source`'s */
     oclip_quick_gelu quick_gelu;
-    oclip_dtype weight_dtype;         /* OCLIP_DTYPE_F32 (0): the weights as stored, exact fp32
-                                         arithmetic. OCLIP_DTYPE_BF16 / OCLIP_DTYPE_F16: the GEMM
+    oclip_dtype weight_dtype;         /* OCLIP_DTYPE_KEEP (or F32, the same): the weights as
+                                         stored, exact fp32 arithmetic (widening F16 / BF16 to
+                                         fp32 is exact). OCLIP_DTYPE_BF16 / F16: the GEMM
                                          weights rounded to that type at load (half the memory
                                          traffic); BF16 on a CPU with AVX512-BF16 also rounds
                                          the GEMM inputs to BF16 and uses its dot products
@@ -540,83 +821,64 @@ typedef struct {
                                          exact integer reference elsewhere; the same results
                                          on every path; accuracy in docs/ENGINE.md). Other
                                          values: OCLIP_E_ARG */
+    const oclip_source_options *source; /* how `spec` is resolved (overrides, downloads); NULL:
+                                           the defaults (nothing downloaded) */
 } oclip_model_options;
+OCLIP_API void oclip_model_options_default(oclip_model_options *o);
 
 /*
- * Loads a model. `spec` is resolved by oclip_spec_resolve (see "Model specs" below; offline,
- * its errors are returned as they are):
- *   - a checkpoint file (.bin/.pt/.pth/.safetensors) or a model.safetensors.index.json; an
- *     open_clip_config.json (or, for HF-transformers files, a config.json) in the folder of the
- *     path as given supplies the architecture;
- *   - a folder: the file OpenCLIP's local-dir loader picks (open_clip_model.safetensors,
- *     open_clip_pytorch_model.bin, model.safetensors, ... in that order), config beside it;
- *   - hf-hub:ORG/NAME[@REVISION] in the local Hugging Face cache (open_clip_config.json of the
- *     snapshot);
- *   - ARCH:TAG: the built-in config ARCH, the tag's preprocessing, its weights from the cache
- *     (the tag is passed to oclip_check, and oclip_model_source notes a QuickGELU mismatch);
- *   - NULL or "": the default model embedded in the library (models/default: a small CLIP
- *     trained with OpenCLIP on generated shapes; see its README) -- a demo, not a real CLIP.
- * Architecture: opt->config, else what the spec names, else inferred from the tensor shapes.
- * Preprocessing (oclip_model_preprocess): the spec's, else OpenAI's defaults; the size is always
- * the architecture's image_size. The weights are validated as oclip_check does; a checkpoint that
- * does not fit its architecture is refused (OCLIP_E_FORMAT) with the first problems and a hint to
- * run `oclip check`. Architectures or options the engine does not compute (other families,
- * attentional pooling, pool type 'none', custom blocks ...) are refused (OCLIP_E_UNSUPPORTED),
- * never approximated. The weights stay in the mapped file; each tower's GEMM weights are copied
- * into the kernels' layout (and rounded or quantized for weight_dtype) by the first call that
- * uses that tower, so that call takes longer (ViT-B-32 image tower: a few tenths of a second)
- * and may fail with OCLIP_E_NOMEM (a later call tries again).
+ * Loads a model: oclip_source_resolve(spec) -> oclip_source_open -> oclip_source_check ->
+ * the towers bound to the weights in the mapped file. `spec`, the architecture and the
+ * preprocessing follow "Model sources" above; the source's errors are returned as they are.
+ * A checkpoint that does not fit its architecture is refused (OCLIP_E_FORMAT) with the first
+ * problems and a hint to run `oclip check`. Architectures or options the engine does not compute
+ * (other families, attentional pooling, pool type 'none', custom blocks ...) are refused
+ * (OCLIP_E_UNSUPPORTED), never approximated. The weights stay in the mapped file; each tower's
+ * GEMM weights are copied into the kernels' layout (and rounded or quantized for weight_dtype)
+ * by the first call that uses that tower, so that call takes longer (ViT-B-32 image tower: a
+ * few tenths of a second) and may fail with OCLIP_E_NOMEM (a later call tries again).
  */
-oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
+OCLIP_API oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
                               oclip_model **out, oclip_error *err);
+OCLIP_API void oclip_model_free(oclip_model *m);
 
-/* The checkpoint OpenCLIP's local-dir loader picks in folder `dir` (the order above): returns 1
- * with its path in out[size], or 0 when the folder holds none of those files. */
-int oclip_checkpoint_in_dir(const char *dir, char *out, size_t size);
-
-/* The architecture stated beside checkpoint `path` (the folder of the path as given, not of a
- * symlink's target, as in the HF cache): open_clip_config.json, else an HF config.json when `ck`
- * is in HF layout. *found = 0 (and OCLIP_OK) when there is none; the file used goes to source.
- * `pre` (may be NULL) receives open_clip_config.json's preprocess_cfg, else OpenAI's defaults. */
-oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
-                                oclip_model_config *cfg, oclip_preprocess_cfg *pre, char *source,
-                                size_t ssize, int *found, oclip_error *err);
-void oclip_model_free(oclip_model *m);
-
-int oclip_model_embed_dim(const oclip_model *m);      /* E: floats per embedding */
-void oclip_model_image_size(const oclip_model *m, int *h, int *w); /* pixels input H, W */
-int oclip_model_context_length(const oclip_model *m); /* tokens per text (77 for CLIP BPE) */
-float oclip_model_logit_scale(const oclip_model *m);  /* stored (log) value; scale = exp() */
-float oclip_model_logit_bias(const oclip_model *m);   /* 0 when the model has none */
-int oclip_model_threads(const oclip_model *m);
-const oclip_model_config *oclip_model_config_of(const oclip_model *m); /* resolved config */
-/* One line: the checkpoint used and where the architecture came from. */
-const char *oclip_model_source(const oclip_model *m);
+OCLIP_API int oclip_model_embed_dim(const oclip_model *m);      /* E: floats per embedding */
+OCLIP_API void oclip_model_image_size(const oclip_model *m, int *h, int *w); /* pixels input H, W */
+OCLIP_API int oclip_model_context_length(const oclip_model *m); /* tokens per text (77 for CLIP BPE) */
+OCLIP_API float oclip_model_logit_scale(const oclip_model *m);  /* stored (log) value; scale = exp() */
+OCLIP_API float oclip_model_logit_bias(const oclip_model *m);   /* 0 when the model has none */
+OCLIP_API int oclip_model_threads(const oclip_model *m);
+OCLIP_API const oclip_model_config *oclip_model_config_of(const oclip_model *m); /* resolved config */
+/* One line: the checkpoint used and where the architecture came from, with the source's
+ * warnings (oclip_source_description and warnings of oclip_model_source_of(m)). */
+OCLIP_API const char *oclip_model_source(const oclip_model *m);
+/* Where the model came from, as resolved (valid until oclip_model_free). */
+OCLIP_API const oclip_source *oclip_model_source_of(const oclip_model *m);
 /* 32 hex digits identifying the model's weights and architecture, for caches of derived data
  * (the CLI's class-embedding cache): the same for the same weights wherever the file lives,
  * different after any retraining (it hashes the config and a sample of every tensor's bytes). */
-oclip_status oclip_model_fingerprint(const oclip_model *m, char out[33], oclip_error *err);
+OCLIP_API oclip_status oclip_model_fingerprint(const oclip_model *m, char out[33], oclip_error *err);
 
 /*
  * Image embeddings from preprocessed pixels: `pixels` float32 [n, 3, H, W] (C order, H x W =
  * oclip_model_image_size), `out` [n, E]. normalize = 1 divides each row by its L2 norm
  * (F.normalize), as OpenCLIP's encode_image(normalize=True).
  */
-oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_t n, float *out,
+OCLIP_API oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_t n, float *out,
                                 int normalize, oclip_error *err);
 
-/* How the model preprocesses images: open_clip_config.json's preprocess_cfg beside the
- * checkpoint, else OpenAI's defaults; size = the model's image_size. */
-const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m);
+/* How the model preprocesses images (the source's preprocessing; size = the model's
+ * image_size). */
+OCLIP_API const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m);
 
 /* Image embeddings from image files (any format oclip_image_load reads), each preprocessed
  * with oclip_model_preprocess(m) exactly as OpenCLIP would: out [n, E]. Errors name the file. */
-oclip_status oclip_encode_image_files(const oclip_model *m, const char *const *paths, size_t n,
+OCLIP_API oclip_status oclip_encode_image_files(const oclip_model *m, const char *const *paths, size_t n,
                                       float *out, int normalize, oclip_error *err);
 /* The same from decoded images (oclip_image_load / oclip_image_decode), e.g. images a caller got
  * from memory or standard input: out [n, E]. */
 struct oclip_image; /* see "Images and preprocessing" below */
-oclip_status oclip_encode_images(const oclip_model *m, const struct oclip_image *const *images,
+OCLIP_API oclip_status oclip_encode_images(const oclip_model *m, const struct oclip_image *const *images,
                                  size_t n, float *out, int normalize, oclip_error *err);
 
 /*
@@ -624,14 +886,14 @@ oclip_status oclip_encode_images(const oclip_model *m, const struct oclip_image 
  * returns them (EOT = the largest id, zero padding), `out` [n, E]. Ids outside the vocabulary
  * are refused (OCLIP_E_ARG).
  */
-oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
+OCLIP_API oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                                int normalize, oclip_error *err);
 
 /* Text embeddings from UTF-8 strings, tokenized with OpenCLIP's SimpleTokenizer (oclip_tokenize,
  * the model's context length, clean='lower'): out [n, E]. lens[i] is the byte length of
  * texts[i] (NUL bytes are text), or lens = NULL for NUL-terminated strings. Models whose config
  * names a Hugging Face tokenizer are refused (OCLIP_E_UNSUPPORTED): tokenize those yourself. */
-oclip_status oclip_encode_text_strings(const oclip_model *m, const char *const *texts,
+OCLIP_API oclip_status oclip_encode_text_strings(const oclip_model *m, const char *const *texts,
                                        const size_t *lens, size_t n, float *out, int normalize,
                                        oclip_error *err);
 
@@ -639,7 +901,7 @@ oclip_status oclip_encode_text_strings(const oclip_model *m, const char *const *
  * Logits as OpenCLIP's get_logits: out [n_img, n_txt] = exp(logit_scale) * cos(img_i, txt_j)
  * (+ logit_bias when the model has one). The embeddings need not be normalized.
  */
-oclip_status oclip_logits(const oclip_model *m, const float *img_emb, size_t n_img,
+OCLIP_API oclip_status oclip_logits(const oclip_model *m, const float *img_emb, size_t n_img,
                           const float *txt_emb, size_t n_txt, float *out, oclip_error *err);
 
 /* ---------------------------------------------------------------------------------------------
@@ -683,11 +945,13 @@ typedef struct oclip_image {
 
 /* Limits and choices for decoding. Zero fields take the defaults. */
 typedef struct {
+    uint32_t struct_size; /* oclip_image_options_default sets it */
     uint64_t max_pixels; /* refuse larger images (decompression bombs); default 178,956,970 =
                           * 2 * Pillow's MAX_IMAGE_PIXELS, where Pillow raises an error too */
     int exif_transpose;  /* 1: apply a JPEG's EXIF orientation (ImageOps.exif_transpose);
                           * default 0, as OpenCLIP, which applies none */
 } oclip_image_options;
+OCLIP_API void oclip_image_options_default(oclip_image_options *o);
 
 /*
  * Decodes an image from memory (`name` is used in messages only; may be NULL) or from a file.
@@ -696,17 +960,17 @@ typedef struct {
  * messages name the file. On success *out is owned by the caller (oclip_image_free).
  * Thread-safe; the decoders' own error and warning output is captured, never printed.
  */
-oclip_status oclip_image_decode(const void *data, size_t size, const char *name,
+OCLIP_API oclip_status oclip_image_decode(const void *data, size_t size, const char *name,
                                 const oclip_image_options *opt, oclip_image **out,
                                 oclip_error *err);
-oclip_status oclip_image_load(const char *path, const oclip_image_options *opt,
+OCLIP_API oclip_status oclip_image_load(const char *path, const oclip_image_options *opt,
                               oclip_image **out, oclip_error *err);
 /* A zero-filled image (black palette), for callers with their own pixels. No pixel limit. */
-oclip_status oclip_image_new(uint32_t width, uint32_t height, oclip_image_mode mode,
+OCLIP_API oclip_status oclip_image_new(uint32_t width, uint32_t height, oclip_image_mode mode,
                              oclip_image **out, oclip_error *err);
-void oclip_image_free(oclip_image *img);
+OCLIP_API void oclip_image_free(oclip_image *img);
 /* "1", "L", "P", "I;16", "LA", "RGB", "RGBA", "CMYK", "I;16B" (Pillow's names). */
-const char *oclip_image_mode_name(oclip_image_mode m);
+OCLIP_API const char *oclip_image_mode_name(oclip_image_mode m);
 
 /*
  * OpenCLIP's inference transform (open_clip.image_transform(is_train=False), transform.py), bit-exact with Pillow 12 / torchvision 0.24: resize by cfg->resize_mode and
@@ -717,9 +981,9 @@ const char *oclip_image_mode_name(oclip_image_mode m);
  * A side that OpenCLIP would resize to 0 pixels is refused (OCLIP_E_ARG), as torchvision does.
  * Thread-safe; the image is not modified.
  */
-oclip_status oclip_preprocess(const oclip_image *img, const oclip_preprocess_cfg *cfg, float *out,
+OCLIP_API oclip_status oclip_preprocess(const oclip_image *img, const oclip_preprocess_cfg *cfg, float *out,
                               oclip_error *err);
-oclip_status oclip_preprocess_u8(const oclip_image *img, const oclip_preprocess_cfg *cfg,
+OCLIP_API oclip_status oclip_preprocess_u8(const oclip_image *img, const oclip_preprocess_cfg *cfg,
                                  uint8_t *out, oclip_error *err);
 
 /* ---------------------------------------------------------------------------------------------
@@ -751,127 +1015,42 @@ typedef enum {
 } oclip_clean;
 
 /* Builds the vocabulary now (it is otherwise built by the first call; ~1 ms). Optional. */
-oclip_status oclip_tokenizer_init(oclip_error *err);
+OCLIP_API oclip_status oclip_tokenizer_init(oclip_error *err);
 
 /*
  * OpenCLIP's tokenizer(texts, context_length) for one text: writes row[context_length] =
  * [SOT] + ids + [EOT], cut to context_length with EOT forced into the last slot when too long,
  * padded with 0. context_length >= 1 (OCLIP_E_ARG otherwise).
  */
-oclip_status oclip_tokenize(const char *text, size_t len, oclip_clean clean, int64_t *row,
+OCLIP_API oclip_status oclip_tokenize(const char *text, size_t len, oclip_clean clean, int64_t *row,
                             size_t context_length, oclip_error *err);
 
 /* SimpleTokenizer.encode(text): the BPE ids without SOT/EOT and without any length limit.
  * Writes the first min(*n_ids, max_ids) ids; *n_ids is the full count (pass max_ids = 0 and
  * ids = NULL to ask for it). */
-oclip_status oclip_tokenize_ids(const char *text, size_t len, oclip_clean clean, int32_t *ids,
+OCLIP_API oclip_status oclip_tokenize_ids(const char *text, size_t len, oclip_clean clean, int32_t *ids,
                                 size_t max_ids, size_t *n_ids, oclip_error *err);
 
 /* The cleaned text the BPE sees (tokenizer.py clean_fn(text)), as UTF-8: writes at most
  * cap - 1 bytes and a NUL; *out_len is the full length in bytes. */
-oclip_status oclip_tokenize_clean(const char *text, size_t len, oclip_clean clean, char *out,
+OCLIP_API oclip_status oclip_tokenize_clean(const char *text, size_t len, oclip_clean clean, char *out,
                                   size_t cap, size_t *out_len, oclip_error *err);
-
-/* ---------------------------------------------------------------------------------------------
- * Model specs (spec.c): what `-m SPEC` names, resolved to files on this machine. Offline: nothing
- * is downloaded (oclip_pull, below, does that); a file that is not here is OCLIP_E_NOTFOUND, with
- * the folder looked at and a hint to run `oclip pull`.
- *
- *   PATH          a checkpoint file or a model.safetensors.index.json: itself; the architecture and
- *                 preprocessing from the open_clip_config.json beside it (oclip_config_beside)
- *   DIR           the checkpoint oclip_checkpoint_in_dir picks; open_clip_config.json beside it
- *   hf-hub:ORG/NAME[@REVISION]
- *                 the Hugging Face cache: $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE, else
- *                 $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
- *                 ~/.cache/huggingface/hub (as huggingface_hub). The snapshot is
- *                 models--ORG--NAME/snapshots/<hash>/, where <hash> is read from refs/<REVISION>
- *                 (default "main") or is REVISION itself. It holds open_clip_config.json
- *                 (model_cfg + preprocess_cfg, as OpenCLIP's hf-hub: requires); the weights are
- *                 open_clip_model.safetensors, else open_clip_pytorch_model.bin. A snapshot
- *                 without open_clip_config.json but with an HF-transformers config.json and
- *                 model.safetensors (else pytorch_model.bin), what oclip_pull takes from a repo
- *                 with nothing else, gives that config (oclip_config_from_hf) and OpenAI's
- *                 preprocessing. Paths go through
- *                 the snapshot folder (never a blob's name). ORG, NAME and REVISION may hold
- *                 letters, digits, '-', '_' and '.' only (no "..", no leading '.').
- *   ARCH:TAG      OpenCLIP's pretrained table (oclip_pretrained_lookup; the tag is normalised):
- *                 the architecture is the built-in config ARCH as given (so ViT-B-32:openai runs
- *                 exact GELU, as OpenCLIP 3.3 does: the tag's own setting is in tag_quick_gelu)
- *                 unless the snapshot's open_clip_config.json describes other tensor shapes
- *                 (weights ARCH cannot load): then that config (config_source names it),
- *                 the preprocessing the tag's, the weights the tag's hf_hub file at refs/main
- *                 in the cache ("org/repo/" -> open_clip_model.safetensors, else
- *                 open_clip_pytorch_model.bin; "org/repo/x.bin" -> x.safetensors, else x.bin),
- *                 else the file named by the tag's url in ~/.cache/clip (OpenCLIP's download
- *                 folder for URLs).
- *   NULL or ""    the embedded default model: it has no path, so oclip_spec_resolve refuses
- *                 it (OCLIP_E_UNSUPPORTED); oclip_model_load loads it.
- * A spec that is neither an existing path nor one of the forms above gives OCLIP_E_IO.
- * Nothing is opened but small JSON files: the checkpoint itself is not read or validated.
- */
-typedef enum {
-    OCLIP_SPEC_FILE = 0,   /* a checkpoint file or shard index */
-    OCLIP_SPEC_DIR,        /* a folder */
-    OCLIP_SPEC_HF_HUB,     /* hf-hub:ORG/NAME[@REVISION] */
-    OCLIP_SPEC_PRETRAINED  /* ARCH:TAG */
-} oclip_spec_kind;
-
-#define OCLIP_SPEC_PATH_SIZE 4096
-
-/* oclip_spec_resolve flags */
-#define OCLIP_SPEC_CONFIG_ONLY 1u /* architecture and preprocessing only: weights that cannot be
-                                     found are no error (path = ""); for `oclip preprocess` */
-
-typedef struct {
-    oclip_spec_kind kind;
-    char path[OCLIP_SPEC_PATH_SIZE];  /* the checkpoint; "" only with OCLIP_SPEC_CONFIG_ONLY */
-    int has_config;                   /* 1: an architecture was found (config, config_source) */
-    oclip_model_config config;
-    char config_source[OCLIP_SPEC_PATH_SIZE]; /* the open_clip_config.json read, or
-                                         "built-in config ARCH (pretrained ARCH:TAG)" */
-    oclip_preprocess_cfg preprocess;  /* open_clip_config.json's preprocess_cfg or the tag's
-                                         (size = the config's image_size); OpenAI's defaults
-                                         when has_config = 0 */
-    char tag[64];                     /* ARCH:TAG: the normalised tag (for oclip_check's
-                                         options.tag); "" otherwise */
-    int tag_quick_gelu;               /* ARCH:TAG: the tag's quick_gelu (-1 unset, 0, 1);
-                                         compare with config.quick_gelu to warn; else -1 */
-    char desc[1024];                  /* one line for people: what SPEC resolved to, from where
-                                         (cut short if the paths are very long) */
-} oclip_spec;
-
-/*
- * Resolves SPEC (the forms above) to files. flags: 0 or OCLIP_SPEC_CONFIG_ONLY. On success *out
- * is filled; on failure its contents are unspecified. For files and folders only an
- * open_clip_config.json counts here: oclip_model_load also reads an HF config.json beside an
- * HF-layout checkpoint once the file is open. Errors: OCLIP_E_NOTFOUND (not in the cache, no
- * such tag: the message names the folder looked at, or lists the valid tags),
- * OCLIP_E_ARG (a malformed hf-hub: name, a path too long), OCLIP_E_IO (no such file),
- * OCLIP_E_UNSUPPORTED (NULL or ""), OCLIP_E_FORMAT (a config file that does not parse).
- * Reads the environment (getenv); no other state.
- */
-oclip_status oclip_spec_resolve(const char *spec, unsigned flags, oclip_spec *out,
-                                oclip_error *err);
-
-/* The Hugging Face hub cache folder the rules above give, in out[size]: OCLIP_OK, or
- * OCLIP_E_NOTFOUND when no variable says where (no HOME) or OCLIP_E_ARG when it is too long. */
-oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Zero-shot classification (OpenCLIP's build_zero_shot_classifier, zero_shot_classifier.py)
  */
 /* OpenCLIP's templates: set "imagenet" (80, OPENAI_IMAGENET_TEMPLATES) or "simple" (7); each holds
  * one "{}" for the label. Returns the count (0 for an unknown set); the strings are static. */
-size_t oclip_zero_shot_templates(const char *set, const char *const **templates);
+OCLIP_API size_t oclip_zero_shot_templates(const char *set, const char *const **templates);
 /* The 1000 ImageNet class names OpenCLIP uses, in class-index order (static strings). */
-size_t oclip_imagenet_classnames(const char *const **names);
+OCLIP_API size_t oclip_imagenet_classnames(const char *const **names);
 /* Class embeddings weights[n_labels, E]: for each label every template formatted with it
  * ("{}" -> label), encoded with normalize=True, averaged and renormalized, as OpenCLIP does. */
-oclip_status oclip_zero_shot_classifier(const oclip_model *m, const char *const *labels,
+OCLIP_API oclip_status oclip_zero_shot_classifier(const oclip_model *m, const char *const *labels,
                                         size_t n_labels, const char *const *templates,
                                         size_t n_templates, float *weights, oclip_error *err);
 /* probs[n_img, n_labels] = softmax over labels of exp(logit_scale) * cos(image, class). */
-oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, size_t n_img,
+OCLIP_API oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, size_t n_img,
                                    const float *weights, size_t n_labels, float *probs,
                                    oclip_error *err);
 
@@ -879,7 +1058,7 @@ oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, s
 /* The kernel path the engine uses in this process: "avx512", "avx2" or "scalar". Chosen on
  * first use: the environment variable OCLIP_SIMD (scalar|avx2|avx512) when this CPU and OS
  * support that path, else the best supported one. */
-const char *oclip_simd_name(void);
+OCLIP_API const char *oclip_simd_name(void);
 /* What computes products with weights of a reduced type (oclip_model_options.weight_dtype) on
  * this path: int8 "amx-int8" (Intel AMX tiles, where the CPU has them and OCLIP_AMX is not
  * "0"), "avx512-vnni", "avx2" or "reference" (an exact integer reference in C; all give the
@@ -887,59 +1066,7 @@ const char *oclip_simd_name(void);
  * OCLIP_AMX is not "0"), "avx512-bf16" (native dot products) or "widened" (exact fp32
  * arithmetic on the rounded weights); f16 "widened"; bf16 and f16 on the scalar path
  * "as-stored" (the scalar path ignores them). NULL for other dtypes. */
-const char *oclip_dtype_kernel_name(oclip_dtype dt);
-
-/* ---- Downloads (hub.c) ---- */
-/*
- * oclip_pull downloads what a spec needs into the caches oclip_spec_resolve reads, with libcurl
- * (docs/HUB.md: the hub's HTTP conventions, the cache layout, the environment):
- *   hf-hub:ORG/NAME[@REV]  open_clip_config.json, then open_clip_model.safetensors, else
- *                          open_clip_pytorch_model.bin; a repo with neither gives the
- *                          HF-transformers model.safetensors (else pytorch_model.bin) and
- *                          config.json (result.hf_only = 1, result.note says so).
- *   ARCH:TAG               the tag's hf_hub file at "main" (its .safetensors sibling first) and
- *                          the repo's open_clip_config.json when it has one; a tag with only a
- *                          url (or whose repo is gone) downloads the url to ~/.cache/clip/.
- * Files go to the Hugging Face cache exactly as huggingface_hub lays it out (blobs/<etag>,
- * snapshots/<commit>/<file> relative symlinks, refs/<revision>), through
- * blobs/<etag>.incomplete, resumed with a Range request, verified (the SHA-256 the hub reports
- * for LFS files, else the size), fsynced and renamed: no partial file ever has the final name.
- * A per-blob flock (.locks/, the lock huggingface_hub takes) serialises concurrent pulls.
- * Already cached files are not downloaded again (one HEAD request each). Offline (opt.offline
- * or HF_HUB_OFFLINE=1) nothing touches the network: the spec is resolved in the cache, or the
- * error names the missing file and the `oclip pull` command. When the hub cannot be reached,
- * the cache answers if it can (result.offline = 1).
- * Errors: OCLIP_E_ARG (not a pullable spec), OCLIP_E_NOTFOUND (no such tag, repo, revision or
- * file: the message lists what the repo has), OCLIP_E_IO (network, HTTP 401/403 with a hint
- * about HF_TOKEN, disk), OCLIP_E_FORMAT (SHA-256 or size mismatch: the partial file is deleted;
- * a malformed answer). Thread-safe; reads the environment.
- */
-typedef struct {
-    int offline;          /* 1: never use the network (HF_HUB_OFFLINE=1 does the same) */
-    const char *endpoint; /* NULL: $HF_ENDPOINT, else https://huggingface.co */
-    const char *token;    /* NULL: $HF_TOKEN, else the token file `hf auth login` writes */
-    const char *revision; /* NULL: the spec's @REVISION, else "main" */
-    /* called as bytes arrive (total 0 = unknown) and once more when a file is complete */
-    void (*progress)(void *user, const char *file, uint64_t done, uint64_t total);
-    void *user;
-} oclip_pull_options;
-
-typedef struct {
-    char path[OCLIP_SPEC_PATH_SIZE];   /* the weights (through the snapshot folder) */
-    char config[OCLIP_SPEC_PATH_SIZE]; /* open_clip_config.json (or config.json) fetched; "" */
-    char commit[64];                   /* the snapshot's commit; "" for a url file */
-    int files;                         /* files looked at */
-    int downloaded;                    /* files downloaded now (0: all were in the cache) */
-    uint64_t bytes;                    /* bytes transferred now */
-    int hf_only;                       /* only HF-transformers weights: those were taken */
-    int offline;                       /* answered from the cache without the network */
-    char note[512];                    /* "" or one line for people (hf_only, offline) */
-} oclip_pull_result;
-
-oclip_status oclip_pull(const char *spec, const oclip_pull_options *opt, oclip_pull_result *res,
-                        oclip_error *err);
-/* 1 when HF_HUB_OFFLINE holds a true value ("1", "ON", "YES", "TRUE"), as huggingface_hub. */
-int oclip_hub_offline(void);
+OCLIP_API const char *oclip_dtype_kernel_name(oclip_dtype dt);
 
 #ifdef __cplusplus
 }

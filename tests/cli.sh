@@ -111,6 +111,18 @@ contains "$tmp/err" "GLOBAL 'os.system' is not allowed"
 expect 1 "$OCLIP" inspect /nonexistent/file.bin
 contains "$tmp/err" "No such file"
 
+# every spec form: a folder (the checkpoint OpenCLIP's local-dir loader picks), a shard index
+# with an HF config.json beside it, the embedded model
+expect 0 "$OCLIP" inspect tests/fixtures/arch/tiny/b32like
+contains "$tmp/out" "^path:          tests/fixtures/arch/tiny/b32like/open_clip_model.safetensors$"
+expect 0 "$OCLIP" check "$R/hf_sharded/model.safetensors.index.json"
+contains "$tmp/out" "^OK: $R/hf_sharded/model.safetensors.index.json loads into the architecture from $R/hf_sharded/config.json (hf layout, 62 tensors, QuickGELU)"
+contains "$tmp/out" "^preprocess:    32x32, .*(from OpenAI's defaults: an HF-transformers config.json states none)"
+expect 0 "$OCLIP" inspect default
+contains "$tmp/out" "^path:          default model (embedded)$"
+expect 1 "$OCLIP" check no-such-model
+contains "$tmp/err" "^oclip: 'no-such-model': No such file or directory"
+
 # check: OK lines, reports, hints, exit codes
 A=tests/fixtures/arch
 expect 0 "$OCLIP" check --help

@@ -79,5 +79,47 @@ contains "$tmp/o2" "%  circle$"
 expect 0 "$OCLIP" check "$M"
 contains "$tmp/out" "^OK:"
 
+# `-m default` names the embedded model (no file, no network)
+# shellcheck disable=SC2046
+expect 0 "$OCLIP" classify -m default $(cat "$tmp/ex") --labels-file examples/labels.txt --json \
+    --no-cache
+cp "$tmp/out" "$tmp/embedded.jsonl"
+# shellcheck disable=SC2046
+expect 0 "$OCLIP" classify $(cat "$tmp/ex") --labels-file examples/labels.txt --json --no-cache
+same "$tmp/out" "$tmp/embedded.jsonl"
+expect 0 "$OCLIP" check default
+contains "$tmp/out" "^OK: default model (embedded) loads into"
+
+# converted to one file, the model keeps its architecture and preprocessing (the file's
+# open_clip_config metadata): the file alone gives the embedded model's probabilities, and no
+# warning
+expect 0 "$OCLIP" convert default "$tmp/one.safetensors"
+# shellcheck disable=SC2046
+expect 0 "$OCLIP" classify -m "$tmp/one.safetensors" $(cat "$tmp/ex") \
+    --labels-file examples/labels.txt --json --no-cache
+same "$tmp/out" "$tmp/embedded.jsonl"
+if grep -q "warning" "$tmp/err"; then bad "a warning for a file that carries its config"; else ok; fi
+expect 0 "$OCLIP" inspect "$tmp/one.safetensors"
+contains "$tmp/out" "^architecture:  .*from the checkpoint's open_clip_config metadata"
+# without the metadata and without a config beside it, the architecture is inferred from the
+# shapes: its heads are a guess (2 image heads instead of 4, 1 text head instead of 4), the
+# probabilities are not the model's, and every command says so
+expect 0 "$OCLIP" convert default "$tmp/bare.safetensors" --no-metadata
+# shellcheck disable=SC2046
+expect 0 "$OCLIP" classify -m "$tmp/bare.safetensors" $(cat "$tmp/ex") \
+    --labels-file examples/labels.txt --json --no-cache
+contains "$tmp/err" "^oclip: warning: the architecture was inferred from the tensor shapes .*attention heads (image 2, text 1).*are guesses"
+if cmp -s "$tmp/out" "$tmp/embedded.jsonl"; then bad "the guessed heads changed nothing"; else ok; fi
+expect 0 "$OCLIP" check "$tmp/bare.safetensors"
+contains "$tmp/err" "^warning: the architecture was inferred from the tensor shapes"
+expect 0 "$OCLIP" inspect "$tmp/bare.safetensors"
+contains "$tmp/out" "^warning: .*are guesses"
+expect 0 "$OCLIP" inspect --json "$tmp/bare.safetensors"
+python3 - "$tmp/out" <<'PY' && ok || bad "inspect --json: no warning"
+import json, sys
+a = json.load(open(sys.argv[1]))["architecture"]
+assert a["source"] == "inferred" and len(a["warnings"]) == 1 and "guesses" in a["warnings"][0], a
+PY
+
 echo "cli_default.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -86,6 +86,19 @@ cat >"$tmp/model/open_clip_config.json" <<'EOF'
 EOF
 expect 0 "$OCLIP" preprocess -m "$tmp/model" "$F/img/rgb_224x224.png" -o "$tmp/f.npy"
 same_as "$tmp/f.npy" 0 1 224 224 rgb_224x224__squash_bilinear_224x224_imagenet
+# -m default: the embedded model's settings (64 px, OpenAI mean/std, bicubic, shortest), the
+# same as its folder's open_clip_config.json and as a single file oclip convert wrote
+expect 0 "$OCLIP" preprocess -m default "$F/img/rgb_2x3.png" -o "$tmp/m.npy"
+same_as "$tmp/m.npy" 0 1 64 64 rgb_2x3__shortest_bicubic_64x64
+expect 0 "$OCLIP" preprocess -m models/default "$F/img/rgb_2x3.png" -o "$tmp/m2.npy"
+same "$tmp/m.npy" "$tmp/m2.npy"
+expect 0 "$OCLIP" convert default "$tmp/one.safetensors"
+expect 0 "$OCLIP" preprocess -m "$tmp/one.safetensors" "$F/img/rgb_2x3.png" -o "$tmp/m3.npy"
+same "$tmp/m.npy" "$tmp/m3.npy"
+# a checkpoint that states no preprocessing (no config beside it, no metadata): refused
+expect 0 "$OCLIP" convert default "$tmp/bare.safetensors" --no-metadata
+expect 1 "$OCLIP" preprocess -m "$tmp/bare.safetensors" "$F/img/rgb_2x3.png" -o "$tmp/x.npy"
+contains "$tmp/err" "nothing states how this model preprocesses images"
 expect 1 "$OCLIP" preprocess -m NoSuchArch "$F/img/rgb_1x1.png" -o "$tmp/x.npy"
 expect 1 "$OCLIP" preprocess -m "hf-hub:nobody/nothing" "$F/img/rgb_1x1.png" -o "$tmp/x.npy"
 contains "$tmp/err" "oclip pull"

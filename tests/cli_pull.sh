@@ -27,8 +27,13 @@ unset HF_HOME HF_TOKEN HUGGING_FACE_HUB_TOKEN HF_HUB_OFFLINE XDG_CACHE_HOME HF_T
 export HOME="$tmp/home" OCLIP_PROGRESS=0
 mkdir -p "$HOME" "$tmp/state"
 
+# an OpenCLIP repo of a family oclip does not run (a timm image tower), with weights
+python3 -c 'import json, sys; print(json.dumps({"model_cfg": json.load(open(sys.argv[1]))}))' \
+    data/model_configs/ViT-B-16-SigLIP.json >"$tmp/siglip_config.json"
 cat >"$tmp/repos.json" <<EOF
-{"org/tiny": {"files": {"open_clip_config.json": "$G/open_clip_config.json",
+{"org/siglip": {"files": {"open_clip_config.json": "$tmp/siglip_config.json",
+                          "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}},
+ "org/tiny": {"files": {"open_clip_config.json": "$G/open_clip_config.json",
                         "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}},
  "org/tiny2": {"files": {"open_clip_config.json": "$G/open_clip_config.json",
                          "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}},
@@ -142,6 +147,33 @@ log_has "^HEAD /laion/CLIP-ViT-B-32-laion2B-s34B-b79K/resolve/main/open_clip_mod
 HF_HUB_OFFLINE=1 expect 0 "$OCLIP" embed-image --threads 1 -m ViT-B-32:laion2b_s34b_b79k \
     --pixels "$tmp/pixels.npy" -o "$tmp/img_tag.npy"
 same "$tmp/img_tag.npy" "$tmp/want_img.npy"
+# every command takes the same specs: check, inspect, convert, preprocess and tokenize on the
+# cached tag (whose repository's config describes the tiny weights), offline
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" check ViT-B-32:laion2b_s34b_b79k
+contains "$tmp/out" "^OK: .*/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/snapshots/.*/open_clip_model.safetensors loads into"
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" inspect ViT-B-32:laion2b_s34b_b79k
+contains "$tmp/out" "^path: .*models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/snapshots/"
+contains "$tmp/out" "^architecture: .*the repository's architecture"
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" convert ViT-B-32:laion2b_s34b_b79k "$tmp/tag.safetensors"
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" embed-image --threads 1 -m "$tmp/tag.safetensors" \
+    --pixels "$tmp/pixels.npy" -o "$tmp/img_conv.npy"
+same "$tmp/img_conv.npy" "$tmp/want_img.npy"
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" preprocess -m ViT-B-32:laion2b_s34b_b79k "$IMG" -o "$tmp/pp.npy"
+HF_HUB_OFFLINE=1 expect 1 "$OCLIP" tokenize -m ViT-B-32:laion2b_s34b_b79k x
+contains "$tmp/err" "has a vocabulary of 64 ids, not the 49408 of OpenCLIP's tokenizer"
+HF_HUB_OFFLINE=1 expect 1 "$OCLIP" check ViT-B-16:laion2b_s34b_b88k
+contains "$tmp/err" "oclip pull ViT-B-16:laion2b_s34b_b88k"
+# and download what the cache lacks, as embed-image does
+export HF_HUB_CACHE="$tmp/c2b"
+mode normal
+expect 0 "$OCLIP" check hf-hub:org/tiny
+contains "$tmp/err" "hf-hub:org/tiny is not in the cache: downloading it"
+log_has "^GET /cdn/$SHA_G"
+mode normal
+expect 0 "$OCLIP" inspect --json hf-hub:org/tiny
+log_lacks "resolve"
+export HF_HUB_CACHE="$tmp/c2"
+
 # unknown tags and architectures: the valid tags / the closest names
 expect 1 "$OCLIP" pull ViT-B-32:laion2b
 contains "$tmp/err" "valid tags for ViT-B-32"
@@ -260,21 +292,49 @@ expect 0 "$OCLIP" pull --quiet hf-hub:org/tiny
 HF_ENDPOINT=http://127.0.0.1:9 expect 0 "$OCLIP" pull hf-hub:org/tiny
 contains "$tmp/err" "could not be reached"
 
-# ---- the automatic pull of commands that take -m (once cli/cmd_embed.c calls
-# cli_pull_if_needed before loading the model)
-if grep -q cli_pull_if_needed cli/cmd_embed.c; then
-    export HF_HUB_CACHE="$tmp/c7"
+# ---- the automatic pull of commands that take -m
+export HF_HUB_CACHE="$tmp/c7"
+mode normal
+expect 0 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny2 --pixels "$tmp/pixels.npy" \
+    -o "$tmp/img2.npy"
+same "$tmp/img2.npy" "$tmp/want_img.npy"
+log_has "^GET /cdn/$SHA_G"
+contains "$tmp/err" "downloading it"
+mode normal
+HF_HUB_OFFLINE=1 expect 1 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny-bin \
+    --pixels "$tmp/pixels.npy" -o "$tmp/img3.npy"
+log_lacks "resolve"
+
+# ---- a model family oclip does not run is refused before anything is downloaded: for ARCH:TAG
+# the built-in config says so offline (the hub sees no request at all), for hf-hub: the
+# repository's open_clip_config.json (fetched first; no weights)
+export HF_HUB_CACHE="$tmp/c10"
+for spec in RN50:openai ViT-B-16-SigLIP:webli EVA02-B-16:merged2b_s8b_b131k \
+    coca_ViT-B-32:laion2b_s13b_b90k; do
     mode normal
-    expect 0 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny2 --pixels "$tmp/pixels.npy" \
-        -o "$tmp/img2.npy"
-    same "$tmp/img2.npy" "$tmp/want_img.npy"
-    log_has "^GET /cdn/$SHA_G"
-    contains "$tmp/err" "downloading it"
-    mode normal
-    HF_HUB_OFFLINE=1 expect 1 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny-bin \
-        --pixels "$tmp/pixels.npy" -o "$tmp/img3.npy"
-    log_lacks "resolve"
-fi
+    expect 1 "$OCLIP" embed-image --threads 1 -m "$spec" --pixels "$tmp/pixels.npy" \
+        -o "$tmp/x.npy"
+    contains "$tmp/err" "^oclip: $spec: .*oclip does not run this model yet, so nothing was downloaded"
+    if [ -s "$tmp/state/log" ]; then bad "$spec: requests before the refusal: $(cat "$tmp/state/log")"
+    else ok; fi
+done
+contains "$tmp/err" "CoCa"
+expect 1 "$OCLIP" pull RN50:openai
+contains "$tmp/err" "ModifiedResNet image tower (RN50 family): oclip does not run this model yet"
+if [ -s "$tmp/state/log" ]; then bad "pull RN50:openai sent requests"; else ok; fi
+mode normal
+expect 1 "$OCLIP" classify -m hf-hub:org/siglip "$IMG" --labels a,b
+contains "$tmp/err" "hf-hub:org/siglip: timm image tower: oclip does not run this model yet"
+log_has "^HEAD /org/siglip/resolve/main/open_clip_config.json"
+log_lacks "open_clip_model.safetensors"
+log_lacks "^GET /cdn/"
+if [ -e "$tmp/c10/models--timm--resnet50_clip.openai" ]; then bad "a cache entry for RN50"; else ok; fi
+# the architecture the options give is what counts: ViT-B-32's built-in is run, so a tag of
+# that shape downloads as usual
+mode normal
+expect 0 "$OCLIP" embed-image --threads 1 -m hf-hub:org/tiny --config "$G/open_clip_config.json" \
+    --pixels "$tmp/pixels.npy" -o "$tmp/x.npy"
+log_has "^GET /cdn/$SHA_G"
 
 # ---- a cache written by Python's huggingface_hub (tests/fixtures/hub/make_pycache.py) is read
 mode normal

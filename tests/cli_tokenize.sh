@@ -90,6 +90,34 @@ for path, key in ((sys.argv[1], "w"), (sys.argv[2], "z")):
     assert row == want + [0] * (77 - len(want)), (key, row)
 PY
 
+# -m SPEC: the model's context length (every spec form, resolved as every command does); an
+# explicit --context-length wins; a model without OpenCLIP's tokenizer is refused
+expect 0 "$OCLIP" tokenize -m default "a photo of a cat."
+python3 - "$tmp/out" "$F/context.json" <<'PY' || bad "-m default: 32 ids"
+import json, sys
+row = json.loads(open(sys.argv[1]).read())
+want = {(r["t"], r["ctx"]): r["row"] for r in json.load(open(sys.argv[2]))["rows"]}
+# a short prompt: OpenCLIP's 77-id row cut to the embedded model's 32 (only padding goes)
+assert row == want[("a photo of a cat.", 77)][:32], row
+PY
+expect 0 "$OCLIP" tokenize -m models/default -n 5 "a photo of a cat."
+python3 - "$tmp/out" "$F/context.json" <<'PY' || bad "-m with -n"
+import json, sys
+row = json.loads(open(sys.argv[1]).read())
+want = {(r["t"], r["ctx"]): r["row"] for r in json.load(open(sys.argv[2]))["rows"]}
+assert row == want[("a photo of a cat.", 5)], row
+PY
+for spec in ViT-L-14-336 ViT-B-32:openai models/default/open_clip_config.json; do
+    expect 0 "$OCLIP" tokenize -m "$spec" x
+    python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read()); assert len(r)==int(sys.argv[2]), len(r)' \
+        "$tmp/out" "$( [ "$spec" = models/default/open_clip_config.json ] && echo 32 || echo 77)" \
+        && ok || bad "-m $spec: context length"
+done
+expect 1 "$OCLIP" tokenize -m ViT-B-16-SigLIP x
+contains "$tmp/err" "Hugging Face tokenizer"
+expect 1 "$OCLIP" tokenize -m no/such/model x
+contains "$tmp/err" "no/such/model"
+
 # an unwritable output: exit 1, nothing left behind
 expect 1 "$OCLIP" tokenize -o "$tmp/no/such/dir/ids.npy" x
 

@@ -159,6 +159,39 @@ static void test_expected_and_inference(void) {
     CHECK(oclip_check(b16, &tagged, &r, NULL) == OCLIP_OK);
     CHECK(oclip_report_n_notes(r) == 0);
     oclip_report_free(r);
+    /* the QuickGELU override, on a config inferred (named after the built-in twin it now is)
+     * and on one given (named as given); with it the tag's hint is gone */
+    oclip_check_options forced;
+    oclip_check_options_default(&forced);
+    forced.quick_gelu = OCLIP_QUICK_GELU_ON;
+    CHECK(oclip_check(b16, &forced, &r, NULL) == OCLIP_OK);
+    CHECKF(oclip_report_ok(r) && oclip_report_config(r)->quick_gelu == 1 &&
+           !strcmp(oclip_report_config(r)->name, "ViT-B-16-quickgelu") &&
+           !strcmp(oclip_report_config_source(r), "inferred + QuickGELU"), "%s %s",
+           oclip_report_config(r)->name, oclip_report_config_source(r));
+    oclip_report_free(r);
+    tagged.quick_gelu = OCLIP_QUICK_GELU_ON;
+    tagged.tag = "openai";
+    CHECK(oclip_check(b16, &tagged, &r, NULL) == OCLIP_OK);
+    CHECK(oclip_report_config(r)->quick_gelu == 1 && !has_note(r, "hint: tag") &&
+          !strcmp(oclip_report_config_source(r), "--arch + QuickGELU"));
+    oclip_report_free(r);
+    tagged.tag = "laion2b_s34b_b88k"; /* the table does not say: no hint either way */
+    CHECK(oclip_check(b16, &tagged, &r, NULL) == OCLIP_OK);
+    CHECK(!has_note(r, "hint: tag"));
+    oclip_report_free(r);
+    forced.quick_gelu = OCLIP_QUICK_GELU_OFF;
+    forced.config = &b16cfg;
+    b16cfg.quick_gelu = 1;
+    CHECK(oclip_check(b16, &forced, &r, NULL) == OCLIP_OK);
+    CHECK(oclip_report_config(r)->quick_gelu == 0 &&
+          !strcmp(oclip_report_config_source(r), "given + exact GELU"));
+    oclip_report_free(r);
+    /* options from another library version than this one knows: refused, not misread */
+    forced.struct_size = 3;
+    oclip_error e;
+    CHECK(oclip_check(b16, &forced, &r, &e) == OCLIP_E_ARG && r == NULL &&
+          strstr(e.msg, "struct_size"));
     oclip_checkpoint_free(b16);
     cJSON_Delete(all);
 }
@@ -197,7 +230,7 @@ static void test_tiny_layouts(void) {
         snprintf(path, sizeof path, ARCH "/tiny/%s/expected.json", variants[v]);
         cJSON *exp = load_json(path);
         snprintf(path, sizeof path, ARCH "/tiny/%s/open_clip_config.json", variants[v]);
-        size_t len;
+        size_t len = 0;
         char *text = (char *)read_file(path, &len);
         oclip_model_config cfg;
         oclip_error err;

@@ -401,9 +401,11 @@ static void test_pretrained_table(void) {
             CHECKF(!strcmp(p.preprocess.resize_mode, jstr(t, "resize_mode")),
                    "%s:%s resize_mode %s", arch, tag, p.preprocess.resize_mode);
             const cJSON *qg = get(t, "quick_gelu");
-            int want_qg = qg ? cJSON_IsTrue(qg) : -1;
-            CHECKF(p.quick_gelu == want_qg, "%s:%s quick_gelu %d, want %d", arch, tag, p.quick_gelu,
-                   want_qg);
+            oclip_quick_gelu want_qg = !qg                ? OCLIP_QUICK_GELU_UNSET
+                                       : cJSON_IsTrue(qg) ? OCLIP_QUICK_GELU_ON
+                                                          : OCLIP_QUICK_GELU_OFF;
+            CHECKF(p.quick_gelu == want_qg, "%s:%s quick_gelu %d, want %d", arch, tag,
+                   (int)p.quick_gelu, (int)want_qg);
             CHECK(p.preprocess.fill_color == 0);
             /* the size is the architecture's image_size */
             oclip_model_config m;
@@ -432,10 +434,11 @@ static void test_pretrained_lookup(void) {
     CHECK(oclip_pretrained_lookup("ViT-B-32", "LAION2B-S34B-B79K", &p, &e) == OCLIP_OK);
     CHECK(!strcmp(p.tag, "laion2b_s34b_b79k") && !strcmp(p.hf_hub,
                                                           "laion/CLIP-ViT-B-32-laion2B-s34B-b79K/"));
-    CHECK(p.quick_gelu == -1 && p.preprocess.size[0] == 224 && p.preprocess.size[1] == 224);
+    CHECK(p.quick_gelu == OCLIP_QUICK_GELU_UNSET && p.preprocess.size[0] == 224 &&
+          p.preprocess.size[1] == 224);
     CHECK(e.code == OCLIP_OK && e.msg[0] == '\0');
     CHECK(oclip_pretrained_lookup("ViT-B/32", "openai", &p, &e) == OCLIP_OK);
-    CHECK(p.quick_gelu == 1 && !strcmp(p.arch, "ViT-B-32"));
+    CHECK(p.quick_gelu == OCLIP_QUICK_GELU_ON && !strcmp(p.arch, "ViT-B-32"));
     CHECK(oclip_pretrained_lookup("ViT-L-14-336", "openai", &p, &e) == OCLIP_OK);
     CHECK(p.preprocess.size[0] == 336);
     CHECK(oclip_pretrained_lookup("ViT-H-14", "dfn5b", &p, &e) == OCLIP_OK);

@@ -53,7 +53,7 @@ static int file_exists(const char *p) {
 
 /* 1 when the two files hold the same bytes */
 static int same_file(const char *a, const char *b) {
-    size_t na, nb;
+    size_t na = 0, nb = 0;
     unsigned char *x = read_file(a, &na), *y = read_file(b, &nb);
     int same = x && y && na == nb && memcmp(x, y, na) == 0;
     free(x);
@@ -310,6 +310,63 @@ static const char *const variants[] = {"b32like", "quickgelu", "alt", "res40"};
 static const char *const openai_scalars[] = {"input_resolution", "context_length", "vocab_size",
                                              NULL};
 
+/* A single .safetensors file keeps the architecture and the preprocessing in its metadata
+ * ("open_clip_config"): the same tensors as without it, and a source resolved from the file
+ * alone gets both back. */
+static void test_metadata(const char *in, const oclip_model_config *cfg, const char *plain,
+                          const cJSON *table) {
+    char out[600];
+    snprintf(out, sizeof out, "%s.meta.safetensors", plain);
+    oclip_preprocess_cfg pre;
+    oclip_preprocess_cfg_default(&pre);
+    pre.mean[1] = 0.25;
+    snprintf(pre.interpolation, sizeof pre.interpolation, "bilinear");
+    oclip_convert_options o;
+    oclip_convert_options_default(&o);
+    o.preprocess = &pre;
+    oclip_error err;
+    CHECKF(convert_file(in, cfg, out, &o, &err) == OCLIP_OK, "%s: %s", in, err.msg);
+    oclip_checkpoint *ck = open_ck(out);
+    if (!ck) return;
+    check_table(out, ck, table, NULL);
+    const char *k = NULL, *v = NULL;
+    size_t n = 0;
+    for (size_t i = 0; oclip_checkpoint_entry(ck, i, &k, &v); i++) n++;
+    CHECK(n == 1 && oclip_checkpoint_entry(ck, 0, &k, &v) && !strcmp(k, "open_clip_config") &&
+          !strchr(v, '\n'));
+    if (!v) {
+        oclip_checkpoint_free(ck);
+        return;
+    }
+    oclip_model_config got;
+    oclip_preprocess_cfg gp;
+    CHECK(oclip_config_parse_open_clip(v, strlen(v), &got, &gp, &err) == OCLIP_OK &&
+          same_config(&got, cfg) && gp.mean[1] == 0.25 && !strcmp(gp.interpolation, "bilinear"));
+    oclip_checkpoint_free(ck);
+
+    /* read back: the architecture and preprocessing from the file's own metadata */
+    oclip_source *src = NULL;
+    CHECKF(oclip_source_resolve(out, NULL, &src, &err) == OCLIP_OK, "%s", err.msg);
+    if (!src) return;
+    CHECK(oclip_source_config(src) == NULL); /* not before the file is open */
+    CHECKF(oclip_source_open(src, &err) == OCLIP_OK, "%s", err.msg);
+    const oclip_model_config *c = oclip_source_config(src);
+    CHECKF(c && same_config(c, cfg) && c->quick_gelu == cfg->quick_gelu &&
+           !strcmp(oclip_source_config_origin(src), "the checkpoint's open_clip_config metadata") &&
+           oclip_source_preprocess(src)->mean[1] == 0.25 &&
+           oclip_source_preprocess(src)->size[0] == cfg->vision.image_size[0],
+           "%s", oclip_source_config_origin(src));
+    oclip_report *r = NULL;
+    CHECK(oclip_source_check(src, 0, &r, &err) == OCLIP_OK && r && oclip_report_ok(r) &&
+          oclip_source_n_warnings(src) == 0);
+    oclip_report_free(r);
+    oclip_source_free(src);
+    /* the file without it: the architecture is inferred */
+    CHECK(oclip_source_resolve(plain, NULL, &src, &err) == OCLIP_OK &&
+          oclip_source_open(src, &err) == OCLIP_OK && !oclip_source_config(src));
+    oclip_source_free(src);
+}
+
 static void test_to_open_clip(const char *variant, const cJSON *exp,
                               const oclip_model_config *cfg) {
     static const char *const inputs[] = {"open_clip_model.safetensors",
@@ -324,7 +381,9 @@ static void test_to_open_clip(const char *variant, const cJSON *exp,
         snprintf(out, sizeof out, "%s/%s_%zu.safetensors", tmpdir, variant, i);
         snprintf(what, sizeof what, "%s -> open_clip", in);
         oclip_error err;
-        oclip_status st = convert_file(in, cfg, out, NULL, &err);
+        /* without the metadata: the bytes of safetensors.torch.save_file */
+        oclip_convert_options plain = {.no_metadata = 1};
+        oclip_status st = convert_file(in, cfg, out, &plain, &err);
         CHECKF(st == OCLIP_OK, "%s: %s", what, err.msg);
         if (st) continue;
         oclip_checkpoint *ck = open_ck(out);
@@ -336,6 +395,7 @@ static void test_to_open_clip(const char *variant, const cJSON *exp,
         CHECK(ls && ls->ndim == 0);
         if (!openai) CHECKF(same_file(out, ref), "%s: not byte-identical to %s", what, ref);
         oclip_checkpoint_free(ck);
+        if (i == 0) test_metadata(in, cfg, out, table);
     }
 }
 
@@ -403,10 +463,47 @@ static void test_hf(const char *variant, const cJSON *exp, const oclip_model_con
     /* and back: HF -> OpenCLIP gives the original file byte for byte */
     snprintf(back, sizeof back, "%s/%s_back.safetensors", tmpdir, variant);
     snprintf(path, sizeof path, "%s/model.safetensors", out);
-    st = convert_file(path, cfg, back, NULL, &err);
+    oclip_convert_options plain = {.no_metadata = 1};
+    st = convert_file(path, cfg, back, &plain, &err);
     CHECKF(st == OCLIP_OK, "%s hf -> open_clip: %s", variant, err.msg);
     if (!st)
         CHECKF(same_file(back, in), "%s: OpenCLIP -> HF -> OpenCLIP is not identical", variant);
+}
+
+/* The dtype of every written tensor, or -1 when they differ (or the file does not open). */
+static int written_dtype(const char *path) {
+    oclip_checkpoint *ck = open_ck(path);
+    int dt = ck && oclip_checkpoint_n_tensors(ck) ? (int)oclip_checkpoint_tensor(ck, 0)->dtype
+                                                  : -1;
+    for (size_t i = 0; ck && i < oclip_checkpoint_n_tensors(ck); i++)
+        if ((int)oclip_checkpoint_tensor(ck, i)->dtype != dt) dt = -1;
+    oclip_checkpoint_free(ck);
+    return dt;
+}
+
+/* One way to say "keep the dtype": OCLIP_DTYPE_KEEP, what oclip_convert_options_default sets;
+ * a zero-initialised struct (struct_size 0) reads its dtype 0 (F32) as KEEP too; F32 set after
+ * oclip_convert_options_default casts. `dir` holds F16 weights (test_folder). */
+static void test_dtype_options(const oclip_model_config *cfg, const char *dir) {
+    char in[600], out[512];
+    snprintf(in, sizeof in, "%sopen_clip_model.safetensors", dir);
+    snprintf(out, sizeof out, "%s/dtype.safetensors", tmpdir);
+    oclip_error err;
+    oclip_convert_options o;
+    oclip_convert_options_default(&o);
+    CHECK(o.struct_size == sizeof o && o.dtype == OCLIP_DTYPE_KEEP && o.to == OCLIP_FORMAT_OPEN_CLIP);
+    CHECK(convert_file(in, cfg, out, &o, &err) == OCLIP_OK &&
+          written_dtype(out) == OCLIP_DTYPE_F16);
+    o.dtype = OCLIP_DTYPE_F32;
+    CHECK(convert_file(in, cfg, out, &o, &err) == OCLIP_OK &&
+          written_dtype(out) == OCLIP_DTYPE_F32);
+    oclip_convert_options zero = {0};
+    CHECK(convert_file(in, cfg, out, &zero, &err) == OCLIP_OK &&
+          written_dtype(out) == OCLIP_DTYPE_F16);
+    CHECK(convert_file(in, cfg, out, NULL, &err) == OCLIP_OK &&
+          written_dtype(out) == OCLIP_DTYPE_F16);
+    oclip_convert_options odd = {.struct_size = 2};
+    CHECK(convert_file(in, cfg, out, &odd, &err) == OCLIP_E_ARG && strstr(err.msg, "struct_size"));
 }
 
 /* Folder output: open_clip_model.safetensors + open_clip_config.json; preprocess carried. */
@@ -417,7 +514,7 @@ static void test_folder(const oclip_model_config *cfg) {
     oclip_preprocess_cfg_default(&pre);
     pre.mean[0] = 0.5;
     snprintf(pre.resize_mode, sizeof pre.resize_mode, "squash");
-    oclip_convert_options opt = {.preprocess = &pre, .cast = 1, .dtype = OCLIP_DTYPE_F16};
+    oclip_convert_options opt = {.preprocess = &pre, .dtype = OCLIP_DTYPE_F16};
     oclip_error err;
     oclip_status st = convert_file(ARCH "/res40/epoch_2.pt", cfg, out, &opt, &err);
     CHECKF(st == OCLIP_OK, "folder: %s", err.msg);
@@ -443,6 +540,7 @@ static void test_folder(const oclip_model_config *cfg) {
         CHECK(got.unknown_keys[0] == '\0');
     }
     free(text);
+    test_dtype_options(cfg, out);
 }
 
 /* nonscalar_logit_scale: logit_scale written as [1] */
@@ -479,7 +577,7 @@ static void test_refusals(const oclip_model_config *cfg) {
     oclip_checkpoint_free(ck);
     ck = open_ck(ARCH "/b32like/open_clip_model.safetensors");
     if (ck && oclip_check(ck, &co, &r, &err) == OCLIP_OK) {
-        oclip_convert_options bad = {.cast = 1, .dtype = OCLIP_DTYPE_I8};
+        oclip_convert_options bad = {.dtype = OCLIP_DTYPE_I8};
         CHECK(oclip_convert(r, out, &bad, &err) == OCLIP_E_ARG);
         CHECK(oclip_convert(r, "", NULL, &err) == OCLIP_E_ARG);
         /* HF into an existing file */
@@ -544,11 +642,20 @@ static void test_cli(void) {
     CHECK(file_contains(errf, "LayerScale"));
     CHECK(!file_exists(out));
 
-    /* success: HF folder in, OpenCLIP file out, identical to the generator's */
+    /* success: HF folder in, OpenCLIP file out, identical to the generator's (--no-metadata);
+     * with the metadata, `oclip check` finds the architecture in the file alone */
     snprintf(out, sizeof out, "%s/cli_ok.safetensors", tmpdir);
-    snprintf(cmd, sizeof cmd, "%s convert " ARCH "/quickgelu/hf %s", bin, out);
+    snprintf(cmd, sizeof cmd, "%s convert " ARCH "/quickgelu/hf %s --no-metadata", bin, out);
     CHECK(run(cmd, errf) == 0);
     CHECK(same_file(out, ARCH "/quickgelu/open_clip_model.safetensors"));
+    snprintf(cmd, sizeof cmd, "%s convert " ARCH "/quickgelu/hf %s", bin, out);
+    CHECK(run(cmd, errf) == 0);
+    CHECK(!same_file(out, ARCH "/quickgelu/open_clip_model.safetensors"));
+    snprintf(cmd, sizeof cmd, "(%s check %s >%s/check.txt)", bin, out, tmpdir);
+    CHECK(run(cmd, errf) == 0);
+    snprintf(cmd, sizeof cmd, "%s/check.txt", tmpdir);
+    CHECKF(file_contains(cmd, "from the checkpoint's open_clip_config metadata") &&
+           file_contains(cmd, "QuickGELU"), "%s", cmd);
     snprintf(out, sizeof out, "%s/cli_dir", tmpdir);
     mkdir(out, 0755);
     snprintf(cmd, sizeof cmd, "%s convert " ARCH "/b32like/openai.pt %s --dtype f32", bin, out);

@@ -145,6 +145,35 @@ int main(void) {
     d = NULL;
     CHECKF(oclip_model_load("", NULL, &d, &err) == OCLIP_OK, "%s", err.msg);
     oclip_model_free(d);
+    /* "default" names it too, and the source says where everything came from */
+    d = NULL;
+    CHECKF(oclip_model_load("default", NULL, &d, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(d && oclip_model_fingerprint(d, fp2, &err) == OCLIP_OK && !strcmp(fp2, fp3));
+    CHECK(d && oclip_source_kind_of(oclip_model_source_of(d)) == OCLIP_SOURCE_EMBEDDED &&
+          oclip_source_n_warnings(oclip_model_source_of(d)) == 0 &&
+          oclip_model_context_length(d) == 32);
+    oclip_model_free(d);
+
+    /* options from oclip_model_options_default: the weights kept as stored (KEEP), the same
+     * model as with NULL options; a struct_size this library does not know is refused */
+    oclip_model_options mo;
+    oclip_model_options_default(&mo);
+    CHECK(mo.struct_size == sizeof mo && mo.weight_dtype == OCLIP_DTYPE_KEEP);
+    d = NULL;
+    CHECKF(oclip_model_load(DIR, &mo, &d, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(d && oclip_model_fingerprint(d, fp2, &err) == OCLIP_OK && !strcmp(fp1, fp2));
+    if (d) {
+        float e1[64], e2[64];
+        int Ed = oclip_model_embed_dim(d);
+        CHECK(Ed <= 64 && oclip_encode_text(d, row, 1, e1, 1, &err) == OCLIP_OK &&
+              oclip_encode_text(m, row, 1, e2, 1, &err) == OCLIP_OK &&
+              !memcmp(e1, e2, (size_t)Ed * sizeof(float)));
+    }
+    oclip_model_free(d);
+    d = NULL;
+    mo.struct_size = 5;
+    CHECK(oclip_model_load(DIR, &mo, &d, &err) == OCLIP_E_ARG && !d &&
+          strstr(err.msg, "struct_size"));
     CHECK(oclip_model_fingerprint(NULL, fp3, &err) == OCLIP_E_ARG);
 
     free(p);

@@ -362,24 +362,22 @@ static oclip_status sc_check_mismatch(oclip_error *err) {
 }
 
 static oclip_status sc_config(oclip_error *err) {
-    /* open_clip_config.json and an HF config.json beside their checkpoints, then to JSON */
-    oclip_model_config cfg;
-    oclip_preprocess_cfg pre;
-    char src[512];
-    int found = 0;
-    oclip_checkpoint *ck = NULL;
-    oclip_status s = oclip_checkpoint_open(FX "readers/hf_model/model.safetensors", NULL, &ck, err);
+    /* an HF config.json and an open_clip_config.json beside their checkpoints (oclip_source),
+     * then to JSON */
+    oclip_source *src = NULL;
+    oclip_status s = oclip_source_resolve(FX "readers/hf_model/model.safetensors", NULL, &src, err);
+    if (s == OCLIP_OK) s = oclip_source_open(src, err);
+    if (s == OCLIP_OK) {
+        int found = oclip_source_config(src) != NULL;
+        dig(&found, sizeof found);
+        if (found) dig(&oclip_source_config(src)->vision, sizeof(oclip_vision_cfg));
+    }
+    oclip_source_free(src);
     if (s != OCLIP_OK) return s;
-    s = oclip_config_beside(FX "readers/hf_model/model.safetensors", ck, &cfg, &pre, src,
-                            sizeof src, &found, err);
-    oclip_checkpoint_free(ck);
-    if (s != OCLIP_OK) return s;
-    dig(&found, sizeof found);
-    dig(&cfg.vision, sizeof cfg.vision);
-    s = oclip_config_beside(FX "e2e/open_clip_model.safetensors", NULL, &cfg, &pre, src,
-                            sizeof src, &found, err);
-    if (s != OCLIP_OK) return s;
-    char *json = oclip_config_to_json(&cfg);
+    if ((s = oclip_source_resolve(FX "e2e/open_clip_model.safetensors", NULL, &src, err)))
+        return s;
+    char *json = oclip_source_config(src) ? oclip_config_to_json(oclip_source_config(src)) : NULL;
+    oclip_source_free(src);
     if (!json) return to_json_null(err);
     dig(json, strlen(json));
     oclip_free(json);
@@ -578,8 +576,7 @@ static oclip_status sc_convert(oclip_error *err) {
         s = oclip_convert(r, out, &o, err);
     }
     if (s == OCLIP_OK) {
-        oclip_convert_options o = {.to = OCLIP_FORMAT_OPEN_CLIP, .cast = 1,
-                                   .dtype = OCLIP_DTYPE_BF16};
+        oclip_convert_options o = {.to = OCLIP_FORMAT_OPEN_CLIP, .dtype = OCLIP_DTYPE_BF16};
         snprintf(out, sizeof out, "%s/oc/", dir);
         s = oclip_convert(r, out, &o, err);
     }

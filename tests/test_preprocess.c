@@ -201,7 +201,7 @@ static void test_images_and_cases(void) {
             n_cases++;
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "exif_transpose"))) {
                 /* oclip_image_options.exif_transpose vs ImageOps.exif_transpose */
-                oclip_image_options opt = {0, 1};
+                oclip_image_options opt = {.exif_transpose = 1};
                 oclip_image *rot = NULL;
                 char path[512];
                 snprintf(path, sizeof path, FIX "%s", jstr(img, "file"));
@@ -315,7 +315,7 @@ static void test_hostile(void) {
 }
 
 static void test_limits_and_args(void) {
-    oclip_image_options opt = {100, 0};
+    oclip_image_options opt = {.max_pixels = 100};
     oclip_image *im = NULL;
     oclip_error err;
     CHECK(oclip_image_load(FIX "img/rgb_61x47.png", &opt, &im, &err) == OCLIP_E_NOMEM);

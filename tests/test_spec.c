@@ -1,12 +1,12 @@
 /*
- * test_spec.c — model spec resolution (oclip_spec_resolve) and oclip_model_load on every form,
+ * test_spec.c — model sources (oclip_source_resolve) and oclip_model_load on every form,
  * against fake Hugging Face caches built under a temporary folder (HF_HUB_CACHE / HF_HOME / HOME
  * set here, so the user's real cache is never read):
  *   - hf-hub:ORG/NAME: path through snapshots/<hash>/ (the files are symlinks into blobs/),
  *     architecture and preprocessing from the snapshot's open_clip_config.json, safetensors
  *     before .bin, @REVISION as a ref name and as a commit hash;
  *   - missing repo / revision / config / weights: OCLIP_E_NOTFOUND naming the folder and
- *     `oclip pull`; OCLIP_SPEC_CONFIG_ONLY tolerates missing weights;
+ *     `oclip pull`; weights_optional tolerates missing weights;
  *   - hostile names and refs refused; the cache folder from each environment variable;
  *   - ARCH:TAG: built-in architecture, the tag's preprocessing and QuickGELU flag, the tag's
  *     hf_hub repo (default file, explicit file + .safetensors sibling), the URL file in
@@ -34,7 +34,26 @@
 
 static char tmp[512];  /* the temporary folder */
 static char tiny[PATH_MAX]; /* absolute path of the tiny fixture folder */
-static oclip_spec sp;   /* large: static */
+static oclip_source *sp; /* the last resolution (res) */
+
+/* oclip_source_resolve(spec) into sp, with weights_optional as given. */
+static oclip_status res(const char *spec, int weights_optional, oclip_error *err) {
+    oclip_source_free(sp);
+    sp = NULL;
+    oclip_source_options o;
+    oclip_source_options_default(&o);
+    o.weights_optional = weights_optional;
+    return oclip_source_resolve(spec, &o, &sp, err);
+}
+#define PATH (sp ? oclip_source_path(sp) : "")
+#define ORIGIN (sp ? oclip_source_config_origin(sp) : "")
+#define DESC (sp ? oclip_source_description(sp) : "")
+#define PRE oclip_source_preprocess(sp)
+#define CFG oclip_source_config(sp)
+#define HAS_CONFIG (sp && oclip_source_config(sp) != NULL)
+#define TAG oclip_source_tag(sp)
+#define TAG_QG oclip_source_tag_quick_gelu(sp)
+#define KIND oclip_source_kind_of(sp)
 
 /* ---------------------------------------------------------------------------------------------
  * Building fake caches
@@ -136,7 +155,7 @@ static void use_cache(const char *root) {
  * Tests
  */
 static void test_cache_dir(void) {
-    char out[OCLIP_SPEC_PATH_SIZE], want[1024];
+    char out[4096], want[1024];
     oclip_error err;
     const char *home = getenv("HOME");
     char saved_home[1024];
@@ -177,10 +196,10 @@ static void test_cache_dir(void) {
     add_snapshot(want, "viahome", "m", HASH1, "main", files, as, 2);
     snprintf(want, sizeof want, "%s/hfhome", tmp);
     setenv("HF_HOME", want, 1);
-    CHECKF(oclip_spec_resolve("hf-hub:viahome/m", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(res("hf-hub:viahome/m", 0, &err) == OCLIP_OK, "%s", err.msg);
     snprintf(want, sizeof want, "%s/hfhome/hub/models--viahome--m/snapshots/" HASH1
              "/open_clip_model.safetensors", tmp);
-    CHECKF(!strcmp(sp.path, want), "%s", sp.path);
+    CHECKF(!strcmp(PATH, want), "%s", PATH);
     unsetenv("HF_HOME");
 }
 
@@ -199,65 +218,65 @@ static void test_hf_hub(const char *root) {
     static const char *const a2[] = {"open_clip_config.json", NULL};
     add_snapshot(root, "org", "name", HASH2, "v1", f2, a2, 2);
 
-    CHECKF(oclip_spec_resolve("hf-hub:org/name", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(res("hf-hub:org/name", 0, &err) == OCLIP_OK, "%s", err.msg);
     snprintf(want, sizeof want, "%s/models--org--name/snapshots/" HASH1
              "/open_clip_model.safetensors", root);
-    CHECK(sp.kind == OCLIP_SPEC_HF_HUB);
-    CHECKF(!strcmp(sp.path, want), "path %s", sp.path); /* through the snapshot, not the blob */
-    CHECK(sp.has_config && sp.config.embed_dim == 16 && sp.config.vision.image_size[0] == 32);
+    CHECK(KIND == OCLIP_SOURCE_HF_HUB);
+    CHECKF(!strcmp(PATH, want), "path %s", PATH); /* through the snapshot, not the blob */
+    CHECK(HAS_CONFIG && CFG->embed_dim == 16 && CFG->vision.image_size[0] == 32);
     snprintf(want, sizeof want, "%s/models--org--name/snapshots/" HASH1 "/open_clip_config.json",
              root);
-    CHECKF(!strcmp(sp.config_source, want), "%s", sp.config_source);
-    CHECK(sp.preprocess.mean[0] == 0.5 && sp.preprocess.mean[2] == 0.125 &&
-          sp.preprocess.std[1] == 0.5 && !strcmp(sp.preprocess.interpolation, "bilinear") &&
-          !strcmp(sp.preprocess.resize_mode, "squash"));
-    CHECK(sp.preprocess.size[0] == 32 && sp.preprocess.size[1] == 32);
-    CHECK(sp.tag[0] == '\0' && sp.tag_quick_gelu == -1);
-    CHECK(strstr(sp.desc, "hf-hub:org/name") && strstr(sp.desc, sp.path));
+    CHECKF(!strcmp(ORIGIN, want), "%s", ORIGIN);
+    CHECK(PRE->mean[0] == 0.5 && PRE->mean[2] == 0.125 &&
+          PRE->std[1] == 0.5 && !strcmp(PRE->interpolation, "bilinear") &&
+          !strcmp(PRE->resize_mode, "squash"));
+    CHECK(PRE->size[0] == 32 && PRE->size[1] == 32);
+    CHECK(TAG[0] == '\0' && TAG_QG == OCLIP_QUICK_GELU_UNSET);
+    CHECK(strstr(DESC, "hf-hub:org/name") && strstr(DESC, PATH));
 
     /* @REVISION: a ref name, the same commit given directly, and @main */
     snprintf(want, sizeof want, "%s/models--org--name/snapshots/" HASH2
              "/open_clip_pytorch_model.bin", root);
-    CHECKF(oclip_spec_resolve("hf-hub:org/name@v1", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
-    CHECKF(!strcmp(sp.path, want), "path %s", sp.path); /* no safetensors there: the .bin */
-    CHECKF(oclip_spec_resolve("hf-hub:org/name@" HASH2, 0, &sp, &err) == OCLIP_OK, "%s",
+    CHECKF(res("hf-hub:org/name@v1", 0, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(!strcmp(PATH, want), "path %s", PATH); /* no safetensors there: the .bin */
+    CHECKF(res("hf-hub:org/name@" HASH2, 0, &err) == OCLIP_OK, "%s",
            err.msg);
-    CHECKF(!strcmp(sp.path, want), "path %s", sp.path);
-    CHECK(oclip_spec_resolve("hf-hub:org/name@main", 0, &sp, &err) == OCLIP_OK &&
-          strstr(sp.path, HASH1 "/open_clip_model.safetensors"));
+    CHECKF(!strcmp(PATH, want), "path %s", PATH);
+    CHECK(res("hf-hub:org/name@main", 0, &err) == OCLIP_OK &&
+          strstr(PATH, HASH1 "/open_clip_model.safetensors"));
     /* a ref file with a trailing newline is read all the same */
     snprintf(want, sizeof want, "%s/models--org--name/refs/nl", root);
     write_text(want, HASH2 "\n");
-    CHECK(oclip_spec_resolve("hf-hub:org/name@nl", 0, &sp, &err) == OCLIP_OK &&
-          strstr(sp.path, HASH2));
+    CHECK(res("hf-hub:org/name@nl", 0, &err) == OCLIP_OK &&
+          strstr(PATH, HASH2));
 
     /* missing: repo, revision, commit */
-    CHECK(oclip_spec_resolve("hf-hub:org/missing", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("hf-hub:org/missing", 0, &err) == OCLIP_E_NOTFOUND);
     snprintf(want, sizeof want, "%s/models--org--missing", root);
     CHECKF(strstr(err.msg, want) && strstr(err.msg, "oclip pull hf-hub:org/missing"), "%s",
            err.msg);
-    CHECK(oclip_spec_resolve("hf-hub:org/name@v9", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("hf-hub:org/name@v9", 0, &err) == OCLIP_E_NOTFOUND);
     CHECKF(strstr(err.msg, "v9") && strstr(err.msg, "models--org--name") &&
            strstr(err.msg, "oclip pull"), "%s", err.msg);
     snprintf(want, sizeof want, "%s/models--org--name/refs/gone", root);
     write_text(want, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-    CHECK(oclip_spec_resolve("hf-hub:org/name@gone", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("hf-hub:org/name@gone", 0, &err) == OCLIP_E_NOTFOUND);
     CHECKF(strstr(err.msg, "snapshots/aaaaaaaa"), "%s", err.msg);
 
     /* a snapshot with the config but no weights; and one without the config */
     static const char *const f3[] = {"custom"};
     static const char *const a3[] = {"open_clip_config.json"};
     add_snapshot(root, "org", "noweights", HASH1, "main", f3, a3, 1);
-    CHECK(oclip_spec_resolve("hf-hub:org/noweights", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("hf-hub:org/noweights", 0, &err) == OCLIP_E_NOTFOUND);
     snprintf(want, sizeof want, "%s/models--org--noweights/snapshots/" HASH1, root);
     CHECKF(strstr(err.msg, want) && strstr(err.msg, "open_clip_model.safetensors") &&
            strstr(err.msg, "oclip pull hf-hub:org/noweights"), "%s", err.msg);
-    CHECKF(oclip_spec_resolve("hf-hub:org/noweights", OCLIP_SPEC_CONFIG_ONLY, &sp, &err) ==
+    CHECKF(res("hf-hub:org/noweights", 1, &err) ==
            OCLIP_OK, "%s", err.msg);
-    CHECK(sp.path[0] == '\0' && sp.has_config && sp.preprocess.mean[0] == 0.5);
+    CHECK(PATH[0] == '\0' && HAS_CONFIG && PRE->mean[0] == 0.5);
     static const char *const f4[] = {"open_clip_model.safetensors"};
     add_snapshot(root, "org", "noconfig", HASH1, "main", f4, NULL, 1);
-    CHECK(oclip_spec_resolve("hf-hub:org/noconfig", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("hf-hub:org/noconfig", 0, &err) == OCLIP_E_NOTFOUND);
     CHECKF(strstr(err.msg, "open_clip_config.json") && strstr(err.msg, "models--org--noconfig"),
            "%s", err.msg);
     /* a link whose blob is gone (an interrupted download) counts as missing */
@@ -267,7 +286,7 @@ static void test_hf_hub(const char *root) {
     snprintf(want, sizeof want, "%s/models--org--dangling/blobs/" HASH1
              "-open_clip_model.safetensors-1", root);
     CHECK(unlink(want) == 0);
-    CHECK(oclip_spec_resolve("hf-hub:org/dangling", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("hf-hub:org/dangling", 0, &err) == OCLIP_E_NOTFOUND);
 
     /* hostile names: never become paths */
     static const char *const bad[] = {
@@ -277,7 +296,7 @@ static void test_hf_hub(const char *root) {
         "hf-hub:org/name@..", "hf-hub:org\\x/y", "hf-hub:org/n%2f", "hf-hub:org/n\xc3\xa9",
         "hf-hub:org/name@v1@v2", "hf-hub:o:rg/name"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        oclip_status s = oclip_spec_resolve(bad[i], 0, &sp, &err);
+        oclip_status s = res(bad[i], 0, &err);
         CHECKF(s == OCLIP_E_ARG && strstr(err.msg, "not a valid hf-hub"), "%s: %d %s", bad[i],
                (int)s, err.msg);
     }
@@ -285,11 +304,11 @@ static void test_hf_hub(const char *root) {
     memset(longname, 'a', sizeof longname);
     memcpy(longname, "hf-hub:o/", 9);
     longname[sizeof longname - 1] = '\0';
-    CHECK(oclip_spec_resolve(longname, 0, &sp, &err) == OCLIP_E_ARG);
+    CHECK(res(longname, 0, &err) == OCLIP_E_ARG);
     /* a refs/ file that points outside the snapshots folder */
     snprintf(want, sizeof want, "%s/models--org--name/refs/evil", root);
     write_text(want, "../../../../etc");
-    CHECK(oclip_spec_resolve("hf-hub:org/name@evil", 0, &sp, &err) == OCLIP_E_FORMAT);
+    CHECK(res("hf-hub:org/name@evil", 0, &err) == OCLIP_E_FORMAT);
 }
 
 static void test_pretrained(const char *root) {
@@ -298,36 +317,36 @@ static void test_pretrained(const char *root) {
     use_cache(root);
 
     /* not cached yet: NOT_FOUND naming the repo folder, and `oclip pull ARCH:TAG` */
-    CHECK(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("ViT-B-32:laion2b_s34b_b79k", 0, &err) == OCLIP_E_NOTFOUND);
     snprintf(want, sizeof want, "%s/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K", root);
     CHECKF(strstr(err.msg, want) && strstr(err.msg, "oclip pull ViT-B-32:laion2b_s34b_b79k") &&
            strstr(err.msg, "open_clip_model.safetensors"), "%s", err.msg);
     /* the architecture and preprocessing are known without the weights */
-    CHECKF(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", OCLIP_SPEC_CONFIG_ONLY, &sp, &err) ==
+    CHECKF(res("ViT-B-32:laion2b_s34b_b79k", 1, &err) ==
            OCLIP_OK, "%s", err.msg);
-    CHECK(sp.kind == OCLIP_SPEC_PRETRAINED && sp.path[0] == '\0' && sp.has_config &&
-          !strcmp(sp.config.name, "ViT-B-32") && sp.config.embed_dim == 512 &&
-          sp.preprocess.size[0] == 224);
+    CHECK(KIND == OCLIP_SOURCE_PRETRAINED && PATH[0] == '\0' && HAS_CONFIG &&
+          !strcmp(CFG->name, "ViT-B-32") && CFG->embed_dim == 512 &&
+          PRE->size[0] == 224);
 
     /* the tiny model under the tag's repo, without its open_clip_config.json (resolution does
      * not look at shapes) */
     static const char *const f[] = {"open_clip_pytorch_model.bin", "open_clip_model.safetensors"};
     add_snapshot(root, "laion", "CLIP-ViT-B-32-laion2B-s34B-b79K", HASH1, "main", f, NULL, 2);
-    CHECKF(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", 0, &sp, &err) == OCLIP_OK, "%s",
+    CHECKF(res("ViT-B-32:laion2b_s34b_b79k", 0, &err) == OCLIP_OK, "%s",
            err.msg);
     snprintf(want, sizeof want, "%s/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/snapshots/"
              HASH1 "/open_clip_model.safetensors", root);
-    CHECKF(!strcmp(sp.path, want), "%s", sp.path);
+    CHECKF(!strcmp(PATH, want), "%s", PATH);
     /* ARCH:TAG takes the built-in config */
-    CHECK(sp.has_config && !strcmp(sp.config.name, "ViT-B-32") && sp.config.embed_dim == 512);
-    CHECKF(strstr(sp.config_source, "built-in") && strstr(sp.config_source, "ViT-B-32"), "%s",
-           sp.config_source);
-    CHECK(!strcmp(sp.tag, "laion2b_s34b_b79k") && sp.tag_quick_gelu != 1);
-    CHECK(sp.preprocess.size[0] == 224 && !strcmp(sp.preprocess.interpolation, "bicubic"));
+    CHECK(HAS_CONFIG && !strcmp(CFG->name, "ViT-B-32") && CFG->embed_dim == 512);
+    CHECKF(strstr(ORIGIN, "built-in") && strstr(ORIGIN, "ViT-B-32"), "%s",
+           ORIGIN);
+    CHECK(!strcmp(TAG, "laion2b_s34b_b79k") && TAG_QG != OCLIP_QUICK_GELU_ON);
+    CHECK(PRE->size[0] == 224 && !strcmp(PRE->interpolation, "bicubic"));
     /* tag normalisation: lowercase, '-' -> '_' */
-    CHECKF(oclip_spec_resolve("ViT-B-32:LAION2B-S34B-B79K", 0, &sp, &err) == OCLIP_OK, "%s",
+    CHECKF(res("ViT-B-32:LAION2B-S34B-B79K", 0, &err) == OCLIP_OK, "%s",
            err.msg);
-    CHECK(!strcmp(sp.path, want) && !strcmp(sp.tag, "laion2b_s34b_b79k"));
+    CHECK(!strcmp(PATH, want) && !strcmp(TAG, "laion2b_s34b_b79k"));
     /* the model loader refuses the shapes, clearly */
     oclip_model *m = NULL;
     CHECK(oclip_model_load("ViT-B-32:laion2b_s34b_b79k", NULL, &m, &err) == OCLIP_E_FORMAT &&
@@ -338,13 +357,13 @@ static void test_pretrained(const char *root) {
      * named), and the model loads; the tag's preprocessing stays */
     static const char *const fc[] = {"open_clip_config.json"};
     add_snapshot(root, "laion", "CLIP-ViT-B-32-laion2B-s34B-b79K", HASH1, "main", fc, NULL, 1);
-    CHECKF(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", 0, &sp, &err) == OCLIP_OK, "%s",
+    CHECKF(res("ViT-B-32:laion2b_s34b_b79k", 0, &err) == OCLIP_OK, "%s",
            err.msg);
-    CHECKF(sp.config.embed_dim == 16 && strstr(sp.config_source, "snapshots/" HASH1
+    CHECKF(CFG->embed_dim == 16 && strstr(ORIGIN, "snapshots/" HASH1
            "/open_clip_config.json (the repository's architecture") &&
-           strstr(sp.desc, "the repository's architecture"), "%s | %s", sp.config_source,
-           sp.desc);
-    CHECK(!strcmp(sp.tag, "laion2b_s34b_b79k") && !strcmp(sp.preprocess.resize_mode, "shortest"));
+           strstr(DESC, "the repository's architecture"), "%s | %s", ORIGIN,
+           DESC);
+    CHECK(!strcmp(TAG, "laion2b_s34b_b79k") && !strcmp(PRE->resize_mode, "shortest"));
     CHECKF(oclip_model_load("ViT-B-32:laion2b_s34b_b79k", NULL, &m, &err) == OCLIP_OK, "%s",
            err.msg);
     CHECK(m && oclip_model_embed_dim(m) == 16);
@@ -369,26 +388,30 @@ static void test_pretrained(const char *root) {
                  "main", root);
         write_text(cfgp, HASH2);
     }
-    CHECKF(oclip_spec_resolve("ViT-B-32:laion2b_s34b_b79k", 0, &sp, &err) == OCLIP_OK, "%s",
+    CHECKF(res("ViT-B-32:laion2b_s34b_b79k", 0, &err) == OCLIP_OK, "%s",
            err.msg);
-    CHECKF(sp.config.embed_dim == 512 && !sp.config.quick_gelu &&
-           strstr(sp.config_source, "built-in"), "%s", sp.config_source);
+    CHECKF(CFG->embed_dim == 512 && !CFG->quick_gelu &&
+           strstr(ORIGIN, "built-in"), "%s", ORIGIN);
 
     /* unknown tag / architecture */
-    CHECK(oclip_spec_resolve("ViT-B-32:nope", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("ViT-B-32:nope", 0, &err) == OCLIP_E_NOTFOUND);
     CHECKF(strstr(err.msg, "nope") && strstr(err.msg, "laion2b_s34b_b79k") &&
            strstr(err.msg, "openai"), "%s", err.msg);
-    CHECK(oclip_spec_resolve("NoSuchArch:openai", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("NoSuchArch:openai", 0, &err) == OCLIP_E_NOTFOUND);
 
     /* openai: trained with QuickGELU, ViT-B-32 runs exact GELU (OpenCLIP 3.3); -quickgelu alias */
-    CHECK(oclip_spec_resolve("ViT-B-32:openai", OCLIP_SPEC_CONFIG_ONLY, &sp, &err) == OCLIP_OK);
-    CHECK(sp.tag_quick_gelu == 1 && sp.config.quick_gelu == 0 && strstr(sp.desc, "QuickGELU"));
-    CHECK(oclip_spec_resolve("ViT-B-32-quickgelu:openai", OCLIP_SPEC_CONFIG_ONLY, &sp, &err) ==
+    CHECK(res("ViT-B-32:openai", 1, &err) == OCLIP_OK);
+    CHECK(TAG_QG == OCLIP_QUICK_GELU_ON && CFG->quick_gelu == 0 &&
+          oclip_source_n_warnings(sp) == 1 &&
+          strstr(oclip_source_warning(sp, 0), "tag 'openai' was trained with QuickGELU: use "
+                 "ViT-B-32-quickgelu"));
+    CHECK(res("ViT-B-32-quickgelu:openai", 1, &err) ==
           OCLIP_OK);
-    CHECK(sp.tag_quick_gelu == 1 && sp.config.quick_gelu == 1 &&
-          !strcmp(sp.config.name, "ViT-B-32-quickgelu"));
+    CHECK(TAG_QG == OCLIP_QUICK_GELU_ON && CFG->quick_gelu == 1 &&
+          oclip_source_n_warnings(sp) == 0 &&
+          !strcmp(CFG->name, "ViT-B-32-quickgelu"));
     /* openai has a url too: OpenCLIP's URL download folder ~/.cache/clip is the fallback */
-    CHECK(oclip_spec_resolve("ViT-B-32:openai", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("ViT-B-32:openai", 0, &err) == OCLIP_E_NOTFOUND);
     CHECKF(strstr(err.msg, "models--timm--vit_base_patch32_clip_224.openai") &&
            strstr(err.msg, ".cache/clip/ViT-B-32.pt"), "%s", err.msg);
     char home[1024], saved_home[1024];
@@ -401,13 +424,13 @@ static void test_pretrained(const char *root) {
     snprintf(from, sizeof from, "%s/openai.pt", tiny);
     copy_file(from, want);
     setenv("HOME", home, 1);
-    CHECKF(oclip_spec_resolve("ViT-B-32:openai", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
-    CHECK(!strcmp(sp.path, want));
+    CHECKF(res("ViT-B-32:openai", 0, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(!strcmp(PATH, want));
     /* ... but the HF cache comes first, as OpenCLIP prefers hf_hub */
     static const char *const fo[] = {"open_clip_model.safetensors"};
     add_snapshot(root, "timm", "vit_base_patch32_clip_224.openai", HASH2, "main", fo, NULL, 1);
-    CHECK(oclip_spec_resolve("ViT-B-32:openai", 0, &sp, &err) == OCLIP_OK &&
-          strstr(sp.path, "models--timm--vit_base_patch32_clip_224.openai/snapshots/" HASH2));
+    CHECK(res("ViT-B-32:openai", 0, &err) == OCLIP_OK &&
+          strstr(PATH, "models--timm--vit_base_patch32_clip_224.openai/snapshots/" HASH2));
     setenv("HOME", saved_home, 1);
 
     /* the QuickGELU note in the model's source line (architecture overridden to fit the tiny
@@ -437,57 +460,102 @@ static void test_pretrained(const char *root) {
     static const char *const fv[] = {"open_clip_pytorch_model.bin"};
     static const char *const av[] = {"pytorch_model.bin"};
     add_snapshot(root, "jienengchen", "ViTamin-S", HASH1, "main", fv, av, 1);
-    CHECKF(oclip_spec_resolve("ViTamin-S:datacomp1b", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
-    CHECKF(ends_with(sp.path, "models--jienengchen--ViTamin-S/snapshots/" HASH1
-                              "/pytorch_model.bin"), "%s", sp.path);
+    CHECKF(res("ViTamin-S:datacomp1b", 0, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(ends_with(PATH, "models--jienengchen--ViTamin-S/snapshots/" HASH1
+                              "/pytorch_model.bin"), "%s", PATH);
     static const char *const fs[] = {"open_clip_model.safetensors"};
     static const char *const as[] = {"pytorch_model.safetensors"};
     add_snapshot(root, "jienengchen", "ViTamin-S", HASH1, "main", fs, as, 1);
-    CHECK(oclip_spec_resolve("ViTamin-S:datacomp1b", 0, &sp, &err) == OCLIP_OK &&
-          ends_with(sp.path, HASH1 "/pytorch_model.safetensors"));
-    CHECK(oclip_spec_resolve("ViTamin-S:nope", 0, &sp, &err) == OCLIP_E_NOTFOUND &&
+    CHECK(res("ViTamin-S:datacomp1b", 0, &err) == OCLIP_OK &&
+          ends_with(PATH, HASH1 "/pytorch_model.safetensors"));
+    CHECK(res("ViTamin-S:nope", 0, &err) == OCLIP_E_NOTFOUND &&
           strstr(err.msg, "datacomp1b"));
 }
 
 static void test_paths(void) {
     oclip_error err;
-    CHECKF(oclip_spec_resolve(TINY, 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
-    CHECK(sp.kind == OCLIP_SPEC_DIR && !strcmp(sp.path, TINY "/open_clip_model.safetensors"));
-    CHECK(sp.has_config && !strcmp(sp.config_source, TINY "/open_clip_config.json") &&
-          sp.preprocess.size[0] == 32);
-    CHECK(oclip_spec_resolve(TINY "/", 0, &sp, &err) == OCLIP_OK &&
-          !strcmp(sp.path, TINY "/open_clip_model.safetensors"));
-    CHECK(oclip_spec_resolve(TINY "/epoch_2.pt", 0, &sp, &err) == OCLIP_OK);
-    CHECK(sp.kind == OCLIP_SPEC_FILE && !strcmp(sp.path, TINY "/epoch_2.pt") && sp.has_config);
-    /* an HF config.json is not read here (oclip_model_load does, once the file is open) */
-    CHECK(oclip_spec_resolve(TINY "/hf/model.safetensors", 0, &sp, &err) == OCLIP_OK);
-    CHECK(sp.kind == OCLIP_SPEC_FILE && !sp.has_config && sp.preprocess.size[0] == 224);
-    CHECK(oclip_spec_resolve(TINY "/hf", 0, &sp, &err) == OCLIP_OK &&
-          !strcmp(sp.path, TINY "/hf/model.safetensors"));
+    CHECKF(res(TINY, 0, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(KIND == OCLIP_SOURCE_DIR && !strcmp(PATH, TINY "/open_clip_model.safetensors"));
+    CHECK(HAS_CONFIG && !strcmp(ORIGIN, TINY "/open_clip_config.json") &&
+          PRE->size[0] == 32);
+    CHECK(res(TINY "/", 0, &err) == OCLIP_OK &&
+          !strcmp(PATH, TINY "/open_clip_model.safetensors"));
+    CHECK(res(TINY "/epoch_2.pt", 0, &err) == OCLIP_OK);
+    CHECK(KIND == OCLIP_SOURCE_FILE && !strcmp(PATH, TINY "/epoch_2.pt") && HAS_CONFIG);
+    /* an HF config.json is read once the file is open and shows the HF layout */
+    CHECK(res(TINY "/hf/model.safetensors", 0, &err) == OCLIP_OK);
+    CHECK(KIND == OCLIP_SOURCE_FILE && !HAS_CONFIG && PRE->size[0] == 224);
+    CHECK(oclip_source_checkpoint(sp) == NULL);
+    CHECKF(oclip_source_open(sp, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(HAS_CONFIG && !strcmp(ORIGIN, TINY "/hf/config.json") && PRE->size[0] == 32 &&
+           strstr(oclip_source_preprocess_origin(sp), "OpenAI") &&
+           oclip_source_checkpoint(sp) != NULL, "%s", ORIGIN);
+    CHECK(oclip_source_open(sp, &err) == OCLIP_OK); /* the second time: nothing */
+    CHECK(res(TINY "/hf", 0, &err) == OCLIP_OK &&
+          !strcmp(PATH, TINY "/hf/model.safetensors"));
     /* a folder with no checkpoint */
-    CHECK(oclip_spec_resolve("tests/fixtures", 0, &sp, &err) == OCLIP_E_NOTFOUND &&
+    CHECK(res("tests/fixtures", 0, &err) == OCLIP_E_NOTFOUND &&
           strstr(err.msg, "no checkpoint in folder"));
-    CHECK(oclip_spec_resolve("tests/fixtures", OCLIP_SPEC_CONFIG_ONLY, &sp, &err) == OCLIP_OK &&
-          sp.kind == OCLIP_SPEC_DIR && sp.path[0] == '\0' && !sp.has_config);
+    CHECK(res("tests/fixtures", 1, &err) == OCLIP_OK &&
+          KIND == OCLIP_SOURCE_DIR && PATH[0] == '\0' && !HAS_CONFIG);
     /* nothing there */
-    CHECK(oclip_spec_resolve("no/such/file.bin", 0, &sp, &err) == OCLIP_E_IO &&
+    CHECK(res("no/such/file.bin", 0, &err) == OCLIP_E_IO &&
           strstr(err.msg, "no/such/file.bin"));
-    CHECK(oclip_spec_resolve("ViT-B-32", 0, &sp, &err) == OCLIP_E_IO &&
+    CHECK(res("ViT-B-32", 0, &err) == OCLIP_E_IO &&
           strstr(err.msg, "ViT-B-32:TAG"));
-    CHECK(oclip_spec_resolve("/dev/null", 0, &sp, &err) == OCLIP_E_IO);
-    CHECK(oclip_spec_resolve("dir/with:colon.bin", 0, &sp, &err) == OCLIP_E_IO);
-    /* the embedded default model */
-    CHECK(oclip_spec_resolve(NULL, 0, &sp, &err) == OCLIP_E_UNSUPPORTED &&
-          strstr(err.msg, "embedded default model"));
-    CHECK(oclip_spec_resolve("", 0, &sp, &err) == OCLIP_E_UNSUPPORTED);
-    CHECK(oclip_spec_resolve("x", 0, NULL, &err) == OCLIP_E_ARG);
-    CHECK(oclip_spec_resolve(TINY, 0, &sp, NULL) == OCLIP_OK); /* err may be NULL */
-    CHECK(oclip_spec_resolve("hf-hub:../x", 0, &sp, NULL) == OCLIP_E_ARG);
+    CHECK(res("/dev/null", 0, &err) == OCLIP_E_IO);
+    CHECK(res("dir/with:colon.bin", 0, &err) == OCLIP_E_IO);
+    /* the embedded default model: NULL, "" and "default" (a path named so is ./default) */
+    static const char *const dflt[] = {NULL, "", "default"};
+    for (int i = 0; i < 3; i++) {
+        CHECKF(res(dflt[i], 0, &err) == OCLIP_OK, "%s", err.msg);
+        CHECK(KIND == OCLIP_SOURCE_EMBEDDED && PATH[0] == '\0' && HAS_CONFIG &&
+              CFG->vision.image_size[0] == 64 && CFG->text.context_length == 32 &&
+              !strcmp(ORIGIN, "the embedded model's open_clip_config.json") && PRE->size[0] == 64 &&
+              strstr(DESC, "embedded"));
+    }
+    CHECKF(oclip_source_open(sp, &err) == OCLIP_OK && oclip_source_checkpoint(sp) &&
+           oclip_checkpoint_n_tensors(oclip_source_checkpoint(sp)) > 0, "%s", err.msg);
+    CHECK(res("./default", 0, &err) == OCLIP_E_IO);
+    /* architectures without weights (weights_optional only): a bare ARCH, a config file */
+    CHECK(res("ViT-L-14-336", 1, &err) == OCLIP_OK && KIND == OCLIP_SOURCE_ARCH &&
+          PATH[0] == '\0' && CFG->vision.image_size[0] == 336 && PRE->size[0] == 336 &&
+          strstr(oclip_source_preprocess_origin(sp), "OpenCLIP's defaults"));
+    CHECK(res(TINY "/open_clip_config.json", 1, &err) == OCLIP_OK && KIND == OCLIP_SOURCE_CONFIG &&
+          CFG->embed_dim == 16 && !strcmp(oclip_source_preprocess_origin(sp),
+                                          TINY "/open_clip_config.json"));
+    CHECK(oclip_source_open(sp, &err) == OCLIP_E_ARG && strstr(err.msg, "no weights"));
+    CHECKF(res(TINY "/hf/config.json", 1, &err) == OCLIP_OK && KIND == OCLIP_SOURCE_CONFIG &&
+           CFG->embed_dim == 16 && strstr(oclip_source_preprocess_origin(sp), "HF-transformers"),
+           "%s", err.msg);
+    {   /* a "config" larger than any config: refused before it is parsed */
+        char big[600];
+        snprintf(big, sizeof big, "%s/big.json", tmp);
+        FILE *f = fopen(big, "wb");
+        CHECK(f && fseek(f, 17 << 20, SEEK_SET) == 0 && fputc('}', f) != EOF);
+        if (f) fclose(f);
+        CHECK(res(big, 1, &err) == OCLIP_E_FORMAT && strstr(err.msg, "more than a config holds"));
+    }
+    CHECK(res(TINY "/open_clip_config.json", 0, &err) == OCLIP_E_ARG &&
+          strstr(err.msg, "config file, not weights"));
+    /* a checkpoint with no config anywhere: inferred by the check, and, as no built-in config
+     * fits the shapes, a warning that heads and activation are guesses */
+    CHECKF(res("tests/fixtures/readers/oc_zip_f32.bin", 0, &err) == OCLIP_OK, "%s", err.msg);
+    oclip_report *r = NULL;
+    CHECK(!HAS_CONFIG && oclip_source_n_warnings(sp) == 0);
+    CHECKF(oclip_source_check(sp, 0, &r, &err) == OCLIP_OK && oclip_report_ok(r), "%s", err.msg);
+    CHECKF(HAS_CONFIG && !strcmp(ORIGIN, "inferred") && oclip_source_n_warnings(sp) == 1 &&
+           strstr(oclip_source_warning(sp, 0), "guesses") &&
+           !strcmp(oclip_source_preprocess_origin(sp), ""), "%s", ORIGIN);
+    oclip_report_free(r);
+    CHECK(oclip_source_resolve("x", NULL, NULL, &err) == OCLIP_E_ARG);
+    CHECK(res(TINY, 0, NULL) == OCLIP_OK); /* err may be NULL */
+    CHECK(res("hf-hub:../x", 0, NULL) == OCLIP_E_ARG);
     /* a path longer than the buffers: refused, never cut */
-    char big[OCLIP_SPEC_PATH_SIZE + 20];
+    char big[4096 + 20];
     memset(big, 'a', sizeof big);
     big[sizeof big - 1] = '\0';
-    CHECK(oclip_spec_resolve(big, 0, &sp, &err) != OCLIP_OK);
+    CHECK(res(big, 0, &err) != OCLIP_OK);
 }
 
 /* The same model through hf-hub: and through its folder: the same bytes. */
@@ -543,7 +611,7 @@ static void test_load_same(const char *root) {
           strstr(err.msg, "oclip pull") && a == NULL);
 }
 
-/* hub.c internals: the streaming SHA-256 on FIPS 180-4's examples, then fed in uneven pieces
+/* The hub layer's internals: the streaming SHA-256 on FIPS 180-4's examples, then fed in uneven pieces
  * against one call, over lengths around the block and padding edges; the ETag normalisation
  * huggingface_hub does; the offline switch. */
 static void test_hub_internals(void) {
@@ -602,10 +670,10 @@ static void test_hub_offline(const char *root) {
     static const char *const f[] = {"hf/config.json", "hf/model.safetensors"};
     static const char *const as[] = {"config.json", "model.safetensors"};
     add_snapshot(root, "org", "hfonly", HASH1, "main", f, as, 2);
-    CHECKF(oclip_spec_resolve("hf-hub:org/hfonly", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
-    CHECKF(ends_with(sp.path, "snapshots/" HASH1 "/model.safetensors") && sp.has_config &&
-           ends_with(sp.config_source, "snapshots/" HASH1 "/config.json") &&
-           strstr(sp.desc, "HF-transformers"), "%s | %s", sp.path, sp.config_source);
+    CHECKF(res("hf-hub:org/hfonly", 0, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(ends_with(PATH, "snapshots/" HASH1 "/model.safetensors") && HAS_CONFIG &&
+           ends_with(ORIGIN, "snapshots/" HASH1 "/config.json") &&
+           strstr(DESC, "HF-transformers"), "%s | %s", PATH, ORIGIN);
     oclip_model *a = NULL, *b = NULL;
     CHECKF(oclip_model_load("hf-hub:org/hfonly", NULL, &a, &err) == OCLIP_OK, "%s", err.msg);
     CHECKF(oclip_model_load(TINY "/hf", NULL, &b, &err) == OCLIP_OK, "%s", err.msg);
@@ -624,9 +692,9 @@ static void test_hub_offline(const char *root) {
     static const char *const fm[] = {"open_clip_config.json", "hf/model.safetensors"};
     static const char *const am[] = {"open_clip_config.json", "model.safetensors"};
     add_snapshot(root, "org", "mixed", HASH1, "main", fm, am, 2);
-    CHECKF(oclip_spec_resolve("hf-hub:org/mixed", 0, &sp, &err) == OCLIP_OK, "%s", err.msg);
-    CHECK(ends_with(sp.path, "/model.safetensors") &&
-          ends_with(sp.config_source, "/open_clip_config.json"));
+    CHECKF(res("hf-hub:org/mixed", 0, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(ends_with(PATH, "/model.safetensors") &&
+          ends_with(ORIGIN, "/open_clip_config.json"));
     CHECKF(oclip_model_load("hf-hub:org/mixed", NULL, &a, &err) == OCLIP_OK, "%s", err.msg);
     oclip_model_free(a);
     a = NULL;
@@ -634,46 +702,80 @@ static void test_hub_offline(const char *root) {
     static const char *const fw[] = {"hf/model.safetensors"};
     static const char *const aw[] = {"model.safetensors"};
     add_snapshot(root, "org", "bare", HASH1, "main", fw, aw, 1);
-    CHECK(oclip_spec_resolve("hf-hub:org/bare", 0, &sp, &err) == OCLIP_E_NOTFOUND);
+    CHECK(res("hf-hub:org/bare", 0, &err) == OCLIP_E_NOTFOUND);
     CHECKF(strstr(err.msg, "no open_clip_config.json") && strstr(err.msg, "config.json") &&
            strstr(err.msg, "oclip pull hf-hub:org/bare"), "%s", err.msg);
 
-    static oclip_pull_result res;
-    oclip_pull_options off = {.offline = 1};
-    CHECKF(oclip_pull("hf-hub:org/hfonly", &off, &res, &err) == OCLIP_OK, "%s", err.msg);
-    CHECK(res.offline == 1 && ends_with(res.path, "/model.safetensors") && res.downloaded == 0);
-    CHECK(oclip_pull("hf-hub:org/absent", &off, &res, &err) == OCLIP_E_NOTFOUND);
-    CHECKF(strstr(err.msg, "offline (--offline)") &&
-           strstr(err.msg, "oclip pull hf-hub:org/absent"), "%s", err.msg);
+    oclip_source *src = NULL;
+    oclip_pull_options off;
+    oclip_pull_options_default(&off);
+    off.offline = 1;
+    CHECKF(oclip_pull("hf-hub:org/hfonly", &off, &src, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(src && oclip_source_fetch_info(src)->offline == 1 &&
+          ends_with(oclip_source_path(src), "/model.safetensors") &&
+          oclip_source_fetch_info(src)->downloaded == 0);
+    oclip_source_free(src);
+    src = NULL;
+    CHECK(oclip_pull("hf-hub:org/absent", &off, &src, &err) == OCLIP_E_NOTFOUND && !src);
+    CHECKF(strstr(err.msg, "offline") && strstr(err.msg, "oclip pull hf-hub:org/absent"), "%s",
+           err.msg);
     setenv("HF_HUB_OFFLINE", "1", 1);
-    CHECK(oclip_pull("ViT-B-16:openai", NULL, &res, &err) == OCLIP_E_NOTFOUND);
+    CHECK(oclip_pull("ViT-B-16:openai", NULL, &src, &err) == OCLIP_E_NOTFOUND);
     CHECKF(strstr(err.msg, "HF_HUB_OFFLINE is set") &&
            strstr(err.msg, "oclip pull ViT-B-16:openai") &&
            strstr(err.msg, "open_clip_model.safetensors"), "%s", err.msg);
     unsetenv("HF_HUB_OFFLINE");
     /* what cannot be pulled */
-    CHECK(oclip_pull(TINY, NULL, &res, &err) == OCLIP_E_ARG && strstr(err.msg, "nothing to "));
-    CHECK(oclip_pull("ViT-B-32", NULL, &res, &err) == OCLIP_E_ARG &&
+    CHECK(oclip_pull(TINY, NULL, &src, &err) == OCLIP_E_ARG && strstr(err.msg, "nothing to "));
+    CHECK(oclip_pull("ViT-B-32", NULL, &src, &err) == OCLIP_E_ARG &&
           strstr(err.msg, "add a pretrained tag"));
-    CHECK(oclip_pull("ViT-B-32:nope", NULL, &res, &err) == OCLIP_E_NOTFOUND &&
+    CHECK(oclip_pull("ViT-B-32:nope", NULL, &src, &err) == OCLIP_E_NOTFOUND &&
           strstr(err.msg, "laion2b_s34b_b79k"));
-    CHECK(oclip_pull("hf-hub:a/../b", NULL, &res, &err) == OCLIP_E_ARG);
-    CHECK(oclip_pull("hf-hub:org/x@a", &(oclip_pull_options){.revision = "b"}, &res, &err) ==
-          OCLIP_E_ARG);
-    CHECK(oclip_pull(NULL, NULL, &res, &err) == OCLIP_E_ARG);
+    CHECK(oclip_pull("hf-hub:a/../b", NULL, &src, &err) == OCLIP_E_ARG);
+    oclip_pull_options rev;
+    oclip_pull_options_default(&rev);
+    rev.revision = "b";
+    CHECK(oclip_pull("hf-hub:org/x@a", &rev, &src, &err) == OCLIP_E_ARG);
+    CHECK(oclip_pull(NULL, NULL, &src, &err) == OCLIP_E_ARG && strstr(err.msg, "embedded"));
+    CHECK(oclip_pull("default", NULL, &src, &err) == OCLIP_E_ARG);
     oclip_pull_options bad_ep = {.endpoint = "ftp://x"};
-    CHECK(oclip_pull("hf-hub:org/absent", &bad_ep, &res, &err) == OCLIP_E_ARG);
+    CHECK(oclip_pull("hf-hub:org/absent", &bad_ep, &src, &err) == OCLIP_E_ARG);
     oclip_pull_options bad_tok = {.token = "a\r\nX-Evil: 1"};
-    CHECK(oclip_pull("hf-hub:org/absent", &bad_tok, &res, &err) == OCLIP_E_ARG &&
+    CHECK(oclip_pull("hf-hub:org/absent", &bad_tok, &src, &err) == OCLIP_E_ARG &&
           strstr(err.msg, "control characters"));
+    oclip_pull_options small = {.struct_size = 4};
+    CHECK(oclip_pull("hf-hub:org/absent", &small, &src, &err) == OCLIP_E_ARG &&
+          strstr(err.msg, "struct_size"));
     /* nothing listens on port 9: a clear network error, or the cache when it has the files */
     oclip_pull_options dead = {.endpoint = "http://127.0.0.1:9"};
-    CHECK(oclip_pull("hf-hub:org/absent", &dead, &res, &err) == OCLIP_E_IO);
+    CHECK(oclip_pull("hf-hub:org/absent", &dead, &src, &err) == OCLIP_E_IO);
     CHECKF(strstr(err.msg, "cannot reach 'http://127.0.0.1:9/org/absent/resolve/main/") &&
            strstr(err.msg, "HF_HUB_OFFLINE=1"), "%s", err.msg);
-    CHECKF(oclip_pull("hf-hub:org/hfonly", &dead, &res, &err) == OCLIP_OK, "%s", err.msg);
-    CHECK(res.offline == 1 && strstr(res.note, "could not be reached") &&
-          ends_with(res.path, "/model.safetensors"));
+    /* a family oclip does not run is refused before any request (else: "cannot reach"), with
+     * its name; with the tag's architecture overridden by a native one it is not */
+    CHECK(oclip_pull("RN50:openai", &dead, &src, &err) == OCLIP_E_UNSUPPORTED && !src);
+    CHECKF(strstr(err.msg, "RN50:openai: ModifiedResNet image tower") &&
+           strstr(err.msg, "nothing was downloaded"), "%s", err.msg);
+    oclip_source_options so;
+    oclip_source_options_default(&so);
+    so.fetch = OCLIP_FETCH_MISSING;
+    so.pull = &dead;
+    CHECK(oclip_source_resolve("ViT-SO400M-14-SigLIP:webli", &so, &src, &err) ==
+              OCLIP_E_UNSUPPORTED && strstr(err.msg, "timm image tower"));
+    so.arch = "ViT-B-32";
+    CHECK(oclip_source_resolve("RN50:openai", &so, &src, &err) == OCLIP_E_IO &&
+          strstr(err.msg, "cannot reach"));
+    so.arch = NULL;
+    so.weights_optional = 1; /* nothing to download: the architecture is enough */
+    CHECKF(oclip_source_resolve("RN50:openai", &so, &src, &err) == OCLIP_OK, "%s", err.msg);
+    oclip_source_free(src);
+    src = NULL;
+    CHECKF(oclip_pull("hf-hub:org/hfonly", &dead, &src, &err) == OCLIP_OK, "%s", err.msg);
+    CHECK(src && oclip_source_fetch_info(src)->offline == 1 && oclip_source_n_notes(src) == 2 &&
+          strstr(oclip_source_note(src, 1), "could not be reached") &&
+          strstr(oclip_source_note(src, 0), "HF-transformers") &&
+          ends_with(oclip_source_path(src), "/model.safetensors"));
+    oclip_source_free(src);
 }
 
 /* rm -rf of the temporary folder (only what this test made: plain files, links, folders). */
@@ -707,6 +809,7 @@ int main(void) {
     test_hub_internals();
     test_hub_offline(root);
 
+    oclip_source_free(sp);
     remove_tree(tmp);
     return TEST_REPORT("test_spec");
 }

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub/hub.h"
+#include "hub/sha256.h"
 
 /* SHA-256 of n bytes as 64 lowercase hex digits and a NUL in hex[65]: the library's streaming
- * SHA-256 (src/hub/hub.c), which test_spec checks against FIPS 180-4's test vectors and the fixture
+ * SHA-256 (src/hub/sha256.c), which test_spec checks against FIPS 180-4's test vectors and the fixture
  * digests (computed by Python's hashlib) check on every tensor. */
 static inline void sha256_hex(const void *data, size_t n, char hex[65]) {
     oc_sha256 c;

@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Generates src/model/builtin_data.c from data/: OpenCLIP's model configs and pretrained-tag table as C
 string data, the tokenizer's BPE merges as token-id pairs, and the HTML entity tables of Python's
-`html` module (and ftfy's variant of them), so that liboclip needs no data files at run time.
+`html` module (and ftfy's variant of them), so that liboclip needs no data files at run time; and
+src/model/builtin_data.h, which declares every type and symbol the .c file defines (the .c file
+includes it, so the compiler checks that both agree).
 
-    python3 tools/embed_data.py            # rewrites src/model/builtin_data.c
-    python3 tools/embed_data.py --check    # exits 1 if src/model/builtin_data.c is out of date
+    python3 tools/embed_data.py            # rewrites src/model/builtin_data.c and .h
+    python3 tools/embed_data.py --check    # exits 1 if either is out of date
 
 Python standard library only. The output is deterministic (configs sorted by name, JSON minified
 with the key order of the source files), so regenerating unchanged data changes nothing.
 
 Each JSON text is emitted as a NULL-terminated array of string literals ("pieces"), each at most
 PIECE_BYTES bytes: ISO C only promises string literals of 4095 bytes, and gcc -Wpedantic warns
-about longer ones. src/model/config.c joins the pieces before parsing.
+about longer ones. src/model/config.c and src/nn/zeroshot.c join the pieces before parsing.
 """
 import argparse
 import gzip
@@ -25,7 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join("data", "model_configs")
 PRETRAINED = os.path.join("data", "pretrained_tags_v3.3.0.json")
 ZERO_SHOT = os.path.join("data", "zero_shot_metadata.json")
-OUT = os.path.join("src", "builtin_data.c")
+OUT = os.path.join("src", "model", "builtin_data.c")
+OUT_H = os.path.join("src", "model", "builtin_data.h")
 BPE = os.path.join("data", "bpe_simple_vocab_16e6.txt.gz")
 N_MERGES = 49152 - 256 - 2  # OpenCLIP reads lines 1..48894 of the merges file (spec section 7.1)
 
@@ -222,17 +225,6 @@ def tokenizer_data(L):
     L.append("")
     L.append("/* ---------------------------------------------------------------------------------")
     L.append(" * Tokenizer data (src/text/tokenizer.c, src/text/ftfy.c). */")
-    L.append("struct oc_entity {")
-    L.append("    const char *name;  /* without the leading '&' */")
-    L.append("    const char *value; /* UTF-8 */")
-    L.append("};")
-    L.append("extern const unsigned short oc_bpe_merges[];")
-    L.append("extern const size_t oc_bpe_n_merges;")
-    L.append("extern const struct oc_entity oc_html5_entities[], oc_ftfy_entities[];")
-    L.append("extern const size_t oc_html5_entities_n, oc_ftfy_entities_n;")
-    L.append("extern const unsigned oc_html_charref_remap[][2], oc_html_invalid_codepoints[];")
-    L.append("extern const size_t oc_html_charref_remap_n, oc_html_invalid_codepoints_n;")
-    L.append("")
     L.append("/* %s: merge i joins token ids (left, right) = oc_bpe_merges[2i], [2i+1] into token"
              % BPE)
     L.append(" * 512 + i, in rank order (OpenCLIP reads the first %d merge lines). */" % N_MERGES)
@@ -265,7 +257,6 @@ def tokenizer_data(L):
         L.append("    " + " ".join("0x%X," % n for n in inv[k:k + 10]))
     L.append("};")
     L.append("const size_t oc_html_invalid_codepoints_n = %d;" % len(inv))
-    L.append("extern const unsigned short oc_ftfy_charmaps[%d][256];" % len(FTFY_ENCODINGS))
     ftfy_charmaps(L)
 
 
@@ -287,24 +278,10 @@ def generate():
     L.append(" *")
     L.append(" * Each JSON text is minified and split into string-literal pieces of at most %d bytes"
              % PIECE_BYTES)
-    L.append(" * (ISO C guarantees only 4095-byte literals); a NULL ends each piece list. src/model/config.c")
-    L.append(" * declares the same symbols and joins the pieces before parsing them.")
+    L.append(" * (ISO C guarantees only 4095-byte literals); a NULL ends each piece list.")
+    L.append(" * src/model/builtin_data.h, generated with this file, declares what it defines.")
     L.append(" */")
-    L.append("#include <stddef.h>")
-    L.append("")
-    L.append("/* Must match the definition in src/model/config.c. */")
-    L.append("struct oc_builtin_config {")
-    L.append("    const char *name;         /* model_configs/<name>.json */")
-    L.append("    const char *const *json;  /* minified JSON text in pieces, NULL-terminated */")
-    L.append("    size_t len;               /* total bytes of the pieces */")
-    L.append("};")
-    L.append("")
-    L.append("extern const struct oc_builtin_config oc_builtin_configs[];")
-    L.append("extern const size_t oc_builtin_configs_n;")
-    L.append("extern const char *const oc_pretrained_json[];")
-    L.append("extern const size_t oc_pretrained_json_len;")
-    L.append("extern const char *const oc_zero_shot_json[];")
-    L.append("extern const size_t oc_zero_shot_json_len;")
+    L.append('#include "model/builtin_data.h"')
     L.append("")
     for i, (name, text) in enumerate(configs):
         L.append("/* %s */" % name)
@@ -339,27 +316,79 @@ def generate():
     return "\n".join(L) + "\n"
 
 
+def generate_header():
+    """src/model/builtin_data.h: the types and symbols builtin_data.c defines."""
+    L = []
+    L.append("/*")
+    L.append(" * builtin_data.h — GENERATED FILE, do not edit by hand (tools/embed_data.py writes it with")
+    L.append(" * builtin_data.c). What src/model/builtin_data.c defines: OpenCLIP's model configs and")
+    L.append(" * pretrained-tag table and the zero-shot metadata as JSON text in string-literal pieces")
+    L.append(" * (NULL-terminated; oc_join_pieces joins them), and the tokenizer's tables. Internal.")
+    L.append(" */")
+    L.append("#ifndef OCLIP_BUILTIN_DATA_H")
+    L.append("#define OCLIP_BUILTIN_DATA_H")
+    L.append("")
+    L.append("#include <stddef.h>")
+    L.append("")
+    L.append("struct oc_builtin_config {")
+    L.append("    const char *name;         /* model_configs/<name>.json */")
+    L.append("    const char *const *json;  /* minified JSON text in pieces, NULL-terminated */")
+    L.append("    size_t len;               /* total bytes of the pieces */")
+    L.append("};")
+    L.append("")
+    L.append("/* %s, sorted by name (strcmp order) */" % CONFIG_DIR)
+    L.append("extern const struct oc_builtin_config oc_builtin_configs[];")
+    L.append("extern const size_t oc_builtin_configs_n;")
+    L.append("/* %s */" % PRETRAINED)
+    L.append("extern const char *const oc_pretrained_json[];")
+    L.append("extern const size_t oc_pretrained_json_len;")
+    L.append("/* %s */" % ZERO_SHOT)
+    L.append("extern const char *const oc_zero_shot_json[];")
+    L.append("extern const size_t oc_zero_shot_json_len;")
+    L.append("")
+    L.append("/* Tokenizer data (src/text/tokenizer.c, src/text/ftfy.c, src/text/ftfy_encoding.c). */")
+    L.append("struct oc_entity {")
+    L.append("    const char *name;  /* without the leading '&' */")
+    L.append("    const char *value; /* UTF-8 */")
+    L.append("};")
+    L.append("extern const unsigned short oc_bpe_merges[];")
+    L.append("extern const size_t oc_bpe_n_merges;")
+    L.append("extern const struct oc_entity oc_html5_entities[], oc_ftfy_entities[];")
+    L.append("extern const size_t oc_html5_entities_n, oc_ftfy_entities_n;")
+    L.append("extern const unsigned oc_html_charref_remap[][2], oc_html_invalid_codepoints[];")
+    L.append("extern const size_t oc_html_charref_remap_n, oc_html_invalid_codepoints_n;")
+    L.append("extern const unsigned short oc_ftfy_charmaps[%d][256];" % len(FTFY_ENCODINGS))
+    L.append("")
+    L.append("#endif")
+    return "\n".join(L) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--check", action="store_true", help="fail if %s is out of date" % OUT)
+    ap.add_argument("--check", action="store_true",
+                    help="fail if %s or %s is out of date" % (OUT, OUT_H))
     args = ap.parse_args()
-    text = generate()
-    path = os.path.join(ROOT, OUT)
+    outputs = [(OUT, generate()), (OUT_H, generate_header())]
     if args.check:
-        try:
-            with open(path, encoding="utf-8") as f:
-                same = f.read() == text
-        except OSError:
-            same = False
-        if not same:
-            print("%s is out of date: run python3 tools/embed_data.py" % OUT, file=sys.stderr)
-            return 1
-        return 0
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    print("wrote %s (%d bytes)" % (OUT, len(text.encode("utf-8"))))
+        stale = []
+        for rel, text in outputs:
+            try:
+                with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+                    same = f.read() == text
+            except OSError:
+                same = False
+            if not same:
+                stale.append(rel)
+        for rel in stale:
+            print("%s is out of date: run python3 tools/embed_data.py" % rel, file=sys.stderr)
+        return 1 if stale else 0
+    for rel, text in outputs:
+        path = os.path.join(ROOT, rel)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        print("wrote %s (%d bytes)" % (rel, len(text.encode("utf-8"))))
     return 0
 
 

@@ -1,6 +1,6 @@
 /*
- * hub.c — `oclip pull`: downloads what a model spec needs from the Hugging Face Hub (or a
- * pretrained tag's direct URL) into the cache huggingface_hub uses, with libcurl.
+ * hub.c — the hub client: downloads a repository's files from the Hugging Face Hub (or a
+ * pretrained tag's direct URL) into the cache huggingface_hub uses, with libcurl (curl.h).
  *
  * The hub's HTTP conventions and the cache layout are written down, with sources, in
  * docs/HUB.md. In short, for file F of repo ORG/NAME at revision R:
@@ -13,20 +13,13 @@
  *   <etag> (relative symlink), refs/R = <commit>; .locks/models--ORG--NAME/<etag>.lock (flock,
  *   the lock Python's filelock takes on Unix).
  *
+ * Which files a model needs is OpenCLIP's choice (oc_hub_pull_repo, oc_hub_pull_tag); which
+ * repository a model spec names is the model layer's (src/model/source.c).
  * Nothing here prints: progress goes to the caller's callback, failures to oclip_error.
  * Every header value is hostile: lengths are bounded, names validated before they become file
  * names, sizes checked against what was announced.
- *
- * libcurl is loaded on the first download (dlopen of libcurl.so.4 or libcurl-gnutls.so.4, or
- * what OCLIP_LIBCURL names), not linked: every other process (inspect, embed, tokenize, a
- * library user that never downloads) starts without the thirty-odd libraries it brings (TLS,
- * Kerberos, LDAP, SSH, IDN, ...), about 6 ms sooner, and none of their code is mapped into a
- * process that parses hostile files.
  */
 #define _DEFAULT_SOURCE /* flock(), symlink() */
-#define CURL_DISABLE_TYPECHECK /* the calls below go through pointers */
-#include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -41,107 +34,18 @@
 
 #include <cjson/cJSON.h>
 
+#include "hub/curl.h"
 #include "hub/hub.h"
+#include "hub/sha256.h"
 #include "internal.h"
 
-#define PSIZE OCLIP_SPEC_PATH_SIZE
+#define PSIZE OC_PATH_SIZE
 #define MAX_JSON (16u << 20) /* /api/models answers are a few kB; refuse absurd ones */
 #define MAX_UNSIZED ((uint64_t)1 << 40) /* a file whose size was not announced: 1 TiB at most */
 
 /* ---------------------------------------------------------------------------------------------
- * SHA-256 (FIPS 180-4)
- */
-static const uint32_t K[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
-
-static uint32_t ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-
-static void sha_block(oc_sha256 *c, const uint8_t *p) {
-    uint32_t w[64], s[8];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    memcpy(s, c->h, sizeof s);
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = s[7] + (ror(s[4], 6) ^ ror(s[4], 11) ^ ror(s[4], 25)) +
-                      ((s[4] & s[5]) ^ (~s[4] & s[6])) + K[i] + w[i];
-        uint32_t t2 = (ror(s[0], 2) ^ ror(s[0], 13) ^ ror(s[0], 22)) +
-                      ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
-        s[7] = s[6];
-        s[6] = s[5];
-        s[5] = s[4];
-        s[4] = s[3] + t1;
-        s[3] = s[2];
-        s[2] = s[1];
-        s[1] = s[0];
-        s[0] = t1 + t2;
-    }
-    for (int i = 0; i < 8; i++) c->h[i] += s[i];
-}
-
-void oc_sha256_init(oc_sha256 *c) {
-    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    memcpy(c->h, h0, sizeof h0);
-    c->len = 0;
-    c->n = 0;
-}
-
-void oc_sha256_update(oc_sha256 *c, const void *data, size_t n) {
-    const uint8_t *p = data;
-    c->len += n;
-    if (c->n) {
-        size_t take = 64 - c->n < n ? 64 - c->n : n;
-        memcpy(c->buf + c->n, p, take);
-        c->n += take;
-        p += take;
-        n -= take;
-        if (c->n < 64) return;
-        sha_block(c, c->buf);
-        c->n = 0;
-    }
-    for (; n >= 64; p += 64, n -= 64) sha_block(c, p);
-    memcpy(c->buf, p, n);
-    c->n = n;
-}
-
-void oc_sha256_hex(oc_sha256 *c, char hex[65]) {
-    uint64_t bits = c->len * 8;
-    uint8_t pad[72] = {0x80};
-    size_t padn = (c->n < 56 ? 56 : 120) - c->n;
-    for (int i = 0; i < 8; i++) pad[padn + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
-    uint64_t len = c->len;
-    oc_sha256_update(c, pad, padn + 8);
-    c->len = len;
-    for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", (unsigned)c->h[i]);
-}
-
-/* ---------------------------------------------------------------------------------------------
  * Small helpers
  */
-bool oc_env_true(const char *name) {
-    const char *v = getenv(name);
-    if (!v) return false;
-    return !strcasecmp(v, "1") || !strcasecmp(v, "on") || !strcasecmp(v, "yes") ||
-           !strcasecmp(v, "true");
-}
-
-int oclip_hub_offline(void) { return oc_env_true("HF_HUB_OFFLINE"); }
-
 bool oc_hub_is_sha256(const char *s) {
     size_t n = strlen(s);
     if (n != 64) return false;
@@ -262,7 +166,7 @@ typedef struct {
     int has_linked_size, has_length;
 } meta;
 
-typedef struct {
+struct oc_hub {
     CURL *c;
     char endpoint[512]; /* no trailing '/' */
     char origin[512];   /* scheme://host[:port] of the endpoint, for relative redirects */
@@ -271,7 +175,9 @@ typedef struct {
     int net_down;       /* the last failure was the network (no answer at all) */
     char curl_msg[CURL_ERROR_SIZE];
     const oclip_pull_options *opt;
-} hub;
+    oc_hub_stats stats;
+};
+typedef struct oc_hub hub;
 
 static void copy_value(char *dst, size_t cap, const char *v, size_t n) {
     if (n >= cap) n = cap - 1;
@@ -323,95 +229,6 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *user) {
     return n;
 }
 
-/* The libcurl functions used here, from dlopen("libcurl.so.4") on first use. */
-static struct curl_fns {
-    CURLcode (*global_init)(long flags);
-    CURL *(*easy_init)(void);
-    void (*easy_cleanup)(CURL *c);
-    void (*easy_reset)(CURL *c);
-    CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
-    CURLcode (*easy_perform)(CURL *c);
-    CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
-    const char *(*easy_strerror)(CURLcode code);
-    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
-    void (*slist_free_all)(struct curl_slist *l);
-} lc;
-#undef curl_easy_setopt /* curl.h's own macros for these two */
-#undef curl_easy_getinfo
-#define curl_global_init (*lc.global_init)
-#define curl_easy_init (*lc.easy_init)
-#define curl_easy_cleanup (*lc.easy_cleanup)
-#define curl_easy_reset (*lc.easy_reset)
-#define curl_easy_setopt (*lc.easy_setopt)
-#define curl_easy_perform (*lc.easy_perform)
-#define curl_easy_getinfo (*lc.easy_getinfo)
-#define curl_easy_strerror (*lc.easy_strerror)
-#define curl_slist_append (*lc.slist_append)
-#define curl_slist_free_all (*lc.slist_free_all)
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static int curl_ready;             /* libcurl loaded and initialised */
-static char curl_init_msg[400];    /* why not */
-
-/* OCLIP_LIBCURL names the library to load (a path or a soname); else libcurl.so.4 (Debian's
- * libcurl4, OpenSSL), then libcurl-gnutls.so.4 (libcurl3-gnutls). */
-static void curl_init(void) {
-    static const char *const names[] = {"libcurl.so.4", "libcurl-gnutls.so.4"};
-    const char *env = getenv("OCLIP_LIBCURL");
-    const char *so_name = env && env[0] ? env : names[0];
-    void *so = dlopen(so_name, RTLD_NOW | RTLD_LOCAL);
-    if (!so && !(env && env[0])) {
-        char first[200];
-        const char *why = dlerror();
-        snprintf(first, sizeof first, "%s", why ? why : "not found");
-        so_name = names[1];
-        if (!(so = dlopen(so_name, RTLD_NOW | RTLD_LOCAL))) {
-            snprintf(curl_init_msg, sizeof curl_init_msg,
-                     "downloading needs libcurl, which could not be loaded: %.180s; %s too "
-                     "(Debian: apt install libcurl4; OCLIP_LIBCURL names another)", first,
-                     so_name);
-            return;
-        }
-    }
-    if (!so) {
-        const char *why = dlerror();
-        snprintf(curl_init_msg, sizeof curl_init_msg,
-                 "downloading needs libcurl: OCLIP_LIBCURL=%.100s could not be loaded: %.200s",
-                 so_name, why ? why : "not found");
-        return;
-    }
-    static const struct {
-        size_t off;
-        const char *name;
-    } syms[] = {
-#define SYM(f, n) {offsetof(struct curl_fns, f), n}
-        SYM(global_init, "curl_global_init"),     SYM(easy_init, "curl_easy_init"),
-        SYM(easy_cleanup, "curl_easy_cleanup"),   SYM(easy_reset, "curl_easy_reset"),
-        SYM(easy_setopt, "curl_easy_setopt"),     SYM(easy_perform, "curl_easy_perform"),
-        SYM(easy_getinfo, "curl_easy_getinfo"),   SYM(easy_strerror, "curl_easy_strerror"),
-        SYM(slist_append, "curl_slist_append"),   SYM(slist_free_all, "curl_slist_free_all"),
-#undef SYM
-    };
-    for (size_t i = 0; i < sizeof syms / sizeof *syms; i++) {
-        void *f = dlsym(so, syms[i].name);
-        if (!f) {
-            snprintf(curl_init_msg, sizeof curl_init_msg, "%s has no %s: not a libcurl 7 or 8",
-                     so_name, syms[i].name);
-            dlclose(so);
-            return;
-        }
-        /* POSIX guarantees a function's address survives the round trip through void * */
-        memcpy((char *)&lc + syms[i].off, &f, sizeof f);
-    }
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK) {
-        snprintf(curl_init_msg, sizeof curl_init_msg, "libcurl could not start: %s",
-                 curl_easy_strerror(rc));
-        return; /* the library stays loaded: global state may point into it */
-    }
-    curl_ready = 1;
-}
-
 /* A header value must not smuggle a second header line. */
 static bool header_safe(const char *s) {
     for (; *s; s++)
@@ -460,8 +277,8 @@ static oclip_status hub_open(hub *h, const oclip_pull_options *opt, oclip_error 
     snprintf(h->origin, sizeof h->origin, "%.*s",
              (int)(slash ? (size_t)(slash - h->endpoint) : n), h->endpoint);
 
-    pthread_once(&curl_once, curl_init);
-    if (!curl_ready) return oc_err_set(err, OCLIP_E_IO, "%s", curl_init_msg);
+    const char *why;
+    if (!oc_curl_load(&why)) return oc_err_set(err, OCLIP_E_IO, "%s", why);
     if (!(h->c = curl_easy_init())) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
 
     char token[1100], auth[1200];
@@ -485,7 +302,7 @@ static oclip_status hub_open(hub *h, const oclip_pull_options *opt, oclip_error 
 
 static void hub_close(hub *h) {
     if (h->c) curl_easy_cleanup(h->c);
-    curl_slist_free_all(h->headers);
+    if (h->headers) curl_slist_free_all(h->headers);
 }
 
 /* Options every request shares. */
@@ -893,7 +710,6 @@ typedef struct {
     char locks[PSIZE];    /* <cache>/.locks/models--ORG--NAME */
     char rev[160];
     char commit[100];     /* of the first file fetched; all must agree */
-    oclip_pull_result *res;
 } repo_ctx;
 
 /* Fetches FILE. *absent = 1 (and OCLIP_OK) when the repo exists but has no such file (404
@@ -947,7 +763,7 @@ static oclip_status cache_file(repo_ctx *r, const char *file, int *absent, char 
     if (!mkdirs(blobs) || !mkdirs(snapdir) || !mkdirs(r->locks))
         return oc_err_set(err, OCLIP_E_IO, "cannot create folders in '%s': %s", r->repo_dir,
                           strerror(errno));
-    r->res->files++;
+    h->stats.files++;
     int64_t have = file_size(out);
     if (have < 0 || (has_size && (uint64_t)have != size)) {
         int lfd = open(lock, O_RDWR | O_CREAT, 0666);
@@ -962,8 +778,8 @@ static oclip_status cache_file(repo_ctx *r, const char *file, int *absent, char 
             uint64_t got = 0;
             s = fetch(h, url, part, blob, file, sha, size, has_size, r->repo, r->rev, file, &got,
                       err);
-            r->res->bytes += got;
-            if (!s) r->res->downloaded++;
+            h->stats.bytes += got;
+            if (!s) h->stats.downloaded++;
         }
         close(lfd); /* releases the lock */
         if (s) return s;
@@ -986,7 +802,7 @@ static oclip_status cache_file(repo_ctx *r, const char *file, int *absent, char 
         }
         if (strcmp(cur, commit) && (s = write_atomic(ref, commit, err))) return s;
     }
-    snprintf(r->res->commit, sizeof r->res->commit, "%.63s", commit);
+    snprintf(h->stats.commit, sizeof h->stats.commit, "%.63s", commit);
     return OCLIP_OK;
 }
 
@@ -1007,7 +823,8 @@ static oclip_status first_of(repo_ctx *r, const char *const *names, int n, int *
     return OCLIP_OK;
 }
 
-static oclip_status no_weights(repo_ctx *r, const char *const *names, int n, oclip_error *err) {
+/* "ORG/NAME@REV has none of a, b or c", with what the repository does have as the hint. */
+static oclip_status none_of(repo_ctx *r, const char *const *names, int n, oclip_error *err) {
     char want[400] = "", files[700];
     size_t len = 0;
     for (int i = 0; i < n; i++)
@@ -1020,10 +837,9 @@ static oclip_status no_weights(repo_ctx *r, const char *const *names, int n, ocl
 }
 
 static oclip_status repo_init(repo_ctx *r, hub *h, const char *org, const char *name,
-                              const char *rev, oclip_pull_result *res, oclip_error *err) {
+                              const char *rev, oclip_error *err) {
     memset(r, 0, sizeof *r);
     r->h = h;
-    r->res = res;
     oclip_status s = oclip_hf_cache_dir(r->cache, sizeof r->cache, err);
     if (s) return s;
     snprintf(r->repo, sizeof r->repo, "%s/%s", org, name);
@@ -1034,99 +850,95 @@ static oclip_status repo_init(repo_ctx *r, hub *h, const char *org, const char *
     return OCLIP_OK;
 }
 
-/* hf-hub:ORG/NAME[@REV]: open_clip_config.json + OpenCLIP's weights, else HF-transformers
- * weights + config.json. */
-static oclip_status pull_hf_hub(hub *h, const char *org, const char *name, const char *rev,
-                                oclip_pull_result *res, oclip_error *err) {
+/* ---------------------------------------------------------------------------------------------
+ * What OpenCLIP loads from a repository or a tag
+ */
+oclip_status oc_hub_pull_repo(oc_hub *h, const char *org, const char *name, const char *rev,
+                              oc_hub_config_check check, void *ctx, oclip_error *err) {
     repo_ctx r;
-    oclip_status s = repo_init(&r, h, org, name, rev, res, err);
+    oclip_status s = repo_init(&r, h, org, name, rev, err);
     if (s) return s;
-    int absent, which;
-    if ((s = cache_file(&r, "open_clip_config.json", &absent, res->config, err))) return s;
     static const char *const oc[] = {"open_clip_model.safetensors",
                                      "open_clip_pytorch_model.bin"};
     static const char *const hf[] = {"model.safetensors", "pytorch_model.bin"};
+    char cfg[PSIZE], weights[PSIZE];
+    int absent, which;
+    if ((s = cache_file(&r, "open_clip_config.json", &absent, cfg, err))) return s;
     if (!absent) {
-        if ((s = first_of(&r, oc, 2, &which, res->path, err))) return s;
+        if (check && (s = check(ctx, cfg, false, err))) return s;
+        if ((s = first_of(&r, oc, 2, &which, weights, err))) return s;
         if (which >= 0) return OCLIP_OK;
+        /* a repository without OpenCLIP weights: its HF-transformers ones, under OpenCLIP's
+         * config */
+        if ((s = first_of(&r, hf, 2, &which, weights, err))) return s;
     } else {
-        res->config[0] = '\0';
+        /* an HF-transformers CLIPModel repository: config.json says the architecture */
+        if ((s = cache_file(&r, "config.json", &absent, cfg, err))) return s;
+        if (absent) {
+            static const char *const cfgs[] = {"open_clip_config.json", "config.json"};
+            none_of(&r, cfgs, 2, err);
+            oc_err_wrap(err, "nothing says what architecture %s has", r.repo);
+            return OCLIP_E_NOTFOUND;
+        }
+        if (check && (s = check(ctx, cfg, true, err))) return s;
+        if ((s = first_of(&r, hf, 2, &which, weights, err))) return s;
     }
-    /* no OpenCLIP weights: an HF-transformers CLIPModel repo? */
-    if ((s = first_of(&r, hf, 2, &which, res->path, err))) return s;
     if (which < 0) {
         static const char *const all[] = {"open_clip_model.safetensors",
                                           "open_clip_pytorch_model.bin", "model.safetensors",
                                           "pytorch_model.bin"};
-        return no_weights(&r, all, 4, err);
+        return none_of(&r, all, 4, err);
     }
-    char cfg[PSIZE];
-    if ((s = cache_file(&r, "config.json", &absent, cfg, err))) return s;
-    if (absent) {
-        oc_err_set(err, OCLIP_E_NOTFOUND, "%s@%s: %s is there but neither "
-                   "open_clip_config.json nor config.json says what architecture it has",
-                   r.repo, rev, hf[which]);
-        return OCLIP_E_NOTFOUND;
-    }
-    if (!res->config[0]) snprintf(res->config, sizeof res->config, "%s", cfg);
-    res->hf_only = 1;
-    snprintf(res->note, sizeof res->note, "%s has no OpenCLIP weights (open_clip_model."
-             "safetensors, open_clip_pytorch_model.bin): took the HF-transformers %s and "
-             "config.json; they are mapped onto OpenCLIP's keys when loaded", r.repo, hf[which]);
     return OCLIP_OK;
 }
 
-/* ARCH:TAG with an hf_hub entry: the tag's file (safetensors sibling first) from refs/main,
- * and the repo's open_clip_config.json when it has one. */
-static oclip_status pull_tag_hf(hub *h, const oclip_pretrained *pt, oclip_pull_result *res,
-                                int *repo_missing, oclip_error *err) {
+/* The tag's hf_hub file (safetensors sibling first) from refs/main, and the repo's
+ * open_clip_config.json when it has one. *repo_missing: the repository itself is not there. */
+static oclip_status pull_tag_hf(hub *h, const char *hf_hub, const char *label, int *repo_missing,
+                                oclip_error *err) {
     *repo_missing = 0;
-    oc_tag_files tf;
-    oclip_status ts = oc_tag_hf_files(pt, &tf, err);
-    if (ts) return ts;
-    const char *org = tf.org, *name = tf.name, *const *names = tf.names;
-    int n = tf.n;
+    oc_hub_tag_files tf;
+    if (!oc_hub_split_tag(hf_hub, &tf))
+        return oc_err_set(err, OCLIP_E_FORMAT, "pretrained %s: unexpected hf_hub '%s'", label,
+                          hf_hub);
     repo_ctx r;
-    oclip_status s = repo_init(&r, h, org, name, "main", res, err);
+    oclip_status s = repo_init(&r, h, tf.org, tf.name, "main", err);
     if (s) return s;
+    char path[PSIZE], cfg[PSIZE];
     int which;
-    s = first_of(&r, names, n, &which, res->path, err);
+    s = first_of(&r, tf.names, tf.n, &which, path, err);
     if (s) {
         *repo_missing = s == OCLIP_E_NOTFOUND || strstr(err ? err->msg : "", "RepoNotFound");
         return s;
     }
-    if (which < 0) return no_weights(&r, names, n, err);
+    if (which < 0) return none_of(&r, tf.names, tf.n, err);
     int absent;
-    if ((s = cache_file(&r, "open_clip_config.json", &absent, res->config, err))) return s;
-    if (absent) res->config[0] = '\0';
-    return OCLIP_OK;
+    return cache_file(&r, "open_clip_config.json", &absent, cfg, err);
 }
 
-/* ARCH:TAG with only a url: ~/.cache/clip/<file name> (OpenCLIP's download_pretrained_from_url),
+/* A tag with only a url: ~/.cache/clip/<file name> (OpenCLIP's download_pretrained_from_url),
  * verified against the SHA-256 the URL carries as its folder name, as OpenCLIP does. */
-static oclip_status pull_url(hub *h, const oclip_pretrained *pt, oclip_pull_result *res,
-                             oclip_error *err) {
-    const char *base = strrchr(pt->url, '/'), *home = getenv("HOME");
-    base = base ? base + 1 : pt->url;
-    if (!oc_spec_name_ok(base, strlen(base), 200))
-        return oc_err_set(err, OCLIP_E_FORMAT, "pretrained %s:%s: unexpected url '%s'",
-                          pt->arch, pt->tag, pt->url);
+static oclip_status pull_url(hub *h, const char *url, const char *label, oclip_error *err) {
+    const char *base = strrchr(url, '/'), *home = getenv("HOME");
+    base = base ? base + 1 : url;
+    if (!oc_hub_name_ok(base, strlen(base), 200))
+        return oc_err_set(err, OCLIP_E_FORMAT, "pretrained %s: unexpected url '%s'", label, url);
     if (!home || !home[0])
         return oc_err_set(err, OCLIP_E_NOTFOUND, "HOME is not set: no ~/.cache/clip");
-    char dir[PSIZE], part[PSIZE], lock[PSIZE], sha[65] = "";
-    if (!oc_fmt(dir, sizeof dir, "%s/.cache/clip", home) ||
-        !oc_fmt(res->path, sizeof res->path, "%s/%s", dir, base) ||
-        !oc_fmt(part, sizeof part, "%s.incomplete", res->path) ||
-        !oc_fmt(lock, sizeof lock, "%s.lock", res->path))
+    char dir[PSIZE], path[PSIZE], part[PSIZE], lock[PSIZE], sha[65] = "";
+    if (!oc_fmt(dir, sizeof dir, "%s/.cache/clip", home) || !oc_hub_url_file(url, path, PSIZE) ||
+        !oc_fmt(part, sizeof part, "%s.incomplete", path) ||
+        !oc_fmt(lock, sizeof lock, "%s.lock", path))
         return oc_err_set(err, OCLIP_E_ARG, "path too long under '%.300s'", home);
-    if (base - pt->url > 66) { /* .../<sha256>/<file> */
+    if (base - url > 66) { /* .../<sha256>/<file> */
         snprintf(sha, sizeof sha, "%.64s", base - 65);
         if (base[-1] != '/' || !oc_hub_is_sha256(sha)) sha[0] = '\0';
     }
     if (!mkdirs(dir))
         return oc_err_set(err, OCLIP_E_IO, "cannot create '%s': %s", dir, strerror(errno));
-    res->files = 1;
-    if (file_size(res->path) >= 0) return OCLIP_OK;
+    h->stats.files++;
+    h->stats.commit[0] = '\0';
+    if (file_size(path) >= 0) return OCLIP_OK;
     int lfd = open(lock, O_RDWR | O_CREAT, 0666);
     if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
         int e = errno;
@@ -1134,144 +946,62 @@ static oclip_status pull_url(hub *h, const oclip_pretrained *pt, oclip_pull_resu
         return oc_err_set(err, OCLIP_E_IO, "cannot lock '%s': %s", lock, strerror(e));
     }
     oclip_status s = OCLIP_OK;
-    if (file_size(res->path) < 0) {
+    if (file_size(path) < 0) {
         uint64_t got = 0;
-        s = fetch(h, pt->url, part, res->path, base, sha[0] ? sha : NULL, 0, 0, pt->url, "-",
-                  base, &got, err);
-        res->bytes += got;
-        if (!s) res->downloaded = 1;
+        s = fetch(h, url, part, path, base, sha[0] ? sha : NULL, 0, 0, url, "-", base, &got,
+                  err);
+        h->stats.bytes += got;
+        if (!s) h->stats.downloaded++;
     }
     close(lfd);
     return s;
 }
 
-/* ---------------------------------------------------------------------------------------------
- * oclip_pull
- */
-oclip_status oclip_pull(const char *spec, const oclip_pull_options *opt, oclip_pull_result *res,
-                        oclip_error *err) {
-    oc_err_clear(err);
-    if (!spec || !res) return oc_err_set(err, OCLIP_E_ARG, "oclip_pull: NULL argument");
-    memset(res, 0, sizeof *res);
-    oclip_pull_options defaults = {0};
-    if (!opt) opt = &defaults;
-    int offline = opt->offline || oclip_hub_offline();
-
-    /* what the spec names */
-    char org[128] = "", name[128] = "", rev[160] = "main", resolved[800];
-    oclip_pretrained pt;
-    int is_hf = !strncmp(spec, "hf-hub:", 7);
-    if (is_hf) {
-        const char *id = spec + 7, *slash = strchr(id, '/'), *at = strchr(id, '@');
-        const char *end = at ? at : id + strlen(id);
-        if (!slash || slash > end || !oc_spec_name_ok(id, (size_t)(slash - id), 96) ||
-            !oc_spec_name_ok(slash + 1, (size_t)(end - slash - 1), 96) ||
-            (at && !oc_spec_name_ok(at + 1, strlen(at + 1), 128))) {
-            oc_err_set(err, OCLIP_E_ARG, "'%.300s': not a valid hf-hub:ORG/NAME[@REVISION]",
-                       spec);
-            oc_err_hint(err, "ORG, NAME and REVISION may hold letters, digits, '-', '_' and "
-                        "'.' (no '..', no leading '.')");
-            return OCLIP_E_ARG;
-        }
-        snprintf(org, sizeof org, "%.*s", (int)(slash - id), id);
-        snprintf(name, sizeof name, "%.*s", (int)(end - slash - 1), slash + 1);
-        if (at) snprintf(rev, sizeof rev, "%s", at + 1);
-        if (opt->revision && opt->revision[0]) {
-            if (at && strcmp(opt->revision, rev))
-                return oc_err_set(err, OCLIP_E_ARG, "'%.300s' names revision '%s', the options "
-                                  "'%.100s'", spec, rev, opt->revision);
-            if (!oc_spec_name_ok(opt->revision, strlen(opt->revision), 128))
-                return oc_err_set(err, OCLIP_E_ARG, "revision '%.100s': letters, digits, '-', "
-                                  "'_' and '.' only", opt->revision);
-            snprintf(rev, sizeof rev, "%s", opt->revision);
-        }
-        snprintf(resolved, sizeof resolved, "hf-hub:%s/%s@%s", org, name, rev);
-    } else {
-        const char *colon = strchr(spec, ':');
-        struct stat st;
-        if (!colon || colon == spec || stat(spec, &st) == 0) {
-            oc_err_set(err, OCLIP_E_ARG, "'%.300s': nothing to download: oclip pull takes "
-                       "hf-hub:ORG/NAME[@REVISION] or a pretrained name ARCH:TAG", spec);
-            if (colon == NULL) {
-                oclip_model_config tmp;
-                if (oclip_config_builtin(spec, &tmp, NULL) == OCLIP_OK)
-                    oc_err_hint(err, "'%.100s' is an architecture: add a pretrained tag, e.g. "
-                                "%.100s:TAG (oclip pull lists them when the tag is wrong)",
-                                spec, spec);
-            }
-            return OCLIP_E_ARG;
-        }
-        char arch[128];
-        if (!oc_fmt(arch, sizeof arch, "%.*s", (int)(colon - spec), spec))
-            return oc_err_set(err, OCLIP_E_NOTFOUND, "'%.200s': no such architecture", spec);
-        oclip_status s = oclip_pretrained_lookup(arch, colon + 1, &pt, err);
-        if (s) return s; /* closest architectures / the valid tags */
-        if (opt->revision && opt->revision[0] && strcmp(opt->revision, "main"))
-            return oc_err_set(err, OCLIP_E_ARG, "a pretrained name always uses the revision "
-                              "'main' of its repository (OpenCLIP's choice); for another "
-                              "revision use hf-hub:ORG/NAME@REVISION");
-        snprintf(resolved, sizeof resolved, "%s:%s", pt.arch, pt.tag);
-    }
-
-    if (offline) {
-        oclip_spec *sp = malloc(sizeof *sp);
-        if (!sp) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-        oclip_status s = oclip_spec_resolve(resolved, 0, sp, err);
-        if (!s) {
-            snprintf(res->path, sizeof res->path, "%s", sp->path);
-            res->offline = 1;
-            snprintf(res->note, sizeof res->note, "offline: %.300s is in the cache", resolved);
-        } else {
-            oc_err_wrap(err, "offline (%s)", opt->offline ? "--offline" : "HF_HUB_OFFLINE is set");
-        }
-        free(sp);
-        return s;
-    }
-
-    hub h;
-    oclip_status s = hub_open(&h, opt, err);
-    if (s) return s;
-    if (is_hf) {
-        s = pull_hf_hub(&h, org, name, rev, res, err);
-    } else if (pt.hf_hub[0]) {
-        int repo_missing = 0;
-        s = pull_tag_hf(&h, &pt, res, &repo_missing, err);
-        if (s && repo_missing && pt.url[0] && !h.net_down) {
-            /* the tag's repository is gone: its direct URL, as OpenCLIP without hf_hub */
-            oclip_pull_result r2;
-            memset(&r2, 0, sizeof r2);
-            oclip_error e2;
-            if (pull_url(&h, &pt, &r2, &e2) == OCLIP_OK) {
-                *res = r2;
-                s = OCLIP_OK;
-            }
-        }
-    } else if (pt.url[0]) {
-        s = pull_url(&h, &pt, res, err);
-    } else {
-        s = oc_err_set(err, OCLIP_E_NOTFOUND, "pretrained %s:%s has neither an hf_hub repo nor "
-                       "a url", pt.arch, pt.tag);
-    }
-    int net_down = h.net_down;
-    hub_close(&h);
-    if (s && net_down) {
-        /* no network: the cache answers if it can (as huggingface_hub does) */
-        oclip_spec *sp = malloc(sizeof *sp);
+oclip_status oc_hub_pull_tag(oc_hub *h, const char *hf_hub, const char *url, const char *label,
+                             oclip_error *err) {
+    if (!hf_hub[0] && !url[0])
+        return oc_err_set(err, OCLIP_E_NOTFOUND, "pretrained %s has neither an hf_hub repo nor "
+                          "a url", label);
+    if (!hf_hub[0]) return pull_url(h, url, label, err);
+    int repo_missing = 0;
+    oclip_status s = pull_tag_hf(h, hf_hub, label, &repo_missing, err);
+    if (s && repo_missing && url[0] && !h->net_down) {
+        /* the tag's repository is gone: its direct URL, as OpenCLIP without hf_hub */
+        oc_hub_stats before = h->stats;
+        memset(&h->stats, 0, sizeof h->stats); /* what the URL took, not the failed requests */
         oclip_error e2;
-        if (sp && oclip_spec_resolve(resolved, 0, sp, &e2) == OCLIP_OK) {
-            memset(res, 0, sizeof *res);
-            snprintf(res->path, sizeof res->path, "%s", sp->path);
-            res->offline = 1;
-            snprintf(res->note, sizeof res->note, "the hub could not be reached (%.300s); "
-                     "using the cached files", err ? err->msg : "");
+        if (pull_url(h, url, label, &e2) == OCLIP_OK) {
             oc_err_clear(err);
-            s = OCLIP_OK;
-        } else if (err && !strstr(err->msg, "hint:")) {
-            oc_err_hint(err, "check the network (or HF_ENDPOINT); with the files in the cache, "
-                        "HF_HUB_OFFLINE=1 skips the network");
+            return OCLIP_OK;
         }
-        free(sp);
+        h->stats = before;
     }
-    if (s) oc_err_wrap(err, "pulling %.300s", resolved);
     return s;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * The client
+ */
+oclip_status oc_hub_open(const oclip_pull_options *opt, oc_hub **out, oclip_error *err) {
+    static const oclip_pull_options defaults = {0};
+    hub *h = malloc(sizeof *h);
+    if (!h) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status s = hub_open(h, opt ? opt : &defaults, err);
+    if (s) {
+        hub_close(h);
+        free(h);
+        return s;
+    }
+    *out = h;
+    return OCLIP_OK;
+}
+
+void oc_hub_close(oc_hub *h) {
+    if (!h) return;
+    hub_close(h);
+    free(h);
+}
+
+bool oc_hub_unreachable(const oc_hub *h) { return h->net_down != 0; }
+
+const oc_hub_stats *oc_hub_stats_of(const oc_hub *h) { return &h->stats; }

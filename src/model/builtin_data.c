@@ -9,24 +9,10 @@
  * of Python's html module (and ftfy's) for the tokenizer.
  *
  * Each JSON text is minified and split into string-literal pieces of at most 2000 bytes
- * (ISO C guarantees only 4095-byte literals); a NULL ends each piece list. src/model/config.c
- * declares the same symbols and joins the pieces before parsing them.
+ * (ISO C guarantees only 4095-byte literals); a NULL ends each piece list.
+ * src/model/builtin_data.h, generated with this file, declares what it defines.
  */
-#include <stddef.h>
-
-/* Must match the definition in src/model/config.c. */
-struct oc_builtin_config {
-    const char *name;         /* model_configs/<name>.json */
-    const char *const *json;  /* minified JSON text in pieces, NULL-terminated */
-    size_t len;               /* total bytes of the pieces */
-};
-
-extern const struct oc_builtin_config oc_builtin_configs[];
-extern const size_t oc_builtin_configs_n;
-extern const char *const oc_pretrained_json[];
-extern const size_t oc_pretrained_json_len;
-extern const char *const oc_zero_shot_json[];
-extern const size_t oc_zero_shot_json_len;
+#include "model/builtin_data.h"
 
 /* CLAP-HTSAT-base */
 static const char *const cfg_0[] = {
@@ -2303,17 +2289,6 @@ const size_t oc_zero_shot_json_len = 16061;
 
 /* ---------------------------------------------------------------------------------
  * Tokenizer data (src/text/tokenizer.c, src/text/ftfy.c). */
-struct oc_entity {
-    const char *name;  /* without the leading '&' */
-    const char *value; /* UTF-8 */
-};
-extern const unsigned short oc_bpe_merges[];
-extern const size_t oc_bpe_n_merges;
-extern const struct oc_entity oc_html5_entities[], oc_ftfy_entities[];
-extern const size_t oc_html5_entities_n, oc_ftfy_entities_n;
-extern const unsigned oc_html_charref_remap[][2], oc_html_invalid_codepoints[];
-extern const size_t oc_html_charref_remap_n, oc_html_invalid_codepoints_n;
-
 /* data/bpe_simple_vocab_16e6.txt.gz: merge i joins token ids (left, right) = oc_bpe_merges[2i], [2i+1] into token
  * 512 + i, in rank order (OpenCLIP reads the first 48894 merge lines). */
 const unsigned short oc_bpe_merges[] = {
@@ -14202,7 +14177,6 @@ const unsigned oc_html_invalid_codepoints[] = {
     0xEFFFE, 0xEFFFF, 0xFFFFE, 0xFFFFF, 0x10FFFE, 0x10FFFF,
 };
 const size_t oc_html_invalid_codepoints_n = 126;
-extern const unsigned short oc_ftfy_charmaps[10][256];
 
 /* Decoding tables of the single-byte encodings ftfy's mojibake repair tries, in its
  * order: latin-1, sloppy-windows-1252, sloppy-windows-1251, sloppy-windows-1250, sloppy-windows-1253, sloppy-windows-1254, sloppy-windows-1257, iso-8859-2, macroman, cp437. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/model.h"
 
 struct oclip_report {
     oc_arena arena;
@@ -151,6 +152,22 @@ static void name_config(oclip_report *r) {
 /* ---------------------------------------------------------------------------------------------
  * The check
  */
+bool oc_tag_gelu_mismatch(const char *arch, const char *tag, oclip_quick_gelu trained, int quick,
+                          char *out, size_t size) {
+    if (trained == OCLIP_QUICK_GELU_ON && !quick) {
+        /* OpenCLIP 3.3 builds the config as named and only warns (factory.py create_model) */
+        snprintf(out, size, "tag '%s' was trained with QuickGELU: use %.60s-quickgelu (or "
+                 "--quick-gelu); this runs exact GELU, as OpenCLIP does, which only warns", tag,
+                 arch);
+        return true;
+    }
+    if (trained == OCLIP_QUICK_GELU_OFF && quick) {
+        snprintf(out, size, "tag '%s' was trained with exact GELU, but this runs QuickGELU", tag);
+        return true;
+    }
+    return false;
+}
+
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -219,12 +236,14 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
     oc_err_clear(err);
     if (!ck || !out) return oc_err_set(err, OCLIP_E_ARG, "oclip_check: NULL argument");
     *out = NULL;
-    oclip_check_options defaults = {0};
+    oclip_check_options defaults;
+    oclip_check_options_default(&defaults);
     if (!opt) opt = &defaults;
+    oclip_status st = OC_OPTIONS_OK(opt, "oclip_check_options", err);
+    if (st) return st;
     oclip_report *r = calloc(1, sizeof *r);
     if (!r) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     r->notes.arena = &r->arena;
-    oclip_status st;
 
     /* 1. what the file is */
     if (ck->is_training) {
@@ -268,18 +287,29 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
             r->config.quick_gelu = 1;
         }
     }
+    if (opt->quick_gelu != OCLIP_QUICK_GELU_UNSET) {
+        /* the override, whatever the config given or inferred says */
+        int quick = opt->quick_gelu == OCLIP_QUICK_GELU_ON;
+        /* an inferred config is named after the built-in it fits (below), with the activation
+         * it now runs; a config given keeps the name it was given */
+        if (!opt->config && r->config.quick_gelu != quick) r->config.name[0] = '\0';
+        r->config.quick_gelu = quick;
+        r->config_source = oc_arena_printf(&r->arena, "%s + %s", r->config_source,
+                                           r->config.quick_gelu ? "QuickGELU" : "exact GELU");
+        if (!r->config_source) {
+            st = oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
     if (r->config.unknown_keys[0])
         oc_note(&r->notes, "the config has keys oclip does not use: %s", r->config.unknown_keys);
     if (opt->tag && r->config.name[0]) {
         oclip_pretrained pt;
+        char why[400];
         if ((st = oclip_pretrained_lookup(r->config.name, opt->tag, &pt, err))) goto fail;
-        if (pt.quick_gelu == 1 && !r->config.quick_gelu)
-            oc_note(&r->notes, "hint: tag '%s' was trained with QuickGELU: use %s-quickgelu (or "
-                               "--quick-gelu); OpenCLIP would run exact GELU here and only warn",
-                    pt.tag, r->config.name);
-        else if (pt.quick_gelu == 0 && r->config.quick_gelu)
-            oc_note(&r->notes, "hint: tag '%s' was trained with exact GELU, but this config uses "
-                               "QuickGELU", pt.tag);
+        if (oc_tag_gelu_mismatch(r->config.name, pt.tag, pt.quick_gelu, r->config.quick_gelu,
+                                 why, sizeof why))
+            oc_note(&r->notes, "hint: %s", why);
     }
     const char *why = oc_arch_unsupported(&r->config);
     if (why) {

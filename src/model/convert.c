@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "model/arch.h"
+#include "model/model.h"
 
 /* =============================================================================================
  * Small helpers
@@ -497,7 +498,9 @@ void oclip_free(void *p) { cJSON_free(p); }
 
 /* open_clip_config.json as push_to_hf_hub writes it. The preprocess size is left out: OpenCLIP
  * always takes it from the vision tower's image_size. */
-static char *open_clip_config_text(const oclip_model_config *c, const oclip_preprocess_cfg *pre) {
+/* open_clip_config.json's text (pretty: indented, for the file; else one line, for metadata). */
+static char *open_clip_config_text(const oclip_model_config *c, const oclip_preprocess_cfg *pre,
+                                   bool pretty) {
     oclip_preprocess_cfg def;
     if (!pre) {
         oclip_preprocess_cfg_default(&def);
@@ -512,7 +515,7 @@ static char *open_clip_config_text(const oclip_model_config *c, const oclip_prep
     /* pc attached after it is filled (jput frees what it cannot attach) */
     ok = jput(root, "model_cfg", model_cfg_json(c)) && ok;
     ok = jput(root, "preprocess_cfg", pc) && ok;
-    char *text = ok ? cJSON_Print(root) : NULL;
+    char *text = !ok ? NULL : pretty ? cJSON_Print(root) : cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return text;
 }
@@ -742,7 +745,9 @@ static oclip_status convert_files(const oclip_report *r, const char *out,
     const oclip_model_config *cfg = oclip_report_config(r);
     const oclip_checkpoint *src = oclip_report_mapped(r);
     bool hf = opt->to == OCLIP_FORMAT_HF;
-    oclip_dtype cast = opt->cast ? opt->dtype : OCLIP_DTYPE_KEEP;
+    /* a zero-initialised struct's dtype 0 (F32) means KEEP (include/oclip.h, Conventions) */
+    oclip_dtype cast = !opt->struct_size && opt->dtype == OCLIP_DTYPE_F32 ? OCLIP_DTYPE_KEEP
+                                                                           : opt->dtype;
     if (cast != OCLIP_DTYPE_KEEP && cast != OCLIP_DTYPE_F32 && cast != OCLIP_DTYPE_F16 &&
         cast != OCLIP_DTYPE_BF16)
         return oc_err_set(err, OCLIP_E_ARG, "cannot cast to %s (F32, F16 or BF16)",
@@ -793,7 +798,7 @@ static oclip_status convert_files(const oclip_report *r, const char *out,
 
     /* configs first (small), then the weights */
     if (!st && occfg) {
-        char *text = open_clip_config_text(cfg, opt->preprocess);
+        char *text = open_clip_config_text(cfg, opt->preprocess, true);
         st = text ? write_text(o, occfg, text, err)
                   : oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
         cJSON_free(text);
@@ -804,11 +809,20 @@ static oclip_status convert_files(const oclip_report *r, const char *out,
                   : oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
         cJSON_free(text);
     }
+    /* a single OpenCLIP file keeps its architecture and preprocessing in __metadata__, where
+     * oclip_source_open finds them: nothing beside it is needed to run it as it was */
+    char *embedded = NULL;
+    if (!st && !folder && !opt->no_metadata &&
+        !(embedded = open_clip_config_text(cfg, opt->preprocess, false)))
+        st = oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     if (!st) {
         static const char *const pt[2] = {"format", "pt"};
+        const char *meta[2] = {"open_clip_config", embedded};
         oc_progress pr = {opt->progress, opt->progress_user, 0, 0};
-        st = st_save(o, dst, weights, NULL, 0, cast, hf ? pt : NULL, hf ? 1 : 0, &pr, err);
+        st = st_save(o, dst, weights, NULL, 0, cast, hf ? pt : embedded ? meta : NULL,
+                     hf || embedded ? 1 : 0, &pr, err);
     }
+    cJSON_free(embedded);
     if (!st) st = outputs_commit(o, err);
     oclip_checkpoint_free(dst);
     return st;
@@ -818,8 +832,11 @@ oclip_status oclip_convert(const oclip_report *r, const char *out,
                            const oclip_convert_options *opt, oclip_error *err) {
     oc_err_clear(err);
     if (!r || !out || !out[0]) return oc_err_set(err, OCLIP_E_ARG, "oclip_convert: NULL argument");
-    oclip_convert_options defaults = {0};
+    oclip_convert_options defaults;
+    oclip_convert_options_default(&defaults);
     if (!opt) opt = &defaults;
+    oclip_status os = OC_OPTIONS_OK(opt, "oclip_convert_options", err);
+    if (os) return os;
     if (opt->to != OCLIP_FORMAT_OPEN_CLIP && opt->to != OCLIP_FORMAT_HF)
         return oc_err_set(err, OCLIP_E_ARG, "oclip_convert: unknown output format %d",
                           (int)opt->to);

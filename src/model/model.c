@@ -1,92 +1,24 @@
 /*
- * model.c — loading a model for inference: resolving the spec to a checkpoint file and an
- * architecture (OpenCLIP factory.py create_model / pretrained.py file order; open_clip_config.json / HF config.json beside the path as
- * given), validating the weights with oclip_check, refusing what the engine does not compute,
- * and pointing the towers at the weights in the mapped file. Also the public encode / logits
- * entry points.
+ * model.c — loading a model for inference: oclip_model_load is resolve (source.c: the spec, the
+ * overrides, the files, the architecture) -> open -> check (the weights validated as oclip
+ * check does) -> bind (the towers pointed at the weights in the mapped file), refusing what the
+ * engine does not compute. Also the public encode / logits entry points.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "model/arch.h"
+#include "model/model.h"
 #include "nn/engine.h"
-
-#define OC_DEFAULT_MODEL_NAME "default model"
-
-/* =============================================================================================
- * Spec resolution
- */
-static bool path_is(const char *path, int dir) {
-    struct stat st;
-    return stat(path, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
-}
-
-/* The checkpoint OpenCLIP's local-dir loader picks in a folder (open_clip factory.py, `local-dir:` / pretrained.py file names). */
-int oclip_checkpoint_in_dir(const char *dir, char *out, size_t size) {
-    static const char *const names[] = {
-        "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
-        "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth", "model.safetensors",
-        "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.pth", "model.pth"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        int n = snprintf(out, size, "%s/%s", dir, names[i]);
-        if (n >= 0 && (size_t)n < size && path_is(out, 0)) return 1; /* never a cut-off path */
-    }
-    if (size) out[0] = '\0';
-    return 0;
-}
-
-/* The folder of PATH as given (no symlink resolution: the HF cache links blobs elsewhere). */
-static bool dir_of(const char *path, char *out, size_t size) {
-    const char *slash = strrchr(path, '/');
-    int n;
-    if (!slash) n = snprintf(out, size, ".");
-    else if (slash == path) n = snprintf(out, size, "/");
-    else n = snprintf(out, size, "%.*s", (int)(slash - path), path);
-    return n >= 0 && (size_t)n < size;
-}
-
-oclip_status oclip_config_beside(const char *path, const oclip_checkpoint *ck,
-                                oclip_model_config *cfg, oclip_preprocess_cfg *pre, char *source,
-                                size_t ssize, int *found, oclip_error *err) {
-    char dir[OCLIP_SPEC_PATH_SIZE], file[OCLIP_SPEC_PATH_SIZE + 32];
-    *found = 0;
-    if (pre) oclip_preprocess_cfg_default(pre);
-    if (!dir_of(path, dir, sizeof dir))
-        return oc_err_set(err, OCLIP_E_ARG, "'%.200s...': path too long", path);
-    int hf = 0;
-    snprintf(file, sizeof file, "%s/open_clip_config.json", dir);
-    if (!path_is(file, 0)) {
-        /* ck = NULL: open_clip_config.json only (the spec resolver, before the file is open) */
-        if (!ck || oclip_checkpoint_layout(ck) != OCLIP_LAYOUT_HF) return OCLIP_OK;
-        snprintf(file, sizeof file, "%s/config.json", dir);
-        if (!path_is(file, 0)) return OCLIP_OK;
-        hf = 1;
-    }
-    oc_map map;
-    oclip_status s = oc_map_file(file, &map, err);
-    if (s) {
-        oc_err_wrap(err, "config '%s'", file);
-        return s;
-    }
-    const char *text = (const char *)map.data;
-    if (hf) s = oclip_config_from_hf(text, map.size, cfg, err);
-    else s = oclip_config_parse_open_clip(text, map.size, cfg, pre, err);
-    oc_unmap(&map);
-    if (s) {
-        oc_err_wrap(err, "config '%s'", file);
-        return s;
-    }
-    snprintf(source, ssize, "%s", file);
-    *found = 1;
-    return OCLIP_OK;
-}
 
 /* =============================================================================================
  * What the engine computes
  */
-static const char *unsupported_option(const oclip_model_config *c) {
+const char *oc_model_unsupported(const oclip_model_config *c) {
+    const char *family = oc_arch_unsupported(c);
+    if (family) return family;
     const oclip_vision_cfg *v = &c->vision;
     const oclip_text_cfg *t = &c->text;
     if (v->width <= 0 || t->width <= 0 || c->embed_dim <= 0 || t->context_length <= 0 ||
@@ -296,39 +228,28 @@ static oclip_status refuse_report(const oclip_report *r, const char *path, oclip
     return OCLIP_E_FORMAT;
 }
 
-/* The embedded default model as a resolved spec: its own open_clip_config.json is the
- * architecture and preprocessing. */
-static oclip_status default_spec(oclip_spec *sp, oclip_error *err) {
-    const void *w;
-    const char *json;
-    size_t wsize, jsize;
-    memset(sp, 0, sizeof *sp);
-    if (!oc_default_model(&w, &wsize, &json, &jsize))
-        return oc_err_set(err, OCLIP_E_UNSUPPORTED,
-                          "this build of oclip has no embedded default model (non-ELF target); "
-                          "give a model spec");
-    oclip_status s = oclip_config_parse_open_clip(json, jsize, &sp->config, &sp->preprocess, err);
-    if (s) {
-        oc_err_wrap(err, "embedded default model: open_clip_config.json");
-        return s;
-    }
-    sp->kind = OCLIP_SPEC_FILE;
-    sp->has_config = 1;
-    sp->tag_quick_gelu = -1;
-    snprintf(sp->path, sizeof sp->path, "%s", OC_DEFAULT_MODEL_NAME);
-    snprintf(sp->config_source, sizeof sp->config_source, "its open_clip_config.json");
-    snprintf(sp->desc, sizeof sp->desc, "the default model embedded in oclip (models/default)");
-    return OCLIP_OK;
-}
-
 void oclip_model_free(oclip_model *m) {
     if (!m) return;
     oc_model_unpack(m);
     if (m->pack_mu_ok) pthread_mutex_destroy(&m->pack_mu);
     oclip_report_free(m->report);
-    oclip_checkpoint_free(m->ck);
+    oclip_source_free(m->src); /* owns m->ck */
     oc_arena_free(&m->arena);
     free(m);
+}
+
+/* The source options oclip_model_load resolves with: opt->source's, with the model options'
+ * own config / config_source / quick_gelu on top. */
+static void source_options(const oclip_model_options *opt, oclip_source_options *so) {
+    if (opt->source) *so = *opt->source;
+    else oclip_source_options_default(so);
+    if (opt->config) {
+        so->config = opt->config;
+        so->config_source = opt->config_source;
+        so->arch = so->config_file = NULL;
+    }
+    if (opt->quick_gelu != OCLIP_QUICK_GELU_UNSET) so->quick_gelu = opt->quick_gelu;
+    so->weights_optional = 0;
 }
 
 oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
@@ -336,122 +257,68 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     oc_err_clear(err);
     if (!out) return oc_err_set(err, OCLIP_E_ARG, "oclip_model_load: NULL argument");
     *out = NULL;
-    oclip_model_options defaults = {0};
+    oclip_model_options defaults;
+    oclip_model_options_default(&defaults);
     if (!opt) opt = &defaults;
-    oclip_dtype wd = opt->weight_dtype;
+    oclip_status os = OC_OPTIONS_OK(opt, "oclip_model_options", err);
+    if (os) return os;
+    /* KEEP and F32 are the same here: the weights as stored, fp32 arithmetic (vit.c: F32) */
+    oclip_dtype wd = opt->weight_dtype == OCLIP_DTYPE_KEEP ? OCLIP_DTYPE_F32 : opt->weight_dtype;
     if (wd != OCLIP_DTYPE_F32 && wd != OCLIP_DTYPE_F16 && wd != OCLIP_DTYPE_BF16 &&
         wd != OCLIP_DTYPE_I8)
-        return oc_err_set(err, OCLIP_E_ARG, "weight_dtype %s: not one of F32, F16, BF16, I8",
-                          oclip_dtype_name(wd));
-    /* the files: spec.c (file, folder, hf-hub:, ARCH:TAG; its messages name the spec), or the
-     * embedded default model */
-    int builtin = !spec || !spec[0];
-    oclip_spec *sp = malloc(sizeof *sp);
-    if (!sp) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    oclip_status s = builtin ? default_spec(sp, err) : oclip_spec_resolve(spec, 0, sp, err);
-    if (s) {
-        free(sp);
-        return s;
-    }
-    const char *path = sp->path;
+        return oc_err_set(err, OCLIP_E_ARG, "weight_dtype %s: not one of KEEP, F32, F16, BF16, "
+                          "I8", oclip_dtype_name(wd));
     oclip_model *m = calloc(1, sizeof *m);
     if (!m || pthread_mutex_init(&m->pack_mu, NULL) != 0) {
         free(m);
-        free(sp);
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     }
     m->pack_mu_ok = 1;
-    if (builtin) {
-        const void *w;
-        const char *json;
-        size_t wsize, jsize;
-        oc_default_model(&w, &wsize, &json, &jsize);
-        s = oclip_checkpoint_open_memory(w, wsize, path, NULL, &m->ck, err);
-    } else {
-        s = oclip_checkpoint_open(path, NULL, &m->ck, err);
-    }
-    if (s) goto fail;
 
-    /* the architecture: given, else what the spec names (open_clip_config.json beside the file
-     * or in the hf-hub snapshot, the built-in ARCH of ARCH:TAG), else an HF config.json beside
-     * an HF-layout file, else inferred by the check. Preprocessing: the spec's. */
-    oclip_model_config cfg;
-    char source[OCLIP_SPEC_PATH_SIZE + 64] = "inferred";
-    int have = 0;
-    m->pre = sp->preprocess;
-    if (opt->config) {
-        cfg = *opt->config;
-        snprintf(source, sizeof source, "%s", opt->config_source ? opt->config_source : "given");
-        have = 1;
-    } else if (sp->has_config) {
-        cfg = sp->config;
-        snprintf(source, sizeof source, "%s", sp->config_source);
-        have = 1;
-    } else if (sp->kind == OCLIP_SPEC_FILE || sp->kind == OCLIP_SPEC_DIR) {
-        oclip_preprocess_cfg pre;
-        if ((s = oclip_config_beside(path, m->ck, &cfg, &pre, source, sizeof source, &have,
-                                     err)))
-            goto fail;
+    /* 1. resolve: the files, the architecture and preprocessing, from the spec and options */
+    oclip_source_options so;
+    source_options(opt, &so);
+    oclip_status s = oclip_source_resolve(spec, &so, &m->src, err);
+    if (s) {
+        oclip_model_free(m);
+        return s; /* the source's messages name the spec */
     }
-    if (!have && opt->quick_gelu != OCLIP_QUICK_GELU_AUTO) {
-        /* an override needs a config to apply to: infer it first */
-        if ((s = oclip_infer_config(m->ck, &cfg, NULL, err))) goto fail;
-        have = 1;
-    }
-    if (have && opt->quick_gelu != OCLIP_QUICK_GELU_AUTO) {
-        cfg.quick_gelu = opt->quick_gelu == OCLIP_QUICK_GELU_ON;
-        strncat(source, cfg.quick_gelu ? " + QuickGELU" : " + exact GELU",
-                sizeof source - strlen(source) - 1);
-    }
-    /* ARCH:TAG: the check compares the tag's QuickGELU with the config's (a note with a hint),
-     * when the tag belongs to the architecture used */
-    oclip_pretrained pt;
-    const char *tag = sp->tag[0] && have && cfg.name[0] &&
-                              oclip_pretrained_lookup(cfg.name, sp->tag, &pt, NULL) == OCLIP_OK
-                          ? sp->tag
-                          : NULL;
-    oclip_check_options copt = {.config = have ? &cfg : NULL, .config_source = source,
-                                .tag = tag};
-    if ((s = oclip_check(m->ck, &copt, &m->report, err))) goto fail;
+    /* 2. open and 3. check: the weights fit the architecture (inferred when nothing names it) */
+    const char *path = oclip_source_kind_of(m->src) == OCLIP_SOURCE_EMBEDDED
+                           ? "default model" : oclip_source_path(m->src);
+    if ((s = oclip_source_check(m->src, 0, &m->report, err))) goto fail;
+    m->ck = (oclip_checkpoint *)oclip_source_checkpoint(m->src);
     if (!oclip_report_ok(m->report)) {
         s = refuse_report(m->report, path, err);
         goto fail;
     }
     m->cfg = *oclip_report_config(m->report);
-    /* OpenCLIP always preprocesses to the vision tower's image_size */
-    m->pre.size[0] = m->cfg.vision.image_size[0];
-    m->pre.size[1] = m->cfg.vision.image_size[1];
-    const char *why = unsupported_option(&m->cfg);
+    m->pre = *oclip_source_preprocess(m->src); /* at the architecture's image_size */
+    const char *why = oc_model_unsupported(&m->cfg);
     if (why) {
         s = oc_err_set(err, OCLIP_E_UNSUPPORTED, "architecture %s: not supported: %s%s%s",
-                       m->cfg.name[0] ? m->cfg.name : source, why,
+                       m->cfg.name[0] ? m->cfg.name : oclip_source_config_origin(m->src), why,
                        m->cfg.unknown_keys[0] ? ": " : "", m->cfg.unknown_keys);
         goto fail;
     }
+    /* 4. bind */
     m->threads = opt->threads > 0 ? opt->threads : oc_cpu_count();
     if ((s = bind(m, oclip_report_mapped(m->report), err))) goto fail;
     m->weight_dtype = wd; /* each tower's weights are packed on its first use (nn/tower.c) */
-    char gelu_note[400] = ""; /* ARCH:TAG whose tag disagrees with the activation used */
-    if (sp->tag_quick_gelu == 1 && !m->cfg.quick_gelu)
-        snprintf(gelu_note, sizeof gelu_note, "; note: tag '%s' was trained with QuickGELU, this "
-                 "runs exact GELU as OpenCLIP 3.3 does (use %s-quickgelu:%s or --quick-gelu)",
-                 sp->tag, sp->config.name, sp->tag);
-    else if (sp->tag_quick_gelu == 0 && m->cfg.quick_gelu)
-        snprintf(gelu_note, sizeof gelu_note, "; note: tag '%s' was trained with exact GELU, "
-                 "this runs QuickGELU", sp->tag);
-    snprintf(m->source, sizeof m->source, "%.1000s (%s, %s%.1000s%s)", path,
-             m->cfg.name[0] ? m->cfg.name : "unnamed architecture",
-             strcmp(oclip_report_config_source(m->report), "inferred") ? "from "
-                                                                       : "inferred from shapes",
-             strcmp(oclip_report_config_source(m->report), "inferred")
-                 ? oclip_report_config_source(m->report) : "", gelu_note);
-    free(sp);
+    const char *origin = oclip_source_config_origin(m->src);
+    int inferred = !strncmp(origin, "inferred", 8);
+    size_t k = (size_t)snprintf(m->source, sizeof m->source, "%.1000s (%s, %s%.1000s)", path,
+                                m->cfg.name[0] ? m->cfg.name : "unnamed architecture",
+                                inferred ? "inferred from shapes" : "from ",
+                                inferred ? origin + 8 : origin);
+    for (size_t i = 0; i < oclip_source_n_warnings(m->src) && k < sizeof m->source; i++)
+        k += (size_t)snprintf(m->source + k, sizeof m->source - k, "; warning: %s",
+                              oclip_source_warning(m->src, i));
     *out = m;
     return OCLIP_OK;
 fail:
-    free(sp);
     oclip_model_free(m);
-    oc_err_wrap(err, "loading model '%s'", builtin ? "(default)" : spec);
+    oc_err_wrap(err, "loading model '%s'", spec && spec[0] ? spec : "default");
     return s;
 }
 
@@ -469,6 +336,7 @@ float oclip_model_logit_bias(const oclip_model *m) { return m->logit_bias; }
 int oclip_model_threads(const oclip_model *m) { return m->threads; }
 const oclip_model_config *oclip_model_config_of(const oclip_model *m) { return &m->cfg; }
 const char *oclip_model_source(const oclip_model *m) { return m->source; }
+const oclip_source *oclip_model_source_of(const oclip_model *m) { return m->src; }
 
 /* =============================================================================================
  * Encoding and logits

@@ -71,6 +71,7 @@ typedef struct {
 } oc_txt_tower;
 
 struct oclip_model {
+    oclip_source *src;    /* where the model came from (model.c); owns ck */
     oclip_checkpoint *ck;
     oclip_report *report; /* owns the mapped (OpenCLIP-named) view the weights point into */
     oclip_model_config cfg;

@@ -1,0 +1,28 @@
+/*
+ * model.h — what the model layer's files share besides arch.h: the decisions that more than
+ * one of them needs, each made in one place. Internal.
+ */
+#ifndef OCLIP_MODEL_H
+#define OCLIP_MODEL_H
+
+#include "internal.h"
+
+/* Why the engine cannot compute config c (the family first: oc_arch_unsupported, then options
+ * vit.c / text.c do not implement), or NULL when it can (model.c). */
+const char *oc_model_unsupported(const oclip_model_config *c);
+
+/* When pretrained tag `tag` of architecture `arch` was trained with another activation than
+ * the one the model runs (quick = 1: QuickGELU): the sentence that says so and what to do, in
+ * out[size], and true; false when they agree or the tag says nothing (check.c). */
+bool oc_tag_gelu_mismatch(const char *arch, const char *tag, oclip_quick_gelu trained, int quick,
+                          char *out, size_t size);
+
+/* Options struct `o` of type `name` as the caller passed it: zero-initialised (struct_size 0:
+ * this version's layout) or filled by its *_default() function (struct_size = sizeof), else
+ * OCLIP_E_ARG (options.c). A later version that appends fields reads them only when struct_size
+ * covers them. */
+oclip_status oc_options_ok(uint32_t struct_size, size_t size, const char *name,
+                           oclip_error *err);
+#define OC_OPTIONS_OK(o, name, err) oc_options_ok((o)->struct_size, sizeof *(o), name, err)
+
+#endif
