@@ -34,7 +34,7 @@
 
 #include <cblas.h>
 
-#include "nn/engine.h"
+#include "kernels/kernels.h"
 #include "oclip.h"
 
 /* OpenBLAS extensions (not in every cblas.h) */
@@ -389,7 +389,7 @@ static int cmd_gemm(int threads, int reps) {
             for (size_t i = 0; i < N * K; i++)
                 W[i] = 0.05f * frand();
             /* as the model does on first use (oc_model_prepare): packed copies for the SIMD paths, fp32
-             * and BF16 (in k pairs on the AVX-512 path of a CPU with AVX512-BF16) */
+             * and BF16 (in k pairs where the table has a BF16 dot-product GEMM) */
             oc_weight w, wb, wq;
             memset(&w, 0, sizeof w);
             w.data = (const uint8_t *)W;
@@ -400,8 +400,9 @@ static int cmd_gemm(int threads, int reps) {
             wb = w;
             wq = w;
             oclip_error err;
-            int simd = oc_simd_get() != OC_SIMD_SCALAR; /* the scalar path reads as stored */
-            int pairs = oc_simd_get() == OC_SIMD_AVX512 && oc_cpu_has_avx512bf16();
+            const oc_kernels *k = oc_kernels_get();
+            int simd = k->pack_weights; /* the scalar path reads as stored */
+            int pairs = k->bf16_pairs;
             if ((simd && (oc_weight_pack(&w, OCLIP_DTYPE_F32, 0, nth, &err) != OCLIP_OK ||
                           oc_weight_pack(&wb, OCLIP_DTYPE_BF16, pairs, nth, &err) != OCLIP_OK)) ||
                 oc_weight_pack(&wq, OCLIP_DTYPE_I8, 0, nth, &err) != OCLIP_OK) {

@@ -1,9 +1,20 @@
 /*
  * fuzz_image.c — libFuzzer target for the image decoders and the preprocessing transform.
  *
- * Input: byte 0 selects the options, the rest is the image file. oclip_image_decode runs with
- * max_pixels = 1 << 22 (so that a small input cannot ask for a huge canvas and time out). When
- * it decodes, every pixel byte is read (a short pixel buffer is caught by AddressSanitizer), and
+ * Input: byte 0 selects the options, the rest is the image file. The file is decoded under
+ * oclip's default limits (178,956,970 pixels; oc_img_decode), so that any size a header declares
+ * reaches the decoder's real size check, which must come before anything sized by it is
+ * allocated; a size that passes the check but is over 1 << 22 pixels stops right after it
+ * (oc_img_limits.stop_pixels), so that the harness stays fast. A size bomb that gets past the
+ * check shows as an out-of-memory: LLVMFuzzerInitialize lowers -malloc_limit_mb to 256 unless
+ * the command line sets it (the largest legitimate allocations, libpng's rows, libjpeg's
+ * coefficients and oclip's TIFF buffer for a 1 << 22 pixel image, are 64 MB at most).
+ *
+ * PNG inputs get every chunk's CRC recomputed first: libpng refuses a critical chunk whose CRC is
+ * wrong, and as a system library it gives the fuzzer no coverage or comparison feedback to learn
+ * CRCs from, so without this a mutated IHDR (size, depth, colour type) or IDAT never gets past it.
+ *
+ * When it decodes, every pixel byte is read (a short pixel buffer is caught by AddressSanitizer), and
  * when the resize is small enough oclip_preprocess_u8 runs into an exactly sized buffer, and
  * so does oclip_preprocess, checked against it: when the resize's work, source pixels plus both
  * passes' outputs, stays under 1 << 15 pixels (a resize costs about 4 multiply-adds per source pixel and channel whatever its
@@ -22,11 +33,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image/image_int.h"
 #include "oclip.h"
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_MAX_PIXELS (1u << 22)
+#define FUZZ_MAX_PIXELS (1u << 22) /* decoded further than the size check: at most this */
 #define FUZZ_RESIZE_WORK (1u << 15)
 
 static const int SIDES[4] = {8, 17, 32, 64};
@@ -46,6 +59,48 @@ static uint32_t mode_channels(oclip_image_mode m) {
     return 0;
 }
 
+/* -malloc_limit_mb=256 first, so that a value on the command line (parsed later) wins */
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    static char flag[] = "-malloc_limit_mb=256";
+    char **v = malloc(((size_t)*argc + 2) * sizeof *v);
+    if (!v || *argc < 1) return 0;
+    v[0] = (*argv)[0];
+    v[1] = flag;
+    for (int i = 1; i < *argc; i++) v[i + 1] = (*argv)[i];
+    v[*argc + 1] = NULL;
+    *argc += 1;
+    *argv = v; /* kept for the process's lifetime, as libFuzzer keeps argv */
+    return 0;
+}
+
+static uint32_t crc32_png(const uint8_t *d, size_t n) {
+    static uint32_t table[256];
+    if (!table[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) c = table[(c ^ d[i]) & 255] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* Rewrites the CRC of every whole chunk of a PNG. */
+static void png_fix_crcs(uint8_t *d, size_t n) {
+    if (n < 8 || memcmp(d, "\x89PNG\r\n\x1a\n", 8)) return;
+    for (size_t pos = 8; pos + 12 <= n;) {
+        uint32_t len = (uint32_t)d[pos] << 24 | (uint32_t)d[pos + 1] << 16 |
+                       (uint32_t)d[pos + 2] << 8 | d[pos + 3];
+        if (len > n - pos - 12) break;
+        uint32_t c = crc32_png(d + pos + 4, 4 + (size_t)len);
+        uint8_t *q = d + pos + 8 + len;
+        q[0] = (uint8_t)(c >> 24), q[1] = (uint8_t)(c >> 16), q[2] = (uint8_t)(c >> 8);
+        q[3] = (uint8_t)c;
+        pos += 12 + (size_t)len;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     uint8_t s = data[0];
@@ -54,13 +109,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) abort();
     if (n) memcpy(buf, data + 1, n);
+    png_fix_crcs(buf, n);
 
-    oclip_image_options opt = {0};
-    opt.max_pixels = FUZZ_MAX_PIXELS;
-    opt.exif_transpose = ((s >> 5) & 3) == 3;
+    /* the default limit, and a stop after the size check above FUZZ_MAX_PIXELS */
+    oc_img_limits lim = {0, FUZZ_MAX_PIXELS};
     oclip_image *img = (oclip_image *)1;
     oclip_error err;
-    oclip_status st = oclip_image_decode(buf, n, "fuzz.img", &opt, &img, &err);
+    oclip_status st =
+        oc_img_decode(buf, n, "fuzz.img", &lim, ((s >> 5) & 3) == 3, &img, &err);
     free(buf);
     if (st != OCLIP_OK) {
         /* a failure must say so, and leave nothing behind */

@@ -30,5 +30,18 @@ fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Another apt or dpkg (unattended-upgrades on a fresh VM) may hold the locks: wait for it, up to
+# OCLIP_APT_WAIT seconds, instead of failing at once. DPkg::Lock::Timeout covers the dpkg lock;
+# `apt-get update` takes the package-lists lock, which the retry loop waits for.
+WAIT=${OCLIP_APT_WAIT:-600}
+APT=($SUDO apt-get -o DPkg::Lock::Timeout="$WAIT")
+start=$(date +%s)
+until "${APT[@]}" update -qq; do
+    if [ $(( $(date +%s) - start )) -ge "$WAIT" ]; then
+        echo "deps: apt-get update failed (another apt still running after ${WAIT} s?)" >&2
+        exit 1
+    fi
+    echo "deps: apt-get update failed; retrying in 10 s (another apt running?)" >&2
+    sleep 10
+done
+DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}"

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels_int.h" /* oc_simd_set */
 #include "nn/engine.h"
 #include "test.h"
 
@@ -112,7 +113,7 @@ static void test_variant(const char *variant, const char *dtype) {
         oc_stages st = {got[0], got[1], got[2], got[3]};
         size_t n = tower ? n_txt : n_img;
         float *out = malloc(n * E * sizeof(float));
-        oclip_status s = tower ? oc_text_forward(m, tokens, n, out, &st, 1, &err)
+        oclip_status s = tower ? oc_txt_forward(m, tokens, n, out, &st, 1, &err)
                                : oc_vit_forward(m, pixels, n, out, &st, &err);
         CHECKF(s == OCLIP_OK, "%s forward: %s", tag, err.msg);
         for (int k = 0; k < 4; k++) compare(names[k], tag, got[k], want[k], cnt[k], &abs_s, &cos_s);
@@ -121,7 +122,7 @@ static void test_variant(const char *variant, const char *dtype) {
         if (tower) {
             /* up to the last EOT vs the full context: the same terms, float rounding apart */
             float *trunc = malloc(n * E * sizeof(float));
-            CHECK(oc_text_forward(m, tokens, n, trunc, NULL, 0, &err) == OCLIP_OK);
+            CHECK(oc_txt_forward(m, tokens, n, trunc, NULL, 0, &err) == OCLIP_OK);
             double d = 0;
             for (size_t i = 0; i < n * E; i++) d = fmax(d, fabs((double)trunc[i] - out[i]));
             CHECKF(d <= 1e-5, "%s: truncated text differs from the full one by %.3g", tag, d);

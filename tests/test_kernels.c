@@ -1,7 +1,10 @@
 /*
  * test_kernels.c — the CPU kernel paths (scalar reference, AVX2, AVX-512: every one this CPU
  * supports) against each other and against double-precision references:
- *   - OCLIP_SIMD: an unknown value falls back to the best path; oclip_simd_name names the path;
+ *   - the dispatch table: OCLIP_SIMD and OCLIP_AMX (unset, empty, each value, unknown or
+ *     unsupported ones: the path and AMX chosen, and a warning naming the value and what is
+ *     used instead exactly when one is ignored), first use raced from four threads (one table),
+ *     oclip_simd_name;
  *   - GEMM on odd shapes (M, N, K from 1 to 4001), weights F32/F16/BF16 stored [N, K] or [K, N],
  *     with and without bias, packed at load or packed on the fly: vs a double GEMM over the same
  *     (rounded) weights, vs the scalar path, the same bytes for 1, 2 and 3 threads, packed or
@@ -21,12 +24,15 @@
  */
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "nn/engine.h"
+#include "kernels/kernels_int.h"
 #include "test.h"
 
 static unsigned rng = 12345;
@@ -102,8 +108,7 @@ static void gemm_case(size_t M, size_t N, size_t K, oclip_dtype dt, int kn, int 
      * values, threads, row subsets */
     if ((dt == OCLIP_DTYPE_F32 || dt == OCLIP_DTYPE_BF16) &&
         oc_simd_get() != OC_SIMD_SCALAR) { /* scalar: as stored */
-        const oc_kernels *kk = oc_kernels_for(oc_simd_get());
-        int native = kk && kk->gemm_bf16 && oc_cpu_has_avx512bf16();
+        int native = oc_kernels_get()->gemm_bf16 != NULL;
         float *Xb = malloc((M * K + 1) * sizeof(float)), *Wb = malloc((N * K + 1) * sizeof(float));
         uint16_t *tmp = malloc((N * K + M * K + 1) * 2);
         oclip_dtype_cast(tmp, OCLIP_DTYPE_BF16, Wr, OCLIP_DTYPE_F32, N * K, NULL);
@@ -296,15 +301,16 @@ static void test_gemm_i8(void) {
         for (int d = 0; d < 3; d++)
             gemm_i8_case(shapes[s][0], shapes[s][1], shapes[s][2], dts[d], (int)(s + d) & 1,
                          (int)(s + d + 1) & 1 || s == 0);
-    fprintf(stderr, "  %s: gemm_i8 kernel %s\n", path_name, oc_gemm_i8_kernel());
-    CHECK(strcmp(oc_gemm_i8_kernel(), "reference") != 0 || oc_simd_get() == OC_SIMD_SCALAR);
-    CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_I8), oc_gemm_i8_kernel()));
+    const char *i8 = oc_kernels_get()->i8_name;
+    fprintf(stderr, "  %s: gemm_i8 kernel %s\n", path_name, i8);
+    CHECK(strcmp(i8, "reference") != 0 || oc_simd_get() == OC_SIMD_SCALAR);
+    CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_I8), i8));
     CHECK(oclip_dtype_kernel_name(OCLIP_DTYPE_F32) == NULL);
     CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_F16),
                   oc_simd_get() == OC_SIMD_SCALAR ? "as-stored" : "widened"));
 }
 
-static void test_rows(const oc_kernels *k) {
+static void test_rows(const oc_isa *k) {
     static const size_t Ds[] = {1, 7, 16, 33, 768, 1000};
     for (size_t di = 0; di < sizeof Ds / sizeof *Ds; di++) {
         size_t D = Ds[di], R = 5;
@@ -314,7 +320,7 @@ static void test_rows(const oc_kernels *k) {
         for (size_t i = 0; i < R * D; i++) x[i] = rnd() * 3 + 0.5f;
         for (size_t i = 0; i < D; i++) w[i] = rnd(), bb[i] = rnd();
         k->layernorm(x, y, 0, R, D, w, bb, 1e-5f);
-        oc_kernels_scalar.layernorm(x, ys, 0, R, D, w, bb, 1e-5f);
+        oc_isa_scalar.layernorm(x, ys, 0, R, D, w, bb, 1e-5f);
         double md = 0;
         for (size_t i = 0; i < R * D; i++) md = fmax(md, fabs((double)y[i] - ys[i]));
         CHECKF(md <= 1e-5, "%s layernorm D=%zu: max diff %.3g", path_name, D, md);
@@ -333,7 +339,7 @@ static void test_rows(const oc_kernels *k) {
         memcpy(s, x, n * sizeof(float));
         k->act(a, 0, n, (oc_act)act);
         k->act(a, 0, 0, (oc_act)act);
-        oc_kernels_scalar.act(s, 0, n, (oc_act)act);
+        oc_isa_scalar.act(s, 0, n, (oc_act)act);
         double md = 0;
         for (size_t i = 0; i < n; i++)
             md = fmax(md, fabs((double)a[i] - s[i]) / fmax(1.0, fabs((double)x[i])));
@@ -349,7 +355,7 @@ static void test_rows(const oc_kernels *k) {
     free(x), free(a), free(s);
 }
 
-static void test_erf_exp(const oc_kernels *k) {
+static void test_erf_exp(const oc_isa *k) {
     /* every float in [-8, 8] with a step of 2^-12 plus small magnitudes */
     size_t n = 0, cap = 200000;
     float *x = malloc(cap * sizeof(float)), *y = malloc(cap * sizeof(float));
@@ -522,10 +528,111 @@ static void test_pool(void) {
             }
 }
 
+/* ---- the dispatch table: overrides, first use from several threads ------------------------ */
+
+static const oc_isa *isa_of(oc_simd s) {
+    return s == OC_SIMD_AVX512 ? oc_isa_avx512() : s == OC_SIMD_AVX2 ? oc_isa_avx2()
+                                                                    : &oc_isa_scalar;
+}
+
+static int amx_bf16_on(void) { return !strcmp(oc_kernels_get()->bf16_name, "amx-bf16"); }
+static int amx_int8_on(void) { return !strcmp(oc_kernels_get()->i8_name, "amx-int8"); }
+
+/* the best path here (features only: no table is built) */
+static oc_simd best_here(void) {
+    oc_simd b = OC_SIMD_SCALAR;
+    for (int s = 0; s < OC_SIMD_COUNT; s++)
+        if (oc_simd_supported((oc_simd)s)) b = (oc_simd)s;
+    return b;
+}
+
+static int contains(const char *s, const char *part) { return s && strstr(s, part); }
+
+static void *first_use(void *p) {
+    *(const oc_kernels **)p = oc_kernels_get();
+    return NULL;
+}
+
+/* One process per environment (the table is chosen once per process): the path and AMX it
+ * selects and the warning it leaves, which names the value and what is used instead. */
+static void env_case(const char *simd, const char *amx) {
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        test_failed_ = 0; /* this child's own checks */
+        if (simd) setenv("OCLIP_SIMD", simd, 1);
+        else unsetenv("OCLIP_SIMD");
+        if (amx) setenv("OCLIP_AMX", amx, 1);
+        else unsetenv("OCLIP_AMX");
+        /* first use from four threads at once: one table for all */
+        const oc_kernels *seen[4] = {0};
+        pthread_t tid[4];
+        int started = 0;
+        for (int i = 0; i < 4; i++)
+            started += pthread_create(&tid[i], NULL, first_use, &seen[i]) == 0;
+        for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+        CHECK(started == 4);
+        const oc_kernels *k = oc_kernels_get();
+        for (int i = 0; i < started; i++) CHECK(seen[i] == k);
+        oc_simd best = best_here(), want = best;
+        int named = -1;
+        for (int s = 0; simd && s < OC_SIMD_COUNT; s++)
+            if (!strcmp(simd, oc_simd_name((oc_simd)s))) named = s;
+        if (named >= 0 && oc_simd_supported((oc_simd)named)) want = (oc_simd)named;
+        int amx_here = (oc_cpu_features() & (OC_CPU_AMX_BF16 | OC_CPU_AMX_INT8)) != 0;
+        const char *w = oc_simd_warning();
+        char tag[120];
+        snprintf(tag, sizeof tag, "OCLIP_SIMD=%s OCLIP_AMX=%s", simd ? simd : "(unset)",
+                 amx ? amx : "(unset)");
+        CHECKF(k->path == want && oc_simd_get() == want && !strcmp(oclip_simd_name(),
+               oc_simd_name(want)), "%s: path %s, want %s", tag, oc_simd_name(k->path),
+               oc_simd_name(want));
+        CHECKF(k->amx == !(amx && !strcmp(amx, "0")), "%s: amx %d", tag, k->amx);
+        int simd_bad = simd && simd[0] && want != (oc_simd)named;
+        int amx_bad = amx && amx[0] && strcmp(amx, "0") &&
+                      (strcmp(amx, "1") || !amx_here || want != OC_SIMD_AVX512);
+        char part[80];
+        if (simd_bad) {
+            snprintf(part, sizeof part, "OCLIP_SIMD=%s", simd);
+            CHECKF(contains(w, part), "%s: warning \"%s\"", tag, w ? w : "(none)");
+            snprintf(part, sizeof part, "using %s", oc_simd_name(best));
+            CHECKF(contains(w, part), "%s: warning \"%s\"", tag, w ? w : "(none)");
+        }
+        if (amx_bad) {
+            snprintf(part, sizeof part, "OCLIP_AMX=%s", amx);
+            CHECKF(contains(w, part), "%s: warning \"%s\"", tag, w ? w : "(none)");
+        }
+        CHECKF(!!w == (simd_bad || amx_bad), "%s: warning \"%s\"", tag, w ? w : "(none)");
+        if (w) fprintf(stderr, "  %s: \"%s\"\n", tag, w);
+        fflush(stderr);
+        _exit(test_failed_ ? 1 : 0);
+    }
+    int status = 0;
+    CHECKF(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+           WEXITSTATUS(status) == 0, "OCLIP_SIMD=%s OCLIP_AMX=%s: the child failed",
+           simd ? simd : "(unset)", amx ? amx : "(unset)");
+}
+
+static void test_overrides(void) {
+    static const char *const simd[] = {NULL, "", "scalar", "avx2", "avx512", "no-such-path",
+                                       "AVX2"};
+    for (size_t i = 0; i < sizeof simd / sizeof *simd; i++) env_case(simd[i], NULL);
+    static const char *const amx[] = {"", "0", "1", "yes"};
+    for (size_t i = 0; i < sizeof amx / sizeof *amx; i++) {
+        env_case(NULL, amx[i]);
+        env_case("avx2", amx[i]);
+    }
+    env_case("no-such-path", "yes"); /* both: two sentences */
+}
+
 int main(void) {
-    /* an unknown OCLIP_SIMD value: the best path, no failure */
-    setenv("OCLIP_SIMD", "no-such-path", 1);
+    /* before this process builds its own table (each case forks); then every path in turn,
+     * starting from the best (the overrides of the caller's environment do not apply here) */
+    test_overrides();
+    unsetenv("OCLIP_SIMD");
+    unsetenv("OCLIP_AMX");
     oc_simd best = oc_simd_get();
+    CHECK(best == best_here());
     for (int s = best + 1; s < OC_SIMD_COUNT; s++) CHECK(!oc_simd_supported((oc_simd)s));
     CHECK(!strcmp(oclip_simd_name(), oc_simd_name(best)));
     CHECK(!oc_simd_set((oc_simd)7) && oc_simd_get() == best);
@@ -538,26 +645,26 @@ int main(void) {
         CHECK(oc_simd_set((oc_simd)s) && oc_simd_get() == (oc_simd)s);
         path_name = oc_simd_name((oc_simd)s);
         CHECK(!strcmp(oclip_simd_name(), path_name));
-        const oc_kernels *k = oc_kernels_for((oc_simd)s);
+        const oc_isa *k = isa_of((oc_simd)s);
         CHECK(k != NULL);
         if (!k) continue;
         test_gemm();
         test_gemm_i8();
         /* BF16 k pairs and int8 panels go to AMX where this CPU has it: the AVX512-BF16 and
          * AVX512-VNNI kernels then too */
-        if (s == OC_SIMD_AVX512 && (oc_amx_bf16() || oc_amx_int8())) {
+        if (s == OC_SIMD_AVX512 && (amx_bf16_on() || amx_int8_on())) {
             fprintf(stderr, "  avx512: gemm on AMX (bf16 %d, int8 %d) checked; again without\n",
-                    oc_amx_bf16(), oc_amx_int8());
+                    amx_bf16_on(), amx_int8_on());
             oc_amx_set(0);
-            CHECK(!oc_amx_bf16() && !oc_amx_int8());
+            CHECK(!amx_bf16_on() && !amx_int8_on());
             CHECK(strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_BF16), "amx-bf16") &&
                   strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_I8), "amx-int8"));
             test_gemm();
             test_gemm_i8();
             oc_amx_set(1);
-            CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_BF16), oc_amx_bf16() ? "amx-bf16"
+            CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_BF16), amx_bf16_on() ? "amx-bf16"
                                                                                 : "avx512-bf16"));
-            CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_I8), oc_amx_int8() ? "amx-int8"
+            CHECK(!strcmp(oclip_dtype_kernel_name(OCLIP_DTYPE_I8), amx_int8_on() ? "amx-int8"
                                                                               : "avx512-vnni"));
         }
         test_rows(k);

@@ -18,5 +18,6 @@ fi
     pillow==12.0.0 \
     onnxruntime==1.23.2 \
     onnx==1.23.2 \
-    ftfy==6.3.1 regex==2025.11.3
+    ftfy==6.3.1 regex==2025.11.3 \
+    sentencepiece==0.2.1 protobuf==7.36.2 tokenizers==0.22.2 timm==1.0.31
 "$VENV/bin/python" -c "import torch, open_clip; print('torch', torch.__version__, 'open_clip', open_clip.__version__)"

@@ -31,6 +31,40 @@ const char *oclip_image_mode_name(oclip_image_mode m) {
     return (unsigned)m < sizeof names / sizeof *names ? names[m] : "?";
 }
 
+static oclip_status over_limit(const char *what, uint64_t w, uint64_t h, uint64_t limit,
+                               oclip_error *err) {
+    uint64_t npix;
+    if (oc_mul_overflow_u64(w, h, &npix))
+        oc_err_set(err, OCLIP_E_NOMEM,
+                   "%s is %llux%llu pixels, more than the limit of %llu (a decompression bomb?)",
+                   what, (unsigned long long)w, (unsigned long long)h,
+                   (unsigned long long)limit);
+    else
+        oc_err_set(err, OCLIP_E_NOMEM,
+                   "%s is %llux%llu = %llu pixels, more than the limit of %llu (a decompression "
+                   "bomb?)",
+                   what, (unsigned long long)w, (unsigned long long)h, (unsigned long long)npix,
+                   (unsigned long long)limit);
+    oc_err_hint(err, "if the image is genuine, raise the limit (oclip_image_options.max_pixels; "
+                     "oclip preprocess --max-pixels N)");
+    return OCLIP_E_NOMEM;
+}
+
+oclip_status oc_img_check_size(const char *what, uint64_t w, uint64_t h, const oc_img_limits *lim,
+                               oclip_error *err) {
+    uint64_t npix;
+    if (w == 0 || h == 0)
+        return oc_err_set(err, OCLIP_E_FORMAT, "%s has no pixels (%llux%llu)", what,
+                          (unsigned long long)w, (unsigned long long)h);
+    if (oc_mul_overflow_u64(w, h, &npix) || npix > lim->max_pixels)
+        return over_limit(what, w, h, lim->max_pixels, err);
+    if (lim->stop_pixels && npix > lim->stop_pixels)
+        return oc_err_set(err, OCLIP_E_NOMEM, "%s is %llux%llu: within the limit, over the "
+                          "stop_pixels of %llu (fuzzing)", what, (unsigned long long)w,
+                          (unsigned long long)h, (unsigned long long)lim->stop_pixels);
+    return OCLIP_OK;
+}
+
 oclip_image *oc_img_alloc(uint32_t w, uint32_t h, oclip_image_mode mode, uint64_t max_pixels,
                           oclip_error *err) {
     if (!max_pixels) max_pixels = OC_IMG_DEFAULT_MAX_PIXELS;
@@ -40,11 +74,7 @@ oclip_image *oc_img_alloc(uint32_t w, uint32_t h, oclip_image_mode mode, uint64_
         return NULL;
     }
     if (oc_mul_overflow_u64(w, h, &npix) || npix > max_pixels) {
-        oc_err_set(err, OCLIP_E_NOMEM,
-                   "image is %ux%u = %llu pixels, more than the limit of %llu (a decompression "
-                   "bomb?)",
-                   w, h, (unsigned long long)((uint64_t)w * h), (unsigned long long)max_pixels);
-        oc_err_hint(err, "raise oclip_image_options.max_pixels if the image is genuine");
+        over_limit("image", w, h, max_pixels, err);
         return NULL;
     }
     if (oc_mul_overflow_u64(npix, oc_img_channels(mode), &nbytes) || nbytes > SIZE_MAX / 2) {
@@ -174,7 +204,7 @@ static oclip_status bmp_rle(const uint8_t *d, size_t n, size_t pos, int rle4, in
     return OCLIP_OK;
 }
 
-oclip_status oc_img_bmp(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_image **out,
+oclip_status oc_img_bmp(const uint8_t *d, size_t n, const oc_img_limits *lim, oclip_image **out,
                         oclip_error *err) {
     if (n < 26) return bmp_fail(err, OCLIP_E_FORMAT, "truncated header");
     uint32_t off = oc_rd32(d + 10), hsize = oc_rd32(d + 14);
@@ -204,8 +234,11 @@ oclip_status oc_img_bmp(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_i
         return bmp_fail(err, OCLIP_E_UNSUPPORTED, "unknown header size");
     }
     int top_down = h < 0;
-    if (top_down) h = -h;
-    if (w <= 0 || h <= 0 || w > BMP_MAX_SIDE || h > BMP_MAX_SIDE)
+    if (top_down) h = -h; /* int64: -INT32_MIN fits */
+    if (w < 0) return bmp_fail(err, OCLIP_E_FORMAT, "negative width");
+    oclip_status st = oc_img_check_size("BMP image", (uint64_t)w, (uint64_t)h, lim, err);
+    if (st != OCLIP_OK) return st;
+    if (w > BMP_MAX_SIDE || h > BMP_MAX_SIDE)
         return bmp_fail(err, OCLIP_E_FORMAT, "bad dimensions");
     int rle = comp == 1 || comp == 2;
     if (rle && bits != (comp == 1 ? 8u : 4u))
@@ -270,11 +303,11 @@ oclip_status oc_img_bmp(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_i
             return bmp_fail(err, OCLIP_E_UNSUPPORTED, "RLE with a black/white palette");
     }
     if (rle) {
-        oclip_image *im = oc_img_alloc((uint32_t)w, (uint32_t)h, mode, max_pixels, err);
+        oclip_image *im = oc_img_alloc((uint32_t)w, (uint32_t)h, mode, lim->max_pixels, err);
         if (!im) return err ? err->code : OCLIP_E_NOMEM;
         im->format = "bmp";
         if (mode == OCLIP_IMAGE_P) memcpy(im->palette, pal, 3 * ncol);
-        oclip_status st = bmp_rle(d, n, off, comp == 2, top_down, im, err);
+        st = bmp_rle(d, n, off, comp == 2, top_down, im, err);
         if (st != OCLIP_OK) {
             oclip_image_free(im);
             return st;
@@ -286,7 +319,7 @@ oclip_status oc_img_bmp(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_i
     uint64_t stride = (((uint64_t)w * bits + 31) >> 3) & ~(uint64_t)3;
     if (off > n || (uint64_t)(n - off) / stride < (uint64_t)h)
         return bmp_fail(err, OCLIP_E_FORMAT, "truncated pixel data");
-    oclip_image *im = oc_img_alloc((uint32_t)w, (uint32_t)h, mode, max_pixels, err);
+    oclip_image *im = oc_img_alloc((uint32_t)w, (uint32_t)h, mode, lim->max_pixels, err);
     if (!im) return err ? err->code : OCLIP_E_NOMEM;
     im->format = "bmp";
     if (mode == OCLIP_IMAGE_P) memcpy(im->palette, pal, 3 * ncol);
@@ -361,7 +394,7 @@ static uint8_t pnm_scale(uint32_t v, uint32_t maxval) {
     return r > 255.0 ? 255 : (uint8_t)r;
 }
 
-oclip_status oc_img_pnm(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_image **out,
+oclip_status oc_img_pnm(const uint8_t *d, size_t n, const oc_img_limits *lim, oclip_image **out,
                         oclip_error *err) {
     pnm_cur c = {d + 2, d + n};
     int kind = d[1] - '0'; /* 1..6 */
@@ -374,11 +407,13 @@ oclip_status oc_img_pnm(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_i
         return oc_err_set(err, OCLIP_E_UNSUPPORTED,
                           "PGM: 16-bit gray (maxval %u; Pillow mode \"I\") is not supported",
                           maxval);
+    oclip_status st = oc_img_check_size("PNM image", w, h, lim, err);
+    if (st != OCLIP_OK) return st;
     size_t bps = maxval > 255 ? 2 : 1; /* bytes per binary sample */
     oclip_image_mode mode = kind == 1 || kind == 4   ? OCLIP_IMAGE_1
                             : kind == 2 || kind == 5 ? OCLIP_IMAGE_L
                                                      : OCLIP_IMAGE_RGB;
-    oclip_image *im = oc_img_alloc(w, h, mode, max_pixels, err);
+    oclip_image *im = oc_img_alloc(w, h, mode, lim->max_pixels, err);
     if (!im) return err ? err->code : OCLIP_E_NOMEM;
     im->format = "ppm";
     size_t nsamp = (size_t)w * h * im->channels;
@@ -422,8 +457,8 @@ truncated:
 /* =============================================================================================
  * Front end
  */
-typedef oclip_status (*decoder_fn)(const uint8_t *, size_t, uint64_t, oclip_image **,
-                                   oclip_error *);
+typedef oclip_status (*decoder_fn)(const uint8_t *, size_t, const oc_img_limits *,
+                                   oclip_image **, oclip_error *);
 
 static const char *sniff(const uint8_t *d, size_t n) {
     if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) return "png";
@@ -446,15 +481,16 @@ static const char *not_image(const uint8_t *d, size_t n) {
     return "not an image format oclip reads";
 }
 
-oclip_status oclip_image_decode(const void *data, size_t size, const char *name,
-                                const oclip_image_options *opt, oclip_image **out,
-                                oclip_error *err) {
-    if (!out || (!data && size)) return oc_err_set(err, OCLIP_E_ARG, "image: bad arguments");
+oclip_status oc_img_decode(const void *data, size_t size, const char *name,
+                           const oc_img_limits *lim, int exif_transpose, oclip_image **out,
+                           oclip_error *err) {
+    if (!out || !lim || (!data && size))
+        return oc_err_set(err, OCLIP_E_ARG, "image: bad arguments");
     *out = NULL;
     if (!name) name = "<memory>";
     const uint8_t *d = data;
-    uint64_t maxp = opt && opt->max_pixels ? opt->max_pixels : OC_IMG_DEFAULT_MAX_PIXELS;
-    int exif = opt ? opt->exif_transpose : 0;
+    oc_img_limits l = *lim;
+    if (!l.max_pixels) l.max_pixels = OC_IMG_DEFAULT_MAX_PIXELS;
     const char *fmt = sniff(d, size);
     oclip_error local;
     oclip_error *e = err ? err : &local;
@@ -463,7 +499,7 @@ oclip_status oclip_image_decode(const void *data, size_t size, const char *name,
         st = oc_err_set(e, OCLIP_E_UNSUPPORTED, "%s", not_image(d, size));
         oc_err_hint(e, "supported: PNG, JPEG, BMP, PPM/PGM/PBM, GIF, WebP, TIFF");
     } else if (!strcmp(fmt, "jpeg")) {
-        st = oc_img_jpeg(d, size, maxp, exif, out, e);
+        st = oc_img_jpeg(d, size, &l, exif_transpose, out, e);
     } else {
         static const struct {
             const char *name;
@@ -472,13 +508,20 @@ oclip_status oclip_image_decode(const void *data, size_t size, const char *name,
                      {"gif", oc_img_gif},   {"webp", oc_img_webp}, {"tiff", oc_img_tiff}};
         st = OCLIP_E_UNSUPPORTED;
         for (size_t i = 0; i < sizeof table / sizeof *table; i++)
-            if (!strcmp(fmt, table[i].name)) st = table[i].fn(d, size, maxp, out, e);
+            if (!strcmp(fmt, table[i].name)) st = table[i].fn(d, size, &l, out, e);
     }
     if (st != OCLIP_OK) {
         *out = NULL;
         oc_err_wrap(e, "'%s'", name);
     }
     return st;
+}
+
+oclip_status oclip_image_decode(const void *data, size_t size, const char *name,
+                                const oclip_image_options *opt, oclip_image **out,
+                                oclip_error *err) {
+    oc_img_limits lim = {opt ? opt->max_pixels : 0, 0};
+    return oc_img_decode(data, size, name, &lim, opt ? opt->exif_transpose : 0, out, err);
 }
 
 oclip_status oclip_image_load(const char *path, const oclip_image_options *opt,

@@ -8,6 +8,11 @@
  * Errors longjmp out of libjpeg back here (error_exit); messages are formatted into the
  * oclip_error, never printed. Warnings are ignored as Pillow ignores them, except running out of
  * data, which Pillow reports as "image file is truncated".
+ *
+ * Sizes: the declared size is checked right after jpeg_read_header, before jpeg_start_decompress
+ * allocates anything sized by it (a progressive or multi-scan JPEG keeps coefficients for the
+ * whole image); libjpeg's memory for such whole-image buffers is capped at what the checked size
+ * needs, and the number of scans at OC_JPEG_MAX_SCANS.
  */
 #include <setjmp.h>
 #include <stdio.h>
@@ -25,6 +30,18 @@ typedef struct {
     char msg[JMSG_LENGTH_MAX];
     int truncated;
 } jpeg_err;
+
+/* Called by libjpeg while it reads the scans of a buffered (progressive or multi-scan) image. */
+static void jpeg_progress(j_common_ptr ci) {
+    j_decompress_ptr di = (j_decompress_ptr)ci;
+    if (di->input_scan_number > OC_JPEG_MAX_SCANS) {
+        jpeg_err *e = (jpeg_err *)(void *)ci->err;
+        snprintf(e->msg, sizeof e->msg,
+                 "more than %d scans (each one runs over the whole image; a scan bomb?)",
+                 OC_JPEG_MAX_SCANS);
+        longjmp(e->jb, 1);
+    }
+}
 
 static void jpeg_error_exit(j_common_ptr ci) {
     jpeg_err *e = (jpeg_err *)(void *)ci->err;
@@ -96,9 +113,10 @@ static oclip_status orient(oclip_image **imp, int o, uint64_t max_pixels, oclip_
     return OCLIP_OK;
 }
 
-oclip_status oc_img_jpeg(const uint8_t *d, size_t n, uint64_t max_pixels, int exif_transpose,
+oclip_status oc_img_jpeg(const uint8_t *d, size_t n, const oc_img_limits *lim, int exif_transpose,
                          oclip_image **out, oclip_error *err) {
     struct jpeg_decompress_struct ci;
+    struct jpeg_progress_mgr progress = {jpeg_progress, 0, 0, 0, 0};
     jpeg_err je;
     oclip_image *volatile im = NULL;
     volatile oclip_status fail = OCLIP_OK;
@@ -122,6 +140,8 @@ oclip_status oc_img_jpeg(const uint8_t *d, size_t n, uint64_t max_pixels, int ex
     jpeg_mem_src(&ci, d, (unsigned long)n);
     if (exif_transpose) jpeg_save_markers(&ci, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&ci, TRUE);
+    fail = oc_img_check_size("JPEG image", ci.image_width, ci.image_height, lim, err);
+    if (fail != OCLIP_OK) longjmp(je.jb, 1);
     oclip_image_mode mode;
     switch (ci.num_components) {
     case 1: mode = OCLIP_IMAGE_L, ci.out_color_space = JCS_GRAYSCALE; break;
@@ -136,7 +156,14 @@ oclip_status oc_img_jpeg(const uint8_t *d, size_t n, uint64_t max_pixels, int ex
     ci.do_fancy_upsampling = TRUE;
     ci.do_block_smoothing = TRUE;
     ci.scale_num = ci.scale_denom = 1;
-    im = oc_img_alloc(ci.image_width, ci.image_height, mode, max_pixels, err);
+    /* libjpeg's whole-image coefficient buffers (jdcoefct.c, jinit_d_coef_controller): per
+     * component, its blocks rounded up to its sampling factors (at most 4), 64 coefficients of
+     * 2 bytes each; at most 4 components here. Twice that, so that this only ever stops what the
+     * size check above should already have. */
+    ci.mem->max_memory_to_use = (long)(2 * 4 * 128 * ((uint64_t)ci.image_width / 8 + 5) *
+                                       ((uint64_t)ci.image_height / 8 + 5));
+    ci.progress = &progress;
+    im = oc_img_alloc(ci.image_width, ci.image_height, mode, lim->max_pixels, err);
     if (!im) {
         fail = err ? err->code : OCLIP_E_NOMEM;
         longjmp(je.jb, 1);
@@ -163,7 +190,7 @@ oclip_status oc_img_jpeg(const uint8_t *d, size_t n, uint64_t max_pixels, int ex
     /* no jpeg_finish_decompress: every row is in, and Pillow does not need the EOI marker */
     jpeg_destroy_decompress(&ci);
     oclip_image *res = im;
-    oclip_status st = orient(&res, o, max_pixels, err);
+    oclip_status st = orient(&res, o, lim->max_pixels, err);
     if (st != OCLIP_OK) {
         oclip_image_free(res);
         return st;

@@ -17,6 +17,11 @@
  *
  * None of the three libraries prints here: giflib and libwebp return codes, libtiff gets
  * per-handle error/warning handlers (libtiff >= 4.5) that record the message.
+ *
+ * Sizes are checked as soon as they are read: the GIF logical screen after DGifOpen (Pillow
+ * checks it when it opens the file) and the canvas grown to the first frame; WebP's canvas from
+ * WebPGetFeatures; a TIFF's first directory before libtiff reads it (libtiff sizes its strip and
+ * tile tables by the image) and again from libtiff, and its tile size.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,12 +60,21 @@ static int palette_needed(const ColorMapObject *cm) {
     return 0;
 }
 
-oclip_status oc_img_gif(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_image **out,
+oclip_status oc_img_gif(const uint8_t *d, size_t n, const oc_img_limits *lim, oclip_image **out,
                         oclip_error *err) {
     mem_reader r = {d, n, 0};
     int gerr = 0;
     GifFileType *gif = DGifOpen(&r, gif_read, &gerr);
     if (!gif) return oc_err_set(err, OCLIP_E_FORMAT, "GIF: %s", GifErrorString(gerr));
+    /* an empty screen is allowed: the canvas grows to the first frame */
+    if (gif->SWidth > 0 && gif->SHeight > 0) {
+        oclip_status st0 = oc_img_check_size("GIF logical screen", (uint64_t)gif->SWidth,
+                                             (uint64_t)gif->SHeight, lim, err);
+        if (st0 != OCLIP_OK) {
+            DGifCloseFile(gif, &gerr);
+            return st0;
+        }
+    }
     oclip_image *im = NULL;
     GifByteType *line = NULL;
     int transparent = -1;
@@ -97,9 +111,11 @@ oclip_status oc_img_gif(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_i
         uint32_t y1 = (uint32_t)id->Top + (uint32_t)id->Height;
         if (x1 > cw) cw = x1;
         if (y1 > ch) ch = y1;
+        st = oc_img_check_size("GIF canvas (screen and first frame)", cw, ch, lim, err);
+        if (st != OCLIP_OK) goto done;
         const ColorMapObject *cm = id->ColorMap ? id->ColorMap : gif->SColorMap;
         int use_p = cm && palette_needed(cm);
-        im = oc_img_alloc(cw, ch, use_p ? OCLIP_IMAGE_P : OCLIP_IMAGE_L, max_pixels, err);
+        im = oc_img_alloc(cw, ch, use_p ? OCLIP_IMAGE_P : OCLIP_IMAGE_L, lim->max_pixels, err);
         if (!im) {
             st = err ? err->code : OCLIP_E_NOMEM;
             goto done;
@@ -148,19 +164,23 @@ done:
 /* =============================================================================================
  * WebP
  */
-oclip_status oc_img_webp(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_image **out,
+oclip_status oc_img_webp(const uint8_t *d, size_t n, const oc_img_limits *lim, oclip_image **out,
                          oclip_error *err) {
     WebPBitstreamFeatures f;
     VP8StatusCode vs = WebPGetFeatures(d, n, &f);
     if (vs != VP8_STATUS_OK)
         return oc_err_set(err, vs == VP8_STATUS_NOT_ENOUGH_DATA ? OCLIP_E_FORMAT : OCLIP_E_FORMAT,
                           "WebP: bad header (status %d)", (int)vs);
+    if (f.width <= 0 || f.height <= 0) return oc_err_set(err, OCLIP_E_FORMAT, "WebP: no pixels");
+    /* the canvas (VP8X) or bitstream size, before anything is decoded */
+    oclip_status st = oc_img_check_size("WebP image", (uint64_t)f.width, (uint64_t)f.height, lim,
+                                        err);
+    if (st != OCLIP_OK) return st;
     if (f.has_animation)
         return oc_err_set(err, OCLIP_E_UNSUPPORTED, "WebP: animated files are not supported");
-    if (f.width <= 0 || f.height <= 0) return oc_err_set(err, OCLIP_E_FORMAT, "WebP: no pixels");
     oclip_image *im = oc_img_alloc((uint32_t)f.width, (uint32_t)f.height,
-                                   f.has_alpha ? OCLIP_IMAGE_RGBA : OCLIP_IMAGE_RGB, max_pixels,
-                                   err);
+                                   f.has_alpha ? OCLIP_IMAGE_RGBA : OCLIP_IMAGE_RGB,
+                                   lim->max_pixels, err);
     if (!im) return err ? err->code : OCLIP_E_NOMEM;
     im->format = "webp";
     size_t stride = (size_t)im->width * im->channels, total = stride * im->height;
@@ -236,16 +256,52 @@ static int tiff_on_warning(TIFF *t, void *user, const char *module, const char *
     return 1;
 }
 
-oclip_status oc_img_tiff(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_image **out,
+/*
+ * ImageWidth and ImageLength of a classic TIFF's first directory, read the way libtiff will
+ * (SHORT or LONG, one value, in the entry itself), so that the size is checked before libtiff
+ * sizes anything by it. 0 when absent or stored some other way: libtiff then reports the file,
+ * or the check after TIFFClientOpen sees its values.
+ */
+static void tiff_declared_size(const uint8_t *d, size_t n, uint64_t *w, uint64_t *h) {
+    *w = *h = 0;
+    int be = d[0] == 'M';
+#define T16(p) (be ? (uint32_t)(p)[0] << 8 | (p)[1] : (uint32_t)(p)[1] << 8 | (p)[0])
+#define T32(p) (be ? T16(p) << 16 | T16((p) + 2) : T16((p) + 2) << 16 | T16(p))
+    if (n < 8) return;
+    uint32_t ifd = T32(d + 4);
+    if (ifd > n || n - ifd < 2) return;
+    uint32_t count = T16(d + ifd);
+    for (uint32_t i = 0; i < count && (n - ifd - 2) / 12 > i; i++) {
+        const uint8_t *e = d + ifd + 2 + 12 * (size_t)i;
+        uint32_t tag = T16(e), type = T16(e + 2), cnt = T32(e + 4);
+        if ((tag != TIFFTAG_IMAGEWIDTH && tag != TIFFTAG_IMAGELENGTH) || cnt != 1) continue;
+        uint64_t v = type == TIFF_SHORT ? T16(e + 8) : type == TIFF_LONG ? T32(e + 8) : 0;
+        *(tag == TIFFTAG_IMAGEWIDTH ? w : h) = v;
+    }
+#undef T16
+#undef T32
+}
+
+oclip_status oc_img_tiff(const uint8_t *d, size_t n, const oc_img_limits *lim, oclip_image **out,
                          oclip_error *err) {
     tiff_src src = {{d, n, 0}, ""};
+    uint64_t dw, dh;
+    tiff_declared_size(d, n, &dw, &dh);
+    if (dw && dh) {
+        oclip_status st0 = oc_img_check_size("TIFF image", dw, dh, lim, err);
+        if (st0 != OCLIP_OK) return st0;
+    }
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
     if (!opts) return oc_err_set(err, OCLIP_E_NOMEM, "TIFF: out of memory");
     TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, &src);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, &src);
-    /* bound libtiff's own allocations by the pixel limit (4 bytes per pixel, 1 MiB slack) */
-    uint64_t cap = max_pixels * 4 + (1u << 20);
-    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, cap > (uint64_t)INT64_MAX / 2 ? 0 : (tmsize_t)cap);
+    /* libtiff's largest single allocation follows the pixel limit: 8 bytes a pixel (a strip's
+     * data, which compression need not make smaller than its samples, in the widest layout read
+     * here, 4 samples of 16 bits) and 1 MiB; 0 (libtiff: no cap) only where that does not fit */
+    uint64_t cap = lim->max_pixels > ((uint64_t)INT64_MAX - (1u << 20)) / 8
+                       ? 0
+                       : lim->max_pixels * 8 + (1u << 20);
+    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)cap);
     TIFF *t = TIFFClientOpenExt("image", "rm", (thandle_t)&src, tiff_read, tiff_write, tiff_seek,
                                 tiff_close, tiff_size, tiff_map, tiff_unmap, opts);
     TIFFOpenOptionsFree(opts);
@@ -267,6 +323,9 @@ oclip_status oc_img_tiff(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_
     TIFFGetField(t, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
     TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLEFORMAT, &sfmt);
     TIFFGetFieldDefaulted(t, TIFFTAG_INKSET, &inkset);
+    st = oc_img_check_size("TIFF image", w, h, lim, err);
+    if (st != OCLIP_OK) goto done;
+    st = OCLIP_E_UNSUPPORTED;
     if (!TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photo)) {
         why = "no photometric interpretation";
         goto fail;
@@ -305,7 +364,14 @@ oclip_status oc_img_tiff(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_
         why = "photometric interpretation / sample layout (YCbCr, CMYK, Lab ...)";
         goto fail;
     }
-    im = oc_img_alloc(w, h, mode, max_pixels, err);
+    if (TIFFIsTiled(t)) { /* a tile is a buffer of its own, whatever the image's size */
+        uint32_t tw = 0, th = 0;
+        TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
+        st = oc_img_check_size("TIFF tile", tw, th, lim, err);
+        if (st != OCLIP_OK) goto done;
+    }
+    im = oc_img_alloc(w, h, mode, lim->max_pixels, err);
     if (!im) {
         st = err ? err->code : OCLIP_E_NOMEM;
         goto done;

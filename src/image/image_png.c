@@ -9,6 +9,11 @@
  * No gamma, sBIT or tRNS processing: Pillow applies none when it decodes (tRNS only matters for
  * RGBA conversion, which OpenCLIP never asks for). libpng reports errors through longjmp; the
  * handlers below record its message into the oclip_error and print nothing.
+ *
+ * Sizes: libpng allocates two row buffers of the declared width (8 bytes a pixel for RGBA 16-bit)
+ * and zeroes one in png_read_update_info, so the size IHDR declares is checked against the limit
+ * before libpng is even started, and against the compressed data the file holds before rows are
+ * allocated.
  */
 #include <png.h>
 #include <setjmp.h>
@@ -41,8 +46,53 @@ static void png_read_fn(png_structp png, png_bytep out, size_t n) {
     s->pos += n;
 }
 
-oclip_status oc_img_png(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_image **out,
+static uint32_t rd32be(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Bytes of compressed data (IDAT chunk contents) in the file. A chunk that runs past the end
+ * counts the rest of the file, so that the figure is never below what libpng could read. */
+static uint64_t png_idat_bytes(const uint8_t *d, size_t n) {
+    uint64_t total = 0;
+    size_t pos = 8;
+    while (pos + 8 <= n) {
+        uint32_t len = rd32be(d + pos);
+        if (len > n - pos - 8) return total + (n - pos);
+        if (!memcmp(d + pos + 4, "IDAT", 4)) total += len;
+        if (!memcmp(d + pos + 4, "IEND", 4)) break;
+        pos += 8 + (size_t)len + 4;
+    }
+    return total;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b) {
+    uint64_t r;
+    return oc_mul_overflow_u64(a, b, &r) ? UINT64_MAX : r;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+/* Bytes of the decompressed, filtered pixel stream: each row (each Adam7 pass's rows) is a filter
+ * byte and the packed samples. */
+static uint64_t png_raw_bytes(png_uint_32 w, png_uint_32 h, int bits_per_pixel, int interlace) {
+    uint64_t total = 0;
+    for (int pass = 0; pass < (interlace ? 7 : 1); pass++) {
+        uint64_t pw = interlace ? PNG_PASS_COLS(w, pass) : w;
+        uint64_t ph = interlace ? PNG_PASS_ROWS(h, pass) : h;
+        if (!pw || !ph) continue;
+        uint64_t row = sat_add(sat_mul(pw, (uint64_t)bits_per_pixel), 7) / 8 + 1;
+        total = sat_add(total, sat_mul(ph, row));
+    }
+    return total;
+}
+
+oclip_status oc_img_png(const uint8_t *d, size_t n, const oc_img_limits *lim, oclip_image **out,
                         oclip_error *err) {
+    /* IHDR comes first in every PNG libpng reads: refuse its size before libpng allocates */
+    if (n >= 8 + 8 + 8 && !memcmp(d + 12, "IHDR", 4)) {
+        oclip_status st = oc_img_check_size("PNG image", rd32be(d + 16), rd32be(d + 20), lim, err);
+        if (st != OCLIP_OK) return st;
+    }
     png_src src = {d, n, 0, OCLIP_OK, ""};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_err_fn, png_warn_fn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -64,11 +114,35 @@ oclip_status oc_img_png(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_i
         return oc_err_set(err, OCLIP_E_FORMAT, "PNG: %s", src.msg[0] ? src.msg : "corrupt");
     }
     png_set_read_fn(png, &src, png_read_fn);
-    /* Pillow reads any size its pixel limit allows; lift libpng's 1M-pixel-per-side default */
-    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    /* libpng's own limits follow oclip's: a side up to the pixel limit (Pillow reads any shape
+     * its pixel limit allows, where libpng's default is 1,000,000 a side); its limits on
+     * metadata chunks (8 MB, 1000 chunks: pnglibconf.h's defaults) set here so that they hold
+     * whatever a libpng build was configured with */
+    png_uint_32 side = lim->max_pixels < PNG_UINT_31_MAX ? (png_uint_32)lim->max_pixels
+                                                         : PNG_UINT_31_MAX;
+    png_set_user_limits(png, side, side);
+    png_set_chunk_malloc_max(png, 8000000);
+    png_set_chunk_cache_max(png, 1000);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     int depth = png_get_bit_depth(png, info), ct = png_get_color_type(png, info);
+    src.fail = oc_img_check_size("PNG image", w, h, lim, err);
+    if (src.fail != OCLIP_OK) png_longjmp(png, 1);
+    /* deflate writes at most 258 bytes per 2 bits (a longest match with 1-bit length and
+     * distance codes), 1032 per byte: fewer compressed bytes than that cannot hold the rows, and
+     * libpng would fail only after allocating them ("Not enough image data"; Pillow: "image file
+     * is truncated") */
+    uint64_t need = png_raw_bytes(w, h, depth * png_get_channels(png, info),
+                                  png_get_interlace_type(png, info) != PNG_INTERLACE_NONE);
+    uint64_t have = png_idat_bytes(d, n);
+    if (need > sat_add(sat_mul(have, 1032), 1032)) {
+        src.fail = oc_err_set(err, OCLIP_E_FORMAT,
+                              "PNG: truncated: a %ux%u image needs %llu bytes of pixel data, "
+                              "more than the file's %llu bytes of compressed data can hold",
+                              (unsigned)w, (unsigned)h, (unsigned long long)need,
+                              (unsigned long long)have);
+        png_longjmp(png, 1);
+    }
     oclip_image_mode mode;
     switch (ct) {
     case PNG_COLOR_TYPE_GRAY:
@@ -94,7 +168,7 @@ oclip_status oc_img_png(const uint8_t *d, size_t n, uint64_t max_pixels, oclip_i
     if (depth == 16 && mode != OCLIP_IMAGE_I16) png_set_strip_16(png); /* high byte, as RGB;16B */
     (void)png_set_interlace_handling(png); /* Adam7: png_read_image runs the passes */
     png_read_update_info(png, info);
-    im = oc_img_alloc(w, h, mode, max_pixels, err);
+    im = oc_img_alloc(w, h, mode, lim->max_pixels, err);
     if (!im) {
         src.fail = err ? err->code : OCLIP_E_NOMEM;
         png_longjmp(png, 1);

@@ -1,15 +1,25 @@
 /*
- * cpu.c — which kernel path runs: scalar (the reference, any CPU), AVX2+FMA+F16C, or AVX-512
- * (F, BW, VL, DQ + FMA + F16C). Detected with CPUID and, for the vector registers, XGETBV (the OS
- * must save the YMM / ZMM state, else the instructions fault). Chosen once per process:
- * OCLIP_SIMD=scalar|avx2|avx512 when set and supported here, else the best supported (an unknown
- * or unsupported value never fails, it falls back). oc_simd_set switches (tests).
+ * cpu.c — the CPU features and the kernel dispatch table. Features: CPUID, and XGETBV for the
+ * vector and tile state (the OS must save it, else the instructions fault). Paths: scalar (the
+ * reference, any CPU), avx2 (AVX2 + FMA + F16C) and avx512 (F, BW, VL, DQ + FMA + F16C), each
+ * with the BF16 and int8 GEMMs the CPU has (AMX-BF16 / AMX-INT8, AVX512-BF16, AVX512-VNNI).
+ *
+ * Once per process (pthread_once, on the first call that needs it): the features are detected,
+ * one table per (path, AMX allowed or not) is filled from the ISA files' kernels, OCLIP_SIMD
+ * (scalar|avx2|avx512) and OCLIP_AMX (0|1) are read, and the table in use is chosen: the path
+ * OCLIP_SIMD names when this CPU, OS and build support it, else the best supported one; AMX
+ * unless OCLIP_AMX=0. A value that cannot be honoured never fails: it is replaced as just said
+ * and oc_simd_warning says so. Nothing changes afterwards, except through the tests' hooks
+ * (oc_simd_set, oc_amx_set: another prebuilt table).
  */
 #define _DEFAULT_SOURCE /* syscall() */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/engine.h"
+#include "kernels/kernels_int.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -35,123 +45,208 @@ static uint64_t xgetbv0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-/* bit 0: AVX2 path usable, bit 1: AVX-512 path usable, bit 2: AVX512-BF16, bit 3: AVX512-VNNI,
- * bit 4: AMX-BF16 usable (CPU, XCR0 tile state, the kernel's permission), bit 5: AMX-INT8 */
-static int detect(void) {
+/* CPUID bits (Intel SDM vol. 2A, CPUID) and XCR0 state components (vol. 1, 13.1) */
+#define BIT(x, n) (((x) >> (n)) & 1u)
+#define XCR0_YMM 0x6u        /* SSE, AVX */
+#define XCR0_ZMM 0xe0u       /* opmask, ZMM_Hi256, Hi16_ZMM */
+#define XCR0_TILE 0x60000u   /* XTILECFG, XTILEDATA */
+
+static unsigned detect(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    unsigned fma = BIT(c, 12), osxsave = BIT(c, 27), avx = BIT(c, 28), f16c = BIT(c, 29);
     if (!osxsave || !avx) return 0;
     uint64_t xcr0 = xgetbv0();
-    if ((xcr0 & 0x6) != 0x6) return 0; /* XMM and YMM state */
+    if ((xcr0 & XCR0_YMM) != XCR0_YMM) return 0;
     if (__get_cpuid_max(0, NULL) < 7) return 0;
     __cpuid_count(7, 0, a, b, c, d);
-    int avx2 = (b >> 5) & 1, f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1,
-        vl = (b >> 31) & 1;
-    int r = avx2 && fma && f16c ? 1 : 0;
-    if (r && f && dq && bw && vl && (xcr0 & 0xe0) == 0xe0) { /* opmask, ZMM_Hi256, Hi16_ZMM */
-        r |= 2;
-        if ((c >> 11) & 1) r |= 8;
-        unsigned a1, b1, c1, d1;
-        __cpuid_count(7, 1, a1, b1, c1, d1);
-        if ((a1 >> 5) & 1) r |= 4;
-        int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1;
-        if (amx_tile && (amx_bf16 || amx_int8) && (xcr0 & 0x60000) == 0x60000 &&
-            oc_amx_compiled() && amx_permitted()) {
-            if (amx_bf16 && (r & 4)) r |= 16;
-            if (amx_int8) r |= 32;
-        }
+    unsigned avx2 = BIT(b, 5), f = BIT(b, 16), dq = BIT(b, 17), bw = BIT(b, 30), vl = BIT(b, 31);
+    unsigned vnni = BIT(c, 11), amx_bf16 = BIT(d, 22), amx_tile = BIT(d, 24), amx_int8 = BIT(d, 25);
+    if (!(avx2 && fma && f16c)) return 0;
+    unsigned r = OC_CPU_AVX2;
+    if (!(f && dq && bw && vl && (xcr0 & XCR0_ZMM) == XCR0_ZMM)) return r;
+    r |= OC_CPU_AVX512;
+    if (vnni) r |= OC_CPU_AVX512VNNI;
+    unsigned a1, b1, c1, d1;
+    __cpuid_count(7, 1, a1, b1, c1, d1);
+    if (BIT(a1, 5)) r |= OC_CPU_AVX512BF16;
+    if (amx_tile && (amx_bf16 || amx_int8) && (xcr0 & XCR0_TILE) == XCR0_TILE && oc_isa_amx() &&
+        amx_permitted()) {
+        if (amx_bf16 && (r & OC_CPU_AVX512BF16)) r |= OC_CPU_AMX_BF16;
+        if (amx_int8) r |= OC_CPU_AMX_INT8;
     }
     return r;
 }
 #else
-static int detect(void) { return 0; }
+static unsigned detect(void) { return 0; }
 #endif
 
-static int features = -1; /* detect(), computed once (a benign race: same value) */
-static int current = -1;  /* oc_simd */
+/* Filled by init() under `once`, read-only afterwards; `active` is stored last (release), so a
+ * thread that loads it (acquire) sees everything else. */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static unsigned features;
+static oc_kernels tables[OC_SIMD_COUNT][2]; /* [path][AMX allowed] */
+static char warning[240];
+static const oc_kernels *active;
 
-static int feat(void) {
-    int f = __atomic_load_n(&features, __ATOMIC_RELAXED);
-    if (f < 0) {
-        f = detect();
-        __atomic_store_n(&features, f, __ATOMIC_RELAXED);
-    }
-    return f;
+static const oc_isa *isa_of(oc_simd s) {
+    return s == OC_SIMD_AVX512 ? oc_isa_avx512() : s == OC_SIMD_AVX2 ? oc_isa_avx2()
+                                                                    : &oc_isa_scalar;
 }
+
+static int supported(oc_simd s) {
+    if (s == OC_SIMD_SCALAR) return 1;
+    unsigned need = s == OC_SIMD_AVX512 ? OC_CPU_AVX512 : OC_CPU_AVX2;
+    return (features & need) && isa_of(s) != NULL;
+}
+
+/* The table of path s (supported here) with AMX allowed or not. */
+static void fill(oc_kernels *k, oc_simd s, int amx) {
+    const oc_isa *base = isa_of(s), *v512 = oc_isa_avx512(), *v2 = oc_isa_avx2(),
+                 *tiles = oc_isa_amx();
+    int is512 = s == OC_SIMD_AVX512;
+    k->path = s;
+    k->amx = amx;
+    k->pack_weights = s != OC_SIMD_SCALAR;
+    k->gemm = base->gemm;
+    k->quant_i8 = base->quant_i8;
+    k->layernorm = base->layernorm;
+    k->act = base->act;
+    k->attention = base->attention;
+    /* BF16 k pairs: AMX tiles, else AVX512-BF16 dot products; both also use AVX-512 */
+    k->gemm_bf16 = NULL;
+    k->bf16_name = s == OC_SIMD_SCALAR ? "as-stored" : "widened";
+    if (is512 && amx && (features & OC_CPU_AMX_BF16)) {
+        k->gemm_bf16 = tiles->gemm_bf16;
+        k->bf16_name = "amx-bf16";
+    } else if (is512 && (features & OC_CPU_AVX512BF16) && v512->gemm_bf16) {
+        k->gemm_bf16 = v512->gemm_bf16;
+        k->bf16_name = "avx512-bf16";
+    }
+    k->bf16_pairs = k->gemm_bf16 != NULL;
+    k->f16_name = s == OC_SIMD_SCALAR ? "as-stored" : "widened";
+    /* int8 panels: AMX tiles, else AVX512-VNNI, else the AVX2 kernel on either SIMD path (an
+     * AVX-512 CPU has AVX2), else the reference; the same bytes from each */
+    if (is512 && amx && (features & OC_CPU_AMX_INT8)) {
+        k->gemm_i8 = tiles->gemm_i8;
+        k->i8_name = "amx-int8";
+    } else if (is512 && (features & OC_CPU_AVX512VNNI) && v512->gemm_i8) {
+        k->gemm_i8 = v512->gemm_i8;
+        k->i8_name = "avx512-vnni";
+    } else if (s != OC_SIMD_SCALAR && v2 && v2->gemm_i8) {
+        k->gemm_i8 = v2->gemm_i8;
+        k->i8_name = "avx2";
+    } else {
+        k->gemm_i8 = oc_isa_scalar.gemm_i8;
+        k->i8_name = "reference";
+    }
+}
+
+/* appends one sentence to the warning, "; " between two */
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...) {
+    size_t w = strlen(warning);
+    if (w && w + 2 < sizeof warning) memcpy(warning + w, "; ", 3), w += 2;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(warning + w, sizeof warning - w, fmt, ap);
+    va_end(ap);
+}
+
+static void init(void) {
+    features = detect();
+    oc_simd best = OC_SIMD_SCALAR;
+    for (int s = 0; s < OC_SIMD_COUNT; s++)
+        if (supported((oc_simd)s)) {
+            fill(&tables[s][0], (oc_simd)s, 0);
+            fill(&tables[s][1], (oc_simd)s, 1);
+            best = (oc_simd)s;
+        }
+    /* the overrides (an empty value is no value) */
+    oc_simd use = best;
+    const char *env = getenv("OCLIP_SIMD");
+    if (env && env[0]) {
+        int named = -1;
+        for (int s = 0; s < OC_SIMD_COUNT; s++)
+            if (!strcmp(env, oc_simd_name((oc_simd)s))) named = s;
+        if (named < 0)
+            warn("OCLIP_SIMD=%.40s is not a kernel path (scalar, avx2 or avx512): using %s", env,
+                 oc_simd_name(best));
+        else if (!supported((oc_simd)named))
+            warn("OCLIP_SIMD=%s: not supported by this %s: using %s", env,
+                 isa_of((oc_simd)named) ? "CPU or OS" : "build", oc_simd_name(best));
+        else
+            use = (oc_simd)named;
+    }
+    int amx = 1;
+    env = getenv("OCLIP_AMX");
+    if (env && env[0]) {
+        const char *why = !(features & (OC_CPU_AMX_BF16 | OC_CPU_AMX_INT8))
+                              ? "this CPU, OS or build has no usable AMX"
+                          : use != OC_SIMD_AVX512 ? "AMX runs on the avx512 path only" : NULL;
+        if (!strcmp(env, "0"))
+            amx = 0;
+        else if (strcmp(env, "1") && why)
+            warn("OCLIP_AMX=%.40s is neither 0 nor 1, and %s: not used", env, why);
+        else if (strcmp(env, "1"))
+            warn("OCLIP_AMX=%.40s is neither 0 nor 1: taken as 1", env);
+        else if (why)
+            warn("OCLIP_AMX=1: %s: not used", why);
+    }
+    __atomic_store_n(&active, &tables[use][amx], __ATOMIC_RELEASE);
+}
+
+static const oc_kernels *table(void) {
+    const oc_kernels *k = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
+    if (k) return k;
+    pthread_once(&once, init);
+    return __atomic_load_n(&active, __ATOMIC_ACQUIRE);
+}
+
+const oc_kernels *oc_kernels_get(void) { return table(); }
+
+unsigned oc_cpu_features(void) {
+    (void)table();
+    return features;
+}
+
+oc_simd oc_simd_get(void) { return table()->path; }
 
 int oc_simd_supported(oc_simd s) {
-    if (s == OC_SIMD_SCALAR) return 1;
-    if (s == OC_SIMD_AVX2) return (feat() & 1) && oc_kernels_avx2() != NULL;
-    if (s == OC_SIMD_AVX512) return (feat() & 2) && oc_kernels_avx512() != NULL;
-    return 0;
+    (void)table();
+    return (int)s >= 0 && s < OC_SIMD_COUNT && supported(s);
 }
-
-int oc_cpu_has_avx512bf16(void) { return (feat() & 4) != 0 && oc_simd_supported(OC_SIMD_AVX512); }
-
-static int amx_on = -1; /* OCLIP_AMX=0 turns AMX off; oc_amx_set switches (tests) */
-
-static int amx_enabled(void) {
-    int on = __atomic_load_n(&amx_on, __ATOMIC_RELAXED);
-    if (on < 0) {
-        const char *env = getenv("OCLIP_AMX");
-        on = !(env && !strcmp(env, "0"));
-        __atomic_store_n(&amx_on, on, __ATOMIC_RELAXED);
-    }
-    return on;
-}
-
-/* bit 4 implies AVX512-BF16; both kernels also use AVX-512, hence the avx512 path */
-int oc_amx_bf16(void) { return amx_enabled() && (feat() & 16) && oc_simd_get() == OC_SIMD_AVX512; }
-int oc_amx_int8(void) { return amx_enabled() && (feat() & 32) && oc_simd_get() == OC_SIMD_AVX512; }
-
-int oc_amx_set(int on) {
-    __atomic_store_n(&amx_on, on ? 1 : 0, __ATOMIC_RELAXED);
-    return (feat() & 48) != 0;
-}
-
-int oc_cpu_has_avx512vnni(void) { return (feat() & 8) != 0 && oc_simd_supported(OC_SIMD_AVX512); }
 
 const char *oc_simd_name(oc_simd s) {
     return s == OC_SIMD_AVX512 ? "avx512" : s == OC_SIMD_AVX2 ? "avx2" : "scalar";
 }
 
-oc_simd oc_simd_get(void) {
-    int c = __atomic_load_n(&current, __ATOMIC_RELAXED);
-    if (c >= 0) return (oc_simd)c;
-    c = oc_simd_supported(OC_SIMD_AVX512) ? OC_SIMD_AVX512
-        : oc_simd_supported(OC_SIMD_AVX2) ? OC_SIMD_AVX2 : OC_SIMD_SCALAR;
-    const char *env = getenv("OCLIP_SIMD");
-    for (int s = 0; env && s < OC_SIMD_COUNT; s++)
-        if (!strcmp(env, oc_simd_name((oc_simd)s)) && oc_simd_supported((oc_simd)s)) c = s;
-    __atomic_store_n(&current, c, __ATOMIC_RELAXED);
-    return (oc_simd)c;
+const char *oc_simd_warning(void) {
+    (void)table();
+    return warning[0] ? warning : NULL;
 }
 
 int oc_simd_set(oc_simd s) {
-    if ((int)s < 0 || s >= OC_SIMD_COUNT || !oc_simd_supported(s)) return 0;
-    __atomic_store_n(&current, (int)s, __ATOMIC_RELAXED);
+    const oc_kernels *k = table();
+    if (!oc_simd_supported(s)) return 0;
+    __atomic_store_n(&active, &tables[s][k->amx], __ATOMIC_RELEASE);
     return 1;
 }
 
-const oc_kernels *oc_kernels_for(oc_simd s) {
-    return s == OC_SIMD_AVX512 ? oc_kernels_avx512()
-           : s == OC_SIMD_AVX2 ? oc_kernels_avx2() : &oc_kernels_scalar;
+int oc_amx_set(int on) {
+    const oc_kernels *k = table();
+    __atomic_store_n(&active, &tables[k->path][on ? 1 : 0], __ATOMIC_RELEASE);
+    return (features & (OC_CPU_AMX_BF16 | OC_CPU_AMX_INT8)) != 0;
 }
 
-const char *oclip_simd_name(void) { return oc_simd_name(oc_simd_get()); }
+const char *oclip_simd_name(void) { return oc_simd_name(table()->path); }
 
 const char *oclip_dtype_kernel_name(oclip_dtype dt) {
+    const oc_kernels *k = table();
     switch (dt) {
-    case OCLIP_DTYPE_I8: return oc_gemm_i8_kernel();
-    case OCLIP_DTYPE_BF16: {
-        const oc_kernels *k = oc_kernels_for(oc_simd_get());
-        if (oc_simd_get() == OC_SIMD_SCALAR) return "as-stored";
-        if (oc_amx_bf16()) return "amx-bf16";
-        return oc_simd_get() == OC_SIMD_AVX512 && k && k->gemm_bf16 && oc_cpu_has_avx512bf16()
-                   ? "avx512-bf16" : "widened";
-    }
-    case OCLIP_DTYPE_F16: return oc_simd_get() == OC_SIMD_SCALAR ? "as-stored" : "widened";
+    case OCLIP_DTYPE_I8: return k->i8_name;
+    case OCLIP_DTYPE_BF16: return k->bf16_name;
+    case OCLIP_DTYPE_F16: return k->f16_name;
     default: return NULL;
     }
 }

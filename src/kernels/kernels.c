@@ -1,17 +1,15 @@
 /*
- * kernels.c — the scalar fp32 reference kernels (GEMM over weights as stored, LayerNorm,
- * activations, attention), the packed weight copies the SIMD paths read, and the entry points
- * that dispatch to the path in use (cpu.c; SIMD kernels in kernels_avx2.c / kernels_avx512.c,
- * written once in kernels_simd.h). The scalar code is plain C that the compiler may vectorise
- * across output columns (which does not change any element's arithmetic); no -ffast-math, no FMA
- * contraction (-std=c11 turns it off), so every element's value is fixed by the code below and
- * independent of the thread count.
+ * kernels.c — the operations the engine calls (kernels.h: oc_gemm, oc_gemm_i8, oc_layernorm,
+ * oc_activate, oc_attention), each of which looks the dispatch table up once (cpu.c) and splits
+ * its work over the threads; and the code every path shares: weights widened to fp32, and their
+ * packed copies (fp32 / F16 / BF16 panels, BF16 k pairs, int8 quads). The kernels themselves are
+ * in kernels_scalar.c (the reference), kernels_avx2.c and kernels_avx512.c (written once in
+ * kernels_simd.h) and kernels_amx.c.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/engine.h"
+#include "kernels/kernels_int.h"
 
 /*
  * Widening F16/BF16 to F32 (exact). oclip_dtype_cast is the reference conversion; this is its
@@ -53,106 +51,6 @@ void oc_load_f32(float *dst, const uint8_t *data, oclip_dtype dt, size_t first, 
     }
 #endif
     oclip_dtype_cast(dst, OCLIP_DTYPE_F32, p, dt, count, NULL);
-}
-
-/* =============================================================================================
- * GEMM: Y [M, N] = X [M, K] . W^T + bias
- *
- * Blocking: output columns in panels of GEMM_NB (the unit of the thread split), depth in blocks
- * of GEMM_KB, rows four at a time. For each (panel, depth block) the weights are converted to
- * fp32 and packed k-major into Wp [KB][NB] (8 KiB, on the stack), so the inner loop is
- * acc[r][j] += x[r][k] * Wp[k][j]: independent lanes over j (vectorisable, no reassociation)
- * and one accumulator per output element, summed in increasing k. Partial sums live in Y
- * between depth blocks (stored and reloaded as float: the same value), so the result does not
- * depend on the blocking either. A partial last panel is zero-padded and runs the same code.
- */
-#define GEMM_NB 8
-#define GEMM_KB 256
-#define GEMM_MR 4
-
-typedef struct {
-    const float *X;
-    size_t M;
-    const oc_weight *W;
-    const float *bias;
-    float *Y;
-} gemm_ctx;
-
-/* Wp[kk][j] = W(n0 + j, k0 + kk) in fp32, zero for columns past N. */
-static void pack_panel(const oc_weight *W, size_t n0, size_t nb, size_t k0, size_t kb,
-                       float Wp[GEMM_KB][GEMM_NB]) {
-    size_t es = oclip_dtype_size(W->dtype);
-    if (nb < GEMM_NB)
-        for (size_t kk = 0; kk < kb; kk++) memset(&Wp[kk][nb], 0, (GEMM_NB - nb) * sizeof(float));
-    if (W->kn) {
-        /* stored [K, N]: a panel row is nb contiguous elements */
-        for (size_t kk = 0; kk < kb; kk++)
-            oc_load_f32(Wp[kk], W->data + ((k0 + kk) * W->n + n0) * es, W->dtype, 0, nb);
-        return;
-    }
-    /* stored [N, K]: convert kb contiguous elements of each weight row, then transpose */
-    float row[GEMM_KB];
-    for (size_t j = 0; j < nb; j++) {
-        oc_load_f32(row, W->data + ((n0 + j) * W->k + k0) * es, W->dtype, 0, kb);
-        for (size_t kk = 0; kk < kb; kk++) Wp[kk][j] = row[kk];
-    }
-}
-
-/* Rows [m, m + R) of one panel over one depth block; R <= GEMM_MR. Rows past R repeat row m
- * (valid memory) and are not stored. */
-static void micro(const float *X, size_t K, size_t m, size_t R, size_t k0, size_t kb,
-                  float Wp[GEMM_KB][GEMM_NB], float *Y, size_t N, size_t n0, size_t nb) {
-    float acc[GEMM_MR][GEMM_NB];
-    for (size_t r = 0; r < GEMM_MR; r++)
-        for (size_t j = 0; j < GEMM_NB; j++)
-            acc[r][j] = r < R && j < nb && k0 ? Y[(m + r) * N + n0 + j] : 0.0f;
-    const float *x[GEMM_MR];
-    for (size_t r = 0; r < GEMM_MR; r++) x[r] = X + (m + (r < R ? r : 0)) * K + k0;
-    /* Fully unrolled (4 x 8 = eight 4-lane accumulators), so the compiler keeps acc in
-     * registers; rolled loops kept it in memory and ran at half the speed. Unrolling does not
-     * change any element's arithmetic. */
-    for (size_t kk = 0; kk < kb; kk++) {
-        const float *w = Wp[kk];
-#pragma GCC unroll 4
-        for (size_t r = 0; r < GEMM_MR; r++) {
-            float xv = x[r][kk];
-#pragma GCC unroll 8
-            for (size_t j = 0; j < GEMM_NB; j++) acc[r][j] += xv * w[j];
-        }
-    }
-    for (size_t r = 0; r < R; r++) memcpy(&Y[(m + r) * N + n0], acc[r], nb * sizeof(float));
-}
-
-static void gemm_range(void *p, size_t p0, size_t p1, int t) {
-    (void)t;
-    const gemm_ctx *c = p;
-    const oc_weight *W = c->W;
-    size_t N = W->n, K = W->k;
-    float Wp[GEMM_KB][GEMM_NB];
-    for (size_t pi = p0; pi < p1; pi++) {
-        size_t n0 = pi * GEMM_NB, nb = N - n0 < GEMM_NB ? N - n0 : GEMM_NB;
-        for (size_t k0 = 0; k0 < K; k0 += GEMM_KB) {
-            size_t kb = K - k0 < GEMM_KB ? K - k0 : GEMM_KB;
-            pack_panel(W, n0, nb, k0, kb, Wp);
-            for (size_t m = 0; m < c->M; m += GEMM_MR) {
-                size_t R = c->M - m < GEMM_MR ? c->M - m : GEMM_MR;
-                micro(c->X, K, m, R, k0, kb, Wp, c->Y, N, n0, nb);
-            }
-        }
-        if (K == 0)
-            for (size_t m = 0; m < c->M; m++) memset(&c->Y[m * N + n0], 0, nb * sizeof(float));
-        if (c->bias)
-            for (size_t m = 0; m < c->M; m++)
-                for (size_t j = 0; j < nb; j++) c->Y[m * N + n0 + j] += c->bias[n0 + j];
-    }
-}
-
-/* Scalar reference GEMM. */
-static void gemm_scalar(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
-                        int nth) {
-    gemm_ctx c = {X, M, W, bias, Y};
-    size_t panels = (W->n + GEMM_NB - 1) / GEMM_NB;
-    oc_parallel(nth, panels, gemm_range, &c);
 }
 
 /* =============================================================================================
@@ -224,25 +122,15 @@ static void pack_range(void *p, size_t p0, size_t p1, int t) {
         }
 }
 
-/* v rounded to the nearest integer, ties to even, for |v| < 2^22 (adding and removing 1.5 * 2^23
- * leaves no fraction bits; default rounding mode; no contraction under -std=c11). The compiler
- * vectorises loops over it, where rintf would be a call. */
-static inline float round_even(float v) {
-    float r = v + 12582912.0f;
-    return r - 12582912.0f;
-}
-
-static void quant_row(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx);
-
 typedef struct {
     const oc_weight *W;
     uint8_t *out;
     float *fbuf;   /* [threads][K]: a weight row as floats */
     uint8_t *qbuf; /* [threads][Kq]: its bytes q + 128 */
-    void (*quant)(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx);
+    oc_quant_i8_fn quant;
 } pack_i8_ctx;
 
-/* int8 panels (layout in engine.h): each output column's weights as a row of floats (read in
+/* int8 panels (layout in kernels.h): each output column's weights as a row of floats (read in
  * place when stored F32 [N, K]), quantized exactly as oc_gemm_i8 quantizes its input rows (the
  * same function: scale = max |w| / 127, nearest even, NaN scale and zeros for a row holding a
  * NaN or an infinity), then spread into the k quads. */
@@ -320,11 +208,10 @@ oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth,
             free(mem);
             return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (int8 weights)");
         }
-        const oc_kernels *k = oc_kernels_for(oc_simd_get());
         w->pdtype = OCLIP_DTYPE_I8;
         w->pairs = 0;
         pack_i8_ctx c = {w, mem, fbuf, (uint8_t *)(fbuf + (size_t)nth * w->k),
-                         k && k->quant_i8 ? k->quant_i8 : quant_row};
+                         oc_kernels_get()->quant_i8};
         oc_parallel(nth, panels, pack_range_i8, &c);
         free(fbuf);
         w->packed = mem;
@@ -407,39 +294,31 @@ typedef struct {
     const oc_weight *W;
     const float *bias;
     float *Y;
-    const oc_kernels *k;
+    oc_gemm_fn fn;
     gemm_split g;
-} simd_gemm_ctx;
+} gemm_ctx;
 
-static void simd_gemm_rect(void *p, size_t r0, size_t r1, size_t p0, size_t p1) {
-    const simd_gemm_ctx *c = p;
-    const float *X = c->X + r0 * c->W->k;
-    float *Y = c->Y + r0 * c->W->n;
-    if (c->W->pairs && oc_amx_bf16())
-        oc_amx_gemm_bf16(X, r1 - r0, c->W, c->bias, Y, p0, p1);
-    else if (c->W->pairs && c->k->gemm_bf16 && oc_cpu_has_avx512bf16())
-        c->k->gemm_bf16(X, r1 - r0, c->W, c->bias, Y, p0, p1);
-    else
-        c->k->gemm(X, r1 - r0, c->W, c->bias, Y, p0, p1); /* pairs: widened exactly */
+static void gemm_rect(void *p, size_t r0, size_t r1, size_t p0, size_t p1) {
+    const gemm_ctx *c = p;
+    c->fn(c->X + r0 * c->W->k, r1 - r0, c->W, c->bias, c->Y + r0 * c->W->n, p0, p1);
 }
 
-static void simd_gemm_range(void *p, size_t i0, size_t i1, int t) {
+static void gemm_range(void *p, size_t i0, size_t i1, int t) {
     (void)t;
-    simd_gemm_ctx *c = p;
-    split_run(&c->g, i0, i1, c, simd_gemm_rect);
+    gemm_ctx *c = p;
+    split_run(&c->g, i0, i1, c, gemm_rect);
 }
 
 void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y, int nth) {
     if (M == 0 || W->n == 0) return;
-    const oc_kernels *k = oc_kernels_for(oc_simd_get());
-    if (!k || !k->gemm || W->k == 0) {
-        gemm_scalar(X, M, W, bias, Y, nth);
-        return;
-    }
-    simd_gemm_ctx c = {X, M, W, bias, Y, k, split_for(M, W->n, nth)};
+    const oc_kernels *k = oc_kernels_get();
+    /* K = 0 (Y = bias): the reference's blocking has no depth block to divide by */
+    oc_gemm_fn fn = W->k == 0 ? oc_isa_scalar.gemm
+                    : W->pairs && k->gemm_bf16 ? k->gemm_bf16 : k->gemm; /* else widened */
+    gemm_ctx c = {X, M, W, bias, Y, fn, split_for(M, W->n, nth)};
     size_t items = c.g.panels * c.g.rblocks, most = gemm_chunk(items, nth);
     /* the BF16 kernels round X anew for each chunk: no shorter chunks at the end for them */
-    oc_parallel_chunks(nth, items, most, W->pairs ? most : 1, simd_gemm_range, &c);
+    oc_parallel_chunks(nth, items, most, W->pairs ? most : 1, gemm_range, &c);
 }
 
 /* =============================================================================================
@@ -451,36 +330,12 @@ size_t oc_gemm_i8_scratch(size_t M, size_t K) {
     return M * (((K + 3) & ~(size_t)3) + sizeof(float)) + sizeof(float);
 }
 
-/* the reference quantization of one row (oc_gemm_i8 in engine.h) */
-static void quant_row(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx) {
-    float amax = 0.0f;
-    int bad = 0;
-    for (size_t k = 0; k < K; k++) {
-        float a = fabsf(x[k]);
-        bad |= !(a <= 3.4028234663852886e38f); /* NaN or infinity */
-        amax = a > amax ? a : amax;
-    }
-    if (bad) {
-        oc_quant_bad_row(q, Kq, sx);
-        return;
-    }
-    float inv = oc_quant_inv(amax);
-    for (size_t k = 0; k < K; k++) {
-        float v = round_even(x[k] * inv);
-        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-        q[k] = (uint8_t)((int)v + 128);
-    }
-    for (size_t k = K; k < Kq; k++) q[k] = 128;
-    float s = amax / 127.0f;
-    memcpy(sx, &s, sizeof s);
-}
-
 typedef struct {
     const float *X;
     size_t K, Kq;
     uint8_t *xq;
     float *xs;
-    void (*quant)(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx);
+    oc_quant_i8_fn quant;
 } quant_ctx;
 
 static void quant_range(void *p, size_t r0, size_t r1, int t) {
@@ -490,37 +345,6 @@ static void quant_range(void *p, size_t r0, size_t r1, int t) {
         c->quant(c->X + m * c->K, c->K, c->Kq, c->xq + m * c->Kq, c->xs + m);
 }
 
-void oc_gemm_i8_ref(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
-                    const float *bias, float *Y, size_t p0, size_t p1) {
-    size_t N = W->n, K = W->k, Kq = (K + 3) & ~(size_t)3;
-    const int8_t *wq = W->packed;
-    for (size_t pi = p0; pi < p1; pi++) {
-        size_t n0 = pi * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
-        const int8_t *wp = wq + pi * OC_PANEL * Kq;
-        for (size_t m = 0; m < M; m++) {
-            const uint8_t *x = xq + m * Kq;
-            int32_t acc[OC_PANEL] = {0};
-            for (size_t k4 = 0; k4 < Kq; k4 += 4) {
-                const int8_t *w = wp + k4 * OC_PANEL;
-                for (size_t j = 0; j < OC_PANEL; j++)
-                    acc[j] += x[k4] * w[j * 4] + x[k4 + 1] * w[j * 4 + 1] +
-                              x[k4 + 2] * w[j * 4 + 2] + x[k4 + 3] * w[j * 4 + 3];
-            }
-            float sx;
-            memcpy(&sx, (const uint8_t *)xs + m * sizeof(float), sizeof sx);
-            for (size_t j = 0; j < nb; j++) {
-                float sc = W->qscale[n0 + j] * sx;
-                float y = (float)(acc[j] - 128 * W->qsum[n0 + j]) * sc;
-                if (bias) y = y + bias[n0 + j];
-                Y[m * N + n0 + j] = y;
-            }
-        }
-    }
-}
-
-typedef void (*i8_fn)(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
-                      const float *bias, float *Y, size_t p0, size_t p1);
-
 typedef struct {
     const uint8_t *xq;
     const float *xs;
@@ -528,33 +352,9 @@ typedef struct {
     const oc_weight *W;
     const float *bias;
     float *Y;
-    i8_fn fn;
+    oc_gemm_i8_fn fn;
     gemm_split g;
 } i8_ctx;
-
-/* The int8 panel kernel for the path in use: AMX-INT8 or else AVX512-VNNI on the avx512 path of
- * a CPU that has it, else the AVX2 one on a SIMD path, else the reference (all give the same
- * bytes). */
-static i8_fn i8_kernel(const char **name) {
-    oc_simd s = oc_simd_get();
-    const oc_kernels *k512 = oc_kernels_for(OC_SIMD_AVX512), *k2 = oc_kernels_for(OC_SIMD_AVX2);
-    const char *dummy;
-    if (!name) name = &dummy;
-    if (oc_amx_int8()) {
-        *name = "amx-int8";
-        return oc_amx_gemm_i8;
-    }
-    if (s == OC_SIMD_AVX512 && k512 && k512->gemm_i8 && oc_cpu_has_avx512vnni()) {
-        *name = "avx512-vnni";
-        return k512->gemm_i8;
-    }
-    if (s != OC_SIMD_SCALAR && k2 && k2->gemm_i8) {
-        *name = "avx2";
-        return k2->gemm_i8;
-    }
-    *name = "reference";
-    return oc_gemm_i8_ref;
-}
 
 static void i8_rect(void *p, size_t r0, size_t r1, size_t p0, size_t p1) {
     const i8_ctx *c = p;
@@ -572,110 +372,54 @@ void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias,
                 int nth, void *scratch) {
     if (M == 0 || W->n == 0) return;
     size_t K = W->k, Kq = (K + 3) & ~(size_t)3;
-    const oc_kernels *k = oc_kernels_for(oc_simd_get());
-    quant_ctx q = {X, K, Kq, scratch, (float *)((uint8_t *)scratch + M * Kq),
-                   k && k->quant_i8 ? k->quant_i8 : quant_row};
+    const oc_kernels *k = oc_kernels_get();
+    quant_ctx q = {X, K, Kq, scratch, (float *)((uint8_t *)scratch + M * Kq), k->quant_i8};
     oc_parallel(M * K < 32768 ? 1 : nth, M, quant_range, &q);
-    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, i8_kernel(NULL), split_for(M, W->n, nth)};
+    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, k->gemm_i8, split_for(M, W->n, nth)};
     size_t items = c.g.panels * c.g.rblocks;
     oc_parallel_chunks(nth, items, gemm_chunk(items, nth), 1, i8_range, &c);
 }
 
-const char *oc_gemm_i8_kernel(void) {
-    const char *name;
-    (void)i8_kernel(&name);
-    return name;
-}
-
 /* =============================================================================================
- * LayerNorm (biased variance, as torch). Mean and variance are accumulated in double: closer to
- * the exact value than any float order, and each row is one thread's, so still deterministic.
+ * LayerNorm, activations: rows / elements split over the threads (each computed the same way
+ * whatever the split)
  */
-static void layernorm_scalar(const float *x, float *y, size_t r0, size_t r1, size_t D,
-                             const float *w, const float *b, float eps) {
-    for (size_t r = r0; r < r1; r++) {
-        const float *xr = x + r * D;
-        float *yr = y + r * D;
-        double s = 0, ss = 0;
-        for (size_t i = 0; i < D; i++) s += xr[i];
-        double mean = s / (double)D;
-        for (size_t i = 0; i < D; i++) {
-            double d = xr[i] - mean;
-            ss += d * d;
-        }
-        float rstd = (float)(1.0 / sqrt(ss / (double)D + (double)eps));
-        float meanf = (float)mean;
-        for (size_t i = 0; i < D; i++) yr[i] = (xr[i] - meanf) * rstd * w[i] + b[i];
-    }
-}
-
 typedef struct {
     const float *x;
     float *y;
     size_t D;
     const float *w, *b;
     float eps;
-    const oc_kernels *k;
+    oc_layernorm_fn fn;
 } ln_ctx;
 
 static void ln_range(void *p, size_t r0, size_t r1, int t) {
     (void)t;
     const ln_ctx *c = p;
-    c->k->layernorm(c->x, c->y, r0, r1, c->D, c->w, c->b, c->eps);
+    c->fn(c->x, c->y, r0, r1, c->D, c->w, c->b, c->eps);
 }
 
 void oc_layernorm(const float *x, float *y, size_t rows, size_t D, const float *w,
                   const float *b, float eps, int nth) {
-    ln_ctx c = {x, y, D, w, b, eps, oc_kernels_for(oc_simd_get())};
+    ln_ctx c = {x, y, D, w, b, eps, oc_kernels_get()->layernorm};
     if (rows * D < 32768) nth = 1; /* a region would cost more than it saves */
     oc_parallel(nth, rows, ln_range, &c);
-}
-
-/* =============================================================================================
- * Activations: exact GELU 0.5 x (1 + erf(x / sqrt 2)) (nn.GELU()), its tanh form
- * (act_kwargs approximate='tanh'), and QuickGELU x * sigmoid(1.702 x) (OpenAI's models).
- */
-static void act_scalar(float *x, size_t i0, size_t i1, oc_act act) {
-    switch (act) {
-    case OC_ACT_GELU:
-        for (size_t i = i0; i < i1; i++)
-            x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-        break;
-    case OC_ACT_GELU_TANH:
-        for (size_t i = i0; i < i1; i++) {
-            float v = x[i];
-            x[i] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
-        }
-        break;
-    case OC_ACT_QUICK_GELU:
-        for (size_t i = i0; i < i1; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
-        break;
-    }
-}
-
-static void erf_scalar(float *y, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = erff(x[i]);
-}
-
-static void exp_scalar(float *y, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
 }
 
 typedef struct {
     float *x;
     oc_act act;
-    const oc_kernels *k;
+    oc_act_fn fn;
 } act_ctx;
 
 static void act_range(void *p, size_t i0, size_t i1, int t) {
     (void)t;
     const act_ctx *c = p;
-    c->k->act(c->x, i0, i1, c->act);
+    c->fn(c->x, i0, i1, c->act);
 }
 
-/* Element-wise, so any split gives the same bytes. */
 void oc_activate(float *x, size_t n, oc_act act, int nth) {
-    act_ctx c = {x, act, oc_kernels_for(oc_simd_get())};
+    act_ctx c = {x, act, oc_kernels_get()->act};
     if (n < 16384) nth = 1;
     oc_parallel(nth, n, act_range, &c);
 }
@@ -689,43 +433,6 @@ size_t oc_attention_scratch(size_t T, size_t hd) {
     return hd * Tp + 4 * Tp + 16; /* K^T [hd, Tp], 4 rows of scores, alignment slack */
 }
 
-/* The reference: one query row at a time, dot products in increasing e, softmax in float. */
-static void attention_scalar(const float *qkv, float *o, size_t T, size_t D, size_t H,
-                             int causal, size_t i0, size_t i1, float *s) {
-    size_t hd = D / H;
-    float scale = 1.0f / sqrtf((float)hd);
-    for (size_t it = i0; it < i1; it++) {
-        size_t n = it / H, h = it % H;
-        const float *base = qkv + n * T * 3 * D;
-        for (size_t i = 0; i < T; i++) {
-            const float *q = base + i * 3 * D + h * hd;
-            /* causal: key j > query i is masked (-inf, probability 0): skip it */
-            size_t nk = causal ? i + 1 : T;
-            float mx = -INFINITY;
-            for (size_t j = 0; j < nk; j++) {
-                const float *k = base + j * 3 * D + D + h * hd;
-                float d = 0;
-                for (size_t e = 0; e < hd; e++) d += q[e] * k[e];
-                s[j] = d * scale;
-                if (s[j] > mx) mx = s[j];
-            }
-            float sum = 0;
-            for (size_t j = 0; j < nk; j++) {
-                s[j] = expf(s[j] - mx);
-                sum += s[j];
-            }
-            float inv = 1.0f / sum;
-            float *op = o + (n * T + i) * D + h * hd;
-            for (size_t e = 0; e < hd; e++) op[e] = 0;
-            for (size_t j = 0; j < nk; j++) {
-                const float *v = base + j * 3 * D + 2 * D + h * hd;
-                float pj = s[j] * inv;
-                for (size_t e = 0; e < hd; e++) op[e] += pj * v[e];
-            }
-        }
-    }
-}
-
 typedef struct {
     const float *qkv;
     float *o;
@@ -733,13 +440,12 @@ typedef struct {
     int causal;
     float *scratch;
     size_t per;
-    const oc_kernels *k;
+    oc_attention_fn fn;
 } att_ctx;
 
 static void att_range(void *p, size_t i0, size_t i1, int t) {
     const att_ctx *c = p;
-    c->k->attention(c->qkv, c->o, c->T, c->D, c->H, c->causal, i0, i1,
-                    c->scratch + (size_t)t * c->per);
+    c->fn(c->qkv, c->o, c->T, c->D, c->H, c->causal, i0, i1, c->scratch + (size_t)t * c->per);
 }
 
 oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t D, size_t H,
@@ -752,12 +458,8 @@ oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t
     size_t per = oc_attention_scratch(T, D / H);
     float *scratch = malloc((size_t)nth * per * sizeof(float));
     if (!scratch) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (attention scratch)");
-    att_ctx c = {qkv, o, T, D, H, causal, scratch, per, oc_kernels_for(oc_simd_get())};
+    att_ctx c = {qkv, o, T, D, H, causal, scratch, per, oc_kernels_get()->attention};
     oc_parallel_chunks(nth, items, 1, 1, att_range, &c);
     free(scratch);
     return OCLIP_OK;
 }
-
-const oc_kernels oc_kernels_scalar = {NULL,       NULL,       NULL,       NULL,
-                                      layernorm_scalar, act_scalar, erf_scalar,
-                                      exp_scalar, attention_scalar};

@@ -2,8 +2,9 @@
  * kernels_amx.c — the BF16 and int8 GEMMs on Intel AMX (AMX-TILE, AMX-BF16, AMX-INT8: Sapphire
  * Rapids and later): weights cast to BF16 in k pairs (oc_weight.pairs, the layout the
  * AVX512-BF16 kernel reads), and int8 panels (oc_gemm_i8). Compiled through a target pragma
- * like the other kernel files; cpu.c selects them only where CPUID and XCR0 report AMX and the
- * kernel granted this process the tile data state (Linux arch_prctl ARCH_REQ_XCOMP_PERM).
+ * like the other kernel files; cpu.c puts them in the dispatch table only where CPUID and XCR0
+ * report AMX and the kernel granted this process the tile data state (Linux arch_prctl
+ * ARCH_REQ_XCOMP_PERM), on the avx512 path, unless OCLIP_AMX=0.
  *
  * Tiles (8 of 16 rows x 64 bytes): C0..C3 the fp32 accumulators of a 32 x 32 block of Y (rows
  * 0-15 / 16-31, columns 0-15 / 16-31 of a panel), A0, A1 the block's rows of X rounded to BF16
@@ -21,7 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "nn/engine.h"
+#include "kernels/kernels_int.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&                         \
     (defined(__clang__) || __GNUC__ >= 11)
@@ -34,8 +35,9 @@
 #pragma GCC target("amx-tile,amx-bf16,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma")
 #endif
 
-#define SB 64  /* rows per super-block (two 32-row blocks) */
-#define KC 256 /* depth per block (k values; 8 tiles of 32) */
+#define SB 64         /* rows per super-block (two 32-row blocks) */
+#define KC OC_GEMM_KB /* depth per block (k values; tiles of 32) */
+_Static_assert(KC % 32 == 0, "whole BF16 k tiles per depth block");
 #define PF_AHEAD 2 /* k tiles */
 
 typedef struct {
@@ -116,8 +118,8 @@ static void store_acc(float *y, size_t ldy, size_t mr, size_t nb, const float *b
         }
 }
 
-void oc_amx_gemm_bf16(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
-                      size_t p0, size_t p1) {
+static void amx_gemm_bf16(const float *X, size_t M, const oc_weight *W, const float *bias,
+                          float *Y, size_t p0, size_t p1) {
     size_t N = W->n, K = W->k, K2 = (K + 1) / 2;
     amx_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -194,7 +196,7 @@ void oc_amx_gemm_bf16(const float *X, size_t M, const oc_weight *W, const float 
  * TDPBUSD adds the 16 quad products of a 64-k tile into each int32 accumulator; the sums are
  * exact, so the order of the tiles changes nothing: C0..C3 hold a 32-row x 32-column block
  * over the whole depth, then the epilogue of the AVX512-VNNI kernel runs on them, operation
- * for operation: the same bytes as oc_gemm_i8_ref. A block of fewer than 32 rows gets tiles of
+ * for operation: the same bytes as the reference (kernels_scalar.c). A block of fewer than 32 rows gets tiles of
  * that many rows (the tile configuration is reloaded, which zeroes every tile, before the
  * block); the depth past the last whole 64-k tile is read from zero-padded copies.
  */
@@ -208,8 +210,8 @@ static void config_i8(amx_config *cfg, size_t mr) {
     cfg->rows[6] = cfg->rows[7] = 16;                /* B0, B1 */
 }
 
-void oc_amx_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
-                    const float *bias, float *Y, size_t p0, size_t p1) {
+static void amx_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                        const float *bias, float *Y, size_t p0, size_t p1) {
     size_t N = W->n, Kq = (W->k + 3) & ~(size_t)3, full = Kq / 64, tail = Kq % 64;
     _Alignas(64) uint8_t atail[32 * 64];
     _Alignas(64) int8_t btail[16 * 4 * OC_PANEL];
@@ -314,20 +316,8 @@ void oc_amx_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weigh
 #pragma GCC pop_options
 #endif
 
-int oc_amx_compiled(void) { return 1; }
-
+static const oc_isa amx_isa = {.gemm_bf16 = amx_gemm_bf16, .gemm_i8 = amx_gemm_i8};
+const oc_isa *oc_isa_amx(void) { return &amx_isa; }
 #else
-
-void oc_amx_gemm_bf16(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
-                      size_t p0, size_t p1) {
-    (void)X, (void)M, (void)W, (void)bias, (void)Y, (void)p0, (void)p1;
-}
-
-void oc_amx_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
-                    const float *bias, float *Y, size_t p0, size_t p1) {
-    (void)xq, (void)xs, (void)M, (void)W, (void)bias, (void)Y, (void)p0, (void)p1;
-}
-
-int oc_amx_compiled(void) { return 0; }
-
+const oc_isa *oc_isa_amx(void) { return NULL; }
 #endif

@@ -1,11 +1,12 @@
 /*
  * kernels_avx2.c — the AVX2 path (AVX2 with FMA and F16C): the kernels of kernels_simd.h over
- * 8-lane vectors. Compiled for those extensions through a target pragma (no per-file compiler
- * flags); cpu.c only selects them on a CPU and OS that support them.
+ * 8-lane vectors, and an int8 GEMM without VNNI (also the avx512 path's where the CPU lacks
+ * AVX512-VNNI). Compiled for those extensions through a target pragma (no per-file compiler
+ * flags); cpu.c puts them in the dispatch table only on a CPU and OS that support them.
  */
 #include <stdint.h>
 
-#include "nn/engine.h"
+#include "kernels/kernels_int.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -60,6 +61,9 @@ static inline vf vpow2i(vf n) {
 static inline vf vsel_gt(vf a, vf b, vf x, vf y) {
     return _mm256_blendv_ps(x, y, _mm256_cmp_ps(a, b, _CMP_GT_OQ));
 }
+static inline int vany_nle(vf a, vf b) {
+    return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_NLE_UQ));
+}
 static inline float vhsum(vf a) {
     __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     b = _mm_add_ps(b, _mm_movehl_ps(b, b));
@@ -78,6 +82,18 @@ static inline vf cvt_f16(const uint16_t *p) {
 static inline vf cvt_bf16(const uint16_t *p) {
     __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+static inline void vstore_q8(uint8_t *q, vf v, size_t n) {
+    __m256i i = _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(128)); /* [1, 255] */
+    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    __m128i b = _mm_packus_epi16(w, w);
+    if (n >= 8) {
+        _mm_storel_epi64((__m128i *)(void *)q, b);
+    } else {
+        uint8_t t[16];
+        _mm_storeu_si128((__m128i *)(void *)t, b);
+        memcpy(q, t, n);
+    }
 }
 static inline vd vd_lo(vf v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
 static inline vd vd_hi(vf v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
@@ -206,53 +222,24 @@ static void avx2_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_
     }
 }
 
-/* One row of oc_gemm_i8's activation quantization: the reference's arithmetic (kernels.c), as
- * avx512_quant_i8 does it with 8 lanes. */
-static void avx2_quant_i8(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx) {
-    const __m256 big = _mm256_set1_ps(3.4028234663852886e38f);
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 mx = _mm256_setzero_ps();
-    int bad = 0;
-    size_t k = 0;
-    for (; k < K; k += 8) {
-        __m256 a = _mm256_and_ps(_mm256_maskload_ps(x + k, mk(K - k)), absmask);
-        bad |= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ)); /* NaN or infinity */
-        mx = _mm256_max_ps(mx, a);
-    }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
-    float amax = _mm_cvtss_f32(m4);
-    if (bad) {
-        oc_quant_bad_row(q, Kq, sx);
-        return;
-    }
-    __m256 inv = _mm256_set1_ps(oc_quant_inv(amax));
-    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
-    const __m256i off = _mm256_set1_epi32(128);
-    for (k = 0; k < K; k += 8) {
-        __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_maskload_ps(x + k, mk(K - k)), inv));
-        v = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, lo), hi), off);
-        uint32_t b[8];
-        _mm256_storeu_si256((__m256i *)b, v);
-        size_t n = K - k < 8 ? K - k : 8;
-        for (size_t i = 0; i < n; i++) q[k + i] = (uint8_t)b[i];
-    }
-    for (k = K; k < Kq; k++) q[k] = 128;
-    float s = amax / 127.0f;
-    memcpy(sx, &s, sizeof s);
-}
-
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
 #pragma GCC pop_options
 #endif
 
-static const oc_kernels avx2_table = {avx2_gemm,     NULL,           avx2_gemm_i8,
-                                      avx2_quant_i8, avx2_layernorm, avx2_act,
-                                      avx2_erf,      avx2_exp,   avx2_attention};
-const oc_kernels *oc_kernels_avx2(void) { return &avx2_table; }
+static const oc_isa avx2_isa = {
+    .gemm = avx2_gemm,
+    .gemm_bf16 = NULL,
+    .gemm_i8 = avx2_gemm_i8,
+    .quant_i8 = avx2_quant_i8,
+    .layernorm = avx2_layernorm,
+    .act = avx2_act,
+    .attention = avx2_attention,
+    .erf = avx2_erf,
+    .exp = avx2_exp,
+};
+const oc_isa *oc_isa_avx2(void) { return &avx2_isa; }
 #else
-const oc_kernels *oc_kernels_avx2(void) { return NULL; }
+const oc_isa *oc_isa_avx2(void) { return NULL; }
 #endif

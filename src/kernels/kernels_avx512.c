@@ -2,11 +2,13 @@
  * kernels_avx512.c — the AVX-512 path (F, BW, VL, DQ with FMA and F16C): the kernels of
  * kernels_simd.h over 16-lane vectors. The functions are compiled for those extensions through a
  * target pragma (no per-file compiler flags, so every build, including the single-command fuzz
- * build, compiles this file as it is); cpu.c only selects them on a CPU and OS that support them.
+ * build, compiles this file as it is); cpu.c puts them in the dispatch table only on a CPU and OS
+ * that support them: the AVX512-BF16 GEMM and the AVX512-VNNI int8 GEMM (in this file too, under
+ * their own target pragmas) only where the CPU also has those.
  */
 #include <stdint.h>
 
-#include "nn/engine.h"
+#include "kernels/kernels_int.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -55,6 +57,11 @@ static inline vf vpow2i(vf n) {
 }
 static inline vf vsel_gt(vf a, vf b, vf x, vf y) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), x, y);
+}
+static inline int vany_nle(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NLE_UQ) != 0; }
+static inline void vstore_q8(uint8_t *q, vf v, size_t n) {
+    __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(128));
+    _mm512_mask_cvtepi32_storeu_epi8(q, mk(n), i);
 }
 static inline float hsum128(__m128 b) {
     b = _mm_add_ps(b, _mm_movehl_ps(b, b));
@@ -128,38 +135,6 @@ static void vtranspose(__m512 r[16]) {
 
 
 #include "kernels/kernels_simd.h"
-
-/* One row of oc_gemm_i8's activation quantization, the reference's arithmetic (kernels.c): the
- * largest |x| (exact), x * (127 / max) rounded to nearest even by vcvtps2dq (the reference adds
- * and removes 1.5 * 2^23: the same integer), clamped, + 128, as bytes. */
-static void avx512_quant_i8(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx) {
-    const __m512 big = _mm512_set1_ps(3.4028234663852886e38f);
-    __m512 mx = _mm512_setzero_ps();
-    __mmask16 bad = 0;
-    size_t k = 0;
-    for (; k < K; k += 16) {
-        __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(mk(K - k), x + k));
-        bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ); /* NaN or infinity */
-        mx = _mm512_max_ps(mx, a);
-    }
-    float amax = _mm512_reduce_max_ps(mx);
-    if (bad) {
-        oc_quant_bad_row(q, Kq, sx);
-        return;
-    }
-    __m512 inv = _mm512_set1_ps(oc_quant_inv(amax));
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
-    const __m512i off = _mm512_set1_epi32(128);
-    for (k = 0; k < K; k += 16) {
-        __mmask16 m = mk(K - k);
-        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), inv));
-        v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), off);
-        _mm512_mask_cvtepi32_storeu_epi8(q + k, m, v);
-    }
-    for (k = K; k < Kq; k++) q[k] = 128;
-    float s = amax / 127.0f;
-    memcpy(sx, &s, sizeof s);
-}
 
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -283,12 +258,12 @@ static void avx512bf16_gemm(const float *X, size_t M, const oc_weight *W, const 
 
 /* =============================================================================================
  * Int8 GEMM (AVX512-VNNI; selected only on CPUs that have it, for weights quantized at load):
- * the panels of oc_gemm_i8 (kernels.c quantizes the rows). vpdpbusd adds the four products of
- * an activation quad (bytes qx + 128, broadcast) and a weight quad (int8, one per lane) into each
- * int32 accumulator: 64 multiply-adds per instruction. Tiles of 12 rows x 32 columns over the
- * whole depth (a panel is 32 Kq bytes: 96 KiB at K = 3072, read from L2 once per tile), so the
- * sums never leave the registers; the epilogue is oc_gemm_i8_ref's, operation for operation, and
- * integer sums are exact: the same bytes as the reference.
+ * the panels of oc_gemm_i8 (kernels.c has the rows quantized). vpdpbusd adds the four products
+ * of an activation quad (bytes qx + 128, broadcast) and a weight quad (int8, one per lane) into
+ * each int32 accumulator: 64 multiply-adds per instruction. Tiles of 12 rows x 32 columns over
+ * the whole depth (a panel is 32 Kq bytes: 96 KiB at K = 3072, read from L2 once per tile), so
+ * the sums never leave the registers; the epilogue is the reference's (kernels_scalar.c),
+ * operation for operation, and integer sums are exact: the same bytes as the reference.
  */
 #define QMR 12
 
@@ -370,10 +345,18 @@ static void avx512vnni_gemm_i8(const uint8_t *xq, const float *xs, size_t M, con
 #pragma GCC pop_options
 #endif
 
-static const oc_kernels avx512_table = {avx512_gemm,      avx512bf16_gemm,  avx512vnni_gemm_i8,
-                                        avx512_quant_i8,  avx512_layernorm, avx512_act,
-                                        avx512_erf,       avx512_exp,       avx512_attention};
-const oc_kernels *oc_kernels_avx512(void) { return &avx512_table; }
+static const oc_isa avx512_isa = {
+    .gemm = avx512_gemm,
+    .gemm_bf16 = avx512bf16_gemm,
+    .gemm_i8 = avx512vnni_gemm_i8,
+    .quant_i8 = avx512_quant_i8,
+    .layernorm = avx512_layernorm,
+    .act = avx512_act,
+    .attention = avx512_attention,
+    .erf = avx512_erf,
+    .exp = avx512_exp,
+};
+const oc_isa *oc_isa_avx512(void) { return &avx512_isa; }
 #else
-const oc_kernels *oc_kernels_avx512(void) { return NULL; }
+const oc_isa *oc_isa_avx512(void) { return NULL; }
 #endif

@@ -8,9 +8,11 @@
  * lanes, n <= VW; the others read as 0 / not written), vloadn_fill, vkeepn (lanes >= n set to
  * 0), vset1, vzero, vadd, vsub, vmul, vdiv, vmax, vmin, vfma(a, b, c) = a * b + c rounded once,
  * vabs, vcopysign, vround (to nearest even), vpow2i (2^n for integral n in [-126, 127]),
- * vsel_gt(a, b, x, y) = a > b ? y : x per lane, vhsum / vhmax (a fixed tree), cvt_f16 / cvt_bf16
- * (VW 16-bit values to floats), and for LayerNorm vectors of doubles: vd, VDW, vd_lo / vd_hi
- * (the low / high half of a vf widened), vd_add, vd_sub, vd_fma, vd_set1, vd_zero, vd_hsum.
+ * vsel_gt(a, b, x, y) = a > b ? y : x per lane, vany_nle(a, b) (nonzero when a lane has
+ * !(a <= b)), vhsum / vhmax (a fixed tree), cvt_f16 / cvt_bf16 (VW 16-bit values to floats),
+ * vstore_q8(q, v, n) (the first n lanes, integers in [-127, 127], as bytes v + 128), vtranspose
+ * (VW x VW), and for LayerNorm vectors of doubles: vd, VDW, vd_lo / vd_hi (the low / high half
+ * of a vf widened), vd_add, vd_sub, vd_fma, vd_set1, vd_zero, vd_hsum.
  *
  * Determinism: every output element is computed by one fixed sequence of operations that depends
  * only on its own inputs (lanes never mix, except in the fixed reduction trees of softmax and
@@ -164,6 +166,34 @@ static void FN(layernorm)(const float *x, float *y, size_t r0, size_t r1, size_t
                                  vloadn(b + i, k)), k);
         }
     }
+}
+
+/* =============================================================================================
+ * One row of oc_gemm_i8's activation quantization, the reference's arithmetic (kernels_scalar.c):
+ * the largest |x| (exact, in any order), a row holding a NaN or an infinity flagged, then
+ * x * (127 / max) rounded to nearest even (vround: the integer the reference's 1.5 * 2^23
+ * addition gives), clamped to [-127, 127], + 128, as bytes. The same bytes as the reference.
+ */
+static void FN(quant_i8)(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx) {
+    const vf big = vset1(3.4028234663852886e38f);
+    vf mx = vzero();
+    int bad = 0;
+    for (size_t k = 0; k < K; k += VW) {
+        vf a = vabs(vloadn(x + k, K - k));
+        bad |= vany_nle(a, big); /* NaN or infinity */
+        mx = vmax(mx, a);
+    }
+    float amax = vhmax(mx);
+    if (bad) {
+        oc_quant_bad_row(q, Kq, sx);
+        return;
+    }
+    const vf inv = vset1(oc_quant_inv(amax)), lo = vset1(-127.0f), hi = vset1(127.0f);
+    for (size_t k = 0; k < K; k += VW) {
+        size_t n = K - k < VW ? K - k : VW;
+        vstore_q8(q + k, vmin(vmax(vround(vmul(vloadn(x + k, n), inv)), lo), hi), n);
+    }
+    oc_quant_finish(q, K, Kq, amax, sx);
 }
 
 /* =============================================================================================

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "nn/engine.h"
+#include "kernels/kernels.h"
 
 #define SPIN 4000 /* polls (each a pause) before a worker sleeps: tens of microseconds */
 

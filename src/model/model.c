@@ -144,7 +144,7 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     const oclip_model_config *c = &m->cfg;
     binder b = {m, mapped, err, OCLIP_OK};
     oc_vision *v = &m->vis;
-    oc_text *t = &m->txt;
+    oc_txt_tower *t = &m->txt;
     m->E = c->embed_dim;
 
     /* image tower */
@@ -304,7 +304,7 @@ oclip_status oclip_model_load(const char *spec, const oclip_model_options *opt,
     /* 4. bind */
     m->threads = opt->threads > 0 ? opt->threads : oc_cpu_count();
     if ((s = bind(m, oclip_report_mapped(m->report), err))) goto fail;
-    m->weight_dtype = wd; /* each tower's weights are packed on its first use (vit.c) */
+    m->weight_dtype = wd; /* each tower's weights are packed on its first use (nn/tower.c) */
     const char *origin = oclip_source_config_origin(m->src);
     int inferred = !strncmp(origin, "inferred", 8);
     size_t k = (size_t)snprintf(m->source, sizeof m->source, "%.1000s (%s, %s%.1000s)", path,
@@ -424,7 +424,7 @@ oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size
     oc_err_clear(err);
     if (!m || (n && (!tokens || !out)))
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_text: NULL argument");
-    oclip_status s = oc_text_forward(m, tokens, n, out, NULL, 0, err);
+    oclip_status s = oc_txt_forward(m, tokens, n, out, NULL, 0, err);
     if (s) {
         oc_err_wrap(err, "encoding %zu text%s", n, n == 1 ? "" : "s");
         return s;

@@ -18,7 +18,7 @@
 #define TXT_CHUNK 16 /* texts per forward chunk (bounds the activations, changes nothing) */
 
 /* Position whose features are pooled for one row of tokens (text_global_pool). */
-static size_t pool_pos(const oc_text *t, const int64_t *row) {
+static size_t pool_pos(const oc_txt_tower *t, const int64_t *row) {
     size_t best = 0;
     switch (t->pool) {
     case OC_POOL_ARGMAX: /* first position holding the maximum id: the EOT (49407) */
@@ -37,7 +37,7 @@ static size_t pool_pos(const oc_text *t, const int64_t *row) {
 
 static oclip_status text_forward(const oclip_model *m, const int64_t *tokens, size_t n,
                                  float *out, const oc_stages *st, int full, oclip_error *err) {
-    const oc_text *t = &m->txt;
+    const oc_txt_tower *t = &m->txt;
     size_t D = (size_t)t->tw.D, ctx = (size_t)t->ctx, E = (size_t)m->E;
     int truncate = !full && t->tw.causal && t->pool != OC_POOL_LAST;
     size_t chunk = n < TXT_CHUNK ? n : TXT_CHUNK;
@@ -107,9 +107,9 @@ static oclip_status text_forward(const oclip_model *m, const int64_t *tokens, si
     return s;
 }
 
-oclip_status oc_text_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
-                             const oc_stages *st, int full, oclip_error *err) {
-    const oc_text *t = &m->txt;
+oclip_status oc_txt_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
+                            const oc_stages *st, int full, oclip_error *err) {
+    const oc_txt_tower *t = &m->txt;
     size_t ctx = (size_t)t->ctx;
     /* ids outside the vocabulary would index past token_embedding (torch raises IndexError) */
     for (size_t i = 0; i < n * ctx; i++)

@@ -1,10 +1,10 @@
 /*
- * zeroshot.c — zero-shot classification as OpenCLIP builds it (open_clip zero_shot_classifier.py build_zero_shot_classifier,
- * zero_shot_classifier.py): for each label, every template formatted with the label, tokenized,
- * encoded with normalize=True, averaged, and the mean divided by its L2 norm; then probabilities
- * = softmax(exp(logit_scale) * cos(image, class)).
+ * zeroshot.c — zero-shot classification as OpenCLIP builds it (open_clip
+ * zero_shot_classifier.py build_zero_shot_classifier): for each label, every template formatted
+ * with the label, tokenized, encoded with normalize=True, averaged, and the mean divided by its
+ * L2 norm; then probabilities = softmax(exp(logit_scale) * cos(image, class)).
  * The templates and ImageNet class names are OpenCLIP's zero_shot_metadata.py, embedded by
- * tools/embed_data.py and parsed once (pthread_once), read-only afterwards.
+ * tools/embed_data.py and parsed on first use under a lock (zs_get), read-only afterwards.
  */
 #include <cJSON.h>
 #include <math.h>

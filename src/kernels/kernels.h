@@ -1,0 +1,208 @@
+/*
+ * kernels.h — the CPU kernel layer as the engine (src/nn/) and the model (src/model/) see it: the
+ * thread pool (pool.c), the CPU features and the one kernel dispatch table (cpu.c), weights as
+ * stored and their packed copies, and the operations (kernels.c: GEMMs over fp32 / F16 / BF16 /
+ * int8 weights, LayerNorm, activations, attention). Not installed. The ISA files' own interface
+ * (what cpu.c builds the table from, and what the tests compare ISA by ISA) is kernels_int.h.
+ *
+ * Process-wide state. The kernel layer keeps exactly this, and nothing else:
+ *   - cpu.c: the CPU features (CPUID, XGETBV), the environment overrides OCLIP_SIMD and
+ *     OCLIP_AMX, the dispatch tables built from them, the table in use and the override warning
+ *     (oc_simd_warning). All of it is computed once, on the first call that needs it, under
+ *     pthread_once (any thread may make that call; the others wait for it), and never changes
+ *     afterwards: the environment is read that once. Detection also asks Linux once for this
+ *     process's AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM), where the CPU has AMX. The one
+ *     exception is kernels_int.h's test hooks (oc_simd_set, oc_amx_set), which only the tests
+ *     call: they point the engine at another of the prebuilt tables.
+ *   - pool.c: one pool of worker threads for the process, shared by every caller and model:
+ *     created on first use, grown (never shrunk) to the widest region asked for, joined at exit
+ *     or library unload; a forked child starts a pool of its own. Internally synchronised (one
+ *     region at a time uses it; a caller that finds it busy runs its ranges on its own thread).
+ * Neither changes a result: every output's bytes depend only on the inputs and the table in use.
+ *
+ * Dimension letters: M rows of a GEMM (tokens), N output features, K inner dimension, T tokens
+ * per sequence, D width, H heads, hd head width (D / H).
+ */
+#ifndef OCLIP_KERNELS_H
+#define OCLIP_KERNELS_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Threads (pool.c)
+ *
+ * oc_parallel runs fn(ctx, i0, i1, t) over [0, n) split into `nth` contiguous ranges, range t on
+ * one thread (the caller's thread takes range 0; t is also a scratch slot index: no two ranges
+ * with the same t ever run at once). Each range is the same whatever else runs, and every kernel
+ * computes each output element inside one range with a fixed reduction order, so results are
+ * bit-identical for any thread count. A region runs on the caller's thread alone when the pool
+ * is busy with another caller's region or threads cannot be created (the result is the same,
+ * only slower).
+ */
+typedef void (*oc_range_fn)(void *ctx, size_t i0, size_t i1, int t);
+void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx);
+/* The same, but the ranges are chunks that the threads take in turn as they finish the
+ * previous one, so a thread slowed by something else (another process on its core, a shared
+ * host) takes fewer of them. Guided: each chunk is 1/(2 nth) of the items left, at most `most`
+ * items and at least `least` (0 = 1; fewer only where fewer are left), so the last chunks are
+ * short and no thread finishes long after the others. For kernels whose items are independent
+ * of which thread computes them (the GEMM's panels, attention's heads): the result is the same
+ * bytes as with oc_parallel. t is the thread's index, as above. */
+void oc_parallel_chunks(int nth, size_t n, size_t most, size_t least, oc_range_fn fn,
+                        void *ctx);
+int oc_cpu_count(void);
+#define OC_MAX_THREADS 256
+
+/* ---------------------------------------------------------------------------------------------
+ * CPU features and kernel paths (cpu.c)
+ *
+ * The features the kernels use, as detected (CPU and OS: the OS must save the vector and tile
+ * state the instructions use, else they fault).
+ */
+typedef enum {
+    OC_CPU_AVX2 = 1u << 0,       /* AVX2 + FMA + F16C, YMM state: the avx2 path */
+    OC_CPU_AVX512 = 1u << 1,     /* AVX-512 F/BW/VL/DQ (+ the above), ZMM and opmask state */
+    OC_CPU_AVX512BF16 = 1u << 2, /* AVX512-BF16 (vdpbf16ps) */
+    OC_CPU_AVX512VNNI = 1u << 3, /* AVX512-VNNI (vpdpbusd) */
+    OC_CPU_AMX_BF16 = 1u << 4,   /* AMX-TILE + AMX-BF16, tile state granted (implies AVX512BF16) */
+    OC_CPU_AMX_INT8 = 1u << 5,   /* AMX-TILE + AMX-INT8, tile state granted */
+} oc_cpu_feature;
+unsigned oc_cpu_features(void); /* OR of oc_cpu_feature: what this CPU and OS support */
+
+/* The vector path: scalar (the reference, any CPU), avx2 or avx512. Chosen once per process:
+ * OCLIP_SIMD=scalar|avx2|avx512 when set (non-empty) and supported here, else the best
+ * supported. */
+typedef enum { OC_SIMD_SCALAR = 0, OC_SIMD_AVX2 = 1, OC_SIMD_AVX512 = 2, OC_SIMD_COUNT } oc_simd;
+oc_simd oc_simd_get(void);        /* the path in use (oc_kernels_get()->path) */
+int oc_simd_supported(oc_simd s); /* CPU, OS and build: 1 / 0 */
+const char *oc_simd_name(oc_simd s);
+/* What was wrong with OCLIP_SIMD or OCLIP_AMX, as one sentence that says what is used instead
+ * (an unknown value, or a path or AMX this CPU, OS or build does not have); NULL when nothing
+ * was. The library does not print: the program shows it. */
+const char *oc_simd_warning(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Weights as stored (kernels.c): a 2-D view into the mapped checkpoint, F32/F16/BF16,
+ * unaligned, little-endian. Converted to fp32 a block at a time inside the GEMM.
+ */
+#define OC_PANEL 32    /* output columns per packed panel: the unit of the GEMMs' thread split */
+#define OC_GEMM_KB 256 /* depth (k) per block of the fp32 / BF16 GEMMs */
+typedef struct {
+    const uint8_t *data;
+    oclip_dtype dtype;
+    size_t n, k;  /* output features, input features */
+    int kn;       /* 0: stored [n, k] (nn.Linear.weight); 1: stored [k, n] (visual.proj, ...) */
+    /* Packed copy for the SIMD paths (oc_weight_pack), or NULL: panels of OC_PANEL output
+     * columns, k-major: element (n, k) at packed[(n / 32) * K * 32 + k * 32 + n % 32], zero past
+     * N; in pdtype (F32, F16 or BF16: the stored type, or the type cast to at load). pairs: BF16
+     * for the BF16 dot-product kernels, k in pairs: (n, k) at [(n / 32) * Kp * 32 + (k / 2) * 64
+     * + (n % 32) * 2 + k % 2], Kp = K rounded up to even (zero-padded). */
+    void *packed;
+    oclip_dtype pdtype;
+    int pairs;
+    /* pdtype I8 (oc_weight_pack with to = OCLIP_DTYPE_I8): per output column n a scale s[n] =
+     * max_k |W(n, k)| / 127 and q(n, k) = round(W(n, k) / s[n]) in [-127, 127], in k quads for
+     * the VNNI dot products: (n, k) at [(n / 32) * Kq * 32 + (k / 4) * 128 + (n % 32) * 4 + k % 4],
+     * Kq = K rounded up to a multiple of 4 (zero-padded); qscale[n] = s[n] and qsum[n] =
+     * sum_k q(n, k) (both [panels * 32], zero past N) live in the same allocation. */
+    const float *qscale;
+    const int32_t *qsum;
+} oc_weight;
+
+/* dst[0..count) = elements [first, first + count) of a float tensor, as fp32. */
+void oc_load_f32(float *dst, const uint8_t *data, oclip_dtype dt, size_t first, size_t count);
+
+/* The packed copy of w (what oc_kernels.pack_weights asks for): in the stored type (to =
+ * OCLIP_DTYPE_F32), or rounded to F16 / BF16 (nearest even, as oclip_dtype_cast), BF16 in k
+ * pairs when `pairs`, or quantized to int8 per output column (to = OCLIP_DTYPE_I8, every path:
+ * oc_gemm_i8 reads it). OCLIP_E_NOMEM on failure. oc_weight_unpack frees it (NULL-safe). */
+oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth, oclip_error *err);
+void oc_weight_unpack(oc_weight *w);
+
+/* ---------------------------------------------------------------------------------------------
+ * Operations (kernels.c). Each looks the table up once (oc_kernels_get) and runs its entry.
+ *
+ * Y[m, :] = X[m, :] . W^T + bias for m in [0, M): X [M, K], Y [M, N], bias [N] or NULL.
+ * Each Y element is summed over k in increasing order (one float accumulator; fused
+ * multiply-adds on the SIMD paths), whatever the blocking, the rows computed with it or the
+ * thread split; the bias is added last. BF16 weights in k pairs go to the table's gemm_bf16
+ * where it has one (X rounded to BF16 too). Needs no heap memory. */
+void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y, int nth);
+
+/* Y = X . W^T + bias over int8 weights (W->pdtype I8), the activations quantized per row:
+ * s_x[m] = max_k |X[m, k]| / 127, qx = round(X / s_x) in [-127, 127] (nearest even; a row with
+ * a NaN or an infinity gives NaN outputs), then for each element the exact integer dot product
+ * d = sum_k qx[m, k] q(n, k) and Y[m, n] = (float)d * (s_x[m] * s[n]) + bias[n]. Integer sums
+ * are exact, so every kernel (reference, AVX2, AVX512-VNNI, AMX-INT8) and thread count gives the
+ * same bytes. scratch: oc_gemm_i8_scratch(M, K) bytes (any alignment). */
+size_t oc_gemm_i8_scratch(size_t M, size_t K);
+void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                int nth, void *scratch);
+
+/* LayerNorm over rows of width D: y = (x - mean) / sqrt(var + eps) * w + b (biased variance).
+ * x and y may alias. Rows are split over nth threads. */
+void oc_layernorm(const float *x, float *y, size_t rows, size_t D, const float *w,
+                  const float *b, float eps, int nth);
+
+typedef enum { OC_ACT_GELU = 0, OC_ACT_GELU_TANH, OC_ACT_QUICK_GELU } oc_act;
+void oc_activate(float *x, size_t n, oc_act act, int nth);
+
+/* Multi-head attention core over qkv [N, T, 3D] (q | k | v, head h at columns [h*hd, (h+1)*hd)
+ * of each): o [N, T, D] = softmax(q k^T / sqrt(hd)) v per (sequence, head), keys j > query i
+ * skipped when causal (so row i depends only on keys <= i: computing T' < T positions gives the
+ * same bytes for them). One work item = one (sequence, head). OCLIP_E_NOMEM if the scratch
+ * (a [hd, T] copy of K and a few rows of scores per thread) cannot be allocated. */
+oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t D, size_t H,
+                          int causal, int nth, oclip_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * The dispatch table (filled in cpu.c from the ISA files' kernels, once per process)
+ *
+ * One entry per operation, for the path in use and the features this CPU has; the operations
+ * above read it once per call (never per element or per block). Every entry computes the bytes
+ * the scalar reference's does for the integer GEMM, and the same function to float rounding for
+ * the rest (test_kernels compares them); each entry's own results never depend on the thread
+ * split. Range entries work on [i0, i1) of their items so that any split gives the same bytes.
+ */
+/* panels [p0, p1) of OC_PANEL columns of Y = X W^T + bias, all M rows (Y row stride W->n) */
+typedef void (*oc_gemm_fn)(const float *X, size_t M, const oc_weight *W, const float *bias,
+                           float *Y, size_t p0, size_t p1);
+/* panels [p0, p1) of oc_gemm_i8: xq [M, Kq] holds qx + 128 (bytes, zero-padded as 128), xs [M]
+ * the row scales */
+typedef void (*oc_gemm_i8_fn)(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                              const float *bias, float *Y, size_t p0, size_t p1);
+/* one row of oc_gemm_i8's activation quantization: q [Kq] = qx + 128 (128 past K), *sx = the
+ * row's scale (NaN for a row holding a NaN or an infinity, whose q are then all 128) */
+typedef void (*oc_quant_i8_fn)(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx);
+typedef void (*oc_layernorm_fn)(const float *x, float *y, size_t r0, size_t r1, size_t D,
+                                const float *w, const float *b, float eps);
+typedef void (*oc_act_fn)(float *x, size_t i0, size_t i1, oc_act act);
+/* items [i0, i1) of oc_attention; scratch: oc_attention_scratch(T, hd) floats (kernels_int.h) */
+typedef void (*oc_attention_fn)(const float *qkv, float *o, size_t T, size_t D, size_t H,
+                                int causal, size_t i0, size_t i1, float *scratch);
+
+typedef struct {
+    oc_simd path;
+    int amx;           /* AMX kernels allowed in this table (OCLIP_AMX is not "0") */
+    int pack_weights;  /* 1: GEMM weights get a packed copy (the SIMD paths); 0: the scalar
+                        * path reads fp32 / F16 / BF16 weights as stored (int8 is always packed) */
+    int bf16_pairs;    /* 1: weights cast to BF16 are packed in k pairs, for gemm_bf16 */
+    oc_gemm_fn gemm;   /* fp32 arithmetic over F32 / F16 / BF16 weights, packed or as stored
+                        * (BF16 k pairs widened exactly) */
+    oc_gemm_fn gemm_bf16; /* BF16 k-pair weights, X rounded to BF16: AMX-BF16 or AVX512-BF16;
+                           * NULL: none here (gemm widens them) */
+    oc_gemm_i8_fn gemm_i8; /* AMX-INT8, AVX512-VNNI, AVX2 or the reference */
+    oc_quant_i8_fn quant_i8;
+    oc_layernorm_fn layernorm;
+    oc_act_fn act;
+    oc_attention_fn attention;
+    /* what computes each reduced weight type (oclip_dtype_kernel_name) */
+    const char *f16_name, *bf16_name, *i8_name;
+} oc_kernels;
+
+/* The table in use. Thread-safe; the first call builds the tables (pthread_once). */
+const oc_kernels *oc_kernels_get(void);
+
+#endif

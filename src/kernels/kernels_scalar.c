@@ -1,0 +1,261 @@
+/*
+ * kernels_scalar.c — the scalar path: the reference kernels, in plain C for any CPU (GEMM over
+ * weights as stored, the int8 GEMM and its row quantization, LayerNorm, activations,
+ * attention), a peer of kernels_avx2.c / kernels_avx512.c. The compiler may vectorise loops
+ * across output columns (which does not change any element's arithmetic); no -ffast-math, no FMA
+ * contraction (-std=c11 turns it off), so every element's value is fixed by the code below and
+ * independent of the thread split.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/kernels_int.h"
+
+/* =============================================================================================
+ * GEMM: panels [p0, p1) of Y [M, N] = X [M, K] . W^T + bias over the weights as stored
+ *
+ * Blocking: each OC_PANEL panel in sub-panels of GEMM_NB columns, depth in blocks of OC_GEMM_KB,
+ * rows four at a time. For each (sub-panel, depth block) the weights are converted to fp32 and
+ * packed k-major into Wp [KB][NB] (8 KiB, on the stack), so the inner loop is
+ * acc[r][j] += x[r][k] * Wp[k][j]: independent lanes over j (vectorisable, no reassociation)
+ * and one accumulator per output element, summed in increasing k. Partial sums live in Y
+ * between depth blocks (stored and reloaded as float: the same value), so the result does not
+ * depend on the blocking either. A partial last sub-panel is zero-padded and runs the same code.
+ */
+#define GEMM_NB 8
+#define GEMM_MR 4
+_Static_assert(OC_PANEL % GEMM_NB == 0, "sub-panels tile a panel");
+
+/* Wp[kk][j] = W(n0 + j, k0 + kk) in fp32, zero for columns past N. */
+static void pack_panel(const oc_weight *W, size_t n0, size_t nb, size_t k0, size_t kb,
+                       float Wp[OC_GEMM_KB][GEMM_NB]) {
+    size_t es = oclip_dtype_size(W->dtype);
+    if (nb < GEMM_NB)
+        for (size_t kk = 0; kk < kb; kk++) memset(&Wp[kk][nb], 0, (GEMM_NB - nb) * sizeof(float));
+    if (W->kn) {
+        /* stored [K, N]: a panel row is nb contiguous elements */
+        for (size_t kk = 0; kk < kb; kk++)
+            oc_load_f32(Wp[kk], W->data + ((k0 + kk) * W->n + n0) * es, W->dtype, 0, nb);
+        return;
+    }
+    /* stored [N, K]: convert kb contiguous elements of each weight row, then transpose */
+    float row[OC_GEMM_KB];
+    for (size_t j = 0; j < nb; j++) {
+        oc_load_f32(row, W->data + ((n0 + j) * W->k + k0) * es, W->dtype, 0, kb);
+        for (size_t kk = 0; kk < kb; kk++) Wp[kk][j] = row[kk];
+    }
+}
+
+/* Rows [m, m + R) of one sub-panel over one depth block; R <= GEMM_MR. Rows past R repeat row
+ * m (valid memory) and are not stored. */
+static void micro(const float *X, size_t K, size_t m, size_t R, size_t k0, size_t kb,
+                  float Wp[OC_GEMM_KB][GEMM_NB], float *Y, size_t N, size_t n0, size_t nb) {
+    float acc[GEMM_MR][GEMM_NB];
+    for (size_t r = 0; r < GEMM_MR; r++)
+        for (size_t j = 0; j < GEMM_NB; j++)
+            acc[r][j] = r < R && j < nb && k0 ? Y[(m + r) * N + n0 + j] : 0.0f;
+    const float *x[GEMM_MR];
+    for (size_t r = 0; r < GEMM_MR; r++) x[r] = X + (m + (r < R ? r : 0)) * K + k0;
+    /* Fully unrolled (4 x 8 = eight 4-lane accumulators), so the compiler keeps acc in
+     * registers; rolled loops kept it in memory and ran at half the speed. Unrolling does not
+     * change any element's arithmetic. */
+    for (size_t kk = 0; kk < kb; kk++) {
+        const float *w = Wp[kk];
+#pragma GCC unroll 4
+        for (size_t r = 0; r < GEMM_MR; r++) {
+            float xv = x[r][kk];
+#pragma GCC unroll 8
+            for (size_t j = 0; j < GEMM_NB; j++) acc[r][j] += xv * w[j];
+        }
+    }
+    for (size_t r = 0; r < R; r++) memcpy(&Y[(m + r) * N + n0], acc[r], nb * sizeof(float));
+}
+
+static void scalar_gemm(const float *X, size_t M, const oc_weight *W, const float *bias,
+                        float *Y, size_t p0, size_t p1) {
+    size_t N = W->n, K = W->k;
+    size_t c1 = p1 * OC_PANEL < N ? p1 * OC_PANEL : N;
+    float Wp[OC_GEMM_KB][GEMM_NB];
+    for (size_t n0 = p0 * OC_PANEL; n0 < c1; n0 += GEMM_NB) {
+        size_t nb = c1 - n0 < GEMM_NB ? c1 - n0 : GEMM_NB;
+        for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
+            size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
+            pack_panel(W, n0, nb, k0, kb, Wp);
+            for (size_t m = 0; m < M; m += GEMM_MR) {
+                size_t R = M - m < GEMM_MR ? M - m : GEMM_MR;
+                micro(X, K, m, R, k0, kb, Wp, Y, N, n0, nb);
+            }
+        }
+        if (K == 0)
+            for (size_t m = 0; m < M; m++) memset(&Y[m * N + n0], 0, nb * sizeof(float));
+        if (bias)
+            for (size_t m = 0; m < M; m++)
+                for (size_t j = 0; j < nb; j++) Y[m * N + n0 + j] += bias[n0 + j];
+    }
+}
+
+/* =============================================================================================
+ * Int8 GEMM (oc_gemm_i8 in kernels.h)
+ */
+/* v rounded to the nearest integer, ties to even, for |v| < 2^22 (adding and removing 1.5 * 2^23
+ * leaves no fraction bits; default rounding mode; no contraction under -std=c11). The compiler
+ * vectorises loops over it, where rintf would be a call. */
+static inline float round_even(float v) {
+    float r = v + 12582912.0f;
+    return r - 12582912.0f;
+}
+
+/* the reference quantization of one row */
+static void scalar_quant_i8(const float *x, size_t K, size_t Kq, uint8_t *q, float *sx) {
+    float amax = 0.0f;
+    int bad = 0;
+    for (size_t k = 0; k < K; k++) {
+        float a = fabsf(x[k]);
+        bad |= !(a <= 3.4028234663852886e38f); /* NaN or infinity */
+        amax = a > amax ? a : amax;
+    }
+    if (bad) {
+        oc_quant_bad_row(q, Kq, sx);
+        return;
+    }
+    float inv = oc_quant_inv(amax);
+    for (size_t k = 0; k < K; k++) {
+        float v = round_even(x[k] * inv);
+        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+        q[k] = (uint8_t)((int)v + 128);
+    }
+    oc_quant_finish(q, K, Kq, amax, sx);
+}
+
+/* the reference panels: exact int32 dot products, then the epilogue every kernel repeats */
+static void scalar_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
+                           const float *bias, float *Y, size_t p0, size_t p1) {
+    size_t N = W->n, K = W->k, Kq = (K + 3) & ~(size_t)3;
+    const int8_t *wq = W->packed;
+    for (size_t pi = p0; pi < p1; pi++) {
+        size_t n0 = pi * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
+        const int8_t *wp = wq + pi * OC_PANEL * Kq;
+        for (size_t m = 0; m < M; m++) {
+            const uint8_t *x = xq + m * Kq;
+            int32_t acc[OC_PANEL] = {0};
+            for (size_t k4 = 0; k4 < Kq; k4 += 4) {
+                const int8_t *w = wp + k4 * OC_PANEL;
+                for (size_t j = 0; j < OC_PANEL; j++)
+                    acc[j] += x[k4] * w[j * 4] + x[k4 + 1] * w[j * 4 + 1] +
+                              x[k4 + 2] * w[j * 4 + 2] + x[k4 + 3] * w[j * 4 + 3];
+            }
+            float sx;
+            memcpy(&sx, (const uint8_t *)xs + m * sizeof(float), sizeof sx);
+            for (size_t j = 0; j < nb; j++) {
+                float sc = W->qscale[n0 + j] * sx;
+                float y = (float)(acc[j] - 128 * W->qsum[n0 + j]) * sc;
+                if (bias) y = y + bias[n0 + j];
+                Y[m * N + n0 + j] = y;
+            }
+        }
+    }
+}
+
+/* =============================================================================================
+ * LayerNorm (biased variance, as torch). Mean and variance are accumulated in double: closer to
+ * the exact value than any float order, and each row is one thread's, so still deterministic.
+ */
+static void scalar_layernorm(const float *x, float *y, size_t r0, size_t r1, size_t D,
+                             const float *w, const float *b, float eps) {
+    for (size_t r = r0; r < r1; r++) {
+        const float *xr = x + r * D;
+        float *yr = y + r * D;
+        double s = 0, ss = 0;
+        for (size_t i = 0; i < D; i++) s += xr[i];
+        double mean = s / (double)D;
+        for (size_t i = 0; i < D; i++) {
+            double d = xr[i] - mean;
+            ss += d * d;
+        }
+        float rstd = (float)(1.0 / sqrt(ss / (double)D + (double)eps));
+        float meanf = (float)mean;
+        for (size_t i = 0; i < D; i++) yr[i] = (xr[i] - meanf) * rstd * w[i] + b[i];
+    }
+}
+
+/* =============================================================================================
+ * Activations: exact GELU 0.5 x (1 + erf(x / sqrt 2)) (nn.GELU()), its tanh form
+ * (act_kwargs approximate='tanh'), and QuickGELU x * sigmoid(1.702 x) (OpenAI's models).
+ */
+static void scalar_act(float *x, size_t i0, size_t i1, oc_act act) {
+    switch (act) {
+    case OC_ACT_GELU:
+        for (size_t i = i0; i < i1; i++)
+            x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        break;
+    case OC_ACT_GELU_TANH:
+        for (size_t i = i0; i < i1; i++) {
+            float v = x[i];
+            x[i] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+        }
+        break;
+    case OC_ACT_QUICK_GELU:
+        for (size_t i = i0; i < i1; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+        break;
+    }
+}
+
+static void scalar_erf(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = erff(x[i]);
+}
+
+static void scalar_exp(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
+/* =============================================================================================
+ * Attention, items [i0, i1) (item = sequence n, head h): one query row at a time, dot products
+ * in increasing e, softmax in float.
+ */
+static void scalar_attention(const float *qkv, float *o, size_t T, size_t D, size_t H,
+                             int causal, size_t i0, size_t i1, float *s) {
+    size_t hd = D / H;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (size_t it = i0; it < i1; it++) {
+        size_t n = it / H, h = it % H;
+        const float *base = qkv + n * T * 3 * D;
+        for (size_t i = 0; i < T; i++) {
+            const float *q = base + i * 3 * D + h * hd;
+            /* causal: key j > query i is masked (-inf, probability 0): skip it */
+            size_t nk = causal ? i + 1 : T;
+            float mx = -INFINITY;
+            for (size_t j = 0; j < nk; j++) {
+                const float *k = base + j * 3 * D + D + h * hd;
+                float d = 0;
+                for (size_t e = 0; e < hd; e++) d += q[e] * k[e];
+                s[j] = d * scale;
+                if (s[j] > mx) mx = s[j];
+            }
+            float sum = 0;
+            for (size_t j = 0; j < nk; j++) {
+                s[j] = expf(s[j] - mx);
+                sum += s[j];
+            }
+            float inv = 1.0f / sum;
+            float *op = o + (n * T + i) * D + h * hd;
+            for (size_t e = 0; e < hd; e++) op[e] = 0;
+            for (size_t j = 0; j < nk; j++) {
+                const float *v = base + j * 3 * D + 2 * D + h * hd;
+                float pj = s[j] * inv;
+                for (size_t e = 0; e < hd; e++) op[e] += pj * v[e];
+            }
+        }
+    }
+}
+
+const oc_isa oc_isa_scalar = {
+    .gemm = scalar_gemm,
+    .gemm_bf16 = NULL,
+    .gemm_i8 = scalar_gemm_i8,
+    .quant_i8 = scalar_quant_i8,
+    .layernorm = scalar_layernorm,
+    .act = scalar_act,
+    .attention = scalar_attention,
+    .erf = scalar_erf,
+    .exp = scalar_exp,
+};
