@@ -418,7 +418,9 @@ static void test_bombs(void) {
 /* Decodes b with max_pixels = limit: OCLIP_OK (checking w x h) or the status. */
 static oclip_status decode_at(const buf *b, uint64_t limit, uint32_t w, uint32_t h,
                               oclip_error *err) {
-    oclip_image_options opt = {limit, 0};
+    oclip_image_options opt;
+    oclip_image_options_default(&opt);
+    opt.max_pixels = limit;
     oclip_image *im = NULL;
     oclip_status st = oclip_image_decode(b->p, b->n, "edge", &opt, &im, err);
     if (st == OCLIP_OK) CHECKF(im && im->width == w && im->height == h, "decoded size");
