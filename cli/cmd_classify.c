@@ -1,7 +1,7 @@
 /*
  * cmd_classify.c — `oclip classify`: zero-shot classification of images over labels, as
  * OpenCLIP's build_zero_shot_classifier and its softmax over exp(logit_scale) * cosine
- * (zero_shot_classifier.py), with the class embeddings kept in a cache (clscache.c) per model,
+ * (zero_shot_classifier.py; independent sigmoids with the logit_bias for SigLIP), with the class embeddings kept in a cache (clscache.c) per model,
  * labels and templates.
  */
 #include <stdio.h>
@@ -21,7 +21,8 @@ static const char classify_help[] =
     "\n"
     "Zero-shot classification as OpenCLIP does it: each label is put into every template,\n"
     "the template embeddings are normalized, averaged and renormalized into one class\n"
-    "embedding; each image's probabilities are softmax(exp(logit_scale) * cosine).\n"
+    "embedding; each image's probabilities are softmax(exp(logit_scale) * cosine), or for a\n"
+    "model with a logit_bias (SigLIP) independent sigmoid(exp(logit_scale) * cosine + bias).\n"
     "\n"
     "  IMAGE...              image files (see 'oclip preprocess')\n"
     "  --labels \"a,b,c\"     the class names, comma-separated\n"
@@ -31,7 +32,8 @@ static const char classify_help[] =
     "                        each with {} where the label goes\n"
     "  --top K               only the K most probable labels (default: all)\n"
     "  --json                one JSON object per image and line:\n"
-    "                        {\"image\": PATH, \"predictions\": [{\"label\": L, \"prob\": P}, ...]}\n"
+    "                        {\"image\": PATH, \"activation\": \"softmax\" | \"sigmoid\",\n"
+    "                         \"predictions\": [{\"label\": L, \"prob\": P}, ...]}\n"
     "  --no-cache            neither read nor write the class-embedding cache (class embeddings\n"
     "                        are kept per model, labels and templates in $OCLIP_CACHE_DIR, else\n"
     "                        $XDG_CACHE_HOME/oclip, else ~/.cache/oclip, so that repeated runs\n"
@@ -221,6 +223,8 @@ int cmd_classify(int argc, char **argv) {
         if (a.json) {
             cJSON *o = cJSON_CreateObject(), *ps = NULL;
             cJSON_AddStringToObject(o, "image", path);
+            cJSON_AddStringToObject(o, "activation",
+                                    oclip_model_has_logit_bias(m) ? "sigmoid" : "softmax");
             ps = cJSON_AddArrayToObject(o, "predictions");
             for (size_t k = 0; k < top; k++) {
                 cJSON *e = cJSON_CreateObject();

@@ -280,6 +280,9 @@ typedef struct {
     char act_approximate[16]; /* act_kwargs.approximate: "" (exact) or "tanh" */
     char timm_model_name[96]; /* "" unless a timm tower */
     int custom_block;       /* block_type "custom" or any qk_norm/scale_* flag */
+    char timm_pool[16];     /* timm towers' pooling: default "avg"; SigLIP "map" */
+    char timm_proj[16];     /* timm towers' projection: default "linear"; SigLIP "none";
+                               "" for null */
 } oclip_vision_cfg;
 
 typedef struct {
@@ -847,6 +850,9 @@ OCLIP_API void oclip_model_image_size(const oclip_model *m, int *h, int *w); /* 
 OCLIP_API int oclip_model_context_length(const oclip_model *m); /* tokens per text (77 for CLIP BPE) */
 OCLIP_API float oclip_model_logit_scale(const oclip_model *m);  /* stored (log) value; scale = exp() */
 OCLIP_API float oclip_model_logit_bias(const oclip_model *m);   /* 0 when the model has none */
+/* 1 when the model has a logit_bias (SigLIP): its probabilities are independent sigmoids of
+ * exp(logit_scale) * cos + logit_bias, not a softmax over the texts (oclip_zero_shot_probs) */
+OCLIP_API int oclip_model_has_logit_bias(const oclip_model *m);
 OCLIP_API int oclip_model_threads(const oclip_model *m);
 OCLIP_API const oclip_model_config *oclip_model_config_of(const oclip_model *m); /* resolved config */
 /* One line: the checkpoint used and where the architecture came from, with the source's
@@ -1049,7 +1055,9 @@ OCLIP_API size_t oclip_imagenet_classnames(const char *const **names);
 OCLIP_API oclip_status oclip_zero_shot_classifier(const oclip_model *m, const char *const *labels,
                                         size_t n_labels, const char *const *templates,
                                         size_t n_templates, float *weights, oclip_error *err);
-/* probs[n_img, n_labels] = softmax over labels of exp(logit_scale) * cos(image, class). */
+/* probs[n_img, n_labels] = softmax over labels of exp(logit_scale) * cos(image, class); for a
+ * model with a logit_bias (oclip_model_has_logit_bias: SigLIP) each is on its own
+ * sigmoid(exp(logit_scale) * cos(image, class) + logit_bias), as SigLIP reports them. */
 OCLIP_API oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, size_t n_img,
                                    const float *weights, size_t n_labels, float *probs,
                                    oclip_error *err);

@@ -57,6 +57,8 @@ python3 - "$tmp/out" <<'PY' && ok || bad "an example is misclassified"
 import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 assert len(rows) >= 6
+# the default model has no logit_bias: a softmax over the labels
+assert all(r["activation"] == "softmax" for r in rows), "activation"
 bad = [(r["image"], r["predictions"][0]["label"]) for r in rows
        if os.path.basename(r["image"])[:-4].split("_", 1)[1] != r["predictions"][0]["label"]]
 if bad:

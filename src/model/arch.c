@@ -15,7 +15,7 @@ const char *oc_arch_unsupported(const oclip_model_config *cfg) {
     switch (cfg->family) {
     case OCLIP_FAMILY_NATIVE: break;
     case OCLIP_FAMILY_RESNET: return "ModifiedResNet image tower (RN50 family)";
-    case OCLIP_FAMILY_TIMM: return "timm image tower";
+    case OCLIP_FAMILY_TIMM: return oc_timm_unsupported(cfg, NULL);
     case OCLIP_FAMILY_HF_TEXT: return "Hugging Face text tower";
     case OCLIP_FAMILY_CUSTOM_TEXT: return "CustomTextCLIP (text.* keys)";
     case OCLIP_FAMILY_COCA: return "CoCa (multimodal decoder)";
@@ -84,6 +84,72 @@ static void put_blocks(elist *l, const char *prefix, int layers, int64_t w, int6
     }
 }
 
+/* CustomTextCLIP with a timm SigLIP tower (docs/SIGLIP.md section 7): logit_scale,
+ * logit_bias, visual.trunk.* (timm VisionTransformer, class_token False, global_pool 'map'),
+ * text.* (TextTransformer), in state_dict() order. */
+static oclip_status siglip_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
+                                    size_t *n, oclip_error *err) {
+    oc_timm_tower tw;
+    const char *why = oc_timm_unsupported(cfg, &tw);
+    if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
+    const oclip_text_cfg *t = &cfg->text;
+    elist l = {.a = a};
+    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.img / tw.patch;
+    int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
+    int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
+    put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
+    if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
+    put(&l, 3, 1, g * g, W, 0, "visual.trunk.pos_embed");
+    put(&l, 4, W, 3, P, P, "visual.trunk.patch_embed.proj.weight");
+    put(&l, 1, W, 0, 0, 0, "visual.trunk.patch_embed.proj.bias");
+    for (int i = 0; i < tw.depth; i++) {
+        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.norm1.weight", i);
+        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.norm1.bias", i);
+        put(&l, 2, 3 * W, W, 0, 0, "visual.trunk.blocks.%d.attn.qkv.weight", i);
+        put(&l, 1, 3 * W, 0, 0, 0, "visual.trunk.blocks.%d.attn.qkv.bias", i);
+        put(&l, 2, W, W, 0, 0, "visual.trunk.blocks.%d.attn.proj.weight", i);
+        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.attn.proj.bias", i);
+        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.norm2.weight", i);
+        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.norm2.bias", i);
+        put(&l, 2, M, W, 0, 0, "visual.trunk.blocks.%d.mlp.fc1.weight", i);
+        put(&l, 1, M, 0, 0, 0, "visual.trunk.blocks.%d.mlp.fc1.bias", i);
+        put(&l, 2, W, M, 0, 0, "visual.trunk.blocks.%d.mlp.fc2.weight", i);
+        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.mlp.fc2.bias", i);
+    }
+    put(&l, 1, W, 0, 0, 0, "visual.trunk.norm.weight");
+    put(&l, 1, W, 0, 0, 0, "visual.trunk.norm.bias");
+    put(&l, 3, 1, 1, W, 0, "visual.trunk.attn_pool.latent");
+    put(&l, 2, W, W, 0, 0, "visual.trunk.attn_pool.q.weight");
+    put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.q.bias");
+    put(&l, 2, 2 * W, W, 0, 0, "visual.trunk.attn_pool.kv.weight");
+    put(&l, 1, 2 * W, 0, 0, 0, "visual.trunk.attn_pool.kv.bias");
+    put(&l, 2, W, W, 0, 0, "visual.trunk.attn_pool.proj.weight");
+    put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.proj.bias");
+    put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.norm.weight");
+    put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.norm.bias");
+    put(&l, 2, M, W, 0, 0, "visual.trunk.attn_pool.mlp.fc1.weight");
+    put(&l, 1, M, 0, 0, 0, "visual.trunk.attn_pool.mlp.fc1.bias");
+    put(&l, 2, W, M, 0, 0, "visual.trunk.attn_pool.mlp.fc2.weight");
+    put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.mlp.fc2.bias");
+    /* TextTransformer: its parameters, then its modules (token_embedding, transformer, ln_final,
+     * text_projection when a Linear) */
+    put(&l, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
+    int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
+    if (has_proj && !t->proj_bias) put(&l, 2, Wt, E, 0, 0, "text.text_projection");
+    put(&l, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
+    put_blocks(&l, "text.transformer.", t->layers, Wt, mlp_t, t->has_ls);
+    put(&l, 1, Wt, 0, 0, 0, "text.ln_final.weight");
+    put(&l, 1, Wt, 0, 0, 0, "text.ln_final.bias");
+    if (has_proj && t->proj_bias) {
+        put(&l, 2, E, Wt, 0, 0, "text.text_projection.weight");
+        put(&l, 1, E, 0, 0, 0, "text.text_projection.bias");
+    }
+    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    *out = l.v;
+    *n = l.n;
+    return OCLIP_OK;
+}
+
 oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
                               size_t *n, oclip_error *err) {
     const char *why = oc_arch_unsupported(cfg);
@@ -91,6 +157,7 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
     if (cfg->vision.patch_size <= 0 || cfg->vision.width <= 0 || cfg->text.width <= 0 ||
         cfg->embed_dim <= 0)
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
+    if (cfg->family == OCLIP_FAMILY_TIMM) return siglip_expected(cfg, a, out, n, err);
     const oclip_vision_cfg *v = &cfg->vision;
     const oclip_text_cfg *t = &cfg->text;
     elist l = {.a = a};

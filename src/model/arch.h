@@ -59,4 +59,21 @@ extern const size_t oc_hf_names_n;
 oclip_status oc_add_transposed(oclip_checkpoint *dst, const char *name, const oclip_tensor *t,
                                oclip_error *err);
 
+/* A timm image tower oclip computes (timm.c): a SigLIP ViT as timm defines it for its name. */
+typedef struct {
+    char name[96];
+    int img, patch, width, depth, heads;
+    int mlp;       /* MLP hidden width of the blocks and the pool: int(width * mlp_ratio) */
+    int gelu_tanh; /* act_layer 'gelu_tanh' (1) or exact nn.GELU (0), blocks and pool */
+} oc_timm_tower;
+
+/* The tower timm builds for `name` (*out when not NULL); false for names oclip does not know. */
+bool oc_timm_tower_find(const char *name, oc_timm_tower *out);
+/* Adds a tower under a name timm does not define (tests: the tiny towers
+ * tools/fixtures_siglip.py registers with timm, described by its manifest.json). */
+oclip_status oc_timm_tower_register(const oc_timm_tower *t, oclip_error *err);
+/* Why config c (family TIMM) is not a SigLIP model oclip computes, or NULL, with its image
+ * tower in *tower (when not NULL). */
+const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower);
+
 #endif

@@ -102,6 +102,8 @@ static void vision_defaults(oclip_vision_cfg *v) {
     set_str(v->pool_type, sizeof v->pool_type, "tok");
     set_str(v->pos_embed_type, sizeof v->pos_embed_type, "learnable");
     v->ln_eps = 1e-5; /* torch.nn.LayerNorm's default */
+    set_str(v->timm_pool, sizeof v->timm_pool, "avg");
+    set_str(v->timm_proj, sizeof v->timm_proj, "linear");
 }
 
 static void text_defaults(oclip_text_cfg *t) {
@@ -628,8 +630,10 @@ static oclip_status parse_vision(pctx *c, const cJSON *obj, vision_info *vi) {
             st = get_str(c, path, it, true, o->timm_model_name, sizeof o->timm_model_name);
         else if (IS("timm_model_pretrained") || IS("timm_proj_bias"))
             st = get_bool(c, path, it, NULL);
-        else if (IS("timm_pool")) st = get_str(c, path, it, false, NULL, 0);
-        else if (IS("timm_proj")) st = get_str(c, path, it, true, NULL, 0);
+        else if (IS("timm_pool"))
+            st = get_str(c, path, it, false, o->timm_pool, sizeof o->timm_pool);
+        else if (IS("timm_proj"))
+            st = get_str(c, path, it, true, o->timm_proj, sizeof o->timm_proj);
         else if (IS("timm_drop")) st = get_num(c, path, it, 0, false, 1, "a number from 0 to 1", &dval);
         else if (IS("timm_drop_path")) {
             if (!cJSON_IsNull(it))

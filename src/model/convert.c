@@ -443,6 +443,7 @@ static cJSON *model_cfg_json(const oclip_model_config *c) {
     if (c->quick_gelu) ok = jbool(m, "quick_gelu", 1) && ok;
     if (c->has_logit_bias) ok = jnum(m, "init_logit_bias", c->init_logit_bias) && ok;
     if (c->nonscalar_logit_scale) ok = jbool(m, "nonscalar_logit_scale", 1) && ok;
+    if (c->custom_text) ok = jbool(m, "custom_text", 1) && ok;
 
     ok = jsize(vc, "image_size", v->image_size) && ok;
     ok = jnum(vc, "layers", v->layers) && ok;
@@ -458,6 +459,12 @@ static cJSON *model_cfg_json(const oclip_model_config *c) {
     if (v->pos_embed_type[0] && strcmp(v->pos_embed_type, "learnable"))
         ok = jstr(vc, "pos_embed_type", v->pos_embed_type) && ok;
     ok = jkwargs(vc, v->ln_eps, v->act_approximate) && ok;
+    if (v->timm_model_name[0]) { /* a timm tower: its name decides the rest (timm.c) */
+        ok = jstr(vc, "timm_model_name", v->timm_model_name) && ok;
+        if (strcmp(v->timm_pool, "avg")) ok = jstr(vc, "timm_pool", v->timm_pool) && ok;
+        if (!v->timm_proj[0]) ok = jput(vc, "timm_proj", cJSON_CreateNull()) && ok;
+        else if (strcmp(v->timm_proj, "linear")) ok = jstr(vc, "timm_proj", v->timm_proj) && ok;
+    }
 
     ok = jnum(tc, "context_length", t->context_length) && ok;
     ok = jnum(tc, "vocab_size", t->vocab_size) && ok;

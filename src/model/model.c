@@ -21,14 +21,18 @@ const char *oc_model_unsupported(const oclip_model_config *c) {
     if (family) return family;
     const oclip_vision_cfg *v = &c->vision;
     const oclip_text_cfg *t = &c->text;
-    if (v->width <= 0 || t->width <= 0 || c->embed_dim <= 0 || t->context_length <= 0 ||
-        (int64_t)(v->width * v->mlp_ratio) <= 0 || (int64_t)(t->width * t->mlp_ratio) <= 0 ||
-        t->layers < 0 || v->layers < 0)
+    /* a timm tower (a SigLIP ViT: oc_arch_unsupported checked it) ignores the native vision
+     * options */
+    int timm = c->family == OCLIP_FAMILY_TIMM;
+    if (t->width <= 0 || c->embed_dim <= 0 || t->context_length <= 0 ||
+        (int64_t)(t->width * t->mlp_ratio) <= 0 || t->layers < 0 ||
+        (!timm && (v->width <= 0 || (int64_t)(v->width * v->mlp_ratio) <= 0 || v->layers < 0)))
         return "zero-sized dimensions (width, embed_dim, context length or MLP width)";
-    if (v->attentional_pool) return "vision attentional_pool (CoCa-style attentional pooler)";
-    if (v->custom_block || t->custom_block)
+    if (!timm && v->attentional_pool)
+        return "vision attentional_pool (CoCa-style attentional pooler)";
+    if ((!timm && v->custom_block) || t->custom_block)
         return "custom transformer blocks (block_type 'custom', qk_norm, scale_* options)";
-    if (strcmp(v->pool_type, "tok") && strcmp(v->pool_type, "avg"))
+    if (!timm && strcmp(v->pool_type, "tok") && strcmp(v->pool_type, "avg"))
         return "vision pool_type other than 'tok' / 'avg' (no single embedding per image)";
     if (strcmp(t->pool_type, "argmax") && strcmp(t->pool_type, "eos") &&
         strcmp(t->pool_type, "first") && strcmp(t->pool_type, "last"))
@@ -36,17 +40,19 @@ const char *oc_model_unsupported(const oclip_model_config *c) {
     if (t->embed_cls) return "text embed_cls (CoCa)";
     if (t->proj_type[0] && strcmp(t->proj_type, "linear") && strcmp(t->proj_type, "none"))
         return "text proj_type other than 'linear' / 'none'";
-    if (v->act_approximate[0] && strcmp(v->act_approximate, "tanh"))
+    if (!timm && v->act_approximate[0] && strcmp(v->act_approximate, "tanh"))
         return "vision act_kwargs.approximate other than 'tanh'";
     if (t->act_approximate[0] && strcmp(t->act_approximate, "tanh"))
         return "text act_kwargs.approximate other than 'tanh'";
-    if (v->head_width <= 0 || v->width % v->head_width)
+    if (!timm && (v->head_width <= 0 || v->width % v->head_width))
         return "vision width not a multiple of head_width";
     if (t->heads <= 0 || t->width % t->heads) return "text width not a multiple of heads";
-    if (v->patch_size <= 0 || v->image_size[0] < v->patch_size || v->image_size[1] < v->patch_size)
+    if (!timm && (v->patch_size <= 0 || v->image_size[0] < v->patch_size ||
+                  v->image_size[1] < v->patch_size))
         return "image smaller than one patch";
-    if ((int64_t)(v->image_size[0] / v->patch_size) * (v->image_size[1] / v->patch_size) + 1 >
-            OC_MAX_TOKENS || t->context_length > OC_MAX_TOKENS)
+    if ((!timm && (int64_t)(v->image_size[0] / v->patch_size) * (v->image_size[1] / v->patch_size) +
+                          1 > OC_MAX_TOKENS) ||
+        t->context_length > OC_MAX_TOKENS)
         return "sequences longer than 4096 tokens";
     if (c->unknown_keys[0]) return "config keys OpenCLIP 3.3 does not accept (see unknown keys)";
     return NULL;
@@ -140,6 +146,62 @@ static oclip_status bind_tower(binder *b, oc_tower *tw, const char *prefix,
     return b->st;
 }
 
+/* The timm SigLIP image tower (visual.trunk.*: timm VisionTransformer, global_pool 'map'). */
+static oclip_status bind_timm_vision(binder *b, const oc_timm_tower *tt) {
+    oc_vision *v = &b->m->vis;
+    oc_tower *tw = &v->tw;
+    tw->D = tt->width;
+    tw->M = tt->mlp;
+    tw->H = tt->heads;
+    tw->layers = tt->depth;
+    tw->eps = 1e-6f; /* timm LayerNorm default (layers/norm.py) */
+    tw->act = tt->gelu_tanh ? OC_ACT_GELU_TANH : OC_ACT_GELU;
+    tw->causal = 0;
+    tw->blocks = oc_arena_alloc(&b->m->arena, (size_t)(tw->layers > 0 ? tw->layers : 1) *
+                                                  sizeof *tw->blocks);
+    if (!tw->blocks) return oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
+#define BLK(leaf) "visual.trunk.blocks.%d." leaf
+    for (int l = 0; l < tw->layers; l++) {
+        oc_block *k = &tw->blocks[l];
+        k->ln1_w = vec(b, BLK("norm1.weight"), l);
+        k->ln1_b = vec(b, BLK("norm1.bias"), l);
+        k->ln2_w = vec(b, BLK("norm2.weight"), l);
+        k->ln2_b = vec(b, BLK("norm2.bias"), l);
+        k->in_w = weight(b, BLK("attn.qkv.weight"), l, 0); /* rows [q; k; v], as in_proj */
+        k->in_b = vec(b, BLK("attn.qkv.bias"), l);
+        k->out_w = weight(b, BLK("attn.proj.weight"), l, 0);
+        k->out_b = vec(b, BLK("attn.proj.bias"), l);
+        k->fc_w = weight(b, BLK("mlp.fc1.weight"), l, 0);
+        k->fc_b = vec(b, BLK("mlp.fc1.bias"), l);
+        k->proj_w = weight(b, BLK("mlp.fc2.weight"), l, 0);
+        k->proj_b = vec(b, BLK("mlp.fc2.bias"), l);
+    }
+#undef BLK
+    v->map = 1;
+    v->P = tt->patch;
+    v->img_h = v->img_w = tt->img;
+    v->gh = v->gw = tt->img / tt->patch;
+    v->conv = weight(b, "visual.trunk.patch_embed.proj.weight", 0, 0);
+    v->conv_b = vec(b, "visual.trunk.patch_embed.proj.bias", 0);
+    v->pos = vec(b, "visual.trunk.pos_embed", 0);
+    v->ln_post_w = vec(b, "visual.trunk.norm.weight", 0);
+    v->ln_post_b = vec(b, "visual.trunk.norm.bias", 0);
+    v->latent = vec(b, "visual.trunk.attn_pool.latent", 0);
+    v->pool_q = weight(b, "visual.trunk.attn_pool.q.weight", 0, 0);
+    v->pool_q_b = vec(b, "visual.trunk.attn_pool.q.bias", 0);
+    v->pool_kv = weight(b, "visual.trunk.attn_pool.kv.weight", 0, 0);
+    v->pool_kv_b = vec(b, "visual.trunk.attn_pool.kv.bias", 0);
+    v->pool_proj = weight(b, "visual.trunk.attn_pool.proj.weight", 0, 0);
+    v->pool_proj_b = vec(b, "visual.trunk.attn_pool.proj.bias", 0);
+    v->pool_ln_w = vec(b, "visual.trunk.attn_pool.norm.weight", 0);
+    v->pool_ln_b = vec(b, "visual.trunk.attn_pool.norm.bias", 0);
+    v->pool_fc1 = weight(b, "visual.trunk.attn_pool.mlp.fc1.weight", 0, 0);
+    v->pool_fc1_b = vec(b, "visual.trunk.attn_pool.mlp.fc1.bias", 0);
+    v->pool_fc2 = weight(b, "visual.trunk.attn_pool.mlp.fc2.weight", 0, 0);
+    v->pool_fc2_b = vec(b, "visual.trunk.attn_pool.mlp.fc2.bias", 0);
+    return b->st;
+}
+
 static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err) {
     const oclip_model_config *c = &m->cfg;
     binder b = {m, mapped, err, OCLIP_OK};
@@ -149,7 +211,16 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
 
     /* image tower */
     oclip_status ts; /* bind_tower's own failure (no memory for the blocks) is not in b.st */
-    if ((ts = bind_tower(&b, &v->tw, "visual.transformer.", c, 1))) return ts;
+    oc_timm_tower tt;
+    if (c->family == OCLIP_FAMILY_TIMM) {
+        if (oc_timm_unsupported(c, &tt))
+            return oc_err_set(err, OCLIP_E_UNSUPPORTED, "timm tower '%s' not supported",
+                              c->vision.timm_model_name);
+        if ((ts = bind_timm_vision(&b, &tt))) return ts;
+    } else if ((ts = bind_tower(&b, &v->tw, "visual.transformer.", c, 1))) {
+        return ts;
+    }
+    if (c->family != OCLIP_FAMILY_TIMM) {
     v->P = c->vision.patch_size;
     v->img_h = c->vision.image_size[0];
     v->img_w = c->vision.image_size[1];
@@ -167,9 +238,13 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     v->ln_post_w = vec(&b, "visual.ln_post.weight", 0);
     v->ln_post_b = vec(&b, "visual.ln_post.bias", 0);
     v->proj = weight(&b, "visual.proj", 0, 1);
+    }
 
-    /* text tower */
-    if ((ts = bind_tower(&b, &t->tw, "transformer.", c, 0))) return ts;
+    /* text tower: CustomTextCLIP keeps it under text.* */
+    const char *tp = c->custom_text ? "text." : "";
+    char nm[128];
+#define TNAME(leaf) (snprintf(nm, sizeof nm, "%s" leaf, tp), nm)
+    if ((ts = bind_tower(&b, &t->tw, TNAME("transformer."), c, 0))) return ts;
     t->ctx = c->text.context_length;
     t->vocab = c->text.vocab_size;
     t->eos_id = c->text.eos_id;
@@ -177,26 +252,27 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
               : !strcmp(c->text.pool_type, "first") ? OC_POOL_FIRST
               : !strcmp(c->text.pool_type, "last")  ? OC_POOL_LAST
                                                     : OC_POOL_ARGMAX;
-    const oclip_tensor *emb = tensor(&b, "token_embedding.weight", 0);
+    const oclip_tensor *emb = tensor(&b, TNAME("token_embedding.weight"), 0);
     if (emb) {
         t->tok_emb = emb->data;
         t->tok_dtype = emb->dtype;
     }
-    t->pos = vec(&b, "positional_embedding", 0);
-    t->ln_w = vec(&b, "ln_final.weight", 0);
-    t->ln_b = vec(&b, "ln_final.bias", 0);
+    t->pos = vec(&b, TNAME("positional_embedding"), 0);
+    t->ln_w = vec(&b, TNAME("ln_final.weight"), 0);
+    t->ln_b = vec(&b, TNAME("ln_final.bias"), 0);
     t->has_proj = strcmp(c->text.proj_type, "none") != 0;
     if (t->has_proj && c->text.proj_bias) {
-        t->proj = weight(&b, "text_projection.weight", 0, 0); /* nn.Linear [E, D] */
-        t->proj_b = vec(&b, "text_projection.bias", 0);
+        t->proj = weight(&b, TNAME("text_projection.weight"), 0, 0); /* nn.Linear [E, D] */
+        t->proj_b = vec(&b, TNAME("text_projection.bias"), 0);
     } else if (t->has_proj) {
-        t->proj = weight(&b, "text_projection", 0, 1); /* Parameter [D, E] */
+        t->proj = weight(&b, TNAME("text_projection"), 0, 1); /* Parameter [D, E] */
     } else if (c->text.width != c->embed_dim) {
         return oc_err_set(err, OCLIP_E_UNSUPPORTED, "text proj_type 'none' with width %d != "
                           "embed_dim %d: the towers' embeddings cannot be compared",
                           c->text.width, c->embed_dim);
     }
 
+#undef TNAME
     /* logit_scale ([] or [1]) and optional logit_bias */
     const oclip_tensor *ls = tensor(&b, "logit_scale", 0);
     if (ls) oc_load_f32(&m->logit_scale, ls->data, ls->dtype, 0, 1);
@@ -333,6 +409,7 @@ void oclip_model_image_size(const oclip_model *m, int *h, int *w) {
 int oclip_model_context_length(const oclip_model *m) { return m->txt.ctx; }
 float oclip_model_logit_scale(const oclip_model *m) { return m->logit_scale; }
 float oclip_model_logit_bias(const oclip_model *m) { return m->logit_bias; }
+int oclip_model_has_logit_bias(const oclip_model *m) { return m->cfg.has_logit_bias != 0; }
 int oclip_model_threads(const oclip_model *m) { return m->threads; }
 const oclip_model_config *oclip_model_config_of(const oclip_model *m) { return &m->cfg; }
 const char *oclip_model_source(const oclip_model *m) { return m->source; }

@@ -51,6 +51,14 @@ typedef struct {
     float *ln_pre_w, *ln_pre_b; /* [D], or NULL (no_ln_pre) */
     float *ln_post_w, *ln_post_b;
     oc_weight proj;          /* [D, E] stored kn */
+    /* timm SigLIP tower (timm_vit.c) when `map`: no class token (pos [gh*gw, D]), no ln_pre,
+     * conv bias, ln_post = trunk.norm over every token, then the MAP attention pool */
+    int map;
+    float *conv_b;           /* [D] */
+    float *latent;           /* attn_pool.latent [D] */
+    oc_weight pool_q, pool_kv, pool_proj, pool_fc1, pool_fc2; /* [D,D] [2D,D] [D,D] [M,D] [D,M] */
+    float *pool_q_b, *pool_kv_b, *pool_proj_b, *pool_fc1_b, *pool_fc2_b;
+    float *pool_ln_w, *pool_ln_b;
 } oc_vision;
 
 /* The text tower's pooled position (open_clip transformer.py text_global_pool) */
@@ -101,6 +109,7 @@ typedef struct {
     float *block0; /* after the first block [N, T, D] */
     float *last;   /* after the last block [N, T, D] */
     float *pooled; /* pooled, after ln_post / ln_final, before the projection [N, D] */
+    float *pool_attn, *pool_ln; /* timm MAP pool: attention after its proj, its LayerNorm [N, D] */
 } oc_stages;
 
 /* out [N, E] (unnormalized). The text tower runs only the first T' positions, where T' is one
@@ -108,6 +117,11 @@ typedef struct {
  * the mask needs every position; stages then hold positions < T' only (the rest zero). */
 oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
                             const oc_stages *st, oclip_error *err);
+/* The timm SigLIP image tower (timm_vit.c), called by oc_vit_forward when vis.map is set;
+ * stages for tests: embed [N, G, D] (patch conv + pos_embed), block0 / last [N, G, D] (last:
+ * after trunk.norm), pooled [N, D] (the pool output, = out). */
+oclip_status oc_timm_vit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                                 const oc_stages *st, oclip_error *err);
 oclip_status oc_txt_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                             const oc_stages *st, int full, oclip_error *err);
 

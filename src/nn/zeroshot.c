@@ -2,7 +2,9 @@
  * zeroshot.c — zero-shot classification as OpenCLIP builds it (open_clip
  * zero_shot_classifier.py build_zero_shot_classifier): for each label, every template formatted
  * with the label, tokenized, encoded with normalize=True, averaged, and the mean divided by its
- * L2 norm; then probabilities = softmax(exp(logit_scale) * cos(image, class)).
+ * L2 norm; then probabilities = softmax(exp(logit_scale) * cos(image, class)), or for a model
+ * with a logit_bias (SigLIP: open_clip model.py CustomTextCLIP.get_logits) independent sigmoids
+ * of exp(logit_scale) * cos(image, class) + logit_bias.
  * The templates and ImageNet class names are OpenCLIP's zero_shot_metadata.py, embedded by
  * tools/embed_data.py and parsed on first use under a lock (zs_get), read-only afterwards.
  */
@@ -167,6 +169,8 @@ oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, s
         return oc_err_set(err, OCLIP_E_ARG, "oclip_zero_shot_probs: NULL argument");
     size_t E = (size_t)oclip_model_embed_dim(m);
     double scale = exp((double)oclip_model_logit_scale(m));
+    int sigmoid = oclip_model_has_logit_bias(m);
+    double bias = sigmoid ? (double)oclip_model_logit_bias(m) : 0.0;
     for (size_t i = 0; i < n_img; i++) {
         const float *x = img_emb + i * E;
         double xn = 0;
@@ -177,9 +181,13 @@ oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, s
         for (size_t c = 0; c < n_labels; c++) {
             double dot = 0;
             for (size_t e = 0; e < E; e++) dot += (double)x[e] * weights[c * E + e];
-            double logit = scale * dot / xn;
+            double logit = scale * dot / xn + bias;
             p[c] = (float)logit;
             if (logit > mx) mx = logit;
+        }
+        if (sigmoid) {
+            for (size_t c = 0; c < n_labels; c++) p[c] = (float)(1.0 / (1.0 + exp(-(double)p[c])));
+            continue;
         }
         for (size_t c = 0; c < n_labels; c++) total += exp((double)p[c] - mx);
         for (size_t c = 0; c < n_labels; c++) p[c] = (float)(exp((double)p[c] - mx) / total);

@@ -1,0 +1,392 @@
+/*
+ * test_siglip.c — SigLIP / SigLIP 2 (CustomTextCLIP with a timm SigLIP image tower) against
+ * OpenCLIP 3.3.0, on the four tiny models of tests/fixtures/siglip/ (tools/fixtures_siglip.py
+ * tiny; docs/SIGLIP.md section 10). The tiny image towers are timm models the generator
+ * registered under test names; they are registered here from its manifest.json. Per model:
+ *   - preprocessing with the folder's preprocess_cfg (squash, mean/std 0.5): the fixture's
+ *     pixels bit for bit;
+ *   - image stages: patch embedding + pos_embed, after block 0, after trunk.norm, the MAP pool's
+ *     attention and LayerNorm, the pooled feature; text stages: embedding, after block 0, after
+ *     the last block, ln_final at position L-1 (tokens: the fixture's, from the model's HF
+ *     tokenizer);
+ *   - encode_image / encode_text raw and normalized, logits exp(s) cos + b, sigmoid probabilities
+ *     (oclip_logits, and oclip_zero_shot_probs over the text features as classes);
+ *   - the model loads, so its weights passed oclip check against the expected SigLIP state
+ *     dict; other timm towers and SigLIP configs with other heads stay refused.
+ * Stages and features: max-abs <= 1e-4 and cosine >= 0.99999 (OpenCLIP's own fp32 is ~5e-6 from
+ * fp64 here, expected.json fp32_vs_fp64).
+ */
+#include <cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/kernels_int.h" /* oc_simd_set */
+#include "model/arch.h"
+#include "model/model.h"
+#include "nn/engine.h"
+#include "test.h"
+#include "util.h"
+
+#define FIX "tests/fixtures/siglip"
+#define TOL 1e-4       /* stages */
+#define TOL_FEAT 2e-5  /* features, logits, probabilities (measured <= 7e-6) */
+#define MIN_COS 0.99999
+
+static const char *const variants[] = {"siglip_b16", "siglip_so400m14_384", "siglip2_so400m16",
+                                       "siglip_i18n_noproj"};
+
+static double worst_abs, worst_cos = 1.0;
+
+static float *expect_f32(const oclip_checkpoint *ck, const char *name, size_t *n) {
+    const oclip_tensor *t = oclip_checkpoint_find(ck, name);
+    CHECKF(t && t->dtype == OCLIP_DTYPE_F32, "expected tensor %s", name);
+    if (!t) return NULL;
+    float *p = malloc(t->nbytes ? t->nbytes : 1);
+    memcpy(p, t->data, t->nbytes);
+    if (n) *n = (size_t)t->numel;
+    return p;
+}
+
+/* max |a-b| and cosine over n floats; the worst per model into *abs_out / *cos_out */
+static void compare_tol(const char *what, const char *tag, const float *got, const float *want,
+                        size_t n, double tol, double *abs_out, double *cos_out) {
+    if (!got || !want) return;
+    double mx = 0, dot = 0, na = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= mx)) mx = d;
+        dot += (double)got[i] * want[i];
+        na += (double)got[i] * got[i];
+        nb += (double)want[i] * want[i];
+    }
+    double cos = na > 0 && nb > 0 ? dot / sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
+    CHECKF(mx <= tol, "%s %s: max-abs %.3g > %g", tag, what, mx, tol);
+    CHECKF(cos >= MIN_COS, "%s %s: cosine %.9f < %g", tag, what, cos, MIN_COS);
+    if (!(mx <= worst_abs)) worst_abs = mx;
+    if (cos < worst_cos) worst_cos = cos;
+    if (abs_out && !(mx <= *abs_out)) *abs_out = mx;
+    if (cos_out && cos < *cos_out) *cos_out = cos;
+}
+
+#define compare(what, tag, got, want, n, a, c) compare_tol(what, tag, got, want, n, TOL, a, c)
+#define compare_feat(what, tag, got, want, n, a, c)                                              \
+    compare_tol(what, tag, got, want, n, TOL_FEAT, a, c)
+
+/* The generator's tiny timm towers (manifest.json timm_test_models), in timm's own terms:
+ * embed_dim, depth, num_heads, mlp_ratio (default 4), act_layer (default exact GELU). */
+static void register_test_towers(void) {
+    size_t len = 0;
+    unsigned char *text = read_file(FIX "/manifest.json", &len);
+    CHECKF(text != NULL, "%s", FIX "/manifest.json");
+    cJSON *root = text ? cJSON_ParseWithLength((const char *)text, len) : NULL;
+    free(text);
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "timm_test_models"), *it;
+    int n = 0;
+    cJSON_ArrayForEach(it, models) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(it, "args");
+#define NUM(key, def)                                                                            \
+    (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(a, key))                                    \
+         ? cJSON_GetObjectItemCaseSensitive(a, key)->valuedouble : (def))
+        oc_timm_tower t = {0};
+        snprintf(t.name, sizeof t.name, "%s", it->string);
+        t.img = (int)NUM("img_size", 0);
+        t.patch = (int)NUM("patch_size", 0);
+        t.width = (int)NUM("embed_dim", 0);
+        t.depth = (int)NUM("depth", 0);
+        t.heads = (int)NUM("num_heads", 0);
+        t.mlp = (int)(t.width * NUM("mlp_ratio", 4.0)); /* timm Mlp: int(dim * mlp_ratio) */
+#undef NUM
+        const cJSON *act = cJSON_GetObjectItemCaseSensitive(a, "act_layer");
+        t.gelu_tanh = cJSON_IsString(act) && !strcmp(act->valuestring, "gelu_tanh");
+        CHECK(!cJSON_IsString(act) || t.gelu_tanh);
+        oclip_error err;
+        CHECKF(oc_timm_tower_register(&t, &err) == OCLIP_OK, "%s: %s", t.name, err.msg);
+        n++;
+    }
+    CHECKF(n == 4, "%d test towers in manifest.json", n);
+    cJSON_Delete(root);
+}
+
+/* expected.json "images" (paths from the repository root) preprocessed with the model's
+ * preprocess_cfg: the fixture's pixels bit for bit */
+static void check_preprocess(const oclip_model *m, const cJSON *images, const float *want,
+                             const char *tag) {
+    const oclip_preprocess_cfg *pre = oclip_model_preprocess(m);
+    CHECKF(!strcmp(pre->resize_mode, "squash") && pre->mean[0] == 0.5 && pre->std[2] == 0.5,
+           "%s: preprocess_cfg %s mean %g std %g", tag, pre->resize_mode, pre->mean[0],
+           pre->std[2]);
+    size_t px = (size_t)3 * (size_t)pre->size[0] * (size_t)pre->size[1];
+    float *got = malloc(px * sizeof(float));
+    size_t i = 0, differ = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, images) {
+        oclip_image *img = NULL;
+        oclip_error err;
+        CHECKF(oclip_image_load(it->valuestring, NULL, &img, &err) == OCLIP_OK &&
+                   oclip_preprocess(img, pre, got, &err) == OCLIP_OK,
+               "%s %s: %s", tag, it->valuestring, err.msg);
+        for (size_t k = 0; img && k < px; k++) differ += got[k] != want[i * px + k];
+        oclip_image_free(img);
+        i++;
+    }
+    CHECKF(i == 5 && differ == 0, "%s: %zu images, %zu pixel values differ from OpenCLIP's", tag,
+           i, differ);
+    free(got);
+}
+
+static void test_variant(const char *variant) {
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, FIX "/%s", variant);
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    oclip_checkpoint *ex = NULL;
+    oclip_error err;
+    CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s: %s", path, err.msg);
+    oclip_model_options o;
+    oclip_model_options_default(&o);
+    o.threads = 2;
+    oclip_model *m = NULL;
+    CHECKF(oclip_model_load(dir, &o, &m, &err) == OCLIP_OK, "%s: %s", dir, err.msg);
+    snprintf(path, sizeof path, "%s/expected.json", dir);
+    size_t jlen = 0;
+    unsigned char *jtext = read_file(path, &jlen);
+    cJSON *ej = jtext ? cJSON_ParseWithLength((const char *)jtext, jlen) : NULL;
+    free(jtext);
+    if (!ex || !m || !ej) {
+        CHECKF(0, "%s: fixture or model missing", variant);
+        oclip_checkpoint_free(ex);
+        oclip_model_free(m);
+        cJSON_Delete(ej);
+        return;
+    }
+    const oclip_tensor *pt = oclip_checkpoint_find(ex, "pixels");
+    const oclip_tensor *tt = oclip_checkpoint_find(ex, "tokens");
+    size_t n_img = (size_t)pt->shape[0], n_txt = (size_t)tt->shape[0];
+    size_t E = (size_t)oclip_model_embed_dim(m), L = (size_t)oclip_model_context_length(m);
+    CHECKF(tt->ndim == 2 && (size_t)tt->shape[1] == L && tt->dtype == OCLIP_DTYPE_I64,
+           "%s: tokens [%lld, %lld] for context %zu", variant, (long long)tt->shape[0],
+           (long long)tt->shape[1], L);
+    float *pixels = expect_f32(ex, "pixels", NULL);
+    int64_t *tokens = malloc(tt->nbytes);
+    memcpy(tokens, tt->data, tt->nbytes);
+    double abs_s = 0, cos_s = 1, abs_f = 0, cos_f = 1;
+
+    check_preprocess(m, cJSON_GetObjectItemCaseSensitive(ej, "images"), pixels, variant);
+
+    /* image stages over the first 2 images */
+    {
+        static const char *const names[] = {"img_embed", "img_block_0", "img_final_norm",
+                                            "img_pool_attn", "img_pool_ln", "img_pooled"};
+        float *want[6], *got[6];
+        size_t cnt[6];
+        for (int s = 0; s < 6; s++) {
+            want[s] = expect_f32(ex, names[s], &cnt[s]);
+            got[s] = calloc(cnt[s] ? cnt[s] : 1, sizeof(float));
+        }
+        size_t n = (size_t)cJSON_GetObjectItemCaseSensitive(ej, "stage_images")->valueint;
+        CHECK(n == 2 && cnt[5] == 5 * E);
+        oc_stages st = {.embed = got[0], .block0 = got[1], .last = got[2], .pooled = NULL,
+                        .pool_attn = got[3], .pool_ln = got[4]};
+        float *out = calloc(n * E, sizeof(float));
+        CHECKF(oc_vit_forward(m, pixels, n, out, &st, &err) == OCLIP_OK, "%s: %s", variant,
+               err.msg);
+        for (int s = 0; s < 5; s++) compare(names[s], variant, got[s], want[s], cnt[s], &abs_s, &cos_s);
+        compare("img_pooled (stage pass)", variant, out, want[5], n * E, &abs_s, &cos_s);
+        free(out);
+        /* all 5 images: raw and normalized */
+        out = calloc(n_img * E, sizeof(float));
+        CHECKF(oclip_encode_image(m, pixels, n_img, out, 0, &err) == OCLIP_OK, "%s", err.msg);
+        compare_feat("img_pooled", variant, out, want[5], n_img * E, &abs_f, &cos_f);
+        free(out);
+        for (int s = 0; s < 6; s++) free(want[s]), free(got[s]);
+    }
+    /* text stages over the first 4 prompts */
+    {
+        static const char *const names[] = {"txt_embed", "txt_block_0", "txt_block_last",
+                                            "txt_pooled"};
+        float *want[4], *got[4];
+        size_t cnt[4];
+        int layers = oclip_model_config_of(m)->text.layers;
+        char last[32];
+        snprintf(last, sizeof last, "txt_block_%d", layers - 1);
+        for (int s = 0; s < 4; s++) {
+            want[s] = expect_f32(ex, s == 2 ? last : names[s], &cnt[s]);
+            got[s] = calloc(cnt[s] ? cnt[s] : 1, sizeof(float));
+        }
+        size_t n = (size_t)cJSON_GetObjectItemCaseSensitive(ej, "stage_prompts")->valueint;
+        CHECK(n == 4);
+        oc_stages st = {got[0], got[1], got[2], got[3], NULL, NULL};
+        float *out = calloc(n * E, sizeof(float));
+        CHECKF(oc_txt_forward(m, tokens, n, out, &st, 0, &err) == OCLIP_OK, "%s: %s", variant,
+               err.msg);
+        for (int s = 0; s < 4; s++) compare(names[s], variant, got[s], want[s], cnt[s], &abs_s, &cos_s);
+        free(out);
+        for (int s = 0; s < 4; s++) free(want[s]), free(got[s]);
+    }
+    /* features, logits, probabilities */
+    float *img = calloc(n_img * E, sizeof(float)), *txt = calloc(n_txt * E, sizeof(float));
+    float *raw = calloc(n_txt * E, sizeof(float));
+    float *logits = calloc(n_img * n_txt, sizeof(float)), *probs = calloc(n_img * n_txt, 4);
+    CHECKF(oclip_encode_image(m, pixels, n_img, img, 1, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(oclip_encode_text(m, tokens, n_txt, raw, 0, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(oclip_encode_text(m, tokens, n_txt, txt, 1, &err) == OCLIP_OK, "%s", err.msg);
+    float *w_img = expect_f32(ex, "img_features", NULL), *w_txt = expect_f32(ex, "txt_features", NULL);
+    float *w_raw = expect_f32(ex, "txt_raw", NULL), *w_log = expect_f32(ex, "logits", NULL);
+    float *w_prob = expect_f32(ex, "probs", NULL);
+    compare_feat("img_features", variant, img, w_img, n_img * E, &abs_f, &cos_f);
+    compare_feat("txt_raw", variant, raw, w_raw, n_txt * E, &abs_f, &cos_f);
+    compare_feat("txt_features", variant, txt, w_txt, n_txt * E, &abs_f, &cos_f);
+    /* logit_scale and logit_bias as stored (0-d) */
+    float ls = 0, lb = 0;
+    oc_load_f32(&ls, oclip_checkpoint_find(ex, "logit_scale")->data, OCLIP_DTYPE_F32, 0, 1);
+    oc_load_f32(&lb, oclip_checkpoint_find(ex, "logit_bias")->data, OCLIP_DTYPE_F32, 0, 1);
+    CHECKF(oclip_model_logit_scale(m) == ls && oclip_model_logit_bias(m) == lb,
+           "%s: logit scale %g bias %g, want %g %g", variant, oclip_model_logit_scale(m),
+           oclip_model_logit_bias(m), ls, lb);
+    CHECK(oclip_model_has_logit_bias(m) == 1);
+    CHECKF(oclip_logits(m, img, n_img, txt, n_txt, logits, &err) == OCLIP_OK, "%s", err.msg);
+    double abs_l = 0, cos_l = 1;
+    compare_feat("logits", variant, logits, w_log, n_img * n_txt, &abs_l, &cos_l);
+    /* zero-shot with the text features as the classes: independent sigmoids */
+    CHECKF(oclip_zero_shot_probs(m, img, n_img, txt, n_txt, probs, &err) == OCLIP_OK, "%s",
+           err.msg);
+    double abs_p = 0, cos_p = 1;
+    compare_feat("probs (zero-shot sigmoid)", variant, probs, w_prob, n_img * n_txt, &abs_p, &cos_p);
+    fprintf(stderr, "%-20s stages max-abs %.3g 1-cos %.2g | features max-abs %.3g 1-cos %.2g | "
+                    "logits %.3g | probs %.3g\n", variant, abs_s, 1 - cos_s, abs_f, 1 - cos_f, abs_l, abs_p);
+    free(img), free(txt), free(raw), free(logits), free(probs);
+    free(w_img), free(w_txt), free(w_raw), free(w_log), free(w_prob);
+
+    free(pixels);
+    free(tokens);
+    cJSON_Delete(ej);
+    oclip_model_free(m);
+    oclip_checkpoint_free(ex);
+}
+
+/* oclip convert of a SigLIP folder to one OpenCLIP .safetensors file (its config in the
+ * metadata: the timm tower, custom_text) loads again and computes the same bytes. */
+static void test_convert_roundtrip(const char *variant) {
+    char dir[256], out[] = "/tmp/oclip_siglip_XXXXXX", file[64];
+    snprintf(dir, sizeof dir, FIX "/%s", variant);
+    CHECK(mkdtemp(out) != NULL);
+    snprintf(file, sizeof file, "%s/m.safetensors", out);
+    oclip_error err;
+    oclip_source *src = NULL;
+    oclip_report *r = NULL;
+    CHECKF(oclip_source_resolve(dir, NULL, &src, &err) == OCLIP_OK &&
+               oclip_source_check(src, 0, &r, &err) == OCLIP_OK && oclip_report_ok(r),
+           "%s: %s", variant, err.msg);
+    oclip_convert_options co;
+    oclip_convert_options_default(&co);
+    co.preprocess = oclip_source_preprocess(src);
+    CHECKF(r && oclip_convert(r, file, &co, &err) == OCLIP_OK, "convert %s: %s", variant, err.msg);
+    oclip_report_free(r);
+    oclip_source_free(src);
+    oclip_model *a = NULL, *b = NULL;
+    CHECKF(oclip_model_load(dir, NULL, &a, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(oclip_model_load(file, NULL, &b, &err) == OCLIP_OK, "converted: %s", err.msg);
+    if (a && b) {
+        size_t E = (size_t)oclip_model_embed_dim(a), L = (size_t)oclip_model_context_length(a);
+        int h, w;
+        oclip_model_image_size(a, &h, &w);
+        float *px = calloc((size_t)3 * h * w, sizeof(float)), ea[2][64], eb[2][64];
+        for (size_t i = 0; i < (size_t)3 * h * w; i++) px[i] = (float)((i * 37) % 101) / 50.0f - 1;
+        int64_t *tok = calloc(L, sizeof *tok);
+        for (size_t i = 0; i < L; i++) tok[i] = (int64_t)((i * 7 + 3) % 50);
+        CHECK(E <= 64 && oclip_model_embed_dim(b) == (int)E);
+        CHECK(oclip_encode_image(a, px, 1, ea[0], 1, &err) == OCLIP_OK &&
+              oclip_encode_image(b, px, 1, eb[0], 1, &err) == OCLIP_OK);
+        CHECK(oclip_encode_text(a, tok, 1, ea[1], 1, &err) == OCLIP_OK &&
+              oclip_encode_text(b, tok, 1, eb[1], 1, &err) == OCLIP_OK);
+        CHECKF(!memcmp(ea[0], eb[0], E * 4) && !memcmp(ea[1], eb[1], E * 4),
+               "%s: converted file computes other bytes", variant);
+        CHECK(oclip_model_logit_bias(a) == oclip_model_logit_bias(b) &&
+              oclip_model_has_logit_bias(b));
+        free(px);
+        free(tok);
+    }
+    oclip_model_free(a);
+    oclip_model_free(b);
+    remove(file);
+    rmdir(out);
+}
+
+/* Configs naming other timm towers, or SigLIP towers with another head, stay refused. */
+static void test_refusals(void) {
+    static const struct {
+        const char *json, *why;
+    } cases[] = {
+        {"{\"embed_dim\":768,\"custom_text\":true,\"vision_cfg\":{\"image_size\":224,"
+         "\"timm_model_name\":\"convnext_base\"},\"text_cfg\":{}}",
+         "timm image tower other than the SigLIP ViTs"},
+        {"{\"embed_dim\":768,\"custom_text\":true,\"vision_cfg\":{\"image_size\":224,"
+         "\"timm_model_name\":\"vit_base_patch16_siglip_224\"},\"text_cfg\":{}}",
+         "without timm_pool 'map' and timm_proj 'none'"},
+        {"{\"embed_dim\":768,\"custom_text\":true,\"vision_cfg\":{\"image_size\":256,"
+         "\"timm_model_name\":\"vit_base_patch16_siglip_224\",\"timm_pool\":\"map\","
+         "\"timm_proj\":\"none\"},\"text_cfg\":{}}",
+         "image_size differs from the timm tower's input size"},
+        {"{\"embed_dim\":512,\"custom_text\":true,\"vision_cfg\":{\"image_size\":224,"
+         "\"timm_model_name\":\"vit_base_patch16_siglip_224\",\"timm_pool\":\"map\","
+         "\"timm_proj\":\"none\"},\"text_cfg\":{}}",
+         "embed_dim differs from the timm tower's width"},
+        {"{\"embed_dim\":768,\"vision_cfg\":{\"image_size\":224,"
+         "\"timm_model_name\":\"vit_base_patch16_siglip_224\",\"timm_pool\":\"map\","
+         "\"timm_proj\":\"none\"},\"text_cfg\":{}}",
+         "without custom_text"},
+        {"{\"embed_dim\":768,\"vision_cfg\":{\"image_size\":224,"
+         "\"timm_model_name\":\"vit_base_patch16_siglip_224\",\"timm_pool\":\"map\","
+         "\"timm_proj\":\"none\"},\"text_cfg\":{\"hf_model_name\":\"x\"}}",
+         "Hugging Face text tower"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        oclip_model_config c;
+        oclip_error err;
+        CHECKF(oclip_config_parse(cases[i].json, strlen(cases[i].json), &c, &err) == OCLIP_OK,
+               "case %zu: %s", i, err.msg);
+        const char *why = oc_arch_unsupported(&c);
+        CHECKF(c.family == OCLIP_FAMILY_TIMM && why && strstr(why, cases[i].why),
+               "case %zu: %s", i, why ? why : "(accepted)");
+    }
+    /* every built-in SigLIP / SigLIP 2 config of OpenCLIP 3.3.0 is accepted, with the state
+     * dict size docs/SIGLIP.md gives (314 for ViT-B-16-SigLIP, 672 for the i18n SO400M) */
+    int siglip = 0;
+    for (size_t i = 0; i < oclip_config_builtin_count(); i++) {
+        oclip_model_config c;
+        const char *name = oclip_config_builtin_name(i);
+        if (oclip_config_builtin(name, &c, NULL) != OCLIP_OK || !strstr(name, "SigLIP") ||
+            strstr(name, "naflex") || strstr(name, "nllb"))
+            continue;
+        siglip++;
+        const char *why = oc_arch_unsupported(&c);
+        CHECKF(!why && !oc_model_unsupported(&c), "%s: %s", name, why ? why : oc_model_unsupported(&c));
+        oc_arena a = {0};
+        oc_expect *e;
+        size_t n = 0;
+        CHECKF(oc_arch_expected(&c, &a, &e, &n, NULL) == OCLIP_OK, "%s", name);
+        if (!strcmp(name, "ViT-B-16-SigLIP")) CHECKF(n == 314, "%s: %zu tensors", name, n);
+        if (!strcmp(name, "ViT-SO400M-16-SigLIP-i18n-256")) CHECKF(n == 672, "%s: %zu", name, n);
+        if (!strcmp(name, "ViT-SO400M-14-SigLIP")) CHECKF(n == 674, "%s: %zu", name, n);
+        oc_arena_free(&a);
+    }
+    CHECKF(siglip == 26, "%d built-in SigLIP configs", siglip);
+}
+
+int main(void) {
+    register_test_towers();
+    /* once per kernel path this CPU supports */
+    oc_simd best = oc_simd_get();
+    for (int p = 0; p < OC_SIMD_COUNT; p++) {
+        if (!oc_simd_set((oc_simd)p)) continue;
+        fprintf(stderr, " path %s\n", oc_simd_name((oc_simd)p));
+        for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) test_variant(variants[i]);
+    }
+    test_convert_roundtrip("siglip2_so400m16");
+    test_convert_roundtrip("siglip_i18n_noproj");
+    test_refusals();
+    oc_simd_set(best);
+    fprintf(stderr, "worst: max-abs %.3g, cosine %.9f\n", worst_abs, worst_cos);
+    return TEST_REPORT("test_siglip");
+}
