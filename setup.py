@@ -93,7 +93,12 @@ class BuildExt(build_ext):
         ext.include_dirs = [os.path.join(ROOT, "include")] + ext.include_dirs
         ext.extra_compile_args = ext.extra_compile_args + pkg_config("--cflags", "libcjson")
         libs = pkg_config("--libs", *PKGS) + ["-lgif", "-ldl", "-lpthread", "-lm"]
-        ext.extra_link_args = libs
+        # the module exports PyInit__oclip only: liboclip's OCLIP_API functions stay inside it
+        vs = os.path.join(self.build_temp, "oclip.map")
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(vs, "w") as f:
+            f.write("{ global: PyInit__oclip; local: *; };\n")
+        ext.extra_link_args = libs + ["-Wl,--version-script=" + vs]
         super().build_extension(ext)
 
 
@@ -108,4 +113,6 @@ setup(
         )
     ],
     cmdclass={"build_ext": BuildExt},
+    # beside the Makefile's objects (build/obj), not among them
+    options={"build": {"build_base": "build/python"}},
 )
