@@ -400,7 +400,7 @@ def _templates(templates):
 
 
 def _load(model_name, pretrained, precision, device, jit, force_quick_gelu, cache_dir, threads,
-          dtype, quick_gelu, download, offline, kwargs):
+          dtype, quick_gelu, download, offline, config, kwargs):
     for k, v in kwargs.items():
         # OpenCLIP arguments that change nothing here at their defaults
         if k in ("load_weights", "weights_only") and v is True or \
@@ -434,16 +434,16 @@ def _load(model_name, pretrained, precision, device, jit, force_quick_gelu, cach
     if force_quick_gelu:
         quick_gelu = True
     h = _oclip.load(spec, threads=int(threads or 0), dtype=dtype, arch=arch,
-                    quick_gelu=_quick(quick_gelu), fetch=_fetch(download), offline=bool(offline))
+                    config_file=_spec(config), quick_gelu=_quick(quick_gelu), fetch=_fetch(download), offline=bool(offline))
     return CLIP(h, spec)
 
 
 def create_model(model_name=None, pretrained=None, precision="fp32", device="cpu", jit=False,
                  force_quick_gelu=False, cache_dir=None, *, threads=0, dtype=None,
-                 quick_gelu=None, download=True, offline=False, **kwargs):
+                 quick_gelu=None, download=True, offline=False, config=None, **kwargs):
     """open_clip.create_model: the model alone (see create_model_and_transforms)."""
     return _load(model_name, pretrained, precision, device, jit, force_quick_gelu, cache_dir,
-                 threads, dtype, quick_gelu, download, offline, kwargs)
+                 threads, dtype, quick_gelu, download, offline, config, kwargs)
 
 
 def create_model_and_transforms(model_name=None, pretrained=None, precision="fp32",
@@ -451,7 +451,7 @@ def create_model_and_transforms(model_name=None, pretrained=None, precision="fp3
                                 image_mean=None, image_std=None, image_interpolation=None,
                                 image_resize_mode=None, cache_dir=None, *, threads=0,
                                 dtype=None, quick_gelu=None, download=True, offline=False,
-                                **kwargs):
+                                config=None, **kwargs):
     """open_clip.create_model_and_transforms: (model, None, preprocess).
 
     model_name: a model spec -- None / "default" (the embedded model), "ARCH:TAG", an
@@ -462,10 +462,11 @@ def create_model_and_transforms(model_name=None, pretrained=None, precision="fp3
     oclip's own options (keywords): threads (0 = all cores), dtype (None: the weights as stored,
     fp32 arithmetic; 'bf16', 'f16', 'int8': rounded weights), quick_gelu (True / False override
     the activation; force_quick_gelu=True is quick_gelu=True), download (True: fetch what the
-    cache lacks, as OpenCLIP; False: the cache only), offline.
+    cache lacks, as OpenCLIP; False: the cache only), offline, config (an OpenCLIP model config
+    or open_clip_config.json file: the architecture, as `oclip check --config`).
     """
     model = _load(model_name, pretrained, precision, device, jit, force_quick_gelu, cache_dir,
-                  threads, dtype, quick_gelu, download, offline, kwargs)
+                  threads, dtype, quick_gelu, download, offline, config, kwargs)
     pre = _transform_from(model._info["preprocess"], image_mean, image_std, image_interpolation,
                           image_resize_mode)
     model.preprocess = pre

@@ -68,3 +68,6 @@ class NotFound(Error, LookupError):
 
 # index = oclip_status (0: the base class for unknown codes)
 BY_STATUS = (Error, FileError, FormatError, Unsupported, Unsafe, Limit, ArgumentError, NotFound)
+
+for _c in BY_STATUS + (Mismatch,):
+    _c.__module__ = "oclip"  # shown as oclip.NotFound, where users catch it
