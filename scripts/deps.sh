@@ -18,6 +18,8 @@ PKGS=(
     libclang-rt-14-dev  # libFuzzer / sanitizer runtimes for clang
     libopenblas-dev   # make bench: the GEMM micro-benchmark's reference (cblas_sgemm); not linked by the library
     python3           # standard-library-only test helpers (no pip packages)
+    python3-dev       # Python.h: the extension module of the Python package (pip install .)
+    python3-venv      # the fresh virtual environment .ci/run installs the Python package into
 )
 missing=()
 for p in "${PKGS[@]}"; do
