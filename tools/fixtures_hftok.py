@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Fixtures for the Hugging Face tokenizer.json reader (src/text/hf_*.c, tests/test_hf_tokenizer.c).
+
+    .venv/bin/python tools/fixtures_hftok.py
+
+Real vocabularies cannot be downloaded here, so small ones are trained the way the real files
+were made: SentencePiece models trained on a generated multilingual corpus, then converted by
+transformers' slow->fast converters, and saved with save_pretrained:
+
+  unigram.json    T5TokenizerFast from a SentencePiece Unigram model with the nmt_nfkc
+                  normalization rule (so the Precompiled normalizer carries a real
+                  precompiled_charsmap), as SigLIP's T5-style tokenizer; 10 extra ids
+  gemma.json      GemmaTokenizerFast from a SentencePiece BPE model with byte_fallback, as
+                  SigLIP 2's Gemma tokenizer
+  llama.json      LlamaTokenizerFast(legacy=False) from the same BPE model: Metaspace with
+                  prepend_scheme "first", no normalizer
+  wordpiece.json  BertTokenizerFast (lowercase) from a WordPiece vocabulary trained with
+                  `tokenizers`, as bert-base-uncased (CLIPA configs)
+  bytelevel.json  RobertaTokenizerFast from a byte-level BPE trained with `tokenizers`, as
+                  roberta-base
+
+  cases.jsonl     one JSON object per line: "t" the text (or "x": its UTF-8 bytes in hex when it
+                  holds a NUL), "h": 1 for the held-out part, and one key per tokenizer above
+                  (file name without .json) with Tokenizer.from_file(f).encode(text).ids
+                  (add_special_tokens=True), or {"err": 1} when `tokenizers` raised
+  openclip.jsonl  one object per line: "t"/"x", "tok" (file stem), "clean", "ctx", "sep"
+                  (strip_sep_token), "row": open_clip.tokenizer.HFTokenizer(dir, context_length=ctx,
+                  clean=clean, strip_sep_token=sep)([text])[0] with its trailing padding removed
+                  ("pad" in manifest.json gives the pad id per tokenizer)
+  manifest.json   versions, counts, and per tokenizer what transformers takes from
+                  tokenizer_config.json rather than tokenizer.json: pad and sep ids, padding and
+                  truncation side
+
+Expected values come only from `tokenizers` and OpenCLIP's HFTokenizer (which loads the saved
+folder with transformers.AutoTokenizer). Deterministic: fixed seeds.
+"""
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import unicodedata
+
+OUT = os.path.join("tests", "fixtures", "hftok")
+
+# ------------------------------------------------------------------------------------------------
+# Corpus
+# ------------------------------------------------------------------------------------------------
+LATIN = "a b c d e f g h i j k l m n o p r s t u v w y z".split()
+ACCENTED = list("àáâäãåæçèéêëìíîïñòóôöõøùúûüýÿœßğışłńśźżčďěňřšťůž")
+CYR = list("абвгдеёжзийклмнопрстуфхцчшщъыьэюя")
+GREEK = list("αβγδεζηθικλμνξοπρστυφχψω")
+ARABIC = list("ابتثجحخدذرزسشصضطظعغفقكلمنهوي")
+HEBREW = list("אבגדהוזחטיכלמנסעפצקרשת")
+DEVA = ["क", "ख", "ग", "न", "म", "र", "स", "ह", "ा", "ि", "ी", "ु", "े", "्"]
+THAI = list("กขคงจฉชซญดตถทนบปผพฟมยรลวศสหอฮ")
+HANGUL = [chr(c) for c in range(0xAC00, 0xAC00 + 400, 7)]
+HIRA = [chr(c) for c in range(0x3041, 0x3097)]
+KATA = [chr(c) for c in range(0x30A1, 0x30FB)]
+CJK = [chr(c) for c in range(0x4E00, 0x4E00 + 3000, 11)]
+EMOJI = ["😀", "😂", "👍", "👍🏽", "🐱", "🐶", "❤️", "🇺🇸", "👨‍👩‍👧", "🎉", "🔥", "✨", "🙏", "🚀", "🌍"]
+WORDS = ("a photo of the cat dog car tree house person people woman man child bird flower "
+         "picture image small large big little red green blue yellow black white orange on in at "
+         "with and or of by for from sitting standing running playing water beach mountain city "
+         "street night day sky cloud snow rain food plate table chair room window door").split()
+FOREIGN = ("café naïve résumé Zürich façade über straße Ærø Łódź año niño São Paulo "
+           "Ελλάδα Москва Київ Беларусь Tōkyō 東京 北京 上海 猫 写真 こんにちは 世界 カメラ "
+           "서울 사진 고양이 مرحبا العالم صورة שלום עולם नमस्ते भारत สวัสดี ประเทศไทย "
+           "İstanbul ıi Ǆ ǅ ǆ ﬁ ﬂ Ⅻ ① ² ½ ＡＢＣ ａｂｃ １２３ ｶﾀｶﾅ").split()
+
+
+def pseudo_word(rng, alphabet, lo=2, hi=7):
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(lo, hi)))
+
+
+def train_lines(rng, n):
+    alphabets = [LATIN, LATIN + ACCENTED, CYR, GREEK, ARABIC, HEBREW, DEVA, THAI, HANGUL, HIRA,
+                 KATA, CJK]
+    lines = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(3, 14)):
+            r = rng.random()
+            if r < 0.45:
+                parts.append(rng.choice(WORDS))
+            elif r < 0.6:
+                parts.append(rng.choice(FOREIGN))
+            elif r < 0.88:
+                parts.append(pseudo_word(rng, rng.choice(alphabets)))
+            elif r < 0.94:
+                parts.append(str(rng.randint(0, 10 ** rng.randint(1, 6))))
+            else:
+                parts.append(rng.choice(EMOJI))
+        s = " ".join(parts)
+        if rng.random() < 0.3:
+            s = s[0].upper() + s[1:] + rng.choice([".", "!", "?", ",", ";", ":", "..."])
+        lines.append(s)
+    return lines
+
+
+EDGE = [
+    "", " ", "  ", "\t", "\n", "\r\n", " \t\n\r\x0b\x0c ", "\u3000", "\xa0", "\u2028", "\u2029",
+    "\x85", "\u200b", "\u200d", "\ufeff", "\u180e", "\u2000\u2001\u200a", "\u202f\u205f",
+    "a photo of a cat.", "A PHOTO OF A CAT.", "a  photo   of\ta\ncat", "  leading", "trailing  ",
+    "  both  ", "a\xa0b", "a\u3000b", "x\u2009y", "tab\there", "new\nline", "cr\rlf", "a\x00b",
+    "\x00", "\x01\x02\x03\x7f", "\x1b[31mred\x1b[0m", "\x80\x81\x9f", "\ufffd", "\ufffd\ufffd",
+    "\ufffe\uffff", "\U0010ffff", "\U000e0001", "\u00ad", "soft\u00adhyphen", "\u200c\u200d",
+    "\u2060", "\u061c", "\u200e\u200f", "</s>", "<pad>", "<unk>", "<s>", "<bos>", "<eos>",
+    "[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<mask>", "<extra_id_0>", "<extra_id_9>",
+    "<extra_id_10>", "a</s>b", "a </s> b", "</s></s>", "<pad><pad>", "</s", "/s>", "<<pad>>",
+    "<PAD>", "a <extra_id_1> b <extra_id_2>", "</s>hello", "hello</s>", " </s> ", "\t</s>\n",
+    "[CLS] hello [SEP]", "[cls]", "hello[SEP]world", "<mask>x", " <mask> ", "x<mask>",
+    "<0x41>", "<0xFF>", "▁", "▁▁", "▁hello", "hello▁world", " ▁ ", "##", "##ing", "Ġ", "Ġhello",
+    "café", "cafe\u0301", "naïve", "nai\u0308ve", "ﬁnance ﬂower", "Ⅻ ① ² ½", "ＡＢＣ ａｂｃ １２３",
+    "ｶﾀｶﾅ ﾊﾟ", "İstanbul", "I\u0307", "ΣΑΣ", "ὈΔΥΣΣΕΎΣ", "ß ẞ", "ǅ", "Å Å Å", "\u1e9b\u0323",
+    "e\u0301\u0302\u0323", "a\u0300\u0301\u0302\u0303\u0304", "\u0301start", "Ａ\u0301", "ｶ\u3099",
+    "が ｶﾞ", "\u0958", "\uf900", "\u2fa1d", "\u3131\u314f", "\u1100\u1161\u11a8", "한국어 텍스트",
+    "0123456789", "3.14159", "1,000,000", "٠١٢٣", "१२३", "２０２４年", "x² + y²", "10^6",
+    "😀", "👍🏽", "👨‍👩‍👧‍👦", "🇺🇸🇯🇵", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "1️⃣ #️⃣", "❤️", "❤", "a😀b", "🧑🏿‍🦱",
+    "C++ and C# and F#", "user@example.com http://example.com/a?b=c&d=e", "hello_world foo-bar",
+    "it's I'm you're we've they'll she'd don't", "IT'S I'M", "'s 't 're", "''s", "rock'n'roll",
+    "!!!", "???", "...", "—–-", "«quoted» “double” ‘single’", "(parens) [brackets] {braces}",
+    "#hashtag @mention $100 50% 3*4=12", "a.b.c", "e.g.", "U.S.A.", "~`!@#$%^&*()_+-=",
+    "東京タワーの写真", "猫の写真", "一张猫的照片", "고양이 사진", "фотография кошки",
+    "صورة قطة", "תמונה של חתול", "बिल्ली की तस्वीर", "รูปแมว", "Φωτογραφία γάτας",
+    "mixed 中文 and English 日本語 テキスト", "Ελληνικά και English", "ab" * 40,
+    "supercalifragilisticexpialidocious", "Pneumonoultramicroscopicsilicovolcanoconiosis",
+    "x" * 150, "a " * 120, "hello " * 30, "\u00e9" * 50, "猫" * 80, "😀" * 30, "\t" * 20,
+    " " * 50, "\n\n\n", "a\n\nb", "word\u200bword", "zero\u200cwidth\u200djoin",
+]
+
+
+def random_string(rng, pools):
+    n = rng.randint(1, 24)
+    return "".join(rng.choice(rng.choice(pools)) for _ in range(n))
+
+
+def test_strings(rng):
+    out = list(EDGE)
+    pools = [LATIN, ACCENTED, CYR, GREEK, ARABIC, HEBREW, DEVA, THAI, HANGUL, HIRA, KATA, CJK,
+             EMOJI, list(" \t\n\xa0\u3000\u2009"), list(".,;:!?'\"()[]{}<>/\\|-_=+*&^%$#@~`"),
+             list("0123456789"), ["</s>", "<pad>", "<unk>", "[SEP]", "[CLS]", "<mask>", "<s>",
+                                 "<bos>", "<extra_id_3>", "▁", "Ġ", "##"]]
+    # captions like the training text, in several shapes
+    for s in train_lines(rng, 450):
+        r = rng.random()
+        if r < 0.15:
+            s = s.upper()
+        elif r < 0.25:
+            s = "  " + s.replace(" ", rng.choice(["  ", "\t", " \n ", "\xa0", "\u3000"])) + " "
+        out.append(s)
+    for _ in range(500):
+        out.append(random_string(rng, pools))
+    # code points from across the BMP and beyond (assigned in Python's database)
+    for _ in range(300):
+        cs = []
+        while len(cs) < rng.randint(1, 10):
+            c = rng.choice([rng.randint(0x20, 0x2FF), rng.randint(0x300, 0x1FFF),
+                            rng.randint(0x2000, 0x33FF), rng.randint(0x3400, 0xD7FF),
+                            rng.randint(0xF900, 0xFFFD), rng.randint(0x10000, 0x1FAFF),
+                            rng.randint(0x20000, 0x2FA1F)])
+            if unicodedata.category(chr(c)) not in ("Cn", "Cs"):
+                cs.append(chr(c))
+        out.append("".join(cs))
+    # long inputs: past every context length
+    for _ in range(16):
+        out.append(" ".join(train_lines(rng, rng.randint(5, 30))))
+    seen, uniq = set(), []
+    for s in out:
+        if s not in seen:
+            seen.add(s)
+            uniq.append(s)
+    return uniq
+
+
+# ------------------------------------------------------------------------------------------------
+# Tokenizers
+# ------------------------------------------------------------------------------------------------
+def build(tmp, rng):
+    import sentencepiece as spm
+    from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer
+    from transformers import (BertTokenizerFast, GemmaTokenizerFast, LlamaTokenizerFast,
+                              RobertaTokenizerFast, T5TokenizerFast)
+
+    corpus = os.path.join(tmp, "corpus.txt")
+    with open(corpus, "w", encoding="utf-8") as f:
+        f.write("\n".join(train_lines(rng, 20000)) + "\n")
+    common = dict(input=corpus, hard_vocab_limit=False, num_threads=1, minloglevel=2)
+    uni = os.path.join(tmp, "uni")
+    spm.SentencePieceTrainer.train(model_prefix=uni, vocab_size=1500, model_type="unigram",
+                                   normalization_rule_name="nmt_nfkc", pad_id=0, eos_id=1,
+                                   unk_id=2, bos_id=-1, character_coverage=0.9995, **common)
+    bpe = os.path.join(tmp, "bpe")
+    spm.SentencePieceTrainer.train(model_prefix=bpe, vocab_size=1200, model_type="bpe",
+                                   byte_fallback=True, normalization_rule_name="identity",
+                                   add_dummy_prefix=False, remove_extra_whitespaces=False,
+                                   split_digits=True, pad_id=0, eos_id=1, bos_id=2, unk_id=3,
+                                   character_coverage=0.98, **common)
+    dirs = {}
+
+    def save(name, tok):
+        d = os.path.join(tmp, name)
+        tok.save_pretrained(d)
+        dirs[name] = d
+
+    save("unigram", T5TokenizerFast(vocab_file=uni + ".model", extra_ids=10, legacy=True))
+    save("gemma", GemmaTokenizerFast(vocab_file=bpe + ".model"))
+    save("llama", LlamaTokenizerFast(vocab_file=bpe + ".model", legacy=False, from_slow=True,
+                                     add_prefix_space=True, pad_token="<pad>"))
+    wp = BertWordPieceTokenizer(lowercase=True)
+    wp.train([corpus], vocab_size=1500, min_frequency=2, show_progress=False)
+    wp.save_model(tmp, "wp")
+    save("wordpiece", BertTokenizerFast(vocab_file=os.path.join(tmp, "wp-vocab.txt"),
+                                        do_lower_case=True))
+    bl = ByteLevelBPETokenizer(add_prefix_space=False)
+    bl.train([corpus], vocab_size=1200, min_frequency=2, show_progress=False,
+             special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bl.save_model(tmp, "bl")
+    save("bytelevel", RobertaTokenizerFast(vocab_file=os.path.join(tmp, "bl-vocab.json"),
+                                           merges_file=os.path.join(tmp, "bl-merges.txt")))
+    return dirs
+
+
+def main():
+    import open_clip
+    import tokenizers
+    import transformers
+    from open_clip.tokenizer import HFTokenizer
+    from tokenizers import Tokenizer
+
+    rng = random.Random(20240611)
+    tmp = tempfile.mkdtemp(prefix="hftok")
+    dirs = build(tmp, rng)
+    texts = test_strings(random.Random(7))
+    os.makedirs(OUT, exist_ok=True)
+    for f in os.listdir(OUT):
+        os.remove(os.path.join(OUT, f))
+
+    toks, hf = {}, {}
+    manifest = {"generator": "tools/fixtures_hftok.py",
+                "versions": {"python": sys.version.split()[0], "tokenizers": tokenizers.__version__,
+                             "transformers": transformers.__version__,
+                             "open_clip": open_clip.__version__},
+                "tokenizers": {}}
+    for name, d in dirs.items():
+        with open(os.path.join(d, "tokenizer.json"), encoding="utf-8") as f:
+            js = json.load(f)
+        with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8") as f:
+            json.dump(js, f, ensure_ascii=False, separators=(",", ":"))
+        toks[name] = Tokenizer.from_file(os.path.join(OUT, name + ".json"))
+        hf[name] = HFTokenizer(d, context_length=64)
+        t = hf[name].tokenizer
+        manifest["tokenizers"][name] = {"class": type(t).__name__, "pad": t.pad_token_id,
+                                        "sep": t.sep_token_id, "vocab": t.vocab_size,
+                                        "padding_side": t.padding_side,
+                                        "truncation_side": t.truncation_side}
+
+    # held out: every 5th string (after the hand-written edge cases)
+    n_edge = len(EDGE)
+    with open(os.path.join(OUT, "cases.jsonl"), "w", encoding="utf-8") as f:
+        for i, s in enumerate(texts):
+            d = {"x": s.encode("utf-8").hex()} if "\x00" in s else {"t": s}
+            if i >= n_edge and i % 5 == 0:
+                d["h"] = 1
+            for name, tk in toks.items():
+                try:
+                    d[name] = tk.encode(s).ids
+                except Exception:  # noqa: BLE001 - recorded as an expected failure
+                    d[name] = {"err": 1}
+            f.write(json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    # OpenCLIP rows: SigLIP's settings (canonicalize, 64) for the SentencePiece tokenizers, CLIPA's
+    # (whitespace, 32, strip_sep) for WordPiece, the default (whitespace, 77) for the rest, and
+    # every clean mode and small context lengths on a sample
+    rows = 0
+    with open(os.path.join(OUT, "openclip.jsonl"), "w", encoding="utf-8") as f:
+        def emit(name, s, clean, ctx, sep):
+            nonlocal rows
+            tk = HFTokenizer(dirs[name], context_length=ctx, clean=clean, strip_sep_token=sep)
+            row = tk([s])[0].tolist()
+            pad = manifest["tokenizers"][name]["pad"]
+            while row and row[-1] == pad:
+                row.pop()
+            d = {"x": s.encode("utf-8").hex()} if "\x00" in s else {"t": s}
+            d.update({"tok": name, "clean": clean, "ctx": ctx, "sep": int(sep), "row": row})
+            f.write(json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n")
+            rows += 1
+
+        sample = texts[::6]
+        for s in sample:
+            emit("unigram", s, "canonicalize", 64, False)
+            emit("gemma", s, "canonicalize", 64, False)
+            emit("wordpiece", s, "whitespace", 32, True)
+        for s in texts[1::23]:
+            emit("bytelevel", s, "whitespace", 77, False)
+            emit("llama", s, "lower", 16, False)
+        for i, s in enumerate(texts[2::37]):
+            for ctx in (1, 2, 3, 5):
+                name = ["unigram", "gemma", "wordpiece", "bytelevel", "llama"][i % 5]
+                sep = i % 2 == 0 and manifest["tokenizers"][name]["sep"] is not None
+                emit(name, s, ["lower", "whitespace", "canonicalize"][i % 3], ctx, sep)
+    manifest["cases"] = len(texts)
+    manifest["openclip_rows"] = rows
+    with open(os.path.join(OUT, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    shutil.rmtree(tmp)
+    total = sum(os.path.getsize(os.path.join(OUT, x)) for x in os.listdir(OUT))
+    print("wrote %s: %d strings, %d OpenCLIP rows, %d bytes" % (OUT, len(texts), rows, total))
+
+
+if __name__ == "__main__":
+    main()
