@@ -2,10 +2,12 @@
  * test_hf_tokenizer.c — the tokenizer.json reader against `tokenizers` 0.22 and OpenCLIP's
  * HFTokenizer (tests/fixtures/hftok/, written by tools/fixtures_hftok.py):
  *
- *   1. every string of cases.jsonl through each of the five tokenizers (T5-style Unigram with the
- *      Precompiled normalizer, Gemma-style BPE with byte fallback, Llama-style Metaspace "first",
- *      BERT WordPiece, RoBERTa byte-level BPE): Tokenizer.encode(text).ids, id for id; the
- *      held-out strings (never looked at while writing the reader) are counted apart;
+ *   1. every string of cases.jsonl through each of the five converted tokenizers (T5-style
+ *      Unigram with the Precompiled normalizer, Gemma-style BPE with byte fallback, Llama-style
+ *      Metaspace "first", BERT WordPiece, RoBERTa byte-level BPE), and every third one through
+ *      five built with the tokenizers API for the remaining components (mix_*):
+ *      Tokenizer.encode(text).ids, id for id; the held-out strings (never looked at while
+ *      writing the reader) are counted apart;
  *   2. openclip.jsonl: HFTokenizer(dir, context_length, clean, strip_sep_token)(text) rows;
  *   3. hostile tokenizer.json files built here: each must be refused with the right class.
  */
@@ -21,8 +23,11 @@
 #define DIR "tests/fixtures/hftok/"
 #define MAX_SHOWN 6
 
-static const char *const NAMES[] = {"unigram", "gemma", "llama", "wordpiece", "bytelevel"};
-#define N_TOK 5
+static const char *const NAMES[] = {"unigram",       "gemma",       "llama",
+                                    "wordpiece",     "bytelevel",   "mix_wordlevel",
+                                    "mix_bpe",       "mix_wordpiece", "mix_unigram",
+                                    "mix_unkpen"};
+#define N_TOK 10
 
 static oc_hftok *toks[N_TOK];
 static cJSON *manifest;
@@ -91,6 +96,7 @@ static void test_cases(void) {
         int held = cJSON_GetObjectItem(d, "h") != NULL;
         for (int k = 0; k < N_TOK; k++) {
             const cJSON *want = cJSON_GetObjectItem(d, NAMES[k]);
+            if (!want) continue; /* the mix_ tokenizers see every third string */
             int32_t *ids = NULL;
             size_t nid = 0;
             oclip_error err;
@@ -131,7 +137,7 @@ static void test_cases(void) {
     for (int k = 0; k < N_TOK; k++) {
         fprintf(stderr, "cases %-10s: %d/%d mismatches, held-out %d/%d\n", NAMES[k], bad[k][0],
                 total[k][0], bad[k][1], total[k][1]);
-        CHECKF(bad[k][0] == 0 && bad[k][1] == 0 && total[k][0] > 100,
+        CHECKF(bad[k][0] == 0 && bad[k][1] == 0 && total[k][0] > 100 && total[k][1] > 20,
                "%s: %d + %d strings differ from tokenizers", NAMES[k], bad[k][0], bad[k][1]);
     }
 }

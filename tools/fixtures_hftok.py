@@ -128,6 +128,10 @@ EDGE = [
     "supercalifragilisticexpialidocious", "Pneumonoultramicroscopicsilicovolcanoconiosis",
     "x" * 150, "a " * 120, "hello " * 30, "\u00e9" * 50, "猫" * 80, "😀" * 30, "\t" * 20,
     " " * 50, "\n\n\n", "a\n\nb", "word\u200bword", "zero\u200cwidth\u200djoin",
+    "qx", "xqx", "qqx", "aqxb", "qxq", "quixotic qx", "``quoted''", "a [MASK] b", "x[MASK]",
+    "a cat sat", "concat cat.", "cat", " xyz  xyz  b", "<eos>", "a <eos> b", "ÉTÉ été Été",
+    "well-known 12-34", "a\u00a0-\u00a0b", "A [MASK]", "[MASK]  end", "cat-cat_cat",
+    "a <sep>  b", "x<sep> y <sep>", "a  <cls> b", "<cls><sep>", " <sep> ",
 ]
 
 
@@ -222,6 +226,84 @@ def build(tmp, rng):
     return dirs
 
 
+def build_mix(lines):
+    """Small tokenizers built with the `tokenizers` API itself, to reach the components the
+    converted files above do not use."""
+    from tokenizers import AddedToken, Tokenizer, models, processors, trainers
+    from tokenizers import normalizers as N
+    from tokenizers import pre_tokenizers as P
+
+    out = {}
+    # WordLevel; NFKD + StripAccents + Lowercase + Replace + Strip; WhitespaceSplit,
+    # Punctuation (contiguous), Digits (individual); BertProcessing; lstrip/single_word/rstrip
+    t = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    t.normalizer = N.Sequence([N.NFKD(), N.StripAccents(), N.Lowercase(), N.Replace("``", '"'),
+                               N.Strip()])
+    t.pre_tokenizer = P.Sequence([P.WhitespaceSplit(), P.Punctuation(behavior="contiguous"),
+                                  P.Digits(individual_digits=True)])
+    t.train_from_iterator(lines, trainers.WordLevelTrainer(
+        vocab_size=700, special_tokens=["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]))
+    t.post_processor = processors.BertProcessing(("[SEP]", t.token_to_id("[SEP]")),
+                                                 ("[CLS]", t.token_to_id("[CLS]")))
+    t.add_special_tokens([AddedToken("[MASK]", lstrip=True, special=True)])
+    t.add_tokens([AddedToken("cat", single_word=True, normalized=True),
+                  AddedToken(" xyz ", normalized=False, rstrip=True)])
+    out["mix_wordlevel"] = t
+    # BPE with continuing_subword_prefix, end_of_word_suffix, fuse_unk false; NFC, Replace by
+    # regex, Prepend, Replace; Split (merged_with_next, merged_with_previous, contiguous with
+    # invert), Digits; a template with several special tokens
+    t = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##",
+                             end_of_word_suffix="</w>", fuse_unk=False))
+    t.normalizer = N.Sequence([N.NFC(), N.Replace(Regex(" {2,}"), " "), N.Prepend("\u2581"),
+                               N.Replace(" ", "\u2581")])
+    t.pre_tokenizer = P.Sequence([P.Split("\u2581", "merged_with_next"),
+                                  P.Split("-", "merged_with_previous"),
+                                  P.Split("o", "contiguous", invert=True), P.Digits()])
+    t.train_from_iterator(lines, trainers.BpeTrainer(
+        vocab_size=900, special_tokens=["[UNK]", "<s>", "</s>"], limit_alphabet=150,
+        continuing_subword_prefix="##", end_of_word_suffix="</w>", show_progress=False))
+    t.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s> </s>", special_tokens=[("<s>", 1), ("</s>", 2)])
+    out["mix_bpe"] = t
+    # WordPiece (max_input_chars_per_word 8); BertNormalizer keeping case and accents;
+    # Whitespace + Split; added tokens stripped on both sides and a normalized one
+    t = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=8))
+    t.normalizer = N.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                    strip_accents=False, lowercase=False)
+    t.pre_tokenizer = P.Sequence([P.Whitespace(), P.Split("-", "isolated")])
+    t.train_from_iterator(lines, trainers.WordPieceTrainer(
+        vocab_size=900, special_tokens=["[UNK]", "[CLS]", "[SEP]"], show_progress=False))
+    t.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)])
+    t.add_special_tokens([AddedToken("<eos>", lstrip=True, rstrip=True, special=True)])
+    t.add_tokens([AddedToken("ÉTÉ", normalized=True)])
+    out["mix_wordpiece"] = t
+    # Unigram with byte_fallback; NFKC + Nmt + Lowercase; Metaspace (always, no split) then
+    # BertPreTokenizer; RobertaProcessing; special tokens stripping on one side
+    t = Tokenizer(models.Unigram())
+    t.normalizer = N.Sequence([N.NFKC(), N.Nmt(), N.Lowercase()])
+    t.pre_tokenizer = P.Sequence([P.Metaspace(prepend_scheme="always", split=False),
+                                  P.BertPreTokenizer()])
+    latin = [l for l in lines if all(ord(c) < 0x250 for c in l)]
+    t.train_from_iterator(latin, trainers.UnigramTrainer(
+        vocab_size=600, special_tokens=["<unk>", "<s>", "</s>"], unk_token="<unk>",
+        show_progress=False))
+    js = json.loads(t.to_str())
+    js["model"]["vocab"] += [["<0x%02X>" % b, -30.0] for b in range(256)]
+    js["model"]["byte_fallback"] = True
+    js["post_processor"] = json.loads(processors.RobertaProcessing(("</s>", 2), ("<s>", 1)).__getstate__())
+    t = Tokenizer.from_str(json.dumps(js))
+    t.add_special_tokens([AddedToken("<sep>", rstrip=True, special=True),
+                          AddedToken("<cls>", lstrip=True, special=True)])
+    out["mix_unigram"] = t
+    # Unigram with positive scores, where Unigram's unknown-piece penalty decides the result
+    vocab = [["<unk>", -2.0], ["qx", -2.0], ["x", 5.0], [" ", 0.5]]
+    vocab += [[c, 1.0] for c in "abcdefghijklmnoprstuvwyz"]
+    t = Tokenizer(models.Unigram([tuple(v) for v in vocab], unk_id=0))
+    out["mix_unkpen"] = t
+    return out
+
+
 def main():
     import open_clip
     import tokenizers
@@ -233,6 +315,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="hftok")
     dirs = build(tmp, rng)
     texts = test_strings(random.Random(7))
+    from tokenizers import Regex  # noqa: F401 - used by build_mix through globals
+    globals()["Regex"] = Regex
+    with open(os.path.join(tmp, "corpus.txt"), encoding="utf-8") as f:
+        mix = build_mix([l.rstrip("\n") for l in f][:8000])
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
         os.remove(os.path.join(OUT, f))
@@ -256,6 +342,12 @@ def main():
                                         "padding_side": t.padding_side,
                                         "truncation_side": t.truncation_side}
 
+    for name, tk in mix.items():
+        with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8") as f:
+            json.dump(json.loads(tk.to_str()), f, ensure_ascii=False, separators=(",", ":"))
+        toks[name] = Tokenizer.from_file(os.path.join(OUT, name + ".json"))
+    manifest["mix"] = sorted(mix)
+
     # held out: every 5th string (after the hand-written edge cases)
     n_edge = len(EDGE)
     with open(os.path.join(OUT, "cases.jsonl"), "w", encoding="utf-8") as f:
@@ -264,6 +356,8 @@ def main():
             if i >= n_edge and i % 5 == 0:
                 d["h"] = 1
             for name, tk in toks.items():
+                if name.startswith("mix_") and i % 3 and i >= n_edge:
+                    continue
                 try:
                     d[name] = tk.encode(s).ids
                 except Exception:  # noqa: BLE001 - recorded as an expected failure
