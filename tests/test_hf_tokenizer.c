@@ -9,7 +9,9 @@
  *      Tokenizer.encode(text).ids, id for id; the held-out strings (never looked at while
  *      writing the reader) are counted apart;
  *   2. openclip.jsonl: HFTokenizer(dir, context_length, clean, strip_sep_token)(text) rows;
- *   3. hostile tokenizer.json files built here: each must be refused with the right class.
+ *   3. codepoints.json: every code point c as "a" + c + "b" through each tokenizer, compared by
+ *      CRC-32 per block of 4096 code points (a mismatch names the block);
+ *   4. hostile tokenizer.json files built here: each must be refused with the right class.
  */
 #include <cJSON.h>
 #include <stdint.h>
@@ -222,10 +224,87 @@ static void test_openclip(void) {
     CHECKF(bad == 0 && rows > 500, "%d of %d HFTokenizer rows differ", bad, rows);
 }
 
+static uint32_t crc_table[256];
+static uint32_t crc32_update(uint32_t crc, const void *p, size_t n) {
+    if (!crc_table[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            crc_table[i] = c;
+        }
+    const uint8_t *b = p;
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) crc = crc_table[(crc ^ b[i]) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+static uint32_t crc32_u32(uint32_t crc, uint32_t v) {
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    return crc32_update(crc, b, 4);
+}
+
+static void test_codepoints(void) {
+    size_t n;
+    unsigned char *buf = read_file(DIR "codepoints.json", &n);
+    CHECK(buf != NULL);
+    if (!buf) return;
+    cJSON *j = cJSON_Parse((const char *)buf);
+    free(buf);
+    for (int k = 0; k < N_TOK; k++) {
+        const cJSON *crcs = cJSON_GetObjectItem(j, NAMES[k]);
+        int bad = 0;
+        char list[256] = "";
+        for (uint32_t blk = 0; blk < 0x110000 / 4096; blk++) {
+            uint32_t crc = 0;
+            bool any = false;
+            for (uint32_t c = blk * 4096; c < (blk + 1) * 4096; c++) {
+                if (c >= 0xD800 && c < 0xE000) continue;
+                any = true;
+                char t[6] = "a";
+                uint8_t u[4];
+                size_t m = 1;
+                /* UTF-8 of c */
+                if (c < 0x80) u[0] = (uint8_t)c, m = 1;
+                else if (c < 0x800) u[0] = (uint8_t)(0xC0 | c >> 6), u[1] = (uint8_t)(0x80 | (c & 0x3F)), m = 2;
+                else if (c < 0x10000)
+                    u[0] = (uint8_t)(0xE0 | c >> 12), u[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3F)),
+                    u[2] = (uint8_t)(0x80 | (c & 0x3F)), m = 3;
+                else
+                    u[0] = (uint8_t)(0xF0 | c >> 18), u[1] = (uint8_t)(0x80 | ((c >> 12) & 0x3F)),
+                    u[2] = (uint8_t)(0x80 | ((c >> 6) & 0x3F)), u[3] = (uint8_t)(0x80 | (c & 0x3F)),
+                    m = 4;
+                memcpy(t + 1, u, m);
+                t[1 + m] = 'b';
+                int32_t *ids = NULL;
+                size_t nid = 0;
+                oclip_error err;
+                crc = crc32_u32(crc, c);
+                if (oc_hftok_encode(toks[k], t, m + 2, true, &ids, &nid, &err) != OCLIP_OK) {
+                    crc = crc32_u32(crc, 0xFFFFFFFFu);
+                } else {
+                    crc = crc32_u32(crc, (uint32_t)nid);
+                    for (size_t i = 0; i < nid; i++) crc = crc32_u32(crc, (uint32_t)ids[i]);
+                }
+                free(ids);
+            }
+            uint32_t want = (uint32_t)cJSON_GetArrayItem(crcs, (int)blk)->valuedouble;
+            if (any && crc != want) {
+                if (bad++ < 12) {
+                    size_t l = strlen(list);
+                    snprintf(list + l, sizeof list - l, " U+%04X", blk * 4096);
+                }
+            }
+        }
+        fprintf(stderr, "code points %-13s: %d of 272 blocks differ%s\n", NAMES[k], bad, list);
+        CHECKF(bad == 0, "%s: %d blocks of code points differ", NAMES[k], bad);
+    }
+    cJSON_Delete(j);
+}
+
 int main(void) {
     if (!load_all()) return TEST_REPORT("test_hf_tokenizer");
     test_cases();
     test_openclip();
+    test_codepoints();
     for (int i = 0; i < N_TOK; i++) oc_hftok_free(toks[i]);
     cJSON_Delete(manifest);
     return TEST_REPORT("test_hf_tokenizer");

@@ -27,12 +27,27 @@ transformers' slow->fast converters, and saved with save_pretrained:
                   (strip_sep_token), "row": open_clip.tokenizer.HFTokenizer(dir, context_length=ctx,
                   clean=clean, strip_sep_token=sep)([text])[0] with its trailing padding removed
                   ("pad" in manifest.json gives the pad id per tokenizer)
+  codepoints.json per tokenizer, CRC-32s of Tokenizer.encode("a" + chr(c) + "b").ids for every
+                  code point c (surrogates excluded) in blocks of 4096: for each c the
+                  little-endian uint32s c, len(ids), ids... (or c, 0xFFFFFFFF when encode
+                  raised), crc32 over a block's whole sequence; the blocks tell where a Unicode
+                  property or normalization differs, the generator can then show the ids
   manifest.json   versions, counts, and per tokenizer what transformers takes from
                   tokenizer_config.json rather than tokenizer.json: pad and sep ids, padding and
                   truncation side
 
 Expected values come only from `tokenizers` and OpenCLIP's HFTokenizer (which loads the saved
 folder with transformers.AutoTokenizer). Deterministic: fixed seeds.
+
+    .venv/bin/python tools/fixtures_hftok.py --tables
+
+writes src/text/hf_unicode_tables.h instead: the character classes `tokenizers` 0.22 takes from
+Rust crates with Unicode tables of their own, probed code point by code point through its
+Python binding (the unicode_categories crate, frozen at an old Unicode version, for
+is_punctuation, BertNormalizer's controls and non-spacing marks; Rust's std, newer than
+utf8proc, for char::is_numeric and char::to_lowercase; the regex crate's \\w; the
+unicode-normalization-alignments crate, older than utf8proc, for the characters NFD and NFKD
+decompose and the combining marks).
 """
 import json
 import os
@@ -394,6 +409,41 @@ def main():
                 name = ["unigram", "gemma", "wordpiece", "bytelevel", "llama"][i % 5]
                 sep = i % 2 == 0 and manifest["tokenizers"][name]["sep"] is not None
                 emit(name, s, ["lower", "whitespace", "canonicalize"][i % 3], ctx, sep)
+    # every code point between two letters, hashed per block of 4096
+    import array
+    import zlib
+    cps = {}
+    for name, tk in toks.items():
+        crcs = []
+        for blk in range(0x110000 // 4096):
+            cs = [c for c in range(blk * 4096, (blk + 1) * 4096) if not 0xD800 <= c < 0xE000]
+            if not cs:
+                crcs.append(0)
+                continue
+            words = array.array("I")
+            try:
+                encs = tk.encode_batch(["a" + chr(c) + "b" for c in cs])
+                for c, e in zip(cs, encs):
+                    words.append(c)
+                    words.append(len(e.ids))
+                    words.extend(e.ids)
+            except Exception:  # noqa: BLE001 - one at a time to find the failing ones
+                words = array.array("I")
+                for c in cs:
+                    words.append(c)
+                    try:
+                        ids = tk.encode("a" + chr(c) + "b").ids
+                        words.append(len(ids))
+                        words.extend(ids)
+                    except Exception:  # noqa: BLE001
+                        words.append(0xFFFFFFFF)
+            if sys.byteorder != "little":
+                words.byteswap()
+            crcs.append(zlib.crc32(words.tobytes()))
+        cps[name] = crcs
+    with open(os.path.join(OUT, "codepoints.json"), "w", encoding="utf-8") as f:
+        json.dump(cps, f, separators=(",", ":"))
+        f.write("\n")
     manifest["cases"] = len(texts)
     manifest["openclip_rows"] = rows
     with open(os.path.join(OUT, "manifest.json"), "w", encoding="utf-8") as f:
@@ -404,5 +454,76 @@ def main():
     print("wrote %s: %d strings, %d OpenCLIP rows, %d bytes" % (OUT, len(texts), rows, total))
 
 
+def write_tables():
+    from tokenizers import normalizers as N
+    from tokenizers import pre_tokenizers as P
+
+    def ranges(pred):
+        out, start = [], None
+        for c in range(0x110001):
+            v = c < 0x110000 and not 0xD800 <= c < 0xE000 and pred(c)
+            if v and start is None:
+                start = c
+            if not v and start is not None:
+                out.append((start, c - 1))
+                start = None
+        return out
+
+    punct = P.Punctuation()
+    clean = N.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False,
+                             lowercase=False)
+    strip = N.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True,
+                             lowercase=False)
+    digits = P.Digits(individual_digits=True)
+    ws = P.Whitespace()
+    lower = N.Lowercase()
+    strip_marks, nfd, nfkd = N.StripAccents(), N.NFD(), N.NFKD()
+    tables = {
+        # Punctuation / BertPreTokenizer: "a" c "b" splits in three
+        "punct": ranges(lambda c: len(punct.pre_tokenize_str("a" + chr(c) + "b")) == 3),
+        # BertNormalizer clean_text drops it (NUL and U+FFFD excepted: dropped by rule)
+        "control": ranges(lambda c: c not in (0, 0xFFFD)
+                          and clean.normalize_str("a" + chr(c) + "b") == "ab"),
+        # BertNormalizer strip_accents removes all of NFD(c)
+        "nonspacing": ranges(lambda c: strip.normalize_str(chr(c)) == ""),
+        # Digits: "a" c "b" splits in three
+        "numeric": ranges(lambda c: len(digits.pre_tokenize_str("a" + chr(c) + "b")) == 3),
+        # Whitespace (\w+|[^\w\s]+): "a" c "b" stays one piece exactly when c is \w
+        "word": ranges(lambda c: len(ws.pre_tokenize_str("a" + chr(c) + "b")) == 1),
+        # StripAccents (unicode-normalization-alignments' is_combining_mark) drops it
+        "mark": ranges(lambda c: strip_marks.normalize_str(chr(c)) == ""),
+        # the characters NFD / NFKD change (that crate's Unicode version)
+        "nfd": ranges(lambda c: nfd.normalize_str(chr(c)) != chr(c)),
+        "nfkd": ranges(lambda c: nfkd.normalize_str(chr(c)) != chr(c)),
+    }
+    lows = []
+    for c in range(0x110000):
+        if 0xD800 <= c < 0xE000:
+            continue
+        l = lower.normalize_str(chr(c))
+        if l != chr(c):
+            lows.append((c, [ord(x) for x in l]))
+    path = os.path.join("src", "text", "hf_unicode_tables.h")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("/* Generated by tools/fixtures_hftok.py --tables from tokenizers %s: do not edit.\n"
+                " * Ranges [first, last] of the character classes named in hf_unicode.c. */\n"
+                % __import__("tokenizers").__version__)
+        for name, r in tables.items():
+            f.write("static const uint32_t HF_%s[][2] = {\n" % name.upper())
+            for i in range(0, len(r), 4):
+                f.write("    " + " ".join("{0x%X, 0x%X}," % x for x in r[i:i + 4]) + "\n")
+            f.write("};\n")
+        f.write("/* char::to_lowercase where it changes the character: c, first, second (0) */\n")
+        f.write("static const uint32_t HF_LOWER[][3] = {\n")
+        for i in range(0, len(lows), 4):
+            f.write("    " + " ".join("{0x%X, 0x%X, 0x%X}," % (c, l[0], l[1] if len(l) > 1 else 0)
+                                      for c, l in lows[i:i + 4]) + "\n")
+        f.write("};\n")
+    print("wrote", path, {k: len(v) for k, v in tables.items()}, "lower", len(lows))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--tables"]:
+        write_tables()
+    else:
+        main()

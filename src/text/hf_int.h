@@ -97,11 +97,17 @@ void hf_map_free(hf_map *m);
  * Unicode properties as the Rust crates behind `tokenizers` define them
  */
 bool hf_rust_whitespace(uint32_t c);   /* char::is_whitespace: White_Space */
-bool hf_rust_numeric(uint32_t c);      /* char::is_numeric: Nd, Nl, No */
+bool hf_rust_numeric(uint32_t c);      /* char::is_numeric: Nd, Nl, No (Rust's Unicode) */
 bool hf_is_punctuation(uint32_t c);    /* is_ascii_punctuation || unicode_categories is_punctuation */
-bool hf_is_letter(uint32_t c);         /* \p{L} */
-bool hf_is_number(uint32_t c);         /* \p{N} */
-bool hf_is_word(uint32_t c);           /* regex \w */
+bool hf_is_letter(uint32_t c);         /* Oniguruma \p{L} (utf8proc) */
+bool hf_is_number(uint32_t c);         /* Oniguruma \p{N} (utf8proc) */
+bool hf_is_word(uint32_t c);           /* regex crate \w */
+bool hf_bert_control(uint32_t c);      /* BertNormalizer is_control: unicode_categories is_other */
+bool hf_bert_nonspacing(uint32_t c);   /* BertNormalizer strip_accents drops it (after NFD) */
+bool hf_combining_mark(uint32_t c);    /* StripAccents drops it */
+bool hf_decomposes(uint32_t c, bool compat); /* NFD (NFKD when compat) changes it */
+/* char::to_lowercase: writes 1 or 2 code points, returns how many. */
+size_t hf_rust_lower(uint32_t c, uint32_t out[2]);
 
 /* ---------------------------------------------------------------------------------------------
  * Patterns (Split pre-tokenizer, Replace normalizer)

@@ -121,23 +121,23 @@ static void do_map(hf_str *s, uint32_t (*f)(uint32_t)) {
     for (size_t i = 0; i < s->n; i++) s->p[i].c = f(s->p[i].c);
 }
 
-/* char::to_lowercase: the simple mapping, and U+0130 -> "i\u0307" (the one unconditional
- * multi-character lowercase mapping of SpecialCasing.txt). */
+/* char::to_lowercase (U+0130 becomes two characters, "i\u0307"). */
 static bool do_lowercase(hf_str *s) {
     hf_trs t = {0};
     bool ok = true;
     for (size_t i = 0; i < s->n && ok; i++) {
-        uint32_t c = s->p[i].c;
-        if (c == 0x130) ok = tr_push(&t, 'i', 0) && tr_push(&t, 0x307, 1);
-        else ok = tr_push(&t, (uint32_t)utf8proc_tolower((utf8proc_int32_t)c), 0);
+        uint32_t l[2];
+        size_t k = hf_rust_lower(s->p[i].c, l);
+        ok = tr_push(&t, l[0], 0) && (k < 2 || tr_push(&t, l[1], 1));
     }
     ok = ok && hf_transform(s, &t, 0);
     free(t.p);
     return ok;
 }
 
-/* Unicode normalization forms through utf8proc: decomposition per character, canonical
- * reordering, then composition for NFC/NFKC. Alignments: each character keeps the one of the
+/* Unicode normalization forms through utf8proc: decomposition per character (of the characters
+ * tokenizers' unicode-normalization-alignments crate decomposes), canonical reordering, then
+ * composition for NFC/NFKC. Alignments: each character keeps the one of the
  * character it came from (a composed one, the first of its parts). */
 static bool do_unicode(hf_str *s, bool compat, bool compose) {
     hf_str d = {0};
@@ -145,9 +145,17 @@ static bool do_unicode(hf_str *s, bool compat, bool compose) {
     utf8proc_int32_t buf[32];
     for (size_t i = 0; i < s->n; i++) {
         int bc = 0;
+        /* only what the crate behind tokenizers decomposes (its Unicode is older) */
+        if (!hf_decomposes(s->p[i].c, compat)) {
+            if (!hf_str_push(&d, s->p[i].c, s->p[i].a)) {
+                hf_str_free(&d);
+                return false;
+            }
+            continue;
+        }
         utf8proc_ssize_t k = utf8proc_decompose_char(
             (utf8proc_int32_t)s->p[i].c, buf, 32,
-            (utf8proc_option_t)(UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0)), &bc);
+            (utf8proc_option_t)(UTF8PROC_DECOMPOSE | UTF8PROC_STABLE | (compat ? UTF8PROC_COMPAT : 0)), &bc);
         if (k < 0 || k > 32) {
             buf[0] = (utf8proc_int32_t)s->p[i].c;
             k = 1;
@@ -179,7 +187,7 @@ static bool do_unicode(hf_str *s, bool compat, bool compose) {
         }
         for (size_t i = 0; i < d.n; i++) u[i] = (utf8proc_int32_t)d.p[i].c;
         utf8proc_ssize_t m = utf8proc_normalize_utf32(u, (utf8proc_ssize_t)d.n,
-                                                      (utf8proc_option_t)UTF8PROC_COMPOSE);
+                                                      (utf8proc_option_t)(UTF8PROC_COMPOSE | UTF8PROC_STABLE));
         if (m < 0) m = (utf8proc_ssize_t)d.n;
         /* alignments: walk the decomposed string alongside the composed one */
         size_t j = 0;
@@ -203,14 +211,8 @@ static bool do_unicode(hf_str *s, bool compat, bool compose) {
     return true;
 }
 
-static bool is_mark(uint32_t c) {
-    int k = utf8proc_category((utf8proc_int32_t)c);
-    return k >= UTF8PROC_CATEGORY_MN && k <= UTF8PROC_CATEGORY_ME;
-}
-static bool not_mark(uint32_t c) { return !is_mark(c); }
-static bool not_nonspacing(uint32_t c) {
-    return utf8proc_category((utf8proc_int32_t)c) != UTF8PROC_CATEGORY_MN;
-}
+static bool not_mark(uint32_t c) { return !hf_combining_mark(c); }
+static bool not_nonspacing(uint32_t c) { return !hf_bert_nonspacing(c); }
 
 /* NormalizedString::lrstrip */
 static void do_strip(hf_str *s, bool left, bool right) {
@@ -278,12 +280,7 @@ bool hf_replace(hf_str *s, const hf_pattern *pat, const uint32_t *content, size_
 }
 
 /* ---- BertNormalizer (normalizers/bert.rs) ---- */
-static bool bert_is_control(uint32_t c) {
-    if (c == '\t' || c == '\n' || c == '\r') return false;
-    int k = utf8proc_category((utf8proc_int32_t)c);
-    return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CO;
-}
-static bool bert_keep(uint32_t c) { return !(c == 0 || c == 0xFFFD || bert_is_control(c)); }
+static bool bert_keep(uint32_t c) { return !(c == 0 || c == 0xFFFD || hf_bert_control(c)); }
 static uint32_t bert_space(uint32_t c) {
     return (c == '\t' || c == '\n' || c == '\r' || hf_rust_whitespace(c)) ? ' ' : c;
 }

@@ -9,6 +9,7 @@
 #include <utf8proc.h>
 
 #include "text/hf_int.h"
+#include "text/hf_unicode_tables.h"
 #include "text/tokenizer_int.h"
 
 /* =============================================================================================
@@ -227,17 +228,42 @@ bool hf_rust_whitespace(uint32_t c) {
 
 static int cat(uint32_t c) { return c < 0x110000 ? utf8proc_category((utf8proc_int32_t)c) : 0; }
 
-bool hf_rust_numeric(uint32_t c) {
-    int k = cat(c);
-    return k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_NL || k == UTF8PROC_CATEGORY_NO;
+static bool in_ranges(const uint32_t (*r)[2], size_t n, uint32_t c) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r[mid][1] < c) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && r[lo][0] <= c;
 }
+#define IN(table, c) in_ranges(table, sizeof table / sizeof *table, c)
 
-bool hf_is_punctuation(uint32_t c) {
-    if (c < 0x80)
-        return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) ||
-               (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
-    int k = cat(c);
-    return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
+/* The classes below come from tables probed out of tokenizers itself (hf_unicode_tables.h):
+ * the crates behind them carry Unicode versions of their own (unicode_categories is frozen at an
+ * old one), which utf8proc's categories would not reproduce. */
+bool hf_rust_numeric(uint32_t c) { return IN(HF_NUMERIC, c); }
+bool hf_is_punctuation(uint32_t c) { return IN(HF_PUNCT, c); }
+bool hf_is_word(uint32_t c) { return IN(HF_WORD, c); }
+bool hf_bert_control(uint32_t c) { return IN(HF_CONTROL, c); }
+bool hf_bert_nonspacing(uint32_t c) { return IN(HF_NONSPACING, c); }
+bool hf_combining_mark(uint32_t c) { return IN(HF_MARK, c); }
+bool hf_decomposes(uint32_t c, bool compat) { return compat ? IN(HF_NFKD, c) : IN(HF_NFD, c); }
+
+size_t hf_rust_lower(uint32_t c, uint32_t out[2]) {
+    size_t lo = 0, hi = sizeof HF_LOWER / sizeof *HF_LOWER;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (HF_LOWER[mid][0] < c) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < sizeof HF_LOWER / sizeof *HF_LOWER && HF_LOWER[lo][0] == c) {
+        out[0] = HF_LOWER[lo][1];
+        out[1] = HF_LOWER[lo][2];
+        return out[1] ? 2 : 1;
+    }
+    out[0] = c;
+    return 1;
 }
 
 bool hf_is_letter(uint32_t c) {
@@ -248,18 +274,6 @@ bool hf_is_letter(uint32_t c) {
 bool hf_is_number(uint32_t c) {
     int k = cat(c);
     return k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO;
-}
-
-bool hf_is_word(uint32_t c) {
-    int k = cat(c);
-    if ((k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) ||
-        (k >= UTF8PROC_CATEGORY_MN && k <= UTF8PROC_CATEGORY_ME) || k == UTF8PROC_CATEGORY_ND ||
-        k == UTF8PROC_CATEGORY_NL || k == UTF8PROC_CATEGORY_PC)
-        return true;
-    /* Join_Control and the So characters that are Other_Alphabetic (circled/squared letters) */
-    return c == 0x200C || c == 0x200D || (c >= 0x24B6 && c <= 0x24E9) ||
-           (c >= 0x1F130 && c <= 0x1F149) || (c >= 0x1F150 && c <= 0x1F169) ||
-           (c >= 0x1F170 && c <= 0x1F189);
 }
 
 /* =============================================================================================
