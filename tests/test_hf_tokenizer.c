@@ -300,11 +300,186 @@ static void test_codepoints(void) {
     cJSON_Delete(j);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Hostile files, built by hand
+ */
+static oclip_status load_str(const char *json, oc_hftok **t, oclip_error *err) {
+    return oc_hftok_load(json, strlen(json), t, err);
+}
+
+static void expect_load(const char *what, const char *json, oclip_status want, const char *needle) {
+    oc_hftok *t = NULL;
+    oclip_error err;
+    oclip_status st = load_str(json, &t, &err);
+    CHECKF(st == want && (!needle || strstr(err.msg, needle)), "%s: status %d (want %d): %s",
+           what, (int)st, (int)want, st ? err.msg : "loaded");
+    oc_hftok_free(t);
+}
+
+#define UNI(vocab, extra)                                                                          \
+    "{\"version\":\"1.0\",\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"vocab\":" vocab "}" extra "}"
+#define VOCAB "[[\"<unk>\",0],[\"a\",-1],[\"b\",-2]]"
+
+static char *b64(const uint8_t *p, size_t n) {
+    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *o = malloc((n + 2) / 3 * 4 + 1), *q = o;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        *q++ = A[v >> 18];
+        *q++ = A[(v >> 12) & 63];
+        *q++ = i + 1 < n ? A[(v >> 6) & 63] : '=';
+        *q++ = i + 2 < n ? A[v & 63] : '=';
+    }
+    *q = 0;
+    return o;
+}
+
+static char *with_charsmap(const uint8_t *blob, size_t n) {
+    char *b = b64(blob, n);
+    size_t cap = strlen(b) + 512;
+    char *j = malloc(cap);
+    snprintf(j, cap, UNI(VOCAB, ",\"normalizer\":{\"type\":\"Precompiled\","
+                                "\"precompiled_charsmap\":\"%s\"}"), b);
+    free(b);
+    return j;
+}
+
+static void test_hostile(void) {
+    expect_load("not JSON", "{\"model\":", OCLIP_E_FORMAT, "JSON");
+    expect_load("not an object", "[1,2]", OCLIP_E_FORMAT, NULL);
+    expect_load("bad UTF-8", "{\"model\":{\"type\":\"Uni\xffgram\"}}", OCLIP_E_FORMAT, "UTF-8");
+    expect_load("no model", "{\"version\":\"1.0\"}", OCLIP_E_FORMAT, "model");
+    expect_load("version", "{\"version\":\"2.0\",\"model\":{}}", OCLIP_E_UNSUPPORTED, "version");
+    expect_load("model type", "{\"model\":{\"type\":\"Magic\"}}", OCLIP_E_UNSUPPORTED, "Magic");
+    expect_load("untyped model", "{\"model\":{\"vocab\":{}}}", OCLIP_E_UNSUPPORTED, "type");
+    expect_load("unk_id past vocab",
+                "{\"model\":{\"type\":\"Unigram\",\"unk_id\":3,\"vocab\":[[\"a\",0]]}}",
+                OCLIP_E_FORMAT, "unk_id");
+    expect_load("piece not a pair",
+                "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\"]]}}", OCLIP_E_FORMAT, NULL);
+    expect_load("id too large",
+                "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":4294967296},\"merges\":[]}}",
+                OCLIP_E_FORMAT, NULL);
+    expect_load("merge out of vocab",
+                "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[\"a b\"]}}",
+                OCLIP_E_FORMAT, "merge");
+    expect_load("merge of three",
+                "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a a a\"]}}",
+                OCLIP_E_FORMAT, "merge");
+    expect_load("dropout", "{\"model\":{\"type\":\"BPE\",\"dropout\":0.1,\"vocab\":{},"
+                "\"merges\":[]}}", OCLIP_E_UNSUPPORTED, "dropout");
+    expect_load("regex", UNI(VOCAB, ",\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":"
+                "{\"Regex\":\"(?i)x+\"},\"behavior\":\"Isolated\",\"invert\":false}"),
+                OCLIP_E_UNSUPPORTED, "(?i)x+");
+    expect_load("empty pattern", UNI(VOCAB, ",\"normalizer\":{\"type\":\"Replace\",\"pattern\":"
+                "{\"String\":\"\"},\"content\":\"x\"}"), OCLIP_E_UNSUPPORTED, "empty");
+    expect_load("normalizer type", UNI(VOCAB, ",\"normalizer\":{\"type\":\"Magic\"}"),
+                OCLIP_E_UNSUPPORTED, "Magic");
+    expect_load("pair template", UNI(VOCAB, ",\"post_processor\":{\"type\":"
+                "\"TemplateProcessing\",\"single\":[{\"Sequence\":{\"id\":\"B\",\"type_id\":0}}],"
+                "\"special_tokens\":{}}"), OCLIP_E_UNSUPPORTED, "$A");
+    expect_load("template token missing", UNI(VOCAB, ",\"post_processor\":{\"type\":"
+                "\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\"}},"
+                "{\"Sequence\":{\"id\":\"A\"}}],\"special_tokens\":{}}"),
+                OCLIP_E_FORMAT, "<s>");
+    /* nesting past the limit */
+    char deep[4096] = UNI(VOCAB, ",\"normalizer\":");
+    deep[strlen(deep) - 1] = 0;
+    for (int i = 0; i < 20; i++) strcat(deep, "{\"type\":\"Sequence\",\"normalizers\":[");
+    strcat(deep, "{\"type\":\"NFC\"}");
+    for (int i = 0; i < 20; i++) strcat(deep, "]}");
+    strcat(deep, "}");
+    expect_load("deep", deep, OCLIP_E_FORMAT, "deeper");
+    /* a piece past the length limit */
+    size_t big = 5000;
+    char *j = malloc(big + 256);
+    strcpy(j, "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"");
+    memset(j + strlen(j), 'x', big);
+    strcpy(j + strlen("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"") + big, "\",0]]}}");
+    expect_load("long piece", j, OCLIP_E_UNSUPPORTED, "bytes");
+    free(j);
+
+    /* precompiled_charsmap: not base64, short, a trie larger than the blob, bad UTF-8 */
+    expect_load("charsmap base64", UNI(VOCAB, ",\"normalizer\":{\"type\":\"Precompiled\","
+                "\"precompiled_charsmap\":\"A*==\"}"), OCLIP_E_FORMAT, "base64");
+    uint8_t blob[4 + 256 * 4 + 4];
+    memset(blob, 0, sizeof blob);
+    j = with_charsmap(blob, 3);
+    expect_load("charsmap short", j, OCLIP_E_FORMAT, "header");
+    free(j);
+    blob[0] = 0xFF, blob[1] = 0xFF; /* trie of 65535 bytes in an 8-byte blob */
+    j = with_charsmap(blob, 8);
+    expect_load("charsmap trie too big", j, OCLIP_E_FORMAT, "does not fit");
+    free(j);
+    memset(blob, 0, sizeof blob);
+    blob[0] = 4; /* one unit, then the strings: "\xff" */
+    blob[8] = 0xFF;
+    j = with_charsmap(blob, 9);
+    expect_load("charsmap strings", j, OCLIP_E_FORMAT, "UTF-8");
+    free(j);
+    /* a well-formed blob whose trie sends 'a' to a leaf value far past the strings: loads, then
+     * encoding "a" fails cleanly */
+    memset(blob, 0, sizeof blob);
+    uint32_t units[256] = {0};
+    units[97] = 97u | (1u << 8) | ((uint32_t)(97 ^ 200) << 10);
+    units[200] = 0x7FFFFFFFu;
+    blob[0] = 0, blob[1] = 4; /* 1024 bytes of trie */
+    for (int i = 0; i < 256; i++)
+        for (int b = 0; b < 4; b++) blob[4 + 4 * i + b] = (uint8_t)(units[i] >> (8 * b));
+    blob[4 + 1024] = 'x';
+    j = with_charsmap(blob, sizeof blob);
+    oc_hftok *t = NULL;
+    oclip_error err;
+    CHECKF(load_str(j, &t, &err) == OCLIP_OK, "charsmap with a bad leaf: %s", err.msg);
+    if (t) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(oc_hftok_encode(t, "b", 1, true, &ids, &n, &err) == OCLIP_OK && n == 1);
+        free(ids);
+        ids = NULL;
+        oclip_status st = oc_hftok_encode(t, "a", 1, true, &ids, &n, &err);
+        CHECKF(st == OCLIP_E_FORMAT && strstr(err.msg, "charsmap"), "bad leaf: %d %s", (int)st,
+               err.msg);
+        CHECK(ids == NULL);
+        /* a text past the limit */
+        char *huge = malloc(OC_HFTOK_MAX_TEXT + 1);
+        memset(huge, 'b', OC_HFTOK_MAX_TEXT + 1);
+        CHECK(oc_hftok_encode(t, huge, OC_HFTOK_MAX_TEXT + 1, true, &ids, &n, &err) ==
+              OCLIP_E_NOMEM);
+        free(huge);
+        /* no pad token: transformers refuses to pad */
+        oc_hftok_call call = oc_hftok_call_defaults(t, 8);
+        int64_t row[8];
+        const char *txt = "bb";
+        size_t tl = 2;
+        CHECK(call.pad_id == -1);
+        CHECK(oc_hftok_openclip(t, &txt, &tl, 1, &call, row, &err) == OCLIP_E_ARG);
+        call.pad_id = 0;
+        CHECK(oc_hftok_openclip(t, &txt, &tl, 1, &call, row, &err) == OCLIP_OK);
+        oc_hftok_free(t);
+    }
+    free(j);
+    /* Unigram without unk_id meeting an unknown character: tokenizers raises */
+    t = NULL;
+    CHECK(load_str("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",-1]]}}", &t, &err) ==
+          OCLIP_OK);
+    if (t) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(oc_hftok_encode(t, "aa", 2, true, &ids, &n, &err) == OCLIP_OK && n == 2);
+        free(ids);
+        CHECK(oc_hftok_encode(t, "az", 2, true, &ids, &n, &err) == OCLIP_E_FORMAT);
+        oc_hftok_free(t);
+    }
+}
+
 int main(void) {
     if (!load_all()) return TEST_REPORT("test_hf_tokenizer");
     test_cases();
     test_openclip();
     test_codepoints();
+    test_hostile();
     for (int i = 0; i < N_TOK; i++) oc_hftok_free(toks[i]);
     cJSON_Delete(manifest);
     return TEST_REPORT("test_hf_tokenizer");

@@ -594,7 +594,7 @@ static oclip_status read_precompiled(const cJSON *j, oc_arena *a, hf_norm *n, oc
 oclip_status hf_norm_read(const cJSON *j, oc_arena *a, int depth, hf_norm **out,
                           oclip_error *err) {
     *out = NULL;
-    if (cJSON_IsNull(j)) return OCLIP_OK;
+    if (!j || cJSON_IsNull(j)) return OCLIP_OK;
     if (!cJSON_IsObject(j)) return oc_err_set(err, OCLIP_E_FORMAT, "normalizer: not an object");
     if (depth > OC_HFTOK_MAX_DEPTH)
         return oc_err_set(err, OCLIP_E_FORMAT, "normalizer: nested deeper than %d",

@@ -337,7 +337,7 @@ static oclip_status read_behavior(const cJSON *j, bool required, hb_behavior def
 oclip_status hf_pretok_read(const cJSON *j, oc_arena *a, int depth, hf_pretok **out,
                             oclip_error *err) {
     *out = NULL;
-    if (cJSON_IsNull(j)) return OCLIP_OK;
+    if (!j || cJSON_IsNull(j)) return OCLIP_OK;
     if (!cJSON_IsObject(j)) return oc_err_set(err, OCLIP_E_FORMAT, "pre_tokenizer: not an object");
     if (depth > OC_HFTOK_MAX_DEPTH)
         return oc_err_set(err, OCLIP_E_FORMAT, "pre_tokenizer: nested deeper than %d",

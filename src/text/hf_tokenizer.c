@@ -192,7 +192,7 @@ static oclip_status build_added(oc_hftok *t, oclip_error *err) {
             off += k;
         }
         if (t->norm && (st = hf_norm_apply(t->norm, &s, err)) != OCLIP_OK) {
-            oc_err_wrap(err, "added token \"%.40s\": ", a->content);
+            oc_err_wrap(err, "added token \"%.40s\"", a->content);
             goto done;
         }
         blen = 0;
@@ -444,7 +444,7 @@ oclip_status oc_hftok_openclip(const oc_hftok *tok, const char *const *texts, co
         free(clean);
         if (st != OCLIP_OK) {
             free(raw.p);
-            oc_err_wrap(err, "text %zu: ", r);
+            oc_err_wrap(err, "text %zu", r);
             return st;
         }
         /* truncation (stride 0): the first `keep` ids, or the last ones */
@@ -694,7 +694,7 @@ oclip_status oc_hftok_load(const char *json, size_t len, oc_hftok **out, oclip_e
     *out = t;
     return OCLIP_OK;
 fail:
-    oc_err_wrap(err, "tokenizer.json: ");
+    oc_err_wrap(err, "tokenizer.json");
     oc_hftok_free(t);
     return st;
 }
@@ -707,7 +707,7 @@ oclip_status oc_hftok_load_file(const char *path, oc_hftok **out, oclip_error *e
     if (st != OCLIP_OK) return st;
     st = oc_hftok_load((const char *)m.data, m.size, out, err);
     oc_unmap(&m);
-    if (st != OCLIP_OK) oc_err_wrap(err, "'%s': ", path);
+    if (st != OCLIP_OK) oc_err_wrap(err, "'%s'", path);
     return st;
 }
 
