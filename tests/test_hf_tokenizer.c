@@ -28,8 +28,8 @@
 static const char *const NAMES[] = {"unigram",       "gemma",       "llama",
                                     "wordpiece",     "bytelevel",   "mix_wordlevel",
                                     "mix_bpe",       "mix_wordpiece", "mix_unigram",
-                                    "mix_unkpen"};
-#define N_TOK 10
+                                    "mix_unkpen",    "mix_spmrules"};
+#define N_TOK 11
 
 static oc_hftok *toks[N_TOK];
 static cJSON *manifest;

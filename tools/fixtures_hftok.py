@@ -18,6 +18,10 @@ transformers' slow->fast converters, and saved with save_pretrained:
                   `tokenizers`, as bert-base-uncased (CLIPA configs)
   bytelevel.json  RobertaTokenizerFast from a byte-level BPE trained with `tokenizers`, as
                   roberta-base
+  mix_*.json      smaller tokenizers for the components the five above do not use: one T5-style
+                  from a SentencePiece model with hand-written normalization rules (a small
+                  charsmap with rules of several characters), five built with the `tokenizers`
+                  API (build_mix); cases.jsonl holds their ids for every third string
 
   cases.jsonl     one JSON object per line: "t" the text (or "x": its UTF-8 bytes in hex when it
                   holds a NUL), "h": 1 for the held-out part, and one key per tokenizer above
@@ -38,6 +42,10 @@ transformers' slow->fast converters, and saved with save_pretrained:
 
 Expected values come only from `tokenizers` and OpenCLIP's HFTokenizer (which loads the saved
 folder with transformers.AutoTokenizer). Deterministic: fixed seeds.
+
+    .venv/bin/python tools/fixtures_hftok.py --seeds
+
+writes the fuzz seed corpus tests/fuzz/hftok/ from the fixtures (run after the fixtures).
 
     .venv/bin/python tools/fixtures_hftok.py --tables
 
@@ -224,6 +232,21 @@ def build(tmp, rng):
         dirs[name] = d
 
     save("unigram", T5TokenizerFast(vocab_file=uni + ".model", extra_ids=10, legacy=True))
+    # a small charsmap from hand-written rules, some of several characters (A + U+0301 -> Á):
+    # the Precompiled normalizer's grapheme-level lookups
+    rules = os.path.join(tmp, "rules.tsv")
+    with open(rules, "w", encoding="utf-8") as f:
+        f.write("41\t61\n42\t62\nFF21\t61\n3000\t20\n2160\t49\n41 301\tC1\n45 301\t45\n"
+                "61 308\tE4 E4\nFB01\t66 69\n200B\t\nA0\t20\n1F600\t3A 29\n")
+    rul = os.path.join(tmp, "rules")
+    latin = os.path.join(tmp, "latin.txt")
+    with open(corpus, encoding="utf-8") as f, open(latin, "w", encoding="utf-8") as g:
+        g.writelines(l for l in f if all(ord(c) < 0x250 for c in l))
+    spm.SentencePieceTrainer.train(model_prefix=rul, vocab_size=300, model_type="unigram",
+                                   normalization_rule_tsv=rules, pad_id=0, eos_id=1, unk_id=2,
+                                   bos_id=-1, character_coverage=0.9995,
+                                   **dict(common, input=latin))
+    save("mix_spmrules", T5TokenizerFast(vocab_file=rul + ".model", extra_ids=2, legacy=True))
     save("gemma", GemmaTokenizerFast(vocab_file=bpe + ".model"))
     save("llama", LlamaTokenizerFast(vocab_file=bpe + ".model", legacy=False, from_slow=True,
                                      add_prefix_space=True, pad_token="<pad>"))
@@ -347,6 +370,11 @@ def main():
     for name, d in dirs.items():
         with open(os.path.join(d, "tokenizer.json"), encoding="utf-8") as f:
             js = json.load(f)
+        if name.startswith("mix_"):
+            with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8") as f:
+                json.dump(js, f, ensure_ascii=False, separators=(",", ":"))
+            toks[name] = Tokenizer.from_file(os.path.join(OUT, name + ".json"))
+            continue
         with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8") as f:
             json.dump(js, f, ensure_ascii=False, separators=(",", ":"))
         toks[name] = Tokenizer.from_file(os.path.join(OUT, name + ".json"))
@@ -454,6 +482,30 @@ def main():
     print("wrote %s: %d strings, %d OpenCLIP rows, %d bytes" % (OUT, len(texts), rows, total))
 
 
+def write_seeds():
+    """tests/fuzz/hftok/: the small fixture tokenizers, each with a few texts, as
+    fuzz/fuzz_hftok.c reads its input (tokenizer.json, NUL, text)."""
+    import hashlib
+    out = os.path.join("tests", "fuzz", "hftok")
+    os.makedirs(out, exist_ok=True)
+    texts = ["", "a photo of a cat.", "\x01 caf\u00e9 \u732b </s> <pad> [SEP] [MASK] x\u0301",
+             "A\u0301\uff21\u3000\ufb01\u200b \U0001F600 12 345 it's  \t\n",
+             "\x2c" + "word " * 30]
+    n = 0
+    for f in sorted(os.listdir(OUT)):
+        if not f.endswith(".json") or f in ("manifest.json", "codepoints.json", "unigram.json"):
+            continue
+        with open(os.path.join(OUT, f), "rb") as g:
+            js = g.read()
+        for t in texts if len(js) < 12000 else texts[3:4]:
+            data = js + b"\0" + t.encode("utf-8")
+            name = hashlib.sha1(data).hexdigest()
+            with open(os.path.join(out, name), "wb") as g:
+                g.write(data)
+            n += 1
+    print("wrote %d seeds to %s" % (n, out))
+
+
 def write_tables():
     from tokenizers import normalizers as N
     from tokenizers import pre_tokenizers as P
@@ -525,5 +577,7 @@ def write_tables():
 if __name__ == "__main__":
     if sys.argv[1:] == ["--tables"]:
         write_tables()
+    elif sys.argv[1:] == ["--seeds"]:
+        write_seeds()
     else:
         main()
