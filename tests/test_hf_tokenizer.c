@@ -11,9 +11,12 @@
  *   2. openclip.jsonl: HFTokenizer(dir, context_length, clean, strip_sep_token)(text) rows;
  *   3. codepoints.json: every code point c as "a" + c + "b" through each tokenizer, compared by
  *      CRC-32 per block of 4096 code points (a mismatch names the block);
- *   4. hostile tokenizer.json files built here: each must be refused with the right class.
+ *   4. hostile tokenizer.json files built here: each must be refused with the right class;
+ *   5. the fuzz seed corpus (tests/fuzz/hftok/: tokenizer.json, NUL, text) replayed: no crash,
+ *      and each refusal carries a message.
  */
 #include <cJSON.h>
+#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +25,7 @@
 #include "text/hf_tokenizer.h"
 #include "util.h"
 
-#define DIR "tests/fixtures/hftok/"
+#define FIX_DIR "tests/fixtures/hftok/"
 #define MAX_SHOWN 6
 
 static const char *const NAMES[] = {"unigram",       "gemma",       "llama",
@@ -64,9 +67,9 @@ static void show_ids(const char *label, const int32_t *ids, size_t n) {
 
 static bool load_all(void) {
     size_t n;
-    unsigned char *m = read_file(DIR "manifest.json", &n);
+    unsigned char *m = read_file(FIX_DIR "manifest.json", &n);
     if (!m) {
-        fprintf(stderr, "cannot read " DIR "manifest.json (run: .venv/bin/python "
+        fprintf(stderr, "cannot read " FIX_DIR "manifest.json (run: .venv/bin/python "
                         "tools/fixtures_hftok.py)\n");
         return false;
     }
@@ -74,7 +77,7 @@ static bool load_all(void) {
     free(m);
     for (int i = 0; i < N_TOK; i++) {
         char path[256];
-        snprintf(path, sizeof path, DIR "%s.json", NAMES[i]);
+        snprintf(path, sizeof path, FIX_DIR "%s.json", NAMES[i]);
         oclip_error err;
         oclip_status st = oc_hftok_load_file(path, &toks[i], &err);
         CHECKF(st == OCLIP_OK, "%s: %s", path, err.msg);
@@ -85,7 +88,7 @@ static bool load_all(void) {
 
 static void test_cases(void) {
     size_t n;
-    unsigned char *buf = read_file(DIR "cases.jsonl", &n);
+    unsigned char *buf = read_file(FIX_DIR "cases.jsonl", &n);
     CHECK(buf != NULL);
     if (!buf) return;
     int bad[N_TOK][2] = {{0}}, total[N_TOK][2] = {{0}}, shown = 0;
@@ -152,7 +155,7 @@ static int tok_index(const char *name) {
 
 static void test_openclip(void) {
     size_t n;
-    unsigned char *buf = read_file(DIR "openclip.jsonl", &n);
+    unsigned char *buf = read_file(FIX_DIR "openclip.jsonl", &n);
     CHECK(buf != NULL);
     if (!buf) return;
     const cJSON *info = cJSON_GetObjectItem(manifest, "tokenizers");
@@ -244,7 +247,7 @@ static uint32_t crc32_u32(uint32_t crc, uint32_t v) {
 
 static void test_codepoints(void) {
     size_t n;
-    unsigned char *buf = read_file(DIR "codepoints.json", &n);
+    unsigned char *buf = read_file(FIX_DIR "codepoints.json", &n);
     CHECK(buf != NULL);
     if (!buf) return;
     cJSON *j = cJSON_Parse((const char *)buf);
@@ -474,12 +477,53 @@ static void test_hostile(void) {
     }
 }
 
+static void test_fuzz_corpus(void) {
+    const char *dir = "tests/fuzz/hftok/";
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    if (!d) return;
+    int files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s%s", dir, e->d_name);
+        size_t n;
+        unsigned char *b = read_file(path, &n);
+        if (!b) continue;
+        files++;
+        unsigned char *nul = memchr(b, 0, n);
+        size_t jn = nul ? (size_t)(nul - b) : n;
+        oc_hftok *t = NULL;
+        oclip_error err;
+        oclip_status st = oc_hftok_load((const char *)b, jn, &t, &err);
+        CHECKF(st == OCLIP_OK || err.msg[0], "%s: refused without a message", path);
+        if (t) {
+            const char *text = nul ? (const char *)nul + 1 : "";
+            size_t tn = nul ? n - jn - 1 : 0;
+            int32_t *ids = NULL;
+            size_t k = 0;
+            st = oc_hftok_encode(t, text, tn, true, &ids, &k, &err);
+            CHECKF(st == OCLIP_OK || err.msg[0], "%s: encode failed without a message", path);
+            for (size_t i = 0; i < k; i++)
+                CHECKF(ids[i] >= 0 && (size_t)ids[i] < oc_hftok_id_limit(t), "%s: id %d", path,
+                       ids[i]);
+            free(ids);
+            oc_hftok_free(t);
+        }
+        free(b);
+    }
+    closedir(d);
+    CHECKF(files > 10, "%d fuzz seeds", files);
+}
+
 int main(void) {
     if (!load_all()) return TEST_REPORT("test_hf_tokenizer");
     test_cases();
     test_openclip();
     test_codepoints();
     test_hostile();
+    test_fuzz_corpus();
     for (int i = 0; i < N_TOK; i++) oc_hftok_free(toks[i]);
     cJSON_Delete(manifest);
     return TEST_REPORT("test_hf_tokenizer");
