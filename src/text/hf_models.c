@@ -649,9 +649,11 @@ static oclip_status read_bpe(const cJSON *j, oc_arena *a, hf_model *m, oclip_err
         memcpy(buf + ln, r + m->prefix_len, rn - m->prefix_len);
         int64_t ni = hf_map_get(&m->vocab, buf, nn);
         if (ni < 0) {
+            buf[nn < 40 ? nn : 40] = '\0';
+            oc_err_set(err, OCLIP_E_FORMAT, "BPE: merge %u makes \"%s\", which is not in the "
+                       "vocabulary", rank, buf);
             free(buf);
-            return oc_err_set(err, OCLIP_E_FORMAT, "BPE: merge %u makes \"%.40s\", which is not "
-                              "in the vocabulary", rank, nn ? buf : "");
+            return OCLIP_E_FORMAT;
         }
         merge_put(m, (uint32_t)ai, (uint32_t)bi, rank, (uint32_t)ni);
         rank++;
