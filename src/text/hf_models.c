@@ -41,6 +41,7 @@ struct hf_model {
     bool fuse_unk, ignore_merges;
     /* WordPiece */
     size_t max_chars;
+    size_t max_key; /* longest vocabulary entry, bytes */
 };
 
 bool hf_ids_push(hf_ids *l, int64_t id) {
@@ -400,7 +401,12 @@ static oclip_status wordpiece_tokenize(const hf_model *m, const char *s, size_t 
     size_t cap = 0;
     size_t start = 0;
     while (start < n) {
-        size_t end = n;
+        /* substrings longer than the longest entry cannot be in the vocabulary: start below it
+         * (at a character boundary), which keeps the search linear in the word */
+        size_t room = m->max_key + 1 - (start > 0 ? m->prefix_len : 0);
+        size_t end = m->max_key + 1 < (start > 0 ? m->prefix_len : 0) ? start + 1
+                     : n - start > room ? start + room : n;
+        while (end < n && end > start + 1 && ((uint8_t)s[end] & 0xC0) == 0x80) end--;
         int64_t found = -1;
         while (start < end) {
             size_t k = 0, len = end - start + (start > 0 ? m->prefix_len : 0);
@@ -470,6 +476,7 @@ static oclip_status read_token_map(const cJSON *j, oc_arena *a, hf_model *m, con
             return oc_err_set(err, OCLIP_E_UNSUPPORTED, "%s: a token of %zu bytes (limit %d)",
                               what, kn, OC_HFTOK_MAX_PIECE);
         int64_t id = (int64_t)e->valuedouble;
+        if (kn > m->max_key) m->max_key = kn;
         if (!hf_map_put(&m->vocab, e->string, kn, id)) return oom(err);
         if (id > m->max_id) m->max_id = id;
     }

@@ -166,18 +166,38 @@ static bool do_unicode(hf_str *s, bool compat, bool compose) {
                 return false;
             }
     }
-    /* canonical ordering: a stable sort of each run of non-starters by combining class */
-    for (size_t i = 1; i < d.n; i++) {
-        size_t j = i;
-        while (j > 0) {
-            int c1 = utf8proc_get_property((utf8proc_int32_t)d.p[j - 1].c)->combining_class;
-            int c2 = utf8proc_get_property((utf8proc_int32_t)d.p[j].c)->combining_class;
-            if (c2 == 0 || c1 <= c2) break;
-            hf_ch tmp = d.p[j - 1];
-            d.p[j - 1] = d.p[j];
-            d.p[j] = tmp;
-            j--;
+    /* canonical ordering: a stable sort of each run of non-starters by combining class
+     * (counting sort: linear however long the run) */
+    {
+        size_t i = 0;
+        hf_ch *tmp = NULL;
+        size_t tcap = 0;
+        while (i < d.n) {
+            if (!utf8proc_get_property((utf8proc_int32_t)d.p[i].c)->combining_class) {
+                i++;
+                continue;
+            }
+            size_t b = i + 1;
+            while (b < d.n && utf8proc_get_property((utf8proc_int32_t)d.p[b].c)->combining_class)
+                b++;
+            if (b - i > 1) {
+                if (!oc_grow((void **)&tmp, &tcap, b - i, sizeof *tmp)) {
+                    free(tmp);
+                    hf_str_free(&d);
+                    return false;
+                }
+                size_t count[257] = {0};
+                for (size_t k = i; k < b; k++)
+                    count[utf8proc_get_property((utf8proc_int32_t)d.p[k].c)->combining_class + 1]++;
+                for (int k = 1; k < 257; k++) count[k] += count[k - 1];
+                for (size_t k = i; k < b; k++)
+                    tmp[count[utf8proc_get_property((utf8proc_int32_t)d.p[k].c)->combining_class]++] =
+                        d.p[k];
+                memcpy(d.p + i, tmp, (b - i) * sizeof *tmp);
+            }
+            i = b;
         }
+        free(tmp);
     }
     if (compose && d.n) {
         utf8proc_int32_t *u = malloc(d.n * sizeof *u);

@@ -28,7 +28,7 @@ typedef struct oc_hftok oc_hftok;
 /* Limits on what a tokenizer.json may hold (it comes from a file: hostile). */
 #define OC_HFTOK_MAX_JSON ((size_t)512 << 20)     /* bytes of tokenizer.json */
 #define OC_HFTOK_MAX_VOCAB ((size_t)1 << 22)      /* entries in a vocabulary or merge list */
-#define OC_HFTOK_MAX_PIECE 4096                   /* bytes of one vocabulary entry */
+#define OC_HFTOK_MAX_PIECE 1024                   /* bytes of one vocabulary entry or token */
 #define OC_HFTOK_MAX_TEXT ((size_t)16 << 20)      /* bytes of one text to encode */
 #define OC_HFTOK_MAX_DEPTH 16                     /* nesting of Sequence normalizers etc. */
 

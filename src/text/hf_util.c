@@ -350,18 +350,33 @@ static size_t gpt2_at(const hf_ch *s, size_t n, size_t i) {
 bool hf_pattern_find(const hf_pattern *p, const hf_ch *s, size_t n, hf_match_fn fn, void *ctx) {
     size_t i = 0;
     switch (p->kind) {
-    case HF_PAT_STRING:
-        while (i + p->n_lit <= n) {
-            size_t k = 0;
-            while (k < p->n_lit && s[i + k].c == p->lit[k]) k++;
-            if (k == p->n_lit) {
-                if (!fn(ctx, i, i + k)) return false;
-                i += k;
-            } else {
-                i++;
+    case HF_PAT_STRING: {
+        /* Knuth-Morris-Pratt, leftmost non-overlapping matches (regex find_iter) */
+        size_t m = p->n_lit;
+        if (m == 0 || n < m) return true;
+        size_t *fail = malloc(m * sizeof *fail);
+        if (!fail) return false;
+        fail[0] = 0;
+        for (size_t q = 1, k = 0; q < m; q++) {
+            while (k && p->lit[q] != p->lit[k]) k = fail[k - 1];
+            if (p->lit[q] == p->lit[k]) k++;
+            fail[q] = k;
+        }
+        size_t k = 0;
+        for (; i < n; i++) {
+            while (k && s[i].c != p->lit[k]) k = fail[k - 1];
+            if (s[i].c == p->lit[k]) k++;
+            if (k == m) {
+                if (!fn(ctx, i + 1 - m, i + 1)) {
+                    free(fail);
+                    return false;
+                }
+                k = 0; /* non-overlapping: start afresh after the match */
             }
         }
+        free(fail);
         return true;
+    }
     case HF_PAT_SPACES:
     case HF_PAT_WS_RUN:
         while (i < n) {
