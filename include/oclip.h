@@ -306,6 +306,11 @@ typedef struct {
     char hf_model_name[96];     /* "" unless an HF text tower */
     char hf_tokenizer_name[96]; /* "" means OpenCLIP's SimpleTokenizer */
     int custom_block;
+    /* tokenizer_kwargs (OpenCLIP passes them to the tokenizer's constructor): clean as an
+     * oclip_clean value, -1 when not set (the tokenizer's default: "lower" for OpenCLIP's
+     * SimpleTokenizer, "whitespace" for HFTokenizer); strip_sep_token 0 / 1 */
+    int tokenizer_clean;
+    int strip_sep_token;
 } oclip_text_cfg;
 
 typedef struct {
@@ -895,10 +900,19 @@ OCLIP_API oclip_status oclip_encode_images(const oclip_model *m, const struct oc
 OCLIP_API oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                                int normalize, oclip_error *err);
 
-/* Text embeddings from UTF-8 strings, tokenized with OpenCLIP's SimpleTokenizer (oclip_tokenize,
- * the model's context length, clean='lower'): out [n, E]. lens[i] is the byte length of
- * texts[i] (NUL bytes are text), or lens = NULL for NUL-terminated strings. Models whose config
- * names a Hugging Face tokenizer are refused (OCLIP_E_UNSUPPORTED): tokenize those yourself. */
+/* Token ids of UTF-8 strings with the model's own tokenizer, as open_clip.get_tokenizer(model)
+ * gives them: out int64 [n, context_length]. A config naming a Hugging Face tokenizer
+ * (text_cfg.hf_tokenizer_name, e.g. SigLIP) uses OpenCLIP's HFTokenizer over tokenizer.json and
+ * tokenizer_config.json -- from the model's folder for a local path, else from the Hugging Face
+ * cache copy of that repo or beside the weights (OCLIP_E_NOTFOUND with a hint when neither has
+ * them) --, loaded on the first call; otherwise OpenCLIP's SimpleTokenizer. text_cfg's
+ * tokenizer_kwargs (clean, strip_sep_token) apply. lens[i] is the byte length of texts[i] (NUL
+ * bytes are text), or lens = NULL for NUL-terminated strings. */
+OCLIP_API oclip_status oclip_model_tokenize(const oclip_model *m, const char *const *texts,
+                                            const size_t *lens, size_t n, int64_t *out,
+                                            oclip_error *err);
+
+/* Text embeddings from UTF-8 strings, tokenized by oclip_model_tokenize: out [n, E]. */
 OCLIP_API oclip_status oclip_encode_text_strings(const oclip_model *m, const char *const *texts,
                                        const size_t *lens, size_t n, float *out, int normalize,
                                        oclip_error *err);

@@ -540,7 +540,8 @@ static void test_defaults(void) {
         "  \"layers\": 2, \"mlp_ratio\": 3.0, \"ls_init_value\": 1e-5, \"pad_id\": 1,"
         "  \"eos_id\": 999, \"no_causal_mask\": true, \"pool_type\": \"eos\", \"proj_bias\": true,"
         "  \"proj_type\": \"none\", \"norm_kwargs\": null, \"act_kwargs\": {\"approximate\": \"none\"},"
-        "  \"hf_tokenizer_name\": \"bert-base-uncased\", \"tokenizer_kwargs\": {\"a\": 1},"
+        "  \"hf_tokenizer_name\": \"bert-base-uncased\","
+        "  \"tokenizer_kwargs\": {\"clean\": \"canonicalize\", \"strip_sep_token\": true},"
         "  \"final_ln_after_pool\": true}}";
     CHECK(parse(full, &m, &e) == OCLIP_OK);
     CHECKF(m.family == OCLIP_FAMILY_NATIVE, "family %s", oclip_family_name(m.family));
@@ -556,6 +557,7 @@ static void test_defaults(void) {
     CHECK(t->pad_id == 1 && t->eos_id == 999 && t->no_causal_mask && !strcmp(t->pool_type, "eos"));
     CHECK(t->proj_bias && !strcmp(t->proj_type, "none") && t->ln_eps == 1e-5);
     CHECK(!t->act_approximate[0] && !strcmp(t->hf_tokenizer_name, "bert-base-uncased"));
+    CHECK(t->tokenizer_clean == OCLIP_CLEAN_CANONICALIZE && t->strip_sep_token);
     CHECK(m.unknown_keys[0] == '\0');
 
     /* families from options */

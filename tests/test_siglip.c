@@ -237,6 +237,32 @@ static void test_variant(const char *variant) {
     compare_feat("img_features", variant, img, w_img, n_img * E, &abs_f, &cos_f);
     compare_feat("txt_raw", variant, raw, w_raw, n_txt * E, &abs_f, &cos_f);
     compare_feat("txt_features", variant, txt, w_txt, n_txt * E, &abs_f, &cos_f);
+    /* the prompts as strings: the model's own tokenizer (tokenizer.json + tokenizer_config.json
+     * in the folder, tokenizer_kwargs of the config) gives OpenCLIP's ids, and the features */
+    {
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(ej, "prompts");
+        CHECK((size_t)cJSON_GetArraySize(pr) == n_txt);
+        const char **texts = calloc(n_txt, sizeof *texts);
+        for (size_t i = 0; i < n_txt; i++) {
+            const cJSON *t = cJSON_GetArrayItem(pr, (int)i);
+            texts[i] = cJSON_IsString(t) ? t->valuestring : "";
+        }
+        int64_t *ids = calloc(n_txt * L, sizeof *ids);
+        CHECKF(oclip_model_tokenize(m, texts, NULL, n_txt, ids, &err) == OCLIP_OK, "%s: %s",
+               variant, err.msg);
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < n_txt * L; i++)
+            if (ids[i] != tokens[i] && !bad++) first = i;
+        CHECKF(bad == 0, "%s: %zu token ids differ from OpenCLIP's, first in prompt %zu ('%s')",
+               variant, bad, first / L, texts[first / L]);
+        float *fs = calloc(n_txt * E, sizeof(float));
+        CHECKF(oclip_encode_text_strings(m, texts, NULL, n_txt, fs, 1, &err) == OCLIP_OK, "%s",
+               err.msg);
+        compare_feat("txt_features (strings)", variant, fs, w_txt, n_txt * E, &abs_f, &cos_f);
+        free(fs);
+        free(ids);
+        free(texts);
+    }
     /* logit_scale and logit_bias as stored (0-d) */
     float ls = 0, lb = 0;
     oc_load_f32(&ls, oclip_checkpoint_find(ex, "logit_scale")->data, OCLIP_DTYPE_F32, 0, 1);

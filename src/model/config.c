@@ -116,6 +116,7 @@ static void text_defaults(oclip_text_cfg *t) {
     t->mlp_ratio = 4.0;
     t->pad_id = 0;
     t->eos_id = 2;
+    t->tokenizer_clean = -1;
     set_str(t->pool_type, sizeof t->pool_type, "argmax");
     set_str(t->proj_type, sizeof t->proj_type, "linear");
     t->ln_eps = 1e-5;
@@ -679,6 +680,30 @@ typedef struct {
     bool other;
 } text_info;
 
+/* text_cfg.tokenizer_kwargs: what factory.py get_tokenizer passes to the tokenizer's constructor.
+ * OpenCLIP's configs use clean ("lower" | "whitespace" | "canonicalize", tokenizer.py
+ * get_clean_fn) and strip_sep_token (HFTokenizer); other keys are reported as unknown. */
+static oclip_status parse_tokenizer_kwargs(pctx *c, const char *path, const cJSON *v,
+                                           oclip_text_cfg *o) {
+    static const char *const cleans[] = {"lower", "whitespace", "canonicalize", NULL};
+    oclip_status st = get_obj_or_null(c, path, v);
+    for (const cJSON *it = cJSON_IsObject(v) ? v->child : NULL; it && !st; it = it->next) {
+        char sub[200];
+        snprintf(sub, sizeof sub, "%s.%s", path, it->string);
+        if (strcmp(it->string, "clean") == 0) {
+            char val[16];
+            st = get_enum(c, sub, it, cleans, val, sizeof val);
+            for (int i = 0; !st && cleans[i]; i++)
+                if (strcmp(val, cleans[i]) == 0) o->tokenizer_clean = i; /* oclip_clean order */
+        } else if (strcmp(it->string, "strip_sep_token") == 0) {
+            st = get_bool(c, sub, it, &o->strip_sep_token);
+        } else {
+            unknown(c, sub, it);
+        }
+    }
+    return st;
+}
+
 static oclip_status parse_text(pctx *c, const cJSON *obj, text_info *ti) {
     static const char *const pools[] = {"first", "last", "argmax", "eos", "none", NULL};
     oclip_text_cfg *o = &c->cfg->text;
@@ -697,7 +722,7 @@ static oclip_status parse_text(pctx *c, const cJSON *obj, text_info *ti) {
         else if (IS("hf_tokenizer_name"))
             st = get_str(c, path, it, true, o->hf_tokenizer_name, sizeof o->hf_tokenizer_name);
         else if (IS("tokenizer_mode")) st = get_str(c, path, it, true, NULL, 0);
-        else if (IS("tokenizer_kwargs")) st = get_obj_or_null(c, path, it);
+        else if (IS("tokenizer_kwargs")) st = parse_tokenizer_kwargs(c, path, it, o);
         else if (IS("width")) st = get_int(c, path, it, 1, OC_MAX_WIDTH, &o->width);
         else if (IS("heads")) st = get_int(c, path, it, 1, OC_MAX_WIDTH, &o->heads);
         else if (IS("layers")) st = get_int(c, path, it, 1, OC_MAX_LAYERS, &o->layers);

@@ -482,6 +482,15 @@ static cJSON *model_cfg_json(const oclip_model_config *c) {
     if (t->proj_type[0] && strcmp(t->proj_type, "linear"))
         ok = jstr(tc, "proj_type", t->proj_type) && ok;
     if (t->hf_tokenizer_name[0]) ok = jstr(tc, "hf_tokenizer_name", t->hf_tokenizer_name) && ok;
+    if (t->tokenizer_clean >= 0 || t->strip_sep_token) {
+        static const char *const cleans[] = {"lower", "whitespace", "canonicalize"};
+        cJSON *tk = cJSON_CreateObject();
+        bool kok = tk != NULL;
+        if (kok && t->tokenizer_clean >= 0 && t->tokenizer_clean < 3)
+            kok = jstr(tk, "clean", cleans[t->tokenizer_clean]);
+        if (kok && t->strip_sep_token) kok = jbool(tk, "strip_sep_token", 1);
+        ok = (kok ? jput(tc, "tokenizer_kwargs", tk) : (cJSON_Delete(tk), false)) && ok;
+    }
     ok = jkwargs(tc, t->ln_eps, t->act_approximate) && ok;
     /* attached last: jput frees what it cannot attach, so nothing is filled after a failure */
     ok = jput(m, "vision_cfg", vc) && ok;

@@ -307,6 +307,7 @@ static oclip_status refuse_report(const oclip_report *r, const char *path, oclip
 void oclip_model_free(oclip_model *m) {
     if (!m) return;
     oc_model_unpack(m);
+    oc_model_tokenizer_free(m);
     if (m->pack_mu_ok) pthread_mutex_destroy(&m->pack_mu);
     oclip_report_free(m->report);
     oclip_source_free(m->src); /* owns m->ck */
@@ -516,31 +517,14 @@ oclip_status oclip_encode_text_strings(const oclip_model *m, const char *const *
     oc_err_clear(err);
     if (!m || (n && (!texts || !out)))
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_text_strings: NULL argument");
-    if (m->cfg.text.hf_tokenizer_name[0]) {
-        oc_err_set(err, OCLIP_E_UNSUPPORTED, "this model's tokenizer is the Hugging Face '%s', "
-                   "not OpenCLIP's SimpleTokenizer", m->cfg.text.hf_tokenizer_name);
-        oc_err_hint(err, "tokenize with that tokenizer and pass the ids (oclip_encode_text, "
-                         "--tokens X.npy)");
-        return OCLIP_E_UNSUPPORTED;
-    }
-    if (m->cfg.text.vocab_size != OCLIP_VOCAB_SIZE) {
-        oc_err_set(err, OCLIP_E_UNSUPPORTED, "this model has a vocabulary of %d ids, not the %d "
-                   "of OpenCLIP's tokenizer", m->cfg.text.vocab_size, OCLIP_VOCAB_SIZE);
-        oc_err_hint(err, "pass token ids from this model's own tokenizer (--tokens X.npy)");
-        return OCLIP_E_UNSUPPORTED;
-    }
     size_t ctx = (size_t)m->cfg.text.context_length;
     int64_t *rows = malloc(FILE_BATCH * ctx * sizeof *rows);
     if (!rows) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     oclip_status s = OCLIP_OK;
     for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
         size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
-        for (size_t j = 0; j < k && !s; j++) {
-            const char *t = texts[i + j];
-            s = oclip_tokenize(t, lens ? lens[i + j] : strlen(t), OCLIP_CLEAN_LOWER,
-                               rows + j * ctx, ctx, err);
-            if (s) oc_err_wrap(err, "text %zu", i + j + 1);
-        }
+        s = oclip_model_tokenize(m, texts + i, lens ? lens + i : NULL, k, rows, err);
+        if (s && i) oc_err_wrap(err, "texts %zu-%zu", i + 1, i + k);
         if (!s) s = oclip_encode_text(m, rows, k, out + i * (size_t)m->E, normalize, err);
     }
     free(rows);

@@ -25,4 +25,8 @@ oclip_status oc_options_ok(uint32_t struct_size, size_t size, const char *name,
                            oclip_error *err);
 #define OC_OPTIONS_OK(o, name, err) oc_options_ok((o)->struct_size, sizeof *(o), name, err)
 
+/* Frees the model's tokenizer (tokenizer.c); oclip_model_tokenize loads it. */
+struct oclip_model;
+void oc_model_tokenizer_free(struct oclip_model *m);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include "internal.h"
 #include "kernels/kernels.h"
+#include "text/hf_tokenizer.h"
 
 /* Longest sequence a tower runs (bounds the attention scratch: a [head width, T] copy of K and
  * four rows of scores per thread). ViT-H-14-378 has 730 image tokens; the load refuses configs
@@ -98,6 +99,10 @@ struct oclip_model {
     pthread_mutex_t pack_mu;
     int pack_mu_ok;
     int packed[2], used[2], inplace[2];
+    /* the Hugging Face tokenizer (text_cfg.hf_tokenizer_name), loaded on the first text call
+     * under pack_mu (model/tokenizer.c); NULL until then or for SimpleTokenizer models */
+    struct oc_hftok *hftok;
+    oc_hftok_call hfcall;
 };
 
 /* ---------------------------------------------------------------------------------------------
