@@ -49,7 +49,7 @@ static const char convert_help[] =
     "examples:\n"
     "  oclip convert open_clip_pytorch_model.bin model.safetensors\n"
     "  oclip convert pytorch_model.bin out/model.safetensors --to open_clip   # HF -> OpenCLIP\n"
-    "  oclip convert model.safetensors hf/model.safetensors --to hf --dtype f16\n";
+    "  oclip convert model.safetensors clip-hf/ --to hf --dtype f16        # a folder\n";
 
 static void progress_bar(void *user, uint64_t done, uint64_t total) {
     int *last = user;

@@ -30,7 +30,7 @@ static const char preprocess_help[] =
     "                       ARCH (a built-in config: its image size, OpenAI defaults),\n"
     "                       an open_clip_config.json, a folder holding one, a checkpoint with\n"
     "                       one beside it (or written by oclip convert), hf-hub:ORG/NAME[@REV]\n"
-    "                       in the Hugging Face cache, or default (the model embedded in\n"
+    "                       in the Hugging Face cache (not downloaded), or default (the model embedded in\n"
     "                       oclip: 64 px); without -m: 224 px, OpenAI mean/std, bicubic,\n"
     "                       shortest\n"
     "  --image-size N|HxW   output size\n"
