@@ -10,15 +10,16 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "text.h"
 
 /* Prints an oclip_error: its first line after "oclip: ", continuation lines as they are. */
 void print_error(const oclip_error *err) {
-    fprintf(stderr, "oclip: %s\n", err->msg[0] ? err->msg : oclip_status_str(err->code));
+    fprintf(stderr, "oclip: %s\n", err->msg[0] ? cli_esc_msg(err->msg) : oclip_status_str(err->code));
 }
 
 int usage_error(const char *cmd, const char *fmt, const char *arg) {
     fprintf(stderr, "oclip%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-    fprintf(stderr, fmt, arg);
+    fprintf(stderr, fmt, cli_esc(arg));
     fprintf(stderr, "\nhint: run 'oclip %s%s--help'\n", cmd ? cmd : "", cmd ? " " : "");
     return EXIT_USAGE;
 }
@@ -112,9 +113,9 @@ int cli_resolve(const cli_model *m, int weights_optional, oclip_fetch fetch, ocl
 
 void cli_print_source(const oclip_source *src) {
     for (size_t i = 0; i < oclip_source_n_notes(src); i++)
-        fprintf(stderr, "oclip: note: %s\n", oclip_source_note(src, i));
+        fprintf(stderr, "oclip: note: %s\n", cli_esc_msg(oclip_source_note(src, i)));
     for (size_t i = 0; i < oclip_source_n_warnings(src); i++)
-        fprintf(stderr, "oclip: warning: %s\n", oclip_source_warning(src, i));
+        fprintf(stderr, "oclip: warning: %s\n", cli_esc_msg(oclip_source_warning(src, i)));
 }
 
 const oclip_model_config *cli_source_config(const char *cmd, oclip_source *src) {
@@ -123,7 +124,7 @@ const oclip_model_config *cli_source_config(const char *cmd, oclip_source *src) 
         /* a checkpoint without a config beside it: what it carries, else its shapes */
         oclip_report *r = NULL;
         if (oclip_source_check(src, 0, &r, &err) != OCLIP_OK) {
-            fprintf(stderr, "oclip: %s: %s\n", cmd, err.msg);
+            fprintf(stderr, "oclip: %s: %s\n", cmd, cli_esc_msg(err.msg));
             return NULL;
         }
         oclip_report_free(r);
@@ -131,7 +132,7 @@ const oclip_model_config *cli_source_config(const char *cmd, oclip_source *src) 
     if (!oclip_source_config(src))
         fprintf(stderr, "oclip: %s: %s: no architecture: no open_clip_config.json and no "
                 "checkpoint\nhint: give the settings with options (see --help)\n", cmd,
-                oclip_source_description(src));
+                cli_esc(oclip_source_description(src)));
     return oclip_source_config(src);
 }
 
@@ -187,8 +188,8 @@ char *read_stream(FILE *f, size_t *len) {
     return buf;
 }
 
-/* Lines of a prompt file: split at '\n', one trailing '\r' dropped; a final line without '\n'
- * counts, an empty remainder after the last '\n' does not. */
+/* Lines of a prompt file: a leading UTF-8 BOM skipped, split at '\n', one trailing '\r'
+ * dropped; a final line without '\n' counts, an empty remainder after the last '\n' does not. */
 int prompt_add_file(prompt_list *l, const char *cmd, const char *path) {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f) {
@@ -212,6 +213,7 @@ int prompt_add_file(prompt_list *l, const char *cmd, const char *path) {
     l->bufs = b;
     l->bufs[l->n_bufs++] = buf;
     size_t start = 0;
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) start = 3; /* a UTF-8 BOM (Notepad) */
     while (start < len) {
         const char *nl = memchr(buf + start, '\n', len - start);
         size_t end = nl ? (size_t)(nl - buf) : len;

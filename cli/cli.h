@@ -87,8 +87,8 @@ char *read_stream(FILE *f, size_t *len);
 
 /* Appends a prompt (not copied); -1 when out of memory. */
 int prompt_add(prompt_list *l, const char *s, size_t len);
-/* Appends the lines of a prompt file ('-' = stdin): one prompt per line, lines end at '\n', one
- * trailing '\r' dropped, a final line without '\n' counts. Returns 0 or an exit code after
+/* Appends the lines of a prompt file ('-' = stdin): a leading UTF-8 BOM skipped, one prompt per
+ * line, lines end at '\n', one trailing '\r' dropped, a final line without '\n' counts. Returns 0 or an exit code after
  * printing "oclip: CMD: ...". */
 int prompt_add_file(prompt_list *l, const char *cmd, const char *path);
 void prompt_list_free(prompt_list *l);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "text.h"
 #include "oclip.h"
 
 static const char convert_help[] =
@@ -173,7 +174,7 @@ int cmd_convert(int argc, char **argv) {
                cfg->name[0] ? " " : "", inferred ? "" : "from ", origin,
                cfg->quick_gelu ? ", QuickGELU" : "");
         for (size_t i = 0; i < oclip_report_n_notes(r); i++)
-            fprintf(stderr, "note: %s\n", oclip_report_note(r, i));
+            fprintf(stderr, "note: %s\n", cli_esc_msg(oclip_report_note(r, i)));
         cli_print_source(src);
     }
     oclip_report_free(r);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "text.h"
 #include "embed.h"
 #include "npy.h"
 #include "npy_read.h"
@@ -240,7 +241,7 @@ static int embed(const embed_args *a, const oclip_model *m, int image, const voi
                   : oclip_encode_text(m, (const int64_t *)in + i * per, k, out + i * E,
                                       a->normalize, &err);
         if (s != OCLIP_OK) {
-            fprintf(stderr, "oclip: %s: %s\n", a->cmd, err.msg);
+            fprintf(stderr, "oclip: %s: %s\n", a->cmd, cli_esc_msg(err.msg));
             return EXIT_FAIL;
         }
     }
@@ -291,13 +292,13 @@ static int embed_image_stream(const embed_args *a, const oclip_model *m, const p
             s = oclip_image_load(l->p[i].s, NULL, &img[i], &err);
         }
         if (s != OCLIP_OK) {
-            fprintf(stderr, "oclip: %s: %s\n", a->cmd, err.msg);
+            fprintf(stderr, "oclip: %s: %s\n", a->cmd, cli_esc_msg(err.msg));
             rc = EXIT_FAIL;
         }
     }
     if (!rc && oclip_encode_images(m, (const struct oclip_image *const *)img, l->n, *out,
                                    a->normalize, &err) != OCLIP_OK) {
-        fprintf(stderr, "oclip: %s: %s\n", a->cmd, err.msg);
+        fprintf(stderr, "oclip: %s: %s\n", a->cmd, cli_esc_msg(err.msg));
         rc = EXIT_FAIL;
     }
     for (size_t i = 0; img && i < l->n; i++) oclip_image_free(img[i]);
@@ -358,7 +359,7 @@ int embed_inputs(const embed_args *a, const oclip_model *m, int image, float **o
                                                   a->normalize, &err);
             if (s != OCLIP_OK) {
                 fprintf(stderr, "%soclip: %s: %s\n", pg.drawn && pg.tty ? "\n" : "", a->cmd,
-                        err.msg);
+                        cli_esc_msg(err.msg));
                 rc = EXIT_FAIL;
             }
             cli_progress_update(&pg, i + k);
@@ -426,7 +427,7 @@ int cmd_similarity(int argc, char **argv) {
     }
     oclip_error err;
     if (oclip_logits(m, img, ni, txt, nt, lg, &err) != OCLIP_OK) {
-        fprintf(stderr, "oclip: %s: %s\n", a.cmd, err.msg);
+        fprintf(stderr, "oclip: %s: %s\n", a.cmd, cli_esc_msg(err.msg));
         rc = EXIT_FAIL;
         goto done;
     }

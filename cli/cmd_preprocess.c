@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "text.h"
 #include "npy.h"
 #include "oclip.h"
 
@@ -259,7 +260,7 @@ int cmd_preprocess(int argc, char **argv) {
         if (st == OCLIP_OK) {
             st = oclip_preprocess(img, &cfg, px + per * (size_t)i, &err);
             if (st != OCLIP_OK)
-                fprintf(stderr, "oclip: '%s': %s\n", images[i], err.msg);
+                fprintf(stderr, "oclip: '%s': %s\n", images[i], cli_esc_msg(err.msg));
         } else {
             print_error(&err);
         }
