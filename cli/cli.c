@@ -2,6 +2,7 @@
  * cli.c — helpers shared by the oclip program's subcommands: error printing, the model options
  * every command takes (resolved by the library), download progress, prompt lists.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,66 @@ int usage_error(const char *cmd, const char *fmt, const char *arg) {
     fprintf(stderr, fmt, cli_esc(arg));
     fprintf(stderr, "\nhint: run 'oclip %s%s--help'\n", cmd ? cmd : "", cmd ? " " : "");
     return EXIT_USAGE;
+}
+
+/* Optimal string alignment distance, stopped early above 3 (the callers want <= 2). */
+static size_t edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64) return 99;
+    if ((la > lb ? la - lb : lb - la) > 3) return 99;
+    size_t d[65][65];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < c)
+                c = d[i - 2][j - 2] + 1;
+            d[i][j] = c;
+        }
+    return d[la][lb];
+}
+
+const char *cli_suggest(const char *word, const char *const *cands, size_t n) {
+    const char *best = NULL;
+    size_t bd = 3, len = strlen(word);
+    for (size_t i = 0; i < n; i++) {
+        size_t dd = edit_distance(word, cands[i]);
+        if (dd < bd && 2 * dd < len) bd = dd, best = cands[i];
+    }
+    return best;
+}
+
+int cli_unknown_option(const char *cmd, const char *arg, const char *help) {
+    /* the options help names: "-x" or "--word" after a space, '[', '(' or '|' */
+    char opts[96][32];
+    const char *cands[96];
+    size_t n = 0;
+    for (const char *p = help; *p && n < 96; p++) {
+        if (p[0] != '-' || (p != help && !strchr(" [(|,", p[-1]))) continue;
+        size_t k = 1 + (p[1] == '-');
+        while (p[k] && (isalnum((unsigned char)p[k]) || p[k] == '-') && k < 31) k++;
+        if (k < 2 || (k == 2 && p[1] == '-') || !isalpha((unsigned char)p[p[1] == '-' ? 2 : 1]))
+            continue;
+        memcpy(opts[n], p, k);
+        opts[n][k] = '\0';
+        cands[n] = opts[n];
+        n++;
+        p += k - 1;
+    }
+    const char *s = cli_suggest(arg, cands, n);
+    if (!s) return usage_error(cmd, "unknown option '%s'", arg);
+    fprintf(stderr, "oclip %s: unknown option '%s'\nhint: did you mean '%s'? ('oclip %s --help' "
+                    "lists the options)\n", cmd, cli_esc(arg), s, cmd);
+    return EXIT_USAGE;
+}
+
+void cli_simd_warning(void) {
+    const char *w = oclip_simd_warning();
+    if (w) fprintf(stderr, "oclip: warning: %s\n", cli_esc_msg(w));
 }
 
 int is_dir(const char *path) {

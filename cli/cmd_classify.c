@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -37,6 +38,8 @@ static const char classify_help[] =
     "                        are kept per model, labels and templates in $OCLIP_CACHE_DIR, else\n"
     "                        $XDG_CACHE_HOME/oclip, else ~/.cache/oclip, so that repeated runs\n"
     "                        skip the text tower)\n"
+    "  --max-pixels N        refuse larger images, and images whose resize target is larger\n"
+    "                        (default 178956970, Pillow's limit)\n"
     "\n"
     "examples:\n"
     "  oclip classify examples/*.png --labels-file examples/labels.txt   # demo model\n"
@@ -185,9 +188,9 @@ int cmd_classify(int argc, char **argv) {
     for (size_t i = 0; i < labels.n; i++) {
         size_t bad;
         if (labels.p[i].len == 0) {
-            fprintf(stderr, "oclip: classify: %s %zu is empty%s%s\n",
-                    a.labels_file ? "line" : "label", i + 1, a.labels_file ? " in " : "",
-                    a.labels_file ? cli_esc(a.labels_file) : "");
+            fprintf(stderr, "oclip: classify: label %zu is empty%s%s%s\n", i + 1,
+                    a.labels_file ? " (a blank line in " : "",
+                    a.labels_file ? cli_esc(a.labels_file) : "", a.labels_file ? ")" : "");
             rc = EXIT_USAGE;
             goto done;
         }
@@ -214,6 +217,15 @@ int cmd_classify(int argc, char **argv) {
         tpl = none;
         ntpl = 1;
     } else if (!ntpl) {
+        static const char *const sets[] = {"imagenet", "simple", "none"};
+        const char *near = cli_suggest(set, sets, 3);
+        if (near && access(set, F_OK) != 0) {
+            fprintf(stderr, "oclip classify: --templates '%s': no such template set or file\n"
+                    "hint: did you mean '%s'? (sets: imagenet, simple, none)\n", cli_esc(set),
+                    near);
+            rc = EXIT_USAGE;
+            goto done;
+        }
         if ((rc = prompt_add_file(&tpl_list, a.cmd, set))) goto done;
         if (!(tpl_own = copy_items(&tpl_list))) {
             rc = embed_oom(a.cmd);

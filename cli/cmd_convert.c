@@ -81,7 +81,7 @@ int cmd_convert(int argc, char **argv) {
             if (!strcmp(a, "--to")) to = argv[++i];
             else dtype = argv[++i];
         } else if (a[0] == '-' && a[1]) {
-            return usage_error("convert", "unknown option '%s'", a);
+            return cli_unknown_option("convert", a, convert_help);
         } else if (!in) {
             in = a;
         } else if (!out) {

@@ -155,7 +155,7 @@ int cmd_preprocess(int argc, char **argv) {
             else if (!strcmp(a, "--fill-color")) fill_s = v;
             else maxp_s = v;
         } else if (a[0] == '-' && a[1]) {
-            rc = usage_error("preprocess", "unknown option '%s'", a);
+            rc = cli_unknown_option("preprocess", a, preprocess_help);
             goto done;
         } else {
             images[n_images++] = a;

@@ -56,7 +56,7 @@ int cmd_pull(int argc, char **argv) {
             if (++i >= argc) return usage_error("pull", "%s", "--revision needs a value");
             revision = argv[i];
         } else if (a[0] == '-' && a[1]) {
-            return usage_error("pull", "unknown option '%s'", a);
+            return cli_unknown_option("pull", a, pull_help);
         } else if (spec) {
             return usage_error("pull", "one SPEC only ('%s' is a second one)", a);
         } else {

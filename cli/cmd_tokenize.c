@@ -119,7 +119,7 @@ int cmd_tokenize(int argc, char **argv) {
                 }
                 continue;
             } else {
-                rc = usage_error("tokenize", "unknown option '%s'", a);
+                rc = cli_unknown_option("tokenize", a, tokenize_help);
                 goto done;
             }
             continue;

@@ -315,7 +315,7 @@ static int cmd_inspect(int argc, char **argv) {
             if (!strcmp(a, "--dump")) dump = argv[++i];
             else out = argv[++i];
         } else if (a[0] == '-' && a[1]) {
-            return usage_error("inspect", "unknown option '%s'", a);
+            return cli_unknown_option("inspect", a, inspect_help);
         } else if (!path) {
             path = a;
         } else {
@@ -525,7 +525,7 @@ static int cmd_check(int argc, char **argv) {
         } else if (!strcmp(a, "--scan")) {
             scan = 1;
         } else if (a[0] == '-' && a[1]) {
-            return usage_error("check", "unknown option '%s'", a);
+            return cli_unknown_option("check", a, check_help);
         } else if (!have_spec) {
             m.spec = a;
             have_spec = 1;
@@ -582,7 +582,8 @@ static int cmd_info(int argc, char **argv) {
     printf("images:        PNG JPEG BMP PPM/PGM/PBM GIF WebP TIFF\n");
     const char *env = getenv("OCLIP_SIMD");
     printf("kernels:       %s%s%s%s\n", oclip_simd_name(), env && env[0] ? " (OCLIP_SIMD=" : "",
-           env && env[0] ? env : "", env && env[0] ? ")" : "");
+           env && env[0] ? cli_esc(env) : "", env && env[0] ? ")" : "");
+    cli_simd_warning();
     printf("--dtype:       bf16 %s, int8 %s\n", oclip_dtype_kernel_name(OCLIP_DTYPE_BF16),
            oclip_dtype_kernel_name(OCLIP_DTYPE_I8));
     oclip_model *m = NULL;
@@ -655,5 +656,12 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return cmd_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "pull")) return cmd_pull(argc - 1, argv + 1);
-    return usage_error(NULL, "unknown command '%s'", cmd);
+    static const char *const commands[] = {"inspect", "check", "convert", "tokenize",
+                                           "preprocess", "embed-image", "embed-text",
+                                           "similarity", "classify", "pull", "info", "help"};
+    const char *s = cli_suggest(cmd, commands, sizeof commands / sizeof *commands);
+    if (!s) return usage_error(NULL, "unknown command '%s'", cmd);
+    fprintf(stderr, "oclip: unknown command '%s'\nhint: did you mean 'oclip %s'? ('oclip --help' "
+                    "lists the commands)\n", cli_esc(cmd), s);
+    return EXIT_USAGE;
 }

@@ -64,7 +64,7 @@ if grep -q "$(printf '\357\273\277')" "$tmp/out"; then bad "the BOM is in a labe
 # a blank line inside the list is still an error
 printf 'red circle\n\nblue triangle\n' >"$tmp/hole.txt"
 expect 2 "$OCLIP" classify "$EX/red_circle.png" --labels-file "$tmp/hole.txt"
-contains "$tmp/err" "line 2 is empty"
+contains "$tmp/err" "label 2 is empty (a blank line in"
 
 # duplicate labels: a warning
 printf 'red circle\nblue triangle\nred circle\n' >"$tmp/dup.txt"
