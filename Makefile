@@ -8,8 +8,15 @@ WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wvla -Wstrict-prototypes -Wmissin
 CFLAGS   ?=
 PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4
 # libcurl: its headers only; src/hub/curl.c loads libcurl.so.4 on the first download (dlopen)
-CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) libcurl)
-LIBS     := $(shell pkg-config --libs $(PKGS)) -lgif -ldl -lpthread -lm
+# pkg-config runs only when a recipe compiles or links (deferred `=`, then kept), quietly: `make
+# deps` and `make help` work before the packages are there, and a build without them stops
+# once with the missing packages and what to run.
+PKG_MISSING = $(shell for p in $(PKGS) libcurl; do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
+pkgconf  = $(if $(PKG_MISSING),$(error pkg-config does not find $(strip $(PKG_MISSING)): run 'make deps' first (it installs the packages the build needs)),$(shell pkg-config $(1) 2>/dev/null))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags $(PKGS) libcurl))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(call pkgconf,--libs $(PKGS)))$(PKG_LIBS)
+CPPFLAGS += -Iinclude -Isrc $(PKG_CFLAGS)
+LIBS      = $(PKG_LIBS) -lgif -ldl -lpthread -lm
 BASE     := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(OPT) $(WARN)
 
 B        ?= build

@@ -2,6 +2,7 @@
  * cli.c — helpers shared by the oclip program's subcommands: error printing, the model options
  * every command takes (resolved by the library), download progress, prompt lists.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,17 +11,78 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "text.h"
 
 /* Prints an oclip_error: its first line after "oclip: ", continuation lines as they are. */
 void print_error(const oclip_error *err) {
-    fprintf(stderr, "oclip: %s\n", err->msg[0] ? err->msg : oclip_status_str(err->code));
+    fprintf(stderr, "oclip: %s\n", err->msg[0] ? cli_esc_msg(err->msg) : oclip_status_str(err->code));
 }
 
 int usage_error(const char *cmd, const char *fmt, const char *arg) {
     fprintf(stderr, "oclip%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-    fprintf(stderr, fmt, arg);
+    fprintf(stderr, fmt, cli_esc(arg));
     fprintf(stderr, "\nhint: run 'oclip %s%s--help'\n", cmd ? cmd : "", cmd ? " " : "");
     return EXIT_USAGE;
+}
+
+/* Optimal string alignment distance, stopped early above 3 (the callers want <= 2). */
+static size_t edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64) return 99;
+    if ((la > lb ? la - lb : lb - la) > 3) return 99;
+    size_t d[65][65];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < c)
+                c = d[i - 2][j - 2] + 1;
+            d[i][j] = c;
+        }
+    return d[la][lb];
+}
+
+const char *cli_suggest(const char *word, const char *const *cands, size_t n) {
+    const char *best = NULL;
+    size_t bd = 3, len = strlen(word);
+    for (size_t i = 0; i < n; i++) {
+        size_t dd = edit_distance(word, cands[i]);
+        if (dd < bd && 2 * dd < len) bd = dd, best = cands[i];
+    }
+    return best;
+}
+
+int cli_unknown_option(const char *cmd, const char *arg, const char *help) {
+    /* the options help names: "-x" or "--word" after a space, '[', '(' or '|' */
+    char opts[96][32];
+    const char *cands[96];
+    size_t n = 0;
+    for (const char *p = help; *p && n < 96; p++) {
+        if (p[0] != '-' || (p != help && !strchr(" [(|,", p[-1]))) continue;
+        size_t k = 1 + (p[1] == '-');
+        while (p[k] && (isalnum((unsigned char)p[k]) || p[k] == '-') && k < 31) k++;
+        if (k < 2 || (k == 2 && p[1] == '-') || !isalpha((unsigned char)p[p[1] == '-' ? 2 : 1]))
+            continue;
+        memcpy(opts[n], p, k);
+        opts[n][k] = '\0';
+        cands[n] = opts[n];
+        n++;
+        p += k - 1;
+    }
+    const char *s = cli_suggest(arg, cands, n);
+    if (!s) return usage_error(cmd, "unknown option '%s'", arg);
+    fprintf(stderr, "oclip %s: unknown option '%s'\nhint: did you mean '%s'? ('oclip %s --help' "
+                    "lists the options)\n", cmd, cli_esc(arg), s, cmd);
+    return EXIT_USAGE;
+}
+
+void cli_simd_warning(void) {
+    const char *w = oclip_simd_warning();
+    if (w) fprintf(stderr, "oclip: warning: %s\n", cli_esc_msg(w));
 }
 
 int is_dir(const char *path) {
@@ -112,9 +174,9 @@ int cli_resolve(const cli_model *m, int weights_optional, oclip_fetch fetch, ocl
 
 void cli_print_source(const oclip_source *src) {
     for (size_t i = 0; i < oclip_source_n_notes(src); i++)
-        fprintf(stderr, "oclip: note: %s\n", oclip_source_note(src, i));
+        fprintf(stderr, "oclip: note: %s\n", cli_esc_msg(oclip_source_note(src, i)));
     for (size_t i = 0; i < oclip_source_n_warnings(src); i++)
-        fprintf(stderr, "oclip: warning: %s\n", oclip_source_warning(src, i));
+        fprintf(stderr, "oclip: warning: %s\n", cli_esc_msg(oclip_source_warning(src, i)));
 }
 
 const oclip_model_config *cli_source_config(const char *cmd, oclip_source *src) {
@@ -123,7 +185,7 @@ const oclip_model_config *cli_source_config(const char *cmd, oclip_source *src) 
         /* a checkpoint without a config beside it: what it carries, else its shapes */
         oclip_report *r = NULL;
         if (oclip_source_check(src, 0, &r, &err) != OCLIP_OK) {
-            fprintf(stderr, "oclip: %s: %s\n", cmd, err.msg);
+            fprintf(stderr, "oclip: %s: %s\n", cmd, cli_esc_msg(err.msg));
             return NULL;
         }
         oclip_report_free(r);
@@ -131,7 +193,7 @@ const oclip_model_config *cli_source_config(const char *cmd, oclip_source *src) 
     if (!oclip_source_config(src))
         fprintf(stderr, "oclip: %s: %s: no architecture: no open_clip_config.json and no "
                 "checkpoint\nhint: give the settings with options (see --help)\n", cmd,
-                oclip_source_description(src));
+                cli_esc(oclip_source_description(src)));
     return oclip_source_config(src);
 }
 
@@ -187,8 +249,8 @@ char *read_stream(FILE *f, size_t *len) {
     return buf;
 }
 
-/* Lines of a prompt file: split at '\n', one trailing '\r' dropped; a final line without '\n'
- * counts, an empty remainder after the last '\n' does not. */
+/* Lines of a prompt file: a leading UTF-8 BOM skipped, split at '\n', one trailing '\r'
+ * dropped; a final line without '\n' counts, an empty remainder after the last '\n' does not. */
 int prompt_add_file(prompt_list *l, const char *cmd, const char *path) {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f) {
@@ -212,6 +274,7 @@ int prompt_add_file(prompt_list *l, const char *cmd, const char *path) {
     l->bufs = b;
     l->bufs[l->n_bufs++] = buf;
     size_t start = 0;
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) start = 3; /* a UTF-8 BOM (Notepad) */
     while (start < len) {
         const char *nl = memchr(buf + start, '\n', len - start);
         size_t end = nl ? (size_t)(nl - buf) : len;

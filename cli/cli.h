@@ -16,6 +16,17 @@ void print_error(const oclip_error *err);
 int usage_error(const char *cmd, const char *fmt, const char *arg);
 int is_dir(const char *path);
 
+/* "Did you mean": the candidate closest to `word` by edit distance (insertions, deletions,
+ * substitutions, swaps of neighbours), when that is at most 2 and less than half the word's
+ * length; NULL when none is that close. */
+const char *cli_suggest(const char *word, const char *const *cands, size_t n);
+/* usage_error for an unknown option `arg` of `cmd`, with "did you mean '--x'?" when an option
+ * that `help` names (every -x / --word in it) is close. Returns EXIT_USAGE. */
+int cli_unknown_option(const char *cmd, const char *arg, const char *help);
+/* "oclip: warning: <oclip_simd_warning()>" on stderr when the OCLIP_SIMD / OCLIP_AMX setting is
+ * not what runs; every command that computes calls it once. */
+void cli_simd_warning(void);
+
 /* ---------------------------------------------------------------------------------------------
  * Models: every command names one the same way (a SPEC: -m SPEC, or check/convert/inspect's
  * argument) and resolves it through the library (oclip_source_resolve, oclip_model_load): the
@@ -87,8 +98,8 @@ char *read_stream(FILE *f, size_t *len);
 
 /* Appends a prompt (not copied); -1 when out of memory. */
 int prompt_add(prompt_list *l, const char *s, size_t len);
-/* Appends the lines of a prompt file ('-' = stdin): one prompt per line, lines end at '\n', one
- * trailing '\r' dropped, a final line without '\n' counts. Returns 0 or an exit code after
+/* Appends the lines of a prompt file ('-' = stdin): a leading UTF-8 BOM skipped, one prompt per
+ * line, lines end at '\n', one trailing '\r' dropped, a final line without '\n' counts. Returns 0 or an exit code after
  * printing "oclip: CMD: ...". */
 int prompt_add_file(prompt_list *l, const char *cmd, const char *path);
 void prompt_list_free(prompt_list *l);

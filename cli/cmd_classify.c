@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
 #include "cli.h"
+#include "text.h"
 #include "clscache.h"
 #include "embed.h"
 #include "progress.h"
@@ -38,6 +40,8 @@ static const char classify_help[] =
     "                        are kept per model, labels and templates in $OCLIP_CACHE_DIR, else\n"
     "                        $XDG_CACHE_HOME/oclip, else ~/.cache/oclip, so that repeated runs\n"
     "                        skip the text tower)\n"
+    "  --max-pixels N        refuse larger images, and images whose resize target is larger\n"
+    "                        (default 178956970, Pillow's limit)\n"
     "\n"
     "examples:\n"
     "  oclip classify examples/*.png --labels-file examples/labels.txt   # demo model\n"
@@ -77,6 +81,43 @@ static int split_labels(const char *cmd, const char *s, prompt_list *l) {
     }
 }
 
+/* Sorts label indices by their bytes, for warn_duplicates. */
+static const prompt *dup_items;
+static int by_bytes(const void *x, const void *y) {
+    const prompt *a = &dup_items[*(const size_t *)x], *b = &dup_items[*(const size_t *)y];
+    int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
+    if (c) return c;
+    if (a->len != b->len) return a->len < b->len ? -1 : 1;
+    return *(const size_t *)x < *(const size_t *)y ? -1 : 1;
+}
+
+/* "oclip: warning: ..." for each label given more than once (OpenCLIP would split the
+ * probability between the copies); sorted, so 21k labels cost nothing. */
+static void warn_duplicates(const prompt_list *l, const char *file) {
+    size_t *ix = malloc((l->n ? l->n : 1) * sizeof *ix), shown = 0;
+    if (!ix) return;
+    for (size_t i = 0; i < l->n; i++) ix[i] = i;
+    dup_items = l->p;
+    qsort(ix, l->n, sizeof *ix, by_bytes);
+    for (size_t i = 1; i < l->n; i++) {
+        const prompt *a = &l->p[ix[i - 1]], *b = &l->p[ix[i]];
+        if (a->len != b->len || memcmp(a->s, b->s, a->len)) continue;
+        if (i >= 2 && l->p[ix[i - 2]].len == a->len &&
+            !memcmp(l->p[ix[i - 2]].s, a->s, a->len))
+            continue; /* a third copy: named once */
+        if (shown++ < 10) {
+            char lab[256];
+            snprintf(lab, sizeof lab, "%.*s", a->len > 200 ? 200 : (int)a->len, a->s);
+            fprintf(stderr, "oclip: warning: label '%s' is given more than once (%s %zu and %zu%s%s): "
+                    "its copies share its probability\n", cli_esc(lab), file ? "lines" : "labels",
+                    ix[i - 1] + 1, ix[i] + 1, file ? " of " : "", file ? cli_esc(file) : "");
+        }
+    }
+    if (shown > 10) fprintf(stderr, "oclip: warning: %zu more labels are given more than once\n",
+                            shown - 10);
+    free(ix);
+}
+
 typedef struct {
     float prob;
     size_t label;
@@ -113,7 +154,7 @@ static int build_classifier(const embed_args *a, const oclip_model *m, const cha
     for (size_t c = 0; c < nl; c += step) {
         size_t k = nl - c < step ? nl - c : step;
         if (oclip_zero_shot_classifier(m, lab + c, k, tpl, ntpl, w + c * E, &err)) {
-            fprintf(stderr, "%soclip: classify: %s\n", pg.drawn && pg.tty ? "\n" : "", err.msg);
+            fprintf(stderr, "%soclip: classify: %s\n", pg.drawn && pg.tty ? "\n" : "", cli_esc_msg(err.msg));
             clscache_free(&cc);
             return EXIT_FAIL;
         }
@@ -145,13 +186,26 @@ int cmd_classify(int argc, char **argv) {
     }
     if (a.labels && (rc = split_labels(a.cmd, a.labels, &labels))) goto done;
     if (a.labels_file && (rc = prompt_add_file(&labels, a.cmd, a.labels_file))) goto done;
-    for (size_t i = 0; i < labels.n; i++)
+    while (a.labels_file && labels.n && !labels.p[labels.n - 1].len) labels.n--; /* blank end */
+    for (size_t i = 0; i < labels.n; i++) {
+        size_t bad;
         if (labels.p[i].len == 0) {
-            fprintf(stderr, "oclip: classify: label %zu is empty%s%s\n", i + 1,
-                    a.labels_file ? " in " : "", a.labels_file ? a.labels_file : "");
+            fprintf(stderr, "oclip: classify: label %zu is empty%s%s%s\n", i + 1,
+                    a.labels_file ? " (a blank line in " : "",
+                    a.labels_file ? cli_esc(a.labels_file) : "", a.labels_file ? ")" : "");
             rc = EXIT_USAGE;
             goto done;
         }
+        if (!cli_utf8_valid(labels.p[i].s, labels.p[i].len, &bad)) {
+            fprintf(stderr, "oclip: classify: %s %zu%s%s is not UTF-8 text (byte %zu is 0x%02x)\n"
+                    "hint: save the labels as UTF-8\n", a.labels_file ? "line" : "label", i + 1,
+                    a.labels_file ? " of " : "", a.labels_file ? cli_esc(a.labels_file) : "",
+                    bad + 1, (unsigned char)labels.p[i].s[bad]);
+            rc = EXIT_USAGE;
+            goto done;
+        }
+    }
+    warn_duplicates(&labels, a.labels_file);
     if (!labels.n) {
         rc = usage_error(a.cmd, "%s", "the label list is empty");
         goto done;
@@ -165,19 +219,35 @@ int cmd_classify(int argc, char **argv) {
         tpl = none;
         ntpl = 1;
     } else if (!ntpl) {
+        static const char *const sets[] = {"imagenet", "simple", "none"};
+        const char *near = cli_suggest(set, sets, 3);
+        if (near && access(set, F_OK) != 0) {
+            fprintf(stderr, "oclip classify: --templates '%s': no such template set or file\n"
+                    "hint: did you mean '%s'? (sets: imagenet, simple, none)\n", cli_esc(set),
+                    near);
+            rc = EXIT_USAGE;
+            goto done;
+        }
         if ((rc = prompt_add_file(&tpl_list, a.cmd, set))) goto done;
         if (!(tpl_own = copy_items(&tpl_list))) {
             rc = embed_oom(a.cmd);
             goto done;
         }
         for (size_t i = 0; i < tpl_list.n; i++) {
+            size_t bad;
             if (!tpl_own[i]) {
                 rc = embed_oom(a.cmd);
                 goto done;
             }
+            if (!cli_utf8_valid(tpl_list.p[i].s, tpl_list.p[i].len, &bad)) {
+                fprintf(stderr, "oclip: classify: template file '%s', line %zu is not UTF-8 text "
+                                "(byte %zu)\n", cli_esc(set), i + 1, bad + 1);
+                rc = EXIT_USAGE;
+                goto done;
+            }
             if (!strstr(tpl_own[i], "{}")) {
                 fprintf(stderr, "oclip: classify: template file '%s', line %zu: no {} for the "
-                                "label\n", set, i + 1);
+                                "label\n", cli_esc(set), i + 1);
                 rc = EXIT_FAIL;
                 goto done;
             }
@@ -211,7 +281,7 @@ int cmd_classify(int argc, char **argv) {
     if ((rc = build_classifier(&a, m, (const char *const *)lab, nl, tpl, ntpl, w))) goto done;
     oclip_error err;
     if (oclip_zero_shot_probs(m, img, ni, w, nl, pr, &err)) {
-        fprintf(stderr, "oclip: classify: %s\n", err.msg);
+        fprintf(stderr, "oclip: classify: %s\n", cli_esc_msg(err.msg));
         rc = EXIT_FAIL;
         goto done;
     }
@@ -232,18 +302,18 @@ int cmd_classify(int argc, char **argv) {
                 cJSON_AddNumberToObject(e, "prob", rk[k].prob);
                 cJSON_AddItemToArray(ps, e);
             }
-            char *t = cJSON_PrintUnformatted(o);
+            char *t = cli_json_print(o);
             cJSON_Delete(o);
             if (!t) {
                 rc = embed_oom(a.cmd);
                 goto done;
             }
             puts(t);
-            cJSON_free(t);
+            free(t);
         } else {
-            printf("%s\n", path);
+            printf("%s\n", cli_esc(path));
             for (size_t k = 0; k < top; k++)
-                printf("  %6.2f%%  %s\n", 100.0 * rk[k].prob, lab[rk[k].label]);
+                printf("  %6.2f%%  %s\n", 100.0 * rk[k].prob, cli_esc(lab[rk[k].label]));
         }
     }
     if (fflush(stdout) != 0) rc = EXIT_FAIL;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "text.h"
 #include "oclip.h"
 
 static const char convert_help[] =
@@ -49,7 +50,7 @@ static const char convert_help[] =
     "examples:\n"
     "  oclip convert open_clip_pytorch_model.bin model.safetensors\n"
     "  oclip convert pytorch_model.bin out/model.safetensors --to open_clip   # HF -> OpenCLIP\n"
-    "  oclip convert model.safetensors hf/model.safetensors --to hf --dtype f16\n";
+    "  oclip convert model.safetensors clip-hf/ --to hf --dtype f16        # a folder\n";
 
 static void progress_bar(void *user, uint64_t done, uint64_t total) {
     int *last = user;
@@ -80,7 +81,7 @@ int cmd_convert(int argc, char **argv) {
             if (!strcmp(a, "--to")) to = argv[++i];
             else dtype = argv[++i];
         } else if (a[0] == '-' && a[1]) {
-            return usage_error("convert", "unknown option '%s'", a);
+            return cli_unknown_option("convert", a, convert_help);
         } else if (!in) {
             in = a;
         } else if (!out) {
@@ -173,7 +174,7 @@ int cmd_convert(int argc, char **argv) {
                cfg->name[0] ? " " : "", inferred ? "" : "from ", origin,
                cfg->quick_gelu ? ", QuickGELU" : "");
         for (size_t i = 0; i < oclip_report_n_notes(r); i++)
-            fprintf(stderr, "note: %s\n", oclip_report_note(r, i));
+            fprintf(stderr, "note: %s\n", cli_esc_msg(oclip_report_note(r, i)));
         cli_print_source(src);
     }
     oclip_report_free(r);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "text.h"
 #include "embed.h"
 #include "npy.h"
 #include "npy_read.h"
@@ -27,6 +28,7 @@ static const char embed_image_help[] =
     "  --pixels X.npy     or preprocessed images, float32 [N, 3, H, W] (H x W = model size)\n"
     "  -o, --output F     output .npy\n"
     "  --no-normalize     raw projected features\n"
+    MAX_PIXELS_OPTION
     "\n"
     "examples:\n"
     "  oclip embed-image cat.jpg dog.png -o emb.npy          # the embedded demo model\n"
@@ -68,7 +70,7 @@ static const char similarity_help[] =
     "  --tokens Y.npy     token ids, int64 [M, context_length]\n"
     "  --json             print {\"logits\": [[...], ...]}\n"
     "  -o, --output F     write float32 [N, M] to a .npy file instead of printing\n"
-    "\n"
+    MAX_PIXELS_OPTION    "\n"
     "examples:\n"
     "  oclip similarity --images cat.jpg dog.png --texts \"a cat\" \"a dog\"\n"
     "  oclip similarity -m model.safetensors --images a.jpg --texts \"x\" \"y\" --json\n"
@@ -84,8 +86,11 @@ static int parse_int(const char *cmd, const char *opt, const char *v, int *out) 
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < 1 || x > 1 << 20)
-        return usage_error(cmd, "%s needs a positive integer", opt);
+    if (errno || *end || end == v || x < 1 || x > 1 << 20) {
+        fprintf(stderr, "oclip %s: %s '%s': expected an integer from 1 to %d\n"
+                "hint: run 'oclip %s --help'\n", cmd, opt, cli_esc(v), 1 << 20, cmd);
+        return EXIT_USAGE;
+    }
     *out = (int)x;
     return 0;
 }
@@ -122,6 +127,15 @@ int embed_parse(int argc, char **argv, const char *help, embed_args *a) {
             if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
             int rc = parse_int(a->cmd, o, argv[++i], &a->top);
             if (rc) return rc;
+        } else if (!strcmp(o, "--max-pixels") && strcmp(a->cmd, "embed-text")) {
+            if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
+            const char *v = argv[++i];
+            char *end;
+            errno = 0;
+            unsigned long long x = strtoull(v, &end, 10);
+            if (errno || end == v || *end || x == 0 || v[0] == '-')
+                return usage_error(a->cmd, "--max-pixels '%s': expected a positive count", v);
+            a->max_pixels = x;
         } else if (!strcmp(o, "--dtype")) {
             if (i + 1 >= argc) return usage_error(a->cmd, "%s needs a value", o);
             const char *v = argv[++i];
@@ -149,7 +163,7 @@ int embed_parse(int argc, char **argv, const char *help, embed_args *a) {
             int rc = prompt_add_file(&a->texts, a->cmd, argv[++i]);
             if (rc) return rc;
         } else if (o[0] == '-' && o[1]) {
-            return usage_error(a->cmd, "unknown option '%s'", o);
+            return cli_unknown_option(a->cmd, o, help);
         } else if (a->image_args) {
             if (prompt_add(&a->images, o, strlen(o))) return embed_oom(a->cmd);
         } else if (a->text_args) {
@@ -186,6 +200,7 @@ int embed_load_model(const embed_args *a, oclip_model **m) {
         return EXIT_FAIL;
     }
     cli_print_source(oclip_model_source_of(*m));
+    cli_simd_warning();
     return 0;
 }
 
@@ -240,7 +255,7 @@ static int embed(const embed_args *a, const oclip_model *m, int image, const voi
                   : oclip_encode_text(m, (const int64_t *)in + i * per, k, out + i * E,
                                       a->normalize, &err);
         if (s != OCLIP_OK) {
-            fprintf(stderr, "oclip: %s: %s\n", a->cmd, err.msg);
+            fprintf(stderr, "oclip: %s: %s\n", a->cmd, cli_esc_msg(err.msg));
             return EXIT_FAIL;
         }
     }
@@ -266,6 +281,57 @@ static int write_npy(const char *cmd, const char *path, const float *x, size_t r
     return 0;
 }
 
+/* Decoded images into out [n, E]: oclip_encode_images, or with --max-pixels the same steps
+ * (oclip_preprocess with the model's settings, oclip_encode_image) with the resize target
+ * limited too. */
+static int encode_decoded(const embed_args *a, const oclip_model *m,
+                          const oclip_image *const *img, size_t n, float *out, oclip_error *err) {
+    if (!a->max_pixels) return oclip_encode_images(m, img, n, out, a->normalize, err) != OCLIP_OK;
+    oclip_preprocess_cfg cfg = *oclip_model_preprocess(m);
+    cfg.max_pixels = a->max_pixels;
+    size_t px = 3 * (size_t)cfg.size[0] * (size_t)cfg.size[1];
+    size_t E = (size_t)oclip_model_embed_dim(m);
+    float *buf = malloc(px * sizeof *buf);
+    if (!buf) {
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        return 1;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < n && !bad; i++)
+        bad = oclip_preprocess(img[i], &cfg, buf, err) != OCLIP_OK ||
+              oclip_encode_image(m, buf, 1, out + i * E, a->normalize, err) != OCLIP_OK;
+    free(buf);
+    return bad;
+}
+
+/* Image files: each decoded with --max-pixels and encoded (embed_inputs with --max-pixels). */
+static int embed_image_files(const embed_args *a, const oclip_model *m, const prompt_list *l,
+                             float *out) {
+    size_t E = (size_t)oclip_model_embed_dim(m);
+    oclip_image_options opt;
+    oclip_image_options_default(&opt);
+    opt.max_pixels = a->max_pixels;
+    cli_progress pg;
+    cli_progress_start(&pg, "images", l->n, 0);
+    oclip_error err;
+    for (size_t i = 0; i < l->n; i++) {
+        oclip_image *img = NULL;
+        const char *path = l->p[i].s;
+        int bad = oclip_image_load(path, &opt, &img, &err) != OCLIP_OK;
+        if (!bad) bad = encode_decoded(a, m, (const oclip_image *const *)&img, 1, out + i * E, &err);
+        oclip_image_free(img);
+        if (bad) {
+            fprintf(stderr, "%soclip: %s: %s%s%s%s\n", pg.drawn && pg.tty ? "\n" : "", a->cmd,
+                    strstr(err.msg, path) ? "" : "'", strstr(err.msg, path) ? "" : cli_esc(path),
+                    strstr(err.msg, path) ? "" : "': ", cli_esc_msg(err.msg));
+            return EXIT_FAIL;
+        }
+        cli_progress_update(&pg, i + 1);
+    }
+    cli_progress_end(&pg);
+    return 0;
+}
+
 /* Image files, one of them '-' (standard input): decoded here and encoded together. */
 static int embed_image_stream(const embed_args *a, const oclip_model *m, const prompt_list *l,
                               float **out) {
@@ -274,6 +340,9 @@ static int embed_image_stream(const embed_args *a, const oclip_model *m, const p
     *out = malloc(l->n * E * sizeof(float));
     int rc = img && *out ? 0 : embed_oom(a->cmd);
     oclip_error err;
+    oclip_image_options opt;
+    oclip_image_options_default(&opt);
+    if (a->max_pixels) opt.max_pixels = a->max_pixels;
     for (size_t i = 0; i < l->n && !rc; i++) {
         oclip_status s;
         if (!strcmp(l->p[i].s, "-")) {
@@ -285,19 +354,18 @@ static int embed_image_stream(const embed_args *a, const oclip_model *m, const p
                 rc = EXIT_FAIL;
                 break;
             }
-            s = oclip_image_decode(data, len, "<stdin>", NULL, &img[i], &err);
+            s = oclip_image_decode(data, len, "<stdin>", &opt, &img[i], &err);
             free(data);
         } else {
-            s = oclip_image_load(l->p[i].s, NULL, &img[i], &err);
+            s = oclip_image_load(l->p[i].s, &opt, &img[i], &err);
         }
         if (s != OCLIP_OK) {
-            fprintf(stderr, "oclip: %s: %s\n", a->cmd, err.msg);
+            fprintf(stderr, "oclip: %s: %s\n", a->cmd, cli_esc_msg(err.msg));
             rc = EXIT_FAIL;
         }
     }
-    if (!rc && oclip_encode_images(m, (const struct oclip_image *const *)img, l->n, *out,
-                                   a->normalize, &err) != OCLIP_OK) {
-        fprintf(stderr, "oclip: %s: %s\n", a->cmd, err.msg);
+    if (!rc && encode_decoded(a, m, (const oclip_image *const *)img, l->n, *out, &err)) {
+        fprintf(stderr, "oclip: %s: %s\n", a->cmd, cli_esc_msg(err.msg));
         rc = EXIT_FAIL;
     }
     for (size_t i = 0; img && i < l->n; i++) oclip_image_free(img[i]);
@@ -336,6 +404,10 @@ int embed_inputs(const embed_args *a, const oclip_model *m, int image, float **o
         for (size_t i = 0; i < l->n; i++) n_stdin += !strcmp(l->p[i].s, "-");
         if (n_stdin > 1) return usage_error(a->cmd, "%s", "'-' (standard input) can be given once");
         if (n_stdin) return embed_image_stream(a, m, l, out);
+        if (a->max_pixels) {
+            *out = malloc(l->n * E * sizeof(float));
+            return *out ? embed_image_files(a, m, l, *out) : embed_oom(a->cmd);
+        }
     }
     const char **items = malloc(l->n * sizeof *items);
     size_t *lens = malloc(l->n * sizeof *lens);
@@ -358,7 +430,7 @@ int embed_inputs(const embed_args *a, const oclip_model *m, int image, float **o
                                                   a->normalize, &err);
             if (s != OCLIP_OK) {
                 fprintf(stderr, "%soclip: %s: %s\n", pg.drawn && pg.tty ? "\n" : "", a->cmd,
-                        err.msg);
+                        cli_esc_msg(err.msg));
                 rc = EXIT_FAIL;
             }
             cli_progress_update(&pg, i + k);
@@ -426,7 +498,7 @@ int cmd_similarity(int argc, char **argv) {
     }
     oclip_error err;
     if (oclip_logits(m, img, ni, txt, nt, lg, &err) != OCLIP_OK) {
-        fprintf(stderr, "oclip: %s: %s\n", a.cmd, err.msg);
+        fprintf(stderr, "oclip: %s: %s\n", a.cmd, cli_esc_msg(err.msg));
         rc = EXIT_FAIL;
         goto done;
     }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "text.h"
 #include "npy.h"
 #include "oclip.h"
 
@@ -30,7 +31,7 @@ static const char preprocess_help[] =
     "                       ARCH (a built-in config: its image size, OpenAI defaults),\n"
     "                       an open_clip_config.json, a folder holding one, a checkpoint with\n"
     "                       one beside it (or written by oclip convert), hf-hub:ORG/NAME[@REV]\n"
-    "                       in the Hugging Face cache, or default (the model embedded in\n"
+    "                       in the Hugging Face cache (not downloaded), or default (the model embedded in\n"
     "                       oclip: 64 px); without -m: 224 px, OpenAI mean/std, bicubic,\n"
     "                       shortest\n"
     "  --image-size N|HxW   output size\n"
@@ -154,7 +155,7 @@ int cmd_preprocess(int argc, char **argv) {
             else if (!strcmp(a, "--fill-color")) fill_s = v;
             else maxp_s = v;
         } else if (a[0] == '-' && a[1]) {
-            rc = usage_error("preprocess", "unknown option '%s'", a);
+            rc = cli_unknown_option("preprocess", a, preprocess_help);
             goto done;
         } else {
             images[n_images++] = a;
@@ -259,7 +260,7 @@ int cmd_preprocess(int argc, char **argv) {
         if (st == OCLIP_OK) {
             st = oclip_preprocess(img, &cfg, px + per * (size_t)i, &err);
             if (st != OCLIP_OK)
-                fprintf(stderr, "oclip: '%s': %s\n", images[i], err.msg);
+                fprintf(stderr, "oclip: '%s': %s\n", images[i], cli_esc_msg(err.msg));
         } else {
             print_error(&err);
         }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "text.h"
 
 static const char pull_help[] =
     "usage: oclip pull SPEC [--offline] [--quiet] [--revision R]\n"
@@ -55,7 +56,7 @@ int cmd_pull(int argc, char **argv) {
             if (++i >= argc) return usage_error("pull", "%s", "--revision needs a value");
             revision = argv[i];
         } else if (a[0] == '-' && a[1]) {
-            return usage_error("pull", "unknown option '%s'", a);
+            return cli_unknown_option("pull", a, pull_help);
         } else if (spec) {
             return usage_error("pull", "one SPEC only ('%s' is a second one)", a);
         } else {
@@ -82,7 +83,7 @@ int cmd_pull(int argc, char **argv) {
     const oclip_fetch_info *fi = oclip_source_fetch_info(src);
     if (!quiet) {
         for (size_t i = 0; i < oclip_source_n_notes(src); i++)
-            fprintf(stderr, "oclip: note: %s\n", oclip_source_note(src, i));
+            fprintf(stderr, "oclip: note: %s\n", cli_esc_msg(oclip_source_note(src, i)));
         fprintf(stderr, "oclip: %s: %d file%s, %d downloaded (%.1f MB)%s%s\n", spec, fi->files,
                 fi->files == 1 ? "" : "s", fi->downloaded, (double)fi->bytes / 1e6,
                 fi->commit[0] ? ", commit " : "", fi->commit);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "text.h"
 #include "npy.h"
 #include "oclip.h"
 
@@ -118,7 +119,7 @@ int cmd_tokenize(int argc, char **argv) {
                 }
                 continue;
             } else {
-                rc = usage_error("tokenize", "unknown option '%s'", a);
+                rc = cli_unknown_option("tokenize", a, tokenize_help);
                 goto done;
             }
             continue;
@@ -164,7 +165,7 @@ int cmd_tokenize(int argc, char **argv) {
     oclip_error err;
     for (size_t i = 0; i < l.n && !rc; i++) {
         if (oclip_tokenize(l.p[i].s, l.p[i].len, clean, row, ctx, &err) != OCLIP_OK) {
-            fprintf(stderr, "oclip: tokenize: prompt %zu: %s\n", i + 1, err.msg);
+            fprintf(stderr, "oclip: tokenize: prompt %zu: %s\n", i + 1, cli_esc_msg(err.msg));
             rc = EXIT_FAIL;
             break;
         }

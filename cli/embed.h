@@ -5,8 +5,14 @@
 #ifndef OCLIP_CLI_EMBED_H
 #define OCLIP_CLI_EMBED_H
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cli.h"
+
+/* --max-pixels in the help of the commands that decode images */
+#define MAX_PIXELS_OPTION                                                                        \
+    "  --max-pixels N     refuse larger images, and images whose resize target is larger\n"    \
+    "                     (default 178956970, Pillow's limit)\n"
 
 /* The model options of their --help. */
 #define MODEL_OPTIONS                                                                            \
@@ -41,6 +47,7 @@ typedef struct {
     int image_args, text_args; /* positional arguments are images / texts */
     const char *labels, *labels_file, *templates; /* classify */
     int top, no_cache;
+    uint64_t max_pixels;        /* --max-pixels N (image commands); 0: the library's default */
     oclip_dtype weight_dtype; /* --dtype */
 } embed_args;
 

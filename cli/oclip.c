@@ -13,6 +13,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "text.h"
 #include "npy.h"
 #include "oclip.h"
 
@@ -59,11 +60,11 @@ static void print_settings(const oclip_source *src, oclip_quick_gelu quick) {
                ? (quick == OCLIP_QUICK_GELU_ON ? "--quick-gelu" : "--no-quick-gelu")
            : inferred ? "inferred architecture: OpenCLIP's default"
                       : "from ",
-           quick == OCLIP_QUICK_GELU_UNSET && !inferred ? origin : "");
+           quick == OCLIP_QUICK_GELU_UNSET && !inferred ? cli_esc(origin) : "");
     printf("preprocess:    %dx%d, %s, resize %s, mean (%.4g, %.4g, %.4g), std (%.4g, %.4g, %.4g) "
            "(from %s)\n", pre->size[0], pre->size[1], pre->interpolation, pre->resize_mode,
            pre->mean[0], pre->mean[1], pre->mean[2], pre->std[0], pre->std[1], pre->std[2],
-           pre_origin[0] ? pre_origin : "OpenCLIP's defaults: no tag or open_clip_config.json");
+           pre_origin[0] ? cli_esc(pre_origin) : "OpenCLIP's defaults: no tag or open_clip_config.json");
 }
 
 /* What the report says of where its checkpoint came from: the file, or the embedded model. */
@@ -193,14 +194,14 @@ static int inspect_json(const char *path, const oclip_checkpoint *ck, int list,
             cJSON_AddItemToArray(arr, e);
         }
     }
-    char *text = cJSON_PrintUnformatted(o);
+    char *text = cli_json_print(o);
     cJSON_Delete(o);
     if (!text) {
         fprintf(stderr, "oclip: inspect: out of memory\n");
         return EXIT_FAIL;
     }
     puts(text);
-    cJSON_free(text);
+    free(text);
     return 0;
 }
 
@@ -208,14 +209,14 @@ static int inspect_text(const char *path, const oclip_checkpoint *ck, int list,
                         const inspect_arch *ia) {
     stats s = compute_stats(ck);
     char buf[64];
-    printf("path:          %s\n", path);
+    printf("path:          %s\n", cli_esc(path));
     printf("container:     %s\n", oclip_container_name(oclip_checkpoint_container(ck)));
     printf("layout:        %s\n", oclip_layout_name(oclip_checkpoint_layout(ck)));
     if (oclip_checkpoint_is_training(ck))
         printf("wrapper:       training checkpoint (its state_dict is used)\n");
     if (oclip_checkpoint_prefix_stripped(ck))
         printf("prefix:        '%s' stripped from every name\n",
-               oclip_checkpoint_prefix_stripped(ck));
+               cli_esc(oclip_checkpoint_prefix_stripped(ck)));
     printf("tensors:       %zu\n", oclip_checkpoint_n_tensors(ck));
     fmt_thousands(s.params, buf, sizeof buf);
     printf("parameters:    %s\n", buf);
@@ -226,29 +227,29 @@ static int inspect_text(const char *path, const oclip_checkpoint *ck, int list,
     printf("\n");
     const char *k, *v;
     for (size_t i = 0; oclip_checkpoint_entry(ck, i, &k, &v); i++)
-        printf("%s %-13s %s\n", i ? "              " : "entries:     ", k, v);
+        printf("%s %-13s %s\n", i ? "              " : "entries:     ", cli_esc(k), cli_esc_msg(v));
     if (ia->r) {
         const oclip_model_config *c = oclip_report_config(ia->r);
         const char *src = oclip_report_config_source(ia->r);
-        printf("architecture:  %s (%s%s; %s)\n", c->name[0] ? c->name : "no built-in name",
+        printf("architecture:  %s (%s%s; %s)\n", c->name[0] ? cli_esc(c->name) : "no built-in name",
                strcmp(src, "inferred") ? "from " : "inferred from the tensor shapes",
-               strcmp(src, "inferred") ? src : "",
+               strcmp(src, "inferred") ? cli_esc(src) : "",
                oclip_report_ok(ia->r) ? "the tensors fit it"
                                       : "the tensors do not fit it: run 'oclip check'");
         for (size_t i = 0; i < oclip_report_n_notes(ia->r); i++)
-            printf("               %s\n", oclip_report_note(ia->r, i));
+            printf("               %s\n", cli_esc_msg(oclip_report_note(ia->r, i)));
         for (size_t i = 0; i < oclip_source_n_warnings(ia->src); i++)
-            printf("warning:       %s\n", oclip_source_warning(ia->src, i));
+            printf("warning:       %s\n", cli_esc_msg(oclip_source_warning(ia->src, i)));
         print_settings(ia->src, OCLIP_QUICK_GELU_UNSET);
     } else {
-        printf("architecture:  unknown (%s)\n", ia->why);
+        printf("architecture:  unknown (%s)\n", cli_esc_msg(ia->why));
     }
     if (list) {
         for (size_t i = 0; i < oclip_checkpoint_n_tensors(ck); i++) {
             const oclip_tensor *t = oclip_checkpoint_tensor(ck, i);
             char shape[160];
             fmt_shape(t, shape, sizeof shape);
-            printf("  %-60s %-5s %s\n", t->name, oclip_dtype_name(t->dtype), shape);
+            printf("  %-60s %-5s %s\n", cli_esc(t->name), oclip_dtype_name(t->dtype), shape);
         }
     }
     return 0;
@@ -314,7 +315,7 @@ static int cmd_inspect(int argc, char **argv) {
             if (!strcmp(a, "--dump")) dump = argv[++i];
             else out = argv[++i];
         } else if (a[0] == '-' && a[1]) {
-            return usage_error("inspect", "unknown option '%s'", a);
+            return cli_unknown_option("inspect", a, inspect_help);
         } else if (!path) {
             path = a;
         } else {
@@ -359,7 +360,8 @@ static const char check_help[] =
     "Validates that a checkpoint loads into an OpenCLIP architecture: every expected key\n"
     "present with the expected shape and a usable dtype, nothing unexpected. Known layouts\n"
     "(HF transformers CLIPModel, OpenAI JIT archives, training checkpoints) are mapped onto\n"
-    "OpenCLIP's keys first. Exit 0 with one OK line, or 1 with the full report.\n"
+    "OpenCLIP's keys first. Exit 0 with an OK line and the activation and preprocessing the\n"
+    "model runs with (and where each comes from), or 1 with the full report.\n"
     "\n"
     "SPEC   a checkpoint file, a model.safetensors.index.json, a folder holding one,\n"
     "       hf-hub:ORG/NAME[@REV], ARCH:TAG (downloaded when not in the cache), or default\n"
@@ -448,11 +450,11 @@ static int check_json(const char *path, const oclip_source *src, const oclip_che
     for (size_t i = 0; i < oclip_report_n_notes(r); i++)
         cJSON_AddItemToArray(notes, cJSON_CreateString(oclip_report_note(r, i)));
     cJSON_AddItemToObject(o, "warnings", json_warnings(src));
-    char *text = cJSON_PrintUnformatted(o);
+    char *text = cli_json_print(o);
     cJSON_Delete(o);
     if (!text) return EXIT_FAIL;
     puts(text);
-    cJSON_free(text);
+    free(text);
     return oclip_report_ok(r) ? 0 : EXIT_FAIL;
 }
 
@@ -463,8 +465,8 @@ static int check_text(const char *path, const oclip_source *src, const oclip_che
     for (size_t i = 0; i < oclip_report_n_issues(r); i++) counts[oclip_report_issue(r, i)->kind]++;
     if (oclip_report_ok(r)) {
         const oclip_model_config *c = oclip_report_config(r);
-        printf("OK: %s loads into %s (%s layout, %zu tensors, %s%s%s)\n", path,
-               arch_label(r, label, sizeof label), oclip_layout_name(oclip_checkpoint_layout(ck)),
+        printf("OK: %s loads into %s (%s layout, %zu tensors, %s%s%s)\n", cli_esc(path),
+               cli_esc(arch_label(r, label, sizeof label)), oclip_layout_name(oclip_checkpoint_layout(ck)),
                oclip_checkpoint_n_tensors(oclip_report_mapped(r)),
                c->quick_gelu ? "QuickGELU" : "GELU",
                !c->name[0] ? "" : !strcmp(oclip_report_config_source(r), "inferred")
@@ -473,13 +475,13 @@ static int check_text(const char *path, const oclip_source *src, const oclip_che
                    ? oclip_report_config_source(r) : "");
         for (size_t i = 0; i < oclip_report_n_notes(r); i++) {
             const char *n = oclip_report_note(r, i);
-            fprintf(stderr, "%s%s\n", strncmp(n, "hint: ", 6) ? "note: " : "", n);
+            fprintf(stderr, "%s%s\n", strncmp(n, "hint: ", 6) ? "note: " : "", cli_esc_msg(n));
         }
         for (size_t i = 0; i < oclip_source_n_warnings(src); i++)
-            fprintf(stderr, "warning: %s\n", oclip_source_warning(src, i));
+            fprintf(stderr, "warning: %s\n", cli_esc_msg(oclip_source_warning(src, i)));
         return 0;
     }
-    printf("%s does not load into %s\n", path, arch_label(r, label, sizeof label));
+    printf("%s does not load into %s\n", cli_esc(path), cli_esc(arch_label(r, label, sizeof label)));
     static const char *const titles[5] = {"missing keys", "unexpected keys", "shape mismatches",
                                           "unusable dtypes", "non-finite values"};
     for (int k = 0; k < 5; k++) {
@@ -491,18 +493,18 @@ static int check_text(const char *path, const oclip_source *src, const oclip_che
             char e[160], f[160];
             fmt_dims(is->expected_ndim, is->expected, e, sizeof e);
             fmt_dims(is->found_ndim, is->found, f, sizeof f);
-            if (is->kind == OCLIP_ISSUE_SHAPE) printf("  %s: expected %s, found %s\n", is->key, e, f);
-            else if (is->kind == OCLIP_ISSUE_MISSING) printf("  %s %s\n", is->key, e);
-            else if (is->kind == OCLIP_ISSUE_UNEXPECTED) printf("  %s %s\n", is->key, f);
-            else printf("  %s: %s\n", is->key, is->detail);
+            if (is->kind == OCLIP_ISSUE_SHAPE) printf("  %s: expected %s, found %s\n", cli_esc(is->key), e, f);
+            else if (is->kind == OCLIP_ISSUE_MISSING) printf("  %s %s\n", cli_esc(is->key), e);
+            else if (is->kind == OCLIP_ISSUE_UNEXPECTED) printf("  %s %s\n", cli_esc(is->key), f);
+            else printf("  %s: %s\n", cli_esc(is->key), cli_esc_msg(is->detail));
         }
     }
     for (size_t i = 0; i < oclip_report_n_notes(r); i++) {
         const char *n = oclip_report_note(r, i);
-        printf("%s%s\n", strncmp(n, "hint: ", 6) ? "note: " : "", n);
+        printf("%s%s\n", strncmp(n, "hint: ", 6) ? "note: " : "", cli_esc_msg(n));
     }
     fprintf(stderr, "oclip: check: '%s' does not load into %s: %zu missing, %zu unexpected, "
-                    "%zu shape, %zu dtype, %zu non-finite\n", path, arch_label(r, label, sizeof label), counts[0], counts[1],
+                    "%zu shape, %zu dtype, %zu non-finite\n", cli_esc(path), cli_esc(arch_label(r, label, sizeof label)), counts[0], counts[1],
             counts[2], counts[3], counts[4]);
     return EXIT_FAIL;
 }
@@ -523,7 +525,7 @@ static int cmd_check(int argc, char **argv) {
         } else if (!strcmp(a, "--scan")) {
             scan = 1;
         } else if (a[0] == '-' && a[1]) {
-            return usage_error("check", "unknown option '%s'", a);
+            return cli_unknown_option("check", a, check_help);
         } else if (!have_spec) {
             m.spec = a;
             have_spec = 1;
@@ -545,7 +547,7 @@ static int cmd_check(int argc, char **argv) {
         return EXIT_FAIL;
     }
     for (size_t i = 0; i < oclip_source_n_notes(src); i++)
-        fprintf(stderr, "note: %s\n", oclip_source_note(src, i));
+        fprintf(stderr, "note: %s\n", cli_esc_msg(oclip_source_note(src, i)));
     const char *path = source_label(src);
     const oclip_checkpoint *ck = oclip_source_checkpoint(src);
     rc = json ? check_json(path, src, ck, r) : check_text(path, src, ck, r);
@@ -580,7 +582,8 @@ static int cmd_info(int argc, char **argv) {
     printf("images:        PNG JPEG BMP PPM/PGM/PBM GIF WebP TIFF\n");
     const char *env = getenv("OCLIP_SIMD");
     printf("kernels:       %s%s%s%s\n", oclip_simd_name(), env && env[0] ? " (OCLIP_SIMD=" : "",
-           env && env[0] ? env : "", env && env[0] ? ")" : "");
+           env && env[0] ? cli_esc(env) : "", env && env[0] ? ")" : "");
+    cli_simd_warning();
     printf("--dtype:       bf16 %s, int8 %s\n", oclip_dtype_kernel_name(OCLIP_DTYPE_BF16),
            oclip_dtype_kernel_name(OCLIP_DTYPE_I8));
     oclip_model *m = NULL;
@@ -593,11 +596,11 @@ static int cmd_info(int argc, char **argv) {
                oclip_model_embed_dim(m));
         oclip_model_free(m);
     } else {
-        printf("default model: none (%s)\n", err.msg);
+        printf("default model: none (%s)\n", cli_esc_msg(err.msg));
     }
     char hf[4096];
     if (oclip_hf_cache_dir(hf, sizeof hf, &err) == OCLIP_OK) printf("HF cache:      %s\n", hf);
-    else printf("HF cache:      none (%s)\n", err.msg);
+    else printf("HF cache:      none (%s)\n", cli_esc_msg(err.msg));
     const char *d = getenv("OCLIP_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
     if (d && d[0]) printf("class cache:   %s/classifiers\n", d);
@@ -653,5 +656,12 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return cmd_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "pull")) return cmd_pull(argc - 1, argv + 1);
-    return usage_error(NULL, "unknown command '%s'", cmd);
+    static const char *const commands[] = {"inspect", "check", "convert", "tokenize",
+                                           "preprocess", "embed-image", "embed-text",
+                                           "similarity", "classify", "pull", "info", "help"};
+    const char *s = cli_suggest(cmd, commands, sizeof commands / sizeof *commands);
+    if (!s) return usage_error(NULL, "unknown command '%s'", cmd);
+    fprintf(stderr, "oclip: unknown command '%s'\nhint: did you mean 'oclip %s'? ('oclip --help' "
+                    "lists the commands)\n", cli_esc(cmd), s);
+    return EXIT_USAGE;
 }

@@ -1081,6 +1081,10 @@ OCLIP_API oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *
  * first use: the environment variable OCLIP_SIMD (scalar|avx2|avx512) when this CPU and OS
  * support that path, else the best supported one. */
 OCLIP_API const char *oclip_simd_name(void);
+/* Why the OCLIP_SIMD or OCLIP_AMX setting of this process is not what runs: one sentence naming
+ * the value and what is used instead; NULL when both are unset or honoured. Fixed for the
+ * process. */
+OCLIP_API const char *oclip_simd_warning(void);
 /* What computes products with weights of a reduced type (oclip_model_options.weight_dtype) on
  * this path: int8 "amx-int8" (Intel AMX tiles, where the CPU has them and OCLIP_AMX is not
  * "0"), "avx512-vnni", "avx2" or "reference" (an exact integer reference in C; all give the

@@ -240,6 +240,7 @@ int oc_amx_set(int on) {
 }
 
 const char *oclip_simd_name(void) { return oc_simd_name(table()->path); }
+const char *oclip_simd_warning(void) { return oc_simd_warning(); }
 
 const char *oclip_dtype_kernel_name(oclip_dtype dt) {
     const oc_kernels *k = table();
