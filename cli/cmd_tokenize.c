@@ -26,9 +26,12 @@ static const char tokenize_help[] =
     "character, U+2028 included, belongs to the prompt; an empty line is an empty prompt).\n"
     "'-f -' reads standard input. Bytes that are not UTF-8 are read as U+FFFD.\n"
     "\n"
-    "  -m, --model SPEC        take the context length from this model (as every command\n"
-    "                          names one: default for the model embedded in oclip, a\n"
-    "                          checkpoint or folder, hf-hub:ORG/NAME, ARCH:TAG, ARCH)\n"
+    "  -m, --model SPEC        tokenize as this model does (as every command names one:\n"
+    "                          default for the model embedded in oclip, a checkpoint or\n"
+    "                          folder, hf-hub:ORG/NAME, ARCH:TAG, ARCH): its context length,\n"
+    "                          and for models with a Hugging Face tokenizer (SigLIP) that\n"
+    "                          tokenizer, from tokenizer.json beside the weights or in the\n"
+    "                          Hugging Face cache, with the config's tokenizer_kwargs\n"
     "  -n, --context-length N  ids per row (default: the model's, else 77)\n"
     "  --clean MODE            lower (default), whitespace or canonicalize: OpenCLIP's\n"
     "                          SimpleTokenizer(clean=...) modes\n"
@@ -43,22 +46,21 @@ static const char tokenize_help[] =
     "  oclip tokenize -f prompts.txt -o tokens.npy\n"
     "  oclip tokenize --context-length 64 --clean whitespace \"Hello  World\"\n";
 
-/* The context length of the model SPEC names, for OpenCLIP's SimpleTokenizer; 0 after printing
- * why there is none. */
-static size_t model_context(const char *spec) {
+/* The context length of the model SPEC names (0 after printing why there is none), and in *hf
+ * whether its tokenizer is a Hugging Face one (text_cfg.hf_tokenizer_name). */
+static size_t model_context(const char *spec, int *hf) {
     cli_model m = {.spec = spec};
     oclip_source *src;
+    *hf = 0;
     if (cli_resolve(&m, 1, OCLIP_FETCH_NEVER, &src)) return 0;
     const oclip_model_config *c = cli_source_config("tokenize", src);
     size_t ctx = 0;
-    if (c && c->text.hf_tokenizer_name[0])
-        fprintf(stderr, "oclip: tokenize: '%s' uses the Hugging Face tokenizer '%s', not "
-                        "OpenCLIP's SimpleTokenizer\n", spec, c->text.hf_tokenizer_name);
-    else if (c && c->text.vocab_size != OCLIP_VOCAB_SIZE)
+    if (c && !c->text.hf_tokenizer_name[0] && c->text.vocab_size != OCLIP_VOCAB_SIZE)
         fprintf(stderr, "oclip: tokenize: '%s' has a vocabulary of %d ids, not the %d of "
-                        "OpenCLIP's tokenizer\n", spec, c->text.vocab_size, OCLIP_VOCAB_SIZE);
+                        "OpenCLIP's tokenizer\n", cli_esc(spec), c->text.vocab_size,
+                OCLIP_VOCAB_SIZE);
     else if (c)
-        ctx = (size_t)c->text.context_length;
+        ctx = (size_t)c->text.context_length, *hf = c->text.hf_tokenizer_name[0] != 0;
     oclip_source_free(src);
     return ctx;
 }
@@ -66,7 +68,7 @@ static size_t model_context(const char *spec) {
 int cmd_tokenize(int argc, char **argv) {
     size_t ctx = OCLIP_CONTEXT_LENGTH;
     const char *model = NULL;
-    int ctx_given = 0;
+    int ctx_given = 0, clean_given = 0;
     oclip_clean clean = OCLIP_CLEAN_LOWER;
     const char *out_path = NULL;
     prompt_list l = {0};
@@ -105,7 +107,7 @@ int cmd_tokenize(int argc, char **argv) {
                     if ((rc = prompt_add_file(&l, "tokenize", v))) goto done;
                 } else if (a[1] == 'o' || !strcmp(a, "--output")) {
                     out_path = v;
-                } else if (!strcmp(v, "lower")) {
+                } else if ((clean_given = 1) && !strcmp(v, "lower")) {
                     clean = OCLIP_CLEAN_LOWER;
                 } else if (!strcmp(v, "whitespace")) {
                     clean = OCLIP_CLEAN_WHITESPACE;
@@ -134,9 +136,32 @@ int cmd_tokenize(int argc, char **argv) {
         rc = usage_error("tokenize", "%s", "no text: give TEXT arguments or -f FILE");
         goto done;
     }
-    if (model && !ctx_given && !(ctx = model_context(model))) {
+    int hf = 0;
+    size_t model_ctx = model ? model_context(model, &hf) : 0;
+    if (model && !model_ctx) {
         rc = EXIT_FAIL;
         goto done;
+    }
+    if (model && !ctx_given) ctx = model_ctx;
+    oclip_model *hfm = NULL; /* a model with a Hugging Face tokenizer: oclip_model_tokenize */
+    if (hf) {
+        if (ctx != model_ctx || clean_given) {
+            rc = usage_error("tokenize", "'%s' uses a Hugging Face tokenizer: its context "
+                             "length and cleaning come from the model (no -n / --clean)",
+                             cli_esc(model));
+            goto done;
+        }
+        oclip_model_options mo;
+        oclip_model_options_default(&mo);
+        mo.threads = 1;
+        oclip_error lerr;
+        if (oclip_model_load(model, &mo, &hfm, &lerr) != OCLIP_OK) {
+            fprintf(stderr, "oclip: tokenize: '%s' uses a Hugging Face tokenizer, which oclip "
+                    "reads with the model (tokenizer.json beside its weights or in the Hugging "
+                    "Face cache): %s\n", cli_esc(model), cli_esc_msg(lerr.msg));
+            rc = EXIT_FAIL;
+            goto done;
+        }
     }
 
     int64_t *row = malloc(ctx * sizeof *row);
@@ -164,7 +189,10 @@ int cmd_tokenize(int argc, char **argv) {
     }
     oclip_error err;
     for (size_t i = 0; i < l.n && !rc; i++) {
-        if (oclip_tokenize(l.p[i].s, l.p[i].len, clean, row, ctx, &err) != OCLIP_OK) {
+        const char *text = l.p[i].s;
+        size_t len = l.p[i].len;
+        if ((hfm ? oclip_model_tokenize(hfm, &text, &len, 1, row, &err)
+                 : oclip_tokenize(text, len, clean, row, ctx, &err)) != OCLIP_OK) {
             fprintf(stderr, "oclip: tokenize: prompt %zu: %s\n", i + 1, cli_esc_msg(err.msg));
             rc = EXIT_FAIL;
             break;
@@ -194,6 +222,7 @@ int cmd_tokenize(int argc, char **argv) {
     }
     free(row);
     free(le);
+    oclip_model_free(hfm);
 done:
     prompt_list_free(&l);
     return rc;
