@@ -41,7 +41,10 @@ transformers' slow->fast converters, and saved with save_pretrained:
                   truncation side
 
 Expected values come only from `tokenizers` and OpenCLIP's HFTokenizer (which loads the saved
-folder with transformers.AutoTokenizer). Deterministic: fixed seeds.
+folder with transformers.AutoTokenizer). The corpus and the SentencePiece models are
+deterministic (fixed seeds); the `tokenizers` trainers (WordPiece, BPE, WordLevel) break ties in
+an order that can change from run to run, so a regeneration may change those vocabularies, and
+their expected ids with them.
 
     .venv/bin/python tools/fixtures_hftok.py --seeds
 
