@@ -506,7 +506,7 @@ def write_seeds():
             continue
         with open(os.path.join(OUT, f), "rb") as g:
             js = g.read()
-        for t in texts if len(js) < 12000 else texts[3:4]:
+        for t in texts if len(js) < 5000 else texts[3:4]:
             data = js + b"\0" + t.encode("utf-8")
             name = hashlib.sha1(data).hexdigest()
             with open(os.path.join(out, name), "wb") as g:
