@@ -12,11 +12,13 @@
  *   3. codepoints.json: every code point c as "a" + c + "b" through each tokenizer, compared by
  *      CRC-32 per block of 4096 code points (a mismatch names the block);
  *   4. hostile tokenizer.json files built here: each must be refused with the right class;
- *   5. the fuzz seed corpus (tests/fuzz/hftok/: tokenizer.json, NUL, text) replayed: no crash,
+ *   5. one tokenizer shared by four threads gives the ids a single thread gives;
+ *   6. the fuzz seed corpus (tests/fuzz/hftok/: tokenizer.json, NUL, text) replayed: no crash,
  *      and each refusal carries a message.
  */
 #include <cJSON.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +33,8 @@
 static const char *const NAMES[] = {"unigram",       "gemma",       "llama",
                                     "wordpiece",     "bytelevel",   "mix_wordlevel",
                                     "mix_bpe",       "mix_wordpiece", "mix_unigram",
-                                    "mix_unkpen",    "mix_spmrules"};
-#define N_TOK 11
+                                    "mix_unkpen",    "mix_spmrules",  "mix_spmfirst"};
+#define N_TOK 12
 
 static oc_hftok *toks[N_TOK];
 static cJSON *manifest;
@@ -477,6 +479,57 @@ static void test_hostile(void) {
     }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Threads: a loaded tokenizer is read-only
+ */
+#define THREAD_TEXTS 64
+static const char *thread_texts[THREAD_TEXTS];
+static uint64_t thread_want[N_TOK];
+
+static uint64_t hash_all(const oc_hftok *t) {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < THREAD_TEXTS; i++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        oclip_error err;
+        if (oc_hftok_encode(t, thread_texts[i], strlen(thread_texts[i]), true, &ids, &n, &err))
+            return 0;
+        for (size_t k = 0; k < n; k++) h = (h ^ (uint32_t)ids[k]) * 1099511628211ull;
+        h = (h ^ 0xFFFFFFFFu) * 1099511628211ull;
+        free(ids);
+    }
+    return h;
+}
+
+static void *thread_main(void *arg) {
+    intptr_t bad = 0;
+    for (int rep = 0; rep < 3; rep++)
+        for (int k = 0; k < N_TOK; k++) bad += hash_all(toks[k]) != thread_want[k];
+    (void)arg;
+    return (void *)bad;
+}
+
+static void test_threads(void) {
+    static const char *const words[] = {"a photo of", " the cat", " caf\xc3\xa9", " \xe7\x8c\xab",
+                                        "</s>", " [SEP]", "  ", "\xf0\x9f\x98\x80", " 123", "<pad>"};
+    static char buf[THREAD_TEXTS][128];
+    for (int i = 0; i < THREAD_TEXTS; i++) {
+        buf[i][0] = 0;
+        for (int j = 0; j < 1 + i % 9; j++) strcat(buf[i], words[(i * 7 + j * 3) % 10]);
+        thread_texts[i] = buf[i];
+    }
+    for (int k = 0; k < N_TOK; k++) thread_want[k] = hash_all(toks[k]);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, thread_main, NULL);
+    intptr_t bad = 0;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        bad += (intptr_t)r;
+    }
+    CHECKF(bad == 0, "%ld tokenizer runs differ between threads", (long)bad);
+}
+
 static void test_fuzz_corpus(void) {
     const char *dir = "tests/fuzz/hftok/";
     DIR *d = opendir(dir);
@@ -523,6 +576,7 @@ int main(void) {
     test_openclip();
     test_codepoints();
     test_hostile();
+    test_threads();
     test_fuzz_corpus();
     for (int i = 0; i < N_TOK; i++) oc_hftok_free(toks[i]);
     cJSON_Delete(manifest);
