@@ -130,6 +130,11 @@ oclip_status oc_timm_vit_forward(const oclip_model *m, const float *pixels, size
 oclip_status oc_txt_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                             const oc_stages *st, int full, oclip_error *err);
 
+/* The patches of pixels [n, 3, img_h, img_w] as the rows of the patch-embedding GEMM (tower.c):
+ * patches [n * gh * gw, 3 * P * P], flattened in (c, ky, kx) order, row-major over the grid;
+ * pixels past the last full patch are not read, as a strided convolution does not read them. */
+void oc_patches(const oc_vision *v, const float *pixels, size_t n, float *patches);
+
 /* Shared by both towers (tower.c): the residual blocks over x [N, T, D] in place, with copies of
  * the activations after the first and the last block into block0 / last when non-NULL. */
 oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int nth,

@@ -62,23 +62,11 @@ static oclip_status timm_chunk(const oclip_model *m, const float *pixels, size_t
                                const oc_stages *st, size_t first, float *patches, float *x,
                                float *kv, float *small, oclip_error *err) {
     const oc_vision *v = &m->vis;
-    size_t D = (size_t)v->tw.D, M = (size_t)v->tw.M, P = (size_t)v->P;
-    size_t gh = (size_t)v->gh, gw = (size_t)v->gw, G = gh * gw;
-    size_t H = (size_t)v->img_h, W = (size_t)v->img_w, KP = 3 * P * P;
+    size_t D = (size_t)v->tw.D, M = (size_t)v->tw.M, G = (size_t)v->gh * (size_t)v->gw;
     int nth = m->threads;
-    /* 1. patch_embed: Conv2d(3, D, P, stride P, bias) as a GEMM over patches flattened in
-     *    (c, ky, kx) order, token = row * gw + column; pixels past the last full patch are not
-     *    read, as the strided convolution does not read them */
-    for (size_t b = 0; b < n; b++)
-        for (size_t py = 0; py < gh; py++)
-            for (size_t px = 0; px < gw; px++) {
-                float *row = patches + ((b * G) + py * gw + px) * KP;
-                for (size_t c = 0; c < 3; c++)
-                    for (size_t ky = 0; ky < P; ky++)
-                        memcpy(row + (c * P + ky) * P,
-                               pixels + ((b * 3 + c) * H + py * P + ky) * W + px * P,
-                               P * sizeof(float));
-            }
+    /* 1. patch_embed: Conv2d(3, D, P, stride P, bias) as a GEMM over the patches
+     *    (oc_patches), token = row * gw + column */
+    oc_patches(v, pixels, n, patches);
     oc_gemm(patches, n * G, &v->conv, v->conv_b, x, nth);
     /* 2. _pos_embed: + pos_embed, no class token; norm_pre is identity */
     for (size_t b = 0; b < n; b++)

@@ -169,3 +169,18 @@ void oc_model_unpack(oclip_model *m) {
     unpack_tower(m, 1);
     m->packed[0] = m->packed[1] = 0;
 }
+
+void oc_patches(const oc_vision *v, const float *pixels, size_t n, float *patches) {
+    size_t P = (size_t)v->P, gh = (size_t)v->gh, gw = (size_t)v->gw, G = gh * gw;
+    size_t H = (size_t)v->img_h, W = (size_t)v->img_w, KP = 3 * P * P;
+    for (size_t b = 0; b < n; b++)
+        for (size_t py = 0; py < gh; py++)
+            for (size_t px = 0; px < gw; px++) {
+                float *row = patches + ((b * G) + py * gw + px) * KP;
+                for (size_t c = 0; c < 3; c++)
+                    for (size_t ky = 0; ky < P; ky++)
+                        memcpy(row + (c * P + ky) * P,
+                               pixels + ((b * 3 + c) * H + py * P + ky) * W + px * P,
+                               P * sizeof(float));
+            }
+}

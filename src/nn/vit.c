@@ -18,24 +18,12 @@ static oclip_status vit_chunk(const oclip_model *m, const float *pixels, size_t 
                               const oc_stages *st, size_t first, float *patches, float *x,
                               float *pooled, oclip_error *err) {
     const oc_vision *v = &m->vis;
-    size_t D = (size_t)v->tw.D, P = (size_t)v->P, gh = (size_t)v->gh, gw = (size_t)v->gw;
-    size_t G = gh * gw, T = G + 1, H = (size_t)v->img_h, W = (size_t)v->img_w;
-    size_t KP = 3 * P * P;
+    size_t D = (size_t)v->tw.D, G = (size_t)v->gh * (size_t)v->gw, T = G + 1;
     int nth = m->threads;
 
-    /* 1. patch embedding: conv1 (kernel = stride = P, no bias) as a GEMM over patches flattened
-     *    in (c, ky, kx) order, patches row-major (y outer); pixels past the last full patch are
-     *    ignored, as a strided convolution does */
-    for (size_t b = 0; b < n; b++)
-        for (size_t py = 0; py < gh; py++)
-            for (size_t px = 0; px < gw; px++) {
-                float *row = patches + ((b * G) + py * gw + px) * KP;
-                for (size_t c = 0; c < 3; c++)
-                    for (size_t ky = 0; ky < P; ky++)
-                        memcpy(row + (c * P + ky) * P,
-                               pixels + ((b * 3 + c) * H + py * P + ky) * W + px * P,
-                               P * sizeof(float));
-            }
+    /* 1. patch embedding: conv1 (kernel = stride = P, no bias) as a GEMM over the patches
+     *    (oc_patches) */
+    oc_patches(v, pixels, n, patches);
     float *pe = x + n * T * D - n * G * D; /* the tail of x: freed up as tokens are built */
     oc_gemm(patches, n * G, &v->conv, NULL, pe, nth);
     if (st && st->embed) memcpy(st->embed + first * G * D, pe, n * G * D * sizeof(float));
