@@ -374,7 +374,11 @@ static oclip_status read_line(machine *m, const char **s, size_t *len) {
     size_t left = m->n - m->pos;
     size_t lim = left < GLOBAL_NAME_MAX + 1 ? left : GLOBAL_NAME_MAX + 1;
     const uint8_t *nl = memchr(start, '\n', lim);
-    if (!nl) return FAIL(OCLIP_E_FORMAT, "GLOBAL name unterminated or too long", m->op_pos);
+    if (!nl && lim == left) { /* the input ends inside the name */
+        m->vm->ran_out = true;
+        return FAIL(OCLIP_E_FORMAT, "GLOBAL name unterminated (the input ends)", m->op_pos);
+    }
+    if (!nl) return FAIL(OCLIP_E_FORMAT, "GLOBAL name too long", m->op_pos);
     *s = (const char *)start;
     *len = (size_t)(nl - start);
     m->pos += *len + 1;
