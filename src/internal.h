@@ -115,7 +115,7 @@ void oc_hint_huge_pages(void *p, size_t n);
  * indexes with it): NaN, Infinity and -Infinity are numbers; a lone UTF-16 surrogate escape
  * ("\ud800", or a high surrogate not followed by a low one) becomes U+FFFD (Python keeps the
  * surrogate in its str, which UTF-8 cannot hold); of duplicate keys the last value wins, at the
- * first key's position; numbers of any length are read.
+ * first key's position; numbers of any length are read (those over 32 characters by strtod).
  * OC_JSON_SERDE reads as serde_json in safetensors (src/tensor.rs): lone surrogates, NaN and
  * Infinity are refused; duplicate keys are all kept in the tree for the caller to judge.
  * Both: invalid UTF-8, raw control characters in strings, invalid escapes, a byte-order mark,
@@ -139,8 +139,8 @@ struct cJSON *oc_json_parse(const char *p, size_t n, const char **end);
  * JSON (error near line L, column C, byte B: why)") and returns its status. */
 oclip_status oc_json_error(const char *p, size_t n, const char *what, oclip_error *err);
 /* True when [p, p + n) starts with one JSON value that cJSON parses, given the memory (strict
- * RFC 8259, no lone surrogates, numbers of at most 63 characters, nesting within cJSON's limit):
- * a cJSON failure on those bytes was memory. Allocates nothing of note. */
+ * RFC 8259, no lone surrogates, no NaN/Infinity, nesting within cJSON's limit): a cJSON failure
+ * on those bytes was memory. */
 bool oc_json_failed_for_memory(const char *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------------

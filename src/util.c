@@ -439,8 +439,8 @@ const char *oc_esc(char *out, size_t cap, const char *s, size_t n) {
 /* =============================================================================================
  * JSON
  *
- * cJSON accepts less than Python's json in some places (NaN/Infinity, lone surrogate escapes,
- * numbers longer than 63 characters, duplicate keys are kept and the first is found) and more in
+ * cJSON accepts less than Python's json in some places (NaN/Infinity, lone surrogate escapes;
+ * duplicate keys are kept and lookups find the first) and more in
  * others (leading zeros, "1.", raw control characters in strings, invalid \u escapes read as
  * U+0000, a byte-order mark). So every text is first scanned here against the JSON grammar
  * (RFC 8259) plus the dialect's extensions; only text that passes reaches cJSON, rewritten where
@@ -451,7 +451,9 @@ const char *oc_esc(char *out, size_t cap, const char *s, size_t n) {
 #define CJSON_NESTING_LIMIT 1000
 #endif
 
-/* Longer number tokens are computed here: cJSON copies at most 63 characters of a number. */
+/* Longer number tokens are computed here (strtod, as Python's float() reads them) and patched
+ * into the tree: cJSON's number parsing has changed between versions (some copy at most 63
+ * characters), and Python reads any length. */
 #define JSON_NUM_MAX 32
 
 typedef struct {
@@ -885,9 +887,8 @@ oclip_status oc_json_error(const char *p, size_t n, const char *what, oclip_erro
 
 bool oc_json_failed_for_memory(const char *p, size_t n) {
     jscan s = {.p = (const uint8_t *)p, .n = n, .dialect = OC_JSON_SERDE, .refuse_nul = false};
-    bool ok = jvalue(&s) != 0;
-    for (size_t k = 0; ok && k < s.n_num; k++) /* cJSON cannot read these at all */
-        ok = s.num_len[k] <= 63 && s.p[s.num_at[k]] != 'N' && s.p[s.num_at[k]] != 'I';
+    bool ok = jvalue(&s) != 0; /* SERDE: NaN, Infinity and lone surrogates, which cJSON cannot
+                                * read, are refused */
     jscan_free(&s);
     return ok;
 }

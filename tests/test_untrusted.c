@@ -200,7 +200,13 @@ static void test_json_configs(void) {
     CHECKF(st == OCLIP_E_FORMAT && strstr(err.msg, "init_logit_bias: expected a number or null, "
                                                    "got nan"), "NaN logit bias: %s", err.msg);
 
-    /* duplicate keys: the last value wins, as in Python (cJSON's lookup found the first) */
+    /* duplicate keys: the last value wins, as in Python (cJSON's lookup finds the first: the HF
+     * config reader took the first; the model-config reader already looked for the last) */
+    static const char hf_dup[] = "{\"model_type\":\"clip\",\"text_config\":{},\"vision_config\":{},"
+                                 "\"projection_dim\":256,\"projection_dim\":640}";
+    st = oclip_config_from_hf(hf_dup, strlen(hf_dup), &m, &err);
+    CHECKF(st == OCLIP_OK && m.embed_dim == 640, "duplicate projection_dim: %s, %d", err.msg,
+           m.embed_dim);
     st = model_cfg(",\"embed_dim\":16", &m, &err);
     CHECKF(st == OCLIP_OK && m.embed_dim == 16, "duplicate embed_dim: %s, %d", err.msg,
            m.embed_dim);
@@ -208,7 +214,7 @@ static void test_json_configs(void) {
     CHECKF(st == OCLIP_OK && m.vision.width == 64, "duplicate vision_cfg: %s, %d", err.msg,
            m.vision.width);
 
-    /* numbers longer than cJSON's 63-character buffer (Python reads any length) */
+    /* numbers of any length (Python reads them; oclip computes those over 32 characters) */
     char extra[256];
     snprintf(extra, sizeof extra, ",\"init_logit_scale\":2.%0100d5", 0);
     st = model_cfg(extra, &m, &err);
