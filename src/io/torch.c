@@ -438,7 +438,9 @@ static oclip_status check_version(const reader *r, oclip_error *err) {
     uint64_t n;
     oclip_status st = load_record(r, e, &d, &n, err);
     if (st) return st;
-    size_t i = 0, len = n < 64 ? (size_t)n : 64; /* a longer record is no number torch reads */
+    /* std::stoull reads the whole record; past 4 KiB of leading whitespace no version record
+     * written by torch is left, and the scan stays bounded */
+    size_t i = 0, len = n < 4096 ? (size_t)n : 4096;
     while (i < len && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r'))) i++;
     bool neg = i < len && d[i] == '-';
     if (i < len && (d[i] == '+' || d[i] == '-')) i++;
