@@ -343,8 +343,10 @@ static oclip_checkpoint *open_expect_(const buf *z, const char *name, oclip_stat
     oclip_status st = oclip_checkpoint_open_memory(z->p, z->n, name, NULL, &ck, &err);
     double dt = now_s() - t0;
     CHECKF(dt < (UNDER_SANITIZER ? 15.0 : 3.0), "line %d (%s): took %.2f s", line, what, dt);
-    CHECKF(max_rss_mib() - rss0 < 300, "line %d (%s): peak memory grew by %ld MiB", line, what,
-           max_rss_mib() - rss0);
+    /* a refusal costs < 300 MiB (ASan's shadow and quarantine add their own); loads that are
+     * meant to be large (200000 tensors) have their own bounds */
+    CHECKF(st == OCLIP_OK || max_rss_mib() - rss0 < (UNDER_SANITIZER ? 1024 : 300),
+           "line %d (%s): peak memory grew by %ld MiB", line, what, max_rss_mib() - rss0);
     CHECKF(st == want, "line %d (%s): status %s, expected %s; msg: %s", line, what,
            oclip_status_str(st), oclip_status_str(want), st ? err.msg : "");
     if (st != OCLIP_OK) {
