@@ -4,21 +4,96 @@
  * loads, every tensor's bytes are read so that a pointer or size outside the input (or outside
  * a materialised copy) is caught by AddressSanitizer, and the name index and entries are
  * walked.
+ *
+ * One input in 16 goes through a file instead (oclip_checkpoint_open: the mapping, the
+ * regular-file checks), chosen by a hash of the input; of those, some are opened where the path
+ * is a FIFO or a folder instead of the file (an open() that blocks is a libFuzzer timeout), and
+ * some under a name ending in ".index.json" (the shard-index reader, with no shards beside it).
  */
+#define _GNU_SOURCE
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "oclip.h"
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char dir[] = "/tmp/oclip-fuzz-checkpoint-XXXXXX";
+
+static void remove_dir(void) { rmdir(dir); }
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc, (void)argv;
+    if (!mkdtemp(dir)) abort();
+    atexit(remove_dir);
+    return 0;
+}
+
+static uint64_t fnv(const uint8_t *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Opens the input through a path: 0 a regular file, 1 a FIFO, 2 a folder, 3 an index name. */
+static oclip_status open_path(const uint8_t *data, size_t size, int kind, oclip_checkpoint **ck,
+                              oclip_error *err) {
+    char path[sizeof dir + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, kind == 3 ? "x.index.json" : "x.bin");
+    if (kind == 1) {
+        if (mkfifo(path, 0600) != 0) abort();
+    } else if (kind == 2) {
+        if (mkdir(path, 0700) != 0) abort();
+    } else {
+        FILE *f = fopen(path, "wb");
+        if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) abort();
+    }
+    oclip_limits lim = {0};
+    lim.max_pickle_nodes = 2000000;
+    oclip_status st = oclip_checkpoint_open(path, &lim, ck, err);
+    if (kind == 2) rmdir(path);
+    else unlink(path);
+    return st;
+}
+
+/* A system call that blocks (open() of a FIFO without O_NONBLOCK waits for a writer forever)
+ * does not show as a libFuzzer timeout: libFuzzer's own timer (SIGALRM every timeout/2 + 1 s)
+ * interrupts it, and the open fails with EINTR after seconds, an ordinary-looking error. So a
+ * call that took over a second and failed with EINTR is the finding (both conditions: the
+ * fuzzer soon learns to put the words "Interrupted system call" into a file). */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void blocked_check(oclip_status st, const oclip_error *err, double t0) {
+    double dt = now_s() - t0;
+    if (st != OCLIP_OK && dt > 1.0 && strstr(err->msg, "Interrupted system call")) {
+        fprintf(stderr, "fuzz: a call blocked for %.1f s until a signal interrupted it: %s\n", dt,
+                err->msg);
+        abort();
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     oclip_checkpoint *ck = NULL;
     oclip_error err;
     oclip_limits lim = {0};
     lim.max_pickle_nodes = 2000000; /* keep each run fast; the defaults suit real files */
-    oclip_status st = oclip_checkpoint_open_memory(data, size, "fuzz.bin", &lim, &ck, &err);
+    uint64_t h = fnv(data, size);
+    double t0 = now_s();
+    oclip_status st = h % 16 == 0 ? open_path(data, size, (int)((h >> 8) % 8 < 4 ? 0 : (h >> 8) % 4),
+                                              &ck, &err)
+                                  : oclip_checkpoint_open_memory(data, size, "fuzz.bin", &lim,
+                                                                 &ck, &err);
+    blocked_check(st, &err, t0);
     if (st != OCLIP_OK) {
         /* a failure must say so, and leave nothing behind */
         if (ck != NULL || err.code != st || err.msg[0] == '\0') abort();

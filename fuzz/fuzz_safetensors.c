@@ -2,10 +2,12 @@
  * fuzz_safetensors.c — libFuzzer target for the safetensors reader (oc_st_read), aimed at the
  * JSON header validation.
  *
- * Input: when the first 8 bytes are a little-endian length that fits the rest of the input, the
- * input is a safetensors file as is. Otherwise the whole input is treated as header + data:
- * the header runs up to and including the last '}' (or to the end), and a length field for it
- * is prepended, so mutations of plain JSON text always reach the header checks.
+ * Input: when byte 8 is '{' (the sniffer's test) or the first 8 bytes are a little-endian length
+ * that fits the rest of the input, the input is a safetensors file as is, whatever length it
+ * declares (a length far beyond the input must reach the reader's own checks, not be fixed up
+ * here). Otherwise the whole input is treated as header + data: the header runs up to and
+ * including the last '}' (or to the end), and a length field for it is prepended, so mutations
+ * of plain JSON text always reach the header checks.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!ck) return 0;
     uint8_t *buf;
     size_t n;
-    if (size >= 8 && oc_rd64(data) <= (uint64_t)(size - 8)) {
+    if ((size >= 9 && data[8] == '{') || (size >= 8 && oc_rd64(data) <= (uint64_t)(size - 8))) {
         /* a real length field: use the input as the file (copied, so that ASan sees its end) */
         n = size;
         buf = malloc(n);

@@ -1,6 +1,7 @@
 /*
  * fuzz_zip.c — libFuzzer target for the zip directory reader: oc_zip_open over the input, then
- * for every entry oc_zip_find(its name) and oc_zip_data, reading every byte returned.
+ * for every entry oc_zip_find(its name), oc_zip_data and oc_zip_check_crc, reading every byte
+ * returned.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             continue;
         }
         if (n && (p < data || n > (uint64_t)(data + size - p))) abort();
+        st = oc_zip_check_crc(f, p, n, &err);
+        if (st != OCLIP_OK && (err.code != st || err.msg[0] == '\0')) abort();
         uint8_t acc = 0;
         for (uint64_t k = 0; k < n; k++) acc = (uint8_t)(acc + p[k]);
         sink = (uint8_t)(sink + acc);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "oclip.h"
 
@@ -89,6 +90,7 @@ typedef struct {
     size_t map_size;
 } oc_map;
 
+/* Maps a regular file (oc_open_regular's checks). */
 oclip_status oc_map_file(const char *path, oc_map *m, oclip_error *err);
 void oc_unmap(oc_map *m);
 /* Hands the pages wholly inside [p, p + n) back to the kernel (MADV_PAGEOUT, Linux 5.4+): a
@@ -105,15 +107,76 @@ void oc_release_tensor_pages(const oclip_checkpoint *ck, const void *p, size_t n
 void oc_hint_huge_pages(void *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
- * JSON (util.c): cJSON_ParseWithLengthOpts behind a mutex, because cJSON records parse failures
- * in a process-global variable; this keeps concurrent opens of bad files race-free.
+ * JSON (util.c). Every JSON text from a file goes through these: the bytes are first checked
+ * against the JSON grammar (RFC 8259) and the dialect, so that cJSON only ever sees text it reads
+ * the way the reference reader does, and a cJSON failure can only mean memory.
+ *
+ * OC_JSON_PYTHON reads as Python's json.loads (OpenCLIP and transformers read configs and shard
+ * indexes with it): NaN, Infinity and -Infinity are numbers; a lone UTF-16 surrogate escape
+ * ("\ud800", or a high surrogate not followed by a low one) becomes U+FFFD (Python keeps the
+ * surrogate in its str, which UTF-8 cannot hold); of duplicate keys the last value wins, at the
+ * first key's position; numbers of any length are read (those over 32 characters by strtod).
+ * OC_JSON_SERDE reads as serde_json in safetensors (src/tensor.rs): lone surrogates, NaN and
+ * Infinity are refused; duplicate keys are all kept in the tree for the caller to judge.
+ * Both: invalid UTF-8, raw control characters in strings, invalid escapes, a byte-order mark,
+ * and nesting deeper than cJSON's 1000 levels are refused with the byte offset.
  */
+typedef enum { OC_JSON_PYTHON, OC_JSON_SERDE } oc_json_dialect;
 struct cJSON;
+
+/* Parses exactly [p, p + n): one JSON value, then nothing but whitespace. Refuses \u0000 (cJSON
+ * returns C strings: "a\u0000b" would read as "a"). On failure err says why, where (byte, line,
+ * column) and whether it was memory (OCLIP_E_NOMEM) or the text (OCLIP_E_FORMAT); `what` names
+ * the text ("safetensors header"). On success *out owns the tree. */
+oclip_status oc_json_parse_text(const char *p, size_t n, oc_json_dialect dialect,
+                                const char *what, struct cJSON **out, oclip_error *err);
+
+/* The Python dialect on the value at the start of [p, p + n) (text after it is the caller's
+ * business; \u0000 is accepted). On success *end is just past the value; on failure NULL is
+ * returned and *end points at the error, or is NULL when memory ran out. Thread-safe. */
 struct cJSON *oc_json_parse(const char *p, size_t n, const char **end);
-/* After oc_json_parse failed on [p, p + n): true when those bytes start with one strictly valid
- * JSON value (RFC 8259) nested no deeper than cJSON allows, so that the failure can only have
- * been cJSON running out of memory. Allocates nothing. */
+/* After oc_json_parse(p, n) returned NULL: sets err (out of memory, or "<what> is not valid
+ * JSON (error near line L, column C, byte B: why)") and returns its status. */
+oclip_status oc_json_error(const char *p, size_t n, const char *what, oclip_error *err);
+/* True when [p, p + n) starts with one JSON value that cJSON parses, given the memory (strict
+ * RFC 8259, no lone surrogates, no NaN/Infinity, nesting within cJSON's limit): a cJSON failure
+ * on those bytes was memory. */
 bool oc_json_failed_for_memory(const char *p, size_t n);
+
+/* ---------------------------------------------------------------------------------------------
+ * UTF-8 and messages (util.c)
+ */
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 when invalid: overlong forms, surrogates
+ * (U+D800-U+DFFF) and code points above U+10FFFF are refused, as Python's 'utf-8' codec does. */
+size_t oc_utf8_seq_len(const uint8_t *s, size_t n);
+/* Offset of the first byte of s[0..n) that is not valid UTF-8, or SIZE_MAX when all is. */
+size_t oc_utf8_check(const uint8_t *s, size_t n);
+
+/* s[0..n), a string from a file, as printable text for a message, into out[cap] (cap >= 8;
+ * truncated with "..."): '\' doubled, control characters and DEL as \xNN, bytes that are not
+ * UTF-8 as \xNN, and code points a terminal acts on (C1 controls, bidirectional controls,
+ * U+2028/9, U+FEFF) as \uNNNN. Returns out. oc_err_set, oc_err_wrap and oc_err_hint also escape
+ * what they format the same way (except '\'), so no raw control byte reaches a message; use
+ * oc_esc for every file-provided string so that it also reads back unambiguously. */
+const char *oc_esc(char *out, size_t cap, const char *s, size_t n);
+/* A buffer for one escaped name and the call that fills it. */
+typedef struct {
+    char s[320];
+} oc_escbuf;
+#define OC_ESC(b, str) oc_esc((b).s, sizeof (b).s, (str), strlen(str))
+
+/* The hint of every error that a file cut short explains. */
+#define OC_HINT_TRUNCATED                                                                       \
+    "truncated download? compare the file's size with the original's, or download it again"
+
+/* ---------------------------------------------------------------------------------------------
+ * Files (util.c)
+ */
+/* Opens `path` read-only if it is a regular file (symbolic links followed); anything else (a
+ * directory, FIFO, socket or device) is refused with OCLIP_E_IO before it is opened, and the
+ * open itself never blocks (O_NONBLOCK: a FIFO swapped in after the check opens at once and is
+ * refused by the fstat that follows). *size is the file's size. */
+oclip_status oc_open_regular(const char *path, int *fd, uint64_t *size, oclip_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * dtype helpers (util.c)

@@ -2,14 +2,18 @@
  * test_safetensors.c — the safetensors reader: valid files (dtypes, scalars, zero-size tensors,
  * metadata, zero-copy data), every malformed-header case with its status and message, every
  * truncation of a valid file, and sharded checkpoints behind an index (including path
- * traversal in shard names).
+ * traversal in shard names, shards that are FIFOs, folders or links out of the folder).
  *
- * Files are built byte by byte here, so the test needs no Python and no fixtures.
+ * Files are built byte by byte here, so the test needs no Python and no fixtures. An alarm turns
+ * a hang (a FIFO opened for reading waits for a writer) into a failure.
  */
+#define _DEFAULT_SOURCE /* symlink */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h" /* oc_st_read directly, for headers the front end would not route here */
@@ -333,6 +337,45 @@ static void test_not_json(void) {
     /* ...but an escaped backslash followed by "u0000" is an ordinary name. */
     header_fails("{" T4("a\\\\u0000", "[0,4]") "}", 4, OCLIP_OK, "");
 
+    /* What serde_json (safetensors) refuses and cJSON cannot read: a lone UTF-16 surrogate
+     * escape, in a name or a metadata value, or a high one followed by no low one. These were
+     * reported as "out of memory" (cJSON fails; the failure was taken for memory). */
+    header_fails("{" T4("a\\ud800", "[0,4]") "}", 4, OCLIP_E_FORMAT,
+                 "safetensors header: a lone UTF-16 surrogate escape (no character; safetensors "
+                 "refuses it) at byte 3");
+    header_fails("{" T4("\\udc00", "[0,4]") "}", 4, OCLIP_E_FORMAT, "lone UTF-16 surrogate");
+    header_fails("{" T4("\\ud800\\u0041", "[0,4]") "}", 4, OCLIP_E_FORMAT,
+                 "lone UTF-16 surrogate");
+    header_fails("{\"__metadata__\":{\"k\":\"x\\ud800\"}}", 0, OCLIP_E_FORMAT,
+                 "lone UTF-16 surrogate");
+    /* a surrogate pair is one character (U+1F600) */
+    header_fails("{" T4("\\ud83d\\ude00", "[0,4]") "}", 4, OCLIP_OK, "");
+    /* NaN and Infinity: Python's json reads them, serde_json does not ("expected value") */
+    header_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[NaN],\"data_offsets\":[0,4]}}", 4,
+                 OCLIP_E_FORMAT, "NaN or Infinity");
+    header_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[-Infinity],\"data_offsets\":[0,4]}}",
+                 4, OCLIP_E_FORMAT, "NaN or Infinity");
+    /* an invalid \u escape: cJSON read "\uzzzz" as U+0000 and so cut the name short to "a",
+     * which then loaded as tensor "a" */
+    header_fails("{" T4("a\\uzzzzb", "[0,4]") "}", 4, OCLIP_E_FORMAT,
+                 "header is not valid JSON (error near line 1, column 4, byte 3: an invalid \\u "
+                 "escape");
+    header_fails("{" T4("a\\x41", "[0,4]") "}", 4, OCLIP_E_FORMAT, "an invalid escape");
+    /* leading zeros and a bare '.': cJSON read them (01 as 1), JSON and serde do not */
+    header_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[01],\"data_offsets\":[0,4]}}", 4,
+                 OCLIP_E_FORMAT, "expected ',' or ']'");
+    /* nesting beyond the parser's 1000 levels, in a metadata value: said as such */
+    {
+        char deep[2100 + 64];
+        size_t k = (size_t)snprintf(deep, sizeof deep, "{\"__metadata__\":{\"k\":");
+        for (int d = 0; d < 1001; d++) deep[k++] = '[';
+        for (int d = 0; d < 1001; d++) deep[k++] = ']';
+        deep[k++] = '}';
+        deep[k++] = '}';
+        deep[k] = '\0';
+        header_fails(deep, 0, OCLIP_E_FORMAT, "nested deeper than 1000 levels");
+    }
+
     /* The parser must never read past the N header bytes: every proper prefix of a header,
      * as the whole file (exact-size allocations, so ASan flags a read past the end). */
     int all_failed = 1;
@@ -429,16 +472,50 @@ static void test_entries(void) {
                  "__metadata__ 'k' is a number, not a string");
     header_fails("{\"__metadata__\":[]," T4("a", "[0,4]") "}", 4, OCLIP_E_FORMAT,
                  "__metadata__ is an array, not an object");
-    header_fails("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, OCLIP_E_FORMAT,
-                 "__metadata__ key 'k' appears twice");
+    /* a duplicate __metadata__ key: safetensors' serde HashMap keeps the last value (measured
+     * with safetensors 0.7.0: loads), so does oclip; a second __metadata__ is a duplicate struct
+     * field, which serde refuses ("duplicate field `__metadata__`") */
+    {
+        size_t len;
+        uint8_t *b = make_st("{\"__metadata__\":{\"k\":\"1\",\"j\":\"x\",\"k\":\"2\"}}", NULL, 0,
+                             &len);
+        oclip_checkpoint *ck = NULL;
+        oclip_error err;
+        CHECKF(oclip_checkpoint_open_memory(b, len, "t.safetensors", NULL, &ck, &err) == OCLIP_OK,
+               "duplicate __metadata__ key: %s", err.msg);
+        const char *k = NULL, *v = NULL;
+        CHECK(ck && oclip_checkpoint_n_entries(ck) == 2);
+        CHECK(ck && oclip_checkpoint_entry(ck, 0, &k, &v) && !strcmp(k, "j") && !strcmp(v, "x"));
+        CHECK(ck && oclip_checkpoint_entry(ck, 1, &k, &v) && !strcmp(k, "k") && !strcmp(v, "2"));
+        oclip_checkpoint_free(ck);
+        free(b);
+    }
     header_fails("{\"__metadata__\":{},\"__metadata__\":{}}", 0, OCLIP_E_FORMAT,
                  "__metadata__ appears twice");
 }
 
 static void test_layout(void) {
-    /* duplicate names (cJSON keeps both) */
+    /* duplicate names: safetensors keeps the last entry of a name (its serde HashMap) and then
+     * finds the first one's bytes unused ("invalid offset for tensor `a`"): a gap here */
     header_fails("{" T4("a", "[0,4]") "," T4("a", "[4,8]") "}", 8, OCLIP_E_FORMAT,
-                 "tensor 'a' appears twice");
+                 "data buffer bytes [0,4) belong to no tensor (the first, 'a', begins at 4)");
+    /* ...and loads a duplicate over the same bytes, with the last entry's dtype */
+    {
+        size_t len;
+        uint8_t *b = make_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                             "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]},"
+                             "\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                             pattern, 8, &len);
+        oclip_checkpoint *ck = NULL;
+        oclip_error err;
+        CHECKF(oclip_checkpoint_open_memory(b, len, "t.safetensors", NULL, &ck, &err) == OCLIP_OK,
+               "duplicate name over the same bytes: %s", err.msg);
+        const oclip_tensor *a = ck ? oclip_checkpoint_find(ck, "a") : NULL;
+        CHECK(ck && oclip_checkpoint_n_tensors(ck) == 2);
+        CHECK(a && a->dtype == OCLIP_DTYPE_I32 && a->data == b + len - 8);
+        oclip_checkpoint_free(ck);
+        free(b);
+    }
     header_fails("{" T4("", "[0,4]") "}", 4, OCLIP_E_FORMAT, "empty name");
 
     /* coverage: gap, overlap, leading hole, trailing bytes, nothing at all */
@@ -516,8 +593,111 @@ static const char *const tmp_files[] = {
     "bslash.index.json", "dot.index.json", "empty.index.json", "nofile.index.json",
     "notjson.index.json", "nomap.index.json", "mapnotobj.index.json", "valnotstr.index.json",
     "dupe.index.json", "badshard.index.json", "zip.index.json", "emptymap.index.json",
-    "nul.index.json", "arr.index.json",
+    "nul.index.json", "arr.index.json", "fifo.safetensors", "fifo.index.json", "dir.index.json",
+    "fifoshard.index.json", "outside.safetensors", "link.index.json", "secret.safetensors",
+    "secret.index.json", "emptyshard.safetensors", "emptyshard.index.json", "cut.safetensors",
+    "cut.index.json", "sur.index.json", "ctl.index.json",
 };
+
+static void on_alarm(int sig) {
+    (void)sig;
+    static const char msg[] = "test_safetensors: timed out: opening a FIFO blocked\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(1);
+}
+
+/* Shards that are no regular file, links out of the folder, a link to a file that is no
+ * safetensors, an empty and a truncated shard. `outside` is a folder beside tmpdir. */
+static void test_shard_files(const char *outside) {
+    char path[256], target[256];
+    signal(SIGALRM, on_alarm);
+    alarm(10);
+
+    /* a FIFO (named pipe) as a shard, as the index itself, a folder as a shard: refused at
+     * once, without blocking in open() */
+    snprintf(path, sizeof path, "%s/fifo.safetensors", tmpdir);
+    CHECK(mkfifo(path, 0600) == 0);
+    index_case("fifoshard.index.json", "{\"weight_map\":{\"a\":\"fifo.safetensors\"}}",
+               OCLIP_E_IO, "shard 'fifo.safetensors': is a FIFO (named pipe), not a regular file");
+    snprintf(path, sizeof path, "%s/fifo.index.json", tmpdir);
+    CHECK(mkfifo(path, 0600) == 0);
+    oclip_checkpoint *ck = NULL;
+    oclip_error err;
+    oclip_status st = oclip_checkpoint_open(path, NULL, &ck, &err);
+    CHECKF(st == OCLIP_E_IO && strstr(err.msg, "is a FIFO (named pipe), not a regular file") &&
+           strstr(err.msg, "hint: "), "FIFO index: %s", err.msg);
+    oclip_checkpoint_free(ck);
+    snprintf(path, sizeof path, "%s/dir.index.json", tmpdir);
+    CHECK(mkdir(path, 0700) == 0);
+    st = oclip_checkpoint_open(path, NULL, &ck, &err);
+    CHECKF(st == OCLIP_E_IO && strstr(err.msg, "is a directory, not a regular file"),
+           "folder index: %s", err.msg);
+    CHECK(rmdir(path) == 0);
+
+    /* A shard that is a link out of the folder is followed, as Python's open() does (the
+     * Hugging Face cache's snapshots are links into ../../blobs/): names are checked, not
+     * where they lead. */
+    snprintf(target, sizeof target, "%s/blob", outside);
+    size_t len;
+    uint8_t *b = make_st("{" "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                         pattern, 4, &len);
+    FILE *f = fopen(target, "wb");
+    CHECK(f && fwrite(b, 1, len, f) == len && fclose(f) == 0);
+    free(b);
+    snprintf(path, sizeof path, "%s/outside.safetensors", tmpdir);
+    CHECK(symlink(target, path) == 0);
+    index_case("link.index.json", "{\"weight_map\":{\"a\":\"outside.safetensors\"}}", OCLIP_OK,
+               "");
+
+    /* ...but a link to a file that is no safetensors (here 16 secret bytes) is named by its
+     * kind: nothing read from it (such as a "header length" made of its first 8 bytes) may
+     * reach the message */
+    snprintf(target, sizeof target, "%s/secret", outside);
+    f = fopen(target, "wb");
+    CHECK(f && fwrite("S3CR3T-T0K3N-123", 1, 16, f) == 16 && fclose(f) == 0);
+    snprintf(path, sizeof path, "%s/secret.safetensors", tmpdir);
+    CHECK(symlink(target, path) == 0);
+    index_case("secret.index.json", "{\"weight_map\":{\"a\":\"secret.safetensors\"}}",
+               OCLIP_E_UNSUPPORTED, "shard 'secret.safetensors': not a safetensors file: data of "
+               "an unknown kind");
+    char digits[32];
+    uint64_t h = 0;
+    memcpy(&h, "S3CR3T-T", 8);
+    snprintf(digits, sizeof digits, "%llu", (unsigned long long)h);
+    for (int via_index = 0; via_index < 2; via_index++) {
+        snprintf(path, sizeof path, "%s/secret.%s", tmpdir,
+                 via_index ? "index.json" : "safetensors");
+        st = oclip_checkpoint_open(path, NULL, &ck, &err);
+        CHECKF(st != OCLIP_OK && !strstr(err.msg, "S3CR3T") && !strstr(err.msg, digits),
+               "a linked non-safetensors file shows its bytes: %s", err.msg);
+        oclip_checkpoint_free(ck);
+    }
+
+    /* an empty shard and one cut short: the hint names the likely cause */
+    write_file("emptyshard.safetensors", "", 0);
+    index_case("emptyshard.index.json", "{\"weight_map\":{\"a\":\"emptyshard.safetensors\"}}",
+               OCLIP_E_FORMAT, "hint: truncated download?");
+    b = make_st("{" "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", pattern,
+                16, &len);
+    write_file("cut.safetensors", b, len - 5);
+    free(b);
+    index_case("cut.index.json", "{\"weight_map\":{\"a\":\"cut.safetensors\"}}", OCLIP_E_FORMAT,
+               "end beyond the data buffer (11 bytes)\nhint: truncated download? compare the "
+               "file's size with the original's, or download it again");
+
+    /* shard names: a lone surrogate escape (read as U+FFFD) is no file name; a control
+     * character is one, and is escaped in the message */
+    index_case("sur.index.json", "{\"weight_map\":{\"a\":\"x\\udc80.safetensors\"}}",
+               OCLIP_E_FORMAT, "holds U+FFFD or a lone surrogate escape");
+    index_case("ctl.index.json", "{\"weight_map\":{\"a\\u001b[2J\":\"x\\u001b]0;pwn\\u0007\"}}",
+               OCLIP_E_IO, "shard 'x\\x1b]0;pwn\\x07': cannot open");
+
+    alarm(0);
+    snprintf(path, sizeof path, "%s/blob", outside);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/secret", outside);
+    unlink(path);
+}
 
 static void test_sharded(void) {
     strcpy(tmpdir, "/tmp/oclip_test_st_XXXXXX");
@@ -631,9 +811,17 @@ static void test_sharded(void) {
                "weight_map is empty");
     index_case("valnotstr.index.json", "{\"weight_map\":{\"a\":1}}", OCLIP_E_FORMAT,
                "weight_map['a'] is a number, not a file name");
+    /* a duplicate key: transformers reads the index with Python's json, where the last one
+     * wins; "a" -> SH2 first would fail (SH2 has no "a") */
     index_case("dupe.index.json",
-               "{\"weight_map\":{\"a\":\"" SH1 "\",\"a\":\"" SH2 "\"}}", OCLIP_E_FORMAT,
-               "tensor 'a' appears twice in weight_map");
+               "{\"weight_map\":{\"a\":\"" SH2 "\",\"b\":\"" SH1 "\",\"c\":\"" SH2 "\","
+               "\"a\":\"" SH1 "\"}}", OCLIP_OK, "");
+
+    char outside[64];
+    strcpy(outside, "/tmp/oclip_test_st_out_XXXXXX");
+    CHECK(mkdtemp(outside) != NULL);
+    test_shard_files(outside);
+    CHECK(rmdir(outside) == 0);
 
     /* clean up */
     for (size_t i = 0; i < sizeof tmp_files / sizeof *tmp_files; i++) {

@@ -62,16 +62,23 @@ oclip_status oc_ck_add_tensor(oclip_checkpoint *ck, const char *name, size_t nam
     if (name_len == 0) return oc_err_set(err, OCLIP_E_FORMAT, "a tensor has an empty name");
     if (memchr(name, '\0', name_len))
         return oc_err_set(err, OCLIP_E_FORMAT, "a tensor name contains a NUL byte");
+    /* Every reader hands over UTF-8 already (JSON, pickle strings); this is the guarantee the
+     * API gives: names are UTF-8 (control characters included: messages escape them). */
+    oc_escbuf nb;
+    const char *ename = oc_esc(nb.s, sizeof nb.s, name, name_len);
+    size_t bad = oc_utf8_check((const uint8_t *)name, name_len);
+    if (bad != SIZE_MAX)
+        return oc_err_set(err, OCLIP_E_FORMAT, "tensor name '%s' is not valid UTF-8 (byte %zu)",
+                          ename, bad);
     if ((unsigned)dtype >= OCLIP_DTYPE_COUNT)
-        return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%.*s': invalid dtype", (int)name_len, name);
+        return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s': invalid dtype", ename);
     if (ndim < 0 || ndim > OCLIP_MAX_DIMS)
-        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "tensor '%.*s': %d dimensions (at most %d)",
-                          (int)name_len, name, ndim, OCLIP_MAX_DIMS);
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "tensor '%s': %d dimensions (at most %d)",
+                          ename, ndim, OCLIP_MAX_DIMS);
     uint64_t numel, nbytes;
     if (!oc_shape_numel(shape, ndim, &numel) ||
         oc_mul_overflow_u64(numel, oclip_dtype_size(dtype), &nbytes))
-        return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%.*s': shape overflows", (int)name_len,
-                          name);
+        return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s': shape overflows", ename);
     if (!oc_grow((void **)&ck->tensors, &ck->cap_tensors, ck->n_tensors + 1, sizeof *ck->tensors))
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     oclip_tensor *t = &ck->tensors[ck->n_tensors];
@@ -177,9 +184,11 @@ static oclip_status build_index(oclip_checkpoint *ck, oclip_error *err) {
     for (size_t i = 0; i < ck->n_tensors; i++) {
         size_t slot = name_hash(ck->tensors[i].name) & (cap - 1);
         while (ck->index[slot]) {
-            if (strcmp(ck->tensors[ck->index[slot] - 1].name, ck->tensors[i].name) == 0)
+            if (strcmp(ck->tensors[ck->index[slot] - 1].name, ck->tensors[i].name) == 0) {
+                oc_escbuf nb;
                 return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s' appears twice",
-                                  ck->tensors[i].name);
+                                  OC_ESC(nb, ck->tensors[i].name));
+            }
             slot = (slot + 1) & (cap - 1);
         }
         ck->index[slot] = (uint32_t)(i + 1);
@@ -305,7 +314,8 @@ static oclip_status finish_or_free(oclip_checkpoint *ck, oclip_status st,
                                    oclip_checkpoint **out, oclip_error *err) {
     if (st == OCLIP_OK) st = oc_ck_finish(ck, err);
     if (st != OCLIP_OK) {
-        oc_err_wrap(err, "loading '%s'", ck->name);
+        oc_escbuf nb;
+        oc_err_wrap(err, "loading '%s'", OC_ESC(nb, ck->name));
         oclip_checkpoint_free(ck);
         return st;
     }

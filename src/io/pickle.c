@@ -285,9 +285,11 @@ static oclip_status nomem(machine *m) {
 }
 
 static oclip_status need(machine *m, size_t k) {
-    if (m->n - m->pos < k)
+    if (m->n - m->pos < k) {
+        m->vm->ran_out = true;
         return FAIL(OCLIP_E_FORMAT, "truncated (needs %zu more bytes, %zu left)", m->op_pos, k,
                     m->n - m->pos);
+    }
     return OCLIP_OK;
 }
 
@@ -372,7 +374,11 @@ static oclip_status read_line(machine *m, const char **s, size_t *len) {
     size_t left = m->n - m->pos;
     size_t lim = left < GLOBAL_NAME_MAX + 1 ? left : GLOBAL_NAME_MAX + 1;
     const uint8_t *nl = memchr(start, '\n', lim);
-    if (!nl) return FAIL(OCLIP_E_FORMAT, "GLOBAL name unterminated or too long", m->op_pos);
+    if (!nl && lim == left) { /* the input ends inside the name */
+        m->vm->ran_out = true;
+        return FAIL(OCLIP_E_FORMAT, "GLOBAL name unterminated (the input ends)", m->op_pos);
+    }
+    if (!nl) return FAIL(OCLIP_E_FORMAT, "GLOBAL name too long", m->op_pos);
     *s = (const char *)start;
     *len = (size_t)(nl - start);
     m->pos += *len + 1;
@@ -680,9 +686,27 @@ static oclip_status memo_get(machine *m, uint32_t idx) {
     return push(m, sl->v);
 }
 
+/*
+ * A string: BINUNICODE, or SHORT_BINSTRING decoded as torch.load does (encoding "utf-8",
+ * torch/serialization.py). Python's 'utf-8' codec refuses overlong forms, code points above
+ * U+10FFFF and stray bytes ("'utf-8' codec can't decode"), and so does this. Encoded UTF-16
+ * surrogates (ED A0 80 ... ED BF BF) are refused too, although Python's BINUNICODE decodes with
+ * "surrogatepass" (Lib/pickle.py load_binunicode; torch/_weights_only_unpickler.py) and would
+ * accept them: such a str is no text (it cannot be printed, written as UTF-8 or saved by
+ * safetensors), no model names a parameter so, and every name oclip hands out is UTF-8.
+ */
 static oclip_status new_str(machine *m, oc_pk_type type, size_t len) {
     oclip_status st = need(m, len);
     if (st) return st;
+    size_t bad = type == OC_PK_STR ? oc_utf8_check(m->p + m->pos, len) : SIZE_MAX;
+    if (bad != SIZE_MAX) {
+        const uint8_t *b = m->p + m->pos + bad;
+        bool surrogate = len - bad >= 3 && b[0] == 0xed && b[1] >= 0xa0 && b[1] <= 0xbf &&
+                         (b[2] & 0xc0) == 0x80;
+        return FAIL(OCLIP_E_FORMAT, "a string that is not valid UTF-8 (byte %zu of its %zu: %s)",
+                    m->op_pos, bad, len, surrogate ? "an encoded UTF-16 surrogate, no character"
+                    : "Python's unpickler refuses it too: 'utf-8' codec can't decode");
+    }
     oc_pk_value *v = oc_pk_new(m->vm, type);
     if (!v) return nomem(m);
     v->u.str.s = oc_arena_strndup(m->vm->arena, (const char *)m->p + m->pos, len);

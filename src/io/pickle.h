@@ -103,6 +103,7 @@ struct oc_pk {
     bool torchscript;          /* accept __torch__.* classes and torch.jit._pickle helpers */
     oc_pk_persistent_fn persistent_load;
     void *ctx;
+    bool ran_out;              /* set when a run failed at the end of its input */
 };
 
 /*

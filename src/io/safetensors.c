@@ -53,30 +53,12 @@ typedef struct {
     int64_t shape[OCLIP_MAX_DIMS];
     uint64_t begin, end; /* data_offsets, relative to the data buffer */
     size_t order;        /* position in the header (tie-break for deterministic sorting) */
+    bool dropped;        /* replaced by a later entry of the same name */
 } st_entry;
 
 /* =============================================================================================
  * JSON helpers
  */
-
-/* Length of the valid UTF-8 sequence at s[0..n) (n >= 1), or 0 when it is invalid: overlong
- * forms, surrogates and code points above U+10FFFF are refused, as Rust's from_utf8 does. */
-static size_t utf8_len(const uint8_t *s, size_t n) {
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000}; /* shortest form */
-    uint8_t c = s[0];
-    if (c < 0x80) return 1;
-    size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-               : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (len == 0) return 0; /* a continuation byte, or a lead byte that cannot be valid */
-    uint32_t cp = c & (0x7fu >> len), min = min_cp[len];
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
 
 /*
  * Checks what cJSON lets through but JSON (and the reference reader) does not: bytes that are
@@ -91,7 +73,7 @@ static const char *json_prescan(const uint8_t *s, size_t n, size_t *at, size_t *
         uint8_t c = s[i];
         *at = i;
         if (c >= 0x80) {
-            size_t len = utf8_len(s + i, n - i);
+            size_t len = oc_utf8_seq_len(s + i, n - i);
             if (!len) return "invalid UTF-8";
             i += len;
             continue;
@@ -118,8 +100,6 @@ static const char *json_prescan(const uint8_t *s, size_t n, size_t *at, size_t *
     return NULL;
 }
 
-static bool json_space(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 /* What a cJSON item is, for messages. */
 static const char *json_kind(const cJSON *v) {
     if (cJSON_IsObject(v)) return "an object";
@@ -133,38 +113,24 @@ static const char *json_kind(const cJSON *v) {
 
 /*
  * Parses exactly n bytes at p (never reading past them) as one JSON object followed by nothing
- * but whitespace (the safetensors writer pads its header with spaces). `what` names the text in
- * messages ("safetensors header"). On success *out owns the tree.
+ * but whitespace (the safetensors writer pads its header with spaces), in `dialect` (util.c).
+ * `what` names the text in messages ("safetensors header"). On success *out owns the tree.
  */
-static oclip_status parse_json_object(const uint8_t *p, size_t n, const char *what, cJSON **out,
-                                      size_t *float_at, oclip_error *err) {
+static oclip_status parse_json_object(const uint8_t *p, size_t n, oc_json_dialect dialect,
+                                      const char *what, cJSON **out, size_t *float_at,
+                                      oclip_error *err) {
     *out = NULL;
     size_t at = 0;
     const char *bad = json_prescan(p, n, &at, float_at);
     if (bad) return oc_err_set(err, OCLIP_E_FORMAT, "%s: %s at byte %zu", what, bad, at);
-    const char *end = NULL;
-    cJSON *root = oc_json_parse((const char *)p, n, &end);
-    if (!root && oc_json_failed_for_memory((const char *)p, n))
-        return oc_err_set(err, OCLIP_E_NOMEM, "%s: out of memory parsing its JSON", what);
-    if (!root) {
-        /* cJSON reports the failure position through return_parse_end; clamp it to be safe. */
-        size_t pos = end ? (size_t)(end - (const char *)p) : 0;
-        return oc_err_set(err, OCLIP_E_FORMAT, "%s is not valid JSON (error near byte %zu of %zu)",
-                          what, pos < n ? pos : n, n);
-    }
+    cJSON *root = NULL;
+    oclip_status st = oc_json_parse_text((const char *)p, n, dialect, what, &root, err);
+    if (st) return st;
     if (!cJSON_IsObject(root)) {
         oc_err_set(err, OCLIP_E_FORMAT, "%s is not a JSON object (it is %s)", what,
                    json_kind(root));
         cJSON_Delete(root);
         return OCLIP_E_FORMAT;
-    }
-    for (size_t i = (size_t)(end - (const char *)p); i < n; i++) {
-        if (!json_space(p[i])) {
-            cJSON_Delete(root);
-            return oc_err_set(err, OCLIP_E_FORMAT,
-                              "%s: unexpected byte 0x%02x after the JSON object (byte %zu of %zu)",
-                              what, p[i], i, n);
-        }
     }
     *out = root;
     return OCLIP_OK;
@@ -223,7 +189,9 @@ static int cmp_str_ptr(const void *a, const void *b) {
 /* Validates one `"name": {"dtype":..., "shape":..., "data_offsets":...}` member into *e. */
 static oclip_status parse_entry(const cJSON *item, uint64_t data_len, st_entry *e,
                                 oclip_error *err) {
-    const char *name = item->string;
+    /* names and strings from the file appear in messages escaped (oc_esc) */
+    oc_escbuf nb, fb;
+    const char *name = OC_ESC(nb, item->string);
     if (!cJSON_IsObject(item))
         return oc_err_set(err, OCLIP_E_FORMAT,
                           "safetensors header: tensor '%s': entry is %s, not an object", name,
@@ -239,11 +207,11 @@ static oclip_status parse_entry(const cJSON *item, uint64_t data_len, st_entry *
                                                                       : NULL;
         if (!slot)
             return oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: tensor '%s': unknown field "
-                              "'%s' (expected dtype, shape, data_offsets)", name, f->string);
+                              "'%s' (expected dtype, shape, data_offsets)", name, OC_ESC(fb, f->string));
         if (*slot)
             return oc_err_set(err, OCLIP_E_FORMAT,
                               "safetensors header: tensor '%s': field '%s' appears twice", name,
-                              f->string);
+                              OC_ESC(fb, f->string));
         *slot = f;
     }
     const char *missing = !dtype ? "dtype" : !shape ? "shape" : !offs ? "data_offsets" : NULL;
@@ -259,8 +227,9 @@ static oclip_status parse_entry(const cJSON *item, uint64_t data_len, st_entry *
     if (!oc_dtype_from_name(dtype->valuestring, strlen(dtype->valuestring), &e->dtype)) {
         char list[256];
         return oc_err_set(err, OCLIP_E_UNSUPPORTED,
-                          "safetensors header: tensor '%s': unknown dtype '%.64s' (supported: %s)",
-                          name, dtype->valuestring, dtype_list(list, sizeof list));
+                          "safetensors header: tensor '%s': unknown dtype '%s' (supported: %s)",
+                          name, oc_esc(fb.s, 80, dtype->valuestring, strlen(dtype->valuestring)),
+                          dtype_list(list, sizeof list));
     }
 
     /* shape: a list of non-negative integers; [] is a scalar, 0 is a valid (empty) extent. */
@@ -298,11 +267,14 @@ static oclip_status parse_entry(const cJSON *item, uint64_t data_len, st_entry *
         return oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: tensor '%s': data_offsets "
                           "begin %llu > end %llu", name, (unsigned long long)e->begin,
                           (unsigned long long)e->end);
-    if (e->end > data_len)
-        return oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: tensor '%s': data_offsets "
-                          "[%llu,%llu) end beyond the data buffer (%llu bytes)", name,
-                          (unsigned long long)e->begin, (unsigned long long)e->end,
-                          (unsigned long long)data_len);
+    if (e->end > data_len) {
+        oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: tensor '%s': data_offsets "
+                   "[%llu,%llu) end beyond the data buffer (%llu bytes)", name,
+                   (unsigned long long)e->begin, (unsigned long long)e->end,
+                   (unsigned long long)data_len);
+        oc_err_hint(err, OC_HINT_TRUNCATED);
+        return OCLIP_E_FORMAT;
+    }
 
     /* The span must hold exactly numel elements: otherwise the shape or dtype is wrong and the
      * tensor would be read with the wrong size. */
@@ -318,7 +290,7 @@ static oclip_status parse_entry(const cJSON *item, uint64_t data_len, st_entry *
                           fmt_shape(sh, sizeof sh, e->shape, e->ndim), oclip_dtype_name(e->dtype),
                           (unsigned long long)nbytes, (unsigned long long)e->begin,
                           (unsigned long long)e->end, (unsigned long long)(e->end - e->begin));
-    e->name = name;
+    e->name = item->string;
     return OCLIP_OK;
 }
 
@@ -351,10 +323,11 @@ static oclip_status check_coverage(st_entry *const *sorted, size_t n, uint64_t d
         return oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: lists no tensors but the "
                           "data buffer has %llu trailing bytes", (unsigned long long)data_len);
     }
+    oc_escbuf b1, b2;
     if (sorted[0]->begin != 0)
         return oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: data buffer bytes [0,%llu) "
                           "belong to no tensor (the first, '%s', begins at %llu)",
-                          (unsigned long long)sorted[0]->begin, sorted[0]->name,
+                          (unsigned long long)sorted[0]->begin, OC_ESC(b1, sorted[0]->name),
                           (unsigned long long)sorted[0]->begin);
     /* Neighbours in offset order must touch: each begins exactly where the previous ended. */
     for (size_t i = 1; i < n; i++) {
@@ -362,21 +335,24 @@ static oclip_status check_coverage(st_entry *const *sorted, size_t n, uint64_t d
         if (c->begin > p->end)
             return oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: gap of %llu bytes between "
                               "tensor '%s' [%llu,%llu) and tensor '%s' [%llu,%llu)",
-                              (unsigned long long)(c->begin - p->end), p->name,
-                              (unsigned long long)p->begin, (unsigned long long)p->end, c->name,
+                              (unsigned long long)(c->begin - p->end), OC_ESC(b1, p->name),
+                              (unsigned long long)p->begin, (unsigned long long)p->end,
+                              OC_ESC(b2, c->name),
                               (unsigned long long)c->begin, (unsigned long long)c->end);
         if (c->begin < p->end)
             return oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: tensor '%s' [%llu,%llu) "
-                              "overlaps tensor '%s' [%llu,%llu)", c->name,
-                              (unsigned long long)c->begin, (unsigned long long)c->end, p->name,
+                              "overlaps tensor '%s' [%llu,%llu)", OC_ESC(b1, c->name),
+                              (unsigned long long)c->begin, (unsigned long long)c->end,
+                              OC_ESC(b2, p->name),
                               (unsigned long long)p->begin, (unsigned long long)p->end);
     }
     const st_entry *last = sorted[n - 1];
     if (last->end != data_len) /* end <= data_len was checked per entry */
         return oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: the data buffer has %llu "
                           "trailing bytes after the last tensor '%s' (ends at %llu, buffer is "
-                          "%llu bytes)", (unsigned long long)(data_len - last->end), last->name,
-                          (unsigned long long)last->end, (unsigned long long)data_len);
+                          "%llu bytes)", (unsigned long long)(data_len - last->end),
+                          OC_ESC(b1, last->name), (unsigned long long)last->end,
+                          (unsigned long long)data_len);
     return OCLIP_OK;
 }
 
@@ -391,7 +367,19 @@ typedef struct {
     size_t dedupe_upto;
 } st_meta_mode;
 
-/* Validates __metadata__ (string -> string, unique keys) and records it per `mode`. */
+typedef struct {
+    const cJSON *item;
+    size_t pos;
+} st_member;
+
+static int cmp_member(const void *a, const void *b) {
+    const st_member *x = a, *y = b;
+    int c = strcmp(x->item->string, y->item->string);
+    return c ? c : (x->pos < y->pos ? -1 : x->pos > y->pos);
+}
+
+/* Validates __metadata__ (string -> string) and records it per `mode`. Of duplicate keys the
+ * last value is kept, as safetensors' serde HashMap does (a later insert replaces). */
 static oclip_status read_metadata(oclip_checkpoint *ck, const cJSON *md, st_meta_mode mode,
                                   oclip_error *err) {
     if (!cJSON_IsObject(md))
@@ -399,40 +387,40 @@ static oclip_status read_metadata(oclip_checkpoint *ck, const cJSON *md, st_meta
                           "object", json_kind(md));
     size_t n = 0;
     for (const cJSON *m = md->child; m; m = m->next) {
-        if (!cJSON_IsString(m))
+        if (!cJSON_IsString(m)) {
+            oc_escbuf kb;
             return oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: __metadata__ '%s' is %s, "
-                              "not a string", m->string, json_kind(m));
+                              "not a string", OC_ESC(kb, m->string), json_kind(m));
+        }
         n++;
     }
-    /* Duplicate keys would make the entry list ambiguous; find them by sorting the keys. */
-    if (n > 1) {
-        const char **keys = malloc(n * sizeof *keys);
-        if (!keys) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-        size_t i = 0;
-        for (const cJSON *m = md->child; m; m = m->next) keys[i++] = m->string;
-        qsort(keys, n, sizeof *keys, cmp_str_ptr);
-        for (i = 1; i < n; i++) {
-            if (strcmp(keys[i - 1], keys[i]) == 0) {
-                oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: __metadata__ key '%s' "
-                           "appears twice", keys[i]);
-                free(keys);
-                return OCLIP_E_FORMAT;
-            }
-        }
-        free(keys);
+    if (!mode.record || n == 0) return OCLIP_OK;
+    /* Which members a later one with the same key replaces: sort (key, position). */
+    st_member *ms = malloc(n * sizeof *ms);
+    bool *replaced = calloc(n, sizeof *replaced);
+    if (!ms || !replaced) {
+        free(ms);
+        free(replaced);
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     }
-    if (!mode.record) return OCLIP_OK;
+    size_t i = 0;
+    for (const cJSON *m = md->child; m; m = m->next, i++) ms[i] = (st_member){m, i};
+    qsort(ms, n, sizeof *ms, cmp_member);
+    for (i = 1; i < n; i++)
+        if (strcmp(ms[i - 1].item->string, ms[i].item->string) == 0) replaced[ms[i - 1].pos] = true;
+    free(ms);
     /* Values are recorded verbatim; dedupe_upto is tiny (the index's "total_size"), so the
      * linear scan costs nothing even for a header with many keys. */
-    for (const cJSON *m = md->child; m; m = m->next) {
-        bool dup = false;
-        for (size_t i = 0; i < mode.dedupe_upto && !dup; i++)
-            dup = strcmp(ck->entry_keys[i], m->string) == 0;
-        if (dup) continue;
-        oclip_status st = oc_ck_add_entry(ck, m->string, m->valuestring, err);
-        if (st) return st;
+    oclip_status st = OCLIP_OK;
+    i = 0;
+    for (const cJSON *m = md->child; m && !st; m = m->next, i++) {
+        bool dup = replaced[i];
+        for (size_t k = 0; k < mode.dedupe_upto && !dup; k++)
+            dup = strcmp(ck->entry_keys[k], m->string) == 0;
+        if (!dup) st = oc_ck_add_entry(ck, m->string, m->valuestring, err);
     }
-    return OCLIP_OK;
+    free(replaced);
+    return st;
 }
 
 /*
@@ -449,10 +437,13 @@ static oclip_status read_file(oclip_checkpoint *ck, const uint8_t *base, size_t 
     if (hlen < 2)
         return oc_err_set(err, OCLIP_E_FORMAT, "safetensors: header length %llu is too small "
                           "(the JSON object takes at least 2 bytes)", (unsigned long long)hlen);
-    if (hlen > (uint64_t)(size - 8)) /* cannot overflow: size >= 8 */
-        return oc_err_set(err, OCLIP_E_FORMAT, "safetensors: header length %llu goes beyond the "
-                          "end of the file (%zu bytes after the length field)",
-                          (unsigned long long)hlen, size - 8);
+    if (hlen > (uint64_t)(size - 8)) { /* cannot overflow: size >= 8 */
+        oc_err_set(err, OCLIP_E_FORMAT, "safetensors: header length %llu goes beyond the end of "
+                   "the file (%zu bytes after the length field)", (unsigned long long)hlen,
+                   size - 8);
+        oc_err_hint(err, OC_HINT_TRUNCATED);
+        return OCLIP_E_FORMAT;
+    }
     if (hlen > ck->limits.max_header_bytes) {
         oc_err_set(err, OCLIP_E_NOMEM, "safetensors: header length %llu is above the limit of "
                    "%llu bytes", (unsigned long long)hlen,
@@ -471,8 +462,8 @@ static oclip_status read_file(oclip_checkpoint *ck, const uint8_t *base, size_t 
     st_entry *ents = NULL;
     st_entry **order = NULL;
     size_t float_at;
-    oclip_status st = parse_json_object(hdr, (size_t)hlen, "safetensors header", &root, &float_at,
-                                        err);
+    oclip_status st = parse_json_object(hdr, (size_t)hlen, OC_JSON_SERDE, "safetensors header",
+                                        &root, &float_at, err);
     if (st) return st;
 
     /* 3. Count the tensors (every member but __metadata__) and cap them before allocating. */
@@ -513,21 +504,25 @@ static oclip_status read_file(oclip_checkpoint *ck, const uint8_t *base, size_t 
     }
     if (md && (st = read_metadata(ck, md, mode, err))) goto out;
 
-    /* 5. Unique names. cJSON keeps duplicate keys, and a later one would shadow the first. */
+    /* 5. Duplicate names: safetensors' serde HashMap keeps the last entry of a name (a later
+     * insert replaces), so the earlier ones are dropped here too, before the coverage check
+     * (where the bytes they described become a gap, as in safetensors, unless they are the
+     * same bytes). */
+    size_t kept = n;
     if (n > 1) {
         qsort(order, n, sizeof *order, cmp_entry_name);
-        for (i = 1; i < n; i++) {
-            if (strcmp(order[i - 1]->name, order[i]->name) == 0) {
-                st = oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: tensor '%s' appears "
-                                "twice", order[i]->name);
-                goto out;
-            }
+        kept = 0;
+        for (i = 0; i < n; i++) {
+            if (i + 1 < n && strcmp(order[i]->name, order[i + 1]->name) == 0)
+                order[i]->dropped = true;
+            else
+                order[kept++] = order[i];
         }
     }
 
     /* 6. The entries must tile the data buffer with no gap, overlap or trailing bytes. */
-    if (n > 1) qsort(order, n, sizeof *order, cmp_entry_offset);
-    if ((st = check_coverage(order, n, data_len, err))) goto out;
+    if (kept > 1) qsort(order, kept, sizeof *order, cmp_entry_offset);
+    if ((st = check_coverage(order, kept, data_len, err))) goto out;
     if (float_at != SIZE_MAX) {
         st = oc_err_set(err, OCLIP_E_FORMAT, "safetensors header: a non-integer number at byte "
                         "%zu (these headers hold integers only)", float_at);
@@ -537,6 +532,7 @@ static oclip_status read_file(oclip_checkpoint *ck, const uint8_t *base, size_t 
     /* 7. Add the tensors in header order, pointing into the mapping (zero-copy). */
     for (i = 0; i < n; i++) {
         const st_entry *e = &ents[i];
+        if (e->dropped) continue;
         st = oc_ck_add_tensor(ck, e->name, strlen(e->name), e->dtype, e->ndim, e->shape,
                               data + e->begin, 0, err);
         if (st) goto out;
@@ -575,17 +571,26 @@ static int cmp_wm_name(const void *a, const void *b) {
 /*
  * Shard names come from an untrusted file and are joined to a folder: only plain file names
  * pass (an allow-list), so "../x", "/etc/passwd" or "a\b" can never reach outside the folder.
- * (NUL bytes were refused by json_prescan, so the string is the whole name.)
+ * (NUL bytes were refused by json_prescan, so the string is the whole name.) A name holding
+ * U+FFFD is refused too: the JSON reader puts it for a lone surrogate escape, and the file
+ * Python would open under that name is not the one of this spelling.
+ * The file itself may be a symbolic link, followed as Python's open() does: the Hugging Face
+ * cache's snapshot folders consist of links into ../../blobs/ (docs/SECURITY.md, "Shards").
  */
 static oclip_status check_shard_name(const char *tensor, const char *shard, oclip_error *err) {
+    oc_escbuf tb, sb;
     if (shard[0] == '\0')
         return oc_err_set(err, OCLIP_E_FORMAT, "shard index: tensor '%s': empty shard file name",
-                          tensor);
+                          OC_ESC(tb, tensor));
     if (strchr(shard, '/') || strchr(shard, '\\') || strcmp(shard, ".") == 0 ||
         strcmp(shard, "..") == 0)
         return oc_err_set(err, OCLIP_E_UNSAFE, "shard index: tensor '%s': shard '%s' is not a "
                           "plain file name in the index's folder (refused: path traversal)",
-                          tensor, shard);
+                          OC_ESC(tb, tensor), OC_ESC(sb, shard));
+    if (strstr(shard, "\xef\xbf\xbd"))
+        return oc_err_set(err, OCLIP_E_FORMAT, "shard index: tensor '%s': shard '%s' holds "
+                          "U+FFFD or a lone surrogate escape, not a file name oclip opens",
+                          OC_ESC(tb, tensor), OC_ESC(sb, shard));
     return OCLIP_OK;
 }
 
@@ -616,10 +621,11 @@ static oclip_status read_shard(oclip_checkpoint *ck, const char *dir, size_t dir
     memcpy(path, dir, dir_len);
     memcpy(path + dir_len, shard, len + 1);
     oc_map m;
+    oc_escbuf sb;
     oclip_status st = oc_map_file(path, &m, err);
     free(path);
     if (st) {
-        oc_err_wrap(err, "shard '%s'", shard);
+        oc_err_wrap(err, "shard '%s'", OC_ESC(sb, shard));
         return st;
     }
     /* Registered before reading: the tensors will point into it, and ck unmaps it on free. */
@@ -627,20 +633,24 @@ static oclip_status read_shard(oclip_checkpoint *ck, const char *dir, size_t dir
         oc_unmap(&m);
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     }
-    /* A torch zip shard (pytorch_model-00001-of-00002.bin behind a .bin.index.json) is a valid
-     * checkpoint we do not read this way: say so rather than "bad header length". */
-    if (m.size >= 4 && memcmp(m.data, "PK\x03\x04", 4) == 0) {
+    /* Anything but safetensors is named by its kind, and nothing read from it is printed (the
+     * index decides which file this is: numbers parsed from another file's first bytes would
+     * show them). A torch zip shard (pytorch_model-00001-of-00002.bin behind a .bin.index.json)
+     * is a valid checkpoint we do not read this way. */
+    const char *what, *hint;
+    oc_kind kind = oc_sniff(m.data, m.size, &what, &hint);
+    if (kind == OC_KIND_ZIP) {
         st = oc_err_set(err, OCLIP_E_UNSUPPORTED, "a PyTorch zip file; only safetensors shards "
                         "are read");
-        oc_err_wrap(err, "shard '%s'", shard);
-        return st;
+    } else if (kind != OC_KIND_SAFETENSORS) {
+        st = oc_err_set(err, m.size ? OCLIP_E_UNSUPPORTED : OCLIP_E_FORMAT,
+                        "not a safetensors file: %s", what);
+        if (m.size == 0) oc_err_hint(err, OC_HINT_TRUNCATED);
+    } else {
+        st = read_file(ck, m.data, m.size, mode, err);
     }
-    st = read_file(ck, m.data, m.size, mode, err);
-    if (st) {
-        oc_err_wrap(err, "shard '%s'", shard);
-        return st;
-    }
-    return OCLIP_OK;
+    if (st) oc_err_wrap(err, "shard '%s'", OC_ESC(sb, shard));
+    return st;
 }
 
 oclip_status oc_st_read_index(oclip_checkpoint *ck, const char *path, oclip_error *err) {
@@ -660,7 +670,8 @@ oclip_status oc_st_read_index(oclip_checkpoint *ck, const char *path, oclip_erro
     }
     cJSON *root = NULL;
     size_t float_at; /* shard indexes may hold other numbers (total_size is an integer) */
-    st = parse_json_object(im.data, im.size, "shard index", &root, &float_at, err);
+    st = parse_json_object(im.data, im.size, OC_JSON_PYTHON, "shard index", &root, &float_at,
+                           err);
     oc_unmap(&im);
     if (st) return st;
 
@@ -699,8 +710,9 @@ oclip_status oc_st_read_index(oclip_checkpoint *ck, const char *path, oclip_erro
     size_t i = 0;
     for (const cJSON *it = map->child; it; it = it->next, i++) {
         if (!cJSON_IsString(it)) {
+            oc_escbuf kb;
             st = oc_err_set(err, OCLIP_E_FORMAT, "shard index: weight_map['%s'] is %s, not a "
-                            "file name", it->string, json_kind(it));
+                            "file name", OC_ESC(kb, it->string), json_kind(it));
             goto out;
         }
         if ((st = check_shard_name(it->string, it->valuestring, err))) goto out;
@@ -708,16 +720,9 @@ oclip_status oc_st_read_index(oclip_checkpoint *ck, const char *path, oclip_erro
         wm[i].shard_name = it->valuestring;
         shards[i] = it->valuestring;
     }
-    /* Sorted by name for the lookups below; cJSON keeps duplicate keys, and a tensor mapped to
-     * two shards has no single answer, so refuse it. */
+    /* Sorted by name for the lookups below (the JSON reader kept the last of duplicate keys,
+     * as Python's json does, so every name is there once). */
     qsort(wm, n, sizeof *wm, cmp_wm_name);
-    for (i = 1; i < n; i++) {
-        if (strcmp(wm[i - 1].name, wm[i].name) == 0) {
-            st = oc_err_set(err, OCLIP_E_FORMAT, "shard index: tensor '%s' appears twice in "
-                            "weight_map", wm[i].name);
-            goto out;
-        }
-    }
 
     /* 3. The distinct shards, in sorted order so that the tensor order is deterministic. */
     qsort(shards, n, sizeof *shards, cmp_str_ptr);
@@ -737,6 +742,7 @@ oclip_status oc_st_read_index(oclip_checkpoint *ck, const char *path, oclip_erro
     /* 4. Each shard, checking its tensors against weight_map as they come in. */
     /* A tensor found where the map does not expect it is either unlisted or in the wrong
      * shard; both mean the index and the shards come from different saves. */
+    oc_escbuf b1, b2, b3, b4;
     for (size_t s = 0; s < n_shards; s++) {
         size_t first = ck->n_tensors;
         st_meta_mode mode = {s == 0, index_entries}; /* first shard's metadata only */
@@ -746,14 +752,15 @@ oclip_status oc_st_read_index(oclip_checkpoint *ck, const char *path, oclip_erro
             st_wm_entry *e = bsearch(&key, wm, n, sizeof *wm, cmp_wm_name);
             if (!e) {
                 st = oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s' is in shard '%s' but not "
-                                "listed in the weight_map of '%s'", key.name, shards[s],
-                                index_name);
+                                "listed in the weight_map of '%s'", OC_ESC(b1, key.name),
+                                OC_ESC(b2, shards[s]), OC_ESC(b3, index_name));
                 goto out;
             }
             if (e->shard != s) {
                 st = oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s' is in shard '%s' but the "
-                                "weight_map of '%s' puts it in '%s'", key.name, shards[s],
-                                index_name, shards[e->shard]);
+                                "weight_map of '%s' puts it in '%s'", OC_ESC(b1, key.name),
+                                OC_ESC(b2, shards[s]), OC_ESC(b3, index_name),
+                                OC_ESC(b4, shards[e->shard]));
                 goto out;
             }
             e->found = true; /* at most once: names are unique within a shard */
@@ -765,7 +772,8 @@ oclip_status oc_st_read_index(oclip_checkpoint *ck, const char *path, oclip_erro
         if (!wm[i].found) {
             st = oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s' is listed in the weight_map of "
                             "'%s' for shard '%s', but that shard does not contain it",
-                            wm[i].name, index_name, shards[wm[i].shard]);
+                            OC_ESC(b1, wm[i].name), OC_ESC(b3, index_name),
+                            OC_ESC(b2, shards[wm[i].shard]));
             goto out;
         }
     }

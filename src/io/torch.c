@@ -25,6 +25,9 @@
 #include "io/pickle.h"
 #include "io/zip.h"
 
+/* Storage records up to this size are CRC-checked when they are first used. */
+#define ZIP_CRC_STORAGE_MAX ((uint64_t)1 << 20)
+
 /* =============================================================================================
  * Storage table: persistent-id key -> STORAGE value (shared by every tensor that views it)
  */
@@ -96,9 +99,11 @@ static oclip_status parse_pid(oc_pk_value *pid, size_t want, oclip_dtype *dtype,
         return oc_err_set(err, OCLIP_E_UNSUPPORTED, "storage type is not a torch storage class");
     if (a[2]->type != OC_PK_STR || a[2]->u.str.n == 0 || strlen(a[2]->u.str.s) != a[2]->u.str.n)
         return oc_err_set(err, OCLIP_E_FORMAT, "storage key is not a string");
-    if (a[4]->type != OC_PK_INT || a[4]->u.i < 0)
+    if (a[4]->type != OC_PK_INT || a[4]->u.i < 0) {
+        oc_escbuf kb;
         return oc_err_set(err, OCLIP_E_FORMAT, "storage '%s': size is not a non-negative int",
-                          a[2]->u.str.s);
+                          OC_ESC(kb, a[2]->u.str.s));
+    }
     *dtype = a[1]->u.global.dtype;
     *key = a[2]->u.str.s;
     *numel = (uint64_t)a[4]->u.i;
@@ -115,21 +120,27 @@ static oclip_status zip_persistent_load(void *ctx, oc_pk *vm, oc_pk_value *pid,
     oclip_status st = parse_pid(pid, 5, &dtype, &key, &numel, err);
     if (st) return st;
     if ((*out = storage_get(&r->storages, key))) return OCLIP_OK;
+    oc_escbuf kb;
     if (oc_mul_overflow_u64(numel, oclip_dtype_size(dtype), &nbytes))
-        return oc_err_set(err, OCLIP_E_FORMAT, "storage '%s': size overflows", key);
+        return oc_err_set(err, OCLIP_E_FORMAT, "storage '%s': size overflows", OC_ESC(kb, key));
     char name[512];
     int len = snprintf(name, sizeof name, "%sdata/%s", r->prefix, key);
     if (len < 0 || (size_t)len >= sizeof name)
         return oc_err_set(err, OCLIP_E_FORMAT, "storage key too long");
     const oc_zip_entry *e = oc_zip_find(r->zip, name, (size_t)len);
-    if (!e) return oc_err_set(err, OCLIP_E_FORMAT, "storage record '%s' is missing", name);
+    if (!e)
+        return oc_err_set(err, OCLIP_E_FORMAT, "storage record '%s' is missing", OC_ESC(kb, name));
     const uint8_t *data;
     uint64_t size;
     if ((st = oc_zip_data(r->zip, e, &data, &size, err))) return st;
     if (size < nbytes)
         return oc_err_set(err, OCLIP_E_FORMAT,
-                          "storage record '%s' holds %llu bytes, %llu expected", name,
+                          "storage record '%s' holds %llu bytes, %llu expected", OC_ESC(kb, name),
                           (unsigned long long)size, (unsigned long long)nbytes);
+    /* Small storages are checked against their CRC-32 here (at ~1 GB/s, a few KiB cost
+     * microseconds and the pages are read at first use anyway); large ones are not: a pass
+     * over every weight would read the whole file at open (docs/SECURITY.md, "CRC-32"). */
+    if (size <= ZIP_CRC_STORAGE_MAX && (st = oc_zip_check_crc(e, data, size, err))) return st;
     oc_pk_value *s = oc_pk_new(vm, OC_PK_STORAGE);
     if (!s) return oc_err_set(err, OCLIP_E_NOMEM, "over the object limit");
     s->u.storage.key = key;
@@ -153,6 +164,7 @@ static oclip_status legacy_persistent_load(void *ctx, oc_pk *vm, oc_pk_value *pi
     oclip_status st = parse_pid(pid, 6, &dtype, &key, &numel, err);
     if (st) return st;
     oc_pk_value *root = storage_get(&r->storages, key);
+    oc_escbuf kb;
     if (!root) {
         root = oc_pk_new(vm, OC_PK_STORAGE);
         if (!root) return oc_err_set(err, OCLIP_E_NOMEM, "over the object limit");
@@ -162,7 +174,8 @@ static oclip_status legacy_persistent_load(void *ctx, oc_pk *vm, oc_pk_value *pi
         if (!storage_put(&r->storages, root))
             return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     } else if (root->u.storage.dtype != dtype || root->u.storage.numel != numel) {
-        return oc_err_set(err, OCLIP_E_FORMAT, "storage '%s' described twice differently", key);
+        return oc_err_set(err, OCLIP_E_FORMAT, "storage '%s' described twice differently",
+                          OC_ESC(kb, key));
     }
     oc_pk_value *view = pid->u.seq.items[5];
     if (view->type == OC_PK_NONE) {
@@ -175,7 +188,7 @@ static oclip_status legacy_persistent_load(void *ctx, oc_pk *vm, oc_pk_value *pi
         v[2]->type != OC_PK_INT || v[1]->u.i < 0 || v[2]->u.i < 0 ||
         (uint64_t)v[1]->u.i > numel || (uint64_t)v[2]->u.i > numel - (uint64_t)v[1]->u.i)
         return oc_err_set(err, OCLIP_E_FORMAT, "storage '%s': malformed or out-of-range view",
-                          key);
+                          OC_ESC(kb, key));
     oc_pk_value *s = oc_pk_new(vm, OC_PK_STORAGE);
     if (!s) return oc_err_set(err, OCLIP_E_NOMEM, "over the object limit");
     s->u.storage.key = key;
@@ -204,6 +217,8 @@ static void byteswap(uint8_t *p, uint64_t numel, size_t es) {
  * C-contiguous little-endian run. */
 static oclip_status add_tensor(reader *r, const char *name, size_t name_len, oc_pk_value *t,
                                oclip_error *err) {
+    oc_escbuf nb, kb;
+    const char *ename = oc_esc(nb.s, sizeof nb.s, name, name_len);
     oc_pk_value *s = t->u.tensor.storage;
     const uint8_t *sdata = s->u.storage.data;
     uint64_t s_elems = s->u.storage.numel;
@@ -218,27 +233,25 @@ static oclip_status add_tensor(reader *r, const char *name, size_t name_len, oc_
     int nd = t->u.tensor.ndim;
     uint64_t numel;
     if (!oc_shape_numel(t->u.tensor.shape, nd, &numel))
-        return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%.*s': shape overflows", (int)name_len,
-                          name);
+        return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s': shape overflows", ename);
     /* highest element index the view touches, and whether it is C-contiguous */
     uint64_t last = (uint64_t)t->u.tensor.offset, expect = 1;
     bool contiguous = true;
     for (int i = nd - 1; i >= 0 && numel; i--) {
         uint64_t dim = (uint64_t)t->u.tensor.shape[i], str = (uint64_t)t->u.tensor.stride[i], span;
         if (oc_mul_overflow_u64(dim - 1, str, &span) || oc_add_overflow_u64(last, span, &last))
-            return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%.*s': strides overflow",
-                              (int)name_len, name);
+            return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s': strides overflow", ename);
         if (dim != 1 && str != expect) contiguous = false;
         expect *= dim;
     }
     if (numel && last >= avail)
         return oc_err_set(err, OCLIP_E_FORMAT,
-                          "tensor '%.*s': view reaches element %llu of a storage of %llu "
-                          "(offset %lld)", (int)name_len, name, (unsigned long long)last,
+                          "tensor '%s': view reaches element %llu of a storage of %llu "
+                          "(offset %lld)", ename, (unsigned long long)last,
                           (unsigned long long)avail, (long long)t->u.tensor.offset);
     if (numel && !sdata)
-        return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%.*s': storage '%s' has no data",
-                          (int)name_len, name, s->u.storage.key);
+        return oc_err_set(err, OCLIP_E_FORMAT, "tensor '%s': storage '%s' has no data", ename,
+                          OC_ESC(kb, s->u.storage.key));
     static const uint8_t none[1];
     const uint8_t *src = numel ? sdata + (uint64_t)t->u.tensor.offset * es : none;
     oc_pk_value *owner = s->u.storage.root ? s->u.storage.root : s;
@@ -252,8 +265,8 @@ static oclip_status add_tensor(reader *r, const char *name, size_t name_len, oc_
     uint64_t nbytes;
     if (oc_mul_overflow_u64(numel, es, &nbytes) || nbytes > 16 * s_bytes + (64u << 20))
         return oc_err_set(err, OCLIP_E_FORMAT,
-                          "tensor '%.*s': a view of %llu elements over a storage of %llu bytes "
-                          "(broadcast strides?)", (int)name_len, name, (unsigned long long)numel,
+                          "tensor '%s': a view of %llu elements over a storage of %llu bytes "
+                          "(broadcast strides?)", ename, (unsigned long long)numel,
                           (unsigned long long)s_bytes);
     uint8_t *dst = malloc(nbytes ? nbytes : 1);
     if (!dst || !oc_ck_own(r->ck, dst)) {
@@ -388,6 +401,71 @@ static oclip_status find_record(const reader *r, const char *rec, const oc_zip_e
     return OCLIP_OK;
 }
 
+/* The bytes of a record oclip interprets (data.pkl, version, byteorder), CRC-checked. */
+static oclip_status load_record(const reader *r, const oc_zip_entry *e, const uint8_t **d,
+                                uint64_t *n, oclip_error *err) {
+    oclip_status st = oc_zip_data(r->zip, e, d, n, err);
+    return st ? st : oc_zip_check_crc(e, *d, *n, err);
+}
+
+/*
+ * The archive's format version, as PyTorch's reader checks it (caffe2/serialize/
+ * inline_container.cc, PyTorchStreamReader::init): the record .data/version, else version
+ * (neither: refused), read with std::stoull (leading whitespace, a sign, decimal digits, the
+ * rest ignored) and required to lie in [kMinSupportedFileFormatVersion,
+ * kMaxSupportedFileFormatVersion] of caffe2/serialize/versions.h: 1 to 0xA in torch 2.9.1.
+ * torch 2.9.1 refuses 0, 11, 999, "abc", "-1" and a number past 2^64, and reads " 3" and "3\n";
+ * so does this. (.format_version, written by torch.save since 2.1, is not checked by torch:
+ * torch/serialization.py only compares it with "1", so it is not checked here either.)
+ */
+#define TORCH_MIN_FILE_FORMAT 1
+#define TORCH_MAX_FILE_FORMAT 10
+static oclip_status check_version(const reader *r, oclip_error *err) {
+    const oc_zip_entry *e;
+    const char *rec = ".data/version";
+    find_record(r, rec, &e);
+    if (!e) find_record(r, rec = "version", &e);
+    oc_escbuf pb;
+    const char *prefix = OC_ESC(pb, r->prefix);
+    if (!e) {
+        oc_err_set(err, OCLIP_E_FORMAT, "a PyTorch archive without %sversion (PyTorch refuses "
+                   "it)", prefix);
+        oc_err_hint(err, "torch.save and torch.jit.save always write this record: the file was "
+                         "damaged or put together by hand");
+        return OCLIP_E_FORMAT;
+    }
+    const uint8_t *d;
+    uint64_t n;
+    oclip_status st = load_record(r, e, &d, &n, err);
+    if (st) return st;
+    /* std::stoull reads the whole record; past 4 KiB of leading whitespace no version record
+     * written by torch is left, and the scan stays bounded */
+    size_t i = 0, len = n < 4096 ? (size_t)n : 4096;
+    while (i < len && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r'))) i++;
+    bool neg = i < len && d[i] == '-';
+    if (i < len && (d[i] == '+' || d[i] == '-')) i++;
+    uint64_t v = 0;
+    size_t digits = 0;
+    bool overflow = false;
+    for (; i < len && d[i] >= '0' && d[i] <= '9'; i++, digits++)
+        overflow |= oc_mul_overflow_u64(v, 10, &v) || oc_add_overflow_u64(v, d[i] - '0', &v);
+    if (neg) v = 0 - v; /* strtoull negates in unsigned arithmetic: "-1" is 2^64 - 1 */
+    if (digits == 0 || overflow || v < TORCH_MIN_FILE_FORMAT || v > TORCH_MAX_FILE_FORMAT) {
+        /* newer than PyTorch reads: unsupported; anything else: malformed */
+        oclip_status code = digits && !overflow && !neg && v > TORCH_MAX_FILE_FORMAT
+                                ? OCLIP_E_UNSUPPORTED : OCLIP_E_FORMAT;
+        oc_escbuf vb;
+        oc_err_set(err, code, "%s%s is '%s': PyTorch 2.9 reads archive versions "
+                   "%d to %d only", prefix, rec,
+                   oc_esc(vb.s, 48, (const char *)d, n < 32 ? (size_t)n : 32),
+                   TORCH_MIN_FILE_FORMAT, TORCH_MAX_FILE_FORMAT);
+        oc_err_hint(err, "a file from a newer PyTorch, or a damaged or hand-made one; PyTorch "
+                         "itself refuses to load it");
+        return code;
+    }
+    return OCLIP_OK;
+}
+
 static oclip_status read_zip(reader *r, oc_zip *zip, oc_arena *arena, const uint8_t *base,
                              size_t size, oclip_error *err) {
     oclip_status st = oc_zip_open(zip, base, size, err);
@@ -403,6 +481,8 @@ static oclip_status read_zip(reader *r, oc_zip *zip, oc_arena *arena, const uint
     if (!r->prefix) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     r->prefix_len = plen;
 
+    oc_escbuf pb;
+    const char *prefix = OC_ESC(pb, r->prefix);
     const oc_zip_entry *pkl, *consts, *order;
     find_record(r, "data.pkl", &pkl);
     find_record(r, "constants.pkl", &consts);
@@ -413,15 +493,16 @@ static oclip_status read_zip(reader *r, oc_zip *zip, oc_arena *arena, const uint
         if (ver || consts)
             return oc_err_set(err, OCLIP_E_FORMAT,
                               "a PyTorch archive without %sdata.pkl (truncated or damaged)",
-                              r->prefix);
-        oc_err_set(err, OCLIP_E_UNSUPPORTED, "a zip archive without %sdata.pkl", r->prefix);
+                              prefix);
+        oc_err_set(err, OCLIP_E_UNSUPPORTED, "a zip archive without %sdata.pkl", prefix);
         oc_err_hint(err, "not a PyTorch checkpoint (a NumPy .npz, or another zip file?)");
         return OCLIP_E_UNSUPPORTED;
     }
+    if ((st = check_version(r, err))) return st;
     if (order) {
         const uint8_t *d;
         uint64_t n;
-        if ((st = oc_zip_data(zip, order, &d, &n, err))) return st;
+        if ((st = load_record(r, order, &d, &n, err))) return st;
         if (n == 3 && memcmp(d, "big", 3) == 0) r->big_endian = true;
         else if (!(n == 6 && memcmp(d, "little", 6) == 0))
             return oc_err_set(err, OCLIP_E_FORMAT, "byteorder record is neither 'little' nor 'big'");
@@ -429,13 +510,13 @@ static oclip_status read_zip(reader *r, oc_zip *zip, oc_arena *arena, const uint
     }
     const uint8_t *p;
     uint64_t n;
-    if ((st = oc_zip_data(zip, pkl, &p, &n, err))) return st;
+    if ((st = load_record(r, pkl, &p, &n, err))) return st;
     r->vm.torchscript = consts != NULL;
     r->vm.persistent_load = zip_persistent_load;
     r->ck->container = consts ? OCLIP_CONTAINER_TORCHSCRIPT : OCLIP_CONTAINER_TORCH_ZIP;
     oc_pk_value *root;
     if ((st = oc_pk_run(&r->vm, p, (size_t)n, &root, NULL, err))) {
-        oc_err_wrap(err, "%sdata.pkl", r->prefix);
+        oc_err_wrap(err, "%sdata.pkl", prefix);
         return st;
     }
     if (!consts) return extract_root(r, root, err);
@@ -471,6 +552,20 @@ oclip_status oc_torch_read_zip(oclip_checkpoint *ck, const uint8_t *base, size_t
 static const uint8_t legacy_magic[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9,
                                          0x20, 0x6a, 0xa8, 0x50, 0x19};
 
+/* One of the legacy file's pickles at base[pos..size); `what` names it in messages. A pickle
+ * that runs into the end of the file is what an interrupted download leaves. */
+static oclip_status legacy_pickle(reader *r, const uint8_t *base, size_t size, size_t pos,
+                                  oc_pk_value **v, size_t *used, const char *what,
+                                  oclip_error *err) {
+    r->vm.ran_out = false;
+    oclip_status st = oc_pk_run(&r->vm, base + pos, size - pos, v, used, err);
+    if (st) {
+        oc_err_wrap(err, "%s", what);
+        if (r->vm.ran_out) oc_err_hint(err, OC_HINT_TRUNCATED);
+    }
+    return st;
+}
+
 static oclip_status read_legacy(reader *r, const uint8_t *base, size_t size, oclip_error *err) {
     size_t pos = 0, used;
     oc_pk_value *v, *root, *keys;
@@ -478,40 +573,29 @@ static oclip_status read_legacy(reader *r, const uint8_t *base, size_t size, ocl
     r->vm.persistent_load = legacy_persistent_load;
     r->ck->container = OCLIP_CONTAINER_TORCH_LEGACY;
     /* 1. magic number, 2. protocol version, 3. sys info */
-    if ((st = oc_pk_run(&r->vm, base, size, &v, &used, err))) {
-        oc_err_wrap(err, "legacy magic number");
+    if ((st = legacy_pickle(r, base, size, pos, &v, &used, "legacy magic number", err)))
         return st;
-    }
     if (v->type != OC_PK_BIGINT || v->u.str.n != 10 || memcmp(v->u.str.s, legacy_magic, 10))
         return oc_err_set(err, OCLIP_E_FORMAT, "legacy torch file: wrong magic number");
     pos += used;
-    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &v, &used, err))) {
-        oc_err_wrap(err, "legacy protocol version");
+    if ((st = legacy_pickle(r, base, size, pos, &v, &used, "legacy protocol version", err)))
         return st;
-    }
     if (v->type != OC_PK_INT || v->u.i != 1001)
         return oc_err_set(err, OCLIP_E_UNSUPPORTED, "legacy torch file: protocol version is not 1001");
     pos += used;
-    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &v, &used, err))) {
-        oc_err_wrap(err, "legacy sys info");
-        return st;
-    }
+    if ((st = legacy_pickle(r, base, size, pos, &v, &used, "legacy sys info", err))) return st;
     oc_pk_value *le = oc_pk_dict_get(v, "little_endian");
     if (!le || le->type != OC_PK_BOOL)
         return oc_err_set(err, OCLIP_E_FORMAT, "legacy torch file: sys info lacks little_endian");
     r->big_endian = !le->u.b;
     pos += used;
     /* 4. the object */
-    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &root, &used, err))) {
-        oc_err_wrap(err, "legacy object pickle");
+    if ((st = legacy_pickle(r, base, size, pos, &root, &used, "legacy object pickle", err)))
         return st;
-    }
     pos += used;
     /* 5. storage keys, then each storage's int64 element count and bytes, in that order */
-    if ((st = oc_pk_run(&r->vm, base + pos, size - pos, &keys, &used, err))) {
-        oc_err_wrap(err, "legacy storage key list");
+    if ((st = legacy_pickle(r, base, size, pos, &keys, &used, "legacy storage key list", err)))
         return st;
-    }
     pos += used;
     if (keys->type != OC_PK_LIST)
         return oc_err_set(err, OCLIP_E_FORMAT, "legacy storage key list is a %s",
@@ -520,27 +604,33 @@ static oclip_status read_legacy(reader *r, const uint8_t *base, size_t size, ocl
         oc_pk_value *k = keys->u.seq.items[i];
         if (k->type != OC_PK_STR)
             return oc_err_set(err, OCLIP_E_FORMAT, "legacy storage key %zu is not a string", i);
+        oc_escbuf kb;
+        const char *key = OC_ESC(kb, k->u.str.s);
         oc_pk_value *s = storage_get(&r->storages, k->u.str.s);
         if (!s)
             return oc_err_set(err, OCLIP_E_FORMAT, "legacy storage '%s' is not used by any tensor",
-                              k->u.str.s);
+                              key);
         if (s->u.storage.data)
-            return oc_err_set(err, OCLIP_E_FORMAT, "legacy storage '%s' listed twice", k->u.str.s);
-        if (size - pos < 8)
-            return oc_err_set(err, OCLIP_E_FORMAT, "legacy storage '%s': truncated size",
-                              k->u.str.s);
+            return oc_err_set(err, OCLIP_E_FORMAT, "legacy storage '%s' listed twice", key);
+        if (size - pos < 8) {
+            oc_err_set(err, OCLIP_E_FORMAT, "legacy storage '%s': the file ends before its size",
+                       key);
+            oc_err_hint(err, OC_HINT_TRUNCATED);
+            return OCLIP_E_FORMAT;
+        }
         uint64_t count = oc_rd64(base + pos), nbytes;
         pos += 8;
         size_t es = oclip_dtype_size(s->u.storage.dtype);
         if (count != s->u.storage.numel || oc_mul_overflow_u64(count, es, &nbytes))
             return oc_err_set(err, OCLIP_E_FORMAT,
-                              "legacy storage '%s': %llu elements stored, %llu expected",
-                              k->u.str.s, (unsigned long long)count,
-                              (unsigned long long)s->u.storage.numel);
-        if (nbytes > size - pos)
-            return oc_err_set(err, OCLIP_E_FORMAT,
-                              "legacy storage '%s': %llu bytes past the end of the file "
-                              "(truncated?)", k->u.str.s, (unsigned long long)nbytes);
+                              "legacy storage '%s': %llu elements stored, %llu expected", key,
+                              (unsigned long long)count, (unsigned long long)s->u.storage.numel);
+        if (nbytes > size - pos) {
+            oc_err_set(err, OCLIP_E_FORMAT, "legacy storage '%s': %llu bytes, past the end of the "
+                       "file (%zu bytes left)", key, (unsigned long long)nbytes, size - pos);
+            oc_err_hint(err, OC_HINT_TRUNCATED);
+            return OCLIP_E_FORMAT;
+        }
         s->u.storage.data = base + pos;
         s->u.storage.big_endian = r->big_endian;
         pos += (size_t)nbytes;

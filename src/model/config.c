@@ -219,8 +219,7 @@ static oclip_status parse_json_object(const char *p, size_t n, const char *what,
     }
     const char *end = NULL;
     cJSON *root = oc_json_parse(p, n, &end);
-    if (!root && oc_json_failed_for_memory(p, n))
-        return oc_err_set(err, OCLIP_E_NOMEM, "%s: out of memory parsing its JSON", what);
+    if (!root) return oc_json_error(p, n, what, err);
     if (!root) {
         size_t at = end && end >= p && (size_t)(end - p) <= n ? (size_t)(end - p) : 0, line, col;
         line_col(p, at, &line, &col);

@@ -48,8 +48,7 @@ oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_conf
     if (!json || !out) return oc_err_set(err, OCLIP_E_ARG, "oclip_config_from_hf: NULL argument");
     memset(out, 0, sizeof *out);
     cJSON *root = oc_json_parse(json, len, NULL);
-    if (!root && oc_json_failed_for_memory(json, len))
-        return oc_err_set(err, OCLIP_E_NOMEM, "HF config.json: out of memory parsing its JSON");
+    if (!root) return oc_json_error(json, len, "HF config.json", err);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return oc_err_set(err, OCLIP_E_FORMAT, "HF config.json is not a JSON object");
