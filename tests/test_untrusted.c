@@ -134,15 +134,14 @@ static void test_not_regular(void) {
     CHECK(f && fwrite(empty_st, 1, 16, f) == 16 && fclose(f) == 0);
     snprintf(cfg, sizeof cfg, "%s/open_clip_config.json", folder);
     CHECK(mkfifo(cfg, 0600) == 0);
-    oclip_model_config mc;
-    oclip_preprocess_cfg pre;
-    char source[256];
-    int found = -1;
+    oclip_source *src = NULL;
     t0 = now_s();
-    st = oclip_config_beside(ck_path, NULL, &mc, &pre, source, sizeof source, &found, &err);
-    CHECKF((st == OCLIP_OK && found == 0) || st == OCLIP_E_IO, "FIFO config: %s: %s",
-           oclip_status_str(st), err.msg);
+    st = oclip_source_resolve(ck_path, NULL, &src, &err);
+    CHECKF((st == OCLIP_OK && !strstr(oclip_source_config_origin(src), "open_clip_config")) ||
+               st == OCLIP_E_IO,
+           "FIFO config: %s: %s", oclip_status_str(st), st ? err.msg : oclip_source_config_origin(src));
     CHECK(now_s() - t0 < 1.0);
+    oclip_source_free(src);
 
     alarm(0);
     unlink(cfg);
