@@ -153,7 +153,7 @@ indexes=$(find "$fx" -type f -name '*.index.json' | sort)
 
 if [ "${FUZZ_MERGE:-0}" = 1 ]; then
     status=0
-    for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer config}; do
+    for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer config hftok}; do
         exe=$bin/fuzz_$t
         [ -x "$exe" ] || { echo "fuzz_$t: MISSING"; status=1; continue; }
         new=tests/fuzz/$t.new
@@ -191,7 +191,7 @@ if [ "${FUZZ_MERGE:-0}" = 1 ]; then
 fi
 
 status=0
-for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer config}; do
+for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer config hftok}; do
     exe=$bin/fuzz_$t
     if [ ! -x "$exe" ]; then
         echo "fuzz_$t: MISSING ($exe not built; run make fuzz-build)"

@@ -220,12 +220,6 @@ static oclip_status parse_json_object(const char *p, size_t n, const char *what,
     const char *end = NULL;
     cJSON *root = oc_json_parse(p, n, &end);
     if (!root) return oc_json_error(p, n, what, err);
-    if (!root) {
-        size_t at = end && end >= p && (size_t)(end - p) <= n ? (size_t)(end - p) : 0, line, col;
-        line_col(p, at, &line, &col);
-        return oc_err_set(err, OCLIP_E_FORMAT,
-                          "%s is not valid JSON (error near line %zu, column %zu)", what, line, col);
-    }
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return oc_err_set(err, OCLIP_E_FORMAT, "%s is not a JSON object", what);
