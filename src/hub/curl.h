@@ -2,8 +2,8 @@
  * curl.h — libcurl, loaded on the first download (curl.c: dlopen of libcurl.so.4 or
  * libcurl-gnutls.so.4, or what OCLIP_LIBCURL names), not linked: every other process (inspect,
  * embed, tokenize, a library user that never downloads) starts without the thirty-odd libraries
- * it brings (TLS, Kerberos, LDAP, SSH, IDN, ...), about 6 ms sooner, and none of their code is
- * mapped into a process that parses hostile files.
+ * it brings (TLS, Kerberos, LDAP, SSH, IDN, ...), sooner (docs/BENCHMARKS.md), and none of
+ * their code is mapped into a process that parses hostile files.
  *
  * Include this instead of <curl/curl.h>: after oc_curl_load() has returned true, the curl_*
  * functions below are called as usual (the names are macros for the loaded pointers). Internal.

@@ -4,9 +4,9 @@
  * per region through its own slot: it spins briefly on the slot's sequence number, then sleeps on
  * a condition variable. The caller runs range 0 itself, then waits for the others the same way:
  * it spins briefly, then sleeps until a finishing worker wakes it. (It never yields: sched_yield
- * hands the core to any runnable task, an idle-priority one included, and the caller got it back
- * only at the next scheduler tick, although its workers were done: regions with a 1 ms worker
- * range took 2.4-2.9 ms beside two SCHED_IDLE busy loops, now 1.3-1.6 ms.)
+ * hands the core to any runnable task, an idle-priority one included, and the caller would get it
+ * back only at the next scheduler tick although its workers were done; docs/BENCHMARKS.md has
+ * the measurement.)
  *
  * Concurrency: one region at a time uses the pool. A caller that finds the pool busy (another
  * thread's region, or a region started from inside a range) runs all of its ranges on its own
