@@ -177,6 +177,10 @@ typedef struct {
  * open itself never blocks (O_NONBLOCK: a FIFO swapped in after the check opens at once and is
  * refused by the fstat that follows). *size is the file's size. */
 oclip_status oc_open_regular(const char *path, int *fd, uint64_t *size, oclip_error *err);
+/* The first cap - 1 bytes of the regular file `path` (oc_open_regular's checks: a FIFO never
+ * blocks) into out[cap], NUL-terminated: their count, 0 when the file cannot be read. For the
+ * small text files of the Hugging Face cache (refs/, the token file). */
+size_t oc_read_small_file(const char *path, char *out, size_t cap);
 
 /* ---------------------------------------------------------------------------------------------
  * dtype helpers (util.c)

@@ -225,6 +225,23 @@ oclip_status oc_open_regular(const char *path, int *fd_out, uint64_t *size, ocli
     return OCLIP_OK;
 }
 
+size_t oc_read_small_file(const char *path, char *out, size_t cap) {
+    int fd;
+    uint64_t size;
+    size_t n = 0;
+    out[0] = '\0';
+    if (!path[0] || oc_open_regular(path, &fd, &size, NULL)) return 0;
+    while (n + 1 < cap) {
+        ssize_t r = read(fd, out + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    out[n] = '\0';
+    return n;
+}
+
 oclip_status oc_map_file(const char *path, oc_map *m, oclip_error *err) {
     memset(m, 0, sizeof *m);
     int fd;

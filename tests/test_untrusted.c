@@ -366,8 +366,41 @@ static void test_escaping(void) {
     CHECK(printable_msg(e.msg));
 }
 
+/* The Hugging Face cache's small text files (refs/main, the token file) read without blocking:
+ * a FIFO as refs/main makes hf-hub: resolution fail at once instead of waiting for a writer. */
+static void test_cache_fifo(void) {
+    char root[96], d[256], ref[300];
+    strcpy(root, "/tmp/oclip_test_cache_XXXXXX");
+    CHECK(mkdtemp(root) != NULL);
+    snprintf(d, sizeof d, "%s/models--org--m", root);
+    CHECK(mkdir(d, 0700) == 0);
+    snprintf(d, sizeof d, "%s/models--org--m/refs", root);
+    CHECK(mkdir(d, 0700) == 0);
+    snprintf(ref, sizeof ref, "%s/main", d);
+    CHECK(mkfifo(ref, 0600) == 0);
+    setenv("HF_HUB_CACHE", root, 1);
+    setenv("HF_HUB_OFFLINE", "1", 1);
+    alarm(10); /* a regression hangs: SIGALRM ends the test as a failure */
+    double t0 = now_s();
+    oclip_source *src = NULL;
+    oclip_error err;
+    oclip_status st = oclip_source_resolve("hf-hub:org/m", NULL, &src, &err);
+    CHECKF(st != OCLIP_OK && now_s() - t0 < 1.0, "FIFO refs/main: %s: %s",
+           oclip_status_str(st), err.msg);
+    alarm(0);
+    oclip_source_free(src);
+    unsetenv("HF_HUB_CACHE");
+    unsetenv("HF_HUB_OFFLINE");
+    unlink(ref);
+    rmdir(d);
+    snprintf(d, sizeof d, "%s/models--org--m", root);
+    rmdir(d);
+    CHECK(rmdir(root) == 0);
+}
+
 int main(void) {
     setvbuf(stderr, NULL, _IONBF, 0);
+    test_cache_fifo();
     test_not_regular();
     test_json_configs();
     test_json_dialects();

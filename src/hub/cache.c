@@ -91,12 +91,8 @@ oclip_status oclip_hf_cache_dir(char *out, size_t size, oclip_error *err) {
 
 /* Reads the commit hash a refs/ file holds into out[size]; false when it is no valid name. */
 static bool read_ref(const char *file, char *out, size_t size) {
-    FILE *f = fopen(file, "rb");
-    if (!f) return false;
     char buf[256];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
+    size_t n = oc_read_small_file(file, buf, sizeof buf);
     n = strcspn(buf, "\r\n");
     while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t')) n--;
     if (!oc_hub_name_ok(buf, n, 128) || n >= size) return false;

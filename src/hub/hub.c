@@ -251,12 +251,7 @@ static void find_token(char *out, size_t size) {
         if (tp && tp[0]) snprintf(path, sizeof path, "%s", tp);
         else if (hh && hh[0]) snprintf(path, sizeof path, "%s/token", hh);
         else if (home && home[0]) snprintf(path, sizeof path, "%s/.cache/huggingface/token", home);
-        FILE *f = path[0] ? fopen(path, "rb") : NULL;
-        if (f) {
-            size_t n = fread(out, 1, size - 1, f);
-            out[n] = '\0';
-            fclose(f);
-        }
+        oc_read_small_file(path, out, size);
     }
     size_t n = strlen(out);
     while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ')) out[--n] = '\0';
@@ -794,12 +789,7 @@ static oclip_status cache_file(repo_ctx *r, const char *file, int *absent, char 
         if (!mkdirs(refs))
             return oc_err_set(err, OCLIP_E_IO, "cannot create '%s': %s", refs, strerror(errno));
         char cur[128] = "";
-        FILE *f = fopen(ref, "rb");
-        if (f) {
-            size_t n = fread(cur, 1, sizeof cur - 1, f);
-            cur[n] = '\0';
-            fclose(f);
-        }
+        oc_read_small_file(ref, cur, sizeof cur);
         if (strcmp(cur, commit) && (s = write_atomic(ref, commit, err))) return s;
     }
     snprintf(h->stats.commit, sizeof h->stats.commit, "%.63s", commit);
