@@ -1,6 +1,6 @@
 /*
- * test_kernels.c — the CPU kernel paths (scalar reference, AVX2, AVX-512: every one this CPU
- * supports) against each other and against double-precision references:
+ * test_kernels.c — the CPU kernel paths (scalar reference, AVX2, AVX-512, NEON: every one this
+ * CPU supports) against each other and against double-precision references:
  *   - the dispatch table: OCLIP_SIMD and OCLIP_AMX (unset, empty, each value, unknown or
  *     unsupported ones: the path and AMX chosen, and a warning naming the value and what is
  *     used instead exactly when one is ignored), first use raced from four threads (one table),
@@ -12,7 +12,9 @@
  *     AVX512-BF16 kernel where the CPU has it) vs double over the same rounded values;
  *   - the int8 GEMM: the per-column weight quantization value by value, outputs equal to an
  *     integer reference computed here from the test's own quantization of X (the VNNI kernel
- *     where the CPU has it), threads, row subsets, zero and NaN rows, error vs float;
+ *     where the CPU has it), threads, row subsets, zero and NaN rows, error vs float; on the neon
+ *     path both NEON int8 kernels (SDOT where the CPU has it, widening multiplies) called
+ *     directly: the reference's bytes, panel ranges, row subsets, nothing written past N;
  *   - LayerNorm, GELU (erf and tanh forms), QuickGELU vs the scalar path; the vector erf and exp
  *     vs libm's erff / expf over a dense grid (max error in ulp);
  *   - attention (softmax included) vs the scalar path, thread counts, and causal rows computed
@@ -310,6 +312,79 @@ static void test_gemm_i8(void) {
                   oc_simd_get() == OC_SIMD_SCALAR ? "as-stored" : "widened"));
 }
 
+/* The neon path's int8 kernels, called directly (the table holds one of them): SDOT where this
+ * CPU has the dot-product extension, and the widening-multiply kernel everywhere (so a CPU with
+ * SDOT checks both). Each gives the reference kernel's bytes on the same quantized rows, over
+ * shapes with tails in the rows (tiles of 4), the columns (8 or 16 per step, N past a panel) and
+ * the depth; for panel ranges computed apart and for a subset of rows; a zero row gives the bias,
+ * a NaN row NaN; nothing is written past the output. */
+static void test_neon_i8(void) {
+    const oc_isa *kern[2] = {oc_isa_neon(), oc_isa_neon_dot()};
+    static const char *const names[2] = {"neon", "neon-sdot"};
+    int dot = (oc_cpu_features() & OC_CPU_NEON_DOT) != 0;
+    CHECK(kern[0] && kern[0]->gemm_i8);
+    if (!dot) kern[1] = NULL;
+    CHECK(!dot || (kern[1] && kern[1]->gemm_i8));
+    CHECK(!strcmp(oc_kernels_get()->i8_name, kern[1] ? "neon-sdot" : "neon"));
+    static const size_t shapes[][3] = {{1, 1, 1},   {2, 5, 3},    {5, 33, 9},   {7, 70, 130},
+                                       {4, 16, 8},  {9, 96, 768}, {13, 40, 1001}, {6, 8, 4}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        size_t Kq = (K + 3) & ~(size_t)3, panels = (N + OC_PANEL - 1) / OC_PANEL;
+        float *X = malloc(M * K * sizeof(float)), *Wl = malloc(N * K * sizeof(float));
+        float *b = malloc(N * sizeof(float)), *Yr = malloc(M * N * sizeof(float));
+        float *Y = malloc((M * N + 8) * sizeof(float)), *Y2 = malloc(M * N * sizeof(float));
+        uint8_t *xq = malloc(M * Kq);
+        float *xs = malloc(M * sizeof(float));
+        for (size_t i = 0; i < M * K; i++) X[i] = rnd() * 3.0f;
+        for (size_t i = 0; i < N * K; i++) Wl[i] = rnd() * (1.0f + (float)(i % 5));
+        for (size_t i = 0; i < N; i++) b[i] = rnd();
+        if (M > 1) memset(X, 0, K * sizeof(float)); /* row 0: zeros */
+        if (M > 2) X[(M - 1) * K + K / 3] = NAN;    /* last row: a NaN */
+        oc_weight w = {(const uint8_t *)Wl, OCLIP_DTYPE_F32, N, K, 0, NULL, OCLIP_DTYPE_F32, 0,
+                       NULL, NULL};
+        CHECK(oc_weight_pack(&w, OCLIP_DTYPE_I8, 0, 1, NULL) == OCLIP_OK && w.packed);
+        for (size_t m = 0; m < M; m++)
+            oc_isa_scalar.quant_i8(X + m * K, K, Kq, xq + m * Kq, xs + m);
+        const float *bias = s & 1 ? NULL : b;
+        oc_isa_scalar.gemm_i8(xq, xs, M, &w, bias, Yr, 0, panels);
+        for (int v = 0; v < 2 && w.packed; v++) {
+            if (!kern[v]) continue;
+            char tag[120];
+            snprintf(tag, sizeof tag, "%s int8 kernel M%zu N%zu K%zu bias=%d", names[v], M, N, K,
+                     bias != NULL);
+            for (size_t i = 0; i < M * N + 8; i++) Y[i] = -7.0f;
+            kern[v]->gemm_i8(xq, xs, M, &w, bias, Y, 0, panels);
+            size_t diff = 0, guard = 0;
+            for (size_t i = 0; i < M * N; i++)
+                diff += isnan(Yr[i]) ? !isnan(Y[i]) : memcmp(&Yr[i], &Y[i], 4) != 0;
+            for (size_t i = M * N; i < M * N + 8; i++) guard += Y[i] != -7.0f;
+            CHECKF(!diff && !guard, "%s: %zu outputs differ from the reference, %zu written past",
+                   tag, diff, guard);
+            if (M > 2) /* the NaN row (quantized as zeros, NaN scale) */
+                CHECKF(isnan(Y[(M - 1) * N]), "%s: NaN row gives %g", tag, Y[(M - 1) * N]);
+            if (M > 1)
+                for (size_t n = 0; n < N; n++)
+                    CHECKF(Y[n] == (bias ? bias[n] : 0.0f), "%s: zero row, column %zu: %g", tag,
+                           n, Y[n]);
+            if (panels > 1) { /* panel 0, then the rest: the same bytes */
+                kern[v]->gemm_i8(xq, xs, M, &w, bias, Y2, 0, 1);
+                kern[v]->gemm_i8(xq, xs, M, &w, bias, Y2, 1, panels);
+                CHECKF(!memcmp(Y, Y2, M * N * sizeof(float)), "%s: panel ranges differ", tag);
+            }
+            if (M > 3) { /* rows 1 .. M-2 alone */
+                kern[v]->gemm_i8(xq + Kq, xs + 1, M - 2, &w, bias, Y2, 0, panels);
+                CHECKF(!memcmp(Y + N, Y2, (M - 2) * N * sizeof(float)), "%s: row subset differs",
+                       tag);
+            }
+        }
+        oc_weight_unpack(&w);
+        free(X), free(Wl), free(b), free(Yr), free(Y), free(Y2), free(xq), free(xs);
+    }
+    fprintf(stderr, "  neon: int8 kernels checked: neon%s\n",
+            dot ? ", neon-sdot" : " (this CPU has no SDOT)");
+}
+
 static void test_rows(const oc_isa *k) {
     static const size_t Ds[] = {1, 7, 16, 33, 768, 1000};
     for (size_t di = 0; di < sizeof Ds / sizeof *Ds; di++) {
@@ -532,6 +607,7 @@ static void test_pool(void) {
 
 static const oc_isa *isa_of(oc_simd s) {
     return s == OC_SIMD_AVX512 ? oc_isa_avx512() : s == OC_SIMD_AVX2 ? oc_isa_avx2()
+                                               : s == OC_SIMD_NEON   ? oc_isa_neon()
                                                                     : &oc_isa_scalar;
 }
 
@@ -614,8 +690,8 @@ static void env_case(const char *simd, const char *amx) {
 }
 
 static void test_overrides(void) {
-    static const char *const simd[] = {NULL, "", "scalar", "avx2", "avx512", "no-such-path",
-                                       "AVX2"};
+    static const char *const simd[] = {NULL, "", "scalar", "avx2", "avx512", "neon",
+                                       "no-such-path", "AVX2"};
     for (size_t i = 0; i < sizeof simd / sizeof *simd; i++) env_case(simd[i], NULL);
     static const char *const amx[] = {"", "0", "1", "yes"};
     for (size_t i = 0; i < sizeof amx / sizeof *amx; i++) {
@@ -650,6 +726,7 @@ int main(void) {
         if (!k) continue;
         test_gemm();
         test_gemm_i8();
+        if (s == OC_SIMD_NEON) test_neon_i8();
         /* BF16 k pairs and int8 panels go to AMX where this CPU has it: the AVX512-BF16 and
          * AVX512-VNNI kernels then too */
         if (s == OC_SIMD_AVX512 && (amx_bf16_on() || amx_int8_on())) {

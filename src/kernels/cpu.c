@@ -1,12 +1,14 @@
 /*
  * cpu.c — the CPU features and the kernel dispatch table. Features: CPUID, and XGETBV for the
- * vector and tile state (the OS must save it, else the instructions fault). Paths: scalar (the
- * reference, any CPU), avx2 (AVX2 + FMA + F16C) and avx512 (F, BW, VL, DQ + FMA + F16C), each
- * with the BF16 and int8 GEMMs the CPU has (AMX-BF16 / AMX-INT8, AVX512-BF16, AVX512-VNNI).
+ * vector and tile state (the OS must save it, else the instructions fault); on AArch64 the
+ * kernel's HWCAP bits (getauxval). Paths: scalar (the reference, any CPU), avx2 (AVX2 + FMA +
+ * F16C) and avx512 (F, BW, VL, DQ + FMA + F16C), each with the BF16 and int8 GEMMs the CPU has
+ * (AMX-BF16 / AMX-INT8, AVX512-BF16, AVX512-VNNI); neon on AArch64 (Advanced SIMD, which every
+ * AArch64 CPU has), with the SDOT int8 GEMM where the CPU has the dot-product extension.
  *
  * Once per process (pthread_once, on the first call that needs it): the features are detected,
  * one table per (path, AMX allowed or not) is filled from the ISA files' kernels, OCLIP_SIMD
- * (scalar|avx2|avx512) and OCLIP_AMX (0|1) are read, and the table in use is chosen: the path
+ * (scalar|avx2|avx512|neon) and OCLIP_AMX (0|1) are read, and the table in use is chosen: the path
  * OCLIP_SIMD names when this CPU, OS and build support it, else the best supported one; AMX
  * unless OCLIP_AMX=0. A value that cannot be honoured never fails: it is replaced as just said
  * and oc_simd_warning says so. Nothing changes afterwards, except through the tests' hooks
@@ -77,6 +79,18 @@ static unsigned detect(void) {
     }
     return r;
 }
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1ul << 20) /* Linux arch/arm64/include/uapi/asm/hwcap.h */
+#endif
+static unsigned detect(void) {
+    unsigned r = OC_CPU_NEON; /* Advanced SIMD: part of the AArch64 base architecture */
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) r |= OC_CPU_NEON_DOT;
+    return r;
+}
+#elif defined(__aarch64__)
+static unsigned detect(void) { return OC_CPU_NEON; } /* no HWCAP to ask: no SDOT */
 #else
 static unsigned detect(void) { return 0; }
 #endif
@@ -91,19 +105,22 @@ static const oc_kernels *active;
 
 static const oc_isa *isa_of(oc_simd s) {
     return s == OC_SIMD_AVX512 ? oc_isa_avx512() : s == OC_SIMD_AVX2 ? oc_isa_avx2()
+                                               : s == OC_SIMD_NEON   ? oc_isa_neon()
                                                                     : &oc_isa_scalar;
 }
 
 static int supported(oc_simd s) {
     if (s == OC_SIMD_SCALAR) return 1;
-    unsigned need = s == OC_SIMD_AVX512 ? OC_CPU_AVX512 : OC_CPU_AVX2;
+    unsigned need = s == OC_SIMD_AVX512 ? OC_CPU_AVX512
+                    : s == OC_SIMD_NEON ? OC_CPU_NEON
+                                        : OC_CPU_AVX2;
     return (features & need) && isa_of(s) != NULL;
 }
 
 /* The table of path s (supported here) with AMX allowed or not. */
 static void fill(oc_kernels *k, oc_simd s, int amx) {
     const oc_isa *base = isa_of(s), *v512 = oc_isa_avx512(), *v2 = oc_isa_avx2(),
-                 *tiles = oc_isa_amx();
+                 *tiles = oc_isa_amx(), *dot = oc_isa_neon_dot();
     int is512 = s == OC_SIMD_AVX512;
     k->path = s;
     k->amx = amx;
@@ -125,14 +142,21 @@ static void fill(oc_kernels *k, oc_simd s, int amx) {
     }
     k->bf16_pairs = k->gemm_bf16 != NULL;
     k->f16_name = s == OC_SIMD_SCALAR ? "as-stored" : "widened";
-    /* int8 panels: AMX tiles, else AVX512-VNNI, else the AVX2 kernel on either SIMD path (an
-     * AVX-512 CPU has AVX2), else the reference; the same bytes from each */
+    /* int8 panels: AMX tiles, else AVX512-VNNI, else the AVX2 kernel on either x86 SIMD path (an
+     * AVX-512 CPU has AVX2); on the neon path SDOT where the CPU has it, else NEON's widening
+     * multiplies; else the reference; the same bytes from each */
     if (is512 && amx && (features & OC_CPU_AMX_INT8)) {
         k->gemm_i8 = tiles->gemm_i8;
         k->i8_name = "amx-int8";
     } else if (is512 && (features & OC_CPU_AVX512VNNI) && v512->gemm_i8) {
         k->gemm_i8 = v512->gemm_i8;
         k->i8_name = "avx512-vnni";
+    } else if (s == OC_SIMD_NEON && (features & OC_CPU_NEON_DOT) && dot && dot->gemm_i8) {
+        k->gemm_i8 = dot->gemm_i8;
+        k->i8_name = "neon-sdot";
+    } else if (s == OC_SIMD_NEON) {
+        k->gemm_i8 = base->gemm_i8;
+        k->i8_name = "neon";
     } else if (s != OC_SIMD_SCALAR && v2 && v2->gemm_i8) {
         k->gemm_i8 = v2->gemm_i8;
         k->i8_name = "avx2";
@@ -170,8 +194,8 @@ static void init(void) {
         for (int s = 0; s < OC_SIMD_COUNT; s++)
             if (!strcmp(env, oc_simd_name((oc_simd)s))) named = s;
         if (named < 0)
-            warn("OCLIP_SIMD=%.40s is not a kernel path (scalar, avx2 or avx512): using %s", env,
-                 oc_simd_name(best));
+            warn("OCLIP_SIMD=%.40s is not a kernel path (scalar, avx2, avx512 or neon): using %s",
+                 env, oc_simd_name(best));
         else if (!supported((oc_simd)named))
             warn("OCLIP_SIMD=%s: not supported by this %s: using %s", env,
                  isa_of((oc_simd)named) ? "CPU or OS" : "build", oc_simd_name(best));
@@ -218,7 +242,9 @@ int oc_simd_supported(oc_simd s) {
 }
 
 const char *oc_simd_name(oc_simd s) {
-    return s == OC_SIMD_AVX512 ? "avx512" : s == OC_SIMD_AVX2 ? "avx2" : "scalar";
+    return s == OC_SIMD_AVX512 ? "avx512" : s == OC_SIMD_AVX2 ? "avx2"
+                                        : s == OC_SIMD_NEON   ? "neon"
+                                                              : "scalar";
 }
 
 const char *oc_simd_warning(void) {

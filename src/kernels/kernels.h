@@ -6,9 +6,9 @@
  * (what cpu.c builds the table from, and what the tests compare ISA by ISA) is kernels_int.h.
  *
  * Process-wide state. The kernel layer keeps exactly this, and nothing else:
- *   - cpu.c: the CPU features (CPUID, XGETBV), the environment overrides OCLIP_SIMD and
- *     OCLIP_AMX, the dispatch tables built from them, the table in use and the override warning
- *     (oc_simd_warning). All of it is computed once, on the first call that needs it, under
+ *   - cpu.c: the CPU features (CPUID, XGETBV; on AArch64 the kernel's HWCAP), the environment
+ *     overrides OCLIP_SIMD and OCLIP_AMX, the dispatch tables built from them, the table in use
+ *     and the override warning (oc_simd_warning). All of it is computed once, on the first call that needs it, under
  *     pthread_once (any thread may make that call; the others wait for it), and never changes
  *     afterwards: the environment is read that once. Detection also asks Linux once for this
  *     process's AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM), where the CPU has AMX. The one
@@ -68,13 +68,21 @@ typedef enum {
     OC_CPU_AVX512VNNI = 1u << 3, /* AVX512-VNNI (vpdpbusd) */
     OC_CPU_AMX_BF16 = 1u << 4,   /* AMX-TILE + AMX-BF16, tile state granted (implies AVX512BF16) */
     OC_CPU_AMX_INT8 = 1u << 5,   /* AMX-TILE + AMX-INT8, tile state granted */
+    OC_CPU_NEON = 1u << 6,       /* AArch64 Advanced SIMD (every AArch64 CPU): the neon path */
+    OC_CPU_NEON_DOT = 1u << 7,   /* AArch64 dot product (SDOT; Linux HWCAP_ASIMDDP) */
 } oc_cpu_feature;
 unsigned oc_cpu_features(void); /* OR of oc_cpu_feature: what this CPU and OS support */
 
-/* The vector path: scalar (the reference, any CPU), avx2 or avx512. Chosen once per process:
- * OCLIP_SIMD=scalar|avx2|avx512 when set (non-empty) and supported here, else the best
- * supported. */
-typedef enum { OC_SIMD_SCALAR = 0, OC_SIMD_AVX2 = 1, OC_SIMD_AVX512 = 2, OC_SIMD_COUNT } oc_simd;
+/* The vector path: scalar (the reference, any CPU), avx2 or avx512 (x86-64), neon (AArch64).
+ * Chosen once per process: OCLIP_SIMD=scalar|avx2|avx512|neon when set (non-empty) and supported
+ * here, else the best supported. */
+typedef enum {
+    OC_SIMD_SCALAR = 0,
+    OC_SIMD_AVX2 = 1,
+    OC_SIMD_AVX512 = 2,
+    OC_SIMD_NEON = 3,
+    OC_SIMD_COUNT
+} oc_simd;
 oc_simd oc_simd_get(void);        /* the path in use (oc_kernels_get()->path) */
 int oc_simd_supported(oc_simd s); /* CPU, OS and build: 1 / 0 */
 const char *oc_simd_name(oc_simd s);
@@ -193,7 +201,7 @@ typedef struct {
                         * (BF16 k pairs widened exactly) */
     oc_gemm_fn gemm_bf16; /* BF16 k-pair weights, X rounded to BF16: AMX-BF16 or AVX512-BF16;
                            * NULL: none here (gemm widens them) */
-    oc_gemm_i8_fn gemm_i8; /* AMX-INT8, AVX512-VNNI, AVX2 or the reference */
+    oc_gemm_i8_fn gemm_i8; /* AMX-INT8, AVX512-VNNI, AVX2, NEON SDOT, NEON or the reference */
     oc_quant_i8_fn quant_i8;
     oc_layernorm_fn layernorm;
     oc_act_fn act;

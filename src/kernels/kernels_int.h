@@ -1,9 +1,9 @@
 /*
  * kernels_int.h — inside the kernel layer: what each ISA file provides (kernels_scalar.c,
- * kernels_avx2.c, kernels_avx512.c, kernels_amx.c), from which cpu.c fills the dispatch table
- * (kernels.h), the helpers they share (kernels.c), and the hooks the tests use to run every
- * path and compare the ISAs kernel by kernel (test_kernels, test_engine). The engine does not
- * include this file.
+ * kernels_avx2.c, kernels_avx512.c, kernels_amx.c, kernels_neon.c), from which cpu.c fills the
+ * dispatch table (kernels.h), the helpers they share (kernels.c), and the hooks the tests use to
+ * run every path and compare the ISAs kernel by kernel (test_kernels, test_engine). The engine
+ * does not include this file.
  */
 #ifndef OCLIP_KERNELS_INT_H
 #define OCLIP_KERNELS_INT_H
@@ -17,7 +17,8 @@
 typedef struct {
     oc_gemm_fn gemm;            /* any CPU of the file's path */
     oc_gemm_fn gemm_bf16;       /* avx512: OC_CPU_AVX512BF16; amx: OC_CPU_AMX_BF16 */
-    oc_gemm_i8_fn gemm_i8;      /* avx512: OC_CPU_AVX512VNNI; amx: OC_CPU_AMX_INT8 */
+    oc_gemm_i8_fn gemm_i8;      /* avx512: OC_CPU_AVX512VNNI; amx: OC_CPU_AMX_INT8;
+                                 * neon_dot: OC_CPU_NEON_DOT */
     oc_quant_i8_fn quant_i8;
     oc_layernorm_fn layernorm;
     oc_act_fn act;
@@ -30,6 +31,8 @@ extern const oc_isa oc_isa_scalar; /* the reference: every entry */
 const oc_isa *oc_isa_avx2(void);   /* NULL on a build without x86 SIMD */
 const oc_isa *oc_isa_avx512(void);
 const oc_isa *oc_isa_amx(void);    /* gemm_bf16 and gemm_i8 only; NULL where not compiled */
+const oc_isa *oc_isa_neon(void);   /* NULL on a build not for AArch64 */
+const oc_isa *oc_isa_neon_dot(void); /* gemm_i8 only (SDOT); NULL where not compiled */
 
 /* Test hooks: point the engine at the prebuilt table of path s (0, and no change, when s is not
  * supported here), or of AMX allowed / not on the current path (returns whether this CPU has

@@ -1,8 +1,8 @@
 /*
  * kernels_simd.h — the SIMD kernels, written once over a small vector vocabulary and compiled
- * twice: by kernels_avx512.c (VW = 16 lanes, __m512) and kernels_avx2.c (VW = 8, __m256), each of
- * which defines the primitives below and FN(name) before including this file. Not a header in
- * the usual sense: include it only from those two files.
+ * three times: by kernels_avx512.c (VW = 16 lanes, __m512), kernels_avx2.c (VW = 8, __m256) and
+ * kernels_neon.c (VW = 4, float32x4_t), each of which defines the primitives below and FN(name)
+ * before including this file. Not a header in the usual sense: include it only from those files.
  *
  * Primitives: vf (vector of VW floats), vload / vstore (unaligned), vloadn / vstoren (first n
  * lanes, n <= VW; the others read as 0 / not written), vloadn_fill, vkeepn (lanes >= n set to
@@ -11,8 +11,9 @@
  * vsel_gt(a, b, x, y) = a > b ? y : x per lane, vany_nle(a, b) (nonzero when a lane has
  * !(a <= b)), vhsum / vhmax (a fixed tree), cvt_f16 / cvt_bf16 (VW 16-bit values to floats),
  * vstore_q8(q, v, n) (the first n lanes, integers in [-127, 127], as bytes v + 128), vtranspose
- * (VW x VW), and for LayerNorm vectors of doubles: vd, VDW, vd_lo / vd_hi (the low / high half
- * of a vf widened), vd_add, vd_sub, vd_fma, vd_set1, vd_zero, vd_hsum.
+ * (VW x VW), and for LayerNorm vectors of doubles: vd, vd_lo / vd_hi (the low / high half of a
+ * vf widened), vd_add, vd_sub, vd_fma, vd_set1, vd_zero, vd_hsum. vprefetch_l2(p) (below: a hint
+ * that the cache line at p goes into L2) is the one primitive defined here, per architecture.
  *
  * Determinism: every output element is computed by one fixed sequence of operations that depends
  * only on its own inputs (lanes never mix, except in the fixed reduction trees of softmax and
@@ -21,6 +22,12 @@
  */
 #include <math.h>
 #include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define vprefetch_l2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
+#else
+#define vprefetch_l2(p) __builtin_prefetch((p), 0, 2) /* read, locality 2: AArch64 PRFM PLDL2KEEP */
+#endif
 
 /* =============================================================================================
  * exp and erf
@@ -252,8 +259,8 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
         /* the next weight block, into L2, while this one is computed (T1 measured a few %
          * faster than T0 at batch 1, where the weights stream from memory) */
         if (pf) {
-            _mm_prefetch((const char *)(pf + k * OC_PANEL), _MM_HINT_T1);
-            _mm_prefetch((const char *)(pf + k * OC_PANEL + 16), _MM_HINT_T1);
+            vprefetch_l2(pf + k * OC_PANEL);
+            vprefetch_l2(pf + k * OC_PANEL + 16);
         }
         vf w0 = vload(wk), w1 = vload(wk + VW);
 #pragma GCC unroll 16

@@ -12,8 +12,13 @@
 #endif
 
 #if defined(__ELF__)
+/* global (hidden: not exported from liboclip.so) so that the C references below name the symbols:
+ * against a local label the AArch64 assembler writes a GOT relocation on .rodata + offset, and the
+ * linker gives all four one GOT entry (the section's start), so every size came out 0 */
 __asm__(".pushsection .rodata\n"
         ".balign 64\n"
+        ".globl oc_default_weights_begin, oc_default_weights_end\n"
+        ".globl oc_default_config_begin, oc_default_config_end\n"
         ".hidden oc_default_weights_begin\n"
         ".hidden oc_default_weights_end\n"
         ".hidden oc_default_config_begin\n"
