@@ -77,7 +77,7 @@ check-abi: $(B)/liboclip.so $(B)/oclip-shared ## exported symbols = include/ocli
 	@nm -D --defined-only $(B)/liboclip.so | awk '{print $$3}' | sort | \
 	    diff -u include/oclip.symbols - || \
 	    { echo "check-abi: liboclip.so exports other symbols than include/oclip.symbols" >&2; exit 1; }
-	@$(B)/oclip-shared --version >/dev/null
+	@$(RUN) $(B)/oclip-shared --version >/dev/null
 	@echo "check-abi: $$(wc -l <include/oclip.symbols) symbols, as listed; oclip links against liboclip.so"
 
 $(B)/tests/%: tests/%.c tests/test.h $(wildcard tests/*.h) $(B)/liboclip.a
@@ -89,10 +89,18 @@ $(B)/tests/test_faults: LDFLAGS_EXTRA = \
     -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=open,--wrap=fstat \
     -Wl,--wrap=mmap,--wrap=fopen,--wrap=fread,--wrap=fdopen
 
+# RUN: a prefix for the test programs, TEST_OCLIP: the program the tests run as oclip
+# (scripts/test-arm64.sh: qemu-aarch64 and a wrapper that runs build-arm64/oclip under it)
+RUN ?=
+TEST_OCLIP ?= $(B)/oclip
 test: $(TESTS) $(B)/oclip check-abi ## run the test suite (no Python packages needed)
-	@set -e; for t in $(TESTS); do echo "== $$t"; OCLIP_BIN=$(B)/oclip $$t; done
-	@set -e; for c in tests/cli*.sh; do OCLIP_BIN=$(B)/oclip sh $$c; done
+	@set -e; for t in $(TESTS); do echo "== $$t"; OCLIP_BIN=$(TEST_OCLIP) $(RUN) $$t; done
+	@set -e; for c in tests/cli*.sh; do OCLIP_BIN=$(TEST_OCLIP) sh $$c; done
 	@echo "all tests passed"
+
+.PHONY: test-arm64
+test-arm64: ## cross-build for AArch64 (build-arm64) and run the suite under qemu-user
+	@bash scripts/test-arm64.sh
 
 test-asan: ## the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test

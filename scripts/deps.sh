@@ -2,7 +2,18 @@
 # Installs the Debian 12 packages oclip's build, tests, sanitizer run and fuzz targets need.
 # Idempotent: packages already present are skipped, and apt is not touched when nothing is missing.
 # Each package and why it is here is listed in README.md ("Dependencies").
+#
+# `scripts/deps.sh --arm64` (or OCLIP_DEPS_ARM64=1) also installs what `make test-arm64` needs:
+# the arm64 architecture added to dpkg (multiarch), the AArch64 cross compiler, qemu-user, and the
+# libraries above as :arm64 packages (the cross build links them; qemu runs the tests with them).
 set -euo pipefail
+ARM64=${OCLIP_DEPS_ARM64:-0}
+for a in "$@"; do
+    case "$a" in
+    --arm64) ARM64=1 ;;
+    *) echo "usage: scripts/deps.sh [--arm64]" >&2; exit 2 ;;
+    esac
+done
 PKGS=(
     build-essential   # gcc, make, libc headers
     pkg-config        # finds the libraries below
@@ -21,16 +32,33 @@ PKGS=(
     python3-dev       # Python.h: the extension module of the Python package (pip install .)
     python3-venv      # the fresh virtual environment .ci/run installs the Python package into
 )
+# the build's libraries, for AArch64
+ARM64_PKGS=(
+    gcc-aarch64-linux-gnu  # the cross compiler (and the cross toolchain's libc headers)
+    qemu-user              # qemu-aarch64 runs the AArch64 tests on this machine
+    libc6:arm64            # the dynamic loader and libc the AArch64 programs run with under qemu
+    libcjson-dev:arm64 libutf8proc-dev:arm64 libjpeg62-turbo-dev:arm64 libpng-dev:arm64
+    libwebp-dev:arm64 libgif-dev:arm64 libtiff-dev:arm64 libcurl4-openssl-dev:arm64
+)
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+new_arch=0
+if [ "$ARM64" = 1 ]; then
+    PKGS+=("${ARM64_PKGS[@]}")
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        echo "deps: adding the arm64 architecture to dpkg"
+        $SUDO dpkg --add-architecture arm64
+        new_arch=1 # the arm64 package lists come with the next apt-get update
+    fi
+fi
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ] && [ "$new_arch" = 0 ]; then
     echo "deps: all ${#PKGS[@]} packages present"
     exit 0
 fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "deps: installing ${missing[*]}"
 # Another apt or dpkg (unattended-upgrades on a fresh VM) may hold the locks: wait for it, up to
 # OCLIP_APT_WAIT seconds, instead of failing at once. DPkg::Lock::Timeout covers the dpkg lock;
