@@ -1077,9 +1077,9 @@ OCLIP_API oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *
                                    oclip_error *err);
 
 /* ---- CPU kernels ---- */
-/* The kernel path the engine uses in this process: "avx512", "avx2" or "scalar". Chosen on
- * first use: the environment variable OCLIP_SIMD (scalar|avx2|avx512) when this CPU and OS
- * support that path, else the best supported one. */
+/* The kernel path the engine uses in this process: "avx512", "avx2", "neon" (AArch64) or
+ * "scalar". Chosen on first use: the environment variable OCLIP_SIMD (scalar|avx2|avx512|neon)
+ * when this CPU and OS support that path, else the best supported one. */
 OCLIP_API const char *oclip_simd_name(void);
 /* Why the OCLIP_SIMD or OCLIP_AMX setting of this process is not what runs: one sentence naming
  * the value and what is used instead; NULL when both are unset or honoured. Fixed for the
@@ -1087,11 +1087,12 @@ OCLIP_API const char *oclip_simd_name(void);
 OCLIP_API const char *oclip_simd_warning(void);
 /* What computes products with weights of a reduced type (oclip_model_options.weight_dtype) on
  * this path: int8 "amx-int8" (Intel AMX tiles, where the CPU has them and OCLIP_AMX is not
- * "0"), "avx512-vnni", "avx2" or "reference" (an exact integer reference in C; all give the
- * same bytes); bf16 "amx-bf16" (Intel AMX tile products, where the CPU has them and
- * OCLIP_AMX is not "0"), "avx512-bf16" (native dot products) or "widened" (exact fp32
- * arithmetic on the rounded weights); f16 "widened"; bf16 and f16 on the scalar path
- * "as-stored" (the scalar path ignores them). NULL for other dtypes. */
+ * "0"), "avx512-vnni", "avx2", "neon-sdot" (AArch64 dot product), "neon" or "reference" (an
+ * exact integer reference in C; all give the same bytes); bf16 "amx-bf16" (Intel AMX tile
+ * products, where the CPU has them and OCLIP_AMX is not "0"), "avx512-bf16" (native dot
+ * products) or "widened" (exact fp32 arithmetic on the rounded weights); f16 "widened"; bf16
+ * and f16 on the scalar path "as-stored" (the scalar path ignores them). NULL for other
+ * dtypes. */
 OCLIP_API const char *oclip_dtype_kernel_name(oclip_dtype dt);
 
 #ifdef __cplusplus

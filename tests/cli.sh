@@ -16,9 +16,9 @@ expect 2 "$OCLIP" inspect
 expect 2 "$OCLIP" inspect --bogus "$R/oc_zip_f32.bin"
 expect 2 "$OCLIP" inspect --dump visual.proj "$R/oc_zip_f32.bin"
 expect 0 "$OCLIP" info
-contains "$tmp/out" "^kernels: *\(avx512\|avx2\|scalar\)"
+contains "$tmp/out" "^kernels: *\(avx512\|avx2\|neon\|scalar\)"
 contains "$tmp/out" "^default model: embedded, 64x64 images"
-contains "$tmp/out" "^--dtype: *bf16 \(amx-bf16\|avx512-bf16\|widened\|as-stored\), int8 \(amx-int8\|avx512-vnni\|avx2\|reference\)$"
+contains "$tmp/out" "^--dtype: *bf16 \(amx-bf16\|avx512-bf16\|widened\|as-stored\), int8 \(amx-int8\|avx512-vnni\|avx2\|neon-sdot\|neon\|reference\)$"
 OCLIP_SIMD=scalar expect 0 "$OCLIP" info
 contains "$tmp/out" "^kernels: *scalar (OCLIP_SIMD=scalar)"
 contains "$tmp/out" "^--dtype: *bf16 as-stored, int8 reference$"
