@@ -17,24 +17,15 @@
  *     remove_control_chars     ftfy chardata.CONTROL_CHARS
  *     NFC
  * Unicode properties come from utf8proc; the entity tables are generated from Python's own
- * `html` module by tools/embed_data.py (src/model/builtin_data.c).
+ * `html` module by tools/embed_data.py (src/text/text_data.c).
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
+#include "text/text_data.h"
 #include "text/tokenizer_int.h"
-
-/* src/model/builtin_data.c (generated; the struct must match the one there) */
-struct oc_entity {
-    const char *name;  /* without the leading '&' */
-    const char *value; /* UTF-8 */
-};
-extern const struct oc_entity oc_html5_entities[], oc_ftfy_entities[];
-extern const size_t oc_html5_entities_n, oc_ftfy_entities_n;
-extern const unsigned oc_html_charref_remap[][2], oc_html_invalid_codepoints[];
-extern const size_t oc_html_charref_remap_n, oc_html_invalid_codepoints_n;
 
 /* ftfy's segment length bound (TextFixerConfig.max_decode_length). */
 #define FTFY_MAX_SEGMENT 1000000

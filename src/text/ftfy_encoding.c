@@ -19,7 +19,7 @@
  * chardata.UTF8_CLUES), copied verbatim from ftfy 6.3.1 (MIT license) with the ranges as ftfy
  * writes them; tests/test_tokenizer.c checks them against the installed ftfy for every code
  * point. The regular expressions are written out as fixed-length sequences of those classes.
- * The single-byte decoding tables come from Python's codecs (src/model/builtin_data.c).
+ * The single-byte decoding tables come from Python's codecs (src/text/text_data.c).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -27,9 +27,8 @@
 #include <uchar.h>
 #include <utf8proc.h>
 
+#include "text/text_data.h"
 #include "text/tokenizer_int.h"
-
-extern const unsigned short oc_ftfy_charmaps[10][256];
 
 /* chardata.CHARMAP_ENCODINGS indices (the order of oc_ftfy_charmaps) */
 enum { ENC_LATIN1 = 0, ENC_SLOPPY_FIRST = 1, ENC_SLOPPY_LAST = 6, ENC_MACROMAN = 8, N_ENC = 10 };

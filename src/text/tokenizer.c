@@ -14,7 +14,7 @@
  *
  * Vocabulary ids (SimpleTokenizer.__init__): 0..255 the byte symbols in bytes_to_unicode order, 256..511 the same
  * with '</w>', 512 + i the result of merge i, 49406/49407 the special tokens. Only the merge
- * pairs are data (src/model/builtin_data.c, generated from data/bpe_simple_vocab_16e6.txt.gz); the
+ * pairs are data (src/text/text_data.c, generated from data/bpe_simple_vocab_16e6.txt.gz); the
  * pair -> rank hash table is built once, on first use (pthread_once), and is read-only after.
  *
  * Unicode properties (letters, numbers, case, whitespace, NFC) come from utf8proc; the places
@@ -25,10 +25,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "text/text_data.h"
 #include "text/tokenizer_int.h"
-
-extern const unsigned short oc_bpe_merges[];
-extern const size_t oc_bpe_n_merges;
 
 /* =============================================================================================
  * Code-point arrays and UTF-8
