@@ -82,8 +82,16 @@ int clscache_init(clscache *c, const char *fingerprint, size_t E, const char *co
 
 int clscache_load(const clscache *c, float *w, size_t n_labels, size_t E) {
     if (!c->path[0] || !c->key) return 0;
-    FILE *f = fopen(c->path, "rb");
-    if (!f) return 0;
+    /* the cache folder is not trusted to hold only our files: a FIFO or device planted under the
+     * entry's name must not block or be read (non-blocking open, then a regular file only) */
+    int fd = open(c->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct stat st;
+    FILE *f = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        close(fd);
+        return 0;
+    }
     char magic[8];
     uint64_t hdr[3]; /* key length, labels, E */
     int ok = fread(magic, 1, 8, f) == 8 && !memcmp(magic, MAGIC, 8) &&

@@ -218,6 +218,12 @@ head -c 100 "$tmp/cache_good.bin" > "$cfile"
 expect 0 "$OCLIP" classify -m "$M2" $IMGS --labels "$LABELS" --templates simple --json
 same "$tmp/out" "$tmp/cls1.json"
 same "$cfile" "$tmp/cache_good.bin"
+# a FIFO planted under the entry's name is neither waited on nor read (nothing writes to it)
+rm -f "$cfile" && mkfifo "$cfile"
+# shellcheck disable=SC2086
+expect 0 timeout 60 "$OCLIP" classify -m "$M2" $IMGS --labels "$LABELS" --templates simple --json
+same "$tmp/out" "$tmp/cls1.json"
+rm -f "$cfile" # (a regular file again if the fix works; the later runs must not meet a FIFO)
 [ ! -s "$tmp/err" ] && ok || bad "classify wrote to stderr without a terminal: $(cat "$tmp/err")"
 # the progress bars (forced on: stderr is no terminal here): images, then the classes
 # shellcheck disable=SC2086
