@@ -34,6 +34,14 @@ oclip_status oc_err_set(oclip_error *err, oclip_status code, const char *fmt, ..
 void oc_err_wrap(oclip_error *err, const char *fmt, ...) OC_PRINTF(2, 3);
 void oc_err_hint(oclip_error *err, const char *fmt, ...) OC_PRINTF(2, 3);
 void oc_err_clear(oclip_error *err);
+
+/* Options struct `o` of type `name` as the caller passed it: zero-initialised (struct_size 0:
+ * this version's layout) or filled by its *_default() function (struct_size = sizeof), else
+ * OCLIP_E_ARG (util.c). A later version that appends fields reads them only when struct_size
+ * covers them. */
+oclip_status oc_options_ok(uint32_t struct_size, size_t size, const char *name,
+                           oclip_error *err);
+#define OC_OPTIONS_OK(o, name, err) oc_options_ok((o)->struct_size, sizeof *(o), name, err)
 /* snprintf into out[size]; false when the result did not fit (or on an encoding error). */
 bool oc_fmt(char *out, size_t size, const char *fmt, ...) OC_PRINTF(3, 4);
 

@@ -101,6 +101,13 @@ void oc_err_hint(oclip_error *err, const char *fmt, ...) {
     va_end(ap);
 }
 
+oclip_status oc_options_ok(uint32_t struct_size, size_t size, const char *name,
+                           oclip_error *err) {
+    if (struct_size == 0 || struct_size >= size) return OCLIP_OK;
+    return oc_err_set(err, OCLIP_E_ARG, "%s: struct_size %u is not one this library knows (use "
+                      "%s_default)", name, (unsigned)struct_size, name);
+}
+
 /* =============================================================================================
  * Arena: a list of blocks, each at least 64 KiB, carved with 16-byte alignment.
  */

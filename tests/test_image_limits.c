@@ -618,6 +618,41 @@ static void test_stop(void) {
     free(big.p), free(ok.p);
 }
 
+/* =============================================================================================
+ * Options structs from the caller: struct_size 0 or this version's size is read; a size this
+ * library does not know (a struct from a different build) is refused, never read past
+ */
+static void test_struct_size(void) {
+    static const uint8_t raw[3 * 3];
+    buf png = make_png(2, 3, 8, 0, 0, raw, sizeof raw);
+    oclip_image_options io;
+    oclip_image_options_default(&io);
+    io.max_pixels = 6;
+    oclip_image *im = NULL;
+    oclip_error err;
+    CHECKF(oclip_image_decode(png.p, png.n, "opt", &io, &im, &err) == OCLIP_OK && im, "%s",
+           err.msg);
+    oclip_image_free(im);
+    io.max_pixels = 5;
+    CHECK(oclip_image_decode(png.p, png.n, "opt", &io, &im, &err) == OCLIP_E_NOMEM && !im);
+    io.struct_size = 0;
+    CHECK(oclip_image_decode(png.p, png.n, "opt", &io, &im, &err) == OCLIP_E_NOMEM && !im);
+    io.struct_size = 4;
+    CHECKF(oclip_image_decode(png.p, png.n, "opt", &io, &im, &err) == OCLIP_E_ARG && !im &&
+               strstr(err.msg, "oclip_image_options: struct_size 4"),
+           "%s", err.msg);
+    CHECK(oclip_image_load("/nonexistent", &io, &im, &err) == OCLIP_E_ARG);
+    free(png.p);
+    oclip_limits lim;
+    oclip_limits_default(&lim);
+    oclip_checkpoint *ck = NULL;
+    lim.struct_size = 4;
+    CHECKF(oclip_checkpoint_open_memory("{}", 2, "m", &lim, &ck, &err) == OCLIP_E_ARG && !ck &&
+               strstr(err.msg, "oclip_limits: struct_size 4"),
+           "%s", err.msg);
+    CHECK(oclip_checkpoint_open("/nonexistent", &lim, &ck, &err) == OCLIP_E_ARG && !ck);
+}
+
 static int write_bombs(const char *dir) {
     bomb bombs[32];
     size_t nb = make_bombs(bombs, 32);
@@ -640,5 +675,6 @@ int main(int argc, char **argv) {
     test_edges();
     test_within_limit();
     test_stop();
+    test_struct_size();
     return TEST_REPORT("test_image_limits");
 }

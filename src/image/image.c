@@ -520,6 +520,7 @@ oclip_status oc_img_decode(const void *data, size_t size, const char *name,
 oclip_status oclip_image_decode(const void *data, size_t size, const char *name,
                                 const oclip_image_options *opt, oclip_image **out,
                                 oclip_error *err) {
+    if (opt && OC_OPTIONS_OK(opt, "oclip_image_options", err)) return OCLIP_E_ARG;
     oc_img_limits lim = {opt ? opt->max_pixels : 0, 0};
     return oc_img_decode(data, size, name, &lim, opt ? opt->exif_transpose : 0, out, err);
 }
@@ -528,6 +529,7 @@ oclip_status oclip_image_load(const char *path, const oclip_image_options *opt,
                               oclip_image **out, oclip_error *err) {
     if (!path || !out) return oc_err_set(err, OCLIP_E_ARG, "image: bad arguments");
     *out = NULL;
+    if (opt && OC_OPTIONS_OK(opt, "oclip_image_options", err)) return OCLIP_E_ARG;
     oc_map m;
     oclip_status st = oc_map_file(path, &m, err);
     if (st != OCLIP_OK) {

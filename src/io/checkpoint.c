@@ -328,6 +328,7 @@ oclip_status oclip_checkpoint_open(const char *path, const oclip_limits *limits,
     oc_err_clear(err);
     if (!path || !out) return oc_err_set(err, OCLIP_E_ARG, "oclip_checkpoint_open: NULL argument");
     *out = NULL;
+    if (limits && OC_OPTIONS_OK(limits, "oclip_limits", err)) return OCLIP_E_ARG;
     oclip_checkpoint *ck = oc_ck_new(path, limits);
     if (!ck) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     oclip_status st;
@@ -352,6 +353,7 @@ oclip_status oclip_checkpoint_open_memory(const void *data, size_t size, const c
     if ((!data && size) || !out)
         return oc_err_set(err, OCLIP_E_ARG, "oclip_checkpoint_open_memory: NULL argument");
     *out = NULL;
+    if (limits && OC_OPTIONS_OK(limits, "oclip_limits", err)) return OCLIP_E_ARG;
     oclip_checkpoint *ck = oc_ck_new(name, limits);
     if (!ck) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     static const uint8_t empty[1];

@@ -17,14 +17,6 @@ const char *oc_model_unsupported(const oclip_model_config *c);
 bool oc_tag_gelu_mismatch(const char *arch, const char *tag, oclip_quick_gelu trained, int quick,
                           char *out, size_t size);
 
-/* Options struct `o` of type `name` as the caller passed it: zero-initialised (struct_size 0:
- * this version's layout) or filled by its *_default() function (struct_size = sizeof), else
- * OCLIP_E_ARG (options.c). A later version that appends fields reads them only when struct_size
- * covers them. */
-oclip_status oc_options_ok(uint32_t struct_size, size_t size, const char *name,
-                           oclip_error *err);
-#define OC_OPTIONS_OK(o, name, err) oc_options_ok((o)->struct_size, sizeof *(o), name, err)
-
 /* Frees the model's tokenizer (tokenizer.c); oclip_model_tokenize loads it. */
 struct oclip_model;
 void oc_model_tokenizer_free(struct oclip_model *m);

@@ -8,13 +8,6 @@
 
 #include "model/model.h"
 
-oclip_status oc_options_ok(uint32_t struct_size, size_t size, const char *name,
-                           oclip_error *err) {
-    if (struct_size == 0 || struct_size >= size) return OCLIP_OK;
-    return oc_err_set(err, OCLIP_E_ARG, "%s: struct_size %u is not one this library knows (use "
-                      "%s_default)", name, (unsigned)struct_size, name);
-}
-
 void oclip_limits_default(oclip_limits *o) {
     memset(o, 0, sizeof *o); /* 0 = each limit's default (checkpoint.c) */
     o->struct_size = (uint32_t)sizeof *o;
