@@ -78,6 +78,7 @@ int cmd_embed_image(int argc, char **argv);
 int cmd_embed_text(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv); /* cmd_preprocess.c */
+int cmd_list(int argc, char **argv);       /* cmd_list.c */
 int cmd_pull(int argc, char **argv);       /* cmd_pull.c */
 
 /* A prompt: bytes inside a file buffer or an argument (not NUL-terminated). */

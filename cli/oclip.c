@@ -626,6 +626,7 @@ static const char main_help[] =
     "  similarity      the logits matrix of images x texts\n"
     "  classify        zero-shot classification of images over labels\n"
     "  pull SPEC       download ARCH:TAG or hf-hub:ORG/NAME into the Hugging Face cache\n"
+    "  list [PATTERN]  the pretrained names (ARCH:TAG) and whether oclip runs each\n"
     "  info            version and build configuration\n"
     "\n"
     "SPEC (and -m SPEC) names a model the same way in every command: a checkpoint file or\n"
@@ -656,9 +657,11 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return cmd_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "pull")) return cmd_pull(argc - 1, argv + 1);
+    if (!strcmp(cmd, "list")) return cmd_list(argc - 1, argv + 1);
     static const char *const commands[] = {"inspect", "check", "convert", "tokenize",
                                            "preprocess", "embed-image", "embed-text",
-                                           "similarity", "classify", "pull", "info", "help"};
+                                           "similarity", "classify", "pull", "list", "info",
+                                           "help"};
     const char *s = cli_suggest(cmd, commands, sizeof commands / sizeof *commands);
     if (!s) return usage_error(NULL, "unknown command '%s'", cmd);
     fprintf(stderr, "oclip: unknown command '%s'\nhint: did you mean 'oclip %s'? ('oclip --help' "

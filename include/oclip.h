@@ -365,6 +365,11 @@ OCLIP_API oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_
  * OpenCLIP's defaults; what open_clip_config.json's "model_cfg" holds). A NUL-terminated string
  * to release with oclip_free; NULL when out of memory. */
 OCLIP_API char *oclip_config_to_json(const oclip_model_config *cfg);
+/* Why this library cannot compute an architecture: NULL when it can (oclip_model_load runs it),
+ * else a constant sentence naming the part it does not implement ("ModifiedResNet image tower
+ * (RN50 family)", "text embed_cls (CoCa)", ...), the reason loading it is refused. */
+OCLIP_API const char *oclip_config_unsupported(const oclip_model_config *cfg);
+
 /* Releases memory the library returned (NULL is fine). */
 OCLIP_API void oclip_free(void *p);
 

@@ -58,6 +58,10 @@ const char *oc_model_unsupported(const oclip_model_config *c) {
     return NULL;
 }
 
+const char *oclip_config_unsupported(const oclip_model_config *cfg) {
+    return cfg ? oc_model_unsupported(cfg) : "no config";
+}
+
 /* =============================================================================================
  * Binding tensors
  */
