@@ -21,6 +21,7 @@ Unsupported, Unsafe, Limit, ArgumentError, NotFound) with ``message`` and ``hint
 computations release the GIL, and one model may be used by several threads at once.
 """
 import json as _json
+import operator as _operator
 import os as _os
 
 import numpy as _np
@@ -29,7 +30,7 @@ from . import _oclip
 from ._errors import (ArgumentError, BY_STATUS as _BY_STATUS, Error, FileError, FormatError,
                       Limit, Mismatch, NotFound, Unsafe, Unsupported)
 
-_oclip._set_errors(_BY_STATUS, Mismatch)
+_oclip._set_errors(_BY_STATUS)
 
 __version__ = _oclip.__version__
 
@@ -273,11 +274,30 @@ class CLIP:
         self.embed_dim = info["embed_dim"]
         self.image_size = tuple(info["image_size"])
         self.context_length = info["context_length"]
-        self.threads = info["threads"]
         self.source = info["source"]
         self.config = _json.loads(info["config"])
         self.name = info["name"] or None
         self.preprocess = _transform_from(info["preprocess"])
+
+    @property
+    def threads(self):
+        """Worker threads per call. Assigning sets it (0: all online cores), as
+        ``set_threads``."""
+        return self._m.threads()
+
+    @threads.setter
+    def threads(self, n):
+        self.set_threads(n)
+
+    def set_threads(self, n):
+        """Sets the worker threads of this model's calls (0: all online cores; like
+        torch.set_num_threads, but per model) and returns the count now in effect. Safe at any
+        time, also while other threads encode with this model: a call already running may use
+        either count for each of its steps, and every result has the same bytes for any count.
+        Raises ArgumentError when n is negative."""
+        if isinstance(n, bool):
+            raise TypeError("threads: an int, not bool")
+        return self._m.set_threads(_operator.index(n))
 
     # OpenCLIP's nn.Module habits
     def eval(self):

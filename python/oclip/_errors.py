@@ -36,8 +36,10 @@ class FormatError(Error, ValueError):
 
 
 class Mismatch(FormatError):
-    """A checkpoint that does not fit its architecture (OCLIP_E_FORMAT from loading or
-    converting it); ``oclip.check(...)`` gives the full report."""
+    """OCLIP_E_MISMATCH: a checkpoint that does not fit its architecture (missing or unexpected
+    keys, other shapes), refused by create_model* and convert; ``oclip.check(...)`` gives the
+    full report. A FormatError too, so ``except oclip.FormatError`` also catches it."""
+    status = 8
 
 
 class Unsupported(Error):
@@ -66,8 +68,9 @@ class NotFound(Error, LookupError):
     status = 7
 
 
-# index = oclip_status (0: the base class for unknown codes)
-BY_STATUS = (Error, FileError, FormatError, Unsupported, Unsafe, Limit, ArgumentError, NotFound)
+# index = oclip_status (include/oclip.h; 0: the base class, for codes this table lacks)
+BY_STATUS = (Error, FileError, FormatError, Unsupported, Unsafe, Limit, ArgumentError, NotFound,
+             Mismatch)
 
-for _c in BY_STATUS + (Mismatch,):
+for _c in BY_STATUS:
     _c.__module__ = "oclip"  # shown as oclip.NotFound, where users catch it
