@@ -1,4 +1,5 @@
 """oclip's exceptions: one class per oclip_status (include/oclip.h), all subclasses of Error."""
+from typing import Optional
 
 __all__ = ["Error", "FileError", "FormatError", "Mismatch", "Unsupported", "Unsafe", "Limit",
            "ArgumentError", "NotFound"]
@@ -12,7 +13,7 @@ class Error(Exception):
     ``str(e)`` is the message followed by "hint: ..." on its own line when there is a hint.
     """
 
-    status = None
+    status: Optional[int] = None
 
     def __init__(self, message, hint=None, status=None):
         super().__init__(message)
