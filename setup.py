@@ -91,7 +91,6 @@ class BuildExt(build_ext):
             objs = list(pool.map(compile_one, jobs))
         ext.extra_objects = objs
         ext.include_dirs = [os.path.join(ROOT, "include")] + ext.include_dirs
-        ext.extra_compile_args = ext.extra_compile_args + pkg_config("--cflags", "libcjson")
         libs = pkg_config("--libs", *PKGS) + ["-lgif", "-ldl", "-lpthread", "-lm"]
         # the module exports PyInit__oclip only: liboclip's OCLIP_API functions stay inside it
         vs = os.path.join(self.build_temp, "oclip.map")

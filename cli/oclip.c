@@ -10,8 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <cJSON.h>
-
 #include "cli.h"
 #include "text.h"
 #include "npy.h"
@@ -91,13 +89,6 @@ static void fmt_shape(const oclip_tensor *t, char *buf, size_t size) {
     if (k > 0 && (size_t)k < size) snprintf(buf + k, size - (size_t)k, "]");
 }
 
-static cJSON *json_shape(const oclip_tensor *t) {
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a && i < t->ndim; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateNumber((double)t->shape[i]));
-    return a;
-}
-
 typedef struct {
     uint64_t params;
     uint64_t by_dtype[OCLIP_DTYPE_COUNT];
@@ -131,77 +122,15 @@ static void find_arch(inspect_arch *ia) {
     }
 }
 
-static cJSON *json_warnings(const oclip_source *src) {
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; a && i < oclip_source_n_warnings(src); i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(oclip_source_warning(src, i)));
-    return a;
-}
-
-static int inspect_json(const char *path, const oclip_checkpoint *ck, int list,
-                        const inspect_arch *ia) {
-    stats s = compute_stats(ck);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "path", path);
-    cJSON_AddStringToObject(o, "container", oclip_container_name(oclip_checkpoint_container(ck)));
-    cJSON_AddStringToObject(o, "layout", oclip_layout_name(oclip_checkpoint_layout(ck)));
-    if (oclip_checkpoint_is_training(ck))
-        cJSON_AddStringToObject(o, "wrapper", "training-checkpoint");
-    else
-        cJSON_AddNullToObject(o, "wrapper");
-    const char *pre = oclip_checkpoint_prefix_stripped(ck);
-    if (pre) cJSON_AddStringToObject(o, "prefix_stripped", pre);
-    else cJSON_AddNullToObject(o, "prefix_stripped");
-    cJSON_AddNumberToObject(o, "tensors", (double)oclip_checkpoint_n_tensors(ck));
-    cJSON_AddNumberToObject(o, "parameters", (double)s.params);
-    cJSON *dt = cJSON_AddObjectToObject(o, "dtypes");
-    for (int d = 0; d < OCLIP_DTYPE_COUNT; d++)
-        if (s.by_dtype[d])
-            cJSON_AddNumberToObject(dt, oclip_dtype_name((oclip_dtype)d), (double)s.by_dtype[d]);
-    cJSON *en = cJSON_AddObjectToObject(o, "entries");
-    const char *k, *v;
-    for (size_t i = 0; oclip_checkpoint_entry(ck, i, &k, &v); i++)
-        cJSON_AddStringToObject(en, k, v);
-    if (ia->r) {
-        const oclip_model_config *c = oclip_report_config(ia->r);
-        cJSON *a = cJSON_AddObjectToObject(o, "architecture");
-        if (c->name[0]) cJSON_AddStringToObject(a, "name", c->name);
-        else cJSON_AddNullToObject(a, "name");
-        cJSON_AddStringToObject(a, "source", oclip_report_config_source(ia->r));
-        cJSON_AddBoolToObject(a, "fits", oclip_report_ok(ia->r));
-        cJSON_AddNumberToObject(a, "issues", (double)oclip_report_n_issues(ia->r));
-        char *cfg = oclip_config_to_json(c);
-        cJSON *cj = cfg ? cJSON_Parse(cfg) : NULL;
-        oclip_free(cfg);
-        if (cj) cJSON_AddItemToObject(a, "config", cj);
-        else cJSON_AddNullToObject(a, "config");
-        cJSON *notes = cJSON_AddArrayToObject(a, "notes");
-        for (size_t i = 0; i < oclip_report_n_notes(ia->r); i++)
-            cJSON_AddItemToArray(notes, cJSON_CreateString(oclip_report_note(ia->r, i)));
-        cJSON_AddItemToObject(a, "warnings", json_warnings(ia->src));
-    } else {
-        cJSON_AddNullToObject(o, "architecture");
-        cJSON_AddStringToObject(o, "architecture_note", ia->why);
-    }
-    if (list) {
-        cJSON *arr = cJSON_AddArrayToObject(o, "tensor_list");
-        for (size_t i = 0; i < oclip_checkpoint_n_tensors(ck); i++) {
-            const oclip_tensor *t = oclip_checkpoint_tensor(ck, i);
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "name", t->name);
-            cJSON_AddStringToObject(e, "dtype", oclip_dtype_name(t->dtype));
-            cJSON_AddItemToObject(e, "shape", json_shape(t));
-            cJSON_AddItemToArray(arr, e);
-        }
-    }
-    char *text = cli_json_print(o);
-    cJSON_Delete(o);
+/* The report as the library writes it (oclip_inspect_json), on one line. */
+static int inspect_json(const inspect_arch *ia, int list) {
+    char *text = oclip_inspect_json(ia->src, ia->r, ia->why, list);
     if (!text) {
         fprintf(stderr, "oclip: inspect: out of memory\n");
         return EXIT_FAIL;
     }
     puts(text);
-    free(text);
+    oclip_free(text);
     return 0;
 }
 
@@ -341,7 +270,7 @@ static int cmd_inspect(int argc, char **argv) {
     } else {
         find_arch(&ia);
         path = source_label(ia.src);
-        rc = json ? inspect_json(path, ck, list, &ia) : inspect_text(path, ck, list, &ia);
+        rc = json ? inspect_json(&ia, list) : inspect_text(path, ck, list, &ia);
         oclip_report_free(ia.r);
     }
     oclip_source_free(ia.src);
@@ -392,17 +321,6 @@ static void fmt_dims(int ndim, const int64_t *d, char *buf, size_t size) {
     if (k > 0 && (size_t)k < size) snprintf(buf + k, size - (size_t)k, "]");
 }
 
-static const char *issue_kind_name(oclip_issue_kind k) {
-    switch (k) {
-    case OCLIP_ISSUE_MISSING: return "missing";
-    case OCLIP_ISSUE_UNEXPECTED: return "unexpected";
-    case OCLIP_ISSUE_SHAPE: return "shape";
-    case OCLIP_ISSUE_DTYPE: return "dtype";
-    case OCLIP_ISSUE_NONFINITE: return "nonfinite";
-    }
-    return "?";
-}
-
 /* "ViT-B-32", or "the architecture from <source>" when the config has no name */
 static const char *arch_label(const oclip_report *r, char *buf, size_t size) {
     const oclip_model_config *c = oclip_report_config(r);
@@ -414,47 +332,15 @@ static const char *arch_label(const oclip_report *r, char *buf, size_t size) {
     return buf;
 }
 
-static int check_json(const char *path, const oclip_source *src, const oclip_checkpoint *ck,
-                      const oclip_report *r) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "path", path);
-    cJSON_AddBoolToObject(o, "ok", oclip_report_ok(r));
-    cJSON_AddStringToObject(o, "layout", oclip_layout_name(oclip_checkpoint_layout(ck)));
-    const oclip_model_config *c = oclip_report_config(r);
-    if (c->name[0]) cJSON_AddStringToObject(o, "architecture", c->name);
-    else cJSON_AddNullToObject(o, "architecture");
-    cJSON_AddStringToObject(o, "source", oclip_report_config_source(r));
-    cJSON_AddBoolToObject(o, "quick_gelu", c->quick_gelu);
-    if (oclip_report_match(r)) cJSON_AddStringToObject(o, "fits", oclip_report_match(r));
-    else cJSON_AddNullToObject(o, "fits");
-    cJSON *issues = cJSON_AddArrayToObject(o, "issues");
-    for (size_t i = 0; i < oclip_report_n_issues(r); i++) {
-        const oclip_issue *is = oclip_report_issue(r, i);
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "kind", issue_kind_name(is->kind));
-        cJSON_AddStringToObject(e, "key", is->key);
-        if (is->expected_ndim >= 0) {
-            cJSON *a = cJSON_AddArrayToObject(e, "expected");
-            for (int d = 0; d < is->expected_ndim; d++)
-                cJSON_AddItemToArray(a, cJSON_CreateNumber((double)is->expected[d]));
-        }
-        if (is->found_ndim >= 0) {
-            cJSON *a = cJSON_AddArrayToObject(e, "found");
-            for (int d = 0; d < is->found_ndim; d++)
-                cJSON_AddItemToArray(a, cJSON_CreateNumber((double)is->found[d]));
-        }
-        if (is->detail[0]) cJSON_AddStringToObject(e, "detail", is->detail);
-        cJSON_AddItemToArray(issues, e);
+/* The report as the library writes it (oclip_report_json), on one line. */
+static int check_json(const oclip_source *src, const oclip_report *r) {
+    char *text = oclip_report_json(src, r);
+    if (!text) {
+        fprintf(stderr, "oclip: check: out of memory\n");
+        return EXIT_FAIL;
     }
-    cJSON *notes = cJSON_AddArrayToObject(o, "notes");
-    for (size_t i = 0; i < oclip_report_n_notes(r); i++)
-        cJSON_AddItemToArray(notes, cJSON_CreateString(oclip_report_note(r, i)));
-    cJSON_AddItemToObject(o, "warnings", json_warnings(src));
-    char *text = cli_json_print(o);
-    cJSON_Delete(o);
-    if (!text) return EXIT_FAIL;
     puts(text);
-    free(text);
+    oclip_free(text);
     return oclip_report_ok(r) ? 0 : EXIT_FAIL;
 }
 
@@ -550,7 +436,7 @@ static int cmd_check(int argc, char **argv) {
         fprintf(stderr, "note: %s\n", cli_esc_msg(oclip_source_note(src, i)));
     const char *path = source_label(src);
     const oclip_checkpoint *ck = oclip_source_checkpoint(src);
-    rc = json ? check_json(path, src, ck, r) : check_text(path, src, ck, r);
+    rc = json ? check_json(src, r) : check_text(path, src, ck, r);
     if (!json && rc == 0) print_settings(src, m.quick);
     oclip_report_free(r);
     oclip_source_free(src);

@@ -47,7 +47,8 @@
  *     oclip_source, which oclip_source_open / oclip_source_check complete (one thread at a
  *     time). An oclip_model is internally synchronised: any number of threads may encode with
  *     one handle at once (each call takes its own scratch memory; a tower's weights are packed
- *     by its first call under the handle's own lock).
+ *     by its first call under the handle's own lock), and oclip_model_set_threads may change
+ *     its thread count meanwhile.
  *   - Process-wide state, none of it visible in results: each piece is built once, on first
  *     use, thread-safely (pthread_once or a lock), and only read afterwards -- the CPU kernel
  *     path (chosen from the CPU and OCLIP_SIMD), the worker thread pool (started by the first
@@ -91,7 +92,9 @@ typedef enum {
     OCLIP_E_UNSAFE,      /* a pickle asked for something outside the allow-list */
     OCLIP_E_NOMEM,       /* out of memory, or a resource limit was reached */
     OCLIP_E_ARG,         /* bad argument from the caller */
-    OCLIP_E_NOTFOUND     /* a named thing (tensor, entry) does not exist */
+    OCLIP_E_NOTFOUND,    /* a named thing (tensor, entry) does not exist */
+    OCLIP_E_MISMATCH     /* a checkpoint that does not fit its architecture (oclip_model_load,
+                            oclip_convert refuse it; oclip_check has the full report) */
 } oclip_status;
 
 #define OCLIP_ERROR_MSG_SIZE 1024
@@ -549,7 +552,7 @@ OCLIP_API void oclip_convert_options_default(oclip_convert_options *o);
 
 /*
  * Writes the checkpoint a check report describes in another format. The report must be OK
- * (oclip_report_ok; OCLIP_E_FORMAT otherwise); its mapped tensors (oclip_report_mapped: OpenCLIP
+ * (oclip_report_ok; OCLIP_E_MISMATCH otherwise); its mapped tensors (oclip_report_mapped: OpenCLIP
  * names, whatever the source layout) and its architecture (oclip_report_config) are used.
  *
  * OCLIP_FORMAT_OPEN_CLIP: exactly the keys of OpenCLIP's state dict for the architecture
@@ -796,6 +799,23 @@ typedef struct {
 OCLIP_API const oclip_fetch_info *oclip_source_fetch_info(const oclip_source *s);
 
 /* ---------------------------------------------------------------------------------------------
+ * Reports as JSON: the output of `oclip inspect --json` and `oclip check --json` (fields in
+ * README.md), for programs and the Python package. One compact object, valid UTF-8 whatever the
+ * file held: control characters as \u00XX, bytes that are not UTF-8 as \ufffd. malloc'd, to
+ * release with oclip_free; NULL when out of memory or `s` has no checkpoint (not opened).
+ */
+/* What the opened source `s` holds (oclip_source_open): path, container, layout, wrapper,
+ * prefix_stripped, tensors, parameters, dtypes, entries, and its architecture: `r`, the report
+ * of oclip_source_check(s), or NULL when that failed, with `arch_note` (its error message) as
+ * architecture_note. tensors != 0: also tensor_list (name, dtype, shape of each). */
+OCLIP_API char *oclip_inspect_json(const oclip_source *s, const oclip_report *r,
+                                   const char *arch_note, int tensors);
+/* The check report `r` of the source `s` (oclip_source_check(s, ...)): path, ok, layout,
+ * architecture, source, quick_gelu, fits, issues (kind, key, expected, found, detail), notes,
+ * warnings. */
+OCLIP_API char *oclip_report_json(const oclip_source *s, const oclip_report *r);
+
+/* ---------------------------------------------------------------------------------------------
  * Inference: models, image and text embeddings, logits (docs/ENGINE.md)
  *
  *     oclip_model *m = NULL;
@@ -843,7 +863,7 @@ OCLIP_API void oclip_model_options_default(oclip_model_options *o);
  * Loads a model: oclip_source_resolve(spec) -> oclip_source_open -> oclip_source_check ->
  * the towers bound to the weights in the mapped file. `spec`, the architecture and the
  * preprocessing follow "Model sources" above; the source's errors are returned as they are.
- * A checkpoint that does not fit its architecture is refused (OCLIP_E_FORMAT) with the first
+ * A checkpoint that does not fit its architecture is refused (OCLIP_E_MISMATCH) with the first
  * problems and a hint to run `oclip check`. Architectures or options the engine does not compute
  * (other families, attentional pooling, pool type 'none', custom blocks ...) are refused
  * (OCLIP_E_UNSUPPORTED), never approximated. The weights stay in the mapped file; each tower's
@@ -864,6 +884,12 @@ OCLIP_API float oclip_model_logit_bias(const oclip_model *m);   /* 0 when the mo
  * exp(logit_scale) * cos + logit_bias, not a softmax over the texts (oclip_zero_shot_probs) */
 OCLIP_API int oclip_model_has_logit_bias(const oclip_model *m);
 OCLIP_API int oclip_model_threads(const oclip_model *m);
+/* Sets the worker threads of m's calls (0 = all online cores; OCLIP_E_ARG when negative). Safe at
+ * any time, from any thread, also while other threads encode with m: a call already running
+ * may use the old count for some of its steps and the new one for others, and its results are
+ * the same bytes either way (they are for any thread count). The count is per handle: threads
+ * encoding with one handle share it. */
+OCLIP_API oclip_status oclip_model_set_threads(oclip_model *m, int threads, oclip_error *err);
 OCLIP_API const oclip_model_config *oclip_model_config_of(const oclip_model *m); /* resolved config */
 /* One line: the checkpoint used and where the architecture came from, with the source's
  * warnings (oclip_source_description and warnings of oclip_model_source_of(m)). */

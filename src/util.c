@@ -34,6 +34,7 @@ const char *oclip_status_str(oclip_status s) {
     case OCLIP_E_NOMEM: return "out of memory or over a limit";
     case OCLIP_E_ARG: return "invalid argument";
     case OCLIP_E_NOTFOUND: return "not found";
+    case OCLIP_E_MISMATCH: return "does not fit its architecture";
     }
     return "unknown status";
 }

@@ -569,7 +569,7 @@ static void test_refusals(const oclip_model_config *cfg) {
     CHECK(oclip_check(ck, &co, &r, &err) == OCLIP_OK);
     if (r) {
         CHECK(!oclip_report_ok(r));
-        CHECK(oclip_convert(r, out, NULL, &err) == OCLIP_E_FORMAT);
+        CHECK(oclip_convert(r, out, NULL, &err) == OCLIP_E_MISMATCH);
         CHECKF(strstr(err.msg, "does not fit") != NULL, "%s", err.msg);
         CHECK(!file_exists(out));
         oclip_report_free(r);

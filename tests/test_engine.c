@@ -340,7 +340,7 @@ static void test_refusals(void) {
     CHECK(oclip_config_parse_open_clip(text, len, &cfg, NULL, &err) == OCLIP_OK);
     oclip_model_options o = {.config = &cfg, .config_source = "test"};
     CHECK(oclip_model_load("tests/fixtures/arch/mismatch/missing_layer.safetensors", &o, &m,
-                           &err) == OCLIP_E_FORMAT);
+                           &err) == OCLIP_E_MISMATCH);
     CHECKF(strstr(err.msg, "missing") && strstr(err.msg, "hint: run 'oclip check"), "%s",
            err.msg);
 

@@ -18,9 +18,11 @@ table), downloaded into the Hugging Face cache when missing (download=False: nev
 
 Every failure of the library raises an oclip.Error subclass (FileError, FormatError, Mismatch,
 Unsupported, Unsafe, Limit, ArgumentError, NotFound) with ``message`` and ``hint``. The
-computations release the GIL, and one model may be used by several threads at once.
+computations release the GIL, and one model may be used by several threads at once
+(model.set_threads(n) changes its thread count, also meanwhile).
 """
 import json as _json
+import operator as _operator
 import os as _os
 
 import numpy as _np
@@ -29,7 +31,7 @@ from . import _oclip
 from ._errors import (ArgumentError, BY_STATUS as _BY_STATUS, Error, FileError, FormatError,
                       Limit, Mismatch, NotFound, Unsafe, Unsupported)
 
-_oclip._set_errors(_BY_STATUS, Mismatch)
+_oclip._set_errors(_BY_STATUS)
 
 __version__ = _oclip.__version__
 
@@ -129,6 +131,10 @@ class Transform:
     def __init__(self, size, mean=(0.48145466, 0.4578275, 0.40821073),
                  std=(0.26862954, 0.26130258, 0.27577711), interpolation="bicubic",
                  resize_mode="shortest", fill_color=0, max_pixels=0, exif_transpose=False):
+        """size: an int or (H, W); mean, std: per channel (OpenAI's by default);
+        interpolation 'bicubic' or 'bilinear'; resize_mode 'shortest' (resize + center crop),
+        'longest' (resize + pad with fill_color) or 'squash'; max_pixels: the largest image
+        decoded (0: the library's limit); exif_transpose: apply the EXIF orientation first."""
         if isinstance(size, int):
             size = (size, size)
         self.size = (int(size[0]), int(size[1]))
@@ -160,6 +166,7 @@ class Transform:
         return out
 
     def __call__(self, image):
+        """The transform of one image: float32 [3, H, W]."""
         return self.batch([image])[0]
 
     def __repr__(self):
@@ -196,6 +203,8 @@ class Tokenizer:
     the last slot, zero-padded. ``clean``: 'lower' (default), 'whitespace', 'canonicalize'."""
 
     def __init__(self, context_length=77, clean="lower"):
+        """context_length: tokens per text (77 for CLIP); clean: OpenCLIP's text cleaning
+        ('lower': ftfy + whitespace + lower case, its default)."""
         if clean not in _CLEAN:
             raise ValueError("clean: 'lower', 'whitespace' or 'canonicalize', not %r" % (clean,))
         if int(context_length) < 1:
@@ -207,6 +216,7 @@ class Tokenizer:
         self.vocab_size = 49408
 
     def __call__(self, texts, context_length=None):
+        """Token ids int64 [N, context_length] of texts (a str or a sequence of str)."""
         if isinstance(texts, str):
             texts = [texts]
         ctx = int(context_length or self.context_length)
@@ -266,6 +276,8 @@ class CLIP:
     with one model at once; each call releases the GIL."""
 
     def __init__(self, handle, spec=None):
+        """Wraps a handle of the binding (oclip._oclip.load); made by create_model*, not by
+        users."""
         self._m = handle
         info = handle.info()
         self._info = info
@@ -273,17 +285,39 @@ class CLIP:
         self.embed_dim = info["embed_dim"]
         self.image_size = tuple(info["image_size"])
         self.context_length = info["context_length"]
-        self.threads = info["threads"]
         self.source = info["source"]
         self.config = _json.loads(info["config"])
         self.name = info["name"] or None
         self.preprocess = _transform_from(info["preprocess"])
 
+    @property
+    def threads(self):
+        """Worker threads per call. Assigning sets it (0: all online cores), as
+        ``set_threads``."""
+        return self._m.threads()
+
+    @threads.setter
+    def threads(self, n):
+        self.set_threads(n)
+
+    def set_threads(self, n):
+        """Sets the worker threads of this model's calls (0: all online cores; like
+        torch.set_num_threads, but per model) and returns the count now in effect. Safe at any
+        time, also while other threads encode with this model: a call already running may use
+        either count for each of its steps, and every result has the same bytes for any count.
+        Raises ArgumentError when n is negative."""
+        if isinstance(n, bool):
+            raise TypeError("threads: an int, not bool")
+        return self._m.set_threads(_operator.index(n))
+
     # OpenCLIP's nn.Module habits
     def eval(self):
+        """Returns the model (OpenCLIP's model.eval(): oclip has inference only)."""
         return self
 
     def to(self, device=None, *args, **kwargs):
+        """Returns the model for device None or 'cpu' (OpenCLIP's model.to(device)); other
+        devices raise Unsupported."""
         if device not in (None, "cpu"):
             raise Unsupported("device %r: oclip computes on the CPU" % (device,))
         return self
@@ -560,10 +594,12 @@ def list_models():
 
 
 def list_pretrained_tags_by_model(model):
+    """open_clip.list_pretrained_tags_by_model: the tags of architecture ``model``."""
     return [t for a, t in _oclip.list_pretrained() if a == model]
 
 
 def list_pretrained_models_by_tag(tag):
+    """open_clip.list_pretrained_models_by_tag: the architectures with tag ``tag``."""
     return [a for a, t in _oclip.list_pretrained() if t == tag]
 
 

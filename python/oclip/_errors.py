@@ -1,4 +1,5 @@
 """oclip's exceptions: one class per oclip_status (include/oclip.h), all subclasses of Error."""
+from typing import Optional
 
 __all__ = ["Error", "FileError", "FormatError", "Mismatch", "Unsupported", "Unsafe", "Limit",
            "ArgumentError", "NotFound"]
@@ -12,7 +13,7 @@ class Error(Exception):
     ``str(e)`` is the message followed by "hint: ..." on its own line when there is a hint.
     """
 
-    status = None
+    status: Optional[int] = None
 
     def __init__(self, message, hint=None, status=None):
         super().__init__(message)
@@ -36,8 +37,10 @@ class FormatError(Error, ValueError):
 
 
 class Mismatch(FormatError):
-    """A checkpoint that does not fit its architecture (OCLIP_E_FORMAT from loading or
-    converting it); ``oclip.check(...)`` gives the full report."""
+    """OCLIP_E_MISMATCH: a checkpoint that does not fit its architecture (missing or unexpected
+    keys, other shapes), refused by create_model* and convert; ``oclip.check(...)`` gives the
+    full report. A FormatError too, so ``except oclip.FormatError`` also catches it."""
+    status = 8
 
 
 class Unsupported(Error):
@@ -66,8 +69,9 @@ class NotFound(Error, LookupError):
     status = 7
 
 
-# index = oclip_status (0: the base class for unknown codes)
-BY_STATUS = (Error, FileError, FormatError, Unsupported, Unsafe, Limit, ArgumentError, NotFound)
+# index = oclip_status (include/oclip.h; 0: the base class, for codes this table lacks)
+BY_STATUS = (Error, FileError, FormatError, Unsupported, Unsafe, Limit, ArgumentError, NotFound,
+             Mismatch)
 
-for _c in BY_STATUS + (Mismatch,):
+for _c in BY_STATUS:
     _c.__module__ = "oclip"  # shown as oclip.NotFound, where users catch it

@@ -14,7 +14,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +23,13 @@
 /* ---------------------------------------------------------------------------------------------
  * Errors
  */
-#define N_STATUS (OCLIP_E_NOTFOUND + 1)
+#define N_STATUS (OCLIP_E_MISMATCH + 1) /* the statuses of include/oclip.h, OCLIP_OK included */
 static PyObject *error_classes[N_STATUS]; /* [0]: oclip.Error; [s]: the class of status s */
-static PyObject *mismatch_class;          /* E_FORMAT "does not fit": oclip.Mismatch */
 
 static PyObject *py_set_errors(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *seq, *mism;
-    if (!PyArg_ParseTuple(args, "OO", &seq, &mism)) return NULL;
+    PyObject *seq;
+    if (!PyArg_ParseTuple(args, "O", &seq)) return NULL;
     if (!PySequence_Check(seq) || PySequence_Size(seq) != N_STATUS) {
         PyErr_SetString(PyExc_TypeError, "_set_errors: a sequence of one class per status");
         return NULL;
@@ -41,8 +39,6 @@ static PyObject *py_set_errors(PyObject *self, PyObject *args) {
         if (!c) return NULL;
         Py_XSETREF(error_classes[i], c);
     }
-    Py_INCREF(mism);
-    Py_XSETREF(mismatch_class, mism);
     Py_RETURN_NONE;
 }
 
@@ -58,7 +54,6 @@ static PyObject *raise_error(const oclip_error *err) {
     }
     int code = (int)err->code;
     PyObject *cls = code > 0 && code < N_STATUS ? error_classes[code] : error_classes[0];
-    if (code == OCLIP_E_FORMAT && mismatch_class && strstr(msg, " does not fit ")) cls = mismatch_class;
     if (!cls) cls = PyExc_RuntimeError;
     PyObject *exc = PyObject_CallFunction(cls, "szi", msg, hint, code);
     if (exc) {
@@ -73,6 +68,31 @@ static PyObject *raise_status(oclip_status s, const char *what) {
     e.code = s;
     snprintf(e.msg, sizeof e.msg, "%s", what);
     return raise_error(&e);
+}
+
+/* _statuses() -> [oclip_status_str(s) for each status]: the statuses this build knows, for the
+ * package's test that every one has its exception class */
+static PyObject *py_statuses(PyObject *self, PyObject *noargs) {
+    (void)self, (void)noargs;
+    PyObject *l = PyList_New(N_STATUS);
+    for (int i = 0; l && i < N_STATUS; i++) {
+        PyObject *v = PyUnicode_FromString(oclip_status_str((oclip_status)i));
+        if (!v) {
+            Py_CLEAR(l);
+            break;
+        }
+        PyList_SET_ITEM(l, i, v);
+    }
+    return l;
+}
+
+/* _raise(status, message): raises what a library error of that status raises (tests) */
+static PyObject *py_raise(PyObject *self, PyObject *args) {
+    (void)self;
+    int code;
+    const char *msg;
+    if (!PyArg_ParseTuple(args, "is", &code, &msg)) return NULL;
+    return raise_status((oclip_status)code, msg);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -705,6 +725,20 @@ static PyObject *model_info(ModelObject *self, PyObject *noargs) {
                          c->text.hf_tokenizer_name, "name", c->name);
 }
 
+/* set_threads(n): oclip_model_set_threads (safe while other threads encode) */
+static PyObject *model_set_threads(ModelObject *self, PyObject *args) {
+    int n;
+    if (!PyArg_ParseTuple(args, "i", &n)) return NULL;
+    oclip_error err;
+    if (oclip_model_set_threads(self->m, n, &err) != OCLIP_OK) return raise_error(&err);
+    return PyLong_FromLong(oclip_model_threads(self->m));
+}
+
+static PyObject *model_threads(ModelObject *self, PyObject *noargs) {
+    (void)noargs;
+    return PyLong_FromLong(oclip_model_threads(self->m));
+}
+
 static PyObject *model_fingerprint(ModelObject *self, PyObject *noargs) {
     (void)noargs;
     char fp[33];
@@ -734,6 +768,9 @@ static PyMethodDef model_methods[] = {
      "zero_shot_probs(image_features, classifier[L,E], out[N,L])"},
     {"info", (PyCFunction)model_info, METH_NOARGS, "info() -> dict"},
     {"fingerprint", (PyCFunction)model_fingerprint, METH_NOARGS, "fingerprint() -> str"},
+    {"set_threads", (PyCFunction)model_set_threads, METH_VARARGS,
+     "set_threads(n) -> the count now (0: all cores); safe while other threads encode"},
+    {"threads", (PyCFunction)model_threads, METH_NOARGS, "threads() -> the worker threads per call"},
     {NULL, NULL, 0, NULL}};
 
 static PyTypeObject ModelType = {
@@ -861,20 +898,13 @@ static PyObject *py_source_info(PyObject *self, PyObject *args, PyObject *kw) {
     return d;
 }
 
-static PyObject *json_result(cJSON *o) {
-    char *text = o ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
+/* The library's JSON text (oclip_inspect_json / oclip_report_json) as a str; NULL (raised)
+ * when it is NULL: out of memory. */
+static PyObject *json_result(char *text) {
     if (!text) return PyErr_NoMemory();
     PyObject *r = PyUnicode_FromString(text);
-    cJSON_free(text);
+    oclip_free(text);
     return r;
-}
-
-static cJSON *json_warnings(const oclip_source *src) {
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; a && i < oclip_source_n_warnings(src); i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(oclip_source_warning(src, i)));
-    return a;
 }
 
 static const char *source_label(const oclip_source *src) {
@@ -883,7 +913,7 @@ static const char *source_label(const oclip_source *src) {
 }
 
 /* inspect(spec, tensors, fetch, offline) -> JSON text with the fields of `oclip inspect --json`
- * (cli/oclip.c inspect_json) */
+ * (oclip_inspect_json) */
 static PyObject *py_inspect(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
     static char *kwlist[] = {"spec", "tensors", "fetch", "offline", NULL};
@@ -913,116 +943,10 @@ static PyObject *py_inspect(PyObject *self, PyObject *args, PyObject *kw) {
         oclip_source_free(src);
         return raise_error(&err);
     }
-    const oclip_checkpoint *ck = oclip_source_checkpoint(src);
-    uint64_t params = 0, by_dtype[OCLIP_DTYPE_COUNT] = {0};
-    for (size_t i = 0; i < oclip_checkpoint_n_tensors(ck); i++) {
-        const oclip_tensor *t = oclip_checkpoint_tensor(ck, i);
-        params += t->numel;
-        by_dtype[t->dtype]++;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "path", source_label(src));
-    cJSON_AddStringToObject(o, "container", oclip_container_name(oclip_checkpoint_container(ck)));
-    cJSON_AddStringToObject(o, "layout", oclip_layout_name(oclip_checkpoint_layout(ck)));
-    if (oclip_checkpoint_is_training(ck)) cJSON_AddStringToObject(o, "wrapper", "training-checkpoint");
-    else cJSON_AddNullToObject(o, "wrapper");
-    const char *pre = oclip_checkpoint_prefix_stripped(ck);
-    if (pre) cJSON_AddStringToObject(o, "prefix_stripped", pre);
-    else cJSON_AddNullToObject(o, "prefix_stripped");
-    cJSON_AddNumberToObject(o, "tensors", (double)oclip_checkpoint_n_tensors(ck));
-    cJSON_AddNumberToObject(o, "parameters", (double)params);
-    cJSON *dt = cJSON_AddObjectToObject(o, "dtypes");
-    for (int d = 0; d < OCLIP_DTYPE_COUNT; d++)
-        if (by_dtype[d]) cJSON_AddNumberToObject(dt, oclip_dtype_name((oclip_dtype)d), (double)by_dtype[d]);
-    cJSON *en = cJSON_AddObjectToObject(o, "entries");
-    const char *k, *v;
-    for (size_t i = 0; oclip_checkpoint_entry(ck, i, &k, &v); i++) cJSON_AddStringToObject(en, k, v);
-    if (r) {
-        const oclip_model_config *c = oclip_report_config(r);
-        cJSON *ar = cJSON_AddObjectToObject(o, "architecture");
-        if (c->name[0]) cJSON_AddStringToObject(ar, "name", c->name);
-        else cJSON_AddNullToObject(ar, "name");
-        cJSON_AddStringToObject(ar, "source", oclip_report_config_source(r));
-        cJSON_AddBoolToObject(ar, "fits", oclip_report_ok(r));
-        cJSON_AddNumberToObject(ar, "issues", (double)oclip_report_n_issues(r));
-        char *cfg = oclip_config_to_json(c);
-        cJSON *cj = cfg ? cJSON_Parse(cfg) : NULL;
-        oclip_free(cfg);
-        if (cj) cJSON_AddItemToObject(ar, "config", cj);
-        else cJSON_AddNullToObject(ar, "config");
-        cJSON *notes = cJSON_AddArrayToObject(ar, "notes");
-        for (size_t i = 0; i < oclip_report_n_notes(r); i++)
-            cJSON_AddItemToArray(notes, cJSON_CreateString(oclip_report_note(r, i)));
-        cJSON_AddItemToObject(ar, "warnings", json_warnings(src));
-    } else {
-        cJSON_AddNullToObject(o, "architecture");
-        cJSON_AddStringToObject(o, "architecture_note", why);
-    }
-    if (list) {
-        cJSON *arr = cJSON_AddArrayToObject(o, "tensor_list");
-        for (size_t i = 0; i < oclip_checkpoint_n_tensors(ck); i++) {
-            const oclip_tensor *t = oclip_checkpoint_tensor(ck, i);
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "name", t->name);
-            cJSON_AddStringToObject(e, "dtype", oclip_dtype_name(t->dtype));
-            cJSON *sh = cJSON_AddArrayToObject(e, "shape");
-            for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
-            cJSON_AddItemToArray(arr, e);
-        }
-    }
+    PyObject *ret = json_result(oclip_inspect_json(src, r, why, list));
     oclip_report_free(r);
     oclip_source_free(src);
-    return json_result(o);
-}
-
-static const char *issue_kind_name(oclip_issue_kind k) {
-    switch (k) {
-    case OCLIP_ISSUE_MISSING: return "missing";
-    case OCLIP_ISSUE_UNEXPECTED: return "unexpected";
-    case OCLIP_ISSUE_SHAPE: return "shape";
-    case OCLIP_ISSUE_DTYPE: return "dtype";
-    case OCLIP_ISSUE_NONFINITE: return "nonfinite";
-    }
-    return "?";
-}
-
-/* The report of `oclip check --json` (cli/oclip.c check_json). */
-static cJSON *check_json(const oclip_source *src, const oclip_checkpoint *ck, const oclip_report *r) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "path", source_label(src));
-    cJSON_AddBoolToObject(o, "ok", oclip_report_ok(r));
-    cJSON_AddStringToObject(o, "layout", oclip_layout_name(oclip_checkpoint_layout(ck)));
-    const oclip_model_config *c = oclip_report_config(r);
-    if (c->name[0]) cJSON_AddStringToObject(o, "architecture", c->name);
-    else cJSON_AddNullToObject(o, "architecture");
-    cJSON_AddStringToObject(o, "source", oclip_report_config_source(r));
-    cJSON_AddBoolToObject(o, "quick_gelu", c->quick_gelu);
-    if (oclip_report_match(r)) cJSON_AddStringToObject(o, "fits", oclip_report_match(r));
-    else cJSON_AddNullToObject(o, "fits");
-    cJSON *issues = cJSON_AddArrayToObject(o, "issues");
-    for (size_t i = 0; i < oclip_report_n_issues(r); i++) {
-        const oclip_issue *is = oclip_report_issue(r, i);
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "kind", issue_kind_name(is->kind));
-        cJSON_AddStringToObject(e, "key", is->key);
-        if (is->expected_ndim >= 0) {
-            cJSON *a = cJSON_AddArrayToObject(e, "expected");
-            for (int d = 0; d < is->expected_ndim; d++)
-                cJSON_AddItemToArray(a, cJSON_CreateNumber((double)is->expected[d]));
-        }
-        if (is->found_ndim >= 0) {
-            cJSON *a = cJSON_AddArrayToObject(e, "found");
-            for (int d = 0; d < is->found_ndim; d++)
-                cJSON_AddItemToArray(a, cJSON_CreateNumber((double)is->found[d]));
-        }
-        if (is->detail && is->detail[0]) cJSON_AddStringToObject(e, "detail", is->detail);
-        cJSON_AddItemToArray(issues, e);
-    }
-    cJSON *notes = cJSON_AddArrayToObject(o, "notes");
-    for (size_t i = 0; i < oclip_report_n_notes(r); i++)
-        cJSON_AddItemToArray(notes, cJSON_CreateString(oclip_report_note(r, i)));
-    cJSON_AddItemToObject(o, "warnings", json_warnings(src));
-    return o;
+    return ret;
 }
 
 /* Resolves and checks: *src and *r to free; NULL on error (raised). */
@@ -1062,10 +986,10 @@ static PyObject *py_check(PyObject *self, PyObject *args, PyObject *kw) {
     oclip_source *src;
     oclip_report *r;
     if (resolve_check(spec, &a, scan, &src, &r) != 0) return NULL;
-    cJSON *o = check_json(src, oclip_source_checkpoint(src), r);
+    PyObject *ret = json_result(oclip_report_json(src, r));
     oclip_report_free(r);
     oclip_source_free(src);
-    return json_result(o);
+    return ret;
 }
 
 /* convert(spec, out, to, dtype, metadata, arch, config_file, quick_gelu, fetch, offline)
@@ -1109,7 +1033,7 @@ static PyObject *py_convert(PyObject *self, PyObject *args, PyObject *kw) {
     oclip_status s = OCLIP_OK;
     if (!oclip_report_ok(r)) {
         const oclip_model_config *c = oclip_report_config(r);
-        err.code = s = OCLIP_E_FORMAT;
+        err.code = s = OCLIP_E_MISMATCH;
         snprintf(err.msg, sizeof err.msg,
                  "'%s' does not fit %s (architecture: %s): %zu issue(s); nothing written\n"
                  "hint: oclip.check(...) gives the full report",
@@ -1125,7 +1049,7 @@ static PyObject *py_convert(PyObject *self, PyObject *args, PyObject *kw) {
     }
     PyObject *ret = NULL;
     if (s != OCLIP_OK) raise_error(&err);
-    else ret = json_result(check_json(src, oclip_source_checkpoint(src), r));
+    else ret = json_result(oclip_report_json(src, r));
     oclip_report_free(r);
     oclip_source_free(src);
     return ret;
@@ -1223,6 +1147,8 @@ static PyObject *py_simd(PyObject *self, PyObject *noargs) {
 
 static PyMethodDef module_methods[] = {
     {"_set_errors", py_set_errors, METH_VARARGS, "registers the exception classes"},
+    {"_statuses", py_statuses, METH_NOARGS, "oclip_status_str of every status"},
+    {"_raise", py_raise, METH_VARARGS, "_raise(status, message): raises that status's class"},
     {"load", (PyCFunction)(void (*)(void))py_load, METH_VARARGS | METH_KEYWORDS,
      "load(spec, threads, dtype, arch, config_file, quick_gelu, fetch, offline) -> Model"},
     {"preprocess", py_preprocess, METH_VARARGS,

@@ -65,6 +65,7 @@ def test_checkpoint_that_does_not_fit_is_a_mismatch(tmp_path):
     with pytest.raises(oclip.Mismatch) as ei:
         oclip.create_model(path, config=cfg, download=False)
     assert "does not fit" in ei.value.message and "missing_layer" in ei.value.message
+    assert ei.value.status == 8
     assert ei.value.hint
     rep = oclip.check(path, config=cfg)
     assert rep["ok"] is False and any(i["kind"] == "missing" for i in rep["issues"])
@@ -128,3 +129,34 @@ def test_bad_specs_and_arguments():
 def test_huge_raw_image_is_a_limit():
     with pytest.raises(oclip.Limit):
         oclip.Transform(64, max_pixels=100)(np.zeros((20, 20, 3), np.uint8))
+
+
+def test_every_status_has_its_documented_class():
+    """One class per oclip_status of this build (include/oclip.h), exported, documented with
+    the status's name, raised with its message and status."""
+    names = oclip._oclip._statuses()  # oclip_status_str of 0 .. the last status
+    from oclip._errors import BY_STATUS
+    assert len(BY_STATUS) == len(names) == 9
+    assert "unknown" not in " ".join(names)
+    for code, cls in enumerate(BY_STATUS):
+        assert cls.__name__ in oclip.__all__ and getattr(oclip, cls.__name__) is cls
+        assert cls.__doc__ and cls.__module__ == "oclip"
+        if code == 0:
+            continue
+        assert cls.status == code and "OCLIP_E_" in cls.__doc__
+        with pytest.raises(oclip.Error) as ei:
+            oclip._oclip._raise(code, "what failed\nhint: what to do")
+        assert type(ei.value) is cls and ei.value.status == code
+        assert ei.value.message == "what failed" and ei.value.hint == "what to do"
+    with pytest.raises(oclip.Error) as ei:  # a status this table lacks: the base class
+        oclip._oclip._raise(99, "later")
+    assert type(ei.value) is oclip.Error and ei.value.status == 99
+
+
+def test_mismatch_is_its_status_not_a_message():
+    """Mismatch comes from OCLIP_E_MISMATCH alone: a format error whose message happens to say
+    "does not fit" (e.g. a tokenizer.json table) stays a FormatError."""
+    with pytest.raises(oclip.FormatError) as ei:
+        oclip._oclip._raise(2, "tokenizer.json: a trie of 9 bytes does not fit in its 4 bytes")
+    assert type(ei.value) is oclip.FormatError
+    assert oclip.Mismatch.status == 8

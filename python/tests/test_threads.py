@@ -5,6 +5,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 import oclip
 from conftest import fix
@@ -80,3 +81,62 @@ def test_gil_is_released_while_encoding():
     # the encode took some time (tens of ms); the counter ran during it
     assert counts[0] > 0.005
     assert n > 1000, "the main thread counted %d times in %.3f s" % (n, counts[0])
+
+
+def test_set_threads_after_load():
+    m = oclip.create_model(threads=1)
+    assert m.threads == 1
+    assert m.set_threads(3) == 3 and m.threads == 3
+    m.threads = 2
+    assert m.threads == 2 and "2 threads" in repr(m)
+    assert m.set_threads(0) == m.threads >= 1  # 0: all online cores
+    with pytest.raises(oclip.ArgumentError) as ei:
+        m.set_threads(-1)
+    assert "-1 threads" in ei.value.message
+    with pytest.raises(TypeError):
+        m.threads = 1.5
+    with pytest.raises(TypeError):
+        m.threads = True
+    m.threads = np.int64(1)  # any integer type
+    assert m.threads == 1
+
+
+def test_set_threads_while_other_threads_encode():
+    """The count changes under running calls (oclip_model_set_threads is safe then): every
+    result keeps the bytes of a one-thread model."""
+    model, _, pre = oclip.create_model_and_transforms(None, threads=1)
+    tok = oclip.get_tokenizer()
+    px = pre.batch(HELDOUT[:8])
+    toks = tok(["a red circle", "a blue square", "a green star", "two dots"])
+    want_img, want_txt = model.encode_image(px), model.encode_text(toks)
+    stop = threading.Event()
+    results, errors = [], []
+
+    def work(k):
+        try:
+            while not stop.is_set():
+                if k % 2:
+                    results.append(("img", model.encode_image(px)))
+                else:
+                    results.append(("txt", model.encode_text(toks)))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in workers:
+        t.start()
+    seen = set()
+    try:
+        for i in range(200):
+            n = 1 + i % 4
+            model.set_threads(n)
+            seen.add(model.threads)
+            time.sleep(0.001)
+    finally:
+        stop.set()
+        for t in workers:
+            t.join()
+    assert not errors, errors
+    assert seen == {1, 2, 3, 4} and len(results) >= 8
+    for kind, r in results:
+        np.testing.assert_array_equal(r, want_img if kind == "img" else want_txt)

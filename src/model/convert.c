@@ -858,12 +858,12 @@ oclip_status oclip_convert(const oclip_report *r, const char *out,
                           (int)opt->to);
     const char *what = opt->to == OCLIP_FORMAT_HF ? "transformers CLIPModel" : "OpenCLIP";
     if (!oclip_report_ok(r)) {
-        oc_err_set(err, OCLIP_E_FORMAT, "converting '%s': the checkpoint does not fit %s (%zu "
+        oc_err_set(err, OCLIP_E_MISMATCH, "converting '%s': the checkpoint does not fit %s (%zu "
                    "issues)", oclip_report_mapped(r)->name,
                    oclip_report_config(r)->name[0] ? oclip_report_config(r)->name : "its config",
                    oclip_report_n_issues(r));
         oc_err_hint(err, "'oclip check' prints the full report");
-        return OCLIP_E_FORMAT;
+        return OCLIP_E_MISMATCH;
     }
     oc_arena a = {0};
     oc_outputs o = {.arena = &a};

@@ -300,12 +300,12 @@ static oclip_status refuse_report(const oclip_report *r, const char *path, oclip
         k += (size_t)w;
     }
     const oclip_model_config *c = oclip_report_config(r);
-    oc_err_set(err, OCLIP_E_FORMAT, "'%s' does not fit %s%s (%s): %zu problem%s: %s%s", path,
+    oc_err_set(err, OCLIP_E_MISMATCH, "'%s' does not fit %s%s (%s): %zu problem%s: %s%s", path,
                c->name[0] ? "architecture " : "the architecture from ",
                c->name[0] ? c->name : oclip_report_config_source(r),
                oclip_report_config_source(r), n, n == 1 ? "" : "s", list, n > 3 ? ", ..." : "");
     oc_err_hint(err, "run 'oclip check %s' for the full report", path);
-    return OCLIP_E_FORMAT;
+    return OCLIP_E_MISMATCH;
 }
 
 void oclip_model_free(oclip_model *m) {
@@ -415,7 +415,20 @@ int oclip_model_context_length(const oclip_model *m) { return m->txt.ctx; }
 float oclip_model_logit_scale(const oclip_model *m) { return m->logit_scale; }
 float oclip_model_logit_bias(const oclip_model *m) { return m->logit_bias; }
 int oclip_model_has_logit_bias(const oclip_model *m) { return m->cfg.has_logit_bias != 0; }
-int oclip_model_threads(const oclip_model *m) { return m->threads; }
+int oclip_model_threads(const oclip_model *m) { return __atomic_load_n(&m->threads, __ATOMIC_RELAXED); }
+
+/* The engine reads m->threads atomically at each step of a call (nn/: vit.c, timm_vit.c, text.c,
+ * tower.c); as every result has the same bytes for any thread count (kernels/pool.c,
+ * "Determinism"), a call that sees the old count in some steps and the new one in others is
+ * still exact. */
+oclip_status oclip_model_set_threads(oclip_model *m, int threads, oclip_error *err) {
+    if (!m) return oc_err_set(err, OCLIP_E_ARG, "oclip_model_set_threads: NULL model");
+    if (threads < 0)
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_model_set_threads: %d threads: expected 0 "
+                          "(all online cores) or more", threads);
+    __atomic_store_n(&m->threads, threads > 0 ? threads : oc_cpu_count(), __ATOMIC_RELAXED);
+    return OCLIP_OK;
+}
 const oclip_model_config *oclip_model_config_of(const oclip_model *m) { return &m->cfg; }
 const char *oclip_model_source(const oclip_model *m) { return m->source; }
 const oclip_source *oclip_model_source_of(const oclip_model *m) { return m->src; }

@@ -86,7 +86,7 @@ struct oclip_model {
     oclip_model_config cfg;
     oclip_preprocess_cfg pre; /* how images are preprocessed for this model (size = image_size) */
     char source[2600];    /* what was loaded and where the architecture came from */
-    int threads;
+    int threads;          /* read and written atomically (oclip_model_set_threads) */
     int E;
     float logit_scale, logit_bias;
     oc_vision vis;

@@ -83,7 +83,8 @@ static oclip_status text_forward(const oclip_model *m, const int64_t *tokens, si
             }
             tmp_last = tmp_b0 + k * T * D;
         }
-        s = oc_tower_run(&t->tw, x, k, T, m->threads, tmp_b0, tmp_last, err);
+        s = oc_tower_run(&t->tw, x, k, T, __atomic_load_n(&m->threads, __ATOMIC_RELAXED), tmp_b0,
+                           tmp_last, err);
         for (size_t b = 0; tmp_b0 && !s && b < k; b++) {
             if (st->block0)
                 memcpy(st->block0 + (i0 + b) * ctx * D, tmp_b0 + b * T * D, T * D * sizeof(float));
@@ -100,7 +101,8 @@ static oclip_status text_forward(const oclip_model *m, const int64_t *tokens, si
         }
         if (st && st->pooled) memcpy(st->pooled + i0 * D, pooled, k * D * sizeof(float));
         /* 6. projection: x @ text_projection, nn.Linear (proj_bias), or none (E == D) */
-        if (t->has_proj) oc_gemm(pooled, k, &t->proj, t->proj_b, out + i0 * E, m->threads);
+        if (t->has_proj)
+            oc_gemm(pooled, k, &t->proj, t->proj_b, out + i0 * E, __atomic_load_n(&m->threads, __ATOMIC_RELAXED));
         else memcpy(out + i0 * E, pooled, k * D * sizeof(float));
     }
     free(buf);

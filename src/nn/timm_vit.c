@@ -23,7 +23,7 @@ static void map_pool(const oclip_model *m, const float *x, size_t n, float *out,
     const oc_vision *v = &m->vis;
     size_t D = (size_t)v->tw.D, M = (size_t)v->tw.M, H = (size_t)v->tw.H, hd = D / H;
     size_t G = (size_t)v->gh * (size_t)v->gw;
-    int nth = m->threads;
+    int nth = __atomic_load_n(&m->threads, __ATOMIC_RELAXED); /* oclip_model_set_threads */
     oc_gemm(v->latent, 1, &v->pool_q, v->pool_q_b, q, 1);
     oc_gemm(x, n * G, &v->pool_kv, v->pool_kv_b, kv, nth);
     float scale = 1.0f / sqrtf((float)hd);
@@ -63,7 +63,7 @@ static oclip_status timm_chunk(const oclip_model *m, const float *pixels, size_t
                                float *kv, float *small, oclip_error *err) {
     const oc_vision *v = &m->vis;
     size_t D = (size_t)v->tw.D, M = (size_t)v->tw.M, G = (size_t)v->gh * (size_t)v->gw;
-    int nth = m->threads;
+    int nth = __atomic_load_n(&m->threads, __ATOMIC_RELAXED); /* oclip_model_set_threads */
     /* 1. patch_embed: Conv2d(3, D, P, stride P, bias) as a GEMM over the patches
      *    (oc_patches), token = row * gw + column */
     oc_patches(v, pixels, n, patches);

@@ -120,7 +120,7 @@ static oclip_status pack_tower(oclip_model *m, int t, oclip_error *err) {
          * part of the work, stay float */
         oclip_dtype d = to == OCLIP_DTYPE_I8 && i >= nblock ? OCLIP_DTYPE_F32 : to;
         if (!simd && d != OCLIP_DTYPE_I8) continue;
-        s = oc_weight_pack(w[i], d, pairs, m->threads, err);
+        s = oc_weight_pack(w[i], d, pairs, __atomic_load_n(&m->threads, __ATOMIC_RELAXED), err);
         /* the GEMM reads the packed copy from now on: the stored weights' pages can leave the
          * resident set, so peak memory stays near one copy of the weights, not two */
         if (!s && w[i]->packed)

@@ -19,7 +19,7 @@ static oclip_status vit_chunk(const oclip_model *m, const float *pixels, size_t 
                               float *pooled, oclip_error *err) {
     const oc_vision *v = &m->vis;
     size_t D = (size_t)v->tw.D, G = (size_t)v->gh * (size_t)v->gw, T = G + 1;
-    int nth = m->threads;
+    int nth = __atomic_load_n(&m->threads, __ATOMIC_RELAXED); /* oclip_model_set_threads */
 
     /* 1. patch embedding: conv1 (kernel = stride = P, no bias) as a GEMM over the patches
      *    (oc_patches) */
