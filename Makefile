@@ -106,11 +106,12 @@ test-asan: ## the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
 
 # ThreadSanitizer: the thread pool and the threaded kernels (test_kernels), the threaded forward
-# pass (test_engine: 1-3 threads and one handle shared by three callers; test_e2e) and the CLI's
+# pass (test_engine: 1-3 threads and one handle shared by three callers; test_e2e; test_report_json:
+# oclip_model_set_threads while three threads encode) and the CLI's
 # --threads 2/3 runs (tests/cli_embed.sh): ~2.5 min, in CI.
 # TSAN_TESTS="test_engine test_e2e test_tokenizer test_preprocess test_config" adds the
 # first-use initialisers raced from several threads (~5 min on 2 cores).
-TSAN_TESTS ?= test_kernels test_engine test_e2e
+TSAN_TESTS ?= test_kernels test_engine test_e2e test_report_json
 test-tsan: ## the threaded tests under ThreadSanitizer (build-tsan)
 	$(MAKE) B=build-tsan OPT="-O1 -g -fsanitize=thread" $(TSAN_TESTS:%=build-tsan/tests/%) build-tsan/oclip
 	@set -e; for t in $(TSAN_TESTS); do echo "== tsan $$t"; \

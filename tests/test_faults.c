@@ -760,7 +760,7 @@ static void run_scenario(const scenario *sc, int cold) {
         unsigned long stride = 1;
         if (forced_stride) stride = forced_stride;
         else if (n > dense) stride = (n - dense + max_sparse - 1) / max_sparse;
-        unsigned long tested = 0, tolerated = 0, by_code[8] = {0};
+        unsigned long tested = 0, tolerated = 0, by_code[16] = {0};
         char odd[300] = "";
         if (only_k && (only_kind != kind || only_k > n)) continue;
         for (unsigned long k = only_k ? only_k : 1; k <= n;) {
@@ -787,7 +787,7 @@ static void run_scenario(const scenario *sc, int cold) {
             } else {
                 CHECKF(r.msg[0] != '\0', "%s (%s): %s call %lu: status %d without a message",
                        sc->name, mode, kind_name[kind], k, r.status);
-                by_code[r.status & 7]++;
+                by_code[r.status & 15]++;
                 if (kind == K_ALLOC && r.status != OCLIP_E_NOMEM && !odd[0]) {
                     char m[200];
                     copy_line(m, sizeof m, r.msg, 1);
@@ -820,7 +820,7 @@ static void run_scenario(const scenario *sc, int cold) {
         printf("%-20s %s %-10s %6lu calls, %5lu failed in turn (%s), %lu tolerated; errors:",
                sc->name, mode, kind_name[kind], n, tested,
                tested == n ? "every one" : "dense then strided", tolerated);
-        for (int c = 1; c < 8; c++)
+        for (int c = 1; c < 16; c++)
             if (by_code[c]) printf(" %s %lu", oclip_status_str((oclip_status)c), by_code[c]);
         printf("\n");
         if (odd[0]) printf("    not NOMEM, e.g. %s\n", odd);
