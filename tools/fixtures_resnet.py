@@ -5,6 +5,12 @@ what OpenCLIP computes with them, stage by stage.
 
     .venv/bin/python tools/fixtures_resnet.py          # tests/fixtures/resnet/ (committed)
     .venv/bin/python tools/fixtures_resnet.py verify   # recompute from the committed files and compare
+    .venv/bin/python tools/fixtures_resnet.py full [RN50 ...] [--out build/resnet_full]
+        # full-size configs, random weights made the same way, not committed: <out>/<config>/ with
+        # open_clip_config.json, open_clip_model.safetensors, pixels.npy (the 5 images) and
+        # img_features.npy (OpenCLIP's encode_image(normalize=True)); then
+        #   oclip embed-image -m <out>/<config> --pixels pixels.npy -o got.npy
+        # and compare (the command prints the comparison when given --check BUILD/oclip)
 
 Variants (tests/fixtures/resnet/<variant>/, laid out as OpenCLIP's push_to_hf_hub writes a hub repo):
   rn50_tiny   RN50's config (exact GELU text tower) with layers [2, 1, 1, 2] (layer1 and layer4 have a
@@ -246,9 +252,64 @@ def verify():
         print(variant, "ok")
 
 
+def full(names, out, oclip):
+    import subprocess
+    import time
+    import open_clip
+    import safetensors.torch
+    from PIL import Image
+    for name in names:
+        cfg = open_clip.get_model_config(name)
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        torch.manual_seed(0)
+        model = open_clip.model.CLIP(**cfg).eval()
+        pre = open_clip.image_transform(cfg["vision_cfg"]["image_size"], is_train=False,
+                                        mean=PREPROCESS["mean"], std=PREPROCESS["std"],
+                                        interpolation=PREPROCESS["interpolation"],
+                                        resize_mode=PREPROCESS["resize_mode"])
+        pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
+        randomize(model, 0)
+        calibrate(model, pixels, 0)
+        safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                                    os.path.join(d, "open_clip_model.safetensors"))
+        gf.write_json(os.path.join(d, "open_clip_config.json"),
+                      {"model_cfg": cfg, "preprocess_cfg": PREPROCESS})
+        with torch.no_grad():
+            t = time.time()
+            feat = model.encode_image(pixels, normalize=True)
+            dt = time.time() - t
+        np.save(os.path.join(d, "pixels.npy"), pixels.numpy())
+        np.save(os.path.join(d, "img_features.npy"), feat.numpy())
+        print("%s: PyTorch encode_image of %d images %.2f s (%d threads)" %
+              (name, len(IMAGES), dt, torch.get_num_threads()))
+        if oclip:
+            got = os.path.join(d, "got.npy")
+            t = time.time()
+            subprocess.run([oclip, "embed-image", "-m", d, "--pixels",
+                            os.path.join(d, "pixels.npy"), "-o", got], check=True)
+            dt = time.time() - t
+            g = torch.from_numpy(np.load(got))
+            cos = torch.nn.functional.cosine_similarity(g, feat).min().item()
+            print("%s: oclip (load + encode) %.2f s, max-abs %.3g, min cosine %.9f" %
+                  (name, dt, (g - feat).abs().max().item(), cos))
+
+
 if __name__ == "__main__":
     os.chdir(gf.ROOT)
-    if len(sys.argv) > 1 and sys.argv[1] == "verify":
+    if len(sys.argv) > 1 and sys.argv[1] == "full":
+        args = sys.argv[2:]
+        out, oclip = os.path.join(gf.ROOT, "build", "resnet_full"), None
+        if "--out" in args:
+            i = args.index("--out")
+            out = args[i + 1]
+            del args[i:i + 2]
+        if "--check" in args:
+            i = args.index("--check")
+            oclip = args[i + 1]
+            del args[i:i + 2]
+        full(args or ["RN50"], out, oclip)
+    elif len(sys.argv) > 1 and sys.argv[1] == "verify":
         verify()
     else:
         generate()
