@@ -38,7 +38,9 @@ Each holds
       logits [N,P]             get_logits(...)[0]
 rn50_tiny also has openai.pt: the same weights as an OpenAI-style TorchScript archive (traced
 model with the int64 root buffers input_resolution / context_length / vocab_size and the causal mask
-as a constant, as OpenAI's RN50.pt), kept in fp32 so the same expected values apply.
+as a constant, convolutions / Linear layers / projections cast to fp16 and BatchNorm kept fp32, as
+OpenAI's RN50.pt), and expected.safetensors openai_img_features [N,E]: what OpenCLIP computes from
+that archive (its weights upcast, as load_openai_model on CPU).
 
 Random weights: every parameter drawn anew (so no constant initialisation survives: BatchNorm weights
 around 1 and bn3.weight, zero in OpenCLIP's init, too; biases; LayerNorms), then the BatchNorm running
@@ -196,6 +198,9 @@ def generate():
         cos = (img @ img.T).tolist()
         off = max(cos[i][j] for i in range(len(IMAGES)) for j in range(len(IMAGES)) if i != j)
         assert off < 0.99, "different images give near-identical features (%.5f)" % off
+        if variant == "rn50_tiny":
+            res["openai_img_features"] = openai_pt(model, pixels, res["tokens"], cfg,
+                                                   os.path.join(d, "openai.pt"))
         safetensors.torch.save_file({k: v.contiguous() for k, v in res.items()},
                                     os.path.join(d, "expected.safetensors"))
         real = open_clip.get_model_config(base)
@@ -208,13 +213,15 @@ def generate():
             "heads": model.visual.attnpool.num_heads,
             "open_clip": open_clip.__version__, "torch": torch.__version__,
         })
-        if variant == "rn50_tiny":
-            openai_pt(model, pixels, res["tokens"], cfg, os.path.join(d, "openai.pt"))
         print(variant, "max offdiag cos %.4f, fp32 vs fp64 %.2e" % (off, gap))
 
 
 def openai_pt(model, pixels, tokens, cfg, path):
-    """OpenAI-style TorchScript archive (as tools/gen_fixtures.py _arch_openai_worker), fp32."""
+    """OpenAI-style TorchScript archive (as tools/gen_fixtures.py _arch_openai_worker): traced in
+    fp32, then OpenAI's convert_weights cast (convolutions, Linear layers and projections to fp16;
+    BatchNorm and attnpool.positional_embedding stay fp32, as in OpenAI's RN50.pt). Returns what
+    OpenCLIP computes from it on CPU (load_openai_model: the state dict upcast into an fp32 model):
+    the normalized image features."""
     m = copy.deepcopy(model)
     mask = m.attn_mask
     del m._buffers["attn_mask"]
@@ -227,14 +234,20 @@ def openai_pt(model, pixels, tokens, cfg, path):
     traced = torch.jit.trace_module(m, {"forward": (img, txt), "encode_image": (img,),
                                         "encode_text": (txt,)}, check_trace=False,
                                     _store_inputs=False)
+    gf._openai_convert_weights_(m)  # the traced module shares these Parameter objects
+    sd = traced.state_dict()
+    assert sd["visual.conv1.weight"].dtype == torch.float16
+    assert sd["visual.bn1.running_var"].dtype == torch.float32
     tmp = path + ".tmp"
     torch.jit.save(traced, tmp)
     gf._jit_strip_debug(tmp, path)
     os.remove(tmp)
+    ref = copy.deepcopy(model)
+    loaded = torch.jit.load(path, map_location="cpu").state_dict()
+    ref.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in loaded.items()
+                         if k not in ("input_resolution", "context_length", "vocab_size")})
     with torch.no_grad():
-        a = torch.jit.load(path).encode_image(pixels)
-        b = model.encode_image(pixels)
-    assert torch.allclose(a, b, atol=1e-6), "the TorchScript archive computes something else"
+        return ref.encode_image(pixels, normalize=True)
 
 
 def verify():
@@ -248,6 +261,8 @@ def verify():
         want = safetensors.torch.load_file(os.path.join(d, "expected.safetensors"))
         got = outputs(hub, tokenizer, pixels)
         for k in want:
+            if k == "openai_img_features":
+                continue
             assert torch.allclose(want[k].double(), got[k].double(), atol=1e-6, rtol=0), (variant, k)
         print(variant, "ok")
 
