@@ -262,6 +262,12 @@ static void test_mismatch(void) {
     CHECK(oclip_check(ck, &o, &r, &err) == OCLIP_OK && !oclip_report_ok(r));
     oclip_report_free(r);
     oclip_checkpoint_free(ck);
+    /* loading them as RN50 is refused with the report's first problems and the way to see all */
+    oclip_model *m = load(FIX "/rn50_tiny/open_clip_model.safetensors", "RN50", &err);
+    CHECKF(!m && err.code == OCLIP_E_FORMAT && strstr(err.msg, "does not fit architecture RN50") &&
+               strstr(err.msg, "oclip check"),
+           "%s", err.msg);
+    oclip_model_free(m);
     /* a ViT file under RN50 */
     CHECK(oclip_checkpoint_open("tests/fixtures/e2e/open_clip_model.safetensors", NULL, &ck,
                                 &err) == OCLIP_OK);
