@@ -10,7 +10,8 @@ what OpenCLIP computes with them, stage by stage.
         # open_clip_config.json, open_clip_model.safetensors, pixels.npy (the 5 images) and
         # img_features.npy (OpenCLIP's encode_image(normalize=True)); then
         #   oclip embed-image -m <out>/<config> --pixels pixels.npy -o got.npy
-        # and compare (the command prints the comparison when given --check BUILD/oclip)
+        # and compare (the command prints the comparison when given --check BUILD/oclip, and
+        # both fp32 results against the model in fp64 with --fp64)
 
 Variants (tests/fixtures/resnet/<variant>/, laid out as OpenCLIP's push_to_hf_hub writes a hub repo):
   rn50_tiny   RN50's config (exact GELU text tower) with layers [2, 1, 1, 2] (layer1 and layer4 have a
@@ -267,7 +268,7 @@ def verify():
         print(variant, "ok")
 
 
-def full(names, out, oclip):
+def full(names, out, oclip, fp64=False):
     import subprocess
     import time
     import open_clip
@@ -308,6 +309,13 @@ def full(names, out, oclip):
             cos = torch.nn.functional.cosine_similarity(g, feat).min().item()
             print("%s: oclip (load + encode) %.2f s, max-abs %.3g, min cosine %.9f" %
                   (name, dt, (g - feat).abs().max().item(), cos))
+            if fp64:  # both fp32 results against the same model in fp64
+                m64 = copy.deepcopy(model).double()
+                with torch.no_grad():
+                    f64 = m64.encode_image(pixels.double(), normalize=True)
+                print("%s: fp32 vs fp64 max-abs: PyTorch %.3g, oclip %.3g" %
+                      (name, (feat.double() - f64).abs().max().item(),
+                       (g.double() - f64).abs().max().item()))
 
 
 if __name__ == "__main__":
@@ -323,7 +331,9 @@ if __name__ == "__main__":
             i = args.index("--check")
             oclip = args[i + 1]
             del args[i:i + 2]
-        full(args or ["RN50"], out, oclip)
+        fp64 = "--fp64" in args
+        args = [a for a in args if a != "--fp64"]
+        full(args or ["RN50"], out, oclip, fp64)
     elif len(sys.argv) > 1 and sys.argv[1] == "verify":
         verify()
     else:
