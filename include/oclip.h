@@ -249,11 +249,12 @@ OCLIP_API int oclip_checkpoint_entry(const oclip_checkpoint *ck, size_t i, const
  *
  * Strings are fixed-size and NUL-terminated. Fields that OpenCLIP leaves unset (None) are
  * marked with a has_* flag. `family` says which tower types the config needs; oclip computes
- * only OCLIP_FAMILY_NATIVE (native ViT + native text), the others are recognised and refused.
+ * OCLIP_FAMILY_NATIVE (native ViT + native text), OCLIP_FAMILY_RESNET and the SigLIP models of
+ * OCLIP_FAMILY_TIMM; the others are recognised and refused.
  */
 typedef enum {
     OCLIP_FAMILY_NATIVE = 0,  /* native ViT + native CLIP text: what oclip runs */
-    OCLIP_FAMILY_RESNET,      /* ModifiedResNet image tower (RN50 ...) */
+    OCLIP_FAMILY_RESNET,      /* ModifiedResNet image tower (RN50 ...): computed */
     OCLIP_FAMILY_TIMM,        /* timm image tower (ConvNeXt, EVA, SigLIP ViTs ...) */
     OCLIP_FAMILY_HF_TEXT,     /* Hugging Face text tower (xlm-roberta, mt5, ...) */
     OCLIP_FAMILY_CUSTOM_TEXT, /* CustomTextCLIP with native towers (text.* keys) */
@@ -652,8 +653,8 @@ OCLIP_API oclip_status oclip_convert(const oclip_report *r, const char *out,
  * blobs/<etag>.incomplete, resumed with a Range request, verified (the SHA-256 the hub reports
  * for LFS files, else the size), fsynced and renamed: no partial file ever has the final name.
  * A per-blob flock (.locks/, the lock huggingface_hub takes) serialises concurrent pulls;
- * docs/HUB.md has the hub's HTTP conventions. A model family oclip does not run (ModifiedResNet,
- * timm and Hugging Face towers, CoCa, ...) is refused before anything is downloaded
+ * docs/HUB.md has the hub's HTTP conventions. A model family oclip does not run (timm towers
+ * other than SigLIP's, Hugging Face towers, CoCa, ...) is refused before anything is downloaded
  * (OCLIP_E_UNSUPPORTED, naming the family): for ARCH:TAG the built-in config says so offline,
  * for hf-hub: the repository's open_clip_config.json, fetched first.
  */

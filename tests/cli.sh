@@ -155,7 +155,7 @@ contains "$tmp/out" "positional_embedding: expected \[77, 512\], found \[8, 32\]
 expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch ViT-Q-99
 contains "$tmp/err" "ViT-Q-99"
 expect 1 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --arch RN50
-contains "$tmp/err" "not supported yet: ModifiedResNet"
+contains "$tmp/out" "the file's image tower is a ViT, the architecture's a ModifiedResNet"
 expect 0 "$OCLIP" check "$A/tiny/b32like/open_clip_model.safetensors" --config "$A/tiny/b32like/open_clip_config.json"
 # where the settings come from
 expect 0 "$OCLIP" check tests/fixtures/e2e

@@ -310,7 +310,7 @@ log_lacks "resolve"
 # the built-in config says so offline (the hub sees no request at all), for hf-hub: the
 # repository's open_clip_config.json (fetched first; no weights)
 export HF_HUB_CACHE="$tmp/c10"
-for spec in RN50:openai convnext_base:laion400m_s13b_b51k EVA02-B-16:merged2b_s8b_b131k \
+for spec in convnext_base:laion400m_s13b_b51k EVA02-B-16:merged2b_s8b_b131k \
     coca_ViT-B-32:laion2b_s13b_b90k; do
     mode normal
     expect 1 "$OCLIP" embed-image --threads 1 -m "$spec" --pixels "$tmp/pixels.npy" \
@@ -320,9 +320,9 @@ for spec in RN50:openai convnext_base:laion400m_s13b_b51k EVA02-B-16:merged2b_s8
     else ok; fi
 done
 contains "$tmp/err" "CoCa"
-expect 1 "$OCLIP" pull RN50:openai
-contains "$tmp/err" "ModifiedResNet image tower (RN50 family): oclip does not run this model yet"
-if [ -s "$tmp/state/log" ]; then bad "pull RN50:openai sent requests"; else ok; fi
+expect 1 "$OCLIP" pull coca_ViT-B-32:laion2b_s13b_b90k
+contains "$tmp/err" "CoCa (multimodal decoder): oclip does not run this model yet"
+if [ -s "$tmp/state/log" ]; then bad "pull coca_ViT-B-32:laion2b_s13b_b90k sent requests"; else ok; fi
 mode normal
 expect 1 "$OCLIP" classify -m hf-hub:org/convnext "$IMG" --labels a,b
 contains "$tmp/err" "hf-hub:org/convnext: timm image tower other than the SigLIP ViTs"

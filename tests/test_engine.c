@@ -110,7 +110,7 @@ static void test_variant(const char *variant, const char *dtype) {
             want[s] = expect_f32(ex, names[s], &cnt[s]);
             got[s] = calloc(cnt[s], sizeof(float));
         }
-        oc_stages st = {got[0], got[1], got[2], got[3], NULL, NULL};
+        oc_stages st = {got[0], got[1], got[2], got[3], NULL, NULL, NULL, {NULL}};
         size_t n = tower ? n_txt : n_img;
         float *out = malloc(n * E * sizeof(float));
         oclip_status s = tower ? oc_txt_forward(m, tokens, n, out, &st, 1, &err)

@@ -397,6 +397,22 @@ static oclip_status sc_model_load(oclip_error *err) {
     return s;
 }
 
+/* a ModifiedResNet: the batch norms folded and the convolutions packed at load, then one image */
+static oclip_status sc_model_load_resnet(oclip_error *err) {
+    oclip_model_options opt = {.threads = 1};
+    oclip_model *m = NULL;
+    oclip_status s = oclip_model_load(FX "resnet/rn50x4_tiny", &opt, &m, err);
+    if (s == OCLIP_OK) {
+        static float px[3 * 64 * 64];
+        float out[16];
+        for (size_t i = 0; i < sizeof px / sizeof *px; i++) px[i] = (float)(i % 7) * 0.25f - 0.5f;
+        s = oclip_encode_image(m, px, 1, out, 1, err);
+        if (s == OCLIP_OK) dig(out, sizeof out);
+    }
+    oclip_model_free(m);
+    return s;
+}
+
 static oclip_status sc_model_load_hf(oclip_error *err) {
     oclip_model_options opt = {.threads = 1};
     oclip_model *m = NULL;
@@ -629,6 +645,7 @@ static const scenario scenarios[] = {
     {"config", sc_config, NULL, 0},
     {"model-load", sc_model_load, NULL, 1},
     {"model-load-hf", sc_model_load_hf, NULL, 0},
+    {"model-load-resnet", sc_model_load_resnet, NULL, 0},
     {"image-png", sc_png, NULL, 0},
     {"image-jpeg", sc_jpeg, NULL, 0},
     {"image-gif", sc_gif, NULL, 0},

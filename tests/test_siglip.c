@@ -216,7 +216,7 @@ static void test_variant(const char *variant) {
         }
         size_t n = (size_t)cJSON_GetObjectItemCaseSensitive(ej, "stage_prompts")->valueint;
         CHECK(n == 4);
-        oc_stages st = {got[0], got[1], got[2], got[3], NULL, NULL};
+        oc_stages st = {got[0], got[1], got[2], got[3], NULL, NULL, NULL, {NULL}};
         float *out = calloc(n * E, sizeof(float));
         CHECKF(oc_txt_forward(m, tokens, n, out, &st, 0, &err) == OCLIP_OK, "%s: %s", variant,
                err.msg);

@@ -753,8 +753,9 @@ static void test_hub_offline(const char *root) {
            strstr(err.msg, "HF_HUB_OFFLINE=1"), "%s", err.msg);
     /* a family oclip does not run is refused before any request (else: "cannot reach"), with
      * its name; with the tag's architecture overridden by a native one it is not */
-    CHECK(oclip_pull("RN50:openai", &dead, &src, &err) == OCLIP_E_UNSUPPORTED && !src);
-    CHECKF(strstr(err.msg, "RN50:openai: ModifiedResNet image tower") &&
+    CHECK(oclip_pull("coca_ViT-B-32:laion2b_s13b_b90k", &dead, &src, &err) == OCLIP_E_UNSUPPORTED &&
+          !src);
+    CHECKF(strstr(err.msg, "coca_ViT-B-32:laion2b_s13b_b90k: CoCa") &&
            strstr(err.msg, "nothing was downloaded"), "%s", err.msg);
     oclip_source_options so;
     oclip_source_options_default(&so);

@@ -166,6 +166,40 @@ oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t
                           int causal, int nth, oclip_error *err);
 
 /* ---------------------------------------------------------------------------------------------
+ * Convolutions over channels-last activations x [N, H, W, C] (conv.c). A convolution's weights
+ * are prepared once (oc_conv_init): PyTorch's [cout, cin / groups, kh, kw] (batch norm already
+ * folded in by oc_bn_fold where the model has one) reordered to the im2col column order (ky, kx,
+ * c) and, with `pack`, packed for the SIMD GEMMs. oc_conv2d computes
+ *   y [N, Ho, Wo, cout] = act(conv(x) + bias + res),  Ho = (H + 2 pad - kh) / stride + 1,
+ * zero padding, `res` (same shape as y) or NULL, act ReLU when `relu`: a 1x1 stride-1
+ * convolution is one GEMM over the positions, others GEMMs over im2col tiles (per group), and
+ * depthwise ones (cin = cout = groups) a direct loop. The arithmetic is oc_gemm's, so the bytes
+ * do not depend on the thread count.
+ */
+typedef struct {
+    int cin, cout, kh, kw, stride, pad, groups, depthwise;
+    oc_weight *wg;  /* [groups]: group g's [cout / groups, kh * kw * cin / groups] (NULL-free) */
+    float *wbuf;    /* the fp32 weights wg point into; depthwise: [kh * kw, cout] */
+    float *bias;    /* [cout] (zeros when the convolution has none) */
+} oc_conv;
+oclip_status oc_conv_init(oc_conv *cv, const float *w, const float *bias, int cin, int cout,
+                          int kh, int kw, int stride, int pad, int groups, int pack, int nth,
+                          oclip_error *err);
+void oc_conv_free(oc_conv *cv); /* NULL- and zero-safe */
+size_t oc_conv_out(size_t in, int k, int stride, int pad); /* output length along one axis */
+oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, size_t W,
+                       float *y, const float *res, int relu, int nth, oclip_error *err);
+/* Batch norm (eval: running statistics) folded into the convolution before it, in place:
+ * w [cout, per_out] *= gamma / sqrt(var + eps), bias [cout] = beta + (bias - mean) * that
+ * (computed in double). */
+void oc_bn_fold(float *w, float *bias, size_t cout, size_t per_out, const float *gamma,
+                const float *beta, const float *mean, const float *var, float eps);
+/* nn.AvgPool2d(k) (kernel = stride = k, no padding, floor) over x [N, H, W, C] into
+ * y [N, H / k, W / k, C]: each window summed in (ky, kx) order, divided by k * k. */
+void oc_avgpool2d(const float *x, size_t N, size_t H, size_t W, size_t C, size_t k, float *y,
+                  int nth);
+
+/* ---------------------------------------------------------------------------------------------
  * The dispatch table (filled in cpu.c from the ISA files' kernels, once per process)
  *
  * One entry per operation, for the path in use and the features this CPU has; the operations

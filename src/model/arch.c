@@ -11,10 +11,33 @@
 
 #include "model/arch.h"
 
+/* The side of ModifiedResNet's last feature grid for an img x img image: the stem's stride-2
+ * 3x3 convolution (pad 1), its AvgPool2d(2), layer2..4's AvgPool2d(2) (modified_resnet.py) */
+static int64_t resnet_grid(int64_t img) {
+    int64_t g = (img - 1) / 2 + 1;
+    return g / 2 / 2 / 2 / 2;
+}
+
+const char *oc_resnet_unsupported(const oclip_model_config *cfg) {
+    const oclip_vision_cfg *v = &cfg->vision;
+    for (int i = 0; i < 4; i++)
+        if (v->resnet_layers[i] <= 0) return "ModifiedResNet with an empty layer";
+    if (v->width <= 0 || v->width % 2 || v->width > (1 << 16) || v->head_width <= 0 ||
+        (v->width * 32) % v->head_width || cfg->embed_dim <= 0)
+        return "ModifiedResNet width not even, or width * 32 not a multiple of head_width";
+    if (v->image_size[0] != v->image_size[1])
+        return "ModifiedResNet with a non-square image_size (OpenCLIP takes one int)";
+    if (v->image_size[0] < 32 || v->image_size[0] > 4096 ||
+        resnet_grid(v->image_size[0]) != v->image_size[0] / 32)
+        return "ModifiedResNet image_size whose feature grid is not image_size // 32 (the "
+               "attention pool's positions; OpenCLIP fails on it too)";
+    return NULL;
+}
+
 const char *oc_arch_unsupported(const oclip_model_config *cfg) {
     switch (cfg->family) {
     case OCLIP_FAMILY_NATIVE: break;
-    case OCLIP_FAMILY_RESNET: return "ModifiedResNet image tower (RN50 family)";
+    case OCLIP_FAMILY_RESNET: return oc_resnet_unsupported(cfg);
     case OCLIP_FAMILY_TIMM: return oc_timm_unsupported(cfg, NULL);
     case OCLIP_FAMILY_HF_TEXT: return "Hugging Face text tower";
     case OCLIP_FAMILY_CUSTOM_TEXT: return "CustomTextCLIP (text.* keys)";
@@ -150,19 +173,80 @@ static oclip_status siglip_expected(const oclip_model_config *cfg, oc_arena *a, 
     return OCLIP_OK;
 }
 
+/* BatchNorm2d's state: weight, bias, running_mean, running_var (num_batches_tracked, an int64
+ * counter eval never reads, is optional: oc_arch_optional) */
+static void put_bn(elist *l, int64_t c, const char *prefix) {
+    put(l, 1, c, 0, 0, 0, "%s.weight", prefix);
+    put(l, 1, c, 0, 0, 0, "%s.bias", prefix);
+    put(l, 1, c, 0, 0, 0, "%s.running_mean", prefix);
+    put(l, 1, c, 0, 0, 0, "%s.running_var", prefix);
+}
+
+/* CLIP with a ModifiedResNet (modified_resnet.py), in state_dict() order */
+static void resnet_visual(elist *l, const oclip_model_config *cfg) {
+    const oclip_vision_cfg *v = &cfg->vision;
+    int64_t w = v->width, g = v->image_size[0] / 32, C = w * 32, E = cfg->embed_dim;
+    char p[96], q[112];
+    put(l, 4, w / 2, 3, 3, 3, "visual.conv1.weight");
+    put_bn(l, w / 2, "visual.bn1");
+    put(l, 4, w / 2, w / 2, 3, 3, "visual.conv2.weight");
+    put_bn(l, w / 2, "visual.bn2");
+    put(l, 4, w, w / 2, 3, 3, "visual.conv3.weight");
+    put_bn(l, w, "visual.bn3");
+    int64_t inplanes = w;
+    for (int li = 0; li < 4; li++) {
+        int64_t planes = w << li;
+        for (int j = 0; j < v->resnet_layers[li]; j++) {
+            snprintf(p, sizeof p, "visual.layer%d.%d", li + 1, j);
+            put(l, 4, planes, inplanes, 1, 1, "%s.conv1.weight", p);
+            put_bn(l, planes, (snprintf(q, sizeof q, "%s.bn1", p), q));
+            put(l, 4, planes, planes, 3, 3, "%s.conv2.weight", p);
+            put_bn(l, planes, (snprintf(q, sizeof q, "%s.bn2", p), q));
+            put(l, 4, planes * 4, planes, 1, 1, "%s.conv3.weight", p);
+            put_bn(l, planes * 4, (snprintf(q, sizeof q, "%s.bn3", p), q));
+            if ((j == 0 && li > 0) || inplanes != planes * 4) {
+                put(l, 4, planes * 4, inplanes, 1, 1, "%s.downsample.0.weight", p);
+                put_bn(l, planes * 4, (snprintf(q, sizeof q, "%s.downsample.1", p), q));
+            }
+            inplanes = planes * 4;
+        }
+    }
+    put(l, 2, g * g + 1, C, 0, 0, "visual.attnpool.positional_embedding");
+    static const char *const proj[3] = {"k_proj", "q_proj", "v_proj"};
+    for (int i = 0; i < 3; i++) {
+        put(l, 2, C, C, 0, 0, "visual.attnpool.%s.weight", proj[i]);
+        put(l, 1, C, 0, 0, 0, "visual.attnpool.%s.bias", proj[i]);
+    }
+    put(l, 2, E, C, 0, 0, "visual.attnpool.c_proj.weight");
+    put(l, 1, E, 0, 0, 0, "visual.attnpool.c_proj.bias");
+}
+
+bool oc_arch_optional(const oclip_model_config *cfg, const char *name) {
+    const char *leaf = ".num_batches_tracked";
+    size_t n = strlen(name), m = strlen(leaf);
+    return cfg->family == OCLIP_FAMILY_RESNET && n > m && !strcmp(name + n - m, leaf) &&
+           !strncmp(name, "visual.", 7);
+}
+
 oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
                               size_t *n, oclip_error *err) {
     const char *why = oc_arch_unsupported(cfg);
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
+    bool rn = cfg->family == OCLIP_FAMILY_RESNET;
+    if (rn && (cfg->text.width <= 0 || cfg->embed_dim <= 0))
+        return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
+    if (rn) goto native;
     if (cfg->vision.patch_size <= 0 || cfg->vision.width <= 0 || cfg->text.width <= 0 ||
         cfg->embed_dim <= 0)
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
     if (cfg->family == OCLIP_FAMILY_TIMM) return siglip_expected(cfg, a, out, n, err);
+native:;
     const oclip_vision_cfg *v = &cfg->vision;
     const oclip_text_cfg *t = &cfg->text;
     elist l = {.a = a};
     int64_t E = cfg->embed_dim, Wv = v->width, Wt = t->width;
-    int64_t gh = v->image_size[0] / v->patch_size, gw = v->image_size[1] / v->patch_size;
+    int64_t gh = rn ? 0 : v->image_size[0] / v->patch_size;
+    int64_t gw = rn ? 0 : v->image_size[1] / v->patch_size;
     int64_t mlp_v = (int64_t)(Wv * v->mlp_ratio), mlp_t = (int64_t)(Wt * t->mlp_ratio);
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
 
@@ -179,6 +263,10 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
     put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
     if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
 
+    if (rn) {
+        resnet_visual(&l, cfg);
+        goto text;
+    }
     put(&l, 1, Wv, 0, 0, 0, "visual.class_embedding");
     put(&l, 2, gh * gw + 1, Wv, 0, 0, "visual.positional_embedding");
     put(&l, 2, Wv, E, 0, 0, "visual.proj");
@@ -190,7 +278,7 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
     put_blocks(&l, "visual.transformer.", v->layers, Wv, mlp_v, v->has_ls);
     put(&l, 1, Wv, 0, 0, 0, "visual.ln_post.weight");
     put(&l, 1, Wv, 0, 0, 0, "visual.ln_post.bias");
-
+text:
     put_blocks(&l, "transformer.", t->layers, Wt, mlp_t, t->has_ls);
     put(&l, 2, t->vocab_size, Wt, 0, 0, "token_embedding.weight");
     put(&l, 1, Wt, 0, 0, 0, "ln_final.weight");
@@ -233,9 +321,49 @@ static bool has_ls(const oclip_checkpoint *ck, const char *prefix) {
     return oclip_checkpoint_find(ck, name) != NULL;
 }
 
+/* A ModifiedResNet image tower's geometry, as OpenCLIP's build_model_from_openai_state_dict
+ * reads it: width from conv3 (the stem's last convolution), blocks per layer, image size =
+ * 32 * the attention pool's grid, heads width * 32 / 64; false with a reason when incomplete */
+static bool resnet_shapes(const oclip_checkpoint *ck, oclip_vision_cfg *v, const char **why) {
+    const oclip_tensor *c3 = find(ck, "visual.conv3.weight", 4);
+    const oclip_tensor *pos = find(ck, "visual.attnpool.positional_embedding", 2);
+    if (!c3 || !pos || c3->shape[0] <= 0 || c3->shape[0] > (1 << 16)) {
+        *why = "the ModifiedResNet image tower is incomplete (visual.conv3.weight, "
+               "visual.attnpool.positional_embedding)";
+        return false;
+    }
+    v->width = (int)c3->shape[0];
+    char name[96];
+    for (int li = 0; li < 4; li++) {
+        int n = 0;
+        for (;;) {
+            snprintf(name, sizeof name, "visual.layer%d.%d.conv1.weight", li + 1, n);
+            if (!oclip_checkpoint_find(ck, name) || n > 4096) break;
+            n++;
+        }
+        v->resnet_layers[li] = n;
+    }
+    int64_t tokens = pos->shape[0] - 1;
+    int64_t g = (int64_t)llround(sqrt((double)(tokens > 0 ? tokens : 0)));
+    if (g <= 0 || g * g != tokens || g > 128) {
+        *why = "visual.attnpool.positional_embedding is not a square grid plus one mean token";
+        return false;
+    }
+    v->image_size[0] = v->image_size[1] = (int)(32 * g);
+    v->layers = 0;
+    v->patch_size = 0;
+    v->head_width = 64;
+    v->mlp_ratio = 4.0;
+    snprintf(v->pool_type, sizeof v->pool_type, "tok");
+    snprintf(v->pos_embed_type, sizeof v->pos_embed_type, "learnable");
+    v->ln_eps = 1e-5;
+    return true;
+}
+
 /* Fills the geometry the tensors show; false (with a reason) when a tower is absent. */
 static bool shapes_to_config(const oclip_checkpoint *ck, oclip_model_config *c, const char **why) {
     memset(c, 0, sizeof *c);
+    bool rn = oclip_checkpoint_find(ck, "visual.layer1.0.conv1.weight") != NULL;
     const oclip_tensor *conv = find(ck, "visual.conv1.weight", 4);
     const oclip_tensor *vpos = find(ck, "visual.positional_embedding", 2);
     const oclip_tensor *vproj = find(ck, "visual.proj", 2);
@@ -246,7 +374,8 @@ static bool shapes_to_config(const oclip_checkpoint *ck, oclip_model_config *c, 
         *why = "no OpenCLIP image or text tower in this file";
         return false;
     }
-    if (!conv || !vpos) {
+    if (rn && !resnet_shapes(ck, &c->vision, why)) return false;
+    if (!rn && (!conv || !vpos)) {
         *why = conv || vpos ? "the image tower is incomplete"
                             : "no image tower in this file (text-only checkpoint?)";
         return false;
@@ -257,12 +386,13 @@ static bool shapes_to_config(const oclip_checkpoint *ck, oclip_model_config *c, 
         return false;
     }
     /* zero-sized dimensions describe no model (and would divide by zero below) */
-    if (conv->shape[0] <= 0 || conv->shape[3] <= 0 || conv->shape[2] != conv->shape[3] ||
+    if ((!rn && (conv->shape[0] <= 0 || conv->shape[3] <= 0 || conv->shape[2] != conv->shape[3])) ||
         tok->shape[0] <= 0 || tok->shape[1] <= 0 || tpos->shape[0] <= 0) {
         *why = "a tower has zero-sized or non-square dimensions";
         return false;
     }
     oclip_vision_cfg *v = &c->vision;
+    if (rn) goto text;
     v->width = (int)conv->shape[0];
     v->patch_size = (int)conv->shape[3];
     int64_t tokens = vpos->shape[0] - 1;
@@ -283,7 +413,7 @@ static bool shapes_to_config(const oclip_checkpoint *ck, oclip_model_config *c, 
     snprintf(v->pool_type, sizeof v->pool_type, "tok");
     snprintf(v->pos_embed_type, sizeof v->pos_embed_type, "learnable");
     v->ln_eps = 1e-5;
-
+text:;
     oclip_text_cfg *t = &c->text;
     t->vocab_size = (int)tok->shape[0];
     t->width = (int)tok->shape[1];
@@ -305,20 +435,25 @@ static bool shapes_to_config(const oclip_checkpoint *ck, oclip_model_config *c, 
         c->embed_dim = (int)oclip_checkpoint_find(ck, "text_projection.weight")->shape[0];
     } else {
         snprintf(t->proj_type, sizeof t->proj_type, "none");
-        c->embed_dim = vproj ? (int)vproj->shape[1] : t->width;
+        const oclip_tensor *cp = find(ck, "visual.attnpool.c_proj.weight", 2);
+        c->embed_dim = vproj ? (int)vproj->shape[1] : rn && cp ? (int)cp->shape[0] : t->width;
     }
     const oclip_tensor *ls = oclip_checkpoint_find(ck, "logit_scale");
     c->nonscalar_logit_scale = ls && ls->ndim == 1;
     c->has_logit_bias = oclip_checkpoint_find(ck, "logit_bias") != NULL;
     c->init_logit_bias = c->has_logit_bias ? -10.0 : 0.0;
-    c->family = OCLIP_FAMILY_NATIVE;
+    c->family = rn ? OCLIP_FAMILY_RESNET : OCLIP_FAMILY_NATIVE;
     return true;
 }
 
 /* Does the checkpoint hold exactly the expected keys with the expected shapes?
  * logit_scale/logit_bias may be [] or [1] (OpenCLIP reshapes them on load). */
-static bool fits_exactly(const oclip_checkpoint *ck, const oc_expect *e, size_t n) {
-    if (oclip_checkpoint_n_tensors(ck) != n) return false;
+static bool fits_exactly(const oclip_checkpoint *ck, const oclip_model_config *cfg,
+                         const oc_expect *e, size_t n) {
+    size_t have = oclip_checkpoint_n_tensors(ck);
+    if (cfg->family == OCLIP_FAMILY_RESNET)
+        for (size_t i = 0; i < ck->n_tensors; i++) have -= oc_arch_optional(cfg, ck->tensors[i].name);
+    if (have != n) return false;
     for (size_t i = 0; i < n; i++) {
         const oclip_tensor *t = oclip_checkpoint_find(ck, e[i].name);
         if (!t) return false;
@@ -362,7 +497,7 @@ static void natives_init(void) {
     for (size_t i = 0; i < count; i++) {
         native_entry *ne = &natives.v[natives.n];
         if (oclip_config_builtin(oclip_config_builtin_name(i), &ne->cfg, NULL) != OCLIP_OK ||
-            ne->cfg.family != OCLIP_FAMILY_NATIVE ||
+            (ne->cfg.family != OCLIP_FAMILY_NATIVE && ne->cfg.family != OCLIP_FAMILY_RESNET) ||
             oc_arch_expected(&ne->cfg, &natives.arena, &ne->e, &ne->n, NULL) != OCLIP_OK)
             continue;
         natives.n++;
@@ -383,7 +518,7 @@ oclip_status oclip_infer_config(const oclip_checkpoint *ck, oclip_model_config *
     const oclip_model_config *best = NULL;
     for (size_t i = 0; i < natives.n; i++) {
         const native_entry *ne = &natives.v[i];
-        if (!fits_exactly(ck, ne->e, ne->n)) continue;
+        if (ne->cfg.family != out->family || !fits_exactly(ck, &ne->cfg, ne->e, ne->n)) continue;
         /* prefer the plain config over its -quickgelu twin, and the first one found else */
         if (!best || (ends_with(best->name, "-quickgelu") && !ends_with(ne->cfg.name, "-quickgelu")))
             best = &ne->cfg;

@@ -23,6 +23,12 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
 
 /* Reason a config cannot be computed by oclip, or NULL when it can. */
 const char *oc_arch_unsupported(const oclip_model_config *cfg);
+/* The same for a ModifiedResNet config (family RESNET). */
+const char *oc_resnet_unsupported(const oclip_model_config *cfg);
+/* Keys a checkpoint may hold or not, outside the expected list: a ModifiedResNet's
+ * BatchNorm2d num_batches_tracked counters (PyTorch's BatchNorm fills a missing one on load and
+ * eval never reads it). */
+bool oc_arch_optional(const oclip_model_config *cfg, const char *name);
 
 /*
  * Maps `src` onto OpenCLIP native names as a new checkpoint (zero-copy where a tensor is only

@@ -446,11 +446,14 @@ static cJSON *model_cfg_json(const oclip_model_config *c) {
     if (c->custom_text) ok = jbool(m, "custom_text", 1) && ok;
 
     ok = jsize(vc, "image_size", v->image_size) && ok;
-    ok = jnum(vc, "layers", v->layers) && ok;
+    if (c->family == OCLIP_FAMILY_RESNET) /* ModifiedResNet: layers a list, no patches */
+        ok = jput(vc, "layers", cJSON_CreateIntArray(v->resnet_layers, 4)) && ok;
+    else ok = jnum(vc, "layers", v->layers) && ok;
     ok = jnum(vc, "width", v->width) && ok;
     ok = jnum(vc, "head_width", v->head_width) && ok;
     ok = jnum(vc, "mlp_ratio", v->mlp_ratio) && ok;
-    ok = jnum(vc, "patch_size", v->patch_size) && ok;
+    if (c->family == OCLIP_FAMILY_RESNET) ok = jput(vc, "patch_size", cJSON_CreateNull()) && ok;
+    else ok = jnum(vc, "patch_size", v->patch_size) && ok;
     if (v->has_ls) ok = jnum(vc, "ls_init_value", v->ls_init_value) && ok;
     if (v->no_ln_pre) ok = jbool(vc, "no_ln_pre", 1) && ok;
     if (v->final_ln_after_pool) ok = jbool(vc, "final_ln_after_pool", 1) && ok;
@@ -638,6 +641,10 @@ static void hf_reasons(const oclip_model_config *c, char *buf, size_t cap) {
             if (len >= cap) len = cap - 1;                                                       \
         }                                                                                        \
     } while (0)
+    if (c->family == OCLIP_FAMILY_RESNET) {
+        WHY("a ModifiedResNet image tower (CLIPModel's is a ViT)");
+        return;
+    }
     if (v->has_ls) WHY("LayerScale in the image tower (ls_init_value %g)", v->ls_init_value);
     if (t->has_ls) WHY("LayerScale in the text tower (ls_init_value %g)", t->ls_init_value);
     if (v->no_ln_pre) WHY("no ln_pre (CLIPModel always has pre_layrnorm)");

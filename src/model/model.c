@@ -21,9 +21,9 @@ const char *oc_model_unsupported(const oclip_model_config *c) {
     if (family) return family;
     const oclip_vision_cfg *v = &c->vision;
     const oclip_text_cfg *t = &c->text;
-    /* a timm tower (a SigLIP ViT: oc_arch_unsupported checked it) ignores the native vision
-     * options */
-    int timm = c->family == OCLIP_FAMILY_TIMM;
+    /* a timm tower (a SigLIP ViT: oc_arch_unsupported checked it) or a ModifiedResNet (checked
+     * there too) ignores the native vision options */
+    int timm = c->family == OCLIP_FAMILY_TIMM || c->family == OCLIP_FAMILY_RESNET;
     if (t->width <= 0 || c->embed_dim <= 0 || t->context_length <= 0 ||
         (int64_t)(t->width * t->mlp_ratio) <= 0 || t->layers < 0 ||
         (!timm && (v->width <= 0 || (int64_t)(v->width * v->mlp_ratio) <= 0 || v->layers < 0)))
@@ -221,10 +221,12 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
             return oc_err_set(err, OCLIP_E_UNSUPPORTED, "timm tower '%s' not supported",
                               c->vision.timm_model_name);
         if ((ts = bind_timm_vision(&b, &tt))) return ts;
+    } else if (c->family == OCLIP_FAMILY_RESNET) {
+        if ((ts = oc_resnet_bind(m, mapped, err))) return ts;
     } else if ((ts = bind_tower(&b, &v->tw, "visual.transformer.", c, 1))) {
         return ts;
     }
-    if (c->family != OCLIP_FAMILY_TIMM) {
+    if (c->family != OCLIP_FAMILY_TIMM && c->family != OCLIP_FAMILY_RESNET) {
     v->P = c->vision.patch_size;
     v->img_h = c->vision.image_size[0];
     v->img_w = c->vision.image_size[1];
@@ -311,6 +313,7 @@ static oclip_status refuse_report(const oclip_report *r, const char *path, oclip
 void oclip_model_free(oclip_model *m) {
     if (!m) return;
     oc_model_unpack(m);
+    oc_resnet_free(m);
     oc_model_tokenizer_free(m);
     if (m->pack_mu_ok) pthread_mutex_destroy(&m->pack_mu);
     oclip_report_free(m->report);
@@ -452,7 +455,8 @@ oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_
     oc_err_clear(err);
     if (!m || (n && (!pixels || !out)))
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image: NULL argument");
-    oclip_status s = oc_vit_forward(m, pixels, n, out, NULL, err);
+    oclip_status s = m->vis.rn ? oc_resnet_forward(m, pixels, n, out, NULL, err)
+                               : oc_vit_forward(m, pixels, n, out, NULL, err);
     if (s) {
         oc_err_wrap(err, "encoding %zu image%s", n, n == 1 ? "" : "s");
         return s;

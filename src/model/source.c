@@ -940,8 +940,11 @@ oclip_status oclip_source_check(oclip_source *s, int scan, oclip_report **out,
                      "(%s) and the norm epsilon are guesses the weights cannot confirm, so the "
                      "results may differ from the model's own; keep its open_clip_config.json "
                      "beside the checkpoint, or give --config / --arch",
-                     s->config.vision.head_width ? s->config.vision.width /
-                                                       s->config.vision.head_width : 0,
+                     s->config.vision.head_width
+                         ? s->config.vision.width *
+                               (s->config.family == OCLIP_FAMILY_RESNET ? 32 : 1) /* attnpool */
+                               / s->config.vision.head_width
+                         : 0,
                      s->config.text.heads, s->config.quick_gelu ? "QuickGELU" : "exact GELU")) {
         oclip_report_free(*out);
         *out = NULL;

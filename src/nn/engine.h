@@ -60,7 +60,29 @@ typedef struct {
     oc_weight pool_q, pool_kv, pool_proj, pool_fc1, pool_fc2; /* [D,D] [2D,D] [D,D] [M,D] [D,M] */
     float *pool_q_b, *pool_kv_b, *pool_proj_b, *pool_fc1_b, *pool_fc2_b;
     float *pool_ln_w, *pool_ln_b;
+    /* OpenAI's ModifiedResNet (resnet.c) when not NULL: the rest of this struct but img_h /
+     * img_w is then unused */
+    struct oc_resnet *rn;
 } oc_vision;
+
+/* ModifiedResNet (open_clip modified_resnet.py): convolutions with their batch norms folded in
+ * (oc_conv, kernels.h), channels-last activations. */
+typedef struct {
+    oc_conv c1, c2, c3, down; /* 1x1, 3x3 pad 1, 1x1; down: the downsample 1x1 (has_down) */
+    int stride, has_down;     /* stride > 1: AvgPool2d(stride) after c2 and before down */
+} oc_bottleneck;
+
+typedef struct oc_resnet {
+    int width, img, heads, C, E, grid; /* C = width * 32 (attnpool), grid = img / 32 */
+    int layers[4];
+    oc_conv stem[3];        /* 3 -> w/2 stride 2, w/2 -> w/2, w/2 -> w; each + ReLU */
+    oc_bottleneck *blocks;  /* layers[0] + ... + layers[3] */
+    int nblocks;
+    float *pos;             /* attnpool.positional_embedding [grid * grid + 1, C] */
+    float *qkv_buf, *qkv_b; /* [q; k; v] weights [3C, C] and biases [3C] (fp32 copies) */
+    oc_weight qkv, cproj;   /* cproj: attnpool.c_proj [E, C] as stored */
+    float *cproj_b;         /* [E] */
+} oc_resnet;
 
 /* The text tower's pooled position (open_clip transformer.py text_global_pool) */
 typedef enum { OC_POOL_ARGMAX = 0, OC_POOL_EOS, OC_POOL_FIRST, OC_POOL_LAST } oc_txt_pool;
@@ -115,6 +137,9 @@ typedef struct {
     float *last;   /* after the last block [N, T, D] */
     float *pooled; /* pooled, after ln_post / ln_final, before the projection [N, D] */
     float *pool_attn, *pool_ln; /* timm MAP pool: attention after its proj, its LayerNorm [N, D] */
+    /* ModifiedResNet, NCHW as PyTorch: after the stem [N, w, H/4, W/4] and after each of
+     * layer1..4 [N, 4w * 2^i, ...] */
+    float *rn_stem, *rn_layer[4];
 } oc_stages;
 
 /* out [N, E] (unnormalized). The text tower runs only the first T' positions, where T' is one
@@ -129,6 +154,15 @@ oclip_status oc_timm_vit_forward(const oclip_model *m, const float *pixels, size
                                  const oc_stages *st, oclip_error *err);
 oclip_status oc_txt_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                             const oc_stages *st, int full, oclip_error *err);
+
+/* The ModifiedResNet image tower (resnet.c): bound from the mapped checkpoint (folding each
+ * batch norm into its convolution, packing the GEMM weights on the SIMD paths), run, freed
+ * (NULL-safe, also on a partly bound tower). out [N, E]; stages: the rn_* fields, pooled is
+ * unused (out is attnpool's output). */
+oclip_status oc_resnet_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_error *err);
+oclip_status oc_resnet_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                               const oc_stages *st, oclip_error *err);
+void oc_resnet_free(oclip_model *m);
 
 /* The patches of pixels [n, 3, img_h, img_w] as the rows of the patch-embedding GEMM (tower.c):
  * patches [n * gh * gw, 3 * P * P], flattened in (c, ky, kx) order, row-major over the grid;

@@ -1,0 +1,325 @@
+/*
+ * resnet.c — OpenAI's ModifiedResNet image tower (open_clip modified_resnet.py ModifiedResNet,
+ * Bottleneck, AttentionPool2d): the 3-convolution stem with an average pool, four layers of
+ * bottlenecks whose stride is an AvgPool2d (after the 3x3 convolution, and before the
+ * downsample's 1x1 convolution), and the attention pool over the mean token and the grid with
+ * its positional embedding. Batch norms (eval: running statistics, eps 1e-5, nn.BatchNorm2d's
+ * default) are folded into the convolutions at load; activations are channels-last (kernels.h
+ * oc_conv2d), the stages handed to tests are NCHW as PyTorch's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/engine.h"
+
+#define BN_EPS 1e-5f
+/* images per forward chunk, at most: fewer when one image's activations are large (RN50x64 at
+ * 448 px: 6.4 M floats after the stem's third convolution) */
+#define RN_CHUNK 8
+#define RN_CHUNK_FLOATS ((size_t)48 << 20)
+
+/* =============================================================================================
+ * Binding
+ */
+typedef struct {
+    const oclip_checkpoint *ck;
+    oclip_error *err;
+    int nth, pack;
+    oclip_status st; /* the first failure of load */
+} rbind;
+
+/* tensor `name` as numel fp32 values in a new malloc'd buffer; NULL (err set) when missing or
+ * of another size */
+static float *load(rbind *b, const char *name, uint64_t numel) {
+    const oclip_tensor *t = oclip_checkpoint_find(b->ck, name);
+    if (!t) {
+        b->st = oc_err_set(b->err, OCLIP_E_FORMAT, "tensor '%s' missing", name);
+        return NULL;
+    }
+    if (t->numel != numel || (t->dtype != OCLIP_DTYPE_F32 && t->dtype != OCLIP_DTYPE_F16 &&
+                              t->dtype != OCLIP_DTYPE_BF16)) {
+        b->st = oc_err_set(b->err, OCLIP_E_FORMAT, "tensor '%s': %llu %s values, expected %llu floats",
+                   name, (unsigned long long)t->numel, oclip_dtype_name(t->dtype),
+                   (unsigned long long)numel);
+        return NULL;
+    }
+    float *p = malloc((size_t)(numel ? numel : 1) * sizeof(float));
+    if (!p) {
+        b->st = oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory (%s)", name);
+        return NULL;
+    }
+    oc_load_f32(p, t->data, t->dtype, 0, (size_t)numel);
+    return p;
+}
+
+/* conv `cname` (no bias) followed by BatchNorm2d `bname`, folded into cv */
+static oclip_status conv_bn(rbind *b, oc_conv *cv, const char *cname, const char *bname, int cin,
+                            int cout, int k, int stride, int pad) {
+    char nm[5][200];
+    static const char *const leaf[4] = {"weight", "bias", "running_mean", "running_var"};
+    for (int i = 0; i < 4; i++) snprintf(nm[i], sizeof nm[i], "%s.%s", bname, leaf[i]);
+    size_t per = (size_t)cin * (size_t)k * (size_t)k;
+    float *w = load(b, cname, (uint64_t)cout * per), *bn[4] = {0};
+    for (int i = 0; i < 4 && w; i++)
+        if (!(bn[i] = load(b, nm[i], (uint64_t)cout))) break;
+    oclip_status s = w && bn[3] ? OCLIP_OK : b->st;
+    float *bias = s ? NULL : calloc((size_t)cout, sizeof(float));
+    if (!s && !bias) s = oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
+    if (!s) {
+        oc_bn_fold(w, bias, (size_t)cout, per, bn[0], bn[1], bn[2], bn[3], BN_EPS);
+        s = oc_conv_init(cv, w, bias, cin, cout, k, k, stride, pad, 1, b->pack, b->nth, b->err);
+        if (s) oc_err_wrap(b->err, "'%s'", cname);
+    }
+    free(w), free(bias);
+    for (int i = 0; i < 4; i++) free(bn[i]);
+    return s;
+}
+
+/* The grid side the tower produces from an img x img image: the stem's stride-2 convolution
+ * (k 3, pad 1), its AvgPool2d(2), then layer2..4's AvgPool2d(2) */
+static int grid_of(int img) {
+    size_t g = oc_conv_out((size_t)img, 3, 2, 1) / 2;
+    for (int i = 0; i < 3; i++) g /= 2;
+    return (int)g;
+}
+
+oclip_status oc_resnet_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_error *err) {
+    const oclip_vision_cfg *v = &m->cfg.vision;
+    oc_resnet *r = calloc(1, sizeof *r);
+    if (!r) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    m->vis.rn = r;
+    r->width = v->width;
+    r->img = v->image_size[0];
+    r->C = v->width * 32;
+    r->E = m->cfg.embed_dim;
+    r->heads = v->head_width > 0 ? r->C / v->head_width : 0;
+    r->grid = r->img / 32;
+    memcpy(r->layers, v->resnet_layers, sizeof r->layers);
+    m->vis.img_h = m->vis.img_w = r->img;
+    /* what OpenCLIP would fail on: the pool's positions are (image_size // 32)^2 + 1 */
+    if (v->image_size[0] != v->image_size[1])
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "ModifiedResNet with a non-square image "
+                          "size %dx%d (OpenCLIP takes one int)", v->image_size[0],
+                          v->image_size[1]);
+    if (grid_of(r->img) != r->grid || r->grid <= 0)
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "ModifiedResNet at image_size %d: its "
+                          "%dx%d feature grid does not fit the attention pool's %dx%d positions "
+                          "(OpenCLIP fails the same way)", r->img, grid_of(r->img),
+                          grid_of(r->img), r->grid, r->grid);
+    rbind b = {ck, err, m->threads, oc_kernels_get()->pack_weights, OCLIP_OK};
+    int w = r->width;
+    oclip_status s;
+    if ((s = conv_bn(&b, &r->stem[0], "visual.conv1.weight", "visual.bn1", 3, w / 2, 3, 2, 1)) ||
+        (s = conv_bn(&b, &r->stem[1], "visual.conv2.weight", "visual.bn2", w / 2, w / 2, 3, 1,
+                     1)) ||
+        (s = conv_bn(&b, &r->stem[2], "visual.conv3.weight", "visual.bn3", w / 2, w, 3, 1, 1)))
+        return s;
+    for (int i = 0; i < 4; i++) r->nblocks += r->layers[i];
+    r->blocks = calloc((size_t)r->nblocks, sizeof *r->blocks);
+    if (!r->blocks) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    int inplanes = w, k = 0;
+    char cn[160], bn[160];
+    for (int li = 0; li < 4; li++) {
+        int planes = w << li;
+        for (int j = 0; j < r->layers[li]; j++, k++) {
+            oc_bottleneck *bk = &r->blocks[k];
+            bk->stride = j == 0 && li > 0 ? 2 : 1;
+#define CB(c, bb, ...)                                                                           \
+    (snprintf(cn, sizeof cn, "visual.layer%d.%d." c ".weight", li + 1, j),                       \
+     snprintf(bn, sizeof bn, "visual.layer%d.%d." bb, li + 1, j), conv_bn(&b, __VA_ARGS__))
+            if ((s = CB("conv1", "bn1", &bk->c1, cn, bn, inplanes, planes, 1, 1, 0)) ||
+                (s = CB("conv2", "bn2", &bk->c2, cn, bn, planes, planes, 3, 1, 1)) ||
+                (s = CB("conv3", "bn3", &bk->c3, cn, bn, planes, planes * 4, 1, 1, 0)))
+                return s;
+            bk->has_down = bk->stride > 1 || inplanes != planes * 4;
+            if (bk->has_down &&
+                (s = CB("downsample.0", "downsample.1", &bk->down, cn, bn, inplanes, planes * 4,
+                        1, 1, 0)))
+                return s;
+#undef CB
+            inplanes = planes * 4;
+        }
+    }
+    /* the attention pool: q, k, v fused as [q; k; v] (F.multi_head_attention_forward's
+     * in_proj_bias is cat(q, k, v) biases in that order) */
+    size_t C = (size_t)r->C, E = (size_t)r->E, G = (size_t)r->grid * (size_t)r->grid;
+    if (!(r->pos = load(&b, "visual.attnpool.positional_embedding", (G + 1) * C))) return b.st;
+    r->qkv_buf = malloc(3 * C * C * sizeof(float));
+    r->qkv_b = malloc(3 * C * sizeof(float));
+    if (!r->qkv_buf || !r->qkv_b) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    static const char *const proj[3] = {"q_proj", "k_proj", "v_proj"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cn, sizeof cn, "visual.attnpool.%s.weight", proj[i]);
+        snprintf(bn, sizeof bn, "visual.attnpool.%s.bias", proj[i]);
+        float *pw = load(&b, cn, C * C), *pb = pw ? load(&b, bn, C) : NULL;
+        if (pw && pb) {
+            memcpy(r->qkv_buf + (size_t)i * C * C, pw, C * C * sizeof(float));
+            memcpy(r->qkv_b + (size_t)i * C, pb, C * sizeof(float));
+        }
+        free(pw), free(pb);
+        if (!pw || !pb) return b.st;
+    }
+    r->qkv = (oc_weight){.data = (const uint8_t *)r->qkv_buf, .dtype = OCLIP_DTYPE_F32,
+                         .n = 3 * C, .k = C};
+    const oclip_tensor *cp = oclip_checkpoint_find(ck, "visual.attnpool.c_proj.weight");
+    if (!cp || cp->numel != E * C)
+        return oc_err_set(err, OCLIP_E_FORMAT, "tensor 'visual.attnpool.c_proj.weight' %s",
+                          cp ? "has the wrong size" : "missing");
+    r->cproj = (oc_weight){.data = cp->data, .dtype = cp->dtype, .n = E, .k = C};
+    if (!(r->cproj_b = load(&b, "visual.attnpool.c_proj.bias", E))) return b.st;
+    if (b.pack && ((s = oc_weight_pack(&r->qkv, OCLIP_DTYPE_F32, 0, b.nth, err)) ||
+                   (s = oc_weight_pack(&r->cproj, OCLIP_DTYPE_F32, 0, b.nth, err))))
+        return s;
+    return OCLIP_OK;
+}
+
+void oc_resnet_free(oclip_model *m) {
+    oc_resnet *r = m->vis.rn;
+    if (!r) return;
+    for (int i = 0; i < 3; i++) oc_conv_free(&r->stem[i]);
+    for (int i = 0; r->blocks && i < r->nblocks; i++) {
+        oc_conv_free(&r->blocks[i].c1), oc_conv_free(&r->blocks[i].c2);
+        oc_conv_free(&r->blocks[i].c3), oc_conv_free(&r->blocks[i].down);
+    }
+    free(r->blocks);
+    oc_weight_unpack(&r->qkv), oc_weight_unpack(&r->cproj);
+    free(r->pos), free(r->qkv_buf), free(r->qkv_b), free(r->cproj_b);
+    free(r);
+    m->vis.rn = NULL;
+}
+
+/* =============================================================================================
+ * Forward
+ */
+/* a [n, H, W, C] channels-last stage as NCHW into dst */
+static void to_nchw(float *dst, const float *x, size_t n, size_t H, size_t W, size_t C) {
+    for (size_t b = 0; b < n; b++)
+        for (size_t p = 0; p < H * W; p++)
+            for (size_t c = 0; c < C; c++) dst[(b * C + c) * H * W + p] = x[(b * H * W + p) * C + c];
+}
+
+/* The largest activation (floats per image) any step writes, at image side img */
+static size_t largest(const oc_resnet *r) {
+    size_t h = oc_conv_out((size_t)r->img, 3, 2, 1), w = (size_t)r->width;
+    size_t mx = h * h * w; /* stem conv3: w channels at half size */
+    if ((size_t)r->img * (size_t)r->img * 3 > mx) mx = (size_t)r->img * (size_t)r->img * 3;
+    h /= 2;
+    for (int li = 0; li < 4; li++) {
+        size_t planes = w << li;
+        size_t a = h * h * planes * 4; /* a block's input / output (and c1, c2 before pooling) */
+        if (a > mx) mx = a;
+        if (li < 3) h /= 2;
+    }
+    size_t tok = ((size_t)r->grid * r->grid + 1) * (size_t)r->C * 3; /* the pool's qkv */
+    return tok > mx ? tok : mx;
+}
+
+static oclip_status chunk_forward(const oclip_model *m, const float *pixels, size_t n,
+                                  float *out, const oc_stages *st, size_t first, float *buf[5],
+                                  oclip_error *err) {
+    const oc_resnet *r = m->vis.rn;
+    int nth = m->threads;
+    size_t H = (size_t)r->img, C = (size_t)r->C;
+    float *a = buf[0], *b = buf[1], *c = buf[2], *d = buf[3], *e = buf[4];
+    /* NCHW pixels -> channels last */
+    for (size_t i = 0; i < n; i++)
+        for (size_t ch = 0; ch < 3; ch++)
+            for (size_t p = 0; p < H * H; p++) a[(i * H * H + p) * 3 + ch] = pixels[(i * 3 + ch) * H * H + p];
+    /* stem */
+    oclip_status s;
+    size_t h = oc_conv_out(H, 3, 2, 1);
+    if ((s = oc_conv2d(&r->stem[0], a, n, H, H, b, NULL, 1, nth, err)) ||
+        (s = oc_conv2d(&r->stem[1], b, n, h, h, c, NULL, 1, nth, err)) ||
+        (s = oc_conv2d(&r->stem[2], c, n, h, h, b, NULL, 1, nth, err)))
+        return s;
+    oc_avgpool2d(b, n, h, h, (size_t)r->width, 2, a, nth);
+    h /= 2;
+    size_t ch = (size_t)r->width;
+    if (st && st->rn_stem) to_nchw(st->rn_stem + first * ch * h * h, a, n, h, h, ch);
+    /* layers: x in a */
+    int k = 0;
+    for (int li = 0; li < 4; li++) {
+        for (int j = 0; j < r->layers[li]; j++, k++) {
+            const oc_bottleneck *bk = &r->blocks[k];
+            size_t planes = (size_t)bk->c1.cout, ho = h / (size_t)bk->stride;
+            /* out = relu(bn1(conv1 x)) -> b; relu(bn2(conv2 .)) -> c; avgpool -> b */
+            if ((s = oc_conv2d(&bk->c1, a, n, h, h, b, NULL, 1, nth, err)) ||
+                (s = oc_conv2d(&bk->c2, b, n, h, h, c, NULL, 1, nth, err)))
+                return s;
+            const float *mid = c, *idn = a;
+            if (bk->stride > 1) {
+                oc_avgpool2d(c, n, h, h, planes, (size_t)bk->stride, b, nth);
+                mid = b;
+            }
+            /* identity = downsample(x): AvgPool2d(stride) (identity at 1), conv, bn -> d */
+            if (bk->has_down) {
+                const float *src = a;
+                if (bk->stride > 1) {
+                    oc_avgpool2d(a, n, h, h, (size_t)bk->c1.cin, (size_t)bk->stride, e, nth);
+                    src = e;
+                }
+                if ((s = oc_conv2d(&bk->down, src, n, ho, ho, d, NULL, 0, nth, err))) return s;
+                idn = d;
+            }
+            /* relu(bn3(conv3 mid) + identity) -> c (mid is b or c: write to the other) */
+            float *dst = mid == c ? b : c;
+            if ((s = oc_conv2d(&bk->c3, mid, n, ho, ho, dst, idn, 1, nth, err))) return s;
+            /* rotate: the output becomes x */
+            float *t = a;
+            a = dst;
+            if (dst == b) b = t;
+            else c = t;
+            h = ho;
+            ch = planes * 4;
+        }
+        if (st && st->rn_layer[li]) to_nchw(st->rn_layer[li] + first * ch * h * h, a, n, h, h, ch);
+    }
+    /* AttentionPool2d: tokens [mean; grid] + positions, then MHA with the mean token as the
+     * only query used: x[0] after c_proj */
+    size_t G = h * h, T = G + 1;
+    float *tok = b, *qkv = c, *o = d;
+    for (size_t i = 0; i < n; i++) {
+        float *ti = tok + i * T * C;
+        const float *xi = a + i * G * C;
+        for (size_t q = 0; q < C; q++) {
+            float sum = 0;
+            for (size_t p = 0; p < G; p++) sum += xi[p * C + q];
+            ti[q] = sum / (float)G + r->pos[q];
+        }
+        for (size_t p = 0; p < G; p++)
+            for (size_t q = 0; q < C; q++) ti[(p + 1) * C + q] = xi[p * C + q] + r->pos[(p + 1) * C + q];
+    }
+    oc_gemm(tok, n * T, &r->qkv, r->qkv_b, qkv, nth);
+    if ((s = oc_attention(qkv, o, n, T, C, (size_t)r->heads, 0, nth, err))) return s;
+    for (size_t i = 0; i < n; i++) memmove(e + i * C, o + i * T * C, C * sizeof(float));
+    oc_gemm(e, n, &r->cproj, r->cproj_b, out, nth);
+    return OCLIP_OK;
+}
+
+oclip_status oc_resnet_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                               const oc_stages *st, oclip_error *err) {
+    const oc_resnet *r = m->vis.rn;
+    if (!n) return OCLIP_OK;
+    size_t per = largest(r), chunk = RN_CHUNK_FLOATS / 5 / (per ? per : 1);
+    if (chunk > RN_CHUNK) chunk = RN_CHUNK;
+    if (chunk < 1) chunk = 1;
+    if (chunk > n) chunk = n;
+    uint64_t total;
+    if (oc_mul_overflow_u64((uint64_t)per * chunk, 5, &total) || total > SIZE_MAX / sizeof(float))
+        return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
+    float *mem = malloc((size_t)total * sizeof(float));
+    if (!mem)
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (image activations, %llu bytes)",
+                          (unsigned long long)(total * sizeof(float)));
+    float *buf[5];
+    for (int i = 0; i < 5; i++) buf[i] = mem + (size_t)i * per * chunk;
+    size_t img = 3 * (size_t)r->img * (size_t)r->img;
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < n && !s; i += chunk) {
+        size_t k = n - i < chunk ? n - i : chunk;
+        s = chunk_forward(m, pixels + i * img, k, out + i * (size_t)r->E, st, i, buf, err);
+    }
+    free(mem);
+    return s;
+}

@@ -1,0 +1,174 @@
+/*
+ * test_conv.c — the convolution kernels (src/kernels/conv.c) against a scalar reference written
+ * here from PyTorch's definitions (torch.nn.Conv2d over NCHW weights [cout, cin / groups, kh,
+ * kw], zero padding; nn.BatchNorm2d in eval; nn.AvgPool2d(k)), summed in double, on odd shapes:
+ * 1x1 (the direct GEMM), 3x3 stride 1 and 2 with padding, 7x7 depthwise, grouped, 5x3 with
+ * uneven sizes, with residual and ReLU; on every SIMD path this CPU has, packed and as stored,
+ * and with 1 and 3 threads (which must give the same bytes).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels_int.h" /* oc_simd_set */
+#include "test.h"
+
+static unsigned rng = 12345u;
+static float frand(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+typedef struct {
+    int n, cin, h, w, cout, kh, kw, stride, pad, groups, res, relu;
+} shape;
+
+/* y [N, Ho, Wo, cout] from x [N, H, W, cin] (channels last) and w [cout, cg, kh, kw] */
+static void ref_conv(const shape *s, const float *x, const float *w, const float *b,
+                     const float *res, double *y, size_t Ho, size_t Wo) {
+    int cg = s->cin / s->groups, cog = s->cout / s->groups;
+    for (int n = 0; n < s->n; n++)
+        for (size_t oy = 0; oy < Ho; oy++)
+            for (size_t ox = 0; ox < Wo; ox++)
+                for (int o = 0; o < s->cout; o++) {
+                    int g = o / cog;
+                    double acc = b[o];
+                    for (int c = 0; c < cg; c++)
+                        for (int ky = 0; ky < s->kh; ky++)
+                            for (int kx = 0; kx < s->kw; kx++) {
+                                long iy = (long)oy * s->stride - s->pad + ky;
+                                long ix = (long)ox * s->stride - s->pad + kx;
+                                if (iy < 0 || ix < 0 || iy >= s->h || ix >= s->w) continue;
+                                acc += (double)x[(((size_t)n * s->h + iy) * s->w + ix) * s->cin +
+                                                 g * cg + c] *
+                                       w[(((size_t)o * cg + c) * s->kh + ky) * s->kw + kx];
+                            }
+                    size_t i = (((size_t)n * Ho + oy) * Wo + ox) * s->cout + o;
+                    if (res) acc += res[i];
+                    if (s->relu && acc < 0) acc = 0;
+                    y[i] = acc;
+                }
+}
+
+static void test_shape(const shape *s) {
+    int cg = s->cin / s->groups;
+    size_t nx = (size_t)s->n * s->h * s->w * s->cin;
+    size_t nw = (size_t)s->cout * cg * s->kh * s->kw;
+    size_t Ho = oc_conv_out((size_t)s->h, s->kh, s->stride, s->pad);
+    size_t Wo = oc_conv_out((size_t)s->w, s->kw, s->stride, s->pad);
+    size_t ny = (size_t)s->n * Ho * Wo * s->cout;
+    float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w);
+    float *b = malloc((size_t)s->cout * sizeof *b), *res = malloc(ny * sizeof *res);
+    float *y = malloc(ny * sizeof *y), *y3 = malloc(ny * sizeof *y3);
+    double *want = malloc(ny * sizeof *want);
+    for (size_t i = 0; i < nx; i++) x[i] = frand();
+    for (size_t i = 0; i < nw; i++) w[i] = frand() / sqrtf((float)(cg * s->kh * s->kw));
+    for (int i = 0; i < s->cout; i++) b[i] = frand();
+    for (size_t i = 0; i < ny; i++) res[i] = frand();
+    ref_conv(s, x, w, b, s->res ? res : NULL, want, Ho, Wo);
+    oc_simd cur = oc_simd_get();
+    for (int path = 0; path < OC_SIMD_COUNT; path++) {
+        if (!oc_simd_set((oc_simd)path)) continue;
+        for (int pack = 0; pack < 2; pack++) {
+            oc_conv cv;
+            oclip_error err;
+            oclip_status st = oc_conv_init(&cv, w, b, s->cin, s->cout, s->kh, s->kw, s->stride,
+                                           s->pad, s->groups, pack, 2, &err);
+            CHECKF(st == OCLIP_OK, "init: %s", err.msg);
+            if (st) continue;
+            CHECK(oc_conv2d(&cv, x, (size_t)s->n, (size_t)s->h, (size_t)s->w, y,
+                            s->res ? res : NULL, s->relu, 1, &err) == OCLIP_OK);
+            CHECK(oc_conv2d(&cv, x, (size_t)s->n, (size_t)s->h, (size_t)s->w, y3,
+                            s->res ? res : NULL, s->relu, 3, &err) == OCLIP_OK);
+            double mx = 0;
+            for (size_t i = 0; i < ny; i++) {
+                double d = fabs(y[i] - want[i]);
+                if (!(d <= mx)) mx = d;
+            }
+            CHECKF(mx <= 2e-5, "%s pack %d: conv %d->%d %dx%d s%d p%d g%d on %dx%dx%d: max-abs "
+                   "%.3g vs the reference", oc_simd_name((oc_simd)path), pack, s->cin, s->cout,
+                   s->kh, s->kw, s->stride, s->pad, s->groups, s->n, s->h, s->w, mx);
+            CHECKF(!memcmp(y, y3, ny * sizeof *y), "%s: 1 and 3 threads differ",
+                   oc_simd_name((oc_simd)path));
+            oc_conv_free(&cv);
+        }
+    }
+    oc_simd_set(cur);
+    free(x), free(w), free(b), free(res), free(y), free(y3), free(want);
+}
+
+/* oc_bn_fold: conv then BatchNorm2d(eval) equals the folded convolution */
+static void test_bn_fold(void) {
+    enum { CI = 5, CO = 7, H = 9, W = 6, KK = 9 };
+    float x[H * W * CI], w[CO * CI * KK], wf[CO * CI * KK], bias[CO] = {0}, zero[CO] = {0};
+    float g[CO], be[CO], mu[CO], var[CO], y[H * W * CO], yf[H * W * CO];
+    for (int i = 0; i < H * W * CI; i++) x[i] = frand();
+    for (int i = 0; i < CO * CI * KK; i++) wf[i] = w[i] = frand();
+    for (int i = 0; i < CO; i++) {
+        g[i] = frand() * 2, be[i] = frand(), mu[i] = frand(), var[i] = 0.1f + frand() * frand();
+    }
+    oc_conv a, f;
+    oclip_error err;
+    CHECK(oc_conv_init(&a, w, zero, CI, CO, 3, 3, 1, 1, 1, 1, 1, &err) == OCLIP_OK);
+    oc_bn_fold(wf, bias, CO, CI * KK, g, be, mu, var, 1e-5f);
+    CHECK(oc_conv_init(&f, wf, bias, CI, CO, 3, 3, 1, 1, 1, 1, 1, &err) == OCLIP_OK);
+    oc_conv2d(&a, x, 1, H, W, y, NULL, 0, 1, &err);
+    oc_conv2d(&f, x, 1, H, W, yf, NULL, 0, 1, &err);
+    double mx = 0;
+    for (int i = 0; i < H * W * CO; i++) {
+        int o = i % CO;
+        double bn = (y[i] - (double)mu[o]) / sqrt((double)var[o] + 1e-5) * g[o] + be[o];
+        double d = fabs(bn - yf[i]);
+        if (d > mx) mx = d;
+    }
+    CHECKF(mx <= 2e-5, "batch norm folded: max-abs %.3g", mx);
+    oc_conv_free(&a);
+    oc_conv_free(&f);
+    oc_conv_free(NULL);
+}
+
+static void test_avgpool(int n, int h, int w, int c, int k) {
+    size_t Ho = (size_t)(h / k), Wo = (size_t)(w / k), ny = (size_t)n * Ho * Wo * c;
+    float *x = malloc((size_t)n * h * w * c * sizeof *x), *y = malloc(ny * sizeof *y);
+    for (size_t i = 0; i < (size_t)n * h * w * c; i++) x[i] = frand();
+    oc_avgpool2d(x, (size_t)n, (size_t)h, (size_t)w, (size_t)c, (size_t)k, y, 2);
+    double mx = 0;
+    for (int b = 0; b < n; b++)
+        for (size_t oy = 0; oy < Ho; oy++)
+            for (size_t ox = 0; ox < Wo; ox++)
+                for (int ch = 0; ch < c; ch++) {
+                    double s = 0;
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++)
+                            s += x[(((size_t)b * h + oy * k + ky) * w + ox * k + kx) * c + ch];
+                    double d = fabs(s / (k * k) - y[(((size_t)b * Ho + oy) * Wo + ox) * c + ch]);
+                    if (d > mx) mx = d;
+                }
+    CHECKF(mx <= 1e-6, "avgpool k %d on %dx%dx%d: max-abs %.3g", k, h, w, c, mx);
+    free(x), free(y);
+}
+
+int main(void) {
+    static const shape shapes[] = {
+        /* n cin h w cout kh kw s p g res relu */
+        {2, 13, 7, 5, 37, 1, 1, 1, 0, 1, 1, 1},   /* 1x1: the direct GEMM, residual + ReLU */
+        {1, 3, 17, 23, 16, 3, 3, 2, 1, 1, 0, 1},  /* the stem's first convolution, odd size */
+        {2, 16, 9, 11, 33, 3, 3, 1, 1, 1, 0, 0},  /* 3x3 pad 1, more than one panel */
+        {1, 24, 15, 13, 24, 7, 7, 1, 3, 24, 1, 0}, /* 7x7 depthwise (ConvNeXt) */
+        {1, 12, 10, 9, 12, 3, 3, 2, 1, 12, 0, 1}, /* 3x3 depthwise stride 2 */
+        {2, 12, 8, 7, 18, 3, 3, 1, 1, 3, 0, 1},   /* grouped */
+        {1, 5, 6, 11, 9, 5, 3, 3, 2, 1, 1, 1},    /* 5x3 stride 3, uneven */
+        {1, 40, 40, 36, 8, 3, 3, 1, 1, 1, 0, 0},  /* more positions than one im2col tile */
+        {1, 7, 4, 4, 5, 1, 1, 2, 0, 1, 0, 0},     /* 1x1 stride 2: im2col, not direct */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) test_shape(&shapes[i]);
+    test_bn_fold();
+    test_avgpool(2, 8, 6, 5, 2);
+    test_avgpool(1, 7, 9, 3, 2); /* odd: the last row and column dropped (floor) */
+    test_avgpool(1, 9, 9, 4, 3);
+    CHECK(oc_conv_out(7, 3, 2, 1) == 4 && oc_conv_out(2, 5, 1, 1) == 0);
+    oc_conv bad;
+    oclip_error err;
+    CHECK(oc_conv_init(&bad, NULL, NULL, 6, 4, 3, 3, 1, 1, 4, 0, 1, &err) == OCLIP_E_ARG);
+    return TEST_REPORT("test_conv");
+}
