@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <cJSON.h>
+
 static const char *const image_exts[] = {"jpg", "jpeg", "png", "webp", "bmp", "gif",
                                          "tif", "tiff", "ppm", "pgm", "pbm"};
 
@@ -388,42 +390,19 @@ static void split_key(const char *name, size_t *key_len, const char **ext) {
     *ext = dot ? dot + 1 : "";
 }
 
-/* A caption from a .json member: its "caption", else "text" string (a tiny scanner: the first
- * "caption": "..." pair at any depth, JSON string escapes decoded for \" \\ \/ \n \t only;
- * other escapes kept as written). */
+/* A caption from a .json member: its top-level "caption" string, else "text" (img2dataset's
+ * per-sample JSON); NULL when it has neither or is not JSON. Text up to its first NUL. */
 static char *json_caption(const char *s, size_t n, size_t *out_len) {
-    static const char *const keys[] = {"\"caption\"", "\"text\""};
-    for (int k = 0; k < 2; k++) {
-        size_t kl = strlen(keys[k]);
-        for (size_t i = 0; i + kl <= n; i++) {
-            if (memcmp(s + i, keys[k], kl)) continue;
-            size_t j = i + kl;
-            while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
-            if (j >= n || s[j] != ':') continue;
-            j++;
-            while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
-            if (j >= n || s[j] != '"') continue;
-            j++;
-            char *out = malloc(n - j + 1);
-            if (!out) return NULL;
-            size_t o = 0;
-            while (j < n && s[j] != '"') {
-                if (s[j] == '\\' && j + 1 < n) {
-                    char c = s[j + 1];
-                    out[o++] = c == 'n' ? '\n' : c == 't' ? '\t' : (c == '"' || c == '\\' || c == '/') ? c : '\\';
-                    if (c == 'n' || c == 't' || c == '"' || c == '\\' || c == '/') j += 2;
-                    else j += 1;
-                    continue;
-                }
-                out[o++] = s[j++];
-            }
-            if (o > COLL_MAX_CAPTION) o = COLL_MAX_CAPTION;
-            out[o] = '\0';
-            *out_len = o;
-            return out;
-        }
+    cJSON *o = cJSON_ParseWithLength(s, n);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "caption");
+    if (!cJSON_IsString(c)) c = cJSON_GetObjectItemCaseSensitive(o, "text");
+    char *out = NULL;
+    if (cJSON_IsString(c) && c->valuestring) {
+        size_t len = strlen(c->valuestring);
+        out = caption_of(c->valuestring, len, out_len);
     }
-    return NULL;
+    cJSON_Delete(o);
+    return out;
 }
 
 /* Reads the current member's data (at most max bytes): 0, 1 too large, -1 read error (why). */
