@@ -428,7 +428,10 @@ static const char *dtype_opt(oclip_dtype d) {
 static cJSON *settings_json(const run_t *r, const char *fingerprint) {
     cJSON *s = cJSON_CreateObject();
     cJSON *m = cJSON_AddObjectToObject(s, "model");
-    char *spec = abs_path(r->a.model.spec), *cfg = abs_path(r->a.model.config);
+    /* "default" is the embedded model whatever the folder holds (oclip_source_resolve) */
+    char *spec = r->a.model.spec && strcmp(r->a.model.spec, "default") ? abs_path(r->a.model.spec)
+                                                                        : NULL;
+    char *cfg = abs_path(r->a.model.config);
     if (spec) cJSON_AddStringToObject(m, "spec", spec);
     else cJSON_AddStringToObject(m, "spec", "default");
     if (r->a.model.arch) cJSON_AddStringToObject(m, "arch", r->a.model.arch);
@@ -864,7 +867,9 @@ int cmd_embed_dir(int argc, char **argv) {
             }
             if (shard) r.shard_size = v;
             else r.decode_threads = (int)v;
-        } else if (!strcmp(o, "--json") || !strcmp(o, "--pixels") || !strcmp(o, "--no-normalize")) {
+        } else if (!strcmp(o, "--json") || !strcmp(o, "--pixels") || !strcmp(o, "--no-normalize") ||
+                   !strcmp(o, "--tokens") || !strcmp(o, "-f") || !strcmp(o, "--file") ||
+                   !strcmp(o, "--images") || !strcmp(o, "--texts")) {
             free(rest);
             return cli_unknown_option("embed-dir", o, embed_dir_help);
         } else rest[nrest++] = argv[i];
