@@ -11,12 +11,14 @@ PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4
 # pkg-config runs only when a recipe compiles or links (deferred `=`, then kept), quietly: `make
 # deps` and `make help` work before the packages are there, and a build without them stops
 # once with the missing packages and what to run.
-PKG_MISSING = $(shell for p in $(PKGS) libcurl; do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
+PKG_MISSING = $(shell for p in $(PKGS) libarchive libcurl; do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
 pkgconf  = $(if $(PKG_MISSING),$(error pkg-config does not find $(strip $(PKG_MISSING)): run 'make deps' first (it installs the packages the build needs)),$(shell pkg-config $(1) 2>/dev/null))
-PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags $(PKGS) libcurl))$(PKG_CFLAGS)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags $(PKGS) libcurl libarchive))$(PKG_CFLAGS)
 PKG_LIBS = $(eval PKG_LIBS := $(call pkgconf,--libs $(PKGS)))$(PKG_LIBS)
 CPPFLAGS += -Iinclude -Isrc $(PKG_CFLAGS)
 LIBS      = $(PKG_LIBS) -lgif -ldl -lpthread -lm
+# libarchive: the program's only (embed-dir reads WebDataset tars); the library does not link it
+CLI_LIBS = $(eval CLI_LIBS := $(call pkgconf,--libs libarchive))$(CLI_LIBS)
 BASE     := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(OPT) $(WARN)
 
 B        ?= build
@@ -62,13 +64,13 @@ $(B)/liboclip.so: $(OBJS)
 
 CLI_SRCS := $(wildcard cli/*.c)
 $(B)/oclip: $(CLI_SRCS) $(wildcard cli/*.h) $(B)/liboclip.a
-	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Icli -o $@ $(CLI_SRCS) $(B)/liboclip.a $(LIBS)
+	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Icli -o $@ $(CLI_SRCS) $(B)/liboclip.a $(CLI_LIBS) $(LIBS)
 
 # the same program linked against liboclip.so: it links only if the CLI calls nothing but the
 # public API
 $(B)/oclip-shared: $(CLI_SRCS) $(wildcard cli/*.h) $(B)/liboclip.so
 	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Icli -o $@ $(CLI_SRCS) $(B)/liboclip.so \
-	    -Wl,-rpath,'$$ORIGIN' $(LIBS)
+	    -Wl,-rpath,'$$ORIGIN' $(CLI_LIBS) $(LIBS)
 
 # the functions liboclip.so exports, against the committed list (include/oclip.symbols: one
 # name a line); a difference fails. After a deliberate change of the API:

@@ -80,6 +80,8 @@ int cmd_similarity(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv); /* cmd_preprocess.c */
 int cmd_list(int argc, char **argv);       /* cmd_list.c */
 int cmd_pull(int argc, char **argv);       /* cmd_pull.c */
+int cmd_embed_dir(int argc, char **argv);  /* cmd_embed_dir.c */
+int cmd_search(int argc, char **argv);     /* cmd_search.c */
 
 /* A prompt: bytes inside a file buffer or an argument (not NUL-terminated). */
 typedef struct {

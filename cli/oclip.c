@@ -511,6 +511,8 @@ static const char main_help[] =
     "  embed-text      text embeddings (.npy) from token ids (--tokens X.npy)\n"
     "  similarity      the logits matrix of images x texts\n"
     "  classify        zero-shot classification of images over labels\n"
+    "  embed-dir       a collection (folders, WebDataset tars, lists) -> sharded embeddings\n"
+    "  search INDEX Q  the nearest images of an embed-dir output to a text or an image\n"
     "  pull SPEC       download ARCH:TAG or hf-hub:ORG/NAME into the Hugging Face cache\n"
     "  list [PATTERN]  the pretrained names (ARCH:TAG) and whether oclip runs each\n"
     "  info            version and build configuration\n"
@@ -544,10 +546,12 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "classify")) return cmd_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "pull")) return cmd_pull(argc - 1, argv + 1);
     if (!strcmp(cmd, "list")) return cmd_list(argc - 1, argv + 1);
+    if (!strcmp(cmd, "embed-dir")) return cmd_embed_dir(argc - 1, argv + 1);
+    if (!strcmp(cmd, "search")) return cmd_search(argc - 1, argv + 1);
     static const char *const commands[] = {"inspect", "check", "convert", "tokenize",
                                            "preprocess", "embed-image", "embed-text",
-                                           "similarity", "classify", "pull", "list", "info",
-                                           "help"};
+                                           "similarity", "classify", "pull", "list", "embed-dir",
+                                           "search", "info", "help"};
     const char *s = cli_suggest(cmd, commands, sizeof commands / sizeof *commands);
     if (!s) return usage_error(NULL, "unknown command '%s'", cmd);
     fprintf(stderr, "oclip: unknown command '%s'\nhint: did you mean 'oclip %s'? ('oclip --help' "

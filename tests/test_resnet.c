@@ -264,7 +264,7 @@ static void test_mismatch(void) {
     oclip_checkpoint_free(ck);
     /* loading them as RN50 is refused with the report's first problems and the way to see all */
     oclip_model *m = load(FIX "/rn50_tiny/open_clip_model.safetensors", "RN50", &err);
-    CHECKF(!m && err.code == OCLIP_E_FORMAT && strstr(err.msg, "does not fit architecture RN50") &&
+    CHECKF(!m && err.code == OCLIP_E_MISMATCH && strstr(err.msg, "does not fit architecture RN50") &&
                strstr(err.msg, "oclip check"),
            "%s", err.msg);
     oclip_model_free(m);
