@@ -11,7 +11,7 @@ PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4
 # pkg-config runs only when a recipe compiles or links (deferred `=`, then kept), quietly: `make
 # deps` and `make help` work before the packages are there, and a build without them stops
 # once with the missing packages and what to run.
-PKG_MISSING = $(shell for p in $(PKGS) libcurl; do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
+PKG_MISSING = $(shell for p in $(PKGS) libcurl libmicrohttpd; do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
 pkgconf  = $(if $(PKG_MISSING),$(error pkg-config does not find $(strip $(PKG_MISSING)): run 'make deps' first (it installs the packages the build needs)),$(shell pkg-config $(1) 2>/dev/null))
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags $(PKGS) libcurl))$(PKG_CFLAGS)
 PKG_LIBS = $(eval PKG_LIBS := $(call pkgconf,--libs $(PKGS)))$(PKG_LIBS)
@@ -61,14 +61,16 @@ $(B)/liboclip.so: $(OBJS)
 	ln -sf liboclip.so $(B)/liboclip.so.0
 
 CLI_SRCS := $(wildcard cli/*.c)
+# the program alone links libmicrohttpd (oclip serve: cli/serve_http.c), never the library
+CLI_LIBS = $(eval CLI_LIBS := $(call pkgconf,--libs libmicrohttpd))$(CLI_LIBS)
 $(B)/oclip: $(CLI_SRCS) $(wildcard cli/*.h) $(B)/liboclip.a
-	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Icli -o $@ $(CLI_SRCS) $(B)/liboclip.a $(LIBS)
+	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Icli -o $@ $(CLI_SRCS) $(B)/liboclip.a $(CLI_LIBS) $(LIBS)
 
 # the same program linked against liboclip.so: it links only if the CLI calls nothing but the
 # public API
 $(B)/oclip-shared: $(CLI_SRCS) $(wildcard cli/*.h) $(B)/liboclip.so
 	$(CC) $(BASE) $(CFLAGS) $(CPPFLAGS) -Icli -o $@ $(CLI_SRCS) $(B)/liboclip.so \
-	    -Wl,-rpath,'$$ORIGIN' $(LIBS)
+	    -Wl,-rpath,'$$ORIGIN' $(CLI_LIBS) $(LIBS)
 
 # the functions liboclip.so exports, against the committed list (include/oclip.symbols: one
 # name a line); a difference fails. After a deliberate change of the API:

@@ -626,6 +626,7 @@ static const char main_help[] =
     "  similarity      the logits matrix of images x texts\n"
     "  classify        zero-shot classification of images over labels\n"
     "  pull SPEC       download ARCH:TAG or hf-hub:ORG/NAME into the Hugging Face cache\n"
+    "  serve           HTTP server: OpenAI-style embeddings, classification, batching\n"
     "  info            version and build configuration\n"
     "\n"
     "SPEC (and -m SPEC) names a model the same way in every command: a checkpoint file or\n"
@@ -633,6 +634,8 @@ static const char main_help[] =
     "model embedded in oclip).\n"
     "\n"
     "'oclip COMMAND --help' describes a command.\n";
+
+int cmd_serve(int argc, char **argv); /* cmd_serve.c */
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -656,9 +659,11 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return cmd_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "pull")) return cmd_pull(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     static const char *const commands[] = {"inspect", "check", "convert", "tokenize",
                                            "preprocess", "embed-image", "embed-text",
-                                           "similarity", "classify", "pull", "info", "help"};
+                                           "similarity", "classify", "pull", "serve", "info",
+                                           "help"};
     const char *s = cli_suggest(cmd, commands, sizeof commands / sizeof *commands);
     if (!s) return usage_error(NULL, "unknown command '%s'", cmd);
     fprintf(stderr, "oclip: unknown command '%s'\nhint: did you mean 'oclip %s'? ('oclip --help' "
