@@ -201,7 +201,10 @@ static void answer_embeddings(sv_server *s, sv_request *r, sv_http_resp *resp) {
 
 static void h_embeddings(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     sv_server *s = ctx;
-    if (!is_ready(s)) { not_ready(resp); return; }
+    if (!is_ready(s)) {
+        not_ready(resp);
+        return;
+    }
     sv_request r = {0};
     sv_fail f;
     if (sv_parse_embeddings(q->body, q->body_len, &s->lim, &r, &f)) sv_resp_error(resp, &f);
@@ -211,7 +214,10 @@ static void h_embeddings(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
 
 static void h_images(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     sv_server *s = ctx;
-    if (!is_ready(s)) { not_ready(resp); return; }
+    if (!is_ready(s)) {
+        not_ready(resp);
+        return;
+    }
     sv_request own = {0}, *r = &own;
     sv_fail f;
     int rc = 0;
@@ -235,7 +241,8 @@ static void h_images(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
         else rc = sv_request_add(r, q->body, q->body_len, NULL, &s->lim, &f);
         if (!rc && q->query_model && !(own.model = strdup(q->query_model))) {
             sv_request_free(&own);
-            { oom(resp); return; }
+            oom(resp);
+            return;
         }
     }
     if (!rc && q->query_encoding) rc = sv_parse_encoding(q->query_encoding, &r->base64, &f);
@@ -256,7 +263,10 @@ static int by_prob(const void *x, const void *y) {
 
 static void h_classify(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     sv_server *s = ctx;
-    if (!is_ready(s)) { not_ready(resp); return; }
+    if (!is_ready(s)) {
+        not_ready(resp);
+        return;
+    }
     sv_request r = {0};
     sv_fail f;
     float *img = NULL, *w = NULL, *pr = NULL;
@@ -344,7 +354,10 @@ static void h_health(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
 static void h_models(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     sv_server *s = ctx;
     (void)q;
-    if (!is_ready(s)) { not_ready(resp); return; }
+    if (!is_ready(s)) {
+        not_ready(resp);
+        return;
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "object", "list");
     cJSON *data = cJSON_AddArrayToObject(o, "data");
@@ -388,7 +401,10 @@ static void h_metrics(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     static const char *const tower[2] = {"text", "image"};
     size_t cap = 2048 + s->n_models * 2 * 2048;
     char *extra = malloc(cap);
-    if (!extra) { oom(resp); return; }
+    if (!extra) {
+        oom(resp);
+        return;
+    }
     size_t k = 0;
 #define PUT(...) k += (size_t)snprintf(extra + k, k < cap ? cap - k : 0, __VA_ARGS__)
     PUT("# HELP oclip_ready 1 once every model is loaded.\n# TYPE oclip_ready gauge\n"
@@ -429,7 +445,10 @@ static void h_metrics(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
 #undef PUT
     char *body = k < cap ? sv_metrics_render(extra) : NULL;
     free(extra);
-    if (!body) { oom(resp); return; }
+    if (!body) {
+        oom(resp);
+        return;
+    }
     sv_resp_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", body);
 }
 
