@@ -4,9 +4,9 @@
  * queue and wait; the batcher takes the first job, waits up to max_wait for others until
  * max_batch inputs are there, concatenates their inputs, runs one forward pass
  * (oclip_encode_text / oclip_encode_image, normalize = 1) and hands each job its rows. The
- * library's results do not depend on the batch (docs/ENGINE.md: every row is computed the same
- * way whatever else is in the batch), so a batched request gets the bytes it would get alone;
- * tests/serve_test.py checks that.
+ * engine's results do not depend on the batch ("--threads and --batch-size never change a
+ * result", docs/ENGINE.md), so a batched request gets the bytes it would get alone;
+ * tests/serve_test.py checks that under concurrent load.
  */
 #include <errno.h>
 #include <stdio.h>

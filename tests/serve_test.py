@@ -352,7 +352,9 @@ rc = srv.stop()
 check(rc == 0, "SIGTERM: exit %s" % rc)
 
 # ---- a full queue and a timeout --------------------------------------------------------------
-srv = Server("-m", "default", "--max-queue", "1", "--max-wait-ms", "400", "--timeout-ms", "150")
+# one request waits in the queue (the batch would wait 5 s for company) until its 1.5 s timeout;
+# while it is there (seen in /metrics), a second one finds the queue full
+srv = Server("-m", "default", "--max-queue", "1", "--max-wait-ms", "5000", "--timeout-ms", "1500")
 srv.wait_ready(key=None)
 out = {}
 
@@ -363,14 +365,20 @@ def one(tag):
 
 t = threading.Thread(target=one, args=("first",))
 t.start()
-time.sleep(0.05)
+t_end = time.monotonic() + 30
+while time.monotonic() < t_end:
+    m = request(srv, "GET", "/metrics", key=None)[2].decode()
+    if 'oclip_queue_depth{model="default",tower="text"} 1' in m:
+        break
+    time.sleep(0.01)
 one("second")
 t.join()
 st, h, b = out["second"]
 check(error_of(st, b)[:2] == (503, "queue_full") and h.get("Retry-After") == "1",
       "full queue: %s %s" % (error_of(st, b), h.get("Retry-After")))
 st, h, b = out["first"]
-check(error_of(st, b)[:2] == (503, "timeout"), "timeout: %s" % (error_of(st, b),))
+check(error_of(st, b)[:2] == (503, "timeout") and h.get("Retry-After") == "1",
+      "timeout: %s" % (error_of(st, b),))
 check(srv.stop(2) == 0, "SIGINT: exit code")
 
 # ---- SIGTERM under load: every answered request reaches its client ---------------------------
