@@ -119,7 +119,7 @@ typedef struct sv_job {
     int taken, done;
     double enqueued;       /* monotonic seconds */
     oclip_status status;
-    char msg[256];
+    char msg[OCLIP_ERROR_MSG_SIZE];
     struct sv_job *next;
 } sv_job;
 
