@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
 
 #include <cJSON.h>
 
@@ -261,6 +262,74 @@ static int by_prob(const void *x, const void *y) {
     return a->prob < b->prob ? 1 : a->prob > b->prob ? -1 : (a->label > b->label) - (a->label < b->label);
 }
 
+/* The class embeddings of the last few (model, templates, labels): computing them runs the text
+ * tower labels x templates times (80 templates a label for "imagenet"), so repeated requests
+ * take them from here. In memory only (a disk cache would let clients fill the disk), at most
+ * CLS_SLOTS entries of at most CLS_MAX_FLOATS floats, the least recently used replaced. */
+#define CLS_SLOTS 8
+#define CLS_MAX_FLOATS ((size_t)16 << 20)
+typedef struct {
+    const sv_model *m;
+    char *key;
+    size_t key_len;
+    float *w;
+    size_t n;
+    uint64_t used;
+} cls_entry;
+static cls_entry cls_cache[CLS_SLOTS];
+static uint64_t cls_tick;
+static pthread_mutex_t cls_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* templates and labels, each with its NUL, a 0x01 between the two lists */
+static char *cls_key(const sv_request *r, const char *const *tpl, size_t ntpl, size_t *len) {
+    size_t n = 2;
+    for (size_t i = 0; i < ntpl; i++) n += strlen(tpl[i]) + 1;
+    for (size_t i = 0; i < r->n_labels; i++) n += strlen(r->labels[i]) + 1;
+    char *k = malloc(n), *p = k;
+    if (!k) return NULL;
+    for (size_t i = 0; i < ntpl; i++) p = stpcpy(p, tpl[i]) + 1;
+    *p++ = 1;
+    for (size_t i = 0; i < r->n_labels; i++) p = stpcpy(p, r->labels[i]) + 1;
+    *len = (size_t)(p - k);
+    return k;
+}
+
+static int cls_get(const sv_model *m, const char *key, size_t len, float *w, size_t n) {
+    int hit = 0;
+    pthread_mutex_lock(&cls_mu);
+    for (int i = 0; i < CLS_SLOTS && !hit; i++) {
+        cls_entry *e = &cls_cache[i];
+        if (e->m == m && e->key_len == len && e->n == n && !memcmp(e->key, key, len)) {
+            memcpy(w, e->w, n * sizeof *w);
+            e->used = ++cls_tick;
+            hit = 1;
+        }
+    }
+    pthread_mutex_unlock(&cls_mu);
+    return hit;
+}
+
+static void cls_put(const sv_model *m, const char *key, size_t len, const float *w, size_t n) {
+    if (n > CLS_MAX_FLOATS) return;
+    char *k = malloc(len);
+    float *c = malloc(n * sizeof *c);
+    if (!k || !c) {
+        free(k);
+        free(c);
+        return;
+    }
+    memcpy(k, key, len);
+    memcpy(c, w, n * sizeof *c);
+    pthread_mutex_lock(&cls_mu);
+    cls_entry *e = &cls_cache[0];
+    for (int i = 1; i < CLS_SLOTS; i++)
+        if (cls_cache[i].used < e->used) e = &cls_cache[i];
+    free(e->key);
+    free(e->w);
+    *e = (cls_entry){m, k, len, c, n, ++cls_tick};
+    pthread_mutex_unlock(&cls_mu);
+}
+
 static void h_classify(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     sv_server *s = ctx;
     if (!is_ready(s)) {
@@ -295,8 +364,16 @@ static void h_classify(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
         goto done;
     }
     oclip_error err;
-    if (oclip_zero_shot_classifier(m->m, (const char *const *)r.labels, nl, tpl, ntpl, w, &err) ||
-        oclip_zero_shot_probs(m->m, img, ni, w, nl, pr, &err)) {
+    size_t klen = 0;
+    char *key = cls_key(&r, tpl, ntpl, &klen);
+    int bad = 0;
+    if (!key || !cls_get(m, key, klen, w, nl * E)) {
+        bad = oclip_zero_shot_classifier(m->m, (const char *const *)r.labels, nl, tpl, ntpl, w,
+                                         &err) != OCLIP_OK;
+        if (!bad && key) cls_put(m, key, klen, w, nl * E);
+    }
+    free(key);
+    if (bad || oclip_zero_shot_probs(m->m, img, ni, w, nl, pr, &err)) {
         for (char *p = err.msg; *p; p++)
             if (*p == '\n') *p = ' ';
         sv_failf(&f, 400, "invalid_request_error", "classify_failed", "%s", err.msg);

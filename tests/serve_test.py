@@ -210,6 +210,19 @@ st, _, b = post(srv, "/v1/classify", {"images": [{"name": p, "data": base64.b64e
                                                  for p, x in zip(IMAGES, imgs)],
                                       "labels": labels, "templates": "simple", "top": 3})
 check(st == 200 and json.loads(b)["data"] == want_c, "classify differs from classify --json: %s" % b[:300])
+# again: the class embeddings now come from the server's cache, the answer is the same
+st, _, b = post(srv, "/v1/classify", {"images": [{"name": p, "data": base64.b64encode(x).decode()}
+                                                 for p, x in zip(IMAGES, imgs)],
+                                      "labels": labels, "templates": "simple", "top": 3})
+check(st == 200 and json.loads(b)["data"] == want_c, "classify (cached classes) differs: %s" % b[:300])
+# other labels (as many) are other classes: the cache must not answer for them
+labels2 = labels[1:] + ["orange cross"]
+want_c2 = [json.loads(line) for line in
+           cli("classify", IMAGES[0], "--labels", ",".join(labels2), "--templates", "simple",
+               "--json", "--no-cache").splitlines()]
+st, _, b = post(srv, "/v1/classify", {"images": [{"name": IMAGES[0], "data": base64.b64encode(imgs[0]).decode()}],
+                                      "labels": ",".join(labels2), "templates": "simple"})
+check(st == 200 and json.loads(b)["data"] == want_c2, "classify with other labels differs: %s" % b[:300])
 
 st, _, b = request(srv, "GET", "/v1/models")
 check(st == 200 and json.loads(b)["data"][0]["id"] == "default", "/v1/models: %s" % b[:200])
