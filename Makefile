@@ -11,7 +11,7 @@ PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4
 # pkg-config runs only when a recipe compiles or links (deferred `=`, then kept), quietly: `make
 # deps` and `make help` work before the packages are there, and a build without them stops
 # once with the missing packages and what to run.
-PKG_MISSING = $(shell for p in $(PKGS) libcurl libmicrohttpd; do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
+PKG_MISSING = $(shell for p in $(PKGS) libmicrohttpd libcurl; do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
 pkgconf  = $(if $(PKG_MISSING),$(error pkg-config does not find $(strip $(PKG_MISSING)): run 'make deps' first (it installs the packages the build needs)),$(shell pkg-config $(1) 2>/dev/null))
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags $(PKGS) libcurl))$(PKG_CFLAGS)
 PKG_LIBS = $(eval PKG_LIBS := $(call pkgconf,--libs $(PKGS)))$(PKG_LIBS)

@@ -193,6 +193,14 @@ static cJSON *parse_body(const char *body, size_t len, sv_fail *f) {
         BAD(f, "invalid_json", "the request body is not valid JSON (near byte %zu)", at);
         return NULL;
     }
+    while (end && end < body + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (end && end < body + len) {
+        size_t at = (size_t)(end - body);
+        cJSON_Delete(o);
+        BAD(f, "invalid_json", "the request body holds more than one JSON value (byte %zu)", at);
+        return NULL;
+    }
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         BAD(f, "invalid_type", "the request body must be a JSON object");

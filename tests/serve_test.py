@@ -271,6 +271,7 @@ mp_ok, mp_hdr = multipart([("a.png", imgs[0])])
 bad = [
     ("invalid JSON", "/v1/embeddings", b'{"input": ["a",', None, 400, "invalid_json"),
     ("not an object", "/v1/embeddings", b'["a"]', None, 400, "invalid_type"),
+    ("trailing data", "/v1/embeddings", b'{"input": "a"} {"input": "b"}', None, 400, "invalid_json"),
     ("invalid UTF-8", "/v1/embeddings", b'{"input": "caf\xe9"}', None, 400, "invalid_utf8"),
     ("input a number", "/v1/embeddings", {"input": 5}, None, 400, "invalid_type"),
     ("token ids", "/v1/embeddings", {"input": [1, 2]}, None, 400, "invalid_type"),
