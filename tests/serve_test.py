@@ -13,6 +13,7 @@ and checks:
   - a full queue answers 503 with Retry-After, a request that waits too long 503 "timeout";
   - SIGTERM during load: every request the server answered reached its client, exit 0.
 """
+import atexit
 import base64
 import http.client
 import json
@@ -42,11 +43,24 @@ def check(cond, what):
         print("serve_test: FAIL:", what, file=sys.stderr)
 
 
+STARTED = []
+
+
+@atexit.register
+def _kill_servers():
+    """a failed check or an exception must not leave a server running"""
+    for p in STARTED:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 class Server:
     def __init__(self, *args, env=None):
         self.t0 = time.monotonic()
         self.p = subprocess.Popen([OCLIP, "serve", "--port", "0", *args], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env=env)
+        STARTED.append(self.p)
         line = self.p.stderr.readline()
         if "listening on" not in line:
             raise SystemExit("serve_test: the server did not start: " + line + self.p.stderr.read())
