@@ -198,6 +198,11 @@ check(o["object"] == "list" and o["model"] == "default" and o["usage"]["prompt_t
       and o["usage"]["total_tokens"] == o["usage"]["prompt_tokens"], "embeddings envelope: %s" % o.keys())
 st, _, b = post(srv, "/v1/embeddings", {"input": TEXTS[0], "encoding_format": "base64"})
 check(st == 200 and rows_of(b, True) == want_t[:1], "one text (base64) differs from embed-text")
+# more inputs than --max-batch 8: run in slices of 8
+many = ["prompt number %d" % i for i in range(21)]
+cli("embed-text", *many, "-o", TMP + "/m.npy")
+st, _, b = post(srv, "/v1/embeddings", {"input": many})
+check(st == 200 and rows_of(b) == npy(TMP + "/m.npy"), "21 texts (sliced by --max-batch 8) differ")
 
 imgs = [open(p, "rb").read() for p in IMAGES]
 st, _, b = post(srv, "/v1/embeddings", {"input": ["data:image/png;base64," + base64.b64encode(x).decode()
