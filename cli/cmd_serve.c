@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "embed.h"
@@ -200,6 +201,8 @@ int cmd_serve(int argc, char **argv) {
                               .max_text_bytes = 1 << 20, .max_labels = 100000};
     srv.max_pixels = max_pixels;
     srv.timeout = (double)timeout_ms / 1000.0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    sem_init(&srv.decoders, 0, cores > 1 ? (unsigned)cores : 1u);
     if (!(srv.models = calloc(n_specs, sizeof *srv.models))) {
         rc = embed_oom("serve");
         goto out;
@@ -238,7 +241,9 @@ int cmd_serve(int argc, char **argv) {
 
     double t0 = sv_now();
     sv_http_options ho = {.host = host, .port = (int)port, .api_key = api_key,
-                          .max_body = (size_t)max_body, .connection_limit = (unsigned)max_conn,
+                          .max_body = (size_t)max_body,
+                          .body_budget = max_body > (32ull << 20) ? 8 * (size_t)max_body : (size_t)256 << 20,
+                          .connection_limit = (unsigned)max_conn,
                           .idle_timeout = 60, .limits = &srv.lim, .routes = sv_api_routes,
                           .n_routes = sv_api_n_routes, .ctx = &srv};
     int bound = 0;
@@ -298,6 +303,7 @@ out_models:
         free(srv.models[k].name);
     }
     free(srv.models);
+    sem_destroy(&srv.decoders);
 out:
     free(specs);
     return rc;

@@ -17,6 +17,7 @@
 #ifndef OCLIP_CLI_SERVE_H
 #define OCLIP_CLI_SERVE_H
 #include <pthread.h>
+#include <semaphore.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -190,6 +191,7 @@ typedef struct {
     int port;                  /* 0: any free port */
     const char *api_key;       /* NULL: none */
     size_t max_body;           /* bytes */
+    size_t body_budget;        /* body bytes all connections hold together */
     unsigned connection_limit;
     unsigned idle_timeout;     /* seconds a connection may stay silent */
     const sv_req_limits *limits;
@@ -233,6 +235,8 @@ typedef struct {
     sv_req_limits lim;
     uint64_t max_pixels;      /* 0: the library's default */
     double timeout;           /* seconds a request may wait for its batch */
+    sem_t decoders;           /* image decodes at once (one per core): bounds their memory and
+                                 leaves the forward pass its cores */
 } sv_server;
 
 /* The routes of the API, with ctx = an sv_server. */

@@ -14,6 +14,7 @@
  * forward pass is the batcher's (serve_batch.c). Embeddings are always L2-normalized, as
  * `oclip embed-text` / `embed-image` write them by default.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +114,10 @@ static int embed_request(sv_server *s, sv_model *m, const sv_request *r, float *
         float *px = malloc(r->n * per * sizeof *px);
         in = px;
         if (!px) goto oom;
-        if (sv_prepare_images(r, cfg, s->max_pixels, px, f)) goto done;
+        while (sem_wait(&s->decoders) && errno == EINTR) continue;
+        int bad = sv_prepare_images(r, cfg, s->max_pixels, px, f);
+        sem_post(&s->decoders);
+        if (bad) goto done;
         j.pixels = px;
     }
     rc = run_job(s, m, r->kind, &j, f);

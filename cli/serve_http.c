@@ -40,6 +40,7 @@ struct sv_http {
     pthread_cond_t idle;
     unsigned in_flight;
     int stopping;
+    size_t buffered; /* body bytes held by all connections */
 };
 
 typedef struct {
@@ -55,6 +56,7 @@ typedef struct {
     size_t field_len;
     double t0;
     const sv_req_limits *lim;
+    size_t accounted; /* this request's part of sv_http.buffered */
 } conn;
 
 /* =============================================================================================
@@ -428,6 +430,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             cs->len = cs->cap = 0;
             return MHD_YES;
         }
+        /* all connections together hold at most body_budget bytes of bodies: more waits for
+         * the server to have room (503 + Retry-After) */
+        pthread_mutex_lock(&h->mu);
+        int room = h->buffered + n <= h->o.body_budget;
+        if (room) h->buffered += n;
+        pthread_mutex_unlock(&h->mu);
+        if (!room) {
+            sv_failf(&cs->fail, 503, "server_error", "server_busy",
+                     "the server holds too many request bodies: try again");
+            cs->early = 1;
+            return MHD_YES;
+        }
+        cs->accounted += n;
         if (cs->pp) {
             if (MHD_post_process(cs->pp, upload_data, n) != MHD_YES && !cs->early) {
                 sv_failf(&cs->fail, 400, "invalid_request_error", "invalid_multipart",
@@ -499,8 +514,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (cs->pp) MHD_destroy_post_processor(cs->pp);
     sv_request_free(&cs->mp);
     free(cs->body);
+    size_t accounted = cs->accounted;
     free(cs);
     pthread_mutex_lock(&h->mu);
+    h->buffered -= accounted;
     h->in_flight--;
     if (!h->in_flight) pthread_cond_broadcast(&h->idle);
     pthread_mutex_unlock(&h->mu);
