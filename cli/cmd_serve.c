@@ -242,7 +242,7 @@ int cmd_serve(int argc, char **argv) {
     double t0 = sv_now();
     sv_http_options ho = {.host = host, .port = (int)port, .api_key = api_key,
                           .max_body = (size_t)max_body,
-                          .body_budget = max_body > (32ull << 20) ? 8 * (size_t)max_body : (size_t)256 << 20,
+                          .body_budget = 8 * (size_t)max_body,
                           .connection_limit = (unsigned)max_conn,
                           .idle_timeout = 60, .limits = &srv.lim, .routes = sv_api_routes,
                           .n_routes = sv_api_n_routes, .ctx = &srv};

@@ -414,6 +414,43 @@ check(error_of(st, b)[:2] == (503, "timeout") and h.get("Retry-After") == "1",
       "timeout: %s" % (error_of(st, b),))
 check(srv.stop(2) == 0, "SIGINT: exit code")
 
+# ---- the bodies of all connections together: at most 8 x --max-body-bytes ------------------
+srv = Server("-m", "default", "--max-body-bytes", "1000")
+srv.wait_ready(key=None)
+body = b'{"input": "a"}'.ljust(1000)
+head = ("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\nConnection: close\r\n\r\n").encode()
+held = []
+for _ in range(8):  # 8 x 999 bytes held
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.sendall(head + body[:999])
+    held.append(s)
+busy = None
+for _ in range(50):
+    st, h, b = post(srv, "/v1/embeddings", body, key=None)
+    if st != 200:
+        busy = (error_of(st, b), h.get("Retry-After"))
+        break
+    time.sleep(0.05)  # the held bytes may not have arrived yet
+check(busy and busy[0][:2] == (503, "server_busy") and busy[1] == "1", "body budget: %s" % (busy,))
+for s in held:
+    s.sendall(body[999:])
+answers = []
+for s in held:
+    s.settimeout(30)
+    d = b""
+    while True:
+        x = s.recv(65536)
+        if not x:
+            break
+        d += x
+    answers.append(d.split(b" ", 2)[1] if d.startswith(b"HTTP/1.1") else d[:50])
+    s.close()
+check(answers == [b"200"] * 8, "held bodies, completed: %s" % answers)
+st, _, b = post(srv, "/v1/embeddings", body, key=None)
+check(st == 200, "body budget released: %d" % st)
+check(srv.stop() == 0, "SIGTERM: exit code")
+
 # ---- SIGTERM under load: every answered request reaches its client ---------------------------
 srv = Server("-m", "default", "--max-wait-ms", "2")
 srv.wait_ready(key=None)
