@@ -154,8 +154,22 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
+/* the server whose body bytes /metrics reports (one per process) */
+static sv_http *the_http;
+
 char *sv_metrics_render(const char *extra) {
     sbuf b = {0};
+    if (the_http) {
+        pthread_mutex_lock(&the_http->mu);
+        size_t held = the_http->buffered;
+        unsigned in_flight = the_http->in_flight;
+        pthread_mutex_unlock(&the_http->mu);
+        sb_printf(&b, "# HELP oclip_body_bytes Request body bytes held by all connections.\n"
+                      "# TYPE oclip_body_bytes gauge\noclip_body_bytes %zu\n"
+                      "# HELP oclip_requests_in_flight Requests between their headers and the "
+                      "end of their response.\n# TYPE oclip_requests_in_flight gauge\n"
+                      "oclip_requests_in_flight %u\n", held, in_flight);
+    }
     pthread_mutex_lock(&metrics_mu);
     sb_printf(&b, "# HELP oclip_requests_total HTTP requests answered, by path and status.\n"
                   "# TYPE oclip_requests_total counter\n");
@@ -565,6 +579,7 @@ sv_http *sv_http_start(const sv_http_options *o, int *port_out) {
         free(h);
         return NULL;
     }
+    the_http = h;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     *port_out = di ? di->port : o->port;
     return h;
@@ -586,6 +601,7 @@ unsigned sv_http_stop(sv_http *h, double grace) {
     unsigned left = h->in_flight;
     pthread_mutex_unlock(&h->mu);
     MHD_stop_daemon(h->d);
+    the_http = NULL;
     pthread_cond_destroy(&h->idle);
     pthread_mutex_destroy(&h->mu);
     free(h);

@@ -425,13 +425,14 @@ for _ in range(8):  # 8 x 999 bytes held
     s = socket.create_connection(("127.0.0.1", srv.port))
     s.sendall(head + body[:999])
     held.append(s)
-busy = None
-for _ in range(50):
-    st, h, b = post(srv, "/v1/embeddings", body, key=None)
-    if st != 200:
-        busy = (error_of(st, b), h.get("Retry-After"))
+t_end = time.monotonic() + 30
+while time.monotonic() < t_end:  # until the server holds the 8 x 999 bytes
+    m = request(srv, "GET", "/metrics", key=None)[2].decode()
+    if "\noclip_body_bytes 7992\n" in m:
         break
-    time.sleep(0.05)  # the held bytes may not have arrived yet
+    time.sleep(0.01)
+st, h, b = post(srv, "/v1/embeddings", body, key=None)
+busy = (error_of(st, b), h.get("Retry-After"))
 check(busy and busy[0][:2] == (503, "server_busy") and busy[1] == "1", "body budget: %s" % (busy,))
 for s in held:
     s.sendall(body[999:])
