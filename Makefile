@@ -138,6 +138,9 @@ $(FUZZ_DIR)/%: fuzz/%.c $(SRCS) $(HDRS) include/oclip.h
 	$(CLANG) -std=c11 -D_POSIX_C_SOURCE=200809L -g $(FUZZ_OPT) -fsanitize=fuzzer,$(FUZZ_SAN) $(FUZZ_EXTRA) \
 	    $(CPPFLAGS) -o $@ $< $(SRCS) $(LIBS)
 
+# fuzz_serve compiles the server's request code from cli/ (fuzz/fuzz_serve.c includes it)
+$(FUZZ_DIR)/fuzz_serve: $(wildcard cli/serve*.c cli/serve.h cli/text.c cli/text.h)
+
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZERS) ## build the libFuzzer targets and run each for FUZZ_SECONDS
 	@FUZZ_DIR=$(FUZZ_DIR) sh fuzz/run.sh $(FUZZ_SECONDS)
