@@ -11,14 +11,15 @@ PKGS     := libcjson libutf8proc libjpeg libpng libwebp libtiff-4
 # pkg-config runs only when a recipe compiles or links (deferred `=`, then kept), quietly: `make
 # deps` and `make help` work before the packages are there, and a build without them stops
 # once with the missing packages and what to run.
-PKG_MISSING = $(shell for p in $(PKGS) libarchive libcurl; do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
+PKG_MISSING = $(shell for p in $(PKGS) libarchive libmicrohttpd libcurl; do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
 pkgconf  = $(if $(PKG_MISSING),$(error pkg-config does not find $(strip $(PKG_MISSING)): run 'make deps' first (it installs the packages the build needs)),$(shell pkg-config $(1) 2>/dev/null))
-PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags $(PKGS) libcurl libarchive))$(PKG_CFLAGS)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags $(PKGS) libcurl libarchive libmicrohttpd))$(PKG_CFLAGS)
 PKG_LIBS = $(eval PKG_LIBS := $(call pkgconf,--libs $(PKGS)))$(PKG_LIBS)
 CPPFLAGS += -Iinclude -Isrc $(PKG_CFLAGS)
 LIBS      = $(PKG_LIBS) -lgif -ldl -lpthread -lm
-# libarchive: the program's only (embed-dir reads WebDataset tars); the library does not link it
-CLI_LIBS = $(eval CLI_LIBS := $(call pkgconf,--libs libarchive))$(CLI_LIBS)
+# the program's own libraries, never the library's: libarchive (embed-dir reads WebDataset tars)
+# and libmicrohttpd (oclip serve: cli/serve_http.c)
+CLI_LIBS = $(eval CLI_LIBS := $(call pkgconf,--libs libarchive libmicrohttpd))$(CLI_LIBS)
 BASE     := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(OPT) $(WARN)
 
 B        ?= build
@@ -138,6 +139,9 @@ $(FUZZ_DIR)/%: fuzz/%.c $(SRCS) $(HDRS) include/oclip.h
 	@mkdir -p $(FUZZ_DIR)
 	$(CLANG) -std=c11 -D_POSIX_C_SOURCE=200809L -g $(FUZZ_OPT) -fsanitize=fuzzer,$(FUZZ_SAN) $(FUZZ_EXTRA) \
 	    $(CPPFLAGS) -o $@ $< $(SRCS) $(LIBS)
+
+# fuzz_serve compiles the server's request code from cli/ (fuzz/fuzz_serve.c includes it)
+$(FUZZ_DIR)/fuzz_serve: $(wildcard cli/serve*.c cli/serve.h cli/text.c cli/text.h)
 
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZERS) ## build the libFuzzer targets and run each for FUZZ_SECONDS

@@ -515,6 +515,7 @@ static const char main_help[] =
     "  search INDEX Q  the nearest images of an embed-dir output to a text or an image\n"
     "  pull SPEC       download ARCH:TAG or hf-hub:ORG/NAME into the Hugging Face cache\n"
     "  list [PATTERN]  the pretrained names (ARCH:TAG) and whether oclip runs each\n"
+    "  serve           HTTP server: OpenAI-style embeddings, classification, batching\n"
     "  info            version and build configuration\n"
     "\n"
     "SPEC (and -m SPEC) names a model the same way in every command: a checkpoint file or\n"
@@ -522,6 +523,8 @@ static const char main_help[] =
     "model embedded in oclip).\n"
     "\n"
     "'oclip COMMAND --help' describes a command.\n";
+
+int cmd_serve(int argc, char **argv); /* cmd_serve.c */
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -548,10 +551,11 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "list")) return cmd_list(argc - 1, argv + 1);
     if (!strcmp(cmd, "embed-dir")) return cmd_embed_dir(argc - 1, argv + 1);
     if (!strcmp(cmd, "search")) return cmd_search(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     static const char *const commands[] = {"inspect", "check", "convert", "tokenize",
                                            "preprocess", "embed-image", "embed-text",
                                            "similarity", "classify", "pull", "list", "embed-dir",
-                                           "search", "info", "help"};
+                                           "search", "serve", "info", "help"};
     const char *s = cli_suggest(cmd, commands, sizeof commands / sizeof *commands);
     if (!s) return usage_error(NULL, "unknown command '%s'", cmd);
     fprintf(stderr, "oclip: unknown command '%s'\nhint: did you mean 'oclip %s'? ('oclip --help' "

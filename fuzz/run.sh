@@ -92,6 +92,19 @@ seed_image() {
 # cases.jsonl (the "b" cases as their raw bytes), from mojibake.jsonl and context.json, each
 # behind a selector byte (fuzz_tokenizer.c) that cycles through the clean modes, context
 # lengths and id-buffer sizes. Needs python3; without it the lines themselves are the seeds.
+# serve: byte 0 picks the endpoint (fuzz/fuzz_serve.c), the rest is a request body
+seed_serve() {
+    dir=$1
+    printf '\000{"input": ["a photo of a cat", "a dog"], "encoding_format": "base64"}' >"$dir/seed-text"
+    printf '\000{"input": "x", "modality": "image"}' >"$dir/seed-image-bad"
+    img=$(find "$fx/preprocess" -type f -name '*.png' | sort | head -n 1)
+    if [ -n "$img" ] && command -v base64 >/dev/null 2>&1; then
+        { printf '\001{"images": ["'; base64 -w0 "$img"; printf '"]}'; } >"$dir/seed-images"
+        { printf '\002{"images": ["'; base64 -w0 "$img"; printf '"], "labels": "cat,dog"}'; } >"$dir/seed-classify"
+        { printf '\003'; cat "$img"; } >"$dir/seed-raw"
+    fi
+}
+
 seed_tokenizer() {
     dir=$1
     tk=$fx/tokenizer
@@ -153,7 +166,7 @@ indexes=$(find "$fx" -type f -name '*.index.json' | sort)
 
 if [ "${FUZZ_MERGE:-0}" = 1 ]; then
     status=0
-    for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer config hftok}; do
+    for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer config hftok serve}; do
         exe=$bin/fuzz_$t
         [ -x "$exe" ] || { echo "fuzz_$t: MISSING"; status=1; continue; }
         new=tests/fuzz/$t.new
@@ -191,7 +204,7 @@ if [ "${FUZZ_MERGE:-0}" = 1 ]; then
 fi
 
 status=0
-for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer config hftok}; do
+for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer config hftok serve}; do
     exe=$bin/fuzz_$t
     if [ ! -x "$exe" ]; then
         echo "fuzz_$t: MISSING ($exe not built; run make fuzz-build)"
@@ -211,6 +224,7 @@ for t in ${FUZZ_TARGETS:-checkpoint zip pickle safetensors index image tokenizer
     tokenizer) seed_tokenizer "$corpus" ;;
     config) for f in $configs; do seed "$f" "$corpus"; done ;;
     index) for f in $indexes; do seed "$f" "$corpus"; done ;;
+    serve) seed_serve "$corpus" ;;
     esac
     # the committed corpus (tests/fuzz/<t>/, file names are content hashes)
     if [ -d "tests/fuzz/$t" ]; then

@@ -26,6 +26,7 @@ PKGS=(
     libtiff-dev       # TIFF decoding
     libcurl4-openssl-dev # HTTP(S) downloads from the Hugging Face hub (oclip pull)
     libarchive-dev    # WebDataset .tar shards for `oclip embed-dir` (the program only, not the library)
+    libmicrohttpd-dev # the HTTP server of `oclip serve` (linked into the program, not the library)
     clang             # libFuzzer targets (make fuzz)
     libclang-rt-14-dev  # libFuzzer / sanitizer runtimes for clang
     libopenblas-dev   # make bench: the GEMM micro-benchmark's reference (cblas_sgemm); not linked by the library
@@ -40,7 +41,7 @@ ARM64_PKGS=(
     libc6:arm64            # the dynamic loader and libc the AArch64 programs run with under qemu
     libcjson-dev:arm64 libutf8proc-dev:arm64 libjpeg62-turbo-dev:arm64 libpng-dev:arm64
     libwebp-dev:arm64 libgif-dev:arm64 libtiff-dev:arm64 libcurl4-openssl-dev:arm64
-    libarchive-dev:arm64
+    libarchive-dev:arm64 libmicrohttpd-dev:arm64
 )
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -41,6 +41,7 @@ command -v taskset >/dev/null || missing="$missing taskset"
 [ -e /lib/ld-linux-aarch64.so.1 ] || missing="$missing libc6:arm64"
 [ -e /usr/lib/aarch64-linux-gnu/pkgconfig/libcjson.pc ] || missing="$missing libcjson-dev:arm64"
 [ -e /usr/lib/aarch64-linux-gnu/pkgconfig/libarchive.pc ] || missing="$missing libarchive-dev:arm64"
+[ -e /usr/lib/aarch64-linux-gnu/pkgconfig/libmicrohttpd.pc ] || missing="$missing libmicrohttpd-dev:arm64"
 if [ -n "$missing" ]; then
     echo "test-arm64: missing:$missing (install with: scripts/deps.sh --arm64)" >&2
     exit 1
