@@ -74,9 +74,11 @@ static void compare_tol(const char *what, const char *tag, const float *got, con
 #define compare_feat(what, tag, got, want, n, a, c)                                              \
     compare_tol(what, tag, got, want, n, TOL_FEAT, a, c)
 
-/* The generator's tiny timm towers (manifest.json timm_test_models), in timm's own terms:
- * embed_dim, depth, num_heads, mlp_ratio (default 4), act_layer (default exact GELU). */
-static void register_test_towers(void) {
+/* The generator's tiny timm towers (manifest.json timm_test_models) are named in the fixtures'
+ * configs as "local-dir:tests/fixtures/siglip/timm/<name>", a folder holding the config.json
+ * timm's save_config_for_hf wrote: oclip must read from it the sizes the generator built the
+ * tower with (its args, in timm's own terms; mlp_ratio default 4, act_layer default exact GELU). */
+static void test_timm_sources(void) {
     size_t len = 0;
     unsigned char *text = read_file(FIX "/manifest.json", &len);
     CHECKF(text != NULL, "%s", FIX "/manifest.json");
@@ -89,24 +91,86 @@ static void register_test_towers(void) {
 #define NUM(key, def)                                                                            \
     (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(a, key))                                    \
          ? cJSON_GetObjectItemCaseSensitive(a, key)->valuedouble : (def))
+        char name[160];
+        snprintf(name, sizeof name, "local-dir:" FIX "/timm/%s", it->string);
         oc_timm_tower t = {0};
-        snprintf(t.name, sizeof t.name, "%s", it->string);
-        t.img = (int)NUM("img_size", 0);
-        t.patch = (int)NUM("patch_size", 0);
-        t.width = (int)NUM("embed_dim", 0);
-        t.depth = (int)NUM("depth", 0);
-        t.heads = (int)NUM("num_heads", 0);
-        t.mlp = (int)(t.width * NUM("mlp_ratio", 4.0)); /* timm Mlp: int(dim * mlp_ratio) */
+        CHECKF(oc_timm_tower_find(name, &t), "%s not found", name);
+        int width = (int)NUM("embed_dim", 0);
+        CHECKF(t.img == (int)NUM("img_size", 0) && t.patch == (int)NUM("patch_size", 0) &&
+                   t.width == width && t.depth == (int)NUM("depth", 0) &&
+                   t.heads == (int)NUM("num_heads", 0) &&
+                   t.mlp == (int)(width * NUM("mlp_ratio", 4.0)) && !strcmp(t.name, name),
+               "%s: img %d patch %d width %d depth %d heads %d mlp %d", name, t.img, t.patch,
+               t.width, t.depth, t.heads, t.mlp);
 #undef NUM
         const cJSON *act = cJSON_GetObjectItemCaseSensitive(a, "act_layer");
-        t.gelu_tanh = cJSON_IsString(act) && !strcmp(act->valuestring, "gelu_tanh");
-        CHECK(!cJSON_IsString(act) || t.gelu_tanh);
-        oclip_error err;
-        CHECKF(oc_timm_tower_register(&t, &err) == OCLIP_OK, "%s: %s", t.name, err.msg);
+        CHECKF(t.gelu_tanh == (cJSON_IsString(act) && !strcmp(act->valuestring, "gelu_tanh")),
+               "%s: gelu_tanh %d", name, t.gelu_tanh);
         n++;
     }
     CHECKF(n == 4, "%d test towers in manifest.json", n);
     cJSON_Delete(root);
+
+    /* hostile or unsupported tower configs are refused by name, never guessed */
+    static const struct {
+        const char *json, *why;
+    } bad[] = {
+        {"", "missing or unreadable"},
+        {"[1]", "not a JSON object"},
+        {"{\"model_args\":{}}", "no \"architecture\""},
+        {"{\"architecture\":\"vit_base_patch16_224\"}", "not one of timm's SigLIP ViTs"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"qk_norm\":true}}",
+         "model_args.qk_norm not supported"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"class_token\":true}}",
+         "class_token must be false"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"img_size\":[32,48]}}",
+         "img_size is not a positive integer"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"img_size\":32,"
+         "\"act_layer\":\"relu\"}}", "act_layer is not"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"img_size\":32,"
+         "\"embed_dim\":50,\"num_heads\":4}}", "inconsistent sizes"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"img_size\":32,"
+         "\"in_chans\":1}}", "in_chans is not 3"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{}}",
+         "no model_args.img_size and no fixed input_size"},
+    };
+    char dir[] = "/tmp/oclip_timm_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char file[300], spec[300];
+    snprintf(file, sizeof file, "%s/config.json", dir);
+    snprintf(spec, sizeof spec, "local-dir:%s", dir);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        remove(file);
+        if (bad[i].json[0]) {
+            FILE *f = fopen(file, "w");
+            fputs(bad[i].json, f);
+            fclose(f);
+        }
+        char cfg[600];
+        snprintf(cfg, sizeof cfg,
+                 "{\"embed_dim\":48,\"custom_text\":true,\"vision_cfg\":{\"image_size\":32,"
+                 "\"timm_model_name\":\"%s\",\"timm_pool\":\"map\",\"timm_proj\":\"none\"},"
+                 "\"text_cfg\":{}}", spec);
+        oclip_model_config c;
+        oclip_error err;
+        CHECKF(oclip_config_parse(cfg, strlen(cfg), &c, &err) == OCLIP_OK, "bad %zu: %s", i,
+               err.msg);
+        const char *why = oc_arch_unsupported(&c);
+        CHECKF(why && strstr(why, bad[i].why), "bad %zu: %s", i, why ? why : "(accepted)");
+        CHECKF(!oc_timm_tower_find(spec, NULL), "bad %zu found", i);
+    }
+    /* the same folder with a valid config is accepted: the refusals above are the fields' */
+    FILE *f = fopen(file, "w");
+    fputs("{\"architecture\":\"vit_so400m_patch16_siglip_256\",\"model_args\":{\"img_size\":[32,32],"
+          "\"embed_dim\":48,\"depth\":1,\"num_heads\":2,\"num_classes\":0,\"in_chans\":3}}", f);
+    fclose(f);
+    oc_timm_tower t;
+    CHECK(oc_timm_tower_find(spec, &t) && t.img == 32 && t.width == 48 && t.heads == 2 &&
+          t.patch == 16 && t.mlp == 179 && t.gelu_tanh == 1 && t.depth == 1);
+    remove(file);
+    rmdir(dir);
+    CHECK(!oc_timm_tower_find("hf-hub:oclip-none/not-cached", NULL));
+    CHECK(!oc_timm_tower_find("hf-hub:../x", NULL));
 }
 
 /* expected.json "images" (paths from the repository root) preprocessed with the model's
@@ -401,7 +465,7 @@ static void test_refusals(void) {
 }
 
 int main(void) {
-    register_test_towers();
+    test_timm_sources();
     /* once per kernel path this CPU supports */
     oc_simd best = oc_simd_get();
     for (int p = 0; p < OC_SIMD_COUNT; p++) {

@@ -67,11 +67,10 @@ typedef struct {
     int gelu_tanh; /* act_layer 'gelu_tanh' (1) or exact nn.GELU (0), blocks and pool */
 } oc_timm_tower;
 
-/* The tower timm builds for `name` (*out when not NULL); false for names oclip does not know. */
+/* The tower timm builds for `name` (*out when not NULL): a vit_*_siglip_* name, or
+ * "local-dir:PATH" / "hf-hub:ORG/NAME" whose config.json names one with other sizes (timm.c);
+ * false for names oclip does not know. */
 bool oc_timm_tower_find(const char *name, oc_timm_tower *out);
-/* Adds a tower under a name timm does not define (tests: the tiny towers
- * tools/fixtures_siglip.py registers with timm, described by its manifest.json). */
-oclip_status oc_timm_tower_register(const oc_timm_tower *t, oclip_error *err);
 /* Why config c (family TIMM) is not a SigLIP model oclip computes, or NULL, with its image
  * tower in *tower (when not NULL). */
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower);
