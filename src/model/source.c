@@ -189,6 +189,14 @@ static oclip_status use_config_file(oclip_source *out, const char *file, cfg_kin
     if (has_pre) {
         out->pre = pre;
         snprintf(out->pre_origin, sizeof out->pre_origin, "%s", out->config_origin);
+    } else if (kind == CFG_HF && out->config.has_logit_bias) {
+        /* SiglipImageProcessor's defaults, which are OpenCLIP's SigLIP tags' settings
+         * (docs/SIGLIP.md section 5): squash bicubic, mean = std = 0.5 */
+        oclip_preprocess_cfg_default(&out->pre);
+        snprintf(out->pre.resize_mode, sizeof out->pre.resize_mode, "squash");
+        for (int c = 0; c < 3; c++) out->pre.mean[c] = out->pre.std[c] = 0.5;
+        snprintf(out->pre_origin, sizeof out->pre_origin, "SigLIP's defaults (squash, mean/std "
+                 "0.5): an HF-transformers config.json states none");
     } else if (kind == CFG_HF) {
         /* what CLIPImageProcessor does for CLIP: OpenAI's constants */
         oclip_preprocess_cfg_default(&out->pre);

@@ -10,9 +10,16 @@
  * the Hugging Face cache), builds its "architecture" and passes its "model_args" as keyword
  * arguments over the architecture's own (models/_hub.py _parse_model_cfg). That is how a SigLIP
  * tower with other sizes is named in an OpenCLIP config; the fields read are allow-listed below.
+ *
+ * A transformers SiglipModel (config.json model_type "siglip") gives its vision tower's sizes and
+ * activation directly; hfconfig.c names it after the timm architecture with exactly those, and
+ * when timm has none (other sizes, or transformers' default gelu_pytorch_tanh on a tower timm
+ * defines with exact GELU) "siglip:img=S,patch=P,width=W,depth=D,heads=H,mlp=M,act=gelu|gelu_tanh",
+ * which only oclip reads (oc_timm_tower_name, parse_siglip_name).
  */
 #include <cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,11 +194,48 @@ static const char *source_dir(const char *name, char *dir) {
     return NULL;
 }
 
+void oc_timm_tower_name(oc_timm_tower *t) {
+    for (size_t i = 0; i < sizeof siglip_towers / sizeof siglip_towers[0]; i++) {
+        const oc_timm_tower *k = &siglip_towers[i];
+        if (k->img == t->img && k->patch == t->patch && k->width == t->width &&
+            k->depth == t->depth && k->heads == t->heads && k->mlp == t->mlp &&
+            k->gelu_tanh == t->gelu_tanh) {
+            memcpy(t->name, k->name, sizeof t->name);
+            return;
+        }
+    }
+    oc_fmt(t->name, sizeof t->name, "siglip:img=%d,patch=%d,width=%d,depth=%d,heads=%d,mlp=%d,act=%s",
+           t->img, t->patch, t->width, t->depth, t->heads, t->mlp, t->gelu_tanh ? "gelu_tanh" : "gelu");
+}
+
+/* "siglip:img=...,act=..." (oc_timm_tower_name's form, exactly): NULL, "" (not that form) or
+ * why not. */
+static const char *parse_siglip_name(const char *name, oc_timm_tower *out) {
+    if (strncmp(name, "siglip:", 7)) return "";
+    oc_timm_tower t = {0};
+    char act[16] = "";
+    int used = 0;
+    if (sscanf(name + 7, "img=%d,patch=%d,width=%d,depth=%d,heads=%d,mlp=%d,act=%15[a-z_]%n",
+               &t.img, &t.patch, &t.width, &t.depth, &t.heads, &t.mlp, act, &used) != 7 ||
+        name[7 + used] || (strcmp(act, "gelu") && strcmp(act, "gelu_tanh")))
+        return "timm_model_name 'siglip:' is not img=S,patch=P,width=W,depth=D,heads=H,mlp=M,"
+               "act=gelu|gelu_tanh";
+    t.gelu_tanh = !strcmp(act, "gelu_tanh");
+    if (t.img < 1 || t.img > 65536 || t.patch < 1 || t.patch > t.img || t.width < 1 ||
+        t.width > 1 << 20 || t.heads < 1 || t.width % t.heads || t.depth < 0 || t.depth > 1024 ||
+        t.mlp < 1 || t.mlp > 1 << 20)
+        return "timm_model_name 'siglip:' with inconsistent sizes";
+    oc_fmt(t.name, sizeof t.name, "%s", name);
+    *out = t;
+    return NULL;
+}
+
 /* The tower of a "local-dir:" / "hf-hub:" name; NULL, "" (not such a name) or why not. */
 static const char *tower_from_source(const char *name, oc_timm_tower *out) {
     char dir[OC_PATH_SIZE], file[OC_PATH_SIZE];
-    const char *why = source_dir(name, dir);
-    if (why) return why;
+    const char *why = parse_siglip_name(name, out);
+    if (!why || why[0]) return why;
+    if ((why = source_dir(name, dir))) return why;
     if (!oc_fmt(file, sizeof file, "%s/config.json", dir))
         return "timm_model_name: path too long";
     char *buf = malloc(TIMM_CONFIG_MAX);
