@@ -87,6 +87,12 @@ idx = json.load(open(sys.argv[3]))
 assert tuple(sg) == (len(idx), sw[1]), (sg, sw)
 bad = [i for k, i in enumerate(idx) if g[k] != w[i]]
 assert not bad, ("token rows differ", bad[:5])' "$tmp/tok.npy" "$tmp/tokens.npy" "$tmp/idx.json"
+    # tokenize --tokenizer: the same files without the model (HFTokenizer(folder, L,
+    # clean='canonicalize')), the pad token from tokenizer_config.json beside tokenizer.json
+    L=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["tokens"][0]))' "$D/expected.json")
+    expect 0 "$OCLIP" tokenize --tokenizer "$R/snapshots/$C/tokenizer.json" -n "$L" \
+        --clean canonicalize -f "$tmp/prompts.txt" -o "$tmp/tok2.npy"
+    same "$tmp/tok2.npy" "$tmp/tok.npy"
     expect 0 "$OCLIP" tokenize -m "$M" "a photo of a cat"
     py '
 import json, sys
@@ -146,6 +152,21 @@ import json, sys
 e = json.load(open(sys.argv[2]))
 assert json.loads(open(sys.argv[1]).read()) == e["tokens"][e["prompts"].index("a photo of a cat")]' \
     "$tmp/out" "$F/siglip_b16/expected.json"
+# --tokenizer: a folder holding tokenizer.json; refusals name the file
+expect 0 "$OCLIP" tokenize --tokenizer "$F/siglip_b16" -n 16 --clean canonicalize "a photo of a cat"
+py '
+import json, sys
+e = json.load(open(sys.argv[2]))
+assert json.loads(open(sys.argv[1]).read()) == e["tokens"][e["prompts"].index("a photo of a cat")]' \
+    "$tmp/out" "$F/siglip_b16/expected.json"
+expect 1 "$OCLIP" tokenize --tokenizer "$tmp/none.json" "x"
+contains "$tmp/err" "none.json': cannot open"
+expect 2 "$OCLIP" tokenize --tokenizer "$F/siglip_b16" -m "$F/siglip_b16" "x"
+contains "$tmp/err" "not both"
+printf '{"model": {"type": "WordLevel", "vocab": {"a": 0}, "unk_token": "a"}, "decoder": null, "normalizer": {"type": "Nope"}}' >"$tmp/bad.json"
+expect 1 "$OCLIP" tokenize --tokenizer "$tmp/bad.json" "x"
+contains "$tmp/err" "bad.json"
+
 # a config whose timm tower folder is missing is refused with the file it looked for
 mkdir -p "$tmp/broken"
 sed 's#local-dir:tests/fixtures/siglip/timm/vit_test_patch8_siglip_32#local-dir:'"$tmp"'/nowhere#' \
