@@ -108,8 +108,8 @@ static oclip_status find_tokenizer_dir(const oclip_model *m, char *dir, oclip_er
                "tokenizer.json %s%s%s", name, beside[0] ? "in '" : "", beside,
                beside[0] ? "' (beside the weights)" : "");
     oc_err_hint(err, "put the repo's tokenizer.json (and tokenizer_config.json) beside the "
-                "weights, or fetch them into the Hugging Face cache (huggingface-cli download "
-                "%s tokenizer.json tokenizer_config.json)", name);
+                "weights, or fetch them into the Hugging Face cache: `oclip pull` on the model "
+                "(hf-hub:ORG/NAME or ARCH:TAG) downloads them with it");
     return OCLIP_E_NOTFOUND;
 }
 
