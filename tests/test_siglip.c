@@ -167,6 +167,13 @@ static void test_timm_sources(void) {
     oc_timm_tower t;
     CHECK(oc_timm_tower_find(spec, &t) && t.img == 32 && t.width == 48 && t.heads == 2 &&
           t.patch == 16 && t.mlp == 179 && t.gelu_tanh == 1 && t.depth == 1);
+    /* once read, a name keeps its tower: validation and binding must agree on the sizes even
+     * when the file changes in between */
+    f = fopen(file, "w");
+    fputs("{\"architecture\":\"vit_so400m_patch16_siglip_256\",\"model_args\":{\"img_size\":32,"
+          "\"embed_dim\":64,\"depth\":1,\"num_heads\":2}}", f);
+    fclose(f);
+    CHECK(oc_timm_tower_find(spec, &t) && t.width == 48);
     remove(file);
     rmdir(dir);
     CHECK(!oc_timm_tower_find("hf-hub:oclip-none/not-cached", NULL));

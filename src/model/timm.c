@@ -19,6 +19,7 @@
  */
 #include <cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,11 +231,56 @@ static const char *parse_siglip_name(const char *name, oc_timm_tower *out) {
     return NULL;
 }
 
+/* Towers read from config.json files, per name, for the life of the process: the validation of
+ * a checkpoint and the binding of its tensors (separate calls of oc_timm_unsupported) must see
+ * the same sizes even if the file changes in between, since the binding trusts the validated
+ * shapes. The first successful read of a name wins; failures are not kept. */
+#define SOURCE_CACHE_MAX 64
+static struct {
+    char name[96];
+    oc_timm_tower t;
+} source_cache[SOURCE_CACHE_MAX];
+static size_t n_source_cache;
+static pthread_mutex_t source_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool cache_get(const char *name, oc_timm_tower *out) {
+    bool found = false;
+    pthread_mutex_lock(&source_mu);
+    for (size_t i = 0; i < n_source_cache && !found; i++)
+        if (!strcmp(source_cache[i].name, name)) {
+            *out = source_cache[i].t;
+            found = true;
+        }
+    pthread_mutex_unlock(&source_mu);
+    return found;
+}
+
+/* Keeps t under name unless the name is there already (then *t becomes that one); false when
+ * the table is full. */
+static bool cache_put(const char *name, oc_timm_tower *t) {
+    bool ok = true;
+    pthread_mutex_lock(&source_mu);
+    size_t i = 0;
+    while (i < n_source_cache && strcmp(source_cache[i].name, name)) i++;
+    if (i < n_source_cache) {
+        *t = source_cache[i].t;
+    } else if (n_source_cache < SOURCE_CACHE_MAX && strlen(name) < sizeof source_cache[0].name) {
+        memcpy(source_cache[i].name, name, strlen(name) + 1);
+        source_cache[i].t = *t;
+        n_source_cache++;
+    } else {
+        ok = false;
+    }
+    pthread_mutex_unlock(&source_mu);
+    return ok;
+}
+
 /* The tower of a "local-dir:" / "hf-hub:" name; NULL, "" (not such a name) or why not. */
 static const char *tower_from_source(const char *name, oc_timm_tower *out) {
     char dir[OC_PATH_SIZE], file[OC_PATH_SIZE];
     const char *why = parse_siglip_name(name, out);
     if (!why || why[0]) return why;
+    if (cache_get(name, out)) return NULL;
     if ((why = source_dir(name, dir))) return why;
     if (!oc_fmt(file, sizeof file, "%s/config.json", dir))
         return "timm_model_name: path too long";
@@ -252,6 +298,8 @@ static const char *tower_from_source(const char *name, oc_timm_tower *out) {
     free(buf);
     if (why) return why;
     oc_fmt(t.name, sizeof t.name, "%s", name);
+    if (!cache_put(name, &t))
+        return "more than 64 timm tower configs (local-dir: / hf-hub:) in one process";
     *out = t;
     return NULL;
 }
