@@ -543,6 +543,35 @@ static void test_hf_siglip(void) {
     }
     oclip_model_free(b);
     remove(file);
+    /* ... and to a folder: its tower, which no timm architecture has, is written as a timm
+     * config.json in OUT/timm that OpenCLIP's timm reads (local-dir:, absolute path) */
+    snprintf(file, sizeof file, "%s/ocdir/", out);
+    CHECKF(oclip_source_resolve(hfdir, NULL, &src, &err) == OCLIP_OK &&
+               oclip_source_check(src, 0, &r, &err) == OCLIP_OK && oclip_report_ok(r),
+           "%s", err.msg);
+    CHECKF(r && oclip_convert(r, file, &co, &err) == OCLIP_OK, "convert hf -> folder: %s",
+           err.msg);
+    oclip_report_free(r);
+    oclip_source_free(src);
+    b = NULL;
+    CHECKF(oclip_model_load(file, NULL, &b, &err) == OCLIP_OK, "%s", err.msg);
+    if (b) {
+        const oclip_model_config *bc = oclip_model_config_of(b);
+        char tname[300];
+        snprintf(tname, sizeof tname, "local-dir:%s/ocdir/timm", out);
+        CHECKF(!strcmp(bc->vision.timm_model_name, tname), "%s", bc->vision.timm_model_name);
+        float *img2 = calloc(n_img * E, 4);
+        CHECK(oclip_encode_image(b, px, n_img, img2, 0, &err) == OCLIP_OK);
+        CHECKF(!memcmp(img, img2, n_img * E * 4), "the converted folder computes other bytes");
+        free(img2);
+    }
+    oclip_model_free(b);
+    static const char *const parts[] = {"timm/config.json", "timm", "open_clip_config.json",
+                                        "open_clip_model.safetensors", ""};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        snprintf(path, sizeof path, "%s/ocdir/%s", out, parts[i]);
+        remove(path);
+    }
     rmdir(out);
     free(px);
     free(tok);

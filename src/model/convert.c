@@ -28,6 +28,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -893,6 +894,66 @@ static oclip_dtype main_dtype(const oclip_checkpoint *ck) {
     return best;
 }
 
+/* An OpenCLIP folder for a SigLIP tower no timm architecture has (oclip's "siglip:" name, from
+ * a transformers SiglipModel): OpenCLIP builds it only through timm's "local-dir:PATH" form
+ * (timm/models/_factory.py), so PATH = OUT/timm gets the config.json timm reads (an architecture
+ * of timm.c's table with every size and the activation in model_args, as save_config_for_hf
+ * writes them) and *local the config naming it by its absolute path. Left as it is (local =
+ * cfg) when that path does not fit timm_model_name. */
+static oclip_status write_timm_tower(oc_outputs *o, oc_arena *a, const char *out, const char *sep,
+                                     const oclip_model_config *cfg, oclip_model_config *local,
+                                     oclip_error *err) {
+    *local = *cfg;
+    oc_timm_tower tw;
+    if (oc_timm_unsupported(cfg, &tw)) return OCLIP_OK;
+    char cwd[4096] = "";
+    if (out[0] != '/' && !getcwd(cwd, sizeof cwd))
+        return oc_err_set(err, OCLIP_E_IO, "cannot find the working directory: %s",
+                          strerror(errno));
+    size_t olen = strlen(out);
+    while (olen > 1 && out[olen - 1] == '/') olen--;
+    bool fits = oc_fmt(local->vision.timm_model_name, sizeof local->vision.timm_model_name,
+                       "local-dir:%s%s%.*s/timm", cwd, cwd[0] ? "/" : "", (int)olen, out);
+    if (!fits) {
+        *local = *cfg;
+        return OCLIP_OK;
+    }
+    const char *dir = oc_arena_printf(a, "%s%stimm", out, sep);
+    const char *file = oc_arena_printf(a, "%s%stimm/config.json", out, sep);
+    if (!dir || !file) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return oc_err_set(err, OCLIP_E_IO, "cannot create the folder '%s': %s", dir,
+                          strerror(errno));
+    /* timm Mlp: int(embed_dim * mlp_ratio) must give back the width */
+    double ratio = (double)tw.mlp / tw.width;
+    while ((long long)(tw.width * ratio) < tw.mlp) ratio = nextafter(ratio, 2.0 * ratio + 1.0);
+    cJSON *root = cJSON_CreateObject(), *args = cJSON_CreateObject(), *pc = cJSON_CreateObject();
+    int size[3] = {3, tw.img, tw.img};
+    bool ok = jstr(root, "architecture", "vit_base_patch16_siglip_224");
+    ok = jnum(root, "num_classes", 0) && ok;
+    ok = jstr(root, "global_pool", "map") && ok;
+    ok = jnum(args, "img_size", tw.img) && ok;
+    ok = jnum(args, "patch_size", tw.patch) && ok;
+    ok = jnum(args, "embed_dim", tw.width) && ok;
+    ok = jnum(args, "depth", tw.depth) && ok;
+    ok = jnum(args, "num_heads", tw.heads) && ok;
+    ok = jnum(args, "mlp_ratio", ratio) && ok;
+    ok = jbool(args, "class_token", 0) && ok;
+    ok = jstr(args, "global_pool", "map") && ok;
+    ok = jstr(args, "act_layer", tw.gelu_tanh ? "gelu_tanh" : "gelu") && ok;
+    ok = jput(pc, "input_size", cJSON_CreateIntArray(size, 3)) && ok;
+    ok = jbool(pc, "fixed_input_size", 1) && ok;
+    ok = jnum(pc, "num_classes", 0) && ok;
+    ok = jput(root, "model_args", args) && ok;
+    ok = jput(root, "pretrained_cfg", pc) && ok;
+    char *text = ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status st = write_text(o, file, text, err);
+    cJSON_free(text);
+    return st;
+}
+
 static oclip_status convert_files(const oclip_report *r, const char *out,
                                   const oclip_convert_options *opt, oc_arena *a, oc_outputs *o,
                                   bool *made_dir, oclip_error *err) {
@@ -955,8 +1016,12 @@ static oclip_status convert_files(const oclip_report *r, const char *out,
     }
 
     /* configs first (small), then the weights */
+    oclip_model_config local = *cfg;
+    if (!st && occfg && !hf && !strncmp(cfg->vision.timm_model_name, "siglip:", 7))
+        st = write_timm_tower(o, a, out, olen && out[olen - 1] == '/' ? "" : "/", cfg, &local,
+                              err);
     if (!st && occfg) {
-        char *text = open_clip_config_text(cfg, opt->preprocess, true);
+        char *text = open_clip_config_text(&local, opt->preprocess, true);
         st = text ? write_text(o, occfg, text, err)
                   : oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
         cJSON_free(text);
