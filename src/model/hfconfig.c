@@ -45,6 +45,13 @@ static double mlp_ratio_for(int hidden, int inter) {
     return r;
 }
 
+/* Adds item to parent under key; frees item when that fails (out of memory). */
+static bool attach(cJSON *parent, const char *key, cJSON *item) {
+    if (cJSON_AddItemToObject(parent, key, item)) return true;
+    cJSON_Delete(item);
+    return false;
+}
+
 /* transformers' hidden_act for a GELU: "gelu" (exact, erf) or "gelu_pytorch_tanh" (tanh
  * approximation); 1 for tanh, 0 for exact, -1 for anything else. */
 static int hf_gelu_tanh(const char *act) {
@@ -107,38 +114,50 @@ static oclip_status siglip_from_hf(const cJSON *root, oclip_model_config *out, o
 
     cJSON *c = cJSON_CreateObject(), *v = cJSON_CreateObject(), *t = cJSON_CreateObject();
     cJSON *kw = cJSON_CreateObject(), *nk = cJSON_CreateObject();
-    cJSON_AddNumberToObject(c, "embed_dim", v_hidden);
-    cJSON_AddNumberToObject(c, "init_logit_bias", -10);
-    cJSON_AddBoolToObject(c, "custom_text", 1);
-    cJSON_AddNumberToObject(v, "image_size", image);
-    cJSON_AddStringToObject(v, "timm_model_name", tw.name);
-    cJSON_AddBoolToObject(v, "timm_model_pretrained", 0);
-    cJSON_AddStringToObject(v, "timm_pool", "map");
-    cJSON_AddStringToObject(v, "timm_proj", "none");
-    cJSON_AddNumberToObject(t, "context_length", ctx);
-    cJSON_AddNumberToObject(t, "vocab_size", vocab);
+    cJSON *ak = t_tanh ? cJSON_CreateObject() : NULL;
+    if (!c || !v || !t || !kw || !nk || (t_tanh && !ak)) {
+        cJSON_Delete(c);
+        cJSON_Delete(v);
+        cJSON_Delete(t);
+        cJSON_Delete(kw);
+        cJSON_Delete(nk);
+        cJSON_Delete(ak);
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    }
+    bool ok = true;
+    ok = cJSON_AddNumberToObject(c, "embed_dim", v_hidden) != NULL && ok;
+    ok = cJSON_AddNumberToObject(c, "init_logit_bias", -10) != NULL && ok;
+    ok = cJSON_AddBoolToObject(c, "custom_text", 1) != NULL && ok;
+    ok = cJSON_AddNumberToObject(v, "image_size", image) != NULL && ok;
+    ok = cJSON_AddStringToObject(v, "timm_model_name", tw.name) != NULL && ok;
+    ok = cJSON_AddBoolToObject(v, "timm_model_pretrained", 0) != NULL && ok;
+    ok = cJSON_AddStringToObject(v, "timm_pool", "map") != NULL && ok;
+    ok = cJSON_AddStringToObject(v, "timm_proj", "none") != NULL && ok;
+    ok = cJSON_AddNumberToObject(t, "context_length", ctx) != NULL && ok;
+    ok = cJSON_AddNumberToObject(t, "vocab_size", vocab) != NULL && ok;
     /* the tokenizer is the repo's own tokenizer.json (beside the weights): a name without '/'
      * names no other repo; OpenCLIP's SigLIP tokenizer settings */
-    cJSON_AddStringToObject(t, "hf_tokenizer_name", "tokenizer.json");
-    cJSON_AddStringToObject(kw, "clean", "canonicalize");
-    cJSON_AddItemToObject(t, "tokenizer_kwargs", kw);
-    cJSON_AddNumberToObject(t, "width", t_hidden);
-    cJSON_AddNumberToObject(t, "heads", t_heads);
-    cJSON_AddNumberToObject(t, "layers", t_layers);
-    cJSON_AddNumberToObject(t, "mlp_ratio", mlp_ratio_for(t_hidden, t_inter));
-    cJSON_AddBoolToObject(t, "no_causal_mask", 1);
-    cJSON_AddBoolToObject(t, "proj_bias", 1);
-    cJSON_AddStringToObject(t, "pool_type", "last");
-    cJSON_AddNumberToObject(nk, "eps", get_num(tc, "layer_norm_eps", 1e-6));
-    cJSON_AddItemToObject(t, "norm_kwargs", nk);
-    if (t_tanh) {
-        cJSON *ak = cJSON_CreateObject();
-        cJSON_AddStringToObject(ak, "approximate", "tanh");
-        cJSON_AddItemToObject(t, "act_kwargs", ak);
+    ok = cJSON_AddStringToObject(t, "hf_tokenizer_name", "tokenizer.json") != NULL && ok;
+    ok = cJSON_AddStringToObject(kw, "clean", "canonicalize") != NULL && ok;
+    ok = attach(t, "tokenizer_kwargs", kw) && ok;
+    ok = cJSON_AddNumberToObject(t, "width", t_hidden) != NULL && ok;
+    ok = cJSON_AddNumberToObject(t, "heads", t_heads) != NULL && ok;
+    ok = cJSON_AddNumberToObject(t, "layers", t_layers) != NULL && ok;
+    ok = cJSON_AddNumberToObject(t, "mlp_ratio", mlp_ratio_for(t_hidden, t_inter)) != NULL && ok;
+    ok = cJSON_AddBoolToObject(t, "no_causal_mask", 1) != NULL && ok;
+    ok = cJSON_AddBoolToObject(t, "proj_bias", 1) != NULL && ok;
+    ok = cJSON_AddStringToObject(t, "pool_type", "last") != NULL && ok;
+    ok = cJSON_AddNumberToObject(nk, "eps", get_num(tc, "layer_norm_eps", 1e-6)) != NULL && ok;
+    ok = attach(t, "norm_kwargs", nk) && ok;
+    if (ak) {
+        ok = cJSON_AddStringToObject(ak, "approximate", "tanh") != NULL && ok;
+        ok = attach(t, "act_kwargs", ak) && ok;
     }
-    cJSON_AddItemToObject(c, "vision_cfg", v);
-    cJSON_AddItemToObject(c, "text_cfg", t);
-    char *text = cJSON_PrintUnformatted(c);
+    ok = attach(c, "vision_cfg", v) && ok;
+    ok = attach(c, "text_cfg", t) && ok;
+    /* a member that could not be added (out of memory) makes a config that parses to another
+     * model: refuse rather than print it */
+    char *text = ok ? cJSON_PrintUnformatted(c) : NULL;
     cJSON_Delete(c);
     if (!text) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     oclip_status st = oclip_config_parse(text, strlen(text), out, err);
