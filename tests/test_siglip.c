@@ -549,6 +549,7 @@ static void test_hf_siglip(void) {
     CHECKF(oclip_source_resolve(hfdir, NULL, &src, &err) == OCLIP_OK &&
                oclip_source_check(src, 0, &r, &err) == OCLIP_OK && oclip_report_ok(r),
            "%s", err.msg);
+    co.preprocess = oclip_source_preprocess(src);
     CHECKF(r && oclip_convert(r, file, &co, &err) == OCLIP_OK, "convert hf -> folder: %s",
            err.msg);
     oclip_report_free(r);
