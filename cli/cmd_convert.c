@@ -36,8 +36,9 @@ static const char convert_help[] =
     "the tensor shapes (a warning says what was guessed).\n"
     "\n"
     "  --to FORMAT        open_clip (default): OpenCLIP's state dict, exactly its keys\n"
-    "                     hf: transformers CLIPModel (q/k/v split, projections transposed);\n"
-    "                     refused for architectures CLIPModel cannot express (LayerScale ...)\n"
+    "                     hf: transformers CLIPModel (q/k/v split, projections transposed),\n"
+    "                     SiglipModel for SigLIP; refused for architectures they cannot\n"
+    "                     express (LayerScale ...)\n"
     "  --dtype D          cast float tensors to f32, f16 or bf16 (rounding as PyTorch's\n"
     "                     .float()/.half()/.bfloat16()); default: keep each tensor's dtype\n"
     "  --no-metadata      a .safetensors OUT without the architecture in its metadata (the\n"
@@ -169,7 +170,9 @@ int cmd_convert(int argc, char **argv) {
                              ? "{model.safetensors,config.json,open_clip_config.json}"
                              : "{open_clip_model.safetensors,open_clip_config.json}")
                       : "",
-               copt.to == OCLIP_FORMAT_HF ? "transformers CLIPModel" : "OpenCLIP state dict",
+               copt.to != OCLIP_FORMAT_HF ? "OpenCLIP state dict"
+               : cfg->has_logit_bias      ? "transformers SiglipModel"
+                                          : "transformers CLIPModel",
                cast, oclip_layout_name(oclip_checkpoint_layout(ck)), cfg->name,
                cfg->name[0] ? " " : "", inferred ? "" : "from ", origin,
                cfg->quick_gelu ? ", QuickGELU" : "");

@@ -13,8 +13,8 @@
 #include "oclip.h"
 
 static const char tokenize_help[] =
-    "usage: oclip tokenize [-m SPEC] [--context-length N] [--clean MODE] [-f FILE]... [TEXT]...\n"
-    "                      [-o OUT.npy]\n"
+    "usage: oclip tokenize [-m SPEC | --tokenizer FILE.json] [--context-length N] [--clean MODE]\n"
+    "                      [-f FILE]... [TEXT]... [-o OUT.npy]\n"
     "\n"
     "Token ids exactly as OpenCLIP's tokenizer gives them (open_clip.get_tokenizer for\n"
     "ViT-B-32 and every other model with the native text tower): one row of N ids per\n"
@@ -32,9 +32,13 @@ static const char tokenize_help[] =
     "                          and for models with a Hugging Face tokenizer (SigLIP) that\n"
     "                          tokenizer, from tokenizer.json beside the weights or in the\n"
     "                          Hugging Face cache, with the config's tokenizer_kwargs\n"
+    "  --tokenizer FILE        a Hugging Face tokenizer.json (or a folder holding one), as\n"
+    "                          OpenCLIP's HFTokenizer(FILE's folder, context_length,\n"
+    "                          clean=...) uses it: tokenizer_config.json beside it gives the\n"
+    "                          pad token; the default clean is whitespace\n"
     "  -n, --context-length N  ids per row (default: the model's, else 77)\n"
     "  --clean MODE            lower (default), whitespace or canonicalize: OpenCLIP's\n"
-    "                          SimpleTokenizer(clean=...) modes\n"
+    "                          SimpleTokenizer(clean=...) / HFTokenizer(clean=...) modes\n"
     "  -f, --file FILE         read prompts from FILE, one per line\n"
     "  -o, --output OUT.npy    write int64 [prompts, N] as .npy instead of printing\n"
     "  -h, --help              this help\n"
@@ -44,7 +48,8 @@ static const char tokenize_help[] =
     "examples:\n"
     "  oclip tokenize \"a photo of a cat\"\n"
     "  oclip tokenize -f prompts.txt -o tokens.npy\n"
-    "  oclip tokenize --context-length 64 --clean whitespace \"Hello  World\"\n";
+    "  oclip tokenize --context-length 64 --clean whitespace \"Hello  World\"\n"
+    "  oclip tokenize --tokenizer siglip/tokenizer.json -n 64 --clean canonicalize \"a cat\"\n";
 
 /* The context length of the model SPEC names (0 after printing why there is none), and in *hf
  * whether its tokenizer is a Hugging Face one (text_cfg.hf_tokenizer_name). */
@@ -67,7 +72,7 @@ static size_t model_context(const char *spec, int *hf) {
 
 int cmd_tokenize(int argc, char **argv) {
     size_t ctx = OCLIP_CONTEXT_LENGTH;
-    const char *model = NULL;
+    const char *model = NULL, *tokenizer = NULL;
     int ctx_given = 0, clean_given = 0;
     oclip_clean clean = OCLIP_CLEAN_LOWER;
     const char *out_path = NULL;
@@ -84,7 +89,8 @@ int cmd_tokenize(int argc, char **argv) {
                 return 0;
             } else if (!strcmp(a, "-n") || !strcmp(a, "--context-length") || !strcmp(a, "-f") ||
                        !strcmp(a, "--file") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
-                       !strcmp(a, "--clean") || !strcmp(a, "-m") || !strcmp(a, "--model")) {
+                       !strcmp(a, "--clean") || !strcmp(a, "-m") || !strcmp(a, "--model") ||
+                       !strcmp(a, "--tokenizer")) {
                 if (i + 1 >= argc) {
                     rc = usage_error("tokenize", "%s needs a value", a);
                     goto done;
@@ -101,6 +107,8 @@ int cmd_tokenize(int argc, char **argv) {
                     }
                     ctx = (size_t)n;
                     ctx_given = 1;
+                } else if (!strcmp(a, "--tokenizer")) {
+                    tokenizer = v;
                 } else if (a[1] == 'm' || !strcmp(a, "--model")) {
                     model = v;
                 } else if (a[1] == 'f' || !strcmp(a, "--file")) {
@@ -136,6 +144,20 @@ int cmd_tokenize(int argc, char **argv) {
         rc = usage_error("tokenize", "%s", "no text: give TEXT arguments or -f FILE");
         goto done;
     }
+    if (model && tokenizer) {
+        rc = usage_error("tokenize", "%s", "give -m SPEC or --tokenizer FILE, not both");
+        goto done;
+    }
+    oclip_hf_tokenizer *hft = NULL; /* --tokenizer: HFTokenizer over that file */
+    if (tokenizer) {
+        oclip_error terr;
+        if (oclip_hf_tokenizer_load(tokenizer, &hft, &terr) != OCLIP_OK) {
+            fprintf(stderr, "oclip: tokenize: %s\n", cli_esc_msg(terr.msg));
+            rc = EXIT_FAIL;
+            goto done;
+        }
+        if (!clean_given) clean = OCLIP_CLEAN_WHITESPACE; /* HFTokenizer's default */
+    }
     int hf = 0;
     size_t model_ctx = model ? model_context(model, &hf) : 0;
     if (model && !model_ctx) {
@@ -169,6 +191,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (!row || !le) {
         free(row);
         free(le);
+        oclip_hf_tokenizer_free(hft);
         fprintf(stderr, "oclip: tokenize: out of memory\n");
         rc = EXIT_FAIL;
         goto done;
@@ -181,6 +204,7 @@ int cmd_tokenize(int argc, char **argv) {
                     strerror(errno));
             free(row);
             free(le);
+            oclip_hf_tokenizer_free(hft);
             rc = EXIT_FAIL;
             goto done;
         }
@@ -191,8 +215,9 @@ int cmd_tokenize(int argc, char **argv) {
     for (size_t i = 0; i < l.n && !rc; i++) {
         const char *text = l.p[i].s;
         size_t len = l.p[i].len;
-        if ((hfm ? oclip_model_tokenize(hfm, &text, &len, 1, row, &err)
-                 : oclip_tokenize(text, len, clean, row, ctx, &err)) != OCLIP_OK) {
+        if ((hfm   ? oclip_model_tokenize(hfm, &text, &len, 1, row, &err)
+             : hft ? oclip_hf_tokenizer_tokenize(hft, &text, &len, 1, ctx, clean, row, &err)
+                   : oclip_tokenize(text, len, clean, row, ctx, &err)) != OCLIP_OK) {
             fprintf(stderr, "oclip: tokenize: prompt %zu: %s\n", i + 1, cli_esc_msg(err.msg));
             rc = EXIT_FAIL;
             break;
@@ -223,6 +248,7 @@ int cmd_tokenize(int argc, char **argv) {
     free(row);
     free(le);
     oclip_model_free(hfm);
+    oclip_hf_tokenizer_free(hft);
 done:
     prompt_list_free(&l);
     return rc;

@@ -1066,6 +1066,35 @@ typedef enum {
     OCLIP_CLEAN_CANONICALIZE  /* clean='canonicalize': also '_' -> ' ', ASCII punctuation dropped */
 } oclip_clean;
 
+/* ---- Hugging Face tokenizers (tokenizer.json), without a model ----
+ * OpenCLIP's HFTokenizer(source, context_length, clean=...) over a tokenizer.json file, id for id
+ * with `tokenizers` + transformers (docs/HF_TOKENIZER.md lists the components it implements and
+ * refuses by name). `path` is a tokenizer.json file or a folder holding one; the
+ * tokenizer_config.json beside it, when there is one, gives the pad and sep tokens and the
+ * padding / truncation sides as transformers reads them. A loaded tokenizer is read-only: any
+ * number of threads may use it at once. */
+typedef struct oclip_hf_tokenizer oclip_hf_tokenizer;
+OCLIP_API oclip_status oclip_hf_tokenizer_load(const char *path, oclip_hf_tokenizer **out,
+                                               oclip_error *err);
+OCLIP_API void oclip_hf_tokenizer_free(oclip_hf_tokenizer *tok);
+/* HFTokenizer(...)(texts): n UTF-8 texts (lens[i] bytes, or lens = NULL for NUL-terminated) into
+ * out int64 [n, context_length], EOS kept on truncation, padded with the pad token; clean as
+ * HFTokenizer's clean= (its default is OCLIP_CLEAN_WHITESPACE). OCLIP_E_FORMAT when the tokenizer
+ * has no pad token and a text is shorter than context_length (transformers refuses too). */
+OCLIP_API oclip_status oclip_hf_tokenizer_tokenize(const oclip_hf_tokenizer *tok,
+                                                   const char *const *texts, const size_t *lens,
+                                                   size_t n, size_t context_length,
+                                                   oclip_clean clean, int64_t *out,
+                                                   oclip_error *err);
+/* Ids of one UTF-8 text as Tokenizer.encode(text, add_special_tokens).ids: no cleaning, no
+ * truncation or padding. *ids is malloc'd (release with oclip_free_ids; NULL when *n_ids is 0). */
+OCLIP_API oclip_status oclip_hf_tokenizer_encode(const oclip_hf_tokenizer *tok, const char *text,
+                                                 size_t len, int add_special_tokens,
+                                                 int32_t **ids, size_t *n_ids, oclip_error *err);
+OCLIP_API void oclip_free_ids(int32_t *ids);
+/* The largest id an encoding can produce, + 1. */
+OCLIP_API size_t oclip_hf_tokenizer_id_limit(const oclip_hf_tokenizer *tok);
+
 /* Builds the vocabulary now (it is otherwise built by the first call; ~1 ms). Optional. */
 OCLIP_API oclip_status oclip_tokenizer_init(oclip_error *err);
 

@@ -22,6 +22,7 @@ trap 'exit 1' INT TERM
 G=tests/fixtures/engine/gelu/f32    # tiny OpenCLIP model (open_clip_config.json + safetensors)
 B=tests/fixtures/arch/tiny/b32like  # tiny model with a .bin and an HF-transformers copy (hf/)
 IMG=tests/fixtures/preprocess/img/jpg_420.jpg
+S=tests/fixtures/siglip/siglip_b16  # tiny SigLIP: its tokenizer is hf_tokenizer_name's repo
 unset HF_HOME HF_TOKEN HUGGING_FACE_HUB_TOKEN HF_HUB_OFFLINE XDG_CACHE_HOME HF_TOKEN_PATH \
     HUGGINGFACE_HUB_CACHE
 export HOME="$tmp/home" OCLIP_PROGRESS=0
@@ -31,6 +32,9 @@ mkdir -p "$HOME" "$tmp/state"
 # weights
 python3 -c 'import json, sys; print(json.dumps({"model_cfg": json.load(open(sys.argv[1]))}))' \
     data/model_configs/convnext_base.json >"$tmp/convnext_config.json"
+# SigLIP repos whose config names another repo's tokenizer (text_cfg.hf_tokenizer_name)
+sed 's#"oclip-test/siglip_b16"#"org/tok-only"#' "$S/open_clip_config.json" >"$tmp/siglip_shared.json"
+sed 's#"oclip-test/siglip_b16"#"org/nofiles"#' "$S/open_clip_config.json" >"$tmp/siglip_notok.json"
 cat >"$tmp/repos.json" <<EOF
 {"org/convnext": {"files": {"open_clip_config.json": "$tmp/convnext_config.json",
                           "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}},
@@ -49,6 +53,17 @@ cat >"$tmp/repos.json" <<EOF
                                         "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}},
  "org/nofiles": {"files": {"README.md": "tests/fixtures/hub/README.md",
                            "weights.npz": "tests/fixtures/hub/README.md"}},
+ "oclip-test/siglip_b16": {"files": {"open_clip_config.json": "$S/open_clip_config.json",
+                                     "open_clip_model.safetensors": "$S/open_clip_model.safetensors",
+                                     "tokenizer.json": "$S/tokenizer.json",
+                                     "tokenizer_config.json": "$S/tokenizer_config.json",
+                                     "special_tokens_map.json": "$S/special_tokens_map.json"}},
+ "org/siglip-shared": {"files": {"open_clip_config.json": "$tmp/siglip_shared.json",
+                                 "open_clip_model.safetensors": "$S/open_clip_model.safetensors"}},
+ "org/tok-only": {"files": {"tokenizer.json": "$S/tokenizer.json",
+                            "tokenizer_config.json": "$S/tokenizer_config.json"}},
+ "org/siglip-notok": {"files": {"open_clip_config.json": "$tmp/siglip_notok.json",
+                                "open_clip_model.safetensors": "$S/open_clip_model.safetensors"}},
  "org/tiny-new": {"renamed_from": "org/tiny-old",
                   "files": {"open_clip_config.json": "$G/open_clip_config.json",
                             "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}}}
@@ -360,5 +375,35 @@ wait $P1
 r1=$?
 if [ $r1 -eq 0 ] && [ $r2 -eq 0 ]; then ok; else bad "concurrent pulls: $r1 $r2 $(cat "$tmp/p1" "$tmp/p2")"; fi
 same "$tmp/c9/models--org--tiny/blobs/$SHA_G" "$G/open_clip_model.safetensors"
+
+# ---- SigLIP: the tokenizer files of text_cfg.hf_tokenizer_name come with the model, into that
+# repo's cache folder, so that the tokenizer is found offline afterwards
+tok_cat() { # the ids OpenCLIP gives "a photo of a cat" with this fixture
+    python3 -c 'import json, sys; e = json.load(open(sys.argv[1])); print(json.dumps(e["tokens"][e["prompts"].index("a photo of a cat")], separators=(",", ":")))' "$S/expected.json"
+}
+tok_cat >"$tmp/want_tok"
+export HF_HUB_CACHE="$tmp/c10"
+mode normal
+expect 0 "$OCLIP" pull hf-hub:oclip-test/siglip_b16
+R="$tmp/c10/models--oclip-test--siglip_b16"
+for f in tokenizer.json tokenizer_config.json special_tokens_map.json; do
+    same "$R/snapshots/$(cat "$R/refs/main")/$f" "$S/$f"
+done
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" tokenize -m hf-hub:oclip-test/siglip_b16 "a photo of a cat"
+same "$tmp/out" "$tmp/want_tok"
+# a tokenizer in another repo
+expect 0 "$OCLIP" pull hf-hub:org/siglip-shared
+R="$tmp/c10/models--org--tok-only"
+same "$R/snapshots/$(cat "$R/refs/main")/tokenizer.json" "$S/tokenizer.json"
+HF_HUB_OFFLINE=1 expect 0 "$OCLIP" tokenize -m hf-hub:org/siglip-shared "a photo of a cat"
+same "$tmp/out" "$tmp/want_tok"
+# a tokenizer repo without tokenizer.json: the pull fails and says which file is missing where
+expect 1 "$OCLIP" pull hf-hub:org/siglip-notok
+contains "$tmp/err" "tokenizer (text_cfg.hf_tokenizer_name).*org/nofiles@main has none of tokenizer.json"
+# the automatic download of -m fetches the tokenizer too
+export HF_HUB_CACHE="$tmp/c11"
+"$OCLIP" embed-text -m "$S" "a photo of a cat" -o "$tmp/want_txt.npy" || bad "embed-text from the folder"
+expect 0 "$OCLIP" embed-text -m hf-hub:oclip-test/siglip_b16 "a photo of a cat" -o "$tmp/txt.npy"
+same "$tmp/txt.npy" "$tmp/want_txt.npy"
 
 pull_finish

@@ -74,9 +74,11 @@ static void compare_tol(const char *what, const char *tag, const float *got, con
 #define compare_feat(what, tag, got, want, n, a, c)                                              \
     compare_tol(what, tag, got, want, n, TOL_FEAT, a, c)
 
-/* The generator's tiny timm towers (manifest.json timm_test_models), in timm's own terms:
- * embed_dim, depth, num_heads, mlp_ratio (default 4), act_layer (default exact GELU). */
-static void register_test_towers(void) {
+/* The generator's tiny timm towers (manifest.json timm_test_models) are named in the fixtures'
+ * configs as "local-dir:tests/fixtures/siglip/timm/<name>", a folder holding the config.json
+ * timm's save_config_for_hf wrote: oclip must read from it the sizes the generator built the
+ * tower with (its args, in timm's own terms; mlp_ratio default 4, act_layer default exact GELU). */
+static void test_timm_sources(void) {
     size_t len = 0;
     unsigned char *text = read_file(FIX "/manifest.json", &len);
     CHECKF(text != NULL, "%s", FIX "/manifest.json");
@@ -89,24 +91,93 @@ static void register_test_towers(void) {
 #define NUM(key, def)                                                                            \
     (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(a, key))                                    \
          ? cJSON_GetObjectItemCaseSensitive(a, key)->valuedouble : (def))
+        char name[160];
+        snprintf(name, sizeof name, "local-dir:" FIX "/timm/%s", it->string);
         oc_timm_tower t = {0};
-        snprintf(t.name, sizeof t.name, "%s", it->string);
-        t.img = (int)NUM("img_size", 0);
-        t.patch = (int)NUM("patch_size", 0);
-        t.width = (int)NUM("embed_dim", 0);
-        t.depth = (int)NUM("depth", 0);
-        t.heads = (int)NUM("num_heads", 0);
-        t.mlp = (int)(t.width * NUM("mlp_ratio", 4.0)); /* timm Mlp: int(dim * mlp_ratio) */
+        CHECKF(oc_timm_tower_find(name, &t), "%s not found", name);
+        int width = (int)NUM("embed_dim", 0);
+        CHECKF(t.img == (int)NUM("img_size", 0) && t.patch == (int)NUM("patch_size", 0) &&
+                   t.width == width && t.depth == (int)NUM("depth", 0) &&
+                   t.heads == (int)NUM("num_heads", 0) &&
+                   t.mlp == (int)(width * NUM("mlp_ratio", 4.0)) && !strcmp(t.name, name),
+               "%s: img %d patch %d width %d depth %d heads %d mlp %d", name, t.img, t.patch,
+               t.width, t.depth, t.heads, t.mlp);
 #undef NUM
         const cJSON *act = cJSON_GetObjectItemCaseSensitive(a, "act_layer");
-        t.gelu_tanh = cJSON_IsString(act) && !strcmp(act->valuestring, "gelu_tanh");
-        CHECK(!cJSON_IsString(act) || t.gelu_tanh);
-        oclip_error err;
-        CHECKF(oc_timm_tower_register(&t, &err) == OCLIP_OK, "%s: %s", t.name, err.msg);
+        CHECKF(t.gelu_tanh == (cJSON_IsString(act) && !strcmp(act->valuestring, "gelu_tanh")),
+               "%s: gelu_tanh %d", name, t.gelu_tanh);
         n++;
     }
     CHECKF(n == 4, "%d test towers in manifest.json", n);
     cJSON_Delete(root);
+
+    /* hostile or unsupported tower configs are refused by name, never guessed */
+    static const struct {
+        const char *json, *why;
+    } bad[] = {
+        {"", "missing or unreadable"},
+        {"[1]", "not a JSON object"},
+        {"{\"model_args\":{}}", "no \"architecture\""},
+        {"{\"architecture\":\"vit_base_patch16_224\"}", "not one of timm's SigLIP ViTs"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"qk_norm\":true}}",
+         "model_args.qk_norm not supported"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"class_token\":true}}",
+         "class_token must be false"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"img_size\":[32,48]}}",
+         "img_size is not a positive integer"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"img_size\":32,"
+         "\"act_layer\":\"relu\"}}", "act_layer is not"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"img_size\":32,"
+         "\"embed_dim\":50,\"num_heads\":4}}", "inconsistent sizes"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{\"img_size\":32,"
+         "\"in_chans\":1}}", "in_chans is not 3"},
+        {"{\"architecture\":\"vit_base_patch16_siglip_224\",\"model_args\":{}}",
+         "no model_args.img_size and no fixed input_size"},
+    };
+    char dir[] = "/tmp/oclip_timm_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char file[300], spec[300];
+    snprintf(file, sizeof file, "%s/config.json", dir);
+    snprintf(spec, sizeof spec, "local-dir:%s", dir);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        remove(file);
+        if (bad[i].json[0]) {
+            FILE *f = fopen(file, "w");
+            fputs(bad[i].json, f);
+            fclose(f);
+        }
+        char cfg[600];
+        snprintf(cfg, sizeof cfg,
+                 "{\"embed_dim\":48,\"custom_text\":true,\"vision_cfg\":{\"image_size\":32,"
+                 "\"timm_model_name\":\"%s\",\"timm_pool\":\"map\",\"timm_proj\":\"none\"},"
+                 "\"text_cfg\":{}}", spec);
+        oclip_model_config c;
+        oclip_error err;
+        CHECKF(oclip_config_parse(cfg, strlen(cfg), &c, &err) == OCLIP_OK, "bad %zu: %s", i,
+               err.msg);
+        const char *why = oc_arch_unsupported(&c);
+        CHECKF(why && strstr(why, bad[i].why), "bad %zu: %s", i, why ? why : "(accepted)");
+        CHECKF(!oc_timm_tower_find(spec, NULL), "bad %zu found", i);
+    }
+    /* the same folder with a valid config is accepted: the refusals above are the fields' */
+    FILE *f = fopen(file, "w");
+    fputs("{\"architecture\":\"vit_so400m_patch16_siglip_256\",\"model_args\":{\"img_size\":[32,32],"
+          "\"embed_dim\":48,\"depth\":1,\"num_heads\":2,\"num_classes\":0,\"in_chans\":3}}", f);
+    fclose(f);
+    oc_timm_tower t;
+    CHECK(oc_timm_tower_find(spec, &t) && t.img == 32 && t.width == 48 && t.heads == 2 &&
+          t.patch == 16 && t.mlp == 179 && t.gelu_tanh == 1 && t.depth == 1);
+    /* once read, a name keeps its tower: validation and binding must agree on the sizes even
+     * when the file changes in between */
+    f = fopen(file, "w");
+    fputs("{\"architecture\":\"vit_so400m_patch16_siglip_256\",\"model_args\":{\"img_size\":32,"
+          "\"embed_dim\":64,\"depth\":1,\"num_heads\":2}}", f);
+    fclose(f);
+    CHECK(oc_timm_tower_find(spec, &t) && t.width == 48);
+    remove(file);
+    rmdir(dir);
+    CHECK(!oc_timm_tower_find("hf-hub:oclip-none/not-cached", NULL));
+    CHECK(!oc_timm_tower_find("hf-hub:../x", NULL));
 }
 
 /* expected.json "images" (paths from the repository root) preprocessed with the model's
@@ -339,6 +410,216 @@ static void test_convert_roundtrip(const char *variant) {
     rmdir(out);
 }
 
+/* The transformers SiglipModel twin (siglip2_so400m16/hf: config.json + model.safetensors that
+ * the generator saved with transformers from the OpenCLIP model's weights): loaded as is, it
+ * computes transformers' own outputs (hf/expected.safetensors); `convert --to hf` of the OpenCLIP
+ * folder gives the same tensors byte for byte and an equivalent config.json; converting the twin
+ * back to OpenCLIP's layout computes the same bytes. */
+static void test_hf_siglip(void) {
+    const char *dir = FIX "/siglip2_so400m16", *hfdir = FIX "/siglip2_so400m16/hf";
+    char path[300];
+    oclip_error err;
+    oclip_checkpoint *ex = NULL, *hx = NULL;
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/expected.safetensors", hfdir);
+    CHECKF(oclip_checkpoint_open(path, NULL, &hx, &err) == OCLIP_OK, "%s", err.msg);
+    oclip_model *m = NULL;
+    CHECKF(oclip_model_load(hfdir, NULL, &m, &err) == OCLIP_OK, "%s: %s", hfdir, err.msg);
+    if (!ex || !hx || !m) {
+        oclip_checkpoint_free(ex);
+        oclip_checkpoint_free(hx);
+        oclip_model_free(m);
+        return;
+    }
+    size_t n_img = 0, n_tok = 0;
+    float *px = expect_f32(ex, "pixels", NULL);
+    const oclip_tensor *tt = oclip_checkpoint_find(ex, "tokens");
+    size_t L = (size_t)oclip_model_context_length(m), E = (size_t)oclip_model_embed_dim(m);
+    n_img = (size_t)oclip_checkpoint_find(ex, "pixels")->shape[0];
+    n_tok = (size_t)tt->shape[0];
+    CHECKF((size_t)tt->shape[1] == L, "context %zu", L);
+    int64_t *tok = malloc(tt->nbytes);
+    memcpy(tok, tt->data, tt->nbytes);
+    float *img = calloc(n_img * E, 4), *txt = calloc(n_tok * E, 4), *imgn = calloc(n_img * E, 4),
+          *txtn = calloc(n_tok * E, 4), *lg = calloc(n_img * n_tok, 4), *pr = calloc(n_img * n_tok, 4);
+    CHECK(oclip_encode_image(m, px, n_img, img, 0, &err) == OCLIP_OK &&
+          oclip_encode_image(m, px, n_img, imgn, 1, &err) == OCLIP_OK &&
+          oclip_encode_text(m, tok, n_tok, txt, 0, &err) == OCLIP_OK &&
+          oclip_encode_text(m, tok, n_tok, txtn, 1, &err) == OCLIP_OK &&
+          oclip_logits(m, imgn, n_img, txtn, n_tok, lg, &err) == OCLIP_OK &&
+          oclip_zero_shot_probs(m, imgn, n_img, txtn, n_tok, pr, &err) == OCLIP_OK);
+    double a = 0, c = 1;
+    float *w = expect_f32(hx, "img_pooled", NULL);
+    compare_feat("hf img_pooled", "hf", img, w, n_img * E, &a, &c);
+    free(w);
+    compare_feat("hf txt_raw", "hf", txt, (w = expect_f32(hx, "txt_raw", NULL)), n_tok * E, &a, &c);
+    free(w);
+    compare_feat("hf logits", "hf", lg, (w = expect_f32(hx, "logits", NULL)), n_img * n_tok, &a, &c);
+    free(w);
+    compare_feat("hf probs", "hf", pr, (w = expect_f32(hx, "probs", NULL)), n_img * n_tok, &a, &c);
+    free(w);
+    fprintf(stderr, "hf SiglipModel twin: max-abs %.3g 1-cos %.2g\n", a, 1 - c);
+
+    /* convert --to hf of the OpenCLIP folder: transformers' own tensors, byte for byte */
+    char out[] = "/tmp/oclip_hfsig_XXXXXX", file[300];
+    CHECK(mkdtemp(out) != NULL);
+    oclip_source *src = NULL;
+    oclip_report *r = NULL;
+    CHECKF(oclip_source_resolve(dir, NULL, &src, &err) == OCLIP_OK &&
+               oclip_source_check(src, 0, &r, &err) == OCLIP_OK && oclip_report_ok(r),
+           "%s", err.msg);
+    oclip_convert_options co;
+    oclip_convert_options_default(&co);
+    co.to = OCLIP_FORMAT_HF;
+    snprintf(path, sizeof path, "%s/hf", out);
+    CHECKF(r && oclip_convert(r, path, &co, &err) == OCLIP_OK, "convert --to hf: %s", err.msg);
+    oclip_report_free(r);
+    oclip_source_free(src);
+    oclip_checkpoint *got = NULL, *want = NULL;
+    snprintf(file, sizeof file, "%s/hf/model.safetensors", out);
+    snprintf(path, sizeof path, "%s/model.safetensors", hfdir);
+    CHECKF(oclip_checkpoint_open(file, NULL, &got, &err) == OCLIP_OK &&
+               oclip_checkpoint_open(path, NULL, &want, &err) == OCLIP_OK, "%s", err.msg);
+    if (got && want) {
+        CHECKF(got->n_tensors == want->n_tensors, "%zu tensors, transformers saved %zu",
+               got->n_tensors, want->n_tensors);
+        for (size_t i = 0; i < want->n_tensors; i++) {
+            const oclip_tensor *wt = &want->tensors[i], *gt = oclip_checkpoint_find(got, wt->name);
+            CHECKF(gt && gt->ndim == wt->ndim && gt->nbytes == wt->nbytes &&
+                       !memcmp(gt->shape, wt->shape, sizeof(int64_t) * (size_t)wt->ndim) &&
+                       !memcmp(gt->data, wt->data, wt->nbytes),
+                   "converted %s differs from transformers'", wt->name);
+        }
+    }
+    oclip_checkpoint_free(got);
+    oclip_checkpoint_free(want);
+    /* the written config.json means the same model as transformers' */
+    size_t la = 0, lb = 0;
+    snprintf(file, sizeof file, "%s/hf/config.json", out);
+    snprintf(path, sizeof path, "%s/config.json", hfdir);
+    unsigned char *ta = read_file(file, &la), *tb = read_file(path, &lb);
+    oclip_model_config ca, cb;
+    CHECKF(ta && tb && oclip_config_from_hf((const char *)ta, la, &ca, &err) == OCLIP_OK &&
+               oclip_config_from_hf((const char *)tb, lb, &cb, &err) == OCLIP_OK, "%s", err.msg);
+    if (ta && tb) {
+        char *ja = oclip_config_to_json(&ca), *jb = oclip_config_to_json(&cb);
+        CHECKF(ja && jb && !strcmp(ja, jb), "configs differ:\n%s\n%s", ja, jb);
+        oclip_free(ja);
+        oclip_free(jb);
+    }
+    free(ta);
+    free(tb);
+    remove(file);
+    snprintf(file, sizeof file, "%s/hf/model.safetensors", out);
+    remove(file);
+    snprintf(file, sizeof file, "%s/hf/open_clip_config.json", out);
+    remove(file);
+    snprintf(file, sizeof file, "%s/hf", out);
+    rmdir(file);
+
+    /* the twin converted to OpenCLIP's layout (one file, its config in the metadata) */
+    snprintf(file, sizeof file, "%s/oc.safetensors", out);
+    CHECKF(oclip_source_resolve(hfdir, NULL, &src, &err) == OCLIP_OK &&
+               oclip_source_check(src, 0, &r, &err) == OCLIP_OK && oclip_report_ok(r),
+           "%s", err.msg);
+    oclip_convert_options_default(&co);
+    co.preprocess = oclip_source_preprocess(src);
+    CHECKF(r && oclip_convert(r, file, &co, &err) == OCLIP_OK, "convert hf -> open_clip: %s",
+           err.msg);
+    oclip_report_free(r);
+    oclip_source_free(src);
+    oclip_model *b = NULL;
+    CHECKF(oclip_model_load(file, NULL, &b, &err) == OCLIP_OK, "%s", err.msg);
+    if (b) {
+        float *img2 = calloc(n_img * E, 4), *txt2 = calloc(n_tok * E, 4);
+        CHECK(oclip_encode_image(b, px, n_img, img2, 0, &err) == OCLIP_OK &&
+              oclip_encode_text(b, tok, n_tok, txt2, 0, &err) == OCLIP_OK);
+        CHECKF(!memcmp(img, img2, n_img * E * 4) && !memcmp(txt, txt2, n_tok * E * 4),
+               "the converted twin computes other bytes");
+        CHECK(oclip_model_logit_bias(b) == oclip_model_logit_bias(m));
+        free(img2);
+        free(txt2);
+    }
+    oclip_model_free(b);
+    remove(file);
+    /* ... and to a folder: its tower, which no timm architecture has, is written as a timm
+     * config.json in OUT/timm that OpenCLIP's timm reads (local-dir:, absolute path) */
+    snprintf(file, sizeof file, "%s/ocdir/", out);
+    CHECKF(oclip_source_resolve(hfdir, NULL, &src, &err) == OCLIP_OK &&
+               oclip_source_check(src, 0, &r, &err) == OCLIP_OK && oclip_report_ok(r),
+           "%s", err.msg);
+    co.preprocess = oclip_source_preprocess(src);
+    CHECKF(r && oclip_convert(r, file, &co, &err) == OCLIP_OK, "convert hf -> folder: %s",
+           err.msg);
+    oclip_report_free(r);
+    oclip_source_free(src);
+    b = NULL;
+    CHECKF(oclip_model_load(file, NULL, &b, &err) == OCLIP_OK, "%s", err.msg);
+    if (b) {
+        const oclip_model_config *bc = oclip_model_config_of(b);
+        char tname[300];
+        snprintf(tname, sizeof tname, "local-dir:%s/ocdir/timm", out);
+        CHECKF(!strcmp(bc->vision.timm_model_name, tname), "%s", bc->vision.timm_model_name);
+        float *img2 = calloc(n_img * E, 4);
+        CHECK(oclip_encode_image(b, px, n_img, img2, 0, &err) == OCLIP_OK);
+        CHECKF(!memcmp(img, img2, n_img * E * 4), "the converted folder computes other bytes");
+        free(img2);
+    }
+    oclip_model_free(b);
+    static const char *const parts[] = {"timm/config.json", "timm", "open_clip_config.json",
+                                        "open_clip_model.safetensors", ""};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        snprintf(path, sizeof path, "%s/ocdir/%s", out, parts[i]);
+        remove(path);
+    }
+    rmdir(out);
+    free(px);
+    free(tok);
+    free(img);
+    free(txt);
+    free(imgn);
+    free(txtn);
+    free(lg);
+    free(pr);
+    oclip_model_free(m);
+    oclip_checkpoint_free(ex);
+    oclip_checkpoint_free(hx);
+
+    /* SiglipConfigs OpenCLIP has no twin for are refused by name */
+    static const struct {
+        const char *json, *why;
+    } bad[] = {
+        {"{\"model_type\":\"siglip2\"}", "not 'clip' or 'siglip'"},
+        {"{\"model_type\":\"siglip\",\"text_config\":{\"projection_size\":512}}",
+         "projection_size 512 differs"},
+        {"{\"model_type\":\"siglip\",\"vision_config\":{\"hidden_act\":\"relu\"}}",
+         "hidden_act 'relu'"},
+        {"{\"model_type\":\"siglip\",\"vision_config\":{\"vision_use_head\":false}}",
+         "vision_use_head false"},
+        {"{\"model_type\":\"siglip\",\"vision_config\":{\"layer_norm_eps\":1e-5}}",
+         "layer_norm_eps is not 1e-6"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        oclip_model_config cfg;
+        CHECKF(oclip_config_from_hf(bad[i].json, strlen(bad[i].json), &cfg, &err) != OCLIP_OK &&
+                   strstr(err.msg, bad[i].why), "bad %zu: %s", i, err.msg);
+    }
+    /* transformers' defaults (SiglipConfig()): google's siglip-base-patch16-224 sizes with
+     * gelu_pytorch_tanh everywhere, which timm's vit_base_patch16_siglip_224 (exact GELU) is not */
+    oclip_model_config d;
+    const char *def = "{\"model_type\":\"siglip\"}";
+    CHECKF(oclip_config_from_hf(def, strlen(def), &d, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(!strcmp(d.vision.timm_model_name, "siglip:img=224,patch=16,width=768,depth=12,"
+                   "heads=12,mlp=3072,act=gelu_tanh") && d.text.context_length == 64 &&
+               d.text.vocab_size == 32000 && !strcmp(d.text.act_approximate, "tanh") &&
+               !oc_arch_unsupported(&d), "%s", d.vision.timm_model_name);
+    def = "{\"model_type\":\"siglip\",\"vision_config\":{\"hidden_act\":\"gelu\"}}";
+    CHECKF(oclip_config_from_hf(def, strlen(def), &d, &err) == OCLIP_OK &&
+               !strcmp(d.vision.timm_model_name, "vit_base_patch16_siglip_224"), "%s",
+           d.vision.timm_model_name);
+}
+
 /* Configs naming other timm towers, or SigLIP towers with another head, stay refused. */
 static void test_refusals(void) {
     static const struct {
@@ -401,7 +682,7 @@ static void test_refusals(void) {
 }
 
 int main(void) {
-    register_test_towers();
+    test_timm_sources();
     /* once per kernel path this CPU supports */
     oc_simd best = oc_simd_get();
     for (int p = 0; p < OC_SIMD_COUNT; p++) {
@@ -411,6 +692,7 @@ int main(void) {
     }
     test_convert_roundtrip("siglip2_so400m16");
     test_convert_roundtrip("siglip_i18n_noproj");
+    test_hf_siglip();
     test_refusals();
     oc_simd_set(best);
     fprintf(stderr, "worst: max-abs %.3g, cosine %.9f\n", worst_abs, worst_cos);

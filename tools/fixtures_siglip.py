@@ -61,9 +61,13 @@ first M = STAGE_IMAGES images and the first S = STAGE_PROMPTS prompts, from a se
   probs [N,P]               sigmoid(logits)
   logit_scale [], logit_bias []  the parameters as stored
 
-The timm image towers are registered with timm under test names (TIMM_TINY) before OpenCLIP builds
-them: OpenCLIP's TimmModel passes only the model name to timm, so a shrunk tower needs a name of its
-own; the arguments are those of the real tower named in each entry, with the sizes shrunk.
+The timm image towers are real timm SigLIP architectures with their sizes shrunk: OpenCLIP's
+TimmModel passes only vision_cfg.timm_model_name to timm, and timm.create_model accepts
+"local-dir:PATH" there (timm models/_factory.py _resolve_model_source), building the "architecture"
+of PATH/config.json with its "model_args" as keyword arguments. So each config names
+"local-dir:tests/fixtures/siglip/timm/<name>" (relative to the repository root, where the tests and
+this script run), and timm/<name>/config.json is written by timm's own save_config_for_hf from the
+model built with the TIMM_TINY arguments.
 """
 
 import argparse
@@ -219,24 +223,29 @@ def versions():
     return v
 
 
-def register_timm_tiny():
-    """Register TIMM_TINY with timm (idempotent), built exactly as timm builds its siglip models."""
-    import logging
-    from timm.models import register_model
-    # timm warns that the test names have no pretrained cfg (none is needed: img_size is passed)
-    logging.getLogger("timm.models._builder").setLevel(logging.ERROR)
-    from timm.models._registry import is_model
-    from timm.models.vision_transformer import _create_vision_transformer
+TIMM_DIR = os.path.join(OUT, "timm")
 
+
+def timm_model_name(name):
+    """vision_cfg.timm_model_name of a TIMM_TINY tower: its config folder, from the repository root."""
+    return "local-dir:" + os.path.relpath(os.path.join(TIMM_DIR, name), gf.ROOT)
+
+
+def write_timm_configs():
+    """timm/<name>/config.json for every TIMM_TINY tower, as timm exports a model's config
+    (save_config_for_hf: architecture, model_args, pretrained_cfg), and checks that timm builds
+    the same tower back from it."""
+    import timm
+    from timm.models._hub import save_config_for_hf
     for name, spec in TIMM_TINY.items():
-        if is_model(name):
-            continue
-
-        def fn(pretrained=False, _name=name, _args=spec["args"], **kwargs):
-            return _create_vision_transformer(_name, pretrained=pretrained, **dict(_args, **kwargs))
-        fn.__name__ = name
-        fn.__module__ = "timm.models.vision_transformer"
-        register_model(fn)
+        d = os.path.join(TIMM_DIR, name)
+        os.makedirs(d, exist_ok=True)
+        m = timm.create_model(spec["like"], pretrained=False, **spec["args"])
+        save_config_for_hf(m, os.path.join(d, "config.json"))
+        back = timm.create_model(timm_model_name(name), pretrained=False)
+        assert [(k, v.shape) for k, v in back.state_dict().items()] == \
+            [(k, v.shape) for k, v in m.state_dict().items()], name
+        assert type(back.blocks[0].mlp.act) is type(m.blocks[0].mlp.act), name
 
 
 def _corpus():
@@ -412,7 +421,7 @@ def tiny_model_cfg(variant):
         d[k] = v
     put(cfg, "", "embed_dim", spec["embed_dim"])
     vc = cfg["vision_cfg"]
-    put(vc, "vision_cfg.", "timm_model_name", spec["timm"])
+    put(vc, "vision_cfg.", "timm_model_name", timm_model_name(spec["timm"]))
     put(vc, "vision_cfg.", "image_size", TIMM_TINY[spec["timm"]]["args"]["img_size"])
     tc = cfg["text_cfg"]
     for k, v in spec["text"].items():
@@ -506,7 +515,6 @@ def run_openclip(model, pixels, tokens, n_stage_images, n_stage_prompts):
 def load_folder(folder):
     """Model, inference transform and tokenizer exactly as OpenCLIP loads a local hub-style folder."""
     import open_clip
-    register_timm_tiny()
     model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + folder)
     tok = open_clip.get_tokenizer("local-dir:" + folder)
     return model.eval(), preprocess, tok
@@ -724,7 +732,8 @@ def gen_variant(variant, vers, tok_models):
     info = {"generator": "tools/fixtures_siglip.py tiny", "versions": vers, "variant": variant,
             "base_config": spec["base"], "pretrained_tag_for_preprocess": tag, "seed": spec["seed"],
             "model_cfg": cfg, "preprocess_cfg": pp, "changed_from_base_config": changes,
-            "timm_model": {"name": spec["timm"], "like": TIMM_TINY[spec["timm"]]["like"],
+            "timm_model": {"name": spec["timm"], "timm_model_name": timm_model_name(spec["timm"]),
+                           "like": TIMM_TINY[spec["timm"]]["like"],
                            "args": TIMM_TINY[spec["timm"]]["args"]},
             "tokenizer": {"kind": spec["tokenizer"], "class": type(tok.tokenizer).__name__,
                           "pad_id": pad, "eos_id": 1, "clean": "canonicalize", "context_length": ctx,
@@ -817,8 +826,8 @@ def generate(vers=None):
     """The committed fixtures (tests/fixtures/siglip/)."""
     vers = {**(vers or {}), **versions()}
     assert os.environ.get("TIMM_USE_NAFLEXVIT", "false").lower() != "true", "TIMM_USE_NAFLEXVIT changes the keys"
-    register_timm_tiny()
     gf.fresh_dir(OUT)
+    write_timm_configs()
     make_images(os.path.join(OUT, "img"))
     tok_models = {k: train_sentencepiece(k) for k in ("t5", "gemma")}
     man = {"generator": "tools/fixtures_siglip.py tiny", "versions": vers,
@@ -842,7 +851,6 @@ def verify():
     """Recompute every committed result from the committed files (OpenCLIP local-dir loading,
     its tokenizer and transform; transformers for the HF twin) and compare."""
     import safetensors.torch as st
-    register_timm_tiny()
     worst = 0.0
     for v, spec in VARIANTS.items():
         folder = os.path.join(OUT, v)

@@ -882,6 +882,32 @@ oclip_status oc_hub_pull_repo(oc_hub *h, const char *org, const char *name, cons
     return OCLIP_OK;
 }
 
+oclip_status oc_hub_pull_tokenizer(oc_hub *h, const char *org, const char *name,
+                                   oclip_error *err) {
+    /* the names come from a config file: they become path components */
+    if (!org || !name || !oc_hub_name_ok(org, strlen(org), 96) ||
+        !oc_hub_name_ok(name, strlen(name), 96))
+        return oc_err_set(err, OCLIP_E_FORMAT, "hf_tokenizer_name '%.100s/%.100s' is not a "
+                          "repository name", org ? org : "", name ? name : "");
+    repo_ctx r;
+    oclip_status s = repo_init(&r, h, org, name, "main", err);
+    if (s) return s;
+    char path[PSIZE];
+    int absent;
+    /* what AutoTokenizer.from_pretrained reads for a fast tokenizer (transformers
+     * tokenization_utils_base.py): tokenizer.json, and beside it tokenizer_config.json and
+     * special_tokens_map.json when the repository has them */
+    if ((s = cache_file(&r, "tokenizer.json", &absent, path, err))) return s;
+    if (absent) {
+        static const char *const want[] = {"tokenizer.json"};
+        none_of(&r, want, 1, err);
+        oc_err_wrap(err, "the model's tokenizer (text_cfg.hf_tokenizer_name)");
+        return OCLIP_E_NOTFOUND;
+    }
+    if ((s = cache_file(&r, "tokenizer_config.json", &absent, path, err))) return s;
+    return cache_file(&r, "special_tokens_map.json", &absent, path, err);
+}
+
 /* The tag's hf_hub file (safetensors sibling first) from refs/main, and the repo's
  * open_clip_config.json when it has one. *repo_missing: the repository itself is not there. */
 static oclip_status pull_tag_hf(hub *h, const char *hf_hub, const char *label, int *repo_missing,

@@ -103,6 +103,12 @@ typedef oclip_status (*oc_hub_config_check)(void *ctx, const char *config_path, 
 oclip_status oc_hub_pull_repo(oc_hub *h, const char *org, const char *name, const char *rev,
                               oc_hub_config_check check, void *ctx, oclip_error *err);
 
+/* The Hugging Face tokenizer of repository ORG/NAME at "main" into the cache (a SigLIP config's
+ * text_cfg.hf_tokenizer_name): tokenizer.json (OCLIP_E_NOTFOUND when the repository has none),
+ * tokenizer_config.json and special_tokens_map.json when it has them. */
+oclip_status oc_hub_pull_tokenizer(oc_hub *h, const char *org, const char *name,
+                                   oclip_error *err);
+
 /* A pretrained tag's weights: its hf_hub file at "main" (oc_hub_tag_files' order) and the
  * repository's open_clip_config.json when it has one; with no hf_hub (""), or when that
  * repository is gone, its url into ~/.cache/clip/ (verified against the SHA-256 the URL carries

@@ -61,6 +61,15 @@ extern const size_t oc_hf_layer_names_n;
 extern const oc_name_pair oc_hf_names[];
 extern const size_t oc_hf_names_n;
 
+/* HF transformers SiglipModel <-> OpenCLIP SigLIP names (layout.c): the fixed ones, and per
+ * vision encoder layer (the text layers use oc_hf_layer_names under text.transformer.). */
+extern const oc_name_pair oc_siglip_names[];
+extern const size_t oc_siglip_names_n;
+extern const oc_name_pair oc_siglip_vision_layer_names[];
+extern const size_t oc_siglip_vision_layer_names_n;
+/* An HF-layout checkpoint of a SiglipModel (vision_model.head.probe or text_model.head). */
+bool oc_is_hf_siglip(const oclip_checkpoint *ck);
+
 /* A 2-D tensor [r, c] as its transpose [c, r], in a new buffer `dst` owns. */
 oclip_status oc_add_transposed(oclip_checkpoint *dst, const char *name, const oclip_tensor *t,
                                oclip_error *err);
@@ -73,11 +82,14 @@ typedef struct {
     int gelu_tanh; /* act_layer 'gelu_tanh' (1) or exact nn.GELU (0), blocks and pool */
 } oc_timm_tower;
 
-/* The tower timm builds for `name` (*out when not NULL); false for names oclip does not know. */
+/* The tower timm builds for `name` (*out when not NULL): a vit_*_siglip_* name, or
+ * "local-dir:PATH" / "hf-hub:ORG/NAME" whose config.json names one with other sizes (timm.c);
+ * false for names oclip does not know. */
 bool oc_timm_tower_find(const char *name, oc_timm_tower *out);
-/* Adds a tower under a name timm does not define (tests: the tiny towers
- * tools/fixtures_siglip.py registers with timm, described by its manifest.json). */
-oclip_status oc_timm_tower_register(const oc_timm_tower *t, oclip_error *err);
+/* Sets t->name from its sizes and activation: the timm vit_*_siglip_* architecture that has
+ * exactly them, else "siglip:img=S,patch=P,width=W,depth=D,heads=H,mlp=M,act=gelu|gelu_tanh"
+ * (a transformers SiglipModel's tower; oc_timm_tower_find reads it back). */
+void oc_timm_tower_name(oc_timm_tower *t);
 /* Why config c (family TIMM) is not a SigLIP model oclip computes, or NULL, with its image
  * tower in *tower (when not NULL). */
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower);

@@ -19,10 +19,16 @@
  *     visual.ln_pre -> vision_model.pre_layrnorm (sic), ln_post -> post_layernorm,
  *     ln_final -> text_model.final_layer_norm, logit_scale -> logit_scale []
  * Splits point into the source's bytes; only the two transposes are materialised.
+ *
+ * OpenCLIP SigLIP -> transformers SiglipModel: layout.c's SigLIP name tables read backwards;
+ * visual.trunk.blocks.L.attn.qkv rows q | k | v -> self_attn.q_proj | k_proj | v_proj (views),
+ * attn_pool.q ++ attn_pool.kv -> head.attention.in_proj (materialised), pos_embed [1, N, W] ->
+ * position_embedding.weight [N, W], logit_scale / logit_bias [] -> [1].
  */
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -599,6 +605,46 @@ static char *hf_config_text(const oclip_model_config *c, oclip_dtype dtype) {
     return text;
 }
 
+/* transformers SiglipConfig (config.json) for a config siglip_hf_reasons accepted; hidden_act
+ * per tower as OpenCLIP computes it (docs/SIGLIP.md section 8, "Activation mismatch"). */
+static char *siglip_config_text(const oclip_model_config *c, oclip_dtype dtype) {
+    const oclip_text_cfg *t = &c->text;
+    oc_timm_tower tw;
+    if (oc_timm_unsupported(c, &tw)) return NULL;
+    cJSON *root = cJSON_CreateObject(), *tc = cJSON_CreateObject(), *vc = cJSON_CreateObject();
+    bool ok = jstr(tc, "model_type", "siglip_text_model");
+    ok = jnum(tc, "hidden_size", t->width) && ok;
+    ok = jnum(tc, "intermediate_size", (int)(t->width * t->mlp_ratio)) && ok;
+    ok = jnum(tc, "num_hidden_layers", t->layers) && ok;
+    ok = jnum(tc, "num_attention_heads", t->heads) && ok;
+    ok = jnum(tc, "max_position_embeddings", t->context_length) && ok;
+    ok = jnum(tc, "vocab_size", t->vocab_size) && ok;
+    ok = jstr(tc, "hidden_act", t->act_approximate[0] ? "gelu_pytorch_tanh" : "gelu") && ok;
+    ok = jnum(tc, "layer_norm_eps", t->ln_eps) && ok;
+    ok = jnum(tc, "projection_size", c->embed_dim) && ok;
+    ok = jstr(vc, "model_type", "siglip_vision_model") && ok;
+    ok = jnum(vc, "hidden_size", tw.width) && ok;
+    ok = jnum(vc, "intermediate_size", tw.mlp) && ok;
+    ok = jnum(vc, "num_hidden_layers", tw.depth) && ok;
+    ok = jnum(vc, "num_attention_heads", tw.heads) && ok;
+    ok = jnum(vc, "image_size", tw.img) && ok;
+    ok = jnum(vc, "patch_size", tw.patch) && ok;
+    ok = jnum(vc, "num_channels", 3) && ok;
+    ok = jstr(vc, "hidden_act", tw.gelu_tanh ? "gelu_pytorch_tanh" : "gelu") && ok;
+    ok = jnum(vc, "layer_norm_eps", 1e-6) && ok;
+    cJSON *arch = cJSON_CreateArray();
+    ok = jput(root, "architectures", arch) && jput(arch, NULL, cJSON_CreateString("SiglipModel")) &&
+         ok;
+    ok = jstr(root, "model_type", "siglip") && ok;
+    ok = jnum(root, "initializer_factor", 1.0) && ok;
+    ok = jput(root, "text_config", tc) && ok;
+    ok = jput(root, "vision_config", vc) && ok;
+    ok = jstr(root, "torch_dtype", torch_dtype_name(dtype)) && ok;
+    char *text = ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    return text;
+}
+
 /* =============================================================================================
  * Target state dicts
  */
@@ -623,6 +669,27 @@ static oclip_status build_open_clip(const oclip_checkpoint *src, const oc_expect
         if (st) return st;
     }
     return OCLIP_OK;
+}
+
+/* A SigLIP config (a timm SigLIP tower oclip computes): written as a transformers SiglipModel. */
+static bool is_siglip(const oclip_model_config *c) {
+    return c->family == OCLIP_FAMILY_TIMM && !oc_timm_unsupported(c, NULL);
+}
+
+/* Why transformers' SiglipModel cannot hold this SigLIP config ("" when it can). */
+static void siglip_hf_reasons(const oclip_model_config *c, char *buf, size_t cap) {
+    const oclip_text_cfg *t = &c->text;
+    buf[0] = '\0';
+    if (t->proj_type[0] && strcmp(t->proj_type, "linear"))
+        snprintf(buf, cap, "text proj_type '%s' (SiglipTextTransformer's head is always a "
+                 "Linear)", t->proj_type);
+    else if (!t->proj_bias) snprintf(buf, cap, "a text projection without bias");
+    else if (!t->no_causal_mask) snprintf(buf, cap, "a causal text mask");
+    else if (strcmp(t->pool_type, "last"))
+        snprintf(buf, cap, "text pool_type '%s' (SiglipTextTransformer pools the last position)",
+                 t->pool_type);
+    else if (c->quick_gelu && !t->act_approximate[0]) snprintf(buf, cap, "QuickGELU text tower");
+    else if (t->has_ls || t->embed_cls) snprintf(buf, cap, "LayerScale or embed_cls in the text tower");
 }
 
 /* Why transformers' CLIPModel cannot hold this architecture ("" when it can). */
@@ -749,6 +816,78 @@ static oclip_status build_hf(const oclip_checkpoint *src, const oclip_model_conf
     return st;
 }
 
+/* transformers SiglipModel from an OpenCLIP SigLIP state dict (siglip_hf_reasons accepted it). */
+static oclip_status build_hf_siglip(const oclip_checkpoint *src, const oclip_model_config *c,
+                                    oclip_checkpoint *dst, oclip_error *err) {
+    oc_timm_tower tw;
+    if (oc_timm_unsupported(c, &tw))
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not a SigLIP config");
+    oclip_status st = copy_pairs(src, dst, oc_siglip_names, oc_siglip_names_n, err);
+    for (int L = 0; L < c->text.layers && !st; L++)
+        st = hf_layer(src, dst, "text_model", "text.transformer", L, err);
+    char oc[320], hf[320];
+    for (int L = 0; L < tw.depth && !st; L++) {
+        for (int b = 0; b < 2 && !st; b++) {
+            const oclip_tensor *t;
+            snprintf(oc, sizeof oc, "visual.trunk.blocks.%d.attn.qkv.%s", L, b ? "bias" : "weight");
+            if ((st = find_src(src, oc, &t, err))) break;
+            int64_t shape[2] = {t->shape[0] / 3, t->ndim == 2 ? t->shape[1] : 0};
+            static const char *const qkv[3] = {"q_proj", "k_proj", "v_proj"};
+            for (int j = 0; j < 3 && !st; j++) {
+                snprintf(hf, sizeof hf, "vision_model.encoder.layers.%d.self_attn.%s.%s", L, qkv[j],
+                         b ? "bias" : "weight");
+                st = add_view(dst, hf, t, t->ndim, shape,
+                              (const uint8_t *)t->data + t->nbytes / 3 * (uint64_t)j, err);
+            }
+        }
+        for (size_t k = 0; k < oc_siglip_vision_layer_names_n && !st; k++) {
+            const oclip_tensor *t;
+            snprintf(oc, sizeof oc, "visual.trunk.blocks.%d.%s", L,
+                     oc_siglip_vision_layer_names[k].oc);
+            if ((st = find_src(src, oc, &t, err))) break;
+            snprintf(hf, sizeof hf, "vision_model.encoder.layers.%d.%s", L,
+                     oc_siglip_vision_layer_names[k].hf);
+            st = add_view(dst, hf, t, t->ndim, t->shape, t->data, err);
+        }
+    }
+    /* the MAP head's MultiheadAttention in_proj = rows of q then kv (one new buffer each) */
+    for (int b = 0; b < 2 && !st; b++) {
+        const oclip_tensor *q, *kv;
+        snprintf(oc, sizeof oc, "visual.trunk.attn_pool.q.%s", b ? "bias" : "weight");
+        if ((st = find_src(src, oc, &q, err))) break;
+        snprintf(oc, sizeof oc, "visual.trunk.attn_pool.kv.%s", b ? "bias" : "weight");
+        if ((st = find_src(src, oc, &kv, err))) break;
+        if (q->dtype != kv->dtype || q->ndim != kv->ndim || q->nbytes * 2 != kv->nbytes) {
+            st = oc_err_set(err, OCLIP_E_FORMAT, "attn_pool.q / attn_pool.kv shapes differ");
+            break;
+        }
+        uint8_t *buf = malloc(q->nbytes ? q->nbytes * 3 : 1);
+        if (!buf || !oc_ck_own(dst, buf)) {
+            free(buf);
+            st = oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(buf, q->data, q->nbytes);
+        memcpy(buf + q->nbytes, kv->data, kv->nbytes);
+        int64_t shape[2] = {q->shape[0] * 3, q->ndim == 2 ? q->shape[1] : 0};
+        const char *name = b ? "vision_model.head.attention.in_proj_bias"
+                             : "vision_model.head.attention.in_proj_weight";
+        st = oc_ck_add_tensor(dst, name, strlen(name), q->dtype, q->ndim, shape, buf, 1, err);
+    }
+    const oclip_tensor *t;
+    if (!st && !(st = find_src(src, "visual.trunk.pos_embed", &t, err))) {
+        if (t->ndim != 3) st = oc_err_set(err, OCLIP_E_FORMAT, "visual.trunk.pos_embed is not 3-D");
+        else st = add_view(dst, "vision_model.embeddings.position_embedding.weight", t, 2,
+                           t->shape + 1, t->data, err);
+    }
+    static const int64_t one[1] = {1};
+    if (!st && !(st = find_src(src, "logit_scale", &t, err)))
+        st = add_view(dst, "logit_scale", t, 1, one, t->data, err);
+    if (!st && !(st = find_src(src, "logit_bias", &t, err)))
+        st = add_view(dst, "logit_bias", t, 1, one, t->data, err);
+    return st;
+}
+
 /* =============================================================================================
  * oclip_convert
  */
@@ -760,6 +899,66 @@ static oclip_dtype main_dtype(const oclip_checkpoint *ck) {
     for (int d = 0; d < OCLIP_DTYPE_COUNT; d++)
         if (n[d] > n[best]) best = (oclip_dtype)d;
     return best;
+}
+
+/* An OpenCLIP folder for a SigLIP tower no timm architecture has (oclip's "siglip:" name, from
+ * a transformers SiglipModel): OpenCLIP builds it only through timm's "local-dir:PATH" form
+ * (timm/models/_factory.py), so PATH = OUT/timm gets the config.json timm reads (an architecture
+ * of timm.c's table with every size and the activation in model_args, as save_config_for_hf
+ * writes them) and *local the config naming it by its absolute path. Left as it is (local =
+ * cfg) when that path does not fit timm_model_name. */
+static oclip_status write_timm_tower(oc_outputs *o, oc_arena *a, const char *out, const char *sep,
+                                     const oclip_model_config *cfg, oclip_model_config *local,
+                                     oclip_error *err) {
+    *local = *cfg;
+    oc_timm_tower tw;
+    if (oc_timm_unsupported(cfg, &tw)) return OCLIP_OK;
+    char cwd[4096] = "";
+    if (out[0] != '/' && !getcwd(cwd, sizeof cwd))
+        return oc_err_set(err, OCLIP_E_IO, "cannot find the working directory: %s",
+                          strerror(errno));
+    size_t olen = strlen(out);
+    while (olen > 1 && out[olen - 1] == '/') olen--;
+    bool fits = oc_fmt(local->vision.timm_model_name, sizeof local->vision.timm_model_name,
+                       "local-dir:%s%s%.*s/timm", cwd, cwd[0] ? "/" : "", (int)olen, out);
+    if (!fits) {
+        *local = *cfg;
+        return OCLIP_OK;
+    }
+    const char *dir = oc_arena_printf(a, "%s%stimm", out, sep);
+    const char *file = oc_arena_printf(a, "%s%stimm/config.json", out, sep);
+    if (!dir || !file) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return oc_err_set(err, OCLIP_E_IO, "cannot create the folder '%s': %s", dir,
+                          strerror(errno));
+    /* timm Mlp: int(embed_dim * mlp_ratio) must give back the width */
+    double ratio = (double)tw.mlp / tw.width;
+    while ((long long)(tw.width * ratio) < tw.mlp) ratio = nextafter(ratio, 2.0 * ratio + 1.0);
+    cJSON *root = cJSON_CreateObject(), *args = cJSON_CreateObject(), *pc = cJSON_CreateObject();
+    int size[3] = {3, tw.img, tw.img};
+    bool ok = jstr(root, "architecture", "vit_base_patch16_siglip_224");
+    ok = jnum(root, "num_classes", 0) && ok;
+    ok = jstr(root, "global_pool", "map") && ok;
+    ok = jnum(args, "img_size", tw.img) && ok;
+    ok = jnum(args, "patch_size", tw.patch) && ok;
+    ok = jnum(args, "embed_dim", tw.width) && ok;
+    ok = jnum(args, "depth", tw.depth) && ok;
+    ok = jnum(args, "num_heads", tw.heads) && ok;
+    ok = jnum(args, "mlp_ratio", ratio) && ok;
+    ok = jbool(args, "class_token", 0) && ok;
+    ok = jstr(args, "global_pool", "map") && ok;
+    ok = jstr(args, "act_layer", tw.gelu_tanh ? "gelu_tanh" : "gelu") && ok;
+    ok = jput(pc, "input_size", cJSON_CreateIntArray(size, 3)) && ok;
+    ok = jbool(pc, "fixed_input_size", 1) && ok;
+    ok = jnum(pc, "num_classes", 0) && ok;
+    ok = jput(root, "model_args", args) && ok;
+    ok = jput(root, "pretrained_cfg", pc) && ok;
+    char *text = ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status st = write_text(o, file, text, err);
+    cJSON_free(text);
+    return st;
 }
 
 static oclip_status convert_files(const oclip_report *r, const char *out,
@@ -775,12 +974,15 @@ static oclip_status convert_files(const oclip_report *r, const char *out,
         cast != OCLIP_DTYPE_BF16)
         return oc_err_set(err, OCLIP_E_ARG, "cannot cast to %s (F32, F16 or BF16)",
                           oclip_dtype_name(cast));
+    bool siglip = is_siglip(cfg);
     if (hf) {
         char why[800];
-        hf_reasons(cfg, why, sizeof why);
+        if (siglip) siglip_hf_reasons(cfg, why, sizeof why);
+        else hf_reasons(cfg, why, sizeof why);
         if (why[0]) {
             oc_err_set(err, OCLIP_E_UNSUPPORTED,
-                       "transformers' CLIPModel cannot express this architecture: %s", why);
+                       "transformers' %s cannot express this architecture: %s",
+                       siglip ? "SiglipModel" : "CLIPModel", why);
             oc_err_hint(err, "convert to the OpenCLIP format instead (--to open_clip)");
             return OCLIP_E_UNSUPPORTED;
         }
@@ -793,7 +995,8 @@ static oclip_status convert_files(const oclip_report *r, const char *out,
     /* the tensors to write, as a checkpoint of views into the mapped one */
     oclip_checkpoint *dst = oc_ck_new(src->name, &src->limits);
     if (!dst) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    st = hf ? build_hf(src, cfg, dst, err) : build_open_clip(src, e, n, dst, err);
+    st = !hf ? build_open_clip(src, e, n, dst, err)
+         : siglip ? build_hf_siglip(src, cfg, dst, err) : build_hf(src, cfg, dst, err);
     if (!st) st = oc_ck_finish(dst, err);
 
     /* where the files go */
@@ -820,14 +1023,19 @@ static oclip_status convert_files(const oclip_report *r, const char *out,
     }
 
     /* configs first (small), then the weights */
+    oclip_model_config local = *cfg;
+    if (!st && occfg && !hf && !strncmp(cfg->vision.timm_model_name, "siglip:", 7))
+        st = write_timm_tower(o, a, out, olen && out[olen - 1] == '/' ? "" : "/", cfg, &local,
+                              err);
     if (!st && occfg) {
-        char *text = open_clip_config_text(cfg, opt->preprocess, true);
+        char *text = open_clip_config_text(&local, opt->preprocess, true);
         st = text ? write_text(o, occfg, text, err)
                   : oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
         cJSON_free(text);
     }
     if (!st && hfcfg) {
-        char *text = hf_config_text(cfg, cast != OCLIP_DTYPE_KEEP ? cast : main_dtype(dst));
+        oclip_dtype dt = cast != OCLIP_DTYPE_KEEP ? cast : main_dtype(dst);
+        char *text = siglip ? siglip_config_text(cfg, dt) : hf_config_text(cfg, dt);
         st = text ? write_text(o, hfcfg, text, err)
                   : oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
         cJSON_free(text);
@@ -863,7 +1071,9 @@ oclip_status oclip_convert(const oclip_report *r, const char *out,
     if (opt->to != OCLIP_FORMAT_OPEN_CLIP && opt->to != OCLIP_FORMAT_HF)
         return oc_err_set(err, OCLIP_E_ARG, "oclip_convert: unknown output format %d",
                           (int)opt->to);
-    const char *what = opt->to == OCLIP_FORMAT_HF ? "transformers CLIPModel" : "OpenCLIP";
+    const char *what = opt->to != OCLIP_FORMAT_HF          ? "OpenCLIP"
+                       : is_siglip(oclip_report_config(r)) ? "transformers SiglipModel"
+                                                           : "transformers CLIPModel";
     if (!oclip_report_ok(r)) {
         oc_err_set(err, OCLIP_E_MISMATCH, "converting '%s': the checkpoint does not fit %s (%zu "
                    "issues)", oclip_report_mapped(r)->name,

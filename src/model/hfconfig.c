@@ -1,7 +1,9 @@
 /*
- * hfconfig.c — transformers `CLIPConfig` (config.json beside an HF checkpoint) to the OpenCLIP
- * config it is equivalent to (transformers configuration_clip.py; convert_clip_original_pytorch_to_hf.py). Defaults are those of
- * transformers' CLIPTextConfig / CLIPVisionConfig / CLIPConfig.
+ * hfconfig.c — transformers `CLIPConfig` / `SiglipConfig` (config.json beside an HF checkpoint)
+ * to the OpenCLIP config it is equivalent to (transformers configuration_clip.py,
+ * convert_clip_original_pytorch_to_hf.py; configuration_siglip.py). Defaults are those of
+ * transformers' CLIPTextConfig / CLIPVisionConfig / CLIPConfig and SiglipTextConfig /
+ * SiglipVisionConfig.
  */
 #include <cJSON.h>
 #include <math.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "model/arch.h"
 
 /* Reads an integer member (default when absent); false when present but not a positive int. */
 static bool get_int(const cJSON *o, const char *key, int def, int max, int *out) {
@@ -42,6 +45,127 @@ static double mlp_ratio_for(int hidden, int inter) {
     return r;
 }
 
+/* Adds item to parent under key; frees item when that fails (out of memory). */
+static bool attach(cJSON *parent, const char *key, cJSON *item) {
+    if (cJSON_AddItemToObject(parent, key, item)) return true;
+    cJSON_Delete(item);
+    return false;
+}
+
+/* transformers' hidden_act for a GELU: "gelu" (exact, erf) or "gelu_pytorch_tanh" (tanh
+ * approximation); 1 for tanh, 0 for exact, -1 for anything else. */
+static int hf_gelu_tanh(const char *act) {
+    if (!strcmp(act, "gelu_pytorch_tanh")) return 1;
+    if (!strcmp(act, "gelu")) return 0;
+    return -1;
+}
+
+/* SiglipConfig (model_type "siglip", SiglipModel) as the OpenCLIP SigLIP config computing the
+ * same thing (docs/SIGLIP.md section 8): a CustomTextCLIP with a timm SigLIP tower (the
+ * vit_*_siglip_* architecture with these sizes and activation when timm defines one, else the
+ * tower named "siglip-hf:..." that oc_timm_tower_find reads back), a TextTransformer without
+ * causal mask pooling the last position, a Linear projection with bias, logit_bias. */
+static oclip_status siglip_from_hf(const cJSON *root, oclip_model_config *out, oclip_error *err) {
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
+    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
+    int t_hidden, t_inter, t_layers, t_heads, ctx, vocab, proj, v_hidden, v_inter, v_layers,
+        v_heads, image, patch, chans;
+    const int big = 1 << 20;
+    if (!get_int(tc, "hidden_size", 768, big, &t_hidden) ||
+        !get_int(tc, "intermediate_size", 3072, big, &t_inter) ||
+        !get_int(tc, "num_hidden_layers", 12, 4096, &t_layers) ||
+        !get_int(tc, "num_attention_heads", 12, 4096, &t_heads) ||
+        !get_int(tc, "max_position_embeddings", 64, big, &ctx) ||
+        !get_int(tc, "vocab_size", 32000, 1 << 24, &vocab) ||
+        !get_int(tc, "projection_size", t_hidden, big, &proj) ||
+        !get_int(vc, "hidden_size", 768, big, &v_hidden) ||
+        !get_int(vc, "intermediate_size", 3072, big, &v_inter) ||
+        !get_int(vc, "num_hidden_layers", 12, 4096, &v_layers) ||
+        !get_int(vc, "num_attention_heads", 12, 4096, &v_heads) ||
+        !get_int(vc, "image_size", 224, 16384, &image) ||
+        !get_int(vc, "patch_size", 16, 16384, &patch) ||
+        !get_int(vc, "num_channels", 3, 16, &chans))
+        return oc_err_set(err, OCLIP_E_FORMAT, "HF config.json: a size is not a positive integer");
+    const char *t_act = get_str(tc, "hidden_act", "gelu_pytorch_tanh");
+    const char *v_act = get_str(vc, "hidden_act", "gelu_pytorch_tanh");
+    int t_tanh = hf_gelu_tanh(t_act), v_tanh = hf_gelu_tanh(v_act);
+    if (t_tanh < 0 || v_tanh < 0)
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "HF config.json: hidden_act '%s' / '%s' "
+                          "(OpenCLIP's SigLIP towers use gelu or gelu_pytorch_tanh)", v_act, t_act);
+    const cJSON *head = cJSON_GetObjectItemCaseSensitive(vc, "vision_use_head");
+    if (chans != 3 || patch > image || v_hidden % v_heads || t_hidden % t_heads ||
+        cJSON_IsFalse(head))
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "HF config.json: SiglipModel with "
+                          "num_channels %d, patch %d / image %d, heads not dividing the width, "
+                          "or vision_use_head false: not a model OpenCLIP builds", chans, patch,
+                          image);
+    if (proj != v_hidden)
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "HF config.json: text projection_size %d "
+                          "differs from the vision hidden_size %d (OpenCLIP's SigLIP has one "
+                          "embed_dim: the image tower has no projection)", proj, v_hidden);
+    /* the timm tower's LayerNorms are eps 1e-6 (timm's default), fixed by the architecture */
+    const cJSON *veps = cJSON_GetObjectItemCaseSensitive(vc, "layer_norm_eps");
+    if (veps && (!cJSON_IsNumber(veps) || veps->valuedouble != 1e-6))
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "HF config.json: vision layer_norm_eps is "
+                          "not 1e-6 (timm's SigLIP towers)");
+    oc_timm_tower tw = {.img = image, .patch = patch, .width = v_hidden, .depth = v_layers,
+                        .heads = v_heads, .mlp = v_inter, .gelu_tanh = v_tanh};
+    oc_timm_tower_name(&tw);
+
+    cJSON *c = cJSON_CreateObject(), *v = cJSON_CreateObject(), *t = cJSON_CreateObject();
+    cJSON *kw = cJSON_CreateObject(), *nk = cJSON_CreateObject();
+    cJSON *ak = t_tanh ? cJSON_CreateObject() : NULL;
+    if (!c || !v || !t || !kw || !nk || (t_tanh && !ak)) {
+        cJSON_Delete(c);
+        cJSON_Delete(v);
+        cJSON_Delete(t);
+        cJSON_Delete(kw);
+        cJSON_Delete(nk);
+        cJSON_Delete(ak);
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    }
+    bool ok = true;
+    ok = cJSON_AddNumberToObject(c, "embed_dim", v_hidden) != NULL && ok;
+    ok = cJSON_AddNumberToObject(c, "init_logit_bias", -10) != NULL && ok;
+    ok = cJSON_AddBoolToObject(c, "custom_text", 1) != NULL && ok;
+    ok = cJSON_AddNumberToObject(v, "image_size", image) != NULL && ok;
+    ok = cJSON_AddStringToObject(v, "timm_model_name", tw.name) != NULL && ok;
+    ok = cJSON_AddBoolToObject(v, "timm_model_pretrained", 0) != NULL && ok;
+    ok = cJSON_AddStringToObject(v, "timm_pool", "map") != NULL && ok;
+    ok = cJSON_AddStringToObject(v, "timm_proj", "none") != NULL && ok;
+    ok = cJSON_AddNumberToObject(t, "context_length", ctx) != NULL && ok;
+    ok = cJSON_AddNumberToObject(t, "vocab_size", vocab) != NULL && ok;
+    /* the tokenizer is the repo's own tokenizer.json (beside the weights): a name without '/'
+     * names no other repo; OpenCLIP's SigLIP tokenizer settings */
+    ok = cJSON_AddStringToObject(t, "hf_tokenizer_name", "tokenizer.json") != NULL && ok;
+    ok = cJSON_AddStringToObject(kw, "clean", "canonicalize") != NULL && ok;
+    ok = attach(t, "tokenizer_kwargs", kw) && ok;
+    ok = cJSON_AddNumberToObject(t, "width", t_hidden) != NULL && ok;
+    ok = cJSON_AddNumberToObject(t, "heads", t_heads) != NULL && ok;
+    ok = cJSON_AddNumberToObject(t, "layers", t_layers) != NULL && ok;
+    ok = cJSON_AddNumberToObject(t, "mlp_ratio", mlp_ratio_for(t_hidden, t_inter)) != NULL && ok;
+    ok = cJSON_AddBoolToObject(t, "no_causal_mask", 1) != NULL && ok;
+    ok = cJSON_AddBoolToObject(t, "proj_bias", 1) != NULL && ok;
+    ok = cJSON_AddStringToObject(t, "pool_type", "last") != NULL && ok;
+    ok = cJSON_AddNumberToObject(nk, "eps", get_num(tc, "layer_norm_eps", 1e-6)) != NULL && ok;
+    ok = attach(t, "norm_kwargs", nk) && ok;
+    if (ak) {
+        ok = cJSON_AddStringToObject(ak, "approximate", "tanh") != NULL && ok;
+        ok = attach(t, "act_kwargs", ak) && ok;
+    }
+    ok = attach(c, "vision_cfg", v) && ok;
+    ok = attach(c, "text_cfg", t) && ok;
+    /* a member that could not be added (out of memory) makes a config that parses to another
+     * model: refuse rather than print it */
+    char *text = ok ? cJSON_PrintUnformatted(c) : NULL;
+    cJSON_Delete(c);
+    if (!text) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status st = oclip_config_parse(text, strlen(text), out, err);
+    if (st) oc_err_wrap(err, "HF config.json (SiglipConfig) as an OpenCLIP config");
+    cJSON_free(text);
+    return st;
+}
+
 oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_config *out,
                                   oclip_error *err) {
     oc_err_clear(err);
@@ -57,9 +181,16 @@ oclip_status oclip_config_from_hf(const char *json, size_t len, oclip_model_conf
     const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
     const char *mt = get_str(root, "model_type", "clip");
     oclip_status st = OCLIP_OK;
+    if (!strcmp(mt, "siglip")) {
+        st = siglip_from_hf(root, out, err);
+        goto done;
+    }
     if (strcmp(mt, "clip") != 0) {
-        st = oc_err_set(err, OCLIP_E_UNSUPPORTED, "HF config.json: model_type '%s' is not 'clip'",
-                        mt);
+        st = oc_err_set(err, OCLIP_E_UNSUPPORTED, "HF config.json: model_type '%s' is not 'clip' "
+                        "or 'siglip'", mt);
+        if (!strcmp(mt, "siglip2"))
+            oc_err_hint(err, "siglip2 is transformers' NaFlex SigLIP 2 (Siglip2Model), a "
+                        "different computation OpenCLIP 3.3.0 has no config for");
         goto done;
     }
     int t_hidden, t_inter, t_layers, t_heads, ctx, vocab, v_hidden, v_inter, v_layers, v_heads,

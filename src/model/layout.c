@@ -9,6 +9,13 @@
  *               text_projection.weight [E,W] and visual_projection.weight [E,W] are transposed
  *               into text_projection / visual.proj [W,E]; pre_layrnorm (sic) -> ln_pre;
  *               position_ids buffers dropped with a note.
+ *   hf SigLIP   transformers SiglipModel (modeling_siglip.py; docs/SIGLIP.md section 8), told
+ *               apart by vision_model.head.probe / text_model.head.*: the vision tower onto
+ *               timm's names (visual.trunk.*: q/k/v fused into attn.qkv, layer_norm1/2 -> norm1/2,
+ *               post_layernorm -> norm, position_embedding [N, W] -> pos_embed [1, N, W], the
+ *               MAP head's in_proj rows q | k,v split into attn_pool.q / attn_pool.kv), the text
+ *               tower onto TextTransformer's (text.*: as CLIP's, head -> text_projection Linear),
+ *               logit_scale / logit_bias [1] -> [] (OpenCLIP's 0-d parameters).
  * Renamed tensors point at the source's bytes; fused and transposed ones are materialised once.
  */
 #include <stdio.h>
@@ -231,6 +238,171 @@ static oclip_status map_hf(const oclip_checkpoint *src, oclip_checkpoint *dst, o
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * HF transformers SiglipModel
+ */
+const oc_name_pair oc_siglip_names[] = {
+    {"vision_model.embeddings.patch_embedding.weight", "visual.trunk.patch_embed.proj.weight"},
+    {"vision_model.embeddings.patch_embedding.bias", "visual.trunk.patch_embed.proj.bias"},
+    {"vision_model.post_layernorm.weight", "visual.trunk.norm.weight"},
+    {"vision_model.post_layernorm.bias", "visual.trunk.norm.bias"},
+    {"vision_model.head.probe", "visual.trunk.attn_pool.latent"},
+    {"vision_model.head.attention.out_proj.weight", "visual.trunk.attn_pool.proj.weight"},
+    {"vision_model.head.attention.out_proj.bias", "visual.trunk.attn_pool.proj.bias"},
+    {"vision_model.head.layernorm.weight", "visual.trunk.attn_pool.norm.weight"},
+    {"vision_model.head.layernorm.bias", "visual.trunk.attn_pool.norm.bias"},
+    {"vision_model.head.mlp.fc1.weight", "visual.trunk.attn_pool.mlp.fc1.weight"},
+    {"vision_model.head.mlp.fc1.bias", "visual.trunk.attn_pool.mlp.fc1.bias"},
+    {"vision_model.head.mlp.fc2.weight", "visual.trunk.attn_pool.mlp.fc2.weight"},
+    {"vision_model.head.mlp.fc2.bias", "visual.trunk.attn_pool.mlp.fc2.bias"},
+    {"text_model.embeddings.token_embedding.weight", "text.token_embedding.weight"},
+    {"text_model.embeddings.position_embedding.weight", "text.positional_embedding"},
+    {"text_model.final_layer_norm.weight", "text.ln_final.weight"},
+    {"text_model.final_layer_norm.bias", "text.ln_final.bias"},
+    {"text_model.head.weight", "text.text_projection.weight"},
+    {"text_model.head.bias", "text.text_projection.bias"},
+};
+const size_t oc_siglip_names_n = sizeof oc_siglip_names / sizeof *oc_siglip_names;
+
+/* per vision encoder layer: after "vision_model.encoder.layers.<L>." <-> after
+ * "visual.trunk.blocks.<L>." (q/k/v <-> attn.qkv handled apart) */
+const oc_name_pair oc_siglip_vision_layer_names[] = {
+    {"layer_norm1.weight", "norm1.weight"},
+    {"layer_norm1.bias", "norm1.bias"},
+    {"self_attn.out_proj.weight", "attn.proj.weight"},
+    {"self_attn.out_proj.bias", "attn.proj.bias"},
+    {"layer_norm2.weight", "norm2.weight"},
+    {"layer_norm2.bias", "norm2.bias"},
+    {"mlp.fc1.weight", "mlp.fc1.weight"},
+    {"mlp.fc1.bias", "mlp.fc1.bias"},
+    {"mlp.fc2.weight", "mlp.fc2.weight"},
+    {"mlp.fc2.bias", "mlp.fc2.bias"},
+};
+const size_t oc_siglip_vision_layer_names_n =
+    sizeof oc_siglip_vision_layer_names / sizeof *oc_siglip_vision_layer_names;
+
+bool oc_is_hf_siglip(const oclip_checkpoint *ck) {
+    return oclip_checkpoint_find(ck, "vision_model.head.probe") ||
+           oclip_checkpoint_find(ck, "text_model.head.weight");
+}
+
+/* A view of t's bytes under another name and shape (same element count). */
+static oclip_status reshape_as(oclip_checkpoint *dst, const char *name, const oclip_tensor *t,
+                               int ndim, const int64_t *shape, const void *data, oclip_error *err) {
+    return oc_ck_add_tensor(dst, name, strlen(name), t->dtype, ndim, shape, data, 0, err);
+}
+
+static oclip_status map_hf_siglip(const oclip_checkpoint *src, oclip_checkpoint *dst,
+                                  oc_notes *notes, oclip_error *err) {
+    oclip_status st = OCLIP_OK;
+    size_t mapped = 0, dropped = 0;
+    char name[320];
+    for (size_t i = 0; i < src->n_tensors && !st; i++) {
+        const oclip_tensor *t = &src->tensors[i];
+        const char *rest;
+        int L;
+        bool text = starts(t->name, "text_model.");
+        if (strstr(t->name, "embeddings.position_ids")) {
+            dropped++;
+            continue;
+        }
+        if ((rest = hf_layer(t->name, text ? "text_model" : "vision_model", &L))) {
+            const oc_name_pair *tab = text ? oc_hf_layer_names : oc_siglip_vision_layer_names;
+            size_t n = text ? oc_hf_layer_names_n : oc_siglip_vision_layer_names_n;
+            const char *pre = text ? "text.transformer.resblocks" : "visual.trunk.blocks";
+            bool done = false;
+            for (size_t r = 0; r < n && !done; r++)
+                if (!strcmp(rest, tab[r].hf)) {
+                    snprintf(name, sizeof name, "%s.%d.%s", pre, L, tab[r].oc);
+                    st = copy_as(dst, name, t, err);
+                    done = true;
+                }
+            if (done) {
+                mapped++;
+                continue;
+            }
+            const char *kind = !strcmp(rest, "self_attn.q_proj.weight") ? "weight"
+                             : !strcmp(rest, "self_attn.q_proj.bias")   ? "bias" : NULL;
+            if (kind) {
+                char kn[384], vn[384];
+                snprintf(kn, sizeof kn, "%s.encoder.layers.%d.self_attn.k_proj.%s",
+                         text ? "text_model" : "vision_model", L, kind);
+                snprintf(vn, sizeof vn, "%s.encoder.layers.%d.self_attn.v_proj.%s",
+                         text ? "text_model" : "vision_model", L, kind);
+                const oclip_tensor *k = oclip_checkpoint_find(src, kn);
+                const oclip_tensor *v = oclip_checkpoint_find(src, vn);
+                if (!k || !v) {
+                    st = copy_as(dst, t->name, t, err); /* reported as unexpected */
+                    continue;
+                }
+                if (text) snprintf(name, sizeof name, "%s.%d.attn.in_proj_%s", pre, L, kind);
+                else snprintf(name, sizeof name, "%s.%d.attn.qkv.%s", pre, L, kind);
+                st = add_fused(dst, name, t, k, v, err);
+                mapped += 3;
+                continue;
+            }
+            if (!strncmp(rest, "self_attn.k_proj.", 17) || !strncmp(rest, "self_attn.v_proj.", 17)) {
+                char qn[384];
+                snprintf(qn, sizeof qn, "%s.encoder.layers.%d.self_attn.q_proj.%s",
+                         text ? "text_model" : "vision_model", L, rest + 17);
+                char other[384];
+                snprintf(other, sizeof other, "%s.encoder.layers.%d.self_attn.%c_proj.%s",
+                         text ? "text_model" : "vision_model", L, rest[10] == 'k' ? 'v' : 'k',
+                         rest + 17);
+                if (oclip_checkpoint_find(src, qn) && oclip_checkpoint_find(src, other)) continue;
+            }
+            st = copy_as(dst, t->name, t, err);
+            continue;
+        }
+        /* the MAP head's MultiheadAttention in_proj: rows q | k | v -> attn_pool.q, attn_pool.kv */
+        if (!strcmp(t->name, "vision_model.head.attention.in_proj_weight") ||
+            !strcmp(t->name, "vision_model.head.attention.in_proj_bias")) {
+            bool w = t->ndim == 2;
+            if (t->ndim < 1 || t->ndim > 2 || t->shape[0] % 3) {
+                st = copy_as(dst, t->name, t, err);
+                continue;
+            }
+            int64_t W = t->shape[0] / 3, qs[2] = {W, w ? t->shape[1] : 0},
+                    kvs[2] = {2 * W, w ? t->shape[1] : 0};
+            uint64_t part = t->nbytes / 3;
+            snprintf(name, sizeof name, "visual.trunk.attn_pool.q.%s", w ? "weight" : "bias");
+            st = reshape_as(dst, name, t, t->ndim, qs, t->data, err);
+            snprintf(name, sizeof name, "visual.trunk.attn_pool.kv.%s", w ? "weight" : "bias");
+            if (!st)
+                st = reshape_as(dst, name, t, t->ndim, kvs, (const uint8_t *)t->data + part, err);
+            mapped++;
+            continue;
+        }
+        if (!strcmp(t->name, "vision_model.embeddings.position_embedding.weight") && t->ndim == 2) {
+            int64_t shape[3] = {1, t->shape[0], t->shape[1]};
+            st = reshape_as(dst, "visual.trunk.pos_embed", t, 3, shape, t->data, err);
+            mapped++;
+            continue;
+        }
+        if ((!strcmp(t->name, "logit_scale") || !strcmp(t->name, "logit_bias")) &&
+            t->numel == 1) {
+            st = reshape_as(dst, t->name, t, 0, t->shape, t->data, err);
+            mapped++;
+            continue;
+        }
+        bool done = false;
+        for (size_t r = 0; r < oc_siglip_names_n && !done; r++)
+            if (!strcmp(t->name, oc_siglip_names[r].hf)) {
+                st = copy_as(dst, oc_siglip_names[r].oc, t, err);
+                done = true;
+                mapped++;
+            }
+        if (!done) st = copy_as(dst, t->name, t, err);
+    }
+    if (st) return st;
+    oc_note(notes, "HF-transformers SiglipModel layout: mapped automatically (%zu tensors; "
+                   "q/k/v fused, the pool's in_proj split)", mapped);
+    if (dropped)
+        oc_note(notes, "dropped %zu position_ids buffer%s (older transformers saved them; "
+                       "harmless)", dropped, dropped == 1 ? "" : "s");
+    return OCLIP_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * OpenCLIP / OpenAI
  */
 static oclip_status map_native(const oclip_checkpoint *src, oclip_checkpoint *dst, oc_notes *notes,
@@ -266,8 +438,9 @@ oclip_status oc_layout_map(const oclip_checkpoint *src, oclip_checkpoint **out, 
     dst->container = src->container;
     dst->is_training = src->is_training;
     dst->prefix_stripped = src->prefix_stripped;
-    oclip_status st = src->layout == OCLIP_LAYOUT_HF ? map_hf(src, dst, notes, err)
-                                                     : map_native(src, dst, notes, err);
+    oclip_status st = src->layout != OCLIP_LAYOUT_HF ? map_native(src, dst, notes, err)
+                      : oc_is_hf_siglip(src)        ? map_hf_siglip(src, dst, notes, err)
+                                                    : map_hf(src, dst, notes, err);
     if (st == OCLIP_OK) st = oc_ck_finish(dst, err);
     if (st) {
         oclip_checkpoint_free(dst);

@@ -189,6 +189,14 @@ static oclip_status use_config_file(oclip_source *out, const char *file, cfg_kin
     if (has_pre) {
         out->pre = pre;
         snprintf(out->pre_origin, sizeof out->pre_origin, "%s", out->config_origin);
+    } else if (kind == CFG_HF && out->config.has_logit_bias) {
+        /* SiglipImageProcessor's defaults, which are OpenCLIP's SigLIP tags' settings
+         * (docs/SIGLIP.md section 5): squash bicubic, mean = std = 0.5 */
+        oclip_preprocess_cfg_default(&out->pre);
+        snprintf(out->pre.resize_mode, sizeof out->pre.resize_mode, "squash");
+        for (int c = 0; c < 3; c++) out->pre.mean[c] = out->pre.std[c] = 0.5;
+        snprintf(out->pre_origin, sizeof out->pre_origin, "SigLIP's defaults (squash, mean/std "
+                 "0.5): an HF-transformers config.json states none");
     } else if (kind == CFG_HF) {
         /* what CLIPImageProcessor does for CLIP: OpenAI's constants */
         oclip_preprocess_cfg_default(&out->pre);
@@ -606,17 +614,19 @@ static oclip_status refuse_unsupported(const oclip_model_config *c, const char *
 typedef struct {
     const char *spec;
     const oclip_model_config *override; /* the architecture the options give, or NULL */
+    char tokenizer[96];                 /* the config's text_cfg.hf_tokenizer_name */
 } repo_check_ctx;
 
 /* oc_hub_pull_repo's check: the repository's architecture, before its weights. */
 static oclip_status check_repo_config(void *ctx, const char *path, bool hf, oclip_error *err) {
-    const repo_check_ctx *c = ctx;
+    repo_check_ctx *c = ctx;
     if (c->override) return refuse_unsupported(c->override, c->spec, err);
     oclip_model_config cfg;
     oclip_preprocess_cfg pre;
     bool has_pre;
     cfg_kind kind = hf ? CFG_HF : CFG_OPEN_CLIP;
     oclip_status s = read_config(path, &kind, &cfg, &pre, &has_pre, err);
+    if (!s) snprintf(c->tokenizer, sizeof c->tokenizer, "%s", cfg.text.hf_tokenizer_name);
     return s ? s : refuse_unsupported(&cfg, c->spec, err);
 }
 
@@ -637,17 +647,35 @@ static oclip_status fetch(oclip_source *out, const spec_parts *p,
     oc_hub *h = NULL;
     oclip_status s = oc_hub_open(po, &h, err);
     if (s) return s;
+    char tokenizer[96] = "";
     if (p->kind == OCLIP_SOURCE_HF_HUB) {
-        repo_check_ctx ctx = {p->spec, override};
+        repo_check_ctx ctx = {p->spec, override, ""};
         s = oc_hub_pull_repo(h, p->org, p->name, p->rev, check_repo_config, &ctx, err);
+        memcpy(tokenizer, override ? override->text.hf_tokenizer_name : ctx.tokenizer,
+               sizeof tokenizer);
     } else {
         s = oc_hub_pull_tag(h, p->pt.hf_hub, p->pt.url, label, err);
+        oclip_model_config builtin;
+        const oclip_model_config *c = override;
+        if (!c && oclip_config_builtin(p->pt.arch, &builtin, NULL) == OCLIP_OK) c = &builtin;
+        if (c) memcpy(tokenizer, c->text.hf_tokenizer_name, sizeof tokenizer);
+    }
+    tokenizer[sizeof tokenizer - 1] = '\0';
+    /* a Hugging Face tokenizer (SigLIP: text_cfg.hf_tokenizer_name = ORG/NAME): its files, as
+     * OpenCLIP's get_tokenizer fetches them; the source's commit stays the weights' */
+    char commit[64];
+    snprintf(commit, sizeof commit, "%s", oc_hub_stats_of(h)->commit);
+    const char *slash = strchr(tokenizer, '/');
+    if (!s && slash && !strchr(slash + 1, '/')) {
+        char org[96];
+        snprintf(org, sizeof org, "%.*s", (int)(slash - tokenizer), tokenizer);
+        s = oc_hub_pull_tokenizer(h, org, slash + 1, err);
     }
     const oc_hub_stats *st = oc_hub_stats_of(h);
     out->fetch.files += st->files;
     out->fetch.downloaded += st->downloaded;
     out->fetch.bytes += st->bytes;
-    snprintf(out->commit, sizeof out->commit, "%s", st->commit);
+    snprintf(out->commit, sizeof out->commit, "%s", commit);
     *unreachable = oc_hub_unreachable(h);
     oc_hub_close(h);
     return s;

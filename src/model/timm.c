@@ -4,10 +4,27 @@
  * only the name to timm, so the tower's geometry and activation are timm's definition of that
  * name (timm 1.0.31 models/vision_transformer.py, the vit_*_siglip_* functions and their
  * pretrained cfg's input_size); docs/SIGLIP.md section 1 lists them.
+ *
+ * A name may also be "local-dir:PATH" or "hf-hub:ORG/NAME" (timm models/_factory.py
+ * parse_model_name, _resolve_model_source): timm then reads PATH/config.json (or the repo's, from
+ * the Hugging Face cache), builds its "architecture" and passes its "model_args" as keyword
+ * arguments over the architecture's own (models/_hub.py _parse_model_cfg). That is how a SigLIP
+ * tower with other sizes is named in an OpenCLIP config; the fields read are allow-listed below.
+ *
+ * A transformers SiglipModel (config.json model_type "siglip") gives its vision tower's sizes and
+ * activation directly; hfconfig.c names it after the timm architecture with exactly those, and
+ * when timm has none (other sizes, or transformers' default gelu_pytorch_tanh on a tower timm
+ * defines with exact GELU) "siglip:img=S,patch=P,width=W,depth=D,heads=H,mlp=M,act=gelu|gelu_tanh",
+ * which only oclip reads (oc_timm_tower_name, parse_siglip_name).
  */
+#include <cJSON.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "hub/hub.h"
 #include "model/arch.h"
 #include "nn/engine.h"
 
@@ -34,51 +51,279 @@ static const oc_timm_tower siglip_towers[] = {
     {"vit_giantopt_patch16_siglip_384", 384, 16, 1536, 40, 16, 6144, 1},
 };
 
-/* Towers registered at run time (the tests' tiny towers), under a lock; never removed. */
-#define MAX_REGISTERED 16
-static oc_timm_tower registered[MAX_REGISTERED];
-static size_t n_registered;
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+/* mlp_ratio of each table entry: timm's Mlp width is int(embed_dim * mlp_ratio), so a config
+ * that changes embed_dim but not mlp_ratio needs the ratio, not the width. */
+static double table_mlp_ratio(const oc_timm_tower *t) {
+    return t->mlp == 4 * t->width ? 4.0 : 3.7362; /* vit_so400m_*: mlp_ratio=3.7362 */
+}
 
-bool oc_timm_tower_find(const char *name, oc_timm_tower *out) {
-    if (!name || !name[0]) return false;
+static const oc_timm_tower *table_find(const char *name) {
     for (size_t i = 0; i < sizeof siglip_towers / sizeof siglip_towers[0]; i++)
-        if (!strcmp(siglip_towers[i].name, name)) {
-            if (out) *out = siglip_towers[i];
-            return true;
+        if (!strcmp(siglip_towers[i].name, name)) return &siglip_towers[i];
+    return NULL;
+}
+
+/* Why a "local-dir:"/"hf-hub:" tower is refused, with the file and field (per thread: the
+ * checks run on the caller's thread and return this text). */
+static _Thread_local char why_buf[OC_PATH_SIZE + 160];
+
+#define TIMM_CONFIG_MAX (256 * 1024)
+
+/* An int model_arg, or a pair [a, a] (timm's to_2tuple sizes): -1 when absent, -2 invalid. */
+static int arg_int(const cJSON *args, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, key);
+    if (!v) return -1;
+    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2) {
+        const cJSON *a = cJSON_GetArrayItem(v, 0), *b = cJSON_GetArrayItem(v, 1);
+        if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b) || a->valuedouble != b->valuedouble)
+            return -2;
+        v = a;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 ||
+        v->valuedouble > 65536)
+        return -2;
+    return (int)v->valuedouble;
+}
+
+/* The tower timm builds from config.json text `js` (read from `file`); NULL or why not. */
+static const char *tower_from_json(const char *file, const char *js, size_t n, oc_timm_tower *out) {
+    cJSON *root = cJSON_ParseWithLength(js, n);
+    const char *why = NULL;
+#define FAIL(...)                                                                                \
+    do {                                                                                         \
+        oc_fmt(why_buf, sizeof why_buf, __VA_ARGS__);                                            \
+        why = why_buf;                                                                           \
+        goto done;                                                                               \
+    } while (0)
+    if (!cJSON_IsObject(root)) FAIL("timm tower config %s: not a JSON object", file);
+    /* legacy single-dict form (_parse_model_cfg): architecture beside the pretrained cfg */
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architecture");
+    if (!cJSON_IsString(arch)) FAIL("timm tower config %s: no \"architecture\" string", file);
+    const oc_timm_tower *base = table_find(arch->valuestring);
+    if (!base)
+        FAIL("timm tower config %s: architecture '%.96s' is not one of timm's SigLIP ViTs "
+             "(vit_*_siglip_*)", file, arch->valuestring);
+    const cJSON *pcfg = cJSON_GetObjectItemCaseSensitive(root, "pretrained_cfg");
+    if (!pcfg) pcfg = root;
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "model_args");
+    if (args && !cJSON_IsObject(args)) FAIL("timm tower config %s: model_args is not an object", file);
+    oc_timm_tower t = *base;
+    double ratio = table_mlp_ratio(base);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, args) {
+        const char *k = it->string;
+        /* the fields a SigLIP VisionTransformer's size and activation come from; num_classes and
+         * global_pool are overridden by OpenCLIP's TimmModel (num_classes=0, global_pool='map'),
+         * in_chans must be 3 (RGB input), class_token false as in every vit_*_siglip_* */
+        if (!strcmp(k, "num_classes") || !strcmp(k, "global_pool")) continue;
+        if (!strcmp(k, "in_chans")) {
+            if (arg_int(args, k) != 3) FAIL("timm tower config %s: model_args.in_chans is not 3", file);
+        } else if (!strcmp(k, "class_token")) {
+            if (!cJSON_IsFalse(it))
+                FAIL("timm tower config %s: model_args.class_token must be false (SigLIP)", file);
+        } else if (!strcmp(k, "act_layer")) {
+            if (cJSON_IsString(it) && !strcmp(it->valuestring, "gelu_tanh")) t.gelu_tanh = 1;
+            else if (cJSON_IsString(it) && !strcmp(it->valuestring, "gelu")) t.gelu_tanh = 0;
+            else FAIL("timm tower config %s: model_args.act_layer is not 'gelu' or 'gelu_tanh'", file);
+        } else if (!strcmp(k, "mlp_ratio")) {
+            if (!cJSON_IsNumber(it) || !(it->valuedouble > 0) || it->valuedouble > 64)
+                FAIL("timm tower config %s: model_args.mlp_ratio out of range", file);
+            ratio = it->valuedouble;
+        } else {
+            int *dst = !strcmp(k, "img_size") ? &t.img : !strcmp(k, "patch_size") ? &t.patch
+                     : !strcmp(k, "embed_dim") ? &t.width : !strcmp(k, "depth") ? &t.depth
+                     : !strcmp(k, "num_heads") ? &t.heads : NULL;
+            if (!dst)
+                FAIL("timm tower config %s: model_args.%.64s not supported (oclip computes SigLIP "
+                     "ViTs with their sizes, mlp_ratio and act_layer changed)", file, k);
+            int v = arg_int(args, k);
+            if (v < 0) FAIL("timm tower config %s: model_args.%s is not a positive integer", file, k);
+            *dst = v;
         }
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(args, "img_size")) {
+        /* timm _update_default_model_kwargs: a fixed-input-size cfg's input_size is the img_size */
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(pcfg, "input_size");
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pcfg, "fixed_input_size")) ||
+            !cJSON_IsArray(in) || cJSON_GetArraySize(in) != 3)
+            FAIL("timm tower config %s: no model_args.img_size and no fixed input_size", file);
+        const cJSON *h = cJSON_GetArrayItem(in, 1), *w = cJSON_GetArrayItem(in, 2);
+        if (!cJSON_IsNumber(h) || !cJSON_IsNumber(w) || h->valuedouble != w->valuedouble ||
+            h->valuedouble < 1 || h->valuedouble > 65536 || h->valuedouble != floor(h->valuedouble))
+            FAIL("timm tower config %s: pretrained_cfg.input_size is not square", file);
+        t.img = (int)h->valuedouble;
+    }
+    double mlp = (double)t.width * ratio; /* timm Mlp: int(in_features * mlp_ratio) */
+    if (t.patch > t.img || t.width % t.heads || mlp < 1 || mlp > 1 << 20 || t.depth > 1024)
+        FAIL("timm tower config %s: inconsistent sizes (img %d, patch %d, width %d, heads %d, "
+             "depth %d)", file, t.img, t.patch, t.width, t.heads, t.depth);
+    t.mlp = (int)mlp;
+    /* the name the tower is known by is the one the OpenCLIP config gives (set by the caller) */
+    *out = t;
+done:
+#undef FAIL
+    cJSON_Delete(root);
+    return why;
+}
+
+/* "local-dir:PATH" / "hf-hub:ORG/NAME[@REV]": the folder holding config.json, or why not. */
+static const char *source_dir(const char *name, char *dir) {
+    if (!strncmp(name, "local-dir:", 10)) {
+        /* timm: Path(model_id) / "config.json", relative to the working directory */
+        if (!name[10] || !oc_fmt(dir, OC_PATH_SIZE, "%s", name + 10))
+            return "timm_model_name local-dir: without a usable path";
+        return NULL;
+    }
+    const char *id = !strncmp(name, "hf-hub:", 7) ? name + 7 : !strncmp(name, "hf_hub:", 7) ? name + 7 : NULL;
+    if (!id) return "";
+    char org[128], repo[128], rev[128] = "main", repo_dir[OC_PATH_SIZE];
+    const char *sl = strchr(id, '/'), *at = strchr(id, '@');
+    size_t rl = sl ? (at && at > sl ? (size_t)(at - sl - 1) : strlen(sl + 1)) : 0;
+    if (!sl || !oc_hub_name_ok(id, (size_t)(sl - id), 96) || !oc_hub_name_ok(sl + 1, rl, 96) ||
+        (at && at > sl && !oc_hub_name_ok(at + 1, strlen(at + 1), 96)))
+        return "timm_model_name hf-hub: is not ORG/NAME[@REVISION]";
+    oc_fmt(org, sizeof org, "%.*s", (int)(sl - id), id);
+    oc_fmt(repo, sizeof repo, "%.*s", (int)rl, sl + 1);
+    if (at && at > sl) oc_fmt(rev, sizeof rev, "%s", at + 1);
+    oclip_error e;
+    if (oc_hub_snapshot(org, repo, rev, repo_dir, dir, &e) != OCLIP_OK) {
+        oc_fmt(why_buf, sizeof why_buf, "timm tower repo %s/%s is not in the Hugging Face cache "
+               "(fetch its config.json: huggingface-cli download %s/%s config.json)", org, repo,
+               org, repo);
+        return why_buf;
+    }
+    return NULL;
+}
+
+void oc_timm_tower_name(oc_timm_tower *t) {
+    for (size_t i = 0; i < sizeof siglip_towers / sizeof siglip_towers[0]; i++) {
+        const oc_timm_tower *k = &siglip_towers[i];
+        if (k->img == t->img && k->patch == t->patch && k->width == t->width &&
+            k->depth == t->depth && k->heads == t->heads && k->mlp == t->mlp &&
+            k->gelu_tanh == t->gelu_tanh) {
+            memcpy(t->name, k->name, sizeof t->name);
+            return;
+        }
+    }
+    oc_fmt(t->name, sizeof t->name, "siglip:img=%d,patch=%d,width=%d,depth=%d,heads=%d,mlp=%d,act=%s",
+           t->img, t->patch, t->width, t->depth, t->heads, t->mlp, t->gelu_tanh ? "gelu_tanh" : "gelu");
+}
+
+/* "siglip:img=...,act=..." (oc_timm_tower_name's form, exactly): NULL, "" (not that form) or
+ * why not. */
+static const char *parse_siglip_name(const char *name, oc_timm_tower *out) {
+    if (strncmp(name, "siglip:", 7)) return "";
+    oc_timm_tower t = {0};
+    char act[16] = "";
+    int used = 0;
+    if (sscanf(name + 7, "img=%d,patch=%d,width=%d,depth=%d,heads=%d,mlp=%d,act=%15[a-z_]%n",
+               &t.img, &t.patch, &t.width, &t.depth, &t.heads, &t.mlp, act, &used) != 7 ||
+        name[7 + used] || (strcmp(act, "gelu") && strcmp(act, "gelu_tanh")))
+        return "timm_model_name 'siglip:' is not img=S,patch=P,width=W,depth=D,heads=H,mlp=M,"
+               "act=gelu|gelu_tanh";
+    t.gelu_tanh = !strcmp(act, "gelu_tanh");
+    if (t.img < 1 || t.img > 65536 || t.patch < 1 || t.patch > t.img || t.width < 1 ||
+        t.width > 1 << 20 || t.heads < 1 || t.width % t.heads || t.depth < 0 || t.depth > 1024 ||
+        t.mlp < 1 || t.mlp > 1 << 20)
+        return "timm_model_name 'siglip:' with inconsistent sizes";
+    oc_fmt(t.name, sizeof t.name, "%s", name);
+    *out = t;
+    return NULL;
+}
+
+/* Towers read from config.json files, per name, for the life of the process: the validation of
+ * a checkpoint and the binding of its tensors (separate calls of oc_timm_unsupported) must see
+ * the same sizes even if the file changes in between, since the binding trusts the validated
+ * shapes. The first successful read of a name wins; failures are not kept. */
+#define SOURCE_CACHE_MAX 64
+static struct {
+    char name[96];
+    oc_timm_tower t;
+} source_cache[SOURCE_CACHE_MAX];
+static size_t n_source_cache;
+static pthread_mutex_t source_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool cache_get(const char *name, oc_timm_tower *out) {
     bool found = false;
-    pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < n_registered && !found; i++)
-        if (!strcmp(registered[i].name, name)) {
-            if (out) *out = registered[i];
+    pthread_mutex_lock(&source_mu);
+    for (size_t i = 0; i < n_source_cache && !found; i++)
+        if (!strcmp(source_cache[i].name, name)) {
+            *out = source_cache[i].t;
             found = true;
         }
-    pthread_mutex_unlock(&reg_mu);
+    pthread_mutex_unlock(&source_mu);
     return found;
 }
 
-oclip_status oc_timm_tower_register(const oc_timm_tower *t, oclip_error *err) {
-    if (!t || !t->name[0] || strlen(t->name) >= sizeof t->name || t->img <= 0 || t->patch <= 0 ||
-        t->patch > t->img || t->width <= 0 || t->depth < 0 || t->heads <= 0 ||
-        t->width % t->heads || t->mlp <= 0)
-        return oc_err_set(err, OCLIP_E_ARG, "oc_timm_tower_register: invalid tower");
-    oclip_status s = OCLIP_OK;
-    pthread_mutex_lock(&reg_mu);
+/* Keeps t under name unless the name is there already (then *t becomes that one); false when
+ * the table is full. */
+static bool cache_put(const char *name, oc_timm_tower *t) {
+    bool ok = true;
+    pthread_mutex_lock(&source_mu);
     size_t i = 0;
-    while (i < n_registered && strcmp(registered[i].name, t->name)) i++;
-    if (i < n_registered) registered[i] = *t;
-    else if (n_registered < MAX_REGISTERED) registered[n_registered++] = *t;
-    else s = oc_err_set(err, OCLIP_E_NOMEM, "oc_timm_tower_register: table full");
-    pthread_mutex_unlock(&reg_mu);
-    return s;
+    while (i < n_source_cache && strcmp(source_cache[i].name, name)) i++;
+    if (i < n_source_cache) {
+        *t = source_cache[i].t;
+    } else if (n_source_cache < SOURCE_CACHE_MAX && strlen(name) < sizeof source_cache[0].name) {
+        memcpy(source_cache[i].name, name, strlen(name) + 1);
+        source_cache[i].t = *t;
+        n_source_cache++;
+    } else {
+        ok = false;
+    }
+    pthread_mutex_unlock(&source_mu);
+    return ok;
+}
+
+/* The tower of a "local-dir:" / "hf-hub:" name; NULL, "" (not such a name) or why not. */
+static const char *tower_from_source(const char *name, oc_timm_tower *out) {
+    char dir[OC_PATH_SIZE], file[OC_PATH_SIZE];
+    const char *why = parse_siglip_name(name, out);
+    if (!why || why[0]) return why;
+    if (cache_get(name, out)) return NULL;
+    if ((why = source_dir(name, dir))) return why;
+    if (!oc_fmt(file, sizeof file, "%s/config.json", dir))
+        return "timm_model_name: path too long";
+    char *buf = malloc(TIMM_CONFIG_MAX);
+    if (!buf) return "out of memory reading the timm tower config";
+    size_t n = oc_read_small_file(file, buf, TIMM_CONFIG_MAX);
+    if (n == 0 || n >= TIMM_CONFIG_MAX - 1) {
+        free(buf);
+        oc_fmt(why_buf, sizeof why_buf, "timm tower config %s: %s", file,
+               n ? "larger than 256 KiB" : "missing or unreadable (timm reads config.json there)");
+        return why_buf;
+    }
+    oc_timm_tower t;
+    why = tower_from_json(file, buf, n, &t);
+    free(buf);
+    if (why) return why;
+    oc_fmt(t.name, sizeof t.name, "%s", name);
+    if (!cache_put(name, &t))
+        return "more than 64 timm tower configs (local-dir: / hf-hub:) in one process";
+    *out = t;
+    return NULL;
+}
+
+bool oc_timm_tower_find(const char *name, oc_timm_tower *out) {
+    if (!name || !name[0]) return false;
+    const oc_timm_tower *t = table_find(name);
+    oc_timm_tower tmp;
+    if (!t && !tower_from_source(name, &tmp)) t = &tmp;
+    if (t && out) *out = *t;
+    return t != NULL;
 }
 
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower) {
     const oclip_vision_cfg *v = &c->vision;
     oc_timm_tower t;
-    if (!oc_timm_tower_find(v->timm_model_name, &t))
-        return "timm image tower other than the SigLIP ViTs (vit_*_siglip_*)";
+    const oc_timm_tower *known = table_find(v->timm_model_name);
+    if (known) {
+        t = *known;
+    } else {
+        const char *why = tower_from_source(v->timm_model_name, &t);
+        if (why && why[0]) return why;
+        if (why) return "timm image tower other than the SigLIP ViTs (vit_*_siglip_*)";
+    }
     if (strcmp(v->timm_pool, "map") || strcmp(v->timm_proj, "none"))
         return "SigLIP timm tower without timm_pool 'map' and timm_proj 'none'";
     if (c->text.hf_model_name[0]) return "Hugging Face text tower (hf_model_name)";

@@ -108,8 +108,8 @@ static oclip_status find_tokenizer_dir(const oclip_model *m, char *dir, oclip_er
                "tokenizer.json %s%s%s", name, beside[0] ? "in '" : "", beside,
                beside[0] ? "' (beside the weights)" : "");
     oc_err_hint(err, "put the repo's tokenizer.json (and tokenizer_config.json) beside the "
-                "weights, or fetch them into the Hugging Face cache (huggingface-cli download "
-                "%s tokenizer.json tokenizer_config.json)", name);
+                "weights, or fetch them into the Hugging Face cache: `oclip pull` on the model "
+                "(hf-hub:ORG/NAME or ARCH:TAG) downloads them with it");
     return OCLIP_E_NOTFOUND;
 }
 
@@ -182,4 +182,92 @@ oclip_status oclip_model_tokenize(const oclip_model *cm, const char *const *text
 
 void oc_model_tokenizer_free(oclip_model *m) {
     if (m) oc_hftok_free(m->hftok);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * oclip_hf_tokenizer: a tokenizer.json without a model (oclip tokenize --tokenizer)
+ */
+struct oclip_hf_tokenizer {
+    oc_hftok *tok;
+    oc_hftok_call call; /* pad / sep ids and sides; context length and clean per call */
+};
+
+oclip_status oclip_hf_tokenizer_load(const char *path, oclip_hf_tokenizer **out,
+                                     oclip_error *err) {
+    oc_err_clear(err);
+    if (!path || !out) return oc_err_set(err, OCLIP_E_ARG, "oclip_hf_tokenizer_load: NULL argument");
+    *out = NULL;
+    char dir[OC_PATH_SIZE], file[OC_PATH_SIZE];
+    int kind = oc_path_kind(path);
+    if (kind == 2) {
+        if (!oc_fmt(dir, sizeof dir, "%s", path) ||
+            !oc_fmt(file, sizeof file, "%s/tokenizer.json", path))
+            return oc_err_set(err, OCLIP_E_ARG, "tokenizer path too long");
+    } else {
+        const char *slash = strrchr(path, '/');
+        if (!oc_fmt(file, sizeof file, "%s", path) ||
+            !(slash ? oc_fmt(dir, sizeof dir, "%.*s", (int)(slash - path), path)
+                    : oc_fmt(dir, sizeof dir, ".")))
+            return oc_err_set(err, OCLIP_E_ARG, "tokenizer path too long");
+        if (slash == path) oc_fmt(dir, sizeof dir, "/");
+    }
+    oclip_hf_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status s = oc_hftok_load_file(file, &t->tok, err);
+    if (!s) {
+        t->call = oc_hftok_call_defaults(t->tok, 1);
+        s = read_tokenizer_config(dir, t->tok, &t->call, err);
+    }
+    if (s) {
+        oclip_hf_tokenizer_free(t);
+        return s;
+    }
+    *out = t;
+    return OCLIP_OK;
+}
+
+void oclip_hf_tokenizer_free(oclip_hf_tokenizer *t) {
+    if (!t) return;
+    oc_hftok_free(t->tok);
+    free(t);
+}
+
+oclip_status oclip_hf_tokenizer_tokenize(const oclip_hf_tokenizer *t, const char *const *texts,
+                                         const size_t *lens, size_t n, size_t context_length,
+                                         oclip_clean clean, int64_t *out, oclip_error *err) {
+    oc_err_clear(err);
+    if (!t || (n && (!texts || !out)))
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_hf_tokenizer_tokenize: NULL argument");
+    if (context_length < 1 || context_length > 65536)
+        return oc_err_set(err, OCLIP_E_ARG, "context length %zu (1..65536)", context_length);
+    if (clean != OCLIP_CLEAN_LOWER && clean != OCLIP_CLEAN_WHITESPACE &&
+        clean != OCLIP_CLEAN_CANONICALIZE)
+        return oc_err_set(err, OCLIP_E_ARG, "unknown clean mode %d", (int)clean);
+    oc_hftok_call call = t->call;
+    call.context_length = context_length;
+    call.clean = clean;
+    size_t *l = NULL;
+    if (!lens && n) {
+        if (!(l = malloc(n * sizeof *l))) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) l[i] = texts[i] ? strlen(texts[i]) : 0;
+    }
+    oclip_status s = oc_hftok_openclip(t->tok, texts, lens ? lens : l, n, &call, out, err);
+    free(l);
+    return s;
+}
+
+oclip_status oclip_hf_tokenizer_encode(const oclip_hf_tokenizer *t, const char *text, size_t len,
+                                       int add_special_tokens, int32_t **ids, size_t *n_ids,
+                                       oclip_error *err) {
+    oc_err_clear(err);
+    if (!t || (!text && len) || !ids || !n_ids)
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_hf_tokenizer_encode: NULL argument");
+    return oc_hftok_encode(t->tok, text ? text : "", len, add_special_tokens != 0, ids, n_ids,
+                           err);
+}
+
+void oclip_free_ids(int32_t *ids) { free(ids); }
+
+size_t oclip_hf_tokenizer_id_limit(const oclip_hf_tokenizer *t) {
+    return t ? oc_hftok_id_limit(t->tok) : 0;
 }

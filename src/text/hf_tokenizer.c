@@ -704,7 +704,7 @@ oclip_status oc_hftok_load_file(const char *path, oc_hftok **out, oclip_error *e
     if (!path || !out) return oc_err_set(err, OCLIP_E_ARG, "NULL argument");
     oc_map m;
     oclip_status st = oc_map_file(path, &m, err);
-    if (st != OCLIP_OK) return st;
+    if (st != OCLIP_OK) return oc_err_wrap(err, "'%s'", path), st;
     st = oc_hftok_load((const char *)m.data, m.size, out, err);
     oc_unmap(&m);
     if (st != OCLIP_OK) oc_err_wrap(err, "'%s'", path);
