@@ -53,7 +53,25 @@ static void print_settings(const oclip_source *src, oclip_quick_gelu quick) {
     const char *origin = oclip_source_config_origin(src);
     const char *pre_origin = oclip_source_preprocess_origin(src);
     int inferred = !strncmp(origin, "inferred", 8);
-    printf("activation:    %s (%s%s)\n", c->quick_gelu ? "QuickGELU" : "exact GELU",
+    /* the activation the config selects: QuickGELU or GELU (exact or tanh) for the native towers;
+     * a timm tower's is its own (its act_layer), ModifiedResNet's ReLU */
+    const char *gelu = c->quick_gelu ? "QuickGELU"
+                       : !strcmp(c->text.act_approximate, "tanh") ? "GELU (tanh approximation)"
+                                                                  : "exact GELU";
+    char act[200];
+    if (c->family == OCLIP_FAMILY_TIMM)
+        snprintf(act, sizeof act, "text %s, image tower timm's %s", gelu,
+                 c->vision.timm_model_name);
+    else if (c->family == OCLIP_FAMILY_RESNET)
+        snprintf(act, sizeof act, "text %s, image tower ReLU (ModifiedResNet)", gelu);
+    else if (strcmp(c->vision.act_approximate, c->text.act_approximate))
+        snprintf(act, sizeof act, "text %s, image %s", gelu,
+                 c->quick_gelu ? "QuickGELU"
+                 : !strcmp(c->vision.act_approximate, "tanh") ? "GELU (tanh approximation)"
+                                                               : "exact GELU");
+    else
+        snprintf(act, sizeof act, "%s", gelu);
+    printf("activation:    %s (%s%s)\n", cli_esc(act),
            quick != OCLIP_QUICK_GELU_UNSET
                ? (quick == OCLIP_QUICK_GELU_ON ? "--quick-gelu" : "--no-quick-gelu")
            : inferred ? "inferred architecture: OpenCLIP's default"

@@ -44,6 +44,7 @@ for v in rn50_tiny rn50x4_tiny; do
     M=$R/$v
     expect 0 "$OCLIP" check "$M"
     contains "$tmp/out" "^OK: "
+    contains "$tmp/out" "^activation:    text [a-zA-Z]* *GELU, image tower ReLU (ModifiedResNet)"
     # shellcheck disable=SC2086
     expect 0 "$OCLIP" embed-image --threads 2 -m "$M" $IMGS -o "$tmp/$v.img.npy"
     close "$tmp/$v.img.npy" "$M" img_features 1e-4

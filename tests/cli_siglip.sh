@@ -73,6 +73,8 @@ print(" ".join(e["images"]))' "$D/expected.json" "$tmp/prompts.txt" "$tmp/idx.js
     # check: the architecture from the repo's open_clip_config.json, every tensor expected
     expect 0 "$OCLIP" check "$M"
     contains "$tmp/out" "^OK: .*models--oclip-test--$v/snapshots/$C/open_clip_model.safetensors"
+    # the activation line names the timm tower, whose act_layer is its own
+    contains "$tmp/out" "^activation:    text [^,]*GELU[^,]*, image tower timm's local-dir:tests/fixtures/siglip/timm/"
     # preprocess -m: the pretrained tag's squash / bicubic / mean-std 0.5, bit for bit
     # shellcheck disable=SC2086
     expect 0 "$OCLIP" preprocess -m "$M" $IMGS -o "$tmp/px.npy"
@@ -174,6 +176,10 @@ sed 's#local-dir:tests/fixtures/siglip/timm/vit_test_patch8_siglip_32#local-dir:
 cp "$F/siglip_b16/open_clip_model.safetensors" "$tmp/broken/"
 expect 1 "$OCLIP" check "$tmp/broken"
 contains "$tmp/err" "$tmp/nowhere/config.json: missing or unreadable"
+
+# transformers' SiglipModel config: tanh GELU in both towers (hidden_act gelu_pytorch_tanh)
+expect 0 "$OCLIP" check tests/fixtures/siglip/siglip2_so400m16/hf
+contains "$tmp/out" "^activation:    text GELU (tanh approximation), image tower timm's siglip:.*act=gelu_tanh "
 
 echo "$NAME: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
