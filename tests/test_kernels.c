@@ -15,6 +15,8 @@
  *     where the CPU has it), threads, row subsets, zero and NaN rows, error vs float; on the neon
  *     path both NEON int8 kernels (SDOT where the CPU has it, widening multiplies) called
  *     directly: the reference's bytes, panel ranges, row subsets, nothing written past N;
+ *   - the GEMM epilogues (activation, residual add with and without LayerScale) inside the
+ *     GEMM's region: the bytes of the separate passes, fp32 and int8, 1-3 threads;
  *   - LayerNorm, GELU (erf and tanh forms), QuickGELU vs the scalar path; the vector erf and exp
  *     vs libm's erff / expf over a dense grid (max error in ulp);
  *   - attention (softmax included) vs the scalar path, thread counts, and causal rows computed
@@ -293,6 +295,50 @@ static void gemm_i8_case(size_t M, size_t N, size_t K, oclip_dtype dt, int kn, i
 done:
     oc_weight_unpack(&w);
     free(X), free(Wl), free(Wr), free(b), free(Ye), free(Ws), free(qw), free(qx);
+}
+
+/* The GEMM epilogues (oc_gemm_ep, oc_gemm_i8_ep): bias + activation and the residual add
+ * (res += gamma * Y, res += Y) done on each block of Y inside the GEMM's region give the bytes
+ * of the separate passes (oc_gemm, then oc_activate, then the addition), for 1-3 threads and
+ * over weights in fp32 and int8; shapes whose row blocks and panel chunks differ by thread. */
+static void test_gemm_epilogue(void) {
+    static const size_t shapes[][3] = {{1, 40, 33}, {13, 100, 70}, {50, 200, 96}, {120, 70, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int q8 = 0; q8 < 2; q8++)
+            for (int a = 0; a < 4; a++) { /* 3: no activation */
+                size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                float *X = malloc(M * K * 4), *W = malloc(N * K * 4), *b = malloc(N * 4);
+                float *g = malloc(N * 4), *Y0 = malloc(M * N * 4), *R0 = malloc(M * N * 4);
+                float *Y1 = malloc(M * N * 4), *R1 = malloc(M * N * 4);
+                for (size_t i = 0; i < M * K; i++) X[i] = rnd() * 4.0f;
+                for (size_t i = 0; i < N * K; i++) W[i] = rnd() * 0.2f;
+                for (size_t i = 0; i < N; i++) b[i] = rnd(), g[i] = rnd();
+                oc_weight w = {(const uint8_t *)W, OCLIP_DTYPE_F32, N, K, 0, NULL,
+                               OCLIP_DTYPE_F32, 0, NULL, NULL};
+                if (q8) CHECK(oc_weight_pack(&w, OCLIP_DTYPE_I8, 0, 1, NULL) == OCLIP_OK);
+                else if (oc_kernels_get()->pack_weights)
+                    CHECK(oc_weight_pack(&w, OCLIP_DTYPE_F32, 0, 1, NULL) == OCLIP_OK);
+                void *qs = malloc(oc_gemm_i8_scratch(M, K));
+                const float *gam = s % 2 ? g : NULL;
+                for (int th = 1; th <= 3; th++) {
+                    for (size_t i = 0; i < M * N; i++) R0[i] = R1[i] = rnd();
+                    /* separate passes */
+                    if (q8) oc_gemm_i8(X, M, &w, b, Y0, th, qs);
+                    else oc_gemm(X, M, &w, b, Y0, th);
+                    if (a < 3) oc_activate(Y0, M * N, (oc_act)a, th);
+                    for (size_t i = 0; i < M * N; i++) R0[i] += gam ? gam[i % N] * Y0[i] : Y0[i];
+                    /* fused */
+                    oc_epilogue ep = {a < 3, a < 3 ? (oc_act)a : OC_ACT_GELU, R1, gam};
+                    if (q8) oc_gemm_i8_ep(X, M, &w, b, Y1, &ep, th, qs);
+                    else oc_gemm_ep(X, M, &w, b, Y1, &ep, th);
+                    CHECKF(!memcmp(Y0, Y1, M * N * 4) && !memcmp(R0, R1, M * N * 4),
+                           "%s epilogue M%zu N%zu K%zu int8=%d act=%d threads=%d: bytes differ",
+                           path_name, M, N, K, q8, a, th);
+                }
+                oc_weight_unpack(&w);
+                free(qs), free(X), free(W), free(b), free(g), free(Y0), free(R0), free(Y1),
+                    free(R1);
+            }
 }
 
 static void test_gemm_i8(void) {
@@ -726,6 +772,7 @@ int main(void) {
         if (!k) continue;
         test_gemm();
         test_gemm_i8();
+        test_gemm_epilogue();
         if (s == OC_SIMD_NEON) test_neon_i8();
         /* BF16 k pairs and int8 panels go to AMX where this CPU has it: the AVX512-BF16 and
          * AVX512-VNNI kernels then too */
