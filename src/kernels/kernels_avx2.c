@@ -108,7 +108,7 @@ static inline double vd_hsum(vd v) {
 }
 
 /* r[i] <- column i of the 8 x 8 block whose rows are r (kernels_simd.h's pack_block) */
-static void vtranspose(__m256 r[8]) {
+static inline __attribute__((always_inline)) void vtranspose(__m256 r[8]) {
     __m256 t[8];
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
