@@ -128,6 +128,11 @@ static inline __attribute__((always_inline)) void vtranspose(__m256 r[8]) {
 }
 
 
+/* X blocks of up to 4 MiB (in L3) for the GEMM: on Zen 3 (512 KiB L2 per core) re-reading the
+ * weights once per 1 MiB row block cost more than reading X from L3 (ViT-B-32, 8 images, 1
+ * thread, CPU time per call, interleaved: 6% less with the weights read in place, the same
+ * packed) */
+#define GEMM_XBLOCK (4u << 20)
 #include "kernels/kernels_simd.h"
 
 /* =============================================================================================

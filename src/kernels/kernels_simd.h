@@ -306,9 +306,12 @@ static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, si
     }
 }
 
-/* Rows per block: a block of X (rows x K floats) stays in L2 (about 1 MiB) while every panel of
- * the thread's range runs over it; weights are re-read once per row block. */
+/* Rows per block: a block of X (rows x K floats) stays in cache while every panel of the
+ * thread's range runs over it; weights are re-read once per row block. 1 MiB (about an L2)
+ * unless the ISA file sets another size. */
+#ifndef GEMM_XBLOCK
 #define GEMM_XBLOCK (1u << 20)
+#endif
 
 static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                      size_t p0, size_t p1) {
