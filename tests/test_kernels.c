@@ -342,6 +342,41 @@ static void test_gemm_epilogue(void) {
             }
 }
 
+/* The int8 GEMM at the int16 edge: every |q_x| = |q_w| = 127, signs chosen so that every product
+ * is +127 * 127 (rows 0, 2) or -127 * 127 (row 1), so each pair of products that a
+ * vpmaddubsw-style kernel adds in int16 is +-32258 (and would saturate with the activation
+ * bytes q_x + 128: 2 * 255 * 127 > 32767); zero rows and columns around them. The sums are
+ * exact: d = +-127 * 127 * K, Y = (float)d * (s_w * s_x) + bias. */
+static void test_gemm_i8_edge(void) {
+    size_t M = 4, N = 40, K = 68, Kq = K;
+    float *X = calloc(M * K, 4), *W = calloc(N * K, 4), *b = malloc(N * 4), *Y = malloc(M * N * 4);
+    for (size_t k = 0; k < K; k++) {
+        float sg = k % 3 == 0 ? -1.0f : 1.0f;
+        X[k] = 2.0f * sg, X[K + k] = -2.0f * sg, X[2 * K + k] = 3.0f * sg; /* row 3: zeros */
+        for (size_t n = 0; n + 1 < N; n++) W[n * K + k] = (n % 2 ? 0.5f : 0.25f) * sg;
+    }
+    for (size_t n = 0; n < N; n++) b[n] = (float)n * 0.125f;
+    oc_weight w = {(const uint8_t *)W, OCLIP_DTYPE_F32, N, K, 0, NULL, OCLIP_DTYPE_F32, 0, NULL,
+                   NULL};
+    CHECK(oc_weight_pack(&w, OCLIP_DTYPE_I8, 0, 1, NULL) == OCLIP_OK);
+    void *qs = malloc(oc_gemm_i8_scratch(M, Kq));
+    for (int th = 1; th <= 2; th++) {
+        oc_gemm_i8(X, M, &w, b, Y, th, qs);
+        size_t bad = 0;
+        for (size_t m = 0; m < M; m++)
+            for (size_t n = 0; n < N; n++) {
+                int64_t d = m == 3 || n + 1 == N ? 0 : (m == 1 ? -1 : 1) * 127 * 127 * (int64_t)K;
+                float amax = m == 3 ? 0.0f : m == 2 ? 3.0f : 2.0f, sx = amax / 127.0f;
+                float y = (float)d * (w.qscale[n] * sx) + b[n];
+                bad += memcmp(&y, &Y[m * N + n], 4) != 0;
+            }
+        CHECKF(!bad, "%s gemm_i8 at the int16 edge, %d threads: %zu of %zu outputs differ",
+               path_name, th, bad, M * N);
+    }
+    oc_weight_unpack(&w);
+    free(qs), free(X), free(W), free(b), free(Y);
+}
+
 static void test_gemm_i8(void) {
     static const size_t shapes[][3] = {{1, 1, 1},    {2, 5, 3},     {3, 33, 5},  {13, 70, 7},
                                        {25, 40, 130}, {50, 64, 771}, {7, 96, 768}, {70, 33, 120}};
@@ -774,6 +809,7 @@ int main(void) {
         test_gemm();
         test_gemm_i8();
         test_gemm_epilogue();
+        test_gemm_i8_edge();
         if (s == OC_SIMD_NEON) test_neon_i8();
         /* BF16 k pairs and int8 panels go to AMX where this CPU has it: the AVX512-BF16 and
          * AVX512-VNNI kernels then too */
