@@ -3,15 +3,24 @@
  *
  *   peak [--seconds S]
  *
- * Each thread runs 16 independent FMA chains (acc = acc * a + b) held in vector registers, so
- * neither memory nor FMA latency limits it; one thread per online core, each pinned to its own
- * core. Reported per ISA (AVX-512: 16 lanes, AVX2+FMA: 8 lanes) for 1 thread and for all cores:
- * the best of 3 runs of S seconds (default 0.3), in GFLOP/s (one FMA = 2 FLOP). ISAs the CPU
+ * Each thread runs independent FMA chains (acc = acc * a + b), all held in vector registers, so
+ * neither memory nor FMA latency limits it: at least latency x FMA pipes chains are needed (4 x 2
+ * = 8 on Zen 3, Skylake-X and Ice Lake), and all chains plus the two constants must fit in the
+ * register file, else the compiler spills chains to the stack and each round waits on a store
+ * and a reload (16 chains + 2 constants in AVX2's 16 ymm registers did exactly that, and the
+ * "peak" came out at 75% of the real one: below what oc_gemm measured). AVX-512: 16 chains (of
+ * 32 zmm); AVX2: 12 chains (of 16 ymm). One thread per online core, each pinned to its own core.
+ * Reported per ISA (AVX-512: 16 lanes, AVX2+FMA: 8 lanes) for 1 thread and for all cores: the
+ * best of 3 runs of S seconds (default 0.3), in GFLOP/s (one FMA = 2 FLOP), with the FMAs per
+ * cycle this implies at the clock measured alongside ("ghz": a chain of dependent integer
+ * additions, one per cycle on every x86-64 core since the Pentium 4, timed on the same pinned
+ * thread; a turbo clock under vector load may differ, so it is noted, not used). ISAs the CPU
  * lacks are skipped; on other architectures nothing is measured. JSON on stdout.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,53 +38,71 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-#define CHAINS 16
+#define CHAINS_512 16 /* of 32 zmm registers, plus the two constants */
+#define CHAINS_256 12 /* of 16 ymm registers, plus the two constants */
 #define BLOCK 4096 /* FMA rounds between clock reads */
 
 #ifdef PEAK_X86
 /* Returns FLOPs done; runs until `seconds` have passed. sink keeps the result observable. */
 __attribute__((target("avx512f"))) static double fma_avx512(double seconds, float *sink) {
-    __m512 acc[CHAINS];
+    __m512 acc[CHAINS_512];
     const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-    for (int j = 0; j < CHAINS; j++)
+    for (int j = 0; j < CHAINS_512; j++)
         acc[j] = _mm512_set1_ps((float)j);
     double t0 = now(), rounds = 0;
     do {
         for (int i = 0; i < BLOCK; i++) {
 #pragma GCC unroll 16
-            for (int j = 0; j < CHAINS; j++)
+            for (int j = 0; j < CHAINS_512; j++)
                 acc[j] = _mm512_fmadd_ps(acc[j], a, b);
         }
         rounds += BLOCK;
     } while (now() - t0 < seconds);
     __m512 s = acc[0];
-    for (int j = 1; j < CHAINS; j++)
+    for (int j = 1; j < CHAINS_512; j++)
         s = _mm512_add_ps(s, acc[j]);
     *sink = _mm512_reduce_add_ps(s);
-    return rounds * CHAINS * 16 * 2;
+    return rounds * CHAINS_512 * 16 * 2;
 }
 
 __attribute__((target("avx2,fma"))) static double fma_avx2(double seconds, float *sink) {
-    __m256 acc[CHAINS];
+    __m256 acc[CHAINS_256];
     const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    for (int j = 0; j < CHAINS; j++)
+    for (int j = 0; j < CHAINS_256; j++)
         acc[j] = _mm256_set1_ps((float)j);
     double t0 = now(), rounds = 0;
     do {
         for (int i = 0; i < BLOCK; i++) {
-#pragma GCC unroll 16
-            for (int j = 0; j < CHAINS; j++)
+#pragma GCC unroll 12
+            for (int j = 0; j < CHAINS_256; j++)
                 acc[j] = _mm256_fmadd_ps(acc[j], a, b);
         }
         rounds += BLOCK;
     } while (now() - t0 < seconds);
     __m256 s = acc[0];
-    for (int j = 1; j < CHAINS; j++)
+    for (int j = 1; j < CHAINS_256; j++)
         s = _mm256_add_ps(s, acc[j]);
     float v[8];
     _mm256_storeu_ps(v, s);
     *sink = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-    return rounds * CHAINS * 8 * 2;
+    return rounds * CHAINS_256 * 8 * 2;
+}
+
+/* The core clock in GHz: 2^26 dependent 64-bit additions (one per cycle) per timing, best of 5,
+ * on the calling (pinned) thread. */
+static double clock_ghz(void) {
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        uint64_t x = 0, n = (uint64_t)1 << 26;
+        double t0 = now();
+        for (uint64_t i = 0; i < n; i += 8)
+            __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                             "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
+                             : "+r"(x));
+        double g = (double)n / (now() - t0) * 1e-9;
+        best = g > best ? g : best;
+    }
+    return best;
 }
 #endif
 
@@ -177,6 +204,14 @@ int main(int argc, char **argv) {
         {"avx512", fma_avx512, __builtin_cpu_supports("avx512f")},
         {"avx2", fma_avx2, __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")},
     };
+    {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpus[0], &one);
+        pthread_setaffinity_np(pthread_self(), sizeof one, &one); /* best effort */
+    }
+    double ghz = clock_ghz();
+    printf(", \"ghz\": %.3f", ghz);
     for (size_t i = 0; i < sizeof isa / sizeof *isa; i++) {
         if (!isa[i].ok) {
             printf(", \"%s\": null", isa[i].name);
@@ -184,7 +219,9 @@ int main(int argc, char **argv) {
         }
         double one = measure(isa[i].fn, 1, cpus, seconds);
         double all = measure(isa[i].fn, n, cpus, seconds);
-        printf(", \"%s\": {\"gflops_1\": %.2f, \"gflops_all\": %.2f}", isa[i].name, one, all);
+        int lanes = i == 0 ? 16 : 8;
+        printf(", \"%s\": {\"gflops_1\": %.2f, \"gflops_all\": %.2f, \"fma_per_cycle_1\": %.2f}",
+               isa[i].name, one, all, one / (2.0 * lanes * ghz));
     }
 #else
     printf(", \"note\": \"no FMA micro-benchmark for this architecture\"");

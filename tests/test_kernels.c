@@ -15,6 +15,8 @@
  *     where the CPU has it), threads, row subsets, zero and NaN rows, error vs float; on the neon
  *     path both NEON int8 kernels (SDOT where the CPU has it, widening multiplies) called
  *     directly: the reference's bytes, panel ranges, row subsets, nothing written past N;
+ *   - the GEMM epilogues (activation, residual add with and without LayerScale) inside the
+ *     GEMM's region: the bytes of the separate passes, fp32 and int8, 1-3 threads;
  *   - LayerNorm, GELU (erf and tanh forms), QuickGELU vs the scalar path; the vector erf and exp
  *     vs libm's erff / expf over a dense grid (max error in ulp);
  *   - attention (softmax included) vs the scalar path, thread counts, and causal rows computed
@@ -161,7 +163,8 @@ static void test_gemm(void) {
         {1, 1, 1},     {3, 7, 8},      {7, 17, 15},    {8, 33, 17},   {15, 64, 33},
         {17, 100, 64}, {33, 31, 100},  {64, 32, 257},  {100, 3, 769}, {1, 257, 300},
         {13, 769, 7},  {50, 96, 512},  {12, 65, 256},  {257, 40, 33}, {24, 2, 1},
-        {100, 40, 4001}, /* rows in two L2 blocks */
+        {100, 40, 4001}, /* rows in two 1 MiB blocks (avx512, neon) */
+        {300, 9, 4001},  /* rows in two 4 MiB blocks (avx2) */
     };
     static const oclip_dtype dts[] = {OCLIP_DTYPE_F32, OCLIP_DTYPE_F16, OCLIP_DTYPE_BF16};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
@@ -293,6 +296,85 @@ static void gemm_i8_case(size_t M, size_t N, size_t K, oclip_dtype dt, int kn, i
 done:
     oc_weight_unpack(&w);
     free(X), free(Wl), free(Wr), free(b), free(Ye), free(Ws), free(qw), free(qx);
+}
+
+/* The GEMM epilogues (oc_gemm_ep, oc_gemm_i8_ep): bias + activation and the residual add
+ * (res += gamma * Y, res += Y) done on each block of Y inside the GEMM's region give the bytes
+ * of the separate passes (oc_gemm, then oc_activate, then the addition), for 1-3 threads and
+ * over weights in fp32 and int8; shapes whose row blocks and panel chunks differ by thread. */
+static void test_gemm_epilogue(void) {
+    static const size_t shapes[][3] = {{1, 40, 33}, {13, 100, 70}, {50, 200, 96}, {120, 70, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int q8 = 0; q8 < 2; q8++)
+            for (int a = 0; a < 4; a++) { /* 3: no activation */
+                size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                float *X = malloc(M * K * 4), *W = malloc(N * K * 4), *b = malloc(N * 4);
+                float *g = malloc(N * 4), *Y0 = malloc(M * N * 4), *R0 = malloc(M * N * 4);
+                float *Y1 = malloc(M * N * 4), *R1 = malloc(M * N * 4);
+                for (size_t i = 0; i < M * K; i++) X[i] = rnd() * 4.0f;
+                for (size_t i = 0; i < N * K; i++) W[i] = rnd() * 0.2f;
+                for (size_t i = 0; i < N; i++) b[i] = rnd(), g[i] = rnd();
+                oc_weight w = {(const uint8_t *)W, OCLIP_DTYPE_F32, N, K, 0, NULL,
+                               OCLIP_DTYPE_F32, 0, NULL, NULL};
+                if (q8) CHECK(oc_weight_pack(&w, OCLIP_DTYPE_I8, 0, 1, NULL) == OCLIP_OK);
+                else if (oc_kernels_get()->pack_weights)
+                    CHECK(oc_weight_pack(&w, OCLIP_DTYPE_F32, 0, 1, NULL) == OCLIP_OK);
+                void *qs = malloc(oc_gemm_i8_scratch(M, K));
+                const float *gam = s % 2 ? g : NULL;
+                for (int th = 1; th <= 3; th++) {
+                    for (size_t i = 0; i < M * N; i++) R0[i] = R1[i] = rnd();
+                    /* separate passes */
+                    if (q8) oc_gemm_i8(X, M, &w, b, Y0, th, qs);
+                    else oc_gemm(X, M, &w, b, Y0, th);
+                    if (a < 3) oc_activate(Y0, M * N, (oc_act)a, th);
+                    for (size_t i = 0; i < M * N; i++) R0[i] += gam ? gam[i % N] * Y0[i] : Y0[i];
+                    /* fused */
+                    oc_epilogue ep = {a < 3, a < 3 ? (oc_act)a : OC_ACT_GELU, R1, gam};
+                    if (q8) oc_gemm_i8_ep(X, M, &w, b, Y1, &ep, th, qs);
+                    else oc_gemm_ep(X, M, &w, b, Y1, &ep, th);
+                    CHECKF(!memcmp(Y0, Y1, M * N * 4) && !memcmp(R0, R1, M * N * 4),
+                           "%s epilogue M%zu N%zu K%zu int8=%d act=%d threads=%d: bytes differ",
+                           path_name, M, N, K, q8, a, th);
+                }
+                oc_weight_unpack(&w);
+                free(qs), free(X), free(W), free(b), free(g), free(Y0), free(R0), free(Y1),
+                    free(R1);
+            }
+}
+
+/* The int8 GEMM at the int16 edge: every |q_x| = |q_w| = 127, signs chosen so that every product
+ * is +127 * 127 (rows 0, 2) or -127 * 127 (row 1), so each pair of products that a
+ * vpmaddubsw-style kernel adds in int16 is +-32258 (and would saturate with the activation
+ * bytes q_x + 128: 2 * 255 * 127 > 32767); zero rows and columns around them. The sums are
+ * exact: d = +-127 * 127 * K, Y = (float)d * (s_w * s_x) + bias. */
+static void test_gemm_i8_edge(void) {
+    size_t M = 4, N = 40, K = 68, Kq = K;
+    float *X = calloc(M * K, 4), *W = calloc(N * K, 4), *b = malloc(N * 4), *Y = malloc(M * N * 4);
+    for (size_t k = 0; k < K; k++) {
+        float sg = k % 3 == 0 ? -1.0f : 1.0f;
+        X[k] = 2.0f * sg, X[K + k] = -2.0f * sg, X[2 * K + k] = 3.0f * sg; /* row 3: zeros */
+        for (size_t n = 0; n + 1 < N; n++) W[n * K + k] = (n % 2 ? 0.5f : 0.25f) * sg;
+    }
+    for (size_t n = 0; n < N; n++) b[n] = (float)n * 0.125f;
+    oc_weight w = {(const uint8_t *)W, OCLIP_DTYPE_F32, N, K, 0, NULL, OCLIP_DTYPE_F32, 0, NULL,
+                   NULL};
+    CHECK(oc_weight_pack(&w, OCLIP_DTYPE_I8, 0, 1, NULL) == OCLIP_OK);
+    void *qs = malloc(oc_gemm_i8_scratch(M, Kq));
+    for (int th = 1; th <= 2; th++) {
+        oc_gemm_i8(X, M, &w, b, Y, th, qs);
+        size_t bad = 0;
+        for (size_t m = 0; m < M; m++)
+            for (size_t n = 0; n < N; n++) {
+                int64_t d = m == 3 || n + 1 == N ? 0 : (m == 1 ? -1 : 1) * 127 * 127 * (int64_t)K;
+                float amax = m == 3 ? 0.0f : m == 2 ? 3.0f : 2.0f, sx = amax / 127.0f;
+                float y = (float)d * (w.qscale[n] * sx) + b[n];
+                bad += memcmp(&y, &Y[m * N + n], 4) != 0;
+            }
+        CHECKF(!bad, "%s gemm_i8 at the int16 edge, %d threads: %zu of %zu outputs differ",
+               path_name, th, bad, M * N);
+    }
+    oc_weight_unpack(&w);
+    free(qs), free(X), free(W), free(b), free(Y);
 }
 
 static void test_gemm_i8(void) {
@@ -726,6 +808,8 @@ int main(void) {
         if (!k) continue;
         test_gemm();
         test_gemm_i8();
+        test_gemm_epilogue();
+        test_gemm_i8_edge();
         if (s == OC_SIMD_NEON) test_neon_i8();
         /* BF16 k pairs and int8 panels go to AMX where this CPU has it: the AVX512-BF16 and
          * AVX512-VNNI kernels then too */

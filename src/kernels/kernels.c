@@ -288,6 +288,39 @@ static void split_run(const gemm_split *g, size_t i0, size_t i1, void *ctx,
     }
 }
 
+/* oc_epilogue over rows [r0, r1) and panels [p0, p1) of Y [., N] (act_fn: the table's) */
+static void epilogue(const oc_epilogue *ep, oc_act_fn act_fn, float *Y, size_t N, size_t r0,
+                     size_t r1, size_t p0, size_t p1) {
+    if (!ep) return;
+    size_t n0 = p0 * OC_PANEL, n1 = p1 * OC_PANEL < N ? p1 * OC_PANEL : N;
+    for (size_t r = r0; r < r1; r++) {
+        float *y = Y + r * N;
+        if (ep->act) act_fn(y, n0, n1, ep->fn);
+        if (!ep->res) continue;
+        float *x = ep->res + r * N;
+        const float *g = ep->gamma;
+        size_t i = n0;
+#if defined(__GNUC__)
+        /* 8 lanes at a time (GCC vector extensions: SSE or NEON pairs); element by element the
+         * same multiply then add, each rounded (ISO C mode: no contraction into an FMA) */
+        typedef float v8 __attribute__((vector_size(32)));
+        for (; i + 8 <= n1; i += 8) {
+            v8 xv, yv, gv;
+            memcpy(&xv, x + i, sizeof xv);
+            memcpy(&yv, y + i, sizeof yv);
+            if (g) {
+                memcpy(&gv, g + i, sizeof gv);
+                xv += gv * yv;
+            } else {
+                xv += yv;
+            }
+            memcpy(x + i, &xv, sizeof xv);
+        }
+#endif
+        for (; i < n1; i++) x[i] += g ? g[i] * y[i] : y[i];
+    }
+}
+
 typedef struct {
     const float *X;
     size_t M;
@@ -296,11 +329,14 @@ typedef struct {
     float *Y;
     oc_gemm_fn fn;
     gemm_split g;
+    const oc_epilogue *ep;
+    oc_act_fn act_fn;
 } gemm_ctx;
 
 static void gemm_rect(void *p, size_t r0, size_t r1, size_t p0, size_t p1) {
     const gemm_ctx *c = p;
     c->fn(c->X + r0 * c->W->k, r1 - r0, c->W, c->bias, c->Y + r0 * c->W->n, p0, p1);
+    epilogue(c->ep, c->act_fn, c->Y, c->W->n, r0, r1, p0, p1);
 }
 
 static void gemm_range(void *p, size_t i0, size_t i1, int t) {
@@ -310,12 +346,17 @@ static void gemm_range(void *p, size_t i0, size_t i1, int t) {
 }
 
 void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y, int nth) {
+    oc_gemm_ep(X, M, W, bias, Y, NULL, nth);
+}
+
+void oc_gemm_ep(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                const oc_epilogue *ep, int nth) {
     if (M == 0 || W->n == 0) return;
     const oc_kernels *k = oc_kernels_get();
     /* K = 0 (Y = bias): the reference's blocking has no depth block to divide by */
     oc_gemm_fn fn = W->k == 0 ? oc_isa_scalar.gemm
                     : W->pairs && k->gemm_bf16 ? k->gemm_bf16 : k->gemm; /* else widened */
-    gemm_ctx c = {X, M, W, bias, Y, fn, split_for(M, W->n, nth)};
+    gemm_ctx c = {X, M, W, bias, Y, fn, split_for(M, W->n, nth), ep, k->act};
     size_t items = c.g.panels * c.g.rblocks, most = gemm_chunk(items, nth);
     /* the BF16 kernels round X anew for each chunk: no shorter chunks at the end for them */
     oc_parallel_chunks(nth, items, most, W->pairs ? most : 1, gemm_range, &c);
@@ -354,12 +395,15 @@ typedef struct {
     float *Y;
     oc_gemm_i8_fn fn;
     gemm_split g;
+    const oc_epilogue *ep;
+    oc_act_fn act_fn;
 } i8_ctx;
 
 static void i8_rect(void *p, size_t r0, size_t r1, size_t p0, size_t p1) {
     const i8_ctx *c = p;
     size_t Kq = (c->W->k + 3) & ~(size_t)3;
     c->fn(c->xq + r0 * Kq, c->xs + r0, r1 - r0, c->W, c->bias, c->Y + r0 * c->W->n, p0, p1);
+    epilogue(c->ep, c->act_fn, c->Y, c->W->n, r0, r1, p0, p1);
 }
 
 static void i8_range(void *p, size_t i0, size_t i1, int t) {
@@ -370,12 +414,17 @@ static void i8_range(void *p, size_t i0, size_t i1, int t) {
 
 void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                 int nth, void *scratch) {
+    oc_gemm_i8_ep(X, M, W, bias, Y, NULL, nth, scratch);
+}
+
+void oc_gemm_i8_ep(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                   const oc_epilogue *ep, int nth, void *scratch) {
     if (M == 0 || W->n == 0) return;
     size_t K = W->k, Kq = (K + 3) & ~(size_t)3;
     const oc_kernels *k = oc_kernels_get();
     quant_ctx q = {X, K, Kq, scratch, (float *)((uint8_t *)scratch + M * Kq), k->quant_i8};
     oc_parallel(M * K < 32768 ? 1 : nth, M, quant_range, &q);
-    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, k->gemm_i8, split_for(M, W->n, nth)};
+    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, k->gemm_i8, split_for(M, W->n, nth), ep, k->act};
     size_t items = c.g.panels * c.g.rblocks;
     oc_parallel_chunks(nth, items, gemm_chunk(items, nth), 1, i8_range, &c);
 }

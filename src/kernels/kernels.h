@@ -139,6 +139,22 @@ void oc_weight_unpack(oc_weight *w);
  * where it has one (X rounded to BF16 too). Needs no heap memory. */
 void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y, int nth);
 
+typedef enum { OC_ACT_GELU = 0, OC_ACT_GELU_TANH, OC_ACT_QUICK_GELU } oc_act;
+
+/* What a GEMM does to each block of Y it has just computed, in the same parallel region while
+ * the block is in cache (the transformer block's bias + GELU and residual add without a pass of
+ * their own): Y = act(Y) when `act`, then res += gamma * Y (gamma NULL: res += Y) when res is
+ * not NULL (res [M, N], row stride N). The same operations, so the same bytes, as oc_activate
+ * and then that addition after the GEMM. */
+typedef struct {
+    int act;          /* 1: apply `fn` */
+    oc_act fn;
+    float *res;
+    const float *gamma;
+} oc_epilogue;
+void oc_gemm_ep(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                const oc_epilogue *ep, int nth);
+
 /* Y = X . W^T + bias over int8 weights (W->pdtype I8), the activations quantized per row:
  * s_x[m] = max_k |X[m, k]| / 127, qx = round(X / s_x) in [-127, 127] (nearest even; a row with
  * a NaN or an infinity gives NaN outputs), then for each element the exact integer dot product
@@ -148,14 +164,17 @@ void oc_gemm(const float *X, size_t M, const oc_weight *W, const float *bias, fl
 size_t oc_gemm_i8_scratch(size_t M, size_t K);
 void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                 int nth, void *scratch);
+void oc_gemm_i8_ep(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                   const oc_epilogue *ep, int nth, void *scratch);
+
+/* the activation in place over x[0, n) */
+void oc_activate(float *x, size_t n, oc_act act, int nth);
 
 /* LayerNorm over rows of width D: y = (x - mean) / sqrt(var + eps) * w + b (biased variance).
  * x and y may alias. Rows are split over nth threads. */
 void oc_layernorm(const float *x, float *y, size_t rows, size_t D, const float *w,
                   const float *b, float eps, int nth);
 
-typedef enum { OC_ACT_GELU = 0, OC_ACT_GELU_TANH, OC_ACT_QUICK_GELU } oc_act;
-void oc_activate(float *x, size_t n, oc_act act, int nth);
 
 /* Multi-head attention core over qkv [N, T, 3D] (q | k | v, head h at columns [h*hd, (h+1)*hd)
  * of each): o [N, T, D] = softmax(q k^T / sqrt(hd)) v per (sequence, head), keys j > query i

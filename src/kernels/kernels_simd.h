@@ -229,12 +229,19 @@ static void FN(pack_block)(const oc_weight *W, size_t p, size_t k0, size_t kb, f
     size_t N = W->n, K = W->k, n0 = p * OC_PANEL;
     size_t nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
     const float *w = (const float *)(const void *)W->data + n0 * K + k0;
+    /* the rows' next depth block goes into L2 while this one is computed: 32 strided streams
+     * that the hardware prefetchers follow poorly (perf annotate, Zen 3, in-place ViT-B-32
+     * weights: a tenth of the GEMM's samples waited on these loads) */
+    size_t knext = k0 + kb < K ? (K - k0 - kb < OC_GEMM_KB ? K - k0 - kb : OC_GEMM_KB) : 0;
     for (size_t j0 = 0; j0 < OC_PANEL; j0 += VW)
         for (size_t kk = 0; kk < kb; kk += VW) {
             size_t kn = kb - kk < VW ? kb - kk : VW;
             vf r[VW];
-            for (size_t i = 0; i < VW; i++) /* rows past N: zero columns */
-                r[i] = j0 + i < nb ? vloadn(w + (j0 + i) * K + kk, kn) : vzero();
+            for (size_t i = 0; i < VW; i++) { /* rows past N: zero columns */
+                const float *src = w + (j0 + i) * K + kk;
+                r[i] = j0 + i >= nb ? vzero() : kn == VW ? vload(src) : vloadn(src, kn);
+                if (j0 + i < nb && kk % 16 == 0 && kk < knext) vprefetch_l2(src + kb);
+            }
             vtranspose(r);
             for (size_t i = 0; i < kn; i++) vstore(buf + (kk + i) * OC_PANEL + j0, r[i]);
         }
@@ -299,9 +306,12 @@ static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, si
     }
 }
 
-/* Rows per block: a block of X (rows x K floats) stays in L2 (about 1 MiB) while every panel of
- * the thread's range runs over it; weights are re-read once per row block. */
+/* Rows per block: a block of X (rows x K floats) stays in cache while every panel of the
+ * thread's range runs over it; weights are re-read once per row block. 1 MiB (about an L2)
+ * unless the ISA file sets another size. */
+#ifndef GEMM_XBLOCK
 #define GEMM_XBLOCK (1u << 20)
+#endif
 
 static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                      size_t p0, size_t p1) {
@@ -371,6 +381,9 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
  * vector-lane order that depends only on nk), then o = sum_j p_j v_j as one FMA chain per output
  * element over j in order (vectors over e). Only four rows of scores exist at a time.
  */
+/* output vectors per pass of p v: 64 floats (a whole head of width 64: 8 independent FMA
+ * chains on AVX2, enough for 2 pipes x latency 4), at least 4 */
+#define ATT_EV (64 / VW > 4 ? 64 / VW : 4)
 static void FN(attention)(const float *qkv, float *o, size_t T, size_t D, size_t H, int causal,
                           size_t i0, size_t i1, float *scratch) {
     size_t hd = D / H, Tp = (T + 15) / 16 * 16, ld = 3 * D;
@@ -380,19 +393,45 @@ static void FN(attention)(const float *qkv, float *o, size_t T, size_t D, size_t
     for (size_t it = i0; it < i1; it++) {
         size_t n = it / H, h = it % H;
         const float *base = qkv + n * T * ld;
-        for (size_t j = 0; j < T; j++) {
-            const float *k = base + j * ld + D + h * hd;
-            for (size_t e = 0; e < hd; e++) kt[e * Tp + j] = k[e];
-        }
-        for (size_t e = 0; e < hd; e++)
-            for (size_t j = T; j < Tp; j++) kt[e * Tp + j] = 0;
+        /* K^T by VW x VW transposes in registers (keys past T: zero columns) */
+        for (size_t j0 = 0; j0 < Tp; j0 += VW)
+            for (size_t e0 = 0; e0 < hd; e0 += VW) {
+                size_t en = hd - e0 < VW ? hd - e0 : VW;
+                vf r[VW];
+                for (size_t i = 0; i < VW; i++)
+                    r[i] = j0 + i < T ? vloadn(base + (j0 + i) * ld + D + h * hd + e0, en)
+                                      : vzero();
+                vtranspose(r);
+                for (size_t i = 0; i < en; i++) vstore(kt + (e0 + i) * Tp + j0, r[i]);
+            }
         for (size_t q0 = 0; q0 < T; q0 += 4) {
             size_t nq = T - q0 < 4 ? T - q0 : 4;
             size_t nkmax = causal ? q0 + nq : T;
             const float *q[4];
             for (size_t r = 0; r < 4; r++)
                 q[r] = base + (q0 + (r < nq ? r : 0)) * ld + h * hd;
-            for (size_t jb = 0; jb < nkmax; jb += VW) {
+            size_t jb = 0;
+            /* two key vectors at a time while they fit in Tp: 8 independent FMA chains (the
+             * scores past nkmax are computed into scratch and never read) */
+            for (; jb < nkmax && jb + 2 * VW <= Tp; jb += 2 * VW) {
+                vf a0[4] = {vzero(), vzero(), vzero(), vzero()};
+                vf a1[4] = {vzero(), vzero(), vzero(), vzero()};
+                for (size_t e = 0; e < hd; e++) {
+                    vf k0 = vload(kt + e * Tp + jb), k1 = vload(kt + e * Tp + jb + VW);
+#pragma GCC unroll 4
+                    for (int r = 0; r < 4; r++) {
+                        vf qe = vset1(q[r][e]);
+                        a0[r] = vfma(qe, k0, a0[r]);
+                        a1[r] = vfma(qe, k1, a1[r]);
+                    }
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    vstore(sc + (size_t)r * Tp + jb, vmul(a0[r], vset1(scale)));
+                    vstore(sc + (size_t)r * Tp + jb + VW, vmul(a1[r], vset1(scale)));
+                }
+            }
+            for (; jb < nkmax; jb += VW) {
                 vf acc[4] = {vzero(), vzero(), vzero(), vzero()};
                 for (size_t e = 0; e < hd; e++) {
                     vf kv = vload(kt + e * Tp + jb);
@@ -423,30 +462,40 @@ static void FN(attention)(const float *qkv, float *o, size_t T, size_t D, size_t
                 }
                 float inv = 1.0f / vhsum(sv);
                 float *op = o + (n * T + i) * D + h * hd;
-                for (size_t e0 = 0; e0 < hd; e0 += 4 * VW) {
-                    size_t ne = hd - e0 < 4 * VW ? hd - e0 : 4 * VW;
-                    vf a[4] = {vzero(), vzero(), vzero(), vzero()};
+                for (size_t e0 = 0; e0 < hd; e0 += ATT_EV * VW) {
+                    size_t ne = hd - e0 < ATT_EV * VW ? hd - e0 : ATT_EV * VW;
                     const float *v = base + 2 * D + h * hd + e0;
-                    if (ne == 4 * VW) {
+                    if (ne == ATT_EV * VW) { /* whole vectors: accumulators in registers */
+                        vf a[ATT_EV];
+#pragma GCC unroll 16
+                        for (int c = 0; c < ATT_EV; c++) a[c] = vzero();
                         for (size_t jj = 0; jj < nk; jj++) {
                             vf pj = vset1(s[jj] * inv);
                             const float *vr = v + jj * ld;
-#pragma GCC unroll 4
-                            for (int c = 0; c < 4; c++) a[c] = vfma(pj, vload(vr + c * VW), a[c]);
+#pragma GCC unroll 16
+                            for (int c = 0; c < ATT_EV; c++)
+                                a[c] = vfma(pj, vload(vr + c * VW), a[c]);
                         }
-                    } else {
-                        for (size_t jj = 0; jj < nk; jj++) {
-                            vf pj = vset1(s[jj] * inv);
-                            const float *vr = v + jj * ld;
-                            for (size_t c = 0; c * VW < ne; c++) {
-                                size_t cn = ne - c * VW < VW ? ne - c * VW : VW;
-                                a[c] = vfma(pj, vloadn(vr + c * VW, cn), a[c]);
-                            }
+                        /* plain stores: a masked store (vmaskmovps) is microcoded on AMD
+                         * (perf annotate: a quarter of attention's samples on Zen 3) */
+#pragma GCC unroll 16
+                        for (int c = 0; c < ATT_EV; c++) vstore(op + e0 + c * VW, a[c]);
+                        continue;
+                    }
+                    vf a[ATT_EV];
+                    for (int c = 0; c < ATT_EV; c++) a[c] = vzero();
+                    for (size_t jj = 0; jj < nk; jj++) {
+                        vf pj = vset1(s[jj] * inv);
+                        const float *vr = v + jj * ld;
+                        for (size_t c = 0; c * VW < ne; c++) {
+                            size_t cn = ne - c * VW < VW ? ne - c * VW : VW;
+                            a[c] = vfma(pj, vloadn(vr + c * VW, cn), a[c]);
                         }
                     }
                     for (size_t c = 0; c * VW < ne; c++) {
                         size_t cn = ne - c * VW < VW ? ne - c * VW : VW;
-                        vstoren(op + e0 + c * VW, a[c], cn);
+                        if (cn == VW) vstore(op + e0 + c * VW, a[c]);
+                        else vstoren(op + e0 + c * VW, a[c], cn);
                     }
                 }
             }

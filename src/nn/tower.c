@@ -8,18 +8,11 @@
 
 #include "nn/engine.h"
 
-/* x += gamma * y (LayerScale), or x += y */
-static void residual_add(float *x, const float *y, size_t rows, size_t D, const float *gamma) {
-    for (size_t r = 0; r < rows; r++)
-        for (size_t i = 0; i < D; i++)
-            x[r * D + i] += gamma ? gamma[i] * y[r * D + i] : y[r * D + i];
-}
-
-/* A Linear layer: oc_gemm, or oc_gemm_i8 for weights quantized at load (qs: its scratch) */
+/* A Linear layer: oc_gemm_ep, or oc_gemm_i8_ep for weights quantized at load (qs: its scratch) */
 static void linear(const float *X, size_t rows, const oc_weight *W, const float *bias, float *Y,
-                   int nth, void *qs) {
-    if (W->pdtype == OCLIP_DTYPE_I8 && W->packed) oc_gemm_i8(X, rows, W, bias, Y, nth, qs);
-    else oc_gemm(X, rows, W, bias, Y, nth);
+                   const oc_epilogue *ep, int nth, void *qs) {
+    if (W->pdtype == OCLIP_DTYPE_I8 && W->packed) oc_gemm_i8_ep(X, rows, W, bias, Y, ep, nth, qs);
+    else oc_gemm_ep(X, rows, W, bias, Y, ep, nth);
 }
 
 oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int nth,
@@ -46,17 +39,17 @@ oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int 
     for (int l = 0; l < tw->layers; l++) {
         const oc_block *b = &tw->blocks[l];
         /* x = x + ls_1(MHA(ln_1(x))) */
+        /* the residual adds (x += ls * y) and the activation run in the GEMMs' epilogues */
+        oc_epilogue res1 = {0, tw->act, x, b->ls1}, act = {1, tw->act, NULL, NULL},
+                    res2 = {0, tw->act, x, b->ls2};
         oc_layernorm(x, h, rows, D, b->ln1_w, b->ln1_b, tw->eps, nth);
-        linear(h, rows, &b->in_w, b->in_b, qkv, nth, qs);
+        linear(h, rows, &b->in_w, b->in_b, qkv, NULL, nth, qs);
         if ((s = oc_attention(qkv, o, N, T, D, (size_t)tw->H, tw->causal, nth, err))) break;
-        linear(o, rows, &b->out_w, b->out_b, h, nth, qs);
-        residual_add(x, h, rows, D, b->ls1);
+        linear(o, rows, &b->out_w, b->out_b, h, &res1, nth, qs);
         /* x = x + ls_2(c_proj(act(c_fc(ln_2(x))))) */
         oc_layernorm(x, h, rows, D, b->ln2_w, b->ln2_b, tw->eps, nth);
-        linear(h, rows, &b->fc_w, b->fc_b, f, nth, qs);
-        oc_activate(f, rows * M, tw->act, nth);
-        linear(f, rows, &b->proj_w, b->proj_b, h, nth, qs);
-        residual_add(x, h, rows, D, b->ls2);
+        linear(h, rows, &b->fc_w, b->fc_b, f, &act, nth, qs);
+        linear(f, rows, &b->proj_w, b->proj_b, h, &res2, nth, qs);
         if (l == 0 && block0) memcpy(block0, x, rows * D * sizeof(float));
     }
     if (last && !s) memcpy(last, x, rows * D * sizeof(float));
