@@ -10,13 +10,14 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/hftext.h"
 
 const char *oc_arch_unsupported(const oclip_model_config *cfg) {
     switch (cfg->family) {
     case OCLIP_FAMILY_NATIVE: break;
     case OCLIP_FAMILY_RESNET: return "ModifiedResNet image tower (RN50 family)";
     case OCLIP_FAMILY_TIMM: return oc_timm_unsupported(cfg, NULL);
-    case OCLIP_FAMILY_HF_TEXT: return "Hugging Face text tower";
+    case OCLIP_FAMILY_HF_TEXT: return oc_hftext_unsupported(cfg);
     case OCLIP_FAMILY_CUSTOM_TEXT: return "CustomTextCLIP (text.* keys)";
     case OCLIP_FAMILY_COCA: return "CoCa (multimodal decoder)";
     case OCLIP_FAMILY_OTHER: return "native towers with options oclip does not implement";
@@ -158,6 +159,7 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
         cfg->embed_dim <= 0)
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
     if (cfg->family == OCLIP_FAMILY_TIMM) return siglip_expected(cfg, a, out, n, err);
+    if (cfg->family == OCLIP_FAMILY_HF_TEXT) return oc_hftext_expected(cfg, a, out, n, err);
     const oclip_vision_cfg *v = &cfg->vision;
     const oclip_text_cfg *t = &cfg->text;
     elist l = {.a = a};

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/hftext.h"
 #include "model/model.h"
 
 struct oclip_report {
@@ -311,6 +312,10 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
                                  why, sizeof why))
             oc_note(&r->notes, "hint: %s", why);
     }
+    /* an HF text tower: its transformer's config.json */
+    if (r->config.family == OCLIP_FAMILY_HF_TEXT && !oc_hftext_unsupported(&r->config) &&
+        (st = oc_hftext_resolve(&r->config.text, ck->name, &r->notes, err)))
+        goto fail;
     const char *why = oc_arch_unsupported(&r->config);
     if (why) {
         st = oc_err_set(err, OCLIP_E_UNSUPPORTED, "architecture %s: not supported yet: %s%s%s",
