@@ -36,6 +36,10 @@ expected.safetensors per variant: tokens [P, 77] (OpenCLIP's HFTokenizer on the 
 txt_features [P, E] (model.encode_text, unnormalized), img_features [I, E], pixels [I, 3, 64, 64], logits [I, P], and for the first prompts: hf_last [S, 77, 64] (the transformer's
 last_hidden_state), hf_pooled [S, 64] (the pooler's output, before the projection).
 expected.json: versions, configs, the tokens as lists, the HF config.
+
+state_dicts.json: for roberta-ViT-B-32, xlm-roberta-base-ViT-B-32 and xlm-roberta-large-ViT-H-14,
+the keys and shapes of the model OpenCLIP builds (on the meta device) when AutoConfig reads the
+published config.json of the HF model the config names (PUBLISHED, written to a temporary cache).
 """
 import copy
 import io
@@ -51,7 +55,8 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 OUT = os.path.join(ROOT, "tests", "fixtures", "hftext")
 HUB = os.path.join(OUT, "hub")
 # huggingface_hub reads these when it is imported
-os.environ["HF_HUB_CACHE"] = HUB
+if "--meta" not in sys.argv:  # the child of gen_state_dicts gets its own
+    os.environ["HF_HUB_CACHE"] = HUB
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -259,6 +264,57 @@ def gen_variant(name, spec, tok_dir, hf_cfg, vers):
     return info
 
 
+# The published config.json of the hub repositories the built-in configs name (FacebookAI/...);
+# src/model/hftext.c builds the same values in
+PUBLISHED = {
+    "roberta-base": ("roberta", 50265, 768, 12, 12, 3072),
+    "xlm-roberta-base": ("xlm-roberta", 250002, 768, 12, 12, 3072),
+    "xlm-roberta-large": ("xlm-roberta", 250002, 1024, 24, 16, 4096),
+}
+BUILTIN_ARCHS = ["roberta-ViT-B-32", "xlm-roberta-base-ViT-B-32", "xlm-roberta-large-ViT-H-14"]
+
+
+def gen_state_dicts(vers):
+    """state_dicts.json: the keys and shapes of OpenCLIP's model for each built-in HF-text config,
+    built on the meta device from the published HF configs (in a temporary cache, read by a
+    child process: huggingface_hub reads HF_HUB_CACHE when imported)."""
+    import subprocess
+    from transformers import RobertaConfig, XLMRobertaConfig
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (mt, vocab, hidden, layers, heads, inter) in PUBLISHED.items():
+            cls = RobertaConfig if mt == "roberta" else XLMRobertaConfig
+            cfg = cls(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+                      num_attention_heads=heads, intermediate_size=inter,
+                      max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-05,
+                      pad_token_id=1, bos_token_id=0, eos_token_id=2)
+            repo = os.path.join(tmp, "models--" + name)
+            os.makedirs(os.path.join(repo, "snapshots", COMMIT))
+            os.makedirs(os.path.join(repo, "refs"))
+            with open(os.path.join(repo, "refs", "main"), "w") as f:
+                f.write(COMMIT)
+            cfg.to_json_file(os.path.join(repo, "snapshots", COMMIT, "config.json"))
+        env = dict(os.environ, HF_HUB_CACHE=tmp)
+        res = subprocess.run([sys.executable, os.path.abspath(__file__), "--meta"], env=env,
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-3000:]
+        out = json.loads(res.stdout)
+    for arch, sd in out.items():
+        print("  %s: %d tensors" % (arch, len(sd)))
+    gf.write_json(os.path.join(OUT, "state_dicts.json"),
+                  {"generator": "tools/fixtures_hftext.py", "versions": vers,
+                   "published_hf_configs": PUBLISHED, "state_dicts": out})
+
+
+def meta_state_dicts():
+    import open_clip
+    out = {}
+    for arch in BUILTIN_ARCHS:
+        with torch.device("meta"):
+            model = open_clip.create_model(arch, pretrained_text=False, device="meta")
+        out[arch] = [[k, list(v.shape)] for k, v in model.state_dict().items()]
+    json.dump(out, sys.stdout)
+
+
 def main():
     import sentencepiece as spm
     import tokenizers
@@ -292,10 +348,14 @@ def main():
             ids = [0] + [i + 1 if i else 3 for i in sp.encode(p)] + [2]
             assert tk.encode(p).ids == ids, (p, tk.encode(p).ids, ids)
         infos = {n: gen_variant(n, s, tok_dir, hf_cfg, vers) for n, s in VARIANTS.items()}
+    gen_state_dicts(vers)
     gf.write_json(os.path.join(OUT, "manifest.json"),
                   {"generator": "tools/fixtures_hftext.py", "versions": vers,
                    "variants": sorted(infos), "hf_model_name": HF_NAME, "commit": COMMIT})
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--meta"]:
+        meta_state_dicts()
+    else:
+        main()
