@@ -307,6 +307,91 @@ static void test_config_sources(void) {
     rmdir(tmp);
 }
 
+/* The fixture's weights plus text.transformer.embeddings.position_ids [1, 514] int64 (the
+ * buffer transformers < 4.31 saved, as in the 2022 checkpoints), written as safetensors: OpenCLIP's
+ * load_checkpoint deletes that key, so the model loads, with a note, and computes the same. */
+static void test_position_ids_buffer(void) {
+    char tmp[] = "/tmp/oclip_hftext_pid_XXXXXX", path[300], f[300], g[300];
+    CHECK(mkdtemp(tmp) != NULL);
+    use_cache(FIX "/hub");
+    oclip_checkpoint *ck = NULL;
+    oclip_error err;
+    CHECKF(oclip_checkpoint_open(FIX "/xlmr/open_clip_model.safetensors", NULL, &ck, &err) ==
+           OCLIP_OK, "%s", err.msg);
+    if (!ck) return;
+    cJSON *hdr = cJSON_CreateObject();
+    uint64_t off = 0;
+    size_t nt = oclip_checkpoint_n_tensors(ck);
+    for (size_t i = 0; i <= nt; i++) {
+        const oclip_tensor *t = i < nt ? oclip_checkpoint_tensor(ck, i) : NULL;
+        CHECK(!t || t->dtype == OCLIP_DTYPE_F32);
+        cJSON *e = cJSON_CreateObject(), *sh = cJSON_CreateArray(), *of = cJSON_CreateArray();
+        cJSON_AddStringToObject(e, "dtype", t ? "F32" : "I64");
+        for (int d = 0; t && d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+        if (!t) {
+            cJSON_AddItemToArray(sh, cJSON_CreateNumber(1));
+            cJSON_AddItemToArray(sh, cJSON_CreateNumber(514));
+        }
+        uint64_t nb = t ? t->nbytes : 514 * 8;
+        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
+        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)(off + nb)));
+        cJSON_AddItemToObject(e, "shape", sh);
+        cJSON_AddItemToObject(e, "data_offsets", of);
+        cJSON_AddItemToObject(hdr, t ? t->name : "text.transformer.embeddings.position_ids", e);
+        off += nb;
+    }
+    char *h = cJSON_PrintUnformatted(hdr);
+    snprintf(path, sizeof path, "%s/open_clip_model.safetensors", tmp);
+    FILE *fp = fopen(path, "wb");
+    uint64_t hl = strlen(h);
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++) le[i] = (unsigned char)(hl >> (8 * i));
+    CHECK(fp && fwrite(le, 1, 8, fp) == 8 && fwrite(h, 1, hl, fp) == hl);
+    for (size_t i = 0; fp && i < nt; i++) {
+        const oclip_tensor *t = oclip_checkpoint_tensor(ck, i);
+        CHECK(fwrite(t->data, 1, t->nbytes, fp) == t->nbytes);
+    }
+    for (int64_t j = 0; fp && j < 514; j++) CHECK(fwrite(&j, 8, 1, fp) == 1); /* arange(514) */
+    if (fp) fclose(fp);
+    free(h);
+    cJSON_Delete(hdr);
+    oclip_checkpoint_free(ck);
+    static const char *const files[] = {"open_clip_config.json", "tokenizer.json",
+                                        "tokenizer_config.json"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(f, sizeof f, FIX "/xlmr/%s", files[i]);
+        snprintf(g, sizeof g, "%s/%s", tmp, files[i]);
+        CHECK(copy_file(f, g));
+    }
+    oclip_model *m = NULL;
+    CHECKF(load(tmp, &m, &err) == OCLIP_OK, "%s", err.msg);
+    if (m) {
+        size_t notes = 0;
+        for (size_t i = 0; i < oclip_report_n_notes(m->report); i++)
+            notes += strstr(oclip_report_note(m->report, i),
+                            "dropped text.transformer.embeddings.position_ids") != NULL;
+        CHECK(notes == 1);
+        oclip_checkpoint *ex = NULL;
+        CHECK(oclip_checkpoint_open(FIX "/xlmr/expected.safetensors", NULL, &ex, &err) == OCLIP_OK);
+        if (ex) {
+            const oclip_tensor *tt = oclip_checkpoint_find(ex, "tokens");
+            size_t n = (size_t)tt->shape[0], E = (size_t)oclip_model_embed_dim(m);
+            float *out = calloc(n * E, sizeof(float)), *want = expect_f32(ex, "txt_features", NULL);
+            CHECKF(oclip_encode_text(m, tt->data, n, out, 0, &err) == OCLIP_OK, "%s", err.msg);
+            compare("txt_features (position_ids buffer)", "xlmr", out, want, n * E);
+            free(out), free(want);
+            oclip_checkpoint_free(ex);
+        }
+        oclip_model_free(m);
+    }
+    unlink(path);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(g, sizeof g, "%s/%s", tmp, files[i]);
+        unlink(g);
+    }
+    rmdir(tmp);
+}
+
 /* The three built-in configs, resolved with their built-in HF configs: the state dict OpenCLIP
  * builds from the published config.json, name for name, shape for shape, in order. */
 static void test_builtin_state_dicts(void) {
@@ -424,6 +509,7 @@ int main(void) {
     test_variant("xlmr", OCLIP_DTYPE_F16);
     test_variant("xlmr_cls", OCLIP_DTYPE_I8);
     test_config_sources();
+    test_position_ids_buffer();
     test_builtin_state_dicts();
     test_refusals();
     rmdir(empty_cache);
