@@ -72,6 +72,33 @@ PY
     ok
 done
 
+# hf-hub:ORG/NAME from the cache, its repo without tokenizer files: the tokenizer is the one of
+# the repo hf_tokenizer_name names (xlm-roberta-base, no organisation), in the cache too
+C=$tmp/hub
+c=0123456789abcdef0123456789abcdef01234567
+s=e73636d4f797dec63c3081bb6ed5c7b0bb3f2089
+mkdir -p "$C/models--oclip-test--xlmr/refs" "$C/models--oclip-test--xlmr/snapshots/$c" \
+    "$C/models--xlm-roberta-base/refs" "$C/models--xlm-roberta-base/snapshots/$s"
+printf %s $c >"$C/models--oclip-test--xlmr/refs/main"
+printf %s $s >"$C/models--xlm-roberta-base/refs/main"
+cp $F/xlmr/open_clip_config.json $F/xlmr/open_clip_model.safetensors \
+    "$C/models--oclip-test--xlmr/snapshots/$c/"
+cp $F/hub/models--xlm-roberta-base/snapshots/$s/config.json $F/xlmr/tokenizer.json \
+    $F/xlmr/tokenizer_config.json "$C/models--xlm-roberta-base/snapshots/$s/"
+"$OCLIP" inspect --dump tokens -o "$tmp/tokens.npy" "$F/xlmr/expected.safetensors"
+"$OCLIP" inspect --dump txt_features -o "$tmp/txt_features.npy" "$F/xlmr/expected.safetensors"
+python3 -c 'import json,sys; [print(p) for p in json.load(open(sys.argv[1]))["prompts"]]' \
+    "$F/xlmr/expected.json" >"$tmp/prompts.txt"
+expect 0 env HF_HUB_CACHE="$C" "$OCLIP" tokenize -m hf-hub:oclip-test/xlmr -f "$tmp/prompts.txt" \
+    -o "$tmp/tok.npy"
+same "$tmp/tok.npy" "$tmp/tokens.npy"
+expect 0 env HF_HUB_CACHE="$C" "$OCLIP" embed-text -m hf-hub:oclip-test/xlmr -f "$tmp/prompts.txt" \
+    -o "$tmp/txt_h.npy"
+close "$tmp/txt_h.npy" "$tmp/txt_features.npy" normalize
+rm "$C/models--xlm-roberta-base/snapshots/$s/tokenizer.json"
+expect 1 env HF_HUB_CACHE="$C" "$OCLIP" tokenize -m hf-hub:oclip-test/xlmr "a cat"
+contains "$tmp/err" "no tokenizer.json"
+
 # without the cache's config.json: xlm-roberta-base's published sizes (built in), which the
 # small model does not have: refused, naming the tensors
 M=$F/xlmr

@@ -129,8 +129,7 @@ done:
     return s;
 }
 
-/* The snapshot folder of `name` at refs/main in the Hugging Face cache, or false. */
-static bool cache_snapshot(const char *name, char *out, size_t size) {
+bool oc_hftext_cache_snapshot(const char *name, char *out, size_t size) {
     char root[OC_PATH_SIZE], repo[300], file[OC_PATH_SIZE], ref[64];
     oclip_error ignore;
     const char *sl = strchr(name, '/');
@@ -169,7 +168,7 @@ oclip_status oc_hftext_resolve(oclip_text_cfg *t, const char *weights, oc_notes 
         if (!is_other) oc_fmt(t->hf.source, sizeof t->hf.source, "%.300s", file);
     }
     /* 2. the Hugging Face cache, as AutoConfig.from_pretrained(hf_model_name) */
-    if (!t->hf.model_type[0] && cache_snapshot(t->hf_model_name, dir, sizeof dir) &&
+    if (!t->hf.model_type[0] && oc_hftext_cache_snapshot(t->hf_model_name, dir, sizeof dir) &&
         oc_fmt(file, sizeof file, "%s/config.json", dir) && oc_path_kind(file) == 1) {
         if ((s = read_config(file, &t->hf, other, sizeof other, &is_other, err))) return s;
         if (is_other) {

@@ -17,6 +17,11 @@
 oclip_status oc_hftext_resolve(oclip_text_cfg *t, const char *weights, oc_notes *notes,
                                oclip_error *err);
 
+/* The snapshot folder of the repository `name` ("org/name", or a name without an organisation
+ * such as "xlm-roberta-base": models--NAME) at refs/main in the Hugging Face cache, in
+ * out[size]; false when it is not there. */
+bool oc_hftext_cache_snapshot(const char *name, char *out, size_t size);
+
 /* Why config c (family HF_TEXT) is not an HF text tower oclip computes, or NULL. Before
  * oc_hftext_resolve only the OpenCLIP side (pooler, projection) is judged. */
 const char *oc_hftext_unsupported(const oclip_model_config *c);
