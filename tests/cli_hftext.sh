@@ -59,6 +59,12 @@ for v in xlmr xlmr_cls xlmr_last; do
     close "$tmp/img.npy" "$tmp/img_features.npy"
     expect 0 "$OCLIP" similarity -m "$M" --pixels "$tmp/pixels.npy" --tokens "$tmp/tokens.npy" \
         -o "$tmp/lg.npy"
+    # oclip convert to one .safetensors (the config in its metadata, hf_* included) computes
+    # the same bytes
+    expect 0 "$OCLIP" convert "$M" "$tmp/c_$v.safetensors"
+    expect 0 "$OCLIP" embed-text -m "$tmp/c_$v.safetensors" --tokens "$tmp/tokens.npy" \
+        -o "$tmp/txt_c.npy" --no-normalize
+    same "$tmp/txt_c.npy" "$tmp/txt.npy"
     python3 - "$tmp/lg.npy" "$tmp/logits.npy" <<'PY' || bad "similarity $v"
 import ast, struct, sys
 def load(p):
