@@ -438,6 +438,32 @@ static void test_builtin_state_dicts(void) {
     cJSON_Delete(j);
 }
 
+/* hf_pooler_type / hf_proj_type of every built-in config as OpenCLIP's CLIPTextCfg resolves
+ * them (tests/fixtures/arch/configs_resolved.json: dataclasses.asdict; null -> "") */
+static void test_config_fields(void) {
+    cJSON *j = load_json("tests/fixtures/arch/configs_resolved.json");
+    const cJSON *cfgs = cJSON_GetObjectItemCaseSensitive(j, "configs"), *it;
+    int n = 0, hf = 0;
+    cJSON_ArrayForEach(it, cfgs) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "text");
+        const cJSON *pool = cJSON_GetObjectItemCaseSensitive(t, "hf_pooler_type");
+        const cJSON *proj = cJSON_GetObjectItemCaseSensitive(t, "hf_proj_type");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "hf_model_name");
+        oclip_model_config c;
+        oclip_error err;
+        if (!t || oclip_config_builtin(it->string, &c, &err) != OCLIP_OK) continue;
+        n++;
+        hf += cJSON_IsString(name);
+        CHECKF(cJSON_IsString(pool) && !strcmp(c.text.hf_pooler_type, pool->valuestring),
+               "%s: hf_pooler_type %s", it->string, c.text.hf_pooler_type);
+        CHECKF(cJSON_IsString(proj) ? !strcmp(c.text.hf_proj_type, proj->valuestring)
+                                    : cJSON_IsNull(proj) && !c.text.hf_proj_type[0],
+               "%s: hf_proj_type %s", it->string, c.text.hf_proj_type);
+    }
+    CHECKF(n > 140 && hf >= 9, "%d configs, %d with an HF text tower", n, hf);
+    cJSON_Delete(j);
+}
+
 /* What stays refused, by name */
 static void test_refusals(void) {
     static const struct {
@@ -511,6 +537,7 @@ int main(void) {
     test_config_sources();
     test_position_ids_buffer();
     test_builtin_state_dicts();
+    test_config_fields();
     test_refusals();
     rmdir(empty_cache);
     fprintf(stderr, "worst: max-abs %.3g, cosine %.9f\n", worst_abs, worst_cos);
