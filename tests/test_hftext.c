@@ -191,6 +191,17 @@ static void test_variant(const char *variant, oclip_dtype wd) {
                     wd == OCLIP_DTYPE_F32 ? TOL : tol / 2, mcos);
         free(ids), free(texts);
     }
+    /* rows no tokenizer makes: a pad id inside the text (masked, position ids from the
+     * cumulative count), one at position 0 (the cls poolers read its row), no pad at all */
+    {
+        const oclip_tensor *ot = oclip_checkpoint_find(ex, "odd_tokens");
+        size_t no = ot ? (size_t)ot->shape[0] : 0;
+        float *want = expect_f32(ex, "odd_features", NULL), *got = calloc(no * E + 1, sizeof(float));
+        CHECKF(ot && oclip_encode_text(m, ot->data, no, got, 0, &err) == OCLIP_OK, "%s: %s", tag,
+               err.msg);
+        compare_tol("odd token rows", tag, got, want, no * E, tol, mcos);
+        free(want), free(got);
+    }
     /* an all-pad row has an empty attention mask: refused; an id past the vocabulary too */
     {
         int64_t *row = calloc(L, sizeof *row);

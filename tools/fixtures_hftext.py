@@ -34,7 +34,9 @@ N(0, 0.2)), so no identity or no-op remains.
 
 expected.safetensors per variant: tokens [P, 77] (OpenCLIP's HFTokenizer on the prompts),
 txt_features [P, E] (model.encode_text, unnormalized), img_features [I, E], pixels [I, 3, 64, 64], logits [I, P], and for the first prompts: hf_last [S, 77, 64] (the transformer's
-last_hidden_state), hf_pooled [S, 64] (the pooler's output, before the projection).
+last_hidden_state), hf_pooled [S, 64] (the pooler's output, before the projection); odd_tokens
+[3, 77] rows no tokenizer makes (a pad id inside the text, one at position 0, none at all) and
+odd_features their encode_text.
 expected.json: versions, configs, the tokens as lists, the HF config.
 
 state_dicts.json: for roberta-ViT-B-32, xlm-roberta-base-ViT-B-32 and xlm-roberta-large-ViT-H-14,
@@ -242,6 +244,14 @@ def gen_variant(name, spec, tok_dir, hf_cfg, vers):
         out = te.transformer(input_ids=tokens[:N_STAGE], attention_mask=mask)
         pooled = te.pooler(out, mask)
         txt64 = copy.deepcopy(model).double().encode_text(tokens)
+        # rows no tokenizer makes (hand-built): a pad id inside the text, a pad id at position 0
+        # (the cls poolers read it), no pad at all
+        odd = torch.full((3, tokens.shape[1]), te.config.pad_token_id, dtype=torch.long)
+        odd[0, :6] = torch.tensor([0, 18, 1, 132, 1, 2])
+        odd[1, :4] = torch.tensor([1, 18, 132, 2])
+        odd[2] = tokens[10]
+        odd[2, -1] = 5
+        odd_feat = model.encode_text(odd)
     gap = (txt64.float() - txt).abs().max().item()
     c = torch.nn.functional.normalize(txt, dim=-1)
     offd = (c @ c.T)[~torch.eye(len(c), dtype=torch.bool)].max().item()
@@ -250,7 +260,8 @@ def gen_variant(name, spec, tok_dir, hf_cfg, vers):
     res = {"tokens": tokens.contiguous(), "txt_features": txt.contiguous(),
            "img_features": img.contiguous(), "pixels": pixels.contiguous(),
            "logits": logits.contiguous(), "hf_last": out.last_hidden_state.contiguous(),
-           "hf_pooled": pooled.contiguous()}
+           "hf_pooled": pooled.contiguous(), "odd_tokens": odd.contiguous(),
+           "odd_features": odd_feat.contiguous()}
     st.save_file(res, os.path.join(folder, "expected.safetensors"))
     keys = list(model.state_dict().keys())
     info = {"generator": "tools/fixtures_hftext.py", "versions": vers, "variant": name,
