@@ -310,6 +310,16 @@ static void test_config_sources(void) {
                   "\"layer_norm_eps\": 1e-05, \"pad_token_id\": 1}");
     CHECKF(load(tmp, &m, &err) == OCLIP_E_FORMAT &&
            strstr(err.msg, "missing 'text.transformer.encoder.layer.2."), "%s", err.msg);
+    /* model_type "roberta" (RobertaModel: the same module as XLMRobertaModel) loads too */
+    write_text(f, "{\"model_type\": \"roberta\", \"vocab_size\": 602, \"hidden_size\": 64, "
+                  "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"intermediate_size\": "
+                  "128, \"max_position_embeddings\": 514, \"type_vocab_size\": 1, "
+                  "\"layer_norm_eps\": 1e-05, \"pad_token_id\": 1}");
+    CHECKF(load(tmp, &m, &err) == OCLIP_OK, "%s", err.msg);
+    if (m) {
+        CHECK(!strcmp(oclip_model_config_of(m)->text.hf.model_type, "roberta"));
+        oclip_model_free(m);
+    }
     unlink(f);
     for (size_t i = 0; i < 4; i++) {
         snprintf(g, sizeof g, "%s/%s", tmp, files[i]);
