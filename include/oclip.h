@@ -289,10 +289,15 @@ typedef struct {
  * filled by oclip_check from the config.json beside the weights, in the Hugging Face cache, or
  * built in for the names OpenCLIP's configs use (src/model/hftext.c). */
 typedef struct {
-    char model_type[24];    /* "roberta" | "xlm-roberta"; "" until resolved */
+    char model_type[24];    /* "roberta" | "xlm-roberta" | "m2m_100" (NLLB's encoder); "" until
+                               resolved. m2m_100's d_model, encoder_layers,
+                               encoder_attention_heads, encoder_ffn_dim are read as hidden_size,
+                               num_hidden_layers, num_attention_heads, intermediate_size */
     int vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size;
     int max_position_embeddings, type_vocab_size, pad_token_id;
     double layer_norm_eps;
+    int scale_embedding;    /* m2m_100: token embeddings times sqrt(d_model) */
+    char activation[16];    /* "gelu" (hidden_act) | "relu" (m2m_100 activation_function) */
     char source[320];       /* where the values came from */
 } oclip_hf_text_cfg;
 

@@ -1,7 +1,8 @@
 /*
  * test_hftext.c — OpenCLIP's Hugging Face text towers (HFTextEncoder over XLM-RoBERTa: src/nn/
- * hf_text.c, src/model/hftext.c) against OpenCLIP 3.3.0 + transformers, on the three models of
- * tests/fixtures/hftext/ (tools/fixtures_hftext.py; docs/HF_TEXT.md). The HF model's config.json
+ * hf_text.c, src/model/hftext.c) against OpenCLIP 3.3.0 + transformers, on three models of
+ * tests/fixtures/hftext/ and NLLB's M2M100 encoder on the fourth (tools/fixtures_hftext.py;
+ * docs/HF_TEXT.md). The HF model's config.json
  * is in the fixture's Hugging Face cache (hub/), as AutoConfig.from_pretrained found it. Per
  * model, on every kernel path:
  *   - the transformer's last_hidden_state at the positions computed (the non-pad ones and
@@ -34,7 +35,7 @@
 #define TOL 1e-4
 #define MIN_COS 0.99999
 
-static const char *const variants[] = {"xlmr", "xlmr_cls", "xlmr_last"};
+static const char *const variants[] = {"xlmr", "xlmr_cls", "xlmr_last", "nllb"};
 static double worst_abs, worst_cos = 1.0;
 static char empty_cache[64];
 
@@ -104,8 +105,10 @@ static void test_variant(const char *variant, oclip_dtype wd) {
         return;
     }
     const oclip_hf_text_cfg *hc = &oclip_model_config_of(m)->text.hf;
-    CHECKF(strstr(hc->source, "hub/models--xlm-roberta-base/snapshots/") &&
-           !strcmp(hc->model_type, "xlm-roberta") && hc->hidden_size == 64,
+    int nllb = !strcmp(variant, "nllb");
+    CHECKF(strstr(hc->source, nllb ? "hub/models--facebook--nllb-200-distilled-600M/snapshots/"
+                                   : "hub/models--xlm-roberta-base/snapshots/") &&
+           !strcmp(hc->model_type, nllb ? "m2m_100" : "xlm-roberta") && hc->hidden_size == 64,
            "%s: HF config from %s", variant, hc->source);
     const oclip_tensor *pt = oclip_checkpoint_find(ex, "pixels");
     const oclip_tensor *tt = oclip_checkpoint_find(ex, "tokens");
@@ -117,7 +120,7 @@ static void test_variant(const char *variant, oclip_dtype wd) {
     memcpy(tokens, tt->data, tt->nbytes);
     char tag[64];
     snprintf(tag, sizeof tag, "%s/%s", variant, oclip_dtype_name(wd));
-    /* reduced weights: F16 close, int8 (the blocks' Linear layers) looser */
+    /* reduced weights: F16 close, BF16 and int8 (the layers' Linear weights) looser */
     double tol = wd == OCLIP_DTYPE_F32 ? TOL : wd == OCLIP_DTYPE_F16 ? 0.05 : 0.2;
     double mcos = wd == OCLIP_DTYPE_F32 ? MIN_COS : wd == OCLIP_DTYPE_F16 ? 0.9999 : 0.998;
 
@@ -208,7 +211,7 @@ static void test_variant(const char *variant, oclip_dtype wd) {
         for (size_t j = 0; j < L; j++) row[j] = 1;
         CHECK(oclip_encode_text(m, row, 1, raw, 0, &err) == OCLIP_E_ARG &&
               strstr(err.msg, "pad id"));
-        row[0] = 0, row[1] = 602;
+        row[0] = 0, row[1] = hc->vocab_size;
         CHECK(oclip_encode_text(m, row, 1, raw, 0, &err) == OCLIP_E_ARG &&
               strstr(err.msg, "outside the vocabulary"));
         free(row);
@@ -413,7 +416,7 @@ static void test_position_ids_buffer(void) {
     rmdir(tmp);
 }
 
-/* The three built-in configs, resolved with their built-in HF configs: the state dict OpenCLIP
+/* The five built-in configs (RoBERTa, XLM-RoBERTa, NLLB), resolved with their built-in HF configs: the state dict OpenCLIP
  * builds from the published config.json, name for name, shape for shape, in order. */
 static void test_builtin_state_dicts(void) {
     use_cache(empty_cache);
@@ -455,7 +458,7 @@ static void test_builtin_state_dicts(void) {
         oc_arena_free(&a);
         n_arch++;
     }
-    CHECK(n_arch == 3);
+    CHECK(n_arch == 5);
     cJSON_Delete(j);
 }
 
@@ -490,7 +493,6 @@ static void test_refusals(void) {
     static const struct {
         const char *arch, *why;
     } cases[] = {
-        {"nllb-clip-base", "NLLB"},
         /* the timm SigLIP image tower is judged first (timm.c) */
         {"nllb-clip-large-siglip", "Hugging Face text tower"},
         {"mt5-base-ViT-B-32", "mT5"},
@@ -555,6 +557,7 @@ int main(void) {
     oc_simd_set(best);
     test_variant("xlmr", OCLIP_DTYPE_F16);
     test_variant("xlmr_cls", OCLIP_DTYPE_I8);
+    test_variant("nllb", OCLIP_DTYPE_BF16);
     test_config_sources();
     test_position_ids_buffer();
     test_builtin_state_dicts();

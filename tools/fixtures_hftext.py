@@ -147,11 +147,12 @@ def train_sentencepiece():
     return buf.getvalue()
 
 
-def write_hub(vocab):
-    """The fake Hugging Face cache OpenCLIP's AutoConfig.from_pretrained(HF_NAME) reads."""
+def write_hub(vocab, name=HF_NAME, cfg=None):
+    """The fake Hugging Face cache OpenCLIP's AutoConfig.from_pretrained(name) reads."""
     from transformers import XLMRobertaConfig
-    cfg = XLMRobertaConfig(vocab_size=vocab, **HF_SMALL)
-    repo = os.path.join(HUB, "models--" + HF_NAME)
+    if cfg is None:
+        cfg = XLMRobertaConfig(vocab_size=vocab, **HF_SMALL)
+    repo = os.path.join(HUB, "models--" + name.replace("/", "--"))
     snap = os.path.join(repo, "snapshots", COMMIT)
     os.makedirs(os.path.join(repo, "refs"), exist_ok=True)
     os.makedirs(snap, exist_ok=True)
@@ -182,11 +183,13 @@ def perturb_(model, seed):
             elif "position_embeddings" in name or "token_type_embeddings" in name or \
                     leaf == "positional_embedding":
                 v = n(0.2)
+            elif name.endswith("embed_tokens.weight"):
+                v = n(1.0 / math.sqrt(p.shape[1]))  # M2M100 scales them by sqrt(d_model)
             elif isinstance(mod, torch.nn.Embedding):
                 v = n(1.0)
             elif p.ndim >= 2:
                 v = n((3.0 if p.ndim == 4 else 1.0) / math.sqrt(p[0].numel()))
-                if name.endswith(("query.weight", "key.weight")):
+                if name.endswith(("query.weight", "key.weight", "q_proj.weight", "k_proj.weight")):
                     v *= 2.0  # peaked attention: positions matter
             else:
                 v = n(0.1)
@@ -207,7 +210,8 @@ def gen_variant(name, spec, tok_dir, hf_cfg, vers):
     import open_clip
     import safetensors.torch as st
     from open_clip.push_to_hf_hub import save_for_hf
-    base = copy.deepcopy(open_clip.get_model_config("xlm-roberta-base-ViT-B-32"))
+    base_name = spec.get("base", "xlm-roberta-base-ViT-B-32")
+    base = copy.deepcopy(open_clip.get_model_config(base_name))
     cfg = copy.deepcopy(base)
     cfg["embed_dim"] = spec["embed_dim"]
     cfg["vision_cfg"] = dict(VISION)
@@ -256,7 +260,7 @@ def gen_variant(name, spec, tok_dir, hf_cfg, vers):
     c = torch.nn.functional.normalize(txt, dim=-1)
     offd = (c @ c.T)[~torch.eye(len(c), dtype=torch.bool)].max().item()
     print("  text features: max off-diagonal cos %.4f, fp32 vs fp64 %.2g" % (offd, gap))
-    assert offd < 0.995
+    assert offd < 0.995, offd
     res = {"tokens": tokens.contiguous(), "txt_features": txt.contiguous(),
            "img_features": img.contiguous(), "pixels": pixels.contiguous(),
            "logits": logits.contiguous(), "hf_last": out.last_hidden_state.contiguous(),
@@ -265,8 +269,8 @@ def gen_variant(name, spec, tok_dir, hf_cfg, vers):
     st.save_file(res, os.path.join(folder, "expected.safetensors"))
     keys = list(model.state_dict().keys())
     info = {"generator": "tools/fixtures_hftext.py", "versions": vers, "variant": name,
-            "base_config": "xlm-roberta-base-ViT-B-32", "model_cfg": cfg, "hf_config": hf_cfg,
-            "hf_cache": "hub (models--%s)" % HF_NAME, "prompts": PROMPTS, "n_stage": N_STAGE,
+            "base_config": base_name, "model_cfg": cfg, "hf_config": hf_cfg,
+            "hf_cache": "hub (models--%s)" % cfg["text_cfg"]["hf_model_name"].replace("/", "--"), "prompts": PROMPTS, "n_stage": N_STAGE,
             "tokens": tokens.tolist(), "pad_id": te.config.pad_token_id,
             "text_keys": [k for k in keys if k.startswith("text.")],
             "pooler": type(te.pooler).__name__, "proj": type(te.proj).__name__,
@@ -282,7 +286,11 @@ PUBLISHED = {
     "xlm-roberta-base": ("xlm-roberta", 250002, 768, 12, 12, 3072),
     "xlm-roberta-large": ("xlm-roberta", 250002, 1024, 24, 16, 4096),
 }
-BUILTIN_ARCHS = ["roberta-ViT-B-32", "xlm-roberta-base-ViT-B-32", "xlm-roberta-large-ViT-H-14"]
+BUILTIN_ARCHS = ["roberta-ViT-B-32", "xlm-roberta-base-ViT-B-32", "xlm-roberta-large-ViT-H-14",
+                 "nllb-clip-base", "nllb-clip-large"]
+# facebook/nllb-200-distilled-600M and -1.3B: M2M100, vocabulary 256206, d_model 1024, 16 heads
+PUBLISHED_NLLB = {"facebook/nllb-200-distilled-600M": (12, 4096),
+                  "facebook/nllb-200-distilled-1.3B": (24, 8192)}
 
 
 def gen_state_dicts(vers):
@@ -299,6 +307,19 @@ def gen_state_dicts(vers):
                       max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-05,
                       pad_token_id=1, bos_token_id=0, eos_token_id=2)
             repo = os.path.join(tmp, "models--" + name)
+            os.makedirs(os.path.join(repo, "snapshots", COMMIT))
+            os.makedirs(os.path.join(repo, "refs"))
+            with open(os.path.join(repo, "refs", "main"), "w") as f:
+                f.write(COMMIT)
+            cfg.to_json_file(os.path.join(repo, "snapshots", COMMIT, "config.json"))
+        from transformers import M2M100Config
+        for name, (layers, ffn) in PUBLISHED_NLLB.items():
+            cfg = M2M100Config(vocab_size=256206, d_model=1024, encoder_layers=layers,
+                               decoder_layers=layers, encoder_attention_heads=16,
+                               decoder_attention_heads=16, encoder_ffn_dim=ffn,
+                               decoder_ffn_dim=ffn, max_position_embeddings=1024,
+                               scale_embedding=True, activation_function="relu", pad_token_id=1)
+            repo = os.path.join(tmp, "models--" + name.replace("/", "--"))
             os.makedirs(os.path.join(repo, "snapshots", COMMIT))
             os.makedirs(os.path.join(repo, "refs"))
             with open(os.path.join(repo, "refs", "main"), "w") as f:
@@ -324,6 +345,40 @@ def meta_state_dicts():
             model = open_clip.create_model(arch, pretrained_text=False, device="meta")
         out[arch] = [[k, list(v.shape)] for k, v in model.state_dict().items()]
     json.dump(out, sys.stdout)
+
+
+NLLB_NAME = "facebook/nllb-200-distilled-600M"
+# facebook/nllb-200-distilled-600M's published config.json with the sizes made small
+NLLB_SMALL = dict(d_model=64, encoder_layers=2, decoder_layers=1, encoder_attention_heads=4,
+                  decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                  max_position_embeddings=1024, scale_embedding=True, activation_function="relu",
+                  pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
+                  dropout=0.1, attention_dropout=0.1, activation_dropout=0.0)
+
+
+def gen_nllb(tmp, vers):
+    """nllb: the real nllb-clip-base config (cls_pooler, linear) over NLLB's M2M100 encoder, with
+    a SentencePiece BPE model converted by NllbTokenizerFast (language codes, eng_Latn first)."""
+    import sentencepiece as spm
+    from transformers import M2M100Config, NllbTokenizerFast
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus()), model_writer=buf,
+                                   model_type="bpe", vocab_size=600, character_coverage=1.0,
+                                   unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1,
+                                   minloglevel=2, shuffle_input_sentence=False)
+    sp_path = os.path.join(tmp, "nllb.model")
+    with open(sp_path, "wb") as f:
+        f.write(buf.getvalue())
+    fast = NllbTokenizerFast(vocab_file=sp_path)
+    tok_dir = os.path.join(tmp, "tok_nllb")
+    fast.save_pretrained(tok_dir)
+    for fn in os.listdir(tok_dir):
+        if fn.endswith(".model"):
+            os.remove(os.path.join(tok_dir, fn))
+    print("nllb tokenizer: %d ids (pad %d)" % (len(fast), fast.pad_token_id))
+    hf_cfg = write_hub(len(fast), NLLB_NAME, M2M100Config(vocab_size=len(fast), **NLLB_SMALL))
+    return gen_variant("nllb", dict(seed=14, embed_dim=32, base="nllb-clip-base", text={}),
+                       tok_dir, hf_cfg, vers)
 
 
 def main():
@@ -359,6 +414,7 @@ def main():
             ids = [0] + [i + 1 if i else 3 for i in sp.encode(p)] + [2]
             assert tk.encode(p).ids == ids, (p, tk.encode(p).ids, ids)
         infos = {n: gen_variant(n, s, tok_dir, hf_cfg, vers) for n, s in VARIANTS.items()}
+        infos["nllb"] = gen_nllb(tmp, vers)
     gen_state_dicts(vers)
     gf.write_json(os.path.join(OUT, "manifest.json"),
                   {"generator": "tools/fixtures_hftext.py", "versions": vers,

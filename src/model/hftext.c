@@ -8,6 +8,7 @@
  * (transformers models/roberta, models/xlm_roberta: the same computation). docs/HF_TEXT.md.
  */
 #include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,22 @@ static const struct {
     {"xlm-roberta-large", "xlm-roberta", 250002, 1024, 24, 16, 4096},
 };
 
+/* config.json of facebook/nllb-200-distilled-600M and -1.3B (nllb-clip-base / -large; their
+ * encoders): M2M100, vocabulary 256206, d_model 1024, 16 heads, max_position_embeddings 1024,
+ * scale_embedding true, activation_function relu, pad_token_id 1 */
+static const struct {
+    const char *name;
+    int layers, ffn;
+} builtin_nllb[] = {
+    {"facebook/nllb-200-distilled-600M", 12, 4096},
+    {"facebook/nllb-200-distilled-1.3B", 24, 8192},
+};
+
 static bool known_type(const char *t) {
-    return !strcmp(t, "roberta") || !strcmp(t, "xlm-roberta");
+    return !strcmp(t, "roberta") || !strcmp(t, "xlm-roberta") || !strcmp(t, "m2m_100");
 }
+
+static bool is_m2m(const oclip_hf_text_cfg *h) { return !strcmp(h->model_type, "m2m_100"); }
 
 /* ---------------------------------------------------------------------------------------------
  * config.json
@@ -78,6 +92,40 @@ static oclip_status read_config(const char *path, oclip_hf_text_cfg *h, char *ty
         return OCLIP_OK;
     }
     snprintf(c.model_type, sizeof c.model_type, "%s", mt->valuestring);
+    snprintf(c.activation, sizeof c.activation, "gelu");
+    if (is_m2m(&c)) { /* M2M100Config's defaults and names */
+        c.hidden_size = 1024, c.num_hidden_layers = 12, c.num_attention_heads = 16;
+        c.intermediate_size = 4096, c.max_position_embeddings = 1024, c.pad_token_id = 1;
+        c.layer_norm_eps = 1e-5; /* nn.LayerNorm's default: M2M100 passes no eps */
+        c.scale_embedding = 1;
+        snprintf(c.activation, sizeof c.activation, "relu");
+        const cJSON *se = cJSON_GetObjectItemCaseSensitive(j, "scale_embedding");
+        const cJSON *af = cJSON_GetObjectItemCaseSensitive(j, "activation_function");
+        if (se && !cJSON_IsBool(se)) {
+            s = oc_err_set(err, OCLIP_E_FORMAT, "'%s': scale_embedding: expected a boolean", path);
+            goto done;
+        }
+        if (se) c.scale_embedding = cJSON_IsTrue(se);
+        if (af && !(cJSON_IsString(af) && (!strcmp(af->valuestring, "relu") ||
+                                           !strcmp(af->valuestring, "gelu")))) {
+            s = oc_err_set(err, OCLIP_E_UNSUPPORTED, "'%s': activation_function other than "
+                           "\"relu\" / \"gelu\"", path);
+            goto done;
+        }
+        if (af) snprintf(c.activation, sizeof c.activation, "%s", af->valuestring);
+        if ((s = get_int(j, "vocab_size", true, 1, 16 << 20, &c.vocab_size, path, err)) ||
+            (s = get_int(j, "d_model", false, 2, 1 << 16, &c.hidden_size, path, err)) ||
+            (s = get_int(j, "encoder_layers", false, 0, 1024, &c.num_hidden_layers, path, err)) ||
+            (s = get_int(j, "encoder_attention_heads", false, 1, 1 << 16, &c.num_attention_heads,
+                         path, err)) ||
+            (s = get_int(j, "encoder_ffn_dim", false, 1, 1 << 18, &c.intermediate_size, path,
+                         err)) ||
+            (s = get_int(j, "max_position_embeddings", false, 1, 1 << 20,
+                         &c.max_position_embeddings, path, err)) ||
+            (s = get_int(j, "pad_token_id", false, 0, 16 << 20, &c.pad_token_id, path, err)))
+            goto done;
+        goto check;
+    }
     /* RobertaConfig's defaults for the keys a config.json may leave out */
     c.type_vocab_size = 2;
     c.pad_token_id = 1;
@@ -117,6 +165,7 @@ static oclip_status read_config(const char *path, oclip_hf_text_cfg *h, char *ty
                        "\"absolute\"", path);
         goto done;
     }
+check:
     if (c.pad_token_id >= c.vocab_size || c.hidden_size % c.num_attention_heads) {
         s = oc_err_set(err, OCLIP_E_FORMAT, "'%s': pad_token_id %d outside the vocabulary, or "
                        "hidden_size %d not a multiple of num_attention_heads %d", path,
@@ -174,7 +223,7 @@ oclip_status oc_hftext_resolve(oclip_text_cfg *t, const char *weights, oc_notes 
         if (is_other) {
             oc_escbuf e;
             oc_err_set(err, OCLIP_E_UNSUPPORTED, "text tower %s: model_type '%s' ('%s'): oclip "
-                       "runs the RoBERTa and XLM-RoBERTa encoders", t->hf_model_name,
+                       "runs the RoBERTa, XLM-RoBERTa and M2M100 (NLLB) encoders", t->hf_model_name,
                        OC_ESC(e, other), file);
             return OCLIP_E_UNSUPPORTED;
         }
@@ -196,6 +245,25 @@ oclip_status oc_hftext_resolve(oclip_text_cfg *t, const char *weights, oc_notes 
         h->type_vocab_size = 1;
         h->pad_token_id = 1;
         h->layer_norm_eps = 1e-5;
+        snprintf(h->activation, sizeof h->activation, "gelu");
+        snprintf(h->source, sizeof h->source, "built in (the published config.json of %s)",
+                 t->hf_model_name);
+    }
+    for (size_t i = 0; !t->hf.model_type[0] && i < sizeof builtin_nllb / sizeof *builtin_nllb;
+         i++) {
+        if (strcmp(t->hf_model_name, builtin_nllb[i].name)) continue;
+        oclip_hf_text_cfg *h = &t->hf;
+        snprintf(h->model_type, sizeof h->model_type, "m2m_100");
+        h->vocab_size = 256206;
+        h->hidden_size = 1024;
+        h->num_hidden_layers = builtin_nllb[i].layers;
+        h->num_attention_heads = 16;
+        h->intermediate_size = builtin_nllb[i].ffn;
+        h->max_position_embeddings = 1024;
+        h->pad_token_id = 1;
+        h->layer_norm_eps = 1e-5;
+        h->scale_embedding = 1;
+        snprintf(h->activation, sizeof h->activation, "relu");
         snprintf(h->source, sizeof h->source, "built in (the published config.json of %s)",
                  t->hf_model_name);
     }
@@ -239,14 +307,16 @@ const char *oc_hftext_unsupported(const oclip_model_config *c) {
     if (t->hf_proj_type[0] && strcmp(t->hf_proj_type, "linear") && strcmp(t->hf_proj_type, "mlp"))
         return "HF text hf_proj_type other than 'linear', 'mlp' or null";
     const char *n = t->hf_model_name;
-    if (!strncmp(n, "facebook/nllb", 13) || strstr(n, "mt5") || strstr(n, "bert-base"))
-        return "HF text tower other than RoBERTa / XLM-RoBERTa (NLLB's M2M100 encoder, mT5 and "
-               "BERT are not implemented)";
+    if (strstr(n, "mt5") || strstr(n, "bert-base"))
+        return "HF text tower other than RoBERTa / XLM-RoBERTa / NLLB (mT5's T5 encoder and BERT "
+               "are not implemented)";
     if (!h->model_type[0]) return NULL; /* judged once resolved */
+    if (is_m2m(h) && h->hidden_size % 2)
+        return "HF text M2M100 encoder with an odd d_model";
     if (!t->hf_proj_type[0] && h->hidden_size != c->embed_dim)
         return "HF text hf_proj_type null with hidden_size != embed_dim (OpenCLIP builds no "
                "projection then)";
-    if (t->context_length + h->pad_token_id >= h->max_position_embeddings)
+    if (t->context_length + h->pad_token_id >= h->max_position_embeddings + 2 * is_m2m(h))
         return "HF text context_length past the model's max_position_embeddings";
     if (t->context_length > OC_MAX_TOKENS) return "sequences longer than 4096 tokens";
     return NULL;
@@ -311,8 +381,34 @@ oclip_status oc_hftext_expected(const oclip_model_config *c, oc_arena *a, oc_exp
             if (e) *e = ne[i];
         }
     int64_t D = h->hidden_size, M = h->intermediate_size, E = c->embed_dim;
-    /* RobertaModel's state_dict order (embeddings, encoder.layer.*, pooler) */
 #define P "text.transformer."
+    if (is_m2m(h)) { /* M2M100Model.encoder (the sinusoidal positions are not stored) */
+        put(&l, 2, h->vocab_size, D, P "embed_tokens.weight", 0);
+        for (int i = 0; i < h->num_hidden_layers; i++) {
+#define L P "layers.%d."
+            put(&l, 2, D, D, L "self_attn.k_proj.weight", i);
+            put(&l, 1, D, 0, L "self_attn.k_proj.bias", i);
+            put(&l, 2, D, D, L "self_attn.v_proj.weight", i);
+            put(&l, 1, D, 0, L "self_attn.v_proj.bias", i);
+            put(&l, 2, D, D, L "self_attn.q_proj.weight", i);
+            put(&l, 1, D, 0, L "self_attn.q_proj.bias", i);
+            put(&l, 2, D, D, L "self_attn.out_proj.weight", i);
+            put(&l, 1, D, 0, L "self_attn.out_proj.bias", i);
+            put(&l, 1, D, 0, L "self_attn_layer_norm.weight", i);
+            put(&l, 1, D, 0, L "self_attn_layer_norm.bias", i);
+            put(&l, 2, M, D, L "fc1.weight", i);
+            put(&l, 1, M, 0, L "fc1.bias", i);
+            put(&l, 2, D, M, L "fc2.weight", i);
+            put(&l, 1, D, 0, L "fc2.bias", i);
+            put(&l, 1, D, 0, L "final_layer_norm.weight", i);
+            put(&l, 1, D, 0, L "final_layer_norm.bias", i);
+#undef L
+        }
+        put(&l, 1, D, 0, P "layer_norm.weight", 0);
+        put(&l, 1, D, 0, P "layer_norm.bias", 0);
+        goto proj;
+    }
+    /* RobertaModel's state_dict order (embeddings, encoder.layer.*, pooler) */
     put(&l, 2, h->vocab_size, D, P "embeddings.word_embeddings.weight", 0);
     put(&l, 2, h->max_position_embeddings, D, P "embeddings.position_embeddings.weight", 0);
     put(&l, 2, h->type_vocab_size, D, P "embeddings.token_type_embeddings.weight", 0);
@@ -343,6 +439,7 @@ oclip_status oc_hftext_expected(const oclip_model_config *c, oc_arena *a, oc_exp
         put(&l, 2, D, D, P "pooler.dense.weight", 0);
         put(&l, 1, D, 0, P "pooler.dense.bias", 0);
     }
+proj:
 #undef P
     if (!strcmp(c->text.hf_proj_type, "linear")) {
         put(&l, 2, E, D, "text.proj.weight", 0);
@@ -406,6 +503,83 @@ static void weight(binder *b, oc_weight *w, const char *fmt, int layer, size_t n
     w->k = k;
 }
 
+/* M2M100SinusoidalPositionalEmbedding.get_embedding(rows, D, padding_idx) in float32:
+ * freq[i] = exp(i * -(log(10000) / (D/2 - 1))), row p = [sin(p freq), cos(p freq)], the
+ * padding_idx row zero */
+static float *sinusoids(oclip_model *m, size_t rows, size_t D, size_t pad) {
+    float *t = oc_arena_alloc(&m->arena, rows * D * sizeof(float));
+    if (!t) return NULL;
+    size_t half = D / 2;
+    float step = (float)(-(log(10000.0) / (double)(half - 1)));
+    for (size_t p = 0; p < rows; p++)
+        for (size_t i = 0; i < half && p != pad; i++) {
+            float a = (float)p * expf((float)i * step);
+            t[p * D + i] = sinf(a);
+            t[p * D + half + i] = cosf(a);
+        }
+    return t;
+}
+
+/* NLLB's encoder: M2M100Model.encoder (OpenCLIP keeps .encoder of an encoder-decoder) */
+static oclip_status bind_m2m(oclip_model *m, binder *b, oc_hf_text *h,
+                             const oclip_hf_text_cfg *hc) {
+    const oclip_model_config *c = &m->cfg;
+    size_t D = (size_t)h->D, M = (size_t)h->M, E = (size_t)c->embed_dim;
+    h->m2m = 1;
+    h->relu = !strcmp(hc->activation, "relu");
+    h->emb_scale = hc->scale_embedding ? (float)sqrt((double)D) : 1.0f;
+    /* the encoder's output has no pooler_output: ClsPooler takes last_hidden_state[:, 0] */
+    if (h->pooler == OC_HF_CLS) h->pooler = OC_HF_CLS_LAST;
+    h->n_pool = 0;
+    h->nblock = (size_t)h->layers * OC_HF_PER_LAYER;
+    h->nw = h->nblock + (h->proj == OC_HF_PROJ_MLP ? 2 : h->proj ? 1 : 0);
+    h->w = oc_arena_alloc(&m->arena, (h->nw ? h->nw : 1) * sizeof *h->w);
+    h->l = oc_arena_alloc(&m->arena, (size_t)(h->layers ? h->layers : 1) * sizeof *h->l);
+    /* rows num_positions + offset 2 (M2M100SinusoidalPositionalEmbedding.__init__) */
+    h->max_pos += 2;
+    h->pos = sinusoids(m, (size_t)h->max_pos, D, (size_t)h->pad_id);
+    if (!h->w || !h->l || !h->pos) return oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
+#define P "text.transformer."
+    const oclip_tensor *emb = tensor(b, P "embed_tokens.weight", 0);
+    if (emb) {
+        h->tok_emb = emb->data;
+        h->tok_dtype = emb->dtype;
+    }
+    h->ln_w = vec(b, P "layer_norm.weight", 0, 0, D);
+    h->ln_b = vec(b, P "layer_norm.bias", 0, 0, D);
+    static const char *const wn[OC_HF_PER_LAYER] = {"self_attn.q_proj", "self_attn.k_proj",
+                                                    "self_attn.v_proj", "self_attn.out_proj",
+                                                    "fc1", "fc2"};
+    for (int i = 0; i < h->layers && !b->st; i++) {
+        oc_hf_layer *L = &h->l[i];
+        oc_weight *w = h->w + (size_t)i * OC_HF_PER_LAYER;
+        for (int k = 0; k < OC_HF_PER_LAYER; k++) {
+            char f[160];
+            size_t no = k == OC_HF_FC ? M : D, ni = k == OC_HF_OUT ? M : D;
+            snprintf(f, sizeof f, P "layers.%%d.%s.weight", wn[k]);
+            weight(b, &w[k], f, i, no, ni);
+            snprintf(f, sizeof f, P "layers.%%d.%s.bias", wn[k]);
+            L->b[k] = vec(b, f, i, 0, no);
+        }
+        L->ln1_w = vec(b, P "layers.%d.self_attn_layer_norm.weight", i, 0, D);
+        L->ln1_b = vec(b, P "layers.%d.self_attn_layer_norm.bias", i, 0, D);
+        L->ln2_w = vec(b, P "layers.%d.final_layer_norm.weight", i, 0, D);
+        L->ln2_b = vec(b, P "layers.%d.final_layer_norm.bias", i, 0, D);
+    }
+#undef P
+    oc_weight *pj = &h->w[h->nblock];
+    if (h->proj == OC_HF_PROJ_LINEAR) {
+        weight(b, pj, "text.proj.weight", 0, E, D);
+    } else if (h->proj == OC_HF_PROJ_MLP) {
+        weight(b, &pj[0], "text.proj.0.weight", 0, (D + E) / 2, D);
+        weight(b, &pj[1], "text.proj.2.weight", 0, E, (D + E) / 2);
+    } else if (D != E) {
+        return oc_err_set(b->err, OCLIP_E_UNSUPPORTED, "HF text projection none with hidden %zu "
+                          "!= embed_dim %zu", D, E);
+    }
+    return b->st;
+}
+
 oclip_status oc_hftext_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err) {
     const oclip_model_config *c = &m->cfg;
     const oclip_hf_text_cfg *hc = &c->text.hf;
@@ -430,6 +604,7 @@ oclip_status oc_hftext_bind(oclip_model *m, const oclip_checkpoint *mapped, ocli
                                                           : OC_HF_PROJ_MLP;
     m->txt.ctx = c->text.context_length;
     m->txt.vocab = h->vocab;
+    if (is_m2m(hc)) return bind_m2m(m, &b, h, hc);
     h->n_pool = h->pooler == OC_HF_CLS;
     h->nblock = (size_t)h->layers * OC_HF_PER_LAYER;
     h->nw = h->nblock + h->n_pool + (h->proj == OC_HF_PROJ_MLP ? 2 : h->proj ? 1 : 0);

@@ -73,11 +73,16 @@ typedef enum { OC_HF_PROJ_NONE = 0, OC_HF_PROJ_LINEAR, OC_HF_PROJ_MLP } oc_hf_pr
 enum { OC_HF_Q = 0, OC_HF_K, OC_HF_V, OC_HF_O, OC_HF_FC, OC_HF_OUT, OC_HF_PER_LAYER };
 typedef struct {
     float *b[OC_HF_PER_LAYER]; /* the biases [D] [D] [D] [D] [M] [D] */
-    float *ln1_w, *ln1_b;      /* attention.output.LayerNorm [D] */
-    float *ln2_w, *ln2_b;      /* output.LayerNorm [D] */
+    float *ln1_w, *ln1_b;      /* attention.output.LayerNorm [D] (m2m: self_attn_layer_norm) */
+    float *ln2_w, *ln2_b;      /* output.LayerNorm [D] (m2m: final_layer_norm) */
 } oc_hf_layer;
 typedef struct {
     int on;                    /* the text tower is this one */
+    /* m2m: NLLB's M2M100 encoder (pre-LN layers, ln_w / ln_b its final layer_norm, pos the
+     * sinusoidal table computed at load, token embeddings times emb_scale); relu: its FFN
+     * activation (else exact GELU) */
+    int m2m, relu;
+    float emb_scale;
     int D, M, H, layers, vocab, max_pos, pad_id;
     float eps;
     oc_hf_pooler pooler;

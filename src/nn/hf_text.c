@@ -1,7 +1,8 @@
 /*
  * hf_text.c — OpenCLIP's HFTextEncoder (open_clip hf_model.py) over a RoBERTa / XLM-RoBERTa
  * encoder as transformers computes it (models/roberta/modeling_roberta.py; XLM-RoBERTa is the
- * same module), with OpenCLIP's poolers and projection. docs/HF_TEXT.md is the reference.
+ * same module) or NLLB's M2M100 encoder (models/m2m_100/modeling_m2m_100.py M2M100Encoder), with
+ * OpenCLIP's poolers and projection. docs/HF_TEXT.md is the reference.
  *
  *   mask  = tokens != pad_token_id                             (HFTextEncoder.forward)
  *   pos   = cumsum(mask) * mask + pad_token_id                 (create_position_ids_from_input_ids)
@@ -9,6 +10,9 @@
  *   per layer (post-LN, RobertaLayer):
  *     x = LayerNorm(x + dense(attention(query(x), key(x), value(x), keys where mask)))
  *     x = LayerNorm(x + dense_out(gelu(dense_in(x))))                       (exact GELU)
+ *   M2M100: x = word[tokens] * embed_scale + sinusoid[pos]; per layer (pre-LN)
+ *     x += out_proj(attention(self_attn_layer_norm(x))); x += fc2(relu(fc1(final_layer_norm(x))))
+ *     then x = layer_norm(x); no pooler_output, so cls_pooler reads x[0]
  *   pooled = mean_pooler: sum(x * mask) / sum(mask)
  *            cls_pooler: tanh(pooler.dense(x[0]))           (RobertaPooler; add_pooling_layer)
  *            cls_last_hidden_state_pooler: x[0]
@@ -118,7 +122,10 @@ static oclip_status hf_chunk(const oclip_model *m, const int64_t *tok, size_t k,
             size_t p = (size_t)(count * is_key + h->pad_id);
             float *xr = bf->x + R * D;
             oc_load_f32(xr, h->tok_emb, h->tok_dtype, (size_t)row[j] * D, D);
-            for (size_t e = 0; e < D; e++) xr[e] = (xr[e] + h->type0[e]) + h->pos[p * D + e];
+            if (h->m2m) /* M2M100ScaledWordEmbedding, + the sinusoidal position */
+                for (size_t e = 0; e < D; e++) xr[e] = xr[e] * h->emb_scale + h->pos[p * D + e];
+            else
+                for (size_t e = 0; e < D; e++) xr[e] = (xr[e] + h->type0[e]) + h->pos[p * D + e];
             bf->key[R] = (unsigned char)is_key;
             bf->posn[R] = j;
             R++;
@@ -129,7 +136,7 @@ static oclip_status hf_chunk(const oclip_model *m, const int64_t *tok, size_t k,
                               i0 + b, h->pad_id);
     }
     bf->first[k] = R;
-    oc_layernorm(bf->x, bf->x, R, D, h->ln_w, h->ln_b, h->eps, nth);
+    if (!h->m2m) oc_layernorm(bf->x, bf->x, R, D, h->ln_w, h->ln_b, h->eps, nth);
     if (st && st->embed)
         for (size_t r = 0, b = 0; r < R; r++) {
             while (r >= bf->first[b + 1]) b++;
@@ -139,7 +146,30 @@ static oclip_status hf_chunk(const oclip_model *m, const int64_t *tok, size_t k,
     /* 2. the layers */
     attn_ctx ac = {bf->q, bf->k, bf->v, bf->a, bf->first, bf->key, D, (size_t)h->H,
                    D / (size_t)h->H, bf->scores};
-    for (int l = 0; l < h->layers; l++) {
+    for (int l = 0; l < h->layers && h->m2m; l++) {
+        /* M2M100EncoderLayer (pre-LN): x += out_proj(attention(self_attn_layer_norm(x))),
+         * x += fc2(act(fc1(final_layer_norm(x)))); the attention reads the normalized rows
+         * from bf->a and writes its output there */
+        const oc_weight *w = h->w + (size_t)l * OC_HF_PER_LAYER;
+        const oc_hf_layer *L = &h->l[l];
+        oc_layernorm(bf->x, bf->a, R, D, L->ln1_w, L->ln1_b, h->eps, nth);
+        linear(&w[OC_HF_Q], bf->a, R, L->b[OC_HF_Q], bf->q, nth, bf->qs);
+        linear(&w[OC_HF_K], bf->a, R, L->b[OC_HF_K], bf->k, nth, bf->qs);
+        linear(&w[OC_HF_V], bf->a, R, L->b[OC_HF_V], bf->v, nth, bf->qs);
+        oc_parallel_chunks(nth, k * (size_t)h->H, 0, 1, attn_range, &ac);
+        linear(&w[OC_HF_O], bf->a, R, L->b[OC_HF_O], bf->q, nth, bf->qs);
+        for (size_t i = 0; i < R * D; i++) bf->x[i] = bf->x[i] + bf->q[i];
+        oc_layernorm(bf->x, bf->a, R, D, L->ln2_w, L->ln2_b, h->eps, nth);
+        linear(&w[OC_HF_FC], bf->a, R, L->b[OC_HF_FC], bf->f, nth, bf->qs);
+        if (h->relu)
+            for (size_t i = 0; i < R * M; i++) bf->f[i] = bf->f[i] > 0 ? bf->f[i] : 0;
+        else
+            oc_activate(bf->f, R * M, OC_ACT_GELU, nth);
+        linear(&w[OC_HF_OUT], bf->f, R, L->b[OC_HF_OUT], bf->q, nth, bf->qs);
+        for (size_t i = 0; i < R * D; i++) bf->x[i] = bf->x[i] + bf->q[i];
+    }
+    if (h->m2m) oc_layernorm(bf->x, bf->x, R, D, h->ln_w, h->ln_b, h->eps, nth);
+    for (int l = 0; l < h->layers && !h->m2m; l++) {
         const oc_weight *w = h->w + (size_t)l * OC_HF_PER_LAYER;
         const oc_hf_layer *L = &h->l[l];
         linear(&w[OC_HF_Q], bf->x, R, L->b[OC_HF_Q], bf->q, nth, bf->qs);
