@@ -35,7 +35,7 @@
 #define TOL 1e-4
 #define MIN_COS 0.99999
 
-static const char *const variants[] = {"xlmr", "xlmr_cls", "xlmr_last", "nllb"};
+static const char *const variants[] = {"xlmr", "xlmr_cls", "xlmr_last", "nllb", "nllb_siglip"};
 static double worst_abs, worst_cos = 1.0;
 static char empty_cache[64];
 
@@ -105,7 +105,7 @@ static void test_variant(const char *variant, oclip_dtype wd) {
         return;
     }
     const oclip_hf_text_cfg *hc = &oclip_model_config_of(m)->text.hf;
-    int nllb = !strcmp(variant, "nllb");
+    int nllb = !strncmp(variant, "nllb", 4);
     CHECKF(strstr(hc->source, nllb ? "hub/models--facebook--nllb-200-distilled-600M/snapshots/"
                                    : "hub/models--xlm-roberta-base/snapshots/") &&
            !strcmp(hc->model_type, nllb ? "m2m_100" : "xlm-roberta") && hc->hidden_size == 64,
@@ -416,7 +416,7 @@ static void test_position_ids_buffer(void) {
     rmdir(tmp);
 }
 
-/* The five built-in configs (RoBERTa, XLM-RoBERTa, NLLB), resolved with their built-in HF configs: the state dict OpenCLIP
+/* The seven built-in configs (RoBERTa, XLM-RoBERTa, NLLB, NLLB with SigLIP), resolved with their built-in HF configs: the state dict OpenCLIP
  * builds from the published config.json, name for name, shape for shape, in order. */
 static void test_builtin_state_dicts(void) {
     use_cache(empty_cache);
@@ -427,7 +427,10 @@ static void test_builtin_state_dicts(void) {
         oclip_model_config c;
         oclip_error err;
         CHECKF(oclip_config_builtin(it->string, &c, &err) == OCLIP_OK, "%s", it->string);
-        CHECKF(c.family == OCLIP_FAMILY_HF_TEXT && !oc_model_unsupported(&c), "%s", it->string);
+        CHECKF((c.family == OCLIP_FAMILY_HF_TEXT ||
+                (c.family == OCLIP_FAMILY_TIMM && strstr(it->string, "siglip"))) &&
+                   !oc_model_unsupported(&c),
+               "%s", it->string);
         CHECKF(oc_hftext_resolve(&c.text, NULL, NULL, &err) == OCLIP_OK, "%s: %s", it->string,
                err.msg);
         CHECKF(strstr(c.text.hf.source, "built in") != NULL, "%s", c.text.hf.source);
@@ -458,7 +461,7 @@ static void test_builtin_state_dicts(void) {
         oc_arena_free(&a);
         n_arch++;
     }
-    CHECK(n_arch == 5);
+    CHECK(n_arch == 7);
     cJSON_Delete(j);
 }
 
@@ -493,8 +496,6 @@ static void test_refusals(void) {
     static const struct {
         const char *arch, *why;
     } cases[] = {
-        /* the timm SigLIP image tower is judged first (timm.c) */
-        {"nllb-clip-large-siglip", "Hugging Face text tower"},
         {"mt5-base-ViT-B-32", "mT5"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -544,7 +545,31 @@ static void test_refusals(void) {
     }
 }
 
+/* nllb_siglip's image tower: tools/fixtures_siglip.py's vit_test_patch8_siglip_32, as timm
+ * builds it (tests/fixtures/siglip/manifest.json) */
+static void register_test_tower(void) {
+    cJSON *root = load_json("tests/fixtures/siglip/manifest.json");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(root, "timm_test_models"), "vit_test_patch8_siglip_32"),
+        "args");
+    oc_timm_tower t = {0};
+    snprintf(t.name, sizeof t.name, "vit_test_patch8_siglip_32");
+#define NUM(key) (cJSON_GetObjectItemCaseSensitive(a, key) ? cJSON_GetObjectItemCaseSensitive(a, key)->valueint : 0)
+    t.img = NUM("img_size"), t.patch = NUM("patch_size"), t.width = NUM("embed_dim");
+    t.depth = NUM("depth"), t.heads = NUM("num_heads");
+#undef NUM
+    t.mlp = 4 * t.width; /* timm's default mlp_ratio, exact GELU */
+    oclip_error err;
+    CHECKF(a && !cJSON_GetObjectItemCaseSensitive(a, "mlp_ratio") &&
+               !cJSON_GetObjectItemCaseSensitive(a, "act_layer") &&
+               oc_timm_tower_register(&t, &err) == OCLIP_OK,
+           "vit_test_patch8_siglip_32");
+    cJSON_Delete(root);
+}
+
 int main(void) {
+    register_test_tower();
     snprintf(empty_cache, sizeof empty_cache, "/tmp/oclip_hftext_empty_XXXXXX");
     CHECK(mkdtemp(empty_cache) != NULL);
     oc_simd best = oc_simd_get();

@@ -197,12 +197,12 @@ def perturb_(model, seed):
     return model
 
 
-def images():
+def images(size=64):
     rng = np.random.default_rng(3)
     out = []
     for i in range(3):
         base = rng.normal(0, 1, (3, 1, 1)) * 0.5
-        out.append(torch.tensor(base + rng.normal(0, 1, (3, 64, 64)), dtype=torch.float32))
+        out.append(torch.tensor(base + rng.normal(0, 1, (3, size, size)), dtype=torch.float32))
     return torch.stack(out)
 
 
@@ -214,7 +214,10 @@ def gen_variant(name, spec, tok_dir, hf_cfg, vers):
     base = copy.deepcopy(open_clip.get_model_config(base_name))
     cfg = copy.deepcopy(base)
     cfg["embed_dim"] = spec["embed_dim"]
-    cfg["vision_cfg"] = dict(VISION)
+    if "vision" in spec:  # the base's timm tower with the name and size changed
+        cfg["vision_cfg"].update(spec["vision"])
+    else:
+        cfg["vision_cfg"] = dict(VISION)
     for k, v in spec["text"].items():
         cfg["text_cfg"][k] = v
     folder = os.path.join(OUT, name)
@@ -238,7 +241,7 @@ def gen_variant(name, spec, tok_dir, hf_cfg, vers):
     tok = open_clip.get_tokenizer("local-dir:" + folder)
     assert type(model.text).__name__ == "HFTextEncoder"
     tokens = tok(PROMPTS)
-    pixels = images()
+    pixels = images(cfg["vision_cfg"]["image_size"])
     te = model.text
     with torch.no_grad():
         txt = model.encode_text(tokens)
@@ -287,7 +290,8 @@ PUBLISHED = {
     "xlm-roberta-large": ("xlm-roberta", 250002, 1024, 24, 16, 4096),
 }
 BUILTIN_ARCHS = ["roberta-ViT-B-32", "xlm-roberta-base-ViT-B-32", "xlm-roberta-large-ViT-H-14",
-                 "nllb-clip-base", "nllb-clip-large"]
+                 "nllb-clip-base", "nllb-clip-large", "nllb-clip-base-siglip",
+                 "nllb-clip-large-siglip"]
 # facebook/nllb-200-distilled-600M and -1.3B: M2M100, vocabulary 256206, d_model 1024, 16 heads
 PUBLISHED_NLLB = {"facebook/nllb-200-distilled-600M": (12, 4096),
                   "facebook/nllb-200-distilled-1.3B": (24, 8192)}
@@ -377,8 +381,17 @@ def gen_nllb(tmp, vers):
             os.remove(os.path.join(tok_dir, fn))
     print("nllb tokenizer: %d ids (pad %d)" % (len(fast), fast.pad_token_id))
     hf_cfg = write_hub(len(fast), NLLB_NAME, M2M100Config(vocab_size=len(fast), **NLLB_SMALL))
-    return gen_variant("nllb", dict(seed=14, embed_dim=32, base="nllb-clip-base", text={}),
+    info = gen_variant("nllb", dict(seed=14, embed_dim=32, base="nllb-clip-base", text={}),
                        tok_dir, hf_cfg, vers)
+    # nllb_siglip: the real nllb-clip-base-siglip config (a timm SigLIP image tower, logit_bias)
+    # with fixtures_siglip's tiny tower vit_test_patch8_siglip_32 (img 32, width 48)
+    import fixtures_siglip
+    fixtures_siglip.register_timm_tiny()
+    gen_variant("nllb_siglip", dict(seed=15, embed_dim=48, base="nllb-clip-base-siglip", text={},
+                                    vision={"timm_model_name": "vit_test_patch8_siglip_32",
+                                            "image_size": 32}),
+                tok_dir, hf_cfg, vers)
+    return info
 
 
 def main():

@@ -158,8 +158,8 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
     if (cfg->vision.patch_size <= 0 || cfg->vision.width <= 0 || cfg->text.width <= 0 ||
         cfg->embed_dim <= 0)
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
+    if (cfg->text.hf_model_name[0]) return oc_hftext_expected(cfg, a, out, n, err);
     if (cfg->family == OCLIP_FAMILY_TIMM) return siglip_expected(cfg, a, out, n, err);
-    if (cfg->family == OCLIP_FAMILY_HF_TEXT) return oc_hftext_expected(cfg, a, out, n, err);
     const oclip_vision_cfg *v = &cfg->vision;
     const oclip_text_cfg *t = &cfg->text;
     elist l = {.a = a};

@@ -219,7 +219,7 @@ static oclip_status compare(oclip_report *r, const oc_expect *e, size_t n, int s
         const char *key = m->tensors[i].name;
         if (bsearch(&key, names, n, sizeof *names, cmp_str)) continue;
         /* the buffer transformers < 4.31 saved; open_clip factory.py load_checkpoint drops it */
-        if (r->config.family == OCLIP_FAMILY_HF_TEXT &&
+        if (r->config.text.hf_model_name[0] &&
             !strcmp(key, "text.transformer.embeddings.position_ids")) {
             oc_note(&r->notes, "dropped %s (a buffer older transformers saved), as OpenCLIP's "
                     "load_checkpoint does", key);
@@ -320,7 +320,7 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
             oc_note(&r->notes, "hint: %s", why);
     }
     /* an HF text tower: its transformer's config.json */
-    if (r->config.family == OCLIP_FAMILY_HF_TEXT && !oc_hftext_unsupported(&r->config) &&
+    if (r->config.text.hf_model_name[0] && !oc_arch_unsupported(&r->config) &&
         (st = oc_hftext_resolve(&r->config.text, ck->name, &r->notes, err)))
         goto fail;
     const char *why = oc_arch_unsupported(&r->config);

@@ -367,9 +367,11 @@ oclip_status oc_hftext_expected(const oclip_model_config *c, oc_arena *a, oc_exp
     if (!h->model_type[0])
         return oc_err_set(err, OCLIP_E_ARG, "text tower %s: its config.json was not read",
                           c->text.hf_model_name);
-    /* the image tower, logit_scale / logit_bias: a native CLIP's, less its text keys */
+    /* the image tower, logit_scale / logit_bias: those of the model with a native text tower
+     * (a native ViT, or a timm SigLIP tower), less its text keys */
     oclip_model_config nat = *c;
-    nat.family = OCLIP_FAMILY_NATIVE;
+    if (nat.family != OCLIP_FAMILY_TIMM) nat.family = OCLIP_FAMILY_NATIVE;
+    nat.text.hf_model_name[0] = '\0';
     oc_expect *ne;
     size_t nn;
     oclip_status s = oc_arch_expected(&nat, a, &ne, &nn, err);

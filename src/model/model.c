@@ -243,7 +243,7 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
 
     /* text tower: an HFTextEncoder (model/hftext.c), or the native one; CustomTextCLIP keeps
      * it under text.* */
-    if (c->family == OCLIP_FAMILY_HF_TEXT) {
+    if (c->text.hf_model_name[0]) {
         if ((ts = oc_hftext_bind(m, mapped, err))) return ts;
     } else {
     const char *tp = c->custom_text ? "text." : "";
