@@ -289,6 +289,22 @@ typedef struct {
                                "" for null */
 } oclip_vision_cfg;
 
+/* The Hugging Face model of an HF text tower (text_cfg.hf_model_name): its config.json values,
+ * filled by oclip_check from the config.json beside the weights, in the Hugging Face cache, or
+ * built in for the names OpenCLIP's configs use (src/model/hftext.c). */
+typedef struct {
+    char model_type[24];    /* "roberta" | "xlm-roberta" | "m2m_100" (NLLB's encoder); "" until
+                               resolved. m2m_100's d_model, encoder_layers,
+                               encoder_attention_heads, encoder_ffn_dim are read as hidden_size,
+                               num_hidden_layers, num_attention_heads, intermediate_size */
+    int vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size;
+    int max_position_embeddings, type_vocab_size, pad_token_id;
+    double layer_norm_eps;
+    int scale_embedding;    /* m2m_100: token embeddings times sqrt(d_model) */
+    char activation[16];    /* "gelu" (hidden_act) | "relu" (m2m_100 activation_function) */
+    char source[320];       /* where the values came from */
+} oclip_hf_text_cfg;
+
 typedef struct {
     int context_length;     /* default 77 */
     int vocab_size;         /* default 49408 */
@@ -315,6 +331,11 @@ typedef struct {
      * SimpleTokenizer, "whitespace" for HFTokenizer); strip_sep_token 0 / 1 */
     int tokenizer_clean;
     int strip_sep_token;
+    /* HFTextEncoder (open_clip hf_model.py): hf_pooler_type (default "mean_pooler") and
+     * hf_proj_type (default "mlp"; "" for null), and the Hugging Face model's config */
+    char hf_pooler_type[40];
+    char hf_proj_type[16];
+    oclip_hf_text_cfg hf;
 } oclip_text_cfg;
 
 typedef struct {

@@ -645,8 +645,8 @@ static void test_refusals(void) {
          "without custom_text"},
         {"{\"embed_dim\":768,\"vision_cfg\":{\"image_size\":224,"
          "\"timm_model_name\":\"vit_base_patch16_siglip_224\",\"timm_pool\":\"map\","
-         "\"timm_proj\":\"none\"},\"text_cfg\":{\"hf_model_name\":\"x\"}}",
-         "Hugging Face text tower"},
+         "\"timm_proj\":\"none\"},\"text_cfg\":{\"hf_model_name\":\"google/mt5-base\"}}",
+         "HF text tower other than"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         oclip_model_config c;

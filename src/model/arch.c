@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/hftext.h"
 
 /* The side of ModifiedResNet's last feature grid for an img x img image: the stem's stride-2
  * 3x3 convolution (pad 1), its AvgPool2d(2), layer2..4's AvgPool2d(2) (modified_resnet.py) */
@@ -39,7 +40,7 @@ const char *oc_arch_unsupported(const oclip_model_config *cfg) {
     case OCLIP_FAMILY_NATIVE: break;
     case OCLIP_FAMILY_RESNET: return oc_resnet_unsupported(cfg);
     case OCLIP_FAMILY_TIMM: return oc_timm_unsupported(cfg, NULL);
-    case OCLIP_FAMILY_HF_TEXT: return "Hugging Face text tower";
+    case OCLIP_FAMILY_HF_TEXT: return oc_hftext_unsupported(cfg);
     case OCLIP_FAMILY_CUSTOM_TEXT: return "CustomTextCLIP (text.* keys)";
     case OCLIP_FAMILY_COCA: return "CoCa (multimodal decoder)";
     case OCLIP_FAMILY_OTHER: return "native towers with options oclip does not implement";
@@ -239,6 +240,7 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
     if (cfg->vision.patch_size <= 0 || cfg->vision.width <= 0 || cfg->text.width <= 0 ||
         cfg->embed_dim <= 0)
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
+    if (cfg->text.hf_model_name[0]) return oc_hftext_expected(cfg, a, out, n, err);
     if (cfg->family == OCLIP_FAMILY_TIMM) return siglip_expected(cfg, a, out, n, err);
 native:;
     const oclip_vision_cfg *v = &cfg->vision;

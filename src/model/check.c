@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/hftext.h"
 #include "model/model.h"
 
 struct oclip_report {
@@ -237,6 +238,13 @@ static oclip_status compare(oclip_report *r, const oc_expect *e, size_t n, int s
         const char *key = m->tensors[i].name;
         if (bsearch(&key, names, n, sizeof *names, cmp_str)) continue;
         if (oc_arch_optional(&r->config, key) && m->tensors[i].numel == 1) continue;
+        /* the buffer transformers < 4.31 saved; open_clip factory.py load_checkpoint drops it */
+        if (r->config.text.hf_model_name[0] &&
+            !strcmp(key, "text.transformer.embeddings.position_ids")) {
+            oc_note(&r->notes, "dropped %s (a buffer older transformers saved), as OpenCLIP's "
+                    "load_checkpoint does", key);
+            continue;
+        }
         oclip_issue *is = add_issue(r, OCLIP_ISSUE_UNEXPECTED, key);
         if (!is) {
             free(names);
@@ -331,6 +339,10 @@ oclip_status oclip_check(const oclip_checkpoint *ck, const oclip_check_options *
                                  why, sizeof why))
             oc_note(&r->notes, "hint: %s", why);
     }
+    /* an HF text tower: its transformer's config.json */
+    if (r->config.text.hf_model_name[0] && !oc_arch_unsupported(&r->config) &&
+        (st = oc_hftext_resolve(&r->config.text, ck->name, &r->notes, err)))
+        goto fail;
     const char *why = oc_arch_unsupported(&r->config);
     if (why) {
         st = oc_err_set(err, OCLIP_E_UNSUPPORTED, "architecture %s: not supported yet: %s%s%s",

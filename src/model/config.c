@@ -120,6 +120,8 @@ static void text_defaults(oclip_text_cfg *t) {
     set_str(t->pool_type, sizeof t->pool_type, "argmax");
     set_str(t->proj_type, sizeof t->proj_type, "linear");
     t->ln_eps = 1e-5;
+    set_str(t->hf_pooler_type, sizeof t->hf_pooler_type, "mean_pooler"); /* CLIPTextCfg */
+    set_str(t->hf_proj_type, sizeof t->hf_proj_type, "mlp");
 }
 
 static void model_defaults(oclip_model_config *m) {
@@ -743,8 +745,10 @@ static oclip_status parse_text(pctx *c, const cJSON *obj, text_info *ti) {
             ti->hf_key = true;
             st = get_str(c, path, it, true, o->hf_model_name, sizeof o->hf_model_name);
         } else if (IS("hf_model_pretrained")) st = get_bool(c, path, it, NULL);
-        else if (IS("hf_proj_type")) st = get_str(c, path, it, true, NULL, 0);
-        else if (IS("hf_pooler_type")) st = get_str(c, path, it, false, NULL, 0);
+        else if (IS("hf_proj_type"))
+            st = get_str(c, path, it, true, o->hf_proj_type, sizeof o->hf_proj_type);
+        else if (IS("hf_pooler_type"))
+            st = get_str(c, path, it, false, o->hf_pooler_type, sizeof o->hf_pooler_type);
         else if ((st = parse_block_key(c, path, k, it, &blk, &handled)) != OCLIP_OK || handled) {
             /* block_type and the custom-block flags */
         } else unknown(c, path, it);

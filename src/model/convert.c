@@ -491,6 +491,12 @@ static cJSON *model_cfg_json(const oclip_model_config *c) {
     if (t->proj_type[0] && strcmp(t->proj_type, "linear"))
         ok = jstr(tc, "proj_type", t->proj_type) && ok;
     if (t->hf_tokenizer_name[0]) ok = jstr(tc, "hf_tokenizer_name", t->hf_tokenizer_name) && ok;
+    if (t->hf_model_name[0]) { /* an HFTextEncoder (model/hftext.c) */
+        ok = jstr(tc, "hf_model_name", t->hf_model_name) && ok;
+        ok = jstr(tc, "hf_pooler_type", t->hf_pooler_type) && ok;
+        ok = (t->hf_proj_type[0] ? jstr(tc, "hf_proj_type", t->hf_proj_type)
+                                 : jput(tc, "hf_proj_type", cJSON_CreateNull())) && ok;
+    }
     if (t->tokenizer_clean >= 0 || t->strip_sep_token) {
         static const char *const cleans[] = {"lower", "whitespace", "canonicalize"};
         cJSON *tk = cJSON_CreateObject();

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/hftext.h"
 #include "model/model.h"
 #include "nn/engine.h"
 
@@ -246,7 +247,11 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     v->proj = weight(&b, "visual.proj", 0, 1);
     }
 
-    /* text tower: CustomTextCLIP keeps it under text.* */
+    /* text tower: an HFTextEncoder (model/hftext.c), or the native one; CustomTextCLIP keeps
+     * it under text.* */
+    if (c->text.hf_model_name[0]) {
+        if ((ts = oc_hftext_bind(m, mapped, err))) return ts;
+    } else {
     const char *tp = c->custom_text ? "text." : "";
     char nm[128];
 #define TNAME(leaf) (snprintf(nm, sizeof nm, "%s" leaf, tp), nm)
@@ -279,6 +284,7 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     }
 
 #undef TNAME
+    }
     /* logit_scale ([] or [1]) and optional logit_bias */
     const oclip_tensor *ls = tensor(&b, "logit_scale", 0);
     if (ls) oc_load_f32(&m->logit_scale, ls->data, ls->dtype, 0, 1);

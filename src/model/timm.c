@@ -26,6 +26,7 @@
 
 #include "hub/hub.h"
 #include "model/arch.h"
+#include "model/hftext.h"
 #include "nn/engine.h"
 
 /* name, input size, patch, width, depth, heads, MLP hidden width (int(width * mlp_ratio)),
@@ -326,7 +327,8 @@ const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *towe
     }
     if (strcmp(v->timm_pool, "map") || strcmp(v->timm_proj, "none"))
         return "SigLIP timm tower without timm_pool 'map' and timm_proj 'none'";
-    if (c->text.hf_model_name[0]) return "Hugging Face text tower (hf_model_name)";
+    const char *hf = c->text.hf_model_name[0] ? oc_hftext_unsupported(c) : NULL; /* NLLB */
+    if (hf) return hf;
     if (!c->custom_text) return "timm image tower without custom_text (CLIP's text keys)";
     if (v->image_size[0] != t.img || v->image_size[1] != t.img)
         return "vision_cfg.image_size differs from the timm tower's input size";

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "hub/hub.h"
+#include "model/hftext.h"
 #include "model/model.h"
 #include "nn/engine.h"
 #include "text/hf_tokenizer.h"
@@ -101,6 +102,11 @@ static oclip_status find_tokenizer_dir(const oclip_model *m, char *dir, oclip_er
             oc_fmt(file, sizeof file, "%s/tokenizer.json", snap) && oc_path_kind(file) == 1)
             return use_dir(dir, snap, err);
     }
+    /* a repo without an organisation (xlm-roberta-base, roberta-base) */
+    if ((kind == OCLIP_SOURCE_HF_HUB || kind == OCLIP_SOURCE_PRETRAINED) && !sl &&
+        oc_hftext_cache_snapshot(name, file, sizeof file) && use_dir(dir, file, err) == OCLIP_OK &&
+        oc_fmt(file, sizeof file, "%s/tokenizer.json", dir) && oc_path_kind(file) == 1)
+        return OCLIP_OK;
     if (beside[0] && oc_fmt(file, sizeof file, "%s/tokenizer.json", beside) &&
         oc_path_kind(file) == 1)
         return use_dir(dir, beside, err);

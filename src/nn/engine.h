@@ -87,8 +87,44 @@ typedef struct oc_resnet {
 /* The text tower's pooled position (open_clip transformer.py text_global_pool) */
 typedef enum { OC_POOL_ARGMAX = 0, OC_POOL_EOS, OC_POOL_FIRST, OC_POOL_LAST } oc_txt_pool;
 
+/* An HF text tower (open_clip hf_model.py HFTextEncoder over transformers' RobertaModel /
+ * XLMRobertaModel: hf_text.c), bound by model/hftext.c. */
+typedef enum { OC_HF_MEAN = 0, OC_HF_CLS, OC_HF_CLS_LAST } oc_hf_pooler;
+typedef enum { OC_HF_PROJ_NONE = 0, OC_HF_PROJ_LINEAR, OC_HF_PROJ_MLP } oc_hf_proj;
+/* GEMM weights of one encoder layer, in oc_hf_text.w order */
+enum { OC_HF_Q = 0, OC_HF_K, OC_HF_V, OC_HF_O, OC_HF_FC, OC_HF_OUT, OC_HF_PER_LAYER };
+typedef struct {
+    float *b[OC_HF_PER_LAYER]; /* the biases [D] [D] [D] [D] [M] [D] */
+    float *ln1_w, *ln1_b;      /* attention.output.LayerNorm [D] (m2m: self_attn_layer_norm) */
+    float *ln2_w, *ln2_b;      /* output.LayerNorm [D] (m2m: final_layer_norm) */
+} oc_hf_layer;
+typedef struct {
+    int on;                    /* the text tower is this one */
+    /* m2m: NLLB's M2M100 encoder (pre-LN layers, ln_w / ln_b its final layer_norm, pos the
+     * sinusoidal table computed at load, token embeddings times emb_scale); relu: its FFN
+     * activation (else exact GELU) */
+    int m2m, relu;
+    float emb_scale;
+    int D, M, H, layers, vocab, max_pos, pad_id;
+    float eps;
+    oc_hf_pooler pooler;
+    oc_hf_proj proj;
+    const uint8_t *tok_emb;    /* word_embeddings [vocab, D] as stored */
+    oclip_dtype tok_dtype;
+    float *pos, *type0;        /* position_embeddings [max_pos, D]; token_type_embeddings[0] */
+    float *ln_w, *ln_b;        /* embeddings.LayerNorm [D] */
+    oc_hf_layer *l;            /* [layers] */
+    float *pool_b;             /* pooler.dense.bias [D] (OC_HF_CLS) */
+    /* every GEMM weight: OC_HF_PER_LAYER per layer (nblock of them), then the pooler's dense
+     * [D, D] (OC_HF_CLS), then the projection: proj.weight [E, D], or proj.0 [(D+E)/2, D] and
+     * proj.2 [E, (D+E)/2]; w[nblock + n_pool] is the first projection weight */
+    oc_weight *w;
+    size_t nw, nblock, n_pool;
+} oc_hf_text;
+
 /* The text tower (oc_txt_*: the tokenizer's code-point strings are oc_text, src/text/) */
 typedef struct {
+    oc_hf_text hf;           /* hf.on: an HF text tower, the fields below unused */
     oc_tower tw;
     int ctx, vocab, eos_id;
     oc_txt_pool pool;
@@ -154,6 +190,11 @@ oclip_status oc_timm_vit_forward(const oclip_model *m, const float *pixels, size
                                  const oc_stages *st, oclip_error *err);
 oclip_status oc_txt_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                             const oc_stages *st, int full, oclip_error *err);
+/* The HF text tower (hf_text.c), called by oc_txt_forward when txt.hf.on: out [N, E]; stages
+ * for tests: last [N, T, D] (last_hidden_state at the positions computed: the non-pad ones and
+ * position 0; zero elsewhere), pooled [N, D] (the pooler's output). */
+oclip_status oc_hf_text_forward(const oclip_model *m, const int64_t *tokens, size_t n,
+                                float *out, const oc_stages *st, oclip_error *err);
 
 /* The ModifiedResNet image tower (resnet.c): bound from the mapped checkpoint (folding each
  * batch norm into its convolution, packing the GEMM weights on the SIMD paths), run, freed

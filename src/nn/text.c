@@ -111,6 +111,7 @@ static oclip_status text_forward(const oclip_model *m, const int64_t *tokens, si
 
 oclip_status oc_txt_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                             const oc_stages *st, int full, oclip_error *err) {
+    if (m->txt.hf.on) return oc_hf_text_forward(m, tokens, n, out, st, err);
     const oc_txt_tower *t = &m->txt;
     size_t ctx = (size_t)t->ctx;
     /* ids outside the vocabulary would index past token_embedding (torch raises IndexError) */

@@ -64,16 +64,19 @@ oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int 
  * the projection (image) or the projection (text); *nblock = how many are block weights */
 static oc_weight **tower_weights(oclip_model *m, int t, size_t *n, size_t *nblock) {
     oc_tower *tw = t ? &m->txt.tw : &m->vis.tw;
-    size_t cnt = 7 + 4 * (size_t)(tw->blocks ? tw->layers : 0), k = 0;
+    const oc_hf_text *hf = &m->txt.hf; /* an HF text tower's weights (hf_text.c) */
+    size_t cnt = 7 + 4 * (size_t)(tw->blocks ? tw->layers : 0) + (t ? hf->nw : 0), k = 0;
     oc_weight **w = malloc(cnt * sizeof *w);
     if (!w) return NULL;
     for (int l = 0; tw->blocks && l < tw->layers; l++) {
         oc_block *b = &tw->blocks[l];
         w[k++] = &b->in_w, w[k++] = &b->out_w, w[k++] = &b->fc_w, w[k++] = &b->proj_w;
     }
+    for (size_t i = 0; t && i < hf->nblock; i++) w[k++] = &hf->w[i];
     *nblock = k;
     if (t == 0) w[k++] = &m->vis.conv, w[k++] = &m->vis.proj;
     else w[k++] = &m->txt.proj;
+    for (size_t i = hf->nblock; t && i < hf->nw; i++) w[k++] = &hf->w[i];
     if (t == 0 && m->vis.map) { /* the timm MAP pool's Linear layers */
         w[k++] = &m->vis.pool_q, w[k++] = &m->vis.pool_kv, w[k++] = &m->vis.pool_proj;
         w[k++] = &m->vis.pool_fc1, w[k++] = &m->vis.pool_fc2;
@@ -91,6 +94,7 @@ static void unpack_tower(oclip_model *m, int t) {
     }
     if (t == 0) oc_weight_unpack(&m->vis.conv), oc_weight_unpack(&m->vis.proj);
     else oc_weight_unpack(&m->txt.proj);
+    for (size_t i = 0; t && i < m->txt.hf.nw; i++) oc_weight_unpack(&m->txt.hf.w[i]);
     if (t == 0) {
         oc_weight_unpack(&m->vis.pool_q), oc_weight_unpack(&m->vis.pool_kv);
         oc_weight_unpack(&m->vis.pool_proj), oc_weight_unpack(&m->vis.pool_fc1);
