@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/eva.h"
 
 const char *oc_arch_unsupported(const oclip_model_config *cfg) {
     switch (cfg->family) {
@@ -157,6 +158,8 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
     if (cfg->vision.patch_size <= 0 || cfg->vision.width <= 0 || cfg->text.width <= 0 ||
         cfg->embed_dim <= 0)
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
+    if (cfg->family == OCLIP_FAMILY_TIMM && oc_eva_family(cfg->vision.timm_model_name))
+        return oc_eva_expected(cfg, a, out, n, err);
     if (cfg->family == OCLIP_FAMILY_TIMM) return siglip_expected(cfg, a, out, n, err);
     const oclip_vision_cfg *v = &cfg->vision;
     const oclip_text_cfg *t = &cfg->text;

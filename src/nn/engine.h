@@ -60,6 +60,9 @@ typedef struct {
     oc_weight pool_q, pool_kv, pool_proj, pool_fc1, pool_fc2; /* [D,D] [2D,D] [D,D] [M,D] [D,M] */
     float *pool_q_b, *pool_kv_b, *pool_proj_b, *pool_fc1_b, *pool_fc2_b;
     float *pool_ln_w, *pool_ln_b;
+    /* timm EVA02 CLIP tower (eva.c) when non-NULL: conv (+ conv_b), pos [1 + G, D], ln_post =
+     * trunk.norm, proj = trunk.head [E, D] (kn 0); its blocks are eva->blocks, tw unused */
+    const struct oc_eva *eva;
 } oc_vision;
 
 /* The text tower's pooled position (open_clip transformer.py text_global_pool) */
@@ -127,6 +130,11 @@ oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n,
  * after trunk.norm), pooled [N, D] (the pool output, = out). */
 oclip_status oc_timm_vit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
                                  const oc_stages *st, oclip_error *err);
+/* The timm EVA02 image tower (eva.c, its weights nn/eva.h), called by oc_vit_forward when
+ * vis.eva is set; stages: embed / block0 / last [N, 1 + G, D] (last: after trunk.norm), pooled
+ * [N, D] (the class token, the head's input). */
+oclip_status oc_eva_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                            const oc_stages *st, oclip_error *err);
 oclip_status oc_txt_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                             const oc_stages *st, int full, oclip_error *err);
 
