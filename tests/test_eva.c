@@ -1,5 +1,6 @@
 /*
- * test_eva.c — EVA02 CLIP (CustomTextCLIP with a timm eva02_*_clip image tower) against
+ * test_eva.c — EVA CLIP (CustomTextCLIP with a timm eva02_*_clip_* / eva_giant_* image tower:
+ * EVA02 B/L with rope and SwiGLU, EVA01 and the post-norm EVA02-E) against
  * OpenCLIP 3.3.0 + timm 1.0.31, on the tiny models of tests/fixtures/eva/ (tools/fixtures_eva.py
  * tiny; docs/EVA.md). The tiny image towers are timm models the generator registered under test
  * names; they are registered here from its manifest.json. Per model and kernel path:
@@ -9,8 +10,8 @@
  *     token; encode_image raw (trunk.head) and normalized; encode_text raw and normalized;
  *     logits;
  *   - the model loads, so its weights passed oclip check against the EVA02 state dict.
- * Then the built-in configs: EVA02-B-16 / -L-14 / -L-14-336 accepted with their state-dict
- * sizes, EVA02-E and EVA01 refused by name with the reason.
+ * Then the seven built-in EVA configs accepted with their state-dict sizes, other EVA towers
+ * and options refused with the reason.
  * Tolerances: max-abs <= 1e-4 and cosine >= 0.99999 (OpenCLIP's own fp32 is ~4e-6 from fp64
  * here, expected.json fp32_vs_fp64).
  */
@@ -30,7 +31,7 @@
 #define TOL 1e-4
 #define MIN_COS 0.99999
 
-static const char *const variants[] = {"eva02_b16", "eva02_l14_336"};
+static const char *const variants[] = {"eva02_b16", "eva02_l14_336", "eva01_g14", "eva02_e14"};
 static double worst_abs, worst_cos = 1.0;
 
 static float *expect_f32(const oclip_checkpoint *ck, const char *name, size_t *n) {
@@ -61,8 +62,10 @@ static void compare(const char *what, const char *tag, const float *got, const f
     if (cos < worst_cos) worst_cos = cos;
 }
 
-/* manifest.json timm_test_models, in timm's terms: img_size, patch_size, embed_dim, depth,
- * num_heads, mlp_ratio (SwiGLU hidden int(dim * mlp_ratio)), ref_feat_shape */
+/* manifest.json timm_test_models, in timm's terms (Eva's defaults where absent): img_size,
+ * patch_size, embed_dim, depth, num_heads, mlp_ratio (4; hidden int(dim * mlp_ratio)),
+ * use_rot_pos_emb with ref_feat_shape, swiglu_mlp (with scale_mlp), qkv_fused (True),
+ * scale_attn_inner, use_post_norm */
 static void register_test_towers(void) {
     size_t len = 0;
     unsigned char *text = read_file(FIX "/manifest.json", &len);
@@ -74,6 +77,9 @@ static void register_test_towers(void) {
     cJSON_ArrayForEach(it, models) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(it, "args");
 #define NUM(key) cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(a, key))
+#define FLAG(key, def)                                                                           \
+    (cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(a, key))                                      \
+         ? cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, key)) : (def))
         oc_eva_tower t = {0};
         snprintf(t.name, sizeof t.name, "%s", it->string);
         t.img = (int)NUM("img_size");
@@ -81,16 +87,25 @@ static void register_test_towers(void) {
         t.width = (int)NUM("embed_dim");
         t.depth = (int)NUM("depth");
         t.heads = (int)NUM("num_heads");
-        t.mlp = (int)(t.width * NUM("mlp_ratio"));
+        const cJSON *ratio = cJSON_GetObjectItemCaseSensitive(a, "mlp_ratio");
+        t.mlp = (int)(t.width * (cJSON_IsNumber(ratio) ? ratio->valuedouble : 4.0));
+        if (FLAG("use_rot_pos_emb", 0)) {
+            const cJSON *ref = cJSON_GetObjectItemCaseSensitive(a, "ref_feat_shape");
+            t.ref = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(ref, 0));
+            CHECK(t.ref == (int)cJSON_GetNumberValue(cJSON_GetArrayItem(ref, 1)));
+        }
+        t.swiglu = FLAG("swiglu_mlp", 0);
+        CHECK(t.swiglu == FLAG("scale_mlp", 0)); /* SwiGLU without its norm is GluMlp */
+        t.fused = FLAG("qkv_fused", 1);
+        t.attn_norm = FLAG("scale_attn_inner", 0);
+        t.post_norm = FLAG("use_post_norm", 0);
 #undef NUM
-        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(a, "ref_feat_shape");
-        t.ref = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(ref, 0));
-        CHECK(t.ref == (int)cJSON_GetNumberValue(cJSON_GetArrayItem(ref, 1)));
+#undef FLAG
         oclip_error err;
         CHECKF(oc_eva_tower_register(&t, &err) == OCLIP_OK, "%s: %s", t.name, err.msg);
         n++;
     }
-    CHECKF(n == 2, "%d test towers in manifest.json", n);
+    CHECKF(n == 4, "%d test towers in manifest.json", n);
     cJSON_Delete(root);
 }
 
@@ -149,7 +164,8 @@ static void test_variant(const char *variant) {
     check_preprocess(m, cJSON_GetObjectItemCaseSensitive(ej, "images"), pixels, variant);
 
     /* the rotary table: timm's [G, 2 hd] = [sin | cos], frequency i at 2i and 2i + 1 */
-    {
+    CHECKF(!oclip_checkpoint_find(ex, "rope") == !m->vis.eva->rope_sin, "%s: rope", variant);
+    if (m->vis.eva->rope_sin) {
         const struct oc_eva *e = m->vis.eva;
         size_t G = (size_t)m->vis.gh * (size_t)m->vis.gw, hd = (size_t)(e->D / e->H), cnt = 0;
         float *want = expect_f32(ex, "rope", &cnt);
@@ -213,42 +229,63 @@ static void test_variant(const char *variant) {
     oclip_checkpoint_free(ex);
 }
 
-/* the built-in EVA configs: EVA02-B/L accepted with their state-dict sizes, the others refused
- * by name */
+/* the built-in EVA configs: accepted with their state-dict sizes; other EVA towers and options
+ * refused by name */
 static void test_builtins(void) {
     static const struct {
         const char *name;
-        size_t tensors; /* 0: refused */
-        const char *why;
+        size_t tensors;
     } cases[] = {
         /* logit_scale, 8 trunk (cls_token, pos_embed, patch_embed.proj, norm, head), 21 per
-         * block, 5 text (positional_embedding, text_projection, token_embedding, ln_final), 12
-         * per text block: 410 and 662, as len(open_clip.create_model(name, device='meta')
-         * .state_dict()) */
-        {"EVA02-B-16", 1 + 8 + 21 * 12 + 5 + 12 * 12, NULL},
-        {"EVA02-L-14", 1 + 8 + 21 * 24 + 5 + 12 * 12, NULL},
-        {"EVA02-L-14-336", 1 + 8 + 21 * 24 + 5 + 12 * 12, NULL},
-        {"EVA02-E-14", 0, "post-norm"},
-        {"EVA02-E-14-plus", 0, "post-norm"},
-        {"EVA01-g-14", 0, "EVA01"},
-        {"EVA01-g-14-plus", 0, "EVA01"},
+         * EVA02 B/L block, 13 per fused-qkv block (q_bias, v_bias, qkv, proj, norm1/2, fc1,
+         * fc2), 5 text (positional_embedding, text_projection, token_embedding, ln_final), 12
+         * per text block: 410, 662, 662, 1134, 1230, 678, 822, as
+         * len(open_clip.create_model(name, device='meta').state_dict()) */
+        {"EVA02-B-16", 1 + 8 + 21 * 12 + 5 + 12 * 12},
+        {"EVA02-L-14", 1 + 8 + 21 * 24 + 5 + 12 * 12},
+        {"EVA02-L-14-336", 1 + 8 + 21 * 24 + 5 + 12 * 12},
+        {"EVA02-E-14", 1 + 8 + 13 * 64 + 5 + 12 * 24},
+        {"EVA02-E-14-plus", 1 + 8 + 13 * 64 + 5 + 12 * 32},
+        {"EVA01-g-14", 1 + 8 + 13 * 40 + 5 + 12 * 12},
+        {"EVA01-g-14-plus", 1 + 8 + 13 * 40 + 5 + 12 * 24},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         oclip_model_config c;
         CHECKF(oclip_config_builtin(cases[i].name, &c, NULL) == OCLIP_OK, "%s", cases[i].name);
         const char *why = oclip_config_unsupported(&c);
+        CHECKF(!why, "%s: %s", cases[i].name, why);
         oc_arena a = {0};
         oc_expect *e;
         size_t n = 0;
-        oclip_status s = oc_arch_expected(&c, &a, &e, &n, NULL);
-        if (cases[i].tensors) {
-            CHECKF(!why, "%s: %s", cases[i].name, why);
-            CHECKF(s == OCLIP_OK && n == cases[i].tensors, "%s: %zu tensors, want %zu",
-                   cases[i].name, n, cases[i].tensors);
-        } else {
-            CHECKF(why && strstr(why, cases[i].why), "%s: %s", cases[i].name, why ? why : "accepted");
-            CHECK(s == OCLIP_E_UNSUPPORTED);
-        }
+        CHECKF(oc_arch_expected(&c, &a, &e, &n, NULL) == OCLIP_OK && n == cases[i].tensors,
+               "%s: %zu tensors, want %zu", cases[i].name, n, cases[i].tensors);
+        oc_arena_free(&a);
+    }
+    /* refused: a timm EVA model that is not a CLIP tower, another pool or projection, another
+     * image size */
+    static const struct {
+        const char *field, *value, *why;
+    } bad[] = {
+        {"name", "eva02_base_patch14_224", "timm EVA tower other than"},
+        {"pool", "avg", "timm_pool 'token'"},
+        {"proj", "linear", "timm_proj null"},
+        {"size", "", "image_size differs"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        oclip_model_config c;
+        CHECK(oclip_config_builtin("EVA02-B-16", &c, NULL) == OCLIP_OK);
+        oclip_vision_cfg *v = &c.vision;
+        if (!strcmp(bad[i].field, "name"))
+            snprintf(v->timm_model_name, sizeof v->timm_model_name, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "pool")) snprintf(v->timm_pool, sizeof v->timm_pool, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "proj")) snprintf(v->timm_proj, sizeof v->timm_proj, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "size")) v->image_size[0] = v->image_size[1] = 336;
+        const char *why = oclip_config_unsupported(&c);
+        CHECKF(why && strstr(why, bad[i].why), "%s: %s", bad[i].field, why ? why : "accepted");
+        oc_arena a = {0};
+        oc_expect *e;
+        size_t n = 0;
+        CHECK(oc_arch_expected(&c, &a, &e, &n, NULL) == OCLIP_E_UNSUPPORTED);
         oc_arena_free(&a);
     }
 }

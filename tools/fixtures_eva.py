@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""`eva` fixtures: tiny EVA02 CLIP models built by OpenCLIP 3.3.0 from its real EVA02 configs (a timm
-`eva02_*_clip` image tower, OpenCLIP's text.* TextTransformer), and what OpenCLIP computes with them
+"""`eva` fixtures: tiny EVA02 CLIP models built by OpenCLIP 3.3.0 from its real EVA02 configs and EVA01 / EVA02-E
+configs (a timm `eva02_*_clip` / `eva_giant_*` image tower, OpenCLIP's text.* TextTransformer), and what OpenCLIP computes with them
 (docs/EVA.md describes the forward pass).
 
     .venv/bin/python tools/fixtures_eva.py tiny      # tests/fixtures/eva/ (committed)
@@ -20,6 +20,7 @@
       expected.safetensors         OpenCLIP 3.3.0 fp32 outputs:
         pixels [N,3,H,W]           the inference transform of create_model_and_transforms
         rope [G,2hd]               trunk.rope.get_embed(): [sin | cos], interleaved pairs
+                                   (EVA02 B/L only)
         img_embed [M,1+G,W]        [cls; patches] + pos_embed (trunk.pos_drop output)
         img_block_<i> [M,1+G,W]    after each trunk block
         img_final_norm [M,1+G,W]   trunk.norm
@@ -69,6 +70,17 @@ TIMM_TINY = {
     "eva02_test_patch14_clip_42": dict(
         like="eva02_large_patch14_clip_336",
         args=dict(img_size=42, patch_size=14, embed_dim=64, depth=3, num_heads=4, **EVA02_ARGS)),
+    # like eva_giant_patch14_224 (EVA01-g-14): Eva's defaults: fused qkv with q_bias / v_bias,
+    # GELU Mlp, no rope, pre-norm blocks
+    "eva01_test_patch14_clip_28": dict(
+        like="eva_giant_patch14_224",
+        args=dict(img_size=28, patch_size=14, embed_dim=32, depth=2, num_heads=4,
+                  mlp_ratio=6144 / 1408)),
+    # like eva02_enormous_patch14_clip_224 (EVA02-E-14): as EVA01 with post-norm blocks
+    "eva02_test_enormous_patch8_clip_24": dict(
+        like="eva02_enormous_patch14_clip_224",
+        args=dict(img_size=24, patch_size=8, embed_dim=48, depth=2, num_heads=4,
+                  mlp_ratio=15360 / 1792, use_post_norm=True)),
 }
 
 VARIANTS = {
@@ -76,6 +88,10 @@ VARIANTS = {
                       text=dict(width=8, heads=2, layers=2)),
     "eva02_l14_336": dict(base="EVA02-L-14-336", seed=202, timm="eva02_test_patch14_clip_42",
                           embed_dim=24, text=dict(width=8, heads=2, layers=1)),
+    "eva01_g14": dict(base="EVA01-g-14", seed=203, timm="eva01_test_patch14_clip_28", embed_dim=24,
+                      text=dict(width=8, heads=2, layers=1)),
+    "eva02_e14": dict(base="EVA02-E-14", seed=204, timm="eva02_test_enormous_patch8_clip_24",
+                      embed_dim=32, text=dict(width=8, heads=2, layers=1)),
 }
 
 
@@ -188,7 +204,8 @@ def run_openclip(model, pixels, tokens):
     hs += [b.register_forward_hook(hook("img_block_%d" % i)) for i, b in enumerate(trunk.blocks)]
     out = {"pixels": pixels}
     with torch.no_grad():
-        out["rope"] = trunk.rope.get_embed().float().clone()
+        if trunk.rope is not None:
+            out["rope"] = trunk.rope.get_embed().float().clone()
         staged = model.encode_image(pixels[:STAGE_IMAGES])
         for h in hs:
             h.remove()

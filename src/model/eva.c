@@ -1,5 +1,6 @@
 /*
- * eva.c — the EVA02 CLIP image towers (timm 1.0.31 models/eva.py, the eva02_*_clip functions)
+ * eva.c — the EVA CLIP image towers (timm 1.0.31 models/eva.py: eva02_*_clip_*, and
+ * eva_giant_patch14_224 for EVA01)
  * as OpenCLIP's TimmModel builds them with timm_pool 'token' and timm_proj null (open_clip
  * timm_model.py: timm.create_model(name, num_classes=embed_dim, global_pool='token'), so the
  * trunk's head Linear(width, embed_dim) with bias is the projection): which names oclip
@@ -14,12 +15,17 @@
 #include "model/eva.h"
 #include "nn/eva.h"
 
-/* name, input size, patch, width, depth, heads, SwiGLU hidden int(width * 4 * 2 / 3),
- * ref_feat_shape (16, 16) */
+/* name, input size, patch, width, depth, heads, MLP hidden int(width * mlp_ratio), rope
+ * ref_feat_shape (0: none), swiglu, fused, attn_norm, post_norm: the model_args of timm's
+ * function of that name (EVA02 B/L mlp_ratio 4 * 2 / 3; EVA01 6144 / 1408; EVA02-E
+ * 15360 / 1792, use_post_norm) */
 static const oc_eva_tower eva_towers[] = {
-    {"eva02_base_patch16_clip_224", 224, 16, 768, 12, 12, 2048, 16},
-    {"eva02_large_patch14_clip_224", 224, 14, 1024, 24, 16, 2730, 16},
-    {"eva02_large_patch14_clip_336", 336, 14, 1024, 24, 16, 2730, 16},
+    {"eva02_base_patch16_clip_224", 224, 16, 768, 12, 12, 2048, 16, 1, 0, 1, 0},
+    {"eva02_large_patch14_clip_224", 224, 14, 1024, 24, 16, 2730, 16, 1, 0, 1, 0},
+    {"eva02_large_patch14_clip_336", 336, 14, 1024, 24, 16, 2730, 16, 1, 0, 1, 0},
+    {"eva02_enormous_patch14_clip_224", 224, 14, 1792, 64, 16, 15360, 0, 0, 1, 0, 1},
+    {"eva_giant_patch14_224", 224, 14, 1408, 40, 16, 6144, 0, 0, 1, 0, 0},
+    {"eva_giant_patch14_clip_224", 224, 14, 1408, 40, 16, 6144, 0, 0, 1, 0, 0},
 };
 
 #define MAX_REGISTERED 16
@@ -53,7 +59,7 @@ bool oc_eva_family(const char *name) {
 oclip_status oc_eva_tower_register(const oc_eva_tower *t, oclip_error *err) {
     if (!t || !t->name[0] || strlen(t->name) >= sizeof t->name || t->img <= 0 || t->patch <= 0 ||
         t->patch > t->img || t->width <= 0 || t->depth < 0 || t->heads <= 0 ||
-        t->width % t->heads || (t->width / t->heads) % 4 || t->mlp <= 0 || t->ref <= 0)
+        t->width % t->heads || t->mlp <= 0 || t->ref < 0 || (t->ref && (t->width / t->heads) % 4))
         return oc_err_set(err, OCLIP_E_ARG, "oc_eva_tower_register: invalid tower");
     oclip_status s = OCLIP_OK;
     pthread_mutex_lock(&reg_mu);
@@ -69,15 +75,10 @@ oclip_status oc_eva_tower_register(const oc_eva_tower *t, oclip_error *err) {
 const char *oc_eva_unsupported(const oclip_model_config *c, oc_eva_tower *tower) {
     const oclip_vision_cfg *v = &c->vision;
     oc_eva_tower t;
-    if (!oc_eva_tower_find(v->timm_model_name, &t)) {
-        if (!strncmp(v->timm_model_name, "eva_giant", 9))
-            return "EVA01 timm tower (eva_giant_*: fused qkv, GELU MLP) not implemented yet";
-        if (!strncmp(v->timm_model_name, "eva02_enormous", 14))
-            return "EVA02-E timm tower (eva02_enormous_*: post-norm blocks) not implemented yet";
-        return "timm EVA tower other than the EVA02 CLIP ViTs (eva02_{base,large}_*_clip_*)";
-    }
+    if (!oc_eva_tower_find(v->timm_model_name, &t))
+        return "timm EVA tower other than the EVA CLIP ones (eva02_*_clip_*, eva_giant_*)";
     if (strcmp(v->timm_pool, "token") || v->timm_proj[0])
-        return "EVA02 timm tower without timm_pool 'token' and timm_proj null";
+        return "EVA timm tower without timm_pool 'token' and timm_proj null";
     if (c->text.hf_model_name[0]) return "Hugging Face text tower (hf_model_name)";
     if (!c->custom_text) return "timm image tower without custom_text (CLIP's text keys)";
     if (v->image_size[0] != t.img || v->image_size[1] != t.img)
@@ -149,23 +150,36 @@ oclip_status oc_eva_expected(const oclip_model_config *cfg, oc_arena *a, oc_expe
 #define B "visual.trunk.blocks.%d."
         put(&l, 1, W, 0, 0, B "norm1.weight", i);
         put(&l, 1, W, 0, 0, B "norm1.bias", i);
-        put(&l, 2, W, W, 0, B "attn.q_proj.weight", i);
-        put(&l, 1, W, 0, 0, B "attn.q_proj.bias", i);
-        put(&l, 2, W, W, 0, B "attn.k_proj.weight", i);
-        put(&l, 2, W, W, 0, B "attn.v_proj.weight", i);
-        put(&l, 1, W, 0, 0, B "attn.v_proj.bias", i);
-        put(&l, 1, W, 0, 0, B "attn.norm.weight", i);
-        put(&l, 1, W, 0, 0, B "attn.norm.bias", i);
+        if (tw.fused) {
+            put(&l, 1, W, 0, 0, B "attn.q_bias", i);
+            put(&l, 1, W, 0, 0, B "attn.v_bias", i);
+            put(&l, 2, 3 * W, W, 0, B "attn.qkv.weight", i);
+        } else {
+            put(&l, 2, W, W, 0, B "attn.q_proj.weight", i);
+            put(&l, 1, W, 0, 0, B "attn.q_proj.bias", i);
+            put(&l, 2, W, W, 0, B "attn.k_proj.weight", i);
+            put(&l, 2, W, W, 0, B "attn.v_proj.weight", i);
+            put(&l, 1, W, 0, 0, B "attn.v_proj.bias", i);
+        }
+        if (tw.attn_norm) {
+            put(&l, 1, W, 0, 0, B "attn.norm.weight", i);
+            put(&l, 1, W, 0, 0, B "attn.norm.bias", i);
+        }
         put(&l, 2, W, W, 0, B "attn.proj.weight", i);
         put(&l, 1, W, 0, 0, B "attn.proj.bias", i);
         put(&l, 1, W, 0, 0, B "norm2.weight", i);
         put(&l, 1, W, 0, 0, B "norm2.bias", i);
-        put(&l, 2, M, W, 0, B "mlp.fc1_g.weight", i);
-        put(&l, 1, M, 0, 0, B "mlp.fc1_g.bias", i);
-        put(&l, 2, M, W, 0, B "mlp.fc1_x.weight", i);
-        put(&l, 1, M, 0, 0, B "mlp.fc1_x.bias", i);
-        put(&l, 1, M, 0, 0, B "mlp.norm.weight", i);
-        put(&l, 1, M, 0, 0, B "mlp.norm.bias", i);
+        if (tw.swiglu) {
+            put(&l, 2, M, W, 0, B "mlp.fc1_g.weight", i);
+            put(&l, 1, M, 0, 0, B "mlp.fc1_g.bias", i);
+            put(&l, 2, M, W, 0, B "mlp.fc1_x.weight", i);
+            put(&l, 1, M, 0, 0, B "mlp.fc1_x.bias", i);
+            put(&l, 1, M, 0, 0, B "mlp.norm.weight", i);
+            put(&l, 1, M, 0, 0, B "mlp.norm.bias", i);
+        } else {
+            put(&l, 2, M, W, 0, B "mlp.fc1.weight", i);
+            put(&l, 1, M, 0, 0, B "mlp.fc1.bias", i);
+        }
         put(&l, 2, W, M, 0, B "mlp.fc2.weight", i);
         put(&l, 1, W, 0, 0, B "mlp.fc2.bias", i);
 #undef B
@@ -264,41 +278,66 @@ oclip_status oc_eva_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
         memset(e, 0, sizeof *e);
         e->blocks = oc_arena_alloc(&m->arena, (size_t)(tt.depth > 0 ? tt.depth : 1) *
                                                   sizeof *e->blocks);
-        e->rope_sin = oc_arena_alloc(&m->arena, (size_t)G * (size_t)hd * sizeof(float));
+        if (tt.ref)
+            e->rope_sin = oc_arena_alloc(&m->arena, (size_t)G * (size_t)hd * sizeof(float));
     }
-    if (!e || !e->blocks || !e->rope_sin) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    e->rope_cos = e->rope_sin + (size_t)G * (size_t)(hd / 2);
+    if (!e || !e->blocks || (tt.ref && !e->rope_sin))
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    if (tt.ref) e->rope_cos = e->rope_sin + (size_t)G * (size_t)(hd / 2);
     e->D = tt.width;
     e->H = tt.heads;
     e->M = tt.mlp;
     e->layers = tt.depth;
+    e->swiglu = tt.swiglu;
+    e->fused = tt.fused;
+    e->post_norm = tt.post_norm;
     e->eps = 1e-6f; /* timm LayerNorm default (layers/norm.py) */
     v->P = tt.patch;
     v->img_h = v->img_w = tt.img;
     v->gh = v->gw = tt.img / tt.patch;
-    oc_eva_rope_table(v->gh, v->gw, hd, tt.ref, e->rope_sin, e->rope_cos);
+    if (tt.ref) oc_eva_rope_table(v->gh, v->gw, hd, tt.ref, e->rope_sin, e->rope_cos);
 #define BLK(leaf) "visual.trunk.blocks.%d." leaf
     for (int l = 0; l < tt.depth; l++) {
         oc_eva_block *k = &e->blocks[l];
         k->n1_w = vec(&b, BLK("norm1.weight"), l);
         k->n1_b = vec(&b, BLK("norm1.bias"), l);
-        k->q = weight(&b, BLK("attn.q_proj.weight"), l);
-        k->q_b = vec(&b, BLK("attn.q_proj.bias"), l);
-        k->k = weight(&b, BLK("attn.k_proj.weight"), l);
-        k->v = weight(&b, BLK("attn.v_proj.weight"), l);
-        k->v_b = vec(&b, BLK("attn.v_proj.bias"), l);
-        k->an_w = vec(&b, BLK("attn.norm.weight"), l);
-        k->an_b = vec(&b, BLK("attn.norm.bias"), l);
+        if (tt.fused) {
+            /* F.linear(x, qkv.weight, cat(q_bias, k_bias = 0, v_bias)) */
+            k->q = weight(&b, BLK("attn.qkv.weight"), l);
+            float *qb = vec(&b, BLK("attn.q_bias"), l), *vb = vec(&b, BLK("attn.v_bias"), l);
+            k->q_b = oc_arena_alloc(&m->arena, 3 * (size_t)tt.width * sizeof(float));
+            if (!k->q_b) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+            for (int i = 0; qb && vb && i < tt.width; i++) {
+                k->q_b[i] = qb[i];
+                k->q_b[tt.width + i] = 0.0f;
+                k->q_b[2 * tt.width + i] = vb[i];
+            }
+        } else {
+            k->q = weight(&b, BLK("attn.q_proj.weight"), l);
+            k->q_b = vec(&b, BLK("attn.q_proj.bias"), l);
+            k->k = weight(&b, BLK("attn.k_proj.weight"), l);
+            k->v = weight(&b, BLK("attn.v_proj.weight"), l);
+            k->v_b = vec(&b, BLK("attn.v_proj.bias"), l);
+        }
+        if (tt.attn_norm) {
+            k->an_w = vec(&b, BLK("attn.norm.weight"), l);
+            k->an_b = vec(&b, BLK("attn.norm.bias"), l);
+        }
         k->proj = weight(&b, BLK("attn.proj.weight"), l);
         k->proj_b = vec(&b, BLK("attn.proj.bias"), l);
         k->n2_w = vec(&b, BLK("norm2.weight"), l);
         k->n2_b = vec(&b, BLK("norm2.bias"), l);
-        k->fg = weight(&b, BLK("mlp.fc1_g.weight"), l);
-        k->fg_b = vec(&b, BLK("mlp.fc1_g.bias"), l);
-        k->fx = weight(&b, BLK("mlp.fc1_x.weight"), l);
-        k->fx_b = vec(&b, BLK("mlp.fc1_x.bias"), l);
-        k->mn_w = vec(&b, BLK("mlp.norm.weight"), l);
-        k->mn_b = vec(&b, BLK("mlp.norm.bias"), l);
+        if (tt.swiglu) {
+            k->fg = weight(&b, BLK("mlp.fc1_g.weight"), l);
+            k->fg_b = vec(&b, BLK("mlp.fc1_g.bias"), l);
+            k->fx = weight(&b, BLK("mlp.fc1_x.weight"), l);
+            k->fx_b = vec(&b, BLK("mlp.fc1_x.bias"), l);
+            k->mn_w = vec(&b, BLK("mlp.norm.weight"), l);
+            k->mn_b = vec(&b, BLK("mlp.norm.bias"), l);
+        } else {
+            k->fg = weight(&b, BLK("mlp.fc1.weight"), l);
+            k->fg_b = vec(&b, BLK("mlp.fc1.bias"), l);
+        }
         k->fc2 = weight(&b, BLK("mlp.fc2.weight"), l);
         k->fc2_b = vec(&b, BLK("mlp.fc2.bias"), l);
     }

@@ -11,20 +11,25 @@
 
 #include "model/arch.h"
 
-/* One EVA02 CLIP tower: the arguments timm's eva02_*_clip function passes to Eva (the rest of
- * them are the same for every one: qkv_fused False, swiglu_mlp, scale_mlp, scale_attn_inner,
- * use_rot_pos_emb with rope 'cat', class token, LayerNorm eps 1e-6). */
+/* One EVA tower: the arguments timm's function for the name passes to Eva. Every one has a class
+ * token, LayerNorm eps 1e-6, no LayerScale, no pre-transformer norm. EVA02 B/L: swiglu_mlp +
+ * scale_mlp, scale_attn_inner, qkv_fused False, rope 'cat'; EVA01 (eva_giant_*) and EVA02-E
+ * (eva02_enormous_*, use_post_norm): qkv_fused (q_bias, v_bias, no k bias), GELU Mlp. */
 typedef struct {
     char name[64];
     int img, patch, width, depth, heads;
-    int mlp; /* SwiGLU hidden width: int(width * 4 * 2 / 3) */
-    int ref; /* ref_feat_shape (ref, ref): the rope grid is rescaled to it */
+    int mlp;       /* MLP hidden width: int(width * mlp_ratio) */
+    int ref;       /* rope: ref_feat_shape (ref, ref), the grid rescaled to it; 0: no rope */
+    int swiglu;    /* SwiGLU (fc1_g, fc1_x, SiLU, mlp.norm) instead of Mlp (fc1, GELU, fc2) */
+    int fused;     /* qkv_fused: attn.qkv [3W, W] + q_bias / v_bias; else q/k/v_proj */
+    int attn_norm; /* scale_attn_inner: attn.norm before attn.proj */
+    int post_norm; /* EvaBlockPostNorm: x + norm1(attn(x)), x + norm2(mlp(x)) */
 } oc_eva_tower;
 
 /* Is `timm_model_name` one of timm's EVA models (eva_*, eva02_*, or a registered test tower)?
  * Those are answered by oc_eva_unsupported, never by the SigLIP table. */
 bool oc_eva_family(const char *timm_model_name);
-/* The EVA02 tower timm builds for `name`; false when oclip does not compute it. */
+/* The EVA tower timm builds for `name`; false when oclip does not compute it. */
 bool oc_eva_tower_find(const char *name, oc_eva_tower *out);
 /* Adds a tower under a name timm does not define (tests: tools/fixtures_eva.py's tiny towers). */
 oclip_status oc_eva_tower_register(const oc_eva_tower *t, oclip_error *err);

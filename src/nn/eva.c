@@ -4,9 +4,10 @@
  * (open_clip timm_model.py: the trunk's head Linear(width, embed_dim) is the projection).
  * docs/EVA.md is the reference.
  *   1. patch_embed (conv with bias), [cls_token; patches] + pos_embed; norm_pre is identity
- *   2. EvaBlocks: rotary position embedding on q and k of the patch tokens (not the class
- *      token), an inner LayerNorm on the attention output before attn.proj, SwiGLU MLP with a
- *      LayerNorm on its hidden units; no LayerScale
+ *   2. EvaBlocks (nn/eva.h): EVA02 B/L: rotary position embedding on q and k of the patch
+ *      tokens (not the class token), an inner LayerNorm on the attention output before
+ *      attn.proj, SwiGLU MLP with a LayerNorm on its hidden units; EVA01: fused qkv, GELU MLP;
+ *      EVA02-E: the same with post-norm blocks; no LayerScale
  *   3. trunk.norm over every token, the class token (fc_norm identity), trunk.head
  */
 #include <math.h>
@@ -75,34 +76,56 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
     /* 2. the blocks */
     for (int l = 0; l < e->layers; l++) {
         const oc_eva_block *k = &e->blocks[l];
-        oc_layernorm(x, h, rows, D, k->n1_w, k->n1_b, e->eps, nth);
-        /* q, k, v projections into the [q | k | v] rows oc_attention reads; rope on q and k of
-         * the patch tokens, per head */
-        const oc_weight *w[3] = {&k->q, &k->k, &k->v};
-        const float *bias[3] = {k->q_b, NULL, k->v_b};
-        for (size_t j = 0; j < 3; j++) {
-            oc_gemm(h, rows, w[j], bias[j], t, nth);
-            for (size_t r = 0; r < rows; r++) {
-                float *dst = qkv + r * 3 * D + j * D;
-                memcpy(dst, t + r * D, D * sizeof(float));
-                size_t tok = r % T;
-                if (j == 2 || tok == 0) continue;
-                const float *sn = e->rope_sin + (tok - 1) * half, *cs = e->rope_cos + (tok - 1) * half;
-                for (size_t hh = 0; hh < H; hh++) rope_apply(dst + hh * hd, sn, cs, half);
+        /* attention input: norm1(x), or x itself in a post-norm block */
+        const float *ain = x;
+        if (!e->post_norm) {
+            oc_layernorm(x, h, rows, D, k->n1_w, k->n1_b, e->eps, nth);
+            ain = h;
+        }
+        if (e->fused) {
+            oc_gemm(ain, rows, &k->q, k->q_b, qkv, nth); /* rows [q; k; v], bias [q_b; 0; v_b] */
+        } else {
+            /* q, k, v projections into the [q | k | v] rows oc_attention reads */
+            const oc_weight *w[3] = {&k->q, &k->k, &k->v};
+            const float *bias[3] = {k->q_b, NULL, k->v_b};
+            for (size_t j = 0; j < 3; j++) {
+                oc_gemm(ain, rows, w[j], bias[j], t, nth);
+                for (size_t r = 0; r < rows; r++)
+                    memcpy(qkv + r * 3 * D + j * D, t + r * D, D * sizeof(float));
             }
+        }
+        /* rope on q and k of the patch tokens, per head */
+        for (size_t r = 0; e->rope_sin && r < rows; r++) {
+            size_t tok = r % T;
+            if (tok == 0) continue;
+            const float *sn = e->rope_sin + (tok - 1) * half, *cs = e->rope_cos + (tok - 1) * half;
+            for (size_t j = 0; j < 2; j++)
+                for (size_t hh = 0; hh < H; hh++)
+                    rope_apply(qkv + r * 3 * D + j * D + hh * hd, sn, cs, half);
         }
         oclip_status s = oc_attention(qkv, o, n, T, D, H, 0, nth, err);
         if (s) return s;
-        oc_layernorm(o, o, rows, D, k->an_w, k->an_b, e->eps, nth); /* attn.norm */
+        if (k->an_w) oc_layernorm(o, o, rows, D, k->an_w, k->an_b, e->eps, nth); /* attn.norm */
         oc_gemm(o, rows, &k->proj, k->proj_b, h, nth);
+        if (e->post_norm) oc_layernorm(h, h, rows, D, k->n1_w, k->n1_b, e->eps, nth);
         for (size_t i = 0; i < rows * D; i++) x[i] += h[i];
-        /* SwiGLU: fc2(norm(silu(fc1_g(h)) * fc1_x(h))) */
-        oc_layernorm(x, h, rows, D, k->n2_w, k->n2_b, e->eps, nth);
-        oc_gemm(h, rows, &k->fg, k->fg_b, g, nth);
-        oc_gemm(h, rows, &k->fx, k->fx_b, u, nth);
-        for (size_t i = 0; i < rows * M; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-        oc_layernorm(g, g, rows, M, k->mn_w, k->mn_b, e->eps, nth); /* mlp.norm */
+        /* MLP input: norm2(x), or x in a post-norm block */
+        const float *min = x;
+        if (!e->post_norm) {
+            oc_layernorm(x, h, rows, D, k->n2_w, k->n2_b, e->eps, nth);
+            min = h;
+        }
+        oc_gemm(min, rows, &k->fg, k->fg_b, g, nth);
+        if (e->swiglu) {
+            /* SwiGLU: fc2(norm(silu(fc1_g(h)) * fc1_x(h))) */
+            oc_gemm(min, rows, &k->fx, k->fx_b, u, nth);
+            for (size_t i = 0; i < rows * M; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+            oc_layernorm(g, g, rows, M, k->mn_w, k->mn_b, e->eps, nth); /* mlp.norm */
+        } else {
+            oc_activate(g, rows * M, OC_ACT_GELU, nth); /* timm Mlp: nn.GELU (exact) */
+        }
         oc_gemm(g, rows, &k->fc2, k->fc2_b, h, nth);
+        if (e->post_norm) oc_layernorm(h, h, rows, D, k->n2_w, k->n2_b, e->eps, nth);
         for (size_t i = 0; i < rows * D; i++) x[i] += h[i];
         if (l == 0 && st && st->block0)
             memcpy(st->block0 + first * T * D, x, rows * D * sizeof(float));
