@@ -62,7 +62,7 @@ typedef struct {
     float *pool_ln_w, *pool_ln_b;
     /* timm EVA02 CLIP tower (eva.c) when non-NULL: conv (+ conv_b), pos [1 + G, D], ln_post =
      * trunk.norm, proj = trunk.head [E, D] (kn 0); its blocks are eva->blocks, tw unused */
-    const struct oc_eva *eva;
+    struct oc_eva *eva;
 } oc_vision;
 
 /* The text tower's pooled position (open_clip transformer.py text_global_pool) */
@@ -135,6 +135,11 @@ oclip_status oc_timm_vit_forward(const oclip_model *m, const float *pixels, size
  * [N, D] (the class token, the head's input). */
 oclip_status oc_eva_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
                             const oc_stages *st, oclip_error *err);
+/* The EVA blocks' GEMM weights for the packing in tower.c (block weights: int8 under
+ * OCLIP_DTYPE_I8): their count, and pointers to them in w when not NULL; e may be NULL (0).
+ * oc_eva_unpack frees their packed copies (NULL-safe). */
+size_t oc_eva_weights(struct oc_eva *e, oc_weight **w);
+void oc_eva_unpack(struct oc_eva *e);
 oclip_status oc_txt_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                             const oc_stages *st, int full, oclip_error *err);
 

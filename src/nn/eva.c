@@ -48,9 +48,40 @@ static void rope_apply(float *x, const float *sn, const float *cs, size_t half) 
     }
 }
 
+size_t oc_eva_weights(struct oc_eva *e, oc_weight **w) {
+    size_t k = 0;
+    for (int l = 0; e && l < e->layers; l++) {
+        oc_eva_block *b = &e->blocks[l];
+        oc_weight *all[7] = {&b->q, &b->k, &b->v, &b->proj, &b->fg, &b->fx, &b->fc2};
+        for (int i = 0; i < 7; i++)
+            if (all[i]->data) {
+                if (w) w[k] = all[i];
+                k++;
+            }
+    }
+    return k;
+}
+
+void oc_eva_unpack(struct oc_eva *e) {
+    for (int l = 0; e && l < e->layers; l++) {
+        oc_eva_block *b = &e->blocks[l];
+        oc_weight_unpack(&b->q), oc_weight_unpack(&b->k), oc_weight_unpack(&b->v);
+        oc_weight_unpack(&b->proj), oc_weight_unpack(&b->fg), oc_weight_unpack(&b->fx);
+        oc_weight_unpack(&b->fc2);
+    }
+}
+
 typedef struct {
     float *patches, *x, *h, *t, *qkv, *o, *g, *u;
+    void *qs; /* oc_gemm_i8's scratch when the blocks' weights are int8, else NULL */
 } eva_buf;
+
+/* A block's Linear layer: oc_gemm, or oc_gemm_i8 for weights quantized at load */
+static void linear(const float *X, size_t rows, const oc_weight *W, const float *bias, float *Y,
+                   int nth, void *qs) {
+    if (W->pdtype == OCLIP_DTYPE_I8 && W->packed) oc_gemm_i8(X, rows, W, bias, Y, nth, qs);
+    else oc_gemm(X, rows, W, bias, Y, nth);
+}
 
 static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t n, float *out,
                               const oc_stages *st, size_t first, const eva_buf *bf,
@@ -83,13 +114,13 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
             ain = h;
         }
         if (e->fused) {
-            oc_gemm(ain, rows, &k->q, k->q_b, qkv, nth); /* rows [q; k; v], bias [q_b; 0; v_b] */
+            linear(ain, rows, &k->q, k->q_b, qkv, nth, bf->qs); /* [q; k; v], bias [q_b; 0; v_b] */
         } else {
             /* q, k, v projections into the [q | k | v] rows oc_attention reads */
             const oc_weight *w[3] = {&k->q, &k->k, &k->v};
             const float *bias[3] = {k->q_b, NULL, k->v_b};
             for (size_t j = 0; j < 3; j++) {
-                oc_gemm(ain, rows, w[j], bias[j], t, nth);
+                linear(ain, rows, w[j], bias[j], t, nth, bf->qs);
                 for (size_t r = 0; r < rows; r++)
                     memcpy(qkv + r * 3 * D + j * D, t + r * D, D * sizeof(float));
             }
@@ -106,7 +137,7 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
         oclip_status s = oc_attention(qkv, o, n, T, D, H, 0, nth, err);
         if (s) return s;
         if (k->an_w) oc_layernorm(o, o, rows, D, k->an_w, k->an_b, e->eps, nth); /* attn.norm */
-        oc_gemm(o, rows, &k->proj, k->proj_b, h, nth);
+        linear(o, rows, &k->proj, k->proj_b, h, nth, bf->qs);
         if (e->post_norm) oc_layernorm(h, h, rows, D, k->n1_w, k->n1_b, e->eps, nth);
         for (size_t i = 0; i < rows * D; i++) x[i] += h[i];
         /* MLP input: norm2(x), or x in a post-norm block */
@@ -115,16 +146,16 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
             oc_layernorm(x, h, rows, D, k->n2_w, k->n2_b, e->eps, nth);
             min = h;
         }
-        oc_gemm(min, rows, &k->fg, k->fg_b, g, nth);
+        linear(min, rows, &k->fg, k->fg_b, g, nth, bf->qs);
         if (e->swiglu) {
             /* SwiGLU: fc2(norm(silu(fc1_g(h)) * fc1_x(h))) */
-            oc_gemm(min, rows, &k->fx, k->fx_b, u, nth);
+            linear(min, rows, &k->fx, k->fx_b, u, nth, bf->qs);
             for (size_t i = 0; i < rows * M; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
             oc_layernorm(g, g, rows, M, k->mn_w, k->mn_b, e->eps, nth); /* mlp.norm */
         } else {
             oc_activate(g, rows * M, OC_ACT_GELU, nth); /* timm Mlp: nn.GELU (exact) */
         }
-        oc_gemm(g, rows, &k->fc2, k->fc2_b, h, nth);
+        linear(g, rows, &k->fc2, k->fc2_b, h, nth, bf->qs);
         if (e->post_norm) oc_layernorm(h, h, rows, D, k->n2_w, k->n2_b, e->eps, nth);
         for (size_t i = 0; i < rows * D; i++) x[i] += h[i];
         if (l == 0 && st && st->block0)
@@ -155,9 +186,14 @@ oclip_status oc_eva_forward(const oclip_model *m, const float *pixels, size_t n,
     if (oc_mul_overflow_u64(chunk * G, 3 * P * P, &a) ||
         oc_add_overflow_u64(7 * (uint64_t)D, 2 * (uint64_t)M, &per_row) ||
         oc_mul_overflow_u64(per_row, rows, &b) || oc_add_overflow_u64(a, b, &total) ||
-        total > SIZE_MAX / sizeof(float))
+        total > SIZE_MAX / sizeof(float) / 2)
         return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
-    float *buf = malloc((size_t)(total ? total : 1) * sizeof(float));
+    int q8 = 0;
+    for (int l = 0; l < e->layers && !q8; l++)
+        q8 = e->blocks[l].fg.pdtype == OCLIP_DTYPE_I8 && e->blocks[l].fg.packed;
+    size_t qbytes = q8 ? oc_gemm_i8_scratch(rows, D > M ? D : M) : 0;
+    if (qbytes > SIZE_MAX / 2) return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
+    float *buf = malloc((size_t)(total ? total : 1) * sizeof(float) + qbytes);
     if (!buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (image activations)");
     eva_buf bf;
     bf.patches = buf;
@@ -168,6 +204,7 @@ oclip_status oc_eva_forward(const oclip_model *m, const float *pixels, size_t n,
     bf.qkv = bf.o + rows * D;
     bf.g = bf.qkv + rows * 3 * D;
     bf.u = bf.g + rows * M;
+    bf.qs = q8 ? buf + total : NULL;
     size_t img = 3 * (size_t)v->img_h * (size_t)v->img_w;
     oclip_status s = OCLIP_OK;
     for (size_t i = 0; i < n && !s; i += chunk) {
