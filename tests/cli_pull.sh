@@ -325,7 +325,7 @@ log_lacks "resolve"
 # the built-in config says so offline (the hub sees no request at all), for hf-hub: the
 # repository's open_clip_config.json (fetched first; no weights)
 export HF_HUB_CACHE="$tmp/c10"
-for spec in convnext_base:laion400m_s13b_b51k EVA02-B-16:merged2b_s8b_b131k \
+for spec in convnext_base:laion400m_s13b_b51k \
     coca_ViT-B-32:laion2b_s13b_b90k; do
     mode normal
     expect 1 "$OCLIP" embed-image --threads 1 -m "$spec" --pixels "$tmp/pixels.npy" \

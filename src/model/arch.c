@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/eva.h"
 #include "model/hftext.h"
 
 /* The side of ModifiedResNet's last feature grid for an img x img image: the stem's stride-2
@@ -240,6 +241,8 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
     if (cfg->vision.patch_size <= 0 || cfg->vision.width <= 0 || cfg->text.width <= 0 ||
         cfg->embed_dim <= 0)
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
+    if (cfg->family == OCLIP_FAMILY_TIMM && oc_eva_family(cfg->vision.timm_model_name))
+        return oc_eva_expected(cfg, a, out, n, err);
     if (cfg->text.hf_model_name[0]) return oc_hftext_expected(cfg, a, out, n, err);
     if (cfg->family == OCLIP_FAMILY_TIMM) return siglip_expected(cfg, a, out, n, err);
 native:;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/eva.h"
 #include "model/hftext.h"
 #include "model/model.h"
 #include "nn/engine.h"
@@ -217,7 +218,9 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     /* image tower */
     oclip_status ts; /* bind_tower's own failure (no memory for the blocks) is not in b.st */
     oc_timm_tower tt;
-    if (c->family == OCLIP_FAMILY_TIMM) {
+    if (c->family == OCLIP_FAMILY_TIMM && oc_eva_family(c->vision.timm_model_name)) {
+        if ((ts = oc_eva_bind(m, mapped, err))) return ts;
+    } else if (c->family == OCLIP_FAMILY_TIMM) {
         if (oc_timm_unsupported(c, &tt))
             return oc_err_set(err, OCLIP_E_UNSUPPORTED, "timm tower '%s' not supported",
                               c->vision.timm_model_name);

@@ -63,6 +63,9 @@ typedef struct {
     /* OpenAI's ModifiedResNet (resnet.c) when not NULL: the rest of this struct but img_h /
      * img_w is then unused */
     struct oc_resnet *rn;
+    /* timm EVA02 CLIP tower (eva.c) when non-NULL: conv (+ conv_b), pos [1 + G, D], ln_post =
+     * trunk.norm, proj = trunk.head [E, D] (kn 0); its blocks are eva->blocks, tw unused */
+    struct oc_eva *eva;
 } oc_vision;
 
 /* ModifiedResNet (open_clip modified_resnet.py): convolutions with their batch norms folded in
@@ -188,6 +191,16 @@ oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n,
  * after trunk.norm), pooled [N, D] (the pool output, = out). */
 oclip_status oc_timm_vit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
                                  const oc_stages *st, oclip_error *err);
+/* The timm EVA02 image tower (eva.c, its weights nn/eva.h), called by oc_vit_forward when
+ * vis.eva is set; stages: embed / block0 / last [N, 1 + G, D] (last: after trunk.norm), pooled
+ * [N, D] (the class token, the head's input). */
+oclip_status oc_eva_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                            const oc_stages *st, oclip_error *err);
+/* The EVA blocks' GEMM weights for the packing in tower.c (block weights: int8 under
+ * OCLIP_DTYPE_I8): their count, and pointers to them in w when not NULL; e may be NULL (0).
+ * oc_eva_unpack frees their packed copies (NULL-safe). */
+size_t oc_eva_weights(struct oc_eva *e, oc_weight **w);
+void oc_eva_unpack(struct oc_eva *e);
 oclip_status oc_txt_forward(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
                             const oc_stages *st, int full, oclip_error *err);
 /* The HF text tower (hf_text.c), called by oc_txt_forward when txt.hf.on: out [N, E]; stages

@@ -66,6 +66,7 @@ static oc_weight **tower_weights(oclip_model *m, int t, size_t *n, size_t *nbloc
     oc_tower *tw = t ? &m->txt.tw : &m->vis.tw;
     const oc_hf_text *hf = &m->txt.hf; /* an HF text tower's weights (hf_text.c) */
     size_t cnt = 7 + 4 * (size_t)(tw->blocks ? tw->layers : 0) + (t ? hf->nw : 0), k = 0;
+    cnt += t == 0 ? oc_eva_weights(m->vis.eva, NULL) : 0; /* the EVA tower's blocks (eva.c) */
     oc_weight **w = malloc(cnt * sizeof *w);
     if (!w) return NULL;
     for (int l = 0; tw->blocks && l < tw->layers; l++) {
@@ -73,6 +74,7 @@ static oc_weight **tower_weights(oclip_model *m, int t, size_t *n, size_t *nbloc
         w[k++] = &b->in_w, w[k++] = &b->out_w, w[k++] = &b->fc_w, w[k++] = &b->proj_w;
     }
     for (size_t i = 0; t && i < hf->nblock; i++) w[k++] = &hf->w[i];
+    if (t == 0) k += oc_eva_weights(m->vis.eva, w + k);
     *nblock = k;
     if (t == 0) w[k++] = &m->vis.conv, w[k++] = &m->vis.proj;
     else w[k++] = &m->txt.proj;
@@ -87,6 +89,7 @@ static oc_weight **tower_weights(oclip_model *m, int t, size_t *n, size_t *nbloc
 
 static void unpack_tower(oclip_model *m, int t) {
     oc_tower *tw = t ? &m->txt.tw : &m->vis.tw;
+    if (t == 0) oc_eva_unpack(m->vis.eva);
     for (int l = 0; tw->blocks && l < tw->layers; l++) {
         oc_block *b = &tw->blocks[l];
         oc_weight_unpack(&b->in_w), oc_weight_unpack(&b->out_w);

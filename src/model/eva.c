@@ -1,0 +1,361 @@
+/*
+ * eva.c — the EVA CLIP image towers (timm 1.0.31 models/eva.py: eva02_*_clip_*, and
+ * eva_giant_patch14_224 for EVA01)
+ * as OpenCLIP's TimmModel builds them with timm_pool 'token' and timm_proj null (open_clip
+ * timm_model.py: timm.create_model(name, num_classes=embed_dim, global_pool='token'), so the
+ * trunk's head Linear(width, embed_dim) with bias is the projection): which names oclip
+ * computes, their state dict (CustomTextCLIP: visual.trunk.*, text.*) and the binding of the
+ * weights. The forward is nn/eva.c; docs/EVA.md is the reference.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/eva.h"
+#include "nn/eva.h"
+
+/* name, input size, patch, width, depth, heads, MLP hidden int(width * mlp_ratio), rope
+ * ref_feat_shape (0: none), swiglu, fused, attn_norm, post_norm: the model_args of timm's
+ * function of that name (EVA02 B/L mlp_ratio 4 * 2 / 3; EVA01 6144 / 1408; EVA02-E
+ * 15360 / 1792, use_post_norm) */
+static const oc_eva_tower eva_towers[] = {
+    {"eva02_base_patch16_clip_224", 224, 16, 768, 12, 12, 2048, 16, 1, 0, 1, 0},
+    {"eva02_large_patch14_clip_224", 224, 14, 1024, 24, 16, 2730, 16, 1, 0, 1, 0},
+    {"eva02_large_patch14_clip_336", 336, 14, 1024, 24, 16, 2730, 16, 1, 0, 1, 0},
+    {"eva02_enormous_patch14_clip_224", 224, 14, 1792, 64, 16, 15360, 0, 0, 1, 0, 1},
+    {"eva_giant_patch14_224", 224, 14, 1408, 40, 16, 6144, 0, 0, 1, 0, 0},
+    {"eva_giant_patch14_clip_224", 224, 14, 1408, 40, 16, 6144, 0, 0, 1, 0, 0},
+};
+
+#define MAX_REGISTERED 16
+static oc_eva_tower registered[MAX_REGISTERED];
+static size_t n_registered;
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+bool oc_eva_tower_find(const char *name, oc_eva_tower *out) {
+    if (!name || !name[0]) return false;
+    for (size_t i = 0; i < sizeof eva_towers / sizeof eva_towers[0]; i++)
+        if (!strcmp(eva_towers[i].name, name)) {
+            if (out) *out = eva_towers[i];
+            return true;
+        }
+    bool found = false;
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < n_registered && !found; i++)
+        if (!strcmp(registered[i].name, name)) {
+            if (out) *out = registered[i];
+            found = true;
+        }
+    pthread_mutex_unlock(&reg_mu);
+    return found;
+}
+
+bool oc_eva_family(const char *name) {
+    return name && (!strncmp(name, "eva_", 4) || !strncmp(name, "eva02_", 6) ||
+                    oc_eva_tower_find(name, NULL));
+}
+
+oclip_status oc_eva_tower_register(const oc_eva_tower *t, oclip_error *err) {
+    if (!t || !t->name[0] || strlen(t->name) >= sizeof t->name || t->img <= 0 || t->patch <= 0 ||
+        t->patch > t->img || t->width <= 0 || t->depth < 0 || t->heads <= 0 ||
+        t->width % t->heads || t->mlp <= 0 || t->ref < 0 || (t->ref && (t->width / t->heads) % 4))
+        return oc_err_set(err, OCLIP_E_ARG, "oc_eva_tower_register: invalid tower");
+    oclip_status s = OCLIP_OK;
+    pthread_mutex_lock(&reg_mu);
+    size_t i = 0;
+    while (i < n_registered && strcmp(registered[i].name, t->name)) i++;
+    if (i < n_registered) registered[i] = *t;
+    else if (n_registered < MAX_REGISTERED) registered[n_registered++] = *t;
+    else s = oc_err_set(err, OCLIP_E_NOMEM, "oc_eva_tower_register: table full");
+    pthread_mutex_unlock(&reg_mu);
+    return s;
+}
+
+const char *oc_eva_unsupported(const oclip_model_config *c, oc_eva_tower *tower) {
+    const oclip_vision_cfg *v = &c->vision;
+    oc_eva_tower t;
+    if (!oc_eva_tower_find(v->timm_model_name, &t))
+        return "timm EVA tower other than the EVA CLIP ones (eva02_*_clip_*, eva_giant_*)";
+    if (strcmp(v->timm_pool, "token") || v->timm_proj[0])
+        return "EVA timm tower without timm_pool 'token' and timm_proj null";
+    if (c->text.hf_model_name[0]) return "Hugging Face text tower (hf_model_name)";
+    if (!c->custom_text) return "timm image tower without custom_text (CLIP's text keys)";
+    if (v->image_size[0] != t.img || v->image_size[1] != t.img)
+        return "vision_cfg.image_size differs from the timm tower's input size";
+    if ((int64_t)(t.img / t.patch) * (t.img / t.patch) + 1 > OC_MAX_TOKENS)
+        return "sequences longer than 4096 tokens";
+    if (tower) *tower = t;
+    return NULL;
+}
+
+/* =============================================================================================
+ * Expected state dict
+ */
+typedef struct {
+    oc_expect *v;
+    size_t n, cap;
+    oc_arena *a;
+    bool oom;
+} elist;
+
+static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, const char *fmt, ...)
+    OC_PRINTF(6, 7);
+
+static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, const char *fmt, ...) {
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        oc_expect *v = oc_arena_alloc(l->a, cap * sizeof *v);
+        if (!v) {
+            l->oom = true;
+            return;
+        }
+        if (l->n) memcpy(v, l->v, l->n * sizeof *v);
+        l->v = v;
+        l->cap = cap;
+    }
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    oc_expect *e = &l->v[l->n++];
+    e->name = oc_arena_strndup(l->a, name, strlen(name));
+    if (!e->name) l->oom = true;
+    e->ndim = ndim;
+    int64_t d[4] = {d0, d1, d2, 0};
+    memcpy(e->shape, d, sizeof d);
+}
+
+oclip_status oc_eva_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
+                             size_t *n, oclip_error *err) {
+    oc_eva_tower tw;
+    const char *why = oc_eva_unsupported(cfg, &tw);
+    if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
+    const oclip_text_cfg *t = &cfg->text;
+    elist l = {.a = a};
+    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.img / tw.patch;
+    int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
+    int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
+    put(&l, ls_dims, 1, 0, 0, "logit_scale");
+    if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, "logit_bias");
+    /* Eva: cls_token, pos_embed, patch_embed, blocks, norm, head (module order) */
+    put(&l, 3, 1, 1, W, "visual.trunk.cls_token");
+    put(&l, 3, 1, g * g + 1, W, "visual.trunk.pos_embed");
+    put(&l, 4, W, 3, P, "visual.trunk.patch_embed.proj.weight");
+    l.v[l.n - 1].shape[3] = P;
+    put(&l, 1, W, 0, 0, "visual.trunk.patch_embed.proj.bias");
+    for (int i = 0; i < tw.depth; i++) {
+#define B "visual.trunk.blocks.%d."
+        put(&l, 1, W, 0, 0, B "norm1.weight", i);
+        put(&l, 1, W, 0, 0, B "norm1.bias", i);
+        if (tw.fused) {
+            put(&l, 1, W, 0, 0, B "attn.q_bias", i);
+            put(&l, 1, W, 0, 0, B "attn.v_bias", i);
+            put(&l, 2, 3 * W, W, 0, B "attn.qkv.weight", i);
+        } else {
+            put(&l, 2, W, W, 0, B "attn.q_proj.weight", i);
+            put(&l, 1, W, 0, 0, B "attn.q_proj.bias", i);
+            put(&l, 2, W, W, 0, B "attn.k_proj.weight", i);
+            put(&l, 2, W, W, 0, B "attn.v_proj.weight", i);
+            put(&l, 1, W, 0, 0, B "attn.v_proj.bias", i);
+        }
+        if (tw.attn_norm) {
+            put(&l, 1, W, 0, 0, B "attn.norm.weight", i);
+            put(&l, 1, W, 0, 0, B "attn.norm.bias", i);
+        }
+        put(&l, 2, W, W, 0, B "attn.proj.weight", i);
+        put(&l, 1, W, 0, 0, B "attn.proj.bias", i);
+        put(&l, 1, W, 0, 0, B "norm2.weight", i);
+        put(&l, 1, W, 0, 0, B "norm2.bias", i);
+        if (tw.swiglu) {
+            put(&l, 2, M, W, 0, B "mlp.fc1_g.weight", i);
+            put(&l, 1, M, 0, 0, B "mlp.fc1_g.bias", i);
+            put(&l, 2, M, W, 0, B "mlp.fc1_x.weight", i);
+            put(&l, 1, M, 0, 0, B "mlp.fc1_x.bias", i);
+            put(&l, 1, M, 0, 0, B "mlp.norm.weight", i);
+            put(&l, 1, M, 0, 0, B "mlp.norm.bias", i);
+        } else {
+            put(&l, 2, M, W, 0, B "mlp.fc1.weight", i);
+            put(&l, 1, M, 0, 0, B "mlp.fc1.bias", i);
+        }
+        put(&l, 2, W, M, 0, B "mlp.fc2.weight", i);
+        put(&l, 1, W, 0, 0, B "mlp.fc2.bias", i);
+#undef B
+    }
+    put(&l, 1, W, 0, 0, "visual.trunk.norm.weight");
+    put(&l, 1, W, 0, 0, "visual.trunk.norm.bias");
+    put(&l, 2, E, W, 0, "visual.trunk.head.weight");
+    put(&l, 1, E, 0, 0, "visual.trunk.head.bias");
+    /* TextTransformer (text.*): its parameters, then token_embedding, transformer, ln_final */
+    put(&l, 2, t->context_length, Wt, 0, "text.positional_embedding");
+    int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
+    if (has_proj && !t->proj_bias) put(&l, 2, Wt, E, 0, "text.text_projection");
+    put(&l, 2, t->vocab_size, Wt, 0, "text.token_embedding.weight");
+    for (int i = 0; i < t->layers; i++) {
+#define R "text.transformer.resblocks.%d."
+        put(&l, 1, Wt, 0, 0, R "ln_1.weight", i);
+        put(&l, 1, Wt, 0, 0, R "ln_1.bias", i);
+        put(&l, 2, 3 * Wt, Wt, 0, R "attn.in_proj_weight", i);
+        put(&l, 1, 3 * Wt, 0, 0, R "attn.in_proj_bias", i);
+        put(&l, 2, Wt, Wt, 0, R "attn.out_proj.weight", i);
+        put(&l, 1, Wt, 0, 0, R "attn.out_proj.bias", i);
+        if (t->has_ls) put(&l, 1, Wt, 0, 0, R "ls_1.gamma", i);
+        put(&l, 1, Wt, 0, 0, R "ln_2.weight", i);
+        put(&l, 1, Wt, 0, 0, R "ln_2.bias", i);
+        put(&l, 2, mlp_t, Wt, 0, R "mlp.c_fc.weight", i);
+        put(&l, 1, mlp_t, 0, 0, R "mlp.c_fc.bias", i);
+        put(&l, 2, Wt, mlp_t, 0, R "mlp.c_proj.weight", i);
+        put(&l, 1, Wt, 0, 0, R "mlp.c_proj.bias", i);
+        if (t->has_ls) put(&l, 1, Wt, 0, 0, R "ls_2.gamma", i);
+#undef R
+    }
+    put(&l, 1, Wt, 0, 0, "text.ln_final.weight");
+    put(&l, 1, Wt, 0, 0, "text.ln_final.bias");
+    if (has_proj && t->proj_bias) {
+        put(&l, 2, E, Wt, 0, "text.text_projection.weight");
+        put(&l, 1, E, 0, 0, "text.text_projection.bias");
+    }
+    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    *out = l.v;
+    *n = l.n;
+    return OCLIP_OK;
+}
+
+/* =============================================================================================
+ * Binding (the mapped view: OpenCLIP names, shapes validated against oc_eva_expected)
+ */
+typedef struct {
+    oclip_model *m;
+    const oclip_checkpoint *ck;
+    oclip_error *err;
+    oclip_status st;
+} binder;
+
+static const oclip_tensor *tensor(binder *b, const char *fmt, int layer) {
+    char name[256];
+    snprintf(name, sizeof name, fmt, layer);
+    const oclip_tensor *t = oclip_checkpoint_find(b->ck, name);
+    if (!t && !b->st) b->st = oc_err_set(b->err, OCLIP_E_FORMAT, "tensor '%s' missing", name);
+    return t;
+}
+
+static float *vec(binder *b, const char *fmt, int layer) {
+    const oclip_tensor *t = tensor(b, fmt, layer);
+    if (!t) return NULL;
+    float *p = oc_arena_alloc(&b->m->arena, (size_t)t->numel * sizeof(float));
+    if (!p) {
+        if (!b->st) b->st = oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    oc_load_f32(p, t->data, t->dtype, 0, (size_t)t->numel);
+    return p;
+}
+
+/* a Linear weight [n, k] (or the conv [D, 3, P, P] as [D, 3PP]) used in place */
+static oc_weight weight(binder *b, const char *fmt, int layer) {
+    oc_weight w = {0};
+    const oclip_tensor *t = tensor(b, fmt, layer);
+    if (!t) return w;
+    w.data = t->data;
+    w.dtype = t->dtype;
+    w.n = (size_t)t->shape[0];
+    w.k = w.n ? (size_t)(t->numel / (uint64_t)w.n) : 0;
+    return w;
+}
+
+oclip_status oc_eva_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err) {
+    oc_eva_tower tt;
+    const char *why = oc_eva_unsupported(&m->cfg, &tt);
+    if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "timm tower '%s': %s",
+                               m->cfg.vision.timm_model_name, why);
+    binder b = {m, mapped, err, OCLIP_OK};
+    oc_vision *v = &m->vis;
+    struct oc_eva *e = oc_arena_alloc(&m->arena, sizeof *e);
+    int G = (tt.img / tt.patch) * (tt.img / tt.patch), hd = tt.width / tt.heads;
+    if (e) {
+        memset(e, 0, sizeof *e);
+        e->blocks = oc_arena_alloc(&m->arena, (size_t)(tt.depth > 0 ? tt.depth : 1) *
+                                                  sizeof *e->blocks);
+        if (tt.ref)
+            e->rope_sin = oc_arena_alloc(&m->arena, (size_t)G * (size_t)hd * sizeof(float));
+    }
+    if (!e || !e->blocks || (tt.ref && !e->rope_sin))
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    if (tt.ref) e->rope_cos = e->rope_sin + (size_t)G * (size_t)(hd / 2);
+    e->D = tt.width;
+    e->H = tt.heads;
+    e->M = tt.mlp;
+    e->layers = tt.depth;
+    e->swiglu = tt.swiglu;
+    e->fused = tt.fused;
+    e->post_norm = tt.post_norm;
+    e->eps = 1e-6f; /* timm LayerNorm default (layers/norm.py) */
+    v->P = tt.patch;
+    v->img_h = v->img_w = tt.img;
+    v->gh = v->gw = tt.img / tt.patch;
+    if (tt.ref) oc_eva_rope_table(v->gh, v->gw, hd, tt.ref, e->rope_sin, e->rope_cos);
+#define BLK(leaf) "visual.trunk.blocks.%d." leaf
+    for (int l = 0; l < tt.depth; l++) {
+        oc_eva_block *k = &e->blocks[l];
+        k->n1_w = vec(&b, BLK("norm1.weight"), l);
+        k->n1_b = vec(&b, BLK("norm1.bias"), l);
+        if (tt.fused) {
+            /* F.linear(x, qkv.weight, cat(q_bias, k_bias = 0, v_bias)) */
+            k->q = weight(&b, BLK("attn.qkv.weight"), l);
+            float *qb = vec(&b, BLK("attn.q_bias"), l), *vb = vec(&b, BLK("attn.v_bias"), l);
+            k->q_b = oc_arena_alloc(&m->arena, 3 * (size_t)tt.width * sizeof(float));
+            if (!k->q_b) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+            for (int i = 0; qb && vb && i < tt.width; i++) {
+                k->q_b[i] = qb[i];
+                k->q_b[tt.width + i] = 0.0f;
+                k->q_b[2 * tt.width + i] = vb[i];
+            }
+        } else {
+            k->q = weight(&b, BLK("attn.q_proj.weight"), l);
+            k->q_b = vec(&b, BLK("attn.q_proj.bias"), l);
+            k->k = weight(&b, BLK("attn.k_proj.weight"), l);
+            k->v = weight(&b, BLK("attn.v_proj.weight"), l);
+            k->v_b = vec(&b, BLK("attn.v_proj.bias"), l);
+        }
+        if (tt.attn_norm) {
+            k->an_w = vec(&b, BLK("attn.norm.weight"), l);
+            k->an_b = vec(&b, BLK("attn.norm.bias"), l);
+        }
+        k->proj = weight(&b, BLK("attn.proj.weight"), l);
+        k->proj_b = vec(&b, BLK("attn.proj.bias"), l);
+        k->n2_w = vec(&b, BLK("norm2.weight"), l);
+        k->n2_b = vec(&b, BLK("norm2.bias"), l);
+        if (tt.swiglu) {
+            k->fg = weight(&b, BLK("mlp.fc1_g.weight"), l);
+            k->fg_b = vec(&b, BLK("mlp.fc1_g.bias"), l);
+            k->fx = weight(&b, BLK("mlp.fc1_x.weight"), l);
+            k->fx_b = vec(&b, BLK("mlp.fc1_x.bias"), l);
+            k->mn_w = vec(&b, BLK("mlp.norm.weight"), l);
+            k->mn_b = vec(&b, BLK("mlp.norm.bias"), l);
+        } else {
+            k->fg = weight(&b, BLK("mlp.fc1.weight"), l);
+            k->fg_b = vec(&b, BLK("mlp.fc1.bias"), l);
+        }
+        k->fc2 = weight(&b, BLK("mlp.fc2.weight"), l);
+        k->fc2_b = vec(&b, BLK("mlp.fc2.bias"), l);
+    }
+#undef BLK
+    e->cls = vec(&b, "visual.trunk.cls_token", 0);
+    v->pos = vec(&b, "visual.trunk.pos_embed", 0);
+    v->conv = weight(&b, "visual.trunk.patch_embed.proj.weight", 0);
+    v->conv_b = vec(&b, "visual.trunk.patch_embed.proj.bias", 0);
+    v->ln_post_w = vec(&b, "visual.trunk.norm.weight", 0);
+    v->ln_post_b = vec(&b, "visual.trunk.norm.bias", 0);
+    v->proj = weight(&b, "visual.trunk.head.weight", 0); /* Linear [E, D] */
+    e->head_b = vec(&b, "visual.trunk.head.bias", 0);
+    /* the shared transformer runner is not used: no blocks to pack there */
+    memset(&v->tw, 0, sizeof v->tw);
+    v->tw.D = tt.width;
+    v->tw.H = tt.heads;
+    v->tw.M = tt.mlp;
+    v->tw.eps = e->eps;
+    v->eva = e;
+    return b.st;
+}

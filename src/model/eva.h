@@ -1,0 +1,45 @@
+/*
+ * eva.h — the EVA02 CLIP image towers oclip computes: timm's eva02_*_clip models (timm 1.0.31
+ * models/eva.py) as OpenCLIP's TimmModel builds them (open_clip timm_model.py: timm_pool 'token',
+ * timm_proj null, so the trunk's head is a Linear(width, embed_dim) with bias). The recognition
+ * (model/eva.c), the expected state dict and the binding; the forward is nn/eva.c. docs/EVA.md.
+ */
+#ifndef OCLIP_MODEL_EVA_H
+#define OCLIP_MODEL_EVA_H
+
+#include <stdbool.h>
+
+#include "model/arch.h"
+
+/* One EVA tower: the arguments timm's function for the name passes to Eva. Every one has a class
+ * token, LayerNorm eps 1e-6, no LayerScale, no pre-transformer norm. EVA02 B/L: swiglu_mlp +
+ * scale_mlp, scale_attn_inner, qkv_fused False, rope 'cat'; EVA01 (eva_giant_*) and EVA02-E
+ * (eva02_enormous_*, use_post_norm): qkv_fused (q_bias, v_bias, no k bias), GELU Mlp. */
+typedef struct {
+    char name[64];
+    int img, patch, width, depth, heads;
+    int mlp;       /* MLP hidden width: int(width * mlp_ratio) */
+    int ref;       /* rope: ref_feat_shape (ref, ref), the grid rescaled to it; 0: no rope */
+    int swiglu;    /* SwiGLU (fc1_g, fc1_x, SiLU, mlp.norm) instead of Mlp (fc1, GELU, fc2) */
+    int fused;     /* qkv_fused: attn.qkv [3W, W] + q_bias / v_bias; else q/k/v_proj */
+    int attn_norm; /* scale_attn_inner: attn.norm before attn.proj */
+    int post_norm; /* EvaBlockPostNorm: x + norm1(attn(x)), x + norm2(mlp(x)) */
+} oc_eva_tower;
+
+/* Is `timm_model_name` one of timm's EVA models (eva_*, eva02_*, or a registered test tower)?
+ * Those are answered by oc_eva_unsupported, never by the SigLIP table. */
+bool oc_eva_family(const char *timm_model_name);
+/* The EVA tower timm builds for `name`; false when oclip does not compute it. */
+bool oc_eva_tower_find(const char *name, oc_eva_tower *out);
+/* Adds a tower under a name timm does not define (tests: tools/fixtures_eva.py's tiny towers). */
+oclip_status oc_eva_tower_register(const oc_eva_tower *t, oclip_error *err);
+/* Why config c (family TIMM, an EVA tower) is not computed, or NULL with its tower in *t. */
+const char *oc_eva_unsupported(const oclip_model_config *c, oc_eva_tower *t);
+
+/* The state dict OpenCLIP's CustomTextCLIP with this tower has (visual.trunk.*, text.*). */
+oclip_status oc_eva_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
+                             size_t *n, oclip_error *err);
+/* Points m->vis at the EVA02 tower's weights in `mapped` (model.c's bind, for the image tower). */
+oclip_status oc_eva_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err);
+
+#endif

@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""`eva` fixtures: tiny EVA02 CLIP models built by OpenCLIP 3.3.0 from its real EVA02 configs and EVA01 / EVA02-E
+configs (a timm `eva02_*_clip` / `eva_giant_*` image tower, OpenCLIP's text.* TextTransformer), and what OpenCLIP computes with them
+(docs/EVA.md describes the forward pass).
+
+    .venv/bin/python tools/fixtures_eva.py tiny      # tests/fixtures/eva/ (committed)
+    .venv/bin/python tools/fixtures_eva.py verify    # recompute from the committed files, compare
+
+`tiny` writes tests/fixtures/eva/
+  manifest.json        versions, the variants, the timm test towers' arguments
+  <variant>/
+      open_clip_config.json        {"model_cfg", "preprocess_cfg"}: the real config with only the
+                                   sizes shrunk and timm_model_name a test tower; preprocess_cfg of
+                                   the config's pretrained tag
+      open_clip_model.safetensors  the weights, F16 (the random weights are rounded to F16 before
+                                   anything is computed, so the F16 file holds exactly the model
+                                   OpenCLIP ran; it keeps the 49408-row token embedding small)
+      expected.json                images, prompts, tokens, the timm tower's arguments, changes
+                                   made to the real config, pairwise cosines, fp32_vs_fp64
+      expected.safetensors         OpenCLIP 3.3.0 fp32 outputs:
+        pixels [N,3,H,W]           the inference transform of create_model_and_transforms
+        rope [G,2hd]               trunk.rope.get_embed(): [sin | cos], interleaved pairs
+                                   (EVA02 B/L only)
+        img_embed [M,1+G,W]        [cls; patches] + pos_embed (trunk.pos_drop output)
+        img_block_<i> [M,1+G,W]    after each trunk block
+        img_final_norm [M,1+G,W]   trunk.norm
+        img_pooled [N,W]           token pool (x[:, 0] after trunk.norm), the head's input
+        img_raw [N,E]              encode_image(normalize=False) (trunk.head Linear with bias)
+        img_features [N,E]         encode_image(normalize=True)
+        tokens [P,77] I64          open_clip.get_tokenizer (SimpleTokenizer)
+        txt_raw [P,E], txt_features [P,E], logits [N,P]
+    (M = STAGE_IMAGES images of the N)
+
+The timm towers are registered with timm under test names before OpenCLIP builds them: OpenCLIP's
+TimmModel passes only the model name to timm, so a shrunk tower needs a name of its own; the
+arguments are those of the real timm model named in "like" (timm models/eva.py), sizes shrunk.
+"""
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import tempfile
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_fixtures as gf  # noqa: E402
+
+OUT = os.path.join(gf.FIX, "eva")
+IMAGES = ["examples/red_circle.png", "examples/blue_triangle.png", "examples/green_ring.png",
+          "tests/fixtures/siglip/img/rgb_97x61.png"]
+STAGE_IMAGES = 2
+PROMPTS = ["a photo of a red circle.", "", "a photo of a blue triangle", "A photo of a GREEN ring!!!",
+           "a photo of a cat", "word " * 80]
+
+# the model_args of eva02_base_patch16_clip_224 / eva02_large_patch14_clip_336 (timm 1.0.31
+# models/eva.py), sizes shrunk; ref_feat_shape (16, 16) kept (it rescales the rope grid)
+EVA02_ARGS = dict(qkv_fused=False, mlp_ratio=4 * 2 / 3, swiglu_mlp=True, scale_mlp=True,
+                  scale_attn_inner=True, use_rot_pos_emb=True, ref_feat_shape=(16, 16))
+TIMM_TINY = {
+    # like eva02_base_patch16_clip_224: grid 4x4 (rope positions x 16/4), head width 12
+    "eva02_test_patch8_clip_32": dict(
+        like="eva02_base_patch16_clip_224",
+        args=dict(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=4, **EVA02_ARGS)),
+    # like eva02_large_patch14_clip_336: patch 14, grid 3x3 (rope positions x 16/3, not an integer
+    # ratio), head width 16, 3 blocks
+    "eva02_test_patch14_clip_42": dict(
+        like="eva02_large_patch14_clip_336",
+        args=dict(img_size=42, patch_size=14, embed_dim=64, depth=3, num_heads=4, **EVA02_ARGS)),
+    # like eva_giant_patch14_224 (EVA01-g-14): Eva's defaults: fused qkv with q_bias / v_bias,
+    # GELU Mlp, no rope, pre-norm blocks
+    "eva01_test_patch14_clip_28": dict(
+        like="eva_giant_patch14_224",
+        args=dict(img_size=28, patch_size=14, embed_dim=32, depth=2, num_heads=4,
+                  mlp_ratio=6144 / 1408)),
+    # like eva02_enormous_patch14_clip_224 (EVA02-E-14): as EVA01 with post-norm blocks
+    "eva02_test_enormous_patch8_clip_24": dict(
+        like="eva02_enormous_patch14_clip_224",
+        args=dict(img_size=24, patch_size=8, embed_dim=48, depth=2, num_heads=4,
+                  mlp_ratio=15360 / 1792, use_post_norm=True)),
+}
+
+VARIANTS = {
+    "eva02_b16": dict(base="EVA02-B-16", seed=201, timm="eva02_test_patch8_clip_32", embed_dim=40,
+                      text=dict(width=8, heads=2, layers=2)),
+    "eva02_l14_336": dict(base="EVA02-L-14-336", seed=202, timm="eva02_test_patch14_clip_42",
+                          embed_dim=24, text=dict(width=8, heads=2, layers=1)),
+    "eva01_g14": dict(base="EVA01-g-14", seed=203, timm="eva01_test_patch14_clip_28", embed_dim=24,
+                      text=dict(width=8, heads=2, layers=1)),
+    "eva02_e14": dict(base="EVA02-E-14", seed=204, timm="eva02_test_enormous_patch8_clip_24",
+                      embed_dim=32, text=dict(width=8, heads=2, layers=1)),
+}
+
+
+def versions():
+    import timm
+    v = gf.versions()
+    v["timm"] = timm.__version__
+    return v
+
+
+def register_timm_tiny():
+    """Register TIMM_TINY with timm (idempotent), built as timm builds its eva02 clip models."""
+    import logging
+    from timm.models import register_model
+    logging.getLogger("timm.models._builder").setLevel(logging.ERROR)
+    from timm.models._registry import is_model
+    from timm.models.eva import _create_eva
+    for name, spec in TIMM_TINY.items():
+        if is_model(name):
+            continue
+
+        def fn(pretrained=False, _name=name, _args=spec["args"], **kwargs):
+            args = dict(_args, global_pool=kwargs.pop("global_pool", "token"))
+            return _create_eva(_name, pretrained=pretrained, **dict(args, **kwargs))
+        fn.__name__ = name
+        fn.__module__ = "timm.models.eva"
+        register_model(fn)
+
+
+def perturb_(model, seed):
+    """Seeded random weights, every parameter redrawn: LayerNorm weights 1 + N(0, 0.25) (the blocks'
+    attn.norm and mlp.norm included), biases N(0, 0.1), matrices N(0, 1/fan_in), the patch conv 3x
+    that (image content outweighs positions), q/k projections 2x (peaked attention, so the rope
+    matters), class token and pos_embed N(0, 0.2), token embedding N(0, 1), logit_scale 2 + N(0, .05).
+    Then every value is rounded to F16 (the file's type)."""
+    g = torch.Generator().manual_seed(seed)
+    owner = {}
+    for mname, mod in model.named_modules():
+        for pname, _ in mod.named_parameters(recurse=False):
+            owner[(mname + "." if mname else "") + pname] = mod
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            mod = owner[name]
+
+            def n(std):
+                return torch.randn(p.shape, generator=g) * std
+            if name == "logit_scale":
+                v = 2.0 + n(0.05)
+            elif isinstance(mod, torch.nn.LayerNorm):
+                v = (1.0 + n(0.25)) if leaf == "weight" else n(0.1)
+            elif leaf in ("pos_embed", "positional_embedding", "cls_token"):
+                v = n(0.2)
+            elif isinstance(mod, torch.nn.Embedding):
+                v = n(1.0)
+            elif p.ndim >= 2:
+                v = n((3.0 if p.ndim == 4 else 1.0) / math.sqrt(p[0].numel()))
+                if name.endswith("attn.q_proj.weight") or name.endswith("attn.k_proj.weight") or \
+                        name.endswith("attn.in_proj_weight"):
+                    v *= 2.0
+            else:
+                v = n(0.1)
+            p.copy_(v.half().float())
+    return model
+
+
+def tiny_cfg(variant):
+    import open_clip
+    spec = VARIANTS[variant]
+    cfg = copy.deepcopy(open_clip.get_model_config(spec["base"]))
+    changes = {}
+
+    def put(d, path, k, v):
+        changes[path + k] = [d.get(k), v]
+        d[k] = v
+    put(cfg, "", "embed_dim", spec["embed_dim"])
+    vc = cfg["vision_cfg"]
+    put(vc, "vision_cfg.", "timm_model_name", spec["timm"])
+    put(vc, "vision_cfg.", "image_size", TIMM_TINY[spec["timm"]]["args"]["img_size"])
+    for k, v in spec["text"].items():
+        put(cfg["text_cfg"], "text_cfg.", k, v)
+    return cfg, changes
+
+
+def preprocess_cfg(base):
+    import open_clip
+    tag = open_clip.list_pretrained_tags_by_model(base)[0]
+    pc = open_clip.get_pretrained_cfg(base, tag)
+    return {k: pc[k] for k in ("mean", "std", "interpolation", "resize_mode")}, tag
+
+
+def max_diff(a, b):
+    return (a.double() - b.double()).abs().max().item()
+
+
+def run_openclip(model, pixels, tokens):
+    got = {}
+
+    def hook(key):
+        def fn(mod, inp, out):
+            got[key] = out.detach().clone()
+        return fn
+    trunk = model.visual.trunk
+    assert trunk.global_pool == "token" and trunk.cls_token is not None and trunk.reg_token is None
+    assert isinstance(trunk.norm_pre, torch.nn.Identity) and isinstance(trunk.fc_norm, torch.nn.Identity)
+    assert isinstance(trunk.head, torch.nn.Linear) and len(model.visual.head) == 0
+    assert not trunk.no_embed_class and trunk.num_prefix_tokens == 1
+    hs = [trunk.pos_drop.register_forward_hook(hook("img_embed")),
+          trunk.norm.register_forward_hook(hook("img_final_norm"))]
+    hs += [b.register_forward_hook(hook("img_block_%d" % i)) for i, b in enumerate(trunk.blocks)]
+    out = {"pixels": pixels}
+    with torch.no_grad():
+        if trunk.rope is not None:
+            out["rope"] = trunk.rope.get_embed().float().clone()
+        staged = model.encode_image(pixels[:STAGE_IMAGES])
+        for h in hs:
+            h.remove()
+        for k in ["img_embed"] + ["img_block_%d" % i for i in range(len(trunk.blocks))] + ["img_final_norm"]:
+            out[k] = got[k]
+        x = trunk.forward_features(pixels)
+        out["img_pooled"] = trunk.forward_head(x, pre_logits=True)
+        assert torch.equal(out["img_pooled"], x[:, 0])
+        out["img_raw"] = model.encode_image(pixels)
+        assert max_diff(out["img_raw"][:STAGE_IMAGES], staged) < 1e-5
+        assert max_diff(trunk.head(out["img_pooled"]), out["img_raw"]) < 1e-5
+        out["img_features"] = model.encode_image(pixels, normalize=True)
+        out["tokens"] = tokens
+        out["txt_raw"] = model.encode_text(tokens)
+        out["txt_features"] = model.encode_text(tokens, normalize=True)
+        out["logits"] = model.get_logits(pixels, tokens)[0]
+        out["logit_scale"] = model.logit_scale.detach().clone()
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def compute_folder(folder):
+    import open_clip
+    from PIL import Image
+    register_timm_tiny()
+    model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + folder)
+    model.eval()
+    tok = open_clip.get_tokenizer("local-dir:" + folder)
+    pixels = torch.stack([preprocess(Image.open(os.path.join(gf.ROOT, p)).convert("RGB"))
+                          for p in IMAGES])
+    return model, run_openclip(model, pixels, tok(PROMPTS))
+
+
+def pairwise_cos(x):
+    x = torch.nn.functional.normalize(x.double(), dim=-1)
+    return x @ x.T
+
+
+def gen_variant(variant, vers):
+    import open_clip
+    import safetensors.torch as st
+    spec = VARIANTS[variant]
+    print("== %s (from %s)" % (variant, spec["base"]))
+    cfg, changes = tiny_cfg(variant)
+    pp, tag = preprocess_cfg(spec["base"])
+    folder = os.path.join(OUT, variant)
+    register_timm_tiny()
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "open_clip_config.json"), "w") as f:
+            json.dump({"model_cfg": cfg, "preprocess_cfg": pp}, f)
+        torch.manual_seed(spec["seed"])
+        model = open_clip.create_model("local-dir:" + tmp).eval()
+    perturb_(model, spec["seed"])
+    sd = {k: v.half().contiguous() for k, v in model.state_dict().items()}
+    gf.fresh_dir(folder)
+    gf.write_json(os.path.join(folder, "open_clip_config.json"), {"model_cfg": cfg, "preprocess_cfg": pp})
+    st.save_file(sd, os.path.join(folder, "open_clip_model.safetensors"))
+    model2, res = compute_folder(folder)
+    for k, v in model.state_dict().items():
+        assert torch.equal(model2.state_dict()[k], v), k
+    c = pairwise_cos(res["img_features"])
+    off = c[~torch.eye(len(c), dtype=torch.bool)]
+    print("  image features: max off-diagonal cos %.4f" % off.max())
+    assert off.max() < 0.95, "image features too similar"
+    m64 = copy.deepcopy(model2).double()
+    with torch.no_grad():
+        gap = {"img_raw": max_diff(m64.encode_image(res["pixels"].double()), res["img_raw"]),
+               "txt_raw": max_diff(m64.encode_text(res["tokens"]), res["txt_raw"])}
+    print("  fp32 vs fp64: %s" % gap)
+    st.save_file(res, os.path.join(folder, "expected.safetensors"))
+    info = {"generator": "tools/fixtures_eva.py tiny", "versions": vers, "variant": variant,
+            "base_config": spec["base"], "pretrained_tag_for_preprocess": tag, "seed": spec["seed"],
+            "model_cfg": cfg, "preprocess_cfg": pp, "changed_from_base_config": changes,
+            "timm_model": {"name": spec["timm"], **TIMM_TINY[spec["timm"]]},
+            "images": IMAGES, "prompts": PROMPTS, "stage_images": STAGE_IMAGES,
+            "max_offdiag_image_cos": round(off.max().item(), 4), "fp32_vs_fp64": gap,
+            "shapes": {k: list(v.shape) for k, v in res.items()}}
+    gf.write_json(os.path.join(folder, "expected.json"), info)
+
+
+def generate():
+    vers = versions()
+    os.makedirs(OUT, exist_ok=True)
+    for v in VARIANTS:
+        gen_variant(v, vers)
+    gf.write_json(os.path.join(OUT, "manifest.json"), {
+        "generator": "tools/fixtures_eva.py tiny", "versions": vers, "variants": list(VARIANTS),
+        "timm_test_models": TIMM_TINY})
+
+
+def verify():
+    import safetensors.torch as st
+    bad = 0
+    for v in VARIANTS:
+        folder = os.path.join(OUT, v)
+        _, res = compute_folder(folder)
+        want = st.load_file(os.path.join(folder, "expected.safetensors"))
+        for k, t in res.items():
+            d = max_diff(t, want[k])
+            if d > 0:
+                print("%s %s: differs by %g" % (v, k, d))
+                bad += 1
+    print("verify: %s" % ("ok" if not bad else "%d differences" % bad))
+    return 1 if bad else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["tiny", "verify"])
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    if a.what == "tiny":
+        generate()
+        return 0
+    return verify()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
