@@ -385,10 +385,11 @@ def gen_nllb(tmp, vers):
                        tok_dir, hf_cfg, vers)
     # nllb_siglip: the real nllb-clip-base-siglip config (a timm SigLIP image tower, logit_bias)
     # with fixtures_siglip's tiny tower vit_test_patch8_siglip_32 (img 32, width 48)
+    # (named by its timm config folder, as timm's local-dir: source reads it)
     import fixtures_siglip
-    fixtures_siglip.register_timm_tiny()
     gen_variant("nllb_siglip", dict(seed=15, embed_dim=48, base="nllb-clip-base-siglip", text={},
-                                    vision={"timm_model_name": "vit_test_patch8_siglip_32",
+                                    vision={"timm_model_name":
+                                            fixtures_siglip.timm_model_name("vit_test_patch8_siglip_32"),
                                             "image_size": 32}),
                 tok_dir, hf_cfg, vers)
     return info
