@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/convnext.h"
 #include "nn/engine.h"
 
 /* name, input size, patch, width, depth, heads, MLP hidden width (int(width * mlp_ratio)),
@@ -77,6 +78,7 @@ oclip_status oc_timm_tower_register(const oc_timm_tower *t, oclip_error *err) {
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower) {
     const oclip_vision_cfg *v = &c->vision;
     oc_timm_tower t;
+    if (oc_convnext_find(v->timm_model_name, NULL)) return oc_convnext_unsupported(c, NULL);
     if (!oc_timm_tower_find(v->timm_model_name, &t))
         return "timm image tower other than the SigLIP ViTs (vit_*_siglip_*)";
     if (strcmp(v->timm_pool, "map") || strcmp(v->timm_proj, "none"))
