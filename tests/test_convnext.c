@@ -169,7 +169,7 @@ static void test_variant(const char *variant) {
     float *out = calloc(n_img * E, sizeof(float)), *out3 = calloc(n_img * E, sizeof(float));
     float *raw = expect_f32(ex, "img_pooled", NULL);
     float *feat = expect_f32(ex, "img_features", NULL);
-    oc_stages st = {.cnx_stem = got[0], .cnx_stage = {got[1], got[2], got[3], got[4]}};
+    oc_stages st = {.rn_stem = got[0], .rn_layer = {got[1], got[2], got[3], got[4]}};
     CHECKF(oc_convnext_forward(m, pixels, 1, out, &st, &err) == OCLIP_OK, "%s: %s", variant,
            err.msg);
     for (int s = 0; s < 5; s++) compare(names[s], variant, got[s], want[s], cnt[s]);

@@ -255,7 +255,7 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
     if ((s = oc_conv2d(&c->stem, t, n, H, W, x, NULL, 0, nth, err))) return s;
     size_t h = side(H, 0), w = side(W, 0), C = (size_t)c->g.dims[0];
     oc_layernorm(x, x, n * h * w, C, c->stem_ln_w, c->stem_ln_b, eps, nth);
-    if (st && st->cnx_stem) to_nchw(st->cnx_stem + first * C * h * w, x, n, h, w, C);
+    if (st && st->rn_stem) to_nchw(st->rn_stem + first * C * h * w, x, n, h, w, C);
     int k = 0;
     for (int i = 0; i < 4; i++) {
         if (i > 0) { /* downsample: LayerNorm2d, conv 2x2 stride 2 */
@@ -276,7 +276,7 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
             for (size_t p = 0; p < P; p++)
                 for (size_t ch = 0; ch < C; ch++) x[p * C + ch] += t[p * C + ch] * bk->gamma[ch];
         }
-        if (st && st->cnx_stage[i]) to_nchw(st->cnx_stage[i] + first * C * h * w, x, n, h, w, C);
+        if (st && st->rn_layer[i]) to_nchw(st->rn_layer[i] + first * C * h * w, x, n, h, w, C);
     }
     /* head: global average pool, head.norm (LayerNorm2d over [N, C, 1, 1]) */
     float *pooled = t;

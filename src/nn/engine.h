@@ -141,11 +141,10 @@ typedef struct {
     float *pooled; /* pooled, after ln_post / ln_final, before the projection [N, D] */
     float *pool_attn, *pool_ln; /* timm MAP pool: attention after its proj, its LayerNorm [N, D] */
     /* ModifiedResNet, NCHW as PyTorch: after the stem [N, w, H/4, W/4] and after each of
-     * layer1..4 [N, 4w * 2^i, ...] */
+     * layer1..4 [N, 4w * 2^i, ...]. timm ConvNeXt: after trunk.stem [N, dims[0], H/4, W/4] and
+     * after each of trunk.stages[i] [N, dims[i], ...] (pooled: trunk.head.norm's output
+     * [N, dims[3]]) */
     float *rn_stem, *rn_layer[4];
-    /* timm ConvNeXt, NCHW as PyTorch: after trunk.stem [N, dims[0], H/4, W/4] and after each of
-     * trunk.stages[i] [N, dims[i], ...]; pooled: trunk.head.norm's output [N, dims[3]] */
-    float *cnx_stem, *cnx_stage[4];
 } oc_stages;
 
 /* out [N, E] (unnormalized). The text tower runs only the first T' positions, where T' is one
@@ -182,7 +181,7 @@ typedef struct {
 
 /* The timm ConvNeXt image tower (convnext.c): bound from the mapped checkpoint (visual.trunk.*,
  * visual.head.*; the GEMM weights packed on the SIMD paths), run, freed (NULL-safe, also on a
- * partly bound tower). out [N, E]; stages: cnx_* and pooled. */
+ * partly bound tower). out [N, E]; stages: rn_stem, rn_layer and pooled. */
 oclip_status oc_convnext_bind(oclip_model *m, const oclip_checkpoint *ck,
                               const oc_convnext_geom *g, oclip_error *err);
 oclip_status oc_convnext_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
