@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/kernels_int.h" /* oc_simd_set */
 #include "model/convnext.h"
@@ -215,6 +216,33 @@ static void test_variant(const char *variant) {
     /* logits are exp(logit_scale) ~ 14 times the cosines */
     double mx = max_abs(logits, logits_want, n_img * n_txt);
     CHECKF(mx <= 20 * TOL, "%s logits: max-abs %.3g", variant, mx);
+
+    /* oclip convert: the OpenCLIP layout in f16 gives the fp16-rounded model (within 1e-2 of
+     * the fp32 features, not bitwise theirs); transformers' CLIPModel cannot hold the tower */
+    {
+        oclip_convert_options co;
+        oclip_convert_options_default(&co);
+        co.dtype = OCLIP_DTYPE_F16;
+        char tmp[] = "/tmp/oclip_cnx_XXXXXX";
+        int fd = mkstemp(tmp);
+        if (fd >= 0) close(fd);
+        CHECKF(oclip_convert(m->report, tmp, &co, &err) == OCLIP_OK, "%s convert: %s", variant,
+               err.msg);
+        oclip_model *mc = load(tmp, &err);
+        CHECKF(mc != NULL, "%s f16: %s", variant, err.msg);
+        if (mc) {
+            CHECK(oclip_encode_image(mc, pixels, n_img, out3, 1, &err) == OCLIP_OK);
+            double d = max_abs(out3, feat, n_img * E);
+            CHECKF(d > 0 && d < 1e-2, "%s f16: features %.3g from the fp32 model's", variant, d);
+        }
+        oclip_model_free(mc);
+        remove(tmp);
+        co.to = OCLIP_FORMAT_HF;
+        co.dtype = OCLIP_DTYPE_KEEP;
+        CHECKF(oclip_convert(m->report, "/tmp/oclip_cnx_never/", &co, &err) ==
+                   OCLIP_E_UNSUPPORTED && strstr(err.msg, "timm image tower"),
+               "%s --to hf: %s", variant, err.msg);
+    }
 
     /* the trunk's eps is in the comparison: the other eps is far off */
     const char *tname = oclip_model_config_of(m)->vision.timm_model_name;
