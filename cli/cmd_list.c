@@ -62,7 +62,7 @@ static int row(lister *L, const char *arch, const char *tag, const oclip_model_c
     L->n++;
     L->n_ok += !why;
     if (!L->json) {
-        printf("%-50s %s%s", cli_esc(name), why ? "refused: " : "ok", why ? why : "");
+        printf("%-52s  %s%s", cli_esc(name), why ? "refused: " : "ok", why ? why : "");
         if (hf_hub && hf_hub[0]) printf("  (hf-hub:%s)", cli_esc(hf_hub));
         putchar('\n');
         return 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/convnext.h"
 #include "model/eva.h"
 #include "model/hftext.h"
 
@@ -223,6 +224,11 @@ static void resnet_visual(elist *l, const oclip_model_config *cfg) {
     put(l, 1, E, 0, 0, 0, "visual.attnpool.c_proj.bias");
 }
 
+/* oc_convnext_expected's callback: one entry into the elist */
+static void put_entry(void *l, int ndim, const int64_t d[4], const char *name) {
+    put(l, ndim, d[0], d[1], d[2], d[3], "%s", name);
+}
+
 bool oc_arch_optional(const oclip_model_config *cfg, const char *name) {
     const char *leaf = ".num_batches_tracked";
     size_t n = strlen(name), m = strlen(leaf);
@@ -235,9 +241,11 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
     const char *why = oc_arch_unsupported(cfg);
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
     bool rn = cfg->family == OCLIP_FAMILY_RESNET;
-    if (rn && (cfg->text.width <= 0 || cfg->embed_dim <= 0))
+    bool cnx = cfg->family == OCLIP_FAMILY_TIMM &&
+               oc_convnext_find(cfg->vision.timm_model_name, NULL); /* CLIP + timm ConvNeXt */
+    if ((rn || cnx) && (cfg->text.width <= 0 || cfg->embed_dim <= 0))
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
-    if (rn) goto native;
+    if (rn || cnx) goto native;
     if (cfg->vision.patch_size <= 0 || cfg->vision.width <= 0 || cfg->text.width <= 0 ||
         cfg->embed_dim <= 0)
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
@@ -250,8 +258,8 @@ native:;
     const oclip_text_cfg *t = &cfg->text;
     elist l = {.a = a};
     int64_t E = cfg->embed_dim, Wv = v->width, Wt = t->width;
-    int64_t gh = rn ? 0 : v->image_size[0] / v->patch_size;
-    int64_t gw = rn ? 0 : v->image_size[1] / v->patch_size;
+    int64_t gh = rn || cnx ? 0 : v->image_size[0] / v->patch_size;
+    int64_t gw = rn || cnx ? 0 : v->image_size[1] / v->patch_size;
     int64_t mlp_v = (int64_t)(Wv * v->mlp_ratio), mlp_t = (int64_t)(Wt * t->mlp_ratio);
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
 
@@ -270,6 +278,10 @@ native:;
 
     if (rn) {
         resnet_visual(&l, cfg);
+        goto text;
+    }
+    if (cnx) {
+        oc_convnext_expected(cfg, put_entry, &l);
         goto text;
     }
     put(&l, 1, Wv, 0, 0, 0, "visual.class_embedding");

@@ -714,8 +714,9 @@ static void hf_reasons(const oclip_model_config *c, char *buf, size_t cap) {
             if (len >= cap) len = cap - 1;                                                       \
         }                                                                                        \
     } while (0)
-    if (c->family == OCLIP_FAMILY_RESNET) {
-        WHY("a ModifiedResNet image tower (CLIPModel's is a ViT)");
+    if (c->family == OCLIP_FAMILY_RESNET || c->family == OCLIP_FAMILY_TIMM) {
+        WHY("a %s image tower (CLIPModel's is a ViT)",
+            c->family == OCLIP_FAMILY_RESNET ? "ModifiedResNet" : "timm");
         return;
     }
     if (v->has_ls) WHY("LayerScale in the image tower (ls_init_value %g)", v->ls_init_value);

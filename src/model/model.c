@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/convnext.h"
 #include "model/eva.h"
 #include "model/hftext.h"
 #include "model/model.h"
@@ -218,7 +219,9 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     /* image tower */
     oclip_status ts; /* bind_tower's own failure (no memory for the blocks) is not in b.st */
     oc_timm_tower tt;
-    if (c->family == OCLIP_FAMILY_TIMM && oc_eva_family(c->vision.timm_model_name)) {
+    if (c->family == OCLIP_FAMILY_TIMM && oc_convnext_find(c->vision.timm_model_name, NULL)) {
+        if ((ts = oc_convnext_model_bind(m, mapped, err))) return ts;
+    } else if (c->family == OCLIP_FAMILY_TIMM && oc_eva_family(c->vision.timm_model_name)) {
         if ((ts = oc_eva_bind(m, mapped, err))) return ts;
     } else if (c->family == OCLIP_FAMILY_TIMM) {
         if (oc_timm_unsupported(c, &tt))
@@ -323,6 +326,7 @@ void oclip_model_free(oclip_model *m) {
     if (!m) return;
     oc_model_unpack(m);
     oc_resnet_free(m);
+    oc_convnext_free(m);
     oc_model_tokenizer_free(m);
     if (m->pack_mu_ok) pthread_mutex_destroy(&m->pack_mu);
     oclip_report_free(m->report);
@@ -464,8 +468,9 @@ oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_
     oc_err_clear(err);
     if (!m || (n && (!pixels || !out)))
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image: NULL argument");
-    oclip_status s = m->vis.rn ? oc_resnet_forward(m, pixels, n, out, NULL, err)
-                               : oc_vit_forward(m, pixels, n, out, NULL, err);
+    oclip_status s = m->vis.rn    ? oc_resnet_forward(m, pixels, n, out, NULL, err)
+                     : m->vis.cnx ? oc_convnext_forward(m, pixels, n, out, NULL, err)
+                                  : oc_vit_forward(m, pixels, n, out, NULL, err);
     if (s) {
         oc_err_wrap(err, "encoding %zu image%s", n, n == 1 ? "" : "s");
         return s;

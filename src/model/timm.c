@@ -26,6 +26,7 @@
 
 #include "hub/hub.h"
 #include "model/arch.h"
+#include "model/convnext.h"
 #include "model/eva.h"
 #include "model/hftext.h"
 #include "nn/engine.h"
@@ -318,6 +319,7 @@ bool oc_timm_tower_find(const char *name, oc_timm_tower *out) {
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower) {
     const oclip_vision_cfg *v = &c->vision;
     oc_timm_tower t;
+    if (oc_convnext_find(v->timm_model_name, NULL)) return oc_convnext_unsupported(c, NULL);
     if (oc_eva_family(v->timm_model_name)) return oc_eva_unsupported(c, NULL);
     const oc_timm_tower *known = table_find(v->timm_model_name);
     if (known) {

@@ -66,6 +66,9 @@ typedef struct {
     /* timm EVA02 CLIP tower (eva.c) when non-NULL: conv (+ conv_b), pos [1 + G, D], ln_post =
      * trunk.norm, proj = trunk.head [E, D] (kn 0); its blocks are eva->blocks, tw unused */
     struct oc_eva *eva;
+    /* timm ConvNeXt (convnext.c) when not NULL: the rest of this struct but img_h / img_w is
+     * then unused */
+    struct oc_convnext *cnx;
 } oc_vision;
 
 /* ModifiedResNet (open_clip modified_resnet.py): convolutions with their batch norms folded in
@@ -177,7 +180,9 @@ typedef struct {
     float *pooled; /* pooled, after ln_post / ln_final, before the projection [N, D] */
     float *pool_attn, *pool_ln; /* timm MAP pool: attention after its proj, its LayerNorm [N, D] */
     /* ModifiedResNet, NCHW as PyTorch: after the stem [N, w, H/4, W/4] and after each of
-     * layer1..4 [N, 4w * 2^i, ...] */
+     * layer1..4 [N, 4w * 2^i, ...]. timm ConvNeXt: after trunk.stem [N, dims[0], H/4, W/4] and
+     * after each of trunk.stages[i] [N, dims[i], ...] (pooled: trunk.head.norm's output
+     * [N, dims[3]]) */
     float *rn_stem, *rn_layer[4];
 } oc_stages;
 
@@ -217,6 +222,25 @@ oclip_status oc_resnet_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_er
 oclip_status oc_resnet_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
                                const oc_stages *st, oclip_error *err);
 void oc_resnet_free(oclip_model *m);
+
+/* A timm ConvNeXt trunk's geometry (timm models/convnext.py ConvNeXt with its defaults: patch
+ * stem 4x4 stride 4, 7x7 depthwise blocks, conv_mlp False, layer scale, head_norm_first False)
+ * and OpenCLIP's TimmModel head over it (open_clip timm_model.py): mlp 0: head.proj Linear(C,
+ * E) without bias; 1: head.mlp (fc1 C -> 2E with bias, GELU, fc2 2E -> E without). */
+typedef struct {
+    int depths[4], dims[4];
+    float eps; /* every LayerNorm / LayerNorm2d of the trunk (norm_eps) */
+    int mlp;
+} oc_convnext_geom;
+
+/* The timm ConvNeXt image tower (convnext.c): bound from the mapped checkpoint (visual.trunk.*,
+ * visual.head.*; the GEMM weights packed on the SIMD paths), run, freed (NULL-safe, also on a
+ * partly bound tower). out [N, E]; stages: rn_stem, rn_layer and pooled. */
+oclip_status oc_convnext_bind(oclip_model *m, const oclip_checkpoint *ck,
+                              const oc_convnext_geom *g, oclip_error *err);
+oclip_status oc_convnext_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                                 const oc_stages *st, oclip_error *err);
+void oc_convnext_free(oclip_model *m);
 
 /* The patches of pixels [n, 3, img_h, img_w] as the rows of the patch-embedding GEMM (tower.c):
  * patches [n * gh * gw, 3 * P * P], flattened in (c, ky, kx) order, row-major over the grid;

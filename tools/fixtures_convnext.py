@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""`convnext` fixtures: tiny timm ConvNeXt CLIP models built by OpenCLIP 3.3.0 (open_clip
+timm_model.py TimmModel over timm's models/convnext.py ConvNeXt) from the real convnext_base_w /
+convnext_large_d config structure with only the sizes shrunk, and what OpenCLIP computes with them,
+stage by stage.
+
+    .venv/bin/python tools/fixtures_convnext.py          # tests/fixtures/convnext/ (committed)
+    .venv/bin/python tools/fixtures_convnext.py verify   # recompute from the committed files and compare
+    .venv/bin/python tools/fixtures_convnext.py full [convnext_base_w ...] [--out build/convnext_full]
+        [--check BUILD/oclip]
+        # real configs, random weights made the same way, not committed: <out>/<config>/ with
+        # open_clip_config.json, open_clip_model.safetensors, pixels.npy (the 5 images at the
+        # config's size) and img_features.npy (OpenCLIP's encode_image(normalize=True)); with
+        # --check, `oclip embed-image -m <out>/<config> --pixels pixels.npy` compared to it, and
+        # both fp32 results against the model in fp64
+
+The tiny trunks are registered with timm under test names (TIMM_TINY), built exactly as timm builds
+its convnext_* models (_create_convnext with depths / dims / norm_eps); manifest.json lists them so
+that the C test registers the same geometry (oc_convnext_register).
+
+Variants (tests/fixtures/convnext/<variant>/, laid out as a hub repo: open_clip_config.json with
+model_cfg and preprocess_cfg, open_clip_model.safetensors):
+  base_w_tiny   convnext_base_w's config (timm_pool '', timm_proj 'linear': head.proj without bias)
+                over convnext_oclip_tiny_a (depths [1, 2, 1, 2], dims [8, 12, 16, 24], LayerNorm
+                eps 1e-6 as convnext_base), image_size 96, embed_dim 16
+  large_d_tiny  convnext_large_d's config (timm_proj 'mlp': head.mlp fc1 with bias, GELU, fc2
+                without) over convnext_oclip_tiny_b (depths [2, 1, 2, 1], dims [8, 16, 16, 32],
+                norm_eps 1e-5 as convnext_xxlarge), image_size 64, embed_dim 16
+Both: text tower width 8 / 2 heads / 1 layer over the real vocabulary, context 77.
+expected.safetensors (OpenCLIP fp32):
+  pixels [N,3,S,S]; stem [1,C0,S/4,S/4] (trunk.stem of the first image, NCHW); stage0..3 (after each
+  trunk.stages[i]); pooled [N,C3] (trunk.head.norm's output, flattened: before the projection);
+  img_pooled [N,E] encode_image(normalize=False); img_features [N,E]; tokens [P,77];
+  txt_features [P,E]; logits [N,P].
+
+Random weights: every parameter drawn anew (LayerNorm weights 1 +- 0.1, biases, the layer-scale
+gammas N(0.6, 0.3) instead of timm's 1e-6 init, so no block is near an identity), and the stem's
+convolution scaled by 3e-3 so that its LayerNorm2d sees a variance of the order of eps: a wrong eps
+(1e-5 for 1e-6 or the reverse) moves the features far past the tests' tolerance.
+"""
+
+import copy
+import math
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_fixtures as gf  # noqa: E402
+
+OUT = os.path.join(gf.FIX, "convnext")
+IMAGES = ["examples/red_circle.png", "examples/blue_triangle.png", "examples/green_ring.png",
+          "tests/fixtures/preprocess/img/p_601x589.png", "tests/fixtures/preprocess/img/jpg_420.jpg"]
+PROMPTS = ["a photo of a red circle", "a blue triangle", "a green ring", "a photo of a cat.", ""]
+PREPROCESS = {"mean": [0.48145466, 0.4578275, 0.40821073],
+              "std": [0.26862954, 0.26130258, 0.27577711],
+              "interpolation": "bicubic", "resize_mode": "shortest"}
+TEXT = {"context_length": 77, "vocab_size": 49408, "width": 8, "heads": 2, "layers": 1}
+TIMM_TINY = {
+    "convnext_oclip_tiny_a": {"depths": [1, 2, 1, 2], "dims": [8, 12, 16, 24], "eps": 1e-6,
+                              "args": {"depths": (1, 2, 1, 2), "dims": (8, 12, 16, 24)}},
+    "convnext_oclip_tiny_b": {"depths": [2, 1, 2, 1], "dims": [8, 16, 16, 32], "eps": 1e-5,
+                              "args": {"depths": (2, 1, 2, 1), "dims": (8, 16, 16, 32),
+                                       "norm_eps": 1e-5}},
+}
+VARIANTS = {
+    "base_w_tiny": ("convnext_base_w", 21, "convnext_oclip_tiny_a", 96),
+    "large_d_tiny": ("convnext_large_d", 22, "convnext_oclip_tiny_b", 64),
+}
+
+
+def register_timm_tiny():
+    import logging
+    from timm.models import register_model
+    from timm.models._registry import is_model
+    from timm.models.convnext import _create_convnext
+    logging.getLogger("timm.models._builder").setLevel(logging.ERROR)
+    for name, spec in TIMM_TINY.items():
+        if is_model(name):
+            continue
+
+        def fn(pretrained=False, _name=name, _args=spec["args"], **kwargs):
+            return _create_convnext(_name, pretrained=pretrained, **dict(_args, **kwargs))
+        fn.__name__ = name
+        fn.__module__ = "timm.models.convnext"
+        register_model(fn)
+
+
+def model_cfg(variant):
+    import open_clip
+    base, _, tower, img = VARIANTS[variant]
+    cfg = copy.deepcopy(open_clip.get_model_config(base))
+    cfg["embed_dim"] = 16
+    cfg["vision_cfg"]["timm_model_name"] = tower
+    cfg["vision_cfg"]["image_size"] = img
+    cfg["text_cfg"] = dict(TEXT)
+    return cfg
+
+
+def randomize(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            n = lambda std: torch.randn(p.shape, generator=g) * std  # noqa: E731
+            leaf = name.split(".")[-1]
+            if name == "logit_scale":
+                v = math.log(1 / 0.07) + n(0.02)
+            elif leaf == "gamma":
+                v = 0.6 + n(0.3)
+            elif p.ndim == 1 and leaf == "weight":
+                v = 1.0 + n(0.1)  # LayerNorm / LayerNorm2d
+            elif name == "text_projection":
+                v = n(1 / math.sqrt(p.shape[0]))
+            elif name.endswith("embedding") or name == "token_embedding.weight":
+                v = n(0.5)
+            elif p.ndim >= 2:
+                v = n(1 / math.sqrt(p[0].numel()))
+            else:
+                v = n(0.1)
+            if name.startswith("visual.trunk.stem.0."):
+                v = v * 3e-3
+            p.copy_(v)
+    return model
+
+
+def stages(model, x):
+    t = model.visual.trunk
+    out = {}
+    with torch.no_grad():
+        h = t.stem(x)
+        out["stem"] = h
+        for i, s in enumerate(t.stages):
+            h = s(h)
+            out["stage%d" % i] = h
+    return out
+
+
+def outputs(model, tokenizer, pixels):
+    tokens = tokenizer(PROMPTS)
+    pooled = {}
+    hk = model.visual.trunk.head.norm.register_forward_hook(
+        lambda m, i, o: pooled.__setitem__("pooled", o.flatten(1)))
+    with torch.no_grad():
+        raw = model.encode_image(pixels)
+        img = model.encode_image(pixels, normalize=True)
+        txt = model.encode_text(tokens, normalize=True)
+        logits = model.get_logits(pixels, tokens)[0]
+    hk.remove()
+    res = {"pixels": pixels, "pooled": pooled["pooled"], "img_pooled": raw, "img_features": img,
+           "tokens": tokens, "txt_features": txt, "logits": logits}
+    res.update(stages(model, pixels[:1]))
+    return res
+
+
+def build(variant):
+    import open_clip
+    from PIL import Image
+    base, seed, tower, img = VARIANTS[variant]
+    cfg = model_cfg(variant)
+    torch.manual_seed(seed)
+    model = open_clip.model.CLIP(**cfg).eval()
+    assert isinstance(model.visual, open_clip.timm_model.TimmModel)
+    pre = open_clip.image_transform(img, is_train=False, mean=PREPROCESS["mean"],
+                                    std=PREPROCESS["std"], interpolation=PREPROCESS["interpolation"],
+                                    resize_mode=PREPROCESS["resize_mode"])
+    pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
+    randomize(model, seed)
+    return model, pixels, cfg
+
+
+def generate():
+    import open_clip
+    import safetensors.torch
+    import timm
+    register_timm_tiny()
+    gf.fresh_dir(OUT)
+    tokenizer = open_clip.get_tokenizer("RN50")
+    man = {"open_clip": open_clip.__version__, "timm": timm.__version__, "torch": torch.__version__,
+           "towers": {k: {"depths": v["depths"], "dims": v["dims"], "eps": v["eps"]}
+                      for k, v in TIMM_TINY.items()},
+           "variants": {}}
+    for variant in VARIANTS:
+        d = os.path.join(OUT, variant)
+        os.makedirs(d)
+        model, pixels, cfg = build(variant)
+        sd = model.state_dict()
+        safetensors.torch.save_file({k: v.contiguous() for k, v in sd.items()},
+                                    os.path.join(d, "open_clip_model.safetensors"))
+        gf.write_json(os.path.join(d, "open_clip_config.json"),
+                      {"model_cfg": cfg, "preprocess_cfg": PREPROCESS})
+        hub = open_clip.create_model("local-dir:" + d).eval()
+        res = outputs(model, tokenizer, pixels)
+        res2 = outputs(hub, tokenizer, pixels)
+        for k in res:
+            assert torch.equal(res[k], res2[k]), (variant, k)
+        m64 = copy.deepcopy(model).double()
+        with torch.no_grad():
+            f64 = m64.encode_image(pixels.double(), normalize=True)
+        gap = (f64 - res["img_features"].double()).abs().max().item()
+        # the eps matters: the same model with the other eps differs by far more than 1e-4
+        other = copy.deepcopy(model)
+        eps = TIMM_TINY[VARIANTS[variant][2]]["eps"]
+        for mod in other.visual.trunk.modules():
+            if isinstance(mod, torch.nn.LayerNorm):
+                mod.eps = 1e-5 if eps == 1e-6 else 1e-6
+        with torch.no_grad():
+            eps_gap = (other.encode_image(pixels, normalize=True) - res["img_features"]).abs().max().item()
+        assert eps_gap > 1e-3, (variant, eps_gap)
+        img = res["img_features"]
+        cos = (img @ img.T).tolist()
+        off = max(cos[i][j] for i in range(len(IMAGES)) for j in range(len(IMAGES)) if i != j)
+        assert off < 0.99, "different images give near-identical features (%.5f)" % off
+        safetensors.torch.save_file({k: v.contiguous() for k, v in res.items()},
+                                    os.path.join(d, "expected.safetensors"))
+        gf.write_json(os.path.join(d, "expected.json"), {
+            "variant": variant, "real_config": VARIANTS[variant][0],
+            "real_model_cfg": open_clip.get_model_config(VARIANTS[variant][0]),
+            "changes": "vision_cfg timm_model_name (a tiny test trunk) / image_size, embed_dim and "
+                       "text_cfg shrunk; everything else as the real config",
+            "images": IMAGES, "prompts": PROMPTS, "image_cosines": cos, "max_offdiag_cosine": off,
+            "fp32_vs_fp64": gap, "other_eps_gap": eps_gap, "state_dict": list(sd.keys()),
+        })
+        man["variants"][variant] = VARIANTS[variant][2]
+        print(variant, "max offdiag cos %.4f, fp32 vs fp64 %.2e, other eps %.2e" % (off, gap, eps_gap))
+    gf.write_json(os.path.join(OUT, "manifest.json"), man)
+
+
+def verify():
+    import open_clip
+    import safetensors.torch
+    register_timm_tiny()
+    tokenizer = open_clip.get_tokenizer("RN50")
+    for variant in VARIANTS:
+        d = os.path.join(OUT, variant)
+        hub = open_clip.create_model("local-dir:" + d).eval()
+        _, pixels, _ = build(variant)
+        want = safetensors.torch.load_file(os.path.join(d, "expected.safetensors"))
+        got = outputs(hub, tokenizer, pixels)
+        for k in want:
+            assert torch.allclose(want[k].double(), got[k].double(), atol=1e-6, rtol=0), (variant, k)
+        print(variant, "ok")
+
+
+def full(names, out, oclip):
+    import subprocess
+    import time
+    import numpy as np
+    import open_clip
+    import safetensors.torch
+    from PIL import Image
+    for name in names:
+        cfg = open_clip.get_model_config(name)
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        torch.manual_seed(0)
+        model = open_clip.model.CLIP(**cfg).eval()
+        img = cfg["vision_cfg"]["image_size"]
+        pre = open_clip.image_transform(img, is_train=False, mean=PREPROCESS["mean"],
+                                        std=PREPROCESS["std"],
+                                        interpolation=PREPROCESS["interpolation"],
+                                        resize_mode=PREPROCESS["resize_mode"])
+        pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
+        randomize(model, 0)
+        safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                                    os.path.join(d, "open_clip_model.safetensors"))
+        gf.write_json(os.path.join(d, "open_clip_config.json"),
+                      {"model_cfg": cfg, "preprocess_cfg": PREPROCESS})
+        with torch.no_grad():
+            t = time.time()
+            feat = model.encode_image(pixels, normalize=True)
+            dt = time.time() - t
+        np.save(os.path.join(d, "pixels.npy"), pixels.numpy())
+        np.save(os.path.join(d, "img_features.npy"), feat.numpy())
+        print("%s: PyTorch encode_image of %d images %.2f s (%d threads)" %
+              (name, len(IMAGES), dt, torch.get_num_threads()))
+        if oclip:
+            got = os.path.join(d, "got.npy")
+            t = time.time()
+            subprocess.run([oclip, "embed-image", "-m", d, "--pixels",
+                            os.path.join(d, "pixels.npy"), "-o", got], check=True)
+            dt = time.time() - t
+            g = torch.from_numpy(np.load(got))
+            cos = torch.nn.functional.cosine_similarity(g, feat).min().item()
+            v64 = copy.deepcopy(model.visual).double()  # the image tower only: memory
+            with torch.no_grad():
+                f64 = torch.nn.functional.normalize(v64(pixels.double()), dim=-1)
+            print("%s: oclip (load + encode) %.2f s, max-abs %.3g, min cosine %.9f; fp32 vs fp64 "
+                  "max-abs: PyTorch %.3g, oclip %.3g" %
+                  (name, dt, (g - feat).abs().max().item(), cos,
+                   (feat.double() - f64).abs().max().item(), (g.double() - f64).abs().max().item()))
+
+
+if __name__ == "__main__":
+    os.chdir(gf.ROOT)
+    if len(sys.argv) > 1 and sys.argv[1] == "full":
+        args = sys.argv[2:]
+        out, oclip = os.path.join(gf.ROOT, "build", "convnext_full"), None
+        if "--out" in args:
+            i = args.index("--out")
+            out = args[i + 1]
+            del args[i:i + 2]
+        if "--check" in args:
+            i = args.index("--check")
+            oclip = args[i + 1]
+            del args[i:i + 2]
+        full(args or ["convnext_base_w"], out, oclip)
+    elif len(sys.argv) > 1 and sys.argv[1] == "verify":
+        verify()
+    else:
+        generate()
