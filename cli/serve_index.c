@@ -13,11 +13,14 @@
  * reads only what a row's metadata names: no request names a path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -360,12 +363,45 @@ static const char *mime_of(const char *name) {
     return "application/octet-stream";
 }
 
+/* The regular file at `path` (never a FIFO or device: opened without blocking, checked with
+ * fstat) into a malloc'd buffer; 0, or an HTTP status (404 unreadable, 413 over the limit). */
+static int read_regular(const char *path, char **data, size_t *size) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    *data = NULL;
+    if (fd < 0) return 404;
+    int status = 404;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) goto out;
+    status = 413;
+    if (st.st_size < 0 || (uint64_t)st.st_size > SV_THUMB_MAX) goto out;
+    status = 503;
+    size_t n = (size_t)st.st_size, got = 0;
+    if (!(*data = malloc(n + 1))) goto out;
+    while (got < n) {
+        ssize_t k = read(fd, *data + got, n - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    status = got == n ? 0 : 404;
+    *size = got;
+out:
+    if (status) {
+        free(*data);
+        *data = NULL;
+    }
+    close(fd);
+    return status;
+}
+
 /* The member `name` of the tar at `path` into a malloc'd buffer; 0, or an HTTP status. */
 static int tar_member(const char *path, const char *name, char **data, size_t *size) {
+    struct stat st;
+    *data = NULL;
+    if (stat(path, &st) || !S_ISREG(st.st_mode)) return 404; /* a FIFO would block */
     struct archive *ar = archive_read_new();
     struct archive_entry *e;
     int status = 404;
-    *data = NULL;
     if (!ar) return 503;
     archive_read_support_format_tar(ar);
     archive_read_support_filter_gzip(ar);
@@ -382,8 +418,13 @@ static int tar_member(const char *path, const char *name, char **data, size_t *s
             status = 503;
             goto out;
         }
-        la_ssize_t got = archive_read_data(ar, *data, (size_t)sz);
-        if (got != (la_ssize_t)sz) {
+        size_t got = 0;
+        while (got < (size_t)sz) {
+            la_ssize_t k = archive_read_data(ar, *data + got, (size_t)sz - got);
+            if (k <= 0) break;
+            got += (size_t)k;
+        }
+        if (got != (size_t)sz) {
             free(*data);
             *data = NULL;
             goto out;
@@ -426,22 +467,7 @@ static void h_thumb(void *ctx, const sv_http_req *req, sv_http_resp *resp) {
         status = tar_member(tar->valuestring, name, &data, &size);
     } else if (cJSON_IsString(path)) {
         name = path->valuestring;
-        FILE *fp = fopen(name, "rb");
-        if (fp) {
-            status = 413;
-            if (!fseek(fp, 0, SEEK_END)) {
-                long n = ftell(fp);
-                if (n >= 0 && (uint64_t)n <= SV_THUMB_MAX) {
-                    rewind(fp);
-                    status = 503;
-                    if ((data = malloc((size_t)n + 1))) {
-                        status = fread(data, 1, (size_t)n, fp) == (size_t)n ? 0 : 404;
-                        size = (size_t)n;
-                    }
-                }
-            }
-            fclose(fp);
-        }
+        status = read_regular(name, &data, &size);
     }
     if (status) {
         free(data);

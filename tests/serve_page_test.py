@@ -93,7 +93,7 @@ class Server:
         self.p.wait(60)
 
 
-def request(srv, method, path, body=None, key=None, raw=False):
+def request(srv, method, path, body=None, key=None, raw=False, timeout=60):
     data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
     req = urllib.request.Request(srv.base + path, data=data, method=method)
     if data is not None:
@@ -101,7 +101,7 @@ def request(srv, method, path, body=None, key=None, raw=False):
     if key:
         req.add_header("Authorization", "Bearer " + key)
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             st, ct, b = r.status, r.headers.get("Content-Type"), r.read()
     except urllib.error.HTTPError as e:
         st, ct, b = e.code, e.headers.get("Content-Type"), e.read()
@@ -234,6 +234,15 @@ os.rename(gone, gone + ".moved")
 st, _, j = request(srv, "GET", "/v1/thumb?row=%d" % img_row)
 os.rename(gone + ".moved", gone)
 check(st == 404 and j["error"]["code"] == "image_unreadable", "thumb of a moved file: 404")
+os.rename(gone, gone + ".moved")
+os.mkfifo(gone)  # a FIFO where the file was: refused at once, not waited on
+try:
+    st, _, j = request(srv, "GET", "/v1/thumb?row=%d" % img_row, timeout=10)
+except OSError as e:
+    st, j = None, str(e)
+os.remove(gone)
+os.rename(gone + ".moved", gone)
+check(st == 404, "thumb of a FIFO: 404 at once, got %s %s" % (st, j))
 
 # ---- the page over HTTP; the API still there ----
 st, ct, page = request(srv, "GET", "/", raw=True)
