@@ -24,6 +24,10 @@ static const char serve_help[] =
     "  POST /v1/images/embeddings  images as multipart/form-data, a raw body or JSON\n"
     "  POST /v1/classify           images + labels -> probabilities (as classify --json)\n"
     "  GET  /v1/models, /health, /metrics (Prometheus)\n"
+    "With --index DIR (a folder 'oclip embed-dir' wrote), also a search page:\n"
+    "  GET  /                      the page: text or image queries, thumbnails, more like this\n"
+    "  POST /v1/search             {\"text\"} | {\"image\": base64} | {\"row\": N}, \"k\"\n"
+    "  GET  /v1/thumb?row=N        the image of row N of the index\n"
     "Concurrent requests for one model and tower are merged into batches; each gets the\n"
     "embeddings it would get alone (those of 'oclip embed-text' / 'embed-image').\n"
     "\n"
@@ -50,13 +54,17 @@ static const char serve_help[] =
     "  --threads N        worker threads of each forward pass (default: all cores)\n"
     "  --arch NAME, --config FILE, --quick-gelu, --no-quick-gelu  as for the other\n"
     "                     commands; they apply to every -m\n"
+    "  --index DIR        serve a search over DIR (oclip embed-dir's output; its manifest\n"
+    "                     names the model, loaded unless a -m is that model; relative\n"
+    "                     image paths are read from the current folder)\n"
     "  -h, --help         this help\n"
     "\n"
     "examples:\n"
     "  oclip serve -m ViT-B-32:laion2b_s34b_b79k --port 8080\n"
     "  curl -s localhost:8080/v1/embeddings -H 'Content-Type: application/json' \\\n"
     "       -d '{\"model\": \"ViT-B-32:laion2b_s34b_b79k\", \"input\": [\"a cat\", \"a dog\"]}'\n"
-    "  curl -s localhost:8080/v1/images/embeddings -F file=@cat.jpg\n";
+    "  curl -s localhost:8080/v1/images/embeddings -F file=@cat.jpg\n"
+    "  oclip serve --index photos.emb   # then open http://127.0.0.1:8080/\n";
 
 static int parse_count(const char *opt, const char *v, unsigned long long max,
                        unsigned long long *out, int zero_ok) {
@@ -106,6 +114,9 @@ static int warm_up(const sv_model *m) {
 int cmd_serve(int argc, char **argv) {
     const char *host = "127.0.0.1";
     const char *api_key = getenv("OCLIP_API_KEY");
+    const char *index_dir = NULL;
+    sv_index *index = NULL;
+    sv_route *routes = NULL;
     unsigned long long port = 8080, max_batch = 32, max_wait_ms = 5, max_queue = 1024,
                        timeout_ms = 30000, max_body = 32ull << 20, max_inputs = 2048,
                        max_images = 64, max_pixels = 0, max_conn = 256, threads = 0;
@@ -135,7 +146,7 @@ int cmd_serve(int argc, char **argv) {
             fputs(serve_help, stdout);
             goto out;
         } else if (!strcmp(o, "-m") || !strcmp(o, "--model") || !strcmp(o, "--host") ||
-                   !strcmp(o, "--api-key") || !strcmp(o, "--dtype")) {
+                   !strcmp(o, "--api-key") || !strcmp(o, "--dtype") || !strcmp(o, "--index")) {
             if (i + 1 >= argc) {
                 rc = usage_error("serve", "%s needs a value", o);
                 goto out;
@@ -147,6 +158,8 @@ int cmd_serve(int argc, char **argv) {
                 host = v;
             } else if (!strcmp(o, "--api-key")) {
                 api_key = v;
+            } else if (!strcmp(o, "--index")) {
+                index_dir = v;
             } else if (!strcmp(v, "f32")) {
                 dtype = OCLIP_DTYPE_F32;
             } else if (!strcmp(v, "f16")) {
@@ -190,7 +203,17 @@ int cmd_serve(int argc, char **argv) {
         }
     }
 #undef COUNT
-    if (!n_specs) specs[n_specs++] = "default";
+    if (index_dir) {
+        char why[1024];
+        if (sv_index_open(index_dir, &index, why, sizeof why)) {
+            fprintf(stderr, "oclip: serve: --index: %s\n", cli_esc_msg(why));
+            rc = EXIT_FAIL;
+            goto out;
+        }
+        fprintf(stderr, "oclip serve: index '%s': %zu rows of %zu-d embeddings (model %s)\n",
+                cli_esc(index_dir), index->rows, index->E, cli_esc(index->ix.spec));
+    }
+    if (!n_specs && !index) specs[n_specs++] = "default";
     if (api_key && !api_key[0]) api_key = NULL;
     if (!api_key && !is_loopback(host))
         fprintf(stderr, "oclip: warning: serve: listening on %s without --api-key: anyone who "
@@ -203,7 +226,9 @@ int cmd_serve(int argc, char **argv) {
     srv.timeout = (double)timeout_ms / 1000.0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     sem_init(&srv.decoders, 0, cores > 1 ? (unsigned)cores : 1u);
-    if (!(srv.models = calloc(n_specs, sizeof *srv.models))) {
+    srv.index = index;
+    /* one more slot: the index's model when no -m is it */
+    if (!(srv.models = calloc(n_specs + 1, sizeof *srv.models))) {
         rc = embed_oom("serve");
         goto out;
     }
@@ -240,12 +265,24 @@ int cmd_serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     double t0 = sv_now();
+    const sv_route *rt = sv_api_routes;
+    size_t n_rt = sv_api_n_routes;
+    if (index) {
+        if (!(routes = malloc((sv_api_n_routes + sv_index_n_routes) * sizeof *routes))) {
+            rc = embed_oom("serve");
+            goto out_models;
+        }
+        memcpy(routes, sv_api_routes, sv_api_n_routes * sizeof *routes);
+        memcpy(routes + sv_api_n_routes, sv_index_routes, sv_index_n_routes * sizeof *routes);
+        rt = routes;
+        n_rt = sv_api_n_routes + sv_index_n_routes;
+    }
     sv_http_options ho = {.host = host, .port = (int)port, .api_key = api_key,
                           .max_body = (size_t)max_body,
                           .body_budget = 8 * (size_t)max_body,
                           .connection_limit = (unsigned)max_conn,
-                          .idle_timeout = 60, .limits = &srv.lim, .routes = sv_api_routes,
-                          .n_routes = sv_api_n_routes, .ctx = &srv};
+                          .idle_timeout = 60, .limits = &srv.lim, .routes = rt,
+                          .n_routes = n_rt, .ctx = &srv};
     int bound = 0;
     sv_http *http = sv_http_start(&ho, &bound);
     if (!http) {
@@ -255,12 +292,60 @@ int cmd_serve(int argc, char **argv) {
     int v6 = strchr(host, ':') != NULL;
     fprintf(stderr, "oclip serve: listening on http://%s%s%s:%d\n", v6 ? "[" : "", host,
             v6 ? "]" : "", bound);
+    if (index && !srv.n_models) { /* no -m: the index's model is the one served */
+        char why[1024];
+        sv_model *x = &srv.models[0];
+        if (coll_index_model(&index->ix, (int)threads, &x->m, why, sizeof why)) {
+            fprintf(stderr, "oclip: serve: --index: %s\n", cli_esc_msg(why));
+            rc = EXIT_FAIL;
+        } else if (!(x->name = strdup(index->ix.spec))) {
+            oclip_model_free(x->m);
+            x->m = NULL;
+            rc = embed_oom("serve");
+        } else {
+            x->spec = index->ix.spec;
+            srv.n_models = 1;
+        }
+    }
     for (size_t k = 0; k < srv.n_models && !rc; k++) {
         sv_model *m = &srv.models[k];
         embed_args a = {.cmd = "serve", .model = mo, .threads = (int)threads,
                         .weight_dtype = dtype};
         a.model.spec = m->spec;
-        if ((rc = embed_load_model(&a, &m->m)) || (rc = warm_up(m) ? EXIT_FAIL : 0)) break;
+        if (m->m) { /* the index's model, loaded below */
+        } else if ((rc = embed_load_model(&a, &m->m))) {
+            break;
+        }
+        if (index && !srv.index_model) {
+            char fp[33];
+            oclip_error err;
+            if (oclip_model_fingerprint(m->m, fp, &err) == OCLIP_OK &&
+                !strcmp(fp, index->ix.fingerprint))
+                srv.index_model = m;
+        }
+        if (index && !srv.index_model && k + 1 == srv.n_models) {
+            /* no -m is the index's model: load it (fingerprint checked) as one more model */
+            char why[1024];
+            sv_model *x = &srv.models[srv.n_models];
+            if (coll_index_model(&index->ix, (int)threads, &x->m, why, sizeof why)) {
+                fprintf(stderr, "oclip: serve: --index: %s\n", cli_esc_msg(why));
+                rc = EXIT_FAIL;
+                break;
+            }
+            int clash = 0;
+            for (size_t j = 0; j < srv.n_models; j++)
+                clash |= !strcmp(srv.models[j].name, index->ix.spec);
+            x->spec = index->ix.spec;
+            if (!(x->name = strdup(clash ? "index" : index->ix.spec))) {
+                oclip_model_free(x->m);
+                x->m = NULL;
+                rc = embed_oom("serve");
+                break;
+            }
+            srv.index_model = x;
+            srv.n_models++;
+        }
+        if ((rc = warm_up(m) ? EXIT_FAIL : 0)) break;
         for (int t = 0; t < 2 && !rc; t++)
             if (sv_queue_start(&m->q[t], m->m, t, m->name, (size_t)max_batch,
                                (double)max_wait_ms / 1000.0, (size_t)max_queue)) {
@@ -304,7 +389,9 @@ out_models:
     }
     free(srv.models);
     sem_destroy(&srv.decoders);
+    free(routes);
 out:
+    sv_index_free(index);
     free(specs);
     return rc;
 }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "collection_search.h"
 #include "oclip.h"
 
 /* =============================================================================================
@@ -163,6 +164,7 @@ typedef struct {
     const char *method, *path; /* path without the query */
     const char *content_type;  /* the header, or "" */
     const char *query_model, *query_encoding; /* ?model=, ?encoding_format= or NULL */
+    const char *query_row;     /* ?row= (GET /v1/thumb) or NULL */
     const char *body;          /* the raw body (not for multipart), NUL-terminated */
     size_t body_len;
     sv_request *multipart;     /* multipart/form-data: the files as items, fields "model" and
@@ -237,11 +239,31 @@ typedef struct {
     double timeout;           /* seconds a request may wait for its batch */
     sem_t decoders;           /* image decodes at once (one per core): bounds their memory and
                                  leaves the forward pass its cores */
+    struct sv_index *index;   /* --index: the collection searched; NULL without */
+    sv_model *index_model;    /* the model of its queries (one of models[]) */
 } sv_server;
 
 /* The routes of the API, with ctx = an sv_server. */
 extern const sv_route sv_api_routes[];
 extern const size_t sv_api_n_routes;
+
+/* =============================================================================================
+ * Search over an `oclip embed-dir` folder (serve_index.c) and its page (serve_page.c)
+ */
+typedef struct sv_index {
+    coll_index ix;
+    size_t rows, E;
+    float *emb;  /* [rows, E]: every shard's image embeddings, in row order */
+    char **meta; /* [rows]: each row's metadata line (a JSON object) */
+} sv_index;
+
+/* Reads DIR's manifest, embeddings and metadata; 0, or -1 with why. */
+int sv_index_open(const char *dir, sv_index **out, char *why, size_t why_size);
+void sv_index_free(sv_index *x);
+/* GET /, POST /v1/search, GET /v1/thumb with ctx = an sv_server whose index is set. */
+extern const sv_route sv_index_routes[];
+extern const size_t sv_index_n_routes;
+extern const char sv_page_html[]; /* the search page: HTML with its CSS and JS inline */
 
 int cmd_serve(int argc, char **argv); /* cmd_serve.c */
 #endif

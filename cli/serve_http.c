@@ -510,6 +510,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .content_type = ct ? ct : "",
         .query_model = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model"),
         .query_encoding = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "encoding_format"),
+        .query_row = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "row"),
         .body = cs->body ? cs->body : "",
         .body_len = cs->len,
         .multipart = cs->mp.n ? &cs->mp : NULL,

@@ -33,6 +33,7 @@ PKGS=(
     python3           # standard-library-only test helpers (no pip packages)
     python3-dev       # Python.h: the extension module of the Python package (pip install .)
     python3-venv      # the fresh virtual environment .ci/run installs the Python package into
+    chromium          # headless browser: tests/serve_page_test.py loads the search page of `oclip serve --index`
 )
 # the build's libraries, for AArch64
 ARM64_PKGS=(
