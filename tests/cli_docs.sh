@@ -35,7 +35,7 @@ contains README.md "oclip classify -m hf-hub:timm/ViT-B-16-SigLIP "
 
 # repository paths named in README.md, docs/*.md and the help texts exist (build outputs, URLs
 # and paths with <placeholders> excluded; a glob needs one match)
-for c in inspect check convert tokenize preprocess embed-image embed-text similarity classify pull list info; do
+for c in inspect check convert tokenize preprocess embed-image embed-text similarity classify pull list embed-dir search serve info; do
     "$OCLIP" "$c" --help
 done >"$tmp/help" 2>&1
 grep -ohE "(^|[^A-Za-z0-9_./~-])(docs|tests|tools|examples|models|data|src|include|cli|scripts|bench|fuzz)/[A-Za-z0-9_./*<>-]*[A-Za-z0-9_*>]" \
