@@ -93,5 +93,8 @@ void oc_timm_tower_name(oc_timm_tower *t);
 /* Why config c (family TIMM) is not a SigLIP model oclip computes, or NULL, with its image
  * tower in *tower (when not NULL). */
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower);
+/* Config c is a SigLIP model oclip computes (a timm SigLIP ViT, not ConvNeXt or EVA, whose
+ * oc_timm_unsupported is NULL too). */
+bool oc_timm_is_siglip(const oclip_model_config *c);
 
 #endif

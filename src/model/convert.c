@@ -679,7 +679,7 @@ static oclip_status build_open_clip(const oclip_checkpoint *src, const oc_expect
 
 /* A SigLIP config (a timm SigLIP tower oclip computes): written as a transformers SiglipModel. */
 static bool is_siglip(const oclip_model_config *c) {
-    return c->family == OCLIP_FAMILY_TIMM && !oc_timm_unsupported(c, NULL);
+    return oc_timm_is_siglip(c);
 }
 
 /* Why transformers' SiglipModel cannot hold this SigLIP config ("" when it can). */
