@@ -6,8 +6,9 @@
 #
 # Runs, each a separate qemu CPU model or kernel path (QEMU_CPU selects qemu-user's CPU model;
 # the int8 GEMM follows the CPU's dot-product extension):
-#   1. the whole suite (`make test` with RUN="taskset -c N qemu-aarch64"), default path (neon) on
-#      qemu's "max" CPU, which has the dot-product extension: the SDOT int8 kernel;
+#   1. every test program and the CLI scripts but ARM64_SKIP_CLI (default: cli_collection.sh and
+#      cli_serve.sh, see below), default path (neon) on qemu's "max" CPU, which has the
+#      dot-product extension: the SDOT int8 kernel;
 #   2. with OCLIP_SIMD=scalar (the reference kernels as the default path), the tests that run
 #      kernels (the whole suite again with OCLIP_ARM64_FULL=1: the CLI scripts, embed-dir's
 #      kill-and-resume loop above all, take many minutes under emulation);
@@ -17,11 +18,18 @@
 # test_kernels and test_engine check every path the CPU supports in each run (scalar and neon,
 # byte for byte and against each other), whatever OCLIP_SIMD says.
 #
+# ARM64_SKIP_CLI: embed-dir's kill-and-resume loop (cli_collection.sh, over 10 minutes under
+# emulation) and the HTTP server's load tests with headless Chromium (cli_serve.sh) exercise
+# process, file and socket plumbing that has no per-ISA code; the numbers they produce come from
+# the kernels the other runs cover. They run natively in `make test` and under ASan/UBSan and
+# TSan; OCLIP_ARM64_FULL=1 (or ARM64_SKIP_CLI="") runs them here too.
+#
 # Emulation is many times slower than native: OCLIP_TEST_TIME_SCALE (default 10 here) widens the
 # tests' time limits (tests/test_hostile.c: the hostile-input budgets and the children's alarms).
 #
 # Environment: OCLIP_ARM64_BUILD (default build-arm64), ARM64_CC (aarch64-linux-gnu-gcc),
-# QEMU (qemu-aarch64), OCLIP_ARM64_FULL (1: the whole suite in every run), JOBS (make -j).
+# QEMU (qemu-aarch64), OCLIP_ARM64_FULL (1: the whole suite in every run), ARM64_SKIP_CLI,
+# JOBS (make -j).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +38,8 @@ CC_ARM=${ARM64_CC:-aarch64-linux-gnu-gcc}
 QEMU=${QEMU:-qemu-aarch64}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 ARM64_KERNEL_TESTS="test_kernels test_engine test_e2e"
+ARM64_SKIP_CLI=${ARM64_SKIP_CLI-cli_collection.sh cli_serve.sh}
+[ "${OCLIP_ARM64_FULL:-0}" = 1 ] && ARM64_SKIP_CLI=""
 export OCLIP_TEST_TIME_SCALE=${OCLIP_TEST_TIME_SCALE:-10}
 
 missing=""
@@ -90,7 +100,15 @@ run() {
     t0=$(date +%s)
     echo "== test-arm64: $what (QEMU_CPU=$qcpu $*)"
     if [ "$scope" = full ] || [ "${OCLIP_ARM64_FULL:-0}" = 1 ]; then
-        env QEMU_CPU="$qcpu" "$@" "${MK[@]}" test RUN="${EMU[*]}" TEST_OCLIP="$wrapper"
+        env QEMU_CPU="$qcpu" "$@" "${MK[@]}" check-abi RUN="${EMU[*]}"
+        for t in "${TESTS[@]}"; do
+            echo "== $t"
+            env QEMU_CPU="$qcpu" OCLIP_BIN="$wrapper" "$@" "${EMU[@]}" "$t"
+        done
+        for c in tests/cli*.sh; do
+            case " $ARM64_SKIP_CLI " in *" ${c#tests/} "*) echo "== $c: skipped (ARM64_SKIP_CLI)"; continue ;; esac
+            env QEMU_CPU="$qcpu" OCLIP_BIN="$wrapper" "$@" sh "$c"
+        done
     else
         for t in $ARM64_KERNEL_TESTS; do
             echo "== $B/tests/$t"

@@ -3,11 +3,9 @@
  * once here for the CLI and the Python package (oclip_inspect_json, oclip_report_json). The
  * fields are documented in README.md ("oclip inspect", "oclip check").
  *
- * Every string comes from a file (tensor names, entries, paths, notes quoting them), so the
- * writer escapes each one itself rather than trusting cJSON_PrintUnformatted, which copies bytes
- * that are not UTF-8 through: '"', '\\' and \b \f \n \r \t as cJSON writes them, every other
- * control character (U+0000-U+001F, U+007F, U+0080-U+009F) as \u00XX, and each byte that is not
- * UTF-8 as \ufffd. Numbers keep cJSON's own formatting. The output is valid UTF-8 JSON.
+ * Every string comes from a file (tensor names, entries, paths, notes quoting them): the text
+ * goes through json_write.h's writer, which escapes each one (valid UTF-8 JSON whatever a file
+ * held).
  */
 #include <cJSON.h>
 #include <stdint.h>
@@ -15,108 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_write.h"
 #include "model/model.h"
-
-/* ---- a growing buffer ---- */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} jbuf;
-
-static void put(jbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->cap - b->n <= n) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->n <= n) {
-            if (cap > SIZE_MAX / 2) {
-                b->oom = true;
-                return;
-            }
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void puts_(jbuf *b, const char *s) { put(b, s, strlen(s)); }
-
-static void json_string(jbuf *b, const char *s) {
-    const uint8_t *p = (const uint8_t *)(s ? s : "");
-    size_t n = strlen((const char *)p);
-    put(b, "\"", 1);
-    for (size_t i = 0; i < n;) {
-        size_t k = oc_utf8_seq_len(p + i, n - i);
-        if (!k) {
-            puts_(b, "\\ufffd");
-            i++;
-            continue;
-        }
-        uint32_t cp = p[i];
-        if (k == 2) cp = ((uint32_t)(p[i] & 0x1f) << 6) | (p[i + 1] & 0x3f); /* C1 controls */
-        const char *sh = cp == '"' ? "\\\"" : cp == '\\' ? "\\\\" : cp == '\b' ? "\\b"
-                       : cp == '\f' ? "\\f" : cp == '\n' ? "\\n" : cp == '\r' ? "\\r"
-                       : cp == '\t' ? "\\t" : NULL;
-        if (k <= 2 && sh) {
-            puts_(b, sh);
-        } else if (k <= 2 && (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))) {
-            char e[8];
-            snprintf(e, sizeof e, "\\u%04x", (unsigned)cp);
-            puts_(b, e);
-        } else {
-            put(b, (const char *)p + i, k);
-        }
-        i += k;
-    }
-    put(b, "\"", 1);
-}
-
-static void json_value(jbuf *b, const cJSON *o) {
-    if (cJSON_IsObject(o) || cJSON_IsArray(o)) {
-        bool obj = cJSON_IsObject(o);
-        put(b, obj ? "{" : "[", 1);
-        for (const cJSON *c = o->child; c; c = c->next) {
-            if (c != o->child) put(b, ",", 1);
-            if (obj) {
-                json_string(b, c->string);
-                put(b, ":", 1);
-            }
-            json_value(b, c);
-        }
-        put(b, obj ? "}" : "]", 1);
-    } else if (cJSON_IsString(o)) {
-        json_string(b, o->valuestring);
-    } else if (cJSON_IsNumber(o)) {
-        char num[64];
-        if (!cJSON_PrintPreallocated((cJSON *)o, num, sizeof num, 0)) snprintf(num, sizeof num, "null");
-        puts_(b, num);
-    } else if (cJSON_IsTrue(o)) {
-        puts_(b, "true");
-    } else if (cJSON_IsFalse(o)) {
-        puts_(b, "false");
-    } else {
-        puts_(b, "null");
-    }
-}
 
 /* o as text (malloc'd), or NULL when out of memory (ok false: a cJSON constructor or addition
  * failed, so the tree has a hole); o is freed. */
 static char *finish(cJSON *o, bool ok) {
     char *text = NULL;
     if (o && ok) {
-        jbuf b = {0};
-        json_value(&b, o);
-        if (b.oom) free(b.p);
-        else text = b.p;
+        text = ocj_print(o);
     }
     cJSON_Delete(o);
     return text;
