@@ -6,9 +6,10 @@
 #
 # Runs, each a separate qemu CPU model or kernel path (QEMU_CPU selects qemu-user's CPU model;
 # the int8 GEMM follows the CPU's dot-product extension):
-#   1. every test program and the CLI scripts but ARM64_SKIP_CLI (default: cli_collection.sh and
-#      cli_serve.sh, see below), default path (neon) on qemu's "max" CPU, which has the
-#      dot-product extension: the SDOT int8 kernel;
+#   1. every test program (the library's every module: kernels, engine, readers, parsers,
+#      hostile inputs, end to end) and the CLI scripts in ARM64_CLI (default: tests/cli_embed.sh,
+#      the engine through the program; see below), default path (neon) on qemu's "max" CPU,
+#      which has the dot-product extension: the SDOT int8 kernel;
 #   2. with OCLIP_SIMD=scalar (the reference kernels as the default path), the tests that run
 #      kernels (the whole suite again with OCLIP_ARM64_FULL=1: the CLI scripts, embed-dir's
 #      kill-and-resume loop above all, take many minutes under emulation);
@@ -18,17 +19,17 @@
 # test_kernels and test_engine check every path the CPU supports in each run (scalar and neon,
 # byte for byte and against each other), whatever OCLIP_SIMD says.
 #
-# ARM64_SKIP_CLI: embed-dir's kill-and-resume loop (cli_collection.sh, over 10 minutes under
-# emulation) and the HTTP server's load tests with headless Chromium (cli_serve.sh) exercise
-# process, file and socket plumbing that has no per-ISA code; the numbers they produce come from
-# the kernels the other runs cover. They run natively in `make test` and under ASan/UBSan and
-# TSan; OCLIP_ARM64_FULL=1 (or ARM64_SKIP_CLI="") runs them here too.
+# ARM64_CLI: the other CLI scripts test the program's own logic (arguments, hub, server,
+# collections, reports), which has no per-ISA code, through many processes that each pay
+# emulation's start-up: under qemu they took most of CI's time (embed-dir's kill-and-resume loop
+# alone over 10 minutes). They run natively in `make test` and under ASan/UBSan;
+# OCLIP_ARM64_FULL=1 runs every script in every run here too.
 #
 # Emulation is many times slower than native: OCLIP_TEST_TIME_SCALE (default 10 here) widens the
 # tests' time limits (tests/test_hostile.c: the hostile-input budgets and the children's alarms).
 #
 # Environment: OCLIP_ARM64_BUILD (default build-arm64), ARM64_CC (aarch64-linux-gnu-gcc),
-# QEMU (qemu-aarch64), OCLIP_ARM64_FULL (1: the whole suite in every run), ARM64_SKIP_CLI,
+# QEMU (qemu-aarch64), OCLIP_ARM64_FULL (1: the whole suite in every run), ARM64_CLI,
 # JOBS (make -j).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +39,8 @@ CC_ARM=${ARM64_CC:-aarch64-linux-gnu-gcc}
 QEMU=${QEMU:-qemu-aarch64}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 ARM64_KERNEL_TESTS="test_kernels test_engine test_e2e"
-ARM64_SKIP_CLI=${ARM64_SKIP_CLI-cli_collection.sh cli_serve.sh}
-[ "${OCLIP_ARM64_FULL:-0}" = 1 ] && ARM64_SKIP_CLI=""
+ARM64_CLI=${ARM64_CLI:-cli_embed.sh}
+if [ "${OCLIP_ARM64_FULL:-0}" = 1 ]; then ARM64_CLI=$(cd tests && echo cli*.sh); fi
 export OCLIP_TEST_TIME_SCALE=${OCLIP_TEST_TIME_SCALE:-10}
 
 missing=""
@@ -105,9 +106,8 @@ run() {
             echo "== $t"
             env QEMU_CPU="$qcpu" OCLIP_BIN="$wrapper" "$@" "${EMU[@]}" "$t"
         done
-        for c in tests/cli*.sh; do
-            case " $ARM64_SKIP_CLI " in *" ${c#tests/} "*) echo "== $c: skipped (ARM64_SKIP_CLI)"; continue ;; esac
-            env QEMU_CPU="$qcpu" OCLIP_BIN="$wrapper" "$@" sh "$c"
+        for c in $ARM64_CLI; do
+            env QEMU_CPU="$qcpu" OCLIP_BIN="$wrapper" "$@" sh "tests/$c"
         done
     else
         for t in $ARM64_KERNEL_TESTS; do
