@@ -12,7 +12,8 @@
  *     normalized; encode_text raw and normalized (no_causal_mask on MobileCLIP2-L-14, the
  *     causal mask on MobileCLIP-B); logits;
  *   - the model loads, so its weights passed oclip check against the expected state dict.
- * Then the real MobileCLIP-B / MobileCLIP2-B / MobileCLIP2-L-14 configs: accepted, their expected
+ * Then oclip's table of the two real towers equal to what timm builds (manifest.json real_towers),
+ * and the real MobileCLIP-B / MobileCLIP2-B / MobileCLIP2-L-14 configs: accepted, their expected
  * state dict equal, name for name and shape for shape, to the one OpenCLIP builds (manifest.json
  * real_shapes), and the four pretrained names' preprocessing equal to pretrained.py's
  * (real_preprocess); other towers and options refused with the reason.
@@ -258,6 +259,38 @@ static void test_real(void) {
         n_arch++;
     }
     CHECKF(n_arch == 3, "%d real configs", n_arch);
+    /* oclip's table of the two real towers: what timm built (eps, norm_pre, ConvStem, ...) */
+    const cJSON *towers = cJSON_GetObjectItemCaseSensitive(manifest, "real_towers"), *tw;
+    int n_tw = 0;
+    cJSON_ArrayForEach(tw, towers) {
+        oc_timmvit_tower t;
+        CHECKF(oc_timmvit_tower_find(tw->string, &t), "%s not in oclip's table", tw->string);
+#define NUM(key) cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(tw, key))
+#define ARR(key, i) cJSON_GetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(tw, key), i))
+        int stem = (int)NUM("stem");
+        CHECKF(t.img == (int)NUM("img") && t.width == (int)NUM("width") &&
+                   t.depth == (int)NUM("depth") && t.heads == (int)NUM("heads") &&
+                   t.mlp == (int)NUM("mlp") && t.eps == (float)NUM("eps") &&
+                   t.pre_norm == cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tw, "pre_norm")) &&
+                   t.no_embed_class ==
+                       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tw, "no_embed_class")) &&
+                   t.stem == stem,
+               "%s: oclip's tower differs from timm's", tw->string);
+        if (stem)
+            CHECKF(t.stem_ch[0] == (int)ARR("stem_ch", 0) && t.stem_ch[1] == (int)ARR("stem_ch", 1) &&
+                       t.stem_k[0] == (int)ARR("stem_k", 0) && t.stem_k[1] == (int)ARR("stem_k", 1) &&
+                       t.stem_k[2] == (int)ARR("stem_k", 2) &&
+                       t.patch == t.stem_k[0] * t.stem_k[1] * t.stem_k[2] &&
+                       t.img / t.patch == (int)ARR("grid", 0),
+                   "%s: ConvStem differs from timm's", tw->string);
+        else
+            CHECKF(t.patch == (int)NUM("patch") && t.img / t.patch == (int)ARR("grid", 0),
+                   "%s: patch differs from timm's", tw->string);
+#undef NUM
+#undef ARR
+        n_tw++;
+    }
+    CHECKF(n_tw == 2, "%d real towers", n_tw);
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(manifest, "real_preprocess"), *it;
     int n_tag = 0;
     cJSON_ArrayForEach(it, pre) {

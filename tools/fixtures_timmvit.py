@@ -8,7 +8,8 @@ what OpenCLIP computes with them.
 
 `tiny` writes tests/fixtures/timmvit/
   manifest.json        versions, the variants, the timm test towers' arguments, real_preprocess: pretrained.py's
-                       mean / std / interpolation / resize_mode of the four real pretrained names, and real_shapes: the state-dict
+                       mean / std / interpolation / resize_mode of the four real pretrained names, real_towers: what timm built for the two real
+                       towers (sizes, eps, pre_norm, no_embed_class, ConvStem), and real_shapes: the state-dict
                        shapes of the real MobileCLIP-B / MobileCLIP2-B / MobileCLIP2-L-14 models (built by OpenCLIP
                        with random weights, nothing downloaded)
   <variant>/
@@ -315,12 +316,47 @@ def gen_variant(variant, vers):
 def real_shapes():
     """The state dict of each real model as OpenCLIP builds it (random init; no weights are fetched)."""
     import open_clip
-    out = {}
+    out, towers = {}, {}
     for name in REAL:
         model = open_clip.create_model(name, pretrained=None)
         out[name] = {k: list(v.shape) for k, v in model.state_dict().items()}
         print("  %s: %d tensors" % (name, len(out[name])))
-    return out
+        towers[model.visual.trunk.default_cfg["architecture"]] = tower_facts(model.visual.trunk)
+    return out, towers
+
+
+def tower_facts(trunk):
+    """What timm built for a real tower, in oc_timmvit_tower's terms (checked against oclip's table)."""
+    from timm.layers import LayerNorm
+    from timm.layers.hybrid_embed import HybridEmbed
+    b = trunk.blocks[0]
+    norms = [trunk.norm] + [m for m in (trunk.norm_pre,) if not isinstance(m, torch.nn.Identity)]
+    norms += [blk.norm1 for blk in trunk.blocks] + [blk.norm2 for blk in trunk.blocks]
+    assert all(isinstance(m, (torch.nn.LayerNorm, LayerNorm)) for m in norms)
+    eps = {m.eps for m in norms}
+    assert len(eps) == 1
+    assert isinstance(b.mlp.act, torch.nn.GELU) and b.mlp.act.approximate == "none"
+    assert isinstance(b.ls1, torch.nn.Identity) and b.attn.qkv.bias is not None
+    assert isinstance(trunk.fc_norm, torch.nn.Identity) and trunk.global_pool == "token"
+    f = dict(img=trunk.patch_embed.img_size[0], width=trunk.embed_dim, depth=len(trunk.blocks),
+             heads=b.attn.num_heads, mlp=b.mlp.fc1.out_features, eps=eps.pop(),
+             pre_norm=not isinstance(trunk.norm_pre, torch.nn.Identity), no_embed_class=trunk.no_embed_class,
+             grid=list(trunk.patch_embed.grid_size))
+    if isinstance(trunk.patch_embed, HybridEmbed):
+        convs = [m.conv for m in trunk.patch_embed.backbone]
+        bns = [m.bn for m in trunk.patch_embed.backbone][:2]
+        assert all(c.kernel_size == c.stride and c.padding == (0, 0) for c in convs)
+        assert all(isinstance(bn, torch.nn.BatchNorm2d) and bn.eps == 1e-5 for bn in bns)
+        assert all(bn.act.__class__ is torch.nn.GELU and bn.act.approximate == "none" for bn in bns)
+        assert convs[2].bias is not None and convs[0].bias is None and convs[1].bias is None
+        assert convs[2].out_channels == trunk.embed_dim
+        f.update(stem=1, stem_ch=[convs[0].out_channels, convs[1].out_channels],
+                 stem_k=[c.kernel_size[0] for c in convs])
+    else:
+        pc = trunk.patch_embed.proj
+        assert pc.kernel_size == pc.stride and (pc.bias is None) == f["pre_norm"]
+        f.update(stem=0, patch=pc.kernel_size[0])
+    return f
 
 
 def real_preprocess():
@@ -336,12 +372,13 @@ def real_preprocess():
 def generate():
     vers = versions()
     os.makedirs(OUT, exist_ok=True)
+    shapes, towers = real_shapes()
     for v in VARIANTS:
         gen_variant(v, vers)
     gf.write_json(os.path.join(OUT, "manifest.json"), {
         "generator": "tools/fixtures_timmvit.py tiny", "versions": vers, "variants": list(VARIANTS),
         "timm_test_models": TIMM_TINY, "real_preprocess": real_preprocess(),
-        "real_shapes": real_shapes()})
+        "real_shapes": shapes, "real_towers": towers})
 
 
 def verify():
