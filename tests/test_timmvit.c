@@ -348,6 +348,56 @@ static void test_real(void) {
     }
 }
 
+/* --dtype: the blocks' weights go through the packing as the ViT blocks' do (int8: every block
+ * Linear quantized; F16 / BF16 on the SIMD paths); features stay close to fp32 */
+static void test_weight_dtypes(const char *variant) {
+    static const oclip_dtype dts[] = {OCLIP_DTYPE_I8, OCLIP_DTYPE_F16, OCLIP_DTYPE_BF16};
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, FIX "/%s", variant);
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    oclip_checkpoint *ex = NULL;
+    oclip_error err;
+    CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s: %s", path, err.msg);
+    if (!ex) return;
+    const oclip_tensor *pt = oclip_checkpoint_find(ex, "pixels");
+    size_t n_img = (size_t)pt->shape[0];
+    float *pixels = expect_f32(ex, "pixels", NULL), *want = expect_f32(ex, "img_features", NULL);
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        if (dts[d] != OCLIP_DTYPE_I8 && !oc_kernels_get()->pack_weights) continue;
+        oclip_model_options o;
+        oclip_model_options_default(&o);
+        o.threads = 2;
+        o.weight_dtype = dts[d];
+        oclip_model *m = NULL;
+        CHECKF(oclip_model_load(dir, &o, &m, &err) == OCLIP_OK, "%s: %s", dir, err.msg);
+        if (!m) continue;
+        size_t E = (size_t)oclip_model_embed_dim(m);
+        float *out = calloc(n_img * E, sizeof(float));
+        /* twice: the first call may read the weights in place (tower.c OC_INPLACE_ROWS) */
+        for (int rep = 0; rep < 2; rep++)
+            CHECKF(oclip_encode_image(m, pixels, n_img, out, 1, &err) == OCLIP_OK, "%s", err.msg);
+        const oc_block *b = &m->vis.tw.blocks[0];
+        CHECKF(b->fc_w.packed && b->fc_w.pdtype == dts[d] && b->in_w.pdtype == dts[d],
+               "%s: dtype %d: block weights not packed (%d)", variant, (int)dts[d],
+               (int)b->fc_w.pdtype);
+        double worst = 1;
+        for (size_t i = 0; i < n_img; i++) {
+            double dot = 0;
+            for (size_t j = 0; j < E; j++) dot += (double)out[i * E + j] * want[i * E + j];
+            if (dot < worst) worst = dot;
+        }
+        CHECKF(worst >= (dts[d] == OCLIP_DTYPE_F16 ? 0.9999 : 0.99), "%s: dtype %d: cos %.6f",
+               variant, (int)dts[d], worst);
+        fprintf(stderr, "  %s weight dtype %s: worst cosine to OpenCLIP %.6f\n", variant,
+                dts[d] == OCLIP_DTYPE_I8 ? "i8" : dts[d] == OCLIP_DTYPE_F16 ? "f16" : "bf16", worst);
+        free(out);
+        oclip_model_free(m);
+    }
+    free(pixels);
+    free(want);
+    oclip_checkpoint_free(ex);
+}
+
 int main(void) {
     load_manifest();
     register_test_towers();
@@ -358,6 +408,8 @@ int main(void) {
         for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) test_variant(variants[i]);
     }
     oc_simd_set(best);
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
+        test_weight_dtypes(variants[i]);
     test_real();
     cJSON_Delete(manifest);
     fprintf(stderr, "worst: max-abs %.3g, cosine %.9f\n", worst_abs, worst_cos);

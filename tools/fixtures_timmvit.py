@@ -5,6 +5,7 @@ what OpenCLIP computes with them.
 
     .venv/bin/python tools/fixtures_timmvit.py tiny      # tests/fixtures/timmvit/ (committed)
     .venv/bin/python tools/fixtures_timmvit.py verify    # recompute from the committed files, compare
+    .venv/bin/python tools/fixtures_timmvit.py full      # full-size random MobileCLIP models: OpenCLIP vs build/oclip
 
 `tiny` writes tests/fixtures/timmvit/
   manifest.json        versions, the variants, the timm test towers' arguments, real_preprocess: pretrained.py's
@@ -397,14 +398,58 @@ def verify():
     return 1 if bad else 0
 
 
+def full(names, oclip_bin):
+    """A full-size model of each real config with perturbed random weights (nothing downloaded): OpenCLIP's
+    embeddings of IMAGES and PROMPTS against `oclip embed-image` / `embed-text` (the CLI preprocesses and tokenizes
+    itself) on a folder with the config and the pretrained tag's preprocess_cfg. Prints max-abs and worst cosine."""
+    import subprocess
+    import numpy as np
+    import open_clip
+    import safetensors.torch as st
+    from PIL import Image
+    worst = 0.0
+    for name in names:
+        cfg = copy.deepcopy(open_clip.get_model_config(name))
+        pp, tag = preprocess_cfg(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            gf.write_json(os.path.join(tmp, "open_clip_config.json"), {"model_cfg": cfg, "preprocess_cfg": pp})
+            torch.manual_seed(7)
+            model = open_clip.create_model("local-dir:" + tmp).eval()
+            perturb_(model, 7)
+            st.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                         os.path.join(tmp, "open_clip_model.safetensors"))
+            model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + tmp)
+            model.eval()
+            tok = open_clip.get_tokenizer("local-dir:" + tmp)
+            pixels = torch.stack([preprocess(Image.open(os.path.join(gf.ROOT, p)).convert("RGB")) for p in IMAGES])
+            with torch.no_grad():
+                want_i = model.encode_image(pixels, normalize=True).numpy()
+                want_t = model.encode_text(tok(PROMPTS), normalize=True).numpy()
+            oi, ot = os.path.join(tmp, "img.npy"), os.path.join(tmp, "txt.npy")
+            subprocess.run([oclip_bin, "embed-image", "-m", tmp, "-o", oi] +
+                           [os.path.join(gf.ROOT, p) for p in IMAGES], check=True)
+            subprocess.run([oclip_bin, "embed-text", "-m", tmp, "-o", ot] + PROMPTS, check=True)
+            for what, got, want in (("image", np.load(oi), want_i), ("text", np.load(ot), want_t)):
+                d = float(np.abs(got.astype(np.float64) - want).max())
+                cos = float((got.astype(np.float64) * want).sum(-1).min())
+                worst = max(worst, d)
+                print("%s (%s preprocessing) %s: max-abs %.3g, worst cosine %.9f" % (name, tag, what, d, cos))
+    return 0 if worst <= 1e-4 else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["tiny", "verify"])
+    ap.add_argument("what", choices=["tiny", "verify", "full"])
+    ap.add_argument("--names", nargs="*", default=REAL)
+    ap.add_argument("--oclip", default=os.path.join(gf.ROOT, "build", "oclip"))
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.what == "tiny":
         generate()
         return 0
+    if a.what == "full":
+        torch.set_num_threads(2)
+        return full(a.names, a.oclip)
     return verify()
 
 
