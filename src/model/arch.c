@@ -13,6 +13,7 @@
 #include "model/convnext.h"
 #include "model/eva.h"
 #include "model/hftext.h"
+#include "model/timmvit.h"
 
 /* The side of ModifiedResNet's last feature grid for an img x img image: the stem's stride-2
  * 3x3 convolution (pad 1), its AvgPool2d(2), layer2..4's AvgPool2d(2) (modified_resnet.py) */
@@ -232,7 +233,9 @@ static void put_entry(void *l, int ndim, const int64_t d[4], const char *name) {
 bool oc_arch_optional(const oclip_model_config *cfg, const char *name) {
     const char *leaf = ".num_batches_tracked";
     size_t n = strlen(name), m = strlen(leaf);
-    return cfg->family == OCLIP_FAMILY_RESNET && n > m && !strcmp(name + n - m, leaf) &&
+    /* ModifiedResNet's and timm ConvStem's (MobileCLIP) BatchNorm2d */
+    return (cfg->family == OCLIP_FAMILY_RESNET || cfg->family == OCLIP_FAMILY_TIMM) && n > m &&
+           !strcmp(name + n - m, leaf) &&
            !strncmp(name, "visual.", 7);
 }
 
@@ -251,6 +254,8 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
     if (cfg->family == OCLIP_FAMILY_TIMM && oc_eva_family(cfg->vision.timm_model_name))
         return oc_eva_expected(cfg, a, out, n, err);
+    if (cfg->family == OCLIP_FAMILY_TIMM && oc_timmvit_tower_find(cfg->vision.timm_model_name, NULL))
+        return oc_timmvit_expected(cfg, a, out, n, err);
     if (cfg->text.hf_model_name[0]) return oc_hftext_expected(cfg, a, out, n, err);
     if (cfg->family == OCLIP_FAMILY_TIMM) return siglip_expected(cfg, a, out, n, err);
 native:;

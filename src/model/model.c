@@ -12,6 +12,7 @@
 #include "model/arch.h"
 #include "model/convnext.h"
 #include "model/eva.h"
+#include "model/timmvit.h"
 #include "model/hftext.h"
 #include "model/model.h"
 #include "nn/engine.h"
@@ -223,6 +224,8 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
         if ((ts = oc_convnext_model_bind(m, mapped, err))) return ts;
     } else if (c->family == OCLIP_FAMILY_TIMM && oc_eva_family(c->vision.timm_model_name)) {
         if ((ts = oc_eva_bind(m, mapped, err))) return ts;
+    } else if (c->family == OCLIP_FAMILY_TIMM && oc_timmvit_tower_find(c->vision.timm_model_name, NULL)) {
+        if ((ts = oc_timmvit_bind(m, mapped, err))) return ts;
     } else if (c->family == OCLIP_FAMILY_TIMM) {
         if (oc_timm_unsupported(c, &tt))
             return oc_err_set(err, OCLIP_E_UNSUPPORTED, "timm tower '%s' not supported",

@@ -69,6 +69,8 @@ typedef struct {
     /* timm ConvNeXt (convnext.c) when not NULL: the rest of this struct but img_h / img_w is
      * then unused */
     struct oc_convnext *cnx;
+    /* timm class-token ViT (timm_vit.c oc_timmvit_forward, nn/timm_vit.h) when non-NULL */
+    struct oc_timmvit *tv;
 } oc_vision;
 
 /* ModifiedResNet (open_clip modified_resnet.py): convolutions with their batch norms folded in

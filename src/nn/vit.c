@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nn/engine.h"
+#include "nn/timm_vit.h"
 
 /* Images per forward chunk: bounds the activation memory (ViT-B-16: 197 tokens x 3072 MLP
  * floats x 8 images = 19 MB) without changing any result (images never interact). */
@@ -107,7 +108,8 @@ oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n,
     size_t rows = n * ((size_t)m->vis.gh * (size_t)m->vis.gw + !m->vis.map);
     oclip_status s = oc_model_prepare(m, 0, rows, &inplace, err);
     if (s) return s;
-    s = m->vis.eva ? oc_eva_forward(m, pixels, n, out, st, err)
+    s = m->vis.eva  ? oc_eva_forward(m, pixels, n, out, st, err)
+        : m->vis.tv ? oc_timmvit_forward(m, pixels, n, out, st, err)
         : m->vis.map ? oc_timm_vit_forward(m, pixels, n, out, st, err)
                    : vit_forward(m, pixels, n, out, st, err);
     oc_model_done(m, 0, inplace);

@@ -1,0 +1,367 @@
+/*
+ * timmvit.c — the class-token timm ViT image towers (model/timmvit.h): which names oclip
+ * computes, their state dict (CustomTextCLIP: visual.trunk.*, text.*) and the binding of the
+ * weights. The forward is nn/timm_vit.c oc_timmvit_forward.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/timmvit.h"
+#include "nn/timm_vit.h"
+
+/* The model_args of timm's function of each name (timm 1.0.31):
+ * vit_large_patch14_clip_224 (models/vision_transformer.py): patch 14, 1024 wide, depth 24, 16
+ *   heads, pre_norm=True, norm_layer LayerNorm(eps=1e-5), mlp_ratio 4;
+ * vit_base_mci_224 (models/vision_transformer_hybrid.py): embed_dim 768, depth 12, 12 heads,
+ *   no_embed_class=True, ConvStem(channels=(192, 192, 768), stride = kernel_size = (4, 2, 2),
+ *   padding 0, act GELU), VisionTransformer's default LayerNorm eps 1e-6. */
+static const oc_timmvit_tower towers[] = {
+    {"vit_large_patch14_clip_224", 224, 14, 1024, 24, 16, 4096, 1e-5f, 1, 0, 0, {0, 0}, {0, 0, 0}},
+    {"vit_base_mci_224", 224, 16, 768, 12, 12, 3072, 1e-6f, 0, 1, 1, {192, 192}, {4, 2, 2}},
+};
+
+#define MAX_REGISTERED 16
+static oc_timmvit_tower registered[MAX_REGISTERED];
+static size_t n_registered;
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+bool oc_timmvit_tower_find(const char *name, oc_timmvit_tower *out) {
+    if (!name || !name[0]) return false;
+    for (size_t i = 0; i < sizeof towers / sizeof towers[0]; i++)
+        if (!strcmp(towers[i].name, name)) {
+            if (out) *out = towers[i];
+            return true;
+        }
+    bool found = false;
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < n_registered && !found; i++)
+        if (!strcmp(registered[i].name, name)) {
+            if (out) *out = registered[i];
+            found = true;
+        }
+    pthread_mutex_unlock(&reg_mu);
+    return found;
+}
+
+/* The token grid timm's patch embedding gives an img x img image: floor(img / patch) for the
+ * conv, and for the ConvStem each stage's floor (HybridEmbed runs the backbone to find it). */
+static int grid(const oc_timmvit_tower *t) {
+    if (!t->stem) return t->img / t->patch;
+    return t->img / t->stem_k[0] / t->stem_k[1] / t->stem_k[2];
+}
+
+oclip_status oc_timmvit_tower_register(const oc_timmvit_tower *t, oclip_error *err) {
+    bool ok = t && t->name[0] && strlen(t->name) < sizeof t->name && t->img > 0 &&
+              t->img <= 4096 && t->width > 0 && t->width <= 1 << 16 && t->depth >= 0 &&
+              t->depth <= 1024 && t->heads > 0 && t->width % t->heads == 0 && t->mlp > 0 &&
+              t->mlp <= 1 << 20 && t->eps > 0;
+    if (ok && t->stem) {
+        for (int i = 0; i < 3; i++) ok = ok && t->stem_k[i] > 0 && t->stem_k[i] <= 64;
+        ok = ok && t->stem_ch[0] > 0 && t->stem_ch[0] <= 1 << 16 && t->stem_ch[1] > 0 &&
+             t->stem_ch[1] <= 1 << 16 && t->patch == t->stem_k[0] * t->stem_k[1] * t->stem_k[2];
+    }
+    ok = ok && t->patch > 0 && t->patch <= t->img && grid(t) > 0;
+    if (!ok) return oc_err_set(err, OCLIP_E_ARG, "oc_timmvit_tower_register: invalid tower");
+    oclip_status s = OCLIP_OK;
+    pthread_mutex_lock(&reg_mu);
+    size_t i = 0;
+    while (i < n_registered && strcmp(registered[i].name, t->name)) i++;
+    if (i < n_registered) registered[i] = *t;
+    else if (n_registered < MAX_REGISTERED) registered[n_registered++] = *t;
+    else s = oc_err_set(err, OCLIP_E_NOMEM, "oc_timmvit_tower_register: table full");
+    pthread_mutex_unlock(&reg_mu);
+    return s;
+}
+
+const char *oc_timmvit_unsupported(const oclip_model_config *c, oc_timmvit_tower *tower) {
+    const oclip_vision_cfg *v = &c->vision;
+    oc_timmvit_tower t;
+    if (!oc_timmvit_tower_find(v->timm_model_name, &t))
+        return "timm ViT other than vit_large_patch14_clip_224 and vit_base_mci_224";
+    /* timm_pool 'token' and timm_proj null: TimmModel makes the trunk's head the projection */
+    if (strcmp(v->timm_pool, "token") || v->timm_proj[0])
+        return "class-token timm ViT without timm_pool 'token' and timm_proj null";
+    if (c->text.hf_model_name[0]) return "Hugging Face text tower (hf_model_name)";
+    if (!c->custom_text) return "timm image tower without custom_text (CLIP's text keys)";
+    if (v->image_size[0] != t.img || v->image_size[1] != t.img)
+        return "vision_cfg.image_size differs from the timm tower's input size";
+    if ((int64_t)grid(&t) * grid(&t) + 1 > OC_MAX_TOKENS) return "sequences longer than 4096 tokens";
+    if (tower) *tower = t;
+    return NULL;
+}
+
+/* =============================================================================================
+ * Expected state dict
+ */
+typedef struct {
+    oc_expect *v;
+    size_t n, cap;
+    oc_arena *a;
+    bool oom;
+} elist;
+
+static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                const char *fmt, ...) OC_PRINTF(7, 8);
+
+static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                const char *fmt, ...) {
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        oc_expect *v = oc_arena_alloc(l->a, cap * sizeof *v);
+        if (!v) {
+            l->oom = true;
+            return;
+        }
+        if (l->n) memcpy(v, l->v, l->n * sizeof *v);
+        l->v = v;
+        l->cap = cap;
+    }
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    oc_expect *e = &l->v[l->n++];
+    e->name = oc_arena_strndup(l->a, name, strlen(name));
+    if (!e->name) l->oom = true;
+    e->ndim = ndim;
+    int64_t d[4] = {d0, d1, d2, d3};
+    memcpy(e->shape, d, sizeof d);
+}
+
+oclip_status oc_timmvit_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
+                                 size_t *n, oclip_error *err) {
+    oc_timmvit_tower tw;
+    const char *why = oc_timmvit_unsupported(cfg, &tw);
+    if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
+    const oclip_text_cfg *t = &cfg->text;
+    elist l = {.a = a};
+    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = grid(&tw);
+    int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
+    int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
+    put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
+    if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
+    /* VisionTransformer: cls_token, pos_embed, patch_embed, norm_pre, blocks, norm, head */
+    put(&l, 3, 1, 1, W, 0, "visual.trunk.cls_token");
+    put(&l, 3, 1, g * g + !tw.no_embed_class, W, 0, "visual.trunk.pos_embed");
+    if (tw.stem) {
+        /* ConvStem: ConvNormAct 0, 1 (conv without bias, BatchNormAct2d), 2 (conv with bias);
+         * num_batches_tracked is optional (oc_arch_optional) */
+        int64_t cin = 3;
+        for (int i = 0; i < 3; i++) {
+            int64_t co = i < 2 ? tw.stem_ch[i] : W, k = tw.stem_k[i];
+            put(&l, 4, co, cin, k, k, "visual.trunk.patch_embed.backbone.%d.conv.weight", i);
+            if (i == 2) {
+                put(&l, 1, co, 0, 0, 0, "visual.trunk.patch_embed.backbone.2.conv.bias");
+            } else {
+                static const char *const bn[] = {"weight", "bias", "running_mean", "running_var"};
+                for (int j = 0; j < 4; j++)
+                    put(&l, 1, co, 0, 0, 0, "visual.trunk.patch_embed.backbone.%d.bn.%s", i, bn[j]);
+            }
+            cin = co;
+        }
+    } else {
+        put(&l, 4, W, 3, P, P, "visual.trunk.patch_embed.proj.weight");
+        if (!tw.pre_norm) put(&l, 1, W, 0, 0, 0, "visual.trunk.patch_embed.proj.bias");
+    }
+    if (tw.pre_norm) {
+        put(&l, 1, W, 0, 0, 0, "visual.trunk.norm_pre.weight");
+        put(&l, 1, W, 0, 0, 0, "visual.trunk.norm_pre.bias");
+    }
+    for (int i = 0; i < tw.depth; i++) {
+#define B "visual.trunk.blocks.%d."
+        put(&l, 1, W, 0, 0, 0, B "norm1.weight", i);
+        put(&l, 1, W, 0, 0, 0, B "norm1.bias", i);
+        put(&l, 2, 3 * W, W, 0, 0, B "attn.qkv.weight", i);
+        put(&l, 1, 3 * W, 0, 0, 0, B "attn.qkv.bias", i);
+        put(&l, 2, W, W, 0, 0, B "attn.proj.weight", i);
+        put(&l, 1, W, 0, 0, 0, B "attn.proj.bias", i);
+        put(&l, 1, W, 0, 0, 0, B "norm2.weight", i);
+        put(&l, 1, W, 0, 0, 0, B "norm2.bias", i);
+        put(&l, 2, M, W, 0, 0, B "mlp.fc1.weight", i);
+        put(&l, 1, M, 0, 0, 0, B "mlp.fc1.bias", i);
+        put(&l, 2, W, M, 0, 0, B "mlp.fc2.weight", i);
+        put(&l, 1, W, 0, 0, 0, B "mlp.fc2.bias", i);
+#undef B
+    }
+    put(&l, 1, W, 0, 0, 0, "visual.trunk.norm.weight");
+    put(&l, 1, W, 0, 0, 0, "visual.trunk.norm.bias");
+    put(&l, 2, E, W, 0, 0, "visual.trunk.head.weight");
+    put(&l, 1, E, 0, 0, 0, "visual.trunk.head.bias");
+    /* TextTransformer (text.*): its parameters, then token_embedding, transformer, ln_final */
+    put(&l, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
+    int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
+    if (has_proj && !t->proj_bias) put(&l, 2, Wt, E, 0, 0, "text.text_projection");
+    put(&l, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
+    for (int i = 0; i < t->layers; i++) {
+#define R "text.transformer.resblocks.%d."
+        put(&l, 1, Wt, 0, 0, 0, R "ln_1.weight", i);
+        put(&l, 1, Wt, 0, 0, 0, R "ln_1.bias", i);
+        put(&l, 2, 3 * Wt, Wt, 0, 0, R "attn.in_proj_weight", i);
+        put(&l, 1, 3 * Wt, 0, 0, 0, R "attn.in_proj_bias", i);
+        put(&l, 2, Wt, Wt, 0, 0, R "attn.out_proj.weight", i);
+        put(&l, 1, Wt, 0, 0, 0, R "attn.out_proj.bias", i);
+        if (t->has_ls) put(&l, 1, Wt, 0, 0, 0, R "ls_1.gamma", i);
+        put(&l, 1, Wt, 0, 0, 0, R "ln_2.weight", i);
+        put(&l, 1, Wt, 0, 0, 0, R "ln_2.bias", i);
+        put(&l, 2, mlp_t, Wt, 0, 0, R "mlp.c_fc.weight", i);
+        put(&l, 1, mlp_t, 0, 0, 0, R "mlp.c_fc.bias", i);
+        put(&l, 2, Wt, mlp_t, 0, 0, R "mlp.c_proj.weight", i);
+        put(&l, 1, Wt, 0, 0, 0, R "mlp.c_proj.bias", i);
+        if (t->has_ls) put(&l, 1, Wt, 0, 0, 0, R "ls_2.gamma", i);
+#undef R
+    }
+    put(&l, 1, Wt, 0, 0, 0, "text.ln_final.weight");
+    put(&l, 1, Wt, 0, 0, 0, "text.ln_final.bias");
+    if (has_proj && t->proj_bias) {
+        put(&l, 2, E, Wt, 0, 0, "text.text_projection.weight");
+        put(&l, 1, E, 0, 0, 0, "text.text_projection.bias");
+    }
+    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    *out = l.v;
+    *n = l.n;
+    return OCLIP_OK;
+}
+
+/* =============================================================================================
+ * Binding (the mapped view: OpenCLIP names, shapes validated against oc_timmvit_expected)
+ */
+typedef struct {
+    oclip_model *m;
+    const oclip_checkpoint *ck;
+    oclip_error *err;
+    oclip_status st;
+} binder;
+
+static const oclip_tensor *tensor(binder *b, const char *fmt, int layer) {
+    char name[256];
+    snprintf(name, sizeof name, fmt, layer);
+    const oclip_tensor *t = oclip_checkpoint_find(b->ck, name);
+    if (!t && !b->st) b->st = oc_err_set(b->err, OCLIP_E_FORMAT, "tensor '%s' missing", name);
+    return t;
+}
+
+static float *vec(binder *b, const char *fmt, int layer) {
+    const oclip_tensor *t = tensor(b, fmt, layer);
+    if (!t) return NULL;
+    float *p = oc_arena_alloc(&b->m->arena, (size_t)t->numel * sizeof(float));
+    if (!p) {
+        if (!b->st) b->st = oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    oc_load_f32(p, t->data, t->dtype, 0, (size_t)t->numel);
+    return p;
+}
+
+/* a Linear weight [n, k] (or a conv [cout, cin, kh, kw] as [cout, cin * kh * kw]) in place */
+static oc_weight weight(binder *b, const char *fmt, int layer) {
+    oc_weight w = {0};
+    const oclip_tensor *t = tensor(b, fmt, layer);
+    if (!t) return w;
+    w.data = t->data;
+    w.dtype = t->dtype;
+    w.n = (size_t)t->shape[0];
+    w.k = w.n ? (size_t)(t->numel / (uint64_t)w.n) : 0;
+    return w;
+}
+
+/* ConvStem stage i (0, 1): its conv as fp32 [cout, cin * k * k] with the BatchNorm folded in
+ * (eval: running statistics; nn.BatchNorm2d eps 1e-5) */
+static void bind_stem_stage(binder *b, struct oc_timmvit *tv, int i) {
+    char nm[96];
+    snprintf(nm, sizeof nm, "visual.trunk.patch_embed.backbone.%d.conv.weight", i);
+    float *w = vec(b, nm, 0);
+    float *bn[4];
+    static const char *const leaf[] = {"weight", "bias", "running_mean", "running_var"};
+    for (int j = 0; j < 4; j++) {
+        snprintf(nm, sizeof nm, "visual.trunk.patch_embed.backbone.%d.bn.%s", i, leaf[j]);
+        bn[j] = vec(b, nm, 0);
+    }
+    size_t cout = (size_t)tv->ch[i], per = (size_t)(i ? tv->ch[0] : 3) * (size_t)tv->k[i] *
+                                           (size_t)tv->k[i];
+    float *bias = oc_arena_alloc(&b->m->arena, cout * sizeof(float));
+    if (!bias && !b->st) b->st = oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
+    if (b->st || !w || !bias) return;
+    memset(bias, 0, cout * sizeof(float));
+    oc_bn_fold(w, bias, cout, per, bn[0], bn[1], bn[2], bn[3], 1e-5f);
+    tv->w[i] = (oc_weight){.data = (const uint8_t *)w, .dtype = OCLIP_DTYPE_F32, .n = cout, .k = per};
+    tv->b[i] = bias;
+}
+
+oclip_status oc_timmvit_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err) {
+    oc_timmvit_tower tt;
+    const char *why = oc_timmvit_unsupported(&m->cfg, &tt);
+    if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "timm tower '%s': %s",
+                               m->cfg.vision.timm_model_name, why);
+    binder b = {m, mapped, err, OCLIP_OK};
+    oc_vision *v = &m->vis;
+    oc_tower *tw = &v->tw;
+    struct oc_timmvit *tv = oc_arena_alloc(&m->arena, sizeof *tv);
+    if (tv) memset(tv, 0, sizeof *tv);
+    tw->blocks = oc_arena_alloc(&m->arena, (size_t)(tt.depth > 0 ? tt.depth : 1) * sizeof *tw->blocks);
+    if (!tv || !tw->blocks) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    tw->D = tt.width;
+    tw->M = tt.mlp;
+    tw->H = tt.heads;
+    tw->layers = tt.depth;
+    tw->eps = tt.eps;
+    tw->act = OC_ACT_GELU; /* VisionTransformer's default act_layer: nn.GELU */
+    tw->causal = 0;
+#define BLK(leaf) "visual.trunk.blocks.%d." leaf
+    for (int l = 0; l < tw->layers; l++) {
+        oc_block *k = &tw->blocks[l];
+        memset(k, 0, sizeof *k);
+        k->ln1_w = vec(&b, BLK("norm1.weight"), l);
+        k->ln1_b = vec(&b, BLK("norm1.bias"), l);
+        k->ln2_w = vec(&b, BLK("norm2.weight"), l);
+        k->ln2_b = vec(&b, BLK("norm2.bias"), l);
+        k->in_w = weight(&b, BLK("attn.qkv.weight"), l); /* rows [q; k; v], as in_proj */
+        k->in_b = vec(&b, BLK("attn.qkv.bias"), l);
+        k->out_w = weight(&b, BLK("attn.proj.weight"), l);
+        k->out_b = vec(&b, BLK("attn.proj.bias"), l);
+        k->fc_w = weight(&b, BLK("mlp.fc1.weight"), l);
+        k->fc_b = vec(&b, BLK("mlp.fc1.bias"), l);
+        k->proj_w = weight(&b, BLK("mlp.fc2.weight"), l);
+        k->proj_b = vec(&b, BLK("mlp.fc2.bias"), l);
+    }
+#undef BLK
+    tv->eps = tt.eps;
+    tv->no_embed_class = tt.no_embed_class;
+    tv->stem = tt.stem;
+    v->img_h = v->img_w = tt.img;
+    v->P = tt.patch;
+    v->gh = v->gw = grid(&tt);
+    if (tt.stem) {
+        int s = tt.img;
+        for (int i = 0; i < 3; i++) {
+            tv->k[i] = tt.stem_k[i];
+            s /= tt.stem_k[i];
+            tv->h[i] = tv->w_[i] = s;
+        }
+        tv->ch[0] = tt.stem_ch[0];
+        tv->ch[1] = tt.stem_ch[1];
+        bind_stem_stage(&b, tv, 0);
+        bind_stem_stage(&b, tv, 1);
+        v->conv = weight(&b, "visual.trunk.patch_embed.backbone.2.conv.weight", 0);
+        v->conv_b = vec(&b, "visual.trunk.patch_embed.backbone.2.conv.bias", 0);
+    } else {
+        v->conv = weight(&b, "visual.trunk.patch_embed.proj.weight", 0);
+        if (!tt.pre_norm) v->conv_b = vec(&b, "visual.trunk.patch_embed.proj.bias", 0);
+    }
+    if (tt.pre_norm) {
+        v->ln_pre_w = vec(&b, "visual.trunk.norm_pre.weight", 0);
+        v->ln_pre_b = vec(&b, "visual.trunk.norm_pre.bias", 0);
+    }
+    v->cls = vec(&b, "visual.trunk.cls_token", 0);
+    v->pos = vec(&b, "visual.trunk.pos_embed", 0);
+    v->ln_post_w = vec(&b, "visual.trunk.norm.weight", 0);
+    v->ln_post_b = vec(&b, "visual.trunk.norm.bias", 0);
+    v->proj = weight(&b, "visual.trunk.head.weight", 0); /* Linear [E, D] */
+    tv->head_b = vec(&b, "visual.trunk.head.bias", 0);
+    v->tv = tv;
+    return b.st;
+}
