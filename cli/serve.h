@@ -117,6 +117,7 @@ typedef struct sv_job {
     const float *pixels;   /* image tower: [n, 3, H, W] */
     const int64_t *tokens; /* text tower: [n, context_length] */
     float *out;            /* [n, E], normalized */
+    int announced;         /* sv_queue_announce was called for it: sv_queue_run withdraws it */
     /* owned by the queue's lock */
     int taken, done;
     double enqueued;       /* monotonic seconds */
@@ -130,12 +131,15 @@ typedef struct {
     int tower;             /* SV_TEXT / SV_IMAGE */
     const char *name;      /* the model's name, for metrics */
     size_t max_batch;      /* inputs per forward pass */
-    double max_wait;       /* seconds the first job of a batch waits for company */
+    double max_wait;       /* seconds the first job of a batch may wait for company that is
+                              on its way (announced); a lone job does not wait */
     size_t max_queue;      /* inputs waiting at most; more are refused */
     pthread_mutex_t mu;
     pthread_cond_t work, done;
     sv_job *head, *tail;
     size_t queued;         /* inputs in jobs not yet taken */
+    size_t preparing;      /* requests announced (being tokenized / decoded), not yet queued */
+    size_t running;        /* inputs in the forward pass running now (0: none) */
     int stop, started;
     pthread_t thread;
     /* statistics (under mu) */
@@ -149,6 +153,12 @@ double sv_now(void); /* CLOCK_MONOTONIC seconds */
 /* Starts the batcher thread; 0 or -1. */
 int sv_queue_start(sv_queue *q, const oclip_model *m, int tower, const char *name,
                    size_t max_batch, double max_wait, size_t max_queue);
+/* A request for q is being prepared (tokenized, or its images decoded): the batcher waits for
+ * it (up to max_wait) before it runs a batch without it. Every announce is followed by one
+ * sv_queue_run of a job with announced = 1, or by one sv_queue_withdraw. */
+void sv_queue_announce(sv_queue *q);
+/* The announced request will not come (it failed before its job was made). */
+void sv_queue_withdraw(sv_queue *q);
 /* Queues j and waits for its result: SV_RUN_OK; SV_RUN_FULL when the queue holds max_queue
  * inputs already; SV_RUN_TIMEOUT when it waited `timeout` seconds without being taken into a
  * batch (a job already computing is waited for); SV_RUN_FAILED with j->msg; SV_RUN_STOPPING

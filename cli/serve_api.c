@@ -80,9 +80,11 @@ static int run_job(sv_server *s, sv_model *m, int tower, sv_job *j, sv_fail *f) 
 static int embed_request(sv_server *s, sv_model *m, const sv_request *r, float **out,
                          size_t *tokens, sv_fail *f) {
     size_t E = (size_t)oclip_model_embed_dim(m->m);
+    /* the batcher waits for this request while it is being prepared (serve_batch.c) */
+    sv_queue_announce(&m->q[r->kind]);
     *out = malloc(r->n * E * sizeof(float));
     *tokens = 0;
-    sv_job j = {.n = r->n, .out = *out};
+    sv_job j = {.n = r->n, .out = *out, .announced = 1};
     void *in = NULL;
     int rc = -1;
     if (!*out) goto oom;
@@ -125,6 +127,7 @@ static int embed_request(sv_server *s, sv_model *m, const sv_request *r, float *
 oom:
     sv_failf(f, 503, "server_error", "out_of_memory", "out of memory");
 done:
+    if (j.announced) sv_queue_withdraw(&m->q[r->kind]); /* it never reached sv_queue_run */
     free(in);
     if (rc) {
         free(*out);
@@ -480,7 +483,7 @@ static void h_metrics(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     sv_server *s = ctx;
     (void)q;
     static const char *const tower[2] = {"text", "image"};
-    size_t cap = 2048 + s->n_models * 2 * 2048;
+    size_t cap = 2048 + s->n_models * 2 * 4096; /* 15 lines per queue, names <= 160 */
     char *extra = malloc(cap);
     if (!extra) {
         oom(resp);
@@ -498,6 +501,30 @@ static void h_metrics(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
             label_value(name, sizeof name, s->models[i].name);
             pthread_mutex_lock(&qq->mu);
             PUT("oclip_queue_depth{model=\"%s\",tower=\"%s\"} %zu\n", name, tower[t], qq->queued);
+            pthread_mutex_unlock(&qq->mu);
+        }
+    PUT("# HELP oclip_queue_preparing Requests being tokenized or decoded, not yet queued (the "
+        "batcher waits for them).\n# TYPE oclip_queue_preparing gauge\n");
+    for (size_t i = 0; i < s->n_models && is_ready(s); i++)
+        for (int t = 0; t < 2; t++) {
+            sv_queue *qq = &s->models[i].q[t];
+            char name[160];
+            label_value(name, sizeof name, s->models[i].name);
+            pthread_mutex_lock(&qq->mu);
+            PUT("oclip_queue_preparing{model=\"%s\",tower=\"%s\"} %zu\n", name, tower[t],
+                qq->preparing);
+            pthread_mutex_unlock(&qq->mu);
+        }
+    PUT("# HELP oclip_batch_running Inputs in the forward pass running now.\n"
+        "# TYPE oclip_batch_running gauge\n");
+    for (size_t i = 0; i < s->n_models && is_ready(s); i++)
+        for (int t = 0; t < 2; t++) {
+            sv_queue *qq = &s->models[i].q[t];
+            char name[160];
+            label_value(name, sizeof name, s->models[i].name);
+            pthread_mutex_lock(&qq->mu);
+            PUT("oclip_batch_running{model=\"%s\",tower=\"%s\"} %zu\n", name, tower[t],
+                qq->running);
             pthread_mutex_unlock(&qq->mu);
         }
     PUT("# HELP oclip_batch_size Inputs per forward pass.\n# TYPE oclip_batch_size histogram\n");

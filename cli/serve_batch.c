@@ -1,9 +1,11 @@
 /*
  * serve_batch.c — dynamic batching for `oclip serve`. Each (model, tower) has a queue and one
  * batcher thread. Connection threads put jobs (already tokenized or preprocessed) into the
- * queue and wait; the batcher takes the first job, waits up to max_wait for others until
+ * queue and wait; the batcher takes the first job, waits for others while some are on their
+ * way (announced: being tokenized or decoded, see sv_queue_announce) up to max_wait or until
  * max_batch inputs are there, concatenates their inputs, runs one forward pass
- * (oclip_encode_text / oclip_encode_image, normalize = 1) and hands each job its rows. The
+ * (oclip_encode_text / oclip_encode_image, normalize = 1) and hands each job its rows. A lone
+ * request does not wait; requests that arrive during a forward pass join the next one. The
  * engine's results do not depend on the batch ("--threads and --batch-size never change a
  * result", docs/ENGINE.md), so a batched request gets the bytes it would get alone;
  * tests/serve_test.py checks that under concurrent load.
@@ -108,10 +110,12 @@ static void *batcher(void *arg) {
     for (;;) {
         while (!q->head && !q->stop) pthread_cond_wait(&q->work, &q->mu);
         if (!q->head) break; /* stopping, nothing left */
-        /* wait for company: until max_batch inputs are queued or the first job has waited
+        /* wait for company while some is coming (requests announced, not yet queued): until
+         * max_batch inputs are queued, none is coming any more, or the first job has waited
          * max_wait (no waiting while stopping: drain) */
         double deadline = q->head->enqueued + q->max_wait;
-        while (q->head && q->queued < q->max_batch && !q->stop && sv_now() < deadline) {
+        while (q->head && q->queued < q->max_batch && q->preparing && !q->stop &&
+               sv_now() < deadline) {
             struct timespec ts = abs_time(deadline);
             pthread_cond_timedwait(&q->work, &q->mu, &ts);
         }
@@ -128,9 +132,11 @@ static void *batcher(void *arg) {
         last->next = NULL;
         for (sv_job *j = first; j; j = j->next) j->taken = 1;
         q->queued -= total;
+        q->running = total;
         pthread_mutex_unlock(&q->mu);
         run_batch(q, first, total);
         pthread_mutex_lock(&q->mu);
+        q->running = 0;
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
@@ -159,12 +165,35 @@ int sv_queue_start(sv_queue *q, const oclip_model *m, int tower, const char *nam
     return 0;
 }
 
+/* one announced request fewer; the batcher may stop waiting for it (under q->mu) */
+static void unannounce(sv_queue *q) {
+    if (q->preparing) q->preparing--;
+    pthread_cond_signal(&q->work);
+}
+
+void sv_queue_announce(sv_queue *q) {
+    pthread_mutex_lock(&q->mu);
+    q->preparing++;
+    pthread_mutex_unlock(&q->mu);
+}
+
+void sv_queue_withdraw(sv_queue *q) {
+    pthread_mutex_lock(&q->mu);
+    unannounce(q);
+    pthread_mutex_unlock(&q->mu);
+}
+
 int sv_queue_run(sv_queue *q, sv_job *j, double timeout) {
     j->taken = j->done = 0;
     j->next = NULL;
     j->msg[0] = '\0';
     j->status = OCLIP_OK;
     pthread_mutex_lock(&q->mu);
+    /* queued or refused, it is no longer on its way */
+    if (j->announced) {
+        unannounce(q);
+        j->announced = 0;
+    }
     if (q->stop) {
         pthread_mutex_unlock(&q->mu);
         return SV_RUN_STOPPING;

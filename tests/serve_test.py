@@ -10,6 +10,7 @@ and checks:
     URLs with "modality": "image"); /v1/classify equals `oclip classify --json`;
   - concurrent clients get the bytes sequential ones get, and the batcher merged requests;
   - each bad payload of a list gets its 4xx JSON error and the server keeps serving;
+  - a lone request does not wait --max-wait-ms for company;
   - a full queue answers 503 with Retry-After, a request that waits too long 503 "timeout";
   - SIGTERM during load: every request the server answered reached its client, exit 0.
 """
@@ -391,34 +392,72 @@ check(st == 200 and rows_of(b) == want_t, "after the bad payloads the results ch
 rc = srv.stop()
 check(rc == 0, "SIGTERM: exit %s" % rc)
 
-# ---- a full queue and a timeout --------------------------------------------------------------
-# one request waits in the queue (the batch would wait 5 s for company) until its 1.5 s timeout;
-# while it is there (seen in /metrics), a second one finds the queue full
-srv = Server("-m", "default", "--max-queue", "1", "--max-wait-ms", "5000", "--timeout-ms", "1500")
+# ---- a lone request does not wait for company -----------------------------------------------
+# --max-wait-ms 10000: a batch may wait that long for requests still being tokenized or decoded,
+# but a lone request has none coming and runs at once (it waited the whole max-wait before)
+slow = max(1.0, limit / 0.3)  # sanitizer / qemu runs raise SERVE_STARTUP_LIMIT
+lone_limit = min(5.0, 1.0 * slow)
+srv = Server("-m", "default", "--max-wait-ms", "10000", "--max-batch", "2", "--max-queue", "1",
+             "--timeout-ms", "1000", "--max-inputs", "65536")
 srv.wait_ready(key=None)
+for what, path, body in [("text", "/v1/embeddings", {"input": "a lone request"}),
+                         ("image", "/v1/images/embeddings", {"images": [base64.b64encode(imgs[0]).decode()]})]:
+    t0 = time.monotonic()
+    st, _, b = post(srv, path, body, key=None)
+    lone = time.monotonic() - t0
+    check(st == 200 and lone < lone_limit,
+          "a lone %s request took %.3f s with --max-wait-ms 10000 (limit %.1f s): %d" % (what, lone, lone_limit, st))
+
+# ---- a full queue and a timeout --------------------------------------------------------------
+# (same server: --max-batch 2 --max-queue 1 --timeout-ms 1000) a long request A keeps the
+# batcher busy (a forward pass per 2 texts, sized to last about 5 s on this machine); meanwhile
+# B waits in the queue (seen in /metrics) until its timeout, and C finds the queue full
+per_pass = 1.0
+for _ in range(2):  # the first one may pay for warming up
+    t0 = time.monotonic()
+    st, _, _ = post(srv, "/v1/embeddings", {"input": ["pass %d" % i for i in range(32)]}, key=None)
+    per_pass = min(per_pass, (time.monotonic() - t0) / 16)
+n_long = int(min(65536, max(32, 2 * 5.0 / max(per_pass, 1e-6))))
 out = {}
 
 
-def one(tag):
-    out[tag] = post(srv, "/v1/embeddings", {"input": "a"}, key=None)
+def one(tag, body):
+    out[tag] = post(srv, "/v1/embeddings", body, key=None)
 
 
-t = threading.Thread(target=one, args=("first",))
-t.start()
-t_end = time.monotonic() + 30
-while time.monotonic() < t_end:
-    m = request(srv, "GET", "/metrics", key=None)[2].decode()
-    if 'oclip_queue_depth{model="default",tower="text"} 1' in m:
-        break
-    time.sleep(0.01)
-one("second")
-t.join()
-st, h, b = out["second"]
+def metric(name, m):
+    for line in m.splitlines():
+        if line.startswith(name + '{model="default",tower="text"} '):
+            return int(line.split()[-1])
+    return -1
+
+
+def wait_metric(name, value):
+    t_end = time.monotonic() + 60
+    while time.monotonic() < t_end:
+        if metric(name, request(srv, "GET", "/metrics", key=None)[2].decode()) == value:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+ta = threading.Thread(target=one, args=("A", {"input": ["long %d" % i for i in range(n_long)]}))
+ta.start()
+check(wait_metric("oclip_batch_running", n_long), "the long request never ran")
+tb = threading.Thread(target=one, args=("B", {"input": "b"}))
+tb.start()
+check(wait_metric("oclip_queue_depth", 1), "the second request never waited in the queue")
+one("C", {"input": "c"})
+tb.join()
+running = metric("oclip_batch_running", request(srv, "GET", "/metrics", key=None)[2].decode())
+ta.join()
+st, h, b = out["C"]
 check(error_of(st, b)[:2] == (503, "queue_full") and h.get("Retry-After") == "1",
       "full queue: %s %s" % (error_of(st, b), h.get("Retry-After")))
-st, h, b = out["first"]
+st, h, b = out["B"]
 check(error_of(st, b)[:2] == (503, "timeout") and h.get("Retry-After") == "1",
-      "timeout: %s" % (error_of(st, b),))
+      "timeout: %s (the long request %s)" % (error_of(st, b), "still ran" if running == n_long else "had ended"))
+check(out["A"][0] == 200 and len(json.loads(out["A"][2])["data"]) == n_long, "the long request: %d" % out["A"][0])
 check(srv.stop(2) == 0, "SIGINT: exit code")
 
 # ---- the bodies of all connections together: at most 8 x --max-body-bytes ------------------
