@@ -8,6 +8,13 @@ configs, from OpenCLIP's CustomTextCLIP built on the meta device.
 
     .venv/bin/python tools/fixtures_vitamin.py          # tests/fixtures/vitamin/ (committed)
     .venv/bin/python tools/fixtures_vitamin.py verify   # recompute from the committed files and compare
+    .venv/bin/python tools/fixtures_vitamin.py full [ViTamin-S ...] [--out build/vitamin_full]
+        [--check BUILD/oclip]
+        # real configs, random weights made the same way, not committed: <out>/<config>/ with
+        # open_clip_config.json, open_clip_model.safetensors, pixels.npy (the 5 images at the
+        # config's size) and img_features.npy (OpenCLIP's encode_image(normalize=True)); with
+        # --check, `oclip embed-image -m <out>/<config> --pixels pixels.npy` compared to it, and
+        # both fp32 results against the image tower in fp64
 
 The tiny trunks are registered with timm under test names (TIMM_TINY), built exactly as timm builds
 its vitamin_* models (_create_vitamin with a VitCfg and the ViT arguments of vitamin_small_224);
@@ -291,9 +298,70 @@ def verify():
     print("real_shapes ok")
 
 
+def full(names, out, oclip):
+    import subprocess
+    import time
+    import numpy as np
+    import open_clip
+    import safetensors.torch
+    from PIL import Image
+    for name in names:
+        cfg = open_clip.get_model_config(name)
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        torch.manual_seed(0)
+        model = build_model(cfg).eval()
+        img = cfg["vision_cfg"]["image_size"]
+        pre = open_clip.image_transform(img, is_train=False, mean=PREPROCESS["mean"],
+                                        std=PREPROCESS["std"],
+                                        interpolation=PREPROCESS["interpolation"],
+                                        resize_mode=PREPROCESS["resize_mode"])
+        pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
+        randomize(model, 0)
+        safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                                    os.path.join(d, "open_clip_model.safetensors"))
+        gf.write_json(os.path.join(d, "open_clip_config.json"),
+                      {"model_cfg": cfg, "preprocess_cfg": PREPROCESS})
+        with torch.no_grad():
+            t = time.time()
+            feat = model.encode_image(pixels, normalize=True)
+            dt = time.time() - t
+        np.save(os.path.join(d, "pixels.npy"), pixels.numpy())
+        np.save(os.path.join(d, "img_features.npy"), feat.numpy())
+        print("%s: PyTorch encode_image of %d images %.2f s (%d threads)" %
+              (name, len(IMAGES), dt, torch.get_num_threads()))
+        if oclip:
+            got = os.path.join(d, "got.npy")
+            t = time.time()
+            subprocess.run([oclip, "embed-image", "-m", d, "--pixels",
+                            os.path.join(d, "pixels.npy"), "-o", got], check=True)
+            dt = time.time() - t
+            g = torch.from_numpy(np.load(got))
+            cos = torch.nn.functional.cosine_similarity(g, feat).min().item()
+            v64 = copy.deepcopy(model.visual).double()  # the image tower only: memory
+            with torch.no_grad():
+                f64 = torch.nn.functional.normalize(v64(pixels.double()), dim=-1)
+            print("%s: oclip (load + encode) %.2f s, max-abs %.3g, min cosine %.9f; fp32 vs fp64 "
+                  "max-abs: PyTorch %.3g, oclip %.3g" %
+                  (name, dt, (g - feat).abs().max().item(), cos,
+                   (feat.double() - f64).abs().max().item(), (g.double() - f64).abs().max().item()))
+
+
 if __name__ == "__main__":
     os.chdir(gf.ROOT)
-    if len(sys.argv) > 1 and sys.argv[1] == "verify":
+    if len(sys.argv) > 1 and sys.argv[1] == "full":
+        args = sys.argv[2:]
+        out, oclip = os.path.join(gf.ROOT, "build", "vitamin_full"), None
+        if "--out" in args:
+            i = args.index("--out")
+            out = args[i + 1]
+            del args[i:i + 2]
+        if "--check" in args:
+            i = args.index("--check")
+            oclip = args[i + 1]
+            del args[i:i + 2]
+        full(args or ["ViTamin-S"], out, oclip)
+    elif len(sys.argv) > 1 and sys.argv[1] == "verify":
         verify()
     else:
         generate()
