@@ -626,7 +626,7 @@ static void test_refusals(void) {
         const char *json, *why;
     } cases[] = {
         {"{\"embed_dim\":768,\"custom_text\":true,\"vision_cfg\":{\"image_size\":224,"
-         "\"timm_model_name\":\"vitamin_base_224\"},\"text_cfg\":{}}",
+         "\"timm_model_name\":\"resnet50d\"},\"text_cfg\":{}}",
          "timm image tower other than the SigLIP ViTs"},
         {"{\"embed_dim\":768,\"custom_text\":true,\"vision_cfg\":{\"image_size\":224,"
          "\"timm_model_name\":\"vit_base_patch16_siglip_224\"},\"text_cfg\":{}}",

@@ -761,7 +761,7 @@ static void test_hub_offline(const char *root) {
     oclip_source_options_default(&so);
     so.fetch = OCLIP_FETCH_MISSING;
     so.pull = &dead;
-    CHECKF(oclip_source_resolve("ViTamin-B:datacomp1b", &so, &src, &err) ==
+    CHECKF(oclip_source_resolve("MobileCLIP-S1:datacompdr", &so, &src, &err) ==
                OCLIP_E_UNSUPPORTED && strstr(err.msg, "timm image tower other than the SigLIP"),
            "%s", err.msg);
     /* SigLIP's timm towers are computed: only the unreachable endpoint stops the download */

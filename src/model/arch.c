@@ -12,6 +12,7 @@
 #include "model/arch.h"
 #include "model/convnext.h"
 #include "model/eva.h"
+#include "model/vitamin.h"
 #include "model/hftext.h"
 #include "model/timmvit.h"
 
@@ -111,6 +112,24 @@ static void put_blocks(elist *l, const char *prefix, int layers, int64_t w, int6
     }
 }
 
+/* CustomTextCLIP's TextTransformer (text.*): its parameters, then its modules (token_embedding,
+ * transformer, ln_final, text_projection when a Linear) */
+static void put_custom_text(elist *l, const oclip_model_config *cfg) {
+    const oclip_text_cfg *t = &cfg->text;
+    int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
+    put(l, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
+    int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
+    if (has_proj && !t->proj_bias) put(l, 2, Wt, E, 0, 0, "text.text_projection");
+    put(l, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
+    put_blocks(l, "text.transformer.", t->layers, Wt, mlp_t, t->has_ls);
+    put(l, 1, Wt, 0, 0, 0, "text.ln_final.weight");
+    put(l, 1, Wt, 0, 0, 0, "text.ln_final.bias");
+    if (has_proj && t->proj_bias) {
+        put(l, 2, E, Wt, 0, 0, "text.text_projection.weight");
+        put(l, 1, E, 0, 0, 0, "text.text_projection.bias");
+    }
+}
+
 /* CustomTextCLIP with a timm SigLIP tower (docs/SIGLIP.md section 7): logit_scale,
  * logit_bias, visual.trunk.* (timm VisionTransformer, class_token False, global_pool 'map'),
  * text.* (TextTransformer), in state_dict() order. */
@@ -119,10 +138,8 @@ static oclip_status siglip_expected(const oclip_model_config *cfg, oc_arena *a, 
     oc_timm_tower tw;
     const char *why = oc_timm_unsupported(cfg, &tw);
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
-    const oclip_text_cfg *t = &cfg->text;
     elist l = {.a = a};
     int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.img / tw.patch;
-    int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
     put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
     if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
@@ -158,19 +175,7 @@ static oclip_status siglip_expected(const oclip_model_config *cfg, oc_arena *a, 
     put(&l, 1, M, 0, 0, 0, "visual.trunk.attn_pool.mlp.fc1.bias");
     put(&l, 2, W, M, 0, 0, "visual.trunk.attn_pool.mlp.fc2.weight");
     put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.mlp.fc2.bias");
-    /* TextTransformer: its parameters, then its modules (token_embedding, transformer, ln_final,
-     * text_projection when a Linear) */
-    put(&l, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
-    int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
-    if (has_proj && !t->proj_bias) put(&l, 2, Wt, E, 0, 0, "text.text_projection");
-    put(&l, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
-    put_blocks(&l, "text.transformer.", t->layers, Wt, mlp_t, t->has_ls);
-    put(&l, 1, Wt, 0, 0, 0, "text.ln_final.weight");
-    put(&l, 1, Wt, 0, 0, 0, "text.ln_final.bias");
-    if (has_proj && t->proj_bias) {
-        put(&l, 2, E, Wt, 0, 0, "text.text_projection.weight");
-        put(&l, 1, E, 0, 0, 0, "text.text_projection.bias");
-    }
+    put_custom_text(&l, cfg);
     if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     *out = l.v;
     *n = l.n;
@@ -230,6 +235,21 @@ static void put_entry(void *l, int ndim, const int64_t d[4], const char *name) {
     put(l, ndim, d[0], d[1], d[2], d[3], "%s", name);
 }
 
+/* CustomTextCLIP with a timm ViTamin tower (model/vitamin.c), in state_dict() order */
+static oclip_status vitamin_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
+                                     size_t *n, oclip_error *err) {
+    elist l = {.a = a};
+    int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
+    put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
+    if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
+    oc_vitamin_expected(cfg, put_entry, &l);
+    put_custom_text(&l, cfg);
+    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    *out = l.v;
+    *n = l.n;
+    return OCLIP_OK;
+}
+
 bool oc_arch_optional(const oclip_model_config *cfg, const char *name) {
     const char *leaf = ".num_batches_tracked";
     size_t n = strlen(name), m = strlen(leaf);
@@ -243,6 +263,8 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
                               size_t *n, oclip_error *err) {
     const char *why = oc_arch_unsupported(cfg);
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
+    if (cfg->family == OCLIP_FAMILY_TIMM && oc_vitamin_find(cfg->vision.timm_model_name, NULL))
+        return vitamin_expected(cfg, a, out, n, err);
     bool rn = cfg->family == OCLIP_FAMILY_RESNET;
     bool cnx = cfg->family == OCLIP_FAMILY_TIMM &&
                oc_convnext_find(cfg->vision.timm_model_name, NULL); /* CLIP + timm ConvNeXt */

@@ -15,6 +15,7 @@
 #include "model/timmvit.h"
 #include "model/hftext.h"
 #include "model/model.h"
+#include "model/vitamin.h"
 #include "nn/engine.h"
 
 /* =============================================================================================
@@ -226,6 +227,8 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
         if ((ts = oc_eva_bind(m, mapped, err))) return ts;
     } else if (c->family == OCLIP_FAMILY_TIMM && oc_timmvit_tower_find(c->vision.timm_model_name, NULL)) {
         if ((ts = oc_timmvit_bind(m, mapped, err))) return ts;
+    } else if (c->family == OCLIP_FAMILY_TIMM && oc_vitamin_find(c->vision.timm_model_name, NULL)) {
+        if ((ts = oc_vitamin_model_bind(m, mapped, err))) return ts;
     } else if (c->family == OCLIP_FAMILY_TIMM) {
         if (oc_timm_unsupported(c, &tt))
             return oc_err_set(err, OCLIP_E_UNSUPPORTED, "timm tower '%s' not supported",
@@ -330,6 +333,7 @@ void oclip_model_free(oclip_model *m) {
     oc_model_unpack(m);
     oc_resnet_free(m);
     oc_convnext_free(m);
+    oc_vitamin_free(m);
     oc_model_tokenizer_free(m);
     if (m->pack_mu_ok) pthread_mutex_destroy(&m->pack_mu);
     oclip_report_free(m->report);
@@ -473,6 +477,7 @@ oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image: NULL argument");
     oclip_status s = m->vis.rn    ? oc_resnet_forward(m, pixels, n, out, NULL, err)
                      : m->vis.cnx ? oc_convnext_forward(m, pixels, n, out, NULL, err)
+                     : m->vis.vitamin ? oc_vitamin_forward(m, pixels, n, out, NULL, err)
                                   : oc_vit_forward(m, pixels, n, out, NULL, err);
     if (s) {
         oc_err_wrap(err, "encoding %zu image%s", n, n == 1 ? "" : "s");

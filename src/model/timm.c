@@ -30,6 +30,7 @@
 #include "model/eva.h"
 #include "model/hftext.h"
 #include "model/timmvit.h"
+#include "model/vitamin.h"
 #include "nn/engine.h"
 
 /* name, input size, patch, width, depth, heads, MLP hidden width (int(width * mlp_ratio)),
@@ -320,19 +321,21 @@ bool oc_timm_tower_find(const char *name, oc_timm_tower *out) {
 bool oc_timm_is_siglip(const oclip_model_config *c) {
     return c->family == OCLIP_FAMILY_TIMM && !oc_convnext_find(c->vision.timm_model_name, NULL) &&
            !oc_eva_family(c->vision.timm_model_name) &&
-           !oc_timmvit_tower_find(c->vision.timm_model_name, NULL) && !oc_timm_unsupported(c, NULL);
+           !oc_timmvit_tower_find(c->vision.timm_model_name, NULL) &&
+           !oc_vitamin_find(c->vision.timm_model_name, NULL) && !oc_timm_unsupported(c, NULL);
 }
 
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower) {
     const oclip_vision_cfg *v = &c->vision;
     oc_timm_tower t;
     if (oc_convnext_find(v->timm_model_name, NULL) || oc_eva_family(v->timm_model_name) ||
-        oc_timmvit_tower_find(v->timm_model_name, NULL)) {
+        oc_timmvit_tower_find(v->timm_model_name, NULL) || oc_vitamin_find(v->timm_model_name, NULL)) {
         /* not a ViT of this table: *tower says nothing */
         if (tower) memset(tower, 0, sizeof *tower);
         return oc_convnext_find(v->timm_model_name, NULL) ? oc_convnext_unsupported(c, NULL)
                : oc_eva_family(v->timm_model_name)        ? oc_eva_unsupported(c, NULL)
-                                                          : oc_timmvit_unsupported(c, NULL);
+               : oc_timmvit_tower_find(v->timm_model_name, NULL) ? oc_timmvit_unsupported(c, NULL)
+                                                          : oc_vitamin_unsupported(c, NULL);
     }
     const oc_timm_tower *known = table_find(v->timm_model_name);
     if (known) {

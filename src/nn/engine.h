@@ -71,6 +71,9 @@ typedef struct {
     struct oc_convnext *cnx;
     /* timm class-token ViT (timm_vit.c oc_timmvit_forward, nn/timm_vit.h) when non-NULL */
     struct oc_timmvit *tv;
+    /* timm ViTamin (vitamin.c) when not NULL: proj = TimmModel's head.proj [E, D] (packed with
+     * the tower), img_h / img_w set; the rest of this struct is unused */
+    struct oc_vitamin *vitamin;
 } oc_vision;
 
 /* ModifiedResNet (open_clip modified_resnet.py): convolutions with their batch norms folded in
@@ -243,6 +246,35 @@ oclip_status oc_convnext_bind(oclip_model *m, const oclip_checkpoint *ck,
 oclip_status oc_convnext_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
                                  const oc_stages *st, oclip_error *err);
 void oc_convnext_free(oclip_model *m);
+
+/* A timm ViTamin trunk's geometry (timm models/vitamin.py: MbConvStages as the HybridEmbed
+ * backbone of a VisionTransformer with GeGluMlp blocks; docs in nn/vitamin.c) and OpenCLIP's
+ * TimmModel head.proj Linear(D, E) without bias over its fc_norm output. */
+typedef struct {
+    int img;       /* timm img_size: the learned pos_embed's grid is the backbone's output
+                    * grid for it (img / 16 rounded up) */
+    int stem;      /* stem width */
+    int dims[3];   /* MbConv stage widths, then the ViT width D */
+    int depths[2]; /* MbConvLNBlocks per stage */
+    int depth, heads, mlp; /* ViT blocks, heads, GeGluMlp hidden width */
+    int pos;       /* learned pos_embed (0: pos_embed 'none') */
+} oc_vitamin_geom;
+
+/* The timm ViTamin image tower (vitamin.c): bound from the mapped checkpoint (visual.trunk.*,
+ * visual.head.proj; the convolutions as fp32 copies packed at once, the ViT blocks' and the
+ * head's Linear weights in place, packed with the tower by oc_model_prepare), run, freed
+ * (NULL-safe, also on a partly bound tower). out [N, E]; stages for tests (NCHW as PyTorch's):
+ * rn_stem after backbone.stem [N, stem, H/2, W/2], rn_layer[0..1] after backbone.stages[i],
+ * rn_layer[2] after backbone.pool [N, D, H/16, W/16]; block0 / last [N, G, D] after the first
+ * and the last block; pooled [N, D] fc_norm's output. oc_vitamin_weights / oc_vitamin_unpack:
+ * the blocks' GEMM weights for tower.c's packing (as oc_eva_weights). */
+oclip_status oc_vitamin_bind(oclip_model *m, const oclip_checkpoint *ck,
+                             const oc_vitamin_geom *g, oclip_error *err);
+oclip_status oc_vitamin_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                                const oc_stages *st, oclip_error *err);
+void oc_vitamin_free(oclip_model *m);
+size_t oc_vitamin_weights(struct oc_vitamin *v, oc_weight **w);
+void oc_vitamin_unpack(struct oc_vitamin *v);
 
 /* The patches of pixels [n, 3, img_h, img_w] as the rows of the patch-embedding GEMM (tower.c):
  * patches [n * gh * gw, 3 * P * P], flattened in (c, ky, kx) order, row-major over the grid;

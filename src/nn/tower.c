@@ -67,6 +67,7 @@ static oc_weight **tower_weights(oclip_model *m, int t, size_t *n, size_t *nbloc
     const oc_hf_text *hf = &m->txt.hf; /* an HF text tower's weights (hf_text.c) */
     size_t cnt = 7 + 4 * (size_t)(tw->blocks ? tw->layers : 0) + (t ? hf->nw : 0), k = 0;
     cnt += t == 0 ? oc_eva_weights(m->vis.eva, NULL) : 0; /* the EVA tower's blocks (eva.c) */
+    cnt += t == 0 ? oc_vitamin_weights(m->vis.vitamin, NULL) : 0; /* ViTamin's (vitamin.c) */
     oc_weight **w = malloc(cnt * sizeof *w);
     if (!w) return NULL;
     for (int l = 0; tw->blocks && l < tw->layers; l++) {
@@ -75,6 +76,7 @@ static oc_weight **tower_weights(oclip_model *m, int t, size_t *n, size_t *nbloc
     }
     for (size_t i = 0; t && i < hf->nblock; i++) w[k++] = &hf->w[i];
     if (t == 0) k += oc_eva_weights(m->vis.eva, w + k);
+    if (t == 0) k += oc_vitamin_weights(m->vis.vitamin, w + k);
     *nblock = k;
     if (t == 0) w[k++] = &m->vis.conv, w[k++] = &m->vis.proj;
     else w[k++] = &m->txt.proj;
@@ -89,7 +91,7 @@ static oc_weight **tower_weights(oclip_model *m, int t, size_t *n, size_t *nbloc
 
 static void unpack_tower(oclip_model *m, int t) {
     oc_tower *tw = t ? &m->txt.tw : &m->vis.tw;
-    if (t == 0) oc_eva_unpack(m->vis.eva);
+    if (t == 0) oc_eva_unpack(m->vis.eva), oc_vitamin_unpack(m->vis.vitamin);
     for (int l = 0; tw->blocks && l < tw->layers; l++) {
         oc_block *b = &tw->blocks[l];
         oc_weight_unpack(&b->in_w), oc_weight_unpack(&b->out_w);

@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""`vitamin` fixtures: tiny ViTamin CLIP models built by OpenCLIP 3.3.0 (open_clip timm_model.py
+TimmModel, timm_pool '' and timm_proj 'linear', over timm 1.0.31 models/vitamin.py: MbConvStages
+as the HybridEmbed backbone of a VisionTransformer with GeGluMlp blocks) from the real ViTamin-S /
+ViTamin-XL-384 config structure with only the sizes shrunk, and what OpenCLIP computes with them,
+stage by stage; plus the exact state dict (names and shapes) of each of the 15 real ViTamin-*
+configs, from OpenCLIP's CustomTextCLIP built on the meta device.
+
+    .venv/bin/python tools/fixtures_vitamin.py          # tests/fixtures/vitamin/ (committed)
+    .venv/bin/python tools/fixtures_vitamin.py verify   # recompute from the committed files and compare
+    .venv/bin/python tools/fixtures_vitamin.py full [ViTamin-S ...] [--out build/vitamin_full]
+        [--check BUILD/oclip]
+        # real configs, random weights made the same way, not committed: <out>/<config>/ with
+        # open_clip_config.json, open_clip_model.safetensors, pixels.npy (the 5 images at the
+        # config's size) and img_features.npy (OpenCLIP's encode_image(normalize=True)); with
+        # --check, `oclip embed-image -m <out>/<config> --pixels pixels.npy` compared to it, and
+        # both fp32 results against the image tower in fp64
+
+The tiny trunks are registered with timm under test names (TIMM_TINY), built exactly as timm builds
+its vitamin_* models (_create_vitamin with a VitCfg and the ViT arguments of vitamin_small_224);
+manifest.json lists them so that the C test registers the same geometry (oc_vitamin_register).
+
+Variants (tests/fixtures/vitamin/<variant>/, laid out as a hub repo: open_clip_config.json with
+model_cfg and preprocess_cfg, open_clip_model.safetensors):
+  s_tiny    ViTamin-S's config over vitamin_oclip_tiny_a: stem 8, MbConv stages 8 (2 blocks: the
+            strided first one's shortcut is the average pool alone) and 16 (2 blocks: pool + 1x1
+            expand), StridedConv to 32, 2 ViT blocks of width 32 / 2 heads / GeGLU 64, learned
+            pos_embed; image_size 64 (a 4x4 grid), embed_dim 16
+  xl_tiny   ViTamin-XL-384's config over vitamin_oclip_tiny_b: stem 8, stages 16 (2) and 24 (3),
+            width 48 / 3 heads / GeGLU 96, 3 blocks, pos_embed 'none', built by timm for 96 px
+            while the config's image_size is 64 (as ViTamin-XL-384: vitamin_xlarge_384 at 256)
+Both: text tower width 8 / 2 heads / 1 layer over the real vocabulary, context 77.
+expected.safetensors (OpenCLIP fp32):
+  pixels [N,3,S,S]; stem [1,C,S/2,S/2] (backbone.stem of the first image, NCHW); stage0, stage1
+  (after each backbone.stages[i]); embed [1,C2,S/16,S/16] (after backbone.pool: the tokens before
+  pos_embed); block0 / last [1,G,D] (after the first and the last ViT block); pooled [N,D]
+  (trunk.fc_norm's output: before head.proj); img_pooled [N,E] encode_image(normalize=False);
+  img_features [N,E]; tokens [P,77]; txt_features [P,E]; logits [N,P].
+real_shapes.json: per ViTamin-* name, its state_dict() as [name, shape] pairs in order.
+
+Random weights: every parameter drawn anew (LayerNorm / LayerNorm2d weights 1 +- 0.2 and biases
+N(0, 0.1), so no norm is an identity), and the stem's first convolution scaled by 3e-3 so that its
+LayerNorm2d (norm1) sees a variance of the order of eps: a wrong eps (1e-5 for 1e-6) moves the
+features far past the tests' tolerance.
+"""
+
+import copy
+import json
+import math
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_fixtures as gf  # noqa: E402
+
+OUT = os.path.join(gf.FIX, "vitamin")
+IMAGES = ["examples/red_circle.png", "examples/blue_triangle.png", "examples/green_ring.png",
+          "tests/fixtures/preprocess/img/p_601x589.png", "tests/fixtures/preprocess/img/jpg_420.jpg"]
+PROMPTS = ["a photo of a red circle", "a blue triangle", "a green ring", "a photo of a cat.", ""]
+PREPROCESS = {"mean": [0.48145466, 0.4578275, 0.40821073],
+              "std": [0.26862954, 0.26130258, 0.27577711],
+              "interpolation": "bicubic", "resize_mode": "shortest"}
+TEXT = {"context_length": 77, "vocab_size": 49408, "width": 8, "heads": 2, "layers": 1}
+REAL = ["ViTamin-S", "ViTamin-S-LTT", "ViTamin-B", "ViTamin-B-LTT", "ViTamin-L", "ViTamin-L-256",
+        "ViTamin-L-336", "ViTamin-L-384", "ViTamin-L2", "ViTamin-L2-256", "ViTamin-L2-336",
+        "ViTamin-L2-384", "ViTamin-XL-256", "ViTamin-XL-336", "ViTamin-XL-384"]
+# stem width, MbConv stage widths + the ViT width, MbConv depths, ViT depth / heads / GeGLU
+# hidden, timm img_size, learned pos_embed
+TIMM_TINY = {
+    "vitamin_oclip_tiny_a": {"stem": 8, "dims": [8, 16, 32], "depths": [2, 2], "depth": 2,
+                             "heads": 2, "mlp": 64, "img": 64, "pos": 1},
+    "vitamin_oclip_tiny_b": {"stem": 8, "dims": [16, 24, 48], "depths": [2, 3], "depth": 3,
+                             "heads": 3, "mlp": 96, "img": 96, "pos": 0},
+}
+VARIANTS = {
+    "s_tiny": ("ViTamin-S", 31, "vitamin_oclip_tiny_a", 64),
+    "xl_tiny": ("ViTamin-XL-384", 32, "vitamin_oclip_tiny_b", 64),
+}
+
+
+def register_timm_tiny():
+    import logging
+    from timm.models import register_model
+    from timm.models._registry import is_model
+    from timm.models.vitamin import GeGluMlp, VitCfg, VitConvCfg, _create_vitamin
+    logging.getLogger("timm.models._builder").setLevel(logging.ERROR)
+    for name, s in TIMM_TINY.items():
+        if is_model(name):
+            continue
+
+        def fn(pretrained=False, _name=name, _s=s, **kwargs):
+            embed_cfg = VitCfg(embed_dim=tuple(_s["dims"]), depths=tuple(_s["depths"]) + (1,),
+                               stem_width=_s["stem"],
+                               conv_cfg=VitConvCfg(norm_layer="layernorm2d", norm_eps=1e-6),
+                               head_type="1d")
+            args = dict(img_size=_s["img"], embed_dim=_s["dims"][2], depth=_s["depth"],
+                        num_heads=_s["heads"], mlp_layer=GeGluMlp,
+                        mlp_ratio=_s["mlp"] / _s["dims"][2], class_token=False,
+                        global_pool="avg", embed_cfg=embed_cfg)
+            if not _s["pos"]:
+                args["pos_embed"] = "none"
+            return _create_vitamin(_name, pretrained=pretrained, **dict(args, **kwargs))
+        fn.__name__ = name
+        fn.__module__ = "timm.models.vitamin"
+        register_model(fn)
+
+
+def model_cfg(variant):
+    import open_clip
+    base, _, tower, img = VARIANTS[variant]
+    cfg = copy.deepcopy(open_clip.get_model_config(base))
+    cfg["embed_dim"] = 16
+    cfg["vision_cfg"]["timm_model_name"] = tower
+    cfg["vision_cfg"]["image_size"] = img
+    cfg["text_cfg"] = dict(TEXT)
+    return cfg
+
+
+def build_model(cfg):
+    import open_clip
+    c = dict(cfg)
+    assert c.pop("custom_text") is True
+    return open_clip.model.CustomTextCLIP(**c)
+
+
+def randomize(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            n = lambda std: torch.randn(p.shape, generator=g) * std  # noqa: E731
+            leaf = name.split(".")[-1]
+            if name == "logit_scale":
+                v = math.log(1 / 0.07) + n(0.02)
+            elif p.ndim == 1 and leaf == "weight":
+                v = 1.0 + n(0.2)  # LayerNorm / LayerNorm2d
+            elif name == "text.text_projection":
+                v = n(1 / math.sqrt(p.shape[0]))
+            elif name.endswith("embedding") or name.endswith("token_embedding.weight"):
+                v = n(0.5)
+            elif name.endswith("pos_embed"):
+                v = n(0.5)
+            elif p.ndim >= 2:
+                v = n(1 / math.sqrt(p[0].numel()))
+            else:
+                v = n(0.1)
+            if ".stem.conv1." in name:
+                v = v * 3e-3
+            p.copy_(v)
+    return model
+
+
+def stages(model, x):
+    t = model.visual.trunk
+    bb = t.patch_embed.backbone
+    out = {}
+    with torch.no_grad():
+        h = bb.stem(x)
+        out["stem"] = h
+        for i, s in enumerate(bb.stages):
+            h = s(h)
+            out["stage%d" % i] = h
+        h = bb.pool(h)
+        out["embed"] = h
+        tok = t._pos_embed(t.patch_embed(x))
+        for i, blk in enumerate(t.blocks):
+            tok = blk(tok)
+            if i == 0:
+                out["block0"] = tok
+        out["last"] = tok
+    return out
+
+
+def outputs(model, tokenizer, pixels):
+    tokens = tokenizer(PROMPTS)
+    pooled = {}
+    hk = model.visual.trunk.fc_norm.register_forward_hook(
+        lambda m, i, o: pooled.__setitem__("pooled", o))
+    with torch.no_grad():
+        raw = model.encode_image(pixels)
+        img = model.encode_image(pixels, normalize=True)
+        txt = model.encode_text(tokens, normalize=True)
+        logits = model.get_logits(pixels, tokens)[0]
+    hk.remove()
+    res = {"pixels": pixels, "pooled": pooled["pooled"], "img_pooled": raw, "img_features": img,
+           "tokens": tokens, "txt_features": txt, "logits": logits}
+    res.update(stages(model, pixels[:1]))
+    return res
+
+
+def build(variant):
+    import open_clip
+    from PIL import Image
+    base, seed, tower, img = VARIANTS[variant]
+    cfg = model_cfg(variant)
+    torch.manual_seed(seed)
+    model = build_model(cfg).eval()
+    assert isinstance(model.visual, open_clip.timm_model.TimmModel)
+    pre = open_clip.image_transform(img, is_train=False, mean=PREPROCESS["mean"],
+                                    std=PREPROCESS["std"], interpolation=PREPROCESS["interpolation"],
+                                    resize_mode=PREPROCESS["resize_mode"])
+    pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
+    randomize(model, seed)
+    return model, pixels, cfg
+
+
+def real_shapes():
+    import open_clip
+    out = {}
+    for name in REAL:
+        cfg = open_clip.get_model_config(name)
+        with torch.device("meta"):
+            m = build_model(cfg)
+        out[name] = [[k, list(v.shape)] for k, v in m.state_dict().items()]
+    return out
+
+
+def generate():
+    import open_clip
+    import safetensors.torch
+    import timm
+    register_timm_tiny()
+    gf.fresh_dir(OUT)
+    tokenizer = open_clip.get_tokenizer("RN50")
+    man = {"open_clip": open_clip.__version__, "timm": timm.__version__, "torch": torch.__version__,
+           "towers": TIMM_TINY, "variants": {}}
+    for variant in VARIANTS:
+        d = os.path.join(OUT, variant)
+        os.makedirs(d)
+        model, pixels, cfg = build(variant)
+        sd = model.state_dict()
+        safetensors.torch.save_file({k: v.contiguous() for k, v in sd.items()},
+                                    os.path.join(d, "open_clip_model.safetensors"))
+        gf.write_json(os.path.join(d, "open_clip_config.json"),
+                      {"model_cfg": cfg, "preprocess_cfg": PREPROCESS})
+        hub = open_clip.create_model("local-dir:" + d).eval()
+        res = outputs(model, tokenizer, pixels)
+        res2 = outputs(hub, tokenizer, pixels)
+        for k in res:
+            assert torch.equal(res[k], res2[k]), (variant, k)
+        m64 = copy.deepcopy(model).double()
+        with torch.no_grad():
+            f64 = m64.encode_image(pixels.double(), normalize=True)
+        gap = (f64 - res["img_features"].double()).abs().max().item()
+        # the eps matters: the same model with eps 1e-5 differs by far more than 1e-4
+        other = copy.deepcopy(model)
+        for mod in other.visual.trunk.modules():
+            if isinstance(mod, torch.nn.LayerNorm):
+                mod.eps = 1e-5
+        with torch.no_grad():
+            eps_gap = (other.encode_image(pixels, normalize=True) - res["img_features"]).abs().max().item()
+        assert eps_gap > 1e-3, (variant, eps_gap)
+        img = res["img_features"]
+        cos = (img @ img.T).tolist()
+        off = max(cos[i][j] for i in range(len(IMAGES)) for j in range(len(IMAGES)) if i != j)
+        assert off < 0.99, "different images give near-identical features (%.5f)" % off
+        safetensors.torch.save_file({k: v.contiguous() for k, v in res.items()},
+                                    os.path.join(d, "expected.safetensors"))
+        gf.write_json(os.path.join(d, "expected.json"), {
+            "variant": variant, "real_config": VARIANTS[variant][0],
+            "real_model_cfg": open_clip.get_model_config(VARIANTS[variant][0]),
+            "changes": "vision_cfg timm_model_name (a tiny test trunk) / image_size, embed_dim and "
+                       "text_cfg shrunk; everything else as the real config",
+            "images": IMAGES, "prompts": PROMPTS, "image_cosines": cos, "max_offdiag_cosine": off,
+            "fp32_vs_fp64": gap, "eps_1e-5_gap": eps_gap, "state_dict": list(sd.keys()),
+        })
+        man["variants"][variant] = VARIANTS[variant][2]
+        print(variant, "max offdiag cos %.4f, fp32 vs fp64 %.2e, eps 1e-5 %.2e" % (off, gap, eps_gap))
+    with open(os.path.join(OUT, "real_shapes.json"), "w") as f:
+        # one entry per line: small diffs when timm changes
+        f.write("{\n")
+        items = list(real_shapes().items())
+        for i, (name, entries) in enumerate(items):
+            f.write(" %s: [\n" % json.dumps(name))
+            f.write(",\n".join("  " + json.dumps(e) for e in entries))
+            f.write("\n ]%s\n" % ("," if i + 1 < len(items) else ""))
+        f.write("}\n")
+    gf.write_json(os.path.join(OUT, "manifest.json"), man)
+
+
+def verify():
+    import open_clip
+    import safetensors.torch
+    register_timm_tiny()
+    tokenizer = open_clip.get_tokenizer("RN50")
+    for variant in VARIANTS:
+        d = os.path.join(OUT, variant)
+        hub = open_clip.create_model("local-dir:" + d).eval()
+        _, pixels, _ = build(variant)
+        want = safetensors.torch.load_file(os.path.join(d, "expected.safetensors"))
+        got = outputs(hub, tokenizer, pixels)
+        for k in want:
+            assert torch.allclose(want[k].double(), got[k].double(), atol=1e-6, rtol=0), (variant, k)
+        print(variant, "ok")
+    with open(os.path.join(OUT, "real_shapes.json")) as f:
+        assert json.load(f) == real_shapes()
+    print("real_shapes ok")
+
+
+def full(names, out, oclip):
+    import subprocess
+    import time
+    import numpy as np
+    import open_clip
+    import safetensors.torch
+    from PIL import Image
+    for name in names:
+        cfg = open_clip.get_model_config(name)
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        torch.manual_seed(0)
+        model = build_model(cfg).eval()
+        img = cfg["vision_cfg"]["image_size"]
+        pre = open_clip.image_transform(img, is_train=False, mean=PREPROCESS["mean"],
+                                        std=PREPROCESS["std"],
+                                        interpolation=PREPROCESS["interpolation"],
+                                        resize_mode=PREPROCESS["resize_mode"])
+        pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
+        randomize(model, 0)
+        safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                                    os.path.join(d, "open_clip_model.safetensors"))
+        gf.write_json(os.path.join(d, "open_clip_config.json"),
+                      {"model_cfg": cfg, "preprocess_cfg": PREPROCESS})
+        with torch.no_grad():
+            t = time.time()
+            feat = model.encode_image(pixels, normalize=True)
+            dt = time.time() - t
+        np.save(os.path.join(d, "pixels.npy"), pixels.numpy())
+        np.save(os.path.join(d, "img_features.npy"), feat.numpy())
+        print("%s: PyTorch encode_image of %d images %.2f s (%d threads)" %
+              (name, len(IMAGES), dt, torch.get_num_threads()))
+        if oclip:
+            got = os.path.join(d, "got.npy")
+            t = time.time()
+            subprocess.run([oclip, "embed-image", "-m", d, "--pixels",
+                            os.path.join(d, "pixels.npy"), "-o", got], check=True)
+            dt = time.time() - t
+            g = torch.from_numpy(np.load(got))
+            cos = torch.nn.functional.cosine_similarity(g, feat).min().item()
+            v64 = copy.deepcopy(model.visual).double()  # the image tower only: memory
+            with torch.no_grad():
+                f64 = torch.nn.functional.normalize(v64(pixels.double()), dim=-1)
+            print("%s: oclip (load + encode) %.2f s, max-abs %.3g, min cosine %.9f; fp32 vs fp64 "
+                  "max-abs: PyTorch %.3g, oclip %.3g" %
+                  (name, dt, (g - feat).abs().max().item(), cos,
+                   (feat.double() - f64).abs().max().item(), (g.double() - f64).abs().max().item()))
+
+
+if __name__ == "__main__":
+    os.chdir(gf.ROOT)
+    if len(sys.argv) > 1 and sys.argv[1] == "full":
+        args = sys.argv[2:]
+        out, oclip = os.path.join(gf.ROOT, "build", "vitamin_full"), None
+        if "--out" in args:
+            i = args.index("--out")
+            out = args[i + 1]
+            del args[i:i + 2]
+        if "--check" in args:
+            i = args.index("--check")
+            oclip = args[i + 1]
+            del args[i:i + 2]
+        full(args or ["ViTamin-S"], out, oclip)
+    elif len(sys.argv) > 1 and sys.argv[1] == "verify":
+        verify()
+    else:
+        generate()
