@@ -191,6 +191,21 @@ static void test_variant(const char *variant) {
     int64_t *tokens = malloc(tt->nbytes);
     memcpy(tokens, tt->data, tt->nbytes);
     check_preprocess(m, cJSON_GetObjectItemCaseSensitive(ej, "images"), pixels, variant);
+    /* the model's tokenizer (SimpleTokenizer, text_cfg.context_length: 77; PE 32 and 72) gives
+     * open_clip.get_tokenizer's ids for the prompts */
+    {
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(ej, "prompts"), *it;
+        size_t np = 0, ctx = (size_t)tt->shape[1];
+        const char *texts[16];
+        cJSON_ArrayForEach(it, pr) if (np < 16) texts[np++] = it->valuestring;
+        CHECKF(np == n_txt && ctx == (size_t)m->cfg.text.context_length, "%s: prompts", variant);
+        int64_t *ids = calloc(n_txt * ctx, sizeof *ids);
+        CHECKF(oclip_model_tokenize(m, texts, NULL, np, ids, &err) == OCLIP_OK, "%s: %s",
+               variant, err.msg);
+        CHECKF(np == n_txt && !memcmp(ids, tokens, n_txt * ctx * sizeof *ids),
+               "%s: token ids differ from open_clip.get_tokenizer's", variant);
+        free(ids);
+    }
 
     /* the rotary table: timm's [G, 2 hd] = [sin | cos], frequency i at 2i and 2i + 1 */
     CHECKF(!oclip_checkpoint_find(ex, "rope") == !m->vis.eva->rope_sin, "%s: rope", variant);
