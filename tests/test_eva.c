@@ -12,6 +12,11 @@
  *   - the model loads, so its weights passed oclip check against the EVA02 state dict.
  * Then the seven built-in EVA configs accepted with their state-dict sizes, other EVA towers
  * and options refused with the reason.
+ * The Perception Encoder (PE-Core-*, timm vit_pe_core_*) the same way on tests/fixtures/pecore/
+ * (tools/fixtures_eva.py pe): a tower with a class token and rope grid offset 1, and one like
+ * the gigantic (no class token, offset 0); img_embed there is before trunk.norm_pre and
+ * img_pooled the attention pool's output. The five built-in PE-Core configs are accepted with
+ * exactly the state dict (names, shapes) OpenCLIP builds (pecore/real_configs.json).
  * Tolerances: max-abs <= 1e-4 and cosine >= 0.99999 (OpenCLIP's own fp32 is ~4e-6 from fp64
  * here, expected.json fp32_vs_fp64).
  */
@@ -27,11 +32,14 @@
 #include "test.h"
 #include "util.h"
 
-#define FIX "tests/fixtures/eva"
+#define FIXROOT "tests/fixtures"
+#define FIX FIXROOT "/eva"
+#define PEFIX FIXROOT "/pecore"
 #define TOL 1e-4
 #define MIN_COS 0.99999
 
-static const char *const variants[] = {"eva02_b16", "eva02_l14_336", "eva01_g14", "eva02_e14"};
+static const char *const variants[] = {"eva/eva02_b16", "eva/eva02_l14_336", "eva/eva01_g14",
+                                       "eva/eva02_e14", "pecore/pe_b16", "pecore/pe_g14"};
 static double worst_abs, worst_cos = 1.0;
 
 static float *expect_f32(const oclip_checkpoint *ck, const char *name, size_t *n) {
@@ -62,14 +70,23 @@ static void compare(const char *what, const char *tag, const float *got, const f
     if (cos < worst_cos) worst_cos = cos;
 }
 
+static const char *str_arg(const cJSON *a, const char *key, const char *def) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(a, key);
+    return cJSON_IsString(j) ? j->valuestring : def;
+}
+
 /* manifest.json timm_test_models, in timm's terms (Eva's defaults where absent): img_size,
  * patch_size, embed_dim, depth, num_heads, mlp_ratio (4; hidden int(dim * mlp_ratio)),
  * use_rot_pos_emb with ref_feat_shape, swiglu_mlp (with scale_mlp), qkv_fused (True),
- * scale_attn_inner, use_post_norm */
-static void register_test_towers(void) {
+ * scale_attn_inner, use_post_norm; PE: attn_type 'rope' with use_pre_transformer_norm,
+ * global_pool 'map' and norm_eps 1e-5, class_token (True), rope_grid_indexing ('ij'),
+ * rope_grid_offset (0), attn_pool_num_heads, attn_pool_mlp_ratio */
+static void register_test_towers(const char *fix, int want) {
+    char mpath[256];
+    snprintf(mpath, sizeof mpath, "%s/manifest.json", fix);
     size_t len = 0;
-    unsigned char *text = read_file(FIX "/manifest.json", &len);
-    CHECKF(text != NULL, "%s", FIX "/manifest.json");
+    unsigned char *text = read_file(mpath, &len);
+    CHECKF(text != NULL, "%s", mpath);
     cJSON *root = text ? cJSON_ParseWithLength((const char *)text, len) : NULL;
     free(text);
     const cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "timm_test_models"), *it;
@@ -99,13 +116,25 @@ static void register_test_towers(void) {
         t.fused = FLAG("qkv_fused", 1);
         t.attn_norm = FLAG("scale_attn_inner", 0);
         t.post_norm = FLAG("use_post_norm", 0);
+        t.pe = !strcmp(str_arg(a, "attn_type", "eva"), "rope");
+        CHECK(t.pe == FLAG("use_pre_transformer_norm", 0));
+        CHECK(t.pe == !strcmp(str_arg(a, "global_pool", "token"), "map"));
+        if (t.pe) {
+            CHECK(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "norm_eps")) == 1e-5);
+            t.no_cls = !FLAG("class_token", 1);
+            t.rope_xy = !strcmp(str_arg(a, "rope_grid_indexing", "ij"), "xy");
+            const cJSON *off = cJSON_GetObjectItemCaseSensitive(a, "rope_grid_offset");
+            t.rope_off = cJSON_IsNumber(off) ? (float)off->valuedouble : 0.0f;
+            t.map_heads = (int)NUM("attn_pool_num_heads");
+            t.map_mlp = (int)(t.width * NUM("attn_pool_mlp_ratio"));
+        }
 #undef NUM
 #undef FLAG
         oclip_error err;
         CHECKF(oc_eva_tower_register(&t, &err) == OCLIP_OK, "%s: %s", t.name, err.msg);
         n++;
     }
-    CHECKF(n == 4, "%d test towers in manifest.json", n);
+    CHECKF(n == want, "%s: %d test towers", mpath, n);
     cJSON_Delete(root);
 }
 
@@ -132,7 +161,7 @@ static void check_preprocess(const oclip_model *m, const cJSON *images, const fl
 
 static void test_variant(const char *variant) {
     char dir[256], path[300];
-    snprintf(dir, sizeof dir, FIX "/%s", variant);
+    snprintf(dir, sizeof dir, FIXROOT "/%s", variant);
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     oclip_checkpoint *ex = NULL;
     oclip_error err;
@@ -162,6 +191,21 @@ static void test_variant(const char *variant) {
     int64_t *tokens = malloc(tt->nbytes);
     memcpy(tokens, tt->data, tt->nbytes);
     check_preprocess(m, cJSON_GetObjectItemCaseSensitive(ej, "images"), pixels, variant);
+    /* the model's tokenizer (SimpleTokenizer, text_cfg.context_length: 77; PE 32 and 72) gives
+     * open_clip.get_tokenizer's ids for the prompts */
+    {
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(ej, "prompts"), *it;
+        size_t np = 0, ctx = (size_t)tt->shape[1];
+        const char *texts[16];
+        cJSON_ArrayForEach(it, pr) if (np < 16) texts[np++] = it->valuestring;
+        CHECKF(np == n_txt && ctx == (size_t)m->cfg.text.context_length, "%s: prompts", variant);
+        int64_t *ids = calloc(n_txt * ctx, sizeof *ids);
+        CHECKF(oclip_model_tokenize(m, texts, NULL, np, ids, &err) == OCLIP_OK, "%s: %s",
+               variant, err.msg);
+        CHECKF(np == n_txt && !memcmp(ids, tokens, n_txt * ctx * sizeof *ids),
+               "%s: token ids differ from open_clip.get_tokenizer's", variant);
+        free(ids);
+    }
 
     /* the rotary table: timm's [G, 2 hd] = [sin | cos], frequency i at 2i and 2i + 1 */
     CHECKF(!oclip_checkpoint_find(ex, "rope") == !m->vis.eva->rope_sin, "%s: rope", variant);
@@ -295,7 +339,7 @@ static void test_builtins(void) {
 static void test_weight_dtypes(const char *variant) {
     static const oclip_dtype dts[] = {OCLIP_DTYPE_I8, OCLIP_DTYPE_F16, OCLIP_DTYPE_BF16};
     char dir[256], path[300];
-    snprintf(dir, sizeof dir, FIX "/%s", variant);
+    snprintf(dir, sizeof dir, FIXROOT "/%s", variant);
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     oclip_checkpoint *ex = NULL;
     oclip_error err;
@@ -340,8 +384,73 @@ static void test_weight_dtypes(const char *variant) {
     oclip_checkpoint_free(ex);
 }
 
+/* the five PE-Core configs: accepted, and oclip's expected state dict is exactly OpenCLIP's
+ * (real_configs.json: create_model(name, device='meta').state_dict() names and shapes, in
+ * order); the PE towers refuse another pool or projection */
+static void test_pe_builtins(void) {
+    size_t len = 0;
+    unsigned char *text = read_file(PEFIX "/real_configs.json", &len);
+    CHECKF(text != NULL, "%s", PEFIX "/real_configs.json");
+    cJSON *root = text ? cJSON_ParseWithLength((const char *)text, len) : NULL;
+    free(text);
+    const cJSON *sds = cJSON_GetObjectItemCaseSensitive(root, "state_dicts"), *it;
+    int models = 0;
+    cJSON_ArrayForEach(it, sds) {
+        const char *name = it->string;
+        oclip_model_config c;
+        CHECKF(oclip_config_builtin(name, &c, NULL) == OCLIP_OK, "%s", name);
+        const char *why = oclip_config_unsupported(&c);
+        CHECKF(!why, "%s: %s", name, why);
+        oc_arena a = {0};
+        oc_expect *e = NULL;
+        size_t n = 0;
+        CHECKF(oc_arch_expected(&c, &a, &e, &n, NULL) == OCLIP_OK, "%s", name);
+        CHECKF(n == (size_t)cJSON_GetArraySize(it), "%s: %zu tensors, OpenCLIP %d", name, n,
+               cJSON_GetArraySize(it));
+        size_t i = 0, bad = 0;
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, it) {
+            const cJSON *key = cJSON_GetArrayItem(kv, 0), *shape = cJSON_GetArrayItem(kv, 1);
+            int ok = i < n && !strcmp(e[i].name, key->valuestring) &&
+                     e[i].ndim == cJSON_GetArraySize(shape);
+            for (int d = 0; ok && d < e[i].ndim; d++)
+                ok = e[i].shape[d] == (int64_t)cJSON_GetArrayItem(shape, d)->valuedouble;
+            if (!ok && bad++ < 3)
+                CHECKF(0, "%s: tensor %zu: oclip %s, OpenCLIP %s", name, i,
+                       i < n ? e[i].name : "(none)", key->valuestring);
+            i++;
+        }
+        CHECKF(!bad, "%s: %zu tensors differ", name, bad);
+        oc_arena_free(&a);
+        models++;
+    }
+    CHECKF(models == 5, "%d PE-Core configs", models);
+    cJSON_Delete(root);
+    static const struct {
+        const char *field, *value, *why;
+    } bad[] = {
+        {"pool", "token", "timm_pool 'map'"},
+        {"proj", "linear", "timm_proj null"},
+        {"size", "", "image_size differs"},
+        {"name", "vit_pe_core_huge_patch14_448", "timm EVA tower other than"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        oclip_model_config c;
+        CHECK(oclip_config_builtin("PE-Core-B-16", &c, NULL) == OCLIP_OK);
+        oclip_vision_cfg *v = &c.vision;
+        if (!strcmp(bad[i].field, "name"))
+            snprintf(v->timm_model_name, sizeof v->timm_model_name, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "pool")) snprintf(v->timm_pool, sizeof v->timm_pool, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "proj")) snprintf(v->timm_proj, sizeof v->timm_proj, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "size")) v->image_size[0] = v->image_size[1] = 336;
+        const char *why = oclip_config_unsupported(&c);
+        CHECKF(why && strstr(why, bad[i].why), "PE %s: %s", bad[i].field, why ? why : "accepted");
+    }
+}
+
 int main(void) {
-    register_test_towers();
+    register_test_towers(FIX, 4);
+    register_test_towers(PEFIX, 2);
     oc_simd best = oc_simd_get();
     for (int p = 0; p < OC_SIMD_COUNT; p++) {
         if (!oc_simd_set((oc_simd)p)) continue;
@@ -352,6 +461,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
         test_weight_dtypes(variants[i]);
     test_builtins();
+    test_pe_builtins();
     fprintf(stderr, "worst: max-abs %.3g, cosine %.9f\n", worst_abs, worst_cos);
     return TEST_REPORT("test_eva");
 }

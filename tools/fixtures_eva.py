@@ -5,6 +5,14 @@ configs (a timm `eva02_*_clip` / `eva_giant_*` image tower, OpenCLIP's text.* Te
 
     .venv/bin/python tools/fixtures_eva.py tiny      # tests/fixtures/eva/ (committed)
     .venv/bin/python tools/fixtures_eva.py verify    # recompute from the committed files, compare
+    .venv/bin/python tools/fixtures_eva.py pe        # tests/fixtures/pecore/ (committed)
+    .venv/bin/python tools/fixtures_eva.py pe-verify # recompute the pecore files, compare
+
+`pe` writes tests/fixtures/pecore/ the same way for the Perception Encoder configs (PE-Core-*,
+timm `vit_pe_core_*`: timm_pool 'map', the trunk's AttentionPoolLatent pools every token): its
+expected.safetensors has img_pooled = the attention pool's output (the head's input) and
+img_embed before trunk.norm_pre; real_configs.json lists the state dict (names, shapes) OpenCLIP
+builds for each real PE-Core config (create_model(name, device='meta')).
 
 `tiny` writes tests/fixtures/eva/
   manifest.json        versions, the variants, the timm test towers' arguments
@@ -83,6 +91,29 @@ TIMM_TINY = {
                   mlp_ratio=15360 / 1792, use_post_norm=True)),
 }
 
+# the model_args of timm's vit_pe_core_* (timm 1.0.31 models/eva.py), sizes shrunk; norm_eps is
+# their norm_layer partial(LayerNorm, eps=1e-5)
+PE_ARGS = dict(global_pool="map", attn_type="rope", use_pre_transformer_norm=True,
+               use_rot_pos_emb=True, rope_grid_indexing="xy", attn_pool_num_heads=8,
+               attn_pool_mlp_ratio=4.)
+PE_TINY = {
+    # like vit_pe_core_{tiny,small,base,large}: class token, rope_grid_offset 1, ref_feat_shape the
+    # grid (6x6 here), head width 24 (2 heads), pool head width 6 (8 heads)
+    "vit_pe_test_patch8_48": dict(
+        like="vit_pe_core_base_patch16_224", norm_eps=1e-5,
+        args=dict(img_size=48, patch_size=8, embed_dim=48, depth=2, num_heads=2, mlp_ratio=4.0,
+                  ref_feat_shape=(6, 6), rope_grid_offset=1., **PE_ARGS)),
+    # like vit_pe_core_gigantic_patch14_448: no class token, rope_grid_offset 0, mlp_ratio
+    # 8960 / 1536; patch 14, grid 3x3 with ref_feat_shape (4, 4) (positions x 4/3), head width 16
+    "vit_pe_test_gigantic_patch14_42": dict(
+        like="vit_pe_core_gigantic_patch14_448", norm_eps=1e-5,
+        args=dict(img_size=42, patch_size=14, embed_dim=32, depth=3, num_heads=2,
+                  mlp_ratio=8960 / 1536, class_token=False, ref_feat_shape=(4, 4), **PE_ARGS)),
+}
+PE_OUT = os.path.join(gf.FIX, "pecore")
+PE_REAL = ["PE-Core-T-16-384", "PE-Core-S-16-384", "PE-Core-B-16", "PE-Core-L-14-336",
+           "PE-Core-bigG-14-448"]
+
 VARIANTS = {
     "eva02_b16": dict(base="EVA02-B-16", seed=201, timm="eva02_test_patch8_clip_32", embed_dim=40,
                       text=dict(width=8, heads=2, layers=2)),
@@ -92,6 +123,13 @@ VARIANTS = {
                       text=dict(width=8, heads=2, layers=1)),
     "eva02_e14": dict(base="EVA02-E-14", seed=204, timm="eva02_test_enormous_patch8_clip_24",
                       embed_dim=32, text=dict(width=8, heads=2, layers=1)),
+}
+# text: context_length (32; bigG 72) and the rest of the real text_cfg kept, sizes shrunk
+PE_VARIANTS = {
+    "pe_b16": dict(base="PE-Core-B-16", seed=301, timm="vit_pe_test_patch8_48", embed_dim=40,
+                   text=dict(width=16, heads=2, layers=2)),
+    "pe_g14": dict(base="PE-Core-bigG-14-448", seed=302, timm="vit_pe_test_gigantic_patch14_42",
+                   embed_dim=24, text=dict(width=16, heads=2, layers=1)),
 }
 
 
@@ -103,18 +141,24 @@ def versions():
 
 
 def register_timm_tiny():
-    """Register TIMM_TINY with timm (idempotent), built as timm builds its eva02 clip models."""
+    """Register TIMM_TINY and PE_TINY with timm (idempotent), built as timm builds its eva02 clip
+    and vit_pe_core models."""
     import logging
+    from functools import partial
+    from timm.layers import LayerNorm
     from timm.models import register_model
     logging.getLogger("timm.models._builder").setLevel(logging.ERROR)
     from timm.models._registry import is_model
     from timm.models.eva import _create_eva
-    for name, spec in TIMM_TINY.items():
+    for name, spec in list(TIMM_TINY.items()) + list(PE_TINY.items()):
         if is_model(name):
             continue
 
-        def fn(pretrained=False, _name=name, _args=spec["args"], **kwargs):
-            args = dict(_args, global_pool=kwargs.pop("global_pool", "token"))
+        def fn(pretrained=False, _name=name, _args=spec["args"], _eps=spec.get("norm_eps"),
+               **kwargs):
+            args = dict(_args, global_pool=kwargs.pop("global_pool", _args.get("global_pool", "token")))
+            if _eps is not None:
+                args["norm_layer"] = partial(LayerNorm, eps=_eps)
             return _create_eva(_name, pretrained=pretrained, **dict(args, **kwargs))
         fn.__name__ = name
         fn.__module__ = "timm.models.eva"
@@ -160,7 +204,8 @@ def perturb_(model, seed):
 
 def tiny_cfg(variant):
     import open_clip
-    spec = VARIANTS[variant]
+    spec = dict(VARIANTS, **PE_VARIANTS)[variant]
+    tiny = dict(TIMM_TINY, **PE_TINY)
     cfg = copy.deepcopy(open_clip.get_model_config(spec["base"]))
     changes = {}
 
@@ -170,7 +215,7 @@ def tiny_cfg(variant):
     put(cfg, "", "embed_dim", spec["embed_dim"])
     vc = cfg["vision_cfg"]
     put(vc, "vision_cfg.", "timm_model_name", spec["timm"])
-    put(vc, "vision_cfg.", "image_size", TIMM_TINY[spec["timm"]]["args"]["img_size"])
+    put(vc, "vision_cfg.", "image_size", tiny[spec["timm"]]["args"]["img_size"])
     for k, v in spec["text"].items():
         put(cfg["text_cfg"], "text_cfg.", k, v)
     return cfg, changes
@@ -311,14 +356,177 @@ def verify():
     return 1 if bad else 0
 
 
+def perturb_pe_(model, seed):
+    """perturb_, then the q and k rows of every attn.qkv and the attention pool's q and k (kv's
+    first half) 2x (peaked attention, so the rope and the pool's weighting matter); the trunk's
+    norm_pre, norm, attn_pool.norm and the pool's latent / MLP are redrawn by perturb_ (nothing is
+    the identity). Doubling keeps the F16 rounding exact."""
+    perturb_(model, seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("attn.qkv.weight") or name.endswith("attn.qkv.bias"):
+                p[: 2 * (p.shape[0] // 3)] *= 2.0
+            elif name.endswith("attn_pool.q.weight"):
+                p *= 2.0
+            elif name.endswith("attn_pool.kv.weight"):
+                p[: p.shape[0] // 2] *= 2.0
+    return model
+
+
+def run_openclip_pe(model, pixels, tokens):
+    got = {}
+
+    def hook(key):
+        def fn(mod, inp, out):
+            got[key] = out.detach().clone()
+        return fn
+    trunk = model.visual.trunk
+    assert trunk.global_pool == "map" and trunk.attn_pool is not None and trunk.reg_token is None
+    assert isinstance(trunk.norm_pre, torch.nn.LayerNorm) and trunk.patch_embed.proj.bias is None
+    assert isinstance(trunk.fc_norm, torch.nn.Identity) and trunk.pos_embed is not None
+    assert isinstance(trunk.head, torch.nn.Linear) and len(model.visual.head) == 0
+    assert not trunk.no_embed_class and trunk.num_prefix_tokens == (trunk.cls_token is not None)
+    assert trunk.rope.grid_indexing == "xy" and not trunk.rope.rotate_half and not trunk.rope_mixed
+    hs = [trunk.pos_drop.register_forward_hook(hook("img_embed")),
+          trunk.norm.register_forward_hook(hook("img_final_norm"))]
+    hs += [b.register_forward_hook(hook("img_block_%d" % i)) for i, b in enumerate(trunk.blocks)]
+    out = {"pixels": pixels}
+    with torch.no_grad():
+        out["rope"] = trunk.rope.get_embed().float().clone()
+        staged = model.encode_image(pixels[:STAGE_IMAGES])
+        for h in hs:
+            h.remove()
+        for k in ["img_embed"] + ["img_block_%d" % i for i in range(len(trunk.blocks))] + ["img_final_norm"]:
+            out[k] = got[k]
+        x = trunk.forward_features(pixels)
+        out["img_pooled"] = trunk.forward_head(x, pre_logits=True)
+        assert torch.equal(out["img_pooled"], trunk.attn_pool(x))
+        out["img_raw"] = model.encode_image(pixels)
+        assert max_diff(out["img_raw"][:STAGE_IMAGES], staged) < 1e-5
+        assert max_diff(trunk.head(out["img_pooled"]), out["img_raw"]) < 1e-5
+        out["img_features"] = model.encode_image(pixels, normalize=True)
+        out["tokens"] = tokens
+        out["txt_raw"] = model.encode_text(tokens)
+        out["txt_features"] = model.encode_text(tokens, normalize=True)
+        out["logits"] = model.get_logits(pixels, tokens)[0]
+        out["logit_scale"] = model.logit_scale.detach().clone()
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def compute_folder_pe(folder):
+    import open_clip
+    from PIL import Image
+    register_timm_tiny()
+    model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + folder)
+    model.eval()
+    tok = open_clip.get_tokenizer("local-dir:" + folder)
+    pixels = torch.stack([preprocess(Image.open(os.path.join(gf.ROOT, p)).convert("RGB"))
+                          for p in IMAGES])
+    return model, run_openclip_pe(model, pixels, tok(PROMPTS))
+
+
+def gen_pe_variant(variant, vers):
+    import open_clip
+    import safetensors.torch as st
+    spec = PE_VARIANTS[variant]
+    print("== %s (from %s)" % (variant, spec["base"]))
+    cfg, changes = tiny_cfg(variant)
+    pp, tag = preprocess_cfg(spec["base"])
+    folder = os.path.join(PE_OUT, variant)
+    register_timm_tiny()
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "open_clip_config.json"), "w") as f:
+            json.dump({"model_cfg": cfg, "preprocess_cfg": pp}, f)
+        torch.manual_seed(spec["seed"])
+        model = open_clip.create_model("local-dir:" + tmp).eval()
+    perturb_pe_(model, spec["seed"])
+    sd = {k: v.half().contiguous() for k, v in model.state_dict().items()}
+    gf.fresh_dir(folder)
+    gf.write_json(os.path.join(folder, "open_clip_config.json"), {"model_cfg": cfg, "preprocess_cfg": pp})
+    st.save_file(sd, os.path.join(folder, "open_clip_model.safetensors"))
+    model2, res = compute_folder_pe(folder)
+    for k, v in model.state_dict().items():
+        assert torch.equal(model2.state_dict()[k], v), k
+    c = pairwise_cos(res["img_features"])
+    off = c[~torch.eye(len(c), dtype=torch.bool)]
+    ct = pairwise_cos(res["txt_features"])
+    offt = ct[~torch.eye(len(ct), dtype=torch.bool)]
+    print("  image features: max off-diagonal cos %.4f; text %.4f" % (off.max(), offt.max()))
+    assert off.max() < 0.95 and offt.max() < 0.95, "features too similar"
+    m64 = copy.deepcopy(model2).double()
+    with torch.no_grad():
+        gap = {"img_raw": max_diff(m64.encode_image(res["pixels"].double()), res["img_raw"]),
+               "txt_raw": max_diff(m64.encode_text(res["tokens"]), res["txt_raw"])}
+    print("  fp32 vs fp64: %s" % gap)
+    st.save_file(res, os.path.join(folder, "expected.safetensors"))
+    info = {"generator": "tools/fixtures_eva.py pe", "versions": vers, "variant": variant,
+            "base_config": spec["base"], "pretrained_tag_for_preprocess": tag, "seed": spec["seed"],
+            "model_cfg": cfg, "preprocess_cfg": pp, "changed_from_base_config": changes,
+            "timm_model": {"name": spec["timm"], **PE_TINY[spec["timm"]]},
+            "images": IMAGES, "prompts": PROMPTS, "stage_images": STAGE_IMAGES,
+            "max_offdiag_image_cos": round(off.max().item(), 4),
+            "max_offdiag_text_cos": round(offt.max().item(), 4), "fp32_vs_fp64": gap,
+            "shapes": {k: list(v.shape) for k, v in res.items()}}
+    gf.write_json(os.path.join(folder, "expected.json"), info)
+
+
+def real_pe_configs():
+    """{name: [[key, shape], ...]}: the state dict OpenCLIP builds for each real PE-Core config."""
+    import open_clip
+    out = {}
+    for name in PE_REAL:
+        m = open_clip.create_model(name, device="meta")
+        out[name] = [[k, list(v.shape)] for k, v in m.state_dict().items()]
+    return out
+
+
+def generate_pe():
+    vers = versions()
+    os.makedirs(PE_OUT, exist_ok=True)
+    for v in PE_VARIANTS:
+        gen_pe_variant(v, vers)
+    with open(os.path.join(PE_OUT, "real_configs.json"), "w") as f:
+        json.dump({"generator": "tools/fixtures_eva.py pe", "versions": vers,
+                   "state_dicts": real_pe_configs()}, f, separators=(",", ":"))
+        f.write("\n")
+    gf.write_json(os.path.join(PE_OUT, "manifest.json"), {
+        "generator": "tools/fixtures_eva.py pe", "versions": vers, "variants": list(PE_VARIANTS),
+        "timm_test_models": PE_TINY})
+
+
+def verify_pe():
+    import safetensors.torch as st
+    bad = 0
+    for v in PE_VARIANTS:
+        folder = os.path.join(PE_OUT, v)
+        _, res = compute_folder_pe(folder)
+        want = st.load_file(os.path.join(folder, "expected.safetensors"))
+        for k, t in res.items():
+            d = max_diff(t, want[k])
+            if d > 0:
+                print("%s %s: differs by %g" % (v, k, d))
+                bad += 1
+    with open(os.path.join(PE_OUT, "real_configs.json")) as f:
+        if json.load(f)["state_dicts"] != real_pe_configs():
+            print("real_configs.json: differs")
+            bad += 1
+    print("verify: %s" % ("ok" if not bad else "%d differences" % bad))
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["tiny", "verify"])
+    ap.add_argument("what", choices=["tiny", "verify", "pe", "pe-verify"])
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.what == "tiny":
         generate()
         return 0
+    if a.what == "pe":
+        generate_pe()
+        return 0
+    if a.what == "pe-verify":
+        return verify_pe()
     return verify()
 
 

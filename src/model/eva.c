@@ -6,6 +6,9 @@
  * trunk's head Linear(width, embed_dim) with bias is the projection): which names oclip
  * computes, their state dict (CustomTextCLIP: visual.trunk.*, text.*) and the binding of the
  * weights. The forward is nn/eva.c; docs/EVA.md is the reference.
+ * The Perception Encoder towers (timm models/eva.py vit_pe_core_*, OpenCLIP's PE-Core-* configs:
+ * timm_pool 'map', timm_proj null) are Eva too: timm.create_model(name, num_classes=embed_dim,
+ * global_pool='map') keeps their AttentionPoolLatent and adds the head Linear(width, embed_dim).
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -16,16 +19,32 @@
 #include "nn/eva.h"
 
 /* name, input size, patch, width, depth, heads, MLP hidden int(width * mlp_ratio), rope
- * ref_feat_shape (0: none), swiglu, fused, attn_norm, post_norm: the model_args of timm's
- * function of that name (EVA02 B/L mlp_ratio 4 * 2 / 3; EVA01 6144 / 1408; EVA02-E
- * 15360 / 1792, use_post_norm) */
+ * ref_feat_shape (0: none), swiglu, fused, attn_norm, post_norm, then for PE: pe, no_cls,
+ * rope_xy, rope_off, map_heads, map_mlp: the model_args of timm's function of that name (EVA02
+ * B/L mlp_ratio 4 * 2 / 3; EVA01 6144 / 1408; EVA02-E 15360 / 1792, use_post_norm; PE: mlp_ratio
+ * 4 (gigantic 8960 / 1536), rope_grid_indexing 'xy', rope_grid_offset 1 (gigantic: 0 and
+ * class_token False), attn_pool_num_heads 8, attn_pool_mlp_ratio 4) */
 static const oc_eva_tower eva_towers[] = {
-    {"eva02_base_patch16_clip_224", 224, 16, 768, 12, 12, 2048, 16, 1, 0, 1, 0},
-    {"eva02_large_patch14_clip_224", 224, 14, 1024, 24, 16, 2730, 16, 1, 0, 1, 0},
-    {"eva02_large_patch14_clip_336", 336, 14, 1024, 24, 16, 2730, 16, 1, 0, 1, 0},
-    {"eva02_enormous_patch14_clip_224", 224, 14, 1792, 64, 16, 15360, 0, 0, 1, 0, 1},
-    {"eva_giant_patch14_224", 224, 14, 1408, 40, 16, 6144, 0, 0, 1, 0, 0},
-    {"eva_giant_patch14_clip_224", 224, 14, 1408, 40, 16, 6144, 0, 0, 1, 0, 0},
+    {"eva02_base_patch16_clip_224", 224, 16, 768, 12, 12, 2048, 16, 1, 0, 1, 0, 0, 0, 0, 0.0f, 0,
+     0},
+    {"eva02_large_patch14_clip_224", 224, 14, 1024, 24, 16, 2730, 16, 1, 0, 1, 0, 0, 0, 0, 0.0f,
+     0, 0},
+    {"eva02_large_patch14_clip_336", 336, 14, 1024, 24, 16, 2730, 16, 1, 0, 1, 0, 0, 0, 0, 0.0f,
+     0, 0},
+    {"eva02_enormous_patch14_clip_224", 224, 14, 1792, 64, 16, 15360, 0, 0, 1, 0, 1, 0, 0, 0,
+     0.0f, 0, 0},
+    {"eva_giant_patch14_224", 224, 14, 1408, 40, 16, 6144, 0, 0, 1, 0, 0, 0, 0, 0, 0.0f, 0, 0},
+    {"eva_giant_patch14_clip_224", 224, 14, 1408, 40, 16, 6144, 0, 0, 1, 0, 0, 0, 0, 0, 0.0f, 0, 0},
+    {"vit_pe_core_tiny_patch16_384", 384, 16, 192, 12, 3, 768, 24, 0, 1, 0, 0, 1, 0, 1, 1.0f, 8,
+     768},
+    {"vit_pe_core_small_patch16_384", 384, 16, 384, 12, 6, 1536, 24, 0, 1, 0, 0, 1, 0, 1, 1.0f, 8,
+     1536},
+    {"vit_pe_core_base_patch16_224", 224, 16, 768, 12, 12, 3072, 14, 0, 1, 0, 0, 1, 0, 1, 1.0f, 8,
+     3072},
+    {"vit_pe_core_large_patch14_336", 336, 14, 1024, 24, 16, 4096, 24, 0, 1, 0, 0, 1, 0, 1, 1.0f,
+     8, 4096},
+    {"vit_pe_core_gigantic_patch14_448", 448, 14, 1536, 50, 16, 8960, 32, 0, 1, 0, 0, 1, 1, 1,
+     0.0f, 8, 6144},
 };
 
 #define MAX_REGISTERED 16
@@ -53,13 +72,17 @@ bool oc_eva_tower_find(const char *name, oc_eva_tower *out) {
 
 bool oc_eva_family(const char *name) {
     return name && (!strncmp(name, "eva_", 4) || !strncmp(name, "eva02_", 6) ||
-                    oc_eva_tower_find(name, NULL));
+                    !strncmp(name, "vit_pe_core_", 12) || oc_eva_tower_find(name, NULL));
 }
 
 oclip_status oc_eva_tower_register(const oc_eva_tower *t, oclip_error *err) {
     if (!t || !t->name[0] || strlen(t->name) >= sizeof t->name || t->img <= 0 || t->patch <= 0 ||
         t->patch > t->img || t->width <= 0 || t->depth < 0 || t->heads <= 0 ||
-        t->width % t->heads || t->mlp <= 0 || t->ref < 0 || (t->ref && (t->width / t->heads) % 4))
+        t->width % t->heads || t->mlp <= 0 || t->ref < 0 || (t->ref && (t->width / t->heads) % 4) ||
+        !(t->rope_off >= 0.0f && t->rope_off <= 64.0f) ||
+        (t->pe && (!t->fused || t->swiglu || t->attn_norm || t->post_norm || t->map_heads <= 0 ||
+                   t->width % t->map_heads || t->map_mlp <= 0)) ||
+        (!t->pe && (t->no_cls || t->map_heads || t->map_mlp)))
         return oc_err_set(err, OCLIP_E_ARG, "oc_eva_tower_register: invalid tower");
     oclip_status s = OCLIP_OK;
     pthread_mutex_lock(&reg_mu);
@@ -76,14 +99,17 @@ const char *oc_eva_unsupported(const oclip_model_config *c, oc_eva_tower *tower)
     const oclip_vision_cfg *v = &c->vision;
     oc_eva_tower t;
     if (!oc_eva_tower_find(v->timm_model_name, &t))
-        return "timm EVA tower other than the EVA CLIP ones (eva02_*_clip_*, eva_giant_*)";
-    if (strcmp(v->timm_pool, "token") || v->timm_proj[0])
+        return "timm EVA tower other than the EVA CLIP ones (eva02_*_clip_*, eva_giant_*) and "
+               "the Perception Encoder ones (vit_pe_core_*)";
+    if (!t.pe && (strcmp(v->timm_pool, "token") || v->timm_proj[0]))
         return "EVA timm tower without timm_pool 'token' and timm_proj null";
+    if (t.pe && (strcmp(v->timm_pool, "map") || v->timm_proj[0]))
+        return "PE timm tower without timm_pool 'map' and timm_proj null";
     if (c->text.hf_model_name[0]) return "Hugging Face text tower (hf_model_name)";
     if (!c->custom_text) return "timm image tower without custom_text (CLIP's text keys)";
     if (v->image_size[0] != t.img || v->image_size[1] != t.img)
         return "vision_cfg.image_size differs from the timm tower's input size";
-    if ((int64_t)(t.img / t.patch) * (t.img / t.patch) + 1 > OC_MAX_TOKENS)
+    if ((int64_t)(t.img / t.patch) * (t.img / t.patch) + !t.no_cls > OC_MAX_TOKENS)
         return "sequences longer than 4096 tokens";
     if (tower) *tower = t;
     return NULL;
@@ -140,17 +166,25 @@ oclip_status oc_eva_expected(const oclip_model_config *cfg, oc_arena *a, oc_expe
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
     put(&l, ls_dims, 1, 0, 0, "logit_scale");
     if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, "logit_bias");
-    /* Eva: cls_token, pos_embed, patch_embed, blocks, norm, head (module order) */
-    put(&l, 3, 1, 1, W, "visual.trunk.cls_token");
-    put(&l, 3, 1, g * g + 1, W, "visual.trunk.pos_embed");
+    /* Eva: cls_token, pos_embed, patch_embed, norm_pre, blocks, norm, attn_pool, head (module
+     * order) */
+    if (!tw.no_cls) put(&l, 3, 1, 1, W, "visual.trunk.cls_token");
+    put(&l, 3, 1, g * g + !tw.no_cls, W, "visual.trunk.pos_embed");
     put(&l, 4, W, 3, P, "visual.trunk.patch_embed.proj.weight");
-    l.v[l.n - 1].shape[3] = P;
-    put(&l, 1, W, 0, 0, "visual.trunk.patch_embed.proj.bias");
+    if (!l.oom) l.v[l.n - 1].shape[3] = P;
+    if (!tw.pe) put(&l, 1, W, 0, 0, "visual.trunk.patch_embed.proj.bias");
+    if (tw.pe) {
+        put(&l, 1, W, 0, 0, "visual.trunk.norm_pre.weight");
+        put(&l, 1, W, 0, 0, "visual.trunk.norm_pre.bias");
+    }
     for (int i = 0; i < tw.depth; i++) {
 #define B "visual.trunk.blocks.%d."
         put(&l, 1, W, 0, 0, B "norm1.weight", i);
         put(&l, 1, W, 0, 0, B "norm1.bias", i);
-        if (tw.fused) {
+        if (tw.pe) { /* AttentionRope */
+            put(&l, 2, 3 * W, W, 0, B "attn.qkv.weight", i);
+            put(&l, 1, 3 * W, 0, 0, B "attn.qkv.bias", i);
+        } else if (tw.fused) {
             put(&l, 1, W, 0, 0, B "attn.q_bias", i);
             put(&l, 1, W, 0, 0, B "attn.v_bias", i);
             put(&l, 2, 3 * W, W, 0, B "attn.qkv.weight", i);
@@ -186,6 +220,24 @@ oclip_status oc_eva_expected(const oclip_model_config *cfg, oc_arena *a, oc_expe
     }
     put(&l, 1, W, 0, 0, "visual.trunk.norm.weight");
     put(&l, 1, W, 0, 0, "visual.trunk.norm.bias");
+    if (tw.pe) {
+        int64_t Mp = tw.map_mlp;
+#define AP "visual.trunk.attn_pool."
+        put(&l, 3, 1, 1, W, AP "latent");
+        put(&l, 2, W, W, 0, AP "q.weight");
+        put(&l, 1, W, 0, 0, AP "q.bias");
+        put(&l, 2, 2 * W, W, 0, AP "kv.weight");
+        put(&l, 1, 2 * W, 0, 0, AP "kv.bias");
+        put(&l, 2, W, W, 0, AP "proj.weight");
+        put(&l, 1, W, 0, 0, AP "proj.bias");
+        put(&l, 1, W, 0, 0, AP "norm.weight");
+        put(&l, 1, W, 0, 0, AP "norm.bias");
+        put(&l, 2, Mp, W, 0, AP "mlp.fc1.weight");
+        put(&l, 1, Mp, 0, 0, AP "mlp.fc1.bias");
+        put(&l, 2, W, Mp, 0, AP "mlp.fc2.weight");
+        put(&l, 1, W, 0, 0, AP "mlp.fc2.bias");
+#undef AP
+    }
     put(&l, 2, E, W, 0, "visual.trunk.head.weight");
     put(&l, 1, E, 0, 0, "visual.trunk.head.bias");
     /* TextTransformer (text.*): its parameters, then token_embedding, transformer, ln_final */
@@ -291,17 +343,25 @@ oclip_status oc_eva_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     e->swiglu = tt.swiglu;
     e->fused = tt.fused;
     e->post_norm = tt.post_norm;
-    e->eps = 1e-6f; /* timm LayerNorm default (layers/norm.py) */
+    e->ncls = !tt.no_cls;
+    /* timm LayerNorm default (layers/norm.py) 1e-6; PE: norm_layer partial(LayerNorm, eps=1e-5) */
+    e->eps = tt.pe ? 1e-5f : 1e-6f;
     v->P = tt.patch;
     v->img_h = v->img_w = tt.img;
     v->gh = v->gw = tt.img / tt.patch;
-    if (tt.ref) oc_eva_rope_table(v->gh, v->gw, hd, tt.ref, e->rope_sin, e->rope_cos);
+    if (tt.ref)
+        oc_eva_rope_table(v->gh, v->gw, hd, tt.ref, tt.rope_xy, tt.rope_off, e->rope_sin,
+                          e->rope_cos);
 #define BLK(leaf) "visual.trunk.blocks.%d." leaf
     for (int l = 0; l < tt.depth; l++) {
         oc_eva_block *k = &e->blocks[l];
         k->n1_w = vec(&b, BLK("norm1.weight"), l);
         k->n1_b = vec(&b, BLK("norm1.bias"), l);
-        if (tt.fused) {
+        if (tt.pe) {
+            /* AttentionRope: qkv Linear with bias, rows [q; k; v] */
+            k->q = weight(&b, BLK("attn.qkv.weight"), l);
+            k->q_b = vec(&b, BLK("attn.qkv.bias"), l);
+        } else if (tt.fused) {
             /* F.linear(x, qkv.weight, cat(q_bias, k_bias = 0, v_bias)) */
             k->q = weight(&b, BLK("attn.qkv.weight"), l);
             float *qb = vec(&b, BLK("attn.q_bias"), l), *vb = vec(&b, BLK("attn.v_bias"), l);
@@ -342,20 +402,42 @@ oclip_status oc_eva_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
         k->fc2_b = vec(&b, BLK("mlp.fc2.bias"), l);
     }
 #undef BLK
-    e->cls = vec(&b, "visual.trunk.cls_token", 0);
+    if (!tt.no_cls) e->cls = vec(&b, "visual.trunk.cls_token", 0);
     v->pos = vec(&b, "visual.trunk.pos_embed", 0);
     v->conv = weight(&b, "visual.trunk.patch_embed.proj.weight", 0);
-    v->conv_b = vec(&b, "visual.trunk.patch_embed.proj.bias", 0);
+    if (!tt.pe) v->conv_b = vec(&b, "visual.trunk.patch_embed.proj.bias", 0);
+    if (tt.pe) {
+        e->pre_w = vec(&b, "visual.trunk.norm_pre.weight", 0);
+        e->pre_b = vec(&b, "visual.trunk.norm_pre.bias", 0);
+#define AP(leaf) "visual.trunk.attn_pool." leaf
+        v->latent = vec(&b, AP("latent"), 0);
+        v->pool_q = weight(&b, AP("q.weight"), 0);
+        v->pool_q_b = vec(&b, AP("q.bias"), 0);
+        v->pool_kv = weight(&b, AP("kv.weight"), 0);
+        v->pool_kv_b = vec(&b, AP("kv.bias"), 0);
+        v->pool_proj = weight(&b, AP("proj.weight"), 0);
+        v->pool_proj_b = vec(&b, AP("proj.bias"), 0);
+        v->pool_ln_w = vec(&b, AP("norm.weight"), 0);
+        v->pool_ln_b = vec(&b, AP("norm.bias"), 0);
+        v->pool_fc1 = weight(&b, AP("mlp.fc1.weight"), 0);
+        v->pool_fc1_b = vec(&b, AP("mlp.fc1.bias"), 0);
+        v->pool_fc2 = weight(&b, AP("mlp.fc2.weight"), 0);
+        v->pool_fc2_b = vec(&b, AP("mlp.fc2.bias"), 0);
+#undef AP
+        e->map = 1;
+    }
     v->ln_post_w = vec(&b, "visual.trunk.norm.weight", 0);
     v->ln_post_b = vec(&b, "visual.trunk.norm.bias", 0);
     v->proj = weight(&b, "visual.trunk.head.weight", 0); /* Linear [E, D] */
     e->head_b = vec(&b, "visual.trunk.head.bias", 0);
-    /* the shared transformer runner is not used: no blocks to pack there */
+    /* the shared transformer runner is not used: no blocks to pack there; with PE's MAP pool tw
+     * describes the pool for oc_map_pool (engine.h): its heads, its MLP width, nn.GELU */
     memset(&v->tw, 0, sizeof v->tw);
     v->tw.D = tt.width;
-    v->tw.H = tt.heads;
-    v->tw.M = tt.mlp;
+    v->tw.H = tt.pe ? tt.map_heads : tt.heads;
+    v->tw.M = tt.pe ? tt.map_mlp : tt.mlp;
     v->tw.eps = e->eps;
+    v->tw.act = OC_ACT_GELU;
     v->eva = e;
     return b.st;
 }

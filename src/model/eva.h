@@ -1,8 +1,10 @@
 /*
  * eva.h — the EVA02 CLIP image towers oclip computes: timm's eva02_*_clip models (timm 1.0.31
  * models/eva.py) as OpenCLIP's TimmModel builds them (open_clip timm_model.py: timm_pool 'token',
- * timm_proj null, so the trunk's head is a Linear(width, embed_dim) with bias). The recognition
- * (model/eva.c), the expected state dict and the binding; the forward is nn/eva.c. docs/EVA.md.
+ * timm_proj null, so the trunk's head is a Linear(width, embed_dim) with bias), and the
+ * Perception Encoder towers vit_pe_core_* (timm_pool 'map': the trunk's AttentionPoolLatent, then
+ * the same head). The recognition (model/eva.c), the expected state dict and the binding; the
+ * forward is nn/eva.c. docs/EVA.md.
  */
 #ifndef OCLIP_MODEL_EVA_H
 #define OCLIP_MODEL_EVA_H
@@ -24,9 +26,20 @@ typedef struct {
     int fused;     /* qkv_fused: attn.qkv [3W, W] + q_bias / v_bias; else q/k/v_proj */
     int attn_norm; /* scale_attn_inner: attn.norm before attn.proj */
     int post_norm; /* EvaBlockPostNorm: x + norm1(attn(x)), x + norm2(mlp(x)) */
+    /* Perception Encoder (vit_pe_core_*): use_pre_transformer_norm (norm_pre, patch conv without
+     * bias), attn_type 'rope' (AttentionRope: attn.qkv [3W, W] with one bias [3W]; with fused),
+     * LayerNorm eps 1e-5, global_pool 'map' (AttentionPoolLatent over every token, then the
+     * head); rope grid indexing 'xy' and grid_offset as below */
+    int pe;
+    int no_cls;      /* class_token False: no trunk.cls_token, pos_embed [G, W] */
+    int rope_xy;     /* rope_grid_indexing 'xy': [column bands, row bands] per token */
+    float rope_off;  /* rope_grid_offset: added to the grid index before the ref rescale */
+    int map_heads;   /* pe: attn_pool_num_heads */
+    int map_mlp;     /* pe: the pool's MLP hidden width int(W * attn_pool_mlp_ratio) */
 } oc_eva_tower;
 
-/* Is `timm_model_name` one of timm's EVA models (eva_*, eva02_*, or a registered test tower)?
+/* Is `timm_model_name` one of timm's EVA models (eva_*, eva02_*, vit_pe_core_*, or a registered
+ * test tower)?
  * Those are answered by oc_eva_unsupported, never by the SigLIP table. */
 bool oc_eva_family(const char *timm_model_name);
 /* The EVA tower timm builds for `name`; false when oclip does not compute it. */

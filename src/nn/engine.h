@@ -201,9 +201,17 @@ oclip_status oc_vit_forward(const oclip_model *m, const float *pixels, size_t n,
  * after trunk.norm), pooled [N, D] (the pool output, = out). */
 oclip_status oc_timm_vit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
                                  const oc_stages *st, oclip_error *err);
-/* The timm EVA02 image tower (eva.c, its weights nn/eva.h), called by oc_vit_forward when
- * vis.eva is set; stages: embed / block0 / last [N, 1 + G, D] (last: after trunk.norm), pooled
- * [N, D] (the class token, the head's input). */
+/* timm AttentionPoolLatent (layers/attention_pool.py forward; timm_vit.c) for n images, x
+ * [n, G, D] after trunk.norm (every token), with vis.latent / pool_* and vis.tw's D, H (the
+ * pool's heads), M (its MLP width), eps, act: q = q(latent) (one query), k, v = kv(x) split into
+ * H heads, a = proj(softmax(q k^T / sqrt(hd)) v), out [n, D] = a + mlp(norm(a)) (no residual
+ * around the attention). Scratch: kv [n*G, 2D], q [D], a / h [n, D], f [n, M], scores [G]. */
+void oc_map_pool(const oclip_model *m, const float *x, size_t n, size_t G, float *out, float *kv,
+                 float *q, float *a, float *h, float *f, float *scores, const oc_stages *st,
+                 size_t first);
+/* The timm EVA02 / PE image tower (eva.c, its weights nn/eva.h), called by oc_vit_forward when
+ * vis.eva is set; stages: embed / block0 / last [N, ncls + G, D] (embed: before PE's norm_pre;
+ * last: after trunk.norm), pooled [N, D] (the class token or PE's MAP pool, the head's input). */
 oclip_status oc_eva_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
                             const oc_stages *st, oclip_error *err);
 /* The EVA blocks' GEMM weights for the packing in tower.c (block weights: int8 under

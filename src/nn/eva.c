@@ -9,6 +9,11 @@
  *      attn.proj, SwiGLU MLP with a LayerNorm on its hidden units; EVA01: fused qkv, GELU MLP;
  *      EVA02-E: the same with post-norm blocks; no LayerScale
  *   3. trunk.norm over every token, the class token (fc_norm identity), trunk.head
+ * The Perception Encoder towers (vit_pe_core_*) are the same Eva with: a patch conv without bias
+ * and norm_pre (use_pre_transformer_norm), a class token or none (gigantic), AttentionRope
+ * blocks (qkv with one bias, no attn.norm, GELU Mlp), rope on a grid with offset and 'xy'
+ * indexing, LayerNorm eps 1e-5, and trunk.attn_pool (AttentionPoolLatent over every token,
+ * oc_map_pool) instead of the class token before trunk.head.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -18,20 +23,24 @@
 
 #define EVA_CHUNK 8 /* images per forward chunk: bounds the activations, changes nothing */
 
-void oc_eva_rope_table(int gh, int gw, int hd, int ref, float *sin_out, float *cos_out) {
+void oc_eva_rope_table(int gh, int gw, int hd, int ref, int xy, float off, float *sin_out,
+                       float *cos_out) {
     /* freq_bands(hd / 4, temperature 10000, step 1): 1 / 10000 ** (j / nb), in float32 as torch;
-     * _build_grid 'index': t = arange(s) / s * ref per axis (float32); meshgrid 'ij'; per
-     * token (row-major over the grid) the angles [row * bands, column * bands], each repeated
-     * twice by _rope_layout (interleaved pairs, rotate_half False) */
+     * _build_grid 'index': t = (arange(s) + grid_offset) / s * ref per axis (float32); meshgrid
+     * 'ij': per token (row-major over the grid) the angles [row * bands, column * bands]; 'xy'
+     * (the axes swapped before the meshgrid, the layout still row-major): [column * bands, row *
+     * bands]; each repeated twice by _rope_layout (interleaved pairs, rotate_half False) */
     int nb = hd / 4, half = hd / 2;
     for (int r = 0; r < gh; r++)
         for (int c = 0; c < gw; c++) {
-            float ty = (float)r / (float)gh * (float)ref, tx = (float)c / (float)gw * (float)ref;
+            float ty = ((float)r + off) / (float)gh * (float)ref;
+            float tx = ((float)c + off) / (float)gw * (float)ref;
+            float t0 = xy ? tx : ty, t1 = xy ? ty : tx;
             size_t row = ((size_t)r * (size_t)gw + (size_t)c) * (size_t)half;
             for (int i = 0; i < half; i++) {
                 int j = i < nb ? i : i - nb;
                 float band = 1.0f / powf(10000.0f, (float)j / (float)nb);
-                float a = (i < nb ? ty : tx) * band;
+                float a = (i < nb ? t0 : t1) * band;
                 sin_out[row + i] = sinf(a);
                 cos_out[row + i] = cosf(a);
             }
@@ -73,6 +82,7 @@ void oc_eva_unpack(struct oc_eva *e) {
 
 typedef struct {
     float *patches, *x, *h, *t, *qkv, *o, *g, *u;
+    float *pool; /* oc_map_pool's q [D], f [chunk, Mp], scores [T] (PE) */
     void *qs; /* oc_gemm_i8's scratch when the blocks' weights are int8, else NULL */
 } eva_buf;
 
@@ -89,7 +99,7 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
     const oc_vision *v = &m->vis;
     const struct oc_eva *e = v->eva;
     size_t D = (size_t)e->D, M = (size_t)e->M, H = (size_t)e->H, hd = D / H, half = hd / 2;
-    size_t G = (size_t)v->gh * (size_t)v->gw, T = G + 1, rows = n * T;
+    size_t npt = (size_t)e->ncls, G = (size_t)v->gh * (size_t)v->gw, T = G + npt, rows = n * T;
     int nth = __atomic_load_n(&m->threads, __ATOMIC_RELAXED); /* oclip_model_set_threads */
     float *x = bf->x, *h = bf->h, *t = bf->t, *qkv = bf->qkv, *o = bf->o, *g = bf->g, *u = bf->u;
 
@@ -98,11 +108,12 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
     oc_gemm(bf->patches, n * G, &v->conv, v->conv_b, h, nth);
     for (size_t b = 0; b < n; b++)
         for (size_t tok = 0; tok < T; tok++) {
-            const float *src = tok ? h + (b * G + tok - 1) * D : e->cls;
+            const float *src = tok >= npt ? h + (b * G + tok - npt) * D : e->cls;
             float *dst = x + (b * T + tok) * D;
             for (size_t i = 0; i < D; i++) dst[i] = src[i] + v->pos[tok * D + i];
         }
     if (st && st->embed) memcpy(st->embed + first * T * D, x, rows * D * sizeof(float));
+    if (e->pre_w) oc_layernorm(x, x, rows, D, e->pre_w, e->pre_b, e->eps, nth); /* norm_pre */
 
     /* 2. the blocks */
     for (int l = 0; l < e->layers; l++) {
@@ -125,11 +136,12 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
                     memcpy(qkv + r * 3 * D + j * D, t + r * D, D * sizeof(float));
             }
         }
-        /* rope on q and k of the patch tokens, per head */
+        /* rope on q and k of the patch tokens (not the class token), per head */
         for (size_t r = 0; e->rope_sin && r < rows; r++) {
             size_t tok = r % T;
-            if (tok == 0) continue;
-            const float *sn = e->rope_sin + (tok - 1) * half, *cs = e->rope_cos + (tok - 1) * half;
+            if (tok < npt) continue;
+            const float *sn = e->rope_sin + (tok - npt) * half;
+            const float *cs = e->rope_cos + (tok - npt) * half;
             for (size_t j = 0; j < 2; j++)
                 for (size_t hh = 0; hh < H; hh++)
                     rope_apply(qkv + r * 3 * D + j * D + hh * hd, sn, cs, half);
@@ -161,10 +173,16 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
         if (l == 0 && st && st->block0)
             memcpy(st->block0 + first * T * D, x, rows * D * sizeof(float));
     }
-    /* 3. trunk.norm, the class token, trunk.head */
+    /* 3. trunk.norm, the class token or the MAP pool (over every token), trunk.head */
     oc_layernorm(x, x, rows, D, v->ln_post_w, v->ln_post_b, e->eps, nth);
     if (st && st->last) memcpy(st->last + first * T * D, x, rows * D * sizeof(float));
-    for (size_t b = 0; b < n; b++) memcpy(h + b * D, x + b * T * D, D * sizeof(float));
+    if (e->map) {
+        size_t Mp = (size_t)v->tw.M;
+        float *q = bf->pool, *f = q + D, *scores = f + n * Mp;
+        oc_map_pool(m, x, n, T, h, qkv, q, o, t, f, scores, st, first);
+    } else {
+        for (size_t b = 0; b < n; b++) memcpy(h + b * D, x + b * T * D, D * sizeof(float));
+    }
     if (st && st->pooled) memcpy(st->pooled + first * D, h, n * D * sizeof(float));
     oc_gemm(h, n, &v->proj, e->head_b, out, nth);
     return OCLIP_OK;
@@ -175,18 +193,22 @@ oclip_status oc_eva_forward(const oclip_model *m, const float *pixels, size_t n,
     const oc_vision *v = &m->vis;
     const struct oc_eva *e = v->eva;
     size_t D = (size_t)e->D, M = (size_t)e->M, P = (size_t)v->P;
-    size_t G = (size_t)v->gh * (size_t)v->gw, T = G + 1;
+    size_t G = (size_t)v->gh * (size_t)v->gw, T = G + (size_t)e->ncls;
     if (T > OC_MAX_TOKENS)
         return oc_err_set(err, OCLIP_E_UNSUPPORTED, "%zu tokens: at most %d supported", T,
                           OC_MAX_TOKENS);
     size_t chunk = n < EVA_CHUNK ? n : EVA_CHUNK, rows = chunk * T;
     /* patches [chunk*G, 3PP]; x, h, t, o [rows, D]; qkv [rows, 3D]; g, u [rows, M]; sizes from
      * a validated config, products still checked */
-    uint64_t a, per_row, b, total;
+    /* pool (PE's MAP pool): q [D], f [chunk, Mp], scores [T] */
+    uint64_t a, per_row, b, total, pool = 0;
+    if (e->map && (oc_mul_overflow_u64(chunk, (uint64_t)m->vis.tw.M, &pool) ||
+                   oc_add_overflow_u64(pool, D + T, &pool)))
+        return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
     if (oc_mul_overflow_u64(chunk * G, 3 * P * P, &a) ||
         oc_add_overflow_u64(7 * (uint64_t)D, 2 * (uint64_t)M, &per_row) ||
         oc_mul_overflow_u64(per_row, rows, &b) || oc_add_overflow_u64(a, b, &total) ||
-        total > SIZE_MAX / sizeof(float) / 2)
+        oc_add_overflow_u64(total, pool, &total) || total > SIZE_MAX / sizeof(float) / 2)
         return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
     int q8 = 0;
     for (int l = 0; l < e->layers && !q8; l++)
@@ -204,6 +226,7 @@ oclip_status oc_eva_forward(const oclip_model *m, const float *pixels, size_t n,
     bf.qkv = bf.o + rows * D;
     bf.g = bf.qkv + rows * 3 * D;
     bf.u = bf.g + rows * M;
+    bf.pool = e->map ? bf.u + rows * M : NULL;
     bf.qs = q8 ? buf + total : NULL;
     size_t img = 3 * (size_t)v->img_h * (size_t)v->img_w;
     oclip_status s = OCLIP_OK;

@@ -14,16 +14,12 @@
 
 #define TIMM_CHUNK 8 /* images per forward chunk: bounds the activations, changes nothing */
 
-/* timm AttentionPoolLatent (layers/attention_pool.py forward) for n images, x [n, G, D] after
- * trunk.norm: q = q(latent) (one query), k, v = kv(x) split into H heads, a = proj(softmax(q k^T
- * / sqrt(hd)) v), out = a + mlp(norm(a)) (no residual around the attention). kv [n*G, 2D],
- * a / h [n, D], f [n, M] are scratch. */
-static void map_pool(const oclip_model *m, const float *x, size_t n, float *out, float *kv,
-                     float *q, float *a, float *h, float *f, float *scores, const oc_stages *st,
-                     size_t first) {
+/* timm AttentionPoolLatent, shared with the PE towers (eva.c): engine.h */
+void oc_map_pool(const oclip_model *m, const float *x, size_t n, size_t G, float *out, float *kv,
+                 float *q, float *a, float *h, float *f, float *scores, const oc_stages *st,
+                 size_t first) {
     const oc_vision *v = &m->vis;
     size_t D = (size_t)v->tw.D, M = (size_t)v->tw.M, H = (size_t)v->tw.H, hd = D / H;
-    size_t G = (size_t)v->gh * (size_t)v->gw;
     int nth = __atomic_load_n(&m->threads, __ATOMIC_RELAXED); /* oclip_model_set_threads */
     oc_gemm(v->latent, 1, &v->pool_q, v->pool_q_b, q, 1);
     oc_gemm(x, n * G, &v->pool_kv, v->pool_kv_b, kv, nth);
@@ -83,7 +79,7 @@ static oclip_status timm_chunk(const oclip_model *m, const float *pixels, size_t
     if (st && st->last) memcpy(st->last + first * G * D, x, n * G * D * sizeof(float));
     /* 5. the MAP pool: the image feature (fc_norm and head are identity) */
     float *q = small, *a = q + D, *h = a + n * D, *f = h + n * D, *scores = f + n * M;
-    map_pool(m, x, n, out, kv, q, a, h, f, scores, st, first);
+    oc_map_pool(m, x, n, G, out, kv, q, a, h, f, scores, st, first);
     if (st && st->pooled) memcpy(st->pooled + first * D, out, n * D * sizeof(float));
     return OCLIP_OK;
 }
