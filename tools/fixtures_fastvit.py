@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""`fastvit` fixtures: tiny timm FastViT image towers (MobileCLIP's fastvit_mci0 / mci1 / mci2
+structure, timm models/fastvit.py FastVit) in their train-time form, as OpenCLIP 3.3.0's TimmModel
+builds them for the MobileCLIP configs (timm_pool 'avg', timm_proj null: open_clip timm_model.py
+TimmModel.__init__ creates the trunk with num_classes=embed_dim, global_pool='avg', so the
+projection is the trunk's own head.fc Linear with bias, and TimmModel.head is empty), and what they
+compute in eval mode (not reparameterized: the fixture holds the multi-branch form, exactly as
+the released checkpoints do).
+
+    .venv/bin/python tools/fixtures_fastvit.py     # tests/fixtures/fastvit/ (committed)
+
+tiny/ : timm.create_model('fastvit_mci0', num_classes=E, global_pool='avg', layers=LAYERS,
+        embed_dims=DIMS) -- fastvit_mci0's model_args (mlp_ratio 3, se_downsamples
+        (F, F, T, T), RepConditionalPosEnc 7x7 before stage 3, repmixer x3 + attention,
+        lkc_use_act, BatchNorm) with only the depths and widths shrunk.
+  model.safetensors     the trunk's state_dict as visual.trunk.* (num_batches_tracked included)
+  expected.safetensors  pixels [N,3,S,S]; features [N,E] (TimmModel.forward: trunk(x));
+                        stem [N,C0,S/4,S/4]; stage0..3 (NCHW, after each trunk.stages[i]);
+                        final [N,2*C3] the pooled final_conv output (before head.fc)
+  meta.json             the geometry the C test gives the binder
+shapes_<name>.json: the trunk's state_dict names and shapes as TimmModel builds it for each real
+MobileCLIP / MobileCLIP2 config (meta device, no weights): the C test checks the binder's
+expectations against them.
+
+Random weights: every conv / linear drawn N(0, 1/fan_in); every BatchNorm's running mean N(0, 0.2),
+running var U(0.5, 2), weight 1 + N(0, 0.2), bias N(0, 0.1) (so no BN is an identity and the eps
+1e-5 is not all that matters); every layer-scale gamma U(0.3, 0.9) (timm inits them to 1e-5,
+which would hide the mixer and MLP branches); head.fc's rows centred (the pooled GELU output
+has a large common part that would make every image's features alike).
+"""
+
+import json
+import os
+import sys
+
+import torch
+from safetensors.torch import save_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "fixtures", "fastvit")
+LAYERS = (1, 2, 2, 1)
+DIMS = (16, 32, 32, 64)  # the attention stage: head_dim 32 -> 2 heads
+E = 24
+S = 128
+N = 4
+
+
+def perturb(model, g):
+    import timm.models.fastvit as fv
+    with torch.no_grad():
+        for name, mod in model.named_modules():
+            if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+                fan = mod.weight[0].numel()
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) / fan ** 0.5)
+                if mod.bias is not None:
+                    mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=g))
+            elif isinstance(mod, torch.nn.BatchNorm2d):
+                c = mod.num_features
+                mod.running_mean.copy_(0.2 * torch.randn(c, generator=g))
+                mod.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=g))
+                mod.weight.copy_(1 + 0.2 * torch.randn(c, generator=g))
+                mod.bias.copy_(0.1 * torch.randn(c, generator=g))
+            elif isinstance(mod, fv.LayerScale2d):
+                mod.gamma.copy_(0.3 + 0.6 * torch.rand(mod.gamma.shape, generator=g))
+
+
+def tiny():
+    import timm
+    g = torch.Generator().manual_seed(23)
+    torch.manual_seed(23)
+    trunk = timm.create_model("fastvit_mci0", num_classes=E, global_pool="avg", layers=LAYERS,
+                              embed_dims=DIMS)
+    perturb(trunk, g)
+    with torch.no_grad():  # GELU / SE outputs share a large common part: keep head.fc off it
+        trunk.head.fc.weight.sub_(trunk.head.fc.weight.mean(1, keepdim=True))
+    trunk.eval()
+    px = torch.randn((N, 3, S, S), generator=g)  # noise, checkerboard, waves, ramp
+    yy, xx = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
+    px[1] = ((xx // 8 + yy // 8) % 2).float()[None].expand(3, S, S) * torch.tensor([2.0, -1.0, 0.5])[:, None, None]
+    px[2] = torch.stack([torch.sin(xx / 5.0), torch.cos(yy / 3.0), torch.sin((xx + yy) / 9.0)]) * 1.5
+    px[3] = torch.linspace(-2, 2, S * S * 3).reshape(3, S, S)
+    ex = {"pixels": px}
+    with torch.no_grad():
+        x = trunk.stem(px)
+        ex["stem"] = x.clone()
+        for i, st in enumerate(trunk.stages):
+            x = st(x)
+            ex[f"stage{i}"] = x.clone()
+        x = trunk.final_conv(x)
+        ex["final"] = x.mean((2, 3))
+        ex["features"] = trunk(px)
+        # the same in float64: how far OpenCLIP's own fp32 is from exact
+        t64 = trunk.double()
+        f64 = t64(px.double())
+        trunk.float()
+    ex = {k: v.contiguous().float() for k, v in ex.items()}
+    f = ex["features"]
+    cos = torch.nn.functional.cosine_similarity(f[:, None], f[None], dim=-1)
+    off = (cos - torch.eye(N)).abs().max().item()
+    assert off < 0.99, f"features too alike: {off}"
+    d = os.path.join(OUT, "tiny")
+    os.makedirs(d, exist_ok=True)
+    sd = {"visual.trunk." + k: v.contiguous() for k, v in trunk.state_dict().items()}
+    save_file(sd, os.path.join(d, "model.safetensors"))
+    save_file(ex, os.path.join(d, "expected.safetensors"))
+    meta = {"layers": list(LAYERS), "dims": list(DIMS), "embed_dim": E, "image_size": S,
+            "mlp_ratio": 3, "se_downsamples": [False, False, True, True],
+            "fp32_vs_fp64": (f.double() - f64).abs().max().item(),
+            "max_offdiag_cosine": off}
+    with open(os.path.join(d, "meta.json"), "w") as fh:
+        json.dump(meta, fh, indent=1)
+    print("tiny:", meta)
+
+
+def shapes():
+    from open_clip.timm_model import TimmModel
+    cfgdir = os.path.join(os.path.dirname(__import__("open_clip").__file__), "model_configs")
+    for cfg in ["MobileCLIP-S1", "MobileCLIP-S2", "MobileCLIP2-S0", "MobileCLIP2-S2",
+                "MobileCLIP2-S3", "MobileCLIP2-S4"]:
+        c = json.load(open(os.path.join(cfgdir, cfg + ".json")))
+        v = c["vision_cfg"]
+        with torch.device("meta"):
+            tm = TimmModel(v["timm_model_name"], embed_dim=c["embed_dim"],
+                           image_size=v["image_size"], pool=v["timm_pool"], proj=v["timm_proj"])
+        rows = [["visual." + k, list(t.shape)] for k, t in tm.state_dict().items()]
+        name = v["timm_model_name"]
+        out = {"config": cfg, "timm_model_name": name, "embed_dim": c["embed_dim"],
+               "image_size": v["image_size"], "tensors": rows}
+        with open(os.path.join(OUT, f"shapes_{name}.json"), "w") as fh:
+            json.dump(out, fh, separators=(",", ":"))
+        print(cfg, name, len(rows))
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    tiny()
+    shapes()
