@@ -207,6 +207,8 @@ static void test_shapes(void) {
         snprintf(cfg.vision.timm_pool, sizeof cfg.vision.timm_pool, "avg");
         cfg.vision.image_size[0] = cfg.vision.image_size[1] = json_int(j, "image_size", -1);
         cfg.embed_dim = json_int(j, "embed_dim", -1);
+        CHECKF(oc_fastvit_unsupported(&cfg, NULL) != NULL, "%s: no custom_text accepted", names[k]);
+        cfg.custom_text = 1;
         const char *why = oc_fastvit_unsupported(&cfg, NULL);
         CHECKF(!why, "%s: refused: %s", names[k], why);
         snprintf(cfg.vision.timm_pool, sizeof cfg.vision.timm_pool, "token");

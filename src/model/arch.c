@@ -11,6 +11,7 @@
 
 #include "model/arch.h"
 #include "model/convnext.h"
+#include "model/fastvit.h"
 #include "model/eva.h"
 #include "model/hftext.h"
 
@@ -113,6 +114,8 @@ static void put_blocks(elist *l, const char *prefix, int layers, int64_t w, int6
 /* CustomTextCLIP with a timm SigLIP tower (docs/SIGLIP.md section 7): logit_scale,
  * logit_bias, visual.trunk.* (timm VisionTransformer, class_token False, global_pool 'map'),
  * text.* (TextTransformer), in state_dict() order. */
+static void put_entry(void *l, int ndim, const int64_t d[4], const char *name);
+
 static oclip_status siglip_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
                                     size_t *n, oclip_error *err) {
     oc_timm_tower tw;
@@ -120,11 +123,16 @@ static oclip_status siglip_expected(const oclip_model_config *cfg, oc_arena *a, 
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
     const oclip_text_cfg *t = &cfg->text;
     elist l = {.a = a};
-    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.img / tw.patch;
+    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.patch ? tw.img / tw.patch : 0;
     int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
     put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
     if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
+    oc_fastvit_geom fg; /* MobileCLIP: a timm FastViT trunk in its train-time form */
+    if (oc_fastvit_find(cfg->vision.timm_model_name, &fg)) {
+        oc_fastvit_expected(&fg, cfg->embed_dim, put_entry, &l);
+        goto text;
+    }
     put(&l, 3, 1, g * g, W, 0, "visual.trunk.pos_embed");
     put(&l, 4, W, 3, P, P, "visual.trunk.patch_embed.proj.weight");
     put(&l, 1, W, 0, 0, 0, "visual.trunk.patch_embed.proj.bias");
@@ -157,6 +165,7 @@ static oclip_status siglip_expected(const oclip_model_config *cfg, oc_arena *a, 
     put(&l, 1, M, 0, 0, 0, "visual.trunk.attn_pool.mlp.fc1.bias");
     put(&l, 2, W, M, 0, 0, "visual.trunk.attn_pool.mlp.fc2.weight");
     put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.mlp.fc2.bias");
+text:
     /* TextTransformer: its parameters, then its modules (token_embedding, transformer, ln_final,
      * text_projection when a Linear) */
     put(&l, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
@@ -232,8 +241,8 @@ static void put_entry(void *l, int ndim, const int64_t d[4], const char *name) {
 bool oc_arch_optional(const oclip_model_config *cfg, const char *name) {
     const char *leaf = ".num_batches_tracked";
     size_t n = strlen(name), m = strlen(leaf);
-    return cfg->family == OCLIP_FAMILY_RESNET && n > m && !strcmp(name + n - m, leaf) &&
-           !strncmp(name, "visual.", 7);
+    return (cfg->family == OCLIP_FAMILY_RESNET || oc_fastvit_find(cfg->vision.timm_model_name, NULL)) &&
+           n > m && !strcmp(name + n - m, leaf) && !strncmp(name, "visual.", 7);
 }
 
 oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,

@@ -60,6 +60,7 @@ const char *oc_fastvit_unsupported(const oclip_model_config *c, oc_fastvit_geom 
     if (v->timm_proj[0])
         return "timm FastViT with a timm_proj (MobileCLIP's is null: the trunk's head.fc)";
     if (c->text.hf_model_name[0]) return "Hugging Face text tower (hf_model_name)";
+    if (!c->custom_text) return "timm FastViT without custom_text (MobileCLIP's text.* keys)";
     if (c->embed_dim <= 0 || c->embed_dim > (1 << 16)) return "embed_dim not in 1 .. 65536";
     for (int i = 0; i < 2; i++)
         if (v->image_size[i] < 64 || v->image_size[i] > 4096)

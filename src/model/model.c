@@ -11,6 +11,7 @@
 
 #include "model/arch.h"
 #include "model/convnext.h"
+#include "model/fastvit.h"
 #include "model/eva.h"
 #include "model/hftext.h"
 #include "model/model.h"
@@ -221,6 +222,8 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     oc_timm_tower tt;
     if (c->family == OCLIP_FAMILY_TIMM && oc_convnext_find(c->vision.timm_model_name, NULL)) {
         if ((ts = oc_convnext_model_bind(m, mapped, err))) return ts;
+    } else if (c->family == OCLIP_FAMILY_TIMM && oc_fastvit_family(c->vision.timm_model_name)) {
+        if ((ts = oc_fastvit_model_bind(m, mapped, err))) return ts;
     } else if (c->family == OCLIP_FAMILY_TIMM && oc_eva_family(c->vision.timm_model_name)) {
         if ((ts = oc_eva_bind(m, mapped, err))) return ts;
     } else if (c->family == OCLIP_FAMILY_TIMM) {
@@ -327,6 +330,7 @@ void oclip_model_free(oclip_model *m) {
     oc_model_unpack(m);
     oc_resnet_free(m);
     oc_convnext_free(m);
+    oc_fastvit_free(m);
     oc_model_tokenizer_free(m);
     if (m->pack_mu_ok) pthread_mutex_destroy(&m->pack_mu);
     oclip_report_free(m->report);
@@ -470,6 +474,7 @@ oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image: NULL argument");
     oclip_status s = m->vis.rn    ? oc_resnet_forward(m, pixels, n, out, NULL, err)
                      : m->vis.cnx ? oc_convnext_forward(m, pixels, n, out, NULL, err)
+                     : m->vis.fvt ? oc_fastvit_forward(m, pixels, n, out, NULL, err)
                                   : oc_vit_forward(m, pixels, n, out, NULL, err);
     if (s) {
         oc_err_wrap(err, "encoding %zu image%s", n, n == 1 ? "" : "s");

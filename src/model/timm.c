@@ -28,6 +28,7 @@
 #include "model/arch.h"
 #include "model/convnext.h"
 #include "model/eva.h"
+#include "model/fastvit.h"
 #include "model/hftext.h"
 #include "nn/engine.h"
 
@@ -318,7 +319,8 @@ bool oc_timm_tower_find(const char *name, oc_timm_tower *out) {
 
 bool oc_timm_is_siglip(const oclip_model_config *c) {
     return c->family == OCLIP_FAMILY_TIMM && !oc_convnext_find(c->vision.timm_model_name, NULL) &&
-           !oc_eva_family(c->vision.timm_model_name) && !oc_timm_unsupported(c, NULL);
+           !oc_eva_family(c->vision.timm_model_name) &&
+           !oc_fastvit_family(c->vision.timm_model_name) && !oc_timm_unsupported(c, NULL);
 }
 
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower) {
@@ -329,6 +331,10 @@ const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *towe
         if (tower) memset(tower, 0, sizeof *tower);
         return oc_convnext_find(v->timm_model_name, NULL) ? oc_convnext_unsupported(c, NULL)
                                                           : oc_eva_unsupported(c, NULL);
+    }
+    if (oc_fastvit_family(v->timm_model_name)) { /* MobileCLIP: model/fastvit.c */
+        if (tower) memset(tower, 0, sizeof *tower);
+        return oc_fastvit_unsupported(c, NULL);
     }
     const oc_timm_tower *known = table_find(v->timm_model_name);
     if (known) {
