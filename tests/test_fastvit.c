@@ -9,10 +9,11 @@
  *     and the features compared to timm's eval-mode outputs (max-abs <= 1e-4, cosine >=
  *     0.99999); the four images give clearly distinct features; 2 vs 3 threads bit-identical;
  *   - the binder's expected state dict (oc_fastvit_expected) equals, name for name and shape for
- *     shape, the one TimmModel builds for fastvit_mci0 / mci1 / mci2 (shapes_*.json, meta device);
+ *     shape, the one TimmModel builds for fastvit_mci0 / mci1 / mci2 (shapes_*.json, meta device)
+ *     but for the BatchNorms' num_batches_tracked (tolerated, not expected);
+ *   - e2e/: the whole model loaded from its folder, encode_image and encode_text;
  *   - fastvit_mci3 / mci4 (MobileCLIP2-S3 / S4) and other pools / projections are refused by name.
- * Loaded here below the model loader (a bare oclip_model bound from the fixture's checkpoint): the
- * image tower only, not encode_text.
+ * tiny/ is bound below the model loader (a bare oclip_model bound from the fixture's checkpoint).
  */
 #include <cJSON.h>
 #include <math.h>
@@ -97,6 +98,8 @@ static oclip_model *bind_tiny(const oc_fastvit_geom *g, int E, int S, const ocli
     return m;
 }
 
+static oc_fastvit_geom tiny_geom;
+
 static void test_tiny(void) {
     cJSON *meta = read_json(FIX "/tiny/meta.json");
     oc_fastvit_geom g;
@@ -109,6 +112,7 @@ static void test_tiny(void) {
     CHECK(g.mlp_ratio == json_int(meta, "mlp_ratio", -1));
     int E = json_int(meta, "embed_dim", -1), S = json_int(meta, "image_size", -1);
     cJSON_Delete(meta);
+    tiny_geom = g;
     oclip_checkpoint *ck = NULL, *ex = NULL;
     oclip_error err;
     CHECKF(oclip_checkpoint_open(FIX "/tiny/model.safetensors", NULL, &ck, &err) == OCLIP_OK,
@@ -176,8 +180,21 @@ typedef struct {
     char first[300];
 } cmp_ctx;
 
+/* skips TimmModel's num_batches_tracked rows (0-dim int64 buffers, not expected but tolerated) */
+static void skip_nbt(cmp_ctx *c) {
+    const char *leaf = ".num_batches_tracked";
+    for (;;) {
+        const cJSON *nm = cJSON_GetArrayItem(cJSON_GetArrayItem(c->rows, c->i), 0);
+        if (!cJSON_IsString(nm) || strlen(nm->valuestring) < strlen(leaf) ||
+            strcmp(nm->valuestring + strlen(nm->valuestring) - strlen(leaf), leaf))
+            return;
+        c->i++;
+    }
+}
+
 static void cmp_put(void *p, int ndim, const int64_t shape[4], const char *name) {
     cmp_ctx *c = p;
+    skip_nbt(c);
     const cJSON *row = cJSON_GetArrayItem(c->rows, c->i++);
     const cJSON *nm = cJSON_GetArrayItem(row, 0), *sh = cJSON_GetArrayItem(row, 1);
     bool ok = cJSON_IsString(nm) && !strcmp(nm->valuestring, name) &&
@@ -198,6 +215,7 @@ static void test_shapes(void) {
         CHECK(oc_fastvit_find(names[k], &g));
         cmp_ctx c = {cJSON_GetObjectItemCaseSensitive(j, "tensors"), 0, 0, ""};
         oc_fastvit_expected(&g, json_int(j, "embed_dim", -1), cmp_put, &c);
+        skip_nbt(&c);
         CHECKF(!c.bad && c.i == cJSON_GetArraySize(c.rows), "%s: %d mismatches, %d of %d "
                "entries; first: %s", names[k], c.bad, c.i, cJSON_GetArraySize(c.rows), c.first);
         /* the config OpenCLIP ships is accepted */
@@ -222,9 +240,49 @@ static void test_shapes(void) {
     CHECK(!oc_fastvit_find("fastvit_mci4", NULL) && oc_fastvit_family("fastvit_mci4"));
 }
 
+/* e2e/: the whole CustomTextCLIP loaded from its folder as a user would (the tiny trunk
+ * registered under the name the generator registered with timm) */
+static void test_e2e(void) {
+    oclip_error err;
+    CHECKF(oc_fastvit_register("fastvit_oclip_tiny", &tiny_geom, &err) == OCLIP_OK, "%s", err.msg);
+    oclip_checkpoint *ex = NULL;
+    CHECKF(oclip_checkpoint_open(FIX "/e2e/expected.safetensors", NULL, &ex, &err) == OCLIP_OK,
+           "%s", err.msg);
+    oclip_model_options o;
+    oclip_model_options_default(&o);
+    o.threads = 2;
+    oclip_model *m = NULL;
+    CHECKF(oclip_model_load(FIX "/e2e", &o, &m, &err) == OCLIP_OK, "load: %s", err.msg);
+    if (!m || !ex) goto out;
+    size_t npx, nimg, ntxt;
+    float *px = expect_f32(ex, "pixels", &npx), *want = expect_f32(ex, "img_pooled", &nimg);
+    float *want_t = expect_f32(ex, "txt_pooled", &ntxt);
+    const oclip_tensor *tk = oclip_checkpoint_find(ex, "tokens");
+    size_t N = 4, E = nimg / N;
+    float *got = calloc(nimg, sizeof(float)), *got_t = calloc(ntxt, sizeof(float));
+    CHECKF(oclip_encode_image(m, px, N, got, 0, &err) == OCLIP_OK, "encode_image: %s", err.msg);
+    for (size_t i = 0; i < N; i++) {
+        char what[40];
+        snprintf(what, sizeof what, "e2e encode_image[%zu]", i);
+        compare(what, got + i * E, want + i * E, E);
+    }
+    /* the text side (no_causal_mask) is the text tower's; checked here as the whole model */
+    CHECK(tk && tk->dtype == OCLIP_DTYPE_I64 && tk->numel == 4 * 77);
+    if (tk && tk->dtype == OCLIP_DTYPE_I64 && tk->numel == 4 * 77) {
+        CHECKF(oclip_encode_text(m, (const int64_t *)tk->data, 4, got_t, 0, &err) == OCLIP_OK,
+               "encode_text: %s", err.msg);
+        compare("e2e encode_text", got_t, want_t, ntxt);
+    }
+    free(px), free(want), free(want_t), free(got), free(got_t);
+out:
+    oclip_model_free(m);
+    oclip_checkpoint_free(ex);
+}
+
 int main(void) {
     test_shapes();
     test_tiny();
+    test_e2e();
     fprintf(stderr, "test_fastvit: worst max-abs %.3g, worst cosine %.9f\n", worst_abs, worst_cos);
     return TEST_REPORT("test_fastvit");
 }

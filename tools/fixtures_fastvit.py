@@ -18,6 +18,13 @@ tiny/ : timm.create_model('fastvit_mci0', num_classes=E, global_pool='avg', laye
                         stem [N,C0,S/4,S/4]; stage0..3 (NCHW, after each trunk.stages[i]);
                         final [N,2*C3] the pooled final_conv output (before head.fc)
   meta.json             the geometry the C test gives the binder
+e2e/ : a whole MobileCLIP2-S0-shaped CustomTextCLIP (open_clip_config.json with model_cfg and
+        preprocess_cfg, open_clip_model.safetensors) over the same tiny trunk registered with timm
+        as fastvit_oclip_tiny (timm's own _create_fastvit with fastvit_mci0's model_args, the
+        sizes shrunk; the C test registers the same geometry), a text tower of width 8, 2 heads,
+        1 layer, no_causal_mask as MobileCLIP's; expected.safetensors: pixels, img_pooled
+        (encode_image(normalize=False)), tokens [P,77] and txt_pooled (encode_text,
+        normalize=False). Loaded by oclip through the spec path a user uses (the folder).
 shapes_<name>.json: the trunk's state_dict names and shapes as TimmModel builds it for each real
 MobileCLIP / MobileCLIP2 config (meta device, no weights): the C test checks the binder's
 expectations against them.
@@ -112,6 +119,72 @@ def tiny():
     print("tiny:", meta)
 
 
+TINY_NAME = "fastvit_oclip_tiny"
+PROMPTS = ["a photo of a red circle", "a blue triangle", "a diagram", ""]
+
+
+def register_tiny():
+    from timm.models import register_model
+    from timm.models._registry import is_model
+    import timm.models.fastvit as fv
+    if is_model(TINY_NAME):
+        return
+
+    def fastvit_oclip_tiny(pretrained=False, **kwargs):
+        args = dict(layers=LAYERS, embed_dims=DIMS, mlp_ratios=(3, 3, 3, 3),
+                    se_downsamples=(False, False, True, True),
+                    pos_embs=(None, None, None, fv.partial(fv.RepConditionalPosEnc,
+                                                          spatial_shape=(7, 7))),
+                    token_mixers=("repmixer", "repmixer", "repmixer", "attention"),
+                    lkc_use_act=True)
+        return fv._create_fastvit("fastvit_mci0", pretrained=pretrained, **dict(args, **kwargs))
+    fastvit_oclip_tiny.__module__ = "timm.models.fastvit"
+    register_model(fastvit_oclip_tiny)
+
+
+def e2e():
+    import open_clip
+    register_tiny()
+    cfgdir = os.path.join(os.path.dirname(open_clip.__file__), "model_configs")
+    cfg = json.load(open(os.path.join(cfgdir, "MobileCLIP2-S0.json")))
+    cfg["embed_dim"] = E
+    cfg["vision_cfg"]["timm_model_name"] = TINY_NAME
+    cfg["vision_cfg"]["image_size"] = S
+    cfg["text_cfg"].update({"width": 8, "heads": 2, "layers": 1})
+    torch.manual_seed(5)
+    model = open_clip.model.CustomTextCLIP(**{k: v for k, v in cfg.items() if k != "custom_text"})
+    g = torch.Generator().manual_seed(5)
+    perturb(model.visual.trunk, g)
+    with torch.no_grad():
+        w = model.visual.trunk.head.fc.weight
+        w.sub_(w.mean(1, keepdim=True))
+        for n, p in model.text.named_parameters():  # LayerNorm weights 1 + N(0, 0.1)
+            ln_w = ("ln_" in n) and n.endswith(".weight")
+            p.copy_(0.1 * torch.randn(p.shape, generator=g) + (1.0 if ln_w else 0.0))
+    model.eval()
+    ex = {}
+    from safetensors.torch import load_file
+    ex["pixels"] = load_file(os.path.join(OUT, "tiny", "expected.safetensors"))["pixels"]
+    tok = open_clip.get_tokenizer("MobileCLIP2-S0")
+    ex["tokens"] = tok(PROMPTS)
+    with torch.no_grad():
+        ex["img_pooled"] = model.encode_image(ex["pixels"], normalize=False)
+        ex["txt_pooled"] = model.encode_text(ex["tokens"], normalize=False)
+    d = os.path.join(OUT, "e2e")
+    os.makedirs(d, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              os.path.join(d, "open_clip_model.safetensors"))
+    pre = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "interpolation": "bilinear",
+           "resize_mode": "shortest"}
+    with open(os.path.join(d, "open_clip_config.json"), "w") as fh:
+        json.dump({"model_cfg": cfg, "preprocess_cfg": pre}, fh, indent=1)
+    hub = open_clip.create_model("local-dir:" + d).eval()
+    with torch.no_grad():
+        assert torch.equal(hub.encode_image(ex["pixels"]), ex["img_pooled"])
+    save_file({k: v.contiguous() for k, v in ex.items()}, os.path.join(d, "expected.safetensors"))
+    print("e2e:", {k: list(v.shape) for k, v in ex.items()})
+
+
 def shapes():
     from open_clip.timm_model import TimmModel
     cfgdir = os.path.join(os.path.dirname(__import__("open_clip").__file__), "model_configs")
@@ -134,4 +207,5 @@ def shapes():
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     tiny()
+    e2e()
     shapes()

@@ -7,6 +7,7 @@
  * fastvit_mci3 / mci4 (MobileCLIP2-S3 / S4: five stages, LayerNorm2d in the attention blocks, no
  * scale branch in the stem) are refused by name.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,14 @@ static void mci_geom(const mci_tower *t, oc_fastvit_geom *g) {
     g->pos_emb[3] = 1;
 }
 
+#define MAX_REGISTERED 8
+static struct {
+    char name[96];
+    oc_fastvit_geom g;
+} registered[MAX_REGISTERED];
+static size_t n_registered;
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+
 bool oc_fastvit_find(const char *name, oc_fastvit_geom *g) {
     if (!name) return false;
     for (size_t i = 0; i < sizeof towers / sizeof towers[0]; i++)
@@ -44,7 +53,38 @@ bool oc_fastvit_find(const char *name, oc_fastvit_geom *g) {
             if (g) mci_geom(&towers[i], g);
             return true;
         }
-    return false;
+    bool found = false;
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < n_registered && !found; i++)
+        if (!strcmp(registered[i].name, name)) {
+            if (g) *g = registered[i].g;
+            found = true;
+        }
+    pthread_mutex_unlock(&reg_mu);
+    return found;
+}
+
+oclip_status oc_fastvit_register(const char *name, const oc_fastvit_geom *g, oclip_error *err) {
+    bool ok = name && !strncmp(name, "fastvit_", 8) && strlen(name) < sizeof registered[0].name &&
+              g && g->nst >= 1 && g->nst <= OC_FASTVIT_MAX_STAGES && g->mlp_ratio >= 1 &&
+              g->mlp_ratio <= 16;
+    for (int i = 0; ok && i < g->nst; i++)
+        ok = g->layers[i] >= 0 && g->layers[i] <= 256 && g->dims[i] > 0 && g->dims[i] <= 8192 &&
+             (!g->attn[i] || g->dims[i] % 32 == 0);
+    if (!ok) return oc_err_set(err, OCLIP_E_ARG, "oc_fastvit_register: invalid tower");
+    oclip_status s = OCLIP_OK;
+    pthread_mutex_lock(&reg_mu);
+    size_t i = 0;
+    while (i < n_registered && strcmp(registered[i].name, name)) i++;
+    if (i == n_registered && n_registered == MAX_REGISTERED) {
+        s = oc_err_set(err, OCLIP_E_NOMEM, "oc_fastvit_register: table full");
+    } else {
+        memcpy(registered[i].name, name, strlen(name) + 1);
+        registered[i].g = *g;
+        if (i == n_registered) n_registered++;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return s;
 }
 
 bool oc_fastvit_family(const char *name) { return name && !strncmp(name, "fastvit_", 8); }
@@ -95,7 +135,7 @@ static void bn(const emit *e, const char *p, int64_t C) {
     put1(e, 1, C, 0, 0, 0, "%s.bias", p);
     put1(e, 1, C, 0, 0, 0, "%s.running_mean", p);
     put1(e, 1, C, 0, 0, 0, "%s.running_var", p);
-    put1(e, 0, 0, 0, 0, 0, "%s.num_batches_tracked", p);
+    /* num_batches_tracked: an int64 count eval mode never reads; optional (oc_arch_optional) */
 }
 
 /* ConvNormAct: conv (no bias), bn */

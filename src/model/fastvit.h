@@ -11,13 +11,16 @@
 /* The trunk timm builds for `name` (*g when not NULL): fastvit_mci0 / mci1 / mci2; false for
  * other names (fastvit_mci3 / mci4: oc_fastvit_family). */
 bool oc_fastvit_find(const char *name, oc_fastvit_geom *g);
+/* Adds a tower under a fastvit_* name timm does not define (tests: the tiny tower
+ * tools/fixtures_fastvit.py registers with timm as fastvit_oclip_tiny). */
+oclip_status oc_fastvit_register(const char *name, const oc_fastvit_geom *g, oclip_error *err);
 /* Whether `name` is one of timm's fastvit_* towers at all (computed or refused by name). */
 bool oc_fastvit_family(const char *name);
 /* Why config c (family TIMM, a fastvit_* timm_model_name) is not a tower oclip computes, or
  * NULL, with the geometry in *g when not NULL. */
 const char *oc_fastvit_unsupported(const oclip_model_config *c, oc_fastvit_geom *g);
-/* The image tower's state dict entries (visual.trunk.*, train-time form, num_batches_tracked
- * included) for geometry g and embed_dim E, in TimmModel.state_dict() order, each handed to
+/* The image tower's state dict entries (visual.trunk.*, train-time form; the BatchNorms'
+ * num_batches_tracked left out: oc_arch_optional tolerates them) for geometry g and embed_dim E, in TimmModel.state_dict() order, each handed to
  * put(ctx, ndim, shape, name). */
 void oc_fastvit_expected(const oc_fastvit_geom *g, int E,
                          void (*put)(void *ctx, int ndim, const int64_t shape[4],
