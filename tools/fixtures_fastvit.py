@@ -8,6 +8,13 @@ compute in eval mode (not reparameterized: the fixture holds the multi-branch fo
 the released checkpoints do).
 
     .venv/bin/python tools/fixtures_fastvit.py     # tests/fixtures/fastvit/ (committed)
+    .venv/bin/python tools/fixtures_fastvit.py full MobileCLIP2-S0 [...] [--out build/fastvit_full]
+        [--check build/oclip]
+        # the real configs at full size, random weights (perturbed as below, the layer scales
+        # times 0.15 so that 40 blocks keep activations of order 1), not committed:
+        # <out>/<config>/ with open_clip_config.json, open_clip_model.safetensors, pixels.npy and
+        # OpenCLIP's encode_image(normalize=False) in fp32 and fp64; with --check,
+        # `oclip embed-image --pixels --no-normalize` compared to both
 
 tiny/ : timm.create_model('fastvit_mci0', num_classes=E, global_pool='avg', layers=LAYERS,
         embed_dims=DIMS) -- fastvit_mci0's model_args (mlp_ratio 3, se_downsamples
@@ -204,7 +211,62 @@ def shapes():
         print(cfg, name, len(rows))
 
 
+def full(names, out, check):
+    import subprocess
+    import numpy as np
+    import open_clip
+    import timm.models.fastvit as fv
+    for name in names:
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        cfg = open_clip.get_model_config(name)
+        torch.manual_seed(0)
+        model = open_clip.create_model(name).eval()
+        g = torch.Generator().manual_seed(1)
+        perturb(model.visual.trunk, g)
+        with torch.no_grad():
+            for m in model.visual.trunk.modules():
+                if isinstance(m, fv.LayerScale2d):
+                    m.gamma.mul_(0.15)
+            w = model.visual.trunk.head.fc.weight
+            w.sub_(w.mean(1, keepdim=True))
+        s = cfg["vision_cfg"]["image_size"]
+        px = torch.randn((3, 3, s, s), generator=g)
+        with torch.no_grad():
+            f = model.encode_image(px, normalize=False).double().numpy()
+            f64 = model.double().encode_image(px.double(), normalize=False).numpy()
+            model.float()
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                  os.path.join(d, "open_clip_model.safetensors"))
+        with open(os.path.join(d, "open_clip_config.json"), "w") as fh:
+            json.dump({"model_cfg": cfg, "preprocess_cfg": {"mean": [0, 0, 0], "std": [1, 1, 1]}}, fh)
+        np.save(os.path.join(d, "pixels.npy"), px.numpy())
+        print(name, "OpenCLIP fp32 vs fp64 max-abs %.3g" % abs(f - f64).max())
+        if check:
+            got = os.path.join(d, "oclip.npy")
+            subprocess.run([check, "embed-image", "-m", d + "/", "--pixels",
+                            os.path.join(d, "pixels.npy"), "-o", got, "--no-normalize"], check=True)
+            a = np.load(got).astype(np.float64)
+            for what, y in (("fp32", f), ("fp64", f64)):
+                cos = min(float(x @ z / np.linalg.norm(x) / np.linalg.norm(z)) for x, z in zip(a, y))
+                print(f"  oclip vs OpenCLIP {what}: max-abs {abs(a - y).max():.3g} "
+                      f"(max |f| {abs(y).max():.3g}), min cosine {cos:.12f}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["full"]:
+        args = sys.argv[2:]
+        out, check = os.path.join(ROOT, "build", "fastvit_full"), None
+        if "--out" in args:
+            i = args.index("--out")
+            out = args[i + 1]
+            del args[i:i + 2]
+        if "--check" in args:
+            i = args.index("--check")
+            check = args[i + 1]
+            del args[i:i + 2]
+        full(args or ["MobileCLIP2-S0"], out, check)
+        sys.exit(0)
     os.makedirs(OUT, exist_ok=True)
     tiny()
     e2e()
