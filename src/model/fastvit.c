@@ -93,8 +93,11 @@ const char *oc_fastvit_unsupported(const oclip_model_config *c, oc_fastvit_geom 
     const oclip_vision_cfg *v = &c->vision;
     oc_fastvit_geom t;
     if (!oc_fastvit_find(v->timm_model_name, &t))
-        return "timm FastViT other than fastvit_mci0 / mci1 / mci2 (MobileCLIP2-S3 / S4's "
-               "fastvit_mci3 / mci4, with LayerNorm2d attention norms, are not computed yet)";
+        return !strcmp(v->timm_model_name, "fastvit_mci3") ||
+                       !strcmp(v->timm_model_name, "fastvit_mci4")
+                   ? "timm FastViT fastvit_mci3 / mci4 (five stages, LayerNorm2d attention "
+                     "norms): not computed yet"
+                   : "timm FastViT other than fastvit_mci0 / mci1 / mci2";
     if (strcmp(v->timm_pool, "avg"))
         return "timm FastViT with timm_pool other than 'avg' (MobileCLIP's)";
     if (v->timm_proj[0])
