@@ -133,7 +133,7 @@ static void test_tiny(void) {
     size_t nst[5];
     want_st[0] = expect_f32(ex, "stem", &nst[0]);
     for (int i = 0; i < 4; i++) {
-        char k[16];
+        char k[24];
         snprintf(k, sizeof k, "stage%d", i);
         want_st[i + 1] = expect_f32(ex, k, &nst[i + 1]);
     }
