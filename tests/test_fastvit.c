@@ -9,10 +9,12 @@
  *     and the features compared to timm's eval-mode outputs (max-abs <= 1e-4, cosine >=
  *     0.99999); the four images give clearly distinct features; 2 vs 3 threads bit-identical;
  *   - the binder's expected state dict (oc_fastvit_expected) equals, name for name and shape for
- *     shape, the one TimmModel builds for fastvit_mci0 / mci1 / mci2 (shapes_*.json, meta device)
+ *     shape, the one TimmModel builds for fastvit_mci0 .. mci4 (shapes_*.json, meta device)
  *     but for the BatchNorms' num_batches_tracked (tolerated, not expected);
  *   - e2e/: the whole model loaded from its folder, encode_image and encode_text;
- *   - fastvit_mci3 / mci4 (MobileCLIP2-S3 / S4) and other pools / projections are refused by name.
+ *   - tiny_mci3/: the same over fastvit_mci3's structure (five stages, two attention stages with
+ *     LayerNorm2d norms, no stem scale branches, mlp_ratio 4);
+ *   - other FastViTs and other pools / projections are refused by name.
  * tiny/ is bound below the model loader (a bare oclip_model bound from the fixture's checkpoint).
  */
 #include <cJSON.h>
@@ -61,7 +63,7 @@ static void compare(const char *what, const float *got, const float *want, size_
     if (!got || !want) return;
     double mx, cos;
     bool ok = close_to(got, want, n, &mx, &cos);
-    CHECKF(ok, "tiny %s: max-abs %.3g (<= %g), cosine %.9f (>= %g)", what, mx, TOL, cos, MIN_COS);
+    CHECKF(ok, "%s: max-abs %.3g (<= %g), cosine %.9f (>= %g)", what, mx, TOL, cos, MIN_COS);
     if (!(mx <= worst_abs)) worst_abs = mx;
     if (cos < worst_cos) worst_cos = cos;
 }
@@ -100,25 +102,28 @@ static oclip_model *bind_tiny(const oc_fastvit_geom *g, int E, int S, const ocli
 
 static oc_fastvit_geom tiny_geom;
 
-static void test_tiny(void) {
-    cJSON *meta = read_json(FIX "/tiny/meta.json");
+/* tiny/ (fastvit_mci0's structure) or tiny_mci3/ (fastvit_mci3's) */
+static void test_tiny(const char *sub) {
+    char path[256];
+    snprintf(path, sizeof path, FIX "/%s/meta.json", sub);
+    cJSON *meta = read_json(path);
     oc_fastvit_geom g;
-    CHECK(oc_fastvit_find("fastvit_mci0", &g));
-    for (int i = 0; i < 4; i++) {
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(meta, "base");
+    CHECKF(cJSON_IsString(base) && oc_fastvit_find(base->valuestring, &g), "%s: base", sub);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(meta, "layers")) == g.nst);
+    for (int i = 0; i < g.nst; i++) {
         g.layers[i] = json_int(meta, "layers", i);
         g.dims[i] = json_int(meta, "dims", i);
-        CHECK(g.se_down[i] == json_int(meta, "se_downsamples", i));
     }
-    CHECK(g.mlp_ratio == json_int(meta, "mlp_ratio", -1));
     int E = json_int(meta, "embed_dim", -1), S = json_int(meta, "image_size", -1);
     cJSON_Delete(meta);
-    tiny_geom = g;
+    if (!strcmp(sub, "tiny")) tiny_geom = g;
     oclip_checkpoint *ck = NULL, *ex = NULL;
     oclip_error err;
-    CHECKF(oclip_checkpoint_open(FIX "/tiny/model.safetensors", NULL, &ck, &err) == OCLIP_OK,
-           "%s", err.msg);
-    CHECKF(oclip_checkpoint_open(FIX "/tiny/expected.safetensors", NULL, &ex, &err) == OCLIP_OK,
-           "%s", err.msg);
+    snprintf(path, sizeof path, FIX "/%s/model.safetensors", sub);
+    CHECKF(oclip_checkpoint_open(path, NULL, &ck, &err) == OCLIP_OK, "%s", err.msg);
+    snprintf(path, sizeof path, FIX "/%s/expected.safetensors", sub);
+    CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s", err.msg);
     if (!ck || !ex) goto out;
     oclip_model *m = bind_tiny(&g, E, S, ck, 2, &err);
     oclip_model *m3 = bind_tiny(&g, E, S, ck, 3, &err);
@@ -148,11 +153,15 @@ static void test_tiny(void) {
     CHECKF(oc_fastvit_forward(m, px, N, out, &st, &err) == OCLIP_OK, "forward: %s", err.msg);
     CHECKF(oc_fastvit_forward(m3, px, N, out3, NULL, &err) == OCLIP_OK, "forward: %s", err.msg);
     const char *names[5] = {"stem", "stage0", "stage1", "stage2", "stage3"};
-    for (int i = 0; i < 5; i++) compare(names[i], got_st[i], want_st[i], nst[i]);
-    compare("pooled final_conv", final, want_final, nfinal);
+    char what[64];
+    for (int i = 0; i < 5; i++) {
+        snprintf(what, sizeof what, "%s %s", sub, names[i]);
+        compare(what, got_st[i], want_st[i], nst[i]);
+    }
+    snprintf(what, sizeof what, "%s pooled final_conv", sub);
+    compare(what, final, want_final, nfinal);
     for (size_t i = 0; i < N; i++) {
-        char what[32];
-        snprintf(what, sizeof what, "features[%zu]", i);
+        snprintf(what, sizeof what, "%s features[%zu]", sub, i);
         compare(what, out + i * (size_t)E, want + i * (size_t)E, (size_t)E);
     }
     CHECKF(!memcmp(out, out3, nfeat * sizeof(float)), "2 vs 3 threads differ");
@@ -206,8 +215,9 @@ static void cmp_put(void *p, int ndim, const int64_t shape[4], const char *name)
 }
 
 static void test_shapes(void) {
-    const char *names[] = {"fastvit_mci0", "fastvit_mci1", "fastvit_mci2"};
-    for (int k = 0; k < 3; k++) {
+    const char *names[] = {"fastvit_mci0", "fastvit_mci1", "fastvit_mci2", "fastvit_mci3",
+                           "fastvit_mci4"};
+    for (int k = 0; k < 5; k++) {
         char path[256];
         snprintf(path, sizeof path, FIX "/shapes_%s.json", names[k]);
         cJSON *j = read_json(path);
@@ -236,8 +246,15 @@ static void test_shapes(void) {
         CHECKF(oc_fastvit_unsupported(&cfg, NULL) != NULL, "%s: proj 'linear' accepted", names[k]);
         cJSON_Delete(j);
     }
-    CHECK(!oc_fastvit_find("fastvit_mci3", NULL) && oc_fastvit_family("fastvit_mci3"));
-    CHECK(!oc_fastvit_find("fastvit_mci4", NULL) && oc_fastvit_family("fastvit_mci4"));
+    /* FastViTs OpenCLIP's configs do not name (ImageNet classifiers) are refused by name */
+    oclip_model_config cfg = {0};
+    cfg.family = OCLIP_FAMILY_TIMM;
+    cfg.custom_text = 1, cfg.embed_dim = 512;
+    cfg.vision.image_size[0] = cfg.vision.image_size[1] = 256;
+    snprintf(cfg.vision.timm_pool, sizeof cfg.vision.timm_pool, "avg");
+    snprintf(cfg.vision.timm_model_name, sizeof cfg.vision.timm_model_name, "fastvit_t8");
+    CHECK(!oc_fastvit_find("fastvit_t8", NULL) && oc_fastvit_family("fastvit_t8"));
+    CHECK(oc_fastvit_unsupported(&cfg, NULL) != NULL);
 }
 
 /* e2e/: the whole CustomTextCLIP loaded from its folder as a user would (the tiny trunk
@@ -281,7 +298,8 @@ out:
 
 int main(void) {
     test_shapes();
-    test_tiny();
+    test_tiny("tiny");
+    test_tiny("tiny_mci3");
     test_e2e();
     fprintf(stderr, "test_fastvit: worst max-abs %.3g, worst cosine %.9f\n", worst_abs, worst_cos);
     return TEST_REPORT("test_fastvit");

@@ -32,13 +32,18 @@ e2e/ : a whole MobileCLIP2-S0-shaped CustomTextCLIP (open_clip_config.json with 
         1 layer, no_causal_mask as MobileCLIP's; expected.safetensors: pixels, img_pooled
         (encode_image(normalize=False)), tokens [P,77] and txt_pooled (encode_text,
         normalize=False). Loaded by oclip through the spec path a user uses (the folder).
+tiny_mci3/ : the same for fastvit_mci3's structure (five stages, mlp_ratio 4, no SE downsample,
+        RepConditionalPosEnc before stages 3 and 4, two attention stages with LayerNorm2d norms,
+        no scale branch in the stem), layers (1, 1, 1, 1, 1), embed_dims (16, 32, 32, 64, 64):
+        stage0..3 only (the stem, the first four stages), final and features as above.
 shapes_<name>.json: the trunk's state_dict names and shapes as TimmModel builds it for each real
 MobileCLIP / MobileCLIP2 config (meta device, no weights): the C test checks the binder's
 expectations against them.
 
 Random weights: every conv / linear drawn N(0, 1/fan_in); every BatchNorm's running mean N(0, 0.2),
 running var U(0.5, 2), weight 1 + N(0, 0.2), bias N(0, 0.1) (so no BN is an identity and the eps
-1e-5 is not all that matters); every layer-scale gamma U(0.3, 0.9) (timm inits them to 1e-5,
+1e-5 is not all that matters); every LayerNorm2d's weight 1 + N(0, 0.2), bias
+N(0, 0.1); every layer-scale gamma U(0.3, 0.9) (timm inits them to 1e-5,
 which would hide the mixer and MLP branches); head.fc's rows centred (the pooled GELU output
 has a large common part that would make every image's features alike).
 """
@@ -74,16 +79,19 @@ def perturb(model, g):
                 mod.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=g))
                 mod.weight.copy_(1 + 0.2 * torch.randn(c, generator=g))
                 mod.bias.copy_(0.1 * torch.randn(c, generator=g))
+            elif isinstance(mod, torch.nn.LayerNorm):  # timm LayerNorm2d (mci3 / mci4)
+                mod.weight.copy_(1 + 0.2 * torch.randn(mod.weight.shape, generator=g))
+                mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=g))
             elif isinstance(mod, fv.LayerScale2d):
                 mod.gamma.copy_(0.3 + 0.6 * torch.rand(mod.gamma.shape, generator=g))
 
 
-def tiny():
+def tiny(sub="tiny", base="fastvit_mci0", layers=LAYERS, dims=DIMS, seed=23):
     import timm
-    g = torch.Generator().manual_seed(23)
-    torch.manual_seed(23)
-    trunk = timm.create_model("fastvit_mci0", num_classes=E, global_pool="avg", layers=LAYERS,
-                              embed_dims=DIMS)
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    trunk = timm.create_model(base, num_classes=E, global_pool="avg", layers=layers,
+                              embed_dims=dims)
     perturb(trunk, g)
     with torch.no_grad():  # GELU / SE outputs share a large common part: keep head.fc off it
         trunk.head.fc.weight.sub_(trunk.head.fc.weight.mean(1, keepdim=True))
@@ -99,7 +107,8 @@ def tiny():
         ex["stem"] = x.clone()
         for i, st in enumerate(trunk.stages):
             x = st(x)
-            ex[f"stage{i}"] = x.clone()
+            if i < 4:
+                ex[f"stage{i}"] = x.clone()
         x = trunk.final_conv(x)
         ex["final"] = x.mean((2, 3))
         ex["features"] = trunk(px)
@@ -112,18 +121,18 @@ def tiny():
     cos = torch.nn.functional.cosine_similarity(f[:, None], f[None], dim=-1)
     off = (cos - torch.eye(N)).abs().max().item()
     assert off < 0.99, f"features too alike: {off}"
-    d = os.path.join(OUT, "tiny")
+    d = os.path.join(OUT, sub)
     os.makedirs(d, exist_ok=True)
     sd = {"visual.trunk." + k: v.contiguous() for k, v in trunk.state_dict().items()}
     save_file(sd, os.path.join(d, "model.safetensors"))
     save_file(ex, os.path.join(d, "expected.safetensors"))
-    meta = {"layers": list(LAYERS), "dims": list(DIMS), "embed_dim": E, "image_size": S,
-            "mlp_ratio": 3, "se_downsamples": [False, False, True, True],
+    meta = {"base": base, "layers": list(layers), "dims": list(dims), "embed_dim": E,
+            "image_size": S,
             "fp32_vs_fp64": (f.double() - f64).abs().max().item(),
             "max_offdiag_cosine": off}
     with open(os.path.join(d, "meta.json"), "w") as fh:
         json.dump(meta, fh, indent=1)
-    print("tiny:", meta)
+    print(sub + ":", meta)
 
 
 TINY_NAME = "fastvit_oclip_tiny"
@@ -269,5 +278,6 @@ if __name__ == "__main__":
         sys.exit(0)
     os.makedirs(OUT, exist_ok=True)
     tiny()
+    tiny("tiny_mci3", "fastvit_mci3", (1, 1, 1, 1, 1), (16, 32, 32, 64, 64), 31)
     e2e()
     shapes()

@@ -2,10 +2,10 @@
  * fastvit.c — the MobileCLIP image towers oclip computes: OpenCLIP's TimmModel (open_clip
  * timm_model.py) over timm's fastvit_mci0 / mci1 / mci2 (timm models/fastvit.py, the fastvit_mci*
  * functions' model_args) with timm_pool 'avg' and timm_proj null, as the MobileCLIP-S1 / S2 and
- * MobileCLIP2-S0 / S2 configs build them: TimmModel then creates the trunk with
- * num_classes=embed_dim and global_pool='avg', so the projection is the trunk's head.fc.
- * fastvit_mci3 / mci4 (MobileCLIP2-S3 / S4: five stages, LayerNorm2d in the attention blocks, no
- * scale branch in the stem) are refused by name.
+ * MobileCLIP2-S0 / S2 configs build them, and fastvit_mci3 / mci4 (MobileCLIP2-S3 / S4: five
+ * stages, LayerNorm2d in the attention blocks, no scale branch in the stem): TimmModel creates
+ * the trunk with num_classes=embed_dim and global_pool='avg', so the projection is the trunk's
+ * head.fc.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -16,26 +16,31 @@
 
 typedef struct {
     const char *name;
-    int layers[4], dims[4];
+    int nst, layers[5], dims[5], mlp_ratio, mci34;
 } mci_tower;
 
-/* fastvit.py fastvit_mci0 / mci1 / mci2: every one with mlp_ratios 3, se_downsamples (F, F, T,
- * T), RepConditionalPosEnc 7x7 before stage 3, token mixers repmixer x3 + attention,
- * lkc_use_act, BatchNorm2d norms */
+/* fastvit.py fastvit_mci0 / mci1 / mci2: mlp_ratios 3, se_downsamples (F, F, T, T),
+ * RepConditionalPosEnc 7x7 before stage 3, token mixers repmixer x3 + attention, lkc_use_act,
+ * BatchNorm2d norms. fastvit_mci3 / mci4 (mci34): five stages, mlp_ratios 4, no SE downsample,
+ * RepConditionalPosEnc before stages 3 and 4, repmixer x3 + attention x2, lkc_use_act, the
+ * attention norms LayerNorm2d(eps=1e-5), stem_use_scale_branch False. */
 static const mci_tower towers[] = {
-    {"fastvit_mci0", {2, 6, 10, 2}, {64, 128, 256, 512}},
-    {"fastvit_mci1", {4, 12, 20, 4}, {64, 128, 256, 512}},
-    {"fastvit_mci2", {4, 12, 24, 4}, {80, 160, 320, 640}},
+    {"fastvit_mci0", 4, {2, 6, 10, 2}, {64, 128, 256, 512}, 3, 0},
+    {"fastvit_mci1", 4, {4, 12, 20, 4}, {64, 128, 256, 512}, 3, 0},
+    {"fastvit_mci2", 4, {4, 12, 24, 4}, {80, 160, 320, 640}, 3, 0},
+    {"fastvit_mci3", 5, {2, 12, 24, 4, 2}, {96, 192, 384, 768, 1536}, 4, 1},
+    {"fastvit_mci4", 5, {2, 12, 24, 4, 4}, {128, 256, 512, 1024, 2048}, 4, 1},
 };
 
 static void mci_geom(const mci_tower *t, oc_fastvit_geom *g) {
     memset(g, 0, sizeof *g);
-    g->nst = 4;
-    g->mlp_ratio = 3;
-    for (int i = 0; i < 4; i++) g->layers[i] = t->layers[i], g->dims[i] = t->dims[i];
-    g->se_down[2] = g->se_down[3] = 1;
-    g->attn[3] = 1;
-    g->pos_emb[3] = 1;
+    g->nst = t->nst;
+    g->mlp_ratio = t->mlp_ratio;
+    for (int i = 0; i < t->nst; i++) g->layers[i] = t->layers[i], g->dims[i] = t->dims[i];
+    if (!t->mci34) g->se_down[2] = g->se_down[3] = 1;
+    for (int i = 3; i < t->nst; i++) g->attn[i] = g->pos_emb[i] = 1;
+    g->ln_norm = t->mci34;
+    g->stem_scale = !t->mci34;
 }
 
 #define MAX_REGISTERED 8
@@ -93,11 +98,7 @@ const char *oc_fastvit_unsupported(const oclip_model_config *c, oc_fastvit_geom 
     const oclip_vision_cfg *v = &c->vision;
     oc_fastvit_geom t;
     if (!oc_fastvit_find(v->timm_model_name, &t))
-        return !strcmp(v->timm_model_name, "fastvit_mci3") ||
-                       !strcmp(v->timm_model_name, "fastvit_mci4")
-                   ? "timm FastViT fastvit_mci3 / mci4 (five stages, LayerNorm2d attention "
-                     "norms): not computed yet"
-                   : "timm FastViT other than fastvit_mci0 / mci1 / mci2";
+        return "timm FastViT other than MobileCLIP's fastvit_mci0 .. mci4";
     if (strcmp(v->timm_pool, "avg"))
         return "timm FastViT with timm_pool other than 'avg' (MobileCLIP's)";
     if (v->timm_proj[0])
@@ -197,9 +198,10 @@ void oc_fastvit_expected(const oc_fastvit_geom *g, int E,
     emit e = {put, ctx};
     char p[160];
     int64_t C = g->dims[0];
-    mobileone(&e, "visual.trunk.stem.0", 3, C, 3, 2, 1, 0, 1, 1);
-    mobileone(&e, "visual.trunk.stem.1", C, C, 3, 2, C, 0, 1, 1);
-    mobileone(&e, "visual.trunk.stem.2", C, C, 1, 1, 1, 0, 1, 1);
+    int sc = g->stem_scale;
+    mobileone(&e, "visual.trunk.stem.0", 3, C, 3, 2, 1, 0, 1, sc);
+    mobileone(&e, "visual.trunk.stem.1", C, C, 3, 2, C, 0, 1, sc);
+    mobileone(&e, "visual.trunk.stem.2", C, C, 1, 1, 1, 0, 1, sc);
     for (int i = 0; i < g->nst; i++) {
         int64_t Co = g->dims[i], M = Co * g->mlp_ratio;
         if (i > 0 || Co != C) {
@@ -230,8 +232,13 @@ void oc_fastvit_expected(const oc_fastvit_geom *g, int E,
                 conv_mlp(&e, p, C, M);
                 put1(&e, 3, C, 1, 1, 0, BLK ".layer_scale.gamma", i, j);
             } else {
-                snprintf(p, sizeof p, BLK ".norm", i, j);
-                bn(&e, p, C);
+                if (g->ln_norm) {
+                    put1(&e, 1, C, 0, 0, 0, BLK ".norm.weight", i, j);
+                    put1(&e, 1, C, 0, 0, 0, BLK ".norm.bias", i, j);
+                } else {
+                    snprintf(p, sizeof p, BLK ".norm", i, j);
+                    bn(&e, p, C);
+                }
                 put1(&e, 2, 3 * C, C, 0, 0, BLK ".token_mixer.qkv.weight", i, j);
                 put1(&e, 2, C, C, 0, 0, BLK ".token_mixer.proj.weight", i, j);
                 put1(&e, 1, C, 0, 0, 0, BLK ".token_mixer.proj.bias", i, j);

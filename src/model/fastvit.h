@@ -1,15 +1,15 @@
 /*
  * fastvit.h — the timm FastViT image towers of MobileCLIP (fastvit.c): OpenCLIP's TimmModel over
- * timm models/fastvit.py fastvit_mci0 / mci1 / mci2 with timm_pool 'avg' and timm_proj null
- * (MobileCLIP-S1 / S2, MobileCLIP2-S0 / S2 configs). Internal.
+ * timm models/fastvit.py fastvit_mci0 .. mci4 with timm_pool 'avg' and timm_proj null
+ * (MobileCLIP-S1 / S2, MobileCLIP2-S0 / S2 / S3 / S4 configs). Internal.
  */
 #ifndef OCLIP_MODEL_FASTVIT_H
 #define OCLIP_MODEL_FASTVIT_H
 
 #include "nn/engine.h"
 
-/* The trunk timm builds for `name` (*g when not NULL): fastvit_mci0 / mci1 / mci2; false for
- * other names (fastvit_mci3 / mci4: oc_fastvit_family). */
+/* The trunk timm builds for `name` (*g when not NULL): fastvit_mci0 .. mci4, or a registered
+ * test tower; false for other names. */
 bool oc_fastvit_find(const char *name, oc_fastvit_geom *g);
 /* Adds a tower under a fastvit_* name timm does not define (tests: the tiny tower
  * tools/fixtures_fastvit.py registers with timm as fastvit_oclip_tiny). */

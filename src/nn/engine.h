@@ -244,8 +244,8 @@ oclip_status oc_convnext_forward(const oclip_model *m, const float *pixels, size
                                  const oc_stages *st, oclip_error *err);
 void oc_convnext_free(oclip_model *m);
 
-/* A timm FastViT trunk's geometry (timm models/fastvit.py FastVit as fastvit_mci0 / mci1 / mci2
- * build it: BatchNorm2d, GELU, repmixer kernel 3, PatchEmbed 7x7 stride 2, lkc_use_act, the stem's
+/* A timm FastViT trunk's geometry (timm models/fastvit.py FastVit as fastvit_mci0 .. mci4 build
+ * it: BatchNorm2d in the convolutional parts, GELU, repmixer kernel 3, PatchEmbed 7x7 stride 2, lkc_use_act, the stem's
  * scale branches) under OpenCLIP's TimmModel with timm_pool 'avg' and timm_proj null (the
  * trunk's head.fc Linear(2 * dims[last], E) with bias). */
 #define OC_FASTVIT_MAX_STAGES 5
@@ -256,6 +256,8 @@ typedef struct {
     int se_down[OC_FASTVIT_MAX_STAGES];    /* SE in the stage's downsample (se_downsamples) */
     int attn[OC_FASTVIT_MAX_STAGES];       /* token mixer: 1 attention, 0 repmixer */
     int pos_emb[OC_FASTVIT_MAX_STAGES];    /* RepConditionalPosEnc 7x7 before the blocks */
+    int ln_norm;    /* attention blocks' norm: 1 LayerNorm2d eps 1e-5 (mci3 / mci4), 0 BatchNorm2d */
+    int stem_scale; /* the stem's MobileOneBlocks have conv_scale (stem_use_scale_branch) */
 } oc_fastvit_geom;
 
 /* The timm FastViT image tower (fastvit.c): bound from the mapped checkpoint's train-time form

@@ -2,7 +2,8 @@
  * fastvit.c — the timm FastViT image tower of MobileCLIP as OpenCLIP's TimmModel runs it (open_clip
  * timm_model.py: timm_pool 'avg', timm_proj null, so the trunk is created with
  * num_classes=embed_dim and its own head.fc is the projection; TimmModel.head is empty) over timm
- * models/fastvit.py FastVit (fastvit_mci0 / mci1 / mci2: BatchNorm2d everywhere, nn.GELU):
+ * models/fastvit.py FastVit (fastvit_mci0 .. mci4, nn.GELU; the attention blocks' norm a
+ * BatchNorm2d, or LayerNorm2d (eps 1e-5) in mci3 / mci4, whose stem has no scale branches):
  *   stem: three MobileOneBlocks (3x3 stride 2; 3x3 stride 2 depthwise; 1x1), each + GELU;
  *   stages i: downsample when i > 0 (PatchEmbed: ReparamLargeKernelConv 7x7 stride 2 with groups
  *     = input channels and a 3x3 branch, SE where se_downsamples says, GELU (lkc_use_act); then a
@@ -42,7 +43,7 @@ typedef struct {
 typedef struct {
     int attn;
     fv_unit mix;             /* repmixer: the folded RepMixer (depthwise 3x3) */
-    float *bn_s, *bn_b;      /* attention: norm as y = x * s + b */
+    float *bn_s, *bn_b;      /* attention: norm as y = x * s + b, or LayerNorm2d weight, bias */
     oc_conv qkv, proj;       /* attention: 1x1 views of the Linears */
     float *ls1;              /* attention: layer_scale_1 */
     oc_conv mlp_dw, fc1, fc2; /* ConvMlp: 7x7 depthwise + BN folded, 1x1, 1x1 */
@@ -363,9 +364,10 @@ oclip_status oc_fastvit_bind(oclip_model *m, const oclip_checkpoint *ck,
     char p[128], q[128];
     int C = g->dims[0];
     /* convolutional_stem */
-    mobileone(&b, &f->stem[0], "visual.trunk.stem.0", 3, C, 3, 2, 1, 1, 1);
-    mobileone(&b, &f->stem[1], "visual.trunk.stem.1", C, C, 3, 2, C, 1, 1);
-    mobileone(&b, &f->stem[2], "visual.trunk.stem.2", C, C, 1, 1, 1, 1, 1);
+    int sc = g->stem_scale;
+    mobileone(&b, &f->stem[0], "visual.trunk.stem.0", 3, C, 3, 2, 1, sc, 1);
+    mobileone(&b, &f->stem[1], "visual.trunk.stem.1", C, C, 3, 2, C, sc, 1);
+    mobileone(&b, &f->stem[2], "visual.trunk.stem.2", C, C, 1, 1, 1, sc, 1);
     int k = 0;
     for (int i = 0; i < g->nst && !b.st; i++) {
         int Co = g->dims[i];
@@ -399,6 +401,9 @@ oclip_status oc_fastvit_bind(oclip_model *m, const oclip_checkpoint *ck,
                 snprintf(p, sizeof p, BLK ".token_mixer", i, j);
                 repmixer(&b, &bk->mix, p, C);
                 bk->ls = load(&b, (uint64_t)C, BLK ".layer_scale.gamma", i, j);
+            } else if (g->ln_norm) { /* LayerNorm2d: over the channels of each position */
+                bk->bn_s = load(&b, (uint64_t)C, BLK ".norm.weight", i, j);
+                bk->bn_b = load(&b, (uint64_t)C, BLK ".norm.bias", i, j);
             } else {
                 bk->bn_s = malloc((size_t)C * sizeof(float));
                 bk->bn_b = malloc((size_t)C * sizeof(float));
@@ -411,6 +416,8 @@ oclip_status oc_fastvit_bind(oclip_model *m, const oclip_checkpoint *ck,
                         bk->bn_s[c] = (float)s[c], bk->bn_b[c] = (float)s[C + c];
                 }
                 free(s);
+            }
+            if (bk->attn) {
                 snprintf(p, sizeof p, BLK ".token_mixer.qkv.weight", i, j);
                 pointwise(&b, &bk->qkv, C, 3 * C, p, NULL);
                 snprintf(p, sizeof p, BLK ".token_mixer.proj.weight", i, j);
@@ -554,7 +561,6 @@ static void sizes(const oc_fastvit *f, size_t *sx, size_t *sf) {
     }
     size_t last = stage_side((size_t)f->H, f->g.nst - 1) * stage_side((size_t)f->W, f->g.nst - 1);
     if (2 * last * (size_t)f->g.dims[f->g.nst - 1] > x) x = 2 * last * (size_t)f->g.dims[f->g.nst - 1];
-    if (last > s) s = last; /* attention scores */
     *sx = x, *sf = s;
 }
 
@@ -594,9 +600,13 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
                 if ((s = oc_conv2d(&bk->mix.c, x, n, h, w, t, NULL, 0, nth, err))) return s;
                 memcpy(x, t, P * C * sizeof(float));
             } else {
-                for (size_t p = 0; p < P; p++)
-                    for (size_t c = 0; c < C; c++)
-                        t[p * C + c] = x[p * C + c] * bk->bn_s[c] + bk->bn_b[c];
+                if (f->g.ln_norm) {
+                    oc_layernorm(x, t, P, C, bk->bn_s, bk->bn_b, 1e-5f, nth);
+                } else {
+                    for (size_t p = 0; p < P; p++)
+                        for (size_t c = 0; c < C; c++)
+                            t[p * C + c] = x[p * C + c] * bk->bn_s[c] + bk->bn_b[c];
+                }
                 if ((s = oc_conv2d(&bk->qkv, t, P, 1, 1, fs, NULL, 0, nth, err))) return s;
                 attention(fs, t, n, h * w, C, sc);
                 if ((s = oc_conv2d(&bk->proj, t, P, 1, 1, fs, NULL, 0, nth, err))) return s;
@@ -612,7 +622,7 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
             for (size_t p = 0; p < P; p++)
                 for (size_t c = 0; c < C; c++) x[p * C + c] += t[p * C + c] * bk->ls[c];
         }
-        if (st && st->rn_layer[i] && i < 4)
+        if (i < 4 && st && st->rn_layer[i])
             to_nchw(st->rn_layer[i] + first * C * h * w, x, n, h * w, C);
     }
     if ((s = unit_run(&f->final, x, n, &h, &w, t, nth, err))) return s;
@@ -642,8 +652,12 @@ oclip_status oc_fastvit_forward(const oclip_model *m, const float *pixels, size_
     uint64_t total;
     if (oc_mul_overflow_u64((uint64_t)per, chunk, &total) || total > SIZE_MAX / sizeof(float) / 2)
         return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
-    size_t last = stage_side((size_t)f->H, f->g.nst - 1) * stage_side((size_t)f->W, f->g.nst - 1);
-    float *mem = malloc(((size_t)total + last) * sizeof(float));
+    size_t T = 1; /* the longest attention sequence: the attention scores' scratch */
+    for (int i = 0; i < f->g.nst; i++) {
+        size_t t = stage_side((size_t)f->H, i) * stage_side((size_t)f->W, i);
+        if (f->g.attn[i] && t > T) T = t;
+    }
+    float *mem = malloc(((size_t)total + T) * sizeof(float));
     if (!mem)
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (image activations, %llu bytes)",
                           (unsigned long long)(total * sizeof(float)));
