@@ -28,15 +28,16 @@ unset HF_HOME HF_TOKEN HUGGING_FACE_HUB_TOKEN HF_HUB_OFFLINE XDG_CACHE_HOME HF_T
 export HOME="$tmp/home" OCLIP_PROGRESS=0
 mkdir -p "$HOME" "$tmp/state"
 
-# an OpenCLIP repo of a family oclip does not run (a timm image tower other than SigLIP's), with
-# weights
-python3 -c 'import json, sys; print(json.dumps({"model_cfg": json.load(open(sys.argv[1]))}))' \
-    data/model_configs/MobileCLIP-S1.json >"$tmp/mobileclip_config.json"
+# an OpenCLIP repo of a family oclip does not run (a timm image tower of none of its families:
+# MobileCLIP-S1's config on timm's resnet50d), with weights
+python3 -c 'import json, sys; c = json.load(open(sys.argv[1]))
+c["vision_cfg"]["timm_model_name"] = "resnet50d"
+print(json.dumps({"model_cfg": c}))' data/model_configs/MobileCLIP-S1.json >"$tmp/timmrn_config.json"
 # SigLIP repos whose config names another repo's tokenizer (text_cfg.hf_tokenizer_name)
 sed 's#"oclip-test/siglip_b16"#"org/tok-only"#' "$S/open_clip_config.json" >"$tmp/siglip_shared.json"
 sed 's#"oclip-test/siglip_b16"#"org/nofiles"#' "$S/open_clip_config.json" >"$tmp/siglip_notok.json"
 cat >"$tmp/repos.json" <<EOF
-{"org/mobileclip": {"files": {"open_clip_config.json": "$tmp/mobileclip_config.json",
+{"org/timm-resnet": {"files": {"open_clip_config.json": "$tmp/timmrn_config.json",
                              "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}},
  "org/tiny": {"files": {"open_clip_config.json": "$G/open_clip_config.json",
                         "open_clip_model.safetensors": "$G/open_clip_model.safetensors"}},
@@ -325,7 +326,7 @@ log_lacks "resolve"
 # the built-in config says so offline (the hub sees no request at all), for hf-hub: the
 # repository's open_clip_config.json (fetched first; no weights)
 export HF_HUB_CACHE="$tmp/c10"
-for spec in MobileCLIP-S1:datacompdr \
+for spec in coca_ViT-L-14:mscoco_finetuned_laion2b_s13b_b90k \
     coca_ViT-B-32:laion2b_s13b_b90k; do
     mode normal
     expect 1 "$OCLIP" embed-image --threads 1 -m "$spec" --pixels "$tmp/pixels.npy" \
@@ -339,9 +340,9 @@ expect 1 "$OCLIP" pull coca_ViT-B-32:laion2b_s13b_b90k
 contains "$tmp/err" "CoCa (multimodal decoder): oclip does not run this model yet"
 if [ -s "$tmp/state/log" ]; then bad "pull coca_ViT-B-32:laion2b_s13b_b90k sent requests"; else ok; fi
 mode normal
-expect 1 "$OCLIP" classify -m hf-hub:org/mobileclip "$IMG" --labels a,b
-contains "$tmp/err" "hf-hub:org/mobileclip: timm image tower other than the SigLIP ViTs"
-log_has "^HEAD /org/mobileclip/resolve/main/open_clip_config.json"
+expect 1 "$OCLIP" classify -m hf-hub:org/timm-resnet "$IMG" --labels a,b
+contains "$tmp/err" "hf-hub:org/timm-resnet: timm image tower other than the SigLIP ViTs"
+log_has "^HEAD /org/timm-resnet/resolve/main/open_clip_config.json"
 log_lacks "open_clip_model.safetensors"
 log_lacks "^GET /cdn/"
 if [ -e "$tmp/c10/models--timm--resnet50_clip.openai" ]; then bad "a cache entry for RN50"; else ok; fi

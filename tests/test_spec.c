@@ -761,8 +761,8 @@ static void test_hub_offline(const char *root) {
     oclip_source_options_default(&so);
     so.fetch = OCLIP_FETCH_MISSING;
     so.pull = &dead;
-    CHECKF(oclip_source_resolve("MobileCLIP-S1:datacompdr", &so, &src, &err) ==
-               OCLIP_E_UNSUPPORTED && strstr(err.msg, "timm image tower other than the SigLIP"),
+    CHECKF(oclip_source_resolve("coca_ViT-L-14:laion2b_s13b_b90k", &so, &src, &err) ==
+               OCLIP_E_UNSUPPORTED && strstr(err.msg, "CoCa"),
            "%s", err.msg);
     /* SigLIP's timm towers are computed: only the unreachable endpoint stops the download */
     CHECKF(oclip_source_resolve("ViT-SO400M-14-SigLIP:webli", &so, &src, &err) == OCLIP_E_IO &&

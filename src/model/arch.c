@@ -11,6 +11,7 @@
 
 #include "model/arch.h"
 #include "model/convnext.h"
+#include "model/fastvit.h"
 #include "model/eva.h"
 #include "model/vitamin.h"
 #include "model/hftext.h"
@@ -133,13 +134,14 @@ static void put_custom_text(elist *l, const oclip_model_config *cfg) {
 /* CustomTextCLIP with a timm SigLIP tower (docs/SIGLIP.md section 7): logit_scale,
  * logit_bias, visual.trunk.* (timm VisionTransformer, class_token False, global_pool 'map'),
  * text.* (TextTransformer), in state_dict() order. */
+
 static oclip_status siglip_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
                                     size_t *n, oclip_error *err) {
     oc_timm_tower tw;
     const char *why = oc_timm_unsupported(cfg, &tw);
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
     elist l = {.a = a};
-    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.img / tw.patch;
+    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.patch ? tw.img / tw.patch : 0;
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
     put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
     if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
@@ -235,14 +237,19 @@ static void put_entry(void *l, int ndim, const int64_t d[4], const char *name) {
     put(l, ndim, d[0], d[1], d[2], d[3], "%s", name);
 }
 
-/* CustomTextCLIP with a timm ViTamin tower (model/vitamin.c), in state_dict() order */
-static oclip_status vitamin_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
-                                     size_t *n, oclip_error *err) {
+/* CustomTextCLIP with a timm ViTamin tower (model/vitamin.c) or a FastViT one in its train-time
+ * form (model/fastvit.c), in state_dict() order */
+static oclip_status vitamin_fastvit_expected(const oclip_model_config *cfg, oc_arena *a,
+                                             oc_expect **out, size_t *n, oclip_error *err) {
     elist l = {.a = a};
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
     put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
     if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
-    oc_vitamin_expected(cfg, put_entry, &l);
+    oc_fastvit_geom fg;
+    if (oc_fastvit_find(cfg->vision.timm_model_name, &fg))
+        oc_fastvit_expected(&fg, cfg->embed_dim, put_entry, &l);
+    else
+        oc_vitamin_expected(cfg, put_entry, &l);
     put_custom_text(&l, cfg);
     if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     *out = l.v;
@@ -253,18 +260,18 @@ static oclip_status vitamin_expected(const oclip_model_config *cfg, oc_arena *a,
 bool oc_arch_optional(const oclip_model_config *cfg, const char *name) {
     const char *leaf = ".num_batches_tracked";
     size_t n = strlen(name), m = strlen(leaf);
-    /* ModifiedResNet's and timm ConvStem's (MobileCLIP) BatchNorm2d */
+    /* BatchNorm2d's: ModifiedResNet's, timm ConvStem's (MobileCLIP-B) and FastViT's */
     return (cfg->family == OCLIP_FAMILY_RESNET || cfg->family == OCLIP_FAMILY_TIMM) && n > m &&
-           !strcmp(name + n - m, leaf) &&
-           !strncmp(name, "visual.", 7);
+           !strcmp(name + n - m, leaf) && !strncmp(name, "visual.", 7);
 }
 
 oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
                               size_t *n, oclip_error *err) {
     const char *why = oc_arch_unsupported(cfg);
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
-    if (cfg->family == OCLIP_FAMILY_TIMM && oc_vitamin_find(cfg->vision.timm_model_name, NULL))
-        return vitamin_expected(cfg, a, out, n, err);
+    if (cfg->family == OCLIP_FAMILY_TIMM && (oc_vitamin_find(cfg->vision.timm_model_name, NULL) ||
+                                             oc_fastvit_find(cfg->vision.timm_model_name, NULL)))
+        return vitamin_fastvit_expected(cfg, a, out, n, err);
     bool rn = cfg->family == OCLIP_FAMILY_RESNET;
     bool cnx = cfg->family == OCLIP_FAMILY_TIMM &&
                oc_convnext_find(cfg->vision.timm_model_name, NULL); /* CLIP + timm ConvNeXt */

@@ -93,6 +93,17 @@ void oc_timm_tower_name(oc_timm_tower *t);
 /* Why config c (family TIMM) is not a SigLIP model oclip computes, or NULL, with its image
  * tower in *tower (when not NULL). */
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower);
+/* A timm image-tower family other than the SigLIP ViTs above (timm.c's table): its name, whether
+ * a timm_model_name is its own (computed or refused by name), why a config of it is not computed
+ * (NULL: it is), and the binding of its tower into a model (model.c). */
+typedef struct {
+    const char *name;
+    bool (*is)(const char *timm_model_name);
+    const char *(*unsupported)(const oclip_model_config *c);
+    oclip_status (*bind)(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err);
+} oc_timm_family;
+/* The family timm_model_name belongs to, or NULL (a SigLIP ViT, or unknown). */
+const oc_timm_family *oc_timm_family_of(const char *timm_model_name);
 /* Config c is a SigLIP model oclip computes (a timm SigLIP ViT, not ConvNeXt or EVA, whose
  * oc_timm_unsupported is NULL too). */
 bool oc_timm_is_siglip(const oclip_model_config *c);

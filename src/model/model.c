@@ -10,12 +10,8 @@
 #include <string.h>
 
 #include "model/arch.h"
-#include "model/convnext.h"
-#include "model/eva.h"
-#include "model/timmvit.h"
 #include "model/hftext.h"
 #include "model/model.h"
-#include "model/vitamin.h"
 #include "nn/engine.h"
 
 /* =============================================================================================
@@ -221,14 +217,10 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     /* image tower */
     oclip_status ts; /* bind_tower's own failure (no memory for the blocks) is not in b.st */
     oc_timm_tower tt;
-    if (c->family == OCLIP_FAMILY_TIMM && oc_convnext_find(c->vision.timm_model_name, NULL)) {
-        if ((ts = oc_convnext_model_bind(m, mapped, err))) return ts;
-    } else if (c->family == OCLIP_FAMILY_TIMM && oc_eva_family(c->vision.timm_model_name)) {
-        if ((ts = oc_eva_bind(m, mapped, err))) return ts;
-    } else if (c->family == OCLIP_FAMILY_TIMM && oc_timmvit_tower_find(c->vision.timm_model_name, NULL)) {
-        if ((ts = oc_timmvit_bind(m, mapped, err))) return ts;
-    } else if (c->family == OCLIP_FAMILY_TIMM && oc_vitamin_find(c->vision.timm_model_name, NULL)) {
-        if ((ts = oc_vitamin_model_bind(m, mapped, err))) return ts;
+    const oc_timm_family *tf = c->family == OCLIP_FAMILY_TIMM
+                                   ? oc_timm_family_of(c->vision.timm_model_name) : NULL;
+    if (tf) {
+        if ((ts = tf->bind(m, mapped, err))) return ts;
     } else if (c->family == OCLIP_FAMILY_TIMM) {
         if (oc_timm_unsupported(c, &tt))
             return oc_err_set(err, OCLIP_E_UNSUPPORTED, "timm tower '%s' not supported",
@@ -334,6 +326,7 @@ void oclip_model_free(oclip_model *m) {
     oc_resnet_free(m);
     oc_convnext_free(m);
     oc_vitamin_free(m);
+    oc_fastvit_free(m);
     oc_model_tokenizer_free(m);
     if (m->pack_mu_ok) pthread_mutex_destroy(&m->pack_mu);
     oclip_report_free(m->report);
@@ -478,6 +471,7 @@ oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_
     oclip_status s = m->vis.rn    ? oc_resnet_forward(m, pixels, n, out, NULL, err)
                      : m->vis.cnx ? oc_convnext_forward(m, pixels, n, out, NULL, err)
                      : m->vis.vitamin ? oc_vitamin_forward(m, pixels, n, out, NULL, err)
+                     : m->vis.fvt ? oc_fastvit_forward(m, pixels, n, out, NULL, err)
                                   : oc_vit_forward(m, pixels, n, out, NULL, err);
     if (s) {
         oc_err_wrap(err, "encoding %zu image%s", n, n == 1 ? "" : "s");

@@ -28,6 +28,7 @@
 #include "model/arch.h"
 #include "model/convnext.h"
 #include "model/eva.h"
+#include "model/fastvit.h"
 #include "model/hftext.h"
 #include "model/timmvit.h"
 #include "model/vitamin.h"
@@ -318,24 +319,46 @@ bool oc_timm_tower_find(const char *name, oc_timm_tower *out) {
     return t != NULL;
 }
 
+/* The timm image-tower families beside this file's SigLIP ViTs, each in its own file: whether a
+ * timm_model_name is the family's (computed or refused by name), why a config of it is not
+ * computed (NULL: it is) and the binding of its tower. */
+static bool convnext_is(const char *n) { return oc_convnext_find(n, NULL); }
+static bool timmvit_is(const char *n) { return oc_timmvit_tower_find(n, NULL); }
+static bool vitamin_is(const char *n) { return oc_vitamin_find(n, NULL); }
+static const char *convnext_why(const oclip_model_config *c) { return oc_convnext_unsupported(c, NULL); }
+static const char *eva_why(const oclip_model_config *c) { return oc_eva_unsupported(c, NULL); }
+static const char *timmvit_why(const oclip_model_config *c) { return oc_timmvit_unsupported(c, NULL); }
+static const char *vitamin_why(const oclip_model_config *c) { return oc_vitamin_unsupported(c, NULL); }
+static const char *fastvit_why(const oclip_model_config *c) { return oc_fastvit_unsupported(c, NULL); }
+
+static const oc_timm_family families[] = {
+    {"ConvNeXt", convnext_is, convnext_why, oc_convnext_model_bind},       /* model/convnext.c */
+    {"EVA / PE", oc_eva_family, eva_why, oc_eva_bind},                     /* model/eva.c */
+    {"class-token ViT", timmvit_is, timmvit_why, oc_timmvit_bind},         /* model/timmvit.c */
+    {"ViTamin", vitamin_is, vitamin_why, oc_vitamin_model_bind},           /* model/vitamin.c */
+    {"FastViT", oc_fastvit_family, fastvit_why, oc_fastvit_model_bind},    /* model/fastvit.c */
+};
+
+const oc_timm_family *oc_timm_family_of(const char *timm_model_name) {
+    if (!timm_model_name || !timm_model_name[0]) return NULL;
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (families[i].is(timm_model_name)) return &families[i];
+    return NULL;
+}
+
 bool oc_timm_is_siglip(const oclip_model_config *c) {
-    return c->family == OCLIP_FAMILY_TIMM && !oc_convnext_find(c->vision.timm_model_name, NULL) &&
-           !oc_eva_family(c->vision.timm_model_name) &&
-           !oc_timmvit_tower_find(c->vision.timm_model_name, NULL) &&
-           !oc_vitamin_find(c->vision.timm_model_name, NULL) && !oc_timm_unsupported(c, NULL);
+    return c->family == OCLIP_FAMILY_TIMM && !oc_timm_family_of(c->vision.timm_model_name) &&
+           !oc_timm_unsupported(c, NULL);
 }
 
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower) {
     const oclip_vision_cfg *v = &c->vision;
     oc_timm_tower t;
-    if (oc_convnext_find(v->timm_model_name, NULL) || oc_eva_family(v->timm_model_name) ||
-        oc_timmvit_tower_find(v->timm_model_name, NULL) || oc_vitamin_find(v->timm_model_name, NULL)) {
+    const oc_timm_family *f = oc_timm_family_of(v->timm_model_name);
+    if (f) {
         /* not a ViT of this table: *tower says nothing */
         if (tower) memset(tower, 0, sizeof *tower);
-        return oc_convnext_find(v->timm_model_name, NULL) ? oc_convnext_unsupported(c, NULL)
-               : oc_eva_family(v->timm_model_name)        ? oc_eva_unsupported(c, NULL)
-               : oc_timmvit_tower_find(v->timm_model_name, NULL) ? oc_timmvit_unsupported(c, NULL)
-                                                          : oc_vitamin_unsupported(c, NULL);
+        return f->unsupported(c);
     }
     const oc_timm_tower *known = table_find(v->timm_model_name);
     if (known) {

@@ -74,6 +74,8 @@ typedef struct {
     /* timm ViTamin (vitamin.c) when not NULL: proj = TimmModel's head.proj [E, D] (packed with
      * the tower), img_h / img_w set; the rest of this struct is unused */
     struct oc_vitamin *vitamin;
+    /* timm FastViT (MobileCLIP, fastvit.c) when not NULL: as cnx */
+    struct oc_fastvit *fvt;
 } oc_vision;
 
 /* ModifiedResNet (open_clip modified_resnet.py): convolutions with their batch norms folded in
@@ -283,6 +285,32 @@ oclip_status oc_vitamin_forward(const oclip_model *m, const float *pixels, size_
 void oc_vitamin_free(oclip_model *m);
 size_t oc_vitamin_weights(struct oc_vitamin *v, oc_weight **w);
 void oc_vitamin_unpack(struct oc_vitamin *v);
+/* A timm FastViT trunk's geometry (timm models/fastvit.py FastVit as fastvit_mci0 .. mci4 build
+ * it: BatchNorm2d in the convolutional parts, GELU, repmixer kernel 3, PatchEmbed 7x7 stride 2, lkc_use_act, the stem's
+ * scale branches) under OpenCLIP's TimmModel with timm_pool 'avg' and timm_proj null (the
+ * trunk's head.fc Linear(2 * dims[last], E) with bias). */
+#define OC_FASTVIT_MAX_STAGES 5
+typedef struct {
+    int nst;                               /* stages */
+    int layers[OC_FASTVIT_MAX_STAGES], dims[OC_FASTVIT_MAX_STAGES];
+    int mlp_ratio;                         /* every stage's */
+    int se_down[OC_FASTVIT_MAX_STAGES];    /* SE in the stage's downsample (se_downsamples) */
+    int attn[OC_FASTVIT_MAX_STAGES];       /* token mixer: 1 attention, 0 repmixer */
+    int pos_emb[OC_FASTVIT_MAX_STAGES];    /* RepConditionalPosEnc 7x7 before the blocks */
+    int ln_norm;    /* attention blocks' norm: 1 LayerNorm2d eps 1e-5 (mci3 / mci4), 0 BatchNorm2d */
+    int stem_scale; /* the stem's MobileOneBlocks have conv_scale (stem_use_scale_branch) */
+} oc_fastvit_geom;
+
+/* The timm FastViT image tower (fastvit.c): bound from the mapped checkpoint's train-time form
+ * (visual.trunk.*: every re-parameterisable branch folded into one convolution at load), run,
+ * freed (NULL-safe, also on a partly bound tower). out [N, E]; stages: rn_stem, rn_layer[0..3]
+ * (NCHW after trunk.stem and each trunk.stages[i]) and pooled (the final_conv output averaged,
+ * [N, 2 * dims[last]], head.fc's input). */
+oclip_status oc_fastvit_bind(oclip_model *m, const oclip_checkpoint *ck,
+                             const oc_fastvit_geom *g, oclip_error *err);
+oclip_status oc_fastvit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
+                                const oc_stages *st, oclip_error *err);
+void oc_fastvit_free(oclip_model *m);
 
 /* The patches of pixels [n, 3, img_h, img_w] as the rows of the patch-embedding GEMM (tower.c):
  * patches [n * gh * gw, 3 * P * P], flattened in (c, ky, kx) order, row-major over the grid;
