@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "model/eva.h"
+#include "model/model.h"
 #include "nn/eva.h"
 
 /* name, input size, patch, width, depth, heads, MLP hidden int(width * mlp_ratio), rope
@@ -278,43 +279,12 @@ oclip_status oc_eva_expected(const oclip_model_config *cfg, oc_arena *a, oc_expe
 /* =============================================================================================
  * Binding (the mapped view: OpenCLIP names, shapes validated against oc_eva_expected)
  */
-typedef struct {
-    oclip_model *m;
-    const oclip_checkpoint *ck;
-    oclip_error *err;
-    oclip_status st;
-} binder;
+typedef oc_binder binder;
 
-static const oclip_tensor *tensor(binder *b, const char *fmt, int layer) {
-    char name[256];
-    snprintf(name, sizeof name, fmt, layer);
-    const oclip_tensor *t = oclip_checkpoint_find(b->ck, name);
-    if (!t && !b->st) b->st = oc_err_set(b->err, OCLIP_E_FORMAT, "tensor '%s' missing", name);
-    return t;
-}
-
-static float *vec(binder *b, const char *fmt, int layer) {
-    const oclip_tensor *t = tensor(b, fmt, layer);
-    if (!t) return NULL;
-    float *p = oc_arena_alloc(&b->m->arena, (size_t)t->numel * sizeof(float));
-    if (!p) {
-        if (!b->st) b->st = oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
-        return NULL;
-    }
-    oc_load_f32(p, t->data, t->dtype, 0, (size_t)t->numel);
-    return p;
-}
-
-/* a Linear weight [n, k] (or the conv [D, 3, P, P] as [D, 3PP]) used in place */
+static float *vec(binder *b, const char *fmt, int layer) { return oc_bind_vec(b, fmt, layer); }
+/* a Linear weight [n, k] (a convolution as [cout, cin * kh * kw]) in place */
 static oc_weight weight(binder *b, const char *fmt, int layer) {
-    oc_weight w = {0};
-    const oclip_tensor *t = tensor(b, fmt, layer);
-    if (!t) return w;
-    w.data = t->data;
-    w.dtype = t->dtype;
-    w.n = (size_t)t->shape[0];
-    w.k = w.n ? (size_t)(t->numel / (uint64_t)w.n) : 0;
-    return w;
+    return oc_bind_weight(b, fmt, layer, 0);
 }
 
 oclip_status oc_eva_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err) {

@@ -15,6 +15,7 @@
 
 #include "hub/hub.h"
 #include "model/hftext.h"
+#include "model/model.h"
 #include "nn/engine.h"
 
 #define HF_CONFIG_MAX ((size_t)1 << 20) /* a model's config.json is a few KB */
@@ -458,24 +459,11 @@ proj:
 /* ---------------------------------------------------------------------------------------------
  * Binding (the report validated every name, shape and dtype)
  */
-typedef struct {
-    oclip_model *m;
-    const oclip_checkpoint *ck;
-    oclip_error *err;
-    oclip_status st;
-} binder;
-
-static const oclip_tensor *tensor(binder *b, const char *fmt, int layer) {
-    char name[200];
-    snprintf(name, sizeof name, fmt, layer);
-    const oclip_tensor *t = oclip_checkpoint_find(b->ck, name);
-    if (!t && !b->st) b->st = oc_err_set(b->err, OCLIP_E_FORMAT, "tensor '%s' missing", name);
-    return t;
-}
+typedef oc_binder binder;
 
 /* numel floats (an fp32 copy in the model's arena) of a tensor at least that big */
 static float *vec(binder *b, const char *fmt, int layer, size_t first, size_t numel) {
-    const oclip_tensor *t = tensor(b, fmt, layer);
+    const oclip_tensor *t = oc_bind_tensor(b, fmt, layer);
     if (!t) return NULL;
     if ((uint64_t)t->numel < first + numel) {
         if (!b->st) b->st = oc_err_set(b->err, OCLIP_E_FORMAT, "tensor '%s': too small", fmt);
@@ -492,7 +480,7 @@ static float *vec(binder *b, const char *fmt, int layer, size_t first, size_t nu
 
 /* nn.Linear.weight [n, k] */
 static void weight(binder *b, oc_weight *w, const char *fmt, int layer, size_t n, size_t k) {
-    const oclip_tensor *t = tensor(b, fmt, layer);
+    const oclip_tensor *t = oc_bind_tensor(b, fmt, layer);
     memset(w, 0, sizeof *w);
     if (!t) return;
     if (t->ndim != 2 || (size_t)t->shape[0] != n || (size_t)t->shape[1] != k) {
@@ -542,7 +530,7 @@ static oclip_status bind_m2m(oclip_model *m, binder *b, oc_hf_text *h,
     h->pos = sinusoids(m, (size_t)h->max_pos, D, (size_t)h->pad_id);
     if (!h->w || !h->l || !h->pos) return oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
 #define P "text.transformer."
-    const oclip_tensor *emb = tensor(b, P "embed_tokens.weight", 0);
+    const oclip_tensor *emb = oc_bind_tensor(b, P "embed_tokens.weight", 0);
     if (emb) {
         h->tok_emb = emb->data;
         h->tok_dtype = emb->dtype;
@@ -614,7 +602,7 @@ oclip_status oc_hftext_bind(oclip_model *m, const oclip_checkpoint *mapped, ocli
     h->l = oc_arena_alloc(&m->arena, (size_t)(h->layers ? h->layers : 1) * sizeof *h->l);
     if (!h->w || !h->l) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
 #define P "text.transformer."
-    const oclip_tensor *emb = tensor(&b, P "embeddings.word_embeddings.weight", 0);
+    const oclip_tensor *emb = oc_bind_tensor(&b, P "embeddings.word_embeddings.weight", 0);
     if (emb) {
         h->tok_emb = emb->data;
         h->tok_dtype = emb->dtype;

@@ -66,14 +66,9 @@ const char *oclip_config_unsupported(const oclip_model_config *cfg) {
 /* =============================================================================================
  * Binding tensors
  */
-typedef struct {
-    oclip_model *m;
-    const oclip_checkpoint *ck; /* the mapped view: OpenCLIP names, validated shapes/dtypes */
-    oclip_error *err;
-    oclip_status st;
-} binder;
+typedef oc_binder binder;
 
-static const oclip_tensor *tensor(binder *b, const char *fmt, int layer) {
+const oclip_tensor *oc_bind_tensor(oc_binder *b, const char *fmt, int layer) {
     char name[256];
     snprintf(name, sizeof name, fmt, layer);
     const oclip_tensor *t = oclip_checkpoint_find(b->ck, name);
@@ -81,9 +76,8 @@ static const oclip_tensor *tensor(binder *b, const char *fmt, int layer) {
     return t;
 }
 
-/* An fp32 copy of a small tensor (LayerNorm, bias, positions): numel floats in the arena. */
-static float *vec(binder *b, const char *fmt, int layer) {
-    const oclip_tensor *t = tensor(b, fmt, layer);
+float *oc_bind_vec(oc_binder *b, const char *fmt, int layer) {
+    const oclip_tensor *t = oc_bind_tensor(b, fmt, layer);
     if (!t) return NULL;
     float *p = oc_arena_alloc(&b->m->arena, (size_t)t->numel * sizeof(float));
     if (!p) {
@@ -94,11 +88,9 @@ static float *vec(binder *b, const char *fmt, int layer) {
     return p;
 }
 
-/* A 2-D weight used in place: n outputs x k inputs, stored [n, k] (kn = 0) or [k, n]. 4-D conv1
- * weights [D, 3, P, P] are a [D, 3*P*P] matrix in the same bytes. */
-static oc_weight weight(binder *b, const char *fmt, int layer, int kn) {
+oc_weight oc_bind_weight(oc_binder *b, const char *fmt, int layer, int kn) {
     oc_weight w = {0};
-    const oclip_tensor *t = tensor(b, fmt, layer);
+    const oclip_tensor *t = oc_bind_tensor(b, fmt, layer);
     if (!t) return w;
     size_t rows = (size_t)t->shape[0];
     size_t cols = rows ? (size_t)(t->numel / (uint64_t)rows) : 0;
@@ -109,6 +101,7 @@ static oc_weight weight(binder *b, const char *fmt, int layer, int kn) {
     w.k = kn ? rows : cols;
     return w;
 }
+
 
 static oclip_status bind_tower(binder *b, oc_tower *tw, const char *prefix,
                                const oclip_model_config *c, int vision) {
@@ -130,21 +123,21 @@ static oclip_status bind_tower(binder *b, oc_tower *tw, const char *prefix,
 #define NAME(leaf) (snprintf(f, sizeof f, "%sresblocks.%%d." leaf, prefix), f)
     for (int l = 0; l < tw->layers; l++) {
         oc_block *k = &tw->blocks[l];
-        k->ln1_w = vec(b, NAME("ln_1.weight"), l);
-        k->ln1_b = vec(b, NAME("ln_1.bias"), l);
-        k->ln2_w = vec(b, NAME("ln_2.weight"), l);
-        k->ln2_b = vec(b, NAME("ln_2.bias"), l);
-        k->in_w = weight(b, NAME("attn.in_proj_weight"), l, 0);
-        k->in_b = vec(b, NAME("attn.in_proj_bias"), l);
-        k->out_w = weight(b, NAME("attn.out_proj.weight"), l, 0);
-        k->out_b = vec(b, NAME("attn.out_proj.bias"), l);
-        k->fc_w = weight(b, NAME("mlp.c_fc.weight"), l, 0);
-        k->fc_b = vec(b, NAME("mlp.c_fc.bias"), l);
-        k->proj_w = weight(b, NAME("mlp.c_proj.weight"), l, 0);
-        k->proj_b = vec(b, NAME("mlp.c_proj.bias"), l);
+        k->ln1_w = oc_bind_vec(b, NAME("ln_1.weight"), l);
+        k->ln1_b = oc_bind_vec(b, NAME("ln_1.bias"), l);
+        k->ln2_w = oc_bind_vec(b, NAME("ln_2.weight"), l);
+        k->ln2_b = oc_bind_vec(b, NAME("ln_2.bias"), l);
+        k->in_w = oc_bind_weight(b, NAME("attn.in_proj_weight"), l, 0);
+        k->in_b = oc_bind_vec(b, NAME("attn.in_proj_bias"), l);
+        k->out_w = oc_bind_weight(b, NAME("attn.out_proj.weight"), l, 0);
+        k->out_b = oc_bind_vec(b, NAME("attn.out_proj.bias"), l);
+        k->fc_w = oc_bind_weight(b, NAME("mlp.c_fc.weight"), l, 0);
+        k->fc_b = oc_bind_vec(b, NAME("mlp.c_fc.bias"), l);
+        k->proj_w = oc_bind_weight(b, NAME("mlp.c_proj.weight"), l, 0);
+        k->proj_b = oc_bind_vec(b, NAME("mlp.c_proj.bias"), l);
         if (ls) {
-            k->ls1 = vec(b, NAME("ls_1.gamma"), l);
-            k->ls2 = vec(b, NAME("ls_2.gamma"), l);
+            k->ls1 = oc_bind_vec(b, NAME("ls_1.gamma"), l);
+            k->ls2 = oc_bind_vec(b, NAME("ls_2.gamma"), l);
         }
     }
 #undef NAME
@@ -168,42 +161,42 @@ static oclip_status bind_timm_vision(binder *b, const oc_timm_tower *tt) {
 #define BLK(leaf) "visual.trunk.blocks.%d." leaf
     for (int l = 0; l < tw->layers; l++) {
         oc_block *k = &tw->blocks[l];
-        k->ln1_w = vec(b, BLK("norm1.weight"), l);
-        k->ln1_b = vec(b, BLK("norm1.bias"), l);
-        k->ln2_w = vec(b, BLK("norm2.weight"), l);
-        k->ln2_b = vec(b, BLK("norm2.bias"), l);
-        k->in_w = weight(b, BLK("attn.qkv.weight"), l, 0); /* rows [q; k; v], as in_proj */
-        k->in_b = vec(b, BLK("attn.qkv.bias"), l);
-        k->out_w = weight(b, BLK("attn.proj.weight"), l, 0);
-        k->out_b = vec(b, BLK("attn.proj.bias"), l);
-        k->fc_w = weight(b, BLK("mlp.fc1.weight"), l, 0);
-        k->fc_b = vec(b, BLK("mlp.fc1.bias"), l);
-        k->proj_w = weight(b, BLK("mlp.fc2.weight"), l, 0);
-        k->proj_b = vec(b, BLK("mlp.fc2.bias"), l);
+        k->ln1_w = oc_bind_vec(b, BLK("norm1.weight"), l);
+        k->ln1_b = oc_bind_vec(b, BLK("norm1.bias"), l);
+        k->ln2_w = oc_bind_vec(b, BLK("norm2.weight"), l);
+        k->ln2_b = oc_bind_vec(b, BLK("norm2.bias"), l);
+        k->in_w = oc_bind_weight(b, BLK("attn.qkv.weight"), l, 0); /* rows [q; k; v], as in_proj */
+        k->in_b = oc_bind_vec(b, BLK("attn.qkv.bias"), l);
+        k->out_w = oc_bind_weight(b, BLK("attn.proj.weight"), l, 0);
+        k->out_b = oc_bind_vec(b, BLK("attn.proj.bias"), l);
+        k->fc_w = oc_bind_weight(b, BLK("mlp.fc1.weight"), l, 0);
+        k->fc_b = oc_bind_vec(b, BLK("mlp.fc1.bias"), l);
+        k->proj_w = oc_bind_weight(b, BLK("mlp.fc2.weight"), l, 0);
+        k->proj_b = oc_bind_vec(b, BLK("mlp.fc2.bias"), l);
     }
 #undef BLK
     v->map = 1;
     v->P = tt->patch;
     v->img_h = v->img_w = tt->img;
     v->gh = v->gw = tt->img / tt->patch;
-    v->conv = weight(b, "visual.trunk.patch_embed.proj.weight", 0, 0);
-    v->conv_b = vec(b, "visual.trunk.patch_embed.proj.bias", 0);
-    v->pos = vec(b, "visual.trunk.pos_embed", 0);
-    v->ln_post_w = vec(b, "visual.trunk.norm.weight", 0);
-    v->ln_post_b = vec(b, "visual.trunk.norm.bias", 0);
-    v->latent = vec(b, "visual.trunk.attn_pool.latent", 0);
-    v->pool_q = weight(b, "visual.trunk.attn_pool.q.weight", 0, 0);
-    v->pool_q_b = vec(b, "visual.trunk.attn_pool.q.bias", 0);
-    v->pool_kv = weight(b, "visual.trunk.attn_pool.kv.weight", 0, 0);
-    v->pool_kv_b = vec(b, "visual.trunk.attn_pool.kv.bias", 0);
-    v->pool_proj = weight(b, "visual.trunk.attn_pool.proj.weight", 0, 0);
-    v->pool_proj_b = vec(b, "visual.trunk.attn_pool.proj.bias", 0);
-    v->pool_ln_w = vec(b, "visual.trunk.attn_pool.norm.weight", 0);
-    v->pool_ln_b = vec(b, "visual.trunk.attn_pool.norm.bias", 0);
-    v->pool_fc1 = weight(b, "visual.trunk.attn_pool.mlp.fc1.weight", 0, 0);
-    v->pool_fc1_b = vec(b, "visual.trunk.attn_pool.mlp.fc1.bias", 0);
-    v->pool_fc2 = weight(b, "visual.trunk.attn_pool.mlp.fc2.weight", 0, 0);
-    v->pool_fc2_b = vec(b, "visual.trunk.attn_pool.mlp.fc2.bias", 0);
+    v->conv = oc_bind_weight(b, "visual.trunk.patch_embed.proj.weight", 0, 0);
+    v->conv_b = oc_bind_vec(b, "visual.trunk.patch_embed.proj.bias", 0);
+    v->pos = oc_bind_vec(b, "visual.trunk.pos_embed", 0);
+    v->ln_post_w = oc_bind_vec(b, "visual.trunk.norm.weight", 0);
+    v->ln_post_b = oc_bind_vec(b, "visual.trunk.norm.bias", 0);
+    v->latent = oc_bind_vec(b, "visual.trunk.attn_pool.latent", 0);
+    v->pool_q = oc_bind_weight(b, "visual.trunk.attn_pool.q.weight", 0, 0);
+    v->pool_q_b = oc_bind_vec(b, "visual.trunk.attn_pool.q.bias", 0);
+    v->pool_kv = oc_bind_weight(b, "visual.trunk.attn_pool.kv.weight", 0, 0);
+    v->pool_kv_b = oc_bind_vec(b, "visual.trunk.attn_pool.kv.bias", 0);
+    v->pool_proj = oc_bind_weight(b, "visual.trunk.attn_pool.proj.weight", 0, 0);
+    v->pool_proj_b = oc_bind_vec(b, "visual.trunk.attn_pool.proj.bias", 0);
+    v->pool_ln_w = oc_bind_vec(b, "visual.trunk.attn_pool.norm.weight", 0);
+    v->pool_ln_b = oc_bind_vec(b, "visual.trunk.attn_pool.norm.bias", 0);
+    v->pool_fc1 = oc_bind_weight(b, "visual.trunk.attn_pool.mlp.fc1.weight", 0, 0);
+    v->pool_fc1_b = oc_bind_vec(b, "visual.trunk.attn_pool.mlp.fc1.bias", 0);
+    v->pool_fc2 = oc_bind_weight(b, "visual.trunk.attn_pool.mlp.fc2.weight", 0, 0);
+    v->pool_fc2_b = oc_bind_vec(b, "visual.trunk.attn_pool.mlp.fc2.bias", 0);
     return b->st;
 }
 
@@ -239,16 +232,16 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     v->gw = v->img_w / v->P;
     v->tok_pool = !strcmp(c->vision.pool_type, "tok");
     v->final_ln_after_pool = c->vision.final_ln_after_pool;
-    v->conv = weight(&b, "visual.conv1.weight", 0, 0);
-    v->cls = vec(&b, "visual.class_embedding", 0);
-    v->pos = vec(&b, "visual.positional_embedding", 0);
+    v->conv = oc_bind_weight(&b, "visual.conv1.weight", 0, 0);
+    v->cls = oc_bind_vec(&b, "visual.class_embedding", 0);
+    v->pos = oc_bind_vec(&b, "visual.positional_embedding", 0);
     if (!c->vision.no_ln_pre) {
-        v->ln_pre_w = vec(&b, "visual.ln_pre.weight", 0);
-        v->ln_pre_b = vec(&b, "visual.ln_pre.bias", 0);
+        v->ln_pre_w = oc_bind_vec(&b, "visual.ln_pre.weight", 0);
+        v->ln_pre_b = oc_bind_vec(&b, "visual.ln_pre.bias", 0);
     }
-    v->ln_post_w = vec(&b, "visual.ln_post.weight", 0);
-    v->ln_post_b = vec(&b, "visual.ln_post.bias", 0);
-    v->proj = weight(&b, "visual.proj", 0, 1);
+    v->ln_post_w = oc_bind_vec(&b, "visual.ln_post.weight", 0);
+    v->ln_post_b = oc_bind_vec(&b, "visual.ln_post.bias", 0);
+    v->proj = oc_bind_weight(&b, "visual.proj", 0, 1);
     }
 
     /* text tower: an HFTextEncoder (model/hftext.c), or the native one; CustomTextCLIP keeps
@@ -267,20 +260,20 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
               : !strcmp(c->text.pool_type, "first") ? OC_POOL_FIRST
               : !strcmp(c->text.pool_type, "last")  ? OC_POOL_LAST
                                                     : OC_POOL_ARGMAX;
-    const oclip_tensor *emb = tensor(&b, TNAME("token_embedding.weight"), 0);
+    const oclip_tensor *emb = oc_bind_tensor(&b, TNAME("token_embedding.weight"), 0);
     if (emb) {
         t->tok_emb = emb->data;
         t->tok_dtype = emb->dtype;
     }
-    t->pos = vec(&b, TNAME("positional_embedding"), 0);
-    t->ln_w = vec(&b, TNAME("ln_final.weight"), 0);
-    t->ln_b = vec(&b, TNAME("ln_final.bias"), 0);
+    t->pos = oc_bind_vec(&b, TNAME("positional_embedding"), 0);
+    t->ln_w = oc_bind_vec(&b, TNAME("ln_final.weight"), 0);
+    t->ln_b = oc_bind_vec(&b, TNAME("ln_final.bias"), 0);
     t->has_proj = strcmp(c->text.proj_type, "none") != 0;
     if (t->has_proj && c->text.proj_bias) {
-        t->proj = weight(&b, TNAME("text_projection.weight"), 0, 0); /* nn.Linear [E, D] */
-        t->proj_b = vec(&b, TNAME("text_projection.bias"), 0);
+        t->proj = oc_bind_weight(&b, TNAME("text_projection.weight"), 0, 0); /* nn.Linear [E, D] */
+        t->proj_b = oc_bind_vec(&b, TNAME("text_projection.bias"), 0);
     } else if (t->has_proj) {
-        t->proj = weight(&b, TNAME("text_projection"), 0, 1); /* Parameter [D, E] */
+        t->proj = oc_bind_weight(&b, TNAME("text_projection"), 0, 1); /* Parameter [D, E] */
     } else if (c->text.width != c->embed_dim) {
         return oc_err_set(err, OCLIP_E_UNSUPPORTED, "text proj_type 'none' with width %d != "
                           "embed_dim %d: the towers' embeddings cannot be compared",
@@ -290,7 +283,7 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
 #undef TNAME
     }
     /* logit_scale ([] or [1]) and optional logit_bias */
-    const oclip_tensor *ls = tensor(&b, "logit_scale", 0);
+    const oclip_tensor *ls = oc_bind_tensor(&b, "logit_scale", 0);
     if (ls) oc_load_f32(&m->logit_scale, ls->data, ls->dtype, 0, 1);
     const oclip_tensor *lb = oclip_checkpoint_find(mapped, "logit_bias");
     if (lb) oc_load_f32(&m->logit_bias, lb->data, lb->dtype, 0, 1);

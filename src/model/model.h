@@ -6,6 +6,7 @@
 #define OCLIP_MODEL_H
 
 #include "internal.h"
+#include "kernels/kernels.h"
 
 /* Why the engine cannot compute config c (the family first: oc_arch_unsupported, then options
  * vit.c / text.c do not implement), or NULL when it can (model.c). */
@@ -17,8 +18,25 @@ const char *oc_model_unsupported(const oclip_model_config *c);
 bool oc_tag_gelu_mismatch(const char *arch, const char *tag, oclip_quick_gelu trained, int quick,
                           char *out, size_t size);
 
-/* Frees the model's tokenizer (tokenizer.c); oclip_model_tokenize loads it. */
+/* Binding a tower's tensors from the mapped view (OpenCLIP names; shapes and dtypes validated
+ * against the expected state dict before): `fmt` is a name with at most one %d (`layer`). The
+ * first failure is kept in st (and err); later calls still return, NULL or an empty weight.
+ * model.c and the family files (eva.c, timmvit.c, hftext.c) share these. */
 struct oclip_model;
+typedef struct {
+    struct oclip_model *m;
+    const oclip_checkpoint *ck;
+    oclip_error *err;
+    oclip_status st;
+} oc_binder;
+const oclip_tensor *oc_bind_tensor(oc_binder *b, const char *fmt, int layer);
+/* An fp32 copy of a small tensor (LayerNorm, bias, positions): numel floats in the arena. */
+float *oc_bind_vec(oc_binder *b, const char *fmt, int layer);
+/* A 2-D weight used in place: n outputs x k inputs, stored [n, k] (kn = 0) or [k, n]; a 4-D
+ * convolution [cout, cin, kh, kw] is a [cout, cin * kh * kw] matrix in the same bytes. */
+oc_weight oc_bind_weight(oc_binder *b, const char *fmt, int layer, int kn);
+
+/* Frees the model's tokenizer (tokenizer.c); oclip_model_tokenize loads it. */
 void oc_model_tokenizer_free(struct oclip_model *m);
 
 #endif
