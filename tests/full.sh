@@ -17,4 +17,7 @@ make -s build/tests/test_readers build/oclip
 ls -l build/full/open_clip_pytorch_model.bin | awk '{printf "file size: %d KiB\n", $5/1024}'
 "$PY" tests/convert_full.py  # oclip convert outputs loaded by OpenCLIP / transformers
 "$PY" tests/engine_full.py   # full-size ViT-B-32 / ViT-B-16 embeddings vs OpenCLIP
+# OpenAI's official client against `oclip serve` (openai is in the venv of tools/setup_venv.sh)
+if "$PY" -c "import openai" 2>/dev/null; then "$PY" tests/serve_openai.py build/oclip
+else echo "test-full: serve_openai.py skipped: no openai package in the venv"; fi
 echo "test-full: passed"

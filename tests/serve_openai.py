@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""serve_openai.py [OCLIP] -- developer test (not in `make test`): OpenAI's official Python client
-against `oclip serve`, and the embeddings it gets against OpenCLIP's own.
+"""serve_openai.py [OCLIP] -- developer test (`make test-full`, not `make test`): OpenAI's official
+Python client against `oclip serve`, and the embeddings it gets against OpenCLIP's own.
 
 Needs the venv with open_clip_torch and `pip install openai`:
     /work/main/.venv/bin/python tests/serve_openai.py build/oclip

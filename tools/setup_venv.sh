@@ -20,5 +20,5 @@ fi
     onnx==1.23.2 \
     ftfy==6.3.1 regex==2025.11.3 \
     sentencepiece==0.2.1 protobuf==7.36.2 tokenizers==0.22.2 timm==1.0.31 \
-    fastapi==0.165.0 uvicorn==0.55.0 faiss-cpu==1.15.1 usearch==2.26.6
+    fastapi==0.165.0 uvicorn==0.55.0 faiss-cpu==1.15.1 usearch==2.26.6 openai==3.63.0
 "$VENV/bin/python" -c "import torch, open_clip; print('torch', torch.__version__, 'open_clip', open_clip.__version__)"
