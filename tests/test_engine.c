@@ -449,6 +449,53 @@ static void test_inplace_first_call(void) {
     }
 }
 
+/* The file and string APIs encode a caller's batch of up to 32 inputs in one forward pass: 13
+ * images or texts on a fresh handle are one in-place call (the weights are not packed; a split
+ * into passes of 8 packed them on the second), and give the bytes of 13 one-input calls. */
+static void test_one_pass(void) {
+    enum { N = 13 };
+    oclip_model *m = load(FIX "/gelu/f32", 2), *one = load(FIX "/gelu/f32", 2);
+    if (!m || !one) goto done;
+    const char *paths[N], *texts[N];
+    char buf[N][32];
+    for (int i = 0; i < N; i++) {
+        paths[i] = i % 2 ? "tests/fixtures/preprocess/img/jpg_420.jpg"
+                         : "tests/fixtures/preprocess/img/p_601x589.png";
+        snprintf(buf[i], sizeof buf[i], "a photo of %d dogs", i);
+        texts[i] = buf[i];
+    }
+    size_t E = (size_t)m->E;
+    float *out = malloc(N * E * sizeof *out), *ref = malloc(N * E * sizeof *ref);
+    if (!out || !ref) {
+        CHECK(0);
+        goto free;
+    }
+    oclip_error err;
+    CHECKF(oclip_encode_image_files(m, paths, N, out, 1, &err) == OCLIP_OK, "%s", err.msg);
+    CHECKF(m->used[0] == 1 && m->packed[0] == 0, "%d image files: one in-place pass", N);
+    /* texts on the built-in default model (OpenCLIP's vocabulary; 13 x 77 rows fit in place) */
+    oclip_model *d = load("default", 2);
+    float *tout = d ? malloc(N * (size_t)d->E * sizeof *tout) : NULL;
+    CHECK(tout != NULL);
+    if (tout) {
+        CHECKF(oclip_encode_text_strings(d, texts, NULL, N, tout, 1, &err) == OCLIP_OK, "%s",
+               err.msg);
+        CHECKF(d->used[1] == 1 && d->packed[1] == 0, "%d texts: one in-place pass", N);
+    }
+    free(tout);
+    oclip_model_free(d);
+    for (int i = 0; i < N; i++)
+        CHECK(oclip_encode_image_files(one, paths + i, 1, ref + i * E, 1, NULL) == OCLIP_OK);
+    CHECK(oclip_encode_image_files(m, paths, N, out, 1, NULL) == OCLIP_OK);
+    CHECK(m->packed[0] == 1 || oc_simd_get() == OC_SIMD_SCALAR);
+    CHECKF(!memcmp(out, ref, N * E * sizeof *out), "%d images in one pass != one by one", N);
+free:
+    free(out), free(ref);
+done:
+    oclip_model_free(m);
+    oclip_model_free(one);
+}
+
 /* One read-only handle, several callers at once (each with its own threads): same bytes; also
  * when they are the handle's first calls. */
 typedef struct {
@@ -520,6 +567,7 @@ int main(void) {
         test_layouts();
         test_shared_handle();
         test_inplace_first_call();
+        test_one_pass();
         for (size_t v = 0; v < sizeof variants / sizeof *variants; v++)
             for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++)
                 test_variant(variants[v], dtypes[d]);

@@ -476,27 +476,60 @@ oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_
 
 const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m) { return &m->pre; }
 
-/* Images are decoded and preprocessed a few at a time, so memory stays bounded for long lists;
- * the batch size does not change any result (each image is encoded independently). */
-#define FILE_BATCH 8
+/* Inputs given as files, decoded images or strings are prepared (decoded, preprocessed,
+ * tokenized) one at a time into a buffer of ENCODE_BATCH inputs, and each full buffer is one
+ * forward pass: a caller's batch of up to 32 inputs (the CLI's default --batch-size) is one
+ * pass, not several small ones -- each of which costs more per input, and the second of which
+ * would pack the tower's weights (a copy of all of them) in a process that may end right after.
+ * Memory stays bounded for long lists (one decoded image at a time); the split does not change
+ * any result (each input is encoded independently). */
+#define ENCODE_BATCH 32
+
+/* prepares input i into px (one input's floats or token ids) */
+typedef oclip_status (*image_getter)(const oclip_model *m, const void *ctx, size_t i, float *px,
+                                     oclip_error *err);
+
+static oclip_status encode_images_by(const oclip_model *m, size_t n, image_getter get,
+                                     const void *ctx, float *out, int normalize,
+                                     oclip_error *err) {
+    size_t px = (size_t)3 * (size_t)m->pre.size[0] * (size_t)m->pre.size[1];
+    size_t cap = n < ENCODE_BATCH ? n : ENCODE_BATCH;
+    float *buf = cap ? malloc(cap * px * sizeof *buf) : NULL;
+    if (cap && !buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < n && !s; i += cap) {
+        size_t k = n - i < cap ? n - i : cap;
+        for (size_t j = 0; j < k && !s; j++) s = get(m, ctx, i + j, buf + j * px, err);
+        if (!s) s = oclip_encode_image(m, buf, k, out + i * (size_t)m->E, normalize, err);
+    }
+    free(buf);
+    return s;
+}
+
+static oclip_status get_decoded(const oclip_model *m, const void *ctx, size_t i, float *px,
+                                oclip_error *err) {
+    const oclip_image *const *images = ctx;
+    oclip_status s = oclip_preprocess(images[i], &m->pre, px, err);
+    if (s) oc_err_wrap(err, "image %zu", i + 1);
+    return s;
+}
 
 oclip_status oclip_encode_images(const oclip_model *m, const oclip_image *const *images,
                                  size_t n, float *out, int normalize, oclip_error *err) {
     oc_err_clear(err);
     if (!m || (n && (!images || !out)))
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_images: NULL argument");
-    size_t px = (size_t)3 * (size_t)m->pre.size[0] * (size_t)m->pre.size[1];
-    float *buf = malloc(FILE_BATCH * px * sizeof *buf);
-    if (!buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    oclip_status s = OCLIP_OK;
-    for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
-        size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
-        for (size_t j = 0; j < k && !s; j++)
-            if ((s = oclip_preprocess(images[i + j], &m->pre, buf + j * px, err)))
-                oc_err_wrap(err, "image %zu", i + j + 1);
-        if (!s) s = oclip_encode_image(m, buf, k, out + i * (size_t)m->E, normalize, err);
-    }
-    free(buf);
+    return encode_images_by(m, n, get_decoded, images, out, normalize, err);
+}
+
+static oclip_status get_file(const oclip_model *m, const void *ctx, size_t i, float *px,
+                             oclip_error *err) {
+    const char *path = ((const char *const *)ctx)[i];
+    oclip_image *img = NULL;
+    oclip_status s = oclip_image_load(path, NULL, &img, err);
+    if (!s) s = oclip_preprocess(img, &m->pre, px, err);
+    oclip_image_free(img);
+    if (s && !strstr(err ? err->msg : "", path)) oc_err_wrap(err, "image '%s'", path);
     return s;
 }
 
@@ -505,26 +538,7 @@ oclip_status oclip_encode_image_files(const oclip_model *m, const char *const *p
     oc_err_clear(err);
     if (!m || (n && (!paths || !out)))
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_image_files: NULL argument");
-    oclip_image *img[FILE_BATCH] = {0};
-    oclip_status s = OCLIP_OK;
-    for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
-        size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
-        for (size_t j = 0; j < k && !s; j++) {
-            s = oclip_image_load(paths[i + j], NULL, &img[j], err);
-            if (s && !strstr(err ? err->msg : "", paths[i + j]))
-                oc_err_wrap(err, "image '%s'", paths[i + j]);
-        }
-        if (!s) {
-            s = oclip_encode_images(m, (const oclip_image *const *)img, k,
-                                    out + i * (size_t)m->E, normalize, err);
-            if (s) oc_err_wrap(err, "images from '%s'", paths[i]);
-        }
-        for (size_t j = 0; j < k; j++) {
-            oclip_image_free(img[j]);
-            img[j] = NULL;
-        }
-    }
-    return s;
+    return encode_images_by(m, n, get_file, paths, out, normalize, err);
 }
 
 oclip_status oclip_encode_text(const oclip_model *m, const int64_t *tokens, size_t n, float *out,
@@ -548,11 +562,12 @@ oclip_status oclip_encode_text_strings(const oclip_model *m, const char *const *
     if (!m || (n && (!texts || !out)))
         return oc_err_set(err, OCLIP_E_ARG, "oclip_encode_text_strings: NULL argument");
     size_t ctx = (size_t)m->cfg.text.context_length;
-    int64_t *rows = malloc(FILE_BATCH * ctx * sizeof *rows);
-    if (!rows) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    size_t cap = n < ENCODE_BATCH ? n : ENCODE_BATCH;
+    int64_t *rows = cap ? malloc(cap * ctx * sizeof *rows) : NULL;
+    if (cap && !rows) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     oclip_status s = OCLIP_OK;
-    for (size_t i = 0; i < n && !s; i += FILE_BATCH) {
-        size_t k = n - i < FILE_BATCH ? n - i : FILE_BATCH;
+    for (size_t i = 0; i < n && !s; i += cap) {
+        size_t k = n - i < cap ? n - i : cap;
         s = oclip_model_tokenize(m, texts + i, lens ? lens + i : NULL, k, rows, err);
         if (s && i) oc_err_wrap(err, "texts %zu-%zu", i + 1, i + k);
         if (!s) s = oclip_encode_text(m, rows, k, out + i * (size_t)m->E, normalize, err);
