@@ -59,7 +59,7 @@ static void test_variant(const char *variant) {
     const oclip_tensor *pt = oclip_checkpoint_find(ex, "pixels");
     size_t n_img = (size_t)pt->shape[0], E = (size_t)oclip_model_embed_dim(m);
     float *pixels = expect_f32(ex, "pixels", NULL);
-    check_preprocess(m, cJSON_GetObjectItemCaseSensitive(ej, "images"), pixels, variant, 5);
+    check_preprocess(m, cJSON_GetObjectItemCaseSensitive(ej, "images"), pixels, variant, 5, false);
 
     /* stages of the first image */
     static const char *const names[] = {"stem", "layer1", "layer2", "layer3", "layer4"};

@@ -24,7 +24,9 @@
 #include <unistd.h>
 
 #include "kernels/kernels_int.h" /* oc_simd_set, oc_kernels_get */
+#include "model/arch.h"
 #include "model/model.h"
+#include "nn/engine.h"
 #include "test.h"
 #include "util.h"
 
@@ -153,10 +155,11 @@ static inline void tower_fixture_close(tower_fixture *f) {
 }
 
 /* expected.json "images" (paths from the repository root) preprocessed with the model's
- * preprocess_cfg: the fixture's pixels bit for bit (a CHECK per image that it decodes, one that
- * there are n_images and no value differs) */
+ * preprocess_cfg: the fixture's pixels bit for bit (a CHECK per image that it decodes, with
+ * `each` one per image that its pixels are OpenCLIP's, then one that there are n_images and no
+ * value differs) */
 static inline void check_preprocess(const oclip_model *m, const cJSON *images, const float *want,
-                                    const char *tag, size_t n_images) {
+                                    const char *tag, size_t n_images, bool each) {
     const oclip_preprocess_cfg *pre = oclip_model_preprocess(m);
     size_t px = (size_t)3 * (size_t)pre->size[0] * (size_t)pre->size[1];
     float *got = malloc(px * sizeof(float));
@@ -168,8 +171,11 @@ static inline void check_preprocess(const oclip_model *m, const cJSON *images, c
         CHECKF(oclip_image_load(it->valuestring, NULL, &img, &err) == OCLIP_OK &&
                    oclip_preprocess(img, pre, got, &err) == OCLIP_OK,
                "%s %s: %s", tag, it->valuestring, err.msg);
+        size_t before = differ;
         for (size_t k = 0; img && k < px; k++)
             differ += memcmp(&got[k], &want[i * px + k], sizeof(float)) != 0;
+        if (each)
+            CHECKF(img && differ == before, "%s: pixels of %s differ", tag, it->valuestring);
         oclip_image_free(img);
         i++;
     }
@@ -281,6 +287,24 @@ static inline void check_weight_dtypes(const char *dir, const char *variant, con
     }
 }
 
+/* The same with the images and OpenCLIP's normalized features of dir's expected.safetensors
+ * (a CHECK that it opens). */
+static inline void check_weight_dtypes_of(const char *dir, const char *variant,
+                                          tower_packed_fn packed) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    oclip_checkpoint *ex = NULL;
+    oclip_error err;
+    CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s: %s", path, err.msg);
+    if (!ex) return;
+    size_t n_img = (size_t)oclip_checkpoint_find(ex, "pixels")->shape[0];
+    float *pixels = expect_f32(ex, "pixels", NULL), *want = expect_f32(ex, "img_features", NULL);
+    check_weight_dtypes(dir, variant, pixels, n_img, want, packed);
+    free(pixels);
+    free(want);
+    oclip_checkpoint_free(ex);
+}
+
 /* oclip convert: the OpenCLIP layout in f16 gives the fp16-rounded model (within 1e-2 of the
  * fp32 features feat, not bitwise them); transformers' CLIPModel cannot hold a timm tower
  * (--to hf refused). tmp_stem: the temporary files' prefix under /tmp. */
@@ -314,6 +338,125 @@ static inline void check_convert_f16(const oclip_model *m, const char *variant, 
     CHECKF(oclip_convert(m->report, never, &co, &err) == OCLIP_E_UNSUPPORTED &&
                strstr(err.msg, "timm image tower"),
            "%s --to hf: %s", variant, err.msg);
+}
+
+/* A class-token ViT-like tower (timm ViT, EVA) against the fixture: the image stages over the
+ * first stage_images images ([cls; patches] + pos_embed, after block 0, after the final norm, the
+ * pooled D-wide token), then encode_image raw (img_raw) and normalized (img_features) of all
+ * n_img. */
+static inline void check_vit_stages(oclip_model *m, const oclip_checkpoint *ex, const cJSON *ej,
+                                    const char *variant, const float *pixels, size_t n_img,
+                                    size_t D) {
+    static const char *const names[] = {"img_embed", "img_block_0", "img_final_norm",
+                                        "img_pooled"};
+    size_t E = (size_t)oclip_model_embed_dim(m);
+    oclip_error err;
+    float *want[4], *got[4];
+    size_t cnt[4];
+    for (int s = 0; s < 4; s++) {
+        want[s] = expect_f32(ex, names[s], &cnt[s]);
+        got[s] = calloc(cnt[s] ? cnt[s] : 1, sizeof(float));
+    }
+    size_t n = (size_t)cJSON_GetObjectItemCaseSensitive(ej, "stage_images")->valueint;
+    oc_stages st = {.embed = got[0], .block0 = got[1], .last = got[2], .pooled = got[3]};
+    float *out = calloc(n_img * E, sizeof(float));
+    CHECKF(oc_vit_forward(m, pixels, n, out, &st, &err) == OCLIP_OK, "%s: %s", variant, err.msg);
+    for (int s = 0; s < 3; s++) compare(names[s], variant, got[s], want[s], cnt[s]);
+    compare("img_pooled", variant, got[3], want[3], n * D);
+    float *raw = expect_f32(ex, "img_raw", NULL), *feat = expect_f32(ex, "img_features", NULL);
+    /* without stages (the final norm on the class token only), then normalized */
+    CHECKF(oclip_encode_image(m, pixels, n_img, out, 0, &err) == OCLIP_OK, "%s", err.msg);
+    compare("img_raw", variant, out, raw, n_img * E);
+    CHECKF(oclip_encode_image(m, pixels, n_img, out, 1, &err) == OCLIP_OK, "%s", err.msg);
+    compare("img_features", variant, out, feat, n_img * E);
+    free(raw);
+    free(feat);
+    free(out);
+    for (int s = 0; s < 4; s++) free(want[s]), free(got[s]);
+}
+
+/* encode_text of the fixture's n_txt token rows raw (txt_raw) and normalized (txt_features),
+ * and the logits of the fixture's n_img image features against them (/ 64: exp(logit_scale) is
+ * up to 100) */
+static inline void check_text_tokens(const oclip_model *m, const oclip_checkpoint *ex,
+                                     const char *variant, const int64_t *tokens, size_t n_txt,
+                                     size_t n_img) {
+    size_t E = (size_t)oclip_model_embed_dim(m);
+    oclip_error err;
+    float *raw = expect_f32(ex, "txt_raw", NULL), *feat = expect_f32(ex, "txt_features", NULL);
+    float *lw = expect_f32(ex, "logits", NULL), *img = expect_f32(ex, "img_features", NULL);
+    float *out = calloc(n_txt * E, sizeof(float)), *lg = calloc(n_img * n_txt, sizeof(float));
+    CHECKF(oclip_encode_text(m, tokens, n_txt, out, 0, &err) == OCLIP_OK, "%s", err.msg);
+    compare("txt_raw", variant, out, raw, n_txt * E);
+    CHECKF(oclip_encode_text(m, tokens, n_txt, out, 1, &err) == OCLIP_OK, "%s", err.msg);
+    compare("txt_features", variant, out, feat, n_txt * E);
+    CHECKF(oclip_logits(m, img, n_img, feat, n_txt, lg, &err) == OCLIP_OK, "%s", err.msg);
+    for (size_t i = 0; lw && i < n_img * n_txt; i++) lg[i] /= 64.0f, lw[i] /= 64.0f;
+    compare("logits / 64", variant, lg, lw, n_img * n_txt);
+    free(raw), free(feat), free(lw), free(img), free(out), free(lg);
+}
+
+/* One field of a built-in config changed: the timm tower's name, timm_pool or timm_proj to
+ * value, or ("size") image_size to size; refused with a reason containing why. */
+typedef struct {
+    const char *field, *value, *why;
+} tower_refusal;
+
+/* Each of bad[0 .. n) over built-in config `arch`: refused by oclip_config_unsupported (tag
+ * before the field in the message), and with `expected` by oc_arch_expected too. */
+static inline void check_refusals(const char *arch, const tower_refusal *bad, size_t n, int size,
+                                  bool expected, const char *tag) {
+    for (size_t i = 0; i < n; i++) {
+        oclip_model_config c;
+        CHECK(oclip_config_builtin(arch, &c, NULL) == OCLIP_OK);
+        oclip_vision_cfg *v = &c.vision;
+        if (!strcmp(bad[i].field, "name"))
+            snprintf(v->timm_model_name, sizeof v->timm_model_name, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "pool")) snprintf(v->timm_pool, sizeof v->timm_pool, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "proj")) snprintf(v->timm_proj, sizeof v->timm_proj, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "size")) v->image_size[0] = v->image_size[1] = size;
+        const char *why = oclip_config_unsupported(&c);
+        CHECKF(why && strstr(why, bad[i].why), "%s%s: %s", tag, bad[i].field,
+               why ? why : "accepted");
+        if (!expected) continue;
+        oc_arena a = {0};
+        oc_expect *e;
+        size_t ne = 0;
+        CHECK(oc_arch_expected(&c, &a, &e, &ne, NULL) == OCLIP_E_UNSUPPORTED);
+        oc_arena_free(&a);
+    }
+}
+
+/* Built-in config `name` is computed and the state dict oclip expects is exactly `entries`
+ * (OpenCLIP's [[key, shape], ...] in state_dict() order; the first three differences said). */
+static inline void check_state_dict(const char *name, const cJSON *entries) {
+    oclip_model_config c;
+    oclip_error err;
+    CHECKF(oclip_config_builtin(name, &c, &err) == OCLIP_OK, "%s: %s", name, err.msg);
+    const char *why = oclip_config_unsupported(&c);
+    CHECKF(why == NULL, "%s: %s", name, why);
+    if (why) return;
+    oc_arena a = {0};
+    oc_expect *e = NULL;
+    size_t n = 0;
+    CHECKF(oc_arch_expected(&c, &a, &e, &n, &err) == OCLIP_OK, "%s: %s", name, err.msg);
+    size_t want_n = (size_t)cJSON_GetArraySize(entries), i = 0, bad = 0;
+    CHECKF(n == want_n, "%s: %zu tensors expected by oclip, OpenCLIP has %zu", name, n, want_n);
+    const cJSON *ent;
+    cJSON_ArrayForEach(ent, entries) {
+        if (i >= n) break;
+        const cJSON *nm = cJSON_GetArrayItem(ent, 0), *sh = cJSON_GetArrayItem(ent, 1);
+        bool ok = cJSON_IsString(nm) && !strcmp(nm->valuestring, e[i].name) &&
+                  cJSON_GetArraySize(sh) == e[i].ndim;
+        for (int d = 0; ok && d < e[i].ndim; d++)
+            ok = cJSON_GetArrayItem(sh, d)->valuedouble == (double)e[i].shape[d];
+        if (!ok && bad++ < 3)
+            CHECKF(0, "%s: entry %zu: oclip %s, OpenCLIP %s", name, i, e[i].name,
+                   cJSON_IsString(nm) ? nm->valuestring : "?");
+        i++;
+    }
+    CHECKF(bad == 0, "%s: %zu entries differ", name, bad);
+    oc_arena_free(&a);
 }
 
 #endif
