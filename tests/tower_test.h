@@ -281,7 +281,8 @@ static inline void check_weight_dtypes(const char *dir, const char *variant, con
         CHECKF(worst >= (dts[d] == OCLIP_DTYPE_F16 ? 0.9999 : 0.99), "%s: dtype %d: cos %.6f",
                variant, (int)dts[d], worst);
         fprintf(stderr, "  %s weight dtype %s: worst cosine to OpenCLIP %.6f\n", variant,
-                dts[d] == OCLIP_DTYPE_I8 ? "i8" : dts[d] == OCLIP_DTYPE_F16 ? "f16" : "bf16", worst);
+                dts[d] == OCLIP_DTYPE_I8 ? "i8" : dts[d] == OCLIP_DTYPE_F16 ? "f16" : "bf16",
+                worst);
         free(out);
         oclip_model_free(m);
     }
@@ -308,8 +309,9 @@ static inline void check_weight_dtypes_of(const char *dir, const char *variant,
 /* oclip convert: the OpenCLIP layout in f16 gives the fp16-rounded model (within 1e-2 of the
  * fp32 features feat, not bitwise them); transformers' CLIPModel cannot hold a timm tower
  * (--to hf refused). tmp_stem: the temporary files' prefix under /tmp. */
-static inline void check_convert_f16(const oclip_model *m, const char *variant, const char *tmp_stem,
-                                     const float *pixels, size_t n_img, const float *feat) {
+static inline void check_convert_f16(const oclip_model *m, const char *variant,
+                                     const char *tmp_stem, const float *pixels, size_t n_img,
+                                     const float *feat) {
     size_t E = (size_t)oclip_model_embed_dim(m);
     oclip_convert_options co;
     oclip_convert_options_default(&co);
@@ -412,8 +414,10 @@ static inline void check_refusals(const char *arch, const tower_refusal *bad, si
         oclip_vision_cfg *v = &c.vision;
         if (!strcmp(bad[i].field, "name"))
             snprintf(v->timm_model_name, sizeof v->timm_model_name, "%s", bad[i].value);
-        if (!strcmp(bad[i].field, "pool")) snprintf(v->timm_pool, sizeof v->timm_pool, "%s", bad[i].value);
-        if (!strcmp(bad[i].field, "proj")) snprintf(v->timm_proj, sizeof v->timm_proj, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "pool"))
+            snprintf(v->timm_pool, sizeof v->timm_pool, "%s", bad[i].value);
+        if (!strcmp(bad[i].field, "proj"))
+            snprintf(v->timm_proj, sizeof v->timm_proj, "%s", bad[i].value);
         if (!strcmp(bad[i].field, "size")) v->image_size[0] = v->image_size[1] = size;
         const char *why = oclip_config_unsupported(&c);
         CHECKF(why && strstr(why, bad[i].why), "%s%s: %s", tag, bad[i].field,
