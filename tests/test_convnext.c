@@ -141,9 +141,7 @@ static void test_configs(void) {
                (double)g.eps);
         CHECKF(g.mlp == (strstr(ok[i], "_d") != NULL), "%s head", ok[i]);
     }
-    static const struct {
-        const char *json, *why;
-    } bad[] = {
+    static const config_refusal bad[] = {
         {"{\"embed_dim\": 16, \"vision_cfg\": {\"timm_model_name\": \"convnext_base\", "
          "\"timm_pool\": \"abs_attn\", \"timm_proj\": \"linear\", \"image_size\": 64}, "
          "\"text_cfg\": {}}", "timm_pool"},
@@ -160,26 +158,11 @@ static void test_configs(void) {
          "\"timm_pool\": \"\", \"timm_proj\": \"linear\", \"image_size\": 64}, "
          "\"text_cfg\": {}}", "timm image tower"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        oclip_model_config c;
-        CHECKF(oclip_config_parse(bad[i].json, strlen(bad[i].json), &c, &err) == OCLIP_OK, "%s",
-               err.msg);
-        const char *why = oc_model_unsupported(&c);
-        CHECKF(c.family == OCLIP_FAMILY_TIMM && why && strstr(why, bad[i].why), "%zu: %s", i,
-               why ? why : "(accepted)");
-    }
+    check_config_refusals(bad, sizeof bad / sizeof *bad, OCLIP_FAMILY_TIMM);
     /* the weights under the other head's config: refused at load, the report names the keys */
-    oclip_model_options o;
-    oclip_model_options_default(&o);
-    oclip_source_options so;
-    oclip_source_options_default(&so);
-    so.config_file = FIX "/large_d_tiny/open_clip_config.json";
-    o.source = &so;
-    oclip_model *m = NULL;
-    oclip_status s = oclip_model_load(FIX "/base_w_tiny/open_clip_model.safetensors", &o, &m, &err);
-    CHECKF(s != OCLIP_OK && !m, "base_w_tiny weights under large_d_tiny's config: %s",
-           s ? err.msg : "loaded");
-    oclip_model_free(m);
+    check_load_refused(FIX "/base_w_tiny/open_clip_model.safetensors",
+                       FIX "/large_d_tiny/open_clip_config.json",
+                       "base_w_tiny weights under large_d_tiny's config");
 }
 
 int main(void) {

@@ -233,18 +233,9 @@ static void test_pe_builtins(void) {
 int main(void) {
     register_test_towers(FIX, 4);
     register_test_towers(PEFIX, 2);
-    oc_simd best = oc_simd_get();
-    for (int p = 0; p < OC_SIMD_COUNT; p++) {
-        if (!oc_simd_set((oc_simd)p)) continue;
-        fprintf(stderr, " path %s\n", oc_simd_name((oc_simd)p));
-        for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) test_variant(variants[i]);
-    }
-    oc_simd_set(best);
-    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
-        char dir[256];
-        snprintf(dir, sizeof dir, FIXROOT "/%s", variants[i]);
-        check_weight_dtypes_of(dir, variants[i], eva_packed);
-    }
+    on_every_path(variants, sizeof variants / sizeof variants[0], test_variant);
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
+        check_weight_dtypes_of(FIXROOT, variants[i], eva_packed);
     test_builtins();
     test_pe_builtins();
     fprintf(stderr, "worst: max-abs %.3g, cosine %.9f\n", worst_abs, worst_cos);

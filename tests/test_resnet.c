@@ -186,9 +186,7 @@ static void test_mismatch(void) {
 
 /* configs OpenCLIP would fail on are refused by name; the config writes back as OpenCLIP reads it */
 static void test_configs(void) {
-    static const struct {
-        const char *json, *why;
-    } bad[] = {
+    static const config_refusal bad[] = {
         {"{\"embed_dim\": 16, \"vision_cfg\": {\"image_size\": 63, \"layers\": [1, 1, 1, 1], "
          "\"width\": 8, \"patch_size\": null}, \"text_cfg\": {}}", "feature grid"},
         {"{\"embed_dim\": 16, \"vision_cfg\": {\"image_size\": [64, 96], \"layers\": [1, 1, 1, 1], "
@@ -198,15 +196,7 @@ static void test_configs(void) {
         {"{\"embed_dim\": 16, \"vision_cfg\": {\"image_size\": 64, \"layers\": [1, 1, 1, 1], "
          "\"width\": 8, \"head_width\": 48, \"patch_size\": null}, \"text_cfg\": {}}", "head_width"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        oclip_model_config c;
-        oclip_error err;
-        CHECKF(oclip_config_parse(bad[i].json, strlen(bad[i].json), &c, &err) == OCLIP_OK, "%s",
-               err.msg);
-        const char *why = oc_model_unsupported(&c);
-        CHECKF(c.family == OCLIP_FAMILY_RESNET && why && strstr(why, bad[i].why), "%zu: %s", i,
-               why ? why : "(accepted)");
-    }
+    check_config_refusals(bad, sizeof bad / sizeof *bad, OCLIP_FAMILY_RESNET);
     oclip_model_config rn, back;
     oclip_error err;
     CHECK(oclip_config_builtin("RN50x16", &rn, &err) == OCLIP_OK);

@@ -153,9 +153,7 @@ static void test_configs(void) {
     CHECKF(n_cfg == 15, "%d ViTamin configs in real_shapes.json", n_cfg);
     cJSON_Delete(real);
 
-    static const struct {
-        const char *json, *why;
-    } bad[] = {
+    static const config_refusal bad[] = {
         {"{\"embed_dim\": 16, \"custom_text\": true, \"vision_cfg\": {\"timm_model_name\": "
          "\"vitamin_small_224\", \"timm_pool\": \"token\", \"timm_proj\": \"linear\", "
          "\"image_size\": 224}, \"text_cfg\": {}}", "timm_pool"},
@@ -169,14 +167,7 @@ static void test_configs(void) {
          "\"timm_pool\": \"\", \"timm_proj\": \"linear\", \"image_size\": 224}, "
          "\"text_cfg\": {}}", "custom_text"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        oclip_model_config c;
-        CHECKF(oclip_config_parse(bad[i].json, strlen(bad[i].json), &c, &err) == OCLIP_OK, "%s",
-               err.msg);
-        const char *why = oc_model_unsupported(&c);
-        CHECKF(c.family == OCLIP_FAMILY_TIMM && why && strstr(why, bad[i].why), "%zu: %s", i,
-               why ? why : "(accepted)");
-    }
+    check_config_refusals(bad, sizeof bad / sizeof *bad, OCLIP_FAMILY_TIMM);
     /* no pos_embed (xlarge): any image size runs, as OpenCLIP's ViTamin-XL-384 at 256 */
     const char *xl = "{\"embed_dim\": 16, \"custom_text\": true, \"vision_cfg\": "
                      "{\"timm_model_name\": \"vitamin_xlarge_384\", \"timm_pool\": \"\", "
@@ -185,17 +176,9 @@ static void test_configs(void) {
     CHECK(oclip_config_parse(xl, strlen(xl), &c, &err) == OCLIP_OK);
     CHECKF(oc_model_unsupported(&c) == NULL, "xlarge at 320: %s", oc_model_unsupported(&c));
     /* the other fixture's weights under this config: refused at load, by name */
-    oclip_model_options o;
-    oclip_model_options_default(&o);
-    oclip_source_options so;
-    oclip_source_options_default(&so);
-    so.config_file = FIX "/xl_tiny/open_clip_config.json";
-    o.source = &so;
-    oclip_model *m = NULL;
-    oclip_status s = oclip_model_load(FIX "/s_tiny/open_clip_model.safetensors", &o, &m, &err);
-    CHECKF(s != OCLIP_OK && !m, "s_tiny weights under xl_tiny's config: %s",
-           s ? err.msg : "loaded");
-    oclip_model_free(m);
+    check_load_refused(FIX "/s_tiny/open_clip_model.safetensors",
+                       FIX "/xl_tiny/open_clip_config.json",
+                       "s_tiny weights under xl_tiny's config");
 }
 
 int main(void) {

@@ -288,11 +288,12 @@ static inline void check_weight_dtypes(const char *dir, const char *variant, con
     }
 }
 
-/* The same with the images and OpenCLIP's normalized features of dir's expected.safetensors
- * (a CHECK that it opens). */
-static inline void check_weight_dtypes_of(const char *dir, const char *variant,
+/* The same with the images and OpenCLIP's normalized features of root/variant's
+ * expected.safetensors (a CHECK that it opens). */
+static inline void check_weight_dtypes_of(const char *root, const char *variant,
                                           tower_packed_fn packed) {
-    char path[300];
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, "%s/%s", root, variant);
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     oclip_checkpoint *ex = NULL;
     oclip_error err;
@@ -461,6 +462,54 @@ static inline void check_state_dict(const char *name, const cJSON *entries) {
     }
     CHECKF(bad == 0, "%s: %zu entries differ", name, bad);
     oc_arena_free(&a);
+}
+
+/* A config (open_clip_config.json's model_cfg, or a model config) of `family` that OpenCLIP
+ * builds differently or fails on: refused with a reason containing why. */
+typedef struct {
+    const char *json, *why;
+} config_refusal;
+
+static inline void check_config_refusals(const config_refusal *bad, size_t n,
+                                         oclip_family family) {
+    for (size_t i = 0; i < n; i++) {
+        oclip_model_config c;
+        oclip_error err;
+        CHECKF(oclip_config_parse(bad[i].json, strlen(bad[i].json), &c, &err) == OCLIP_OK, "%s",
+               err.msg);
+        const char *why = oc_model_unsupported(&c);
+        CHECKF(c.family == family && why && strstr(why, bad[i].why), "%zu: %s", i,
+               why ? why : "(accepted)");
+    }
+}
+
+/* The weights of one fixture under another's config file: refused at load (one CHECK). */
+static inline void check_load_refused(const char *weights, const char *config_file,
+                                      const char *what) {
+    oclip_model_options o;
+    oclip_model_options_default(&o);
+    oclip_source_options so;
+    oclip_source_options_default(&so);
+    so.config_file = config_file;
+    o.source = &so;
+    oclip_model *m = NULL;
+    oclip_error err;
+    oclip_status s = oclip_model_load(weights, &o, &m, &err);
+    CHECKF(s != OCLIP_OK && !m, "%s: %s", what, s ? err.msg : "loaded");
+    oclip_model_free(m);
+}
+
+/* test(variant) for each of the n variants on every SIMD path this CPU has (the path's name
+ * printed first), then back on the best one */
+static inline void on_every_path(const char *const *variants, size_t n,
+                                 void (*test)(const char *variant)) {
+    oc_simd best = oc_simd_get();
+    for (int p = 0; p < OC_SIMD_COUNT; p++) {
+        if (!oc_simd_set((oc_simd)p)) continue;
+        fprintf(stderr, " path %s\n", oc_simd_name((oc_simd)p));
+        for (size_t i = 0; i < n; i++) test(variants[i]);
+    }
+    oc_simd_set(best);
 }
 
 #endif
