@@ -188,6 +188,19 @@ static void test_builtins(void) {
                "%s: %zu tensors, want %zu", cases[i].name, n, cases[i].tensors);
         oc_arena_free(&a);
     }
+    /* the tower's sizes are timm's: vision_cfg.width and patch_size (null in a timm config) are
+     * not read */
+    {
+        oclip_model_config c;
+        CHECK(oclip_config_builtin("EVA02-B-16", &c, NULL) == OCLIP_OK);
+        c.vision.width = c.vision.patch_size = 0;
+        oc_arena a = {0};
+        oc_expect *e;
+        size_t n = 0;
+        CHECKF(oc_arch_expected(&c, &a, &e, &n, NULL) == OCLIP_OK && n == cases[0].tensors,
+               "EVA02-B-16 with patch_size null: %zu tensors", n);
+        oc_arena_free(&a);
+    }
     /* refused: a timm EVA model that is not a CLIP tower, another pool or projection, another
      * image size */
     static const tower_refusal bad[] = {

@@ -151,6 +151,17 @@ static void test_configs(void) {
         n_cfg++;
     }
     CHECKF(n_cfg == 15, "%d ViTamin configs in real_shapes.json", n_cfg);
+    /* a zero-sized text tower is refused, not expected with empty shapes */
+    {
+        oclip_model_config c;
+        CHECK(oclip_config_builtin("ViTamin-S", &c, NULL) == OCLIP_OK);
+        c.text.width = 0;
+        oc_arena a = {0};
+        oc_expect *e;
+        size_t n = 0;
+        CHECK(oc_arch_expected(&c, &a, &e, &n, NULL) == OCLIP_E_ARG);
+        oc_arena_free(&a);
+    }
     cJSON_Delete(real);
 
     static const config_refusal bad[] = {
