@@ -240,3 +240,122 @@ def fp64_tower_suffix(model, pixels, feat, got):
         f64 = torch.nn.functional.normalize(v64(pixels.double()), dim=-1)
     return "; fp32 vs fp64 max-abs: PyTorch %.3g, oclip %.3g" % (
         (feat.double() - f64).abs().max().item(), (got.double() - f64).abs().max().item())
+
+
+# ------------------------------------------------------------------------------------------------
+# CustomTextCLIP with a tiny timm tower (fixtures_timmvit.py, fixtures_eva.py): the model built from
+# a config in a folder, saved in F16, reloaded from its folder as a user would
+# ------------------------------------------------------------------------------------------------
+
+def build_from_cfg(cfg, pp, seed, perturb):
+    """The model OpenCLIP builds from a folder holding {cfg, pp} after torch.manual_seed(seed), in
+    eval mode, then perturb(model, seed)."""
+    import tempfile
+    import open_clip
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "open_clip_config.json"), "w") as f:
+            json.dump({"model_cfg": cfg, "preprocess_cfg": pp}, f)
+        torch.manual_seed(seed)
+        model = open_clip.create_model("local-dir:" + tmp).eval()
+    perturb(model, seed)
+    return model
+
+
+def save_f16_folder(folder, model, cfg, pp):
+    """A fresh hub-style folder: {cfg, pp} and the model's floating tensors in F16."""
+    import safetensors.torch as st
+    sd = {k: (v.half() if v.is_floating_point() else v).contiguous()
+          for k, v in model.state_dict().items()}
+    gf.fresh_dir(folder)
+    gf.write_json(os.path.join(folder, "open_clip_config.json"), {"model_cfg": cfg, "preprocess_cfg": pp})
+    st.save_file(sd, os.path.join(folder, "open_clip_model.safetensors"))
+
+
+def load_folder(folder, images, prompts):
+    """The model, preprocessed images and tokenized prompts as OpenCLIP gives them for folder
+    (create_model_and_transforms, get_tokenizer)."""
+    import open_clip
+    from PIL import Image
+    model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + folder)
+    model.eval()
+    tok = open_clip.get_tokenizer("local-dir:" + folder)
+    pixels = torch.stack([preprocess(Image.open(os.path.join(gf.ROOT, p)).convert("RGB"))
+                          for p in images])
+    return model, pixels, tok(prompts)
+
+
+def same_state(model, model2):
+    for k, v in model.state_dict().items():
+        assert torch.equal(model2.state_dict()[k], v), k
+
+
+def max_offdiag_cos(x):
+    c = pairwise_cos(x)
+    return c[~torch.eye(len(c), dtype=torch.bool)].max()
+
+
+def fp64_raw_gaps(model, res):
+    """max-abs of encode_image / encode_text (raw) in fp32 (res) from the same model in fp64."""
+    m64 = copy.deepcopy(model).double()
+    with torch.no_grad():
+        return {"img_raw": max_diff(m64.encode_image(res["pixels"].double()), res["img_raw"]),
+                "txt_raw": max_diff(m64.encode_text(res["tokens"]), res["txt_raw"])}
+
+
+def verify_exact(folders, compute):
+    """Each folder's expected.safetensors against compute(folder)'s outputs, exactly; prints the
+    differences and returns their number."""
+    import safetensors.torch as st
+    bad = 0
+    for name, folder in folders:
+        _, res = compute(folder)
+        want = st.load_file(os.path.join(folder, "expected.safetensors"))
+        for k, t in res.items():
+            d = max_diff(t, want[k])
+            if d > 0:
+                print("%s %s: differs by %g" % (name, k, d))
+                bad += 1
+    return bad
+
+
+def run_timm_tower(model, pixels, tokens, stage_images, hooks, pooled_of, first=None):
+    """OpenCLIP's outputs of a CustomTextCLIP with a timm tower: pixels; first(trunk)'s entries; the
+    outputs of the hooked (key, module) pairs over the first stage_images images; img_pooled (the
+    trunk's pre-logits, equal to pooled_of(trunk, forward_features)); encode_image raw and
+    normalized; tokens; encode_text raw and normalized; logits; logit_scale."""
+    got = {}
+
+    def hook(key):
+        def fn(mod, inp, out):
+            got[key] = out.detach().clone()
+        return fn
+    trunk = model.visual.trunk
+    hs = [m.register_forward_hook(hook(k)) for k, m in hooks]
+    out = {"pixels": pixels}
+    with torch.no_grad():
+        if first:
+            out.update(first(trunk))
+        staged = model.encode_image(pixels[:stage_images])
+        for h in hs:
+            h.remove()
+        for k, _ in hooks:
+            out[k] = got[k]
+        x = trunk.forward_features(pixels)
+        out["img_pooled"] = trunk.forward_head(x, pre_logits=True)
+        assert torch.equal(out["img_pooled"], pooled_of(trunk, x))
+        out["img_raw"] = model.encode_image(pixels)
+        assert max_diff(out["img_raw"][:stage_images], staged) < 1e-5
+        assert max_diff(trunk.head(out["img_pooled"]), out["img_raw"]) < 1e-5
+        out["img_features"] = model.encode_image(pixels, normalize=True)
+        out["tokens"] = tokens
+        out["txt_raw"] = model.encode_text(tokens)
+        out["txt_features"] = model.encode_text(tokens, normalize=True)
+        out["logits"] = model.get_logits(pixels, tokens)[0]
+        out["logit_scale"] = model.logit_scale.detach().clone()
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def vit_stage_hooks(trunk, first=()):
+    """[(key, module)]: first, then img_embed (pos_drop), img_block_<i>, img_final_norm (norm)."""
+    return list(first) + [("img_embed", trunk.pos_drop)] + \
+        [("img_block_%d" % i, b) for i, b in enumerate(trunk.blocks)] + [("img_final_norm", trunk.norm)]
