@@ -17,71 +17,15 @@
  *   - other FastViTs and other pools / projections are refused by name.
  * tiny/ is bound below the model loader (a bare oclip_model bound from the fixture's checkpoint).
  */
-#include <cJSON.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "model/fastvit.h"
-#include "nn/engine.h"
-#include "test.h"
-#include "util.h"
+#include "tower_test.h"
 
 #define FIX "tests/fixtures/fastvit"
-#define TOL 1e-4
-#define MIN_COS 0.99999
-
-static double worst_abs, worst_cos = 1.0;
-
-static float *expect_f32(const oclip_checkpoint *ck, const char *name, size_t *n) {
-    const oclip_tensor *t = oclip_checkpoint_find(ck, name);
-    CHECKF(t && t->dtype == OCLIP_DTYPE_F32, "expected tensor %s", name);
-    if (!t) return NULL;
-    float *p = malloc(t->nbytes ? t->nbytes : 1);
-    memcpy(p, t->data, t->nbytes);
-    if (n) *n = (size_t)t->numel;
-    return p;
-}
-
-/* max-abs and cosine of got vs want; returns whether within the tolerance */
-static bool close_to(const float *got, const float *want, size_t n, double *mx_out,
-                     double *cos_out) {
-    double mx = 0, dot = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= mx)) mx = d;
-        dot += (double)got[i] * want[i];
-        na += (double)got[i] * got[i];
-        nb += (double)want[i] * want[i];
-    }
-    double cos = na > 0 && nb > 0 ? dot / sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
-    *mx_out = mx, *cos_out = cos;
-    return mx <= TOL && cos >= MIN_COS;
-}
-
-static void compare(const char *what, const float *got, const float *want, size_t n) {
-    if (!got || !want) return;
-    double mx, cos;
-    bool ok = close_to(got, want, n, &mx, &cos);
-    CHECKF(ok, "%s: max-abs %.3g (<= %g), cosine %.9f (>= %g)", what, mx, TOL, cos, MIN_COS);
-    if (!(mx <= worst_abs)) worst_abs = mx;
-    if (cos < worst_cos) worst_cos = cos;
-}
 
 static int json_int(const cJSON *o, const char *k, int i) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (i >= 0) v = cJSON_GetArrayItem(v, i);
     return cJSON_IsNumber(v) ? v->valueint : cJSON_IsTrue(v) ? 1 : 0;
-}
-
-static cJSON *read_json(const char *path) {
-    size_t len = 0;
-    unsigned char *text = read_file(path, &len);
-    CHECKF(text != NULL, "%s", path);
-    cJSON *j = text ? cJSON_ParseWithLength((const char *)text, len) : NULL;
-    free(text);
-    CHECKF(j != NULL, "%s: not JSON", path);
-    return j;
 }
 
 /* a bare model bound with geometry g from checkpoint ck */
@@ -153,26 +97,16 @@ static void test_tiny(const char *sub) {
     CHECKF(oc_fastvit_forward(m, px, N, out, &st, &err) == OCLIP_OK, "forward: %s", err.msg);
     CHECKF(oc_fastvit_forward(m3, px, N, out3, NULL, &err) == OCLIP_OK, "forward: %s", err.msg);
     const char *names[5] = {"stem", "stage0", "stage1", "stage2", "stage3"};
-    char what[64];
-    for (int i = 0; i < 5; i++) {
-        snprintf(what, sizeof what, "%s %s", sub, names[i]);
-        compare(what, got_st[i], want_st[i], nst[i]);
-    }
-    snprintf(what, sizeof what, "%s pooled final_conv", sub);
-    compare(what, final, want_final, nfinal);
+    for (int i = 0; i < 5; i++) compare(names[i], sub, got_st[i], want_st[i], nst[i]);
+    compare("pooled final_conv", sub, final, want_final, nfinal);
     for (size_t i = 0; i < N; i++) {
-        snprintf(what, sizeof what, "%s features[%zu]", sub, i);
-        compare(what, out + i * (size_t)E, want + i * (size_t)E, (size_t)E);
+        char what[32];
+        snprintf(what, sizeof what, "features[%zu]", i);
+        compare(what, sub, out + i * (size_t)E, want + i * (size_t)E, (size_t)E);
     }
     CHECKF(!memcmp(out, out3, nfeat * sizeof(float)), "2 vs 3 threads differ");
-    /* distinct images give distinct features: each pair far beyond the tolerance */
-    for (size_t a = 0; a < N; a++)
-        for (size_t b = a + 1; b < N; b++) {
-            double mx, cos;
-            close_to(want + a * (size_t)E, want + b * (size_t)E, (size_t)E, &mx, &cos);
-            CHECKF(mx > 100 * TOL && cos < 0.999, "images %zu and %zu: features alike (%g, %f)",
-                   a, b, mx, cos);
-        }
+    /* distinct images give distinct features, each pair far beyond the tolerance */
+    check_distinct(want, N, (size_t)E, 0.999, sub);
     for (int i = 0; i < 5; i++) free(got_st[i]), free(want_st[i]);
     free(px), free(want), free(want_final), free(final), free(out), free(out3);
     oc_fastvit_free(m), oc_fastvit_free(m3);
@@ -265,11 +199,8 @@ static void test_e2e(void) {
     oclip_checkpoint *ex = NULL;
     CHECKF(oclip_checkpoint_open(FIX "/e2e/expected.safetensors", NULL, &ex, &err) == OCLIP_OK,
            "%s", err.msg);
-    oclip_model_options o;
-    oclip_model_options_default(&o);
-    o.threads = 2;
-    oclip_model *m = NULL;
-    CHECKF(oclip_model_load(FIX "/e2e", &o, &m, &err) == OCLIP_OK, "load: %s", err.msg);
+    oclip_model *m = tower_load(FIX "/e2e", OCLIP_DTYPE_KEEP, &err);
+    CHECKF(m != NULL, "load: %s", err.msg);
     if (!m || !ex) goto out;
     size_t npx, nimg, ntxt;
     float *px = expect_f32(ex, "pixels", &npx), *want = expect_f32(ex, "img_pooled", &nimg);
@@ -280,15 +211,15 @@ static void test_e2e(void) {
     CHECKF(oclip_encode_image(m, px, N, got, 0, &err) == OCLIP_OK, "encode_image: %s", err.msg);
     for (size_t i = 0; i < N; i++) {
         char what[40];
-        snprintf(what, sizeof what, "e2e encode_image[%zu]", i);
-        compare(what, got + i * E, want + i * E, E);
+        snprintf(what, sizeof what, "encode_image[%zu]", i);
+        compare(what, "e2e", got + i * E, want + i * E, E);
     }
     /* the text side (no_causal_mask) is the text tower's; checked here as the whole model */
     CHECK(tk && tk->dtype == OCLIP_DTYPE_I64 && tk->numel == 4 * 77);
     if (tk && tk->dtype == OCLIP_DTYPE_I64 && tk->numel == 4 * 77) {
         CHECKF(oclip_encode_text(m, (const int64_t *)tk->data, 4, got_t, 0, &err) == OCLIP_OK,
                "encode_text: %s", err.msg);
-        compare("e2e encode_text", got_t, want_t, ntxt);
+        compare("encode_text", "e2e", got_t, want_t, ntxt);
     }
     free(px), free(want), free(want_t), free(got), free(got_t);
 out:

@@ -15,50 +15,10 @@
  * Stages and features: max-abs <= 1e-4 and cosine >= 0.99999 (OpenCLIP's own fp32 is ~1e-6
  * from fp64 here, expected.json fp32_vs_fp64).
  */
-#include <cJSON.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "kernels/kernels_int.h" /* oc_simd_set */
-#include "model/model.h"
 #include "nn/engine.h"
-#include "test.h"
-#include "util.h"
+#include "tower_test.h"
 
 #define FIX "tests/fixtures/resnet"
-#define TOL 1e-4
-#define MIN_COS 0.99999
-
-static double worst_abs, worst_cos = 1.0;
-
-static float *expect_f32(const oclip_checkpoint *ck, const char *name, size_t *n) {
-    const oclip_tensor *t = oclip_checkpoint_find(ck, name);
-    CHECKF(t && t->dtype == OCLIP_DTYPE_F32, "expected tensor %s", name);
-    if (!t) return NULL;
-    float *p = malloc(t->nbytes ? t->nbytes : 1);
-    memcpy(p, t->data, t->nbytes);
-    if (n) *n = (size_t)t->numel;
-    return p;
-}
-
-static void compare(const char *what, const char *tag, const float *got, const float *want,
-                    size_t n) {
-    if (!got || !want) return;
-    double mx = 0, dot = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= mx)) mx = d;
-        dot += (double)got[i] * want[i];
-        na += (double)got[i] * got[i];
-        nb += (double)want[i] * want[i];
-    }
-    double cos = na > 0 && nb > 0 ? dot / sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
-    CHECKF(mx <= TOL, "%s %s: max-abs %.3g > %g", tag, what, mx, TOL);
-    CHECKF(cos >= MIN_COS, "%s %s: cosine %.9f < %g", tag, what, cos, MIN_COS);
-    if (!(mx <= worst_abs)) worst_abs = mx;
-    if (cos < worst_cos) worst_cos = cos;
-}
 
 static oclip_model *load(const char *spec, const char *arch, oclip_error *err) {
     oclip_model_options o;
@@ -70,28 +30,6 @@ static oclip_model *load(const char *spec, const char *arch, oclip_error *err) {
     if (arch) o.source = &so;
     oclip_model *m = NULL;
     return oclip_model_load(spec, &o, &m, err) == OCLIP_OK ? m : NULL;
-}
-
-static void check_preprocess(const oclip_model *m, const cJSON *images, const float *want,
-                             const char *tag) {
-    const oclip_preprocess_cfg *pre = oclip_model_preprocess(m);
-    size_t px = (size_t)3 * (size_t)pre->size[0] * (size_t)pre->size[1];
-    float *got = malloc(px * sizeof(float));
-    size_t i = 0, differ = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, images) {
-        oclip_image *img = NULL;
-        oclip_error err;
-        CHECKF(oclip_image_load(it->valuestring, NULL, &img, &err) == OCLIP_OK &&
-                   oclip_preprocess(img, pre, got, &err) == OCLIP_OK,
-               "%s %s: %s", tag, it->valuestring, err.msg);
-        for (size_t k = 0; img && k < px; k++) differ += got[k] != want[i * px + k];
-        oclip_image_free(img);
-        i++;
-    }
-    CHECKF(i == 5 && differ == 0, "%s: %zu images, %zu pixel values differ from OpenCLIP's", tag,
-           i, differ);
-    free(got);
 }
 
 /* encode_image(normalize=True) of the fixture's pixels by model m against img_features */
@@ -108,28 +46,20 @@ static void check_features(const oclip_model *m, const float *pixels, size_t n,
 static void test_variant(const char *variant) {
     char dir[256], path[300];
     snprintf(dir, sizeof dir, FIX "/%s", variant);
-    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
-    oclip_checkpoint *ex = NULL;
+    tower_fixture fx;
     oclip_error err;
-    CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s: %s", path, err.msg);
-    oclip_model *m = load(dir, NULL, &err);
-    CHECKF(m != NULL, "%s: %s", dir, err.msg);
-    snprintf(path, sizeof path, "%s/expected.json", dir);
-    size_t jlen = 0;
-    unsigned char *jtext = read_file(path, &jlen);
-    cJSON *ej = jtext ? cJSON_ParseWithLength((const char *)jtext, jlen) : NULL;
-    free(jtext);
-    if (!ex || !m || !ej) {
-        oclip_checkpoint_free(ex);
-        oclip_model_free(m);
-        cJSON_Delete(ej);
+    if (!tower_fixture_open(&fx, dir)) {
+        tower_fixture_close(&fx);
         return;
     }
+    oclip_checkpoint *ex = fx.ex;
+    oclip_model *m = fx.m;
+    cJSON *ej = fx.ej;
     CHECKF(oclip_model_config_of(m)->family == OCLIP_FAMILY_RESNET, "%s: family", variant);
     const oclip_tensor *pt = oclip_checkpoint_find(ex, "pixels");
     size_t n_img = (size_t)pt->shape[0], E = (size_t)oclip_model_embed_dim(m);
     float *pixels = expect_f32(ex, "pixels", NULL);
-    check_preprocess(m, cJSON_GetObjectItemCaseSensitive(ej, "images"), pixels, variant);
+    check_preprocess(m, cJSON_GetObjectItemCaseSensitive(ej, "images"), pixels, variant, 5, false);
 
     /* stages of the first image */
     static const char *const names[] = {"stem", "layer1", "layer2", "layer3", "layer4"};
@@ -140,7 +70,7 @@ static void test_variant(const char *variant) {
         got[s] = calloc(cnt[s] ? cnt[s] : 1, sizeof(float));
     }
     oc_stages st = {.rn_stem = got[0], .rn_layer = {got[1], got[2], got[3], got[4]}};
-    float *out = calloc(n_img * E, sizeof(float)), *out3 = calloc(n_img * E, sizeof(float));
+    float *out = calloc(n_img * E, sizeof(float));
     float *pooled = expect_f32(ex, "img_pooled", NULL);
     float *feat = expect_f32(ex, "img_features", NULL);
     CHECKF(oc_resnet_forward(m, pixels, 1, out, &st, &err) == OCLIP_OK, "%s: %s", variant,
@@ -148,44 +78,12 @@ static void test_variant(const char *variant) {
     for (int s = 0; s < 5; s++) compare(names[s], variant, got[s], want[s], cnt[s]);
     compare("img_pooled (first image)", variant, out, pooled, E);
 
-    /* every path: raw features of all images; 1 vs 3 threads the same bytes */
-    oc_simd cur = oc_simd_get();
-    for (int p = 0; p < OC_SIMD_COUNT; p++) {
-        if (!oc_simd_set((oc_simd)p)) continue;
-        oclip_model *mp = load(dir, NULL, &err);
-        CHECKF(mp != NULL, "%s: %s", variant, err.msg);
-        if (!mp) continue;
-        char tag[64];
-        snprintf(tag, sizeof tag, "%s %s", variant, oc_simd_name((oc_simd)p));
-        CHECKF(oclip_encode_image(mp, pixels, n_img, out, 0, &err) == OCLIP_OK, "%s", err.msg);
-        compare("img_pooled", tag, out, pooled, n_img * E);
-        mp->threads = 3;
-        CHECKF(oclip_encode_image(mp, pixels, n_img, out3, 0, &err) == OCLIP_OK, "%s", err.msg);
-        CHECKF(!memcmp(out, out3, n_img * E * sizeof(float)), "%s: 2 and 3 threads differ", tag);
-        oclip_model_free(mp);
-    }
-    oc_simd_set(cur);
+    check_paths(dir, variant, pixels, n_img, E, pooled);
     check_features(m, pixels, n_img, feat, variant);
-
-    /* text from the prompts' strings, and logits */
-    const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(ej, "prompts"), *it;
-    size_t n_txt = (size_t)cJSON_GetArraySize(prompts), k = 0;
-    const char **texts = calloc(n_txt, sizeof *texts);
-    cJSON_ArrayForEach(it, prompts) texts[k++] = it->valuestring;
-    float *txt = calloc(n_txt * E, sizeof(float)), *img = calloc(n_img * E, sizeof(float));
-    float *logits = calloc(n_img * n_txt, sizeof(float));
-    float *txt_want = expect_f32(ex, "txt_features", NULL);
-    float *logits_want = expect_f32(ex, "logits", NULL);
-    CHECKF(oclip_encode_text_strings(m, texts, NULL, n_txt, txt, 1, &err) == OCLIP_OK, "%s",
-           err.msg);
-    compare("txt_features", variant, txt, txt_want, n_txt * E);
+    float *img = calloc(n_img * E, sizeof(float));
     CHECK(oclip_encode_image(m, pixels, n_img, img, 1, &err) == OCLIP_OK);
-    CHECK(oclip_logits(m, img, n_img, txt, n_txt, logits, &err) == OCLIP_OK);
-    /* logits are exp(logit_scale) ~ 14 times the cosines */
-    double mx = 0;
-    for (size_t i = 0; i < n_img * n_txt; i++)
-        if (fabs(logits[i] - logits_want[i]) > mx) mx = fabs(logits[i] - logits_want[i]);
-    CHECKF(mx <= 20 * TOL, "%s logits: max-abs %.3g", variant, mx);
+    check_text_strings(m, ex, ej, variant, img, n_img);
+    free(img);
 
     /* the weights alone: the architecture inferred from shapes */
     snprintf(path, sizeof path, "%s/open_clip_model.safetensors", dir);
@@ -226,11 +124,8 @@ static void test_variant(const char *variant) {
     }
 
     for (int s = 0; s < 5; s++) free(want[s]), free(got[s]);
-    free(out), free(out3), free(pooled), free(feat), free(pixels), free(texts), free(txt);
-    free(img), free(logits), free(txt_want), free(logits_want);
-    oclip_model_free(m);
-    oclip_checkpoint_free(ex);
-    cJSON_Delete(ej);
+    free(out), free(pooled), free(feat), free(pixels);
+    tower_fixture_close(&fx);
 }
 
 /* A ViT architecture over ResNet weights and the reverse: refused, and the report says which
@@ -291,9 +186,7 @@ static void test_mismatch(void) {
 
 /* configs OpenCLIP would fail on are refused by name; the config writes back as OpenCLIP reads it */
 static void test_configs(void) {
-    static const struct {
-        const char *json, *why;
-    } bad[] = {
+    static const config_refusal bad[] = {
         {"{\"embed_dim\": 16, \"vision_cfg\": {\"image_size\": 63, \"layers\": [1, 1, 1, 1], "
          "\"width\": 8, \"patch_size\": null}, \"text_cfg\": {}}", "feature grid"},
         {"{\"embed_dim\": 16, \"vision_cfg\": {\"image_size\": [64, 96], \"layers\": [1, 1, 1, 1], "
@@ -303,15 +196,7 @@ static void test_configs(void) {
         {"{\"embed_dim\": 16, \"vision_cfg\": {\"image_size\": 64, \"layers\": [1, 1, 1, 1], "
          "\"width\": 8, \"head_width\": 48, \"patch_size\": null}, \"text_cfg\": {}}", "head_width"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        oclip_model_config c;
-        oclip_error err;
-        CHECKF(oclip_config_parse(bad[i].json, strlen(bad[i].json), &c, &err) == OCLIP_OK, "%s",
-               err.msg);
-        const char *why = oc_model_unsupported(&c);
-        CHECKF(c.family == OCLIP_FAMILY_RESNET && why && strstr(why, bad[i].why), "%zu: %s", i,
-               why ? why : "(accepted)");
-    }
+    check_config_refusals(bad, sizeof bad / sizeof *bad, OCLIP_FAMILY_RESNET);
     oclip_model_config rn, back;
     oclip_error err;
     CHECK(oclip_config_builtin("RN50x16", &rn, &err) == OCLIP_OK);

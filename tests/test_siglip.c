@@ -16,61 +16,18 @@
  * Stages and features: max-abs <= 1e-4 and cosine >= 0.99999 (OpenCLIP's own fp32 is ~5e-6 from
  * fp64 here, expected.json fp32_vs_fp64).
  */
-#include <cJSON.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "kernels/kernels_int.h" /* oc_simd_set */
 #include "model/arch.h"
-#include "model/model.h"
 #include "nn/engine.h"
-#include "test.h"
-#include "util.h"
+#include "tower_test.h"
 
 #define FIX "tests/fixtures/siglip"
-#define TOL 1e-4       /* stages */
-#define TOL_FEAT 2e-5  /* features, logits, probabilities (measured <= 7e-6) */
-#define MIN_COS 0.99999
+#define TOL_FEAT 2e-5  /* features, logits, probabilities (measured <= 7e-6); stages: TOL */
 
 static const char *const variants[] = {"siglip_b16", "siglip_so400m14_384", "siglip2_so400m16",
                                        "siglip_i18n_noproj"};
 
-static double worst_abs, worst_cos = 1.0;
-
-static float *expect_f32(const oclip_checkpoint *ck, const char *name, size_t *n) {
-    const oclip_tensor *t = oclip_checkpoint_find(ck, name);
-    CHECKF(t && t->dtype == OCLIP_DTYPE_F32, "expected tensor %s", name);
-    if (!t) return NULL;
-    float *p = malloc(t->nbytes ? t->nbytes : 1);
-    memcpy(p, t->data, t->nbytes);
-    if (n) *n = (size_t)t->numel;
-    return p;
-}
-
-/* max |a-b| and cosine over n floats; the worst per model into *abs_out / *cos_out */
-static void compare_tol(const char *what, const char *tag, const float *got, const float *want,
-                        size_t n, double tol, double *abs_out, double *cos_out) {
-    if (!got || !want) return;
-    double mx = 0, dot = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= mx)) mx = d;
-        dot += (double)got[i] * want[i];
-        na += (double)got[i] * got[i];
-        nb += (double)want[i] * want[i];
-    }
-    double cos = na > 0 && nb > 0 ? dot / sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
-    CHECKF(mx <= tol, "%s %s: max-abs %.3g > %g", tag, what, mx, tol);
-    CHECKF(cos >= MIN_COS, "%s %s: cosine %.9f < %g", tag, what, cos, MIN_COS);
-    if (!(mx <= worst_abs)) worst_abs = mx;
-    if (cos < worst_cos) worst_cos = cos;
-    if (abs_out && !(mx <= *abs_out)) *abs_out = mx;
-    if (cos_out && cos < *cos_out) *cos_out = cos;
-}
-
-#define compare(what, tag, got, want, n, a, c) compare_tol(what, tag, got, want, n, TOL, a, c)
+/* the worst per model into *a / *c */
+#define compare_stage(what, tag, got, want, n, a, c) compare_tol(what, tag, got, want, n, TOL, a, c)
 #define compare_feat(what, tag, got, want, n, a, c)                                              \
     compare_tol(what, tag, got, want, n, TOL_FEAT, a, c)
 
@@ -79,11 +36,8 @@ static void compare_tol(const char *what, const char *tag, const float *got, con
  * timm's save_config_for_hf wrote: oclip must read from it the sizes the generator built the
  * tower with (its args, in timm's own terms; mlp_ratio default 4, act_layer default exact GELU). */
 static void test_timm_sources(void) {
-    size_t len = 0;
-    unsigned char *text = read_file(FIX "/manifest.json", &len);
-    CHECKF(text != NULL, "%s", FIX "/manifest.json");
-    cJSON *root = text ? cJSON_ParseWithLength((const char *)text, len) : NULL;
-    free(text);
+    cJSON *root = json_file(FIX "/manifest.json");
+    CHECKF(root != NULL, "%s", FIX "/manifest.json");
     const cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "timm_test_models"), *it;
     int n = 0;
     cJSON_ArrayForEach(it, models) {
@@ -180,57 +134,30 @@ static void test_timm_sources(void) {
     CHECK(!oc_timm_tower_find("hf-hub:../x", NULL));
 }
 
-/* expected.json "images" (paths from the repository root) preprocessed with the model's
- * preprocess_cfg: the fixture's pixels bit for bit */
-static void check_preprocess(const oclip_model *m, const cJSON *images, const float *want,
-                             const char *tag) {
+/* the model's preprocess_cfg is SigLIP's (squash, mean / std 0.5), and gives the fixture's
+ * pixels bit for bit */
+static void check_siglip_preprocess(const oclip_model *m, const cJSON *images, const float *want,
+                                    const char *tag) {
     const oclip_preprocess_cfg *pre = oclip_model_preprocess(m);
     CHECKF(!strcmp(pre->resize_mode, "squash") && pre->mean[0] == 0.5 && pre->std[2] == 0.5,
            "%s: preprocess_cfg %s mean %g std %g", tag, pre->resize_mode, pre->mean[0],
            pre->std[2]);
-    size_t px = (size_t)3 * (size_t)pre->size[0] * (size_t)pre->size[1];
-    float *got = malloc(px * sizeof(float));
-    size_t i = 0, differ = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, images) {
-        oclip_image *img = NULL;
-        oclip_error err;
-        CHECKF(oclip_image_load(it->valuestring, NULL, &img, &err) == OCLIP_OK &&
-                   oclip_preprocess(img, pre, got, &err) == OCLIP_OK,
-               "%s %s: %s", tag, it->valuestring, err.msg);
-        for (size_t k = 0; img && k < px; k++) differ += got[k] != want[i * px + k];
-        oclip_image_free(img);
-        i++;
-    }
-    CHECKF(i == 5 && differ == 0, "%s: %zu images, %zu pixel values differ from OpenCLIP's", tag,
-           i, differ);
-    free(got);
+    check_preprocess(m, images, want, tag, 5, false);
 }
 
 static void test_variant(const char *variant) {
-    char dir[256], path[300];
+    char dir[256];
     snprintf(dir, sizeof dir, FIX "/%s", variant);
-    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
-    oclip_checkpoint *ex = NULL;
+    tower_fixture f;
     oclip_error err;
-    CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s: %s", path, err.msg);
-    oclip_model_options o;
-    oclip_model_options_default(&o);
-    o.threads = 2;
-    oclip_model *m = NULL;
-    CHECKF(oclip_model_load(dir, &o, &m, &err) == OCLIP_OK, "%s: %s", dir, err.msg);
-    snprintf(path, sizeof path, "%s/expected.json", dir);
-    size_t jlen = 0;
-    unsigned char *jtext = read_file(path, &jlen);
-    cJSON *ej = jtext ? cJSON_ParseWithLength((const char *)jtext, jlen) : NULL;
-    free(jtext);
-    if (!ex || !m || !ej) {
+    if (!tower_fixture_open(&f, dir)) {
         CHECKF(0, "%s: fixture or model missing", variant);
-        oclip_checkpoint_free(ex);
-        oclip_model_free(m);
-        cJSON_Delete(ej);
+        tower_fixture_close(&f);
         return;
     }
+    oclip_checkpoint *ex = f.ex;
+    oclip_model *m = f.m;
+    cJSON *ej = f.ej;
     const oclip_tensor *pt = oclip_checkpoint_find(ex, "pixels");
     const oclip_tensor *tt = oclip_checkpoint_find(ex, "tokens");
     size_t n_img = (size_t)pt->shape[0], n_txt = (size_t)tt->shape[0];
@@ -243,7 +170,7 @@ static void test_variant(const char *variant) {
     memcpy(tokens, tt->data, tt->nbytes);
     double abs_s = 0, cos_s = 1, abs_f = 0, cos_f = 1;
 
-    check_preprocess(m, cJSON_GetObjectItemCaseSensitive(ej, "images"), pixels, variant);
+    check_siglip_preprocess(m, cJSON_GetObjectItemCaseSensitive(ej, "images"), pixels, variant);
 
     /* image stages over the first 2 images */
     {
@@ -262,8 +189,9 @@ static void test_variant(const char *variant) {
         float *out = calloc(n * E, sizeof(float));
         CHECKF(oc_vit_forward(m, pixels, n, out, &st, &err) == OCLIP_OK, "%s: %s", variant,
                err.msg);
-        for (int s = 0; s < 5; s++) compare(names[s], variant, got[s], want[s], cnt[s], &abs_s, &cos_s);
-        compare("img_pooled (stage pass)", variant, out, want[5], n * E, &abs_s, &cos_s);
+        for (int s = 0; s < 5; s++)
+            compare_stage(names[s], variant, got[s], want[s], cnt[s], &abs_s, &cos_s);
+        compare_stage("img_pooled (stage pass)", variant, out, want[5], n * E, &abs_s, &cos_s);
         free(out);
         /* all 5 images: raw and normalized */
         out = calloc(n_img * E, sizeof(float));
@@ -291,7 +219,8 @@ static void test_variant(const char *variant) {
         float *out = calloc(n * E, sizeof(float));
         CHECKF(oc_txt_forward(m, tokens, n, out, &st, 0, &err) == OCLIP_OK, "%s: %s", variant,
                err.msg);
-        for (int s = 0; s < 4; s++) compare(names[s], variant, got[s], want[s], cnt[s], &abs_s, &cos_s);
+        for (int s = 0; s < 4; s++)
+            compare_stage(names[s], variant, got[s], want[s], cnt[s], &abs_s, &cos_s);
         free(out);
         for (int s = 0; s < 4; s++) free(want[s]), free(got[s]);
     }
@@ -357,9 +286,7 @@ static void test_variant(const char *variant) {
 
     free(pixels);
     free(tokens);
-    cJSON_Delete(ej);
-    oclip_model_free(m);
-    oclip_checkpoint_free(ex);
+    tower_fixture_close(&f);
 }
 
 /* oclip convert of a SigLIP folder to one OpenCLIP .safetensors file (its config in the

@@ -47,9 +47,10 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixtures_common as fc  # noqa: E402
 import gen_fixtures as gf  # noqa: E402
 
-OUT = os.path.join(gf.FIX, "convnext")
+OUT = fc.out_dir("convnext")
 IMAGES = ["examples/red_circle.png", "examples/blue_triangle.png", "examples/green_ring.png",
           "tests/fixtures/preprocess/img/p_601x589.png", "tests/fixtures/preprocess/img/jpg_420.jpg"]
 PROMPTS = ["a photo of a red circle", "a blue triangle", "a green ring", "a photo of a cat.", ""]
@@ -71,20 +72,11 @@ VARIANTS = {
 
 
 def register_timm_tiny():
-    import logging
-    from timm.models import register_model
-    from timm.models._registry import is_model
     from timm.models.convnext import _create_convnext
-    logging.getLogger("timm.models._builder").setLevel(logging.ERROR)
-    for name, spec in TIMM_TINY.items():
-        if is_model(name):
-            continue
 
-        def fn(pretrained=False, _name=name, _args=spec["args"], **kwargs):
-            return _create_convnext(_name, pretrained=pretrained, **dict(_args, **kwargs))
-        fn.__name__ = name
-        fn.__module__ = "timm.models.convnext"
-        register_model(fn)
+    def make(name, pretrained, **kwargs):
+        return _create_convnext(name, pretrained=pretrained, **dict(TIMM_TINY[name]["args"], **kwargs))
+    fc.register_timm_models(TIMM_TINY, "timm.models.convnext", make)
 
 
 def model_cfg(variant):
@@ -155,23 +147,18 @@ def outputs(model, tokenizer, pixels):
 
 def build(variant):
     import open_clip
-    from PIL import Image
     base, seed, tower, img = VARIANTS[variant]
     cfg = model_cfg(variant)
     torch.manual_seed(seed)
     model = open_clip.model.CLIP(**cfg).eval()
     assert isinstance(model.visual, open_clip.timm_model.TimmModel)
-    pre = open_clip.image_transform(img, is_train=False, mean=PREPROCESS["mean"],
-                                    std=PREPROCESS["std"], interpolation=PREPROCESS["interpolation"],
-                                    resize_mode=PREPROCESS["resize_mode"])
-    pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
+    pixels = fc.image_pixels(img, PREPROCESS, IMAGES)
     randomize(model, seed)
     return model, pixels, cfg
 
 
 def generate():
     import open_clip
-    import safetensors.torch
     import timm
     register_timm_tiny()
     gf.fresh_dir(OUT)
@@ -185,19 +172,9 @@ def generate():
         os.makedirs(d)
         model, pixels, cfg = build(variant)
         sd = model.state_dict()
-        safetensors.torch.save_file({k: v.contiguous() for k, v in sd.items()},
-                                    os.path.join(d, "open_clip_model.safetensors"))
-        gf.write_json(os.path.join(d, "open_clip_config.json"),
-                      {"model_cfg": cfg, "preprocess_cfg": PREPROCESS})
-        hub = open_clip.create_model("local-dir:" + d).eval()
-        res = outputs(model, tokenizer, pixels)
-        res2 = outputs(hub, tokenizer, pixels)
-        for k in res:
-            assert torch.equal(res[k], res2[k]), (variant, k)
-        m64 = copy.deepcopy(model).double()
-        with torch.no_grad():
-            f64 = m64.encode_image(pixels.double(), normalize=True)
-        gap = (f64 - res["img_features"].double()).abs().max().item()
+        fc.save_hub_folder(d, sd, cfg, PREPROCESS)
+        res = fc.reloaded_outputs(d, model, lambda m: outputs(m, tokenizer, pixels), variant)
+        gap = fc.fp64_gap(model, pixels, res["img_features"])
         # the eps matters: the same model with the other eps differs by far more than 1e-4
         other = copy.deepcopy(model)
         eps = TIMM_TINY[VARIANTS[variant][2]]["eps"]
@@ -207,12 +184,8 @@ def generate():
         with torch.no_grad():
             eps_gap = (other.encode_image(pixels, normalize=True) - res["img_features"]).abs().max().item()
         assert eps_gap > 1e-3, (variant, eps_gap)
-        img = res["img_features"]
-        cos = (img @ img.T).tolist()
-        off = max(cos[i][j] for i in range(len(IMAGES)) for j in range(len(IMAGES)) if i != j)
-        assert off < 0.99, "different images give near-identical features (%.5f)" % off
-        safetensors.torch.save_file({k: v.contiguous() for k, v in res.items()},
-                                    os.path.join(d, "expected.safetensors"))
+        cos, off = fc.distinct_images(res["img_features"], len(IMAGES), 0.99)
+        fc.save_tensors(os.path.join(d, "expected.safetensors"), res)
         gf.write_json(os.path.join(d, "expected.json"), {
             "variant": variant, "real_config": VARIANTS[variant][0],
             "real_model_cfg": open_clip.get_model_config(VARIANTS[variant][0]),
@@ -228,83 +201,27 @@ def generate():
 
 def verify():
     import open_clip
-    import safetensors.torch
     register_timm_tiny()
     tokenizer = open_clip.get_tokenizer("RN50")
     for variant in VARIANTS:
-        d = os.path.join(OUT, variant)
-        hub = open_clip.create_model("local-dir:" + d).eval()
         _, pixels, _ = build(variant)
-        want = safetensors.torch.load_file(os.path.join(d, "expected.safetensors"))
-        got = outputs(hub, tokenizer, pixels)
-        for k in want:
-            assert torch.allclose(want[k].double(), got[k].double(), atol=1e-6, rtol=0), (variant, k)
+        fc.verify_outputs(os.path.join(OUT, variant), lambda m: outputs(m, tokenizer, pixels),
+                          variant)
         print(variant, "ok")
 
 
-def full(names, out, oclip):
-    import subprocess
-    import time
-    import numpy as np
+def full_model(cfg, pixels):
     import open_clip
-    import safetensors.torch
-    from PIL import Image
-    for name in names:
-        cfg = open_clip.get_model_config(name)
-        d = os.path.join(out, name)
-        os.makedirs(d, exist_ok=True)
-        torch.manual_seed(0)
-        model = open_clip.model.CLIP(**cfg).eval()
-        img = cfg["vision_cfg"]["image_size"]
-        pre = open_clip.image_transform(img, is_train=False, mean=PREPROCESS["mean"],
-                                        std=PREPROCESS["std"],
-                                        interpolation=PREPROCESS["interpolation"],
-                                        resize_mode=PREPROCESS["resize_mode"])
-        pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
-        randomize(model, 0)
-        safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                                    os.path.join(d, "open_clip_model.safetensors"))
-        gf.write_json(os.path.join(d, "open_clip_config.json"),
-                      {"model_cfg": cfg, "preprocess_cfg": PREPROCESS})
-        with torch.no_grad():
-            t = time.time()
-            feat = model.encode_image(pixels, normalize=True)
-            dt = time.time() - t
-        np.save(os.path.join(d, "pixels.npy"), pixels.numpy())
-        np.save(os.path.join(d, "img_features.npy"), feat.numpy())
-        print("%s: PyTorch encode_image of %d images %.2f s (%d threads)" %
-              (name, len(IMAGES), dt, torch.get_num_threads()))
-        if oclip:
-            got = os.path.join(d, "got.npy")
-            t = time.time()
-            subprocess.run([oclip, "embed-image", "-m", d, "--pixels",
-                            os.path.join(d, "pixels.npy"), "-o", got], check=True)
-            dt = time.time() - t
-            g = torch.from_numpy(np.load(got))
-            cos = torch.nn.functional.cosine_similarity(g, feat).min().item()
-            v64 = copy.deepcopy(model.visual).double()  # the image tower only: memory
-            with torch.no_grad():
-                f64 = torch.nn.functional.normalize(v64(pixels.double()), dim=-1)
-            print("%s: oclip (load + encode) %.2f s, max-abs %.3g, min cosine %.9f; fp32 vs fp64 "
-                  "max-abs: PyTorch %.3g, oclip %.3g" %
-                  (name, dt, (g - feat).abs().max().item(), cos,
-                   (feat.double() - f64).abs().max().item(), (g.double() - f64).abs().max().item()))
+    model = open_clip.model.CLIP(**cfg).eval()
+    return randomize(model, 0)
 
 
 if __name__ == "__main__":
     os.chdir(gf.ROOT)
     if len(sys.argv) > 1 and sys.argv[1] == "full":
-        args = sys.argv[2:]
-        out, oclip = os.path.join(gf.ROOT, "build", "convnext_full"), None
-        if "--out" in args:
-            i = args.index("--out")
-            out = args[i + 1]
-            del args[i:i + 2]
-        if "--check" in args:
-            i = args.index("--check")
-            oclip = args[i + 1]
-            del args[i:i + 2]
-        full(args or ["convnext_base_w"], out, oclip)
+        names, out, oclip = fc.full_args("convnext")
+        fc.full(names or ["convnext_base_w"], out, oclip, full_model, PREPROCESS, IMAGES,
+                fc.fp64_tower_suffix)
     elif len(sys.argv) > 1 and sys.argv[1] == "verify":
         verify()
     else:

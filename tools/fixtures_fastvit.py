@@ -55,8 +55,11 @@ import sys
 import torch
 from safetensors.torch import save_file
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixtures_common as fc  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "tests", "fixtures", "fastvit")
+OUT = fc.out_dir("fastvit")
 LAYERS = (1, 2, 2, 1)
 DIMS = (16, 32, 32, 64)  # the attention stage: head_dim 32 -> 2 heads
 E = 24
@@ -140,13 +143,9 @@ PROMPTS = ["a photo of a red circle", "a blue triangle", "a diagram", ""]
 
 
 def register_tiny():
-    from timm.models import register_model
-    from timm.models._registry import is_model
     import timm.models.fastvit as fv
-    if is_model(TINY_NAME):
-        return
 
-    def fastvit_oclip_tiny(pretrained=False, **kwargs):
+    def make(name, pretrained, **kwargs):
         args = dict(layers=LAYERS, embed_dims=DIMS, mlp_ratios=(3, 3, 3, 3),
                     se_downsamples=(False, False, True, True),
                     pos_embs=(None, None, None, fv.partial(fv.RepConditionalPosEnc,
@@ -154,8 +153,7 @@ def register_tiny():
                     token_mixers=("repmixer", "repmixer", "repmixer", "attention"),
                     lkc_use_act=True)
         return fv._create_fastvit("fastvit_mci0", pretrained=pretrained, **dict(args, **kwargs))
-    fastvit_oclip_tiny.__module__ = "timm.models.fastvit"
-    register_model(fastvit_oclip_tiny)
+    fc.register_timm_models([TINY_NAME], "timm.models.fastvit", make)
 
 
 def e2e():
@@ -264,17 +262,8 @@ def full(names, out, check):
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["full"]:
-        args = sys.argv[2:]
-        out, check = os.path.join(ROOT, "build", "fastvit_full"), None
-        if "--out" in args:
-            i = args.index("--out")
-            out = args[i + 1]
-            del args[i:i + 2]
-        if "--check" in args:
-            i = args.index("--check")
-            check = args[i + 1]
-            del args[i:i + 2]
-        full(args or ["MobileCLIP2-S0"], out, check)
+        names, out, check = fc.full_args("fastvit")
+        full(names or ["MobileCLIP2-S0"], out, check)
         sys.exit(0)
     os.makedirs(OUT, exist_ok=True)
     tiny()

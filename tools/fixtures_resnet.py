@@ -51,18 +51,17 @@ is an exact normalisation.
 """
 
 import copy
-import json
 import math
 import os
 import sys
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixtures_common as fc  # noqa: E402
 import gen_fixtures as gf  # noqa: E402
 
-OUT = os.path.join(gf.FIX, "resnet")
+OUT = fc.out_dir("resnet")
 IMAGES = ["examples/red_circle.png", "examples/blue_triangle.png", "examples/green_ring.png",
           "tests/fixtures/preprocess/img/p_601x589.png", "tests/fixtures/preprocess/img/jpg_420.jpg"]
 PROMPTS = ["a photo of a red circle", "a blue triangle", "a green ring", "a photo of a cat.", ""]
@@ -155,16 +154,11 @@ def outputs(model, tokenizer, pixels):
 
 def build(variant):
     import open_clip
-    from PIL import Image
     base, seed, cfg = VARIANTS[variant]
     torch.manual_seed(seed)
     model = open_clip.model.CLIP(**cfg).eval()
     assert isinstance(model.visual, open_clip.modified_resnet.ModifiedResNet)
-    pre = open_clip.image_transform(cfg["vision_cfg"]["image_size"], is_train=False,
-                                    mean=PREPROCESS["mean"], std=PREPROCESS["std"],
-                                    interpolation=PREPROCESS["interpolation"],
-                                    resize_mode=PREPROCESS["resize_mode"])
-    pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
+    pixels = fc.image_pixels(cfg["vision_cfg"]["image_size"], PREPROCESS, IMAGES)
     randomize(model, seed)
     calibrate(model, pixels, seed)
     return model, pixels
@@ -172,38 +166,22 @@ def build(variant):
 
 def generate():
     import open_clip
-    import safetensors.torch
     gf.fresh_dir(OUT)
     tokenizer = open_clip.get_tokenizer("RN50")
     for variant, (base, seed, cfg) in VARIANTS.items():
         d = os.path.join(OUT, variant)
         os.makedirs(d)
         model, pixels = build(variant)
-        sd = model.state_dict()
-        safetensors.torch.save_file({k: v.contiguous() for k, v in sd.items()},
-                                    os.path.join(d, "open_clip_model.safetensors"))
-        gf.write_json(os.path.join(d, "open_clip_config.json"),
-                      {"model_cfg": cfg, "preprocess_cfg": PREPROCESS})
+        fc.save_hub_folder(d, model.state_dict(), cfg, PREPROCESS)
         # the hub repo as OpenCLIP loads it gives the same model
-        hub = open_clip.create_model("local-dir:" + d)
-        res = outputs(model, tokenizer, pixels)
-        res2 = outputs(hub.eval(), tokenizer, pixels)
-        for k in res:
-            assert torch.equal(res[k], res2[k]), (variant, k)
+        res = fc.reloaded_outputs(d, model, lambda m: outputs(m, tokenizer, pixels), variant)
         # fp64 run: OpenCLIP's own fp32 rounding on these outputs
-        m64 = copy.deepcopy(model).double()
-        with torch.no_grad():
-            f64 = m64.encode_image(pixels.double(), normalize=True)
-        gap = (f64 - res["img_features"].double()).abs().max().item()
-        img = res["img_features"]
-        cos = (img @ img.T).tolist()
-        off = max(cos[i][j] for i in range(len(IMAGES)) for j in range(len(IMAGES)) if i != j)
-        assert off < 0.99, "different images give near-identical features (%.5f)" % off
+        gap = fc.fp64_gap(model, pixels, res["img_features"])
+        cos, off = fc.distinct_images(res["img_features"], len(IMAGES), 0.99)
         if variant == "rn50_tiny":
             res["openai_img_features"] = openai_pt(model, pixels, res["tokens"], cfg,
                                                    os.path.join(d, "openai.pt"))
-        safetensors.torch.save_file({k: v.contiguous() for k, v in res.items()},
-                                    os.path.join(d, "expected.safetensors"))
+        fc.save_tensors(os.path.join(d, "expected.safetensors"), res)
         real = open_clip.get_model_config(base)
         gf.write_json(os.path.join(d, "expected.json"), {
             "variant": variant, "real_config": base, "real_model_cfg": real,
@@ -253,87 +231,39 @@ def openai_pt(model, pixels, tokens, cfg, path):
 
 def verify():
     import open_clip
-    import safetensors.torch
     tokenizer = open_clip.get_tokenizer("RN50")
     for variant in VARIANTS:
-        d = os.path.join(OUT, variant)
-        hub = open_clip.create_model("local-dir:" + d).eval()
         _, pixels = build(variant)
-        want = safetensors.torch.load_file(os.path.join(d, "expected.safetensors"))
-        got = outputs(hub, tokenizer, pixels)
-        for k in want:
-            if k == "openai_img_features":
-                continue
-            assert torch.allclose(want[k].double(), got[k].double(), atol=1e-6, rtol=0), (variant, k)
+        fc.verify_outputs(os.path.join(OUT, variant), lambda m: outputs(m, tokenizer, pixels),
+                          variant, skip=("openai_img_features",))
         print(variant, "ok")
 
 
-def full(names, out, oclip, fp64=False):
-    import subprocess
-    import time
+def full_model(cfg, pixels):
     import open_clip
-    import safetensors.torch
-    from PIL import Image
-    for name in names:
-        cfg = open_clip.get_model_config(name)
-        d = os.path.join(out, name)
-        os.makedirs(d, exist_ok=True)
-        torch.manual_seed(0)
-        model = open_clip.model.CLIP(**cfg).eval()
-        pre = open_clip.image_transform(cfg["vision_cfg"]["image_size"], is_train=False,
-                                        mean=PREPROCESS["mean"], std=PREPROCESS["std"],
-                                        interpolation=PREPROCESS["interpolation"],
-                                        resize_mode=PREPROCESS["resize_mode"])
-        pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
-        randomize(model, 0)
-        calibrate(model, pixels, 0)
-        safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                                    os.path.join(d, "open_clip_model.safetensors"))
-        gf.write_json(os.path.join(d, "open_clip_config.json"),
-                      {"model_cfg": cfg, "preprocess_cfg": PREPROCESS})
-        with torch.no_grad():
-            t = time.time()
-            feat = model.encode_image(pixels, normalize=True)
-            dt = time.time() - t
-        np.save(os.path.join(d, "pixels.npy"), pixels.numpy())
-        np.save(os.path.join(d, "img_features.npy"), feat.numpy())
-        print("%s: PyTorch encode_image of %d images %.2f s (%d threads)" %
-              (name, len(IMAGES), dt, torch.get_num_threads()))
-        if oclip:
-            got = os.path.join(d, "got.npy")
-            t = time.time()
-            subprocess.run([oclip, "embed-image", "-m", d, "--pixels",
-                            os.path.join(d, "pixels.npy"), "-o", got], check=True)
-            dt = time.time() - t
-            g = torch.from_numpy(np.load(got))
-            cos = torch.nn.functional.cosine_similarity(g, feat).min().item()
-            print("%s: oclip (load + encode) %.2f s, max-abs %.3g, min cosine %.9f" %
-                  (name, dt, (g - feat).abs().max().item(), cos))
-            if fp64:  # both fp32 results against the same model in fp64
-                m64 = copy.deepcopy(model).double()
-                with torch.no_grad():
-                    f64 = m64.encode_image(pixels.double(), normalize=True)
-                print("%s: fp32 vs fp64 max-abs: PyTorch %.3g, oclip %.3g" %
-                      (name, (feat.double() - f64).abs().max().item(),
-                       (g.double() - f64).abs().max().item()))
+    model = open_clip.model.CLIP(**cfg).eval()
+    randomize(model, 0)
+    calibrate(model, pixels, 0)
+    return model
+
+
+def fp64_suffix(model, pixels, feat, got):
+    """full --fp64: both fp32 results against the same model in fp64"""
+    m64 = copy.deepcopy(model).double()
+    with torch.no_grad():
+        f64 = m64.encode_image(pixels.double(), normalize=True)
+    return "; fp32 vs fp64 max-abs: PyTorch %.3g, oclip %.3g" % (
+        (feat.double() - f64).abs().max().item(), (got.double() - f64).abs().max().item())
 
 
 if __name__ == "__main__":
     os.chdir(gf.ROOT)
     if len(sys.argv) > 1 and sys.argv[1] == "full":
-        args = sys.argv[2:]
-        out, oclip = os.path.join(gf.ROOT, "build", "resnet_full"), None
-        if "--out" in args:
-            i = args.index("--out")
-            out = args[i + 1]
-            del args[i:i + 2]
-        if "--check" in args:
-            i = args.index("--check")
-            oclip = args[i + 1]
-            del args[i:i + 2]
-        fp64 = "--fp64" in args
-        args = [a for a in args if a != "--fp64"]
-        full(args or ["RN50"], out, oclip, fp64)
+        names, out, oclip = fc.full_args("resnet")
+        fp64 = "--fp64" in names
+        names = [a for a in names if a != "--fp64"]
+        fc.full(names or ["RN50"], out, oclip, full_model, PREPROCESS, IMAGES,
+                fp64_suffix if fp64 else None)
     elif len(sys.argv) > 1 and sys.argv[1] == "verify":
         verify()
     else:

@@ -10,12 +10,7 @@
 #include <string.h>
 
 #include "model/arch.h"
-#include "model/convnext.h"
-#include "model/fastvit.h"
-#include "model/eva.h"
-#include "model/vitamin.h"
 #include "model/hftext.h"
-#include "model/timmvit.h"
 
 /* The side of ModifiedResNet's last feature grid for an img x img image: the stem's stride-2
  * 3x3 convolution (pad 1), its AvgPool2d(2), layer2..4's AvgPool2d(2) (modified_resnet.py) */
@@ -93,6 +88,59 @@ static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t 
     memcpy(e->shape, d, sizeof d);
 }
 
+/* An oc_put_fn: one entry into the elist l */
+static void put_entry(void *l, int ndim, const int64_t d[4], const char *name) {
+    put(l, ndim, d[0], d[1], d[2], d[3], "%s", name);
+}
+
+void oc_emitf(const oc_emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+              const char *fmt, ...) {
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    const int64_t shape[4] = {d0, d1, d2, d3};
+    e->put(e->ctx, ndim, shape, name);
+}
+
+void oc_emit_timm_blocks(const oc_emit *e, int depth, int64_t W, int64_t M) {
+    for (int i = 0; i < depth; i++) {
+#define B "visual.trunk.blocks.%d."
+        oc_emitf(e, 1, W, 0, 0, 0, B "norm1.weight", i);
+        oc_emitf(e, 1, W, 0, 0, 0, B "norm1.bias", i);
+        oc_emitf(e, 2, 3 * W, W, 0, 0, B "attn.qkv.weight", i);
+        oc_emitf(e, 1, 3 * W, 0, 0, 0, B "attn.qkv.bias", i);
+        oc_emitf(e, 2, W, W, 0, 0, B "attn.proj.weight", i);
+        oc_emitf(e, 1, W, 0, 0, 0, B "attn.proj.bias", i);
+        oc_emitf(e, 1, W, 0, 0, 0, B "norm2.weight", i);
+        oc_emitf(e, 1, W, 0, 0, 0, B "norm2.bias", i);
+        oc_emitf(e, 2, M, W, 0, 0, B "mlp.fc1.weight", i);
+        oc_emitf(e, 1, M, 0, 0, 0, B "mlp.fc1.bias", i);
+        oc_emitf(e, 2, W, M, 0, 0, B "mlp.fc2.weight", i);
+        oc_emitf(e, 1, W, 0, 0, 0, B "mlp.fc2.bias", i);
+#undef B
+    }
+}
+
+void oc_emit_attn_pool(const oc_emit *e, int64_t W, int64_t M) {
+#define AP "visual.trunk.attn_pool."
+    oc_emitf(e, 3, 1, 1, W, 0, AP "latent");
+    oc_emitf(e, 2, W, W, 0, 0, AP "q.weight");
+    oc_emitf(e, 1, W, 0, 0, 0, AP "q.bias");
+    oc_emitf(e, 2, 2 * W, W, 0, 0, AP "kv.weight");
+    oc_emitf(e, 1, 2 * W, 0, 0, 0, AP "kv.bias");
+    oc_emitf(e, 2, W, W, 0, 0, AP "proj.weight");
+    oc_emitf(e, 1, W, 0, 0, 0, AP "proj.bias");
+    oc_emitf(e, 1, W, 0, 0, 0, AP "norm.weight");
+    oc_emitf(e, 1, W, 0, 0, 0, AP "norm.bias");
+    oc_emitf(e, 2, M, W, 0, 0, AP "mlp.fc1.weight");
+    oc_emitf(e, 1, M, 0, 0, 0, AP "mlp.fc1.bias");
+    oc_emitf(e, 2, W, M, 0, 0, AP "mlp.fc2.weight");
+    oc_emitf(e, 1, W, 0, 0, 0, AP "mlp.fc2.bias");
+#undef AP
+}
+
 /* ResidualAttentionBlock: ln_1, attn, ls_1, ln_2, mlp, ls_2 (module registration order). */
 static void put_blocks(elist *l, const char *prefix, int layers, int64_t w, int64_t mlp, bool ls) {
     for (int i = 0; i < layers; i++) {
@@ -131,57 +179,37 @@ static void put_custom_text(elist *l, const oclip_model_config *cfg) {
     }
 }
 
-/* CustomTextCLIP with a timm SigLIP tower (docs/SIGLIP.md section 7): logit_scale,
- * logit_bias, visual.trunk.* (timm VisionTransformer, class_token False, global_pool 'map'),
- * text.* (TextTransformer), in state_dict() order. */
-
-static oclip_status siglip_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
-                                    size_t *n, oclip_error *err) {
-    oc_timm_tower tw;
-    const char *why = oc_timm_unsupported(cfg, &tw);
-    if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
+/* CustomTextCLIP with a timm image tower (the SigLIP ViTs, or a family of timm.c's table), in
+ * state_dict() order: logit_scale (logit_bias), visual.* from `visual`, text.* */
+static oclip_status custom_text_expected(const oclip_model_config *cfg,
+                                         oc_visual_expected_fn visual, oc_arena *a,
+                                         oc_expect **out, size_t *n, oclip_error *err) {
     elist l = {.a = a};
-    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.patch ? tw.img / tw.patch : 0;
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
     put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
     if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
-    put(&l, 3, 1, g * g, W, 0, "visual.trunk.pos_embed");
-    put(&l, 4, W, 3, P, P, "visual.trunk.patch_embed.proj.weight");
-    put(&l, 1, W, 0, 0, 0, "visual.trunk.patch_embed.proj.bias");
-    for (int i = 0; i < tw.depth; i++) {
-        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.norm1.weight", i);
-        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.norm1.bias", i);
-        put(&l, 2, 3 * W, W, 0, 0, "visual.trunk.blocks.%d.attn.qkv.weight", i);
-        put(&l, 1, 3 * W, 0, 0, 0, "visual.trunk.blocks.%d.attn.qkv.bias", i);
-        put(&l, 2, W, W, 0, 0, "visual.trunk.blocks.%d.attn.proj.weight", i);
-        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.attn.proj.bias", i);
-        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.norm2.weight", i);
-        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.norm2.bias", i);
-        put(&l, 2, M, W, 0, 0, "visual.trunk.blocks.%d.mlp.fc1.weight", i);
-        put(&l, 1, M, 0, 0, 0, "visual.trunk.blocks.%d.mlp.fc1.bias", i);
-        put(&l, 2, W, M, 0, 0, "visual.trunk.blocks.%d.mlp.fc2.weight", i);
-        put(&l, 1, W, 0, 0, 0, "visual.trunk.blocks.%d.mlp.fc2.bias", i);
-    }
-    put(&l, 1, W, 0, 0, 0, "visual.trunk.norm.weight");
-    put(&l, 1, W, 0, 0, 0, "visual.trunk.norm.bias");
-    put(&l, 3, 1, 1, W, 0, "visual.trunk.attn_pool.latent");
-    put(&l, 2, W, W, 0, 0, "visual.trunk.attn_pool.q.weight");
-    put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.q.bias");
-    put(&l, 2, 2 * W, W, 0, 0, "visual.trunk.attn_pool.kv.weight");
-    put(&l, 1, 2 * W, 0, 0, 0, "visual.trunk.attn_pool.kv.bias");
-    put(&l, 2, W, W, 0, 0, "visual.trunk.attn_pool.proj.weight");
-    put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.proj.bias");
-    put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.norm.weight");
-    put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.norm.bias");
-    put(&l, 2, M, W, 0, 0, "visual.trunk.attn_pool.mlp.fc1.weight");
-    put(&l, 1, M, 0, 0, 0, "visual.trunk.attn_pool.mlp.fc1.bias");
-    put(&l, 2, W, M, 0, 0, "visual.trunk.attn_pool.mlp.fc2.weight");
-    put(&l, 1, W, 0, 0, 0, "visual.trunk.attn_pool.mlp.fc2.bias");
+    visual(cfg, put_entry, &l);
     put_custom_text(&l, cfg);
     if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
     *out = l.v;
     *n = l.n;
     return OCLIP_OK;
+}
+
+/* A timm SigLIP tower (docs/SIGLIP.md section 7): visual.trunk.* of a timm VisionTransformer
+ * with class_token False and global_pool 'map' */
+static void siglip_visual(const oclip_model_config *cfg, oc_put_fn put_fn, void *ctx) {
+    oc_timm_tower tw;
+    if (oc_timm_unsupported(cfg, &tw)) return;
+    const oc_emit e = {put_fn, ctx};
+    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.patch ? tw.img / tw.patch : 0;
+    oc_emitf(&e, 3, 1, g * g, W, 0, "visual.trunk.pos_embed");
+    oc_emitf(&e, 4, W, 3, P, P, "visual.trunk.patch_embed.proj.weight");
+    oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.patch_embed.proj.bias");
+    oc_emit_timm_blocks(&e, tw.depth, W, M);
+    oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.norm.weight");
+    oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.norm.bias");
+    oc_emit_attn_pool(&e, W, M);
 }
 
 /* BatchNorm2d's state: weight, bias, running_mean, running_var (num_batches_tracked, an int64
@@ -232,31 +260,6 @@ static void resnet_visual(elist *l, const oclip_model_config *cfg) {
     put(l, 1, E, 0, 0, 0, "visual.attnpool.c_proj.bias");
 }
 
-/* oc_convnext_expected's callback: one entry into the elist */
-static void put_entry(void *l, int ndim, const int64_t d[4], const char *name) {
-    put(l, ndim, d[0], d[1], d[2], d[3], "%s", name);
-}
-
-/* CustomTextCLIP with a timm ViTamin tower (model/vitamin.c) or a FastViT one in its train-time
- * form (model/fastvit.c), in state_dict() order */
-static oclip_status vitamin_fastvit_expected(const oclip_model_config *cfg, oc_arena *a,
-                                             oc_expect **out, size_t *n, oclip_error *err) {
-    elist l = {.a = a};
-    int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
-    put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
-    if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
-    oc_fastvit_geom fg;
-    if (oc_fastvit_find(cfg->vision.timm_model_name, &fg))
-        oc_fastvit_expected(&fg, cfg->embed_dim, put_entry, &l);
-    else
-        oc_vitamin_expected(cfg, put_entry, &l);
-    put_custom_text(&l, cfg);
-    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    *out = l.v;
-    *n = l.n;
-    return OCLIP_OK;
-}
-
 bool oc_arch_optional(const oclip_model_config *cfg, const char *name) {
     const char *leaf = ".num_batches_tracked";
     size_t n = strlen(name), m = strlen(leaf);
@@ -269,31 +272,27 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
                               size_t *n, oclip_error *err) {
     const char *why = oc_arch_unsupported(cfg);
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
-    if (cfg->family == OCLIP_FAMILY_TIMM && (oc_vitamin_find(cfg->vision.timm_model_name, NULL) ||
-                                             oc_fastvit_find(cfg->vision.timm_model_name, NULL)))
-        return vitamin_fastvit_expected(cfg, a, out, n, err);
     bool rn = cfg->family == OCLIP_FAMILY_RESNET;
-    bool cnx = cfg->family == OCLIP_FAMILY_TIMM &&
-               oc_convnext_find(cfg->vision.timm_model_name, NULL); /* CLIP + timm ConvNeXt */
-    if ((rn || cnx) && (cfg->text.width <= 0 || cfg->embed_dim <= 0))
+    /* a timm tower of timm.c's table: in a CustomTextCLIP, or (ConvNeXt) in a CLIP */
+    const oc_timm_family *tf = cfg->family == OCLIP_FAMILY_TIMM
+                                   ? oc_timm_family_of(cfg->vision.timm_model_name) : NULL;
+    if ((rn || tf) && (cfg->text.width <= 0 || cfg->embed_dim <= 0))
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
-    if (rn || cnx) goto native;
+    if (tf && cfg->custom_text) return custom_text_expected(cfg, tf->visual, a, out, n, err);
+    if (rn || tf) goto native;
     if (cfg->vision.patch_size <= 0 || cfg->vision.width <= 0 || cfg->text.width <= 0 ||
         cfg->embed_dim <= 0)
         return oc_err_set(err, OCLIP_E_ARG, "config with zero-sized dimensions");
-    if (cfg->family == OCLIP_FAMILY_TIMM && oc_eva_family(cfg->vision.timm_model_name))
-        return oc_eva_expected(cfg, a, out, n, err);
-    if (cfg->family == OCLIP_FAMILY_TIMM && oc_timmvit_tower_find(cfg->vision.timm_model_name, NULL))
-        return oc_timmvit_expected(cfg, a, out, n, err);
     if (cfg->text.hf_model_name[0]) return oc_hftext_expected(cfg, a, out, n, err);
-    if (cfg->family == OCLIP_FAMILY_TIMM) return siglip_expected(cfg, a, out, n, err);
+    if (cfg->family == OCLIP_FAMILY_TIMM)
+        return custom_text_expected(cfg, siglip_visual, a, out, n, err);
 native:;
     const oclip_vision_cfg *v = &cfg->vision;
     const oclip_text_cfg *t = &cfg->text;
     elist l = {.a = a};
     int64_t E = cfg->embed_dim, Wv = v->width, Wt = t->width;
-    int64_t gh = rn || cnx ? 0 : v->image_size[0] / v->patch_size;
-    int64_t gw = rn || cnx ? 0 : v->image_size[1] / v->patch_size;
+    int64_t gh = rn || tf ? 0 : v->image_size[0] / v->patch_size;
+    int64_t gw = rn || tf ? 0 : v->image_size[1] / v->patch_size;
     int64_t mlp_v = (int64_t)(Wv * v->mlp_ratio), mlp_t = (int64_t)(Wt * t->mlp_ratio);
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
 
@@ -314,8 +313,8 @@ native:;
         resnet_visual(&l, cfg);
         goto text;
     }
-    if (cnx) {
-        oc_convnext_expected(cfg, put_entry, &l);
+    if (tf) {
+        tf->visual(cfg, put_entry, &l);
         goto text;
     }
     put(&l, 1, Wv, 0, 0, 0, "visual.class_embedding");

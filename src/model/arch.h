@@ -21,6 +21,26 @@ typedef struct {
 oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
                               size_t *n, oclip_error *err);
 
+/* Building an expected state dict: put(ctx, ndim, shape, name) receives one entry (the shape's
+ * dimensions past ndim are 0). oc_arch_expected collects them into its list; a test may compare
+ * them one by one. */
+typedef void (*oc_put_fn)(void *ctx, int ndim, const int64_t shape[4], const char *name);
+typedef struct {
+    oc_put_fn put;
+    void *ctx;
+} oc_emit;
+/* One entry, its name formatted from fmt (names longer than 255 bytes are cut). */
+void oc_emitf(const oc_emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+              const char *fmt, ...) OC_PRINTF(7, 8);
+/* timm VisionTransformer's Blocks 0 .. depth-1 under visual.trunk.blocks. (norm1, attn.qkv,
+ * attn.proj, norm2, mlp.fc1, mlp.fc2, each Linear with its bias; width W, MLP hidden M). */
+void oc_emit_timm_blocks(const oc_emit *e, int depth, int64_t W, int64_t M);
+/* timm AttentionPoolLatent under visual.trunk.attn_pool. (latent, q, kv, proj, norm, mlp; width
+ * W, MLP hidden M). */
+void oc_emit_attn_pool(const oc_emit *e, int64_t W, int64_t M);
+/* An image tower's entries (visual.*) in state_dict() order, for a config its family accepts. */
+typedef void (*oc_visual_expected_fn)(const oclip_model_config *c, oc_put_fn put, void *ctx);
+
 /* Reason a config cannot be computed by oclip, or NULL when it can. */
 const char *oc_arch_unsupported(const oclip_model_config *cfg);
 /* The same for a ModifiedResNet config (family RESNET). */
@@ -95,11 +115,14 @@ void oc_timm_tower_name(oc_timm_tower *t);
 const char *oc_timm_unsupported(const oclip_model_config *c, oc_timm_tower *tower);
 /* A timm image-tower family other than the SigLIP ViTs above (timm.c's table): its name, whether
  * a timm_model_name is its own (computed or refused by name), why a config of it is not computed
- * (NULL: it is), and the binding of its tower into a model (model.c). */
+ * (NULL: it is), its tower's expected state dict (visual.*: oc_arch_expected puts it in a
+ * CustomTextCLIP's, or with custom_text false in a CLIP's) and the binding of its tower into a
+ * model (model.c). */
 typedef struct {
     const char *name;
     bool (*is)(const char *timm_model_name);
     const char *(*unsupported)(const oclip_model_config *c);
+    oc_visual_expected_fn visual;
     oclip_status (*bind)(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err);
 } oc_timm_family;
 /* The family timm_model_name belongs to, or NULL (a SigLIP ViT, or unknown). */

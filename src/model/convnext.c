@@ -6,12 +6,11 @@
  * (head.mlp, the `_d` models). OpenCLIP passes only the name to timm, so the trunk is timm's
  * definition of that name (timm models/convnext.py, the convnext_* functions).
  */
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model/convnext.h"
+#include "model/registry.h"
 
 /* timm models/convnext.py: depths, dims, norm_eps (None: LayerNorm's 1e-6; convnext_xxlarge
  * passes 1e-5) */
@@ -24,43 +23,21 @@ static const oc_convnext_tower towers[] = {
     {"convnext_xxlarge", {3, 4, 30, 3}, {384, 768, 1536, 3072}, 1e-5f},
 };
 
-#define MAX_REGISTERED 8
-static oc_convnext_tower registered[MAX_REGISTERED];
-static size_t n_registered;
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static oc_convnext_tower registered[8];
+/* the towers timm defines, then the ones tests register (registry.h) */
+static oc_registry reg = OC_REGISTRY(oc_convnext_tower, towers, sizeof towers / sizeof towers[0],
+                                     registered, "oc_convnext_register");
 
 bool oc_convnext_find(const char *name, oc_convnext_tower *out) {
-    if (!name || !name[0]) return false;
-    for (size_t i = 0; i < sizeof towers / sizeof towers[0]; i++)
-        if (!strcmp(towers[i].name, name)) {
-            if (out) *out = towers[i];
-            return true;
-        }
-    bool found = false;
-    pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < n_registered && !found; i++)
-        if (!strcmp(registered[i].name, name)) {
-            if (out) *out = registered[i];
-            found = true;
-        }
-    pthread_mutex_unlock(&reg_mu);
-    return found;
+    return oc_registry_find(&reg, name, out);
 }
 
 oclip_status oc_convnext_register(const oc_convnext_tower *t, oclip_error *err) {
-    bool ok = t && t->name[0] && strlen(t->name) < sizeof t->name && t->eps > 0;
+    bool ok = t && t->eps > 0;
     for (int i = 0; ok && i < 4; i++)
         ok = t->depths[i] >= 0 && t->depths[i] <= 256 && t->dims[i] > 0 && t->dims[i] <= 16384;
     if (!ok) return oc_err_set(err, OCLIP_E_ARG, "oc_convnext_register: invalid tower");
-    oclip_status s = OCLIP_OK;
-    pthread_mutex_lock(&reg_mu);
-    size_t i = 0;
-    while (i < n_registered && strcmp(registered[i].name, t->name)) i++;
-    if (i < n_registered) registered[i] = *t;
-    else if (n_registered < MAX_REGISTERED) registered[n_registered++] = *t;
-    else s = oc_err_set(err, OCLIP_E_NOMEM, "oc_convnext_register: table full");
-    pthread_mutex_unlock(&reg_mu);
-    return s;
+    return oc_registry_add(&reg, t, err);
 }
 
 const char *oc_convnext_unsupported(const oclip_model_config *c, oc_convnext_geom *g) {
@@ -87,64 +64,48 @@ const char *oc_convnext_unsupported(const oclip_model_config *c, oc_convnext_geo
     return NULL;
 }
 
-static void put1(void (*put)(void *, int, const int64_t[4], const char *), void *ctx, int ndim,
-                 int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
-    OC_PRINTF(8, 9);
-static void put1(void (*put)(void *, int, const int64_t[4], const char *), void *ctx, int ndim,
-                 int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...) {
-    char name[200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    const int64_t shape[4] = {d0, d1, d2, d3};
-    put(ctx, ndim, shape, name);
-}
-
 /* TimmModel's state_dict(): trunk (stem, stages: downsample, then each block's own gamma before
  * its modules), trunk.head.norm (fc is an Identity after reset_classifier(0)), then head */
-void oc_convnext_expected(const oclip_model_config *c,
-                          void (*put)(void *ctx, int ndim, const int64_t shape[4],
-                                      const char *name),
-                          void *ctx) {
+void oc_convnext_visual(const oclip_model_config *c, oc_put_fn put, void *ctx) {
+    const oc_emit e = {put, ctx};
     oc_convnext_geom g;
     if (oc_convnext_unsupported(c, &g)) return;
     int64_t C = g.dims[0], E = c->embed_dim;
-    put1(put, ctx, 4, C, 3, 4, 4, "visual.trunk.stem.0.weight");
-    put1(put, ctx, 1, C, 0, 0, 0, "visual.trunk.stem.0.bias");
-    put1(put, ctx, 1, C, 0, 0, 0, "visual.trunk.stem.1.weight");
-    put1(put, ctx, 1, C, 0, 0, 0, "visual.trunk.stem.1.bias");
+    oc_emitf(&e, 4, C, 3, 4, 4, "visual.trunk.stem.0.weight");
+    oc_emitf(&e, 1, C, 0, 0, 0, "visual.trunk.stem.0.bias");
+    oc_emitf(&e, 1, C, 0, 0, 0, "visual.trunk.stem.1.weight");
+    oc_emitf(&e, 1, C, 0, 0, 0, "visual.trunk.stem.1.bias");
     for (int i = 0; i < 4; i++) {
         int64_t Co = g.dims[i];
         if (i > 0) {
-            put1(put, ctx, 1, C, 0, 0, 0, "visual.trunk.stages.%d.downsample.0.weight", i);
-            put1(put, ctx, 1, C, 0, 0, 0, "visual.trunk.stages.%d.downsample.0.bias", i);
-            put1(put, ctx, 4, Co, C, 2, 2, "visual.trunk.stages.%d.downsample.1.weight", i);
-            put1(put, ctx, 1, Co, 0, 0, 0, "visual.trunk.stages.%d.downsample.1.bias", i);
+            oc_emitf(&e, 1, C, 0, 0, 0, "visual.trunk.stages.%d.downsample.0.weight", i);
+            oc_emitf(&e, 1, C, 0, 0, 0, "visual.trunk.stages.%d.downsample.0.bias", i);
+            oc_emitf(&e, 4, Co, C, 2, 2, "visual.trunk.stages.%d.downsample.1.weight", i);
+            oc_emitf(&e, 1, Co, 0, 0, 0, "visual.trunk.stages.%d.downsample.1.bias", i);
         }
         C = Co;
         for (int j = 0; j < g.depths[i]; j++) {
 #define BLK "visual.trunk.stages.%d.blocks.%d."
-            put1(put, ctx, 1, C, 0, 0, 0, BLK "gamma", i, j);
-            put1(put, ctx, 4, C, 1, 7, 7, BLK "conv_dw.weight", i, j);
-            put1(put, ctx, 1, C, 0, 0, 0, BLK "conv_dw.bias", i, j);
-            put1(put, ctx, 1, C, 0, 0, 0, BLK "norm.weight", i, j);
-            put1(put, ctx, 1, C, 0, 0, 0, BLK "norm.bias", i, j);
-            put1(put, ctx, 2, 4 * C, C, 0, 0, BLK "mlp.fc1.weight", i, j);
-            put1(put, ctx, 1, 4 * C, 0, 0, 0, BLK "mlp.fc1.bias", i, j);
-            put1(put, ctx, 2, C, 4 * C, 0, 0, BLK "mlp.fc2.weight", i, j);
-            put1(put, ctx, 1, C, 0, 0, 0, BLK "mlp.fc2.bias", i, j);
+            oc_emitf(&e, 1, C, 0, 0, 0, BLK "gamma", i, j);
+            oc_emitf(&e, 4, C, 1, 7, 7, BLK "conv_dw.weight", i, j);
+            oc_emitf(&e, 1, C, 0, 0, 0, BLK "conv_dw.bias", i, j);
+            oc_emitf(&e, 1, C, 0, 0, 0, BLK "norm.weight", i, j);
+            oc_emitf(&e, 1, C, 0, 0, 0, BLK "norm.bias", i, j);
+            oc_emitf(&e, 2, 4 * C, C, 0, 0, BLK "mlp.fc1.weight", i, j);
+            oc_emitf(&e, 1, 4 * C, 0, 0, 0, BLK "mlp.fc1.bias", i, j);
+            oc_emitf(&e, 2, C, 4 * C, 0, 0, BLK "mlp.fc2.weight", i, j);
+            oc_emitf(&e, 1, C, 0, 0, 0, BLK "mlp.fc2.bias", i, j);
 #undef BLK
         }
     }
-    put1(put, ctx, 1, C, 0, 0, 0, "visual.trunk.head.norm.weight");
-    put1(put, ctx, 1, C, 0, 0, 0, "visual.trunk.head.norm.bias");
+    oc_emitf(&e, 1, C, 0, 0, 0, "visual.trunk.head.norm.weight");
+    oc_emitf(&e, 1, C, 0, 0, 0, "visual.trunk.head.norm.bias");
     if (g.mlp) {
-        put1(put, ctx, 2, 2 * E, C, 0, 0, "visual.head.mlp.fc1.weight");
-        put1(put, ctx, 1, 2 * E, 0, 0, 0, "visual.head.mlp.fc1.bias");
-        put1(put, ctx, 2, E, 2 * E, 0, 0, "visual.head.mlp.fc2.weight");
+        oc_emitf(&e, 2, 2 * E, C, 0, 0, "visual.head.mlp.fc1.weight");
+        oc_emitf(&e, 1, 2 * E, 0, 0, 0, "visual.head.mlp.fc1.bias");
+        oc_emitf(&e, 2, E, 2 * E, 0, 0, "visual.head.mlp.fc2.weight");
     } else {
-        put1(put, ctx, 2, E, C, 0, 0, "visual.head.proj.weight");
+        oc_emitf(&e, 2, E, C, 0, 0, "visual.head.proj.weight");
     }
 }
 

@@ -6,6 +6,7 @@
 #ifndef OCLIP_MODEL_CONVNEXT_H
 #define OCLIP_MODEL_CONVNEXT_H
 
+#include "model/arch.h"
 #include "nn/engine.h"
 
 /* A timm ConvNeXt trunk by name: timm's convnext_* definitions, or a tower added with
@@ -26,10 +27,7 @@ oclip_status oc_convnext_register(const oc_convnext_tower *t, oclip_error *err);
 const char *oc_convnext_unsupported(const oclip_model_config *c, oc_convnext_geom *g);
 /* The image tower's expected state dict entries (visual.trunk.*, visual.head.*), in state_dict()
  * order, each handed to put(ctx, ndim, shape, name). */
-void oc_convnext_expected(const oclip_model_config *c,
-                          void (*put)(void *ctx, int ndim, const int64_t shape[4],
-                                      const char *name),
-                          void *ctx);
+void oc_convnext_visual(const oclip_model_config *c, oc_put_fn put, void *ctx);
 /* Binds the image tower of model m (its config checked with oc_convnext_unsupported). */
 oclip_status oc_convnext_model_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_error *err);
 

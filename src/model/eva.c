@@ -10,12 +10,11 @@
  * timm_pool 'map', timm_proj null) are Eva too: timm.create_model(name, num_classes=embed_dim,
  * global_pool='map') keeps their AttentionPoolLatent and adds the head Linear(width, embed_dim).
  */
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model/eva.h"
+#include "model/registry.h"
 #include "model/model.h"
 #include "nn/eva.h"
 
@@ -48,27 +47,14 @@ static const oc_eva_tower eva_towers[] = {
      0.0f, 8, 6144},
 };
 
-#define MAX_REGISTERED 16
-static oc_eva_tower registered[MAX_REGISTERED];
-static size_t n_registered;
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static oc_eva_tower registered[16];
+/* the towers timm defines, then the ones tests register (registry.h) */
+static oc_registry reg =
+    OC_REGISTRY(oc_eva_tower, eva_towers, sizeof eva_towers / sizeof eva_towers[0], registered,
+                "oc_eva_tower_register");
 
 bool oc_eva_tower_find(const char *name, oc_eva_tower *out) {
-    if (!name || !name[0]) return false;
-    for (size_t i = 0; i < sizeof eva_towers / sizeof eva_towers[0]; i++)
-        if (!strcmp(eva_towers[i].name, name)) {
-            if (out) *out = eva_towers[i];
-            return true;
-        }
-    bool found = false;
-    pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < n_registered && !found; i++)
-        if (!strcmp(registered[i].name, name)) {
-            if (out) *out = registered[i];
-            found = true;
-        }
-    pthread_mutex_unlock(&reg_mu);
-    return found;
+    return oc_registry_find(&reg, name, out);
 }
 
 bool oc_eva_family(const char *name) {
@@ -77,7 +63,7 @@ bool oc_eva_family(const char *name) {
 }
 
 oclip_status oc_eva_tower_register(const oc_eva_tower *t, oclip_error *err) {
-    if (!t || !t->name[0] || strlen(t->name) >= sizeof t->name || t->img <= 0 || t->patch <= 0 ||
+    if (!t || t->img <= 0 || t->patch <= 0 ||
         t->patch > t->img || t->width <= 0 || t->depth < 0 || t->heads <= 0 ||
         t->width % t->heads || t->mlp <= 0 || t->ref < 0 || (t->ref && (t->width / t->heads) % 4) ||
         !(t->rope_off >= 0.0f && t->rope_off <= 64.0f) ||
@@ -85,15 +71,7 @@ oclip_status oc_eva_tower_register(const oc_eva_tower *t, oclip_error *err) {
                    t->width % t->map_heads || t->map_mlp <= 0)) ||
         (!t->pe && (t->no_cls || t->map_heads || t->map_mlp)))
         return oc_err_set(err, OCLIP_E_ARG, "oc_eva_tower_register: invalid tower");
-    oclip_status s = OCLIP_OK;
-    pthread_mutex_lock(&reg_mu);
-    size_t i = 0;
-    while (i < n_registered && strcmp(registered[i].name, t->name)) i++;
-    if (i < n_registered) registered[i] = *t;
-    else if (n_registered < MAX_REGISTERED) registered[n_registered++] = *t;
-    else s = oc_err_set(err, OCLIP_E_NOMEM, "oc_eva_tower_register: table full");
-    pthread_mutex_unlock(&reg_mu);
-    return s;
+    return oc_registry_add(&reg, t, err);
 }
 
 const char *oc_eva_unsupported(const oclip_model_config *c, oc_eva_tower *tower) {
@@ -117,167 +95,72 @@ const char *oc_eva_unsupported(const oclip_model_config *c, oc_eva_tower *tower)
 }
 
 /* =============================================================================================
- * Expected state dict
+ * Expected state dict: Eva's cls_token, pos_embed, patch_embed, norm_pre, blocks, norm,
+ * attn_pool, head (module order); oc_arch_expected adds logit_scale and text.*
  */
-typedef struct {
-    oc_expect *v;
-    size_t n, cap;
-    oc_arena *a;
-    bool oom;
-} elist;
-
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, const char *fmt, ...)
-    OC_PRINTF(6, 7);
-
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, const char *fmt, ...) {
-    if (l->oom) return;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        oc_expect *v = oc_arena_alloc(l->a, cap * sizeof *v);
-        if (!v) {
-            l->oom = true;
-            return;
-        }
-        if (l->n) memcpy(v, l->v, l->n * sizeof *v);
-        l->v = v;
-        l->cap = cap;
-    }
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    oc_expect *e = &l->v[l->n++];
-    e->name = oc_arena_strndup(l->a, name, strlen(name));
-    if (!e->name) l->oom = true;
-    e->ndim = ndim;
-    int64_t d[4] = {d0, d1, d2, 0};
-    memcpy(e->shape, d, sizeof d);
-}
-
-oclip_status oc_eva_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
-                             size_t *n, oclip_error *err) {
+void oc_eva_visual(const oclip_model_config *cfg, oc_put_fn put, void *ctx) {
     oc_eva_tower tw;
-    const char *why = oc_eva_unsupported(cfg, &tw);
-    if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
-    const oclip_text_cfg *t = &cfg->text;
-    elist l = {.a = a};
-    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.img / tw.patch;
-    int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
-    int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
-    put(&l, ls_dims, 1, 0, 0, "logit_scale");
-    if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, "logit_bias");
-    /* Eva: cls_token, pos_embed, patch_embed, norm_pre, blocks, norm, attn_pool, head (module
-     * order) */
-    if (!tw.no_cls) put(&l, 3, 1, 1, W, "visual.trunk.cls_token");
-    put(&l, 3, 1, g * g + !tw.no_cls, W, "visual.trunk.pos_embed");
-    put(&l, 4, W, 3, P, "visual.trunk.patch_embed.proj.weight");
-    if (!l.oom) l.v[l.n - 1].shape[3] = P;
-    if (!tw.pe) put(&l, 1, W, 0, 0, "visual.trunk.patch_embed.proj.bias");
+    if (oc_eva_unsupported(cfg, &tw)) return;
+    const oc_emit e = {put, ctx};
+    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = tw.img / tw.patch, E = cfg->embed_dim;
+    if (!tw.no_cls) oc_emitf(&e, 3, 1, 1, W, 0, "visual.trunk.cls_token");
+    oc_emitf(&e, 3, 1, g * g + !tw.no_cls, W, 0, "visual.trunk.pos_embed");
+    oc_emitf(&e, 4, W, 3, P, P, "visual.trunk.patch_embed.proj.weight");
+    if (!tw.pe) oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.patch_embed.proj.bias");
     if (tw.pe) {
-        put(&l, 1, W, 0, 0, "visual.trunk.norm_pre.weight");
-        put(&l, 1, W, 0, 0, "visual.trunk.norm_pre.bias");
+        oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.norm_pre.weight");
+        oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.norm_pre.bias");
     }
     for (int i = 0; i < tw.depth; i++) {
 #define B "visual.trunk.blocks.%d."
-        put(&l, 1, W, 0, 0, B "norm1.weight", i);
-        put(&l, 1, W, 0, 0, B "norm1.bias", i);
+        oc_emitf(&e, 1, W, 0, 0, 0, B "norm1.weight", i);
+        oc_emitf(&e, 1, W, 0, 0, 0, B "norm1.bias", i);
         if (tw.pe) { /* AttentionRope */
-            put(&l, 2, 3 * W, W, 0, B "attn.qkv.weight", i);
-            put(&l, 1, 3 * W, 0, 0, B "attn.qkv.bias", i);
+            oc_emitf(&e, 2, 3 * W, W, 0, 0, B "attn.qkv.weight", i);
+            oc_emitf(&e, 1, 3 * W, 0, 0, 0, B "attn.qkv.bias", i);
         } else if (tw.fused) {
-            put(&l, 1, W, 0, 0, B "attn.q_bias", i);
-            put(&l, 1, W, 0, 0, B "attn.v_bias", i);
-            put(&l, 2, 3 * W, W, 0, B "attn.qkv.weight", i);
+            oc_emitf(&e, 1, W, 0, 0, 0, B "attn.q_bias", i);
+            oc_emitf(&e, 1, W, 0, 0, 0, B "attn.v_bias", i);
+            oc_emitf(&e, 2, 3 * W, W, 0, 0, B "attn.qkv.weight", i);
         } else {
-            put(&l, 2, W, W, 0, B "attn.q_proj.weight", i);
-            put(&l, 1, W, 0, 0, B "attn.q_proj.bias", i);
-            put(&l, 2, W, W, 0, B "attn.k_proj.weight", i);
-            put(&l, 2, W, W, 0, B "attn.v_proj.weight", i);
-            put(&l, 1, W, 0, 0, B "attn.v_proj.bias", i);
+            oc_emitf(&e, 2, W, W, 0, 0, B "attn.q_proj.weight", i);
+            oc_emitf(&e, 1, W, 0, 0, 0, B "attn.q_proj.bias", i);
+            oc_emitf(&e, 2, W, W, 0, 0, B "attn.k_proj.weight", i);
+            oc_emitf(&e, 2, W, W, 0, 0, B "attn.v_proj.weight", i);
+            oc_emitf(&e, 1, W, 0, 0, 0, B "attn.v_proj.bias", i);
         }
         if (tw.attn_norm) {
-            put(&l, 1, W, 0, 0, B "attn.norm.weight", i);
-            put(&l, 1, W, 0, 0, B "attn.norm.bias", i);
+            oc_emitf(&e, 1, W, 0, 0, 0, B "attn.norm.weight", i);
+            oc_emitf(&e, 1, W, 0, 0, 0, B "attn.norm.bias", i);
         }
-        put(&l, 2, W, W, 0, B "attn.proj.weight", i);
-        put(&l, 1, W, 0, 0, B "attn.proj.bias", i);
-        put(&l, 1, W, 0, 0, B "norm2.weight", i);
-        put(&l, 1, W, 0, 0, B "norm2.bias", i);
+        oc_emitf(&e, 2, W, W, 0, 0, B "attn.proj.weight", i);
+        oc_emitf(&e, 1, W, 0, 0, 0, B "attn.proj.bias", i);
+        oc_emitf(&e, 1, W, 0, 0, 0, B "norm2.weight", i);
+        oc_emitf(&e, 1, W, 0, 0, 0, B "norm2.bias", i);
         if (tw.swiglu) {
-            put(&l, 2, M, W, 0, B "mlp.fc1_g.weight", i);
-            put(&l, 1, M, 0, 0, B "mlp.fc1_g.bias", i);
-            put(&l, 2, M, W, 0, B "mlp.fc1_x.weight", i);
-            put(&l, 1, M, 0, 0, B "mlp.fc1_x.bias", i);
-            put(&l, 1, M, 0, 0, B "mlp.norm.weight", i);
-            put(&l, 1, M, 0, 0, B "mlp.norm.bias", i);
+            oc_emitf(&e, 2, M, W, 0, 0, B "mlp.fc1_g.weight", i);
+            oc_emitf(&e, 1, M, 0, 0, 0, B "mlp.fc1_g.bias", i);
+            oc_emitf(&e, 2, M, W, 0, 0, B "mlp.fc1_x.weight", i);
+            oc_emitf(&e, 1, M, 0, 0, 0, B "mlp.fc1_x.bias", i);
+            oc_emitf(&e, 1, M, 0, 0, 0, B "mlp.norm.weight", i);
+            oc_emitf(&e, 1, M, 0, 0, 0, B "mlp.norm.bias", i);
         } else {
-            put(&l, 2, M, W, 0, B "mlp.fc1.weight", i);
-            put(&l, 1, M, 0, 0, B "mlp.fc1.bias", i);
+            oc_emitf(&e, 2, M, W, 0, 0, B "mlp.fc1.weight", i);
+            oc_emitf(&e, 1, M, 0, 0, 0, B "mlp.fc1.bias", i);
         }
-        put(&l, 2, W, M, 0, B "mlp.fc2.weight", i);
-        put(&l, 1, W, 0, 0, B "mlp.fc2.bias", i);
+        oc_emitf(&e, 2, W, M, 0, 0, B "mlp.fc2.weight", i);
+        oc_emitf(&e, 1, W, 0, 0, 0, B "mlp.fc2.bias", i);
 #undef B
     }
-    put(&l, 1, W, 0, 0, "visual.trunk.norm.weight");
-    put(&l, 1, W, 0, 0, "visual.trunk.norm.bias");
-    if (tw.pe) {
-        int64_t Mp = tw.map_mlp;
-#define AP "visual.trunk.attn_pool."
-        put(&l, 3, 1, 1, W, AP "latent");
-        put(&l, 2, W, W, 0, AP "q.weight");
-        put(&l, 1, W, 0, 0, AP "q.bias");
-        put(&l, 2, 2 * W, W, 0, AP "kv.weight");
-        put(&l, 1, 2 * W, 0, 0, AP "kv.bias");
-        put(&l, 2, W, W, 0, AP "proj.weight");
-        put(&l, 1, W, 0, 0, AP "proj.bias");
-        put(&l, 1, W, 0, 0, AP "norm.weight");
-        put(&l, 1, W, 0, 0, AP "norm.bias");
-        put(&l, 2, Mp, W, 0, AP "mlp.fc1.weight");
-        put(&l, 1, Mp, 0, 0, AP "mlp.fc1.bias");
-        put(&l, 2, W, Mp, 0, AP "mlp.fc2.weight");
-        put(&l, 1, W, 0, 0, AP "mlp.fc2.bias");
-#undef AP
-    }
-    put(&l, 2, E, W, 0, "visual.trunk.head.weight");
-    put(&l, 1, E, 0, 0, "visual.trunk.head.bias");
-    /* TextTransformer (text.*): its parameters, then token_embedding, transformer, ln_final */
-    put(&l, 2, t->context_length, Wt, 0, "text.positional_embedding");
-    int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
-    if (has_proj && !t->proj_bias) put(&l, 2, Wt, E, 0, "text.text_projection");
-    put(&l, 2, t->vocab_size, Wt, 0, "text.token_embedding.weight");
-    for (int i = 0; i < t->layers; i++) {
-#define R "text.transformer.resblocks.%d."
-        put(&l, 1, Wt, 0, 0, R "ln_1.weight", i);
-        put(&l, 1, Wt, 0, 0, R "ln_1.bias", i);
-        put(&l, 2, 3 * Wt, Wt, 0, R "attn.in_proj_weight", i);
-        put(&l, 1, 3 * Wt, 0, 0, R "attn.in_proj_bias", i);
-        put(&l, 2, Wt, Wt, 0, R "attn.out_proj.weight", i);
-        put(&l, 1, Wt, 0, 0, R "attn.out_proj.bias", i);
-        if (t->has_ls) put(&l, 1, Wt, 0, 0, R "ls_1.gamma", i);
-        put(&l, 1, Wt, 0, 0, R "ln_2.weight", i);
-        put(&l, 1, Wt, 0, 0, R "ln_2.bias", i);
-        put(&l, 2, mlp_t, Wt, 0, R "mlp.c_fc.weight", i);
-        put(&l, 1, mlp_t, 0, 0, R "mlp.c_fc.bias", i);
-        put(&l, 2, Wt, mlp_t, 0, R "mlp.c_proj.weight", i);
-        put(&l, 1, Wt, 0, 0, R "mlp.c_proj.bias", i);
-        if (t->has_ls) put(&l, 1, Wt, 0, 0, R "ls_2.gamma", i);
-#undef R
-    }
-    put(&l, 1, Wt, 0, 0, "text.ln_final.weight");
-    put(&l, 1, Wt, 0, 0, "text.ln_final.bias");
-    if (has_proj && t->proj_bias) {
-        put(&l, 2, E, Wt, 0, "text.text_projection.weight");
-        put(&l, 1, E, 0, 0, "text.text_projection.bias");
-    }
-    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    *out = l.v;
-    *n = l.n;
-    return OCLIP_OK;
+    oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.norm.weight");
+    oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.norm.bias");
+    if (tw.pe) oc_emit_attn_pool(&e, W, tw.map_mlp);
+    oc_emitf(&e, 2, E, W, 0, 0, "visual.trunk.head.weight");
+    oc_emitf(&e, 1, E, 0, 0, 0, "visual.trunk.head.bias");
 }
 
 /* =============================================================================================
- * Binding (the mapped view: OpenCLIP names, shapes validated against oc_eva_expected)
+ * Binding (the mapped view: OpenCLIP names, shapes validated against oc_arch_expected)
  */
 typedef oc_binder binder;
 

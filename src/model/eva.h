@@ -49,9 +49,9 @@ oclip_status oc_eva_tower_register(const oc_eva_tower *t, oclip_error *err);
 /* Why config c (family TIMM, an EVA tower) is not computed, or NULL with its tower in *t. */
 const char *oc_eva_unsupported(const oclip_model_config *c, oc_eva_tower *t);
 
-/* The state dict OpenCLIP's CustomTextCLIP with this tower has (visual.trunk.*, text.*). */
-oclip_status oc_eva_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
-                             size_t *n, oclip_error *err);
+/* The tower's entries of the state dict (visual.trunk.*), in state_dict() order, for a config
+ * oc_eva_unsupported accepts (none for another). */
+void oc_eva_visual(const oclip_model_config *cfg, oc_put_fn put, void *ctx);
 /* Points m->vis at the EVA02 tower's weights in `mapped` (model.c's bind, for the image tower). */
 oclip_status oc_eva_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err);
 

@@ -7,12 +7,11 @@
  * the trunk with num_classes=embed_dim and global_pool='avg', so the projection is the trunk's
  * head.fc.
  */
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model/fastvit.h"
+#include "model/registry.h"
 
 typedef struct {
     const char *name;
@@ -43,13 +42,13 @@ static void mci_geom(const mci_tower *t, oc_fastvit_geom *g) {
     g->stem_scale = !t->mci34;
 }
 
-#define MAX_REGISTERED 8
-static struct {
+/* the towers tests register (registry.h); timm's own are the table above */
+typedef struct {
     char name[96];
     oc_fastvit_geom g;
-} registered[MAX_REGISTERED];
-static size_t n_registered;
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+} added_tower;
+static added_tower registered[8];
+static oc_registry reg = OC_REGISTRY(added_tower, NULL, 0, registered, "oc_fastvit_register");
 
 bool oc_fastvit_find(const char *name, oc_fastvit_geom *g) {
     if (!name) return false;
@@ -58,38 +57,25 @@ bool oc_fastvit_find(const char *name, oc_fastvit_geom *g) {
             if (g) mci_geom(&towers[i], g);
             return true;
         }
-    bool found = false;
-    pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < n_registered && !found; i++)
-        if (!strcmp(registered[i].name, name)) {
-            if (g) *g = registered[i].g;
-            found = true;
-        }
-    pthread_mutex_unlock(&reg_mu);
-    return found;
+    added_tower t;
+    if (!oc_registry_find(&reg, name, &t)) return false;
+    if (g) *g = t.g;
+    return true;
 }
 
 oclip_status oc_fastvit_register(const char *name, const oc_fastvit_geom *g, oclip_error *err) {
-    bool ok = name && !strncmp(name, "fastvit_", 8) && strlen(name) < sizeof registered[0].name &&
-              g && g->nst >= 1 && g->nst <= OC_FASTVIT_MAX_STAGES && g->mlp_ratio >= 1 &&
+    added_tower t;
+    bool ok = name && !strncmp(name, "fastvit_", 8) && strlen(name) < sizeof t.name && g &&
+              g->nst >= 1 && g->nst <= OC_FASTVIT_MAX_STAGES && g->mlp_ratio >= 1 &&
               g->mlp_ratio <= 16;
     for (int i = 0; ok && i < g->nst; i++)
         ok = g->layers[i] >= 0 && g->layers[i] <= 256 && g->dims[i] > 0 && g->dims[i] <= 8192 &&
              (!g->attn[i] || g->dims[i] % 32 == 0);
     if (!ok) return oc_err_set(err, OCLIP_E_ARG, "oc_fastvit_register: invalid tower");
-    oclip_status s = OCLIP_OK;
-    pthread_mutex_lock(&reg_mu);
-    size_t i = 0;
-    while (i < n_registered && strcmp(registered[i].name, name)) i++;
-    if (i == n_registered && n_registered == MAX_REGISTERED) {
-        s = oc_err_set(err, OCLIP_E_NOMEM, "oc_fastvit_register: table full");
-    } else {
-        memcpy(registered[i].name, name, strlen(name) + 1);
-        registered[i].g = *g;
-        if (i == n_registered) n_registered++;
-    }
-    pthread_mutex_unlock(&reg_mu);
-    return s;
+    memset(&t, 0, sizeof t);
+    memcpy(t.name, name, strlen(name) + 1);
+    t.g = *g;
+    return oc_registry_add(&reg, &t, err);
 }
 
 bool oc_fastvit_family(const char *name) { return name && !strncmp(name, "fastvit_", 8); }
@@ -116,49 +102,31 @@ const char *oc_fastvit_unsupported(const oclip_model_config *c, oc_fastvit_geom 
 /* ---------------------------------------------------------------------------------------------
  * The expected state dict (TimmModel.state_dict() of the train-time trunk)
  */
-typedef struct {
-    void (*put)(void *, int, const int64_t[4], const char *);
-    void *ctx;
-} emit;
-
-static void put1(const emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                 const char *fmt, ...) OC_PRINTF(7, 8);
-static void put1(const emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                 const char *fmt, ...) {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    const int64_t shape[4] = {d0, d1, d2, d3};
-    e->put(e->ctx, ndim, shape, name);
-}
-
-static void bn(const emit *e, const char *p, int64_t C) {
-    put1(e, 1, C, 0, 0, 0, "%s.weight", p);
-    put1(e, 1, C, 0, 0, 0, "%s.bias", p);
-    put1(e, 1, C, 0, 0, 0, "%s.running_mean", p);
-    put1(e, 1, C, 0, 0, 0, "%s.running_var", p);
+static void bn(const oc_emit *e, const char *p, int64_t C) {
+    oc_emitf(e, 1, C, 0, 0, 0, "%s.weight", p);
+    oc_emitf(e, 1, C, 0, 0, 0, "%s.bias", p);
+    oc_emitf(e, 1, C, 0, 0, 0, "%s.running_mean", p);
+    oc_emitf(e, 1, C, 0, 0, 0, "%s.running_var", p);
     /* num_batches_tracked: an int64 count eval mode never reads; optional (oc_arch_optional) */
 }
 
 /* ConvNormAct: conv (no bias), bn */
-static void conv_bn(const emit *e, const char *p, int64_t co, int64_t cg, int64_t k) {
+static void conv_bn(const oc_emit *e, const char *p, int64_t co, int64_t cg, int64_t k) {
     char q[240];
-    put1(e, 4, co, cg, k, k, "%s.conv.weight", p);
+    oc_emitf(e, 4, co, cg, k, k, "%s.conv.weight", p);
     snprintf(q, sizeof q, "%s.bn", p);
     bn(e, q, co);
 }
 
-static void se(const emit *e, const char *p, int64_t C, int64_t rd) {
-    put1(e, 4, rd, C, 1, 1, "%s.se.fc1.weight", p);
-    put1(e, 1, rd, 0, 0, 0, "%s.se.fc1.bias", p);
-    put1(e, 4, C, rd, 1, 1, "%s.se.fc2.weight", p);
-    put1(e, 1, C, 0, 0, 0, "%s.se.fc2.bias", p);
+static void se(const oc_emit *e, const char *p, int64_t C, int64_t rd) {
+    oc_emitf(e, 4, rd, C, 1, 1, "%s.se.fc1.weight", p);
+    oc_emitf(e, 1, rd, 0, 0, 0, "%s.se.fc1.bias", p);
+    oc_emitf(e, 4, C, rd, 1, 1, "%s.se.fc2.weight", p);
+    oc_emitf(e, 1, C, 0, 0, 0, "%s.se.fc2.bias", p);
 }
 
 /* MobileOneBlock in registration order: se, identity, conv_kxk.0, conv_scale */
-static void mobileone(const emit *e, const char *p, int64_t ci, int64_t co, int64_t k,
+static void mobileone(const oc_emit *e, const char *p, int64_t ci, int64_t co, int64_t k,
                       int stride, int64_t groups, int64_t se_rd, int kxk, int scale) {
     char q[224];
     if (se_rd) se(e, p, co, se_rd);
@@ -176,14 +144,14 @@ static void mobileone(const emit *e, const char *p, int64_t ci, int64_t co, int6
     }
 }
 
-static void conv_mlp(const emit *e, const char *p, int64_t C, int64_t M) {
+static void conv_mlp(const oc_emit *e, const char *p, int64_t C, int64_t M) {
     char q[224];
     snprintf(q, sizeof q, "%s.conv", p);
     conv_bn(e, q, C, 1, 7);
-    put1(e, 4, M, C, 1, 1, "%s.fc1.weight", p);
-    put1(e, 1, M, 0, 0, 0, "%s.fc1.bias", p);
-    put1(e, 4, C, M, 1, 1, "%s.fc2.weight", p);
-    put1(e, 1, C, 0, 0, 0, "%s.fc2.bias", p);
+    oc_emitf(e, 4, M, C, 1, 1, "%s.fc1.weight", p);
+    oc_emitf(e, 1, M, 0, 0, 0, "%s.fc1.bias", p);
+    oc_emitf(e, 4, C, M, 1, 1, "%s.fc2.weight", p);
+    oc_emitf(e, 1, C, 0, 0, 0, "%s.fc2.bias", p);
 }
 
 static int64_t make_divisible(double v, int divisor) {
@@ -191,11 +159,8 @@ static int64_t make_divisible(double v, int divisor) {
     return nv < divisor ? divisor : nv;
 }
 
-void oc_fastvit_expected(const oc_fastvit_geom *g, int E,
-                         void (*put)(void *ctx, int ndim, const int64_t shape[4],
-                                     const char *name),
-                         void *ctx) {
-    emit e = {put, ctx};
+void oc_fastvit_expected(const oc_fastvit_geom *g, int E, oc_put_fn put, void *ctx) {
+    const oc_emit e = {put, ctx};
     char p[160];
     int64_t C = g->dims[0];
     int sc = g->stem_scale;
@@ -217,8 +182,8 @@ void oc_fastvit_expected(const oc_fastvit_geom *g, int E,
         }
         C = Co;
         if (g->pos_emb[i]) {
-            put1(&e, 4, C, 1, 7, 7, "visual.trunk.stages.%d.pos_emb.pos_enc.weight", i);
-            put1(&e, 1, C, 0, 0, 0, "visual.trunk.stages.%d.pos_emb.pos_enc.bias", i);
+            oc_emitf(&e, 4, C, 1, 7, 7, "visual.trunk.stages.%d.pos_emb.pos_enc.weight", i);
+            oc_emitf(&e, 1, C, 0, 0, 0, "visual.trunk.stages.%d.pos_emb.pos_enc.bias", i);
         }
         for (int j = 0; j < g->layers[i]; j++) {
 #define BLK "visual.trunk.stages.%d.blocks.%d"
@@ -227,25 +192,25 @@ void oc_fastvit_expected(const oc_fastvit_geom *g, int E,
                 mobileone(&e, p, C, C, 3, 1, C, 0, 0, 0);
                 snprintf(p, sizeof p, BLK ".token_mixer.mixer", i, j);
                 mobileone(&e, p, C, C, 3, 1, C, 0, 1, 1);
-                put1(&e, 3, C, 1, 1, 0, BLK ".token_mixer.layer_scale.gamma", i, j);
+                oc_emitf(&e, 3, C, 1, 1, 0, BLK ".token_mixer.layer_scale.gamma", i, j);
                 snprintf(p, sizeof p, BLK ".mlp", i, j);
                 conv_mlp(&e, p, C, M);
-                put1(&e, 3, C, 1, 1, 0, BLK ".layer_scale.gamma", i, j);
+                oc_emitf(&e, 3, C, 1, 1, 0, BLK ".layer_scale.gamma", i, j);
             } else {
                 if (g->ln_norm) {
-                    put1(&e, 1, C, 0, 0, 0, BLK ".norm.weight", i, j);
-                    put1(&e, 1, C, 0, 0, 0, BLK ".norm.bias", i, j);
+                    oc_emitf(&e, 1, C, 0, 0, 0, BLK ".norm.weight", i, j);
+                    oc_emitf(&e, 1, C, 0, 0, 0, BLK ".norm.bias", i, j);
                 } else {
                     snprintf(p, sizeof p, BLK ".norm", i, j);
                     bn(&e, p, C);
                 }
-                put1(&e, 2, 3 * C, C, 0, 0, BLK ".token_mixer.qkv.weight", i, j);
-                put1(&e, 2, C, C, 0, 0, BLK ".token_mixer.proj.weight", i, j);
-                put1(&e, 1, C, 0, 0, 0, BLK ".token_mixer.proj.bias", i, j);
-                put1(&e, 3, C, 1, 1, 0, BLK ".layer_scale_1.gamma", i, j);
+                oc_emitf(&e, 2, 3 * C, C, 0, 0, BLK ".token_mixer.qkv.weight", i, j);
+                oc_emitf(&e, 2, C, C, 0, 0, BLK ".token_mixer.proj.weight", i, j);
+                oc_emitf(&e, 1, C, 0, 0, 0, BLK ".token_mixer.proj.bias", i, j);
+                oc_emitf(&e, 3, C, 1, 1, 0, BLK ".layer_scale_1.gamma", i, j);
                 snprintf(p, sizeof p, BLK ".mlp", i, j);
                 conv_mlp(&e, p, C, M);
-                put1(&e, 3, C, 1, 1, 0, BLK ".layer_scale_2.gamma", i, j);
+                oc_emitf(&e, 3, C, 1, 1, 0, BLK ".layer_scale_2.gamma", i, j);
             }
 #undef BLK
         }
@@ -253,8 +218,13 @@ void oc_fastvit_expected(const oc_fastvit_geom *g, int E,
     int64_t F = 2 * C;
     mobileone(&e, "visual.trunk.final_conv", C, F, 3, 1, C, make_divisible((double)F / 16.0, 1),
               1, 1);
-    put1(&e, 2, E, F, 0, 0, "visual.trunk.head.fc.weight");
-    put1(&e, 1, E, 0, 0, 0, "visual.trunk.head.fc.bias");
+    oc_emitf(&e, 2, E, F, 0, 0, "visual.trunk.head.fc.weight");
+    oc_emitf(&e, 1, E, 0, 0, 0, "visual.trunk.head.fc.bias");
+}
+
+void oc_fastvit_visual(const oclip_model_config *c, oc_put_fn put, void *ctx) {
+    oc_fastvit_geom g;
+    if (!oc_fastvit_unsupported(c, &g)) oc_fastvit_expected(&g, c->embed_dim, put, ctx);
 }
 
 oclip_status oc_fastvit_model_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_error *err) {

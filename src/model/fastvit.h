@@ -6,6 +6,7 @@
 #ifndef OCLIP_MODEL_FASTVIT_H
 #define OCLIP_MODEL_FASTVIT_H
 
+#include "model/arch.h"
 #include "nn/engine.h"
 
 /* The trunk timm builds for `name` (*g when not NULL): fastvit_mci0 .. mci4, or a registered
@@ -20,12 +21,12 @@ bool oc_fastvit_family(const char *name);
  * NULL, with the geometry in *g when not NULL. */
 const char *oc_fastvit_unsupported(const oclip_model_config *c, oc_fastvit_geom *g);
 /* The image tower's state dict entries (visual.trunk.*, train-time form; the BatchNorms'
- * num_batches_tracked left out: oc_arch_optional tolerates them) for geometry g and embed_dim E, in TimmModel.state_dict() order, each handed to
- * put(ctx, ndim, shape, name). */
-void oc_fastvit_expected(const oc_fastvit_geom *g, int E,
-                         void (*put)(void *ctx, int ndim, const int64_t shape[4],
-                                     const char *name),
-                         void *ctx);
+ * num_batches_tracked left out: oc_arch_optional tolerates them) for geometry g and embed_dim
+ * E, in TimmModel.state_dict() order, each handed to put(ctx, ndim, shape, name). */
+void oc_fastvit_expected(const oc_fastvit_geom *g, int E, oc_put_fn put, void *ctx);
+/* The same for config c's tower (visual.trunk.*), for a config oc_fastvit_unsupported accepts
+ * (none for another). */
+void oc_fastvit_visual(const oclip_model_config *c, oc_put_fn put, void *ctx);
 /* Binds the image tower of model m (its config checked with oc_fastvit_unsupported). */
 oclip_status oc_fastvit_model_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_error *err);
 

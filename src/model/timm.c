@@ -321,7 +321,8 @@ bool oc_timm_tower_find(const char *name, oc_timm_tower *out) {
 
 /* The timm image-tower families beside this file's SigLIP ViTs, each in its own file: whether a
  * timm_model_name is the family's (computed or refused by name), why a config of it is not
- * computed (NULL: it is) and the binding of its tower. */
+ * computed (NULL: it is), its tower's expected state dict (visual.*) and the binding of its
+ * tower. A new timm family adds one row here. */
 static bool convnext_is(const char *n) { return oc_convnext_find(n, NULL); }
 static bool timmvit_is(const char *n) { return oc_timmvit_tower_find(n, NULL); }
 static bool vitamin_is(const char *n) { return oc_vitamin_find(n, NULL); }
@@ -332,11 +333,11 @@ static const char *vitamin_why(const oclip_model_config *c) { return oc_vitamin_
 static const char *fastvit_why(const oclip_model_config *c) { return oc_fastvit_unsupported(c, NULL); }
 
 static const oc_timm_family families[] = {
-    {"ConvNeXt", convnext_is, convnext_why, oc_convnext_model_bind},       /* model/convnext.c */
-    {"EVA / PE", oc_eva_family, eva_why, oc_eva_bind},                     /* model/eva.c */
-    {"class-token ViT", timmvit_is, timmvit_why, oc_timmvit_bind},         /* model/timmvit.c */
-    {"ViTamin", vitamin_is, vitamin_why, oc_vitamin_model_bind},           /* model/vitamin.c */
-    {"FastViT", oc_fastvit_family, fastvit_why, oc_fastvit_model_bind},    /* model/fastvit.c */
+    {"ConvNeXt", convnext_is, convnext_why, oc_convnext_visual, oc_convnext_model_bind},
+    {"EVA / PE", oc_eva_family, eva_why, oc_eva_visual, oc_eva_bind},
+    {"class-token ViT", timmvit_is, timmvit_why, oc_timmvit_visual, oc_timmvit_bind},
+    {"ViTamin", vitamin_is, vitamin_why, oc_vitamin_visual, oc_vitamin_model_bind},
+    {"FastViT", oc_fastvit_family, fastvit_why, oc_fastvit_visual, oc_fastvit_model_bind},
 };
 
 const oc_timm_family *oc_timm_family_of(const char *timm_model_name) {

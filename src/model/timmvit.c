@@ -3,14 +3,13 @@
  * computes, their state dict (CustomTextCLIP: visual.trunk.*, text.*) and the binding of the
  * weights. The forward is nn/timm_vit.c oc_timmvit_forward.
  */
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/model.h"
 #include "model/timmvit.h"
+#include "model/registry.h"
 #include "nn/timm_vit.h"
 
 /* The model_args of timm's function of each name (timm 1.0.31):
@@ -24,27 +23,13 @@ static const oc_timmvit_tower towers[] = {
     {"vit_base_mci_224", 224, 16, 768, 12, 12, 3072, 1e-6f, 0, 1, 1, {192, 192}, {4, 2, 2}},
 };
 
-#define MAX_REGISTERED 16
-static oc_timmvit_tower registered[MAX_REGISTERED];
-static size_t n_registered;
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static oc_timmvit_tower registered[16];
+/* the towers timm defines, then the ones tests register (registry.h) */
+static oc_registry reg = OC_REGISTRY(oc_timmvit_tower, towers, sizeof towers / sizeof towers[0],
+                                     registered, "oc_timmvit_tower_register");
 
 bool oc_timmvit_tower_find(const char *name, oc_timmvit_tower *out) {
-    if (!name || !name[0]) return false;
-    for (size_t i = 0; i < sizeof towers / sizeof towers[0]; i++)
-        if (!strcmp(towers[i].name, name)) {
-            if (out) *out = towers[i];
-            return true;
-        }
-    bool found = false;
-    pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < n_registered && !found; i++)
-        if (!strcmp(registered[i].name, name)) {
-            if (out) *out = registered[i];
-            found = true;
-        }
-    pthread_mutex_unlock(&reg_mu);
-    return found;
+    return oc_registry_find(&reg, name, out);
 }
 
 /* The token grid timm's patch embedding gives an img x img image: floor(img / patch) for the
@@ -55,7 +40,7 @@ static int grid(const oc_timmvit_tower *t) {
 }
 
 oclip_status oc_timmvit_tower_register(const oc_timmvit_tower *t, oclip_error *err) {
-    bool ok = t && t->name[0] && strlen(t->name) < sizeof t->name && t->img > 0 &&
+    bool ok = t && t->img > 0 &&
               t->img <= 4096 && t->width > 0 && t->width <= 1 << 16 && t->depth >= 0 &&
               t->depth <= 1024 && t->heads > 0 && t->width % t->heads == 0 && t->mlp > 0 &&
               t->mlp <= 1 << 20 && t->eps > 0;
@@ -66,15 +51,7 @@ oclip_status oc_timmvit_tower_register(const oc_timmvit_tower *t, oclip_error *e
     }
     ok = ok && t->patch > 0 && t->patch <= t->img && grid(t) > 0;
     if (!ok) return oc_err_set(err, OCLIP_E_ARG, "oc_timmvit_tower_register: invalid tower");
-    oclip_status s = OCLIP_OK;
-    pthread_mutex_lock(&reg_mu);
-    size_t i = 0;
-    while (i < n_registered && strcmp(registered[i].name, t->name)) i++;
-    if (i < n_registered) registered[i] = *t;
-    else if (n_registered < MAX_REGISTERED) registered[n_registered++] = *t;
-    else s = oc_err_set(err, OCLIP_E_NOMEM, "oc_timmvit_tower_register: table full");
-    pthread_mutex_unlock(&reg_mu);
-    return s;
+    return oc_registry_add(&reg, t, err);
 }
 
 const char *oc_timmvit_unsupported(const oclip_model_config *c, oc_timmvit_tower *tower) {
@@ -95,141 +72,50 @@ const char *oc_timmvit_unsupported(const oclip_model_config *c, oc_timmvit_tower
 }
 
 /* =============================================================================================
- * Expected state dict
+ * Expected state dict: VisionTransformer's cls_token, pos_embed, patch_embed, norm_pre, blocks,
+ * norm, head (module order); oc_arch_expected adds logit_scale and text.*
  */
-typedef struct {
-    oc_expect *v;
-    size_t n, cap;
-    oc_arena *a;
-    bool oom;
-} elist;
-
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                const char *fmt, ...) OC_PRINTF(7, 8);
-
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                const char *fmt, ...) {
-    if (l->oom) return;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        oc_expect *v = oc_arena_alloc(l->a, cap * sizeof *v);
-        if (!v) {
-            l->oom = true;
-            return;
-        }
-        if (l->n) memcpy(v, l->v, l->n * sizeof *v);
-        l->v = v;
-        l->cap = cap;
-    }
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    oc_expect *e = &l->v[l->n++];
-    e->name = oc_arena_strndup(l->a, name, strlen(name));
-    if (!e->name) l->oom = true;
-    e->ndim = ndim;
-    int64_t d[4] = {d0, d1, d2, d3};
-    memcpy(e->shape, d, sizeof d);
-}
-
-oclip_status oc_timmvit_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
-                                 size_t *n, oclip_error *err) {
+void oc_timmvit_visual(const oclip_model_config *cfg, oc_put_fn put, void *ctx) {
     oc_timmvit_tower tw;
-    const char *why = oc_timmvit_unsupported(cfg, &tw);
-    if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
-    const oclip_text_cfg *t = &cfg->text;
-    elist l = {.a = a};
-    int64_t W = tw.width, M = tw.mlp, P = tw.patch, g = grid(&tw);
-    int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
-    int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
-    put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
-    if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
-    /* VisionTransformer: cls_token, pos_embed, patch_embed, norm_pre, blocks, norm, head */
-    put(&l, 3, 1, 1, W, 0, "visual.trunk.cls_token");
-    put(&l, 3, 1, g * g + !tw.no_embed_class, W, 0, "visual.trunk.pos_embed");
+    if (oc_timmvit_unsupported(cfg, &tw)) return;
+    const oc_emit e = {put, ctx};
+    int64_t W = tw.width, P = tw.patch, g = grid(&tw), E = cfg->embed_dim;
+    oc_emitf(&e, 3, 1, 1, W, 0, "visual.trunk.cls_token");
+    oc_emitf(&e, 3, 1, g * g + !tw.no_embed_class, W, 0, "visual.trunk.pos_embed");
     if (tw.stem) {
         /* ConvStem: ConvNormAct 0, 1 (conv without bias, BatchNormAct2d), 2 (conv with bias);
          * num_batches_tracked is optional (oc_arch_optional) */
         int64_t cin = 3;
         for (int i = 0; i < 3; i++) {
             int64_t co = i < 2 ? tw.stem_ch[i] : W, k = tw.stem_k[i];
-            put(&l, 4, co, cin, k, k, "visual.trunk.patch_embed.backbone.%d.conv.weight", i);
+            oc_emitf(&e, 4, co, cin, k, k, "visual.trunk.patch_embed.backbone.%d.conv.weight", i);
             if (i == 2) {
-                put(&l, 1, co, 0, 0, 0, "visual.trunk.patch_embed.backbone.2.conv.bias");
+                oc_emitf(&e, 1, co, 0, 0, 0, "visual.trunk.patch_embed.backbone.2.conv.bias");
             } else {
                 static const char *const bn[] = {"weight", "bias", "running_mean", "running_var"};
                 for (int j = 0; j < 4; j++)
-                    put(&l, 1, co, 0, 0, 0, "visual.trunk.patch_embed.backbone.%d.bn.%s", i, bn[j]);
+                    oc_emitf(&e, 1, co, 0, 0, 0, "visual.trunk.patch_embed.backbone.%d.bn.%s", i,
+                             bn[j]);
             }
             cin = co;
         }
     } else {
-        put(&l, 4, W, 3, P, P, "visual.trunk.patch_embed.proj.weight");
-        if (!tw.pre_norm) put(&l, 1, W, 0, 0, 0, "visual.trunk.patch_embed.proj.bias");
+        oc_emitf(&e, 4, W, 3, P, P, "visual.trunk.patch_embed.proj.weight");
+        if (!tw.pre_norm) oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.patch_embed.proj.bias");
     }
     if (tw.pre_norm) {
-        put(&l, 1, W, 0, 0, 0, "visual.trunk.norm_pre.weight");
-        put(&l, 1, W, 0, 0, 0, "visual.trunk.norm_pre.bias");
+        oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.norm_pre.weight");
+        oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.norm_pre.bias");
     }
-    for (int i = 0; i < tw.depth; i++) {
-#define B "visual.trunk.blocks.%d."
-        put(&l, 1, W, 0, 0, 0, B "norm1.weight", i);
-        put(&l, 1, W, 0, 0, 0, B "norm1.bias", i);
-        put(&l, 2, 3 * W, W, 0, 0, B "attn.qkv.weight", i);
-        put(&l, 1, 3 * W, 0, 0, 0, B "attn.qkv.bias", i);
-        put(&l, 2, W, W, 0, 0, B "attn.proj.weight", i);
-        put(&l, 1, W, 0, 0, 0, B "attn.proj.bias", i);
-        put(&l, 1, W, 0, 0, 0, B "norm2.weight", i);
-        put(&l, 1, W, 0, 0, 0, B "norm2.bias", i);
-        put(&l, 2, M, W, 0, 0, B "mlp.fc1.weight", i);
-        put(&l, 1, M, 0, 0, 0, B "mlp.fc1.bias", i);
-        put(&l, 2, W, M, 0, 0, B "mlp.fc2.weight", i);
-        put(&l, 1, W, 0, 0, 0, B "mlp.fc2.bias", i);
-#undef B
-    }
-    put(&l, 1, W, 0, 0, 0, "visual.trunk.norm.weight");
-    put(&l, 1, W, 0, 0, 0, "visual.trunk.norm.bias");
-    put(&l, 2, E, W, 0, 0, "visual.trunk.head.weight");
-    put(&l, 1, E, 0, 0, 0, "visual.trunk.head.bias");
-    /* TextTransformer (text.*): its parameters, then token_embedding, transformer, ln_final */
-    put(&l, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
-    int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
-    if (has_proj && !t->proj_bias) put(&l, 2, Wt, E, 0, 0, "text.text_projection");
-    put(&l, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
-    for (int i = 0; i < t->layers; i++) {
-#define R "text.transformer.resblocks.%d."
-        put(&l, 1, Wt, 0, 0, 0, R "ln_1.weight", i);
-        put(&l, 1, Wt, 0, 0, 0, R "ln_1.bias", i);
-        put(&l, 2, 3 * Wt, Wt, 0, 0, R "attn.in_proj_weight", i);
-        put(&l, 1, 3 * Wt, 0, 0, 0, R "attn.in_proj_bias", i);
-        put(&l, 2, Wt, Wt, 0, 0, R "attn.out_proj.weight", i);
-        put(&l, 1, Wt, 0, 0, 0, R "attn.out_proj.bias", i);
-        if (t->has_ls) put(&l, 1, Wt, 0, 0, 0, R "ls_1.gamma", i);
-        put(&l, 1, Wt, 0, 0, 0, R "ln_2.weight", i);
-        put(&l, 1, Wt, 0, 0, 0, R "ln_2.bias", i);
-        put(&l, 2, mlp_t, Wt, 0, 0, R "mlp.c_fc.weight", i);
-        put(&l, 1, mlp_t, 0, 0, 0, R "mlp.c_fc.bias", i);
-        put(&l, 2, Wt, mlp_t, 0, 0, R "mlp.c_proj.weight", i);
-        put(&l, 1, Wt, 0, 0, 0, R "mlp.c_proj.bias", i);
-        if (t->has_ls) put(&l, 1, Wt, 0, 0, 0, R "ls_2.gamma", i);
-#undef R
-    }
-    put(&l, 1, Wt, 0, 0, 0, "text.ln_final.weight");
-    put(&l, 1, Wt, 0, 0, 0, "text.ln_final.bias");
-    if (has_proj && t->proj_bias) {
-        put(&l, 2, E, Wt, 0, 0, "text.text_projection.weight");
-        put(&l, 1, E, 0, 0, 0, "text.text_projection.bias");
-    }
-    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    *out = l.v;
-    *n = l.n;
-    return OCLIP_OK;
+    oc_emit_timm_blocks(&e, tw.depth, W, tw.mlp);
+    oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.norm.weight");
+    oc_emitf(&e, 1, W, 0, 0, 0, "visual.trunk.norm.bias");
+    oc_emitf(&e, 2, E, W, 0, 0, "visual.trunk.head.weight");
+    oc_emitf(&e, 1, E, 0, 0, 0, "visual.trunk.head.bias");
 }
 
 /* =============================================================================================
- * Binding (the mapped view: OpenCLIP names, shapes validated against oc_timmvit_expected)
+ * Binding (the mapped view: OpenCLIP names, shapes validated against oc_arch_expected)
  */
 typedef oc_binder binder;
 

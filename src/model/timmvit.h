@@ -38,9 +38,9 @@ bool oc_timmvit_tower_find(const char *name, oc_timmvit_tower *out);
 oclip_status oc_timmvit_tower_register(const oc_timmvit_tower *t, oclip_error *err);
 /* Why config c (family TIMM, one of these towers) is not computed, or NULL with its tower in *t. */
 const char *oc_timmvit_unsupported(const oclip_model_config *c, oc_timmvit_tower *t);
-/* The state dict OpenCLIP's CustomTextCLIP with this tower has (visual.trunk.*, text.*). */
-oclip_status oc_timmvit_expected(const oclip_model_config *cfg, oc_arena *a, oc_expect **out,
-                                 size_t *n, oclip_error *err);
+/* The tower's entries of the state dict (visual.trunk.*), in state_dict() order, for a config
+ * oc_timmvit_unsupported accepts (none for another). */
+void oc_timmvit_visual(const oclip_model_config *cfg, oc_put_fn put, void *ctx);
 /* Points m->vis at the tower's weights in `mapped` (model.c's bind, for the image tower). */
 oclip_status oc_timmvit_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err);
 

@@ -6,12 +6,11 @@
  * bias). OpenCLIP passes only the name to timm, so the trunk is timm's definition of that name
  * (timm 1.0.31 models/vitamin.py, the vitamin_* functions).
  */
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model/vitamin.h"
+#include "model/registry.h"
 
 /* timm models/vitamin.py: img_size, stem_width, VitCfg.embed_dim, VitCfg.depths[:2], depth,
  * num_heads, int(embed_dim * mlp_ratio 2), pos_embed ('none' for the xlarge ones) */
@@ -31,27 +30,13 @@ static const oc_vitamin_tower towers[] = {
     {"vitamin_xlarge_384", {384, 192, {192, 384, 1152}, {2, 4}, 32, 16, 2304, 0}},
 };
 
-#define MAX_REGISTERED 8
-static oc_vitamin_tower registered[MAX_REGISTERED];
-static size_t n_registered;
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static oc_vitamin_tower registered[8];
+/* the towers timm defines, then the ones tests register (registry.h) */
+static oc_registry reg = OC_REGISTRY(oc_vitamin_tower, towers, sizeof towers / sizeof towers[0],
+                                     registered, "oc_vitamin_register");
 
 bool oc_vitamin_find(const char *name, oc_vitamin_tower *out) {
-    if (!name || !name[0]) return false;
-    for (size_t i = 0; i < sizeof towers / sizeof towers[0]; i++)
-        if (!strcmp(towers[i].name, name)) {
-            if (out) *out = towers[i];
-            return true;
-        }
-    bool found = false;
-    pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < n_registered && !found; i++)
-        if (!strcmp(registered[i].name, name)) {
-            if (out) *out = registered[i];
-            found = true;
-        }
-    pthread_mutex_unlock(&reg_mu);
-    return found;
+    return oc_registry_find(&reg, name, out);
 }
 
 static bool geom_ok(const oc_vitamin_geom *g) {
@@ -63,17 +48,9 @@ static bool geom_ok(const oc_vitamin_geom *g) {
 }
 
 oclip_status oc_vitamin_register(const oc_vitamin_tower *t, oclip_error *err) {
-    if (!t || !t->name[0] || strlen(t->name) >= sizeof t->name || !geom_ok(&t->g))
+    if (!t || !geom_ok(&t->g))
         return oc_err_set(err, OCLIP_E_ARG, "oc_vitamin_register: invalid tower");
-    oclip_status s = OCLIP_OK;
-    pthread_mutex_lock(&reg_mu);
-    size_t i = 0;
-    while (i < n_registered && strcmp(registered[i].name, t->name)) i++;
-    if (i < n_registered) registered[i] = *t;
-    else if (n_registered < MAX_REGISTERED) registered[n_registered++] = *t;
-    else s = oc_err_set(err, OCLIP_E_NOMEM, "oc_vitamin_register: table full");
-    pthread_mutex_unlock(&reg_mu);
-    return s;
+    return oc_registry_add(&reg, t, err);
 }
 
 /* Side after a 3x3 stride-2 pad-1 convolution (or the shortcut's AvgPool2d(3, 2, 1)) */
@@ -107,20 +84,6 @@ const char *oc_vitamin_unsupported(const oclip_model_config *c, oc_vitamin_tower
     return NULL;
 }
 
-static void put1(void (*put)(void *, int, const int64_t[4], const char *), void *ctx, int ndim,
-                 int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
-    OC_PRINTF(8, 9);
-static void put1(void (*put)(void *, int, const int64_t[4], const char *), void *ctx, int ndim,
-                 int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...) {
-    char name[200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    const int64_t shape[4] = {d0, d1, d2, d3};
-    put(ctx, ndim, shape, name);
-}
-
 /* timm layers/helpers.py make_divisible(v, 8): the MbConvLNBlock's mid width */
 static int64_t make_divisible(double v) {
     int64_t n = (int64_t)(v + 4) / 8 * 8;
@@ -132,72 +95,70 @@ static int64_t make_divisible(double v) {
 /* TimmModel's state_dict(): trunk.pos_embed (a parameter of the trunk itself), the backbone
  * (stem; each MbConvLNBlock's shortcut.expand before its own modules; pool: proj then norm), the
  * blocks, fc_norm (norm and head are Identity), then head.proj */
-void oc_vitamin_expected(const oclip_model_config *c,
-                         void (*put)(void *ctx, int ndim, const int64_t shape[4],
-                                     const char *name),
-                         void *ctx) {
+void oc_vitamin_visual(const oclip_model_config *c, oc_put_fn put, void *ctx) {
+    const oc_emit e = {put, ctx};
     oc_vitamin_tower t;
     if (oc_vitamin_unsupported(c, &t)) return;
     const oc_vitamin_geom *g = &t.g;
     int64_t S = g->stem, D = g->dims[2], M = g->mlp, E = c->embed_dim;
     int64_t grid = grid_side(g->img);
-    if (g->pos) put1(put, ctx, 3, 1, grid * grid, D, 0, "visual.trunk.pos_embed");
+    if (g->pos) oc_emitf(&e, 3, 1, grid * grid, D, 0, "visual.trunk.pos_embed");
 #define BB "visual.trunk.patch_embed.backbone."
-    put1(put, ctx, 4, S, 3, 3, 3, BB "stem.conv1.weight");
-    put1(put, ctx, 1, S, 0, 0, 0, BB "stem.conv1.bias");
-    put1(put, ctx, 1, S, 0, 0, 0, BB "stem.norm1.weight");
-    put1(put, ctx, 1, S, 0, 0, 0, BB "stem.norm1.bias");
-    put1(put, ctx, 4, S, S, 3, 3, BB "stem.conv2.weight");
-    put1(put, ctx, 1, S, 0, 0, 0, BB "stem.conv2.bias");
+    oc_emitf(&e, 4, S, 3, 3, 3, BB "stem.conv1.weight");
+    oc_emitf(&e, 1, S, 0, 0, 0, BB "stem.conv1.bias");
+    oc_emitf(&e, 1, S, 0, 0, 0, BB "stem.norm1.weight");
+    oc_emitf(&e, 1, S, 0, 0, 0, BB "stem.norm1.bias");
+    oc_emitf(&e, 4, S, S, 3, 3, BB "stem.conv2.weight");
+    oc_emitf(&e, 1, S, 0, 0, 0, BB "stem.conv2.bias");
     int64_t C = S;
     for (int s = 0; s < 2; s++) {
         int64_t Co = g->dims[s], mid = make_divisible(4.0 * (double)Co);
         for (int j = 0; j < g->depths[s]; j++) {
 #define BLK BB "stages.%d.%d."
             if (j == 0 && C != Co) {
-                put1(put, ctx, 4, Co, C, 1, 1, BLK "shortcut.expand.weight", s, j);
-                put1(put, ctx, 1, Co, 0, 0, 0, BLK "shortcut.expand.bias", s, j);
+                oc_emitf(&e, 4, Co, C, 1, 1, BLK "shortcut.expand.weight", s, j);
+                oc_emitf(&e, 1, Co, 0, 0, 0, BLK "shortcut.expand.bias", s, j);
             }
-            put1(put, ctx, 1, C, 0, 0, 0, BLK "pre_norm.weight", s, j);
-            put1(put, ctx, 1, C, 0, 0, 0, BLK "pre_norm.bias", s, j);
-            put1(put, ctx, 4, mid, C, 1, 1, BLK "conv1_1x1.weight", s, j);
-            put1(put, ctx, 1, mid, 0, 0, 0, BLK "conv1_1x1.bias", s, j);
-            put1(put, ctx, 4, mid, 1, 3, 3, BLK "conv2_kxk.weight", s, j);
-            put1(put, ctx, 1, mid, 0, 0, 0, BLK "conv2_kxk.bias", s, j);
-            put1(put, ctx, 4, Co, mid, 1, 1, BLK "conv3_1x1.weight", s, j);
-            put1(put, ctx, 1, Co, 0, 0, 0, BLK "conv3_1x1.bias", s, j);
+            oc_emitf(&e, 1, C, 0, 0, 0, BLK "pre_norm.weight", s, j);
+            oc_emitf(&e, 1, C, 0, 0, 0, BLK "pre_norm.bias", s, j);
+            oc_emitf(&e, 4, mid, C, 1, 1, BLK "conv1_1x1.weight", s, j);
+            oc_emitf(&e, 1, mid, 0, 0, 0, BLK "conv1_1x1.bias", s, j);
+            oc_emitf(&e, 4, mid, 1, 3, 3, BLK "conv2_kxk.weight", s, j);
+            oc_emitf(&e, 1, mid, 0, 0, 0, BLK "conv2_kxk.bias", s, j);
+            oc_emitf(&e, 4, Co, mid, 1, 1, BLK "conv3_1x1.weight", s, j);
+            oc_emitf(&e, 1, Co, 0, 0, 0, BLK "conv3_1x1.bias", s, j);
 #undef BLK
             C = Co;
         }
     }
-    put1(put, ctx, 4, D, C, 3, 3, BB "pool.proj.weight");
-    put1(put, ctx, 1, D, 0, 0, 0, BB "pool.proj.bias");
-    put1(put, ctx, 1, C, 0, 0, 0, BB "pool.norm.weight");
-    put1(put, ctx, 1, C, 0, 0, 0, BB "pool.norm.bias");
+    oc_emitf(&e, 4, D, C, 3, 3, BB "pool.proj.weight");
+    oc_emitf(&e, 1, D, 0, 0, 0, BB "pool.proj.bias");
+    oc_emitf(&e, 1, C, 0, 0, 0, BB "pool.norm.weight");
+    oc_emitf(&e, 1, C, 0, 0, 0, BB "pool.norm.bias");
 #undef BB
     for (int i = 0; i < g->depth; i++) {
 #define B "visual.trunk.blocks.%d."
-        put1(put, ctx, 1, D, 0, 0, 0, B "norm1.weight", i);
-        put1(put, ctx, 1, D, 0, 0, 0, B "norm1.bias", i);
-        put1(put, ctx, 2, 3 * D, D, 0, 0, B "attn.qkv.weight", i);
-        put1(put, ctx, 1, 3 * D, 0, 0, 0, B "attn.qkv.bias", i);
-        put1(put, ctx, 2, D, D, 0, 0, B "attn.proj.weight", i);
-        put1(put, ctx, 1, D, 0, 0, 0, B "attn.proj.bias", i);
-        put1(put, ctx, 1, D, 0, 0, 0, B "norm2.weight", i);
-        put1(put, ctx, 1, D, 0, 0, 0, B "norm2.bias", i);
-        put1(put, ctx, 1, D, 0, 0, 0, B "mlp.norm.weight", i);
-        put1(put, ctx, 1, D, 0, 0, 0, B "mlp.norm.bias", i);
-        put1(put, ctx, 2, M, D, 0, 0, B "mlp.w0.weight", i);
-        put1(put, ctx, 1, M, 0, 0, 0, B "mlp.w0.bias", i);
-        put1(put, ctx, 2, M, D, 0, 0, B "mlp.w1.weight", i);
-        put1(put, ctx, 1, M, 0, 0, 0, B "mlp.w1.bias", i);
-        put1(put, ctx, 2, D, M, 0, 0, B "mlp.w2.weight", i);
-        put1(put, ctx, 1, D, 0, 0, 0, B "mlp.w2.bias", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, B "norm1.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, B "norm1.bias", i);
+        oc_emitf(&e, 2, 3 * D, D, 0, 0, B "attn.qkv.weight", i);
+        oc_emitf(&e, 1, 3 * D, 0, 0, 0, B "attn.qkv.bias", i);
+        oc_emitf(&e, 2, D, D, 0, 0, B "attn.proj.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, B "attn.proj.bias", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, B "norm2.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, B "norm2.bias", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, B "mlp.norm.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, B "mlp.norm.bias", i);
+        oc_emitf(&e, 2, M, D, 0, 0, B "mlp.w0.weight", i);
+        oc_emitf(&e, 1, M, 0, 0, 0, B "mlp.w0.bias", i);
+        oc_emitf(&e, 2, M, D, 0, 0, B "mlp.w1.weight", i);
+        oc_emitf(&e, 1, M, 0, 0, 0, B "mlp.w1.bias", i);
+        oc_emitf(&e, 2, D, M, 0, 0, B "mlp.w2.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, B "mlp.w2.bias", i);
 #undef B
     }
-    put1(put, ctx, 1, D, 0, 0, 0, "visual.trunk.fc_norm.weight");
-    put1(put, ctx, 1, D, 0, 0, 0, "visual.trunk.fc_norm.bias");
-    put1(put, ctx, 2, E, D, 0, 0, "visual.head.proj.weight");
+    oc_emitf(&e, 1, D, 0, 0, 0, "visual.trunk.fc_norm.weight");
+    oc_emitf(&e, 1, D, 0, 0, 0, "visual.trunk.fc_norm.bias");
+    oc_emitf(&e, 2, E, D, 0, 0, "visual.head.proj.weight");
 }
 
 oclip_status oc_vitamin_model_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_error *err) {

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 
+#include "model/arch.h"
 #include "nn/engine.h"
 
 /* A timm ViTamin trunk by name: the VitCfg and the VisionTransformer arguments timm's function
@@ -31,10 +32,7 @@ oclip_status oc_vitamin_register(const oc_vitamin_tower *t, oclip_error *err);
 const char *oc_vitamin_unsupported(const oclip_model_config *c, oc_vitamin_tower *t);
 /* The image tower's expected state dict entries (visual.trunk.*, visual.head.*), in state_dict()
  * order, each handed to put(ctx, ndim, shape, name). */
-void oc_vitamin_expected(const oclip_model_config *c,
-                         void (*put)(void *ctx, int ndim, const int64_t shape[4],
-                                     const char *name),
-                         void *ctx);
+void oc_vitamin_visual(const oclip_model_config *c, oc_put_fn put, void *ctx);
 /* Binds the image tower of model m (its config checked with oc_vitamin_unsupported). */
 oclip_status oc_vitamin_model_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_error *err);
 
