@@ -175,12 +175,17 @@ typedef struct {
     float *y;
     const float *res;
     size_t C;
-    int relu;
+    int relu, simd;
 } epi_ctx;
 
 static void epi_range(void *p, size_t i0, size_t i1, int t) {
     (void)t;
     const epi_ctx *c = p;
+    if (c->simd) {
+        oc_conv_epi_avx2(c->y + i0 * c->C, c->res ? c->res + i0 * c->C : NULL,
+                         (i1 - i0) * c->C, c->relu);
+        return;
+    }
     for (size_t i = i0 * c->C; i < i1 * c->C; i++) {
         float v = c->y[i];
         if (c->res) v += c->res[i];
@@ -231,7 +236,9 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         free(cols);
     }
     if (res || relu) {
-        epi_ctx c = {y, res, Co, relu};
+        oc_simd path = oc_simd_get();
+        epi_ctx c = {y, res, Co, relu,
+                     oc_conv_avx2_built() && (path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512)};
         oc_parallel(P * Co < 65536 ? 1 : nth, P, epi_range, &c);
     }
     return OCLIP_OK;

@@ -94,12 +94,31 @@ static inline __attribute__((always_inline)) void run(const oc_dw_args *a, size_
     }
 }
 
+int oc_conv_avx2_built(void) { return 1; }
+
 int oc_conv_dw_avx2(const oc_dw_args *a, size_t i0, size_t i1) {
     size_t mult = (size_t)(a->cv->cout / a->cv->cin);
     if (mult == 1) run(a, i0, i1, 1);
     else if (mult == 2) run(a, i0, i1, 2);
     else return 0;
     return 1;
+}
+
+/* y = relu?(y + res?) over n floats: the scalar epi_range's operations (a NaN becomes 0) */
+void oc_conv_epi_avx2(float *y, const float *res, size_t n, int relu) {
+    __m256 z = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(y + i);
+        if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + i));
+        if (relu) v = _mm256_and_ps(v, _mm256_cmp_ps(v, z, _CMP_GT_OQ));
+        _mm256_storeu_ps(y + i, v);
+    }
+    for (; i < n; i++) {
+        float v = y[i];
+        if (res) v += res[i];
+        y[i] = relu && !(v > 0.0f) ? 0.0f : v;
+    }
 }
 
 #if defined(__clang__)
@@ -113,4 +132,8 @@ int oc_conv_dw_avx2(const oc_dw_args *a, size_t i0, size_t i1) {
     (void)a, (void)i0, (void)i1;
     return 0;
 }
+void oc_conv_epi_avx2(float *y, const float *res, size_t n, int relu) {
+    (void)y, (void)res, (void)n, (void)relu;
+}
+int oc_conv_avx2_built(void) { return 0; }
 #endif

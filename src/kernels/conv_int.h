@@ -23,4 +23,9 @@ typedef struct {
  * caller then runs the scalar loop. */
 int oc_conv_dw_avx2(const oc_dw_args *a, size_t i0, size_t i1);
 
+/* y = relu?(y + res?) over y[0, n) (res NULL: none), the scalar epilogue's operations, so its
+ * bytes; only where oc_conv_avx2_built() (1 when this build has the x86 kernels). */
+void oc_conv_epi_avx2(float *y, const float *res, size_t n, int relu);
+int oc_conv_avx2_built(void);
+
 #endif
