@@ -2,11 +2,15 @@
 """Engine speed: oclip against PyTorch + OpenCLIP and ONNX Runtime, interleaved, same machine, same run.
 
     .venv/bin/python bench/engine.py [--threads N] [--quick] [--reps R] [--classes C]
-                                     [--build DIR] [--models ViT-B-32,ViT-B-16] [--no-gemm]
+                                     [--build DIR] [--models ViT-B-32,RN50,...] [--no-gemm]
     .venv/bin/python bench/engine.py --report build/bench/engine.json   # the tables again
 
 Models: build/bench/NAME/ from bench/models.py (random-weight OpenCLIP ViT-B-32 / ViT-B-16, fp32
-safetensors + open_clip_config.json, and the towers exported to ONNX), plus ViT-B-32 stored as BF16.
+safetensors + open_clip_config.json, and the towers exported to ONNX), plus ViT-B-32 stored as BF16,
+and the convolutional image towers RN50, convnext_base_w (ConvNeXt-B, 256 px) and MobileCLIP-S1
+(FastViT mci1, 256 px): image batch 1 and 8 only, no cold start. For MobileCLIP-S1 PyTorch and
+ONNX Runtime run the reparameterized tower (timm.utils.reparameterize_model, MobileOne branches
+folded, as MobileCLIP is deployed); oclip folds the same branches at load.
 
 Each engine runs in its own long-lived worker process that loads the model once and answers
 "image B" / "text B" / "classifier C T" with the seconds one call took:
@@ -29,7 +33,9 @@ Cold start: a fresh process per run, from exec to the first embedding written to
 (`oclip embed-image -m DIR IMG -o X.npy` against a Python script doing the same with
 open_clip.create_model_and_transforms + encode_image, and with onnxruntime + PIL), interleaved,
 with each process's peak RSS (wait4).
-GFLOP/s: the image tower's multiply-adds x 2 per image, over the median time; % of the machine's
+GFLOP/s: the image tower's multiply-adds x 2 per image (ViTs: counted from the config; the
+convolutional towers: torch.utils.flop_counter, from the manifest bench/models.py writes), over the
+median time; % of the machine's
 fp32 FMA peak measured by bench/peak.c with the same number of threads (at the start and at the
 end of the run; the better of the two). GEMM: oc_gemm against
 OpenBLAS cblas_sgemm on ViT-B-32's shapes (oclip_bench gemm).
@@ -50,6 +56,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "build", "bench")
 PAUSE = 0.3
+CONV = {"RN50", "convnext_base_w", "MobileCLIP-S1"}  # image rows only (bench/models.py CONV)
+REPARAM = {"MobileCLIP-S1"}  # PyTorch runs timm.utils.reparameterize_model's form
+DEFAULT_MODELS = "ViT-B-32,ViT-B-16,RN50,convnext_base_w,MobileCLIP-S1"
 IMAGE = os.path.join(ROOT, "tests", "fixtures", "preprocess", "img", "jpg_420.jpg")
 
 
@@ -72,6 +81,9 @@ def worker_torch(name, folder, threads):
     model = open_clip.create_model(name, pretrained=None).eval()
     sd = safetensors.torch.load_file(os.path.join(folder, "open_clip_model.safetensors"))
     model.load_state_dict({k: v.float() for k, v in sd.items()})
+    if name in REPARAM:
+        from timm.utils.model import reparameterize_model
+        model = reparameterize_model(model).eval()
     tok = open_clip.get_tokenizer(name)
     load = time.perf_counter() - t0
     classes, templates = meta()
@@ -125,8 +137,9 @@ def worker_ort(name, folder, threads):
     t0 = time.perf_counter()
     img = ort.InferenceSession(os.path.join(folder, "image.onnx"), so,
                                providers=["CPUExecutionProvider"])
-    txt = ort.InferenceSession(os.path.join(folder, "text.onnx"), so,
-                               providers=["CPUExecutionProvider"])
+    tpath = os.path.join(folder, "text.onnx")  # the convolutional models have none
+    txt = ort.InferenceSession(tpath, so, providers=["CPUExecutionProvider"]) \
+        if os.path.exists(tpath) else None
     load = time.perf_counter() - t0
     ids = np.load(os.path.join(os.path.dirname(folder), "tokens.npy"))
     classes, templates = meta()
@@ -339,7 +352,8 @@ def main():
                     "to 1000 (default 10, --quick 1; 1000 = the full build)")
     ap.add_argument("--build", default=os.environ.get("OCLIP_BUILD", "build"),
                     help="build folder holding oclip, oclip_bench and peak (default build)")
-    ap.add_argument("--models", default="ViT-B-32,ViT-B-16")
+    ap.add_argument("--models", default=DEFAULT_MODELS,
+                    help="comma-separated (default %(default)s)")
     ap.add_argument("--no-gemm", action="store_true", help="skip the GEMM micro-benchmark")
     ap.add_argument("--report", metavar="JSON", help="print the tables of a saved engine.json")
     ap.add_argument("--cold-only", action="store_true",
@@ -390,7 +404,11 @@ def main():
         folder = os.path.join(BENCH, name)
         with open(os.path.join(folder, "open_clip_config.json")) as f:
             cfg = json.load(f)["model_cfg"]
-        flops = vit_flops(cfg)
+        if name in CONV:
+            with open(os.path.join(folder, "manifest.json")) as f:
+                flops = json.load(f)["image_gflop"] * 1e9
+        else:
+            flops = vit_flops(cfg)
         ws = [Worker("oclip", [harness, "serve", "-m", folder, "--threads", str(N)]),
               Worker("PyTorch", [py, os.path.abspath(__file__), "--worker", "torch", name, folder,
                                  str(N)]),
@@ -406,7 +424,8 @@ def main():
                                        "--dtype", "int8"])
             h16 = Worker("oclip-f16", [harness, "serve", "-m", folder, "--threads", str(N),
                                        "--dtype", "f16"])
-        cases = [("image", b, "image %d" % b, b) for b in images]
+        cases = [("image", b, "image %d" % b, b) for b in images
+                 if name not in CONV or b in (1, 8)]
         # ViT-B-16's text tower is ViT-B-32's (same text_cfg): text cases once, on ViT-B-32
         if name == "ViT-B-32":
             cases += [("text", b, "text %d" % b, b) for b in texts]
@@ -431,7 +450,8 @@ def main():
         for w in ws + [x for x in (bf, q8, h16) if x]:
             raw["rss"]["%s %s" % (name, w.label)] = {"peak_rss_kb": w.close(),
                                                      "load_s": w.hello.get("load_s")}
-        raw["cold"][name] = cold_start(oclip, folder, name, N, reps, py)
+        if name not in CONV:
+            raw["cold"][name] = cold_start(oclip, folder, name, N, reps, py)
         if name == "ViT-B-32":  # reduced precision against fp32 on the same inputs
             raw["accuracy"] = [json.loads(subprocess.run(
                 [harness, "accuracy", "-m", folder, "--threads", str(N), "--dtype", d],
@@ -553,6 +573,11 @@ def report(raw):
             x = m["PyTorch"] / m["oclip"]
             target = "≥ 5x PyTorch: %s" % ("met" if x >= 5 else "missed (%.2fx, needs %.2fx more)"
                                           % (x, 5 / x))
+        if r["model"] in CONV:  # issue 23: faster than both at batch 1 and 8
+            target = "faster than both: " + ("met" if m["oclip"] < min(m["PyTorch"], m["ORT"])
+                                             else "missed")
+            if m["oclip"] > m["PyTorch"]:
+                target += "; slower than PyTorch by %.2fx" % (m["oclip"] / m["PyTorch"])
         if m["oclip"] > m["ORT"]:  # target: faster than ONNX Runtime
             target += ("; " if target else "") + "slower than ORT by %.2fx" % (m["oclip"] / m["ORT"])
         unit = "%.3f" if r["case"] == "classifier" else "%.2f"
@@ -591,8 +616,9 @@ def report(raw):
             print("| %s | %s | %.7f | %.7f | %.7f | %.7f |" % (
                 os.path.basename(a["model"]), dt,
                 a["image_cos_min"], a["image_cos_mean"], a["text_cos_min"], a["text_cos_mean"]))
-    print()
-    cold_table(raw)
+    if raw["cold"]:
+        print()
+        cold_table(raw)
     print()
     print("Worker processes (model loaded once, every case above run in it): load time and peak "
           "RSS:")

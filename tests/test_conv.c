@@ -4,7 +4,9 @@
  * kw], zero padding; nn.BatchNorm2d in eval; nn.AvgPool2d(k)), summed in double, on odd shapes:
  * 1x1 (the direct GEMM), 3x3 stride 1 and 2 with padding, 7x7 depthwise, grouped, 5x3 with
  * uneven sizes, with residual and ReLU; on every SIMD path this CPU has, packed and as stored,
- * and with 1 and 3 threads (which must give the same bytes).
+ * and with 1 and 3 threads (which must give the same bytes). The direct loop of depthwise
+ * convolutions (channel multiplier 1, 2 and 3) has SIMD kernels of its own (conv_avx2.c): each
+ * path is also compared with the scalar path's output.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -60,6 +62,8 @@ static void test_shape(const shape *s) {
     float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w);
     float *b = malloc((size_t)s->cout * sizeof *b), *res = malloc(ny * sizeof *res);
     float *y = malloc(ny * sizeof *y), *y3 = malloc(ny * sizeof *y3);
+    float *ys = malloc(ny * sizeof *ys); /* the scalar path's output */
+    int have_scalar = 0;
     double *want = malloc(ny * sizeof *want);
     for (size_t i = 0; i < nx; i++) x[i] = frand();
     for (size_t i = 0; i < nw; i++) w[i] = frand() / sqrtf((float)(cg * s->kh * s->kw));
@@ -90,11 +94,24 @@ static void test_shape(const shape *s) {
                    s->kh, s->kw, s->stride, s->pad, s->groups, s->n, s->h, s->w, mx);
             CHECKF(!memcmp(y, y3, ny * sizeof *y), "%s: 1 and 3 threads differ",
                    oc_simd_name((oc_simd)path));
+            if (path == OC_SIMD_SCALAR) {
+                memcpy(ys, y, ny * sizeof *y);
+                have_scalar = 1;
+            } else {
+                double ms = 0;
+                for (size_t i = 0; i < ny; i++) {
+                    double d = fabs((double)y[i] - ys[i]);
+                    if (!(d <= ms)) ms = d;
+                }
+                CHECKF(have_scalar && ms <= 1e-5, "%s pack %d: conv %d->%d %dx%d s%d g%d: max-abs "
+                       "%.3g vs the scalar path", oc_simd_name((oc_simd)path), pack, s->cin,
+                       s->cout, s->kh, s->kw, s->stride, s->groups, ms);
+            }
             oc_conv_free(&cv);
         }
     }
     oc_simd_set(cur);
-    free(x), free(w), free(b), free(res), free(y), free(y3), free(want);
+    free(x), free(w), free(b), free(res), free(y), free(y3), free(ys), free(want);
 }
 
 /* oc_bn_fold: conv then BatchNorm2d(eval) equals the folded convolution */
@@ -160,6 +177,12 @@ int main(void) {
         {1, 5, 6, 11, 9, 5, 3, 3, 2, 1, 1, 1},    /* 5x3 stride 3, uneven */
         {1, 40, 40, 36, 8, 3, 3, 1, 1, 1, 0, 0},  /* more positions than one im2col tile */
         {1, 7, 4, 4, 5, 1, 1, 2, 0, 1, 0, 0},     /* 1x1 stride 2: im2col, not direct */
+        /* the direct loop: 32-channel blocks, 8-channel vectors and a masked tail */
+        {1, 75, 9, 10, 75, 7, 7, 1, 3, 75, 1, 1}, /* 7x7 depthwise, 75 channels, res + ReLU */
+        {2, 64, 8, 8, 64, 7, 7, 1, 3, 64, 0, 0},  /* 7x7 depthwise, whole vectors */
+        {1, 13, 11, 9, 26, 7, 7, 2, 3, 13, 0, 0}, /* multiplier 2 (FastViT downsample) */
+        {2, 20, 6, 5, 40, 3, 3, 1, 1, 20, 1, 1},  /* multiplier 2 (FastViT final_conv) */
+        {1, 6, 5, 5, 18, 3, 3, 1, 1, 6, 0, 1},    /* multiplier 3: the scalar loop */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) test_shape(&shapes[i]);
     test_bn_fold();

@@ -3,13 +3,16 @@
  * activations (x [N, H, W, C]: a position's channels are contiguous, so that a 1x1 convolution
  * is one GEMM over the positions and a k x k one is a GEMM over im2col rows). The arithmetic is
  * the GEMM's (oc_gemm: each output summed over k in increasing order, fused multiply-adds on the
- * SIMD paths, the bias added last) or, for depthwise convolutions, a direct loop with the same
- * order on every path; results never depend on the thread count.
+ * SIMD paths, the bias added last) or, for depthwise convolutions (one input channel per output:
+ * cin / groups = 1, cout = groups x a channel multiplier), a direct loop: each output the taps'
+ * products summed in (ky, kx) order, then the bias; multiply then add on the scalar path, fused
+ * multiply-adds on the SIMD ones (conv_avx2.c). Results never depend on the thread count.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/conv_int.h"
 #include "kernels/kernels.h"
 
 /* output positions per im2col tile: bounds the im2col buffer (at most OC_CONV_TILE x K floats) */
@@ -51,7 +54,9 @@ oclip_status oc_conv_init(oc_conv *cv, const float *w, const float *bias, int ci
     cv->cin = cin, cv->cout = cout, cv->kh = kh, cv->kw = kw;
     cv->stride = stride, cv->pad = pad, cv->groups = groups;
     size_t cg = (size_t)(cin / groups), K = (size_t)kh * (size_t)kw * cg;
-    cv->depthwise = cg == 1 && cout == groups;
+    /* one input channel per output (FastViT's grouped downsample and final_conv have two
+     * outputs per input channel): the direct loop, not one tiny GEMM per group */
+    cv->depthwise = cg == 1;
     cv->wbuf = malloc((size_t)cout * K * sizeof(float));
     cv->bias = malloc((size_t)cout * sizeof(float));
     cv->wg = calloc((size_t)groups, sizeof *cv->wg);
@@ -123,42 +128,44 @@ static void im2col_range(void *p, size_t r0, size_t r1, int t) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Depthwise (cin = cout = groups): y[p, c] = bias[c] + sum over taps in (ky, kx) order of
- * x * w, positions split over the threads
+ * Depthwise (cin / groups = 1, cout = groups x mult): y[p, o] = bias[o] + sum over taps in
+ * (ky, kx) order of x[., o / mult] * w[tap, o], positions split over the threads
  */
 typedef struct {
-    const oc_conv *cv;
-    const float *x, *res;
-    size_t H, W, Ho, Wo;
-    float *y;
-    int relu;
+    oc_dw_args a;
+    int simd; /* the AVX2 kernel (the avx2 and avx512 paths) */
 } dw_ctx;
 
 static void dw_range(void *p, size_t i0, size_t i1, int t) {
     (void)t;
     const dw_ctx *c = p;
-    const oc_conv *cv = c->cv;
-    size_t C = (size_t)cv->cout;
+    const oc_dw_args *a = &c->a;
+    if (c->simd && oc_conv_dw_avx2(a, i0, i1)) return;
+    const oc_conv *cv = a->cv;
+    size_t C = (size_t)cv->cout, Ci = (size_t)cv->cin, mult = C / Ci;
     for (size_t pos = i0; pos < i1; pos++) {
-        size_t n = pos / (c->Ho * c->Wo), q = pos % (c->Ho * c->Wo);
-        long oy = (long)(q / c->Wo), ox = (long)(q % c->Wo);
-        float *yp = c->y + pos * C;
+        size_t n = pos / (a->Ho * a->Wo), q = pos % (a->Ho * a->Wo);
+        long oy = (long)(q / a->Wo), ox = (long)(q % a->Wo);
+        float *yp = a->y + pos * C;
         for (size_t ch = 0; ch < C; ch++) yp[ch] = 0.0f;
         for (long ky = 0; ky < cv->kh; ky++) {
             long iy = oy * cv->stride - cv->pad + ky;
-            if (iy < 0 || iy >= (long)c->H) continue;
+            if (iy < 0 || iy >= (long)a->H) continue;
             for (long kx = 0; kx < cv->kw; kx++) {
                 long ix = ox * cv->stride - cv->pad + kx;
-                if (ix < 0 || ix >= (long)c->W) continue;
-                const float *xp = c->x + ((n * c->H + (size_t)iy) * c->W + (size_t)ix) * C;
+                if (ix < 0 || ix >= (long)a->W) continue;
+                const float *xp = a->x + ((n * a->H + (size_t)iy) * a->W + (size_t)ix) * Ci;
                 const float *wp = cv->wbuf + (size_t)(ky * cv->kw + kx) * C;
-                for (size_t ch = 0; ch < C; ch++) yp[ch] += xp[ch] * wp[ch];
+                if (mult == 1)
+                    for (size_t ch = 0; ch < C; ch++) yp[ch] += xp[ch] * wp[ch];
+                else
+                    for (size_t ch = 0; ch < C; ch++) yp[ch] += xp[ch / mult] * wp[ch];
             }
         }
         for (size_t ch = 0; ch < C; ch++) {
             float v = yp[ch] + cv->bias[ch];
-            if (c->res) v += c->res[pos * C + ch];
-            yp[ch] = c->relu && !(v > 0.0f) ? 0.0f : v;
+            if (a->res) v += a->res[pos * C + ch];
+            yp[ch] = a->relu && !(v > 0.0f) ? 0.0f : v;
         }
     }
 }
@@ -168,12 +175,17 @@ typedef struct {
     float *y;
     const float *res;
     size_t C;
-    int relu;
+    int relu, simd;
 } epi_ctx;
 
 static void epi_range(void *p, size_t i0, size_t i1, int t) {
     (void)t;
     const epi_ctx *c = p;
+    if (c->simd) {
+        oc_conv_epi_avx2(c->y + i0 * c->C, c->res ? c->res + i0 * c->C : NULL,
+                         (i1 - i0) * c->C, c->relu);
+        return;
+    }
     for (size_t i = i0 * c->C; i < i1 * c->C; i++) {
         float v = c->y[i];
         if (c->res) v += c->res[i];
@@ -188,7 +200,9 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
     size_t P = N * Ho * Wo, Co = (size_t)cv->cout;
     if (!P) return OCLIP_OK;
     if (cv->depthwise) {
-        dw_ctx c = {cv, x, res, H, W, Ho, Wo, y, relu};
+        oc_simd path = oc_simd_get();
+        dw_ctx c = {{cv, x, res, H, W, Ho, Wo, y, relu},
+                    path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512};
         oc_parallel(P * Co * (size_t)(cv->kh * cv->kw) < 65536 ? 1 : nth, P, dw_range, &c);
         return OCLIP_OK;
     }
@@ -222,7 +236,9 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         free(cols);
     }
     if (res || relu) {
-        epi_ctx c = {y, res, Co, relu};
+        oc_simd path = oc_simd_get();
+        epi_ctx c = {y, res, Co, relu,
+                     oc_conv_avx2_built() && (path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512)};
         oc_parallel(P * Co < 65536 ? 1 : nth, P, epi_range, &c);
     }
     return OCLIP_OK;

@@ -269,12 +269,12 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
             const cnx_block *bk = &c->blocks[k];
             if ((s = oc_conv2d(&bk->dw, x, n, h, w, t, NULL, 0, nth, err))) return s;
             oc_layernorm(t, t, P, C, bk->ln_w, bk->ln_b, eps, nth);
-            oc_gemm(t, P, &bk->fc1, bk->fc1_b, f, nth);
-            oc_activate(f, P * 4 * C, OC_ACT_GELU, nth);
-            oc_gemm(f, P, &bk->fc2, bk->fc2_b, t, nth);
-            /* x + drop_path(x.mul(gamma)): the product rounded, then the sum */
-            for (size_t p = 0; p < P; p++)
-                for (size_t ch = 0; ch < C; ch++) x[p * C + ch] += t[p * C + ch] * bk->gamma[ch];
+            /* fc1 + GELU, then fc2 and x + drop_path(x.mul(gamma)) (the product rounded, then
+             * the sum) in the GEMMs' epilogues, each block of the output while it is in cache */
+            oc_epilogue gelu = {1, OC_ACT_GELU, NULL, NULL};
+            oc_epilogue resid = {0, OC_ACT_GELU, x, bk->gamma};
+            oc_gemm_ep(t, P, &bk->fc1, bk->fc1_b, f, &gelu, nth);
+            oc_gemm_ep(f, P, &bk->fc2, bk->fc2_b, t, &resid, nth);
         }
         if (st && st->rn_layer[i]) to_nchw(st->rn_layer[i] + first * C * h * w, x, n, h, w, C);
     }

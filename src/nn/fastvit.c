@@ -519,35 +519,6 @@ static oclip_status unit_run(const fv_unit *u, const float *x, size_t n, size_t 
     return OCLIP_OK;
 }
 
-/* Attention.forward over x [n, T, C] (q, k, v from qkv; heads of 32; softmax(q k^T / sqrt(32))
- * v), into o [n, T, C] before proj; qkv scratch [n, T, 3C] */
-static void attention(const float *qkv, float *o, size_t n, size_t T, size_t C, float *sc) {
-    size_t H = C / FV_HEAD_DIM, hd = FV_HEAD_DIM;
-    float scale = 1.0f / sqrtf((float)hd);
-    for (size_t b = 0; b < n; b++)
-        for (size_t h = 0; h < H; h++)
-            for (size_t i = 0; i < T; i++) {
-                const float *q = qkv + (b * T + i) * 3 * C + h * hd;
-                float mx = -INFINITY;
-                for (size_t j = 0; j < T; j++) {
-                    const float *kk = qkv + (b * T + j) * 3 * C + C + h * hd;
-                    float a = 0.0f;
-                    for (size_t d = 0; d < hd; d++) a += q[d] * kk[d];
-                    sc[j] = a * scale;
-                    if (sc[j] > mx) mx = sc[j];
-                }
-                float sum = 0.0f;
-                for (size_t j = 0; j < T; j++) sum += sc[j] = expf(sc[j] - mx);
-                float *out = o + (b * T + i) * C + h * hd;
-                for (size_t d = 0; d < hd; d++) out[d] = 0.0f;
-                for (size_t j = 0; j < T; j++) {
-                    const float *v = qkv + (b * T + j) * 3 * C + 2 * C + h * hd;
-                    float p = sc[j] / sum;
-                    for (size_t d = 0; d < hd; d++) out[d] += p * v[d];
-                }
-            }
-}
-
 /* floats per image of the largest activation (x, t) and of the MLP / qkv scratch f */
 static void sizes(const oc_fastvit *f, size_t *sx, size_t *sf) {
     size_t x = 3 * (size_t)f->H * (size_t)f->W, s = 0;
@@ -566,7 +537,7 @@ static void sizes(const oc_fastvit *f, size_t *sx, size_t *sf) {
 
 static oclip_status chunk_forward(const oclip_model *m, const float *pixels, size_t n,
                                   float *out, const oc_stages *st, size_t first, float *x,
-                                  float *t, float *fs, float *sc, oclip_error *err) {
+                                  float *t, float *fs, oclip_error *err) {
     const oc_fastvit *f = m->vis.fvt;
     int nth = __atomic_load_n(&m->threads, __ATOMIC_RELAXED);
     size_t H = (size_t)f->H, W = (size_t)f->W, h = H, w = W;
@@ -607,20 +578,20 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
                         for (size_t c = 0; c < C; c++)
                             t[p * C + c] = x[p * C + c] * bk->bn_s[c] + bk->bn_b[c];
                 }
-                if ((s = oc_conv2d(&bk->qkv, t, P, 1, 1, fs, NULL, 0, nth, err))) return s;
-                attention(fs, t, n, h * w, C, sc);
-                if ((s = oc_conv2d(&bk->proj, t, P, 1, 1, fs, NULL, 0, nth, err))) return s;
-                for (size_t p = 0; p < P; p++)
-                    for (size_t c = 0; c < C; c++) x[p * C + c] += fs[p * C + c] * bk->ls1[c];
+                /* qkv, the heads' attention, proj and x + layer_scale_1(.) (in proj's
+                 * epilogue: the product rounded, then the sum) */
+                if ((s = oc_conv2d(&bk->qkv, t, P, 1, 1, fs, NULL, 0, nth, err)) ||
+                    (s = oc_attention(fs, t, n, h * w, C, C / FV_HEAD_DIM, 0, nth, err)))
+                    return s;
+                oc_epilogue r1 = {0, OC_ACT_GELU, x, bk->ls1};
+                oc_gemm_ep(t, P, &bk->proj.wg[0], bk->proj.bias, fs, &r1, nth);
             }
-            /* ConvMlp, then x + layer_scale(mlp(x)) */
-            if ((s = oc_conv2d(&bk->mlp_dw, x, n, h, w, t, NULL, 0, nth, err)) ||
-                (s = oc_conv2d(&bk->fc1, t, P, 1, 1, fs, NULL, 0, nth, err)))
-                return s;
-            oc_activate(fs, P * (size_t)bk->fc1.cout, OC_ACT_GELU, nth);
-            if ((s = oc_conv2d(&bk->fc2, fs, P, 1, 1, t, NULL, 0, nth, err))) return s;
-            for (size_t p = 0; p < P; p++)
-                for (size_t c = 0; c < C; c++) x[p * C + c] += t[p * C + c] * bk->ls[c];
+            /* ConvMlp: fc1 + GELU, fc2 and x + layer_scale(.) in the GEMMs' epilogues */
+            if ((s = oc_conv2d(&bk->mlp_dw, x, n, h, w, t, NULL, 0, nth, err))) return s;
+            oc_epilogue gelu = {1, OC_ACT_GELU, NULL, NULL};
+            oc_epilogue r2 = {0, OC_ACT_GELU, x, bk->ls};
+            oc_gemm_ep(t, P, &bk->fc1.wg[0], bk->fc1.bias, fs, &gelu, nth);
+            oc_gemm_ep(fs, P, &bk->fc2.wg[0], bk->fc2.bias, t, &r2, nth);
         }
         if (i < 4 && st && st->rn_layer[i])
             to_nchw(st->rn_layer[i] + first * C * h * w, x, n, h * w, C);
@@ -652,21 +623,16 @@ oclip_status oc_fastvit_forward(const oclip_model *m, const float *pixels, size_
     uint64_t total;
     if (oc_mul_overflow_u64((uint64_t)per, chunk, &total) || total > SIZE_MAX / sizeof(float) / 2)
         return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
-    size_t T = 1; /* the longest attention sequence: the attention scores' scratch */
-    for (int i = 0; i < f->g.nst; i++) {
-        size_t t = stage_side((size_t)f->H, i) * stage_side((size_t)f->W, i);
-        if (f->g.attn[i] && t > T) T = t;
-    }
-    float *mem = malloc(((size_t)total + T) * sizeof(float));
+    float *mem = malloc((size_t)total * sizeof(float));
     if (!mem)
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (image activations, %llu bytes)",
                           (unsigned long long)(total * sizeof(float)));
-    float *x = mem, *t = x + sx * chunk, *fs = t + sx * chunk, *sc = fs + sf * chunk;
+    float *x = mem, *t = x + sx * chunk, *fs = t + sx * chunk;
     size_t img = 3 * (size_t)f->H * (size_t)f->W;
     oclip_status s = OCLIP_OK;
     for (size_t i = 0; i < n && !s; i += chunk) {
         size_t k = n - i < chunk ? n - i : chunk;
-        s = chunk_forward(m, pixels + i * img, k, out + i * (size_t)f->E, st, i, x, t, fs, sc, err);
+        s = chunk_forward(m, pixels + i * img, k, out + i * (size_t)f->E, st, i, x, t, fs, err);
     }
     free(mem);
     return s;
