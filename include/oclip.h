@@ -277,7 +277,7 @@ typedef struct {
     double ls_init_value;
     int no_ln_pre;
     int final_ln_after_pool;
-    int attentional_pool;
+    int attentional_pool;   /* 0; 1 true; 2 a string ('parallel' / 'cascade') */
     char pool_type[16];     /* "tok" | "avg" | "none" */
     char pos_embed_type[16];/* "learnable" | "sin_cos_2d" */
     double ln_eps;          /* norm_kwargs.eps, default 1e-5 */
@@ -287,7 +287,21 @@ typedef struct {
     char timm_pool[16];     /* timm towers' pooling: default "avg"; SigLIP "map" */
     char timm_proj[16];     /* timm towers' projection: default "linear"; SigLIP "none";
                                "" for null */
+    int attn_pooler_queries; /* attentional_pool: AttentionalPooler queries, default 256 */
+    int attn_pooler_heads;   /* and its heads, default 8 */
 } oclip_vision_cfg;
+
+/* CoCa's multimodal_cfg (open_clip coca_model.py MultimodalCfg, a CLIPTextCfg): what
+ * _build_text_decoder_tower reads of it (the MultimodalTransformer's sizes; its mlp_ratio is
+ * MultimodalTransformer's default 4.0, whatever the config says) */
+typedef struct {
+    int context_length;     /* default 77 (the decoder's causal mask) */
+    int width;              /* default 512 */
+    int heads;              /* default 8 */
+    int layers;             /* default 12 */
+    int has_ls;
+    double ls_init_value;
+} oclip_multimodal_cfg;
 
 /* The Hugging Face model of an HF text tower (text_cfg.hf_model_name): its config.json values,
  * filled by oclip_check from the config.json beside the weights, in the Hugging Face cache, or
@@ -353,6 +367,7 @@ typedef struct {
     /* keys the parser did not know, comma-separated ("vision_cfg.foo, bar"); "" if none.
      * OpenCLIP ignores some of them; oclip reports them so nothing is dropped silently. */
     char unknown_keys[512];
+    oclip_multimodal_cfg multimodal_cfg; /* when multimodal */
 } oclip_model_config;
 
 /* Preprocessing config (open_clip_config.json "preprocess_cfg" / pretrained tag). */
