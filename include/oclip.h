@@ -1173,6 +1173,34 @@ OCLIP_API oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *
                                    const float *weights, size_t n_labels, float *probs,
                                    oclip_error *err);
 
+/* ---- CoCa captioning (open_clip coca_model.py CoCa.generate) ---- */
+/* generation_type "beam_search" with OpenCLIP's defaults; a field at 0 takes its default. */
+typedef struct {
+    uint32_t struct_size;      /* oclip_caption_options_default sets it */
+    int num_beams;             /* 0: 6 (at least 2: BeamSearchScorer's rule) */
+    int num_beam_groups;       /* 0: 3 (dividing num_beams) */
+    int seq_len;               /* 0: 30, the longest caption in ids, start-of-text included */
+    int min_seq_len;           /* 0: 5: end-of-text is not chosen before this many ids; 1: none */
+    double repetition_penalty; /* 0: 1.0 (none); RepetitionPenaltyLogitsProcessor's */
+} oclip_caption_options;
+OCLIP_API void oclip_caption_options_default(oclip_caption_options *o);
+/* 1 when the model has a text decoder (a CoCa), else 0 */
+OCLIP_API int oclip_model_can_caption(const oclip_model *m);
+/* The caption ids of one preprocessed image pixels [3, H, W] (oclip_preprocess): what
+ * model.generate(image) returns for it (ids[0] = start-of-text 49406; end-of-text 49407 last
+ * unless the caption reached seq_len). ids has room for `cap` >= seq_len ids; *n_ids gets the
+ * count. OCLIP_E_UNSUPPORTED for a model without a decoder. */
+OCLIP_API oclip_status oclip_caption(const oclip_model *m, const float *pixels,
+                                     const oclip_caption_options *opt, int64_t *ids, size_t cap,
+                                     size_t *n_ids, oclip_error *err);
+/* SimpleTokenizer.decode (open_clip tokenizer.py): the ids' byte-level symbols as UTF-8 (ill-formed
+ * sequences as U+FFFD, errors="replace"), "</w>" -> " ". With `caption`, what OpenCLIP's caption
+ * recipe keeps of it: decode(ids).split("<end_of_text>")[0].replace("<start_of_text>", "").
+ * *text: NUL-terminated, release with oclip_free. OCLIP_E_ARG for an id outside the vocabulary
+ * [0, 49408) (Python's KeyError). */
+OCLIP_API oclip_status oclip_decode(const int64_t *ids, size_t n, int caption, char **text,
+                                    oclip_error *err);
+
 /* ---- CPU kernels ---- */
 /* The kernel path the engine uses in this process: "avx512", "avx2", "neon" (AArch64) or
  * "scalar". Chosen on first use: the environment variable OCLIP_SIMD (scalar|avx2|avx512|neon)

@@ -4,6 +4,7 @@
  * MultimodalTransformer text decoder): what is computed, the state dict OpenCLIP's CoCa has, and
  * the binding of the parts a CLIP does not have (nn/coca.c computes them).
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -218,4 +219,67 @@ oclip_status oc_coca_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_erro
     c->dec_ln_b = oc_bind_vec(&b, "text_decoder.ln_final.bias", 0);
     c->dec_proj = oc_bind_weight(&b, "text_decoder.text_projection", 0, 1);
     return b.st;
+}
+
+/* =============================================================================================
+ * Captioning (public API)
+ */
+void oclip_caption_options_default(oclip_caption_options *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->struct_size = (uint32_t)sizeof *o;
+    o->num_beams = 6; /* coca_model.py CoCa.generate's defaults */
+    o->num_beam_groups = 3;
+    o->seq_len = 30;
+    o->min_seq_len = 5;
+    o->repetition_penalty = 1.0;
+}
+
+int oclip_model_can_caption(const oclip_model *m) { return m && m->coca; }
+
+oclip_status oclip_caption(const oclip_model *m, const float *pixels,
+                           const oclip_caption_options *opt, int64_t *ids, size_t cap,
+                           size_t *n_ids, oclip_error *err) {
+    oc_err_clear(err);
+    if (!m || !pixels || !ids || !n_ids)
+        return oc_err_set(err, OCLIP_E_ARG, "oclip_caption: NULL argument");
+    *n_ids = 0;
+    oclip_caption_options o = {0};
+    if (opt) {
+        oclip_status os = OC_OPTIONS_OK(opt, "oclip_caption_options", err);
+        if (os) return os;
+        memcpy(&o, opt, opt->struct_size && opt->struct_size < sizeof o ? opt->struct_size
+                                                                        : sizeof o);
+    }
+    int nb = o.num_beams ? o.num_beams : 6, ng = o.num_beam_groups ? o.num_beam_groups : 3;
+    int sl = o.seq_len ? o.seq_len : 30, ml = o.min_seq_len ? o.min_seq_len : 5;
+    double rp = o.repetition_penalty != 0 ? o.repetition_penalty : 1.0;
+    if (!m->coca)
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "%s: no text decoder (captions need a CoCa "
+                          "model)", m->cfg.name[0] ? m->cfg.name : "this model");
+    const oc_coca *c = m->coca;
+    if (nb < 2 || nb > 64 || ng < 1 || ng > nb || nb % ng)
+        return oc_err_set(err, OCLIP_E_ARG, "caption: num_beams %d, num_beam_groups %d: beams "
+                          "from 2 to 64, groups dividing them (transformers' BeamSearchScorer)",
+                          nb, ng);
+    int most = m->txt.ctx < c->dec_ctx ? m->txt.ctx : c->dec_ctx;
+    if (ml < 0 || sl <= ml || sl - 1 > most)
+        return oc_err_set(err, OCLIP_E_ARG, "caption: seq_len %d, min_seq_len %d: seq_len must "
+                          "be larger than min_seq_len (coca_model.py asserts it) and at most %d "
+                          "(the text tower's and the decoder's context + 1)", sl, ml, most + 1);
+    if (!(rp > 0) || !isfinite(rp))
+        return oc_err_set(err, OCLIP_E_ARG, "caption: repetition_penalty %g: a positive number",
+                          rp);
+    if (cap < (size_t)sl)
+        return oc_err_set(err, OCLIP_E_ARG, "caption: room for %zu ids, seq_len %d needs that "
+                          "many", cap, sl);
+    if (c->vocab <= 49407)
+        return oc_err_set(err, OCLIP_E_UNSUPPORTED, "caption: vocabulary of %d ids has no "
+                          "start / end-of-text ids 49406 / 49407", c->vocab);
+    int inplace;
+    oclip_status s = oc_model_prepare(m, 1, (size_t)nb * (size_t)sl, &inplace, err);
+    if (s) return s;
+    s = oc_coca_caption(m, pixels, nb, ng, sl, ml, rp, 49406, 49407, ids, n_ids, err);
+    oc_model_done(m, 1, inplace);
+    return s;
 }

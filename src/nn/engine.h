@@ -350,6 +350,20 @@ oclip_status oc_coca_attn_pool(const oclip_model *m, const float *x, size_t n, s
                                size_t nq, float *out, oclip_error *err);
 oclip_status oc_coca_text(const oclip_model *m, const int64_t *tokens, size_t n, size_t L,
                           size_t stride, float *pooled, float *tok, oclip_error *err);
+/* The decoder's image tokens of n images: out [n, oc_coca_image_ntok(m), W] (the attentional
+ * pool's queries 1.. after ln_post, or ln_post of the patch tokens without one). */
+size_t oc_coca_image_ntok(const oclip_model *m);
+oclip_status oc_coca_image_tokens(const oclip_model *m, const float *pixels, size_t n,
+                                  float *out, oclip_error *err);
+/* text_decoder(image tokens img [Ti, W], text tokens tok [L, W]): logits [L, vocab] (tests). */
+oclip_status oc_coca_decoder_logits(const oclip_model *m, const float *img, size_t Ti,
+                                    const float *tok, size_t L, float *logits, oclip_error *err);
+/* CoCa.generate(image, generation_type="beam_search", ...) for one image [3, H, W]: ids
+ * [seq_len] (start-of-text first; end-of-text last unless seq_len long), *n_ids of them. The
+ * arguments are checked by the caller (oclip_caption); the text tower must be prepared. */
+oclip_status oc_coca_caption(const oclip_model *m, const float *pixels, int num_beams,
+                             int groups, int seq_len, int min_len, double rep, int64_t sot,
+                             int64_t eos, int64_t *ids, size_t *n_ids, oclip_error *err);
 
 /* The patches of pixels [n, 3, img_h, img_w] as the rows of the patch-embedding GEMM (tower.c):
  * patches [n * gh * gw, 3 * P * P], flattened in (c, ky, kx) order, row-major over the grid;
