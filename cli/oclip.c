@@ -529,6 +529,7 @@ static const char main_help[] =
     "  embed-text      text embeddings (.npy) from token ids (--tokens X.npy)\n"
     "  similarity      the logits matrix of images x texts\n"
     "  classify        zero-shot classification of images over labels\n"
+    "  caption         captions of images by a CoCa model\n"
     "  embed-dir       a collection (folders, WebDataset tars, lists) -> sharded embeddings\n"
     "  search INDEX Q  the nearest images of an embed-dir output to a text or an image\n"
     "  pull SPEC       download ARCH:TAG or hf-hub:ORG/NAME into the Hugging Face cache\n"
@@ -543,6 +544,7 @@ static const char main_help[] =
     "'oclip COMMAND --help' describes a command.\n";
 
 int cmd_serve(int argc, char **argv); /* cmd_serve.c */
+int cmd_caption(int argc, char **argv); /* cmd_caption.c */
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -570,6 +572,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "embed-dir")) return cmd_embed_dir(argc - 1, argv + 1);
     if (!strcmp(cmd, "search")) return cmd_search(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "caption")) return cmd_caption(argc - 1, argv + 1);
     static const char *const commands[] = {"inspect", "check", "convert", "tokenize",
                                            "preprocess", "embed-image", "embed-text",
                                            "similarity", "classify", "pull", "list", "embed-dir",

@@ -277,7 +277,7 @@ typedef struct {
     double ls_init_value;
     int no_ln_pre;
     int final_ln_after_pool;
-    int attentional_pool;
+    int attentional_pool;   /* 0; 1 true; 2 a string ('parallel' / 'cascade') */
     char pool_type[16];     /* "tok" | "avg" | "none" */
     char pos_embed_type[16];/* "learnable" | "sin_cos_2d" */
     double ln_eps;          /* norm_kwargs.eps, default 1e-5 */
@@ -287,7 +287,21 @@ typedef struct {
     char timm_pool[16];     /* timm towers' pooling: default "avg"; SigLIP "map" */
     char timm_proj[16];     /* timm towers' projection: default "linear"; SigLIP "none";
                                "" for null */
+    int attn_pooler_queries; /* attentional_pool: AttentionalPooler queries, default 256 */
+    int attn_pooler_heads;   /* and its heads, default 8 */
 } oclip_vision_cfg;
+
+/* CoCa's multimodal_cfg (open_clip coca_model.py MultimodalCfg, a CLIPTextCfg): what
+ * _build_text_decoder_tower reads of it (the MultimodalTransformer's sizes; its mlp_ratio is
+ * MultimodalTransformer's default 4.0, whatever the config says) */
+typedef struct {
+    int context_length;     /* default 77 (the decoder's causal mask) */
+    int width;              /* default 512 */
+    int heads;              /* default 8 */
+    int layers;             /* default 12 */
+    int has_ls;
+    double ls_init_value;
+} oclip_multimodal_cfg;
 
 /* The Hugging Face model of an HF text tower (text_cfg.hf_model_name): its config.json values,
  * filled by oclip_check from the config.json beside the weights, in the Hugging Face cache, or
@@ -353,6 +367,7 @@ typedef struct {
     /* keys the parser did not know, comma-separated ("vision_cfg.foo, bar"); "" if none.
      * OpenCLIP ignores some of them; oclip reports them so nothing is dropped silently. */
     char unknown_keys[512];
+    oclip_multimodal_cfg multimodal_cfg; /* when multimodal */
 } oclip_model_config;
 
 /* Preprocessing config (open_clip_config.json "preprocess_cfg" / pretrained tag). */
@@ -1157,6 +1172,34 @@ OCLIP_API oclip_status oclip_zero_shot_classifier(const oclip_model *m, const ch
 OCLIP_API oclip_status oclip_zero_shot_probs(const oclip_model *m, const float *img_emb, size_t n_img,
                                    const float *weights, size_t n_labels, float *probs,
                                    oclip_error *err);
+
+/* ---- CoCa captioning (open_clip coca_model.py CoCa.generate) ---- */
+/* generation_type "beam_search" with OpenCLIP's defaults; a field at 0 takes its default. */
+typedef struct {
+    uint32_t struct_size;      /* oclip_caption_options_default sets it */
+    int num_beams;             /* 0: 6 (at least 2: BeamSearchScorer's rule) */
+    int num_beam_groups;       /* 0: 3 (dividing num_beams) */
+    int seq_len;               /* 0: 30, the longest caption in ids, start-of-text included */
+    int min_seq_len;           /* 0: 5: end-of-text is not chosen before this many ids; 1: none */
+    double repetition_penalty; /* 0: 1.0 (none); RepetitionPenaltyLogitsProcessor's */
+} oclip_caption_options;
+OCLIP_API void oclip_caption_options_default(oclip_caption_options *o);
+/* 1 when the model has a text decoder (a CoCa), else 0 */
+OCLIP_API int oclip_model_can_caption(const oclip_model *m);
+/* The caption ids of one preprocessed image pixels [3, H, W] (oclip_preprocess): what
+ * model.generate(image) returns for it (ids[0] = start-of-text 49406; end-of-text 49407 last
+ * unless the caption reached seq_len). ids has room for `cap` >= seq_len ids; *n_ids gets the
+ * count. OCLIP_E_UNSUPPORTED for a model without a decoder. */
+OCLIP_API oclip_status oclip_caption(const oclip_model *m, const float *pixels,
+                                     const oclip_caption_options *opt, int64_t *ids, size_t cap,
+                                     size_t *n_ids, oclip_error *err);
+/* SimpleTokenizer.decode (open_clip tokenizer.py): the ids' byte-level symbols as UTF-8 (ill-formed
+ * sequences as U+FFFD, errors="replace"), "</w>" -> " ". With `caption`, what OpenCLIP's caption
+ * recipe keeps of it: decode(ids).split("<end_of_text>")[0].replace("<start_of_text>", "").
+ * *text: NUL-terminated, release with oclip_free. OCLIP_E_ARG for an id outside the vocabulary
+ * [0, 49408) (Python's KeyError). */
+OCLIP_API oclip_status oclip_decode(const int64_t *ids, size_t n, int caption, char **text,
+                                    oclip_error *err);
 
 /* ---- CPU kernels ---- */
 /* The kernel path the engine uses in this process: "avx512", "avx2", "neon" (AArch64) or

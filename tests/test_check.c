@@ -364,10 +364,10 @@ static void test_mismatches(void) {
 /* Unsupported families are refused with "not supported yet: <family>". */
 static void test_unsupported(void) {
     oclip_model_config rn;
-    CHECK(oclip_config_builtin("coca_ViT-B-32", &rn, NULL) == OCLIP_OK);
+    CHECK(oclip_config_builtin("coca_roberta-ViT-B-32", &rn, NULL) == OCLIP_OK);
     oclip_checkpoint *ck = NULL;
     CHECK(oclip_checkpoint_open(ARCH "/tiny/b32like/open_clip_model.safetensors", NULL, &ck, NULL) == OCLIP_OK);
-    oclip_check_options opt = {.config = &rn, .config_source = "--arch coca_ViT-B-32"};
+    oclip_check_options opt = {.config = &rn, .config_source = "--arch coca_roberta-ViT-B-32"};
     oclip_report *r = NULL;
     oclip_error err;
     CHECK(oclip_check(ck, &opt, &r, &err) == OCLIP_E_UNSUPPORTED && r == NULL);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/coca.h"
 #include "model/hftext.h"
 
 /* The side of ModifiedResNet's last feature grid for an img x img image: the stem's stride-2
@@ -42,7 +43,7 @@ const char *oc_arch_unsupported(const oclip_model_config *cfg) {
     case OCLIP_FAMILY_TIMM: return oc_timm_unsupported(cfg, NULL);
     case OCLIP_FAMILY_HF_TEXT: return oc_hftext_unsupported(cfg);
     case OCLIP_FAMILY_CUSTOM_TEXT: return "CustomTextCLIP (text.* keys)";
-    case OCLIP_FAMILY_COCA: return "CoCa (multimodal decoder)";
+    case OCLIP_FAMILY_COCA: return oc_coca_unsupported(cfg);
     case OCLIP_FAMILY_OTHER: return "native towers with options oclip does not implement";
     }
     return NULL;
@@ -272,6 +273,14 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
                               size_t *n, oclip_error *err) {
     const char *why = oc_arch_unsupported(cfg);
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
+    if (cfg->family == OCLIP_FAMILY_COCA) { /* model/coca.c */
+        elist l = {.a = a};
+        oc_coca_expected(cfg, put_entry, &l);
+        if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+        *out = l.v;
+        *n = l.n;
+        return OCLIP_OK;
+    }
     bool rn = cfg->family == OCLIP_FAMILY_RESNET;
     /* a timm tower of timm.c's table: in a CustomTextCLIP, or (ConvNeXt) in a CLIP */
     const oc_timm_family *tf = cfg->family == OCLIP_FAMILY_TIMM

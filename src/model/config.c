@@ -104,6 +104,8 @@ static void vision_defaults(oclip_vision_cfg *v) {
     v->ln_eps = 1e-5; /* torch.nn.LayerNorm's default */
     set_str(v->timm_pool, sizeof v->timm_pool, "avg");
     set_str(v->timm_proj, sizeof v->timm_proj, "linear");
+    v->attn_pooler_queries = 256;
+    v->attn_pooler_heads = 8;
 }
 
 static void text_defaults(oclip_text_cfg *t) {
@@ -128,6 +130,10 @@ static void model_defaults(oclip_model_config *m) {
     memset(m, 0, sizeof *m);
     vision_defaults(&m->vision);
     text_defaults(&m->text);
+    m->multimodal_cfg.context_length = 77;
+    m->multimodal_cfg.width = 512;
+    m->multimodal_cfg.heads = 8;
+    m->multimodal_cfg.layers = 12;
     m->family = OCLIP_FAMILY_NATIVE;
 }
 
@@ -582,7 +588,6 @@ static oclip_status parse_vision(pctx *c, const cJSON *obj, vision_info *vi) {
     oclip_vision_cfg *o = &c->cfg->vision;
     block_opts blk = {0};
     bool odd = false; /* a pool_type / pos_embed_type value OpenCLIP 3.3.0 does not know */
-    int ival;
     double dval;
     for (const cJSON *it = obj->child; it; it = it->next) {
         const char *k = it->string;
@@ -605,12 +610,14 @@ static oclip_status parse_vision(pctx *c, const cJSON *obj, vision_info *vi) {
         else if (IS("patch_dropout"))
             st = get_num(c, path, it, 0, false, 1, "a number from 0 to 1", NULL);
         else if (IS("attentional_pool")) {
-            /* True, or a string ('parallel' / 'cascade', work in progress in OpenCLIP) */
+            /* True (1), or a string ('parallel' / 'cascade', work in progress in OpenCLIP: 2) */
             if (cJSON_IsBool(it)) o->attentional_pool = cJSON_IsTrue(it);
-            else if (cJSON_IsString(it)) o->attentional_pool = it->valuestring[0] != '\0';
+            else if (cJSON_IsString(it)) o->attentional_pool = it->valuestring[0] ? 2 : 0;
             else st = bad(c, path, "true, false or a string", it);
-        } else if (IS("attn_pooler_queries") || IS("attn_pooler_heads"))
-            st = get_int(c, path, it, 1, OC_MAX_WIDTH, &ival);
+        } else if (IS("attn_pooler_queries"))
+            st = get_int(c, path, it, 1, OC_MAX_WIDTH, &o->attn_pooler_queries);
+        else if (IS("attn_pooler_heads"))
+            st = get_int(c, path, it, 1, OC_MAX_WIDTH, &o->attn_pooler_heads);
         else if (IS("no_ln_pre")) st = get_bool(c, path, it, &o->no_ln_pre);
         else if (IS("pos_embed_type"))
             st = get_open_enum(c, path, it, pos_embeds, o->pos_embed_type,
@@ -778,12 +785,51 @@ static oclip_status check_text(pctx *c, const oclip_text_cfg *o) {
     return OCLIP_OK;
 }
 
+/* CoCa's multimodal_cfg (coca_model.py MultimodalCfg(**cfg): CLIPTextCfg's fields plus
+ * mlp_ratio, dim_head, heads, n_queries, attn_pooler_heads). _build_text_decoder_tower reads
+ * context_length, width, heads, layers and ls_init_value; the other fields are accepted and
+ * unused, as there. */
+static oclip_status parse_multimodal(pctx *c, const cJSON *obj) {
+    static const char *const ignored[] = {
+        "vocab_size", "hf_tokenizer_name", "tokenizer_mode", "tokenizer_kwargs", "mlp_ratio",
+        "embed_cls", "pad_id", "eos_id", "no_causal_mask", "final_ln_after_pool", "pool_type",
+        "proj_bias", "proj_type", "output_tokens", "act_kwargs", "norm_kwargs", "block_type",
+        "qk_norm", "scaled_cosine_attn", "scale_heads", "scale_attn_inner", "scale_attn",
+        "scale_fc", "hf_model_name", "hf_model_pretrained", "hf_proj_type", "hf_pooler_type",
+        "dim_head", "n_queries", "attn_pooler_heads", NULL};
+    oclip_multimodal_cfg *o = &c->cfg->multimodal_cfg;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        const char *k = it->string;
+        char path[160];
+        snprintf(path, sizeof path, "multimodal_cfg.%s", k);
+        oclip_status st = OCLIP_OK;
+#define IS(name) (strcmp(k, name) == 0)
+        if (IS("context_length")) st = get_int(c, path, it, 1, OC_MAX_CONTEXT, &o->context_length);
+        else if (IS("width")) st = get_int(c, path, it, 1, OC_MAX_WIDTH, &o->width);
+        else if (IS("heads")) st = get_int(c, path, it, 1, OC_MAX_WIDTH, &o->heads);
+        else if (IS("layers")) st = get_int(c, path, it, 1, OC_MAX_LAYERS, &o->layers);
+        else if (IS("ls_init_value")) st = get_opt_num(c, path, it, &o->has_ls, &o->ls_init_value);
+        else {
+            bool known = false;
+            for (size_t i = 0; ignored[i] && !known; i++) known = IS(ignored[i]);
+            if (!known) unknown(c, path, it);
+        }
+#undef IS
+        if (st != OCLIP_OK) return st;
+    }
+    if (o->width % o->heads != 0)
+        return oc_err_set(c->err, OCLIP_E_FORMAT,
+                          "%smultimodal_cfg.heads: width %d is not divisible into %d heads",
+                          c->prefix, o->width, o->heads);
+    return OCLIP_OK;
+}
+
 /* =============================================================================================
  * The model config object
  */
 static oclip_status parse_model(pctx *c, const cJSON *root) {
     oclip_model_config *m = c->cfg;
-    const cJSON *vision = NULL, *text = NULL;
+    const cJSON *vision = NULL, *text = NULL, *mm = NULL;
     bool has_embed = false, multimodal = false;
     int custom_text = 0;
     for (const cJSON *it = root->child; it; it = it->next) {
@@ -810,6 +856,7 @@ static oclip_status parse_model(pctx *c, const cJSON *root) {
         else if (IS("multimodal_cfg")) {
             if (!cJSON_IsObject(it)) st = bad(c, k, "an object", it);
             multimodal = true;
+            mm = it;
         } else unknown(c, k, it);
 #undef IS
         if (st != OCLIP_OK) return st;
@@ -823,6 +870,7 @@ static oclip_status parse_model(pctx *c, const cJSON *root) {
     oclip_status st;
     if (vision && (st = parse_vision(c, vision, &vi)) != OCLIP_OK) return st;
     if (text && (st = parse_text(c, text, &ti)) != OCLIP_OK) return st;
+    if (mm && (st = parse_multimodal(c, mm)) != OCLIP_OK) return st;
 
     bool timm = m->vision.timm_model_name[0] != '\0'; /* OpenCLIP: `if timm_model_name:` */
     bool hf = m->text.hf_model_name[0] != '\0';

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/coca.h"
 #include "model/hftext.h"
 #include "model/model.h"
 #include "nn/engine.h"
@@ -29,7 +30,8 @@ const char *oc_model_unsupported(const oclip_model_config *c) {
         (int64_t)(t->width * t->mlp_ratio) <= 0 || t->layers < 0 ||
         (!timm && (v->width <= 0 || (int64_t)(v->width * v->mlp_ratio) <= 0 || v->layers < 0)))
         return "zero-sized dimensions (width, embed_dim, context length or MLP width)";
-    if (!timm && v->attentional_pool)
+    int coca = c->family == OCLIP_FAMILY_COCA; /* oc_coca_unsupported checked its options */
+    if (!timm && v->attentional_pool && !coca)
         return "vision attentional_pool (CoCa-style attentional pooler)";
     if ((!timm && v->custom_block) || t->custom_block)
         return "custom transformer blocks (block_type 'custom', qk_norm, scale_* options)";
@@ -38,7 +40,7 @@ const char *oc_model_unsupported(const oclip_model_config *c) {
     if (strcmp(t->pool_type, "argmax") && strcmp(t->pool_type, "eos") &&
         strcmp(t->pool_type, "first") && strcmp(t->pool_type, "last"))
         return "text pool_type other than 'argmax' / 'eos' / 'first' / 'last'";
-    if (t->embed_cls) return "text embed_cls (CoCa)";
+    if (t->embed_cls && !coca) return "text embed_cls (CoCa)";
     if (t->proj_type[0] && strcmp(t->proj_type, "linear") && strcmp(t->proj_type, "none"))
         return "text proj_type other than 'linear' / 'none'";
     if (!timm && v->act_approximate[0] && strcmp(v->act_approximate, "tanh"))
@@ -282,6 +284,7 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
 
 #undef TNAME
     }
+    if (c->family == OCLIP_FAMILY_COCA && (ts = oc_coca_bind(m, mapped, err))) return ts;
     /* logit_scale ([] or [1]) and optional logit_bias */
     const oclip_tensor *ls = oc_bind_tensor(&b, "logit_scale", 0);
     if (ls) oc_load_f32(&m->logit_scale, ls->data, ls->dtype, 0, 1);

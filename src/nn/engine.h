@@ -150,6 +150,32 @@ typedef struct {
     float *proj_b;           /* [E] or NULL */
 } oc_txt_tower;
 
+/* CoCa's own parts (open_clip coca_model.py CoCa; nn/coca.c, bound by model/coca.c): the image
+ * tower's AttentionalPooler (transformer.py, when attentional_pool), the text tower's appended
+ * CLS embedding and the MultimodalTransformer text decoder. */
+typedef struct {
+    oc_block b;               /* ln_1 (queries), attn (in_proj rows [q; k; v]), ln_2, mlp, ls */
+    float *lnkv_w, *lnkv_b;   /* ln_1_kv (the image tokens) */
+} oc_xblock;
+
+typedef struct oc_coca {
+    /* visual.attn_pool: out [nq, E] = MHA(ln_q(query), ln_k(x), ln_k(x)), E heads pool_heads,
+     * keys / values of the tower's width D; 0: OpenCLIP's 'tok' pool over the tower */
+    int attn_pool, nq, pool_heads;
+    float *query;                            /* [nq, E] */
+    float *ln_q_w, *ln_q_b, *ln_k_w, *ln_k_b; /* [E], [D] */
+    oc_weight pq, pk, pv, pout;              /* [E, E], [E, D], [E, D], [E, E] */
+    float *pin_b, *pout_b;                   /* [3E], [E] */
+    float *cls_emb;                          /* text.cls_emb [Wt] */
+    int pad_id;                              /* text_cfg.pad_id: the text tower's key mask */
+    /* text_decoder: layers x (self-attention block, causal; cross-attention block) */
+    oc_tower dec;                            /* D width, H heads, M = 4 D, causal */
+    oc_xblock *xattn;                        /* [dec.layers] */
+    int dec_ctx, vocab;                      /* multimodal context_length; text vocab_size */
+    float *dec_ln_w, *dec_ln_b;              /* ln_final [W] */
+    oc_weight dec_proj;                      /* text_projection [W, vocab] (kn) */
+} oc_coca;
+
 struct oclip_model {
     oclip_source *src;    /* where the model came from (model.c); owns ck */
     oclip_checkpoint *ck;
@@ -174,6 +200,7 @@ struct oclip_model {
      * under pack_mu (model/tokenizer.c); NULL until then or for SimpleTokenizer models */
     struct oc_hftok *hftok;
     oc_hftok_call hfcall;
+    oc_coca *coca;        /* CoCa's parts (in arena), or NULL */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -311,6 +338,32 @@ oclip_status oc_fastvit_bind(oclip_model *m, const oclip_checkpoint *ck,
 oclip_status oc_fastvit_forward(const oclip_model *m, const float *pixels, size_t n, float *out,
                                 const oc_stages *st, oclip_error *err);
 void oc_fastvit_free(oclip_model *m);
+
+/* CoCa (coca.c). oc_coca_attn_pool: the AttentionalPooler's first nq queries over x [n, T, D]
+ * (the image tower's last block output): out [n, nq, E], before ln_post. oc_coca_text: the
+ * text tower over tokens [n, L] (row stride `stride`) with the CLS embedding appended at
+ * position L, the causal mask and the pad-key mask OpenCLIP builds (TextTransformer._embeds,
+ * _build_additive_mask with correct_cls_mask False); pooled [n, E] (ln_final of the CLS row, @
+ * text_projection) and / or tokens [n, L, Wt] (rows 0..L-1 after the blocks) when not NULL.
+ * oc_coca_encode_text: oc_txt_forward's body for a CoCa model (tokens [n, ctx]). */
+oclip_status oc_coca_attn_pool(const oclip_model *m, const float *x, size_t n, size_t T,
+                               size_t nq, float *out, oclip_error *err);
+oclip_status oc_coca_text(const oclip_model *m, const int64_t *tokens, size_t n, size_t L,
+                          size_t stride, float *pooled, float *tok, oclip_error *err);
+/* The decoder's image tokens of n images: out [n, oc_coca_image_ntok(m), W] (the attentional
+ * pool's queries 1.. after ln_post, or ln_post of the patch tokens without one). */
+size_t oc_coca_image_ntok(const oclip_model *m);
+oclip_status oc_coca_image_tokens(const oclip_model *m, const float *pixels, size_t n,
+                                  float *out, oclip_error *err);
+/* text_decoder(image tokens img [Ti, W], text tokens tok [L, W]): logits [L, vocab] (tests). */
+oclip_status oc_coca_decoder_logits(const oclip_model *m, const float *img, size_t Ti,
+                                    const float *tok, size_t L, float *logits, oclip_error *err);
+/* CoCa.generate(image, generation_type="beam_search", ...) for one image [3, H, W]: ids
+ * [seq_len] (start-of-text first; end-of-text last unless seq_len long), *n_ids of them. The
+ * arguments are checked by the caller (oclip_caption); the text tower must be prepared. */
+oclip_status oc_coca_caption(const oclip_model *m, const float *pixels, int num_beams,
+                             int groups, int seq_len, int min_len, double rep, int64_t sot,
+                             int64_t eos, int64_t *ids, size_t *n_ids, oclip_error *err);
 
 /* The patches of pixels [n, 3, img_h, img_w] as the rows of the patch-embedding GEMM (tower.c):
  * patches [n * gh * gw, 3 * P * P], flattened in (c, ky, kx) order, row-major over the grid;

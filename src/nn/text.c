@@ -124,7 +124,11 @@ oclip_status oc_txt_forward(const oclip_model *m, const int64_t *tokens, size_t 
     int inplace;
     oclip_status s = oc_model_prepare(m, 1, n * ctx, &inplace, err);
     if (s) return s;
-    s = text_forward(m, tokens, n, out, st, full, err);
+    if (m->coca && m->coca->cls_emb) /* CoCa: the CLS appended, its masks (coca.c) */
+        for (size_t i = 0; i < n && !s; i += TXT_CHUNK)
+            s = oc_coca_text(m, tokens + i * ctx, n - i < TXT_CHUNK ? n - i : TXT_CHUNK, ctx, ctx,
+                             out + i * (size_t)m->E, NULL, err);
+    else s = text_forward(m, tokens, n, out, st, full, err);
     oc_model_done(m, 1, inplace);
     return s;
 }

@@ -49,7 +49,17 @@ static oclip_status vit_chunk(const oclip_model *m, const float *pixels, size_t 
     if (s) return s;
 
     /* 7. pool. ln_post then pool == pool then ln_post for the class token (LayerNorm is per
-     *    token); for 'avg' the order matters and final_ln_after_pool decides it. */
+     *    token); for 'avg' the order matters and final_ln_after_pool decides it. CoCa's
+     *    attentional pool (coca.c): ln_post(attn_pool(x))[:, 0], the first query's row only
+     *    (the queries do not interact), [n, E]. */
+    if (m->coca && m->coca->attn_pool) {
+        size_t E = (size_t)m->E;
+        if ((s = oc_coca_attn_pool(m, x, n, T, 1, pooled, err))) return s;
+        oc_layernorm(pooled, pooled, n, E, v->ln_post_w, v->ln_post_b, v->tw.eps, nth);
+        if (st && st->pooled) memcpy(st->pooled + first * E, pooled, n * E * sizeof(float));
+        oc_gemm(pooled, n, &v->proj, NULL, out, nth);
+        return OCLIP_OK;
+    }
     for (size_t b = 0; b < n; b++) {
         float *xb = x + b * T * D, *pb = pooled + b * D;
         if (v->tok_pool) {
@@ -80,11 +90,11 @@ static oclip_status vit_forward(const oclip_model *m, const float *pixels, size_
     size_t D = (size_t)v->tw.D, P = (size_t)v->P;
     size_t G = (size_t)v->gh * (size_t)v->gw, T = G + 1;
     size_t chunk = n < VIT_CHUNK ? n : VIT_CHUNK;
-    /* patches [chunk*G, 3PP], x [chunk, T, D], pooled [chunk, D]; sizes come from a validated
+    /* patches [chunk*G, 3PP], x [chunk, T, D], pooled [chunk, max(D, E)]; sizes come from a validated
      * config (small), the product is still checked */
     uint64_t a, b, c, total;
     if (oc_mul_overflow_u64(chunk * G, 3 * P * P, &a) || oc_mul_overflow_u64(chunk * T, D, &b) ||
-        oc_mul_overflow_u64(chunk, D, &c) || oc_add_overflow_u64(a, b, &total) ||
+        oc_mul_overflow_u64(chunk, D > (size_t)m->E ? D : (size_t)m->E, &c) || oc_add_overflow_u64(a, b, &total) ||
         oc_add_overflow_u64(total, c, &total) || total > SIZE_MAX / sizeof(float))
         return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
     float *buf = malloc((size_t)(total ? total : 1) * sizeof(float));

@@ -692,3 +692,110 @@ oclip_status oclip_tokenize(const char *text, size_t len, oclip_clean clean, int
     free(l.p);
     return OCLIP_OK;
 }
+
+/* =============================================================================================
+ * Decoding (SimpleTokenizer.decode)
+ */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} byte_buf;
+
+static bool bb_put(byte_buf *b, const void *s, size_t n) {
+    void *p = b->p;
+    if (n > SIZE_MAX - b->n - 1 || !oc_grow(&p, &b->cap, b->n + n + 1, 1)) return false;
+    b->p = p;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return true;
+}
+
+/* The bytes of symbol `id`: a byte (0..255), a byte + "</w>" (256..511), or merge id - 512's
+ * two symbols (each an earlier id), expanded left to right with an explicit stack. */
+static bool symbol_bytes(uint32_t id, const uint8_t byte_of[256], byte_buf *out) {
+    uint32_t stack[512];
+    size_t sp = 0;
+    stack[sp++] = id;
+    while (sp) {
+        uint32_t s = stack[--sp];
+        if (s < 256) {
+            if (!bb_put(out, &byte_of[s], 1)) return false;
+        } else if (s < 512) {
+            if (!bb_put(out, &byte_of[s - 256], 1) || !bb_put(out, "</w>", 4)) return false;
+        } else {
+            size_t i = s - 512;
+            uint32_t l = oc_bpe_merges[2 * i], r = oc_bpe_merges[2 * i + 1];
+            if (l >= s || r >= s || sp + 2 > sizeof stack / sizeof *stack) return false;
+            stack[sp++] = r;
+            stack[sp++] = l;
+        }
+    }
+    return true;
+}
+
+/* Every occurrence of `what` in b replaced by `with` (not longer than `what`), in place. */
+static void bb_replace(byte_buf *b, const char *what, const char *with) {
+    size_t wl = strlen(what), rl = strlen(with), o = 0;
+    for (size_t i = 0; i < b->n;) {
+        if (i + wl <= b->n && !memcmp(b->p + i, what, wl)) {
+            memcpy(b->p + o, with, rl);
+            o += rl;
+            i += wl;
+        } else {
+            b->p[o++] = b->p[i++];
+        }
+    }
+    b->n = o;
+    b->p[o] = '\0';
+}
+
+oclip_status oclip_decode(const int64_t *ids, size_t n, int caption, char **text,
+                          oclip_error *err) {
+    oc_err_clear(err);
+    if (!text || (n && !ids)) return oc_err_set(err, OCLIP_E_ARG, "decode: NULL argument");
+    *text = NULL;
+    oclip_status st = vocab_ready(err);
+    if (st) return st;
+    uint8_t byte_of[256];
+    for (int b = 0; b < 256; b++) byte_of[vocab.byte_id[b]] = (uint8_t)b;
+    byte_buf raw = {0}, out = {0};
+    bool ok = bb_put(&raw, "", 0);
+    for (size_t i = 0; i < n && ok; i++) {
+        int64_t id = ids[i];
+        if (id < 0 || id > OCLIP_EOT_ID || (id >= 512 + (int64_t)oc_bpe_n_merges &&
+                                              id < OCLIP_SOT_ID)) {
+            free(raw.p);
+            return oc_err_set(err, OCLIP_E_ARG, "decode: id %lld at position %zu is not in the "
+                              "vocabulary [0, %d)", (long long)id, i, OCLIP_EOT_ID + 1);
+        }
+        if (id == OCLIP_SOT_ID) ok = bb_put(&raw, "<start_of_text>", 15);
+        else if (id == OCLIP_EOT_ID) ok = bb_put(&raw, "<end_of_text>", 13);
+        else ok = symbol_bytes((uint32_t)id, byte_of, &raw);
+    }
+    /* bytearray(...).decode("utf-8", errors="replace"): each maximal ill-formed subpart -> U+FFFD */
+    ok = ok && bb_put(&out, "", 0);
+    for (size_t i = 0; ok && i < raw.n;) {
+        uint32_t c;
+        bool valid;
+        size_t k = oc_utf8_next((const uint8_t *)raw.p + i, raw.n - i, &c, &valid);
+        ok = valid ? bb_put(&out, raw.p + i, k) : bb_put(&out, "\xEF\xBF\xBD", 3);
+        i += k;
+    }
+    free(raw.p);
+    if (!ok) {
+        free(out.p);
+        return oc_err_set(err, OCLIP_E_NOMEM, "decode: out of memory (%zu ids)", n);
+    }
+    bb_replace(&out, "</w>", " ");
+    if (caption) {
+        char *e = strstr(out.p, "<end_of_text>");
+        if (e) {
+            *e = '\0';
+            out.n = (size_t)(e - out.p);
+        }
+        bb_replace(&out, "<start_of_text>", "");
+    }
+    *text = out.p;
+    return OCLIP_OK;
+}
