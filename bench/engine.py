@@ -32,7 +32,9 @@ templates and is extrapolated linearly to 1000 classes (the table says so).
 Cold start: a fresh process per run, from exec to the first embedding written to disk
 (`oclip embed-image -m DIR IMG -o X.npy` against a Python script doing the same with
 open_clip.create_model_and_transforms + encode_image, and with onnxruntime + PIL), interleaved,
-with each process's peak RSS (wait4).
+with each process's peak RSS (wait4). The same processes with the JPEG given 13 times (one
+batch) give the whole process's cost per additional image, (t13 - t1) / 12, set against the
+engine's in-process cost per image at batch 8 (what a fresh process pays beyond a warm engine).
 GFLOP/s: the image tower's multiply-adds x 2 per image (ViTs: counted from the config; the
 convolutional towers: torch.utils.flop_counter, from the manifest bench/models.py writes), over the
 median time; % of the machine's
@@ -256,20 +258,23 @@ def timed_process(cmd, env=None):
 
 COLD_TORCH = r"""
 import sys
-name, ck, img, out, threads = sys.argv[1:6]
+name, ck, out, threads = sys.argv[1:5]
+imgs = sys.argv[5:]
 import numpy as np, torch, open_clip
 from PIL import Image
 torch.set_num_threads(int(threads))
 model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=ck)
 model.eval()
 with torch.inference_mode():
-    e = model.encode_image(preprocess(Image.open(img)).unsqueeze(0), normalize=True)
+    x = torch.stack([preprocess(Image.open(i)) for i in imgs])
+    e = model.encode_image(x, normalize=True)
 np.save(out, e.numpy())
 """
 
 COLD_ORT = r"""
 import sys
-onnx, img, out, threads = sys.argv[1:5]
+onnx, out, threads = sys.argv[1:4]
+imgs = sys.argv[4:]
 import numpy as np, onnxruntime as ort
 from PIL import Image
 so = ort.SessionOptions()
@@ -277,34 +282,43 @@ so.intra_op_num_threads = int(threads)
 so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
 sess = ort.InferenceSession(onnx, so, providers=["CPUExecutionProvider"])
 S = int(sess.get_inputs()[0].shape[2])
-im = Image.open(img).convert("RGB")
-w, h = im.size
-s = S / min(w, h)
-im = im.resize((max(S, round(w * s)), max(S, round(h * s))), Image.BICUBIC)
-l, t = (im.size[0] - S) // 2, (im.size[1] - S) // 2
-x = np.asarray(im.crop((l, t, l + S, t + S)), np.float32) / 255
-x = (x - [0.48145466, 0.4578275, 0.40821073]) / [0.26862954, 0.26130258, 0.27577711]
-x = x.transpose(2, 0, 1)[None].astype(np.float32)
+def pixels(img):
+    im = Image.open(img).convert("RGB")
+    w, h = im.size
+    s = S / min(w, h)
+    im = im.resize((max(S, round(w * s)), max(S, round(h * s))), Image.BICUBIC)
+    l, t = (im.size[0] - S) // 2, (im.size[1] - S) // 2
+    x = np.asarray(im.crop((l, t, l + S, t + S)), np.float32) / 255
+    x = (x - [0.48145466, 0.4578275, 0.40821073]) / [0.26862954, 0.26130258, 0.27577711]
+    return x.transpose(2, 0, 1).astype(np.float32)
+x = np.stack([pixels(i) for i in imgs])
 e = sess.run(None, {sess.get_inputs()[0].name: x})[0]
 np.save(out, e)
 """
 
 
+MANY = 13  # images of the second fresh process per engine (one batch): the cost per extra image
+
+
 def cold_start(oclip, folder, name, threads, reps, py):
+    """Fresh processes: one JPEG (exec -> its embedding on disk), and the same JPEG MANY times in
+    one call, per engine; (MANY - 1) more images cost the difference."""
     tmp = tempfile.mkdtemp()
     out = os.path.join(tmp, "e.npy")
     ck = os.path.join(folder, "open_clip_model.safetensors")
-    runs = {
-        "oclip": [oclip, "embed-image", "-m", folder, IMAGE, "-o", out, "--threads", str(threads)],
-        "PyTorch": [py, "-c", COLD_TORCH, name, ck, IMAGE, out, str(threads)],
-        "ORT": [py, "-c", COLD_ORT, os.path.join(folder, "image.onnx"), IMAGE, out, str(threads)],
-    }
+    runs = {}
+    for suffix, imgs in (("", [IMAGE]), (" x%d" % MANY, [IMAGE] * MANY)):
+        runs["oclip" + suffix] = [oclip, "embed-image", "-m", folder, *imgs, "-o", out,
+                                  "--threads", str(threads)]
+        runs["PyTorch" + suffix] = [py, "-c", COLD_TORCH, name, ck, out, str(threads), *imgs]
+        runs["ORT" + suffix] = [py, "-c", COLD_ORT, os.path.join(folder, "image.onnx"), out,
+                                str(threads), *imgs]
     res = {k: {"s": [], "rss_kb": []} for k in runs}
     labels = list(runs)
     for k in labels:  # warm-up: page cache
         timed_process(runs[k])
     for r in range(reps):
-        for k in labels[r % 3:] + labels[:r % 3]:
+        for k in labels[r % len(labels):] + labels[:r % len(labels)]:
             time.sleep(PAUSE)
             dt, rss = timed_process(runs[k])
             res[k]["s"].append(dt)
@@ -395,6 +409,8 @@ def main():
               info.splitlines()[0] if info else "oclip"))
         print()
         cold_table(raw)
+        print()
+        per_image_table(raw)
         return 0
     pk = json.loads(subprocess.run([peak], capture_output=True, text=True, check=True).stdout)
     raw["peak"] = pk
@@ -523,6 +539,34 @@ def cold_table(raw):
             ratio(s["oclip"], s["ORT"]), rss["oclip"], rss["PyTorch"], rss["ORT"], "; ".join(tg)))
 
 
+
+def per_image_table(raw):
+    """The whole process's cost per additional image, (t[MANY images] - t[1 image]) / (MANY - 1),
+    against the engine's own in-process cost per image at batch 8 in this run."""
+    print("Fresh process, %d images in one call against 1 (median of %d each): cost per "
+          "additional image, and each engine's in-process cost per image at batch 8:" % (
+              MANY, raw["reps"]))
+    print()
+    print("| model | engine | process, 1 image s | process, %d images s | per additional image ms "
+          "| in-process batch 8 ms | process / in-process | target |" % MANY)
+    print("|---|---|---|---|---|---|---|---|")
+    for name, c in raw["cold"].items():
+        if "oclip x%d" % MANY not in c:
+            continue  # an engine.json from before this measurement
+        b8 = next((r for r in raw["cases"] if r["model"] == name and r["case"] == "image"
+                   and r["n"] == 8), None)
+        for eng in ("oclip", "PyTorch", "ORT"):
+            one, many = med(c[eng]["s"]), med(c["%s x%d" % (eng, MANY)]["s"])
+            extra = (many - one) / (MANY - 1)
+            inproc = b8["median_s"][eng] / b8["items"] if b8 and eng in b8["median_s"] else None
+            rel = "%.2f" % (extra / inproc) if inproc else ""
+            tg = ""
+            if eng == "oclip" and inproc:
+                tg = "≤ 1.10: " + ("met" if extra <= 1.10 * inproc else "missed")
+            print("| %s | %s | %.3f | %.3f | %.1f | %s | %s | %s |" % (
+                name, eng, one, many, extra * 1e3, "%.1f" % (inproc * 1e3) if inproc else "",
+                rel, tg))
+
 def report(raw):
     reps = raw["reps"]
     vers = raw["versions"]
@@ -619,6 +663,8 @@ def report(raw):
     if raw["cold"]:
         print()
         cold_table(raw)
+        print()
+        per_image_table(raw)
     print()
     print("Worker processes (model loaded once, every case above run in it): load time and peak "
           "RSS:")
