@@ -51,18 +51,10 @@ const char *oc_arch_unsupported(const oclip_model_config *cfg) {
 /* =============================================================================================
  * Expected state dict
  */
-typedef struct {
-    oc_expect *v;
-    size_t n, cap;
-    oc_arena *a;
-    bool oom;
-} elist;
+typedef oc_elist elist;
 
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                const char *fmt, ...) OC_PRINTF(7, 8);
-
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                const char *fmt, ...) {
+void oc_elist_put(void *lp, int ndim, const int64_t shape[4], const char *name) {
+    elist *l = lp;
     if (l->oom) return;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
@@ -75,22 +67,32 @@ static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t 
         l->v = v;
         l->cap = cap;
     }
+    oc_expect *e = &l->v[l->n++];
+    e->name = oc_arena_strndup(l->a, name, strlen(name));
+    if (!e->name) l->oom = true;
+    e->ndim = ndim;
+    memcpy(e->shape, shape, sizeof e->shape);
+}
+
+oclip_status oc_elist_done(const oc_elist *l, oc_expect **out, size_t *n, oclip_error *err) {
+    if (l->oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    *out = l->v;
+    *n = l->n;
+    return OCLIP_OK;
+}
+
+static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                const char *fmt, ...) OC_PRINTF(7, 8);
+
+static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                const char *fmt, ...) {
     char name[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
-    oc_expect *e = &l->v[l->n++];
-    e->name = oc_arena_strndup(l->a, name, strlen(name));
-    if (!e->name) l->oom = true;
-    e->ndim = ndim;
-    int64_t d[4] = {d0, d1, d2, d3};
-    memcpy(e->shape, d, sizeof d);
-}
-
-/* An oc_put_fn: one entry into the elist l */
-static void put_entry(void *l, int ndim, const int64_t d[4], const char *name) {
-    put(l, ndim, d[0], d[1], d[2], d[3], "%s", name);
+    const int64_t d[4] = {d0, d1, d2, d3};
+    oc_elist_put(l, ndim, d, name);
 }
 
 void oc_emitf(const oc_emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
@@ -188,12 +190,9 @@ static oclip_status custom_text_expected(const oclip_model_config *cfg,
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
     put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
     if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
-    visual(cfg, put_entry, &l);
+    visual(cfg, oc_elist_put, &l);
     put_custom_text(&l, cfg);
-    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    *out = l.v;
-    *n = l.n;
-    return OCLIP_OK;
+    return oc_elist_done(&l, out, n, err);
 }
 
 /* A timm SigLIP tower (docs/SIGLIP.md section 7): visual.trunk.* of a timm VisionTransformer
@@ -314,7 +313,7 @@ native:;
         goto text;
     }
     if (tf) {
-        tf->visual(cfg, put_entry, &l);
+        tf->visual(cfg, oc_elist_put, &l);
         goto text;
     }
     put(&l, 1, Wv, 0, 0, 0, "visual.class_embedding");
@@ -333,10 +332,7 @@ text:
     put(&l, 2, t->vocab_size, Wt, 0, 0, "token_embedding.weight");
     put(&l, 1, Wt, 0, 0, 0, "ln_final.weight");
     put(&l, 1, Wt, 0, 0, 0, "ln_final.bias");
-    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    *out = l.v;
-    *n = l.n;
-    return OCLIP_OK;
+    return oc_elist_done(&l, out, n, err);
 }
 
 /* =============================================================================================

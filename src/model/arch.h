@@ -29,6 +29,17 @@ typedef struct {
     oc_put_fn put;
     void *ctx;
 } oc_emit;
+/* The list oc_arch_expected builds: entries and their names in arena a (oom: one did not fit). */
+typedef struct {
+    oc_expect *v;
+    size_t n, cap;
+    oc_arena *a;
+    bool oom;
+} oc_elist;
+/* An oc_put_fn appending to the oc_elist l (its name copied into the arena). */
+void oc_elist_put(void *l, int ndim, const int64_t shape[4], const char *name);
+/* The list as *out / *n, or OCLIP_E_NOMEM when an entry did not fit. */
+oclip_status oc_elist_done(const oc_elist *l, oc_expect **out, size_t *n, oclip_error *err);
 /* One entry, its name formatted from fmt (names longer than 255 bytes are cut). */
 void oc_emitf(const oc_emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
               const char *fmt, ...) OC_PRINTF(7, 8);
