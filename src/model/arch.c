@@ -81,20 +81,6 @@ oclip_status oc_elist_done(const oc_elist *l, oc_expect **out, size_t *n, oclip_
     return OCLIP_OK;
 }
 
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                const char *fmt, ...) OC_PRINTF(7, 8);
-
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                const char *fmt, ...) {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    const int64_t d[4] = {d0, d1, d2, d3};
-    oc_elist_put(l, ndim, d, name);
-}
-
 void oc_emitf(const oc_emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
               const char *fmt, ...) {
     char name[256];
@@ -105,6 +91,9 @@ void oc_emitf(const oc_emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, in
     const int64_t shape[4] = {d0, d1, d2, d3};
     e->put(e->ctx, ndim, shape, name);
 }
+
+/* One entry, its name formatted, into the elist l */
+#define put(l, ...) oc_emitf(&(const oc_emit){oc_elist_put, (l)}, __VA_ARGS__)
 
 void oc_emit_timm_blocks(const oc_emit *e, int depth, int64_t W, int64_t M) {
     for (int i = 0; i < depth; i++) {
