@@ -133,40 +133,41 @@ void oc_emit_attn_pool(const oc_emit *e, int64_t W, int64_t M) {
 }
 
 /* ResidualAttentionBlock: ln_1, attn, ls_1, ln_2, mlp, ls_2 (module registration order). */
-static void put_blocks(elist *l, const char *prefix, int layers, int64_t w, int64_t mlp, bool ls) {
+void oc_emit_resblocks(const oc_emit *e, const char *prefix, int layers, int64_t w, int64_t mlp,
+                       bool ls) {
     for (int i = 0; i < layers; i++) {
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_1.weight", prefix, i);
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_1.bias", prefix, i);
-        put(l, 2, 3 * w, w, 0, 0, "%sresblocks.%d.attn.in_proj_weight", prefix, i);
-        put(l, 1, 3 * w, 0, 0, 0, "%sresblocks.%d.attn.in_proj_bias", prefix, i);
-        put(l, 2, w, w, 0, 0, "%sresblocks.%d.attn.out_proj.weight", prefix, i);
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.attn.out_proj.bias", prefix, i);
-        if (ls) put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ls_1.gamma", prefix, i);
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_2.weight", prefix, i);
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_2.bias", prefix, i);
-        put(l, 2, mlp, w, 0, 0, "%sresblocks.%d.mlp.c_fc.weight", prefix, i);
-        put(l, 1, mlp, 0, 0, 0, "%sresblocks.%d.mlp.c_fc.bias", prefix, i);
-        put(l, 2, w, mlp, 0, 0, "%sresblocks.%d.mlp.c_proj.weight", prefix, i);
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.mlp.c_proj.bias", prefix, i);
-        if (ls) put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ls_2.gamma", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ln_1.weight", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ln_1.bias", prefix, i);
+        oc_emitf(e, 2, 3 * w, w, 0, 0, "%sresblocks.%d.attn.in_proj_weight", prefix, i);
+        oc_emitf(e, 1, 3 * w, 0, 0, 0, "%sresblocks.%d.attn.in_proj_bias", prefix, i);
+        oc_emitf(e, 2, w, w, 0, 0, "%sresblocks.%d.attn.out_proj.weight", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.attn.out_proj.bias", prefix, i);
+        if (ls) oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ls_1.gamma", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ln_2.weight", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ln_2.bias", prefix, i);
+        oc_emitf(e, 2, mlp, w, 0, 0, "%sresblocks.%d.mlp.c_fc.weight", prefix, i);
+        oc_emitf(e, 1, mlp, 0, 0, 0, "%sresblocks.%d.mlp.c_fc.bias", prefix, i);
+        oc_emitf(e, 2, w, mlp, 0, 0, "%sresblocks.%d.mlp.c_proj.weight", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.mlp.c_proj.bias", prefix, i);
+        if (ls) oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ls_2.gamma", prefix, i);
     }
 }
 
 /* CustomTextCLIP's TextTransformer (text.*): its parameters, then its modules (token_embedding,
  * transformer, ln_final, text_projection when a Linear) */
-static void put_custom_text(elist *l, const oclip_model_config *cfg) {
+void oc_emit_custom_text(const oc_emit *e, const oclip_model_config *cfg) {
     const oclip_text_cfg *t = &cfg->text;
     int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
-    put(l, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
+    oc_emitf(e, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
     int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
-    if (has_proj && !t->proj_bias) put(l, 2, Wt, E, 0, 0, "text.text_projection");
-    put(l, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
-    put_blocks(l, "text.transformer.", t->layers, Wt, mlp_t, t->has_ls);
-    put(l, 1, Wt, 0, 0, 0, "text.ln_final.weight");
-    put(l, 1, Wt, 0, 0, 0, "text.ln_final.bias");
+    if (has_proj && !t->proj_bias) oc_emitf(e, 2, Wt, E, 0, 0, "text.text_projection");
+    oc_emitf(e, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
+    oc_emit_resblocks(e, "text.transformer.", t->layers, Wt, mlp_t, t->has_ls);
+    oc_emitf(e, 1, Wt, 0, 0, 0, "text.ln_final.weight");
+    oc_emitf(e, 1, Wt, 0, 0, 0, "text.ln_final.bias");
     if (has_proj && t->proj_bias) {
-        put(l, 2, E, Wt, 0, 0, "text.text_projection.weight");
-        put(l, 1, E, 0, 0, 0, "text.text_projection.bias");
+        oc_emitf(e, 2, E, Wt, 0, 0, "text.text_projection.weight");
+        oc_emitf(e, 1, E, 0, 0, 0, "text.text_projection.bias");
     }
 }
 
@@ -180,7 +181,7 @@ static oclip_status custom_text_expected(const oclip_model_config *cfg,
     put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
     if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
     visual(cfg, oc_elist_put, &l);
-    put_custom_text(&l, cfg);
+    oc_emit_custom_text(&(const oc_emit){oc_elist_put, &l}, cfg);
     return oc_elist_done(&l, out, n, err);
 }
 
@@ -313,11 +314,13 @@ native:;
         put(&l, 1, Wv, 0, 0, 0, "visual.ln_pre.weight");
         put(&l, 1, Wv, 0, 0, 0, "visual.ln_pre.bias");
     }
-    put_blocks(&l, "visual.transformer.", v->layers, Wv, mlp_v, v->has_ls);
+    oc_emit_resblocks(&(const oc_emit){oc_elist_put, &l}, "visual.transformer.", v->layers, Wv,
+                      mlp_v, v->has_ls);
     put(&l, 1, Wv, 0, 0, 0, "visual.ln_post.weight");
     put(&l, 1, Wv, 0, 0, 0, "visual.ln_post.bias");
 text:
-    put_blocks(&l, "transformer.", t->layers, Wt, mlp_t, t->has_ls);
+    oc_emit_resblocks(&(const oc_emit){oc_elist_put, &l}, "transformer.", t->layers, Wt, mlp_t,
+                      t->has_ls);
     put(&l, 2, t->vocab_size, Wt, 0, 0, "token_embedding.weight");
     put(&l, 1, Wt, 0, 0, 0, "ln_final.weight");
     put(&l, 1, Wt, 0, 0, 0, "ln_final.bias");
