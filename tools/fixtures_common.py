@@ -188,6 +188,17 @@ def fp64_gap(model, pixels, feat):
     return (f64 - feat.double()).abs().max().item()
 
 
+def eps_gap(model, pixels, feat, eps):
+    """max-abs of the normalized image features feat from the same model with every LayerNorm of
+    its image trunk at eps (the fixture must tell the tower's eps from another)."""
+    other = copy.deepcopy(model)
+    for mod in other.visual.trunk.modules():
+        if isinstance(mod, torch.nn.LayerNorm):
+            mod.eps = eps
+    with torch.no_grad():
+        return (other.encode_image(pixels, normalize=True) - feat).abs().max().item()
+
+
 def verify_outputs(d, outputs, variant, skip=()):
     """expected.safetensors of folder d against outputs(model) of the model OpenCLIP loads from d
     (within 1e-6), but for the keys in skip."""
@@ -307,6 +318,27 @@ def save_f16_folder(folder, model, cfg, pp):
     gf.fresh_dir(folder)
     gf.write_json(os.path.join(folder, "open_clip_config.json"), {"model_cfg": cfg, "preprocess_cfg": pp})
     st.save_file(sd, os.path.join(folder, "open_clip_model.safetensors"))
+
+
+def build_save_reload(folder, cfg, pp, seed, perturb, compute):
+    """build_from_cfg, saved with save_f16_folder, then compute(folder)'s (model, outputs) of the
+    model OpenCLIP loads back (its state equal to what was saved)."""
+    model = build_from_cfg(cfg, pp, seed, perturb)
+    save_f16_folder(folder, model, cfg, pp)
+    model2, res = compute(folder)
+    same_state(model, model2)
+    return model2, res
+
+
+def tiny_info(generator, vers, variant, spec, tag, cfg, pp, changes, tower, images, prompts,
+              stage_images):
+    """The leading entries of a tiny-timm-tower fixture's expected.json (the caller appends its
+    measurements)."""
+    return {"generator": generator, "versions": vers, "variant": variant,
+            "base_config": spec["base"], "pretrained_tag_for_preprocess": tag, "seed": spec["seed"],
+            "model_cfg": cfg, "preprocess_cfg": pp, "changed_from_base_config": changes,
+            "timm_model": {"name": spec["timm"], **tower},
+            "images": images, "prompts": prompts, "stage_images": stage_images}
 
 
 def load_folder(folder, images, prompts):

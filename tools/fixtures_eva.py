@@ -219,23 +219,17 @@ def gen_variant(variant, vers):
     pp, tag = fc.preprocess_cfg(spec["base"])
     folder = os.path.join(OUT, variant)
     register_timm_tiny()
-    model = fc.build_from_cfg(cfg, pp, spec["seed"], perturb_)
-    fc.save_f16_folder(folder, model, cfg, pp)
-    model2, res = compute_folder(folder)
-    fc.same_state(model, model2)
+    model2, res = fc.build_save_reload(folder, cfg, pp, spec["seed"], perturb_, compute_folder)
     off = fc.max_offdiag_cos(res["img_features"])
     print("  image features: max off-diagonal cos %.4f" % off)
     assert off < 0.95, "image features too similar"
     gap = fc.fp64_raw_gaps(model2, res)
     print("  fp32 vs fp64: %s" % gap)
     st.save_file(res, os.path.join(folder, "expected.safetensors"))
-    info = {"generator": "tools/fixtures_eva.py tiny", "versions": vers, "variant": variant,
-            "base_config": spec["base"], "pretrained_tag_for_preprocess": tag, "seed": spec["seed"],
-            "model_cfg": cfg, "preprocess_cfg": pp, "changed_from_base_config": changes,
-            "timm_model": {"name": spec["timm"], **TIMM_TINY[spec["timm"]]},
-            "images": IMAGES, "prompts": PROMPTS, "stage_images": STAGE_IMAGES,
-            "max_offdiag_image_cos": round(off.item(), 4), "fp32_vs_fp64": gap,
-            "shapes": {k: list(v.shape) for k, v in res.items()}}
+    info = fc.tiny_info("tools/fixtures_eva.py tiny", vers, variant, spec, tag, cfg, pp, changes,
+                        TIMM_TINY[spec["timm"]], IMAGES, PROMPTS, STAGE_IMAGES)
+    info.update({"max_offdiag_image_cos": round(off.item(), 4), "fp32_vs_fp64": gap,
+                 "shapes": {k: list(v.shape) for k, v in res.items()}})
     gf.write_json(os.path.join(folder, "expected.json"), info)
 
 
@@ -298,10 +292,7 @@ def gen_pe_variant(variant, vers):
     pp, tag = fc.preprocess_cfg(spec["base"])
     folder = os.path.join(PE_OUT, variant)
     register_timm_tiny()
-    model = fc.build_from_cfg(cfg, pp, spec["seed"], perturb_pe_)
-    fc.save_f16_folder(folder, model, cfg, pp)
-    model2, res = compute_folder_pe(folder)
-    fc.same_state(model, model2)
+    model2, res = fc.build_save_reload(folder, cfg, pp, spec["seed"], perturb_pe_, compute_folder_pe)
     off = fc.max_offdiag_cos(res["img_features"])
     offt = fc.max_offdiag_cos(res["txt_features"])
     print("  image features: max off-diagonal cos %.4f; text %.4f" % (off, offt))
@@ -309,14 +300,11 @@ def gen_pe_variant(variant, vers):
     gap = fc.fp64_raw_gaps(model2, res)
     print("  fp32 vs fp64: %s" % gap)
     st.save_file(res, os.path.join(folder, "expected.safetensors"))
-    info = {"generator": "tools/fixtures_eva.py pe", "versions": vers, "variant": variant,
-            "base_config": spec["base"], "pretrained_tag_for_preprocess": tag, "seed": spec["seed"],
-            "model_cfg": cfg, "preprocess_cfg": pp, "changed_from_base_config": changes,
-            "timm_model": {"name": spec["timm"], **PE_TINY[spec["timm"]]},
-            "images": IMAGES, "prompts": PROMPTS, "stage_images": STAGE_IMAGES,
-            "max_offdiag_image_cos": round(off.item(), 4),
-            "max_offdiag_text_cos": round(offt.item(), 4), "fp32_vs_fp64": gap,
-            "shapes": {k: list(v.shape) for k, v in res.items()}}
+    info = fc.tiny_info("tools/fixtures_eva.py pe", vers, variant, spec, tag, cfg, pp, changes,
+                        PE_TINY[spec["timm"]], IMAGES, PROMPTS, STAGE_IMAGES)
+    info.update({"max_offdiag_image_cos": round(off.item(), 4),
+                 "max_offdiag_text_cos": round(offt.item(), 4), "fp32_vs_fp64": gap,
+                 "shapes": {k: list(v.shape) for k, v in res.items()}})
     gf.write_json(os.path.join(folder, "expected.json"), info)
 
 
