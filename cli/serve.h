@@ -256,6 +256,9 @@ typedef struct {
 /* The routes of the API, with ctx = an sv_server. */
 extern const sv_route sv_api_routes[];
 extern const size_t sv_api_n_routes;
+/* Runs job j through model m's queue for tower (SV_TEXT / SV_IMAGE) with the server's timeout:
+ * 0, or -1 with f filled (503 queue full, timeout or stopping; 500 with the job's message). */
+int sv_run_job(sv_server *s, sv_model *m, int tower, sv_job *j, sv_fail *f);
 
 /* =============================================================================================
  * Search over an `oclip embed-dir` folder (serve_index.c) and its page (serve_page.c)

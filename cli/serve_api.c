@@ -15,6 +15,7 @@
  * `oclip embed-text` / `embed-image` write them by default.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +55,7 @@ static sv_model *find_model(sv_server *s, const char *name, sv_fail *f) {
     return NULL;
 }
 
-/* Runs a job through the model's queue; 0, or -1 with f filled. */
-static int run_job(sv_server *s, sv_model *m, int tower, sv_job *j, sv_fail *f) {
+int sv_run_job(sv_server *s, sv_model *m, int tower, sv_job *j, sv_fail *f) {
     int rc = sv_queue_run(&m->q[tower], j, s->timeout);
     switch (rc) {
     case SV_RUN_OK:
@@ -122,7 +122,7 @@ static int embed_request(sv_server *s, sv_model *m, const sv_request *r, float *
         if (bad) goto done;
         j.pixels = px;
     }
-    rc = run_job(s, m, r->kind, &j, f);
+    rc = sv_run_job(s, m, r->kind, &j, f);
     goto done;
 oom:
     sv_failf(f, 503, "server_error", "out_of_memory", "out of memory");
@@ -493,40 +493,32 @@ static void h_metrics(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
 #define PUT(...) k += (size_t)snprintf(extra + k, k < cap ? cap - k : 0, __VA_ARGS__)
     PUT("# HELP oclip_ready 1 once every model is loaded.\n# TYPE oclip_ready gauge\n"
         "oclip_ready %d\n", is_ready(s));
-    PUT("# HELP oclip_queue_depth Inputs waiting for a batch.\n# TYPE oclip_queue_depth gauge\n");
-    for (size_t i = 0; i < s->n_models && is_ready(s); i++)
-        for (int t = 0; t < 2; t++) {
-            sv_queue *qq = &s->models[i].q[t];
-            char name[160];
-            label_value(name, sizeof name, s->models[i].name);
-            pthread_mutex_lock(&qq->mu);
-            PUT("oclip_queue_depth{model=\"%s\",tower=\"%s\"} %zu\n", name, tower[t], qq->queued);
-            pthread_mutex_unlock(&qq->mu);
-        }
-    PUT("# HELP oclip_queue_preparing Requests being tokenized or decoded, not yet queued (the "
-        "batcher waits for them).\n# TYPE oclip_queue_preparing gauge\n");
-    for (size_t i = 0; i < s->n_models && is_ready(s); i++)
-        for (int t = 0; t < 2; t++) {
-            sv_queue *qq = &s->models[i].q[t];
-            char name[160];
-            label_value(name, sizeof name, s->models[i].name);
-            pthread_mutex_lock(&qq->mu);
-            PUT("oclip_queue_preparing{model=\"%s\",tower=\"%s\"} %zu\n", name, tower[t],
-                qq->preparing);
-            pthread_mutex_unlock(&qq->mu);
-        }
-    PUT("# HELP oclip_batch_running Inputs in the forward pass running now.\n"
-        "# TYPE oclip_batch_running gauge\n");
-    for (size_t i = 0; i < s->n_models && is_ready(s); i++)
-        for (int t = 0; t < 2; t++) {
-            sv_queue *qq = &s->models[i].q[t];
-            char name[160];
-            label_value(name, sizeof name, s->models[i].name);
-            pthread_mutex_lock(&qq->mu);
-            PUT("oclip_batch_running{model=\"%s\",tower=\"%s\"} %zu\n", name, tower[t],
-                qq->running);
-            pthread_mutex_unlock(&qq->mu);
-        }
+    /* one gauge per model and tower from a counter of its queue */
+    static const struct {
+        const char *metric, *help;
+        size_t offset;
+    } gauges[] = {
+        {"oclip_queue_depth", "Inputs waiting for a batch.", offsetof(sv_queue, queued)},
+        {"oclip_queue_preparing",
+         "Requests being tokenized or decoded, not yet queued (the batcher waits for them).",
+         offsetof(sv_queue, preparing)},
+        {"oclip_batch_running", "Inputs in the forward pass running now.",
+         offsetof(sv_queue, running)},
+    };
+    for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++) {
+        PUT("# HELP %s %s\n# TYPE %s gauge\n", gauges[g].metric, gauges[g].help,
+            gauges[g].metric);
+        for (size_t i = 0; i < s->n_models && is_ready(s); i++)
+            for (int t = 0; t < 2; t++) {
+                sv_queue *qq = &s->models[i].q[t];
+                char name[160];
+                label_value(name, sizeof name, s->models[i].name);
+                pthread_mutex_lock(&qq->mu);
+                size_t v = *(const size_t *)((const char *)qq + gauges[g].offset);
+                PUT("%s{model=\"%s\",tower=\"%s\"} %zu\n", gauges[g].metric, name, tower[t], v);
+                pthread_mutex_unlock(&qq->mu);
+            }
+    }
     PUT("# HELP oclip_batch_size Inputs per forward pass.\n# TYPE oclip_batch_size histogram\n");
     for (size_t i = 0; i < s->n_models && is_ready(s); i++)
         for (int t = 0; t < 2; t++) {

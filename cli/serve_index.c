@@ -144,25 +144,6 @@ static void fail(sv_http_resp *r, int status, const char *type, const char *code
     sv_resp_error(r, &f);
 }
 
-static int run(sv_server *s, sv_model *m, int tower, sv_job *j, sv_fail *f) {
-    switch (sv_queue_run(&m->q[tower], j, s->timeout)) {
-    case SV_RUN_OK:
-        return 0;
-    case SV_RUN_FULL:
-        return sv_failf(f, 503, "server_error", "queue_full",
-                        "the server is busy (its queue is full): try again");
-    case SV_RUN_TIMEOUT:
-        return sv_failf(f, 503, "server_error", "timeout",
-                        "the request waited longer than the server's timeout: try again");
-    case SV_RUN_STOPPING:
-        return sv_failf(f, 503, "server_error", "stopping", "the server is stopping");
-    default:
-        for (char *p = j->msg; *p; p++)
-            if (*p == '\n') *p = ' ';
-        return sv_failf(f, 500, "server_error", "inference_failed", "%s", j->msg);
-    }
-}
-
 /* q[E] += the normalized embedding of the text or the image (base64 / data URL). */
 static int add_query(sv_server *s, sv_model *m, int kind, const char *str, size_t len, float *q,
                      sv_fail *f) {
@@ -207,7 +188,7 @@ static int add_query(sv_server *s, sv_model *m, int kind, const char *str, size_
         if (bad) goto done;
         j.pixels = px;
     }
-    if (run(s, m, kind, &j, f)) goto done;
+    if (sv_run_job(s, m, kind, &j, f)) goto done;
     for (size_t i = 0; i < E; i++) q[i] += e[i];
     rc = 0;
     goto done;

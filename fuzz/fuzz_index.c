@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuzz_blocked.h"
 #include "oclip.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -117,26 +118,6 @@ static void remove_made(char made[][256], size_t n) {
         char path[PATH_MAX + 256];
         snprintf(path, sizeof path, "%s/%s", dir, made[i]);
         if (unlink(path) != 0) rmdir(path);
-    }
-}
-
-/* A system call that blocks (open() of a FIFO without O_NONBLOCK waits for a writer forever)
- * does not show as a libFuzzer timeout: libFuzzer's own timer (SIGALRM every timeout/2 + 1 s)
- * interrupts it, and the open fails with EINTR after seconds, an ordinary-looking error. So a
- * call that took over a second and failed with EINTR is the finding (both conditions: the
- * fuzzer soon learns to put the words "Interrupted system call" into a file). */
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void blocked_check(oclip_status st, const oclip_error *err, double t0) {
-    double dt = now_s() - t0;
-    if (st != OCLIP_OK && dt > 1.0 && strstr(err->msg, "Interrupted system call")) {
-        fprintf(stderr, "fuzz: a call blocked for %.1f s until a signal interrupted it: %s\n", dt,
-                err->msg);
-        abort();
     }
 }
 

@@ -18,55 +18,18 @@
  * All of it once per kernel path the CPU supports (scalar, avx2, avx512; test_kernels compares
  * the paths kernel by kernel).
  */
-#include <math.h>
 #include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "kernels/kernels_int.h" /* oc_simd_set */
 #include "nn/engine.h"
-#include "test.h"
+#include "tower_test.h"
 
 #define FIX "tests/fixtures/engine"
-#define TOL 1e-4
-#define MIN_COS 0.99999
 
 static const char *const variants[] = {"gelu", "quickgelu_ls", "clipa_like"};
 static const char *const dtypes[] = {"f32", "f16", "bf16"};
 
-/* worst numbers over everything compared, for the summary line */
-static double worst_abs, worst_cos = 1.0;
-
-/* A float tensor of the expected file, copied to an aligned buffer (numel in *n). */
-static float *expect_f32(const oclip_checkpoint *ck, const char *name, size_t *n) {
-    const oclip_tensor *t = oclip_checkpoint_find(ck, name);
-    CHECKF(t && t->dtype == OCLIP_DTYPE_F32, "expected tensor %s", name);
-    if (!t) return NULL;
-    float *p = malloc(t->nbytes ? t->nbytes : 1);
-    memcpy(p, t->data, t->nbytes);
-    if (n) *n = (size_t)t->numel;
-    return p;
-}
-
-/* max |a-b| and cosine of the flattened arrays, checked against the tolerances */
-static void compare(const char *what, const char *tag, const float *got, const float *want,
-                    size_t n, double *abs_out, double *cos_out) {
-    double mx = 0, dot = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= mx)) mx = d; /* NaN propagates */
-        dot += (double)got[i] * want[i];
-        na += (double)got[i] * got[i];
-        nb += (double)want[i] * want[i];
-    }
-    double cos = na > 0 && nb > 0 ? dot / sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
-    CHECKF(mx <= TOL, "%s %s: max-abs %.3g > %g", tag, what, mx, TOL);
-    CHECKF(cos >= MIN_COS, "%s %s: cosine %.9f < %g", tag, what, cos, MIN_COS);
-    if (!(mx <= worst_abs)) worst_abs = mx;
-    if (cos < worst_cos) worst_cos = cos;
-    if (abs_out && mx > *abs_out) *abs_out = mx;
-    if (cos_out && cos < *cos_out) *cos_out = cos;
-}
+/* max |a-b| and cosine checked against the tolerances; the worst per group into *a / *c */
+#define compare_group(what, tag, got, want, n, a, c) compare_tol(what, tag, got, want, n, TOL, a, c)
 
 static oclip_model *load(const char *dir, int threads) {
     oclip_model_options o = {.threads = threads};
@@ -116,9 +79,10 @@ static void test_variant(const char *variant, const char *dtype) {
         oclip_status s = tower ? oc_txt_forward(m, tokens, n, out, &st, 1, &err)
                                : oc_vit_forward(m, pixels, n, out, &st, &err);
         CHECKF(s == OCLIP_OK, "%s forward: %s", tag, err.msg);
-        for (int k = 0; k < 4; k++) compare(names[k], tag, got[k], want[k], cnt[k], &abs_s, &cos_s);
+        for (int k = 0; k < 4; k++)
+            compare_group(names[k], tag, got[k], want[k], cnt[k], &abs_s, &cos_s);
         float *proj = expect_f32(ex, tower ? "txt_proj" : "img_proj", NULL);
-        compare(tower ? "txt_proj" : "img_proj", tag, out, proj, n * E, &abs_e, &cos_e);
+        compare_group(tower ? "txt_proj" : "img_proj", tag, out, proj, n * E, &abs_e, &cos_e);
         if (tower) {
             /* up to the last EOT vs the full context: the same terms, float rounding apart */
             float *trunc = malloc(n * E * sizeof(float));
@@ -146,9 +110,9 @@ static void test_variant(const char *variant, const char *dtype) {
     CHECK(oclip_logits(m, img, n_img, txt, n_txt, lg, &err) == OCLIP_OK);
     float *w_img = expect_f32(ex, "img_norm", NULL), *w_txt = expect_f32(ex, "txt_norm", NULL);
     float *w_lg = expect_f32(ex, "logits", NULL);
-    compare("img_norm", tag, img, w_img, n_img * E, &abs_e, &cos_e);
-    compare("txt_norm", tag, txt, w_txt, n_txt * E, &abs_e, &cos_e);
-    compare("logits", tag, lg, w_lg, n_img * n_txt, &abs_e, &cos_e);
+    compare_group("img_norm", tag, img, w_img, n_img * E, &abs_e, &cos_e);
+    compare_group("txt_norm", tag, txt, w_txt, n_txt * E, &abs_e, &cos_e);
+    compare_group("logits", tag, lg, w_lg, n_img * n_txt, &abs_e, &cos_e);
 
     /* 2 and 3 threads: the same bytes */
     for (int th = 2; th <= 3; th++) {

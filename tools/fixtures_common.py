@@ -142,12 +142,61 @@ def reloaded_outputs(d, model, outputs, variant):
     return res
 
 
+def clip_outputs(model, tokens, pixels, stages, pooled_module=None, pooled_of=None):
+    """OpenCLIP's outputs of a CLIP / CustomTextCLIP: pixels; with pooled_module, "pooled":
+    pooled_of(its output); encode_image raw (img_pooled) and normalized; tokens; encode_text
+    normalized; logits; then stages(model, first image)."""
+    pooled = {}
+    hk = None
+    if pooled_module is not None:
+        hk = pooled_module.register_forward_hook(
+            lambda m, i, o: pooled.__setitem__("pooled", pooled_of(o)))
+    with torch.no_grad():
+        raw = model.encode_image(pixels)
+        img = model.encode_image(pixels, normalize=True)
+        txt = model.encode_text(tokens, normalize=True)
+        logits = model.get_logits(pixels, tokens)[0]
+    res = {"pixels": pixels}
+    if hk is not None:
+        hk.remove()
+        res["pooled"] = pooled["pooled"]
+    res.update({"img_pooled": raw, "img_features": img, "tokens": tokens, "txt_features": txt,
+                "logits": logits})
+    res.update(stages(model, pixels[:1]))
+    return res
+
+
+# The five images (paths from the repository root), prompts, OpenAI's preprocessing and the tiny
+# text tower of the CLIP-text fixtures (fixtures_resnet.py, fixtures_convnext.py,
+# fixtures_vitamin.py)
+FIVE_IMAGES = ["examples/red_circle.png", "examples/blue_triangle.png", "examples/green_ring.png",
+               "tests/fixtures/preprocess/img/p_601x589.png",
+               "tests/fixtures/preprocess/img/jpg_420.jpg"]
+FIVE_PROMPTS = ["a photo of a red circle", "a blue triangle", "a green ring", "a photo of a cat.",
+                ""]
+OPENAI_PREPROCESS = {"mean": [0.48145466, 0.4578275, 0.40821073],
+                     "std": [0.26862954, 0.26130258, 0.27577711],
+                     "interpolation": "bicubic", "resize_mode": "shortest"}
+TINY_TEXT = {"context_length": 77, "vocab_size": 49408, "width": 8, "heads": 2, "layers": 1}
+
+
 def fp64_gap(model, pixels, feat):
     """max-abs of the fp32 normalized image features feat from the same model in fp64."""
     m64 = copy.deepcopy(model).double()
     with torch.no_grad():
         f64 = m64.encode_image(pixels.double(), normalize=True)
     return (f64 - feat.double()).abs().max().item()
+
+
+def eps_gap(model, pixels, feat, eps):
+    """max-abs of the normalized image features feat from the same model with every LayerNorm of
+    its image trunk at eps (the fixture must tell the tower's eps from another)."""
+    other = copy.deepcopy(model)
+    for mod in other.visual.trunk.modules():
+        if isinstance(mod, torch.nn.LayerNorm):
+            mod.eps = eps
+    with torch.no_grad():
+        return (other.encode_image(pixels, normalize=True) - feat).abs().max().item()
 
 
 def verify_outputs(d, outputs, variant, skip=()):
@@ -269,6 +318,27 @@ def save_f16_folder(folder, model, cfg, pp):
     gf.fresh_dir(folder)
     gf.write_json(os.path.join(folder, "open_clip_config.json"), {"model_cfg": cfg, "preprocess_cfg": pp})
     st.save_file(sd, os.path.join(folder, "open_clip_model.safetensors"))
+
+
+def build_save_reload(folder, cfg, pp, seed, perturb, compute):
+    """build_from_cfg, saved with save_f16_folder, then compute(folder)'s (model, outputs) of the
+    model OpenCLIP loads back (its state equal to what was saved)."""
+    model = build_from_cfg(cfg, pp, seed, perturb)
+    save_f16_folder(folder, model, cfg, pp)
+    model2, res = compute(folder)
+    same_state(model, model2)
+    return model2, res
+
+
+def tiny_info(generator, vers, variant, spec, tag, cfg, pp, changes, tower, images, prompts,
+              stage_images):
+    """The leading entries of a tiny-timm-tower fixture's expected.json (the caller appends its
+    measurements)."""
+    return {"generator": generator, "versions": vers, "variant": variant,
+            "base_config": spec["base"], "pretrained_tag_for_preprocess": tag, "seed": spec["seed"],
+            "model_cfg": cfg, "preprocess_cfg": pp, "changed_from_base_config": changes,
+            "timm_model": {"name": spec["timm"], **tower},
+            "images": images, "prompts": prompts, "stage_images": stage_images}
 
 
 def load_folder(folder, images, prompts):

@@ -51,13 +51,10 @@ import fixtures_common as fc  # noqa: E402
 import gen_fixtures as gf  # noqa: E402
 
 OUT = fc.out_dir("convnext")
-IMAGES = ["examples/red_circle.png", "examples/blue_triangle.png", "examples/green_ring.png",
-          "tests/fixtures/preprocess/img/p_601x589.png", "tests/fixtures/preprocess/img/jpg_420.jpg"]
-PROMPTS = ["a photo of a red circle", "a blue triangle", "a green ring", "a photo of a cat.", ""]
-PREPROCESS = {"mean": [0.48145466, 0.4578275, 0.40821073],
-              "std": [0.26862954, 0.26130258, 0.27577711],
-              "interpolation": "bicubic", "resize_mode": "shortest"}
-TEXT = {"context_length": 77, "vocab_size": 49408, "width": 8, "heads": 2, "layers": 1}
+IMAGES = fc.FIVE_IMAGES
+PROMPTS = fc.FIVE_PROMPTS
+PREPROCESS = fc.OPENAI_PREPROCESS
+TEXT = fc.TINY_TEXT
 TIMM_TINY = {
     "convnext_oclip_tiny_a": {"depths": [1, 2, 1, 2], "dims": [8, 12, 16, 24], "eps": 1e-6,
                               "args": {"depths": (1, 2, 1, 2), "dims": (8, 12, 16, 24)}},
@@ -129,20 +126,8 @@ def stages(model, x):
 
 
 def outputs(model, tokenizer, pixels):
-    tokens = tokenizer(PROMPTS)
-    pooled = {}
-    hk = model.visual.trunk.head.norm.register_forward_hook(
-        lambda m, i, o: pooled.__setitem__("pooled", o.flatten(1)))
-    with torch.no_grad():
-        raw = model.encode_image(pixels)
-        img = model.encode_image(pixels, normalize=True)
-        txt = model.encode_text(tokens, normalize=True)
-        logits = model.get_logits(pixels, tokens)[0]
-    hk.remove()
-    res = {"pixels": pixels, "pooled": pooled["pooled"], "img_pooled": raw, "img_features": img,
-           "tokens": tokens, "txt_features": txt, "logits": logits}
-    res.update(stages(model, pixels[:1]))
-    return res
+    return fc.clip_outputs(model, tokenizer(PROMPTS), pixels, stages,
+                           model.visual.trunk.head.norm, lambda o: o.flatten(1))
 
 
 def build(variant):
@@ -176,13 +161,8 @@ def generate():
         res = fc.reloaded_outputs(d, model, lambda m: outputs(m, tokenizer, pixels), variant)
         gap = fc.fp64_gap(model, pixels, res["img_features"])
         # the eps matters: the same model with the other eps differs by far more than 1e-4
-        other = copy.deepcopy(model)
         eps = TIMM_TINY[VARIANTS[variant][2]]["eps"]
-        for mod in other.visual.trunk.modules():
-            if isinstance(mod, torch.nn.LayerNorm):
-                mod.eps = 1e-5 if eps == 1e-6 else 1e-6
-        with torch.no_grad():
-            eps_gap = (other.encode_image(pixels, normalize=True) - res["img_features"]).abs().max().item()
+        eps_gap = fc.eps_gap(model, pixels, res["img_features"], 1e-5 if eps == 1e-6 else 1e-6)
         assert eps_gap > 1e-3, (variant, eps_gap)
         cos, off = fc.distinct_images(res["img_features"], len(IMAGES), 0.99)
         fc.save_tensors(os.path.join(d, "expected.safetensors"), res)

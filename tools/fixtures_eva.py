@@ -45,19 +45,18 @@ arguments are those of the real timm model named in "like" (timm models/eva.py),
 """
 
 import argparse
-import copy
 import json
 import math
 import os
 import sys
-import tempfile
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixtures_common as fc  # noqa: E402
 import gen_fixtures as gf  # noqa: E402
 
-OUT = os.path.join(gf.FIX, "eva")
+OUT = fc.out_dir("eva")
 IMAGES = ["examples/red_circle.png", "examples/blue_triangle.png", "examples/green_ring.png",
           "tests/fixtures/siglip/img/rgb_97x61.png"]
 STAGE_IMAGES = 2
@@ -110,7 +109,7 @@ PE_TINY = {
         args=dict(img_size=42, patch_size=14, embed_dim=32, depth=3, num_heads=2,
                   mlp_ratio=8960 / 1536, class_token=False, ref_feat_shape=(4, 4), **PE_ARGS)),
 }
-PE_OUT = os.path.join(gf.FIX, "pecore")
+PE_OUT = fc.out_dir("pecore")
 PE_REAL = ["PE-Core-T-16-384", "PE-Core-S-16-384", "PE-Core-B-16", "PE-Core-L-14-336",
            "PE-Core-bigG-14-448"]
 
@@ -133,36 +132,22 @@ PE_VARIANTS = {
 }
 
 
-def versions():
-    import timm
-    v = gf.versions()
-    v["timm"] = timm.__version__
-    return v
-
-
 def register_timm_tiny():
     """Register TIMM_TINY and PE_TINY with timm (idempotent), built as timm builds its eva02 clip
     and vit_pe_core models."""
-    import logging
     from functools import partial
     from timm.layers import LayerNorm
-    from timm.models import register_model
-    logging.getLogger("timm.models._builder").setLevel(logging.ERROR)
-    from timm.models._registry import is_model
     from timm.models.eva import _create_eva
-    for name, spec in list(TIMM_TINY.items()) + list(PE_TINY.items()):
-        if is_model(name):
-            continue
+    tiny = dict(TIMM_TINY, **PE_TINY)
 
-        def fn(pretrained=False, _name=name, _args=spec["args"], _eps=spec.get("norm_eps"),
-               **kwargs):
-            args = dict(_args, global_pool=kwargs.pop("global_pool", _args.get("global_pool", "token")))
-            if _eps is not None:
-                args["norm_layer"] = partial(LayerNorm, eps=_eps)
-            return _create_eva(_name, pretrained=pretrained, **dict(args, **kwargs))
-        fn.__name__ = name
-        fn.__module__ = "timm.models.eva"
-        register_model(fn)
+    def make(name, pretrained, **kwargs):
+        spec = tiny[name]
+        args = dict(spec["args"], global_pool=kwargs.pop("global_pool",
+                                                          spec["args"].get("global_pool", "token")))
+        if spec.get("norm_eps") is not None:
+            args["norm_layer"] = partial(LayerNorm, eps=spec["norm_eps"])
+        return _create_eva(name, pretrained=pretrained, **dict(args, **kwargs))
+    fc.register_timm_models(tiny, "timm.models.eva", make)
 
 
 def perturb_(model, seed):
@@ -172,10 +157,7 @@ def perturb_(model, seed):
     matters), class token and pos_embed N(0, 0.2), token embedding N(0, 1), logit_scale 2 + N(0, .05).
     Then every value is rounded to F16 (the file's type)."""
     g = torch.Generator().manual_seed(seed)
-    owner = {}
-    for mname, mod in model.named_modules():
-        for pname, _ in mod.named_parameters(recurse=False):
-            owner[(mname + "." if mname else "") + pname] = mod
+    owner = fc.param_owners(model)
     with torch.no_grad():
         for name, p in model.named_parameters():
             leaf = name.rsplit(".", 1)[-1]
@@ -203,135 +185,56 @@ def perturb_(model, seed):
 
 
 def tiny_cfg(variant):
-    import open_clip
     spec = dict(VARIANTS, **PE_VARIANTS)[variant]
     tiny = dict(TIMM_TINY, **PE_TINY)
-    cfg = copy.deepcopy(open_clip.get_model_config(spec["base"]))
-    changes = {}
-
-    def put(d, path, k, v):
-        changes[path + k] = [d.get(k), v]
-        d[k] = v
-    put(cfg, "", "embed_dim", spec["embed_dim"])
-    vc = cfg["vision_cfg"]
-    put(vc, "vision_cfg.", "timm_model_name", spec["timm"])
-    put(vc, "vision_cfg.", "image_size", tiny[spec["timm"]]["args"]["img_size"])
-    for k, v in spec["text"].items():
-        put(cfg["text_cfg"], "text_cfg.", k, v)
-    return cfg, changes
+    return fc.tiny_cfg(spec["base"], spec["embed_dim"], spec["timm"],
+                       tiny[spec["timm"]]["args"]["img_size"], spec["text"])
 
 
-def preprocess_cfg(base):
-    import open_clip
-    tag = open_clip.list_pretrained_tags_by_model(base)[0]
-    pc = open_clip.get_pretrained_cfg(base, tag)
-    return {k: pc[k] for k in ("mean", "std", "interpolation", "resize_mode")}, tag
-
-
-def max_diff(a, b):
-    return (a.double() - b.double()).abs().max().item()
+def rope_table(trunk):
+    return {"rope": trunk.rope.get_embed().float().clone()} if trunk.rope is not None else {}
 
 
 def run_openclip(model, pixels, tokens):
-    got = {}
-
-    def hook(key):
-        def fn(mod, inp, out):
-            got[key] = out.detach().clone()
-        return fn
     trunk = model.visual.trunk
     assert trunk.global_pool == "token" and trunk.cls_token is not None and trunk.reg_token is None
     assert isinstance(trunk.norm_pre, torch.nn.Identity) and isinstance(trunk.fc_norm, torch.nn.Identity)
     assert isinstance(trunk.head, torch.nn.Linear) and len(model.visual.head) == 0
     assert not trunk.no_embed_class and trunk.num_prefix_tokens == 1
-    hs = [trunk.pos_drop.register_forward_hook(hook("img_embed")),
-          trunk.norm.register_forward_hook(hook("img_final_norm"))]
-    hs += [b.register_forward_hook(hook("img_block_%d" % i)) for i, b in enumerate(trunk.blocks)]
-    out = {"pixels": pixels}
-    with torch.no_grad():
-        if trunk.rope is not None:
-            out["rope"] = trunk.rope.get_embed().float().clone()
-        staged = model.encode_image(pixels[:STAGE_IMAGES])
-        for h in hs:
-            h.remove()
-        for k in ["img_embed"] + ["img_block_%d" % i for i in range(len(trunk.blocks))] + ["img_final_norm"]:
-            out[k] = got[k]
-        x = trunk.forward_features(pixels)
-        out["img_pooled"] = trunk.forward_head(x, pre_logits=True)
-        assert torch.equal(out["img_pooled"], x[:, 0])
-        out["img_raw"] = model.encode_image(pixels)
-        assert max_diff(out["img_raw"][:STAGE_IMAGES], staged) < 1e-5
-        assert max_diff(trunk.head(out["img_pooled"]), out["img_raw"]) < 1e-5
-        out["img_features"] = model.encode_image(pixels, normalize=True)
-        out["tokens"] = tokens
-        out["txt_raw"] = model.encode_text(tokens)
-        out["txt_features"] = model.encode_text(tokens, normalize=True)
-        out["logits"] = model.get_logits(pixels, tokens)[0]
-        out["logit_scale"] = model.logit_scale.detach().clone()
-    return {k: v.contiguous() for k, v in out.items()}
+    return fc.run_timm_tower(model, pixels, tokens, STAGE_IMAGES, fc.vit_stage_hooks(trunk),
+                             lambda t, x: x[:, 0], rope_table)
 
 
 def compute_folder(folder):
-    import open_clip
-    from PIL import Image
     register_timm_tiny()
-    model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + folder)
-    model.eval()
-    tok = open_clip.get_tokenizer("local-dir:" + folder)
-    pixels = torch.stack([preprocess(Image.open(os.path.join(gf.ROOT, p)).convert("RGB"))
-                          for p in IMAGES])
-    return model, run_openclip(model, pixels, tok(PROMPTS))
-
-
-def pairwise_cos(x):
-    x = torch.nn.functional.normalize(x.double(), dim=-1)
-    return x @ x.T
+    model, pixels, tokens = fc.load_folder(folder, IMAGES, PROMPTS)
+    return model, run_openclip(model, pixels, tokens)
 
 
 def gen_variant(variant, vers):
-    import open_clip
     import safetensors.torch as st
     spec = VARIANTS[variant]
     print("== %s (from %s)" % (variant, spec["base"]))
     cfg, changes = tiny_cfg(variant)
-    pp, tag = preprocess_cfg(spec["base"])
+    pp, tag = fc.preprocess_cfg(spec["base"])
     folder = os.path.join(OUT, variant)
     register_timm_tiny()
-    with tempfile.TemporaryDirectory() as tmp:
-        with open(os.path.join(tmp, "open_clip_config.json"), "w") as f:
-            json.dump({"model_cfg": cfg, "preprocess_cfg": pp}, f)
-        torch.manual_seed(spec["seed"])
-        model = open_clip.create_model("local-dir:" + tmp).eval()
-    perturb_(model, spec["seed"])
-    sd = {k: v.half().contiguous() for k, v in model.state_dict().items()}
-    gf.fresh_dir(folder)
-    gf.write_json(os.path.join(folder, "open_clip_config.json"), {"model_cfg": cfg, "preprocess_cfg": pp})
-    st.save_file(sd, os.path.join(folder, "open_clip_model.safetensors"))
-    model2, res = compute_folder(folder)
-    for k, v in model.state_dict().items():
-        assert torch.equal(model2.state_dict()[k], v), k
-    c = pairwise_cos(res["img_features"])
-    off = c[~torch.eye(len(c), dtype=torch.bool)]
-    print("  image features: max off-diagonal cos %.4f" % off.max())
-    assert off.max() < 0.95, "image features too similar"
-    m64 = copy.deepcopy(model2).double()
-    with torch.no_grad():
-        gap = {"img_raw": max_diff(m64.encode_image(res["pixels"].double()), res["img_raw"]),
-               "txt_raw": max_diff(m64.encode_text(res["tokens"]), res["txt_raw"])}
+    model2, res = fc.build_save_reload(folder, cfg, pp, spec["seed"], perturb_, compute_folder)
+    off = fc.max_offdiag_cos(res["img_features"])
+    print("  image features: max off-diagonal cos %.4f" % off)
+    assert off < 0.95, "image features too similar"
+    gap = fc.fp64_raw_gaps(model2, res)
     print("  fp32 vs fp64: %s" % gap)
     st.save_file(res, os.path.join(folder, "expected.safetensors"))
-    info = {"generator": "tools/fixtures_eva.py tiny", "versions": vers, "variant": variant,
-            "base_config": spec["base"], "pretrained_tag_for_preprocess": tag, "seed": spec["seed"],
-            "model_cfg": cfg, "preprocess_cfg": pp, "changed_from_base_config": changes,
-            "timm_model": {"name": spec["timm"], **TIMM_TINY[spec["timm"]]},
-            "images": IMAGES, "prompts": PROMPTS, "stage_images": STAGE_IMAGES,
-            "max_offdiag_image_cos": round(off.max().item(), 4), "fp32_vs_fp64": gap,
-            "shapes": {k: list(v.shape) for k, v in res.items()}}
+    info = fc.tiny_info("tools/fixtures_eva.py tiny", vers, variant, spec, tag, cfg, pp, changes,
+                        TIMM_TINY[spec["timm"]], IMAGES, PROMPTS, STAGE_IMAGES)
+    info.update({"max_offdiag_image_cos": round(off.item(), 4), "fp32_vs_fp64": gap,
+                 "shapes": {k: list(v.shape) for k, v in res.items()}})
     gf.write_json(os.path.join(folder, "expected.json"), info)
 
 
 def generate():
-    vers = versions()
+    vers = fc.versions_with_timm()
     os.makedirs(OUT, exist_ok=True)
     for v in VARIANTS:
         gen_variant(v, vers)
@@ -341,17 +244,7 @@ def generate():
 
 
 def verify():
-    import safetensors.torch as st
-    bad = 0
-    for v in VARIANTS:
-        folder = os.path.join(OUT, v)
-        _, res = compute_folder(folder)
-        want = st.load_file(os.path.join(folder, "expected.safetensors"))
-        for k, t in res.items():
-            d = max_diff(t, want[k])
-            if d > 0:
-                print("%s %s: differs by %g" % (v, k, d))
-                bad += 1
+    bad = fc.verify_exact([(v, os.path.join(OUT, v)) for v in VARIANTS], compute_folder)
     print("verify: %s" % ("ok" if not bad else "%d differences" % bad))
     return 1 if bad else 0
 
@@ -374,12 +267,6 @@ def perturb_pe_(model, seed):
 
 
 def run_openclip_pe(model, pixels, tokens):
-    got = {}
-
-    def hook(key):
-        def fn(mod, inp, out):
-            got[key] = out.detach().clone()
-        return fn
     trunk = model.visual.trunk
     assert trunk.global_pool == "map" and trunk.attn_pool is not None and trunk.reg_token is None
     assert isinstance(trunk.norm_pre, torch.nn.LayerNorm) and trunk.patch_embed.proj.bias is None
@@ -387,86 +274,37 @@ def run_openclip_pe(model, pixels, tokens):
     assert isinstance(trunk.head, torch.nn.Linear) and len(model.visual.head) == 0
     assert not trunk.no_embed_class and trunk.num_prefix_tokens == (trunk.cls_token is not None)
     assert trunk.rope.grid_indexing == "xy" and not trunk.rope.rotate_half and not trunk.rope_mixed
-    hs = [trunk.pos_drop.register_forward_hook(hook("img_embed")),
-          trunk.norm.register_forward_hook(hook("img_final_norm"))]
-    hs += [b.register_forward_hook(hook("img_block_%d" % i)) for i, b in enumerate(trunk.blocks)]
-    out = {"pixels": pixels}
-    with torch.no_grad():
-        out["rope"] = trunk.rope.get_embed().float().clone()
-        staged = model.encode_image(pixels[:STAGE_IMAGES])
-        for h in hs:
-            h.remove()
-        for k in ["img_embed"] + ["img_block_%d" % i for i in range(len(trunk.blocks))] + ["img_final_norm"]:
-            out[k] = got[k]
-        x = trunk.forward_features(pixels)
-        out["img_pooled"] = trunk.forward_head(x, pre_logits=True)
-        assert torch.equal(out["img_pooled"], trunk.attn_pool(x))
-        out["img_raw"] = model.encode_image(pixels)
-        assert max_diff(out["img_raw"][:STAGE_IMAGES], staged) < 1e-5
-        assert max_diff(trunk.head(out["img_pooled"]), out["img_raw"]) < 1e-5
-        out["img_features"] = model.encode_image(pixels, normalize=True)
-        out["tokens"] = tokens
-        out["txt_raw"] = model.encode_text(tokens)
-        out["txt_features"] = model.encode_text(tokens, normalize=True)
-        out["logits"] = model.get_logits(pixels, tokens)[0]
-        out["logit_scale"] = model.logit_scale.detach().clone()
-    return {k: v.contiguous() for k, v in out.items()}
+    return fc.run_timm_tower(model, pixels, tokens, STAGE_IMAGES, fc.vit_stage_hooks(trunk),
+                             lambda t, x: t.attn_pool(x), rope_table)
 
 
 def compute_folder_pe(folder):
-    import open_clip
-    from PIL import Image
     register_timm_tiny()
-    model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + folder)
-    model.eval()
-    tok = open_clip.get_tokenizer("local-dir:" + folder)
-    pixels = torch.stack([preprocess(Image.open(os.path.join(gf.ROOT, p)).convert("RGB"))
-                          for p in IMAGES])
-    return model, run_openclip_pe(model, pixels, tok(PROMPTS))
+    model, pixels, tokens = fc.load_folder(folder, IMAGES, PROMPTS)
+    return model, run_openclip_pe(model, pixels, tokens)
 
 
 def gen_pe_variant(variant, vers):
-    import open_clip
     import safetensors.torch as st
     spec = PE_VARIANTS[variant]
     print("== %s (from %s)" % (variant, spec["base"]))
     cfg, changes = tiny_cfg(variant)
-    pp, tag = preprocess_cfg(spec["base"])
+    pp, tag = fc.preprocess_cfg(spec["base"])
     folder = os.path.join(PE_OUT, variant)
     register_timm_tiny()
-    with tempfile.TemporaryDirectory() as tmp:
-        with open(os.path.join(tmp, "open_clip_config.json"), "w") as f:
-            json.dump({"model_cfg": cfg, "preprocess_cfg": pp}, f)
-        torch.manual_seed(spec["seed"])
-        model = open_clip.create_model("local-dir:" + tmp).eval()
-    perturb_pe_(model, spec["seed"])
-    sd = {k: v.half().contiguous() for k, v in model.state_dict().items()}
-    gf.fresh_dir(folder)
-    gf.write_json(os.path.join(folder, "open_clip_config.json"), {"model_cfg": cfg, "preprocess_cfg": pp})
-    st.save_file(sd, os.path.join(folder, "open_clip_model.safetensors"))
-    model2, res = compute_folder_pe(folder)
-    for k, v in model.state_dict().items():
-        assert torch.equal(model2.state_dict()[k], v), k
-    c = pairwise_cos(res["img_features"])
-    off = c[~torch.eye(len(c), dtype=torch.bool)]
-    ct = pairwise_cos(res["txt_features"])
-    offt = ct[~torch.eye(len(ct), dtype=torch.bool)]
-    print("  image features: max off-diagonal cos %.4f; text %.4f" % (off.max(), offt.max()))
-    assert off.max() < 0.95 and offt.max() < 0.95, "features too similar"
-    m64 = copy.deepcopy(model2).double()
-    with torch.no_grad():
-        gap = {"img_raw": max_diff(m64.encode_image(res["pixels"].double()), res["img_raw"]),
-               "txt_raw": max_diff(m64.encode_text(res["tokens"]), res["txt_raw"])}
+    model2, res = fc.build_save_reload(folder, cfg, pp, spec["seed"], perturb_pe_, compute_folder_pe)
+    off = fc.max_offdiag_cos(res["img_features"])
+    offt = fc.max_offdiag_cos(res["txt_features"])
+    print("  image features: max off-diagonal cos %.4f; text %.4f" % (off, offt))
+    assert off < 0.95 and offt < 0.95, "features too similar"
+    gap = fc.fp64_raw_gaps(model2, res)
     print("  fp32 vs fp64: %s" % gap)
     st.save_file(res, os.path.join(folder, "expected.safetensors"))
-    info = {"generator": "tools/fixtures_eva.py pe", "versions": vers, "variant": variant,
-            "base_config": spec["base"], "pretrained_tag_for_preprocess": tag, "seed": spec["seed"],
-            "model_cfg": cfg, "preprocess_cfg": pp, "changed_from_base_config": changes,
-            "timm_model": {"name": spec["timm"], **PE_TINY[spec["timm"]]},
-            "images": IMAGES, "prompts": PROMPTS, "stage_images": STAGE_IMAGES,
-            "max_offdiag_image_cos": round(off.max().item(), 4),
-            "max_offdiag_text_cos": round(offt.max().item(), 4), "fp32_vs_fp64": gap,
-            "shapes": {k: list(v.shape) for k, v in res.items()}}
+    info = fc.tiny_info("tools/fixtures_eva.py pe", vers, variant, spec, tag, cfg, pp, changes,
+                        PE_TINY[spec["timm"]], IMAGES, PROMPTS, STAGE_IMAGES)
+    info.update({"max_offdiag_image_cos": round(off.item(), 4),
+                 "max_offdiag_text_cos": round(offt.item(), 4), "fp32_vs_fp64": gap,
+                 "shapes": {k: list(v.shape) for k, v in res.items()}})
     gf.write_json(os.path.join(folder, "expected.json"), info)
 
 
@@ -481,7 +319,7 @@ def real_pe_configs():
 
 
 def generate_pe():
-    vers = versions()
+    vers = fc.versions_with_timm()
     os.makedirs(PE_OUT, exist_ok=True)
     for v in PE_VARIANTS:
         gen_pe_variant(v, vers)
@@ -495,17 +333,7 @@ def generate_pe():
 
 
 def verify_pe():
-    import safetensors.torch as st
-    bad = 0
-    for v in PE_VARIANTS:
-        folder = os.path.join(PE_OUT, v)
-        _, res = compute_folder_pe(folder)
-        want = st.load_file(os.path.join(folder, "expected.safetensors"))
-        for k, t in res.items():
-            d = max_diff(t, want[k])
-            if d > 0:
-                print("%s %s: differs by %g" % (v, k, d))
-                bad += 1
+    bad = fc.verify_exact([(v, os.path.join(PE_OUT, v)) for v in PE_VARIANTS], compute_folder_pe)
     with open(os.path.join(PE_OUT, "real_configs.json")) as f:
         if json.load(f)["state_dicts"] != real_pe_configs():
             print("real_configs.json: differs")

@@ -67,6 +67,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+import fixtures_common as fc  # noqa: E402
 import gen_fixtures as gf  # noqa: E402
 
 HF_NAME = "xlm-roberta-base"
@@ -165,10 +166,7 @@ def write_hub(vocab, name=HF_NAME, cfg=None):
 
 def perturb_(model, seed):
     g = torch.Generator().manual_seed(seed)
-    owner = {}
-    for mname, mod in model.named_modules():
-        for pname, _ in mod.named_parameters(recurse=False):
-            owner[(mname + "." if mname else "") + pname] = mod
+    owner = fc.param_owners(model)
     with torch.no_grad():
         for name, p in model.named_parameters():
             leaf = name.rsplit(".", 1)[-1]

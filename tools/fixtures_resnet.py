@@ -62,13 +62,10 @@ import fixtures_common as fc  # noqa: E402
 import gen_fixtures as gf  # noqa: E402
 
 OUT = fc.out_dir("resnet")
-IMAGES = ["examples/red_circle.png", "examples/blue_triangle.png", "examples/green_ring.png",
-          "tests/fixtures/preprocess/img/p_601x589.png", "tests/fixtures/preprocess/img/jpg_420.jpg"]
-PROMPTS = ["a photo of a red circle", "a blue triangle", "a green ring", "a photo of a cat.", ""]
-PREPROCESS = {"mean": [0.48145466, 0.4578275, 0.40821073],
-              "std": [0.26862954, 0.26130258, 0.27577711],
-              "interpolation": "bicubic", "resize_mode": "shortest"}
-TEXT = {"context_length": 77, "vocab_size": 49408, "width": 8, "heads": 2, "layers": 1}
+IMAGES = fc.FIVE_IMAGES
+PROMPTS = fc.FIVE_PROMPTS
+PREPROCESS = fc.OPENAI_PREPROCESS
+TEXT = fc.TINY_TEXT
 VARIANTS = {
     "rn50_tiny": ("RN50", 11, {"embed_dim": 24,
                                "vision_cfg": {"image_size": 96, "layers": [2, 1, 1, 2], "width": 8,
@@ -140,16 +137,7 @@ def stages(model, x):
 
 
 def outputs(model, tokenizer, pixels):
-    tokens = tokenizer(PROMPTS)
-    with torch.no_grad():
-        pooled = model.encode_image(pixels)
-        img = model.encode_image(pixels, normalize=True)
-        txt = model.encode_text(tokens, normalize=True)
-        logits = model.get_logits(pixels, tokens)[0]
-    res = {"pixels": pixels, "img_pooled": pooled, "img_features": img, "tokens": tokens,
-           "txt_features": txt, "logits": logits}
-    res.update(stages(model, pixels[:1]))
-    return res
+    return fc.clip_outputs(model, tokenizer(PROMPTS), pixels, stages)
 
 
 def build(variant):

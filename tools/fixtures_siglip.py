@@ -84,6 +84,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixtures_common as fc  # noqa: E402
 import gen_fixtures as gf  # noqa: E402
 
 OUT = os.path.join(gf.FIX, "siglip")
@@ -329,10 +330,7 @@ def perturb_(model, seed, qk_gain=QK_GAIN):
     N(0, 1), logit_scale 2 + N(0, 0.05) (exp ~ 7.4; OpenCLIP's init is log(1/0.07) = 2.659) and
     logit_bias -1 + N(0, 0.05) (init -10), so that sigmoid(logits) spreads over (0, 1)."""
     g = torch.Generator().manual_seed(seed)
-    owner = {}
-    for mname, mod in model.named_modules():
-        for pname, _ in mod.named_parameters(recurse=False):
-            owner[(mname + "." if mname else "") + pname] = mod
+    owner = fc.param_owners(model)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -42,7 +42,6 @@ through _create_vision_transformer_hybrid with a ConvStem (models/vision_transfo
 
 import argparse
 import copy
-import json
 import math
 import os
 import sys
@@ -51,9 +50,10 @@ import tempfile
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixtures_common as fc  # noqa: E402
 import gen_fixtures as gf  # noqa: E402
 
-OUT = os.path.join(gf.FIX, "timmvit")
+OUT = fc.out_dir("timmvit")
 IMAGES = ["examples/red_circle.png", "examples/blue_triangle.png", "examples/green_ring.png",
           "tests/fixtures/siglip/img/rgb_97x61.png"]
 STAGE_IMAGES = 2
@@ -86,46 +86,31 @@ REAL_TAGS = [("MobileCLIP-B", "datacompdr"), ("MobileCLIP-B", "datacompdr_lt"), 
              ("MobileCLIP2-L-14", "dfndr2b")]
 
 
-def versions():
-    import timm
-    v = gf.versions()
-    v["timm"] = timm.__version__
-    return v
-
-
 def register_timm_tiny():
     """Register TIMM_TINY with timm (idempotent), built as timm builds the real towers."""
-    import logging
     from functools import partial
     from timm.layers import LayerNorm
-    from timm.models import register_model
-    from timm.models._registry import is_model
     from timm.models.vision_transformer import _create_vision_transformer
     from timm.models.vision_transformer_hybrid import ConvStem, _create_vision_transformer_hybrid
-    logging.getLogger("timm.models._builder").setLevel(logging.ERROR)
-    for name, spec in TIMM_TINY.items():
-        if is_model(name):
-            continue
-        a = dict(spec["args"])
+
+    def make(name, pretrained, **kwargs):
+        a = dict(TIMM_TINY[name]["args"])
         if "stem_channels" in a:
-            def fn(pretrained=False, _name=name, _a=a, **kwargs):
-                args = {k: v for k, v in _a.items() if not k.startswith("stem_")}
-                backbone = ConvStem(channels=tuple(_a["stem_channels"]) + (_a["embed_dim"],),
-                                    stride=tuple(_a["stem_kernel"]), kernel_size=tuple(_a["stem_kernel"]),
-                                    padding=0, in_chans=3, act_layer=torch.nn.GELU)
-                return _create_vision_transformer_hybrid(
-                    "vit_base_mci_224", backbone=backbone, embed_args=dict(proj=False),
-                    pretrained=pretrained, **dict(args, **kwargs))
-            fn.__module__ = "timm.models.vision_transformer_hybrid"
-        else:
-            def fn(pretrained=False, _name=name, _a=a, **kwargs):
-                args = {k: v for k, v in _a.items() if k != "norm_eps"}
-                args["norm_layer"] = partial(LayerNorm, eps=_a["norm_eps"])
-                return _create_vision_transformer(
-                    "vit_large_patch14_clip_224", pretrained=pretrained, **dict(args, **kwargs))
-            fn.__module__ = "timm.models.vision_transformer"
-        fn.__name__ = name
-        register_model(fn)
+            args = {k: v for k, v in a.items() if not k.startswith("stem_")}
+            backbone = ConvStem(channels=tuple(a["stem_channels"]) + (a["embed_dim"],),
+                                stride=tuple(a["stem_kernel"]), kernel_size=tuple(a["stem_kernel"]),
+                                padding=0, in_chans=3, act_layer=torch.nn.GELU)
+            return _create_vision_transformer_hybrid(
+                "vit_base_mci_224", backbone=backbone, embed_args=dict(proj=False),
+                pretrained=pretrained, **dict(args, **kwargs))
+        args = {k: v for k, v in a.items() if k != "norm_eps"}
+        args["norm_layer"] = partial(LayerNorm, eps=a["norm_eps"])
+        return _create_vision_transformer(
+            "vit_large_patch14_clip_224", pretrained=pretrained, **dict(args, **kwargs))
+    hybrid = [n for n, s in TIMM_TINY.items() if "stem_channels" in s["args"]]
+    fc.register_timm_models([n for n in TIMM_TINY if n not in hybrid],
+                            "timm.models.vision_transformer", make)
+    fc.register_timm_models(hybrid, "timm.models.vision_transformer_hybrid", make)
 
 
 def perturb_(model, seed):
@@ -135,10 +120,7 @@ def perturb_(model, seed):
     logit_scale 2 + N(0, .05); BatchNorm running_mean N(0, 0.3), running_var U(0.3, 2) (eval uses them). Then every
     float value is rounded to F16 (the file's type)."""
     g = torch.Generator().manual_seed(seed)
-    owner = {}
-    for mname, mod in model.named_modules():
-        for pname, _ in list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False)):
-            owner[(mname + "." if mname else "") + pname] = mod
+    owner = fc.param_owners(model, buffers=True)
     with torch.no_grad():
         for name, p in list(model.named_parameters()) + list(model.named_buffers()):
             if not p.is_floating_point() or name.endswith("attn_mask"):
@@ -171,87 +153,27 @@ def perturb_(model, seed):
 
 
 def tiny_cfg(variant):
-    import open_clip
     spec = VARIANTS[variant]
-    cfg = copy.deepcopy(open_clip.get_model_config(spec["base"]))
-    changes = {}
-
-    def put(d, path, k, v):
-        changes[path + k] = [d.get(k), v]
-        d[k] = v
-    put(cfg, "", "embed_dim", spec["embed_dim"])
-    vc = cfg["vision_cfg"]
-    put(vc, "vision_cfg.", "timm_model_name", spec["timm"])
-    put(vc, "vision_cfg.", "image_size", TIMM_TINY[spec["timm"]]["args"]["img_size"])
-    for k, v in spec["text"].items():
-        put(cfg["text_cfg"], "text_cfg.", k, v)
-    return cfg, changes
+    return fc.tiny_cfg(spec["base"], spec["embed_dim"], spec["timm"],
+                       TIMM_TINY[spec["timm"]]["args"]["img_size"], spec["text"])
 
 
-def preprocess_cfg(base):
-    import open_clip
-    tag = open_clip.list_pretrained_tags_by_model(base)[0]
-    pc = open_clip.get_pretrained_cfg(base, tag)
-    return {k: pc[k] for k in ("mean", "std", "interpolation", "resize_mode")}, tag
-
-
-def max_diff(a, b):
-    return (a.double() - b.double()).abs().max().item()
+max_diff = fc.max_diff
 
 
 def run_openclip(model, pixels, tokens):
-    got = {}
-
-    def hook(key):
-        def fn(mod, inp, out):
-            got[key] = out.detach().clone()
-        return fn
     trunk = model.visual.trunk
     assert trunk.global_pool == "token" and trunk.cls_token is not None and trunk.reg_token is None
     assert isinstance(trunk.fc_norm, torch.nn.Identity) and trunk.num_prefix_tokens == 1
     assert isinstance(trunk.head, torch.nn.Linear) and len(model.visual.head) == 0
-    hs = [trunk.patch_embed.register_forward_hook(hook("img_patches")),
-          trunk.pos_drop.register_forward_hook(hook("img_embed")),
-          trunk.norm.register_forward_hook(hook("img_final_norm"))]
-    hs += [b.register_forward_hook(hook("img_block_%d" % i)) for i, b in enumerate(trunk.blocks)]
-    out = {"pixels": pixels}
-    with torch.no_grad():
-        staged = model.encode_image(pixels[:STAGE_IMAGES])
-        for h in hs:
-            h.remove()
-        for k in ["img_patches", "img_embed"] + ["img_block_%d" % i for i in range(len(trunk.blocks))] + \
-                ["img_final_norm"]:
-            out[k] = got[k]
-        x = trunk.forward_features(pixels)
-        out["img_pooled"] = trunk.forward_head(x, pre_logits=True)
-        assert torch.equal(out["img_pooled"], x[:, 0])
-        out["img_raw"] = model.encode_image(pixels)
-        assert max_diff(out["img_raw"][:STAGE_IMAGES], staged) < 1e-5
-        assert max_diff(trunk.head(out["img_pooled"]), out["img_raw"]) < 1e-5
-        out["img_features"] = model.encode_image(pixels, normalize=True)
-        out["tokens"] = tokens
-        out["txt_raw"] = model.encode_text(tokens)
-        out["txt_features"] = model.encode_text(tokens, normalize=True)
-        out["logits"] = model.get_logits(pixels, tokens)[0]
-        out["logit_scale"] = model.logit_scale.detach().clone()
-    return {k: v.contiguous() for k, v in out.items()}
+    hooks = fc.vit_stage_hooks(trunk, [("img_patches", trunk.patch_embed)])
+    return fc.run_timm_tower(model, pixels, tokens, STAGE_IMAGES, hooks, lambda t, x: x[:, 0])
 
 
 def compute_folder(folder):
-    import open_clip
-    from PIL import Image
     register_timm_tiny()
-    model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + folder)
-    model.eval()
-    tok = open_clip.get_tokenizer("local-dir:" + folder)
-    pixels = torch.stack([preprocess(Image.open(os.path.join(gf.ROOT, p)).convert("RGB"))
-                          for p in IMAGES])
-    return model, run_openclip(model, pixels, tok(PROMPTS))
-
-
-def pairwise_cos(x):
-    x = torch.nn.functional.normalize(x.double(), dim=-1)
-    return x @ x.T
+    model, pixels, tokens = fc.load_folder(folder, IMAGES, PROMPTS)
+    return model, run_openclip(model, pixels, tokens)
 
 
 def causal_gap(model, tokens):
@@ -270,47 +192,27 @@ def causal_gap(model, tokens):
 
 
 def gen_variant(variant, vers):
-    import open_clip
     import safetensors.torch as st
     spec = VARIANTS[variant]
     print("== %s (from %s)" % (variant, spec["base"]))
     cfg, changes = tiny_cfg(variant)
-    pp, tag = preprocess_cfg(spec["base"])
+    pp, tag = fc.preprocess_cfg(spec["base"])
     folder = os.path.join(OUT, variant)
     register_timm_tiny()
-    with tempfile.TemporaryDirectory() as tmp:
-        with open(os.path.join(tmp, "open_clip_config.json"), "w") as f:
-            json.dump({"model_cfg": cfg, "preprocess_cfg": pp}, f)
-        torch.manual_seed(spec["seed"])
-        model = open_clip.create_model("local-dir:" + tmp).eval()
-    perturb_(model, spec["seed"])
-    sd = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
-    gf.fresh_dir(folder)
-    gf.write_json(os.path.join(folder, "open_clip_config.json"), {"model_cfg": cfg, "preprocess_cfg": pp})
-    st.save_file(sd, os.path.join(folder, "open_clip_model.safetensors"))
-    model2, res = compute_folder(folder)
-    for k, v in model.state_dict().items():
-        assert torch.equal(model2.state_dict()[k], v), k
-    c = pairwise_cos(res["img_features"])
-    off = c[~torch.eye(len(c), dtype=torch.bool)]
-    print("  image features: max off-diagonal cos %.4f" % off.max())
-    assert off.max() < 0.95, "image features too similar"
+    model2, res = fc.build_save_reload(folder, cfg, pp, spec["seed"], perturb_, compute_folder)
+    off = fc.max_offdiag_cos(res["img_features"])
+    print("  image features: max off-diagonal cos %.4f" % off)
+    assert off < 0.95, "image features too similar"
     gap_mask = causal_gap(model2, res["tokens"])
     print("  encode_text with the causal mask flipped moves by %.4g" % gap_mask)
     assert gap_mask > 1e-2
-    m64 = copy.deepcopy(model2).double()
-    with torch.no_grad():
-        gap = {"img_raw": max_diff(m64.encode_image(res["pixels"].double()), res["img_raw"]),
-               "txt_raw": max_diff(m64.encode_text(res["tokens"]), res["txt_raw"])}
+    gap = fc.fp64_raw_gaps(model2, res)
     print("  fp32 vs fp64: %s" % gap)
     st.save_file(res, os.path.join(folder, "expected.safetensors"))
-    info = {"generator": "tools/fixtures_timmvit.py tiny", "versions": vers, "variant": variant,
-            "base_config": spec["base"], "pretrained_tag_for_preprocess": tag, "seed": spec["seed"],
-            "model_cfg": cfg, "preprocess_cfg": pp, "changed_from_base_config": changes,
-            "timm_model": {"name": spec["timm"], **TIMM_TINY[spec["timm"]]},
-            "images": IMAGES, "prompts": PROMPTS, "stage_images": STAGE_IMAGES,
-            "max_offdiag_image_cos": round(off.max().item(), 4), "fp32_vs_fp64": gap,
-            "text_causal_gap": gap_mask, "shapes": {k: list(v.shape) for k, v in res.items()}}
+    info = fc.tiny_info("tools/fixtures_timmvit.py tiny", vers, variant, spec, tag, cfg, pp, changes,
+                        TIMM_TINY[spec["timm"]], IMAGES, PROMPTS, STAGE_IMAGES)
+    info.update({"max_offdiag_image_cos": round(off.item(), 4), "fp32_vs_fp64": gap,
+                 "text_causal_gap": gap_mask, "shapes": {k: list(v.shape) for k, v in res.items()}})
     gf.write_json(os.path.join(folder, "expected.json"), info)
 
 
@@ -371,7 +273,7 @@ def real_preprocess():
 
 
 def generate():
-    vers = versions()
+    vers = fc.versions_with_timm()
     os.makedirs(OUT, exist_ok=True)
     shapes, towers = real_shapes()
     for v in VARIANTS:
@@ -383,17 +285,7 @@ def generate():
 
 
 def verify():
-    import safetensors.torch as st
-    bad = 0
-    for v in VARIANTS:
-        folder = os.path.join(OUT, v)
-        _, res = compute_folder(folder)
-        want = st.load_file(os.path.join(folder, "expected.safetensors"))
-        for k, t in res.items():
-            d = max_diff(t, want[k])
-            if d > 0:
-                print("%s %s: differs by %g" % (v, k, d))
-                bad += 1
+    bad = fc.verify_exact([(v, os.path.join(OUT, v)) for v in VARIANTS], compute_folder)
     print("verify: %s" % ("ok" if not bad else "%d differences" % bad))
     return 1 if bad else 0
 
@@ -410,7 +302,7 @@ def full(names, oclip_bin):
     worst = 0.0
     for name in names:
         cfg = copy.deepcopy(open_clip.get_model_config(name))
-        pp, tag = preprocess_cfg(name)
+        pp, tag = fc.preprocess_cfg(name)
         with tempfile.TemporaryDirectory() as tmp:
             gf.write_json(os.path.join(tmp, "open_clip_config.json"), {"model_cfg": cfg, "preprocess_cfg": pp})
             torch.manual_seed(7)

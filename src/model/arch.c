@@ -52,18 +52,10 @@ const char *oc_arch_unsupported(const oclip_model_config *cfg) {
 /* =============================================================================================
  * Expected state dict
  */
-typedef struct {
-    oc_expect *v;
-    size_t n, cap;
-    oc_arena *a;
-    bool oom;
-} elist;
+typedef oc_elist elist;
 
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                const char *fmt, ...) OC_PRINTF(7, 8);
-
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                const char *fmt, ...) {
+void oc_elist_put(void *lp, int ndim, const int64_t shape[4], const char *name) {
+    elist *l = lp;
     if (l->oom) return;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
@@ -76,22 +68,18 @@ static void put(elist *l, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t 
         l->v = v;
         l->cap = cap;
     }
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
     oc_expect *e = &l->v[l->n++];
     e->name = oc_arena_strndup(l->a, name, strlen(name));
     if (!e->name) l->oom = true;
     e->ndim = ndim;
-    int64_t d[4] = {d0, d1, d2, d3};
-    memcpy(e->shape, d, sizeof d);
+    memcpy(e->shape, shape, sizeof e->shape);
 }
 
-/* An oc_put_fn: one entry into the elist l */
-static void put_entry(void *l, int ndim, const int64_t d[4], const char *name) {
-    put(l, ndim, d[0], d[1], d[2], d[3], "%s", name);
+oclip_status oc_elist_done(const oc_elist *l, oc_expect **out, size_t *n, oclip_error *err) {
+    if (l->oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    *out = l->v;
+    *n = l->n;
+    return OCLIP_OK;
 }
 
 void oc_emitf(const oc_emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
@@ -104,6 +92,9 @@ void oc_emitf(const oc_emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, in
     const int64_t shape[4] = {d0, d1, d2, d3};
     e->put(e->ctx, ndim, shape, name);
 }
+
+/* One entry, its name formatted, into the elist l */
+#define put(l, ...) oc_emitf(&(const oc_emit){oc_elist_put, (l)}, __VA_ARGS__)
 
 void oc_emit_timm_blocks(const oc_emit *e, int depth, int64_t W, int64_t M) {
     for (int i = 0; i < depth; i++) {
@@ -143,40 +134,41 @@ void oc_emit_attn_pool(const oc_emit *e, int64_t W, int64_t M) {
 }
 
 /* ResidualAttentionBlock: ln_1, attn, ls_1, ln_2, mlp, ls_2 (module registration order). */
-static void put_blocks(elist *l, const char *prefix, int layers, int64_t w, int64_t mlp, bool ls) {
+void oc_emit_resblocks(const oc_emit *e, const char *prefix, int layers, int64_t w, int64_t mlp,
+                       bool ls) {
     for (int i = 0; i < layers; i++) {
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_1.weight", prefix, i);
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_1.bias", prefix, i);
-        put(l, 2, 3 * w, w, 0, 0, "%sresblocks.%d.attn.in_proj_weight", prefix, i);
-        put(l, 1, 3 * w, 0, 0, 0, "%sresblocks.%d.attn.in_proj_bias", prefix, i);
-        put(l, 2, w, w, 0, 0, "%sresblocks.%d.attn.out_proj.weight", prefix, i);
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.attn.out_proj.bias", prefix, i);
-        if (ls) put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ls_1.gamma", prefix, i);
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_2.weight", prefix, i);
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ln_2.bias", prefix, i);
-        put(l, 2, mlp, w, 0, 0, "%sresblocks.%d.mlp.c_fc.weight", prefix, i);
-        put(l, 1, mlp, 0, 0, 0, "%sresblocks.%d.mlp.c_fc.bias", prefix, i);
-        put(l, 2, w, mlp, 0, 0, "%sresblocks.%d.mlp.c_proj.weight", prefix, i);
-        put(l, 1, w, 0, 0, 0, "%sresblocks.%d.mlp.c_proj.bias", prefix, i);
-        if (ls) put(l, 1, w, 0, 0, 0, "%sresblocks.%d.ls_2.gamma", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ln_1.weight", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ln_1.bias", prefix, i);
+        oc_emitf(e, 2, 3 * w, w, 0, 0, "%sresblocks.%d.attn.in_proj_weight", prefix, i);
+        oc_emitf(e, 1, 3 * w, 0, 0, 0, "%sresblocks.%d.attn.in_proj_bias", prefix, i);
+        oc_emitf(e, 2, w, w, 0, 0, "%sresblocks.%d.attn.out_proj.weight", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.attn.out_proj.bias", prefix, i);
+        if (ls) oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ls_1.gamma", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ln_2.weight", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ln_2.bias", prefix, i);
+        oc_emitf(e, 2, mlp, w, 0, 0, "%sresblocks.%d.mlp.c_fc.weight", prefix, i);
+        oc_emitf(e, 1, mlp, 0, 0, 0, "%sresblocks.%d.mlp.c_fc.bias", prefix, i);
+        oc_emitf(e, 2, w, mlp, 0, 0, "%sresblocks.%d.mlp.c_proj.weight", prefix, i);
+        oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.mlp.c_proj.bias", prefix, i);
+        if (ls) oc_emitf(e, 1, w, 0, 0, 0, "%sresblocks.%d.ls_2.gamma", prefix, i);
     }
 }
 
 /* CustomTextCLIP's TextTransformer (text.*): its parameters, then its modules (token_embedding,
  * transformer, ln_final, text_projection when a Linear) */
-static void put_custom_text(elist *l, const oclip_model_config *cfg) {
+void oc_emit_custom_text(const oc_emit *e, const oclip_model_config *cfg) {
     const oclip_text_cfg *t = &cfg->text;
     int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
-    put(l, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
+    oc_emitf(e, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
     int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
-    if (has_proj && !t->proj_bias) put(l, 2, Wt, E, 0, 0, "text.text_projection");
-    put(l, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
-    put_blocks(l, "text.transformer.", t->layers, Wt, mlp_t, t->has_ls);
-    put(l, 1, Wt, 0, 0, 0, "text.ln_final.weight");
-    put(l, 1, Wt, 0, 0, 0, "text.ln_final.bias");
+    if (has_proj && !t->proj_bias) oc_emitf(e, 2, Wt, E, 0, 0, "text.text_projection");
+    oc_emitf(e, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
+    oc_emit_resblocks(e, "text.transformer.", t->layers, Wt, mlp_t, t->has_ls);
+    oc_emitf(e, 1, Wt, 0, 0, 0, "text.ln_final.weight");
+    oc_emitf(e, 1, Wt, 0, 0, 0, "text.ln_final.bias");
     if (has_proj && t->proj_bias) {
-        put(l, 2, E, Wt, 0, 0, "text.text_projection.weight");
-        put(l, 1, E, 0, 0, 0, "text.text_projection.bias");
+        oc_emitf(e, 2, E, Wt, 0, 0, "text.text_projection.weight");
+        oc_emitf(e, 1, E, 0, 0, 0, "text.text_projection.bias");
     }
 }
 
@@ -189,12 +181,9 @@ static oclip_status custom_text_expected(const oclip_model_config *cfg,
     int ls_dims = cfg->nonscalar_logit_scale ? 1 : 0;
     put(&l, ls_dims, 1, 0, 0, 0, "logit_scale");
     if (cfg->has_logit_bias) put(&l, ls_dims, 1, 0, 0, 0, "logit_bias");
-    visual(cfg, put_entry, &l);
-    put_custom_text(&l, cfg);
-    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    *out = l.v;
-    *n = l.n;
-    return OCLIP_OK;
+    visual(cfg, oc_elist_put, &l);
+    oc_emit_custom_text(&(const oc_emit){oc_elist_put, &l}, cfg);
+    return oc_elist_done(&l, out, n, err);
 }
 
 /* A timm SigLIP tower (docs/SIGLIP.md section 7): visual.trunk.* of a timm VisionTransformer
@@ -323,7 +312,7 @@ native:;
         goto text;
     }
     if (tf) {
-        tf->visual(cfg, put_entry, &l);
+        tf->visual(cfg, oc_elist_put, &l);
         goto text;
     }
     put(&l, 1, Wv, 0, 0, 0, "visual.class_embedding");
@@ -334,18 +323,17 @@ native:;
         put(&l, 1, Wv, 0, 0, 0, "visual.ln_pre.weight");
         put(&l, 1, Wv, 0, 0, 0, "visual.ln_pre.bias");
     }
-    put_blocks(&l, "visual.transformer.", v->layers, Wv, mlp_v, v->has_ls);
+    oc_emit_resblocks(&(const oc_emit){oc_elist_put, &l}, "visual.transformer.", v->layers, Wv,
+                      mlp_v, v->has_ls);
     put(&l, 1, Wv, 0, 0, 0, "visual.ln_post.weight");
     put(&l, 1, Wv, 0, 0, 0, "visual.ln_post.bias");
 text:
-    put_blocks(&l, "transformer.", t->layers, Wt, mlp_t, t->has_ls);
+    oc_emit_resblocks(&(const oc_emit){oc_elist_put, &l}, "transformer.", t->layers, Wt, mlp_t,
+                      t->has_ls);
     put(&l, 2, t->vocab_size, Wt, 0, 0, "token_embedding.weight");
     put(&l, 1, Wt, 0, 0, 0, "ln_final.weight");
     put(&l, 1, Wt, 0, 0, 0, "ln_final.bias");
-    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    *out = l.v;
-    *n = l.n;
-    return OCLIP_OK;
+    return oc_elist_done(&l, out, n, err);
 }
 
 /* =============================================================================================

@@ -29,6 +29,17 @@ typedef struct {
     oc_put_fn put;
     void *ctx;
 } oc_emit;
+/* The list oc_arch_expected builds: entries and their names in arena a (oom: one did not fit). */
+typedef struct {
+    oc_expect *v;
+    size_t n, cap;
+    oc_arena *a;
+    bool oom;
+} oc_elist;
+/* An oc_put_fn appending to the oc_elist l (its name copied into the arena). */
+void oc_elist_put(void *l, int ndim, const int64_t shape[4], const char *name);
+/* The list as *out / *n, or OCLIP_E_NOMEM when an entry did not fit. */
+oclip_status oc_elist_done(const oc_elist *l, oc_expect **out, size_t *n, oclip_error *err);
 /* One entry, its name formatted from fmt (names longer than 255 bytes are cut). */
 void oc_emitf(const oc_emit *e, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
               const char *fmt, ...) OC_PRINTF(7, 8);
@@ -38,6 +49,13 @@ void oc_emit_timm_blocks(const oc_emit *e, int depth, int64_t W, int64_t M);
 /* timm AttentionPoolLatent under visual.trunk.attn_pool. (latent, q, kv, proj, norm, mlp; width
  * W, MLP hidden M). */
 void oc_emit_attn_pool(const oc_emit *e, int64_t W, int64_t M);
+/* open_clip transformer.py ResidualAttentionBlock x layers under prefix ("<prefix>resblocks.<i>.":
+ * ln_1, attn in_proj / out_proj, ls_1 (ls), ln_2, mlp c_fc / c_proj, ls_2 (ls)). */
+void oc_emit_resblocks(const oc_emit *e, const char *prefix, int layers, int64_t w, int64_t mlp,
+                       bool ls);
+/* A CustomTextCLIP's TextTransformer (text.*: positional_embedding, text_projection, token
+ * embedding, resblocks, ln_final, in state_dict() order). */
+void oc_emit_custom_text(const oc_emit *e, const oclip_model_config *cfg);
 /* An image tower's entries (visual.*) in state_dict() order, for a config its family accepts. */
 typedef void (*oc_visual_expected_fn)(const oclip_model_config *c, oc_put_fn put, void *ctx);
 

@@ -164,12 +164,6 @@ void oc_eva_visual(const oclip_model_config *cfg, oc_put_fn put, void *ctx) {
  */
 typedef oc_binder binder;
 
-static float *vec(binder *b, const char *fmt, int layer) { return oc_bind_vec(b, fmt, layer); }
-/* a Linear weight [n, k] (a convolution as [cout, cin * kh * kw]) in place */
-static oc_weight weight(binder *b, const char *fmt, int layer) {
-    return oc_bind_weight(b, fmt, layer, 0);
-}
-
 oclip_status oc_eva_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_error *err) {
     oc_eva_tower tt;
     const char *why = oc_eva_unsupported(&m->cfg, &tt);
@@ -208,16 +202,17 @@ oclip_status oc_eva_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
 #define BLK(leaf) "visual.trunk.blocks.%d." leaf
     for (int l = 0; l < tt.depth; l++) {
         oc_eva_block *k = &e->blocks[l];
-        k->n1_w = vec(&b, BLK("norm1.weight"), l);
-        k->n1_b = vec(&b, BLK("norm1.bias"), l);
+        k->n1_w = oc_bind_vec(&b, BLK("norm1.weight"), l);
+        k->n1_b = oc_bind_vec(&b, BLK("norm1.bias"), l);
         if (tt.pe) {
             /* AttentionRope: qkv Linear with bias, rows [q; k; v] */
-            k->q = weight(&b, BLK("attn.qkv.weight"), l);
-            k->q_b = vec(&b, BLK("attn.qkv.bias"), l);
+            k->q = oc_bind_weight(&b, BLK("attn.qkv.weight"), l, 0);
+            k->q_b = oc_bind_vec(&b, BLK("attn.qkv.bias"), l);
         } else if (tt.fused) {
             /* F.linear(x, qkv.weight, cat(q_bias, k_bias = 0, v_bias)) */
-            k->q = weight(&b, BLK("attn.qkv.weight"), l);
-            float *qb = vec(&b, BLK("attn.q_bias"), l), *vb = vec(&b, BLK("attn.v_bias"), l);
+            k->q = oc_bind_weight(&b, BLK("attn.qkv.weight"), l, 0);
+            float *qb = oc_bind_vec(&b, BLK("attn.q_bias"), l);
+            float *vb = oc_bind_vec(&b, BLK("attn.v_bias"), l);
             k->q_b = oc_arena_alloc(&m->arena, 3 * (size_t)tt.width * sizeof(float));
             if (!k->q_b) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
             for (int i = 0; qb && vb && i < tt.width; i++) {
@@ -226,63 +221,63 @@ oclip_status oc_eva_bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
                 k->q_b[2 * tt.width + i] = vb[i];
             }
         } else {
-            k->q = weight(&b, BLK("attn.q_proj.weight"), l);
-            k->q_b = vec(&b, BLK("attn.q_proj.bias"), l);
-            k->k = weight(&b, BLK("attn.k_proj.weight"), l);
-            k->v = weight(&b, BLK("attn.v_proj.weight"), l);
-            k->v_b = vec(&b, BLK("attn.v_proj.bias"), l);
+            k->q = oc_bind_weight(&b, BLK("attn.q_proj.weight"), l, 0);
+            k->q_b = oc_bind_vec(&b, BLK("attn.q_proj.bias"), l);
+            k->k = oc_bind_weight(&b, BLK("attn.k_proj.weight"), l, 0);
+            k->v = oc_bind_weight(&b, BLK("attn.v_proj.weight"), l, 0);
+            k->v_b = oc_bind_vec(&b, BLK("attn.v_proj.bias"), l);
         }
         if (tt.attn_norm) {
-            k->an_w = vec(&b, BLK("attn.norm.weight"), l);
-            k->an_b = vec(&b, BLK("attn.norm.bias"), l);
+            k->an_w = oc_bind_vec(&b, BLK("attn.norm.weight"), l);
+            k->an_b = oc_bind_vec(&b, BLK("attn.norm.bias"), l);
         }
-        k->proj = weight(&b, BLK("attn.proj.weight"), l);
-        k->proj_b = vec(&b, BLK("attn.proj.bias"), l);
-        k->n2_w = vec(&b, BLK("norm2.weight"), l);
-        k->n2_b = vec(&b, BLK("norm2.bias"), l);
+        k->proj = oc_bind_weight(&b, BLK("attn.proj.weight"), l, 0);
+        k->proj_b = oc_bind_vec(&b, BLK("attn.proj.bias"), l);
+        k->n2_w = oc_bind_vec(&b, BLK("norm2.weight"), l);
+        k->n2_b = oc_bind_vec(&b, BLK("norm2.bias"), l);
         if (tt.swiglu) {
-            k->fg = weight(&b, BLK("mlp.fc1_g.weight"), l);
-            k->fg_b = vec(&b, BLK("mlp.fc1_g.bias"), l);
-            k->fx = weight(&b, BLK("mlp.fc1_x.weight"), l);
-            k->fx_b = vec(&b, BLK("mlp.fc1_x.bias"), l);
-            k->mn_w = vec(&b, BLK("mlp.norm.weight"), l);
-            k->mn_b = vec(&b, BLK("mlp.norm.bias"), l);
+            k->fg = oc_bind_weight(&b, BLK("mlp.fc1_g.weight"), l, 0);
+            k->fg_b = oc_bind_vec(&b, BLK("mlp.fc1_g.bias"), l);
+            k->fx = oc_bind_weight(&b, BLK("mlp.fc1_x.weight"), l, 0);
+            k->fx_b = oc_bind_vec(&b, BLK("mlp.fc1_x.bias"), l);
+            k->mn_w = oc_bind_vec(&b, BLK("mlp.norm.weight"), l);
+            k->mn_b = oc_bind_vec(&b, BLK("mlp.norm.bias"), l);
         } else {
-            k->fg = weight(&b, BLK("mlp.fc1.weight"), l);
-            k->fg_b = vec(&b, BLK("mlp.fc1.bias"), l);
+            k->fg = oc_bind_weight(&b, BLK("mlp.fc1.weight"), l, 0);
+            k->fg_b = oc_bind_vec(&b, BLK("mlp.fc1.bias"), l);
         }
-        k->fc2 = weight(&b, BLK("mlp.fc2.weight"), l);
-        k->fc2_b = vec(&b, BLK("mlp.fc2.bias"), l);
+        k->fc2 = oc_bind_weight(&b, BLK("mlp.fc2.weight"), l, 0);
+        k->fc2_b = oc_bind_vec(&b, BLK("mlp.fc2.bias"), l);
     }
 #undef BLK
-    if (!tt.no_cls) e->cls = vec(&b, "visual.trunk.cls_token", 0);
-    v->pos = vec(&b, "visual.trunk.pos_embed", 0);
-    v->conv = weight(&b, "visual.trunk.patch_embed.proj.weight", 0);
-    if (!tt.pe) v->conv_b = vec(&b, "visual.trunk.patch_embed.proj.bias", 0);
+    if (!tt.no_cls) e->cls = oc_bind_vec(&b, "visual.trunk.cls_token", 0);
+    v->pos = oc_bind_vec(&b, "visual.trunk.pos_embed", 0);
+    v->conv = oc_bind_weight(&b, "visual.trunk.patch_embed.proj.weight", 0, 0);
+    if (!tt.pe) v->conv_b = oc_bind_vec(&b, "visual.trunk.patch_embed.proj.bias", 0);
     if (tt.pe) {
-        e->pre_w = vec(&b, "visual.trunk.norm_pre.weight", 0);
-        e->pre_b = vec(&b, "visual.trunk.norm_pre.bias", 0);
+        e->pre_w = oc_bind_vec(&b, "visual.trunk.norm_pre.weight", 0);
+        e->pre_b = oc_bind_vec(&b, "visual.trunk.norm_pre.bias", 0);
 #define AP(leaf) "visual.trunk.attn_pool." leaf
-        v->latent = vec(&b, AP("latent"), 0);
-        v->pool_q = weight(&b, AP("q.weight"), 0);
-        v->pool_q_b = vec(&b, AP("q.bias"), 0);
-        v->pool_kv = weight(&b, AP("kv.weight"), 0);
-        v->pool_kv_b = vec(&b, AP("kv.bias"), 0);
-        v->pool_proj = weight(&b, AP("proj.weight"), 0);
-        v->pool_proj_b = vec(&b, AP("proj.bias"), 0);
-        v->pool_ln_w = vec(&b, AP("norm.weight"), 0);
-        v->pool_ln_b = vec(&b, AP("norm.bias"), 0);
-        v->pool_fc1 = weight(&b, AP("mlp.fc1.weight"), 0);
-        v->pool_fc1_b = vec(&b, AP("mlp.fc1.bias"), 0);
-        v->pool_fc2 = weight(&b, AP("mlp.fc2.weight"), 0);
-        v->pool_fc2_b = vec(&b, AP("mlp.fc2.bias"), 0);
+        v->latent = oc_bind_vec(&b, AP("latent"), 0);
+        v->pool_q = oc_bind_weight(&b, AP("q.weight"), 0, 0);
+        v->pool_q_b = oc_bind_vec(&b, AP("q.bias"), 0);
+        v->pool_kv = oc_bind_weight(&b, AP("kv.weight"), 0, 0);
+        v->pool_kv_b = oc_bind_vec(&b, AP("kv.bias"), 0);
+        v->pool_proj = oc_bind_weight(&b, AP("proj.weight"), 0, 0);
+        v->pool_proj_b = oc_bind_vec(&b, AP("proj.bias"), 0);
+        v->pool_ln_w = oc_bind_vec(&b, AP("norm.weight"), 0);
+        v->pool_ln_b = oc_bind_vec(&b, AP("norm.bias"), 0);
+        v->pool_fc1 = oc_bind_weight(&b, AP("mlp.fc1.weight"), 0, 0);
+        v->pool_fc1_b = oc_bind_vec(&b, AP("mlp.fc1.bias"), 0);
+        v->pool_fc2 = oc_bind_weight(&b, AP("mlp.fc2.weight"), 0, 0);
+        v->pool_fc2_b = oc_bind_vec(&b, AP("mlp.fc2.bias"), 0);
 #undef AP
         e->map = 1;
     }
-    v->ln_post_w = vec(&b, "visual.trunk.norm.weight", 0);
-    v->ln_post_b = vec(&b, "visual.trunk.norm.bias", 0);
-    v->proj = weight(&b, "visual.trunk.head.weight", 0); /* Linear [E, D] */
-    e->head_b = vec(&b, "visual.trunk.head.bias", 0);
+    v->ln_post_w = oc_bind_vec(&b, "visual.trunk.norm.weight", 0);
+    v->ln_post_b = oc_bind_vec(&b, "visual.trunk.norm.bias", 0);
+    v->proj = oc_bind_weight(&b, "visual.trunk.head.weight", 0, 0); /* Linear [E, D] */
+    e->head_b = oc_bind_vec(&b, "visual.trunk.head.bias", 0);
     /* the shared transformer runner is not used: no blocks to pack there; with PE's MAP pool tw
      * describes the pool for oc_map_pool (engine.h): its heads, its MLP width, nn.GELU */
     memset(&v->tw, 0, sizeof v->tw);

@@ -326,42 +326,6 @@ const char *oc_hftext_unsupported(const oclip_model_config *c) {
 /* ---------------------------------------------------------------------------------------------
  * The state dict
  */
-typedef struct {
-    oc_expect *v;
-    size_t n, cap;
-    oc_arena *a;
-    bool oom;
-} elist;
-
-static oc_expect *grow(elist *l) {
-    if (l->oom) return NULL;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        oc_expect *v = oc_arena_alloc(l->a, cap * sizeof *v);
-        if (!v) {
-            l->oom = true;
-            return NULL;
-        }
-        if (l->n) memcpy(v, l->v, l->n * sizeof *v);
-        l->v = v;
-        l->cap = cap;
-    }
-    return &l->v[l->n++];
-}
-
-static void put(elist *l, int ndim, int64_t d0, int64_t d1, const char *fmt, int layer) {
-    oc_expect *e = grow(l);
-    if (!e) return;
-    char name[160];
-    snprintf(name, sizeof name, fmt, layer);
-    memset(e, 0, sizeof *e);
-    e->name = oc_arena_strndup(l->a, name, strlen(name));
-    if (!e->name) l->oom = true;
-    e->ndim = ndim;
-    e->shape[0] = d0;
-    e->shape[1] = d1;
-}
-
 oclip_status oc_hftext_expected(const oclip_model_config *c, oc_arena *a, oc_expect **out,
                                 size_t *n, oclip_error *err) {
     const oclip_hf_text_cfg *h = &c->text.hf;
@@ -377,83 +341,79 @@ oclip_status oc_hftext_expected(const oclip_model_config *c, oc_arena *a, oc_exp
     size_t nn;
     oclip_status s = oc_arch_expected(&nat, a, &ne, &nn, err);
     if (s) return s;
-    elist l = {.a = a};
+    oc_elist l = {.a = a};
+    const oc_emit e = {oc_elist_put, &l};
     for (size_t i = 0; i < nn; i++)
-        if (!strncmp(ne[i].name, "visual.", 7) || !strncmp(ne[i].name, "logit_", 6)) {
-            oc_expect *e = grow(&l);
-            if (e) *e = ne[i];
-        }
+        if (!strncmp(ne[i].name, "visual.", 7) || !strncmp(ne[i].name, "logit_", 6))
+            oc_elist_put(&l, ne[i].ndim, ne[i].shape, ne[i].name);
     int64_t D = h->hidden_size, M = h->intermediate_size, E = c->embed_dim;
 #define P "text.transformer."
     if (is_m2m(h)) { /* M2M100Model.encoder (the sinusoidal positions are not stored) */
-        put(&l, 2, h->vocab_size, D, P "embed_tokens.weight", 0);
+        oc_emitf(&e, 2, h->vocab_size, D, 0, 0, P "embed_tokens.weight");
         for (int i = 0; i < h->num_hidden_layers; i++) {
 #define L P "layers.%d."
-            put(&l, 2, D, D, L "self_attn.k_proj.weight", i);
-            put(&l, 1, D, 0, L "self_attn.k_proj.bias", i);
-            put(&l, 2, D, D, L "self_attn.v_proj.weight", i);
-            put(&l, 1, D, 0, L "self_attn.v_proj.bias", i);
-            put(&l, 2, D, D, L "self_attn.q_proj.weight", i);
-            put(&l, 1, D, 0, L "self_attn.q_proj.bias", i);
-            put(&l, 2, D, D, L "self_attn.out_proj.weight", i);
-            put(&l, 1, D, 0, L "self_attn.out_proj.bias", i);
-            put(&l, 1, D, 0, L "self_attn_layer_norm.weight", i);
-            put(&l, 1, D, 0, L "self_attn_layer_norm.bias", i);
-            put(&l, 2, M, D, L "fc1.weight", i);
-            put(&l, 1, M, 0, L "fc1.bias", i);
-            put(&l, 2, D, M, L "fc2.weight", i);
-            put(&l, 1, D, 0, L "fc2.bias", i);
-            put(&l, 1, D, 0, L "final_layer_norm.weight", i);
-            put(&l, 1, D, 0, L "final_layer_norm.bias", i);
+            oc_emitf(&e, 2, D, D, 0, 0, L "self_attn.k_proj.weight", i);
+            oc_emitf(&e, 1, D, 0, 0, 0, L "self_attn.k_proj.bias", i);
+            oc_emitf(&e, 2, D, D, 0, 0, L "self_attn.v_proj.weight", i);
+            oc_emitf(&e, 1, D, 0, 0, 0, L "self_attn.v_proj.bias", i);
+            oc_emitf(&e, 2, D, D, 0, 0, L "self_attn.q_proj.weight", i);
+            oc_emitf(&e, 1, D, 0, 0, 0, L "self_attn.q_proj.bias", i);
+            oc_emitf(&e, 2, D, D, 0, 0, L "self_attn.out_proj.weight", i);
+            oc_emitf(&e, 1, D, 0, 0, 0, L "self_attn.out_proj.bias", i);
+            oc_emitf(&e, 1, D, 0, 0, 0, L "self_attn_layer_norm.weight", i);
+            oc_emitf(&e, 1, D, 0, 0, 0, L "self_attn_layer_norm.bias", i);
+            oc_emitf(&e, 2, M, D, 0, 0, L "fc1.weight", i);
+            oc_emitf(&e, 1, M, 0, 0, 0, L "fc1.bias", i);
+            oc_emitf(&e, 2, D, M, 0, 0, L "fc2.weight", i);
+            oc_emitf(&e, 1, D, 0, 0, 0, L "fc2.bias", i);
+            oc_emitf(&e, 1, D, 0, 0, 0, L "final_layer_norm.weight", i);
+            oc_emitf(&e, 1, D, 0, 0, 0, L "final_layer_norm.bias", i);
 #undef L
         }
-        put(&l, 1, D, 0, P "layer_norm.weight", 0);
-        put(&l, 1, D, 0, P "layer_norm.bias", 0);
+        oc_emitf(&e, 1, D, 0, 0, 0, P "layer_norm.weight");
+        oc_emitf(&e, 1, D, 0, 0, 0, P "layer_norm.bias");
         goto proj;
     }
     /* RobertaModel's state_dict order (embeddings, encoder.layer.*, pooler) */
-    put(&l, 2, h->vocab_size, D, P "embeddings.word_embeddings.weight", 0);
-    put(&l, 2, h->max_position_embeddings, D, P "embeddings.position_embeddings.weight", 0);
-    put(&l, 2, h->type_vocab_size, D, P "embeddings.token_type_embeddings.weight", 0);
-    put(&l, 1, D, 0, P "embeddings.LayerNorm.weight", 0);
-    put(&l, 1, D, 0, P "embeddings.LayerNorm.bias", 0);
+    oc_emitf(&e, 2, h->vocab_size, D, 0, 0, P "embeddings.word_embeddings.weight");
+    oc_emitf(&e, 2, h->max_position_embeddings, D, 0, 0, P "embeddings.position_embeddings.weight");
+    oc_emitf(&e, 2, h->type_vocab_size, D, 0, 0, P "embeddings.token_type_embeddings.weight");
+    oc_emitf(&e, 1, D, 0, 0, 0, P "embeddings.LayerNorm.weight");
+    oc_emitf(&e, 1, D, 0, 0, 0, P "embeddings.LayerNorm.bias");
     for (int i = 0; i < h->num_hidden_layers; i++) {
 #define L P "encoder.layer.%d."
-        put(&l, 2, D, D, L "attention.self.query.weight", i);
-        put(&l, 1, D, 0, L "attention.self.query.bias", i);
-        put(&l, 2, D, D, L "attention.self.key.weight", i);
-        put(&l, 1, D, 0, L "attention.self.key.bias", i);
-        put(&l, 2, D, D, L "attention.self.value.weight", i);
-        put(&l, 1, D, 0, L "attention.self.value.bias", i);
-        put(&l, 2, D, D, L "attention.output.dense.weight", i);
-        put(&l, 1, D, 0, L "attention.output.dense.bias", i);
-        put(&l, 1, D, 0, L "attention.output.LayerNorm.weight", i);
-        put(&l, 1, D, 0, L "attention.output.LayerNorm.bias", i);
-        put(&l, 2, M, D, L "intermediate.dense.weight", i);
-        put(&l, 1, M, 0, L "intermediate.dense.bias", i);
-        put(&l, 2, D, M, L "output.dense.weight", i);
-        put(&l, 1, D, 0, L "output.dense.bias", i);
-        put(&l, 1, D, 0, L "output.LayerNorm.weight", i);
-        put(&l, 1, D, 0, L "output.LayerNorm.bias", i);
+        oc_emitf(&e, 2, D, D, 0, 0, L "attention.self.query.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, L "attention.self.query.bias", i);
+        oc_emitf(&e, 2, D, D, 0, 0, L "attention.self.key.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, L "attention.self.key.bias", i);
+        oc_emitf(&e, 2, D, D, 0, 0, L "attention.self.value.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, L "attention.self.value.bias", i);
+        oc_emitf(&e, 2, D, D, 0, 0, L "attention.output.dense.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, L "attention.output.dense.bias", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, L "attention.output.LayerNorm.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, L "attention.output.LayerNorm.bias", i);
+        oc_emitf(&e, 2, M, D, 0, 0, L "intermediate.dense.weight", i);
+        oc_emitf(&e, 1, M, 0, 0, 0, L "intermediate.dense.bias", i);
+        oc_emitf(&e, 2, D, M, 0, 0, L "output.dense.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, L "output.dense.bias", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, L "output.LayerNorm.weight", i);
+        oc_emitf(&e, 1, D, 0, 0, 0, L "output.LayerNorm.bias", i);
 #undef L
     }
     /* add_pooling_layer = (pooler_type == "cls_pooler") (HFTextEncoder.__init__) */
     if (!strcmp(c->text.hf_pooler_type, "cls_pooler")) {
-        put(&l, 2, D, D, P "pooler.dense.weight", 0);
-        put(&l, 1, D, 0, P "pooler.dense.bias", 0);
+        oc_emitf(&e, 2, D, D, 0, 0, P "pooler.dense.weight");
+        oc_emitf(&e, 1, D, 0, 0, 0, P "pooler.dense.bias");
     }
 proj:
 #undef P
     if (!strcmp(c->text.hf_proj_type, "linear")) {
-        put(&l, 2, E, D, "text.proj.weight", 0);
+        oc_emitf(&e, 2, E, D, 0, 0, "text.proj.weight");
     } else if (!strcmp(c->text.hf_proj_type, "mlp")) {
-        put(&l, 2, (D + E) / 2, D, "text.proj.0.weight", 0);
-        put(&l, 2, E, (D + E) / 2, "text.proj.2.weight", 0);
+        oc_emitf(&e, 2, (D + E) / 2, D, 0, 0, "text.proj.0.weight");
+        oc_emitf(&e, 2, E, (D + E) / 2, 0, 0, "text.proj.2.weight");
     }
-    if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-    *out = l.v;
-    *n = l.n;
-    return OCLIP_OK;
+    return oc_elist_done(&l, out, n, err);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -119,23 +119,17 @@ void oc_timmvit_visual(const oclip_model_config *cfg, oc_put_fn put, void *ctx) 
  */
 typedef oc_binder binder;
 
-static float *vec(binder *b, const char *fmt, int layer) { return oc_bind_vec(b, fmt, layer); }
-/* a Linear weight [n, k] (a convolution as [cout, cin * kh * kw]) in place */
-static oc_weight weight(binder *b, const char *fmt, int layer) {
-    return oc_bind_weight(b, fmt, layer, 0);
-}
-
 /* ConvStem stage i (0, 1): its conv as fp32 [cout, cin * k * k] with the BatchNorm folded in
  * (eval: running statistics; nn.BatchNorm2d eps 1e-5) */
 static void bind_stem_stage(binder *b, struct oc_timmvit *tv, int i) {
     char nm[96];
     snprintf(nm, sizeof nm, "visual.trunk.patch_embed.backbone.%d.conv.weight", i);
-    float *w = vec(b, nm, 0);
+    float *w = oc_bind_vec(b, nm, 0);
     float *bn[4];
     static const char *const leaf[] = {"weight", "bias", "running_mean", "running_var"};
     for (int j = 0; j < 4; j++) {
         snprintf(nm, sizeof nm, "visual.trunk.patch_embed.backbone.%d.bn.%s", i, leaf[j]);
-        bn[j] = vec(b, nm, 0);
+        bn[j] = oc_bind_vec(b, nm, 0);
     }
     size_t cout = (size_t)tv->ch[i], per = (size_t)(i ? tv->ch[0] : 3) * (size_t)tv->k[i] *
                                            (size_t)tv->k[i];
@@ -171,18 +165,18 @@ oclip_status oc_timmvit_bind(oclip_model *m, const oclip_checkpoint *mapped, ocl
     for (int l = 0; l < tw->layers; l++) {
         oc_block *k = &tw->blocks[l];
         memset(k, 0, sizeof *k);
-        k->ln1_w = vec(&b, BLK("norm1.weight"), l);
-        k->ln1_b = vec(&b, BLK("norm1.bias"), l);
-        k->ln2_w = vec(&b, BLK("norm2.weight"), l);
-        k->ln2_b = vec(&b, BLK("norm2.bias"), l);
-        k->in_w = weight(&b, BLK("attn.qkv.weight"), l); /* rows [q; k; v], as in_proj */
-        k->in_b = vec(&b, BLK("attn.qkv.bias"), l);
-        k->out_w = weight(&b, BLK("attn.proj.weight"), l);
-        k->out_b = vec(&b, BLK("attn.proj.bias"), l);
-        k->fc_w = weight(&b, BLK("mlp.fc1.weight"), l);
-        k->fc_b = vec(&b, BLK("mlp.fc1.bias"), l);
-        k->proj_w = weight(&b, BLK("mlp.fc2.weight"), l);
-        k->proj_b = vec(&b, BLK("mlp.fc2.bias"), l);
+        k->ln1_w = oc_bind_vec(&b, BLK("norm1.weight"), l);
+        k->ln1_b = oc_bind_vec(&b, BLK("norm1.bias"), l);
+        k->ln2_w = oc_bind_vec(&b, BLK("norm2.weight"), l);
+        k->ln2_b = oc_bind_vec(&b, BLK("norm2.bias"), l);
+        k->in_w = oc_bind_weight(&b, BLK("attn.qkv.weight"), l, 0); /* rows [q; k; v], as in_proj */
+        k->in_b = oc_bind_vec(&b, BLK("attn.qkv.bias"), l);
+        k->out_w = oc_bind_weight(&b, BLK("attn.proj.weight"), l, 0);
+        k->out_b = oc_bind_vec(&b, BLK("attn.proj.bias"), l);
+        k->fc_w = oc_bind_weight(&b, BLK("mlp.fc1.weight"), l, 0);
+        k->fc_b = oc_bind_vec(&b, BLK("mlp.fc1.bias"), l);
+        k->proj_w = oc_bind_weight(&b, BLK("mlp.fc2.weight"), l, 0);
+        k->proj_b = oc_bind_vec(&b, BLK("mlp.fc2.bias"), l);
     }
 #undef BLK
     tv->eps = tt.eps;
@@ -202,22 +196,22 @@ oclip_status oc_timmvit_bind(oclip_model *m, const oclip_checkpoint *mapped, ocl
         tv->ch[1] = tt.stem_ch[1];
         bind_stem_stage(&b, tv, 0);
         bind_stem_stage(&b, tv, 1);
-        v->conv = weight(&b, "visual.trunk.patch_embed.backbone.2.conv.weight", 0);
-        v->conv_b = vec(&b, "visual.trunk.patch_embed.backbone.2.conv.bias", 0);
+        v->conv = oc_bind_weight(&b, "visual.trunk.patch_embed.backbone.2.conv.weight", 0, 0);
+        v->conv_b = oc_bind_vec(&b, "visual.trunk.patch_embed.backbone.2.conv.bias", 0);
     } else {
-        v->conv = weight(&b, "visual.trunk.patch_embed.proj.weight", 0);
-        if (!tt.pre_norm) v->conv_b = vec(&b, "visual.trunk.patch_embed.proj.bias", 0);
+        v->conv = oc_bind_weight(&b, "visual.trunk.patch_embed.proj.weight", 0, 0);
+        if (!tt.pre_norm) v->conv_b = oc_bind_vec(&b, "visual.trunk.patch_embed.proj.bias", 0);
     }
     if (tt.pre_norm) {
-        v->ln_pre_w = vec(&b, "visual.trunk.norm_pre.weight", 0);
-        v->ln_pre_b = vec(&b, "visual.trunk.norm_pre.bias", 0);
+        v->ln_pre_w = oc_bind_vec(&b, "visual.trunk.norm_pre.weight", 0);
+        v->ln_pre_b = oc_bind_vec(&b, "visual.trunk.norm_pre.bias", 0);
     }
-    v->cls = vec(&b, "visual.trunk.cls_token", 0);
-    v->pos = vec(&b, "visual.trunk.pos_embed", 0);
-    v->ln_post_w = vec(&b, "visual.trunk.norm.weight", 0);
-    v->ln_post_b = vec(&b, "visual.trunk.norm.bias", 0);
-    v->proj = weight(&b, "visual.trunk.head.weight", 0); /* Linear [E, D] */
-    tv->head_b = vec(&b, "visual.trunk.head.bias", 0);
+    v->cls = oc_bind_vec(&b, "visual.trunk.cls_token", 0);
+    v->pos = oc_bind_vec(&b, "visual.trunk.pos_embed", 0);
+    v->ln_post_w = oc_bind_vec(&b, "visual.trunk.norm.weight", 0);
+    v->ln_post_b = oc_bind_vec(&b, "visual.trunk.norm.bias", 0);
+    v->proj = oc_bind_weight(&b, "visual.trunk.head.weight", 0, 0); /* Linear [E, D] */
+    tv->head_b = oc_bind_vec(&b, "visual.trunk.head.bias", 0);
     v->tv = tv;
     return b.st;
 }
