@@ -263,12 +263,9 @@ oclip_status oc_arch_expected(const oclip_model_config *cfg, oc_arena *a, oc_exp
     const char *why = oc_arch_unsupported(cfg);
     if (why) return oc_err_set(err, OCLIP_E_UNSUPPORTED, "not supported yet: %s", why);
     if (cfg->family == OCLIP_FAMILY_COCA) { /* model/coca.c */
-        elist l = {.a = a};
-        oc_coca_expected(cfg, put_entry, &l);
-        if (l.oom) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
-        *out = l.v;
-        *n = l.n;
-        return OCLIP_OK;
+        oc_elist l = {.a = a};
+        oc_coca_expected(cfg, oc_elist_put, &l);
+        return oc_elist_done(&l, out, n, err);
     }
     bool rn = cfg->family == OCLIP_FAMILY_RESNET;
     /* a timm tower of timm.c's table: in a CustomTextCLIP, or (ConvNeXt) in a CLIP */
