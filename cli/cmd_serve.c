@@ -349,7 +349,8 @@ int cmd_serve(int argc, char **argv) {
         }
         if ((rc = warm_up(m) ? EXIT_FAIL : 0)) break;
         for (int t = 0; t < SV_N_QUEUES && !rc; t++)
-            if ((t != SV_CAPTION || oclip_model_can_caption(m->m)) && sv_queue_start(&m->q[t], m->m, t, m->name, (size_t)max_batch,
+            if ((t != SV_CAPTION || oclip_model_can_caption(m->m)) && /* captions: CoCa */
+                sv_queue_start(&m->q[t], m->m, t, m->name, (size_t)max_batch,
                                (double)max_wait_ms / 1000.0, (size_t)max_queue)) {
                 fprintf(stderr, "oclip: serve: cannot start a batcher thread\n");
                 rc = EXIT_FAIL;
