@@ -633,6 +633,63 @@ check('oclip_requests_total{path="/v1/captions",code="200"}' in m and
       'oclip_queue_depth{model="default",tower="caption"}' not in m, "/metrics of captions")
 check(srv.stop() == 0, "SIGTERM: exit code")
 
+# captions have the queue bound and the timeout of the other requests: a long caption request A
+# (4 images, 70 ids each) keeps the caption queue busy; B waits in the queue until its timeout,
+# C finds the queue full. An attempt in which A ended before B's timeout proves nothing: again
+# (three attempts; the last one's result stands).
+srv = Server("-m", "coca=" + COCA, "--max-queue", "1", "--timeout-ms", "1000", "--max-images", "4")
+srv.wait_ready(key=None)
+
+
+def cmetric(name):
+    for line in request(srv, "GET", "/metrics", key=None)[2].decode().splitlines():
+        if line.startswith(name + '{model="coca",tower="caption"} '):
+            return int(line.split()[-1])
+    return -1
+
+
+def cwait(name, value):
+    t_end = time.monotonic() + 60
+    while time.monotonic() < t_end and cmetric(name) != value:
+        time.sleep(0.005)
+    return cmetric(name) == value
+
+
+cout = {}
+
+
+def cone(tag, body):
+    cout[tag] = post(srv, "/v1/captions", body, key=None)
+
+
+along = {"images": [base64.b64encode(x).decode() for x in cimgs] + one_img, "seq_len": 77,
+         "min_seq_len": 70}
+for attempt in range(3):
+    cout.clear()
+    ta = threading.Thread(target=cone, args=("A", along))
+    ta.start()
+    c_started = cwait("oclip_batch_running", 4)
+    tb = threading.Thread(target=cone, args=("B", {"images": one_img}))
+    tb.start()
+    c_queued = cwait("oclip_queue_depth", 1)
+    cone("C", {"images": one_img})
+    tb.join()
+    c_running = cmetric("oclip_batch_running")
+    ta.join()
+    if c_running == 4:
+        break
+check(c_started and c_queued, "the long caption request never ran (%s) or the second never queued (%s)"
+      % (c_started, c_queued))
+st, h, b = cout["C"]
+check(error_of(st, b)[:2] == (503, "queue_full") and h.get("Retry-After") == "1",
+      "captions, full queue: %s" % (error_of(st, b),))
+st, h, b = cout["B"]
+check(error_of(st, b)[:2] == (503, "timeout") and h.get("Retry-After") == "1",
+      "captions, timeout: %s (the long request %s)" % (error_of(st, b), "still ran" if c_running == 4 else "had ended"))
+st, _, b = cout["A"]
+check(st == 200 and [d["ids"][:1] for d in json.loads(b)["data"]] == [[49406]] * 4, "the long caption request: %d" % st)
+check(srv.stop() == 0, "SIGTERM: exit code")
+
 # ---- SIGTERM under load: every answered request reaches its client ---------------------------
 srv = Server("-m", "default", "--max-wait-ms", "2")
 srv.wait_ready(key=None)
