@@ -90,6 +90,21 @@ int cmd_caption(int argc, char **argv) {
         } else if (!strcmp(s, "--threads")) {
             if ((rc = int_arg(cmd, s, v, 1, 4096, &a.threads))) goto done;
             i++;
+        } else if (!strcmp(s, "--dtype")) {
+            /* the towers' weights as embed-image casts them (the decoder's stay as stored) */
+            if (!v) {
+                rc = usage_error(cmd, "%s needs a value", s);
+                goto done;
+            }
+            if (!strcmp(v, "f32")) a.weight_dtype = OCLIP_DTYPE_F32;
+            else if (!strcmp(v, "f16")) a.weight_dtype = OCLIP_DTYPE_F16;
+            else if (!strcmp(v, "bf16")) a.weight_dtype = OCLIP_DTYPE_BF16;
+            else if (!strcmp(v, "int8")) a.weight_dtype = OCLIP_DTYPE_I8;
+            else {
+                rc = usage_error(cmd, "--dtype '%s': use f32, f16, bf16 or int8", v);
+                goto done;
+            }
+            i++;
         } else if (!strcmp(s, "--repetition-penalty")) {
             char *end;
             double x = v ? strtod(v, &end) : 0;

@@ -23,6 +23,7 @@ static const char serve_help[] =
     "                              \"modality\": \"image\" and data URLs or base64)\n"
     "  POST /v1/images/embeddings  images as multipart/form-data, a raw body or JSON\n"
     "  POST /v1/classify           images + labels -> probabilities (as classify --json)\n"
+    "  POST /v1/captions           images -> captions by a CoCa model (as caption --json)\n"
     "  GET  /v1/models, /health, /metrics (Prometheus)\n"
     "With --index DIR (a folder 'oclip embed-dir' wrote), also a search page:\n"
     "  GET  /                      the page: text or image queries, thumbnails, more like this\n"
@@ -347,8 +348,9 @@ int cmd_serve(int argc, char **argv) {
             srv.n_models++;
         }
         if ((rc = warm_up(m) ? EXIT_FAIL : 0)) break;
-        for (int t = 0; t < 2 && !rc; t++)
-            if (sv_queue_start(&m->q[t], m->m, t, m->name, (size_t)max_batch,
+        for (int t = 0; t < SV_N_QUEUES && !rc; t++)
+            if ((t != SV_CAPTION || oclip_model_can_caption(m->m)) && /* captions: CoCa */
+                sv_queue_start(&m->q[t], m->m, t, m->name, (size_t)max_batch,
                                (double)max_wait_ms / 1000.0, (size_t)max_queue)) {
                 fprintf(stderr, "oclip: serve: cannot start a batcher thread\n");
                 rc = EXIT_FAIL;
@@ -383,8 +385,7 @@ int cmd_serve(int argc, char **argv) {
                 (unsigned long long)sv_metrics_answered("/v1/classify"));
 out_models:
     for (size_t k = 0; k < srv.n_models; k++) {
-        sv_queue_stop(&srv.models[k].q[0]);
-        sv_queue_stop(&srv.models[k].q[1]);
+        for (int t = 0; t < SV_N_QUEUES; t++) sv_queue_stop(&srv.models[k].q[t]);
         oclip_model_free(srv.models[k].m);
         free(srv.models[k].name);
     }

@@ -9,7 +9,7 @@
  *   serve_http.c   libmicrohttpd glue: bodies, multipart, limits, API key, the route table,
  *                  JSON errors, Prometheus metrics, graceful stop.
  *   serve_api.c    the endpoints (/v1/embeddings, /v1/images/embeddings, /v1/classify,
- *                  /v1/models, /health) as route handlers over the loaded models.
+ *                  /v1/captions, /v1/models, /health) as route handlers over the loaded models.
  *   cmd_serve.c    the command: options, model loading, signals.
  *
  * Another endpoint (e.g. a search over an index) is one more sv_route with its handler.
@@ -27,7 +27,15 @@
 /* =============================================================================================
  * Requests (serve_req.c)
  */
-enum { SV_TEXT = 0, SV_IMAGE = 1 };
+/* request kinds, and the queues of a model: one per tower, and one for captions (CoCa models
+ * only: its jobs run one at a time, one image after the other, see serve_batch.c) */
+enum { SV_TEXT = 0, SV_IMAGE = 1, SV_CAPTION = 2, SV_N_QUEUES = 3 };
+
+/* The options of POST /v1/captions (oclip_caption_options): JSON numbers, multipart form fields
+ * or query parameters of these names */
+enum { SV_CAP_BEAMS, SV_CAP_GROUPS, SV_CAP_SEQ_LEN, SV_CAP_MIN_LEN, SV_CAP_PENALTY,
+       SV_N_CAPTION_OPTS };
+extern const char *const sv_caption_option_names[SV_N_CAPTION_OPTS];
 
 /* Why a request is refused: HTTP status and the OpenAI-style error object's fields. */
 typedef struct {
@@ -71,6 +79,9 @@ typedef struct {
     size_t n_templates;
     char template_set[16]; /* "imagenet" (default), "simple", "none" */
     int top;               /* 0: all */
+    /* captions: the oclip_caption_options fields; 0: OpenCLIP's default */
+    int num_beams, num_beam_groups, seq_len, min_seq_len;
+    double repetition_penalty;
 } sv_request;
 
 void sv_request_free(sv_request *r);
@@ -92,6 +103,14 @@ int sv_parse_images_json(const char *body, size_t len, const sv_req_limits *lim,
  * "templates": "imagenet" | "simple" | "none" | [str with "{}"], "top": K}. */
 int sv_parse_classify(const char *body, size_t len, const sv_req_limits *lim, sv_request *r,
                       sv_fail *f);
+/* POST /v1/captions as JSON: the images as sv_parse_images_json takes them, and the caption
+ * options "num_beams", "num_beam_groups", "seq_len", "min_seq_len", "repetition_penalty"
+ * (numbers; null or absent: OpenCLIP's defaults). */
+int sv_parse_captions_json(const char *body, size_t len, const sv_req_limits *lim, sv_request *r,
+                           sv_fail *f);
+/* One caption option (SV_CAP_*) from text (a multipart field or a query parameter) into r;
+ * -1 (400) when it is not a number in the option's range. */
+int sv_parse_caption_option(sv_request *r, int which, const char *text, sv_fail *f);
 /* "float" / "base64" into *base64; -1 (400) for anything else. */
 int sv_parse_encoding(const char *s, int *base64, sv_fail *f);
 
@@ -117,6 +136,10 @@ typedef struct sv_job {
     const float *pixels;   /* image tower: [n, 3, H, W] */
     const int64_t *tokens; /* text tower: [n, context_length] */
     float *out;            /* [n, E], normalized */
+    /* the caption queue: pixels are the images; ids [n, caption->seq_len], n_ids [n] */
+    const oclip_caption_options *caption;
+    int64_t *ids;
+    size_t *n_ids;
     int announced;         /* sv_queue_announce was called for it: sv_queue_run withdraws it */
     /* owned by the queue's lock */
     int taken, done;
@@ -128,9 +151,9 @@ typedef struct sv_job {
 
 typedef struct {
     const oclip_model *m;
-    int tower;             /* SV_TEXT / SV_IMAGE */
+    int tower;             /* SV_TEXT / SV_IMAGE / SV_CAPTION */
     const char *name;      /* the model's name, for metrics */
-    size_t max_batch;      /* inputs per forward pass */
+    size_t max_batch;      /* inputs per forward pass (SV_CAPTION: 1, one job at a time) */
     double max_wait;       /* seconds the first job of a batch may wait for company that is
                               on its way (announced); a lone job does not wait */
     size_t max_queue;      /* inputs waiting at most; more are refused */
@@ -150,7 +173,8 @@ typedef struct {
 enum { SV_RUN_OK = 0, SV_RUN_FULL, SV_RUN_TIMEOUT, SV_RUN_FAILED, SV_RUN_STOPPING };
 
 double sv_now(void); /* CLOCK_MONOTONIC seconds */
-/* Starts the batcher thread; 0 or -1. */
+/* Starts the batcher thread; 0 or -1. An SV_CAPTION queue runs each job alone (max_batch is
+ * ignored), captioning its images one after the other (oclip_caption). */
 int sv_queue_start(sv_queue *q, const oclip_model *m, int tower, const char *name,
                    size_t max_batch, double max_wait, size_t max_queue);
 /* A request for q is being prepared (tokenized, or its images decoded): the batcher waits for
@@ -175,6 +199,9 @@ typedef struct {
     const char *content_type;  /* the header, or "" */
     const char *query_model, *query_encoding; /* ?model=, ?encoding_format= or NULL */
     const char *query_row;     /* ?row= (GET /v1/thumb) or NULL */
+    /* the caption options (SV_CAP_*) as text: the multipart form field, else the query
+     * parameter of that name; NULL when neither */
+    const char *caption_opts[SV_N_CAPTION_OPTS];
     const char *body;          /* the raw body (not for multipart), NUL-terminated */
     size_t body_len;
     sv_request *multipart;     /* multipart/form-data: the files as items, fields "model" and
@@ -237,7 +264,8 @@ typedef struct {
     char *name;        /* what "model" says; the spec when -m gave no NAME= */
     const char *spec;
     oclip_model *m;
-    sv_queue q[2];     /* [SV_TEXT], [SV_IMAGE] */
+    sv_queue q[SV_N_QUEUES]; /* [SV_TEXT], [SV_IMAGE], [SV_CAPTION] (started for a model that
+                                can caption: oclip_model_can_caption) */
 } sv_model;
 
 typedef struct {

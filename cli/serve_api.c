@@ -8,6 +8,9 @@
  *   POST /v1/images/embeddings images as multipart/form-data files, a raw body, or JSON
  *   POST /v1/classify          zero-shot classification, the objects `oclip classify --json`
  *                              prints
+ *   POST /v1/captions          captions of images by a CoCa model (OpenCLIP's generate() and
+ *                              decode, as `oclip caption --json`), images as for
+ *                              /v1/images/embeddings
  *   GET  /metrics              Prometheus text
  *
  * Texts are tokenized and images decoded and preprocessed on the connection's thread; the
@@ -71,6 +74,10 @@ int sv_run_job(sv_server *s, sv_model *m, int tower, sv_job *j, sv_fail *f) {
     default:
         for (char *p = j->msg; *p; p++)
             if (*p == '\n') *p = ' ';
+        /* options the model cannot take (a caption's seq_len beyond its context, groups
+         * that do not divide the beams): the request's fault */
+        if (j->status == OCLIP_E_ARG)
+            return sv_failf(f, 400, "invalid_request_error", "invalid_value", "%s", j->msg);
         return sv_failf(f, 500, "server_error", "inference_failed", "%s", j->msg);
     }
 }
@@ -220,42 +227,163 @@ static void h_embeddings(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     sv_request_free(&r);
 }
 
+/* The images of a request to /v1/images/embeddings or /v1/captions, by its Content-Type:
+ * multipart/form-data files, JSON, or the raw body as one image (?model=, ?encoding_format=).
+ * *r is `own` or the multipart request; 0, or -1 with f filled. With `captions`, the caption
+ * options too: JSON fields, else the multipart fields or query parameters. */
+static int images_request(sv_server *s, const sv_http_req *q, int captions, sv_request *own,
+                          sv_request **r, sv_fail *f) {
+    int rc = 0;
+    *r = own;
+    if (q->multipart) {
+        *r = q->multipart;
+        (*r)->kind = SV_IMAGE;
+        if ((*r)->n > s->lim.max_images)
+            rc = sv_failf(f, 413, "invalid_request_error", "too_many_inputs",
+                          "too many images in one request (at most %zu)", s->lim.max_images);
+    } else if (!strncasecmp(q->content_type, "application/json", 16)) {
+        rc = captions ? sv_parse_captions_json(q->body, q->body_len, &s->lim, own, f)
+                      : sv_parse_images_json(q->body, q->body_len, &s->lim, own, f);
+    } else if (!strncasecmp(q->content_type, "multipart/", 10)) {
+        rc = sv_failf(f, 400, "invalid_request_error", "invalid_multipart",
+                      "a multipart body must be multipart/form-data with a file part");
+    } else {
+        /* the body is one image; ?model= and ?encoding_format= say the rest */
+        own->kind = SV_IMAGE;
+        if (!q->body_len)
+            rc = sv_failf(f, 400, "invalid_request_error", "invalid_value",
+                          "an empty body: send an image (raw, multipart/form-data or JSON)");
+        else rc = sv_request_add(own, q->body, q->body_len, NULL, &s->lim, f);
+        if (!rc && q->query_model && !(own->model = strdup(q->query_model)))
+            rc = sv_failf(f, 503, "server_error", "out_of_memory", "out of memory");
+    }
+    if (!rc && q->query_encoding) rc = sv_parse_encoding(q->query_encoding, &(*r)->base64, f);
+    for (int k = 0; captions && !rc && k < SV_N_CAPTION_OPTS; k++)
+        if (q->caption_opts[k]) rc = sv_parse_caption_option(*r, k, q->caption_opts[k], f);
+    return rc;
+}
+
 static void h_images(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     sv_server *s = ctx;
     if (!is_ready(s)) {
         not_ready(resp);
         return;
     }
-    sv_request own = {0}, *r = &own;
+    sv_request own = {0}, *r;
     sv_fail f;
-    int rc = 0;
-    if (q->multipart) {
-        r = q->multipart;
-        r->kind = SV_IMAGE;
-        if (r->n > s->lim.max_images)
-            rc = sv_failf(&f, 413, "invalid_request_error", "too_many_inputs",
-                          "too many images in one request (at most %zu)", s->lim.max_images);
-    } else if (!strncasecmp(q->content_type, "application/json", 16)) {
-        rc = sv_parse_images_json(q->body, q->body_len, &s->lim, r, &f);
-    } else if (!strncasecmp(q->content_type, "multipart/", 10)) {
-        rc = sv_failf(&f, 400, "invalid_request_error", "invalid_multipart",
-                      "a multipart body must be multipart/form-data with a file part");
-    } else {
-        /* the body is one image; ?model= and ?encoding_format= say the rest */
-        own.kind = SV_IMAGE;
-        if (!q->body_len)
-            rc = sv_failf(&f, 400, "invalid_request_error", "invalid_value",
-                          "an empty body: send an image (raw, multipart/form-data or JSON)");
-        else rc = sv_request_add(r, q->body, q->body_len, NULL, &s->lim, &f);
-        if (!rc && q->query_model && !(own.model = strdup(q->query_model))) {
-            sv_request_free(&own);
-            oom(resp);
-            return;
-        }
-    }
-    if (!rc && q->query_encoding) rc = sv_parse_encoding(q->query_encoding, &r->base64, &f);
-    if (rc) sv_resp_error(resp, &f);
+    if (images_request(s, q, 0, &own, &r, &f)) sv_resp_error(resp, &f);
     else answer_embeddings(s, r, resp);
+    sv_request_free(&own);
+}
+
+/* The caption ids of r's images ([r->n, o->seq_len], counts in n_ids) through the model's
+ * caption queue; 0, or -1 with f filled. */
+static int caption_request(sv_server *s, sv_model *m, const sv_request *r,
+                           const oclip_caption_options *o, int64_t *ids, size_t *n_ids,
+                           sv_fail *f) {
+    sv_queue_announce(&m->q[SV_CAPTION]);
+    sv_job j = {.n = r->n, .caption = o, .ids = ids, .n_ids = n_ids, .announced = 1};
+    const oclip_preprocess_cfg *cfg = oclip_model_preprocess(m->m);
+    size_t per = 3 * (size_t)cfg->size[0] * (size_t)cfg->size[1];
+    float *px = malloc(r->n * per * sizeof *px);
+    int rc = -1;
+    if (!px) {
+        sv_failf(f, 503, "server_error", "out_of_memory", "out of memory");
+    } else {
+        while (sem_wait(&s->decoders) && errno == EINTR) continue;
+        int bad = sv_prepare_images(r, cfg, s->max_pixels, px, f);
+        sem_post(&s->decoders);
+        j.pixels = px;
+        if (!bad) rc = sv_run_job(s, m, SV_CAPTION, &j, f);
+    }
+    if (j.announced) sv_queue_withdraw(&m->q[SV_CAPTION]); /* it never reached sv_queue_run */
+    free(px);
+    return rc;
+}
+
+/* {"object": "list", "data": [{"object": "caption", "index", "text", "ids"}], "model"}: the
+ * texts are OpenCLIP's decode(ids).split("<end_of_text>")[0].replace("<start_of_text>", ""),
+ * as `oclip caption --json` prints them */
+static char *captions_json(const sv_model *m, const int64_t *ids, const size_t *n_ids, size_t n,
+                           size_t seq_len, sv_fail *f) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(o, "data");
+    int bad = !o || !data;
+    for (size_t i = 0; i < n && !bad; i++) {
+        char *text = NULL;
+        oclip_error err;
+        if (oclip_decode(ids + i * seq_len, n_ids[i], 1, &text, &err) != OCLIP_OK) {
+            sv_failf(f, 500, "server_error", "inference_failed", "image %zu: %s", i, err.msg);
+            cJSON_Delete(o);
+            return NULL;
+        }
+        cJSON *e = cJSON_CreateObject(), *a = cJSON_CreateArray();
+        bad = !e || !a;
+        if (e) cJSON_AddItemToArray(data, e);
+        if (bad) {
+            cJSON_Delete(a);
+            oclip_free(text);
+            break;
+        }
+        cJSON_AddStringToObject(e, "object", "caption");
+        cJSON_AddNumberToObject(e, "index", (double)i);
+        bad = !cJSON_AddStringToObject(e, "text", text);
+        oclip_free(text);
+        for (size_t k = 0; k < n_ids[i] && !bad; k++)
+            bad = !cJSON_AddItemToArray(a, cJSON_CreateNumber((double)ids[i * seq_len + k]));
+        cJSON_AddItemToObject(e, "ids", a);
+    }
+    cJSON_AddStringToObject(o, "model", m->name);
+    char *body = bad ? NULL : cli_json_print(o);
+    cJSON_Delete(o);
+    if (!body) sv_failf(f, 503, "server_error", "out_of_memory", "out of memory");
+    return body;
+}
+
+static void h_captions(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
+    sv_server *s = ctx;
+    if (!is_ready(s)) {
+        not_ready(resp);
+        return;
+    }
+    sv_request own = {0}, *r;
+    sv_fail f;
+    int64_t *ids = NULL;
+    size_t *n_ids = NULL;
+    char *body = NULL;
+    sv_model *m = NULL;
+    if (images_request(s, q, 1, &own, &r, &f) || !(m = find_model(s, r->model, &f))) goto done;
+    if (!oclip_model_can_caption(m->m)) {
+        char list[256] = "";
+        size_t k = 0;
+        for (size_t i = 0; i < s->n_models && k < sizeof list - 1; i++)
+            if (oclip_model_can_caption(s->models[i].m))
+                k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", k ? ", " : "",
+                                      s->models[i].name);
+        sv_failf(&f, 404, "invalid_request_error", "model_cannot_caption",
+                 "the model '%.100s' has no text decoder: captions need a CoCa model (served "
+                 "ones: %s)", m->name, k ? list : "none");
+        goto done;
+    }
+    oclip_caption_options o;
+    oclip_caption_options_default(&o);
+    if (r->num_beams) o.num_beams = r->num_beams;
+    if (r->num_beam_groups) o.num_beam_groups = r->num_beam_groups;
+    if (r->seq_len) o.seq_len = r->seq_len;
+    if (r->min_seq_len) o.min_seq_len = r->min_seq_len;
+    if (r->repetition_penalty > 0) o.repetition_penalty = r->repetition_penalty;
+    size_t sl = (size_t)o.seq_len;
+    ids = malloc(r->n * sl * sizeof *ids);
+    n_ids = calloc(r->n, sizeof *n_ids);
+    if (!ids || !n_ids) sv_failf(&f, 503, "server_error", "out_of_memory", "out of memory");
+    else if (!caption_request(s, m, r, &o, ids, n_ids, &f))
+        body = captions_json(m, ids, n_ids, r->n, sl, &f);
+done:
+    if (body) sv_resp_json(resp, 200, body);
+    else sv_resp_error(resp, &f);
+    free(ids);
+    free(n_ids);
     sv_request_free(&own);
 }
 
@@ -460,6 +588,7 @@ static void h_models(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
         cJSON_AddItemToArray(is, cJSON_CreateNumber(h));
         cJSON_AddItemToArray(is, cJSON_CreateNumber(w));
         cJSON_AddStringToObject(e, "source", oclip_model_source(m->m));
+        cJSON_AddBoolToObject(e, "can_caption", oclip_model_can_caption(m->m));
         cJSON_AddItemToArray(data, e);
     }
     char *body = cli_json_print(o);
@@ -482,8 +611,8 @@ static void label_value(char *out, size_t size, const char *s) {
 static void h_metrics(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     sv_server *s = ctx;
     (void)q;
-    static const char *const tower[2] = {"text", "image"};
-    size_t cap = 2048 + s->n_models * 2 * 4096; /* 15 lines per queue, names <= 160 */
+    static const char *const tower[SV_N_QUEUES] = {"text", "image", "caption"};
+    size_t cap = 2048 + s->n_models * SV_N_QUEUES * 4096; /* 15 lines per queue, names <= 160 */
     char *extra = malloc(cap);
     if (!extra) {
         oom(resp);
@@ -509,8 +638,9 @@ static void h_metrics(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
         PUT("# HELP %s %s\n# TYPE %s gauge\n", gauges[g].metric, gauges[g].help,
             gauges[g].metric);
         for (size_t i = 0; i < s->n_models && is_ready(s); i++)
-            for (int t = 0; t < 2; t++) {
+            for (int t = 0; t < SV_N_QUEUES; t++) {
                 sv_queue *qq = &s->models[i].q[t];
+                if (!qq->started) continue; /* the caption queue of a model without a decoder */
                 char name[160];
                 label_value(name, sizeof name, s->models[i].name);
                 pthread_mutex_lock(&qq->mu);
@@ -521,8 +651,9 @@ static void h_metrics(void *ctx, const sv_http_req *q, sv_http_resp *resp) {
     }
     PUT("# HELP oclip_batch_size Inputs per forward pass.\n# TYPE oclip_batch_size histogram\n");
     for (size_t i = 0; i < s->n_models && is_ready(s); i++)
-        for (int t = 0; t < 2; t++) {
+        for (int t = 0; t < SV_N_QUEUES; t++) {
             sv_queue *qq = &s->models[i].q[t];
+            if (!qq->started) continue; /* the caption queue of a model without a decoder */
             char name[160];
             label_value(name, sizeof name, s->models[i].name);
             pthread_mutex_lock(&qq->mu);
@@ -558,6 +689,7 @@ const sv_route sv_api_routes[] = {
     {"POST", "/v1/embeddings", h_embeddings, 0, 0},
     {"POST", "/v1/images/embeddings", h_images, 0, 1},
     {"POST", "/v1/classify", h_classify, 0, 0},
+    {"POST", "/v1/captions", h_captions, 0, 1},
     {"GET", "/metrics", h_metrics, 0, 0},
 };
 const size_t sv_api_n_routes = sizeof sv_api_routes / sizeof *sv_api_routes;

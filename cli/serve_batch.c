@@ -9,6 +9,12 @@
  * engine's results do not depend on the batch ("--threads and --batch-size never change a
  * result", docs/ENGINE.md), so a batched request gets the bytes it would get alone;
  * tests/serve_test.py checks that under concurrent load.
+ *
+ * A model that can caption (CoCa) has a third queue, SV_CAPTION, for POST /v1/captions: its
+ * batcher runs one job at a time and captions the job's images one after the other
+ * (oclip_caption: beam search, a decoder pass per step), so captions get the same queue bound,
+ * timeout, metrics and graceful stop as embeddings, and run beside the towers' batches as the
+ * text and image batches run beside each other.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,6 +52,16 @@ static oclip_status encode(const sv_queue *q, const void *in, size_t n, float *o
                                 : oclip_encode_text(q->m, in, n, out, 1, err);
 }
 
+/* The captions of one job's images, in order (ids of image i at i * seq_len) */
+static oclip_status caption_job(const sv_queue *q, sv_job *j, oclip_error *err) {
+    size_t per = input_floats(q), sl = (size_t)j->caption->seq_len;
+    oclip_status s = OCLIP_OK;
+    for (size_t i = 0; i < j->n && s == OCLIP_OK; i++)
+        s = oclip_caption(q->m, j->pixels + i * per, j->caption, j->ids + i * sl, sl,
+                          &j->n_ids[i], err);
+    return s;
+}
+
 /* Runs the jobs of one batch (a list of `k` jobs with `total` inputs). One job runs straight
  * from its own buffers; several are copied into one input buffer and their rows copied back. */
 static void run_batch(sv_queue *q, sv_job *first, size_t total) {
@@ -55,7 +71,9 @@ static void run_batch(sv_queue *q, sv_job *first, size_t total) {
     oclip_error err;
     err.msg[0] = '\0';
     oclip_status s = OCLIP_OK;
-    if (!first->next) {
+    if (q->tower == SV_CAPTION) {
+        s = caption_job(q, first, &err); /* max_batch 1: the batch is this one job */
+    } else if (!first->next) {
         const void *in = q->tower == SV_IMAGE ? (const void *)first->pixels
                                               : (const void *)first->tokens;
         /* a job larger than max_batch runs in slices of max_batch */
@@ -148,7 +166,9 @@ int sv_queue_start(sv_queue *q, const oclip_model *m, int tower, const char *nam
     q->m = m;
     q->tower = tower;
     q->name = name;
-    q->max_batch = max_batch ? max_batch : 1;
+    /* a caption job runs alone: with max_batch 1 the batcher neither waits for company nor
+     * takes a second job */
+    q->max_batch = max_batch && tower != SV_CAPTION ? max_batch : 1;
     q->max_wait = max_wait;
     q->max_queue = max_queue;
     pthread_condattr_t ca;

@@ -54,6 +54,8 @@ typedef struct {
     int mp_part_open;
     char field[128];
     size_t field_len;
+    char opt[SV_N_CAPTION_OPTS][128]; /* multipart caption option fields (POST /v1/captions) */
+    int opt_set[SV_N_CAPTION_OPTS];
     double t0;
     const sv_req_limits *lim;
     size_t accounted; /* this request's part of sv_http.buffered */
@@ -293,8 +295,12 @@ static enum MHD_Result mp_iterator(void *cls, enum MHD_ValueKind kind, const cha
     (void)kind, (void)content_type, (void)transfer_encoding;
     if (cs->early) return MHD_NO;
     if (!filename) {
-        /* a form field: "model" or "encoding_format" (short values) */
-        if (!key || (strcmp(key, "model") && strcmp(key, "encoding_format"))) return MHD_YES;
+        /* a form field: "model", "encoding_format" or a caption option (short values) */
+        int opt = -1;
+        for (int k = 0; key && k < SV_N_CAPTION_OPTS; k++)
+            if (!strcmp(key, sv_caption_option_names[k])) opt = k;
+        if (!key || (strcmp(key, "model") && strcmp(key, "encoding_format") && opt < 0))
+            return MHD_YES;
         if (off == 0) cs->field_len = 0;
         if (cs->field_len + size >= sizeof cs->field) {
             sv_failf(&cs->fail, 400, "invalid_request_error", "invalid_value",
@@ -305,7 +311,11 @@ static enum MHD_Result mp_iterator(void *cls, enum MHD_ValueKind kind, const cha
         memcpy(cs->field + cs->field_len, data, size);
         cs->field_len += size;
         cs->field[cs->field_len] = '\0';
-        if (!strcmp(key, "model")) {
+        if (opt >= 0) {
+            /* judged by the endpoint that takes it, once the body is complete */
+            memcpy(cs->opt[opt], cs->field, cs->field_len + 1);
+            cs->opt_set[opt] = 1;
+        } else if (!strcmp(key, "model")) {
             free(cs->mp.model);
             cs->mp.model = strdup(cs->field);
         } else if (sv_parse_encoding(cs->field, &cs->mp.base64, &cs->fail) &&
@@ -515,6 +525,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body_len = cs->len,
         .multipart = cs->mp.n ? &cs->mp : NULL,
     };
+    for (int k = 0; k < SV_N_CAPTION_OPTS; k++)
+        q.caption_opts[k] = cs->opt_set[k] ? cs->opt[k]
+                                           : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                                                         sv_caption_option_names[k]);
     cs->route->fn(h->o.ctx, &q, &r);
     return send_resp(h, c, cs, &r);
 }

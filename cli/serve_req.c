@@ -337,6 +337,64 @@ int sv_parse_images_json(const char *body, size_t len, const sv_req_limits *lim,
     return rc;
 }
 
+/* ---- captions ---- */
+const char *const sv_caption_option_names[SV_N_CAPTION_OPTS] = {
+    "num_beams", "num_beam_groups", "seq_len", "min_seq_len", "repetition_penalty"};
+
+/* The ranges of `oclip caption`'s options (cli/cmd_caption.c); oclip_caption checks what
+ * depends on the model (seq_len against its context, groups dividing beams). */
+static int set_caption_option(sv_request *r, int which, double v, sv_fail *f) {
+    static const int lo[] = {2, 1, 2, 1}, hi[] = {64, 64, 4096, 4096};
+    const char *name = sv_caption_option_names[which];
+    if (which == SV_CAP_PENALTY) {
+        if (!(v > 0) || v > 1e6)
+            return BAD(f, "invalid_value", "'%s' must be a positive number (at most 1e6)", name);
+        r->repetition_penalty = v;
+        return 0;
+    }
+    if (!(v >= lo[which] && v <= hi[which]) || v != (double)(int)v)
+        return BAD(f, "invalid_value", "'%s' must be an integer from %d to %d", name, lo[which],
+                   hi[which]);
+    int *dst[] = {&r->num_beams, &r->num_beam_groups, &r->seq_len, &r->min_seq_len};
+    *dst[which] = (int)v;
+    return 0;
+}
+
+int sv_parse_caption_option(sv_request *r, int which, const char *text, sv_fail *f) {
+    if (which < 0 || which >= SV_N_CAPTION_OPTS) return BAD(f, "invalid_value", "no such option");
+    char *end;
+    double v = *text ? strtod(text, &end) : 0;
+    if (!*text || *end || text[0] == ' ' || text[0] == '\t')
+        return BAD(f, "invalid_value", "'%s' must be a number, not '%.40s'",
+                   sv_caption_option_names[which], text);
+    return set_caption_option(r, which, v, f);
+}
+
+int sv_parse_captions_json(const char *body, size_t len, const sv_req_limits *lim, sv_request *r,
+                           sv_fail *f) {
+    cJSON *o = parse_body(body, len, f);
+    if (!o) return -1;
+    r->kind = SV_IMAGE;
+    int rc = -1;
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "input");
+    const char *field = "input";
+    if (!in) in = cJSON_GetObjectItemCaseSensitive(o, "images"), field = "images";
+    if (common_fields(o, r, f) || add_inputs(r, in, field, lim, f)) goto done;
+    for (int k = 0; k < SV_N_CAPTION_OPTS; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, sv_caption_option_names[k]);
+        if (!v || cJSON_IsNull(v)) continue;
+        if (!cJSON_IsNumber(v)) {
+            BAD(f, "invalid_type", "'%s' must be a number", sv_caption_option_names[k]);
+            goto done;
+        }
+        if (set_caption_option(r, k, v->valuedouble, f)) goto done;
+    }
+    rc = 0;
+done:
+    cJSON_Delete(o);
+    return rc;
+}
+
 /* labels: [str] or "a, b,c" (split at commas, spaces trimmed, as `oclip classify --labels`) */
 static int add_label(char ***v, size_t *n, const char *s, size_t len, const char *what,
                      const sv_req_limits *lim, sv_fail *f) {

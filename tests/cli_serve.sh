@@ -10,6 +10,7 @@ NAME=cli_serve.sh
 expect 0 "$OCLIP" serve --help
 contains "$tmp/out" "usage: oclip serve"
 contains "$tmp/out" "/v1/embeddings"
+contains "$tmp/out" "/v1/captions"
 contains "$tmp/out" "--index DIR"
 expect 2 "$OCLIP" serve --port 70000
 contains "$tmp/err" "expected an integer from 0 to 65535"

@@ -12,7 +12,9 @@ and checks:
   - each bad payload of a list gets its 4xx JSON error and the server keeps serving;
   - a lone request does not wait --max-wait-ms for company;
   - a full queue answers 503 with Retry-After, a request that waits too long 503 "timeout";
-  - SIGTERM during load: every request the server answered reached its client, exit 0.
+  - SIGTERM during load: every request the server answered reached its client, exit 0;
+  - /v1/captions (a tiny CoCa): ids and texts equal OpenCLIP's generate() / decode under three
+    option sets, from JSON, multipart fields and query parameters, concurrently; its errors.
 """
 import atexit
 import base64
@@ -508,6 +510,184 @@ for s in held:
 check(answers == [b"200"] * 8, "held bodies, completed: %s" % answers)
 st, _, b = post(srv, "/v1/embeddings", body, key=None)
 check(st == 200, "body budget released: %d" % st)
+check(srv.stop() == 0, "SIGTERM: exit code")
+
+# ---- captions: POST /v1/captions on the tiny CoCa of tests/fixtures/coca/b32_tiny -----------
+# The expected ids and texts are OpenCLIP 3.3.0's generate() / decode of that model
+# (tools/fixtures_coca.py): three images under three option sets.
+COCA = "tests/fixtures/coca/b32_tiny"
+GEN = json.load(open(os.path.join(COCA, "expected.json"), encoding="utf-8"))["generate"]
+GEN_KINDS = {k.split("_")[1]: GEN[k]["kwargs"] for k in GEN}  # gen_KIND_I
+GEN_IMAGES = [GEN["gen_default_%d" % i]["image"] for i in range(3)]
+cimgs = [open(p, "rb").read() for p in GEN_IMAGES]
+srv = Server("-m", "default", "-m", "coca=" + COCA, "--max-images", "4", "--max-pixels", "20000",
+             "--timeout-ms", "600000")
+srv.wait_ready(key=None)
+
+
+def captions_of(b, kind, which, model="coca"):
+    """the answer's captions equal OpenCLIP's for fixture images `which` under option set `kind`"""
+    try:
+        o = json.loads(b)
+        assert o["object"] == "list" and o["model"] == model, o
+        assert len(o["data"]) == len(which), o
+        for i, (d, w) in enumerate(zip(o["data"], which)):
+            want = GEN["gen_%s_%d" % (kind, w)]
+            assert d["object"] == "caption" and d["index"] == i, d
+            assert d["ids"] == want["ids"], (kind, w, d["ids"], want["ids"])
+            assert d["text"] == want["text"], (kind, w, d["text"], want["text"])
+        return True
+    except (AssertionError, ValueError, KeyError, TypeError) as e:
+        print("serve_test: captions:", repr(e)[:300], file=sys.stderr)
+        return False
+
+
+for kind, kw in GEN_KINDS.items():
+    st, _, b = post(srv, "/v1/captions", dict(model="coca", images=[base64.b64encode(x).decode()
+                                                                    for x in cimgs], **kw), key=None)
+    check(st == 200 and captions_of(b, kind, [0, 1, 2]), "captions (JSON, %s %s): %d %s" % (kind, kw, st, b[:200]))
+# data URLs under "input", one image as a bare string
+st, _, b = post(srv, "/v1/captions", {"model": "coca", "input": ["data:image/png;base64," +
+                                                                 base64.b64encode(x).decode() for x in cimgs[::-1]]}, key=None)
+check(st == 200 and captions_of(b, "default", [2, 1, 0]), "captions (data URLs): %d %s" % (st, b[:200]))
+st, _, b = post(srv, "/v1/captions", {"model": "coca", "images": base64.b64encode(cimgs[1]).decode(),
+                                      "num_beams": None}, key=None)
+check(st == 200 and captions_of(b, "default", [1]), "captions (one image, null option): %d %s" % (st, b[:200]))
+# multipart files with the options as form fields; a raw body with them in the query
+body, hdr = multipart([(os.path.basename(p), x) for p, x in zip(GEN_IMAGES, cimgs)],
+                      dict(model="coca", **{k: str(v) for k, v in GEN_KINDS["b4"].items()}))
+st, _, b = post(srv, "/v1/captions", body, headers=hdr, key=None)
+check(st == 200 and captions_of(b, "b4", [0, 1, 2]), "captions (multipart, b4): %d %s" % (st, b[:200]))
+q = "&".join("%s=%s" % kv for kv in GEN_KINDS["rep"].items())
+st, _, b = post(srv, "/v1/captions?model=coca&" + q, cimgs[2], headers={"Content-Type": "image/png"}, key=None)
+check(st == 200 and captions_of(b, "rep", [2]), "captions (raw body, query rep): %d %s" % (st, b[:200]))
+# concurrent requests (and image embeddings of the same model meanwhile): each its own captions
+cjobs = [(k, [i % 3, (i + 1) % 3][: 1 + i % 2]) for i, k in enumerate(list(GEN_KINDS) * 4)]
+cres = [None] * len(cjobs)
+
+
+def cworker(i0):
+    for i in range(i0, len(cjobs), 6):
+        kind, which = cjobs[i]
+        st_, _, b_ = post(srv, "/v1/captions", dict(model="coca", images=[base64.b64encode(cimgs[w]).decode()
+                                                                          for w in which], **GEN_KINDS[kind]), key=None)
+        cres[i] = st_ == 200 and captions_of(b_, kind, which)
+        st_, _, _ = post(srv, "/v1/images/embeddings?model=coca", cimgs[i % 3],
+                         headers={"Content-Type": "image/png"}, key=None)
+        cres[i] = cres[i] and st_ == 200
+
+
+ts = [threading.Thread(target=cworker, args=(i,)) for i in range(6)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+check(all(cres), "concurrent captions differ from OpenCLIP's: %s" % [cjobs[i] for i, r in enumerate(cres) if not r])
+st, _, b = request(srv, "GET", "/v1/models", key=None)
+check(st == 200 and [(d["id"], d["can_caption"]) for d in json.loads(b)["data"]] ==
+      [("default", False), ("coca", True)], "/v1/models can_caption: %s" % b[:300])
+one_img = [base64.b64encode(cimgs[0]).decode()]
+cbad = [
+    ("a model without a decoder", {"model": "default", "images": one_img}, None, 404, "model_cannot_caption"),
+    ("the first model, without a decoder", {"images": one_img}, None, 404, "model_cannot_caption"),
+    ("unknown model", {"model": "nope", "images": one_img}, None, 404, "model_not_found"),
+    ("num_beams 1", {"model": "coca", "images": one_img, "num_beams": 1}, None, 400, "invalid_value"),
+    ("num_beams 65", {"model": "coca", "images": one_img, "num_beams": 65}, None, 400, "invalid_value"),
+    ("num_beams a string", {"model": "coca", "images": one_img, "num_beams": "4"}, None, 400, "invalid_type"),
+    ("groups not dividing beams", {"model": "coca", "images": one_img, "num_beams": 4}, None, 400, "invalid_value"),
+    ("seq_len past the context", {"model": "coca", "images": one_img, "seq_len": 100}, None, 400, "invalid_value"),
+    ("seq_len not above min_seq_len", {"model": "coca", "images": one_img, "seq_len": 5}, None, 400, "invalid_value"),
+    ("min_seq_len 2.5", {"model": "coca", "images": one_img, "min_seq_len": 2.5}, None, 400, "invalid_value"),
+    ("repetition_penalty 0", {"model": "coca", "images": one_img, "repetition_penalty": 0}, None, 400, "invalid_value"),
+    ("repetition_penalty bool", {"model": "coca", "images": one_img, "repetition_penalty": True}, None, 400,
+     "invalid_type"),
+    ("no images", {"model": "coca"}, None, 400, "missing_field"),
+    ("empty images", {"model": "coca", "images": []}, None, 400, "invalid_value"),
+    ("too many images", {"model": "coca", "images": one_img * 5}, None, 413, "too_many_inputs"),
+    ("not an image", {"model": "coca", "images": [base64.b64encode(b"hello").decode()]}, None, 422, "invalid_image"),
+    ("too many pixels", {"model": "coca", "images": [base64.b64encode(png(200, 200)).decode()]}, None, 413,
+     "image_too_large"),
+    ("image URL", {"model": "coca", "images": ["https://example.com/a.png"]}, None, 400, "invalid_image"),
+    ("bad base64", {"model": "coca", "images": ["%%%"]}, None, 400, "invalid_base64"),
+    ("invalid JSON", b'{"images": [', {"Content-Type": "application/json"}, 400, "invalid_json"),
+    ("empty raw body", b"", {"Content-Type": "image/png"}, 400, "invalid_value"),
+    ("multipart option not a number", multipart([("a.png", cimgs[0])], {"model": "coca", "num_beams": "four"})[0],
+     multipart([])[1], 400, "invalid_value"),
+]
+for what, body, hdr, want_st, want_code in cbad:
+    st, h, b = post(srv, "/v1/captions", body, headers=hdr, key=None)
+    got = error_of(st, b)
+    check(got[0] == want_st and got[1] == want_code and got[3], "captions, %s: got %s, want %d %s"
+          % (what, got, want_st, want_code))
+    check(h.get("Content-Type") == "application/json", "captions, %s: content type %s" % (what, h.get("Content-Type")))
+st, _, b = post(srv, "/v1/captions?model=coca&seq_len=x", cimgs[0], headers={"Content-Type": "image/png"}, key=None)
+check(error_of(st, b)[:2] == (400, "invalid_value"), "captions, query seq_len=x: %s" % (error_of(st, b),))
+st, h, b = request(srv, "GET", "/v1/captions", key=None)
+check(st == 405 and h.get("Allow") == "POST", "GET /v1/captions: %d" % st)
+st, _, b = post(srv, "/v1/captions", {"model": "coca", "images": one_img}, key=None)
+check(st == 200 and captions_of(b, "default", [0]), "after the bad captions the server does not caption")
+m = request(srv, "GET", "/metrics", key=None)[2].decode()
+cnt = [l for l in m.splitlines() if l.startswith('oclip_batch_size_count{model="coca",tower="caption"}')]
+check(cnt and int(cnt[0].split()[-1]) >= len(GEN_KINDS) + 4 + len(cjobs), "caption batches in /metrics: %s" % cnt)
+check('oclip_requests_total{path="/v1/captions",code="200"}' in m and
+      'oclip_queue_depth{model="default",tower="caption"}' not in m, "/metrics of captions")
+check(srv.stop() == 0, "SIGTERM: exit code")
+
+# captions have the queue bound and the timeout of the other requests: a long caption request A
+# (4 images, 70 ids each) keeps the caption queue busy; B waits in the queue until its timeout,
+# C finds the queue full. An attempt in which A ended before B's timeout proves nothing: again
+# (three attempts; the last one's result stands).
+srv = Server("-m", "coca=" + COCA, "--max-queue", "1", "--timeout-ms", "1000", "--max-images", "4")
+srv.wait_ready(key=None)
+
+
+def cmetric(name):
+    for line in request(srv, "GET", "/metrics", key=None)[2].decode().splitlines():
+        if line.startswith(name + '{model="coca",tower="caption"} '):
+            return int(line.split()[-1])
+    return -1
+
+
+def cwait(name, value):
+    t_end = time.monotonic() + 60
+    while time.monotonic() < t_end and cmetric(name) != value:
+        time.sleep(0.005)
+    return cmetric(name) == value
+
+
+cout = {}
+
+
+def cone(tag, body):
+    cout[tag] = post(srv, "/v1/captions", body, key=None)
+
+
+along = {"images": [base64.b64encode(x).decode() for x in cimgs] + one_img, "seq_len": 77,
+         "min_seq_len": 70}
+for attempt in range(3):
+    cout.clear()
+    ta = threading.Thread(target=cone, args=("A", along))
+    ta.start()
+    c_started = cwait("oclip_batch_running", 4)
+    tb = threading.Thread(target=cone, args=("B", {"images": one_img}))
+    tb.start()
+    c_queued = cwait("oclip_queue_depth", 1)
+    cone("C", {"images": one_img})
+    tb.join()
+    c_running = cmetric("oclip_batch_running")
+    ta.join()
+    if c_running == 4:
+        break
+check(c_started and c_queued, "the long caption request never ran (%s) or the second never queued (%s)"
+      % (c_started, c_queued))
+st, h, b = cout["C"]
+check(error_of(st, b)[:2] == (503, "queue_full") and h.get("Retry-After") == "1",
+      "captions, full queue: %s" % (error_of(st, b),))
+st, h, b = cout["B"]
+check(error_of(st, b)[:2] == (503, "timeout") and h.get("Retry-After") == "1",
+      "captions, timeout: %s (the long request %s)" % (error_of(st, b), "still ran" if c_running == 4 else "had ended"))
+st, _, b = cout["A"]
+check(st == 200 and [d["ids"][:1] for d in json.loads(b)["data"]] == [[49406]] * 4, "the long caption request: %d" % st)
 check(srv.stop() == 0, "SIGTERM: exit code")
 
 # ---- SIGTERM under load: every answered request reaches its client ---------------------------

@@ -16,6 +16,9 @@ Model specs are those of the oclip program's -m: None or "default" (the small mo
 the library), a checkpoint file, a folder, "hf-hub:ORG/NAME", "ARCH:TAG" (OpenCLIP's pretrained
 table), downloaded into the Hugging Face cache when missing (download=False: never).
 
+A CoCa model also captions: ``model.caption("cat.jpg")`` (OpenCLIP's model.generate(image) and
+decode, beam search with its defaults); ``oclip.decode(ids)`` is open_clip.decode.
+
 Every failure of the library raises an oclip.Error subclass (FileError, FormatError, Mismatch,
 Unsupported, Unsafe, Limit, ArgumentError, NotFound) with ``message`` and ``hint``. The
 computations release the GIL, and one model may be used by several threads at once
@@ -42,7 +45,7 @@ __all__ = [
     "create_model_and_transforms", "create_model_from_pretrained", "create_model",
     "get_tokenizer", "image_transform", "list_pretrained", "list_models",
     "list_pretrained_tags_by_model", "list_pretrained_models_by_tag",
-    "build_zero_shot_classifier", "inspect", "check", "convert", "pull", "simd",
+    "build_zero_shot_classifier", "inspect", "check", "convert", "pull", "simd", "decode",
     "OPENAI_IMAGENET_TEMPLATES", "SIMPLE_IMAGENET_TEMPLATES", "IMAGENET_CLASSNAMES",
 ]
 
@@ -421,10 +424,96 @@ class CLIP:
         self._m.zero_shot_probs(img, w, out)
         return out
 
+    # CoCa captioning (coca_model.py CoCa.generate, generation_type "beam_search")
+    @property
+    def can_caption(self):
+        """True for a model with a text decoder (a CoCa), which caption() needs."""
+        return self._m.can_caption()
+
+    def caption_ids(self, image, *, num_beams=6, num_beam_groups=3, seq_len=30, min_seq_len=5,
+                    repetition_penalty=1.0):
+        """The caption's token ids (a list of int) of one image: what OpenCLIP's
+        model.generate(image, seq_len=..., ...) returns for it -- start-of-text 49406 first,
+        end-of-text 49407 last unless the caption reached seq_len ids. ``image``: a path, the
+        bytes of an image file, a PIL image, a uint8 [H, W, C] array (preprocessed with the
+        model's transform), or preprocessed pixels float32 [3, H, W] (or [1, 3, H, W]). The
+        options are generate()'s: num_beams (at least 2), num_beam_groups (dividing num_beams),
+        seq_len (the most ids), min_seq_len (no end-of-text before that many ids),
+        repetition_penalty (1.0: none). Raises Unsupported for a model without a text decoder,
+        ArgumentError for options it cannot take."""
+        opts = _caption_options(num_beams, num_beam_groups, seq_len, min_seq_len,
+                                repetition_penalty)
+        if not self._m.can_caption():
+            raise Unsupported("%s has no text decoder: captions need a CoCa model"
+                              % (self.name or self.spec or "the default model"),
+                              "load a CoCa model, e.g. oclip.create_model_and_transforms("
+                              "'coca_ViT-B-32', pretrained='mscoco_finetuned_laion2b_s13b_b90k')")
+        if _is_pixels(image):
+            x = _f32(image, "image")
+            if x.ndim == 4 and x.shape[0] == 1:
+                x = x[0]
+            return self._m.caption(x, opts)
+        if isinstance(image, (list, tuple)):
+            raise TypeError("caption: one image (a path, bytes, a PIL image or an array), not a "
+                            "%s: call it for each image" % type(image).__name__)
+        return self._m.caption(_image_list(image), opts, self.preprocess.max_pixels,
+                               self.preprocess.exif_transpose)
+
+    def caption(self, image, *, num_beams=6, num_beam_groups=3, seq_len=30, min_seq_len=5,
+                repetition_penalty=1.0):
+        """The caption (a str) of one image, as OpenCLIP's recipe gives it:
+        open_clip.decode(model.generate(image)[0]).split("<end_of_text>")[0].replace(
+        "<start_of_text>", ""). Arguments as caption_ids."""
+        return decode(self.caption_ids(image, num_beams=num_beams,
+                                       num_beam_groups=num_beam_groups, seq_len=seq_len,
+                                       min_seq_len=min_seq_len,
+                                       repetition_penalty=repetition_penalty), caption=True)
+
     def __repr__(self):
         return "<oclip.CLIP %s: embed_dim %d, image %dx%d, context %d, %d threads>" % (
             self.name or self.spec or "default", self.embed_dim, self.image_size[0],
             self.image_size[1], self.context_length, self.threads)
+
+
+def _caption_options(num_beams, num_beam_groups, seq_len, min_seq_len, repetition_penalty):
+    vals = {}
+    for k, v in (("num_beams", num_beams), ("num_beam_groups", num_beam_groups),
+                 ("seq_len", seq_len), ("min_seq_len", min_seq_len)):
+        if isinstance(v, bool):
+            raise TypeError("%s: an int, not bool" % k)
+        vals[k] = _operator.index(v)
+    if isinstance(repetition_penalty, bool):
+        raise TypeError("repetition_penalty: a number, not bool")
+    rp = float(repetition_penalty)
+    # min_seq_len 0 and 1 are the same to generate(): no end-of-text before the first id after
+    # start-of-text either way (MinLengthLogitsProcessor counts start-of-text)
+    if vals["min_seq_len"] == 0:
+        vals["min_seq_len"] = 1
+    for k, lo in (("num_beams", 2), ("num_beam_groups", 1), ("seq_len", 2), ("min_seq_len", 1)):
+        if vals[k] < lo:
+            raise ArgumentError("%s=%d: at least %d" % (k, vals[k], lo))
+    for k in ("num_beams", "num_beam_groups", "seq_len", "min_seq_len"):
+        if vals[k] > 1 << 20:
+            raise ArgumentError("%s=%d: too large" % (k, vals[k]))
+    if not rp > 0 or rp == float("inf"):
+        raise ArgumentError("repetition_penalty=%r: a positive number" % (repetition_penalty,))
+    return (vals["num_beams"], vals["num_beam_groups"], vals["seq_len"], vals["min_seq_len"], rp)
+
+
+def decode(ids, caption=False):
+    """open_clip.decode: the text of token ids (a 1-D sequence or array of int), as
+    SimpleTokenizer.decode gives it (byte-level symbols as UTF-8, ill-formed bytes as U+FFFD,
+    "</w>" as a space; "<start_of_text>" / "<end_of_text>" for 49406 / 49407). With caption=True,
+    what OpenCLIP's captioning recipe keeps of it: the text before the first "<end_of_text>",
+    without "<start_of_text>". Raises ArgumentError for an id outside the vocabulary."""
+    a = _np.asarray(ids)
+    if a.ndim != 1:
+        raise ValueError("decode: a 1-D sequence of ids, not shape %s" % (list(a.shape),))
+    if a.size and a.dtype.kind not in "iu":
+        raise TypeError("decode: integer ids, not %s" % a.dtype)
+    if a.size and a.dtype.kind == "u" and a.max() > _np.iinfo(_np.int64).max:
+        raise ArgumentError("decode: id %d is not in the vocabulary [0, 49408)" % a.max())
+    return _oclip.decode(_np.ascontiguousarray(a, dtype=_np.int64), bool(caption))
 
 
 def _templates(templates):

@@ -751,6 +751,95 @@ static PyObject *model_fingerprint(ModelObject *self, PyObject *noargs) {
     return PyUnicode_FromString(fp);
 }
 
+static PyObject *ids_list(const int64_t *ids, size_t n) {
+    PyObject *l = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; l && i < n; i++) {
+        PyObject *v = PyLong_FromLongLong((long long)ids[i]);
+        if (!v) {
+            Py_CLEAR(l);
+            break;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, v);
+    }
+    return l;
+}
+
+static PyObject *model_can_caption(ModelObject *self, PyObject *noargs) {
+    (void)noargs;
+    return PyBool_FromLong(oclip_model_can_caption(self->m));
+}
+
+/* caption(image, (num_beams, num_beam_groups, seq_len, min_seq_len, repetition_penalty),
+ * max_pixels, exif) -> [ids]: image a list of one image tuple (decoded, then preprocessed with
+ * the model's transform, as encode_images) or preprocessed pixels float32 [3, H, W]. What
+ * OpenCLIP's model.generate(image) returns for it (oclip_caption). */
+static PyObject *model_caption(ModelObject *self, PyObject *args) {
+    PyObject *imo;
+    oclip_caption_options o;
+    oclip_caption_options_default(&o);
+    unsigned long long maxpx = 0;
+    int exif = 0;
+    if (!PyArg_ParseTuple(args, "O(iiiid)|Kp", &imo, &o.num_beams, &o.num_beam_groups,
+                          &o.seq_len, &o.min_seq_len, &o.repetition_penalty, &maxpx, &exif))
+        return NULL;
+    if (o.num_beams < 1 || o.num_beam_groups < 1 || o.seq_len < 1 || o.min_seq_len < 1 ||
+        !(o.repetition_penalty > 0)) {
+        /* 0 would mean "the default" to the library: refused here instead */
+        PyErr_SetString(PyExc_ValueError, "caption: options out of range");
+        return NULL;
+    }
+    const oclip_preprocess_cfg *cfg = oclip_model_preprocess(self->m);
+    size_t per = (size_t)3 * (size_t)cfg->size[0] * (size_t)cfg->size[1];
+    int64_t *ids = malloc((size_t)o.seq_len * sizeof *ids);
+    if (!ids) return PyErr_NoMemory();
+    oclip_error err;
+    oclip_status s;
+    size_t n = 0;
+    if (PyList_Check(imo)) {
+        image_list l;
+        if (PyList_GET_SIZE(imo) != 1) {
+            free(ids);
+            PyErr_SetString(PyExc_ValueError, "caption: one image");
+            return NULL;
+        }
+        float *px = malloc(per * sizeof *px);
+        if (!px) {
+            free(ids);
+            return PyErr_NoMemory();
+        }
+        if (images_load(imo, maxpx, exif, &l) != 0) {
+            free(px);
+            free(ids);
+            return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        s = oclip_preprocess(l.img[0], cfg, px, &err);
+        if (s == OCLIP_OK) s = oclip_caption(self->m, px, &o, ids, (size_t)o.seq_len, &n, &err);
+        Py_END_ALLOW_THREADS
+        images_free(&l);
+        free(px);
+    } else {
+        Py_buffer in;
+        if (get_buffer(imo, &in, 0, "f", 4, "caption pixels") != 0) {
+            free(ids);
+            return NULL;
+        }
+        Py_ssize_t shape[3] = {3, cfg->size[0], cfg->size[1]};
+        if (check_shape(&in, 3, shape, "caption pixels") != 0) {
+            PyBuffer_Release(&in);
+            free(ids);
+            return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        s = oclip_caption(self->m, in.buf, &o, ids, (size_t)o.seq_len, &n, &err);
+        Py_END_ALLOW_THREADS
+        PyBuffer_Release(&in);
+    }
+    PyObject *ret = s == OCLIP_OK ? ids_list(ids, n) : raise_error(&err);
+    free(ids);
+    return ret;
+}
+
 static PyMethodDef model_methods[] = {
     {"encode_image", (PyCFunction)model_encode_image, METH_VARARGS,
      "encode_image(pixels, out, normalize): pixels float32 [N,3,H,W] -> out float32 [N,E]"},
@@ -766,6 +855,11 @@ static PyMethodDef model_methods[] = {
      "zero_shot_classifier(classnames, templates, out[L,E])"},
     {"zero_shot_probs", (PyCFunction)model_zero_shot_probs, METH_VARARGS,
      "zero_shot_probs(image_features, classifier[L,E], out[N,L])"},
+    {"can_caption", (PyCFunction)model_can_caption, METH_NOARGS,
+     "can_caption() -> True for a model with a text decoder (CoCa)"},
+    {"caption", (PyCFunction)model_caption, METH_VARARGS,
+     "caption([image tuple] | pixels[3,H,W], (beams, groups, seq_len, min_len, penalty), "
+     "max_pixels, exif) -> [ids]"},
     {"info", (PyCFunction)model_info, METH_NOARGS, "info() -> dict"},
     {"fingerprint", (PyCFunction)model_fingerprint, METH_NOARGS, "fingerprint() -> str"},
     {"set_threads", (PyCFunction)model_set_threads, METH_VARARGS,
@@ -1140,6 +1234,33 @@ static PyObject *py_imagenet_classnames(PyObject *self, PyObject *noargs) {
     return cstr_list(names, n);
 }
 
+/* decode(ids int64 [n] buffer, caption) -> str: SimpleTokenizer.decode (oclip_decode) */
+static PyObject *py_decode(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *ino;
+    int caption = 0;
+    if (!PyArg_ParseTuple(args, "O|p", &ino, &caption)) return NULL;
+    Py_buffer in;
+    if (get_buffer(ino, &in, 0, "lq", 8, "decode ids") != 0) return NULL;
+    Py_ssize_t shape[1] = {-1};
+    if (check_shape(&in, 1, shape, "decode ids") != 0) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    char *text = NULL;
+    oclip_error err;
+    oclip_status s;
+    Py_BEGIN_ALLOW_THREADS
+    s = oclip_decode(in.buf, (size_t)in.shape[0], caption, &text, &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&in);
+    if (s != OCLIP_OK) return raise_error(&err);
+    /* valid UTF-8 (ill-formed byte sequences are U+FFFD already) */
+    PyObject *r = PyUnicode_FromString(text);
+    oclip_free(text);
+    return r;
+}
+
 static PyObject *py_simd(PyObject *self, PyObject *noargs) {
     (void)self, (void)noargs;
     return PyUnicode_FromString(oclip_simd_name());
@@ -1169,6 +1290,8 @@ static PyMethodDef module_methods[] = {
     {"list_models", py_list_models, METH_NOARGS, "built-in architecture names"},
     {"templates", py_templates, METH_VARARGS, "templates('imagenet' | 'simple') -> list of str"},
     {"imagenet_classnames", py_imagenet_classnames, METH_NOARGS, "the 1000 ImageNet class names"},
+    {"decode", py_decode, METH_VARARGS,
+     "decode(ids int64 [n], caption) -> str: SimpleTokenizer.decode (+ the caption recipe)"},
     {"simd", py_simd, METH_NOARGS, "the CPU kernel path: avx512, avx2 or scalar"},
     {NULL, NULL, 0, NULL}};
 
