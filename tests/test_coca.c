@@ -294,6 +294,51 @@ static void test_convert(oclip_model *m, const float *pixels) {
     remove(tmp);
 }
 
+/* multimodal_cfg and the pooler's sizes as OpenCLIP reads them (hand-made configs) */
+static void test_config(void) {
+    static const char base[] = "{\"embed_dim\": 16, \"vision_cfg\": {\"image_size\": 64, "
+                               "\"patch_size\": 16, \"width\": 32, \"layers\": 1, \"head_width\": 16, "
+                               "\"attentional_pool\": %s, \"attn_pooler_heads\": %s}, "
+                               "\"text_cfg\": {\"width\": 16, \"heads\": 2, \"layers\": 1, "
+                               "\"embed_cls\": true}, \"multimodal_cfg\": %s, "
+                               "\"custom_text\": true}";
+    struct {
+        const char *pool, *heads, *mm;
+        oclip_status st;     /* oclip_config_parse */
+        const char *refused; /* oclip_config_unsupported contains it; NULL: computed */
+    } cases[] = {
+        {"true", "2", "{\"width\": 16, \"heads\": 2, \"layers\": 1, \"n_queries\": 9, "
+                      "\"dim_head\": 3, \"mlp_ratio\": 7}", OCLIP_OK, NULL},
+        {"true", "2", "{\"width\": 16, \"heads\": 3}", OCLIP_E_FORMAT, NULL},
+        {"true", "2", "{\"width\": \"16\"}", OCLIP_E_FORMAT, NULL},
+        {"true", "2", "[]", OCLIP_E_FORMAT, NULL},
+        {"true", "0", "{\"width\": 16}", OCLIP_E_FORMAT, NULL},
+        {"true", "3", "{\"width\": 16, \"heads\": 2}", OCLIP_OK, "attn_pooler_heads"},
+        {"true", "2", "{\"width\": 32, \"heads\": 2}", OCLIP_OK, "multimodal width"},
+        {"\"parallel\"", "2", "{\"width\": 16, \"heads\": 2}", OCLIP_OK, "parallel"},
+        {"true", "2", "{\"width\": 16, \"heads\": 2, \"wat\": 1}", OCLIP_OK, "unknown keys"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char json[1024];
+        snprintf(json, sizeof json, base, cases[i].pool, cases[i].heads, cases[i].mm);
+        oclip_model_config c;
+        oclip_error err;
+        oclip_status st = oclip_config_parse(json, strlen(json), &c, &err);
+        CHECKF(st == cases[i].st, "case %zu: status %d (%s)", i, (int)st, err.msg);
+        if (st != OCLIP_OK) continue;
+        CHECK(c.family == OCLIP_FAMILY_COCA);
+        const char *why = oclip_config_unsupported(&c);
+        if (!cases[i].refused) {
+            CHECKF(!why, "case %zu: %s", i, why);
+            CHECK(c.multimodal_cfg.width == 16 && c.multimodal_cfg.heads == 2 &&
+                  c.multimodal_cfg.layers == 1 && c.multimodal_cfg.context_length == 77 &&
+                  c.vision.attn_pooler_queries == 256 && c.vision.attn_pooler_heads == 2);
+        } else {
+            CHECKF(why && strstr(why, cases[i].refused), "case %zu: '%s'", i, why ? why : "");
+        }
+    }
+}
+
 static void test_variant(const char *variant, int attn_pool) {
     char dir[256], path[300];
     snprintf(dir, sizeof dir, FIX "/%s", variant);
@@ -325,6 +370,7 @@ int main(void) {
     test_variant("b32_tiny", 1);
     test_variant("base_tiny", 0);
     test_decode_hostile();
+    test_config();
     test_keys();
     return TEST_REPORT("test_coca");
 }
