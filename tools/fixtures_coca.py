@@ -36,7 +36,8 @@ expected.safetensors (OpenCLIP fp32):
 Random weights: every parameter drawn anew (LayerNorm weights 1 +- 0.1, biases N(0, 0.1), the CLS
 embedding, the pooler's queries and the class / positional embeddings N(0, 0.5), matrices N(0,
 1/fan_in)), and the decoder's vocabulary projection scaled by 4 with the end-of-text column moved up
-(by 6 b / |b|^2, b = the decoder's ln_final bias) so that captions are several tokens long, differ between images and some of them end early.
+(by 6 b / |b|^2, b = the decoder's ln_final bias) so that captions are several tokens long, differ between images and some of them end early;
+in base_tiny the column of "!" (id 0, the pad id) is moved up too, so that captions hold it.
 """
 
 import copy
@@ -84,13 +85,13 @@ FULL = ["coca_ViT-B-32", "coca_ViT-L-14", "coca_base", "coca_roberta-ViT-B-32"]
 
 
 VARIANTS = {
-    # variant: (real config, seed, updates of vision_cfg / text_cfg / multimodal_cfg)
-    "b32_tiny": ("coca_ViT-B-32", SEED, {
+    # variant: (real config, seed, "!" logit boost, updates of vision / text / multimodal_cfg)
+    "b32_tiny": ("coca_ViT-B-32", SEED, 0.0, {
         "vision_cfg": {"image_size": 64, "patch_size": 16, "width": 32, "layers": 2,
                        "head_width": 16, "attn_pooler_heads": 2},
         "text_cfg": {"width": 16, "heads": 2, "layers": 2},
         "multimodal_cfg": {"width": 16, "heads": 2, "layers": 2, "attn_pooler_heads": 2}}),
-    "base_tiny": ("coca_base", SEED + 1, {
+    "base_tiny": ("coca_base", SEED + 1, 4.0, {
         "vision_cfg": {"image_size": 72, "patch_size": 18, "width": 8, "layers": 2,
                        "head_width": 4},
         "text_cfg": {"width": 8, "heads": 2, "layers": 2, "vocab_size": 49408},
@@ -100,7 +101,7 @@ VARIANTS = {
 
 def model_cfg(variant):
     import open_clip
-    base, _, upd = VARIANTS[variant]
+    base, _, _, upd = VARIANTS[variant]
     cfg = copy.deepcopy(open_clip.get_model_config(base))
     cfg["embed_dim"] = 16
     for k, v in upd.items():
@@ -108,7 +109,7 @@ def model_cfg(variant):
     return cfg
 
 
-def randomize(model, seed):
+def randomize(model, seed, bang=0.0):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -132,6 +133,9 @@ def randomize(model, seed):
         # the end-of-text logit moved up by about 6 (ln_final's output carries its bias b)
         b = model.text_decoder.ln_final.bias
         tp[:, 49407] += 6.0 * b / b.dot(b)
+        # base_tiny: "!" (id 0, also the pad id) moved up by `bang` the same way, so that
+        # captions hold it and the text tower's pad-key mask matters in the later steps
+        tp[:, 0] += bang * b / b.dot(b)
     return model
 
 
@@ -147,7 +151,7 @@ def build(variant):
                                     interpolation=PREPROCESS["interpolation"],
                                     resize_mode=PREPROCESS["resize_mode"])
     pixels = torch.stack([pre(Image.open(os.path.join(gf.ROOT, p))) for p in IMAGES])
-    randomize(model, seed)
+    randomize(model, seed, VARIANTS[variant][2])
     return model, pixels, cfg
 
 
