@@ -8,11 +8,12 @@ text features, the image tokens the decoder attends to, decoder logits) and the 
     .venv/bin/python tools/fixtures_coca.py keys     # the full-size CoCa configs' state-dict keys
                                                      # (meta device) -> tests/fixtures/coca/keys.json
     .venv/bin/python tools/fixtures_coca.py full [coca_ViT-B-32 ...] [--out build/coca_full]
-        [--check BUILD/oclip]
+        [--check BUILD/oclip] [--no-generate]
         # a real config with random weights (randomize() as above), not committed: <out>/<config>/
         # with open_clip_config.json, open_clip_model.safetensors, pixels.npy (3 images) and
-        # img_features.npy, gen.json (generate() ids per image); with --check, oclip embed-image
-        # --pixels and oclip caption --json on the image files compared to them
+        # img_features.npy, gen.json (generate() ids per image, unless --no-generate); with
+        # --check, oclip embed-image --pixels and oclip caption --json on the image files
+        # compared to them
 
 Variants (tests/fixtures/coca/<variant>/, hub repos: open_clip_config.json with model_cfg and
 preprocess_cfg, open_clip_model.safetensors):
@@ -251,7 +252,7 @@ def keys():
         print(k, len(v) if isinstance(v, list) else v)
 
 
-def full(names, out, oclip):
+def full(names, out, oclip, gen=True):
     import subprocess
     import time
     import numpy as np
@@ -278,19 +279,22 @@ def full(names, out, oclip):
         with torch.no_grad():
             feat = model.encode_image(pixels, normalize=True)
             t = time.time()
-            gen = [model.generate(pixels[i:i + 1])[0].tolist() for i in range(3)]
+            gen = [model.generate(pixels[i:i + 1])[0].tolist() for i in range(3)] if gen else None
             dt = time.time() - t
         np.save(os.path.join(d, "pixels.npy"), pixels.numpy())
         np.save(os.path.join(d, "img_features.npy"), feat.numpy())
-        gf.write_json(os.path.join(d, "gen.json"), gen)
-        print("%s: PyTorch generate() of 3 images %.1f s (%d threads); lengths %s" %
-              (name, dt, torch.get_num_threads(), [len(g) for g in gen]))
+        if gen:
+            gf.write_json(os.path.join(d, "gen.json"), gen)
+            print("%s: PyTorch generate() of 3 images %.1f s (%d threads); lengths %s" %
+                  (name, dt, torch.get_num_threads(), [len(g) for g in gen]))
         if oclip:
             got = os.path.join(d, "got.npy")
             subprocess.run([oclip, "embed-image", "-m", d, "--pixels",
                             os.path.join(d, "pixels.npy"), "-o", got], check=True)
             g = np.load(got)
             print("%s: embed-image max-abs %.3g" % (name, abs(g - feat.numpy()).max()))
+            if not gen:
+                continue
             t = time.time()
             r = subprocess.run([oclip, "caption", "-m", d, "--json"] + IMAGES[:3], check=True,
                                capture_output=True, text=True)
@@ -313,7 +317,9 @@ if __name__ == "__main__":
             i = args.index("--check")
             oclip = args[i + 1]
             del args[i:i + 2]
-        full(args or ["coca_ViT-B-32"], out, oclip)
+        gen = "--no-generate" not in args
+        args = [a for a in args if a != "--no-generate"]
+        full(args or ["coca_ViT-B-32"], out, oclip, gen)
     elif len(sys.argv) > 1 and sys.argv[1] == "keys":
         keys()
     else:
