@@ -180,7 +180,7 @@ oclip_status oc_coca_text(const oclip_model *m, const int64_t *tokens, size_t n,
                           size_t stride, float *pooled, float *tok, oclip_error *err) {
     const oc_txt_tower *t = &m->txt;
     const oc_coca *c = m->coca;
-    size_t D = (size_t)t->tw.D, M = (size_t)t->tw.M, T = L + 1, E = (size_t)m->E;
+    size_t D = (size_t)t->tw.D, M = (size_t)t->tw.M, T = L + 1;
     int nth = __atomic_load_n(&m->threads, __ATOMIC_RELAXED);
     if (T > (size_t)t->ctx + 1)
         return oc_err_set(err, OCLIP_E_ARG, "CoCa text of %zu tokens: the tower has %d "
@@ -224,7 +224,6 @@ oclip_status oc_coca_text(const oclip_model *m, const int64_t *tokens, size_t n,
             oc_layernorm(x + (b * T + L) * D, bf.h + b * D, 1, D, t->ln_w, t->ln_b, t->tw.eps, 1);
         if (t->has_proj) oc_gemm(bf.h, n, &t->proj, t->proj_b, pooled, nth);
         else memcpy(pooled, bf.h, n * D * sizeof(float));
-        (void)E;
     }
     free(bf.h);
     free(x);
@@ -392,7 +391,7 @@ static void step_logits(const oclip_model *m, const int64_t *ids, size_t n, size
         float *xr = x + b * Dt;
         oc_load_f32(xr, t->tok_emb, t->tok_dtype, (size_t)row[pos] * Dt, Dt);
         for (size_t e = 0; e < Dt; e++) xr[e] += t->pos[pos * Dt + e];
-        for (size_t j = 0; j < cur; j++) /* the legacy CLS-era key mask (oc_coca_text) */
+        for (size_t j = 0; j < cur; j++) /* the legacy key mask (as oc_coca_text) */
             kvalid[b * S + j] = j == 0 || row[j - 1] != c->pad_id;
     }
     for (int l = 0; l < t->tw.layers; l++)
