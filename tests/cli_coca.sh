@@ -5,7 +5,8 @@
 # (max-abs <= 1e-4 against OpenCLIP's features), and `oclip caption` on the three images whose
 # generate() ids expected.json holds: --json ids identical and captions equal to OpenCLIP's
 # decode with the defaults, with --repetition-penalty 1.5 --seq-len 12, and with --beams 4
-# --beam-groups 1 --min-len 8 --seq-len 16; the plain output (PATH<TAB>caption); usage errors and
+# --beam-groups 1 --min-len 8 --seq-len 16 (and the defaults on base_tiny, coca_base's shape);
+# the plain output (PATH<TAB>caption); usage errors and
 # a model without a decoder refused.
 # Needs only POSIX sh and python3's standard library.
 NAME=cli_coca.sh
@@ -43,6 +44,10 @@ py "$CMP" "$D/expected.json" rep "$tmp/rep.jsonl"
 expect 0 "$OCLIP" caption -m "$D" $IMGS --json --beams 4 --beam-groups 1 --min-len 8 --seq-len 16
 cp "$tmp/out" "$tmp/b4.jsonl"
 py "$CMP" "$D/expected.json" b4 "$tmp/b4.jsonl"
+# coca_base's shape (no attentional pool: the decoder attends to the patch tokens)
+expect 0 "$OCLIP" caption -m tests/fixtures/coca/base_tiny $IMGS --json
+cp "$tmp/out" "$tmp/base.jsonl"
+py "$CMP" tests/fixtures/coca/base_tiny/expected.json default "$tmp/base.jsonl"
 
 # the plain output: PATH<TAB>caption, one line per image
 expect 0 "$OCLIP" caption -m "$D" examples/blue_triangle.png

@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/arch.h"
 #include "model/model.h"
@@ -29,7 +30,6 @@
 #include "util.h"
 
 #define FIX "tests/fixtures/coca"
-#define DIR FIX "/b32_tiny"
 #define TOL 1e-4
 #define MIN_COS 0.99999
 
@@ -89,10 +89,10 @@ static void test_features(oclip_model *m, const oclip_checkpoint *ex, const cJSO
     compare("img_features", out, feat, n_img * E);
 
     /* the decoder's image tokens */
-    size_t ntok, Ti = oc_coca_image_ntok(m);
+    size_t ntok, Ti = oc_coca_image_ntok(m), W = (size_t)m->coca->dec.D;
     float *img_want = expect_f32(ex, "image_embs", &ntok);
-    CHECKF(Ti * E * n_img == ntok, "image tokens: %zu per image, OpenCLIP %zu", Ti,
-           ntok / n_img / E);
+    CHECKF(Ti * W * n_img == ntok, "image tokens: %zu per image, OpenCLIP %zu", Ti,
+           ntok / n_img / W);
     float *img = calloc(ntok, sizeof(float));
     CHECKF(oc_coca_image_tokens(m, pixels, n_img, img, &err) == OCLIP_OK, "%s", err.msg);
     compare("image_embs", img, img_want, ntok);
@@ -108,7 +108,7 @@ static void test_features(oclip_model *m, const oclip_checkpoint *ex, const cJSO
            err.msg);
     compare("txt_features", txt, txt_want, n_txt * E);
     const oclip_tensor *tt = oclip_checkpoint_find(ex, "tokens");
-    size_t ctx = (size_t)tt->shape[1], W = (size_t)m->txt.tw.D, ntt;
+    size_t ctx = (size_t)tt->shape[1], ntt;
     CHECK(ctx == 76 && tt->dtype == OCLIP_DTYPE_I64);
     int64_t *tokens = malloc(tt->nbytes);
     memcpy(tokens, tt->data, tt->nbytes);
@@ -116,13 +116,13 @@ static void test_features(oclip_model *m, const oclip_checkpoint *ex, const cJSO
     CHECKF(oc_coca_text(m, tokens, n_txt, ctx, ctx, NULL, tok, &err) == OCLIP_OK, "%s", err.msg);
     compare("txt_tokens", tok, tok_want, ntt);
 
-    /* decoder logits of image 0 with the first 8 text tokens of prompt 0 */
+    /* decoder logits of image 0 with the first text tokens of prompt 0 */
     size_t nl;
     float *dec_want = expect_f32(ex, "dec_logits", &nl);
     float *dec = calloc(nl, sizeof(float));
-    CHECKF(oc_coca_decoder_logits(m, img, Ti, tok, 8, dec, &err) == OCLIP_OK, "%s", err.msg);
+    size_t L = (size_t)oclip_checkpoint_find(ex, "dec_logits")->shape[1];
+    CHECKF(oc_coca_decoder_logits(m, img, Ti, tok, L, dec, &err) == OCLIP_OK, "%s", err.msg);
     compare("dec_logits", dec, dec_want, nl);
-    (void)W;
     free(pixels), free(out), free(raw), free(feat), free(img_want), free(img), free(texts);
     free(txt), free(txt_want), free(tokens), free(tok_want), free(tok), free(dec_want), free(dec);
 }
@@ -268,27 +268,109 @@ static void test_options(oclip_model *m, const float *pixels) {
     }
 }
 
-int main(void) {
+/* oclip convert (OpenCLIP layout, f32): the written metadata config keeps multimodal_cfg and
+ * the pooler's sizes, so the converted file loads as the same CoCa and captions the same */
+static void test_convert(oclip_model *m, const float *pixels) {
+    oclip_convert_options co;
+    oclip_convert_options_default(&co);
+    char tmp[] = "/tmp/oclip_coca_XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd >= 0) close(fd);
+    oclip_error err;
+    CHECKF(oclip_convert(m->report, tmp, &co, &err) == OCLIP_OK, "convert: %s", err.msg);
+    oclip_model *mc = load(tmp, &err);
+    CHECKF(mc != NULL, "converted: %s", err.msg);
+    if (mc) {
+        int64_t a[64], b[64];
+        size_t na = 0, nb = 0;
+        CHECK(oclip_caption(m, pixels, NULL, a, 64, &na, &err) == OCLIP_OK);
+        CHECKF(oclip_caption(mc, pixels, NULL, b, 64, &nb, &err) == OCLIP_OK, "%s", err.msg);
+        CHECK(na == nb && na > 0 && !memcmp(a, b, na * sizeof *a));
+        CHECK(mc->cfg.vision.attn_pooler_queries == m->cfg.vision.attn_pooler_queries &&
+              mc->cfg.vision.attn_pooler_heads == m->cfg.vision.attn_pooler_heads &&
+              mc->cfg.multimodal_cfg.heads == m->cfg.multimodal_cfg.heads);
+    }
+    oclip_model_free(mc);
+    remove(tmp);
+}
+
+/* multimodal_cfg and the pooler's sizes as OpenCLIP reads them (hand-made configs) */
+static void test_config(void) {
+    static const char base[] = "{\"embed_dim\": 16, \"vision_cfg\": {\"image_size\": 64, "
+                               "\"patch_size\": 16, \"width\": 32, \"layers\": 1, \"head_width\": 16, "
+                               "\"attentional_pool\": %s, \"attn_pooler_heads\": %s}, "
+                               "\"text_cfg\": {\"width\": 16, \"heads\": 2, \"layers\": 1, "
+                               "\"embed_cls\": true}, \"multimodal_cfg\": %s, "
+                               "\"custom_text\": true}";
+    struct {
+        const char *pool, *heads, *mm;
+        oclip_status st;     /* oclip_config_parse */
+        const char *refused; /* oclip_config_unsupported contains it; NULL: computed */
+    } cases[] = {
+        {"true", "2", "{\"width\": 16, \"heads\": 2, \"layers\": 1, \"n_queries\": 9, "
+                      "\"dim_head\": 3, \"mlp_ratio\": 7}", OCLIP_OK, NULL},
+        {"true", "2", "{\"width\": 16, \"heads\": 3}", OCLIP_E_FORMAT, NULL},
+        {"true", "2", "{\"width\": \"16\"}", OCLIP_E_FORMAT, NULL},
+        {"true", "2", "[]", OCLIP_E_FORMAT, NULL},
+        {"true", "0", "{\"width\": 16}", OCLIP_E_FORMAT, NULL},
+        {"true", "3", "{\"width\": 16, \"heads\": 2}", OCLIP_OK, "attn_pooler_heads"},
+        {"true", "2", "{\"width\": 32, \"heads\": 2}", OCLIP_OK, "multimodal width"},
+        {"\"parallel\"", "2", "{\"width\": 16, \"heads\": 2}", OCLIP_OK, "parallel"},
+        {"true", "2", "{\"width\": 16, \"heads\": 2, \"wat\": 1}", OCLIP_OK, "unknown keys"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char json[1024];
+        snprintf(json, sizeof json, base, cases[i].pool, cases[i].heads, cases[i].mm);
+        oclip_model_config c;
+        oclip_error err;
+        oclip_status st = oclip_config_parse(json, strlen(json), &c, &err);
+        CHECKF(st == cases[i].st, "case %zu: status %d (%s)", i, (int)st, err.msg);
+        if (st != OCLIP_OK) continue;
+        CHECK(c.family == OCLIP_FAMILY_COCA);
+        const char *why = oclip_config_unsupported(&c);
+        if (!cases[i].refused) {
+            CHECKF(!why, "case %zu: %s", i, why);
+            CHECK(c.multimodal_cfg.width == 16 && c.multimodal_cfg.heads == 2 &&
+                  c.multimodal_cfg.layers == 1 && c.multimodal_cfg.context_length == 77 &&
+                  c.vision.attn_pooler_queries == 256 && c.vision.attn_pooler_heads == 2);
+        } else {
+            CHECKF(why && strstr(why, cases[i].refused), "case %zu: '%s'", i, why ? why : "");
+        }
+    }
+}
+
+static void test_variant(const char *variant, int attn_pool) {
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, FIX "/%s", variant);
+    fprintf(stderr, "%s\n", variant);
     oclip_error err;
     oclip_checkpoint *ex = NULL;
-    CHECKF(oclip_checkpoint_open(DIR "/expected.safetensors", NULL, &ex, &err) == OCLIP_OK, "%s",
-           err.msg);
-    cJSON *ej = load_json(DIR "/expected.json");
-    oclip_model *m = load(DIR, &err);
-    CHECKF(m != NULL, "%s: %s", DIR, err.msg);
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/expected.json", dir);
+    cJSON *ej = load_json(path);
+    oclip_model *m = load(dir, &err);
+    CHECKF(m != NULL, "%s: %s", dir, err.msg);
     if (m && ex && ej) {
         CHECK(oclip_model_config_of(m)->family == OCLIP_FAMILY_COCA && m->coca &&
-              m->coca->attn_pool && oclip_model_can_caption(m));
+              m->coca->attn_pool == attn_pool && oclip_model_can_caption(m));
         test_features(m, ex, ej);
         test_captions(m, ex, ej);
         float *pixels = expect_f32(ex, "pixels", NULL);
-        test_options(m, pixels);
+        if (attn_pool) test_options(m, pixels);
+        test_convert(m, pixels);
         free(pixels);
     }
-    test_decode_hostile();
-    test_keys();
     oclip_model_free(m);
     oclip_checkpoint_free(ex);
     cJSON_Delete(ej);
+}
+
+int main(void) {
+    test_variant("b32_tiny", 1);
+    test_variant("base_tiny", 0);
+    test_decode_hostile();
+    test_config();
+    test_keys();
     return TEST_REPORT("test_coca");
 }

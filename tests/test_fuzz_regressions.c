@@ -91,7 +91,7 @@ static void review_findings(void) {
 
     /* the status survives a NULL err: an unsupported family stays UNSUPPORTED */
     oclip_model_config rn;
-    CHECK(oclip_config_builtin("coca_ViT-B-32", &rn, NULL) == OCLIP_OK);
+    CHECK(oclip_config_builtin("coca_roberta-ViT-B-32", &rn, NULL) == OCLIP_OK);
     oclip_model_options opt = {.config = &rn};
     oclip_model *m = NULL;
     CHECK(oclip_model_load("tests/fixtures/arch/tiny/b32like", &opt, &m, NULL) ==

@@ -463,7 +463,11 @@ static cJSON *model_cfg_json(const oclip_model_config *c) {
     if (v->has_ls) ok = jnum(vc, "ls_init_value", v->ls_init_value) && ok;
     if (v->no_ln_pre) ok = jbool(vc, "no_ln_pre", 1) && ok;
     if (v->final_ln_after_pool) ok = jbool(vc, "final_ln_after_pool", 1) && ok;
-    if (v->attentional_pool) ok = jbool(vc, "attentional_pool", 1) && ok;
+    if (v->attentional_pool) {
+        ok = jbool(vc, "attentional_pool", 1) && ok;
+        ok = jnum(vc, "attn_pooler_queries", v->attn_pooler_queries) && ok;
+        ok = jnum(vc, "attn_pooler_heads", v->attn_pooler_heads) && ok;
+    }
     if (strcmp(v->pool_type, "tok")) ok = jstr(vc, "pool_type", v->pool_type) && ok;
     if (v->pos_embed_type[0] && strcmp(v->pos_embed_type, "learnable"))
         ok = jstr(vc, "pos_embed_type", v->pos_embed_type) && ok;
@@ -510,6 +514,15 @@ static cJSON *model_cfg_json(const oclip_model_config *c) {
     /* attached last: jput frees what it cannot attach, so nothing is filled after a failure */
     ok = jput(m, "vision_cfg", vc) && ok;
     ok = jput(m, "text_cfg", tc) && ok;
+    if (c->multimodal) { /* CoCa's text decoder (model/coca.c) */
+        const oclip_multimodal_cfg *mm = &c->multimodal_cfg;
+        cJSON *mc = cJSON_CreateObject();
+        bool mok = mc && jnum(mc, "context_length", mm->context_length) &&
+                   jnum(mc, "width", mm->width) && jnum(mc, "heads", mm->heads) &&
+                   jnum(mc, "layers", mm->layers) &&
+                   (!mm->has_ls || jnum(mc, "ls_init_value", mm->ls_init_value));
+        ok = (mok ? jput(m, "multimodal_cfg", mc) : (cJSON_Delete(mc), false)) && ok;
+    }
     if (!ok) {
         cJSON_Delete(m);
         return NULL;

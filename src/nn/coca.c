@@ -180,7 +180,7 @@ oclip_status oc_coca_text(const oclip_model *m, const int64_t *tokens, size_t n,
                           size_t stride, float *pooled, float *tok, oclip_error *err) {
     const oc_txt_tower *t = &m->txt;
     const oc_coca *c = m->coca;
-    size_t D = (size_t)t->tw.D, M = (size_t)t->tw.M, T = L + 1, E = (size_t)m->E;
+    size_t D = (size_t)t->tw.D, M = (size_t)t->tw.M, T = L + 1;
     int nth = __atomic_load_n(&m->threads, __ATOMIC_RELAXED);
     if (T > (size_t)t->ctx + 1)
         return oc_err_set(err, OCLIP_E_ARG, "CoCa text of %zu tokens: the tower has %d "
@@ -224,7 +224,6 @@ oclip_status oc_coca_text(const oclip_model *m, const int64_t *tokens, size_t n,
             oc_layernorm(x + (b * T + L) * D, bf.h + b * D, 1, D, t->ln_w, t->ln_b, t->tw.eps, 1);
         if (t->has_proj) oc_gemm(bf.h, n, &t->proj, t->proj_b, pooled, nth);
         else memcpy(pooled, bf.h, n * D * sizeof(float));
-        (void)E;
     }
     free(bf.h);
     free(x);
@@ -339,6 +338,86 @@ oclip_status oc_coca_decoder_logits(const oclip_model *m, const float *img, size
 }
 
 /* =============================================================================================
+ * One generation step with key / value caches. Row i of a causal tower depends on rows <= i
+ * only, and every operation here is per row (LayerNorm, the GEMMs: each element summed in the
+ * same order whatever the rows computed with it; attend: each query over its keys in order), so
+ * computing the new last row against the cached keys / values of the earlier ones gives the same
+ * bytes as rerunning the whole prefix, which is what OpenCLIP does at every step.
+ */
+/* One block for the new rows x [n, D] at position pos of each sequence: self-attention over
+ * cache [n, S, 2D] (this row's k | v stored at pos first; keys masked by kvalid [n, S] when not
+ * NULL), or cross-attention over xkv [Ti, 2D] when xkv is not NULL. */
+static void step_block(const oc_tower *tw, const oc_block *b, float *x, size_t n, size_t pos,
+                       float *cache, size_t S, const unsigned char *kvalid, const float *xkv,
+                       size_t Ti, blk_buf *bf, int nth) {
+    size_t D = (size_t)tw->D, H = (size_t)tw->H;
+    oc_epilogue res1 = {0, tw->act, x, b->ls1}, act = {1, tw->act, NULL, NULL},
+                res2 = {0, tw->act, x, b->ls2};
+    oc_layernorm(x, bf->h, n, D, b->ln1_w, b->ln1_b, tw->eps, nth);
+    if (!xkv) {
+        linear(bf->h, n, &b->in_w, b->in_b, bf->qkv, NULL, nth, bf->qs);
+        for (size_t s = 0; s < n; s++) {
+            float *c = cache + s * S * 2 * D;
+            memcpy(c + pos * 2 * D, bf->qkv + s * 3 * D + D, 2 * D * sizeof(float));
+            attend(bf->qkv + s * 3 * D, 3 * D, c, 2 * D, c + D, 2 * D, bf->o + s * D, D, 1,
+                   pos + 1, H, D / H, 0, kvalid ? kvalid + s * S : NULL, bf->p);
+        }
+    } else {
+        oc_weight wq = rows_of(&b->in_w, 0, D);
+        linear(bf->h, n, &wq, b->in_b, bf->qkv, NULL, nth, bf->qs);
+        for (size_t s = 0; s < n; s++)
+            attend(bf->qkv + s * D, D, xkv, 2 * D, xkv + D, 2 * D, bf->o + s * D, D, 1, Ti, H,
+                   D / H, 0, NULL, bf->p);
+    }
+    linear(bf->o, n, &b->out_w, b->out_b, bf->h, &res1, nth, bf->qs);
+    oc_layernorm(x, bf->h, n, D, b->ln2_w, b->ln2_b, tw->eps, nth);
+    linear(bf->h, n, &b->fc_w, b->fc_b, bf->f, &act, nth, bf->qs);
+    linear(bf->f, n, &b->proj_w, b->proj_b, bf->h, &res2, nth, bf->qs);
+}
+
+/* The next-token logits [n, vocab] of n beams whose ids are in [n, S] (cur of them): the text
+ * tower's and the decoder's row cur - 1, against the caches tc [text layers][n, S, 2Wt] and dc
+ * [decoder layers][n, S, 2W] of rows 0 .. cur - 2 (filled by the earlier steps). x [n, Wt],
+ * kvalid [n, S] scratch. */
+static void step_logits(const oclip_model *m, const int64_t *ids, size_t n, size_t S, size_t cur,
+                        float *tc, float *dc, const float *xkv, size_t Ti, float *x,
+                        unsigned char *kvalid, blk_buf *bf, float *logits) {
+    const oc_txt_tower *t = &m->txt;
+    const oc_coca *c = m->coca;
+    size_t Dt = (size_t)t->tw.D, W = (size_t)c->dec.D, pos = cur - 1;
+    int nth = __atomic_load_n(&m->threads, __ATOMIC_RELAXED);
+    for (size_t b = 0; b < n; b++) {
+        const int64_t *row = ids + b * S;
+        float *xr = x + b * Dt;
+        oc_load_f32(xr, t->tok_emb, t->tok_dtype, (size_t)row[pos] * Dt, Dt);
+        for (size_t e = 0; e < Dt; e++) xr[e] += t->pos[pos * Dt + e];
+        for (size_t j = 0; j < cur; j++) /* the legacy key mask (as oc_coca_text) */
+            kvalid[b * S + j] = j == 0 || row[j - 1] != c->pad_id;
+    }
+    for (int l = 0; l < t->tw.layers; l++)
+        step_block(&t->tw, &t->tw.blocks[l], x, n, pos, tc + (size_t)l * n * S * 2 * Dt, S,
+                   kvalid, NULL, 0, bf, nth);
+    /* the decoder (text width = its width: oc_coca_unsupported) */
+    for (int l = 0; l < c->dec.layers; l++) {
+        step_block(&c->dec, &c->dec.blocks[l], x, n, pos, dc + (size_t)l * n * S * 2 * W, S,
+                   NULL, NULL, 0, bf, nth);
+        step_block(&c->dec, &c->xattn[l].b, x, n, pos, NULL, S, NULL,
+                   xkv + (size_t)l * Ti * 2 * W, Ti, bf, nth);
+    }
+    oc_layernorm(x, bf->h, n, W, c->dec_ln_w, c->dec_ln_b, c->dec.eps, nth);
+    oc_gemm(bf->h, n, &c->dec_proj, NULL, logits, nth);
+}
+
+/* The caches of beam r after a step = those of its source beam src[r], rows [0, rows) */
+static void cache_reorder(const float *from, float *to, int layers, size_t n, size_t S,
+                          size_t D2, const size_t *src, size_t rows) {
+    for (int l = 0; l < layers; l++)
+        for (size_t r = 0; r < n; r++)
+            memcpy(to + ((size_t)l * n + r) * S * D2, from + ((size_t)l * n + src[r]) * S * D2,
+                   rows * D2 * sizeof(float));
+}
+
+/* =============================================================================================
  * Beam search (coca_model.py _generate_beamsearch with transformers' BeamSearchScorer)
  */
 typedef struct {
@@ -406,9 +485,13 @@ oclip_status oc_coca_caption(const oclip_model *m, const float *pixels, int num_
     size_t Wt = (size_t)m->txt.tw.D;
     int64_t pad = c->pad_id;
     oclip_status s = OCLIP_OK;
-    /* memory: image tokens, kv, text tokens [NB, S, Wt], logits [NB, V], scores [gs * V],
-     * ids [NB, S] x 2, hypotheses G * gs * S */
-    size_t fl = Ti * W + (size_t)c->dec.layers * Ti * 2 * W + NB * S * Wt + NB * V + gs * V;
+    /* memory: image tokens, their keys / values, logits [NB, V], scores [gs * V], ids [NB, S]
+     * x 2, hypotheses G * gs * S */
+    /* + the caches (text and decoder, two of each for the reordering), the step's rows */
+    size_t tcs = (size_t)m->txt.tw.layers * NB * S * 2 * Wt, dcs = (size_t)c->dec.layers * NB * S * 2 * W;
+    size_t fl = Ti * W + (size_t)c->dec.layers * Ti * 2 * W + NB * V + gs * V +
+                2 * tcs + 2 * dcs + NB * Wt + (NB * S + 3) / 4;
+    blk_buf bf = {0};
     float *fb = malloc(fl * sizeof(float));
     int64_t *ib = malloc((2 * NB * S + G * gs * S) * sizeof(int64_t));
     hyp *hb = malloc(G * gs * sizeof(hyp));
@@ -421,8 +504,12 @@ oclip_status oc_coca_caption(const oclip_model *m, const float *pixels, int num_
         s = oc_err_set(err, OCLIP_E_NOMEM, "out of memory (caption)");
         goto out;
     }
-    float *img = fb, *kv = img + Ti * W, *tok = kv + (size_t)c->dec.layers * Ti * 2 * W,
-          *logits = tok + NB * S * Wt, *next = logits + NB * V;
+    float *img = fb, *kv = img + Ti * W, *logits = kv + (size_t)c->dec.layers * Ti * 2 * W,
+          *next = logits + NB * V, *tc = next + gs * V,
+          *tc2 = tc + tcs, *dc = tc2 + tcs, *dc2 = dc + dcs, *xrow = dc2 + dcs;
+    unsigned char *kvalid = (unsigned char *)(xrow + NB * Wt);
+    size_t Mx = (size_t)(m->txt.tw.M > c->dec.M ? m->txt.tw.M : c->dec.M);
+    if ((s = buf_get(&bf, NB, Wt, Mx, (S > Ti ? S : Ti), tower_q8(&m->txt.tw), err))) goto out;
     int64_t *in = ib, *in2 = ib + NB * S;
     for (size_t g = 0; g < G; g++) {
         hl[g] = (hyp_list){hb + g * gs, 0, gs, 1e9};
@@ -438,8 +525,7 @@ oclip_status oc_coca_caption(const oclip_model *m, const float *pixels, int num_
     size_t cur = 1;
     for (;;) {
         /* logits of every beam's next token: the text tower's tokens, then the decoder */
-        if ((s = oc_coca_text(m, in, NB, cur, S, NULL, tok, err))) goto out;
-        if ((s = decoder_last(m, tok, NB, cur, kv, Ti, logits, err))) goto out;
+        step_logits(m, in, NB, S, cur, tc, dc, kv, Ti, xrow, kvalid, &bf, logits);
         for (size_t g = 0; g < G; g++) {
             size_t g0 = g * gs;
             /* logits processors, then + the beam's score: next [gs, V] */
@@ -497,6 +583,14 @@ oclip_status oc_coca_caption(const oclip_model *m, const float *pixels, int num_
         int64_t *t = in;
         in = in2;
         in2 = t;
+        cache_reorder(tc, tc2, m->txt.tw.layers, NB, S, 2 * Wt, src, cur);
+        cache_reorder(dc, dc2, c->dec.layers, NB, S, 2 * W, src, cur);
+        float *f = tc;
+        tc = tc2;
+        tc2 = f;
+        f = dc;
+        dc = dc2;
+        dc2 = f;
         cur++;
         int all = 1;
         for (size_t g = 0; g < G; g++) all &= done[g];
@@ -519,6 +613,7 @@ oclip_status oc_coca_caption(const oclip_model *m, const float *pixels, int num_
     *n_ids = best->len;
     if (best->len < S) ids[(*n_ids)++] = eos;
 out:
+    free(bf.h);
     free(fb);
     free(ib);
     free(hb);
