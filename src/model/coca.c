@@ -5,10 +5,10 @@
  * the binding of the parts a CLIP does not have (nn/coca.c computes them).
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "model/arch.h"
 #include "model/coca.h"
 #include "model/model.h"
 #include "nn/engine.h"
@@ -36,26 +36,11 @@ const char *oc_coca_unsupported(const oclip_model_config *c) {
     return NULL;
 }
 
-static void putf(void (*put)(void *, int, const int64_t[4], const char *), void *ctx, int ndim,
-                 int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
-    OC_PRINTF(8, 9);
-static void putf(void (*put)(void *, int, const int64_t[4], const char *), void *ctx, int ndim,
-                 int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...) {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    int64_t d[4] = {d0, d1, d2, d3};
-    put(ctx, ndim, d, name);
-}
-
-/* ResidualAttentionBlock's parameters in registration order (ln_1, attn, ls_1, ln_1_kv, ln_2,
- * mlp, ls_2) */
-static void put_block(void (*put)(void *, int, const int64_t[4], const char *), void *ctx,
-                      const char *p, int i, int64_t w, int64_t mlp, int ls, int cross) {
-#define P1(n, leaf) putf(put, ctx, 1, n, 0, 0, 0, "%s.%d." leaf, p, i)
-#define P2(a, b, leaf) putf(put, ctx, 2, a, b, 0, 0, "%s.%d." leaf, p, i)
+/* a cross-attention ResidualAttentionBlock's parameters in registration order (ln_1, attn, ls_1,
+ * ln_1_kv, ln_2, mlp, ls_2); the self-attention blocks are oc_emit_resblocks' */
+static void emit_cross_block(const oc_emit *e, int i, int64_t w, int64_t mlp, int ls) {
+#define P1(n, leaf) oc_emitf(e, 1, n, 0, 0, 0, "text_decoder.cross_attn.%d." leaf, i)
+#define P2(a, b, leaf) oc_emitf(e, 2, a, b, 0, 0, "text_decoder.cross_attn.%d." leaf, i)
     P1(w, "ln_1.weight");
     P1(w, "ln_1.bias");
     P2(3 * w, w, "attn.in_proj_weight");
@@ -63,10 +48,8 @@ static void put_block(void (*put)(void *, int, const int64_t[4], const char *), 
     P2(w, w, "attn.out_proj.weight");
     P1(w, "attn.out_proj.bias");
     if (ls) P1(w, "ls_1.gamma");
-    if (cross) {
-        P1(w, "ln_1_kv.weight");
-        P1(w, "ln_1_kv.bias");
-    }
+    P1(w, "ln_1_kv.weight");
+    P1(w, "ln_1_kv.bias");
     P1(w, "ln_2.weight");
     P1(w, "ln_2.bias");
     P2(mlp, w, "mlp.c_fc.weight");
@@ -81,6 +64,7 @@ static void put_block(void (*put)(void *, int, const int64_t[4], const char *), 
 void oc_coca_expected(const oclip_model_config *c,
                       void (*put)(void *ctx, int ndim, const int64_t shape[4], const char *name),
                       void *ctx) {
+    const oc_emit em = {put, ctx}, *e = &em;
     const oclip_vision_cfg *v = &c->vision;
     const oclip_text_cfg *t = &c->text;
     const oclip_multimodal_cfg *mm = &c->multimodal_cfg;
@@ -89,60 +73,56 @@ void oc_coca_expected(const oclip_model_config *c,
     int64_t gh = v->image_size[0] / v->patch_size, gw = v->image_size[1] / v->patch_size;
     int64_t pool_dim = v->attentional_pool ? E : Wv, Q = v->attn_pooler_queries;
     int ls_dims = c->nonscalar_logit_scale ? 1 : 0;
-    putf(put, ctx, ls_dims, 1, 0, 0, 0, "logit_scale");
-    if (c->has_logit_bias) putf(put, ctx, ls_dims, 1, 0, 0, 0, "logit_bias");
+    oc_emitf(e, ls_dims, 1, 0, 0, 0, "logit_scale");
+    if (c->has_logit_bias) oc_emitf(e, ls_dims, 1, 0, 0, 0, "logit_bias");
     /* text: TextTransformer's parameters (cls_emb, positional_embedding, text_projection), then
      * token_embedding, transformer, ln_final */
-    putf(put, ctx, 1, Wt, 0, 0, 0, "text.cls_emb");
-    putf(put, ctx, 2, t->context_length + 1, Wt, 0, 0, "text.positional_embedding");
+    oc_emitf(e, 1, Wt, 0, 0, 0, "text.cls_emb");
+    oc_emitf(e, 2, t->context_length + 1, Wt, 0, 0, "text.positional_embedding");
     int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
-    if (has_proj && !t->proj_bias) putf(put, ctx, 2, Wt, E, 0, 0, "text.text_projection");
-    putf(put, ctx, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
-    for (int i = 0; i < t->layers; i++)
-        put_block(put, ctx, "text.transformer.resblocks", i, Wt, mlp_t, t->has_ls, 0);
-    putf(put, ctx, 1, Wt, 0, 0, 0, "text.ln_final.weight");
-    putf(put, ctx, 1, Wt, 0, 0, 0, "text.ln_final.bias");
+    if (has_proj && !t->proj_bias) oc_emitf(e, 2, Wt, E, 0, 0, "text.text_projection");
+    oc_emitf(e, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
+    oc_emit_resblocks(e, "text.transformer.", t->layers, Wt, mlp_t, t->has_ls);
+    oc_emitf(e, 1, Wt, 0, 0, 0, "text.ln_final.weight");
+    oc_emitf(e, 1, Wt, 0, 0, 0, "text.ln_final.bias");
     if (has_proj && t->proj_bias) {
-        putf(put, ctx, 2, E, Wt, 0, 0, "text.text_projection.weight");
-        putf(put, ctx, 1, E, 0, 0, 0, "text.text_projection.bias");
+        oc_emitf(e, 2, E, Wt, 0, 0, "text.text_projection.weight");
+        oc_emitf(e, 1, E, 0, 0, 0, "text.text_projection.bias");
     }
     /* visual: VisionTransformer's parameters, conv1, ln_pre, transformer, attn_pool, ln_post */
-    putf(put, ctx, 1, Wv, 0, 0, 0, "visual.class_embedding");
-    putf(put, ctx, 2, gh * gw + 1, Wv, 0, 0, "visual.positional_embedding");
-    putf(put, ctx, 2, pool_dim, E, 0, 0, "visual.proj");
-    putf(put, ctx, 4, Wv, 3, v->patch_size, v->patch_size, "visual.conv1.weight");
+    oc_emitf(e, 1, Wv, 0, 0, 0, "visual.class_embedding");
+    oc_emitf(e, 2, gh * gw + 1, Wv, 0, 0, "visual.positional_embedding");
+    oc_emitf(e, 2, pool_dim, E, 0, 0, "visual.proj");
+    oc_emitf(e, 4, Wv, 3, v->patch_size, v->patch_size, "visual.conv1.weight");
     if (!v->no_ln_pre) {
-        putf(put, ctx, 1, Wv, 0, 0, 0, "visual.ln_pre.weight");
-        putf(put, ctx, 1, Wv, 0, 0, 0, "visual.ln_pre.bias");
+        oc_emitf(e, 1, Wv, 0, 0, 0, "visual.ln_pre.weight");
+        oc_emitf(e, 1, Wv, 0, 0, 0, "visual.ln_pre.bias");
     }
-    for (int i = 0; i < v->layers; i++)
-        put_block(put, ctx, "visual.transformer.resblocks", i, Wv, mlp_v, v->has_ls, 0);
+    oc_emit_resblocks(e, "visual.transformer.", v->layers, Wv, mlp_v, v->has_ls);
     if (v->attentional_pool) {
         /* AttentionalPooler: query, attn (nn.MultiheadAttention with kdim = vdim = Wv: separate
          * q / k / v projection weights), ln_q, ln_k */
-        putf(put, ctx, 2, Q, E, 0, 0, "visual.attn_pool.query");
-        putf(put, ctx, 2, E, E, 0, 0, "visual.attn_pool.attn.q_proj_weight");
-        putf(put, ctx, 2, E, Wv, 0, 0, "visual.attn_pool.attn.k_proj_weight");
-        putf(put, ctx, 2, E, Wv, 0, 0, "visual.attn_pool.attn.v_proj_weight");
-        putf(put, ctx, 1, 3 * E, 0, 0, 0, "visual.attn_pool.attn.in_proj_bias");
-        putf(put, ctx, 2, E, E, 0, 0, "visual.attn_pool.attn.out_proj.weight");
-        putf(put, ctx, 1, E, 0, 0, 0, "visual.attn_pool.attn.out_proj.bias");
-        putf(put, ctx, 1, E, 0, 0, 0, "visual.attn_pool.ln_q.weight");
-        putf(put, ctx, 1, E, 0, 0, 0, "visual.attn_pool.ln_q.bias");
-        putf(put, ctx, 1, Wv, 0, 0, 0, "visual.attn_pool.ln_k.weight");
-        putf(put, ctx, 1, Wv, 0, 0, 0, "visual.attn_pool.ln_k.bias");
+        oc_emitf(e, 2, Q, E, 0, 0, "visual.attn_pool.query");
+        oc_emitf(e, 2, E, E, 0, 0, "visual.attn_pool.attn.q_proj_weight");
+        oc_emitf(e, 2, E, Wv, 0, 0, "visual.attn_pool.attn.k_proj_weight");
+        oc_emitf(e, 2, E, Wv, 0, 0, "visual.attn_pool.attn.v_proj_weight");
+        oc_emitf(e, 1, 3 * E, 0, 0, 0, "visual.attn_pool.attn.in_proj_bias");
+        oc_emitf(e, 2, E, E, 0, 0, "visual.attn_pool.attn.out_proj.weight");
+        oc_emitf(e, 1, E, 0, 0, 0, "visual.attn_pool.attn.out_proj.bias");
+        oc_emitf(e, 1, E, 0, 0, 0, "visual.attn_pool.ln_q.weight");
+        oc_emitf(e, 1, E, 0, 0, 0, "visual.attn_pool.ln_q.bias");
+        oc_emitf(e, 1, Wv, 0, 0, 0, "visual.attn_pool.ln_k.weight");
+        oc_emitf(e, 1, Wv, 0, 0, 0, "visual.attn_pool.ln_k.bias");
     }
-    putf(put, ctx, 1, pool_dim, 0, 0, 0, "visual.ln_post.weight");
-    putf(put, ctx, 1, pool_dim, 0, 0, 0, "visual.ln_post.bias");
+    oc_emitf(e, 1, pool_dim, 0, 0, 0, "visual.ln_post.weight");
+    oc_emitf(e, 1, pool_dim, 0, 0, 0, "visual.ln_post.bias");
     /* text_decoder: MultimodalTransformer's text_projection, resblocks, cross_attn, ln_final
      * (its MLP width: MultimodalTransformer's mlp_ratio default 4.0) */
-    putf(put, ctx, 2, W, t->vocab_size, 0, 0, "text_decoder.text_projection");
-    for (int i = 0; i < mm->layers; i++)
-        put_block(put, ctx, "text_decoder.resblocks", i, W, 4 * W, mm->has_ls, 0);
-    for (int i = 0; i < mm->layers; i++)
-        put_block(put, ctx, "text_decoder.cross_attn", i, W, 4 * W, mm->has_ls, 1);
-    putf(put, ctx, 1, W, 0, 0, 0, "text_decoder.ln_final.weight");
-    putf(put, ctx, 1, W, 0, 0, 0, "text_decoder.ln_final.bias");
+    oc_emitf(e, 2, W, t->vocab_size, 0, 0, "text_decoder.text_projection");
+    oc_emit_resblocks(e, "text_decoder.", mm->layers, W, 4 * W, mm->has_ls);
+    for (int i = 0; i < mm->layers; i++) emit_cross_block(e, i, W, 4 * W, mm->has_ls);
+    oc_emitf(e, 1, W, 0, 0, 0, "text_decoder.ln_final.weight");
+    oc_emitf(e, 1, W, 0, 0, 0, "text_decoder.ln_final.bias");
 }
 
 static void bind_block(oc_binder *b, oc_block *k, const char *p, int l, int ls) {
