@@ -23,13 +23,6 @@
 
 #include "nn/engine.h"
 
-/* A Linear layer (as tower.c): oc_gemm_ep, or oc_gemm_i8_ep for weights quantized at load */
-static void linear(const float *X, size_t rows, const oc_weight *W, const float *bias, float *Y,
-                   const oc_epilogue *ep, int nth, void *qs) {
-    if (W->pdtype == OCLIP_DTYPE_I8 && W->packed) oc_gemm_i8_ep(X, rows, W, bias, Y, ep, nth, qs);
-    else oc_gemm_ep(X, rows, W, bias, Y, ep, nth);
-}
-
 /* Rows [r0, r0 + nr) of an unpacked nn.Linear weight [n, k] (in_proj's q / k / v parts). */
 static oc_weight rows_of(const oc_weight *w, size_t r0, size_t nr) {
     oc_weight v = *w;
@@ -121,7 +114,7 @@ static void block(const oc_tower *tw, const oc_block *b, float *x, size_t n, siz
                 res2 = {0, tw->act, x, b->ls2};
     oc_layernorm(x, bf->h, rows, D, b->ln1_w, b->ln1_b, tw->eps, nth);
     if (!kv) {
-        linear(bf->h, rows, &b->in_w, b->in_b, bf->qkv, NULL, nth, bf->qs);
+        oc_linear(bf->h, rows, &b->in_w, b->in_b, bf->qkv, NULL, nth, bf->qs);
         for (size_t s = 0; s < n; s++) {
             const float *q = bf->qkv + s * T * 3 * D;
             attend(q, 3 * D, q + D, 3 * D, q + 2 * D, 3 * D, bf->o + s * T * D, D, T, T, H,
@@ -129,15 +122,15 @@ static void block(const oc_tower *tw, const oc_block *b, float *x, size_t n, siz
         }
     } else {
         oc_weight wq = rows_of(&b->in_w, 0, D);
-        linear(bf->h, rows, &wq, b->in_b, bf->qkv, NULL, nth, bf->qs);
+        oc_linear(bf->h, rows, &wq, b->in_b, bf->qkv, NULL, nth, bf->qs);
         for (size_t s = 0; s < n; s++)
             attend(bf->qkv + s * T * D, D, kv, 2 * D, kv + D, 2 * D, bf->o + s * T * D, D, T, Tk,
                    H, D / H, 0, NULL, bf->p);
     }
-    linear(bf->o, rows, &b->out_w, b->out_b, bf->h, &res1, nth, bf->qs);
+    oc_linear(bf->o, rows, &b->out_w, b->out_b, bf->h, &res1, nth, bf->qs);
     oc_layernorm(x, bf->h, rows, D, b->ln2_w, b->ln2_b, tw->eps, nth);
-    linear(bf->h, rows, &b->fc_w, b->fc_b, bf->f, &act, nth, bf->qs);
-    linear(bf->f, rows, &b->proj_w, b->proj_b, bf->h, &res2, nth, bf->qs);
+    oc_linear(bf->h, rows, &b->fc_w, b->fc_b, bf->f, &act, nth, bf->qs);
+    oc_linear(bf->f, rows, &b->proj_w, b->proj_b, bf->h, &res2, nth, bf->qs);
 }
 
 /* =============================================================================================
@@ -355,7 +348,7 @@ static void step_block(const oc_tower *tw, const oc_block *b, float *x, size_t n
                 res2 = {0, tw->act, x, b->ls2};
     oc_layernorm(x, bf->h, n, D, b->ln1_w, b->ln1_b, tw->eps, nth);
     if (!xkv) {
-        linear(bf->h, n, &b->in_w, b->in_b, bf->qkv, NULL, nth, bf->qs);
+        oc_linear(bf->h, n, &b->in_w, b->in_b, bf->qkv, NULL, nth, bf->qs);
         for (size_t s = 0; s < n; s++) {
             float *c = cache + s * S * 2 * D;
             memcpy(c + pos * 2 * D, bf->qkv + s * 3 * D + D, 2 * D * sizeof(float));
@@ -364,15 +357,15 @@ static void step_block(const oc_tower *tw, const oc_block *b, float *x, size_t n
         }
     } else {
         oc_weight wq = rows_of(&b->in_w, 0, D);
-        linear(bf->h, n, &wq, b->in_b, bf->qkv, NULL, nth, bf->qs);
+        oc_linear(bf->h, n, &wq, b->in_b, bf->qkv, NULL, nth, bf->qs);
         for (size_t s = 0; s < n; s++)
             attend(bf->qkv + s * D, D, xkv, 2 * D, xkv + D, 2 * D, bf->o + s * D, D, 1, Ti, H,
                    D / H, 0, NULL, bf->p);
     }
-    linear(bf->o, n, &b->out_w, b->out_b, bf->h, &res1, nth, bf->qs);
+    oc_linear(bf->o, n, &b->out_w, b->out_b, bf->h, &res1, nth, bf->qs);
     oc_layernorm(x, bf->h, n, D, b->ln2_w, b->ln2_b, tw->eps, nth);
-    linear(bf->h, n, &b->fc_w, b->fc_b, bf->f, &act, nth, bf->qs);
-    linear(bf->f, n, &b->proj_w, b->proj_b, bf->h, &res2, nth, bf->qs);
+    oc_linear(bf->h, n, &b->fc_w, b->fc_b, bf->f, &act, nth, bf->qs);
+    oc_linear(bf->f, n, &b->proj_w, b->proj_b, bf->h, &res2, nth, bf->qs);
 }
 
 /* The next-token logits [n, vocab] of n beams whose ids are in [n, S] (cur of them): the text

@@ -370,6 +370,10 @@ oclip_status oc_coca_caption(const oclip_model *m, const float *pixels, int num_
  * pixels past the last full patch are not read, as a strided convolution does not read them. */
 void oc_patches(const oc_vision *v, const float *pixels, size_t n, float *patches);
 
+/* A Linear layer: oc_gemm_ep, or oc_gemm_i8_ep for weights quantized at load (qs: its scratch
+ * from oc_gemm_i8_scratch) */
+void oc_linear(const float *X, size_t rows, const oc_weight *W, const float *bias, float *Y,
+               const oc_epilogue *ep, int nth, void *qs);
 /* Shared by both towers (tower.c): the residual blocks over x [N, T, D] in place, with copies of
  * the activations after the first and the last block into block0 / last when non-NULL. */
 oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int nth,

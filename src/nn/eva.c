@@ -86,13 +86,6 @@ typedef struct {
     void *qs; /* oc_gemm_i8's scratch when the blocks' weights are int8, else NULL */
 } eva_buf;
 
-/* A block's Linear layer: oc_gemm, or oc_gemm_i8 for weights quantized at load */
-static void linear(const float *X, size_t rows, const oc_weight *W, const float *bias, float *Y,
-                   int nth, void *qs) {
-    if (W->pdtype == OCLIP_DTYPE_I8 && W->packed) oc_gemm_i8(X, rows, W, bias, Y, nth, qs);
-    else oc_gemm(X, rows, W, bias, Y, nth);
-}
-
 static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t n, float *out,
                               const oc_stages *st, size_t first, const eva_buf *bf,
                               oclip_error *err) {
@@ -125,13 +118,14 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
             ain = h;
         }
         if (e->fused) {
-            linear(ain, rows, &k->q, k->q_b, qkv, nth, bf->qs); /* [q; k; v], bias [q_b; 0; v_b] */
+            /* [q; k; v], bias [q_b; 0; v_b] */
+            oc_linear(ain, rows, &k->q, k->q_b, qkv, NULL, nth, bf->qs);
         } else {
             /* q, k, v projections into the [q | k | v] rows oc_attention reads */
             const oc_weight *w[3] = {&k->q, &k->k, &k->v};
             const float *bias[3] = {k->q_b, NULL, k->v_b};
             for (size_t j = 0; j < 3; j++) {
-                linear(ain, rows, w[j], bias[j], t, nth, bf->qs);
+                oc_linear(ain, rows, w[j], bias[j], t, NULL, nth, bf->qs);
                 for (size_t r = 0; r < rows; r++)
                     memcpy(qkv + r * 3 * D + j * D, t + r * D, D * sizeof(float));
             }
@@ -149,7 +143,7 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
         oclip_status s = oc_attention(qkv, o, n, T, D, H, 0, nth, err);
         if (s) return s;
         if (k->an_w) oc_layernorm(o, o, rows, D, k->an_w, k->an_b, e->eps, nth); /* attn.norm */
-        linear(o, rows, &k->proj, k->proj_b, h, nth, bf->qs);
+        oc_linear(o, rows, &k->proj, k->proj_b, h, NULL, nth, bf->qs);
         if (e->post_norm) oc_layernorm(h, h, rows, D, k->n1_w, k->n1_b, e->eps, nth);
         for (size_t i = 0; i < rows * D; i++) x[i] += h[i];
         /* MLP input: norm2(x), or x in a post-norm block */
@@ -158,16 +152,16 @@ static oclip_status eva_chunk(const oclip_model *m, const float *pixels, size_t 
             oc_layernorm(x, h, rows, D, k->n2_w, k->n2_b, e->eps, nth);
             min = h;
         }
-        linear(min, rows, &k->fg, k->fg_b, g, nth, bf->qs);
+        oc_linear(min, rows, &k->fg, k->fg_b, g, NULL, nth, bf->qs);
         if (e->swiglu) {
             /* SwiGLU: fc2(norm(silu(fc1_g(h)) * fc1_x(h))) */
-            linear(min, rows, &k->fx, k->fx_b, u, nth, bf->qs);
+            oc_linear(min, rows, &k->fx, k->fx_b, u, NULL, nth, bf->qs);
             for (size_t i = 0; i < rows * M; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
             oc_layernorm(g, g, rows, M, k->mn_w, k->mn_b, e->eps, nth); /* mlp.norm */
         } else {
             oc_activate(g, rows * M, OC_ACT_GELU, nth); /* timm Mlp: nn.GELU (exact) */
         }
-        linear(g, rows, &k->fc2, k->fc2_b, h, nth, bf->qs);
+        oc_linear(g, rows, &k->fc2, k->fc2_b, h, NULL, nth, bf->qs);
         if (e->post_norm) oc_layernorm(h, h, rows, D, k->n2_w, k->n2_b, e->eps, nth);
         for (size_t i = 0; i < rows * D; i++) x[i] += h[i];
         if (l == 0 && st && st->block0)

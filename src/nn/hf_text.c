@@ -36,12 +36,6 @@
 
 #define HF_CHUNK 16 /* texts per forward chunk (bounds the activations, changes nothing) */
 
-static void linear(const oc_weight *W, const float *X, size_t rows, const float *bias, float *Y,
-                   int nth, void *qs) {
-    if (W->pdtype == OCLIP_DTYPE_I8 && W->packed) oc_gemm_i8(X, rows, W, bias, Y, nth, qs);
-    else oc_gemm(X, rows, W, bias, Y, nth);
-}
-
 /* Masked multi-head attention over the chunk's compacted rows: one item = (text, head). */
 typedef struct {
     const float *q, *k, *v; /* [R, D] each */
@@ -153,34 +147,34 @@ static oclip_status hf_chunk(const oclip_model *m, const int64_t *tok, size_t k,
         const oc_weight *w = h->w + (size_t)l * OC_HF_PER_LAYER;
         const oc_hf_layer *L = &h->l[l];
         oc_layernorm(bf->x, bf->a, R, D, L->ln1_w, L->ln1_b, h->eps, nth);
-        linear(&w[OC_HF_Q], bf->a, R, L->b[OC_HF_Q], bf->q, nth, bf->qs);
-        linear(&w[OC_HF_K], bf->a, R, L->b[OC_HF_K], bf->k, nth, bf->qs);
-        linear(&w[OC_HF_V], bf->a, R, L->b[OC_HF_V], bf->v, nth, bf->qs);
+        oc_linear(bf->a, R, &w[OC_HF_Q], L->b[OC_HF_Q], bf->q, NULL, nth, bf->qs);
+        oc_linear(bf->a, R, &w[OC_HF_K], L->b[OC_HF_K], bf->k, NULL, nth, bf->qs);
+        oc_linear(bf->a, R, &w[OC_HF_V], L->b[OC_HF_V], bf->v, NULL, nth, bf->qs);
         oc_parallel_chunks(nth, k * (size_t)h->H, 0, 1, attn_range, &ac);
-        linear(&w[OC_HF_O], bf->a, R, L->b[OC_HF_O], bf->q, nth, bf->qs);
+        oc_linear(bf->a, R, &w[OC_HF_O], L->b[OC_HF_O], bf->q, NULL, nth, bf->qs);
         for (size_t i = 0; i < R * D; i++) bf->x[i] = bf->x[i] + bf->q[i];
         oc_layernorm(bf->x, bf->a, R, D, L->ln2_w, L->ln2_b, h->eps, nth);
-        linear(&w[OC_HF_FC], bf->a, R, L->b[OC_HF_FC], bf->f, nth, bf->qs);
+        oc_linear(bf->a, R, &w[OC_HF_FC], L->b[OC_HF_FC], bf->f, NULL, nth, bf->qs);
         if (h->relu)
             for (size_t i = 0; i < R * M; i++) bf->f[i] = bf->f[i] > 0 ? bf->f[i] : 0;
         else
             oc_activate(bf->f, R * M, OC_ACT_GELU, nth);
-        linear(&w[OC_HF_OUT], bf->f, R, L->b[OC_HF_OUT], bf->q, nth, bf->qs);
+        oc_linear(bf->f, R, &w[OC_HF_OUT], L->b[OC_HF_OUT], bf->q, NULL, nth, bf->qs);
         for (size_t i = 0; i < R * D; i++) bf->x[i] = bf->x[i] + bf->q[i];
     }
     if (h->m2m) oc_layernorm(bf->x, bf->x, R, D, h->ln_w, h->ln_b, h->eps, nth);
     for (int l = 0; l < h->layers && !h->m2m; l++) {
         const oc_weight *w = h->w + (size_t)l * OC_HF_PER_LAYER;
         const oc_hf_layer *L = &h->l[l];
-        linear(&w[OC_HF_Q], bf->x, R, L->b[OC_HF_Q], bf->q, nth, bf->qs);
-        linear(&w[OC_HF_K], bf->x, R, L->b[OC_HF_K], bf->k, nth, bf->qs);
-        linear(&w[OC_HF_V], bf->x, R, L->b[OC_HF_V], bf->v, nth, bf->qs);
+        oc_linear(bf->x, R, &w[OC_HF_Q], L->b[OC_HF_Q], bf->q, NULL, nth, bf->qs);
+        oc_linear(bf->x, R, &w[OC_HF_K], L->b[OC_HF_K], bf->k, NULL, nth, bf->qs);
+        oc_linear(bf->x, R, &w[OC_HF_V], L->b[OC_HF_V], bf->v, NULL, nth, bf->qs);
         oc_parallel_chunks(nth, k * (size_t)h->H, 0, 1, attn_range, &ac);
-        linear(&w[OC_HF_O], bf->a, R, L->b[OC_HF_O], bf->q, nth, bf->qs);
+        oc_linear(bf->a, R, &w[OC_HF_O], L->b[OC_HF_O], bf->q, NULL, nth, bf->qs);
         add_norm(bf->x, bf->q, R, D, L->ln1_w, L->ln1_b, h->eps, nth);
-        linear(&w[OC_HF_FC], bf->x, R, L->b[OC_HF_FC], bf->f, nth, bf->qs);
+        oc_linear(bf->x, R, &w[OC_HF_FC], L->b[OC_HF_FC], bf->f, NULL, nth, bf->qs);
         oc_activate(bf->f, R * M, OC_ACT_GELU, nth);
-        linear(&w[OC_HF_OUT], bf->f, R, L->b[OC_HF_OUT], bf->q, nth, bf->qs);
+        oc_linear(bf->f, R, &w[OC_HF_OUT], L->b[OC_HF_OUT], bf->q, NULL, nth, bf->qs);
         add_norm(bf->x, bf->q, R, D, L->ln2_w, L->ln2_b, h->eps, nth);
     }
     if (st && st->last)

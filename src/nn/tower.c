@@ -8,9 +8,8 @@
 
 #include "nn/engine.h"
 
-/* A Linear layer: oc_gemm_ep, or oc_gemm_i8_ep for weights quantized at load (qs: its scratch) */
-static void linear(const float *X, size_t rows, const oc_weight *W, const float *bias, float *Y,
-                   const oc_epilogue *ep, int nth, void *qs) {
+void oc_linear(const float *X, size_t rows, const oc_weight *W, const float *bias, float *Y,
+               const oc_epilogue *ep, int nth, void *qs) {
     if (W->pdtype == OCLIP_DTYPE_I8 && W->packed) oc_gemm_i8_ep(X, rows, W, bias, Y, ep, nth, qs);
     else oc_gemm_ep(X, rows, W, bias, Y, ep, nth);
 }
@@ -43,13 +42,13 @@ oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int 
         oc_epilogue res1 = {0, tw->act, x, b->ls1}, act = {1, tw->act, NULL, NULL},
                     res2 = {0, tw->act, x, b->ls2};
         oc_layernorm(x, h, rows, D, b->ln1_w, b->ln1_b, tw->eps, nth);
-        linear(h, rows, &b->in_w, b->in_b, qkv, NULL, nth, qs);
+        oc_linear(h, rows, &b->in_w, b->in_b, qkv, NULL, nth, qs);
         if ((s = oc_attention(qkv, o, N, T, D, (size_t)tw->H, tw->causal, nth, err))) break;
-        linear(o, rows, &b->out_w, b->out_b, h, &res1, nth, qs);
+        oc_linear(o, rows, &b->out_w, b->out_b, h, &res1, nth, qs);
         /* x = x + ls_2(c_proj(act(c_fc(ln_2(x))))) */
         oc_layernorm(x, h, rows, D, b->ln2_w, b->ln2_b, tw->eps, nth);
-        linear(h, rows, &b->fc_w, b->fc_b, f, &act, nth, qs);
-        linear(f, rows, &b->proj_w, b->proj_b, h, &res2, nth, qs);
+        oc_linear(h, rows, &b->fc_w, b->fc_b, f, &act, nth, qs);
+        oc_linear(f, rows, &b->proj_w, b->proj_b, h, &res2, nth, qs);
         if (l == 0 && block0) memcpy(block0, x, rows * D * sizeof(float));
     }
     if (last && !s) memcpy(last, x, rows * D * sizeof(float));

@@ -320,13 +320,6 @@ static void sizes(const oc_vitamin *t, size_t *act, size_t *mid, size_t *dmid, s
     *vit = G * (5 * D + 2 * M) + D;
 }
 
-/* A block's Linear layer: oc_gemm_ep, or oc_gemm_i8_ep for weights quantized at load */
-static void linear(const float *X, size_t rows, const oc_weight *W, const float *bias, float *Y,
-                   const oc_epilogue *ep, int nth, void *qs) {
-    if (W->pdtype == OCLIP_DTYPE_I8 && W->packed) oc_gemm_i8_ep(X, rows, W, bias, Y, ep, nth, qs);
-    else oc_gemm_ep(X, rows, W, bias, Y, ep, nth);
-}
-
 typedef struct {
     float *x, *y, *z, *f, *d, *v;
     void *qs;
@@ -396,15 +389,15 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
         const vt_block *k = &t->blocks[l];
         oc_epilogue res = {0, OC_ACT_GELU, x, NULL}, act = {1, OC_ACT_GELU, NULL, NULL};
         oc_layernorm(x, hb, rows, D, k->n1_w, k->n1_b, VT_EPS, nth);
-        linear(hb, rows, &k->qkv, k->qkv_b, qkv, NULL, nth, bf.qs);
+        oc_linear(hb, rows, &k->qkv, k->qkv_b, qkv, NULL, nth, bf.qs);
         if ((s = oc_attention(qkv, o, n, G, D, H_, 0, nth, err))) return s;
-        linear(o, rows, &k->proj, k->proj_b, hb, &res, nth, bf.qs);
+        oc_linear(o, rows, &k->proj, k->proj_b, hb, &res, nth, bf.qs);
         oc_layernorm(x, hb, rows, D, k->n2_w, k->n2_b, VT_EPS, nth);
         oc_layernorm(hb, hb, rows, D, k->mn_w, k->mn_b, VT_EPS, nth); /* GeGluMlp.norm */
-        linear(hb, rows, &k->w0, k->w0_b, a, &act, nth, bf.qs);
-        linear(hb, rows, &k->w1, k->w1_b, u, NULL, nth, bf.qs);
+        oc_linear(hb, rows, &k->w0, k->w0_b, a, &act, nth, bf.qs);
+        oc_linear(hb, rows, &k->w1, k->w1_b, u, NULL, nth, bf.qs);
         for (size_t i = 0; i < rows * M; i++) a[i] *= u[i];
-        linear(a, rows, &k->w2, k->w2_b, hb, &res, nth, bf.qs);
+        oc_linear(a, rows, &k->w2, k->w2_b, hb, &res, nth, bf.qs);
         if (l == 0 && st && st->block0)
             memcpy(st->block0 + first * G * D, x, rows * D * sizeof(float));
     }
