@@ -576,7 +576,7 @@ int main(int argc, char **argv) {
     static const char *const commands[] = {"inspect", "check", "convert", "tokenize",
                                            "preprocess", "embed-image", "embed-text",
                                            "similarity", "classify", "pull", "list", "embed-dir",
-                                           "search", "serve", "info", "help"};
+                                           "search", "serve", "caption", "info", "help"};
     const char *s = cli_suggest(cmd, commands, sizeof commands / sizeof *commands);
     if (!s) return usage_error(NULL, "unknown command '%s'", cmd);
     fprintf(stderr, "oclip: unknown command '%s'\nhint: did you mean 'oclip %s'? ('oclip --help' "
