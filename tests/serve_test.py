@@ -634,10 +634,11 @@ check('oclip_requests_total{path="/v1/captions",code="200"}' in m and
 check(srv.stop() == 0, "SIGTERM: exit code")
 
 # captions have the queue bound and the timeout of the other requests: a long caption request A
-# (4 images, 70 ids each) keeps the caption queue busy; B waits in the queue until its timeout,
-# C finds the queue full. An attempt in which A ended before B's timeout proves nothing: again
-# (three attempts; the last one's result stands).
-srv = Server("-m", "coca=" + COCA, "--max-queue", "1", "--timeout-ms", "1000", "--max-images", "4")
+# (images of 70 ids each) keeps the caption queue busy; B waits in the queue until its timeout,
+# C finds the queue full. An attempt in which A ended before B's timeout proves nothing (4 images
+# take about 0.9 s on a 2-core Zen 3, near the 1 s timeout): again with four times as many
+# images (4, 16, 64; the last attempt's result stands).
+srv = Server("-m", "coca=" + COCA, "--max-queue", "1", "--timeout-ms", "1000", "--max-images", "64")
 srv.wait_ready(key=None)
 
 
@@ -662,13 +663,14 @@ def cone(tag, body):
     cout[tag] = post(srv, "/v1/captions", body, key=None)
 
 
-along = {"images": [base64.b64encode(x).decode() for x in cimgs] + one_img, "seq_len": 77,
-         "min_seq_len": 70}
+a_imgs = [base64.b64encode(x).decode() for x in cimgs] + one_img
 for attempt in range(3):
+    n_a = 4 * 4 ** attempt
+    along = {"images": (a_imgs * n_a)[:n_a], "seq_len": 77, "min_seq_len": 70}
     cout.clear()
     ta = threading.Thread(target=cone, args=("A", along))
     ta.start()
-    c_started = cwait("oclip_batch_running", 4)
+    c_started = cwait("oclip_batch_running", n_a)
     tb = threading.Thread(target=cone, args=("B", {"images": one_img}))
     tb.start()
     c_queued = cwait("oclip_queue_depth", 1)
@@ -676,7 +678,7 @@ for attempt in range(3):
     tb.join()
     c_running = cmetric("oclip_batch_running")
     ta.join()
-    if c_running == 4:
+    if c_running == n_a:
         break
 check(c_started and c_queued, "the long caption request never ran (%s) or the second never queued (%s)"
       % (c_started, c_queued))
@@ -685,9 +687,9 @@ check(error_of(st, b)[:2] == (503, "queue_full") and h.get("Retry-After") == "1"
       "captions, full queue: %s" % (error_of(st, b),))
 st, h, b = cout["B"]
 check(error_of(st, b)[:2] == (503, "timeout") and h.get("Retry-After") == "1",
-      "captions, timeout: %s (the long request %s)" % (error_of(st, b), "still ran" if c_running == 4 else "had ended"))
+      "captions, timeout: %s (the long request of %d images %s)" % (error_of(st, b), n_a, "still ran" if c_running == n_a else "had ended"))
 st, _, b = cout["A"]
-check(st == 200 and [d["ids"][:1] for d in json.loads(b)["data"]] == [[49406]] * 4, "the long caption request: %d" % st)
+check(st == 200 and [d["ids"][:1] for d in json.loads(b)["data"]] == [[49406]] * n_a, "the long caption request: %d" % st)
 check(srv.stop() == 0, "SIGTERM: exit code")
 
 # ---- SIGTERM under load: every answered request reaches its client ---------------------------
