@@ -183,6 +183,12 @@ int main(void) {
         {1, 13, 11, 9, 26, 7, 7, 2, 3, 13, 0, 0}, /* multiplier 2 (FastViT downsample) */
         {2, 20, 6, 5, 40, 3, 3, 1, 1, 20, 1, 1},  /* multiplier 2 (FastViT final_conv) */
         {1, 6, 5, 5, 18, 3, 3, 1, 1, 6, 0, 1},    /* multiplier 3: the scalar loop */
+        /* wide rows: the AVX2 kernel's four-output row blocks (7x7 / 3x3, stride 1 / 2) */
+        {1, 24, 6, 29, 24, 7, 7, 1, 3, 24, 1, 1}, /* 7x7 depthwise, res + ReLU */
+        {2, 21, 5, 20, 21, 3, 3, 1, 1, 21, 0, 1}, /* 3x3 depthwise, a 5-channel tail */
+        {1, 8, 9, 31, 16, 7, 7, 2, 3, 8, 0, 0},   /* multiplier 2, 7x7 stride 2 */
+        {1, 16, 7, 25, 16, 3, 3, 2, 1, 16, 0, 0}, /* 3x3 depthwise stride 2 */
+        {1, 12, 5, 17, 24, 3, 3, 1, 1, 12, 1, 0}, /* multiplier 2, 3x3 */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) test_shape(&shapes[i]);
     test_bn_fold();
