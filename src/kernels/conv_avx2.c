@@ -95,34 +95,36 @@ static inline __attribute__((always_inline)) void one(const oc_dw_args *a, size_
     if (o < Co) block(a, pos, o, Co - o, 1, mult);
 }
 
-/* Four neighbouring outputs of one row whose windows lie inside the image along x (KW x KW
- * kernel, stride S, both compile-time), 8 channels at a time: per kernel row the KW weight
- * vectors are loaded once and each input column once, feeding every output whose window holds
- * it (kx = column - j S, increasing: each output's taps still in (ky, kx) order) */
+/* Four neighbouring outputs of one row (KW x KW kernel, stride S, both compile-time), 8
+ * channels at a time: per kernel row the KW weight vectors are loaded once and each input
+ * column once, feeding every output whose window holds it (kx = column - j S, increasing: each
+ * output's taps still in (ky, kx) order); columns in the zero padding are skipped, as the
+ * scalar loop skips their taps */
 static inline __attribute__((always_inline)) void row4(const oc_dw_args *a, size_t pos,
                                                        size_t mult, const int KW, const int S) {
     const oc_conv *cv = a->cv;
     size_t Co = (size_t)cv->cout, Ci = (size_t)cv->cin;
     size_t n = pos / (a->Ho * a->Wo), q = pos % (a->Ho * a->Wo);
     long oy = (long)(q / a->Wo), ox = (long)(q % a->Wo);
-    long y0 = oy * S - cv->pad, x0 = ox * S - cv->pad;
+    long y0 = oy * S - cv->pad, x0 = ox * S - cv->pad, W = (long)a->W;
     long ky0 = y0 < 0 ? -y0 : 0, ky1 = (long)a->H - y0 < KW ? (long)a->H - y0 : KW;
+    int inside = x0 >= 0 && x0 + 3 * S + KW <= W;
     __m256i m = mask8(8);
     size_t o = 0;
     for (; o + 8 <= Co; o += 8) {
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                          _mm256_setzero_ps()};
+        __m256 w[7];
         for (long ky = ky0; ky < ky1; ky++) {
-            const float *xr = a->x + ((n * a->H + (size_t)(y0 + ky)) * a->W + (size_t)x0) * Ci +
-                              o / mult;
+            const float *xr = a->x + ((n * a->H + (size_t)(y0 + ky)) * a->W) * Ci + o / mult;
             const float *wr = cv->wbuf + (size_t)(ky * KW) * Co + o;
-            __m256 w[7];
-            #pragma GCC unroll 16
+#pragma GCC unroll 16
             for (int kx = 0; kx < KW; kx++) w[kx] = _mm256_loadu_ps(wr + (size_t)kx * Co);
-            #pragma GCC unroll 16
+#pragma GCC unroll 16
             for (int col = 0; col < 3 * S + KW; col++) {
-                __m256 xv = load_x(xr + (size_t)col * Ci, mult, 8, m);
-                #pragma GCC unroll 16
+                if (!inside && (x0 + col < 0 || x0 + col >= W)) continue;
+                __m256 xv = load_x(xr + (size_t)(x0 + col) * Ci, mult, 8, m);
+#pragma GCC unroll 16
                 for (int j = 0; j < 4; j++) {
                     int kx = col - j * S;
                     if (kx >= 0 && kx < KW) acc[j] = _mm256_fmadd_ps(xv, w[kx], acc[j]);
@@ -130,7 +132,7 @@ static inline __attribute__((always_inline)) void row4(const oc_dw_args *a, size
             }
         }
         __m256 b = _mm256_loadu_ps(cv->bias + o);
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int j = 0; j < 4; j++) {
             float *yp = a->y + (pos + (size_t)j) * Co + o;
             __m256 r = _mm256_add_ps(acc[j], b);
@@ -146,16 +148,12 @@ static inline __attribute__((always_inline)) void row4(const oc_dw_args *a, size
 static inline __attribute__((always_inline)) void run(const oc_dw_args *a, size_t i0,
                                                       size_t i1, size_t mult, const int KW,
                                                       const int S) {
-    const oc_conv *cv = a->cv;
     for (size_t pos = i0; pos < i1;) {
-        if (KW) { /* four outputs of one row, inside the image along x, all in [i0, i1) */
-            long ox = (long)(pos % a->Wo), x0 = ox * S - cv->pad;
-            if (pos + 4 <= i1 && (size_t)ox + 4 <= a->Wo && x0 >= 0 &&
-                x0 + 3 * S + KW <= (long)a->W) {
-                row4(a, pos, mult, KW, S);
-                pos += 4;
-                continue;
-            }
+        /* four outputs of one row, all in [i0, i1) */
+        if (KW && pos + 4 <= i1 && pos % a->Wo + 4 <= a->Wo) {
+            row4(a, pos, mult, KW, S);
+            pos += 4;
+            continue;
         }
         one(a, pos, 0, mult);
         pos++;
