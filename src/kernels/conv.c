@@ -194,7 +194,7 @@ static void epi_range(void *p, size_t i0, size_t i1, int t) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Tiled (one group, many positions): each thread takes whole tiles of OC_CONV_ROWS positions
+ * Tiled (one group, many positions): the threads take whole tiles of OC_CONV_ROWS positions
  * and runs im2col (unless 1x1 stride 1), a single-threaded oc_gemm and the epilogue on its tile
  * while it is in cache. The same operations on the same rows as the untiled path, so the same
  * bytes.
@@ -240,7 +240,8 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         oc_simd path = oc_simd_get();
         dw_ctx c = {{cv, x, res, H, W, Ho, Wo, y, relu},
                     path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512};
-        oc_parallel(P * Co * (size_t)(cv->kh * cv->kw) < 65536 ? 1 : nth, P, dw_range, &c);
+        oc_parallel_chunks(P * Co * (size_t)(cv->kh * cv->kw) < 65536 ? 1 : nth, P, P, 4,
+                           dw_range, &c);
         return OCLIP_OK;
     }
     size_t G = (size_t)cv->groups, cog = Co / G, K = cv->wg[0].k;
@@ -255,7 +256,9 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
             return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (convolution, %d x %d x %zu "
                               "im2col rows)", nth, OC_CONV_ROWS, K);
         tile_ctx c = {cv, x, res, H, W, Ho, Wo, P, K, y, cols, relu, direct, simd};
-        oc_parallel(nth, ntiles, tile_range, &c);
+        /* tiles taken in turn (guided), so that a thread slowed by another process does not
+         * hold the others up */
+        oc_parallel_chunks(nth, ntiles, ntiles, 1, tile_range, &c);
         free(cols);
         return OCLIP_OK;
     }
