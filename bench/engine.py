@@ -91,6 +91,8 @@ def worker_torch(name, folder, threads):
     classes, templates = meta()
     prompts = ["a photo of a %s." % c for c in classes]
     size = model.visual.image_size
+    if isinstance(size, int):  # ModifiedResNet keeps one int
+        size = (size, size)
     g = torch.Generator().manual_seed(0)
     pixels = torch.rand(32, 3, size[0], size[1], generator=g) * 4 - 2
     # token ids for the ORT worker (OpenCLIP's tokenizer is the reference)

@@ -4,7 +4,8 @@
  * kw], zero padding; nn.BatchNorm2d in eval; nn.AvgPool2d(k)), summed in double, on odd shapes:
  * 1x1 (the direct GEMM), 3x3 stride 1 and 2 with padding, 7x7 depthwise, grouped, 5x3 with
  * uneven sizes, with residual and ReLU; on every SIMD path this CPU has, packed and as stored,
- * and with 1 and 3 threads (which must give the same bytes). The direct loop of depthwise
+ * and with 1 and 3 threads (which must give the same bytes, also where only one of the two
+ * runs the tiled path). The direct loop of depthwise
  * convolutions (channel multiplier 1, 2 and 3) has SIMD kernels of its own (conv_avx2.c): each
  * path is also compared with the scalar path's output.
  */
@@ -119,6 +120,7 @@ static void test_bn_fold(void) {
     enum { CI = 5, CO = 7, H = 9, W = 6, KK = 9 };
     float x[H * W * CI], w[CO * CI * KK], wf[CO * CI * KK], bias[CO] = {0}, zero[CO] = {0};
     float g[CO], be[CO], mu[CO], var[CO], y[H * W * CO], yf[H * W * CO];
+    rng = 777u; /* its own draw, whatever the shapes before it used */
     for (int i = 0; i < H * W * CI; i++) x[i] = frand();
     for (int i = 0; i < CO * CI * KK; i++) wf[i] = w[i] = frand();
     for (int i = 0; i < CO; i++) {
@@ -183,6 +185,16 @@ int main(void) {
         {1, 13, 11, 9, 26, 7, 7, 2, 3, 13, 0, 0}, /* multiplier 2 (FastViT downsample) */
         {2, 20, 6, 5, 40, 3, 3, 1, 1, 20, 1, 1},  /* multiplier 2 (FastViT final_conv) */
         {1, 6, 5, 5, 18, 3, 3, 1, 1, 6, 0, 1},    /* multiplier 3: the scalar loop */
+        /* 768 to 2303 positions: tiled (per-thread im2col + GEMM + epilogue) at 1 thread,
+         * not at 3, so the two runs' equal bytes check tiled against untiled */
+        {2, 16, 24, 20, 24, 1, 1, 1, 0, 1, 1, 1}, /* 1x1, residual + ReLU */
+        {1, 9, 30, 30, 20, 3, 3, 1, 1, 1, 1, 1},  /* 3x3, residual + ReLU */
+        /* wide rows: the AVX2 kernel's four-output row blocks (7x7 / 3x3, stride 1 / 2) */
+        {1, 24, 6, 29, 24, 7, 7, 1, 3, 24, 1, 1}, /* 7x7 depthwise, res + ReLU */
+        {2, 21, 5, 20, 21, 3, 3, 1, 1, 21, 0, 1}, /* 3x3 depthwise, a 5-channel tail */
+        {1, 8, 9, 31, 16, 7, 7, 2, 3, 8, 0, 0},   /* multiplier 2, 7x7 stride 2 */
+        {1, 16, 7, 25, 16, 3, 3, 2, 1, 16, 0, 0}, /* 3x3 depthwise stride 2 */
+        {1, 12, 5, 17, 24, 3, 3, 1, 1, 12, 1, 0}, /* multiplier 2, 3x3 */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) test_shape(&shapes[i]);
     test_bn_fold();

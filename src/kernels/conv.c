@@ -193,6 +193,43 @@ static void epi_range(void *p, size_t i0, size_t i1, int t) {
     }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Tiled (one group, many positions): the threads take whole tiles of OC_CONV_ROWS positions
+ * and runs im2col (unless 1x1 stride 1), a single-threaded oc_gemm and the epilogue on its tile
+ * while it is in cache. The same operations on the same rows as the untiled path, so the same
+ * bytes.
+ */
+#define OC_CONV_ROWS 192
+
+typedef struct {
+    const oc_conv *cv;
+    const float *x, *res;
+    size_t H, W, Ho, Wo, P, K;
+    float *y, *cols; /* cols: OC_CONV_ROWS x K floats per thread */
+    int relu, direct, simd;
+} tile_ctx;
+
+static void tile_range(void *p, size_t t0, size_t t1, int t) {
+    const tile_ctx *c = p;
+    size_t Co = (size_t)c->cv->cout;
+    float *cols = c->direct ? NULL : c->cols + (size_t)t * OC_CONV_ROWS * c->K;
+    for (size_t tile = t0; tile < t1; tile++) {
+        size_t p0 = tile * OC_CONV_ROWS, rows = c->P - p0 < OC_CONV_ROWS ? c->P - p0 : OC_CONV_ROWS;
+        const float *a = c->x + p0 * c->K;
+        if (!c->direct) {
+            im2col_ctx ic = {c->cv, c->x, c->H, c->W, c->Ho, c->Wo, p0, c->K, 0, cols};
+            im2col_range(&ic, 0, rows, 0);
+            a = cols;
+        }
+        float *y = c->y + p0 * Co;
+        oc_gemm(a, rows, &c->cv->wg[0], c->cv->bias, y, 1);
+        if (c->res || c->relu) {
+            epi_ctx e = {y, c->res ? c->res + p0 * Co : NULL, Co, c->relu, c->simd};
+            epi_range(&e, 0, rows, 0);
+        }
+    }
+}
+
 oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, size_t W,
                        float *y, const float *res, int relu, int nth, oclip_error *err) {
     size_t Ho = oc_conv_out(H, cv->kh, cv->stride, cv->pad);
@@ -203,11 +240,28 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         oc_simd path = oc_simd_get();
         dw_ctx c = {{cv, x, res, H, W, Ho, Wo, y, relu},
                     path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512};
-        oc_parallel(P * Co * (size_t)(cv->kh * cv->kw) < 65536 ? 1 : nth, P, dw_range, &c);
+        oc_parallel_chunks(P * Co * (size_t)(cv->kh * cv->kw) < 65536 ? 1 : nth, P, P, 4,
+                           dw_range, &c);
         return OCLIP_OK;
     }
     size_t G = (size_t)cv->groups, cog = Co / G, K = cv->wg[0].k;
     int direct = cv->kh == 1 && cv->kw == 1 && cv->stride == 1 && cv->pad == 0 && G == 1;
+    oc_simd path = oc_simd_get();
+    int simd = oc_conv_avx2_built() && (path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512);
+    size_t ntiles = (P + OC_CONV_ROWS - 1) / OC_CONV_ROWS;
+    if (nth < 1) nth = 1;
+    if (G == 1 && ntiles >= 4 * (size_t)nth) { /* enough tiles to keep every thread busy */
+        float *cols = NULL;
+        if (!direct && !(cols = malloc((size_t)nth * OC_CONV_ROWS * K * sizeof(float))))
+            return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (convolution, %d x %d x %zu "
+                              "im2col rows)", nth, OC_CONV_ROWS, K);
+        tile_ctx c = {cv, x, res, H, W, Ho, Wo, P, K, y, cols, relu, direct, simd};
+        /* tiles taken in turn (guided), so that a thread slowed by another process does not
+         * hold the others up */
+        oc_parallel_chunks(nth, ntiles, ntiles, 1, tile_range, &c);
+        free(cols);
+        return OCLIP_OK;
+    }
     if (direct) {
         oc_gemm(x, P, &cv->wg[0], cv->bias, y, nth);
     } else {
@@ -236,9 +290,7 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         free(cols);
     }
     if (res || relu) {
-        oc_simd path = oc_simd_get();
-        epi_ctx c = {y, res, Co, relu,
-                     oc_conv_avx2_built() && (path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512)};
+        epi_ctx c = {y, res, Co, relu, simd};
         oc_parallel(P * Co < 65536 ? 1 : nth, P, epi_range, &c);
     }
     return OCLIP_OK;

@@ -51,6 +51,7 @@ static inline __attribute__((always_inline)) void block(const oc_dw_args *a, siz
     long kx0 = x0 < 0 ? -x0 : 0, kx1 = (long)a->W - x0 < cv->kw ? (long)a->W - x0 : cv->kw;
     __m256i m = mask8(rem);
     __m256 acc[4];
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; v++) acc[v] = _mm256_setzero_ps();
     for (long ky = ky0; ky < ky1; ky++) {
         const float *xr = a->x + ((n * a->H + (size_t)(y0 + ky)) * a->W) * Ci + o0 / mult;
@@ -58,6 +59,7 @@ static inline __attribute__((always_inline)) void block(const oc_dw_args *a, siz
         for (long kx = kx0; kx < kx1; kx++) {
             const float *xp = xr + (size_t)(x0 + kx) * Ci;
             const float *wp = wr + (size_t)kx * Co;
+            #pragma GCC unroll 16
             for (int v = 0; v < NV; v++) {
                 __m256 w = rem >= 8 * (size_t)(v + 1) ? _mm256_loadu_ps(wp + 8 * v)
                                                       : _mm256_maskload_ps(wp + 8 * v, m);
@@ -68,6 +70,7 @@ static inline __attribute__((always_inline)) void block(const oc_dw_args *a, siz
     }
     float *yp = a->y + pos * Co + o0;
     const float *rp = a->res ? a->res + pos * Co + o0 : NULL;
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; v++) {
         int full = rem >= 8 * (size_t)(v + 1);
         __m256 b = full ? _mm256_loadu_ps(cv->bias + o0 + 8 * v)
@@ -83,24 +86,102 @@ static inline __attribute__((always_inline)) void block(const oc_dw_args *a, siz
     }
 }
 
-static inline __attribute__((always_inline)) void run(const oc_dw_args *a, size_t i0,
-                                                      size_t i1, size_t mult) {
+/* every output channel of position pos */
+static inline __attribute__((always_inline)) void one(const oc_dw_args *a, size_t pos,
+                                                      size_t o, size_t mult) {
     size_t Co = (size_t)a->cv->cout;
-    for (size_t pos = i0; pos < i1; pos++) {
-        size_t o = 0;
-        for (; o + 32 <= Co; o += 32) block(a, pos, o, 32, 4, mult);
-        for (; o + 8 <= Co; o += 8) block(a, pos, o, 8, 1, mult);
-        if (o < Co) block(a, pos, o, Co - o, 1, mult);
+    for (; o + 32 <= Co; o += 32) block(a, pos, o, 32, 4, mult);
+    for (; o + 8 <= Co; o += 8) block(a, pos, o, 8, 1, mult);
+    if (o < Co) block(a, pos, o, Co - o, 1, mult);
+}
+
+/* Four neighbouring outputs of one row (KW x KW kernel, stride S, both compile-time), 8
+ * channels at a time: per kernel row the KW weight vectors are loaded once and each input
+ * column once, feeding every output whose window holds it (kx = column - j S, increasing: each
+ * output's taps still in (ky, kx) order); columns in the zero padding are skipped, as the
+ * scalar loop skips their taps */
+static inline __attribute__((always_inline)) void row4(const oc_dw_args *a, size_t pos,
+                                                       size_t mult, const int KW, const int S) {
+    const oc_conv *cv = a->cv;
+    size_t Co = (size_t)cv->cout, Ci = (size_t)cv->cin;
+    size_t n = pos / (a->Ho * a->Wo), q = pos % (a->Ho * a->Wo);
+    long oy = (long)(q / a->Wo), ox = (long)(q % a->Wo);
+    long y0 = oy * S - cv->pad, x0 = ox * S - cv->pad, W = (long)a->W;
+    long ky0 = y0 < 0 ? -y0 : 0, ky1 = (long)a->H - y0 < KW ? (long)a->H - y0 : KW;
+    int inside = x0 >= 0 && x0 + 3 * S + KW <= W;
+    __m256i m = mask8(8);
+    size_t o = 0;
+    for (; o + 8 <= Co; o += 8) {
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                         _mm256_setzero_ps()};
+        __m256 w[7];
+        for (long ky = ky0; ky < ky1; ky++) {
+            const float *xr = a->x + ((n * a->H + (size_t)(y0 + ky)) * a->W) * Ci + o / mult;
+            const float *wr = cv->wbuf + (size_t)(ky * KW) * Co + o;
+#pragma GCC unroll 16
+            for (int kx = 0; kx < KW; kx++) w[kx] = _mm256_loadu_ps(wr + (size_t)kx * Co);
+#pragma GCC unroll 16
+            for (int col = 0; col < 3 * S + KW; col++) {
+                if (!inside && (x0 + col < 0 || x0 + col >= W)) continue;
+                __m256 xv = load_x(xr + (size_t)(x0 + col) * Ci, mult, 8, m);
+#pragma GCC unroll 16
+                for (int j = 0; j < 4; j++) {
+                    int kx = col - j * S;
+                    if (kx >= 0 && kx < KW) acc[j] = _mm256_fmadd_ps(xv, w[kx], acc[j]);
+                }
+            }
+        }
+        __m256 b = _mm256_loadu_ps(cv->bias + o);
+#pragma GCC unroll 16
+        for (int j = 0; j < 4; j++) {
+            float *yp = a->y + (pos + (size_t)j) * Co + o;
+            __m256 r = _mm256_add_ps(acc[j], b);
+            if (a->res) r = _mm256_add_ps(r, _mm256_loadu_ps(a->res + (pos + (size_t)j) * Co + o));
+            if (a->relu) r = _mm256_and_ps(r, _mm256_cmp_ps(r, _mm256_setzero_ps(), _CMP_GT_OQ));
+            _mm256_storeu_ps(yp, r);
+        }
+    }
+    if (o < Co)
+        for (size_t j = 0; j < 4; j++) one(a, pos + j, o, mult);
+}
+
+static inline __attribute__((always_inline)) void run(const oc_dw_args *a, size_t i0,
+                                                      size_t i1, size_t mult, const int KW,
+                                                      const int S) {
+    for (size_t pos = i0; pos < i1;) {
+        /* four outputs of one row, all in [i0, i1) */
+        if (KW && pos + 4 <= i1 && pos % a->Wo + 4 <= a->Wo) {
+            row4(a, pos, mult, KW, S);
+            pos += 4;
+            continue;
+        }
+        one(a, pos, 0, mult);
+        pos++;
     }
 }
 
 int oc_conv_avx2_built(void) { return 1; }
 
 int oc_conv_dw_avx2(const oc_dw_args *a, size_t i0, size_t i1) {
-    size_t mult = (size_t)(a->cv->cout / a->cv->cin);
-    if (mult == 1) run(a, i0, i1, 1);
-    else if (mult == 2) run(a, i0, i1, 2);
-    else return 0;
+    const oc_conv *cv = a->cv;
+    size_t mult = (size_t)(cv->cout / cv->cin);
+    if (mult != 1 && mult != 2) return 0;
+    /* the shapes of ConvNeXt and FastViT (7x7 and 3x3, stride 1 and 2) get the row kernel */
+    int k = cv->kh == cv->kw && (cv->kh == 7 || cv->kh == 3) ? cv->kh : 0;
+    int s = cv->stride == 1 || cv->stride == 2 ? cv->stride : 0;
+    if (!k || !s) k = 0;
+#define RUN(M, K, S)                                                                             \
+    if (mult == M && k == K && s == S) return run(a, i0, i1, M, K, S), 1
+    RUN(1, 7, 1);
+    RUN(1, 7, 2);
+    RUN(1, 3, 1);
+    RUN(1, 3, 2);
+    RUN(2, 7, 1);
+    RUN(2, 7, 2);
+    RUN(2, 3, 1);
+    RUN(2, 3, 2);
+#undef RUN
+    run(a, i0, i1, mult, 0, 1);
     return 1;
 }
 

@@ -563,13 +563,15 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
         size_t P = n * h * w;
         if (f->pos[i].c.cout) {
             if ((s = oc_conv2d(&f->pos[i].c, x, n, h, w, t, NULL, 0, nth, err))) return s;
-            memcpy(x, t, P * C * sizeof(float));
+            float *u = x; /* the output becomes x: swap the buffers (both hold sx floats) */
+            x = t, t = u;
         }
         for (int j = 0; j < f->g.layers[i]; j++, k++) {
             const fv_block *bk = &f->blocks[k];
             if (!bk->attn) {
                 if ((s = oc_conv2d(&bk->mix.c, x, n, h, w, t, NULL, 0, nth, err))) return s;
-                memcpy(x, t, P * C * sizeof(float));
+                float *u = x;
+                x = t, t = u;
             } else {
                 if (f->g.ln_norm) {
                     oc_layernorm(x, t, P, C, bk->bn_s, bk->bn_b, 1e-5f, nth);
