@@ -192,8 +192,8 @@ oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t
  *   y [N, Ho, Wo, cout] = act(conv(x) + bias + res),  Ho = (H + 2 pad - kh) / stride + 1,
  * zero padding, `res` (same shape as y) or NULL, act ReLU when `relu`: a 1x1 stride-1
  * convolution is one GEMM over the positions, others GEMMs over im2col tiles (per group), and
- * depthwise ones (cin = cout = groups) a direct loop. The arithmetic is oc_gemm's, so the bytes
- * do not depend on the thread count.
+ * depthwise ones (one input channel per group: cin = groups, cout a multiple of it) a direct
+ * loop. The arithmetic is oc_gemm's, so the bytes do not depend on the thread count.
  */
 typedef struct {
     int cin, cout, kh, kw, stride, pad, groups, depthwise;
