@@ -159,7 +159,10 @@ void oc_emit_resblocks(const oc_emit *e, const char *prefix, int layers, int64_t
 void oc_emit_custom_text(const oc_emit *e, const oclip_model_config *cfg) {
     const oclip_text_cfg *t = &cfg->text;
     int64_t E = cfg->embed_dim, Wt = t->width, mlp_t = (int64_t)(Wt * t->mlp_ratio);
-    oc_emitf(e, 2, t->context_length, Wt, 0, 0, "text.positional_embedding");
+    /* embed_cls (CoCa): the CLS embedding first, one more position for it */
+    if (t->embed_cls) oc_emitf(e, 1, Wt, 0, 0, 0, "text.cls_emb");
+    oc_emitf(e, 2, t->context_length + (t->embed_cls ? 1 : 0), Wt, 0, 0,
+             "text.positional_embedding");
     int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
     if (has_proj && !t->proj_bias) oc_emitf(e, 2, Wt, E, 0, 0, "text.text_projection");
     oc_emitf(e, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");

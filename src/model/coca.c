@@ -66,29 +66,17 @@ void oc_coca_expected(const oclip_model_config *c,
                       void *ctx) {
     const oc_emit em = {put, ctx}, *e = &em;
     const oclip_vision_cfg *v = &c->vision;
-    const oclip_text_cfg *t = &c->text;
     const oclip_multimodal_cfg *mm = &c->multimodal_cfg;
-    int64_t E = c->embed_dim, Wv = v->width, Wt = t->width, W = mm->width;
-    int64_t mlp_v = (int64_t)(Wv * v->mlp_ratio), mlp_t = (int64_t)(Wt * t->mlp_ratio);
+    int64_t E = c->embed_dim, Wv = v->width, W = mm->width;
+    int64_t mlp_v = (int64_t)(Wv * v->mlp_ratio);
     int64_t gh = v->image_size[0] / v->patch_size, gw = v->image_size[1] / v->patch_size;
     int64_t pool_dim = v->attentional_pool ? E : Wv, Q = v->attn_pooler_queries;
     int ls_dims = c->nonscalar_logit_scale ? 1 : 0;
     oc_emitf(e, ls_dims, 1, 0, 0, 0, "logit_scale");
     if (c->has_logit_bias) oc_emitf(e, ls_dims, 1, 0, 0, 0, "logit_bias");
-    /* text: TextTransformer's parameters (cls_emb, positional_embedding, text_projection), then
-     * token_embedding, transformer, ln_final */
-    oc_emitf(e, 1, Wt, 0, 0, 0, "text.cls_emb");
-    oc_emitf(e, 2, t->context_length + 1, Wt, 0, 0, "text.positional_embedding");
-    int has_proj = !strcmp(t->proj_type, "linear") || t->proj_type[0] == '\0';
-    if (has_proj && !t->proj_bias) oc_emitf(e, 2, Wt, E, 0, 0, "text.text_projection");
-    oc_emitf(e, 2, t->vocab_size, Wt, 0, 0, "text.token_embedding.weight");
-    oc_emit_resblocks(e, "text.transformer.", t->layers, Wt, mlp_t, t->has_ls);
-    oc_emitf(e, 1, Wt, 0, 0, 0, "text.ln_final.weight");
-    oc_emitf(e, 1, Wt, 0, 0, 0, "text.ln_final.bias");
-    if (has_proj && t->proj_bias) {
-        oc_emitf(e, 2, E, Wt, 0, 0, "text.text_projection.weight");
-        oc_emitf(e, 1, E, 0, 0, 0, "text.text_projection.bias");
-    }
+    /* text: TextTransformer with embed_cls (cls_emb, positional_embedding, text_projection,
+     * token_embedding, transformer, ln_final) */
+    oc_emit_custom_text(e, c);
     /* visual: VisionTransformer's parameters, conv1, ln_pre, transformer, attn_pool, ln_post */
     oc_emitf(e, 1, Wv, 0, 0, 0, "visual.class_embedding");
     oc_emitf(e, 2, gh * gw + 1, Wv, 0, 0, "visual.positional_embedding");
@@ -118,33 +106,11 @@ void oc_coca_expected(const oclip_model_config *c,
     oc_emitf(e, 1, pool_dim, 0, 0, 0, "visual.ln_post.bias");
     /* text_decoder: MultimodalTransformer's text_projection, resblocks, cross_attn, ln_final
      * (its MLP width: MultimodalTransformer's mlp_ratio default 4.0) */
-    oc_emitf(e, 2, W, t->vocab_size, 0, 0, "text_decoder.text_projection");
+    oc_emitf(e, 2, W, c->text.vocab_size, 0, 0, "text_decoder.text_projection");
     oc_emit_resblocks(e, "text_decoder.", mm->layers, W, 4 * W, mm->has_ls);
     for (int i = 0; i < mm->layers; i++) emit_cross_block(e, i, W, 4 * W, mm->has_ls);
     oc_emitf(e, 1, W, 0, 0, 0, "text_decoder.ln_final.weight");
     oc_emitf(e, 1, W, 0, 0, 0, "text_decoder.ln_final.bias");
-}
-
-static void bind_block(oc_binder *b, oc_block *k, const char *p, int l, int ls) {
-    char f[160];
-#define NAME(leaf) (snprintf(f, sizeof f, "%s.%%d." leaf, p), f)
-    k->ln1_w = oc_bind_vec(b, NAME("ln_1.weight"), l);
-    k->ln1_b = oc_bind_vec(b, NAME("ln_1.bias"), l);
-    k->ln2_w = oc_bind_vec(b, NAME("ln_2.weight"), l);
-    k->ln2_b = oc_bind_vec(b, NAME("ln_2.bias"), l);
-    k->in_w = oc_bind_weight(b, NAME("attn.in_proj_weight"), l, 0);
-    k->in_b = oc_bind_vec(b, NAME("attn.in_proj_bias"), l);
-    k->out_w = oc_bind_weight(b, NAME("attn.out_proj.weight"), l, 0);
-    k->out_b = oc_bind_vec(b, NAME("attn.out_proj.bias"), l);
-    k->fc_w = oc_bind_weight(b, NAME("mlp.c_fc.weight"), l, 0);
-    k->fc_b = oc_bind_vec(b, NAME("mlp.c_fc.bias"), l);
-    k->proj_w = oc_bind_weight(b, NAME("mlp.c_proj.weight"), l, 0);
-    k->proj_b = oc_bind_vec(b, NAME("mlp.c_proj.bias"), l);
-    if (ls) {
-        k->ls1 = oc_bind_vec(b, NAME("ls_1.gamma"), l);
-        k->ls2 = oc_bind_vec(b, NAME("ls_2.gamma"), l);
-    }
-#undef NAME
 }
 
 oclip_status oc_coca_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_error *err) {
@@ -190,8 +156,8 @@ oclip_status oc_coca_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_erro
     memset(d->blocks, 0, nl * sizeof *d->blocks);
     memset(c->xattn, 0, nl * sizeof *c->xattn);
     for (int l = 0; l < d->layers; l++) {
-        bind_block(&b, &d->blocks[l], "text_decoder.resblocks", l, mm->has_ls);
-        bind_block(&b, &c->xattn[l].b, "text_decoder.cross_attn", l, mm->has_ls);
+        oc_bind_block(&b, &d->blocks[l], "text_decoder.resblocks", l, mm->has_ls);
+        oc_bind_block(&b, &c->xattn[l].b, "text_decoder.cross_attn", l, mm->has_ls);
         c->xattn[l].lnkv_w = oc_bind_vec(&b, "text_decoder.cross_attn.%d.ln_1_kv.weight", l);
         c->xattn[l].lnkv_b = oc_bind_vec(&b, "text_decoder.cross_attn.%d.ln_1_kv.bias", l);
     }

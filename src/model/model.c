@@ -104,8 +104,29 @@ oc_weight oc_bind_weight(oc_binder *b, const char *fmt, int layer, int kn) {
     return w;
 }
 
+void oc_bind_block(oc_binder *b, oc_block *k, const char *blocks, int l, int ls) {
+    char f[160];
+#define NAME(leaf) (snprintf(f, sizeof f, "%s.%%d." leaf, blocks), f)
+    k->ln1_w = oc_bind_vec(b, NAME("ln_1.weight"), l);
+    k->ln1_b = oc_bind_vec(b, NAME("ln_1.bias"), l);
+    k->ln2_w = oc_bind_vec(b, NAME("ln_2.weight"), l);
+    k->ln2_b = oc_bind_vec(b, NAME("ln_2.bias"), l);
+    k->in_w = oc_bind_weight(b, NAME("attn.in_proj_weight"), l, 0);
+    k->in_b = oc_bind_vec(b, NAME("attn.in_proj_bias"), l);
+    k->out_w = oc_bind_weight(b, NAME("attn.out_proj.weight"), l, 0);
+    k->out_b = oc_bind_vec(b, NAME("attn.out_proj.bias"), l);
+    k->fc_w = oc_bind_weight(b, NAME("mlp.c_fc.weight"), l, 0);
+    k->fc_b = oc_bind_vec(b, NAME("mlp.c_fc.bias"), l);
+    k->proj_w = oc_bind_weight(b, NAME("mlp.c_proj.weight"), l, 0);
+    k->proj_b = oc_bind_vec(b, NAME("mlp.c_proj.bias"), l);
+    if (ls) {
+        k->ls1 = oc_bind_vec(b, NAME("ls_1.gamma"), l);
+        k->ls2 = oc_bind_vec(b, NAME("ls_2.gamma"), l);
+    }
+#undef NAME
+}
 
-static oclip_status bind_tower(binder *b, oc_tower *tw, const char *prefix,
+static oclip_status bind_tower(binder *b, oc_tower *tw, const char *blocks,
                                const oclip_model_config *c, int vision) {
     const oclip_vision_cfg *v = &c->vision;
     const oclip_text_cfg *t = &c->text;
@@ -121,28 +142,7 @@ static oclip_status bind_tower(binder *b, oc_tower *tw, const char *prefix,
     tw->blocks = oc_arena_alloc(&b->m->arena, (size_t)(tw->layers > 0 ? tw->layers : 1) *
                                                   sizeof *tw->blocks);
     if (!tw->blocks) return oc_err_set(b->err, OCLIP_E_NOMEM, "out of memory");
-    char f[160];
-#define NAME(leaf) (snprintf(f, sizeof f, "%sresblocks.%%d." leaf, prefix), f)
-    for (int l = 0; l < tw->layers; l++) {
-        oc_block *k = &tw->blocks[l];
-        k->ln1_w = oc_bind_vec(b, NAME("ln_1.weight"), l);
-        k->ln1_b = oc_bind_vec(b, NAME("ln_1.bias"), l);
-        k->ln2_w = oc_bind_vec(b, NAME("ln_2.weight"), l);
-        k->ln2_b = oc_bind_vec(b, NAME("ln_2.bias"), l);
-        k->in_w = oc_bind_weight(b, NAME("attn.in_proj_weight"), l, 0);
-        k->in_b = oc_bind_vec(b, NAME("attn.in_proj_bias"), l);
-        k->out_w = oc_bind_weight(b, NAME("attn.out_proj.weight"), l, 0);
-        k->out_b = oc_bind_vec(b, NAME("attn.out_proj.bias"), l);
-        k->fc_w = oc_bind_weight(b, NAME("mlp.c_fc.weight"), l, 0);
-        k->fc_b = oc_bind_vec(b, NAME("mlp.c_fc.bias"), l);
-        k->proj_w = oc_bind_weight(b, NAME("mlp.c_proj.weight"), l, 0);
-        k->proj_b = oc_bind_vec(b, NAME("mlp.c_proj.bias"), l);
-        if (ls) {
-            k->ls1 = oc_bind_vec(b, NAME("ls_1.gamma"), l);
-            k->ls2 = oc_bind_vec(b, NAME("ls_2.gamma"), l);
-        }
-    }
-#undef NAME
+    for (int l = 0; l < tw->layers; l++) oc_bind_block(b, &tw->blocks[l], blocks, l, ls);
     return b->st;
 }
 
@@ -223,7 +223,7 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
         if ((ts = bind_timm_vision(&b, &tt))) return ts;
     } else if (c->family == OCLIP_FAMILY_RESNET) {
         if ((ts = oc_resnet_bind(m, mapped, err))) return ts;
-    } else if ((ts = bind_tower(&b, &v->tw, "visual.transformer.", c, 1))) {
+    } else if ((ts = bind_tower(&b, &v->tw, "visual.transformer.resblocks", c, 1))) {
         return ts;
     }
     if (c->family != OCLIP_FAMILY_TIMM && c->family != OCLIP_FAMILY_RESNET) {
@@ -254,7 +254,7 @@ static oclip_status bind(oclip_model *m, const oclip_checkpoint *mapped, oclip_e
     const char *tp = c->custom_text ? "text." : "";
     char nm[128];
 #define TNAME(leaf) (snprintf(nm, sizeof nm, "%s" leaf, tp), nm)
-    if ((ts = bind_tower(&b, &t->tw, TNAME("transformer."), c, 0))) return ts;
+    if ((ts = bind_tower(&b, &t->tw, TNAME("transformer.resblocks"), c, 0))) return ts;
     t->ctx = c->text.context_length;
     t->vocab = c->text.vocab_size;
     t->eos_id = c->text.eos_id;

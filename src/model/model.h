@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "kernels/kernels.h"
+#include "nn/engine.h"
 
 /* Why the engine cannot compute config c (the family first: oc_arch_unsupported, then options
  * vit.c / text.c do not implement), or NULL when it can (model.c). */
@@ -35,6 +36,9 @@ float *oc_bind_vec(oc_binder *b, const char *fmt, int layer);
 /* A 2-D weight used in place: n outputs x k inputs, stored [n, k] (kn = 0) or [k, n]; a 4-D
  * convolution [cout, cin, kh, kw] is a [cout, cin * kh * kw] matrix in the same bytes. */
 oc_weight oc_bind_weight(oc_binder *b, const char *fmt, int layer, int kn);
+/* open_clip's ResidualAttentionBlock l under "<blocks>.<l>." (ln_1, attn in_proj / out_proj,
+ * ln_2, mlp c_fc / c_proj, ls_1 / ls_2 when ls) into k. */
+void oc_bind_block(oc_binder *b, oc_block *k, const char *blocks, int l, int ls);
 
 /* Frees the model's tokenizer (tokenizer.c); oclip_model_tokenize loads it. */
 void oc_model_tokenizer_free(struct oclip_model *m);
