@@ -27,45 +27,19 @@
 #include "model/model.h"
 #include "nn/engine.h"
 #include "test.h"
+#include "tower_test.h"
 #include "util.h"
 
 #define FIX "tests/fixtures/coca"
-#define TOL 1e-4
-#define MIN_COS 0.99999
 
-static float *expect_f32(const oclip_checkpoint *ck, const char *name, size_t *n) {
-    const oclip_tensor *t = oclip_checkpoint_find(ck, name);
-    CHECKF(t && t->dtype == OCLIP_DTYPE_F32, "expected tensor %s", name);
-    if (!t) return NULL;
-    float *p = malloc(t->nbytes ? t->nbytes : 1);
-    memcpy(p, t->data, t->nbytes);
-    if (n) *n = (size_t)t->numel;
-    return p;
-}
-
-static void compare(const char *what, const float *got, const float *want, size_t n) {
+/* one stage against OpenCLIP's, printed */
+static void stage(const char *what, const float *got, const float *want, size_t n) {
     if (!got || !want) return;
-    double mx = 0, dot = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= mx)) mx = d;
-        dot += (double)got[i] * want[i];
-        na += (double)got[i] * got[i];
-        nb += (double)want[i] * want[i];
-    }
-    double cos = na > 0 && nb > 0 ? dot / sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
+    double mx, cos;
+    max_abs_cos(got, want, n, &mx, &cos);
     CHECKF(mx <= TOL, "%s: max-abs %.3g > %g", what, mx, TOL);
     CHECKF(cos >= MIN_COS, "%s: cosine %.9f < %g", what, cos, MIN_COS);
     fprintf(stderr, "  %-14s max-abs %.3g, cosine %.9f\n", what, mx, cos);
-}
-
-static cJSON *load_json(const char *path) {
-    size_t len = 0;
-    unsigned char *text = read_file(path, &len);
-    CHECKF(text != NULL, "%s", path);
-    cJSON *j = text ? cJSON_ParseWithLength((const char *)text, len) : NULL;
-    free(text);
-    return j;
 }
 
 static oclip_model *load(const char *spec, oclip_error *err) {
@@ -84,9 +58,9 @@ static void test_features(oclip_model *m, const oclip_checkpoint *ex, const cJSO
     float *out = calloc(n_img * E, sizeof(float));
     float *raw = expect_f32(ex, "img_pooled", NULL), *feat = expect_f32(ex, "img_features", NULL);
     CHECKF(oclip_encode_image(m, pixels, n_img, out, 0, &err) == OCLIP_OK, "%s", err.msg);
-    compare("img_pooled", out, raw, n_img * E);
+    stage("img_pooled", out, raw, n_img * E);
     CHECKF(oclip_encode_image(m, pixels, n_img, out, 1, &err) == OCLIP_OK, "%s", err.msg);
-    compare("img_features", out, feat, n_img * E);
+    stage("img_features", out, feat, n_img * E);
 
     /* the decoder's image tokens */
     size_t ntok, Ti = oc_coca_image_ntok(m), W = (size_t)m->coca->dec.D;
@@ -95,7 +69,7 @@ static void test_features(oclip_model *m, const oclip_checkpoint *ex, const cJSO
            ntok / n_img / W);
     float *img = calloc(ntok, sizeof(float));
     CHECKF(oc_coca_image_tokens(m, pixels, n_img, img, &err) == OCLIP_OK, "%s", err.msg);
-    compare("image_embs", img, img_want, ntok);
+    stage("image_embs", img, img_want, ntok);
 
     /* text from the prompts' strings; the tower's token outputs from the fixture's ids */
     const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(ej, "prompts"), *it;
@@ -106,7 +80,7 @@ static void test_features(oclip_model *m, const oclip_checkpoint *ex, const cJSO
     float *txt_want = expect_f32(ex, "txt_features", NULL);
     CHECKF(oclip_encode_text_strings(m, texts, NULL, n_txt, txt, 1, &err) == OCLIP_OK, "%s",
            err.msg);
-    compare("txt_features", txt, txt_want, n_txt * E);
+    stage("txt_features", txt, txt_want, n_txt * E);
     const oclip_tensor *tt = oclip_checkpoint_find(ex, "tokens");
     size_t ctx = (size_t)tt->shape[1], ntt;
     CHECK(ctx == 76 && tt->dtype == OCLIP_DTYPE_I64);
@@ -114,7 +88,7 @@ static void test_features(oclip_model *m, const oclip_checkpoint *ex, const cJSO
     memcpy(tokens, tt->data, tt->nbytes);
     float *tok_want = expect_f32(ex, "txt_tokens", &ntt), *tok = calloc(ntt, sizeof(float));
     CHECKF(oc_coca_text(m, tokens, n_txt, ctx, ctx, NULL, tok, &err) == OCLIP_OK, "%s", err.msg);
-    compare("txt_tokens", tok, tok_want, ntt);
+    stage("txt_tokens", tok, tok_want, ntt);
 
     /* decoder logits of image 0 with the first text tokens of prompt 0 */
     size_t nl;
@@ -122,7 +96,7 @@ static void test_features(oclip_model *m, const oclip_checkpoint *ex, const cJSO
     float *dec = calloc(nl, sizeof(float));
     size_t L = (size_t)oclip_checkpoint_find(ex, "dec_logits")->shape[1];
     CHECKF(oc_coca_decoder_logits(m, img, Ti, tok, L, dec, &err) == OCLIP_OK, "%s", err.msg);
-    compare("dec_logits", dec, dec_want, nl);
+    stage("dec_logits", dec, dec_want, nl);
     free(pixels), free(out), free(raw), free(feat), free(img_want), free(img), free(texts);
     free(txt), free(txt_want), free(tokens), free(tok_want), free(tok), free(dec_want), free(dec);
 }
@@ -191,7 +165,7 @@ static void test_decode_hostile(void) {
 
 /* the full-size configs' state dicts against OpenCLIP's (meta device, keys.json) */
 static void test_keys(void) {
-    cJSON *all = load_json(FIX "/keys.json");
+    cJSON *all = read_json(FIX "/keys.json");
     const cJSON *cfg;
     int checked = 0;
     cJSON_ArrayForEach(cfg, all) {
@@ -348,7 +322,7 @@ static void test_variant(const char *variant, int attn_pool) {
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     CHECKF(oclip_checkpoint_open(path, NULL, &ex, &err) == OCLIP_OK, "%s", err.msg);
     snprintf(path, sizeof path, "%s/expected.json", dir);
-    cJSON *ej = load_json(path);
+    cJSON *ej = read_json(path);
     oclip_model *m = load(dir, &err);
     CHECKF(m != NULL, "%s: %s", dir, err.msg);
     if (m && ex && ej) {

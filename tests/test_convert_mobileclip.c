@@ -22,27 +22,8 @@
 #include "model/fastvit.h"
 #include "model/timmvit.h"
 #include "test.h"
+#include "tower_test.h"
 #include "util.h"
-
-static float *expect_f32(const oclip_checkpoint *ck, const char *name, size_t *n) {
-    const oclip_tensor *t = ck ? oclip_checkpoint_find(ck, name) : NULL;
-    CHECKF(t && t->dtype == OCLIP_DTYPE_F32, "expected tensor %s", name);
-    if (!t) return NULL;
-    float *p = malloc(t->nbytes ? t->nbytes : 1);
-    memcpy(p, t->data, t->nbytes);
-    if (n) *n = (size_t)t->numel;
-    return p;
-}
-
-static cJSON *read_json(const char *path) {
-    size_t len = 0;
-    unsigned char *text = read_file(path, &len);
-    CHECKF(text != NULL, "%s", path);
-    cJSON *j = text ? cJSON_ParseWithLength((const char *)text, len) : NULL;
-    free(text);
-    CHECKF(j != NULL, "%s: not JSON", path);
-    return j;
-}
 
 static int json_int(const cJSON *o, const char *k, int i) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -135,17 +116,6 @@ static int convert(const char *spec, const char *out, oclip_dtype dtype) {
     return ok;
 }
 
-static double max_abs(const float *a, const float *b, size_t n, double *cos) {
-    double mx = 0, dot = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= mx)) mx = d;
-        dot += (double)a[i] * b[i], na += (double)a[i] * a[i], nb += (double)b[i] * b[i];
-    }
-    *cos = na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0.0;
-    return mx;
-}
-
 static void round_trip(const char *dir, const char *want_name, const char *tmp) {
     char exp_path[256], f32[300], one[300], h16[300], back[300];
     snprintf(exp_path, sizeof exp_path, "%s/expected.safetensors", dir);
@@ -162,7 +132,7 @@ static void round_trip(const char *dir, const char *want_name, const char *tmp) 
     float *e0 = px && want ? embed(dir, px, N, E) : NULL;
     double cos, mx;
     if (e0) {
-        mx = max_abs(e0, want, nw, &cos);
+        max_abs_cos(e0, want, nw, &mx, &cos);
         CHECKF(mx <= 1e-4 && cos >= 0.99999, "%s: max-abs %.3g, cosine %.9f vs OpenCLIP", dir,
                mx, cos);
     }
@@ -174,7 +144,7 @@ static void round_trip(const char *dir, const char *want_name, const char *tmp) 
         CHECKF(!memcmp(e0, e4, nw * sizeof(float)), "%s: the single-file conversion embeds other "
                "bytes", dir);
     if (e0 && convert(dir, h16, OCLIP_DTYPE_F16) && (e2 = embed(h16, px, N, E))) {
-        mx = max_abs(e2, e0, nw, &cos);
+        max_abs_cos(e2, e0, nw, &mx, &cos);
         CHECKF(cos >= 0.9999, "%s: fp16 weights: max-abs %.3g, cosine %.9f vs fp32", dir, mx, cos);
         /* the file holds fp16 tensors only (the weights were cast, not copied) */
         oclip_checkpoint *hk = NULL;
