@@ -488,7 +488,7 @@ const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m) { retur
  * any result (each input is encoded independently). */
 #define ENCODE_BATCH 32
 
-/* prepares input i into px (one input's floats or token ids) */
+/* decodes / preprocesses image i of ctx into px (3 x H x W floats) */
 typedef oclip_status (*image_getter)(const oclip_model *m, const void *ctx, size_t i, float *px,
                                      oclip_error *err);
 
