@@ -685,6 +685,41 @@ static void test_pool(void) {
             }
 }
 
+/* Chunks whose longest allowed size is all the items (the convolutions' tiles and depthwise
+ * positions: oc_parallel_chunks(nth, n, n, least, ...)) are still shared by every thread: each
+ * range waits (up to 5 s) until two threads have taken one, which never happens if the region
+ * runs on one thread. */
+typedef struct {
+    int arrived[2];
+    int both;
+} meet_ctx;
+
+static void meet_range(void *ctx, size_t i0, size_t i1, int t) {
+    (void)i0;
+    (void)i1;
+    meet_ctx *c = ctx;
+    __atomic_store_n(&c->arrived[t ? 1 : 0], 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < 5000; i++) {
+        if (__atomic_load_n(&c->arrived[0], __ATOMIC_SEQ_CST) &&
+            __atomic_load_n(&c->arrived[1], __ATOMIC_SEQ_CST)) {
+            __atomic_store_n(&c->both, 1, __ATOMIC_SEQ_CST);
+            return;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void test_pool_chunks_shared(void) {
+    static const size_t least[] = {1, 4};
+    for (size_t i = 0; i < sizeof least / sizeof *least; i++) {
+        meet_ctx c = {{0, 0}, 0};
+        oc_parallel_chunks(2, 64, 64, least[i], meet_range, &c);
+        CHECKF(c.both, "pool: chunks of %zu-64 over 64 items with 2 threads ran on one thread",
+               least[i]);
+    }
+}
+
 /* ---- the dispatch table: overrides, first use from several threads ------------------------ */
 
 static const oc_isa *isa_of(oc_simd s) {
@@ -834,5 +869,6 @@ int main(void) {
     }
     oc_simd_set(best);
     test_pool();
+    test_pool_chunks_shared();
     return TEST_REPORT("test_kernels");
 }

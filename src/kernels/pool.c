@@ -209,7 +209,9 @@ void oc_parallel_chunks(int nth, size_t n, size_t most, size_t least, oc_range_f
     if (most > n) most = n;
     if (least == 0) least = 1;
     if (least > most) least = most;
-    size_t nchunks = (n + most - 1) / most;
+    /* no more threads than chunks there can be: guided chunks are at least `least` long (not
+     * `most`: with most = n there is still one chunk per thread and more) */
+    size_t nchunks = (n + least - 1) / least;
     if (nth < 1) nth = 1;
     if ((size_t)nth > nchunks) nth = (int)nchunks;
     if (nth == 1) {
