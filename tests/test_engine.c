@@ -518,6 +518,35 @@ done:
     oclip_model_free(m);
 }
 
+/* oc_act_alloc / oc_act_release: the block a call releases is the next call's when large
+ * enough; a second concurrent taker gets its own; a larger request a new block (ASan checks
+ * that it is not the small one); sizes that overflow are refused */
+static void test_act_slot(void) {
+    oclip_model *m = calloc(1, sizeof *m);
+    CHECK(m != NULL);
+    if (!m) return;
+    float *a = oc_act_alloc(m, 1000);
+    CHECK(a != NULL);
+    if (!a) return;
+    a[999] = 1.0f;
+    oc_act_release(m, a);
+    float *b = oc_act_alloc(m, 500);
+    CHECKF(b == a, "activation slot: a smaller call did not reuse the kept block");
+    float *c = oc_act_alloc(m, 10);
+    CHECKF(c != NULL && c != b, "activation slot: a concurrent call got the block in use");
+    oc_act_release(m, b);
+    oc_act_release(m, c); /* keeps c (10 floats), frees b */
+    float *d = oc_act_alloc(m, 4096);
+    CHECK(d != NULL);
+    if (d) {
+        d[4095] = 2.0f;
+        oc_act_release(m, d);
+    }
+    CHECK(oc_act_alloc(m, SIZE_MAX / 2) == NULL);
+    oc_act_free_slot(m);
+    free(m);
+}
+
 int main(void) {
     /* everything once per kernel path this CPU supports (OCLIP_SIMD=scalar|avx2|avx512) */
     oc_simd best = oc_simd_get();
@@ -530,6 +559,7 @@ int main(void) {
         test_refusals();
         test_layouts();
         test_shared_handle();
+        test_act_slot();
         test_inplace_first_call();
         test_one_pass();
         for (size_t v = 0; v < sizeof variants / sizeof *variants; v++)

@@ -323,6 +323,7 @@ void oclip_model_free(oclip_model *m) {
     oc_convnext_free(m);
     oc_vitamin_free(m);
     oc_fastvit_free(m);
+    oc_act_free_slot(m);
     oc_model_tokenizer_free(m);
     if (m->pack_mu_ok) pthread_mutex_destroy(&m->pack_mu);
     oclip_report_free(m->report);

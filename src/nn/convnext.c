@@ -314,7 +314,7 @@ oclip_status oc_convnext_forward(const oclip_model *m, const float *pixels, size
     uint64_t total;
     if (oc_mul_overflow_u64((uint64_t)per, chunk, &total) || total > SIZE_MAX / sizeof(float))
         return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
-    float *mem = malloc((size_t)total * sizeof(float));
+    float *mem = oc_act_alloc(m, (size_t)total);
     if (!mem)
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (image activations, %llu bytes)",
                           (unsigned long long)(total * sizeof(float)));
@@ -325,6 +325,6 @@ oclip_status oc_convnext_forward(const oclip_model *m, const float *pixels, size
         size_t k = n - i < chunk ? n - i : chunk;
         s = chunk_forward(m, pixels + i * img, k, out + i * (size_t)c->E, st, i, x, t, f, err);
     }
-    free(mem);
+    oc_act_release(m, mem);
     return s;
 }

@@ -201,6 +201,9 @@ struct oclip_model {
     struct oc_hftok *hftok;
     oc_hftok_call hfcall;
     oc_coca *coca;        /* CoCa's parts (in arena), or NULL */
+    /* the convolutional towers' activations of the last call, kept for the next one
+     * (oc_act_alloc / oc_act_release; atomic, NULL when none or in use) */
+    void *act_slot;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -376,6 +379,15 @@ void oc_linear(const float *X, size_t rows, const oc_weight *W, const float *bia
                const oc_epilogue *ep, int nth, void *qs);
 /* Shared by both towers (tower.c): the residual blocks over x [N, T, D] in place, with copies of
  * the activations after the first and the last block into block0 / last when non-NULL. */
+/* Activation memory for one forward call of m's image tower: the block the previous call
+ * released when it is large enough (a batch of convolutional activations is 50-130 MB, above
+ * glibc's largest mmap threshold: a fresh block is mapped and zero-filled page by page on every
+ * call), else a new one; NULL when out of memory. Several threads may call at once: one of them
+ * reuses the kept block, the others allocate. oc_act_release(m, p) keeps p for the next call
+ * (freeing what was kept), oc_act_free_slot frees the kept block (oclip_model_free). */
+float *oc_act_alloc(const oclip_model *m, size_t floats);
+void oc_act_release(const oclip_model *m, float *p);
+void oc_act_free_slot(oclip_model *m);
 oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int nth,
                           float *block0, float *last, oclip_error *err);
 

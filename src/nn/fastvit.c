@@ -625,7 +625,7 @@ oclip_status oc_fastvit_forward(const oclip_model *m, const float *pixels, size_
     uint64_t total;
     if (oc_mul_overflow_u64((uint64_t)per, chunk, &total) || total > SIZE_MAX / sizeof(float) / 2)
         return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
-    float *mem = malloc((size_t)total * sizeof(float));
+    float *mem = oc_act_alloc(m, (size_t)total);
     if (!mem)
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (image activations, %llu bytes)",
                           (unsigned long long)(total * sizeof(float)));
@@ -636,6 +636,6 @@ oclip_status oc_fastvit_forward(const oclip_model *m, const float *pixels, size_
         size_t k = n - i < chunk ? n - i : chunk;
         s = chunk_forward(m, pixels + i * img, k, out + i * (size_t)f->E, st, i, x, t, fs, err);
     }
-    free(mem);
+    oc_act_release(m, mem);
     return s;
 }

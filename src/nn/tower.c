@@ -14,6 +14,37 @@ void oc_linear(const float *X, size_t rows, const oc_weight *W, const float *bia
     else oc_gemm_ep(X, rows, W, bias, Y, ep, nth);
 }
 
+/* a kept block: its usable size, then the floats at a 64-byte boundary */
+#define ACT_HEAD 64
+
+float *oc_act_alloc(const oclip_model *cm, size_t floats) {
+    oclip_model *m = (oclip_model *)cm; /* the slot only: taken and put back atomically */
+    unsigned char *b = __atomic_exchange_n((unsigned char **)&m->act_slot, NULL,
+                                           __ATOMIC_ACQ_REL);
+    if (b) {
+        size_t have;
+        memcpy(&have, b, sizeof have);
+        if (have >= floats) return (float *)(void *)(b + ACT_HEAD);
+        free(b);
+    }
+    if (floats > (SIZE_MAX - ACT_HEAD) / sizeof(float)) return NULL;
+    b = malloc(ACT_HEAD + floats * sizeof(float));
+    if (!b) return NULL;
+    memcpy(b, &floats, sizeof floats);
+    return (float *)(void *)(b + ACT_HEAD);
+}
+
+void oc_act_release(const oclip_model *cm, float *p) {
+    if (!p) return;
+    oclip_model *m = (oclip_model *)cm;
+    unsigned char *b = (unsigned char *)p - ACT_HEAD;
+    free(__atomic_exchange_n((unsigned char **)&m->act_slot, b, __ATOMIC_ACQ_REL));
+}
+
+void oc_act_free_slot(oclip_model *m) {
+    free(__atomic_exchange_n((unsigned char **)&m->act_slot, NULL, __ATOMIC_ACQ_REL));
+}
+
 oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int nth,
                           float *block0, float *last, oclip_error *err) {
     size_t D = (size_t)tw->D, M = (size_t)tw->M, rows = N * T;

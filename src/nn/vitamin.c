@@ -439,7 +439,7 @@ static oclip_status vitamin_run(const oclip_model *m, const float *pixels, size_
     if (oc_mul_overflow_u64(per, chunk, &total) || total > SIZE_MAX / sizeof(float) / 2 ||
         qbytes > SIZE_MAX / 2)
         return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
-    float *mem = malloc((size_t)total * sizeof(float) + qbytes);
+    float *mem = oc_act_alloc(m, (size_t)total + (qbytes + sizeof(float) - 1) / sizeof(float));
     if (!mem)
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (image activations, %llu bytes)",
                           (unsigned long long)(total * sizeof(float) + qbytes));
@@ -457,7 +457,7 @@ static oclip_status vitamin_run(const oclip_model *m, const float *pixels, size_
         size_t k = n - i < chunk ? n - i : chunk;
         s = chunk_forward(m, pixels + i * img, k, out + i * (size_t)t->E, st, i, bf, err);
     }
-    free(mem);
+    oc_act_release(m, mem);
     return s;
 }
 
