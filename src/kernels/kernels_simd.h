@@ -252,7 +252,7 @@ static void FN(pack_block)(const oc_weight *W, size_t p, size_t k0, size_t kb, f
 
 static inline __attribute__((always_inline)) void
 FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, float *y,
-          size_t ldy, int first, const float *bias, size_t cols, const float *pf) {
+          size_t ldy, int first, const float *bias, size_t cols) {
     vf acc[MR][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < mr; r++)
@@ -265,10 +265,6 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
         const float *wk = w + k * OC_PANEL;
         /* the next weight block, into L2, while this one is computed (T1 measured a few %
          * faster than T0 at batch 1, where the weights stream from memory) */
-        if (pf) {
-            vprefetch_l2(pf + k * OC_PANEL);
-            vprefetch_l2(pf + k * OC_PANEL + 16);
-        }
         vf w0 = vload(wk), w1 = vload(wk + VW);
 #pragma GCC unroll 16
         for (int r = 0; r < mr; r++) {
@@ -293,10 +289,13 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
 
 static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, size_t kb,
                           float *y, size_t ldy, int first, const float *bias, size_t cols,
-                          const float *pf) {
+                          const float *pf, size_t pf_lines) {
+    /* this call's share of the next weight block, into L2 (see FN(gemm); T1 measured a few %
+     * faster than T0 at batch 1, where the weights stream from memory) */
+    for (size_t l = 0; l < pf_lines; l++) vprefetch_l2(pf + l * 16);
     switch (mr) {
 #define C(R)                                                                                     \
-    case R: FN(micro)(R, x, ldx, w, kb, y, ldy, first, bias, cols, pf); break;
+    case R: FN(micro)(R, x, ldx, w, kb, y, ldy, first, bias, cols); break;
     C(1) C(2) C(3) C(4) C(5) C(6)
 #if MR > 6
     C(7) C(8) C(9) C(10) C(11) C(12)
@@ -355,15 +354,23 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
                 }
                 int first = k0 == 0;
                 const float *bb = k0 + kb >= K ? bias : NULL;
+                /* the next block's cache lines (16 floats each, as many as this block's: kb x
+                 * 32 floats) are prefetched a share per micro-kernel call, spread over the whole
+                 * block, so that the misses overlap all of its compute instead of queueing up
+                 * at its start */
+                size_t lines = pf ? kb * OC_PANEL / 16 : 0, done = 0, call = 0;
+                size_t ncalls = ntiles * ((nb + NV * VW - 1) / (NV * VW));
                 size_t m0 = 0;
                 for (size_t t = 0; t < ntiles; t++) {
                     size_t mr = base + (t < extra);
                     for (size_t h = 0; h < HALVES; h++) {
                         size_t c0 = h * NV * VW;
                         if (c0 >= nb) break;
+                        size_t upto = lines * ++call / ncalls;
                         FN(micro_any)((int)mr, Xb + m0 * K + k0, K, wp + c0, kb,
                                       Yb + m0 * N + n0 + c0, N, first, bb ? bb + n0 + c0 : NULL,
-                                      nb - c0, t == 0 && h == 0 ? pf : NULL);
+                                      nb - c0, pf ? pf + done * 16 : NULL, upto - done);
+                        done = upto;
                     }
                     m0 += mr;
                 }
