@@ -370,7 +370,7 @@ static int cmd_accuracy(const char *dir, int threads, size_t n) {
 /* GEMM: Y[M, N] = X[M, K] . W[N, K]^T, the engine's nn.Linear layout */
 
 static int cmd_gemm(int threads, int reps) {
-    static const size_t Ms[] = {50, 400};
+    static const size_t Ms[] = {50, 400, 1600};
     static const size_t KN[][2] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}};
     static const char *what[] = {"attn in_proj (qkv)", "attn out_proj", "mlp c_fc", "mlp c_proj"};
     int nth = threads > 0 ? threads : oc_cpu_count();
