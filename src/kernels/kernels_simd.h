@@ -61,25 +61,30 @@ static inline vf FN(exp_v)(vf x) {
 }
 
 static inline vf FN(erf_v)(vf a) {
-    vf t = vabs(a), s = vmul(a, a);
-    /* |a| > 0.927734375 */
-    vf r = vfma(vset1(-1.72853470e-5f), t, vset1(3.83197126e-4f));
-    vf u = vfma(vset1(-3.88396438e-3f), t, vset1(2.42546219e-2f));
-    r = vfma(r, s, u);
-    r = vfma(r, t, vset1(-1.06777877e-1f));
-    r = vfma(r, t, vset1(-6.34846687e-1f));
-    r = vfma(r, t, vset1(-1.28717512e-1f));
-    r = vfma(r, t, vsub(vzero(), t));
-    r = vcopysign(vsub(vset1(1.0f), FN(exp_v)(r)), a);
-    /* |a| <= 0.927734375 */
-    vf q = vset1(-5.96761703e-4f);
-    q = vfma(q, s, vset1(4.99119423e-3f));
-    q = vfma(q, s, vset1(-2.67681349e-2f));
-    q = vfma(q, s, vset1(1.12819925e-1f));
-    q = vfma(q, s, vset1(-3.76125336e-1f));
-    q = vfma(q, s, vset1(1.28379166e-1f));
-    q = vfma(q, a, a);
-    return vsel_gt(t, vset1(0.927734375f), q, r);
+    vf t = vabs(a), s = vmul(a, a), big = vset1(0.927734375f);
+    /* each branch only when a lane takes it (the same value per lane: a vector of small
+     * activations skips the exp); lanes with t > big take r, the others (NaN too) q */
+    vf r = vzero(), q = vzero();
+    if (vany_nle(t, big)) { /* a lane above big (or NaN: r unused then) */
+        r = vfma(vset1(-1.72853470e-5f), t, vset1(3.83197126e-4f));
+        vf u = vfma(vset1(-3.88396438e-3f), t, vset1(2.42546219e-2f));
+        r = vfma(r, s, u);
+        r = vfma(r, t, vset1(-1.06777877e-1f));
+        r = vfma(r, t, vset1(-6.34846687e-1f));
+        r = vfma(r, t, vset1(-1.28717512e-1f));
+        r = vfma(r, t, vsub(vzero(), t));
+        r = vcopysign(vsub(vset1(1.0f), FN(exp_v)(r)), a);
+    }
+    if (vany_nle(vset1(0x1.db0002p-1f), t)) { /* a lane at most big (the float after it), or NaN */
+        q = vset1(-5.96761703e-4f);
+        q = vfma(q, s, vset1(4.99119423e-3f));
+        q = vfma(q, s, vset1(-2.67681349e-2f));
+        q = vfma(q, s, vset1(1.12819925e-1f));
+        q = vfma(q, s, vset1(-3.76125336e-1f));
+        q = vfma(q, s, vset1(1.28379166e-1f));
+        q = vfma(q, a, a);
+    }
+    return vsel_gt(t, big, q, r);
 }
 
 static void FN(erf)(float *y, const float *x, size_t n) {
