@@ -135,7 +135,7 @@ test-full: all ## larger checks against OpenCLIP; needs the venv (tools/setup_ve
 	@sh tests/full.sh
 
 fuzz-build: $(FUZZERS)
-$(FUZZ_DIR)/%: fuzz/%.c $(SRCS) $(HDRS) include/oclip.h
+$(FUZZ_DIR)/%: fuzz/%.c $(SRCS) $(HDRS) include/oclip.h $(wildcard fuzz/*.h)
 	@mkdir -p $(FUZZ_DIR)
 	$(CLANG) -std=c11 -D_POSIX_C_SOURCE=200809L -g $(FUZZ_OPT) -fsanitize=fuzzer,$(FUZZ_SAN) $(FUZZ_EXTRA) \
 	    $(CPPFLAGS) -o $@ $< $(SRCS) $(LIBS)

@@ -6,10 +6,14 @@
  * of cli/serve_batch.c with the embedded demo model (64 x 64 images, so a batch costs little).
  * The CLI's files are compiled in here (they use only the public API and cJSON).
  *
- * Input: byte 0 selects the endpoint (0 /v1/embeddings, 1 /v1/images/embeddings JSON,
- * 2 /v1/classify, 3 a raw image body); the rest is the body. At most 4 inputs of a request
- * reach the model, under a pixel limit of 1 << 20, so that each run stays fast. Every accepted
- * request must give finite, unit-length embeddings; every refusal a status and a message.
+ * Input: byte 0 selects the endpoint (low 3 bits: 0 /v1/embeddings, 1 /v1/images/embeddings
+ * JSON, 2 /v1/classify, 3 a raw image body, 4 and 6 /v1/captions JSON, 5 and 7 one caption
+ * option as a form field or query parameter gives it, the option's index from the high bits,
+ * invalid indices included); the rest is the body. Accepted caption options must lie in their
+ * ranges; the captions' images go through the image queue (the demo model has no decoder).
+ * At most 4 inputs of a request reach the model, under a pixel limit of 1 << 20, so that each
+ * run stays fast. Every accepted request must give finite, unit-length embeddings; every refusal
+ * a status and a message.
  *
  * Build and run: make fuzz-build (build-fuzz/fuzz_serve), then
  *   build-fuzz/fuzz_serve -max_len=65536 CORPUS_DIR
@@ -49,6 +53,16 @@ static void check_fail(const sv_fail *f) {
     if (f->status < 400 || f->status > 599 || !f->message[0] || !f->type) abort();
 }
 
+/* the caption options an accepted request holds: unset (0) or in `oclip caption`'s ranges */
+static void check_caption_options(const sv_request *r) {
+    const int v[] = {r->num_beams, r->num_beam_groups, r->seq_len, r->min_seq_len};
+    static const int lo[] = {2, 1, 2, 1}, hi[] = {64, 64, 4096, 4096};
+    for (int k = 0; k < 4; k++)
+        if (v[k] && (v[k] < lo[k] || v[k] > hi[k])) abort();
+    if (r->repetition_penalty != 0 && !(r->repetition_penalty > 0 && r->repetition_penalty <= 1e6))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     const char *body = (const char *)data + 1;
@@ -58,10 +72,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sv_request r = {0};
     sv_fail f = {0};
     int rc;
-    switch (data[0] & 3) {
+    switch (data[0] & 7) {
     case 0: rc = sv_parse_embeddings(body, len, &lim, &r, &f); break;
     case 1: rc = sv_parse_images_json(body, len, &lim, &r, &f); break;
     case 2: rc = sv_parse_classify(body, len, &lim, &r, &f); break;
+    case 4:
+    case 6: rc = sv_parse_captions_json(body, len, &lim, &r, &f); break;
+    case 5:
+    case 7: { /* the text as the HTTP layer hands it over: NUL-terminated, up to a NUL */
+        char *text = malloc(len + 1);
+        if (!text) return 0;
+        memcpy(text, body, len);
+        text[len] = '\0';
+        rc = sv_parse_caption_option(&r, (int)(data[0] >> 3) - 1, text, &f);
+        free(text);
+        if (rc) check_fail(&f);
+        check_caption_options(&r);
+        sv_request_free(&r);
+        return 0;
+    }
     default:
         r.kind = SV_IMAGE;
         rc = len ? sv_request_add(&r, body, len, NULL, &lim, &f) : -1;
@@ -73,6 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sv_request_free(&r);
         return 0;
     }
+    check_caption_options(&r);
     if (!r.n || (r.kind == SV_TEXT && r.n > lim.max_inputs) ||
         (r.kind == SV_IMAGE && r.n > lim.max_images))
         abort();
