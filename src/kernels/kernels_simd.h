@@ -257,7 +257,7 @@ static void FN(pack_block)(const oc_weight *W, size_t p, size_t k0, size_t kb, f
 
 static inline __attribute__((always_inline)) void
 FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, float *y,
-          size_t ldy, int first, const float *bias, size_t cols) {
+          size_t ldy, int first, const float *bias, size_t cols, const float *pf) {
     vf acc[MR][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < mr; r++)
@@ -268,8 +268,10 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
         }
     for (size_t k = 0; k < kb; k++) {
         const float *wk = w + k * OC_PANEL;
-        /* the next weight block, into L2, while this one is computed (T1 measured a few %
-         * faster than T0 at batch 1, where the weights stream from memory) */
+        if (pf) { /* a panel row of the next weight block per k step (GEMM_PF_SPREAD 0) */
+            vprefetch_l2(pf + k * OC_PANEL);
+            vprefetch_l2(pf + k * OC_PANEL + 16);
+        }
         vf w0 = vload(wk), w1 = vload(wk + VW);
 #pragma GCC unroll 16
         for (int r = 0; r < mr; r++) {
@@ -297,10 +299,15 @@ static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, si
                           const float *pf, size_t pf_lines) {
     /* this call's share of the next weight block, into L2 (see FN(gemm); T1 measured a few %
      * faster than T0 at batch 1, where the weights stream from memory) */
+#if GEMM_PF_SPREAD
     for (size_t l = 0; l < pf_lines; l++) vprefetch_l2(pf + l * 16);
+    pf = NULL;
+#else
+    (void)pf_lines;
+#endif
     switch (mr) {
 #define C(R)                                                                                     \
-    case R: FN(micro)(R, x, ldx, w, kb, y, ldy, first, bias, cols); break;
+    case R: FN(micro)(R, x, ldx, w, kb, y, ldy, first, bias, cols, pf); break;
     C(1) C(2) C(3) C(4) C(5) C(6)
 #if MR > 6
     C(7) C(8) C(9) C(10) C(11) C(12)
@@ -315,6 +322,15 @@ static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, si
  * unless the ISA file sets another size. */
 #ifndef GEMM_XBLOCK
 #define GEMM_XBLOCK (1u << 20)
+#endif
+
+/* How the next weight block is prefetched while a block is computed. 1: each micro-kernel call
+ * of the block issues its share of the lines before it runs, so that the misses overlap all of
+ * the block's compute (Zen 3, AVX2: ViT-B-32 batch 1 4-8% faster than 0). 0: the block's first
+ * call issues them all, two per k step inside its loop (Xeon, AVX-512: batch 1 6% faster than
+ * 1, 43 against 45.5 ms; batch 8 the same). */
+#ifndef GEMM_PF_SPREAD
+#define GEMM_PF_SPREAD 1
 #endif
 
 static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
@@ -360,9 +376,8 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
                 int first = k0 == 0;
                 const float *bb = k0 + kb >= K ? bias : NULL;
                 /* the next block's cache lines (16 floats each, as many as this block's: kb x
-                 * 32 floats) are prefetched a share per micro-kernel call, spread over the whole
-                 * block, so that the misses overlap all of its compute instead of queueing up
-                 * at its start */
+                 * 32 floats): a share per micro-kernel call with GEMM_PF_SPREAD, else all of
+                 * them in the first call */
                 size_t lines = pf ? kb * OC_PANEL / 16 : 0, done = 0, call = 0;
                 size_t ncalls = ntiles * ((nb + NV * VW - 1) / (NV * VW));
                 size_t m0 = 0;
@@ -371,10 +386,11 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
                     for (size_t h = 0; h < HALVES; h++) {
                         size_t c0 = h * NV * VW;
                         if (c0 >= nb) break;
-                        size_t upto = lines * ++call / ncalls;
+                        size_t upto = GEMM_PF_SPREAD ? lines * ++call / ncalls : lines;
+                        const float *cpf = pf && upto > done ? pf + done * 16 : NULL;
                         FN(micro_any)((int)mr, Xb + m0 * K + k0, K, wp + c0, kb,
                                       Yb + m0 * N + n0 + c0, N, first, bb ? bb + n0 + c0 : NULL,
-                                      nb - c0, pf ? pf + done * 16 : NULL, upto - done);
+                                      nb - c0, cpf, upto - done);
                         done = upto;
                     }
                     m0 += mr;
