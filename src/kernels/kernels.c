@@ -250,7 +250,8 @@ void oc_weight_unpack(oc_weight *w) {
  * GEMM dispatch. The threads split the output per shape: by panels of 32 columns when there are
  * at least 4 per thread (each thread streams its own part of the weights past all the rows),
  * else also by row blocks of at least 24 rows (a wide machine on a narrow layer: ViT-B-32's
- * 768-column layers have 24 panels for 16 threads). Item i is row block i / panels and panel
+ * 768-column layers have 24 panels for 16 threads), and on a path that sets gemm_row_bytes by
+ * row blocks of that much X at large M. Item i is row block i / panels and panel
  * i % panels; the threads take the items in chunks (oc_parallel_chunks), each run as rectangles
  * (a row block, a run of panels). Every kernel computes an element the same way whatever rows
  * and panels it is given, so neither the split nor which thread takes a chunk changes a result.
@@ -259,11 +260,20 @@ typedef struct {
     size_t panels, rblocks, M;
 } gemm_split;
 
-static gemm_split split_for(size_t M, size_t N, int nth) {
+static gemm_split split_for(size_t M, size_t N, size_t K, int nth, size_t row_bytes) {
     gemm_split g = {(N + OC_PANEL - 1) / OC_PANEL, 1, M};
     if (nth > 1 && g.panels < 4 * (size_t)nth) {
         size_t want = (4 * (size_t)nth + g.panels - 1) / g.panels, most = M / 24 ? M / 24 : 1;
         g.rblocks = want < most ? want : most;
+    }
+    /* many rows (not batch 1 of a ViT-B: there the weights stream from memory and each row
+     * block would read them again) on a path that asks for it: row blocks of about row_bytes of
+     * X, at least 48 rows, so that a chunk's X stays in the core's L2 over its panels */
+    if (nth > 1 && row_bytes && K && M >= 256) {
+        size_t rows = row_bytes / (K * sizeof(float));
+        rows = rows < 48 ? 48 : rows;
+        size_t rb = (M + rows - 1) / rows;
+        g.rblocks = rb > g.rblocks ? rb : g.rblocks;
     }
     return g;
 }
@@ -356,7 +366,9 @@ void oc_gemm_ep(const float *X, size_t M, const oc_weight *W, const float *bias,
     /* K = 0 (Y = bias): the reference's blocking has no depth block to divide by */
     oc_gemm_fn fn = W->k == 0 ? oc_isa_scalar.gemm
                     : W->pairs && k->gemm_bf16 ? k->gemm_bf16 : k->gemm; /* else widened */
-    gemm_ctx c = {X, M, W, bias, Y, fn, split_for(M, W->n, nth), ep, k->act};
+    gemm_ctx c = {X, M, W, bias, Y, fn,
+                  split_for(M, W->n, W->k, nth, fn == k->gemm ? k->gemm_row_bytes : 0), ep,
+                  k->act};
     size_t items = c.g.panels * c.g.rblocks, most = gemm_chunk(items, nth);
     /* the BF16 kernels round X anew for each chunk: no shorter chunks at the end for them */
     oc_parallel_chunks(nth, items, most, W->pairs ? most : 1, gemm_range, &c);
@@ -424,7 +436,8 @@ void oc_gemm_i8_ep(const float *X, size_t M, const oc_weight *W, const float *bi
     const oc_kernels *k = oc_kernels_get();
     quant_ctx q = {X, K, Kq, scratch, (float *)((uint8_t *)scratch + M * Kq), k->quant_i8};
     oc_parallel(M * K < 32768 ? 1 : nth, M, quant_range, &q);
-    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, k->gemm_i8, split_for(M, W->n, nth), ep, k->act};
+    i8_ctx c = {q.xq, q.xs, M, W, bias, Y, k->gemm_i8, split_for(M, W->n, W->k, nth, 0), ep,
+                k->act};
     size_t items = c.g.panels * c.g.rblocks;
     oc_parallel_chunks(nth, items, gemm_chunk(items, nth), 1, i8_range, &c);
 }

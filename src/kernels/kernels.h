@@ -252,6 +252,8 @@ typedef struct {
     int bf16_pairs;    /* 1: weights cast to BF16 are packed in k pairs, for gemm_bf16 */
     oc_gemm_fn gemm;   /* fp32 arithmetic over F32 / F16 / BF16 weights, packed or as stored
                         * (BF16 k pairs widened exactly) */
+    size_t gemm_row_bytes; /* gemm's threads also split by rows of this much X at large M
+                            * (0: by panels only; kernels.c, split_for) */
     oc_gemm_fn gemm_bf16; /* BF16 k-pair weights, X rounded to BF16: AMX-BF16 or AVX512-BF16;
                            * NULL: none here (gemm widens them) */
     oc_gemm_i8_fn gemm_i8; /* AMX-INT8, AVX512-VNNI, AVX2, NEON SDOT, NEON or the reference */
