@@ -297,8 +297,9 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
 static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, size_t kb,
                           float *y, size_t ldy, int first, const float *bias, size_t cols,
                           const float *pf, size_t pf_lines) {
-    /* this call's share of the next weight block, into L2 (see FN(gemm); T1 measured a few %
-     * faster than T0 at batch 1, where the weights stream from memory) */
+    /* the next weight block into L2 (GEMM_PF_SPREAD: this call's share of it, here; else in the
+     * k loop); T1 measured a few % faster than T0 at batch 1, where the weights stream from
+     * memory */
 #if GEMM_PF_SPREAD
     for (size_t l = 0; l < pf_lines; l++) vprefetch_l2(pf + l * 16);
     pf = NULL;
