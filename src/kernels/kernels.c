@@ -268,7 +268,9 @@ static gemm_split split_for(size_t M, size_t N, size_t K, int nth, size_t row_by
     }
     /* many rows (not batch 1 of a ViT-B: there the weights stream from memory and each row
      * block would read them again) on a path that asks for it: row blocks of about row_bytes of
-     * X, at least 48 rows, so that a chunk's X stays in the core's L2 over its panels */
+     * X, at least 48 rows, so that a chunk's X stays in the core's L2 over its panels. Packed
+     * weights only (the caller passes 0 otherwise): weights read in place are transposed anew
+     * for every row block. */
     if (nth > 1 && row_bytes && K && M >= 256) {
         size_t rows = row_bytes / (K * sizeof(float));
         rows = rows < 48 ? 48 : rows;
@@ -367,8 +369,8 @@ void oc_gemm_ep(const float *X, size_t M, const oc_weight *W, const float *bias,
     oc_gemm_fn fn = W->k == 0 ? oc_isa_scalar.gemm
                     : W->pairs && k->gemm_bf16 ? k->gemm_bf16 : k->gemm; /* else widened */
     gemm_ctx c = {X, M, W, bias, Y, fn,
-                  split_for(M, W->n, W->k, nth, fn == k->gemm ? k->gemm_row_bytes : 0), ep,
-                  k->act};
+                  split_for(M, W->n, W->k, nth,
+                            fn == k->gemm && W->packed ? k->gemm_row_bytes : 0), ep, k->act};
     size_t items = c.g.panels * c.g.rblocks, most = gemm_chunk(items, nth);
     /* the BF16 kernels round X anew for each chunk: no shorter chunks at the end for them */
     oc_parallel_chunks(nth, items, most, W->pairs ? most : 1, gemm_range, &c);
