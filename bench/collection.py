@@ -5,6 +5,10 @@ workers, model.encode_image under torch.inference_mode), same model, same machin
 
     /work/main/.venv/bin/python bench/collection.py [--model ViT-B-32] [--n 2000] [--batch 64]
         [--threads N] [--workers N] [--oclip build/oclip] [--work /tmp/oclip-bench-coll]
+        [--dtype int8|bf16|f16]
+
+--dtype runs oclip (embed-dir and the forward pass alone) with reduced weights, against
+PyTorch in fp32 as always.
 
 The model is OpenCLIP's ARCH with its random initialisation (no download), saved once as an
 OpenCLIP folder (open_clip_model.safetensors + open_clip_config.json) that both sides load, so
@@ -83,12 +87,14 @@ def make_model(work, arch):
     return d
 
 
-def run_oclip(oclip, model, inp, work, batch, threads, tag):
+def run_oclip(oclip, model, inp, work, batch, threads, tag, dtype):
     out = os.path.join(work, "out-" + tag)
     subprocess.run(["rm", "-rf", out], check=True)
     cmd = [oclip, "embed-dir", "-m", model, inp, "-o", out, "--batch-size", str(batch)]
     if threads:
         cmd += ["--threads", str(threads)]
+    if dtype:
+        cmd += ["--dtype", dtype]
     t = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     dt = time.perf_counter() - t
@@ -103,11 +109,11 @@ def run_oclip(oclip, model, inp, work, batch, threads, tag):
             "images_per_s": float(m.group(2)) if m else None}
 
 
-def run_forward_only(model, n, batch, threads):
+def run_forward_only(model, n, batch, threads, dtype):
     """oclip's forward pass alone on preprocessed pixels (the Python binding: the same library)."""
     import oclip
 
-    m = oclip.create_model(model, threads=threads or 0)
+    m = oclip.create_model(model, threads=threads or 0, dtype=dtype)
     shape = m.preprocess(np.zeros((8, 8, 3), np.uint8)).shape  # [3, H, W]
     x = np.random.default_rng(0).standard_normal((batch,) + tuple(shape)).astype(np.float32)
     m.encode_image(x[:2])  # packs the weights
@@ -160,15 +166,18 @@ def main():
     ap.add_argument("--oclip", default=os.path.join(os.path.dirname(__file__), "..", "build", "oclip"))
     ap.add_argument("--work", default="/tmp/oclip-bench-coll")
     ap.add_argument("--skip-torch", action="store_true")
+    ap.add_argument("--dtype", choices=["f16", "bf16", "int8"], help="oclip's weights (PyTorch: fp32)")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     folder, tar = make_images(a.work, a.n)
     model = make_model(a.work, a.model)
     res = {"model": a.model + " (random init)", "n": a.n, "batch": a.batch,
-           "cpus": os.cpu_count()}
-    res["forward_only"] = run_forward_only(model, a.n, a.batch, a.threads)
-    res["embed_dir_folder"] = run_oclip(a.oclip, model, folder, a.work, a.batch, a.threads, "folder")
-    res["embed_dir_tar"] = run_oclip(a.oclip, model, tar, a.work, a.batch, a.threads, "tar")
+           "cpus": os.cpu_count(), "oclip_dtype": a.dtype or "f32"}
+    res["forward_only"] = run_forward_only(model, a.n, a.batch, a.threads, a.dtype)
+    res["embed_dir_folder"] = run_oclip(a.oclip, model, folder, a.work, a.batch, a.threads,
+                                        "folder", a.dtype)
+    res["embed_dir_tar"] = run_oclip(a.oclip, model, tar, a.work, a.batch, a.threads, "tar",
+                                     a.dtype)
     if not a.skip_torch:
         res["torch_dataloader"] = run_torch(model, a.model, folder, a.batch, a.threads, a.workers)
     f = res["embed_dir_folder"]["images_per_s"]
