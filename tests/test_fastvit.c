@@ -110,6 +110,7 @@ static void test_tiny(const char *sub) {
     for (int i = 0; i < 5; i++) free(got_st[i]), free(want_st[i]);
     free(px), free(want), free(want_final), free(final), free(out), free(out3);
     oc_fastvit_free(m), oc_fastvit_free(m3);
+    oc_act_free_slot(m), oc_act_free_slot(m3); /* the activation block each forward kept */
     free(m), free(m3);
 out:
     oclip_checkpoint_free(ck);
