@@ -377,8 +377,6 @@ void oc_patches(const oc_vision *v, const float *pixels, size_t n, float *patche
  * from oc_gemm_i8_scratch) */
 void oc_linear(const float *X, size_t rows, const oc_weight *W, const float *bias, float *Y,
                const oc_epilogue *ep, int nth, void *qs);
-/* Shared by both towers (tower.c): the residual blocks over x [N, T, D] in place, with copies of
- * the activations after the first and the last block into block0 / last when non-NULL. */
 /* Activation memory for one forward call of m's image tower: the block the previous call
  * released when it is large enough (a batch of convolutional activations is 50-130 MB, above
  * glibc's largest mmap threshold: a fresh block is mapped and zero-filled page by page on every
@@ -388,6 +386,8 @@ void oc_linear(const float *X, size_t rows, const oc_weight *W, const float *bia
 float *oc_act_alloc(const oclip_model *m, size_t floats);
 void oc_act_release(const oclip_model *m, float *p);
 void oc_act_free_slot(oclip_model *m);
+/* Shared by both towers (tower.c): the residual blocks over x [N, T, D] in place, with copies of
+ * the activations after the first and the last block into block0 / last when non-NULL. */
 oclip_status oc_tower_run(const oc_tower *tw, float *x, size_t N, size_t T, int nth,
                           float *block0, float *last, oclip_error *err);
 
