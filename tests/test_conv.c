@@ -115,6 +115,66 @@ static void test_shape(const shape *s) {
     free(x), free(w), free(b), free(res), free(y), free(y3), free(ys), free(want);
 }
 
+/* One group: oc_conv2d (the implicit GEMM over x, the padded image or im2col rows, with the
+ * epilogue fused) gives the bytes of oc_gemm over the test's own im2col matrix followed by the
+ * scalar epilogue (+ res, then ReLU), on every path, packed and as stored, at 1 and 3 threads */
+static void test_same_bytes(const shape *s) {
+    size_t Ho = oc_conv_out((size_t)s->h, s->kh, s->stride, s->pad);
+    size_t Wo = oc_conv_out((size_t)s->w, s->kw, s->stride, s->pad);
+    size_t P = (size_t)s->n * Ho * Wo, K = (size_t)s->cin * s->kh * s->kw, Co = (size_t)s->cout;
+    size_t nx = (size_t)s->n * s->h * s->w * s->cin;
+    float *x = malloc(nx * sizeof *x), *w = malloc(Co * K * sizeof *w), *b = malloc(Co * sizeof *b);
+    float *res = malloc(P * Co * sizeof *res), *cols = calloc(P * K, sizeof *cols);
+    float *want = malloc(P * Co * sizeof *want), *y = malloc(P * Co * sizeof *y);
+    for (size_t i = 0; i < nx; i++) x[i] = frand();
+    for (size_t i = 0; i < Co * K; i++) w[i] = frand();
+    for (size_t i = 0; i < Co; i++) b[i] = frand();
+    for (size_t i = 0; i < P * Co; i++) res[i] = frand();
+    /* im2col rows (ky, kx, c), zero outside the image */
+    for (size_t p = 0; p < P; p++) {
+        size_t n = p / (Ho * Wo), oy = p / Wo % Ho, ox = p % Wo;
+        for (int ky = 0; ky < s->kh; ky++)
+            for (int kx = 0; kx < s->kw; kx++) {
+                long iy = (long)oy * s->stride - s->pad + ky;
+                long ix = (long)ox * s->stride - s->pad + kx;
+                if (iy < 0 || ix < 0 || iy >= s->h || ix >= s->w) continue;
+                memcpy(cols + p * K + ((size_t)ky * s->kw + kx) * s->cin,
+                       x + ((n * s->h + (size_t)iy) * s->w + (size_t)ix) * s->cin,
+                       (size_t)s->cin * sizeof(float));
+            }
+    }
+    oc_simd cur = oc_simd_get();
+    for (int path = 0; path < OC_SIMD_COUNT; path++) {
+        if (!oc_simd_set((oc_simd)path)) continue;
+        for (int pack = 0; pack < 2; pack++) {
+            oc_conv cv;
+            oclip_error err;
+            if (oc_conv_init(&cv, w, b, s->cin, s->cout, s->kh, s->kw, s->stride, s->pad, 1, pack,
+                             2, &err)) {
+                CHECKF(0, "init: %s", err.msg);
+                continue;
+            }
+            oc_gemm(cols, P, &cv.wg[0], cv.bias, want, 1);
+            for (size_t i = 0; i < P * Co; i++) {
+                float v = want[i];
+                if (s->res) v += res[i];
+                want[i] = s->relu && !(v > 0.0f) ? 0.0f : v;
+            }
+            for (int th = 1; th <= 3; th += 2) {
+                CHECK(oc_conv2d(&cv, x, (size_t)s->n, (size_t)s->h, (size_t)s->w, y,
+                                s->res ? res : NULL, s->relu, th, &err) == OCLIP_OK);
+                CHECKF(!memcmp(y, want, P * Co * sizeof *y), "%s pack %d, %d thread(s): conv "
+                       "%d->%d %dx%d s%d p%d on %dx%dx%d differs from oc_gemm over im2col rows",
+                       oc_simd_name((oc_simd)path), pack, th, s->cin, s->cout, s->kh, s->kw,
+                       s->stride, s->pad, s->n, s->h, s->w);
+            }
+            oc_conv_free(&cv);
+        }
+    }
+    oc_simd_set(cur);
+    free(x), free(w), free(b), free(res), free(cols), free(want), free(y);
+}
+
 /* oc_bn_fold: conv then BatchNorm2d(eval) equals the folded convolution */
 static void test_bn_fold(void) {
     enum { CI = 5, CO = 7, H = 9, W = 6, KK = 9 };
@@ -195,8 +255,19 @@ int main(void) {
         {1, 8, 9, 31, 16, 7, 7, 2, 3, 8, 0, 0},   /* multiplier 2, 7x7 stride 2 */
         {1, 16, 7, 25, 16, 3, 3, 2, 1, 16, 0, 0}, /* 3x3 depthwise stride 2 */
         {1, 12, 5, 17, 24, 3, 3, 1, 1, 12, 1, 0}, /* multiplier 2, 3x3 */
+        /* one group: the implicit GEMM over the padded image (a kernel row of >= 32 floats) */
+        {1, 16, 9, 11, 24, 3, 3, 2, 1, 1, 1, 1},  /* 3x3 stride 2, res + ReLU */
+        {2, 32, 8, 6, 40, 2, 2, 2, 0, 1, 0, 1},   /* 2x2 stride 2, no padding (downsample) */
+        {1, 12, 30, 25, 20, 3, 3, 1, 1, 1, 1, 1}, /* blocks of positions across output rows */
+        {1, 8, 9, 40, 16, 3, 3, 1, 1, 1, 1, 1},   /* a 24-float kernel row: im2col, res + ReLU */
+        /* weights outweigh activations: split by panels at 3 threads, by positions at 1 */
+        {1, 128, 4, 4, 128, 3, 3, 1, 1, 1, 1, 1},
+        {2, 256, 3, 3, 96, 1, 1, 1, 0, 1, 1, 0},
     };
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) test_shape(&shapes[i]);
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        test_shape(&shapes[i]);
+        if (shapes[i].groups == 1) test_same_bytes(&shapes[i]);
+    }
     test_bn_fold();
     test_avgpool(2, 8, 6, 5, 2);
     test_avgpool(1, 7, 9, 3, 2); /* odd: the last row and column dropped (floor) */

@@ -17,6 +17,8 @@
 
 /* output positions per im2col tile: bounds the im2col buffer (at most OC_CONV_TILE x K floats) */
 #define OC_CONV_TILE 1024
+/* output positions per thread's tile when a convolution has many (the tiled paths below) */
+#define OC_CONV_ROWS 192
 
 size_t oc_conv_out(size_t in, int k, int stride, int pad) {
     size_t span = in + 2 * (size_t)pad;
@@ -194,40 +196,149 @@ static void epi_range(void *p, size_t i0, size_t i1, int t) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Tiled (one group, many positions): the threads take whole tiles of OC_CONV_ROWS positions
- * and runs im2col (unless 1x1 stride 1), a single-threaded oc_gemm and the epilogue on its tile
- * while it is in cache. The same operations on the same rows as the untiled path, so the same
- * bytes.
+ * One group: an implicit GEMM (oc_gemm_rows) with the epilogue (+ res, ReLU) done as Y is stored.
+ * Its rows: x itself for a 1x1 stride-1 convolution; for a k x k one, x copied into a
+ * zero-padded image [N, H + 2 pad, W + 2 pad, C], where output (n, oy, ox)'s im2col row is kh
+ * segments of kw x C contiguous floats, segment ky at padded pixel (n, oy * stride + ky,
+ * ox * stride): tiles are pieces of output rows, their rows stride x C apart; or, where a kernel
+ * row is short (below), im2col rows in the thread's buffer. The same products in the same order
+ * as oc_gemm over the im2col rows, so the same bytes, without writing kh x kw copies of x.
+ *
+ * The threads split the work one of two ways, static (thread t takes the t-th share):
+ * - by positions, each thread all the panels of its contiguous share of the positions, in blocks
+ *   of at most OC_CONV_ROWS: the same positions in every convolution of a network, so a thread
+ *   reads what it wrote the step before from its own core's cache (split by panels, every
+ *   thread read every position, half of them from the other core: RN50's convolutions at batch
+ *   1 took 15-50% longer);
+ * - by panels, each thread all positions for its share of the output columns, where the weights
+ *   outweigh the activations (RN50's last stage at batch 1: 9.4 MB of weights for 49
+ *   positions), so that each weight is read by one thread only.
  */
-#define OC_CONV_ROWS 192
+/* the shortest kernel row (kw x cin floats) read in place: shorter depth blocks cost more
+ * accumulator loads and stores than the im2col copy saves (the stems' 3-channel convolutions) */
+#define OC_CONV_IMPLICIT_SEG 32
+
+typedef struct {
+    const float *x;
+    float *xp;
+    size_t H, W, C, pad;
+} pad_ctx;
+
+/* padded rows [r0, r1) of xp [N, H + 2 pad, W + 2 pad, C] */
+static void pad_range(void *p, size_t r0, size_t r1, int t) {
+    (void)t;
+    const pad_ctx *c = p;
+    size_t Hp = c->H + 2 * c->pad, Wp = c->W + 2 * c->pad, C = c->C;
+    for (size_t r = r0; r < r1; r++) {
+        size_t n = r / Hp, py = r % Hp;
+        float *row = c->xp + r * Wp * C;
+        if (py < c->pad || py >= c->pad + c->H) {
+            memset(row, 0, Wp * C * sizeof(float));
+            continue;
+        }
+        memset(row, 0, c->pad * C * sizeof(float));
+        memcpy(row + c->pad * C, c->x + (n * c->H + py - c->pad) * c->W * C,
+               c->W * C * sizeof(float));
+        memset(row + (c->pad + c->W) * C, 0, c->pad * C * sizeof(float));
+    }
+}
 
 typedef struct {
     const oc_conv *cv;
-    const float *x, *res;
-    size_t H, W, Ho, Wo, P, K;
-    float *y, *cols; /* cols: OC_CONV_ROWS x K floats per thread */
-    int relu, direct, simd;
-} tile_ctx;
+    const float *x, *xp, *res; /* xp: the padded image (k x k in place), else NULL */
+    size_t H, W, Hp, Wp, Ho, Wo, K, P;
+    float *y, *cols; /* cols: OC_CONV_ROWS x K floats per thread (im2col), else NULL */
+    int relu;
+    oc_gemm_rows_fn fn;
+} one_ctx;
 
-static void tile_range(void *p, size_t t0, size_t t1, int t) {
-    const tile_ctx *c = p;
-    size_t Co = (size_t)c->cv->cout;
-    float *cols = c->direct ? NULL : c->cols + (size_t)t * OC_CONV_ROWS * c->K;
-    for (size_t tile = t0; tile < t1; tile++) {
-        size_t p0 = tile * OC_CONV_ROWS, rows = c->P - p0 < OC_CONV_ROWS ? c->P - p0 : OC_CONV_ROWS;
-        const float *a = c->x + p0 * c->K;
-        if (!c->direct) {
-            im2col_ctx ic = {c->cv, c->x, c->H, c->W, c->Ho, c->Wo, p0, c->K, 0, cols};
-            im2col_range(&ic, 0, rows, 0);
-            a = cols;
+/* positions [b0, b0 + rows) x panels [q0, q1) on thread t; rows <= OC_CONV_ROWS unless the rows
+ * are x itself */
+static void one_block(const one_ctx *c, size_t b0, size_t rows, int t, size_t q0, size_t q1) {
+    const oc_conv *cv = c->cv;
+    size_t Co = (size_t)cv->cout, C = (size_t)cv->cin, s = (size_t)cv->stride;
+    const float *res = c->res ? c->res + b0 * Co : NULL;
+    oc_gemm_tile tile[OC_CONV_ROWS];
+    oc_gemm_rows R = {tile, 1, c->K, Co, c->K, 0, c->relu};
+    if (c->xp) { /* the block's pieces of output rows */
+        R.ldx = s * C, R.seg = (size_t)cv->kw * C, R.seg_step = c->Wp * C, R.ntiles = 0;
+        for (size_t q = b0; q < b0 + rows; R.ntiles++) {
+            size_t n = q / (c->Ho * c->Wo), oy = q / c->Wo % c->Ho, ox = q % c->Wo;
+            size_t len = c->Wo - ox < b0 + rows - q ? c->Wo - ox : b0 + rows - q;
+            tile[R.ntiles] = (oc_gemm_tile){c->xp + ((n * c->Hp + oy * s) * c->Wp + ox * s) * C,
+                                            c->y + q * Co, len,
+                                            c->res ? c->res + q * Co : NULL};
+            q += len;
         }
-        float *y = c->y + p0 * Co;
-        oc_gemm(a, rows, &c->cv->wg[0], c->cv->bias, y, 1);
-        if (c->res || c->relu) {
-            epi_ctx e = {y, c->res ? c->res + p0 * Co : NULL, Co, c->relu, c->simd};
-            epi_range(&e, 0, rows, 0);
-        }
+    } else if (c->cols) {
+        float *cols = c->cols + (size_t)t * OC_CONV_ROWS * c->K;
+        im2col_ctx ic = {cv, c->x, c->H, c->W, c->Ho, c->Wo, b0, c->K, 0, cols};
+        im2col_range(&ic, 0, rows, 0);
+        tile[0] = (oc_gemm_tile){cols, c->y + b0 * Co, rows, res};
+    } else {
+        tile[0] = (oc_gemm_tile){c->x + b0 * c->K, c->y + b0 * Co, rows, res};
     }
+    c->fn(&R, 0, R.ntiles, &cv->wg[0], cv->bias, q0, q1);
+}
+
+/* positions [i0, i1) x panels [q0, q1) on thread t in blocks of at most OC_CONV_ROWS, as even
+ * as possible (196 positions: two of 98, not 192 and 4 that read all the weights again) */
+static void blocks(const one_ctx *c, size_t i0, size_t i1, int t, size_t q0, size_t q1) {
+    size_t n = (i1 - i0 + OC_CONV_ROWS - 1) / OC_CONV_ROWS;
+    for (size_t b = 0; b < n; b++) {
+        size_t b0 = i0 + (i1 - i0) * b / n, b1 = i0 + (i1 - i0) * (b + 1) / n;
+        one_block(c, b0, b1 - b0, t, q0, q1);
+    }
+}
+
+static void pos_range(void *p, size_t i0, size_t i1, int t) {
+    const one_ctx *c = p;
+    blocks(c, i0, i1, t, 0, ((size_t)c->cv->cout + OC_PANEL - 1) / OC_PANEL);
+}
+
+/* by panels: all positions at once (the GEMM's own row blocks keep X in cache) where the rows
+ * are x itself, else in blocks */
+static void panel_range(void *p, size_t q0, size_t q1, int t) {
+    const one_ctx *c = p;
+    if (!c->xp && !c->cols) one_block(c, 0, c->P, t, q0, q1);
+    else blocks(c, 0, c->P, t, q0, q1);
+}
+
+static oclip_status conv_one(const oc_conv *cv, const float *x, size_t N, size_t H, size_t W,
+                             size_t Ho, size_t Wo, float *y, const float *res, int relu,
+                             int nth, oclip_error *err) {
+    size_t P = N * Ho * Wo, Co = (size_t)cv->cout, K = cv->wg[0].k, C = (size_t)cv->cin;
+    size_t pad = (size_t)cv->pad;
+    int direct = cv->kh == 1 && cv->kw == 1 && cv->stride == 1 && pad == 0;
+    one_ctx c = {cv, x, NULL, res, H, W, H, W, Ho, Wo, K, P, y, NULL, relu,
+                 oc_kernels_get()->gemm_rows};
+    /* one thread for a small convolution (about a million multiply-adds or less) */
+    if ((double)P * (double)K * (double)Co < 1048576.0) nth = 1;
+    float *buf = NULL;
+    if (!direct && (size_t)cv->kw * C >= OC_CONV_IMPLICIT_SEG) {
+        c.Hp = H + 2 * pad, c.Wp = W + 2 * pad;
+        if (N * c.Hp <= SIZE_MAX / sizeof(float) / c.Wp / C)
+            buf = malloc(N * c.Hp * c.Wp * C * sizeof(float));
+        if (!buf)
+            return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (convolution, a padded %zu x %zu "
+                              "x %zu x %zu image)", N, c.Hp, c.Wp, C);
+        pad_ctx pc = {x, buf, H, W, C, pad};
+        oc_parallel(N * c.Hp * c.Wp * C < 65536 ? 1 : nth, N * c.Hp, pad_range, &pc);
+        c.xp = buf;
+    } else if (!direct) {
+        if (!(buf = malloc((size_t)nth * OC_CONV_ROWS * K * sizeof(float))))
+            return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (convolution, %d x %d x %zu "
+                              "im2col rows)", nth, OC_CONV_ROWS, K);
+        c.cols = buf;
+    }
+    size_t panels = (Co + OC_PANEL - 1) / OC_PANEL;
+    double act = (double)N * H * W * C + (double)P * Co, wts = (double)K * Co;
+    if (nth > 1 && wts > act && panels >= (size_t)nth)
+        oc_parallel(nth, panels, panel_range, &c);
+    else
+        oc_parallel(nth, P, pos_range, &c);
+    free(buf);
+    return OCLIP_OK;
 }
 
 oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, size_t W,
@@ -245,50 +356,29 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         return OCLIP_OK;
     }
     size_t G = (size_t)cv->groups, cog = Co / G, K = cv->wg[0].k;
-    int direct = cv->kh == 1 && cv->kw == 1 && cv->stride == 1 && cv->pad == 0 && G == 1;
     oc_simd path = oc_simd_get();
     int simd = oc_conv_avx2_built() && (path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512);
-    size_t ntiles = (P + OC_CONV_ROWS - 1) / OC_CONV_ROWS;
     if (nth < 1) nth = 1;
-    if (G == 1 && ntiles >= 4 * (size_t)nth) { /* enough tiles to keep every thread busy */
-        float *cols = NULL;
-        if (!direct && !(cols = malloc((size_t)nth * OC_CONV_ROWS * K * sizeof(float))))
-            return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (convolution, %d x %d x %zu "
-                              "im2col rows)", nth, OC_CONV_ROWS, K);
-        tile_ctx c = {cv, x, res, H, W, Ho, Wo, P, K, y, cols, relu, direct, simd};
-        /* tiles taken in turn (guided), so that a thread slowed by another process does not
-         * hold the others up */
-        oc_parallel_chunks(nth, ntiles, ntiles, 1, tile_range, &c);
-        free(cols);
-        return OCLIP_OK;
-    }
-    if (direct) {
-        oc_gemm(x, P, &cv->wg[0], cv->bias, y, nth);
-    } else {
-        size_t tile = P < OC_CONV_TILE ? P : OC_CONV_TILE;
-        /* im2col rows [tile, K], and for groups the group's outputs [tile, cog] */
-        size_t extra = G > 1 ? tile * cog : 0;
-        float *cols = malloc((tile * K + extra) * sizeof(float));
-        if (!cols)
-            return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (convolution, %zu x %zu "
-                              "im2col rows)", tile, K);
-        float *yg = cols + tile * K;
-        for (size_t p0 = 0; p0 < P; p0 += tile) {
-            size_t rows = P - p0 < tile ? P - p0 : tile;
-            for (size_t g = 0; g < G; g++) {
-                im2col_ctx ic = {cv, x, H, W, Ho, Wo, p0, K, (int)g, cols};
-                oc_parallel(rows * K < 65536 ? 1 : nth, rows, im2col_range, &ic);
-                if (G == 1) {
-                    oc_gemm(cols, rows, &cv->wg[0], cv->bias, y + p0 * Co, nth);
-                    continue;
-                }
-                oc_gemm(cols, rows, &cv->wg[g], cv->bias + g * cog, yg, nth);
-                for (size_t r = 0; r < rows; r++)
-                    memcpy(y + (p0 + r) * Co + g * cog, yg + r * cog, cog * sizeof(float));
-            }
+    if (G == 1) return conv_one(cv, x, N, H, W, Ho, Wo, y, res, relu, nth, err);
+    /* groups: per block of positions, each group's im2col rows and GEMM, its outputs copied
+     * into their columns of y */
+    size_t tile = P < OC_CONV_TILE ? P : OC_CONV_TILE;
+    float *cols = malloc((tile * K + tile * cog) * sizeof(float));
+    if (!cols)
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (convolution, %zu x %zu im2col "
+                          "rows)", tile, K);
+    float *yg = cols + tile * K;
+    for (size_t p0 = 0; p0 < P; p0 += tile) {
+        size_t rows = P - p0 < tile ? P - p0 : tile;
+        for (size_t g = 0; g < G; g++) {
+            im2col_ctx ic = {cv, x, H, W, Ho, Wo, p0, K, (int)g, cols};
+            oc_parallel(rows * K < 65536 ? 1 : nth, rows, im2col_range, &ic);
+            oc_gemm(cols, rows, &cv->wg[g], cv->bias + g * cog, yg, nth);
+            for (size_t r = 0; r < rows; r++)
+                memcpy(y + (p0 + r) * Co + g * cog, yg + r * cog, cog * sizeof(float));
         }
-        free(cols);
     }
+    free(cols);
     if (res || relu) {
         epi_ctx c = {y, res, Co, relu, simd};
         oc_parallel(P * Co < 65536 ? 1 : nth, P, epi_range, &c);

@@ -167,6 +167,28 @@ void oc_gemm_i8(const float *X, size_t M, const oc_weight *W, const float *bias,
 void oc_gemm_i8_ep(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                    const oc_epilogue *ep, int nth, void *scratch);
 
+/* An implicit GEMM (the table's gemm_rows; conv.c): the rows of X are not a matrix but tiles,
+ * tile i being tile[i].mr rows at tile[i].x + r * ldx whose outputs go to tile[i].y + r * ldy;
+ * along k, X is in segments of `seg` elements, segment s of a row starting s * seg_step after the
+ * row's start. A k x k convolution over a zero-padded channels-last image without its im2col
+ * matrix: a tile is (a piece of) one output row, ldx = stride x C, a segment one kernel row (its
+ * k taps of C channels are contiguous in the image); a plain matrix is one tile with seg = K.
+ * Y = X W^T + bias (fp32 weights, packed or as stored) with oc_gemm's arithmetic, so the bytes
+ * oc_gemm gives for the same X as a matrix; then, each rounded, Y += res (the tile's res rows,
+ * where not NULL) and Y = ReLU(Y) (NaN -> 0) when relu: the convolution's epilogue, done as Y is
+ * stored instead of in a pass of its own. */
+typedef struct {
+    const float *x;
+    float *y;
+    size_t mr;
+    const float *res; /* the tile's rows of res (row stride ldy), or NULL */
+} oc_gemm_tile;
+typedef struct oc_gemm_rows {
+    const oc_gemm_tile *tile;
+    size_t ntiles, ldx, ldy, seg, seg_step;
+    int relu;
+} oc_gemm_rows;
+
 /* the activation in place over x[0, n) */
 void oc_activate(float *x, size_t n, oc_act act, int nth);
 
@@ -230,6 +252,9 @@ void oc_avgpool2d(const float *x, size_t N, size_t H, size_t W, size_t C, size_t
 /* panels [p0, p1) of OC_PANEL columns of Y = X W^T + bias, all M rows (Y row stride W->n) */
 typedef void (*oc_gemm_fn)(const float *X, size_t M, const oc_weight *W, const float *bias,
                            float *Y, size_t p0, size_t p1);
+/* tiles [t0, t1) x panels [p0, p1) of an implicit GEMM (oc_gemm_rows above) */
+typedef void (*oc_gemm_rows_fn)(const struct oc_gemm_rows *R, size_t t0, size_t t1,
+                                const oc_weight *W, const float *bias, size_t p0, size_t p1);
 /* panels [p0, p1) of oc_gemm_i8: xq [M, Kq] holds qx + 128 (bytes, zero-padded as 128), xs [M]
  * the row scales */
 typedef void (*oc_gemm_i8_fn)(const uint8_t *xq, const float *xs, size_t M, const oc_weight *W,
@@ -254,6 +279,7 @@ typedef struct {
                         * (BF16 k pairs widened exactly) */
     size_t gemm_row_bytes; /* gemm's threads also split by rows of this much X at large M
                             * (0: by panels only; kernels.c, split_for) */
+    oc_gemm_rows_fn gemm_rows; /* gemm's arithmetic over implicit rows (fp32 weights) */
     oc_gemm_fn gemm_bf16; /* BF16 k-pair weights, X rounded to BF16: AMX-BF16 or AVX512-BF16;
                            * NULL: none here (gemm widens them) */
     oc_gemm_i8_fn gemm_i8; /* AMX-INT8, AVX512-VNNI, AVX2, NEON SDOT, NEON or the reference */

@@ -16,6 +16,7 @@
  * the build could not compile it); each states what the CPU must have to call it. */
 typedef struct {
     oc_gemm_fn gemm;            /* any CPU of the file's path */
+    oc_gemm_rows_fn gemm_rows;  /* gemm over implicit rows (oc_gemm_rows) */
     oc_gemm_fn gemm_bf16;       /* avx512: OC_CPU_AVX512BF16; amx: OC_CPU_AMX_BF16 */
     oc_gemm_i8_fn gemm_i8;      /* avx512: OC_CPU_AVX512VNNI; amx: OC_CPU_AMX_INT8;
                                  * neon_dot: OC_CPU_NEON_DOT */

@@ -46,16 +46,17 @@ static void pack_panel(const oc_weight *W, size_t n0, size_t nb, size_t k0, size
     }
 }
 
-/* Rows [m, m + R) of one sub-panel over one depth block; R <= GEMM_MR. Rows past R repeat row
- * m (valid memory) and are not stored. */
-static void micro(const float *X, size_t K, size_t m, size_t R, size_t k0, size_t kb,
-                  float Wp[OC_GEMM_KB][GEMM_NB], float *Y, size_t N, size_t n0, size_t nb) {
+/* R <= GEMM_MR rows of one sub-panel over one depth block: X at the first row's depth k0 (row
+ * stride ldx), Y at its column n0 (row stride ldy); first: the block at k0 = 0. Rows past R
+ * repeat the first row (valid memory) and are not stored. */
+static void micro(const float *X, size_t ldx, size_t R, int first, size_t kb,
+                  float Wp[OC_GEMM_KB][GEMM_NB], float *Y, size_t ldy, size_t nb) {
     float acc[GEMM_MR][GEMM_NB];
     for (size_t r = 0; r < GEMM_MR; r++)
         for (size_t j = 0; j < GEMM_NB; j++)
-            acc[r][j] = r < R && j < nb && k0 ? Y[(m + r) * N + n0 + j] : 0.0f;
+            acc[r][j] = r < R && j < nb && !first ? Y[r * ldy + j] : 0.0f;
     const float *x[GEMM_MR];
-    for (size_t r = 0; r < GEMM_MR; r++) x[r] = X + (m + (r < R ? r : 0)) * K + k0;
+    for (size_t r = 0; r < GEMM_MR; r++) x[r] = X + (r < R ? r : 0) * ldx;
     /* Fully unrolled (4 x 8 = eight 4-lane accumulators), so the compiler keeps acc in
      * registers; rolled loops kept it in memory and ran at half the speed. Unrolling does not
      * change any element's arithmetic. */
@@ -68,7 +69,30 @@ static void micro(const float *X, size_t K, size_t m, size_t R, size_t k0, size_
             for (size_t j = 0; j < GEMM_NB; j++) acc[r][j] += xv * w[j];
         }
     }
-    for (size_t r = 0; r < R; r++) memcpy(&Y[(m + r) * N + n0], acc[r], nb * sizeof(float));
+    for (size_t r = 0; r < R; r++) memcpy(&Y[r * ldy], acc[r], nb * sizeof(float));
+}
+
+/* rows [0, M) at X (stride ldx, at depth k0) and Y (stride ldy, at column n0) over one block */
+static void micro_rows(const float *X, size_t ldx, size_t M, int first, size_t kb,
+                       float Wp[OC_GEMM_KB][GEMM_NB], float *Y, size_t ldy, size_t nb) {
+    for (size_t m = 0; m < M; m += GEMM_MR)
+        micro(X + m * ldx, ldx, M - m < GEMM_MR ? M - m : GEMM_MR, first, kb, Wp, Y + m * ldy,
+              ldy, nb);
+}
+
+/* the sums' end for rows [0, M) of Y (stride ldy, at column n0): zero for K = 0, + bias, then
+ * + res (same layout as Y, or NULL) and ReLU (NaN -> 0) when relu */
+static void finish_rows(float *Y, size_t ldy, size_t M, size_t K, const float *bias, size_t nb,
+                        const float *res, int relu) {
+    for (size_t m = 0; m < M; m++) {
+        float *y = Y + m * ldy;
+        if (K == 0) memset(y, 0, nb * sizeof(float));
+        for (size_t j = 0; j < nb && (bias || res || relu); j++) {
+            float v = bias ? y[j] + bias[j] : y[j];
+            if (res) v += res[m * ldy + j];
+            y[j] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
+    }
 }
 
 static void scalar_gemm(const float *X, size_t M, const oc_weight *W, const float *bias,
@@ -81,16 +105,32 @@ static void scalar_gemm(const float *X, size_t M, const oc_weight *W, const floa
         for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
             size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
             pack_panel(W, n0, nb, k0, kb, Wp);
-            for (size_t m = 0; m < M; m += GEMM_MR) {
-                size_t R = M - m < GEMM_MR ? M - m : GEMM_MR;
-                micro(X, K, m, R, k0, kb, Wp, Y, N, n0, nb);
-            }
+            micro_rows(X + k0, K, M, k0 == 0, kb, Wp, Y + n0, N, nb);
         }
-        if (K == 0)
-            for (size_t m = 0; m < M; m++) memset(&Y[m * N + n0], 0, nb * sizeof(float));
-        if (bias)
-            for (size_t m = 0; m < M; m++)
-                for (size_t j = 0; j < nb; j++) Y[m * N + n0 + j] += bias[n0 + j];
+        finish_rows(Y + n0, N, M, K, bias ? bias + n0 : NULL, nb, NULL, 0);
+    }
+}
+
+/* the implicit GEMM (oc_gemm_rows): the same sums, each depth block within one segment of k */
+static void scalar_gemm_rows(const oc_gemm_rows *R, size_t t0, size_t t1, const oc_weight *W,
+                             const float *bias, size_t p0, size_t p1) {
+    size_t N = W->n, K = W->k;
+    size_t c1 = p1 * OC_PANEL < N ? p1 * OC_PANEL : N;
+    float Wp[OC_GEMM_KB][GEMM_NB];
+    for (size_t n0 = p0 * OC_PANEL; n0 < c1; n0 += GEMM_NB) {
+        size_t nb = c1 - n0 < GEMM_NB ? c1 - n0 : GEMM_NB;
+        for (size_t k0 = 0, kb; k0 < K; k0 += kb) {
+            size_t in = k0 % R->seg, xoff = k0 / R->seg * R->seg_step + in;
+            kb = R->seg - in < OC_GEMM_KB ? R->seg - in : OC_GEMM_KB;
+            kb = K - k0 < kb ? K - k0 : kb;
+            pack_panel(W, n0, nb, k0, kb, Wp);
+            for (size_t t = t0; t < t1; t++)
+                micro_rows(R->tile[t].x + xoff, R->ldx, R->tile[t].mr, k0 == 0, kb, Wp,
+                           R->tile[t].y + n0, R->ldy, nb);
+        }
+        for (size_t t = t0; t < t1; t++)
+            finish_rows(R->tile[t].y + n0, R->ldy, R->tile[t].mr, K, bias ? bias + n0 : NULL,
+                        nb, R->tile[t].res ? R->tile[t].res + n0 : NULL, R->relu);
     }
 }
 
@@ -250,6 +290,7 @@ static void scalar_attention(const float *qkv, float *o, size_t T, size_t D, siz
 
 const oc_isa oc_isa_scalar = {
     .gemm = scalar_gemm,
+    .gemm_rows = scalar_gemm_rows,
     .gemm_bf16 = NULL,
     .gemm_i8 = scalar_gemm_i8,
     .quant_i8 = scalar_quant_i8,

@@ -13,7 +13,8 @@
  * vstore_q8(q, v, n) (the first n lanes, integers in [-127, 127], as bytes v + 128), vtranspose
  * (VW x VW), and for LayerNorm vectors of doubles: vd, vd_lo / vd_hi (the low / high half of a
  * vf widened), vd_add, vd_sub, vd_fma, vd_set1, vd_zero, vd_hsum. vprefetch_l2(p) (below: a hint
- * that the cache line at p goes into L2) is the one primitive defined here, per architecture.
+ * that the cache line at p goes into L2), vprefetch_r and vprefetch_w (into L1, to read or to
+ * write) are the primitives defined here, per architecture.
  *
  * Determinism: every output element is computed by one fixed sequence of operations that depends
  * only on its own inputs (lanes never mix, except in the fixed reduction trees of softmax and
@@ -28,6 +29,9 @@
 #else
 #define vprefetch_l2(p) __builtin_prefetch((p), 0, 2) /* read, locality 2: AArch64 PRFM PLDL2KEEP */
 #endif
+/* the cache line at p into L1 for reading, or for writing (PREFETCHW where the target has it) */
+#define vprefetch_r(p) __builtin_prefetch((p), 0, 3)
+#define vprefetch_w(p) __builtin_prefetch((p), 1, 3)
 
 /* =============================================================================================
  * exp and erf
@@ -257,7 +261,8 @@ static void FN(pack_block)(const oc_weight *W, size_t p, size_t k0, size_t kb, f
 
 static inline __attribute__((always_inline)) void
 FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, float *y,
-          size_t ldy, int first, const float *bias, size_t cols, const float *pf) {
+          size_t ldy, int first, const float *bias, size_t cols, const float *pf,
+          const float *res, int relu) {
     vf acc[MR][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < mr; r++)
@@ -288,6 +293,9 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
 #pragma GCC unroll 16
         for (int r = 0; r < mr; r++) {
             vf a = bias ? vadd(acc[r][v], bv) : acc[r][v];
+            /* oc_gemm_rows' epilogue: + res, then ReLU (NaN -> 0, as the scalar path) */
+            if (res) a = vadd(a, vloadn(res + (size_t)r * ldy + (size_t)v * VW, c));
+            if (relu) a = vsel_gt(a, vzero(), vzero(), a);
             if (c >= VW) vstore(y + (size_t)r * ldy + (size_t)v * VW, a);
             else vstoren(y + (size_t)r * ldy + (size_t)v * VW, a, c);
         }
@@ -296,7 +304,7 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
 
 static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, size_t kb,
                           float *y, size_t ldy, int first, const float *bias, size_t cols,
-                          const float *pf, size_t pf_lines) {
+                          const float *pf, size_t pf_lines, const float *res, int relu) {
     /* the next weight block into L2 (GEMM_PF_SPREAD: this call's share of it, here; else in the
      * k loop); T1 measured a few % faster than T0 at batch 1, where the weights stream from
      * memory */
@@ -308,7 +316,7 @@ static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, si
 #endif
     switch (mr) {
 #define C(R)                                                                                     \
-    case R: FN(micro)(R, x, ldx, w, kb, y, ldy, first, bias, cols, pf); break;
+    case R: FN(micro)(R, x, ldx, w, kb, y, ldy, first, bias, cols, pf, res, relu); break;
     C(1) C(2) C(3) C(4) C(5) C(6)
 #if MR > 6
     C(7) C(8) C(9) C(10) C(11) C(12)
@@ -334,6 +342,78 @@ static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, si
 #define GEMM_PF_SPREAD 1
 #endif
 
+/* The fp32 [kb, OC_PANEL] weight block of panel p at depth k0: in place in the packed copy, or
+ * converted into buf. *pf: the next block of the packed stream when `more` follow in this loop's
+ * order (the next depth block or the next panel), else NULL. */
+static inline const float *FN(wblock)(const oc_weight *W, size_t p, size_t k0, size_t kb,
+                                      float *buf, int more, const float **pf) {
+    size_t K = W->k, off = (p * K + k0) * OC_PANEL;
+    *pf = NULL;
+    if (!W->packed) {
+        FN(pack_block)(W, p, k0, kb, buf);
+    } else if (W->pdtype == OCLIP_DTYPE_F32) {
+        const float *wp = (const float *)W->packed + off;
+        /* the packed panels are one stream in the loops' order */
+        if (more) *pf = wp + kb * OC_PANEL;
+        return wp;
+    } else if (W->pairs) { /* BF16 in k pairs (for the AVX512-BF16 kernel): widened */
+        const uint16_t *src = (const uint16_t *)W->packed + (p * (K + (K & 1)) + k0) * OC_PANEL;
+        for (size_t kk = 0; kk < kb; kk++)
+            for (size_t j = 0; j < OC_PANEL; j++) {
+                uint32_t bits = (uint32_t)src[((kk / 2) * OC_PANEL + j) * 2 + kk % 2] << 16;
+                memcpy(&buf[kk * OC_PANEL + j], &bits, 4);
+            }
+    } else if (W->pdtype == OCLIP_DTYPE_F16) {
+        for (size_t i = 0; i < kb * OC_PANEL; i += VW)
+            vstore(buf + i, cvt_f16((const uint16_t *)W->packed + off + i));
+    } else {
+        for (size_t i = 0; i < kb * OC_PANEL; i += VW)
+            vstore(buf + i, cvt_bf16((const uint16_t *)W->packed + off + i));
+    }
+    return buf;
+}
+
+/* The micro-kernel calls of one weight block over mr rows at x (row stride ldx, already at the
+ * block's depth) and y (row stride ldy, at the panel's first column): tiles of at most MR rows
+ * (as even as possible), each over the panel's halves. The next block's cache lines (16 floats
+ * each, as many as this block's: kb x 32 floats) are prefetched: a share per call with
+ * GEMM_PF_SPREAD (*done of `lines` issued so far, *call of `ncalls` made), else all of them in
+ * the first call. res (at y's column, row stride ldy) and relu: the epilogue of the last depth
+ * block (oc_gemm_rows); the next tile's lines of Y (first block: written) and res (last block)
+ * are prefetched into L1 while a tile is computed, as they usually come from memory. */
+static inline void FN(block_rows)(size_t mr, const float *x, size_t ldx, const float *w,
+                                  size_t kb, float *y, size_t ldy, int first, const float *bias,
+                                  size_t nb, const float *pf, size_t lines, size_t ncalls,
+                                  size_t *done, size_t *call, const float *res, int relu,
+                                  int pf_out) {
+    size_t ntiles = (mr + MR - 1) / MR, base = mr / ntiles, extra = mr % ntiles, m0 = 0;
+    for (size_t t = 0; t < ntiles; t++) {
+        size_t r = base + (t < extra);
+        if (pf_out && t + 1 < ntiles)
+            for (size_t i = m0 + r; i < m0 + r + base + (t + 1 < extra); i++)
+                for (size_t j = 0; j < nb; j += 16) {
+                    if (first) vprefetch_w(y + i * ldy + j);
+                    if (res) vprefetch_r(res + i * ldy + j);
+                }
+        for (size_t h = 0; h < HALVES; h++) {
+            size_t c0 = h * NV * VW;
+            if (c0 >= nb) break;
+            size_t upto = GEMM_PF_SPREAD ? lines * ++*call / ncalls : lines;
+            const float *cpf = pf && upto > *done ? pf + *done * 16 : NULL;
+            FN(micro_any)((int)r, x + m0 * ldx, ldx, w + c0, kb, y + m0 * ldy + c0, ldy, first,
+                          bias ? bias + c0 : NULL, nb - c0, cpf, upto - *done,
+                          res ? res + m0 * ldy + c0 : NULL, relu);
+            *done = upto;
+        }
+        m0 += r;
+    }
+}
+
+/* micro-kernel calls for mr rows over a panel of nb columns */
+static inline size_t FN(calls)(size_t mr, size_t nb) {
+    return (mr + MR - 1) / MR * ((nb + NV * VW - 1) / (NV * VW));
+}
+
 static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                      size_t p0, size_t p1) {
     size_t N = W->n, K = W->k;
@@ -343,62 +423,54 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
     size_t nblocks = (M + mc - 1) / mc; /* row blocks, as even as possible */
     for (size_t rb = 0, r0 = 0; rb < nblocks; rb++) {
         size_t rows = M / nblocks + (rb < M % nblocks);
-        const float *Xb = X + r0 * K;
-        float *Yb = Y + r0 * N;
-        size_t ntiles = (rows + MR - 1) / MR, base = rows / ntiles, extra = rows % ntiles;
         for (size_t p = p0; p < p1; p++) {
             size_t n0 = p * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
             for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
                 size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
-                const float *wp = buf, *pf = NULL;
-                size_t off = (p * K + k0) * OC_PANEL;
-                if (!W->packed) FN(pack_block)(W, p, k0, kb, buf);
-                else if (W->pdtype == OCLIP_DTYPE_F32) {
-                    wp = (const float *)W->packed + off;
-                    /* the packed panels are one stream in this loop's order: what follows this
-                     * block is the next block (or the next panel); none after the last panel */
-                    if (p + 1 < p1 || k0 + kb < K) pf = wp + kb * OC_PANEL;
-                } else if (W->pairs) { /* BF16 in k pairs (for the AVX512-BF16 kernel): widened */
-                    const uint16_t *src = (const uint16_t *)W->packed +
-                                          (p * (K + (K & 1)) + k0) * OC_PANEL;
-                    for (size_t kk = 0; kk < kb; kk++)
-                        for (size_t j = 0; j < OC_PANEL; j++) {
-                            uint32_t bits = (uint32_t)src[((kk / 2) * OC_PANEL + j) * 2 + kk % 2]
-                                            << 16;
-                            memcpy(&buf[kk * OC_PANEL + j], &bits, 4);
-                        }
-                } else if (W->pdtype == OCLIP_DTYPE_F16) {
-                    for (size_t i = 0; i < kb * OC_PANEL; i += VW)
-                        vstore(buf + i, cvt_f16((const uint16_t *)W->packed + off + i));
-                } else {
-                    for (size_t i = 0; i < kb * OC_PANEL; i += VW)
-                        vstore(buf + i, cvt_bf16((const uint16_t *)W->packed + off + i));
-                }
-                int first = k0 == 0;
-                const float *bb = k0 + kb >= K ? bias : NULL;
-                /* the next block's cache lines (16 floats each, as many as this block's: kb x
-                 * 32 floats): a share per micro-kernel call with GEMM_PF_SPREAD, else all of
-                 * them in the first call */
-                size_t lines = pf ? kb * OC_PANEL / 16 : 0, done = 0, call = 0;
-                size_t ncalls = ntiles * ((nb + NV * VW - 1) / (NV * VW));
-                size_t m0 = 0;
-                for (size_t t = 0; t < ntiles; t++) {
-                    size_t mr = base + (t < extra);
-                    for (size_t h = 0; h < HALVES; h++) {
-                        size_t c0 = h * NV * VW;
-                        if (c0 >= nb) break;
-                        size_t upto = GEMM_PF_SPREAD ? lines * ++call / ncalls : lines;
-                        const float *cpf = pf && upto > done ? pf + done * 16 : NULL;
-                        FN(micro_any)((int)mr, Xb + m0 * K + k0, K, wp + c0, kb,
-                                      Yb + m0 * N + n0 + c0, N, first, bb ? bb + n0 + c0 : NULL,
-                                      nb - c0, cpf, upto - done);
-                        done = upto;
-                    }
-                    m0 += mr;
-                }
+                const float *pf;
+                const float *wp = FN(wblock)(W, p, k0, kb, buf, p + 1 < p1 || k0 + kb < K, &pf);
+                const float *bb = k0 + kb >= K && bias ? bias + n0 : NULL;
+                size_t done = 0, call = 0;
+                FN(block_rows)(rows, X + r0 * K + k0, K, wp, kb, Y + r0 * N + n0, N, k0 == 0, bb,
+                               nb, pf, pf ? kb * OC_PANEL / 16 : 0, FN(calls)(rows, nb), &done,
+                               &call, NULL, 0, 0);
             }
         }
         r0 += rows;
+    }
+}
+
+/* The implicit GEMM (oc_gemm_rows) over tiles [t0, t1): blocks of tiles holding about
+ * GEMM_XBLOCK bytes of X rows (as oc_gemm's row blocks), then as oc_gemm, each depth block
+ * within one segment of k, the epilogue with the last */
+static void FN(gemm_rows)(const oc_gemm_rows *R, size_t t0, size_t t1, const oc_weight *W,
+                          const float *bias, size_t p0, size_t p1) {
+    size_t N = W->n, K = W->k;
+    _Alignas(64) float buf[OC_GEMM_KB * OC_PANEL];
+    for (size_t b0 = t0, b1; b0 < t1; b0 = b1) {
+        size_t bytes = 0;
+        for (b1 = b0; b1 < t1 && (b1 == b0 || bytes <= GEMM_XBLOCK); b1++)
+            bytes += R->tile[b1].mr * R->ldx * sizeof(float);
+        for (size_t p = p0; p < p1; p++) {
+            size_t n0 = p * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL, ncalls = 0;
+            for (size_t t = b0; t < b1; t++) ncalls += FN(calls)(R->tile[t].mr, nb);
+            for (size_t k0 = 0, kb; k0 < K; k0 += kb) {
+                size_t in = k0 % R->seg, xoff = k0 / R->seg * R->seg_step + in;
+                kb = R->seg - in < OC_GEMM_KB ? R->seg - in : OC_GEMM_KB;
+                kb = K - k0 < kb ? K - k0 : kb;
+                const float *pf;
+                const float *wp = FN(wblock)(W, p, k0, kb, buf, p + 1 < p1 || k0 + kb < K, &pf);
+                int last = k0 + kb >= K;
+                const float *bb = last && bias ? bias + n0 : NULL;
+                size_t done = 0, call = 0, lines = pf ? kb * OC_PANEL / 16 : 0;
+                for (size_t t = b0; t < b1; t++) {
+                    const oc_gemm_tile *T = &R->tile[t];
+                    FN(block_rows)(T->mr, T->x + xoff, R->ldx, wp, kb, T->y + n0, R->ldy, k0 == 0,
+                                   bb, nb, pf, lines, ncalls, &done, &call,
+                                   last && T->res ? T->res + n0 : NULL, last && R->relu, 1);
+                }
+            }
+        }
     }
 }
 
