@@ -1,7 +1,8 @@
 /*
  * conv.c — 2-D convolution, batch norm folding and average pooling over channels-last
  * activations (x [N, H, W, C]: a position's channels are contiguous, so that a 1x1 convolution
- * is one GEMM over the positions and a k x k one is a GEMM over im2col rows). The arithmetic is
+ * is one GEMM over the positions and a k x k one a GEMM over im2col rows, read in place from a
+ * padded copy of the image where they are long enough). The arithmetic is
  * the GEMM's (oc_gemm: each output summed over k in increasing order, fused multiply-adds on the
  * SIMD paths, the bias added last) or, for depthwise convolutions (one input channel per output:
  * cin / groups = 1, cout = groups x a channel multiplier), a direct loop: each output the taps'
@@ -17,7 +18,7 @@
 
 /* output positions per im2col tile: bounds the im2col buffer (at most OC_CONV_TILE x K floats) */
 #define OC_CONV_TILE 1024
-/* output positions per thread's tile when a convolution has many (the tiled paths below) */
+/* output positions per block of one group's GEMM: its rows of X, Y and res stay in cache */
 #define OC_CONV_ROWS 192
 
 size_t oc_conv_out(size_t in, int k, int stride, int pad) {
