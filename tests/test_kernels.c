@@ -682,7 +682,47 @@ static void test_pool(void) {
                            "under %zu", least, most, nth, n, c.shortest, c.longest,
                            c.below_least, least);
                 }
+                /* owned shares: each index once, no chunk longer than the unit (0 = 1) */
+                static const size_t units[] = {0, 1, 3, 64};
+                for (size_t ui = 0; ui < sizeof units / sizeof *units; ui++) {
+                    size_t unit = units[ui] ? units[ui] : 1;
+                    memset(hits, 0, n);
+                    c.nested_ok = 0;
+                    c.longest = 0;
+                    oc_parallel_owned(nth, n, units[ui], pool_range, &c);
+                    bad = 0;
+                    for (size_t i = 0; i < n; i++) bad += hits[i] != 1;
+                    CHECKF(bad == 0 && (nth == 1 || c.longest <= unit), "pool: owned shares in "
+                           "units of %zu, nth %d n %zu mode %d: %zu indices not covered once, "
+                           "a chunk of %zu", unit, nth, n, mode, bad, c.longest);
+                }
             }
+}
+
+/* Owned shares with a slow thread: the other takes the end of its share. The caller sleeps 1 ms
+ * per item, the worker 4 ms; the caller, done with its own half, takes items from the back of
+ * the worker's. */
+typedef struct {
+    int who[64];
+} owner_ctx;
+
+static void owner_range(void *ctx, size_t i0, size_t i1, int t) {
+    owner_ctx *c = ctx;
+    struct timespec ts = {0, t == 1 ? 4000000 : 1000000};
+    nanosleep(&ts, NULL);
+    for (size_t i = i0; i < i1; i++) c->who[i] = t;
+}
+
+static void test_pool_owned_steals(void) {
+    owner_ctx c;
+    memset(&c, 0xff, sizeof c);
+    oc_parallel_owned(2, 64, 1, owner_range, &c);
+    int own = 1, stolen = 0;
+    for (int i = 0; i < 32; i++) own &= c.who[i] == 0; /* the caller's share: its own */
+    for (int i = 32; i < 64; i++) stolen += c.who[i] == 0;
+    CHECKF(own && stolen > 0 && c.who[32] == 1 && c.who[63] == 0, "pool: owned shares: the "
+           "caller took %d of the slow worker's 32 items (first by %d, last by %d)", stolen,
+           c.who[32], c.who[63]);
 }
 
 /* Chunks whose longest allowed size is all the items (the convolutions' tiles and depthwise
@@ -870,5 +910,6 @@ int main(void) {
     oc_simd_set(best);
     test_pool();
     test_pool_chunks_shared();
+    test_pool_owned_steals();
     return TEST_REPORT("test_kernels");
 }

@@ -324,7 +324,7 @@ static oclip_status conv_one(const oc_conv *cv, const float *x, size_t N, size_t
             return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (convolution, a padded %zu x %zu "
                               "x %zu x %zu image)", N, c.Hp, c.Wp, C);
         pad_ctx pc = {x, buf, H, W, C, pad};
-        oc_parallel(N * c.Hp * c.Wp * C < 65536 ? 1 : nth, N * c.Hp, pad_range, &pc);
+        oc_parallel_owned(N * c.Hp * c.Wp * C < 65536 ? 1 : nth, N * c.Hp, 4, pad_range, &pc);
         c.xp = buf;
     } else if (!direct) {
         if (!(buf = malloc((size_t)nth * OC_CONV_ROWS * K * sizeof(float))))
@@ -334,10 +334,13 @@ static oclip_status conv_one(const oc_conv *cv, const float *x, size_t N, size_t
     }
     size_t panels = (Co + OC_PANEL - 1) / OC_PANEL;
     double act = (double)N * H * W * C + (double)P * Co, wts = (double)K * Co;
-    if (nth > 1 && wts > act && panels >= (size_t)nth)
-        oc_parallel(nth, panels, panel_range, &c);
-    else
-        oc_parallel(nth, P, pos_range, &c);
+    if (nth > 1 && wts > act && panels >= (size_t)nth) {
+        oc_parallel_owned(nth, panels, 1, panel_range, &c);
+    } else { /* chunks of a share: as even as possible, at most OC_CONV_ROWS positions */
+        size_t share = (P + (size_t)nth - 1) / (size_t)nth;
+        size_t nb = (share + OC_CONV_ROWS - 1) / OC_CONV_ROWS;
+        oc_parallel_owned(nth, P, (share + nb - 1) / nb, pos_range, &c);
+    }
     free(buf);
     return OCLIP_OK;
 }

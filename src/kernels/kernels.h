@@ -52,6 +52,14 @@ void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx);
  * bytes as with oc_parallel. t is the thread's index, as above. */
 void oc_parallel_chunks(int nth, size_t n, size_t most, size_t least, oc_range_fn fn,
                         void *ctx);
+/* Owned shares: thread t owns oc_parallel's range t and takes it from the front in chunks of
+ * `unit` items (0 = 1); a thread done with its own takes chunks from the back of the others'. On
+ * time, every thread computes exactly its range, as with oc_parallel: the same items in every
+ * call of the same shape, so what a thread wrote in one step it reads in the next from its own
+ * core's cache; a thread that starts late (a sleeping worker woken on a busy host) loses the end
+ * of its share to the others instead of holding them up. Same bytes, for kernels whose items are
+ * independent of which thread computes them. */
+void oc_parallel_owned(int nth, size_t n, size_t unit, oc_range_fn fn, void *ctx);
 int oc_cpu_count(void);
 #define OC_MAX_THREADS 256
 

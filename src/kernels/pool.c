@@ -15,7 +15,9 @@
  * pool's help at any moment.
  *
  * Determinism: the ranges depend only on (n, nth), and kernels never reduce across ranges, so
- * the bytes of every result are the same for any thread count.
+ * the bytes of every result are the same for any thread count. (oc_parallel_chunks and
+ * oc_parallel_owned hand out their items at run time, for kernels whose items are independent
+ * of the thread that computes them.)
  *
  * The workers are joined when the library is unloaded or the process exits (a destructor); a
  * forked child starts with no workers and creates its own.
@@ -220,4 +222,62 @@ void oc_parallel_chunks(int nth, size_t n, size_t most, size_t least, oc_range_f
     }
     chunks_ctx c = {0, n, most, least, 2 * (size_t)nth, fn, ctx};
     oc_parallel(nth, (size_t)nth, chunks_range, &c);
+}
+
+/* oc_parallel_owned: per share, its first and end item not yet taken in one atomic word (32 bits
+ * each), so that the owner taking from the front and a thief taking from the back never both
+ * take an item */
+typedef struct {
+    _Alignas(64) uint64_t fb;
+} share;
+
+typedef struct {
+    share *sh;
+    size_t unit;
+    int nth;
+    oc_range_fn fn;
+    void *ctx;
+} owned_ctx;
+
+/* one chunk of share s, from its front (own) or back; 0 when it is empty */
+static int take(share *s, size_t unit, int front, size_t *i0, size_t *i1) {
+    uint64_t v = __atomic_load_n(&s->fb, __ATOMIC_RELAXED);
+    for (;;) {
+        size_t f = (size_t)(v >> 32), b = (size_t)(v & 0xffffffffu);
+        if (f >= b) return 0;
+        size_t n = b - f < unit ? b - f : unit;
+        uint64_t nv = front ? (uint64_t)(f + n) << 32 | b : (uint64_t)f << 32 | (b - n);
+        if (__atomic_compare_exchange_n(&s->fb, &v, nv, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            *i0 = front ? f : b - n;
+            *i1 = front ? f + n : b;
+            return 1;
+        }
+    }
+}
+
+static void owned_range(void *p, size_t i0, size_t i1, int t) {
+    (void)i0, (void)i1;
+    owned_ctx *c = p;
+    size_t a, b;
+    while (take(&c->sh[t], c->unit, 1, &a, &b)) c->fn(c->ctx, a, b, t);
+    for (int k = 1; k < c->nth; k++) /* then the others', the next thread first */
+        while (take(&c->sh[(t + k) % c->nth], c->unit, 0, &a, &b)) c->fn(c->ctx, a, b, t);
+}
+
+void oc_parallel_owned(int nth, size_t n, size_t unit, oc_range_fn fn, void *ctx) {
+    if (n == 0) return;
+    if (unit == 0) unit = 1;
+    if (nth > OC_MAX_THREADS) nth = OC_MAX_THREADS;
+    if (nth < 1 || (size_t)nth > n) nth = nth < 1 ? 1 : (int)n;
+    if (nth == 1 || n > 0xffffffffu) { /* 32-bit item indices: beyond, the plain split */
+        oc_parallel(nth, n, fn, ctx);
+        return;
+    }
+    share sh[OC_MAX_THREADS];
+    for (int t = 0; t < nth; t++) {
+        uint64_t lo = n * (size_t)t / (size_t)nth, hi = n * (size_t)(t + 1) / (size_t)nth;
+        sh[t].fb = lo << 32 | hi;
+    }
+    owned_ctx c = {sh, unit, nth, fn, ctx};
+    oc_parallel(nth, (size_t)nth, owned_range, &c);
 }
