@@ -93,7 +93,8 @@ typedef struct oc_resnet {
     int nblocks;
     float *pos;             /* attnpool.positional_embedding [grid * grid + 1, C] */
     float *qkv_buf, *qkv_b; /* [q; k; v] weights [3C, C] and biases [3C] (fp32 copies) */
-    oc_weight qkv, cproj;   /* cproj: attnpool.c_proj [E, C] as stored */
+    oc_weight q, kv, cproj; /* q: rows [0, C) of qkv_buf, kv: [C, 3C); cproj: attnpool.c_proj
+                             * [E, C] as stored */
     float *cproj_b;         /* [E] */
 } oc_resnet;
 

@@ -7,6 +7,7 @@
  * default) are folded into the convolutions at load; activations are channels-last (kernels.h
  * oc_conv2d), the stages handed to tests are NCHW as PyTorch's.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,15 +161,18 @@ oclip_status oc_resnet_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_er
         free(pw), free(pb);
         if (!pw || !pb) return b.st;
     }
-    r->qkv = (oc_weight){.data = (const uint8_t *)r->qkv_buf, .dtype = OCLIP_DTYPE_F32,
-                         .n = 3 * C, .k = C};
+    r->q = (oc_weight){.data = (const uint8_t *)r->qkv_buf, .dtype = OCLIP_DTYPE_F32, .n = C,
+                       .k = C};
+    r->kv = (oc_weight){.data = (const uint8_t *)(r->qkv_buf + C * C),
+                        .dtype = OCLIP_DTYPE_F32, .n = 2 * C, .k = C};
     const oclip_tensor *cp = oclip_checkpoint_find(ck, "visual.attnpool.c_proj.weight");
     if (!cp || cp->numel != E * C)
         return oc_err_set(err, OCLIP_E_FORMAT, "tensor 'visual.attnpool.c_proj.weight' %s",
                           cp ? "has the wrong size" : "missing");
     r->cproj = (oc_weight){.data = cp->data, .dtype = cp->dtype, .n = E, .k = C};
     if (!(r->cproj_b = load(&b, "visual.attnpool.c_proj.bias", E))) return b.st;
-    if (b.pack && ((s = oc_weight_pack(&r->qkv, OCLIP_DTYPE_F32, 0, b.nth, err)) ||
+    if (b.pack && ((s = oc_weight_pack(&r->q, OCLIP_DTYPE_F32, 0, b.nth, err)) ||
+                   (s = oc_weight_pack(&r->kv, OCLIP_DTYPE_F32, 0, b.nth, err)) ||
                    (s = oc_weight_pack(&r->cproj, OCLIP_DTYPE_F32, 0, b.nth, err))))
         return s;
     return OCLIP_OK;
@@ -183,7 +187,7 @@ void oc_resnet_free(oclip_model *m) {
         oc_conv_free(&r->blocks[i].c3), oc_conv_free(&r->blocks[i].down);
     }
     free(r->blocks);
-    oc_weight_unpack(&r->qkv), oc_weight_unpack(&r->cproj);
+    oc_weight_unpack(&r->q), oc_weight_unpack(&r->kv), oc_weight_unpack(&r->cproj);
     free(r->pos), free(r->qkv_buf), free(r->qkv_b), free(r->cproj_b);
     free(r);
     m->vis.rn = NULL;
@@ -211,8 +215,95 @@ static size_t largest(const oc_resnet *r) {
         if (a > mx) mx = a;
         if (li < 3) h /= 2;
     }
-    size_t tok = ((size_t)r->grid * r->grid + 1) * (size_t)r->C * 3; /* the pool's qkv */
+    size_t tok = ((size_t)r->grid * r->grid + 1) * (size_t)r->C * 2; /* the pool's k, v */
     return tok > mx ? tok : mx;
+}
+
+/* NCHW pixels -> channels last, rows [r0, r1) of the images' H rows each */
+typedef struct {
+    const float *px;
+    float *x;
+    size_t H;
+} pix_ctx;
+
+static void pix_rows(void *arg, size_t r0, size_t r1, int t) {
+    (void)t;
+    const pix_ctx *c = arg;
+    size_t H = c->H;
+    for (size_t r = r0; r < r1; r++) {
+        size_t i = r / H, y = r % H;
+        for (size_t ch = 0; ch < 3; ch++) {
+            const float *src = c->px + ((i * 3 + ch) * H + y) * H;
+            for (size_t x = 0; x < H; x++) c->x[(r * H + x) * 3 + ch] = src[x];
+        }
+    }
+}
+
+/* the attention pool's tokens of images [i0, i1): x [n, G, C] -> tok [n, G + 1, C] = [mean of
+ * the grid; the grid] + pos */
+typedef struct {
+    const float *x;
+    float *tok;
+    const float *pos;
+    size_t G, C;
+} pool_tok_ctx;
+
+static void pool_tokens(void *arg, size_t i0, size_t i1, int t) {
+    (void)t;
+    const pool_tok_ctx *c = arg;
+    size_t G = c->G, C = c->C;
+    for (size_t i = i0; i < i1; i++) {
+        float *ti = c->tok + i * (G + 1) * C;
+        const float *xi = c->x + i * G * C;
+        for (size_t q = 0; q < C; q++) {
+            float sum = 0;
+            for (size_t p = 0; p < G; p++) sum += xi[p * C + q];
+            ti[q] = sum / (float)G + c->pos[q];
+        }
+        for (size_t p = 0; p < G; p++)
+            for (size_t q = 0; q < C; q++)
+                ti[(p + 1) * C + q] = xi[p * C + q] + c->pos[(p + 1) * C + q];
+    }
+}
+
+/* one query per image against its T keys and values, items (image, head) [i0, i1): q [n, C],
+ * kv [n, T, 2C] (k, then v), o [n, C]; per head softmax(q k^T / sqrt(head width)) v, the
+ * scores' maximum subtracted, in float as F.multi_head_attention_forward (the scores computed
+ * twice rather than kept: a pass for the maximum, one for the weighted sum) */
+typedef struct {
+    const float *q, *kv;
+    float *o;
+    size_t T, C, H;
+} pool_att_ctx;
+
+static float pool_score(const float *q, const float *k, size_t hd, float scale) {
+    float d = 0;
+    for (size_t e = 0; e < hd; e++) d += q[e] * k[e];
+    return d * scale;
+}
+
+static void pool_attend(void *p, size_t i0, size_t i1, int t) {
+    (void)t;
+    const pool_att_ctx *c = p;
+    size_t T = c->T, C = c->C, hd = C / c->H;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (size_t it = i0; it < i1; it++) {
+        size_t i = it / c->H, h = it % c->H;
+        const float *q = c->q + i * C + h * hd, *kv = c->kv + i * T * 2 * C + h * hd;
+        float mx = -INFINITY, sum = 0, *o = c->o + i * C + h * hd;
+        for (size_t j = 0; j < T; j++) {
+            float sj = pool_score(q, kv + j * 2 * C, hd, scale);
+            mx = sj > mx ? sj : mx;
+        }
+        for (size_t e = 0; e < hd; e++) o[e] = 0;
+        for (size_t j = 0; j < T; j++) {
+            float pj = expf(pool_score(q, kv + j * 2 * C, hd, scale) - mx);
+            const float *v = kv + j * 2 * C + C;
+            sum += pj;
+            for (size_t e = 0; e < hd; e++) o[e] += pj * v[e];
+        }
+        for (size_t e = 0; e < hd; e++) o[e] /= sum;
+    }
 }
 
 static oclip_status chunk_forward(const oclip_model *m, const float *pixels, size_t n,
@@ -222,10 +313,8 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
     int nth = m->threads;
     size_t H = (size_t)r->img, C = (size_t)r->C;
     float *a = buf[0], *b = buf[1], *c = buf[2], *d = buf[3], *e = buf[4];
-    /* NCHW pixels -> channels last */
-    for (size_t i = 0; i < n; i++)
-        for (size_t ch = 0; ch < 3; ch++)
-            for (size_t p = 0; p < H * H; p++) a[(i * H * H + p) * 3 + ch] = pixels[(i * 3 + ch) * H * H + p];
+    pix_ctx pc = {pixels, a, H};
+    oc_parallel(n * H * H < 16384 ? 1 : nth, n * H, pix_rows, &pc);
     /* stem */
     oclip_status s;
     size_t h = oc_conv_out(H, 3, 2, 1);
@@ -275,25 +364,19 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
         }
         if (st && st->rn_layer[li]) to_nchw(st->rn_layer[li] + first * ch * h * h, a, n, h, h, ch);
     }
-    /* AttentionPool2d: tokens [mean; grid] + positions, then MHA with the mean token as the
-     * only query used: x[0] after c_proj */
+    /* AttentionPool2d: tokens [mean; grid] + positions, then MHA of which only the mean token's
+     * output x[0] is used: its query alone (the others' would be discarded), keys and values of
+     * every token, then c_proj */
     size_t G = h * h, T = G + 1;
-    float *tok = b, *qkv = c, *o = d;
-    for (size_t i = 0; i < n; i++) {
-        float *ti = tok + i * T * C;
-        const float *xi = a + i * G * C;
-        for (size_t q = 0; q < C; q++) {
-            float sum = 0;
-            for (size_t p = 0; p < G; p++) sum += xi[p * C + q];
-            ti[q] = sum / (float)G + r->pos[q];
-        }
-        for (size_t p = 0; p < G; p++)
-            for (size_t q = 0; q < C; q++) ti[(p + 1) * C + q] = xi[p * C + q] + r->pos[(p + 1) * C + q];
-    }
-    oc_gemm(tok, n * T, &r->qkv, r->qkv_b, qkv, nth);
-    if ((s = oc_attention(qkv, o, n, T, C, (size_t)r->heads, 0, nth, err))) return s;
-    for (size_t i = 0; i < n; i++) memmove(e + i * C, o + i * T * C, C * sizeof(float));
-    oc_gemm(e, n, &r->cproj, r->cproj_b, out, nth);
+    float *tok = b, *kv = c, *q0 = d, *o = e;
+    pool_tok_ctx tc = {a, tok, r->pos, G, C};
+    oc_parallel(n * T * C < 65536 ? 1 : nth, n, pool_tokens, &tc);
+    oc_gemm(tok, n * T, &r->kv, r->qkv_b + C, kv, nth);
+    for (size_t i = 0; i < n; i++) memcpy(o + i * C, tok + i * T * C, C * sizeof(float));
+    oc_gemm(o, n, &r->q, r->qkv_b, q0, nth);
+    pool_att_ctx ac = {q0, kv, o, T, C, (size_t)r->heads};
+    oc_parallel(nth, n * (size_t)r->heads, pool_attend, &ac);
+    oc_gemm(o, n, &r->cproj, r->cproj_b, out, nth);
     return OCLIP_OK;
 }
 
