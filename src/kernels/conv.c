@@ -115,8 +115,17 @@ static void im2col_range(void *p, size_t r0, size_t r1, int t) {
         size_t pos = c->p0 + r, n = pos / (c->Ho * c->Wo), q = pos % (c->Ho * c->Wo);
         long oy = (long)(q / c->Wo), ox = (long)(q % c->Wo);
         float *row = c->cols + r * c->K;
+        long ix0 = ox * cv->stride - cv->pad;
         for (long ky = 0; ky < cv->kh; ky++) {
             long iy = oy * cv->stride - cv->pad + ky;
+            if (cg == C && iy >= 0 && iy < (long)c->H && ix0 >= 0 &&
+                ix0 + cv->kw <= (long)c->W) {
+                /* the kernel row inside the image: its kw pixels' channels are contiguous */
+                memcpy(row, c->x + ((n * c->H + (size_t)iy) * c->W + (size_t)ix0) * C,
+                       (size_t)cv->kw * C * sizeof(float));
+                row += (size_t)cv->kw * C;
+                continue;
+            }
             for (long kx = 0; kx < cv->kw; kx++, row += cg) {
                 long ix = ox * cv->stride - cv->pad + kx;
                 if (iy < 0 || ix < 0 || iy >= (long)c->H || ix >= (long)c->W) {
