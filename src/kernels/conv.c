@@ -433,5 +433,6 @@ void oc_avgpool2d(const float *x, size_t N, size_t H, size_t W, size_t C, size_t
     if (k == 0) return;
     size_t Ho = H / k, Wo = W / k, P = N * Ho * Wo;
     pool_ctx c = {x, y, H, W, C, Ho, Wo, k};
-    oc_parallel(P * C < 65536 ? 1 : nth, P, pool_range, &c);
+    /* owned shares: a thread pools the rows its share of the convolution before wrote */
+    oc_parallel_owned(P * C < 65536 ? 1 : nth, P, (P + 7) / 8, pool_range, &c);
 }
