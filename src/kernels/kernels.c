@@ -373,7 +373,13 @@ void oc_gemm_ep(const float *X, size_t M, const oc_weight *W, const float *bias,
                             fn == k->gemm && W->packed ? k->gemm_row_bytes : 0), ep, k->act};
     size_t items = c.g.panels * c.g.rblocks, most = gemm_chunk(items, nth);
     /* the BF16 kernels round X anew for each chunk: no shorter chunks at the end for them */
-    oc_parallel_chunks(nth, items, most, W->pairs ? most : 1, gemm_range, &c);
+    /* split by rows too: owned shares, so that each thread keeps its rows from one GEMM to the
+     * next (FastViT's and ConvNeXt's MLPs over thousands of positions; the residual stream stays
+     * in the core that updated it) */
+    if (c.g.rblocks > 1)
+        oc_parallel_owned(nth, items, most, gemm_range, &c);
+    else
+        oc_parallel_chunks(nth, items, most, W->pairs ? most : 1, gemm_range, &c);
 }
 
 /* =============================================================================================
