@@ -252,7 +252,8 @@ void oc_weight_unpack(oc_weight *w) {
  * else also by row blocks of at least 24 rows (a wide machine on a narrow layer: ViT-B-32's
  * 768-column layers have 24 panels for 16 threads), and on a path that sets gemm_row_bytes by
  * row blocks of that much X at large M. Item i is row block i / panels and panel
- * i % panels; the threads take the items in chunks (oc_parallel_chunks), each run as rectangles
+ * i % panels; the threads take the items in chunks (oc_parallel_chunks; with several row blocks,
+ * owned shares: oc_parallel_owned), each run as rectangles
  * (a row block, a run of panels). Every kernel computes an element the same way whatever rows
  * and panels it is given, so neither the split nor which thread takes a chunk changes a result.
  */
