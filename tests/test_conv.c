@@ -95,6 +95,17 @@ static void test_shape(const shape *s) {
                    s->kh, s->kw, s->stride, s->pad, s->groups, s->n, s->h, s->w, mx);
             CHECKF(!memcmp(y, y3, ny * sizeof *y), "%s: 1 and 3 threads differ",
                    oc_simd_name((oc_simd)path));
+            if (s->res) { /* in place: y = res (a 1-row kernel of one group adds res as it
+                           * stores; the others copy it first): the same bytes */
+                for (int th = 1; th <= 3; th += 2) {
+                    memcpy(y3, res, ny * sizeof *y3);
+                    CHECK(oc_conv2d(&cv, x, (size_t)s->n, (size_t)s->h, (size_t)s->w, y3, y3,
+                                    s->relu, th, &err) == OCLIP_OK);
+                    CHECKF(!memcmp(y, y3, ny * sizeof *y), "%s pack %d, %d thread(s): conv "
+                           "%d->%d %dx%d g%d with y = res differs", oc_simd_name((oc_simd)path),
+                           pack, th, s->cin, s->cout, s->kh, s->kw, s->groups);
+                }
+            }
             if (path == OC_SIMD_SCALAR) {
                 memcpy(ys, y, ny * sizeof *y);
                 have_scalar = 1;
@@ -263,6 +274,7 @@ int main(void) {
         /* weights outweigh activations: split by panels at 3 threads, by positions at 1 */
         {1, 128, 4, 4, 128, 3, 3, 1, 1, 1, 1, 1},
         {2, 256, 3, 3, 96, 1, 1, 1, 0, 1, 1, 0},
+        {2, 300, 3, 3, 64, 1, 1, 1, 0, 1, 1, 1},  /* K > 256: two depth blocks, res copied */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         test_shape(&shapes[i]);

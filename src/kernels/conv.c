@@ -360,6 +360,20 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
     size_t Wo = oc_conv_out(W, cv->kw, cv->stride, cv->pad);
     size_t P = N * Ho * Wo, Co = (size_t)cv->cout;
     if (!P) return OCLIP_OK;
+    /* y = res: in place where each output's sum ends in one depth block (one group, a kernel of
+     * one row, K <= OC_GEMM_KB: the GEMM reads an output's res just before it stores it);
+     * elsewhere the sum is kept in y before res is added, so res is copied first */
+    if (res && res == y &&
+        (cv->depthwise || cv->groups != 1 || cv->kh != 1 || cv->wg[0].k > OC_GEMM_KB)) {
+        float *rc = malloc(P * Co * sizeof(float));
+        if (!rc)
+            return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (convolution, a copy of its "
+                              "%zu x %zu residual)", P, Co);
+        memcpy(rc, res, P * Co * sizeof(float));
+        oclip_status s = oc_conv2d(cv, x, N, H, W, y, rc, relu, nth, err);
+        free(rc);
+        return s;
+    }
     if (cv->depthwise) {
         oc_simd path = oc_simd_get();
         dw_ctx c = {{cv, x, res, H, W, Ho, Wo, y, relu},

@@ -220,7 +220,8 @@ oclip_status oc_attention(const float *qkv, float *o, size_t N, size_t T, size_t
  * folded in by oc_bn_fold where the model has one) reordered to the im2col column order (ky, kx,
  * c) and, with `pack`, packed for the SIMD GEMMs. oc_conv2d computes
  *   y [N, Ho, Wo, cout] = act(conv(x) + bias + res),  Ho = (H + 2 pad - kh) / stride + 1,
- * zero padding, `res` (same shape as y) or NULL, act ReLU when `relu`: one group is an implicit
+ * zero padding, `res` (same shape as y; may be y itself, not otherwise overlap it) or NULL, act
+ * ReLU when `relu`: one group is an implicit
  * GEMM over the positions (oc_gemm_rows: x itself, a zero-padded copy or im2col rows), several
  * groups GEMMs over im2col tiles per group, and depthwise ones (one input channel per group:
  * cin = groups, cout a multiple of it) a direct loop. The arithmetic is oc_gemm's, so the bytes

@@ -46,11 +46,25 @@ static void pack_panel(const oc_weight *W, size_t n0, size_t nb, size_t k0, size
     }
 }
 
+/* The end of a sum (the last depth block, or none for K = 0): + bias, then + res (rows at the
+ * row stride of Y, or NULL) and ReLU (NaN -> 0) when relu, each rounded */
+typedef struct {
+    const float *bias, *res;
+    int relu;
+} ends;
+
+static float end_of(float v, const ends *e, size_t r, size_t ldy, size_t j) {
+    if (e->bias) v += e->bias[j];
+    if (e->res) v += e->res[r * ldy + j];
+    return e->relu && !(v > 0.0f) ? 0.0f : v;
+}
+
 /* R <= GEMM_MR rows of one sub-panel over one depth block: X at the first row's depth k0 (row
- * stride ldx), Y at its column n0 (row stride ldy); first: the block at k0 = 0. Rows past R
- * repeat the first row (valid memory) and are not stored. */
+ * stride ldx), Y at its column n0 (row stride ldy); first: the block at k0 = 0; e: the last
+ * block's end (NULL before the last), applied before Y is stored, so res may be Y itself. Rows
+ * past R repeat the first row (valid memory) and are not stored. */
 static void micro(const float *X, size_t ldx, size_t R, int first, size_t kb,
-                  float Wp[OC_GEMM_KB][GEMM_NB], float *Y, size_t ldy, size_t nb) {
+                  float Wp[OC_GEMM_KB][GEMM_NB], float *Y, size_t ldy, size_t nb, const ends *e) {
     float acc[GEMM_MR][GEMM_NB];
     for (size_t r = 0; r < GEMM_MR; r++)
         for (size_t j = 0; j < GEMM_NB; j++)
@@ -69,30 +83,27 @@ static void micro(const float *X, size_t ldx, size_t R, int first, size_t kb,
             for (size_t j = 0; j < GEMM_NB; j++) acc[r][j] += xv * w[j];
         }
     }
-    for (size_t r = 0; r < R; r++) memcpy(&Y[r * ldy], acc[r], nb * sizeof(float));
+    for (size_t r = 0; r < R; r++)
+        for (size_t j = 0; j < nb; j++)
+            Y[r * ldy + j] = e ? end_of(acc[r][j], e, r, ldy, j) : acc[r][j];
 }
 
-/* rows [0, M) at X (stride ldx, at depth k0) and Y (stride ldy, at column n0) over one block */
+/* rows [0, M) at X (stride ldx, at depth k0) and Y (stride ldy, at column n0) over one block;
+ * for K = 0 (no block), Y = the end of an empty sum */
 static void micro_rows(const float *X, size_t ldx, size_t M, int first, size_t kb,
-                       float Wp[OC_GEMM_KB][GEMM_NB], float *Y, size_t ldy, size_t nb) {
-    for (size_t m = 0; m < M; m += GEMM_MR)
+                       float Wp[OC_GEMM_KB][GEMM_NB], float *Y, size_t ldy, size_t nb,
+                       const ends *e) {
+    for (size_t m = 0; m < M; m += GEMM_MR) {
+        ends em = e ? *e : (ends){NULL, NULL, 0};
+        if (em.res) em.res += m * ldy;
         micro(X + m * ldx, ldx, M - m < GEMM_MR ? M - m : GEMM_MR, first, kb, Wp, Y + m * ldy,
-              ldy, nb);
+              ldy, nb, e ? &em : NULL);
+    }
 }
 
-/* the sums' end for rows [0, M) of Y (stride ldy, at column n0): zero for K = 0, + bias, then
- * + res (same layout as Y, or NULL) and ReLU (NaN -> 0) when relu */
-static void finish_rows(float *Y, size_t ldy, size_t M, size_t K, const float *bias, size_t nb,
-                        const float *res, int relu) {
-    for (size_t m = 0; m < M; m++) {
-        float *y = Y + m * ldy;
-        if (K == 0) memset(y, 0, nb * sizeof(float));
-        for (size_t j = 0; j < nb && (bias || res || relu); j++) {
-            float v = bias ? y[j] + bias[j] : y[j];
-            if (res) v += res[m * ldy + j];
-            y[j] = relu && !(v > 0.0f) ? 0.0f : v;
-        }
-    }
+static void empty_rows(float *Y, size_t ldy, size_t M, size_t nb, const ends *e) {
+    for (size_t m = 0; m < M; m++)
+        for (size_t j = 0; j < nb; j++) Y[m * ldy + j] = end_of(0.0f, e, m, ldy, j);
 }
 
 static void scalar_gemm(const float *X, size_t M, const oc_weight *W, const float *bias,
@@ -102,12 +113,13 @@ static void scalar_gemm(const float *X, size_t M, const oc_weight *W, const floa
     float Wp[OC_GEMM_KB][GEMM_NB];
     for (size_t n0 = p0 * OC_PANEL; n0 < c1; n0 += GEMM_NB) {
         size_t nb = c1 - n0 < GEMM_NB ? c1 - n0 : GEMM_NB;
+        ends e = {bias ? bias + n0 : NULL, NULL, 0};
         for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
             size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
             pack_panel(W, n0, nb, k0, kb, Wp);
-            micro_rows(X + k0, K, M, k0 == 0, kb, Wp, Y + n0, N, nb);
+            micro_rows(X + k0, K, M, k0 == 0, kb, Wp, Y + n0, N, nb, k0 + kb >= K ? &e : NULL);
         }
-        finish_rows(Y + n0, N, M, K, bias ? bias + n0 : NULL, nb, NULL, 0);
+        if (K == 0) empty_rows(Y + n0, N, M, nb, &e);
     }
 }
 
@@ -124,13 +136,18 @@ static void scalar_gemm_rows(const oc_gemm_rows *R, size_t t0, size_t t1, const 
             kb = R->seg - in < OC_GEMM_KB ? R->seg - in : OC_GEMM_KB;
             kb = K - k0 < kb ? K - k0 : kb;
             pack_panel(W, n0, nb, k0, kb, Wp);
-            for (size_t t = t0; t < t1; t++)
-                micro_rows(R->tile[t].x + xoff, R->ldx, R->tile[t].mr, k0 == 0, kb, Wp,
-                           R->tile[t].y + n0, R->ldy, nb);
+            for (size_t t = t0; t < t1; t++) {
+                const oc_gemm_tile *T = &R->tile[t];
+                ends e = {bias ? bias + n0 : NULL, T->res ? T->res + n0 : NULL, R->relu};
+                micro_rows(T->x + xoff, R->ldx, T->mr, k0 == 0, kb, Wp, T->y + n0, R->ldy, nb,
+                           k0 + kb >= K ? &e : NULL);
+            }
         }
-        for (size_t t = t0; t < t1; t++)
-            finish_rows(R->tile[t].y + n0, R->ldy, R->tile[t].mr, K, bias ? bias + n0 : NULL,
-                        nb, R->tile[t].res ? R->tile[t].res + n0 : NULL, R->relu);
+        for (size_t t = t0; t < t1 && K == 0; t++) {
+            const oc_gemm_tile *T = &R->tile[t];
+            ends e = {bias ? bias + n0 : NULL, T->res ? T->res + n0 : NULL, R->relu};
+            empty_rows(T->y + n0, R->ldy, T->mr, nb, &e);
+        }
     }
 }
 
