@@ -214,7 +214,8 @@ static void epi_range(void *p, size_t i0, size_t i1, int t) {
  * row is short (below), im2col rows in the thread's buffer. The same products in the same order
  * as oc_gemm over the im2col rows, so the same bytes, without writing kh x kw copies of x.
  *
- * The threads split the work one of two ways, static (thread t takes the t-th share):
+ * The threads split the work one of two ways, in owned shares (oc_parallel_owned: thread t takes
+ * the t-th share, then, done early, the end of a late thread's):
  * - by positions, each thread all the panels of its contiguous share of the positions, in blocks
  *   of at most OC_CONV_ROWS: the same positions in every convolution of a network, so a thread
  *   reads what it wrote the step before from its own core's cache (split by panels, every
