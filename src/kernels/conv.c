@@ -432,14 +432,29 @@ static void pool_range(void *p, size_t i0, size_t i1, int t) {
         size_t n = pos / (c->Ho * c->Wo), q = pos % (c->Ho * c->Wo);
         size_t oy = q / c->Wo, ox = q % c->Wo;
         float *yp = c->y + pos * c->C;
-        for (size_t ch = 0; ch < c->C; ch++) yp[ch] = 0.0f;
-        for (size_t ky = 0; ky < c->k; ky++)
-            for (size_t kx = 0; kx < c->k; kx++) {
-                const float *xp =
-                    c->x + ((n * c->H + oy * c->k + ky) * c->W + ox * c->k + kx) * c->C;
-                for (size_t ch = 0; ch < c->C; ch++) yp[ch] += xp[ch];
-            }
-        for (size_t ch = 0; ch < c->C; ch++) yp[ch] /= inv;
+        const float *x0 = c->x + ((n * c->H + oy * c->k) * c->W + ox * c->k) * c->C;
+        size_t ch = 0;
+#if defined(__GNUC__)
+        /* 8 channels at a time in a register (GCC vector extensions): the same additions in the
+         * same order, then the same division, lane by lane */
+        typedef float v8 __attribute__((vector_size(32)));
+        for (; ch + 8 <= c->C; ch += 8) {
+            v8 acc = {0}, v;
+            for (size_t ky = 0; ky < c->k; ky++)
+                for (size_t kx = 0; kx < c->k; kx++) {
+                    memcpy(&v, x0 + (ky * c->W + kx) * c->C + ch, sizeof v);
+                    acc += v;
+                }
+            acc /= inv;
+            memcpy(yp + ch, &acc, sizeof acc);
+        }
+#endif
+        for (; ch < c->C; ch++) {
+            float acc = 0.0f;
+            for (size_t ky = 0; ky < c->k; ky++)
+                for (size_t kx = 0; kx < c->k; kx++) acc += x0[(ky * c->W + kx) * c->C + ch];
+            yp[ch] = acc / inv;
+        }
     }
 }
 
