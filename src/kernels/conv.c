@@ -379,8 +379,10 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         oc_simd path = oc_simd_get();
         dw_ctx c = {{cv, x, res, H, W, Ho, Wo, y, relu},
                     path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512};
-        oc_parallel_chunks(P * Co * (size_t)(cv->kh * cv->kw) < 65536 ? 1 : nth, P, P, 4,
-                           dw_range, &c);
+        /* owned shares: a thread computes the positions it wrote the step before */
+        oc_parallel_owned(P * Co * (size_t)(cv->kh * cv->kw) < 65536 ? 1 : nth, P,
+                          (P + 4 * (size_t)nth - 1) / (4 * (size_t)(nth > 0 ? nth : 1)),
+                          dw_range, &c);
         return OCLIP_OK;
     }
     size_t G = (size_t)cv->groups, cog = Co / G, K = cv->wg[0].k;
