@@ -163,7 +163,7 @@ static void test_gemm(void) {
         {1, 1, 1},     {3, 7, 8},      {7, 17, 15},    {8, 33, 17},   {15, 64, 33},
         {17, 100, 64}, {33, 31, 100},  {64, 32, 257},  {100, 3, 769}, {1, 257, 300},
         {13, 769, 7},  {50, 96, 512},  {12, 65, 256},  {257, 40, 33}, {24, 2, 1},
-        {100, 40, 4001}, /* rows in two 1 MiB blocks (avx512, neon) */
+        {100, 40, 4001}, /* rows in two 1 MiB blocks (avx512, neon); unpacked: in scratch */
         {300, 9, 4001},  /* rows in two 4 MiB blocks (avx2); 7 split row blocks (avx512) */
     };
     static const oclip_dtype dts[] = {OCLIP_DTYPE_F32, OCLIP_DTYPE_F16, OCLIP_DTYPE_BF16};

@@ -414,13 +414,12 @@ static inline size_t FN(calls)(size_t mr, size_t nb) {
     return (mr + MR - 1) / MR * ((nb + NV * VW - 1) / (NV * VW));
 }
 
-static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
-                     size_t p0, size_t p1) {
+/* oc_gemm's row blocks over panels [p0, p1); own: those panels packed (fp32, from p0), else
+ * W's packed copy or its weights as stored */
+static void FN(gemm_rb)(const float *X, size_t M, const oc_weight *W, const float *own,
+                        const float *bias, float *Y, size_t p0, size_t p1, size_t nblocks,
+                        float *buf) {
     size_t N = W->n, K = W->k;
-    _Alignas(64) float buf[OC_GEMM_KB * OC_PANEL];
-    size_t mc = GEMM_XBLOCK / (K * sizeof(float));
-    mc = mc < 4 * MR ? 4 * MR : mc / MR * MR;
-    size_t nblocks = (M + mc - 1) / mc; /* row blocks, as even as possible */
     for (size_t rb = 0, r0 = 0; rb < nblocks; rb++) {
         size_t rows = M / nblocks + (rb < M % nblocks);
         for (size_t p = p0; p < p1; p++) {
@@ -428,7 +427,10 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
             for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
                 size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
                 const float *pf;
-                const float *wp = FN(wblock)(W, p, k0, kb, buf, p + 1 < p1 || k0 + kb < K, &pf);
+                int more = p + 1 < p1 || k0 + kb < K;
+                const float *wp = own ? own + ((p - p0) * K + k0) * OC_PANEL
+                                      : FN(wblock)(W, p, k0, kb, buf, more, &pf);
+                if (own) pf = more ? wp + kb * OC_PANEL : NULL;
                 const float *bb = k0 + kb >= K && bias ? bias + n0 : NULL;
                 size_t done = 0, call = 0;
                 FN(block_rows)(rows, X + r0 * K + k0, K, wp, kb, Y + r0 * N + n0, N, k0 == 0, bb,
@@ -438,6 +440,28 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
         }
         r0 += rows;
     }
+}
+
+static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
+                     size_t p0, size_t p1) {
+    size_t K = W->k;
+    _Alignas(64) float buf[OC_GEMM_KB * OC_PANEL];
+    size_t mc = GEMM_XBLOCK / (K * sizeof(float));
+    mc = mc < 4 * MR ? 4 * MR : mc / MR * MR;
+    size_t nblocks = (M + mc - 1) / mc; /* row blocks, as even as possible */
+    /* weights without a packed copy, over several row blocks: the call's panels (a chunk, at
+     * most a quarter of a thread's share: kernels.c) are packed once into scratch and every row
+     * block reads them there, rather than each row block transposing them anew (a CLI call of 13
+     * ViT-B-32 images transposed fc2's weights 8 times); without memory for it, as they go */
+    float *own = !W->packed && nblocks > 1
+                     ? aligned_alloc(64, (p1 - p0) * K * OC_PANEL * sizeof(float))
+                     : NULL;
+    for (size_t p = p0; own && p < p1; p++)
+        for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB)
+            FN(pack_block)(W, p, k0, K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB,
+                           own + ((p - p0) * K + k0) * OC_PANEL);
+    FN(gemm_rb)(X, M, W, own, bias, Y, p0, p1, nblocks, buf);
+    free(own);
 }
 
 /* The implicit GEMM (oc_gemm_rows) over tiles [t0, t1): blocks of tiles holding about
