@@ -110,9 +110,11 @@ void oc_release_pages(const void *p, size_t n);
  * MADV_PAGEOUT; the pages stay in the page cache and a later touch maps them again, unchanged);
  * anything else (a copy on the heap, memory the caller owns) goes to oc_release_pages. */
 void oc_release_tensor_pages(const oclip_checkpoint *ck, const void *p, size_t n);
-/* Asks for transparent huge pages (MADV_HUGEPAGE) over [p, p + n), which should start on a
- * 2 MiB boundary: one page fault and one TLB entry per 2 MiB. A hint; a no-op elsewhere. */
-void oc_hint_huge_pages(void *p, size_t n);
+/* malloc for large blocks (activations, packed weights; freed with free()): from 2 MiB on, on a
+ * 2 MiB boundary with transparent huge pages asked for (MADV_HUGEPAGE, a hint; a no-op
+ * elsewhere): one page fault and one TLB entry per 2 MiB instead of per 4 KiB (a VM's faults
+ * are slow: a fresh CLI process touches tens of MB of activations). NULL when out of memory. */
+void *oc_alloc_large(size_t bytes);
 
 /* ---------------------------------------------------------------------------------------------
  * JSON (util.c). Every JSON text from a file goes through these: the bytes are first checked

@@ -290,12 +290,15 @@ void oc_release_pages(const void *p, size_t n) {
 #endif
 }
 
-void oc_hint_huge_pages(void *p, size_t n) {
+void *oc_alloc_large(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < huge) return malloc(bytes ? bytes : 1);
+    void *mem = NULL;
+    if (posix_memalign(&mem, huge, bytes)) return NULL;
 #ifdef MADV_HUGEPAGE
-    if (p && n) (void)madvise(p, n, MADV_HUGEPAGE); /* a hint, as above */
-#else
-    (void)p, (void)n;
+    (void)madvise(mem, bytes, MADV_HUGEPAGE); /* a hint, as above */
 #endif
+    return mem;
 }
 
 void oc_release_tensor_pages(const oclip_checkpoint *ck, const void *p, size_t n) {

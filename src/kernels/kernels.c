@@ -172,14 +172,11 @@ static void pack_range_i8(void *p, size_t p0, size_t p1, int t) {
     }
 }
 
-/* Memory for a packed copy: 64-byte aligned; large ones 2 MiB aligned and marked for huge
- * pages (Linux THP: one page fault, and one TLB entry, per 2 MiB instead of per 4 KiB). */
+/* Memory for a packed copy: 64-byte aligned (the panels' loads), on huge pages when large */
 static void *packed_alloc(size_t bytes) {
     void *mem = NULL;
-    size_t align = bytes >= ((size_t)4 << 20) ? (size_t)2 << 20 : 64;
-    if (posix_memalign(&mem, align, bytes)) return NULL;
-    if (align > 64) oc_hint_huge_pages(mem, bytes);
-    return mem;
+    if (bytes >= ((size_t)2 << 20)) return oc_alloc_large(bytes);
+    return posix_memalign(&mem, 64, bytes) ? NULL : mem;
 }
 
 oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth,

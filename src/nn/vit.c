@@ -97,7 +97,7 @@ static oclip_status vit_forward(const oclip_model *m, const float *pixels, size_
         oc_mul_overflow_u64(chunk, D > (size_t)m->E ? D : (size_t)m->E, &c) || oc_add_overflow_u64(a, b, &total) ||
         oc_add_overflow_u64(total, c, &total) || total > SIZE_MAX / sizeof(float))
         return oc_err_set(err, OCLIP_E_NOMEM, "image activations too large");
-    float *buf = malloc((size_t)(total ? total : 1) * sizeof(float));
+    float *buf = oc_alloc_large((size_t)total * sizeof(float));
     if (!buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (image activations)");
     float *patches = buf, *x = buf + a, *pooled = x + b;
     size_t img = 3 * (size_t)v->img_h * (size_t)v->img_w;
