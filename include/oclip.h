@@ -951,7 +951,9 @@ OCLIP_API oclip_status oclip_encode_image(const oclip_model *m, const float *pix
 OCLIP_API const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m);
 
 /* Image embeddings from image files (any format oclip_image_load reads), each preprocessed
- * with oclip_model_preprocess(m) exactly as OpenCLIP would: out [n, E]. Errors name the file. */
+ * with oclip_model_preprocess(m) exactly as OpenCLIP would: out [n, E]. The files are decoded on
+ * the model's threads (oclip_model_set_threads), up to 32 at a time, then encoded together.
+ * Errors name the file (the first failing one in the list). */
 OCLIP_API oclip_status oclip_encode_image_files(const oclip_model *m, const char *const *paths, size_t n,
                                       float *out, int normalize, oclip_error *err);
 /* The same from decoded images (oclip_image_load / oclip_image_decode), e.g. images a caller got

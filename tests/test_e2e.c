@@ -117,6 +117,31 @@ int main(void) {
     CHECK(oclip_encode_image_files(m, bad, 1, img, 1, &err) == OCLIP_E_IO);
     CHECK(strstr(err.msg, "no-such-image.png") != NULL);
 
+    /* 40 files (two buffers), prepared on 3 threads: the same embeddings as one by one, and with
+     * missing files among them the error names the first missing one, whichever thread met it */
+    {
+        enum { NF = 40 };
+        const char *many[NF];
+        float *e40 = malloc((size_t)NF * (size_t)E * sizeof *e40);
+        for (size_t i = 0; i < NF; i++) many[i] = paths[i % ni];
+        CHECK(oclip_model_set_threads(m, 3, &err) == OCLIP_OK);
+        CHECKF(oclip_encode_image_files(m, many, NF, e40, 1, &err) == OCLIP_OK, "%s", err.msg);
+        for (size_t i = 0; i < NF; i++)
+            CHECKF(memcmp(e40 + i * E, img + (i % ni) * E, (size_t)E * sizeof *img) == 0,
+                   "file %zu of 40: not the embedding of its image alone", i);
+        const size_t first[][2] = {{5, 2}, {2, 5}, {36, 38}, {39, 33}, {0, 31}};
+        for (size_t c = 0; c < sizeof first / sizeof first[0]; c++) {
+            many[first[c][0]] = "tests/fixtures/e2e/missing-a.png";
+            many[first[c][1]] = "tests/fixtures/e2e/missing-b.png";
+            const char *want = first[c][0] < first[c][1] ? "missing-a" : "missing-b";
+            CHECK(oclip_encode_image_files(m, many, NF, e40, 1, &err) == OCLIP_E_IO);
+            CHECKF(strstr(err.msg, want) != NULL, "case %zu: %s", c, err.msg);
+            many[first[c][0]] = paths[first[c][0] % ni];
+            many[first[c][1]] = paths[first[c][1] % ni];
+        }
+        free(e40);
+    }
+
     /* the fingerprint (class-embedding cache key): the same weights give the same one whether
      * loaded through the folder or the file; another model gives another one */
     char fp1[33], fp2[33], fp3[33];

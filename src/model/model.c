@@ -481,31 +481,79 @@ oclip_status oclip_encode_image(const oclip_model *m, const float *pixels, size_
 const oclip_preprocess_cfg *oclip_model_preprocess(const oclip_model *m) { return &m->pre; }
 
 /* Inputs given as files, decoded images or strings are prepared (decoded, preprocessed,
- * tokenized) one at a time into a buffer of ENCODE_BATCH inputs, and each full buffer is one
+ * tokenized) into a buffer of ENCODE_BATCH inputs, and each full buffer is one
  * forward pass: a caller's batch of up to 32 inputs (the CLI's default --batch-size) is one
  * pass, not several small ones -- each of which costs more per input, and the second of which
  * would pack the tower's weights (a copy of all of them) in a process that may end right after.
- * Memory stays bounded for long lists (one decoded image at a time); the split does not change
- * any result (each input is encoded independently). */
+ * Memory stays bounded for long lists (one decoded image per thread at a time); the split does
+ * not change any result (each input is encoded independently). */
 #define ENCODE_BATCH 32
 
 /* decodes / preprocesses image i of ctx into px (3 x H x W floats) */
 typedef oclip_status (*image_getter)(const oclip_model *m, const void *ctx, size_t i, float *px,
                                      oclip_error *err);
 
+/* One buffer's images [i0, i0 + k) prepared on the model's threads, an image per chunk: decoding
+ * a photo can take longer than encoding it. Each thread keeps the error of the first image it
+ * failed on; images after the first failure seen are skipped, those before it still run, so the
+ * error returned is always the first failing image's, as one thread would find. */
+typedef struct {
+    oclip_error err;
+    oclip_status st;
+    size_t at;
+} prepare_slot;
+
+typedef struct {
+    const oclip_model *m;
+    image_getter get;
+    const void *ctx;
+    float *buf;
+    size_t i0, px, fail; /* fail: the first failing image seen so far (k: none) */
+    prepare_slot *slot;  /* one per thread */
+} prepare_ctx;
+
+static void prepare_range(void *p, size_t j0, size_t j1, int t) {
+    prepare_ctx *c = p;
+    prepare_slot *sl = &c->slot[t];
+    for (size_t j = j0; j < j1 && !sl->st; j++) {
+        if (j > __atomic_load_n(&c->fail, __ATOMIC_RELAXED)) return;
+        sl->st = c->get(c->m, c->ctx, c->i0 + j, c->buf + j * c->px, &sl->err);
+        if (!sl->st) continue;
+        sl->at = j;
+        size_t f = __atomic_load_n(&c->fail, __ATOMIC_RELAXED);
+        while (j < f && !__atomic_compare_exchange_n(&c->fail, &f, j, 0, __ATOMIC_RELAXED,
+                                                     __ATOMIC_RELAXED)) {
+        }
+    }
+}
+
 static oclip_status encode_images_by(const oclip_model *m, size_t n, image_getter get,
                                      const void *ctx, float *out, int normalize,
                                      oclip_error *err) {
     size_t px = (size_t)3 * (size_t)m->pre.size[0] * (size_t)m->pre.size[1];
     size_t cap = n < ENCODE_BATCH ? n : ENCODE_BATCH;
-    float *buf = cap ? malloc(cap * px * sizeof *buf) : NULL;
-    if (cap && !buf) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    int nth = __atomic_load_n(&m->threads, __ATOMIC_RELAXED);
+    nth = nth < 1 ? 1 : nth > OC_MAX_THREADS ? OC_MAX_THREADS : nth;
+    float *buf = cap ? oc_alloc_large(cap * px * sizeof *buf) : NULL;
+    prepare_slot *slot = cap ? malloc((size_t)nth * sizeof *slot) : NULL;
+    if (cap && (!buf || !slot)) {
+        free(buf), free(slot);
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory");
+    }
     oclip_status s = OCLIP_OK;
     for (size_t i = 0; i < n && !s; i += cap) {
         size_t k = n - i < cap ? n - i : cap;
-        for (size_t j = 0; j < k && !s; j++) s = get(m, ctx, i + j, buf + j * px, err);
+        prepare_ctx c = {m, get, ctx, buf, i, px, k, slot};
+        for (int t = 0; t < nth; t++) slot[t].st = OCLIP_OK, oc_err_clear(&slot[t].err);
+        oc_parallel_chunks(nth, k, 1, 1, prepare_range, &c);
+        for (int t = 0; t < nth && !s; t++)
+            if (slot[t].st && slot[t].at == c.fail) {
+                s = slot[t].st;
+                if (err) *err = slot[t].err;
+            }
         if (!s) s = oclip_encode_image(m, buf, k, out + i * (size_t)m->E, normalize, err);
     }
+    free(slot);
     free(buf);
     return s;
 }
