@@ -133,8 +133,8 @@ static void vtranspose(__m512 r[16]) {
     }
 }
 
-/* the next weight block prefetched by a block's first micro-kernel call (kernels_simd.h) */
-#define GEMM_PF_SPREAD 0
+/* the next weight block prefetched evenly over the block's micro-kernel calls (kernels_simd.h) */
+#define GEMM_PF_SPREAD 2
 #include "kernels/kernels_simd.h"
 
 #if defined(__clang__)

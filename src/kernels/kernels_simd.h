@@ -262,8 +262,9 @@ static void FN(pack_block)(const oc_weight *W, size_t p, size_t k0, size_t kb, f
 static inline __attribute__((always_inline)) void
 FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, float *y,
           size_t ldy, int first, const float *bias, size_t cols, const float *pf,
-          const float *res, int relu) {
+          size_t pf_lines, const float *res, int relu) {
     vf acc[MR][NV];
+    size_t pf_acc = 0;
 #pragma GCC unroll 16
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
@@ -273,9 +274,8 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
         }
     for (size_t k = 0; k < kb; k++) {
         const float *wk = w + k * OC_PANEL;
-        if (pf) { /* a panel row of the next weight block per k step (GEMM_PF_SPREAD 0) */
-            vprefetch_l2(pf + k * OC_PANEL);
-            vprefetch_l2(pf + k * OC_PANEL + 16);
+        if (pf) { /* this call's lines of the next weight block, evenly over its k steps */
+            for (pf_acc += pf_lines; pf_acc >= kb; pf_acc -= kb, pf += 16) vprefetch_l2(pf);
         }
         vf w0 = vload(wk), w1 = vload(wk + VW);
 #pragma GCC unroll 16
@@ -305,18 +305,16 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
 static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, size_t kb,
                           float *y, size_t ldy, int first, const float *bias, size_t cols,
                           const float *pf, size_t pf_lines, const float *res, int relu) {
-    /* the next weight block into L2 (GEMM_PF_SPREAD: this call's share of it, here; else in the
-     * k loop); T1 measured a few % faster than T0 at batch 1, where the weights stream from
+    /* the next weight block into L2 (GEMM_PF_SPREAD 1: this call's share of it, here; else in
+     * the k loop); T1 measured a few % faster than T0 at batch 1, where the weights stream from
      * memory */
-#if GEMM_PF_SPREAD
+#if GEMM_PF_SPREAD == 1
     for (size_t l = 0; l < pf_lines; l++) vprefetch_l2(pf + l * 16);
     pf = NULL;
-#else
-    (void)pf_lines;
 #endif
     switch (mr) {
 #define C(R)                                                                                     \
-    case R: FN(micro)(R, x, ldx, w, kb, y, ldy, first, bias, cols, pf, res, relu); break;
+    case R: FN(micro)(R, x, ldx, w, kb, y, ldy, first, bias, cols, pf, pf_lines, res, relu); break;
     C(1) C(2) C(3) C(4) C(5) C(6)
 #if MR > 6
     C(7) C(8) C(9) C(10) C(11) C(12)
@@ -337,7 +335,10 @@ static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, si
  * of the block issues its share of the lines before it runs, so that the misses overlap all of
  * the block's compute (Zen 3, AVX2: ViT-B-32 batch 1 4-8% faster than 0). 0: the block's first
  * call issues them all, two per k step inside its loop (Xeon, AVX-512: batch 1 6% faster than
- * 1, 43 against 45.5 ms; batch 8 the same). */
+ * 1). 2: each call its share, spread evenly over its k steps: the misses in flight stay few
+ * and steady where 0 and 1 issue them in bursts that the core's miss buffers cannot hold
+ * (Xeon model 167, weights from memory: ViT-B-32 batch 1 58 -> 50 ms, RN50's layer-4
+ * convolutions at batch 1 -15%). */
 #ifndef GEMM_PF_SPREAD
 #define GEMM_PF_SPREAD 1
 #endif
@@ -377,10 +378,10 @@ static inline const float *FN(wblock)(const oc_weight *W, size_t p, size_t k0, s
  * block's depth) and y (row stride ldy, at the panel's first column): tiles of at most MR rows
  * (as even as possible), each over the panel's halves. The next block's cache lines (16 floats
  * each, as many as this block's: kb x 32 floats) are prefetched: a share per call with
- * GEMM_PF_SPREAD (*done of `lines` issued so far, *call of `ncalls` made), else all of them in
- * the first call. res (at y's column, row stride ldy) and relu: the epilogue of the last depth
- * block (oc_gemm_rows); the next tile's lines of Y (first block: written) and res (last block)
- * are prefetched into L1 while a tile is computed, as they usually come from memory. */
+ * GEMM_PF_SPREAD 1 or 2 (*done of `lines` issued so far, *call of `ncalls` made), else all of
+ * them in the first call. res (at y's column, row stride ldy) and relu: the epilogue of the last
+ * depth block (oc_gemm_rows); the next tile's lines of Y (first block: written) and res (last
+ * block) are prefetched into L1 while a tile is computed, as they usually come from memory. */
 static inline void FN(block_rows)(size_t mr, const float *x, size_t ldx, const float *w,
                                   size_t kb, float *y, size_t ldy, int first, const float *bias,
                                   size_t nb, const float *pf, size_t lines, size_t ncalls,
