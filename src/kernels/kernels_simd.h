@@ -380,8 +380,11 @@ static inline const float *FN(wblock)(const oc_weight *W, size_t p, size_t k0, s
  * each, as many as this block's: kb x 32 floats) are prefetched: a share per call with
  * GEMM_PF_SPREAD 1 or 2 (*done of `lines` issued so far, *call of `ncalls` made), else all of
  * them in the first call. res (at y's column, row stride ldy) and relu: the epilogue of the last
- * depth block (oc_gemm_rows); the next tile's lines of Y (first block: written) and res (last
- * block) are prefetched into L1 while a tile is computed, as they usually come from memory. */
+ * depth block (oc_gemm_rows); pf_out: the next tile's lines of Y (first block: written) and res
+ * (last block) are prefetched into L1 while a tile is computed, as they usually come from
+ * memory; pf_out 2 also its rows of X into L2 (rows read once, straight from the activations:
+ * 1x1 convolutions, whose input at batch 8 is tens of MB; RN50's 256 -> 64 over 56 x 56
+ * positions, input flushed: -15%). */
 static inline void FN(block_rows)(size_t mr, const float *x, size_t ldx, const float *w,
                                   size_t kb, float *y, size_t ldy, int first, const float *bias,
                                   size_t nb, const float *pf, size_t lines, size_t ncalls,
@@ -392,10 +395,13 @@ static inline void FN(block_rows)(size_t mr, const float *x, size_t ldx, const f
         size_t r = base + (t < extra);
         if (pf_out && t + 1 < ntiles)
             for (size_t i = m0 + r; i < m0 + r + base + (t + 1 < extra); i++)
+            {
                 for (size_t j = 0; j < nb; j += 16) {
                     if (first) vprefetch_w(y + i * ldy + j);
                     if (res) vprefetch_r(res + i * ldy + j);
                 }
+                for (size_t j = 0; pf_out > 1 && j < kb; j += 16) vprefetch_l2(x + i * ldx + j);
+            }
         for (size_t h = 0; h < HALVES; h++) {
             size_t c0 = h * NV * VW;
             if (c0 >= nb) break;
@@ -492,7 +498,8 @@ static void FN(gemm_rows)(const oc_gemm_rows *R, size_t t0, size_t t1, const oc_
                     const oc_gemm_tile *T = &R->tile[t];
                     FN(block_rows)(T->mr, T->x + xoff, R->ldx, wp, kb, T->y + n0, R->ldy, k0 == 0,
                                    bb, nb, pf, lines, ncalls, &done, &call,
-                                   last && T->res ? T->res + n0 : NULL, last && R->relu, 1);
+                                   last && T->res ? T->res + n0 : NULL, last && R->relu,
+                                   R->seg >= K ? 2 : 1);
                 }
             }
         }
