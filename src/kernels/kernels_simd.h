@@ -22,6 +22,7 @@
  * thread split and of which other rows or columns are computed alongside.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
