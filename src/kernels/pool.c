@@ -2,8 +2,10 @@
  * pool.c — the engine's threads: one persistent process-wide pool. Workers are created on first
  * use (as many as the widest region asked for so far, at most OC_MAX_THREADS - 1), each woken
  * per region through its own slot: it spins briefly on the slot's sequence number, then sleeps on
- * a condition variable. The caller runs range 0 itself, then waits for the others the same way:
- * it spins briefly, then sleeps until a finishing worker wakes it. (It never yields: sched_yield
+ * a condition variable. The caller runs range 0 itself, then takes over every range whose worker
+ * has not claimed it yet (a worker asleep when the region started: waking one can take a
+ * millisecond on a VM; the worker skips a job the caller took), then waits for the others the
+ * same way: it spins briefly, then sleeps until a finishing worker wakes it. (It never yields: sched_yield
  * hands the core to any runnable task, an idle-priority one included, and the caller would get it
  * back only at the next scheduler tick although its workers were done; docs/BENCHMARKS.md has
  * the measurement.)
@@ -38,7 +40,8 @@ static inline void cpu_relax(void) {
 
 typedef struct {
     _Alignas(64) unsigned seq; /* bumped by the caller per job (atomic) */
-    unsigned done;             /* = seq when the job is finished (atomic) */
+    unsigned claim;            /* = seq once the worker or the caller has taken the job (atomic) */
+    unsigned done;             /* = seq when the worker has finished the job (atomic) */
     oc_range_fn fn;
     void *ctx;
     size_t i0, i1;
@@ -76,6 +79,11 @@ static void *worker(void *p) {
         }
         if (q == seen) return NULL; /* stop */
         seen = q;
+        /* the job is the worker's unless the caller, done with its own range first, took it */
+        unsigned prev = q - 1;
+        if (!__atomic_compare_exchange_n(&s->claim, &prev, q, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_RELAXED))
+            continue;
         s->fn(s->ctx, s->i0, s->i1, s->t);
         /* done, then the caller's flag, both sequentially consistent: either this worker sees
          * the caller waiting and wakes it (under the lock, so not before it sleeps), or the
@@ -122,7 +130,7 @@ static void grow(int want) {
     }
     while (nworkers + 1 < want) {
         int i = nworkers + 1;
-        slots[i].seq = slots[i].done = 0;
+        slots[i].seq = slots[i].claim = slots[i].done = 0;
         if (pthread_create(&tid[i], NULL, worker, &slots[i]) != 0) break;
         nworkers = i;
     }
@@ -156,6 +164,17 @@ void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx) {
     }
     fn(ctx, LO(0), LO(1), 0);
     for (int t = used + 1; t < nth; t++) fn(ctx, LO(t), LO(t + 1), t); /* no worker for it */
+    /* a range whose worker has not started yet (asleep: on a VM a sleeping vCPU can take a
+     * millisecond to wake) is run here rather than waited for; the worker skips it */
+    for (int t = 1; t <= used; t++) {
+        unsigned want = slots[t].seq, prev = want - 1;
+        if (__atomic_load_n(&slots[t].claim, __ATOMIC_RELAXED) == prev &&
+            __atomic_compare_exchange_n(&slots[t].claim, &prev, want, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
+            fn(ctx, LO(t), LO(t + 1), t);
+            __atomic_store_n(&slots[t].done, want, __ATOMIC_RELAXED);
+        }
+    }
     int spins = 0;
     for (int t = 1; t <= used; t++) {
         unsigned want = slots[t].seq;
