@@ -395,8 +395,7 @@ static inline void FN(block_rows)(size_t mr, const float *x, size_t ldx, const f
     for (size_t t = 0; t < ntiles; t++) {
         size_t r = base + (t < extra);
         if (pf_out && t + 1 < ntiles)
-            for (size_t i = m0 + r; i < m0 + r + base + (t + 1 < extra); i++)
-            {
+            for (size_t i = m0 + r; i < m0 + r + base + (t + 1 < extra); i++) {
                 for (size_t j = 0; j < nb; j += 16) {
                     if (first) vprefetch_w(y + i * ldy + j);
                     if (res) vprefetch_r(res + i * ldy + j);

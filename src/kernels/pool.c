@@ -5,10 +5,10 @@
  * a condition variable. The caller runs range 0 itself, then takes over every range whose worker
  * has not claimed it yet (a worker asleep when the region started: waking one can take a
  * millisecond on a VM; the worker skips a job the caller took), then waits for the others the
- * same way: it spins briefly, then sleeps until a finishing worker wakes it. (It never yields: sched_yield
- * hands the core to any runnable task, an idle-priority one included, and the caller would get it
- * back only at the next scheduler tick although its workers were done; docs/BENCHMARKS.md has
- * the measurement.)
+ * same way: it spins briefly, then sleeps until a finishing worker wakes it. (It never yields:
+ * sched_yield hands the core to any runnable task, an idle-priority one included, and the caller
+ * would get it back only at the next scheduler tick although its workers were done;
+ * docs/BENCHMARKS.md has the measurement.)
  *
  * Concurrency: one region at a time uses the pool. A caller that finds the pool busy (another
  * thread's region, or a region started from inside a range) runs all of its ranges on its own
