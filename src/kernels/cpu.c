@@ -127,6 +127,7 @@ static void fill(oc_kernels *k, oc_simd s, int amx) {
     k->pack_weights = s != OC_SIMD_SCALAR;
     k->gemm = base->gemm;
     k->gemm_row_bytes = base->gemm_row_bytes;
+    k->pack_block = base->pack_block;
     k->gemm_rows = base->gemm_rows;
     k->quant_i8 = base->quant_i8;
     k->layernorm = base->layernorm;

@@ -78,6 +78,7 @@ void oc_pack_block(const oc_weight *W, size_t p, size_t k0, size_t kb, float *bu
 typedef struct {
     const oc_weight *W;
     uint8_t *out;
+    oc_pack_fn pack; /* the kernel table's: 16 x 16 register transposes on AVX-512 */
 } pack_ctx;
 
 static void pack_range(void *p, size_t p0, size_t p1, int t) {
@@ -102,10 +103,12 @@ static void pack_range(void *p, size_t p0, size_t p1, int t) {
                     }
                 continue;
             }
-            oc_pack_block(W, pi, k0, kb, buf); /* widened exactly */
-            if (W->pdtype == OCLIP_DTYPE_F32) {
-                memcpy(dst, buf, kb * OC_PANEL * sizeof(float));
-            } else if (!W->pairs) {
+            if (W->pdtype == OCLIP_DTYPE_F32) { /* widened exactly, in place */
+                c->pack(W, pi, k0, kb, (float *)(void *)dst);
+                continue;
+            }
+            c->pack(W, pi, k0, kb, buf);
+            if (!W->pairs) {
                 oclip_dtype_cast(dst, W->pdtype, buf, OCLIP_DTYPE_F32, kb * OC_PANEL, NULL);
             } else {
                 /* k pairs: [kk / 2][j][kk % 2]; K odd leaves the last pair's second value 0 */
@@ -229,7 +232,7 @@ oclip_status oc_weight_pack(oc_weight *w, oclip_dtype to, int pairs, int nth,
                           (unsigned long long)bytes);
     w->pdtype = pdt;
     w->pairs = pairs;
-    pack_ctx c = {w, mem};
+    pack_ctx c = {w, mem, oc_kernels_get()->pack_block};
     oc_parallel(nth, panels, pack_range, &c);
     w->packed = mem;
     return OCLIP_OK;

@@ -262,6 +262,9 @@ void oc_avgpool2d(const float *x, size_t N, size_t H, size_t W, size_t C, size_t
 /* panels [p0, p1) of OC_PANEL columns of Y = X W^T + bias, all M rows (Y row stride W->n) */
 typedef void (*oc_gemm_fn)(const float *X, size_t M, const oc_weight *W, const float *bias,
                            float *Y, size_t p0, size_t p1);
+/* the fp32 [kb, OC_PANEL] block of panel p at depth k0 of W, packed from the weights as stored
+ * into buf (the layout of oc_weight_pack's F32 copy; columns past W->n zero) */
+typedef void (*oc_pack_fn)(const oc_weight *W, size_t p, size_t k0, size_t kb, float *buf);
 /* tiles [t0, t1) x panels [p0, p1) of an implicit GEMM (oc_gemm_rows above) */
 typedef void (*oc_gemm_rows_fn)(const struct oc_gemm_rows *R, size_t t0, size_t t1,
                                 const oc_weight *W, const float *bias, size_t p0, size_t p1);
@@ -289,6 +292,8 @@ typedef struct {
                         * (BF16 k pairs widened exactly) */
     size_t gemm_row_bytes; /* gemm's threads also split by rows of this much X at large M
                             * (0: by panels only; kernels.c, split_for) */
+    oc_pack_fn pack_block; /* oc_weight_pack's fp32 blocks (the SIMD paths: register
+                            * transposes; the scalar path: oc_pack_block) */
     oc_gemm_rows_fn gemm_rows; /* gemm's arithmetic over implicit rows (fp32 weights) */
     oc_gemm_fn gemm_bf16; /* BF16 k-pair weights, X rounded to BF16: AMX-BF16 or AVX512-BF16;
                            * NULL: none here (gemm widens them) */

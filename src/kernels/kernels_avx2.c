@@ -222,6 +222,7 @@ static void avx2_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const oc_
 static const oc_isa avx2_isa = {
     .gemm = avx2_gemm,
     .gemm_rows = avx2_gemm_rows,
+    .pack_block = avx2_pack_block,
     .gemm_bf16 = NULL,
     .gemm_i8 = avx2_gemm_i8,
     .quant_i8 = avx2_quant_i8,

@@ -349,6 +349,7 @@ static void avx512vnni_gemm_i8(const uint8_t *xq, const float *xs, size_t M, con
 static const oc_isa avx512_isa = {
     .gemm = avx512_gemm,
     .gemm_rows = avx512_gemm_rows,
+    .pack_block = avx512_pack_block,
     .gemm_bf16 = avx512bf16_gemm,
     .gemm_i8 = avx512vnni_gemm_i8,
     .quant_i8 = avx512_quant_i8,

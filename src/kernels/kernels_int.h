@@ -27,6 +27,7 @@ typedef struct {
     void (*erf)(float *y, const float *x, size_t n); /* the vector erf and exp (tests: vs libm) */
     void (*exp)(float *y, const float *x, size_t n);
     size_t gemm_row_bytes; /* the fp32 GEMM's X bytes per row block at large M (kernels.c) */
+    oc_pack_fn pack_block; /* weights as stored -> packed fp32 blocks */
 } oc_isa;
 
 extern const oc_isa oc_isa_scalar; /* the reference: every entry */

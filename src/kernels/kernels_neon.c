@@ -277,6 +277,7 @@ static void neondot_gemm_i8(const uint8_t *xq, const float *xs, size_t M, const 
 static const oc_isa neon_isa = {
     .gemm = neon_gemm,
     .gemm_rows = neon_gemm_rows,
+    .pack_block = neon_pack_block,
     .gemm_bf16 = NULL,
     .gemm_i8 = neon_gemm_i8,
     .quant_i8 = neon_quant_i8,

@@ -308,6 +308,7 @@ static void scalar_attention(const float *qkv, float *o, size_t T, size_t D, siz
 const oc_isa oc_isa_scalar = {
     .gemm = scalar_gemm,
     .gemm_rows = scalar_gemm_rows,
+    .pack_block = oc_pack_block,
     .gemm_bf16 = NULL,
     .gemm_i8 = scalar_gemm_i8,
     .quant_i8 = scalar_quant_i8,

@@ -228,9 +228,9 @@ static void FN(quant_i8)(const float *x, size_t K, size_t Kq, uint8_t *q, float 
  * depend on M, the tile it falls in, the blocking or the thread split.
  */
 /* oc_pack_block for F32 weights stored [N, K] (read in place from the checkpoint: the GEMM's
- * operand when the weights are not packed), by VW x VW transposes in registers (vtranspose,
- * from the ISA's file) instead of one float at a time; other layouts and types go to
- * oc_pack_block. A copy: the same bytes. */
+ * operand when the weights are not packed; and oc_weight_pack's, through the kernel table), by
+ * VW x VW transposes in registers (vtranspose, from the ISA's file) instead of one float at a
+ * time; other layouts and types go to oc_pack_block. A copy: the same bytes. */
 static void FN(pack_block)(const oc_weight *W, size_t p, size_t k0, size_t kb, float *buf) {
     if (W->dtype != OCLIP_DTYPE_F32 || W->kn) {
         oc_pack_block(W, p, k0, kb, buf);
