@@ -375,20 +375,20 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         free(rc);
         return s;
     }
+    if (nth < 1) nth = 1;
     if (cv->depthwise) {
         oc_simd path = oc_simd_get();
         dw_ctx c = {{cv, x, res, H, W, Ho, Wo, y, relu},
                     path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512};
         /* owned shares: a thread computes the positions it wrote the step before */
         oc_parallel_owned(P * Co * (size_t)(cv->kh * cv->kw) < 65536 ? 1 : nth, P,
-                          (P + 4 * (size_t)nth - 1) / (4 * (size_t)(nth > 0 ? nth : 1)),
+                          (P + 4 * (size_t)nth - 1) / (4 * (size_t)nth),
                           dw_range, &c);
         return OCLIP_OK;
     }
     size_t G = (size_t)cv->groups, cog = Co / G, K = cv->wg[0].k;
     oc_simd path = oc_simd_get();
     int simd = oc_conv_avx2_built() && (path == OC_SIMD_AVX2 || path == OC_SIMD_AVX512);
-    if (nth < 1) nth = 1;
     if (G == 1) return conv_one(cv, x, N, H, W, Ho, Wo, y, res, relu, nth, err);
     /* groups: per block of positions, each group's im2col rows and GEMM, its outputs copied
      * into their columns of y */

@@ -306,7 +306,7 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
 static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, size_t kb,
                           float *y, size_t ldy, int first, const float *bias, size_t cols,
                           const float *pf, size_t pf_lines, const float *res, int relu) {
-    /* the next weight block into L2 (GEMM_PF_SPREAD 1: this call's share of it, here; else in
+    /* the next weight block into L2 (GEMM_PF_SPREAD 1: this call's share of it, here; 2: in
      * the k loop); T1 measured a few % faster than T0 at batch 1, where the weights stream from
      * memory */
 #if GEMM_PF_SPREAD == 1
@@ -332,14 +332,12 @@ static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, si
 #define GEMM_XBLOCK (1u << 20)
 #endif
 
-/* How the next weight block is prefetched while a block is computed. 1: each micro-kernel call
- * of the block issues its share of the lines before it runs, so that the misses overlap all of
- * the block's compute (Zen 3, AVX2: ViT-B-32 batch 1 4-8% faster than 0). 0: the block's first
- * call issues them all, two per k step inside its loop (Xeon, AVX-512: batch 1 6% faster than
- * 1). 2: each call its share, spread evenly over its k steps: the misses in flight stay few
- * and steady where 0 and 1 issue them in bursts that the core's miss buffers cannot hold
- * (Xeon model 167, weights from memory: ViT-B-32 batch 1 58 -> 50 ms, RN50's layer-4
- * convolutions at batch 1 -15%). */
+/* How the next weight block is prefetched while a block is computed: each micro-kernel call of
+ * the block issues its share of the lines, 1: before it runs, so that the misses overlap all of
+ * the block's compute (Zen 3, AVX2: ViT-B-32 batch 1 4-8% faster than the whole block in the
+ * first call); 2: spread evenly over its k steps, so that the misses in flight stay few and
+ * steady where a burst overflows the core's miss buffers (Xeon model 167, weights from memory:
+ * ViT-B-32 batch 1 58 -> 50 ms, RN50's layer-4 convolutions at batch 1 -15%). */
 #ifndef GEMM_PF_SPREAD
 #define GEMM_PF_SPREAD 1
 #endif
@@ -378,14 +376,13 @@ static inline const float *FN(wblock)(const oc_weight *W, size_t p, size_t k0, s
 /* The micro-kernel calls of one weight block over mr rows at x (row stride ldx, already at the
  * block's depth) and y (row stride ldy, at the panel's first column): tiles of at most MR rows
  * (as even as possible), each over the panel's halves. The next block's cache lines (16 floats
- * each, as many as this block's: kb x 32 floats) are prefetched: a share per call with
- * GEMM_PF_SPREAD 1 or 2 (*done of `lines` issued so far, *call of `ncalls` made), else all of
- * them in the first call. res (at y's column, row stride ldy) and relu: the epilogue of the last
- * depth block (oc_gemm_rows); pf_out: the next tile's lines of Y (first block: written) and res
- * (last block) are prefetched into L1 while a tile is computed, as they usually come from
- * memory; pf_out 2 also its rows of X into L2 (rows read once, straight from the activations:
- * 1x1 convolutions, whose input at batch 8 is tens of MB; RN50's 256 -> 64 over 56 x 56
- * positions, input flushed: -15%). */
+ * each, as many as this block's: kb x 32 floats) are prefetched, a share per call (*done of
+ * `lines` issued so far, *call of `ncalls` made). res (at y's column, row stride ldy) and relu:
+ * the epilogue of the last depth block (oc_gemm_rows); pf_out: the next tile's lines of Y
+ * (first block: written) and res (last block) are prefetched into L1 while a tile is computed,
+ * as they usually come from memory; pf_out 2 also its rows of X into L2 (rows read once,
+ * straight from the activations: 1x1 convolutions, whose input at batch 8 is tens of MB; RN50's
+ * 256 -> 64 over 56 x 56 positions, input flushed: -15%). */
 static inline void FN(block_rows)(size_t mr, const float *x, size_t ldx, const float *w,
                                   size_t kb, float *y, size_t ldy, int first, const float *bias,
                                   size_t nb, const float *pf, size_t lines, size_t ncalls,
@@ -405,7 +402,7 @@ static inline void FN(block_rows)(size_t mr, const float *x, size_t ldx, const f
         for (size_t h = 0; h < HALVES; h++) {
             size_t c0 = h * NV * VW;
             if (c0 >= nb) break;
-            size_t upto = GEMM_PF_SPREAD ? lines * ++*call / ncalls : lines;
+            size_t upto = lines * ++*call / ncalls;
             const float *cpf = pf && upto > *done ? pf + *done * 16 : NULL;
             FN(micro_any)((int)r, x + m0 * ldx, ldx, w + c0, kb, y + m0 * ldy + c0, ldy, first,
                           bias ? bias + c0 : NULL, nb - c0, cpf, upto - *done,
