@@ -269,25 +269,23 @@ static void one_block(const one_ctx *c, size_t b0, size_t rows, int t, size_t q0
     const oc_conv *cv = c->cv;
     size_t Co = (size_t)cv->cout, C = (size_t)cv->cin, s = (size_t)cv->stride;
     const float *res = c->res ? c->res + b0 * Co : NULL;
-    oc_gemm_tile tile[OC_CONV_ROWS];
+    oc_gemm_tile tile[1];
+    const float *xrows[OC_CONV_ROWS];
     oc_gemm_rows R = {tile, 1, c->K, Co, c->K, 0, c->relu};
-    if (c->xp) { /* the block's pieces of output rows */
-        R.ldx = s * C, R.seg = (size_t)cv->kw * C, R.seg_step = c->Wp * C, R.ntiles = 0;
-        for (size_t q = b0; q < b0 + rows; R.ntiles++) {
-            size_t n = q / (c->Ho * c->Wo), oy = q / c->Wo % c->Ho, ox = q % c->Wo;
-            size_t len = c->Wo - ox < b0 + rows - q ? c->Wo - ox : b0 + rows - q;
-            tile[R.ntiles] = (oc_gemm_tile){c->xp + ((n * c->Hp + oy * s) * c->Wp + ox * s) * C,
-                                            c->y + q * Co, len,
-                                            c->res ? c->res + q * Co : NULL};
-            q += len;
+    if (c->xp) { /* row i: output b0 + i's window, from its first padded pixel */
+        R.ldx = s * C, R.seg = (size_t)cv->kw * C, R.seg_step = c->Wp * C;
+        for (size_t i = 0; i < rows; i++) {
+            size_t q = b0 + i, n = q / (c->Ho * c->Wo), oy = q / c->Wo % c->Ho, ox = q % c->Wo;
+            xrows[i] = c->xp + ((n * c->Hp + oy * s) * c->Wp + ox * s) * C;
         }
+        tile[0] = (oc_gemm_tile){NULL, c->y + b0 * Co, rows, res, xrows};
     } else if (c->cols) {
         float *cols = c->cols + (size_t)t * OC_CONV_ROWS * c->K;
         im2col_ctx ic = {cv, c->x, c->H, c->W, c->Ho, c->Wo, b0, c->K, 0, cols};
         im2col_range(&ic, 0, rows, 0);
-        tile[0] = (oc_gemm_tile){cols, c->y + b0 * Co, rows, res};
+        tile[0] = (oc_gemm_tile){cols, c->y + b0 * Co, rows, res, NULL};
     } else {
-        tile[0] = (oc_gemm_tile){c->x + b0 * c->K, c->y + b0 * Co, rows, res};
+        tile[0] = (oc_gemm_tile){c->x + b0 * c->K, c->y + b0 * Co, rows, res, NULL};
     }
     c->fn(&R, 0, R.ntiles, &cv->wg[0], cv->bias, q0, q1);
 }

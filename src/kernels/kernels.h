@@ -176,11 +176,12 @@ void oc_gemm_i8_ep(const float *X, size_t M, const oc_weight *W, const float *bi
                    const oc_epilogue *ep, int nth, void *scratch);
 
 /* An implicit GEMM (the table's gemm_rows; conv.c): the rows of X are not a matrix but tiles,
- * tile i being tile[i].mr rows at tile[i].x + r * ldx whose outputs go to tile[i].y + r * ldy;
- * along k, X is in segments of `seg` elements, segment s of a row starting s * seg_step after the
- * row's start. A k x k convolution over a zero-padded channels-last image without its im2col
- * matrix: a tile is (a piece of) one output row, ldx = stride x C, a segment one kernel row (its
- * k taps of C channels are contiguous in the image); a plain matrix is one tile with seg = K.
+ * tile i being tile[i].mr rows at tile[i].x + r * ldx (or tile[i].xrows[r]) whose outputs go to
+ * tile[i].y + r * ldy; along k, X is in segments of `seg` elements, segment s of a row starting
+ * s * seg_step after the row's start. A k x k convolution over a zero-padded channels-last image
+ * without its im2col matrix: a row is an output position's window (xrows: its first padded
+ * pixel), a segment one kernel row (its k taps of C channels are contiguous in the image); a
+ * plain matrix is one tile with seg = K.
  * Y = X W^T + bias (fp32 weights, packed or as stored) with oc_gemm's arithmetic, so the bytes
  * oc_gemm gives for the same X as a matrix; then, each rounded, Y += res (the tile's res rows,
  * where not NULL) and Y = ReLU(Y) (NaN -> 0) when relu: the convolution's epilogue, done as Y is
@@ -190,6 +191,9 @@ typedef struct {
     float *y;
     size_t mr;
     const float *res; /* the tile's rows of res (row stride ldy), or NULL */
+    /* where not NULL, row r of X at xrows[r] instead of x + r * ldx (a tile that spans output
+     * rows: the micro-kernel's tiles fill up where pieces of rows were short) */
+    const float *const *xrows;
 } oc_gemm_tile;
 typedef struct oc_gemm_rows {
     const oc_gemm_tile *tile;

@@ -135,6 +135,8 @@ static void vtranspose(__m512 r[16]) {
 
 /* the next weight block prefetched evenly over the block's micro-kernel calls (kernels_simd.h) */
 #define GEMM_PF_SPREAD 2
+/* two panels per micro-kernel call: 6 x 64 accumulators (kernels_simd.h) */
+#define PAIR_MR 6
 #include "kernels/kernels_simd.h"
 
 #if defined(__clang__)

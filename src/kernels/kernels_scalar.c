@@ -139,8 +139,14 @@ static void scalar_gemm_rows(const oc_gemm_rows *R, size_t t0, size_t t1, const 
             for (size_t t = t0; t < t1; t++) {
                 const oc_gemm_tile *T = &R->tile[t];
                 ends e = {bias ? bias + n0 : NULL, T->res ? T->res + n0 : NULL, R->relu};
-                micro_rows(T->x + xoff, R->ldx, T->mr, k0 == 0, kb, Wp, T->y + n0, R->ldy, nb,
-                           k0 + kb >= K ? &e : NULL);
+                for (size_t r = 0; T->xrows && r < T->mr; r++) { /* a row at a time */
+                    ends er = {e.bias, e.res ? e.res + r * R->ldy : NULL, e.relu};
+                    micro_rows(T->xrows[r] + xoff, 0, 1, k0 == 0, kb, Wp, T->y + r * R->ldy + n0,
+                               R->ldy, nb, k0 + kb >= K ? &er : NULL);
+                }
+                if (!T->xrows)
+                    micro_rows(T->x + xoff, R->ldx, T->mr, k0 == 0, kb, Wp, T->y + n0, R->ldy,
+                               nb, k0 + kb >= K ? &e : NULL);
             }
         }
         for (size_t t = t0; t < t1 && K == 0; t++) {

@@ -260,40 +260,61 @@ static void FN(pack_block)(const oc_weight *W, size_t p, size_t k0, size_t kb, f
 #define NV 2                       /* vectors per tile row */
 #define HALVES (OC_PANEL / (NV * VW))
 
+/* Panel pairs: where a panel is one tile row (HALVES 1) and the ISA file sets PAIR_MR, the
+ * micro-kernel may take two adjacent panels at once, PAIR_MR x (4 VW) accumulators (AVX-512:
+ * 6 x 64 = 24 zmm): 4 weight loads and 6 broadcasts per 24 fused multiply-adds instead of 2 and
+ * 12 (Xeon model 167, one core, a loop of micro-kernel calls alone, X from L2: 84-91% of the FMA
+ * peak against 77-81% for 12 x 32; X from L3: 86% against 76%. In the models less: RN50's first
+ * 3x3 convolutions and 64 -> 256 1x1 at batch 8 5-8% faster, ViT-B-32 batch 8 5%). The same FMA
+ * chain per output element: the same bytes. */
+#if HALVES == 1 && defined(PAIR_MR)
+#if PAIR_MR > 6
+#error "micro_any instantiates pairs of at most 6 rows"
+#endif
+#define NVMAX (2 * NV)
+#else
+#define NVMAX NV
+#undef PAIR_MR
+#endif
+
+/* mr rows (row r of X at xr[r], at the block's depth) x nv vectors (nv = NV: one panel at w;
+ * 2 NV: w's panel, then w2's) */
 static inline __attribute__((always_inline)) void
-FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, float *y,
-          size_t ldy, int first, const float *bias, size_t cols, const float *pf,
-          size_t pf_lines, const float *res, int relu) {
-    vf acc[MR][NV];
+FN(micro)(const int mr, const int nv, const float *const *xr, const float *w, const float *w2,
+          size_t kb, float *y, size_t ldy, int first, const float *bias, size_t cols,
+          const float *pf, size_t pf_lines, const float *res, int relu) {
+    vf acc[MR * NV]; /* mr x nv: at most MR x NV (PAIR_MR x 2 NV) */
     size_t pf_acc = 0;
 #pragma GCC unroll 16
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
+        for (int v = 0; v < nv; v++) {
             size_t c = cols > (size_t)v * VW ? cols - (size_t)v * VW : 0;
-            acc[r][v] = first ? vzero() : vloadn(y + (size_t)r * ldy + (size_t)v * VW, c);
+            acc[r * nv + v] = first ? vzero() : vloadn(y + (size_t)r * ldy + (size_t)v * VW, c);
         }
     for (size_t k = 0; k < kb; k++) {
-        const float *wk = w + k * OC_PANEL;
+        const float *wk = w + k * OC_PANEL, *wk2 = w2 + k * OC_PANEL;
         if (pf) { /* this call's lines of the next weight block, evenly over its k steps */
             for (pf_acc += pf_lines; pf_acc >= kb; pf_acc -= kb, pf += 16) vprefetch_l2(pf);
         }
-        vf w0 = vload(wk), w1 = vload(wk + VW);
+        vf wv[NVMAX];
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) wv[v] = vload(v < NV ? wk + v * VW : wk2 + (v - NV) * VW);
 #pragma GCC unroll 16
         for (int r = 0; r < mr; r++) {
-            vf xb = vset1(x[(size_t)r * ldx + k]);
-            acc[r][0] = vfma(xb, w0, acc[r][0]);
-            acc[r][1] = vfma(xb, w1, acc[r][1]);
+            vf xb = vset1(xr[r][k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) acc[r * nv + v] = vfma(xb, wv[v], acc[r * nv + v]);
         }
     }
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
+    for (int v = 0; v < nv; v++) {
         size_t c = cols > (size_t)v * VW ? cols - (size_t)v * VW : 0;
         if (!c) break;
         vf bv = bias ? vloadn(bias + (size_t)v * VW, c) : vzero();
 #pragma GCC unroll 16
         for (int r = 0; r < mr; r++) {
-            vf a = bias ? vadd(acc[r][v], bv) : acc[r][v];
+            vf a = bias ? vadd(acc[r * nv + v], bv) : acc[r * nv + v];
             /* oc_gemm_rows' epilogue: + res, then ReLU (NaN -> 0, as the scalar path) */
             if (res) a = vadd(a, vloadn(res + (size_t)r * ldy + (size_t)v * VW, c));
             if (relu) a = vsel_gt(a, vzero(), vzero(), a);
@@ -303,9 +324,11 @@ FN(micro)(const int mr, const float *x, size_t ldx, const float *w, size_t kb, f
     }
 }
 
-static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, size_t kb,
-                          float *y, size_t ldy, int first, const float *bias, size_t cols,
-                          const float *pf, size_t pf_lines, const float *res, int relu) {
+/* w2: the second panel of a pair (mr <= PAIR_MR), else NULL */
+static void FN(micro_any)(int mr, const float *const *xr, const float *w, const float *w2,
+                          size_t kb, float *y, size_t ldy, int first, const float *bias,
+                          size_t cols, const float *pf, size_t pf_lines, const float *res,
+                          int relu) {
     /* the next weight block into L2 (GEMM_PF_SPREAD 1: this call's share of it, here; 2: in
      * the k loop); T1 measured a few % faster than T0 at batch 1, where the weights stream from
      * memory */
@@ -313,9 +336,26 @@ static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, si
     for (size_t l = 0; l < pf_lines; l++) vprefetch_l2(pf + l * 16);
     pf = NULL;
 #endif
+#ifdef PAIR_MR
+    if (w2) {
+        switch (mr) {
+#define C(R)                                                                                     \
+    case R:                                                                                      \
+        FN(micro)(R, 2 * NV, xr, w, w2, kb, y, ldy, first, bias, cols, pf, pf_lines, res, relu); \
+        break;
+            C(1) C(2) C(3) C(4) C(5) C(6)
+#undef C
+        default: break;
+        }
+        return;
+    }
+#else
+    (void)w2;
+#endif
     switch (mr) {
 #define C(R)                                                                                     \
-    case R: FN(micro)(R, x, ldx, w, kb, y, ldy, first, bias, cols, pf, pf_lines, res, relu); break;
+    case R: FN(micro)(R, NV, xr, w, w, kb, y, ldy, first, bias, cols, pf, pf_lines, res, relu);   \
+        break;
     C(1) C(2) C(3) C(4) C(5) C(6)
 #if MR > 6
     C(7) C(8) C(9) C(10) C(11) C(12)
@@ -343,19 +383,14 @@ static void FN(micro_any)(int mr, const float *x, size_t ldx, const float *w, si
 #endif
 
 /* The fp32 [kb, OC_PANEL] weight block of panel p at depth k0: in place in the packed copy, or
- * converted into buf. *pf: the next block of the packed stream when `more` follow in this loop's
- * order (the next depth block or the next panel), else NULL. */
+ * converted into buf. */
 static inline const float *FN(wblock)(const oc_weight *W, size_t p, size_t k0, size_t kb,
-                                      float *buf, int more, const float **pf) {
+                                      float *buf) {
     size_t K = W->k, off = (p * K + k0) * OC_PANEL;
-    *pf = NULL;
     if (!W->packed) {
         FN(pack_block)(W, p, k0, kb, buf);
     } else if (W->pdtype == OCLIP_DTYPE_F32) {
-        const float *wp = (const float *)W->packed + off;
-        /* the packed panels are one stream in the loops' order */
-        if (more) *pf = wp + kb * OC_PANEL;
-        return wp;
+        return (const float *)W->packed + off;
     } else if (W->pairs) { /* BF16 in k pairs (for the AVX512-BF16 kernel): widened */
         const uint16_t *src = (const uint16_t *)W->packed + (p * (K + (K & 1)) + k0) * OC_PANEL;
         for (size_t kk = 0; kk < kb; kk++)
@@ -373,22 +408,83 @@ static inline const float *FN(wblock)(const oc_weight *W, size_t p, size_t k0, s
     return buf;
 }
 
-/* The micro-kernel calls of one weight block over mr rows at x (row stride ldx, already at the
- * block's depth) and y (row stride ldy, at the panel's first column): tiles of at most MR rows
- * (as even as possible), each over the panel's halves. The next block's cache lines (16 floats
- * each, as many as this block's: kb x 32 floats) are prefetched, a share per call (*done of
- * `lines` issued so far, *call of `ncalls` made). res (at y's column, row stride ldy) and relu:
- * the epilogue of the last depth block (oc_gemm_rows); pf_out: the next tile's lines of Y
- * (first block: written) and res (last block) are prefetched into L1 while a tile is computed,
- * as they usually come from memory; pf_out 2 also its rows of X into L2 (rows read once,
- * straight from the activations: 1x1 convolutions, whose input at batch 8 is tens of MB; RN50's
- * 256 -> 64 over 56 x 56 positions, input flushed: -15%). */
-static inline void FN(block_rows)(size_t mr, const float *x, size_t ldx, const float *w,
-                                  size_t kb, float *y, size_t ldy, int first, const float *bias,
-                                  size_t nb, const float *pf, size_t lines, size_t ncalls,
-                                  size_t *done, size_t *call, const float *res, int relu,
-                                  int pf_out) {
-    size_t ntiles = (mr + MR - 1) / MR, base = mr / ntiles, extra = mr % ntiles, m0 = 0;
+/* The prefetch of the weight blocks the loop reads next, while a step (one panel or a pair)
+ * runs over its block: lines [0, na) at a, [na, n) at b (16 floats each), `calls` micro-kernel
+ * calls sharing them evenly (`done` issued after `call` calls). */
+typedef struct {
+    const float *a, *b;
+    size_t na, n, calls, done, call;
+} FN(pfq);
+
+/* The weight blocks at depth k0 of the step at panel p (p + 1 too for a pair) of a loop over
+ * panels [p0, p1) taken in pairs or not (`pairs`), into *w1 and *w2 (NULL: no pair), and in q
+ * the lines of the blocks read next, where the weights are one fp32 stream in the loop's order
+ * (own, panels from p0; or the packed copy): the step's next depth blocks, or after its last the
+ * next step's first ones. */
+static inline void FN(wstep)(const oc_weight *W, const float *own, size_t p0, size_t p1,
+                             size_t p, int pairs, size_t k0, size_t kb, float *buf, float *buf2,
+                             const float **w1, const float **w2, FN(pfq) *q) {
+    size_t K = W->k, panel = K * OC_PANEL, L = kb * OC_PANEL / 16;
+    int pair = pairs && p + 1 < p1;
+    const float *s = own ? own
+                         : W->packed && W->pdtype == OCLIP_DTYPE_F32
+                               ? (const float *)W->packed + p0 * panel
+                               : NULL;
+    *q = (FN(pfq)){NULL, NULL, 0, 0, 1, 0, 0};
+    if (!s) {
+        *w1 = FN(wblock)(W, p, k0, kb, buf);
+        *w2 = pair ? FN(wblock)(W, p + 1, k0, kb, buf2) : NULL;
+        return;
+    }
+    *w1 = s + (p - p0) * panel + k0 * OC_PANEL;
+    *w2 = pair ? *w1 + panel : NULL;
+    size_t nx = p + (pair ? 2 : 1);
+    if (k0 + kb < K) {
+        q->a = *w1 + kb * OC_PANEL, q->b = pair ? *w2 + kb * OC_PANEL : NULL;
+    } else if (nx < p1) {
+        q->a = s + (nx - p0) * panel, q->b = pairs && nx + 1 < p1 ? q->a + panel : NULL;
+    }
+    q->na = q->a ? L : 0, q->n = q->na + (q->b ? L : 0);
+}
+
+/* the lines of q for the next call (*cnt of them, from the result), lines of b that the share
+ * reaches past a's end issued here */
+static inline const float *FN(pf_take)(FN(pfq) *q, size_t *cnt) {
+    size_t upto = q->n * ++q->call / q->calls, d = q->done;
+    const float *pf = NULL;
+    *cnt = 0;
+    if (upto <= d) return NULL;
+    q->done = upto;
+    if (d >= q->na) {
+        *cnt = upto - d;
+        return q->b + (d - q->na) * 16;
+    }
+    pf = q->a + d * 16, *cnt = (upto < q->na ? upto : q->na) - d;
+    for (size_t l = q->na; l < upto; l++) vprefetch_l2(q->b + (l - q->na) * 16);
+    return pf;
+}
+
+/* The micro-kernel calls of one step's weight blocks (w; w2: the pair's second panel, or NULL)
+ * over mr rows at x (row stride ldx, already at the block's depth) and y (row stride ldy, at
+ * the step's first column; nb columns): tiles of at most MR rows (PAIR_MR for a pair; as even
+ * as possible), each over the panel's halves, with a share of q's prefetch each. res (at y's
+ * column, row stride ldy) and relu: the epilogue of the last depth block (oc_gemm_rows);
+ * pf_out: the next tile's lines of Y (first block: written) and res (last block) are
+ * prefetched into L1 while a tile is computed, as they usually come from memory; pf_out 2 also
+ * its rows of X into L2 (rows read once, straight from the activations: 1x1 convolutions,
+ * whose input at batch 8 is tens of MB; RN50's 256 -> 64 over 56 x 56 positions, input flushed:
+ * -15%). */
+static inline void FN(block_rows)(size_t mr, const float *x, size_t ldx,
+                                  const float *const *xrows, size_t xoff, const float *w,
+                                  const float *w2, size_t kb, float *y, size_t ldy, int first,
+                                  const float *bias, size_t nb, FN(pfq) *q, const float *res,
+                                  int relu, int pf_out) {
+#ifdef PAIR_MR
+    size_t tmr = w2 ? PAIR_MR : MR;
+#else
+    size_t tmr = MR;
+#endif
+    size_t ntiles = (mr + tmr - 1) / tmr, base = mr / ntiles, extra = mr % ntiles, m0 = 0;
     for (size_t t = 0; t < ntiles; t++) {
         size_t r = base + (t < extra);
         if (pf_out && t + 1 < ntiles)
@@ -397,49 +493,67 @@ static inline void FN(block_rows)(size_t mr, const float *x, size_t ldx, const f
                     if (first) vprefetch_w(y + i * ldy + j);
                     if (res) vprefetch_r(res + i * ldy + j);
                 }
-                for (size_t j = 0; pf_out > 1 && j < kb; j += 16) vprefetch_l2(x + i * ldx + j);
+                const float *xi = xrows ? xrows[i] + xoff : x + i * ldx;
+                for (size_t j = 0; pf_out > 1 && j < kb; j += 16) vprefetch_l2(xi + j);
             }
+        const float *xr[MR];
+        for (size_t i = 0; i < r; i++) xr[i] = xrows ? xrows[m0 + i] + xoff : x + (m0 + i) * ldx;
         for (size_t h = 0; h < HALVES; h++) {
-            size_t c0 = h * NV * VW;
+            size_t c0 = h * NV * VW, cnt;
             if (c0 >= nb) break;
-            size_t upto = lines * ++*call / ncalls;
-            const float *cpf = pf && upto > *done ? pf + *done * 16 : NULL;
-            FN(micro_any)((int)r, x + m0 * ldx, ldx, w + c0, kb, y + m0 * ldy + c0, ldy, first,
-                          bias ? bias + c0 : NULL, nb - c0, cpf, upto - *done,
+            const float *cpf = FN(pf_take)(q, &cnt);
+            FN(micro_any)((int)r, xr, w + c0, w2, kb, y + m0 * ldy + c0, ldy,
+                          first, bias ? bias + c0 : NULL, nb - c0, cpf, cnt,
                           res ? res + m0 * ldy + c0 : NULL, relu);
-            *done = upto;
         }
         m0 += r;
     }
 }
 
-/* micro-kernel calls for mr rows over a panel of nb columns */
-static inline size_t FN(calls)(size_t mr, size_t nb) {
+/* micro-kernel calls for mr rows over a step of nb columns (a pair: one call per tile) */
+static inline size_t FN(calls)(size_t mr, size_t nb, int pair) {
+#ifdef PAIR_MR
+    if (pair) return (mr + PAIR_MR - 1) / PAIR_MR;
+#endif
+    (void)pair;
     return (mr + MR - 1) / MR * ((nb + NV * VW - 1) / (NV * VW));
+}
+
+/* panels in pairs where the path has them */
+#ifdef PAIR_MR
+#define PAIRS 1
+#define PAIR_TILE PAIR_MR
+#else
+#define PAIRS 0
+#define PAIR_TILE 1
+#endif
+
+/* the columns of the step at panel p of [p0, p1) (two panels for a pair) */
+static inline size_t FN(step_cols)(size_t N, size_t p, size_t p1, int pairs) {
+    size_t n0 = p * OC_PANEL, w = (pairs && p + 1 < p1 ? 2 : 1) * OC_PANEL;
+    return N - n0 < w ? N - n0 : w;
 }
 
 /* oc_gemm's row blocks over panels [p0, p1); own: those panels packed (fp32, from p0), else
  * W's packed copy or its weights as stored */
 static void FN(gemm_rb)(const float *X, size_t M, const oc_weight *W, const float *own,
                         const float *bias, float *Y, size_t p0, size_t p1, size_t nblocks,
-                        float *buf) {
+                        float *buf, float *buf2) {
     size_t N = W->n, K = W->k;
     for (size_t rb = 0, r0 = 0; rb < nblocks; rb++) {
         size_t rows = M / nblocks + (rb < M % nblocks);
-        for (size_t p = p0; p < p1; p++) {
-            size_t n0 = p * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL;
+        for (size_t p = p0, nb; p < p1; p += (nb + OC_PANEL - 1) / OC_PANEL) {
+            size_t n0 = p * OC_PANEL;
+            nb = FN(step_cols)(N, p, p1, PAIRS);
             for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB) {
                 size_t kb = K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB;
-                const float *pf;
-                int more = p + 1 < p1 || k0 + kb < K;
-                const float *wp = own ? own + ((p - p0) * K + k0) * OC_PANEL
-                                      : FN(wblock)(W, p, k0, kb, buf, more, &pf);
-                if (own) pf = more ? wp + kb * OC_PANEL : NULL;
+                const float *w1, *w2;
+                FN(pfq) q;
+                FN(wstep)(W, own, p0, p1, p, PAIRS, k0, kb, buf, buf2, &w1, &w2, &q);
+                q.calls = FN(calls)(rows, nb, w2 != NULL);
                 const float *bb = k0 + kb >= K && bias ? bias + n0 : NULL;
-                size_t done = 0, call = 0;
-                FN(block_rows)(rows, X + r0 * K + k0, K, wp, kb, Y + r0 * N + n0, N, k0 == 0, bb,
-                               nb, pf, pf ? kb * OC_PANEL / 16 : 0, FN(calls)(rows, nb), &done,
-                               &call, NULL, 0, 0);
+                FN(block_rows)(rows, X + r0 * K + k0, K, NULL, 0, w1, w2, kb, Y + r0 * N + n0, N,
+                               k0 == 0, bb, nb, &q, NULL, 0, 0);
             }
         }
         r0 += rows;
@@ -449,7 +563,7 @@ static void FN(gemm_rb)(const float *X, size_t M, const oc_weight *W, const floa
 static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *bias, float *Y,
                      size_t p0, size_t p1) {
     size_t K = W->k;
-    _Alignas(64) float buf[OC_GEMM_KB * OC_PANEL];
+    _Alignas(64) float buf[2][OC_GEMM_KB * OC_PANEL];
     size_t mc = GEMM_XBLOCK / (K * sizeof(float));
     mc = mc < 4 * MR ? 4 * MR : mc / MR * MR;
     size_t nblocks = (M + mc - 1) / mc; /* row blocks, as even as possible */
@@ -464,7 +578,7 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
         for (size_t k0 = 0; k0 < K; k0 += OC_GEMM_KB)
             FN(pack_block)(W, p, k0, K - k0 < OC_GEMM_KB ? K - k0 : OC_GEMM_KB,
                            own + ((p - p0) * K + k0) * OC_PANEL);
-    FN(gemm_rb)(X, M, W, own, bias, Y, p0, p1, nblocks, buf);
+    FN(gemm_rb)(X, M, W, own, bias, Y, p0, p1, nblocks, buf[0], buf[1]);
     free(own);
 }
 
@@ -474,29 +588,40 @@ static void FN(gemm)(const float *X, size_t M, const oc_weight *W, const float *
 static void FN(gemm_rows)(const oc_gemm_rows *R, size_t t0, size_t t1, const oc_weight *W,
                           const float *bias, size_t p0, size_t p1) {
     size_t N = W->n, K = W->k;
-    _Alignas(64) float buf[OC_GEMM_KB * OC_PANEL];
+    _Alignas(64) float buf[2][OC_GEMM_KB * OC_PANEL];
     for (size_t b0 = t0, b1; b0 < t1; b0 = b1) {
         size_t bytes = 0;
         for (b1 = b0; b1 < t1 && (b1 == b0 || bytes <= GEMM_XBLOCK); b1++)
-            bytes += R->tile[b1].mr * R->ldx * sizeof(float);
-        for (size_t p = p0; p < p1; p++) {
-            size_t n0 = p * OC_PANEL, nb = N - n0 < OC_PANEL ? N - n0 : OC_PANEL, ncalls = 0;
-            for (size_t t = b0; t < b1; t++) ncalls += FN(calls)(R->tile[t].mr, nb);
+            bytes += R->tile[b1].mr * (R->tile[b1].xrows ? K : R->ldx) * sizeof(float);
+        /* pairs where the block's tiles (pieces of output rows for a k x k convolution) split
+         * into pair tiles of 5 rows or more on average: pieces of 7 (RN50's last stage) in
+         * tiles of 4 and 3 took 30% longer than in single tiles of 7, pieces of 14 in 5, 5 and 4
+         * 3% longer than in 7 and 7 */
+        size_t rows = 0, ptiles = 0;
+        for (size_t t = b0; t < b1; t++)
+            rows += R->tile[t].mr, ptiles += (R->tile[t].mr + PAIR_TILE - 1) / PAIR_TILE;
+        int pairs = PAIRS && rows >= 5 * ptiles;
+        for (size_t p = p0, nb; p < p1; p += (nb + OC_PANEL - 1) / OC_PANEL) {
+            size_t n0 = p * OC_PANEL, ncalls = 0;
+            nb = FN(step_cols)(N, p, p1, pairs);
+            int pair = pairs && p + 1 < p1;
+            for (size_t t = b0; t < b1; t++) ncalls += FN(calls)(R->tile[t].mr, nb, pair);
             for (size_t k0 = 0, kb; k0 < K; k0 += kb) {
                 size_t in = k0 % R->seg, xoff = k0 / R->seg * R->seg_step + in;
                 kb = R->seg - in < OC_GEMM_KB ? R->seg - in : OC_GEMM_KB;
                 kb = K - k0 < kb ? K - k0 : kb;
-                const float *pf;
-                const float *wp = FN(wblock)(W, p, k0, kb, buf, p + 1 < p1 || k0 + kb < K, &pf);
+                const float *w1, *w2;
+                FN(pfq) q;
+                FN(wstep)(W, NULL, p0, p1, p, pairs, k0, kb, buf[0], buf[1], &w1, &w2, &q);
+                q.calls = ncalls;
                 int last = k0 + kb >= K;
                 const float *bb = last && bias ? bias + n0 : NULL;
-                size_t done = 0, call = 0, lines = pf ? kb * OC_PANEL / 16 : 0;
                 for (size_t t = b0; t < b1; t++) {
                     const oc_gemm_tile *T = &R->tile[t];
-                    FN(block_rows)(T->mr, T->x + xoff, R->ldx, wp, kb, T->y + n0, R->ldy, k0 == 0,
-                                   bb, nb, pf, lines, ncalls, &done, &call,
+                    FN(block_rows)(T->mr, T->xrows ? NULL : T->x + xoff, R->ldx, T->xrows, xoff,
+                                   w1, w2, kb, T->y + n0, R->ldy, k0 == 0, bb, nb, &q,
                                    last && T->res ? T->res + n0 : NULL, last && R->relu,
-                                   R->seg >= K ? 2 : 1);
+                                   R->seg >= K && p == p0 ? 2 : 1);
                 }
             }
         }
