@@ -6,8 +6,8 @@
  * uneven sizes, with residual and ReLU; on every SIMD path this CPU has, packed and as stored,
  * and with 1 and 3 threads (which must give the same bytes, also where the two split the work
  * differently: by positions or by panels); one group's convolutions also give the bytes of
- * oc_gemm over the test's own im2col rows, and y = res in place the bytes of y apart. The
- * direct loop of depthwise
+ * oc_gemm over the test's own im2col rows, and y = res in place the bytes of y apart; and the
+ * Winograd form of 3x3 convolutions within 2e-5 of the reference. The direct loop of depthwise
  * convolutions (channel multiplier 1, 2 and 3) has SIMD kernels of its own (conv_avx2.c): each
  * path is also compared with the scalar path's output.
  */
@@ -167,6 +167,69 @@ static void test_shape(const shape *s) {
     free(yg);
 }
 
+/* Winograd F(2x2, 3x3) (oc_conv_winograd): within 2e-5 of the double reference on every path,
+ * packed and as stored; 1 and 3 threads and y = res in place the same bytes; every SIMD path
+ * within 1e-5 of the scalar one (the transforms are the same additions; the GEMMs' rounding
+ * differs) */
+static void test_winograd(const shape *s) {
+    size_t nx = (size_t)s->n * s->h * s->w * s->cin, nw = (size_t)s->cout * s->cin * 9;
+    size_t ny = (size_t)s->n * s->h * s->w * s->cout;
+    float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w);
+    float *b = malloc((size_t)s->cout * sizeof *b), *res = malloc(ny * sizeof *res);
+    float *y = malloc(ny * sizeof *y), *y3 = malloc(ny * sizeof *y3), *ys = malloc(ny * sizeof *ys);
+    double *want = malloc(ny * sizeof *want);
+    for (size_t i = 0; i < nx; i++) x[i] = frand();
+    for (size_t i = 0; i < nw; i++) w[i] = frand() / sqrtf((float)(s->cin * 9));
+    for (int i = 0; i < s->cout; i++) b[i] = frand();
+    for (size_t i = 0; i < ny; i++) res[i] = frand();
+    ref_conv(s, x, w, b, s->res ? res : NULL, want, (size_t)s->h, (size_t)s->w);
+    const float *r = s->res ? res : NULL;
+    int have_scalar = 0;
+    oc_simd cur = oc_simd_get();
+    for (int path = 0; path < OC_SIMD_COUNT; path++) {
+        if (!oc_simd_set((oc_simd)path)) continue;
+        for (int pack = 0; pack < 2; pack++) {
+            oc_conv cv;
+            oclip_error err;
+            oclip_status st = oc_conv_init(&cv, w, b, s->cin, s->cout, 3, 3, 1, 1, 1, pack, 2,
+                                           &err);
+            if (!st) st = oc_conv_winograd(&cv, pack, 2, &err);
+            CHECKF(st == OCLIP_OK && cv.wino && !cv.wg, "winograd init: %s", err.msg);
+            if (st) continue;
+            size_t N = (size_t)s->n, H = (size_t)s->h, W = (size_t)s->w;
+            CHECK(oc_conv2d(&cv, x, N, H, W, y, r, s->relu, 1, &err) == OCLIP_OK);
+            CHECK(oc_conv2d(&cv, x, N, H, W, y3, r, s->relu, 3, &err) == OCLIP_OK);
+            double mx = 0, ms = 0;
+            for (size_t i = 0; i < ny; i++) {
+                double d = fabs(y[i] - want[i]), e = fabs((double)y[i] - ys[i]);
+                if (!(d <= mx)) mx = d;
+                if (!(e <= ms)) ms = e;
+            }
+            CHECKF(mx <= 2e-5, "%s pack %d: Winograd %d->%d on %dx%dx%d: max-abs %.3g vs the "
+                   "reference", oc_simd_name((oc_simd)path), pack, s->cin, s->cout, s->n, s->h,
+                   s->w, mx);
+            CHECKF(!memcmp(y, y3, ny * sizeof *y), "%s: Winograd, 1 and 3 threads differ",
+                   oc_simd_name((oc_simd)path));
+            if (s->res) {
+                memcpy(y3, res, ny * sizeof *y3);
+                CHECK(oc_conv2d(&cv, x, N, H, W, y3, y3, s->relu, 3, &err) == OCLIP_OK);
+                CHECKF(!memcmp(y, y3, ny * sizeof *y), "%s: Winograd with y = res differs",
+                       oc_simd_name((oc_simd)path));
+            }
+            if (path == OC_SIMD_SCALAR) {
+                memcpy(ys, y, ny * sizeof *y);
+                have_scalar = 1;
+            } else {
+                CHECKF(have_scalar && ms <= 1e-5, "%s pack %d: Winograd %d->%d: max-abs %.3g vs "
+                       "the scalar path", oc_simd_name((oc_simd)path), pack, s->cin, s->cout, ms);
+            }
+            oc_conv_free(&cv);
+        }
+    }
+    oc_simd_set(cur);
+    free(x), free(w), free(b), free(res), free(y), free(y3), free(ys), free(want);
+}
+
 /* oc_bn_fold: conv then BatchNorm2d(eval) equals the folded convolution */
 static void test_bn_fold(void) {
     enum { CI = 5, CO = 7, H = 9, W = 6, KK = 9 };
@@ -258,6 +321,23 @@ int main(void) {
         {2, 300, 3, 3, 64, 1, 1, 1, 0, 1, 1, 1},  /* K > 256: two depth blocks, res copied */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) test_shape(&shapes[i]);
+    static const shape wino[] = {
+        /* n cin h w cout (3x3 s1 p1 g1) res relu */
+        {1, 16, 6, 8, 32, 3, 3, 1, 1, 1, 0, 0},  /* even sides: whole tiles */
+        {2, 13, 7, 5, 37, 3, 3, 1, 1, 1, 1, 1},  /* odd sides, channel tails, res + ReLU */
+        {1, 12, 40, 36, 20, 3, 3, 1, 1, 1, 1, 0}, /* 360 tiles: several blocks a thread */
+        {2, 70, 3, 9, 130, 3, 3, 1, 1, 1, 0, 1}, /* 5 panels: pairs and a partial panel */
+        {1, 5, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1},    /* one position */
+    };
+    for (size_t i = 0; i < sizeof wino / sizeof *wino; i++) test_winograd(&wino[i]);
+    {
+        oc_conv cv;
+        oclip_error e;
+        float w[2 * 2 * 9] = {0};
+        CHECK(oc_conv_init(&cv, w, NULL, 2, 2, 3, 3, 2, 1, 1, 1, 1, &e) == OCLIP_OK);
+        CHECK(oc_conv_winograd(&cv, 1, 1, &e) == OCLIP_E_ARG && cv.wg && !cv.wino);
+        oc_conv_free(&cv);
+    }
     test_bn_fold();
     test_avgpool(2, 8, 6, 5, 2);
     test_avgpool(1, 7, 9, 3, 2); /* odd: the last row and column dropped (floor) */

@@ -7,7 +7,9 @@
  * SIMD paths, the bias added last) or, for depthwise convolutions (one input channel per output:
  * cin / groups = 1, cout = groups x a channel multiplier), a direct loop: each output the taps'
  * products summed in (ky, kx) order, then the bias; multiply then add on the scalar path, fused
- * multiply-adds on the SIMD ones (conv_avx2.c). Results never depend on the thread count.
+ * multiply-adds on the SIMD ones (conv_avx2.c); or, for a 3x3 convolution the model put in
+ * Winograd's form (oc_conv_winograd), transforms around 16 GEMMs (below). Results never depend
+ * on the thread count.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -40,8 +42,12 @@ void oc_conv_free(oc_conv *cv) {
     if (!cv) return;
     if (cv->wg)
         for (int g = 0; g < cv->groups; g++) oc_weight_unpack(&cv->wg[g]);
+    if (cv->wino)
+        for (int k = 0; k < 16; k++) oc_weight_unpack(&cv->wino[k]);
     free(cv->wg);
     free(cv->wbuf);
+    free(cv->wino);
+    free(cv->wino_buf);
     free(cv->bias);
     memset(cv, 0, sizeof *cv);
 }
@@ -353,6 +359,133 @@ static oclip_status conv_one(const oc_conv *cv, const float *x, size_t N, size_t
     return OCLIP_OK;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Winograd F(2x2, 3x3) (oc_conv_winograd in kernels.h). With d the 4x4 input window of a 2x2
+ * output block (rows and columns from -1 around the block's first output, zero outside),
+ *   V = B^T d B,  U = G g G^T,  Y = A^T (U . V) A,
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
+ *   A^T = [1 1 1 0; 0 1 -1 -1],
+ * where U . V, summed over the input channels, is for each of the 16 elements k of the 4x4
+ * transforms a GEMM: M_k [tiles, cout] = V_k [tiles, cin] U_k^T. Blocks of tiles per thread
+ * whose V_k and M_k (16 x tiles x C floats each) fit in OC_WINO_BYTES, the core's cache.
+ */
+#define OC_WINO_BYTES (1u << 20)
+
+oclip_status oc_conv_winograd(oc_conv *cv, int pack, int nth, oclip_error *err) {
+    if (cv->kh != 3 || cv->kw != 3 || cv->stride != 1 || cv->pad != 1 || cv->groups != 1 ||
+        cv->depthwise || !cv->wbuf || cv->wino)
+        return oc_err_set(err, OCLIP_E_ARG, "Winograd F(2x2, 3x3) needs a 3x3, stride 1, pad 1, "
+                          "one-group convolution");
+    size_t C = (size_t)cv->cin, Co = (size_t)cv->cout, K = 9 * C;
+    float *u = malloc(16 * Co * C * sizeof(float));
+    oc_weight *wt = calloc(16, sizeof *wt);
+    if (!u || !wt) {
+        free(u), free(wt);
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (Winograd weights, 16 x %zu x %zu)",
+                          Co, C);
+    }
+    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    for (size_t o = 0; o < Co; o++)
+        for (size_t c = 0; c < C; c++) {
+            const float *g = cv->wbuf + o * K + c; /* g[(ky * 3 + kx) * C] (im2col order) */
+            double t[4][3];                         /* G g */
+            for (int a = 0; a < 4; a++)
+                for (int kx = 0; kx < 3; kx++)
+                    t[a][kx] = G[a][0] * g[(0 + kx) * C] + G[a][1] * g[(3 + kx) * C] +
+                               G[a][2] * g[(6 + kx) * C];
+            for (int a = 0; a < 4; a++) /* (G g) G^T */
+                for (int b = 0; b < 4; b++)
+                    u[((size_t)(a * 4 + b) * Co + o) * C + c] =
+                        (float)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
+        }
+    for (int k = 0; k < 16; k++) {
+        wt[k] = (oc_weight){.data = (const uint8_t *)(u + (size_t)k * Co * C),
+                            .dtype = OCLIP_DTYPE_F32, .n = Co, .k = C};
+        oclip_status s = pack ? oc_weight_pack(&wt[k], OCLIP_DTYPE_F32, 0, nth, err) : OCLIP_OK;
+        if (s) {
+            for (int j = 0; j < k; j++) oc_weight_unpack(&wt[j]);
+            free(u), free(wt);
+            return s;
+        }
+    }
+    oc_weight_unpack(&cv->wg[0]);
+    free(cv->wg), free(cv->wbuf);
+    cv->wg = NULL, cv->wbuf = NULL;
+    cv->wino = wt, cv->wino_buf = u;
+    return OCLIP_OK;
+}
+
+typedef struct {
+    const oc_conv *cv;
+    const float *x, *res;
+    float *y, *scratch; /* per thread: V [16][tb][cin], then M [16][tb][cout] */
+    size_t H, W, th, tw, tb;
+    int relu;
+    const oc_kernels *k;
+} wino_ctx;
+
+/* tiles [t0, t1) (tile (n, ty, tx): outputs (2 ty + a, 2 tx + b)) on thread t, tb at a time */
+static void wino_range(void *p, size_t t0, size_t t1, int t) {
+    const wino_ctx *c = p;
+    const oc_conv *cv = c->cv;
+    size_t C = (size_t)cv->cin, Co = (size_t)cv->cout, H = c->H, W = c->W, tb = c->tb;
+    size_t panels = (Co + OC_PANEL - 1) / OC_PANEL;
+    float *V = c->scratch + (size_t)t * 16 * tb * (C + Co), *M = V + 16 * tb * C;
+    for (size_t b0 = t0; b0 < t1; b0 += tb) {
+        size_t nb = t1 - b0 < tb ? t1 - b0 : tb;
+        for (size_t i = 0; i < nb; i++) { /* V = B^T d B */
+            size_t q = b0 + i, n = q / (c->th * c->tw), ty = q / c->tw % c->th, tx = q % c->tw;
+            const float *px[16];
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++) {
+                    long iy = (long)(2 * ty) - 1 + a, ix = (long)(2 * tx) - 1 + b;
+                    px[a * 4 + b] = iy < 0 || ix < 0 || iy >= (long)H || ix >= (long)W
+                                        ? NULL
+                                        : c->x + ((n * H + (size_t)iy) * W + (size_t)ix) * C;
+                }
+            c->k->wino_in(px, C, V + i * C, tb * C);
+        }
+        for (size_t k = 0; k < 16; k++)
+            c->k->gemm(V + k * tb * C, nb, &cv->wino[k], NULL, M + k * tb * Co, 0, panels);
+        for (size_t i = 0; i < nb; i++) { /* A^T M A + bias (+ res), ReLU */
+            size_t q = b0 + i, n = q / (c->th * c->tw), ty = q / c->tw % c->th, tx = q % c->tw;
+            float *py[4];
+            const float *pr[4];
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) {
+                    size_t oy = 2 * ty + (size_t)a, ox = 2 * tx + (size_t)b;
+                    size_t pos = (n * H + oy) * W + ox;
+                    int in = oy < H && ox < W;
+                    py[a * 2 + b] = in ? c->y + pos * Co : NULL;
+                    pr[a * 2 + b] = in && c->res ? c->res + pos * Co : NULL;
+                }
+            c->k->wino_out(M + i * Co, tb * Co, Co, cv->bias, py, pr, c->relu);
+        }
+    }
+}
+
+static oclip_status conv_wino(const oc_conv *cv, const float *x, size_t N, size_t H, size_t W,
+                              float *y, const float *res, int nth, int relu, oclip_error *err) {
+    size_t th = (H + 1) / 2, tw = (W + 1) / 2, T = N * th * tw;
+    size_t C = (size_t)cv->cin, Co = (size_t)cv->cout;
+    /* tiles per block: V and M in about OC_WINO_BYTES */
+    size_t tb = OC_WINO_BYTES / (16 * (C + Co) * sizeof(float));
+    tb = tb < 8 ? 8 : tb > 256 ? 256 : tb;
+    if ((size_t)nth > (T + 7) / 8) nth = (int)((T + 7) / 8); /* 8 tiles a thread or more */
+    /* each thread's share in chunks of at most tb tiles, as even as possible (a range call
+     * is a block: its GEMMs read all 16 weight matrices) */
+    size_t share = (T + (size_t)nth - 1) / (size_t)nth, nchunks = (share + tb - 1) / tb;
+    size_t unit = (share + nchunks - 1) / nchunks;
+    float *scratch = malloc((size_t)nth * 16 * tb * (C + Co) * sizeof(float));
+    if (!scratch)
+        return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (Winograd convolution, %d x 16 x "
+                          "%zu tiles)", nth, tb);
+    wino_ctx c = {cv, x, res, y, scratch, H, W, th, tw, tb, relu, oc_kernels_get()};
+    oc_parallel_owned(nth, T, unit, wino_range, &c);
+    free(scratch);
+    return OCLIP_OK;
+}
+
 oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, size_t W,
                        float *y, const float *res, int relu, int nth, oclip_error *err) {
     size_t Ho = oc_conv_out(H, cv->kh, cv->stride, cv->pad);
@@ -374,6 +507,7 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         return s;
     }
     if (nth < 1) nth = 1;
+    if (cv->wino) return conv_wino(cv, x, N, H, W, y, res, nth, relu, err);
     if (cv->depthwise) {
         oc_simd path = oc_simd_get();
         dw_ctx c = {{cv, x, res, H, W, Ho, Wo, y, relu},

@@ -133,6 +133,8 @@ static void fill(oc_kernels *k, oc_simd s, int amx) {
     k->layernorm = base->layernorm;
     k->act = base->act;
     k->attention = base->attention;
+    k->wino_in = base->wino_in;
+    k->wino_out = base->wino_out;
     /* BF16 k pairs: AMX tiles, else AVX512-BF16 dot products; both also use AVX-512 */
     k->gemm_bf16 = NULL;
     k->bf16_name = s == OC_SIMD_SCALAR ? "as-stored" : "widened";

@@ -236,11 +236,22 @@ typedef struct {
     oc_weight *wg;  /* [groups]: group g's [cout / groups, kh * kw * cin / groups] (NULL-free) */
     float *wbuf;    /* the fp32 weights wg point into; depthwise: [kh * kw, cout] */
     float *bias;    /* [cout] (zeros when the convolution has none) */
+    oc_weight *wino; /* [16] after oc_conv_winograd: U_k [cout, cin] (wg and wbuf then freed) */
+    float *wino_buf; /* the fp32 U_k the wino weights point into */
 } oc_conv;
 oclip_status oc_conv_init(oc_conv *cv, const float *w, const float *bias, int cin, int cout,
                           int kh, int kw, int stride, int pad, int groups, int pack, int nth,
                           oclip_error *err);
 void oc_conv_free(oc_conv *cv); /* NULL- and zero-safe */
+/* A 3x3, stride 1, pad 1, one-group convolution turned into Winograd's F(2x2, 3x3) (Lavin and
+ * Gray, "Fast Algorithms for Convolutional Neural Networks", 2015): each 2x2 block of outputs
+ * from its 4x4 input window as A^T [(G g G^T) . (B^T d B)] A, 16 multiplies per input channel
+ * instead of 36, the 16 element-wise products over the channels being 16 GEMMs of the window
+ * transforms by U_k = (G g G^T)_k. Not the direct sums' bytes: each output differs from them by
+ * rounding (the transforms' additions), within a few units of the last place of the sum's
+ * terms (test_conv). The caller chooses it where the positions are many (RN50's stages up to
+ * 14 x 14); oc_conv2d then always takes it. OCLIP_E_ARG for another shape. */
+oclip_status oc_conv_winograd(oc_conv *cv, int pack, int nth, oclip_error *err);
 size_t oc_conv_out(size_t in, int k, int stride, int pad); /* output length along one axis */
 oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, size_t W,
                        float *y, const float *res, int relu, int nth, oclip_error *err);
@@ -285,6 +296,14 @@ typedef void (*oc_act_fn)(float *x, size_t i0, size_t i1, oc_act act);
 /* items [i0, i1) of oc_attention; scratch: oc_attention_scratch(T, hd) floats (kernels_int.h) */
 typedef void (*oc_attention_fn)(const float *qkv, float *o, size_t T, size_t D, size_t H,
                                 int causal, size_t i0, size_t i1, float *scratch);
+/* Winograd F(2x2, 3x3)'s transforms of one tile over C channels (conv.c). in: the 4x4 window
+ * px[a * 4 + b] (NULL: zero padding) -> V + k * ldv, k = a * 4 + b, V = B^T d B; out:
+ * M + k * ldm -> A^T M A + bias, + res (pr[a * 2 + b], or NULL), ReLU when relu (NaN -> 0),
+ * at py[a * 2 + b] (NULL: past the image's edge). Additions only, in one fixed order: every
+ * path gives the same bytes. */
+typedef void (*oc_wino_in_fn)(const float *const *px, size_t C, float *V, size_t ldv);
+typedef void (*oc_wino_out_fn)(const float *M, size_t ldm, size_t C, const float *bias,
+                               float *const *py, const float *const *pr, int relu);
 
 typedef struct {
     oc_simd path;
@@ -306,6 +325,8 @@ typedef struct {
     oc_layernorm_fn layernorm;
     oc_act_fn act;
     oc_attention_fn attention;
+    oc_wino_in_fn wino_in;
+    oc_wino_out_fn wino_out;
     /* what computes each reduced weight type (oclip_dtype_kernel_name) */
     const char *f16_name, *bf16_name, *i8_name;
 } oc_kernels;

@@ -28,6 +28,8 @@ typedef struct {
     void (*exp)(float *y, const float *x, size_t n);
     size_t gemm_row_bytes; /* the fp32 GEMM's X bytes per row block at large M (kernels.c) */
     oc_pack_fn pack_block; /* weights as stored -> packed fp32 blocks */
+    oc_wino_in_fn wino_in; /* Winograd F(2x2, 3x3) transforms */
+    oc_wino_out_fn wino_out;
 } oc_isa;
 
 extern const oc_isa oc_isa_scalar; /* the reference: every entry */

@@ -311,10 +311,54 @@ static void scalar_attention(const float *qkv, float *o, size_t T, size_t D, siz
     }
 }
 
+/* Winograd F(2x2, 3x3)'s transforms (oc_wino_in_fn in kernels.h), a channel at a time: the
+ * operations of the SIMD paths' lanes (kernels_simd.h), in their order */
+static void scalar_wino_in(const float *const *px, size_t C, float *V, size_t ldv) {
+    for (size_t ch = 0; ch < C; ch++) {
+        float d[16], e[16];
+        for (int i = 0; i < 16; i++) d[i] = px[i] ? px[i][ch] : 0.0f;
+        for (int b = 0; b < 4; b++) { /* B^T d */
+            e[b] = d[b] - d[8 + b], e[4 + b] = d[4 + b] + d[8 + b];
+            e[8 + b] = d[8 + b] - d[4 + b], e[12 + b] = d[4 + b] - d[12 + b];
+        }
+        for (int a = 0; a < 4; a++) { /* (B^T d) B */
+            const float *r = e + a * 4;
+            V[(size_t)(a * 4 + 0) * ldv + ch] = r[0] - r[2];
+            V[(size_t)(a * 4 + 1) * ldv + ch] = r[1] + r[2];
+            V[(size_t)(a * 4 + 2) * ldv + ch] = r[2] - r[1];
+            V[(size_t)(a * 4 + 3) * ldv + ch] = r[1] - r[3];
+        }
+    }
+}
+
+static void scalar_wino_out(const float *M, size_t ldm, size_t C, const float *bias,
+                            float *const *py, const float *const *pr, int relu) {
+    for (size_t ch = 0; ch < C; ch++) {
+        float m[16], s[8];
+        for (int i = 0; i < 16; i++) m[i] = M[(size_t)i * ldm + ch];
+        for (int b = 0; b < 4; b++) { /* A^T m */
+            s[b] = m[b] + m[4 + b] + m[8 + b];
+            s[4 + b] = m[4 + b] - m[8 + b] - m[12 + b];
+        }
+        for (int a = 0; a < 2; a++) { /* (A^T m) A */
+            const float *r = s + a * 4;
+            float o[2] = {r[0] + r[1] + r[2], r[1] - r[2] - r[3]};
+            for (int b = 0; b < 2; b++) {
+                if (!py[a * 2 + b]) continue;
+                float v = o[b] + bias[ch];
+                if (pr[a * 2 + b]) v += pr[a * 2 + b][ch];
+                py[a * 2 + b][ch] = relu && !(v > 0.0f) ? 0.0f : v;
+            }
+        }
+    }
+}
+
 const oc_isa oc_isa_scalar = {
     .gemm = scalar_gemm,
     .gemm_rows = scalar_gemm_rows,
     .pack_block = oc_pack_block,
+    .wino_in = scalar_wino_in,
+    .wino_out = scalar_wino_out,
     .gemm_bf16 = NULL,
     .gemm_i8 = scalar_gemm_i8,
     .quant_i8 = scalar_quant_i8,

@@ -629,6 +629,67 @@ static void FN(gemm_rows)(const oc_gemm_rows *R, size_t t0, size_t t1, const oc_
 }
 
 /* =============================================================================================
+ * Winograd F(2x2, 3x3)'s transforms (oc_wino_in_fn in kernels.h), VW channels at a time; the
+ * scalar reference's additions in its order (kernels_scalar.c)
+ */
+static void FN(wino_in)(const float *const *px, size_t C, float *V, size_t ldv) {
+    for (size_t ch = 0; ch < C; ch += VW) {
+        size_t n = C - ch < VW ? C - ch : VW;
+        vf d[16], e[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            d[i] = !px[i] ? vzero() : n == VW ? vload(px[i] + ch) : vloadn(px[i] + ch, n);
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) { /* B^T d */
+            e[b] = vsub(d[b], d[8 + b]), e[4 + b] = vadd(d[4 + b], d[8 + b]);
+            e[8 + b] = vsub(d[8 + b], d[4 + b]), e[12 + b] = vsub(d[4 + b], d[12 + b]);
+        }
+#pragma GCC unroll 4
+        for (int a = 0; a < 4; a++) { /* (B^T d) B */
+            const vf *r = e + a * 4;
+            vf v[4] = {vsub(r[0], r[2]), vadd(r[1], r[2]), vsub(r[2], r[1]), vsub(r[1], r[3])};
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; b++) {
+                float *dst = V + (size_t)(a * 4 + b) * ldv + ch;
+                if (n == VW) vstore(dst, v[b]);
+                else vstoren(dst, v[b], n);
+            }
+        }
+    }
+}
+
+static void FN(wino_out)(const float *M, size_t ldm, size_t C, const float *bias,
+                         float *const *py, const float *const *pr, int relu) {
+    for (size_t ch = 0; ch < C; ch += VW) {
+        size_t n = C - ch < VW ? C - ch : VW;
+        vf m[16], s[8];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) m[i] = vloadn(M + (size_t)i * ldm + ch, n);
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) { /* A^T m */
+            s[b] = vadd(vadd(m[b], m[4 + b]), m[8 + b]);
+            s[4 + b] = vsub(vsub(m[4 + b], m[8 + b]), m[12 + b]);
+        }
+        vf bv = vloadn(bias + ch, n);
+#pragma GCC unroll 2
+        for (int a = 0; a < 2; a++) { /* (A^T m) A */
+            const vf *r = s + a * 4;
+            vf o[2] = {vadd(vadd(r[0], r[1]), r[2]), vsub(vsub(r[1], r[2]), r[3])};
+#pragma GCC unroll 2
+            for (int b = 0; b < 2; b++) {
+                float *dst = py[a * 2 + b];
+                if (!dst) continue;
+                vf v = vadd(o[b], bv);
+                if (pr[a * 2 + b]) v = vadd(v, vloadn(pr[a * 2 + b] + ch, n));
+                if (relu) v = vsel_gt(v, vzero(), vzero(), v);
+                if (n == VW) vstore(dst + ch, v);
+                else vstoren(dst + ch, v, n);
+            }
+        }
+    }
+}
+
+/* =============================================================================================
  * Attention for items [i0, i1) (item = sequence n, head h). Per item: K^T copied to scratch
  * [hd, Tp] (zero past T); then query rows four at a time: scores s[r][j] = (sum_e q[e] k[j][e])
  * * scale as one FMA chain per score over e in order (vectors over j), softmax over the row's
