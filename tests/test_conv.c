@@ -193,7 +193,7 @@ static void test_winograd(const shape *s) {
             oclip_error err;
             oclip_status st = oc_conv_init(&cv, w, b, s->cin, s->cout, 3, 3, 1, 1, 1, pack, 2,
                                            &err);
-            if (!st) st = oc_conv_winograd(&cv, pack, 2, &err);
+            if (!st) st = oc_conv_winograd(&cv, 0, pack, 2, &err);
             CHECKF(st == OCLIP_OK && cv.wino && !cv.wg, "winograd init: %s", err.msg);
             if (st) continue;
             size_t N = (size_t)s->n, H = (size_t)s->h, W = (size_t)s->w;
@@ -227,6 +227,23 @@ static void test_winograd(const shape *s) {
         }
     }
     oc_simd_set(cur);
+    /* keeping the direct weights: fewer than OC_WINO_MIN_TILES tiles a thread take the direct
+     * sums (the bytes of a convolution never given the Winograd form), more the Winograd ones */
+    oc_conv plain = {0}, both = {0}, only = {0};
+    oclip_error err;
+    if (!oc_conv_init(&plain, w, b, s->cin, s->cout, 3, 3, 1, 1, 1, 1, 1, &err) &&
+        !oc_conv_init(&both, w, b, s->cin, s->cout, 3, 3, 1, 1, 1, 1, 1, &err) &&
+        !oc_conv_init(&only, w, b, s->cin, s->cout, 3, 3, 1, 1, 1, 1, 1, &err)) {
+        CHECK(!oc_conv_winograd(&both, 1, 1, 1, &err) && both.wg && both.wino);
+        CHECK(!oc_conv_winograd(&only, 0, 1, 1, &err));
+        size_t N = (size_t)s->n, H = (size_t)s->h, W = (size_t)s->w;
+        int direct = N * ((H + 1) / 2) * ((W + 1) / 2) < OC_WINO_MIN_TILES;
+        CHECK(!oc_conv2d(&both, x, N, H, W, y, NULL, 0, 1, &err));
+        CHECK(!oc_conv2d(direct ? &plain : &only, x, N, H, W, y3, NULL, 0, 1, &err));
+        CHECKF(!memcmp(y, y3, ny * sizeof *y), "Winograd kept with the direct weights: %s "
+               "sums expected on %dx%dx%d", direct ? "direct" : "Winograd", s->n, s->h, s->w);
+    }
+    oc_conv_free(&plain), oc_conv_free(&both), oc_conv_free(&only);
     free(x), free(w), free(b), free(res), free(y), free(y3), free(ys), free(want);
 }
 
@@ -335,7 +352,7 @@ int main(void) {
         oclip_error e;
         float w[2 * 2 * 9] = {0};
         CHECK(oc_conv_init(&cv, w, NULL, 2, 2, 3, 3, 2, 1, 1, 1, 1, &e) == OCLIP_OK);
-        CHECK(oc_conv_winograd(&cv, 1, 1, &e) == OCLIP_E_ARG && cv.wg && !cv.wino);
+        CHECK(oc_conv_winograd(&cv, 0, 1, 1, &e) == OCLIP_E_ARG && cv.wg && !cv.wino);
         oc_conv_free(&cv);
     }
     test_bn_fold();

@@ -371,9 +371,9 @@ static oclip_status conv_one(const oc_conv *cv, const float *x, size_t N, size_t
  */
 #define OC_WINO_BYTES (1u << 20)
 
-oclip_status oc_conv_winograd(oc_conv *cv, int pack, int nth, oclip_error *err) {
+oclip_status oc_conv_winograd(oc_conv *cv, int keep, int pack, int nth, oclip_error *err) {
     if (cv->kh != 3 || cv->kw != 3 || cv->stride != 1 || cv->pad != 1 || cv->groups != 1 ||
-        cv->depthwise || !cv->wbuf || cv->wino)
+        cv->depthwise || !cv->wg || cv->wino)
         return oc_err_set(err, OCLIP_E_ARG, "Winograd F(2x2, 3x3) needs a 3x3, stride 1, pad 1, "
                           "one-group convolution");
     size_t C = (size_t)cv->cin, Co = (size_t)cv->cout, K = 9 * C;
@@ -408,9 +408,11 @@ oclip_status oc_conv_winograd(oc_conv *cv, int pack, int nth, oclip_error *err) 
             return s;
         }
     }
-    oc_weight_unpack(&cv->wg[0]);
-    free(cv->wg), free(cv->wbuf);
-    cv->wg = NULL, cv->wbuf = NULL;
+    if (!keep) {
+        oc_weight_unpack(&cv->wg[0]);
+        free(cv->wg), free(cv->wbuf);
+        cv->wg = NULL, cv->wbuf = NULL;
+    }
     cv->wino = wt, cv->wino_buf = u;
     return OCLIP_OK;
 }
@@ -507,7 +509,9 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         return s;
     }
     if (nth < 1) nth = 1;
-    if (cv->wino) return conv_wino(cv, x, N, H, W, y, res, nth, relu, err);
+    if (cv->wino && (!cv->wg || N * ((H + 1) / 2) * ((W + 1) / 2) >=
+                                    (size_t)nth * OC_WINO_MIN_TILES))
+        return conv_wino(cv, x, N, H, W, y, res, nth, relu, err);
     if (cv->depthwise) {
         oc_simd path = oc_simd_get();
         dw_ctx c = {{cv, x, res, H, W, Ho, Wo, y, relu},
