@@ -92,9 +92,10 @@ typedef struct oc_resnet {
     oc_bottleneck *blocks;  /* layers[0] + ... + layers[3] */
     int nblocks;
     float *pos;             /* attnpool.positional_embedding [grid * grid + 1, C] */
-    float *qkv_buf, *qkv_b; /* [q; k; v] weights [3C, C] and biases [3C] (fp32 copies) */
-    oc_weight q, kv, cproj; /* q: rows [0, C) of qkv_buf, kv: [C, 3C); cproj: attnpool.c_proj
-                             * [E, C] as stored */
+    float *qkv_buf, *qkv_b; /* [q; k^T by head; v] weights (3 C x C) and [q; k; v] biases [3C]
+                             * (fp32 copies) */
+    oc_weight q, cproj;     /* q: [C, C] at qkv_buf; cproj: attnpool.c_proj [E, C] as stored */
+    oc_weight *kt, *vh;     /* [heads]: head h's k rows transposed, [C, hd], and v rows [hd, C] */
     float *cproj_b;         /* [E] */
 } oc_resnet;
 
