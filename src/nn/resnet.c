@@ -312,6 +312,37 @@ static void pool_tokens(void *arg, size_t i0, size_t i1, int t) {
     }
 }
 
+/* the pool's per-head products, heads [h0, h1) on one thread each (one parallel region rather
+ * than a GEMM call per head, 64 of them: at batch 1 each took 20-120 us, mostly waking the
+ * threads). kv 0: qk [head][image] (C) = q [image] (head's hd) W_k,head; 1: o [image] (head's
+ * hd) = W_v,head xs [image][head] (C) + b_v,head. scratch: n (C + hd) floats per thread. */
+typedef struct {
+    const oc_resnet *r;
+    const float *in;
+    float *out, *scratch;
+    size_t n;
+    int kv;
+    oc_gemm_fn gemm;
+} pool_head_ctx;
+
+static void pool_heads(void *p, size_t h0, size_t h1, int t) {
+    const pool_head_ctx *c = p;
+    const oc_resnet *r = c->r;
+    size_t C = (size_t)r->C, H = (size_t)r->heads, hd = C / H, n = c->n;
+    float *x = c->scratch + (size_t)t * n * (C + hd), *y = x + n * C;
+    for (size_t h = h0; h < h1; h++) {
+        size_t f = sizeof(float);
+        if (!c->kv) {
+            for (size_t i = 0; i < n; i++) memcpy(x + i * hd, c->in + i * C + h * hd, hd * f);
+            c->gemm(x, n, &r->kt[h], NULL, c->out + h * n * C, 0, (C + OC_PANEL - 1) / OC_PANEL);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) memcpy(x + i * C, c->in + (i * H + h) * C, C * f);
+        c->gemm(x, n, &r->vh[h], r->qkv_b + 2 * C + h * hd, y, 0, (hd + OC_PANEL - 1) / OC_PANEL);
+        for (size_t i = 0; i < n; i++) memcpy(c->out + i * C + h * hd, y + i * hd, hd * f);
+    }
+}
+
 /* rows [i0, i1) of s [rows, T] *= scale, then softmax (the maximum subtracted, in float as
  * F.multi_head_attention_forward's softmax) */
 typedef struct {
@@ -401,16 +432,15 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
      * products in another association, 30 times fewer multiply-adds (RN50), each weight read
      * once; within rounding of OpenCLIP's order (test_resnet) */
     size_t G = h * h, T = G + 1, Hh = (size_t)r->heads, hd = C / Hh;
-    float *tok = b, *qk = c, *qki = d, *p = a, *q0 = e, *o = e + n * C, *tmp = e + 2 * n * C;
+    float *tok = b, *qk = c, *qki = d, *p = a, *q0 = e, *o = e + n * C;
+    float *scratch = malloc((size_t)nth * n * (C + hd) * sizeof(float));
+    if (!scratch) return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (attention pool)");
+    pool_head_ctx hc = {r, q0, qk, scratch, n, 0, oc_kernels_get()->gemm};
     pool_tok_ctx tc = {a, tok, r->pos, G, C};
     oc_parallel(n * T * C < 65536 ? 1 : nth, n, pool_tokens, &tc);
     for (size_t i = 0; i < n; i++) memcpy(o + i * C, tok + i * T * C, C * sizeof(float));
     oc_gemm(o, n, &r->q, r->qkv_b, q0, nth);
-    for (size_t hh = 0; hh < Hh; hh++) { /* qk [head][image] = q_head W_k,head: [C] */
-        for (size_t i = 0; i < n; i++)
-            memcpy(tmp + i * hd, q0 + i * C + hh * hd, hd * sizeof(float));
-        oc_gemm(tmp, n, &r->kt[hh], NULL, qk + hh * n * C, nth);
-    }
+    oc_parallel(nth, Hh, pool_heads, &hc); /* qk [head][image] = q_head W_k,head: [C] */
     for (size_t i = 0; i < n; i++) /* image-major: qki [image][head] */
         for (size_t hh = 0; hh < Hh; hh++)
             memcpy(qki + (i * Hh + hh) * C, qk + (hh * n + i) * C, C * sizeof(float));
@@ -426,13 +456,9 @@ static oclip_status chunk_forward(const oclip_model *m, const float *pixels, siz
                         .n = C, .k = T, .kn = 1};
         oc_gemm(p + i * Hh * T, Hh, &xs, NULL, qki + i * Hh * C, nth);
     }
-    for (size_t hh = 0; hh < Hh; hh++) { /* W_v,head (sum_j p_j x_j) + b_v,head */
-        for (size_t i = 0; i < n; i++)
-            memcpy(qk + i * C, qki + (i * Hh + hh) * C, C * sizeof(float));
-        oc_gemm(qk, n, &r->vh[hh], r->qkv_b + 2 * C + hh * hd, tmp, nth);
-        for (size_t i = 0; i < n; i++)
-            memcpy(o + i * C + hh * hd, tmp + i * hd, hd * sizeof(float));
-    }
+    hc.in = qki, hc.out = o, hc.kv = 1; /* W_v,head (sum_j p_j x_j) + b_v,head */
+    oc_parallel(nth, Hh, pool_heads, &hc);
+    free(scratch);
     oc_gemm(o, n, &r->cproj, r->cproj_b, out, nth);
     return OCLIP_OK;
 }
