@@ -4,8 +4,8 @@
 On a shared VM the speed of a vCPU changes by the minute, so two builds timed one after the other
 compare the hours, not the builds. This starts one worker per LABEL=SPEC (a build's
 `oclip_bench serve`, or bench/engine.py's PyTorch / ONNX Runtime worker), warms each up, then
-sends the same command to every worker in turn for R rounds and prints the median, minimum and
-mean per worker. Give each build two workers (A, B, A2, B2) to see the noise.
+sends the same command to every worker in turn (the order rotating between rounds) for R rounds
+and prints the median, minimum and mean per worker. Give each build two workers (A, B, A2, B2) to see the noise.
 
   python3 bench/ab.py [--rounds R] [--pause S] [--threads N] [--model DIR] CMD LABEL=SPEC ...
 
@@ -72,8 +72,11 @@ def main():
     for _, p, _ in ws:  # warm-up: the first call packs the weights
         for _ in range(2):
             call(p, a.cmd)
-    for _ in range(a.rounds):
-        for _, p, times in ws:
+    for r in range(a.rounds):
+        # the order rotates between rounds, as in bench/engine.py: with a fixed order the first
+        # worker of every round ran 15-20% slower than the others here (RN50 batch 1)
+        k = r % len(ws)
+        for _, p, times in ws[k:] + ws[:k]:
             if a.pause:
                 time.sleep(a.pause)
             times.append(call(p, a.cmd))
