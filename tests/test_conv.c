@@ -6,8 +6,9 @@
  * uneven sizes, with residual and ReLU; on every SIMD path this CPU has, packed and as stored,
  * and with 1 and 3 threads (which must give the same bytes, also where the two split the work
  * differently: by positions or by panels); one group's convolutions also give the bytes of
- * oc_gemm over the test's own im2col rows, and y = res in place the bytes of y apart; and the
- * Winograd form of 3x3 convolutions within 2e-5 of the reference. The direct loop of depthwise
+ * oc_gemm over the test's own im2col rows, and y = res in place the bytes of y apart; the
+ * Winograd form of 3x3 convolutions passes the same checks (but the im2col bytes), and with its
+ * direct weights kept takes the direct sums for few tiles. The direct loop of depthwise
  * convolutions (channel multiplier 1, 2 and 3) has SIMD kernels of its own (conv_avx2.c): each
  * path is also compared with the scalar path's output.
  */
@@ -79,7 +80,9 @@ static float *im2col_of(const shape *s, const float *x, size_t Ho, size_t Wo) {
  * and for one group (the implicit GEMM over x, the padded image or im2col rows, with the
  * epilogue fused) the bytes of oc_gemm over the test's own im2col matrix followed by the scalar
  * epilogue (+ res, then ReLU). */
-static void test_shape(const shape *s) {
+/* wino: the convolution (3x3, stride 1, pad 1, one group) in Winograd's form (oc_conv_winograd):
+ * the same checks but the bytes of oc_gemm over im2col rows (within rounding of them instead) */
+static void test_shape(const shape *s, int wino) {
     int cg = s->cin / s->groups;
     size_t nx = (size_t)s->n * s->h * s->w * s->cin;
     size_t nw = (size_t)s->cout * cg * s->kh * s->kw;
@@ -97,7 +100,7 @@ static void test_shape(const shape *s) {
     for (int i = 0; i < s->cout; i++) b[i] = frand();
     for (size_t i = 0; i < ny; i++) res[i] = frand();
     ref_conv(s, x, w, b, s->res ? res : NULL, want, Ho, Wo);
-    float *cols = s->groups == 1 ? im2col_of(s, x, Ho, Wo) : NULL;
+    float *cols = s->groups == 1 && !wino ? im2col_of(s, x, Ho, Wo) : NULL;
     float *yg = malloc(ny * sizeof *yg);
     oc_simd cur = oc_simd_get();
     for (int path = 0; path < OC_SIMD_COUNT; path++) {
@@ -107,7 +110,8 @@ static void test_shape(const shape *s) {
             oclip_error err;
             oclip_status st = oc_conv_init(&cv, w, b, s->cin, s->cout, s->kh, s->kw, s->stride,
                                            s->pad, s->groups, pack, 2, &err);
-            CHECKF(st == OCLIP_OK, "init: %s", err.msg);
+            if (!st && wino) st = oc_conv_winograd(&cv, 0, pack, 2, &err);
+            CHECKF(st == OCLIP_OK && !cv.wino == !wino, "init: %s", err.msg);
             if (st) continue;
             CHECK(oc_conv2d(&cv, x, (size_t)s->n, (size_t)s->h, (size_t)s->w, y,
                             s->res ? res : NULL, s->relu, 1, &err) == OCLIP_OK);
@@ -118,9 +122,10 @@ static void test_shape(const shape *s) {
                 double d = fabs(y[i] - want[i]);
                 if (!(d <= mx)) mx = d;
             }
-            CHECKF(mx <= 2e-5, "%s pack %d: conv %d->%d %dx%d s%d p%d g%d on %dx%dx%d: max-abs "
-                   "%.3g vs the reference", oc_simd_name((oc_simd)path), pack, s->cin, s->cout,
-                   s->kh, s->kw, s->stride, s->pad, s->groups, s->n, s->h, s->w, mx);
+            CHECKF(mx <= 2e-5, "%s pack %d%s: conv %d->%d %dx%d s%d p%d g%d on %dx%dx%d: "
+                   "max-abs %.3g vs the reference", oc_simd_name((oc_simd)path), pack,
+                   wino ? " Winograd" : "", s->cin, s->cout, s->kh, s->kw, s->stride, s->pad,
+                   s->groups, s->n, s->h, s->w, mx);
             CHECKF(!memcmp(y, y3, ny * sizeof *y), "%s: 1 and 3 threads differ",
                    oc_simd_name((oc_simd)path));
             if (cols) {
@@ -167,84 +172,37 @@ static void test_shape(const shape *s) {
     free(yg);
 }
 
-/* Winograd F(2x2, 3x3) (oc_conv_winograd): within 2e-5 of the double reference on every path,
- * packed and as stored; 1 and 3 threads and y = res in place the same bytes; every SIMD path
- * within 1e-5 of the scalar one (the transforms are the same additions; the GEMMs' rounding
- * differs) */
-static void test_winograd(const shape *s) {
-    size_t nx = (size_t)s->n * s->h * s->w * s->cin, nw = (size_t)s->cout * s->cin * 9;
-    size_t ny = (size_t)s->n * s->h * s->w * s->cout;
-    float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w);
-    float *b = malloc((size_t)s->cout * sizeof *b), *res = malloc(ny * sizeof *res);
-    float *y = malloc(ny * sizeof *y), *y3 = malloc(ny * sizeof *y3), *ys = malloc(ny * sizeof *ys);
-    double *want = malloc(ny * sizeof *want);
+/* A 3x3 convolution given the Winograd form with its direct weights kept: fewer than
+ * OC_WINO_MIN_TILES 2x2 tiles a thread take the direct sums (the bytes of a convolution never
+ * given the Winograd form), more the Winograd ones (the bytes of one without the direct
+ * weights) */
+static void test_winograd_kept(int n, int cin, int h, int w, int cout) {
+    size_t nx = (size_t)n * h * w * cin, nw = (size_t)cout * cin * 9;
+    size_t ny = (size_t)n * h * w * cout, tiles = (size_t)n * ((h + 1) / 2) * ((w + 1) / 2);
+    float *x = malloc(nx * sizeof *x), *wt = malloc(nw * sizeof *wt);
+    float *b = malloc((size_t)cout * sizeof *b), *y = malloc(ny * sizeof *y);
+    float *y1 = malloc(ny * sizeof *y1);
     for (size_t i = 0; i < nx; i++) x[i] = frand();
-    for (size_t i = 0; i < nw; i++) w[i] = frand() / sqrtf((float)(s->cin * 9));
-    for (int i = 0; i < s->cout; i++) b[i] = frand();
-    for (size_t i = 0; i < ny; i++) res[i] = frand();
-    ref_conv(s, x, w, b, s->res ? res : NULL, want, (size_t)s->h, (size_t)s->w);
-    const float *r = s->res ? res : NULL;
-    int have_scalar = 0;
-    oc_simd cur = oc_simd_get();
-    for (int path = 0; path < OC_SIMD_COUNT; path++) {
-        if (!oc_simd_set((oc_simd)path)) continue;
-        for (int pack = 0; pack < 2; pack++) {
-            oc_conv cv;
-            oclip_error err;
-            oclip_status st = oc_conv_init(&cv, w, b, s->cin, s->cout, 3, 3, 1, 1, 1, pack, 2,
-                                           &err);
-            if (!st) st = oc_conv_winograd(&cv, 0, pack, 2, &err);
-            CHECKF(st == OCLIP_OK && cv.wino && !cv.wg, "winograd init: %s", err.msg);
-            if (st) continue;
-            size_t N = (size_t)s->n, H = (size_t)s->h, W = (size_t)s->w;
-            CHECK(oc_conv2d(&cv, x, N, H, W, y, r, s->relu, 1, &err) == OCLIP_OK);
-            CHECK(oc_conv2d(&cv, x, N, H, W, y3, r, s->relu, 3, &err) == OCLIP_OK);
-            double mx = 0, ms = 0;
-            for (size_t i = 0; i < ny; i++) {
-                double d = fabs(y[i] - want[i]), e = fabs((double)y[i] - ys[i]);
-                if (!(d <= mx)) mx = d;
-                if (!(e <= ms)) ms = e;
-            }
-            CHECKF(mx <= 2e-5, "%s pack %d: Winograd %d->%d on %dx%dx%d: max-abs %.3g vs the "
-                   "reference", oc_simd_name((oc_simd)path), pack, s->cin, s->cout, s->n, s->h,
-                   s->w, mx);
-            CHECKF(!memcmp(y, y3, ny * sizeof *y), "%s: Winograd, 1 and 3 threads differ",
-                   oc_simd_name((oc_simd)path));
-            if (s->res) {
-                memcpy(y3, res, ny * sizeof *y3);
-                CHECK(oc_conv2d(&cv, x, N, H, W, y3, y3, s->relu, 3, &err) == OCLIP_OK);
-                CHECKF(!memcmp(y, y3, ny * sizeof *y), "%s: Winograd with y = res differs",
-                       oc_simd_name((oc_simd)path));
-            }
-            if (path == OC_SIMD_SCALAR) {
-                memcpy(ys, y, ny * sizeof *y);
-                have_scalar = 1;
-            } else {
-                CHECKF(have_scalar && ms <= 1e-5, "%s pack %d: Winograd %d->%d: max-abs %.3g vs "
-                       "the scalar path", oc_simd_name((oc_simd)path), pack, s->cin, s->cout, ms);
-            }
-            oc_conv_free(&cv);
-        }
-    }
-    oc_simd_set(cur);
-    /* keeping the direct weights: fewer than OC_WINO_MIN_TILES tiles a thread take the direct
-     * sums (the bytes of a convolution never given the Winograd form), more the Winograd ones */
+    for (size_t i = 0; i < nw; i++) wt[i] = frand() / sqrtf((float)(cin * 9));
+    for (int i = 0; i < cout; i++) b[i] = frand();
     oc_conv plain = {0}, both = {0}, only = {0};
     oclip_error err;
-    if (!oc_conv_init(&plain, w, b, s->cin, s->cout, 3, 3, 1, 1, 1, 1, 1, &err) &&
-        !oc_conv_init(&both, w, b, s->cin, s->cout, 3, 3, 1, 1, 1, 1, 1, &err) &&
-        !oc_conv_init(&only, w, b, s->cin, s->cout, 3, 3, 1, 1, 1, 1, 1, &err)) {
+    if (!oc_conv_init(&plain, wt, b, cin, cout, 3, 3, 1, 1, 1, 1, 1, &err) &&
+        !oc_conv_init(&both, wt, b, cin, cout, 3, 3, 1, 1, 1, 1, 1, &err) &&
+        !oc_conv_init(&only, wt, b, cin, cout, 3, 3, 1, 1, 1, 1, 1, &err)) {
         CHECK(!oc_conv_winograd(&both, 1, 1, 1, &err) && both.wg && both.wino);
-        CHECK(!oc_conv_winograd(&only, 0, 1, 1, &err));
-        size_t N = (size_t)s->n, H = (size_t)s->h, W = (size_t)s->w;
-        int direct = N * ((H + 1) / 2) * ((W + 1) / 2) < OC_WINO_MIN_TILES;
-        CHECK(!oc_conv2d(&both, x, N, H, W, y, NULL, 0, 1, &err));
-        CHECK(!oc_conv2d(direct ? &plain : &only, x, N, H, W, y3, NULL, 0, 1, &err));
-        CHECKF(!memcmp(y, y3, ny * sizeof *y), "Winograd kept with the direct weights: %s "
-               "sums expected on %dx%dx%d", direct ? "direct" : "Winograd", s->n, s->h, s->w);
+        CHECK(!oc_conv_winograd(&only, 0, 1, 1, &err) && !only.wg && only.wino);
+        int direct = tiles < OC_WINO_MIN_TILES;
+        CHECK(!oc_conv2d(&both, x, (size_t)n, (size_t)h, (size_t)w, y, NULL, 0, 1, &err));
+        CHECK(!oc_conv2d(direct ? &plain : &only, x, (size_t)n, (size_t)h, (size_t)w, y1, NULL,
+                         0, 1, &err));
+        CHECKF(!memcmp(y, y1, ny * sizeof *y), "Winograd kept with the direct weights: %s sums "
+               "expected on %dx%dx%d", direct ? "direct" : "Winograd", n, h, w);
+    } else {
+        CHECKF(0, "init: %s", err.msg);
     }
     oc_conv_free(&plain), oc_conv_free(&both), oc_conv_free(&only);
-    free(x), free(w), free(b), free(res), free(y), free(y3), free(ys), free(want);
+    free(x), free(wt), free(b), free(y), free(y1);
 }
 
 /* oc_bn_fold: conv then BatchNorm2d(eval) equals the folded convolution */
@@ -337,7 +295,7 @@ int main(void) {
         {2, 256, 3, 3, 96, 1, 1, 1, 0, 1, 1, 0},
         {2, 300, 3, 3, 64, 1, 1, 1, 0, 1, 1, 1},  /* K > 256: two depth blocks, res copied */
     };
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) test_shape(&shapes[i]);
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) test_shape(&shapes[i], 0);
     static const shape wino[] = {
         /* n cin h w cout (3x3 s1 p1 g1) res relu */
         {1, 16, 6, 8, 32, 3, 3, 1, 1, 1, 0, 0},  /* even sides: whole tiles */
@@ -346,7 +304,10 @@ int main(void) {
         {2, 70, 3, 9, 130, 3, 3, 1, 1, 1, 0, 1}, /* 5 panels: pairs and a partial panel */
         {1, 5, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1},    /* one position */
     };
-    for (size_t i = 0; i < sizeof wino / sizeof *wino; i++) test_winograd(&wino[i]);
+    for (size_t i = 0; i < sizeof wino / sizeof *wino; i++) test_shape(&wino[i], 1);
+    test_winograd_kept(1, 5, 1, 1, 3);   /* 1 tile: direct */
+    test_winograd_kept(2, 13, 7, 5, 37); /* 24 tiles: direct */
+    test_winograd_kept(1, 12, 40, 36, 20); /* 360 tiles: Winograd */
     {
         oc_conv cv;
         oclip_error e;
