@@ -593,10 +593,9 @@ static void FN(gemm_rows)(const oc_gemm_rows *R, size_t t0, size_t t1, const oc_
         size_t bytes = 0;
         for (b1 = b0; b1 < t1 && (b1 == b0 || bytes <= GEMM_XBLOCK); b1++)
             bytes += R->tile[b1].mr * (R->tile[b1].xrows ? K : R->ldx) * sizeof(float);
-        /* pairs where the block's tiles (pieces of output rows for a k x k convolution) split
-         * into pair tiles of 5 rows or more on average: pieces of 7 (RN50's last stage) in
-         * tiles of 4 and 3 took 30% longer than in single tiles of 7, pieces of 14 in 5, 5 and 4
-         * 3% longer than in 7 and 7 */
+        /* pairs where the block's tiles split into pair tiles of 5 rows or more on average:
+         * RN50's last stage cut into tiles of 7 rows (pieces of its output rows, before tiles
+         * could span them) took 30% longer in pair tiles of 4 and 3 than in single tiles */
         size_t rows = 0, ptiles = 0;
         for (size_t t = b0; t < b1; t++)
             rows += R->tile[t].mr, ptiles += (R->tile[t].mr + PAIR_TILE - 1) / PAIR_TILE;
