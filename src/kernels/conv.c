@@ -370,8 +370,12 @@ static oclip_status conv_one(const oc_conv *cv, const float *x, size_t N, size_t
  * whose V_k and M_k (16 x tiles x C floats each) fit in OC_WINO_BYTES, the core's cache.
  */
 #define OC_WINO_BYTES (1u << 20)
+/* below this many tiles a thread, the threads split the output channels (conv_wino) */
+#ifndef OC_WINO_COL_TILES
+#define OC_WINO_COL_TILES 64
+#endif
 
-oclip_status oc_conv_winograd(oc_conv *cv, int keep, int pack, int nth, oclip_error *err) {
+oclip_status oc_conv_winograd(oc_conv *cv, int pack, int nth, oclip_error *err) {
     if (cv->kh != 3 || cv->kw != 3 || cv->stride != 1 || cv->pad != 1 || cv->groups != 1 ||
         cv->depthwise || !cv->wg || cv->wino)
         return oc_err_set(err, OCLIP_E_ARG, "Winograd F(2x2, 3x3) needs a 3x3, stride 1, pad 1, "
@@ -408,11 +412,9 @@ oclip_status oc_conv_winograd(oc_conv *cv, int keep, int pack, int nth, oclip_er
             return s;
         }
     }
-    if (!keep) {
-        oc_weight_unpack(&cv->wg[0]);
-        free(cv->wg), free(cv->wbuf);
-        cv->wg = NULL, cv->wbuf = NULL;
-    }
+    oc_weight_unpack(&cv->wg[0]);
+    free(cv->wg), free(cv->wbuf);
+    cv->wg = NULL, cv->wbuf = NULL;
     cv->wino = wt, cv->wino_buf = u;
     return OCLIP_OK;
 }
@@ -420,50 +422,81 @@ oclip_status oc_conv_winograd(oc_conv *cv, int keep, int pack, int nth, oclip_er
 typedef struct {
     const oc_conv *cv;
     const float *x, *res;
-    float *y, *scratch; /* per thread: V [16][tb][cin], then M [16][tb][cout] */
-    size_t H, W, th, tw, tb;
+    /* tiles: per thread V [16][tb][cin], then M [16][tb][cout]; columns: per thread V
+     * [16][T][cin], and m: one M [16][T][cout] for all */
+    float *y, *scratch, *m;
+    size_t H, W, th, tw, tb, T;
     int relu;
     const oc_kernels *k;
 } wino_ctx;
 
-/* tiles [t0, t1) (tile (n, ty, tx): outputs (2 ty + a, 2 tx + b)) on thread t, tb at a time */
+/* V = B^T d B of tiles [b0, b0 + nb) (tile (n, ty, tx): outputs (2 ty + a, 2 tx + b)) into V
+ * (row i of V_k at V + (k ld + i) C) */
+static void wino_in_tiles(const wino_ctx *c, size_t b0, size_t nb, float *V, size_t ld) {
+    size_t C = (size_t)c->cv->cin, H = c->H, W = c->W;
+    for (size_t i = 0; i < nb; i++) {
+        size_t q = b0 + i, n = q / (c->th * c->tw), ty = q / c->tw % c->th, tx = q % c->tw;
+        const float *px[16];
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 4; b++) {
+                long iy = (long)(2 * ty) - 1 + a, ix = (long)(2 * tx) - 1 + b;
+                px[a * 4 + b] = iy < 0 || ix < 0 || iy >= (long)H || ix >= (long)W
+                                    ? NULL
+                                    : c->x + ((n * H + (size_t)iy) * W + (size_t)ix) * C;
+            }
+        c->k->wino_in(px, C, V + i * C, ld * C);
+    }
+}
+
+/* Y = A^T M A + bias (+ res), ReLU, of tiles [b0, b0 + nb) over output channels [c0, c1) (row i
+ * of M_k at M + (k ld + i) cout) */
+static void wino_out_tiles(const wino_ctx *c, size_t b0, size_t nb, const float *M, size_t ld,
+                           size_t c0, size_t c1) {
+    size_t Co = (size_t)c->cv->cout, H = c->H, W = c->W;
+    for (size_t i = 0; i < nb; i++) {
+        size_t q = b0 + i, n = q / (c->th * c->tw), ty = q / c->tw % c->th, tx = q % c->tw;
+        float *py[4];
+        const float *pr[4];
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++) {
+                size_t oy = 2 * ty + (size_t)a, ox = 2 * tx + (size_t)b;
+                size_t pos = (n * H + oy) * W + ox;
+                int in = oy < H && ox < W;
+                py[a * 2 + b] = in ? c->y + pos * Co + c0 : NULL;
+                pr[a * 2 + b] = in && c->res ? c->res + pos * Co + c0 : NULL;
+            }
+        c->k->wino_out(M + i * Co + c0, ld * Co, c1 - c0, c->cv->bias + c0, py, pr, c->relu);
+    }
+}
+
+/* tiles [t0, t1) on thread t, tb at a time: each block's transforms and all of its GEMMs */
 static void wino_range(void *p, size_t t0, size_t t1, int t) {
     const wino_ctx *c = p;
     const oc_conv *cv = c->cv;
-    size_t C = (size_t)cv->cin, Co = (size_t)cv->cout, H = c->H, W = c->W, tb = c->tb;
+    size_t C = (size_t)cv->cin, Co = (size_t)cv->cout, tb = c->tb;
     size_t panels = (Co + OC_PANEL - 1) / OC_PANEL;
     float *V = c->scratch + (size_t)t * 16 * tb * (C + Co), *M = V + 16 * tb * C;
     for (size_t b0 = t0; b0 < t1; b0 += tb) {
         size_t nb = t1 - b0 < tb ? t1 - b0 : tb;
-        for (size_t i = 0; i < nb; i++) { /* V = B^T d B */
-            size_t q = b0 + i, n = q / (c->th * c->tw), ty = q / c->tw % c->th, tx = q % c->tw;
-            const float *px[16];
-            for (int a = 0; a < 4; a++)
-                for (int b = 0; b < 4; b++) {
-                    long iy = (long)(2 * ty) - 1 + a, ix = (long)(2 * tx) - 1 + b;
-                    px[a * 4 + b] = iy < 0 || ix < 0 || iy >= (long)H || ix >= (long)W
-                                        ? NULL
-                                        : c->x + ((n * H + (size_t)iy) * W + (size_t)ix) * C;
-                }
-            c->k->wino_in(px, C, V + i * C, tb * C);
-        }
+        wino_in_tiles(c, b0, nb, V, tb);
         for (size_t k = 0; k < 16; k++)
             c->k->gemm(V + k * tb * C, nb, &cv->wino[k], NULL, M + k * tb * Co, 0, panels);
-        for (size_t i = 0; i < nb; i++) { /* A^T M A + bias (+ res), ReLU */
-            size_t q = b0 + i, n = q / (c->th * c->tw), ty = q / c->tw % c->th, tx = q % c->tw;
-            float *py[4];
-            const float *pr[4];
-            for (int a = 0; a < 2; a++)
-                for (int b = 0; b < 2; b++) {
-                    size_t oy = 2 * ty + (size_t)a, ox = 2 * tx + (size_t)b;
-                    size_t pos = (n * H + oy) * W + ox;
-                    int in = oy < H && ox < W;
-                    py[a * 2 + b] = in ? c->y + pos * Co : NULL;
-                    pr[a * 2 + b] = in && c->res ? c->res + pos * Co : NULL;
-                }
-            c->k->wino_out(M + i * Co, tb * Co, Co, cv->bias, py, pr, c->relu);
-        }
+        wino_out_tiles(c, b0, nb, M, tb, 0, Co);
     }
+}
+
+/* weight panels [p0, p1) on thread t, for all T tiles: the transforms of every tile (each thread
+ * its own copy), the 16 GEMMs over its panels, the output transforms of its channels */
+static void wino_cols(void *p, size_t p0, size_t p1, int t) {
+    const wino_ctx *c = p;
+    const oc_conv *cv = c->cv;
+    size_t C = (size_t)cv->cin, Co = (size_t)cv->cout, T = c->T;
+    size_t c0 = p0 * OC_PANEL, c1 = p1 * OC_PANEL < Co ? p1 * OC_PANEL : Co;
+    float *V = c->scratch + (size_t)t * 16 * T * C, *M = c->m;
+    wino_in_tiles(c, 0, T, V, T);
+    for (size_t k = 0; k < 16; k++)
+        c->k->gemm(V + k * T * C, T, &cv->wino[k], NULL, M + k * T * Co, p0, p1);
+    wino_out_tiles(c, 0, T, M, T, c0, c1);
 }
 
 static oclip_status conv_wino(const oc_conv *cv, const float *x, size_t N, size_t H, size_t W,
@@ -473,18 +506,32 @@ static oclip_status conv_wino(const oc_conv *cv, const float *x, size_t N, size_
     /* tiles per block: V and M in about OC_WINO_BYTES */
     size_t tb = OC_WINO_BYTES / (16 * (C + Co) * sizeof(float));
     tb = tb < 8 ? 8 : tb > 256 ? 256 : tb;
+    wino_ctx c = {cv, x, res, y, NULL, NULL, H, W, th, tw, tb, T, relu, oc_kernels_get()};
+    size_t panels = (Co + OC_PANEL - 1) / OC_PANEL;
+    if (nth > 1 && T < (size_t)nth * OC_WINO_COL_TILES && panels >= 2 * (size_t)nth) {
+        /* few tiles (one image's small grid): the threads split the output channels, each
+         * reading its share of the 16 weight matrices once for all the tiles, rather than
+         * all of them for its share of the tiles */
+        size_t vf = 16 * T * C, mf = 16 * T * Co;
+        if ((size_t)nth * vf + mf > SIZE_MAX / sizeof(float) ||
+            !(c.scratch = malloc(((size_t)nth * vf + mf) * sizeof(float))))
+            return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (Winograd convolution, %d x 16 "
+                              "x %zu tiles)", nth, T);
+        c.m = c.scratch + (size_t)nth * vf;
+        oc_parallel(nth, panels, wino_cols, &c);
+        free(c.scratch);
+        return OCLIP_OK;
+    }
     if ((size_t)nth > (T + 7) / 8) nth = (int)((T + 7) / 8); /* 8 tiles a thread or more */
     /* each thread's share in chunks of at most tb tiles, as even as possible (a range call
      * is a block: its GEMMs read all 16 weight matrices) */
     size_t share = (T + (size_t)nth - 1) / (size_t)nth, nchunks = (share + tb - 1) / tb;
     size_t unit = (share + nchunks - 1) / nchunks;
-    float *scratch = malloc((size_t)nth * 16 * tb * (C + Co) * sizeof(float));
-    if (!scratch)
+    if (!(c.scratch = malloc((size_t)nth * 16 * tb * (C + Co) * sizeof(float))))
         return oc_err_set(err, OCLIP_E_NOMEM, "out of memory (Winograd convolution, %d x 16 x "
                           "%zu tiles)", nth, tb);
-    wino_ctx c = {cv, x, res, y, scratch, H, W, th, tw, tb, relu, oc_kernels_get()};
     oc_parallel_owned(nth, T, unit, wino_range, &c);
-    free(scratch);
+    free(c.scratch);
     return OCLIP_OK;
 }
 
@@ -509,9 +556,7 @@ oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, si
         return s;
     }
     if (nth < 1) nth = 1;
-    if (cv->wino && (!cv->wg || N * ((H + 1) / 2) * ((W + 1) / 2) >=
-                                    (size_t)nth * OC_WINO_MIN_TILES))
-        return conv_wino(cv, x, N, H, W, y, res, nth, relu, err);
+    if (cv->wino) return conv_wino(cv, x, N, H, W, y, res, nth, relu, err);
     if (cv->depthwise) {
         oc_simd path = oc_simd_get();
         dw_ctx c = {{cv, x, res, H, W, Ho, Wo, y, relu},

@@ -236,7 +236,7 @@ typedef struct {
     oc_weight *wg;  /* [groups]: group g's [cout / groups, kh * kw * cin / groups] (NULL-free) */
     float *wbuf;    /* the fp32 weights wg point into; depthwise: [kh * kw, cout] */
     float *bias;    /* [cout] (zeros when the convolution has none) */
-    oc_weight *wino; /* [16] after oc_conv_winograd: U_k [cout, cin] (wg, wbuf: kept or NULL) */
+    oc_weight *wino; /* [16] after oc_conv_winograd: U_k [cout, cin] (wg, wbuf: NULL then) */
     float *wino_buf; /* the fp32 U_k the wino weights point into */
 } oc_conv;
 oclip_status oc_conv_init(oc_conv *cv, const float *w, const float *bias, int cin, int cout,
@@ -249,13 +249,10 @@ void oc_conv_free(oc_conv *cv); /* NULL- and zero-safe */
  * instead of 36, the 16 element-wise products over the channels being 16 GEMMs of the window
  * transforms by U_k = (G g G^T)_k (16/9 of the weights' size). Not the direct sums' bytes: each
  * output differs from them by rounding (the transforms' additions), within a few units of the
- * last place of the sum's terms (test_conv). Without keep, the direct weights are freed and
- * oc_conv2d always takes the Winograd form; with keep, it takes it for OC_WINO_MIN_TILES 2x2
- * tiles a thread or more (below that the 16 weight matrices, often from memory, are read for
- * too few outputs: RN50's 14 x 14 stage at batch 1) and the direct sums otherwise.
- * OCLIP_E_ARG for another shape. */
-#define OC_WINO_MIN_TILES 64
-oclip_status oc_conv_winograd(oc_conv *cv, int keep, int pack, int nth, oclip_error *err);
+ * last place of the sum's terms (test_conv). The direct weights are freed: oc_conv2d takes the
+ * Winograd form from then on, the threads splitting the tiles or, with few of them (one image's
+ * small grid), the output channels (conv.c conv_wino). OCLIP_E_ARG for another shape. */
+oclip_status oc_conv_winograd(oc_conv *cv, int pack, int nth, oclip_error *err);
 size_t oc_conv_out(size_t in, int k, int stride, int pad); /* output length along one axis */
 oclip_status oc_conv2d(const oc_conv *cv, const float *x, size_t N, size_t H, size_t W,
                        float *y, const float *res, int relu, int nth, oclip_error *err);

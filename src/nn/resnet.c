@@ -123,13 +123,13 @@ oclip_status oc_resnet_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_er
         (s = conv_bn(&b, &r->stem[2], "visual.conv3.weight", "visual.bn3", w / 2, w, 3, 1, 1)))
         return s;
     /* 3x3 convolutions over a side of RN_WINO_SIDE or more in Winograd's form (conv.c): 2.25
-     * times fewer multiplies; below twice that, the direct weights are kept too, for the calls
-     * with few images (oc_conv_winograd); on the smallest grids the 16 transformed weight
-     * matrices (16/9 of the weights) would be read for too few positions */
+     * times fewer multiplies; on the smallest grids (RN50's 7 x 7: 16 tiles an image, an eighth
+     * of them padding) the 16 transformed weight matrices (16/9 of the weights) would be read
+     * for too few positions */
     size_t side = oc_conv_out((size_t)r->img, 3, 2, 1); /* the stem's */
     if (side >= RN_WINO_SIDE &&
-        ((s = oc_conv_winograd(&r->stem[1], side < 2 * RN_WINO_SIDE, b.pack, b.nth, err)) ||
-         (s = oc_conv_winograd(&r->stem[2], side < 2 * RN_WINO_SIDE, b.pack, b.nth, err))))
+        ((s = oc_conv_winograd(&r->stem[1], b.pack, b.nth, err)) ||
+         (s = oc_conv_winograd(&r->stem[2], b.pack, b.nth, err))))
         return s;
     side /= 2; /* the stem's AvgPool2d(2): layer1's input */
     for (int i = 0; i < 4; i++) r->nblocks += r->layers[i];
@@ -151,7 +151,7 @@ oclip_status oc_resnet_bind(oclip_model *m, const oclip_checkpoint *ck, oclip_er
                 return s;
             /* conv2 runs on the block's input side (the stride's pool comes after it) */
             if (side >= RN_WINO_SIDE &&
-                (s = oc_conv_winograd(&bk->c2, side < 2 * RN_WINO_SIDE, b.pack, b.nth, err)))
+                (s = oc_conv_winograd(&bk->c2, b.pack, b.nth, err)))
                 return s;
             if (bk->stride > 1) side /= 2;
             bk->has_down = bk->stride > 1 || inplanes != planes * 4;
