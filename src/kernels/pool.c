@@ -1,11 +1,11 @@
 /*
  * pool.c — the engine's threads: one persistent process-wide pool. Workers are created on first
  * use (as many as the widest region asked for so far, at most OC_MAX_THREADS - 1), each woken
- * per region through its own slot: it spins briefly on the slot's sequence number, then sleeps on
- * a condition variable. The caller runs range 0 itself, then takes over every range whose worker
+ * per region through its own slot: it polls the slot's sequence number for 2 ms (SPIN_NS), then
+ * sleeps on a condition variable. The caller runs range 0 itself, then takes over every range whose worker
  * has not claimed it yet (a worker asleep when the region started: waking one can take a
  * millisecond on a VM; the worker skips a job the caller took), then waits for the others the
- * same way: it spins briefly, then sleeps until a finishing worker wakes it. (It never yields:
+ * same way: it polls for up to 2 ms, then sleeps until a finishing worker wakes it. (It never yields:
  * sched_yield hands the core to any runnable task, an idle-priority one included, and the caller
  * would get it back only at the next scheduler tick although its workers were done;
  * docs/BENCHMARKS.md has the measurement.)
@@ -25,12 +25,22 @@
  * forked child starts with no workers and creates its own.
  */
 #include <pthread.h>
+#include <time.h>
 #include <stdint.h>
 #include <unistd.h>
 
 #include "kernels/kernels.h"
 
-#define SPIN 4000 /* polls (each a pause) before a worker sleeps: tens of microseconds */
+/* How long a worker polls for its next job, and the caller for a worker to finish, before it
+ * sleeps: 2 ms, as polls of one pause each, counted (`spin`) from the pause's duration measured
+ * when the pool starts. Between the regions of one forward pass a worker must not fall asleep:
+ * woken again, it comes too late and the caller runs its range itself (RN50 at batch 1 on the
+ * Xeon model 167, with a 0.3 s pause before each call and ONNX Runtime and PyTorch calls
+ * between: 4000 polls (42 us) 48.2 ms, 40000 41.4 ms, 400000 39.5 ms). OpenMP runtimes poll
+ * for milliseconds too (libgomp's GOMP_SPINCOUNT, KMP_BLOCKTIME 200 ms); ONNX Runtime's
+ * workers poll through a whole run. */
+#define SPIN_NS 2000000
+static int spin = 4000; /* polls in SPIN_NS (spin_calibrate) */
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -62,7 +72,7 @@ static void *worker(void *p) {
     unsigned seen = 0; /* grow() zeroes seq before creating the thread */
     for (;;) {
         unsigned q = 0;
-        for (int i = 0; i < SPIN; i++) {
+        for (int i = 0, n = __atomic_load_n(&spin, __ATOMIC_RELAXED); i < n; i++) {
             q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
             if (q != seen || __atomic_load_n(&stop, __ATOMIC_RELAXED)) break;
             cpu_relax();
@@ -117,9 +127,25 @@ int oc_cpu_count(void) {
     return n < 1 ? 1 : n > OC_MAX_THREADS ? OC_MAX_THREADS : (int)n;
 }
 
+/* spin = the polls in SPIN_NS: the best of three timings of 2000 pauses (about 20-300 us) */
+static void spin_calibrate(void) {
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (int i = 0; i < 2000; i++) cpu_relax();
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 2000;
+        if (ns > 0 && (best == 0 || ns < best)) best = ns;
+    }
+    double n = best > 0 ? SPIN_NS / best : 4000;
+    __atomic_store_n(&spin, n < 1000 ? 1000 : n > 1e7 ? 10000000 : (int)n, __ATOMIC_RELAXED);
+}
+
 /* Workers 1 .. want-1 exist (or as many as could be created); called holding `busy`. */
 static void grow(int want) {
     if (owner != getpid()) { /* first use, or a forked child: the parent's workers are gone */
+        spin_calibrate();
         owner = getpid();
         nworkers = 0;
         sleepers = 0;
@@ -175,10 +201,10 @@ void oc_parallel(int nth, size_t n, oc_range_fn fn, void *ctx) {
             __atomic_store_n(&slots[t].done, want, __ATOMIC_RELAXED);
         }
     }
-    int spins = 0;
+    int spins = 0, most = __atomic_load_n(&spin, __ATOMIC_RELAXED);
     for (int t = 1; t <= used; t++) {
         unsigned want = slots[t].seq;
-        while (__atomic_load_n(&slots[t].done, __ATOMIC_ACQUIRE) != want && spins < SPIN) {
+        while (__atomic_load_n(&slots[t].done, __ATOMIC_ACQUIRE) != want && spins < most) {
             cpu_relax();
             spins++;
         }
