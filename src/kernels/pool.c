@@ -1,14 +1,14 @@
 /*
  * pool.c — the engine's threads: one persistent process-wide pool. Workers are created on first
  * use (as many as the widest region asked for so far, at most OC_MAX_THREADS - 1), each woken
- * per region through its own slot: it polls the slot's sequence number for 2 ms (SPIN_NS), then
- * sleeps on a condition variable. The caller runs range 0 itself, then takes over every range whose worker
- * has not claimed it yet (a worker asleep when the region started: waking one can take a
- * millisecond on a VM; the worker skips a job the caller took), then waits for the others the
- * same way: it polls for up to 2 ms, then sleeps until a finishing worker wakes it. (It never yields:
- * sched_yield hands the core to any runnable task, an idle-priority one included, and the caller
- * would get it back only at the next scheduler tick although its workers were done;
- * docs/BENCHMARKS.md has the measurement.)
+ * per region through its own slot: it polls the slot's sequence number for 2 ms (SPIN_NS),
+ * then sleeps on a condition variable. The caller runs range 0 itself, then takes over every
+ * range whose worker has not claimed it yet (a worker asleep when the region started: waking one
+ * can take a millisecond on a VM; the worker skips a job the caller took), then waits for the
+ * others the same way: it polls for up to 2 ms, then sleeps until a finishing worker wakes it.
+ * (It never yields: sched_yield hands the core to any runnable task, an idle-priority one
+ * included, and the caller would get it back only at the next scheduler tick although its
+ * workers were done; docs/BENCHMARKS.md has the measurement.)
  *
  * Concurrency: one region at a time uses the pool. A caller that finds the pool busy (another
  * thread's region, or a region started from inside a range) runs all of its ranges on its own
@@ -25,8 +25,8 @@
  * forked child starts with no workers and creates its own.
  */
 #include <pthread.h>
-#include <time.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kernels/kernels.h"
@@ -135,7 +135,8 @@ static void spin_calibrate(void) {
         clock_gettime(CLOCK_MONOTONIC, &a);
         for (int i = 0; i < 2000; i++) cpu_relax();
         clock_gettime(CLOCK_MONOTONIC, &b);
-        double ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 2000;
+        double ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) /
+                    2000;
         if (ns > 0 && (best == 0 || ns < best)) best = ns;
     }
     double n = best > 0 ? SPIN_NS / best : 4000;
