@@ -5,7 +5,8 @@ On a shared VM the speed of a vCPU changes by the minute, so two builds timed on
 compare the hours, not the builds. This starts one worker per LABEL=SPEC (a build's
 `oclip_bench serve`, or bench/engine.py's PyTorch / ONNX Runtime worker), warms each up, then
 sends the same command to every worker in turn (the order rotating between rounds) for R rounds
-and prints the median, minimum and mean per worker. Give each build two workers (A, B, A2, B2) to see the noise.
+and prints the median, minimum and mean per worker. Give each build two workers (A, B, A2, B2)
+to see the noise.
 
   python3 bench/ab.py [--rounds R] [--pause S] [--threads N] [--model DIR] CMD LABEL=SPEC ...
 

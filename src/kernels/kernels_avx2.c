@@ -234,10 +234,9 @@ static const oc_isa avx2_isa = {
     .erf = avx2_erf,
     .exp = avx2_exp,
     /* X row blocks of 192 KiB when the threads split a GEMM of 256 rows or more, as on the
-     * AVX-512 path (a chunk's X stays in its core's L2, 256 KiB and up on AVX2 CPUs); split by
-     * panels only, each thread streams all of X past every chunk (Xeon model 167 on this path,
-     * 2 threads, oc_gemm alone: 150-165 -> 175-190 GFLOP/s at M = 400-2048; batch 8:
-     * ViT-B-32 -15%, ConvNeXt-B -27%, MobileCLIP-S1 -19%) */
+     * AVX-512 path: a chunk's X stays in its core's L2 (256 KiB and up on AVX2 CPUs), where a
+     * split by panels only streams all of X past every chunk (docs/BENCHMARKS.md, 2026-12-08
+     * 04:42 UTC) */
     .gemm_row_bytes = 192u << 10,
 };
 const oc_isa *oc_isa_avx2(void) { return &avx2_isa; }

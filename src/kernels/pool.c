@@ -34,11 +34,9 @@
 /* How long a worker polls for its next job, and the caller for a worker to finish, before it
  * sleeps: 2 ms, as polls of one pause each, counted (`spin`) from the pause's duration measured
  * when the pool starts. Between the regions of one forward pass a worker must not fall asleep:
- * woken again, it comes too late and the caller runs its range itself (RN50 at batch 1 on the
- * Xeon model 167, with a 0.3 s pause before each call and ONNX Runtime and PyTorch calls
- * between: 4000 polls (42 us) 48.2 ms, 40000 41.4 ms, 400000 39.5 ms). OpenMP runtimes poll
- * for milliseconds too (libgomp's GOMP_SPINCOUNT, KMP_BLOCKTIME 200 ms); ONNX Runtime's
- * workers poll through a whole run. */
+ * woken again, it comes too late and the caller runs its range itself (docs/BENCHMARKS.md,
+ * 2026-12-08 04:42 UTC). OpenMP runtimes poll for milliseconds too (libgomp's GOMP_SPINCOUNT,
+ * KMP_BLOCKTIME); ONNX Runtime's workers poll through a whole run. */
 #define SPIN_NS 2000000
 static int spin = 4000; /* polls in SPIN_NS (spin_calibrate) */
 
